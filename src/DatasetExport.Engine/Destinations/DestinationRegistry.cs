@@ -1,0 +1,23 @@
+using DatasetExport.Engine.Destinations.Local;
+
+namespace DatasetExport.Engine.Destinations;
+
+/// <summary>The one place that maps a destination type to the class that implements it.</summary>
+public static class DestinationRegistry
+{
+    private static readonly Dictionary<DestinationType, Func<DestinationSettings, IExportDestination>> Factories = new()
+    {
+        [DestinationType.Local] = settings => new LocalFolderDestination(settings),
+    };
+
+    public static bool IsSupported(DestinationType type) => Factories.ContainsKey(type);
+
+    public static IExportDestination Create(DestinationSettings settings)
+    {
+        if (!Factories.TryGetValue(settings.Type, out var factory))
+        {
+            throw new DestinationException(DestinationFailure.InvalidConfiguration, $"Destination type {settings.Type} is not supported yet.");
+        }
+        return factory(settings);
+    }
+}

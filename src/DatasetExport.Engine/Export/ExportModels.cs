@@ -1,0 +1,28 @@
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Engine.Export;
+
+/// <summary>A progress report from a running export, raised on the engine's threads.</summary>
+public sealed record ExportProgress(
+    string FlowName,
+    string DatasetId,
+    int DatasetIndex,
+    int DatasetCount,
+    int BatchesDone,
+    int BatchCount,
+    int FilesWritten,
+    long RecordsWritten,
+    long BytesWritten,
+    string Activity);
+
+/// <summary>The outcome of re-reading one file of a run from its destination.</summary>
+public sealed record FileVerification(string RelativePath, bool Exists, long ExpectedSize, long? ActualSize, string ExpectedSha256, string? ActualSha256)
+{
+    public bool IsValid => Exists && ActualSize == ExpectedSize && string.Equals(ActualSha256, ExpectedSha256, StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>The outcome of re-reading every file (and the manifest) of a run.</summary>
+public sealed record RunVerification(RunRecord Run, bool ManifestFound, IReadOnlyList<FileVerification> Files, string? Problem)
+{
+    public bool IsValid => Problem is null && Files.All(f => f.IsValid) && (Run.ManifestPath is null || ManifestFound);
+}

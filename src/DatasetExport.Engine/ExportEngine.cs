@@ -1,0 +1,70 @@
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Export;
+using DatasetExport.Engine.Lake;
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Engine;
+
+/// <summary>How to open the engine. Every member has a default suitable for production use.</summary>
+public sealed class EngineOptions
+{
+    /// <summary>Folder for the state database and keys; default <see cref="ExportEngine.DefaultStateHome"/>.</summary>
+    public string? StateHome { get; init; }
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}
+
+/// <summary>
+/// The engine's entry point: the one object the cmdlets talk to. Holds the state store and the clock;
+/// everything it does is testable without PowerShell.
+/// </summary>
+public sealed partial class ExportEngine : IDisposable
+{
+    public const string StateHomeVariable = "DATASETEXPORT_HOME";
+    public const string LakeVariable = "DATASETEXPORT_LAKE";
+    public const string LakePathOption = "LakePath";
+
+    private ExportEngine(string stateHome, IStateStore state, TimeProvider timeProvider)
+    {
+        StateHome = stateHome;
+        State = state;
+        Time = timeProvider;
+    }
+
+    public string StateHome { get; }
+    public IStateStore State { get; }
+    public TimeProvider Time { get; }
+
+    /// <summary><c>$env:DATASETEXPORT_HOME</c>, else the per-user data folder (<c>~/.local/share/DatasetExport</c>, <c>%LOCALAPPDATA%\DatasetExport</c>).</summary>
+    public static string DefaultStateHome()
+    {
+        var fromEnvironment = Environment.GetEnvironmentVariable(StateHomeVariable);
+        if (!string.IsNullOrWhiteSpace(fromEnvironment)) return Path.GetFullPath(fromEnvironment);
+        var dataFolder = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create);
+        return Path.Combine(dataFolder, "DatasetExport");
+    }
+
+    public static ExportEngine Open(EngineOptions? options = null)
+    {
+        options ??= new EngineOptions();
+        var home = Path.GetFullPath(options.StateHome ?? DefaultStateHome());
+        Directory.CreateDirectory(home);
+        var state = SqliteStateStore.Open(home);
+        return new ExportEngine(home, state, options.TimeProvider);
+    }
+
+    /// <summary>The lake to use: the explicit path, else the persisted option, else <c>$env:DATASETEXPORT_LAKE</c>.</summary>
+    public string ResolveLakePath(string? explicitPath)
+    {
+        var path = explicitPath;
+        if (string.IsNullOrWhiteSpace(path)) path = State.GetOption(LakePathOption);
+        if (string.IsNullOrWhiteSpace(path)) path = Environment.GetEnvironmentVariable(LakeVariable);
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            throw new LakeException(LakeFailure.NotConfigured,
+                $"No lake path is set. Pass -LakePath, run Set-DatasetExportOption -LakePath <folder>, or set ${LakeVariable}.", "");
+        }
+        return Path.GetFullPath(path);
+    }
+
+    public void Dispose() => State.Dispose();
+}

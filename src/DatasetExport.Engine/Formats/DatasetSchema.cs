@@ -1,0 +1,76 @@
+using System.Text;
+
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>The logical type of a column, independent of the file format it came from.</summary>
+public enum FieldKind
+{
+    Boolean,
+    Int32,
+    Int64,
+    Float,
+    Double,
+    /// <summary>Exact decimal with <see cref="SchemaField.Precision"/> and <see cref="SchemaField.Scale"/>.</summary>
+    Decimal,
+    String,
+    Binary,
+    /// <summary>Calendar date without time (record value: <see cref="DateOnly"/>).</summary>
+    Date,
+    /// <summary>Instant in UTC (record value: <see cref="DateTime"/> with Kind Utc).</summary>
+    Timestamp,
+    /// <summary>Time of day (record value: <see cref="TimeSpan"/>).</summary>
+    Time,
+    /// <summary>Named children (record value: <see cref="IReadOnlyDictionary{TKey,TValue}"/> of string to object).</summary>
+    Struct,
+    /// <summary>Children[0] is the element (record value: <see cref="IReadOnlyList{T}"/> of object).</summary>
+    List,
+    /// <summary>Children[0] is the key, Children[1] the value (record value: <see cref="IReadOnlyList{T}"/> of KeyValuePair of object to object).</summary>
+    Map,
+}
+
+/// <summary>One column (or nested field) of a dataset.</summary>
+public sealed record SchemaField(
+    string Name,
+    FieldKind Kind,
+    bool Nullable = true,
+    int Precision = 0,
+    int Scale = 0,
+    IReadOnlyList<SchemaField>? Children = null)
+{
+    public IReadOnlyList<SchemaField> ChildFields => Children ?? Array.Empty<SchemaField>();
+
+    /// <summary>Human-readable type, e.g. <c>decimal(18,2)</c>, <c>list&lt;string&gt;</c>, <c>struct&lt;a:int64,b:string&gt;</c>.</summary>
+    public string TypeName => Kind switch
+    {
+        FieldKind.Decimal => $"decimal({Precision},{Scale})",
+        FieldKind.List => $"list<{ChildFields[0].TypeName}>",
+        FieldKind.Map => $"map<{ChildFields[0].TypeName},{ChildFields[1].TypeName}>",
+        FieldKind.Struct => "struct<" + string.Join(",", ChildFields.Select(c => $"{c.Name}:{c.TypeName}")) + ">",
+        _ => Kind.ToString().ToLowerInvariant(),
+    };
+
+    public bool Equals(SchemaField? other) =>
+        other is not null && Name == other.Name && Kind == other.Kind && Nullable == other.Nullable &&
+        Precision == other.Precision && Scale == other.Scale && ChildFields.SequenceEqual(other.ChildFields);
+
+    public override int GetHashCode() => HashCode.Combine(Name, Kind, Nullable, Precision, Scale, ChildFields.Count);
+}
+
+/// <summary>The ordered top-level columns of a dataset.</summary>
+public sealed record DatasetSchema(IReadOnlyList<SchemaField> Fields)
+{
+    public bool Equals(DatasetSchema? other) => other is not null && Fields.SequenceEqual(other.Fields);
+
+    public override int GetHashCode() => Fields.Count;
+
+    public override string ToString()
+    {
+        var text = new StringBuilder();
+        foreach (var field in Fields)
+        {
+            if (text.Length > 0) text.Append(", ");
+            text.Append(field.Name).Append(' ').Append(field.TypeName);
+        }
+        return text.ToString();
+    }
+}

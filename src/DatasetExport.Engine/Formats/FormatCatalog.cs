@@ -1,0 +1,40 @@
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>The one place that maps batch formats to readers and file types to writers.</summary>
+public static class FormatCatalog
+{
+    /// <summary>The reader for a lake batch format.</summary>
+    public static IBatchReader GetReader(BatchFormat format) => format switch
+    {
+        // FORMATS-HELPER: return the Parquet and JSON Lines readers.
+        _ => throw new NotImplementedException(),
+    };
+
+    /// <summary>A writer that writes <paramref name="schema"/>-shaped records into <paramref name="output"/>.</summary>
+    public static IFormatWriter CreateWriter(Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression)
+    {
+        ValidateCombination(fileType, compression);
+        // FORMATS-HELPER: return the JSON Lines (plain or gzip) and Parquet writers.
+        throw new NotImplementedException();
+    }
+
+    /// <summary>The file name suffix for written files, e.g. <c>.json.gz</c> or <c>.parquet</c>.</summary>
+    public static string FileExtension(FileType fileType, CompressionKind compression) => fileType switch
+    {
+        FileType.Json => compression == CompressionKind.Gzip ? ".json.gz" : ".json",
+        // Parquet compresses inside the file, so the name stays .parquet whatever the codec.
+        FileType.Parquet => ".parquet",
+        _ => throw new ArgumentOutOfRangeException(nameof(fileType)),
+    };
+
+    /// <summary>Throws <see cref="ArgumentException"/> for combinations no writer supports (e.g. Snappy for JSON).</summary>
+    public static void ValidateCombination(FileType fileType, CompressionKind compression)
+    {
+        if (fileType == FileType.Json && compression is not (CompressionKind.None or CompressionKind.Gzip))
+        {
+            throw new ArgumentException(
+                $"Compression {compression} is not available for JSON files; use None or Gzip (Snappy and Zstd apply to Parquet).",
+                nameof(compression));
+        }
+    }
+}

@@ -1,0 +1,98 @@
+namespace DatasetExport.Engine.State;
+
+public enum ExportMode
+{
+    /// <summary>Every run exports every batch.</summary>
+    Full,
+    /// <summary>The first run exports every batch; later runs only batches the flow has not exported yet.</summary>
+    Incremental,
+}
+
+public enum ScheduleKind
+{
+    /// <summary>No schedule: runs only when started by hand.</summary>
+    Manual,
+    Once,
+    Hourly,
+    Daily,
+    Cron,
+}
+
+public enum RunStatus
+{
+    Running,
+    Succeeded,
+    Failed,
+    /// <summary>The process running it died; its work is redone by a later run.</summary>
+    Abandoned,
+}
+
+/// <summary>Binds datasets to a destination with a mode and a schedule.</summary>
+public sealed class FlowRecord
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public required string Name { get; set; }
+    public Guid DestinationId { get; set; }
+    public List<string> DatasetIds { get; set; } = new();
+    public ExportMode Mode { get; set; } = ExportMode.Full;
+    public bool Enabled { get; set; } = true;
+    public ScheduleKind ScheduleKind { get; set; } = ScheduleKind.Manual;
+    public int? EveryHours { get; set; }
+    /// <summary>Time of day for daily schedules, "HH:mm".</summary>
+    public string? At { get; set; }
+    public string? Cron { get; set; }
+    public DateTimeOffset? StartTime { get; set; }
+    public DateTimeOffset? EndTime { get; set; }
+    public string TimeZone { get; set; } = "UTC";
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset ModifiedAt { get; set; }
+}
+
+/// <summary>One written file of a run, as listed in its manifest.</summary>
+public sealed class RunFileRecord
+{
+    /// <summary>Path relative to the destination's folder, '/'-separated.</summary>
+    public required string RelativePath { get; set; }
+    public required string SinkPath { get; set; }
+    public string Name => RelativePath[(RelativePath.LastIndexOf('/') + 1)..];
+    public long Size { get; set; }
+    public long Records { get; set; }
+    public required string Sha256 { get; set; }
+}
+
+/// <summary>One export of one dataset by one flow.</summary>
+public sealed class RunRecord
+{
+    public Guid Id { get; set; } = Guid.NewGuid();
+    public Guid FlowId { get; set; }
+    public required string FlowName { get; set; }
+    public required string DatasetId { get; set; }
+    public Guid DestinationId { get; set; }
+    public required string DestinationName { get; set; }
+    public RunStatus Status { get; set; } = RunStatus.Running;
+    public ExportMode Mode { get; set; }
+    /// <summary>The slot this run exports (UTC, minute precision); names the exportTime= folder.</summary>
+    public DateTimeOffset ScheduledTime { get; set; }
+    public DateTimeOffset StartedAt { get; set; }
+    public DateTimeOffset? CompletedAt { get; set; }
+    /// <summary>Last sign of life from the process running it.</summary>
+    public DateTimeOffset HeartbeatAt { get; set; }
+    public long RecordsRead { get; set; }
+    public long RecordsWritten { get; set; }
+    public long RecordsSkipped { get; set; }
+    public long InputBytes { get; set; }
+    public long OutputBytes { get; set; }
+    public int BatchCount { get; set; }
+    /// <summary>Folder of this run's files, relative to the destination's folder.</summary>
+    public string ExportPath { get; set; } = "";
+    /// <summary>Relative path of the manifest, when one was written.</summary>
+    public string? ManifestPath { get; set; }
+    public List<RunFileRecord> Files { get; set; } = new();
+    public string? Error { get; set; }
+}
+
+/// <summary>A lake batch as recorded when a run commits it: identity is path + size + last-write time.</summary>
+public sealed record BatchKey(string RelativePath, long Size, DateTimeOffset LastWriteUtc)
+{
+    public string Value => $"{RelativePath}|{Size}|{LastWriteUtc.UtcTicks}";
+}
