@@ -46,8 +46,13 @@ public interface IStateStore : IDisposable
     IReadOnlyList<FlowRecord> ListFlows();
 
     // Runs.
-    /// <summary>Records a new Running run.</summary>
+    /// <summary>
+    /// Records a new Running run. Throws <see cref="StateException"/> (InUse) when another run of the same flow
+    /// and dataset is still Running: the check and the insert are one atomic step, across processes.
+    /// </summary>
     void AddRun(RunRecord run);
+    /// <summary>Marks Running runs whose heartbeat is older than <paramref name="heartbeatBefore"/> Abandoned; returns them.</summary>
+    IReadOnlyList<RunRecord> AbandonStaleRuns(DateTimeOffset heartbeatBefore);
     /// <summary>Saves a run's progress or failure (never marks batches exported).</summary>
     void UpdateRun(RunRecord run);
     void Heartbeat(Guid runId, DateTimeOffset at);
