@@ -1,3 +1,4 @@
+using DatasetExport.Engine.Destinations.Azure;
 using DatasetExport.Engine.Destinations.Local;
 
 namespace DatasetExport.Engine.Destinations;
@@ -8,6 +9,9 @@ public static class DestinationRegistry
     private static readonly Dictionary<DestinationType, Func<DestinationSettings, IExportDestination>> Factories = new()
     {
         [DestinationType.Local] = settings => new LocalFolderDestination(settings),
+        [DestinationType.AzureBlob] = settings => new AzureBlobDestination(settings),
+        [DestinationType.AzureDataLakeGen2] = settings => new AzureDataLakeGen2Destination(settings),
+        [DestinationType.DataLandingZone] = settings => new DataLandingZoneDestination(settings),
     };
 
     public static bool IsSupported(DestinationType type) => Factories.ContainsKey(type);
