@@ -178,8 +178,9 @@ internal sealed class AzureBlobConnection
 
     public static string WithoutQuery(Uri uri) => new UriBuilder(uri) { Query = "", Fragment = "" }.Uri.AbsoluteUri;
 
+    /// <summary>Appends the container to the endpoint's path (Azurite and proxies put the account there).</summary>
     private static Uri ContainerUri(Uri serviceUri, string containerName) =>
-        new BlobUriBuilder(serviceUri) { BlobContainerName = containerName }.ToUri();
+        new(serviceUri.AbsoluteUri.TrimEnd('/') + "/" + Uri.EscapeDataString(containerName));
 
     private static BlobClientOptions CreateOptions(AzureClientTuning tuning)
     {

@@ -26,7 +26,7 @@ internal static class AzureErrors
         _ => false,
     };
 
-    public static DestinationException Translate(Exception error, BlobAccess access, string target, AzureBlobConnection connection)
+    public static DestinationException Translate(Exception error, BlobAccess access, string blobName, AzureBlobConnection connection)
     {
         var cause = Unwrap(error);
         return cause switch
@@ -37,19 +37,19 @@ internal static class AzureErrors
                 $"{connection.Location} did not answer in time.", error),
             RequestFailedException { Status: 0 } transport => new DestinationException(DestinationFailure.Unreachable,
                 $"Cannot reach {connection.Location}: {(transport.InnerException ?? transport).Message}", error),
-            RequestFailedException response => TranslateResponse(response, access, target, connection, error),
-            _ => new DestinationException(DestinationFailure.Other, $"The request for {target} failed: {cause.GetType().Name}.", error),
+            RequestFailedException response => TranslateResponse(response, access, blobName, connection, error),
+            _ => new DestinationException(DestinationFailure.Other, $"The request for blob '{blobName}' in {connection.Location} failed: {cause.GetType().Name}.", error),
         };
     }
 
-    private static DestinationException TranslateResponse(RequestFailedException response, BlobAccess access, string target, AzureBlobConnection connection, Exception error)
+    private static DestinationException TranslateResponse(RequestFailedException response, BlobAccess access, string blobName, AzureBlobConnection connection, Exception error)
     {
         var code = response.ErrorCode ?? "no error code";
         var now = DateTimeOffset.UtcNow;
         return (response.Status, response.ErrorCode) switch
         {
             (403, "AuthorizationPermissionMismatch" or "AuthorizationResourceTypeMismatch" or "AuthorizationServiceMismatch")
-                => new DestinationException(DestinationFailure.PermissionDenied, PermissionMessage(access, target, connection, code), error),
+                => new DestinationException(DestinationFailure.PermissionDenied, PermissionMessage(access, blobName, connection, code), error),
             (401 or 403, _) when connection.Sas is { } sas && sas.HasExpired(now)
                 => new DestinationException(DestinationFailure.Authentication,
                     $"The SAS for {connection.Location} expired at {sas.ExpiresOn.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC; ask for a new SAS URI ({code}).", error),
@@ -62,14 +62,14 @@ internal static class AzureErrors
             (404, "ContainerNotFound")
                 => new DestinationException(DestinationFailure.NotFound, $"The container {connection.Location} does not exist.", error),
             (404, _)
-                => new DestinationException(DestinationFailure.NotFound, $"{target} does not exist ({code}).", error),
+                => new DestinationException(DestinationFailure.NotFound, $"Blob '{blobName}' does not exist in {connection.Location} ({code}).", error),
             (400, "InvalidResourceName" or "InvalidUri" or "OutOfRangeInput")
-                => new DestinationException(DestinationFailure.InvalidConfiguration, $"{connection.Location} refused the name of {target} ({code}).", error),
-            _ => new DestinationException(DestinationFailure.Other, $"The request for {target} failed with {response.Status} ({code}).", error),
+                => new DestinationException(DestinationFailure.InvalidConfiguration, $"{connection.Location} refused the container or blob name '{blobName}' ({code}).", error),
+            _ => new DestinationException(DestinationFailure.Other, $"The request for blob '{blobName}' in {connection.Location} failed with {response.Status} ({code}).", error),
         };
     }
 
-    private static string PermissionMessage(BlobAccess access, string target, AzureBlobConnection connection, string code)
+    private static string PermissionMessage(BlobAccess access, string blobName, AzureBlobConnection connection, string code)
     {
         var (needed, verb) = access switch
         {
@@ -78,8 +78,8 @@ internal static class AzureErrors
             _ => ("delete ('d')", "deleted"),
         };
         return connection.Sas is { } sas
-            ? $"The SAS for {connection.Location} lacks {needed} permission (it grants '{sas.Permissions}'), so {target} cannot be {verb} ({code})."
-            : $"The credentials for {connection.Location} lack {needed.Split(' ')[0]} permission, so {target} cannot be {verb} ({code}); an Entra ID identity needs a data role such as Storage Blob Data Contributor.";
+            ? $"The SAS for {connection.Location} lacks {needed} permission (it grants '{sas.Permissions}'), so blob '{blobName}' cannot be {verb} ({code})."
+            : $"The credentials for {connection.Location} lack {needed.Split(' ')[0]} permission, so blob '{blobName}' cannot be {verb} ({code}); an Entra ID identity needs a data role such as Storage Blob Data Contributor.";
     }
 
     /// <summary>The SDK reports exhausted retries as an AggregateException of the attempts; the last one tells.</summary>

@@ -47,12 +47,12 @@ public abstract class BlobContainerDestination : IExportDestination
             }
             else
             {
-                await UploadInBlocksAsync(blob, file, length, cancellationToken).ConfigureAwait(false);
+                await UploadInBlocksAsync(blob, localPath, file, length, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception error) when (AzureErrors.ShouldTranslate(error, cancellationToken))
         {
-            throw AzureErrors.Translate(error, BlobAccess.Write, Describe(blobName), _connection);
+            throw AzureErrors.Translate(error, BlobAccess.Write, blobName, _connection);
         }
     }
 
@@ -66,7 +66,7 @@ public abstract class BlobContainerDestination : IExportDestination
         }
         catch (Exception error) when (AzureErrors.ShouldTranslate(error, cancellationToken))
         {
-            throw AzureErrors.Translate(error, BlobAccess.Read, Describe(blobName), _connection);
+            throw AzureErrors.Translate(error, BlobAccess.Read, blobName, _connection);
         }
     }
 
@@ -85,7 +85,7 @@ public abstract class BlobContainerDestination : IExportDestination
         }
         catch (Exception error) when (AzureErrors.ShouldTranslate(error, cancellationToken))
         {
-            throw AzureErrors.Translate(error, BlobAccess.Read, Describe(blobName), _connection);
+            throw AzureErrors.Translate(error, BlobAccess.Read, blobName, _connection);
         }
     }
 
@@ -98,7 +98,7 @@ public abstract class BlobContainerDestination : IExportDestination
         }
         catch (Exception error) when (AzureErrors.ShouldTranslate(error, cancellationToken))
         {
-            throw AzureErrors.Translate(error, BlobAccess.Delete, Describe(blobName), _connection);
+            throw AzureErrors.Translate(error, BlobAccess.Delete, blobName, _connection);
         }
     }
 
@@ -121,7 +121,7 @@ public abstract class BlobContainerDestination : IExportDestination
         return _prefix + string.Join('/', segments);
     }
 
-    private async Task UploadInBlocksAsync(BlockBlobClient blob, SafeFileHandle file, long length, CancellationToken cancellationToken)
+    private async Task UploadInBlocksAsync(BlockBlobClient blob, string localPath, SafeFileHandle file, long length, CancellationToken cancellationToken)
     {
         var blockSize = (int)Math.Max(_tuning.BlockSizeBytes, (length + MaxBlocksPerBlob - 1) / MaxBlocksPerBlob);
         var blockCount = (int)((length + blockSize - 1) / blockSize);
@@ -144,7 +144,7 @@ public abstract class BlobContainerDestination : IExportDestination
                 while (read < size)
                 {
                     var count = await RandomAccess.ReadAsync(file, buffer.AsMemory(read, size - read), offset + read, token).ConfigureAwait(false);
-                    if (count == 0) throw new IOException($"The file shrank while it was being uploaded to {Describe(blob.Name)}.");
+                    if (count == 0) throw new IOException($"'{localPath}' shrank while it was being uploaded.");
                     read += count;
                 }
                 using var block = new MemoryStream(buffer, 0, size, writable: false);
@@ -158,8 +158,6 @@ public abstract class BlobContainerDestination : IExportDestination
 
         await blob.CommitBlockListAsync(blockIds, new CommitBlockListOptions(), cancellationToken).ConfigureAwait(false);
     }
-
-    private string Describe(string blobName) => $"blob '{blobName}' in {_connection.Location}";
 
     private static string NormalizeFolder(string folderPath)
     {
