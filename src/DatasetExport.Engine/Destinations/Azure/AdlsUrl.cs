@@ -5,7 +5,7 @@ namespace DatasetExport.Engine.Destinations.Azure;
 /// <summary>Where an ADLS Gen2 URL points: file system (container), storage account and path below it ('' for the root).</summary>
 public sealed record AdlsLocation(string FileSystem, string AccountName, string Path);
 
-/// <summary>Parses <c>abfss://filesystem@account.dfs.core.windows.net[/path]</c> (or <c>abfs://</c>) URLs.</summary>
+/// <summary>Parses <c>abfss://filesystem@account.dfs.core.windows.net[/path]</c> (or <c>abfs://</c>) URLs; a bad one is an <see cref="ArgumentException"/> quoting it.</summary>
 public static partial class AdlsUrl
 {
     public static AdlsLocation Parse(string url)
@@ -23,7 +23,8 @@ public static partial class AdlsUrl
             throw new ArgumentException(
                 $"'{fileSystem}' in '{url}' is not a valid file system name (3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit).", nameof(url));
         }
-        var account = match.Groups["account"].Value;
+        // Host names are case-insensitive; account names are lowercase.
+        var account = match.Groups["account"].Value.ToLowerInvariant();
         if (!AccountPattern().IsMatch(account))
         {
             throw new ArgumentException($"'{account}' in '{url}' is not a valid storage account name (3-24 lowercase letters and digits).", nameof(url));
