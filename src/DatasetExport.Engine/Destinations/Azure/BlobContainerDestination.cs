@@ -106,9 +106,22 @@ public abstract class BlobContainerDestination : IExportDestination
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    /// <summary>The blob's URL without any query (so without a SAS).</summary>
+    /// <summary>
+    /// The blob's URL without any query (so without a SAS). Each name segment is escaped, but characters a URL path
+    /// allows as they are stay readable (<c>exportTime=202611260130</c>, not <c>exportTime%3D202611260130</c>).
+    /// </summary>
     private protected string BlobUrl(string relativePath) =>
-        AzureBlobConnection.WithoutQuery(_connection.Container.GetBlobClient(BlobName(relativePath)).Uri);
+        _connection.Location + "/" + string.Join('/', BlobName(relativePath).Split('/').Select(EscapePathSegment));
+
+    private static string EscapePathSegment(string segment)
+    {
+        var escaped = Uri.EscapeDataString(segment);
+        foreach (var allowed in "=:@!$&'()*+,;")
+        {
+            escaped = escaped.Replace(Uri.EscapeDataString(allowed.ToString()), allowed.ToString(), StringComparison.Ordinal);
+        }
+        return escaped;
+    }
 
     /// <summary>The blob's name: the folder, then the relative path with '/' separators.</summary>
     private protected string BlobName(string relativePath)

@@ -88,9 +88,9 @@ public sealed class AzureBlobDestinationTests(AzuriteFixture azurite)
         await using var withSas = new AzureBlobDestination(Settings(DestinationType.AzureBlob, "out", secrets: new() { [DestinationKeys.SasUri] = sasUri }), SmallBlocks);
         await using var withKey = ConnectionStringDestination(container.Name, "out");
 
-        var expected = $"{azurite.ServiceUri}/{container.Name}/out/ds/part-00001.json";
-        Assert.Equal(expected, withSas.GetSinkPath("ds/part-00001.json"));
-        Assert.Equal(expected, withKey.GetSinkPath("ds/part-00001.json"));
+        var expected = $"{azurite.ServiceUri}/{container.Name}/out/ds/exportTime=202611260100/part%2300001%20a.json";
+        Assert.Equal(expected, withSas.GetSinkPath("ds/exportTime=202611260100/part#00001 a.json"));
+        Assert.Equal(expected, withKey.GetSinkPath("ds/exportTime=202611260100/part#00001 a.json"));
     }
 
     [Fact]
