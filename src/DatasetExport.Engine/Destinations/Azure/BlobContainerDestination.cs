@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Azure.Storage;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
 using Microsoft.Win32.SafeHandles;
@@ -20,17 +21,19 @@ public abstract class BlobContainerDestination : IExportDestination
 
     private protected BlobContainerDestination(AzureBlobConnection connection, string folderPath, AzureClientTuning tuning)
     {
-        if (tuning.BlockSizeBytes <= 0 || tuning.MaxConcurrentBlocks <= 0 || tuning.SingleUploadLimitBytes < 0)
+        if (tuning.BlockSizeBytes <= 0 || tuning.MaxConcurrentBlocks <= 0 || tuning.SingleUploadLimitBytes is < 0 or > MaxSingleUploadBytes)
         {
-            throw new ArgumentException("Block size and concurrency must be positive, the single upload limit not negative.", nameof(tuning));
+            throw new ArgumentException(
+                $"Block size and concurrency must be positive, the single upload limit between 0 and {MaxSingleUploadBytes} bytes.", nameof(tuning));
         }
         _connection = connection;
         _tuning = tuning;
         _prefix = NormalizeFolder(folderPath);
     }
 
-    /// <summary>The Blob Storage maximum number of blocks in one blob.</summary>
+    /// <summary>Blob Storage limits: blocks in one blob, bytes in one Put Blob request (5000 MiB).</summary>
     private const int MaxBlocksPerBlob = 50_000;
+    private const long MaxSingleUploadBytes = 5000L * 1024 * 1024;
 
     public async Task UploadFileAsync(string localPath, string relativePath, CancellationToken cancellationToken)
     {
@@ -43,7 +46,9 @@ public abstract class BlobContainerDestination : IExportDestination
             if (length <= _tuning.SingleUploadLimitBytes)
             {
                 await using var content = new FileStream(file, FileAccess.Read, 1 << 16, isAsync: true);
-                await blob.UploadAsync(content, new BlobUploadOptions(), cancellationToken).ConfigureAwait(false);
+                // The SDK would split streams above its own threshold; this keeps small files to one request.
+                var oneRequest = new BlobUploadOptions { TransferOptions = new StorageTransferOptions { InitialTransferSize = Math.Max(length, 1) } };
+                await blob.UploadAsync(content, oneRequest, cancellationToken).ConfigureAwait(false);
             }
             else
             {
