@@ -311,7 +311,9 @@ public sealed class ParquetBatchReader : IBatchReader
         {
             _definitions = MaxDefinition > 0 ? raw.DefinitionLevels.ToArray() : null;
             _repetitions = MaxRepetition > 0 ? raw.RepetitionLevels.ToArray() : null;
-            _values = ReadValues(raw);
+            // Values holds the non-null values first; the span is as long as the level entries.
+            var valueCount = _definitions is null ? -1 : CountDefined(_definitions);
+            _values = ReadValues(raw, valueCount);
             if (_widen is not null)
             {
                 for (var i = 0; i < _values.Length; i++) _values[i] = _widen(_values[i]!);
@@ -339,34 +341,44 @@ public sealed class ParquetBatchReader : IBatchReader
             }
         }
 
-        private object?[] ReadValues(RawColumnData raw) => raw switch
+        private int CountDefined(int[] definitions)
         {
-            RawColumnData<bool> r => Box(r.Values, static v => v),
-            RawColumnData<sbyte> r => Box(r.Values, static v => (int)v),
-            RawColumnData<byte> r => Box(r.Values, static v => (int)v),
-            RawColumnData<short> r => Box(r.Values, static v => (int)v),
-            RawColumnData<ushort> r => Box(r.Values, static v => (int)v),
-            RawColumnData<int> r when _kind == FieldKind.Time => Box(r.Values, static v => TimeSpan.FromMilliseconds(v)),
-            RawColumnData<int> r => Box(r.Values, static v => v),
-            RawColumnData<uint> r => Box(r.Values, static v => (long)v),
-            RawColumnData<long> r when _kind == FieldKind.Time && _timeUnit == TimeUnitPrecision.Nanos => Box(r.Values, static v => TimeSpan.FromTicks(v / 100)),
-            RawColumnData<long> r when _kind == FieldKind.Time => Box(r.Values, static v => TimeSpan.FromTicks(v * 10)),
-            RawColumnData<long> r => Box(r.Values, static v => v),
-            RawColumnData<ulong> r => Box(r.Values, static v => (decimal)v),
-            RawColumnData<float> r => Box(r.Values, static v => v),
-            RawColumnData<Half> r => Box(r.Values, static v => (float)v),
-            RawColumnData<double> r => Box(r.Values, static v => v),
-            RawColumnData<decimal> r => Box(r.Values, static v => v),
-            RawColumnData<BigDecimal> r => Box(r.Values, ToDecimal),
+            var count = 0;
+            foreach (var definition in definitions)
+            {
+                if (definition == MaxDefinition) count++;
+            }
+            return count;
+        }
+
+        private object?[] ReadValues(RawColumnData raw, int valueCount) => raw switch
+        {
+            RawColumnData<bool> r => Box(r.Values, valueCount, static v => v),
+            RawColumnData<sbyte> r => Box(r.Values, valueCount, static v => (int)v),
+            RawColumnData<byte> r => Box(r.Values, valueCount, static v => (int)v),
+            RawColumnData<short> r => Box(r.Values, valueCount, static v => (int)v),
+            RawColumnData<ushort> r => Box(r.Values, valueCount, static v => (int)v),
+            RawColumnData<int> r when _kind == FieldKind.Time => Box(r.Values, valueCount, static v => TimeSpan.FromMilliseconds(v)),
+            RawColumnData<int> r => Box(r.Values, valueCount, static v => v),
+            RawColumnData<uint> r => Box(r.Values, valueCount, static v => (long)v),
+            RawColumnData<long> r when _kind == FieldKind.Time && _timeUnit == TimeUnitPrecision.Nanos => Box(r.Values, valueCount, static v => TimeSpan.FromTicks(v / 100)),
+            RawColumnData<long> r when _kind == FieldKind.Time => Box(r.Values, valueCount, static v => TimeSpan.FromTicks(v * 10)),
+            RawColumnData<long> r => Box(r.Values, valueCount, static v => v),
+            RawColumnData<ulong> r => Box(r.Values, valueCount, static v => (decimal)v),
+            RawColumnData<float> r => Box(r.Values, valueCount, static v => v),
+            RawColumnData<Half> r => Box(r.Values, valueCount, static v => (float)v),
+            RawColumnData<double> r => Box(r.Values, valueCount, static v => v),
+            RawColumnData<decimal> r => Box(r.Values, valueCount, static v => v),
+            RawColumnData<BigDecimal> r => Box(r.Values, valueCount, ToDecimal),
             // Timestamps not adjusted to UTC come back as wall-clock values marked Local; they are taken as UTC.
-            RawColumnData<DateTime> r => Box(r.Values, static v => DateTime.SpecifyKind(v, DateTimeKind.Utc)),
-            RawColumnData<DateTimeOffset> r => Box(r.Values, static v => v.UtcDateTime),
-            RawColumnData<DateOnly> r => Box(r.Values, static v => v),
-            RawColumnData<TimeSpan> r => Box(r.Values, static v => v),
-            RawColumnData<TimeOnly> r => Box(r.Values, static v => v.ToTimeSpan()),
-            RawColumnData<ReadOnlyMemory<char>> r => Box(r.Values, static v => v.ToString()),
-            RawColumnData<ReadOnlyMemory<byte>> r => Box(r.Values, static v => v.ToArray()),
-            RawColumnData<Guid> r => Box(r.Values, static v => v.ToString("D")),
+            RawColumnData<DateTime> r => Box(r.Values, valueCount, static v => DateTime.SpecifyKind(v, DateTimeKind.Utc)),
+            RawColumnData<DateTimeOffset> r => Box(r.Values, valueCount, static v => v.UtcDateTime),
+            RawColumnData<DateOnly> r => Box(r.Values, valueCount, static v => v),
+            RawColumnData<TimeSpan> r => Box(r.Values, valueCount, static v => v),
+            RawColumnData<TimeOnly> r => Box(r.Values, valueCount, static v => v.ToTimeSpan()),
+            RawColumnData<ReadOnlyMemory<char>> r => Box(r.Values, valueCount, static v => v.ToString()),
+            RawColumnData<ReadOnlyMemory<byte>> r => Box(r.Values, valueCount, static v => v.ToArray()),
+            RawColumnData<Guid> r => Box(r.Values, valueCount, static v => v.ToString("D")),
             _ => throw new NotSupportedException($"column '{Field.Path}' holds {raw.GetType().GenericTypeArguments.FirstOrDefault()?.Name} values, which this tool does not read."),
         };
 
@@ -375,8 +387,11 @@ public sealed class ParquetBatchReader : IBatchReader
             ?? throw new InvalidDataException(
                 $"column '{Field.Path}' holds {value}, which has more significant digits than .NET decimal (28) can hold exactly.");
 
-        private static object?[] Box<T>(Span<T> values, Func<T, object> convert)
+        /// <summary>The first <paramref name="count"/> values converted (all of them when count is -1).</summary>
+        private static object?[] Box<T>(Span<T> values, int count, Func<T, object> convert)
         {
+            if (count > values.Length) throw new InvalidDataException($"the column has {values.Length} values but its levels announce {count}.");
+            if (count >= 0) values = values[..count];
             var boxed = new object?[values.Length];
             for (var i = 0; i < values.Length; i++) boxed[i] = convert(values[i]);
             return boxed;
