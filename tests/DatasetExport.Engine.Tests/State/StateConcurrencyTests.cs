@@ -1,0 +1,98 @@
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Engine.Tests.State;
+
+/// <summary>
+/// Two store instances on one home: separate connections, so SQLite's file locks decide between them exactly as
+/// they do between two processes.
+/// </summary>
+public sealed class StateConcurrencyTests : IDisposable
+{
+    private readonly TempFolder _home = new("de-state");
+    private readonly IStateStore _first;
+    private readonly IStateStore _second;
+    private readonly FlowRecord _flow;
+
+    public StateConcurrencyTests()
+    {
+        _first = SqliteStateStore.Open(_home.Path);
+        _second = SqliteStateStore.Open(_home.Path);
+        var destination = StateSamples.Destination();
+        _first.AddDestination(destination);
+        _flow = StateSamples.Flow(destination.Id);
+        _first.AddFlow(_flow);
+    }
+
+    public void Dispose()
+    {
+        _first.Dispose();
+        _second.Dispose();
+        _home.Dispose();
+    }
+
+    [Fact]
+    public void Exactly_one_of_several_racing_runs_starts()
+    {
+        const int datasets = 20;
+        const int contendersPerStore = 2;
+        var stores = Enumerable.Repeat(_first, contendersPerStore).Concat(Enumerable.Repeat(_second, contendersPerStore)).ToArray();
+
+        for (var dataset = 0; dataset < datasets; dataset++)
+        {
+            var datasetId = $"race.dataset{dataset}";
+            using var start = new Barrier(stores.Length);
+            var outcomes = new StateFailure?[stores.Length];
+            var runs = stores.Select(_ => StateSamples.Run(_flow, datasetId)).ToArray();
+            Parallel.For(0, stores.Length, new ParallelOptions { MaxDegreeOfParallelism = stores.Length }, contender =>
+            {
+                start.SignalAndWait();
+                try
+                {
+                    stores[contender].AddRun(runs[contender]);
+                }
+                catch (StateException error)
+                {
+                    outcomes[contender] = error.Failure;
+                }
+            });
+
+            var winners = Enumerable.Range(0, stores.Length).Where(contender => outcomes[contender] is null).ToList();
+            var winner = Assert.Single(winners);
+            Assert.All(outcomes.Where(outcome => outcome is not null), outcome => Assert.Equal(StateFailure.InUse, outcome));
+            var running = _second.ListRuns(_flow.Id, RunStatus.Running).Where(run => run.DatasetId == datasetId);
+            Assert.Equal(runs[winner].Id, Assert.Single(running).Id);
+        }
+    }
+
+    [Fact]
+    public void Many_parallel_writers_on_two_instances_all_succeed()
+    {
+        const int writers = 8;
+        const int runsPerWriter = 25;
+        var batchesPerRun = 3;
+
+        Parallel.For(0, writers, new ParallelOptions { MaxDegreeOfParallelism = writers }, writer =>
+        {
+            var store = writer % 2 == 0 ? _first : _second;
+            for (var index = 0; index < runsPerWriter; index++)
+            {
+                var datasetId = $"writer{writer}";
+                var run = StateSamples.Run(_flow, datasetId, StateSamples.Noon.AddMinutes(index));
+                store.AddRun(run);
+                store.Heartbeat(run.Id, run.StartedAt.AddSeconds(30));
+                store.SetOption($"Progress{writer}", index.ToString());
+                run.RecordsWritten = index;
+                store.CommitRun(run, Enumerable.Range(0, batchesPerRun)
+                    .Select(batch => new BatchKey($"{datasetId}/run{index}/batch{batch}.parquet", batch, StateSamples.Noon)).ToList());
+                Assert.NotNull(store.GetRun(run.Id));
+            }
+        });
+
+        Assert.Equal(writers * runsPerWriter, _first.ListRuns(_flow.Id, RunStatus.Succeeded).Count);
+        for (var writer = 0; writer < writers; writer++)
+        {
+            Assert.Equal(runsPerWriter * batchesPerRun, _second.GetExportedBatches(_flow.Id, $"writer{writer}").Count);
+            Assert.Equal((runsPerWriter - 1).ToString(), _first.GetOption($"Progress{writer}"));
+        }
+    }
+}
