@@ -55,7 +55,7 @@ public sealed class DataProtectionSecretProtector : ISecretProtector, IDisposabl
             }
             catch (CryptographicException)
             {
-                // Another process may have created the key after this process loaded the key ring: reload it once.
+                // Another process may have created the key after this one cached its key ring (cached for up to a day): reload once.
                 Reset();
             }
             return CurrentProtector().Unprotect(protectedText);

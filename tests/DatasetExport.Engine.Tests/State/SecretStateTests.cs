@@ -122,6 +122,20 @@ public sealed class SecretStateTests : IDisposable
         Assert.DoesNotContain(tampered, refused.ToString());
     }
 
+    [Fact]
+    public void A_key_another_process_created_after_this_one_loaded_its_keys_is_found()
+    {
+        using var protector = new DataProtectionSecretProtector(KeysFolder);
+        Assert.Equal("warm-up", protector.Unprotect(protector.Protect("warm-up")));
+        // Another process, which started on an empty key ring at the same time, made its own key and used it.
+        var otherKeys = _home.Combine("other-process-keys");
+        string protectedElsewhere;
+        using (var otherProcess = new DataProtectionSecretProtector(otherKeys)) protectedElsewhere = otherProcess.Protect(_secret);
+        CopyFolder(otherKeys, KeysFolder);
+
+        Assert.Equal(_secret, protector.Unprotect(protectedElsewhere));
+    }
+
     private DestinationSettings WithSecret(DestinationSettings destination)
     {
         destination.Secrets["Password"] = _secret;
@@ -151,6 +165,6 @@ public sealed class SecretStateTests : IDisposable
     private static void CopyFolder(string source, string target)
     {
         Directory.CreateDirectory(target);
-        foreach (var file in Directory.GetFiles(source)) File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
+        foreach (var file in Directory.GetFiles(source)) File.Copy(file, Path.Combine(target, Path.GetFileName(file)), overwrite: false);
     }
 }

@@ -65,34 +65,47 @@ public sealed class StateConcurrencyTests : IDisposable
     }
 
     [Fact]
-    public void Many_parallel_writers_on_two_instances_all_succeed()
+    public void Many_parallel_writers_on_several_instances_all_succeed()
     {
         const int writers = 8;
         const int runsPerWriter = 25;
-        var batchesPerRun = 3;
+        const int batchesPerRun = 3;
+        // Two writers share each of the two fixture stores; four more have a store (a connection) of their own.
+        var ownStores = Enumerable.Range(0, 4).Select(_ => SqliteStateStore.Open(_home.Path)).ToArray();
+        IStateStore[] stores = [_first, _first, _second, _second, .. ownStores];
 
-        Parallel.For(0, writers, new ParallelOptions { MaxDegreeOfParallelism = writers }, writer =>
+        try
         {
-            var store = writer % 2 == 0 ? _first : _second;
-            for (var index = 0; index < runsPerWriter; index++)
-            {
-                var datasetId = $"writer{writer}";
-                var run = StateSamples.Run(_flow, datasetId, StateSamples.Noon.AddMinutes(index));
-                store.AddRun(run);
-                store.Heartbeat(run.Id, run.StartedAt.AddSeconds(30));
-                store.SetOption($"Progress{writer}", index.ToString());
-                run.RecordsWritten = index;
-                store.CommitRun(run, Enumerable.Range(0, batchesPerRun)
-                    .Select(batch => new BatchKey($"{datasetId}/run{index}/batch{batch}.parquet", batch, StateSamples.Noon)).ToList());
-                Assert.NotNull(store.GetRun(run.Id));
-            }
-        });
+            Parallel.For(0, writers, new ParallelOptions { MaxDegreeOfParallelism = writers }, writer => Write(stores[writer], writer));
+        }
+        finally
+        {
+            foreach (var store in ownStores) store.Dispose();
+        }
 
         Assert.Equal(writers * runsPerWriter, _first.ListRuns(_flow.Id, RunStatus.Succeeded).Count);
         for (var writer = 0; writer < writers; writer++)
         {
             Assert.Equal(runsPerWriter * batchesPerRun, _second.GetExportedBatches(_flow.Id, $"writer{writer}").Count);
             Assert.Equal((runsPerWriter - 1).ToString(), _first.GetOption($"Progress{writer}"));
+        }
+
+        void Write(IStateStore store, int writer)
+        {
+            for (var index = 0; index < runsPerWriter; index++)
+            {
+                var datasetId = $"writer{writer}";
+                var run = StateSamples.Run(_flow, datasetId, StateSamples.Noon.AddMinutes(index));
+                store.AddRun(run);
+                store.Heartbeat(run.Id, run.StartedAt.AddSeconds(30));
+                // Reads, then writes: the case where a transaction that did not take the write lock up front fails at once.
+                Assert.Empty(store.AbandonStaleRuns(StateSamples.Noon.AddDays(-1)));
+                store.SetOption($"Progress{writer}", index.ToString());
+                run.RecordsWritten = index;
+                store.CommitRun(run, Enumerable.Range(0, batchesPerRun)
+                    .Select(batch => new BatchKey($"{datasetId}/run{index}/batch{batch}.parquet", batch, StateSamples.Noon)).ToList());
+                Assert.NotNull(store.GetRun(run.Id));
+            }
         }
     }
 }
