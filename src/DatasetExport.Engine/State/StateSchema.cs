@@ -111,10 +111,21 @@ internal static class StateSchema
     public static void Prepare(SqliteConnection connection, string path, TimeSpan busyTimeout)
     {
         Execute(connection, null, $"PRAGMA busy_timeout = {(int)busyTimeout.TotalMilliseconds};");
-        // The first statement that reads the file: a damaged file fails here, before anything is written.
-        var version = ReadInt(connection, null, "PRAGMA user_version;");
-        var applicationId = ReadInt(connection, null, "PRAGMA application_id;");
-        var isEmpty = ReadInt(connection, null, "SELECT count(*) FROM sqlite_schema;") == 0;
+        // The first statement that reads the file (a damaged file fails here, before anything is written), and one
+        // statement, so the three values come from one snapshot even while another process creates the schema.
+        int version, applicationId;
+        bool isEmpty;
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                SELECT (SELECT user_version FROM pragma_user_version()),
+                       (SELECT application_id FROM pragma_application_id()),
+                       (SELECT count(*) FROM sqlite_schema)
+                """;
+            using var header = command.ExecuteReader();
+            header.Read();
+            (version, applicationId, isEmpty) = (header.GetInt32(0), header.GetInt32(1), header.GetInt64(2) == 0);
+        }
         if (applicationId != ApplicationId && !(applicationId == 0 && version == 0 && isEmpty))
         {
             throw new StateException(StateFailure.Unusable,

@@ -40,12 +40,10 @@ public sealed class StateConcurrencyTests : IDisposable
         for (var dataset = 0; dataset < datasets; dataset++)
         {
             var datasetId = $"race.dataset{dataset}";
-            using var start = new Barrier(stores.Length);
             var outcomes = new StateFailure?[stores.Length];
             var runs = stores.Select(_ => StateSamples.Run(_flow, datasetId)).ToArray();
-            Parallel.For(0, stores.Length, new ParallelOptions { MaxDegreeOfParallelism = stores.Length }, contender =>
+            Concurrently.Run(stores.Length, contender =>
             {
-                start.SignalAndWait();
                 try
                 {
                     stores[contender].AddRun(runs[contender]);
@@ -65,6 +63,23 @@ public sealed class StateConcurrencyTests : IDisposable
     }
 
     [Fact]
+    public void Several_instances_opening_a_new_home_at_once_create_one_schema()
+    {
+        var home = _home.Combine("fresh");
+        var opened = new IStateStore[6];
+        try
+        {
+            Concurrently.Run(opened.Length, index => opened[index] = SqliteStateStore.Open(home));
+            opened[0].SetOption("LakePath", "/lake");
+            Assert.All(opened, store => Assert.Equal("/lake", store.GetOption("LakePath")));
+        }
+        finally
+        {
+            foreach (var store in opened) store?.Dispose();
+        }
+    }
+
+    [Fact]
     public void Many_parallel_writers_on_several_instances_all_succeed()
     {
         const int writers = 8;
@@ -76,7 +91,7 @@ public sealed class StateConcurrencyTests : IDisposable
 
         try
         {
-            Parallel.For(0, writers, new ParallelOptions { MaxDegreeOfParallelism = writers }, writer => Write(stores[writer], writer));
+            Concurrently.Run(writers, writer => Write(stores[writer], writer));
         }
         finally
         {
