@@ -126,6 +126,10 @@ public sealed partial class SqliteStateStore : IStateStore
             {
                 throw Translate(error, Location);
             }
+            catch (Exception error) when (IsUnreadableValue(error))
+            {
+                throw UnreadableValue(error);
+            }
         }
     }
 
@@ -149,6 +153,10 @@ public sealed partial class SqliteStateStore : IStateStore
             catch (SqliteException error)
             {
                 throw Translate(error, Location);
+            }
+            catch (Exception error) when (IsUnreadableValue(error))
+            {
+                throw UnreadableValue(error);
             }
             finally
             {
@@ -203,6 +211,12 @@ public sealed partial class SqliteStateStore : IStateStore
             $"'{path}' stayed locked by another process for more than {BusyTimeout.TotalSeconds:0} seconds.", error),
         _ => new StateException(StateFailure.Unusable, $"The state database '{path}' cannot be used: {error.Message}", error),
     };
+
+    /// <summary>A stored value the row mappers cannot parse: the file was edited by hand or damaged.</summary>
+    private static bool IsUnreadableValue(Exception error) => error is FormatException or System.Text.Json.JsonException or ArgumentException;
+
+    private StateException UnreadableValue(Exception error) => new(StateFailure.Unusable,
+        $"'{Location}' holds a value this version cannot read ({error.Message}); the file was damaged or edited by hand.", error);
 
     private static bool IsUniqueViolation(SqliteException error) => error.SqliteExtendedErrorCode == SqliteErrorCodes.ConstraintUnique;
     private static bool IsPrimaryKeyViolation(SqliteException error) => error.SqliteExtendedErrorCode == SqliteErrorCodes.ConstraintPrimaryKey;

@@ -109,6 +109,21 @@ public sealed class StateFileTests : IDisposable
     }
 
     [Fact]
+    public void A_value_edited_by_hand_is_reported_with_the_file()
+    {
+        using var store = SqliteStateStore.Open(_home.Path);
+        var destination = StateSamples.Destination();
+        store.AddDestination(destination);
+        Execute(DatabasePath, "UPDATE destinations SET type = 'Teleporter'");
+
+        var refused = Assert.Throws<StateException>(() => store.GetDestination(destination.Id));
+
+        Assert.Equal(StateFailure.Unusable, refused.Failure);
+        Assert.Contains(DatabasePath, refused.Message);
+        Assert.Contains("Teleporter", refused.Message);
+    }
+
+    [Fact]
     public void A_disposed_store_refuses_further_use()
     {
         var store = SqliteStateStore.Open(_home.Path);
