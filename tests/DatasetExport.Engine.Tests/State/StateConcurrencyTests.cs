@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using DatasetExport.Engine.State;
 
 namespace DatasetExport.Engine.Tests.State;
@@ -60,6 +61,33 @@ public sealed class StateConcurrencyTests : IDisposable
             var running = _second.ListRuns(_flow.Id, RunStatus.Running).Where(run => run.DatasetId == datasetId);
             Assert.Equal(runs[winner].Id, Assert.Single(running).Id);
         }
+    }
+
+    [Fact]
+    public void A_write_waits_while_another_process_holds_the_write_lock()
+    {
+        _first.SetOption("Owner", "nobody");
+        // Another process (Python's own SQLite) takes the write lock and holds it for a moment before committing.
+        const string holdLock = """
+            import sqlite3, sys, time
+            db = sqlite3.connect(sys.argv[1], isolation_level=None)
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE options SET value = 'other process' WHERE name = 'Owner'")
+            print("locked", flush=True)
+            time.sleep(1.5)
+            db.execute("COMMIT")
+            """;
+        var start = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "-c", holdLock, _first.Location }) start.ArgumentList.Add(argument);
+        using var otherProcess = Process.Start(start)!;
+        Assert.Equal("locked", otherProcess.StandardOutput.ReadLine());
+
+        // Waits for the other process's commit instead of failing with "database is locked", so it lands last.
+        _second.SetOption("Owner", "engine");
+
+        otherProcess.WaitForExit();
+        Assert.True(otherProcess.ExitCode == 0, otherProcess.StandardError.ReadToEnd());
+        Assert.Equal("engine", _first.GetOption("Owner"));
     }
 
     [Fact]
