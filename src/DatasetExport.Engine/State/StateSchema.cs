@@ -13,7 +13,7 @@ internal static class StateSchema
     /// <summary>"DSEX": marks the file as DatasetExport state, so another application's SQLite file is never adopted.</summary>
     public const int ApplicationId = 0x44534558;
 
-    private static readonly string[] Migrations =
+    internal static readonly IReadOnlyList<string> Migrations =
     [
         // 1: the first schema.
         $"""
@@ -102,7 +102,7 @@ internal static class StateSchema
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>
-    public static int LatestVersion => Migrations.Length;
+    public static int LatestVersion => Migrations.Count;
 
     /// <summary>
     /// Checks the file before anything writes to it (damaged, foreign or newer files are refused untouched), then
@@ -132,33 +132,34 @@ internal static class StateSchema
                 $"'{path}' is a SQLite database of another application, not DatasetExport state. It was left as it is; " +
                 $"move it aside or point ${ExportEngine.StateHomeVariable} at another folder.");
         }
-        ThrowIfNewer(version, path);
+        ThrowIfNewer(version, LatestVersion, path);
         Execute(connection, null, "PRAGMA journal_mode = WAL;");
         Execute(connection, null, "PRAGMA foreign_keys = ON;");
-        Migrate(connection, path);
+        Migrate(connection, path, Migrations);
     }
 
-    private static void Migrate(SqliteConnection connection, string path)
+    /// <summary>Applies the <paramref name="migrations"/> the database lacks, each in its own transaction with its version bump.</summary>
+    internal static void Migrate(SqliteConnection connection, string path, IReadOnlyList<string> migrations)
     {
         while (true)
         {
             using var transaction = connection.BeginTransaction(deferred: false);
             // Read again under the write lock: another process may have migrated meanwhile.
             var version = ReadInt(connection, transaction, "PRAGMA user_version;");
-            ThrowIfNewer(version, path);
-            if (version == LatestVersion) return;
-            Execute(connection, transaction, Migrations[version]);
+            ThrowIfNewer(version, migrations.Count, path);
+            if (version == migrations.Count) return;
+            Execute(connection, transaction, migrations[version]);
             Execute(connection, transaction, $"PRAGMA user_version = {version + 1};");
             transaction.Commit();
         }
     }
 
-    private static void ThrowIfNewer(int version, string path)
+    private static void ThrowIfNewer(int version, int latestVersion, string path)
     {
-        if (version <= LatestVersion) return;
+        if (version <= latestVersion) return;
         throw new StateException(StateFailure.Unusable,
             $"'{path}' was written by a newer version of DatasetExport (schema version {version}); this version " +
-            $"understands schema version {LatestVersion} at most. It was left as it is: update the DatasetExport module, " +
+            $"understands schema version {latestVersion} at most. It was left as it is: update the DatasetExport module, " +
             $"or point ${ExportEngine.StateHomeVariable} at another folder.");
     }
 

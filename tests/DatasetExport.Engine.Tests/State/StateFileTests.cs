@@ -36,6 +36,25 @@ public sealed class StateFileTests : IDisposable
     }
 
     [Fact]
+    public void Migrations_apply_in_order_and_a_failing_step_changes_nothing()
+    {
+        using (var store = SqliteStateStore.Open(_home.Path)) store.SetOption("LakePath", "/lake");
+        var path = DatabasePath;
+        using var connection = Connect(path);
+        IReadOnlyList<string> failing = [.. StateSchema.Migrations, "CREATE TABLE added (x); INSERT INTO missing_table VALUES (1);"];
+        Assert.Throws<SqliteException>(() => StateSchema.Migrate(connection, path, failing));
+        Assert.Equal(StateSchema.LatestVersion, ReadPragma(path, "user_version"));
+        Assert.Equal("0", ReadText(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'added'"));
+
+        IReadOnlyList<string> next = [.. StateSchema.Migrations, "ALTER TABLE options ADD COLUMN note TEXT;", "UPDATE options SET note = 'migrated';"];
+        StateSchema.Migrate(connection, path, next);
+
+        Assert.Equal(StateSchema.LatestVersion + 2, ReadPragma(path, "user_version"));
+        Assert.Equal("migrated", ReadText(path, "SELECT note FROM options WHERE name = 'LakePath'"));
+        Assert.Equal("/lake", ReadText(path, "SELECT value FROM options WHERE name = 'LakePath'"));
+    }
+
+    [Fact]
     public void A_database_from_a_newer_version_is_refused_and_left_untouched()
     {
         var newer = StateSchema.LatestVersion + 41;
