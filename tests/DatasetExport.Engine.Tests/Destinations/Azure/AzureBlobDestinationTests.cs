@@ -81,6 +81,27 @@ public sealed class AzureBlobDestinationTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Names_with_spaces_and_special_characters_round_trip()
+    {
+        var container = await azurite.CreateContainerAsync();
+        await using var destination = ConnectionStringDestination(container.Name, "exports/with space");
+        using var local = new TempFolder();
+        const string relativePath = "ds/exportTime=202611260100/part #1+ü%.json";
+
+        await destination.UploadFileAsync(SmallFile(local), relativePath, CancellationToken.None);
+
+        var stored = new List<string>();
+        await foreach (var item in container.GetBlobsAsync())
+        {
+            stored.Add(item.Name);
+        }
+        Assert.Equal(["exports/with space/" + relativePath], stored);
+        Assert.Equal(new StoredFileInfo(relativePath, new FileInfo(SmallFile(local)).Length), await destination.GetFileInfoAsync(relativePath, CancellationToken.None));
+        var sinkPath = new Uri(destination.GetSinkPath(relativePath));
+        Assert.Equal($"/{AzuriteFixture.AccountName}/{container.Name}/exports/with space/{relativePath}", Uri.UnescapeDataString(sinkPath.AbsolutePath));
+    }
+
+    [Fact]
     public async Task Sink_path_is_the_blob_url_without_query()
     {
         var container = await azurite.CreateContainerAsync();
@@ -233,6 +254,18 @@ public sealed class AzureBlobDestinationTests(AzuriteFixture azurite)
         var error = await Assert.ThrowsAsync<DestinationException>(() => destination.GetFileInfoAsync(relativePath, CancellationToken.None));
 
         Assert.Equal(DestinationFailure.InvalidConfiguration, error.Failure);
+    }
+
+    [Theory]
+    [InlineData("../up")]
+    [InlineData("a/./b")]
+    [InlineData("a//b")]
+    public void Folder_paths_with_empty_dot_or_dot_dot_parts_are_refused(string folderPath)
+    {
+        var error = Assert.Throws<DestinationException>(() => ConnectionStringDestination("exports", folderPath));
+
+        Assert.Equal(DestinationFailure.InvalidConfiguration, error.Failure);
+        Assert.Contains(folderPath, error.Message);
     }
 
     [Fact]
