@@ -15,6 +15,10 @@ namespace DatasetExport.Engine.Destinations.Azure;
 /// </summary>
 public abstract class BlobContainerDestination : IExportDestination
 {
+    /// <summary>Blob Storage limits: blocks in one blob, bytes in one Put Blob request (5000 MiB).</summary>
+    private const int MaxBlocksPerBlob = 50_000;
+    private const long MaxSingleUploadBytes = 5000L * 1024 * 1024;
+
     private readonly AzureBlobConnection _connection;
     private readonly AzureClientTuning _tuning;
     private readonly string _prefix;
@@ -30,10 +34,6 @@ public abstract class BlobContainerDestination : IExportDestination
         _tuning = tuning;
         _prefix = NormalizeFolder(folderPath);
     }
-
-    /// <summary>Blob Storage limits: blocks in one blob, bytes in one Put Blob request (5000 MiB).</summary>
-    private const int MaxBlocksPerBlob = 50_000;
-    private const long MaxSingleUploadBytes = 5000L * 1024 * 1024;
 
     public async Task UploadFileAsync(string localPath, string relativePath, CancellationToken cancellationToken)
     {
