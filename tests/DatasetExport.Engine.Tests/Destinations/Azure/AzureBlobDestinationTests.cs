@@ -132,6 +132,37 @@ public sealed class AzureBlobDestinationTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Account_sas_without_object_access_is_permission_denied()
+    {
+        var container = await azurite.CreateContainerAsync();
+        var sas = new AccountSasBuilder(AccountSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1), AccountSasServices.Blobs, AccountSasResourceTypes.Container)
+            .ToSasQueryParameters(new global::Azure.Storage.StorageSharedKeyCredential(AzuriteFixture.AccountName, AzuriteFixture.AccountKey));
+        var sasUri = new UriBuilder(azurite.ServiceUri) { Query = sas.ToString() }.Uri.ToString();
+        await using var destination = new AzureBlobDestination(Settings(DestinationType.AzureBlob, "",
+            new() { [DestinationKeys.Container] = container.Name }, new() { [DestinationKeys.SasUri] = sasUri }), SmallBlocks);
+        using var local = new TempFolder();
+
+        var error = await Assert.ThrowsAsync<DestinationException>(() => destination.UploadFileAsync(SmallFile(local), "x.json", CancellationToken.None));
+
+        Assert.Equal(DestinationFailure.PermissionDenied, error.Failure);
+        Assert.Contains("AuthorizationResourceTypeMismatch", error.Message);
+        AssertNoSecrets(error, Signature(sasUri));
+    }
+
+    [Fact]
+    public void Container_differing_from_the_sas_uri_is_refused()
+    {
+        const string sasUri = "http://127.0.0.1:10000/devstoreaccount1/landing?sv=2025-01-05&sr=c&sp=racwl&se=2099-01-01&sig=c2VjcmV0";
+
+        var error = Assert.Throws<DestinationException>(() => new AzureBlobDestination(Settings(DestinationType.AzureBlob, "",
+            new() { [DestinationKeys.Container] = "other" }, new() { [DestinationKeys.SasUri] = sasUri })));
+
+        Assert.Equal(DestinationFailure.InvalidConfiguration, error.Failure);
+        Assert.Contains("'other' differs from the container 'landing'", error.Message);
+        AssertNoSecrets(error, "c2VjcmV0");
+    }
+
+    [Fact]
     public async Task Expired_sas_is_an_authentication_failure_saying_expired()
     {
         var container = await azurite.CreateContainerAsync();
