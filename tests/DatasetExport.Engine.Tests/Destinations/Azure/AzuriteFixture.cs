@@ -44,10 +44,24 @@ public sealed class AzuriteFixture : IAsyncLifetime
         {
             throw new InvalidOperationException($"Azurite is not installed at {azurite}: run tests/servers/azure/install.sh first.");
         }
-        Port = FreePort();
         _dataFolder = Path.Combine(Path.GetTempPath(), $"de-azurite-{Guid.NewGuid():N}");
         Directory.CreateDirectory(_dataFolder);
 
+        // A free port can be taken by another server between probing and binding: then try another one.
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            Port = FreePort();
+            if (await TryStartAsync(azurite, serverFolder))
+            {
+                return;
+            }
+        }
+        throw new InvalidOperationException($"Azurite found its port taken three times:\n{Output()}");
+    }
+
+    /// <summary>Starts Azurite on <see cref="Port"/>; false when the port was taken, throws on any other failure.</summary>
+    private async Task<bool> TryStartAsync(string azurite, string serverFolder)
+    {
         var start = new ProcessStartInfo(azurite)
         {
             RedirectStandardOutput = true,
@@ -55,11 +69,13 @@ public sealed class AzuriteFixture : IAsyncLifetime
             UseShellExecute = false,
             WorkingDirectory = serverFolder,
         };
-        foreach (var argument in new[] { "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(), "--location", _dataFolder,
+        foreach (var argument in new[] { "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(), "--location", _dataFolder!,
                      "--skipApiVersionCheck", "--disableTelemetry", "--silent" })
         {
             start.ArgumentList.Add(argument);
         }
+        lock (_output) _output.Clear();
+        _process?.Dispose();
         _process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {azurite}.");
         _process.OutputDataReceived += (_, line) => Record(line.Data);
         _process.ErrorDataReceived += (_, line) => Record(line.Data);
@@ -72,13 +88,18 @@ public sealed class AzuriteFixture : IAsyncLifetime
         {
             if (_process.HasExited)
             {
+                await _process.WaitForExitAsync();
+                if (Output().Contains("EADDRINUSE", StringComparison.Ordinal))
+                {
+                    return false;
+                }
                 throw new InvalidOperationException($"Azurite exited with code {_process.ExitCode} before it was ready:\n{Output()}");
             }
             try
             {
                 // Any answer (it is 403 without credentials) means the server listens.
                 using var response = await http.GetAsync($"{ServiceUri}?comp=list");
-                return;
+                return true;
             }
             catch (HttpRequestException)
             {
@@ -88,6 +109,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
             }
             if (deadline.Elapsed > StartTimeout)
             {
+                _process.Kill(entireProcessTree: true);
                 throw new InvalidOperationException($"Azurite did not answer on port {Port} within {StartTimeout.TotalSeconds} s:\n{Output()}");
             }
             await Task.Delay(100);
