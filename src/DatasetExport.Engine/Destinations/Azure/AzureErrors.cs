@@ -71,15 +71,15 @@ internal static class AzureErrors
 
     private static string PermissionMessage(BlobAccess access, string blobName, AzureBlobConnection connection, string code)
     {
-        var (needed, verb) = access switch
+        var (permission, letters, verb) = access switch
         {
-            BlobAccess.Read => ("read ('r')", "read"),
-            BlobAccess.Write => ("write ('w'/'c')", "written"),
-            _ => ("delete ('d')", "deleted"),
+            BlobAccess.Read => ("read", "'r'", "read"),
+            BlobAccess.Write => ("write", "'w'/'c'", "written"),
+            _ => ("delete", "'d'", "deleted"),
         };
         return connection.Sas is { } sas
-            ? $"The SAS for {connection.Location} lacks {needed} permission (it grants '{sas.Permissions}'), so blob '{blobName}' cannot be {verb} ({code})."
-            : $"The credentials for {connection.Location} lack {needed.Split(' ')[0]} permission, so blob '{blobName}' cannot be {verb} ({code}); an Entra ID identity needs a data role such as Storage Blob Data Contributor.";
+            ? $"The SAS for {connection.Location} lacks {permission} ({letters}) permission (it grants '{sas.Permissions}'), so blob '{blobName}' cannot be {verb} ({code})."
+            : $"The credentials for {connection.Location} lack {permission} permission, so blob '{blobName}' cannot be {verb} ({code}); an Entra ID identity needs a data role such as Storage Blob Data Contributor.";
     }
 
     /// <summary>The SDK reports exhausted retries as an AggregateException of the attempts; the last one tells.</summary>

@@ -62,6 +62,28 @@ public sealed class AzureBlobDestinationTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Connection_string_with_a_sas_works_and_never_shows_the_signature()
+    {
+        var container = await azurite.CreateContainerAsync();
+        var writable = new Uri(azurite.AccountSas(AccountSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1))).Query.TrimStart('?');
+        var readOnly = new Uri(azurite.AccountSas(AccountSasPermissions.Read | AccountSasPermissions.List, DateTimeOffset.UtcNow.AddHours(1))).Query.TrimStart('?');
+        AzureBlobDestination Destination(string sas) => new(Settings(DestinationType.AzureBlob, "cs",
+            new() { [DestinationKeys.Container] = container.Name },
+            new() { [DestinationKeys.ConnectionString] = $"BlobEndpoint={azurite.ServiceUri};SharedAccessSignature={sas}" }), SmallBlocks);
+        await using var withWrite = Destination(writable);
+        await using var withReadOnly = Destination(readOnly);
+        using var local = new TempFolder();
+
+        await withWrite.UploadFileAsync(SmallFile(local), "x.json", CancellationToken.None);
+        var error = await Assert.ThrowsAsync<DestinationException>(() => withReadOnly.UploadFileAsync(SmallFile(local), "y.json", CancellationToken.None));
+
+        Assert.True((await container.GetBlobClient("cs/x.json").ExistsAsync()).Value);
+        Assert.Equal($"{azurite.ServiceUri}/{container.Name}/cs/x.json", withWrite.GetSinkPath("x.json"));
+        Assert.Equal(DestinationFailure.PermissionDenied, error.Failure);
+        AssertNoSecrets(error, Signature(azurite.ServiceUri + "?" + readOnly));
+    }
+
+    [Fact]
     public async Task Uploading_again_replaces_the_blob_whole()
     {
         var container = await azurite.CreateContainerAsync();
