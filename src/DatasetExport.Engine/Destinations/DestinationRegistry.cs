@@ -1,4 +1,5 @@
 using DatasetExport.Engine.Destinations.Local;
+using DatasetExport.Engine.Destinations.Sftp;
 
 namespace DatasetExport.Engine.Destinations;
 
@@ -8,6 +9,7 @@ public static class DestinationRegistry
     private static readonly Dictionary<DestinationType, Func<DestinationSettings, IExportDestination>> Factories = new()
     {
         [DestinationType.Local] = settings => new LocalFolderDestination(settings),
+        [DestinationType.Sftp] = settings => new SftpDestination(settings),
     };
 
     public static bool IsSupported(DestinationType type) => Factories.ContainsKey(type);
