@@ -105,15 +105,32 @@ public sealed class SftpDestinationTests : IDisposable
     }
 
     [Fact]
-    public async Task A_20_MiB_file_arrives_complete()
+    public async Task A_20_MiB_file_arrives_complete_and_never_shows_partly_under_its_final_name()
     {
-        var local = LocalFile(20 * 1024 * 1024);
+        const long size = 20 * 1024 * 1024;
+        var local = LocalFile((int)size);
+        var final = OnDisk("big", "part-00000.parquet");
         await using var destination = new SftpDestination(SettingsForTest());
+        var partialSizesSeen = new List<long>();
+        using var uploaded = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            // Whenever the final name exists during the upload, it must already hold the whole file.
+            while (!uploaded.IsCancellationRequested)
+            {
+                var file = new FileInfo(final);
+                if (file.Exists && file.Length != size) partialSizesSeen.Add(file.Length);
+                await Task.Delay(5);
+            }
+        });
 
         await destination.UploadFileAsync(local, "big/part-00000.parquet", default);
+        await uploaded.CancelAsync();
+        await watcher;
 
-        Assert.Equal(Sha256(local), Sha256(OnDisk("big", "part-00000.parquet")));
-        Assert.Equal(new StoredFileInfo("big/part-00000.parquet", 20 * 1024 * 1024), await destination.GetFileInfoAsync("big/part-00000.parquet", default));
+        Assert.Empty(partialSizesSeen);
+        Assert.Equal(Sha256(local), Sha256(final));
+        Assert.Equal(new StoredFileInfo("big/part-00000.parquet", size), await destination.GetFileInfoAsync("big/part-00000.parquet", default));
         AssertNoTemporaryFiles();
     }
 
