@@ -226,6 +226,39 @@ public sealed class SftpDestinationTests : IDisposable
     }
 
     [Fact]
+    public async Task A_connection_dropped_mid_upload_is_reopened_the_upload_retried_and_its_temporary_file_removed()
+    {
+        var server = _server.StartServer();
+        await using var destination = new SftpDestination(SettingsForTest(server));
+        var local = LocalFile(32 * 1024 * 1024);
+        var folder = OnDisk("mid");
+        var dropped = false;
+        using var uploaded = new CancellationTokenSource();
+        var saboteur = Task.Run(async () =>
+        {
+            // Cut the connection once the first temporary file has started to fill.
+            while (!uploaded.IsCancellationRequested && !dropped)
+            {
+                if (Directory.Exists(folder) && Directory.GetFiles(folder, "*.part").Any(f => new FileInfo(f).Length > 0))
+                {
+                    server.DropConnections();
+                    dropped = true;
+                }
+                await Task.Delay(1);
+            }
+        });
+
+        await destination.UploadFileAsync(local, "mid/part-00000.parquet", default);
+        await uploaded.CancelAsync();
+        await saboteur;
+
+        Assert.True(dropped, "the upload finished before the connection could be cut");
+        Assert.Equal(Sha256(local), Sha256(OnDisk("mid", "part-00000.parquet")));
+        Assert.Equal(2, CountOccurrences(server.Log, $"Accepted password for {_server.UserName}"));
+        Assert.Empty(Directory.GetFiles(folder, "*.part"));
+    }
+
+    [Fact]
     public async Task Wrong_password_is_an_authentication_failure_without_the_password()
     {
         var settings = SettingsForTest();
