@@ -86,4 +86,36 @@ public sealed class SftpExportFlowTests : IDisposable
         Assert.True(verification.IsValid, verification.Problem);
         Assert.Equal(run.Files.Count, verification.Files.Count);
     }
+
+    [Fact]
+    public async Task Adding_without_a_pin_records_the_servers_key_and_a_later_key_change_fails_runs()
+    {
+        var port = SshdServer.FreePort();
+        _server.StartServer(port: port);
+        var remoteBase = Path.Combine(_server.HomePath, _folder);
+        Directory.CreateDirectory(remoteBase);
+        SftpServerFixture.Run("chown", null, null, $"{_server.UserName}:", remoteBase);
+        SampleLake.WriteEvents(Path.Combine(Lake, "web", "a.jsonl"), 0, 10);
+        var destination = _server.Settings(_server.Server, remotePath: _folder);
+        destination.Properties[DestinationKeys.Port] = port.ToString();
+        destination.Properties.Remove(DestinationKeys.HostKeyFingerprint);
+
+        await _engine.AddDestinationAsync(destination, skipValidation: false, default);
+
+        var stored = _engine.State.FindDestination(destination.Name)!;
+        Assert.Equal(_server.FingerprintOf(SftpServerFixture.HostKey), stored.GetProperty(DestinationKeys.HostKeyFingerprint));
+
+        _server.StopServer(port);
+        _server.StartServer(SftpServerFixture.RekeyedHostKey, port);
+        var flow = new FlowRecord { Name = "after-rekey", DestinationId = stored.Id, DatasetIds = ["web"] };
+        _engine.AddFlow(flow);
+
+        var run = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+        var probe = await Assert.ThrowsAsync<DestinationException>(() => _engine.TestDestinationAsync(stored, default));
+
+        Assert.Equal(RunStatus.Failed, run.Status);
+        Assert.Contains(_server.FingerprintOf(SftpServerFixture.RekeyedHostKey), run.Error, StringComparison.Ordinal);
+        Assert.Equal(DestinationFailure.HostKeyMismatch, probe.Failure);
+        Assert.Empty(Directory.GetFileSystemEntries(remoteBase));
+    }
 }
