@@ -52,7 +52,8 @@ public sealed class SftpDestination : IExportDestination
     public static async Task<string> ReadHostKeyFingerprintAsync(DestinationSettings settings, CancellationToken cancellationToken)
     {
         var endpoint = SftpEndpoint.From(settings);
-        var connection = new ConnectionInfo(endpoint.HostName, endpoint.Port, endpoint.UserName, new NoneAuthenticationMethod(endpoint.UserName))
+        using var noAuthentication = new NoneAuthenticationMethod(endpoint.UserName);
+        var connection = new ConnectionInfo(endpoint.HostName, endpoint.Port, endpoint.UserName, noAuthentication)
         {
             Timeout = ConnectTimeout,
         };
@@ -83,13 +84,15 @@ public sealed class SftpDestination : IExportDestination
     public async Task UploadFileAsync(string localPath, string relativePath, CancellationToken cancellationToken)
     {
         var target = RemotePathOf(relativePath);
+        // Opened before connecting: a missing local file is the caller's problem, reported as such.
+        await using var source = new FileStream(localPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
         await ExecuteAsync(target, async (client, token) =>
         {
             await EnsureFolderAsync(client, ParentOf(target), token).ConfigureAwait(false);
             var temporary = Join(ParentOf(target), $".{NameOf(target)}.{Guid.NewGuid():N}{TemporarySuffix}");
             try
             {
-                await using var source = new FileStream(localPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+                source.Position = 0; // a retry after a dropped connection starts over
                 // Awaits every write acknowledgement and the close; a returning call is a finished upload.
                 await client.UploadFileAsync(source, temporary, canOverride: false, uploadProgress: null, token).ConfigureAwait(false);
                 var stored = await client.GetAttributesAsync(temporary, token).ConfigureAwait(false);

@@ -259,6 +259,43 @@ public sealed class SftpDestinationTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cancelled_upload_stops_and_leaves_neither_a_temporary_nor_a_final_file()
+    {
+        await using var destination = new SftpDestination(SettingsForTest());
+        var local = LocalFile(32 * 1024 * 1024);
+        var folder = OnDisk("cancel");
+        using var cancel = new CancellationTokenSource();
+        var upload = destination.UploadFileAsync(local, "cancel/part-00000.json", cancel.Token);
+        var sawTemporary = false;
+        while (!upload.IsCompleted && !sawTemporary)
+        {
+            sawTemporary = Directory.Exists(folder) && Directory.GetFiles(folder, "*.part").Any(f => new FileInfo(f).Length > 0);
+            await Task.Delay(1);
+        }
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => upload);
+
+        Assert.True(sawTemporary, "the upload finished before it could be cancelled");
+        Assert.Empty(Directory.GetFileSystemEntries(folder));
+        // The connection stays usable after a cancellation.
+        await destination.UploadFileAsync(LocalFile(10), "cancel/after.json", default);
+        Assert.True(File.Exists(OnDisk("cancel", "after.json")));
+    }
+
+    [Fact]
+    public async Task A_missing_local_file_is_reported_as_such_and_nothing_is_written()
+    {
+        await using var destination = new SftpDestination(SettingsForTest());
+        var missing = _local.Combine("no-such-file.json");
+
+        var error = await Assert.ThrowsAsync<FileNotFoundException>(() => destination.UploadFileAsync(missing, "m/x.json", default));
+
+        Assert.Contains(missing, error.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(OnDisk()));
+    }
+
+    [Fact]
     public async Task Wrong_password_is_an_authentication_failure_without_the_password()
     {
         var settings = SettingsForTest();
