@@ -101,7 +101,9 @@ public sealed class SftpDestinationTests : IDisposable
         await destination.UploadFileAsync(local, $"{keyName}/file.parquet", default);
 
         Assert.Equal(Sha256(local), Sha256(OnDisk(keyName, "file.parquet")));
-        Assert.Contains($"Accepted publickey for {_server.UserName}", _server.Server.Log, StringComparison.Ordinal);
+        // sshd logs the fingerprint of the client key it accepted: this very key got in.
+        Assert.Contains($"Accepted publickey for {_server.UserName} from 127.0.0.1", _server.Server.Log, StringComparison.Ordinal);
+        Assert.Contains(_server.ClientKeyFingerprint(keyName), _server.Server.Log, StringComparison.Ordinal);
     }
 
     [Fact]

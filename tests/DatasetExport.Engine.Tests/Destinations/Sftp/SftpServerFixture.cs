@@ -58,11 +58,13 @@ public sealed class SftpServerFixture : IDisposable
     public string KeyPath(string name) => Path.Combine(_root.Path, "keys", name);
 
     /// <summary>The pin of a host key, exactly as <c>ssh-keygen -lf</c> prints it (SHA256:...).</summary>
-    public string FingerprintOf(string hostKey)
-    {
-        var output = Run("ssh-keygen", null, null, "-lf", Path.Combine(_root.Path, "hostkeys", hostKey + ".pub"));
-        return output.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
-    }
+    public string FingerprintOf(string hostKey) => Fingerprint(Path.Combine(_root.Path, "hostkeys", hostKey + ".pub"));
+
+    /// <summary>A client key's fingerprint, as sshd logs it when it accepts the key.</summary>
+    public string ClientKeyFingerprint(string keyName) => Fingerprint(KeyPath(keyName) + ".pub");
+
+    private static string Fingerprint(string publicKeyFile) =>
+        Run("ssh-keygen", null, null, "-lf", publicKeyFile).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
 
     /// <summary>Another sshd for the same user: a different host key, extra internal-sftp options, or a fixed port (to restart on it).</summary>
     public SshdServer StartServer(string hostKey = HostKey, int? port = null, params string[] sftpServerOptions)
