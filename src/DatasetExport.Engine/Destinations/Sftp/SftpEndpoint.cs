@@ -89,7 +89,7 @@ internal sealed partial class SftpEndpoint
     {
         var text = settings.GetProperty(DestinationKeys.HostKeyFingerprint)?.Trim();
         if (string.IsNullOrEmpty(text)) return null;
-        var value = text.StartsWith(FingerprintPrefix, StringComparison.OrdinalIgnoreCase) ? text[FingerprintPrefix.Length..] : text;
+        var value = (text.StartsWith(FingerprintPrefix, StringComparison.OrdinalIgnoreCase) ? text[FingerprintPrefix.Length..] : text).TrimEnd('=');
         if (!Sha256Fingerprint().IsMatch(value))
         {
             throw Invalid(
@@ -99,7 +99,7 @@ internal sealed partial class SftpEndpoint
         return value;
     }
 
-    // Unpadded base64 of 32 bytes, exactly as OpenSSH prints it.
+    // Base64 of 32 bytes without its padding, as OpenSSH prints it (padding given anyway is dropped above).
     [GeneratedRegex("^[A-Za-z0-9+/]{43}$")]
     private static partial Regex Sha256Fingerprint();
 

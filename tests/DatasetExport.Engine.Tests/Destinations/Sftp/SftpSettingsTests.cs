@@ -55,11 +55,14 @@ public sealed class SftpSettingsTests
     public void The_pin_must_be_a_sha256_fingerprint(string pin) =>
         Assert.Contains("SHA256", Rejected(s => s.Properties[DestinationKeys.HostKeyFingerprint] = pin).Message, StringComparison.Ordinal);
 
-    [Fact]
-    public void The_pin_may_omit_its_prefix()
+    [Theory]
+    [InlineData("7U7HhoxxmcTyaQ1WDZuRMskOzgoBr6oMHlcEMkqwMJk")]
+    [InlineData("SHA256:7U7HhoxxmcTyaQ1WDZuRMskOzgoBr6oMHlcEMkqwMJk=")]
+    [InlineData(" SHA256:7U7HhoxxmcTyaQ1WDZuRMskOzgoBr6oMHlcEMkqwMJk ")]
+    public void The_pin_may_omit_its_prefix_or_carry_base64_padding(string pin)
     {
         var settings = Valid();
-        settings.Properties[DestinationKeys.HostKeyFingerprint] = Pin["SHA256:".Length..];
+        settings.Properties[DestinationKeys.HostKeyFingerprint] = pin;
         _ = new SftpDestination(settings);
     }
 
