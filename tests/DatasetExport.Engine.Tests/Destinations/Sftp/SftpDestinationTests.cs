@@ -435,6 +435,21 @@ public sealed class SftpDestinationTests : IDisposable
     }
 
     [Fact]
+    public async Task A_server_that_accepts_but_never_speaks_ssh_is_unreachable_after_the_connect_timeout()
+    {
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var settings = _server.Settings();
+        settings.Properties[DestinationKeys.Port] = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port.ToString();
+        await using var destination = new SftpDestination(settings);
+
+        var error = await Assert.ThrowsAsync<DestinationException>(() => destination.GetFileInfoAsync("x.json", default));
+
+        Assert.Equal(DestinationFailure.Unreachable, error.Failure);
+        AssertNoSecrets(error);
+    }
+
+    [Fact]
     public async Task Writing_into_a_folder_the_user_cannot_write_is_permission_denied_and_leaves_nothing()
     {
         var settings = _server.Settings(remotePath: "readonly");
