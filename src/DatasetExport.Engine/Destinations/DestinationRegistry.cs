@@ -10,13 +10,10 @@ public static class DestinationRegistry
     private static readonly Dictionary<DestinationType, Func<DestinationSettings, IExportDestination>> Factories = new()
     {
         [DestinationType.Local] = settings => new LocalFolderDestination(settings),
-<<<<<<< HEAD
         [DestinationType.AzureBlob] = settings => new AzureBlobDestination(settings),
         [DestinationType.AzureDataLakeGen2] = settings => new AzureDataLakeGen2Destination(settings),
         [DestinationType.DataLandingZone] = settings => new DataLandingZoneDestination(settings),
-=======
         [DestinationType.Sftp] = settings => new SftpDestination(settings),
->>>>>>> sftp
     };
 
     public static bool IsSupported(DestinationType type) => Factories.ContainsKey(type);
