@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Reflection;
 using Parquet;
+using Parquet.Meta;
 using Parquet.Schema;
 
 namespace DatasetExport.Engine.Formats;
@@ -7,12 +9,12 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>
 /// Writes records into one Parquet file with Parquet.Net's row group writer: records are shredded into leaf columns
 /// with repetition and definition levels, so nested structs, lists and maps round-trip. Chunks smaller than
-/// <see cref="MinRowGroupRecords"/> are accumulated into one row group; <see cref="BytesWritten"/> grows when a row group
+/// <see cref="MinRowGroupRecords"/> (default 10,000) are accumulated into one row group; <see cref="BytesWritten"/> grows when a row group
 /// is written. The output is written front to back and need not be seekable.
 /// </summary>
 public sealed class ParquetFileWriter : IFormatWriter
 {
-    public const int MinRowGroupRecords = 10_000;
+    public const int DefaultMinRowGroupRecords = 10_000;
 
     private readonly Stream _output;
     private readonly CountingStream _counter;
@@ -25,16 +27,20 @@ public sealed class ParquetFileWriter : IFormatWriter
     private ParquetWriter? _writer;
     private bool _completed;
 
-    public ParquetFileWriter(Stream output, DatasetSchema schema, CompressionKind compression)
+    public ParquetFileWriter(Stream output, DatasetSchema schema, CompressionKind compression, int minRowGroupRecords = DefaultMinRowGroupRecords)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(schema);
+        ArgumentOutOfRangeException.ThrowIfLessThan(minRowGroupRecords, 1);
+        MinRowGroupRecords = minRowGroupRecords;
         _output = output;
         _counter = new CountingStream(output);
         _fields = schema.Fields;
         _parquetSchema = ParquetSchemaMapping.ToParquetSchema(schema);
         _options = new ParquetOptions
         {
+            // Parquet.Net defaults to SmallestSize, which makes Zstd (level 22) and Gzip (level 9) many times slower for a few percent.
+            CompressionLevel = System.IO.Compression.CompressionLevel.Optimal,
             CompressionMethod = compression switch
             {
                 CompressionKind.None => CompressionMethod.None,
@@ -48,6 +54,9 @@ public sealed class ParquetFileWriter : IFormatWriter
         var dataFields = _parquetSchema.GetDataFields();
         for (var i = 0; i < dataFields.Length; i++) _leaves[i].Attach(dataFields[i]);
     }
+
+    /// <summary>Records gathered before a row group is written.</summary>
+    public int MinRowGroupRecords { get; }
 
     public long BytesWritten => _counter.BytesWritten;
     public long RecordsWritten { get; private set; }
@@ -93,9 +102,45 @@ public sealed class ParquetFileWriter : IFormatWriter
             foreach (var leaf in _leaves) await leaf.WriteAsync(group, cancellationToken).ConfigureAwait(false);
             group.CompleteValidate();
         }
+        TimestampStatistics.Correct(_writer, _leaves);
         await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
         RecordsWritten += _pending.Count;
         _pending.Clear();
+    }
+
+    /// <summary>
+    /// Parquet.Net 6.1.0 encodes the min/max statistics of INT64 timestamp columns in milliseconds whatever the unit
+    /// (aloneguid/parquet-dotnet#769), so readers that prune row groups by statistics (DuckDB, Spark) skip rows that match.
+    /// The footer metadata is only reachable through the writer's private footer field; after each row group the
+    /// timestamp statistics are replaced with the exact microsecond values, before the footer is written.
+    /// </summary>
+    private static class TimestampStatistics
+    {
+        private static readonly FieldInfo? FooterField = typeof(ParquetWriter)
+            .GetFields(BindingFlags.Instance | BindingFlags.NonPublic)
+            .FirstOrDefault(field => field.FieldType.Name == "ThriftFooter");
+
+        private static readonly FieldInfo? MetadataField = FooterField?.FieldType
+            .GetFields(BindingFlags.Instance | BindingFlags.NonPublic)
+            .FirstOrDefault(field => field.FieldType == typeof(FileMetaData));
+
+        public static void Correct(ParquetWriter writer, IReadOnlyList<ColumnBuffer> leaves)
+        {
+            if (!leaves.Any(leaf => leaf.IsTimestamp)) return;
+            var footer = FooterField?.GetValue(writer);
+            var metadata = footer is null ? null : MetadataField?.GetValue(footer) as FileMetaData;
+            var columns = metadata?.RowGroups.LastOrDefault()?.Columns;
+            if (columns is null || columns.Count != leaves.Count)
+            {
+                throw new NotSupportedException(
+                    "This Parquet.Net version no longer exposes the footer that DatasetExport corrects for timestamp statistics; check aloneguid/parquet-dotnet#769 before upgrading.");
+            }
+            for (var i = 0; i < leaves.Count; i++)
+            {
+                var statistics = columns[i].MetaData?.Statistics;
+                if (leaves[i].IsTimestamp && statistics is not null) leaves[i].CorrectStatistics(statistics);
+            }
+        }
     }
 
     /// <summary>
@@ -285,6 +330,12 @@ public sealed class ParquetFileWriter : IFormatWriter
 
         public abstract void AddValue(object value, int repetition);
 
+        public virtual bool IsTimestamp => false;
+
+        public virtual void CorrectStatistics(Statistics statistics)
+        {
+        }
+
         public abstract Task WriteAsync(ParquetRowGroupWriter group, CancellationToken cancellationToken);
 
         protected ReadOnlyMemory<int>? Definitions => MaxDefinition > 0 ? _definitions.AsMemory(0, LevelCount) : null;
@@ -326,7 +377,36 @@ public sealed class ParquetFileWriter : IFormatWriter
             AddLevels(MaxDefinition, repetition);
         }
 
+        // Parquet.Net counts rows from the levels; a flat required column has none, so it goes through the plain overload.
+        public override bool IsTimestamp => typeof(T) == typeof(DateTime);
+
+        /// <summary>Sets min/max to the row group's extreme timestamps as INT64 microseconds since the epoch (how the values are stored).</summary>
+        public override void CorrectStatistics(Statistics statistics)
+        {
+            var timestamps = ((DateTime[])(object)_values).AsSpan(0, _valueCount);
+            if (timestamps.IsEmpty)
+            {
+                statistics.Min = statistics.Max = statistics.MinValue = statistics.MaxValue = null;
+                return;
+            }
+            var min = timestamps[0];
+            var max = min;
+            foreach (var timestamp in timestamps)
+            {
+                if (timestamp < min) min = timestamp;
+                if (timestamp > max) max = timestamp;
+            }
+            var minBytes = BitConverter.GetBytes((min.Ticks - DateTime.UnixEpoch.Ticks) / 10);
+            var maxBytes = BitConverter.GetBytes((max.Ticks - DateTime.UnixEpoch.Ticks) / 10);
+            statistics.MinValue = minBytes;
+            statistics.MaxValue = maxBytes;
+            if (statistics.Min is not null) statistics.Min = minBytes;
+            if (statistics.Max is not null) statistics.Max = maxBytes;
+        }
+
         public override Task WriteAsync(ParquetRowGroupWriter group, CancellationToken cancellationToken) =>
-            group.WriteAllPartsAsync<T>(Field, _values.AsMemory(0, _valueCount), Definitions, Repetitions, cancellationToken);
+            MaxDefinition == 0 && MaxRepetition == 0
+                ? group.WriteAsync<T>(Field, _values.AsMemory(0, _valueCount), null, null, cancellationToken)
+                : group.WriteAllPartsAsync<T>(Field, _values.AsMemory(0, _valueCount), Definitions, Repetitions, cancellationToken);
     }
 }
