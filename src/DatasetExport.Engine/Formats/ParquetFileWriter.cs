@@ -7,14 +7,16 @@ using Parquet.Schema;
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Writes records into one Parquet file with Parquet.Net's row group writer: records are shredded into leaf columns
-/// with repetition and definition levels, so nested structs, lists and maps round-trip. Chunks smaller than
-/// <see cref="MinRowGroupRecords"/> (default 10,000) are accumulated into one row group; <see cref="BytesWritten"/> grows when a row group
-/// is written. The output is written front to back and need not be seekable.
+/// Writes records into one Parquet file with Parquet.Net's row group writer. Each record is shredded at once into
+/// leaf columns with repetition and definition levels (so nested structs, lists and maps round-trip) held in compact
+/// typed buffers; a row group is written when <see cref="RowGroupRecords"/> records or about <see cref="RowGroupBytes"/>
+/// bytes are buffered, and at <see cref="CompleteAsync"/>. <see cref="BytesWritten"/> therefore grows a row group at a time.
+/// The output is written front to back and need not be seekable.
 /// </summary>
 public sealed class ParquetFileWriter : IFormatWriter
 {
-    public const int DefaultMinRowGroupRecords = 10_000;
+    public const int DefaultRowGroupRecords = 100_000;
+    public const long DefaultRowGroupBytes = 64L << 20;
 
     private readonly Stream _output;
     private readonly CountingStream _counter;
@@ -23,16 +25,21 @@ public sealed class ParquetFileWriter : IFormatWriter
     private readonly ShredNode[] _columns;
     private readonly IReadOnlyList<SchemaField> _fields;
     private readonly List<ColumnBuffer> _leaves = [];
-    private readonly List<Record> _pending = [];
     private ParquetWriter? _writer;
+    private int _bufferedRecords;
     private bool _completed;
+    private bool _faulted;
 
-    public ParquetFileWriter(Stream output, DatasetSchema schema, CompressionKind compression, int minRowGroupRecords = DefaultMinRowGroupRecords)
+    public ParquetFileWriter(
+        Stream output, DatasetSchema schema, CompressionKind compression,
+        int rowGroupRecords = DefaultRowGroupRecords, long rowGroupBytes = DefaultRowGroupBytes)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(schema);
-        ArgumentOutOfRangeException.ThrowIfLessThan(minRowGroupRecords, 1);
-        MinRowGroupRecords = minRowGroupRecords;
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowGroupRecords, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowGroupBytes, 1);
+        RowGroupRecords = rowGroupRecords;
+        RowGroupBytes = rowGroupBytes;
         _output = output;
         _counter = new CountingStream(output);
         _fields = schema.Fields;
@@ -55,23 +62,48 @@ public sealed class ParquetFileWriter : IFormatWriter
         for (var i = 0; i < dataFields.Length; i++) _leaves[i].Attach(dataFields[i]);
     }
 
-    /// <summary>Records gathered before a row group is written.</summary>
-    public int MinRowGroupRecords { get; }
+    /// <summary>Most records in one row group.</summary>
+    public int RowGroupRecords { get; }
+
+    /// <summary>Approximate uncompressed bytes of buffered values that close a row group early (wide rows).</summary>
+    public long RowGroupBytes { get; }
 
     public long BytesWritten => _counter.BytesWritten;
+
+    /// <summary>Records accepted so far, including those buffered for the next row group.</summary>
     public long RecordsWritten { get; private set; }
 
     public async Task WriteAsync(RecordChunk chunk, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(chunk);
-        ObjectDisposedException.ThrowIf(_completed, this);
-        _pending.AddRange(chunk.Records);
-        if (_pending.Count >= MinRowGroupRecords) await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
+        ThrowIfUnusable();
+        foreach (var record in chunk.Records)
+        {
+            try
+            {
+                for (var i = 0; i < _columns.Length; i++) _columns[i].Write(record.GetValueOrDefault(_fields[i].Name), repetition: 0);
+            }
+            catch
+            {
+                // A record shredded halfway leaves the columns misaligned: the file cannot be finished.
+                _faulted = true;
+                throw;
+            }
+            _bufferedRecords++;
+            RecordsWritten++;
+            // The byte estimate is summed every 1,024 records: exact enough, and cheap for wide schemas.
+            if (_bufferedRecords >= RowGroupRecords
+                || (_bufferedRecords % 1024 == 0 && _leaves.Sum(leaf => leaf.ApproximateBytes) >= RowGroupBytes))
+            {
+                await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
         if (_completed) return;
+        ThrowIfUnusable();
         await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
         _writer ??= await CreateWriterAsync(cancellationToken).ConfigureAwait(false);
         await _writer.DisposeAsync().ConfigureAwait(false);
@@ -85,17 +117,18 @@ public sealed class ParquetFileWriter : IFormatWriter
         _completed = true;
     }
 
+    private void ThrowIfUnusable()
+    {
+        ObjectDisposedException.ThrowIf(_completed, this);
+        if (_faulted) throw new InvalidOperationException("An earlier record could not be written; this Parquet file cannot be completed.");
+    }
+
     private Task<ParquetWriter> CreateWriterAsync(CancellationToken cancellationToken) =>
         ParquetWriter.CreateAsync(_parquetSchema, _counter, _options, append: false, cancellationToken);
 
     private async Task WriteRowGroupAsync(CancellationToken cancellationToken)
     {
-        if (_pending.Count == 0) return;
-        foreach (var leaf in _leaves) leaf.Clear();
-        foreach (var record in _pending)
-        {
-            for (var i = 0; i < _columns.Length; i++) _columns[i].Write(record.GetValueOrDefault(_fields[i].Name), repetition: 0);
-        }
+        if (_bufferedRecords == 0) return;
         _writer ??= await CreateWriterAsync(cancellationToken).ConfigureAwait(false);
         using (var group = _writer.CreateRowGroup())
         {
@@ -103,9 +136,9 @@ public sealed class ParquetFileWriter : IFormatWriter
             group.CompleteValidate();
         }
         TimestampStatistics.Correct(_writer, _leaves);
+        foreach (var leaf in _leaves) leaf.Clear();
+        _bufferedRecords = 0;
         await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        RecordsWritten += _pending.Count;
-        _pending.Clear();
     }
 
     /// <summary>
@@ -314,7 +347,14 @@ public sealed class ParquetFileWriter : IFormatWriter
             Field = field;
         }
 
-        public virtual void Clear() => LevelCount = 0;
+        /// <summary>Rough uncompressed size of what is buffered: levels plus values.</summary>
+        public long ApproximateBytes { get; protected set; }
+
+        public virtual void Clear()
+        {
+            LevelCount = 0;
+            ApproximateBytes = 0;
+        }
 
         public void AddLevels(int definition, int repetition)
         {
@@ -326,6 +366,7 @@ public sealed class ParquetFileWriter : IFormatWriter
             _definitions[LevelCount] = definition;
             _repetitions[LevelCount] = repetition;
             LevelCount++;
+            ApproximateBytes += 2;
         }
 
         public abstract void AddValue(object value, int repetition);
@@ -374,6 +415,12 @@ public sealed class ParquetFileWriter : IFormatWriter
             }
             if (_valueCount == _values.Length) Array.Resize(ref _values, _valueCount * 2);
             _values[_valueCount++] = converted;
+            ApproximateBytes += converted switch
+            {
+                ReadOnlyMemory<char> text => text.Length,
+                ReadOnlyMemory<byte> bytes => bytes.Length,
+                _ => System.Runtime.CompilerServices.Unsafe.SizeOf<T>(),
+            };
             AddLevels(MaxDefinition, repetition);
         }
 

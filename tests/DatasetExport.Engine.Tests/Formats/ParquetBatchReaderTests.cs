@@ -41,7 +41,25 @@ public sealed class ParquetBatchReaderTests(FormatsFixture fixture)
         Assert.True(rowGroups > 1, "the fixture should have several row groups");
         Assert.Equal(rowGroups, chunks.Count);
         Assert.All(chunks, chunk => Assert.True(chunk.Records.Count <= AllTypes.RowGroupRows));
+        Assert.All(chunks, chunk => Assert.Same(AllTypes.Schema, chunk.Schema));
         RecordAssert.Equal(AllTypes.ExpectedRecords(Rows), chunks.SelectMany(chunk => chunk.Records).ToList());
+    }
+
+    [Fact]
+    public async Task A_row_group_larger_than_the_chunk_size_streams_in_several_chunks()
+    {
+        var reader = new ParquetBatchReader(chunkSize: 500);
+        var sizes = new List<int>();
+        var records = new List<Record>();
+        await foreach (var chunk in reader.ReadAsync(DuckDbFixture(), false, AllTypes.Schema, CancellationToken.None))
+        {
+            sizes.Add(chunk.Records.Count);
+            records.AddRange(chunk.Records);
+        }
+
+        // Row groups of 2048, 2048 and 904 rows, each cut into chunks of at most 500.
+        Assert.Equal([500, 500, 500, 500, 48, 500, 500, 500, 500, 48, 500, 404], sizes);
+        RecordAssert.Equal(AllTypes.ExpectedRecords(Rows), records);
     }
 
     [Fact]

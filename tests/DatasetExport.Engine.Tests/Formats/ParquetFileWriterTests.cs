@@ -54,7 +54,7 @@ public sealed class ParquetFileWriterTests(FormatsFixture fixture)
     {
         var path = fixture.NewPath("pruned.parquet");
         await using (var output = File.Create(path))
-        await using (var writer = new ParquetFileWriter(output, AllTypes.Schema, CompressionKind.Snappy, minRowGroupRecords: 1000))
+        await using (var writer = new ParquetFileWriter(output, AllTypes.Schema, CompressionKind.Snappy, rowGroupRecords: 1000))
         {
             foreach (var chunk in AllTypes.ExpectedRecords(Rows).Chunk(1000)) await writer.WriteAsync(new RecordChunk(AllTypes.Schema, chunk), CancellationToken.None);
             await writer.CompleteAsync(CancellationToken.None);
@@ -96,12 +96,12 @@ public sealed class ParquetFileWriterTests(FormatsFixture fixture)
         await using (var file = File.Create(path))
         await using (var forwardOnly = new ForwardOnlyStream(file))
         {
-            await using var writer = FormatCatalog.CreateWriter(forwardOnly, schema, FileType.Parquet, CompressionKind.Zstd);
+            await using var writer = new ParquetFileWriter(forwardOnly, schema, CompressionKind.Zstd, rowGroupRecords: 10_000);
             long lastBytes = 0;
             foreach (var chunk in records.Chunk(10_000))
             {
                 await writer.WriteAsync(new RecordChunk(schema, chunk), CancellationToken.None);
-                // A full chunk is a row group and reaches the output at once; the last 5,000 records wait for CompleteAsync.
+                // A full row group reaches the output at once; the last 5,000 records wait for CompleteAsync.
                 Assert.Equal(chunk.Length == 10_000, writer.BytesWritten > lastBytes);
                 lastBytes = writer.BytesWritten;
             }
@@ -110,6 +110,26 @@ public sealed class ParquetFileWriterTests(FormatsFixture fixture)
 
         Assert.Equal(25_000, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(path)}) WHERE name IS NOT DISTINCT FROM CASE WHEN id % 7 = 0 THEN NULL ELSE 'n' || id END"));
         Assert.Equal("REQUIRED", _duck.Strings($"SELECT repetition_type FROM parquet_schema({DuckDb.Quote(path)}) WHERE name = 'id'").Single());
+    }
+
+    [Fact]
+    public async Task Wide_rows_close_row_groups_by_size()
+    {
+        var path = fixture.NewPath("wide.parquet");
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64), new SchemaField("blob", FieldKind.String)]);
+        var text = new string('x', 10_000);
+        await using (var output = File.Create(path))
+        await using (var writer = new ParquetFileWriter(output, schema, CompressionKind.Snappy, rowGroupBytes: 4L << 20))
+        {
+            var records = Enumerable.Range(0, 4096).Select(i => new Record { ["id"] = (long)i, ["blob"] = text }).ToArray();
+            await writer.WriteAsync(new RecordChunk(schema, records), CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+            Assert.Equal(4096, writer.RecordsWritten);
+        }
+
+        // 40 MB of text in 4 MiB row groups, checked every 1,024 records.
+        Assert.Equal(4, _duck.Count($"SELECT count(DISTINCT row_group_id) FROM parquet_metadata({DuckDb.Quote(path)})"));
+        Assert.Equal(4096, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(path)}) WHERE length(blob) = 10000"));
     }
 
     [Fact]
@@ -130,10 +150,10 @@ public sealed class ParquetFileWriterTests(FormatsFixture fixture)
         await using var writer = FormatCatalog.CreateWriter(output, schema, FileType.Parquet, CompressionKind.None);
         var chunk = new RecordChunk(schema, [new Record { ["st"] = new Dictionary<string, object?> { ["req"] = null } }]);
 
-        await writer.WriteAsync(chunk, CancellationToken.None);
-        var error = await Assert.ThrowsAsync<ArgumentException>(() => writer.CompleteAsync(CancellationToken.None));
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync(chunk, CancellationToken.None));
 
         Assert.Contains("'st.req'", error.Message);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => writer.CompleteAsync(CancellationToken.None));
     }
 
     /// <summary>A write-only stream that refuses Seek, Position and Length, like a network upload stream.</summary>
