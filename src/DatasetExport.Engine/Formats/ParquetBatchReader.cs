@@ -452,6 +452,7 @@ public sealed class ParquetBatchReader : IBatchReader
             RawColumnData<TimeSpan> r => new ValueSource<TimeSpan>(r, static v => v),
             RawColumnData<TimeOnly> r => new ValueSource<TimeOnly>(r, static v => v.ToTimeSpan()),
             RawColumnData<ReadOnlyMemory<char>> r => new ValueSource<ReadOnlyMemory<char>>(r, static v => v.ToString()),
+            RawColumnData<ReadOnlyMemory<byte>> r when _kind == FieldKind.String => new ValueSource<ReadOnlyMemory<byte>>(r, static v => System.Text.Encoding.UTF8.GetString(v.Span)),
             RawColumnData<ReadOnlyMemory<byte>> r => new ValueSource<ReadOnlyMemory<byte>>(r, static v => v.ToArray()),
             RawColumnData<Guid> r => new ValueSource<Guid>(r, static v => v.ToString("D")),
             _ => throw new NotSupportedException($"column '{Field.Path}' holds {raw.GetType().GenericTypeArguments.FirstOrDefault()?.Name} values, which this tool does not read."),

@@ -43,6 +43,11 @@ internal static class ParquetSchemaMapping
         if (field is DateTimeDataField { DateTimeFormat: DateTimeFormat.Date }) return new SchemaField(name, FieldKind.Date, field.IsNullable);
 
         var type = field.ClrType;
+        // JSON-annotated byte arrays are UTF-8 text; Parquet.Net hands them over as bytes.
+        if (field.SchemaElement?.LogicalType?.JSON is not null || field.SchemaElement?.ConvertedType == Parquet.Meta.ConvertedType.JSON)
+        {
+            return new SchemaField(name, FieldKind.String, field.IsNullable);
+        }
         FieldKind kind;
         if (type == typeof(bool)) kind = FieldKind.Boolean;
         else if (type == typeof(int) || type == typeof(short) || type == typeof(sbyte) || type == typeof(ushort) || type == typeof(byte)) kind = FieldKind.Int32;

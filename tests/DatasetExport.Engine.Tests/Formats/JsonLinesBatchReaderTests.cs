@@ -209,6 +209,25 @@ public sealed class JsonLinesBatchReaderTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task Concatenated_gzip_members_read_as_one_file()
+    {
+        var path = fixture.NewPath("members.jsonl.gz");
+        await using (var file = File.Create(path))
+        {
+            foreach (var line in new[] { "{\"a\": 1}\n", "{\"a\": 2}\n" })
+            {
+                await using var member = new GZipStream(file, CompressionLevel.Fastest, leaveOpen: true);
+                await member.WriteAsync(Encoding.UTF8.GetBytes(line));
+            }
+        }
+
+        var schema = await InferAsync(path, gzipped: true);
+        var records = await RecordAssert.ReadAllAsync(_reader, path, true, schema);
+
+        Assert.Equal([1L, 2L], records.Select(record => record["a"]));
+    }
+
+    [Fact]
     public async Task A_missing_file_is_a_batch_read_error()
     {
         var path = fixture.NewPath("absent.jsonl");

@@ -227,6 +227,22 @@ public sealed class ParquetBatchReaderTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task UUID_enum_and_JSON_columns_read_as_strings()
+    {
+        var path = fixture.NewPath("annotated.parquet");
+        _duck.Execute($"""
+            COPY (SELECT '6ba7b810-9dad-11d1-80b4-00c04fd430c8'::UUID AS id, 'b'::ENUM('a', 'b') AS choice, '{"{"}"k": [1]{"}"}'::JSON AS doc)
+            TO {DuckDb.Quote(path)} (FORMAT parquet)
+            """);
+
+        var schema = await _reader.ReadSchemaAsync(path, false, CancellationToken.None);
+        var records = await RecordAssert.ReadAllAsync(_reader, path, false, schema);
+
+        Assert.Equal("id string, choice string, doc string", schema.ToString());
+        RecordAssert.Equal([new Record { ["id"] = "6ba7b810-9dad-11d1-80b4-00c04fd430c8", ["choice"] = "b", ["doc"] = """{"k": [1]}""" }], records);
+    }
+
+    [Fact]
     public async Task Required_columns_are_not_nullable()
     {
         var path = fixture.NewPath("required.parquet");
