@@ -111,9 +111,12 @@ public sealed class ParquetFileWriter : IFormatWriter
         _completed = true;
     }
 
+    /// <summary>Releases Parquet.Net's writer; without <see cref="CompleteAsync"/> nothing more reaches the output (no footer).</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_writer is not null && !_completed) await _writer.DisposeAsync().ConfigureAwait(false);
+        if (_completed) return;
+        _counter.Abandon();
+        if (_writer is not null) await _writer.DisposeAsync().ConfigureAwait(false);
         _completed = true;
     }
 

@@ -56,7 +56,10 @@ internal static class ParquetSchemaMapping
         else if (type == typeof(ulong)) return new SchemaField(name, FieldKind.Decimal, field.IsNullable, 20, 0);
         else if (type == typeof(float) || type == typeof(Half)) kind = FieldKind.Float;
         else if (type == typeof(double)) kind = FieldKind.Double;
-        else if (type == typeof(decimal) || type == typeof(BigDecimal)) return new SchemaField(name, FieldKind.Decimal, field.IsNullable, 38, 18);
+        else if (type == typeof(decimal) || type == typeof(BigDecimal))
+        {
+            return new SchemaField(name, FieldKind.Decimal, field.IsNullable, field.SchemaElement?.Precision ?? SchemaMerger.MaxDecimalPrecision, field.SchemaElement?.Scale ?? 0);
+        }
         else if (type == typeof(string) || type == typeof(ReadOnlyMemory<char>) || type == typeof(Guid)) kind = FieldKind.String;
         else if (type == typeof(byte[]) || type == typeof(ReadOnlyMemory<byte>)) kind = FieldKind.Binary;
         else if (type == typeof(DateOnly)) kind = FieldKind.Date;

@@ -132,4 +132,28 @@ public sealed class JsonLinesWriterTests(FormatsFixture fixture)
         Assert.Equal("""{"id":29999,"name":"name 29999"}""", lines[^2]);
         Assert.Equal("", lines[^1]);
     }
+
+    [Theory]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    [InlineData(FileType.Parquet, CompressionKind.Snappy)]
+    public async Task A_writer_disposed_without_completing_adds_no_trailer_or_footer(FileType fileType, CompressionKind compression)
+    {
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64)]);
+        // More than one Parquet row group (100,000 records), so both writers have already sent data.
+        var records = Enumerable.Range(0, 150_000).Select(i => new Record { ["id"] = (long)i }).ToArray();
+        await using var output = new MemoryStream();
+        long bytesBeforeDispose;
+        await using (var writer = FormatCatalog.CreateWriter(output, schema, fileType, compression))
+        {
+            await writer.WriteAsync(new RecordChunk(schema, records), CancellationToken.None);
+            bytesBeforeDispose = writer.BytesWritten;
+        }
+
+        Assert.True(bytesBeforeDispose > 0);
+        Assert.Equal(bytesBeforeDispose, output.Length);
+        var path = fixture.NewPath("aborted" + FormatCatalog.FileExtension(fileType, compression));
+        await File.WriteAllBytesAsync(path, output.ToArray());
+        var read = fileType == FileType.Json ? $"read_json({DuckDb.Quote(path)}, format = 'newline_delimited')" : $"read_parquet({DuckDb.Quote(path)})";
+        Assert.ThrowsAny<Exception>(() => _duck.Count($"SELECT count(*) FROM {read}"));
+    }
 }
