@@ -50,14 +50,12 @@ public sealed class ParquetBatchReader : IBatchReader
             for (var groupIndex = 0; groupIndex < file.Reader.RowGroupCount; groupIndex++)
             {
                 var location = $"row group {groupIndex}";
-                var rowCount = await Guard(path, location, () => plan.LoadAsync(file.Reader, groupIndex, cancellationToken)).ConfigureAwait(false);
-                for (var done = 0L; done < rowCount; done += ChunkSize)
+                await Guard(path, location, () => plan.LoadAsync(file.Reader, groupIndex, cancellationToken)).ConfigureAwait(false);
+                while (plan.RowsLeft > 0)
                 {
-                    var count = (int)Math.Min(ChunkSize, rowCount - done);
-                    var records = Guard(path, location, () => plan.Assemble(count));
+                    var records = Guard(path, location, () => plan.Assemble(ChunkSize));
                     yield return new RecordChunk(schema, records);
                 }
-                Guard(path, location, plan.Finish);
             }
         }
         finally
@@ -66,6 +64,7 @@ public sealed class ParquetBatchReader : IBatchReader
         }
     }
 
+    /// <summary>Runs one step of reading; any failure that is not a cancellation becomes a <see cref="BatchReadException"/> at <paramref name="location"/>.</summary>
     private static T Guard<T>(string path, string location, Func<T> step)
     {
         try
@@ -78,7 +77,6 @@ public sealed class ParquetBatchReader : IBatchReader
         }
     }
 
-    /// <summary>Runs one step of reading; any failure that is not a cancellation becomes a <see cref="BatchReadException"/> at <paramref name="location"/>.</summary>
     private static async Task<T> Guard<T>(string path, string location, Func<Task<T>> step)
     {
         try
@@ -212,6 +210,9 @@ public sealed class ParquetBatchReader : IBatchReader
             return new RowGroupPlan(target, columns, leaves);
         }
 
+        /// <summary>Rows of the loaded row group not yet assembled into records.</summary>
+        public long RowsLeft { get; private set; }
+
         /// <summary>Decodes every needed column of a row group and returns its row count.</summary>
         public async Task<long> LoadAsync(ParquetReader reader, int groupIndex, CancellationToken cancellationToken)
         {
@@ -222,12 +223,17 @@ public sealed class ParquetBatchReader : IBatchReader
                 cancellationToken.ThrowIfCancellationRequested();
                 leaf.Load(await group.ReadRawColumnDataBaseAsync(leaf.Field, cancellationToken).ConfigureAwait(false));
             }
-            return group.RowCount;
+            RowsLeft = group.RowCount;
+            return RowsLeft;
         }
 
-        /// <summary>The next <paramref name="count"/> records of the loaded row group.</summary>
-        public List<Record> Assemble(int count)
+        /// <summary>
+        /// Up to <paramref name="maxCount"/> next records of the loaded row group. After its last row, checks that every
+        /// column was consumed exactly and frees the decoded columns.
+        /// </summary>
+        public List<Record> Assemble(int maxCount)
         {
+            var count = (int)Math.Min(maxCount, RowsLeft);
             var records = new List<Record>(count);
             var fields = _target.Fields;
             for (var row = 0; row < count; row++)
@@ -236,15 +242,13 @@ public sealed class ParquetBatchReader : IBatchReader
                 for (var i = 0; i < fields.Count; i++) record[fields[i].Name] = _columns[i]?.Read();
                 records.Add(record);
             }
+            RowsLeft -= count;
+            if (RowsLeft == 0)
+            {
+                foreach (var leaf in _leaves) leaf.VerifyConsumed();
+                Release();
+            }
             return records;
-        }
-
-        /// <summary>Checks that the row group's columns were consumed exactly, then frees them.</summary>
-        public int Finish()
-        {
-            foreach (var leaf in _leaves) leaf.VerifyConsumed();
-            Release();
-            return _leaves.Count;
         }
 
         public void Release()
