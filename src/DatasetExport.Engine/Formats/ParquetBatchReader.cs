@@ -16,26 +16,32 @@ public sealed class ParquetBatchReader : IBatchReader
 {
     public const int DefaultChunkSize = 10_000;
 
-    public ParquetBatchReader(int chunkSize = DefaultChunkSize)
+    /// <param name="chunkSize">Most records in one chunk.</param>
+    /// <param name="temporaryFolder">Where <c>.parquet.gz</c> batches are decompressed; the system temp folder when null.</param>
+    public ParquetBatchReader(int chunkSize = DefaultChunkSize, string? temporaryFolder = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         ChunkSize = chunkSize;
+        TemporaryFolder = temporaryFolder ?? Path.GetTempPath();
     }
 
     /// <summary>Most records in one chunk; a row group larger than this yields several chunks.</summary>
     public int ChunkSize { get; }
 
+    /// <summary>Where gzipped batches are decompressed to <c>dataset-export-&lt;guid&gt;.parquet</c> while they are read.</summary>
+    public string TemporaryFolder { get; }
+
     public BatchFormat Format => BatchFormat.Parquet;
 
     public async Task<DatasetSchema> ReadSchemaAsync(string path, bool gzipped, CancellationToken cancellationToken)
     {
-        await using var file = await ParquetFile.OpenAsync(path, gzipped, cancellationToken).ConfigureAwait(false);
+        await using var file = await ParquetFile.OpenAsync(path, gzipped, TemporaryFolder, cancellationToken).ConfigureAwait(false);
         return file.Schema;
     }
 
     public async Task<long?> ReadRecordCountAsync(string path, bool gzipped, CancellationToken cancellationToken)
     {
-        await using var file = await ParquetFile.OpenAsync(path, gzipped, cancellationToken).ConfigureAwait(false);
+        await using var file = await ParquetFile.OpenAsync(path, gzipped, TemporaryFolder, cancellationToken).ConfigureAwait(false);
         return file.Reader.RowGroups.Sum(group => group.RowCount);
     }
 
@@ -43,7 +49,7 @@ public sealed class ParquetBatchReader : IBatchReader
         string path, bool gzipped, DatasetSchema schema, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
-        await using var file = await ParquetFile.OpenAsync(path, gzipped, cancellationToken).ConfigureAwait(false);
+        await using var file = await ParquetFile.OpenAsync(path, gzipped, TemporaryFolder, cancellationToken).ConfigureAwait(false);
         var plan = RowGroupPlan.Create(file, schema, path);
         try
         {
@@ -104,7 +110,7 @@ public sealed class ParquetBatchReader : IBatchReader
         public ParquetReader Reader { get; }
         public DatasetSchema Schema { get; }
 
-        public static async Task<ParquetFile> OpenAsync(string path, bool gzipped, CancellationToken cancellationToken)
+        public static async Task<ParquetFile> OpenAsync(string path, bool gzipped, string temporaryFolder, CancellationToken cancellationToken)
         {
             string? temporaryPath = null;
             try
@@ -112,7 +118,7 @@ public sealed class ParquetBatchReader : IBatchReader
                 var readPath = path;
                 if (gzipped)
                 {
-                    temporaryPath = await DecompressToTemporaryFileAsync(path, cancellationToken).ConfigureAwait(false);
+                    temporaryPath = await DecompressToTemporaryFileAsync(path, temporaryFolder, cancellationToken).ConfigureAwait(false);
                     readPath = temporaryPath;
                 }
                 ParquetReader reader;
@@ -152,9 +158,9 @@ public sealed class ParquetBatchReader : IBatchReader
             DeleteQuietly(_temporaryPath);
         }
 
-        private static async Task<string> DecompressToTemporaryFileAsync(string path, CancellationToken cancellationToken)
+        private static async Task<string> DecompressToTemporaryFileAsync(string path, string temporaryFolder, CancellationToken cancellationToken)
         {
-            var temporaryPath = Path.Combine(Path.GetTempPath(), $"dataset-export-{Guid.NewGuid():N}.parquet");
+            var temporaryPath = Path.Combine(temporaryFolder, $"dataset-export-{Guid.NewGuid():N}.parquet");
             try
             {
                 await using var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);

@@ -123,16 +123,34 @@ public sealed class ParquetBatchReaderTests(FormatsFixture fixture)
         {
             await input.CopyToAsync(output);
         }
-        var temporaryBefore = Directory.GetFiles(Path.GetTempPath(), "dataset-export-*.parquet").ToHashSet();
+        using var temporary = new TempFolder("formats-decompress");
+        var reader = new ParquetBatchReader(temporaryFolder: temporary.Path);
 
-        var schema = await _reader.ReadSchemaAsync(gzipped, gzipped: true, CancellationToken.None);
-        var count = await _reader.ReadRecordCountAsync(gzipped, gzipped: true, CancellationToken.None);
-        var records = await RecordAssert.ReadAllAsync(_reader, gzipped, true, schema);
+        var schema = await reader.ReadSchemaAsync(gzipped, gzipped: true, CancellationToken.None);
+        var count = await reader.ReadRecordCountAsync(gzipped, gzipped: true, CancellationToken.None);
+        var decompressedWhileReading = 0;
+        var records = new List<Record>();
+        await foreach (var chunk in reader.ReadAsync(gzipped, true, schema, CancellationToken.None))
+        {
+            decompressedWhileReading = Math.Max(decompressedWhileReading, Directory.GetFiles(temporary.Path).Length);
+            records.AddRange(chunk.Records);
+        }
 
         Assert.Equal(AllTypes.Schema, schema);
         Assert.Equal(Rows, count);
         RecordAssert.Equal(AllTypes.ExpectedRecords(Rows), records);
-        Assert.Empty(Directory.GetFiles(Path.GetTempPath(), "dataset-export-*.parquet").Where(file => !temporaryBefore.Contains(file)));
+        Assert.Equal(1, decompressedWhileReading);
+        Assert.Empty(Directory.GetFiles(temporary.Path));
+
+        // Leaving early and cancelling delete the temporary file too.
+        await foreach (var _ in reader.ReadAsync(gzipped, true, schema, CancellationToken.None)) break;
+        Assert.Empty(Directory.GetFiles(temporary.Path));
+        using var cancellation = new CancellationTokenSource();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var _ in reader.ReadAsync(gzipped, true, schema, cancellation.Token)) await cancellation.CancelAsync();
+        });
+        Assert.Empty(Directory.GetFiles(temporary.Path));
     }
 
     [Fact]
@@ -179,9 +197,13 @@ public sealed class ParquetBatchReaderTests(FormatsFixture fixture)
         var path = fixture.NewPath("bad.parquet.gz");
         await File.WriteAllBytesAsync(path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF]);
 
-        var error = await Assert.ThrowsAsync<BatchReadException>(() => _reader.ReadSchemaAsync(path, true, CancellationToken.None));
+        using var temporary = new TempFolder("formats-decompress");
+        var reader = new ParquetBatchReader(temporaryFolder: temporary.Path);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => reader.ReadSchemaAsync(path, true, CancellationToken.None));
 
         Assert.Equal(path, error.FilePath);
+        Assert.Empty(Directory.GetFiles(temporary.Path));
     }
 
     [Fact]
