@@ -228,6 +228,19 @@ public sealed class JsonLinesBatchReaderTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task A_byte_order_mark_and_CRLF_line_ends_are_accepted()
+    {
+        var path = fixture.NewPath("windows.json");
+        await File.WriteAllTextAsync(path, "{\"a\": \"é\"}\r\n\r\n{\"a\": \"b\"}\r\n", new UTF8Encoding(encoderShouldEmitUTF8Identifier: true));
+
+        var schema = await InferAsync(path);
+        var records = await RecordAssert.ReadAllAsync(_reader, path, false, schema);
+
+        Assert.Equal("a string", schema.ToString());
+        Assert.Equal(["é", "b"], records.Select(record => record["a"]));
+    }
+
+    [Fact]
     public async Task A_missing_file_is_a_batch_read_error()
     {
         var path = fixture.NewPath("absent.jsonl");
