@@ -1,4 +1,5 @@
 using DatasetExport.Engine.Destinations.Local;
+using DatasetExport.Engine.Destinations.S3;
 
 namespace DatasetExport.Engine.Destinations;
 
@@ -8,6 +9,8 @@ public static class DestinationRegistry
     private static readonly Dictionary<DestinationType, Func<DestinationSettings, IExportDestination>> Factories = new()
     {
         [DestinationType.Local] = settings => new LocalFolderDestination(settings),
+        [DestinationType.AmazonS3] = settings => new AmazonS3Destination(settings),
+        [DestinationType.GoogleCloudStorage] = settings => new GoogleCloudStorageDestination(settings),
     };
 
     public static bool IsSupported(DestinationType type) => Factories.ContainsKey(type);
