@@ -30,7 +30,7 @@ internal static class S3Errors
     /// <summary>True for failures to translate; a cancellation the caller asked for passes through unchanged.</summary>
     public static bool IsTranslatable(Exception error, CancellationToken cancellationToken) =>
         !(error is OperationCanceledException && cancellationToken.IsCancellationRequested)
-        && error is AmazonClientException or HttpRequestException or IOException or SocketException or AuthenticationException
+        && error is AmazonServiceException or AmazonClientException or HttpRequestException or IOException or SocketException or AuthenticationException
             or OperationCanceledException or TimeoutException;
 
     /// <param name="bucketLevel">The request was about the bucket itself, so a bare 404 means the bucket is missing.</param>
