@@ -67,7 +67,7 @@ public sealed class AmazonS3Destination : S3ProtocolDestination
         if (!new CredentialProfileStoreChain().TryGetProfile(profileName, out var profile))
         {
             throw new DestinationException(DestinationFailure.InvalidConfiguration,
-                $"The Amazon S3 destination '{settings.Name}' names profile '{profileName}', which is not in the shared credentials or config file.");
+                $"The Amazon S3 destination '{settings.Name}' names profile '{profileName}', which is not in the shared credentials or config files.");
         }
         return profile;
     }
