@@ -51,6 +51,31 @@ public sealed class AmazonS3OnFauxqsTests(S3ServersFixture servers) : S3Destinat
     }
 
     [Fact]
+    public async Task A_multipart_upload_cancelled_midway_is_aborted()
+    {
+        var bucket = await Servers.NewBucketAsync(Server);
+        var openBefore = Servers.FauxqsOpenMultipartUploads();
+        await using var destination = Create(bucket, "exports", SmallParts);
+        var local = WriteRandomFile("big.bin", 40L << 20);
+        using var cancellation = new CancellationTokenSource();
+
+        var upload = destination.UploadFileAsync(local, "big.bin", cancellation.Token);
+        // Cancel once the server holds a part of the upload, with most of the 8 parts still to go.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!Servers.FauxqsOpenMultipartUploads().Except(openBefore).Any(id => Servers.FauxqsStoredParts(id) > 0))
+        {
+            Assert.False(upload.IsCompleted, "the upload ended before any part was seen on the server");
+            Assert.True(DateTime.UtcNow < deadline, "no part reached the server within 60 s");
+            await Task.Delay(10);
+        }
+        cancellation.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => upload);
+        Assert.Equal(openBefore, Servers.FauxqsOpenMultipartUploads());
+        Assert.Null(await Server.HeadAsync(bucket, "exports/big.bin"));
+    }
+
+    [Fact]
     public async Task Uploading_again_replaces_the_object()
     {
         var bucket = await Servers.NewBucketAsync(Server);

@@ -82,6 +82,13 @@ public sealed class S3ServersFixture : IAsyncLifetime
     public IReadOnlyList<string> FauxqsOpenMultipartUploads() =>
         Directory.GetDirectories(Path.Combine(FauxqsStorage, "_multipart")).Select(Path.GetFileName).ToList()!;
 
+    /// <summary>How many parts fauxqs has stored for an open multipart upload.</summary>
+    public int FauxqsStoredParts(string uploadId)
+    {
+        var parts = Path.Combine(FauxqsStorage, "_multipart", uploadId, "parts");
+        return Directory.Exists(parts) ? Directory.GetFileSystemEntries(parts).Length : 0;
+    }
+
     /// <summary>A loopback URL where nothing listens.</summary>
     public static Uri ClosedPortUrl() => new($"http://127.0.0.1:{FreePort()}/");
 
