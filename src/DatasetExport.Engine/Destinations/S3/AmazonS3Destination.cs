@@ -3,6 +3,7 @@ using Amazon.Runtime;
 using Amazon.Runtime.CredentialManagement;
 using Amazon.Runtime.Credentials;
 using Amazon.S3;
+using Amazon.SecurityToken;
 
 namespace DatasetExport.Engine.Destinations.S3;
 
@@ -10,7 +11,7 @@ namespace DatasetExport.Engine.Destinations.S3;
 /// An Amazon S3 bucket (property Bucket, optional Region), or any S3-compatible store when Endpoint is given.
 /// Credentials, first match wins: AccessKeyId + secret SecretAccessKey; ProfileName from the shared credentials and
 /// config files; else the SDK's default chain (environment, default profile, container or instance role). With
-/// RoleArn (and ExternalId) those credentials assume the role through STS, refreshed as it expires.
+/// RoleArn (and ExternalId) those credentials assume the role through STS, renewed before it expires.
 /// </summary>
 public sealed class AmazonS3Destination : S3ProtocolDestination
 {
@@ -53,13 +54,36 @@ public sealed class AmazonS3Destination : S3ProtocolDestination
         var credentials = S3Configuration.OptionalAccessKey(settings, ServiceName)
             ?? (profile is null ? DefaultChainCredentials(settings, config) : ProfileCredentials(settings, profile));
         var roleArn = settings.GetProperty(DestinationKeys.RoleArn)?.Trim();
-        if (!string.IsNullOrEmpty(roleArn))
+        if (string.IsNullOrEmpty(roleArn))
         {
-            // AssumeRoleAWSCredentials creates its STS client from AWSSDK.SecurityToken, which the engine references for it.
-            credentials = new AssumeRoleAWSCredentials(credentials, roleArn, $"DatasetExport-{Guid.NewGuid():N}",
-                new AssumeRoleAWSCredentialsOptions { ExternalId = NullIfEmpty(settings.GetProperty(DestinationKeys.ExternalId)) });
+            return new S3Connection(ServiceName, "s3", bucket, config, credentials, S3Compatible: endpoint is not null);
         }
-        return new S3Connection(ServiceName, "s3", bucket, config, credentials, S3Compatible: endpoint is not null);
+        try
+        {
+            var roleCredentials = new AssumedRoleCredentials(credentials, StsConfigLike(config), roleArn, NullIfEmpty(settings.GetProperty(DestinationKeys.ExternalId)));
+            return new S3Connection(ServiceName, "s3", bucket, config, roleCredentials, S3Compatible: endpoint is not null, OwnsCredentials: true);
+        }
+        catch (AmazonClientException error)
+        {
+            throw new DestinationException(DestinationFailure.InvalidConfiguration,
+                $"Cannot set up STS to assume role '{roleArn}' for the Amazon S3 destination '{settings.Name}': {error.Message}", error);
+        }
+    }
+
+    /// <summary>STS where the bucket is: the same region, or the same endpoint.</summary>
+    private static AmazonSecurityTokenServiceConfig StsConfigLike(AmazonS3Config s3)
+    {
+        var sts = new AmazonSecurityTokenServiceConfig();
+        if (s3.ServiceURL is { } url)
+        {
+            sts.ServiceURL = url;
+            sts.AuthenticationRegion = s3.AuthenticationRegion;
+        }
+        else if (s3.RegionEndpoint is { } region)
+        {
+            sts.RegionEndpoint = region;
+        }
+        return sts;
     }
 
     private static CredentialProfile FindProfile(DestinationSettings settings, string profileName)

@@ -36,6 +36,8 @@ internal static class S3Errors
     /// <param name="bucketLevel">The request was about the bucket itself, so a bare 404 means the bucket is missing.</param>
     public static DestinationException Translate(Exception error, S3Connection connection, string target, bool bucketLevel = false)
     {
+        // Failures the destination's own parts already explained (assuming a role) come through the SDK as they are.
+        if (FindInChain<DestinationException>(error) is { } explained) return explained;
         var service = connection.ServiceName;
         var bucket = connection.Bucket;
 

@@ -8,7 +8,9 @@ namespace DatasetExport.Engine.Destinations.S3;
 /// How one destination kind reaches its bucket: the client configuration, the credentials, and whether the server
 /// only speaks the S3 protocol (S3-compatible stores, Google Cloud Storage's XML API) rather than being AWS itself.
 /// </summary>
-internal sealed record S3Connection(string ServiceName, string UriScheme, string Bucket, AmazonS3Config Config, AWSCredentials Credentials, bool S3Compatible);
+/// <param name="OwnsCredentials">The credentials were made for this destination (an assumed role) and are disposed with it.</param>
+internal sealed record S3Connection(string ServiceName, string UriScheme, string Bucket, AmazonS3Config Config, AWSCredentials Credentials, bool S3Compatible,
+    bool OwnsCredentials = false);
 
 /// <summary>
 /// Everything shared by destinations that speak the S3 protocol. Objects are keyed <c>FolderPath/relativePath</c>.
@@ -18,6 +20,8 @@ internal sealed record S3Connection(string ServiceName, string UriScheme, string
 /// </summary>
 public abstract class S3ProtocolDestination : IExportDestination
 {
+    private const int MaxPartCount = 10_000;
+
     private readonly AmazonS3Client _client;
     private readonly S3Connection _connection;
     private readonly string _folder;
@@ -118,6 +122,7 @@ public abstract class S3ProtocolDestination : IExportDestination
     public ValueTask DisposeAsync()
     {
         _client.Dispose();
+        if (_connection.OwnsCredentials) (_connection.Credentials as IDisposable)?.Dispose();
         return ValueTask.CompletedTask;
     }
 
@@ -143,12 +148,14 @@ public abstract class S3ProtocolDestination : IExportDestination
 
         try
         {
-            var partCount = (int)((size + _transfer.PartSize - 1) / _transfer.PartSize);
+            // S3 allows 10,000 parts: very large files get larger parts.
+            var partSize = Math.Max(_transfer.PartSize, (size + MaxPartCount - 1) / MaxPartCount);
+            var partCount = (int)((size + partSize - 1) / partSize);
             var parts = new PartETag[partCount];
             var parallel = new ParallelOptions { MaxDegreeOfParallelism = _transfer.MaxPartsInFlight, CancellationToken = cancellationToken };
             await Parallel.ForEachAsync(Enumerable.Range(1, partCount), parallel, async (partNumber, partCancellation) =>
             {
-                var offset = (partNumber - 1) * _transfer.PartSize;
+                var offset = (partNumber - 1) * partSize;
                 var uploaded = await _client.UploadPartAsync(new UploadPartRequest
                 {
                     BucketName = _connection.Bucket,
@@ -157,7 +164,7 @@ public abstract class S3ProtocolDestination : IExportDestination
                     PartNumber = partNumber,
                     FilePath = localPath,
                     FilePosition = offset,
-                    PartSize = Math.Min(_transfer.PartSize, size - offset),
+                    PartSize = Math.Min(partSize, size - offset),
                     ChecksumAlgorithm = checksum,
                     UseChunkEncoding = !_connection.S3Compatible,
                 }, partCancellation).ConfigureAwait(false);

@@ -76,6 +76,33 @@ public sealed class AmazonS3OnFauxqsTests(S3ServersFixture servers) : S3Destinat
     }
 
     [Fact]
+    public async Task With_a_RoleArn_requests_wait_for_STS_and_an_STS_refusal_is_an_authentication_failure()
+    {
+        // fauxqs accepts any credentials for S3 but has no AssumeRole: were the role ignored, the upload would succeed.
+        var bucket = await Servers.NewBucketAsync(Server);
+        const string role = "arn:aws:iam::123456789012:role/exporter";
+        var settings = new DestinationSettings
+        {
+            Name = "aws-role",
+            Type = DestinationType.AmazonS3,
+            Properties =
+            {
+                [DestinationKeys.Bucket] = bucket, [DestinationKeys.Region] = "eu-west-1", [DestinationKeys.AccessKeyId] = S3ServersFixture.FauxqsKeyId,
+                [DestinationKeys.RoleArn] = role, [DestinationKeys.ExternalId] = "tenant-42",
+            },
+            Secrets = { [DestinationKeys.SecretAccessKey] = S3ServersFixture.FauxqsSecret },
+        };
+        await using var destination = new AmazonS3Destination(settings, SmallParts with { AwsEmulatorUrl = Servers.FauxqsUrl });
+
+        var error = await Assert.ThrowsAsync<DestinationException>(() => destination.UploadFileAsync(WriteRandomFile("x.bin", 10), "x.bin", default));
+
+        Assert.Equal(DestinationFailure.Authentication, error.Failure);
+        Assert.Contains($"Assuming role '{role}' through STS failed", error.Message);
+        Assert.DoesNotContain(S3ServersFixture.FauxqsSecret, error.ToString());
+        Assert.Empty(await Server.ListAsync(bucket));
+    }
+
+    [Fact]
     public async Task Uploading_again_replaces_the_object()
     {
         var bucket = await Servers.NewBucketAsync(Server);
