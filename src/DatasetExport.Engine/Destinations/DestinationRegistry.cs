@@ -1,5 +1,7 @@
+using DatasetExport.Engine.Destinations.Azure;
 using DatasetExport.Engine.Destinations.Local;
 using DatasetExport.Engine.Destinations.S3;
+using DatasetExport.Engine.Destinations.Sftp;
 
 namespace DatasetExport.Engine.Destinations;
 
@@ -9,6 +11,10 @@ public static class DestinationRegistry
     private static readonly Dictionary<DestinationType, Func<DestinationSettings, IExportDestination>> Factories = new()
     {
         [DestinationType.Local] = settings => new LocalFolderDestination(settings),
+        [DestinationType.AzureBlob] = settings => new AzureBlobDestination(settings),
+        [DestinationType.AzureDataLakeGen2] = settings => new AzureDataLakeGen2Destination(settings),
+        [DestinationType.DataLandingZone] = settings => new DataLandingZoneDestination(settings),
+        [DestinationType.Sftp] = settings => new SftpDestination(settings),
         [DestinationType.AmazonS3] = settings => new AmazonS3Destination(settings),
         [DestinationType.GoogleCloudStorage] = settings => new GoogleCloudStorageDestination(settings),
     };
