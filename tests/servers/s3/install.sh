@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
+# The tests read objects back with an independent client, python3's boto3 (part of the machine image).
+python3 -c "import boto3" || { echo "s3 test servers: python3 with boto3 is required" >&2; exit 1; }
+
 stamp=node_modules/.datasetexport-lock.sha256
 wanted=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [[ -f $stamp && $(cat "$stamp") == "$wanted" && -x node_modules/.bin/node ]]; then
