@@ -66,6 +66,18 @@ public sealed class RoundTripTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task JSON_written_by_us_reads_back_every_kind_under_the_dataset_schema()
+    {
+        var json = fixture.NewPath("typed.jsonl");
+        await ParquetFileWriterTests.WriteAsync(json, AllTypes.Schema, AllTypes.ExpectedRecords(Rows), FileType.Json, CompressionKind.None);
+
+        // With the dataset schema (not an inferred one) timestamps, dates, times, base64, decimals and maps come back typed.
+        var records = await RecordAssert.ReadAllAsync(FormatCatalog.GetReader(BatchFormat.JsonLines), json, false, AllTypes.Schema);
+
+        RecordAssert.Equal(AllTypes.ExpectedRecords(Rows), records);
+    }
+
+    [Fact]
     public async Task Batches_of_a_dataset_merge_and_conform_into_one_file()
     {
         var jsonBatch = fixture.NewPath("batch1.jsonl");
