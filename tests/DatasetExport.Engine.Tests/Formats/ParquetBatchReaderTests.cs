@@ -293,6 +293,18 @@ public sealed class ParquetBatchReaderTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task An_unsupported_type_names_the_column()
+    {
+        var path = fixture.NewPath("interval.parquet");
+        _duck.Execute($"COPY (SELECT 1 AS id, INTERVAL 3 DAY AS span) TO {DuckDb.Quote(path)} (FORMAT parquet)");
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => _reader.ReadSchemaAsync(path, false, CancellationToken.None));
+
+        Assert.Equal("schema", error.Location);
+        Assert.Contains("'span'", error.Message);
+    }
+
+    [Fact]
     public async Task Required_columns_are_not_nullable()
     {
         var path = fixture.NewPath("required.parquet");

@@ -49,7 +49,7 @@ public sealed class RoundTripTests(FormatsFixture fixture)
         await ConvertAsync(jsonReader, json, true, inferred, parquet, FileType.Parquet, CompressionKind.Snappy);
 
         Assert.Equal(
-            "id int64, t8 int64, s16 int64, i32 int64, i64 int64, u32 int64, u64 double, f double, d double, dec18 double, dec38 double, s string, "
+            "id int64, t8 int64, s16 int64, i32 int64, i64 int64, u8 int64, u16 int64, u32 int64, u64 double, f double, d double, dec18 double, dec38 double, s string, "
             + "bl string, dt string, ts string, tstz string, tsms string, tsns string, tm string, st struct<a:int64,b:string,c:struct<d:list<int64>>>, "
             + "lst list<int64>, lstst list<struct<k:int64>>, stnull struct<p:int64>, lstlst list<list<int64>>, mp struct<k1:int64,k2:string>, nul int64, bo boolean",
             inferred.ToString());
