@@ -9,7 +9,7 @@ namespace DatasetExport.Engine.Tests.Formats;
 /// One table with every type, defined twice from the row number i: as DuckDB SQL (which writes the fixtures) and
 /// as the C# records our reader must produce. Each side is computed independently of our code.
 /// </summary>
-public static class AllTypes
+internal static class AllTypes
 {
     public const int RowGroupRows = 2048;
 
