@@ -1,5 +1,6 @@
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Sftp;
+using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
@@ -142,6 +143,7 @@ public sealed partial class ExportEngine
             throw new ArgumentException($"MaxFileSizeMB must be between 1 and {MaxFileSizeLimitMB}.", nameof(destination.MaxFileSizeMB));
         }
         destination.FolderPath = Validation.NormalizeFolderPath(destination.FolderPath);
+        PgpKeys.ValidateSettings(destination);
         if (!DestinationRegistry.IsSupported(destination.Type))
         {
             throw new ArgumentException($"Destination type {destination.Type} is not supported.", nameof(destination.Type));

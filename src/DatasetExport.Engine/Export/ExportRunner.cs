@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.State;
@@ -109,6 +110,7 @@ internal sealed class ExportRunner
     {
         var schema = dataset.Schema!;
         var maxBytes = (long)destination.MaxFileSizeMB * 1024 * 1024;
+        var encryption = PgpFileEncryption.For(destination);
         var extension = FormatCatalog.FileExtension(destination.FileType, destination.Compression);
         PartFile? part = null;
         var batchesDone = 0;
@@ -122,7 +124,7 @@ internal sealed class ExportRunner
                     var offset = 0;
                     while (offset < chunk.Records.Count)
                     {
-                        part ??= PartFile.Open(staging, run.Files.Count, extension, schema, destination);
+                        part ??= PartFile.Open(staging, run.Files.Count, extension, schema, destination, encryption);
                         var take = RecordsThatFit(part.Writer, maxBytes, chunk.Records.Count - offset);
                         var slice = offset == 0 && take == chunk.Records.Count ? chunk : new RecordChunk(schema, Slice(chunk.Records, offset, take));
                         await part.Writer.WriteAsync(slice, cancellationToken).ConfigureAwait(false);
@@ -217,9 +219,16 @@ internal sealed class ExportRunner
             CreatedAt = _time.GetUtcNow(),
         };
         var fileName = ExportManifest.FileName(destination.Id, run.Id);
+        var encryption = PgpFileEncryption.For(destination);
+        if (encryption is { EncryptManifest: true }) fileName += PgpFileEncryption.Suffix;
         var localPath = Path.Combine(staging, fileName);
-        await File.WriteAllBytesAsync(localPath, manifest.ToUtf8Json(), cancellationToken).ConfigureAwait(false);
+        await using (var file = new FileStream(localPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+        await using (var output = encryption is { EncryptManifest: true } ? encryption.Open(file, ExportManifest.FileName(destination.Id, run.Id)) : file)
+        {
+            await output.WriteAsync(manifest.ToUtf8Json(), cancellationToken).ConfigureAwait(false);
+        }
         var relativePath = $"{run.ExportPath}/{fileName}";
+        (_, run.ManifestSha256) = await HashFileAsync(localPath, cancellationToken).ConfigureAwait(false);
         await target.UploadFileAsync(localPath, relativePath, cancellationToken).ConfigureAwait(false);
         run.ManifestPath = relativePath;
     }
@@ -241,6 +250,7 @@ internal sealed class ExportRunner
             }
         }
         run.ManifestPath = null;
+        run.ManifestSha256 = null;
     }
 
     internal static async Task<(long Size, string Sha256)> HashFileAsync(string path, CancellationToken cancellationToken)
@@ -261,12 +271,14 @@ internal sealed class ExportRunner
     private sealed class PartFile : IAsyncDisposable
     {
         private readonly FileStream _stream;
+        private readonly Stream? _encrypting;
 
-        private PartFile(string localPath, string fileName, FileStream stream, IFormatWriter writer)
+        private PartFile(string localPath, string fileName, FileStream stream, Stream? encrypting, IFormatWriter writer)
         {
             LocalPath = localPath;
             FileName = fileName;
             _stream = stream;
+            _encrypting = encrypting;
             Writer = writer;
         }
 
@@ -274,17 +286,22 @@ internal sealed class ExportRunner
         public string FileName { get; }
         public IFormatWriter Writer { get; }
 
-        public static PartFile Open(string staging, int index, string extension, DatasetSchema schema, DestinationSettings destination)
+        /// <summary>With <paramref name="encryption"/>, the writer's bytes are encrypted on their way to the file, named with the .gpg suffix.</summary>
+        public static PartFile Open(string staging, int index, string extension, DatasetSchema schema, DestinationSettings destination, PgpFileEncryption? encryption)
         {
-            var fileName = $"part-{index:D5}-{Guid.NewGuid():D}{extension}";
+            var plainName = $"part-{index:D5}-{Guid.NewGuid():D}{extension}";
+            var fileName = encryption is null ? plainName : plainName + PgpFileEncryption.Suffix;
             var localPath = Path.Combine(staging, fileName);
             var stream = new FileStream(localPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
-            return new PartFile(localPath, fileName, stream, FormatCatalog.CreateWriter(stream, schema, destination.FileType, destination.Compression));
+            var encrypting = encryption?.Open(stream, plainName);
+            return new PartFile(localPath, fileName, stream, encrypting, FormatCatalog.CreateWriter(encrypting ?? stream, schema, destination.FileType, destination.Compression));
         }
 
+        /// <summary>Closing the encrypting stream (after the writer) finishes the OpenPGP message in the file.</summary>
         public async ValueTask DisposeAsync()
         {
             await Writer.DisposeAsync().ConfigureAwait(false);
+            if (_encrypting is not null) await _encrypting.DisposeAsync().ConfigureAwait(false);
             await _stream.DisposeAsync().ConfigureAwait(false);
         }
     }

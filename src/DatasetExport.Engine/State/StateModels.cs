@@ -44,6 +44,13 @@ public sealed class FlowRecord
     public DateTimeOffset? StartTime { get; set; }
     public DateTimeOffset? EndTime { get; set; }
     public string TimeZone { get; set; } = "UTC";
+    /// <summary>Leave out JSON lines that are not a JSON object (counted in <see cref="RunRecord.RecordsSkipped"/>) instead of failing the run.</summary>
+    public bool SkipInvalidRecords { get; set; }
+    /// <summary>
+    /// Leave out batches that cannot be read or do not fit the dataset's schema (counted in <see cref="RunRecord.BatchesSkipped"/>)
+    /// instead of failing the run; they are not recorded as exported, so the next run tries them again.
+    /// </summary>
+    public bool SkipInvalidBatches { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset ModifiedAt { get; set; }
 }
@@ -79,7 +86,12 @@ public sealed class RunRecord
     public DateTimeOffset HeartbeatAt { get; set; }
     public long RecordsRead { get; set; }
     public long RecordsWritten { get; set; }
+    /// <summary>Invalid records left out under <see cref="FlowRecord.SkipInvalidRecords"/>; their batches count as exported.</summary>
     public long RecordsSkipped { get; set; }
+    /// <summary>Records in the batches left out under <see cref="FlowRecord.SkipInvalidBatches"/>, as far as their files tell (Parquet footers); a lower bound.</summary>
+    public long RecordsFailed { get; set; }
+    /// <summary>Batches left out under <see cref="FlowRecord.SkipInvalidBatches"/>; not recorded as exported, so retried by the next run.</summary>
+    public int BatchesSkipped { get; set; }
     public long InputBytes { get; set; }
     public long OutputBytes { get; set; }
     public int BatchCount { get; set; }
@@ -87,6 +99,8 @@ public sealed class RunRecord
     public string ExportPath { get; set; } = "";
     /// <summary>Relative path of the manifest, when one was written.</summary>
     public string? ManifestPath { get; set; }
+    /// <summary>sha256 of the manifest's bytes as stored (encrypted, when the destination encrypts it).</summary>
+    public string? ManifestSha256 { get; set; }
     public List<RunFileRecord> Files { get; set; } = new();
     public string? Error { get; set; }
 }

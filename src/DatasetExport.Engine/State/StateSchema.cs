@@ -99,6 +99,15 @@ internal static class StateSchema
             PRIMARY KEY (flow_id, dataset_id, batch_key)
         ) WITHOUT ROWID;
         """,
+        // 2: bad input handling and encrypted manifests. Flows may skip invalid records or batches; runs count what they
+        // skipped, and keep the stored manifest's sha256 (an encrypted manifest can only be verified by its bytes).
+        """
+        ALTER TABLE flows ADD COLUMN skip_invalid_records INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE flows ADD COLUMN skip_invalid_batches INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN records_failed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN batches_skipped INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN manifest_sha256 TEXT;
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>
