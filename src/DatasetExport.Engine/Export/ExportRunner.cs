@@ -65,20 +65,22 @@ internal sealed class ExportRunner
         var staging = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "DatasetExport", run.Id.ToString("N"))).FullName;
         try
         {
-            var dataset = await lake.GetDatasetAsync(datasetId, cancellationToken).ConfigureAwait(false);
+            var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
+            var dataset = await lake.GetDatasetAsync(datasetId, readOptions, cancellationToken).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
             var batches = SelectBatches(flow, dataset);
             run.BatchCount = batches.Count;
             run.InputBytes = batches.Sum(b => b.SizeBytes);
+            foreach (var problem in dataset.BatchProblems) RecordSkipped(run, problem);
 
-            await WriteFilesAsync(run, destination, target, dataset, batches, staging, progress, cancellationToken).ConfigureAwait(false);
+            var exported = await WriteFilesAsync(run, destination, target, dataset, batches, readOptions, staging, progress, cancellationToken).ConfigureAwait(false);
             if (destination.IncludeManifest && run.Files.Count > 0)
             {
                 await WriteManifestAsync(run, flow, destination, target, dataset, staging, cancellationToken).ConfigureAwait(false);
             }
             run.Status = RunStatus.Succeeded;
             run.CompletedAt = _time.GetUtcNow();
-            _state.CommitRun(run, batches.Select(b => b.Key).ToList());
+            _state.CommitRun(run, exported.Select(b => b.Key).ToList());
             return run;
         }
         catch (Exception error)
@@ -104,10 +106,47 @@ internal sealed class ExportRunner
         return dataset.Batches.Where(b => !exported.Contains(b.Key.Value)).ToList();
     }
 
-    private async Task WriteFilesAsync(
-        RunRecord run, DestinationSettings destination, IExportDestination target, DatasetInfo dataset,
-        IReadOnlyList<BatchInfo> batches, string staging, ProgressScope progress, CancellationToken cancellationToken)
+    /// <summary>A batch the lake or <see cref="FindReadProblemAsync"/> found unexportable, left out under SkipInvalidBatches.</summary>
+    private static void RecordSkipped(RunRecord run, BatchProblem problem)
     {
+        run.SkippedBatches.Add(new SkippedBatchRecord(problem.Batch.RelativePath, problem.Problem));
+        run.RecordsFailed += problem.Records ?? 0;
+    }
+
+    /// <summary>
+    /// Reads a batch to its end without writing anything: under SkipInvalidBatches no record of a batch that fails half-way
+    /// may reach a part file (parts hold records of several batches and cannot be taken back). The problem, or null.
+    /// </summary>
+    private static async Task<BatchProblem?> FindReadProblemAsync(BatchInfo batch, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+    {
+        // Invalid lines are counted when the batch is written, not here.
+        var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null);
+        try
+        {
+            await foreach (var _ in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false)) { }
+            return null;
+        }
+        catch (BatchReadException error)
+        {
+            long? records = null;
+            try
+            {
+                records = await reader.ReadRecordCountAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BatchReadException)
+            {
+                // No count to report: the file does not say.
+            }
+            return new BatchProblem(batch, $"Batch '{batch.RelativePath}' cannot be exported: {error.Message}", records);
+        }
+    }
+
+    /// <summary>Writes the batches into part files and stores them; returns the batches written (all of them, unless some were skipped).</summary>
+    private async Task<List<BatchInfo>> WriteFilesAsync(
+        RunRecord run, DestinationSettings destination, IExportDestination target, DatasetInfo dataset,
+        IReadOnlyList<BatchInfo> batches, BatchReadOptions readOptions, string staging, ProgressScope progress, CancellationToken cancellationToken)
+    {
+        var exported = new List<BatchInfo>(batches.Count);
         var schema = dataset.Schema!;
         var maxBytes = (long)destination.MaxFileSizeMB * 1024 * 1024;
         var encryption = PgpFileEncryption.For(destination);
@@ -118,7 +157,15 @@ internal sealed class ExportRunner
         {
             foreach (var batch in batches)
             {
-                var reader = FormatCatalog.GetReader(batch.Format);
+                if (readOptions.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, readOptions, cancellationToken).ConfigureAwait(false) is { } problem)
+                {
+                    RecordSkipped(run, problem);
+                    run.BatchCount--;
+                    run.InputBytes -= batch.SizeBytes;
+                    progress.Report(run, ++batchesDone, batches.Count, "Skipped " + batch.RelativePath);
+                    continue;
+                }
+                var reader = FormatCatalog.GetReader(batch.Format, readOptions.SkipInvalidRecords ? _ => run.RecordsSkipped++ : null);
                 await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
                 {
                     var offset = 0;
@@ -140,6 +187,7 @@ internal sealed class ExportRunner
                     progress.Report(run, batchesDone, batches.Count, "Writing " + batch.RelativePath);
                 }
                 batchesDone++;
+                exported.Add(batch);
             }
             if (part is not null)
             {
@@ -148,6 +196,7 @@ internal sealed class ExportRunner
                 await StorePartAsync(run, target, last, cancellationToken).ConfigureAwait(false);
             }
             progress.Report(run, batchesDone, batches.Count, "Written");
+            return exported;
         }
         finally
         {

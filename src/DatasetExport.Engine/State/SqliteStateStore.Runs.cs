@@ -18,11 +18,11 @@ public sealed partial class SqliteStateStore
                     INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
                                       started_at, completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes,
                                       output_bytes, batch_count, export_path, manifest_path, files, error,
-                                      records_failed, batches_skipped, manifest_sha256)
+                                      records_failed, skipped_batches, manifest_sha256)
                     VALUES ($id, $flow_id, $flow_name, $dataset_id, $destination_id, $destination_name, $status, $mode, $scheduled_time,
                             $started_at, $completed_at, $heartbeat_at, $records_read, $records_written, $records_skipped, $input_bytes,
                             $output_bytes, $batch_count, $export_path, $manifest_path, $files, $error,
-                            $records_failed, $batches_skipped, $manifest_sha256)
+                            $records_failed, $skipped_batches, $manifest_sha256)
                     """, RunParameters(run));
             }
             catch (SqliteException error) when (IsUniqueViolation(error))
@@ -153,7 +153,7 @@ public sealed partial class SqliteStateStore
                     records_written = $records_written, records_skipped = $records_skipped, input_bytes = $input_bytes,
                     output_bytes = $output_bytes, batch_count = $batch_count, export_path = $export_path, manifest_path = $manifest_path,
                     files = $files, error = $error,
-                    records_failed = $records_failed, batches_skipped = $batches_skipped, manifest_sha256 = $manifest_sha256
+                    records_failed = $records_failed, skipped_batches = $skipped_batches, manifest_sha256 = $manifest_sha256
                 WHERE id = $id
                 """, RunParameters(run));
         }
@@ -199,7 +199,7 @@ public sealed partial class SqliteStateStore
         Files = (JsonSerializer.Deserialize<List<StoredRunFile>>(row.Text("files")) ?? []).Select(file => file.ToRecord()).ToList(),
         Error = row.NullableText("error"),
         RecordsFailed = row.Int64("records_failed"),
-        BatchesSkipped = row.Int32("batches_skipped"),
+        SkippedBatches = JsonSerializer.Deserialize<List<SkippedBatchRecord>>(row.Text("skipped_batches")) ?? [],
         ManifestSha256 = row.NullableText("manifest_sha256"),
     };
 
@@ -228,7 +228,7 @@ public sealed partial class SqliteStateStore
         ("$files", JsonSerializer.Serialize(run.Files.Select(StoredRunFile.From))),
         ("$error", run.Error),
         ("$records_failed", run.RecordsFailed),
-        ("$batches_skipped", run.BatchesSkipped),
+        ("$skipped_batches", JsonSerializer.Serialize(run.SkippedBatches)),
         ("$manifest_sha256", run.ManifestSha256),
     ];
 

@@ -91,7 +91,8 @@ public sealed class RunRecord
     /// <summary>Records in the batches left out under <see cref="FlowRecord.SkipInvalidBatches"/>, as far as their files tell (Parquet footers); a lower bound.</summary>
     public long RecordsFailed { get; set; }
     /// <summary>Batches left out under <see cref="FlowRecord.SkipInvalidBatches"/>; not recorded as exported, so retried by the next run.</summary>
-    public int BatchesSkipped { get; set; }
+    public List<SkippedBatchRecord> SkippedBatches { get; set; } = new();
+    public int BatchesSkipped => SkippedBatches.Count;
     public long InputBytes { get; set; }
     public long OutputBytes { get; set; }
     public int BatchCount { get; set; }
@@ -104,6 +105,9 @@ public sealed class RunRecord
     public List<RunFileRecord> Files { get; set; } = new();
     public string? Error { get; set; }
 }
+
+/// <summary>A batch a run left out under <see cref="FlowRecord.SkipInvalidBatches"/>: its path in the dataset folder and why.</summary>
+public sealed record SkippedBatchRecord(string RelativePath, string Problem);
 
 /// <summary>A lake batch as recorded when a run commits it: identity is path + size + last-write time.</summary>
 public sealed record BatchKey(string RelativePath, long Size, DateTimeOffset LastWriteUtc)

@@ -105,7 +105,7 @@ internal static class StateSchema
         ALTER TABLE flows ADD COLUMN skip_invalid_records INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE flows ADD COLUMN skip_invalid_batches INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE runs ADD COLUMN records_failed INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE runs ADD COLUMN batches_skipped INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN skipped_batches TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE runs ADD COLUMN manifest_sha256 TEXT;
         """,
     ];
