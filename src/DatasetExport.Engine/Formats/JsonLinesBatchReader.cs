@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.IO.Compression;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
@@ -93,7 +92,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
             throw new BatchReadException(path, "", "the batch file does not exist.", error);
         }
         await using var fileScope = file.ConfigureAwait(false);
-        Stream input = gzipped ? new GZipStream(file, CompressionMode.Decompress) : file;
+        Stream input = gzipped ? new CheckedGzipStream(file) : file;
         using var reader = new StreamReader(input, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, 1 << 16);
         long lineNumber = 0;
         while (true)
