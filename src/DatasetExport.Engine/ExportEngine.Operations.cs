@@ -1,5 +1,6 @@
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Export;
+using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.State;
 
@@ -9,34 +10,73 @@ namespace DatasetExport.Engine;
 // DestinationException or ArgumentException with a message fit to show the user.
 public sealed partial class ExportEngine
 {
+    /// <summary>A Running run whose heartbeat is older than this belongs to a process that died.</summary>
+    public static readonly TimeSpan RunLease = TimeSpan.FromMinutes(5);
+
+    public const int MaxFileSizeLimitMB = 100 * 1024;
+
     /// <summary>Every dataset in the lake, eligible ones only unless <paramref name="includeIneligible"/>.</summary>
-    public IReadOnlyList<DatasetInfo> GetDatasets(string lakePath, bool includeIneligible, CancellationToken cancellationToken) =>
-        throw new NotImplementedException(); // LEAD: lake
+    public IReadOnlyList<DatasetInfo> GetDatasets(string lakePath, bool includeIneligible, CancellationToken cancellationToken)
+    {
+        var datasets = new FolderLake(lakePath).ListDatasetsAsync(cancellationToken).GetAwaiter().GetResult();
+        return includeIneligible ? datasets : datasets.Where(d => d.IsEligible).ToList();
+    }
 
     /// <summary>One dataset by id; throws LakeException NotFound.</summary>
     public DatasetInfo GetDataset(string lakePath, string datasetId, CancellationToken cancellationToken) =>
-        throw new NotImplementedException(); // LEAD: lake
+        new FolderLake(lakePath).GetDatasetAsync(datasetId, cancellationToken).GetAwaiter().GetResult();
 
     /// <summary>Validates (unless <paramref name="skipValidation"/>: connect, write and delete a probe) and stores a new destination.</summary>
-    public Task AddDestinationAsync(DestinationSettings destination, bool skipValidation, CancellationToken cancellationToken) =>
-        throw new NotImplementedException(); // LEAD
+    public async Task AddDestinationAsync(DestinationSettings destination, bool skipValidation, CancellationToken cancellationToken)
+    {
+        Normalize(destination);
+        if (State.FindDestination(destination.Name) is not null)
+        {
+            throw new StateException(StateFailure.AlreadyExists, $"A destination named '{destination.Name}' already exists.");
+        }
+        if (!skipValidation) await TestDestinationAsync(destination, cancellationToken).ConfigureAwait(false);
+        destination.CreatedAt = destination.ModifiedAt = Time.GetUtcNow();
+        State.AddDestination(destination);
+    }
 
-    public Task UpdateDestinationAsync(DestinationSettings destination, bool skipValidation, CancellationToken cancellationToken) =>
-        throw new NotImplementedException(); // LEAD
+    public async Task UpdateDestinationAsync(DestinationSettings destination, bool skipValidation, CancellationToken cancellationToken)
+    {
+        Normalize(destination);
+        if (!skipValidation) await TestDestinationAsync(destination, cancellationToken).ConfigureAwait(false);
+        destination.ModifiedAt = Time.GetUtcNow();
+        State.UpdateDestination(destination);
+    }
 
     /// <summary>Removes a destination; throws StateException InUse when a flow uses it.</summary>
-    public void RemoveDestination(DestinationSettings destination) => throw new NotImplementedException(); // LEAD
+    public void RemoveDestination(DestinationSettings destination) => State.RemoveDestination(destination.Id);
 
     /// <summary>Writes, reads back and deletes a probe file; throws DestinationException saying what failed.</summary>
-    public Task TestDestinationAsync(DestinationSettings destination, CancellationToken cancellationToken) =>
-        throw new NotImplementedException(); // LEAD
+    public async Task TestDestinationAsync(DestinationSettings destination, CancellationToken cancellationToken)
+    {
+        await using var target = DestinationRegistry.Create(destination);
+        await DestinationProbe.RunAsync(target, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Checks the destination exists and the dataset ids are well-formed, then stores the flow.</summary>
-    public void AddFlow(FlowRecord flow) => throw new NotImplementedException(); // LEAD
+    public void AddFlow(FlowRecord flow)
+    {
+        NormalizeFlow(flow);
+        if (State.FindFlow(flow.Name) is not null)
+        {
+            throw new StateException(StateFailure.AlreadyExists, $"A flow named '{flow.Name}' already exists.");
+        }
+        flow.CreatedAt = flow.ModifiedAt = Time.GetUtcNow();
+        State.AddFlow(flow);
+    }
 
-    public void UpdateFlow(FlowRecord flow) => throw new NotImplementedException(); // LEAD
+    public void UpdateFlow(FlowRecord flow)
+    {
+        NormalizeFlow(flow);
+        flow.ModifiedAt = Time.GetUtcNow();
+        State.UpdateFlow(flow);
+    }
 
-    public void RemoveFlow(FlowRecord flow) => throw new NotImplementedException(); // LEAD
+    public void RemoveFlow(FlowRecord flow) => State.RemoveFlow(flow.Id);
 
     /// <summary>
     /// Runs the flow now: one run per dataset, recorded in the state store. A failed dataset does not stop the
@@ -44,9 +84,65 @@ public sealed partial class ExportEngine
     /// engine threads.
     /// </summary>
     public Task<IReadOnlyList<RunRecord>> RunFlowAsync(FlowRecord flow, string lakePath, IProgress<ExportProgress>? progress, CancellationToken cancellationToken) =>
-        throw new NotImplementedException(); // LEAD: export runner
+        RunFlowAsync(flow, lakePath, Time.GetUtcNow(), progress, cancellationToken);
+
+    /// <summary>Runs the flow for the slot <paramref name="scheduledTime"/>, which names the exportTime= folders.</summary>
+    public async Task<IReadOnlyList<RunRecord>> RunFlowAsync(
+        FlowRecord flow, string lakePath, DateTimeOffset scheduledTime, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
+        var destination = State.GetDestination(flow.DestinationId)
+            ?? throw new StateException(StateFailure.NotFound, $"The destination of flow '{flow.Name}' no longer exists.");
+        var lake = new FolderLake(lakePath);
+        State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
+
+        var runner = new ExportRunner(State, Time);
+        var runs = new List<RunRecord>();
+        await using var target = DestinationRegistry.Create(destination);
+        for (var index = 0; index < flow.DatasetIds.Count; index++)
+        {
+            var datasetId = flow.DatasetIds[index];
+            var scope = new ProgressScope(progress, flow.Name, datasetId, index, flow.DatasetIds.Count);
+            runs.Add(await runner.RunAsync(flow, destination, target, lake, datasetId, scheduledTime, scope, cancellationToken).ConfigureAwait(false));
+        }
+        return runs;
+    }
 
     /// <summary>Re-reads the run's manifest and every file from the destination, checking existence, size and sha256.</summary>
-    public Task<RunVerification> VerifyRunAsync(RunRecord run, CancellationToken cancellationToken) =>
-        throw new NotImplementedException(); // LEAD
+    public async Task<RunVerification> VerifyRunAsync(RunRecord run, CancellationToken cancellationToken)
+    {
+        var destination = State.GetDestination(run.DestinationId)
+            ?? throw new StateException(StateFailure.NotFound, $"The destination '{run.DestinationName}' of run {run.Id} no longer exists.");
+        await using var target = DestinationRegistry.Create(destination);
+        return await RunVerifier.VerifyAsync(run, target, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void Normalize(DestinationSettings destination)
+    {
+        Validation.RequireName(destination.Name, "destination");
+        FormatCatalog.ValidateCombination(destination.FileType, destination.Compression);
+        if (destination.MaxFileSizeMB is < 1 or > MaxFileSizeLimitMB)
+        {
+            throw new ArgumentException($"MaxFileSizeMB must be between 1 and {MaxFileSizeLimitMB}.", nameof(destination.MaxFileSizeMB));
+        }
+        destination.FolderPath = Validation.NormalizeFolderPath(destination.FolderPath);
+        if (!DestinationRegistry.IsSupported(destination.Type))
+        {
+            throw new ArgumentException($"Destination type {destination.Type} is not supported.", nameof(destination.Type));
+        }
+    }
+
+    private void NormalizeFlow(FlowRecord flow)
+    {
+        Validation.RequireName(flow.Name, "flow");
+        if (State.GetDestination(flow.DestinationId) is null)
+        {
+            throw new StateException(StateFailure.NotFound, $"Flow '{flow.Name}' names a destination that does not exist.");
+        }
+        flow.DatasetIds = flow.DatasetIds.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        if (flow.DatasetIds.Count == 0) throw new ArgumentException($"Flow '{flow.Name}' needs at least one dataset.", "Dataset");
+        foreach (var id in flow.DatasetIds)
+        {
+            if (DatasetIds.Problem(id) is { } problem) throw new ArgumentException(problem, "Dataset");
+        }
+    }
 }

@@ -1,0 +1,269 @@
+using System.Security.Cryptography;
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.Lake;
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Engine.Export;
+
+/// <summary>
+/// Exports one dataset for one flow: reads its batches, writes part files in the destination's format
+/// (rolling over at the size limit), stores each file, then the manifest, then commits the run and its
+/// batches in one state transaction. A failed run deletes what it stored and records no batch.
+/// </summary>
+internal sealed class ExportRunner
+{
+    /// <summary>How often a running export proves it is alive.</summary>
+    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(30);
+
+    private readonly IStateStore _state;
+    private readonly TimeProvider _time;
+
+    public ExportRunner(IStateStore state, TimeProvider time)
+    {
+        _state = state;
+        _time = time;
+    }
+
+    /// <summary>The exportTime= folder value for a slot: UTC, minute precision.</summary>
+    public static string ExportTimeValue(DateTimeOffset scheduledTime) => scheduledTime.UtcDateTime.ToString("yyyyMMddHHmm", System.Globalization.CultureInfo.InvariantCulture);
+
+    public static DateTimeOffset TruncateToMinute(DateTimeOffset time)
+    {
+        var utc = time.ToUniversalTime();
+        return new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, utc.Minute, 0, TimeSpan.Zero);
+    }
+
+    public async Task<RunRecord> RunAsync(
+        FlowRecord flow,
+        DestinationSettings destination,
+        IExportDestination target,
+        FolderLake lake,
+        string datasetId,
+        DateTimeOffset scheduledTime,
+        ProgressScope progress,
+        CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var run = new RunRecord
+        {
+            FlowId = flow.Id,
+            FlowName = flow.Name,
+            DatasetId = datasetId,
+            DestinationId = destination.Id,
+            DestinationName = destination.Name,
+            Mode = flow.Mode,
+            ScheduledTime = TruncateToMinute(scheduledTime),
+            StartedAt = now,
+            HeartbeatAt = now,
+        };
+        run.ExportPath = $"{datasetId}/exportTime={ExportTimeValue(run.ScheduledTime)}";
+        _state.AddRun(run);
+
+        using var heartbeat = _time.CreateTimer(_ => _state.Heartbeat(run.Id, _time.GetUtcNow()), null, HeartbeatInterval, HeartbeatInterval);
+        var staging = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "DatasetExport", run.Id.ToString("N"))).FullName;
+        try
+        {
+            var dataset = await lake.GetDatasetAsync(datasetId, cancellationToken).ConfigureAwait(false);
+            if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
+            var batches = SelectBatches(flow, dataset);
+            run.BatchCount = batches.Count;
+            run.InputBytes = batches.Sum(b => b.SizeBytes);
+
+            await WriteFilesAsync(run, destination, target, dataset, batches, staging, progress, cancellationToken).ConfigureAwait(false);
+            if (destination.IncludeManifest && run.Files.Count > 0)
+            {
+                await WriteManifestAsync(run, flow, destination, target, dataset, staging, cancellationToken).ConfigureAwait(false);
+            }
+            run.Status = RunStatus.Succeeded;
+            run.CompletedAt = _time.GetUtcNow();
+            _state.CommitRun(run, batches.Select(b => b.Key).ToList());
+            return run;
+        }
+        catch (Exception error)
+        {
+            run.Status = RunStatus.Failed;
+            run.CompletedAt = _time.GetUtcNow();
+            run.Error = error is OperationCanceledException ? "The export was cancelled." : error.Message;
+            await RemoveStoredFilesAsync(run, target).ConfigureAwait(false);
+            _state.UpdateRun(run);
+            if (error is OperationCanceledException) throw;
+            return run;
+        }
+        finally
+        {
+            TryDeleteFolder(staging);
+        }
+    }
+
+    private IReadOnlyList<BatchInfo> SelectBatches(FlowRecord flow, DatasetInfo dataset)
+    {
+        if (flow.Mode == ExportMode.Full) return dataset.Batches;
+        var exported = _state.GetExportedBatches(flow.Id, dataset.Id);
+        return dataset.Batches.Where(b => !exported.Contains(b.Key.Value)).ToList();
+    }
+
+    private async Task WriteFilesAsync(
+        RunRecord run, DestinationSettings destination, IExportDestination target, DatasetInfo dataset,
+        IReadOnlyList<BatchInfo> batches, string staging, ProgressScope progress, CancellationToken cancellationToken)
+    {
+        var schema = dataset.Schema!;
+        var maxBytes = (long)destination.MaxFileSizeMB * 1024 * 1024;
+        var extension = FormatCatalog.FileExtension(destination.FileType, destination.Compression);
+        PartFile? part = null;
+        var batchesDone = 0;
+        try
+        {
+            foreach (var batch in batches)
+            {
+                var reader = FormatCatalog.GetReader(batch.Format);
+                await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
+                {
+                    if (chunk.Records.Count == 0) continue;
+                    part ??= PartFile.Open(staging, run.Files.Count, extension, schema, destination);
+                    await part.Writer.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
+                    run.RecordsRead += chunk.Records.Count;
+                    if (part.Writer.BytesWritten >= maxBytes)
+                    {
+                        var full = part;
+                        part = null;
+                        await StorePartAsync(run, target, full, cancellationToken).ConfigureAwait(false);
+                    }
+                    progress.Report(run, batchesDone, batches.Count, "Writing " + batch.RelativePath);
+                }
+                batchesDone++;
+            }
+            if (part is not null)
+            {
+                var last = part;
+                part = null;
+                await StorePartAsync(run, target, last, cancellationToken).ConfigureAwait(false);
+            }
+            progress.Report(run, batchesDone, batches.Count, "Written");
+        }
+        finally
+        {
+            if (part is not null) await part.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task StorePartAsync(RunRecord run, IExportDestination target, PartFile part, CancellationToken cancellationToken)
+    {
+        long records;
+        await using (part.ConfigureAwait(false))
+        {
+            await part.Writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            records = part.Writer.RecordsWritten;
+        }
+
+        var (size, sha256) = await HashFileAsync(part.LocalPath, cancellationToken).ConfigureAwait(false);
+        var relativePath = $"{run.ExportPath}/{part.FileName}";
+        await target.UploadFileAsync(part.LocalPath, relativePath, cancellationToken).ConfigureAwait(false);
+        // Recorded as soon as it is stored, so a failure later in the run knows to remove it.
+        run.Files.Add(new RunFileRecord { RelativePath = relativePath, SinkPath = target.GetSinkPath(relativePath), Size = size, Records = records, Sha256 = sha256 });
+        run.RecordsWritten += records;
+        run.OutputBytes += size;
+        File.Delete(part.LocalPath);
+    }
+
+    private async Task WriteManifestAsync(
+        RunRecord run, FlowRecord flow, DestinationSettings destination, IExportDestination target, DatasetInfo dataset,
+        string staging, CancellationToken cancellationToken)
+    {
+        var manifest = new ExportManifest
+        {
+            FlowRunId = run.Id.ToString("D"),
+            FlowId = flow.Id.ToString("D"),
+            FlowName = flow.Name,
+            DatasetId = dataset.Id,
+            DestinationId = destination.Id.ToString("D"),
+            DestinationName = destination.Name,
+            ScheduledTime = run.ScheduledTime,
+            ExportTime = ExportTimeValue(run.ScheduledTime),
+            FileType = destination.FileType.ToString(),
+            Compression = destination.Compression.ToString(),
+            RecordCount = run.RecordsWritten,
+            Schema = dataset.Schema!.Fields.Select(f => new ManifestColumn(f.Name, f.TypeName, f.Nullable)).ToList(),
+            ExportResults = run.Files.Select(ManifestFile.From).ToList(),
+            CreatedAt = _time.GetUtcNow(),
+        };
+        var fileName = ExportManifest.FileName(destination.Id, run.Id);
+        var localPath = Path.Combine(staging, fileName);
+        await File.WriteAllBytesAsync(localPath, manifest.ToUtf8Json(), cancellationToken).ConfigureAwait(false);
+        var relativePath = $"{run.ExportPath}/{fileName}";
+        await target.UploadFileAsync(localPath, relativePath, cancellationToken).ConfigureAwait(false);
+        run.ManifestPath = relativePath;
+    }
+
+    /// <summary>Best effort: a failed run leaves no data behind that a reader could mistake for an export.</summary>
+    private static async Task RemoveStoredFilesAsync(RunRecord run, IExportDestination target)
+    {
+        var stored = run.Files.Select(f => f.RelativePath).ToList();
+        if (run.ManifestPath is not null) stored.Insert(0, run.ManifestPath);
+        foreach (var path in stored)
+        {
+            try
+            {
+                await target.DeleteAsync(path, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The destination may be the very thing that failed; the files stay uncommitted (no manifest, no recorded batches).
+            }
+        }
+        run.ManifestPath = null;
+    }
+
+    internal static async Task<(long Size, string Sha256)> HashFileAsync(string path, CancellationToken cancellationToken)
+    {
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+        return (stream.Length, await Sha256HexAsync(stream, cancellationToken).ConfigureAwait(false));
+    }
+
+    internal static async Task<string> Sha256HexAsync(Stream stream, CancellationToken cancellationToken) =>
+        Convert.ToHexString(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false)).ToLowerInvariant();
+
+    private static void TryDeleteFolder(string path)
+    {
+        try { Directory.Delete(path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>One output file being written in the staging folder.</summary>
+    private sealed class PartFile : IAsyncDisposable
+    {
+        private readonly FileStream _stream;
+
+        private PartFile(string localPath, string fileName, FileStream stream, IFormatWriter writer)
+        {
+            LocalPath = localPath;
+            FileName = fileName;
+            _stream = stream;
+            Writer = writer;
+        }
+
+        public string LocalPath { get; }
+        public string FileName { get; }
+        public IFormatWriter Writer { get; }
+
+        public static PartFile Open(string staging, int index, string extension, DatasetSchema schema, DestinationSettings destination)
+        {
+            var fileName = $"part-{index:D5}-{Guid.NewGuid():D}{extension}";
+            var localPath = Path.Combine(staging, fileName);
+            var stream = new FileStream(localPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
+            return new PartFile(localPath, fileName, stream, FormatCatalog.CreateWriter(stream, schema, destination.FileType, destination.Compression));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Writer.DisposeAsync().ConfigureAwait(false);
+            await _stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>Turns a run's counters into <see cref="ExportProgress"/> reports for one dataset of a flow.</summary>
+internal sealed record ProgressScope(IProgress<ExportProgress>? Sink, string FlowName, string DatasetId, int DatasetIndex, int DatasetCount)
+{
+    public void Report(RunRecord run, int batchesDone, int batchCount, string activity) =>
+        Sink?.Report(new ExportProgress(FlowName, DatasetId, DatasetIndex, DatasetCount, batchesDone, batchCount, run.Files.Count, run.RecordsRead, run.OutputBytes, activity));
+}

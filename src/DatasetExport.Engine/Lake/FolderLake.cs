@@ -1,0 +1,183 @@
+using System.Text.Json;
+using DatasetExport.Engine.Formats;
+
+namespace DatasetExport.Engine.Lake;
+
+/// <summary>
+/// The embedded lake: a folder whose sub-folders are datasets, each holding batch files (Parquet or
+/// JSON Lines, optionally gzipped) anywhere below it. The lake is only ever read.
+/// </summary>
+public sealed class FolderLake
+{
+    public const string MetadataFileName = "_dataset.json";
+
+    private readonly string _root;
+
+    public FolderLake(string root)
+    {
+        _root = Path.GetFullPath(root);
+        if (!Directory.Exists(_root))
+        {
+            throw new LakeException(LakeFailure.NotFound, $"The lake folder '{_root}' does not exist.", _root);
+        }
+    }
+
+    public string Root => _root;
+
+    /// <summary>Every dataset folder, with its batches, schema and eligibility.</summary>
+    public async Task<IReadOnlyList<DatasetInfo>> ListDatasetsAsync(CancellationToken cancellationToken)
+    {
+        var datasets = new List<DatasetInfo>();
+        var seenIds = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var folder in Directory.EnumerateDirectories(_root).Order(StringComparer.Ordinal))
+        {
+            if (IsHiddenName(Path.GetFileName(folder))) continue;
+            var dataset = await DescribeAsync(folder, cancellationToken).ConfigureAwait(false);
+            if (!seenIds.Add(dataset.Id))
+            {
+                dataset = WithReason(dataset, $"Another dataset folder already uses the id '{dataset.Id}'.");
+            }
+            datasets.Add(dataset);
+        }
+        return datasets;
+    }
+
+    /// <summary>One dataset by id (folder name, or the id in its _dataset.json); throws <see cref="LakeException"/> NotFound.</summary>
+    public async Task<DatasetInfo> GetDatasetAsync(string datasetId, CancellationToken cancellationToken)
+    {
+        var direct = Path.Combine(_root, datasetId);
+        if (DatasetIds.IsValid(datasetId) && Directory.Exists(direct))
+        {
+            var dataset = await DescribeAsync(direct, cancellationToken).ConfigureAwait(false);
+            if (string.Equals(dataset.Id, datasetId, StringComparison.OrdinalIgnoreCase)) return dataset;
+        }
+        foreach (var dataset in await ListDatasetsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (string.Equals(dataset.Id, datasetId, StringComparison.OrdinalIgnoreCase)) return dataset;
+        }
+        throw new LakeException(LakeFailure.NotFound, $"The lake '{_root}' has no dataset with id '{datasetId}'.", datasetId);
+    }
+
+    private static async Task<DatasetInfo> DescribeAsync(string folder, CancellationToken cancellationToken)
+    {
+        var folderName = Path.GetFileName(folder);
+        var batches = FindBatches(folder);
+        var format = batches.Select(b => b.Format).Distinct().ToList() switch
+        {
+            [] => "None",
+            [var single] => single.ToString(),
+            _ => "Mixed",
+        };
+
+        string id = folderName, name = folderName;
+        string? description = null;
+        try
+        {
+            (id, name, description) = ReadMetadata(folder, folderName);
+        }
+        catch (Exception error) when (error is JsonException or IOException or InvalidDataException)
+        {
+            return new DatasetInfo { Id = folderName, Name = folderName, Path = folder, Batches = batches, Format = format, Reason = $"{MetadataFileName} cannot be read: {error.Message}" };
+        }
+
+        if (!DatasetIds.IsValid(id))
+        {
+            return new DatasetInfo { Id = id, Name = name, Description = description, Path = folder, Batches = batches, Format = format, Reason = DatasetIds.Problem(id) };
+        }
+        if (batches.Count == 0)
+        {
+            return new DatasetInfo { Id = id, Name = name, Description = description, Path = folder, Batches = batches, Format = format, Reason = "The dataset has no batch files (.parquet, .json, .jsonl, .ndjson, optionally .gz)." };
+        }
+
+        DatasetSchema? schema = null;
+        long? recordCount = 0;
+        foreach (var batch in batches)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var reader = FormatCatalog.GetReader(batch.Format);
+            try
+            {
+                var batchSchema = await reader.ReadSchemaAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
+                schema = schema is null ? batchSchema : SchemaMerger.Merge(schema, batchSchema);
+                var count = await reader.ReadRecordCountAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
+                recordCount = count is null || recordCount is null ? null : recordCount + count;
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                return new DatasetInfo
+                {
+                    Id = id, Name = name, Description = description, Path = folder, Batches = batches, Format = format,
+                    Reason = $"Batch '{batch.RelativePath}' cannot be exported with the others: {error.Message}",
+                };
+            }
+        }
+        return new DatasetInfo { Id = id, Name = name, Description = description, Path = folder, Batches = batches, Format = format, Schema = schema, RecordCount = recordCount };
+    }
+
+    private static (string Id, string Name, string? Description) ReadMetadata(string folder, string folderName)
+    {
+        var path = Path.Combine(folder, MetadataFileName);
+        if (!File.Exists(path)) return (folderName, folderName, null);
+        using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+        if (document.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException("it is not a JSON object.");
+        string? Read(string property) =>
+            document.RootElement.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        var id = Read("id") ?? folderName;
+        return (id, Read("name") ?? id, Read("description"));
+    }
+
+    /// <summary>The supported files below the folder, in a stable order; hidden and temporary files are skipped.</summary>
+    private static List<BatchInfo> FindBatches(string folder)
+    {
+        var batches = new List<BatchInfo>();
+        var options = new EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = false, AttributesToSkip = 0 };
+        var pending = new Stack<string>();
+        pending.Push(folder);
+        while (pending.Count > 0)
+        {
+            var current = pending.Pop();
+            foreach (var sub in Directory.EnumerateDirectories(current, "*", options))
+            {
+                if (!IsHiddenName(Path.GetFileName(sub))) pending.Push(sub);
+            }
+            foreach (var file in Directory.EnumerateFiles(current, "*", options))
+            {
+                var fileName = Path.GetFileName(file);
+                if (IsHiddenName(fileName) || fileName.EndsWith(".tmp", StringComparison.OrdinalIgnoreCase)) continue;
+                if (!TryClassify(fileName, out var format, out var gzipped)) continue;
+                var info = new FileInfo(file);
+                var relative = Path.GetRelativePath(folder, file).Replace(Path.DirectorySeparatorChar, '/');
+                batches.Add(new BatchInfo(relative, info.FullName, info.Length, new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero), format, gzipped));
+            }
+        }
+        batches.Sort((a, b) => string.CompareOrdinal(a.RelativePath, b.RelativePath));
+        return batches;
+    }
+
+    internal static bool TryClassify(string fileName, out BatchFormat format, out bool gzipped)
+    {
+        var name = fileName.ToLowerInvariant();
+        gzipped = name.EndsWith(".gz", StringComparison.Ordinal);
+        if (gzipped) name = name[..^3];
+        format = default;
+        if (name.EndsWith(".parquet", StringComparison.Ordinal))
+        {
+            format = BatchFormat.Parquet;
+            return true;
+        }
+        if (name.EndsWith(".json", StringComparison.Ordinal) || name.EndsWith(".jsonl", StringComparison.Ordinal) || name.EndsWith(".ndjson", StringComparison.Ordinal))
+        {
+            format = BatchFormat.JsonLines;
+            return true;
+        }
+        return false;
+    }
+
+    private static bool IsHiddenName(string name) => name.StartsWith('.') || name.StartsWith('_');
+
+    private static DatasetInfo WithReason(DatasetInfo dataset, string reason) => new()
+    {
+        Id = dataset.Id, Name = dataset.Name, Description = dataset.Description, Path = dataset.Path,
+        Batches = dataset.Batches, Format = dataset.Format, RecordCount = dataset.RecordCount, Reason = reason,
+    };
+}
