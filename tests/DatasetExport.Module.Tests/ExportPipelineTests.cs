@@ -313,6 +313,54 @@ public sealed class ExportPipelineTests
         Assert.Equal(["customers", "orders"], Complete(session, "New-ExportFlow -Name x -Destination archive -Dataset "));
     }
 
+    [Fact]
+    public void Test_ExportDestination_returns_a_result_and_reports_failures_as_errors()
+    {
+        using var session = new ModuleSession();
+        var blocked = session.Work.Combine("blocked");
+        File.WriteAllText(blocked, "a file where the destination folder should be");
+        session.Run("""
+            param($Good, $Blocked)
+            New-ExportDestination -Name good -Type Local -Path $Good | Out-Null
+            New-ExportDestination -Name blocked -Type Local -Path "$Blocked/sub" -SkipValidation | Out-Null
+            """, session.Work.Combine("good"), blocked).AssertNoErrors();
+
+        var good = session.Run("Test-ExportDestination good").AssertNoErrors().Output.Single();
+        Assert.True((bool)good.Properties["Succeeded"].Value);
+
+        var result = session.Run("Get-ExportDestination blocked | Test-ExportDestination");
+        var failed = Assert.Single(result.Output);
+        Assert.False((bool)failed.Properties["Succeeded"].Value);
+        Assert.False(string.IsNullOrEmpty((string?)failed.Properties["Message"].Value));
+        var error = Assert.Single(result.Errors);
+        Assert.StartsWith("Destination", error.FullyQualifiedErrorId);
+        Assert.EndsWith(",DatasetExport.Commands.TestExportDestinationCommand", error.FullyQualifiedErrorId);
+        Assert.Equal("blocked", error.TargetObject);
+        Assert.NotEqual(ErrorCategory.NotSpecified, error.CategoryInfo.Category);
+    }
+
+    [Fact]
+    public void Stopping_the_pipeline_cancels_the_export_and_records_a_failed_run()
+    {
+        using var session = new ModuleSession();
+        var lake = session.Work.Combine("big-lake");
+        TestLake.WriteJsonLinesDataset(lake, "events", batches: 40, recordsPerBatch: 2500);
+        var output = session.Work.Combine("out");
+        session.Run("""
+            param($Lake, $Out)
+            New-ExportDestination -Name d -Type Local -Path $Out -Compression Gzip | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset events | Out-Null
+            """, lake, output).AssertNoErrors();
+
+        var stopped = session.RunAndStopOnFirstProgress("Start-ExportRun -Flow f -LakePath $args[0]", lake);
+
+        Assert.Equal(PSInvocationState.Stopped, stopped);
+        var run = session.Run("Get-ExportRun -Flow f").AssertNoErrors().Output.Single();
+        Assert.Equal("Failed", run.Properties["Status"].Value.ToString());
+        Assert.Equal("The export was cancelled.", run.Properties["Error"].Value);
+        Assert.Empty(Directory.EnumerateFiles(output, "part-*", SearchOption.AllDirectories));
+    }
+
     internal static (string Lake, string Output) MakeLake(ModuleSession session)
     {
         var lake = session.Work.Combine("lake");

@@ -50,6 +50,22 @@ public sealed class ModuleSession : IDisposable
                 .Concat(shell.Streams.Information.Select(i => i.ToString())).ToList());
     }
 
+    /// <summary>
+    /// Runs a script and stops it (as Ctrl+C does) as soon as it writes its first progress record; returns what
+    /// the final state of the invocation.
+    /// </summary>
+    public PSInvocationState RunAndStopOnFirstProgress(string script, params object?[] args)
+    {
+        using var shell = PowerShell.Create();
+        shell.Runspace = _runspace;
+        shell.AddScript(script, useLocalScope: true);
+        foreach (var arg in args) shell.AddArgument(arg);
+        // BeginStop: the event is raised on the pipeline thread, which a synchronous Stop would wait for forever.
+        shell.Streams.Progress.DataAdded += (_, _) => shell.BeginStop(null, null);
+        shell.Invoke();
+        return shell.InvocationStateInfo.State;
+    }
+
     /// <summary>Runs one command with named parameters, so terminating errors and binding errors throw.</summary>
     public Collection<PSObject> Invoke(string command, IDictionary parameters)
     {
