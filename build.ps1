@@ -30,6 +30,9 @@ foreach ($name in $Task) {
         'Build' { Invoke-Dotnet build $solution --configuration $Configuration }
         'Test' { Invoke-Dotnet test $solution --configuration $Configuration }
         'Quickstart' {
+            if (-not (Test-Path (Join-Path $PSScriptRoot 'out' 'DatasetExport' 'DatasetExport.psd1'))) {
+                Invoke-Dotnet build $solution --configuration $Configuration
+            }
             # The tour runs in a child pwsh so its module import and $env:DATASETEXPORT_HOME stay out of this session.
             & (Get-Process -Id $PID).Path -NoProfile -File (Join-Path $PSScriptRoot 'examples' 'quickstart.ps1') -Verbose
             if ($LASTEXITCODE -ne 0) { throw "The quickstart failed with exit code $LASTEXITCODE." }

@@ -361,6 +361,42 @@ public sealed class ExportPipelineTests
         Assert.Empty(Directory.EnumerateFiles(output, "part-*", SearchOption.AllDirectories));
     }
 
+    [Fact]
+    public void Output_types_render_with_their_table_views()
+    {
+        using var session = new ModuleSession();
+        var (lake, output) = MakeLake(session);
+        session.Run("""
+            param($Lake, $Out)
+            Set-DatasetExportOption -LakePath $Lake
+            New-ExportDestination -Name d -Type Local -Path $Out -IncludeManifest | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders | Out-Null
+            Start-ExportRun -Flow f | Out-Null
+            """, lake, output).AssertNoErrors();
+        session.Host.ClearText();
+
+        session.Run("""
+            Get-EligibleDataset | Out-Default
+            Get-ExportDestination | Out-Default
+            Get-ExportFlow | Out-Default
+            Get-ExportRun | Out-Default
+            Get-ExportRun | Test-ExportRun | Out-Default
+            Test-ExportDestination d | Out-Default
+            """).AssertNoErrors();
+
+        var plain = System.Text.RegularExpressions.Regex.Replace(session.Host.Text, "\u001b\\[[0-9;]*m", "");
+        var lines = plain.Split('\n').Select(l => string.Join(' ', l.Split(' ', StringSplitOptions.RemoveEmptyEntries))).ToList();
+        Assert.Contains("Id Name Format Batches Size Records Eligible Reason", lines);
+        Assert.Contains(lines, l => l.StartsWith("Name Type Location FileType")); // the rest wraps at the host's width
+        Assert.Contains("Name Destination Mode Datasets Enabled", lines);
+        Assert.Contains("Id Flow DatasetId Status ScheduledTime Records Files Duration", lines);
+        Assert.Contains("RunId IsValid Manifest Files InvalidFiles Problem", lines);
+        Assert.Contains("Name Type Location Succeeded Message", lines);
+        Assert.Contains(lines, l => l.StartsWith("orders orders JsonLines 3 "));
+        Assert.Contains(lines, l => l.StartsWith("d Local " + output + " Json None"));
+        Assert.Contains(lines, l => l.Contains(" f orders Succeeded ") && l.Contains(" 120 "));
+    }
+
     internal static (string Lake, string Output) MakeLake(ModuleSession session)
     {
         var lake = session.Work.Combine("lake");
