@@ -141,6 +141,22 @@ public sealed class ModuleSurfaceTests
         Assert.Equal(["AzureDataLakeGen2", "Zstd", "Failed"], result.Output.Select(o => o.BaseObject.ToString()));
     }
 
+    [Fact]
+    public void Module_can_be_removed_and_imported_again()
+    {
+        using var session = new ModuleSession();
+        session.Run("Get-ExportDestination").AssertNoErrors(); // the engine is loaded and bound
+
+        var result = session.Run("""
+            Remove-Module DatasetExport
+            if (Get-Command Get-ExportDestination -ErrorAction SilentlyContinue) { throw 'still exported after Remove-Module' }
+            Import-Module $args[0]
+            New-ExportDestination -Name again -Type Local -Path $args[1]
+            """, ModuleSession.ManifestPath, session.Work.Combine("out")).AssertNoErrors();
+
+        Assert.Equal("again", Assert.Single(result.Output).BaseObject.ToString());
+    }
+
     internal static PSCredential Credential(string user, string password)
     {
         var secure = new System.Security.SecureString();
