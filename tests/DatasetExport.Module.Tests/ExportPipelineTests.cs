@@ -219,6 +219,7 @@ public sealed class ExportPipelineTests
 
         Assert.Equal(3, session.Run("Get-ExportRun").AssertNoErrors().Output.Count);
         Assert.Single(session.Run("Get-ExportRun -Flow f").AssertNoErrors().Output);
+        Assert.Equal(2, session.Run("Get-ExportFlow g | Get-ExportRun").AssertNoErrors().Output.Count);
         Assert.Single(session.Run("Get-ExportRun -Last 1").AssertNoErrors().Output);
         Assert.Equal(3, session.Run("Get-ExportRun -Status Succeeded").AssertNoErrors().Output.Count);
         Assert.Empty(session.Run("Get-ExportRun -Status Failed").AssertNoErrors().Output);
