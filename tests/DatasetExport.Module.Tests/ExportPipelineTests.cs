@@ -326,6 +326,14 @@ public sealed class ExportPipelineTests
             New-ExportDestination -Name blocked -Type Local -Path "$Blocked/sub" -SkipValidation | Out-Null
             """, session.Work.Combine("good"), blocked).AssertNoErrors();
 
+        // Validation runs by default: a destination that cannot be written is refused and not stored.
+        var refused = session.Run("New-ExportDestination -Name refused -Type Local -Path $args[0]", blocked + "/sub");
+        Assert.Empty(refused.Output);
+        var refusal = Assert.Single(refused.Errors);
+        Assert.StartsWith("Destination", refusal.FullyQualifiedErrorId);
+        Assert.Equal("refused", refusal.TargetObject);
+        Assert.Equal(["blocked", "good"], session.Run("Get-ExportDestination | ForEach-Object Name").AssertNoErrors().Output.Select(o => (string)o.BaseObject));
+
         var good = session.Run("Test-ExportDestination good").AssertNoErrors().Output.Single();
         Assert.True((bool)good.Properties["Succeeded"].Value);
 

@@ -245,8 +245,11 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
 
         var location = EngineMapping.DescribeLocation(destination);
         if (!ShouldProcess($"{Name} ({Type} {location})", "Create export destination")) return;
-        Wait(() => Engine.AddDestinationAsync(destination, SkipValidation.IsPresent, StopToken));
-        WriteObject(EngineMapping.ToOutput(Engine.State.FindDestination(Name) ?? destination));
+        Guard(() =>
+        {
+            Wait(() => Engine.AddDestinationAsync(destination, SkipValidation.IsPresent, StopToken));
+            WriteObject(EngineMapping.ToOutput(Engine.State.FindDestination(Name) ?? destination));
+        }, Name);
     }
 
     /// <summary>Maps the type's parameters to the plain properties and the secrets the destination classes read.</summary>
