@@ -146,7 +146,7 @@ public sealed class DestinationMappingTests
         var result = session.Run("""
             param($S3Credential, $SftpCredential, $ConnectionString, $SasUri)
             New-ExportDestination -Name s3 -Type AmazonS3 -Bucket b -Region eu-west-1 -Endpoint http://127.0.0.1:1 -Credential $S3Credential -SkipValidation -Verbose
-            New-ExportDestination -Name sftp -Type Sftp -HostName 127.0.0.1 -Port 1 -Credential $SftpCredential -SkipValidation -Verbose
+            New-ExportDestination -Name sftp -Type Sftp -HostName 127.0.0.1 -Port 1 -Credential $SftpCredential -HostKeyFingerprint SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU= -SkipValidation -Verbose
             New-ExportDestination -Name blob -Type AzureBlob -Container c -ConnectionString $ConnectionString -SkipValidation -Verbose
             New-ExportDestination -Name dlz -Type DataLandingZone -SasUri $SasUri -SkipValidation -Verbose
             New-ExportDestination -Name bad -Type DataLandingZone -SasUri ('not a uri ' + $SasUri) -SkipValidation
@@ -161,6 +161,13 @@ public sealed class DestinationMappingTests
             "http://127.0.0.1:1/acct/landing?" + SasSignature);
 
         Assert.NotEmpty(result.Output);
+        var badUri = Assert.Single(result.Errors, e => e.TargetObject as string == "bad");
+        Assert.Equal("InvalidDestinationParameter,DatasetExport.Commands.NewExportDestinationCommand", badUri.FullyQualifiedErrorId);
+        // Nothing listens on 127.0.0.1:1: each test fails as ConnectionError, naming its destination.
+        var unreachable = result.Errors.Where(e => e.FullyQualifiedErrorId.EndsWith(",DatasetExport.Commands.TestExportDestinationCommand")).ToList();
+        Assert.Equal(["blob", "dlz", "s3", "sftp"], unreachable.Select(e => (string)e.TargetObject).Order());
+        Assert.All(unreachable, e => Assert.True(e.CategoryInfo.Category == ErrorCategory.ConnectionError, $"{e.TargetObject}: {e.CategoryInfo.Category} {e.Exception.Message}"));
+        Assert.Equal(unreachable.Count + 1, result.Errors.Count); // and 'bad': no other errors
         var everything = new StringBuilder();
         foreach (var item in result.Output) Flatten(item, everything, depth: 0);
         foreach (var error in result.Errors) everything.AppendLine(error.ToString()).AppendLine(error.Exception.ToString()).AppendLine(error.TargetObject?.ToString());
