@@ -25,12 +25,10 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
     /// <summary>What the cmdlet manages, for error ids: "Destination" gives DestinationNotFound, DestinationAlreadyExists, ...</summary>
     protected abstract string ErrorNoun { get; }
 
-    protected sealed override void BeginProcessing() => Guard(BeginProcessingCore, target: null);
     protected sealed override void ProcessRecord() => Guard(ProcessRecordCore, target: null);
     protected sealed override void EndProcessing() => Guard(EndProcessingCore, target: null);
     protected override void StopProcessing() => _stopping.Cancel();
 
-    protected virtual void BeginProcessingCore() { }
     protected virtual void ProcessRecordCore() { }
     protected virtual void EndProcessingCore() { }
 
@@ -56,7 +54,7 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
 
     protected static void Wait(Func<Task> operation) => Task.Run(operation).GetAwaiter().GetResult();
 
-    protected static bool IsEngineFailure(Exception error) =>
+    private static bool IsEngineFailure(Exception error) =>
         error is LakeException or StateException or DestinationException or BatchReadException or ArgumentException;
 
     /// <summary>The one mapping of engine exceptions to stable error ids and PowerShell categories.</summary>
@@ -95,7 +93,7 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
 
     /// <summary>A non-terminating error the cmdlet raises itself (not found, already exists, bad combination).</summary>
     protected void WriteError(string message, string errorId, ErrorCategory category, object? target) =>
-        WriteError(new ErrorRecord(new PSArgumentException(message), errorId, category, target));
+        WriteError(new ErrorRecord(new PSInvalidOperationException(message), errorId, category, target));
 
     /// <summary>Reports a stored name that does not exist, as ObjectNotFound with id {Kind}NotFound and the name as target.</summary>
     protected void WriteNotFound(string kind, string name) =>
