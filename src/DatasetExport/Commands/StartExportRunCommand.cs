@@ -68,16 +68,25 @@ public sealed class StartExportRunCommand : DatasetExportCmdlet
 
         var sinceLastDraw = Stopwatch.StartNew();
         ExportProgress? drawn = null;
+        void Draw(ExportProgress report)
+        {
+            WriteProgress(Describe(flow.Name, report));
+            drawn = report;
+            sinceLastDraw.Restart();
+        }
+
         while (reports.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
+            // Keep only the newest report, except that every dataset is shown at least once, however fast it went.
             ExportProgress? latest = null;
-            while (reports.Reader.TryRead(out var report)) latest = report;
+            while (reports.Reader.TryRead(out var report))
+            {
+                if (latest is not null && latest.DatasetIndex != report.DatasetIndex) Draw(latest);
+                latest = report;
+            }
             if (latest is null) continue;
             var datasetChanged = drawn is null || drawn.DatasetIndex != latest.DatasetIndex;
-            if (!datasetChanged && sinceLastDraw.Elapsed < ProgressInterval) continue;
-            WriteProgress(Describe(flow.Name, latest));
-            drawn = latest;
-            sinceLastDraw.Restart();
+            if (datasetChanged || sinceLastDraw.Elapsed >= ProgressInterval) Draw(latest);
         }
         WriteProgress(new ProgressRecord(ProgressActivityId, $"Exporting flow '{flow.Name}'", "Done") { RecordType = ProgressRecordType.Completed });
 
