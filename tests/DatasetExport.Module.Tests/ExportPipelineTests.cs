@@ -406,6 +406,20 @@ public sealed class ExportPipelineTests
         Assert.Contains(lines, l => l.Contains(" f orders Succeeded ") && l.Contains(" 120 "));
     }
 
+    [Fact]
+    public void A_damaged_state_file_is_reported_as_StateUnusable()
+    {
+        using var session = new ModuleSession();
+        File.WriteAllText(Path.Combine(session.Home.Path, "state.db"), "this is not a SQLite database, and never was");
+
+        var result = session.Run("Get-ExportDestination");
+
+        Assert.Empty(result.Output);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal("StateUnusable,DatasetExport.Commands.GetExportDestinationCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidData, error.CategoryInfo.Category);
+    }
+
     internal static (string Lake, string Output) MakeLake(ModuleSession session)
     {
         var lake = session.Work.Combine("lake");
