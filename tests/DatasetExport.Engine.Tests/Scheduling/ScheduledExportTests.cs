@@ -229,6 +229,36 @@ public sealed class ScheduledExportTests : IDisposable
     }
 
     [Fact]
+    public async Task Listing_due_flows_claims_nothing()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("hourly", f => Hourly(f, 1, Utc(3, 1, 11)));
+        _fixture.SetNow(Utc(3, 1, 11, 30));
+
+        Assert.Single(Engine.GetDueFlows());
+        Assert.Single(Engine.GetDueFlows());
+        Assert.Null(Engine.State.GetFlow(flow.Id)!.LastSlot);
+        Assert.Empty(Engine.State.ListRuns());
+        Assert.Single(await _fixture.RunDueAsync());
+        Assert.Equal(Utc(3, 1, 11), Engine.State.GetFlow(flow.Id)!.LastSlot);
+    }
+
+    [Fact]
+    public async Task A_cron_firing_several_times_a_minute_runs_once_per_minute()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        _fixture.AddFlow("seconds", f => { f.ScheduleKind = ScheduleKind.Cron; f.Cron = "*/20 * 11 * * *"; });
+
+        _fixture.SetNow(Utc(3, 1, 11, 0, 45));
+        Assert.Equal(Utc(3, 1, 11, 0), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+        _fixture.SetNow(Utc(3, 1, 11, 0, 59));
+        Assert.Empty(Engine.GetDueFlows());
+        Assert.Empty(await _fixture.RunDueAsync());
+        _fixture.SetNow(Utc(3, 1, 11, 1, 20));
+        Assert.Equal(Utc(3, 1, 11, 1), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+    }
+
+    [Fact]
     public void Schedules_are_validated_when_flows_are_added_or_updated()
     {
         void Refused(string parameter, Action<FlowRecord> schedule)
