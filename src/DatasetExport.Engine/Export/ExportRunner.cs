@@ -76,7 +76,7 @@ internal sealed class ExportRunner
         try
         {
             // A run recorded for a claimed slot may have waited for its turn: make sure it is still ours.
-            if (!heartbeat.Beat(run.Id)) token.ThrowIfCancellationRequested();
+            ThrowIfLost(run, heartbeat);
             var dataset = await lake.GetDatasetAsync(run.DatasetId, token).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
             var batches = SelectBatches(flow, dataset);
@@ -87,7 +87,7 @@ internal sealed class ExportRunner
             if (destination.IncludeManifest && run.Files.Count > 0)
             {
                 // Readers follow manifests: never publish one for a run that is no longer ours.
-                if (!heartbeat.Beat(run.Id)) token.ThrowIfCancellationRequested();
+                ThrowIfLost(run, heartbeat);
                 await WriteManifestAsync(run, flow, destination, target, dataset, staging, token).ConfigureAwait(false);
             }
             run.CompletedAt = _time.GetUtcNow();
@@ -96,7 +96,8 @@ internal sealed class ExportRunner
         }
         catch (Exception error)
         {
-            var cancelled = cancellationToken.IsCancellationRequested;
+            // Cancelled by the caller; a cancellation by the heartbeat means the run was lost.
+            var cancelled = error is OperationCanceledException && cancellationToken.IsCancellationRequested;
             run.CompletedAt = _time.GetUtcNow();
             await RemoveStoredFilesAsync(run, target).ConfigureAwait(false);
             if (!cancelled && IsLost(run, heartbeat, error)) return Lost(run);
@@ -118,6 +119,11 @@ internal sealed class ExportRunner
             heartbeat.Release(run.Id);
             TryDeleteFolder(staging);
         }
+    }
+
+    private static void ThrowIfLost(RunRecord run, RunHeartbeat heartbeat)
+    {
+        if (!heartbeat.Beat(run.Id)) throw new OperationCanceledException(LostRunError);
     }
 
     private static bool IsLost(RunRecord run, RunHeartbeat heartbeat, Exception error) =>

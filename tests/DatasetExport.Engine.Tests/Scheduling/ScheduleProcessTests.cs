@@ -97,7 +97,7 @@ public sealed class ScheduleProcessTests : IDisposable
         _fixture.Engine.AddFlow(flow);
         var startedAt = Slot.AddMinutes(1);
 
-        using (var host = new ScheduleHostProcess(_fixture.StateHome, _fixture.Lake, startedAt, "--pause-ms", "500"))
+        using (var host = new ScheduleHostProcess(_fixture.StateHome, _fixture.Lake, startedAt, "--pause-ms", "1000"))
         {
             host.WaitForLine(line => line.StartsWith("progress crashy big files=", StringComparison.Ordinal) && !line.EndsWith("files=0", StringComparison.Ordinal), Patience);
             host.Kill();
