@@ -259,6 +259,44 @@ public sealed class ScheduledExportTests : IDisposable
     }
 
     [Fact]
+    public async Task Cancelling_mid_slot_fails_the_run_in_progress_and_those_waiting_and_they_are_not_redone()
+    {
+        _fixture.WriteBatch("app", "a.jsonl", 0, 10);
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("two", f => Hourly(f, 1, Utc(3, 1, 11)), "app", "web");
+        _fixture.SetNow(Utc(3, 1, 11));
+        using var cancel = new CancellationTokenSource();
+        var cancelDuringFirst = new InlineProgress<ExportProgress>(_ => cancel.Cancel());
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Engine.RunDueFlowsAsync(_fixture.Lake, null, cancelDuringFirst, cancel.Token));
+
+        var runs = Engine.State.ListRuns(flow.Id);
+        Assert.Equal(2, runs.Count);
+        Assert.All(runs, run => Assert.Equal((RunStatus.Failed, "The export was cancelled."), (run.Status, run.Error)));
+        Assert.Empty(Directory.EnumerateFiles(_fixture.Output, "*", SearchOption.AllDirectories));
+        _fixture.SetNow(Utc(3, 1, 11, 30));
+        Assert.Empty(await _fixture.RunDueAsync());
+    }
+
+    [Fact]
+    public async Task When_the_destination_cannot_be_opened_the_slot_s_runs_end_failed_with_the_reason()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var broken = new DatasetExport.Engine.Destinations.DestinationSettings { Name = "no-path", Type = DatasetExport.Engine.Destinations.DestinationType.Local };
+        await Engine.AddDestinationAsync(broken, skipValidation: true, default);
+        var flow = new FlowRecord { Name = "broken", DestinationId = broken.Id, DatasetIds = ["web", "app"] };
+        Hourly(flow, 1, Utc(3, 1, 11));
+        Engine.AddFlow(flow);
+        _fixture.SetNow(Utc(3, 1, 11));
+
+        var runs = await _fixture.RunDueAsync();
+
+        Assert.Equal([("web", RunStatus.Failed), ("app", RunStatus.Failed)], runs.Select(r => (r.DatasetId, r.Status)));
+        Assert.All(runs, run => Assert.Contains("needs a Path", run.Error));
+        Assert.All(Engine.State.ListRuns(flow.Id), run => Assert.Equal(RunStatus.Failed, run.Status));
+    }
+
+    [Fact]
     public void Schedules_are_validated_when_flows_are_added_or_updated()
     {
         void Refused(string parameter, Action<FlowRecord> schedule)
