@@ -105,6 +105,12 @@ public sealed class ScheduleProcessTests : IDisposable
         }
 
         var dead = _fixture.Engine.State.ListRuns(flow.Id);
+        // The killed process could not remove its staging folder; do not leave it in the machine's temp folder.
+        foreach (var run in dead)
+        {
+            var staging = Path.Combine(Path.GetTempPath(), "DatasetExport", run.Id.ToString("N"));
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        }
         Assert.Equal([("big", RunStatus.Running), ("small", RunStatus.Running)], dead.Select(r => (r.DatasetId, r.Status)).Order());
         Assert.Empty(_fixture.Engine.State.GetExportedBatches(flow.Id, "big"));
         Assert.Empty(_fixture.Engine.State.GetExportedBatches(flow.Id, "small"));
