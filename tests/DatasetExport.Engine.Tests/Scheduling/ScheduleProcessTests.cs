@@ -74,10 +74,59 @@ public sealed class ScheduleProcessTests : IDisposable
         }
     }
 
+    private const int BigBatches = 8, PerBatch = 6000;
+
+    /// <summary>The moment (its fixed "now") the process that gets killed starts exporting.</summary>
+    private static readonly DateTimeOffset KilledAt = Slot.AddMinutes(1);
+
     [Fact]
     public async Task A_process_killed_mid_export_is_abandoned_after_the_lease_and_its_slot_redone_once()
     {
-        // Small files, so the killed process has stored some before it dies.
+        var (flow, dead, deadParts) = await KillMidExportAsync();
+
+        // Within the lease the runs still count as alive: nothing is taken over or started.
+        _fixture.SetNow(KilledAt + ExportEngine.RunLease - TimeSpan.FromSeconds(1));
+        Assert.Empty(await _fixture.RunDueAsync());
+        Assert.All(_fixture.Engine.State.ListRuns(flow.Id), run => Assert.Equal(RunStatus.Running, run.Status));
+
+        _fixture.SetNow(KilledAt + ExportEngine.RunLease + TimeSpan.FromSeconds(1));
+        var redone = await _fixture.RunDueAsync();
+
+        Assert.Equal([("big", RunStatus.Succeeded, Slot), ("small", RunStatus.Succeeded, Slot)], redone.Select(r => (r.DatasetId, r.Status, r.ScheduledTime)));
+        AssertRedoneOnce(flow, dead, deadParts);
+    }
+
+    [Fact]
+    public async Task Several_processes_recovering_a_killed_export_at_once_redo_it_once()
+    {
+        var (flow, dead, deadParts) = await KillMidExportAsync();
+        var go = Path.Combine(_fixture.Output, "..", "go");
+
+        var hosts = Enumerable.Range(0, 4)
+            .Select(_ => new ScheduleHostProcess(_fixture.StateHome, _fixture.Lake, KilledAt + ExportEngine.RunLease + TimeSpan.FromSeconds(1), "--start-when", go))
+            .ToList();
+        try
+        {
+            foreach (var host in hosts) host.WaitForLine(line => line == "ready", Patience);
+            File.WriteAllText(go, "");
+            foreach (var host in hosts) host.WaitForSuccess(Patience);
+            var printed = hosts.SelectMany(host => host.Runs).ToList();
+            Assert.Equal([("big", "Succeeded"), ("small", "Succeeded")], printed.Select(run => (run[3], run[5])).Order());
+        }
+        finally
+        {
+            hosts.ForEach(host => host.Dispose());
+        }
+
+        AssertRedoneOnce(flow, dead, deadParts);
+    }
+
+    /// <summary>
+    /// Starts an incremental flow over a big and a small dataset in a host process writing 1 MB files slowly, and kills
+    /// it (SIGKILL) once it has stored a file of the big one: the small one has not started. Returns its runs and files.
+    /// </summary>
+    private async Task<(FlowRecord Flow, IReadOnlyList<RunRecord> Dead, string[] DeadParts)> KillMidExportAsync()
+    {
         var destination = new DestinationSettings
         {
             Name = "small-files",
@@ -89,15 +138,13 @@ public sealed class ScheduleProcessTests : IDisposable
             Properties = { [LocalFolderDestination.PathProperty] = _fixture.Output },
         };
         await _fixture.Engine.AddDestinationAsync(destination, skipValidation: false, default);
-        const int batches = 8, perBatch = 6000;
-        for (var batch = 0; batch < batches; batch++) _fixture.WriteBatch("big", $"b{batch}.jsonl", batch * perBatch, perBatch);
+        for (var batch = 0; batch < BigBatches; batch++) _fixture.WriteBatch("big", $"b{batch}.jsonl", batch * PerBatch, PerBatch);
         _fixture.WriteBatch("small", "s.jsonl", 0, 100);
         var flow = new FlowRecord { Name = "crashy", DestinationId = destination.Id, DatasetIds = ["big", "small"], Mode = ExportMode.Incremental };
         HourlyFromSlot(flow);
         _fixture.Engine.AddFlow(flow);
-        var startedAt = Slot.AddMinutes(1);
 
-        using (var host = new ScheduleHostProcess(_fixture.StateHome, _fixture.Lake, startedAt, "--pause-ms", "1000"))
+        using (var host = new ScheduleHostProcess(_fixture.StateHome, _fixture.Lake, KilledAt, "--pause-ms", "1000"))
         {
             host.WaitForLine(line => line.StartsWith("progress crashy big files=", StringComparison.Ordinal) && !line.EndsWith("files=0", StringComparison.Ordinal), Patience);
             host.Kill();
@@ -118,25 +165,28 @@ public sealed class ScheduleProcessTests : IDisposable
         var deadParts = Directory.GetFiles(bigFolder, "part-*");
         Assert.NotEmpty(deadParts);
         Assert.Empty(Directory.GetFiles(bigFolder, "manifest-*"));
+        Assert.False(Directory.Exists(_fixture.SlotFolder("small", Slot)));
+        return (flow, dead, deadParts);
+    }
 
-        // Within the lease the runs still count as alive: nothing is taken over or started.
-        _fixture.SetNow(startedAt + ExportEngine.RunLease - TimeSpan.FromSeconds(1));
-        Assert.Empty(await _fixture.RunDueAsync());
-        Assert.All(_fixture.Engine.State.ListRuns(flow.Id), run => Assert.Equal(RunStatus.Running, run.Status));
+    /// <summary>The dead runs are Abandoned; one redo per dataset exported every source record once, beside the dead files.</summary>
+    private void AssertRedoneOnce(FlowRecord flow, IReadOnlyList<RunRecord> dead, string[] deadParts)
+    {
+        var state = _fixture.Engine.State;
+        Assert.All(dead, run => Assert.Equal(RunStatus.Abandoned, state.GetRun(run.Id)!.Status));
+        var redos = state.ListRuns(flow.Id).Where(run => !dead.Any(d => d.Id == run.Id)).ToList();
+        Assert.Equal([("big", RunStatus.Succeeded), ("small", RunStatus.Succeeded)], redos.Select(r => (r.DatasetId, r.Status)).Order());
+        Assert.All(redos, run => Assert.Equal(Slot, run.ScheduledTime));
 
-        _fixture.SetNow(startedAt + ExportEngine.RunLease + TimeSpan.FromSeconds(1));
-        var redone = await _fixture.RunDueAsync();
-
-        Assert.Equal([("big", RunStatus.Succeeded, Slot), ("small", RunStatus.Succeeded, Slot)], redone.Select(r => (r.DatasetId, r.Status, r.ScheduledTime)));
-        Assert.All(dead, run => Assert.Equal(RunStatus.Abandoned, _fixture.Engine.State.GetRun(run.Id)!.Status));
-        var manifestPath = Assert.Single(Directory.GetFiles(bigFolder, "manifest-*"));
-        Assert.Equal(Ids(0, batches * perBatch), ManifestRecordIds(manifestPath));
-        var listed = ListedFiles(manifestPath);
-        Assert.DoesNotContain(deadParts, listed.Contains);
+        var manifestPath = Assert.Single(Directory.GetFiles(_fixture.SlotFolder("big", Slot), "manifest-*"));
+        Assert.Equal(Ids(0, BigBatches * PerBatch), ManifestRecordIds(manifestPath));
+        Assert.DoesNotContain(deadParts, ListedFiles(manifestPath).Contains);
         Assert.Equal(Ids(0, 100), ManifestRecordIds(Assert.Single(Directory.GetFiles(_fixture.SlotFolder("small", Slot), "manifest-*"))));
-        Assert.Equal(batches, _fixture.Engine.State.GetExportedBatches(flow.Id, "big").Count);
-        Assert.Empty(await _fixture.RunDueAsync());
-        Assert.Equal(4, _fixture.Engine.State.ListRuns(flow.Id).Count);
+        Assert.Equal(BigBatches, state.GetExportedBatches(flow.Id, "big").Count);
+
+        _fixture.SetNow(KilledAt + ExportEngine.RunLease + TimeSpan.FromMinutes(2));
+        Assert.Empty(_fixture.RunDueAsync().GetAwaiter().GetResult());
+        Assert.Equal(4, state.ListRuns(flow.Id).Count);
     }
 
     private static HashSet<string> ListedFiles(string manifestPath)
