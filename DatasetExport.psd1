@@ -21,7 +21,10 @@
         'Get-ExportFlow'
         'Set-ExportFlow'
         'Remove-ExportFlow'
+        'Enable-ExportFlow'
+        'Disable-ExportFlow'
         'Start-ExportRun'
+        'Invoke-ExportSchedule'
         'Get-ExportRun'
         'Test-ExportRun'
     )

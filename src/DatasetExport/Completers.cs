@@ -32,7 +32,7 @@ public abstract class StoredNameCompleter : IArgumentCompleter
 
     internal abstract IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters);
 
-    private static string Quote(string name) =>
+    internal static string Quote(string name) =>
         name.Any(c => char.IsWhiteSpace(c) || "'\"$`;(){}@,&|#".Contains(c)) ? "'" + name.Replace("'", "''") + "'" : name;
 }
 
@@ -57,5 +57,19 @@ public sealed class DatasetIdCompleter : StoredNameCompleter
     {
         var lakePath = engine.ResolveLakePath(fakeBoundParameters["LakePath"] as string);
         return engine.GetDatasets(lakePath, includeIneligible: false, CancellationToken.None).Select(d => d.Id).ToList();
+    }
+}
+
+/// <summary>Completes time zone ids: UTC first, then the ids this system knows (IANA on Linux and macOS, Windows ids on Windows).</summary>
+public sealed class TimeZoneCompleter : IArgumentCompleter
+{
+    public IEnumerable<CompletionResult> CompleteArgument(
+        string commandName, string parameterName, string wordToComplete, CommandAst commandAst, IDictionary fakeBoundParameters)
+    {
+        var pattern = WildcardPattern.Get(wordToComplete.Trim('\'', '"') + "*", WildcardOptions.IgnoreCase);
+        var systemIds = TimeZoneInfo.GetSystemTimeZones().Select(zone => zone.Id).Where(id => id != "UTC").Order(StringComparer.OrdinalIgnoreCase);
+        return new[] { "UTC" }.Concat(systemIds)
+            .Where(pattern.IsMatch)
+            .Select(id => new CompletionResult(StoredNameCompleter.Quote(id), id, CompletionResultType.ParameterValue, id));
     }
 }

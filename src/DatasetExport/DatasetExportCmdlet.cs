@@ -4,6 +4,7 @@ using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.State;
+using EngineRunStatus = DatasetExport.Engine.State.RunStatus;
 
 namespace DatasetExport;
 
@@ -142,7 +143,28 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
     }
 
     internal ExportFlow ToOutput(FlowRecord flow) =>
-        EngineMapping.ToOutput(flow, Engine.State.GetDestination(flow.DestinationId)?.Name ?? flow.DestinationId.ToString());
+        EngineMapping.ToOutput(Engine.GetFlowStatus(flow), Engine.State.GetDestination(flow.DestinationId)?.Name ?? flow.DestinationId.ToString());
+
+    /// <summary>
+    /// Writes each run; a Failed or Abandoned run is also a non-terminating error (ExportRunFailed, WriteError) whose
+    /// target is the run object. Returns how many failed or were abandoned.
+    /// </summary>
+    internal int WriteRuns(IReadOnlyList<RunRecord> runs)
+    {
+        var failures = 0;
+        foreach (var run in runs)
+        {
+            var output = EngineMapping.ToOutput(run);
+            WriteObject(output);
+            if (run.Status is not (EngineRunStatus.Failed or EngineRunStatus.Abandoned)) continue;
+            failures++;
+            var outcome = run.Status == EngineRunStatus.Failed ? "failed" : "was abandoned";
+            WriteError(new ErrorRecord(
+                new InvalidOperationException($"Export of dataset '{run.DatasetId}' by flow '{run.FlowName}' {outcome}: {run.Error}"),
+                "ExportRunFailed", ErrorCategory.WriteError, output));
+        }
+        return failures;
+    }
 
     /// <summary>Items whose name matches any of the patterns (all when none); writes NotFound for each literal name that matched nothing.</summary>
     internal IEnumerable<T> FilterByName<T>(IReadOnlyList<T> items, Func<T, string> nameOf, string[]? patterns, string kind)

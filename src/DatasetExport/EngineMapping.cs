@@ -1,4 +1,5 @@
 using System.Collections.ObjectModel;
+using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Lake;
@@ -48,22 +49,39 @@ internal static class EngineMapping
         MaxFileSizeMB = destination.MaxFileSizeMB,
         FolderPath = destination.FolderPath,
         Credential = DescribeCredential(destination),
+        HostKeyFingerprint = destination.GetProperty(DestinationKeys.HostKeyFingerprint),
         Settings = new ReadOnlyDictionary<string, string>(new Dictionary<string, string>(destination.Properties, StringComparer.OrdinalIgnoreCase)),
         CreatedAt = destination.CreatedAt,
         ModifiedAt = destination.ModifiedAt,
     };
 
-    public static ExportFlow ToOutput(FlowRecord flow, string destinationName) => new()
+    public static ExportFlow ToOutput(FlowStatus status, string destinationName)
     {
-        Id = flow.Id,
-        Name = flow.Name,
-        Destination = destinationName,
-        Datasets = flow.DatasetIds.ToArray(),
-        Mode = Enum.Parse<ExportMode>(flow.Mode.ToString()),
-        Enabled = flow.Enabled,
-        CreatedAt = flow.CreatedAt,
-        ModifiedAt = flow.ModifiedAt,
-    };
+        var flow = status.Flow;
+        return new()
+        {
+            Id = flow.Id,
+            Name = flow.Name,
+            Destination = destinationName,
+            Datasets = flow.DatasetIds.ToArray(),
+            Mode = Enum.Parse<ExportMode>(flow.Mode.ToString()),
+            Enabled = flow.Enabled,
+            Schedule = status.Schedule,
+            ScheduleKind = Enum.Parse<ScheduleKind>(flow.ScheduleKind.ToString()),
+            Every = flow.EveryHours,
+            At = flow.At,
+            Cron = flow.Cron,
+            StartTime = flow.StartTime,
+            EndTime = flow.EndTime,
+            TimeZone = flow.TimeZone,
+            NextRunTime = status.NextRunTime,
+            LastRunTime = status.LastRunTime,
+            LastStatus = status.LastStatus is { } last ? Enum.Parse<RunStatus>(last.ToString()) : null,
+            Completed = status.Completed,
+            CreatedAt = flow.CreatedAt,
+            ModifiedAt = flow.ModifiedAt,
+        };
+    }
 
     public static ExportRun ToOutput(RunRecord run) => new()
     {

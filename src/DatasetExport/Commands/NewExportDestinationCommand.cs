@@ -2,6 +2,7 @@ using System.Management.Automation;
 using System.Net;
 using System.Security;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Azure;
 
 namespace DatasetExport.Commands;
 
@@ -55,6 +56,14 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
     [Parameter(Mandatory = true, ParameterSetName = AmazonS3Set)]
     [ValidateNotNullOrEmpty]
     public string Region { get; set; } = "";
+
+    /// <summary>
+    /// GoogleCloudStorage: the region its HMAC requests are signed for; default "auto", which Cloud Storage expects. Not
+    /// named -Region: with -Bucket, -Region and -Credential the binder could not tell an S3 destination from this one.
+    /// </summary>
+    [Parameter(ParameterSetName = GoogleCloudStorageSet)]
+    [ValidateNotNullOrEmpty]
+    public string? SigningRegion { get; set; }
 
     /// <summary>AmazonS3, GoogleCloudStorage: a service endpoint override (S3-compatible storage, tests).</summary>
     [Parameter(ParameterSetName = AmazonS3Set)]
@@ -174,7 +183,10 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
     [ValidateNotNullOrEmpty]
     public string? RemotePath { get; set; }
 
-    /// <summary>Sftp: the server's host key pin, "SHA256:..." as ssh-keygen -lf prints it. Recorded on first use when omitted.</summary>
+    /// <summary>
+    /// Sftp: the server's host key pin, "SHA256:..." as ssh-keygen -lf prints it. When omitted, the key the server shows
+    /// while the destination is validated is recorded (trust on first use), so it cannot be omitted with -SkipValidation.
+    /// </summary>
     [Parameter(ParameterSetName = SftpPasswordSet)]
     [Parameter(ParameterSetName = SftpKeySet)]
     [ValidatePattern("^SHA256:[A-Za-z0-9+/=]+$")]
@@ -267,6 +279,7 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
             case GoogleCloudStorageSet:
                 properties[DestinationKeys.Bucket] = Bucket;
                 if (ParameterSetName == AmazonS3Set) properties[DestinationKeys.Region] = Region;
+                if (SigningRegion is not null) properties[DestinationKeys.Region] = SigningRegion;
                 if (Endpoint is not null) properties[DestinationKeys.Endpoint] = Endpoint.AbsoluteUri;
                 if (ProfileName is not null) properties[DestinationKeys.ProfileName] = ProfileName;
                 if (ExternalId is not null && RoleArn is null) ThrowArgument("-ExternalId needs -RoleArn.", nameof(ExternalId));
@@ -304,9 +317,11 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
                 break;
 
             case AzureDataLakeUrlSet:
-                var (fileSystem, account) = ParseDataLakeUrl(Url!);
-                properties[DestinationKeys.AccountName] = account;
-                properties[DestinationKeys.FileSystem] = fileSystem;
+                var location = ParseDataLakeUrl(Url!);
+                properties[DestinationKeys.AccountName] = location.AccountName;
+                properties[DestinationKeys.FileSystem] = location.FileSystem;
+                // A path in the URL is the folder exports go to; -FolderPath goes below it.
+                destination.FolderPath = string.Join('/', new[] { location.Path, destination.FolderPath }.Where(part => part.Length > 0));
                 AddAzureCredential(destination);
                 break;
 
@@ -330,6 +345,13 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
                 properties[DestinationKeys.UserName] = Credential?.UserName ?? Environment.UserName;
                 if (RemotePath is not null) properties[DestinationKeys.RemotePath] = RemotePath;
                 if (HostKeyFingerprint is not null) properties[DestinationKeys.HostKeyFingerprint] = HostKeyFingerprint;
+                else if (SkipValidation)
+                {
+                    // The key is recorded while validating; an SFTP destination without a pin never connects.
+                    ThrowArgument("-SkipValidation needs -HostKeyFingerprint for Sftp: without validation the server's host key cannot be recorded, "
+                        + "and the destination refuses to connect to an unpinned server. Give the pin (ssh-keygen -lf on the server's host key) or drop -SkipValidation.",
+                        nameof(HostKeyFingerprint));
+                }
                 if (ParameterSetName == SftpPasswordSet)
                 {
                     secrets[DestinationKeys.Password] = PasswordOf(Credential!);
@@ -367,15 +389,17 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
         }
     }
 
-    private (string FileSystem, string Account) ParseDataLakeUrl(Uri url)
+    private AdlsLocation ParseDataLakeUrl(Uri url)
     {
-        const string dfsSuffix = ".dfs.core.windows.net";
-        if (!url.IsAbsoluteUri || url.Scheme != "abfss" || string.IsNullOrEmpty(url.UserInfo)
-            || !url.Host.EndsWith(dfsSuffix, StringComparison.OrdinalIgnoreCase))
+        try
         {
-            ThrowArgument($"-Url '{url}' is not of the form abfss://<file system>@<account>.dfs.core.windows.net.", nameof(Url));
+            return AdlsUrl.Parse(url.OriginalString);
         }
-        return (url.UserInfo, url.Host[..^dfsSuffix.Length]);
+        catch (ArgumentException error)
+        {
+            ThrowArgument(error.Message.Replace(" (Parameter 'url')", ""), nameof(Url));
+            throw; // not reached: ThrowArgument throws
+        }
     }
 
     private Uri RevealUri(SecureString secure, string parameterName)

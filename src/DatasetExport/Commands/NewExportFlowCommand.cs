@@ -7,12 +7,15 @@ namespace DatasetExport.Commands;
 /// <para type="synopsis">Creates a flow: datasets bound to a destination.</para>
 /// <para type="description">Datasets come as ids or as EligibleDataset objects from Get-EligibleDataset through the pipeline;
 /// the flow is created once all pipeline input has arrived. With -Incremental, later runs export only batches the flow
-/// has not exported yet.</para>
+/// has not exported yet. Without a schedule the flow runs only by Start-ExportRun; with -Once, -Hourly, -Daily or -Cron
+/// it is also run by Invoke-ExportSchedule when due (see docs/scheduling.md).</para>
 /// </summary>
-[Cmdlet(VerbsCommon.New, "ExportFlow", SupportsShouldProcess = true)]
+[Cmdlet(VerbsCommon.New, "ExportFlow", SupportsShouldProcess = true, DefaultParameterSetName = ManualSet)]
 [OutputType(typeof(ExportFlow))]
-public sealed class NewExportFlowCommand : DatasetExportCmdlet
+public sealed class NewExportFlowCommand : FlowScheduleCmdlet
 {
+    private const string ManualSet = "Manual";
+
     private readonly List<string> _datasetIds = new();
 
     #region Parameters
@@ -71,7 +74,10 @@ public sealed class NewExportFlowCommand : DatasetExportCmdlet
             DatasetIds = _datasetIds,
             Mode = (Incremental ? ExportMode.Incremental : ExportMode.Full).ToEngine(),
         };
-        var action = $"Create export flow of {_datasetIds.Count} dataset(s) ({string.Join(", ", _datasetIds)}) to destination '{destination.Name}'";
+        var schedule = new List<string>();
+        ApplySchedule(flow, Name, schedule);
+        var action = $"Create export flow of {_datasetIds.Count} dataset(s) ({string.Join(", ", _datasetIds)}) to destination '{destination.Name}'"
+            + (schedule.Count == 0 ? "" : ", " + string.Join(", ", schedule));
         if (!ShouldProcess(Name, action)) return;
         Guard(() =>
         {

@@ -1,14 +1,21 @@
 using System.Management.Automation;
+using DatasetExport.Engine.State;
+using EngineScheduleKind = DatasetExport.Engine.State.ScheduleKind;
 
 namespace DatasetExport.Commands;
 
 /// <summary>
-/// <para type="synopsis">Changes a flow's destination, datasets or mode.</para>
+/// <para type="synopsis">Changes a flow's destination, datasets, mode or schedule.</para>
+/// <para type="description">Only what is given changes. -Once, -Hourly, -Daily and -Cron replace the schedule (-StartTime,
+/// -EndTime and -TimeZone keep their values unless given); -Manual removes it. The slots the flow already ran stay run.</para>
 /// </summary>
-[Cmdlet(VerbsCommon.Set, "ExportFlow", SupportsShouldProcess = true)]
+[Cmdlet(VerbsCommon.Set, "ExportFlow", SupportsShouldProcess = true, DefaultParameterSetName = KeepScheduleSet)]
 [OutputType(typeof(ExportFlow))]
-public sealed class SetExportFlowCommand : DatasetExportCmdlet
+public sealed class SetExportFlowCommand : FlowScheduleCmdlet
 {
+    private const string KeepScheduleSet = "KeepSchedule";
+    private const string ManualSet = "Manual";
+
     #region Parameters
 
     /// <summary>The flow to change: its name, or a flow object from the pipeline.</summary>
@@ -31,9 +38,13 @@ public sealed class SetExportFlowCommand : DatasetExportCmdlet
     [ArgumentCompleter(typeof(DatasetIdCompleter))]
     public string[]? Dataset { get; set; }
 
-    /// <summary>Incremental (-Incremental) or full (-Incremental:$false) exports.</summary>
+    /// <summary>Full (every run exports every batch) or Incremental (only batches the flow has not exported yet).</summary>
     [Parameter]
-    public SwitchParameter Incremental { get; set; }
+    public ExportMode Mode { get; set; }
+
+    /// <summary>Remove the schedule: the flow then runs only by Start-ExportRun.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ManualSet)]
+    public SwitchParameter Manual { get; set; }
 
     /// <summary>Return the changed flow.</summary>
     [Parameter]
@@ -60,11 +71,19 @@ public sealed class SetExportFlowCommand : DatasetExportCmdlet
             flow.DatasetIds = Dataset.Distinct(StringComparer.Ordinal).ToList();
             changes.Add($"datasets {string.Join(", ", flow.DatasetIds)}");
         }
-        if (MyInvocation.BoundParameters.ContainsKey(nameof(Incremental)))
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Mode)))
         {
-            flow.Mode = (Incremental ? ExportMode.Incremental : ExportMode.Full).ToEngine();
-            changes.Add($"mode {flow.Mode}");
+            flow.Mode = Mode.ToEngine();
+            changes.Add($"mode {Mode}");
         }
+        if (Manual)
+        {
+            flow.ScheduleKind = EngineScheduleKind.Manual;
+            flow.StartTime = flow.EndTime = null;
+            flow.TimeZone = "UTC";
+            changes.Add("no schedule");
+        }
+        ApplySchedule(flow, flow.Name, changes);
         if (!ShouldProcess(flow.Name, changes.Count == 0 ? "Save export flow unchanged" : "Set export flow " + string.Join("; ", changes))) return;
         Guard(() =>
         {

@@ -39,6 +39,16 @@ public enum ExportMode
     Incremental,
 }
 
+/// <summary>When a flow is due: never by itself (Manual), once, every N hours, daily at a time, or on a cron expression.</summary>
+public enum ScheduleKind
+{
+    Manual,
+    Once,
+    Hourly,
+    Daily,
+    Cron,
+}
+
 /// <summary>The state of an export run.</summary>
 public enum RunStatus
 {

@@ -19,6 +19,8 @@ public sealed class ExportDestination
     public int MaxFileSizeMB { get; init; }
     public string FolderPath { get; init; } = "";
     public string? Credential { get; init; }
+    /// <summary>Sftp: the pinned host key ("SHA256:..."), given or recorded when the destination was first validated.</summary>
+    public string? HostKeyFingerprint { get; init; }
     /// <summary>The type-specific plain settings (bucket, region, host, ...). Secrets are never included.</summary>
     public ReadOnlyDictionary<string, string> Settings { get; init; } = new(new Dictionary<string, string>());
     public DateTimeOffset CreatedAt { get; init; }
