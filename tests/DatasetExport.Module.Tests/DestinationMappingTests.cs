@@ -54,6 +54,12 @@ public sealed class DestinationMappingTests
         Assert.Equal("GoogleCloudStorage", destination.Properties["Type"].Value.ToString());
         AssertSettings(destination, ("Bucket", "archive"), ("AccessKeyId", "GOOG1EHMACID"));
         Assert.Equal("gs://archive", destination.Properties["Location"].Value);
+
+        // The engine signs with Region ("auto" when absent); -SigningRegion sets it.
+        var signed = Create(session, """
+            New-ExportDestination -Name gcs2 -Type GoogleCloudStorage -Bucket archive -SigningRegion us-east-1 -Endpoint http://127.0.0.1:9000 -Credential $args[0] -SkipValidation
+            """, ModuleSurfaceTests.Credential("GOOG1EHMACID", SecretAccessKey));
+        AssertSettings(signed, ("Bucket", "archive"), ("Region", "us-east-1"), ("Endpoint", "http://127.0.0.1:9000/"), ("AccessKeyId", "GOOG1EHMACID"));
     }
 
     [Fact]
@@ -96,6 +102,13 @@ public sealed class DestinationMappingTests
             ModuleSurfaceTests.Credential("datalake01", AccountKey));
         AssertSettings(byUrl, ("AccountName", "datalake01"), ("FileSystem", "raw"));
         Assert.Equal("abfss://raw@datalake01.dfs.core.windows.net", byUrl.Properties["Location"].Value);
+        Assert.Equal("", byUrl.Properties["FolderPath"].Value);
+
+        // A path in the URL is the export folder; -FolderPath goes below it. Account names are case-insensitive.
+        var withPath = Create(session, "New-ExportDestination -Name l4 -Type AzureDataLakeGen2 -Url abfss://raw@DataLake01.dfs.core.windows.net/exports/daily -FolderPath sales -Credential $args[0] -SkipValidation",
+            ModuleSurfaceTests.Credential("datalake01", AccountKey));
+        AssertSettings(withPath, ("AccountName", "datalake01"), ("FileSystem", "raw"));
+        Assert.Equal("exports/daily/sales", withPath.Properties["FolderPath"].Value);
 
         var byServicePrincipal = Create(session, "New-ExportDestination -Name l2 -Type AzureDataLakeGen2 -AccountName datalake02 -FileSystem curated -TenantId t-1 -Credential $args[0] -SkipValidation",
             ModuleSurfaceTests.Credential("client-1", AccountKey));
@@ -103,6 +116,13 @@ public sealed class DestinationMappingTests
 
         var badUrl = session.Run("New-ExportDestination -Name l3 -Type AzureDataLakeGen2 -Url https://datalake01.blob.core.windows.net/raw -SkipValidation");
         ExportPipelineTests.AssertError(badUrl, "InvalidDestinationParameter", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "l3");
+        Assert.Equal("Url", ((ArgumentException)badUrl.Errors[0].Exception).ParamName);
+
+        // The engine's parser also checks the names in the URL.
+        var badFileSystem = session.Run("New-ExportDestination -Name l5 -Type AzureDataLakeGen2 -Url abfss://Raw_Data@datalake01.dfs.core.windows.net -SkipValidation");
+        ExportPipelineTests.AssertError(badFileSystem, "InvalidDestinationParameter", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "l5");
+        Assert.Contains("Raw_Data", badFileSystem.Errors[0].Exception.Message);
+        Assert.Equal(["l1", "l2", "l4"], session.Run("Get-ExportDestination | ForEach-Object Name").AssertNoErrors().Output.Select(o => (string)o.BaseObject));
     }
 
     [Fact]
@@ -128,14 +148,32 @@ public sealed class DestinationMappingTests
         AssertSettings(byPassword, ("HostName", "127.0.0.1"), ("Port", "2222"), ("UserName", "exporter"), ("RemotePath", "/upload"), ("HostKeyFingerprint", "SHA256:abc+/def="));
         Assert.Equal("exporter", byPassword.Properties["Credential"].Value);
         Assert.Equal("sftp://127.0.0.1:2222/upload", byPassword.Properties["Location"].Value);
+        Assert.Equal("SHA256:abc+/def=", byPassword.Properties["HostKeyFingerprint"].Value);
 
         var keyFile = session.Work.Combine("id_ed25519");
         File.WriteAllText(keyFile, "not parsed by the cmdlet");
-        var byKey = Create(session, "New-ExportDestination -Name s2 -Type Sftp -HostName sftp.example.org -KeyFile $args[0] -SkipValidation", keyFile);
-        AssertSettings(byKey, ("HostName", "sftp.example.org"), ("Port", "22"), ("UserName", Environment.UserName), ("KeyFile", keyFile));
+        var byKey = Create(session, "New-ExportDestination -Name s2 -Type Sftp -HostName sftp.example.org -KeyFile $args[0] -HostKeyFingerprint SHA256:xyz= -SkipValidation", keyFile);
+        AssertSettings(byKey, ("HostName", "sftp.example.org"), ("Port", "22"), ("UserName", Environment.UserName), ("KeyFile", keyFile), ("HostKeyFingerprint", "SHA256:xyz="));
 
-        var missingKey = session.Run("New-ExportDestination -Name s3 -Type Sftp -HostName h -KeyFile $args[0] -SkipValidation", session.Work.Combine("missing"));
+        var missingKey = session.Run("New-ExportDestination -Name s3 -Type Sftp -HostName h -KeyFile $args[0] -HostKeyFingerprint SHA256:xyz= -SkipValidation", session.Work.Combine("missing"));
         ExportPipelineTests.AssertError(missingKey, "InvalidDestinationParameter", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "s3");
+    }
+
+    [Fact]
+    public void Sftp_without_a_host_key_pin_cannot_skip_validation()
+    {
+        using var session = new ModuleSession();
+        // The pin is recorded while validating; without validation the destination could never connect.
+        var unpinned = session.Run("New-ExportDestination -Name s1 -Type Sftp -HostName 127.0.0.1 -Credential $args[0] -SkipValidation",
+            ModuleSurfaceTests.Credential("exporter", SftpPassword));
+
+        ExportPipelineTests.AssertError(unpinned, "InvalidDestinationParameter", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "s1");
+        Assert.Equal("HostKeyFingerprint", ((ArgumentException)unpinned.Errors[0].Exception).ParamName);
+        Assert.Contains("-HostKeyFingerprint", unpinned.Errors[0].Exception.Message);
+        Assert.Empty(session.Run("Get-ExportDestination").AssertNoErrors().Output);
+
+        // Other destination types need no pin.
+        Assert.Null(Create(session, "New-ExportDestination -Name l -Type Local -Path $args[0] -SkipValidation", session.Work.Combine("out")).Properties["HostKeyFingerprint"].Value);
     }
 
     [Fact]

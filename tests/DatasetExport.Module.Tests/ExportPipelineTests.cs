@@ -255,7 +255,7 @@ public sealed class ExportPipelineTests
         Assert.Equal(8, destination.Properties["MaxFileSizeMB"].Value);
         AssertError(session.Run("Set-ExportDestination d -FileType Json"), "InvalidCompressionForFileType", "SetExportDestinationCommand", ErrorCategory.InvalidArgument, "d");
 
-        var flow = session.Run("Set-ExportFlow f -Destination (Get-ExportDestination e) -Dataset orders, customers -Incremental -PassThru")
+        var flow = session.Run("Set-ExportFlow f -Destination (Get-ExportDestination e) -Dataset orders, customers -Mode Incremental -PassThru")
             .AssertNoErrors().Output.Single();
         Assert.Equal("e", flow.Properties["Destination"].Value);
         Assert.Equal(new[] { "orders", "customers" }, (string[])flow.Properties["Datasets"].Value);
@@ -397,7 +397,7 @@ public sealed class ExportPipelineTests
         var lines = plain.Split('\n').Select(l => string.Join(' ', l.Split(' ', StringSplitOptions.RemoveEmptyEntries))).ToList();
         Assert.Contains("Id Name Format Batches Size Records Eligible Reason", lines);
         Assert.Contains(lines, l => l.StartsWith("Name Type Location FileType")); // the rest wraps at the host's width
-        Assert.Contains("Name Destination Mode Datasets Enabled", lines);
+        Assert.Contains(lines, l => l.StartsWith("Name Destination Mode Datasets Enabled Schedule")); // the rest wraps at the host's width
         Assert.Contains("Id Flow DatasetId Status ScheduledTime Records Files Duration", lines);
         Assert.Contains("RunId IsValid Manifest Files InvalidFiles Problem", lines);
         Assert.Contains("Name Type Location Succeeded Message", lines);

@@ -8,9 +8,10 @@ public sealed class ModuleSurfaceTests
 {
     private static readonly string[] ExpectedCmdlets =
     [
-        "Get-DatasetExportOption", "Get-EligibleDataset", "Get-ExportDestination", "Get-ExportFlow", "Get-ExportRun",
-        "New-ExportDestination", "New-ExportFlow", "Remove-ExportDestination", "Remove-ExportFlow", "Set-DatasetExportOption",
-        "Set-ExportDestination", "Set-ExportFlow", "Start-ExportRun", "Test-ExportDestination", "Test-ExportRun",
+        "Disable-ExportFlow", "Enable-ExportFlow", "Get-DatasetExportOption", "Get-EligibleDataset", "Get-ExportDestination",
+        "Get-ExportFlow", "Get-ExportRun", "Invoke-ExportSchedule", "New-ExportDestination", "New-ExportFlow",
+        "Remove-ExportDestination", "Remove-ExportFlow", "Set-DatasetExportOption", "Set-ExportDestination", "Set-ExportFlow",
+        "Start-ExportRun", "Test-ExportDestination", "Test-ExportRun",
     ];
 
     [Fact]
@@ -63,7 +64,7 @@ public sealed class ModuleSurfaceTests
         // One syntax per type and credential style; each identified by the parameters only it takes.
         Assert.Contains(syntaxes, s => s.Contains("Path"));
         Assert.Contains(syntaxes, s => s.Contains("Region") && s.Contains("ProfileName") && s.Contains("RoleArn") && s.Contains("ExternalId"));
-        Assert.Contains(syntaxes, s => s.Contains("Bucket") && s.Contains("Credential") && !s.Contains("Region"));
+        Assert.Contains(syntaxes, s => s.Contains("Bucket") && s.Contains("Credential") && s.Contains("SigningRegion") && !s.Contains("Region"));
         Assert.Contains(syntaxes, s => s.Contains("Container") && s.Contains("ConnectionString"));
         Assert.Contains(syntaxes, s => s.Contains("Container") && s.Contains("AccountName") && s.Contains("Credential") && !s.Contains("TenantId"));
         Assert.Contains(syntaxes, s => s.Contains("Container") && s.Contains("SasUri"));
