@@ -357,6 +357,52 @@ public sealed class ScheduleTests
     }
 
     [Fact]
+    public void Invoke_ExportSchedule_asks_per_due_flow_with_Confirm_and_runs_only_what_was_confirmed()
+    {
+        using var session = new ModuleSession();
+        var (lake, output) = ExportPipelineTests.MakeLake(session);
+        session.Run("""
+            param($Lake, $Out)
+            Set-DatasetExportOption -LakePath $Lake
+            New-ExportDestination -Name d -Type Local -Path $Out | Out-Null
+            New-ExportFlow -Name a -Destination d -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            New-ExportFlow -Name b -Destination d -Dataset customers -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            """, lake, output).AssertNoErrors();
+
+        session.Host.ConfirmAnswer = "No";
+        Assert.Empty(session.Run("Invoke-ExportSchedule -Confirm").AssertNoErrors().Output);
+        Assert.Equal(2, session.Host.PromptCount);
+        Assert.Empty(session.Run("Get-ExportRun").AssertNoErrors().Output);
+
+        session.Host.ConfirmAnswer = "Yes";
+        var runs = session.Run("Invoke-ExportSchedule -Confirm").AssertNoErrors().Output;
+        Assert.Equal(["a", "b"], runs.Select(r => (string)r.Properties["Flow"].Value).Order());
+        Assert.Equal(4, session.Host.PromptCount);
+    }
+
+    [Fact]
+    public void Get_Help_shows_one_syntax_per_schedule_kind()
+    {
+        using var session = new ModuleSession();
+        string[][] Syntaxes(string command) => session.Run("""
+            (Get-Help $args[0]).syntax.syntaxItem | ForEach-Object { ($_.parameter | ForEach-Object { $_.name }) -join ' ' }
+            """, command).AssertNoErrors().Output.Select(o => ((string)o.BaseObject).Split(' ')).ToArray();
+
+        var create = Syntaxes("New-ExportFlow");
+        Assert.Equal(5, create.Length);
+        Assert.Contains(create, s => !s.Contains("Once") && !s.Contains("Hourly") && !s.Contains("Daily") && !s.Contains("Cron"));
+        Assert.Contains(create, s => s.Contains("Once") && s.Contains("StartTime"));
+        Assert.Contains(create, s => s.Contains("Hourly") && s.Contains("Every") && !s.Contains("At"));
+        Assert.Contains(create, s => s.Contains("Daily") && s.Contains("At") && s.Contains("TimeZone") && !s.Contains("Every"));
+        Assert.Contains(create, s => s.Contains("Cron") && s.Contains("TimeZone") && !s.Contains("Daily"));
+
+        var change = Syntaxes("Set-ExportFlow");
+        Assert.Equal(6, change.Length);
+        Assert.Contains(change, s => s.Contains("Manual") && s.Contains("Mode"));
+        Assert.All(change, s => Assert.DoesNotContain("Incremental", s));
+    }
+
+    [Fact]
     public void TimeZone_completes_common_ids()
     {
         using var session = new ModuleSession();
