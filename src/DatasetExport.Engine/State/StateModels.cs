@@ -51,6 +51,11 @@ public sealed class FlowRecord
     /// instead of failing the run; they are not recorded as exported, so the next run tries them again.
     /// </summary>
     public bool SkipInvalidBatches { get; set; }
+    /// <summary>
+    /// The latest slot a scheduled invocation claimed (<see cref="IStateStore.TryClaimSlot"/>); null before the first.
+    /// Only claiming moves it: <see cref="IStateStore.UpdateFlow"/> never writes it.
+    /// </summary>
+    public DateTimeOffset? LastSlot { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset ModifiedAt { get; set; }
 }

@@ -99,7 +99,13 @@ internal static class StateSchema
             PRIMARY KEY (flow_id, dataset_id, batch_key)
         ) WITHOUT ROWID;
         """,
-        // 2: bad input handling and encrypted manifests. Flows may skip invalid records or batches; runs count what they
+        // 2: scheduled exports. last_slot is the latest slot an invocation claimed (NULL: none yet); runs are looked up
+        // by flow, dataset and slot to run each slot exactly once.
+        """
+        ALTER TABLE flows ADD COLUMN last_slot TEXT;
+        CREATE INDEX runs_by_slot ON runs (flow_id, dataset_id, scheduled_time);
+        """,
+        // 3: bad input handling and encrypted manifests. Flows may skip invalid records or batches; runs count what they
         // skipped, and keep the stored manifest's sha256 (an encrypted manifest can only be verified by its bytes).
         """
         ALTER TABLE flows ADD COLUMN skip_invalid_records INTEGER NOT NULL DEFAULT 0;
