@@ -158,6 +158,31 @@ public sealed class PgpEncryptionTests : IDisposable
     }
 
     [Fact]
+    public async Task Encrypted_parts_roll_over_at_the_size_limit_and_each_decrypts_on_its_own()
+    {
+        for (var batch = 0; batch < 3; batch++) SampleLake.WriteEvents(Path.Combine(Lake, "web", $"b{batch}.jsonl"), batch * 6000, 6000);
+        var user = _gpg.GenerateKey("Roller <roller@example.test>");
+        var destination = LocalDestination(FileType.Json, CompressionKind.None, _gpg.ExportPublicKey(user));
+        destination.MaxFileSizeMB = 1;
+        var flow = await AddFlowAsync(destination);
+
+        var run = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.True(run.Files.Count >= 3, $"expected several parts, got {run.Files.Count}");
+        Assert.All(run.Files, f => Assert.EndsWith(".json.gpg", f.Name));
+        var ids = new List<long>();
+        foreach (var file in run.Files)
+        {
+            var plain = SampleLake.ReadJsonLines(Decrypt(file.SinkPath));
+            Assert.Equal(file.Records, plain.Count);
+            ids.AddRange(SampleLake.Ids(plain));
+        }
+        Assert.Equal(Enumerable.Range(0, 18000).Select(i => (long)i), ids.Order());
+        Assert.True((await _engine.VerifyRunAsync(run, default)).IsValid);
+    }
+
+    [Fact]
     public async Task Garbage_private_and_sign_only_keys_are_refused_when_the_destination_is_added()
     {
         var garbage = await Assert.ThrowsAsync<ArgumentException>(() =>
