@@ -187,8 +187,8 @@ public sealed partial class ExportEngine
         if (flow.ScheduleKind != ScheduleKind.Daily) flow.At = null;
         if (flow.ScheduleKind != ScheduleKind.Cron) flow.Cron = null;
         if (string.IsNullOrWhiteSpace(flow.TimeZone)) flow.TimeZone = "UTC";
-        flow.StartTime = flow.StartTime is { } start ? ExportRunner.TruncateToMinute(start) : null;
-        flow.EndTime = flow.EndTime is { } end ? ExportRunner.TruncateToMinute(end) : null;
+        flow.StartTime = flow.StartTime is { } start ? FlowSchedule.TruncateToMinute(start) : null;
+        flow.EndTime = flow.EndTime is { } end ? FlowSchedule.TruncateToMinute(end) : null;
         FlowSchedule.For(flow);
     }
 }

@@ -80,7 +80,7 @@ public sealed partial class ExportEngine
     private static DateTimeOffset? DueSlot(FlowRecord flow, DateTimeOffset now)
     {
         if (FlowSchedule.For(flow).LatestDueSlot(flow.LastSlot, now) is not { } slot) return null;
-        var minute = ExportRunner.TruncateToMinute(slot);
+        var minute = FlowSchedule.TruncateToMinute(slot);
         return flow.LastSlot is { } last && minute <= last ? null : minute;
     }
 

@@ -3,6 +3,7 @@ using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
+using DatasetExport.Engine.Scheduling;
 using DatasetExport.Engine.State;
 
 namespace DatasetExport.Engine.Export;
@@ -32,16 +33,10 @@ internal sealed class ExportRunner
     /// <summary>The exportTime= folder value for a slot: UTC, minute precision.</summary>
     public static string ExportTimeValue(DateTimeOffset scheduledTime) => scheduledTime.UtcDateTime.ToString("yyyyMMddHHmm", System.Globalization.CultureInfo.InvariantCulture);
 
-    public static DateTimeOffset TruncateToMinute(DateTimeOffset time)
-    {
-        var utc = time.ToUniversalTime();
-        return new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, utc.Minute, 0, TimeSpan.Zero);
-    }
-
     /// <summary>A new Running run of the flow for one dataset and slot, not yet recorded.</summary>
     public static RunRecord NewRun(FlowRecord flow, DestinationSettings destination, string datasetId, DateTimeOffset scheduledTime, DateTimeOffset now)
     {
-        var slot = TruncateToMinute(scheduledTime);
+        var slot = FlowSchedule.TruncateToMinute(scheduledTime);
         return new RunRecord
         {
             FlowId = flow.Id,
