@@ -86,6 +86,11 @@ public sealed class PgpEncryptionTests : IDisposable
         Assert.Equal(run.OutputBytes, file.Size);
         Assert.Equal((1000L, 1000L), (run.RecordsWritten, file.Records));
 
+        // Only the encrypted part and the manifest reach the destination: no plain copy, no leftover temporary file.
+        Assert.Equal(
+            new[] { file.Name, Path.GetFileName(run.ManifestPath!) }.Order(),
+            Directory.GetFiles(Path.GetDirectoryName(stored)!).Select(Path.GetFileName).Order());
+
         var plain = Decrypt(stored);
         Assert.Equal(Enumerable.Range(0, 1000).Select(i => (long)i), SampleLake.Ids(SampleLake.ReadJsonLines(plain)));
         Assert.Equal(
@@ -180,6 +185,26 @@ public sealed class PgpEncryptionTests : IDisposable
         }
         Assert.Equal(Enumerable.Range(0, 18000).Select(i => (long)i), ids.Order());
         Assert.True((await _engine.VerifyRunAsync(run, default)).IsValid);
+    }
+
+    [Fact]
+    public async Task A_stored_key_that_can_no_longer_encrypt_fails_the_run_before_anything_is_written()
+    {
+        SampleLake.WriteEvents(Path.Combine(Lake, "web", "a.jsonl"), 0, 10);
+        var user = _gpg.GenerateKey("Rotated <rotated@example.test>");
+        var destination = LocalDestination(FileType.Json, CompressionKind.None, _gpg.ExportPublicKey(user));
+        var flow = await AddFlowAsync(destination);
+        // The state file is edited behind the engine's back (as an older module or a hand edit could): a sign-only key.
+        var signer = _gpg.GenerateKey("Signer Later <later@example.test>", "rsa2048", "sign");
+        destination.Properties[DestinationKeys.PgpPublicKey] = _gpg.ExportPublicKey(signer);
+        _engine.State.UpdateDestination(destination);
+
+        var run = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+
+        Assert.Equal(RunStatus.Failed, run.Status);
+        Assert.Contains("no key that can encrypt", run.Error);
+        Assert.Empty(Directory.Exists(Output) ? Directory.GetFiles(Output, "*", SearchOption.AllDirectories) : []);
+        Assert.Empty(_engine.State.GetExportedBatches(flow.Id, "web"));
     }
 
     [Fact]
