@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.State;
@@ -123,6 +124,23 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         catch (ArgumentException error)
         {
             ThrowTerminatingError(new ErrorRecord(error, "InvalidCompressionForFileType", ErrorCategory.InvalidArgument, target));
+        }
+    }
+
+    /// <summary>
+    /// The armored public key -PgpPublicKey gives: armored text as it is, anything else as a PowerShell path to a key
+    /// file (armored or binary). Throws <see cref="ArgumentException"/> naming the destination when it is not a usable key.
+    /// </summary>
+    internal string LoadPgpPublicKey(string pathOrArmored, string destinationName)
+    {
+        var isArmored = pathOrArmored.Contains("-----BEGIN PGP", StringComparison.Ordinal);
+        try
+        {
+            return PgpKeys.Load(isArmored ? pathOrArmored : GetUnresolvedProviderPathFromPSPath(pathOrArmored));
+        }
+        catch (ArgumentException error)
+        {
+            throw new ArgumentException($"The -PgpPublicKey of destination '{destinationName}' cannot be used: {error.Message}", error);
         }
     }
 

@@ -192,6 +192,18 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
     [ValidatePattern("^SHA256:[A-Za-z0-9+/=]+$")]
     public string? HostKeyFingerprint { get; set; }
 
+    /// <summary>
+    /// Encrypt every data file to this OpenPGP public key (files are named *.gpg): the path of a key file (armored or
+    /// binary, as gpg --export writes it) or the armored key text. Only the public key is stored.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? PgpPublicKey { get; set; }
+
+    /// <summary>Encrypt the manifest too (with -PgpPublicKey); Test-ExportRun then checks it by its recorded sha256.</summary>
+    [Parameter]
+    public SwitchParameter EncryptManifest { get; set; }
+
     /// <summary>The file type written: Json (JSON Lines) or Parquet.</summary>
     [Parameter]
     public FileType FileType { get; set; } = FileType.Json;
@@ -254,6 +266,20 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
             FolderPath = FolderPath.Replace('\\', '/').Trim('/'),
         };
         AddTypeSettings(destination);
+        if (EncryptManifest && PgpPublicKey is null) ThrowArgument("-EncryptManifest needs -PgpPublicKey: the manifest is encrypted to the same key as the files.", nameof(EncryptManifest));
+        if (PgpPublicKey is not null)
+        {
+            try
+            {
+                destination.Properties[DestinationKeys.PgpPublicKey] = LoadPgpPublicKey(PgpPublicKey, Name);
+            }
+            catch (ArgumentException error)
+            {
+                WriteError(ToErrorRecord(error, Name));
+                return;
+            }
+            destination.Properties[DestinationKeys.PgpEncryptManifest] = EncryptManifest.IsPresent ? "true" : "false";
+        }
 
         var location = EngineMapping.DescribeLocation(destination);
         if (!ShouldProcess($"{Name} ({Type} {location})", "Create export destination")) return;
