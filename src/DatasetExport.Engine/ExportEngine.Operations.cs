@@ -54,7 +54,7 @@ public sealed partial class ExportEngine
     /// <summary>Writes, reads back and deletes a probe file; throws DestinationException saying what failed.</summary>
     public async Task TestDestinationAsync(DestinationSettings destination, CancellationToken cancellationToken)
     {
-        await using var target = DestinationRegistry.Create(destination);
+        await using var target = _createDestination(destination);
         await DestinationProbe.RunAsync(target, cancellationToken).ConfigureAwait(false);
     }
 
@@ -114,7 +114,7 @@ public sealed partial class ExportEngine
 
         var runner = new ExportRunner(State, Time);
         var runs = new List<RunRecord>();
-        await using var target = DestinationRegistry.Create(destination);
+        await using var target = _createDestination(destination);
         for (var index = 0; index < datasetIds.Count; index++)
         {
             var datasetId = datasetIds[index];
@@ -129,7 +129,7 @@ public sealed partial class ExportEngine
     {
         var destination = State.GetDestination(run.DestinationId)
             ?? throw new StateException(StateFailure.NotFound, $"The destination '{run.DestinationName}' of run {run.Id} no longer exists.");
-        await using var target = DestinationRegistry.Create(destination);
+        await using var target = _createDestination(destination);
         return await RunVerifier.VerifyAsync(run, target, cancellationToken).ConfigureAwait(false);
     }
 
