@@ -98,13 +98,9 @@ public sealed class AzureBlobFlowMatrixTests(AzuriteFixture azurite) : AzureFlow
 {
     protected override string ContainerOf(DestinationSettings settings) => settings.Properties[DestinationKeys.Container];
 
-    protected override DestinationSettings Settings(string container, Uri serviceUri) => new()
-    {
-        Name = "matrix-blob",
-        Type = DestinationType.AzureBlob,
-        Properties = { [DestinationKeys.Container] = container },
-        Secrets = { [DestinationKeys.ConnectionString] = ConnectionString(serviceUri, AzuriteFixture.AccountKey) },
-    };
+    protected override DestinationSettings Settings(string container, Uri serviceUri) => BlobRoundTrip.Settings(DestinationType.AzureBlob, "",
+        new() { [DestinationKeys.Container] = container },
+        new() { [DestinationKeys.ConnectionString] = ConnectionString(serviceUri, AzuriteFixture.AccountKey) });
 
     internal override IExportDestination Create(DestinationSettings settings, AzureClientTuning tuning) => new AzureBlobDestination(settings, tuning);
 
@@ -127,18 +123,14 @@ public sealed class AzureDataLakeGen2FlowMatrixTests(AzuriteFixture azurite) : A
 {
     protected override string ContainerOf(DestinationSettings settings) => settings.Properties[DestinationKeys.FileSystem];
 
-    protected override DestinationSettings Settings(string container, Uri serviceUri) => new()
-    {
-        Name = "matrix-adls",
-        Type = DestinationType.AzureDataLakeGen2,
-        Properties =
+    protected override DestinationSettings Settings(string container, Uri serviceUri) => BlobRoundTrip.Settings(DestinationType.AzureDataLakeGen2, "",
+        new()
         {
             [DestinationKeys.AccountName] = AzuriteFixture.AccountName,
             [DestinationKeys.FileSystem] = container,
             [DestinationKeys.ServiceUri] = serviceUri.ToString(),
         },
-        Secrets = { [DestinationKeys.AccountKey] = AzuriteFixture.AccountKey },
-    };
+        new() { [DestinationKeys.AccountKey] = AzuriteFixture.AccountKey });
 
     internal override IExportDestination Create(DestinationSettings settings, AzureClientTuning tuning) => new AzureDataLakeGen2Destination(settings, tuning);
 
@@ -164,12 +156,8 @@ public sealed class DataLandingZoneFlowMatrixTests(AzuriteFixture azurite) : Azu
     protected override DestinationSettings Settings(string container, Uri serviceUri)
     {
         var sas = AzuriteFixture.ContainerSas(Azurite.AdminClient.GetBlobContainerClient(container), BlobContainerSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1));
-        return new()
-        {
-            Name = "matrix-dlz",
-            Type = DestinationType.DataLandingZone,
-            Secrets = { [DestinationKeys.SasUri] = sas.Replace(Azurite.ServiceUri.ToString(), serviceUri.ToString().TrimEnd('/')) },
-        };
+        return BlobRoundTrip.Settings(DestinationType.DataLandingZone, "",
+            secrets: new() { [DestinationKeys.SasUri] = sas.Replace(Azurite.ServiceUri.ToString(), serviceUri.ToString().TrimEnd('/')) });
     }
 
     internal override IExportDestination Create(DestinationSettings settings, AzureClientTuning tuning) => new DataLandingZoneDestination(settings, tuning);
