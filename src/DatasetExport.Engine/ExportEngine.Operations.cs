@@ -56,7 +56,7 @@ public sealed partial class ExportEngine
     /// <summary>Writes, reads back and deletes a probe file; throws DestinationException saying what failed.</summary>
     public async Task TestDestinationAsync(DestinationSettings destination, CancellationToken cancellationToken)
     {
-        await using var target = DestinationRegistry.Create(destination);
+        await using var target = _createDestination(destination);
         await DestinationProbe.RunAsync(target, cancellationToken).ConfigureAwait(false);
     }
 
@@ -121,7 +121,7 @@ public sealed partial class ExportEngine
         var runner = new ExportRunner(State, Time);
         using var heartbeat = new RunHeartbeat(State, Time);
         var runs = new List<RunRecord>();
-        await using var target = DestinationRegistry.Create(destination);
+        await using var target = _createDestination(destination);
         for (var index = 0; index < datasetIds.Count; index++)
         {
             var run = ExportRunner.NewRun(flow, destination, datasetIds[index], scheduledTime, Time.GetUtcNow());
@@ -138,7 +138,7 @@ public sealed partial class ExportEngine
     {
         var destination = State.GetDestination(run.DestinationId)
             ?? throw new StateException(StateFailure.NotFound, $"The destination '{run.DestinationName}' of run {run.Id} no longer exists.");
-        await using var target = DestinationRegistry.Create(destination);
+        await using var target = _createDestination(destination);
         return await RunVerifier.VerifyAsync(run, target, cancellationToken).ConfigureAwait(false);
     }
 
