@@ -140,7 +140,9 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         }
         catch (ArgumentException error)
         {
-            throw new ArgumentException($"The -PgpPublicKey of destination '{destinationName}' cannot be used: {error.Message}", error);
+            // The engine's parameter name means nothing to PowerShell users: drop the suffix ArgumentException appends for it.
+            var problem = error.ParamName is null ? error.Message : error.Message.Replace($" (Parameter '{error.ParamName}')", "", StringComparison.Ordinal);
+            throw new PSArgumentException($"The -PgpPublicKey of destination '{destinationName}' cannot be used: {problem}", "PgpPublicKey");
         }
     }
 

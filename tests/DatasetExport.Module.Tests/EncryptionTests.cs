@@ -137,6 +137,8 @@ public sealed class EncryptionTests : IDisposable
             var message = result.Errors[0].Exception.Message;
             Assert.Contains($"destination '{name}'", message);
             Assert.Contains(expected, message);
+            Assert.Equal("PgpPublicKey", Assert.IsAssignableFrom<ArgumentException>(result.Errors[0].Exception).ParamName);
+            Assert.DoesNotContain("(Parameter", message);
             errorText.AppendLine(result.Errors[0].ToString()).AppendLine(result.Errors[0].Exception.ToString());
         }
         var privateBody = privateKey.Split('\n').Where(line => line.Length > 40).ToList();

@@ -116,8 +116,9 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
         if (!MyInvocation.BoundParameters.ContainsKey(nameof(EncryptManifest))) return true;
         if (EncryptManifest && !properties.ContainsKey(DestinationKeys.PgpPublicKey))
         {
-            WriteError($"-EncryptManifest needs a key: destination '{destination.Name}' has no -PgpPublicKey, and the manifest is encrypted to the same key as the files.",
-                "InvalidDestinationParameter", ErrorCategory.InvalidArgument, destination.Name);
+            WriteError(new ErrorRecord(
+                new PSArgumentException($"-EncryptManifest needs a key: destination '{destination.Name}' has no -PgpPublicKey, and the manifest is encrypted to the same key as the files.", nameof(EncryptManifest)),
+                "InvalidDestinationParameter", ErrorCategory.InvalidArgument, destination.Name));
             return false;
         }
         if (properties.ContainsKey(DestinationKeys.PgpPublicKey)) properties[DestinationKeys.PgpEncryptManifest] = EncryptManifest.IsPresent ? "true" : "false";
