@@ -157,6 +157,47 @@ public sealed class EncryptionTests : IDisposable
         Assert.Equal(stored, _session.Run("(Get-ExportDestination good).EncryptionKey").AssertNoErrors().Output.Single().BaseObject);
     }
 
+    [Fact]
+    public void A_stored_key_edited_behind_the_module_is_still_listed_and_a_run_with_it_fails_before_writing()
+    {
+        var (lake, output) = ExportPipelineTests.MakeLake(_session);
+        _session.Run("""
+            param($Out, $Key)
+            New-ExportDestination -Name signonly -Type Local -Path "$Out/signonly" -PgpPublicKey $Key | Out-Null
+            New-ExportDestination -Name garbled -Type Local -Path "$Out/garbled" -PgpPublicKey $Key | Out-Null
+            New-ExportFlow -Name f -Destination signonly -Dataset orders | Out-Null
+            """, output, _armored).AssertNoErrors();
+        // As an older module or a hand edit could leave it: a key that cannot encrypt, and text that is no key at all.
+        _gpg.GenerateKey("Signer Later <later@example.com>", algorithm: "rsa2048", usage: "sign");
+        SetStoredKey("signonly", _gpg.ExportPublicKey("Signer Later <later@example.com>"));
+        SetStoredKey("garbled", "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nZ2FyYmxlZA==\n-----END PGP PUBLIC KEY BLOCK-----\n");
+
+        var listed = _session.Run("Get-ExportDestination").AssertNoErrors().Output.ToDictionary(d => (string)d.Properties["Name"].Value);
+        Assert.StartsWith("Signer Later <later@example.com>, ", (string)listed["signonly"].Properties["EncryptionKey"].Value);
+        Assert.StartsWith("(unreadable: ", (string)listed["garbled"].Properties["EncryptionKey"].Value);
+        Assert.All(listed.Values, d => Assert.True((bool)d.Properties["Encrypted"].Value));
+
+        var result = _session.Run("Start-ExportRun -Flow f -LakePath $args[0]", lake);
+        Assert.Equal("Failed", Assert.Single(result.Output).Properties["Status"].Value.ToString());
+        Assert.Contains("no key that can encrypt", Assert.Single(result.Errors).Exception.Message);
+        var folder = Path.Combine(output, "signonly");
+        Assert.Empty(Directory.Exists(folder) ? Directory.GetFiles(folder, "*", SearchOption.AllDirectories) : []);
+    }
+
+    private void SetStoredKey(string destination, string armored)
+    {
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_session.Home.Path, "state.db")}"))
+        {
+            connection.Open();
+            using var update = connection.CreateCommand();
+            update.CommandText = "UPDATE destinations SET properties = json_set(properties, '$.PgpPublicKey', $key) WHERE name = $name";
+            update.Parameters.AddWithValue("$key", armored);
+            update.Parameters.AddWithValue("$name", destination);
+            Assert.Equal(1, update.ExecuteNonQuery());
+        }
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+    }
+
     /// <summary>Every part is *.gpg, gpg decrypts it with integrity protection, and together they hold exactly the lake's orders.</summary>
     private void AssertDecryptsToOrders(PSObject run, string destinationFolder, bool gzip, bool encryptedManifest)
     {
