@@ -63,6 +63,14 @@ public sealed class BadInputTests : IDisposable
         Assert.Equal("batch-0001.jsonl", skipped.Properties["Path"].Value);
         Assert.Contains("line 4", (string)skipped.Properties["Problem"].Value);
 
+        _session.Run("""
+            New-ExportFlow -Name w -Destination d -Dataset web -SkipInvalidRecords -SkipInvalidBatches -WhatIf
+            Set-ExportFlow f -SkipInvalidRecords -SkipInvalidBatches:$false -WhatIf
+            """).AssertNoErrors();
+        Assert.Contains("to destination 'd', skipping invalid records, skipping invalid batches\"", _session.Host.Text);
+        Assert.Contains("Set export flow skip invalid records; fail on invalid batches\"", _session.Host.Text);
+        Assert.Equal(["f"], _session.Run("Get-ExportFlow | ForEach-Object Name").AssertNoErrors().Output.Select(o => (string)o.BaseObject));
+
         Assert.False((bool)_session.Run("Set-ExportFlow f -SkipInvalidBatches:$false -PassThru").AssertNoErrors().Output.Single().Properties["SkipInvalidBatches"].Value);
         AssertFailedNaming(_session.Run("Start-ExportRun -Flow f"), "batch-0001.jsonl", "line 4");
     }
