@@ -28,6 +28,7 @@ public sealed class DestinationSettings
     public CompressionKind Compression { get; set; } = CompressionKind.None;
     public bool IncludeManifest { get; set; } = true;
     public int MaxFileSizeMB { get; set; } = DefaultMaxFileSizeMB;
+    public long MaxFileSizeBytes => (long)MaxFileSizeMB * 1024 * 1024;
 
     /// <summary>Folder below the destination's root (bucket, container, path) where exports go; empty for the root.</summary>
     public string FolderPath { get; set; } = "";

@@ -184,7 +184,7 @@ internal sealed class ExportRunner
     {
         var exported = new List<BatchInfo>(batches.Count);
         var schema = dataset.Schema!;
-        var maxBytes = (long)destination.MaxFileSizeMB * 1024 * 1024;
+        var maxBytes = destination.MaxFileSizeBytes;
         var encryption = PgpFileEncryption.For(destination);
         var extension = FormatCatalog.FileExtension(destination.FileType, destination.Compression);
         PartFile? part = null;
@@ -240,20 +240,24 @@ internal sealed class ExportRunner
         }
     }
 
-    /// <summary>Records used to size the first write of a file, before its bytes per record are known.</summary>
-    private const int ProbeRecords = 1000;
+    /// <summary>
+    /// The most records handed to a writer at once, so the size check between writes comes often enough; writers
+    /// buffer internally, so this costs little.
+    /// </summary>
+    private const int MaxRecordsPerWrite = 1000;
 
     /// <summary>
     /// How many of the next <paramref name="available"/> records to write so the file stops near its size limit
-    /// rather than a whole chunk past it, estimated from the bytes per record written so far. Writers that only
-    /// emit bytes at row-group boundaries (Parquet) roll over at those boundaries.
+    /// rather than a whole chunk past it, estimated from the bytes per record written so far. Writers that emit
+    /// bytes only at row-group boundaries (Parquet) roll over at those boundaries.
     /// </summary>
     private static int RecordsThatFit(IFormatWriter writer, long maxBytes, int available)
     {
-        if (writer.RecordsWritten == 0 || writer.BytesWritten == 0) return Math.Min(available, ProbeRecords);
+        var most = Math.Min(available, MaxRecordsPerWrite);
+        if (writer.RecordsWritten == 0 || writer.BytesWritten == 0) return most;
         var bytesPerRecord = Math.Max(1.0, (double)writer.BytesWritten / writer.RecordsWritten);
         var fit = (long)Math.Ceiling((maxBytes - writer.BytesWritten) / bytesPerRecord);
-        return (int)Math.Clamp(fit, 1, available);
+        return (int)Math.Clamp(fit, 1, most);
     }
 
     private static List<Record> Slice(IReadOnlyList<Record> records, int offset, int count)
@@ -379,7 +383,7 @@ internal sealed class ExportRunner
             var localPath = Path.Combine(staging, fileName);
             var stream = new FileStream(localPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
             var encrypting = encryption?.Open(stream, plainName);
-            return new PartFile(localPath, fileName, stream, encrypting, FormatCatalog.CreateWriter(encrypting ?? stream, schema, destination.FileType, destination.Compression));
+            return new PartFile(localPath, fileName, stream, encrypting, FormatCatalog.CreateWriter(encrypting ?? stream, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes));
         }
 
         /// <summary>Closing the encrypting stream (after the writer) finishes the OpenPGP message in the file.</summary>
