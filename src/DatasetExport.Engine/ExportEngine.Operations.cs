@@ -1,4 +1,5 @@
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Retry;
 using DatasetExport.Engine.Destinations.Sftp;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Formats;
@@ -114,12 +115,15 @@ public sealed partial class ExportEngine
 
         var runner = new ExportRunner(State, Time);
         var runs = new List<RunRecord>();
-        await using var target = DestinationRegistry.Create(destination);
+        var retryPolicy = RetryPolicy.From(destination);
+        await using var target = _destinationFactory(destination);
         for (var index = 0; index < datasetIds.Count; index++)
         {
             var datasetId = datasetIds[index];
             var scope = new ProgressScope(progress, flow.Name, datasetId, index, datasetIds.Count);
-            runs.Add(await runner.RunAsync(flow, destination, target, lake, datasetId, scheduledTime, scope, cancellationToken).ConfigureAwait(false));
+            // The one place retries wrap a destination: a new counter per run, so each run records its own retries.
+            var retrying = new RetryingDestination(target, retryPolicy, Log);
+            runs.Add(await runner.RunAsync(flow, destination, retrying, lake, datasetId, scheduledTime, scope, cancellationToken).ConfigureAwait(false));
         }
         return runs;
     }
@@ -142,6 +146,7 @@ public sealed partial class ExportEngine
             throw new ArgumentException($"MaxFileSizeMB must be between 1 and {MaxFileSizeLimitMB}.", nameof(destination.MaxFileSizeMB));
         }
         destination.FolderPath = Validation.NormalizeFolderPath(destination.FolderPath);
+        _ = RetryPolicy.From(destination); // rejects an out-of-range RetryCount or RetryTimeoutSeconds now, not at the first run
         if (!DestinationRegistry.IsSupported(destination.Type))
         {
             throw new ArgumentException($"Destination type {destination.Type} is not supported.", nameof(destination.Type));

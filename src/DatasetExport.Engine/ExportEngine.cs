@@ -11,6 +11,9 @@ public sealed class EngineOptions
     /// <summary>Folder for the state database and keys; default <see cref="ExportEngine.DefaultStateHome"/>.</summary>
     public string? StateHome { get; init; }
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Makes the destination objects; tests pass one that tunes part sizes and timeouts.</summary>
+    internal Func<DestinationSettings, IExportDestination> DestinationFactory { get; init; } = DestinationRegistry.Create;
 }
 
 /// <summary>
@@ -23,16 +26,25 @@ public sealed partial class ExportEngine : IDisposable
     public const string LakeVariable = "DATASETEXPORT_LAKE";
     public const string LakePathOption = "LakePath";
 
-    private ExportEngine(string stateHome, IStateStore state, TimeProvider timeProvider)
+    private readonly Func<DestinationSettings, IExportDestination> _destinationFactory;
+
+    private ExportEngine(string stateHome, IStateStore state, TimeProvider timeProvider, Func<DestinationSettings, IExportDestination> destinationFactory)
     {
         StateHome = stateHome;
         State = state;
         Time = timeProvider;
+        _destinationFactory = destinationFactory;
     }
 
     public string StateHome { get; }
     public IStateStore State { get; }
     public TimeProvider Time { get; }
+
+    /// <summary>
+    /// Told what the engine does beyond progress, e.g. each retry of a destination operation, for verbose output.
+    /// Called on engine threads; the messages never contain secrets.
+    /// </summary>
+    public Action<string>? Log { get; set; }
 
     /// <summary><c>$env:DATASETEXPORT_HOME</c>, else the per-user data folder (<c>~/.local/share/DatasetExport</c>, <c>%LOCALAPPDATA%\DatasetExport</c>).</summary>
     public static string DefaultStateHome()
@@ -49,7 +61,7 @@ public sealed partial class ExportEngine : IDisposable
         var home = Path.GetFullPath(options.StateHome ?? DefaultStateHome());
         Directory.CreateDirectory(home);
         var state = SqliteStateStore.Open(home);
-        return new ExportEngine(home, state, options.TimeProvider);
+        return new ExportEngine(home, state, options.TimeProvider, options.DestinationFactory);
     }
 
     /// <summary>The lake to use: the explicit path, else the persisted option, else <c>$env:DATASETEXPORT_LAKE</c>.</summary>

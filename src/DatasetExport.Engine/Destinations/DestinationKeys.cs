@@ -28,6 +28,8 @@ public static class DestinationKeys
     public const string RemotePath = "RemotePath";            // Sftp: base folder on the server
     public const string KeyFile = "KeyFile";                  // Sftp: private key file path
     public const string HostKeyFingerprint = "HostKeyFingerprint"; // Sftp: SHA256:... pin (recorded on first use when not given)
+    public const string RetryCount = "RetryCount";            // every type: retries of a transiently failed operation (default 4)
+    public const string RetryTimeoutSeconds = "RetryTimeoutSeconds"; // every type: no retry starts later than this after the first attempt (default 300)
 
     // Secrets.
     public const string SecretAccessKey = "SecretAccessKey";  // AmazonS3, GoogleCloudStorage (HMAC secret)

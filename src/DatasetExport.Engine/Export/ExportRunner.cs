@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Retry;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.State;
@@ -77,6 +78,7 @@ internal sealed class ExportRunner
             }
             run.Status = RunStatus.Succeeded;
             run.CompletedAt = _time.GetUtcNow();
+            run.Retries = RetriesOf(target);
             _state.CommitRun(run, batches.Select(b => b.Key).ToList());
             return run;
         }
@@ -86,6 +88,7 @@ internal sealed class ExportRunner
             run.CompletedAt = _time.GetUtcNow();
             run.Error = error is OperationCanceledException ? "The export was cancelled." : error.Message;
             await RemoveStoredFilesAsync(run, target).ConfigureAwait(false);
+            run.Retries = RetriesOf(target);
             _state.UpdateRun(run);
             if (error is OperationCanceledException) throw;
             return run;
@@ -95,6 +98,8 @@ internal sealed class ExportRunner
             TryDeleteFolder(staging);
         }
     }
+
+    private static int RetriesOf(IExportDestination target) => target is RetryingDestination retrying ? retrying.Retries : 0;
 
     private IReadOnlyList<BatchInfo> SelectBatches(FlowRecord flow, DatasetInfo dataset)
     {

@@ -17,10 +17,10 @@ public sealed partial class SqliteStateStore
                 Execute("""
                     INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
                                       started_at, completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes,
-                                      output_bytes, batch_count, export_path, manifest_path, files, error)
+                                      output_bytes, batch_count, export_path, manifest_path, files, error, retries)
                     VALUES ($id, $flow_id, $flow_name, $dataset_id, $destination_id, $destination_name, $status, $mode, $scheduled_time,
                             $started_at, $completed_at, $heartbeat_at, $records_read, $records_written, $records_skipped, $input_bytes,
-                            $output_bytes, $batch_count, $export_path, $manifest_path, $files, $error)
+                            $output_bytes, $batch_count, $export_path, $manifest_path, $files, $error, $retries)
                     """, RunParameters(run));
             }
             catch (SqliteException error) when (IsUniqueViolation(error))
@@ -150,7 +150,7 @@ public sealed partial class SqliteStateStore
                     started_at = $started_at, completed_at = $completed_at, heartbeat_at = $heartbeat_at, records_read = $records_read,
                     records_written = $records_written, records_skipped = $records_skipped, input_bytes = $input_bytes,
                     output_bytes = $output_bytes, batch_count = $batch_count, export_path = $export_path, manifest_path = $manifest_path,
-                    files = $files, error = $error
+                    files = $files, error = $error, retries = $retries
                 WHERE id = $id
                 """, RunParameters(run));
         }
@@ -195,6 +195,7 @@ public sealed partial class SqliteStateStore
         ManifestPath = row.NullableText("manifest_path"),
         Files = (JsonSerializer.Deserialize<List<StoredRunFile>>(row.Text("files")) ?? []).Select(file => file.ToRecord()).ToList(),
         Error = row.NullableText("error"),
+        Retries = row.Int32("retries"),
     };
 
     private static (string, object?)[] RunParameters(RunRecord run) =>
@@ -221,6 +222,7 @@ public sealed partial class SqliteStateStore
         ("$manifest_path", run.ManifestPath),
         ("$files", JsonSerializer.Serialize(run.Files.Select(StoredRunFile.From))),
         ("$error", run.Error),
+        ("$retries", run.Retries),
     ];
 
     /// <summary>A run file as stored in the runs.files JSON column (without the derived Name).</summary>

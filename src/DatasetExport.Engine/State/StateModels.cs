@@ -89,6 +89,8 @@ public sealed class RunRecord
     public string? ManifestPath { get; set; }
     public List<RunFileRecord> Files { get; set; } = new();
     public string? Error { get; set; }
+    /// <summary>How often a destination operation of this run failed transiently and was tried again.</summary>
+    public int Retries { get; set; }
 }
 
 /// <summary>A lake batch as recorded when a run commits it: identity is path + size + last-write time.</summary>

@@ -99,6 +99,11 @@ internal static class StateSchema
             PRIMARY KEY (flow_id, dataset_id, batch_key)
         ) WITHOUT ROWID;
         """,
+
+        // 2: retries of transiently failed destination operations, per run.
+        """
+        ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>

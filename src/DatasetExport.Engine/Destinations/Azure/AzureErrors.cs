@@ -65,7 +65,9 @@ internal static class AzureErrors
                 => new DestinationException(DestinationFailure.NotFound, $"Blob '{blobName}' does not exist in {connection.Location} ({code}).", error),
             (400, "InvalidResourceName" or "InvalidUri" or "OutOfRangeInput")
                 => new DestinationException(DestinationFailure.InvalidConfiguration, $"{connection.Location} refused the container or blob name '{blobName}' ({code}).", error),
-            _ => new DestinationException(DestinationFailure.Other, $"The request for blob '{blobName}' in {connection.Location} failed with {response.Status} ({code}).", error),
+            // The service failed on its side, timed out waiting for the request, or throttles (ServerBusy): worth another try.
+            _ => new DestinationException(DestinationFailure.Other, $"The request for blob '{blobName}' in {connection.Location} failed with {response.Status} ({code}).", error,
+                transient: response.Status is 408 or 429 or >= 500),
         };
     }
 

@@ -188,6 +188,11 @@ public sealed class SftpDestination : IExportDestination
             {
                 // The server or the network dropped the connection: reconnect and try once more.
             }
+            catch (Exception error) when (IsConnectionLoss(error, client) && !cancellationToken.IsCancellationRequested)
+            {
+                throw new DestinationException(DestinationFailure.Unreachable,
+                    $"The connection to the SFTP server at {_endpoint.Address} was lost again ({SinkPathOf(target)}): {_endpoint.Redact(error.Message)}", error);
+            }
             catch (Exception error) when (error is not (OperationCanceledException or DestinationException))
             {
                 throw Translate(_endpoint, error, SinkPathOf(target));
