@@ -21,10 +21,11 @@ public sealed class SftpDestination : IExportDestination
 {
     private const string TemporarySuffix = ".part";
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(20);
-    private static readonly TimeSpan RequestTimeout = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(30);
 
     private readonly SftpEndpoint _endpoint;
+    private readonly TimeSpan _requestTimeout;
     private readonly string _basePath;
     private readonly string _exportRoot;
     private readonly SemaphoreSlim _connectGate = new(1, 1);
@@ -37,8 +38,14 @@ public sealed class SftpDestination : IExportDestination
     private volatile bool _posixRenameRefused;
     private volatile bool _disposed;
 
-    public SftpDestination(DestinationSettings settings)
+    public SftpDestination(DestinationSettings settings) : this(settings, DefaultRequestTimeout)
     {
+    }
+
+    /// <param name="requestTimeout">How long one SFTP request may go unanswered before it fails (and may be retried); tests shorten it.</param>
+    internal SftpDestination(DestinationSettings settings, TimeSpan requestTimeout)
+    {
+        _requestTimeout = requestTimeout;
         _endpoint = SftpEndpoint.From(settings);
         _basePath = NormalizeBasePath(settings.GetProperty(DestinationKeys.RemotePath));
         _exportRoot = Join(_basePath, Validation.NormalizeFolderPath(settings.FolderPath));
@@ -246,7 +253,7 @@ public sealed class SftpDestination : IExportDestination
         };
         var client = new SftpClient(connection)
         {
-            OperationTimeout = RequestTimeout,
+            OperationTimeout = _requestTimeout,
             KeepAliveInterval = KeepAliveInterval,
         };
         string? received = null;

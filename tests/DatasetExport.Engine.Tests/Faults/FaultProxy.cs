@@ -1,0 +1,217 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace DatasetExport.Engine.Tests.Faults;
+
+/// <summary>
+/// A TCP proxy on 127.0.0.1 in front of a real server that injects network faults on demand: it resets connections
+/// (RST, as a crashed peer or a broken network does) or stalls them after a number of bytes sent towards the server,
+/// for a set number of times or until healed. It counts every byte it forwards towards the server, so tests can tell
+/// how much an upload sent again after a fault.
+/// </summary>
+public sealed class FaultProxy : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly int _targetPort;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _connections = [];
+    private readonly object _gate = new();
+    private readonly Task _acceptLoop;
+    private long _upstreamBytes;
+    private int _connectionCount;
+    private int _faultsInjected;
+    private ConnectionFault? _connectionFault;
+    private long? _dropAtTotalBytes;
+
+    public FaultProxy(int targetPort)
+    {
+        _targetPort = targetPort;
+        _listener.Start();
+        _acceptLoop = AcceptAsync();
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>Bytes forwarded from clients to the server since the start or the last <see cref="ResetCounters"/>.</summary>
+    public long UpstreamBytes => Interlocked.Read(ref _upstreamBytes);
+
+    /// <summary>Connections accepted since the start or the last <see cref="ResetCounters"/>.</summary>
+    public int ConnectionCount => Volatile.Read(ref _connectionCount);
+
+    /// <summary>Resets and stalls done so far.</summary>
+    public int FaultsInjected => Volatile.Read(ref _faultsInjected);
+
+    public void ResetCounters()
+    {
+        Interlocked.Exchange(ref _upstreamBytes, 0);
+        Interlocked.Exchange(ref _connectionCount, 0);
+        Interlocked.Exchange(ref _faultsInjected, 0);
+    }
+
+    /// <summary>
+    /// Resets connections, <paramref name="times"/> times in all (<see cref="int.MaxValue"/>: until healed): any connection,
+    /// open or new, as soon as it has sent more than <paramref name="afterBytes"/> bytes towards the server (0: at its first byte).
+    /// </summary>
+    public void DropConnections(long afterBytes, int times = int.MaxValue) =>
+        SetConnectionFault(new ConnectionFault(afterBytes, times, Stall: null));
+
+    /// <summary>Like <see cref="DropConnections"/>, but the proxy stops forwarding the client's bytes for <paramref name="stall"/>, then resets.</summary>
+    public void StallConnections(long afterBytes, TimeSpan stall, int times = int.MaxValue) =>
+        SetConnectionFault(new ConnectionFault(afterBytes, times, stall));
+
+    /// <summary>Resets the one connection whose bytes carry the total sent towards the server past <paramref name="totalBytes"/>, once.</summary>
+    public void DropOnceAtTotal(long totalBytes)
+    {
+        lock (_gate) _dropAtTotalBytes = UpstreamBytes + totalBytes;
+    }
+
+    /// <summary>Stops injecting faults; connections already stalled stay stalled until their time is up.</summary>
+    public void Heal()
+    {
+        lock (_gate)
+        {
+            _connectionFault = null;
+            _dropAtTotalBytes = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stopping.Cancel();
+        _listener.Stop();
+        try { await _acceptLoop; } catch (Exception error) when (error is OperationCanceledException or SocketException or ObjectDisposedException) { }
+        Task[] connections;
+        lock (_gate) connections = [.. _connections];
+        await Task.WhenAll(connections);
+        _stopping.Dispose();
+    }
+
+    private void SetConnectionFault(ConnectionFault fault)
+    {
+        lock (_gate) _connectionFault = fault;
+    }
+
+    private async Task AcceptAsync()
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            var client = await _listener.AcceptTcpClientAsync(_stopping.Token);
+            Interlocked.Increment(ref _connectionCount);
+            var connection = ServeAsync(client);
+            lock (_gate) _connections.Add(connection);
+        }
+    }
+
+    private async Task ServeAsync(TcpClient client)
+    {
+        using var server = new TcpClient();
+        using var closing = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        using (client)
+        {
+            try
+            {
+                client.NoDelay = server.NoDelay = true;
+                await server.ConnectAsync(IPAddress.Loopback, _targetPort, closing.Token);
+                var state = new ConnectionState();
+                var upstream = PumpUpstreamAsync(client, server, state, closing.Token);
+                var downstream = PumpAsync(server.GetStream(), client.GetStream(), closing.Token);
+                var first = await Task.WhenAny(upstream, downstream);
+                if (state.Reset) Reset(client, server);
+                else if (first == upstream && upstream.IsCompletedSuccessfully) await downstream; // the client finished sending; the answer may still come
+            }
+            catch (Exception error) when (error is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The server is down or a side went away: the client sees its connection end.
+                Reset(client, server);
+            }
+            finally
+            {
+                closing.Cancel();
+            }
+        }
+    }
+
+    /// <summary>Forwards client bytes to the server, applying the faults; returns when either side ends or a fault resets.</summary>
+    private async Task PumpUpstreamAsync(TcpClient client, TcpClient server, ConnectionState state, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[64 * 1024];
+        var from = client.GetStream();
+        var to = server.GetStream();
+        while (true)
+        {
+            var read = await from.ReadAsync(buffer, cancellationToken);
+            if (read == 0)
+            {
+                server.Client.Shutdown(SocketShutdown.Send);
+                return;
+            }
+            var (forward, fault) = Plan(state, read);
+            if (forward > 0)
+            {
+                await to.WriteAsync(buffer.AsMemory(0, forward), cancellationToken);
+                state.Sent += forward;
+                Interlocked.Add(ref _upstreamBytes, forward);
+            }
+            if (fault is null) continue;
+            Interlocked.Increment(ref _faultsInjected);
+            if (fault.Stall is { } stall) await Task.Delay(stall, cancellationToken);
+            state.Reset = true;
+            return;
+        }
+    }
+
+    /// <summary>How many of the <paramref name="read"/> bytes to forward, and the fault that strikes after them, if any.</summary>
+    private (int Forward, ConnectionFault? Fault) Plan(ConnectionState state, int read)
+    {
+        lock (_gate)
+        {
+            if (_connectionFault is { Remaining: > 0 } fault && state.Sent + read > fault.AfterBytes)
+            {
+                _connectionFault = fault with { Remaining = fault.Remaining == int.MaxValue ? int.MaxValue : fault.Remaining - 1 };
+                return ((int)Math.Max(0, fault.AfterBytes - state.Sent), fault);
+            }
+            if (_dropAtTotalBytes is { } total && UpstreamBytes + read > total)
+            {
+                _dropAtTotalBytes = null;
+                return ((int)Math.Max(0, total - UpstreamBytes), new ConnectionFault(0, 1, Stall: null));
+            }
+            return (read, null);
+        }
+    }
+
+    private static async Task PumpAsync(NetworkStream from, NetworkStream to, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[64 * 1024];
+        int read;
+        while ((read = await from.ReadAsync(buffer, cancellationToken)) > 0)
+        {
+            await to.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+        }
+    }
+
+    /// <summary>Closes both sockets with RST, as a crashed peer or a broken network does.</summary>
+    private static void Reset(TcpClient client, TcpClient server)
+    {
+        foreach (var socket in new[] { client.Client, server.Client })
+        {
+            if (socket is null) continue; // disposed already
+            try
+            {
+                socket.LingerState = new LingerOption(true, 0);
+                socket.Close();
+            }
+            catch (Exception error) when (error is SocketException or ObjectDisposedException)
+            {
+                // Already closed.
+            }
+        }
+    }
+
+    private sealed record ConnectionFault(long AfterBytes, int Remaining, TimeSpan? Stall);
+
+    private sealed class ConnectionState
+    {
+        public long Sent;
+        public bool Reset;
+    }
+}
