@@ -17,8 +17,11 @@ public sealed class FaultProxy : IAsyncDisposable
     private readonly List<Task> _connections = [];
     private readonly object _gate = new();
     private readonly Task _acceptLoop;
+    private static readonly byte[] HttpRequestLineEnd = " HTTP/1.1\r\n"u8.ToArray();
+
     private long _upstreamBytes;
     private int _connectionCount;
+    private int _httpRequests;
     private int _faultsInjected;
     private ConnectionFault? _connectionFault;
     private long? _dropAtTotalBytes;
@@ -38,6 +41,9 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <summary>Connections accepted since the start or the last <see cref="ResetCounters"/>.</summary>
     public int ConnectionCount => Volatile.Read(ref _connectionCount);
 
+    /// <summary>HTTP/1.1 requests sent towards the server (request lines seen), for HTTP servers; the bodies here never hold that text.</summary>
+    public int HttpRequests => Volatile.Read(ref _httpRequests);
+
     /// <summary>Resets and stalls done so far.</summary>
     public int FaultsInjected => Volatile.Read(ref _faultsInjected);
 
@@ -45,6 +51,7 @@ public sealed class FaultProxy : IAsyncDisposable
     {
         Interlocked.Exchange(ref _upstreamBytes, 0);
         Interlocked.Exchange(ref _connectionCount, 0);
+        Interlocked.Exchange(ref _httpRequests, 0);
         Interlocked.Exchange(ref _faultsInjected, 0);
     }
 
@@ -149,6 +156,7 @@ public sealed class FaultProxy : IAsyncDisposable
             if (forward > 0)
             {
                 await to.WriteAsync(buffer.AsMemory(0, forward), cancellationToken);
+                CountRequestLines(state, buffer.AsSpan(0, forward));
                 state.Sent += forward;
                 Interlocked.Add(ref _upstreamBytes, forward);
             }
@@ -177,6 +185,22 @@ public sealed class FaultProxy : IAsyncDisposable
             }
             return (read, null);
         }
+    }
+
+    /// <summary>Counts request-line endings, also those split between two reads (the tail of the previous read is kept).</summary>
+    private void CountRequestLines(ConnectionState state, ReadOnlySpan<byte> forwarded)
+    {
+        var keep = HttpRequestLineEnd.Length - 1;
+        var joined = new byte[state.Tail.Length + forwarded.Length];
+        state.Tail.CopyTo(joined, 0);
+        forwarded.CopyTo(joined.AsSpan(state.Tail.Length));
+        var span = joined.AsSpan();
+        for (var at = span.IndexOf(HttpRequestLineEnd); at >= 0; at = span.IndexOf(HttpRequestLineEnd))
+        {
+            Interlocked.Increment(ref _httpRequests);
+            span = span[(at + HttpRequestLineEnd.Length)..];
+        }
+        state.Tail = span.Length > keep ? span[^keep..].ToArray() : span.ToArray();
     }
 
     private static async Task PumpAsync(NetworkStream from, NetworkStream to, CancellationToken cancellationToken)
@@ -213,5 +237,6 @@ public sealed class FaultProxy : IAsyncDisposable
     {
         public long Sent;
         public bool Reset;
+        public byte[] Tail = [];
     }
 }
