@@ -23,6 +23,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private int _connectionCount;
     private int _httpRequests;
     private int _faultsInjected;
+    private int _stallsAbandoned;
     private ConnectionFault? _connectionFault;
     private long? _dropAtTotalBytes;
 
@@ -47,6 +48,9 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <summary>Resets and stalls done so far.</summary>
     public int FaultsInjected => Volatile.Read(ref _faultsInjected);
 
+    /// <summary>Stalled connections the client closed before the stall was over: its timeout fired.</summary>
+    public int StallsAbandoned => Volatile.Read(ref _stallsAbandoned);
+
     public void ResetCounters()
     {
         Interlocked.Exchange(ref _upstreamBytes, 0);
@@ -62,7 +66,10 @@ public sealed class FaultProxy : IAsyncDisposable
     public void DropConnections(long afterBytes, int times = int.MaxValue) =>
         SetConnectionFault(new ConnectionFault(afterBytes, times, Stall: null));
 
-    /// <summary>Like <see cref="DropConnections"/>, but the proxy stops forwarding the client's bytes for <paramref name="stall"/>, then resets.</summary>
+    /// <summary>
+    /// Like <see cref="DropConnections"/>, but the proxy stops forwarding the client's bytes for <paramref name="stall"/>
+    /// (or until the client closes the connection, see <see cref="StallsAbandoned"/>), then resets.
+    /// </summary>
     public void StallConnections(long afterBytes, TimeSpan stall, int times = int.MaxValue) =>
         SetConnectionFault(new ConnectionFault(afterBytes, times, stall));
 
@@ -162,7 +169,7 @@ public sealed class FaultProxy : IAsyncDisposable
             }
             if (fault is null) continue;
             Interlocked.Increment(ref _faultsInjected);
-            if (fault.Stall is { } stall) await Task.Delay(stall, cancellationToken);
+            if (fault.Stall is { } stall && await ClientLeavesWithinAsync(from, stall, cancellationToken)) Interlocked.Increment(ref _stallsAbandoned);
             state.Reset = true;
             return;
         }
@@ -184,6 +191,29 @@ public sealed class FaultProxy : IAsyncDisposable
                 return ((int)Math.Max(0, total - UpstreamBytes), new ConnectionFault(0, 1, Stall: null));
             }
             return (read, null);
+        }
+    }
+
+    /// <summary>Swallows what the client still sends during a stall; true when it closes the connection before <paramref name="stall"/> is over.</summary>
+    private static async Task<bool> ClientLeavesWithinAsync(NetworkStream from, TimeSpan stall, CancellationToken cancellationToken)
+    {
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(stall);
+        var scratch = new byte[64 * 1024];
+        try
+        {
+            while (await from.ReadAsync(scratch, timer.Token) > 0)
+            {
+            }
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (IOException)
+        {
+            return true; // reset by the client
         }
     }
 

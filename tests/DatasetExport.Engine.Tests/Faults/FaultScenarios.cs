@@ -97,12 +97,13 @@ public abstract class FaultScenarios : IAsyncLifetime
     {
         var (target, proxy) = await TargetBehindProxyAsync();
         var (engine, flow) = await FlowAsync(target, target.Settings(proxy.Port));
-        proxy.StallConnections(afterBytes: 100_000, stall: TimeSpan.FromSeconds(8), times: 1);
+        proxy.StallConnections(afterBytes: 100_000, stall: TimeSpan.FromSeconds(60), times: 1);
 
         var run = await RunAsync(engine, flow, FirstSlot);
 
         Assert.True(run.Status == RunStatus.Succeeded, run.Error);
         Assert.Equal(1, proxy.FaultsInjected);
+        Assert.Equal(1, proxy.StallsAbandoned); // the client's request timeout (3 s here) fired, not the proxy's 60 s
         await AssertExactlyTheLakeAsync(target, [run]);
     }
 

@@ -202,6 +202,8 @@ public sealed class SftpDestination : IExportDestination
             }
             catch (Exception error) when (error is not (OperationCanceledException or DestinationException))
             {
+                // A request that timed out leaves the connection in an unknown state: the next attempt starts a new one.
+                if (error is SshOperationTimeoutException) Abandon(client);
                 throw Translate(_endpoint, error, SinkPathOf(target));
             }
         }
@@ -434,6 +436,18 @@ public sealed class SftpDestination : IExportDestination
         catch (SftpPathNotFoundException)
         {
             return null;
+        }
+    }
+
+    private static void Abandon(SftpClient client)
+    {
+        try
+        {
+            client.Disconnect();
+        }
+        catch (Exception error) when (error is SshException or SocketException or IOException or ObjectDisposedException)
+        {
+            // Already broken: it is not reused either way.
         }
     }
 
