@@ -72,7 +72,7 @@ internal sealed class RetryingDestination : IExportDestination
                 if (retry > _policy.RetryCount || elapsed + delay > _policy.Timeout)
                 {
                     throw new DestinationException(error.Failure,
-                        $"{error.Message} Gave up after {retry} attempts in {elapsed.TotalSeconds:0.#} s " +
+                        $"{error.Message.TrimEnd('.')}. Gave up after {retry} attempts in {elapsed.TotalSeconds:0.#} s " +
                         $"(RetryCount {_policy.RetryCount}, RetryTimeoutSeconds {_policy.Timeout.TotalSeconds:0}).", error, error.IsTransient);
                 }
                 Interlocked.Increment(ref _retries);
