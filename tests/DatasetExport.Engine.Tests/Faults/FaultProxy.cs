@@ -26,6 +26,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private int _stallsAbandoned;
     private ConnectionFault? _connectionFault;
     private long? _dropAtTotalBytes;
+    private (byte[] Response, int Remaining)? _cannedAnswer;
 
     public FaultProxy(int targetPort)
     {
@@ -79,6 +80,25 @@ public sealed class FaultProxy : IAsyncDisposable
         lock (_gate) _dropAtTotalBytes = UpstreamBytes + totalBytes;
     }
 
+    /// <summary>
+    /// Answers the first request of the next <paramref name="times"/> new connections with <paramref name="response"/>
+    /// (see <see cref="HttpError"/>) instead of passing it on, then closes the connection, as an overloaded server or its
+    /// load balancer does.
+    /// </summary>
+    public void AnswerNewConnections(byte[] response, int times)
+    {
+        lock (_gate) _cannedAnswer = (response, times);
+    }
+
+    /// <summary>An HTTP error response in the shape S3 and Azure Storage use: the code in an XML body and in x-ms-error-code.</summary>
+    public static byte[] HttpError(int status, string reason, string code)
+    {
+        var body = $"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{reason}</Message></Error>";
+        return System.Text.Encoding.ASCII.GetBytes(
+            $"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {body.Length}\r\nx-ms-error-code: {code}\r\n" +
+            $"Connection: close\r\n\r\n{body}");
+    }
+
     /// <summary>Stops injecting faults; connections already stalled stay stalled until their time is up.</summary>
     public void Heal()
     {
@@ -86,6 +106,7 @@ public sealed class FaultProxy : IAsyncDisposable
         {
             _connectionFault = null;
             _dropAtTotalBytes = null;
+            _cannedAnswer = null;
         }
     }
 
@@ -124,6 +145,11 @@ public sealed class FaultProxy : IAsyncDisposable
         {
             try
             {
+                if (TakeCannedAnswer() is { } answer)
+                {
+                    await AnswerAsync(client.GetStream(), answer, closing.Token);
+                    return;
+                }
                 client.NoDelay = server.NoDelay = true;
                 await server.ConnectAsync(IPAddress.Loopback, _targetPort, closing.Token);
                 var state = new ConnectionState();
@@ -192,6 +218,33 @@ public sealed class FaultProxy : IAsyncDisposable
             }
             return (read, null);
         }
+    }
+
+    private byte[]? TakeCannedAnswer()
+    {
+        lock (_gate)
+        {
+            if (_cannedAnswer is not { Remaining: > 0 } canned) return null;
+            _cannedAnswer = canned with { Remaining = canned.Remaining - 1 };
+            Interlocked.Increment(ref _faultsInjected);
+            return canned.Response;
+        }
+    }
+
+    /// <summary>Reads the request's headers, sends the canned answer, and swallows any body the client still sends until it hangs up.</summary>
+    private async Task AnswerAsync(NetworkStream client, byte[] answer, CancellationToken cancellationToken)
+    {
+        var received = new List<byte>();
+        var buffer = new byte[64 * 1024];
+        while (received.Count < 4 || !received.TakeLast(4).SequenceEqual("\r\n\r\n"u8.ToArray()))
+        {
+            var read = await client.ReadAsync(buffer.AsMemory(0, 1), cancellationToken);
+            if (read == 0) return;
+            received.Add(buffer[0]);
+        }
+        CountRequestLines(new ConnectionState(), received.ToArray());
+        await client.WriteAsync(answer, cancellationToken);
+        await ClientLeavesWithinAsync(client, TimeSpan.FromSeconds(10), cancellationToken);
     }
 
     /// <summary>Swallows what the client still sends during a stall; true when it closes the connection before <paramref name="stall"/> is over.</summary>

@@ -15,12 +15,12 @@ public abstract class FaultScenarios : IAsyncLifetime
     /// <summary>Two batches, about 2.3 MB as JSON lines: three files at MaxFileSizeMB = 1.</summary>
     private const int RecordCount = 12_000;
 
-    private static readonly DateTimeOffset FirstSlot = new(2026, 11, 26, 1, 0, 0, TimeSpan.Zero);
+    private protected static readonly DateTimeOffset FirstSlot = new(2026, 11, 26, 1, 0, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset SecondSlot = FirstSlot.AddHours(1);
 
     protected readonly TempFolder Root = new("de-faults");
     private readonly List<IAsyncDisposable> _cleanup = [];
-    private readonly ConcurrentQueue<string> _log = new();
+    private protected readonly ConcurrentQueue<string> RetryLog = new();
 
     /// <summary>How often the destination's SDK tries one request before the failure reaches the engine.</summary>
     protected abstract int SdkAttempts { get; }
@@ -68,7 +68,7 @@ public abstract class FaultScenarios : IAsyncLifetime
         Assert.True(run.Status == RunStatus.Succeeded, run.Error);
         Assert.Equal(drops, proxy.FaultsInjected);
         await AssertExactlyTheLakeAsync(target, [run]);
-        Assert.Equal(_log.Count, run.Retries);
+        Assert.Equal(RetryLog.Count, run.Retries);
         Assert.Equal(run.Retries, engine.State.GetRun(run.Id)!.Retries);
         Assert.True((await engine.VerifyRunAsync(run, default)).IsValid);
     }
@@ -86,8 +86,8 @@ public abstract class FaultScenarios : IAsyncLifetime
         Assert.True(run.Status == RunStatus.Succeeded, run.Error);
         Assert.True(run.Retries >= 1);
         Assert.Equal(run.Retries, engine.State.GetRun(run.Id)!.Retries);
-        Assert.StartsWith("Retry 1 of 4 for upload to ", _log.First());
-        var everything = string.Join('\n', _log);
+        Assert.StartsWith("Retry 1 of 4 for upload to ", RetryLog.First());
+        var everything = string.Join('\n', RetryLog);
         Assert.All(target.Settings(proxy.Port).Secrets.Values, secret => Assert.DoesNotContain(secret, everything));
         await AssertExactlyTheLakeAsync(target, [run]);
     }
@@ -142,7 +142,7 @@ public abstract class FaultScenarios : IAsyncLifetime
         Assert.Equal(RunStatus.Failed, run.Status);
         Assert.Contains(CredentialsRejected, run.Error);
         Assert.Equal(0, run.Retries);
-        Assert.Empty(_log);
+        Assert.Empty(RetryLog);
         var (seen, mostWithoutRetries) = Attempts(proxy);
         Assert.InRange(seen, 1, mostWithoutRetries); // neither the SDK nor the engine tried again
         Assert.Empty(engine.State.GetExportedBatches(flow.Id, "web"));
@@ -183,7 +183,7 @@ public abstract class FaultScenarios : IAsyncLifetime
     /// <summary>Runs <paramref name="action"/> when the test ends, before the temporary folder goes.</summary>
     protected void Cleanup(Action action) => _cleanup.Add(new DisposeAction(action));
 
-    private async Task<(FaultTarget Target, FaultProxy Proxy)> TargetBehindProxyAsync()
+    private protected async Task<(FaultTarget Target, FaultProxy Proxy)> TargetBehindProxyAsync()
     {
         var target = await CreateTargetAsync();
         var proxy = new FaultProxy(target.ServerPort);
@@ -191,26 +191,26 @@ public abstract class FaultScenarios : IAsyncLifetime
         return (target, proxy);
     }
 
-    private async Task<(ExportEngine Engine, FlowRecord Flow)> FlowAsync(FaultTarget target, DestinationSettings settings, ExportMode mode = ExportMode.Full)
+    private protected async Task<(ExportEngine Engine, FlowRecord Flow)> FlowAsync(FaultTarget target, DestinationSettings settings, ExportMode mode = ExportMode.Full)
     {
         settings.MaxFileSizeMB = 1;
         var engine = ExportEngine.Open(new EngineOptions { StateHome = Root.Combine("state-" + Guid.NewGuid().ToString("N")), DestinationFactory = target.Create });
         Cleanup(engine.Dispose);
-        engine.Log = _log.Enqueue;
+        engine.Log = RetryLog.Enqueue;
         await engine.AddDestinationAsync(settings, skipValidation: true, default);
         var flow = new FlowRecord { Name = "faults", DestinationId = settings.Id, DatasetIds = ["web"], Mode = mode };
         engine.AddFlow(flow);
         return (engine, flow);
     }
 
-    private async Task<RunRecord> RunAsync(ExportEngine engine, FlowRecord flow, DateTimeOffset slot, IProgress<ExportProgress>? progress = null) =>
+    private protected async Task<RunRecord> RunAsync(ExportEngine engine, FlowRecord flow, DateTimeOffset slot, IProgress<ExportProgress>? progress = null) =>
         Assert.Single(await engine.RunFlowAsync(flow, Lake, slot, progress, default));
 
     /// <summary>
     /// What a reader of the destination sees: the data files of every exportTime folder holding a manifest, read
     /// straight from the server, hold each lake record exactly once; the runs' files are exactly those, byte for byte.
     /// </summary>
-    private async Task AssertExactlyTheLakeAsync(FaultTarget target, IReadOnlyList<RunRecord> runs)
+    private protected async Task AssertExactlyTheLakeAsync(FaultTarget target, IReadOnlyList<RunRecord> runs)
     {
         var stored = await target.ListAsync();
         var manifested = stored.Where(path => Path.GetFileName(path).StartsWith("manifest-", StringComparison.Ordinal))

@@ -8,11 +8,13 @@ namespace DatasetExport.Engine.Tests.Faults;
 
 /// <summary>The fault scenarios against s3rver (S3-compatible), plus the multipart resume proof.</summary>
 [Collection(S3ServersCollection.Name)]
-public sealed class S3FaultTests(S3ServersFixture servers) : FaultScenarios
+public sealed class S3FaultTests(S3ServersFixture servers) : HttpFaultScenarios
 {
     protected override int SdkAttempts => 4;
     protected override string CredentialsRejected => "rejected the credentials";
     protected override (int Seen, int MostWithoutRetries) Attempts(FaultProxy proxy) => (proxy.HttpRequests, 1);
+    protected override (int Status, string Reason, string Code) Throttling => (503, "Slow Down", "SlowDown");
+    protected override int FailuresToExhaustTheSdk => SdkAttempts + 1; // the 1 MB files go up in one PutObject each
 
     protected override async Task<FaultTarget> CreateTargetAsync() =>
         new S3Target(servers.S3rverUrl, await servers.NewBucketAsync(servers.S3rverClient), servers.S3rverClient);
@@ -50,11 +52,13 @@ public sealed class S3FaultTests(S3ServersFixture servers) : FaultScenarios
 
 /// <summary>The fault scenarios against Azurite, plus the block resume proof.</summary>
 [Collection(AzuriteCollection.Name)]
-public sealed class AzureFaultTests(AzuriteFixture azurite) : FaultScenarios
+public sealed class AzureFaultTests(AzuriteFixture azurite) : HttpFaultScenarios
 {
     protected override int SdkAttempts => AzureTarget.Tuning.MaxRetries + 1;
     protected override string CredentialsRejected => "rejected the credentials";
     protected override (int Seen, int MostWithoutRetries) Attempts(FaultProxy proxy) => (proxy.HttpRequests, AzureTarget.Tuning.MaxConcurrentBlocks);
+    protected override (int Status, string Reason, string Code) Throttling => (503, "The server is busy.", "ServerBusy");
+    protected override int FailuresToExhaustTheSdk => (SdkAttempts - 1) * AzureTarget.Tuning.MaxConcurrentBlocks + 1; // blocks in parallel
 
     protected override async Task<FaultTarget> CreateTargetAsync() => new AzureTarget(azurite.ServiceUri, await azurite.CreateContainerAsync());
 
