@@ -192,7 +192,7 @@ internal sealed class ExportRunner
 
         var (size, sha256) = await HashFileAsync(part.LocalPath, cancellationToken).ConfigureAwait(false);
         var relativePath = $"{run.ExportPath}/{part.FileName}";
-        await target.UploadFileAsync(part.LocalPath, relativePath, cancellationToken).ConfigureAwait(false);
+        await UploadAsync(target, part.LocalPath, relativePath, cancellationToken).ConfigureAwait(false);
         // Recorded as soon as it is stored, so a failure later in the run knows to remove it.
         run.Files.Add(new RunFileRecord { RelativePath = relativePath, SinkPath = target.GetSinkPath(relativePath), Size = size, Records = records, Sha256 = sha256 });
         run.RecordsWritten += records;
@@ -225,7 +225,7 @@ internal sealed class ExportRunner
         var localPath = Path.Combine(staging, fileName);
         await File.WriteAllBytesAsync(localPath, manifest.ToUtf8Json(), cancellationToken).ConfigureAwait(false);
         var relativePath = $"{run.ExportPath}/{fileName}";
-        await target.UploadFileAsync(localPath, relativePath, cancellationToken).ConfigureAwait(false);
+        await UploadAsync(target, localPath, relativePath, cancellationToken).ConfigureAwait(false);
         run.ManifestPath = relativePath;
     }
 
@@ -236,16 +236,38 @@ internal sealed class ExportRunner
         if (run.ManifestPath is not null) stored.Insert(0, run.ManifestPath);
         foreach (var path in stored)
         {
-            try
-            {
-                await target.DeleteAsync(path, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // The destination may be the very thing that failed; the files stay uncommitted (no manifest, no recorded batches).
-            }
+            await TryDeleteAsync(target, path).ConfigureAwait(false);
         }
         run.ManifestPath = null;
+    }
+
+    /// <summary>
+    /// Stores a file; when that fails, deletes whatever may have arrived under its name (best effort): some
+    /// S3-compatible servers (s3rver) keep the received part of an interrupted upload as the object.
+    /// </summary>
+    private static async Task UploadAsync(IExportDestination target, string localPath, string relativePath, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await target.UploadFileAsync(localPath, relativePath, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            await TryDeleteAsync(target, relativePath).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task TryDeleteAsync(IExportDestination target, string relativePath)
+    {
+        try
+        {
+            await target.DeleteAsync(relativePath, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The destination may be the very thing that failed; the files stay uncommitted (no manifest, no recorded batches).
+        }
     }
 
     internal static async Task<(long Size, string Sha256)> HashFileAsync(string path, CancellationToken cancellationToken)

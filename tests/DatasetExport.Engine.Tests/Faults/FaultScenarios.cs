@@ -27,7 +27,8 @@ public abstract class FaultScenarios : IAsyncLifetime
 
     /// <summary>
     /// The attempts the proxy saw (HTTP requests, or SSH connections) and the most a run makes when nothing is
-    /// retried: its first upload, which may stage a few blocks at once.
+    /// retried: its first upload (which may stage a few blocks at once), then the delete of whatever may have
+    /// arrived of it.
     /// </summary>
     protected abstract (int Seen, int MostWithoutRetries) Attempts(FaultProxy proxy);
 
@@ -122,11 +123,36 @@ public abstract class FaultScenarios : IAsyncLifetime
         Assert.Equal(RunStatus.Failed, run.Status);
         Assert.Contains("Gave up after 3 attempts", run.Error);
         Assert.Contains("RetryCount 2", run.Error);
-        Assert.Equal(2, run.Retries);
-        Assert.Equal(2, engine.State.GetRun(run.Id)!.Retries);
+        Assert.Equal(["Retry 1 of 2 for upload to ", "Retry 2 of 2 for upload to "], RetryLog.Where(m => m.Contains(" for upload to ")).Select(m => m[..m.IndexOf("to ", StringComparison.Ordinal)] + "to "));
+        // The failed upload's name is deleted too (best effort), with the same retries.
+        Assert.Equal(RetryLog.Count, run.Retries);
+        Assert.Equal(run.Retries, engine.State.GetRun(run.Id)!.Retries);
         Assert.Null(run.ManifestPath);
         Assert.Empty(engine.State.GetExportedBatches(flow.Id, "web"));
         Assert.Empty(await target.ListAsync());
+    }
+
+    [Fact]
+    public async Task A_run_failing_after_it_stored_files_removes_them()
+    {
+        var (target, proxy) = await TargetBehindProxyAsync();
+        var settings = target.Settings(proxy.Port);
+        settings.Properties[DestinationKeys.RetryCount] = "1";
+        var (engine, flow) = await FlowAsync(target, settings);
+        // From the second file on, every upload breaks after 100 kB; small requests (the deletes) still get through.
+        var progress = new SynchronousProgress(report =>
+        {
+            if (report.FilesWritten == 1) proxy.DropConnections(afterBytes: 100_000);
+        });
+
+        var run = await RunAsync(engine, flow, FirstSlot, progress);
+
+        Assert.Equal(RunStatus.Failed, run.Status);
+        Assert.Contains("Gave up after 2 attempts", run.Error);
+        Assert.Single(run.Files); // stored before the fault ...
+        Assert.Empty(await target.ListAsync()); // ... and deleted when the run failed, as was every temporary upload
+        Assert.Null(run.ManifestPath);
+        Assert.Empty(engine.State.GetExportedBatches(flow.Id, "web"));
     }
 
     [Fact]

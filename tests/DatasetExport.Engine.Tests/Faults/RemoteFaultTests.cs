@@ -12,7 +12,7 @@ public sealed class S3FaultTests(S3ServersFixture servers) : HttpFaultScenarios
 {
     protected override int SdkAttempts => 4;
     protected override string CredentialsRejected => "rejected the credentials";
-    protected override (int Seen, int MostWithoutRetries) Attempts(FaultProxy proxy) => (proxy.HttpRequests, 1);
+    protected override (int Seen, int MostWithoutRetries) Attempts(FaultProxy proxy) => (proxy.HttpRequests, 2);
     protected override (int Status, string Reason, string Code) Throttling => (503, "Slow Down", "SlowDown");
     protected override int FailuresToExhaustTheSdk => SdkAttempts + 1; // the 1 MB files go up in one PutObject each
 
@@ -56,7 +56,7 @@ public sealed class AzureFaultTests(AzuriteFixture azurite) : HttpFaultScenarios
 {
     protected override int SdkAttempts => AzureTarget.Tuning.MaxRetries + 1;
     protected override string CredentialsRejected => "rejected the credentials";
-    protected override (int Seen, int MostWithoutRetries) Attempts(FaultProxy proxy) => (proxy.HttpRequests, AzureTarget.Tuning.MaxConcurrentBlocks);
+    protected override (int Seen, int MostWithoutRetries) Attempts(FaultProxy proxy) => (proxy.HttpRequests, AzureTarget.Tuning.MaxConcurrentBlocks + 1);
     protected override (int Status, string Reason, string Code) Throttling => (503, "The server is busy.", "ServerBusy");
     protected override int FailuresToExhaustTheSdk => (SdkAttempts - 1) * AzureTarget.Tuning.MaxConcurrentBlocks + 1; // blocks in parallel
 
@@ -109,7 +109,7 @@ public sealed class SftpFaultTests(SftpServerFixture sshd) : FaultScenarios
     /// <summary>The destination reconnects once by itself when the connection drops.</summary>
     protected override int SdkAttempts => 2;
     protected override string CredentialsRejected => "rejected user";
-    protected override (int Seen, int MostWithoutRetries) Attempts(FaultProxy proxy) => (proxy.ConnectionCount, 1);
+    protected override (int Seen, int MostWithoutRetries) Attempts(FaultProxy proxy) => (proxy.ConnectionCount, 2);
 
     protected override Task<FaultTarget> CreateTargetAsync() => Task.FromResult<FaultTarget>(new SftpTarget(sshd, sshd.Server));
 

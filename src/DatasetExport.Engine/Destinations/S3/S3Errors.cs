@@ -89,6 +89,11 @@ internal static class S3Errors
         {
             return new(DestinationFailure.Unreachable, $"Cannot reach {endpoint} for bucket '{bucket}': {http.Message}", error);
         }
+        if (FindInChain<HttpIOException>(error) is { } broken)
+        {
+            // E.g. "The response ended prematurely": the server or the network closed the connection mid-request.
+            return new(DestinationFailure.Unreachable, $"The connection to {endpoint} broke during the request for '{target}': {broken.Message}", error);
+        }
         if (error is OperationCanceledException or TimeoutException)
         {
             return new(DestinationFailure.Unreachable, $"{endpoint} did not answer in time for '{target}'.", error);
