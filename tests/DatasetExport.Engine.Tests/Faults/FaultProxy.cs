@@ -159,9 +159,9 @@ public sealed class FaultProxy : IAsyncDisposable
                 if (state.Reset) Reset(client, server);
                 else if (first == upstream && upstream.IsCompletedSuccessfully) await downstream; // the client finished sending; the answer may still come
             }
-            catch (Exception error) when (error is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+            catch (Exception error) when (error is SocketException or IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
             {
-                // The server is down or a side went away: the client sees its connection end.
+                // The server is down or a side went away (GetStream throws InvalidOperationException then): the client sees its connection end.
                 Reset(client, server);
             }
             finally
