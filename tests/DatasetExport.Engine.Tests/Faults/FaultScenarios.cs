@@ -156,6 +156,26 @@ public abstract class FaultScenarios : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Cancelling_while_a_retry_waits_stops_the_run()
+    {
+        var (target, proxy) = await TargetBehindProxyAsync();
+        var settings = target.Settings(proxy.Port);
+        settings.Properties[DestinationKeys.RetryCount] = "1"; // the cleanup's own deletes retry once, not four times
+        var (engine, flow) = await FlowAsync(target, settings);
+        proxy.DropConnections(afterBytes: 0);
+        using var cancel = new CancellationTokenSource();
+        engine.Log += _ => cancel.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => engine.RunFlowAsync(flow, Lake, FirstSlot, null, cancel.Token));
+
+        var run = Assert.Single(engine.State.ListRuns(flow.Id));
+        Assert.Equal(RunStatus.Failed, run.Status);
+        Assert.Equal("The export was cancelled.", run.Error);
+        Assert.True(run.Retries >= 1);
+        Assert.Empty(engine.State.GetExportedBatches(flow.Id, "web"));
+    }
+
+    [Fact]
     public async Task Refused_credentials_are_not_retried()
     {
         var (target, proxy) = await TargetBehindProxyAsync();
