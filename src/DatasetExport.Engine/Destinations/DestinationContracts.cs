@@ -86,10 +86,19 @@ public enum DestinationFailure
 /// <summary>A destination operation failed for a reason the user can act on. The message never contains secrets.</summary>
 public sealed class DestinationException : Exception
 {
-    public DestinationException(DestinationFailure failure, string message, Exception? inner = null) : base(message, inner)
+    /// <param name="transient">Whether trying again may succeed; by default true for <see cref="DestinationFailure.Unreachable"/> only.</param>
+    public DestinationException(DestinationFailure failure, string message, Exception? inner = null, bool? transient = null) : base(message, inner)
     {
         Failure = failure;
+        IsTransient = (transient ?? failure == DestinationFailure.Unreachable) && failure is DestinationFailure.Unreachable or DestinationFailure.Other;
     }
 
     public DestinationFailure Failure { get; }
+
+    /// <summary>
+    /// Trying again may succeed: the connection failed, dropped or timed out, or the server was throttling or failed on
+    /// its side (HTTP 408, 429, 5xx). Only ever true for <see cref="DestinationFailure.Unreachable"/> and
+    /// <see cref="DestinationFailure.Other"/>; credentials, permissions, missing targets and configuration never are.
+    /// </summary>
+    public bool IsTransient { get; }
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Encryption;
+using DatasetExport.Engine.Destinations.Retry;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.Scheduling;
@@ -89,6 +90,7 @@ internal sealed class ExportRunner
                 await WriteManifestAsync(run, flow, destination, target, dataset, staging, token).ConfigureAwait(false);
             }
             run.CompletedAt = _time.GetUtcNow();
+            run.Retries = RetriesOf(target);
             _state.CommitRun(run, exported.Select(b => b.Key).ToList());
             return run;
         }
@@ -101,6 +103,7 @@ internal sealed class ExportRunner
             if (!cancelled && IsLost(run, heartbeat, error)) return Lost(run);
             run.Status = RunStatus.Failed;
             run.Error = cancelled ? "The export was cancelled." : error.Message;
+            run.Retries = RetriesOf(target);
             try
             {
                 _state.UpdateRun(run);
@@ -134,6 +137,7 @@ internal sealed class ExportRunner
         run.Error = LostRunError;
         return run;
     }
+    private static int RetriesOf(IExportDestination target) => target is RetryingDestination retrying ? retrying.Retries : 0;
 
     private IReadOnlyList<BatchInfo> SelectBatches(FlowRecord flow, DatasetInfo dataset)
     {
@@ -278,7 +282,7 @@ internal sealed class ExportRunner
 
         var (size, sha256) = await HashFileAsync(part.LocalPath, cancellationToken).ConfigureAwait(false);
         var relativePath = $"{run.ExportPath}/{part.FileName}";
-        await target.UploadFileAsync(part.LocalPath, relativePath, cancellationToken).ConfigureAwait(false);
+        await UploadAsync(target, part.LocalPath, relativePath, cancellationToken).ConfigureAwait(false);
         // Recorded as soon as it is stored, so a failure later in the run knows to remove it.
         run.Files.Add(new RunFileRecord { RelativePath = relativePath, SinkPath = target.GetSinkPath(relativePath), Size = size, Records = records, Sha256 = sha256 });
         run.RecordsWritten += records;
@@ -318,7 +322,7 @@ internal sealed class ExportRunner
         }
         var relativePath = $"{run.ExportPath}/{fileName}";
         (_, run.ManifestSha256) = await HashFileAsync(localPath, cancellationToken).ConfigureAwait(false);
-        await target.UploadFileAsync(localPath, relativePath, cancellationToken).ConfigureAwait(false);
+        await UploadAsync(target, localPath, relativePath, cancellationToken).ConfigureAwait(false);
         run.ManifestPath = relativePath;
     }
 
@@ -329,17 +333,39 @@ internal sealed class ExportRunner
         if (run.ManifestPath is not null) stored.Insert(0, run.ManifestPath);
         foreach (var path in stored)
         {
-            try
-            {
-                await target.DeleteAsync(path, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // The destination may be the very thing that failed; the files stay uncommitted (no manifest, no recorded batches).
-            }
+            await TryDeleteAsync(target, path).ConfigureAwait(false);
         }
         run.ManifestPath = null;
         run.ManifestSha256 = null;
+    }
+
+    /// <summary>
+    /// Stores a file; when that fails, deletes whatever may have arrived under its name (best effort): some
+    /// S3-compatible servers (s3rver) keep the received part of an interrupted upload as the object.
+    /// </summary>
+    private static async Task UploadAsync(IExportDestination target, string localPath, string relativePath, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await target.UploadFileAsync(localPath, relativePath, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            await TryDeleteAsync(target, relativePath).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task TryDeleteAsync(IExportDestination target, string relativePath)
+    {
+        try
+        {
+            await target.DeleteAsync(relativePath, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The destination may be the very thing that failed; the files stay uncommitted (no manifest, no recorded batches).
+        }
     }
 
     internal static async Task<(long Size, string Sha256)> HashFileAsync(string path, CancellationToken cancellationToken)
