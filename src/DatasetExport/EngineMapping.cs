@@ -17,7 +17,11 @@ namespace DatasetExport;
 internal static class EngineMapping
 {
     /// <summary>Destination properties shown as their own output properties (Encrypted, EncryptionKey, ...) rather than in Settings.</summary>
-    private static readonly HashSet<string> EncryptionKeys = new(StringComparer.OrdinalIgnoreCase) { DestinationKeys.PgpPublicKey, DestinationKeys.PgpEncryptManifest };
+    /// <summary>Settings that have their own property on <see cref="ExportDestination"/>, so Settings does not repeat them.</summary>
+    private static readonly HashSet<string> ShownSeparately = new(StringComparer.OrdinalIgnoreCase)
+    {
+        DestinationKeys.PgpPublicKey, DestinationKeys.PgpEncryptManifest, DestinationKeys.FolderTemplate,
+    };
 
     public static EngineDestinationType ToEngine(this DestinationType value) => Enum.Parse<EngineDestinationType>(value.ToString());
     public static EngineFileType ToEngine(this FileType value) => Enum.Parse<EngineFileType>(value.ToString());
@@ -53,6 +57,7 @@ internal static class EngineMapping
         IncludeManifest = destination.IncludeManifest,
         MaxFileSizeMB = destination.MaxFileSizeMB,
         FolderPath = destination.FolderPath,
+        FolderTemplate = destination.GetProperty(DestinationKeys.FolderTemplate) ?? global::DatasetExport.Engine.Export.FolderTemplate.Default,
         Credential = DescribeCredential(destination),
         HostKeyFingerprint = destination.GetProperty(DestinationKeys.HostKeyFingerprint),
         Encrypted = destination.GetProperty(DestinationKeys.PgpPublicKey) is not null,
@@ -60,7 +65,7 @@ internal static class EngineMapping
         EncryptManifest = bool.TryParse(destination.GetProperty(DestinationKeys.PgpEncryptManifest), out var encryptManifest) && encryptManifest,
         PgpPublicKey = destination.GetProperty(DestinationKeys.PgpPublicKey),
         Settings = new ReadOnlyDictionary<string, string>(destination.Properties
-            .Where(property => !EncryptionKeys.Contains(property.Key))
+            .Where(property => !ShownSeparately.Contains(property.Key))
             .ToDictionary(property => property.Key, property => property.Value, StringComparer.OrdinalIgnoreCase)),
         CreatedAt = destination.CreatedAt,
         ModifiedAt = destination.ModifiedAt,

@@ -226,6 +226,14 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
     [ValidateNotNull]
     public string FolderPath { get; set; } = "";
 
+    /// <summary>
+    /// The folder of each run's files below -FolderPath, with the macros %DATASET_ID% (required), %DATASET_NAME%,
+    /// %DESTINATION%, %FLOW_NAME%, %EXPORT_TIME% and %DATETIME(format)%; default %DATASET_ID%/exportTime=%EXPORT_TIME%.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? FolderTemplate { get; set; }
+
     /// <summary>Store the destination without writing a probe file first.</summary>
     [Parameter]
     public SwitchParameter SkipValidation { get; set; }
@@ -266,6 +274,7 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
             FolderPath = FolderPath.Replace('\\', '/').Trim('/'),
         };
         AddTypeSettings(destination);
+        if (FolderTemplate is not null) destination.Properties[DestinationKeys.FolderTemplate] = FolderTemplate;
         if (EncryptManifest && PgpPublicKey is null) ThrowArgument("-EncryptManifest needs -PgpPublicKey: the manifest is encrypted to the same key as the files.", nameof(EncryptManifest));
         if (PgpPublicKey is not null)
         {

@@ -56,6 +56,11 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
     [Parameter]
     public SwitchParameter EncryptManifest { get; set; }
 
+    /// <summary>The folder of each run's files below -FolderPath, with macros (see New-ExportDestination).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? FolderTemplate { get; set; }
+
     /// <summary>Store the change without writing a probe file first.</summary>
     [Parameter]
     public SwitchParameter SkipValidation { get; set; }
@@ -82,6 +87,7 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
         if (MyInvocation.BoundParameters.ContainsKey(nameof(IncludeManifest))) destination.IncludeManifest = IncludeManifest.IsPresent;
         if (MaxFileSizeMB is { } maxFileSize) destination.MaxFileSizeMB = maxFileSize;
         if (FolderPath is not null) destination.FolderPath = FolderPath.Replace('\\', '/').Trim('/');
+        if (FolderTemplate is not null) destination.Properties[DestinationKeys.FolderTemplate] = FolderTemplate;
         if (!TryApplyEncryption(destination)) return;
 
         if (!ShouldProcess(destination.Name, "Change export destination settings")) return;

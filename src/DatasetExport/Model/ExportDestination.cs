@@ -18,6 +18,8 @@ public sealed class ExportDestination
     public bool IncludeManifest { get; init; }
     public int MaxFileSizeMB { get; init; }
     public string FolderPath { get; init; } = "";
+    /// <summary>The folder of each run's files below <see cref="FolderPath"/>, with its macros.</summary>
+    public string FolderTemplate { get; init; } = "";
     public string? Credential { get; init; }
     /// <summary>Sftp: the pinned host key ("SHA256:..."), given or recorded when the destination was first validated.</summary>
     public string? HostKeyFingerprint { get; init; }
