@@ -49,9 +49,15 @@ internal sealed class ExportRunner
             ScheduledTime = slot,
             StartedAt = now,
             HeartbeatAt = now,
-            ExportPath = $"{datasetId}/exportTime={ExportTimeValue(slot)}",
+            ExportPath = ExportPathOf(flow, destination, datasetId, datasetId, slot),
         };
     }
+
+    /// <summary>The run's folder from the destination's folder template (the dataset's name is known once the lake is read).</summary>
+    private static string ExportPathOf(FlowRecord flow, DestinationSettings destination, string datasetId, string datasetName, DateTimeOffset slot) =>
+        FolderTemplate.Expand(
+            destination.GetProperty(DestinationKeys.FolderTemplate) ?? FolderTemplate.Default,
+            new FolderTemplateValues(datasetId, datasetName, destination.Name, flow.Name, slot));
 
     /// <summary>
     /// Exports <paramref name="run"/>, which is recorded Running and held by <paramref name="heartbeat"/>. Returns it
@@ -77,6 +83,7 @@ internal sealed class ExportRunner
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
             var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions, token).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
+            run.ExportPath = ExportPathOf(flow, destination, dataset.Id, dataset.Name, run.ScheduledTime);
             var batches = SelectBatches(flow, dataset);
             run.BatchCount = batches.Count;
             run.InputBytes = batches.Sum(b => b.SizeBytes);
