@@ -130,7 +130,7 @@ public sealed partial class ExportEngine
             State.AddRun(run);
             heartbeat.Hold(run);
             var scope = new ProgressScope(progress, flow.Name, run.DatasetId, index, datasetIds.Count);
-            // The one place retries wrap a destination: a new counter per run, so each run records its own retries.
+            // Retries wrap the destination here and for scheduled runs: a new counter per run, so each run records its own retries.
             var retrying = new RetryingDestination(target, retryPolicy, Log);
             runs.Add(await runner.RunAsync(flow, destination, retrying, lake, run, heartbeat, scope, cancellationToken).ConfigureAwait(false));
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Management.Automation;
 using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
@@ -125,6 +126,13 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         {
             ThrowTerminatingError(new ErrorRecord(error, "InvalidCompressionForFileType", ErrorCategory.InvalidArgument, target));
         }
+    }
+
+    /// <summary>Stores -RetryCount and -RetryTimeoutSeconds, when given, as the invariant-culture strings the engine reads.</summary>
+    protected static void SetRetrySettings(DestinationSettings destination, int? retryCount, int? retryTimeoutSeconds)
+    {
+        if (retryCount is { } count) destination.Properties[DestinationKeys.RetryCount] = count.ToString(CultureInfo.InvariantCulture);
+        if (retryTimeoutSeconds is { } seconds) destination.Properties[DestinationKeys.RetryTimeoutSeconds] = seconds.ToString(CultureInfo.InvariantCulture);
     }
 
     /// <summary>

@@ -1,6 +1,8 @@
 using System.Collections.ObjectModel;
+using System.Globalization;
 using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Retry;
 using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Lake;
@@ -64,12 +66,18 @@ internal static class EngineMapping
         EncryptionKey = destination.GetProperty(DestinationKeys.PgpPublicKey) is { } armored ? DescribeKey(armored) : null,
         EncryptManifest = bool.TryParse(destination.GetProperty(DestinationKeys.PgpEncryptManifest), out var encryptManifest) && encryptManifest,
         PgpPublicKey = destination.GetProperty(DestinationKeys.PgpPublicKey),
+        RetryCount = IntProperty(destination, DestinationKeys.RetryCount, RetryPolicy.DefaultRetryCount),
+        RetryTimeoutSeconds = IntProperty(destination, DestinationKeys.RetryTimeoutSeconds, RetryPolicy.DefaultTimeoutSeconds),
         Settings = new ReadOnlyDictionary<string, string>(destination.Properties
             .Where(property => !ShownSeparately.Contains(property.Key))
             .ToDictionary(property => property.Key, property => property.Value, StringComparer.OrdinalIgnoreCase)),
         CreatedAt = destination.CreatedAt,
         ModifiedAt = destination.ModifiedAt,
     };
+
+    /// <summary>A stored whole-number setting, or its default when unset; a value edited out of range behind the module shows in Settings and fails the next run.</summary>
+    private static int IntProperty(DestinationSettings destination, string key, int defaultValue) =>
+        int.TryParse(destination.GetProperty(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : defaultValue;
 
     public static ExportFlow ToOutput(FlowStatus status, string destinationName)
     {
@@ -119,6 +127,7 @@ internal static class EngineMapping
         RecordsFailed = run.RecordsFailed,
         BatchesSkipped = run.BatchesSkipped,
         SkippedBatches = run.SkippedBatches.Select(b => new BatchProblem { Path = b.RelativePath, Problem = b.Problem }).ToArray(),
+        Retries = run.Retries,
         InputBytes = run.InputBytes,
         OutputBytes = run.OutputBytes,
         FileCount = run.Files.Count,

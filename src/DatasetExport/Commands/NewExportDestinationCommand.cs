@@ -3,6 +3,7 @@ using System.Net;
 using System.Security;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Azure;
+using DatasetExport.Engine.Destinations.Retry;
 
 namespace DatasetExport.Commands;
 
@@ -234,6 +235,17 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
     [ValidateNotNullOrEmpty]
     public string? FolderTemplate { get; set; }
 
+    /// <summary>How often an operation that failed transiently (connection, timeout, throttling, server error) is tried again; default 4.</summary>
+    [Parameter]
+    [ValidateRange(0, RetryPolicy.MaxRetryCount)]
+    public int? RetryCount { get; set; }
+
+    /// <summary>No retry starts later than this many seconds after an operation's first attempt; default 300.</summary>
+    [Parameter]
+    [Alias("RetryTimeout")]
+    [ValidateRange(1, RetryPolicy.MaxTimeoutSeconds)]
+    public int? RetryTimeoutSeconds { get; set; }
+
     /// <summary>Store the destination without writing a probe file first.</summary>
     [Parameter]
     public SwitchParameter SkipValidation { get; set; }
@@ -275,6 +287,7 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
         };
         AddTypeSettings(destination);
         if (FolderTemplate is not null) destination.Properties[DestinationKeys.FolderTemplate] = FolderTemplate;
+        SetRetrySettings(destination, RetryCount, RetryTimeoutSeconds);
         if (EncryptManifest && PgpPublicKey is null) ThrowArgument("-EncryptManifest needs -PgpPublicKey: the manifest is encrypted to the same key as the files.", nameof(EncryptManifest));
         if (PgpPublicKey is not null)
         {

@@ -1,10 +1,11 @@
 using System.Management.Automation;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Retry;
 
 namespace DatasetExport.Commands;
 
 /// <summary>
-/// <para type="synopsis">Changes how a destination writes files: file type, compression, manifest, file size, folder, encryption.</para>
+/// <para type="synopsis">Changes how a destination writes files: file type, compression, manifest, file size, folder, encryption, retries.</para>
 /// <para type="description">Type-specific settings (bucket, credentials, ...) are not changed here: remove the destination and
 /// create it again. Unless -SkipValidation is given, the changed destination is validated with a probe file.</para>
 /// </summary>
@@ -61,6 +62,17 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
     [ValidateNotNullOrEmpty]
     public string? FolderTemplate { get; set; }
 
+    /// <summary>How often an operation that failed transiently (connection, timeout, throttling, server error) is tried again; default 4.</summary>
+    [Parameter]
+    [ValidateRange(0, RetryPolicy.MaxRetryCount)]
+    public int? RetryCount { get; set; }
+
+    /// <summary>No retry starts later than this many seconds after an operation's first attempt; default 300.</summary>
+    [Parameter]
+    [Alias("RetryTimeout")]
+    [ValidateRange(1, RetryPolicy.MaxTimeoutSeconds)]
+    public int? RetryTimeoutSeconds { get; set; }
+
     /// <summary>Store the change without writing a probe file first.</summary>
     [Parameter]
     public SwitchParameter SkipValidation { get; set; }
@@ -88,6 +100,7 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
         if (MaxFileSizeMB is { } maxFileSize) destination.MaxFileSizeMB = maxFileSize;
         if (FolderPath is not null) destination.FolderPath = FolderPath.Replace('\\', '/').Trim('/');
         if (FolderTemplate is not null) destination.Properties[DestinationKeys.FolderTemplate] = FolderTemplate;
+        SetRetrySettings(destination, RetryCount, RetryTimeoutSeconds);
         if (!TryApplyEncryption(destination)) return;
 
         if (!ShouldProcess(destination.Name, "Change export destination settings")) return;

@@ -31,6 +31,10 @@ public sealed class ExportDestination
     public bool EncryptManifest { get; init; }
     /// <summary>The armored OpenPGP public key files are encrypted to (a public key, not a secret); null when not encrypting.</summary>
     public string? PgpPublicKey { get; init; }
+    /// <summary>Retries of an operation that failed transiently (the engine default, 4, when not set).</summary>
+    public int RetryCount { get; init; }
+    /// <summary>No retry starts later than this many seconds after an operation's first attempt (the engine default, 300, when not set).</summary>
+    public int RetryTimeoutSeconds { get; init; }
     /// <summary>The type-specific plain settings (bucket, region, host, ...). Secrets and the encryption key are not included.</summary>
     public ReadOnlyDictionary<string, string> Settings { get; init; } = new(new Dictionary<string, string>());
     public DateTimeOffset CreatedAt { get; init; }

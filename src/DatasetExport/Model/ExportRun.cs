@@ -24,6 +24,8 @@ public sealed class ExportRun
     public int BatchesSkipped { get; init; }
     /// <summary>The batches left out under SkipInvalidBatches and why; the next run tries them again.</summary>
     public BatchProblem[] SkippedBatches { get; init; } = [];
+    /// <summary>How often a destination operation that failed transiently was tried again during the run.</summary>
+    public int Retries { get; init; }
     public long InputBytes { get; init; }
     public long OutputBytes { get; init; }
     public int FileCount { get; init; }

@@ -6,9 +6,9 @@ namespace DatasetExport.Engine.Destinations.Retry;
 /// How often and how long a destination operation that failed transiently is tried again: at most
 /// <see cref="RetryCount"/> retries, none starting later than <see cref="Timeout"/> after the first attempt, with
 /// exponentially growing, jittered delays between them. Read from the destination's RetryCount and
-/// RetryTimeoutSeconds properties.
+/// RetryTimeoutSeconds properties. Public for its limits and defaults, which the cmdlets validate against and show.
 /// </summary>
-internal sealed record RetryPolicy(int RetryCount, TimeSpan Timeout)
+public sealed record RetryPolicy(int RetryCount, TimeSpan Timeout)
 {
     public const int DefaultRetryCount = 4;
     public const int DefaultTimeoutSeconds = 300;
