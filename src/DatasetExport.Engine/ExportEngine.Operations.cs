@@ -119,10 +119,9 @@ public sealed partial class ExportEngine
         var lake = new FolderLake(lakePath);
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
 
-        var runner = new ExportRunner(State, Time);
+        var runner = new ExportRunner(State, Time, Log);
         using var heartbeat = new RunHeartbeat(State, Time);
         var runs = new List<RunRecord>();
-        var retryPolicy = RetryPolicy.From(destination);
         await using var target = _createDestination(destination);
         for (var index = 0; index < datasetIds.Count; index++)
         {
@@ -130,9 +129,7 @@ public sealed partial class ExportEngine
             State.AddRun(run);
             heartbeat.Hold(run);
             var scope = new ProgressScope(progress, flow.Name, run.DatasetId, index, datasetIds.Count);
-            // Retries wrap the destination here and for scheduled runs: a new counter per run, so each run records its own retries.
-            var retrying = new RetryingDestination(target, retryPolicy, Log);
-            runs.Add(await runner.RunAsync(flow, destination, retrying, lake, run, heartbeat, scope, cancellationToken).ConfigureAwait(false));
+            runs.Add(await runner.RunAsync(flow, destination, target, lake, run, heartbeat, scope, cancellationToken).ConfigureAwait(false));
         }
         return runs;
     }

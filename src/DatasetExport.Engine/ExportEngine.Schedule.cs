@@ -1,5 +1,4 @@
 using DatasetExport.Engine.Destinations;
-using DatasetExport.Engine.Destinations.Retry;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.Scheduling;
@@ -145,20 +144,17 @@ public sealed partial class ExportEngine
         IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
         if (runs.Count == 0) return runs;
-        var runner = new ExportRunner(State, Time);
+        var runner = new ExportRunner(State, Time, Log);
         using var heartbeat = new RunHeartbeat(State, Time);
         foreach (var run in runs) heartbeat.Hold(run);
         var started = 0;
         try
         {
-            var retryPolicy = RetryPolicy.From(destination);
             await using var target = _createDestination(destination);
             for (; started < runs.Count; started++)
             {
                 var scope = new ProgressScope(progress, flow.Name, runs[started].DatasetId, started, runs.Count);
-                // Retries as in RunFlowAsync: a new counter per run, so each run records its own retries.
-                var retrying = new RetryingDestination(target, retryPolicy, Log);
-                await runner.RunAsync(flow, destination, retrying, lake, runs[started], heartbeat, scope, cancellationToken).ConfigureAwait(false);
+                await runner.RunAsync(flow, destination, target, lake, runs[started], heartbeat, scope, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception error)

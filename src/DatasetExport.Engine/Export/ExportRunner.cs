@@ -24,11 +24,14 @@ internal sealed class ExportRunner
 
     private readonly IStateStore _state;
     private readonly TimeProvider _time;
+    private readonly Action<string>? _log;
 
-    public ExportRunner(IStateStore state, TimeProvider time)
+    /// <param name="log">Receives retry messages (never secrets), on the engine's threads.</param>
+    public ExportRunner(IStateStore state, TimeProvider time, Action<string>? log)
     {
         _state = state;
         _time = time;
+        _log = log;
     }
 
     /// <summary>The exportTime= folder value for a slot: UTC, minute precision.</summary>
@@ -62,17 +65,19 @@ internal sealed class ExportRunner
     /// <summary>
     /// Exports <paramref name="run"/>, which is recorded Running and held by <paramref name="heartbeat"/>. Returns it
     /// Succeeded, Failed (with Error), or Abandoned when another process took it over; throws only when cancelled.
+    /// Every operation on <paramref name="destinationClient"/> is retried by the destination's retry policy, counted per run.
     /// </summary>
     public async Task<RunRecord> RunAsync(
         FlowRecord flow,
         DestinationSettings destination,
-        IExportDestination target,
+        IExportDestination destinationClient,
         FolderLake lake,
         RunRecord run,
         RunHeartbeat heartbeat,
         ProgressScope progress,
         CancellationToken cancellationToken)
     {
+        var target = new RetryingDestination(destinationClient, RetryPolicy.From(destination), _log);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, heartbeat.LostToken(run.Id));
         var token = stopping.Token;
         var staging = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "DatasetExport", run.Id.ToString("N"))).FullName;
@@ -97,7 +102,7 @@ internal sealed class ExportRunner
                 await WriteManifestAsync(run, flow, destination, target, dataset, staging, token).ConfigureAwait(false);
             }
             run.CompletedAt = _time.GetUtcNow();
-            run.Retries = RetriesOf(target);
+            run.Retries = target.Retries;
             _state.CommitRun(run, exported.Select(b => b.Key).ToList());
             return run;
         }
@@ -110,7 +115,7 @@ internal sealed class ExportRunner
             if (!cancelled && IsLost(run, heartbeat, error)) return Lost(run);
             run.Status = RunStatus.Failed;
             run.Error = cancelled ? "The export was cancelled." : error.Message;
-            run.Retries = RetriesOf(target);
+            run.Retries = target.Retries;
             try
             {
                 _state.UpdateRun(run);
@@ -144,7 +149,6 @@ internal sealed class ExportRunner
         run.Error = LostRunError;
         return run;
     }
-    private static int RetriesOf(IExportDestination target) => target is RetryingDestination retrying ? retrying.Retries : 0;
 
     private IReadOnlyList<BatchInfo> SelectBatches(FlowRecord flow, DatasetInfo dataset)
     {
