@@ -6,16 +6,21 @@ public static class FormatCatalog
     /// <summary>The reader for a lake batch format.</summary>
     public static IBatchReader GetReader(BatchFormat format) => format switch
     {
-        // FORMATS-HELPER: return the Parquet and JSON Lines readers.
-        _ => throw new NotImplementedException(),
+        BatchFormat.Parquet => new ParquetBatchReader(),
+        BatchFormat.JsonLines => new JsonLinesBatchReader(),
+        _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown batch format."),
     };
 
     /// <summary>A writer that writes <paramref name="schema"/>-shaped records into <paramref name="output"/>.</summary>
     public static IFormatWriter CreateWriter(Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression)
     {
         ValidateCombination(fileType, compression);
-        // FORMATS-HELPER: return the JSON Lines (plain or gzip) and Parquet writers.
-        throw new NotImplementedException();
+        return fileType switch
+        {
+            FileType.Json => new JsonLinesWriter(output, schema, gzip: compression == CompressionKind.Gzip),
+            FileType.Parquet => new ParquetFileWriter(output, schema, compression),
+            _ => throw new ArgumentOutOfRangeException(nameof(fileType), fileType, "Unknown file type."),
+        };
     }
 
     /// <summary>The file name suffix for written files, e.g. <c>.json.gz</c> or <c>.parquet</c>.</summary>

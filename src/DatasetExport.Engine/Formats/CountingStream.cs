@@ -1,0 +1,50 @@
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>
+/// A write-only pass-through that counts the bytes reaching the output and reports that count as its position
+/// (Parquet.Net reads Position to record offsets), so the output itself need not be seekable. Never closes the output.
+/// </summary>
+internal sealed class CountingStream(Stream output) : Stream
+{
+    public long BytesWritten { get; private set; }
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => BytesWritten;
+
+    public override long Position
+    {
+        get => BytesWritten;
+        set => throw new NotSupportedException("The output is written front to back.");
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        output.Write(buffer);
+        BytesWritten += buffer.Length;
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        await output.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+        BytesWritten += buffer.Length;
+    }
+
+    public override void WriteByte(byte value)
+    {
+        output.WriteByte(value);
+        BytesWritten++;
+    }
+
+    public override void Flush() => output.Flush();
+    public override Task FlushAsync(CancellationToken cancellationToken) => output.FlushAsync(cancellationToken);
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+}

@@ -1,0 +1,134 @@
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>Raised when two schemas cannot be merged. Names the column and both types.</summary>
+public sealed class SchemaConflictException : Exception
+{
+    public SchemaConflictException(string columnPath, string leftType, string rightType)
+        : base($"Column '{columnPath}' is {leftType} in one schema and {rightType} in another; these types cannot be merged.")
+    {
+        ColumnPath = columnPath;
+        LeftType = leftType;
+        RightType = rightType;
+    }
+
+    /// <summary>Dotted path of the conflicting column, e.g. <c>address.zip</c> or <c>tags[]</c>.</summary>
+    public string ColumnPath { get; }
+    public string LeftType { get; }
+    public string RightType { get; }
+}
+
+/// <summary>
+/// Merges schemas of the batches of one dataset with the widening rules of docs/formats.md:
+/// equal kinds stay; Int32+Int64 → Int64; Float+Double → Double; any int or float with Float/Double → Double;
+/// Int32/Int64 with Decimal → Decimal wide enough for both; Decimal precision/scale widen (max 38);
+/// columns missing on one side become nullable; structs, lists and maps merge recursively.
+/// Everything else is a <see cref="SchemaConflictException"/>.
+/// </summary>
+public static class SchemaMerger
+{
+    /// <summary>Largest decimal precision Parquet readers agree on.</summary>
+    public const int MaxDecimalPrecision = 38;
+
+    /// <summary>Merges two schemas. Column order: <paramref name="first"/>'s columns, then columns only in <paramref name="second"/>.</summary>
+    public static DatasetSchema Merge(DatasetSchema first, DatasetSchema second)
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(second);
+        return new DatasetSchema(MergeFields(first.Fields, second.Fields, parentPath: ""));
+    }
+
+    /// <summary>Merges every schema in order; throws <see cref="ArgumentException"/> when the list is empty.</summary>
+    public static DatasetSchema Merge(IEnumerable<DatasetSchema> schemas)
+    {
+        ArgumentNullException.ThrowIfNull(schemas);
+        DatasetSchema? merged = null;
+        foreach (var schema in schemas) merged = merged is null ? schema : Merge(merged, schema);
+        return merged ?? throw new ArgumentException("At least one schema is needed to merge.", nameof(schemas));
+    }
+
+    /// <summary>Merges two fields of the same name (used for nested fields and by the readers).</summary>
+    public static SchemaField MergeField(SchemaField first, SchemaField second) => MergeField(first, second, first.Name);
+
+    internal static List<SchemaField> MergeFields(IReadOnlyList<SchemaField> first, IReadOnlyList<SchemaField> second, string parentPath)
+    {
+        var secondByName = new Dictionary<string, SchemaField>(StringComparer.Ordinal);
+        foreach (var field in second) secondByName[field.Name] = field;
+        var merged = new List<SchemaField>(first.Count + second.Count);
+        var firstNames = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var field in first)
+        {
+            firstNames.Add(field.Name);
+            merged.Add(secondByName.TryGetValue(field.Name, out var other)
+                ? MergeField(field, other, Join(parentPath, field.Name))
+                : field with { Nullable = true });
+        }
+        foreach (var field in second)
+        {
+            if (!firstNames.Contains(field.Name)) merged.Add(field with { Nullable = true });
+        }
+        return merged;
+    }
+
+    private static SchemaField MergeField(SchemaField first, SchemaField second, string path)
+    {
+        var nullable = first.Nullable || second.Nullable;
+        if (first.Kind == second.Kind)
+        {
+            return first.Kind switch
+            {
+                FieldKind.Decimal => WidenDecimal(first, second, path) with { Nullable = nullable },
+                FieldKind.Struct => first with { Nullable = nullable, Children = MergeFields(first.ChildFields, second.ChildFields, path) },
+                FieldKind.List => first with
+                {
+                    Nullable = nullable,
+                    Children = [MergeField(first.ChildFields[0], second.ChildFields[0], path + "[]")],
+                },
+                FieldKind.Map => first with
+                {
+                    Nullable = nullable,
+                    Children =
+                    [
+                        MergeField(first.ChildFields[0], second.ChildFields[0], path + ".key"),
+                        MergeField(first.ChildFields[1], second.ChildFields[1], path + ".value"),
+                    ],
+                },
+                _ => first with { Nullable = nullable },
+            };
+        }
+
+        var widened = WidenScalar(first, second) ?? WidenScalar(second, first)
+            ?? throw new SchemaConflictException(path, first.TypeName, second.TypeName);
+        if (widened.Kind == FieldKind.Decimal && widened.Precision > MaxDecimalPrecision)
+        {
+            throw new SchemaConflictException(path, first.TypeName, second.TypeName);
+        }
+        return widened with { Name = first.Name, Nullable = nullable };
+    }
+
+    /// <summary>The wider of two scalar kinds when <paramref name="narrow"/> widens to <paramref name="wide"/>'s family, else null.</summary>
+    private static SchemaField? WidenScalar(SchemaField narrow, SchemaField wide) => (narrow.Kind, wide.Kind) switch
+    {
+        (FieldKind.Int32, FieldKind.Int64) => wide,
+        (FieldKind.Float, FieldKind.Double) => wide,
+        (FieldKind.Int32 or FieldKind.Int64, FieldKind.Float or FieldKind.Double) => wide with { Kind = FieldKind.Double },
+        (FieldKind.Int32, FieldKind.Decimal) => WidenDecimalDigits(wide, integerDigits: 10),
+        (FieldKind.Int64, FieldKind.Decimal) => WidenDecimalDigits(wide, integerDigits: 19),
+        _ => null,
+    };
+
+    private static SchemaField WidenDecimal(SchemaField first, SchemaField second, string path)
+    {
+        var scale = Math.Max(first.Scale, second.Scale);
+        var integerDigits = Math.Max(first.Precision - first.Scale, second.Precision - second.Scale);
+        if (integerDigits + scale > MaxDecimalPrecision) throw new SchemaConflictException(path, first.TypeName, second.TypeName);
+        return first with { Precision = integerDigits + scale, Scale = scale };
+    }
+
+    private static SchemaField WidenDecimalDigits(SchemaField decimalField, int integerDigits)
+    {
+        var digits = Math.Max(decimalField.Precision - decimalField.Scale, integerDigits);
+        return decimalField with { Precision = digits + decimalField.Scale };
+    }
+
+    private static string Join(string parent, string name) => parent.Length == 0 ? name : parent + "." + name;
+}

@@ -1,0 +1,151 @@
+using System.Text.Json;
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Formats;
+using Microsoft.Data.Sqlite;
+
+namespace DatasetExport.Engine.State;
+
+public sealed partial class SqliteStateStore
+{
+    public void AddDestination(DestinationSettings destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ValidateName(destination.Name, "destination");
+        var parameters = DestinationParameters(destination);
+        Write(() =>
+        {
+            try
+            {
+                Execute("""
+                    INSERT INTO destinations (id, name, name_key, type, file_type, compression, include_manifest, max_file_size_mb,
+                                              folder_path, properties, protected_secrets, created_at, modified_at)
+                    VALUES ($id, $name, $name_key, $type, $file_type, $compression, $include_manifest, $max_file_size_mb,
+                            $folder_path, $properties, $protected_secrets, $created_at, $modified_at)
+                    """, parameters);
+            }
+            catch (SqliteException error) when (IsUniqueViolation(error))
+            {
+                throw new StateException(StateFailure.AlreadyExists, $"A destination named '{destination.Name}' already exists.", error);
+            }
+            catch (SqliteException error) when (IsPrimaryKeyViolation(error))
+            {
+                throw new StateException(StateFailure.AlreadyExists, $"A destination with id {destination.Id} already exists.", error);
+            }
+        });
+    }
+
+    /// <summary>Replaces every setting of the destination with this id; its CreatedAt is kept.</summary>
+    public void UpdateDestination(DestinationSettings destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ValidateName(destination.Name, "destination");
+        var parameters = DestinationParameters(destination);
+        Write(() =>
+        {
+            int changed;
+            try
+            {
+                changed = Execute("""
+                    UPDATE destinations
+                    SET name = $name, name_key = $name_key, type = $type, file_type = $file_type, compression = $compression,
+                        include_manifest = $include_manifest, max_file_size_mb = $max_file_size_mb, folder_path = $folder_path,
+                        properties = $properties, protected_secrets = $protected_secrets, modified_at = $modified_at
+                    WHERE id = $id
+                    """, parameters);
+            }
+            catch (SqliteException error) when (IsUniqueViolation(error))
+            {
+                throw new StateException(StateFailure.AlreadyExists, $"Another destination is already named '{destination.Name}'.", error);
+            }
+            if (changed == 0) throw DestinationNotFound(destination.Id, destination.Name);
+        });
+    }
+
+    public void RemoveDestination(Guid id) => Write(() =>
+    {
+        if (Scalar("SELECT name FROM destinations WHERE id = $id", ("$id", IdText(id))) is not string name)
+        {
+            throw DestinationNotFound(id, null);
+        }
+        var flows = ReadAll("SELECT name FROM flows WHERE destination_id = $id ORDER BY name_key", row => row.Text("name"), ("$id", IdText(id)));
+        if (flows.Count > 0)
+        {
+            throw new StateException(StateFailure.InUse,
+                $"Destination '{name}' is used by flow {string.Join(", ", flows.Select(flow => $"'{flow}'"))}: " +
+                "remove those flows or point them at another destination first.");
+        }
+        Execute("DELETE FROM destinations WHERE id = $id", ("$id", IdText(id)));
+    });
+
+    public DestinationSettings? FindDestination(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return ReadDestinations("WHERE name_key = $name_key", ("$name_key", NameKey(name))).SingleOrDefault();
+    }
+
+    public DestinationSettings? GetDestination(Guid id) => ReadDestinations("WHERE id = $id", ("$id", IdText(id))).SingleOrDefault();
+
+    public IReadOnlyList<DestinationSettings> ListDestinations() => ReadDestinations("ORDER BY name_key");
+
+    private List<DestinationSettings> ReadDestinations(string condition, params (string Name, object? Value)[] parameters)
+    {
+        // Secrets are decrypted after the rows are read: a failure then names the destination.
+        var rows = Read(() => ReadAll($"SELECT * FROM destinations {condition}", row => (Settings: ReadDestination(row), Secrets: row.NullableText("protected_secrets")), parameters));
+        foreach (var (settings, protectedSecrets) in rows)
+        {
+            if (protectedSecrets is not null) settings.Secrets = UnprotectSecrets(settings, protectedSecrets);
+        }
+        return rows.Select(row => row.Settings).ToList();
+    }
+
+    private static DestinationSettings ReadDestination(SqliteDataReader row) => new()
+    {
+        Id = row.Id("id"),
+        Name = row.Text("name"),
+        Type = row.Enum<DestinationType>("type"),
+        FileType = row.Enum<FileType>("file_type"),
+        Compression = row.Enum<CompressionKind>("compression"),
+        IncludeManifest = row.Flag("include_manifest"),
+        MaxFileSizeMB = row.Int32("max_file_size_mb"),
+        FolderPath = row.Text("folder_path"),
+        Properties = ReadDictionary(row.Text("properties")),
+        CreatedAt = row.Date("created_at"),
+        ModifiedAt = row.Date("modified_at"),
+    };
+
+    /// <summary>The row's values; the secrets become one protected payload (no secrets: NULL, so no key is needed).</summary>
+    private (string, object?)[] DestinationParameters(DestinationSettings destination) =>
+    [
+        ("$id", IdText(destination.Id)),
+        ("$name", destination.Name),
+        ("$name_key", NameKey(destination.Name)),
+        ("$type", destination.Type.ToString()),
+        ("$file_type", destination.FileType.ToString()),
+        ("$compression", destination.Compression.ToString()),
+        ("$include_manifest", destination.IncludeManifest),
+        ("$max_file_size_mb", destination.MaxFileSizeMB),
+        ("$folder_path", destination.FolderPath),
+        ("$properties", JsonSerializer.Serialize(destination.Properties)),
+        ("$protected_secrets", destination.Secrets.Count == 0 ? null : _secrets.Protect(JsonSerializer.Serialize(destination.Secrets))),
+        ("$created_at", DateText(destination.CreatedAt)),
+        ("$modified_at", DateText(destination.ModifiedAt)),
+    ];
+
+    private Dictionary<string, string> UnprotectSecrets(DestinationSettings destination, string protectedSecrets)
+    {
+        try
+        {
+            return ReadDictionary(_secrets.Unprotect(protectedSecrets));
+        }
+        catch (StateException error)
+        {
+            throw new StateException(error.Failure, $"The secrets of destination '{destination.Name}' (id {destination.Id}) cannot be read. {error.Message}", error);
+        }
+    }
+
+    private static Dictionary<string, string> ReadDictionary(string json) =>
+        new(JsonSerializer.Deserialize<Dictionary<string, string>>(json) ?? [], StringComparer.OrdinalIgnoreCase);
+
+    private static StateException DestinationNotFound(Guid id, string? name) => new(StateFailure.NotFound,
+        name is null ? $"No destination with id {id} exists." : $"Destination '{name}' (id {id}) does not exist; it may have been removed.");
+}

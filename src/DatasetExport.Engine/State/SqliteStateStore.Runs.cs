@@ -1,0 +1,233 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace DatasetExport.Engine.State;
+
+public sealed partial class SqliteStateStore
+{
+    public const string AbandonedRunError = "The process running it stopped responding; a later run exports its batches again.";
+
+    public void AddRun(RunRecord run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        Write(() =>
+        {
+            try
+            {
+                Execute("""
+                    INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
+                                      started_at, completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes,
+                                      output_bytes, batch_count, export_path, manifest_path, files, error)
+                    VALUES ($id, $flow_id, $flow_name, $dataset_id, $destination_id, $destination_name, $status, $mode, $scheduled_time,
+                            $started_at, $completed_at, $heartbeat_at, $records_read, $records_written, $records_skipped, $input_bytes,
+                            $output_bytes, $batch_count, $export_path, $manifest_path, $files, $error)
+                    """, RunParameters(run));
+            }
+            catch (SqliteException error) when (IsUniqueViolation(error))
+            {
+                throw AlreadyRunning(run, error);
+            }
+            catch (SqliteException error) when (IsPrimaryKeyViolation(error))
+            {
+                throw new StateException(StateFailure.AlreadyExists, $"A run with id {run.Id} already exists.", error);
+            }
+        });
+    }
+
+    public IReadOnlyList<RunRecord> AbandonStaleRuns(DateTimeOffset heartbeatBefore) => Write(() =>
+    {
+        const string stale = "WHERE status = $running AND heartbeat_at < $before";
+        (string, object?)[] parameters = [("$running", nameof(RunStatus.Running)), ("$before", DateText(heartbeatBefore))];
+        var runs = ReadAll($"SELECT * FROM runs {stale}", ReadRun, parameters);
+        Execute($"UPDATE runs SET status = $abandoned, error = $error {stale}",
+            [.. parameters, ("$abandoned", nameof(RunStatus.Abandoned)), ("$error", AbandonedRunError)]);
+        foreach (var run in runs)
+        {
+            run.Status = RunStatus.Abandoned;
+            run.Error = AbandonedRunError;
+        }
+        return (IReadOnlyList<RunRecord>)runs;
+    });
+
+    public void UpdateRun(RunRecord run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        Write(() => SaveRun(run));
+    }
+
+    public void Heartbeat(Guid runId, DateTimeOffset at) => Write(() =>
+    {
+        if (Execute("UPDATE runs SET heartbeat_at = $at WHERE id = $id", ("$at", DateText(at)), ("$id", IdText(runId))) == 0)
+        {
+            throw new StateException(StateFailure.NotFound, $"No run with id {runId} exists.");
+        }
+    });
+
+    /// <summary>Sets <paramref name="run"/>'s Status to Succeeded and saves it with its batches in one transaction.</summary>
+    public void CommitRun(RunRecord run, IReadOnlyCollection<BatchKey> batches)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(batches);
+        var previousStatus = run.Status;
+        run.Status = RunStatus.Succeeded;
+        try
+        {
+            Write(() =>
+            {
+                SaveRun(run);
+                foreach (var batch in batches)
+                {
+                    try
+                    {
+                        // A Full flow exports a batch again on every run: the latest run that exported it is recorded.
+                        Execute("""
+                            INSERT INTO exported_batches (flow_id, dataset_id, batch_key, run_id) VALUES ($flow_id, $dataset_id, $batch_key, $run_id)
+                            ON CONFLICT (flow_id, dataset_id, batch_key) DO UPDATE SET run_id = excluded.run_id
+                            """,
+                            ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$batch_key", batch.Value), ("$run_id", IdText(run.Id)));
+                    }
+                    catch (SqliteException error) when (IsForeignKeyViolation(error))
+                    {
+                        throw new StateException(StateFailure.NotFound,
+                            $"Run {run.Id} cannot be committed: its flow '{run.FlowName}' (id {run.FlowId}) has been removed.", error);
+                    }
+                }
+            });
+        }
+        catch
+        {
+            run.Status = previousStatus;
+            throw;
+        }
+    }
+
+    public RunRecord? GetRun(Guid id) => Read(() => ReadAll("SELECT * FROM runs WHERE id = $id", ReadRun, ("$id", IdText(id))).SingleOrDefault());
+
+    public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null)
+    {
+        if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
+        var conditions = new List<string>();
+        var parameters = new List<(string, object?)>();
+        if (flowId is { } flow)
+        {
+            conditions.Add("flow_id = $flow_id");
+            parameters.Add(("$flow_id", IdText(flow)));
+        }
+        if (status is { } wanted)
+        {
+            conditions.Add("status = $status");
+            parameters.Add(("$status", wanted.ToString()));
+        }
+        var where = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
+        var limit = "";
+        if (last is { } count)
+        {
+            limit = "LIMIT $last";
+            parameters.Add(("$last", count));
+        }
+        // rowid breaks ties between runs started in the same tick: the later insert is the newer run.
+        return Read(() => ReadAll($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", ReadRun, [.. parameters]));
+    }
+
+    public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId)
+    {
+        ArgumentNullException.ThrowIfNull(datasetId);
+        var keys = Read(() => ReadAll("SELECT batch_key FROM exported_batches WHERE flow_id = $flow_id AND dataset_id = $dataset_id",
+            row => row.Text("batch_key"), ("$flow_id", IdText(flowId)), ("$dataset_id", datasetId)));
+        return new HashSet<string>(keys, StringComparer.Ordinal);
+    }
+
+    /// <summary>Writes every field of an existing run; never touches exported batches.</summary>
+    private void SaveRun(RunRecord run)
+    {
+        int changed;
+        try
+        {
+            changed = Execute("""
+                UPDATE runs
+                SET flow_id = $flow_id, flow_name = $flow_name, dataset_id = $dataset_id, destination_id = $destination_id,
+                    destination_name = $destination_name, status = $status, mode = $mode, scheduled_time = $scheduled_time,
+                    started_at = $started_at, completed_at = $completed_at, heartbeat_at = $heartbeat_at, records_read = $records_read,
+                    records_written = $records_written, records_skipped = $records_skipped, input_bytes = $input_bytes,
+                    output_bytes = $output_bytes, batch_count = $batch_count, export_path = $export_path, manifest_path = $manifest_path,
+                    files = $files, error = $error
+                WHERE id = $id
+                """, RunParameters(run));
+        }
+        catch (SqliteException error) when (IsUniqueViolation(error))
+        {
+            throw AlreadyRunning(run, error);
+        }
+        if (changed == 0) throw new StateException(StateFailure.NotFound, $"No run with id {run.Id} exists.");
+    }
+
+    /// <summary>Names the run that holds the flow and dataset, read in the same transaction that was refused.</summary>
+    private StateException AlreadyRunning(RunRecord run, Exception inner)
+    {
+        var holder = ReadAll("SELECT * FROM runs WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND status = $running", ReadRun,
+            ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$running", nameof(RunStatus.Running))).Single();
+        return new StateException(StateFailure.InUse,
+            $"Flow '{run.FlowName}' is already exporting dataset '{run.DatasetId}': run {holder.Id} started at {holder.StartedAt:u} " +
+            $"and was last seen at {holder.HeartbeatAt:u}.", inner);
+    }
+
+    private static RunRecord ReadRun(SqliteDataReader row) => new()
+    {
+        Id = row.Id("id"),
+        FlowId = row.Id("flow_id"),
+        FlowName = row.Text("flow_name"),
+        DatasetId = row.Text("dataset_id"),
+        DestinationId = row.Id("destination_id"),
+        DestinationName = row.Text("destination_name"),
+        Status = row.Enum<RunStatus>("status"),
+        Mode = row.Enum<ExportMode>("mode"),
+        ScheduledTime = row.Date("scheduled_time"),
+        StartedAt = row.Date("started_at"),
+        CompletedAt = row.NullableDate("completed_at"),
+        HeartbeatAt = row.Date("heartbeat_at"),
+        RecordsRead = row.Int64("records_read"),
+        RecordsWritten = row.Int64("records_written"),
+        RecordsSkipped = row.Int64("records_skipped"),
+        InputBytes = row.Int64("input_bytes"),
+        OutputBytes = row.Int64("output_bytes"),
+        BatchCount = row.Int32("batch_count"),
+        ExportPath = row.Text("export_path"),
+        ManifestPath = row.NullableText("manifest_path"),
+        Files = (JsonSerializer.Deserialize<List<StoredRunFile>>(row.Text("files")) ?? []).Select(file => file.ToRecord()).ToList(),
+        Error = row.NullableText("error"),
+    };
+
+    private static (string, object?)[] RunParameters(RunRecord run) =>
+    [
+        ("$id", IdText(run.Id)),
+        ("$flow_id", IdText(run.FlowId)),
+        ("$flow_name", run.FlowName),
+        ("$dataset_id", run.DatasetId),
+        ("$destination_id", IdText(run.DestinationId)),
+        ("$destination_name", run.DestinationName),
+        ("$status", run.Status.ToString()),
+        ("$mode", run.Mode.ToString()),
+        ("$scheduled_time", DateText(run.ScheduledTime)),
+        ("$started_at", DateText(run.StartedAt)),
+        ("$completed_at", DateText(run.CompletedAt)),
+        ("$heartbeat_at", DateText(run.HeartbeatAt)),
+        ("$records_read", run.RecordsRead),
+        ("$records_written", run.RecordsWritten),
+        ("$records_skipped", run.RecordsSkipped),
+        ("$input_bytes", run.InputBytes),
+        ("$output_bytes", run.OutputBytes),
+        ("$batch_count", run.BatchCount),
+        ("$export_path", run.ExportPath),
+        ("$manifest_path", run.ManifestPath),
+        ("$files", JsonSerializer.Serialize(run.Files.Select(StoredRunFile.From))),
+        ("$error", run.Error),
+    ];
+
+    /// <summary>A run file as stored in the runs.files JSON column (without the derived Name).</summary>
+    private sealed record StoredRunFile(string RelativePath, string SinkPath, long Size, long Records, string Sha256)
+    {
+        public static StoredRunFile From(RunFileRecord file) => new(file.RelativePath, file.SinkPath, file.Size, file.Records, file.Sha256);
+
+        public RunFileRecord ToRecord() => new() { RelativePath = RelativePath, SinkPath = SinkPath, Size = Size, Records = Records, Sha256 = Sha256 };
+    }
+}

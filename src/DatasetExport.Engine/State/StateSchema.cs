@@ -1,0 +1,181 @@
+using Microsoft.Data.Sqlite;
+
+namespace DatasetExport.Engine.State;
+
+/// <summary>
+/// The state database's schema and its forward migrations. <c>PRAGMA user_version</c> holds the number of
+/// migrations applied; each migration runs in its own IMMEDIATE transaction together with the version bump, so
+/// several processes opening an old database at once apply each step exactly once. Migrations are only ever
+/// appended: a released step is never edited.
+/// </summary>
+internal static class StateSchema
+{
+    /// <summary>"DSEX": marks the file as DatasetExport state, so another application's SQLite file is never adopted.</summary>
+    public const int ApplicationId = 0x44534558;
+
+    internal static readonly IReadOnlyList<string> Migrations =
+    [
+        // 1: the first schema.
+        $"""
+        PRAGMA application_id = {ApplicationId};
+
+        CREATE TABLE options (
+            name  TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+            value TEXT NOT NULL
+        );
+
+        -- name_key is the name upper-cased (invariant culture): names are unique case-insensitively, beyond ASCII too.
+        CREATE TABLE destinations (
+            id                TEXT NOT NULL PRIMARY KEY,
+            name              TEXT NOT NULL,
+            name_key          TEXT NOT NULL UNIQUE,
+            type              TEXT NOT NULL,
+            file_type         TEXT NOT NULL,
+            compression       TEXT NOT NULL,
+            include_manifest  INTEGER NOT NULL,
+            max_file_size_mb  INTEGER NOT NULL,
+            folder_path       TEXT NOT NULL,
+            properties        TEXT NOT NULL,
+            protected_secrets TEXT,
+            created_at        TEXT NOT NULL,
+            modified_at       TEXT NOT NULL
+        );
+
+        CREATE TABLE flows (
+            id             TEXT NOT NULL PRIMARY KEY,
+            name           TEXT NOT NULL,
+            name_key       TEXT NOT NULL UNIQUE,
+            destination_id TEXT NOT NULL REFERENCES destinations (id),
+            dataset_ids    TEXT NOT NULL,
+            mode           TEXT NOT NULL,
+            enabled        INTEGER NOT NULL,
+            schedule_kind  TEXT NOT NULL,
+            every_hours    INTEGER,
+            at_time        TEXT,
+            cron           TEXT,
+            start_time     TEXT,
+            end_time       TEXT,
+            time_zone      TEXT NOT NULL,
+            created_at     TEXT NOT NULL,
+            modified_at    TEXT NOT NULL
+        );
+        CREATE INDEX flows_by_destination ON flows (destination_id);
+
+        -- Runs are history: they keep the flow's and destination's names and outlive both.
+        CREATE TABLE runs (
+            id               TEXT NOT NULL PRIMARY KEY,
+            flow_id          TEXT NOT NULL,
+            flow_name        TEXT NOT NULL,
+            dataset_id       TEXT NOT NULL,
+            destination_id   TEXT NOT NULL,
+            destination_name TEXT NOT NULL,
+            status           TEXT NOT NULL,
+            mode             TEXT NOT NULL,
+            scheduled_time   TEXT NOT NULL,
+            started_at       TEXT NOT NULL,
+            completed_at     TEXT,
+            heartbeat_at     TEXT NOT NULL,
+            records_read     INTEGER NOT NULL,
+            records_written  INTEGER NOT NULL,
+            records_skipped  INTEGER NOT NULL,
+            input_bytes      INTEGER NOT NULL,
+            output_bytes     INTEGER NOT NULL,
+            batch_count      INTEGER NOT NULL,
+            export_path      TEXT NOT NULL,
+            manifest_path    TEXT,
+            files            TEXT NOT NULL,
+            error            TEXT
+        );
+        -- At most one Running run per flow and dataset, enforced by the database across processes.
+        CREATE UNIQUE INDEX runs_one_running ON runs (flow_id, dataset_id) WHERE status = 'Running';
+        CREATE INDEX runs_by_start ON runs (started_at);
+        CREATE INDEX runs_by_flow ON runs (flow_id, started_at);
+
+        CREATE TABLE exported_batches (
+            flow_id    TEXT NOT NULL REFERENCES flows (id),
+            dataset_id TEXT NOT NULL,
+            batch_key  TEXT NOT NULL,
+            run_id     TEXT NOT NULL REFERENCES runs (id),
+            PRIMARY KEY (flow_id, dataset_id, batch_key)
+        ) WITHOUT ROWID;
+        """,
+    ];
+
+    /// <summary>The schema version this build writes and understands.</summary>
+    public static int LatestVersion => Migrations.Count;
+
+    /// <summary>
+    /// Checks the file before anything writes to it (damaged, foreign or newer files are refused untouched), then
+    /// turns on WAL and foreign keys and applies the missing migrations.
+    /// </summary>
+    public static void Prepare(SqliteConnection connection, string path, TimeSpan busyTimeout)
+    {
+        Execute(connection, null, $"PRAGMA busy_timeout = {(int)busyTimeout.TotalMilliseconds};");
+        // The first statement that reads the file (a damaged file fails here, before anything is written), and one
+        // statement, so the three values come from one snapshot even while another process creates the schema.
+        int version, applicationId;
+        bool isEmpty;
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                SELECT (SELECT user_version FROM pragma_user_version()),
+                       (SELECT application_id FROM pragma_application_id()),
+                       (SELECT count(*) FROM sqlite_schema)
+                """;
+            using var header = command.ExecuteReader();
+            header.Read();
+            (version, applicationId, isEmpty) = (header.GetInt32(0), header.GetInt32(1), header.GetInt64(2) == 0);
+        }
+        if (applicationId != ApplicationId && !(applicationId == 0 && version == 0 && isEmpty))
+        {
+            throw new StateException(StateFailure.Unusable,
+                $"'{path}' is a SQLite database of another application, not DatasetExport state. It was left as it is; " +
+                $"move it aside or point ${ExportEngine.StateHomeVariable} at another folder.");
+        }
+        ThrowIfNewer(version, LatestVersion, path);
+        Execute(connection, null, "PRAGMA journal_mode = WAL;");
+        Execute(connection, null, "PRAGMA foreign_keys = ON;");
+        Migrate(connection, path, Migrations);
+    }
+
+    /// <summary>Applies the <paramref name="migrations"/> the database lacks, each in its own transaction with its version bump.</summary>
+    internal static void Migrate(SqliteConnection connection, string path, IReadOnlyList<string> migrations)
+    {
+        while (true)
+        {
+            using var transaction = connection.BeginTransaction(deferred: false);
+            // Read again under the write lock: another process may have migrated meanwhile.
+            var version = ReadInt(connection, transaction, "PRAGMA user_version;");
+            ThrowIfNewer(version, migrations.Count, path);
+            if (version == migrations.Count) return;
+            Execute(connection, transaction, migrations[version]);
+            Execute(connection, transaction, $"PRAGMA user_version = {version + 1};");
+            transaction.Commit();
+        }
+    }
+
+    private static void ThrowIfNewer(int version, int latestVersion, string path)
+    {
+        if (version <= latestVersion) return;
+        throw new StateException(StateFailure.Unusable,
+            $"'{path}' was written by a newer version of DatasetExport (schema version {version}); this version " +
+            $"understands schema version {latestVersion} at most. It was left as it is: update the DatasetExport module, " +
+            $"or point ${ExportEngine.StateHomeVariable} at another folder.");
+    }
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static int ReadInt(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return Convert.ToInt32(command.ExecuteScalar());
+    }
+}

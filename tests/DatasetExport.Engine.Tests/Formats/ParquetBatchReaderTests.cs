@@ -1,0 +1,244 @@
+using System.IO.Compression;
+using DatasetExport.Engine.Formats;
+using Record = DatasetExport.Engine.Formats.Record;
+using Parquet;
+using Parquet.Schema;
+
+namespace DatasetExport.Engine.Tests.Formats;
+
+public sealed class ParquetBatchReaderTests : IDisposable
+{
+    private const int Rows = 5000;
+    private readonly TempFolder _folder = new("formats-parquet-reader");
+    private readonly DuckDb _duck = new();
+    private readonly ParquetBatchReader _reader = new();
+
+    public void Dispose()
+    {
+        _duck.Dispose();
+        _folder.Dispose();
+    }
+
+    private string DuckDbFixture(int rows = Rows)
+    {
+        var path = _folder.Combine("all.parquet");
+        if (!File.Exists(path)) AllTypes.WriteParquet(_duck, path, rows);
+        return path;
+    }
+
+    [Fact]
+    public async Task Schema_of_a_DuckDB_file_maps_every_type()
+    {
+        var schema = await _reader.ReadSchemaAsync(DuckDbFixture(), gzipped: false, CancellationToken.None);
+
+        Assert.Equal(AllTypes.Schema.ToString(), schema.ToString());
+        Assert.Equal(AllTypes.Schema, schema);
+    }
+
+    [Fact]
+    public async Task Record_count_comes_from_the_footer()
+    {
+        Assert.Equal(Rows, await _reader.ReadRecordCountAsync(DuckDbFixture(), gzipped: false, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Records_of_a_DuckDB_file_equal_the_formula_in_every_column_and_stream_one_chunk_per_row_group()
+    {
+        var path = DuckDbFixture();
+        var chunks = new List<RecordChunk>();
+        await foreach (var chunk in _reader.ReadAsync(path, gzipped: false, AllTypes.Schema, CancellationToken.None)) chunks.Add(chunk);
+
+        var rowGroups = _duck.Count($"SELECT count(DISTINCT row_group_id) FROM parquet_metadata({DuckDb.Quote(path)})");
+        Assert.True(rowGroups > 1, "the fixture should have several row groups");
+        Assert.Equal(rowGroups, chunks.Count);
+        Assert.All(chunks, chunk => Assert.True(chunk.Records.Count <= AllTypes.RowGroupRows));
+        RecordAssert.Equal(AllTypes.ExpectedRecords(Rows), chunks.SelectMany(chunk => chunk.Records).ToList());
+    }
+
+    [Fact]
+    public async Task Records_conform_to_a_wider_dataset_schema()
+    {
+        var path = DuckDbFixture();
+        var wider = new DatasetSchema(
+        [
+            new SchemaField("missing", FieldKind.String),
+            new SchemaField("i32", FieldKind.Int64),
+            new SchemaField("f", FieldKind.Double),
+            new SchemaField("t8", FieldKind.Decimal, Precision: 12, Scale: 2),
+            new SchemaField("st", FieldKind.Struct, Children:
+            [
+                new SchemaField("b", FieldKind.String),
+                new SchemaField("extra", FieldKind.Boolean),
+            ]),
+            new SchemaField("stnull", FieldKind.Struct, Children: [new SchemaField("other", FieldKind.Int32)]),
+            new SchemaField("lst", FieldKind.List, Children: [new SchemaField("element", FieldKind.Double)]),
+        ]);
+
+        var records = await RecordAssert.ReadAllAsync(_reader, path, false, wider);
+
+        Assert.Equal(Rows, records.Count);
+        for (var i = 0; i < 12; i++)
+        {
+            var expected = new Record
+            {
+                ["missing"] = null,
+                ["i32"] = (long)(i * 1000 - 7),
+                ["f"] = i + 0.5,
+                ["t8"] = (decimal)(i % 100 - 50),
+                ["st"] = new Dictionary<string, object?> { ["b"] = $"x{i}", ["extra"] = null },
+                // Only the struct's nullness survives when none of its fields is in the dataset schema.
+                ["stnull"] = i % 4 == 0 ? null : new Dictionary<string, object?> { ["other"] = null },
+                ["lst"] = (i % 3) switch { 0 => new List<object?> { (double)i, null, i + 2.0 }, 1 => null, _ => new List<object?>() },
+            };
+            RecordAssert.Equal(expected, records[i], $"record {i}");
+        }
+    }
+
+    [Fact]
+    public async Task A_column_whose_type_does_not_fit_the_dataset_schema_is_named()
+    {
+        var schema = new DatasetSchema([new SchemaField("s", FieldKind.Int64)]);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => RecordAssert.ReadAllAsync(_reader, DuckDbFixture(), false, schema));
+
+        Assert.Contains("'s'", error.Message);
+        Assert.Contains("string", error.Message);
+        Assert.Contains("int64", error.Message);
+    }
+
+    [Fact]
+    public async Task Gzipped_parquet_is_read_through_a_temporary_file_that_is_deleted()
+    {
+        var source = DuckDbFixture();
+        var gzipped = _folder.Combine("all.parquet.gz");
+        await using (var input = File.OpenRead(source))
+        await using (var output = new GZipStream(File.Create(gzipped), CompressionLevel.Fastest))
+        {
+            await input.CopyToAsync(output);
+        }
+        var temporaryBefore = Directory.GetFiles(Path.GetTempPath(), "dataset-export-*.parquet").ToHashSet();
+
+        var schema = await _reader.ReadSchemaAsync(gzipped, gzipped: true, CancellationToken.None);
+        var count = await _reader.ReadRecordCountAsync(gzipped, gzipped: true, CancellationToken.None);
+        var records = await RecordAssert.ReadAllAsync(_reader, gzipped, true, schema);
+
+        Assert.Equal(AllTypes.Schema, schema);
+        Assert.Equal(Rows, count);
+        RecordAssert.Equal(AllTypes.ExpectedRecords(Rows), records);
+        Assert.Empty(Directory.GetFiles(Path.GetTempPath(), "dataset-export-*.parquet").Where(file => !temporaryBefore.Contains(file)));
+    }
+
+    [Fact]
+    public async Task Truncated_file_names_the_file_and_the_footer()
+    {
+        var bytes = await File.ReadAllBytesAsync(DuckDbFixture());
+        var truncated = _folder.Combine("truncated.parquet");
+        await File.WriteAllBytesAsync(truncated, bytes[..(bytes.Length / 2)]);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => _reader.ReadSchemaAsync(truncated, false, CancellationToken.None));
+
+        Assert.Equal(truncated, error.FilePath);
+        Assert.Equal("footer", error.Location);
+        Assert.Contains(truncated, error.Message);
+    }
+
+    [Fact]
+    public async Task Corrupt_column_data_names_the_file_and_the_row_group()
+    {
+        var path = _folder.Combine("corrupt.parquet");
+        _duck.Execute($"COPY (SELECT i AS id, 'text ' || i AS s FROM range(10000) r(i)) TO {DuckDb.Quote(path)} (FORMAT parquet, ROW_GROUP_SIZE 5000, COMPRESSION uncompressed)");
+        var second = Convert.ToInt64(_duck.Scalar(
+            $"SELECT min(data_page_offset) FROM parquet_metadata({DuckDb.Quote(path)}) WHERE row_group_id = 1 AND path_in_schema = 's'"));
+        var bytes = await File.ReadAllBytesAsync(path);
+        // Overwrite the page header of row group 1's string column: the footer stays valid.
+        for (var i = 0; i < 64; i++) bytes[second + i] = 0xFF;
+        await File.WriteAllBytesAsync(path, bytes);
+        var schema = await _reader.ReadSchemaAsync(path, false, CancellationToken.None);
+
+        var chunks = 0;
+        var error = await Assert.ThrowsAsync<BatchReadException>(async () =>
+        {
+            await foreach (var _ in _reader.ReadAsync(path, false, schema, CancellationToken.None)) chunks++;
+        });
+
+        Assert.Equal(1, chunks);
+        Assert.Equal(path, error.FilePath);
+        Assert.Equal("row group 1", error.Location);
+    }
+
+    [Fact]
+    public async Task Corrupt_gzip_names_the_file()
+    {
+        var path = _folder.Combine("bad.parquet.gz");
+        await File.WriteAllBytesAsync(path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF]);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => _reader.ReadSchemaAsync(path, true, CancellationToken.None));
+
+        Assert.Equal(path, error.FilePath);
+    }
+
+    [Fact]
+    public async Task Decimal_beyond_dotnet_range_is_reported_with_column_and_row_group()
+    {
+        var path = _folder.Combine("bigdecimal.parquet");
+        _duck.Execute($"COPY (SELECT 12345678901234567890.1234567891::DECIMAL(38,10) AS big) TO {DuckDb.Quote(path)} (FORMAT parquet)");
+        var schema = await _reader.ReadSchemaAsync(path, false, CancellationToken.None);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => RecordAssert.ReadAllAsync(_reader, path, false, schema));
+
+        Assert.Equal("row group 0", error.Location);
+        Assert.Contains("'big'", error.Message);
+    }
+
+    [Fact]
+    public async Task Int96_timestamps_and_millisecond_times_are_read()
+    {
+        var path = _folder.Combine("int96.parquet");
+        var impala = new DateTimeDataField("legacy", DateTimeFormat.Impala, isNullable: true);
+        var millis = new TimeDataField("ms", TimeUnitPrecision.Millis, isNullable: true);
+        var instant = new DateTime(2023, 5, 6, 7, 8, 9, 250, DateTimeKind.Utc);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(impala, millis), stream))
+        using (var group = writer.CreateRowGroup())
+        {
+            await group.WriteAsync<DateTime>(impala, new DateTime?[] { instant, null });
+            await group.WriteAsync<int>(millis, new int?[] { 3_723_004, null });
+        }
+        // DuckDB reads the same instants, so the fixture itself is sound.
+        Assert.Equal(1, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(path)}) WHERE legacy = TIMESTAMP '2023-05-06 07:08:09.25'"));
+
+        var schema = await _reader.ReadSchemaAsync(path, false, CancellationToken.None);
+        var records = await RecordAssert.ReadAllAsync(_reader, path, false, schema);
+
+        Assert.Equal("legacy timestamp, ms time", schema.ToString());
+        RecordAssert.Equal(
+            [
+                new Record { ["legacy"] = instant, ["ms"] = new TimeSpan(0, 1, 2, 3, 4) },
+                new Record { ["legacy"] = null, ["ms"] = null },
+            ],
+            records);
+    }
+
+    [Fact]
+    public async Task Required_columns_are_not_nullable()
+    {
+        var path = _folder.Combine("required.parquet");
+        var id = new DataField<long>("id", nullable: false);
+        var name = new DataField<string>("name", nullable: true);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, name), stream))
+        using (var group = writer.CreateRowGroup())
+        {
+            await group.WriteAsync<long>(id, new long[] { 1, 2 });
+            await group.WriteAsync(name, new string[] { "a", null! });
+        }
+        Assert.Equal("REQUIRED", _duck.Strings($"SELECT repetition_type FROM parquet_schema({DuckDb.Quote(path)}) WHERE name = 'id'").Single());
+
+        var schema = await _reader.ReadSchemaAsync(path, false, CancellationToken.None);
+        var records = await RecordAssert.ReadAllAsync(_reader, path, false, schema);
+
+        Assert.False(schema.Fields[0].Nullable);
+        Assert.True(schema.Fields[1].Nullable);
+        RecordAssert.Equal([new Record { ["id"] = 1L, ["name"] = "a" }, new Record { ["id"] = 2L, ["name"] = null }], records);
+    }
+}

@@ -1,0 +1,127 @@
+using DatasetExport.Engine.Scheduling;
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Engine.Tests.Scheduling;
+
+public sealed class FlowScheduleTests
+{
+    private static readonly DateTimeOffset Created = new(2026, 3, 1, 10, 17, 0, TimeSpan.Zero);
+
+    private static DateTimeOffset Utc(int month, int day, int hour, int minute = 0) => new(2026, month, day, hour, minute, 0, TimeSpan.Zero);
+
+    private static FlowSchedule Schedule(Action<FlowRecord> configure)
+    {
+        var flow = new FlowRecord { Name = "f", CreatedAt = Created };
+        configure(flow);
+        return FlowSchedule.For(flow);
+    }
+
+    [Fact]
+    public void Hourly_slots_count_from_the_start_time_and_only_the_latest_due_slot_runs()
+    {
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Hourly; f.EveryHours = 6; f.StartTime = Utc(3, 2, 1); });
+
+        Assert.Null(schedule.LatestDueSlot(null, Utc(3, 2, 0, 59)));
+        Assert.Equal(Utc(3, 2, 1), schedule.LatestDueSlot(null, Utc(3, 2, 1)));
+        Assert.Equal(Utc(3, 2, 1), schedule.LatestDueSlot(null, Utc(3, 2, 6, 59)));
+        Assert.Null(schedule.LatestDueSlot(Utc(3, 2, 1), Utc(3, 2, 6, 59)));
+        Assert.Equal(Utc(3, 2, 7), schedule.LatestDueSlot(Utc(3, 2, 1), Utc(3, 2, 7)));
+        // Three slots missed: only the latest runs.
+        Assert.Equal(Utc(3, 3, 7), schedule.LatestDueSlot(Utc(3, 2, 7), Utc(3, 3, 8)));
+        Assert.Equal(Utc(3, 2, 13), schedule.NextRunTime(Utc(3, 2, 7), Utc(3, 2, 8)));
+        Assert.Equal("Every 6 hours, from 2026-03-02 01:00 UTC", schedule.Describe());
+    }
+
+    [Fact]
+    public void Without_a_start_time_slots_count_from_creation_and_a_new_flow_waits_for_its_first_slot()
+    {
+        var daily = Schedule(f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "02:00"; });
+        Assert.Null(daily.LatestDueSlot(null, Utc(3, 1, 23)));
+        Assert.Equal(Utc(3, 2, 2), daily.NextRunTime(null, Utc(3, 1, 23)));
+        Assert.Equal(Utc(3, 2, 2), daily.LatestDueSlot(null, Utc(3, 2, 2)));
+
+        var hourly = Schedule(f => { f.ScheduleKind = ScheduleKind.Hourly; f.EveryHours = 1; });
+        Assert.Equal(Created, hourly.LatestDueSlot(null, Created));
+        Assert.Equal(Utc(3, 1, 12, 17), hourly.LatestDueSlot(Created, Utc(3, 1, 12, 30)));
+    }
+
+    [Fact]
+    public void Daily_schedules_follow_the_time_zone_across_daylight_saving_changes()
+    {
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "02:30"; f.TimeZone = "Europe/Paris"; });
+
+        // Winter: 02:30 CET is 01:30 UTC.
+        Assert.Equal(Utc(3, 28, 1, 30), schedule.LatestDueSlot(Utc(3, 27, 1, 30), Utc(3, 28, 12)));
+        // 29 March 2026: clocks jump from 02:00 to 03:00; Cronos runs the skipped 02:30 at the transition, 01:00 UTC.
+        Assert.Equal(Utc(3, 29, 1), schedule.LatestDueSlot(Utc(3, 28, 1, 30), Utc(3, 29, 12)));
+        // Summer: 02:30 CEST is 00:30 UTC.
+        Assert.Equal(Utc(3, 30, 0, 30), schedule.LatestDueSlot(Utc(3, 29, 1), Utc(3, 30, 12)));
+        // 25 October 2026: 02:30 happens twice; it runs once.
+        Assert.Equal(Utc(10, 25, 0, 30), schedule.LatestDueSlot(Utc(10, 24, 0, 30), Utc(10, 25, 3)));
+        Assert.Null(schedule.LatestDueSlot(Utc(10, 25, 0, 30), Utc(10, 25, 23)));
+        Assert.Equal("Daily at 02:30 (Europe/Paris)", schedule.Describe());
+    }
+
+    [Fact]
+    public void Windows_time_zone_ids_are_accepted()
+    {
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "02:30"; f.TimeZone = "Romance Standard Time"; });
+        Assert.Equal(Utc(3, 30, 0, 30), schedule.LatestDueSlot(Utc(3, 29, 1), Utc(3, 30, 12)));
+    }
+
+    [Fact]
+    public void End_time_completes_a_flow_and_no_slot_after_it_is_due()
+    {
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Hourly; f.EveryHours = 3; f.StartTime = Utc(3, 2, 0); f.EndTime = Utc(3, 2, 7); });
+
+        Assert.Equal(Utc(3, 2, 6), schedule.LatestDueSlot(Utc(3, 2, 3), Utc(3, 5, 0)));
+        Assert.False(schedule.IsCompleted(Utc(3, 2, 3), Utc(3, 5, 0)));
+        Assert.True(schedule.IsCompleted(Utc(3, 2, 6), Utc(3, 5, 0)));
+        Assert.Null(schedule.NextRunTime(Utc(3, 2, 6), Utc(3, 5, 0)));
+        Assert.False(schedule.IsCompleted(Utc(3, 2, 3), Utc(3, 2, 4)));
+    }
+
+    [Fact]
+    public void Once_runs_a_single_time_at_its_start()
+    {
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Once; f.StartTime = Utc(3, 5, 9, 30); });
+
+        Assert.Null(schedule.LatestDueSlot(null, Utc(3, 5, 9, 29)));
+        Assert.Equal(Utc(3, 5, 9, 30), schedule.NextRunTime(null, Utc(3, 5, 9, 29)));
+        Assert.Equal(Utc(3, 5, 9, 30), schedule.LatestDueSlot(null, Utc(3, 6, 0)));
+        Assert.True(schedule.IsCompleted(Utc(3, 5, 9, 30), Utc(3, 6, 0)));
+        Assert.Null(schedule.LatestDueSlot(Utc(3, 5, 9, 30), Utc(4, 1, 0)));
+    }
+
+    [Fact]
+    public void Cron_expressions_run_in_their_time_zone()
+    {
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Cron; f.Cron = "15 */4 * * 1-5"; f.TimeZone = "America/New_York"; });
+
+        // Monday 2 March 2026, EST (UTC-5): 08:15 local is 13:15 UTC.
+        Assert.Equal(Utc(3, 2, 13, 15), schedule.LatestDueSlot(Utc(3, 2, 9, 15), Utc(3, 2, 14)));
+        // Saturday: no slot; the last one was Friday 20:15 local = Saturday 01:15 UTC.
+        Assert.Equal(Utc(3, 7, 1, 15), schedule.LatestDueSlot(Utc(3, 6, 21, 15), Utc(3, 7, 20)));
+        Assert.Equal(Utc(3, 9, 4, 15), schedule.NextRunTime(Utc(3, 7, 1, 15), Utc(3, 7, 20)));
+    }
+
+    [Theory]
+    [InlineData(ScheduleKind.Hourly, null, null, null, "Every")]
+    [InlineData(ScheduleKind.Hourly, 24, null, null, "Every")]
+    [InlineData(ScheduleKind.Daily, null, "25:00", null, "At")]
+    [InlineData(ScheduleKind.Daily, null, "2am", null, "At")]
+    [InlineData(ScheduleKind.Cron, null, null, "not a cron", "Cron")]
+    [InlineData(ScheduleKind.Cron, null, null, "61 * * * *", "Cron")]
+    public void Invalid_schedules_name_the_parameter_at_fault(ScheduleKind kind, int? every, string? at, string? cron, string parameter)
+    {
+        var error = Assert.Throws<ArgumentException>(() => Schedule(f => { f.ScheduleKind = kind; f.EveryHours = every; f.At = at; f.Cron = cron; }));
+        Assert.Equal(parameter, error.ParamName);
+    }
+
+    [Fact]
+    public void Unknown_time_zones_and_reversed_windows_are_rejected()
+    {
+        Assert.Equal("TimeZone", Assert.Throws<ArgumentException>(() => Schedule(f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "01:00"; f.TimeZone = "Mars/Olympus"; })).ParamName);
+        Assert.Equal("EndTime", Assert.Throws<ArgumentException>(() => Schedule(f => { f.ScheduleKind = ScheduleKind.Once; f.StartTime = Utc(3, 2, 0); f.EndTime = Utc(3, 1, 0); })).ParamName);
+    }
+}

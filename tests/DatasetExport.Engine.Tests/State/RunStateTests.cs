@@ -1,0 +1,238 @@
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Engine.Tests.State;
+
+public sealed class RunStateTests : IDisposable
+{
+    private readonly TempFolder _home = new("de-state");
+    private readonly IStateStore _store;
+    private readonly FlowRecord _flow;
+
+    public RunStateTests()
+    {
+        _store = SqliteStateStore.Open(_home.Path);
+        var destination = StateSamples.Destination();
+        _store.AddDestination(destination);
+        _flow = StateSamples.Flow(destination.Id);
+        _store.AddFlow(_flow);
+    }
+
+    public void Dispose()
+    {
+        _store.Dispose();
+        _home.Dispose();
+    }
+
+    [Fact]
+    public void Every_run_field_round_trips()
+    {
+        var finished = StateSamples.Run(_flow);
+        finished.Status = RunStatus.Failed;
+        finished.CompletedAt = finished.StartedAt.AddMinutes(7).AddTicks(3);
+        finished.HeartbeatAt = finished.StartedAt.AddMinutes(6).AddTicks(9);
+        finished.ScheduledTime = new DateTimeOffset(2026, 3, 14, 13, 59, 0, TimeSpan.FromHours(2));
+        finished.RecordsRead = 10_000_000_001;
+        finished.RecordsWritten = 9_999_999_999;
+        finished.RecordsSkipped = 2;
+        finished.InputBytes = 40_000_000_000;
+        finished.OutputBytes = 12_345_678_901;
+        finished.BatchCount = 17;
+        finished.ManifestPath = "sales.orders/exportTime=20260314T1159/manifest.json";
+        finished.Files = [StateSamples.File(1), StateSamples.File(2)];
+        finished.Error = "Upload failed: 403 Forbidden";
+        var running = StateSamples.Run(_flow, "sales.customers");
+        _store.AddRun(finished);
+        _store.AddRun(running);
+
+        using var reopened = SqliteStateStore.Open(_home.Path);
+        AssertSameRun(finished, reopened.GetRun(finished.Id)!);
+        var readRunning = reopened.GetRun(running.Id)!;
+        AssertSameRun(running, readRunning);
+        Assert.Null(readRunning.CompletedAt);
+        Assert.Null(readRunning.ManifestPath);
+        Assert.Null(readRunning.Error);
+        Assert.Empty(readRunning.Files);
+        Assert.Null(reopened.GetRun(Guid.NewGuid()));
+    }
+
+    [Fact]
+    public void Commit_marks_the_run_succeeded_and_records_its_batches()
+    {
+        var run = StateSamples.Run(_flow);
+        _store.AddRun(run);
+        run.RecordsWritten = 42;
+        run.CompletedAt = run.StartedAt.AddMinutes(3);
+        BatchKey[] batches =
+        [
+            new("sales.orders/2026/03/batch-1.parquet", 1024, StateSamples.Noon.AddDays(-1)),
+            new("sales.orders/2026/03/batch-2.jsonl", 2048, StateSamples.Noon.AddDays(-1).AddTicks(1)),
+        ];
+
+        _store.CommitRun(run, batches);
+
+        Assert.Equal(RunStatus.Succeeded, run.Status);
+        var read = _store.GetRun(run.Id)!;
+        Assert.Equal(RunStatus.Succeeded, read.Status);
+        Assert.Equal(42, read.RecordsWritten);
+        Assert.Equal(batches.Select(b => b.Value).ToHashSet(), _store.GetExportedBatches(_flow.Id, "sales.orders"));
+        Assert.Empty(_store.GetExportedBatches(_flow.Id, "sales.customers"));
+    }
+
+    [Fact]
+    public void A_failed_run_records_no_batches()
+    {
+        var run = StateSamples.Run(_flow);
+        _store.AddRun(run);
+        run.Status = RunStatus.Failed;
+        run.Error = "Destination unreachable";
+
+        _store.UpdateRun(run);
+
+        Assert.Equal(RunStatus.Failed, _store.GetRun(run.Id)!.Status);
+        Assert.Empty(_store.GetExportedBatches(_flow.Id, "sales.orders"));
+    }
+
+    [Fact]
+    public void A_later_full_run_exporting_the_same_batch_is_recorded_once()
+    {
+        var batch = new BatchKey("sales.orders/batch-1.parquet", 1024, StateSamples.Noon);
+        var first = StateSamples.Run(_flow);
+        _store.AddRun(first);
+        _store.CommitRun(first, [batch]);
+        var second = StateSamples.Run(_flow, startedAt: StateSamples.Noon.AddHours(1));
+        _store.AddRun(second);
+        _store.CommitRun(second, [batch, batch with { Size = 2048 }]);
+
+        Assert.Equal(2, _store.GetExportedBatches(_flow.Id, "sales.orders").Count);
+    }
+
+    [Fact]
+    public void Committing_or_updating_an_unknown_run_is_not_found()
+    {
+        var ghost = StateSamples.Run(_flow);
+        Assert.Equal(StateFailure.NotFound, Assert.Throws<StateException>(() => _store.UpdateRun(ghost)).Failure);
+        Assert.Equal(StateFailure.NotFound, Assert.Throws<StateException>(() => _store.Heartbeat(ghost.Id, StateSamples.Noon)).Failure);
+        var commit = Assert.Throws<StateException>(() => _store.CommitRun(ghost, [new BatchKey("a.parquet", 1, StateSamples.Noon)]));
+        Assert.Equal(StateFailure.NotFound, commit.Failure);
+        Assert.Equal(RunStatus.Running, ghost.Status);
+        Assert.Empty(_store.GetExportedBatches(_flow.Id, "sales.orders"));
+    }
+
+    [Fact]
+    public void Only_one_run_per_flow_and_dataset_can_be_running()
+    {
+        var first = StateSamples.Run(_flow);
+        _store.AddRun(first);
+
+        var second = StateSamples.Run(_flow, startedAt: StateSamples.Noon.AddMinutes(1));
+        var refused = Assert.Throws<StateException>(() => _store.AddRun(second));
+        Assert.Equal(StateFailure.InUse, refused.Failure);
+        Assert.Contains($"'{_flow.Name}'", refused.Message);
+        Assert.Contains("'sales.orders'", refused.Message);
+        Assert.Contains(first.Id.ToString(), refused.Message);
+        Assert.Null(_store.GetRun(second.Id));
+
+        _store.AddRun(StateSamples.Run(_flow, "sales.customers"));
+
+        first.Status = RunStatus.Failed;
+        _store.UpdateRun(first);
+        _store.AddRun(second);
+        first.Status = RunStatus.Running;
+        Assert.Equal(StateFailure.InUse, Assert.Throws<StateException>(() => _store.UpdateRun(first)).Failure);
+    }
+
+    [Fact]
+    public void Stale_running_runs_are_abandoned_and_returned()
+    {
+        var cutoff = StateSamples.Noon;
+        var stale = StateSamples.Run(_flow, "sales.orders", cutoff.AddHours(-2));
+        var fresh = StateSamples.Run(_flow, "sales.customers", cutoff.AddHours(-2));
+        var failed = StateSamples.Run(_flow, "hr.people", cutoff.AddHours(-3));
+        failed.Status = RunStatus.Failed;
+        _store.AddRun(stale);
+        _store.AddRun(fresh);
+        _store.AddRun(failed);
+        _store.Heartbeat(fresh.Id, cutoff.AddTicks(1));
+
+        var abandoned = _store.AbandonStaleRuns(cutoff);
+
+        var only = Assert.Single(abandoned);
+        Assert.Equal(stale.Id, only.Id);
+        Assert.Equal(RunStatus.Abandoned, only.Status);
+        Assert.Equal(SqliteStateStore.AbandonedRunError, only.Error);
+        var read = _store.GetRun(stale.Id)!;
+        Assert.Equal(RunStatus.Abandoned, read.Status);
+        Assert.Equal(SqliteStateStore.AbandonedRunError, read.Error);
+        Assert.Equal(RunStatus.Running, _store.GetRun(fresh.Id)!.Status);
+        StateAssert.SameInstant(cutoff.AddTicks(1), _store.GetRun(fresh.Id)!.HeartbeatAt);
+        Assert.Equal(RunStatus.Failed, _store.GetRun(failed.Id)!.Status);
+        Assert.Empty(_store.AbandonStaleRuns(cutoff));
+
+        // The abandoned run no longer holds its flow and dataset.
+        _store.AddRun(StateSamples.Run(_flow, "sales.orders", cutoff));
+    }
+
+    [Fact]
+    public void Runs_are_listed_newest_first_and_filtered()
+    {
+        var destination = _store.GetDestination(_flow.DestinationId)!;
+        var otherFlow = StateSamples.Flow(destination.Id, "Other");
+        _store.AddFlow(otherFlow);
+        var oldest = Finished(StateSamples.Run(_flow, "a", StateSamples.Noon), RunStatus.Succeeded);
+        var middle = Finished(StateSamples.Run(otherFlow, "b", StateSamples.Noon.AddHours(1)), RunStatus.Failed);
+        // Started earlier in UTC than it looks: the offset must not affect the order.
+        var newest = Finished(StateSamples.Run(_flow, "c", new DateTimeOffset(2026, 3, 14, 15, 30, 0, TimeSpan.FromHours(2))), RunStatus.Failed);
+        var latest = Finished(StateSamples.Run(_flow, "d", StateSamples.Noon.AddHours(2)), RunStatus.Succeeded);
+        foreach (var run in new[] { middle, latest, oldest, newest }) _store.AddRun(run);
+
+        Assert.Equal([latest.Id, newest.Id, middle.Id, oldest.Id], _store.ListRuns().Select(r => r.Id));
+        Assert.Equal([latest.Id, newest.Id, oldest.Id], _store.ListRuns(_flow.Id).Select(r => r.Id));
+        Assert.Equal([newest.Id, middle.Id], _store.ListRuns(status: RunStatus.Failed).Select(r => r.Id));
+        Assert.Equal([newest.Id], _store.ListRuns(_flow.Id, RunStatus.Failed).Select(r => r.Id));
+        Assert.Equal([latest.Id, newest.Id], _store.ListRuns(last: 2).Select(r => r.Id));
+        Assert.Empty(_store.ListRuns(Guid.NewGuid()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _store.ListRuns(last: 0));
+    }
+
+    private static RunRecord Finished(RunRecord run, RunStatus status)
+    {
+        run.Status = status;
+        run.CompletedAt = run.StartedAt.AddMinutes(5);
+        return run;
+    }
+
+    private static void AssertSameRun(RunRecord expected, RunRecord actual)
+    {
+        Assert.Equal(expected.Id, actual.Id);
+        Assert.Equal(expected.FlowId, actual.FlowId);
+        Assert.Equal(expected.FlowName, actual.FlowName);
+        Assert.Equal(expected.DatasetId, actual.DatasetId);
+        Assert.Equal(expected.DestinationId, actual.DestinationId);
+        Assert.Equal(expected.DestinationName, actual.DestinationName);
+        Assert.Equal(expected.Status, actual.Status);
+        Assert.Equal(expected.Mode, actual.Mode);
+        StateAssert.SameInstant(expected.ScheduledTime, actual.ScheduledTime);
+        StateAssert.SameInstant(expected.StartedAt, actual.StartedAt);
+        StateAssert.SameInstant(expected.CompletedAt, actual.CompletedAt);
+        StateAssert.SameInstant(expected.HeartbeatAt, actual.HeartbeatAt);
+        Assert.Equal(expected.RecordsRead, actual.RecordsRead);
+        Assert.Equal(expected.RecordsWritten, actual.RecordsWritten);
+        Assert.Equal(expected.RecordsSkipped, actual.RecordsSkipped);
+        Assert.Equal(expected.InputBytes, actual.InputBytes);
+        Assert.Equal(expected.OutputBytes, actual.OutputBytes);
+        Assert.Equal(expected.BatchCount, actual.BatchCount);
+        Assert.Equal(expected.ExportPath, actual.ExportPath);
+        Assert.Equal(expected.ManifestPath, actual.ManifestPath);
+        Assert.Equal(expected.Error, actual.Error);
+        Assert.Equal(expected.Files.Count, actual.Files.Count);
+        foreach (var (want, got) in expected.Files.Zip(actual.Files))
+        {
+            Assert.Equal(want.RelativePath, got.RelativePath);
+            Assert.Equal(want.SinkPath, got.SinkPath);
+            Assert.Equal(want.Name, got.Name);
+            Assert.Equal(want.Size, got.Size);
+            Assert.Equal(want.Records, got.Records);
+            Assert.Equal(want.Sha256, got.Sha256);
+        }
+    }
+}
