@@ -99,15 +99,24 @@ public sealed class UploadTarget : IDisposable
         destination.Properties[DestinationKeys.ServiceUri] = serviceUri;
         destination.Properties[DestinationKeys.Container] = Container;
         destination.Secrets[DestinationKeys.AccountKey] = AzuriteKey;
+        // Debian's rclone 1.60 takes "endpoint" as a host suffix (https://ACCOUNT.SUFFIX), which cannot name
+        // 127.0.0.1:PORT; an account SAS URL can.
         var section = $"""
             [{Azure}]
             type = azureblob
-            account = {AzuriteAccount}
-            key = {AzuriteKey}
-            endpoint = {serviceUri}
+            sas_url = {serviceUri}?{AccountSas(AzuriteAccount, AzuriteKey)}
             """;
-        var target = new UploadTarget(Azure, destination, section, $"{Azure}:{Container}", [server]);
-        return target;
+        return new UploadTarget(Azure, destination, section, $"{Azure}:{Container}", [server]);
+    }
+
+    /// <summary>An account SAS (version 2019-12-12) for blobs, valid one day, signed with the account key.</summary>
+    private static string AccountSas(string account, string key)
+    {
+        const string version = "2019-12-12", permissions = "rwdlacup", protocols = "https,http";
+        var expiry = DateTime.UtcNow.AddDays(1).ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
+        var toSign = string.Join('\n', account, permissions, "b", "sco", "", expiry, "", protocols, version, "");
+        var signature = Convert.ToBase64String(HMACSHA256.HashData(Convert.FromBase64String(key), System.Text.Encoding.UTF8.GetBytes(toSign)));
+        return $"sv={version}&ss=b&srt=sco&sp={permissions}&se={Uri.EscapeDataString(expiry)}&spr={protocols}&sig={Uri.EscapeDataString(signature)}";
     }
 
     private static async Task<UploadTarget> StartSftpAsync(string repository, string workFolder)
@@ -172,8 +181,11 @@ public sealed class UploadTarget : IDisposable
         return Directory.CreateDirectory(folder).FullName;
     }
 
-    /// <summary>Runs a script or tool to completion and returns its standard output; throws with its output when it fails.</summary>
-    public static string RunScript(string command, IReadOnlyList<string>? arguments = null, string? input = null, params (string Name, string Value)[] environment)
+    /// <summary>
+    /// Runs a script or tool to completion and returns its standard output; throws with its output when it fails.
+    /// <paramref name="environment"/> sets variables, or removes those given a null value.
+    /// </summary>
+    public static string RunScript(string command, IReadOnlyList<string>? arguments = null, string? input = null, params (string Name, string? Value)[] environment)
     {
         var start = new ProcessStartInfo(command.EndsWith(".sh", StringComparison.Ordinal) ? "bash" : command)
         {
@@ -181,7 +193,11 @@ public sealed class UploadTarget : IDisposable
         };
         if (command.EndsWith(".sh", StringComparison.Ordinal)) start.ArgumentList.Add(command);
         foreach (var argument in arguments ?? []) start.ArgumentList.Add(argument);
-        foreach (var (name, value) in environment) start.Environment[name] = value;
+        foreach (var (name, value) in environment)
+        {
+            if (value is null) start.Environment.Remove(name);
+            else start.Environment[name] = value;
+        }
         using var process = Process.Start(start)!;
         if (input is not null)
         {
