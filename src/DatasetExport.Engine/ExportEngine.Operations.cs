@@ -86,10 +86,15 @@ public sealed partial class ExportEngine
     public Task<IReadOnlyList<RunRecord>> RunFlowAsync(FlowRecord flow, string lakePath, IProgress<ExportProgress>? progress, CancellationToken cancellationToken) =>
         RunFlowAsync(flow, lakePath, Time.GetUtcNow(), progress, cancellationToken);
 
-    /// <summary>Runs the flow for the slot <paramref name="scheduledTime"/>, which names the exportTime= folders.</summary>
+    /// <summary>
+    /// Runs the flow for the slot <paramref name="scheduledTime"/>, which names the exportTime= folders; only the
+    /// datasets in <paramref name="datasetIds"/> when given (to redo an abandoned run).
+    /// </summary>
     public async Task<IReadOnlyList<RunRecord>> RunFlowAsync(
-        FlowRecord flow, string lakePath, DateTimeOffset scheduledTime, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        FlowRecord flow, string lakePath, DateTimeOffset scheduledTime, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
+        IReadOnlyList<string>? datasetIds = null)
     {
+        datasetIds ??= flow.DatasetIds;
         var destination = State.GetDestination(flow.DestinationId)
             ?? throw new StateException(StateFailure.NotFound, $"The destination of flow '{flow.Name}' no longer exists.");
         var lake = new FolderLake(lakePath);
@@ -98,10 +103,10 @@ public sealed partial class ExportEngine
         var runner = new ExportRunner(State, Time);
         var runs = new List<RunRecord>();
         await using var target = DestinationRegistry.Create(destination);
-        for (var index = 0; index < flow.DatasetIds.Count; index++)
+        for (var index = 0; index < datasetIds.Count; index++)
         {
-            var datasetId = flow.DatasetIds[index];
-            var scope = new ProgressScope(progress, flow.Name, datasetId, index, flow.DatasetIds.Count);
+            var datasetId = datasetIds[index];
+            var scope = new ProgressScope(progress, flow.Name, datasetId, index, datasetIds.Count);
             runs.Add(await runner.RunAsync(flow, destination, target, lake, datasetId, scheduledTime, scope, cancellationToken).ConfigureAwait(false));
         }
         return runs;

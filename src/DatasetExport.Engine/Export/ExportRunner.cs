@@ -119,15 +119,21 @@ internal sealed class ExportRunner
                 var reader = FormatCatalog.GetReader(batch.Format);
                 await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
                 {
-                    if (chunk.Records.Count == 0) continue;
-                    part ??= PartFile.Open(staging, run.Files.Count, extension, schema, destination);
-                    await part.Writer.WriteAsync(chunk, cancellationToken).ConfigureAwait(false);
-                    run.RecordsRead += chunk.Records.Count;
-                    if (part.Writer.BytesWritten >= maxBytes)
+                    var offset = 0;
+                    while (offset < chunk.Records.Count)
                     {
-                        var full = part;
-                        part = null;
-                        await StorePartAsync(run, target, full, cancellationToken).ConfigureAwait(false);
+                        part ??= PartFile.Open(staging, run.Files.Count, extension, schema, destination);
+                        var take = RecordsThatFit(part.Writer, maxBytes, chunk.Records.Count - offset);
+                        var slice = offset == 0 && take == chunk.Records.Count ? chunk : new RecordChunk(schema, Slice(chunk.Records, offset, take));
+                        await part.Writer.WriteAsync(slice, cancellationToken).ConfigureAwait(false);
+                        offset += take;
+                        run.RecordsRead += take;
+                        if (part.Writer.BytesWritten >= maxBytes)
+                        {
+                            var full = part;
+                            part = null;
+                            await StorePartAsync(run, target, full, cancellationToken).ConfigureAwait(false);
+                        }
                     }
                     progress.Report(run, batchesDone, batches.Count, "Writing " + batch.RelativePath);
                 }
@@ -145,6 +151,29 @@ internal sealed class ExportRunner
         {
             if (part is not null) await part.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Records used to size the first write of a file, before its bytes per record are known.</summary>
+    private const int ProbeRecords = 1000;
+
+    /// <summary>
+    /// How many of the next <paramref name="available"/> records to write so the file stops near its size limit
+    /// rather than a whole chunk past it, estimated from the bytes per record written so far. Writers that only
+    /// emit bytes at row-group boundaries (Parquet) roll over at those boundaries.
+    /// </summary>
+    private static int RecordsThatFit(IFormatWriter writer, long maxBytes, int available)
+    {
+        if (writer.RecordsWritten == 0 || writer.BytesWritten == 0) return Math.Min(available, ProbeRecords);
+        var bytesPerRecord = Math.Max(1.0, (double)writer.BytesWritten / writer.RecordsWritten);
+        var fit = (long)Math.Ceiling((maxBytes - writer.BytesWritten) / bytesPerRecord);
+        return (int)Math.Clamp(fit, 1, available);
+    }
+
+    private static List<Record> Slice(IReadOnlyList<Record> records, int offset, int count)
+    {
+        var slice = new List<Record>(count);
+        for (var i = offset; i < offset + count; i++) slice.Add(records[i]);
+        return slice;
     }
 
     private static async Task StorePartAsync(RunRecord run, IExportDestination target, PartFile part, CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
+using Record = DatasetExport.Engine.Formats.Record;
 
 namespace DatasetExport.Engine.Tests.Lake;
 
@@ -49,6 +50,7 @@ public sealed class FolderLakeTests : IDisposable
     public async Task Datasets_that_cannot_be_exported_carry_a_reason()
     {
         Directory.CreateDirectory(_lake.Combine("empty"));
+        Directory.CreateDirectory(_lake.Combine("broken"));
         File.WriteAllText(_lake.Combine("broken", "a.jsonl"), "{\"id\":1}\n{\"id\":\n");
         Directory.CreateDirectory(_lake.Combine("conflict"));
         File.WriteAllText(_lake.Combine("conflict", "a.jsonl"), "{\"id\":1}\n");
