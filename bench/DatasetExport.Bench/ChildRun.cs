@@ -23,6 +23,7 @@ public sealed record ChildResult(
     long AllocatedBytes,
     int Gen0Collections,
     int Gen2Collections,
+    double GcPauseSeconds,
     IReadOnlyDictionary<string, double>? StageSeconds);
 
 /// <summary>
@@ -190,6 +191,7 @@ public static class ChildRun
         return new ChildResult(
             tool, conversion.Name, records, seconds,
             files.Sum(f => new FileInfo(f).Length), files.Count,
-            self.PeakWorkingSet64, GC.GetTotalAllocatedBytes(precise: true), GC.CollectionCount(0), GC.CollectionCount(2), stages);
+            self.PeakWorkingSet64, GC.GetTotalAllocatedBytes(precise: true), GC.CollectionCount(0), GC.CollectionCount(2),
+            GC.GetTotalPauseDuration().TotalSeconds, stages);
     }
 }

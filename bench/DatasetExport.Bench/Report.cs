@@ -72,14 +72,14 @@ public static class Report
         {
             text.AppendLine("### Where the engine's time goes (stages run one after the other in one child process, seconds)").AppendLine();
             var names = staged[0].Stages!.StageSeconds!.Keys.ToList();
-            text.AppendLine("| rows | conversion | " + string.Join(" | ", names) + " | sum | allocated GB | gen0 / gen2 GCs |");
-            text.AppendLine("|---:|---|" + string.Concat(names.Select(_ => "---:|")) + "---:|---:|---:|");
+            text.AppendLine("| rows | conversion | " + string.Join(" | ", names) + " | sum | allocated GB | gen0 / gen2 GCs | GC pauses s |");
+            text.AppendLine("|---:|---|" + string.Concat(names.Select(_ => "---:|")) + "---:|---:|---:|---:|");
             foreach (var m in staged)
             {
                 var stages = m.Stages!.StageSeconds!;
                 text.AppendLine(string.Create(CultureInfo.InvariantCulture,
                     $"| {m.Rows:N0} | {m.Conversion.Name} | {string.Join(" | ", names.Select(n => stages[n].ToString("F2", CultureInfo.InvariantCulture)))} | " +
-                    $"{stages.Values.Sum():F2} | {m.Stages.AllocatedBytes / 1e9:F1} | {m.Stages.Gen0Collections} / {m.Stages.Gen2Collections} |"));
+                    $"{stages.Values.Sum():F2} | {m.Stages.AllocatedBytes / 1e9:F1} | {m.Stages.Gen0Collections} / {m.Stages.Gen2Collections} | {m.Stages.GcPauseSeconds:F2} |"));
             }
             text.AppendLine();
         }
