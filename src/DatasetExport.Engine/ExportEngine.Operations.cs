@@ -1,4 +1,5 @@
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Sftp;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
@@ -34,7 +35,7 @@ public sealed partial class ExportEngine
         {
             throw new StateException(StateFailure.AlreadyExists, $"A destination named '{destination.Name}' already exists.");
         }
-        if (!skipValidation) await TestDestinationAsync(destination, cancellationToken).ConfigureAwait(false);
+        if (!skipValidation) await ValidateAsync(destination, cancellationToken).ConfigureAwait(false);
         destination.CreatedAt = destination.ModifiedAt = Time.GetUtcNow();
         State.AddDestination(destination);
     }
@@ -42,7 +43,7 @@ public sealed partial class ExportEngine
     public async Task UpdateDestinationAsync(DestinationSettings destination, bool skipValidation, CancellationToken cancellationToken)
     {
         Normalize(destination);
-        if (!skipValidation) await TestDestinationAsync(destination, cancellationToken).ConfigureAwait(false);
+        if (!skipValidation) await ValidateAsync(destination, cancellationToken).ConfigureAwait(false);
         destination.ModifiedAt = Time.GetUtcNow();
         State.UpdateDestination(destination);
     }
@@ -55,6 +56,17 @@ public sealed partial class ExportEngine
     {
         await using var target = DestinationRegistry.Create(destination);
         await DestinationProbe.RunAsync(target, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Trust on first use for SFTP (records the server's host key when none is pinned), then the probe.</summary>
+    private async Task ValidateAsync(DestinationSettings destination, CancellationToken cancellationToken)
+    {
+        if (destination.Type == DestinationType.Sftp && string.IsNullOrWhiteSpace(destination.GetProperty(DestinationKeys.HostKeyFingerprint)))
+        {
+            destination.Properties[DestinationKeys.HostKeyFingerprint] =
+                await SftpDestination.ReadHostKeyFingerprintAsync(destination, cancellationToken).ConfigureAwait(false);
+        }
+        await TestDestinationAsync(destination, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Checks the destination exists and the dataset ids are well-formed, then stores the flow.</summary>

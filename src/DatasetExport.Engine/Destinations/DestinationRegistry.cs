@@ -1,4 +1,6 @@
+using DatasetExport.Engine.Destinations.Azure;
 using DatasetExport.Engine.Destinations.Local;
+using DatasetExport.Engine.Destinations.Sftp;
 
 namespace DatasetExport.Engine.Destinations;
 
@@ -8,6 +10,10 @@ public static class DestinationRegistry
     private static readonly Dictionary<DestinationType, Func<DestinationSettings, IExportDestination>> Factories = new()
     {
         [DestinationType.Local] = settings => new LocalFolderDestination(settings),
+        [DestinationType.AzureBlob] = settings => new AzureBlobDestination(settings),
+        [DestinationType.AzureDataLakeGen2] = settings => new AzureDataLakeGen2Destination(settings),
+        [DestinationType.DataLandingZone] = settings => new DataLandingZoneDestination(settings),
+        [DestinationType.Sftp] = settings => new SftpDestination(settings),
     };
 
     public static bool IsSupported(DestinationType type) => Factories.ContainsKey(type);
