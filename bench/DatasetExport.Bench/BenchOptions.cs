@@ -17,8 +17,10 @@ public sealed class BenchOptions
           --work DIR             lake, outputs and servers go here (default /tmp/datasetexport-bench)
           --conversions LIST     comma-separated subset of: parquet-jsonl-gzip, parquet-parquet-snappy,
                                  parquet-parquet-zstd, jsonl-parquet-snappy (default all)
-          --stages               also time the engine's stages (lake scan, read, write, hash, copy) per conversion
+          --stages               also time the engine's stages (lake scan, read, write, hash, copy) per conversion,
+                                 at the smallest size
           --no-uploads           skip the upload comparison
+          --upload-rows N        upload the engine's Parquet snappy output of this size (default: the smallest)
           --upload-reps N        repetitions of each upload (default 3)
           --upload-targets LIST  comma-separated subset of: s3, azure, sftp (default all)
           --markdown FILE        also write the results as Markdown to FILE
@@ -33,8 +35,12 @@ public sealed class BenchOptions
     public bool Stages { get; private set; }
     public bool Uploads { get; private set; } = true;
     public int UploadReps { get; private set; } = 3;
+    public long? UploadRows { get; private set; }
     public IReadOnlyList<string> UploadTargets { get; private set; } = ["s3", "azure", "sftp"];
     public string? MarkdownPath { get; private set; }
+
+    /// <summary>The size whose exported files the upload comparison uses.</summary>
+    public long UploadSize => UploadRows ?? Rows.Min();
 
     /// <summary>The repetitions for the size at <paramref name="index"/> in <see cref="Rows"/>.</summary>
     public int RepsFor(int index) => Reps.Count == 1 ? Reps[0] : Reps[index];
@@ -56,6 +62,7 @@ public sealed class BenchOptions
                 case "--conversions": options.Conversions = ParseList(Value(), name, Conversion.Find); break;
                 case "--stages": options.Stages = true; break;
                 case "--no-uploads": options.Uploads = false; break;
+                case "--upload-rows": options.UploadRows = long.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--upload-reps": options.UploadReps = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--upload-targets": options.UploadTargets = ParseList(Value(), name, UploadTarget.CheckName); break;
                 case "--markdown": options.MarkdownPath = Path.GetFullPath(Value()); break;
@@ -69,6 +76,7 @@ public sealed class BenchOptions
             throw new ArgumentException("--reps takes one value, or one value per --rows size.");
         }
         if (options.Batches < 1) throw new ArgumentException("--batches must be at least 1.");
+        if (options.UploadRows is { } uploadRows && !options.Rows.Contains(uploadRows)) throw new ArgumentException("--upload-rows must be one of the --rows sizes.");
         return options;
     }
 

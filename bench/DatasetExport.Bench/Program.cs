@@ -69,7 +69,7 @@ for (var sizeIndex = 0; sizeIndex < options.Rows.Count; sizeIndex++)
             ? $"both {expected.Records:N0}"
             : $"MISMATCH: expected {expected}, engine {engineCounts}, DuckDB {duckDbCounts}";
         Console.WriteLine($"   check {conversion.Name}: {measurement.Check}");
-        if (options.Stages)
+        if (options.Stages && rows == options.Rows.Min())
         {
             measurement.Stages = ChildRun.Run(ChildRun.Stages, conversion, lake, Output(conversion, ChildRun.Stages));
             Console.WriteLine($"   stages {conversion.Name}: " + string.Join(", ", measurement.Stages.StageSeconds!.Select(s => $"{s.Key} {s.Value:F2} s")));
@@ -78,7 +78,8 @@ for (var sizeIndex = 0; sizeIndex < options.Rows.Count; sizeIndex++)
     }
     measurements.AddRange(sized);
 
-    // The uploads use the engine's Parquet (snappy) files of the largest size, else its first conversion's.
+    if (rows != options.UploadSize) continue;
+    // The uploads use the engine's Parquet (snappy) files, else its first conversion's.
     var uploadSource = sized.FirstOrDefault(m => m.Conversion.Name == "parquet-parquet-snappy") ?? sized[0];
     uploadSet = Path.Combine(options.WorkFolder, "upload-set");
     if (Directory.Exists(uploadSet)) Directory.Delete(uploadSet, recursive: true);
