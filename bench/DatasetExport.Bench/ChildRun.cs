@@ -17,6 +17,7 @@ public sealed record ChildResult(
     string Conversion,
     long Records,
     double Seconds,
+    double CpuSeconds,
     long OutputBytes,
     int OutputFiles,
     long PeakWorkingSetBytes,
@@ -189,7 +190,7 @@ public static class ChildRun
         using var self = Process.GetCurrentProcess();
         self.Refresh();
         return new ChildResult(
-            tool, conversion.Name, records, seconds,
+            tool, conversion.Name, records, seconds, self.TotalProcessorTime.TotalSeconds,
             files.Sum(f => new FileInfo(f).Length), files.Count,
             self.PeakWorkingSet64, GC.GetTotalAllocatedBytes(precise: true), GC.CollectionCount(0), GC.CollectionCount(2),
             GC.GetTotalPauseDuration().TotalSeconds, stages);

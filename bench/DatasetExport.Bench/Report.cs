@@ -19,6 +19,8 @@ public sealed class ConversionMeasurement(long rows, Conversion conversion, long
 
     public double EngineMedian => Statistics.Median(Engine.Select(r => r.Seconds));
     public double DuckDbMedian => Statistics.Median(DuckDb.Select(r => r.Seconds));
+    public double EngineCpuMedian => Statistics.Median(Engine.Select(r => r.CpuSeconds));
+    public double DuckDbCpuMedian => Statistics.Median(DuckDb.Select(r => r.CpuSeconds));
     public double Ratio => EngineMedian / DuckDbMedian;
     public long EnginePeak => Engine.Max(r => r.PeakWorkingSetBytes);
     public long DuckDbPeak => DuckDb.Max(r => r.PeakWorkingSetBytes);
@@ -54,15 +56,16 @@ public static class Report
         foreach (var (name, value) in Machine()) text.AppendLine($"| {name} | {value} |");
         text.AppendLine();
 
-        text.AppendLine("### Conversions (median of the repetitions; MB/s = input batch bytes per second)").AppendLine();
-        text.AppendLine("| rows | conversion | reps | engine s | DuckDB s | engine/DuckDB | engine rec/s | engine MB/s | DuckDB rec/s | DuckDB MB/s | engine peak WS | DuckDB peak WS | output MB engine / DuckDB | read back |");
-        text.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        text.AppendLine("### Conversions (median of the repetitions; MB/s = input batch bytes per second; CPU s = user + system time of the child process)").AppendLine();
+        text.AppendLine("| rows | conversion | reps | engine s | DuckDB s | engine/DuckDB | engine rec/s | engine MB/s | DuckDB rec/s | DuckDB MB/s | CPU s engine / DuckDB | engine peak WS | DuckDB peak WS | output MB engine / DuckDB | read back |");
+        text.AppendLine("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var m in conversions)
         {
             var inputMb = m.InputBytes / 1e6;
             text.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {m.Rows:N0} | {m.Conversion.Name} | {m.Engine.Count} | {m.EngineMedian:F2} | {m.DuckDbMedian:F2} | **{m.Ratio:F2}** | " +
                 $"{m.Rows / m.EngineMedian:N0} | {inputMb / m.EngineMedian:F1} | {m.Rows / m.DuckDbMedian:N0} | {inputMb / m.DuckDbMedian:F1} | " +
+                $"{m.EngineCpuMedian:F1} / {m.DuckDbCpuMedian:F1} | " +
                 $"{Mb(m.EnginePeak)} | {Mb(m.DuckDbPeak)} | {m.Engine[^1].OutputBytes / 1e6:F1} / {m.DuckDb[^1].OutputBytes / 1e6:F1} | {m.Check} |"));
         }
         text.AppendLine();
