@@ -35,35 +35,18 @@ public sealed class ParquetBatchReader : IBatchReader
         var plan = RowGroupPlan.Create(file, schema, path);
         for (var groupIndex = 0; groupIndex < file.Reader.RowGroupCount; groupIndex++)
         {
-            int rowCount;
+            List<Record> records;
             try
             {
-                rowCount = await plan.LoadAsync(file.Reader, groupIndex, cancellationToken).ConfigureAwait(false);
+                records = await plan.ReadAsync(file.Reader, groupIndex, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception error) when (error is not OperationCanceledException and not BatchReadException)
             {
                 throw new BatchReadException(path, $"row group {groupIndex}", error.Message, error);
             }
-            // A row group can hold millions of rows; records are made a slice at a time so memory stays bounded by the slice.
-            for (var first = 0; first < rowCount; first += ChunkRows)
-            {
-                List<Record> records;
-                try
-                {
-                    records = plan.ReadRows(Math.Min(ChunkRows, rowCount - first));
-                    if (first + ChunkRows >= rowCount) plan.VerifyConsumed();
-                }
-                catch (Exception error) when (error is not OperationCanceledException and not BatchReadException)
-                {
-                    throw new BatchReadException(path, $"row group {groupIndex}", error.Message, error);
-                }
-                yield return new RecordChunk(schema, records);
-            }
+            yield return new RecordChunk(schema, records);
         }
     }
-
-    /// <summary>Records per chunk: row groups are read whole, column by column, and handed on in slices this size.</summary>
-    public const int ChunkRows = 10_000;
 
     /// <summary>An open Parquet reader plus the temporary file it may read from.</summary>
     private sealed class ParquetFile : IAsyncDisposable
@@ -186,8 +169,7 @@ public sealed class ParquetBatchReader : IBatchReader
             return new RowGroupPlan(target, columns, leaves);
         }
 
-        /// <summary>Reads every column of a row group; returns its row count.</summary>
-        public async Task<int> LoadAsync(ParquetReader reader, int groupIndex, CancellationToken cancellationToken)
+        public async Task<List<Record>> ReadAsync(ParquetReader reader, int groupIndex, CancellationToken cancellationToken)
         {
             using var group = reader.OpenRowGroupReader(groupIndex);
             foreach (var leaf in _leaves)
@@ -196,26 +178,18 @@ public sealed class ParquetBatchReader : IBatchReader
                 using var raw = await group.ReadRawColumnDataBaseAsync(leaf.Field, cancellationToken).ConfigureAwait(false);
                 leaf.Load(raw);
             }
-            return checked((int)group.RowCount);
-        }
 
-        /// <summary>The next <paramref name="count"/> records of the loaded row group.</summary>
-        public List<Record> ReadRows(int count)
-        {
-            var records = new List<Record>(count);
+            var rowCount = checked((int)group.RowCount);
+            var records = new List<Record>(rowCount);
             var fields = _target.Fields;
-            for (var row = 0; row < count; row++)
+            for (var row = 0; row < rowCount; row++)
             {
                 var record = new Record(fields.Count);
                 for (var i = 0; i < fields.Count; i++) record[fields[i].Name] = _columns[i]?.Read();
                 records.Add(record);
             }
-            return records;
-        }
-
-        public void VerifyConsumed()
-        {
             foreach (var leaf in _leaves) leaf.VerifyConsumed();
+            return records;
         }
 
         private static ReadNode Build(Field file, SchemaField target, int parentDefinition, int parentRepetition, List<LeafColumn> leaves, string path)
