@@ -35,9 +35,6 @@ public sealed class ParquetFileWriter : IFormatWriter
         _parquetSchema = ParquetSchemaMapping.ToParquetSchema(schema);
         _options = new ParquetOptions
         {
-            // Parquet.Net's default is SmallestSize, which is zstd level 19 (~13x slower than level 3 here); Optimal
-            // is zstd level 3, DuckDB's and Spark's default, and the same files within a few percent.
-            CompressionLevel = System.IO.Compression.CompressionLevel.Optimal,
             CompressionMethod = compression switch
             {
                 CompressionKind.None => CompressionMethod.None,
