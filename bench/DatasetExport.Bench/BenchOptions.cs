@@ -24,6 +24,7 @@ public sealed class BenchOptions
           --upload-reps N        repetitions of each upload (default 3)
           --upload-targets LIST  comma-separated subset of: s3, azure, sftp (default all)
           --markdown FILE        also write the results as Markdown to FILE
+          --generate-only        only generate the lakes of the --rows sizes (they are reused by later runs)
         """;
 
     public IReadOnlyList<long> Rows { get; private set; } = [1_000_000];
@@ -38,6 +39,7 @@ public sealed class BenchOptions
     public long? UploadRows { get; private set; }
     public IReadOnlyList<string> UploadTargets { get; private set; } = ["s3", "azure", "sftp"];
     public string? MarkdownPath { get; private set; }
+    public bool GenerateOnly { get; private set; }
 
     /// <summary>The size whose exported files the upload comparison uses.</summary>
     public long UploadSize => UploadRows ?? Rows.Min();
@@ -66,6 +68,7 @@ public sealed class BenchOptions
                 case "--upload-reps": options.UploadReps = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 case "--upload-targets": options.UploadTargets = ParseList(Value(), name, UploadTarget.CheckName); break;
                 case "--markdown": options.MarkdownPath = Path.GetFullPath(Value()); break;
+                case "--generate-only": options.GenerateOnly = true; break;
                 default: throw new ArgumentException($"Unknown option '{name}'.");
             }
         }

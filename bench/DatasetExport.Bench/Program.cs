@@ -37,6 +37,7 @@ for (var sizeIndex = 0; sizeIndex < options.Rows.Count; sizeIndex++)
     Console.WriteLine($"== {rows:N0} rows: lake {lake} ready in {clock.Elapsed.TotalSeconds:F1} s ({expected}; " +
         $"Parquet {SyntheticLake.DatasetBytes(lake, BatchFormat.Parquet) / 1e6:F1} MB, JSON Lines {SyntheticLake.DatasetBytes(lake, BatchFormat.JsonLines) / 1e6:F1} MB)");
     if (expected.Records != rows) throw new InvalidOperationException($"The lake holds {expected.Records} records instead of {rows}.");
+    if (options.GenerateOnly) continue;
 
     var sized = options.Conversions.Select(c => new ConversionMeasurement(rows, c, SyntheticLake.DatasetBytes(lake, c.Source))).ToList();
     string Output(Conversion conversion, string tool) => Path.Combine(options.WorkFolder, "out", rows.ToString(), conversion.Name, tool);
@@ -97,6 +98,7 @@ if (options.Uploads && uploadSet is not null)
     uploads = await UploadBenchmark.RunAsync(options, RepositoryRoot(), uploadSet);
 }
 
+if (options.GenerateOnly) return 0;
 var markdown = Report.Markdown(args, started, total.Elapsed, measurements, uploads, uploadSetDescription);
 Console.WriteLine();
 Console.WriteLine(markdown);
