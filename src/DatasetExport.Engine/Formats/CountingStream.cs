@@ -6,7 +6,15 @@ namespace DatasetExport.Engine.Formats;
 /// </summary>
 internal sealed class CountingStream(Stream output) : Stream
 {
+    private bool _abandoned;
+
     public long BytesWritten { get; private set; }
+
+    /// <summary>
+    /// Drops every later write. A writer disposed without completing calls this before releasing its encoder, so no
+    /// footer or gzip trailer makes a partial file look complete.
+    /// </summary>
+    public void Abandon() => _abandoned = true;
 
     public override bool CanRead => false;
     public override bool CanSeek => false;
@@ -23,6 +31,7 @@ internal sealed class CountingStream(Stream output) : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        if (_abandoned) return;
         output.Write(buffer);
         BytesWritten += buffer.Length;
     }
@@ -32,18 +41,24 @@ internal sealed class CountingStream(Stream output) : Stream
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (_abandoned) return;
         await output.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
         BytesWritten += buffer.Length;
     }
 
     public override void WriteByte(byte value)
     {
+        if (_abandoned) return;
         output.WriteByte(value);
         BytesWritten++;
     }
 
-    public override void Flush() => output.Flush();
-    public override Task FlushAsync(CancellationToken cancellationToken) => output.FlushAsync(cancellationToken);
+    public override void Flush()
+    {
+        if (!_abandoned) output.Flush();
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => _abandoned ? Task.CompletedTask : output.FlushAsync(cancellationToken);
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();

@@ -70,8 +70,10 @@ public sealed class JsonLinesWriter : IFormatWriter
         _completed = true;
     }
 
+    /// <summary>Releases the encoder; without <see cref="CompleteAsync"/> nothing more reaches the output (no gzip trailer).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (!_completed) _counter.Abandon();
         await _json.DisposeAsync().ConfigureAwait(false);
         if (_gzip is not null) await _gzip.DisposeAsync().ConfigureAwait(false);
         _completed = true;

@@ -8,22 +8,40 @@ namespace DatasetExport.Engine.Formats;
 
 /// <summary>
 /// Reads Parquet batches one row group at a time through Parquet.Net's column API and reassembles nested values
-/// from repetition and definition levels. <c>.parquet.gz</c> batches are first decompressed to a temporary file
-/// (Parquet needs to seek), which is deleted afterwards.
+/// from repetition and definition levels. A row group's columns stay in their compact decoded form; records are built
+/// from them in chunks of at most <see cref="ChunkSize"/>, so memory holds one row group's columns plus one chunk.
+/// <c>.parquet.gz</c> batches are first decompressed to a temporary file (Parquet needs to seek), deleted afterwards.
 /// </summary>
 public sealed class ParquetBatchReader : IBatchReader
 {
+    public const int DefaultChunkSize = 10_000;
+
+    /// <param name="chunkSize">Most records in one chunk.</param>
+    /// <param name="temporaryFolder">Where <c>.parquet.gz</c> batches are decompressed; the system temp folder when null.</param>
+    public ParquetBatchReader(int chunkSize = DefaultChunkSize, string? temporaryFolder = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        ChunkSize = chunkSize;
+        TemporaryFolder = temporaryFolder ?? Path.GetTempPath();
+    }
+
+    /// <summary>Most records in one chunk; a row group larger than this yields several chunks.</summary>
+    public int ChunkSize { get; }
+
+    /// <summary>Where gzipped batches are decompressed to <c>dataset-export-&lt;guid&gt;.parquet</c> while they are read.</summary>
+    public string TemporaryFolder { get; }
+
     public BatchFormat Format => BatchFormat.Parquet;
 
     public async Task<DatasetSchema> ReadSchemaAsync(string path, bool gzipped, CancellationToken cancellationToken)
     {
-        await using var file = await ParquetFile.OpenAsync(path, gzipped, cancellationToken).ConfigureAwait(false);
+        await using var file = await ParquetFile.OpenAsync(path, gzipped, TemporaryFolder, cancellationToken).ConfigureAwait(false);
         return file.Schema;
     }
 
     public async Task<long?> ReadRecordCountAsync(string path, bool gzipped, CancellationToken cancellationToken)
     {
-        await using var file = await ParquetFile.OpenAsync(path, gzipped, cancellationToken).ConfigureAwait(false);
+        await using var file = await ParquetFile.OpenAsync(path, gzipped, TemporaryFolder, cancellationToken).ConfigureAwait(false);
         return file.Reader.RowGroups.Sum(group => group.RowCount);
     }
 
@@ -31,20 +49,49 @@ public sealed class ParquetBatchReader : IBatchReader
         string path, bool gzipped, DatasetSchema schema, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
-        await using var file = await ParquetFile.OpenAsync(path, gzipped, cancellationToken).ConfigureAwait(false);
+        await using var file = await ParquetFile.OpenAsync(path, gzipped, TemporaryFolder, cancellationToken).ConfigureAwait(false);
         var plan = RowGroupPlan.Create(file, schema, path);
-        for (var groupIndex = 0; groupIndex < file.Reader.RowGroupCount; groupIndex++)
+        try
         {
-            List<Record> records;
-            try
+            for (var groupIndex = 0; groupIndex < file.Reader.RowGroupCount; groupIndex++)
             {
-                records = await plan.ReadAsync(file.Reader, groupIndex, cancellationToken).ConfigureAwait(false);
+                var location = $"row group {groupIndex}";
+                await Guard(path, location, () => plan.LoadAsync(file.Reader, groupIndex, cancellationToken)).ConfigureAwait(false);
+                while (plan.RowsLeft > 0)
+                {
+                    var records = Guard(path, location, () => plan.Assemble(ChunkSize));
+                    yield return new RecordChunk(schema, records);
+                }
             }
-            catch (Exception error) when (error is not OperationCanceledException and not BatchReadException)
-            {
-                throw new BatchReadException(path, $"row group {groupIndex}", error.Message, error);
-            }
-            yield return new RecordChunk(schema, records);
+        }
+        finally
+        {
+            plan.Release();
+        }
+    }
+
+    /// <summary>Runs one step of reading; any failure that is not a cancellation becomes a <see cref="BatchReadException"/> at <paramref name="location"/>.</summary>
+    private static T Guard<T>(string path, string location, Func<T> step)
+    {
+        try
+        {
+            return step();
+        }
+        catch (Exception error) when (error is not OperationCanceledException and not BatchReadException)
+        {
+            throw new BatchReadException(path, location, error.Message, error);
+        }
+    }
+
+    private static async Task<T> Guard<T>(string path, string location, Func<Task<T>> step)
+    {
+        try
+        {
+            return await step().ConfigureAwait(false);
+        }
+        catch (Exception error) when (error is not OperationCanceledException and not BatchReadException)
+        {
+            throw new BatchReadException(path, location, error.Message, error);
         }
     }
 
@@ -63,7 +110,7 @@ public sealed class ParquetBatchReader : IBatchReader
         public ParquetReader Reader { get; }
         public DatasetSchema Schema { get; }
 
-        public static async Task<ParquetFile> OpenAsync(string path, bool gzipped, CancellationToken cancellationToken)
+        public static async Task<ParquetFile> OpenAsync(string path, bool gzipped, string temporaryFolder, CancellationToken cancellationToken)
         {
             string? temporaryPath = null;
             try
@@ -71,7 +118,7 @@ public sealed class ParquetBatchReader : IBatchReader
                 var readPath = path;
                 if (gzipped)
                 {
-                    temporaryPath = await DecompressToTemporaryFileAsync(path, cancellationToken).ConfigureAwait(false);
+                    temporaryPath = await DecompressToTemporaryFileAsync(path, temporaryFolder, cancellationToken).ConfigureAwait(false);
                     readPath = temporaryPath;
                 }
                 ParquetReader reader;
@@ -111,9 +158,9 @@ public sealed class ParquetBatchReader : IBatchReader
             DeleteQuietly(_temporaryPath);
         }
 
-        private static async Task<string> DecompressToTemporaryFileAsync(string path, CancellationToken cancellationToken)
+        private static async Task<string> DecompressToTemporaryFileAsync(string path, string temporaryFolder, CancellationToken cancellationToken)
         {
-            var temporaryPath = Path.Combine(Path.GetTempPath(), $"dataset-export-{Guid.NewGuid():N}.parquet");
+            var temporaryPath = Path.Combine(temporaryFolder, $"dataset-export-{Guid.NewGuid():N}.parquet");
             try
             {
                 await using var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
@@ -169,27 +216,50 @@ public sealed class ParquetBatchReader : IBatchReader
             return new RowGroupPlan(target, columns, leaves);
         }
 
-        public async Task<List<Record>> ReadAsync(ParquetReader reader, int groupIndex, CancellationToken cancellationToken)
+        /// <summary>Rows of the loaded row group not yet assembled into records.</summary>
+        public long RowsLeft { get; private set; }
+
+        /// <summary>Decodes every needed column of a row group and returns its row count.</summary>
+        public async Task<long> LoadAsync(ParquetReader reader, int groupIndex, CancellationToken cancellationToken)
         {
+            Release();
             using var group = reader.OpenRowGroupReader(groupIndex);
             foreach (var leaf in _leaves)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                using var raw = await group.ReadRawColumnDataBaseAsync(leaf.Field, cancellationToken).ConfigureAwait(false);
-                leaf.Load(raw);
+                leaf.Load(await group.ReadRawColumnDataBaseAsync(leaf.Field, cancellationToken).ConfigureAwait(false));
             }
+            RowsLeft = group.RowCount;
+            return RowsLeft;
+        }
 
-            var rowCount = checked((int)group.RowCount);
-            var records = new List<Record>(rowCount);
+        /// <summary>
+        /// Up to <paramref name="maxCount"/> next records of the loaded row group. After its last row, checks that every
+        /// column was consumed exactly and frees the decoded columns.
+        /// </summary>
+        public List<Record> Assemble(int maxCount)
+        {
+            var count = (int)Math.Min(maxCount, RowsLeft);
+            var records = new List<Record>(count);
             var fields = _target.Fields;
-            for (var row = 0; row < rowCount; row++)
+            for (var row = 0; row < count; row++)
             {
                 var record = new Record(fields.Count);
                 for (var i = 0; i < fields.Count; i++) record[fields[i].Name] = _columns[i]?.Read();
                 records.Add(record);
             }
-            foreach (var leaf in _leaves) leaf.VerifyConsumed();
+            RowsLeft -= count;
+            if (RowsLeft == 0)
+            {
+                foreach (var leaf in _leaves) leaf.VerifyConsumed();
+                Release();
+            }
             return records;
+        }
+
+        public void Release()
+        {
+            foreach (var leaf in _leaves) leaf.Release();
         }
 
         private static ReadNode Build(Field file, SchemaField target, int parentDefinition, int parentRepetition, List<LeafColumn> leaves, string path)
@@ -276,16 +346,19 @@ public sealed class ParquetBatchReader : IBatchReader
         }
     }
 
-    /// <summary>One leaf column of the current row group: its levels, its non-null values, and a read cursor.</summary>
+    /// <summary>
+    /// One leaf column of the current row group: Parquet.Net's decoded data (levels and the non-null values, which come
+    /// first in the value span) and a cursor. Values are converted to record values only when taken.
+    /// </summary>
     private sealed class LeafColumn
     {
         private readonly FieldKind _kind;
         private readonly Func<object, object>? _widen;
         private readonly TimeUnitPrecision? _timeUnit;
-        private int[]? _definitions;
-        private int[]? _repetitions;
-        private object?[] _values = [];
+        private RawColumnData? _raw;
+        private ValueSource? _values;
         private int _count;
+        private int _valueCount;
         private int _valueIndex;
 
         public LeafColumn(DataField field, FieldKind kind, int maxDefinition, int maxRepetition, Func<object, object>? widen)
@@ -304,21 +377,31 @@ public sealed class ParquetBatchReader : IBatchReader
         public int Position { get; private set; }
 
         public bool HasMore => Position < _count;
-        public int Definition => _definitions is null ? MaxDefinition : _definitions[Position];
-        public int Repetition => _repetitions is null ? 0 : _repetitions[Position];
+        public int Definition => MaxDefinition == 0 ? 0 : _raw!.DefinitionLevels[Position];
+        public int Repetition => MaxRepetition == 0 ? 0 : _raw!.RepetitionLevels[Position];
 
         public void Load(RawColumnData raw)
         {
-            _definitions = MaxDefinition > 0 ? raw.DefinitionLevels.ToArray() : null;
-            _repetitions = MaxRepetition > 0 ? raw.RepetitionLevels.ToArray() : null;
-            // Values holds the non-null values first; the span is as long as the level entries.
-            var valueCount = _definitions is null ? -1 : CountDefined(_definitions);
-            _values = ReadValues(raw, valueCount);
-            if (_widen is not null)
+            _raw = raw;
+            _values = CreateSource(raw);
+            if (MaxDefinition == 0)
             {
-                for (var i = 0; i < _values.Length; i++) _values[i] = _widen(_values[i]!);
+                _count = _valueCount = _values.Length;
             }
-            _count = _definitions?.Length ?? _values.Length;
+            else
+            {
+                var definitions = raw.DefinitionLevels;
+                _count = definitions.Length;
+                _valueCount = 0;
+                foreach (var definition in definitions)
+                {
+                    if (definition == MaxDefinition) _valueCount++;
+                }
+                if (_valueCount > _values.Length)
+                {
+                    throw new InvalidDataException($"column '{Field.Path}' has {_values.Length} values but its levels announce {_valueCount}.");
+                }
+            }
             Position = 0;
             _valueIndex = 0;
         }
@@ -328,57 +411,60 @@ public sealed class ParquetBatchReader : IBatchReader
         {
             if (Position >= _count) throw new InvalidDataException($"column '{Field.Path}' has fewer values than rows.");
             object? value = null;
-            if (Definition == MaxDefinition) value = _values[_valueIndex++];
+            if (Definition == MaxDefinition)
+            {
+                value = _values!.Get(_valueIndex++);
+                if (_widen is not null) value = _widen(value);
+            }
             Position++;
             return value;
         }
 
         public void VerifyConsumed()
         {
-            if (Position != _count || _valueIndex != _values.Length)
+            if (Position != _count || _valueIndex != _valueCount)
             {
-                throw new InvalidDataException($"column '{Field.Path}' has {_count} level entries and {_values.Length} values, which do not match the row count.");
+                throw new InvalidDataException(
+                    $"column '{Field.Path}' has {_count} level entries and {_valueCount} values, which do not match the row count.");
             }
         }
 
-        private int CountDefined(int[] definitions)
+        public void Release()
         {
-            var count = 0;
-            foreach (var definition in definitions)
-            {
-                if (definition == MaxDefinition) count++;
-            }
-            return count;
+            _raw?.Dispose();
+            _raw = null;
+            _values = null;
         }
 
-        private object?[] ReadValues(RawColumnData raw, int valueCount) => raw switch
+        private ValueSource CreateSource(RawColumnData raw) => raw switch
         {
-            RawColumnData<bool> r => Box(r.Values, valueCount, static v => v),
-            RawColumnData<sbyte> r => Box(r.Values, valueCount, static v => (int)v),
-            RawColumnData<byte> r => Box(r.Values, valueCount, static v => (int)v),
-            RawColumnData<short> r => Box(r.Values, valueCount, static v => (int)v),
-            RawColumnData<ushort> r => Box(r.Values, valueCount, static v => (int)v),
-            RawColumnData<int> r when _kind == FieldKind.Time => Box(r.Values, valueCount, static v => TimeSpan.FromMilliseconds(v)),
-            RawColumnData<int> r => Box(r.Values, valueCount, static v => v),
-            RawColumnData<uint> r => Box(r.Values, valueCount, static v => (long)v),
-            RawColumnData<long> r when _kind == FieldKind.Time && _timeUnit == TimeUnitPrecision.Nanos => Box(r.Values, valueCount, static v => TimeSpan.FromTicks(v / 100)),
-            RawColumnData<long> r when _kind == FieldKind.Time => Box(r.Values, valueCount, static v => TimeSpan.FromTicks(v * 10)),
-            RawColumnData<long> r => Box(r.Values, valueCount, static v => v),
-            RawColumnData<ulong> r => Box(r.Values, valueCount, static v => (decimal)v),
-            RawColumnData<float> r => Box(r.Values, valueCount, static v => v),
-            RawColumnData<Half> r => Box(r.Values, valueCount, static v => (float)v),
-            RawColumnData<double> r => Box(r.Values, valueCount, static v => v),
-            RawColumnData<decimal> r => Box(r.Values, valueCount, static v => v),
-            RawColumnData<BigDecimal> r => Box(r.Values, valueCount, ToDecimal),
+            RawColumnData<bool> r => new ValueSource<bool>(r, static v => v),
+            RawColumnData<sbyte> r => new ValueSource<sbyte>(r, static v => (int)v),
+            RawColumnData<byte> r => new ValueSource<byte>(r, static v => (int)v),
+            RawColumnData<short> r => new ValueSource<short>(r, static v => (int)v),
+            RawColumnData<ushort> r => new ValueSource<ushort>(r, static v => (int)v),
+            RawColumnData<int> r when _kind == FieldKind.Time => new ValueSource<int>(r, static v => TimeSpan.FromMilliseconds(v)),
+            RawColumnData<int> r => new ValueSource<int>(r, static v => v),
+            RawColumnData<uint> r => new ValueSource<uint>(r, static v => (long)v),
+            RawColumnData<long> r when _kind == FieldKind.Time && _timeUnit == TimeUnitPrecision.Nanos => new ValueSource<long>(r, static v => TimeSpan.FromTicks(v / 100)),
+            RawColumnData<long> r when _kind == FieldKind.Time => new ValueSource<long>(r, static v => TimeSpan.FromTicks(v * 10)),
+            RawColumnData<long> r => new ValueSource<long>(r, static v => v),
+            RawColumnData<ulong> r => new ValueSource<ulong>(r, static v => (decimal)v),
+            RawColumnData<float> r => new ValueSource<float>(r, static v => v),
+            RawColumnData<Half> r => new ValueSource<Half>(r, static v => (float)v),
+            RawColumnData<double> r => new ValueSource<double>(r, static v => v),
+            RawColumnData<decimal> r => new ValueSource<decimal>(r, static v => v),
+            RawColumnData<BigDecimal> r => new ValueSource<BigDecimal>(r, ToDecimal),
             // Timestamps not adjusted to UTC come back as wall-clock values marked Local; they are taken as UTC.
-            RawColumnData<DateTime> r => Box(r.Values, valueCount, static v => DateTime.SpecifyKind(v, DateTimeKind.Utc)),
-            RawColumnData<DateTimeOffset> r => Box(r.Values, valueCount, static v => v.UtcDateTime),
-            RawColumnData<DateOnly> r => Box(r.Values, valueCount, static v => v),
-            RawColumnData<TimeSpan> r => Box(r.Values, valueCount, static v => v),
-            RawColumnData<TimeOnly> r => Box(r.Values, valueCount, static v => v.ToTimeSpan()),
-            RawColumnData<ReadOnlyMemory<char>> r => Box(r.Values, valueCount, static v => v.ToString()),
-            RawColumnData<ReadOnlyMemory<byte>> r => Box(r.Values, valueCount, static v => v.ToArray()),
-            RawColumnData<Guid> r => Box(r.Values, valueCount, static v => v.ToString("D")),
+            RawColumnData<DateTime> r => new ValueSource<DateTime>(r, static v => DateTime.SpecifyKind(v, DateTimeKind.Utc)),
+            RawColumnData<DateTimeOffset> r => new ValueSource<DateTimeOffset>(r, static v => v.UtcDateTime),
+            RawColumnData<DateOnly> r => new ValueSource<DateOnly>(r, static v => v),
+            RawColumnData<TimeSpan> r => new ValueSource<TimeSpan>(r, static v => v),
+            RawColumnData<TimeOnly> r => new ValueSource<TimeOnly>(r, static v => v.ToTimeSpan()),
+            RawColumnData<ReadOnlyMemory<char>> r => new ValueSource<ReadOnlyMemory<char>>(r, static v => v.ToString()),
+            RawColumnData<ReadOnlyMemory<byte>> r when _kind == FieldKind.String => new ValueSource<ReadOnlyMemory<byte>>(r, static v => System.Text.Encoding.UTF8.GetString(v.Span)),
+            RawColumnData<ReadOnlyMemory<byte>> r => new ValueSource<ReadOnlyMemory<byte>>(r, static v => v.ToArray()),
+            RawColumnData<Guid> r => new ValueSource<Guid>(r, static v => v.ToString("D")),
             _ => throw new NotSupportedException($"column '{Field.Path}' holds {raw.GetType().GenericTypeArguments.FirstOrDefault()?.Name} values, which this tool does not read."),
         };
 
@@ -386,16 +472,19 @@ public sealed class ParquetBatchReader : IBatchReader
             ParquetSchemaMapping.ToDecimal(value.UnscaledValue, value.Scale)
             ?? throw new InvalidDataException(
                 $"column '{Field.Path}' holds {value}, which has more significant digits than .NET decimal (28) can hold exactly.");
+    }
 
-        /// <summary>The first <paramref name="count"/> values converted (all of them when count is -1).</summary>
-        private static object?[] Box<T>(Span<T> values, int count, Func<T, object> convert)
-        {
-            if (count > values.Length) throw new InvalidDataException($"the column has {values.Length} values but its levels announce {count}.");
-            if (count >= 0) values = values[..count];
-            var boxed = new object?[values.Length];
-            for (var i = 0; i < values.Length; i++) boxed[i] = convert(values[i]);
-            return boxed;
-        }
+    private abstract class ValueSource
+    {
+        public abstract int Length { get; }
+        public abstract object Get(int index);
+    }
+
+    /// <summary>Typed access to a decoded column's values, converted to the record value type on demand.</summary>
+    private sealed class ValueSource<T>(RawColumnData<T> raw, Func<T, object> convert) : ValueSource where T : struct
+    {
+        public override int Length => raw.Values.Length;
+        public override object Get(int index) => convert(raw.Values[index]);
     }
 
     private abstract class ReadNode

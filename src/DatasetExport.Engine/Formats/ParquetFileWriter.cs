@@ -1,18 +1,22 @@
 using System.Globalization;
+using System.Reflection;
 using Parquet;
+using Parquet.Meta;
 using Parquet.Schema;
 
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Writes records into one Parquet file with Parquet.Net's row group writer: records are shredded into leaf columns
-/// with repetition and definition levels, so nested structs, lists and maps round-trip. Chunks smaller than
-/// <see cref="MinRowGroupRecords"/> are accumulated into one row group; <see cref="BytesWritten"/> grows when a row group
-/// is written. The output is written front to back and need not be seekable.
+/// Writes records into one Parquet file with Parquet.Net's row group writer. Each record is shredded at once into
+/// leaf columns with repetition and definition levels (so nested structs, lists and maps round-trip) held in compact
+/// typed buffers; a row group is written when <see cref="RowGroupRecords"/> records or about <see cref="RowGroupBytes"/>
+/// bytes are buffered, and at <see cref="CompleteAsync"/>. <see cref="BytesWritten"/> therefore grows a row group at a time.
+/// The output is written front to back and need not be seekable.
 /// </summary>
 public sealed class ParquetFileWriter : IFormatWriter
 {
-    public const int MinRowGroupRecords = 10_000;
+    public const int DefaultRowGroupRecords = 100_000;
+    public const long DefaultRowGroupBytes = 64L << 20;
 
     private readonly Stream _output;
     private readonly CountingStream _counter;
@@ -21,20 +25,29 @@ public sealed class ParquetFileWriter : IFormatWriter
     private readonly ShredNode[] _columns;
     private readonly IReadOnlyList<SchemaField> _fields;
     private readonly List<ColumnBuffer> _leaves = [];
-    private readonly List<Record> _pending = [];
     private ParquetWriter? _writer;
+    private int _bufferedRecords;
     private bool _completed;
+    private bool _faulted;
 
-    public ParquetFileWriter(Stream output, DatasetSchema schema, CompressionKind compression)
+    public ParquetFileWriter(
+        Stream output, DatasetSchema schema, CompressionKind compression,
+        int rowGroupRecords = DefaultRowGroupRecords, long rowGroupBytes = DefaultRowGroupBytes)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(schema);
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowGroupRecords, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(rowGroupBytes, 1);
+        RowGroupRecords = rowGroupRecords;
+        RowGroupBytes = rowGroupBytes;
         _output = output;
         _counter = new CountingStream(output);
         _fields = schema.Fields;
         _parquetSchema = ParquetSchemaMapping.ToParquetSchema(schema);
         _options = new ParquetOptions
         {
+            // Parquet.Net defaults to SmallestSize, which makes Zstd (level 22) and Gzip (level 9) many times slower for a few percent.
+            CompressionLevel = System.IO.Compression.CompressionLevel.Optimal,
             CompressionMethod = compression switch
             {
                 CompressionKind.None => CompressionMethod.None,
@@ -49,20 +62,48 @@ public sealed class ParquetFileWriter : IFormatWriter
         for (var i = 0; i < dataFields.Length; i++) _leaves[i].Attach(dataFields[i]);
     }
 
+    /// <summary>Most records in one row group.</summary>
+    public int RowGroupRecords { get; }
+
+    /// <summary>Approximate uncompressed bytes of buffered values that close a row group early (wide rows).</summary>
+    public long RowGroupBytes { get; }
+
     public long BytesWritten => _counter.BytesWritten;
+
+    /// <summary>Records accepted so far, including those buffered for the next row group.</summary>
     public long RecordsWritten { get; private set; }
 
     public async Task WriteAsync(RecordChunk chunk, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(chunk);
-        ObjectDisposedException.ThrowIf(_completed, this);
-        _pending.AddRange(chunk.Records);
-        if (_pending.Count >= MinRowGroupRecords) await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
+        ThrowIfUnusable();
+        foreach (var record in chunk.Records)
+        {
+            try
+            {
+                for (var i = 0; i < _columns.Length; i++) _columns[i].Write(record.GetValueOrDefault(_fields[i].Name), repetition: 0);
+            }
+            catch
+            {
+                // A record shredded halfway leaves the columns misaligned: the file cannot be finished.
+                _faulted = true;
+                throw;
+            }
+            _bufferedRecords++;
+            RecordsWritten++;
+            // The byte estimate is summed every 1,024 records: exact enough, and cheap for wide schemas.
+            if (_bufferedRecords >= RowGroupRecords
+                || (_bufferedRecords % 1024 == 0 && _leaves.Sum(leaf => leaf.ApproximateBytes) >= RowGroupBytes))
+            {
+                await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
         if (_completed) return;
+        ThrowIfUnusable();
         await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
         _writer ??= await CreateWriterAsync(cancellationToken).ConfigureAwait(false);
         await _writer.DisposeAsync().ConfigureAwait(false);
@@ -70,10 +111,19 @@ public sealed class ParquetFileWriter : IFormatWriter
         _completed = true;
     }
 
+    /// <summary>Releases Parquet.Net's writer; without <see cref="CompleteAsync"/> nothing more reaches the output (no footer).</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_writer is not null && !_completed) await _writer.DisposeAsync().ConfigureAwait(false);
+        if (_completed) return;
+        _counter.Abandon();
+        if (_writer is not null) await _writer.DisposeAsync().ConfigureAwait(false);
         _completed = true;
+    }
+
+    private void ThrowIfUnusable()
+    {
+        ObjectDisposedException.ThrowIf(_completed, this);
+        if (_faulted) throw new InvalidOperationException("An earlier record could not be written; this Parquet file cannot be completed.");
     }
 
     private Task<ParquetWriter> CreateWriterAsync(CancellationToken cancellationToken) =>
@@ -81,21 +131,52 @@ public sealed class ParquetFileWriter : IFormatWriter
 
     private async Task WriteRowGroupAsync(CancellationToken cancellationToken)
     {
-        if (_pending.Count == 0) return;
-        foreach (var leaf in _leaves) leaf.Clear();
-        foreach (var record in _pending)
-        {
-            for (var i = 0; i < _columns.Length; i++) _columns[i].Write(record.GetValueOrDefault(_fields[i].Name), repetition: 0);
-        }
+        if (_bufferedRecords == 0) return;
         _writer ??= await CreateWriterAsync(cancellationToken).ConfigureAwait(false);
         using (var group = _writer.CreateRowGroup())
         {
             foreach (var leaf in _leaves) await leaf.WriteAsync(group, cancellationToken).ConfigureAwait(false);
             group.CompleteValidate();
         }
+        TimestampStatistics.Correct(_writer, _leaves);
+        foreach (var leaf in _leaves) leaf.Clear();
+        _bufferedRecords = 0;
         await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        RecordsWritten += _pending.Count;
-        _pending.Clear();
+    }
+
+    /// <summary>
+    /// Parquet.Net 6.1.0 encodes the min/max statistics of INT64 timestamp columns in milliseconds whatever the unit
+    /// (aloneguid/parquet-dotnet#769), so readers that prune row groups by statistics (DuckDB, Spark) skip rows that match.
+    /// The footer metadata is only reachable through the writer's private footer field; after each row group the
+    /// timestamp statistics are replaced with the exact microsecond values, before the footer is written.
+    /// </summary>
+    private static class TimestampStatistics
+    {
+        private static readonly FieldInfo? FooterField = typeof(ParquetWriter)
+            .GetFields(BindingFlags.Instance | BindingFlags.NonPublic)
+            .FirstOrDefault(field => field.FieldType.Name == "ThriftFooter");
+
+        private static readonly FieldInfo? MetadataField = FooterField?.FieldType
+            .GetFields(BindingFlags.Instance | BindingFlags.NonPublic)
+            .FirstOrDefault(field => field.FieldType == typeof(FileMetaData));
+
+        public static void Correct(ParquetWriter writer, IReadOnlyList<ColumnBuffer> leaves)
+        {
+            if (!leaves.Any(leaf => leaf.IsTimestamp)) return;
+            var footer = FooterField?.GetValue(writer);
+            var metadata = footer is null ? null : MetadataField?.GetValue(footer) as FileMetaData;
+            var columns = metadata?.RowGroups.LastOrDefault()?.Columns;
+            if (columns is null || columns.Count != leaves.Count)
+            {
+                throw new NotSupportedException(
+                    "This Parquet.Net version no longer exposes the footer that DatasetExport corrects for timestamp statistics; check aloneguid/parquet-dotnet#769 before upgrading.");
+            }
+            for (var i = 0; i < leaves.Count; i++)
+            {
+                var statistics = columns[i].MetaData?.Statistics;
+                if (leaves[i].IsTimestamp && statistics is not null) leaves[i].CorrectStatistics(statistics);
+            }
+        }
     }
 
     /// <summary>
@@ -269,7 +350,14 @@ public sealed class ParquetFileWriter : IFormatWriter
             Field = field;
         }
 
-        public virtual void Clear() => LevelCount = 0;
+        /// <summary>Rough uncompressed size of what is buffered: levels plus values.</summary>
+        public long ApproximateBytes { get; protected set; }
+
+        public virtual void Clear()
+        {
+            LevelCount = 0;
+            ApproximateBytes = 0;
+        }
 
         public void AddLevels(int definition, int repetition)
         {
@@ -281,9 +369,16 @@ public sealed class ParquetFileWriter : IFormatWriter
             _definitions[LevelCount] = definition;
             _repetitions[LevelCount] = repetition;
             LevelCount++;
+            ApproximateBytes += 2;
         }
 
         public abstract void AddValue(object value, int repetition);
+
+        public virtual bool IsTimestamp => false;
+
+        public virtual void CorrectStatistics(Statistics statistics)
+        {
+        }
 
         public abstract Task WriteAsync(ParquetRowGroupWriter group, CancellationToken cancellationToken);
 
@@ -323,10 +418,45 @@ public sealed class ParquetFileWriter : IFormatWriter
             }
             if (_valueCount == _values.Length) Array.Resize(ref _values, _valueCount * 2);
             _values[_valueCount++] = converted;
+            ApproximateBytes += converted switch
+            {
+                ReadOnlyMemory<char> text => text.Length,
+                ReadOnlyMemory<byte> bytes => bytes.Length,
+                _ => System.Runtime.CompilerServices.Unsafe.SizeOf<T>(),
+            };
             AddLevels(MaxDefinition, repetition);
         }
 
+        // Parquet.Net counts rows from the levels; a flat required column has none, so it goes through the plain overload.
+        public override bool IsTimestamp => typeof(T) == typeof(DateTime);
+
+        /// <summary>Sets min/max to the row group's extreme timestamps as INT64 microseconds since the epoch (how the values are stored).</summary>
+        public override void CorrectStatistics(Statistics statistics)
+        {
+            var timestamps = ((DateTime[])(object)_values).AsSpan(0, _valueCount);
+            if (timestamps.IsEmpty)
+            {
+                statistics.Min = statistics.Max = statistics.MinValue = statistics.MaxValue = null;
+                return;
+            }
+            var min = timestamps[0];
+            var max = min;
+            foreach (var timestamp in timestamps)
+            {
+                if (timestamp < min) min = timestamp;
+                if (timestamp > max) max = timestamp;
+            }
+            var minBytes = BitConverter.GetBytes((min.Ticks - DateTime.UnixEpoch.Ticks) / 10);
+            var maxBytes = BitConverter.GetBytes((max.Ticks - DateTime.UnixEpoch.Ticks) / 10);
+            statistics.MinValue = minBytes;
+            statistics.MaxValue = maxBytes;
+            if (statistics.Min is not null) statistics.Min = minBytes;
+            if (statistics.Max is not null) statistics.Max = maxBytes;
+        }
+
         public override Task WriteAsync(ParquetRowGroupWriter group, CancellationToken cancellationToken) =>
-            group.WriteAllPartsAsync<T>(Field, _values.AsMemory(0, _valueCount), Definitions, Repetitions, cancellationToken);
+            MaxDefinition == 0 && MaxRepetition == 0
+                ? group.WriteAsync<T>(Field, _values.AsMemory(0, _valueCount), null, null, cancellationToken)
+                : group.WriteAllPartsAsync<T>(Field, _values.AsMemory(0, _valueCount), Definitions, Repetitions, cancellationToken);
     }
 }

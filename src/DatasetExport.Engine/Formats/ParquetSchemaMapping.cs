@@ -43,6 +43,11 @@ internal static class ParquetSchemaMapping
         if (field is DateTimeDataField { DateTimeFormat: DateTimeFormat.Date }) return new SchemaField(name, FieldKind.Date, field.IsNullable);
 
         var type = field.ClrType;
+        // JSON-annotated byte arrays are UTF-8 text; Parquet.Net hands them over as bytes.
+        if (field.SchemaElement?.LogicalType?.JSON is not null || field.SchemaElement?.ConvertedType == Parquet.Meta.ConvertedType.JSON)
+        {
+            return new SchemaField(name, FieldKind.String, field.IsNullable);
+        }
         FieldKind kind;
         if (type == typeof(bool)) kind = FieldKind.Boolean;
         else if (type == typeof(int) || type == typeof(short) || type == typeof(sbyte) || type == typeof(ushort) || type == typeof(byte)) kind = FieldKind.Int32;
@@ -51,7 +56,10 @@ internal static class ParquetSchemaMapping
         else if (type == typeof(ulong)) return new SchemaField(name, FieldKind.Decimal, field.IsNullable, 20, 0);
         else if (type == typeof(float) || type == typeof(Half)) kind = FieldKind.Float;
         else if (type == typeof(double)) kind = FieldKind.Double;
-        else if (type == typeof(decimal) || type == typeof(BigDecimal)) return new SchemaField(name, FieldKind.Decimal, field.IsNullable, 38, 18);
+        else if (type == typeof(decimal) || type == typeof(BigDecimal))
+        {
+            return new SchemaField(name, FieldKind.Decimal, field.IsNullable, field.SchemaElement?.Precision ?? SchemaMerger.MaxDecimalPrecision, field.SchemaElement?.Scale ?? 0);
+        }
         else if (type == typeof(string) || type == typeof(ReadOnlyMemory<char>) || type == typeof(Guid)) kind = FieldKind.String;
         else if (type == typeof(byte[]) || type == typeof(ReadOnlyMemory<byte>)) kind = FieldKind.Binary;
         else if (type == typeof(DateOnly)) kind = FieldKind.Date;

@@ -3,7 +3,7 @@ using DuckDB.NET.Data;
 namespace DatasetExport.Engine.Tests.Formats;
 
 /// <summary>An in-memory DuckDB: the independent implementation that writes fixtures and judges our output.</summary>
-internal sealed class DuckDb : IDisposable
+public sealed class DuckDb : IDisposable
 {
     private readonly DuckDBConnection _connection = new("DataSource=:memory:");
 
@@ -46,6 +46,23 @@ internal sealed class DuckDb : IDisposable
         var types = new Dictionary<string, string>();
         while (reader.Read()) types[reader.GetString(0)] = reader.GetString(1);
         return types;
+    }
+
+    /// <summary>
+    /// Asserts that every row of <paramref name="ours"/> (alias o) has a row in <paramref name="original"/> (alias e) with the
+    /// same id that satisfies every condition; a failure lists the conditions that do not hold.
+    /// </summary>
+    public void AssertSameRows(string ours, string original, IReadOnlyList<string> conditions, long expectedRows)
+    {
+        Assert.Equal(expectedRows, Count($"SELECT count(*) FROM {ours}"));
+        // One join, one count per condition.
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT " + string.Join(", ", conditions.Select(condition => $"count(*) FILTER (WHERE {condition})"))
+            + $" FROM {ours} o JOIN {original} e USING (id)";
+        using var reader = command.ExecuteReader();
+        Assert.True(reader.Read());
+        var failing = conditions.Where((_, i) => Convert.ToInt64(reader.GetValue(i)) != expectedRows).ToList();
+        Assert.True(failing.Count == 0, "conditions failing for some rows: " + string.Join("; ", failing));
     }
 
     public static string Quote(string path) => "'" + path.Replace("'", "''") + "'";

@@ -6,25 +6,14 @@ using Parquet.Schema;
 
 namespace DatasetExport.Engine.Tests.Formats;
 
-public sealed class ParquetBatchReaderTests : IDisposable
+[Collection(FormatsCollection.Name)]
+public sealed class ParquetBatchReaderTests(FormatsFixture fixture)
 {
-    private const int Rows = 5000;
-    private readonly TempFolder _folder = new("formats-parquet-reader");
-    private readonly DuckDb _duck = new();
+    private const int Rows = FormatsFixture.Rows;
+    private readonly DuckDb _duck = fixture.Duck;
     private readonly ParquetBatchReader _reader = new();
 
-    public void Dispose()
-    {
-        _duck.Dispose();
-        _folder.Dispose();
-    }
-
-    private string DuckDbFixture(int rows = Rows)
-    {
-        var path = _folder.Combine("all.parquet");
-        if (!File.Exists(path)) AllTypes.WriteParquet(_duck, path, rows);
-        return path;
-    }
+    private string DuckDbFixture() => fixture.AllTypesParquet;
 
     [Fact]
     public async Task Schema_of_a_DuckDB_file_maps_every_type()
@@ -52,7 +41,25 @@ public sealed class ParquetBatchReaderTests : IDisposable
         Assert.True(rowGroups > 1, "the fixture should have several row groups");
         Assert.Equal(rowGroups, chunks.Count);
         Assert.All(chunks, chunk => Assert.True(chunk.Records.Count <= AllTypes.RowGroupRows));
+        Assert.All(chunks, chunk => Assert.Same(AllTypes.Schema, chunk.Schema));
         RecordAssert.Equal(AllTypes.ExpectedRecords(Rows), chunks.SelectMany(chunk => chunk.Records).ToList());
+    }
+
+    [Fact]
+    public async Task A_row_group_larger_than_the_chunk_size_streams_in_several_chunks()
+    {
+        var reader = new ParquetBatchReader(chunkSize: 500);
+        var sizes = new List<int>();
+        var records = new List<Record>();
+        await foreach (var chunk in reader.ReadAsync(DuckDbFixture(), false, AllTypes.Schema, CancellationToken.None))
+        {
+            sizes.Add(chunk.Records.Count);
+            records.AddRange(chunk.Records);
+        }
+
+        // Row groups of 2048, 2048 and 904 rows, each cut into chunks of at most 500.
+        Assert.Equal([500, 500, 500, 500, 48, 500, 500, 500, 500, 48, 500, 404], sizes);
+        RecordAssert.Equal(AllTypes.ExpectedRecords(Rows), records);
     }
 
     [Fact]
@@ -110,29 +117,47 @@ public sealed class ParquetBatchReaderTests : IDisposable
     public async Task Gzipped_parquet_is_read_through_a_temporary_file_that_is_deleted()
     {
         var source = DuckDbFixture();
-        var gzipped = _folder.Combine("all.parquet.gz");
+        var gzipped = fixture.NewPath("all.parquet.gz");
         await using (var input = File.OpenRead(source))
         await using (var output = new GZipStream(File.Create(gzipped), CompressionLevel.Fastest))
         {
             await input.CopyToAsync(output);
         }
-        var temporaryBefore = Directory.GetFiles(Path.GetTempPath(), "dataset-export-*.parquet").ToHashSet();
+        using var temporary = new TempFolder("formats-decompress");
+        var reader = new ParquetBatchReader(temporaryFolder: temporary.Path);
 
-        var schema = await _reader.ReadSchemaAsync(gzipped, gzipped: true, CancellationToken.None);
-        var count = await _reader.ReadRecordCountAsync(gzipped, gzipped: true, CancellationToken.None);
-        var records = await RecordAssert.ReadAllAsync(_reader, gzipped, true, schema);
+        var schema = await reader.ReadSchemaAsync(gzipped, gzipped: true, CancellationToken.None);
+        var count = await reader.ReadRecordCountAsync(gzipped, gzipped: true, CancellationToken.None);
+        var decompressedWhileReading = 0;
+        var records = new List<Record>();
+        await foreach (var chunk in reader.ReadAsync(gzipped, true, schema, CancellationToken.None))
+        {
+            decompressedWhileReading = Math.Max(decompressedWhileReading, Directory.GetFiles(temporary.Path).Length);
+            records.AddRange(chunk.Records);
+        }
 
         Assert.Equal(AllTypes.Schema, schema);
         Assert.Equal(Rows, count);
         RecordAssert.Equal(AllTypes.ExpectedRecords(Rows), records);
-        Assert.Empty(Directory.GetFiles(Path.GetTempPath(), "dataset-export-*.parquet").Where(file => !temporaryBefore.Contains(file)));
+        Assert.Equal(1, decompressedWhileReading);
+        Assert.Empty(Directory.GetFiles(temporary.Path));
+
+        // Leaving early and cancelling delete the temporary file too.
+        await foreach (var _ in reader.ReadAsync(gzipped, true, schema, CancellationToken.None)) break;
+        Assert.Empty(Directory.GetFiles(temporary.Path));
+        using var cancellation = new CancellationTokenSource();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var _ in reader.ReadAsync(gzipped, true, schema, cancellation.Token)) await cancellation.CancelAsync();
+        });
+        Assert.Empty(Directory.GetFiles(temporary.Path));
     }
 
     [Fact]
     public async Task Truncated_file_names_the_file_and_the_footer()
     {
         var bytes = await File.ReadAllBytesAsync(DuckDbFixture());
-        var truncated = _folder.Combine("truncated.parquet");
+        var truncated = fixture.NewPath("truncated.parquet");
         await File.WriteAllBytesAsync(truncated, bytes[..(bytes.Length / 2)]);
 
         var error = await Assert.ThrowsAsync<BatchReadException>(() => _reader.ReadSchemaAsync(truncated, false, CancellationToken.None));
@@ -145,7 +170,7 @@ public sealed class ParquetBatchReaderTests : IDisposable
     [Fact]
     public async Task Corrupt_column_data_names_the_file_and_the_row_group()
     {
-        var path = _folder.Combine("corrupt.parquet");
+        var path = fixture.NewPath("corrupt.parquet");
         _duck.Execute($"COPY (SELECT i AS id, 'text ' || i AS s FROM range(10000) r(i)) TO {DuckDb.Quote(path)} (FORMAT parquet, ROW_GROUP_SIZE 5000, COMPRESSION uncompressed)");
         var second = Convert.ToInt64(_duck.Scalar(
             $"SELECT min(data_page_offset) FROM parquet_metadata({DuckDb.Quote(path)}) WHERE row_group_id = 1 AND path_in_schema = 's'"));
@@ -169,18 +194,22 @@ public sealed class ParquetBatchReaderTests : IDisposable
     [Fact]
     public async Task Corrupt_gzip_names_the_file()
     {
-        var path = _folder.Combine("bad.parquet.gz");
+        var path = fixture.NewPath("bad.parquet.gz");
         await File.WriteAllBytesAsync(path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xFF, 0xFF, 0xFF]);
 
-        var error = await Assert.ThrowsAsync<BatchReadException>(() => _reader.ReadSchemaAsync(path, true, CancellationToken.None));
+        using var temporary = new TempFolder("formats-decompress");
+        var reader = new ParquetBatchReader(temporaryFolder: temporary.Path);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => reader.ReadSchemaAsync(path, true, CancellationToken.None));
 
         Assert.Equal(path, error.FilePath);
+        Assert.Empty(Directory.GetFiles(temporary.Path));
     }
 
     [Fact]
     public async Task Decimal_beyond_dotnet_range_is_reported_with_column_and_row_group()
     {
-        var path = _folder.Combine("bigdecimal.parquet");
+        var path = fixture.NewPath("bigdecimal.parquet");
         _duck.Execute($"COPY (SELECT 12345678901234567890.1234567891::DECIMAL(38,10) AS big) TO {DuckDb.Quote(path)} (FORMAT parquet)");
         var schema = await _reader.ReadSchemaAsync(path, false, CancellationToken.None);
 
@@ -193,7 +222,7 @@ public sealed class ParquetBatchReaderTests : IDisposable
     [Fact]
     public async Task Int96_timestamps_and_millisecond_times_are_read()
     {
-        var path = _folder.Combine("int96.parquet");
+        var path = fixture.NewPath("int96.parquet");
         var impala = new DateTimeDataField("legacy", DateTimeFormat.Impala, isNullable: true);
         var millis = new TimeDataField("ms", TimeUnitPrecision.Millis, isNullable: true);
         var instant = new DateTime(2023, 5, 6, 7, 8, 9, 250, DateTimeKind.Utc);
@@ -220,9 +249,25 @@ public sealed class ParquetBatchReaderTests : IDisposable
     }
 
     [Fact]
+    public async Task UUID_enum_and_JSON_columns_read_as_strings()
+    {
+        var path = fixture.NewPath("annotated.parquet");
+        _duck.Execute($"""
+            COPY (SELECT '6ba7b810-9dad-11d1-80b4-00c04fd430c8'::UUID AS id, 'b'::ENUM('a', 'b') AS choice, '{"{"}"k": [1]{"}"}'::JSON AS doc)
+            TO {DuckDb.Quote(path)} (FORMAT parquet)
+            """);
+
+        var schema = await _reader.ReadSchemaAsync(path, false, CancellationToken.None);
+        var records = await RecordAssert.ReadAllAsync(_reader, path, false, schema);
+
+        Assert.Equal("id string, choice string, doc string", schema.ToString());
+        RecordAssert.Equal([new Record { ["id"] = "6ba7b810-9dad-11d1-80b4-00c04fd430c8", ["choice"] = "b", ["doc"] = """{"k": [1]}""" }], records);
+    }
+
+    [Fact]
     public async Task Required_columns_are_not_nullable()
     {
-        var path = _folder.Combine("required.parquet");
+        var path = fixture.NewPath("required.parquet");
         var id = new DataField<long>("id", nullable: false);
         var name = new DataField<string>("name", nullable: true);
         await using (var stream = File.Create(path))

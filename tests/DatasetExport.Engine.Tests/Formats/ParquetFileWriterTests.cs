@@ -1,0 +1,173 @@
+using DatasetExport.Engine.Formats;
+using Record = DatasetExport.Engine.Formats.Record;
+
+namespace DatasetExport.Engine.Tests.Formats;
+
+[Collection(FormatsCollection.Name)]
+public sealed class ParquetFileWriterTests(FormatsFixture fixture)
+{
+    private const int Rows = FormatsFixture.Rows;
+    private readonly DuckDb _duck = fixture.Duck;
+
+    internal static async Task<(long Bytes, long Records)> WriteAsync(
+        string path, DatasetSchema schema, IReadOnlyList<Record> records, FileType fileType, CompressionKind compression, int chunkSize = 1000)
+    {
+        await using var output = File.Create(path);
+        await using var writer = FormatCatalog.CreateWriter(output, schema, fileType, compression);
+        foreach (var chunk in records.Chunk(chunkSize)) await writer.WriteAsync(new RecordChunk(schema, chunk), CancellationToken.None);
+        await writer.CompleteAsync(CancellationToken.None);
+        // The writer leaves the output open: it can still be written and flushed.
+        await output.FlushAsync();
+        return (writer.BytesWritten, writer.RecordsWritten);
+    }
+
+    [Theory]
+    [InlineData(CompressionKind.None, "UNCOMPRESSED")]
+    [InlineData(CompressionKind.Snappy, "SNAPPY")]
+    [InlineData(CompressionKind.Gzip, "GZIP")]
+    [InlineData(CompressionKind.Zstd, "ZSTD")]
+    public async Task DuckDB_reads_every_kind_back_record_by_record(CompressionKind compression, string codec)
+    {
+        var path = fixture.NewPath("written.parquet");
+
+        var (bytes, records) = await WriteAsync(path, AllTypes.Schema, AllTypes.ExpectedRecords(Rows), FileType.Parquet, compression);
+
+        Assert.Equal(new FileInfo(path).Length, bytes);
+        Assert.Equal(Rows, records);
+        var ours = $"read_parquet({DuckDb.Quote(path)})";
+        var original = $"read_parquet({DuckDb.Quote(fixture.AllTypesParquet)})";
+        _duck.AssertSameRows(ours, original, AllTypes.SameRowConditions(), Rows);
+        Assert.Equal([codec], _duck.Strings($"SELECT DISTINCT compression FROM parquet_metadata({DuckDb.Quote(path)})"));
+        var types = _duck.Describe(ours);
+        Assert.Equal("DECIMAL(38,10)", types["dec38"]);
+        Assert.Equal("DECIMAL(20,0)", types["u64"]);
+        Assert.Equal("TIMESTAMP WITH TIME ZONE", types["ts"]);
+        Assert.Equal("TIME", types["tm"]);
+        Assert.Equal("DATE", types["dt"]);
+        Assert.Equal("BLOB", types["bl"]);
+        Assert.Equal("MAP(VARCHAR, BIGINT)", types["mp"]);
+        Assert.Equal("STRUCT(a BIGINT, b VARCHAR, c STRUCT(d BIGINT[]))", types["st"]);
+    }
+
+    [Fact]
+    public async Task Statistics_let_DuckDB_prune_row_groups_without_losing_rows()
+    {
+        var path = fixture.NewPath("pruned.parquet");
+        await using (var output = File.Create(path))
+        await using (var writer = new ParquetFileWriter(output, AllTypes.Schema, CompressionKind.Snappy, rowGroupRecords: 1000))
+        {
+            foreach (var chunk in AllTypes.ExpectedRecords(Rows).Chunk(1000)) await writer.WriteAsync(new RecordChunk(AllTypes.Schema, chunk), CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+        var ours = $"read_parquet({DuckDb.Quote(path)})";
+        var original = $"read_parquet({DuckDb.Quote(fixture.AllTypesParquet)})";
+        Assert.Equal(5, _duck.Count($"SELECT count(DISTINCT row_group_id) FROM parquet_metadata({DuckDb.Quote(path)})"));
+
+        // Each filter compares with a constant, which DuckDB checks against the row group statistics before reading.
+        foreach (var column in new[] { "id", "i32", "i64", "u32", "u64", "f", "d", "dec18", "dec38", "s", "dt", "ts", "tstz", "tsms", "tm" })
+        {
+            var filter = $"o.{column} = (SELECT e.{column} FROM {original} e WHERE e.id = 4321)";
+            Assert.True(_duck.Count($"SELECT count(*) FROM {ours} o WHERE {filter}") >= 1, $"no row found for {filter}");
+        }
+        Assert.Equal(Rows - 4321, _duck.Count($"SELECT count(*) FROM {ours} WHERE ts >= TIMESTAMPTZ '2024-01-02 04:16:06.123456+00'"));
+    }
+
+    [Fact]
+    public async Task Small_chunks_accumulate_into_row_groups_and_our_reader_reads_the_same_records()
+    {
+        var path = fixture.NewPath("accumulated.parquet");
+        var expected = AllTypes.ExpectedAfterParquetWrite(Rows);
+
+        await WriteAsync(path, AllTypes.Schema, AllTypes.ExpectedRecords(Rows), FileType.Parquet, CompressionKind.Snappy, chunkSize: 300);
+
+        var rowGroups = _duck.Count($"SELECT count(DISTINCT row_group_id) FROM parquet_metadata({DuckDb.Quote(path)})");
+        Assert.Equal(1, rowGroups);
+        var reader = new ParquetBatchReader();
+        Assert.Equal(AllTypes.Schema.ToString(), (await reader.ReadSchemaAsync(path, false, CancellationToken.None)).ToString());
+        RecordAssert.Equal(expected, await RecordAssert.ReadAllAsync(reader, path, false, AllTypes.Schema));
+    }
+
+    [Fact]
+    public async Task Output_need_not_be_seekable()
+    {
+        var path = fixture.NewPath("stream.parquet");
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64, Nullable: false), new SchemaField("name", FieldKind.String)]);
+        var records = Enumerable.Range(0, 25_000).Select(i => new Record { ["id"] = (long)i, ["name"] = i % 7 == 0 ? null : $"n{i}" }).ToList();
+        await using (var file = File.Create(path))
+        await using (var forwardOnly = new ForwardOnlyStream(file))
+        {
+            await using var writer = new ParquetFileWriter(forwardOnly, schema, CompressionKind.Zstd, rowGroupRecords: 10_000);
+            long lastBytes = 0;
+            foreach (var chunk in records.Chunk(10_000))
+            {
+                await writer.WriteAsync(new RecordChunk(schema, chunk), CancellationToken.None);
+                // A full row group reaches the output at once; the last 5,000 records wait for CompleteAsync.
+                Assert.Equal(chunk.Length == 10_000, writer.BytesWritten > lastBytes);
+                lastBytes = writer.BytesWritten;
+            }
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(25_000, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(path)}) WHERE name IS NOT DISTINCT FROM CASE WHEN id % 7 = 0 THEN NULL ELSE 'n' || id END"));
+        Assert.Equal("REQUIRED", _duck.Strings($"SELECT repetition_type FROM parquet_schema({DuckDb.Quote(path)}) WHERE name = 'id'").Single());
+    }
+
+    [Fact]
+    public async Task Wide_rows_close_row_groups_by_size()
+    {
+        var path = fixture.NewPath("wide.parquet");
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64), new SchemaField("blob", FieldKind.String)]);
+        var text = new string('x', 10_000);
+        await using (var output = File.Create(path))
+        await using (var writer = new ParquetFileWriter(output, schema, CompressionKind.Snappy, rowGroupBytes: 4L << 20))
+        {
+            var records = Enumerable.Range(0, 4096).Select(i => new Record { ["id"] = (long)i, ["blob"] = text }).ToArray();
+            await writer.WriteAsync(new RecordChunk(schema, records), CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+            Assert.Equal(4096, writer.RecordsWritten);
+        }
+
+        // 40 MB of text in 4 MiB row groups, checked every 1,024 records.
+        Assert.Equal(4, _duck.Count($"SELECT count(DISTINCT row_group_id) FROM parquet_metadata({DuckDb.Quote(path)})"));
+        Assert.Equal(4096, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(path)}) WHERE length(blob) = 10000"));
+    }
+
+    [Fact]
+    public async Task A_file_without_records_is_valid()
+    {
+        var path = fixture.NewPath("empty.parquet");
+
+        await WriteAsync(path, AllTypes.Schema, [], FileType.Parquet, CompressionKind.Snappy);
+
+        Assert.Equal(0, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(path)})"));
+    }
+
+    [Fact]
+    public async Task Null_in_a_required_column_is_refused_naming_the_column()
+    {
+        var schema = new DatasetSchema([new SchemaField("st", FieldKind.Struct, Children: [new SchemaField("req", FieldKind.Int32, Nullable: false)])]);
+        await using var output = new MemoryStream();
+        await using var writer = FormatCatalog.CreateWriter(output, schema, FileType.Parquet, CompressionKind.None);
+        var chunk = new RecordChunk(schema, [new Record { ["st"] = new Dictionary<string, object?> { ["req"] = null } }]);
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => writer.WriteAsync(chunk, CancellationToken.None));
+
+        Assert.Contains("'st.req'", error.Message);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => writer.CompleteAsync(CancellationToken.None));
+    }
+
+    /// <summary>A write-only stream that refuses Seek, Position and Length, like a network upload stream.</summary>
+    private sealed class ForwardOnlyStream(Stream inner) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+    }
+}

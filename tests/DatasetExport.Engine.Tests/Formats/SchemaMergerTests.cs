@@ -1,0 +1,113 @@
+using DatasetExport.Engine.Formats;
+
+namespace DatasetExport.Engine.Tests.Formats;
+
+public sealed class SchemaMergerTests
+{
+    private static DatasetSchema Schema(params SchemaField[] fields) => new(fields);
+
+    private static SchemaField Field(string name, FieldKind kind, bool nullable = false, int precision = 0, int scale = 0, params SchemaField[] children) =>
+        new(name, kind, nullable, precision, scale, children.Length == 0 ? null : children);
+
+    [Theory]
+    [InlineData(FieldKind.Int32, FieldKind.Int64, FieldKind.Int64)]
+    [InlineData(FieldKind.Int64, FieldKind.Int32, FieldKind.Int64)]
+    [InlineData(FieldKind.Float, FieldKind.Double, FieldKind.Double)]
+    [InlineData(FieldKind.Int32, FieldKind.Double, FieldKind.Double)]
+    [InlineData(FieldKind.Int64, FieldKind.Float, FieldKind.Double)]
+    [InlineData(FieldKind.String, FieldKind.String, FieldKind.String)]
+    [InlineData(FieldKind.Timestamp, FieldKind.Timestamp, FieldKind.Timestamp)]
+    public void Scalars_widen(FieldKind first, FieldKind second, FieldKind merged)
+    {
+        var result = SchemaMerger.Merge(Schema(Field("c", first)), Schema(Field("c", second)));
+
+        Assert.Equal(Schema(Field("c", merged)), result);
+    }
+
+    [Fact]
+    public void Decimals_widen_to_hold_both_and_ints_join_decimals()
+    {
+        Assert.Equal(Schema(Field("d", FieldKind.Decimal, precision: 20, scale: 4)),
+            SchemaMerger.Merge(Schema(Field("d", FieldKind.Decimal, precision: 18, scale: 2)), Schema(Field("d", FieldKind.Decimal, precision: 10, scale: 4))));
+        Assert.Equal(Schema(Field("d", FieldKind.Decimal, precision: 21, scale: 2)),
+            SchemaMerger.Merge(Schema(Field("d", FieldKind.Int64)), Schema(Field("d", FieldKind.Decimal, precision: 5, scale: 2))));
+        var tooWide = Assert.Throws<SchemaConflictException>(() =>
+            SchemaMerger.Merge(Schema(Field("d", FieldKind.Decimal, precision: 38, scale: 0)), Schema(Field("d", FieldKind.Decimal, precision: 38, scale: 10))));
+        Assert.Contains("decimal(38,0)", tooWide.Message);
+        Assert.Contains("decimal(38,10)", tooWide.Message);
+    }
+
+    [Fact]
+    public void Columns_missing_on_one_side_become_nullable_and_keep_first_order()
+    {
+        var result = SchemaMerger.Merge(
+            Schema(Field("a", FieldKind.Int64), Field("b", FieldKind.String)),
+            Schema(Field("c", FieldKind.Boolean), Field("a", FieldKind.Int32, nullable: true)));
+
+        Assert.Equal(Schema(Field("a", FieldKind.Int64, nullable: true), Field("b", FieldKind.String, nullable: true), Field("c", FieldKind.Boolean, nullable: true)), result);
+    }
+
+    [Fact]
+    public void Nested_fields_merge_recursively()
+    {
+        var first = Schema(
+            Field("s", FieldKind.Struct, children: [Field("x", FieldKind.Int32), Field("y", FieldKind.String)]),
+            Field("l", FieldKind.List, children: [Field("element", FieldKind.Float)]),
+            Field("m", FieldKind.Map, children: [Field("key", FieldKind.String), Field("value", FieldKind.Int32)]));
+        var second = Schema(
+            Field("s", FieldKind.Struct, children: [Field("x", FieldKind.Int64), Field("z", FieldKind.Date)]),
+            Field("l", FieldKind.List, children: [Field("element", FieldKind.Double, nullable: true)]),
+            Field("m", FieldKind.Map, children: [Field("key", FieldKind.String), Field("value", FieldKind.Int64)]));
+
+        var result = SchemaMerger.Merge([first, second, first]);
+
+        Assert.Equal(Schema(
+            Field("s", FieldKind.Struct, children: [Field("x", FieldKind.Int64), Field("y", FieldKind.String, nullable: true), Field("z", FieldKind.Date, nullable: true)]),
+            Field("l", FieldKind.List, children: [Field("element", FieldKind.Double, nullable: true)]),
+            Field("m", FieldKind.Map, children: [Field("key", FieldKind.String), Field("value", FieldKind.Int64)])), result);
+    }
+
+    [Theory]
+    [InlineData(FieldKind.String, FieldKind.Int64, "string", "int64")]
+    [InlineData(FieldKind.Date, FieldKind.Timestamp, "date", "timestamp")]
+    [InlineData(FieldKind.Boolean, FieldKind.Int32, "boolean", "int32")]
+    [InlineData(FieldKind.Decimal, FieldKind.Double, "decimal(10,2)", "double")]
+    public void Incompatible_types_name_the_column_and_both_types(FieldKind first, FieldKind second, string firstName, string secondName)
+    {
+        var error = Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(
+            Schema(Field("c", first, precision: first == FieldKind.Decimal ? 10 : 0, scale: first == FieldKind.Decimal ? 2 : 0)),
+            Schema(Field("c", second))));
+
+        Assert.Equal("c", error.ColumnPath);
+        Assert.Contains("'c'", error.Message);
+        Assert.Contains(firstName, error.Message);
+        Assert.Contains(secondName, error.Message);
+    }
+
+    [Fact]
+    public void A_nested_conflict_names_the_path()
+    {
+        var error = Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(
+            Schema(Field("s", FieldKind.Struct, children: [Field("tags", FieldKind.List, children: [Field("element", FieldKind.String)])])),
+            Schema(Field("s", FieldKind.Struct, children: [Field("tags", FieldKind.List, children: [Field("element", FieldKind.Struct, children: [Field("k", FieldKind.Int32)])])]))));
+
+        Assert.Equal("s.tags[]", error.ColumnPath);
+        Assert.Contains("struct<k:int32>", error.Message);
+    }
+
+    [Fact]
+    public void Struct_and_list_do_not_merge()
+    {
+        var error = Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(
+            Schema(Field("x", FieldKind.Struct, children: [Field("a", FieldKind.Int32)])),
+            Schema(Field("x", FieldKind.List, children: [Field("element", FieldKind.Int32)]))));
+
+        Assert.Contains("list<int32>", error.Message);
+    }
+
+    [Fact]
+    public void An_empty_list_of_schemas_is_refused()
+    {
+        Assert.Throws<ArgumentException>(() => SchemaMerger.Merge(Array.Empty<DatasetSchema>()));
+    }
+}
