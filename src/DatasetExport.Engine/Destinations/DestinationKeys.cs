@@ -10,7 +10,7 @@ public static class DestinationKeys
     // Properties.
     public const string Path = "Path";                        // Local: folder
     public const string Bucket = "Bucket";                    // AmazonS3, GoogleCloudStorage
-    public const string Region = "Region";                    // AmazonS3
+    public const string Region = "Region";                    // AmazonS3; GoogleCloudStorage signing region (default "auto")
     public const string Endpoint = "Endpoint";                // AmazonS3 (S3-compatible), GoogleCloudStorage (override for tests)
     public const string ProfileName = "ProfileName";          // AmazonS3: shared credentials profile
     public const string RoleArn = "RoleArn";                  // AmazonS3: role to assume

@@ -1,5 +1,6 @@
 using DatasetExport.Engine.Destinations.Azure;
 using DatasetExport.Engine.Destinations.Local;
+using DatasetExport.Engine.Destinations.S3;
 using DatasetExport.Engine.Destinations.Sftp;
 
 namespace DatasetExport.Engine.Destinations;
@@ -14,6 +15,8 @@ public static class DestinationRegistry
         [DestinationType.AzureDataLakeGen2] = settings => new AzureDataLakeGen2Destination(settings),
         [DestinationType.DataLandingZone] = settings => new DataLandingZoneDestination(settings),
         [DestinationType.Sftp] = settings => new SftpDestination(settings),
+        [DestinationType.AmazonS3] = settings => new AmazonS3Destination(settings),
+        [DestinationType.GoogleCloudStorage] = settings => new GoogleCloudStorageDestination(settings),
     };
 
     public static bool IsSupported(DestinationType type) => Factories.ContainsKey(type);

@@ -11,7 +11,6 @@ internal static class FieldValues
         (FieldKind.Int32, FieldKind.Double) => static v => (double)(int)v,
         (FieldKind.Int64, FieldKind.Double) => static v => (double)(long)v,
         (FieldKind.Float, FieldKind.Double) => static v => FloatToDouble((float)v),
-        (FieldKind.Int32, FieldKind.Float) => static v => (float)(int)v,
         (FieldKind.Int32, FieldKind.Decimal) => static v => (decimal)(int)v,
         (FieldKind.Int64, FieldKind.Decimal) => static v => (decimal)(long)v,
         _ => throw new InvalidCastException($"{source} values cannot be widened to {target}."),

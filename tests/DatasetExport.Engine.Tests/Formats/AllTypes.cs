@@ -9,7 +9,7 @@ namespace DatasetExport.Engine.Tests.Formats;
 /// One table with every type, defined twice from the row number i: as DuckDB SQL (which writes the fixtures) and
 /// as the C# records our reader must produce. Each side is computed independently of our code.
 /// </summary>
-public static class AllTypes
+internal static class AllTypes
 {
     public const int RowGroupRows = 2048;
 
@@ -20,6 +20,8 @@ public static class AllTypes
           (i * 3)::SMALLINT AS s16,
           (i * 1000 - 7)::INTEGER AS i32,
           (i * 10000000000)::BIGINT AS i64,
+          (i % 200)::UTINYINT AS u8,
+          (i * 13)::USMALLINT AS u16,
           (i + 4000000000)::UINTEGER AS u32,
           (18446744073709551615 - i)::UBIGINT AS u64,
           (i + 0.5)::FLOAT AS f,
@@ -56,6 +58,8 @@ public static class AllTypes
         new SchemaField("s16", FieldKind.Int32),
         new SchemaField("i32", FieldKind.Int32),
         new SchemaField("i64", FieldKind.Int64),
+        new SchemaField("u8", FieldKind.Int32),
+        new SchemaField("u16", FieldKind.Int32),
         new SchemaField("u32", FieldKind.Int64),
         new SchemaField("u64", FieldKind.Decimal, Precision: 20, Scale: 0),
         new SchemaField("f", FieldKind.Float),
@@ -97,6 +101,8 @@ public static class AllTypes
             ["s16"] = (int)(i * 3),
             ["i32"] = (int)(i * 1000 - 7),
             ["i64"] = i * 10_000_000_000,
+            ["u8"] = (int)(i % 200),
+            ["u16"] = (int)(i * 13),
             ["u32"] = i + 4_000_000_000,
             ["u64"] = 18446744073709551615m - i,
             ["f"] = i + 0.5f,
@@ -141,7 +147,7 @@ public static class AllTypes
     /// </summary>
     public static IReadOnlyList<string> SameRowConditions(bool fromJson = false) => new[]
     {
-        "o.t8 = e.t8", "o.s16 = e.s16", "o.i32 = e.i32", "o.i64 = e.i64", "o.u32 = e.u32", "o.u64 = e.u64",
+        "o.t8 = e.t8", "o.s16 = e.s16", "o.i32 = e.i32", "o.i64 = e.i64", "o.u8 = e.u8", "o.u16 = e.u16", "o.u32 = e.u32", "o.u64 = e.u64",
         "o.f = e.f", "o.d = e.d", "o.dec18 = e.dec18", fromJson ? "abs(o.dec38 - e.dec38) < 0.1" : "o.dec38 = e.dec38", "o.s = e.s",
         fromJson ? "from_base64(o.bl) = e.bl" : "o.bl = e.bl",
         "o.dt = e.dt",

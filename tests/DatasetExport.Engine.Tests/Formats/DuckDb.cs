@@ -3,7 +3,7 @@ using DuckDB.NET.Data;
 namespace DatasetExport.Engine.Tests.Formats;
 
 /// <summary>An in-memory DuckDB: the independent implementation that writes fixtures and judges our output.</summary>
-public sealed class DuckDb : IDisposable
+internal sealed class DuckDb : IDisposable
 {
     private readonly DuckDBConnection _connection = new("DataSource=:memory:");
 

@@ -265,6 +265,46 @@ public sealed class ParquetBatchReaderTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task A_legacy_repeated_column_reads_as_a_list()
+    {
+        var path = fixture.NewPath("repeated.parquet");
+        var numbers = new DataField("numbers", typeof(int), isNullable: false, isArray: true);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(numbers), stream))
+        using (var group = writer.CreateRowGroup())
+        {
+            // Rows [1, 2], [], [3]: repetition 1 continues a row, definition 0 is an empty list.
+            await group.WriteAllPartsAsync<int>(numbers, new[] { 1, 2, 3 }, new[] { 1, 1, 0, 1 }, new[] { 0, 1, 0, 0 }, CancellationToken.None);
+        }
+        Assert.Equal("REPEATED", _duck.Strings($"SELECT repetition_type FROM parquet_schema({DuckDb.Quote(path)}) WHERE name = 'numbers'").Single());
+        Assert.Equal(["[1, 2]", "[]", "[3]"], _duck.Strings($"SELECT numbers::VARCHAR FROM read_parquet({DuckDb.Quote(path)})"));
+
+        var schema = await _reader.ReadSchemaAsync(path, false, CancellationToken.None);
+        var records = await RecordAssert.ReadAllAsync(_reader, path, false, schema);
+
+        Assert.Equal("numbers list<int32>", schema.ToString());
+        RecordAssert.Equal(
+            [
+                new Record { ["numbers"] = new List<object?> { 1, 2 } },
+                new Record { ["numbers"] = new List<object?>() },
+                new Record { ["numbers"] = new List<object?> { 3 } },
+            ],
+            records);
+    }
+
+    [Fact]
+    public async Task An_unsupported_type_names_the_column()
+    {
+        var path = fixture.NewPath("interval.parquet");
+        _duck.Execute($"COPY (SELECT 1 AS id, INTERVAL 3 DAY AS span) TO {DuckDb.Quote(path)} (FORMAT parquet)");
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => _reader.ReadSchemaAsync(path, false, CancellationToken.None));
+
+        Assert.Equal("schema", error.Location);
+        Assert.Contains("'span'", error.Message);
+    }
+
+    [Fact]
     public async Task Required_columns_are_not_nullable()
     {
         var path = fixture.NewPath("required.parquet");

@@ -49,7 +49,7 @@ public sealed class RoundTripTests(FormatsFixture fixture)
         await ConvertAsync(jsonReader, json, true, inferred, parquet, FileType.Parquet, CompressionKind.Snappy);
 
         Assert.Equal(
-            "id int64, t8 int64, s16 int64, i32 int64, i64 int64, u32 int64, u64 double, f double, d double, dec18 double, dec38 double, s string, "
+            "id int64, t8 int64, s16 int64, i32 int64, i64 int64, u8 int64, u16 int64, u32 int64, u64 double, f double, d double, dec18 double, dec38 double, s string, "
             + "bl string, dt string, ts string, tstz string, tsms string, tsns string, tm string, st struct<a:int64,b:string,c:struct<d:list<int64>>>, "
             + "lst list<int64>, lstst list<struct<k:int64>>, stnull struct<p:int64>, lstlst list<list<int64>>, mp struct<k1:int64,k2:string>, nul int64, bo boolean",
             inferred.ToString());
@@ -63,6 +63,18 @@ public sealed class RoundTripTests(FormatsFixture fixture)
             "o.mp.k1 IS NOT DISTINCT FROM e.mp['k1'] AND o.mp.k2 IS NULL AND (o.mp IS NULL) = (e.mp IS NULL)",
             "o.nul IS NOT DISTINCT FROM e.nul", "o.bo = e.bo",
         ], Rows);
+    }
+
+    [Fact]
+    public async Task JSON_written_by_us_reads_back_every_kind_under_the_dataset_schema()
+    {
+        var json = fixture.NewPath("typed.jsonl");
+        await ParquetFileWriterTests.WriteAsync(json, AllTypes.Schema, AllTypes.ExpectedRecords(Rows), FileType.Json, CompressionKind.None);
+
+        // With the dataset schema (not an inferred one) timestamps, dates, times, base64, decimals and maps come back typed.
+        var records = await RecordAssert.ReadAllAsync(FormatCatalog.GetReader(BatchFormat.JsonLines), json, false, AllTypes.Schema);
+
+        RecordAssert.Equal(AllTypes.ExpectedRecords(Rows), records);
     }
 
     [Fact]
