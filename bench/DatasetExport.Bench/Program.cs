@@ -14,7 +14,7 @@ try
 {
     options = BenchOptions.Parse(args);
 }
-catch (ArgumentException error)
+catch (Exception error) when (error is ArgumentException or FormatException or OverflowException)
 {
     Console.Error.WriteLine(error.Message);
     Console.Error.WriteLine(BenchOptions.Usage);
