@@ -134,8 +134,8 @@ public static class Report
                 var smallest = group.Single(m => m.Rows == sizes[0]);
                 var growth = (double)largest.EnginePeak / smallest.EnginePeak - 1;
                 peakLine += growth <= PeakGrowthTarget
-                    ? Invariant($"; {growth * 100:+0;-0}% against {Mb(smallest.EnginePeak)} at {smallest.Rows:N0} rows (≤ 20%), met.")
-                    : Invariant($"; {growth * 100:+0}% against {Mb(smallest.EnginePeak)} at {smallest.Rows:N0} rows, **missed** the 20% bound by {(growth - PeakGrowthTarget) * 100:F0} points.");
+                    ? Invariant($"; {growth * 100:+0.0;-0.0}% against {Mb(smallest.EnginePeak)} at {smallest.Rows:N0} rows (≤ 20%), met.")
+                    : Invariant($"; {growth * 100:+0.0}% against {Mb(smallest.EnginePeak)} at {smallest.Rows:N0} rows, **missed** the 20% bound by {(growth - PeakGrowthTarget) * 100:F1} points.");
             }
             yield return peakLine;
         }
