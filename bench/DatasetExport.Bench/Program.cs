@@ -78,6 +78,8 @@ for (var sizeIndex = 0; sizeIndex < options.Rows.Count; sizeIndex++)
         }
     }
     measurements.AddRange(sized);
+    // Written after every size too, so a long run that is stopped still leaves the sizes it finished.
+    if (options.MarkdownPath is not null) File.WriteAllText(options.MarkdownPath, Report.Markdown(args, started, total.Elapsed, measurements, [], null));
 
     if (rows != options.UploadSize) continue;
     // The uploads use the engine's Parquet (snappy) files, else its first conversion's.
