@@ -3,6 +3,7 @@ using DatasetExport.Engine.Destinations.Sftp;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
+using DatasetExport.Engine.Scheduling;
 using DatasetExport.Engine.State;
 
 namespace DatasetExport.Engine;
@@ -69,18 +70,23 @@ public sealed partial class ExportEngine
         await TestDestinationAsync(destination, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Checks the destination exists and the dataset ids are well-formed, then stores the flow.</summary>
+    /// <summary>
+    /// Checks the destination exists, the dataset ids are well-formed and the schedule is valid (ArgumentException naming
+    /// the parameter at fault), then stores the flow. A new flow has no slot claimed yet.
+    /// </summary>
     public void AddFlow(FlowRecord flow)
     {
+        flow.CreatedAt = flow.ModifiedAt = Time.GetUtcNow();
+        flow.LastSlot = null;
         NormalizeFlow(flow);
         if (State.FindFlow(flow.Name) is not null)
         {
             throw new StateException(StateFailure.AlreadyExists, $"A flow named '{flow.Name}' already exists.");
         }
-        flow.CreatedAt = flow.ModifiedAt = Time.GetUtcNow();
         State.AddFlow(flow);
     }
 
+    /// <summary>Validates like <see cref="AddFlow"/> and stores the flow's settings; its last claimed slot is kept as stored.</summary>
     public void UpdateFlow(FlowRecord flow)
     {
         NormalizeFlow(flow);
@@ -107,19 +113,21 @@ public sealed partial class ExportEngine
         IReadOnlyList<string>? datasetIds = null)
     {
         datasetIds ??= flow.DatasetIds;
-        var destination = State.GetDestination(flow.DestinationId)
-            ?? throw new StateException(StateFailure.NotFound, $"The destination of flow '{flow.Name}' no longer exists.");
+        var destination = DestinationOf(flow);
         var lake = new FolderLake(lakePath);
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
 
         var runner = new ExportRunner(State, Time);
+        using var heartbeat = new RunHeartbeat(State, Time);
         var runs = new List<RunRecord>();
         await using var target = DestinationRegistry.Create(destination);
         for (var index = 0; index < datasetIds.Count; index++)
         {
-            var datasetId = datasetIds[index];
-            var scope = new ProgressScope(progress, flow.Name, datasetId, index, datasetIds.Count);
-            runs.Add(await runner.RunAsync(flow, destination, target, lake, datasetId, scheduledTime, scope, cancellationToken).ConfigureAwait(false));
+            var run = ExportRunner.NewRun(flow, destination, datasetIds[index], scheduledTime, Time.GetUtcNow());
+            State.AddRun(run);
+            heartbeat.Hold(run);
+            var scope = new ProgressScope(progress, flow.Name, run.DatasetId, index, datasetIds.Count);
+            runs.Add(await runner.RunAsync(flow, destination, target, lake, run, heartbeat, scope, cancellationToken).ConfigureAwait(false));
         }
         return runs;
     }
@@ -148,9 +156,13 @@ public sealed partial class ExportEngine
         }
     }
 
+    private DestinationSettings DestinationOf(FlowRecord flow) => State.GetDestination(flow.DestinationId)
+        ?? throw new StateException(StateFailure.NotFound, $"The destination of flow '{flow.Name}' no longer exists.");
+
     private void NormalizeFlow(FlowRecord flow)
     {
         Validation.RequireName(flow.Name, "flow");
+        NormalizeSchedule(flow);
         if (State.GetDestination(flow.DestinationId) is null)
         {
             throw new StateException(StateFailure.NotFound, $"Flow '{flow.Name}' names a destination that does not exist.");
@@ -161,5 +173,20 @@ public sealed partial class ExportEngine
         {
             if (DatasetIds.Problem(id) is { } problem) throw new ArgumentException(problem, "Dataset");
         }
+    }
+
+    /// <summary>
+    /// Slots are to the minute, so start and end times are too; fields of other schedule kinds are cleared (switching a
+    /// flow from daily to hourly leaves no stale time of day). Throws ArgumentException naming the parameter at fault.
+    /// </summary>
+    private static void NormalizeSchedule(FlowRecord flow)
+    {
+        if (flow.ScheduleKind != ScheduleKind.Hourly) flow.EveryHours = null;
+        if (flow.ScheduleKind != ScheduleKind.Daily) flow.At = null;
+        if (flow.ScheduleKind != ScheduleKind.Cron) flow.Cron = null;
+        if (string.IsNullOrWhiteSpace(flow.TimeZone)) flow.TimeZone = "UTC";
+        flow.StartTime = flow.StartTime is { } start ? FlowSchedule.TruncateToMinute(start) : null;
+        flow.EndTime = flow.EndTime is { } end ? FlowSchedule.TruncateToMinute(end) : null;
+        FlowSchedule.For(flow);
     }
 }

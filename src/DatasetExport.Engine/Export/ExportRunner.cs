@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
+using DatasetExport.Engine.Scheduling;
 using DatasetExport.Engine.State;
 
 namespace DatasetExport.Engine.Export;
@@ -9,12 +10,15 @@ namespace DatasetExport.Engine.Export;
 /// <summary>
 /// Exports one dataset for one flow: reads its batches, writes part files in the destination's format
 /// (rolling over at the size limit), stores each file, then the manifest, then commits the run and its
-/// batches in one state transaction. A failed run deletes what it stored and records no batch.
+/// batches in one state transaction. A failed run deletes what it stored and records no batch. A run another
+/// process marked Abandoned meanwhile (this process was taken for dead) stops and deletes what it stored too: the
+/// store refuses to commit it, and its slot is redone by whoever abandoned it.
 /// </summary>
 internal sealed class ExportRunner
 {
-    /// <summary>How often a running export proves it is alive.</summary>
-    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(30);
+    public const string LostRunError =
+        "Another process marked this run Abandoned while it was still exporting (its heartbeat was late): it stopped " +
+        "without committing and removed its files; its slot is exported again by a later run.";
 
     private readonly IStateStore _state;
     private readonly TimeProvider _time;
@@ -28,24 +32,11 @@ internal sealed class ExportRunner
     /// <summary>The exportTime= folder value for a slot: UTC, minute precision.</summary>
     public static string ExportTimeValue(DateTimeOffset scheduledTime) => scheduledTime.UtcDateTime.ToString("yyyyMMddHHmm", System.Globalization.CultureInfo.InvariantCulture);
 
-    public static DateTimeOffset TruncateToMinute(DateTimeOffset time)
+    /// <summary>A new Running run of the flow for one dataset and slot, not yet recorded.</summary>
+    public static RunRecord NewRun(FlowRecord flow, DestinationSettings destination, string datasetId, DateTimeOffset scheduledTime, DateTimeOffset now)
     {
-        var utc = time.ToUniversalTime();
-        return new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, utc.Minute, 0, TimeSpan.Zero);
-    }
-
-    public async Task<RunRecord> RunAsync(
-        FlowRecord flow,
-        DestinationSettings destination,
-        IExportDestination target,
-        FolderLake lake,
-        string datasetId,
-        DateTimeOffset scheduledTime,
-        ProgressScope progress,
-        CancellationToken cancellationToken)
-    {
-        var now = _time.GetUtcNow();
-        var run = new RunRecord
+        var slot = FlowSchedule.TruncateToMinute(scheduledTime);
+        return new RunRecord
         {
             FlowId = flow.Id,
             FlowName = flow.Name,
@@ -53,47 +44,92 @@ internal sealed class ExportRunner
             DestinationId = destination.Id,
             DestinationName = destination.Name,
             Mode = flow.Mode,
-            ScheduledTime = TruncateToMinute(scheduledTime),
+            ScheduledTime = slot,
             StartedAt = now,
             HeartbeatAt = now,
+            ExportPath = $"{datasetId}/exportTime={ExportTimeValue(slot)}",
         };
-        run.ExportPath = $"{datasetId}/exportTime={ExportTimeValue(run.ScheduledTime)}";
-        _state.AddRun(run);
+    }
 
-        using var heartbeat = _time.CreateTimer(_ => _state.Heartbeat(run.Id, _time.GetUtcNow()), null, HeartbeatInterval, HeartbeatInterval);
+    /// <summary>
+    /// Exports <paramref name="run"/>, which is recorded Running and held by <paramref name="heartbeat"/>. Returns it
+    /// Succeeded, Failed (with Error), or Abandoned when another process took it over; throws only when cancelled.
+    /// </summary>
+    public async Task<RunRecord> RunAsync(
+        FlowRecord flow,
+        DestinationSettings destination,
+        IExportDestination target,
+        FolderLake lake,
+        RunRecord run,
+        RunHeartbeat heartbeat,
+        ProgressScope progress,
+        CancellationToken cancellationToken)
+    {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, heartbeat.LostToken(run.Id));
+        var token = stopping.Token;
         var staging = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "DatasetExport", run.Id.ToString("N"))).FullName;
         try
         {
-            var dataset = await lake.GetDatasetAsync(datasetId, cancellationToken).ConfigureAwait(false);
+            // A run recorded for a claimed slot may have waited for its turn: make sure it is still ours.
+            ThrowIfLost(run, heartbeat);
+            var dataset = await lake.GetDatasetAsync(run.DatasetId, token).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
             var batches = SelectBatches(flow, dataset);
             run.BatchCount = batches.Count;
             run.InputBytes = batches.Sum(b => b.SizeBytes);
 
-            await WriteFilesAsync(run, destination, target, dataset, batches, staging, progress, cancellationToken).ConfigureAwait(false);
+            await WriteFilesAsync(run, destination, target, dataset, batches, staging, progress, token).ConfigureAwait(false);
             if (destination.IncludeManifest && run.Files.Count > 0)
             {
-                await WriteManifestAsync(run, flow, destination, target, dataset, staging, cancellationToken).ConfigureAwait(false);
+                // Readers follow manifests: never publish one for a run that is no longer ours.
+                ThrowIfLost(run, heartbeat);
+                await WriteManifestAsync(run, flow, destination, target, dataset, staging, token).ConfigureAwait(false);
             }
-            run.Status = RunStatus.Succeeded;
             run.CompletedAt = _time.GetUtcNow();
             _state.CommitRun(run, batches.Select(b => b.Key).ToList());
             return run;
         }
         catch (Exception error)
         {
-            run.Status = RunStatus.Failed;
+            // Cancelled by the caller; a cancellation by the heartbeat means the run was lost.
+            var cancelled = error is OperationCanceledException && cancellationToken.IsCancellationRequested;
             run.CompletedAt = _time.GetUtcNow();
-            run.Error = error is OperationCanceledException ? "The export was cancelled." : error.Message;
             await RemoveStoredFilesAsync(run, target).ConfigureAwait(false);
-            _state.UpdateRun(run);
-            if (error is OperationCanceledException) throw;
+            if (!cancelled && IsLost(run, heartbeat, error)) return Lost(run);
+            run.Status = RunStatus.Failed;
+            run.Error = cancelled ? "The export was cancelled." : error.Message;
+            try
+            {
+                _state.UpdateRun(run);
+            }
+            catch (StateException refused) when (refused.Failure == StateFailure.NotRunning)
+            {
+                Lost(run);
+            }
+            if (cancelled) throw;
             return run;
         }
         finally
         {
+            heartbeat.Release(run.Id);
             TryDeleteFolder(staging);
         }
+    }
+
+    private static void ThrowIfLost(RunRecord run, RunHeartbeat heartbeat)
+    {
+        if (!heartbeat.Beat(run.Id)) throw new OperationCanceledException(LostRunError);
+    }
+
+    private static bool IsLost(RunRecord run, RunHeartbeat heartbeat, Exception error) =>
+        heartbeat.IsLost(run.Id) || error is StateException { Failure: StateFailure.NotRunning };
+
+    /// <summary>The stored run stays as the other process marked it (Abandoned); this copy says what happened here.</summary>
+    private static RunRecord Lost(RunRecord run)
+    {
+        run.Status = RunStatus.Abandoned;
+        run.Error = LostRunError;
+        return run;
     }
 
     private IReadOnlyList<BatchInfo> SelectBatches(FlowRecord flow, DatasetInfo dataset)

@@ -102,7 +102,7 @@ public sealed class FlowSchedule
         var upper = _flow.EndTime is { } end && end < now ? end : now;
         var slot = LatestSlotAtOrBefore(upper);
         if (slot is null) return null;
-        var isAfterBaseline = lastSlot is { } last ? slot > last : slot >= (_flow.StartTime ?? FloorToMinute(_flow.CreatedAt));
+        var isAfterBaseline = lastSlot is { } last ? slot > last : slot >= (_flow.StartTime ?? TruncateToMinute(_flow.CreatedAt));
         return isAfterBaseline ? slot : null;
     }
 
@@ -153,7 +153,7 @@ public sealed class FlowSchedule
             case ScheduleKind.Manual:
                 return null;
             case ScheduleKind.Once:
-                var once = _flow.StartTime ?? FloorToMinute(_flow.CreatedAt);
+                var once = _flow.StartTime ?? TruncateToMinute(_flow.CreatedAt);
                 return once <= time ? once : null;
             case ScheduleKind.Hourly:
                 var anchor = HourlyAnchor;
@@ -189,7 +189,7 @@ public sealed class FlowSchedule
             case ScheduleKind.Manual:
                 return null;
             case ScheduleKind.Once:
-                var once = _flow.StartTime ?? FloorToMinute(_flow.CreatedAt);
+                var once = _flow.StartTime ?? TruncateToMinute(_flow.CreatedAt);
                 return once > time ? once : null;
             case ScheduleKind.Hourly:
                 var anchor = HourlyAnchor;
@@ -203,9 +203,10 @@ public sealed class FlowSchedule
     }
 
     /// <summary>Hourly slots count from the start time, else from the flow's creation (to the minute).</summary>
-    private DateTimeOffset HourlyAnchor => _flow.StartTime ?? FloorToMinute(_flow.CreatedAt);
+    private DateTimeOffset HourlyAnchor => _flow.StartTime ?? TruncateToMinute(_flow.CreatedAt);
 
-    private static DateTimeOffset FloorToMinute(DateTimeOffset time)
+    /// <summary>Slots are whole minutes in UTC: the exportTime= folder names them to the minute.</summary>
+    public static DateTimeOffset TruncateToMinute(DateTimeOffset time)
     {
         var utc = time.ToUniversalTime();
         return new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, utc.Minute, 0, TimeSpan.Zero);

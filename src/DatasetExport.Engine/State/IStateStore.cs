@@ -14,6 +14,8 @@ public enum StateFailure
     NotFound,
     AlreadyExists,
     InUse,
+    /// <summary>The run is no longer Running (it finished, or another process marked it Abandoned): it is final.</summary>
+    NotRunning,
     /// <summary>The state file is damaged, or from a newer version of the module.</summary>
     Unusable,
 }
@@ -39,11 +41,20 @@ public interface IStateStore : IDisposable
 
     // Flows: names are unique, case-insensitive.
     void AddFlow(FlowRecord flow);
+    /// <summary>Replaces the flow's settings; never its <see cref="FlowRecord.LastSlot"/>, which only claiming moves.</summary>
     void UpdateFlow(FlowRecord flow);
     void RemoveFlow(Guid id);
     FlowRecord? FindFlow(string name);
     FlowRecord? GetFlow(Guid id);
     IReadOnlyList<FlowRecord> ListFlows();
+    /// <summary>
+    /// Claims <paramref name="slot"/> for the flow and records <paramref name="runs"/> (one per dataset, Running) in one
+    /// transaction: the flow's last slot moves to <paramref name="slot"/> only when it is unset or earlier, so of several
+    /// processes claiming the same slot exactly one gets true. False, with nothing written, when the slot (or a later one)
+    /// was already claimed; <see cref="StateException"/> (InUse), with nothing written, when one of the datasets is still
+    /// being exported by another run; NotFound when the flow no longer exists.
+    /// </summary>
+    bool TryClaimSlot(Guid flowId, DateTimeOffset slot, IReadOnlyCollection<RunRecord> runs);
 
     // Runs.
     /// <summary>
@@ -51,14 +62,29 @@ public interface IStateStore : IDisposable
     /// and dataset is still Running: the check and the insert are one atomic step, across processes.
     /// </summary>
     void AddRun(RunRecord run);
+    /// <summary>
+    /// Redoes a slot: records <paramref name="run"/> (Running) unless a run of the same flow, dataset and scheduled time
+    /// is already Running, Succeeded or Failed, in one atomic step; false, with nothing written, then. Only Abandoned runs
+    /// are redone, each exactly once across processes. Throws <see cref="StateException"/> (InUse) when another run of
+    /// the flow and dataset is Running.
+    /// </summary>
+    bool TryAddSlotRun(RunRecord run);
     /// <summary>Marks Running runs whose heartbeat is older than <paramref name="heartbeatBefore"/> Abandoned; returns them.</summary>
     IReadOnlyList<RunRecord> AbandonStaleRuns(DateTimeOffset heartbeatBefore);
-    /// <summary>Saves a run's progress or failure (never marks batches exported).</summary>
+    /// <summary>
+    /// Saves a Running run's progress or failure (never marks batches exported). A run that is no longer Running is final:
+    /// <see cref="StateException"/> (NotRunning), nothing written.
+    /// </summary>
     void UpdateRun(RunRecord run);
-    void Heartbeat(Guid runId, DateTimeOffset at);
+    /// <summary>
+    /// Records a sign of life of a Running run. False when the run is no longer Running (another process marked it
+    /// Abandoned, or it finished): its process must stop it. Throws <see cref="StateException"/> (NotFound) for an unknown run.
+    /// </summary>
+    bool Heartbeat(Guid runId, DateTimeOffset at);
     /// <summary>
     /// Marks the run Succeeded and records <paramref name="batches"/> as exported by its flow for its dataset,
-    /// in one transaction.
+    /// in one transaction, only while the stored run is still Running: a run another process marked Abandoned is
+    /// refused with <see cref="StateException"/> (NotRunning) and nothing is written.
     /// </summary>
     void CommitRun(RunRecord run, IReadOnlyCollection<BatchKey> batches);
     RunRecord? GetRun(Guid id);

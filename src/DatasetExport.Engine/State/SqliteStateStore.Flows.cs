@@ -15,10 +15,10 @@ public sealed partial class SqliteStateStore
             {
                 Execute("""
                     INSERT INTO flows (id, name, name_key, destination_id, dataset_ids, mode, enabled, schedule_kind, every_hours,
-                                       at_time, cron, start_time, end_time, time_zone, created_at, modified_at)
+                                       at_time, cron, start_time, end_time, time_zone, last_slot, created_at, modified_at)
                     VALUES ($id, $name, $name_key, $destination_id, $dataset_ids, $mode, $enabled, $schedule_kind, $every_hours,
-                            $at_time, $cron, $start_time, $end_time, $time_zone, $created_at, $modified_at)
-                    """, FlowParameters(flow));
+                            $at_time, $cron, $start_time, $end_time, $time_zone, $last_slot, $created_at, $modified_at)
+                    """, [.. FlowParameters(flow), ("$last_slot", DateText(flow.LastSlot))]);
             }
             catch (SqliteException error) when (IsUniqueViolation(error))
             {
@@ -35,7 +35,11 @@ public sealed partial class SqliteStateStore
         });
     }
 
-    /// <summary>Replaces every setting of the flow with this id; its CreatedAt is kept.</summary>
+    /// <summary>
+    /// Replaces every setting of the flow with this id; its CreatedAt is kept, and so is its LastSlot: another process
+    /// may have claimed a slot since this record was read, and writing the record's older value back would let the
+    /// slot run twice.
+    /// </summary>
     public void UpdateFlow(FlowRecord flow)
     {
         ArgumentNullException.ThrowIfNull(flow);
@@ -62,6 +66,26 @@ public sealed partial class SqliteStateStore
                 throw MissingFlowDestination(flow, error);
             }
             if (changed == 0) throw FlowNotFound(flow.Id, flow.Name);
+        });
+    }
+
+    public bool TryClaimSlot(Guid flowId, DateTimeOffset slot, IReadOnlyCollection<RunRecord> runs)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        return Write(() =>
+        {
+            var claimed = Execute("""
+                UPDATE flows SET last_slot = $slot
+                WHERE id = $id AND (last_slot IS NULL OR last_slot < $slot)
+                """, ("$id", IdText(flowId)), ("$slot", DateText(slot)));
+            if (claimed == 0)
+            {
+                if (Scalar("SELECT 1 FROM flows WHERE id = $id", ("$id", IdText(flowId))) is null) throw FlowNotFound(flowId, null);
+                return false;
+            }
+            // A dataset still Running fails the insert; the exception rolls the claim back with it.
+            foreach (var run in runs) InsertRun(run);
+            return true;
         });
     }
 
@@ -100,6 +124,7 @@ public sealed partial class SqliteStateStore
         StartTime = row.NullableDate("start_time"),
         EndTime = row.NullableDate("end_time"),
         TimeZone = row.Text("time_zone"),
+        LastSlot = row.NullableDate("last_slot"),
         CreatedAt = row.Date("created_at"),
         ModifiedAt = row.Date("modified_at"),
     };

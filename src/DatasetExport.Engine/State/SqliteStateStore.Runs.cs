@@ -10,28 +10,48 @@ public sealed partial class SqliteStateStore
     public void AddRun(RunRecord run)
     {
         ArgumentNullException.ThrowIfNull(run);
-        Write(() =>
+        Write(() => InsertRun(run));
+    }
+
+    public bool TryAddSlotRun(RunRecord run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return Write(() =>
         {
-            try
-            {
-                Execute("""
-                    INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
-                                      started_at, completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes,
-                                      output_bytes, batch_count, export_path, manifest_path, files, error)
-                    VALUES ($id, $flow_id, $flow_name, $dataset_id, $destination_id, $destination_name, $status, $mode, $scheduled_time,
-                            $started_at, $completed_at, $heartbeat_at, $records_read, $records_written, $records_skipped, $input_bytes,
-                            $output_bytes, $batch_count, $export_path, $manifest_path, $files, $error)
-                    """, RunParameters(run));
-            }
-            catch (SqliteException error) when (IsUniqueViolation(error))
-            {
-                throw AlreadyRunning(run, error);
-            }
-            catch (SqliteException error) when (IsPrimaryKeyViolation(error))
-            {
-                throw new StateException(StateFailure.AlreadyExists, $"A run with id {run.Id} already exists.", error);
-            }
+            var slotTaken = Scalar("""
+                SELECT 1 FROM runs
+                WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND scheduled_time = $scheduled_time AND status <> $abandoned
+                LIMIT 1
+                """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$scheduled_time", DateText(run.ScheduledTime)),
+                ("$abandoned", nameof(RunStatus.Abandoned)));
+            if (slotTaken is not null) return false;
+            InsertRun(run);
+            return true;
         });
+    }
+
+    /// <summary>Inserts a new run in the current transaction; the unique index refuses a second Running run of a flow and dataset.</summary>
+    private void InsertRun(RunRecord run)
+    {
+        try
+        {
+            Execute("""
+                INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
+                                  started_at, completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes,
+                                  output_bytes, batch_count, export_path, manifest_path, files, error)
+                VALUES ($id, $flow_id, $flow_name, $dataset_id, $destination_id, $destination_name, $status, $mode, $scheduled_time,
+                        $started_at, $completed_at, $heartbeat_at, $records_read, $records_written, $records_skipped, $input_bytes,
+                        $output_bytes, $batch_count, $export_path, $manifest_path, $files, $error)
+                """, RunParameters(run));
+        }
+        catch (SqliteException error) when (IsUniqueViolation(error))
+        {
+            throw AlreadyRunning(run, error);
+        }
+        catch (SqliteException error) when (IsPrimaryKeyViolation(error))
+        {
+            throw new StateException(StateFailure.AlreadyExists, $"A run with id {run.Id} already exists.", error);
+        }
     }
 
     public IReadOnlyList<RunRecord> AbandonStaleRuns(DateTimeOffset heartbeatBefore) => Write(() =>
@@ -55,15 +75,18 @@ public sealed partial class SqliteStateStore
         Write(() => SaveRun(run));
     }
 
-    public void Heartbeat(Guid runId, DateTimeOffset at) => Write(() =>
+    public bool Heartbeat(Guid runId, DateTimeOffset at) => Write(() =>
     {
-        if (Execute("UPDATE runs SET heartbeat_at = $at WHERE id = $id", ("$at", DateText(at)), ("$id", IdText(runId))) == 0)
-        {
-            throw new StateException(StateFailure.NotFound, $"No run with id {runId} exists.");
-        }
+        var alive = Execute("UPDATE runs SET heartbeat_at = $at WHERE id = $id AND status = $running",
+            ("$at", DateText(at)), ("$id", IdText(runId)), ("$running", nameof(RunStatus.Running))) == 1;
+        if (!alive && StoredStatus(runId) is null) throw RunNotFound(runId);
+        return alive;
     });
 
-    /// <summary>Sets <paramref name="run"/>'s Status to Succeeded and saves it with its batches in one transaction.</summary>
+    /// <summary>
+    /// Sets <paramref name="run"/>'s Status to Succeeded and saves it with its batches in one transaction, only while the
+    /// stored run is still Running (NotRunning otherwise: a run marked Abandoned meanwhile is redone elsewhere).
+    /// </summary>
     public void CommitRun(RunRecord run, IReadOnlyCollection<BatchKey> batches)
     {
         ArgumentNullException.ThrowIfNull(run);
@@ -137,7 +160,7 @@ public sealed partial class SqliteStateStore
         return new HashSet<string>(keys, StringComparer.Ordinal);
     }
 
-    /// <summary>Writes every field of an existing run; never touches exported batches.</summary>
+    /// <summary>Writes every field of a run that is still Running in the store; never touches exported batches.</summary>
     private void SaveRun(RunRecord run)
     {
         int changed;
@@ -151,15 +174,25 @@ public sealed partial class SqliteStateStore
                     records_written = $records_written, records_skipped = $records_skipped, input_bytes = $input_bytes,
                     output_bytes = $output_bytes, batch_count = $batch_count, export_path = $export_path, manifest_path = $manifest_path,
                     files = $files, error = $error
-                WHERE id = $id
-                """, RunParameters(run));
+                WHERE id = $id AND status = $stored_status
+                """, [.. RunParameters(run), ("$stored_status", nameof(RunStatus.Running))]);
         }
         catch (SqliteException error) when (IsUniqueViolation(error))
         {
             throw AlreadyRunning(run, error);
         }
-        if (changed == 0) throw new StateException(StateFailure.NotFound, $"No run with id {run.Id} exists.");
+        if (changed == 1) return;
+        var status = StoredStatus(run.Id) ?? throw RunNotFound(run.Id);
+        var why = status == nameof(RunStatus.Abandoned)
+            ? "another process took its process for dead and marked it Abandoned, so its slot is exported again by a later run"
+            : $"it already finished as {status}";
+        throw new StateException(StateFailure.NotRunning,
+            $"Run {run.Id} of flow '{run.FlowName}' for dataset '{run.DatasetId}' is no longer running ({why}); it was left unchanged.");
     }
+
+    private string? StoredStatus(Guid runId) => Scalar("SELECT status FROM runs WHERE id = $id", ("$id", IdText(runId))) as string;
+
+    private static StateException RunNotFound(Guid runId) => new(StateFailure.NotFound, $"No run with id {runId} exists.");
 
     /// <summary>Names the run that holds the flow and dataset, read in the same transaction that was refused.</summary>
     private StateException AlreadyRunning(RunRecord run, Exception inner)

@@ -44,6 +44,11 @@ public sealed class FlowRecord
     public DateTimeOffset? StartTime { get; set; }
     public DateTimeOffset? EndTime { get; set; }
     public string TimeZone { get; set; } = "UTC";
+    /// <summary>
+    /// The latest slot a scheduled invocation claimed (<see cref="IStateStore.TryClaimSlot"/>); null before the first.
+    /// Only claiming moves it: <see cref="IStateStore.UpdateFlow"/> never writes it.
+    /// </summary>
+    public DateTimeOffset? LastSlot { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset ModifiedAt { get; set; }
 }

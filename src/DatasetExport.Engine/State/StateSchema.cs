@@ -99,6 +99,12 @@ internal static class StateSchema
             PRIMARY KEY (flow_id, dataset_id, batch_key)
         ) WITHOUT ROWID;
         """,
+        // 2: scheduled exports. last_slot is the latest slot an invocation claimed (NULL: none yet); runs are looked up
+        // by flow, dataset and slot to run each slot exactly once.
+        """
+        ALTER TABLE flows ADD COLUMN last_slot TEXT;
+        CREATE INDEX runs_by_slot ON runs (flow_id, dataset_id, scheduled_time);
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>

@@ -159,7 +159,7 @@ public sealed class DestinationAndFlowStateTests : IDisposable
     }
 
     [Fact]
-    public void Update_replaces_every_flow_field_but_keeps_created_at()
+    public void Update_replaces_every_flow_field_but_keeps_created_at_and_the_last_slot()
     {
         var first = StateSamples.Destination("First");
         var second = StateSamples.Destination("Second");
@@ -178,6 +178,7 @@ public sealed class DestinationAndFlowStateTests : IDisposable
             ScheduleKind = ScheduleKind.Cron,
             Cron = "0 */4 * * *",
             TimeZone = "UTC",
+            LastSlot = null,
             CreatedAt = StateSamples.Noon.AddYears(1),
             ModifiedAt = StateSamples.Noon.AddYears(1),
         };
@@ -185,6 +186,7 @@ public sealed class DestinationAndFlowStateTests : IDisposable
         _store.UpdateFlow(changed);
 
         changed.CreatedAt = flow.CreatedAt;
+        changed.LastSlot = flow.LastSlot;
         AssertSameFlow(changed, _store.GetFlow(flow.Id)!);
         Assert.Null(_store.FindFlow("Nightly"));
     }
@@ -270,6 +272,7 @@ public sealed class DestinationAndFlowStateTests : IDisposable
         StateAssert.SameInstant(expected.StartTime, actual.StartTime);
         StateAssert.SameInstant(expected.EndTime, actual.EndTime);
         Assert.Equal(expected.TimeZone, actual.TimeZone);
+        StateAssert.SameInstant(expected.LastSlot, actual.LastSlot);
         StateAssert.SameInstant(expected.CreatedAt, actual.CreatedAt);
         StateAssert.SameInstant(expected.ModifiedAt, actual.ModifiedAt);
     }

@@ -137,8 +137,9 @@ public sealed class RunStateTests : IDisposable
         first.Status = RunStatus.Failed;
         _store.UpdateRun(first);
         _store.AddRun(second);
+        // A finished run is final: it cannot be made Running again.
         first.Status = RunStatus.Running;
-        Assert.Equal(StateFailure.InUse, Assert.Throws<StateException>(() => _store.UpdateRun(first)).Failure);
+        Assert.Equal(StateFailure.NotRunning, Assert.Throws<StateException>(() => _store.UpdateRun(first)).Failure);
     }
 
     [Fact]

@@ -39,6 +39,7 @@ internal static class StateSamples
         StartTime = new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.FromHours(1)).AddTicks(42),
         EndTime = new DateTimeOffset(2027, 4, 1, 0, 0, 0, TimeSpan.Zero),
         TimeZone = "Europe/Oslo",
+        LastSlot = new DateTimeOffset(2026, 3, 13, 2, 30, 0, TimeSpan.FromHours(1)),
         CreatedAt = Noon.AddDays(-3).AddTicks(3),
         ModifiedAt = Noon.AddDays(-2).AddTicks(5),
     };

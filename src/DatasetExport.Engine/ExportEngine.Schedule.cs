@@ -1,0 +1,193 @@
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Export;
+using DatasetExport.Engine.Lake;
+using DatasetExport.Engine.Scheduling;
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Engine;
+
+/// <summary>A flow whose schedule has a slot due now; <see cref="Slot"/> is the slot that would run (UTC, to the minute).</summary>
+public sealed record DueFlow(FlowRecord Flow, DateTimeOffset Slot);
+
+/// <summary>What a flow's schedule says at the engine's "now", for Get-ExportFlow.</summary>
+/// <param name="Schedule">The schedule in words, e.g. "Daily at 02:00 (Europe/Paris)".</param>
+/// <param name="NextRunTime">The slot the next <c>Invoke-ExportSchedule</c> would run (in the past when it is due now); null for manual, disabled and completed flows.</param>
+/// <param name="LastRunTime">When the flow's latest run started; null when it never ran.</param>
+/// <param name="LastStatus">The status of that run.</param>
+/// <param name="Completed">True when no slot will ever be due again (a once flow that ran, a flow past its end time).</param>
+public sealed record FlowStatus(FlowRecord Flow, string Schedule, DateTimeOffset? NextRunTime, DateTimeOffset? LastRunTime, RunStatus? LastStatus, bool Completed);
+
+// What Invoke-ExportSchedule does: run every enabled flow that is due, exactly once per flow, dataset and slot across
+// processes, and redo the slot of a run whose process died.
+public sealed partial class ExportEngine
+{
+    /// <summary>
+    /// Enabled flows with a due slot at the engine's "now" (only <paramref name="flowNames"/> when given; an unknown name
+    /// throws StateException NotFound). What <c>Invoke-ExportSchedule -WhatIf</c> lists.
+    /// </summary>
+    public IReadOnlyList<DueFlow> GetDueFlows(IReadOnlyCollection<string>? flowNames = null)
+    {
+        var now = Time.GetUtcNow();
+        var due = new List<DueFlow>();
+        foreach (var flow in SelectFlows(flowNames))
+        {
+            if (flow.Enabled && DueSlot(flow, now) is { } slot) due.Add(new DueFlow(flow, slot));
+        }
+        return due;
+    }
+
+    /// <summary>
+    /// <c>Invoke-ExportSchedule</c>: marks runs whose process died (heartbeat older than <see cref="RunLease"/>)
+    /// Abandoned and redoes those of each flow's last slot, then runs each due flow once for its latest due slot. Each
+    /// slot is claimed in the state store together with its runs (one per dataset) before anything is exported, so
+    /// several processes invoking at once run each flow, dataset and slot exactly once. A flow still exporting one of
+    /// its datasets (another process, or a manual run) is skipped: its slot stays unclaimed for a later invocation.
+    /// Returns every run, in order; failed runs have Status Failed and Error set. <paramref name="progress"/> is
+    /// called on engine threads.
+    /// </summary>
+    public async Task<IReadOnlyList<RunRecord>> RunDueFlowsAsync(
+        string lakePath, IReadOnlyCollection<string>? flowNames, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
+        var lake = new FolderLake(lakePath);
+        var flows = SelectFlows(flowNames);
+        State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
+        var runs = new List<RunRecord>();
+        foreach (var flow in flows.Where(f => f.Enabled))
+        {
+            runs.AddRange(await RedoAbandonedSlotAsync(flow, lake, progress, cancellationToken).ConfigureAwait(false));
+        }
+        foreach (var (flow, slot) in GetDueFlows(flowNames))
+        {
+            runs.AddRange(await RunSlotAsync(flow, slot, lake, progress, cancellationToken).ConfigureAwait(false));
+        }
+        return runs;
+    }
+
+    /// <summary>The flow's schedule in words, its next run, its latest run and whether it is completed.</summary>
+    public FlowStatus GetFlowStatus(FlowRecord flow)
+    {
+        var schedule = FlowSchedule.For(flow);
+        var now = Time.GetUtcNow();
+        var latest = State.ListRuns(flow.Id, last: 1).FirstOrDefault();
+        var next = flow.Enabled ? schedule.NextRunTime(flow.LastSlot, now) : null;
+        return new FlowStatus(flow, schedule.Describe(), next, latest?.StartedAt, latest?.Status, schedule.IsCompleted(flow.LastSlot, now));
+    }
+
+    /// <summary>
+    /// The latest due slot, to the minute (the exportTime= folders are): a cron expression with seconds that fires
+    /// several times in a minute runs once for that minute.
+    /// </summary>
+    private static DateTimeOffset? DueSlot(FlowRecord flow, DateTimeOffset now)
+    {
+        if (FlowSchedule.For(flow).LatestDueSlot(flow.LastSlot, now) is not { } slot) return null;
+        var minute = FlowSchedule.TruncateToMinute(slot);
+        return flow.LastSlot is { } last && minute <= last ? null : minute;
+    }
+
+    /// <summary>Claims the slot with one Running run per dataset, then exports them; nothing when another process claimed it first.</summary>
+    private async Task<IReadOnlyList<RunRecord>> RunSlotAsync(
+        FlowRecord flow, DateTimeOffset slot, FolderLake lake, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
+        var destination = DestinationOf(flow);
+        var now = Time.GetUtcNow();
+        var runs = flow.DatasetIds.Select(datasetId => ExportRunner.NewRun(flow, destination, datasetId, slot, now)).ToList();
+        try
+        {
+            if (!State.TryClaimSlot(flow.Id, slot, runs)) return [];
+        }
+        catch (StateException busy) when (busy.Failure is StateFailure.InUse or StateFailure.NotFound)
+        {
+            // Still exporting a dataset (or removed meanwhile): the slot stays unclaimed, a later invocation runs it.
+            return [];
+        }
+        flow.LastSlot = slot;
+        return await ExportRecordedRunsAsync(flow, destination, lake, runs, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Redoes the datasets of the flow's last slot whose run was abandoned and not redone yet (earlier slots were
+    /// superseded by that one). Each redo is recorded atomically, so it happens once across processes.
+    /// </summary>
+    private async Task<IReadOnlyList<RunRecord>> RedoAbandonedSlotAsync(
+        FlowRecord flow, FolderLake lake, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (flow.ScheduleKind == ScheduleKind.Manual || flow.LastSlot is not { } slot) return [];
+        var abandoned = State.ListRuns(flow.Id, RunStatus.Abandoned)
+            .Where(run => run.ScheduledTime == slot && flow.DatasetIds.Contains(run.DatasetId))
+            .Select(run => run.DatasetId)
+            .Distinct()
+            .ToList();
+        if (abandoned.Count == 0) return [];
+        var destination = DestinationOf(flow);
+        var redos = new List<RunRecord>();
+        foreach (var datasetId in flow.DatasetIds.Where(abandoned.Contains))
+        {
+            var redo = ExportRunner.NewRun(flow, destination, datasetId, slot, Time.GetUtcNow());
+            try
+            {
+                if (State.TryAddSlotRun(redo)) redos.Add(redo);
+            }
+            catch (StateException busy) when (busy.Failure == StateFailure.InUse)
+            {
+                // Another run of this dataset is exporting; the redo waits for a later invocation.
+            }
+        }
+        return await ExportRecordedRunsAsync(flow, destination, lake, redos, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Exports runs already recorded Running, in order, keeping the waiting ones alive. When the destination cannot
+    /// be opened or the export is cancelled, the runs not started yet end Failed with the reason, never left Running.
+    /// </summary>
+    private async Task<IReadOnlyList<RunRecord>> ExportRecordedRunsAsync(
+        FlowRecord flow, DestinationSettings destination, FolderLake lake, IReadOnlyList<RunRecord> runs,
+        IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (runs.Count == 0) return runs;
+        var runner = new ExportRunner(State, Time);
+        using var heartbeat = new RunHeartbeat(State, Time);
+        foreach (var run in runs) heartbeat.Hold(run);
+        var started = 0;
+        try
+        {
+            await using var target = DestinationRegistry.Create(destination);
+            for (; started < runs.Count; started++)
+            {
+                var scope = new ProgressScope(progress, flow.Name, runs[started].DatasetId, started, runs.Count);
+                await runner.RunAsync(flow, destination, target, lake, runs[started], heartbeat, scope, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception error)
+        {
+            var reason = error is OperationCanceledException ? "The export was cancelled." : error.Message;
+            // The run in progress when it was cancelled has ended already.
+            var firstUnstarted = error is OperationCanceledException ? started + 1 : started;
+            foreach (var run in runs.Skip(firstUnstarted)) FailUnstarted(run, reason);
+            if (error is OperationCanceledException) throw;
+        }
+        return runs;
+    }
+
+    private void FailUnstarted(RunRecord run, string reason)
+    {
+        run.Status = RunStatus.Failed;
+        run.CompletedAt = Time.GetUtcNow();
+        run.Error = reason;
+        try
+        {
+            State.UpdateRun(run);
+        }
+        catch (StateException refused) when (refused.Failure == StateFailure.NotRunning)
+        {
+            // Another process took it over (Abandoned) and redoes it.
+            run.Status = RunStatus.Abandoned;
+            run.Error = ExportRunner.LostRunError;
+        }
+    }
+
+    private List<FlowRecord> SelectFlows(IReadOnlyCollection<string>? flowNames)
+    {
+        if (flowNames is null) return State.ListFlows().ToList();
+        return flowNames.Select(name => State.FindFlow(name) ?? throw new StateException(StateFailure.NotFound, $"There is no flow named '{name}'.")).ToList();
+    }
+}

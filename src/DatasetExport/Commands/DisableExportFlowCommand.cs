@@ -1,0 +1,13 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Disables flows: Invoke-ExportSchedule skips them; Start-ExportRun still runs them by hand.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Disable, "ExportFlow", SupportsShouldProcess = true)]
+[OutputType(typeof(ExportFlow))]
+public sealed class DisableExportFlowCommand : FlowSwitchCmdlet
+{
+    protected override bool Enable => false;
+}

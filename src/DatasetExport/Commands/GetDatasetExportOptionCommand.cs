@@ -1,0 +1,22 @@
+using System.Management.Automation;
+using DatasetExport.Engine;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Shows the module's stored options and where its state lives.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "DatasetExportOption")]
+[OutputType(typeof(DatasetExportOption))]
+public sealed class GetDatasetExportOptionCommand : DatasetExportCmdlet
+{
+    protected override string ErrorNoun => "Option";
+
+    protected override void ProcessRecordCore() => WriteObject(Read(Engine));
+
+    internal static DatasetExportOption Read(ExportEngine engine) => new()
+    {
+        LakePath = engine.State.GetOption(ExportEngine.LakePathOption),
+        StateHome = engine.StateHome,
+    };
+}

@@ -1,0 +1,71 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Lists the datasets in the lake that can be exported.</para>
+/// <para type="description">Scans the lake (-LakePath, else the path set with Set-DatasetExportOption, else $env:DATASETEXPORT_LAKE)
+/// and returns one EligibleDataset per dataset folder. Ineligible datasets (no batches, unreadable, conflicting schemas) are
+/// left out unless -IncludeIneligible is given; their Reason says why.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "EligibleDataset", DefaultParameterSetName = ByNameSet)]
+[OutputType(typeof(EligibleDataset))]
+public sealed class GetEligibleDatasetCommand : DatasetExportCmdlet
+{
+    private const string ByNameSet = "ByName";
+    private const string ByIdSet = "ById";
+
+    #region Parameters
+
+    /// <summary>Dataset names to return; wildcards allowed. All datasets when omitted.</summary>
+    [Parameter(Position = 0, ParameterSetName = ByNameSet)]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? Name { get; set; }
+
+    /// <summary>Exact dataset ids to return.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ByIdSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DatasetIdCompleter))]
+    public string[] Id { get; set; } = [];
+
+    /// <summary>The lake folder; defaults to the configured lake.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? LakePath { get; set; }
+
+    /// <summary>Also return datasets that cannot be exported, with the reason.</summary>
+    [Parameter]
+    public SwitchParameter IncludeIneligible { get; set; }
+
+    #endregion
+
+    protected override string ErrorNoun => "Dataset";
+
+    protected override void ProcessRecordCore()
+    {
+        var lakePath = Engine.ResolveLakePath(LakePath is null ? null : GetUnresolvedProviderPathFromPSPath(LakePath));
+        if (ParameterSetName == ByIdSet)
+        {
+            foreach (var id in Id) Guard(() => WriteById(lakePath, id), id);
+            return;
+        }
+        var datasets = Engine.GetDatasets(lakePath, IncludeIneligible.IsPresent, StopToken);
+        foreach (var dataset in FilterByName(datasets, d => d.Name, Name, "Dataset"))
+        {
+            WriteObject(EngineMapping.ToOutput(dataset));
+        }
+    }
+
+    private void WriteById(string lakePath, string id)
+    {
+        var dataset = Engine.GetDataset(lakePath, id, StopToken);
+        if (!dataset.IsEligible && !IncludeIneligible.IsPresent)
+        {
+            WriteError($"Dataset '{id}' cannot be exported: {dataset.Reason} Use -IncludeIneligible to see it anyway.",
+                "DatasetNotEligible", ErrorCategory.InvalidData, id);
+            return;
+        }
+        WriteObject(EngineMapping.ToOutput(dataset));
+    }
+}

@@ -1,0 +1,33 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Lists stored destinations. Secrets are never shown: Credential holds the key id or user name only.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "ExportDestination")]
+[OutputType(typeof(ExportDestination))]
+public sealed class GetExportDestinationCommand : DatasetExportCmdlet
+{
+    #region Parameters
+
+    /// <summary>Destination names; wildcards allowed. All destinations when omitted.</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DestinationNameCompleter))]
+    public string[]? Name { get; set; }
+
+    #endregion
+
+    protected override string ErrorNoun => "Destination";
+
+    protected override void ProcessRecordCore()
+    {
+        var destinations = Engine.State.ListDestinations().OrderBy(d => d.Name, StringComparer.OrdinalIgnoreCase).ToList();
+        foreach (var destination in FilterByName(destinations, d => d.Name, Name, "Destination"))
+        {
+            WriteObject(EngineMapping.ToOutput(destination));
+        }
+    }
+}

@@ -1,0 +1,33 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Lists stored flows.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "ExportFlow")]
+[OutputType(typeof(ExportFlow))]
+public sealed class GetExportFlowCommand : DatasetExportCmdlet
+{
+    #region Parameters
+
+    /// <summary>Flow names; wildcards allowed. All flows when omitted.</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(FlowNameCompleter))]
+    public string[]? Name { get; set; }
+
+    #endregion
+
+    protected override string ErrorNoun => "Flow";
+
+    protected override void ProcessRecordCore()
+    {
+        var flows = Engine.State.ListFlows().OrderBy(f => f.Name, StringComparer.OrdinalIgnoreCase).ToList();
+        foreach (var flow in FilterByName(flows, f => f.Name, Name, "Flow"))
+        {
+            WriteObject(ToOutput(flow));
+        }
+    }
+}

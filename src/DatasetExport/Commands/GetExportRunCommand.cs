@@ -1,0 +1,65 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Lists recorded export runs, newest first.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "ExportRun", DefaultParameterSetName = ListSet)]
+[OutputType(typeof(ExportRun))]
+public sealed class GetExportRunCommand : DatasetExportCmdlet
+{
+    private const string ListSet = "List";
+    private const string ByIdSet = "ById";
+
+    #region Parameters
+
+    /// <summary>Only runs of this flow: its name, or a flow object from the pipeline.</summary>
+    [Parameter(Position = 0, ParameterSetName = ListSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [NameTransformation]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(FlowNameCompleter))]
+    public string? Flow { get; set; }
+
+    /// <summary>Runs by id.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ByIdSet, ValueFromPipelineByPropertyName = true)]
+    public Guid[] Id { get; set; } = [];
+
+    /// <summary>Only runs in this state.</summary>
+    [Parameter(ParameterSetName = ListSet)]
+    public RunStatus? Status { get; set; }
+
+    /// <summary>Only the newest N runs.</summary>
+    [Parameter(ParameterSetName = ListSet)]
+    [ValidateRange(1, int.MaxValue)]
+    public int? Last { get; set; }
+
+    #endregion
+
+    protected override string ErrorNoun => "Run";
+
+    protected override void ProcessRecordCore()
+    {
+        if (ParameterSetName == ByIdSet)
+        {
+            foreach (var id in Id)
+            {
+                var run = Engine.State.GetRun(id);
+                if (run is null) WriteNotFound("Run", id.ToString());
+                else WriteObject(EngineMapping.ToOutput(run));
+            }
+            return;
+        }
+        Guid? flowId = null;
+        if (Flow is not null)
+        {
+            var flow = FindFlowOrWriteError(Flow);
+            if (flow is null) return;
+            flowId = flow.Id;
+        }
+        foreach (var run in Engine.State.ListRuns(flowId, Status?.ToEngine(), Last))
+        {
+            WriteObject(EngineMapping.ToOutput(run));
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Runs every enabled flow whose schedule is due, once per slot; meant to be called by cron, a systemd timer or Task Scheduler every few minutes.</para>
+/// <para type="description">Each due flow runs its latest due slot (missed earlier slots are not replayed), and runs abandoned by a
+/// process that died are redone for their slot. Slots are claimed in the state store first, so several invocations at
+/// once run each flow, dataset and slot exactly once. Returns every run; each failed or abandoned run is also written as
+/// an error. With -FailOnError a terminating error follows, after all due flows ran, when any run failed, so
+/// `pwsh -Command` exits with 1. -WhatIf lists the flows that are due and runs nothing.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "ExportSchedule", SupportsShouldProcess = true)]
+[OutputType(typeof(ExportRun))]
+public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
+{
+    private readonly List<string> _flowNames = new();
+    private bool _flowsGiven;
+
+    #region Parameters
+
+    /// <summary>Consider only these flows (names, or flow objects from Get-ExportFlow). All flows when omitted.</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Name")]
+    [NameTransformation]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(FlowNameCompleter))]
+    public string[]? Flow { get; set; }
+
+    /// <summary>The lake folder; defaults to the configured lake.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? LakePath { get; set; }
+
+    /// <summary>After all due flows ran, throw a terminating error when any run failed (for scheduled tasks: pwsh exits with 1).</summary>
+    [Parameter]
+    public SwitchParameter FailOnError { get; set; }
+
+    #endregion
+
+    protected override string ErrorNoun => "Flow";
+
+    protected override void ProcessRecordCore()
+    {
+        if (Flow is null) return;
+        _flowsGiven = true;
+        foreach (var name in Flow)
+        {
+            var flow = FindFlowOrWriteError(name);
+            if (flow is not null && !_flowNames.Contains(flow.Name, StringComparer.OrdinalIgnoreCase)) _flowNames.Add(flow.Name);
+        }
+    }
+
+    protected override void EndProcessingCore()
+    {
+        // Only the flows that exist when names were given (the missing ones were reported); every flow otherwise.
+        IReadOnlyCollection<string>? selected = _flowsGiven ? _flowNames : null;
+        if (selected is { Count: 0 }) return;
+        var lakePath = Engine.ResolveLakePath(LakePath is null ? null : GetUnresolvedProviderPathFromPSPath(LakePath));
+
+        var due = Engine.GetDueFlows(selected);
+        var confirmed = new List<string>();
+        foreach (var (flow, slot) in due)
+        {
+            var destinationName = Engine.State.GetDestination(flow.DestinationId)?.Name ?? flow.DestinationId.ToString();
+            var action = $"Export the {slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC slot of {flow.DatasetIds.Count} dataset(s) from lake '{lakePath}' to destination '{destinationName}'";
+            if (ShouldProcess($"flow '{flow.Name}'", action)) confirmed.Add(flow.Name);
+        }
+        if (due.Count == 0)
+        {
+            // Nothing is due, but runs abandoned by a dead process may still be redone.
+            if (!ShouldProcess($"lake '{lakePath}'", "No flow is due; redo the runs of scheduled flows whose process died, if any")) return;
+        }
+        else if (confirmed.Count < due.Count)
+        {
+            if (confirmed.Count == 0) return;
+            selected = confirmed;
+        }
+
+        var runs = ExportProgressWriter.Run(this, "Exporting due flows",
+            progress => Engine.RunDueFlowsAsync(lakePath, selected, progress, StopToken));
+        WriteVerbose(runs.Count == 0 ? "No run was started: no flow was due (or another process claimed it)." : $"{runs.Count} run(s) of {runs.Select(r => r.FlowName).Distinct().Count()} flow(s).");
+        var failures = WriteRuns(runs);
+        if (FailOnError && failures > 0)
+        {
+            ThrowTerminatingError(new ErrorRecord(
+                new InvalidOperationException($"{failures} of {runs.Count} scheduled export run(s) failed or were abandoned; see the errors above and Get-ExportRun -Status Failed."),
+                "ScheduledRunsFailed", ErrorCategory.WriteError, null));
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using System.Management.Automation;
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Creates a flow: datasets bound to a destination.</para>
+/// <para type="description">Datasets come as ids or as EligibleDataset objects from Get-EligibleDataset through the pipeline;
+/// the flow is created once all pipeline input has arrived. With -Incremental, later runs export only batches the flow
+/// has not exported yet. Without a schedule the flow runs only by Start-ExportRun; with -Once, -Hourly, -Daily or -Cron
+/// it is also run by Invoke-ExportSchedule when due (see docs/scheduling.md).</para>
+/// </summary>
+[Cmdlet(VerbsCommon.New, "ExportFlow", SupportsShouldProcess = true, DefaultParameterSetName = ManualSet)]
+[OutputType(typeof(ExportFlow))]
+public sealed class NewExportFlowCommand : FlowScheduleCmdlet
+{
+    private const string ManualSet = "Manual";
+
+    private readonly List<string> _datasetIds = new();
+
+    #region Parameters
+
+    /// <summary>A unique name for the flow.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string Name { get; set; } = "";
+
+    /// <summary>The destination: its name, or the object New-/Get-ExportDestination returned.</summary>
+    [Parameter(Mandatory = true, Position = 1)]
+    [NameTransformation]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DestinationNameCompleter))]
+    public string Destination { get; set; } = "";
+
+    /// <summary>Dataset ids, or EligibleDataset objects from the pipeline.</summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Id", "DatasetId")]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DatasetIdCompleter))]
+    public string[] Dataset { get; set; } = [];
+
+    /// <summary>Export only batches this flow has not exported yet (the first run exports everything).</summary>
+    [Parameter]
+    public SwitchParameter Incremental { get; set; }
+
+    #endregion
+
+    protected override string ErrorNoun => "Flow";
+
+    protected override void ProcessRecordCore()
+    {
+        foreach (var id in Dataset)
+        {
+            if (!_datasetIds.Contains(id, StringComparer.Ordinal)) _datasetIds.Add(id);
+        }
+    }
+
+    protected override void EndProcessingCore()
+    {
+        ThrowIfWildcard(Name, nameof(Name));
+        if (Engine.State.FindFlow(Name) is not null)
+        {
+            WriteError($"A flow named '{Name}' already exists. Use Set-ExportFlow to change it, or choose another name.",
+                "FlowAlreadyExists", ErrorCategory.ResourceExists, Name);
+            return;
+        }
+        var destination = FindDestinationOrWriteError(Destination);
+        if (destination is null) return;
+
+        var flow = new FlowRecord
+        {
+            Name = Name,
+            DestinationId = destination.Id,
+            DatasetIds = _datasetIds,
+            Mode = (Incremental ? ExportMode.Incremental : ExportMode.Full).ToEngine(),
+        };
+        var schedule = new List<string>();
+        ApplySchedule(flow, Name, schedule);
+        var action = $"Create export flow of {_datasetIds.Count} dataset(s) ({string.Join(", ", _datasetIds)}) to destination '{destination.Name}'"
+            + (schedule.Count == 0 ? "" : ", " + string.Join(", ", schedule));
+        if (!ShouldProcess(Name, action)) return;
+        Guard(() =>
+        {
+            Engine.AddFlow(flow);
+            WriteObject(ToOutput(Engine.State.FindFlow(Name) ?? flow));
+        }, Name);
+    }
+}

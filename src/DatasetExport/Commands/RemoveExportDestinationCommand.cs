@@ -1,0 +1,34 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Removes a stored destination and its encrypted credentials. Fails while a flow still uses it.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Remove, "ExportDestination", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(void))]
+public sealed class RemoveExportDestinationCommand : DatasetExportCmdlet
+{
+    #region Parameters
+
+    /// <summary>The destinations to remove: names, or destination objects from the pipeline.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [NameTransformation]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DestinationNameCompleter))]
+    public string[] Name { get; set; } = [];
+
+    #endregion
+
+    protected override string ErrorNoun => "Destination";
+
+    protected override void ProcessRecordCore()
+    {
+        foreach (var name in Name)
+        {
+            var destination = FindDestinationOrWriteError(name);
+            if (destination is null || !ShouldProcess(destination.Name, "Remove export destination")) continue;
+            Guard(() => Engine.RemoveDestination(destination), destination.Name);
+        }
+    }
+}

@@ -1,0 +1,34 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Removes a stored flow. Files it exported stay where they are.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Remove, "ExportFlow", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(void))]
+public sealed class RemoveExportFlowCommand : DatasetExportCmdlet
+{
+    #region Parameters
+
+    /// <summary>The flows to remove: names, or flow objects from the pipeline.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [NameTransformation]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(FlowNameCompleter))]
+    public string[] Name { get; set; } = [];
+
+    #endregion
+
+    protected override string ErrorNoun => "Flow";
+
+    protected override void ProcessRecordCore()
+    {
+        foreach (var name in Name)
+        {
+            var flow = FindFlowOrWriteError(name);
+            if (flow is null || !ShouldProcess(flow.Name, "Remove export flow")) continue;
+            Guard(() => Engine.RemoveFlow(flow), flow.Name);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using System.Management.Automation;
+using DatasetExport.Engine;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Sets the module's stored options, such as the default lake.</para>
+/// <para type="description">The lake path is stored in the state database ($env:DATASETEXPORT_HOME) and used whenever a
+/// cmdlet gets no -LakePath.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Set, "DatasetExportOption", SupportsShouldProcess = true)]
+[OutputType(typeof(DatasetExportOption))]
+public sealed class SetDatasetExportOptionCommand : DatasetExportCmdlet
+{
+    #region Parameters
+
+    /// <summary>The lake folder: a folder of dataset folders. It must exist.</summary>
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string LakePath { get; set; } = "";
+
+    /// <summary>Return the options after the change.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    #endregion
+
+    protected override string ErrorNoun => "Option";
+
+    protected override void ProcessRecordCore()
+    {
+        var fullPath = GetUnresolvedProviderPathFromPSPath(LakePath);
+        if (!Directory.Exists(fullPath))
+        {
+            WriteError($"The lake folder '{fullPath}' does not exist.", "LakePathNotFound", ErrorCategory.ObjectNotFound, fullPath);
+            return;
+        }
+        if (!ShouldProcess(Engine.State.Location, $"Set the default lake to '{fullPath}'")) return;
+        Engine.State.SetOption(ExportEngine.LakePathOption, fullPath);
+        if (PassThru) WriteObject(GetDatasetExportOptionCommand.Read(Engine));
+    }
+}

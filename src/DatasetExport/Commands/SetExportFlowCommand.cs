@@ -1,0 +1,94 @@
+using System.Management.Automation;
+using DatasetExport.Engine.State;
+using EngineScheduleKind = DatasetExport.Engine.State.ScheduleKind;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Changes a flow's destination, datasets, mode or schedule.</para>
+/// <para type="description">Only what is given changes. -Once, -Hourly, -Daily and -Cron replace the schedule (-StartTime,
+/// -EndTime and -TimeZone keep their values unless given); -Manual removes it. The slots the flow already ran stay run.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Set, "ExportFlow", SupportsShouldProcess = true, DefaultParameterSetName = KeepScheduleSet)]
+[OutputType(typeof(ExportFlow))]
+public sealed class SetExportFlowCommand : FlowScheduleCmdlet
+{
+    private const string KeepScheduleSet = "KeepSchedule";
+    private const string ManualSet = "Manual";
+
+    #region Parameters
+
+    /// <summary>The flow to change: its name, or a flow object from the pipeline.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [NameTransformation]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(FlowNameCompleter))]
+    public string Name { get; set; } = "";
+
+    /// <summary>A new destination: its name, or a destination object.</summary>
+    [Parameter]
+    [NameTransformation]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DestinationNameCompleter))]
+    public string? Destination { get; set; }
+
+    /// <summary>The dataset ids the flow exports from now on (replaces the current list).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DatasetIdCompleter))]
+    public string[]? Dataset { get; set; }
+
+    /// <summary>Full (every run exports every batch) or Incremental (only batches the flow has not exported yet).</summary>
+    [Parameter]
+    public ExportMode Mode { get; set; }
+
+    /// <summary>Remove the schedule: the flow then runs only by Start-ExportRun.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ManualSet)]
+    public SwitchParameter Manual { get; set; }
+
+    /// <summary>Return the changed flow.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    #endregion
+
+    protected override string ErrorNoun => "Flow";
+
+    protected override void ProcessRecordCore()
+    {
+        var flow = FindFlowOrWriteError(Name);
+        if (flow is null) return;
+        var changes = new List<string>();
+        if (Destination is not null)
+        {
+            var destination = FindDestinationOrWriteError(Destination);
+            if (destination is null) return;
+            flow.DestinationId = destination.Id;
+            changes.Add($"destination '{destination.Name}'");
+        }
+        if (Dataset is not null)
+        {
+            flow.DatasetIds = Dataset.Distinct(StringComparer.Ordinal).ToList();
+            changes.Add($"datasets {string.Join(", ", flow.DatasetIds)}");
+        }
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Mode)))
+        {
+            flow.Mode = Mode.ToEngine();
+            changes.Add($"mode {Mode}");
+        }
+        if (Manual)
+        {
+            flow.ScheduleKind = EngineScheduleKind.Manual;
+            flow.StartTime = flow.EndTime = null;
+            flow.TimeZone = "UTC";
+            changes.Add("no schedule");
+        }
+        ApplySchedule(flow, flow.Name, changes);
+        if (!ShouldProcess(flow.Name, changes.Count == 0 ? "Save export flow unchanged" : "Set export flow " + string.Join("; ", changes))) return;
+        Guard(() =>
+        {
+            Engine.UpdateFlow(flow);
+            if (PassThru) WriteObject(ToOutput(Engine.State.GetFlow(flow.Id) ?? flow));
+        }, flow.Name);
+    }
+}

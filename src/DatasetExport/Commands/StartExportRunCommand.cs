@@ -1,0 +1,48 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Runs a flow now: exports each of its datasets to its destination and records the runs.</para>
+/// <para type="description">Returns one ExportRun per dataset. A dataset that fails does not stop the others: its run is
+/// returned with Status Failed and also written as an error. Ctrl+C cancels the export; the files of a cancelled run
+/// are not committed. A flow runs this way whatever its schedule, and whether it is enabled or not.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "ExportRun", SupportsShouldProcess = true)]
+[OutputType(typeof(ExportRun))]
+public sealed class StartExportRunCommand : DatasetExportCmdlet
+{
+    #region Parameters
+
+    /// <summary>The flows to run: names, or flow objects from Get-ExportFlow / New-ExportFlow.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("Name")]
+    [NameTransformation]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(FlowNameCompleter))]
+    public string[] Flow { get; set; } = [];
+
+    /// <summary>The lake folder; defaults to the configured lake.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? LakePath { get; set; }
+
+    #endregion
+
+    protected override string ErrorNoun => "Flow";
+
+    protected override void ProcessRecordCore()
+    {
+        var lakePath = Engine.ResolveLakePath(LakePath is null ? null : GetUnresolvedProviderPathFromPSPath(LakePath));
+        foreach (var name in Flow)
+        {
+            var flow = FindFlowOrWriteError(name);
+            if (flow is null) continue;
+            var destinationName = Engine.State.GetDestination(flow.DestinationId)?.Name ?? flow.DestinationId.ToString();
+            var action = $"Export {flow.DatasetIds.Count} dataset(s) from lake '{lakePath}' to destination '{destinationName}'";
+            if (!ShouldProcess($"flow '{flow.Name}'", action)) continue;
+            Guard(() => WriteRuns(ExportProgressWriter.Run(this, $"Exporting flow '{flow.Name}'",
+                progress => Engine.RunFlowAsync(flow, lakePath, progress, StopToken))), flow.Name);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using System.Management.Automation;
+using DatasetExport.Engine.Destinations;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Checks that a destination can be written: writes, reads back and deletes a probe file.</para>
+/// <para type="description">Returns one result per destination. A failure is also written as an error whose category says
+/// what went wrong: AuthenticationError, SecurityError (host key), ObjectNotFound, PermissionDenied, ConnectionError or
+/// InvalidArgument.</para>
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "ExportDestination")]
+[OutputType(typeof(DestinationTestResult))]
+public sealed class TestExportDestinationCommand : DatasetExportCmdlet
+{
+    #region Parameters
+
+    /// <summary>The destinations to test: names, or destination objects from the pipeline.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [NameTransformation]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DestinationNameCompleter))]
+    public string[] Name { get; set; } = [];
+
+    #endregion
+
+    protected override string ErrorNoun => "Destination";
+
+    protected override void ProcessRecordCore()
+    {
+        foreach (var name in Name)
+        {
+            var destination = FindDestinationOrWriteError(name);
+            if (destination is not null) Test(destination);
+        }
+    }
+
+    private void Test(DestinationSettings destination)
+    {
+        string? failure = null;
+        try
+        {
+            Wait(() => Engine.TestDestinationAsync(destination, StopToken));
+        }
+        catch (DestinationException error)
+        {
+            failure = error.Message;
+            WriteError(ToErrorRecord(error, destination.Name));
+        }
+        WriteObject(new DestinationTestResult
+        {
+            Name = destination.Name,
+            Type = Enum.Parse<DestinationType>(destination.Type.ToString()),
+            Location = EngineMapping.DescribeLocation(destination),
+            Succeeded = failure is null,
+            Message = failure,
+        });
+    }
+}

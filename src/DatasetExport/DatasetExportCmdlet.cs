@@ -1,0 +1,190 @@
+using System.Management.Automation;
+using DatasetExport.Engine;
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.Lake;
+using DatasetExport.Engine.State;
+using EngineRunStatus = DatasetExport.Engine.State.RunStatus;
+
+namespace DatasetExport;
+
+/// <summary>
+/// What every cmdlet shares: the engine, opened on first use from the state home the engine picks
+/// ($env:DATASETEXPORT_HOME, else the per-user default) and disposed with the cmdlet; cancellation on Ctrl+C;
+/// and the one translation of engine exceptions into ErrorRecords, so cmdlets stay thin.
+/// </summary>
+public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private ExportEngine? _engine;
+
+    internal ExportEngine Engine => _engine ??= ExportEngine.Open();
+
+    /// <summary>Cancelled when the user presses Ctrl+C.</summary>
+    protected CancellationToken StopToken => _stopping.Token;
+
+    /// <summary>What the cmdlet manages, for error ids: "Destination" gives DestinationNotFound, DestinationAlreadyExists, ...</summary>
+    protected abstract string ErrorNoun { get; }
+
+    protected sealed override void ProcessRecord() => Guard(ProcessRecordCore, target: null);
+    protected sealed override void EndProcessing() => Guard(EndProcessingCore, target: null);
+    protected override void StopProcessing() => _stopping.Cancel();
+
+    protected virtual void ProcessRecordCore() { }
+    protected virtual void EndProcessingCore() { }
+
+    /// <summary>Runs one unit of work; an engine failure becomes a non-terminating error about <paramref name="target"/>.</summary>
+    protected void Guard(Action action, object? target)
+    {
+        try
+        {
+            action();
+        }
+        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (Exception error) when (IsEngineFailure(error))
+        {
+            WriteError(ToErrorRecord(error, target));
+        }
+    }
+
+    /// <summary>Waits for an engine task on the pipeline thread (the engine never needs this thread to finish).</summary>
+    protected static T Wait<T>(Func<Task<T>> operation) => Task.Run(operation).GetAwaiter().GetResult();
+
+    protected static void Wait(Func<Task> operation) => Task.Run(operation).GetAwaiter().GetResult();
+
+    private static bool IsEngineFailure(Exception error) =>
+        error is LakeException or StateException or DestinationException or BatchReadException or ArgumentException;
+
+    /// <summary>The one mapping of engine exceptions to stable error ids and PowerShell categories.</summary>
+    protected ErrorRecord ToErrorRecord(Exception error, object? target)
+    {
+        var (id, category, errorTarget) = error switch
+        {
+            LakeException lake => lake.Failure switch
+            {
+                LakeFailure.NotConfigured => ("LakePathNotSet", ErrorCategory.InvalidOperation, target),
+                LakeFailure.NotFound => ("LakeItemNotFound", ErrorCategory.ObjectNotFound, lake.Target),
+                _ => ("DatasetNotEligible", ErrorCategory.InvalidData, lake.Target),
+            },
+            StateException state => state.Failure switch
+            {
+                StateFailure.NotFound => (ErrorNoun + "NotFound", ErrorCategory.ObjectNotFound, target),
+                StateFailure.AlreadyExists => (ErrorNoun + "AlreadyExists", ErrorCategory.ResourceExists, target),
+                StateFailure.InUse => (ErrorNoun + "InUse", ErrorCategory.ResourceBusy, target),
+                _ => ("StateUnusable", ErrorCategory.InvalidData, target),
+            },
+            DestinationException destination => destination.Failure switch
+            {
+                DestinationFailure.Authentication => ("DestinationAuthenticationFailed", ErrorCategory.AuthenticationError, target),
+                DestinationFailure.HostKeyMismatch => ("DestinationHostKeyMismatch", ErrorCategory.SecurityError, target),
+                DestinationFailure.NotFound => ("DestinationStorageNotFound", ErrorCategory.ObjectNotFound, target),
+                DestinationFailure.PermissionDenied => ("DestinationPermissionDenied", ErrorCategory.PermissionDenied, target),
+                DestinationFailure.Unreachable => ("DestinationUnreachable", ErrorCategory.ConnectionError, target),
+                DestinationFailure.InvalidConfiguration => ("DestinationInvalidConfiguration", ErrorCategory.InvalidArgument, target),
+                _ => ("DestinationFailed", ErrorCategory.WriteError, target),
+            },
+            BatchReadException batch => ("BatchReadFailed", ErrorCategory.ReadError, batch.FilePath),
+            _ => ("InvalidArgument", ErrorCategory.InvalidArgument, target),
+        };
+        return new ErrorRecord(error, id, category, errorTarget);
+    }
+
+    /// <summary>A non-terminating error the cmdlet raises itself (not found, already exists, bad combination).</summary>
+    protected void WriteError(string message, string errorId, ErrorCategory category, object? target) =>
+        WriteError(new ErrorRecord(new PSInvalidOperationException(message), errorId, category, target));
+
+    /// <summary>Reports a stored name that does not exist, as ObjectNotFound with id {Kind}NotFound and the name as target.</summary>
+    protected void WriteNotFound(string kind, string name) =>
+        WriteError(new ErrorRecord(
+            new ItemNotFoundException($"No {kind.ToLowerInvariant()} named '{name}' exists."),
+            kind + "NotFound", ErrorCategory.ObjectNotFound, name));
+
+    /// <summary>Rejects names with wildcard characters where a literal name is stored.</summary>
+    protected void ThrowIfWildcard(string name, string parameterName)
+    {
+        if (WildcardPattern.ContainsWildcardCharacters(name))
+        {
+            ThrowTerminatingError(new ErrorRecord(
+                new PSArgumentException($"The name '{name}' contains wildcard characters, which -{parameterName} does not allow here.", parameterName),
+                "NameContainsWildcard", ErrorCategory.InvalidArgument, name));
+        }
+    }
+
+    /// <summary>Rejects file type and compression pairs no writer supports (Snappy or Zstd for Json).</summary>
+    protected void ValidateFileType(FileType fileType, Compression compression, string target)
+    {
+        try
+        {
+            FormatCatalog.ValidateCombination(fileType.ToEngine(), compression.ToEngine());
+        }
+        catch (ArgumentException error)
+        {
+            ThrowTerminatingError(new ErrorRecord(error, "InvalidCompressionForFileType", ErrorCategory.InvalidArgument, target));
+        }
+    }
+
+    /// <summary>Looks up a stored destination by exact name; writes DestinationNotFound and returns null when absent.</summary>
+    internal DestinationSettings? FindDestinationOrWriteError(string name)
+    {
+        var destination = Engine.State.FindDestination(name);
+        if (destination is null) WriteNotFound("Destination", name);
+        return destination;
+    }
+
+    /// <summary>Looks up a stored flow by exact name; writes FlowNotFound and returns null when absent.</summary>
+    internal FlowRecord? FindFlowOrWriteError(string name)
+    {
+        var flow = Engine.State.FindFlow(name);
+        if (flow is null) WriteNotFound("Flow", name);
+        return flow;
+    }
+
+    internal ExportFlow ToOutput(FlowRecord flow) =>
+        EngineMapping.ToOutput(Engine.GetFlowStatus(flow), Engine.State.GetDestination(flow.DestinationId)?.Name ?? flow.DestinationId.ToString());
+
+    /// <summary>
+    /// Writes each run; a Failed or Abandoned run is also a non-terminating error (ExportRunFailed, WriteError) whose
+    /// target is the run object. Returns how many failed or were abandoned.
+    /// </summary>
+    internal int WriteRuns(IReadOnlyList<RunRecord> runs)
+    {
+        var failures = 0;
+        foreach (var run in runs)
+        {
+            var output = EngineMapping.ToOutput(run);
+            WriteObject(output);
+            if (run.Status is not (EngineRunStatus.Failed or EngineRunStatus.Abandoned)) continue;
+            failures++;
+            var outcome = run.Status == EngineRunStatus.Failed ? "failed" : "was abandoned";
+            WriteError(new ErrorRecord(
+                new InvalidOperationException($"Export of dataset '{run.DatasetId}' by flow '{run.FlowName}' {outcome}: {run.Error}"),
+                "ExportRunFailed", ErrorCategory.WriteError, output));
+        }
+        return failures;
+    }
+
+    /// <summary>Items whose name matches any of the patterns (all when none); writes NotFound for each literal name that matched nothing.</summary>
+    internal IEnumerable<T> FilterByName<T>(IReadOnlyList<T> items, Func<T, string> nameOf, string[]? patterns, string kind)
+    {
+        if (patterns is null || patterns.Length == 0) return items;
+        var matched = new List<T>();
+        foreach (var pattern in patterns)
+        {
+            var wildcard = WildcardPattern.Get(pattern, WildcardOptions.IgnoreCase);
+            var hits = items.Where(item => wildcard.IsMatch(nameOf(item))).ToList();
+            if (hits.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(pattern)) WriteNotFound(kind, pattern);
+            matched.AddRange(hits.Where(hit => !matched.Contains(hit)));
+        }
+        return matched;
+    }
+
+    public void Dispose()
+    {
+        _engine?.Dispose();
+        _stopping.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

@@ -1,0 +1,158 @@
+using System.Collections.ObjectModel;
+using DatasetExport.Engine;
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Export;
+using DatasetExport.Engine.Lake;
+using DatasetExport.Engine.State;
+using EngineCompression = DatasetExport.Engine.Formats.CompressionKind;
+using EngineDestinationType = DatasetExport.Engine.Destinations.DestinationType;
+using EngineExportMode = DatasetExport.Engine.State.ExportMode;
+using EngineFileType = DatasetExport.Engine.Formats.FileType;
+using EngineRunStatus = DatasetExport.Engine.State.RunStatus;
+
+namespace DatasetExport;
+
+/// <summary>Turns engine results into the module's output types, and the module's enums into the engine's (by name).</summary>
+internal static class EngineMapping
+{
+    public static EngineDestinationType ToEngine(this DestinationType value) => Enum.Parse<EngineDestinationType>(value.ToString());
+    public static EngineFileType ToEngine(this FileType value) => Enum.Parse<EngineFileType>(value.ToString());
+    public static EngineCompression ToEngine(this Compression value) => Enum.Parse<EngineCompression>(value.ToString());
+    public static EngineExportMode ToEngine(this ExportMode value) => Enum.Parse<EngineExportMode>(value.ToString());
+    public static EngineRunStatus ToEngine(this RunStatus value) => Enum.Parse<EngineRunStatus>(value.ToString());
+
+    public static EligibleDataset ToOutput(DatasetInfo dataset) => new()
+    {
+        Id = dataset.Id,
+        Name = dataset.Name,
+        Description = dataset.Description,
+        Path = dataset.Path,
+        BatchCount = dataset.Batches.Count,
+        SizeBytes = dataset.SizeBytes,
+        RecordCount = dataset.RecordCount,
+        Format = dataset.Format,
+        LastModified = dataset.LastModified,
+        Schema = dataset.Schema?.Fields.Select(f => new DatasetColumn { Name = f.Name, Type = f.TypeName, Nullable = f.Nullable }).ToArray() ?? [],
+        IsEligible = dataset.IsEligible,
+        Reason = dataset.Reason,
+    };
+
+    public static ExportDestination ToOutput(DestinationSettings destination) => new()
+    {
+        Id = destination.Id,
+        Name = destination.Name,
+        Type = Enum.Parse<DestinationType>(destination.Type.ToString()),
+        Location = DescribeLocation(destination),
+        FileType = Enum.Parse<FileType>(destination.FileType.ToString()),
+        Compression = Enum.Parse<Compression>(destination.Compression.ToString()),
+        IncludeManifest = destination.IncludeManifest,
+        MaxFileSizeMB = destination.MaxFileSizeMB,
+        FolderPath = destination.FolderPath,
+        Credential = DescribeCredential(destination),
+        HostKeyFingerprint = destination.GetProperty(DestinationKeys.HostKeyFingerprint),
+        Settings = new ReadOnlyDictionary<string, string>(new Dictionary<string, string>(destination.Properties, StringComparer.OrdinalIgnoreCase)),
+        CreatedAt = destination.CreatedAt,
+        ModifiedAt = destination.ModifiedAt,
+    };
+
+    public static ExportFlow ToOutput(FlowStatus status, string destinationName)
+    {
+        var flow = status.Flow;
+        return new()
+        {
+            Id = flow.Id,
+            Name = flow.Name,
+            Destination = destinationName,
+            Datasets = flow.DatasetIds.ToArray(),
+            Mode = Enum.Parse<ExportMode>(flow.Mode.ToString()),
+            Enabled = flow.Enabled,
+            Schedule = status.Schedule,
+            ScheduleKind = Enum.Parse<ScheduleKind>(flow.ScheduleKind.ToString()),
+            Every = flow.EveryHours,
+            At = flow.At,
+            Cron = flow.Cron,
+            StartTime = flow.StartTime,
+            EndTime = flow.EndTime,
+            TimeZone = flow.TimeZone,
+            NextRunTime = status.NextRunTime,
+            LastRunTime = status.LastRunTime,
+            LastStatus = status.LastStatus is { } last ? Enum.Parse<RunStatus>(last.ToString()) : null,
+            Completed = status.Completed,
+            CreatedAt = flow.CreatedAt,
+            ModifiedAt = flow.ModifiedAt,
+        };
+    }
+
+    public static ExportRun ToOutput(RunRecord run) => new()
+    {
+        Id = run.Id,
+        Flow = run.FlowName,
+        DatasetId = run.DatasetId,
+        Destination = run.DestinationName,
+        Status = Enum.Parse<RunStatus>(run.Status.ToString()),
+        Mode = Enum.Parse<ExportMode>(run.Mode.ToString()),
+        ScheduledTime = run.ScheduledTime,
+        StartedAt = run.StartedAt,
+        CompletedAt = run.CompletedAt,
+        Duration = run.CompletedAt - run.StartedAt,
+        RecordsRead = run.RecordsRead,
+        RecordsWritten = run.RecordsWritten,
+        RecordsSkipped = run.RecordsSkipped,
+        InputBytes = run.InputBytes,
+        OutputBytes = run.OutputBytes,
+        FileCount = run.Files.Count,
+        Files = run.Files.Select(f => new ExportRunFile
+        {
+            Name = f.Name,
+            RelativePath = f.RelativePath,
+            SinkPath = f.SinkPath,
+            Size = f.Size,
+            Records = f.Records,
+            Sha256 = f.Sha256,
+        }).ToArray(),
+        ExportPath = run.ExportPath,
+        ManifestPath = run.ManifestPath,
+        Error = run.Error,
+    };
+
+    public static ExportRunVerification ToOutput(RunVerification verification) => new()
+    {
+        RunId = verification.Run.Id,
+        IsValid = verification.IsValid,
+        ManifestFound = verification.ManifestFound,
+        FileCount = verification.Files.Count,
+        InvalidFiles = verification.Files.Where(f => !f.IsValid).Select(f => f.RelativePath).ToArray(),
+        Problem = verification.Problem,
+    };
+
+    /// <summary>Where the destination writes, as users know it. Built from plain properties only.</summary>
+    public static string DescribeLocation(DestinationSettings destination)
+    {
+        string? Get(string key) => destination.GetProperty(key);
+        return destination.Type switch
+        {
+            EngineDestinationType.Local => Get(DestinationKeys.Path) ?? "",
+            EngineDestinationType.AmazonS3 => $"s3://{Get(DestinationKeys.Bucket)}",
+            EngineDestinationType.GoogleCloudStorage => $"gs://{Get(DestinationKeys.Bucket)}",
+            EngineDestinationType.AzureBlob => Get(DestinationKeys.ServiceUri) is { } serviceUri
+                ? $"{serviceUri.TrimEnd('/')}/{Get(DestinationKeys.Container)}"
+                : Get(DestinationKeys.AccountName) is { } account
+                    ? $"https://{account}.blob.core.windows.net/{Get(DestinationKeys.Container)}"
+                    : Get(DestinationKeys.Container) ?? "",
+            EngineDestinationType.AzureDataLakeGen2 => $"abfss://{Get(DestinationKeys.FileSystem)}@{Get(DestinationKeys.AccountName)}.dfs.core.windows.net",
+            EngineDestinationType.DataLandingZone => Get(DestinationKeys.ServiceUri) ?? "",
+            EngineDestinationType.Sftp => $"sftp://{Get(DestinationKeys.HostName)}:{Get(DestinationKeys.Port)}/{Get(DestinationKeys.RemotePath)?.TrimStart('/')}",
+            _ => "",
+        };
+    }
+
+    /// <summary>The public half of the credential (key id, client id, user name), or "****" when only a secret is stored.</summary>
+    public static string? DescribeCredential(DestinationSettings destination)
+    {
+        var identity = destination.GetProperty(DestinationKeys.AccessKeyId)
+            ?? destination.GetProperty(DestinationKeys.ClientId)
+            ?? destination.GetProperty(DestinationKeys.UserName);
+        if (identity is not null) return identity;
+        return destination.Secrets.Count > 0 ? "****" : null;
+    }
+}

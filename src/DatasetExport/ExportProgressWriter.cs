@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Management.Automation;
+using System.Threading.Channels;
+using DatasetExport.Engine.Export;
+using DatasetExport.Engine.State;
+
+namespace DatasetExport;
+
+/// <summary>
+/// Runs an export on a worker thread and writes its progress from the pipeline thread only: PowerShell hosts are not
+/// safe to call from other threads, and drawing every report would slow the export down (Start-ExportRun,
+/// Invoke-ExportSchedule).
+/// </summary>
+internal static class ExportProgressWriter
+{
+    /// <summary>Progress is drawn at most this often: the console, not the export, should pay for it.</summary>
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
+
+    private const int ProgressActivityId = 1;
+
+    /// <summary>Runs <paramref name="export"/> and returns its runs; <paramref name="activity"/> titles the final "Done" record.</summary>
+    public static IReadOnlyList<RunRecord> Run(
+        Cmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Task<IReadOnlyList<RunRecord>>> export)
+    {
+        var reports = Channel.CreateUnbounded<ExportProgress>(new UnboundedChannelOptions { SingleReader = true });
+        var progress = new ChannelProgress(reports.Writer);
+        var running = Task.Run(() => export(progress));
+        running.ContinueWith(_ => reports.Writer.TryComplete(), TaskScheduler.Default);
+
+        var sinceLastDraw = Stopwatch.StartNew();
+        ExportProgress? drawn = null;
+        void Draw(ExportProgress report)
+        {
+            cmdlet.WriteProgress(Describe(report));
+            drawn = report;
+            sinceLastDraw.Restart();
+        }
+
+        while (reports.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        {
+            // Keep only the newest report, except that every dataset of every flow is shown at least once, however fast it went.
+            ExportProgress? latest = null;
+            while (reports.Reader.TryRead(out var report))
+            {
+                if (latest is not null && !SameDataset(latest, report)) Draw(latest);
+                latest = report;
+            }
+            if (latest is null) continue;
+            if (drawn is null || !SameDataset(drawn, latest) || sinceLastDraw.Elapsed >= ProgressInterval) Draw(latest);
+        }
+        var title = drawn is null ? activity : ActivityOf(drawn);
+        cmdlet.WriteProgress(new ProgressRecord(ProgressActivityId, title, "Done") { RecordType = ProgressRecordType.Completed });
+        return running.GetAwaiter().GetResult();
+    }
+
+    private static bool SameDataset(ExportProgress a, ExportProgress b) => a.FlowName == b.FlowName && a.DatasetIndex == b.DatasetIndex;
+
+    private static string ActivityOf(ExportProgress report) => $"Exporting flow '{report.FlowName}'";
+
+    private static ProgressRecord Describe(ExportProgress report)
+    {
+        var datasetShare = report.BatchCount == 0 ? 0.0 : (double)report.BatchesDone / report.BatchCount;
+        var percent = report.DatasetCount == 0 ? 0 : (int)(100 * (report.DatasetIndex + datasetShare) / report.DatasetCount);
+        var status = string.Format(CultureInfo.CurrentCulture,
+            "Dataset {0} ({1} of {2}): {3:N0} files, {4:N0} records, {5:N1} MB written",
+            report.DatasetId, report.DatasetIndex + 1, report.DatasetCount, report.FilesWritten, report.RecordsWritten, report.BytesWritten / 1048576.0);
+        return new ProgressRecord(ProgressActivityId, ActivityOf(report), status)
+        {
+            CurrentOperation = report.Activity,
+            PercentComplete = Math.Clamp(percent, 0, 100),
+        };
+    }
+
+    /// <summary>Called on engine threads: only queues the report for the pipeline thread.</summary>
+    private sealed class ChannelProgress(ChannelWriter<ExportProgress> writer) : IProgress<ExportProgress>
+    {
+        public void Report(ExportProgress value) => writer.TryWrite(value);
+    }
+}

@@ -1,0 +1,58 @@
+namespace DatasetExport;
+
+/// <summary>One export of one dataset by one flow.</summary>
+public sealed class ExportRun
+{
+    public Guid Id { get; init; }
+    public string Flow { get; init; } = "";
+    public string DatasetId { get; init; } = "";
+    public string Destination { get; init; } = "";
+    public RunStatus Status { get; init; }
+    public ExportMode Mode { get; init; }
+    /// <summary>The slot this run exports (UTC, minute precision); names the exportTime= folder.</summary>
+    public DateTimeOffset ScheduledTime { get; init; }
+    public DateTimeOffset StartedAt { get; init; }
+    public DateTimeOffset? CompletedAt { get; init; }
+    public TimeSpan? Duration { get; init; }
+    public long RecordsRead { get; init; }
+    public long RecordsWritten { get; init; }
+    public long RecordsSkipped { get; init; }
+    public long InputBytes { get; init; }
+    public long OutputBytes { get; init; }
+    public int FileCount { get; init; }
+    public ExportRunFile[] Files { get; init; } = [];
+    /// <summary>Folder of the run's files, relative to the destination's folder.</summary>
+    public string ExportPath { get; init; } = "";
+    /// <summary>Relative path of the manifest, when one was written.</summary>
+    public string? ManifestPath { get; init; }
+    public string? Error { get; init; }
+
+    public override string ToString() => Id.ToString();
+}
+
+/// <summary>One file written by a run.</summary>
+public sealed class ExportRunFile
+{
+    public string Name { get; init; } = "";
+    /// <summary>Path relative to the destination's folder, '/'-separated.</summary>
+    public string RelativePath { get; init; } = "";
+    /// <summary>The full location as users know it (local path, s3://..., https://...).</summary>
+    public string SinkPath { get; init; } = "";
+    public long Size { get; init; }
+    public long Records { get; init; }
+    public string Sha256 { get; init; } = "";
+
+    public override string ToString() => SinkPath;
+}
+
+/// <summary>The outcome of re-reading a run's manifest and files from its destination.</summary>
+public sealed class ExportRunVerification
+{
+    public Guid RunId { get; init; }
+    public bool IsValid { get; init; }
+    public bool ManifestFound { get; init; }
+    public int FileCount { get; init; }
+    /// <summary>Relative paths of files that are missing or whose size or sha256 differ.</summary>
+    public string[] InvalidFiles { get; init; } = [];
+    public string? Problem { get; init; }
+}

@@ -1,0 +1,195 @@
+using System.Collections.Concurrent;
+using DatasetExport.Engine.State;
+using DatasetExport.Engine.Tests.State;
+using Microsoft.Data.Sqlite;
+
+namespace DatasetExport.Engine.Tests.Scheduling;
+
+/// <summary>The state store's part of scheduling: claiming slots, redoing abandoned runs, refusing runs taken over.</summary>
+public sealed class SlotStateTests : IDisposable
+{
+    private static readonly DateTimeOffset Slot = new(2026, 3, 14, 6, 0, 0, TimeSpan.Zero);
+
+    private readonly TempFolder _home = new("de-slots");
+    private readonly IStateStore _store;
+    private readonly FlowRecord _flow;
+
+    public SlotStateTests()
+    {
+        _store = SqliteStateStore.Open(_home.Path);
+        var destination = StateSamples.Destination();
+        _store.AddDestination(destination);
+        _flow = StateSamples.Flow(destination.Id);
+        _flow.LastSlot = null;
+        _store.AddFlow(_flow);
+    }
+
+    public void Dispose()
+    {
+        _store.Dispose();
+        _home.Dispose();
+    }
+
+    private RunRecord SlotRun(string datasetId, DateTimeOffset slot)
+    {
+        var run = StateSamples.Run(_flow, datasetId, slot);
+        run.ScheduledTime = slot;
+        return run;
+    }
+
+    [Fact]
+    public void A_slot_is_claimed_once_with_its_runs_and_only_later_slots_after_it()
+    {
+        RunRecord[] runs = [SlotRun("sales.orders", Slot), SlotRun("sales.customers", Slot)];
+
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot, runs));
+
+        StateAssert.SameInstant(Slot, _store.GetFlow(_flow.Id)!.LastSlot);
+        Assert.All(runs, run => Assert.Equal(RunStatus.Running, _store.GetRun(run.Id)!.Status));
+        var again = SlotRun("hr.people", Slot);
+        Assert.False(_store.TryClaimSlot(_flow.Id, Slot, [again]));
+        Assert.False(_store.TryClaimSlot(_flow.Id, Slot.AddHours(-6), [again]));
+        Assert.Null(_store.GetRun(again.Id));
+        StateAssert.SameInstant(Slot, _store.GetFlow(_flow.Id)!.LastSlot);
+
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot.AddHours(6), [SlotRun("hr.people", Slot.AddHours(6))]));
+        StateAssert.SameInstant(Slot.AddHours(6), _store.GetFlow(_flow.Id)!.LastSlot);
+        Assert.Equal(StateFailure.NotFound, Assert.Throws<StateException>(() => _store.TryClaimSlot(Guid.NewGuid(), Slot, [])).Failure);
+    }
+
+    [Fact]
+    public void A_claim_whose_dataset_is_still_running_writes_nothing()
+    {
+        var busy = SlotRun("sales.orders", Slot.AddHours(-6));
+        _store.AddRun(busy);
+        var blocked = SlotRun("sales.customers", Slot);
+
+        var refused = Assert.Throws<StateException>(() => _store.TryClaimSlot(_flow.Id, Slot, [blocked, SlotRun("sales.orders", Slot)]));
+
+        Assert.Equal(StateFailure.InUse, refused.Failure);
+        Assert.Contains(busy.Id.ToString(), refused.Message);
+        Assert.Null(_store.GetFlow(_flow.Id)!.LastSlot);
+        Assert.Null(_store.GetRun(blocked.Id));
+    }
+
+    [Fact]
+    public void Updating_a_flow_read_before_another_process_claimed_a_slot_keeps_that_claim()
+    {
+        var readEarlier = _store.GetFlow(_flow.Id)!;
+        using (var otherProcess = SqliteStateStore.Open(_home.Path))
+        {
+            Assert.True(otherProcess.TryClaimSlot(_flow.Id, Slot, [SlotRun("sales.orders", Slot)]));
+        }
+
+        readEarlier.Name = "Renamed";
+        Assert.Null(readEarlier.LastSlot);
+        _store.UpdateFlow(readEarlier);
+
+        var stored = _store.GetFlow(_flow.Id)!;
+        Assert.Equal("Renamed", stored.Name);
+        StateAssert.SameInstant(Slot, stored.LastSlot);
+        Assert.False(_store.TryClaimSlot(_flow.Id, Slot, []));
+    }
+
+    [Fact]
+    public void Of_many_connections_claiming_the_same_slot_exactly_one_wins()
+    {
+        var winners = new ConcurrentBag<int>();
+        Concurrently.Run(8, index =>
+        {
+            using var store = SqliteStateStore.Open(_home.Path);
+            if (store.TryClaimSlot(_flow.Id, Slot, [SlotRun("sales.orders", Slot)])) winners.Add(index);
+        });
+
+        Assert.Single(winners);
+        Assert.Single(_store.ListRuns(_flow.Id));
+    }
+
+    [Fact]
+    public void A_version_1_database_gains_the_last_slot_column_and_its_flows_start_unclaimed()
+    {
+        var home = _home.Combine("old");
+        Directory.CreateDirectory(home);
+        var path = Path.Combine(home, SqliteStateStore.DatabaseFileName);
+        using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            connection.Open();
+            StateSchema.Migrate(connection, path, [StateSchema.Migrations[0]]);
+            using var insert = connection.CreateCommand();
+            insert.CommandText = """
+                INSERT INTO destinations VALUES ('11111111-1111-1111-1111-111111111111', 'd', 'D', 'Local', 'Json', 'None', 1, 256, '', '{}', NULL,
+                                                 '2026-01-01T00:00:00.0000000Z', '2026-01-01T00:00:00.0000000Z');
+                INSERT INTO flows VALUES ('22222222-2222-2222-2222-222222222222', 'old', 'OLD', '11111111-1111-1111-1111-111111111111', '["web"]',
+                                          'Full', 1, 'Hourly', 6, NULL, NULL, NULL, NULL, 'UTC', '2026-01-01T00:00:00.0000000Z', '2026-01-01T00:00:00.0000000Z');
+                """;
+            insert.ExecuteNonQuery();
+        }
+
+        using var store = SqliteStateStore.Open(home);
+
+        var flow = store.FindFlow("old")!;
+        Assert.Null(flow.LastSlot);
+        Assert.Equal(6, flow.EveryHours);
+        Assert.True(store.TryClaimSlot(flow.Id, Slot, []));
+        StateAssert.SameInstant(Slot, store.GetFlow(flow.Id)!.LastSlot);
+        using var check = new SqliteConnection($"Data Source={path};Mode=ReadOnly;Pooling=False");
+        check.Open();
+        using var version = check.CreateCommand();
+        version.CommandText = "PRAGMA user_version";
+        Assert.Equal((long)StateSchema.LatestVersion, (long)version.ExecuteScalar()!);
+    }
+
+    [Fact]
+    public void A_run_marked_abandoned_loses_its_heartbeat_and_can_neither_commit_nor_fail()
+    {
+        var run = SlotRun("sales.orders", Slot);
+        _store.AddRun(run);
+        Assert.True(_store.Heartbeat(run.Id, Slot.AddSeconds(30)));
+
+        using (var otherProcess = SqliteStateStore.Open(_home.Path))
+        {
+            Assert.Single(otherProcess.AbandonStaleRuns(Slot.AddMinutes(10)));
+        }
+
+        Assert.False(_store.Heartbeat(run.Id, Slot.AddSeconds(60)));
+        var commit = Assert.Throws<StateException>(() => _store.CommitRun(run, [new BatchKey("sales.orders/a.parquet", 1, Slot)]));
+        Assert.Equal(StateFailure.NotRunning, commit.Failure);
+        Assert.Contains("Abandoned", commit.Message);
+        Assert.Equal(RunStatus.Running, run.Status);
+        Assert.Empty(_store.GetExportedBatches(_flow.Id, "sales.orders"));
+        run.Status = RunStatus.Failed;
+        Assert.Equal(StateFailure.NotRunning, Assert.Throws<StateException>(() => _store.UpdateRun(run)).Failure);
+        var stored = _store.GetRun(run.Id)!;
+        Assert.Equal(RunStatus.Abandoned, stored.Status);
+        StateAssert.SameInstant(Slot.AddSeconds(30), stored.HeartbeatAt);
+    }
+
+    [Fact]
+    public void An_abandoned_slot_run_is_redone_exactly_once()
+    {
+        var dead = SlotRun("sales.orders", Slot);
+        _store.AddRun(dead);
+        var running = SlotRun("sales.customers", Slot);
+        _store.AddRun(running);
+        Assert.Equal(2, _store.AbandonStaleRuns(Slot.AddMinutes(10)).Count);
+        var busy = SlotRun("sales.customers", Slot.AddHours(1));
+        _store.AddRun(busy);
+
+        var redos = new ConcurrentBag<RunRecord>();
+        Concurrently.Run(6, _ =>
+        {
+            using var store = SqliteStateStore.Open(_home.Path);
+            var redo = SlotRun("sales.orders", Slot);
+            if (store.TryAddSlotRun(redo)) redos.Add(redo);
+        });
+
+        var redone = Assert.Single(redos);
+        Assert.Equal(RunStatus.Running, _store.GetRun(redone.Id)!.Status);
+        // Once the redo ended (even Failed) the slot is done for that dataset.
+        redone.Status = RunStatus.Failed;
+        _store.UpdateRun(redone);
+        Assert.False(_store.TryAddSlotRun(SlotRun("sales.orders", Slot)));
+        // A dataset busy with another run cannot be redone now.
+        Assert.Equal(StateFailure.InUse, Assert.Throws<StateException>(() => _store.TryAddSlotRun(SlotRun("sales.customers", Slot))).Failure);
+    }
+}

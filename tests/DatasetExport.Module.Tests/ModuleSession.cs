@@ -1,0 +1,106 @@
+using System.Collections;
+using System.Collections.ObjectModel;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using System.Reflection;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)] // DATASETEXPORT_HOME is process-wide.
+
+namespace DatasetExport.Module.Tests;
+
+/// <summary>
+/// A runspace with the built module imported, a fresh state home ($env:DATASETEXPORT_HOME) and a work folder,
+/// all thrown away at the end of the test.
+/// </summary>
+public sealed class ModuleSession : IDisposable
+{
+    public static readonly string ManifestPath = Metadata("ModuleManifest");
+    public static readonly string QuickstartPath = Metadata("QuickstartScript");
+
+    private readonly Runspace _runspace;
+
+    public ModuleSession(bool importModule = true)
+    {
+        Environment.SetEnvironmentVariable("POWERSHELL_TELEMETRY_OPTOUT", "1");
+        Environment.SetEnvironmentVariable("DATASETEXPORT_HOME", Home.Path);
+        Environment.SetEnvironmentVariable("DATASETEXPORT_LAKE", null);
+        _runspace = RunspaceFactory.CreateRunspace(Host, InitialSessionState.CreateDefault2());
+        _runspace.Open();
+        if (importModule)
+        {
+            var import = Run("Import-Module $args[0] -ErrorAction Stop", ManifestPath);
+            Assert.Empty(import.Errors);
+        }
+    }
+
+    public TestHost Host { get; } = new();
+    public TempFolder Home { get; } = new("de-home");
+    public TempFolder Work { get; } = new("de-work");
+
+    /// <summary>Runs a script (in its own scope) with positional <c>$args</c>.</summary>
+    public ScriptResult Run(string script, params object?[] args)
+    {
+        using var shell = PowerShell.Create();
+        shell.Runspace = _runspace;
+        shell.AddScript(script, useLocalScope: true);
+        foreach (var arg in args) shell.AddArgument(arg);
+        var output = shell.Invoke();
+        return new ScriptResult(output, shell.Streams.Error.ToList(), shell.Streams.Progress.ToList(),
+            shell.Streams.Warning.Select(w => w.Message).Concat(shell.Streams.Verbose.Select(v => v.Message))
+                .Concat(shell.Streams.Information.Select(i => i.ToString())).ToList());
+    }
+
+    /// <summary>
+    /// Runs a script and stops it (as Ctrl+C does) as soon as it writes its first progress record; returns what
+    /// the final state of the invocation.
+    /// </summary>
+    public PSInvocationState RunAndStopOnFirstProgress(string script, params object?[] args)
+    {
+        using var shell = PowerShell.Create();
+        shell.Runspace = _runspace;
+        shell.AddScript(script, useLocalScope: true);
+        foreach (var arg in args) shell.AddArgument(arg);
+        // BeginStop: the event is raised on the pipeline thread, which a synchronous Stop would wait for forever.
+        shell.Streams.Progress.DataAdded += (_, _) => shell.BeginStop(null, null);
+        shell.Invoke();
+        return shell.InvocationStateInfo.State;
+    }
+
+    /// <summary>Runs one command with named parameters, so terminating errors and binding errors throw.</summary>
+    public Collection<PSObject> Invoke(string command, IDictionary parameters)
+    {
+        using var shell = PowerShell.Create();
+        shell.Runspace = _runspace;
+        shell.AddCommand(command).AddParameters(parameters);
+        return shell.Invoke();
+    }
+
+    public void Dispose()
+    {
+        _runspace.Dispose();
+        Home.Dispose();
+        Work.Dispose();
+    }
+
+    private static string Metadata(string key) =>
+        typeof(ModuleSession).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
+}
+
+/// <summary>What a script produced, stream by stream.</summary>
+public sealed record ScriptResult(
+    Collection<PSObject> Output,
+    IReadOnlyList<ErrorRecord> Errors,
+    IReadOnlyList<ProgressRecord> Progress,
+    IReadOnlyList<string> OtherStreams)
+{
+    /// <summary>Fails with the errors' text when the script wrote any.</summary>
+    public ScriptResult AssertNoErrors()
+    {
+        Assert.True(Errors.Count == 0, string.Join(Environment.NewLine, Errors.Select(e => $"{e.FullyQualifiedErrorId}: {e.Exception}")));
+        return this;
+    }
+
+    public T Single<T>() => Assert.IsType<T>(Assert.Single(Output).BaseObject);
+
+    public IReadOnlyList<T> All<T>() => Output.Select(o => Assert.IsType<T>(o.BaseObject)).ToList();
+}

@@ -1,0 +1,167 @@
+using System.Collections;
+using System.Management.Automation;
+
+namespace DatasetExport.Module.Tests;
+
+/// <summary>The module as PowerShell sees it: manifest, exported commands, help, parameter binding.</summary>
+public sealed class ModuleSurfaceTests
+{
+    private static readonly string[] ExpectedCmdlets =
+    [
+        "Disable-ExportFlow", "Enable-ExportFlow", "Get-DatasetExportOption", "Get-EligibleDataset", "Get-ExportDestination",
+        "Get-ExportFlow", "Get-ExportRun", "Invoke-ExportSchedule", "New-ExportDestination", "New-ExportFlow",
+        "Remove-ExportDestination", "Remove-ExportFlow", "Set-DatasetExportOption", "Set-ExportDestination", "Set-ExportFlow",
+        "Start-ExportRun", "Test-ExportDestination", "Test-ExportRun",
+    ];
+
+    [Fact]
+    public void Manifest_passes_Test_ModuleManifest_and_lists_every_cmdlet()
+    {
+        using var session = new ModuleSession(importModule: false);
+        var result = session.Run("Test-ModuleManifest -Path $args[0]", ModuleSession.ManifestPath).AssertNoErrors();
+
+        var module = result.Single<PSModuleInfo>();
+        Assert.Equal("DatasetExport", module.Name);
+        Assert.Equal(new Version(7, 4), module.PowerShellVersion);
+        Assert.Equal(["Core"], module.CompatiblePSEditions);
+        Assert.Equal(ExpectedCmdlets, module.ExportedCmdlets.Keys.Order(StringComparer.Ordinal));
+        Assert.Empty(module.ExportedFunctions);
+    }
+
+    [Fact]
+    public void Get_Command_lists_exactly_the_exported_cmdlets()
+    {
+        using var session = new ModuleSession();
+        var names = session.Run("Get-Command -Module DatasetExport | ForEach-Object { \"$($_.CommandType) $($_.Name)\" }")
+            .AssertNoErrors().Output.Select(o => (string)o.BaseObject).Order(StringComparer.Ordinal);
+
+        Assert.Equal(ExpectedCmdlets.Select(n => "Cmdlet " + n), names);
+    }
+
+    [Fact]
+    public void Module_folder_holds_the_engine_only_under_Dependencies()
+    {
+        var moduleFolder = Path.GetDirectoryName(ModuleSession.ManifestPath)!;
+        Assert.True(File.Exists(Path.Combine(moduleFolder, "DatasetExport.dll")));
+        Assert.True(File.Exists(Path.Combine(moduleFolder, "DatasetExport.format.ps1xml")));
+        Assert.False(File.Exists(Path.Combine(moduleFolder, "DatasetExport.Engine.dll")));
+        Assert.True(File.Exists(Path.Combine(moduleFolder, "Dependencies", "DatasetExport.Engine.dll")));
+        Assert.True(File.Exists(Path.Combine(moduleFolder, "Dependencies", "DatasetExport.Engine.deps.json")));
+        Assert.True(File.Exists(Path.Combine(moduleFolder, "Dependencies", "Microsoft.Data.Sqlite.dll")));
+        Assert.True(File.Exists(Path.Combine(moduleFolder, "Dependencies", "runtimes", "linux-x64", "native", "libe_sqlite3.so")));
+    }
+
+    [Fact]
+    public void Get_Help_shows_a_syntax_for_each_destination_type()
+    {
+        using var session = new ModuleSession();
+        var syntaxes = session.Run("""
+            (Get-Help New-ExportDestination).syntax.syntaxItem | ForEach-Object { ($_.parameter | ForEach-Object { $_.name }) -join ' ' }
+            """).AssertNoErrors().Output.Select(o => ((string)o.BaseObject).Split(' ')).ToList();
+
+        Assert.Equal(13, syntaxes.Count);
+        Assert.All(syntaxes, s => Assert.Contains("Type", s));
+        // One syntax per type and credential style; each identified by the parameters only it takes.
+        Assert.Contains(syntaxes, s => s.Contains("Path"));
+        Assert.Contains(syntaxes, s => s.Contains("Region") && s.Contains("ProfileName") && s.Contains("RoleArn") && s.Contains("ExternalId"));
+        Assert.Contains(syntaxes, s => s.Contains("Bucket") && s.Contains("Credential") && s.Contains("SigningRegion") && !s.Contains("Region"));
+        Assert.Contains(syntaxes, s => s.Contains("Container") && s.Contains("ConnectionString"));
+        Assert.Contains(syntaxes, s => s.Contains("Container") && s.Contains("AccountName") && s.Contains("Credential") && !s.Contains("TenantId"));
+        Assert.Contains(syntaxes, s => s.Contains("Container") && s.Contains("SasUri"));
+        Assert.Contains(syntaxes, s => s.Contains("Container") && s.Contains("TenantId"));
+        Assert.Contains(syntaxes, s => s.Contains("Container") && s.Contains("AccountName") && !s.Contains("Credential"));
+        Assert.Contains(syntaxes, s => s.Contains("FileSystem") && s.Contains("AccountName"));
+        Assert.Contains(syntaxes, s => s.Contains("Url"));
+        Assert.Contains(syntaxes, s => s.Contains("SasUri") && !s.Contains("Container"));
+        Assert.Contains(syntaxes, s => s.Contains("HostName") && !s.Contains("KeyFile"));
+        Assert.Contains(syntaxes, s => s.Contains("HostName") && s.Contains("KeyFile") && s.Contains("HostKeyFingerprint"));
+    }
+
+    [Theory]
+    [InlineData("MaxFileSizeMB", 0, "ParameterArgumentValidationError")]
+    [InlineData("FileType", "Csv", "CannotConvertArgumentNoMessage")]
+    public void Invalid_parameter_values_fail_binding(string parameter, object value, string errorId)
+    {
+        using var session = new ModuleSession();
+        var parameters = new Hashtable { ["Name"] = "d", ["Type"] = "Local", ["Path"] = session.Work.Path, [parameter] = value };
+
+        var error = Assert.ThrowsAny<ParameterBindingException>(() => session.Invoke("New-ExportDestination", parameters));
+
+        Assert.Equal(errorId + ",DatasetExport.Commands.NewExportDestinationCommand", error.ErrorRecord.FullyQualifiedErrorId);
+        Assert.Equal(parameter, error.ParameterName);
+    }
+
+    [Fact]
+    public void Host_key_pin_must_look_like_ssh_keygen_output()
+    {
+        using var session = new ModuleSession();
+        var parameters = new Hashtable
+        {
+            ["Name"] = "s", ["Type"] = "Sftp", ["HostName"] = "127.0.0.1", ["Credential"] = Credential("u", "p"),
+            ["HostKeyFingerprint"] = "MD5:aa:bb",
+        };
+
+        var error = Assert.ThrowsAny<ParameterBindingException>(() => session.Invoke("New-ExportDestination", parameters));
+
+        Assert.Equal("ParameterArgumentValidationError,DatasetExport.Commands.NewExportDestinationCommand", error.ErrorRecord.FullyQualifiedErrorId);
+    }
+
+    [Fact]
+    public void Snappy_for_json_is_an_invalid_argument_naming_the_destination()
+    {
+        using var session = new ModuleSession();
+        var result = session.Run("New-ExportDestination -Name d -Type Local -Path $args[0] -FileType Json -Compression Snappy", session.Work.Path);
+
+        var error = Assert.Single(result.Errors);
+        Assert.Equal("InvalidCompressionForFileType,DatasetExport.Commands.NewExportDestinationCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidArgument, error.CategoryInfo.Category);
+        Assert.Equal("d", error.TargetObject);
+        Assert.Contains("Snappy", error.Exception.Message);
+        Assert.Empty(result.Output);
+    }
+
+    [Fact]
+    public void Type_that_does_not_match_the_parameters_is_an_invalid_argument()
+    {
+        using var session = new ModuleSession();
+        var result = session.Run("New-ExportDestination -Name d -Type AmazonS3 -Path $args[0]", session.Work.Path);
+
+        var error = Assert.Single(result.Errors);
+        Assert.Equal("ParametersDoNotMatchType,DatasetExport.Commands.NewExportDestinationCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.InvalidArgument, error.CategoryInfo.Category);
+        Assert.Contains("Local", error.Exception.Message);
+    }
+
+    [Fact]
+    public void Module_enums_can_be_named_in_scripts()
+    {
+        using var session = new ModuleSession();
+        var result = session.Run("[DatasetExport.DestinationType]::AzureDataLakeGen2; [DatasetExport.Compression]'Zstd'; [DatasetExport.RunStatus]::Failed")
+            .AssertNoErrors();
+
+        Assert.Equal(["AzureDataLakeGen2", "Zstd", "Failed"], result.Output.Select(o => o.BaseObject.ToString()));
+    }
+
+    [Fact]
+    public void Module_can_be_removed_and_imported_again()
+    {
+        using var session = new ModuleSession();
+        session.Run("Get-ExportDestination").AssertNoErrors(); // the engine is loaded and bound
+
+        var result = session.Run("""
+            Remove-Module DatasetExport
+            if (Get-Command Get-ExportDestination -ErrorAction SilentlyContinue) { throw 'still exported after Remove-Module' }
+            Import-Module $args[0]
+            New-ExportDestination -Name again -Type Local -Path $args[1]
+            """, ModuleSession.ManifestPath, session.Work.Combine("out")).AssertNoErrors();
+
+        Assert.Equal("again", Assert.Single(result.Output).BaseObject.ToString());
+    }
+
+    internal static PSCredential Credential(string user, string password)
+    {
+        var secure = new System.Security.SecureString();
+        foreach (var c in password) secure.AppendChar(c);
+        return new PSCredential(user, secure);
+    }
+}

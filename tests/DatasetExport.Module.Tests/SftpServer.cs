@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace DatasetExport.Module.Tests;
+
+/// <summary>
+/// A real OpenSSH sshd (internal-sftp) for the module tests, made and run by the same scripts the engine's SFTP tests
+/// use (tests/servers/sftp: prepare.sh, start.sh, cleanup.sh): a throw-away user with a password, two host keys, one
+/// sshd per <see cref="Start"/> on a free 127.0.0.1 port. Needs root, as CI runs; fails (never skips) when sshd is
+/// missing. Everything is stopped and the user removed on dispose.
+/// </summary>
+public sealed class SftpServer : IDisposable
+{
+    public const string HostKey = "host_ed25519";
+    public const string RekeyedHostKey = "host_ed25519_rekeyed";
+
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
+
+    private readonly TempFolder _root = new("de-sftp");
+    private readonly string _scripts = FindScriptFolder();
+    private readonly List<Process> _servers = [];
+    private readonly bool _userCreated;
+
+    public SftpServer()
+    {
+        // cleanup.sh also removes users of this form left behind by crashed runs.
+        UserName = "desftp" + Guid.NewGuid().ToString("N")[..8];
+        Password = "pw-" + RandomNumberGenerator.GetHexString(24, lowercase: true);
+        try
+        {
+            Run("bash", Password + "\n", new() { ["KEY_PASSPHRASE"] = "unused-" + Password }, Path.Combine(_scripts, "prepare.sh"), _root.Path, UserName);
+            _userCreated = true;
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public string UserName { get; }
+    public string Password { get; }
+
+    /// <summary>The user's home on this machine's disk, where uploads land.</summary>
+    public string HomePath => Path.Combine(_root.Path, "home", UserName);
+
+    /// <summary>A host key's pin exactly as <c>ssh-keygen -lf</c> prints it (SHA256:...).</summary>
+    public string FingerprintOf(string hostKey) =>
+        Run("ssh-keygen", null, null, "-lf", Path.Combine(_root.Path, "hostkeys", hostKey + ".pub")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+
+    /// <summary>Starts an sshd presenting <paramref name="hostKey"/>; returns its port once it answers with an SSH banner.</summary>
+    public int Start(string hostKey = HostKey)
+    {
+        var port = FreePort();
+        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { Path.Combine(_scripts, "start.sh"), _root.Path, UserName, port.ToString(), hostKey }) start.ArgumentList.Add(argument);
+        var log = new StringBuilder();
+        var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start start.sh.");
+        lock (_servers) _servers.Add(process);
+        process.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow + StartTimeout;
+        while (DateTime.UtcNow < deadline && !process.HasExited)
+        {
+            if (AnswersWithBanner(port)) return port;
+            Thread.Sleep(100);
+        }
+        lock (log) throw new InvalidOperationException($"sshd did not start on 127.0.0.1:{port}:\n{log}");
+    }
+
+    public void Dispose()
+    {
+        lock (_servers)
+        {
+            foreach (var process in _servers)
+            {
+                // start.sh execs sshd, so this is sshd: SIGTERM lets it remove its pid file; kill it if it lingers.
+                if (!process.HasExited)
+                {
+                    using (var term = Process.Start("kill", ["-TERM", process.Id.ToString()])) term.WaitForExit();
+                    if (!process.WaitForExit(5000)) process.Kill(entireProcessTree: true);
+                    process.WaitForExit();
+                }
+                process.Dispose();
+            }
+            _servers.Clear();
+        }
+        if (_userCreated) Run("bash", null, null, Path.Combine(_scripts, "cleanup.sh"), UserName);
+        _root.Dispose();
+    }
+
+    private static bool AnswersWithBanner(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect(IPAddress.Loopback, port);
+            client.ReceiveTimeout = 2000;
+            using var reader = new StreamReader(client.GetStream(), Encoding.ASCII);
+            return reader.ReadLine()?.StartsWith("SSH-2.0-", StringComparison.Ordinal) == true;
+        }
+        catch (Exception error) when (error is SocketException or IOException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private static string Run(string fileName, string? input, Dictionary<string, string>? environment, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        foreach (var (name, value) in environment ?? []) start.Environment[name] = value;
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {fileName}.");
+        var error = process.StandardError.ReadToEndAsync();
+        process.StandardInput.Write(input ?? "");
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{fileName} {string.Join(' ', arguments)} exited with {process.ExitCode}: {error.Result}{output}");
+        }
+        return output;
+    }
+
+    private static string FindScriptFolder()
+    {
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+        {
+            var candidate = Path.Combine(folder.FullName, "tests", "servers", "sftp");
+            if (File.Exists(Path.Combine(candidate, "start.sh"))) return candidate;
+        }
+        throw new InvalidOperationException($"tests/servers/sftp/start.sh not found above {AppContext.BaseDirectory}.");
+    }
+}
