@@ -1,5 +1,6 @@
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Sftp;
+using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
@@ -55,7 +56,7 @@ public sealed partial class ExportEngine
     /// <summary>Writes, reads back and deletes a probe file; throws DestinationException saying what failed.</summary>
     public async Task TestDestinationAsync(DestinationSettings destination, CancellationToken cancellationToken)
     {
-        await using var target = DestinationRegistry.Create(destination);
+        await using var target = _createDestination(destination);
         await DestinationProbe.RunAsync(target, cancellationToken).ConfigureAwait(false);
     }
 
@@ -120,7 +121,7 @@ public sealed partial class ExportEngine
         var runner = new ExportRunner(State, Time);
         using var heartbeat = new RunHeartbeat(State, Time);
         var runs = new List<RunRecord>();
-        await using var target = DestinationRegistry.Create(destination);
+        await using var target = _createDestination(destination);
         for (var index = 0; index < datasetIds.Count; index++)
         {
             var run = ExportRunner.NewRun(flow, destination, datasetIds[index], scheduledTime, Time.GetUtcNow());
@@ -137,7 +138,7 @@ public sealed partial class ExportEngine
     {
         var destination = State.GetDestination(run.DestinationId)
             ?? throw new StateException(StateFailure.NotFound, $"The destination '{run.DestinationName}' of run {run.Id} no longer exists.");
-        await using var target = DestinationRegistry.Create(destination);
+        await using var target = _createDestination(destination);
         return await RunVerifier.VerifyAsync(run, target, cancellationToken).ConfigureAwait(false);
     }
 
@@ -150,6 +151,7 @@ public sealed partial class ExportEngine
             throw new ArgumentException($"MaxFileSizeMB must be between 1 and {MaxFileSizeLimitMB}.", nameof(destination.MaxFileSizeMB));
         }
         destination.FolderPath = Validation.NormalizeFolderPath(destination.FolderPath);
+        PgpKeys.ValidateSettings(destination);
         if (!DestinationRegistry.IsSupported(destination.Type))
         {
             throw new ArgumentException($"Destination type {destination.Type} is not supported.", nameof(destination.Type));

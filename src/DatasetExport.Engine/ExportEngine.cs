@@ -11,6 +11,9 @@ public sealed class EngineOptions
     /// <summary>Folder for the state database and keys; default <see cref="ExportEngine.DefaultStateHome"/>.</summary>
     public string? StateHome { get; init; }
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Makes the object that talks to a stored destination; tests pass one with small upload thresholds.</summary>
+    internal Func<DestinationSettings, IExportDestination> DestinationFactory { get; init; } = DestinationRegistry.Create;
 }
 
 /// <summary>
@@ -23,11 +26,14 @@ public sealed partial class ExportEngine : IDisposable
     public const string LakeVariable = "DATASETEXPORT_LAKE";
     public const string LakePathOption = "LakePath";
 
-    private ExportEngine(string stateHome, IStateStore state, TimeProvider timeProvider)
+    private readonly Func<DestinationSettings, IExportDestination> _createDestination;
+
+    private ExportEngine(string stateHome, IStateStore state, TimeProvider timeProvider, Func<DestinationSettings, IExportDestination> createDestination)
     {
         StateHome = stateHome;
         State = state;
         Time = timeProvider;
+        _createDestination = createDestination;
     }
 
     public string StateHome { get; }
@@ -49,7 +55,7 @@ public sealed partial class ExportEngine : IDisposable
         var home = Path.GetFullPath(options.StateHome ?? DefaultStateHome());
         Directory.CreateDirectory(home);
         var state = SqliteStateStore.Open(home);
-        return new ExportEngine(home, state, options.TimeProvider);
+        return new ExportEngine(home, state, options.TimeProvider, options.DestinationFactory);
     }
 
     /// <summary>The lake to use: the explicit path, else the persisted option, else <c>$env:DATASETEXPORT_LAKE</c>.</summary>

@@ -28,6 +28,8 @@ public static class DestinationKeys
     public const string RemotePath = "RemotePath";            // Sftp: base folder on the server
     public const string KeyFile = "KeyFile";                  // Sftp: private key file path
     public const string HostKeyFingerprint = "HostKeyFingerprint"; // Sftp: SHA256:... pin (recorded on first use when not given)
+    public const string PgpPublicKey = "PgpPublicKey";        // any type: armored OpenPGP public key; files are encrypted to it (.gpg)
+    public const string PgpEncryptManifest = "PgpEncryptManifest"; // any type: "true" encrypts the manifest too (default "false")
 
     // Secrets.
     public const string SecretAccessKey = "SecretAccessKey";  // AmazonS3, GoogleCloudStorage (HMAC secret)

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.Scheduling;
@@ -72,13 +73,15 @@ internal sealed class ExportRunner
         {
             // A run recorded for a claimed slot may have waited for its turn: make sure it is still ours.
             ThrowIfLost(run, heartbeat);
-            var dataset = await lake.GetDatasetAsync(run.DatasetId, token).ConfigureAwait(false);
+            var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
+            var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions, token).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
             var batches = SelectBatches(flow, dataset);
             run.BatchCount = batches.Count;
             run.InputBytes = batches.Sum(b => b.SizeBytes);
+            foreach (var problem in dataset.BatchProblems) RecordSkipped(run, problem);
 
-            await WriteFilesAsync(run, destination, target, dataset, batches, staging, progress, token).ConfigureAwait(false);
+            var exported = await WriteFilesAsync(run, destination, target, dataset, batches, readOptions, staging, progress, token).ConfigureAwait(false);
             if (destination.IncludeManifest && run.Files.Count > 0)
             {
                 // Readers follow manifests: never publish one for a run that is no longer ours.
@@ -86,7 +89,7 @@ internal sealed class ExportRunner
                 await WriteManifestAsync(run, flow, destination, target, dataset, staging, token).ConfigureAwait(false);
             }
             run.CompletedAt = _time.GetUtcNow();
-            _state.CommitRun(run, batches.Select(b => b.Key).ToList());
+            _state.CommitRun(run, exported.Select(b => b.Key).ToList());
             return run;
         }
         catch (Exception error)
@@ -139,12 +142,50 @@ internal sealed class ExportRunner
         return dataset.Batches.Where(b => !exported.Contains(b.Key.Value)).ToList();
     }
 
-    private async Task WriteFilesAsync(
-        RunRecord run, DestinationSettings destination, IExportDestination target, DatasetInfo dataset,
-        IReadOnlyList<BatchInfo> batches, string staging, ProgressScope progress, CancellationToken cancellationToken)
+    /// <summary>A batch the lake or <see cref="FindReadProblemAsync"/> found unexportable, left out under SkipInvalidBatches.</summary>
+    private static void RecordSkipped(RunRecord run, BatchProblem problem)
     {
+        run.SkippedBatches.Add(new SkippedBatchRecord(problem.Batch.RelativePath, problem.Problem));
+        run.RecordsFailed += problem.Records ?? 0;
+    }
+
+    /// <summary>
+    /// Reads a batch to its end without writing anything: under SkipInvalidBatches no record of a batch that fails half-way
+    /// may reach a part file (parts hold records of several batches and cannot be taken back). The problem, or null.
+    /// </summary>
+    private static async Task<BatchProblem?> FindReadProblemAsync(BatchInfo batch, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+    {
+        // Invalid lines are counted when the batch is written, not here.
+        var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null);
+        try
+        {
+            await foreach (var _ in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false)) { }
+            return null;
+        }
+        catch (BatchReadException error)
+        {
+            long? records = null;
+            try
+            {
+                records = await reader.ReadRecordCountAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BatchReadException)
+            {
+                // No count to report: the file does not say.
+            }
+            return new BatchProblem(batch, $"Batch '{batch.RelativePath}' cannot be exported: {error.Message}", records);
+        }
+    }
+
+    /// <summary>Writes the batches into part files and stores them; returns the batches written (all of them, unless some were skipped).</summary>
+    private async Task<List<BatchInfo>> WriteFilesAsync(
+        RunRecord run, DestinationSettings destination, IExportDestination target, DatasetInfo dataset,
+        IReadOnlyList<BatchInfo> batches, BatchReadOptions readOptions, string staging, ProgressScope progress, CancellationToken cancellationToken)
+    {
+        var exported = new List<BatchInfo>(batches.Count);
         var schema = dataset.Schema!;
         var maxBytes = (long)destination.MaxFileSizeMB * 1024 * 1024;
+        var encryption = PgpFileEncryption.For(destination);
         var extension = FormatCatalog.FileExtension(destination.FileType, destination.Compression);
         PartFile? part = null;
         var batchesDone = 0;
@@ -152,13 +193,21 @@ internal sealed class ExportRunner
         {
             foreach (var batch in batches)
             {
-                var reader = FormatCatalog.GetReader(batch.Format);
+                if (readOptions.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, readOptions, cancellationToken).ConfigureAwait(false) is { } problem)
+                {
+                    RecordSkipped(run, problem);
+                    run.BatchCount--;
+                    run.InputBytes -= batch.SizeBytes;
+                    progress.Report(run, ++batchesDone, batches.Count, "Skipped " + batch.RelativePath);
+                    continue;
+                }
+                var reader = FormatCatalog.GetReader(batch.Format, readOptions.SkipInvalidRecords ? _ => run.RecordsSkipped++ : null);
                 await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
                 {
                     var offset = 0;
                     while (offset < chunk.Records.Count)
                     {
-                        part ??= PartFile.Open(staging, run.Files.Count, extension, schema, destination);
+                        part ??= PartFile.Open(staging, run.Files.Count, extension, schema, destination, encryption);
                         var take = RecordsThatFit(part.Writer, maxBytes, chunk.Records.Count - offset);
                         var slice = offset == 0 && take == chunk.Records.Count ? chunk : new RecordChunk(schema, Slice(chunk.Records, offset, take));
                         await part.Writer.WriteAsync(slice, cancellationToken).ConfigureAwait(false);
@@ -174,6 +223,7 @@ internal sealed class ExportRunner
                     progress.Report(run, batchesDone, batches.Count, "Writing " + batch.RelativePath);
                 }
                 batchesDone++;
+                exported.Add(batch);
             }
             if (part is not null)
             {
@@ -182,6 +232,7 @@ internal sealed class ExportRunner
                 await StorePartAsync(run, target, last, cancellationToken).ConfigureAwait(false);
             }
             progress.Report(run, batchesDone, batches.Count, "Written");
+            return exported;
         }
         finally
         {
@@ -253,9 +304,16 @@ internal sealed class ExportRunner
             CreatedAt = _time.GetUtcNow(),
         };
         var fileName = ExportManifest.FileName(destination.Id, run.Id);
+        var encryption = PgpFileEncryption.For(destination);
+        if (encryption is { EncryptManifest: true }) fileName += PgpFileEncryption.Suffix;
         var localPath = Path.Combine(staging, fileName);
-        await File.WriteAllBytesAsync(localPath, manifest.ToUtf8Json(), cancellationToken).ConfigureAwait(false);
+        await using (var file = new FileStream(localPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+        await using (var output = encryption is { EncryptManifest: true } ? encryption.Open(file, ExportManifest.FileName(destination.Id, run.Id)) : file)
+        {
+            await output.WriteAsync(manifest.ToUtf8Json(), cancellationToken).ConfigureAwait(false);
+        }
         var relativePath = $"{run.ExportPath}/{fileName}";
+        (_, run.ManifestSha256) = await HashFileAsync(localPath, cancellationToken).ConfigureAwait(false);
         await target.UploadFileAsync(localPath, relativePath, cancellationToken).ConfigureAwait(false);
         run.ManifestPath = relativePath;
     }
@@ -277,6 +335,7 @@ internal sealed class ExportRunner
             }
         }
         run.ManifestPath = null;
+        run.ManifestSha256 = null;
     }
 
     internal static async Task<(long Size, string Sha256)> HashFileAsync(string path, CancellationToken cancellationToken)
@@ -297,12 +356,14 @@ internal sealed class ExportRunner
     private sealed class PartFile : IAsyncDisposable
     {
         private readonly FileStream _stream;
+        private readonly Stream? _encrypting;
 
-        private PartFile(string localPath, string fileName, FileStream stream, IFormatWriter writer)
+        private PartFile(string localPath, string fileName, FileStream stream, Stream? encrypting, IFormatWriter writer)
         {
             LocalPath = localPath;
             FileName = fileName;
             _stream = stream;
+            _encrypting = encrypting;
             Writer = writer;
         }
 
@@ -310,17 +371,22 @@ internal sealed class ExportRunner
         public string FileName { get; }
         public IFormatWriter Writer { get; }
 
-        public static PartFile Open(string staging, int index, string extension, DatasetSchema schema, DestinationSettings destination)
+        /// <summary>With <paramref name="encryption"/>, the writer's bytes are encrypted on their way to the file, named with the .gpg suffix.</summary>
+        public static PartFile Open(string staging, int index, string extension, DatasetSchema schema, DestinationSettings destination, PgpFileEncryption? encryption)
         {
-            var fileName = $"part-{index:D5}-{Guid.NewGuid():D}{extension}";
+            var plainName = $"part-{index:D5}-{Guid.NewGuid():D}{extension}";
+            var fileName = encryption is null ? plainName : plainName + PgpFileEncryption.Suffix;
             var localPath = Path.Combine(staging, fileName);
             var stream = new FileStream(localPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
-            return new PartFile(localPath, fileName, stream, FormatCatalog.CreateWriter(stream, schema, destination.FileType, destination.Compression));
+            var encrypting = encryption?.Open(stream, plainName);
+            return new PartFile(localPath, fileName, stream, encrypting, FormatCatalog.CreateWriter(encrypting ?? stream, schema, destination.FileType, destination.Compression));
         }
 
+        /// <summary>Closing the encrypting stream (after the writer) finishes the OpenPGP message in the file.</summary>
         public async ValueTask DisposeAsync()
         {
             await Writer.DisposeAsync().ConfigureAwait(false);
+            if (_encrypting is not null) await _encrypting.DisposeAsync().ConfigureAwait(false);
             await _stream.DisposeAsync().ConfigureAwait(false);
         }
     }

@@ -1,5 +1,7 @@
+using System.Security.Cryptography;
 using System.Text.Json;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.State;
 
 namespace DatasetExport.Engine.Export;
@@ -37,13 +39,25 @@ internal static class RunVerifier
         {
             return (false, $"The manifest '{run.ManifestPath}' is missing.");
         }
+        byte[] stored;
+        await using (var stream = await target.OpenReadAsync(run.ManifestPath!, cancellationToken).ConfigureAwait(false))
+        using (var buffer = new MemoryStream())
+        {
+            await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+            stored = buffer.ToArray();
+        }
+        // Runs recorded before manifest hashes were kept have none; their manifests are checked by content only.
+        if (run.ManifestSha256 is not null && !string.Equals(Convert.ToHexString(SHA256.HashData(stored)), run.ManifestSha256, StringComparison.OrdinalIgnoreCase))
+        {
+            return (true, $"The manifest '{run.ManifestPath}' differs from the one the run wrote.");
+        }
+        // An encrypted manifest cannot be read without the recipient's private key: its hash above is the check.
+        if (run.ManifestPath!.EndsWith(PgpFileEncryption.Suffix, StringComparison.Ordinal)) return (true, null);
+
         ExportManifest manifest;
         try
         {
-            await using var stream = await target.OpenReadAsync(run.ManifestPath!, cancellationToken).ConfigureAwait(false);
-            using var buffer = new MemoryStream();
-            await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
-            manifest = ExportManifest.Parse(buffer.ToArray());
+            manifest = ExportManifest.Parse(stored);
         }
         catch (JsonException error)
         {

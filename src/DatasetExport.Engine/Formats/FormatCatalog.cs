@@ -3,11 +3,14 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>The one place that maps batch formats to readers and file types to writers.</summary>
 public static class FormatCatalog
 {
-    /// <summary>The reader for a lake batch format.</summary>
-    public static IBatchReader GetReader(BatchFormat format) => format switch
+    /// <summary>
+    /// The reader for a lake batch format. With <paramref name="onInvalidRecord"/>, JSON Lines readers leave invalid lines
+    /// out and report them to it instead of failing (Parquet has no record-level faults: a damaged file fails whole).
+    /// </summary>
+    public static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord = null) => format switch
     {
         BatchFormat.Parquet => new ParquetBatchReader(),
-        BatchFormat.JsonLines => new JsonLinesBatchReader(),
+        BatchFormat.JsonLines => new JsonLinesBatchReader(onInvalidRecord: onInvalidRecord),
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown batch format."),
     };
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.IO.Compression;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
@@ -9,16 +8,22 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>
 /// Reads JSON Lines batches (<c>.json</c>, <c>.jsonl</c>, <c>.ndjson</c>, optionally gzipped): one JSON object per line,
 /// empty lines skipped. The schema is inferred from every line (rules in docs/formats.md and <see cref="JsonSchemaInference"/>);
-/// records stream in chunks of <see cref="ChunkSize"/> lines.
+/// records stream in chunks of <see cref="ChunkSize"/> lines. Strict by default: an invalid line fails the read. With an
+/// invalid-record handler, a line that is not JSON, not a JSON object, or does not fit the schema is passed to the handler
+/// and left out instead; a file that cannot be decoded (corrupt gzip, invalid UTF-8) or whose lines conflict in type
+/// still fails as a whole.
 /// </summary>
 public sealed class JsonLinesBatchReader : IBatchReader
 {
     public const int DefaultChunkSize = 10_000;
 
-    public JsonLinesBatchReader(int chunkSize = DefaultChunkSize)
+    private readonly Action<BatchReadException>? _onInvalidRecord;
+
+    public JsonLinesBatchReader(int chunkSize = DefaultChunkSize, Action<BatchReadException>? onInvalidRecord = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         ChunkSize = chunkSize;
+        _onInvalidRecord = onInvalidRecord;
     }
 
     public int ChunkSize { get; }
@@ -30,7 +35,16 @@ public sealed class JsonLinesBatchReader : IBatchReader
         var inference = new JsonSchemaInference(path);
         await foreach (var (lineNumber, document) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
         {
-            using (document) inference.Observe(document.RootElement, lineNumber);
+            using (document)
+            {
+                // Checked before Observe, which must not see (and half-record) a line that is then left out.
+                if (_onInvalidRecord is not null && document.RootElement.ValueKind != JsonValueKind.Object)
+                {
+                    _onInvalidRecord(NotAnObject(document.RootElement, path, lineNumber));
+                    continue;
+                }
+                inference.Observe(document.RootElement, lineNumber);
+            }
         }
         return inference.ToSchema();
     }
@@ -44,7 +58,17 @@ public sealed class JsonLinesBatchReader : IBatchReader
         var records = new List<Record>(ChunkSize);
         await foreach (var (lineNumber, document) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
         {
-            using (document) records.Add(ToRecord(document.RootElement, schema, path, lineNumber));
+            using (document)
+            {
+                try
+                {
+                    records.Add(ToRecord(document.RootElement, schema, path, lineNumber));
+                }
+                catch (BatchReadException invalid) when (_onInvalidRecord is not null)
+                {
+                    _onInvalidRecord(invalid);
+                }
+            }
             if (records.Count == ChunkSize)
             {
                 yield return new RecordChunk(schema, records);
@@ -55,7 +79,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
     }
 
     /// <summary>Every non-empty line parsed, with its 1-based line number.</summary>
-    private static async IAsyncEnumerable<(long LineNumber, JsonDocument Document)> ReadLinesAsync(
+    private async IAsyncEnumerable<(long LineNumber, JsonDocument Document)> ReadLinesAsync(
         string path, bool gzipped, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         FileStream file;
@@ -68,7 +92,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
             throw new BatchReadException(path, "", "the batch file does not exist.", error);
         }
         await using var fileScope = file.ConfigureAwait(false);
-        Stream input = gzipped ? new GZipStream(file, CompressionMode.Decompress) : file;
+        Stream input = gzipped ? new CheckedGzipStream(file) : file;
         using var reader = new StreamReader(input, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, 1 << 16);
         long lineNumber = 0;
         while (true)
@@ -92,7 +116,10 @@ public sealed class JsonLinesBatchReader : IBatchReader
             }
             catch (JsonException error)
             {
-                throw new BatchReadException(path, $"line {lineNumber}", $"invalid JSON: {error.Message}", error);
+                var invalid = new BatchReadException(path, $"line {lineNumber}", $"invalid JSON: {error.Message}", error);
+                if (_onInvalidRecord is null) throw invalid;
+                _onInvalidRecord(invalid);
+                continue;
             }
             yield return (lineNumber, document);
         }
@@ -100,10 +127,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
 
     private static Record ToRecord(JsonElement line, DatasetSchema schema, string path, long lineNumber)
     {
-        if (line.ValueKind != JsonValueKind.Object)
-        {
-            throw new BatchReadException(path, $"line {lineNumber}", $"expected a JSON object but found {JsonSchemaInference.Describe(line.ValueKind)}.");
-        }
+        if (line.ValueKind != JsonValueKind.Object) throw NotAnObject(line, path, lineNumber);
         var record = new Record(schema.Fields.Count);
         foreach (var field in schema.Fields)
         {
@@ -111,6 +135,9 @@ public sealed class JsonLinesBatchReader : IBatchReader
         }
         return record;
     }
+
+    private static BatchReadException NotAnObject(JsonElement line, string path, long lineNumber) =>
+        new(path, $"line {lineNumber}", $"expected a JSON object but found {JsonSchemaInference.Describe(line.ValueKind)}.");
 
     private static object? ToValue(JsonElement element, SchemaField field, string fieldPath, string path, long lineNumber)
     {

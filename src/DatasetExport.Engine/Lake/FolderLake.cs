@@ -32,7 +32,7 @@ public sealed class FolderLake
         foreach (var folder in Directory.EnumerateDirectories(_root).Order(StringComparer.Ordinal))
         {
             if (IsHiddenName(Path.GetFileName(folder))) continue;
-            var dataset = await DescribeAsync(folder, cancellationToken).ConfigureAwait(false);
+            var dataset = await DescribeAsync(folder, BatchReadOptions.Strict, cancellationToken).ConfigureAwait(false);
             if (!seenIds.Add(dataset.Id))
             {
                 dataset = WithReason(dataset, $"Another dataset folder already uses the id '{dataset.Id}'.");
@@ -43,12 +43,16 @@ public sealed class FolderLake
     }
 
     /// <summary>One dataset by id (folder name, or the id in its _dataset.json); throws <see cref="LakeException"/> NotFound.</summary>
-    public async Task<DatasetInfo> GetDatasetAsync(string datasetId, CancellationToken cancellationToken)
+    public Task<DatasetInfo> GetDatasetAsync(string datasetId, CancellationToken cancellationToken) =>
+        GetDatasetAsync(datasetId, BatchReadOptions.Strict, cancellationToken);
+
+    /// <summary>One dataset by id, its batches judged as <paramref name="options"/> say (an export's view of it).</summary>
+    public async Task<DatasetInfo> GetDatasetAsync(string datasetId, BatchReadOptions options, CancellationToken cancellationToken)
     {
         var direct = Path.Combine(_root, datasetId);
         if (DatasetIds.IsValid(datasetId) && Directory.Exists(direct))
         {
-            var dataset = await DescribeAsync(direct, cancellationToken).ConfigureAwait(false);
+            var dataset = await DescribeAsync(direct, options, cancellationToken).ConfigureAwait(false);
             if (string.Equals(dataset.Id, datasetId, StringComparison.OrdinalIgnoreCase)) return dataset;
         }
         foreach (var dataset in await ListDatasetsAsync(cancellationToken).ConfigureAwait(false))
@@ -58,7 +62,7 @@ public sealed class FolderLake
         throw new LakeException(LakeFailure.NotFound, $"The lake '{_root}' has no dataset with id '{datasetId}'.", datasetId);
     }
 
-    private static async Task<DatasetInfo> DescribeAsync(string folder, CancellationToken cancellationToken)
+    private static async Task<DatasetInfo> DescribeAsync(string folder, BatchReadOptions options, CancellationToken cancellationToken)
     {
         var folderName = Path.GetFileName(folder);
         var batches = FindBatches(folder);
@@ -89,29 +93,45 @@ public sealed class FolderLake
             return new DatasetInfo { Id = id, Name = name, Description = description, Path = folder, Batches = batches, Format = format, Reason = "The dataset has no batch files (.parquet, .json, .jsonl, .ndjson, optionally .gz)." };
         }
 
+        // Every batch is judged (not just up to the first bad one), so an export that skips bad batches knows them all.
         DatasetSchema? schema = null;
         long? recordCount = 0;
+        var exportable = new List<BatchInfo>(batches.Count);
+        var problems = new List<BatchProblem>();
         foreach (var batch in batches)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var reader = FormatCatalog.GetReader(batch.Format);
+            // Invalid lines are only counted by the export that writes the batch; here they are just left out.
+            var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null);
+            long? count = null;
             try
             {
                 var batchSchema = await reader.ReadSchemaAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
+                count = await reader.ReadRecordCountAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
                 schema = schema is null ? batchSchema : SchemaMerger.Merge(schema, batchSchema);
-                var count = await reader.ReadRecordCountAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
-                recordCount = count is null || recordCount is null ? null : recordCount + count;
             }
             catch (Exception error) when (error is not OperationCanceledException)
             {
-                return new DatasetInfo
-                {
-                    Id = id, Name = name, Description = description, Path = folder, Batches = batches, Format = format,
-                    Reason = $"Batch '{batch.RelativePath}' cannot be exported with the others: {error.Message}",
-                };
+                problems.Add(new BatchProblem(batch, $"Batch '{batch.RelativePath}' cannot be exported with the others: {error.Message}", count));
+                continue;
             }
+            recordCount = count is null || recordCount is null ? null : recordCount + count;
+            exportable.Add(batch);
         }
-        return new DatasetInfo { Id = id, Name = name, Description = description, Path = folder, Batches = batches, Format = format, Schema = schema, RecordCount = recordCount };
+        if (problems.Count > 0 && !options.SkipInvalidBatches)
+        {
+            var more = problems.Count == 1 ? "" : $" ({problems.Count - 1} more batches cannot be exported either.)";
+            return new DatasetInfo
+            {
+                Id = id, Name = name, Description = description, Path = folder, Batches = batches, Format = format,
+                BatchProblems = problems, Reason = problems[0].Problem + more,
+            };
+        }
+        return new DatasetInfo
+        {
+            Id = id, Name = name, Description = description, Path = folder, Batches = exportable, Format = format,
+            BatchProblems = problems, Schema = schema, RecordCount = recordCount,
+        };
     }
 
     private static (string Id, string Name, string? Description) ReadMetadata(string folder, string folderName)
@@ -178,6 +198,6 @@ public sealed class FolderLake
     private static DatasetInfo WithReason(DatasetInfo dataset, string reason) => new()
     {
         Id = dataset.Id, Name = dataset.Name, Description = dataset.Description, Path = dataset.Path,
-        Batches = dataset.Batches, Format = dataset.Format, RecordCount = dataset.RecordCount, Reason = reason,
+        Batches = dataset.Batches, BatchProblems = dataset.BatchProblems, Format = dataset.Format, RecordCount = dataset.RecordCount, Reason = reason,
     };
 }

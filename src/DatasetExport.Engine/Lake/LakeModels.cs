@@ -15,6 +15,21 @@ public sealed record BatchInfo(
     public BatchKey Key => new(RelativePath, SizeBytes, LastWriteUtc);
 }
 
+/// <summary>How a dataset's batches are judged: strict by default (any bad batch or record makes the dataset ineligible).</summary>
+/// <param name="SkipInvalidRecords">JSON lines that are not a JSON object are left out rather than making their batch unreadable.</param>
+/// <param name="SkipInvalidBatches">
+/// Batches that cannot be read, or whose schema conflicts with the batches before them (in path order), are left out of
+/// <see cref="DatasetInfo.Batches"/> and the schema rather than making the dataset ineligible.
+/// </param>
+public sealed record BatchReadOptions(bool SkipInvalidRecords = false, bool SkipInvalidBatches = false)
+{
+    public static readonly BatchReadOptions Strict = new();
+}
+
+/// <summary>A batch that cannot be exported with the others, and why.</summary>
+/// <param name="Records">Its record count where its file tells (Parquet footer), else null.</param>
+public sealed record BatchProblem(BatchInfo Batch, string Problem, long? Records);
+
 /// <summary>A dataset in the lake: a folder of batch files.</summary>
 public sealed class DatasetInfo
 {
@@ -22,7 +37,10 @@ public sealed class DatasetInfo
     public required string Name { get; init; }
     public string? Description { get; init; }
     public required string Path { get; init; }
+    /// <summary>Every batch file; with <see cref="BatchReadOptions.SkipInvalidBatches"/>, only those that can be exported.</summary>
     public required IReadOnlyList<BatchInfo> Batches { get; init; }
+    /// <summary>Batches that cannot be exported with the others (unreadable, or conflicting with the schema), in path order.</summary>
+    public IReadOnlyList<BatchProblem> BatchProblems { get; init; } = [];
     public long SizeBytes => Batches.Sum(b => b.SizeBytes);
     /// <summary>Total records where cheap to know (every batch is Parquet), otherwise null.</summary>
     public long? RecordCount { get; init; }

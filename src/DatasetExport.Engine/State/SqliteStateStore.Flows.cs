@@ -15,9 +15,11 @@ public sealed partial class SqliteStateStore
             {
                 Execute("""
                     INSERT INTO flows (id, name, name_key, destination_id, dataset_ids, mode, enabled, schedule_kind, every_hours,
-                                       at_time, cron, start_time, end_time, time_zone, last_slot, created_at, modified_at)
+                                       at_time, cron, start_time, end_time, time_zone, last_slot, created_at, modified_at,
+                                       skip_invalid_records, skip_invalid_batches)
                     VALUES ($id, $name, $name_key, $destination_id, $dataset_ids, $mode, $enabled, $schedule_kind, $every_hours,
-                            $at_time, $cron, $start_time, $end_time, $time_zone, $last_slot, $created_at, $modified_at)
+                            $at_time, $cron, $start_time, $end_time, $time_zone, $last_slot, $created_at, $modified_at,
+                            $skip_invalid_records, $skip_invalid_batches)
                     """, [.. FlowParameters(flow), ("$last_slot", DateText(flow.LastSlot))]);
             }
             catch (SqliteException error) when (IsUniqueViolation(error))
@@ -53,7 +55,8 @@ public sealed partial class SqliteStateStore
                     UPDATE flows
                     SET name = $name, name_key = $name_key, destination_id = $destination_id, dataset_ids = $dataset_ids, mode = $mode,
                         enabled = $enabled, schedule_kind = $schedule_kind, every_hours = $every_hours, at_time = $at_time, cron = $cron,
-                        start_time = $start_time, end_time = $end_time, time_zone = $time_zone, modified_at = $modified_at
+                        start_time = $start_time, end_time = $end_time, time_zone = $time_zone, modified_at = $modified_at,
+                        skip_invalid_records = $skip_invalid_records, skip_invalid_batches = $skip_invalid_batches
                     WHERE id = $id
                     """, FlowParameters(flow));
             }
@@ -127,6 +130,8 @@ public sealed partial class SqliteStateStore
         LastSlot = row.NullableDate("last_slot"),
         CreatedAt = row.Date("created_at"),
         ModifiedAt = row.Date("modified_at"),
+        SkipInvalidRecords = row.Flag("skip_invalid_records"),
+        SkipInvalidBatches = row.Flag("skip_invalid_batches"),
     };
 
     private static (string, object?)[] FlowParameters(FlowRecord flow) =>
@@ -147,6 +152,8 @@ public sealed partial class SqliteStateStore
         ("$time_zone", flow.TimeZone),
         ("$created_at", DateText(flow.CreatedAt)),
         ("$modified_at", DateText(flow.ModifiedAt)),
+        ("$skip_invalid_records", flow.SkipInvalidRecords),
+        ("$skip_invalid_batches", flow.SkipInvalidBatches),
     ];
 
     private static StateException MissingFlowDestination(FlowRecord flow, Exception inner) => new(StateFailure.NotFound,

@@ -44,6 +44,13 @@ public sealed class FlowRecord
     public DateTimeOffset? StartTime { get; set; }
     public DateTimeOffset? EndTime { get; set; }
     public string TimeZone { get; set; } = "UTC";
+    /// <summary>Leave out JSON lines that are not a JSON object (counted in <see cref="RunRecord.RecordsSkipped"/>) instead of failing the run.</summary>
+    public bool SkipInvalidRecords { get; set; }
+    /// <summary>
+    /// Leave out batches that cannot be read or do not fit the dataset's schema (counted in <see cref="RunRecord.BatchesSkipped"/>)
+    /// instead of failing the run; they are not recorded as exported, so the next run tries them again.
+    /// </summary>
+    public bool SkipInvalidBatches { get; set; }
     /// <summary>
     /// The latest slot a scheduled invocation claimed (<see cref="IStateStore.TryClaimSlot"/>); null before the first.
     /// Only claiming moves it: <see cref="IStateStore.UpdateFlow"/> never writes it.
@@ -84,7 +91,13 @@ public sealed class RunRecord
     public DateTimeOffset HeartbeatAt { get; set; }
     public long RecordsRead { get; set; }
     public long RecordsWritten { get; set; }
+    /// <summary>Invalid records left out under <see cref="FlowRecord.SkipInvalidRecords"/>; their batches count as exported.</summary>
     public long RecordsSkipped { get; set; }
+    /// <summary>Records in the batches left out under <see cref="FlowRecord.SkipInvalidBatches"/>, as far as their files tell (Parquet footers); a lower bound.</summary>
+    public long RecordsFailed { get; set; }
+    /// <summary>Batches left out under <see cref="FlowRecord.SkipInvalidBatches"/>; not recorded as exported, so retried by the next run.</summary>
+    public List<SkippedBatchRecord> SkippedBatches { get; set; } = new();
+    public int BatchesSkipped => SkippedBatches.Count;
     public long InputBytes { get; set; }
     public long OutputBytes { get; set; }
     public int BatchCount { get; set; }
@@ -92,9 +105,14 @@ public sealed class RunRecord
     public string ExportPath { get; set; } = "";
     /// <summary>Relative path of the manifest, when one was written.</summary>
     public string? ManifestPath { get; set; }
+    /// <summary>sha256 of the manifest's bytes as stored (encrypted, when the destination encrypts it).</summary>
+    public string? ManifestSha256 { get; set; }
     public List<RunFileRecord> Files { get; set; } = new();
     public string? Error { get; set; }
 }
+
+/// <summary>A batch a run left out under <see cref="FlowRecord.SkipInvalidBatches"/>: its path in the dataset folder and why.</summary>
+public sealed record SkippedBatchRecord(string RelativePath, string Problem);
 
 /// <summary>A lake batch as recorded when a run commits it: identity is path + size + last-write time.</summary>
 public sealed record BatchKey(string RelativePath, long Size, DateTimeOffset LastWriteUtc)

@@ -105,6 +105,15 @@ internal static class StateSchema
         ALTER TABLE flows ADD COLUMN last_slot TEXT;
         CREATE INDEX runs_by_slot ON runs (flow_id, dataset_id, scheduled_time);
         """,
+        // 3: bad input handling and encrypted manifests. Flows may skip invalid records or batches; runs count what they
+        // skipped, and keep the stored manifest's sha256 (an encrypted manifest can only be verified by its bytes).
+        """
+        ALTER TABLE flows ADD COLUMN skip_invalid_records INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE flows ADD COLUMN skip_invalid_batches INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN records_failed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN skipped_batches TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE runs ADD COLUMN manifest_sha256 TEXT;
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>

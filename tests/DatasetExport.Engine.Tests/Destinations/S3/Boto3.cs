@@ -39,6 +39,13 @@ public sealed class Boto3
             except s3.exceptions.ClientError as e:
                 if e.response["ResponseMetadata"]["HTTPStatusCode"] != 404: raise
                 out = {"exists": False}
+        elif op == "bucket-exists":
+            try:
+                s3.head_bucket(Bucket=bucket)
+                out = {"exists": True}
+            except s3.exceptions.ClientError as e:
+                if e.response["ResponseMetadata"]["HTTPStatusCode"] != 404: raise
+                out = {"exists": False}
         elif op == "put":
             with open(a["path"], "rb") as f:
                 s3.put_object(Bucket=bucket, Key=key, Body=f.read())
@@ -80,6 +87,8 @@ public sealed class Boto3
         var result = await RunAsync("head", bucket, key);
         return result.GetProperty("exists").GetBoolean() ? (result.GetProperty("size").GetInt64(), result.GetProperty("etag").GetString()!) : null;
     }
+
+    public async Task<bool> BucketExistsAsync(string bucket) => (await RunAsync("bucket-exists", bucket)).GetProperty("exists").GetBoolean();
 
     public Task PutAsync(string bucket, string key, string path) => RunAsync("put", bucket, key, new() { ["path"] = path });
 
