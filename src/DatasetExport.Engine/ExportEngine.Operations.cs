@@ -1,4 +1,5 @@
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Retry;
 using DatasetExport.Engine.Destinations.Sftp;
 using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Export;
@@ -121,6 +122,7 @@ public sealed partial class ExportEngine
         var runner = new ExportRunner(State, Time);
         using var heartbeat = new RunHeartbeat(State, Time);
         var runs = new List<RunRecord>();
+        var retryPolicy = RetryPolicy.From(destination);
         await using var target = _createDestination(destination);
         for (var index = 0; index < datasetIds.Count; index++)
         {
@@ -128,7 +130,9 @@ public sealed partial class ExportEngine
             State.AddRun(run);
             heartbeat.Hold(run);
             var scope = new ProgressScope(progress, flow.Name, run.DatasetId, index, datasetIds.Count);
-            runs.Add(await runner.RunAsync(flow, destination, target, lake, run, heartbeat, scope, cancellationToken).ConfigureAwait(false));
+            // Retries wrap the destination here and for scheduled runs: a new counter per run, so each run records its own retries.
+            var retrying = new RetryingDestination(target, retryPolicy, Log);
+            runs.Add(await runner.RunAsync(flow, destination, retrying, lake, run, heartbeat, scope, cancellationToken).ConfigureAwait(false));
         }
         return runs;
     }
@@ -151,7 +155,9 @@ public sealed partial class ExportEngine
             throw new ArgumentException($"MaxFileSizeMB must be between 1 and {MaxFileSizeLimitMB}.", nameof(destination.MaxFileSizeMB));
         }
         destination.FolderPath = Validation.NormalizeFolderPath(destination.FolderPath);
+        if (destination.GetProperty(DestinationKeys.FolderTemplate) is { } template) FolderTemplate.Validate(template);
         PgpKeys.ValidateSettings(destination);
+        _ = RetryPolicy.From(destination); // rejects an out-of-range RetryCount or RetryTimeoutSeconds now, not at the first run
         if (!DestinationRegistry.IsSupported(destination.Type))
         {
             throw new ArgumentException($"Destination type {destination.Type} is not supported.", nameof(destination.Type));

@@ -1,4 +1,5 @@
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Retry;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.Scheduling;
@@ -150,11 +151,14 @@ public sealed partial class ExportEngine
         var started = 0;
         try
         {
-            await using var target = DestinationRegistry.Create(destination);
+            var retryPolicy = RetryPolicy.From(destination);
+            await using var target = _createDestination(destination);
             for (; started < runs.Count; started++)
             {
                 var scope = new ProgressScope(progress, flow.Name, runs[started].DatasetId, started, runs.Count);
-                await runner.RunAsync(flow, destination, target, lake, runs[started], heartbeat, scope, cancellationToken).ConfigureAwait(false);
+                // Retries as in RunFlowAsync: a new counter per run, so each run records its own retries.
+                var retrying = new RetryingDestination(target, retryPolicy, Log);
+                await runner.RunAsync(flow, destination, retrying, lake, runs[started], heartbeat, scope, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception error)

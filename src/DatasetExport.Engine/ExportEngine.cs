@@ -40,6 +40,12 @@ public sealed partial class ExportEngine : IDisposable
     public IStateStore State { get; }
     public TimeProvider Time { get; }
 
+    /// <summary>
+    /// Told what the engine does beyond progress, e.g. each retry of a destination operation, for verbose output.
+    /// Called on engine threads; the messages never contain secrets.
+    /// </summary>
+    public Action<string>? Log { get; set; }
+
     /// <summary><c>$env:DATASETEXPORT_HOME</c>, else the per-user data folder (<c>~/.local/share/DatasetExport</c>, <c>%LOCALAPPDATA%\DatasetExport</c>).</summary>
     public static string DefaultStateHome()
     {

@@ -1,6 +1,8 @@
+using System.Globalization;
 using System.Management.Automation;
 using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.State;
@@ -123,6 +125,32 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         catch (ArgumentException error)
         {
             ThrowTerminatingError(new ErrorRecord(error, "InvalidCompressionForFileType", ErrorCategory.InvalidArgument, target));
+        }
+    }
+
+    /// <summary>Stores -RetryCount and -RetryTimeoutSeconds, when given, as the invariant-culture strings the engine reads.</summary>
+    protected static void SetRetrySettings(DestinationSettings destination, int? retryCount, int? retryTimeoutSeconds)
+    {
+        if (retryCount is { } count) destination.Properties[DestinationKeys.RetryCount] = count.ToString(CultureInfo.InvariantCulture);
+        if (retryTimeoutSeconds is { } seconds) destination.Properties[DestinationKeys.RetryTimeoutSeconds] = seconds.ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// The armored public key -PgpPublicKey gives: armored text as it is, anything else as a PowerShell path to a key
+    /// file (armored or binary). Throws <see cref="ArgumentException"/> naming the destination when it is not a usable key.
+    /// </summary>
+    internal string LoadPgpPublicKey(string pathOrArmored, string destinationName)
+    {
+        var isArmored = pathOrArmored.Contains("-----BEGIN PGP", StringComparison.Ordinal);
+        try
+        {
+            return PgpKeys.Load(isArmored ? pathOrArmored : GetUnresolvedProviderPathFromPSPath(pathOrArmored));
+        }
+        catch (ArgumentException error)
+        {
+            // The engine's parameter name means nothing to PowerShell users: drop the suffix ArgumentException appends for it.
+            var problem = error.ParamName is null ? error.Message : error.Message.Replace($" (Parameter '{error.ParamName}')", "", StringComparison.Ordinal);
+            throw new PSArgumentException($"The -PgpPublicKey of destination '{destinationName}' cannot be used: {problem}", "PgpPublicKey");
         }
     }
 

@@ -1,6 +1,9 @@
 using System.Collections.ObjectModel;
+using System.Globalization;
 using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Retry;
+using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.State;
@@ -15,6 +18,13 @@ namespace DatasetExport;
 /// <summary>Turns engine results into the module's output types, and the module's enums into the engine's (by name).</summary>
 internal static class EngineMapping
 {
+    /// <summary>Destination properties shown as their own output properties (Encrypted, EncryptionKey, ...) rather than in Settings.</summary>
+    /// <summary>Settings that have their own property on <see cref="ExportDestination"/>, so Settings does not repeat them.</summary>
+    private static readonly HashSet<string> ShownSeparately = new(StringComparer.OrdinalIgnoreCase)
+    {
+        DestinationKeys.PgpPublicKey, DestinationKeys.PgpEncryptManifest, DestinationKeys.FolderTemplate,
+    };
+
     public static EngineDestinationType ToEngine(this DestinationType value) => Enum.Parse<EngineDestinationType>(value.ToString());
     public static EngineFileType ToEngine(this FileType value) => Enum.Parse<EngineFileType>(value.ToString());
     public static EngineCompression ToEngine(this Compression value) => Enum.Parse<EngineCompression>(value.ToString());
@@ -35,6 +45,7 @@ internal static class EngineMapping
         Schema = dataset.Schema?.Fields.Select(f => new DatasetColumn { Name = f.Name, Type = f.TypeName, Nullable = f.Nullable }).ToArray() ?? [],
         IsEligible = dataset.IsEligible,
         Reason = dataset.Reason,
+        BatchProblems = dataset.BatchProblems.Select(p => new BatchProblem { Path = p.Batch.RelativePath, Problem = p.Problem, Records = p.Records }).ToArray(),
     };
 
     public static ExportDestination ToOutput(DestinationSettings destination) => new()
@@ -48,12 +59,25 @@ internal static class EngineMapping
         IncludeManifest = destination.IncludeManifest,
         MaxFileSizeMB = destination.MaxFileSizeMB,
         FolderPath = destination.FolderPath,
+        FolderTemplate = destination.GetProperty(DestinationKeys.FolderTemplate) ?? global::DatasetExport.Engine.Export.FolderTemplate.Default,
         Credential = DescribeCredential(destination),
         HostKeyFingerprint = destination.GetProperty(DestinationKeys.HostKeyFingerprint),
-        Settings = new ReadOnlyDictionary<string, string>(new Dictionary<string, string>(destination.Properties, StringComparer.OrdinalIgnoreCase)),
+        Encrypted = destination.GetProperty(DestinationKeys.PgpPublicKey) is not null,
+        EncryptionKey = destination.GetProperty(DestinationKeys.PgpPublicKey) is { } armored ? DescribeKey(armored) : null,
+        EncryptManifest = bool.TryParse(destination.GetProperty(DestinationKeys.PgpEncryptManifest), out var encryptManifest) && encryptManifest,
+        PgpPublicKey = destination.GetProperty(DestinationKeys.PgpPublicKey),
+        RetryCount = IntProperty(destination, DestinationKeys.RetryCount, RetryPolicy.DefaultRetryCount),
+        RetryTimeoutSeconds = IntProperty(destination, DestinationKeys.RetryTimeoutSeconds, RetryPolicy.DefaultTimeoutSeconds),
+        Settings = new ReadOnlyDictionary<string, string>(destination.Properties
+            .Where(property => !ShownSeparately.Contains(property.Key))
+            .ToDictionary(property => property.Key, property => property.Value, StringComparer.OrdinalIgnoreCase)),
         CreatedAt = destination.CreatedAt,
         ModifiedAt = destination.ModifiedAt,
     };
+
+    /// <summary>A stored whole-number setting, or its default when unset; a value edited out of range behind the module shows in Settings and fails the next run.</summary>
+    private static int IntProperty(DestinationSettings destination, string key, int defaultValue) =>
+        int.TryParse(destination.GetProperty(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : defaultValue;
 
     public static ExportFlow ToOutput(FlowStatus status, string destinationName)
     {
@@ -66,6 +90,8 @@ internal static class EngineMapping
             Datasets = flow.DatasetIds.ToArray(),
             Mode = Enum.Parse<ExportMode>(flow.Mode.ToString()),
             Enabled = flow.Enabled,
+            SkipInvalidRecords = flow.SkipInvalidRecords,
+            SkipInvalidBatches = flow.SkipInvalidBatches,
             Schedule = status.Schedule,
             ScheduleKind = Enum.Parse<ScheduleKind>(flow.ScheduleKind.ToString()),
             Every = flow.EveryHours,
@@ -98,6 +124,10 @@ internal static class EngineMapping
         RecordsRead = run.RecordsRead,
         RecordsWritten = run.RecordsWritten,
         RecordsSkipped = run.RecordsSkipped,
+        RecordsFailed = run.RecordsFailed,
+        BatchesSkipped = run.BatchesSkipped,
+        SkippedBatches = run.SkippedBatches.Select(b => new BatchProblem { Path = b.RelativePath, Problem = b.Problem }).ToArray(),
+        Retries = run.Retries,
         InputBytes = run.InputBytes,
         OutputBytes = run.OutputBytes,
         FileCount = run.Files.Count,
@@ -112,6 +142,7 @@ internal static class EngineMapping
         }).ToArray(),
         ExportPath = run.ExportPath,
         ManifestPath = run.ManifestPath,
+        ManifestSha256 = run.ManifestSha256,
         Error = run.Error,
     };
 
@@ -144,6 +175,19 @@ internal static class EngineMapping
             EngineDestinationType.Sftp => $"sftp://{Get(DestinationKeys.HostName)}:{Get(DestinationKeys.Port)}/{Get(DestinationKeys.RemotePath)?.TrimStart('/')}",
             _ => "",
         };
+    }
+
+    /// <summary>The key's user id and fingerprint; a stored key that no longer parses (state edited by hand) says so rather than failing the listing.</summary>
+    private static string DescribeKey(string armored)
+    {
+        try
+        {
+            return PgpKeys.Describe(armored);
+        }
+        catch (ArgumentException error)
+        {
+            return $"(unreadable: {error.Message})";
+        }
     }
 
     /// <summary>The public half of the credential (key id, client id, user name), or "****" when only a secret is stored.</summary>

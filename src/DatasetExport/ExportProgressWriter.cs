@@ -2,15 +2,16 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Management.Automation;
 using System.Threading.Channels;
+using DatasetExport.Engine;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.State;
 
 namespace DatasetExport;
 
 /// <summary>
-/// Runs an export on a worker thread and writes its progress from the pipeline thread only: PowerShell hosts are not
-/// safe to call from other threads, and drawing every report would slow the export down (Start-ExportRun,
-/// Invoke-ExportSchedule).
+/// Runs an export on a worker thread and writes its progress and the engine's log (<see cref="ExportEngine.Log"/>, as
+/// verbose records) from the pipeline thread only: PowerShell hosts are not safe to call from other threads, and drawing
+/// every report would slow the export down (Start-ExportRun, Invoke-ExportSchedule).
 /// </summary>
 internal static class ExportProgressWriter
 {
@@ -21,13 +22,31 @@ internal static class ExportProgressWriter
 
     /// <summary>Runs <paramref name="export"/> and returns its runs; <paramref name="activity"/> titles the final "Done" record.</summary>
     public static IReadOnlyList<RunRecord> Run(
-        Cmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Task<IReadOnlyList<RunRecord>>> export)
+        DatasetExportCmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Task<IReadOnlyList<RunRecord>>> export)
     {
-        var reports = Channel.CreateUnbounded<ExportProgress>(new UnboundedChannelOptions { SingleReader = true });
+        // Progress reports and log messages share one queue, so the pipeline thread writes them in the order they happened.
+        var reports = Channel.CreateUnbounded<Report>(new UnboundedChannelOptions { SingleReader = true });
         var progress = new ChannelProgress(reports.Writer);
-        var running = Task.Run(() => export(progress));
-        running.ContinueWith(_ => reports.Writer.TryComplete(), TaskScheduler.Default);
+        var engine = cmdlet.Engine;
+        engine.Log = message => reports.Writer.TryWrite(new Report(null, message));
+        try
+        {
+            var running = Task.Run(() => export(progress));
+            running.ContinueWith(_ => reports.Writer.TryComplete(), TaskScheduler.Default);
+            var drawn = Pump(cmdlet, reports.Reader);
+            var title = drawn is null ? activity : ActivityOf(drawn);
+            cmdlet.WriteProgress(new ProgressRecord(ProgressActivityId, title, "Done") { RecordType = ProgressRecordType.Completed });
+            return running.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            engine.Log = null;
+        }
+    }
 
+    /// <summary>Writes every log message and the progress worth drawing until the export ends; returns the last progress drawn.</summary>
+    private static ExportProgress? Pump(Cmdlet cmdlet, ChannelReader<Report> reports)
+    {
         var sinceLastDraw = Stopwatch.StartNew();
         ExportProgress? drawn = null;
         void Draw(ExportProgress report)
@@ -37,21 +56,24 @@ internal static class ExportProgressWriter
             sinceLastDraw.Restart();
         }
 
-        while (reports.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        while (reports.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
             // Keep only the newest report, except that every dataset of every flow is shown at least once, however fast it went.
             ExportProgress? latest = null;
-            while (reports.Reader.TryRead(out var report))
+            while (reports.TryRead(out var report))
             {
-                if (latest is not null && !SameDataset(latest, report)) Draw(latest);
-                latest = report;
+                if (report.LogMessage is { } message)
+                {
+                    cmdlet.WriteVerbose(message);
+                    continue;
+                }
+                if (latest is not null && !SameDataset(latest, report.Progress!)) Draw(latest);
+                latest = report.Progress;
             }
             if (latest is null) continue;
             if (drawn is null || !SameDataset(drawn, latest) || sinceLastDraw.Elapsed >= ProgressInterval) Draw(latest);
         }
-        var title = drawn is null ? activity : ActivityOf(drawn);
-        cmdlet.WriteProgress(new ProgressRecord(ProgressActivityId, title, "Done") { RecordType = ProgressRecordType.Completed });
-        return running.GetAwaiter().GetResult();
+        return drawn;
     }
 
     private static bool SameDataset(ExportProgress a, ExportProgress b) => a.FlowName == b.FlowName && a.DatasetIndex == b.DatasetIndex;
@@ -72,9 +94,12 @@ internal static class ExportProgressWriter
         };
     }
 
+    /// <summary>One queued item: a progress report or a log message.</summary>
+    private readonly record struct Report(ExportProgress? Progress, string? LogMessage);
+
     /// <summary>Called on engine threads: only queues the report for the pipeline thread.</summary>
-    private sealed class ChannelProgress(ChannelWriter<ExportProgress> writer) : IProgress<ExportProgress>
+    private sealed class ChannelProgress(ChannelWriter<Report> writer) : IProgress<ExportProgress>
     {
-        public void Report(ExportProgress value) => writer.TryWrite(value);
+        public void Report(ExportProgress value) => writer.TryWrite(new Report(value, null));
     }
 }

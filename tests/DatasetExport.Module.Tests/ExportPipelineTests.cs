@@ -420,6 +420,33 @@ public sealed class ExportPipelineTests
         Assert.Equal(ErrorCategory.InvalidData, error.CategoryInfo.Category);
     }
 
+    [Fact]
+    public void A_folder_template_names_each_run_s_folder_and_bad_templates_are_refused()
+    {
+        using var session = new ModuleSession();
+        var (lake, output) = MakeLake(session);
+
+        var runs = session.Run("""
+            param($Lake, $Out)
+            New-ExportDestination -Name d -Type Local -Path $Out -FolderTemplate '%FLOW_NAME%/%DATASET_ID%/%DATETIME(yyyy/MM/dd)%' | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders | Out-Null
+            Start-ExportRun -Flow f -LakePath $Lake
+            """, lake, output).AssertNoErrors().Output;
+
+        var run = Assert.Single(runs);
+        var scheduled = ((DateTimeOffset)run.Properties["ScheduledTime"].Value).UtcDateTime;
+        Assert.Equal($"f/orders/{scheduled:yyyy/MM/dd}", run.Properties["ExportPath"].Value);
+        Assert.Single(Directory.GetFiles(Path.Combine(output, "f", "orders", scheduled.ToString("yyyy"), scheduled.ToString("MM"), scheduled.ToString("dd")), "part-00000-*.json"));
+        var shown = Assert.Single(session.Run("Get-ExportDestination d").AssertNoErrors().Output);
+        Assert.Equal("%FLOW_NAME%/%DATASET_ID%/%DATETIME(yyyy/MM/dd)%", shown.Properties["FolderTemplate"].Value);
+
+        AssertError(session.Run("New-ExportDestination -Name e -Type Local -Path $args[0] -FolderTemplate '../%DATASET_ID%'", output),
+            "InvalidArgument", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "e");
+        AssertError(session.Run("Set-ExportDestination -Name d -FolderTemplate '%DATASET_NAME%'"),
+            "InvalidArgument", "SetExportDestinationCommand", ErrorCategory.InvalidArgument, "d");
+        Assert.Equal("%FLOW_NAME%/%DATASET_ID%/%DATETIME(yyyy/MM/dd)%", Assert.Single(session.Run("Get-ExportDestination d").Output).Properties["FolderTemplate"].Value);
+    }
+
     internal static (string Lake, string Output) MakeLake(ModuleSession session)
     {
         var lake = session.Work.Combine("lake");

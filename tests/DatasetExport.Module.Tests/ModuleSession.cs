@@ -47,7 +47,8 @@ public sealed class ModuleSession : IDisposable
         var output = shell.Invoke();
         return new ScriptResult(output, shell.Streams.Error.ToList(), shell.Streams.Progress.ToList(),
             shell.Streams.Warning.Select(w => w.Message).Concat(shell.Streams.Verbose.Select(v => v.Message))
-                .Concat(shell.Streams.Information.Select(i => i.ToString())).ToList());
+                .Concat(shell.Streams.Information.Select(i => i.ToString())).ToList(),
+            shell.Streams.Verbose.Select(v => v.Message).ToList());
     }
 
     /// <summary>
@@ -91,7 +92,8 @@ public sealed record ScriptResult(
     Collection<PSObject> Output,
     IReadOnlyList<ErrorRecord> Errors,
     IReadOnlyList<ProgressRecord> Progress,
-    IReadOnlyList<string> OtherStreams)
+    IReadOnlyList<string> OtherStreams,
+    IReadOnlyList<string> Verbose)
 {
     /// <summary>Fails with the errors' text when the script wrote any.</summary>
     public ScriptResult AssertNoErrors()

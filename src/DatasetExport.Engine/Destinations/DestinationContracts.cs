@@ -28,6 +28,7 @@ public sealed class DestinationSettings
     public CompressionKind Compression { get; set; } = CompressionKind.None;
     public bool IncludeManifest { get; set; } = true;
     public int MaxFileSizeMB { get; set; } = DefaultMaxFileSizeMB;
+    public long MaxFileSizeBytes => (long)MaxFileSizeMB * 1024 * 1024;
 
     /// <summary>Folder below the destination's root (bucket, container, path) where exports go; empty for the root.</summary>
     public string FolderPath { get; set; } = "";
@@ -85,10 +86,19 @@ public enum DestinationFailure
 /// <summary>A destination operation failed for a reason the user can act on. The message never contains secrets.</summary>
 public sealed class DestinationException : Exception
 {
-    public DestinationException(DestinationFailure failure, string message, Exception? inner = null) : base(message, inner)
+    /// <param name="transient">Whether trying again may succeed; by default true for <see cref="DestinationFailure.Unreachable"/> only.</param>
+    public DestinationException(DestinationFailure failure, string message, Exception? inner = null, bool? transient = null) : base(message, inner)
     {
         Failure = failure;
+        IsTransient = (transient ?? failure == DestinationFailure.Unreachable) && failure is DestinationFailure.Unreachable or DestinationFailure.Other;
     }
 
     public DestinationFailure Failure { get; }
+
+    /// <summary>
+    /// Trying again may succeed: the connection failed, dropped or timed out, or the server was throttling or failed on
+    /// its side (HTTP 408, 429, 5xx). Only ever true for <see cref="DestinationFailure.Unreachable"/> and
+    /// <see cref="DestinationFailure.Other"/>; credentials, permissions, missing targets and configuration never are.
+    /// </summary>
+    public bool IsTransient { get; }
 }

@@ -30,6 +30,9 @@ public static class DestinationKeys
     public const string HostKeyFingerprint = "HostKeyFingerprint"; // Sftp: SHA256:... pin (recorded on first use when not given)
     public const string PgpPublicKey = "PgpPublicKey";        // any type: armored OpenPGP public key; files are encrypted to it (.gpg)
     public const string PgpEncryptManifest = "PgpEncryptManifest"; // any type: "true" encrypts the manifest too (default "false")
+    public const string FolderTemplate = "FolderTemplate";    // every type: folder of a run's files below FolderPath (default %DATASET_ID%/exportTime=%EXPORT_TIME%)
+    public const string RetryCount = "RetryCount";            // every type: retries of a transiently failed operation (default 4)
+    public const string RetryTimeoutSeconds = "RetryTimeoutSeconds"; // every type: no retry starts later than this after the first attempt (default 300)
 
     // Secrets.
     public const string SecretAccessKey = "SecretAccessKey";  // AmazonS3, GoogleCloudStorage (HMAC secret)

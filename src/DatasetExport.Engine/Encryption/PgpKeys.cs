@@ -57,11 +57,25 @@ public static class PgpKeys
         destination.Properties[DestinationKeys.PgpPublicKey] = Armor(ReadKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey} of destination '{destination.Name}'"));
     }
 
+    /// <summary>
+    /// The key's primary user id and fingerprint, e.g. <c>Alice &lt;alice@example.com&gt;, 0123...</c>, for showing which key a
+    /// destination encrypts to. Throws <see cref="ArgumentException"/> when <paramref name="armored"/> is not one public key.
+    /// </summary>
+    public static string Describe(string armored) =>
+        Describe(ParseKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey}").GetPublicKey());
+
     /// <summary>The key files are encrypted to: the newest valid subkey flagged for encryption, else the primary key when it is.</summary>
     internal static PgpPublicKey EncryptionKey(string armored) =>
         EncryptionKey(ReadKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey}"), "The key");
 
     private static PgpPublicKeyRing ReadKeyRing(byte[] data, string what)
+    {
+        var ring = ParseKeyRing(data, what);
+        EncryptionKey(ring, what);
+        return ring;
+    }
+
+    private static PgpPublicKeyRing ParseKeyRing(byte[] data, string what)
     {
         if (Encoding.UTF8.GetString(data).Contains("PRIVATE KEY BLOCK", StringComparison.Ordinal))
         {
@@ -78,14 +92,12 @@ public static class PgpKeys
         {
             throw new ArgumentException($"{what} is not an OpenPGP public key: {error.Message}", error);
         }
-        var ring = rings switch
+        return rings switch
         {
             [var single] => single,
             [] => throw new ArgumentException($"{what} holds no OpenPGP public key."),
             _ => throw new ArgumentException($"{what} holds {rings.Count} public keys; give exactly one."),
         };
-        EncryptionKey(ring, what);
-        return ring;
     }
 
     private static PgpPublicKey EncryptionKey(PgpPublicKeyRing ring, string what)

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Encryption;
+using DatasetExport.Engine.Destinations.Retry;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.Scheduling;
@@ -48,9 +49,15 @@ internal sealed class ExportRunner
             ScheduledTime = slot,
             StartedAt = now,
             HeartbeatAt = now,
-            ExportPath = $"{datasetId}/exportTime={ExportTimeValue(slot)}",
+            ExportPath = ExportPathOf(flow, destination, datasetId, datasetId, slot),
         };
     }
+
+    /// <summary>The run's folder from the destination's folder template (the dataset's name is known once the lake is read).</summary>
+    private static string ExportPathOf(FlowRecord flow, DestinationSettings destination, string datasetId, string datasetName, DateTimeOffset slot) =>
+        FolderTemplate.Expand(
+            destination.GetProperty(DestinationKeys.FolderTemplate) ?? FolderTemplate.Default,
+            new FolderTemplateValues(datasetId, datasetName, destination.Name, flow.Name, slot));
 
     /// <summary>
     /// Exports <paramref name="run"/>, which is recorded Running and held by <paramref name="heartbeat"/>. Returns it
@@ -76,6 +83,7 @@ internal sealed class ExportRunner
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
             var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions, token).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
+            run.ExportPath = ExportPathOf(flow, destination, dataset.Id, dataset.Name, run.ScheduledTime);
             var batches = SelectBatches(flow, dataset);
             run.BatchCount = batches.Count;
             run.InputBytes = batches.Sum(b => b.SizeBytes);
@@ -89,6 +97,7 @@ internal sealed class ExportRunner
                 await WriteManifestAsync(run, flow, destination, target, dataset, staging, token).ConfigureAwait(false);
             }
             run.CompletedAt = _time.GetUtcNow();
+            run.Retries = RetriesOf(target);
             _state.CommitRun(run, exported.Select(b => b.Key).ToList());
             return run;
         }
@@ -101,6 +110,7 @@ internal sealed class ExportRunner
             if (!cancelled && IsLost(run, heartbeat, error)) return Lost(run);
             run.Status = RunStatus.Failed;
             run.Error = cancelled ? "The export was cancelled." : error.Message;
+            run.Retries = RetriesOf(target);
             try
             {
                 _state.UpdateRun(run);
@@ -134,6 +144,7 @@ internal sealed class ExportRunner
         run.Error = LostRunError;
         return run;
     }
+    private static int RetriesOf(IExportDestination target) => target is RetryingDestination retrying ? retrying.Retries : 0;
 
     private IReadOnlyList<BatchInfo> SelectBatches(FlowRecord flow, DatasetInfo dataset)
     {
@@ -184,7 +195,7 @@ internal sealed class ExportRunner
     {
         var exported = new List<BatchInfo>(batches.Count);
         var schema = dataset.Schema!;
-        var maxBytes = (long)destination.MaxFileSizeMB * 1024 * 1024;
+        var maxBytes = destination.MaxFileSizeBytes;
         var encryption = PgpFileEncryption.For(destination);
         var extension = FormatCatalog.FileExtension(destination.FileType, destination.Compression);
         PartFile? part = null;
@@ -240,20 +251,24 @@ internal sealed class ExportRunner
         }
     }
 
-    /// <summary>Records used to size the first write of a file, before its bytes per record are known.</summary>
-    private const int ProbeRecords = 1000;
+    /// <summary>
+    /// The most records handed to a writer at once, so the size check between writes comes often enough; writers
+    /// buffer internally, so this costs little.
+    /// </summary>
+    private const int MaxRecordsPerWrite = 1000;
 
     /// <summary>
     /// How many of the next <paramref name="available"/> records to write so the file stops near its size limit
-    /// rather than a whole chunk past it, estimated from the bytes per record written so far. Writers that only
-    /// emit bytes at row-group boundaries (Parquet) roll over at those boundaries.
+    /// rather than a whole chunk past it, estimated from the bytes per record written so far. Writers that emit
+    /// bytes only at row-group boundaries (Parquet) roll over at those boundaries.
     /// </summary>
     private static int RecordsThatFit(IFormatWriter writer, long maxBytes, int available)
     {
-        if (writer.RecordsWritten == 0 || writer.BytesWritten == 0) return Math.Min(available, ProbeRecords);
+        var most = Math.Min(available, MaxRecordsPerWrite);
+        if (writer.RecordsWritten == 0 || writer.BytesWritten == 0) return most;
         var bytesPerRecord = Math.Max(1.0, (double)writer.BytesWritten / writer.RecordsWritten);
         var fit = (long)Math.Ceiling((maxBytes - writer.BytesWritten) / bytesPerRecord);
-        return (int)Math.Clamp(fit, 1, available);
+        return (int)Math.Clamp(fit, 1, most);
     }
 
     private static List<Record> Slice(IReadOnlyList<Record> records, int offset, int count)
@@ -274,7 +289,7 @@ internal sealed class ExportRunner
 
         var (size, sha256) = await HashFileAsync(part.LocalPath, cancellationToken).ConfigureAwait(false);
         var relativePath = $"{run.ExportPath}/{part.FileName}";
-        await target.UploadFileAsync(part.LocalPath, relativePath, cancellationToken).ConfigureAwait(false);
+        await UploadAsync(target, part.LocalPath, relativePath, cancellationToken).ConfigureAwait(false);
         // Recorded as soon as it is stored, so a failure later in the run knows to remove it.
         run.Files.Add(new RunFileRecord { RelativePath = relativePath, SinkPath = target.GetSinkPath(relativePath), Size = size, Records = records, Sha256 = sha256 });
         run.RecordsWritten += records;
@@ -314,7 +329,7 @@ internal sealed class ExportRunner
         }
         var relativePath = $"{run.ExportPath}/{fileName}";
         (_, run.ManifestSha256) = await HashFileAsync(localPath, cancellationToken).ConfigureAwait(false);
-        await target.UploadFileAsync(localPath, relativePath, cancellationToken).ConfigureAwait(false);
+        await UploadAsync(target, localPath, relativePath, cancellationToken).ConfigureAwait(false);
         run.ManifestPath = relativePath;
     }
 
@@ -325,17 +340,39 @@ internal sealed class ExportRunner
         if (run.ManifestPath is not null) stored.Insert(0, run.ManifestPath);
         foreach (var path in stored)
         {
-            try
-            {
-                await target.DeleteAsync(path, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // The destination may be the very thing that failed; the files stay uncommitted (no manifest, no recorded batches).
-            }
+            await TryDeleteAsync(target, path).ConfigureAwait(false);
         }
         run.ManifestPath = null;
         run.ManifestSha256 = null;
+    }
+
+    /// <summary>
+    /// Stores a file; when that fails, deletes whatever may have arrived under its name (best effort): some
+    /// S3-compatible servers (s3rver) keep the received part of an interrupted upload as the object.
+    /// </summary>
+    private static async Task UploadAsync(IExportDestination target, string localPath, string relativePath, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await target.UploadFileAsync(localPath, relativePath, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            await TryDeleteAsync(target, relativePath).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task TryDeleteAsync(IExportDestination target, string relativePath)
+    {
+        try
+        {
+            await target.DeleteAsync(relativePath, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The destination may be the very thing that failed; the files stay uncommitted (no manifest, no recorded batches).
+        }
     }
 
     internal static async Task<(long Size, string Sha256)> HashFileAsync(string path, CancellationToken cancellationToken)
@@ -379,7 +416,7 @@ internal sealed class ExportRunner
             var localPath = Path.Combine(staging, fileName);
             var stream = new FileStream(localPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
             var encrypting = encryption?.Open(stream, plainName);
-            return new PartFile(localPath, fileName, stream, encrypting, FormatCatalog.CreateWriter(encrypting ?? stream, schema, destination.FileType, destination.Compression));
+            return new PartFile(localPath, fileName, stream, encrypting, FormatCatalog.CreateWriter(encrypting ?? stream, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes));
         }
 
         /// <summary>Closing the encrypting stream (after the writer) finishes the OpenPGP message in the file.</summary>

@@ -3,6 +3,8 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>The one place that maps batch formats to readers and file types to writers.</summary>
 public static class FormatCatalog
 {
+    private const long MinRowGroupBytes = 256 * 1024;
+
     /// <summary>
     /// The reader for a lake batch format. With <paramref name="onInvalidRecord"/>, JSON Lines readers leave invalid lines
     /// out and report them to it instead of failing (Parquet has no record-level faults: a damaged file fails whole).
@@ -15,13 +17,17 @@ public static class FormatCatalog
     };
 
     /// <summary>A writer that writes <paramref name="schema"/>-shaped records into <paramref name="output"/>.</summary>
-    public static IFormatWriter CreateWriter(Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression)
+    public static IFormatWriter CreateWriter(
+        Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes = long.MaxValue)
     {
         ValidateCombination(fileType, compression);
         return fileType switch
         {
             FileType.Json => new JsonLinesWriter(output, schema, gzip: compression == CompressionKind.Gzip),
-            FileType.Parquet => new ParquetFileWriter(output, schema, compression),
+            // A Parquet file only grows a row group at a time, so row groups are kept to a fraction of the file
+            // size limit: files then roll over near the limit instead of a whole 64 MiB row group past it.
+            FileType.Parquet => new ParquetFileWriter(output, schema, compression,
+                rowGroupBytes: Math.Clamp(maxFileBytes / 4, MinRowGroupBytes, ParquetFileWriter.DefaultRowGroupBytes)),
             _ => throw new ArgumentOutOfRangeException(nameof(fileType), fileType, "Unknown file type."),
         };
     }

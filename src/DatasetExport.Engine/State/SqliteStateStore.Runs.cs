@@ -39,11 +39,11 @@ public sealed partial class SqliteStateStore
                 INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
                                   started_at, completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes,
                                   output_bytes, batch_count, export_path, manifest_path, files, error,
-                                  records_failed, skipped_batches, manifest_sha256)
+                                  records_failed, skipped_batches, manifest_sha256, retries)
                 VALUES ($id, $flow_id, $flow_name, $dataset_id, $destination_id, $destination_name, $status, $mode, $scheduled_time,
                         $started_at, $completed_at, $heartbeat_at, $records_read, $records_written, $records_skipped, $input_bytes,
                         $output_bytes, $batch_count, $export_path, $manifest_path, $files, $error,
-                        $records_failed, $skipped_batches, $manifest_sha256)
+                        $records_failed, $skipped_batches, $manifest_sha256, $retries)
                 """, RunParameters(run));
         }
         catch (SqliteException error) when (IsUniqueViolation(error))
@@ -175,7 +175,7 @@ public sealed partial class SqliteStateStore
                     started_at = $started_at, completed_at = $completed_at, heartbeat_at = $heartbeat_at, records_read = $records_read,
                     records_written = $records_written, records_skipped = $records_skipped, input_bytes = $input_bytes,
                     output_bytes = $output_bytes, batch_count = $batch_count, export_path = $export_path, manifest_path = $manifest_path,
-                    files = $files, error = $error,
+                    files = $files, error = $error, retries = $retries,
                     records_failed = $records_failed, skipped_batches = $skipped_batches, manifest_sha256 = $manifest_sha256
                 WHERE id = $id AND status = $stored_status
                 """, [.. RunParameters(run), ("$stored_status", nameof(RunStatus.Running))]);
@@ -234,6 +234,7 @@ public sealed partial class SqliteStateStore
         RecordsFailed = row.Int64("records_failed"),
         SkippedBatches = JsonSerializer.Deserialize<List<SkippedBatchRecord>>(row.Text("skipped_batches")) ?? [],
         ManifestSha256 = row.NullableText("manifest_sha256"),
+        Retries = row.Int32("retries"),
     };
 
     private static (string, object?)[] RunParameters(RunRecord run) =>
@@ -263,6 +264,7 @@ public sealed partial class SqliteStateStore
         ("$records_failed", run.RecordsFailed),
         ("$skipped_batches", JsonSerializer.Serialize(run.SkippedBatches)),
         ("$manifest_sha256", run.ManifestSha256),
+        ("$retries", run.Retries),
     ];
 
     /// <summary>A run file as stored in the runs.files JSON column (without the derived Name).</summary>

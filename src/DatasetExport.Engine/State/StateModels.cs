@@ -109,6 +109,8 @@ public sealed class RunRecord
     public string? ManifestSha256 { get; set; }
     public List<RunFileRecord> Files { get; set; } = new();
     public string? Error { get; set; }
+    /// <summary>How often a destination operation of this run failed transiently and was tried again.</summary>
+    public int Retries { get; set; }
 }
 
 /// <summary>A batch a run left out under <see cref="FlowRecord.SkipInvalidBatches"/>: its path in the dataset folder and why.</summary>

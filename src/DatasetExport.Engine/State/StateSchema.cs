@@ -114,6 +114,10 @@ internal static class StateSchema
         ALTER TABLE runs ADD COLUMN skipped_batches TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE runs ADD COLUMN manifest_sha256 TEXT;
         """,
+        // 4: retries of transiently failed destination operations, per run.
+        """
+        ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>

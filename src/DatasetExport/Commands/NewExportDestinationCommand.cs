@@ -3,6 +3,7 @@ using System.Net;
 using System.Security;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Azure;
+using DatasetExport.Engine.Destinations.Retry;
 
 namespace DatasetExport.Commands;
 
@@ -192,6 +193,18 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
     [ValidatePattern("^SHA256:[A-Za-z0-9+/=]+$")]
     public string? HostKeyFingerprint { get; set; }
 
+    /// <summary>
+    /// Encrypt every data file to this OpenPGP public key (files are named *.gpg): the path of a key file (armored or
+    /// binary, as gpg --export writes it) or the armored key text. Only the public key is stored.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? PgpPublicKey { get; set; }
+
+    /// <summary>Encrypt the manifest too (with -PgpPublicKey); Test-ExportRun then checks it by its recorded sha256.</summary>
+    [Parameter]
+    public SwitchParameter EncryptManifest { get; set; }
+
     /// <summary>The file type written: Json (JSON Lines) or Parquet.</summary>
     [Parameter]
     public FileType FileType { get; set; } = FileType.Json;
@@ -213,6 +226,25 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
     [Parameter]
     [ValidateNotNull]
     public string FolderPath { get; set; } = "";
+
+    /// <summary>
+    /// The folder of each run's files below -FolderPath, with the macros %DATASET_ID% (required), %DATASET_NAME%,
+    /// %DESTINATION%, %FLOW_NAME%, %EXPORT_TIME% and %DATETIME(format)%; default %DATASET_ID%/exportTime=%EXPORT_TIME%.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? FolderTemplate { get; set; }
+
+    /// <summary>How often an operation that failed transiently (connection, timeout, throttling, server error) is tried again; default 4.</summary>
+    [Parameter]
+    [ValidateRange(0, RetryPolicy.MaxRetryCount)]
+    public int? RetryCount { get; set; }
+
+    /// <summary>No retry starts later than this many seconds after an operation's first attempt; default 300.</summary>
+    [Parameter]
+    [Alias("RetryTimeout")]
+    [ValidateRange(1, RetryPolicy.MaxTimeoutSeconds)]
+    public int? RetryTimeoutSeconds { get; set; }
 
     /// <summary>Store the destination without writing a probe file first.</summary>
     [Parameter]
@@ -254,6 +286,22 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
             FolderPath = FolderPath.Replace('\\', '/').Trim('/'),
         };
         AddTypeSettings(destination);
+        if (FolderTemplate is not null) destination.Properties[DestinationKeys.FolderTemplate] = FolderTemplate;
+        SetRetrySettings(destination, RetryCount, RetryTimeoutSeconds);
+        if (EncryptManifest && PgpPublicKey is null) ThrowArgument("-EncryptManifest needs -PgpPublicKey: the manifest is encrypted to the same key as the files.", nameof(EncryptManifest));
+        if (PgpPublicKey is not null)
+        {
+            try
+            {
+                destination.Properties[DestinationKeys.PgpPublicKey] = LoadPgpPublicKey(PgpPublicKey, Name);
+            }
+            catch (ArgumentException error)
+            {
+                WriteError(ToErrorRecord(error, Name));
+                return;
+            }
+            destination.Properties[DestinationKeys.PgpEncryptManifest] = EncryptManifest.IsPresent ? "true" : "false";
+        }
 
         var location = EngineMapping.DescribeLocation(destination);
         if (!ShouldProcess($"{Name} ({Type} {location})", "Create export destination")) return;

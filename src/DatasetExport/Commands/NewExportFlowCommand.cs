@@ -43,6 +43,17 @@ public sealed class NewExportFlowCommand : FlowScheduleCmdlet
     [Parameter]
     public SwitchParameter Incremental { get; set; }
 
+    /// <summary>Leave out JSON lines that are not valid JSON objects (counted in the run's RecordsSkipped) instead of failing the run.</summary>
+    [Parameter]
+    public SwitchParameter SkipInvalidRecords { get; set; }
+
+    /// <summary>
+    /// Leave out whole batches that cannot be read or whose schema conflicts (listed in the run's SkippedBatches and tried
+    /// again by the next run) instead of failing the run.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter SkipInvalidBatches { get; set; }
+
     #endregion
 
     protected override string ErrorNoun => "Flow";
@@ -73,11 +84,15 @@ public sealed class NewExportFlowCommand : FlowScheduleCmdlet
             DestinationId = destination.Id,
             DatasetIds = _datasetIds,
             Mode = (Incremental ? ExportMode.Incremental : ExportMode.Full).ToEngine(),
+            SkipInvalidRecords = SkipInvalidRecords.IsPresent,
+            SkipInvalidBatches = SkipInvalidBatches.IsPresent,
         };
-        var schedule = new List<string>();
-        ApplySchedule(flow, Name, schedule);
+        var details = new List<string>();
+        if (SkipInvalidRecords) details.Add("skipping invalid records");
+        if (SkipInvalidBatches) details.Add("skipping invalid batches");
+        ApplySchedule(flow, Name, details);
         var action = $"Create export flow of {_datasetIds.Count} dataset(s) ({string.Join(", ", _datasetIds)}) to destination '{destination.Name}'"
-            + (schedule.Count == 0 ? "" : ", " + string.Join(", ", schedule));
+            + (details.Count == 0 ? "" : ", " + string.Join(", ", details));
         if (!ShouldProcess(Name, action)) return;
         Guard(() =>
         {

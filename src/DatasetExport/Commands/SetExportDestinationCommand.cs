@@ -1,9 +1,11 @@
 using System.Management.Automation;
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Retry;
 
 namespace DatasetExport.Commands;
 
 /// <summary>
-/// <para type="synopsis">Changes how a destination writes files: file type, compression, manifest, file size, folder.</para>
+/// <para type="synopsis">Changes how a destination writes files: file type, compression, manifest, file size, folder, encryption, retries.</para>
 /// <para type="description">Type-specific settings (bucket, credentials, ...) are not changed here: remove the destination and
 /// create it again. Unless -SkipValidation is given, the changed destination is validated with a probe file.</para>
 /// </summary>
@@ -42,6 +44,35 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
     [ValidateNotNull]
     public string? FolderPath { get; set; }
 
+    /// <summary>
+    /// Encrypt every data file to this OpenPGP public key: a key file's path or the armored key text. An empty string
+    /// stops encrypting (and removes -EncryptManifest).
+    /// </summary>
+    [Parameter]
+    [AllowEmptyString]
+    [ValidateNotNull]
+    public string? PgpPublicKey { get; set; }
+
+    /// <summary>Encrypt the manifest too (-EncryptManifest:$false to stop); needs a key, given now or stored.</summary>
+    [Parameter]
+    public SwitchParameter EncryptManifest { get; set; }
+
+    /// <summary>The folder of each run's files below -FolderPath, with macros (see New-ExportDestination).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? FolderTemplate { get; set; }
+
+    /// <summary>How often an operation that failed transiently (connection, timeout, throttling, server error) is tried again; default 4.</summary>
+    [Parameter]
+    [ValidateRange(0, RetryPolicy.MaxRetryCount)]
+    public int? RetryCount { get; set; }
+
+    /// <summary>No retry starts later than this many seconds after an operation's first attempt; default 300.</summary>
+    [Parameter]
+    [Alias("RetryTimeout")]
+    [ValidateRange(1, RetryPolicy.MaxTimeoutSeconds)]
+    public int? RetryTimeoutSeconds { get; set; }
+
     /// <summary>Store the change without writing a probe file first.</summary>
     [Parameter]
     public SwitchParameter SkipValidation { get; set; }
@@ -68,6 +99,9 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
         if (MyInvocation.BoundParameters.ContainsKey(nameof(IncludeManifest))) destination.IncludeManifest = IncludeManifest.IsPresent;
         if (MaxFileSizeMB is { } maxFileSize) destination.MaxFileSizeMB = maxFileSize;
         if (FolderPath is not null) destination.FolderPath = FolderPath.Replace('\\', '/').Trim('/');
+        if (FolderTemplate is not null) destination.Properties[DestinationKeys.FolderTemplate] = FolderTemplate;
+        SetRetrySettings(destination, RetryCount, RetryTimeoutSeconds);
+        if (!TryApplyEncryption(destination)) return;
 
         if (!ShouldProcess(destination.Name, "Change export destination settings")) return;
         Guard(() =>
@@ -75,5 +109,39 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
             Wait(() => Engine.UpdateDestinationAsync(destination, SkipValidation.IsPresent, StopToken));
             if (PassThru) WriteObject(EngineMapping.ToOutput(Engine.State.GetDestination(destination.Id) ?? destination));
         }, destination.Name);
+    }
+
+    /// <summary>Sets or removes the key and the manifest flag; false after writing an error (bad key, manifest without key).</summary>
+    private bool TryApplyEncryption(DestinationSettings destination)
+    {
+        var properties = destination.Properties;
+        if (PgpPublicKey is { Length: 0 })
+        {
+            properties.Remove(DestinationKeys.PgpPublicKey);
+            properties.Remove(DestinationKeys.PgpEncryptManifest);
+        }
+        else if (PgpPublicKey is not null)
+        {
+            try
+            {
+                properties[DestinationKeys.PgpPublicKey] = LoadPgpPublicKey(PgpPublicKey, destination.Name);
+            }
+            catch (ArgumentException error)
+            {
+                WriteError(ToErrorRecord(error, destination.Name));
+                return false;
+            }
+        }
+        if (!MyInvocation.BoundParameters.ContainsKey(nameof(EncryptManifest))) return true;
+        if (EncryptManifest && !properties.ContainsKey(DestinationKeys.PgpPublicKey))
+        {
+            WriteError(new ErrorRecord(
+                new PSArgumentException($"-EncryptManifest needs a key: destination '{destination.Name}' has no -PgpPublicKey, and the manifest is encrypted to the same key as the files.", nameof(EncryptManifest)),
+                "InvalidDestinationParameter", ErrorCategory.InvalidArgument, destination.Name));
+            return false;
+        }
+        if (properties.ContainsKey(DestinationKeys.PgpPublicKey)) properties[DestinationKeys.PgpEncryptManifest] = EncryptManifest.IsPresent ? "true" : "false";
+        else properties.Remove(DestinationKeys.PgpEncryptManifest);
+        return true;
     }
 }

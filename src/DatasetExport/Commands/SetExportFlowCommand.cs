@@ -5,7 +5,7 @@ using EngineScheduleKind = DatasetExport.Engine.State.ScheduleKind;
 namespace DatasetExport.Commands;
 
 /// <summary>
-/// <para type="synopsis">Changes a flow's destination, datasets, mode or schedule.</para>
+/// <para type="synopsis">Changes a flow's destination, datasets, mode, bad-input handling or schedule.</para>
 /// <para type="description">Only what is given changes. -Once, -Hourly, -Daily and -Cron replace the schedule (-StartTime,
 /// -EndTime and -TimeZone keep their values unless given); -Manual removes it. The slots the flow already ran stay run.</para>
 /// </summary>
@@ -42,6 +42,14 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
     [Parameter]
     public ExportMode Mode { get; set; }
 
+    /// <summary>Leave out invalid JSON lines instead of failing the run (-SkipInvalidRecords:$false to stop).</summary>
+    [Parameter]
+    public SwitchParameter SkipInvalidRecords { get; set; }
+
+    /// <summary>Leave out batches that cannot be read or do not fit the schema instead of failing the run (-SkipInvalidBatches:$false to stop).</summary>
+    [Parameter]
+    public SwitchParameter SkipInvalidBatches { get; set; }
+
     /// <summary>Remove the schedule: the flow then runs only by Start-ExportRun.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ManualSet)]
     public SwitchParameter Manual { get; set; }
@@ -75,6 +83,16 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
         {
             flow.Mode = Mode.ToEngine();
             changes.Add($"mode {Mode}");
+        }
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(SkipInvalidRecords)))
+        {
+            flow.SkipInvalidRecords = SkipInvalidRecords.IsPresent;
+            changes.Add(SkipInvalidRecords ? "skip invalid records" : "fail on invalid records");
+        }
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(SkipInvalidBatches)))
+        {
+            flow.SkipInvalidBatches = SkipInvalidBatches.IsPresent;
+            changes.Add(SkipInvalidBatches ? "skip invalid batches" : "fail on invalid batches");
         }
         if (Manual)
         {

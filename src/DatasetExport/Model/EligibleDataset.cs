@@ -18,6 +18,8 @@ public sealed class EligibleDataset
     public bool IsEligible { get; init; }
     /// <summary>Why the dataset cannot be exported; null when it can.</summary>
     public string? Reason { get; init; }
+    /// <summary>Every batch that cannot be exported with the others, in path order; empty when all can.</summary>
+    public BatchProblem[] BatchProblems { get; init; } = [];
 
     /// <summary>The id, so a dataset converts to what -Dataset parameters expect.</summary>
     public override string ToString() => Id;
@@ -32,4 +34,17 @@ public sealed class DatasetColumn
     public bool Nullable { get; init; }
 
     public override string ToString() => $"{Name} {Type}";
+}
+
+/// <summary>A batch file that cannot be exported: unreadable, or its schema conflicts with the batches before it.</summary>
+public sealed class BatchProblem
+{
+    /// <summary>The batch file's path inside its dataset folder, '/'-separated.</summary>
+    public string Path { get; init; } = "";
+    /// <summary>What is wrong, naming the file and, where it has one, the position (line N, footer, row group N, gzip).</summary>
+    public string Problem { get; init; } = "";
+    /// <summary>Its record count where the file tells (a readable Parquet footer); otherwise null.</summary>
+    public long? Records { get; init; }
+
+    public override string ToString() => Problem;
 }

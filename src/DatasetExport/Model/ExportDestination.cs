@@ -18,10 +18,24 @@ public sealed class ExportDestination
     public bool IncludeManifest { get; init; }
     public int MaxFileSizeMB { get; init; }
     public string FolderPath { get; init; } = "";
+    /// <summary>The folder of each run's files below <see cref="FolderPath"/>, with its macros.</summary>
+    public string FolderTemplate { get; init; } = "";
     public string? Credential { get; init; }
     /// <summary>Sftp: the pinned host key ("SHA256:..."), given or recorded when the destination was first validated.</summary>
     public string? HostKeyFingerprint { get; init; }
-    /// <summary>The type-specific plain settings (bucket, region, host, ...). Secrets are never included.</summary>
+    /// <summary>True when every data file is encrypted to <see cref="PgpPublicKey"/> (OpenPGP, written as *.gpg).</summary>
+    public bool Encrypted { get; init; }
+    /// <summary>The key files are encrypted to, as its primary user id and fingerprint; null when not encrypting.</summary>
+    public string? EncryptionKey { get; init; }
+    /// <summary>True when the manifest is encrypted too.</summary>
+    public bool EncryptManifest { get; init; }
+    /// <summary>The armored OpenPGP public key files are encrypted to (a public key, not a secret); null when not encrypting.</summary>
+    public string? PgpPublicKey { get; init; }
+    /// <summary>Retries of an operation that failed transiently (the engine default, 4, when not set).</summary>
+    public int RetryCount { get; init; }
+    /// <summary>No retry starts later than this many seconds after an operation's first attempt (the engine default, 300, when not set).</summary>
+    public int RetryTimeoutSeconds { get; init; }
+    /// <summary>The type-specific plain settings (bucket, region, host, ...). Secrets and the encryption key are not included.</summary>
     public ReadOnlyDictionary<string, string> Settings { get; init; } = new(new Dictionary<string, string>());
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset ModifiedAt { get; init; }

@@ -9,6 +9,10 @@ public sealed class ExportFlow
     public string[] Datasets { get; init; } = [];
     public ExportMode Mode { get; init; }
     public bool Enabled { get; init; }
+    /// <summary>Invalid JSON lines are left out and counted (ExportRun.RecordsSkipped) instead of failing the run.</summary>
+    public bool SkipInvalidRecords { get; init; }
+    /// <summary>Batches that cannot be read or do not fit the schema are left out, listed on the run and retried next run, instead of failing it.</summary>
+    public bool SkipInvalidBatches { get; init; }
     /// <summary>The schedule in words, e.g. "Daily at 02:00 (Europe/Paris)" or "Manual".</summary>
     public string Schedule { get; init; } = "";
     public ScheduleKind ScheduleKind { get; init; }

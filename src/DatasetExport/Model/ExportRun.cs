@@ -16,7 +16,16 @@ public sealed class ExportRun
     public TimeSpan? Duration { get; init; }
     public long RecordsRead { get; init; }
     public long RecordsWritten { get; init; }
+    /// <summary>Invalid JSON lines left out under the flow's SkipInvalidRecords; their batches count as exported.</summary>
     public long RecordsSkipped { get; init; }
+    /// <summary>Records in the batches left out under SkipInvalidBatches, as far as their files tell (Parquet footers); a lower bound.</summary>
+    public long RecordsFailed { get; init; }
+    /// <summary>How many batches were left out under SkipInvalidBatches.</summary>
+    public int BatchesSkipped { get; init; }
+    /// <summary>The batches left out under SkipInvalidBatches and why; the next run tries them again.</summary>
+    public BatchProblem[] SkippedBatches { get; init; } = [];
+    /// <summary>How often a destination operation that failed transiently was tried again during the run.</summary>
+    public int Retries { get; init; }
     public long InputBytes { get; init; }
     public long OutputBytes { get; init; }
     public int FileCount { get; init; }
@@ -25,6 +34,8 @@ public sealed class ExportRun
     public string ExportPath { get; init; } = "";
     /// <summary>Relative path of the manifest, when one was written.</summary>
     public string? ManifestPath { get; init; }
+    /// <summary>sha256 of the manifest as stored (encrypted when the destination encrypts it); Test-ExportRun compares it.</summary>
+    public string? ManifestSha256 { get; init; }
     public string? Error { get; init; }
 
     public override string ToString() => Id.ToString();

@@ -112,6 +112,21 @@ public sealed class ExportEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task Parquet_files_roll_over_near_the_maximum_size_too()
+    {
+        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Path.Combine(Lake, "web", $"b{batch}.jsonl"), batch * 50_000, 50_000);
+        var flow = await CreateFlowAsync(FileType.Parquet, CompressionKind.None, maxFileSizeMB: 1, datasets: "web");
+
+        var run = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.True(run.Files.Count >= 2, $"expected several files, got {run.Files.Count}");
+        // A Parquet file grows a row group at a time; row groups are kept to a quarter of the limit.
+        Assert.All(run.Files, f => Assert.InRange(f.Size, 1, 1024 * 1024 * 5 / 4));
+        Assert.Equal(200_000, run.Files.Sum(f => f.Records));
+    }
+
+    [Fact]
     public async Task Incremental_flows_export_only_new_batches_and_a_failed_run_commits_nothing()
     {
         SampleLake.WriteEvents(Path.Combine(Lake, "web", "a.jsonl"), 0, 100);

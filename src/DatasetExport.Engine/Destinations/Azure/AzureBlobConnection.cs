@@ -188,6 +188,7 @@ internal sealed class AzureBlobConnection
         options.Retry.Mode = RetryMode.Exponential;
         options.Retry.MaxRetries = tuning.MaxRetries;
         options.Retry.Delay = tuning.RetryDelay;
+        options.Retry.NetworkTimeout = tuning.NetworkTimeout;
         options.Diagnostics.IsLoggingEnabled = false;
         options.Diagnostics.IsTelemetryEnabled = false;
         return options;

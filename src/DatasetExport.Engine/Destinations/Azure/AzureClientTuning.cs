@@ -17,4 +17,7 @@ public sealed record AzureClientTuning
     /// <summary>Retries of a failed request (network errors, 5xx, throttling) before giving up.</summary>
     public int MaxRetries { get; init; } = 3;
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(0.8);
+
+    /// <summary>How long one request may wait on the network before it counts as failed (and is retried); the SDK's default.</summary>
+    public TimeSpan NetworkTimeout { get; init; } = TimeSpan.FromSeconds(100);
 }

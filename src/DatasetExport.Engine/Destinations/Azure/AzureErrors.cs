@@ -36,7 +36,7 @@ internal static class AzureErrors
             OperationCanceledException => new DestinationException(DestinationFailure.Unreachable,
                 $"{connection.Location} did not answer in time.", error),
             RequestFailedException { Status: 0 } transport => new DestinationException(DestinationFailure.Unreachable,
-                $"Cannot reach {connection.Location}: {(transport.InnerException ?? transport).Message}", error),
+                $"Cannot reach {connection.Location}: {Innermost(transport).Message}", error),
             RequestFailedException response => TranslateResponse(response, access, blobName, connection, error),
             _ => new DestinationException(DestinationFailure.Other, $"The request for blob '{blobName}' in {connection.Location} failed: {cause.GetType().Name}.", error),
         };
@@ -65,7 +65,9 @@ internal static class AzureErrors
                 => new DestinationException(DestinationFailure.NotFound, $"Blob '{blobName}' does not exist in {connection.Location} ({code}).", error),
             (400, "InvalidResourceName" or "InvalidUri" or "OutOfRangeInput")
                 => new DestinationException(DestinationFailure.InvalidConfiguration, $"{connection.Location} refused the container or blob name '{blobName}' ({code}).", error),
-            _ => new DestinationException(DestinationFailure.Other, $"The request for blob '{blobName}' in {connection.Location} failed with {response.Status} ({code}).", error),
+            // The service failed on its side, timed out waiting for the request, or throttles (ServerBusy): worth another try.
+            _ => new DestinationException(DestinationFailure.Other, $"The request for blob '{blobName}' in {connection.Location} failed with {response.Status} ({code}).", error,
+                transient: response.Status is 408 or 429 or >= 500),
         };
     }
 
@@ -80,6 +82,13 @@ internal static class AzureErrors
         return connection.Sas is { } sas
             ? $"The SAS for {connection.Location} lacks {permission} ({letters}) permission (it grants '{sas.Permissions}'), so blob '{blobName}' cannot be {verb} ({code})."
             : $"The credentials for {connection.Location} lack {permission} permission, so blob '{blobName}' cannot be {verb} ({code}); an Entra ID identity needs a data role such as Storage Blob Data Contributor.";
+    }
+
+    /// <summary>The root cause of a transport failure ("Connection refused", not "An error occurred while sending the request").</summary>
+    private static Exception Innermost(Exception error)
+    {
+        while (error.InnerException is { } inner) error = inner;
+        return error;
     }
 
     /// <summary>The SDK reports exhausted retries as an AggregateException of the attempts; the last one tells.</summary>

@@ -72,13 +72,14 @@ internal static class S3Errors
                 return new(DestinationFailure.Authentication,
                     $"{service} refused the request for '{target}' ({status}): the access key or secret is wrong, or lacks permission on bucket '{bucket}'.", error);
             }
-            return new(DestinationFailure.Other, $"{service} request for '{target}' failed ({detail}).", error);
+            return new(DestinationFailure.Other, $"{service} request for '{target}' failed ({detail}).", error, transient: IsServerSideOrThrottling(serviceError));
         }
 
         var endpoint = connection.Config.ServiceURL ?? $"{service} ({connection.Config.RegionEndpoint?.SystemName ?? "default region"})";
         if (FindInChain<AuthenticationException>(error) is { } tls)
         {
-            return new(DestinationFailure.Unreachable, $"The TLS handshake with {endpoint} failed for bucket '{bucket}': {tls.Message}", error);
+            // A certificate the client refuses stays refused: not worth retrying.
+            return new(DestinationFailure.Unreachable, $"The TLS handshake with {endpoint} failed for bucket '{bucket}': {tls.Message}", error, transient: false);
         }
         if (FindInChain<SocketException>(error) is { } socket)
         {
@@ -88,12 +89,26 @@ internal static class S3Errors
         {
             return new(DestinationFailure.Unreachable, $"Cannot reach {endpoint} for bucket '{bucket}': {http.Message}", error);
         }
+        if (FindInChain<HttpIOException>(error) is { } broken)
+        {
+            // E.g. "The response ended prematurely": the server or the network closed the connection mid-request.
+            return new(DestinationFailure.Unreachable, $"The connection to {endpoint} broke during the request for '{target}': {broken.Message}", error);
+        }
         if (error is OperationCanceledException or TimeoutException)
         {
             return new(DestinationFailure.Unreachable, $"{endpoint} did not answer in time for '{target}'.", error);
         }
         return new(DestinationFailure.Other, $"{service} request for '{target}' failed: {error.Message}", error);
     }
+
+    private static readonly HashSet<string> TransientCodes = new(StringComparer.Ordinal)
+    {
+        "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError", "ServiceUnavailable",
+    };
+
+    /// <summary>The server failed on its side (5xx), timed out waiting for the request (408) or throttles (429, SlowDown).</summary>
+    private static bool IsServerSideOrThrottling(AmazonServiceException error) =>
+        (int)error.StatusCode is 408 or 429 or >= 500 || TransientCodes.Contains(error.ErrorCode ?? "");
 
     private static T? FindInChain<T>(Exception error) where T : Exception
     {

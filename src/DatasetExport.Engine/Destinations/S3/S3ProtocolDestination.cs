@@ -22,6 +22,9 @@ public abstract class S3ProtocolDestination : IExportDestination
 {
     private const int MaxPartCount = 10_000;
 
+    /// <summary>Retries of one request by the SDK (4 attempts), before the failure reaches the engine's own retries.</summary>
+    private const int SdkMaxErrorRetry = 3;
+
     private readonly AmazonS3Client _client;
     private readonly S3Connection _connection;
     private readonly string _folder;
@@ -32,6 +35,11 @@ public abstract class S3ProtocolDestination : IExportDestination
         _connection = connection;
         _transfer = transfer;
         _folder = NormalizePath(folderPath, "FolderPath", allowEmpty: true);
+        // The SDK retries each request (a PutObject, one multipart part) on throttling, 5xx and dropped connections,
+        // so a failed part is sent again alone; the engine's RetryingDestination retries the whole file after that.
+        connection.Config.RetryMode = RequestRetryMode.Standard;
+        connection.Config.MaxErrorRetry = SdkMaxErrorRetry;
+        if (transfer.RequestTimeout is { } timeout) connection.Config.Timeout = timeout;
         try
         {
             _client = new AmazonS3Client(connection.Credentials, connection.Config);

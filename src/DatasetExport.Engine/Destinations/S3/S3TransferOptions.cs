@@ -22,4 +22,7 @@ internal sealed record S3TransferOptions
     /// (chunked SigV4 payloads, CRC32 checksums). Null in production; tests point it at an AWS S3 emulator.
     /// </summary>
     public Uri? AwsEmulatorUrl { get; init; }
+
+    /// <summary>How long one request may take before it counts as failed (and is retried); null keeps the SDK's 100 s. Tests shorten it.</summary>
+    public TimeSpan? RequestTimeout { get; init; }
 }

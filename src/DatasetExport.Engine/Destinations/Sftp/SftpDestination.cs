@@ -21,10 +21,11 @@ public sealed class SftpDestination : IExportDestination
 {
     private const string TemporarySuffix = ".part";
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(20);
-    private static readonly TimeSpan RequestTimeout = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(30);
 
     private readonly SftpEndpoint _endpoint;
+    private readonly TimeSpan _requestTimeout;
     private readonly string _basePath;
     private readonly string _exportRoot;
     private readonly SemaphoreSlim _connectGate = new(1, 1);
@@ -37,8 +38,14 @@ public sealed class SftpDestination : IExportDestination
     private volatile bool _posixRenameRefused;
     private volatile bool _disposed;
 
-    public SftpDestination(DestinationSettings settings)
+    public SftpDestination(DestinationSettings settings) : this(settings, DefaultRequestTimeout)
     {
+    }
+
+    /// <param name="requestTimeout">How long one SFTP request may go unanswered before it fails (and may be retried); tests shorten it.</param>
+    internal SftpDestination(DestinationSettings settings, TimeSpan requestTimeout)
+    {
+        _requestTimeout = requestTimeout;
         _endpoint = SftpEndpoint.From(settings);
         _basePath = NormalizeBasePath(settings.GetProperty(DestinationKeys.RemotePath));
         _exportRoot = Join(_basePath, Validation.NormalizeFolderPath(settings.FolderPath));
@@ -188,8 +195,15 @@ public sealed class SftpDestination : IExportDestination
             {
                 // The server or the network dropped the connection: reconnect and try once more.
             }
+            catch (Exception error) when (IsConnectionLoss(error, client) && !cancellationToken.IsCancellationRequested)
+            {
+                throw new DestinationException(DestinationFailure.Unreachable,
+                    $"The connection to the SFTP server at {_endpoint.Address} was lost again ({SinkPathOf(target)}): {_endpoint.Redact(error.Message)}", error);
+            }
             catch (Exception error) when (error is not (OperationCanceledException or DestinationException))
             {
+                // A request that timed out leaves the connection in an unknown state: the next attempt starts a new one.
+                if (error is SshOperationTimeoutException) Abandon(client);
                 throw Translate(_endpoint, error, SinkPathOf(target));
             }
         }
@@ -241,7 +255,7 @@ public sealed class SftpDestination : IExportDestination
         };
         var client = new SftpClient(connection)
         {
-            OperationTimeout = RequestTimeout,
+            OperationTimeout = _requestTimeout,
             KeepAliveInterval = KeepAliveInterval,
         };
         string? received = null;
@@ -422,6 +436,18 @@ public sealed class SftpDestination : IExportDestination
         catch (SftpPathNotFoundException)
         {
             return null;
+        }
+    }
+
+    private static void Abandon(SftpClient client)
+    {
+        try
+        {
+            client.Disconnect();
+        }
+        catch (Exception error) when (error is SshException or SocketException or IOException or ObjectDisposedException)
+        {
+            // Already broken: it is not reused either way.
         }
     }
 

@@ -1,0 +1,233 @@
+using System.IO.Compression;
+using System.Management.Automation;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using DatasetExport.Engine.Tests.Encryption;
+
+namespace DatasetExport.Module.Tests;
+
+/// <summary>
+/// -PgpPublicKey and -EncryptManifest driven through the cmdlets; the keys are made and the files decrypted by the gpg
+/// command-line tool, an OpenPGP implementation independent of the engine's.
+/// </summary>
+public sealed class EncryptionTests : IDisposable
+{
+    private const string Recipient = "Module Recipient <recipient@example.com>";
+    private static readonly Regex Fingerprint = new("[0-9A-F]{40}");
+
+    private readonly Gpg _gpg = new();
+    private readonly ModuleSession _session = new();
+    private readonly string _armored;
+    private readonly string _keyFile;
+
+    public EncryptionTests()
+    {
+        _gpg.GenerateKey(Recipient, algorithm: "future-default");
+        _armored = _gpg.ExportPublicKey(Recipient);
+        _keyFile = _session.Work.Combine("recipient.asc");
+        File.WriteAllText(_keyFile, _armored);
+    }
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _gpg.Dispose();
+    }
+
+    [Fact]
+    public void Files_are_encrypted_to_a_key_given_as_a_path_or_as_armored_text_and_gpg_decrypts_them()
+    {
+        var (lake, _) = ExportPipelineTests.MakeLake(_session);
+        var byFile = _session.Work.Combine("by-file");
+        var byText = _session.Work.Combine("by-text");
+
+        var destinations = _session.Run("""
+            param($Work, $ByFile, $ByText, $Armored)
+            # A relative key path is read from the PowerShell location, not from the process's working folder.
+            $ExecutionContext.SessionState.Path.SetLocation($Work) | Out-Null
+            New-ExportDestination -Name byfile -Type Local -Path $ByFile -PgpPublicKey recipient.asc -IncludeManifest -EncryptManifest
+            New-ExportDestination -Name bytext -Type Local -Path $ByText -PgpPublicKey $Armored -Compression Gzip -IncludeManifest
+            """, _session.Work.Path, byFile, byText, _armored).AssertNoErrors().Output;
+
+        Assert.Equal(2, destinations.Count);
+        foreach (var destination in destinations)
+        {
+            Assert.True((bool)destination.Properties["Encrypted"].Value);
+            var key = (string)destination.Properties["EncryptionKey"].Value;
+            Assert.StartsWith(Recipient + ", ", key);
+            Assert.Matches(Fingerprint, key);
+            Assert.StartsWith("-----BEGIN PGP PUBLIC KEY BLOCK-----", (string)destination.Properties["PgpPublicKey"].Value);
+            Assert.DoesNotContain("PgpPublicKey", ((IDictionary<string, string>)destination.Properties["Settings"].Value).Keys);
+        }
+        Assert.Equal([true, false], destinations.Select(d => (bool)d.Properties["EncryptManifest"].Value));
+
+        // The table view says whether a destination encrypts and never shows the key. (A short location, never written
+        // to, keeps the Encrypted column within the test host's width.)
+        _session.Host.ClearText();
+        _session.Run("""
+            New-ExportDestination -Name v -Type Local -Path /v -PgpPublicKey $args[0] -SkipValidation | Out-Default
+            Get-ExportDestination | Out-Default
+            """, _armored).AssertNoErrors();
+        var table = Regex.Replace(_session.Host.Text, "\u001b\\[[0-9;]*m", "").Split('\n').Select(l => string.Join(' ', l.Split(' ', StringSplitOptions.RemoveEmptyEntries))).ToList();
+        Assert.True(table.Contains("Name Type Location FileType Compression Manifest Encrypted Credential"), string.Join('\n', table));
+        Assert.Contains("v Local /v Json None False True", table);
+        Assert.DoesNotContain("BEGIN PGP", _session.Host.Text);
+
+        var verifications = _session.Run("""
+            param($Lake)
+            New-ExportFlow -Name viafile -Destination byfile -Dataset orders | Out-Null
+            New-ExportFlow -Name viatext -Destination bytext -Dataset orders | Out-Null
+            Start-ExportRun -Flow viafile -LakePath $Lake | Test-ExportRun
+            Start-ExportRun -Flow viatext -LakePath $Lake | Test-ExportRun
+            """, lake).AssertNoErrors().Output;
+        Assert.Equal(2, verifications.Count);
+        Assert.All(verifications, v => Assert.True((bool)v.Properties["IsValid"].Value, (string?)v.Properties["Problem"].Value));
+
+        var runs = _session.Run("Get-ExportRun").AssertNoErrors().Output.ToDictionary(r => (string)r.Properties["Destination"].Value);
+        AssertDecryptsToOrders(runs["byfile"], byFile, gzip: false, encryptedManifest: true);
+        AssertDecryptsToOrders(runs["bytext"], byText, gzip: true, encryptedManifest: false);
+    }
+
+    [Fact]
+    public void Set_ExportDestination_turns_encryption_on_and_off()
+    {
+        _session.Run("New-ExportDestination -Name d -Type Local -Path $args[0] -IncludeManifest | Out-Null", _session.Work.Combine("out")).AssertNoErrors();
+
+        ExportPipelineTests.AssertError(_session.Run("Set-ExportDestination d -EncryptManifest"),
+            "InvalidDestinationParameter", "SetExportDestinationCommand", ErrorCategory.InvalidArgument, "d");
+
+        var encrypting = _session.Run("Set-ExportDestination d -PgpPublicKey $args[0] -EncryptManifest -PassThru", _keyFile).AssertNoErrors().Output.Single();
+        Assert.Equal((true, true), ((bool)encrypting.Properties["Encrypted"].Value, (bool)encrypting.Properties["EncryptManifest"].Value));
+        Assert.StartsWith(Recipient, (string)encrypting.Properties["EncryptionKey"].Value);
+
+        var filesOnly = _session.Run("Set-ExportDestination d -EncryptManifest:$false -PassThru").AssertNoErrors().Output.Single();
+        Assert.Equal((true, false), ((bool)filesOnly.Properties["Encrypted"].Value, (bool)filesOnly.Properties["EncryptManifest"].Value));
+
+        _session.Run("Set-ExportDestination d -PgpPublicKey ''").AssertNoErrors();
+        var plain = _session.Run("Get-ExportDestination d").AssertNoErrors().Output.Single();
+        Assert.False((bool)plain.Properties["Encrypted"].Value);
+        Assert.False((bool)plain.Properties["EncryptManifest"].Value);
+        Assert.Null(plain.Properties["EncryptionKey"].Value);
+        Assert.Null(plain.Properties["PgpPublicKey"].Value);
+    }
+
+    [Fact]
+    public void Unusable_keys_are_InvalidArgument_errors_naming_the_destination_and_nothing_is_stored()
+    {
+        _gpg.GenerateKey("Signer <signer@example.com>", algorithm: "rsa2048", usage: "sign");
+        var privateKey = _gpg.ExportSecretKey(Recipient);
+        const string Garbage = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nbm90IGEga2V5IGF0IGFsbA==\n-----END PGP PUBLIC KEY BLOCK-----\n";
+        var cases = new (string Name, string Key, string Expected)[]
+        {
+            ("garbage", Garbage, "is not an OpenPGP public key"),
+            ("missing", "missing.asc", _session.Work.Combine("missing.asc")),
+            ("private", privateKey, "is a private key"),
+            ("signonly", _gpg.ExportPublicKey("Signer <signer@example.com>"), "has no key that can encrypt"),
+        };
+        _session.Run("$ExecutionContext.SessionState.Path.SetLocation($args[0]) | Out-Null", _session.Work.Path).AssertNoErrors();
+
+        var errorText = new System.Text.StringBuilder();
+        foreach (var (name, key, expected) in cases)
+        {
+            var result = _session.Run("New-ExportDestination -Name $args[0] -Type Local -Path $args[1] -PgpPublicKey $args[2]", name, _session.Work.Combine("out"), key);
+
+            Assert.Empty(result.Output);
+            ExportPipelineTests.AssertError(result, "InvalidArgument", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, name);
+            var message = result.Errors[0].Exception.Message;
+            Assert.Contains($"destination '{name}'", message);
+            Assert.Contains(expected, message);
+            Assert.Equal("PgpPublicKey", Assert.IsAssignableFrom<ArgumentException>(result.Errors[0].Exception).ParamName);
+            Assert.DoesNotContain("(Parameter", message);
+            errorText.AppendLine(result.Errors[0].ToString()).AppendLine(result.Errors[0].Exception.ToString());
+        }
+        var privateBody = privateKey.Split('\n').Where(line => line.Length > 40).ToList();
+        Assert.NotEmpty(privateBody);
+        Assert.All(privateBody, line => Assert.DoesNotContain(line.Trim(), errorText.ToString()));
+        Assert.Empty(_session.Run("Get-ExportDestination").AssertNoErrors().Output);
+
+        ExportPipelineTests.AssertError(_session.Run("New-ExportDestination -Name nokey -Type Local -Path $args[0] -EncryptManifest", _session.Work.Combine("out")),
+            "InvalidDestinationParameter", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "nokey");
+
+        // A bad key on Set- leaves the stored key as it was.
+        var stored = _session.Run("New-ExportDestination -Name good -Type Local -Path $args[0] -PgpPublicKey $args[1]", _session.Work.Combine("out"), _armored)
+            .AssertNoErrors().Output.Single().Properties["EncryptionKey"].Value;
+        var refused = _session.Run("Set-ExportDestination good -PgpPublicKey $args[0]", Garbage);
+        ExportPipelineTests.AssertError(refused, "InvalidArgument", "SetExportDestinationCommand", ErrorCategory.InvalidArgument, "good");
+        Assert.Equal(stored, _session.Run("(Get-ExportDestination good).EncryptionKey").AssertNoErrors().Output.Single().BaseObject);
+    }
+
+    [Fact]
+    public void A_stored_key_edited_behind_the_module_is_still_listed_and_a_run_with_it_fails_before_writing()
+    {
+        var (lake, output) = ExportPipelineTests.MakeLake(_session);
+        _session.Run("""
+            param($Out, $Key)
+            New-ExportDestination -Name signonly -Type Local -Path "$Out/signonly" -PgpPublicKey $Key | Out-Null
+            New-ExportDestination -Name garbled -Type Local -Path "$Out/garbled" -PgpPublicKey $Key | Out-Null
+            New-ExportFlow -Name f -Destination signonly -Dataset orders | Out-Null
+            """, output, _armored).AssertNoErrors();
+        // As an older module or a hand edit could leave it: a key that cannot encrypt, and text that is no key at all.
+        _gpg.GenerateKey("Signer Later <later@example.com>", algorithm: "rsa2048", usage: "sign");
+        SetStoredKey("signonly", _gpg.ExportPublicKey("Signer Later <later@example.com>"));
+        SetStoredKey("garbled", "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nZ2FyYmxlZA==\n-----END PGP PUBLIC KEY BLOCK-----\n");
+
+        var listed = _session.Run("Get-ExportDestination").AssertNoErrors().Output.ToDictionary(d => (string)d.Properties["Name"].Value);
+        Assert.StartsWith("Signer Later <later@example.com>, ", (string)listed["signonly"].Properties["EncryptionKey"].Value);
+        Assert.StartsWith("(unreadable: ", (string)listed["garbled"].Properties["EncryptionKey"].Value);
+        Assert.All(listed.Values, d => Assert.True((bool)d.Properties["Encrypted"].Value));
+
+        var result = _session.Run("Start-ExportRun -Flow f -LakePath $args[0]", lake);
+        Assert.Equal("Failed", Assert.Single(result.Output).Properties["Status"].Value.ToString());
+        Assert.Contains("no key that can encrypt", Assert.Single(result.Errors).Exception.Message);
+        var folder = Path.Combine(output, "signonly");
+        Assert.Empty(Directory.Exists(folder) ? Directory.GetFiles(folder, "*", SearchOption.AllDirectories) : []);
+    }
+
+    private void SetStoredKey(string destination, string armored)
+    {
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_session.Home.Path, "state.db")}"))
+        {
+            connection.Open();
+            using var update = connection.CreateCommand();
+            update.CommandText = "UPDATE destinations SET properties = json_set(properties, '$.PgpPublicKey', $key) WHERE name = $name";
+            update.Parameters.AddWithValue("$key", armored);
+            update.Parameters.AddWithValue("$name", destination);
+            Assert.Equal(1, update.ExecuteNonQuery());
+        }
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+    }
+
+    /// <summary>Every part is *.gpg, gpg decrypts it with integrity protection, and together they hold exactly the lake's orders.</summary>
+    private void AssertDecryptsToOrders(PSObject run, string destinationFolder, bool gzip, bool encryptedManifest)
+    {
+        Assert.Equal("Succeeded", run.Properties["Status"].Value.ToString());
+        var ids = new List<long>();
+        foreach (var file in (object[])run.Properties["Files"].Value)
+        {
+            var sinkPath = (string)PSObject.AsPSObject(file).Properties["SinkPath"].Value;
+            Assert.EndsWith(gzip ? ".json.gz.gpg" : ".json.gpg", sinkPath);
+            var plain = Decrypt(sinkPath);
+            using var stream = gzip ? (Stream)new GZipStream(File.OpenRead(plain), CompressionMode.Decompress) : File.OpenRead(plain);
+            using var reader = new StreamReader(stream);
+            while (reader.ReadLine() is { Length: > 0 } line) ids.Add(JsonDocument.Parse(line).RootElement.GetProperty("id").GetInt64());
+        }
+        Assert.Equal(Enumerable.Range(0, 3 * 40).Select(i => (long)i), ids.Order());
+        Assert.Equal((long)ids.Count, (long)run.Properties["RecordsWritten"].Value);
+
+        var manifest = Path.Combine(destinationFolder, ((string)run.Properties["ManifestPath"].Value).Replace('/', Path.DirectorySeparatorChar));
+        Assert.EndsWith(encryptedManifest ? ".json.gpg" : ".json", manifest);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(manifest))), (string)run.Properties["ManifestSha256"].Value, ignoreCase: true);
+        var manifestText = File.ReadAllText(encryptedManifest ? Decrypt(manifest) : manifest);
+        Assert.Contains("exportResults", manifestText);
+    }
+
+    private string Decrypt(string encryptedPath)
+    {
+        var plain = _session.Work.Combine($"plain-{Guid.NewGuid():N}");
+        var status = _gpg.Decrypt(encryptedPath, plain);
+        Assert.Contains("DECRYPTION_OKAY", status);
+        Assert.Contains("GOODMDC", status);
+        return plain;
+    }
+}
