@@ -1,0 +1,44 @@
+using DatasetExport.Engine.Formats;
+
+namespace DatasetExport.Bench;
+
+/// <summary>
+/// One measured conversion: a lake dataset read in one format, written in another, by the engine (a Local
+/// destination with <see cref="FileType"/> and <see cref="Compression"/>) and by DuckDB (a COPY statement).
+/// </summary>
+public sealed record Conversion(
+    string Name,
+    BatchFormat Source,
+    FileType FileType,
+    CompressionKind Compression,
+    string DuckDbCopyOptions,
+    string DuckDbExtension)
+{
+    public static readonly IReadOnlyList<Conversion> All =
+    [
+        new("parquet-jsonl-gzip", BatchFormat.Parquet, FileType.Json, CompressionKind.Gzip, "FORMAT json, COMPRESSION gzip", ".json.gz"),
+        new("parquet-parquet-snappy", BatchFormat.Parquet, FileType.Parquet, CompressionKind.Snappy, "FORMAT parquet, COMPRESSION snappy", ".parquet"),
+        new("parquet-parquet-zstd", BatchFormat.Parquet, FileType.Parquet, CompressionKind.Zstd, "FORMAT parquet, COMPRESSION zstd", ".parquet"),
+        new("jsonl-parquet-snappy", BatchFormat.JsonLines, FileType.Parquet, CompressionKind.Snappy, "FORMAT parquet, COMPRESSION snappy", ".parquet"),
+    ];
+
+    /// <summary>The lake dataset this conversion reads.</summary>
+    public string DatasetId => SyntheticLake.DatasetId(Source);
+
+    public static Conversion Find(string name) =>
+        All.FirstOrDefault(c => c.Name == name)
+        ?? throw new FormatException($"Unknown conversion '{name}'; known: {string.Join(", ", All.Select(c => c.Name))}.");
+
+    /// <summary>DuckDB's table function reading every batch of the source dataset.</summary>
+    public string DuckDbSource(string lakePath)
+    {
+        var glob = Sql.Quote(Path.Combine(lakePath, DatasetId, "*" + SyntheticLake.BatchExtension(Source)));
+        return Source == BatchFormat.Parquet ? $"read_parquet({glob})" : $"read_json({glob}, format = 'newline_delimited')";
+    }
+}
+
+/// <summary>SQL text helpers for the DuckDB statements.</summary>
+public static class Sql
+{
+    public static string Quote(string text) => "'" + text.Replace("'", "''") + "'";
+}
