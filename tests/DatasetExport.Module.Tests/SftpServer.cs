@@ -4,6 +4,8 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 
+using DatasetExport.Engine.Tests;
+
 namespace DatasetExport.Module.Tests;
 
 /// <summary>
@@ -20,7 +22,7 @@ public sealed class SftpServer : IDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(20);
 
     private readonly TempFolder _root = new("de-sftp");
-    private readonly string _scripts = FindScriptFolder();
+    private readonly string _scripts = TestProcess.FindSftpScriptFolder();
     private readonly List<Process> _servers = [];
     private readonly bool _userCreated;
 
@@ -31,7 +33,7 @@ public sealed class SftpServer : IDisposable
         Password = "pw-" + RandomNumberGenerator.GetHexString(24, lowercase: true);
         try
         {
-            Run("bash", Password + "\n", new() { ["KEY_PASSPHRASE"] = "unused-" + Password }, Path.Combine(_scripts, "prepare.sh"), _root.Path, UserName);
+            TestProcess.Run("bash", Password + "\n", new() { ["KEY_PASSPHRASE"] = "unused-" + Password }, Path.Combine(_scripts, "prepare.sh"), _root.Path, UserName);
             _userCreated = true;
         }
         catch
@@ -49,7 +51,7 @@ public sealed class SftpServer : IDisposable
 
     /// <summary>A host key's pin exactly as <c>ssh-keygen -lf</c> prints it (SHA256:...).</summary>
     public string FingerprintOf(string hostKey) =>
-        Run("ssh-keygen", null, null, "-lf", Path.Combine(_root.Path, "hostkeys", hostKey + ".pub")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        TestProcess.Run("ssh-keygen", null, null, "-lf", Path.Combine(_root.Path, "hostkeys", hostKey + ".pub")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
 
     /// <summary>Starts an sshd presenting <paramref name="hostKey"/>; returns its port once it answers with an SSH banner.</summary>
     public int Start(string hostKey = HostKey)
@@ -90,7 +92,7 @@ public sealed class SftpServer : IDisposable
             }
             _servers.Clear();
         }
-        if (_userCreated) Run("bash", null, null, Path.Combine(_scripts, "cleanup.sh"), UserName);
+        if (_userCreated) TestProcess.Run("bash", null, null, Path.Combine(_scripts, "cleanup.sh"), UserName);
         _root.Dispose();
     }
 
@@ -117,39 +119,5 @@ public sealed class SftpServer : IDisposable
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
         return port;
-    }
-
-    private static string Run(string fileName, string? input, Dictionary<string, string>? environment, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        foreach (var (name, value) in environment ?? []) start.Environment[name] = value;
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {fileName}.");
-        var error = process.StandardError.ReadToEndAsync();
-        process.StandardInput.Write(input ?? "");
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{fileName} {string.Join(' ', arguments)} exited with {process.ExitCode}: {error.Result}{output}");
-        }
-        return output;
-    }
-
-    private static string FindScriptFolder()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            var candidate = Path.Combine(folder.FullName, "tests", "servers", "sftp");
-            if (File.Exists(Path.Combine(candidate, "start.sh"))) return candidate;
-        }
-        throw new InvalidOperationException($"tests/servers/sftp/start.sh not found above {AppContext.BaseDirectory}.");
     }
 }

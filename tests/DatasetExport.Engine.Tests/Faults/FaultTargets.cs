@@ -125,7 +125,7 @@ public sealed class SftpTarget : FaultTarget
         _server = server;
         var folder = Path.Combine(fixture.HomePath, _remotePath);
         Directory.CreateDirectory(folder);
-        SftpServerFixture.Run("chown", null, null, $"{fixture.UserName}:", folder);
+        TestProcess.Run("chown", null, null, $"{fixture.UserName}:", folder);
     }
 
     public override int ServerPort => _server.Port;

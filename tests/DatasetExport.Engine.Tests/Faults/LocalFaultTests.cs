@@ -101,5 +101,5 @@ public sealed class LocalFaultTests : IDisposable
     }
 
     private static void RunCommand(string command, params string[] arguments) =>
-        Destinations.Sftp.SftpServerFixture.Run(command, null, null, arguments);
+        TestProcess.Run(command, null, null, arguments);
 }

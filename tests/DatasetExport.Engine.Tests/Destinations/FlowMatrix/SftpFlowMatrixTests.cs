@@ -22,7 +22,7 @@ public sealed class SftpFlowMatrixTests(SftpServerFixture server) : FlowMatrixCo
         var remotePath = "matrix-" + Guid.NewGuid().ToString("N")[..8];
         var folder = Path.Combine(server.HomePath, remotePath);
         Directory.CreateDirectory(folder);
-        SftpServerFixture.Run("chown", null, null, $"{server.UserName}:", folder);
+        TestProcess.Run("chown", null, null, $"{server.UserName}:", folder);
         var settings = server.Settings(remotePath: remotePath);
         settings.Name = "matrix-sftp";
         return Task.FromResult(settings);

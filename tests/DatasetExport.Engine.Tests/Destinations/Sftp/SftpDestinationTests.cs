@@ -37,7 +37,7 @@ public sealed class SftpDestinationTests : IDisposable
         var folder = OnDisk();
         if (Directory.Exists(folder)) return;
         Directory.CreateDirectory(folder);
-        SftpServerFixture.Run("chown", null, null, $"{_server.UserName}:", folder);
+        TestProcess.Run("chown", null, null, $"{_server.UserName}:", folder);
     }
 
     private string LocalFile(int size, string name = "data.bin")

@@ -36,7 +36,7 @@ public sealed class SftpExportFlowTests : IDisposable
         _server.StartServer(port: port);
         var remoteBase = Path.Combine(_server.HomePath, _folder);
         Directory.CreateDirectory(remoteBase);
-        SftpServerFixture.Run("chown", null, null, $"{_server.UserName}:", remoteBase);
+        TestProcess.Run("chown", null, null, $"{_server.UserName}:", remoteBase);
         SampleLake.WriteEvents(Path.Combine(Lake, "web", "a.jsonl"), 0, 10);
         var destination = _server.Settings(_server.Server, remotePath: _folder);
         destination.Properties[DestinationKeys.Port] = port.ToString();

@@ -29,7 +29,7 @@ public sealed class SftpServerFixture : IDisposable
 
     public SftpServerFixture()
     {
-        ScriptFolder = FindScriptFolder();
+        ScriptFolder = TestProcess.FindSftpScriptFolder();
         UserName = "desftp" + Guid.NewGuid().ToString("N")[..8];
         Password = "pw-" + RandomNumberGenerator.GetHexString(24, lowercase: true);
         KeyPassphrase = "pp-" + RandomNumberGenerator.GetHexString(24, lowercase: true);
@@ -64,7 +64,7 @@ public sealed class SftpServerFixture : IDisposable
     public string ClientKeyFingerprint(string keyName) => Fingerprint(KeyPath(keyName) + ".pub");
 
     private static string Fingerprint(string publicKeyFile) =>
-        Run("ssh-keygen", null, null, "-lf", publicKeyFile).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+        TestProcess.Run("ssh-keygen", null, null, "-lf", publicKeyFile).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
 
     /// <summary>Another sshd for the same user: a different host key, extra internal-sftp options, or a fixed port (to restart on it).</summary>
     public SshdServer StartServer(string hostKey = HostKey, int? port = null, params string[] sftpServerOptions)
@@ -119,41 +119,7 @@ public sealed class SftpServerFixture : IDisposable
     internal string RootPath => _root.Path;
 
     internal string RunScript(string script, string? input, Dictionary<string, string>? environment, params string[] arguments) =>
-        Run("bash", input, environment, [Path.Combine(ScriptFolder, script), .. arguments]);
-
-    internal static string Run(string fileName, string? input, Dictionary<string, string>? environment, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        foreach (var (name, value) in environment ?? []) start.Environment[name] = value;
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {fileName}.");
-        var error = process.StandardError.ReadToEndAsync();
-        process.StandardInput.Write(input ?? "");
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{fileName} {string.Join(' ', arguments)} exited with {process.ExitCode}: {error.Result}{output}");
-        }
-        return output;
-    }
-
-    private static string FindScriptFolder()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            var candidate = Path.Combine(folder.FullName, "tests", "servers", "sftp");
-            if (File.Exists(Path.Combine(candidate, "start.sh"))) return candidate;
-        }
-        throw new InvalidOperationException($"tests/servers/sftp/start.sh not found above {AppContext.BaseDirectory}.");
-    }
+        TestProcess.Run("bash", input, environment, [Path.Combine(ScriptFolder, script), .. arguments]);
 }
 
 /// <summary>One running sshd, started by start.sh (which execs sshd, so the process is sshd itself).</summary>
