@@ -220,12 +220,11 @@ internal sealed class ExportRunner
                 await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
                 {
                     var offset = 0;
-                    while (offset < chunk.Records.Count)
+                    while (offset < chunk.RowCount)
                     {
                         part ??= PartFile.Open(staging, run.Files.Count, extension, schema, destination, encryption);
-                        var take = RecordsThatFit(part.Writer, maxBytes, chunk.Records.Count - offset);
-                        var slice = offset == 0 && take == chunk.Records.Count ? chunk : new RecordChunk(schema, Slice(chunk.Records, offset, take));
-                        await part.Writer.WriteAsync(slice, cancellationToken).ConfigureAwait(false);
+                        var take = RecordsThatFit(part.Writer, maxBytes, chunk.RowCount - offset);
+                        await part.Writer.WriteAsync(chunk.Slice(offset, take), cancellationToken).ConfigureAwait(false);
                         offset += take;
                         run.RecordsRead += take;
                         if (part.Writer.BytesWritten >= maxBytes)
@@ -273,13 +272,6 @@ internal sealed class ExportRunner
         var bytesPerRecord = Math.Max(1.0, (double)writer.BytesWritten / writer.RecordsWritten);
         var fit = (long)Math.Ceiling((maxBytes - writer.BytesWritten) / bytesPerRecord);
         return (int)Math.Clamp(fit, 1, most);
-    }
-
-    private static List<Record> Slice(IReadOnlyList<Record> records, int offset, int count)
-    {
-        var slice = new List<Record>(count);
-        for (var i = offset; i < offset + count; i++) slice.Add(records[i]);
-        return slice;
     }
 
     private static async Task StorePartAsync(RunRecord run, IExportDestination target, PartFile part, CancellationToken cancellationToken)

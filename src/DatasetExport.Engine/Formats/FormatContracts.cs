@@ -34,17 +34,81 @@ public sealed class Record : Dictionary<string, object?>
     public Record(int capacity) : base(capacity, StringComparer.Ordinal) { }
 }
 
-/// <summary>A bounded slice of records read from one batch (a Parquet row group, or N JSON lines).</summary>
+/// <summary>
+/// A bounded slice of records read from one batch (part of a Parquet row group, or N JSON lines), held column by column:
+/// one <see cref="ColumnData"/> per leaf of the schema's <see cref="ColumnLayout"/>, with definition and repetition
+/// levels. Readers produce chunks and writers consume them without making an object per record. Immutable.
+/// </summary>
 public sealed class RecordChunk
 {
-    public RecordChunk(DatasetSchema schema, IReadOnlyList<Record> records)
+    private List<Record>? _records;
+
+    public RecordChunk(DatasetSchema schema, int rowCount, IReadOnlyList<ColumnData> columns)
     {
+        ArgumentNullException.ThrowIfNull(schema);
+        ArgumentNullException.ThrowIfNull(columns);
+        ArgumentOutOfRangeException.ThrowIfNegative(rowCount);
+        Layout = ColumnLayout.For(schema);
+        if (columns.Count != Layout.Leaves.Count)
+        {
+            throw new ArgumentException($"The schema has {Layout.Leaves.Count} leaf columns but the chunk holds {columns.Count}.", nameof(columns));
+        }
+        for (var i = 0; i < columns.Count; i++)
+        {
+            var leaf = Layout.Leaves[i];
+            if (!ReferenceEquals(columns[i].Leaf, leaf))
+            {
+                throw new ArgumentException($"Column {i} is '{columns[i].Leaf.Path}' but the layout's leaf {i} is '{leaf.Path}'.", nameof(columns));
+            }
+            if (leaf.MaxRepetition == 0 && columns[i].LevelCount != rowCount)
+            {
+                throw new ArgumentException($"Column '{leaf.Path}' has {columns[i].LevelCount} entries for {rowCount} rows.", nameof(columns));
+            }
+        }
         Schema = schema;
-        Records = records;
+        RowCount = rowCount;
+        Columns = columns;
+    }
+
+    /// <summary>Shreds <paramref name="records"/> (see <see cref="ChunkBuilder.AddRecord"/>).</summary>
+    public RecordChunk(DatasetSchema schema, IEnumerable<IReadOnlyDictionary<string, object?>> records)
+        : this(schema, Shred(schema, records))
+    {
+    }
+
+    private RecordChunk(DatasetSchema schema, RecordChunk shredded) : this(schema, shredded.RowCount, shredded.Columns)
+    {
     }
 
     public DatasetSchema Schema { get; }
-    public IReadOnlyList<Record> Records { get; }
+    public ColumnLayout Layout { get; }
+    public int RowCount { get; }
+
+    /// <summary>One column per leaf, in <see cref="ColumnLayout.Leaves"/> order.</summary>
+    public IReadOnlyList<ColumnData> Columns { get; }
+
+    /// <summary>The rows as records, assembled on first use: for inspection and tests, never on an export's path.</summary>
+    public IReadOnlyList<Record> Records => _records ??= RecordAssembler.Assemble(this);
+
+    /// <summary>Rows [<paramref name="rowStart"/>, +<paramref name="rowCount"/>), sharing this chunk's memory.</summary>
+    public RecordChunk Slice(int rowStart, int rowCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rowStart);
+        ArgumentOutOfRangeException.ThrowIfNegative(rowCount);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(rowStart + rowCount, RowCount);
+        if (rowStart == 0 && rowCount == RowCount) return this;
+        var columns = new ColumnData[Columns.Count];
+        for (var i = 0; i < columns.Length; i++) columns[i] = Columns[i].SliceRows(RowCount, rowStart, rowCount);
+        return new RecordChunk(Schema, rowCount, columns);
+    }
+
+    private static RecordChunk Shred(DatasetSchema schema, IEnumerable<IReadOnlyDictionary<string, object?>> records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        var builder = new ChunkBuilder(schema);
+        foreach (var record in records) builder.AddRecord(record);
+        return builder.Build();
+    }
 }
 
 /// <summary>Raised when a batch cannot be read or does not fit the dataset's schema. Names the file and position.</summary>

@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using Parquet;
 using Parquet.Meta;
 using Parquet.Schema;
@@ -7,10 +7,10 @@ using Parquet.Schema;
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Writes records into one Parquet file with Parquet.Net's row group writer. Each record is shredded at once into
-/// leaf columns with repetition and definition levels (so nested structs, lists and maps round-trip) held in compact
-/// typed buffers; a row group is written when <see cref="RowGroupRecords"/> records or about <see cref="RowGroupBytes"/>
-/// bytes are buffered, and at <see cref="CompleteAsync"/>. <see cref="BytesWritten"/> therefore grows a row group at a time.
+/// Writes record chunks into one Parquet file with Parquet.Net's row group writer. A chunk's columns are already in
+/// the file's level layout (<see cref="ColumnLayout"/>), so they are appended to typed buffers as they are (no per-record
+/// work); a row group is written when <see cref="RowGroupRecords"/> records or about <see cref="RowGroupBytes"/> bytes
+/// are buffered, and at <see cref="CompleteAsync"/>. <see cref="BytesWritten"/> therefore grows a row group at a time.
 /// The output is written front to back and need not be seekable.
 /// </summary>
 public sealed class ParquetFileWriter : IFormatWriter
@@ -18,17 +18,18 @@ public sealed class ParquetFileWriter : IFormatWriter
     public const int DefaultRowGroupRecords = 100_000;
     public const long DefaultRowGroupBytes = 64L << 20;
 
+    /// <summary>Most rows appended between two checks of the buffered size.</summary>
+    private const int RowsPerAppend = 1024;
+
     private readonly Stream _output;
     private readonly CountingStream _counter;
+    private readonly DatasetSchema _schema;
     private readonly ParquetSchema _parquetSchema;
     private readonly ParquetOptions _options;
-    private readonly ShredNode[] _columns;
-    private readonly IReadOnlyList<SchemaField> _fields;
-    private readonly List<ColumnBuffer> _leaves = [];
+    private readonly ColumnBuffer[] _leaves;
     private ParquetWriter? _writer;
     private int _bufferedRecords;
     private bool _completed;
-    private bool _faulted;
 
     public ParquetFileWriter(
         Stream output, DatasetSchema schema, CompressionKind compression,
@@ -42,7 +43,7 @@ public sealed class ParquetFileWriter : IFormatWriter
         RowGroupBytes = rowGroupBytes;
         _output = output;
         _counter = new CountingStream(output);
-        _fields = schema.Fields;
+        _schema = schema;
         _parquetSchema = ParquetSchemaMapping.ToParquetSchema(schema);
         _options = new ParquetOptions
         {
@@ -57,9 +58,8 @@ public sealed class ParquetFileWriter : IFormatWriter
                 _ => throw new ArgumentOutOfRangeException(nameof(compression), compression, "Unknown compression."),
             },
         };
-        _columns = schema.Fields.Select(field => Build(field, field.Name, parentLevel: 0, repetition: 0)).ToArray();
         var dataFields = _parquetSchema.GetDataFields();
-        for (var i = 0; i < dataFields.Length; i++) _leaves[i].Attach(dataFields[i]);
+        _leaves = ColumnLayout.For(schema).Leaves.Select((leaf, i) => ColumnBuffer.Create(leaf, dataFields[i])).ToArray();
     }
 
     /// <summary>Most records in one row group.</summary>
@@ -76,24 +76,21 @@ public sealed class ParquetFileWriter : IFormatWriter
     public async Task WriteAsync(RecordChunk chunk, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(chunk);
-        ThrowIfUnusable();
-        foreach (var record in chunk.Records)
+        ObjectDisposedException.ThrowIf(_completed, this);
+        if (!ReferenceEquals(chunk.Schema, _schema) && !chunk.Schema.Equals(_schema))
         {
-            try
-            {
-                for (var i = 0; i < _columns.Length; i++) _columns[i].Write(record.GetValueOrDefault(_fields[i].Name), repetition: 0);
-            }
-            catch
-            {
-                // A record shredded halfway leaves the columns misaligned: the file cannot be finished.
-                _faulted = true;
-                throw;
-            }
-            _bufferedRecords++;
-            RecordsWritten++;
-            // The byte estimate is summed every 1,024 records: exact enough, and cheap for wide schemas.
-            if (_bufferedRecords >= RowGroupRecords
-                || (_bufferedRecords % 1024 == 0 && _leaves.Sum(leaf => leaf.ApproximateBytes) >= RowGroupBytes))
+            throw new ArgumentException($"The chunk's schema ({chunk.Schema}) is not the file's ({_schema}).", nameof(chunk));
+        }
+        var offset = 0;
+        while (offset < chunk.RowCount)
+        {
+            var take = Math.Min(Math.Min(chunk.RowCount - offset, RowGroupRecords - _bufferedRecords), RowsPerAppend);
+            var slice = chunk.Slice(offset, take);
+            for (var i = 0; i < _leaves.Length; i++) _leaves[i].Append(slice.Columns[i]);
+            offset += take;
+            _bufferedRecords += take;
+            RecordsWritten += take;
+            if (_bufferedRecords >= RowGroupRecords || _leaves.Sum(leaf => leaf.ApproximateBytes) >= RowGroupBytes)
             {
                 await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -103,7 +100,6 @@ public sealed class ParquetFileWriter : IFormatWriter
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
         if (_completed) return;
-        ThrowIfUnusable();
         await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
         _writer ??= await CreateWriterAsync(cancellationToken).ConfigureAwait(false);
         await _writer.DisposeAsync().ConfigureAwait(false);
@@ -118,12 +114,6 @@ public sealed class ParquetFileWriter : IFormatWriter
         _counter.Abandon();
         if (_writer is not null) await _writer.DisposeAsync().ConfigureAwait(false);
         _completed = true;
-    }
-
-    private void ThrowIfUnusable()
-    {
-        ObjectDisposedException.ThrowIf(_completed, this);
-        if (_faulted) throw new InvalidOperationException("An earlier record could not be written; this Parquet file cannot be completed.");
     }
 
     private Task<ParquetWriter> CreateWriterAsync(CancellationToken cancellationToken) =>
@@ -179,202 +169,60 @@ public sealed class ParquetFileWriter : IFormatWriter
         }
     }
 
-    /// <summary>
-    /// The shredding tree for one field. <paramref name="parentLevel"/> is the definition level when the parent is present;
-    /// groups are always optional in the written file, leaves follow their declared nullability.
-    /// </summary>
-    private ShredNode Build(SchemaField field, string path, int parentLevel, int repetition)
-    {
-        switch (field.Kind)
-        {
-            case FieldKind.Struct:
-            {
-                var children = field.ChildFields.Select(child => Build(child, path + "." + child.Name, parentLevel + 1, repetition)).ToArray();
-                return new StructShred(field.ChildFields.Select(child => child.Name).ToArray(), children, path, parentLevel);
-            }
-            case FieldKind.List:
-            {
-                var element = Build(field.ChildFields[0], path + "[]", parentLevel + 2, repetition + 1);
-                return new ListShred(element, path, parentLevel, repetition + 1);
-            }
-            case FieldKind.Map:
-            {
-                var key = Build(field.ChildFields[0] with { Nullable = false }, path + ".key", parentLevel + 2, repetition + 1);
-                var value = Build(field.ChildFields[1], path + ".value", parentLevel + 2, repetition + 1);
-                return new MapShred(key, value, path, parentLevel, repetition + 1);
-            }
-            default:
-            {
-                var leaf = ColumnBuffer.Create(field, path, parentLevel, field.Nullable ? parentLevel + 1 : parentLevel, repetition);
-                _leaves.Add(leaf);
-                return new LeafShred(leaf, field.Nullable, path);
-            }
-        }
-    }
-
-    private abstract class ShredNode(IReadOnlyList<ColumnBuffer> leaves, string path, int parentLevel)
-    {
-        public IReadOnlyList<ColumnBuffer> Leaves { get; } = leaves;
-        protected string Path { get; } = path;
-        /// <summary>Definition level written when this node is null.</summary>
-        protected int ParentLevel { get; } = parentLevel;
-
-        public abstract void Write(object? value, int repetition);
-
-        protected void WriteAbsent(int definition, int repetition)
-        {
-            foreach (var leaf in Leaves) leaf.AddLevels(definition, repetition);
-        }
-    }
-
-    private sealed class LeafShred(ColumnBuffer leaf, bool nullable, string path) : ShredNode([leaf], path, leaf.ParentLevel)
-    {
-        public override void Write(object? value, int repetition)
-        {
-            if (value is null)
-            {
-                if (!nullable) throw new ArgumentException($"Column '{Path}' is not nullable but a record holds null for it.");
-                WriteAbsent(ParentLevel, repetition);
-            }
-            else
-            {
-                leaf.AddValue(value, repetition);
-            }
-        }
-    }
-
-    private sealed class StructShred(string[] names, ShredNode[] children, string path, int parentLevel)
-        : ShredNode(children.SelectMany(child => child.Leaves).ToList(), path, parentLevel)
-    {
-        public override void Write(object? value, int repetition)
-        {
-            switch (value)
-            {
-                case null:
-                    WriteAbsent(ParentLevel, repetition);
-                    break;
-                case IReadOnlyDictionary<string, object?> fields:
-                    for (var i = 0; i < children.Length; i++) children[i].Write(fields.GetValueOrDefault(names[i]), repetition);
-                    break;
-                default:
-                    throw new ArgumentException($"Column '{Path}' is a struct but a record holds {value.GetType().Name}.");
-            }
-        }
-    }
-
-    private sealed class ListShred(ShredNode element, string path, int parentLevel, int repeatedLevel)
-        : ShredNode(element.Leaves, path, parentLevel)
-    {
-        public override void Write(object? value, int repetition)
-        {
-            switch (value)
-            {
-                case null:
-                    WriteAbsent(ParentLevel, repetition);
-                    break;
-                case IReadOnlyList<object?> { Count: 0 }:
-                    WriteAbsent(ParentLevel + 1, repetition);
-                    break;
-                case IReadOnlyList<object?> items:
-                    for (var i = 0; i < items.Count; i++) element.Write(items[i], i == 0 ? repetition : repeatedLevel);
-                    break;
-                default:
-                    throw new ArgumentException($"Column '{Path}' is a list but a record holds {value.GetType().Name}.");
-            }
-        }
-    }
-
-    private sealed class MapShred(ShredNode key, ShredNode value, string path, int parentLevel, int repeatedLevel)
-        : ShredNode(key.Leaves.Concat(value.Leaves).ToList(), path, parentLevel)
-    {
-        public override void Write(object? map, int repetition)
-        {
-            switch (map)
-            {
-                case null:
-                    WriteAbsent(ParentLevel, repetition);
-                    break;
-                case IReadOnlyList<KeyValuePair<object, object?>> { Count: 0 }:
-                    WriteAbsent(ParentLevel + 1, repetition);
-                    break;
-                case IReadOnlyList<KeyValuePair<object, object?>> entries:
-                    for (var i = 0; i < entries.Count; i++)
-                    {
-                        var entryRepetition = i == 0 ? repetition : repeatedLevel;
-                        key.Write(entries[i].Key, entryRepetition);
-                        value.Write(entries[i].Value, entryRepetition);
-                    }
-                    break;
-                default:
-                    throw new ArgumentException($"Column '{Path}' is a map but a record holds {map.GetType().Name}.");
-            }
-        }
-    }
-
-    /// <summary>One leaf column of the row group being built: its non-null values and its levels, in reusable arrays.</summary>
-    private abstract class ColumnBuffer(string path, int parentLevel, int maxDefinition, int maxRepetition)
+    /// <summary>One leaf column of the row group being built: its levels and its non-null values, in reusable arrays.</summary>
+    private abstract class ColumnBuffer(DataField field, LeafLayout leaf)
     {
         private int[] _definitions = new int[1024];
         private int[] _repetitions = new int[1024];
-        protected int LevelCount { get; private set; }
+        private int _levelCount;
 
-        public string Path { get; } = path;
-        public int ParentLevel { get; } = parentLevel;
-        protected int MaxDefinition { get; } = maxDefinition;
-        protected int MaxRepetition { get; } = maxRepetition;
-        protected DataField Field { get; private set; } = null!;
+        protected DataField Field { get; } = field;
+        protected LeafLayout Leaf { get; } = leaf;
 
-        public static ColumnBuffer Create(SchemaField field, string path, int parentLevel, int maxDefinition, int maxRepetition) => field.Kind switch
+        public static ColumnBuffer Create(LeafLayout leaf, DataField field)
         {
-            FieldKind.Boolean => new ColumnBuffer<bool>(path, parentLevel, maxDefinition, maxRepetition, static v => Convert.ToBoolean(v, CultureInfo.InvariantCulture)),
-            FieldKind.Int32 => new ColumnBuffer<int>(path, parentLevel, maxDefinition, maxRepetition, static v => Convert.ToInt32(v, CultureInfo.InvariantCulture)),
-            FieldKind.Int64 => new ColumnBuffer<long>(path, parentLevel, maxDefinition, maxRepetition, static v => Convert.ToInt64(v, CultureInfo.InvariantCulture)),
-            FieldKind.Float => new ColumnBuffer<float>(path, parentLevel, maxDefinition, maxRepetition, static v => Convert.ToSingle(v, CultureInfo.InvariantCulture)),
-            FieldKind.Double => new ColumnBuffer<double>(path, parentLevel, maxDefinition, maxRepetition, static v => v is float f ? FieldValues.FloatToDouble(f) : Convert.ToDouble(v, CultureInfo.InvariantCulture)),
-            FieldKind.Decimal => new ColumnBuffer<decimal>(path, parentLevel, maxDefinition, maxRepetition, static v => Convert.ToDecimal(v, CultureInfo.InvariantCulture)),
-            FieldKind.String => new ColumnBuffer<ReadOnlyMemory<char>>(path, parentLevel, maxDefinition, maxRepetition, static v => (v as string ?? Convert.ToString(v, CultureInfo.InvariantCulture) ?? "").AsMemory()),
-            FieldKind.Binary => new ColumnBuffer<ReadOnlyMemory<byte>>(path, parentLevel, maxDefinition, maxRepetition, static v => (byte[])v),
-            FieldKind.Date => new ColumnBuffer<DateOnly>(path, parentLevel, maxDefinition, maxRepetition, static v => v is DateTime d ? DateOnly.FromDateTime(d) : (DateOnly)v),
-            FieldKind.Timestamp => new ColumnBuffer<DateTime>(path, parentLevel, maxDefinition, maxRepetition, static v => ToUtc((DateTime)v)),
-            FieldKind.Time => new ColumnBuffer<long>(path, parentLevel, maxDefinition, maxRepetition, static v => ((TimeSpan)v).Ticks / 10),
-            _ => throw new ArgumentOutOfRangeException(nameof(field), field.Kind, $"Column '{path}' is not a leaf."),
-        };
-
-        public void Attach(DataField field)
-        {
-            if (field.MaxDefinitionLevel != MaxDefinition || field.MaxRepetitionLevel != MaxRepetition)
+            if (field.MaxDefinitionLevel != leaf.MaxDefinition || field.MaxRepetitionLevel != leaf.MaxRepetition)
             {
                 throw new InvalidOperationException(
-                    $"Column '{Path}': Parquet levels {field.MaxDefinitionLevel}/{field.MaxRepetitionLevel} differ from the shredder's {MaxDefinition}/{MaxRepetition}.");
+                    $"Column '{leaf.Path}': Parquet levels {field.MaxDefinitionLevel}/{field.MaxRepetitionLevel} differ from the layout's {leaf.MaxDefinition}/{leaf.MaxRepetition}.");
             }
-            Field = field;
+            return leaf.Field.Kind switch
+            {
+                FieldKind.Boolean => new ColumnBuffer<bool>(field, leaf),
+                FieldKind.Int32 => new ColumnBuffer<int>(field, leaf),
+                FieldKind.Int64 => new ColumnBuffer<long>(field, leaf),
+                FieldKind.Float => new ColumnBuffer<float>(field, leaf),
+                FieldKind.Double => new ColumnBuffer<double>(field, leaf),
+                FieldKind.Decimal => new ColumnBuffer<decimal>(field, leaf),
+                FieldKind.String => new ColumnBuffer<ReadOnlyMemory<char>>(field, leaf),
+                FieldKind.Binary => new ColumnBuffer<ReadOnlyMemory<byte>>(field, leaf),
+                FieldKind.Date => new ColumnBuffer<DateOnly>(field, leaf),
+                FieldKind.Timestamp => new ColumnBuffer<DateTime>(field, leaf),
+                // Times are stored as INT64 microseconds.
+                FieldKind.Time => new TimeColumnBuffer(field, leaf),
+                _ => throw new ArgumentOutOfRangeException(nameof(leaf), leaf.Field.Kind, $"Column '{leaf.Path}' is not a leaf."),
+            };
         }
 
         /// <summary>Rough uncompressed size of what is buffered: levels plus values.</summary>
         public long ApproximateBytes { get; protected set; }
 
+        public virtual bool IsTimestamp => false;
+
         public virtual void Clear()
         {
-            LevelCount = 0;
+            _levelCount = 0;
             ApproximateBytes = 0;
         }
 
-        public void AddLevels(int definition, int repetition)
+        public void Append(ColumnData column)
         {
-            if (LevelCount == _definitions.Length)
-            {
-                Array.Resize(ref _definitions, LevelCount * 2);
-                Array.Resize(ref _repetitions, LevelCount * 2);
-            }
-            _definitions[LevelCount] = definition;
-            _repetitions[LevelCount] = repetition;
-            LevelCount++;
-            ApproximateBytes += 2;
+            if (Leaf.MaxDefinition > 0) AppendLevels(ref _definitions, column.Definitions.Span);
+            if (Leaf.MaxRepetition > 0) AppendLevels(ref _repetitions, column.Repetitions.Span);
+            _levelCount += column.LevelCount;
+            ApproximateBytes += 2L * column.LevelCount;
+            AppendValues(column);
         }
-
-        public abstract void AddValue(object value, int repetition);
-
-        public virtual bool IsTimestamp => false;
 
         public virtual void CorrectStatistics(Statistics statistics)
         {
@@ -382,58 +230,55 @@ public sealed class ParquetFileWriter : IFormatWriter
 
         public abstract Task WriteAsync(ParquetRowGroupWriter group, CancellationToken cancellationToken);
 
-        protected ReadOnlyMemory<int>? Definitions => MaxDefinition > 0 ? _definitions.AsMemory(0, LevelCount) : null;
-        protected ReadOnlyMemory<int>? Repetitions => MaxRepetition > 0 ? _repetitions.AsMemory(0, LevelCount) : null;
+        protected abstract void AppendValues(ColumnData column);
 
-        private static DateTime ToUtc(DateTime value) => value.Kind switch
+        protected ReadOnlyMemory<int>? Definitions => Leaf.MaxDefinition > 0 ? _definitions.AsMemory(0, _levelCount) : null;
+        protected ReadOnlyMemory<int>? Repetitions => Leaf.MaxRepetition > 0 ? _repetitions.AsMemory(0, _levelCount) : null;
+
+        private void AppendLevels(ref int[] buffer, ReadOnlySpan<int> levels)
         {
-            DateTimeKind.Local => value.ToUniversalTime(),
-            DateTimeKind.Unspecified => DateTime.SpecifyKind(value, DateTimeKind.Utc),
-            _ => value,
-        };
+            EnsureCapacity(ref buffer, _levelCount, levels.Length);
+            levels.CopyTo(buffer.AsSpan(_levelCount));
+        }
+
+        protected static void EnsureCapacity<T>(ref T[] buffer, int count, int more)
+        {
+            if (count + more <= buffer.Length) return;
+            Array.Resize(ref buffer, Math.Max(buffer.Length * 2, count + more));
+        }
     }
 
-    private sealed class ColumnBuffer<T>(string path, int parentLevel, int maxDefinition, int maxRepetition, Func<object, T> convert)
-        : ColumnBuffer(path, parentLevel, maxDefinition, maxRepetition) where T : struct
+    private class ColumnBuffer<T>(DataField field, LeafLayout leaf) : ColumnBuffer(field, leaf) where T : struct
     {
         private T[] _values = new T[1024];
-        private int _valueCount;
+
+        protected int ValueCount { get; private set; }
+        protected ReadOnlyMemory<T> BufferedValues => _values.AsMemory(0, ValueCount);
 
         public override void Clear()
         {
             base.Clear();
-            _valueCount = 0;
+            // Slices of strings and bytes keep the reader's memory alive until overwritten: let it go.
+            if (RuntimeHelpers.IsReferenceOrContainsReferences<T>()) Array.Clear(_values, 0, ValueCount);
+            ValueCount = 0;
         }
 
-        public override void AddValue(object value, int repetition)
+        protected override void AppendValues(ColumnData column) => Add(((ColumnData<T>)column).Values.Span);
+
+        protected void Add(ReadOnlySpan<T> values)
         {
-            T converted;
-            try
-            {
-                converted = convert(value);
-            }
-            catch (Exception error) when (error is InvalidCastException or FormatException or OverflowException)
-            {
-                throw new ArgumentException($"Column '{Path}' cannot hold the value {value} ({value.GetType().Name}).", error);
-            }
-            if (_valueCount == _values.Length) Array.Resize(ref _values, _valueCount * 2);
-            _values[_valueCount++] = converted;
-            ApproximateBytes += converted switch
-            {
-                ReadOnlyMemory<char> text => text.Length,
-                ReadOnlyMemory<byte> bytes => bytes.Length,
-                _ => System.Runtime.CompilerServices.Unsafe.SizeOf<T>(),
-            };
-            AddLevels(MaxDefinition, repetition);
+            EnsureCapacity(ref _values, ValueCount, values.Length);
+            values.CopyTo(_values.AsSpan(ValueCount));
+            ValueCount += values.Length;
+            ApproximateBytes += SizeOf(values);
         }
 
-        // Parquet.Net counts rows from the levels; a flat required column has none, so it goes through the plain overload.
         public override bool IsTimestamp => typeof(T) == typeof(DateTime);
 
         /// <summary>Sets min/max to the row group's extreme timestamps as INT64 microseconds since the epoch (how the values are stored).</summary>
         public override void CorrectStatistics(Statistics statistics)
         {
-            var timestamps = ((DateTime[])(object)_values).AsSpan(0, _valueCount);
+            var timestamps = ((DateTime[])(object)_values).AsSpan(0, ValueCount);
             if (timestamps.IsEmpty)
             {
                 statistics.Min = statistics.Max = statistics.MinValue = statistics.MaxValue = null;
@@ -454,9 +299,41 @@ public sealed class ParquetFileWriter : IFormatWriter
             if (statistics.Max is not null) statistics.Max = maxBytes;
         }
 
+        // Parquet.Net counts rows from the levels; a flat required column has none, so it goes through the plain overload.
         public override Task WriteAsync(ParquetRowGroupWriter group, CancellationToken cancellationToken) =>
-            MaxDefinition == 0 && MaxRepetition == 0
-                ? group.WriteAsync<T>(Field, _values.AsMemory(0, _valueCount), null, null, cancellationToken)
-                : group.WriteAllPartsAsync<T>(Field, _values.AsMemory(0, _valueCount), Definitions, Repetitions, cancellationToken);
+            Leaf.MaxDefinition == 0 && Leaf.MaxRepetition == 0
+                ? group.WriteAsync<T>(Field, BufferedValues, null, null, cancellationToken)
+                : group.WriteAllPartsAsync<T>(Field, BufferedValues, Definitions, Repetitions, cancellationToken);
+
+        /// <summary>Text and bytes by their length, the rest by their size (the casts through object compile away per T).</summary>
+        private static long SizeOf(ReadOnlySpan<T> values)
+        {
+            long sum = 0;
+            if (typeof(T) == typeof(ReadOnlyMemory<char>))
+            {
+                foreach (var value in values) sum += ((ReadOnlyMemory<char>)(object)value).Length;
+            }
+            else if (typeof(T) == typeof(ReadOnlyMemory<byte>))
+            {
+                foreach (var value in values) sum += ((ReadOnlyMemory<byte>)(object)value).Length;
+            }
+            else
+            {
+                sum = (long)values.Length * Unsafe.SizeOf<T>();
+            }
+            return sum;
+        }
+    }
+
+    /// <summary>Times arrive as TimeSpan and are stored as INT64 microseconds.</summary>
+    private sealed class TimeColumnBuffer(DataField field, LeafLayout leaf) : ColumnBuffer<long>(field, leaf)
+    {
+        protected override void AppendValues(ColumnData column)
+        {
+            var times = ((ColumnData<TimeSpan>)column).Values.Span;
+            Span<long> micros = times.Length <= 1024 ? stackalloc long[times.Length] : new long[times.Length];
+            for (var i = 0; i < times.Length; i++) micros[i] = times[i].Ticks / 10;
+            Add(micros);
+        }
     }
 }

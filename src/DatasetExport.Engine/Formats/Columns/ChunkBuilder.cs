@@ -1,0 +1,143 @@
+using System.Globalization;
+
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>
+/// Builds <see cref="RecordChunk"/>s row by row: one <see cref="ColumnBuilder"/> per leaf of the schema's layout.
+/// Readers add values to the builders directly; <see cref="AddRecord"/> shreds a <see cref="Record"/>. A row that fails
+/// half-way is taken back with <see cref="Rollback"/>, so the columns never misalign.
+/// </summary>
+public sealed class ChunkBuilder
+{
+    private readonly (int Levels, int Values)[] _rowStart;
+
+    public ChunkBuilder(DatasetSchema schema)
+    {
+        Layout = ColumnLayout.For(schema);
+        Columns = Layout.Leaves.Select(ColumnBuilder.Create).ToArray();
+        _rowStart = new (int, int)[Columns.Count];
+    }
+
+    public ColumnLayout Layout { get; }
+
+    /// <summary>One builder per leaf, in <see cref="ColumnLayout.Leaves"/> order.</summary>
+    public IReadOnlyList<ColumnBuilder> Columns { get; }
+
+    /// <summary>Rows completed with <see cref="EndRow"/>.</summary>
+    public int RowCount { get; private set; }
+
+    /// <summary>Marks where a row starts, for <see cref="Rollback"/>.</summary>
+    public void BeginRow()
+    {
+        for (var i = 0; i < Columns.Count; i++) _rowStart[i] = Columns[i].Position;
+    }
+
+    public void EndRow() => RowCount++;
+
+    /// <summary>Drops what was added since <see cref="BeginRow"/>.</summary>
+    public void Rollback()
+    {
+        for (var i = 0; i < Columns.Count; i++) Columns[i].Truncate(_rowStart[i]);
+    }
+
+    /// <summary>The rows so far as a chunk; the builder starts over empty.</summary>
+    public RecordChunk Build()
+    {
+        var columns = new ColumnData[Columns.Count];
+        for (var i = 0; i < columns.Length; i++) columns[i] = Columns[i].Build();
+        var chunk = new RecordChunk(Layout.Schema, RowCount, columns);
+        RowCount = 0;
+        return chunk;
+    }
+
+    /// <summary>
+    /// Shreds one record (values as documented on <see cref="Record"/>; missing names are null). Throws
+    /// <see cref="ArgumentException"/> naming the column for a value that does not fit, leaving the builder as before.
+    /// </summary>
+    public void AddRecord(IReadOnlyDictionary<string, object?> record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        BeginRow();
+        try
+        {
+            foreach (var column in Layout.Columns) Shred(column, record.GetValueOrDefault(column.Field.Name), repetition: 0);
+        }
+        catch
+        {
+            Rollback();
+            throw;
+        }
+        EndRow();
+    }
+
+    private void Shred(LayoutNode node, object? value, int repetition)
+    {
+        if (value is null)
+        {
+            AddAbsent(node, node.NullLevel, repetition);
+            return;
+        }
+        switch (node)
+        {
+            case LeafLayout leaf:
+                AddValue(Columns[leaf.Index], value, repetition);
+                break;
+            case StructLayout structNode when value is IReadOnlyDictionary<string, object?> fields:
+                foreach (var child in structNode.Children) Shred(child, fields.GetValueOrDefault(child.Field.Name), repetition);
+                break;
+            case ListLayout list when value is IReadOnlyList<object?> items:
+                if (items.Count == 0) AddAbsent(node, list.NullLevel + 1, repetition);
+                for (var i = 0; i < items.Count; i++) Shred(list.Element, items[i], i == 0 ? repetition : list.RepeatedLevel);
+                break;
+            case MapLayout map when value is IReadOnlyList<KeyValuePair<object, object?>> entries:
+                if (entries.Count == 0) AddAbsent(node, map.NullLevel + 1, repetition);
+                for (var i = 0; i < entries.Count; i++)
+                {
+                    var entryRepetition = i == 0 ? repetition : map.RepeatedLevel;
+                    Shred(map.Key, entries[i].Key, entryRepetition);
+                    Shred(map.Value, entries[i].Value, entryRepetition);
+                }
+                break;
+            default:
+                throw new ArgumentException($"Column '{node.Path}' is {node.Field.TypeName} but a record holds {value.GetType().Name}.");
+        }
+    }
+
+    private void AddAbsent(LayoutNode node, int definition, int repetition)
+    {
+        foreach (var leaf in node.Leaves) Columns[leaf.Index].AddNull(definition, repetition);
+    }
+
+    private static void AddValue(ColumnBuilder column, object value, int repetition)
+    {
+        try
+        {
+            switch (column)
+            {
+                case ColumnBuilder<bool> b: b.Add(Convert.ToBoolean(value, CultureInfo.InvariantCulture), repetition); break;
+                case ColumnBuilder<int> b: b.Add(Convert.ToInt32(value, CultureInfo.InvariantCulture), repetition); break;
+                case ColumnBuilder<long> b: b.Add(Convert.ToInt64(value, CultureInfo.InvariantCulture), repetition); break;
+                case ColumnBuilder<float> b: b.Add(Convert.ToSingle(value, CultureInfo.InvariantCulture), repetition); break;
+                case ColumnBuilder<double> b: b.Add(value is float f ? FieldValues.FloatToDouble(f) : Convert.ToDouble(value, CultureInfo.InvariantCulture), repetition); break;
+                case ColumnBuilder<decimal> b: b.Add(Convert.ToDecimal(value, CultureInfo.InvariantCulture), repetition); break;
+                case ColumnBuilder<ReadOnlyMemory<char>> b: b.Add((value as string ?? Convert.ToString(value, CultureInfo.InvariantCulture) ?? "").AsMemory(), repetition); break;
+                case ColumnBuilder<ReadOnlyMemory<byte>> b: b.Add((byte[])value, repetition); break;
+                case ColumnBuilder<DateOnly> b: b.Add(value is DateTime d ? DateOnly.FromDateTime(d) : (DateOnly)value, repetition); break;
+                case ColumnBuilder<DateTime> b: b.Add(ToUtc((DateTime)value), repetition); break;
+                case ColumnBuilder<TimeSpan> b: b.Add((TimeSpan)value, repetition); break;
+                default: throw new InvalidOperationException($"Column '{column.Leaf.Path}' has no value conversion.");
+            }
+        }
+        catch (Exception error) when (error is InvalidCastException or FormatException or OverflowException)
+        {
+            throw new ArgumentException($"Column '{column.Leaf.Path}' cannot hold the value {value} ({value.GetType().Name}).", error);
+        }
+    }
+
+    private static DateTime ToUtc(DateTime value) => value.Kind switch
+    {
+        DateTimeKind.Local => value.ToUniversalTime(),
+        DateTimeKind.Unspecified => DateTime.SpecifyKind(value, DateTimeKind.Utc),
+        _ => value,
+    };
+}

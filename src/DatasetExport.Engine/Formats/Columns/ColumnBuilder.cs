@@ -1,0 +1,133 @@
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>Accumulates one leaf column's entries in growable arrays; <see cref="Build"/> hands them over as <see cref="ColumnData"/>.</summary>
+public abstract class ColumnBuilder
+{
+    private const int InitialCapacity = 1024;
+
+    private int[] _definitions;
+    private int[] _repetitions;
+
+    private protected ColumnBuilder(LeafLayout leaf)
+    {
+        Leaf = leaf;
+        _definitions = leaf.MaxDefinition > 0 ? new int[InitialCapacity] : [];
+        _repetitions = leaf.MaxRepetition > 0 ? new int[InitialCapacity] : [];
+    }
+
+    public LeafLayout Leaf { get; }
+
+    public int LevelCount { get; private set; }
+
+    public abstract int ValueCount { get; }
+
+    /// <summary>Where the builder stands, to <see cref="Truncate"/> back to when a record fails half-way.</summary>
+    public (int Levels, int Values) Position => (LevelCount, ValueCount);
+
+    /// <summary>The builder for <paramref name="leaf"/>'s value type (<see cref="ColumnData.ValueType"/>).</summary>
+    public static ColumnBuilder Create(LeafLayout leaf) => leaf.Field.Kind switch
+    {
+        FieldKind.Boolean => new ColumnBuilder<bool>(leaf),
+        FieldKind.Int32 => new ColumnBuilder<int>(leaf),
+        FieldKind.Int64 => new ColumnBuilder<long>(leaf),
+        FieldKind.Float => new ColumnBuilder<float>(leaf),
+        FieldKind.Double => new ColumnBuilder<double>(leaf),
+        FieldKind.Decimal => new ColumnBuilder<decimal>(leaf),
+        FieldKind.String => new ColumnBuilder<ReadOnlyMemory<char>>(leaf),
+        FieldKind.Binary => new ColumnBuilder<ReadOnlyMemory<byte>>(leaf),
+        FieldKind.Date => new ColumnBuilder<DateOnly>(leaf),
+        FieldKind.Timestamp => new ColumnBuilder<DateTime>(leaf),
+        FieldKind.Time => new ColumnBuilder<TimeSpan>(leaf),
+        _ => throw new ArgumentOutOfRangeException(nameof(leaf), leaf.Field.Kind, $"Column '{leaf.Path}' is not a leaf."),
+    };
+
+    /// <summary>An entry without a value: the field or one of its parents is null (or an empty list) at <paramref name="definition"/>.</summary>
+    public void AddNull(int definition, int repetition)
+    {
+        if (definition >= Leaf.MaxDefinition)
+        {
+            throw new ArgumentException($"Column '{Leaf.Path}' is not nullable but a record holds null for it.");
+        }
+        AddLevels(definition, repetition);
+    }
+
+    /// <summary>Drops the entries added since <paramref name="position"/>.</summary>
+    public void Truncate((int Levels, int Values) position)
+    {
+        LevelCount = position.Levels;
+        TruncateValues(position.Values);
+    }
+
+    /// <summary>The entries so far as column data; the builder starts over empty, with new arrays (the data keeps the old ones).</summary>
+    public abstract ColumnData Build();
+
+    private protected void AddLevels(int definition, int repetition)
+    {
+        if (Leaf.MaxDefinition > 0)
+        {
+            if (LevelCount == _definitions.Length) Array.Resize(ref _definitions, LevelCount * 2);
+            _definitions[LevelCount] = definition;
+        }
+        if (Leaf.MaxRepetition > 0)
+        {
+            if (LevelCount == _repetitions.Length) Array.Resize(ref _repetitions, LevelCount * 2);
+            _repetitions[LevelCount] = repetition;
+        }
+        LevelCount++;
+    }
+
+    /// <summary>The levels so far; the builder's level arrays are replaced by new ones of the same capacity.</summary>
+    private protected (int Count, int[] Definitions, int[] Repetitions) TakeLevels()
+    {
+        var taken = (LevelCount, _definitions, _repetitions);
+        _definitions = _definitions.Length > 0 ? new int[_definitions.Length] : [];
+        _repetitions = _repetitions.Length > 0 ? new int[_repetitions.Length] : [];
+        LevelCount = 0;
+        return taken;
+    }
+
+    private protected abstract void TruncateValues(int count);
+
+    private protected static int Capacity => InitialCapacity;
+}
+
+public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
+{
+    private T[] _values = new T[Capacity];
+    private int _valueCount;
+
+    public ColumnBuilder(LeafLayout leaf) : base(leaf)
+    {
+        if (ColumnData.ValueType(leaf.Field.Kind) != typeof(T))
+        {
+            throw new ArgumentException($"Column '{leaf.Path}' is {leaf.Field.TypeName}, which holds {ColumnData.ValueType(leaf.Field.Kind).Name} values, not {typeof(T).Name}.");
+        }
+    }
+
+    public override int ValueCount => _valueCount;
+
+    /// <summary>An entry holding <paramref name="value"/>.</summary>
+    public void Add(T value, int repetition)
+    {
+        if (_valueCount == _values.Length) Array.Resize(ref _values, _valueCount * 2);
+        _values[_valueCount++] = value;
+        AddLevels(Leaf.MaxDefinition, repetition);
+    }
+
+    public override ColumnData Build()
+    {
+        var (count, definitions, repetitions) = TakeLevels();
+        var data = new ColumnData<T>(Leaf, count, definitions.AsMemory(0, Leaf.MaxDefinition > 0 ? count : 0),
+            repetitions.AsMemory(0, Leaf.MaxRepetition > 0 ? count : 0), _values.AsMemory(0, _valueCount));
+        _values = new T[_values.Length];
+        _valueCount = 0;
+        return data;
+    }
+
+    private protected override void TruncateValues(int count)
+    {
+        // Strings and byte slices keep their memory alive: clear what is dropped.
+        Array.Clear(_values, count, _valueCount - count);
+        _valueCount = count;
+    }
+}
