@@ -35,20 +35,58 @@ public sealed class JsonLinesBatchReader : IBatchReader
     public async Task<DatasetSchema> ReadSchemaAsync(string path, bool gzipped, CancellationToken cancellationToken)
     {
         var inference = new JsonSchemaInference(path);
-        await foreach (var (lineNumber, document) in ReadDocumentsAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
+        await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
         {
-            using (document)
-            {
-                // Checked before Observe, which must not see (and half-record) a line that is then left out.
-                if (_onInvalidRecord is not null && document.RootElement.ValueKind != JsonValueKind.Object)
-                {
-                    _onInvalidRecord(NotAnObject(document.RootElement, path, lineNumber));
-                    continue;
-                }
-                inference.Observe(document.RootElement, lineNumber);
-            }
+            Observe(inference, line.Span, path, lineNumber);
         }
         return inference.ToSchema();
+    }
+
+    /// <summary>
+    /// One line into the schema. The inference reads tokens as it goes, so it may meet a conflict before a syntax error
+    /// that a parser would report first: the line is then checked whole, and its JSON error wins. With a handler, a line is
+    /// checked whole before it is observed at all, since a line left out must leave no trace in the schema.
+    /// </summary>
+    private void Observe(JsonSchemaInference inference, ReadOnlySpan<byte> line, string path, long lineNumber)
+    {
+        if (_onInvalidRecord is not null)
+        {
+            if (Refusal(line, path, lineNumber) is { } refused)
+            {
+                _onInvalidRecord(refused);
+                return;
+            }
+            inference.Observe(line, lineNumber);
+            return;
+        }
+        try
+        {
+            inference.Observe(line, lineNumber);
+        }
+        catch (JsonException error)
+        {
+            throw InvalidJson(error, path, lineNumber);
+        }
+        catch (BatchReadException)
+        {
+            if (Refusal(line, path, lineNumber) is { } refused) throw refused;
+            throw;
+        }
+    }
+
+    /// <summary>Why the line cannot be a record at all (not valid JSON, not an object), or null.</summary>
+    private static BatchReadException? Refusal(ReadOnlySpan<byte> line, string path, long lineNumber)
+    {
+        JsonValueKind kind;
+        try
+        {
+            kind = JsonSchemaInference.FirstToken(line);
+        }
+        catch (JsonException error)
+        {
+            return InvalidJson(error, path, lineNumber);
+        }
+        return kind == JsonValueKind.Object ? null : JsonSchemaInference.NotAnObject(path, lineNumber, kind);
     }
 
     public Task<long?> ReadRecordCountAsync(string path, bool gzipped, CancellationToken cancellationToken) => Task.FromResult<long?>(null);
@@ -82,7 +120,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
 
     /// <summary>
     /// Every non-blank line parsed, with its 1-based line number. Each document reads from the line buffer, so it is
-    /// disposed before the next line is asked for (both callers do).
+    /// disposed before the next line is asked for.
     /// </summary>
     private async IAsyncEnumerable<(long LineNumber, JsonDocument Document)> ReadDocumentsAsync(
         string path, bool gzipped, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -236,7 +274,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
     }
 
     private static BatchReadException NotAnObject(JsonElement line, string path, long lineNumber) =>
-        new(path, $"line {lineNumber}", $"expected a JSON object but found {JsonSchemaInference.Describe(line.ValueKind)}.");
+        JsonSchemaInference.NotAnObject(path, lineNumber, line.ValueKind);
 
     private static object? ToValue(JsonElement element, SchemaField field, string fieldPath, string path, long lineNumber)
     {
