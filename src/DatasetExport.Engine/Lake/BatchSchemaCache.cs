@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using DatasetExport.Engine.Formats;
 
 namespace DatasetExport.Engine.Lake;
@@ -36,7 +37,7 @@ internal sealed class BatchSchemaCache
     }
 
     /// <summary>The batch's schema and record count as read before, if its file is unchanged since.</summary>
-    public bool TryGet(BatchInfo batch, bool skipInvalidRecords, out DatasetSchema schema, out long? recordCount)
+    public bool TryGet(BatchInfo batch, bool skipInvalidRecords, [MaybeNullWhen(false)] out DatasetSchema schema, out long? recordCount)
     {
         lock (_gate)
         {
@@ -49,7 +50,7 @@ internal sealed class BatchSchemaCache
                 return true;
             }
         }
-        (schema, recordCount) = (null!, null);
+        (schema, recordCount) = (null, null);
         return false;
     }
 
