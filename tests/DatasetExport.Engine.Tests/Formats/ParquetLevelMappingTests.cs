@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json.Serialization;
 using DatasetExport.Engine.Formats;
 using Record = DatasetExport.Engine.Formats.Record;
@@ -224,6 +225,61 @@ public sealed class ParquetLevelMappingTests(FormatsFixture fixture)
         Assert.Equal(20_000, otherRecords);
         Assert.True(held.Count > 3, "the file should span several row groups and chunks");
         RecordAssert.Equal(AllTypes.ExpectedRecords(FormatsFixture.Rows), held.SelectMany(chunk => chunk.Records).ToList());
+    }
+
+    [Fact]
+    public async Task Chunks_of_one_row_group_are_views_of_the_same_decoded_arrays()
+    {
+        var reader = new ParquetBatchReader(chunkSize: 1000);
+
+        var chunks = await ReadChunksAsync(reader, fixture.AllTypesParquet, AllTypes.Schema);
+
+        // The first row group has 2048 rows: chunks of 1000, 1000 and 48 rows over one decoded array per column.
+        Assert.Equal([1000, 1000, 48], chunks.Take(3).Select(chunk => chunk.RowCount));
+        var strings = AllTypes.Schema.Fields.Select(field => field.Name).ToList().IndexOf("s");
+        var listLeaf = ColumnLayout.For(AllTypes.Schema).Leaves.Single(leaf => leaf.Path == "lst[]").Index;
+        foreach (var column in new[] { strings, listLeaf })
+        {
+            var arrays = chunks.Take(3).Select(chunk => ValuesArray(chunk.Columns[column])).ToList();
+            Assert.Same(arrays[0], arrays[1]);
+            Assert.Same(arrays[0], arrays[2]);
+            Assert.NotSame(arrays[0], ValuesArray(chunks[3].Columns[column]));
+        }
+    }
+
+    [Fact]
+    public async Task A_column_whose_levels_do_not_start_a_row_names_the_column_and_row_group()
+    {
+        var path = fixture.NewPath("uneven.parquet");
+        var id = new DataField<long>("id", nullable: false);
+        var tags = new DataField("tags", typeof(int), isNullable: false, isArray: true);
+        await using (var stream = File.Create(path))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(id, tags), stream))
+        using (var group = writer.CreateRowGroup())
+        {
+            await group.WriteAsync<long>(id, new long[] { 1, 2, 3 });
+            // Three rows, but the first entry continues a row that never started (repetition 1).
+            await group.WriteAllPartsAsync<int>(tags, new[] { 1, 2, 3, 4 }, new[] { 1, 1, 1, 1 }, new[] { 1, 0, 0, 0 }, CancellationToken.None);
+        }
+        var schema = await _reader.ReadSchemaAsync(path, false, CancellationToken.None);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => RecordAssert.ReadAllAsync(_reader, path, false, schema));
+
+        Assert.Equal("row group 0", error.Location);
+        Assert.Contains("'tags'", error.Message);
+        Assert.Contains("row count", error.Message);
+    }
+
+    /// <summary>The array under a column's values.</summary>
+    private static object ValuesArray(ColumnData column)
+    {
+        object? array = column switch
+        {
+            ColumnData<ReadOnlyMemory<char>> strings => MemoryMarshal.TryGetArray(strings.Values, out var segment) ? segment.Array : null,
+            ColumnData<long> longs => MemoryMarshal.TryGetArray(longs.Values, out var segment) ? segment.Array : null,
+            _ => null,
+        };
+        return Assert.IsAssignableFrom<object>(array);
     }
 
     private static async Task<List<RecordChunk>> ReadChunksAsync(ParquetBatchReader reader, string path, DatasetSchema schema)
