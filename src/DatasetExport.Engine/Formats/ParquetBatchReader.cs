@@ -54,31 +54,36 @@ public sealed class ParquetBatchReader : IBatchReader
         var shredInto = plan is null ? new ChunkBuilder(schema) : null;
         plan ??= ParquetColumnPlan.TryCreate(file.Reader.Schema, OwnFields(file.Schema, schema), path)
             ?? throw new InvalidOperationException($"{path}: the file's own fields do not map onto themselves.");
+        RecordChunk? rowGroup = null;
         for (var groupIndex = 0; groupIndex < file.Reader.RowGroupCount; groupIndex++)
         {
             var location = $"row group {groupIndex}";
-            var rowGroup = await Guard(path, location, async () =>
+            // Let go of the previous row group before decoding the next: consumers may still hold its slices, the reader does not.
+            rowGroup = null;
+            rowGroup = await Guard(path, location, async () =>
             {
                 using var group = file.Reader.OpenRowGroupReader(groupIndex);
                 return await plan.ReadAsync(group, cancellationToken).ConfigureAwait(false);
             }).ConfigureAwait(false);
             for (var start = 0; start < rowGroup.RowCount; start += ChunkSize)
             {
-                var chunk = rowGroup.Slice(start, Math.Min(ChunkSize, rowGroup.RowCount - start));
-                yield return shredInto is null ? chunk : Guard(path, location, () => Shred(chunk, shredInto));
+                yield return Guard(path, location, () => Slice(rowGroup, start, shredInto));
             }
         }
+    }
+
+    /// <summary>Rows from <paramref name="start"/> of the row group, at most <see cref="ChunkSize"/>, shredded into the dataset schema when the file needs it.</summary>
+    private RecordChunk Slice(RecordChunk rowGroup, int start, ChunkBuilder? shredInto)
+    {
+        var slice = rowGroup.Slice(start, Math.Min(ChunkSize, rowGroup.RowCount - start));
+        if (shredInto is null) return slice;
+        foreach (var record in slice.Records) shredInto.AddRecord(record);
+        return shredInto.Build();
     }
 
     /// <summary>The file's top-level fields that the dataset schema has, in file order.</summary>
     private static DatasetSchema OwnFields(DatasetSchema file, DatasetSchema dataset) =>
         new(file.Fields.Where(field => dataset.Fields.Any(target => target.Name == field.Name)).ToList());
-
-    private static RecordChunk Shred(RecordChunk chunk, ChunkBuilder builder)
-    {
-        foreach (var record in chunk.Records) builder.AddRecord(record);
-        return builder.Build();
-    }
 
     /// <summary>Runs one step of reading; any failure that is not a cancellation becomes a <see cref="BatchReadException"/> at <paramref name="location"/>.</summary>
     private static T Guard<T>(string path, string location, Func<T> step)
