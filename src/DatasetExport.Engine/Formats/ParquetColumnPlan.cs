@@ -36,8 +36,6 @@ internal sealed class ParquetColumnPlan
         _sources = sources;
     }
 
-    public DatasetSchema Schema => _layout.Schema;
-
     /// <summary>
     /// The plan reading <paramref name="file"/> as <paramref name="target"/>, or null when a nested field of the target
     /// (a struct's child) is not in the file: such files are read as their own fields and shredded record by record.

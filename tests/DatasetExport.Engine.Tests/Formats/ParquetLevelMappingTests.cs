@@ -140,6 +140,18 @@ public sealed class ParquetLevelMappingTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task A_missing_column_the_dataset_schema_declares_not_nullable_names_the_column_and_row_group()
+    {
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64), new SchemaField("absent", FieldKind.Int64, Nullable: false)]);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => RecordAssert.ReadAllAsync(_reader, fixture.AllTypesParquet, false, schema));
+
+        Assert.Equal("row group 0", error.Location);
+        Assert.Contains("'absent'", error.Message);
+        Assert.Contains("not nullable", error.Message);
+    }
+
+    [Fact]
     public async Task Top_level_columns_missing_from_the_file_are_null_at_the_top_level()
     {
         var schema = new DatasetSchema(
