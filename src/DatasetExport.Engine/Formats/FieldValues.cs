@@ -1,22 +1,34 @@
 namespace DatasetExport.Engine.Formats;
 
-/// <summary>Widens record values of one kind to a wider kind allowed by <see cref="SchemaMerger"/>.</summary>
+/// <summary>Widens column values of one kind to a wider kind allowed by <see cref="SchemaMerger"/>.</summary>
 internal static class FieldValues
 {
-    /// <summary>The function converting values of <paramref name="source"/> to <paramref name="target"/>, or null when no conversion is needed.</summary>
-    public static Func<object, object>? Widening(FieldKind source, FieldKind target) => (source, target) switch
+    /// <summary>
+    /// The first <paramref name="count"/> of <paramref name="values"/> (an array of <paramref name="source"/>'s
+    /// <see cref="ColumnData.ValueType"/>) as an array of <paramref name="target"/>'s value type: the same array when the
+    /// kinds are equal, otherwise a new one of <paramref name="count"/> values.
+    /// </summary>
+    public static Array Widen(Array values, int count, FieldKind source, FieldKind target) => (source, target, values) switch
     {
-        _ when source == target => null,
-        (FieldKind.Int32, FieldKind.Int64) => static v => (long)(int)v,
-        (FieldKind.Int32, FieldKind.Double) => static v => (double)(int)v,
-        (FieldKind.Int64, FieldKind.Double) => static v => (double)(long)v,
-        (FieldKind.Float, FieldKind.Double) => static v => FloatToDouble((float)v),
-        (FieldKind.Int32, FieldKind.Decimal) => static v => (decimal)(int)v,
-        (FieldKind.Int64, FieldKind.Decimal) => static v => (decimal)(long)v,
+        _ when source == target => values,
+        (FieldKind.Int32, FieldKind.Int64, int[] v) => Map(v, count, static x => (long)x),
+        (FieldKind.Int32, FieldKind.Double, int[] v) => Map(v, count, static x => (double)x),
+        (FieldKind.Int64, FieldKind.Double, long[] v) => Map(v, count, static x => (double)x),
+        (FieldKind.Float, FieldKind.Double, float[] v) => Map(v, count, FloatToDouble),
+        (FieldKind.Int32, FieldKind.Decimal, int[] v) => Map(v, count, static x => (decimal)x),
+        (FieldKind.Int64, FieldKind.Decimal, long[] v) => Map(v, count, static x => (decimal)x),
         _ => throw new InvalidCastException($"{source} values cannot be widened to {target}."),
     };
 
     /// <summary>Float to double by its shortest text, so 0.1f becomes 0.1 and not 0.10000000149011612.</summary>
     public static double FloatToDouble(float value) =>
         float.IsFinite(value) ? double.Parse(value.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture) : value;
+
+    /// <summary>A new array of the first <paramref name="count"/> values converted, in one typed loop.</summary>
+    public static TOut[] Map<TIn, TOut>(TIn[] values, int count, Func<TIn, TOut> convert)
+    {
+        var result = new TOut[count];
+        for (var i = 0; i < result.Length; i++) result[i] = convert(values[i]);
+        return result;
+    }
 }

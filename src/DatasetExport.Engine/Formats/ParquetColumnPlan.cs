@@ -1,0 +1,359 @@
+using System.Reflection;
+using System.Text;
+using Parquet;
+using Parquet.Data;
+using Parquet.Schema;
+
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>
+/// How one Parquet file's leaf columns map onto the canonical <see cref="ColumnLayout"/> of a dataset schema, and the
+/// reading of a row group column by column into one <see cref="RecordChunk"/>, with no object per row.
+/// <para>
+/// The file may lay a field out differently from the canonical layout: required instead of optional columns and groups,
+/// legacy repeated primitives (<c>DataField { IsArray: true }</c>) instead of three-level lists. Repetition levels are
+/// the same (one per list or map either way); each definition level of the file maps to a canonical one through a
+/// per-leaf table computed from the chain of nodes on the leaf's path. Values are converted to the leaf's
+/// <see cref="ColumnData.ValueType"/> and widened to the dataset schema's kind in typed loops.
+/// </para>
+/// <para>
+/// Memory: each column is decoded with <see cref="ParquetRowGroupReader.ReadRawAsync{T}"/> into arrays this class
+/// allocates, not with <c>ReadRawColumnDataBaseAsync</c>: Parquet.Net 6.1.0 rents that one's value and level arrays
+/// from <c>ArrayPool.Shared</c> (CommunityToolkit <c>MemoryOwner</c>) and returns them on Dispose, while the chunks made
+/// here are handed to consumers that may hold them after the reader has moved on to the next row group. Arrays owned
+/// here can be shared by the chunk's slices without copying and go to the GC with the last slice. Decoded strings and
+/// byte arrays are separate arrays per value (or per dictionary entry) allocated by Parquet.Net, never pooled.
+/// </para>
+/// </summary>
+internal sealed class ParquetColumnPlan
+{
+    private readonly ColumnLayout _layout;
+    private readonly LeafSource?[] _sources;
+
+    private ParquetColumnPlan(ColumnLayout layout, LeafSource?[] sources)
+    {
+        _layout = layout;
+        _sources = sources;
+    }
+
+    /// <summary>
+    /// The plan reading <paramref name="file"/> as <paramref name="target"/>, or null when a nested field of the target
+    /// (a struct's child) is not in the file: such files are read as their own fields and shredded record by record.
+    /// Throws <see cref="BatchReadException"/> for a column whose type does not fit the target or whose layout is unsupported.
+    /// </summary>
+    public static ParquetColumnPlan? TryCreate(ParquetSchema file, DatasetSchema target, string path)
+    {
+        var layout = ColumnLayout.For(target);
+        var sources = new LeafSource?[layout.Leaves.Count];
+        var fileFields = file.Fields.ToDictionary(field => field.Name, StringComparer.Ordinal);
+        var complete = true;
+        foreach (var column in layout.Columns)
+        {
+            // A missing top-level field is null in every row: its leaves have no source.
+            if (fileFields.TryGetValue(column.Field.Name, out var fileField)) complete &= Map(fileField, column, [], sources, path);
+        }
+        return complete ? new ParquetColumnPlan(layout, sources) : null;
+    }
+
+    /// <summary>Decodes every column of the row group into one chunk of all its rows.</summary>
+    public async Task<RecordChunk> ReadAsync(ParquetRowGroupReader group, CancellationToken cancellationToken)
+    {
+        if (group.RowCount > Array.MaxLength) throw new InvalidDataException($"the row group has {group.RowCount} rows, more than this tool reads at once.");
+        var rows = (int)group.RowCount;
+        var columns = new ColumnData[_sources.Length];
+        int[]? zeros = null;
+        for (var i = 0; i < columns.Length; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var source = _sources[i];
+            columns[i] = source is not null
+                ? await source.ReadAsync(group, rows, cancellationToken).ConfigureAwait(false)
+                : Absent(_layout.Leaves[i], zeros ??= new int[rows]);
+        }
+        return new RecordChunk(_layout.Schema, rows, columns);
+    }
+
+    /// <summary>A leaf of a field missing from the file: one entry per row, null at the top (definition and repetition 0).</summary>
+    private static ColumnData Absent(LeafLayout leaf, int[] zeros)
+    {
+        if (leaf.MaxDefinition == 0)
+        {
+            throw new InvalidDataException($"column '{leaf.Path}' is not in this file but the dataset schema declares it not nullable.");
+        }
+        return Column(leaf, zeros.Length, zeros, zeros, Array.CreateInstance(ColumnData.ValueType(leaf.Field.Kind), 0), 0);
+    }
+
+    /// <summary>One level step on a leaf's path: whether the canonical layout and the file each add a definition level there, and whether it repeats.</summary>
+    private readonly record struct Step(bool Canonical, bool File, bool Repeated = false);
+
+    /// <summary>Maps <paramref name="file"/> onto <paramref name="node"/>; false when a nested field of the node is missing from the file.</summary>
+    private static bool Map(Field file, LayoutNode node, Step[] steps, LeafSource?[] sources, string path)
+    {
+        var source = ParquetSchemaMapping.ToSchemaField(file);
+        CheckCompatible(source, node.Field, file.Path.ToString(), path);
+        switch (file)
+        {
+            case DataField { IsArray: true } array:
+            {
+                // A repeated primitive: the list is always present, each element is a required value.
+                var list = (ListLayout)node;
+                CheckCompatible(source.ChildFields[0], list.Element.Field, file.Path.ToString(), path);
+                var element = (LeafLayout)list.Element;
+                MapLeaf(array, source.ChildFields[0].Kind, element,
+                    [.. steps, new Step(true, false), new Step(true, true, Repeated: true), LeafStep(element, fileNullable: false)], sources, path);
+                return true;
+            }
+            case DataField data:
+            {
+                var leaf = (LeafLayout)node;
+                MapLeaf(data, source.Kind, leaf, [.. steps, LeafStep(leaf, data.IsNullable)], sources, path);
+                return true;
+            }
+            case StructField structField:
+            {
+                var structNode = (StructLayout)node;
+                Step[] inner = [.. steps, new Step(true, structField.IsNullable)];
+                var complete = true;
+                foreach (var child in structNode.Children)
+                {
+                    var fileChild = structField.Fields.FirstOrDefault(candidate => candidate.Name == child.Field.Name);
+                    complete &= fileChild is not null && Map(fileChild, child, inner, sources, path);
+                }
+                return complete;
+            }
+            case ListField listField:
+            {
+                var list = (ListLayout)node;
+                return Map(listField.Item, list.Element, [.. steps, new Step(true, listField.IsNullable), new Step(true, true, Repeated: true)], sources, path);
+            }
+            case MapField mapField:
+            {
+                var map = (MapLayout)node;
+                Step[] entry = [.. steps, new Step(true, mapField.IsNullable), new Step(true, true, Repeated: true)];
+                var keyComplete = Map(mapField.Key, map.Key, entry, sources, path);
+                return Map(mapField.Value, map.Value, entry, sources, path) && keyComplete;
+            }
+            default:
+                throw new BatchReadException(path, "schema", $"column '{file.Path}' has an unsupported Parquet layout.");
+        }
+    }
+
+    private static Step LeafStep(LeafLayout leaf, bool fileNullable) => new(leaf.MaxDefinition > leaf.NullLevel, fileNullable);
+
+    private static void MapLeaf(DataField field, FieldKind sourceKind, LeafLayout leaf, Step[] steps, LeafSource?[] sources, string path)
+    {
+        var fileDefinition = steps.Count(step => step.File);
+        var repetition = steps.Count(step => step.Repeated);
+        if (fileDefinition != field.MaxDefinitionLevel || repetition != field.MaxRepetitionLevel)
+        {
+            throw new BatchReadException(path, "schema",
+                $"column '{field.Path}' has an unsupported nesting layout (levels {field.MaxDefinitionLevel}/{field.MaxRepetitionLevel}, expected {fileDefinition}/{repetition}).");
+        }
+        sources[leaf.Index] = new LeafSource(field, sourceKind, leaf, DefinitionTable(steps), path);
+    }
+
+    /// <summary>
+    /// For each definition level of the file, the canonical one: the nodes defined at a file level are the longest prefix
+    /// of the path whose file steps it covers, and the canonical level counts their canonical steps. -1 where the first
+    /// undefined node has no canonical level (the file holds a null the dataset schema does not allow).
+    /// </summary>
+    private static int[] DefinitionTable(Step[] steps)
+    {
+        var table = new int[steps.Count(step => step.File) + 1];
+        for (var fileLevel = 0; fileLevel < table.Length; fileLevel++)
+        {
+            var covered = 0;
+            var canonical = 0;
+            foreach (var step in steps)
+            {
+                if (step.File && covered == fileLevel)
+                {
+                    if (!step.Canonical) canonical = -1;
+                    break;
+                }
+                if (step.File) covered++;
+                if (step.Canonical) canonical++;
+            }
+            table[fileLevel] = canonical;
+        }
+        return table;
+    }
+
+    private static void CheckCompatible(SchemaField source, SchemaField target, string column, string path)
+    {
+        var compatible = source.Kind == target.Kind;
+        if (!compatible && source.Kind is not (FieldKind.Struct or FieldKind.List or FieldKind.Map))
+        {
+            try
+            {
+                compatible = SchemaMerger.MergeField(source, target).Kind == target.Kind;
+            }
+            catch (SchemaConflictException)
+            {
+                compatible = false;
+            }
+        }
+        if (!compatible)
+        {
+            throw new BatchReadException(path, "schema",
+                $"column '{column}' is {source.TypeName} in this file but {target.TypeName} in the dataset schema.");
+        }
+    }
+
+    /// <summary>The column data of <paramref name="leaf"/> over arrays this reader owns; <paramref name="values"/> holds the leaf's value type.</summary>
+    private static ColumnData Column(LeafLayout leaf, int count, int[] definitions, int[] repetitions, Array values, int valueCount) => values switch
+    {
+        bool[] v => new ColumnData<bool>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        int[] v => new ColumnData<int>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        long[] v => new ColumnData<long>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        float[] v => new ColumnData<float>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        double[] v => new ColumnData<double>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        decimal[] v => new ColumnData<decimal>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        ReadOnlyMemory<char>[] v => new ColumnData<ReadOnlyMemory<char>>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        ReadOnlyMemory<byte>[] v => new ColumnData<ReadOnlyMemory<byte>>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        DateOnly[] v => new ColumnData<DateOnly>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        DateTime[] v => new ColumnData<DateTime>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        TimeSpan[] v => new ColumnData<TimeSpan>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
+        _ => throw new InvalidOperationException($"Column '{leaf.Path}' got {values.GetType().Name} values."),
+    };
+
+    /// <summary>One file column feeding one canonical leaf.</summary>
+    private sealed class LeafSource
+    {
+        private delegate Task<Array> ValuesReader(
+            ParquetRowGroupReader group, DataField field, int count, int[]? definitions, int[]? repetitions, CancellationToken cancellationToken);
+
+        private static readonly MethodInfo ReadValuesMethod =
+            typeof(LeafSource).GetMethod(nameof(ReadValuesAsync), BindingFlags.NonPublic | BindingFlags.Static)!;
+
+        private readonly DataField _field;
+        private readonly FieldKind _sourceKind;
+        private readonly LeafLayout _leaf;
+        private readonly int[] _definitionTable;
+        private readonly bool _sameDefinitions;
+        private readonly ValuesReader _readValues;
+
+        public LeafSource(DataField field, FieldKind sourceKind, LeafLayout leaf, int[] definitionTable, string path)
+        {
+            _field = field;
+            _sourceKind = sourceKind;
+            _leaf = leaf;
+            _definitionTable = definitionTable;
+            _sameDefinitions = field.MaxDefinitionLevel == leaf.MaxDefinition && definitionTable.Select((canonical, file) => canonical == file).All(same => same);
+            // Parquet.Net reads strings and byte arrays as memory slices; every other column as its CLR type.
+            var storage = field.ClrType == typeof(string) ? typeof(ReadOnlyMemory<char>)
+                : field.ClrType == typeof(byte[]) ? typeof(ReadOnlyMemory<byte>)
+                : field.ClrType;
+            if (!storage.IsValueType)
+            {
+                throw new BatchReadException(path, "schema", $"column '{field.Path}' holds {field.ClrType.Name} values, which this tool does not read.");
+            }
+            _readValues = ReadValuesMethod.MakeGenericMethod(storage).CreateDelegate<ValuesReader>();
+        }
+
+        public async Task<ColumnData> ReadAsync(ParquetRowGroupReader group, int rows, CancellationToken cancellationToken)
+        {
+            var metadata = group.GetMetadata(_field)?.MetaData ?? throw new InvalidDataException($"column '{_field.Path}' has no data in this row group.");
+            if (metadata.NumValues is < 0 or > int.MaxValue) throw new InvalidDataException($"column '{_field.Path}' announces {metadata.NumValues} values.");
+            var count = (int)metadata.NumValues;
+            var fileDefinitions = _field.MaxDefinitionLevel > 0 ? new int[count] : null;
+            var repetitions = _field.MaxRepetitionLevel > 0 ? new int[count] : null;
+            var raw = await _readValues(group, _field, count, fileDefinitions, repetitions, cancellationToken).ConfigureAwait(false);
+
+            var valueCount = fileDefinitions is null ? count : fileDefinitions.AsSpan().Count(_field.MaxDefinitionLevel);
+            if (valueCount > raw.Length)
+            {
+                throw new InvalidDataException($"column '{_field.Path}' has {raw.Length} values but its levels announce {valueCount}.");
+            }
+            var rowCount = repetitions is null ? count : repetitions.AsSpan().Count(0);
+            if (rowCount != rows || (repetitions is not null && count > 0 && repetitions[0] != 0))
+            {
+                throw new InvalidDataException(
+                    $"column '{_field.Path}' has {count} level entries and {valueCount} values, which do not match the row count ({rows}).");
+            }
+            var values = FieldValues.Widen(ToSourceValues(raw, valueCount), valueCount, _sourceKind, _leaf.Field.Kind);
+            return Column(_leaf, count, CanonicalDefinitions(fileDefinitions, count), repetitions ?? [], values, valueCount);
+        }
+
+        private static async Task<Array> ReadValuesAsync<T>(
+            ParquetRowGroupReader group, DataField field, int count, int[]? definitions, int[]? repetitions, CancellationToken cancellationToken)
+            where T : struct
+        {
+            var values = new T[count];
+            await group.ReadRawAsync<T>(field, values, definitions?.AsMemory(), repetitions?.AsMemory(), cancellationToken).ConfigureAwait(false);
+            return values;
+        }
+
+        /// <summary>The file's definition levels in the canonical layout: the same array when they agree, otherwise mapped through the table.</summary>
+        private int[] CanonicalDefinitions(int[]? fileDefinitions, int count)
+        {
+            if (_sameDefinitions) return fileDefinitions ?? [];
+            if (fileDefinitions is null)
+            {
+                // A required column: every entry holds a value.
+                if (_leaf.MaxDefinition == 0) return [];
+                var filled = new int[count];
+                Array.Fill(filled, _leaf.MaxDefinition);
+                return filled;
+            }
+            var table = _definitionTable;
+            var definitions = _leaf.MaxDefinition > 0 ? new int[count] : null;
+            for (var i = 0; i < fileDefinitions.Length; i++)
+            {
+                var file = fileDefinitions[i];
+                var canonical = (uint)file < (uint)table.Length ? table[file] : -1;
+                if (canonical < 0)
+                {
+                    throw new InvalidDataException((uint)file < (uint)table.Length
+                        ? $"column '{_field.Path}' holds a null, but '{_leaf.Path}' is not nullable in the dataset schema."
+                        : $"column '{_field.Path}' has definition level {file} above its maximum {table.Length - 1}.");
+                }
+                if (definitions is not null) definitions[i] = canonical;
+            }
+            return definitions ?? [];
+        }
+
+        /// <summary>The first <paramref name="count"/> decoded values as an array of the file column's own kind's value type.</summary>
+        /// <remarks>
+        /// Matched on the exact array type: the runtime lets <c>uint[]</c> pass for <c>int[]</c> (and so on for every
+        /// signed/unsigned pair), so a type pattern would read unsigned values as signed.
+        /// </remarks>
+        private Array ToSourceValues(Array raw, int count) => raw.GetType() switch
+        {
+            var t when t == typeof(bool[]) || t == typeof(float[]) || t == typeof(double[]) || t == typeof(decimal[])
+                || t == typeof(ReadOnlyMemory<char>[]) || t == typeof(DateOnly[]) || t == typeof(TimeSpan[]) => raw,
+            var t when t == typeof(int[]) => _sourceKind == FieldKind.Time ? FieldValues.Map((int[])raw, count, static x => TimeSpan.FromMilliseconds(x)) : raw,
+            var t when t == typeof(long[]) => _sourceKind != FieldKind.Time ? raw
+                : (_field as TimeDataField)?.Precision == TimeUnitPrecision.Nanos ? FieldValues.Map((long[])raw, count, static x => TimeSpan.FromTicks(x / 100))
+                : FieldValues.Map((long[])raw, count, static x => TimeSpan.FromTicks(x * 10)),
+            var t when t == typeof(ReadOnlyMemory<byte>[]) => _sourceKind == FieldKind.String
+                ? FieldValues.Map((ReadOnlyMemory<byte>[])raw, count, static x => Encoding.UTF8.GetString(x.Span).AsMemory())
+                : raw,
+            var t when t == typeof(sbyte[]) => FieldValues.Map((sbyte[])raw, count, static x => (int)x),
+            var t when t == typeof(byte[]) => FieldValues.Map((byte[])raw, count, static x => (int)x),
+            var t when t == typeof(short[]) => FieldValues.Map((short[])raw, count, static x => (int)x),
+            var t when t == typeof(ushort[]) => FieldValues.Map((ushort[])raw, count, static x => (int)x),
+            var t when t == typeof(uint[]) => FieldValues.Map((uint[])raw, count, static x => (long)x),
+            var t when t == typeof(ulong[]) => FieldValues.Map((ulong[])raw, count, static x => (decimal)x),
+            var t when t == typeof(Half[]) => FieldValues.Map((Half[])raw, count, static x => (float)x),
+            var t when t == typeof(BigDecimal[]) => FieldValues.Map((BigDecimal[])raw, count, ToDecimal),
+            // Timestamps not adjusted to UTC come back as wall-clock values marked Local; they are taken as UTC. The array is ours: convert in place.
+            var t when t == typeof(DateTime[]) => SpecifyUtc((DateTime[])raw, count),
+            var t when t == typeof(DateTimeOffset[]) => FieldValues.Map((DateTimeOffset[])raw, count, static x => x.UtcDateTime),
+            var t when t == typeof(TimeOnly[]) => FieldValues.Map((TimeOnly[])raw, count, static x => x.ToTimeSpan()),
+            var t when t == typeof(Guid[]) => FieldValues.Map((Guid[])raw, count, static x => x.ToString("D").AsMemory()),
+            var t => throw new NotSupportedException($"column '{_field.Path}' holds {t.GetElementType()?.Name} values, which this tool does not read."),
+        };
+
+        private static DateTime[] SpecifyUtc(DateTime[] values, int count)
+        {
+            for (var i = 0; i < count; i++) values[i] = DateTime.SpecifyKind(values[i], DateTimeKind.Utc);
+            return values;
+        }
+
+        private decimal ToDecimal(BigDecimal value) =>
+            ParquetSchemaMapping.ToDecimal(value.UnscaledValue, value.Scale)
+            ?? throw new InvalidDataException(
+                $"column '{_field.Path}' holds {value}, which has more significant digits than .NET decimal (28) can hold exactly.");
+    }
+}
