@@ -214,4 +214,49 @@ public sealed class JsonLinesShreddingTests : IDisposable
             Assert.Equal([$"t{i}", $"ü{i}"], (IReadOnlyList<object?>)records[i]["tags"]!);
         }
     }
+
+    [Fact]
+    public async Task Every_leaf_kind_converts_as_the_record_reader_did()
+    {
+        var path = Write("kinds.jsonl",
+            """{"b": true, "i": -7, "f": 1.5, "dec": 3, "day": "2024-02-29", "t": "23:59:59.1234567", "bin": "AAH/", "m": {"-9223372036854775808": 1}}""",
+            """{"b": false, "i": 2147483647, "f": 2, "dec": 0.125, "day": "\u0032024-01-01", "t": "\u0031:02", "bin": "", "m": {"5": null, "6": 2.5}}""",
+            """{"day": "2024/01/01"}""",
+            """{"t": "25:00"}""",
+            """{"bin": "not base64!"}""",
+            """{"i": 2.5}""",
+            """{"m": {"9223372036854775808": 1}}""");
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("b", FieldKind.Boolean), new SchemaField("i", FieldKind.Int32), new SchemaField("f", FieldKind.Float),
+            new SchemaField("dec", FieldKind.Decimal, Precision: 9, Scale: 3), new SchemaField("day", FieldKind.Date), new SchemaField("t", FieldKind.Time),
+            new SchemaField("bin", FieldKind.Binary),
+            new SchemaField("m", FieldKind.Map, Children: [new SchemaField("key", FieldKind.Int64, Nullable: false), new SchemaField("value", FieldKind.Double)]),
+        ]);
+        var reported = new List<string>();
+
+        var chunk = Assert.Single(await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path, schema));
+
+        RecordAssert.Equal(
+        [
+            new Record
+            {
+                ["b"] = true, ["i"] = -7, ["f"] = 1.5f, ["dec"] = 3m, ["day"] = new DateOnly(2024, 2, 29), ["t"] = new TimeSpan(0, 23, 59, 59).Add(TimeSpan.FromTicks(1234567)),
+                ["bin"] = new byte[] { 0, 1, 255 }, ["m"] = new List<KeyValuePair<object, object?>> { new(long.MinValue, 1.0) },
+            },
+            new Record
+            {
+                ["b"] = false, ["i"] = int.MaxValue, ["f"] = 2f, ["dec"] = 0.125m, ["day"] = new DateOnly(2024, 1, 1), ["t"] = new TimeSpan(1, 2, 0),
+                ["bin"] = Array.Empty<byte>(), ["m"] = new List<KeyValuePair<object, object?>> { new(5L, null), new(6L, 2.5) },
+            },
+        ], chunk.Records);
+        Assert.Equal(
+        [
+            "(line 3): field 'day' is date in the dataset schema but this line holds a string.",
+            "(line 4): field 't' is time in the dataset schema but this line holds a string.",
+            "(line 5): field 'bin' is binary in the dataset schema but this line holds a string.",
+            "(line 6): field 'i' is int32 in the dataset schema but this line holds a number (2.5).",
+            "(line 7): map field 'm' has key \"9223372036854775808\", which is not a int64; JSON map keys can be read as string, int32 or int64.",
+        ], reported);
+    }
 }
