@@ -1,7 +1,8 @@
-using System.Globalization;
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace DatasetExport.Engine.Formats;
 
@@ -33,20 +34,58 @@ public sealed class JsonLinesBatchReader : IBatchReader
     public async Task<DatasetSchema> ReadSchemaAsync(string path, bool gzipped, CancellationToken cancellationToken)
     {
         var inference = new JsonSchemaInference(path);
-        await foreach (var (lineNumber, document) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
+        await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
         {
-            using (document)
-            {
-                // Checked before Observe, which must not see (and half-record) a line that is then left out.
-                if (_onInvalidRecord is not null && document.RootElement.ValueKind != JsonValueKind.Object)
-                {
-                    _onInvalidRecord(NotAnObject(document.RootElement, path, lineNumber));
-                    continue;
-                }
-                inference.Observe(document.RootElement, lineNumber);
-            }
+            Observe(inference, line.Span, path, lineNumber);
         }
         return inference.ToSchema();
+    }
+
+    /// <summary>
+    /// One line into the schema. The inference reads tokens as it goes, so it may meet a conflict before a syntax error
+    /// that a parser would report first: the line is then checked whole, and its JSON error wins. With a handler, a line is
+    /// checked whole before it is observed at all, since a line left out must leave no trace in the schema.
+    /// </summary>
+    private void Observe(JsonSchemaInference inference, ReadOnlySpan<byte> line, string path, long lineNumber)
+    {
+        if (_onInvalidRecord is not null)
+        {
+            if (Refusal(line, path, lineNumber) is { } refused)
+            {
+                _onInvalidRecord(refused);
+                return;
+            }
+            inference.Observe(line, lineNumber);
+            return;
+        }
+        try
+        {
+            inference.Observe(line, lineNumber);
+        }
+        catch (JsonException error)
+        {
+            throw InvalidJson(error, path, lineNumber);
+        }
+        catch (BatchReadException)
+        {
+            if (Refusal(line, path, lineNumber) is { } refused) throw refused;
+            throw;
+        }
+    }
+
+    /// <summary>Why the line cannot be a record at all (not valid JSON, not an object), or null.</summary>
+    private static BatchReadException? Refusal(ReadOnlySpan<byte> line, string path, long lineNumber)
+    {
+        JsonValueKind kind;
+        try
+        {
+            kind = JsonSchemaInference.FirstToken(line);
+        }
+        catch (JsonException error)
+        {
+            return InvalidJson(error, path, lineNumber);
+        }
+        return kind == JsonValueKind.Object ? null : JsonSchemaInference.NotAnObject(path, lineNumber, kind);
     }
 
     public Task<long?> ReadRecordCountAsync(string path, bool gzipped, CancellationToken cancellationToken) => Task.FromResult<long?>(null);
@@ -56,14 +95,14 @@ public sealed class JsonLinesBatchReader : IBatchReader
     {
         ArgumentNullException.ThrowIfNull(schema);
         var rows = new JsonLineShredder(schema, path);
-        await foreach (var (lineNumber, document) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
+        await foreach (var (lineNumber, document) in ReadDocumentsAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
         {
             using (document)
             {
                 try
                 {
                     var line = document.RootElement;
-                    if (line.ValueKind != JsonValueKind.Object) throw NotAnObject(line, path, lineNumber);
+                    if (line.ValueKind != JsonValueKind.Object) throw JsonSchemaInference.NotAnObject(path, lineNumber, line.ValueKind);
                     rows.AddRow(line, lineNumber);
                 }
                 catch (BatchReadException invalid) when (_onInvalidRecord is not null)
@@ -76,37 +115,15 @@ public sealed class JsonLinesBatchReader : IBatchReader
         if (rows.RowCount > 0) yield return rows.Build();
     }
 
-    /// <summary>Every non-empty line parsed, with its 1-based line number.</summary>
-    private async IAsyncEnumerable<(long LineNumber, JsonDocument Document)> ReadLinesAsync(
+    /// <summary>
+    /// Every non-blank line parsed, with its 1-based line number. Each document reads from the line buffer, so it is
+    /// disposed before the next line is asked for.
+    /// </summary>
+    private async IAsyncEnumerable<(long LineNumber, JsonDocument Document)> ReadDocumentsAsync(
         string path, bool gzipped, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        FileStream file;
-        try
+        await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
         {
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
-        }
-        catch (Exception error) when (error is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new BatchReadException(path, "", "the batch file does not exist.", error);
-        }
-        await using var fileScope = file.ConfigureAwait(false);
-        Stream input = gzipped ? new CheckedGzipStream(file) : file;
-        using var reader = new StreamReader(input, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, 1 << 16);
-        long lineNumber = 0;
-        while (true)
-        {
-            string? line;
-            try
-            {
-                line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception error) when (error is InvalidDataException or DecoderFallbackException)
-            {
-                throw new BatchReadException(path, $"line {lineNumber + 1}", $"the file cannot be decoded: {error.Message}", error);
-            }
-            if (line is null) yield break;
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
             JsonDocument document;
             try
             {
@@ -114,7 +131,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
             }
             catch (JsonException error)
             {
-                var invalid = new BatchReadException(path, $"line {lineNumber}", $"invalid JSON: {error.Message}", error);
+                var invalid = InvalidJson(error, path, lineNumber);
                 if (_onInvalidRecord is null) throw invalid;
                 _onInvalidRecord(invalid);
                 continue;
@@ -123,6 +140,122 @@ public sealed class JsonLinesBatchReader : IBatchReader
         }
     }
 
-    private static BatchReadException NotAnObject(JsonElement line, string path, long lineNumber) =>
-        new(path, $"line {lineNumber}", $"expected a JSON object but found {JsonSchemaInference.Describe(line.ValueKind)}.");
+    private static BatchReadException InvalidJson(JsonException error, string path, long lineNumber) =>
+        new(path, $"line {lineNumber}", $"invalid JSON: {error.Message}", error);
+
+    /// <summary>
+    /// Every non-blank line as UTF-8 bytes, with its 1-based line number, never decoded to .NET strings. Lines end
+    /// at '\n', '\r\n' or '\r' (as <see cref="StreamReader"/> splits them); a BOM at the start of the file is dropped;
+    /// a line that is empty or only white space is counted and skipped; a line that is not valid UTF-8 fails the file.
+    /// A line is a slice of a pooled buffer that the next line overwrites: use it before asking for the next one.
+    /// </summary>
+    internal static async IAsyncEnumerable<(long LineNumber, ReadOnlyMemory<byte> Line)> ReadLinesAsync(
+        string path, bool gzipped, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: gzipped ? 1 << 16 : 0, useAsync: true);
+        }
+        catch (Exception error) when (error is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new BatchReadException(path, "", "the batch file does not exist.", error);
+        }
+        await using var fileScope = file.ConfigureAwait(false);
+        var input = gzipped ? new CheckedGzipStream(file) : (Stream)file;
+        await using var inputScope = input.ConfigureAwait(false);
+        var buffer = ArrayPool<byte>.Shared.Rent(InitialLineBufferBytes);
+        try
+        {
+            // buffer[start..end] is read but not yet split; its first `searched` bytes hold no line end.
+            int start = 0, end = 0, searched = 0;
+            var endOfFile = false;
+            long lineNumber = 0;
+            while (true)
+            {
+                var pending = buffer.AsMemory(start, end - start);
+                var found = pending.Span[searched..].IndexOfAny((byte)'\n', (byte)'\r');
+                var lineEnd = found < 0 ? -1 : searched + found;
+                // A '\r' last in the buffer may be the first half of "\r\n": read on before deciding.
+                if (!endOfFile && (lineEnd < 0 || (lineEnd == pending.Length - 1 && pending.Span[lineEnd] == (byte)'\r')))
+                {
+                    searched = lineEnd < 0 ? pending.Length : lineEnd;
+                    if (start > 0)
+                    {
+                        pending.Span.CopyTo(buffer);
+                        (start, end) = (0, pending.Length);
+                    }
+                    if (end == buffer.Length) buffer = Grow(buffer, end);
+                    int read;
+                    try
+                    {
+                        read = await input.ReadAsync(buffer.AsMemory(end), cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (InvalidDataException error)
+                    {
+                        throw new BatchReadException(path, $"line {lineNumber + 1}", $"the file cannot be decoded: {error.Message}", error);
+                    }
+                    endOfFile = read == 0;
+                    end += read;
+                    continue;
+                }
+                if (pending.IsEmpty) yield break;
+                ReadOnlyMemory<byte> line;
+                if (lineEnd < 0)
+                {
+                    line = pending;   // the last line has no line end
+                    start = end;
+                }
+                else
+                {
+                    line = pending[..lineEnd];
+                    var crlf = pending.Span[lineEnd] == (byte)'\r' && lineEnd + 1 < pending.Length && pending.Span[lineEnd + 1] == (byte)'\n';
+                    start += lineEnd + (crlf ? 2 : 1);
+                }
+                searched = 0;
+                lineNumber++;
+                if (lineNumber == 1 && line.Span.StartsWith(Utf8Bom)) line = line[Utf8Bom.Length..];
+                if (!Utf8.IsValid(line.Span)) throw NotUtf8(line.Span, path, lineNumber);
+                if (IsBlank(line.Span)) continue;
+                yield return (lineNumber, line);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Lines start in a buffer this big, which doubles for a longer line.</summary>
+    internal const int InitialLineBufferBytes = 1 << 16;
+
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
+    private static byte[] Grow(byte[] buffer, int used)
+    {
+        var larger = ArrayPool<byte>.Shared.Rent(checked(buffer.Length * 2));
+        buffer.AsSpan(0, used).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(buffer);
+        return larger;
+    }
+
+    /// <summary>Empty or only white space, as <see cref="string.IsNullOrWhiteSpace"/> judges it; stops at the first other character.</summary>
+    private static bool IsBlank(ReadOnlySpan<byte> line)
+    {
+        while (!line.IsEmpty)
+        {
+            Rune.DecodeFromUtf8(line, out var rune, out var length);
+            if (!Rune.IsWhiteSpace(rune)) return false;
+            line = line[length..];
+        }
+        return true;
+    }
+
+    private static BatchReadException NotUtf8(ReadOnlySpan<byte> line, string path, long lineNumber)
+    {
+        var offset = 0;
+        while (Rune.DecodeFromUtf8(line[offset..], out _, out var length) == OperationStatus.Done) offset += length;
+        return new BatchReadException(path, $"line {lineNumber}",
+            $"the file cannot be decoded: the line is not valid UTF-8 (byte 0x{line[offset]:X2} at byte {offset + 1} of the line).");
+    }
 }

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 
 namespace DatasetExport.Engine.Formats;
@@ -13,20 +14,39 @@ namespace DatasetExport.Engine.Formats;
 internal sealed class JsonSchemaInference
 {
     private readonly string _path;
-    private readonly InferredType _root = new();
+    private readonly InferredType _root = new("");
 
     public JsonSchemaInference(string path) => _path = path;
 
-    public void Observe(JsonElement line, long lineNumber)
+    /// <summary>
+    /// Reads one line's JSON as tokens (no document is built) into the schema. Throws <see cref="JsonException"/> when the
+    /// line is not valid JSON, <see cref="BatchReadException"/> when it is not an object or conflicts with earlier lines;
+    /// either may come after part of the line was observed, so a line to be left out instead is checked first
+    /// (<see cref="FirstToken"/>).
+    /// </summary>
+    public void Observe(ReadOnlySpan<byte> line, long lineNumber)
     {
-        if (line.ValueKind != JsonValueKind.Object)
-        {
-            throw new BatchReadException(_path, $"line {lineNumber}", $"expected a JSON object but found {Describe(line.ValueKind)}.");
-        }
-        ObserveObject(line, _root, "", lineNumber);
+        var reader = new Utf8JsonReader(line);
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject) throw NotAnObject(_path, lineNumber, ValueKind(reader.TokenType));
+        ObserveObject(ref reader, _root, lineNumber);
+        reader.Read();   // throws if anything but white space follows the object
     }
 
-    public DatasetSchema ToSchema() => new(_root.FieldOrder.Select(name => ToField(name, _root.Fields[name])).ToList());
+    /// <summary>The kind of the line's JSON value; throws <see cref="JsonException"/> when the whole line is not valid JSON.</summary>
+    public static JsonValueKind FirstToken(ReadOnlySpan<byte> line)
+    {
+        var reader = new Utf8JsonReader(line);
+        reader.Read();
+        var kind = ValueKind(reader.TokenType);
+        while (reader.Read()) { }
+        return kind;
+    }
+
+    public DatasetSchema ToSchema() => new(_root.Children.Select(ToField).ToList());
+
+    internal static BatchReadException NotAnObject(string path, long lineNumber, JsonValueKind kind) =>
+        new(path, $"line {lineNumber}", $"expected a JSON object but found {Describe(kind)}.");
 
     internal static string Describe(JsonValueKind kind) => kind switch
     {
@@ -45,60 +65,95 @@ internal sealed class JsonSchemaInference
         _ => Describe(element.ValueKind),
     };
 
-    private void Observe(JsonElement element, InferredType type, string fieldPath, long lineNumber)
+    private static JsonValueKind ValueKind(JsonTokenType token) => token switch
     {
-        switch (element.ValueKind)
+        JsonTokenType.StartObject => JsonValueKind.Object,
+        JsonTokenType.StartArray => JsonValueKind.Array,
+        JsonTokenType.String => JsonValueKind.String,
+        JsonTokenType.Number => JsonValueKind.Number,
+        JsonTokenType.True => JsonValueKind.True,
+        JsonTokenType.False => JsonValueKind.False,
+        JsonTokenType.Null => JsonValueKind.Null,
+        _ => JsonValueKind.Undefined,
+    };
+
+    /// <summary>The value the reader is on, and everything inside it.</summary>
+    private void Observe(ref Utf8JsonReader reader, InferredType type, long lineNumber)
+    {
+        switch (reader.TokenType)
         {
-            case JsonValueKind.Null:
+            case JsonTokenType.Null:
                 type.Nullable = true;
                 break;
-            case JsonValueKind.True or JsonValueKind.False:
-                SetKind(type, FieldKind.Boolean, fieldPath, lineNumber);
+            case JsonTokenType.True or JsonTokenType.False:
+                SetKind(type, FieldKind.Boolean, lineNumber);
                 break;
-            case JsonValueKind.Number:
-                SetKind(type, element.TryGetInt64(out _) ? FieldKind.Int64 : FieldKind.Double, fieldPath, lineNumber);
+            case JsonTokenType.Number:
+                SetKind(type, reader.TryGetInt64(out _) ? FieldKind.Int64 : FieldKind.Double, lineNumber);
                 break;
-            case JsonValueKind.String:
-                SetKind(type, FieldKind.String, fieldPath, lineNumber);
+            case JsonTokenType.String:
+                SetKind(type, FieldKind.String, lineNumber);
                 break;
-            case JsonValueKind.Object:
-                SetKind(type, FieldKind.Struct, fieldPath, lineNumber);
-                ObserveObject(element, type, fieldPath, lineNumber);
+            case JsonTokenType.StartObject:
+                SetKind(type, FieldKind.Struct, lineNumber);
+                ObserveObject(ref reader, type, lineNumber);
                 break;
-            case JsonValueKind.Array:
-                SetKind(type, FieldKind.List, fieldPath, lineNumber);
-                type.Element ??= new InferredType();
-                foreach (var item in element.EnumerateArray()) Observe(item, type.Element, fieldPath + "[]", lineNumber);
+            case JsonTokenType.StartArray:
+                SetKind(type, FieldKind.List, lineNumber);
+                type.Element ??= new InferredType(type.Path + "[]");
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray) Observe(ref reader, type.Element, lineNumber);
                 break;
         }
     }
 
-    private void ObserveObject(JsonElement element, InferredType type, string parentPath, long lineNumber)
+    /// <summary>The object the reader is on (its StartObject), up to its EndObject.</summary>
+    private void ObserveObject(ref Utf8JsonReader reader, InferredType type, long lineNumber)
     {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var property in element.EnumerateObject())
+        // Fields seen in this object are stamped with its number, which catches a field that appears twice and
+        // leaves the unstamped ones to be marked nullable, with no set per object.
+        var visit = type.ObjectCount + 1;
+        var next = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (!seen.Add(property.Name))
-            {
-                throw new BatchReadException(_path, $"line {lineNumber}", $"field '{Join(parentPath, property.Name)}' appears twice in one object.");
-            }
-            if (!type.Fields.TryGetValue(property.Name, out var child))
+            var child = FindChild(ref reader, type, ref next);
+            if (child is null)
             {
                 // A field first seen after earlier objects was missing from them.
-                child = new InferredType { Nullable = type.ObjectCount > 0 };
-                type.Fields.Add(property.Name, child);
-                type.FieldOrder.Add(property.Name);
+                child = type.AddChild(reader.GetString()!, nullable: type.ObjectCount > 0);
+                next = type.Children.Count;
             }
-            Observe(property.Value, child, Join(parentPath, property.Name), lineNumber);
+            else if (child.SeenInObject == visit)
+            {
+                throw new BatchReadException(_path, $"line {lineNumber}", $"field '{child.Path}' appears twice in one object.");
+            }
+            child.SeenInObject = visit;
+            reader.Read();
+            Observe(ref reader, child, lineNumber);
         }
-        foreach (var (name, child) in type.Fields)
+        foreach (var child in type.Children)
         {
-            if (!seen.Contains(name)) child.Nullable = true;
+            if (child.SeenInObject != visit) child.Nullable = true;
         }
-        type.ObjectCount++;
+        type.ObjectCount = visit;
     }
 
-    private void SetKind(InferredType type, FieldKind kind, string fieldPath, long lineNumber)
+    /// <summary>
+    /// The known field the reader's property name names, compared as UTF-8 without making a string: lines usually
+    /// repeat the fields in one order, so the field after the previous one is tried first.
+    /// </summary>
+    private static InferredType? FindChild(ref Utf8JsonReader reader, InferredType type, ref int next)
+    {
+        var children = type.Children;
+        if (next < children.Count && reader.ValueTextEquals(children[next].Utf8Name))
+        {
+            return children[next++];
+        }
+        if (!type.ChildrenByName.TryGetValue(reader.GetString()!, out var child)) return null;
+        next = children.IndexOf(child) + 1;
+        return child;
+    }
+
+    private void SetKind(InferredType type, FieldKind kind, long lineNumber)
     {
         if (type.Kind is null || type.Kind == kind)
         {
@@ -111,7 +166,7 @@ internal sealed class JsonSchemaInference
         else
         {
             throw new BatchReadException(_path, $"line {lineNumber}",
-                $"field '{fieldPath}' is {Name(kind)} here but {Name(type.Kind.Value)} on earlier lines.");
+                $"field '{type.Path}' is {Name(kind)} here but {Name(type.Kind.Value)} on earlier lines.");
         }
     }
 
@@ -126,25 +181,36 @@ internal sealed class JsonSchemaInference
         _ => kind.ToString(),
     };
 
+    private static SchemaField ToField(InferredType type) => ToField(type.Name, type);
+
     private static SchemaField ToField(string name, InferredType type) => type.Kind switch
     {
         null => new SchemaField(name, FieldKind.String, Nullable: true),
-        FieldKind.Struct => new SchemaField(name, FieldKind.Struct, type.Nullable,
-            Children: type.FieldOrder.Select(child => ToField(child, type.Fields[child])).ToList()),
-        FieldKind.List => new SchemaField(name, FieldKind.List, type.Nullable,
-            Children: [ToField("element", type.Element!)]),
+        FieldKind.Struct => new SchemaField(name, FieldKind.Struct, type.Nullable, Children: type.Children.Select(ToField).ToList()),
+        FieldKind.List => new SchemaField(name, FieldKind.List, type.Nullable, Children: [ToField("element", type.Element!)]),
         var kind => new SchemaField(name, kind.Value, type.Nullable),
     };
 
-    private static string Join(string parent, string name) => parent.Length == 0 ? name : parent + "." + name;
-
-    private sealed class InferredType
+    /// <summary>What is known of one field (or list element) so far; its path names it in errors.</summary>
+    private sealed class InferredType(string path, string name = "")
     {
+        public string Path { get; } = path;
+        public string Name { get; } = name;
+        public byte[] Utf8Name { get; } = Encoding.UTF8.GetBytes(name);
         public FieldKind? Kind { get; set; }
         public bool Nullable { get; set; }
         public int ObjectCount { get; set; }
-        public List<string> FieldOrder { get; } = [];
-        public Dictionary<string, InferredType> Fields { get; } = new(StringComparer.Ordinal);
+        public int SeenInObject { get; set; }
+        public List<InferredType> Children { get; } = [];
+        public Dictionary<string, InferredType> ChildrenByName { get; } = new(StringComparer.Ordinal);
         public InferredType? Element { get; set; }
+
+        public InferredType AddChild(string childName, bool nullable)
+        {
+            var child = new InferredType(Path.Length == 0 ? childName : Path + "." + childName, childName) { Nullable = nullable };
+            Children.Add(child);
+            ChildrenByName.Add(childName, child);
+            return child;
+        }
     }
 }

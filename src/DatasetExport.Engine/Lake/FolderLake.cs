@@ -101,13 +101,11 @@ public sealed class FolderLake
         foreach (var batch in batches)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            // Invalid lines are only counted by the export that writes the batch; here they are just left out.
-            var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null);
             long? count = null;
             try
             {
-                var batchSchema = await reader.ReadSchemaAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
-                count = await reader.ReadRecordCountAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
+                var (batchSchema, batchCount) = await ReadSchemaAsync(batch, options, cancellationToken).ConfigureAwait(false);
+                count = batchCount;
                 schema = schema is null ? batchSchema : SchemaMerger.Merge(schema, batchSchema);
             }
             catch (Exception error) when (error is not OperationCanceledException)
@@ -132,6 +130,19 @@ public sealed class FolderLake
             Id = id, Name = name, Description = description, Path = folder, Batches = exportable, Format = format,
             BatchProblems = problems, Schema = schema, RecordCount = recordCount,
         };
+    }
+
+    /// <summary>The batch's schema and record count, read once while its file is unchanged (<see cref="BatchSchemaCache"/>).</summary>
+    private static async Task<(DatasetSchema Schema, long? RecordCount)> ReadSchemaAsync(BatchInfo batch, BatchReadOptions options, CancellationToken cancellationToken)
+    {
+        if (BatchSchemaCache.Shared.TryGet(batch, options.SkipInvalidRecords, out var cached, out var cachedCount)) return (cached, cachedCount);
+        // Invalid lines are only counted by the export that writes the batch; here they are just left out.
+        var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null);
+        var readStarted = DateTimeOffset.UtcNow;
+        var schema = await reader.ReadSchemaAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
+        var count = await reader.ReadRecordCountAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
+        BatchSchemaCache.Shared.Add(batch, options.SkipInvalidRecords, readStarted, schema, count);
+        return (schema, count);
     }
 
     private static (string Id, string Name, string? Description) ReadMetadata(string folder, string folderName)
