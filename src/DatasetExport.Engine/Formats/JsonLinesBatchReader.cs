@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
@@ -95,27 +94,25 @@ public sealed class JsonLinesBatchReader : IBatchReader
         string path, bool gzipped, DatasetSchema schema, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
-        var records = new List<Record>(ChunkSize);
+        var rows = new JsonLineShredder(schema, path);
         await foreach (var (lineNumber, document) in ReadDocumentsAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
         {
             using (document)
             {
                 try
                 {
-                    records.Add(ToRecord(document.RootElement, schema, path, lineNumber));
+                    var line = document.RootElement;
+                    if (line.ValueKind != JsonValueKind.Object) throw JsonSchemaInference.NotAnObject(path, lineNumber, line.ValueKind);
+                    rows.AddRow(line, lineNumber);
                 }
                 catch (BatchReadException invalid) when (_onInvalidRecord is not null)
                 {
                     _onInvalidRecord(invalid);
                 }
             }
-            if (records.Count == ChunkSize)
-            {
-                yield return new RecordChunk(schema, records);
-                records = new List<Record>(ChunkSize);
-            }
+            if (rows.RowCount == ChunkSize) yield return rows.Build();
         }
-        if (records.Count > 0) yield return new RecordChunk(schema, records);
+        if (rows.RowCount > 0) yield return rows.Build();
     }
 
     /// <summary>
@@ -261,87 +258,4 @@ public sealed class JsonLinesBatchReader : IBatchReader
         return new BatchReadException(path, $"line {lineNumber}",
             $"the file cannot be decoded: the line is not valid UTF-8 (byte 0x{line[offset]:X2} at byte {offset + 1} of the line).");
     }
-
-    private static Record ToRecord(JsonElement line, DatasetSchema schema, string path, long lineNumber)
-    {
-        if (line.ValueKind != JsonValueKind.Object) throw NotAnObject(line, path, lineNumber);
-        var record = new Record(schema.Fields.Count);
-        foreach (var field in schema.Fields)
-        {
-            record[field.Name] = line.TryGetProperty(field.Name, out var value) ? ToValue(value, field, field.Name, path, lineNumber) : null;
-        }
-        return record;
-    }
-
-    private static BatchReadException NotAnObject(JsonElement line, string path, long lineNumber) =>
-        JsonSchemaInference.NotAnObject(path, lineNumber, line.ValueKind);
-
-    private static object? ToValue(JsonElement element, SchemaField field, string fieldPath, string path, long lineNumber)
-    {
-        if (element.ValueKind == JsonValueKind.Null) return null;
-        object? value = field.Kind switch
-        {
-            FieldKind.Boolean when element.ValueKind is JsonValueKind.True or JsonValueKind.False => element.GetBoolean(),
-            FieldKind.Int32 when element.ValueKind == JsonValueKind.Number && element.TryGetInt32(out var int32) => int32,
-            FieldKind.Int64 when element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var int64) => int64,
-            FieldKind.Float when element.ValueKind == JsonValueKind.Number => element.GetSingle(),
-            FieldKind.Double when element.ValueKind == JsonValueKind.Number => element.GetDouble(),
-            FieldKind.Decimal when element.ValueKind == JsonValueKind.Number && element.TryGetDecimal(out var number) => number,
-            FieldKind.String when element.ValueKind == JsonValueKind.String => element.GetString(),
-            FieldKind.Binary when element.ValueKind == JsonValueKind.String && element.TryGetBytesFromBase64(out var bytes) => bytes,
-            FieldKind.Date when element.ValueKind == JsonValueKind.String
-                && DateOnly.TryParseExact(element.GetString(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date) => date,
-            FieldKind.Timestamp when element.ValueKind == JsonValueKind.String
-                && DateTime.TryParse(element.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var timestamp) => timestamp,
-            FieldKind.Time when element.ValueKind == JsonValueKind.String
-                && TimeOnly.TryParse(element.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var time) => time.ToTimeSpan(),
-            FieldKind.Struct when element.ValueKind == JsonValueKind.Object => ToStruct(element, field, fieldPath, path, lineNumber),
-            FieldKind.List when element.ValueKind == JsonValueKind.Array => ToList(element, field.ChildFields[0], fieldPath, path, lineNumber),
-            FieldKind.Map when element.ValueKind == JsonValueKind.Object => ToMap(element, field, fieldPath, path, lineNumber),
-            _ => null,
-        };
-        return value ?? throw new BatchReadException(path, $"line {lineNumber}",
-            $"field '{fieldPath}' is {field.TypeName} in the dataset schema but this line holds {JsonSchemaInference.Describe(element)}.");
-    }
-
-    private static Dictionary<string, object?> ToStruct(JsonElement element, SchemaField field, string fieldPath, string path, long lineNumber)
-    {
-        var value = new Dictionary<string, object?>(field.ChildFields.Count, StringComparer.Ordinal);
-        foreach (var child in field.ChildFields)
-        {
-            value[child.Name] = element.TryGetProperty(child.Name, out var childElement)
-                ? ToValue(childElement, child, fieldPath + "." + child.Name, path, lineNumber)
-                : null;
-        }
-        return value;
-    }
-
-    private static List<object?> ToList(JsonElement element, SchemaField elementField, string fieldPath, string path, long lineNumber)
-    {
-        var items = new List<object?>(element.GetArrayLength());
-        foreach (var item in element.EnumerateArray()) items.Add(ToValue(item, elementField, fieldPath + "[]", path, lineNumber));
-        return items;
-    }
-
-    private static List<KeyValuePair<object, object?>> ToMap(JsonElement element, SchemaField field, string fieldPath, string path, long lineNumber)
-    {
-        var keyField = field.ChildFields[0];
-        var entries = new List<KeyValuePair<object, object?>>();
-        foreach (var property in element.EnumerateObject())
-        {
-            var key = ToMapKey(property.Name, keyField, fieldPath, path, lineNumber);
-            entries.Add(new KeyValuePair<object, object?>(key, ToValue(property.Value, field.ChildFields[1], fieldPath + ".value", path, lineNumber)));
-        }
-        return entries;
-    }
-
-    /// <summary>Map keys are JSON property names: string keys stay, integer keys are parsed back.</summary>
-    private static object ToMapKey(string name, SchemaField keyField, string fieldPath, string path, long lineNumber) => keyField.Kind switch
-    {
-        FieldKind.String => name,
-        FieldKind.Int32 when int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32) => int32,
-        FieldKind.Int64 when long.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64) => int64,
-        _ => throw new BatchReadException(path, $"line {lineNumber}",
-            $"map field '{fieldPath}' has key \"{name}\", which is not a {keyField.TypeName}; JSON map keys can be read as string, int32 or int64."),
-    };
 }

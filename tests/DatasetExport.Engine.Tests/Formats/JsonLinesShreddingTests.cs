@@ -1,0 +1,262 @@
+using System.Text;
+using DatasetExport.Engine.Formats;
+using Record = DatasetExport.Engine.Formats.Record;
+
+namespace DatasetExport.Engine.Tests.Formats;
+
+/// <summary>
+/// The JSON Lines reader shreds lines straight into columns: the columns must equal what shredding the expected records
+/// gives, a refused line must leave no entries behind, and string values must survive later chunks.
+/// </summary>
+public sealed class JsonLinesShreddingTests : IDisposable
+{
+    private static readonly DatasetSchema Nested = new(
+    [
+        new SchemaField("id", FieldKind.Int64, Nullable: false),
+        new SchemaField("geo", FieldKind.Struct, Children:
+        [
+            new SchemaField("city", FieldKind.String),
+            new SchemaField("zip", FieldKind.Int32),
+        ]),
+        new SchemaField("items", FieldKind.List, Children:
+        [
+            new SchemaField("element", FieldKind.Struct, Children: [new SchemaField("k", FieldKind.Int64), new SchemaField("v", FieldKind.String)]),
+        ]),
+        new SchemaField("nums", FieldKind.List, Children: [new SchemaField("element", FieldKind.Double)]),
+        new SchemaField("m", FieldKind.Map, Children: [new SchemaField("key", FieldKind.Int32, Nullable: false), new SchemaField("value", FieldKind.String)]),
+        new SchemaField("amount", FieldKind.Decimal, Precision: 12, Scale: 2),
+    ]);
+
+    private readonly TempFolder _folder = new("de-jsonl-shred");
+
+    public void Dispose() => _folder.Dispose();
+
+    private string Write(string name, params string[] lines)
+    {
+        var path = _folder.Combine(name);
+        File.WriteAllText(path, string.Join('\n', lines) + "\n", new UTF8Encoding(false));
+        return path;
+    }
+
+    private static async Task<List<RecordChunk>> ReadChunksAsync(JsonLinesBatchReader reader, string path, DatasetSchema schema)
+    {
+        var chunks = new List<RecordChunk>();
+        await foreach (var chunk in reader.ReadAsync(path, false, schema, default)) chunks.Add(chunk);
+        return chunks;
+    }
+
+    private static Record Row(long id, object? geo = null, object? items = null, object? nums = null, object? m = null, object? amount = null) => new()
+    {
+        ["id"] = id, ["geo"] = geo, ["items"] = items, ["nums"] = nums, ["m"] = m, ["amount"] = amount,
+    };
+
+    private static Dictionary<string, object?> Fields(params (string Name, object? Value)[] fields) =>
+        fields.ToDictionary(field => field.Name, field => field.Value, StringComparer.Ordinal);
+
+    /// <summary>The chunk's columns hold exactly the entries that shredding <paramref name="expected"/> gives.</summary>
+    private static void AssertColumns(IReadOnlyList<Record> expected, RecordChunk actual)
+    {
+        var reference = new RecordChunk(actual.Schema, expected);
+        Assert.Equal(reference.RowCount, actual.RowCount);
+        for (var i = 0; i < reference.Columns.Count; i++)
+        {
+            var (want, got) = (reference.Columns[i], actual.Columns[i]);
+            Assert.True(want.LevelCount == got.LevelCount, $"{got.Leaf.Path}: {got.LevelCount} entries, expected {want.LevelCount}");
+            Assert.True(want.Definitions.Span.SequenceEqual(got.Definitions.Span), $"{got.Leaf.Path}: definition levels differ");
+            Assert.True(want.Repetitions.Span.SequenceEqual(got.Repetitions.Span), $"{got.Leaf.Path}: repetition levels differ");
+            Assert.True(want.ValueCount == got.ValueCount, $"{got.Leaf.Path}: {got.ValueCount} values, expected {want.ValueCount}");
+        }
+        RecordAssert.Equal(expected, actual.Records);
+    }
+
+    [Fact]
+    public async Task Nested_values_nulls_and_empty_lists_shred_like_their_records()
+    {
+        var path = Write("nested.jsonl",
+            """{"id": 1, "geo": null, "items": null, "nums": null, "m": null, "amount": null}""",
+            """{"id": 2, "geo": {"city": "Oslo"}, "items": [], "nums": [], "m": {}}""",
+            """{"id": 3, "geo": {"city": null, "zip": 5}, "items": [{"k": 1, "v": "a"}, null, {"k": 2}, {}], "nums": [1, null, 2.5], "m": {"-1": "neg", "7": null}, "amount": 12}""",
+            """{"id": 4}""",
+            """{"id": 5, "geo": {}, "items": [{"v": "only"}], "nums": [-3], "m": {"2147483647": "max"}, "amount": 0.25, "ignored": [1, {"x": 2}]}""");
+
+        var chunk = Assert.Single(await ReadChunksAsync(new JsonLinesBatchReader(), path, Nested));
+
+        AssertColumns(
+        [
+            Row(1),
+            Row(2, geo: Fields(("city", "Oslo"), ("zip", null)), items: new List<object?>(), nums: new List<object?>(), m: new List<KeyValuePair<object, object?>>()),
+            Row(3, geo: Fields(("city", null), ("zip", 5)),
+                items: new List<object?> { Fields(("k", 1L), ("v", "a")), null, Fields(("k", 2L), ("v", null)), Fields(("k", null), ("v", null)) },
+                nums: new List<object?> { 1.0, null, 2.5 },
+                m: new List<KeyValuePair<object, object?>> { new(-1, "neg"), new(7, null) },
+                amount: 12m),
+            Row(4),
+            Row(5, geo: Fields(("city", null), ("zip", null)), items: new List<object?> { Fields(("k", null), ("v", "only")) },
+                nums: new List<object?> { -3.0 }, m: new List<KeyValuePair<object, object?>> { new(int.MaxValue, "max") }, amount: 0.25m),
+        ], chunk);
+    }
+
+    [Fact]
+    public async Task A_refused_line_in_the_middle_of_a_chunk_leaves_the_other_rows_aligned()
+    {
+        var path = Write("refused.jsonl",
+            """{"id": 1, "geo": {"city": "a", "zip": 1}, "items": [{"k": 1}], "nums": [1], "m": {"1": "x"}}""",
+            // Fails in the last column, after every other column took entries for it.
+            """{"id": 2, "geo": {"city": "b", "zip": 2}, "items": [{"k": 2}, {"k": 3}], "nums": [2, 3], "m": {"2": "y"}, "amount": "lots"}""",
+            """{"id": 3, "nums": [4]}""",
+            // Fails inside a list of structs, after its first element.
+            """{"id": 4, "geo": {"city": "d"}, "items": [{"k": 4, "v": "ok"}, {"k": "five"}]}""",
+            // Fails on the second map key, after the first entry.
+            """{"id": 5, "m": {"5": "five", "x": "ex"}}""",
+            """[6]""",
+            """{"id": 7, "items": [], "m": {"7": "seven"}}""",
+            """{"id": 8, "geo": {"zip": 2147483648}}""",
+            """{"id": 9, "geo": {"city": "i"}, "items": [{"k": 9}], "nums": [9, null], "m": {}}""");
+        var reported = new List<BatchReadException>();
+
+        var chunks = await ReadChunksAsync(new JsonLinesBatchReader(chunkSize: 3, onInvalidRecord: reported.Add), path, Nested);
+
+        Assert.Equal(
+        [
+            $"{path} (line 2): field 'amount' is decimal(12,2) in the dataset schema but this line holds a string.",
+            $"{path} (line 4): field 'items[].k' is int64 in the dataset schema but this line holds a string.",
+            $"{path} (line 5): map field 'm' has key \"x\", which is not a int32; JSON map keys can be read as string, int32 or int64.",
+            $"{path} (line 6): expected a JSON object but found an array.",
+            $"{path} (line 8): field 'geo.zip' is int32 in the dataset schema but this line holds a number (2147483648).",
+        ], reported.Select(error => error.Message));
+        Assert.Equal([3, 1], chunks.Select(chunk => chunk.RowCount));
+        AssertColumns(
+        [
+            Row(1, geo: Fields(("city", "a"), ("zip", 1)), items: new List<object?> { Fields(("k", 1L), ("v", null)) },
+                nums: new List<object?> { 1.0 }, m: new List<KeyValuePair<object, object?>> { new(1, "x") }),
+            Row(3, nums: new List<object?> { 4.0 }),
+            Row(7, items: new List<object?>(), m: new List<KeyValuePair<object, object?>> { new(7, "seven") }),
+        ], chunks[0]);
+        AssertColumns(
+        [
+            Row(9, geo: Fields(("city", "i"), ("zip", null)), items: new List<object?> { Fields(("k", 9L), ("v", null)) },
+                nums: new List<object?> { 9.0, null }, m: new List<KeyValuePair<object, object?>>()),
+        ], chunks[1]);
+    }
+
+    [Fact]
+    public async Task A_refused_line_fails_a_strict_read_with_the_same_message()
+    {
+        var path = Write("strict.jsonl", """{"id": 1}""", """{"id": 2, "nums": [1, "two"]}""");
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => ReadChunksAsync(new JsonLinesBatchReader(), path, Nested));
+
+        Assert.Equal($"{path} (line 2): field 'nums[]' is double in the dataset schema but this line holds a string.", error.Message);
+    }
+
+    [Fact]
+    public async Task Null_or_missing_values_of_a_field_that_cannot_be_null_are_refused()
+    {
+        var path = Write("required.jsonl", """{"id": null}""", """{"geo": null}""", """{"id": 3, "m": {"1": "a"}}""");
+        var reported = new List<BatchReadException>();
+
+        var chunks = await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: reported.Add), path, Nested);
+
+        Assert.Equal(
+        [
+            $"{path} (line 1): field 'id' is int64 and not nullable in the dataset schema but this line holds null.",
+            $"{path} (line 2): field 'id' is int64 and not nullable in the dataset schema but this line lacks it.",
+        ], reported.Select(error => error.Message));
+        AssertColumns([Row(3, m: new List<KeyValuePair<object, object?>> { new(1, "a") })], Assert.Single(chunks));
+    }
+
+    [Fact]
+    public async Task Escaped_and_non_ASCII_strings_survive_in_values_and_map_keys()
+    {
+        var longText = string.Concat(Enumerable.Repeat("é中😀x", 20_000));
+        var path = Write("strings.jsonl",
+            """{"s": "plain", "when": "2024-03-04T05:06:07.5Z", "tags": {"k": 1}}""",
+            """{"s": "q\"b\\s\/n\nt\t\u00e9\u4e2d\ud83d\ude00", "when": "2024-03-04T05:06:07\u002e5+01:00", "tags": {"k\"ey\u00e9": 2}}""",
+            """{"s": "héllo 中文 😀", "when": null, "tags": {"中": 3}}""",
+            """{"s": ""}""",
+            $$"""{"s": "{{longText}}"}""",
+            $$"""{"s": "{{longText}}\n"}""");
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("s", FieldKind.String), new SchemaField("when", FieldKind.Timestamp),
+            new SchemaField("tags", FieldKind.Map, Children: [new SchemaField("key", FieldKind.String, Nullable: false), new SchemaField("value", FieldKind.Int64)]),
+        ]);
+
+        var records = Assert.Single(await ReadChunksAsync(new JsonLinesBatchReader(), path, schema)).Records;
+
+        Assert.Equal(["plain", "q\"b\\s/n\nt\té中😀", "héllo 中文 😀", "", longText, longText + "\n"], records.Select(record => record["s"]));
+        Assert.Equal([new DateTime(2024, 3, 4, 5, 6, 7, 500, DateTimeKind.Utc), new DateTime(2024, 3, 4, 4, 6, 7, 500, DateTimeKind.Utc), null, null, null, null],
+            records.Select(record => record["when"]));
+        Assert.Equal(["k", "k\"eyé", "中"], records.Take(3).Select(record => ((IReadOnlyList<KeyValuePair<object, object?>>)record["tags"]!).Single().Key));
+    }
+
+    [Fact]
+    public async Task Chunks_stay_intact_after_later_chunks_were_read()
+    {
+        var lines = Enumerable.Range(0, 500).Select(i => $$"""{"id": {{i}}, "name": "name-{{i}}-{{new string((char)('a' + i % 26), i % 300)}}", "tags": ["t{{i}}", "ü{{i}}"]}""").ToArray();
+        var path = Write("many.jsonl", lines);
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("id", FieldKind.Int64), new SchemaField("name", FieldKind.String),
+            new SchemaField("tags", FieldKind.List, Children: [new SchemaField("element", FieldKind.String)]),
+        ]);
+
+        // Records are assembled only after the whole file was read, so every chunk's strings must still be its own.
+        var chunks = await ReadChunksAsync(new JsonLinesBatchReader(chunkSize: 7), path, schema);
+
+        Assert.Equal(72, chunks.Count);
+        var records = chunks.SelectMany(chunk => chunk.Records).ToList();
+        Assert.Equal(500, records.Count);
+        for (var i = 0; i < records.Count; i++)
+        {
+            Assert.Equal((long)i, records[i]["id"]);
+            Assert.Equal($"name-{i}-{new string((char)('a' + i % 26), i % 300)}", records[i]["name"]);
+            Assert.Equal([$"t{i}", $"ü{i}"], (IReadOnlyList<object?>)records[i]["tags"]!);
+        }
+    }
+
+    [Fact]
+    public async Task Every_leaf_kind_converts_as_the_record_reader_did()
+    {
+        var path = Write("kinds.jsonl",
+            """{"b": true, "i": -7, "f": 1.5, "dec": 3, "day": "2024-02-29", "t": "23:59:59.1234567", "bin": "AAH/", "m": {"-9223372036854775808": 1}}""",
+            """{"b": false, "i": 2147483647, "f": 2, "dec": 0.125, "day": "\u0032024-01-01", "t": "\u0031:02", "bin": "", "m": {"5": null, "6": 2.5}}""",
+            """{"day": "2024/01/01"}""",
+            """{"t": "25:00"}""",
+            """{"bin": "not base64!"}""",
+            """{"i": 2.5}""",
+            """{"m": {"9223372036854775808": 1}}""");
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("b", FieldKind.Boolean), new SchemaField("i", FieldKind.Int32), new SchemaField("f", FieldKind.Float),
+            new SchemaField("dec", FieldKind.Decimal, Precision: 9, Scale: 3), new SchemaField("day", FieldKind.Date), new SchemaField("t", FieldKind.Time),
+            new SchemaField("bin", FieldKind.Binary),
+            new SchemaField("m", FieldKind.Map, Children: [new SchemaField("key", FieldKind.Int64, Nullable: false), new SchemaField("value", FieldKind.Double)]),
+        ]);
+        var reported = new List<string>();
+
+        var chunk = Assert.Single(await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path, schema));
+
+        RecordAssert.Equal(
+        [
+            new Record
+            {
+                ["b"] = true, ["i"] = -7, ["f"] = 1.5f, ["dec"] = 3m, ["day"] = new DateOnly(2024, 2, 29), ["t"] = new TimeSpan(0, 23, 59, 59).Add(TimeSpan.FromTicks(1234567)),
+                ["bin"] = new byte[] { 0, 1, 255 }, ["m"] = new List<KeyValuePair<object, object?>> { new(long.MinValue, 1.0) },
+            },
+            new Record
+            {
+                ["b"] = false, ["i"] = int.MaxValue, ["f"] = 2f, ["dec"] = 0.125m, ["day"] = new DateOnly(2024, 1, 1), ["t"] = new TimeSpan(1, 2, 0),
+                ["bin"] = Array.Empty<byte>(), ["m"] = new List<KeyValuePair<object, object?>> { new(5L, null), new(6L, 2.5) },
+            },
+        ], chunk.Records);
+        Assert.Equal(
+        [
+            "(line 3): field 'day' is date in the dataset schema but this line holds a string.",
+            "(line 4): field 't' is time in the dataset schema but this line holds a string.",
+            "(line 5): field 'bin' is binary in the dataset schema but this line holds a string.",
+            "(line 6): field 'i' is int32 in the dataset schema but this line holds a number (2.5).",
+            "(line 7): map field 'm' has key \"9223372036854775808\", which is not a int64; JSON map keys can be read as string, int32 or int64.",
+        ], reported);
+    }
+}
