@@ -308,7 +308,12 @@ internal sealed class ExportRunner
         {
             while (await _reads.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                while (_reads.Reader.TryRead(out var read)) yield return read;
+                while (_reads.Reader.TryRead(out var read))
+                {
+                    // Read ahead or not, a cancelled run writes no further chunk.
+                    cancellationToken.ThrowIfCancellationRequested();
+                    yield return read;
+                }
             }
             await _reading.ConfigureAwait(false);
             _failure?.Throw();
