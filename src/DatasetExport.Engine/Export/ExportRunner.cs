@@ -213,8 +213,8 @@ internal sealed class ExportRunner
         // Parts are numbered when opened: run.Files lags behind while a part is uploading.
         var partsOpened = 0;
         var batchesDone = 0;
-        var reading = new ReadAhead(batches, schema, readOptions, cancellationToken);
         var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
+        var reading = new ReadAhead(batches, schema, readOptions, cancellationToken);
         try
         {
             await foreach (var read in reading.ReadAllAsync(cancellationToken).ConfigureAwait(false))
