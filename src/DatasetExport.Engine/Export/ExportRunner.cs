@@ -1,4 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
+using System.Threading.Channels;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Encryption;
 using DatasetExport.Engine.Destinations.Retry;
@@ -192,7 +195,11 @@ internal sealed class ExportRunner
         }
     }
 
-    /// <summary>Writes the batches into part files and stores them; returns the batches written (all of them, unless some were skipped).</summary>
+    /// <summary>
+    /// Writes the batches into part files and stores them; returns the batches written (all of them, unless some were skipped).
+    /// Three stages overlap on their own tasks: <see cref="ReadAhead"/> reads the next chunks while this flow writes, and
+    /// <see cref="PartUploads"/> stores a full part while the next one is written. Only this flow changes the run.
+    /// </summary>
     private async Task<List<BatchInfo>> WriteFilesAsync(
         RunRecord run, DestinationSettings destination, IExportDestination target, DatasetInfo dataset,
         IReadOnlyList<BatchInfo> batches, BatchReadOptions readOptions, string staging, ProgressScope progress, CancellationToken cancellationToken)
@@ -203,12 +210,18 @@ internal sealed class ExportRunner
         var encryption = PgpFileEncryption.For(destination);
         var extension = FormatCatalog.FileExtension(destination.FileType, destination.Compression);
         PartFile? part = null;
+        // Parts are numbered when opened: run.Files lags behind while a part is uploading.
+        var partsOpened = 0;
         var batchesDone = 0;
+        var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
+        var reading = new ReadAhead(batches, schema, readOptions, cancellationToken);
         try
         {
-            foreach (var batch in batches)
+            await foreach (var read in reading.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                if (readOptions.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, readOptions, cancellationToken).ConfigureAwait(false) is { } problem)
+                var batch = batches[read.BatchIndex];
+                run.RecordsSkipped += read.RecordsSkipped;
+                if (read.Problem is { } problem)
                 {
                     RecordSkipped(run, problem);
                     run.BatchCount--;
@@ -216,41 +229,218 @@ internal sealed class ExportRunner
                     progress.Report(run, ++batchesDone, batches.Count, "Skipped " + batch.RelativePath);
                     continue;
                 }
-                var reader = FormatCatalog.GetReader(batch.Format, readOptions.SkipInvalidRecords ? _ => run.RecordsSkipped++ : null);
-                await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
+                if (read.Chunk is not { } chunk)
                 {
-                    var offset = 0;
-                    while (offset < chunk.RowCount)
-                    {
-                        part ??= PartFile.Open(staging, run.Files.Count, extension, schema, destination, encryption);
-                        var take = RecordsThatFit(part.Writer, maxBytes, chunk.RowCount - offset);
-                        await part.Writer.WriteAsync(chunk.Slice(offset, take), cancellationToken).ConfigureAwait(false);
-                        offset += take;
-                        run.RecordsRead += take;
-                        if (part.Writer.BytesWritten >= maxBytes)
-                        {
-                            var full = part;
-                            part = null;
-                            await StorePartAsync(run, target, full, cancellationToken).ConfigureAwait(false);
-                        }
-                    }
-                    progress.Report(run, batchesDone, batches.Count, "Writing " + batch.RelativePath);
+                    batchesDone++;
+                    exported.Add(batch);
+                    continue;
                 }
-                batchesDone++;
-                exported.Add(batch);
+                var offset = 0;
+                while (offset < chunk.RowCount)
+                {
+                    part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption);
+                    var take = RecordsThatFit(part.Writer, maxBytes, chunk.RowCount - offset);
+                    await part.Writer.WriteAsync(chunk.Slice(offset, take), cancellationToken).ConfigureAwait(false);
+                    offset += take;
+                    run.RecordsRead += take;
+                    if (part.Writer.BytesWritten >= maxBytes)
+                    {
+                        var full = part;
+                        part = null;
+                        await uploads.StartAsync(full).ConfigureAwait(false);
+                    }
+                }
+                await uploads.CollectStoredAsync().ConfigureAwait(false);
+                progress.Report(run, batchesDone, batches.Count, "Writing " + batch.RelativePath);
             }
             if (part is not null)
             {
                 var last = part;
                 part = null;
-                await StorePartAsync(run, target, last, cancellationToken).ConfigureAwait(false);
+                await uploads.StartAsync(last).ConfigureAwait(false);
             }
+            await uploads.FinishAsync().ConfigureAwait(false);
             progress.Report(run, batchesDone, batches.Count, "Written");
             return exported;
         }
         finally
         {
+            await reading.DisposeAsync().ConfigureAwait(false);
             if (part is not null) await part.DisposeAsync().ConfigureAwait(false);
+            await uploads.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Chunks read ahead of the writer: enough to keep it busy while the reader decodes the next ones.</summary>
+    private const int ReadAheadChunks = 2;
+
+    /// <summary>
+    /// One step of reading, in batch order: a chunk of a batch, the end of a batch (no chunk, no problem), or a batch left
+    /// out under SkipInvalidBatches (its problem). Carries the invalid records skipped while reading it, so only the writer's
+    /// flow counts them in the run.
+    /// </summary>
+    private readonly record struct BatchRead(int BatchIndex, RecordChunk? Chunk, BatchProblem? Problem, long RecordsSkipped);
+
+    /// <summary>
+    /// Reads the batches on a task of its own, up to <see cref="ReadAheadChunks"/> chunks ahead of the writer, so reading
+    /// and writing use two cores. Under SkipInvalidBatches each batch is first read dry (<see cref="FindReadProblemAsync"/>).
+    /// </summary>
+    private sealed class ReadAhead : IAsyncDisposable
+    {
+        private readonly Channel<BatchRead> _reads = Channel.CreateBounded<BatchRead>(
+            new BoundedChannelOptions(ReadAheadChunks) { SingleReader = true, SingleWriter = true });
+        private readonly CancellationTokenSource _stop;
+        private readonly Task _reading;
+        private ExceptionDispatchInfo? _failure;
+
+        public ReadAhead(IReadOnlyList<BatchInfo> batches, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+        {
+            _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            _reading = Task.Run(() => ReadAsync(batches, schema, options, _stop.Token), CancellationToken.None);
+        }
+
+        /// <summary>
+        /// What was read, in order. A read failure comes after everything read before it, as the very exception the
+        /// reader threw, as when reading and writing took turns.
+        /// </summary>
+        public async IAsyncEnumerable<BatchRead> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            while (await _reads.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (_reads.Reader.TryRead(out var read))
+                {
+                    // Read ahead or not, a cancelled run writes no further chunk.
+                    cancellationToken.ThrowIfCancellationRequested();
+                    yield return read;
+                }
+            }
+            await _reading.ConfigureAwait(false);
+            _failure?.Throw();
+        }
+
+        /// <summary>Never fails: a failure is kept for <see cref="ReadAllAsync"/>, behind what was read before it.</summary>
+        private async Task ReadAsync(IReadOnlyList<BatchInfo> batches, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+        {
+            try
+            {
+                for (var index = 0; index < batches.Count; index++)
+                {
+                    var batch = batches[index];
+                    if (options.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, options, cancellationToken).ConfigureAwait(false) is { } problem)
+                    {
+                        await _reads.Writer.WriteAsync(new BatchRead(index, null, problem, 0), cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+                    // The reader calls back on this task only, between the chunks it hands over.
+                    long skipped = 0;
+                    var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null);
+                    await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
+                    {
+                        var skippedBefore = skipped;
+                        skipped = 0;
+                        await _reads.Writer.WriteAsync(new BatchRead(index, chunk, null, skippedBefore), cancellationToken).ConfigureAwait(false);
+                    }
+                    await _reads.Writer.WriteAsync(new BatchRead(index, null, null, skipped), cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (Exception error)
+            {
+                _failure = ExceptionDispatchInfo.Capture(error);
+            }
+            finally
+            {
+                _reads.Writer.Complete();
+            }
+        }
+
+        /// <summary>Stops the reading and waits for it, so no reading outlives the run.</summary>
+        public async ValueTask DisposeAsync()
+        {
+            _stop.Cancel();
+            await _reading.ConfigureAwait(false);
+            _stop.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Stores full parts in the background while the next one is written, one upload at a time. A part's file is recorded in
+    /// the run once its upload is awaited, on the writer's flow: run.Files stays in part order and the run's counters have
+    /// one writer.
+    /// </summary>
+    private sealed class PartUploads : IAsyncDisposable
+    {
+        private readonly RunRecord _run;
+        private readonly IExportDestination _target;
+        private readonly Action<RunFileRecord> _stored;
+        private readonly CancellationToken _cancellationToken;
+        private readonly CancellationTokenSource _stop;
+        private Task<RunFileRecord>? _uploading;
+        private string? _uploadingPath;
+
+        /// <param name="stored">Called on the writer's flow when a file is recorded in the run (not when cleaning up after a failure).</param>
+        public PartUploads(RunRecord run, IExportDestination target, Action<RunFileRecord> stored, CancellationToken cancellationToken)
+        {
+            _run = run;
+            _target = target;
+            _stored = stored;
+            _cancellationToken = cancellationToken;
+            _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        }
+
+        /// <summary>Completes the part's file, waits for the upload before it (recording its file), then uploads this one in the background.</summary>
+        public async Task StartAsync(PartFile part)
+        {
+            var records = await CompletePartAsync(part, _cancellationToken).ConfigureAwait(false);
+            await FinishAsync().ConfigureAwait(false);
+            var relativePath = $"{_run.ExportPath}/{part.FileName}";
+            _uploadingPath = part.LocalPath;
+            _uploading = Task.Run(() => StoreFileAsync(_target, part.LocalPath, relativePath, records, _stop.Token), CancellationToken.None);
+        }
+
+        /// <summary>Records a file stored meanwhile without waiting for one still uploading; a failed upload throws here.</summary>
+        public Task CollectStoredAsync() => _uploading is { IsCompleted: true } ? FinishAsync() : Task.CompletedTask;
+
+        /// <summary>Waits for the upload in flight, if any, and records its file in the run.</summary>
+        public async Task FinishAsync()
+        {
+            if (await RecordUploadAsync().ConfigureAwait(false) is { } file) _stored(file);
+        }
+
+        private async Task<RunFileRecord?> RecordUploadAsync()
+        {
+            if (_uploading is null) return null;
+            var uploading = _uploading;
+            var localPath = _uploadingPath!;
+            _uploading = null;
+            _uploadingPath = null;
+            var file = await uploading.ConfigureAwait(false);
+            // Recorded as soon as it is known stored, so a failure later in the run knows to remove it.
+            _run.Files.Add(file);
+            _run.RecordsWritten += file.Records;
+            _run.OutputBytes += file.Size;
+            File.Delete(localPath);
+            return file;
+        }
+
+        /// <summary>
+        /// After a failure elsewhere, stops the upload in flight and waits for it: a file it stored all the same is recorded,
+        /// so the run's cleanup removes it. No upload outlives the run.
+        /// </summary>
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                _stop.Cancel();
+                await RecordUploadAsync().ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The failure that ended the run is the one reported; a failed upload removed what it sent (UploadAsync).
+            }
+            finally
+            {
+                _stop.Dispose();
+            }
         }
     }
 
@@ -274,23 +464,22 @@ internal sealed class ExportRunner
         return (int)Math.Clamp(fit, 1, most);
     }
 
-    private static async Task StorePartAsync(RunRecord run, IExportDestination target, PartFile part, CancellationToken cancellationToken)
+    /// <summary>Finishes a full part's file (footer, trailer, encryption) and closes it; returns its record count.</summary>
+    private static async Task<long> CompletePartAsync(PartFile part, CancellationToken cancellationToken)
     {
-        long records;
         await using (part.ConfigureAwait(false))
         {
             await part.Writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
-            records = part.Writer.RecordsWritten;
+            return part.Writer.RecordsWritten;
         }
+    }
 
-        var (size, sha256) = await HashFileAsync(part.LocalPath, cancellationToken).ConfigureAwait(false);
-        var relativePath = $"{run.ExportPath}/{part.FileName}";
-        await UploadAsync(target, part.LocalPath, relativePath, cancellationToken).ConfigureAwait(false);
-        // Recorded as soon as it is stored, so a failure later in the run knows to remove it.
-        run.Files.Add(new RunFileRecord { RelativePath = relativePath, SinkPath = target.GetSinkPath(relativePath), Size = size, Records = records, Sha256 = sha256 });
-        run.RecordsWritten += records;
-        run.OutputBytes += size;
-        File.Delete(part.LocalPath);
+    /// <summary>Hashes and uploads a completed part's file; the record of it, for the run.</summary>
+    private static async Task<RunFileRecord> StoreFileAsync(IExportDestination target, string localPath, string relativePath, long records, CancellationToken cancellationToken)
+    {
+        var (size, sha256) = await HashFileAsync(localPath, cancellationToken).ConfigureAwait(false);
+        await UploadAsync(target, localPath, relativePath, cancellationToken).ConfigureAwait(false);
+        return new RunFileRecord { RelativePath = relativePath, SinkPath = target.GetSinkPath(relativePath), Size = size, Records = records, Sha256 = sha256 };
     }
 
     private async Task WriteManifestAsync(

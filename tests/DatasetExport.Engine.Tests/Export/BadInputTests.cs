@@ -93,23 +93,9 @@ public sealed class BadInputTests : IDisposable
         ]);
     }
 
-    /// <summary>Parquet with <paramref name="rows"/> rows of id (from <paramref name="firstId"/>) and user, row groups of 5000.</summary>
-    private void WriteParquet(string file, int firstId, int rows, string idType = "BIGINT")
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Dataset(file))!);
-        _duck.Execute($"COPY (SELECT (i + {firstId})::{idType} AS id, 'user-' || i AS \"user\" FROM range({rows}) r(i)) " +
-                      $"TO {DuckDb.Quote(Dataset(file))} (FORMAT parquet, ROW_GROUP_SIZE 5000, COMPRESSION uncompressed)");
-    }
+    private void WriteParquet(string file, int firstId, int rows, string idType = "BIGINT") => ParquetBatches.Write(_duck, Dataset(file), firstId, rows, idType);
 
-    /// <summary>Overwrites the page header of row group 1's user column: the footer (and row group 0) stay readable.</summary>
-    private void CorruptSecondRowGroup(string file)
-    {
-        var offset = Convert.ToInt64(_duck.Scalar(
-            $"SELECT min(data_page_offset) FROM parquet_metadata({DuckDb.Quote(Dataset(file))}) WHERE row_group_id = 1 AND path_in_schema = 'user'"));
-        var bytes = File.ReadAllBytes(Dataset(file));
-        for (var i = 0; i < 64; i++) bytes[offset + i] = 0xFF;
-        File.WriteAllBytes(Dataset(file), bytes);
-    }
+    private void CorruptSecondRowGroup(string file) => ParquetBatches.CorruptSecondRowGroup(_duck, Dataset(file));
 
     [Fact]
     public async Task Invalid_json_line_fails_the_run_naming_the_file_and_line()
