@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Compression;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
@@ -9,6 +8,9 @@ namespace DatasetExport.Engine.Formats;
 /// Writes records as JSON Lines: UTF-8 without BOM, one object per line ending in '\n', optionally gzipped.
 /// Values map as in docs/formats.md: timestamps ISO-8601 UTC with 'Z', dates yyyy-MM-dd, times HH:mm:ss[.fffffff],
 /// decimals as exact JSON numbers, binary as base64, NaN and infinities as null, maps as objects with string keys.
+/// Rows are written straight from the chunk's columns (<see cref="JsonRowWriter"/>). Gzip is compressed in blocks on
+/// other threads (<see cref="ParallelGzipWriter"/>), so with gzip <see cref="BytesWritten"/> lags the records written
+/// by the blocks still compressing (a few MB of JSON); files roll over that much later.
 /// </summary>
 public sealed class JsonLinesWriter : IFormatWriter
 {
@@ -17,8 +19,7 @@ public sealed class JsonLinesWriter : IFormatWriter
 
     private readonly DatasetSchema _schema;
     private readonly CountingStream _counter;
-    private readonly GZipStream? _gzip;
-    private readonly Stream _target;
+    private readonly ParallelGzipWriter? _gzip;
     private readonly ArrayBufferWriter<byte> _buffer = new(FlushThresholdBytes + (1 << 16));
     private readonly Utf8JsonWriter _json;
     private readonly JsonRowWriter _rows;
@@ -30,8 +31,7 @@ public sealed class JsonLinesWriter : IFormatWriter
         ArgumentNullException.ThrowIfNull(schema);
         _schema = schema;
         _counter = new CountingStream(output);
-        _gzip = gzip ? new GZipStream(_counter, CompressionLevel.Optimal, leaveOpen: true) : null;
-        _target = (Stream?)_gzip ?? _counter;
+        _gzip = gzip ? new ParallelGzipWriter(_counter, maxInFlight: Environment.ProcessorCount) : null;
         // Relaxed escaping keeps non-ASCII text as UTF-8 instead of \u escapes; quotes and control characters are still escaped.
         _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         _rows = new JsonRowWriter(ColumnLayout.For(schema), JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
@@ -78,7 +78,7 @@ public sealed class JsonLinesWriter : IFormatWriter
     {
         if (_completed) return;
         await FlushBufferAsync(cancellationToken).ConfigureAwait(false);
-        if (_gzip is not null) await _gzip.DisposeAsync().ConfigureAwait(false);
+        if (_gzip is not null) await _gzip.CompleteAsync(cancellationToken).ConfigureAwait(false);
         await _counter.FlushAsync(cancellationToken).ConfigureAwait(false);
         _completed = true;
     }
@@ -95,7 +95,8 @@ public sealed class JsonLinesWriter : IFormatWriter
     private async Task FlushBufferAsync(CancellationToken cancellationToken)
     {
         if (_buffer.WrittenCount == 0) return;
-        await _target.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        if (_gzip is not null) await _gzip.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        else await _counter.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
         _buffer.ResetWrittenCount();
     }
 }
