@@ -215,6 +215,21 @@ public sealed class JsonLinesColumnsTests
     }
 
     [Fact]
+    public void A_map_with_struct_keys_is_refused_when_the_writer_is_made()
+    {
+        var schema = new DatasetSchema([new SchemaField("byPoint", FieldKind.Map, Children:
+        [
+            new SchemaField("key", FieldKind.Struct, Nullable: false, Children: [new SchemaField("x", FieldKind.Int32)]),
+            new SchemaField("value", FieldKind.String),
+        ])]);
+
+        var error = Assert.Throws<ArgumentException>(() => FormatCatalog.CreateWriter(new MemoryStream(), schema, FileType.Json, CompressionKind.None));
+
+        Assert.Contains("Map field 'byPoint'", error.Message);
+        Assert.Contains("struct<x:int32>", error.Message);
+    }
+
+    [Fact]
     public async Task A_chunk_of_another_schema_is_refused()
     {
         var other = new DatasetSchema([new SchemaField("x", FieldKind.Int64)]);
