@@ -17,6 +17,9 @@ public sealed class JsonLinesWriter : IFormatWriter
     /// <summary>Buffered JSON is handed to the output once it reaches this size.</summary>
     private const int FlushThresholdBytes = 1 << 20;
 
+    /// <summary>Most gzip blocks compressing at once: one per core up to this, which bounds the memory (2 MiB twice each).</summary>
+    private const int MaxGzipThreads = 4;
+
     private readonly DatasetSchema _schema;
     private readonly CountingStream _counter;
     private readonly ParallelGzipWriter? _gzip;
@@ -31,7 +34,7 @@ public sealed class JsonLinesWriter : IFormatWriter
         ArgumentNullException.ThrowIfNull(schema);
         _schema = schema;
         _counter = new CountingStream(output);
-        _gzip = gzip ? new ParallelGzipWriter(_counter, maxInFlight: Environment.ProcessorCount) : null;
+        _gzip = gzip ? new ParallelGzipWriter(_counter, maxInFlight: Math.Min(Environment.ProcessorCount, MaxGzipThreads)) : null;
         // Relaxed escaping keeps non-ASCII text as UTF-8 instead of \u escapes; quotes and control characters are still escaped.
         _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         _rows = new JsonRowWriter(ColumnLayout.For(schema), JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
