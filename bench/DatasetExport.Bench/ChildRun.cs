@@ -146,7 +146,7 @@ public static class ChildRun
         {
             await foreach (var chunk in FormatCatalog.GetReader(batch.Format).ReadAsync(batch.FullPath, batch.Gzipped, schema, CancellationToken.None))
             {
-                records += chunk.Records.Count;
+                records += chunk.RowCount;
             }
         }
         var readSeconds = Lap(clock);

@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Globalization;
-using System.IO.Compression;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
@@ -10,18 +8,24 @@ namespace DatasetExport.Engine.Formats;
 /// Writes records as JSON Lines: UTF-8 without BOM, one object per line ending in '\n', optionally gzipped.
 /// Values map as in docs/formats.md: timestamps ISO-8601 UTC with 'Z', dates yyyy-MM-dd, times HH:mm:ss[.fffffff],
 /// decimals as exact JSON numbers, binary as base64, NaN and infinities as null, maps as objects with string keys.
+/// Rows are written straight from the chunk's columns (<see cref="JsonRowWriter"/>). Gzip is compressed in blocks on
+/// other threads (<see cref="ParallelGzipWriter"/>), so with gzip <see cref="BytesWritten"/> lags the records written
+/// by the blocks still compressing (a few MB of JSON); files roll over that much later.
 /// </summary>
 public sealed class JsonLinesWriter : IFormatWriter
 {
     /// <summary>Buffered JSON is handed to the output once it reaches this size.</summary>
     private const int FlushThresholdBytes = 1 << 20;
 
+    /// <summary>Most gzip blocks compressing at once: one per core up to this, which bounds the memory (2 MiB twice each).</summary>
+    private const int MaxGzipThreads = 4;
+
     private readonly DatasetSchema _schema;
     private readonly CountingStream _counter;
-    private readonly GZipStream? _gzip;
-    private readonly Stream _target;
+    private readonly ParallelGzipWriter? _gzip;
     private readonly ArrayBufferWriter<byte> _buffer = new(FlushThresholdBytes + (1 << 16));
     private readonly Utf8JsonWriter _json;
+    private readonly JsonRowWriter _rows;
     private bool _completed;
 
     public JsonLinesWriter(Stream output, DatasetSchema schema, bool gzip)
@@ -30,10 +34,10 @@ public sealed class JsonLinesWriter : IFormatWriter
         ArgumentNullException.ThrowIfNull(schema);
         _schema = schema;
         _counter = new CountingStream(output);
-        _gzip = gzip ? new GZipStream(_counter, CompressionLevel.Optimal, leaveOpen: true) : null;
-        _target = (Stream?)_gzip ?? _counter;
+        _gzip = gzip ? new ParallelGzipWriter(_counter, maxInFlight: Math.Min(Environment.ProcessorCount, MaxGzipThreads)) : null;
         // Relaxed escaping keeps non-ASCII text as UTF-8 instead of \u escapes; quotes and control characters are still escaped.
         _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        _rows = new JsonRowWriter(ColumnLayout.For(schema), JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
     }
 
     public long BytesWritten => _counter.BytesWritten;
@@ -43,29 +47,41 @@ public sealed class JsonLinesWriter : IFormatWriter
     {
         ArgumentNullException.ThrowIfNull(chunk);
         ObjectDisposedException.ThrowIf(_completed, this);
-        foreach (var record in chunk.Records)
+        if (!ReferenceEquals(chunk.Schema, _schema) && !chunk.Schema.Equals(_schema))
         {
-            _json.WriteStartObject();
-            foreach (var field in _schema.Fields)
-            {
-                _json.WritePropertyName(field.Name);
-                WriteValue(field, record.GetValueOrDefault(field.Name));
-            }
-            _json.WriteEndObject();
+            throw new ArgumentException($"The chunk's schema ({chunk.Schema}) is not the file's ({_schema}).", nameof(chunk));
+        }
+        _rows.Begin(chunk);
+        var row = 0;
+        while (row < chunk.RowCount)
+        {
+            row = WriteRowsUntilFull(row, chunk.RowCount);
+            if (_buffer.WrittenCount >= FlushThresholdBytes) await FlushBufferAsync(cancellationToken).ConfigureAwait(false);
+        }
+        _rows.End();
+        await FlushBufferAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes rows from <paramref name="row"/> until the buffer reaches the flush threshold; returns the next row.</summary>
+    private int WriteRowsUntilFull(int row, int rowCount)
+    {
+        for (; row < rowCount && _buffer.WrittenCount < FlushThresholdBytes; row++)
+        {
+            _rows.WriteRow(_json);
+            // Flush hands the object to the buffer; Reset lets the next line start a new top-level value.
             _json.Flush();
             _json.Reset();
             _buffer.Write("\n"u8);
             RecordsWritten++;
-            if (_buffer.WrittenCount >= FlushThresholdBytes) await FlushBufferAsync(cancellationToken).ConfigureAwait(false);
         }
-        await FlushBufferAsync(cancellationToken).ConfigureAwait(false);
+        return row;
     }
 
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
         if (_completed) return;
         await FlushBufferAsync(cancellationToken).ConfigureAwait(false);
-        if (_gzip is not null) await _gzip.DisposeAsync().ConfigureAwait(false);
+        if (_gzip is not null) await _gzip.CompleteAsync(cancellationToken).ConfigureAwait(false);
         await _counter.FlushAsync(cancellationToken).ConfigureAwait(false);
         _completed = true;
     }
@@ -82,116 +98,8 @@ public sealed class JsonLinesWriter : IFormatWriter
     private async Task FlushBufferAsync(CancellationToken cancellationToken)
     {
         if (_buffer.WrittenCount == 0) return;
-        await _target.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        if (_gzip is not null) await _gzip.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        else await _counter.WriteAsync(_buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
         _buffer.ResetWrittenCount();
-    }
-
-    private void WriteValue(SchemaField field, object? value)
-    {
-        switch (value)
-        {
-            case null:
-                _json.WriteNullValue();
-                break;
-            case bool boolean:
-                _json.WriteBooleanValue(boolean);
-                break;
-            case int int32:
-                _json.WriteNumberValue(int32);
-                break;
-            case long int64:
-                _json.WriteNumberValue(int64);
-                break;
-            case float single when float.IsFinite(single):
-                _json.WriteNumberValue(single);
-                break;
-            case double number when double.IsFinite(number):
-                _json.WriteNumberValue(number);
-                break;
-            case float or double:
-                // JSON has no NaN or infinity; null keeps the column numeric for every JSON reader.
-                _json.WriteNullValue();
-                break;
-            case decimal exact:
-                _json.WriteNumberValue(exact);
-                break;
-            case string text:
-                _json.WriteStringValue(text);
-                break;
-            case byte[] bytes:
-                _json.WriteBase64StringValue(bytes);
-                break;
-            case IReadOnlyDictionary<string, object?> structValue:
-                WriteStruct(field, structValue);
-                break;
-            case IReadOnlyList<KeyValuePair<object, object?>> entries:
-                WriteMap(field, entries);
-                break;
-            case IReadOnlyList<object?> items:
-                _json.WriteStartArray();
-                var element = field.ChildFields.Count > 0 ? field.ChildFields[0] : field;
-                foreach (var item in items) WriteValue(element, item);
-                _json.WriteEndArray();
-                break;
-            default:
-                _json.WriteStringValue(FormatScalar(value));
-                break;
-        }
-    }
-
-    private void WriteStruct(SchemaField field, IReadOnlyDictionary<string, object?> value)
-    {
-        _json.WriteStartObject();
-        if (field.Kind == FieldKind.Struct)
-        {
-            foreach (var child in field.ChildFields)
-            {
-                _json.WritePropertyName(child.Name);
-                WriteValue(child, value.GetValueOrDefault(child.Name));
-            }
-        }
-        else
-        {
-            foreach (var (name, child) in value)
-            {
-                _json.WritePropertyName(name);
-                WriteValue(field, child);
-            }
-        }
-        _json.WriteEndObject();
-    }
-
-    private void WriteMap(SchemaField field, IReadOnlyList<KeyValuePair<object, object?>> entries)
-    {
-        var valueField = field.ChildFields.Count > 1 ? field.ChildFields[1] : field;
-        _json.WriteStartObject();
-        foreach (var (key, value) in entries)
-        {
-            _json.WritePropertyName(FormatScalar(key));
-            WriteValue(valueField, value);
-        }
-        _json.WriteEndObject();
-    }
-
-    /// <summary>The text of a scalar as it appears in JSON strings and map keys.</summary>
-    internal static string FormatScalar(object value) => value switch
-    {
-        string text => text,
-        bool boolean => boolean ? "true" : "false",
-        DateTime timestamp => FormatTimestamp(timestamp),
-        DateOnly date => date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-        TimeSpan time => TimeOnly.FromTimeSpan(time).ToString("HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture),
-        byte[] bytes => Convert.ToBase64String(bytes),
-        double number => number.ToString("R", CultureInfo.InvariantCulture),
-        float number => number.ToString("R", CultureInfo.InvariantCulture),
-        IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
-        _ => value.ToString() ?? "",
-    };
-
-    /// <summary>ISO-8601 in UTC with 'Z' and only the sub-second digits needed (none for whole seconds).</summary>
-    private static string FormatTimestamp(DateTime timestamp)
-    {
-        var utc = timestamp.Kind == DateTimeKind.Local ? timestamp.ToUniversalTime() : timestamp;
-        return utc.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
     }
 }
