@@ -4,6 +4,7 @@ namespace DatasetExport.Engine.Formats;
 public static class FormatCatalog
 {
     private const long MinRowGroupBytes = 256 * 1024;
+    private const int MinGzipBlockBytes = 64 * 1024;
 
     /// <summary>
     /// The reader for a lake batch format. With <paramref name="onInvalidRecord"/>, JSON Lines readers leave invalid lines
@@ -23,7 +24,10 @@ public static class FormatCatalog
         ValidateCombination(fileType, compression);
         return fileType switch
         {
-            FileType.Json => new JsonLinesWriter(output, schema, gzip: compression == CompressionKind.Gzip),
+            // Gzip blocks compressing on other threads are not counted yet: kept small against the file size limit, the
+            // blocks in flight (a few) lag it by a small fraction of a file.
+            FileType.Json => new JsonLinesWriter(output, schema, gzip: compression == CompressionKind.Gzip,
+                gzipBlockBytes: (int)Math.Clamp(maxFileBytes / 16, MinGzipBlockBytes, ParallelGzipWriter.DefaultBlockBytes)),
             // A Parquet file only grows a row group at a time, so row groups are kept to a fraction of the file
             // size limit: files then roll over near the limit instead of a whole 64 MiB row group past it.
             FileType.Parquet => new ParquetFileWriter(output, schema, compression,

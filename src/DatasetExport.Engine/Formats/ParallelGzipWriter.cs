@@ -5,7 +5,7 @@ using System.IO.Hashing;
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Writes one gzip member whose deflate data is compressed in blocks of <see cref="BlockBytes"/> on worker threads while
+/// Writes one gzip member whose deflate data is compressed in blocks of <see cref="DefaultBlockBytes"/> on worker threads while
 /// the caller produces the next ones (as pigz does): each block is deflated alone and ends with a sync flush, so the
 /// blocks join into one deflate stream; <see cref="CompleteAsync"/> adds the final empty block and the trailer (CRC-32
 /// and length, computed on the caller's thread). Until then the output is a gzip file without an end, which readers
@@ -14,8 +14,8 @@ namespace DatasetExport.Engine.Formats;
 /// </summary>
 internal sealed class ParallelGzipWriter : IAsyncDisposable
 {
-    /// <summary>Uncompressed bytes per block: large enough that starting each block without history costs well under 1%.</summary>
-    public const int BlockBytes = 2 << 20;
+    /// <summary>Uncompressed bytes per block by default: large enough that starting each block without history costs well under 1%.</summary>
+    public const int DefaultBlockBytes = 2 << 20;
 
     // ID1 ID2, deflate, no flags, no modification time, no extra flags, unknown OS.
     private static readonly byte[] Header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -25,6 +25,7 @@ internal sealed class ParallelGzipWriter : IAsyncDisposable
 
     private readonly Stream _output;
     private readonly int _maxInFlight;
+    private readonly int _blockBytes;
     private readonly Queue<Block> _inFlight = new();
     private readonly Stack<Block> _free = new();
     private readonly Crc32 _crc = new();
@@ -33,12 +34,15 @@ internal sealed class ParallelGzipWriter : IAsyncDisposable
     private bool _started;
 
     /// <param name="output">Receives the gzip bytes; left open.</param>
-    /// <param name="maxInFlight">Most blocks compressing at once (each holds up to <see cref="BlockBytes"/> twice).</param>
-    public ParallelGzipWriter(Stream output, int maxInFlight)
+    /// <param name="maxInFlight">Most blocks compressing at once (each holds up to <see cref="DefaultBlockBytes"/> twice).</param>
+    /// <param name="blockBytes">Uncompressed bytes per block; smaller blocks make the written count lag less.</param>
+    public ParallelGzipWriter(Stream output, int maxInFlight, int blockBytes = DefaultBlockBytes)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxInFlight, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(blockBytes, 1);
         _output = output;
         _maxInFlight = maxInFlight;
+        _blockBytes = blockBytes;
     }
 
     public async Task WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
@@ -109,7 +113,7 @@ internal sealed class ParallelGzipWriter : IAsyncDisposable
     private async Task<Block> TakeFreeBlockAsync(CancellationToken cancellationToken)
     {
         if (_free.Count == 0 && _inFlight.Count >= _maxInFlight) await WriteOldestAsync(cancellationToken).ConfigureAwait(false);
-        return _free.TryPop(out var free) ? free : new Block();
+        return _free.TryPop(out var free) ? free : new Block(_blockBytes);
     }
 
     /// <summary>Waits for the oldest block, writes its deflate data and keeps the block, emptied, for reuse.</summary>
@@ -123,21 +127,21 @@ internal sealed class ParallelGzipWriter : IAsyncDisposable
         _free.Push(block);
     }
 
-    /// <summary>Up to <see cref="BlockBytes"/> of input and, once compressed, its deflate data ending on a byte boundary.</summary>
-    private sealed class Block
+    /// <summary>Up to <see cref="DefaultBlockBytes"/> of input and, once compressed, its deflate data ending on a byte boundary.</summary>
+    private sealed class Block(int size)
     {
-        private readonly byte[] _input = new byte[BlockBytes];
+        private readonly byte[] _input = new byte[size];
         private readonly MemoryStream _output = new();
         private int _compressedLength;
 
         public int Length { get; private set; }
-        public bool IsFull => Length == BlockBytes;
+        public bool IsFull => Length == _input.Length;
         public Task Compression { get; private set; } = Task.CompletedTask;
         public ReadOnlyMemory<byte> Compressed => _output.GetBuffer().AsMemory(0, _compressedLength);
 
         public int Fill(ReadOnlySpan<byte> data)
         {
-            var count = Math.Min(data.Length, BlockBytes - Length);
+            var count = Math.Min(data.Length, _input.Length - Length);
             data[..count].CopyTo(_input.AsSpan(Length));
             Length += count;
             return count;

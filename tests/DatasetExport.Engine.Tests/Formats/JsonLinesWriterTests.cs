@@ -106,6 +106,27 @@ public sealed class JsonLinesWriterTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task A_gzip_file_stops_close_to_a_small_size_limit_although_blocks_compress_in_the_background()
+    {
+        const long limit = 1 << 20;
+        var schema = new DatasetSchema([new SchemaField("text", FieldKind.String)]);
+        var random = new Random(7);
+        await using var output = new MemoryStream();
+        await using (var writer = FormatCatalog.CreateWriter(output, schema, FileType.Json, CompressionKind.Gzip, maxFileBytes: limit))
+        {
+            // Random hex compresses about 2:1, so a few MB of JSON fill the file; written 1,000 rows at a time as exports do.
+            while (writer.BytesWritten < limit)
+            {
+                var rows = Enumerable.Range(0, 1000).Select(_ => new Record { ["text"] = Convert.ToHexString(random.GetItems<byte>(Enumerable.Range(0, 256).Select(b => (byte)b).ToArray(), 100)) });
+                await writer.WriteAsync(new RecordChunk(schema, rows.ToList()), CancellationToken.None);
+            }
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        Assert.InRange(output.Length, limit, limit + limit / 4);
+    }
+
+    [Fact]
     public async Task Gzip_output_is_complete_and_the_stream_stays_open()
     {
         var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64), new SchemaField("name", FieldKind.String)]);

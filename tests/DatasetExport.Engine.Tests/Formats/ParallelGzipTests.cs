@@ -15,7 +15,7 @@ public sealed class ParallelGzipTests(FormatsFixture fixture)
 
     /// <summary>About 3.5 blocks of JSON, so several blocks compress at once and the last one is partial.</summary>
     private static List<Record> ManyBlocksOfRecords() =>
-        Enumerable.Range(0, (int)(3.5 * ParallelGzipWriter.BlockBytes / 40))
+        Enumerable.Range(0, (int)(3.5 * ParallelGzipWriter.DefaultBlockBytes / 40))
             .Select(i => new Record { ["id"] = (long)i, ["text"] = $"row {i} {(i * 7919L % 100_003):D6} ü" }).ToList();
 
     private static async Task<byte[]> WriteJsonAsync(IReadOnlyList<Record> records, CompressionKind compression)
@@ -45,7 +45,7 @@ public sealed class ParallelGzipTests(FormatsFixture fixture)
         var plain = await WriteJsonAsync(records, CompressionKind.None);
         var gzipped = await WriteJsonAsync(records, CompressionKind.Gzip);
 
-        Assert.True(plain.Length > 3 * ParallelGzipWriter.BlockBytes);
+        Assert.True(plain.Length > 3 * ParallelGzipWriter.DefaultBlockBytes);
         Assert.True(gzipped.Length < plain.Length / 2);
         Assert.Equal(plain, Gunzip(gzipped));
         var path = fixture.NewPath("blocks.jsonl.gz");
@@ -65,7 +65,7 @@ public sealed class ParallelGzipTests(FormatsFixture fixture)
     [Fact]
     public async Task The_bytes_do_not_depend_on_how_many_blocks_compress_at_once_or_how_the_data_arrives()
     {
-        var data = new byte[(int)(2.3 * ParallelGzipWriter.BlockBytes)];
+        var data = new byte[(int)(2.3 * ParallelGzipWriter.DefaultBlockBytes)];
         new Random(7).NextBytes(data.AsSpan(0, data.Length / 3));
         for (var i = data.Length / 3; i < data.Length; i++) data[i] = (byte)"abcabd\n"[i % 7];
 
@@ -112,7 +112,7 @@ public sealed class ParallelGzipTests(FormatsFixture fixture)
         }
         var aborted = output.ToArray();
 
-        Assert.True(aborted.Length > ParallelGzipWriter.BlockBytes / 20, $"whole blocks reached the output before the writer was disposed ({aborted.Length} bytes)");
+        Assert.True(aborted.Length > ParallelGzipWriter.DefaultBlockBytes / 20, $"whole blocks reached the output before the writer was disposed ({aborted.Length} bytes)");
         var path = fixture.NewPath("aborted.jsonl.gz");
         await File.WriteAllBytesAsync(path, aborted);
         Assert.ThrowsAny<Exception>(() => fixture.Duck.Count($"SELECT count(*) FROM read_json({DuckDb.Quote(path)}, format = 'newline_delimited', compression = 'gzip')"));
