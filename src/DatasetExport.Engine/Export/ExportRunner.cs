@@ -271,8 +271,11 @@ internal sealed class ExportRunner
         }
     }
 
-    /// <summary>Chunks read ahead of the writer: enough to keep it busy while the reader decodes the next ones.</summary>
-    private const int ReadAheadChunks = 2;
+    /// <summary>
+    /// Chunks read ahead of the writer: one keeps it busy while the reader decodes the next. A Parquet chunk is a view of
+    /// its whole decoded row group, so each chunk more can hold another row group in memory (measured: no faster, more memory).
+    /// </summary>
+    private const int ReadAheadChunks = 1;
 
     /// <summary>
     /// One step of reading, in batch order: a chunk of a batch, the end of a batch (no chunk, no problem), or a batch left

@@ -165,7 +165,7 @@ public sealed class JsonLinesWriterTests(FormatsFixture fixture)
         long bytesBeforeDispose;
         await using (var writer = FormatCatalog.CreateWriter(output, schema, fileType, compression))
         {
-            // Until data has reached the output: Parquet sends a row group (100,000 records) at a time, gzip the blocks compressed so far.
+            // Until data has reached the output: Parquet sends a row group (50,000 records) at a time, gzip the blocks compressed so far.
             for (var writes = 0; writer.BytesWritten == 0 && writes < 20; writes++)
             {
                 await writer.WriteAsync(new RecordChunk(schema, records), CancellationToken.None);
