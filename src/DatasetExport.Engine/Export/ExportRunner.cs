@@ -321,29 +321,36 @@ internal sealed class ExportRunner
             _failure?.Throw();
         }
 
-        /// <summary>Never fails: a failure is kept for <see cref="ReadAllAsync"/>, behind what was read before it.</summary>
+        /// <summary>
+        /// Never fails: a failure is kept for <see cref="ReadAllAsync"/>, behind what was read before it. JSON Lines batches
+        /// are parsed two at a time (parsing is what bounds them; each holds one chunk); Parquet batches one at a time,
+        /// since each holds a decoded row group and the writer, not the reader, bounds them.
+        /// </summary>
         private async Task ReadAsync(IReadOnlyList<BatchInfo> batches, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
         {
+            var started = new Queue<BatchReading>();
+            var next = 0;
             try
             {
-                for (var index = 0; index < batches.Count; index++)
+                while (true)
                 {
-                    var batch = batches[index];
-                    if (options.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, options, cancellationToken).ConfigureAwait(false) is { } problem)
+                    while (next < batches.Count && started.Count < (batches[next].Format == BatchFormat.JsonLines ? ParallelJsonBatches : 1))
                     {
-                        await _reads.Writer.WriteAsync(new BatchRead(index, null, problem, 0), cancellationToken).ConfigureAwait(false);
-                        continue;
+                        started.Enqueue(BatchReading.Start(next, batches[next], schema, options, cancellationToken));
+                        next++;
                     }
-                    // The reader calls back on this task only, between the chunks it hands over.
-                    long skipped = 0;
-                    var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null);
-                    await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
+                    if (!started.TryPeek(out var current)) break;
+                    await foreach (var read in current.Reads.ReadAllAsync(cancellationToken).ConfigureAwait(false))
                     {
-                        var skippedBefore = skipped;
-                        skipped = 0;
-                        await _reads.Writer.WriteAsync(new BatchRead(index, chunk, null, skippedBefore), cancellationToken).ConfigureAwait(false);
+                        await _reads.Writer.WriteAsync(read, cancellationToken).ConfigureAwait(false);
                     }
-                    await _reads.Writer.WriteAsync(new BatchRead(index, null, null, skipped), cancellationToken).ConfigureAwait(false);
+                    await current.Task.ConfigureAwait(false);
+                    started.Dequeue();
+                    if (current.Failure is not null)
+                    {
+                        _failure = current.Failure;
+                        break;
+                    }
                 }
             }
             catch (Exception error)
@@ -352,6 +359,9 @@ internal sealed class ExportRunner
             }
             finally
             {
+                // Batches read ahead of a failure or a cancellation stop with it; none outlives the run.
+                _stop.Cancel();
+                foreach (var reading in started) await reading.Task.ConfigureAwait(false);
                 _reads.Writer.Complete();
             }
         }
@@ -362,6 +372,63 @@ internal sealed class ExportRunner
             _stop.Cancel();
             await _reading.ConfigureAwait(false);
             _stop.Dispose();
+        }
+    }
+
+    /// <summary>JSON Lines batches parsed at once by <see cref="ReadAhead"/>.</summary>
+    private const int ParallelJsonBatches = 2;
+
+    /// <summary>One batch read on a task of its own into its own bounded channel, in the order <see cref="ReadAhead"/> forwards.</summary>
+    private sealed class BatchReading
+    {
+        private readonly Channel<BatchRead> _reads = Channel.CreateBounded<BatchRead>(
+            new BoundedChannelOptions(ReadAheadChunks) { SingleReader = true, SingleWriter = true });
+
+        private BatchReading()
+        {
+        }
+
+        public ChannelReader<BatchRead> Reads => _reads.Reader;
+        public Task Task { get; private set; } = Task.CompletedTask;
+
+        /// <summary>Why the batch could not be read, after its chunks read before the failure; set when <see cref="Task"/> ends.</summary>
+        public ExceptionDispatchInfo? Failure { get; private set; }
+
+        public static BatchReading Start(int index, BatchInfo batch, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+        {
+            var reading = new BatchReading();
+            reading.Task = Task.Run(() => reading.ReadAsync(index, batch, schema, options, cancellationToken), CancellationToken.None);
+            return reading;
+        }
+
+        private async Task ReadAsync(int index, BatchInfo batch, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+        {
+            try
+            {
+                if (options.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, options, cancellationToken).ConfigureAwait(false) is { } problem)
+                {
+                    await _reads.Writer.WriteAsync(new BatchRead(index, null, problem, 0), cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                // The reader calls back on this task only, between the chunks it hands over.
+                long skipped = 0;
+                var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null);
+                await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
+                {
+                    var skippedBefore = skipped;
+                    skipped = 0;
+                    await _reads.Writer.WriteAsync(new BatchRead(index, chunk, null, skippedBefore), cancellationToken).ConfigureAwait(false);
+                }
+                await _reads.Writer.WriteAsync(new BatchRead(index, null, null, skipped), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception error)
+            {
+                Failure = ExceptionDispatchInfo.Capture(error);
+            }
+            finally
+            {
+                _reads.Writer.Complete();
+            }
         }
     }
 

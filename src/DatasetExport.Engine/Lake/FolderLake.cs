@@ -94,17 +94,19 @@ public sealed class FolderLake
         }
 
         // Every batch is judged (not just up to the first bad one), so an export that skips bad batches knows them all.
+        // Batches are read on all cores (JSON Lines inference parses every line), then merged in order.
+        var reads = await ReadSchemasAsync(batches, options, cancellationToken).ConfigureAwait(false);
         DatasetSchema? schema = null;
         long? recordCount = 0;
         var exportable = new List<BatchInfo>(batches.Count);
         var problems = new List<BatchProblem>();
-        foreach (var batch in batches)
+        for (var i = 0; i < batches.Count; i++)
         {
-            cancellationToken.ThrowIfCancellationRequested();
+            var batch = batches[i];
             long? count = null;
             try
             {
-                var (batchSchema, batchCount) = await ReadSchemaAsync(batch, options, cancellationToken).ConfigureAwait(false);
+                var (batchSchema, batchCount) = reads[i].Result ?? throw reads[i].Error!;
                 count = batchCount;
                 schema = schema is null ? batchSchema : SchemaMerger.Merge(schema, batchSchema);
             }
@@ -130,6 +132,26 @@ public sealed class FolderLake
             Id = id, Name = name, Description = description, Path = folder, Batches = exportable, Format = format,
             BatchProblems = problems, Schema = schema, RecordCount = recordCount,
         };
+    }
+
+    /// <summary>Each batch's schema and record count, or why it cannot be read; cancellation is not caught.</summary>
+    private static async Task<((DatasetSchema Schema, long? RecordCount)? Result, Exception? Error)[]> ReadSchemasAsync(
+        IReadOnlyList<BatchInfo> batches, BatchReadOptions options, CancellationToken cancellationToken)
+    {
+        var reads = new ((DatasetSchema, long?)?, Exception?)[batches.Count];
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(Enumerable.Range(0, batches.Count), parallel, async (i, token) =>
+        {
+            try
+            {
+                reads[i] = (await ReadSchemaAsync(batches[i], options, token).ConfigureAwait(false), null);
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                reads[i] = (null, error);
+            }
+        }).ConfigureAwait(false);
+        return reads;
     }
 
     /// <summary>The batch's schema and record count, read once while its file is unchanged (<see cref="BatchSchemaCache"/>).</summary>

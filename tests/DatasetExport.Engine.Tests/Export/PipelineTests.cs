@@ -91,6 +91,43 @@ public sealed class PipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task JSON_batches_parsed_two_at_a_time_reach_the_parts_in_batch_and_line_order()
+    {
+        WriteFourBatches();
+        var flow = await CreateFlowAsync();
+
+        var run = await RunAsync(flow);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        var ids = run.Files.SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f.SinkPath)));
+        Assert.Equal(Enumerable.Range(0, 24000).Select(i => (long)i), ids);
+    }
+
+    [Fact]
+    public async Task A_JSON_batch_failing_while_read_ahead_fails_the_run_after_the_batches_before_it()
+    {
+        WriteFourBatches();
+        var flow = await CreateFlowAsync();
+        // The lake scan has accepted every line; once writing has begun, batch 2 gains a line that is not JSON. Batches 0
+        // and 1 are being read by then (two at a time), batch 2 only once batch 0 is done.
+        var damaged = false;
+        var progress = new SynchronousProgress(report =>
+        {
+            if (damaged || !report.Activity.StartsWith("Writing ", StringComparison.Ordinal)) return;
+            File.AppendAllText(Dataset("b2.jsonl"), "{not json\n");
+            damaged = true;
+        });
+
+        var run = await RunAsync(flow, progress);
+
+        AssertFailedWithNothingLeft(flow, run);
+        Assert.Contains("b2.jsonl", run.Error);
+        Assert.Contains("line 6001", run.Error);
+        // Every record of batches 0 and 1, then batch 2's good lines up to the failing one (whole chunks of 10,000 or less).
+        Assert.InRange(run.RecordsRead, 12000, 18000);
+    }
+
+    [Fact]
     public async Task Parts_are_uploaded_one_at_a_time_in_order_and_every_record_is_written_once()
     {
         WriteFourBatches();
