@@ -28,9 +28,10 @@ internal sealed class JsonLineShredder
     private readonly string _path;
     private long _lineNumber;
 
-    public JsonLineShredder(DatasetSchema schema, string path)
+    /// <param name="chunkRows">Rows per chunk, which the columns make room for up front.</param>
+    public JsonLineShredder(DatasetSchema schema, string path, int chunkRows)
     {
-        _builder = new ChunkBuilder(schema);
+        _builder = new ChunkBuilder(schema, chunkRows);
         _columns = _builder.Columns.ToArray();
         _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node)).ToArray();
         _path = path;

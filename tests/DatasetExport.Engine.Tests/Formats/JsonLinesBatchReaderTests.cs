@@ -203,7 +203,8 @@ public sealed class JsonLinesBatchReaderTests(FormatsFixture fixture)
                 sizes.Add(chunk.Records.Count);
                 foreach (var record in chunk.Records) Assert.Equal(expectedId++, record["id"]);
             }
-            Assert.Equal([10_000, 10_000, 5_000], sizes);
+            var chunkSize = JsonLinesBatchReader.DefaultChunkSize;
+            Assert.Equal(Enumerable.Repeat(chunkSize, 25_000 / chunkSize).Append(25_000 % chunkSize), sizes);
             Assert.Null(await _reader.ReadRecordCountAsync(path, isGzipped, CancellationToken.None));
         }
     }

@@ -11,10 +11,11 @@ public sealed class ChunkBuilder
 {
     private readonly (int Levels, int Values)[] _rowStart;
 
-    public ChunkBuilder(DatasetSchema schema)
+    /// <param name="rowCapacity">Rows the columns make room for at first (and again after each <see cref="Build"/>).</param>
+    public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity)
     {
         Layout = ColumnLayout.For(schema);
-        Columns = Layout.Leaves.Select(ColumnBuilder.Create).ToArray();
+        Columns = Layout.Leaves.Select(leaf => ColumnBuilder.Create(leaf, rowCapacity)).ToArray();
         _rowStart = new (int, int)[Columns.Count];
     }
 

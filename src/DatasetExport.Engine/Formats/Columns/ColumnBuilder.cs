@@ -3,17 +3,23 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>Accumulates one leaf column's entries in growable arrays; <see cref="Build"/> hands them over as <see cref="ColumnData"/>.</summary>
 public abstract class ColumnBuilder
 {
-    private const int InitialCapacity = 1024;
+    /// <summary>Entries a builder makes room for unless told otherwise.</summary>
+    public const int DefaultCapacity = 1024;
 
     private int[] _definitions;
     private int[] _repetitions;
 
-    private protected ColumnBuilder(LeafLayout leaf)
+    private protected ColumnBuilder(LeafLayout leaf, int capacity)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Leaf = leaf;
-        _definitions = leaf.MaxDefinition > 0 ? new int[InitialCapacity] : [];
-        _repetitions = leaf.MaxRepetition > 0 ? new int[InitialCapacity] : [];
+        Capacity = capacity;
+        _definitions = leaf.MaxDefinition > 0 ? new int[capacity] : [];
+        _repetitions = leaf.MaxRepetition > 0 ? new int[capacity] : [];
     }
+
+    /// <summary>Entries the builder's arrays start with (they grow past it); <see cref="Build"/> starts over at this size.</summary>
+    public int Capacity { get; }
 
     public LeafLayout Leaf { get; }
 
@@ -25,19 +31,19 @@ public abstract class ColumnBuilder
     public (int Levels, int Values) Position => (LevelCount, ValueCount);
 
     /// <summary>The builder for <paramref name="leaf"/>'s value type (<see cref="ColumnData.ValueType"/>).</summary>
-    public static ColumnBuilder Create(LeafLayout leaf) => leaf.Field.Kind switch
+    public static ColumnBuilder Create(LeafLayout leaf, int capacity = DefaultCapacity) => leaf.Field.Kind switch
     {
-        FieldKind.Boolean => new ColumnBuilder<bool>(leaf),
-        FieldKind.Int32 => new ColumnBuilder<int>(leaf),
-        FieldKind.Int64 => new ColumnBuilder<long>(leaf),
-        FieldKind.Float => new ColumnBuilder<float>(leaf),
-        FieldKind.Double => new ColumnBuilder<double>(leaf),
-        FieldKind.Decimal => new ColumnBuilder<decimal>(leaf),
-        FieldKind.String => new ColumnBuilder<ReadOnlyMemory<char>>(leaf),
-        FieldKind.Binary => new ColumnBuilder<ReadOnlyMemory<byte>>(leaf),
-        FieldKind.Date => new ColumnBuilder<DateOnly>(leaf),
-        FieldKind.Timestamp => new ColumnBuilder<DateTime>(leaf),
-        FieldKind.Time => new ColumnBuilder<TimeSpan>(leaf),
+        FieldKind.Boolean => new ColumnBuilder<bool>(leaf, capacity),
+        FieldKind.Int32 => new ColumnBuilder<int>(leaf, capacity),
+        FieldKind.Int64 => new ColumnBuilder<long>(leaf, capacity),
+        FieldKind.Float => new ColumnBuilder<float>(leaf, capacity),
+        FieldKind.Double => new ColumnBuilder<double>(leaf, capacity),
+        FieldKind.Decimal => new ColumnBuilder<decimal>(leaf, capacity),
+        FieldKind.String => new ColumnBuilder<ReadOnlyMemory<char>>(leaf, capacity),
+        FieldKind.Binary => new ColumnBuilder<ReadOnlyMemory<byte>>(leaf, capacity),
+        FieldKind.Date => new ColumnBuilder<DateOnly>(leaf, capacity),
+        FieldKind.Timestamp => new ColumnBuilder<DateTime>(leaf, capacity),
+        FieldKind.Time => new ColumnBuilder<TimeSpan>(leaf, capacity),
         _ => throw new ArgumentOutOfRangeException(nameof(leaf), leaf.Field.Kind, $"Column '{leaf.Path}' is not a leaf."),
     };
 
@@ -76,28 +82,27 @@ public abstract class ColumnBuilder
         LevelCount++;
     }
 
-    /// <summary>The levels so far; the builder's level arrays are replaced by new ones of the same capacity.</summary>
+    /// <summary>The levels so far; the builder's level arrays are replaced by new ones of <see cref="Capacity"/>.</summary>
     private protected (int Count, int[] Definitions, int[] Repetitions) TakeLevels()
     {
         var taken = (LevelCount, _definitions, _repetitions);
-        _definitions = _definitions.Length > 0 ? new int[_definitions.Length] : [];
-        _repetitions = _repetitions.Length > 0 ? new int[_repetitions.Length] : [];
+        _definitions = _definitions.Length > 0 ? new int[Capacity] : [];
+        _repetitions = _repetitions.Length > 0 ? new int[Capacity] : [];
         LevelCount = 0;
         return taken;
     }
 
     private protected abstract void TruncateValues(int count);
-
-    private protected static int Capacity => InitialCapacity;
 }
 
 public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
 {
-    private T[] _values = new T[Capacity];
+    private T[] _values;
     private int _valueCount;
 
-    public ColumnBuilder(LeafLayout leaf) : base(leaf)
+    public ColumnBuilder(LeafLayout leaf, int capacity = DefaultCapacity) : base(leaf, capacity)
     {
+        _values = new T[capacity];
         if (ColumnData.ValueType(leaf.Field.Kind) != typeof(T))
         {
             throw new ArgumentException($"Column '{leaf.Path}' is {leaf.Field.TypeName}, which holds {ColumnData.ValueType(leaf.Field.Kind).Name} values, not {typeof(T).Name}.");
@@ -119,7 +124,7 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
         var (count, definitions, repetitions) = TakeLevels();
         var data = new ColumnData<T>(Leaf, count, definitions.AsMemory(0, Leaf.MaxDefinition > 0 ? count : 0),
             repetitions.AsMemory(0, Leaf.MaxRepetition > 0 ? count : 0), _values.AsMemory(0, _valueCount));
-        _values = new T[_values.Length];
+        _values = new T[Capacity];
         _valueCount = 0;
         return data;
     }
