@@ -177,7 +177,7 @@ internal sealed class ExportRunner
         var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null);
         try
         {
-            await foreach (var _ in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false)) { }
+            await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false)) chunk.Release();
             return null;
         }
         catch (BatchReadException error)
@@ -250,6 +250,8 @@ internal sealed class ExportRunner
                         await uploads.StartAsync(full).ConfigureAwait(false);
                     }
                 }
+                // Written (writers copy or encode what they keep): its reader may reuse the memory.
+                chunk.Release();
                 await uploads.CollectStoredAsync().ConfigureAwait(false);
                 progress.Report(run, batchesDone, batches.Count, "Writing " + batch.RelativePath);
             }

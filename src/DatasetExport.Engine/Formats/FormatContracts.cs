@@ -42,6 +42,7 @@ public sealed class Record : Dictionary<string, object?>
 public sealed class RecordChunk
 {
     private List<Record>? _records;
+    private RowGroupLease? _lease;
 
     public RecordChunk(DatasetSchema schema, int rowCount, IReadOnlyList<ColumnData> columns)
     {
@@ -89,6 +90,22 @@ public sealed class RecordChunk
 
     /// <summary>The rows as records, assembled on first use: for inspection and tests, never on an export's path.</summary>
     public IReadOnlyList<Record> Records => _records ??= RecordAssembler.Assemble(this);
+
+    /// <summary>
+    /// Tells the reader that made this chunk that its consumer is done with it (every writer is, when its WriteAsync
+    /// returns): the memory may be reused for later chunks. Neither the chunk nor a slice of it may be used afterwards.
+    /// Optional: a chunk never released is left to the GC. Releasing twice does nothing.
+    /// </summary>
+    public void Release() => Interlocked.Exchange(ref _lease, null)?.Release();
+
+    /// <summary>Marks this chunk as one of the holders of <paramref name="lease"/>'s arrays.</summary>
+    internal RecordChunk HeldBy(RowGroupLease lease)
+    {
+        if (_lease is not null) throw new InvalidOperationException("The chunk is already held by a row group lease.");
+        lease.Hold();
+        _lease = lease;
+        return this;
+    }
 
     /// <summary>Rows [<paramref name="rowStart"/>, +<paramref name="rowCount"/>), sharing this chunk's memory.</summary>
     public RecordChunk Slice(int rowStart, int rowCount)

@@ -8,7 +8,9 @@ namespace DatasetExport.Engine.Formats;
 /// Reads Parquet batches one row group at a time through Parquet.Net's column API: each row group's columns are decoded
 /// and mapped onto the dataset schema's canonical levels (<see cref="ParquetColumnPlan"/>) into one chunk, which is
 /// handed out in slices of at most <see cref="ChunkSize"/> rows sharing its memory. The reader itself holds one row
-/// group's columns; consumers keep the slices (and so their row group's arrays) as long as they need.
+/// group's columns; consumers keep the slices (and so their row group's arrays) as long as they need. The arrays are
+/// rented (<see cref="RowGroupLease"/>): once every slice of a row group is released (<see cref="RecordChunk.Release"/>)
+/// they serve later row groups; slices never released are left to the GC.
 /// <c>.parquet.gz</c> batches are first decompressed to a temporary file (Parquet needs to seek), deleted afterwards.
 /// </summary>
 public sealed class ParquetBatchReader : IBatchReader
@@ -54,29 +56,36 @@ public sealed class ParquetBatchReader : IBatchReader
         var shredInto = plan is null ? new ChunkBuilder(schema) : null;
         plan ??= ParquetColumnPlan.TryCreate(file.Reader.Schema, OwnFields(file.Schema, schema), path)
             ?? throw new InvalidOperationException($"{path}: the file's own fields do not map onto themselves.");
-        RecordChunk? rowGroup = null;
         for (var groupIndex = 0; groupIndex < file.Reader.RowGroupCount; groupIndex++)
         {
             var location = $"row group {groupIndex}";
-            // Let go of the previous row group before decoding the next: consumers may still hold its slices, the reader does not.
-            rowGroup = null;
-            rowGroup = await Guard(path, location, async () =>
+            // The reader holds the row group's arrays until it has handed out its last chunk; each chunk holds them until released.
+            var lease = new RowGroupLease();
+            try
             {
-                using var group = file.Reader.OpenRowGroupReader(groupIndex);
-                return await plan.ReadAsync(group, cancellationToken).ConfigureAwait(false);
-            }).ConfigureAwait(false);
-            for (var start = 0; start < rowGroup.RowCount; start += ChunkSize)
+                var rowGroup = await Guard(path, location, async () =>
+                {
+                    using var group = file.Reader.OpenRowGroupReader(groupIndex);
+                    return await plan.ReadAsync(group, lease, cancellationToken).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+                for (var start = 0; start < rowGroup.RowCount; start += ChunkSize)
+                {
+                    yield return Guard(path, location, () => Slice(rowGroup, start, shredInto, lease));
+                }
+            }
+            finally
             {
-                yield return Guard(path, location, () => Slice(rowGroup, start, shredInto));
+                lease.Release();
             }
         }
     }
 
     /// <summary>Rows from <paramref name="start"/> of the row group, at most <see cref="ChunkSize"/>, shredded into the dataset schema when the file needs it.</summary>
-    private RecordChunk Slice(RecordChunk rowGroup, int start, ChunkBuilder? shredInto)
+    private RecordChunk Slice(RecordChunk rowGroup, int start, ChunkBuilder? shredInto, RowGroupLease lease)
     {
         var slice = rowGroup.Slice(start, Math.Min(ChunkSize, rowGroup.RowCount - start));
-        if (shredInto is null) return slice;
+        if (shredInto is null) return slice.HeldBy(lease);
+        // Shredded into arrays of its own: the row group's arrays are not needed past this point.
         foreach (var record in slice.Records) shredInto.AddRecord(record);
         return shredInto.Build();
     }

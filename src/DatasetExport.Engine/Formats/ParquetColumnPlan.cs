@@ -20,8 +20,9 @@ namespace DatasetExport.Engine.Formats;
 /// Memory: each column is decoded with <see cref="ParquetRowGroupReader.ReadRawAsync{T}"/> into arrays this class
 /// allocates, not with <c>ReadRawColumnDataBaseAsync</c>: Parquet.Net 6.1.0 rents that one's value and level arrays
 /// from <c>ArrayPool.Shared</c> (CommunityToolkit <c>MemoryOwner</c>) and returns them on Dispose, while the chunks made
-/// here are handed to consumers that may hold them after the reader has moved on to the next row group. Arrays owned
-/// here can be shared by the chunk's slices without copying and go to the GC with the last slice. Decoded strings and
+/// here are handed to consumers that may hold them after the reader has moved on to the next row group. Arrays rented
+/// here (<see cref="RowGroupLease"/>) are shared by the chunk's slices without copying and go back to the pool only when
+/// every slice has been released (or to the GC with the last slice, when nobody releases). Decoded strings and
 /// byte arrays are separate arrays per value (or per dictionary entry) allocated by Parquet.Net, never pooled.
 /// </para>
 /// </summary>
@@ -55,8 +56,8 @@ internal sealed class ParquetColumnPlan
         return complete ? new ParquetColumnPlan(layout, sources) : null;
     }
 
-    /// <summary>Decodes every column of the row group into one chunk of all its rows.</summary>
-    public async Task<RecordChunk> ReadAsync(ParquetRowGroupReader group, CancellationToken cancellationToken)
+    /// <summary>Decodes every column of the row group into one chunk of all its rows, in arrays rented from <paramref name="lease"/>.</summary>
+    public async Task<RecordChunk> ReadAsync(ParquetRowGroupReader group, RowGroupLease lease, CancellationToken cancellationToken)
     {
         if (group.RowCount > Array.MaxLength) throw new InvalidDataException($"the row group has {group.RowCount} rows, more than this tool reads at once.");
         var rows = (int)group.RowCount;
@@ -67,7 +68,7 @@ internal sealed class ParquetColumnPlan
             cancellationToken.ThrowIfCancellationRequested();
             var source = _sources[i];
             columns[i] = source is not null
-                ? await source.ReadAsync(group, rows, cancellationToken).ConfigureAwait(false)
+                ? await source.ReadAsync(group, rows, lease, cancellationToken).ConfigureAwait(false)
                 : Absent(_layout.Leaves[i], zeros ??= new int[rows]);
         }
         return new RecordChunk(_layout.Schema, rows, columns);
@@ -200,8 +201,18 @@ internal sealed class ParquetColumnPlan
         }
     }
 
-    /// <summary>The column data of <paramref name="leaf"/> over arrays this reader owns; <paramref name="values"/> holds the leaf's value type.</summary>
-    private static ColumnData Column(LeafLayout leaf, int count, int[] definitions, int[] repetitions, Array values, int valueCount) => values switch
+    /// <summary>
+    /// The column data of <paramref name="leaf"/> over arrays this reader owns (rented ones may be longer than needed);
+    /// <paramref name="values"/> holds the leaf's value type.
+    /// </summary>
+    private static ColumnData Column(LeafLayout leaf, int count, int[] definitionArray, int[] repetitionArray, Array values, int valueCount)
+    {
+        var definitions = definitionArray.Length == 0 ? default : definitionArray.AsMemory(0, count);
+        var repetitions = repetitionArray.Length == 0 ? default : repetitionArray.AsMemory(0, count);
+        return Column(leaf, count, definitions, repetitions, values, valueCount);
+    }
+
+    private static ColumnData Column(LeafLayout leaf, int count, ReadOnlyMemory<int> definitions, ReadOnlyMemory<int> repetitions, Array values, int valueCount) => values switch
     {
         bool[] v => new ColumnData<bool>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
         int[] v => new ColumnData<int>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
@@ -221,7 +232,7 @@ internal sealed class ParquetColumnPlan
     private sealed class LeafSource
     {
         private delegate Task<Array> ValuesReader(
-            ParquetRowGroupReader group, DataField field, int count, int[]? definitions, int[]? repetitions, CancellationToken cancellationToken);
+            ParquetRowGroupReader group, DataField field, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CancellationToken cancellationToken);
 
         private static readonly MethodInfo ReadValuesMethod =
             typeof(LeafSource).GetMethod(nameof(ReadValuesAsync), BindingFlags.NonPublic | BindingFlags.Static)!;
@@ -251,21 +262,21 @@ internal sealed class ParquetColumnPlan
             _readValues = ReadValuesMethod.MakeGenericMethod(storage).CreateDelegate<ValuesReader>();
         }
 
-        public async Task<ColumnData> ReadAsync(ParquetRowGroupReader group, int rows, CancellationToken cancellationToken)
+        public async Task<ColumnData> ReadAsync(ParquetRowGroupReader group, int rows, RowGroupLease lease, CancellationToken cancellationToken)
         {
             var metadata = group.GetMetadata(_field)?.MetaData ?? throw new InvalidDataException($"column '{_field.Path}' has no data in this row group.");
             if (metadata.NumValues is < 0 or > int.MaxValue) throw new InvalidDataException($"column '{_field.Path}' announces {metadata.NumValues} values.");
             var count = (int)metadata.NumValues;
-            var fileDefinitions = _field.MaxDefinitionLevel > 0 ? new int[count] : null;
-            var repetitions = _field.MaxRepetitionLevel > 0 ? new int[count] : null;
-            var raw = await _readValues(group, _field, count, fileDefinitions, repetitions, cancellationToken).ConfigureAwait(false);
+            var fileDefinitions = _field.MaxDefinitionLevel > 0 ? lease.Rent<int>(count) : null;
+            var repetitions = _field.MaxRepetitionLevel > 0 ? lease.Rent<int>(count) : null;
+            var raw = await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
 
-            var valueCount = fileDefinitions is null ? count : fileDefinitions.AsSpan().Count(_field.MaxDefinitionLevel);
-            if (valueCount > raw.Length)
+            var valueCount = fileDefinitions is null ? count : fileDefinitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
+            if (valueCount > count)
             {
-                throw new InvalidDataException($"column '{_field.Path}' has {raw.Length} values but its levels announce {valueCount}.");
+                throw new InvalidDataException($"column '{_field.Path}' has {count} values but its levels announce {valueCount}.");
             }
-            var rowCount = repetitions is null ? count : repetitions.AsSpan().Count(0);
+            var rowCount = repetitions is null ? count : repetitions.AsSpan(0, count).Count(0);
             if (rowCount != rows || (repetitions is not null && count > 0 && repetitions[0] != 0))
             {
                 throw new InvalidDataException(
@@ -276,11 +287,11 @@ internal sealed class ParquetColumnPlan
         }
 
         private static async Task<Array> ReadValuesAsync<T>(
-            ParquetRowGroupReader group, DataField field, int count, int[]? definitions, int[]? repetitions, CancellationToken cancellationToken)
+            ParquetRowGroupReader group, DataField field, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CancellationToken cancellationToken)
             where T : struct
         {
-            var values = new T[count];
-            await group.ReadRawAsync<T>(field, values, definitions?.AsMemory(), repetitions?.AsMemory(), cancellationToken).ConfigureAwait(false);
+            var values = lease.Rent<T>(count);
+            await group.ReadRawAsync<T>(field, values.AsMemory(0, count), definitions?.AsMemory(0, count), repetitions?.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
             return values;
         }
 
@@ -298,7 +309,7 @@ internal sealed class ParquetColumnPlan
             }
             var table = _definitionTable;
             var definitions = _leaf.MaxDefinition > 0 ? new int[count] : null;
-            for (var i = 0; i < fileDefinitions.Length; i++)
+            for (var i = 0; i < count; i++)
             {
                 var file = fileDefinitions[i];
                 var canonical = (uint)file < (uint)table.Length ? table[file] : -1;

@@ -1,0 +1,45 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>
+/// The arrays one decoded Parquet row group is held in, rented from the shared array pools and given back once every
+/// chunk made from it is released (<see cref="RecordChunk.Release"/>) and the reader has moved on. Row groups are decoded
+/// into arrays of several MB; without reuse each one is a large-object-heap allocation freed only by a full collection,
+/// and a long export's peak memory grows with its number of row groups. Chunks nobody releases leave their arrays to the GC.
+/// </summary>
+internal sealed class RowGroupLease
+{
+    private readonly List<Action> _returns = [];
+    // The reader's own hold, dropped when it has handed out the row group's last chunk.
+    private int _holders = 1;
+
+    /// <summary>An array of at least <paramref name="length"/> items (only the first <paramref name="length"/> are meant), returned with the lease.</summary>
+    public T[] Rent<T>(int length)
+    {
+        if (length == 0) return [];
+        var array = ArrayPool<T>.Shared.Rent(length);
+        lock (_returns)
+        {
+            // Arrays of memory slices are cleared on return, so they do not keep strings alive from the pool.
+            _returns.Add(() => ArrayPool<T>.Shared.Return(array, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>()));
+        }
+        return array;
+    }
+
+    /// <summary>One more chunk that must be released before the arrays go back.</summary>
+    public void Hold() => Interlocked.Increment(ref _holders);
+
+    public void Release()
+    {
+        var left = Interlocked.Decrement(ref _holders);
+        if (left > 0) return;
+        if (left < 0) throw new InvalidOperationException("A row group's arrays were released more often than they were held.");
+        lock (_returns)
+        {
+            foreach (var giveBack in _returns) giveBack();
+            _returns.Clear();
+        }
+    }
+}
