@@ -118,6 +118,7 @@ public sealed partial class ExportEngine
         var destination = DestinationOf(flow);
         var lake = new FolderLake(lakePath);
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
+        ExportRunner.SweepStaging(State);
 
         var runner = new ExportRunner(State, Time, Log);
         using var heartbeat = new RunHeartbeat(State, Time);

@@ -51,6 +51,7 @@ public sealed partial class ExportEngine
         var lake = new FolderLake(lakePath);
         var flows = SelectFlows(flowNames);
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
+        ExportRunner.SweepStaging(State);
         var runs = new List<RunRecord>();
         foreach (var flow in flows.Where(f => f.Enabled))
         {

@@ -37,6 +37,33 @@ internal sealed class ExportRunner
         _log = log;
     }
 
+    /// <summary>Where runs write their part files before storing them: one folder per run, named by its id.</summary>
+    private static string StagingRoot => Path.Combine(Path.GetTempPath(), "DatasetExport");
+
+    /// <summary>
+    /// Deletes staging folders of this state store's runs that are no longer running: a process that died mid-run could
+    /// not remove its own. Folders of running runs, and of runs the store does not know (another state home sharing the
+    /// temp folder), are left alone. Best effort.
+    /// </summary>
+    public static void SweepStaging(IStateStore state)
+    {
+        try
+        {
+            if (!Directory.Exists(StagingRoot)) return;
+            foreach (var folder in Directory.EnumerateDirectories(StagingRoot))
+            {
+                if (Guid.TryParseExact(Path.GetFileName(folder), "N", out var runId) && state.GetRun(runId) is { Status: not RunStatus.Running })
+                {
+                    TryDeleteFolder(folder);
+                }
+            }
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            // The temp folder cannot be listed: the leftovers stay, as they would without the sweep.
+        }
+    }
+
     /// <summary>The exportTime= folder value for a slot: UTC, minute precision.</summary>
     public static string ExportTimeValue(DateTimeOffset scheduledTime) => scheduledTime.UtcDateTime.ToString("yyyyMMddHHmm", System.Globalization.CultureInfo.InvariantCulture);
 
@@ -83,7 +110,7 @@ internal sealed class ExportRunner
         var target = new RetryingDestination(destinationClient, RetryPolicy.From(destination), _log);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, heartbeat.LostToken(run.Id));
         var token = stopping.Token;
-        var staging = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "DatasetExport", run.Id.ToString("N"))).FullName;
+        var staging = Directory.CreateDirectory(Path.Combine(StagingRoot, run.Id.ToString("N"))).FullName;
         try
         {
             // A run recorded for a claimed slot may have waited for its turn: make sure it is still ours.

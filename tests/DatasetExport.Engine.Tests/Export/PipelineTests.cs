@@ -128,6 +128,37 @@ public sealed class PipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task Staging_folders_left_by_ended_runs_are_swept_at_the_next_run_and_others_are_left()
+    {
+        WriteFourBatches();
+        var flow = await CreateFlowAsync();
+        _upload = _ => throw new IOException("injected upload failure");
+        var failed = await RunAsync(flow);
+        Assert.Equal(RunStatus.Failed, failed.Status);
+        // What a process killed mid-run leaves: its run's staging folder with a part in it; and a folder of a run
+        // another state home knows.
+        var staging = Path.Combine(Path.GetTempPath(), "DatasetExport");
+        var leftover = Directory.CreateDirectory(Path.Combine(staging, failed.Id.ToString("N"))).FullName;
+        File.WriteAllText(Path.Combine(leftover, "part-00000-x.json"), "{}\n");
+        var foreign = Directory.CreateDirectory(Path.Combine(staging, Guid.NewGuid().ToString("N"))).FullName;
+        try
+        {
+            _upload = upload => upload.StoreAsync(upload.Token);
+            var run = Assert.Single(await _engine.RunFlowAsync(flow, Lake, FirstSlot.AddHours(1), null, default));
+
+            Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+            Assert.False(Directory.Exists(leftover), "the ended run's staging folder is still there");
+            Assert.True(Directory.Exists(foreign), "a folder of a run this state store does not know was removed");
+            Assert.False(Directory.Exists(Path.Combine(staging, run.Id.ToString("N"))), "the run left its own staging folder");
+        }
+        finally
+        {
+            Directory.Delete(foreign, recursive: true);
+            if (Directory.Exists(leftover)) Directory.Delete(leftover, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Parts_are_uploaded_one_at_a_time_in_order_and_every_record_is_written_once()
     {
         WriteFourBatches();
