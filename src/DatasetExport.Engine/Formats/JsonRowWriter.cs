@@ -201,9 +201,9 @@ internal sealed class JsonRowWriter
             FieldKind.Decimal => new DecimalCursor(leaf),
             FieldKind.String => new StringCursor(leaf),
             FieldKind.Binary => new BinaryCursor(leaf),
-            FieldKind.Date => new DateCursor(leaf),
-            FieldKind.Timestamp => new TimestampCursor(leaf),
-            FieldKind.Time => new TimeCursor(leaf),
+            FieldKind.Date => new TextCursor<DateOnly>(leaf, ScalarText.Date),
+            FieldKind.Timestamp => new TextCursor<DateTime>(leaf, ScalarText.Timestamp),
+            FieldKind.Time => new TextCursor<TimeSpan>(leaf, ScalarText.Time),
             _ => throw new InvalidOperationException($"Column '{leaf.Path}' has the non-leaf kind {leaf.Field.Kind}."),
         };
 
@@ -336,48 +336,22 @@ internal sealed class JsonRowWriter
         }
     }
 
-    private sealed class DateCursor(LeafLayout leaf) : ColumnCursor<DateOnly>(leaf)
+    /// <summary>Formats a value as UTF-8 text into <c>buffer</c> (at least <see cref="ScalarText.MaxLength"/> bytes) and returns the text.</summary>
+    private delegate ReadOnlySpan<byte> TextFormat<T>(T value, Span<byte> buffer);
+
+    /// <summary>Dates, timestamps and times: JSON strings (and map keys) of their <see cref="ScalarText"/> text.</summary>
+    private sealed class TextCursor<T>(LeafLayout leaf, TextFormat<T> format) : ColumnCursor<T>(leaf) where T : struct
     {
         protected override void WriteValue(Utf8JsonWriter json, int index)
         {
             Span<byte> text = stackalloc byte[ScalarText.MaxLength];
-            json.WriteStringValue(ScalarText.Date(Values.Span[index], text));
+            json.WriteStringValue(format(Values.Span[index], text));
         }
 
         protected override void WriteName(Utf8JsonWriter json, int index)
         {
             Span<byte> text = stackalloc byte[ScalarText.MaxLength];
-            json.WritePropertyName(ScalarText.Date(Values.Span[index], text));
-        }
-    }
-
-    private sealed class TimestampCursor(LeafLayout leaf) : ColumnCursor<DateTime>(leaf)
-    {
-        protected override void WriteValue(Utf8JsonWriter json, int index)
-        {
-            Span<byte> text = stackalloc byte[ScalarText.MaxLength];
-            json.WriteStringValue(ScalarText.Timestamp(Values.Span[index], text));
-        }
-
-        protected override void WriteName(Utf8JsonWriter json, int index)
-        {
-            Span<byte> text = stackalloc byte[ScalarText.MaxLength];
-            json.WritePropertyName(ScalarText.Timestamp(Values.Span[index], text));
-        }
-    }
-
-    private sealed class TimeCursor(LeafLayout leaf) : ColumnCursor<TimeSpan>(leaf)
-    {
-        protected override void WriteValue(Utf8JsonWriter json, int index)
-        {
-            Span<byte> text = stackalloc byte[ScalarText.MaxLength];
-            json.WriteStringValue(ScalarText.Time(Values.Span[index], text));
-        }
-
-        protected override void WriteName(Utf8JsonWriter json, int index)
-        {
-            Span<byte> text = stackalloc byte[ScalarText.MaxLength];
-            json.WritePropertyName(ScalarText.Time(Values.Span[index], text));
+            json.WritePropertyName(format(Values.Span[index], text));
         }
     }
 
