@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.CompilerServices;
 using Parquet;
 using Parquet.Meta;
@@ -7,11 +6,14 @@ using Parquet.Schema;
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Writes record chunks into one Parquet file with Parquet.Net's row group writer. A chunk's columns are already in
-/// the file's level layout (<see cref="ColumnLayout"/>), so they are appended to typed buffers as they are (no per-record
-/// work); a row group is written when <see cref="RowGroupRecords"/> records or about <see cref="RowGroupBytes"/> bytes
-/// are buffered, and at <see cref="CompleteAsync"/>. <see cref="BytesWritten"/> therefore grows a row group at a time.
-/// The output is written front to back and need not be seekable.
+/// Writes one Parquet file: its row groups come from record chunks, encoded by Parquet.Net's row group writer, or from
+/// <see cref="EncodedRowGroup"/>s copied from another file (<see cref="ParquetRowGroupCopier"/>). A chunk's columns are
+/// already in the file's level layout (<see cref="ColumnLayout"/>), so they are appended to typed buffers as they are (no
+/// per-record work); a row group is encoded when <see cref="RowGroupRecords"/> records or about <see cref="RowGroupBytes"/>
+/// bytes are buffered, before an encoded row group, and at <see cref="CompleteAsync"/>. Parquet.Net encodes each into a
+/// file of its own in memory, whose column chunks are moved into this one; the footer is this writer's, written by
+/// <see cref="ParquetThrift"/> from the schema's template (<see cref="ParquetFileLayout"/>). <see cref="BytesWritten"/>
+/// therefore grows a row group at a time. The output is written front to back and need not be seekable.
 /// </summary>
 public sealed class ParquetFileWriter : IFormatWriter
 {
@@ -31,7 +33,8 @@ public sealed class ParquetFileWriter : IFormatWriter
     private readonly ParquetSchema _parquetSchema;
     private readonly ParquetOptions _options;
     private readonly ColumnBuffer[] _leaves;
-    private ParquetWriter? _writer;
+    private readonly FileMetaData _footer;
+    private readonly MemoryStream _encoded = new();
     private int _bufferedRecords;
     private bool _completed;
 
@@ -62,6 +65,7 @@ public sealed class ParquetFileWriter : IFormatWriter
                 _ => throw new ArgumentOutOfRangeException(nameof(compression), compression, "Unknown compression."),
             },
         };
+        _footer = ParquetFileLayout.Template(schema);
         var dataFields = _parquetSchema.GetDataFields();
         _leaves = ColumnLayout.For(schema).Leaves.Select((leaf, i) => ColumnBuffer.Create(leaf, dataFields[i])).ToArray();
     }
@@ -101,76 +105,90 @@ public sealed class ParquetFileWriter : IFormatWriter
         }
     }
 
+    /// <summary>
+    /// Places <paramref name="rowGroup"/> in the file after the rows buffered so far (encoded first, to keep the order).
+    /// Its schema must be this file's: <see cref="ParquetRowGroupCopier"/> made it for the same dataset schema. The caller
+    /// keeps and disposes it.
+    /// </summary>
+    public async Task WriteAsync(EncodedRowGroup rowGroup, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(rowGroup);
+        ObjectDisposedException.ThrowIf(_completed, this);
+        if (rowGroup.Metadata.Columns.Count != _leaves.Length)
+        {
+            throw new ArgumentException($"The row group has {rowGroup.Metadata.Columns.Count} columns; the file has {_leaves.Length}.", nameof(rowGroup));
+        }
+        await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
+        await PlaceAsync(rowGroup.Metadata, rowGroup.Bytes, 0, cancellationToken).ConfigureAwait(false);
+        RecordsWritten += rowGroup.RowCount;
+    }
+
     public async Task CompleteAsync(CancellationToken cancellationToken)
     {
         if (_completed) return;
         await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
-        _writer ??= await CreateWriterAsync(cancellationToken).ConfigureAwait(false);
-        await _writer.DisposeAsync().ConfigureAwait(false);
+        await WriteMagicOnceAsync(cancellationToken).ConfigureAwait(false);
+        _encoded.SetLength(0);
+        ParquetThrift.Write(_footer, _encoded);
+        var footerLength = (int)_encoded.Length;
+        _encoded.Write(BitConverter.GetBytes(footerLength));
+        _encoded.Write(ParquetThrift.Magic);
+        await _counter.WriteAsync(_encoded.GetBuffer().AsMemory(0, (int)_encoded.Length), cancellationToken).ConfigureAwait(false);
         await _counter.FlushAsync(cancellationToken).ConfigureAwait(false);
         _completed = true;
     }
 
-    /// <summary>Releases Parquet.Net's writer; without <see cref="CompleteAsync"/> nothing more reaches the output (no footer).</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>Without <see cref="CompleteAsync"/> nothing more reaches the output (no footer).</summary>
+    public ValueTask DisposeAsync()
     {
-        if (_completed) return;
+        if (_completed) return ValueTask.CompletedTask;
         _counter.Abandon();
-        if (_writer is not null) await _writer.DisposeAsync().ConfigureAwait(false);
         _completed = true;
+        return ValueTask.CompletedTask;
     }
 
-    private Task<ParquetWriter> CreateWriterAsync(CancellationToken cancellationToken) =>
-        ParquetWriter.CreateAsync(_parquetSchema, _counter, _options, append: false, cancellationToken);
-
+    /// <summary>Encodes the buffered rows as one row group with Parquet.Net (a whole file in memory) and moves its column chunks into this file.</summary>
     private async Task WriteRowGroupAsync(CancellationToken cancellationToken)
     {
         if (_bufferedRecords == 0) return;
-        _writer ??= await CreateWriterAsync(cancellationToken).ConfigureAwait(false);
-        using (var group = _writer.CreateRowGroup())
+        _encoded.SetLength(0);
+        await using (var writer = await ParquetWriter.CreateAsync(_parquetSchema, _encoded, _options, append: false, cancellationToken).ConfigureAwait(false))
         {
+            using var group = writer.CreateRowGroup();
             foreach (var leaf in _leaves) await leaf.WriteAsync(group, cancellationToken).ConfigureAwait(false);
             group.CompleteValidate();
         }
-        TimestampStatistics.Correct(_writer, _leaves);
+        var file = _encoded.GetBuffer().AsMemory(0, (int)_encoded.Length);
+        var rowGroup = ParquetThrift.ReadFooter(file).RowGroups.Single();
+        for (var i = 0; i < _leaves.Length; i++)
+        {
+            if (_leaves[i].IsTimestamp && rowGroup.Columns[i].MetaData?.Statistics is { } statistics) _leaves[i].CorrectStatistics(statistics);
+        }
+        var footerStart = file.Length - 8 - BitConverter.ToInt32(file.Span[^8..^4]);
+        // The chunks lie between the leading magic and the footer.
+        await PlaceAsync(rowGroup, file[ParquetThrift.Magic.Length..footerStart], ParquetThrift.Magic.Length, cancellationToken).ConfigureAwait(false);
         foreach (var leaf in _leaves) leaf.Clear();
         _bufferedRecords = 0;
+    }
+
+    /// <summary>Writes a row group's chunks (<paramref name="bytes"/>, which began at <paramref name="origin"/> where its offsets were counted) and adds it to the footer.</summary>
+    private async Task PlaceAsync(RowGroup rowGroup, ReadOnlyMemory<byte> bytes, long origin, CancellationToken cancellationToken)
+    {
+        await WriteMagicOnceAsync(cancellationToken).ConfigureAwait(false);
+        var position = _counter.BytesWritten;
+        EncodedRowGroup.MoveOffsets(rowGroup, position - origin);
+        rowGroup.FileOffset = position;
+        rowGroup.TotalCompressedSize = bytes.Length;
+        rowGroup.Ordinal = checked((short)_footer.RowGroups.Count);
+        await _counter.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        _footer.RowGroups.Add(rowGroup);
+        _footer.NumRows += rowGroup.NumRows;
         await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Parquet.Net 6.1.0 encodes the min/max statistics of INT64 timestamp columns in milliseconds whatever the unit
-    /// (aloneguid/parquet-dotnet#769), so readers that prune row groups by statistics (DuckDB, Spark) skip rows that match.
-    /// The footer metadata is only reachable through the writer's private footer field; after each row group the
-    /// timestamp statistics are replaced with the exact microsecond values, before the footer is written.
-    /// </summary>
-    private static class TimestampStatistics
+    private async Task WriteMagicOnceAsync(CancellationToken cancellationToken)
     {
-        private static readonly FieldInfo? FooterField = typeof(ParquetWriter)
-            .GetFields(BindingFlags.Instance | BindingFlags.NonPublic)
-            .FirstOrDefault(field => field.FieldType.Name == "ThriftFooter");
-
-        private static readonly FieldInfo? MetadataField = FooterField?.FieldType
-            .GetFields(BindingFlags.Instance | BindingFlags.NonPublic)
-            .FirstOrDefault(field => field.FieldType == typeof(FileMetaData));
-
-        public static void Correct(ParquetWriter writer, IReadOnlyList<ColumnBuffer> leaves)
-        {
-            if (!leaves.Any(leaf => leaf.IsTimestamp)) return;
-            var footer = FooterField?.GetValue(writer);
-            var metadata = footer is null ? null : MetadataField?.GetValue(footer) as FileMetaData;
-            var columns = metadata?.RowGroups.LastOrDefault()?.Columns;
-            if (columns is null || columns.Count != leaves.Count)
-            {
-                throw new NotSupportedException(
-                    "This Parquet.Net version no longer exposes the footer that DatasetExport corrects for timestamp statistics; check aloneguid/parquet-dotnet#769 before upgrading.");
-            }
-            for (var i = 0; i < leaves.Count; i++)
-            {
-                var statistics = columns[i].MetaData?.Statistics;
-                if (leaves[i].IsTimestamp && statistics is not null) leaves[i].CorrectStatistics(statistics);
-            }
-        }
+        if (_counter.BytesWritten == 0) await _counter.WriteAsync(ParquetThrift.Magic.ToArray(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One leaf column of the row group being built: its levels and its non-null values, in reusable arrays.</summary>
@@ -279,7 +297,11 @@ public sealed class ParquetFileWriter : IFormatWriter
 
         public override bool IsTimestamp => typeof(T) == typeof(DateTime);
 
-        /// <summary>Sets min/max to the row group's extreme timestamps as INT64 microseconds since the epoch (how the values are stored).</summary>
+        /// <summary>
+        /// Sets min/max to the row group's extreme timestamps as INT64 microseconds since the epoch (how the values are stored):
+        /// Parquet.Net 6.1.0 encodes them in milliseconds whatever the unit (aloneguid/parquet-dotnet#769), so readers that
+        /// prune row groups by statistics (DuckDB, Spark) would skip rows that match.
+        /// </summary>
         public override void CorrectStatistics(Statistics statistics)
         {
             var timestamps = ((DateTime[])(object)_values).AsSpan(0, ValueCount);

@@ -1,0 +1,51 @@
+using System.Buffers;
+using Parquet.Meta;
+
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>
+/// A Parquet row group as encoded pages (column chunks back to back) with its metadata, whose offsets count from the
+/// start of <see cref="Bytes"/>. <see cref="ParquetFileWriter"/> places it in a file by moving the offsets. The bytes
+/// are rented: <see cref="Dispose"/> gives them back once written.
+/// </summary>
+public sealed class EncodedRowGroup : IDisposable
+{
+    private byte[]? _buffer;
+
+    internal EncodedRowGroup(RowGroup metadata, byte[] buffer, int length)
+    {
+        Metadata = metadata;
+        _buffer = buffer;
+        Length = length;
+    }
+
+    public long RowCount => Metadata.NumRows;
+
+    public int Length { get; }
+
+    internal RowGroup Metadata { get; }
+
+    internal ReadOnlyMemory<byte> Bytes => (_buffer ?? throw new ObjectDisposedException(nameof(EncodedRowGroup))).AsMemory(0, Length);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _buffer, null) is { } buffer) ArrayPool<byte>.Shared.Return(buffer);
+    }
+
+    /// <summary>Adds <paramref name="delta"/> to every file offset in <paramref name="group"/>'s metadata.</summary>
+    internal static void MoveOffsets(RowGroup group, long delta)
+    {
+        if (group.FileOffset is { } groupOffset) group.FileOffset = groupOffset + delta;
+        foreach (var column in group.Columns)
+        {
+            column.FileOffset += delta;
+            if (column.ColumnIndexOffset is { } columnIndex) column.ColumnIndexOffset = columnIndex + delta;
+            if (column.OffsetIndexOffset is { } offsetIndex) column.OffsetIndexOffset = offsetIndex + delta;
+            if (column.MetaData is not { } metadata) continue;
+            metadata.DataPageOffset += delta;
+            if (metadata.DictionaryPageOffset is > 0 and var dictionary) metadata.DictionaryPageOffset = dictionary + delta;
+            if (metadata.IndexPageOffset is > 0 and var indexPage) metadata.IndexPageOffset = indexPage + delta;
+            if (metadata.BloomFilterOffset is { } bloom) metadata.BloomFilterOffset = bloom + delta;
+        }
+    }
+}
