@@ -241,7 +241,7 @@ internal sealed class ExportRunner
         var partsOpened = 0;
         var batchesDone = 0;
         var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
-        var reading = new ReadAhead(batches, schema, readOptions, cancellationToken);
+        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination), cancellationToken);
         try
         {
             await foreach (var read in reading.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -254,6 +254,27 @@ internal sealed class ExportRunner
                     run.BatchCount--;
                     run.InputBytes -= batch.SizeBytes;
                     progress.Report(run, ++batchesDone, batches.Count, "Skipped " + batch.RelativePath);
+                    continue;
+                }
+                if (read.RowGroup is { } rowGroup)
+                {
+                    using (rowGroup)
+                    {
+                        // Copied row groups are small against the limit: roll over before one would pass it.
+                        if (part is not null && part.Writer.RecordsWritten > 0 && part.Writer.BytesWritten + rowGroup.Length > maxBytes)
+                        {
+                            var full = part;
+                            part = null;
+                            await uploads.StartAsync(full).ConfigureAwait(false);
+                        }
+                        part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption);
+                        var parquet = part.Writer as ParquetFileWriter
+                            ?? throw new InvalidOperationException("A Parquet row group was copied for a destination that does not write Parquet.");
+                        await parquet.WriteAsync(rowGroup, cancellationToken).ConfigureAwait(false);
+                        run.RecordsRead += rowGroup.RowCount;
+                    }
+                    await uploads.CollectStoredAsync().ConfigureAwait(false);
+                    progress.Report(run, batchesDone, batches.Count, "Copying " + batch.RelativePath);
                     continue;
                 }
                 if (read.Chunk is not { } chunk)
@@ -307,11 +328,14 @@ internal sealed class ExportRunner
     private const int ReadAheadChunks = 1;
 
     /// <summary>
-    /// One step of reading, in batch order: a chunk of a batch, the end of a batch (no chunk, no problem), or a batch left
-    /// out under SkipInvalidBatches (its problem). Carries the invalid records skipped while reading it, so only the writer's
-    /// flow counts them in the run.
+    /// One step of reading, in batch order: a chunk of a batch, a row group copied from it still encoded, the end of a batch
+    /// (none of these), or a batch left out under SkipInvalidBatches (its problem). Carries the invalid records skipped while
+    /// reading it, so only the writer's flow counts them in the run.
     /// </summary>
-    private readonly record struct BatchRead(int BatchIndex, RecordChunk? Chunk, BatchProblem? Problem, long RecordsSkipped);
+    private readonly record struct BatchRead(int BatchIndex, RecordChunk? Chunk, EncodedRowGroup? RowGroup, BatchProblem? Problem, long RecordsSkipped);
+
+    /// <summary>What the batches are read as: the dataset's schema, the flow's options, and the destination's files (whose row groups a Parquet batch may be copied into).</summary>
+    private sealed record ReadPlan(DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination);
 
     /// <summary>
     /// Reads the batches on a task of its own, up to <see cref="ReadAheadChunks"/> chunks ahead of the writer, so reading
@@ -325,10 +349,10 @@ internal sealed class ExportRunner
         private readonly Task _reading;
         private ExceptionDispatchInfo? _failure;
 
-        public ReadAhead(IReadOnlyList<BatchInfo> batches, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+        public ReadAhead(IReadOnlyList<BatchInfo> batches, ReadPlan plan, CancellationToken cancellationToken)
         {
             _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            _reading = Task.Run(() => ReadAsync(batches, schema, options, _stop.Token), CancellationToken.None);
+            _reading = Task.Run(() => ReadAsync(batches, plan, _stop.Token), CancellationToken.None);
         }
 
         /// <summary>
@@ -355,7 +379,7 @@ internal sealed class ExportRunner
         /// are parsed two at a time (parsing is what bounds them; each holds one chunk); Parquet batches one at a time,
         /// since each holds a decoded row group and the writer, not the reader, bounds them.
         /// </summary>
-        private async Task ReadAsync(IReadOnlyList<BatchInfo> batches, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+        private async Task ReadAsync(IReadOnlyList<BatchInfo> batches, ReadPlan plan, CancellationToken cancellationToken)
         {
             var started = new Queue<BatchReading>();
             var next = 0;
@@ -365,7 +389,7 @@ internal sealed class ExportRunner
                 {
                     while (next < batches.Count && started.Count < (batches[next].Format == BatchFormat.JsonLines ? ParallelJsonBatches : 1))
                     {
-                        started.Enqueue(BatchReading.Start(next, batches[next], schema, options, cancellationToken));
+                        started.Enqueue(BatchReading.Start(next, batches[next], plan, cancellationToken));
                         next++;
                     }
                     if (!started.TryPeek(out var current)) break;
@@ -423,20 +447,30 @@ internal sealed class ExportRunner
         /// <summary>Why the batch could not be read, after its chunks read before the failure; set when <see cref="Task"/> ends.</summary>
         public ExceptionDispatchInfo? Failure { get; private set; }
 
-        public static BatchReading Start(int index, BatchInfo batch, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+        public static BatchReading Start(int index, BatchInfo batch, ReadPlan plan, CancellationToken cancellationToken)
         {
             var reading = new BatchReading();
-            reading.Task = Task.Run(() => reading.ReadAsync(index, batch, schema, options, cancellationToken), CancellationToken.None);
+            reading.Task = Task.Run(() => reading.ReadAsync(index, batch, plan, cancellationToken), CancellationToken.None);
             return reading;
         }
 
-        private async Task ReadAsync(int index, BatchInfo batch, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+        private async Task ReadAsync(int index, BatchInfo batch, ReadPlan plan, CancellationToken cancellationToken)
         {
             try
             {
+                var (schema, options, destination) = plan;
                 if (options.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, options, cancellationToken).ConfigureAwait(false) is { } problem)
                 {
-                    await _reads.Writer.WriteAsync(new BatchRead(index, null, problem, 0), cancellationToken).ConfigureAwait(false);
+                    await _reads.Writer.WriteAsync(new BatchRead(index, null, null, problem, 0), cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes, cancellationToken).ConfigureAwait(false) is { } copier)
+                {
+                    await foreach (var rowGroup in copier.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        await _reads.Writer.WriteAsync(new BatchRead(index, null, rowGroup, null, 0), cancellationToken).ConfigureAwait(false);
+                    }
+                    await _reads.Writer.WriteAsync(new BatchRead(index, null, null, null, 0), cancellationToken).ConfigureAwait(false);
                     return;
                 }
                 // The reader calls back on this task only, between the chunks it hands over.
@@ -446,9 +480,9 @@ internal sealed class ExportRunner
                 {
                     var skippedBefore = skipped;
                     skipped = 0;
-                    await _reads.Writer.WriteAsync(new BatchRead(index, chunk, null, skippedBefore), cancellationToken).ConfigureAwait(false);
+                    await _reads.Writer.WriteAsync(new BatchRead(index, chunk, null, null, skippedBefore), cancellationToken).ConfigureAwait(false);
                 }
-                await _reads.Writer.WriteAsync(new BatchRead(index, null, null, skipped), cancellationToken).ConfigureAwait(false);
+                await _reads.Writer.WriteAsync(new BatchRead(index, null, null, null, skipped), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception error)
             {

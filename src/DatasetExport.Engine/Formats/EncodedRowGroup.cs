@@ -8,7 +8,7 @@ namespace DatasetExport.Engine.Formats;
 /// start of <see cref="Bytes"/>. <see cref="ParquetFileWriter"/> places it in a file by moving the offsets. The bytes
 /// are rented: <see cref="Dispose"/> gives them back once written.
 /// </summary>
-public sealed class EncodedRowGroup : IDisposable
+internal sealed class EncodedRowGroup : IDisposable
 {
     private byte[]? _buffer;
 

@@ -28,13 +28,26 @@ public static class FormatCatalog
             // blocks in flight (a few) lag it by a small fraction of a file.
             FileType.Json => new JsonLinesWriter(output, schema, gzip: compression == CompressionKind.Gzip,
                 gzipBlockBytes: (int)Math.Clamp(maxFileBytes / 16, MinGzipBlockBytes, ParallelGzipWriter.DefaultBlockBytes)),
-            // A Parquet file only grows a row group at a time, so row groups are kept to a fraction of the file
-            // size limit: files then roll over near the limit instead of a whole 64 MiB row group past it.
-            FileType.Parquet => new ParquetFileWriter(output, schema, compression,
-                rowGroupBytes: Math.Clamp(maxFileBytes / 4, MinRowGroupBytes, ParquetFileWriter.DefaultRowGroupBytes)),
+            FileType.Parquet => new ParquetFileWriter(output, schema, compression, rowGroupBytes: ParquetRowGroupBytes(maxFileBytes)),
             _ => throw new ArgumentOutOfRangeException(nameof(fileType), fileType, "Unknown file type."),
         };
     }
+
+    /// <summary>
+    /// A copier of <paramref name="batch"/>'s row groups, still encoded, into the Parquet files a destination writes, or
+    /// null when its records must be read and written (<see cref="ParquetRowGroupCopier.TryOpenAsync"/> says when).
+    /// </summary>
+    internal static async Task<ParquetRowGroupCopier?> TryCopyRowGroupsAsync(
+        Lake.BatchInfo batch, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes, CancellationToken cancellationToken) =>
+        batch.Format == BatchFormat.Parquet && fileType == FileType.Parquet
+            ? await ParquetRowGroupCopier.TryOpenAsync(batch.FullPath, batch.Gzipped, schema, compression, ParquetRowGroupBytes(maxFileBytes), cancellationToken).ConfigureAwait(false)
+            : null;
+
+    /// <summary>
+    /// A Parquet file only grows a row group at a time, so row groups are kept to a fraction of the file size limit: files
+    /// then roll over near the limit instead of a whole 64 MiB row group past it.
+    /// </summary>
+    private static long ParquetRowGroupBytes(long maxFileBytes) => Math.Clamp(maxFileBytes / 4, MinRowGroupBytes, ParquetFileWriter.DefaultRowGroupBytes);
 
     /// <summary>The file name suffix for written files, e.g. <c>.json.gz</c> or <c>.parquet</c>.</summary>
     public static string FileExtension(FileType fileType, CompressionKind compression) => fileType switch

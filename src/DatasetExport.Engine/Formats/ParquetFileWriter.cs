@@ -110,7 +110,7 @@ public sealed class ParquetFileWriter : IFormatWriter
     /// Its schema must be this file's: <see cref="ParquetRowGroupCopier"/> made it for the same dataset schema. The caller
     /// keeps and disposes it.
     /// </summary>
-    public async Task WriteAsync(EncodedRowGroup rowGroup, CancellationToken cancellationToken)
+    internal async Task WriteAsync(EncodedRowGroup rowGroup, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(rowGroup);
         ObjectDisposedException.ThrowIf(_completed, this);

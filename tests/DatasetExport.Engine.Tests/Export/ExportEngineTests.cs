@@ -127,6 +127,34 @@ public sealed class ExportEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task Parquet_batches_stored_as_our_files_are_copied_row_group_by_row_group_and_the_others_encoded_again()
+    {
+        using var duck = new Formats.DuckDb();
+        // Batches 0-2 store what our files store (copied); batch 3's INTEGER id widens to the dataset's BIGINT (decoded and encoded).
+        for (var batch = 0; batch < 3; batch++) ParquetBatches.Write(duck, Path.Combine(Lake, "web", $"b{batch}.parquet"), batch * 40_000, 40_000);
+        ParquetBatches.Write(duck, Path.Combine(Lake, "web", "b3.parquet"), 120_000, 40_000, idType: "INTEGER");
+        var flow = await CreateFlowAsync(FileType.Parquet, CompressionKind.None, maxFileSizeMB: 1, datasets: "web");
+
+        var run = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.True(run.Files.Count >= 3, $"expected several files, got {run.Files.Count}");
+        // Copied row groups roll over before the limit; encoded ones may pass it by one row group (a quarter of it).
+        Assert.All(run.Files, f => Assert.InRange(f.Size, 1, 1024 * 1024 * 5 / 4));
+        var parts = string.Join(", ", run.Files.Select(f => Formats.DuckDb.Quote(f.SinkPath)));
+        Assert.Equal(160_000, duck.Count($"SELECT count(*) FROM read_parquet([{parts}])"));
+        Assert.Equal(160_000, duck.Count($"SELECT count(DISTINCT id) FROM read_parquet([{parts}]) WHERE \"user\" = 'user-' || (id % 40000)"));
+        Assert.Equal(["UNCOMPRESSED"], duck.Strings($"SELECT DISTINCT compression FROM parquet_metadata([{parts}])"));
+        // The copied batches keep DuckDB's row groups (6,144 rows and a rest); batch 3 was encoded again in row groups of ours.
+        var copied = Enumerable.Range(0, 3).SelectMany(batch => RowGroupSizes(duck, Formats.DuckDb.Quote(Path.Combine(Lake, "web", $"b{batch}.parquet")))).ToList();
+        var written = RowGroupSizes(duck, $"[{parts}]");
+        Assert.Equal(copied.Count(rows => rows == "6144"), written.Count(rows => rows == "6144"));
+        Assert.Equal(40_000, written.Where(rows => rows != "6144").Sum(long.Parse) - copied.Where(rows => rows != "6144").Sum(long.Parse));
+        Assert.Equal(160_000, run.RecordsRead);
+        Assert.Equal(160_000, run.RecordsWritten);
+    }
+
+    [Fact]
     public async Task Incremental_flows_export_only_new_batches_and_a_failed_run_commits_nothing()
     {
         SampleLake.WriteEvents(Path.Combine(Lake, "web", "a.jsonl"), 0, 100);
@@ -267,6 +295,9 @@ public sealed class ExportEngineTests : IDisposable
         Assert.Null(_engine.State.FindDestination("d"));
         Assert.Empty(Directory.GetFiles(_root.Path, ".datasetexport-probe*", SearchOption.AllDirectories));
     }
+
+    private static List<string> RowGroupSizes(Formats.DuckDb duck, string files) =>
+        duck.Strings($"SELECT row_group_num_rows FROM parquet_metadata({files}) WHERE column_id = 0");
 
     private static Dictionary<string, (long, DateTime)> Snapshot(string folder) =>
         Directory.GetFiles(folder, "*", SearchOption.AllDirectories).ToDictionary(f => f, f => (new FileInfo(f).Length, File.GetLastWriteTimeUtc(f)));

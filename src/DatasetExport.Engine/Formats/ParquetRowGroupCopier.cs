@@ -1,0 +1,273 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using Microsoft.Win32.SafeHandles;
+using Parquet;
+using Parquet.Meta;
+
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>
+/// Copies a Parquet batch's row groups into Parquet files of the same column layout without decoding a value: each column
+/// chunk's pages are taken as they are, or decompressed and compressed again page by page when the destination's codec
+/// differs (the columns of a row group on all cores). Used when the batch's columns store exactly what
+/// <see cref="ParquetFileWriter"/> would write for the dataset schema (<see cref="ParquetFileLayout"/>); any other batch
+/// goes through <see cref="ParquetBatchReader"/> and is encoded again. Pages are checked on the way: their headers must
+/// chain to the end of their column chunk and count its values, and recompressed pages must decompress to their size.
+/// </summary>
+internal sealed class ParquetRowGroupCopier
+{
+    private readonly string _path;
+    private readonly FileMetaData _metadata;
+    private readonly CompressionCodec _target;
+    private readonly IReadOnlyList<LeafColumn> _leaves;
+    private readonly bool _dropTimestampStatistics;
+
+    private ParquetRowGroupCopier(string path, FileMetaData metadata, CompressionCodec target, IReadOnlyList<LeafColumn> leaves, bool dropTimestampStatistics)
+    {
+        _path = path;
+        _metadata = metadata;
+        _target = target;
+        _leaves = leaves;
+        _dropTimestampStatistics = dropTimestampStatistics;
+    }
+
+    public long RowCount => _metadata.RowGroups.Sum(group => group.NumRows);
+
+    /// <summary>
+    /// A copier for the batch at <paramref name="path"/> into <paramref name="schema"/>'s files compressed with
+    /// <paramref name="compression"/>, or null when its row groups must be decoded: gzipped batch, columns stored
+    /// differently (types, units, levels, order), encryption, an unsupported codec, or a row group larger (compressed)
+    /// than <paramref name="maxRowGroupBytes"/>, which keeps part files near their size limit. An unreadable file is
+    /// null too: the reader that decodes it reports why.
+    /// </summary>
+    public static async Task<ParquetRowGroupCopier?> TryOpenAsync(
+        string path, bool gzipped, DatasetSchema schema, CompressionKind compression, long maxRowGroupBytes, CancellationToken cancellationToken)
+    {
+        if (gzipped) return null;
+        FileMetaData metadata;
+        DatasetSchema fileSchema;
+        try
+        {
+            await using var reader = await ParquetReader.CreateAsync(path, ParquetSchemaMapping.ReadOptions(), cancellationToken).ConfigureAwait(false);
+            metadata = reader.Metadata ?? throw new InvalidDataException("no footer");
+            fileSchema = ParquetSchemaMapping.ToDatasetSchema(reader.Schema);
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            return null;
+        }
+        if (!fileSchema.Equals(schema) || metadata.EncryptionAlgorithm is not null) return null;
+        var template = ParquetFileLayout.Template(schema);
+        var ours = ParquetFileLayout.Leaves(template.Schema);
+        IReadOnlyList<LeafColumn> theirs;
+        try
+        {
+            theirs = ParquetFileLayout.Leaves(metadata.Schema);
+        }
+        catch (InvalidDataException)
+        {
+            return null;
+        }
+        if (!theirs.Select(leaf => leaf.Signature).SequenceEqual(ours.Select(leaf => leaf.Signature))) return null;
+        var target = ParquetPageCodec.ToCodec(compression);
+        foreach (var group in metadata.RowGroups)
+        {
+            if (group.Columns.Count != ours.Count || group.Columns.Sum(column => column.MetaData?.TotalCompressedSize ?? 0) > maxRowGroupBytes) return null;
+            foreach (var column in group.Columns)
+            {
+                if (column.MetaData is not { } chunk || column.FilePath is not null || column.CryptoMetadata is not null || column.EncryptedColumnMetadata is not null) return null;
+                if (chunk.Codec != target && !(ParquetPageCodec.Supports(chunk.Codec) && ParquetPageCodec.Supports(target))) return null;
+            }
+        }
+        // Parquet.Net 6.1.0 writes wrong timestamp min/max (aloneguid/parquet-dotnet#769; ParquetFileWriter corrects its own):
+        // from its files they are left out rather than copied.
+        var writtenByParquetNet = metadata.CreatedBy is { } createdBy && template.CreatedBy is { } ourWriter
+            && createdBy.StartsWith(ourWriter.Split(' ')[0], StringComparison.OrdinalIgnoreCase);
+        return new ParquetRowGroupCopier(path, metadata, target, ours, writtenByParquetNet);
+    }
+
+    /// <summary>The batch's row groups in order, each ready for <see cref="ParquetFileWriter.WriteAsync(EncodedRowGroup, CancellationToken)"/>.</summary>
+    public async IAsyncEnumerable<EncodedRowGroup> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var file = File.OpenHandle(_path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        for (var index = 0; index < _metadata.RowGroups.Count; index++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var group = _metadata.RowGroups[index];
+            EncodedRowGroup encoded;
+            try
+            {
+                encoded = await Task.Run(() => Encode(file, group), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                throw new BatchReadException(_path, $"row group {index}", error.Message, error);
+            }
+            yield return encoded;
+        }
+    }
+
+    private EncodedRowGroup Encode(SafeFileHandle file, RowGroup group)
+    {
+        var columns = group.Columns;
+        var pieces = new ColumnPiece[columns.Count];
+        try
+        {
+            Parallel.For(0, columns.Count, i => pieces[i] = CopyColumn(file, columns[i], i));
+            var length = pieces.Sum(piece => piece.Bytes.WrittenCount);
+            var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+            var offset = 0;
+            for (var i = 0; i < pieces.Length; i++)
+            {
+                pieces[i].Bytes.WrittenSpan.CopyTo(buffer.AsSpan(offset));
+                columns[i].FileOffset = offset;
+                if (columns[i].MetaData!.DictionaryPageOffset is { } dictionary) columns[i].MetaData!.DictionaryPageOffset = dictionary + offset;
+                columns[i].MetaData!.DataPageOffset += offset;
+                offset += pieces[i].Bytes.WrittenCount;
+            }
+            group.FileOffset = 0;
+            group.TotalCompressedSize = length;
+            group.TotalByteSize = columns.Sum(column => column.MetaData!.TotalUncompressedSize);
+            group.SortingColumns = null;
+            return new EncodedRowGroup(group, buffer, length);
+        }
+        finally
+        {
+            foreach (var piece in pieces) piece?.Bytes.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// One column chunk's pages, recompressed when needed, with its metadata rewritten to match (offsets from the chunk's
+    /// first byte, our schema's path, no page indexes or bloom filter: those lie elsewhere in the source file).
+    /// </summary>
+    private ColumnPiece CopyColumn(SafeFileHandle file, ColumnChunk column, int leafIndex)
+    {
+        var chunk = column.MetaData!;
+        var size = checked((int)chunk.TotalCompressedSize);
+        var source = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
+        var output = new PooledBufferWriter(chunk.Codec == _target ? size : size + size / 2);
+        try
+        {
+            ReadExactly(file, source.AsSpan(0, size), ParquetThrift.ChunkStart(chunk));
+            var pages = new MemoryStream(source, 0, size, writable: false);
+            long? dictionaryOffset = null;
+            long? dataOffset = null;
+            long values = 0;
+            long uncompressedTotal = 0;
+            using var headerBytes = new MemoryStream();
+            while (pages.Position < size)
+            {
+                var header = ParquetThrift.ReadPageHeader(pages);
+                var payloadStart = (int)pages.Position;
+                if (header.CompressedPageSize < 0 || header.CompressedPageSize > size - payloadStart)
+                {
+                    throw new InvalidDataException($"column '{string.Join('.', _leaves[leafIndex].Path)}': a page runs past the end of its column chunk.");
+                }
+                var payload = source.AsSpan(payloadStart, header.CompressedPageSize);
+                pages.Position = payloadStart + header.CompressedPageSize;
+                if (header.Type == PageType.DICTIONARY_PAGE) dictionaryOffset ??= output.WrittenCount;
+                else if (header.Type is PageType.DATA_PAGE or PageType.DATA_PAGE_V2) dataOffset ??= output.WrittenCount;
+                values += header.DataPageHeader?.NumValues ?? header.DataPageHeaderV2?.NumValues ?? 0;
+                if (_dropTimestampStatistics && _leaves[leafIndex].Signature.Unit is not null)
+                {
+                    if (header.DataPageHeader is { } v1) v1.Statistics = null;
+                    if (header.DataPageHeaderV2 is { } v2) v2.Statistics = null;
+                }
+                var recompressed = chunk.Codec == _target ? null : Recompress(header, payload, chunk.Codec);
+                try
+                {
+                    headerBytes.SetLength(0);
+                    ParquetThrift.Write(header, headerBytes);
+                    output.Write(headerBytes.GetBuffer().AsSpan(0, (int)headerBytes.Length));
+                    output.Write(recompressed is null ? payload : recompressed.WrittenSpan);
+                    uncompressedTotal += headerBytes.Length + header.UncompressedPageSize;
+                }
+                finally
+                {
+                    recompressed?.Dispose();
+                }
+            }
+            if (values != chunk.NumValues || dataOffset is null)
+            {
+                throw new InvalidDataException($"column '{string.Join('.', _leaves[leafIndex].Path)}': its pages hold {values} values, its metadata says {chunk.NumValues}.");
+            }
+            chunk.Codec = _target;
+            chunk.PathInSchema = _leaves[leafIndex].Path.ToList();
+            chunk.DictionaryPageOffset = dictionaryOffset;
+            chunk.DataPageOffset = dataOffset.Value;
+            chunk.IndexPageOffset = null;
+            chunk.TotalCompressedSize = output.WrittenCount;
+            chunk.TotalUncompressedSize = uncompressedTotal;
+            chunk.BloomFilterOffset = null;
+            chunk.BloomFilterLength = null;
+            if (_dropTimestampStatistics && _leaves[leafIndex].Signature.Unit is not null && chunk.Statistics is { } statistics)
+            {
+                statistics.Min = statistics.Max = statistics.MinValue = statistics.MaxValue = null;
+            }
+            column.FilePath = null;
+            column.ColumnIndexOffset = column.OffsetIndexOffset = null;
+            column.ColumnIndexLength = column.OffsetIndexLength = null;
+            return new ColumnPiece(output);
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(source);
+        }
+    }
+
+    /// <summary>
+    /// The page's payload compressed with the target codec; the header is updated to match. Version 2 data pages keep their
+    /// levels uncompressed in front of the values, as the format says.
+    /// </summary>
+    private PooledBufferWriter Recompress(PageHeader header, ReadOnlySpan<byte> payload, CompressionCodec sourceCodec)
+    {
+        var levels = header.DataPageHeaderV2 is { } v2 ? v2.RepetitionLevelsByteLength + v2.DefinitionLevelsByteLength : 0;
+        var compressed = header.DataPageHeaderV2?.IsCompressed ?? true;
+        if (levels < 0 || levels > payload.Length || levels > header.UncompressedPageSize)
+        {
+            throw new InvalidDataException("a data page's level lengths do not fit the page.");
+        }
+        var plainLength = header.UncompressedPageSize - levels;
+        var plain = ArrayPool<byte>.Shared.Rent(Math.Max(plainLength, 1));
+        var output = new PooledBufferWriter(payload.Length + 64);
+        try
+        {
+            if (compressed) ParquetPageCodec.Decompress(sourceCodec, payload[levels..], plain.AsSpan(0, plainLength));
+            else ParquetPageCodec.Decompress(CompressionCodec.UNCOMPRESSED, payload[levels..], plain.AsSpan(0, plainLength));
+            output.Write(payload[..levels]);
+            ParquetPageCodec.Compress(_target, plain.AsSpan(0, plainLength), output);
+            header.CompressedPageSize = output.WrittenCount;
+            header.Crc = null;
+            if (header.DataPageHeaderV2 is { } pageV2) pageV2.IsCompressed = true;
+            return output;
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(plain);
+        }
+    }
+
+    private static void ReadExactly(SafeFileHandle file, Span<byte> target, long offset)
+    {
+        while (!target.IsEmpty)
+        {
+            var read = RandomAccess.Read(file, target, offset);
+            if (read == 0) throw new InvalidDataException("a column chunk runs past the end of the file.");
+            target = target[read..];
+            offset += read;
+        }
+    }
+
+    private sealed record ColumnPiece(PooledBufferWriter Bytes);
+}

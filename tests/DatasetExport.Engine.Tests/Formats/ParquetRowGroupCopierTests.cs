@@ -1,0 +1,234 @@
+using DatasetExport.Engine.Formats;
+using Record = DatasetExport.Engine.Formats.Record;
+
+namespace DatasetExport.Engine.Tests.Formats;
+
+/// <summary>
+/// Row groups of Parquet batches copied into our files still encoded (<see cref="ParquetRowGroupCopier"/>): DuckDB reads the
+/// copies as the sources, whatever the source's codec and page version and the target's codec; batches stored
+/// differently are left to the decoding path; damaged pages fail as batch read errors.
+/// </summary>
+[Collection(FormatsCollection.Name)]
+public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
+{
+    private const int Rows = 3000;
+    private const int RowGroupRows = 700;
+    private readonly DuckDb _duck = fixture.Duck;
+
+    /// <summary>Every kind DuckDB stores as our files do, with nulls, nesting, dictionary and plain strings.</summary>
+    private static string CopyableSql(int rows, int firstId = 0) => $$"""
+        SELECT
+          i + {{firstId}} AS id,
+          (i * 7)::INTEGER AS i32,
+          i::DOUBLE / 3 AS d,
+          (i + 0.5)::FLOAT AS f,
+          i % 2 = 0 AS bo,
+          'text ' || i || ' ü 😀' AS s,
+          CASE WHEN i % 3 = 0 THEN NULL ELSE 'r' || (i % 10) END AS referrer,
+          ('b' || i)::BLOB AS bl,
+          DATE '2024-01-02' + i::INTEGER AS dt,
+          TIMESTAMP '2024-01-02 03:04:05.123456' + to_seconds(i) AS ts,
+          TIME '12:34:56.789012' AS tm,
+          {'a': i, 'b': 'x' || i} AS st,
+          CASE i % 3 WHEN 0 THEN ['x', NULL] WHEN 1 THEN NULL ELSE [] END AS tags,
+          [[i], [], NULL] AS lstlst,
+          MAP {'k': i} AS mp
+        FROM range({{rows}}) r(i)
+        """;
+
+    private static readonly string[] SameRows =
+    [
+        "o.i32 = e.i32", "o.d = e.d", "o.f = e.f", "o.bo = e.bo", "o.s = e.s", "o.referrer IS NOT DISTINCT FROM e.referrer", "o.bl = e.bl",
+        "o.dt = e.dt", "epoch_us(o.ts) = epoch_us(e.ts)", "o.tm = e.tm", "o.st = e.st", "o.tags IS NOT DISTINCT FROM e.tags",
+        "o.lstlst = e.lstlst", "o.mp = e.mp",
+    ];
+
+    private string WriteSource(string codec = "snappy", string version = "V1", string? sql = null)
+    {
+        var path = fixture.NewPath($"source-{codec}-{version}.parquet");
+        _duck.Execute($"COPY ({sql ?? CopyableSql(Rows)}) TO {DuckDb.Quote(path)} (FORMAT parquet, ROW_GROUP_SIZE {RowGroupRows}, COMPRESSION {codec}, PARQUET_VERSION {version})");
+        return path;
+    }
+
+    private static Task<DatasetSchema> SchemaOfAsync(string path) => new ParquetBatchReader().ReadSchemaAsync(path, gzipped: false, CancellationToken.None);
+
+    private static async Task<ParquetRowGroupCopier> OpenAsync(string source, DatasetSchema schema, CompressionKind target) =>
+        await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, target, long.MaxValue, CancellationToken.None)
+        ?? throw new Xunit.Sdk.XunitException($"{source} was not found copyable.");
+
+    private async Task<string> CopyAsync(string source, CompressionKind target)
+    {
+        var schema = await SchemaOfAsync(source);
+        var copier = await OpenAsync(source, schema, target);
+        var output = fixture.NewPath("copy.parquet");
+        await using var file = File.Create(output);
+        await using var writer = new ParquetFileWriter(file, schema, target);
+        await foreach (var rowGroup in copier.ReadAsync(CancellationToken.None))
+        {
+            using (rowGroup) await writer.WriteAsync(rowGroup, CancellationToken.None);
+        }
+        await writer.CompleteAsync(CancellationToken.None);
+        Assert.Equal(Rows, writer.RecordsWritten);
+        return output;
+    }
+
+    [Theory]
+    [InlineData("snappy", "V1", CompressionKind.Snappy, "SNAPPY")]
+    [InlineData("zstd", "V1", CompressionKind.Zstd, "ZSTD")]
+    [InlineData("snappy", "V1", CompressionKind.Zstd, "ZSTD")]
+    [InlineData("zstd", "V2", CompressionKind.Snappy, "SNAPPY")]
+    [InlineData("snappy", "V2", CompressionKind.Gzip, "GZIP")]
+    [InlineData("gzip", "V1", CompressionKind.None, "UNCOMPRESSED")]
+    [InlineData("uncompressed", "V2", CompressionKind.Zstd, "ZSTD")]
+    public async Task Copied_row_groups_read_back_in_DuckDB_as_the_source_with_the_target_codec(string codec, string version, CompressionKind target, string expectedCodec)
+    {
+        var source = WriteSource(codec, version);
+
+        var output = await CopyAsync(source, target);
+
+        var ours = $"read_parquet({DuckDb.Quote(output)})";
+        _duck.AssertSameRows(ours, $"read_parquet({DuckDb.Quote(source)})", SameRows, Rows);
+        Assert.Equal([expectedCodec], _duck.Strings($"SELECT DISTINCT compression FROM parquet_metadata({DuckDb.Quote(output)})"));
+        // The source's row groups, not ours (ours would be one group of 3000 rows).
+        Assert.Equal(
+            _duck.Strings($"SELECT row_group_num_rows FROM parquet_metadata({DuckDb.Quote(source)}) WHERE column_id = 0 ORDER BY row_group_id"),
+            _duck.Strings($"SELECT row_group_num_rows FROM parquet_metadata({DuckDb.Quote(output)}) WHERE column_id = 0 ORDER BY row_group_id"));
+        // Row group pruning by statistics still finds every row.
+        Assert.Equal(1, _duck.Count($"SELECT count(*) FROM {ours} WHERE id = 2100"));
+        Assert.Equal(RowGroupRows, _duck.Count($"SELECT count(*) FROM {ours} WHERE ts >= TIMESTAMPTZ '2024-01-02 03:04:05.123456+00' + INTERVAL 1400 SECOND AND ts < TIMESTAMPTZ '2024-01-02 03:04:05.123456+00' + INTERVAL 2100 SECOND"));
+    }
+
+    [Fact]
+    public async Task Our_reader_reads_a_copy_as_it_reads_the_source()
+    {
+        // Version 1 pages: Parquet.Net 6.1.0 cannot decode DuckDB's version 2 DATE pages (DELTA_BINARY_PACKED); DuckDB reads those copies above.
+        var source = WriteSource("snappy", "V1");
+        var output = await CopyAsync(source, CompressionKind.Zstd);
+        var schema = await SchemaOfAsync(source);
+
+        var expected = await ReadRecordsAsync(source, schema);
+        var actual = await ReadRecordsAsync(output, schema);
+
+        Assert.Equal(Rows, actual.Count);
+        RecordAssert.Equal(expected, actual);
+    }
+
+    [Fact]
+    public async Task Copied_row_groups_and_encoded_chunks_share_one_file_in_order()
+    {
+        var source = WriteSource();
+        var schema = await SchemaOfAsync(source);
+        var before = WriteSource(sql: CopyableSql(100, firstId: -100));
+        var after = WriteSource(sql: CopyableSql(100, firstId: Rows));
+        var output = fixture.NewPath("mixed.parquet");
+
+        await using (var file = File.Create(output))
+        await using (var writer = new ParquetFileWriter(file, schema, CompressionKind.Snappy))
+        {
+            await foreach (var chunk in new ParquetBatchReader().ReadAsync(before, gzipped: false, schema, CancellationToken.None)) await writer.WriteAsync(chunk, CancellationToken.None);
+            await foreach (var rowGroup in (await OpenAsync(source, schema, CompressionKind.Snappy)).ReadAsync(CancellationToken.None))
+            {
+                using (rowGroup) await writer.WriteAsync(rowGroup, CancellationToken.None);
+            }
+            await foreach (var chunk in new ParquetBatchReader().ReadAsync(after, gzipped: false, schema, CancellationToken.None)) await writer.WriteAsync(chunk, CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+            Assert.Equal(Rows + 200, writer.RecordsWritten);
+        }
+
+        var ids = (await ReadRecordsAsync(output, schema)).Select(record => (long)record["id"]!).ToList();
+        Assert.Equal(Enumerable.Range(-100, Rows + 200).Select(i => (long)i), ids);
+        _duck.AssertSameRows($"read_parquet({DuckDb.Quote(output)})",
+            $"(SELECT * FROM read_parquet([{DuckDb.Quote(before)}, {DuckDb.Quote(source)}, {DuckDb.Quote(after)}]))", SameRows, Rows + 200);
+    }
+
+    [Fact]
+    public async Task Batches_stored_otherwise_than_our_files_are_left_to_the_reader()
+    {
+        var source = WriteSource();
+        var schema = await SchemaOfAsync(source);
+        var nanos = WriteSource(sql: "SELECT i AS id, TIMESTAMP_NS '2024-01-02 03:04:05.123456789' AS ts FROM range(10) r(i)");
+        var unsigned = WriteSource(sql: "SELECT i AS id, (i + 4000000000)::UINTEGER AS u32 FROM range(10) r(i)");
+        var gzipped = source + ".gz";
+        await using (var input = File.OpenRead(source))
+        await using (var output = new System.IO.Compression.GZipStream(File.Create(gzipped), System.IO.Compression.CompressionLevel.Fastest))
+        {
+            await input.CopyToAsync(output);
+        }
+
+        // Nanoseconds where our files hold microseconds.
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(nanos, false, await SchemaOfAsync(nanos), CompressionKind.Snappy, long.MaxValue, default));
+        // UINT32 is an Int64 column of ours, stored as INT32 in the batch.
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(unsigned, false, await SchemaOfAsync(unsigned), CompressionKind.Snappy, long.MaxValue, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(gzipped, true, schema, CompressionKind.Snappy, long.MaxValue, default));
+        // The dataset has a column this batch lacks: the reader fills it with nulls.
+        var wider = new DatasetSchema([.. schema.Fields, new SchemaField("extra", FieldKind.String)]);
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(source, false, wider, CompressionKind.Snappy, long.MaxValue, default));
+        // A row group larger than the part size allows is encoded again in smaller ones.
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(source, false, schema, CompressionKind.Snappy, maxRowGroupBytes: 4096, default));
+        Assert.NotNull(await ParquetRowGroupCopier.TryOpenAsync(source, false, schema, CompressionKind.Snappy, long.MaxValue, default));
+    }
+
+    [Theory]
+    [InlineData(CompressionKind.Snappy)]
+    [InlineData(CompressionKind.Zstd)]
+    public async Task A_damaged_page_fails_as_a_batch_read_error_naming_the_row_group(CompressionKind target)
+    {
+        var source = WriteSource();
+        var schema = await SchemaOfAsync(source);
+        var offset = Convert.ToInt64(_duck.Scalar(
+            $"SELECT min(data_page_offset) FROM parquet_metadata({DuckDb.Quote(source)}) WHERE row_group_id = 1 AND path_in_schema = 's'"));
+        var bytes = await File.ReadAllBytesAsync(source);
+        for (var i = 0; i < 64; i++) bytes[offset + i] = 0xFF;
+        await File.WriteAllBytesAsync(source, bytes);
+        var copier = await OpenAsync(source, schema, target);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(async () =>
+        {
+            await foreach (var rowGroup in copier.ReadAsync(CancellationToken.None)) rowGroup.Dispose();
+        });
+
+        Assert.Equal(source, error.FilePath);
+        Assert.Equal("row group 1", error.Location);
+    }
+
+    [Fact]
+    public async Task Timestamp_statistics_of_files_written_by_ParquetNet_are_left_out_of_copies()
+    {
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64), new SchemaField("ts", FieldKind.Timestamp)]);
+        var source = fixture.NewPath("parquet-net.parquet");
+        await using (var file = File.Create(source))
+        await using (var writer = new ParquetFileWriter(file, schema, CompressionKind.Snappy))
+        {
+            var records = Enumerable.Range(0, 100).Select(i => (IReadOnlyDictionary<string, object?>)new Record
+            {
+                ["id"] = (long)i, ["ts"] = new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc).AddSeconds(i),
+            });
+            await writer.WriteAsync(new RecordChunk(schema, records), CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        var output = fixture.NewPath("copy.parquet");
+        await using (var file = File.Create(output))
+        await using (var writer = new ParquetFileWriter(file, schema, CompressionKind.Snappy))
+        {
+            await foreach (var rowGroup in (await OpenAsync(source, schema, CompressionKind.Snappy)).ReadAsync(CancellationToken.None))
+            {
+                using (rowGroup) await writer.WriteAsync(rowGroup, CancellationToken.None);
+            }
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        var columns = ParquetThrift.ReadFooter(await File.ReadAllBytesAsync(output)).RowGroups.Single().Columns;
+        Assert.NotNull(columns[0].MetaData!.Statistics?.MaxValue);
+        Assert.Null(columns[1].MetaData!.Statistics?.MaxValue);
+        Assert.Null(columns[1].MetaData!.Statistics?.MinValue);
+        Assert.Equal(50, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(output)}) WHERE ts >= TIMESTAMPTZ '2024-01-02 03:04:55+00'"));
+    }
+
+    private static async Task<List<Record>> ReadRecordsAsync(string path, DatasetSchema schema)
+    {
+        var records = new List<Record>();
+        await foreach (var chunk in new ParquetBatchReader().ReadAsync(path, gzipped: false, schema, CancellationToken.None)) records.AddRange(chunk.Records);
+        return records;
+    }
+}
