@@ -86,26 +86,54 @@ internal sealed class ParquetRowGroupCopier
         return new ParquetRowGroupCopier(path, metadata, target, ours, writtenByParquetNet);
     }
 
-    /// <summary>The batch's row groups in order, each ready for <see cref="ParquetFileWriter.WriteAsync(EncodedRowGroup, CancellationToken)"/>.</summary>
+    /// <summary>
+    /// The batch's row groups in order, each ready for <see cref="ParquetFileWriter.WriteAsync(EncodedRowGroup, CancellationToken)"/>.
+    /// The next row group is prepared while the caller writes this one: a row group's columns differ in size, so one alone
+    /// leaves cores idle while its largest column is recompressed.
+    /// </summary>
     public async IAsyncEnumerable<EncodedRowGroup> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var file = File.OpenHandle(_path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        for (var index = 0; index < _metadata.RowGroups.Count; index++)
+        Task<EncodedRowGroup>? next = null;
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var group = _metadata.RowGroups[index];
-            EncodedRowGroup encoded;
-            try
+            next = Prepare(file, 0, cancellationToken);
+            for (var index = 0; index < _metadata.RowGroups.Count; index++)
             {
-                encoded = await Task.Run(() => Encode(file, group), cancellationToken).ConfigureAwait(false);
+                var current = await next.ConfigureAwait(false);
+                next = index + 1 < _metadata.RowGroups.Count ? Prepare(file, index + 1, cancellationToken) : null;
+                yield return current;
             }
-            catch (Exception error) when (error is not OperationCanceledException)
+        }
+        finally
+        {
+            // Stopped early: the row group prepared ahead is given back, and nothing reads the file once it is closed.
+            if (next is not null)
             {
-                throw new BatchReadException(_path, $"row group {index}", error.Message, error);
+                try
+                {
+                    (await next.ConfigureAwait(false)).Dispose();
+                }
+                catch (Exception)
+                {
+                    // The caller stopped for its own reason; this row group was never asked for.
+                }
             }
-            yield return encoded;
         }
     }
+
+    private Task<EncodedRowGroup> Prepare(SafeFileHandle file, int index, CancellationToken cancellationToken) => Task.Run(() =>
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            return Encode(file, _metadata.RowGroups[index]);
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            throw new BatchReadException(_path, $"row group {index}", error.Message, error);
+        }
+    }, cancellationToken);
 
     private EncodedRowGroup Encode(SafeFileHandle file, RowGroup group)
     {
