@@ -128,9 +128,10 @@ public static class ChildRun
     }
 
     /// <summary>
-    /// The export's stages one after the other, each with the engine's own public pieces: the lake scan that opens
-    /// a run, reading every batch, reading and writing them into one file, hashing it, and the Local destination's
-    /// copy into place. Write time is (read + write) minus read.
+    /// The export's stages one after the other, each with the engine's own pieces: the lake scan that opens a run,
+    /// reading every batch (or, for Parquet batches a Parquet export copies, reading and recompressing their row
+    /// groups), reading and writing them into one file, hashing it, and the Local destination's copy into place.
+    /// Write time is (read + write) minus read.
     /// </summary>
     private static async Task<ChildResult> RunStagesAsync(Conversion conversion, string lake, string outputFolder)
     {
@@ -141,9 +142,19 @@ public static class ChildRun
         var schema = dataset.Schema ?? throw new InvalidOperationException($"Dataset {dataset.Id} is not eligible: {dataset.Reason}");
         stages["scan"] = Lap(clock);
 
+        // As an export does: Parquet batches that qualify are copied still encoded into Parquet files (default part size).
+        const long maxFileBytes = 256L << 20;
         long records = 0;
         foreach (var batch in dataset.Batches)
         {
+            if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, conversion.FileType, conversion.Compression, maxFileBytes, CancellationToken.None) is { } copier)
+            {
+                await foreach (var rowGroup in copier.ReadAsync(CancellationToken.None))
+                {
+                    using (rowGroup) records += rowGroup.RowCount;
+                }
+                continue;
+            }
             await foreach (var chunk in FormatCatalog.GetReader(batch.Format).ReadAsync(batch.FullPath, batch.Gzipped, schema, CancellationToken.None))
             {
                 records += chunk.RowCount;
@@ -155,9 +166,17 @@ public static class ChildRun
         var staged = Path.Combine(Directory.CreateDirectory(Path.Combine(outputFolder, "staging")).FullName, "part" + FormatCatalog.FileExtension(conversion.FileType, conversion.Compression));
         await using (var stream = new FileStream(staged, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16))
         {
-            await using var writer = FormatCatalog.CreateWriter(stream, schema, conversion.FileType, conversion.Compression);
+            await using var writer = FormatCatalog.CreateWriter(stream, schema, conversion.FileType, conversion.Compression, maxFileBytes);
             foreach (var batch in dataset.Batches)
             {
+                if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, conversion.FileType, conversion.Compression, maxFileBytes, CancellationToken.None) is { } copier)
+                {
+                    await foreach (var rowGroup in copier.ReadAsync(CancellationToken.None))
+                    {
+                        using (rowGroup) await ((ParquetFileWriter)writer).WriteAsync(rowGroup, CancellationToken.None);
+                    }
+                    continue;
+                }
                 await foreach (var chunk in FormatCatalog.GetReader(batch.Format).ReadAsync(batch.FullPath, batch.Gzipped, schema, CancellationToken.None))
                 {
                     await writer.WriteAsync(chunk, CancellationToken.None);
