@@ -93,15 +93,16 @@ internal sealed class ParquetRowGroupCopier
     /// </summary>
     public async IAsyncEnumerable<EncodedRowGroup> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        // Row groups without rows may have no data page at all: there is nothing to copy.
+        var groups = Enumerable.Range(0, _metadata.RowGroups.Count).Where(index => _metadata.RowGroups[index].NumRows > 0).ToList();
         using var file = File.OpenHandle(_path, FileMode.Open, FileAccess.Read, FileShare.Read);
         Task<EncodedRowGroup>? next = null;
         try
         {
-            next = Prepare(file, 0, cancellationToken);
-            for (var index = 0; index < _metadata.RowGroups.Count; index++)
+            for (var i = 0; i < groups.Count; i++)
             {
-                var current = await next.ConfigureAwait(false);
-                next = index + 1 < _metadata.RowGroups.Count ? Prepare(file, index + 1, cancellationToken) : null;
+                var current = await (next ?? Prepare(file, groups[i], cancellationToken)).ConfigureAwait(false);
+                next = i + 1 < groups.Count ? Prepare(file, groups[i + 1], cancellationToken) : null;
                 yield return current;
             }
         }

@@ -225,6 +225,33 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
         Assert.Equal(50, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(output)}) WHERE ts >= TIMESTAMPTZ '2024-01-02 03:04:55+00'"));
     }
 
+    [Fact]
+    public async Task Row_groups_without_rows_are_left_out()
+    {
+        var path = fixture.NewPath("empty-group.parquet");
+        var field = new Parquet.Schema.DataField("id", typeof(long), isNullable: false);
+        await using (var file = File.Create(path))
+        await using (var writer = await Parquet.ParquetWriter.CreateAsync(new Parquet.Schema.ParquetSchema(field), file))
+        {
+            foreach (var values in new[] { Array.Empty<long>(), [1L, 2L, 3L] })
+            {
+                using var group = writer.CreateRowGroup();
+                await group.WriteAsync<long>(field, values, null, null, CancellationToken.None);
+                group.CompleteValidate();
+            }
+        }
+        var schema = await SchemaOfAsync(path);
+        var copier = await OpenAsync(path, schema, CompressionKind.Zstd);
+
+        var rowGroups = new List<long>();
+        await foreach (var rowGroup in copier.ReadAsync(CancellationToken.None))
+        {
+            using (rowGroup) rowGroups.Add(rowGroup.RowCount);
+        }
+
+        Assert.Equal([3L], rowGroups);
+    }
+
     private static async Task<List<Record>> ReadRecordsAsync(string path, DatasetSchema schema)
     {
         var records = new List<Record>();
