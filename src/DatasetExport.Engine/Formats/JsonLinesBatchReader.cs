@@ -78,7 +78,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
     }
 
     /// <summary>Why the line cannot be a record at all (not valid JSON, not an object), or null.</summary>
-    private static BatchReadException? Refusal(ReadOnlySpan<byte> line, string path, long lineNumber)
+    internal static BatchReadException? Refusal(ReadOnlySpan<byte> line, string path, long lineNumber)
     {
         JsonValueKind kind;
         try
@@ -99,49 +99,19 @@ public sealed class JsonLinesBatchReader : IBatchReader
     {
         ArgumentNullException.ThrowIfNull(schema);
         var rows = new JsonLineShredder(schema, path, ChunkSize);
-        await foreach (var (lineNumber, document) in ReadDocumentsAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
+        await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
         {
-            using (document)
+            try
             {
-                try
-                {
-                    var line = document.RootElement;
-                    if (line.ValueKind != JsonValueKind.Object) throw JsonSchemaInference.NotAnObject(path, lineNumber, line.ValueKind);
-                    rows.AddRow(line, lineNumber);
-                }
-                catch (BatchReadException invalid) when (_onInvalidRecord is not null)
-                {
-                    _onInvalidRecord(invalid);
-                }
+                rows.AddRow(line, lineNumber);
+            }
+            catch (BatchReadException invalid) when (_onInvalidRecord is not null)
+            {
+                _onInvalidRecord(invalid);
             }
             if (rows.RowCount == ChunkSize) yield return rows.Build();
         }
         if (rows.RowCount > 0) yield return rows.Build();
-    }
-
-    /// <summary>
-    /// Every non-blank line parsed, with its 1-based line number. Each document reads from the line buffer, so it is
-    /// disposed before the next line is asked for.
-    /// </summary>
-    private async IAsyncEnumerable<(long LineNumber, JsonDocument Document)> ReadDocumentsAsync(
-        string path, bool gzipped, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
-        {
-            JsonDocument document;
-            try
-            {
-                document = JsonDocument.Parse(line);
-            }
-            catch (JsonException error)
-            {
-                var invalid = InvalidJson(error, path, lineNumber);
-                if (_onInvalidRecord is null) throw invalid;
-                _onInvalidRecord(invalid);
-                continue;
-            }
-            yield return (lineNumber, document);
-        }
     }
 
     private static BatchReadException InvalidJson(JsonException error, string path, long lineNumber) =>

@@ -59,13 +59,7 @@ internal sealed class JsonSchemaInference
         _ => kind.ToString(),
     };
 
-    internal static string Describe(JsonElement element) => element.ValueKind switch
-    {
-        JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => $"{Describe(element.ValueKind)} ({element.GetRawText()})",
-        _ => Describe(element.ValueKind),
-    };
-
-    private static JsonValueKind ValueKind(JsonTokenType token) => token switch
+    internal static JsonValueKind ValueKind(JsonTokenType token) => token switch
     {
         JsonTokenType.StartObject => JsonValueKind.Object,
         JsonTokenType.StartArray => JsonValueKind.Array,
