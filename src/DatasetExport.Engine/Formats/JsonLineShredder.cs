@@ -25,7 +25,6 @@ internal sealed class JsonLineShredder
     private const int ShortTextLength = 128;
 
     private readonly ChunkBuilder _builder;
-    private readonly ColumnBuilder[] _columns;
     private readonly FieldPlan[] _fields;
     private readonly CharArena _chars = new();
     private readonly char[] _shortText = new char[ShortTextLength];
@@ -42,8 +41,8 @@ internal sealed class JsonLineShredder
     public JsonLineShredder(DatasetSchema schema, string path, int chunkRows)
     {
         _builder = new ChunkBuilder(schema, chunkRows);
-        _columns = _builder.Columns.ToArray();
-        _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node)).ToArray();
+        var columns = _builder.Columns.ToArray();
+        _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns)).ToArray();
         _path = path;
     }
 
@@ -195,7 +194,7 @@ internal sealed class JsonLineShredder
         }
         var added = field.Node switch
         {
-            LeafLayout leaf => TryAddValue(_columns[leaf.Index], ref reader, repetition),
+            LeafLayout => TryAddValue(field, ref reader, repetition),
             StructLayout when token == JsonTokenType.StartObject => AddStruct(field, ref reader, repetition),
             ListLayout list when token == JsonTokenType.StartArray => AddList(field, list, ref reader, repetition),
             MapLayout map when token == JsonTokenType.StartObject => AddMap(field, map, ref reader, repetition),
@@ -222,14 +221,14 @@ internal sealed class JsonLineShredder
             Add(field.Children[0], ref reader, empty ? repetition : list.RepeatedLevel);
             empty = false;
         }
-        if (empty) AddLevels(list, list.NullLevel + 1, repetition);
+        if (empty) AddLevels(field, list.NullLevel + 1, repetition);
         return true;
     }
 
     private bool AddMap(FieldPlan field, MapLayout map, ref Utf8JsonReader reader, int repetition)
     {
         var empty = true;
-        var keyColumn = _columns[((LeafLayout)map.Key).Index];
+        var keyColumn = field.Children[0].Column!;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var entryRepetition = empty ? repetition : map.RepeatedLevel;
@@ -238,7 +237,7 @@ internal sealed class JsonLineShredder
             Add(field.Children[1], ref reader, entryRepetition);
             empty = false;
         }
-        if (empty) AddLevels(map, map.NullLevel + 1, repetition);
+        if (empty) AddLevels(field, map.NullLevel + 1, repetition);
         return true;
     }
 
@@ -271,18 +270,19 @@ internal sealed class JsonLineShredder
             throw new BatchReadException(_path, $"line {_lineNumber}",
                 $"field '{node.Path}' is {node.Field.TypeName} and not nullable in the dataset schema but this line {what}.");
         }
-        AddLevels(node, node.NullLevel, repetition);
+        AddLevels(field, node.NullLevel, repetition);
     }
 
-    private void AddLevels(LayoutNode node, int definition, int repetition)
+    private static void AddLevels(FieldPlan field, int definition, int repetition)
     {
-        foreach (var leaf in node.Leaves) _columns[leaf.Index].AddNull(definition, repetition);
+        foreach (var column in field.LeafColumns) column.AddNull(definition, repetition);
     }
 
-    private bool TryAddValue(ColumnBuilder column, ref Utf8JsonReader reader, int repetition)
+    private bool TryAddValue(FieldPlan leaf, ref Utf8JsonReader reader, int repetition)
     {
         var token = reader.TokenType;
-        switch (column.Leaf.Field.Kind)
+        var column = leaf.Column;
+        switch (leaf.Kind)
         {
             case FieldKind.Boolean when token is JsonTokenType.True or JsonTokenType.False:
                 ((ColumnBuilder<bool>)column).Add(token == JsonTokenType.True, repetition);
@@ -340,20 +340,28 @@ internal sealed class JsonLineShredder
     /// <summary>A layout node with what matching it against JSON needs: its UTF-8 name and its children's plans.</summary>
     private sealed class FieldPlan
     {
-        public FieldPlan(LayoutNode node)
+        public FieldPlan(LayoutNode node, ColumnBuilder[] columns)
         {
             Node = node;
+            Kind = node.Field.Kind;
+            Column = node is LeafLayout leaf ? columns[leaf.Index] : null;
+            LeafColumns = node.Leaves.Select(leaf => columns[leaf.Index]).ToArray();
             Utf8Name = Encoding.UTF8.GetBytes(node.Field.Name);
             Children = node switch
             {
-                StructLayout structNode => structNode.Children.Select(child => new FieldPlan(child)).ToArray(),
-                ListLayout list => [new FieldPlan(list.Element)],
-                MapLayout map => [new FieldPlan(map.Key), new FieldPlan(map.Value)],
+                StructLayout structNode => structNode.Children.Select(child => new FieldPlan(child, columns)).ToArray(),
+                ListLayout list => [new FieldPlan(list.Element, columns)],
+                MapLayout map => [new FieldPlan(map.Key, columns), new FieldPlan(map.Value, columns)],
                 _ => [],
             };
         }
 
         public LayoutNode Node { get; }
+        public FieldKind Kind { get; }
+        /// <summary>The leaf's column builder; null for a struct, list or map.</summary>
+        public ColumnBuilder? Column { get; }
+        /// <summary>The column builders of every leaf under the node, which a null or empty value adds an entry to.</summary>
+        public ColumnBuilder[] LeafColumns { get; }
         public byte[] Utf8Name { get; }
         public FieldPlan[] Children { get; }
 
