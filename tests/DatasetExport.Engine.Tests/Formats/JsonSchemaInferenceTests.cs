@@ -125,4 +125,25 @@ public sealed class JsonSchemaInferenceTests : IDisposable
             ]),
         ]), schema);
     }
+
+    [Fact]
+    public async Task Many_fields_shuffled_on_every_line_and_long_escaped_names_merge_by_their_text()
+    {
+        var longName = "é" + new string('n', 300);
+        var names = Enumerable.Range(0, 40).Select(i => $"f{i:D2}").Append(longName).ToArray();
+        var random = new Random(7);
+        string Line(IEnumerable<string> fields, string value) =>
+            "{" + string.Join(", ", fields.Select(name => $"\"{(name == longName && value != "1" ? "\\u00e9" + name[1..] : name)}\": {value}")) + "}";
+        var path = Write(
+            Line(names, "1"),
+            Line(names.OrderBy(_ => random.Next()), "2"),
+            Line(names.Where((_, i) => i % 3 != 0).OrderBy(_ => random.Next()), "3.5"),
+            Line(names.OrderBy(_ => random.Next()), "4"));
+
+        var schema = await new JsonLinesBatchReader().ReadSchemaAsync(path, false, default);
+
+        Assert.Equal(
+            names.Select((name, i) => new SchemaField(name, i % 3 == 0 ? FieldKind.Int64 : FieldKind.Double, Nullable: i % 3 == 0)).ToList(),
+            schema.Fields);
+    }
 }
