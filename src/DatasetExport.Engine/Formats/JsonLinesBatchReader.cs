@@ -200,8 +200,11 @@ public sealed class JsonLinesBatchReader : IBatchReader
         }
     }
 
-    /// <summary>Lines start in a buffer this big, which doubles for a longer line.</summary>
-    internal const int InitialLineBufferBytes = 1 << 16;
+    /// <summary>
+    /// Lines start in a buffer this big, which doubles for a longer line. The file is read in pieces this big: on Linux
+    /// each read is a thread-pool round trip, which at 64 KB took a tenth of the read time (measured 166 → 150 ms per 49 MB).
+    /// </summary>
+    internal const int InitialLineBufferBytes = 1 << 20;
 
     private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
 
