@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 
@@ -27,12 +26,6 @@ internal sealed class JsonSchemaInference
     /// either may come after part of the line was observed, so a line to be left out instead is checked first
     /// (<see cref="FirstToken"/>).
     /// </summary>
-    /// <remarks>
-    /// This and the per-token methods are compiled optimized at once: a lake scan reads each batch once, most of it before
-    /// tiered compilation would have optimized them (measured on 49 MB batches: the first 0.6 s → 0.3 s, later ones
-    /// some 8% slower for the lack of profile-guided optimization).
-    /// </remarks>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Observe(ReadOnlySpan<byte> line, long lineNumber)
     {
         var reader = new Utf8JsonReader(line);
@@ -81,7 +74,6 @@ internal sealed class JsonSchemaInference
     };
 
     /// <summary>The value the reader is on, and everything inside it.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Observe(ref Utf8JsonReader reader, InferredType type, long lineNumber)
     {
         switch (reader.TokenType)
@@ -111,7 +103,6 @@ internal sealed class JsonSchemaInference
     }
 
     /// <summary>The object the reader is on (its StartObject), up to its EndObject.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ObserveObject(ref Utf8JsonReader reader, InferredType type, long lineNumber)
     {
         // Fields seen in this object are stamped with its number, which catches a field that appears twice and
@@ -146,7 +137,6 @@ internal sealed class JsonSchemaInference
     /// The known field the reader's property name names, compared as UTF-8 without making a string: lines usually
     /// repeat the fields in one order, so the field after the previous one is tried first, then the name is looked up.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private InferredType? FindChild(ref Utf8JsonReader reader, InferredType type, ref int next)
     {
         var children = type.Children;
@@ -161,7 +151,6 @@ internal sealed class JsonSchemaInference
         return child;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SetKind(InferredType type, FieldKind kind, long lineNumber)
     {
         if (type.Kind is null || type.Kind == kind)
