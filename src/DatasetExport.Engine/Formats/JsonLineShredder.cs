@@ -297,7 +297,7 @@ internal sealed class JsonLineShredder
                 ((ColumnBuilder<float>)column).Add(reader.GetSingle(), repetition);
                 return true;
             case FieldKind.Double when token == JsonTokenType.Number:
-                ((ColumnBuilder<double>)column).Add(reader.GetDouble(), repetition);
+                ((ColumnBuilder<double>)column).Add(TryParseShortDecimal(reader.ValueSpan, out var shortDecimal) ? shortDecimal : reader.GetDouble(), repetition);
                 return true;
             case FieldKind.Decimal when token == JsonTokenType.Number && reader.TryGetDecimal(out var number):
                 ((ColumnBuilder<decimal>)column).Add(number, repetition);
@@ -323,6 +323,43 @@ internal sealed class JsonLineShredder
             default:
                 return false;
         }
+    }
+
+    private static readonly double[] PowersOfTen = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+    /// <summary>
+    /// A JSON number of at most 15 digits and no exponent (<c>-12.34</c>), which most are, as the double nearest to it:
+    /// its digits and the power of ten dividing them are both exact doubles, so one division rounds as a full parse
+    /// does (Clinger's fast path) at a fraction of its cost. False for any other number, to be parsed in full.
+    /// </summary>
+    internal static bool TryParseShortDecimal(ReadOnlySpan<byte> number, out double value)
+    {
+        value = 0;
+        var negative = number[0] == (byte)'-';
+        long digits = 0;
+        int digitCount = 0, fractionDigits = 0;
+        var inFraction = false;
+        for (var i = negative ? 1 : 0; i < number.Length; i++)
+        {
+            var digit = (uint)(number[i] - '0');
+            if (digit <= 9)
+            {
+                if (++digitCount > 15) return false;
+                digits = digits * 10 + digit;
+                if (inFraction) fractionDigits++;
+            }
+            else if (number[i] == (byte)'.')
+            {
+                inFraction = true;
+            }
+            else
+            {
+                return false;   // an exponent
+            }
+        }
+        value = digits / PowersOfTen[fractionDigits];
+        if (negative) value = -value;
+        return true;
     }
 
     /// <summary>The string or property name the reader is on, unescaped into the arena.</summary>

@@ -225,4 +225,31 @@ public sealed class JsonLinesStreamingTests : IDisposable
             },
         ], records);
     }
+
+    [Fact]
+    public void Short_decimals_parse_to_the_same_double_as_the_full_parser_and_others_are_left_to_it()
+    {
+        var random = new Random(11);
+        var numbers = new List<string> { "0", "-0", "-0.0", "0.1", "0.3", "-2.675", "834.04", "123456789012345", "-12345678901234.5", "0.00000000000001", "999999999999999" };
+        for (var i = 0; i < 100_000; i++)
+        {
+            var digits = string.Concat(Enumerable.Range(0, random.Next(1, 16)).Select(_ => (char)('0' + random.Next(10)))).TrimStart('0');
+            if (digits.Length == 0) digits = "0";
+            var point = random.Next(digits.Length + 1);
+            var text = point == 0 || point == digits.Length ? digits : digits[..point] + "." + digits[point..];
+            numbers.Add(random.Next(2) == 0 ? "-" + text : text);
+        }
+
+        foreach (var number in numbers)
+        {
+            var reader = new Utf8JsonReader(Encoding.UTF8.GetBytes(number));
+            reader.Read();
+            Assert.True(JsonLineShredder.TryParseShortDecimal(reader.ValueSpan, out var value), number);
+            Assert.True(BitConverter.DoubleToInt64Bits(reader.GetDouble()) == BitConverter.DoubleToInt64Bits(value), $"{number}: {value:R}, expected {reader.GetDouble():R}");
+        }
+        foreach (var number in new[] { "1234567890123456", "0.000000000000001", "9007199254740993", "1e5", "-1.5E+3", "2.5e-3" })
+        {
+            Assert.False(JsonLineShredder.TryParseShortDecimal(Encoding.UTF8.GetBytes(number), out _), number);
+        }
+    }
 }
