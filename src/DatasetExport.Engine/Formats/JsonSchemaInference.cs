@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 
@@ -151,9 +152,16 @@ internal sealed class JsonSchemaInference
         return child;
     }
 
+    /// <summary>The kind the value the field holds on this line takes the field to; most values repeat its kind.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SetKind(InferredType type, FieldKind kind, long lineNumber)
     {
-        if (type.Kind is null || type.Kind == kind)
+        if (type.Kind != kind) MergeKind(type, kind, lineNumber);
+    }
+
+    private void MergeKind(InferredType type, FieldKind kind, long lineNumber)
+    {
+        if (type.Kind is null)
         {
             type.Kind = kind;
         }
