@@ -252,4 +252,125 @@ public sealed class JsonLinesStreamingTests : IDisposable
             Assert.False(JsonLineShredder.TryParseShortDecimal(Encoding.UTF8.GetBytes(number), out _), number);
         }
     }
+
+    private static readonly DatasetSchema EveryKind = new(
+    [
+        new SchemaField("id", FieldKind.Int64, Nullable: false),
+        new SchemaField("i32", FieldKind.Int32), new SchemaField("f", FieldKind.Float), new SchemaField("d", FieldKind.Double),
+        new SchemaField("dec", FieldKind.Decimal, Precision: 18, Scale: 4), new SchemaField("s", FieldKind.String), new SchemaField("b", FieldKind.Boolean),
+        new SchemaField("bin", FieldKind.Binary), new SchemaField("day", FieldKind.Date), new SchemaField("ts", FieldKind.Timestamp), new SchemaField("t", FieldKind.Time),
+        new SchemaField("geo", FieldKind.Struct, Children:
+        [
+            new SchemaField("city", FieldKind.String), new SchemaField("zip", FieldKind.Int32),
+            new SchemaField("inner", FieldKind.Struct, Children: [new SchemaField("x", FieldKind.Double)]),
+        ]),
+        new SchemaField("items", FieldKind.List, Children:
+        [
+            new SchemaField("element", FieldKind.Struct, Children: [new SchemaField("k", FieldKind.Int64), new SchemaField("v", FieldKind.String)]),
+        ]),
+        new SchemaField("nums", FieldKind.List, Children: [new SchemaField("element", FieldKind.Double)]),
+        new SchemaField("ll", FieldKind.List, Children: [new SchemaField("element", FieldKind.List, Children: [new SchemaField("element", FieldKind.Int64)])]),
+        new SchemaField("m", FieldKind.Map, Children: [new SchemaField("key", FieldKind.Int32, Nullable: false), new SchemaField("value", FieldKind.String)]),
+        new SchemaField("ms", FieldKind.Map, Children:
+        [
+            new SchemaField("key", FieldKind.String, Nullable: false),
+            new SchemaField("value", FieldKind.Struct, Children: [new SchemaField("a", FieldKind.Int64)]),
+        ]),
+    ]);
+
+    private static readonly string[] Numbers =
+    [
+        "0", "-0", "1", "-17", "2147483647", "2147483648", "9223372036854775807", "9223372036854775808", "1.5", "-2.25e3", "1e400",
+        "3.4e39", "0.1", "1E-5", "834.04", "123456789.123456789", "12345678901234567890123",
+    ];
+
+    private static readonly string[] Strings =
+    [
+        "\"plain\"", "\"q\\\"b\\\\s\\/\\n\"", "\"\\u00e9\\ud83d\\ude00\"", "\"héllo 中\"", "\"\"", "\"AAH/\"", "\"AAH\\/\"", "\"not base64!\"",
+        "\"2024-02-29\"", "\"2024\\u002d01-01\"", "\"2024-03-04T05:06:07.5Z\"", "\"2024-03-04T05:06:07+01:00\"", "\"2024-03-04 05:06:07\"",
+        "\"23:59:59.1234567\"", "\"1:02\"", "\"25:00\"", "\"2024/01/01\"",
+    ];
+
+    /// <summary>A random line: fields of every kind in any order, named twice, unknown or escaped, values of the wrong kind, nulls, and some invalid JSON.</summary>
+    private static string RandomLine(Random random, int noise)
+    {
+        if (random.Next(noise * 10) == 0) return new[] { "[1,2]", "\"x\"", "12", "null", "true" }[random.Next(5)];
+        string[] names = ["id", "i32", "f", "d", "dec", "s", "b", "bin", "day", "ts", "t", "geo", "items", "nums", "ll", "m", "ms", "zz", "\\u0069d", "g\\u0065o"];
+        var fields = Enumerable.Range(0, random.Next(8)).Select(_ => names[random.Next(names.Length)])
+            .Select(name => $"\"{name}\": {RandomValue(random, name.Replace("\\u0069", "i").Replace("\\u0065", "e"), noise)}").ToList();
+        if (random.Next(4) > 0) fields.Insert(random.Next(fields.Count + 1), $"\"id\": {random.Next(-5, 1000)}");
+        var line = "{" + string.Join(", ", fields) + "}";
+        return random.Next(noise * 8) switch
+        {
+            0 => line[..random.Next(1, line.Length)],
+            1 => line + " x",
+            2 => line + "{}",
+            3 => line.Replace(", ", " , ,"),
+            _ => line,
+        };
+    }
+
+    private static string RandomValue(Random random, string name, int noise)
+    {
+        string Many(int most, Func<string> item) => string.Join(", ", Enumerable.Range(0, random.Next(most + 1)).Select(_ => item()));
+        string Pick(string[] from) => from[random.Next(from.Length)];
+        if (random.Next(12) == 0) return "null";
+        if (random.Next(noise * 4) == 0) return random.Next(3) switch { 0 => Pick(Numbers), 1 => Pick(Strings), _ => Pick(["true", "[]", "{}", "[1]", "{\"a\":1}"]) };
+        var wrong = random.Next(noise * 3) == 0;
+        return name switch
+        {
+            "geo" => "{" + Many(3, () => Pick(["city", "zip", "inner", "q", "zip"]) switch
+            {
+                "inner" => $"\"inner\": {{\"x\": {Pick(Numbers)}{(random.Next(3) == 0 ? ", \"x\": 2" : "")}}}",
+                var field => $"\"{field}\": {RandomValue(random, field == "city" ? "s" : "i32", noise)}",
+            }) + "}",
+            "items" => "[" + Many(3, () => random.Next(8) == 0 ? "null" : "{" + Many(3, () => Pick(["k", "v", "w"]) switch
+            {
+                "k" => $"\"k\": {RandomValue(random, "id", noise)}",
+                var field => $"\"{field}\": {RandomValue(random, "s", noise)}",
+            }) + "}") + "]",
+            "nums" => "[" + Many(3, () => RandomValue(random, "d", noise)) + "]",
+            "ll" => "[" + Many(2, () => random.Next(6) == 0 ? "null" : "[" + Many(2, () => RandomValue(random, "id", noise)) + "]") + "]",
+            "m" => "{" + Many(3, () => $"\"{Pick(["1", "-7", "2147483648", "x", "\\u0035", "007", " 3"])}\": {RandomValue(random, "s", noise)}") + "}",
+            "ms" => "{" + Many(2, () => $"\"{Pick(["a", "b\\n", "é", "a"])}\": " + (random.Next(5) == 0 ? "null" : $"{{\"a\": {RandomValue(random, "id", noise)}}}")) + "}",
+            "id" or "i32" => wrong ? Pick(Strings) : random.Next(noise) == 0 ? Pick(Numbers) : Numbers[random.Next(5)],
+            "f" or "d" or "dec" => wrong ? Pick(Strings) : Pick(Numbers),
+            "b" => wrong ? Pick(Numbers) : Pick(["true", "false"]),
+            "day" => wrong ? Pick(Strings) : Strings[8 + random.Next(2)],
+            "ts" => wrong ? Pick(Strings) : Strings[10 + random.Next(3)],
+            "t" => wrong ? Pick(Strings) : Strings[13 + random.Next(2)],
+            "bin" => wrong ? Pick(Strings) : Strings[4 + random.Next(3)],
+            _ => wrong ? Pick(Numbers) : Pick(Strings),
+        };
+    }
+
+    [Theory]
+    [InlineData(1, 3)]
+    [InlineData(2, 8)]
+    [InlineData(3, 30)]
+    [InlineData(4, 100)]
+    public async Task Random_lines_read_as_the_former_JsonDocument_reader_read_them(int seed, int noise)
+    {
+        var random = new Random(seed);
+        var lines = Enumerable.Range(0, 3000).Select(_ => RandomLine(random, noise)).ToList();
+        var path = Write([.. lines]);
+        var (expectedRows, expectedRefused) = JsonDocumentShredderOracle.Read(EveryKind, path, lines);
+        var refused = new List<string>();
+        var chunks = new List<RecordChunk>();
+
+        await foreach (var chunk in new JsonLinesBatchReader(chunkSize: 7, onInvalidRecord: error => refused.Add(error.Message)).ReadAsync(path, false, EveryKind, default))
+        {
+            chunks.Add(chunk);
+        }
+        var strict = await Xunit.Record.ExceptionAsync(async () =>
+        {
+            await foreach (var _ in new JsonLinesBatchReader().ReadAsync(path, false, EveryKind, default)) { }
+        });
+
+        Assert.InRange(expectedRows.Count, 300, 2700);
+        Assert.Equal(expectedRefused, refused);
+        Assert.All(chunks.SkipLast(1), chunk => Assert.Equal(7, chunk.RowCount));
+        RecordAssert.Equal(expectedRows, chunks.SelectMany(chunk => chunk.Records).ToList());
+        Assert.Equal(expectedRefused.FirstOrDefault(), strict?.Message);
+    }
 }
