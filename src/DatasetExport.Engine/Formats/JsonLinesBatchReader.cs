@@ -37,43 +37,49 @@ public sealed class JsonLinesBatchReader : IBatchReader
 
     public async Task<DatasetSchema> ReadSchemaAsync(string path, bool gzipped, CancellationToken cancellationToken)
     {
-        var inference = new JsonSchemaInference(path);
-        await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
+        // A line left out (with a handler) must leave no trace in the schema, but the inference may have observed part of
+        // it before meeting its fault: the first line refused starts the read over with every line checked whole first.
+        var checkLinesFirst = false;
+        while (true)
         {
-            Observe(inference, line.Span, path, lineNumber);
+            var inference = new JsonSchemaInference(path);
+            var startOver = false;
+            await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
+            {
+                if (Observe(inference, line.Span, path, lineNumber, checkLinesFirst)) continue;
+                startOver = true;
+                break;
+            }
+            if (!startOver) return inference.ToSchema();
+            checkLinesFirst = true;
         }
-        return inference.ToSchema();
     }
 
     /// <summary>
     /// One line into the schema. The inference reads tokens as it goes, so it may meet a conflict before a syntax error
-    /// that a parser would report first: the line is then checked whole, and its JSON error wins. With a handler, a line is
-    /// checked whole before it is observed at all, since a line left out must leave no trace in the schema.
+    /// that a parser would report first: the line is then checked whole, and its JSON error wins. With a handler, a line
+    /// checked first that cannot be a record goes to the handler; one not checked first returns false instead, as part of
+    /// it may be in the schema already.
     /// </summary>
-    private void Observe(JsonSchemaInference inference, ReadOnlySpan<byte> line, string path, long lineNumber)
+    private bool Observe(JsonSchemaInference inference, ReadOnlySpan<byte> line, string path, long lineNumber, bool checkFirst)
     {
-        if (_onInvalidRecord is not null)
+        if (_onInvalidRecord is not null && checkFirst)
         {
-            if (Refusal(line, path, lineNumber) is { } refused)
-            {
-                _onInvalidRecord(refused);
-                return;
-            }
-            inference.Observe(line, lineNumber);
-            return;
+            if (Refusal(line, path, lineNumber) is { } refused) _onInvalidRecord(refused);
+            else inference.Observe(line, lineNumber);
+            return true;
         }
         try
         {
             inference.Observe(line, lineNumber);
+            return true;
         }
-        catch (JsonException error)
+        catch (Exception error) when (error is JsonException or BatchReadException)
         {
-            throw InvalidJson(error, path, lineNumber);
-        }
-        catch (BatchReadException)
-        {
-            if (Refusal(line, path, lineNumber) is { } refused) throw refused;
-            throw;
+            // A conflict in a line of valid JSON fails the batch, handler or not.
+            if (Refusal(line, path, lineNumber) is not { } refused) throw;
+            if (_onInvalidRecord is null) throw refused;
+            return false;
         }
     }
 

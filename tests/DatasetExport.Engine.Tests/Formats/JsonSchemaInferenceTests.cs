@@ -146,4 +146,31 @@ public sealed class JsonSchemaInferenceTests : IDisposable
             names.Select((name, i) => new SchemaField(name, i % 3 == 0 ? FieldKind.Int64 : FieldKind.Double, Nullable: i % 3 == 0)).ToList(),
             schema.Fields);
     }
+
+    [Fact]
+    public async Task Lines_refused_after_part_of_them_was_observed_leave_no_trace_and_are_reported_once_in_order()
+    {
+        string[] lines =
+        [
+            """{"a": 1}""",
+            """{"a": 2.5, "b": "x", "c": tru}""",
+            "\"text\"",
+            """{"a": 3, "d": [1, }""",
+            """{"e": {"f": 1}, "a": 4} x""",
+            """{"a": 5}""",
+        ];
+        var path = Write(lines);
+        var reported = new List<string>();
+
+        var schema = await new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message)).ReadSchemaAsync(path, false, default);
+
+        Assert.Equal(new DatasetSchema([new SchemaField("a", FieldKind.Int64, Nullable: false)]), schema);
+        Assert.Equal(
+        [
+            $"{path} (line 2): invalid JSON: {ParserMessage(lines[1])}",
+            $"{path} (line 3): expected a JSON object but found a string.",
+            $"{path} (line 4): invalid JSON: {ParserMessage(lines[3])}",
+            $"{path} (line 5): invalid JSON: {ParserMessage(lines[4])}",
+        ], reported);
+    }
 }
