@@ -24,8 +24,8 @@ internal sealed class JsonSchemaInference
     /// <summary>
     /// Reads one line's JSON as tokens (no document is built) into the schema. Throws <see cref="JsonException"/> when the
     /// line is not valid JSON, <see cref="BatchReadException"/> when it is not an object or conflicts with earlier lines;
-    /// either may come after part of the line was observed, so a line to be left out instead is checked first
-    /// (<see cref="FirstToken"/>).
+    /// either may come after part of the line was observed, so a line to be left out instead must not have been observed
+    /// (the reader then starts over with each line checked first by <see cref="FirstToken"/>).
     /// </summary>
     public void Observe(ReadOnlySpan<byte> line, long lineNumber)
     {
