@@ -281,7 +281,7 @@ internal sealed class JsonLineShredder
     private bool TryAddValue(FieldPlan leaf, ref Utf8JsonReader reader, int repetition)
     {
         var token = reader.TokenType;
-        var column = leaf.Column;
+        var column = leaf.Column!;
         switch (leaf.Kind)
         {
             case FieldKind.Boolean when token is JsonTokenType.True or JsonTokenType.False:
