@@ -37,48 +37,54 @@ public sealed class JsonLinesBatchReader : IBatchReader
 
     public async Task<DatasetSchema> ReadSchemaAsync(string path, bool gzipped, CancellationToken cancellationToken)
     {
-        var inference = new JsonSchemaInference(path);
-        await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
+        // A line left out (with a handler) must leave no trace in the schema, but the inference may have observed part of
+        // it before meeting its fault: the first line refused starts the read over with every line checked whole first.
+        var checkLinesFirst = false;
+        while (true)
         {
-            Observe(inference, line.Span, path, lineNumber);
+            var inference = new JsonSchemaInference(path);
+            var startOver = false;
+            await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
+            {
+                if (Observe(inference, line.Span, path, lineNumber, checkLinesFirst)) continue;
+                startOver = true;
+                break;
+            }
+            if (!startOver) return inference.ToSchema();
+            checkLinesFirst = true;
         }
-        return inference.ToSchema();
     }
 
     /// <summary>
     /// One line into the schema. The inference reads tokens as it goes, so it may meet a conflict before a syntax error
-    /// that a parser would report first: the line is then checked whole, and its JSON error wins. With a handler, a line is
-    /// checked whole before it is observed at all, since a line left out must leave no trace in the schema.
+    /// that a parser would report first: the line is then checked whole, and its JSON error wins. With a handler, a line
+    /// checked first that cannot be a record goes to the handler; one not checked first returns false instead, as part of
+    /// it may be in the schema already.
     /// </summary>
-    private void Observe(JsonSchemaInference inference, ReadOnlySpan<byte> line, string path, long lineNumber)
+    private bool Observe(JsonSchemaInference inference, ReadOnlySpan<byte> line, string path, long lineNumber, bool checkFirst)
     {
-        if (_onInvalidRecord is not null)
+        if (_onInvalidRecord is not null && checkFirst)
         {
-            if (Refusal(line, path, lineNumber) is { } refused)
-            {
-                _onInvalidRecord(refused);
-                return;
-            }
-            inference.Observe(line, lineNumber);
-            return;
+            if (Refusal(line, path, lineNumber) is { } refused) _onInvalidRecord(refused);
+            else inference.Observe(line, lineNumber);
+            return true;
         }
         try
         {
             inference.Observe(line, lineNumber);
+            return true;
         }
-        catch (JsonException error)
+        catch (Exception error) when (error is JsonException or BatchReadException)
         {
-            throw InvalidJson(error, path, lineNumber);
-        }
-        catch (BatchReadException)
-        {
-            if (Refusal(line, path, lineNumber) is { } refused) throw refused;
-            throw;
+            // A conflict in a line of valid JSON fails the batch, handler or not.
+            if (Refusal(line, path, lineNumber) is not { } refused) throw;
+            if (_onInvalidRecord is null) throw refused;
+            return false;
         }
     }
 
     /// <summary>Why the line cannot be a record at all (not valid JSON, not an object), or null.</summary>
-    private static BatchReadException? Refusal(ReadOnlySpan<byte> line, string path, long lineNumber)
+    internal static BatchReadException? Refusal(ReadOnlySpan<byte> line, string path, long lineNumber)
     {
         JsonValueKind kind;
         try
@@ -99,49 +105,19 @@ public sealed class JsonLinesBatchReader : IBatchReader
     {
         ArgumentNullException.ThrowIfNull(schema);
         var rows = new JsonLineShredder(schema, path, ChunkSize);
-        await foreach (var (lineNumber, document) in ReadDocumentsAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
+        await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
         {
-            using (document)
+            try
             {
-                try
-                {
-                    var line = document.RootElement;
-                    if (line.ValueKind != JsonValueKind.Object) throw JsonSchemaInference.NotAnObject(path, lineNumber, line.ValueKind);
-                    rows.AddRow(line, lineNumber);
-                }
-                catch (BatchReadException invalid) when (_onInvalidRecord is not null)
-                {
-                    _onInvalidRecord(invalid);
-                }
+                rows.AddRow(line, lineNumber);
+            }
+            catch (BatchReadException invalid) when (_onInvalidRecord is not null)
+            {
+                _onInvalidRecord(invalid);
             }
             if (rows.RowCount == ChunkSize) yield return rows.Build();
         }
         if (rows.RowCount > 0) yield return rows.Build();
-    }
-
-    /// <summary>
-    /// Every non-blank line parsed, with its 1-based line number. Each document reads from the line buffer, so it is
-    /// disposed before the next line is asked for.
-    /// </summary>
-    private async IAsyncEnumerable<(long LineNumber, JsonDocument Document)> ReadDocumentsAsync(
-        string path, bool gzipped, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        await foreach (var (lineNumber, line) in ReadLinesAsync(path, gzipped, cancellationToken).ConfigureAwait(false))
-        {
-            JsonDocument document;
-            try
-            {
-                document = JsonDocument.Parse(line);
-            }
-            catch (JsonException error)
-            {
-                var invalid = InvalidJson(error, path, lineNumber);
-                if (_onInvalidRecord is null) throw invalid;
-                _onInvalidRecord(invalid);
-                continue;
-            }
-            yield return (lineNumber, document);
-        }
     }
 
     private static BatchReadException InvalidJson(JsonException error, string path, long lineNumber) =>
@@ -230,8 +206,11 @@ public sealed class JsonLinesBatchReader : IBatchReader
         }
     }
 
-    /// <summary>Lines start in a buffer this big, which doubles for a longer line.</summary>
-    internal const int InitialLineBufferBytes = 1 << 16;
+    /// <summary>
+    /// Lines start in a buffer this big, which doubles for a longer line. The file is read in pieces this big: on Linux
+    /// each read is a thread-pool round trip, which at 64 KB took a tenth of the read time (measured 166 → 150 ms per 49 MB).
+    /// </summary>
+    internal const int InitialLineBufferBytes = 1 << 20;
 
     private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
 

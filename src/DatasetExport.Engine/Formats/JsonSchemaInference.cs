@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 
@@ -15,14 +16,16 @@ internal sealed class JsonSchemaInference
 {
     private readonly string _path;
     private readonly InferredType _root = new("");
+    // A property name unescaped, to look it up by its UTF-8 bytes; grows for a longer name.
+    private byte[] _name = new byte[256];
 
     public JsonSchemaInference(string path) => _path = path;
 
     /// <summary>
     /// Reads one line's JSON as tokens (no document is built) into the schema. Throws <see cref="JsonException"/> when the
     /// line is not valid JSON, <see cref="BatchReadException"/> when it is not an object or conflicts with earlier lines;
-    /// either may come after part of the line was observed, so a line to be left out instead is checked first
-    /// (<see cref="FirstToken"/>).
+    /// either may come after part of the line was observed, so a line to be left out instead must not have been observed
+    /// (the reader then starts over with each line checked first by <see cref="FirstToken"/>).
     /// </summary>
     public void Observe(ReadOnlySpan<byte> line, long lineNumber)
     {
@@ -59,13 +62,7 @@ internal sealed class JsonSchemaInference
         _ => kind.ToString(),
     };
 
-    internal static string Describe(JsonElement element) => element.ValueKind switch
-    {
-        JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => $"{Describe(element.ValueKind)} ({element.GetRawText()})",
-        _ => Describe(element.ValueKind),
-    };
-
-    private static JsonValueKind ValueKind(JsonTokenType token) => token switch
+    internal static JsonValueKind ValueKind(JsonTokenType token) => token switch
     {
         JsonTokenType.StartObject => JsonValueKind.Object,
         JsonTokenType.StartArray => JsonValueKind.Array,
@@ -139,23 +136,32 @@ internal sealed class JsonSchemaInference
 
     /// <summary>
     /// The known field the reader's property name names, compared as UTF-8 without making a string: lines usually
-    /// repeat the fields in one order, so the field after the previous one is tried first.
+    /// repeat the fields in one order, so the field after the previous one is tried first, then the name is looked up.
     /// </summary>
-    private static InferredType? FindChild(ref Utf8JsonReader reader, InferredType type, ref int next)
+    private InferredType? FindChild(ref Utf8JsonReader reader, InferredType type, ref int next)
     {
         var children = type.Children;
         if (next < children.Count && reader.ValueTextEquals(children[next].Utf8Name))
         {
             return children[next++];
         }
-        if (!type.ChildrenByName.TryGetValue(reader.GetString()!, out var child)) return null;
-        next = children.IndexOf(child) + 1;
+        if (_name.Length < reader.ValueSpan.Length) _name = new byte[Math.Max(reader.ValueSpan.Length, _name.Length * 2)];
+        var length = reader.CopyString(_name);
+        if (!type.ChildrenByName.TryGetValue(_name.AsMemory(0, length), out var child)) return null;
+        next = child.Index + 1;
         return child;
     }
 
+    /// <summary>The kind the value the field holds on this line takes the field to; most values repeat its kind.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SetKind(InferredType type, FieldKind kind, long lineNumber)
     {
-        if (type.Kind is null || type.Kind == kind)
+        if (type.Kind != kind) MergeKind(type, kind, lineNumber);
+    }
+
+    private void MergeKind(InferredType type, FieldKind kind, long lineNumber)
+    {
+        if (type.Kind is null)
         {
             type.Kind = kind;
         }
@@ -197,20 +203,37 @@ internal sealed class JsonSchemaInference
         public string Path { get; } = path;
         public string Name { get; } = name;
         public byte[] Utf8Name { get; } = Encoding.UTF8.GetBytes(name);
+        /// <summary>Where the field is among its parent's <see cref="Children"/>.</summary>
+        public int Index { get; private init; }
         public FieldKind? Kind { get; set; }
         public bool Nullable { get; set; }
         public int ObjectCount { get; set; }
         public int SeenInObject { get; set; }
         public List<InferredType> Children { get; } = [];
-        public Dictionary<string, InferredType> ChildrenByName { get; } = new(StringComparer.Ordinal);
+        public Dictionary<ReadOnlyMemory<byte>, InferredType> ChildrenByName { get; } = new(Utf8NameComparer.Instance);
         public InferredType? Element { get; set; }
 
         public InferredType AddChild(string childName, bool nullable)
         {
-            var child = new InferredType(Path.Length == 0 ? childName : Path + "." + childName, childName) { Nullable = nullable };
+            var child = new InferredType(Path.Length == 0 ? childName : Path + "." + childName, childName) { Nullable = nullable, Index = Children.Count };
             Children.Add(child);
-            ChildrenByName.Add(childName, child);
+            ChildrenByName.Add(child.Utf8Name, child);
             return child;
+        }
+    }
+
+    /// <summary>Compares field names by their UTF-8 bytes, so a name read from a line needs no string to be looked up.</summary>
+    private sealed class Utf8NameComparer : IEqualityComparer<ReadOnlyMemory<byte>>
+    {
+        public static readonly Utf8NameComparer Instance = new();
+
+        public bool Equals(ReadOnlyMemory<byte> x, ReadOnlyMemory<byte> y) => x.Span.SequenceEqual(y.Span);
+
+        public int GetHashCode(ReadOnlyMemory<byte> name)
+        {
+            var hash = new HashCode();
+            hash.AddBytes(name.Span);
+            return hash.ToHashCode();
         }
     }
 }

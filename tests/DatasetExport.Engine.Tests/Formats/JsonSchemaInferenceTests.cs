@@ -125,4 +125,52 @@ public sealed class JsonSchemaInferenceTests : IDisposable
             ]),
         ]), schema);
     }
+
+    [Fact]
+    public async Task Many_fields_shuffled_on_every_line_and_long_escaped_names_merge_by_their_text()
+    {
+        var longName = "é" + new string('n', 300);
+        var names = Enumerable.Range(0, 40).Select(i => $"f{i:D2}").Append(longName).ToArray();
+        var random = new Random(7);
+        string Line(IEnumerable<string> fields, string value) =>
+            "{" + string.Join(", ", fields.Select(name => $"\"{(name == longName && value != "1" ? "\\u00e9" + name[1..] : name)}\": {value}")) + "}";
+        var path = Write(
+            Line(names, "1"),
+            Line(names.OrderBy(_ => random.Next()), "2"),
+            Line(names.Where((_, i) => i % 3 != 0).OrderBy(_ => random.Next()), "3.5"),
+            Line(names.OrderBy(_ => random.Next()), "4"));
+
+        var schema = await new JsonLinesBatchReader().ReadSchemaAsync(path, false, default);
+
+        Assert.Equal(
+            names.Select((name, i) => new SchemaField(name, i % 3 == 0 ? FieldKind.Int64 : FieldKind.Double, Nullable: i % 3 == 0)).ToList(),
+            schema.Fields);
+    }
+
+    [Fact]
+    public async Task Lines_refused_after_part_of_them_was_observed_leave_no_trace_and_are_reported_once_in_order()
+    {
+        string[] lines =
+        [
+            """{"a": 1}""",
+            """{"a": 2.5, "b": "x", "c": tru}""",
+            "\"text\"",
+            """{"a": 3, "d": [1, }""",
+            """{"e": {"f": 1}, "a": 4} x""",
+            """{"a": 5}""",
+        ];
+        var path = Write(lines);
+        var reported = new List<string>();
+
+        var schema = await new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message)).ReadSchemaAsync(path, false, default);
+
+        Assert.Equal(new DatasetSchema([new SchemaField("a", FieldKind.Int64, Nullable: false)]), schema);
+        Assert.Equal(
+        [
+            $"{path} (line 2): invalid JSON: {ParserMessage(lines[1])}",
+            $"{path} (line 3): expected a JSON object but found a string.",
+            $"{path} (line 4): invalid JSON: {ParserMessage(lines[3])}",
+            $"{path} (line 5): invalid JSON: {ParserMessage(lines[4])}",
+        ], reported);
+    }
 }

@@ -1,0 +1,222 @@
+using System.Globalization;
+using System.Text.Json;
+using DatasetExport.Engine.Formats;
+using Record = DatasetExport.Engine.Formats.Record;
+
+namespace DatasetExport.Engine.Tests.Formats;
+
+/// <summary>
+/// The JSON Lines reader's former algorithm, kept as the oracle for the streaming one: each line parsed into a
+/// <see cref="JsonDocument"/> (its parse error wins), then each field looked up in schema order with
+/// <see cref="JsonElement.TryGetProperty(string, out JsonElement)"/> (the last of a name named twice) and converted
+/// from its element. The reader must keep exactly these rows and report exactly these messages.
+/// </summary>
+internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string path)
+{
+    private readonly ChunkBuilder _builder = new(schema);
+    private long _lineNumber;
+
+    /// <summary>The rows the lines make and the messages of the lines refused, in line order (lines numbered from 1).</summary>
+    public static (IReadOnlyList<Record> Rows, IReadOnlyList<string> Refused) Read(DatasetSchema schema, string path, IReadOnlyList<string> lines)
+    {
+        var oracle = new JsonDocumentShredderOracle(schema, path);
+        var refused = new List<string>();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            try
+            {
+                oracle.AddLine(lines[i], i + 1);
+            }
+            catch (BatchReadException error)
+            {
+                refused.Add(error.Message);
+            }
+        }
+        return (oracle._builder.Build().Records, refused);
+    }
+
+    private void AddLine(string line, long lineNumber)
+    {
+        _lineNumber = lineNumber;
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(line);
+        }
+        catch (JsonException error)
+        {
+            throw new BatchReadException(path, $"line {lineNumber}", $"invalid JSON: {error.Message}", error);
+        }
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new BatchReadException(path, $"line {lineNumber}", $"expected a JSON object but found {Describe(root.ValueKind)}.");
+            }
+            _builder.BeginRow();
+            try
+            {
+                AddFields(_builder.Layout.Columns, root, repetition: 0);
+            }
+            catch
+            {
+                _builder.Rollback();
+                throw;
+            }
+            _builder.EndRow();
+        }
+    }
+
+    private void AddFields(IReadOnlyList<LayoutNode> fields, JsonElement element, int repetition)
+    {
+        foreach (var field in fields)
+        {
+            if (element.TryGetProperty(field.Field.Name, out var value)) Add(field, value, repetition);
+            else AddNull(field, repetition, "lacks it");
+        }
+    }
+
+    private void Add(LayoutNode node, JsonElement element, int repetition)
+    {
+        var kind = element.ValueKind;
+        if (kind == JsonValueKind.Null)
+        {
+            AddNull(node, repetition, "holds null");
+            return;
+        }
+        var added = node switch
+        {
+            LeafLayout leaf => TryAddValue(_builder.Columns[leaf.Index], element, repetition),
+            StructLayout structNode when kind == JsonValueKind.Object => AddStruct(structNode, element, repetition),
+            ListLayout list when kind == JsonValueKind.Array => AddList(list, element, repetition),
+            MapLayout map when kind == JsonValueKind.Object => AddMap(map, element, repetition),
+            _ => false,
+        };
+        if (!added)
+        {
+            var found = kind is JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False ? $"{Describe(kind)} ({element.GetRawText()})" : Describe(kind);
+            throw new BatchReadException(path, $"line {_lineNumber}", $"field '{node.Path}' is {node.Field.TypeName} in the dataset schema but this line holds {found}.");
+        }
+    }
+
+    private bool AddStruct(StructLayout node, JsonElement element, int repetition)
+    {
+        AddFields(node.Children, element, repetition);
+        return true;
+    }
+
+    private bool AddList(ListLayout list, JsonElement element, int repetition)
+    {
+        var empty = true;
+        foreach (var item in element.EnumerateArray())
+        {
+            Add(list.Element, item, empty ? repetition : list.RepeatedLevel);
+            empty = false;
+        }
+        if (empty) AddLevels(list, list.NullLevel + 1, repetition);
+        return true;
+    }
+
+    private bool AddMap(MapLayout map, JsonElement element, int repetition)
+    {
+        var empty = true;
+        var keys = _builder.Columns[((LeafLayout)map.Key).Index];
+        foreach (var property in element.EnumerateObject())
+        {
+            var entryRepetition = empty ? repetition : map.RepeatedLevel;
+            var name = property.Name;
+            switch (keys)
+            {
+                case ColumnBuilder<ReadOnlyMemory<char>> strings:
+                    strings.Add(name.AsMemory(), entryRepetition);
+                    break;
+                case ColumnBuilder<int> int32s when int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
+                    int32s.Add(int32, entryRepetition);
+                    break;
+                case ColumnBuilder<long> int64s when long.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64):
+                    int64s.Add(int64, entryRepetition);
+                    break;
+                default:
+                    throw new BatchReadException(path, $"line {_lineNumber}",
+                        $"map field '{map.Path}' has key \"{name}\", which is not a {map.Key.Field.TypeName}; JSON map keys can be read as string, int32 or int64.");
+            }
+            Add(map.Value, property.Value, entryRepetition);
+            empty = false;
+        }
+        if (empty) AddLevels(map, map.NullLevel + 1, repetition);
+        return true;
+    }
+
+    private void AddNull(LayoutNode node, int repetition, string what)
+    {
+        if (node is LeafLayout leaf && leaf.NullLevel == leaf.MaxDefinition)
+        {
+            throw new BatchReadException(path, $"line {_lineNumber}",
+                $"field '{node.Path}' is {node.Field.TypeName} and not nullable in the dataset schema but this line {what}.");
+        }
+        AddLevels(node, node.NullLevel, repetition);
+    }
+
+    private void AddLevels(LayoutNode node, int definition, int repetition)
+    {
+        foreach (var leaf in node.Leaves) _builder.Columns[leaf.Index].AddNull(definition, repetition);
+    }
+
+    private static bool TryAddValue(ColumnBuilder column, JsonElement element, int repetition)
+    {
+        var kind = element.ValueKind;
+        switch (column.Leaf.Field.Kind)
+        {
+            case FieldKind.Boolean when kind is JsonValueKind.True or JsonValueKind.False:
+                ((ColumnBuilder<bool>)column).Add(kind == JsonValueKind.True, repetition);
+                return true;
+            case FieldKind.Int32 when kind == JsonValueKind.Number && element.TryGetInt32(out var int32):
+                ((ColumnBuilder<int>)column).Add(int32, repetition);
+                return true;
+            case FieldKind.Int64 when kind == JsonValueKind.Number && element.TryGetInt64(out var int64):
+                ((ColumnBuilder<long>)column).Add(int64, repetition);
+                return true;
+            case FieldKind.Float when kind == JsonValueKind.Number:
+                ((ColumnBuilder<float>)column).Add(element.GetSingle(), repetition);
+                return true;
+            case FieldKind.Double when kind == JsonValueKind.Number:
+                ((ColumnBuilder<double>)column).Add(element.GetDouble(), repetition);
+                return true;
+            case FieldKind.Decimal when kind == JsonValueKind.Number && element.TryGetDecimal(out var number):
+                ((ColumnBuilder<decimal>)column).Add(number, repetition);
+                return true;
+            case FieldKind.String when kind == JsonValueKind.String:
+                ((ColumnBuilder<ReadOnlyMemory<char>>)column).Add(element.GetString().AsMemory(), repetition);
+                return true;
+            case FieldKind.Binary when kind == JsonValueKind.String && element.TryGetBytesFromBase64(out var bytes):
+                ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
+                return true;
+            case FieldKind.Date when kind == JsonValueKind.String
+                && DateOnly.TryParseExact(element.GetString(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date):
+                ((ColumnBuilder<DateOnly>)column).Add(date, repetition);
+                return true;
+            case FieldKind.Timestamp when kind == JsonValueKind.String
+                && DateTime.TryParse(element.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var timestamp):
+                ((ColumnBuilder<DateTime>)column).Add(timestamp, repetition);
+                return true;
+            case FieldKind.Time when kind == JsonValueKind.String
+                && TimeOnly.TryParse(element.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var time):
+                ((ColumnBuilder<TimeSpan>)column).Add(time.ToTimeSpan(), repetition);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private static string Describe(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Null => "null",
+        _ => kind.ToString(),
+    };
+}
