@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 using Parquet;
 using Parquet.Data;
 using Parquet.Schema;
@@ -22,8 +23,10 @@ namespace DatasetExport.Engine.Formats;
 /// from <c>ArrayPool.Shared</c> (CommunityToolkit <c>MemoryOwner</c>) and returns them on Dispose, while the chunks made
 /// here are handed to consumers that may hold them after the reader has moved on to the next row group. Arrays rented
 /// here (<see cref="RowGroupLease"/>) are shared by the chunk's slices without copying and go back to the pool only when
-/// every slice has been released (or to the GC with the last slice, when nobody releases). Decoded strings and
-/// byte arrays are separate arrays per value (or per dictionary entry) allocated by Parquet.Net, never pooled.
+/// every slice has been released (or to the GC with the last slice, when nobody releases). Text columns are decoded
+/// from the file by <see cref="ParquetStringColumnDecoder"/> into a few large rented char arrays
+/// (<see cref="LeasedCharBlocks"/>); Parquet.Net would make an array per value. Chunks it does not decode (another
+/// codec or encoding) and byte arrays are read by Parquet.Net, an array per value (or per dictionary entry), never pooled.
 /// </para>
 /// </summary>
 internal sealed class ParquetColumnPlan
@@ -56,19 +59,23 @@ internal sealed class ParquetColumnPlan
         return complete ? new ParquetColumnPlan(layout, sources) : null;
     }
 
-    /// <summary>Decodes every column of the row group into one chunk of all its rows, in arrays rented from <paramref name="lease"/>.</summary>
-    public async Task<RecordChunk> ReadAsync(ParquetRowGroupReader group, RowGroupLease lease, CancellationToken cancellationToken)
+    /// <summary>
+    /// Decodes every column of the row group into one chunk of all its rows, in arrays rented from <paramref name="lease"/>.
+    /// <paramref name="file"/> is the file <paramref name="group"/> reads, from which text columns are decoded directly.
+    /// </summary>
+    public async Task<RecordChunk> ReadAsync(ParquetRowGroupReader group, SafeFileHandle file, RowGroupLease lease, CancellationToken cancellationToken)
     {
         if (group.RowCount > Array.MaxLength) throw new InvalidDataException($"the row group has {group.RowCount} rows, more than this tool reads at once.");
         var rows = (int)group.RowCount;
         var columns = new ColumnData[_sources.Length];
+        var chars = new LeasedCharBlocks(lease);
         int[]? zeros = null;
         for (var i = 0; i < columns.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var source = _sources[i];
             columns[i] = source is not null
-                ? await source.ReadAsync(group, rows, lease, cancellationToken).ConfigureAwait(false)
+                ? await source.ReadAsync(group, rows, file, lease, chars, cancellationToken).ConfigureAwait(false)
                 : Absent(_layout.Leaves[i], zeros ??= new int[rows]);
         }
         return new RecordChunk(_layout.Schema, rows, columns);
@@ -243,6 +250,8 @@ internal sealed class ParquetColumnPlan
         private readonly int[] _definitionTable;
         private readonly bool _sameDefinitions;
         private readonly ValuesReader _readValues;
+        // UTF-8 text (strings, and JSON in byte arrays): decoded by ParquetStringColumnDecoder when it can.
+        private readonly bool _isText;
 
         public LeafSource(DataField field, FieldKind sourceKind, LeafLayout leaf, int[] definitionTable, string path)
         {
@@ -260,16 +269,22 @@ internal sealed class ParquetColumnPlan
                 throw new BatchReadException(path, "schema", $"column '{field.Path}' holds {field.ClrType.Name} values, which this tool does not read.");
             }
             _readValues = ReadValuesMethod.MakeGenericMethod(storage).CreateDelegate<ValuesReader>();
+            _isText = sourceKind == FieldKind.String && (field.ClrType == typeof(string) || field.ClrType == typeof(byte[]));
         }
 
-        public async Task<ColumnData> ReadAsync(ParquetRowGroupReader group, int rows, RowGroupLease lease, CancellationToken cancellationToken)
+        public async Task<ColumnData> ReadAsync(
+            ParquetRowGroupReader group, int rows, SafeFileHandle file, RowGroupLease lease, LeasedCharBlocks chars, CancellationToken cancellationToken)
         {
-            var metadata = group.GetMetadata(_field)?.MetaData ?? throw new InvalidDataException($"column '{_field.Path}' has no data in this row group.");
+            var column = group.GetMetadata(_field);
+            var metadata = column?.MetaData ?? throw new InvalidDataException($"column '{_field.Path}' has no data in this row group.");
             if (metadata.NumValues is < 0 or > int.MaxValue) throw new InvalidDataException($"column '{_field.Path}' announces {metadata.NumValues} values.");
             var count = (int)metadata.NumValues;
             var fileDefinitions = _field.MaxDefinitionLevel > 0 ? lease.Rent<int>(count) : null;
             var repetitions = _field.MaxRepetitionLevel > 0 ? lease.Rent<int>(count) : null;
-            var raw = await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
+            var raw = (_isText && metadata.Type == Parquet.Meta.Type.BYTE_ARRAY
+                    ? await ReadTextAsync(column, file, count, fileDefinitions, repetitions, lease, chars, cancellationToken).ConfigureAwait(false)
+                    : null)
+                ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
 
             var valueCount = fileDefinitions is null ? count : fileDefinitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
             if (valueCount > count)
@@ -284,6 +299,28 @@ internal sealed class ParquetColumnPlan
             }
             var values = FieldValues.Widen(ToSourceValues(raw, valueCount), valueCount, _sourceKind, _leaf.Field.Kind);
             return Column(_leaf, count, CanonicalDefinitions(fileDefinitions, count), repetitions ?? [], values, valueCount);
+        }
+
+        /// <summary>
+        /// The values of a text column decoded into <paramref name="chars"/> (levels into the arrays given), or null when
+        /// the chunk uses a codec or encoding <see cref="ParquetStringColumnDecoder"/> does not decode: Parquet.Net reads those.
+        /// </summary>
+        private async Task<Array?> ReadTextAsync(
+            Parquet.Meta.ColumnChunk column, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, LeasedCharBlocks chars,
+            CancellationToken cancellationToken)
+        {
+            try
+            {
+                using var pages = await ParquetPageReader.OpenAsync(file, column, repetitions is not null, definitions is not null, cancellationToken).ConfigureAwait(false);
+                var values = lease.Rent<ReadOnlyMemory<char>>(count);
+                ParquetStringColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
+                    definitions is null ? default : definitions.AsSpan(0, count), repetitions is null ? default : repetitions.AsSpan(0, count), values, chars);
+                return values;
+            }
+            catch (NotSupportedException)
+            {
+                return null;
+            }
         }
 
         private static async Task<Array> ReadValuesAsync<T>(
