@@ -269,7 +269,7 @@ internal sealed class ParquetColumnPlan
                 throw new BatchReadException(path, "schema", $"column '{field.Path}' holds {field.ClrType.Name} values, which this tool does not read.");
             }
             _readValues = ReadValuesMethod.MakeGenericMethod(storage).CreateDelegate<ValuesReader>();
-            _isText = sourceKind == FieldKind.String && (field.ClrType == typeof(string) || field.ClrType == typeof(byte[]));
+            _isText = sourceKind == FieldKind.String && (storage == typeof(ReadOnlyMemory<char>) || storage == typeof(ReadOnlyMemory<byte>));
         }
 
         public async Task<ColumnData> ReadAsync(

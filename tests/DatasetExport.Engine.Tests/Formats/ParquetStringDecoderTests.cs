@@ -1,0 +1,383 @@
+using DatasetExport.Engine.Formats;
+using Parquet;
+using Parquet.Meta;
+using Parquet.Schema;
+using Encoding = Parquet.Meta.Encoding;
+
+namespace DatasetExport.Engine.Tests.Formats;
+
+/// <summary>
+/// Our decoding of Parquet text columns (<see cref="ParquetStringColumnDecoder"/>) against Parquet.Net's, which the
+/// reader falls back to: for files written by DuckDB and by our writer, every string leaf of every row group decodes to
+/// the same definition levels, repetition levels and values.
+/// </summary>
+[Collection(FormatsCollection.Name)]
+public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
+{
+    private const int Rows = 6000;
+    // DuckDB's smallest row group (its vector size).
+    private const int RowGroupRows = 2048;
+
+    private readonly DuckDb _duck = fixture.Duck;
+
+    /// <summary>
+    /// Nulls and empty strings, non-ASCII and surrogate pairs, long values, a low-cardinality column (dictionary), a
+    /// unique one (plain or delta once the dictionary is too large), and strings in lists, structs and maps.
+    /// </summary>
+    private static string TextSql(int rows) => $$"""
+        SELECT
+          i AS id,
+          CASE WHEN i % 7 = 0 THEN NULL WHEN i % 7 = 1 THEN '' ELSE 'value-' || i || CASE i % 5
+            WHEN 0 THEN ' ü€' WHEN 1 THEN ' 😀𝄞' WHEN 2 THEN repeat('long-', 300 + i % 50) ELSE '' END END AS s,
+          CASE WHEN i % 11 = 0 THEN NULL ELSE ['red', 'grün', '😀', ''][1 + i % 4] END AS d,
+          CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN [] ELSE ['a' || i, NULL, '', 'ü' || (i % 3)] END AS ls,
+          CASE WHEN i % 6 = 0 THEN NULL ELSE {'name': 'n' || (i % 13), 'note': CASE WHEN i % 2 = 0 THEN NULL ELSE '😀' || i END} END AS st,
+          CASE WHEN i % 5 = 0 THEN NULL ELSE map(['k' || (i % 3), 'z'], ['v' || i, NULL]) END AS mp
+        FROM range({{rows}}) r(i)
+        """;
+
+    private string DuckDbFile(string codec, string version, string extraOptions = "")
+    {
+        var path = fixture.NewPath($"text-{codec}-{version}.parquet");
+        _duck.Execute($"COPY ({TextSql(Rows)}) TO {DuckDb.Quote(path)} " +
+            $"(FORMAT parquet, COMPRESSION {codec}, PARQUET_VERSION {version}, ROW_GROUP_SIZE {RowGroupRows}{extraOptions})");
+        return path;
+    }
+
+    [Theory]
+    [InlineData("uncompressed", "V1")]
+    [InlineData("snappy", "V1")]
+    [InlineData("zstd", "V1")]
+    [InlineData("gzip", "V1")]
+    [InlineData("uncompressed", "V2")]
+    [InlineData("snappy", "V2")]
+    [InlineData("zstd", "V2")]
+    [InlineData("gzip", "V2")]
+    public async Task DuckDB_text_columns_decode_as_ParquetNet_decodes_them(string codec, string version)
+    {
+        var seen = await AssertSameAsParquetNetAsync(DuckDbFile(codec, version));
+
+        Assert.Contains(codec.ToUpperInvariant(), seen.Codecs.Select(c => c.ToString()));
+        Assert.Equal((Rows + RowGroupRows - 1) / RowGroupRows, seen.RowGroups);
+        // DuckDB writes v1 data pages for V2 too (V2 is about the encodings); v2 pages are made in the test below.
+        Assert.Contains(PageType.DATA_PAGE, seen.PageTypes);
+        Assert.Contains(PageType.DICTIONARY_PAGE, seen.PageTypes);
+    }
+
+    [Fact]
+    public async Task Dictionary_plain_and_delta_encodings_are_all_covered()
+    {
+        var seen = new Coverage();
+        foreach (var version in new[] { "V1", "V2" })
+        {
+            // No dictionary at all past the limit: the unique column falls back to PLAIN (V1) or a delta encoding (V2).
+            seen.Add(await AssertSameAsParquetNetAsync(DuckDbFile("snappy", version, ", DICTIONARY_SIZE_LIMIT 1")));
+            seen.Add(await AssertSameAsParquetNetAsync(DuckDbFile("snappy", version)));
+        }
+
+        Assert.Contains(Encoding.PLAIN, seen.ValueEncodings);
+        Assert.Contains(seen.ValueEncodings, e => e is Encoding.PLAIN_DICTIONARY or Encoding.RLE_DICTIONARY);
+        Assert.Contains(seen.ValueEncodings, e => e is Encoding.DELTA_LENGTH_BYTE_ARRAY or Encoding.DELTA_BYTE_ARRAY);
+    }
+
+    [Theory]
+    [InlineData(CompressionKind.None)]
+    [InlineData(CompressionKind.Snappy)]
+    [InlineData(CompressionKind.Zstd)]
+    [InlineData(CompressionKind.Gzip)]
+    public async Task Text_columns_written_by_our_writer_decode_as_ParquetNet_decodes_them(CompressionKind compression)
+    {
+        var source = DuckDbFile("snappy", "V1");
+        var path = fixture.NewPath($"ours-{compression}.parquet");
+        var reader = new ParquetBatchReader();
+        var schema = await reader.ReadSchemaAsync(source, false, CancellationToken.None);
+        await using (var output = File.Create(path))
+        await using (var writer = FormatCatalog.CreateWriter(output, schema, FileType.Parquet, compression))
+        {
+            await foreach (var chunk in reader.ReadAsync(source, false, schema, CancellationToken.None)) await writer.WriteAsync(chunk, CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        var seen = await AssertSameAsParquetNetAsync(path);
+
+        // s, d, ls's element, st's name and note, mp's key and value.
+        Assert.Equal(7, seen.Columns);
+    }
+
+    /// <summary>
+    /// DuckDB writes one v1 data page per chunk. Each text chunk of its first row group is rebuilt as a chunk of three
+    /// data pages holding the same entries: the v1 page, a v2 page with compressed values and a v2 page whose values are
+    /// flagged uncompressed; the chunk decodes to the original levels and values three times over.
+    /// </summary>
+    [Theory]
+    [InlineData(CompressionCodec.UNCOMPRESSED, "V1")]
+    [InlineData(CompressionCodec.SNAPPY, "V1")]
+    [InlineData(CompressionCodec.GZIP, "V2")]
+    [InlineData(CompressionCodec.ZSTD, "V2")]
+    public async Task V2_pages_and_chunks_of_several_pages_decode_as_the_v1_page_they_were_made_from(CompressionCodec codec, string version)
+    {
+        var source = DuckDbFile("uncompressed", version);
+        var rebuilt = fixture.NewPath("rebuilt.bin");
+        using var sourceFile = File.OpenHandle(source);
+        await using var reader = await ParquetReader.CreateAsync(source, ParquetSchemaMapping.ReadOptions());
+        using var group = reader.OpenRowGroupReader(0);
+        foreach (var field in reader.Schema.GetDataFields().Where(field => field.ClrType == typeof(ReadOnlyMemory<char>)))
+        {
+            var original = group.GetMetadata(field)!.MetaData!;
+            var count = (int)original.NumValues;
+            var expected = await ReadWithParquetNetAsync(group, field, count);
+            var chunk = RebuildChunk(sourceFile, original, field, codec, out var dictionaryLength);
+            await File.WriteAllBytesAsync(rebuilt, [.. "PAR1"u8, .. chunk]);
+            var column = new ColumnChunk
+            {
+                MetaData = new ColumnMetaData
+                {
+                    Type = Parquet.Meta.Type.BYTE_ARRAY, Codec = codec, NumValues = 3L * count, TotalCompressedSize = chunk.Length,
+                    DictionaryPageOffset = dictionaryLength > 0 ? 4 : null, DataPageOffset = 4 + dictionaryLength,
+                    Encodings = original.Encodings, PathInSchema = original.PathInSchema,
+                },
+            };
+
+            var definitions = new int[field.MaxDefinitionLevel > 0 ? 3 * count : 0];
+            var repetitions = new int[field.MaxRepetitionLevel > 0 ? 3 * count : 0];
+            var values = new ReadOnlyMemory<char>[3 * count];
+            using (var file = File.OpenHandle(rebuilt))
+            using (var pages = await ParquetPageReader.OpenAsync(file, column, repetitions.Length > 0, definitions.Length > 0, CancellationToken.None))
+            {
+                ParquetStringColumnDecoder.Decode(pages, 3 * count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values, new LeasedCharBlocks(new RowGroupLease()));
+            }
+
+            Assert.Equal(Thrice(expected.Definitions), definitions);
+            Assert.Equal(Thrice(expected.Repetitions), repetitions);
+            var valueCount = expected.Definitions.Length > 0 ? expected.Definitions.Count(d => d == field.MaxDefinitionLevel) : count;
+            Assert.Equal(Thrice(expected.Values[..valueCount]), values.Take(3 * valueCount).Select(value => value.ToString()));
+        }
+    }
+
+    private static T[] Thrice<T>(T[] items) => [.. items, .. items, .. items];
+
+    /// <summary>
+    /// The pages of an uncompressed chunk of one v1 data page (and maybe a dictionary page) compressed with
+    /// <paramref name="codec"/>: the dictionary page, the v1 page, then its entries as a v2 page twice.
+    /// </summary>
+    private static byte[] RebuildChunk(Microsoft.Win32.SafeHandles.SafeFileHandle file, ColumnMetaData original, DataField field, CompressionCodec codec, out int dictionaryLength)
+    {
+        var bytes = new byte[original.TotalCompressedSize];
+        RandomAccess.Read(file, bytes, ParquetThrift.ChunkStart(original));
+        using var input = new MemoryStream(bytes);
+        using var output = new MemoryStream();
+        dictionaryLength = 0;
+        while (input.Position < input.Length)
+        {
+            var header = ParquetThrift.ReadPageHeader(input);
+            var body = bytes.AsSpan((int)input.Position, header.CompressedPageSize).ToArray();
+            input.Position += header.CompressedPageSize;
+            if (header.Type == PageType.DICTIONARY_PAGE)
+            {
+                WritePage(output, header, Compress(codec, body), body.Length);
+                dictionaryLength = (int)output.Length;
+                continue;
+            }
+            var data = header.DataPageHeader!;
+            Assert.Equal(PageType.DATA_PAGE, header.Type);
+            WritePage(output, header, Compress(codec, body), body.Length);
+            // Split the v1 body: each level section after its 4-byte length, then the values.
+            var position = 0;
+            byte[] Levels(bool present)
+            {
+                if (!present) return [];
+                var length = BitConverter.ToInt32(body, position);
+                var levels = body.AsSpan(position + 4, length).ToArray();
+                position += 4 + length;
+                return levels;
+            }
+            var repetitionLevels = Levels(field.MaxRepetitionLevel > 0);
+            var definitionLevels = Levels(field.MaxDefinitionLevel > 0);
+            var values = body[position..];
+            foreach (var compressed in new[] { true, false })
+            {
+                var stored = compressed ? Compress(codec, values) : values;
+                var v2 = new PageHeader
+                {
+                    Type = PageType.DATA_PAGE_V2,
+                    DataPageHeaderV2 = new DataPageHeaderV2
+                    {
+                        NumValues = data.NumValues, NumNulls = 0, NumRows = data.NumValues, Encoding = data.Encoding,
+                        DefinitionLevelsByteLength = definitionLevels.Length, RepetitionLevelsByteLength = repetitionLevels.Length, IsCompressed = compressed,
+                    },
+                };
+                WritePage(output, v2, [.. repetitionLevels, .. definitionLevels, .. stored], repetitionLevels.Length + definitionLevels.Length + values.Length);
+            }
+        }
+        return output.ToArray();
+    }
+
+    private static void WritePage(Stream output, PageHeader header, byte[] stored, int uncompressedLength)
+    {
+        header.CompressedPageSize = stored.Length;
+        header.UncompressedPageSize = uncompressedLength;
+        ParquetThrift.Write(header, output);
+        output.Write(stored);
+    }
+
+    private static byte[] Compress(CompressionCodec codec, byte[] data)
+    {
+        switch (codec)
+        {
+            case CompressionCodec.UNCOMPRESSED:
+                return data;
+            case CompressionCodec.SNAPPY:
+                return Snappier.Snappy.CompressToArray(data);
+            case CompressionCodec.ZSTD:
+                using (var zstd = new ZstdSharp.Compressor()) return zstd.Wrap(data).ToArray();
+            default:
+                using (var compressed = new MemoryStream())
+                {
+                    using (var gzip = new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.Fastest)) gzip.Write(data);
+                    return compressed.ToArray();
+                }
+        }
+    }
+
+    [Fact]
+    public async Task A_codec_not_decoded_here_falls_back_to_ParquetNet_and_reads_the_same_records()
+    {
+        var lz4 = DuckDbFile("lz4_raw", "V1");
+        var snappy = DuckDbFile("snappy", "V1");
+        await using (var reader = await ParquetReader.CreateAsync(lz4, ParquetSchemaMapping.ReadOptions()))
+        {
+            using var group = reader.OpenRowGroupReader(0);
+            using var file = File.OpenHandle(lz4);
+            var column = group.GetMetadata(reader.Schema.GetDataFields().First(field => field.Name == "s"))!;
+            Assert.Equal(CompressionCodec.LZ4_RAW, column.MetaData!.Codec);
+            await Assert.ThrowsAsync<NotSupportedException>(() => ParquetPageReader.OpenAsync(file, column, false, true, CancellationToken.None));
+        }
+
+        var batchReader = new ParquetBatchReader();
+        var schema = await batchReader.ReadSchemaAsync(snappy, false, CancellationToken.None);
+        var expected = await RecordAssert.ReadAllAsync(batchReader, snappy, false, schema);
+
+        RecordAssert.Equal(expected, await RecordAssert.ReadAllAsync(batchReader, lz4, false, schema));
+        Assert.Equal(Rows, expected.Count);
+    }
+
+    [Theory]
+    [InlineData("uncompressed")]
+    [InlineData("snappy")]
+    public async Task A_damaged_text_page_fails_with_a_batch_read_exception(string codec)
+    {
+        // No dictionary: the first page of 's' holds its values PLAIN.
+        var path = DuckDbFile(codec, "V1", ", DICTIONARY_SIZE_LIMIT 1");
+        var bytes = await File.ReadAllBytesAsync(path);
+        var metadata = ParquetThrift.ReadFooter(bytes);
+        var chunk = metadata.RowGroups[0].Columns.Select(column => column.MetaData!).Single(column => column.PathInSchema.SequenceEqual(["s"]));
+        using (var stream = new MemoryStream(bytes))
+        {
+            stream.Position = ParquetThrift.ChunkStart(chunk);
+            var header = ParquetThrift.ReadPageHeader(stream);
+            Assert.Equal(Encoding.PLAIN, header.DataPageHeader!.Encoding);
+            var data = (int)stream.Position;
+            if (codec == "uncompressed")
+            {
+                // The first value's length, after the definition levels, claims more bytes than the page holds.
+                var values = data + 4 + BitConverter.ToInt32(bytes, data);
+                BitConverter.TryWriteBytes(bytes.AsSpan(values, 4), 0x7FFF_0000);
+            }
+            else
+            {
+                bytes.AsSpan(data, header.CompressedPageSize).Fill(0xFF);
+            }
+        }
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var reader = new ParquetBatchReader();
+        var schema = await reader.ReadSchemaAsync(path, false, CancellationToken.None);
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => RecordAssert.ReadAllAsync(reader, path, false, schema));
+        Assert.Contains("row group 0", error.Message);
+    }
+
+    /// <summary>
+    /// Decodes every string leaf of every row group of <paramref name="path"/> with both decoders and asserts they agree;
+    /// returns what the file's chunks and pages held.
+    /// </summary>
+    private static async Task<Coverage> AssertSameAsParquetNetAsync(string path)
+    {
+        var seen = new Coverage();
+        using var file = File.OpenHandle(path);
+        await using var reader = await ParquetReader.CreateAsync(path, ParquetSchemaMapping.ReadOptions());
+        var fields = reader.Schema.GetDataFields().Where(field => field.ClrType == typeof(ReadOnlyMemory<char>)).ToList();
+        seen.Columns = fields.Count;
+        for (var g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var group = reader.OpenRowGroupReader(g);
+            seen.RowGroups++;
+            foreach (var field in fields)
+            {
+                var column = group.GetMetadata(field)!;
+                var count = (int)column.MetaData!.NumValues;
+                var expected = await ReadWithParquetNetAsync(group, field, count);
+
+                var lease = new RowGroupLease();
+                var definitions = new int[field.MaxDefinitionLevel > 0 ? count : 0];
+                var repetitions = new int[field.MaxRepetitionLevel > 0 ? count : 0];
+                var values = new ReadOnlyMemory<char>[count];
+                using (var pages = await ParquetPageReader.OpenAsync(file, column, repetitions.Length > 0, definitions.Length > 0, CancellationToken.None))
+                {
+                    ParquetStringColumnDecoder.Decode(pages, count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values, new LeasedCharBlocks(lease));
+                }
+                var where = $"{Path.GetFileName(path)} row group {g} column {field.Path}";
+                Assert.True(expected.Definitions.SequenceEqual(definitions), $"{where}: definition levels differ");
+                Assert.True(expected.Repetitions.SequenceEqual(repetitions), $"{where}: repetition levels differ");
+                var valueCount = field.MaxDefinitionLevel > 0 ? definitions.Count(d => d == field.MaxDefinitionLevel) : count;
+                Assert.Equal(expected.Values.Take(valueCount), values.Take(valueCount).Select(value => value.ToString()));
+                seen.Add(file, column);
+                lease.Release();
+            }
+        }
+        return seen;
+    }
+
+    private static async Task<(int[] Definitions, int[] Repetitions, string[] Values)> ReadWithParquetNetAsync(ParquetRowGroupReader group, DataField field, int count)
+    {
+        var definitions = new int[field.MaxDefinitionLevel > 0 ? count : 0];
+        var repetitions = new int[field.MaxRepetitionLevel > 0 ? count : 0];
+        var values = new ReadOnlyMemory<char>[count];
+        await group.ReadRawAsync<ReadOnlyMemory<char>>(field, values,
+            definitions.Length > 0 ? definitions.AsMemory() : (Memory<int>?)null, repetitions.Length > 0 ? repetitions.AsMemory() : (Memory<int>?)null);
+        return (definitions, repetitions, values.Select(value => value.ToString()).ToArray());
+    }
+
+    /// <summary>The codecs, page types and value encodings met in the column chunks decoded.</summary>
+    private sealed class Coverage
+    {
+        public HashSet<CompressionCodec> Codecs { get; } = [];
+        public HashSet<PageType> PageTypes { get; } = [];
+        public HashSet<Encoding> ValueEncodings { get; } = [];
+        public int RowGroups { get; set; }
+        public int Columns { get; set; }
+
+        public void Add(Coverage other)
+        {
+            Codecs.UnionWith(other.Codecs);
+            PageTypes.UnionWith(other.PageTypes);
+            ValueEncodings.UnionWith(other.ValueEncodings);
+        }
+
+        public void Add(Microsoft.Win32.SafeHandles.SafeFileHandle file, ColumnChunk column)
+        {
+            var metadata = column.MetaData!;
+            Codecs.Add(metadata.Codec);
+            var chunk = new byte[metadata.TotalCompressedSize];
+            RandomAccess.Read(file, chunk, ParquetThrift.ChunkStart(metadata));
+            using var stream = new MemoryStream(chunk);
+            while (stream.Position < stream.Length)
+            {
+                var header = ParquetThrift.ReadPageHeader(stream);
+                PageTypes.Add(header.Type);
+                var encoding = header.DataPageHeader?.Encoding ?? header.DataPageHeaderV2?.Encoding;
+                if (encoding is { } valueEncoding) ValueEncodings.Add(valueEncoding);
+                stream.Position += header.CompressedPageSize;
+            }
+        }
+    }
+}
