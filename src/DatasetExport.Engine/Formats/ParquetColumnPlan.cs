@@ -24,15 +24,18 @@ namespace DatasetExport.Engine.Formats;
 /// here are handed to consumers that may hold them after the reader has moved on to the next row group. Arrays rented
 /// here (<see cref="RowGroupLease"/>) are shared by the chunk's slices without copying and go back to the pool only when
 /// every slice has been released (or to the GC with the last slice, when nobody releases). Text columns are decoded
-/// from the file by <see cref="ParquetStringColumnDecoder"/> into a few large rented char arrays
-/// (<see cref="LeasedCharBlocks"/>); Parquet.Net would make an array per value. Chunks it does not decode (another
-/// codec or encoding) and byte arrays are read by Parquet.Net, an array per value (or per dictionary entry), never pooled.
+/// from the file by <see cref="ParquetStringColumnDecoder"/> into the shared blocks of a <see cref="CharArena"/>, where
+/// Parquet.Net would make an array per value; the blocks are not pooled, as the Parquet writer keeps string slices
+/// past a chunk's release. Chunks it does not decode (another codec or encoding) and byte arrays are read by
+/// Parquet.Net, an array per value (or per dictionary entry), never pooled.
 /// </para>
 /// </summary>
 internal sealed class ParquetColumnPlan
 {
     private readonly ColumnLayout _layout;
     private readonly LeafSource?[] _sources;
+    // Decoded text of every row group: blocks never reused, since writers may keep string slices past a chunk's release.
+    private readonly CharArena _text = new();
 
     private ParquetColumnPlan(ColumnLayout layout, LeafSource?[] sources)
     {
@@ -68,14 +71,13 @@ internal sealed class ParquetColumnPlan
         if (group.RowCount > Array.MaxLength) throw new InvalidDataException($"the row group has {group.RowCount} rows, more than this tool reads at once.");
         var rows = (int)group.RowCount;
         var columns = new ColumnData[_sources.Length];
-        var chars = new LeasedCharBlocks(lease);
         int[]? zeros = null;
         for (var i = 0; i < columns.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var source = _sources[i];
             columns[i] = source is not null
-                ? await source.ReadAsync(group, rows, file, lease, chars, cancellationToken).ConfigureAwait(false)
+                ? await source.ReadAsync(group, rows, file, lease, _text, cancellationToken).ConfigureAwait(false)
                 : Absent(_layout.Leaves[i], zeros ??= new int[rows]);
         }
         return new RecordChunk(_layout.Schema, rows, columns);
@@ -273,7 +275,7 @@ internal sealed class ParquetColumnPlan
         }
 
         public async Task<ColumnData> ReadAsync(
-            ParquetRowGroupReader group, int rows, SafeFileHandle file, RowGroupLease lease, LeasedCharBlocks chars, CancellationToken cancellationToken)
+            ParquetRowGroupReader group, int rows, SafeFileHandle file, RowGroupLease lease, CharArena text, CancellationToken cancellationToken)
         {
             var column = group.GetMetadata(_field);
             var metadata = column?.MetaData ?? throw new InvalidDataException($"column '{_field.Path}' has no data in this row group.");
@@ -282,7 +284,7 @@ internal sealed class ParquetColumnPlan
             var fileDefinitions = _field.MaxDefinitionLevel > 0 ? lease.Rent<int>(count) : null;
             var repetitions = _field.MaxRepetitionLevel > 0 ? lease.Rent<int>(count) : null;
             var raw = (_isText && metadata.Type == Parquet.Meta.Type.BYTE_ARRAY
-                    ? await ReadTextAsync(column, file, count, fileDefinitions, repetitions, lease, chars, cancellationToken).ConfigureAwait(false)
+                    ? await ReadTextAsync(column, file, count, fileDefinitions, repetitions, lease, text, cancellationToken).ConfigureAwait(false)
                     : null)
                 ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
 
@@ -302,11 +304,11 @@ internal sealed class ParquetColumnPlan
         }
 
         /// <summary>
-        /// The values of a text column decoded into <paramref name="chars"/> (levels into the arrays given), or null when
+        /// The values of a text column decoded into <paramref name="text"/> (levels into the arrays given), or null when
         /// the chunk uses a codec or encoding <see cref="ParquetStringColumnDecoder"/> does not decode: Parquet.Net reads those.
         /// </summary>
         private async Task<Array?> ReadTextAsync(
-            Parquet.Meta.ColumnChunk column, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, LeasedCharBlocks chars,
+            Parquet.Meta.ColumnChunk column, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CharArena text,
             CancellationToken cancellationToken)
         {
             try
@@ -314,7 +316,7 @@ internal sealed class ParquetColumnPlan
                 using var pages = await ParquetPageReader.OpenAsync(file, column, repetitions is not null, definitions is not null, cancellationToken).ConfigureAwait(false);
                 var values = lease.Rent<ReadOnlyMemory<char>>(count);
                 ParquetStringColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
-                    definitions is null ? default : definitions.AsSpan(0, count), repetitions is null ? default : repetitions.AsSpan(0, count), values, chars);
+                    definitions is null ? default : definitions.AsSpan(0, count), repetitions is null ? default : repetitions.AsSpan(0, count), values, text);
                 return values;
             }
             catch (NotSupportedException)

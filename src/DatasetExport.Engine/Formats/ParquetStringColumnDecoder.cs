@@ -6,20 +6,20 @@ namespace DatasetExport.Engine.Formats;
 
 /// <summary>
 /// Decodes a column chunk of UTF-8 text (BYTE_ARRAY) page by page into its definition and repetition levels and its
-/// values as slices of <see cref="LeasedCharBlocks"/>: no array per value, and a dictionary's entries are decoded once,
-/// their values sharing the entry's slice. Values may be PLAIN, dictionary (PLAIN_DICTIONARY / RLE_DICTIONARY),
+/// values as slices of a <see cref="CharArena"/>'s blocks: no array per value, and a dictionary's entries are decoded
+/// once, their values sharing the entry's slice. Values may be PLAIN, dictionary (PLAIN_DICTIONARY / RLE_DICTIONARY),
 /// DELTA_LENGTH_BYTE_ARRAY or DELTA_BYTE_ARRAY; another encoding throws <see cref="NotSupportedException"/>.
 /// </summary>
 internal sealed class ParquetStringColumnDecoder : IDisposable
 {
-    private readonly LeasedCharBlocks _chars;
+    private readonly CharArena _chars;
     private ReadOnlyMemory<char>[]? _dictionary;
     private int _dictionaryCount;
     // DELTA_BYTE_ARRAY: the UTF-8 bytes of the last value, whose prefix the next one shares.
     private byte[] _last = [];
     private int _lastLength;
 
-    private ParquetStringColumnDecoder(LeasedCharBlocks chars) => _chars = chars;
+    private ParquetStringColumnDecoder(CharArena chars) => _chars = chars;
 
     /// <summary>
     /// Decodes every page of <paramref name="pages"/>, a chunk of <paramref name="entryCount"/> level entries: its levels
@@ -28,7 +28,7 @@ internal sealed class ParquetStringColumnDecoder : IDisposable
     /// </summary>
     public static void Decode(
         ParquetPageReader pages, int entryCount, int maxDefinition, int maxRepetition,
-        Span<int> definitions, Span<int> repetitions, Span<ReadOnlyMemory<char>> values, LeasedCharBlocks chars)
+        Span<int> definitions, Span<int> repetitions, Span<ReadOnlyMemory<char>> values, CharArena chars)
     {
         using var decoder = new ParquetStringColumnDecoder(chars);
         var entries = 0;
@@ -64,6 +64,14 @@ internal sealed class ParquetStringColumnDecoder : IDisposable
     {
         if (_dictionary is not null) ArrayPool<ReadOnlyMemory<char>>.Shared.Return(_dictionary, clearArray: true);
         if (_last.Length > 0) ArrayPool<byte>.Shared.Return(_last);
+    }
+
+    /// <summary>UTF-8 bytes as chars in the arena; invalid bytes become U+FFFD, as Parquet.Net decodes them.</summary>
+    private ReadOnlyMemory<char> Text(ReadOnlySpan<byte> utf8)
+    {
+        // UTF-8 never takes fewer bytes than UTF-16 takes chars, an invalid byte included: its bytes are room enough.
+        var length = System.Text.Encoding.UTF8.GetChars(utf8, _chars.Reserve(utf8.Length));
+        return _chars.Commit(length);
     }
 
     private void ReadDictionary(ParquetPage page)
@@ -107,7 +115,7 @@ internal sealed class ParquetStringColumnDecoder : IDisposable
             var length = BitConverter.ToInt32(data.Slice(position, 4));
             position += 4;
             if (length < 0 || length > data.Length - position) throw new InvalidDataException($"a PLAIN value of {length} bytes does not fit in its page.");
-            target[i] = _chars.Append(data.Slice(position, length));
+            target[i] = Text(data.Slice(position, length));
             position += length;
         }
     }
@@ -145,7 +153,7 @@ internal sealed class ParquetStringColumnDecoder : IDisposable
             {
                 var length = lengths[i];
                 if (length < 0 || length > data.Length - position) throw new InvalidDataException($"a DELTA_LENGTH_BYTE_ARRAY value of {length} bytes does not fit in its page.");
-                target[i] = _chars.Append(data.Slice(position, length));
+                target[i] = Text(data.Slice(position, length));
                 position += length;
             }
         }
@@ -184,7 +192,7 @@ internal sealed class ParquetStringColumnDecoder : IDisposable
                 data.Slice(position, suffix).CopyTo(_last.AsSpan(prefix));
                 position += suffix;
                 _lastLength = length;
-                target[i] = _chars.Append(_last.AsSpan(0, length));
+                target[i] = Text(_last.AsSpan(0, length));
             }
         }
         finally

@@ -144,7 +144,7 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
             using (var file = File.OpenHandle(rebuilt))
             using (var pages = await ParquetPageReader.OpenAsync(file, column, repetitions.Length > 0, definitions.Length > 0, CancellationToken.None))
             {
-                ParquetStringColumnDecoder.Decode(pages, 3 * count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values, new LeasedCharBlocks(new RowGroupLease()));
+                ParquetStringColumnDecoder.Decode(pages, 3 * count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values, new CharArena());
             }
 
             Assert.Equal(Thrice(expected.Definitions), definitions);
@@ -317,13 +317,12 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
                 var count = (int)column.MetaData!.NumValues;
                 var expected = await ReadWithParquetNetAsync(group, field, count);
 
-                var lease = new RowGroupLease();
                 var definitions = new int[field.MaxDefinitionLevel > 0 ? count : 0];
                 var repetitions = new int[field.MaxRepetitionLevel > 0 ? count : 0];
                 var values = new ReadOnlyMemory<char>[count];
                 using (var pages = await ParquetPageReader.OpenAsync(file, column, repetitions.Length > 0, definitions.Length > 0, CancellationToken.None))
                 {
-                    ParquetStringColumnDecoder.Decode(pages, count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values, new LeasedCharBlocks(lease));
+                    ParquetStringColumnDecoder.Decode(pages, count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values, new CharArena());
                 }
                 var where = $"{Path.GetFileName(path)} row group {g} column {field.Path}";
                 Assert.True(expected.Definitions.SequenceEqual(definitions), $"{where}: definition levels differ");
@@ -331,7 +330,6 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
                 var valueCount = field.MaxDefinitionLevel > 0 ? definitions.Count(d => d == field.MaxDefinitionLevel) : count;
                 Assert.Equal(expected.Values.Take(valueCount), values.Take(valueCount).Select(value => value.ToString()));
                 seen.Add(file, column);
-                lease.Release();
             }
         }
         return seen;
