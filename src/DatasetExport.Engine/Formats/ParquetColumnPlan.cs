@@ -24,10 +24,11 @@ namespace DatasetExport.Engine.Formats;
 /// here are handed to consumers that may hold them after the reader has moved on to the next row group. Arrays rented
 /// here (<see cref="RowGroupLease"/>) are shared by the chunk's slices without copying and go back to the pool only when
 /// every slice has been released (or to the GC with the last slice, when nobody releases). Text columns are decoded
-/// from the file by <see cref="ParquetStringColumnDecoder"/> into the shared blocks of a <see cref="CharArena"/>, where
+/// from the file by <see cref="ParquetColumnDecoder"/> into the shared blocks of a <see cref="CharArena"/>, where
 /// Parquet.Net would make an array per value; the blocks are not pooled, as the Parquet writer keeps string slices
-/// past a chunk's release. Chunks it does not decode (another codec or encoding) and byte arrays are read by
-/// Parquet.Net, an array per value (or per dictionary entry), never pooled.
+/// past a chunk's release. Numbers stored as they are read (int, long, float, double) are decoded by it too, into rented
+/// arrays, without Parquet.Net's buffers per chunk. Chunks it does not decode (another codec or encoding), byte arrays
+/// and other types are read by Parquet.Net; its byte arrays are an array per value (or per dictionary entry), never pooled.
 /// </para>
 /// </summary>
 internal sealed class ParquetColumnPlan
@@ -252,8 +253,9 @@ internal sealed class ParquetColumnPlan
         private readonly int[] _definitionTable;
         private readonly bool _sameDefinitions;
         private readonly ValuesReader _readValues;
-        // UTF-8 text (strings, and JSON in byte arrays): decoded by ParquetStringColumnDecoder when it can.
-        private readonly bool _isText;
+        // The physical type of the chunks ParquetColumnDecoder decodes for this leaf (Parquet.Net decodes the others):
+        // UTF-8 text (strings, and JSON in byte arrays) and numbers Parquet.Net hands over as they are stored.
+        private readonly Parquet.Meta.Type? _ownType;
 
         public LeafSource(DataField field, FieldKind sourceKind, LeafLayout leaf, int[] definitionTable, string path)
         {
@@ -271,7 +273,12 @@ internal sealed class ParquetColumnPlan
                 throw new BatchReadException(path, "schema", $"column '{field.Path}' holds {field.ClrType.Name} values, which this tool does not read.");
             }
             _readValues = ReadValuesMethod.MakeGenericMethod(storage).CreateDelegate<ValuesReader>();
-            _isText = sourceKind == FieldKind.String && (storage == typeof(ReadOnlyMemory<char>) || storage == typeof(ReadOnlyMemory<byte>));
+            _ownType = sourceKind == FieldKind.String && (storage == typeof(ReadOnlyMemory<char>) || storage == typeof(ReadOnlyMemory<byte>)) ? Parquet.Meta.Type.BYTE_ARRAY
+                : storage == typeof(int) ? Parquet.Meta.Type.INT32
+                : storage == typeof(long) ? Parquet.Meta.Type.INT64
+                : storage == typeof(float) ? Parquet.Meta.Type.FLOAT
+                : storage == typeof(double) ? Parquet.Meta.Type.DOUBLE
+                : null;
         }
 
         public async Task<ColumnData> ReadAsync(
@@ -283,8 +290,8 @@ internal sealed class ParquetColumnPlan
             var count = (int)metadata.NumValues;
             var fileDefinitions = _field.MaxDefinitionLevel > 0 ? lease.Rent<int>(count) : null;
             var repetitions = _field.MaxRepetitionLevel > 0 ? lease.Rent<int>(count) : null;
-            var raw = (_isText && metadata.Type == Parquet.Meta.Type.BYTE_ARRAY
-                    ? await ReadTextAsync(column, file, count, fileDefinitions, repetitions, lease, text, cancellationToken).ConfigureAwait(false)
+            var raw = (metadata.Type == _ownType
+                    ? await ReadOwnAsync(column, file, count, fileDefinitions, repetitions, lease, text, cancellationToken).ConfigureAwait(false)
                     : null)
                 ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
 
@@ -304,24 +311,39 @@ internal sealed class ParquetColumnPlan
         }
 
         /// <summary>
-        /// The values of a text column decoded into <paramref name="text"/> (levels into the arrays given), or null when
-        /// the chunk uses a codec or encoding <see cref="ParquetStringColumnDecoder"/> does not decode: Parquet.Net reads those.
+        /// The chunk's values decoded by <see cref="ParquetColumnDecoder"/> (levels into the arrays given, text into
+        /// <paramref name="text"/>), or null when it uses a codec or encoding decoded only by Parquet.Net.
         /// </summary>
-        private async Task<Array?> ReadTextAsync(
+        private async Task<Array?> ReadOwnAsync(
             Parquet.Meta.ColumnChunk column, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CharArena text,
             CancellationToken cancellationToken)
         {
             try
             {
                 using var pages = await ParquetPageReader.OpenAsync(file, column, repetitions is not null, definitions is not null, cancellationToken).ConfigureAwait(false);
-                var values = lease.Rent<ReadOnlyMemory<char>>(count);
-                ParquetStringColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
-                    definitions is null ? default : definitions.AsSpan(0, count), repetitions is null ? default : repetitions.AsSpan(0, count), values, text);
-                return values;
+                return _ownType switch
+                {
+                    Parquet.Meta.Type.BYTE_ARRAY => Decode(pages, count, definitions, repetitions, lease, new ParquetTextDecoder(text)),
+                    Parquet.Meta.Type.INT32 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<int>()),
+                    Parquet.Meta.Type.INT64 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<long>()),
+                    Parquet.Meta.Type.FLOAT => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<float>()),
+                    _ => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<double>()),
+                };
             }
             catch (NotSupportedException)
             {
                 return null;
+            }
+        }
+
+        private T[] Decode<T>(ParquetPageReader pages, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, IParquetValueDecoder<T> decoder)
+        {
+            using (decoder)
+            {
+                var values = lease.Rent<T>(count);
+                ParquetColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
+                    definitions.AsSpan(0, definitions is null ? 0 : count), repetitions.AsSpan(0, repetitions is null ? 0 : count), values, decoder);
+                return values;
             }
         }
 

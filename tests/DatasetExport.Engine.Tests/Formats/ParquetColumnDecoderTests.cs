@@ -7,12 +7,12 @@ using Encoding = Parquet.Meta.Encoding;
 namespace DatasetExport.Engine.Tests.Formats;
 
 /// <summary>
-/// Our decoding of Parquet text columns (<see cref="ParquetStringColumnDecoder"/>) against Parquet.Net's, which the
-/// reader falls back to: for files written by DuckDB and by our writer, every string leaf of every row group decodes to
-/// the same definition levels, repetition levels and values.
+/// Our decoding of Parquet columns (<see cref="ParquetColumnDecoder"/>: text, int, long, float, double) against
+/// Parquet.Net's, which the reader falls back to: for files written by DuckDB and by our writer, every such leaf of every
+/// row group decodes to the same definition levels, repetition levels and values.
 /// </summary>
 [Collection(FormatsCollection.Name)]
-public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
+public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
 {
     private const int Rows = 6000;
     // DuckDB's smallest row group (its vector size).
@@ -81,6 +81,24 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
     }
 
     [Theory]
+    [InlineData("V1")]
+    [InlineData("V2")]
+    public async Task Numbers_and_text_among_all_types_decode_as_ParquetNet_decodes_them(string version)
+    {
+        var path = fixture.NewPath($"all-{version}.parquet");
+        _duck.Execute($"COPY ({AllTypes.SelectSql(FormatsFixture.Rows)}) TO {DuckDb.Quote(path)} " +
+            $"(FORMAT parquet, PARQUET_VERSION {version}, ROW_GROUP_SIZE {AllTypes.RowGroupRows})");
+
+        var seen = await AssertSameAsParquetNetAsync(path);
+
+        // Numbers as stored: id, i32, i64, f, d, tm (TIME microseconds), st.a, st.c.d, lst, lstst.k, stnull.p, lstlst, mp's value, nul.
+        // Text: s, st.b, mp's key.
+        Assert.Equal((3, 14), (seen.TextColumns / seen.RowGroups, (seen.NumberColumns + seen.FellBack) / seen.RowGroups));
+        // V2 writes integers DELTA_BINARY_PACKED, left to Parquet.Net.
+        Assert.True(version == "V2" ? seen.FellBack > 0 : seen.FellBack == 0, $"{seen.FellBack} chunks not decoded");
+    }
+
+    [Theory]
     [InlineData(CompressionKind.None)]
     [InlineData(CompressionKind.Snappy)]
     [InlineData(CompressionKind.Zstd)]
@@ -100,8 +118,8 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
 
         var seen = await AssertSameAsParquetNetAsync(path);
 
-        // s, d, ls's element, st's name and note, mp's key and value.
-        Assert.Equal(7, seen.Columns);
+        // s, d, ls's element, st's name and note, mp's key and value; id.
+        Assert.Equal((7, 1, 0), (seen.TextColumns / seen.RowGroups, seen.NumberColumns / seen.RowGroups, seen.FellBack));
     }
 
     /// <summary>
@@ -125,7 +143,7 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
         {
             var original = group.GetMetadata(field)!.MetaData!;
             var count = (int)original.NumValues;
-            var expected = await ReadWithParquetNetAsync(group, field, count);
+            var expected = await ReadWithParquetNetAsync<ReadOnlyMemory<char>, string>(group, field, count, value => value.ToString());
             var chunk = RebuildChunk(sourceFile, original, field, codec, out var dictionaryLength);
             await File.WriteAllBytesAsync(rebuilt, [.. "PAR1"u8, .. chunk]);
             var column = new ColumnChunk
@@ -144,7 +162,7 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
             using (var file = File.OpenHandle(rebuilt))
             using (var pages = await ParquetPageReader.OpenAsync(file, column, repetitions.Length > 0, definitions.Length > 0, CancellationToken.None))
             {
-                ParquetStringColumnDecoder.Decode(pages, 3 * count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values, new CharArena());
+                ParquetColumnDecoder.Decode(pages, 3 * count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values.AsSpan(), new ParquetTextDecoder(new CharArena()));
             }
 
             Assert.Equal(Thrice(expected.Definitions), definitions);
@@ -297,52 +315,82 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
     }
 
     /// <summary>
-    /// Decodes every string leaf of every row group of <paramref name="path"/> with both decoders and asserts they agree;
-    /// returns what the file's chunks and pages held.
+    /// Decodes every text and fixed-width number leaf of every row group of <paramref name="path"/> with both decoders and
+    /// asserts they agree (a chunk in an encoding not decoded here must say so); returns what the chunks and pages held.
     /// </summary>
     private static async Task<Coverage> AssertSameAsParquetNetAsync(string path)
     {
         var seen = new Coverage();
         using var file = File.OpenHandle(path);
         await using var reader = await ParquetReader.CreateAsync(path, ParquetSchemaMapping.ReadOptions());
-        var fields = reader.Schema.GetDataFields().Where(field => field.ClrType == typeof(ReadOnlyMemory<char>)).ToList();
-        seen.Columns = fields.Count;
         for (var g = 0; g < reader.RowGroupCount; g++)
         {
             using var group = reader.OpenRowGroupReader(g);
             seen.RowGroups++;
-            foreach (var field in fields)
+            foreach (var field in reader.Schema.GetDataFields())
             {
                 var column = group.GetMetadata(field)!;
-                var count = (int)column.MetaData!.NumValues;
-                var expected = await ReadWithParquetNetAsync(group, field, count);
-
-                var definitions = new int[field.MaxDefinitionLevel > 0 ? count : 0];
-                var repetitions = new int[field.MaxRepetitionLevel > 0 ? count : 0];
-                var values = new ReadOnlyMemory<char>[count];
-                using (var pages = await ParquetPageReader.OpenAsync(file, column, repetitions.Length > 0, definitions.Length > 0, CancellationToken.None))
-                {
-                    ParquetStringColumnDecoder.Decode(pages, count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values, new CharArena());
-                }
                 var where = $"{Path.GetFileName(path)} row group {g} column {field.Path}";
-                Assert.True(expected.Definitions.SequenceEqual(definitions), $"{where}: definition levels differ");
-                Assert.True(expected.Repetitions.SequenceEqual(repetitions), $"{where}: repetition levels differ");
-                var valueCount = field.MaxDefinitionLevel > 0 ? definitions.Count(d => d == field.MaxDefinitionLevel) : count;
-                Assert.Equal(expected.Values.Take(valueCount), values.Take(valueCount).Select(value => value.ToString()));
-                seen.Add(file, column);
+                var decoded = field.ClrType switch
+                {
+                    var t when t == typeof(ReadOnlyMemory<char>) => await AssertSameAsync(group, field, column, file, new ParquetTextDecoder(new CharArena()), value => value.ToString(), where),
+                    var t when t == typeof(int) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<int>(), value => value, where),
+                    var t when t == typeof(long) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<long>(), value => value, where),
+                    var t when t == typeof(float) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<float>(), value => value, where),
+                    var t when t == typeof(double) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<double>(), value => value, where),
+                    _ => (bool?)null,
+                };
+                if (decoded is null) continue;
+                var encodings = seen.Add(file, column);
+                if (decoded == false)
+                {
+                    Assert.True(encodings.Any(encoding => encoding is Encoding.DELTA_BINARY_PACKED or Encoding.BYTE_STREAM_SPLIT), $"{where}: not decoded, in {string.Join(", ", encodings)}");
+                    seen.FellBack++;
+                }
+                else if (field.ClrType == typeof(ReadOnlyMemory<char>)) seen.TextColumns++;
+                else seen.NumberColumns++;
             }
         }
         return seen;
     }
 
-    private static async Task<(int[] Definitions, int[] Repetitions, string[] Values)> ReadWithParquetNetAsync(ParquetRowGroupReader group, DataField field, int count)
+    /// <summary>True when both decoders agree, false when ours does not decode the chunk.</summary>
+    private static async Task<bool> AssertSameAsync<T, TValue>(
+        ParquetRowGroupReader group, DataField field, ColumnChunk column, Microsoft.Win32.SafeHandles.SafeFileHandle file,
+        IParquetValueDecoder<T> decoder, Func<T, TValue> comparable, string where)
+        where T : struct
+    {
+        var count = (int)column.MetaData!.NumValues;
+        var expected = await ReadWithParquetNetAsync(group, field, count, comparable);
+        var definitions = new int[field.MaxDefinitionLevel > 0 ? count : 0];
+        var repetitions = new int[field.MaxRepetitionLevel > 0 ? count : 0];
+        var values = new T[count];
+        try
+        {
+            using var pages = await ParquetPageReader.OpenAsync(file, column, repetitions.Length > 0, definitions.Length > 0, CancellationToken.None);
+            using (decoder) ParquetColumnDecoder.Decode(pages, count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values.AsSpan(), decoder);
+        }
+        catch (NotSupportedException)
+        {
+            return false;
+        }
+        Assert.True(expected.Definitions.SequenceEqual(definitions), $"{where}: definition levels differ");
+        Assert.True(expected.Repetitions.SequenceEqual(repetitions), $"{where}: repetition levels differ");
+        var valueCount = field.MaxDefinitionLevel > 0 ? definitions.Count(d => d == field.MaxDefinitionLevel) : count;
+        Assert.Equal(expected.Values.Take(valueCount), values.Take(valueCount).Select(comparable));
+        return true;
+    }
+
+    private static async Task<(int[] Definitions, int[] Repetitions, TValue[] Values)> ReadWithParquetNetAsync<T, TValue>(
+        ParquetRowGroupReader group, DataField field, int count, Func<T, TValue> comparable)
+        where T : struct
     {
         var definitions = new int[field.MaxDefinitionLevel > 0 ? count : 0];
         var repetitions = new int[field.MaxRepetitionLevel > 0 ? count : 0];
-        var values = new ReadOnlyMemory<char>[count];
-        await group.ReadRawAsync<ReadOnlyMemory<char>>(field, values,
+        var values = new T[count];
+        await group.ReadRawAsync<T>(field, values,
             definitions.Length > 0 ? definitions.AsMemory() : (Memory<int>?)null, repetitions.Length > 0 ? repetitions.AsMemory() : (Memory<int>?)null);
-        return (definitions, repetitions, values.Select(value => value.ToString()).ToArray());
+        return (definitions, repetitions, values.Select(comparable).ToArray());
     }
 
     /// <summary>The codecs, page types and value encodings met in the column chunks decoded.</summary>
@@ -352,7 +400,9 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
         public HashSet<PageType> PageTypes { get; } = [];
         public HashSet<Encoding> ValueEncodings { get; } = [];
         public int RowGroups { get; set; }
-        public int Columns { get; set; }
+        public int TextColumns { get; set; }
+        public int NumberColumns { get; set; }
+        public int FellBack { get; set; }
 
         public void Add(Coverage other)
         {
@@ -361,8 +411,10 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
             ValueEncodings.UnionWith(other.ValueEncodings);
         }
 
-        public void Add(Microsoft.Win32.SafeHandles.SafeFileHandle file, ColumnChunk column)
+        /// <summary>Notes the chunk's codec and pages; returns its data pages' value encodings.</summary>
+        public HashSet<Encoding> Add(Microsoft.Win32.SafeHandles.SafeFileHandle file, ColumnChunk column)
         {
+            var encodings = new HashSet<Encoding>();
             var metadata = column.MetaData!;
             Codecs.Add(metadata.Codec);
             var chunk = new byte[metadata.TotalCompressedSize];
@@ -373,9 +425,11 @@ public sealed class ParquetStringDecoderTests(FormatsFixture fixture)
                 var header = ParquetThrift.ReadPageHeader(stream);
                 PageTypes.Add(header.Type);
                 var encoding = header.DataPageHeader?.Encoding ?? header.DataPageHeaderV2?.Encoding;
-                if (encoding is { } valueEncoding) ValueEncodings.Add(valueEncoding);
+                if (encoding is { } valueEncoding) encodings.Add(valueEncoding);
                 stream.Position += header.CompressedPageSize;
             }
+            ValueEncodings.UnionWith(encodings);
+            return encodings;
         }
     }
 }
