@@ -79,11 +79,17 @@ internal static class ParquetColumnDecoder
         }
     }
 
-    /// <summary>Checks that a dictionary page is its chunk's only one and holds PLAIN values.</summary>
-    public static void CheckDictionary(ParquetPage page, bool hadOne)
+    /// <summary>
+    /// Checks that a dictionary page is its chunk's only one and holds PLAIN values of at least
+    /// <paramref name="smallestValue"/> bytes each, so that no dictionary is made larger than its page.
+    /// </summary>
+    public static void CheckDictionary(ParquetPage page, bool hadOne, int smallestValue)
     {
         if (hadOne) throw new InvalidDataException("the column chunk has a second dictionary page.");
         if (page.Encoding is not (Encoding.PLAIN or Encoding.PLAIN_DICTIONARY)) throw new NotSupportedException($"dictionary pages in the {page.Encoding} encoding are not decoded here.");
-        if (page.EntryCount < 0) throw new InvalidDataException($"a dictionary page announces {page.EntryCount} values.");
+        if (page.EntryCount < 0 || (long)page.EntryCount * smallestValue > page.Values.Length)
+        {
+            throw new InvalidDataException($"a dictionary page announces {page.EntryCount} values in {page.Values.Length} bytes.");
+        }
     }
 }

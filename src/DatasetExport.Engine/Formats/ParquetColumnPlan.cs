@@ -26,7 +26,7 @@ namespace DatasetExport.Engine.Formats;
 /// every slice has been released (or to the GC with the last slice, when nobody releases). Text columns are decoded
 /// from the file by <see cref="ParquetColumnDecoder"/> into the shared blocks of a <see cref="CharArena"/>, where
 /// Parquet.Net would make an array per value; the blocks are not pooled, as the Parquet writer keeps string slices
-/// past a chunk's release. Numbers stored as they are read (int, long, float, double) are decoded by it too, into rented
+/// past a chunk's release. Numbers read as they are stored (int, long, float, double) are decoded by it too, into rented
 /// arrays, without Parquet.Net's buffers per chunk. Chunks it does not decode (another codec or encoding), byte arrays
 /// and other types are read by Parquet.Net; its byte arrays are an array per value (or per dictionary entry), never pooled.
 /// </para>
@@ -65,7 +65,7 @@ internal sealed class ParquetColumnPlan
 
     /// <summary>
     /// Decodes every column of the row group into one chunk of all its rows, in arrays rented from <paramref name="lease"/>.
-    /// <paramref name="file"/> is the file <paramref name="group"/> reads, from which text columns are decoded directly.
+    /// <paramref name="file"/> is the file <paramref name="group"/> reads, from which text and number columns are decoded directly.
     /// </summary>
     public async Task<RecordChunk> ReadAsync(ParquetRowGroupReader group, SafeFileHandle file, RowGroupLease lease, CancellationToken cancellationToken)
     {

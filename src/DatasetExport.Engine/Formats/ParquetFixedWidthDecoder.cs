@@ -26,7 +26,7 @@ internal sealed class ParquetFixedWidthDecoder<T> : IParquetValueDecoder<T> wher
 
     public void ReadDictionary(ParquetPage page)
     {
-        ParquetColumnDecoder.CheckDictionary(page, _dictionary is not null);
+        ParquetColumnDecoder.CheckDictionary(page, _dictionary is not null, Marshal.SizeOf<T>());
         _dictionary = ArrayPool<T>.Shared.Rent(page.EntryCount);
         _dictionaryCount = page.EntryCount;
         ReadPlain(page.Values.Span, _dictionary.AsSpan(0, page.EntryCount));

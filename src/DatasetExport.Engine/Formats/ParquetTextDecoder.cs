@@ -24,7 +24,8 @@ internal sealed class ParquetTextDecoder(CharArena chars) : IParquetValueDecoder
 
     public void ReadDictionary(ParquetPage page)
     {
-        ParquetColumnDecoder.CheckDictionary(page, _dictionary is not null);
+        // Each value takes at least its 4-byte length.
+        ParquetColumnDecoder.CheckDictionary(page, _dictionary is not null, smallestValue: 4);
         _dictionary = ArrayPool<ReadOnlyMemory<char>>.Shared.Rent(page.EntryCount);
         _dictionaryCount = page.EntryCount;
         ReadPlain(page.Values.Span, _dictionary.AsSpan(0, page.EntryCount));
