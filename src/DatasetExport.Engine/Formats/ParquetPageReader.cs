@@ -134,7 +134,9 @@ internal sealed class ParquetPageReader : IDisposable
         var definitions = stored.Slice(data.RepetitionLevelsByteLength, data.DefinitionLevelsByteLength);
         var values = stored[(int)levelsLength..];
         var valuesLength = header.UncompressedPageSize - (int)levelsLength;
-        if (data.IsCompressed != false && valuesLength > 0) values = Decompress(values, valuesLength);
+        // No values (a page of nulls): writers store nothing or an empty compressed block.
+        if (valuesLength == 0) values = default;
+        else if (data.IsCompressed != false) values = Decompress(values, valuesLength);
         else if (values.Length != valuesLength) throw new InvalidDataException($"an uncompressed v2 page holds {values.Length} value bytes but announces {valuesLength}.");
         return new ParquetPage(header.Type, data.NumValues, data.Encoding, repetitions, definitions, values);
     }

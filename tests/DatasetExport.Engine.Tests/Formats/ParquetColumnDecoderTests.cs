@@ -22,7 +22,8 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
 
     /// <summary>
     /// Nulls and empty strings, non-ASCII and surrogate pairs, long values, a low-cardinality column (dictionary), a
-    /// unique one (plain or delta once the dictionary is too large), and strings in lists, structs and maps.
+    /// unique one (plain or delta once the dictionary is too large), strings in lists, structs and maps, a one-entry
+    /// dictionary (0-bit indices) and a column of nulls only (pages without values).
     /// </summary>
     private static string TextSql(int rows) => $$"""
         SELECT
@@ -32,7 +33,9 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
           CASE WHEN i % 11 = 0 THEN NULL ELSE ['red', 'grün', '😀', ''][1 + i % 4] END AS d,
           CASE i % 4 WHEN 0 THEN NULL WHEN 1 THEN [] ELSE ['a' || i, NULL, '', 'ü' || (i % 3)] END AS ls,
           CASE WHEN i % 6 = 0 THEN NULL ELSE {'name': 'n' || (i % 13), 'note': CASE WHEN i % 2 = 0 THEN NULL ELSE '😀' || i END} END AS st,
-          CASE WHEN i % 5 = 0 THEN NULL ELSE map(['k' || (i % 3), 'z'], ['v' || i, NULL]) END AS mp
+          CASE WHEN i % 5 = 0 THEN NULL ELSE map(['k' || (i % 3), 'z'], ['v' || i, NULL]) END AS mp,
+          'same' AS one,
+          NULL::VARCHAR AS nothing
         FROM range({{rows}}) r(i)
         """;
 
@@ -119,8 +122,8 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
 
         var seen = await AssertSameAsParquetNetAsync(path);
 
-        // s, d, ls's element, st's name and note, mp's key and value; id.
-        Assert.Equal((7, 1, 0), (seen.TextColumns / seen.RowGroups, seen.NumberColumns / seen.RowGroups, seen.FellBack));
+        // s, d, ls's element, st's name and note, mp's key and value, one, nothing; id.
+        Assert.Equal((9, 1, 0), (seen.TextColumns / seen.RowGroups, seen.NumberColumns / seen.RowGroups, seen.FellBack));
     }
 
     /// <summary>
