@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Runtime.CompilerServices;
+using Microsoft.Win32.SafeHandles;
 using Parquet;
 
 namespace DatasetExport.Engine.Formats;
@@ -66,7 +67,7 @@ public sealed class ParquetBatchReader : IBatchReader
                 var rowGroup = await Guard(path, location, async () =>
                 {
                     using var group = file.Reader.OpenRowGroupReader(groupIndex);
-                    return await plan.ReadAsync(group, lease, cancellationToken).ConfigureAwait(false);
+                    return await plan.ReadAsync(group, file.Handle, lease, cancellationToken).ConfigureAwait(false);
                 }).ConfigureAwait(false);
                 for (var start = 0; start < rowGroup.RowCount; start += ChunkSize)
                 {
@@ -124,14 +125,19 @@ public sealed class ParquetBatchReader : IBatchReader
     {
         private readonly string? _temporaryPath;
 
-        private ParquetFile(ParquetReader reader, DatasetSchema schema, string? temporaryPath)
+        private ParquetFile(ParquetReader reader, SafeFileHandle handle, DatasetSchema schema, string? temporaryPath)
         {
             Reader = reader;
+            Handle = handle;
             Schema = schema;
             _temporaryPath = temporaryPath;
         }
 
         public ParquetReader Reader { get; }
+
+        /// <summary>The file <see cref="Reader"/> reads, for decoding column chunks without it.</summary>
+        public SafeFileHandle Handle { get; }
+
         public DatasetSchema Schema { get; }
 
         public static async Task<ParquetFile> OpenAsync(string path, bool gzipped, string temporaryFolder, CancellationToken cancellationToken)
@@ -156,12 +162,18 @@ public sealed class ParquetBatchReader : IBatchReader
                 }
                 try
                 {
-                    return new ParquetFile(reader, ParquetSchemaMapping.ToDatasetSchema(reader.Schema), temporaryPath);
+                    var schema = ParquetSchemaMapping.ToDatasetSchema(reader.Schema);
+                    return new ParquetFile(reader, File.OpenHandle(readPath, options: FileOptions.Asynchronous), schema, temporaryPath);
                 }
                 catch (NotSupportedException error)
                 {
                     await reader.DisposeAsync().ConfigureAwait(false);
                     throw new BatchReadException(path, "schema", error.Message, error);
+                }
+                catch
+                {
+                    await reader.DisposeAsync().ConfigureAwait(false);
+                    throw;
                 }
             }
             catch (FileNotFoundException error)
@@ -179,6 +191,7 @@ public sealed class ParquetBatchReader : IBatchReader
         public async ValueTask DisposeAsync()
         {
             await Reader.DisposeAsync().ConfigureAwait(false);
+            Handle.Dispose();
             DeleteQuietly(_temporaryPath);
         }
 

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 using Parquet;
 using Parquet.Data;
 using Parquet.Schema;
@@ -22,14 +23,20 @@ namespace DatasetExport.Engine.Formats;
 /// from <c>ArrayPool.Shared</c> (CommunityToolkit <c>MemoryOwner</c>) and returns them on Dispose, while the chunks made
 /// here are handed to consumers that may hold them after the reader has moved on to the next row group. Arrays rented
 /// here (<see cref="RowGroupLease"/>) are shared by the chunk's slices without copying and go back to the pool only when
-/// every slice has been released (or to the GC with the last slice, when nobody releases). Decoded strings and
-/// byte arrays are separate arrays per value (or per dictionary entry) allocated by Parquet.Net, never pooled.
+/// every slice has been released (or to the GC with the last slice, when nobody releases). Text columns are decoded
+/// from the file by <see cref="ParquetColumnDecoder"/> into the shared blocks of a <see cref="CharArena"/>, where
+/// Parquet.Net would make an array per value; the blocks are not pooled, as the Parquet writer keeps string slices
+/// past a chunk's release. Numbers read as they are stored (int, long, float, double) are decoded by it too, into rented
+/// arrays, without Parquet.Net's buffers per chunk. Chunks it does not decode (another codec or encoding), byte arrays
+/// and other types are read by Parquet.Net; its byte arrays are an array per value (or per dictionary entry), never pooled.
 /// </para>
 /// </summary>
 internal sealed class ParquetColumnPlan
 {
     private readonly ColumnLayout _layout;
     private readonly LeafSource?[] _sources;
+    // Decoded text of every row group: blocks never reused, since writers may keep string slices past a chunk's release.
+    private readonly CharArena _text = new();
 
     private ParquetColumnPlan(ColumnLayout layout, LeafSource?[] sources)
     {
@@ -56,8 +63,11 @@ internal sealed class ParquetColumnPlan
         return complete ? new ParquetColumnPlan(layout, sources) : null;
     }
 
-    /// <summary>Decodes every column of the row group into one chunk of all its rows, in arrays rented from <paramref name="lease"/>.</summary>
-    public async Task<RecordChunk> ReadAsync(ParquetRowGroupReader group, RowGroupLease lease, CancellationToken cancellationToken)
+    /// <summary>
+    /// Decodes every column of the row group into one chunk of all its rows, in arrays rented from <paramref name="lease"/>.
+    /// <paramref name="file"/> is the file <paramref name="group"/> reads, from which text and number columns are decoded directly.
+    /// </summary>
+    public async Task<RecordChunk> ReadAsync(ParquetRowGroupReader group, SafeFileHandle file, RowGroupLease lease, CancellationToken cancellationToken)
     {
         if (group.RowCount > Array.MaxLength) throw new InvalidDataException($"the row group has {group.RowCount} rows, more than this tool reads at once.");
         var rows = (int)group.RowCount;
@@ -68,7 +78,7 @@ internal sealed class ParquetColumnPlan
             cancellationToken.ThrowIfCancellationRequested();
             var source = _sources[i];
             columns[i] = source is not null
-                ? await source.ReadAsync(group, rows, lease, cancellationToken).ConfigureAwait(false)
+                ? await source.ReadAsync(group, rows, file, lease, _text, cancellationToken).ConfigureAwait(false)
                 : Absent(_layout.Leaves[i], zeros ??= new int[rows]);
         }
         return new RecordChunk(_layout.Schema, rows, columns);
@@ -243,6 +253,9 @@ internal sealed class ParquetColumnPlan
         private readonly int[] _definitionTable;
         private readonly bool _sameDefinitions;
         private readonly ValuesReader _readValues;
+        // The physical type of the chunks ParquetColumnDecoder decodes for this leaf (Parquet.Net decodes the others):
+        // UTF-8 text (strings, and JSON in byte arrays) and numbers Parquet.Net hands over as they are stored.
+        private readonly Parquet.Meta.Type? _ownType;
 
         public LeafSource(DataField field, FieldKind sourceKind, LeafLayout leaf, int[] definitionTable, string path)
         {
@@ -260,16 +273,27 @@ internal sealed class ParquetColumnPlan
                 throw new BatchReadException(path, "schema", $"column '{field.Path}' holds {field.ClrType.Name} values, which this tool does not read.");
             }
             _readValues = ReadValuesMethod.MakeGenericMethod(storage).CreateDelegate<ValuesReader>();
+            _ownType = sourceKind == FieldKind.String && (storage == typeof(ReadOnlyMemory<char>) || storage == typeof(ReadOnlyMemory<byte>)) ? Parquet.Meta.Type.BYTE_ARRAY
+                : storage == typeof(int) ? Parquet.Meta.Type.INT32
+                : storage == typeof(long) ? Parquet.Meta.Type.INT64
+                : storage == typeof(float) ? Parquet.Meta.Type.FLOAT
+                : storage == typeof(double) ? Parquet.Meta.Type.DOUBLE
+                : null;
         }
 
-        public async Task<ColumnData> ReadAsync(ParquetRowGroupReader group, int rows, RowGroupLease lease, CancellationToken cancellationToken)
+        public async Task<ColumnData> ReadAsync(
+            ParquetRowGroupReader group, int rows, SafeFileHandle file, RowGroupLease lease, CharArena text, CancellationToken cancellationToken)
         {
-            var metadata = group.GetMetadata(_field)?.MetaData ?? throw new InvalidDataException($"column '{_field.Path}' has no data in this row group.");
+            var column = group.GetMetadata(_field);
+            var metadata = column?.MetaData ?? throw new InvalidDataException($"column '{_field.Path}' has no data in this row group.");
             if (metadata.NumValues is < 0 or > int.MaxValue) throw new InvalidDataException($"column '{_field.Path}' announces {metadata.NumValues} values.");
             var count = (int)metadata.NumValues;
             var fileDefinitions = _field.MaxDefinitionLevel > 0 ? lease.Rent<int>(count) : null;
             var repetitions = _field.MaxRepetitionLevel > 0 ? lease.Rent<int>(count) : null;
-            var raw = await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
+            var raw = (metadata.Type == _ownType
+                    ? await ReadOwnAsync(column, file, count, fileDefinitions, repetitions, lease, text, cancellationToken).ConfigureAwait(false)
+                    : null)
+                ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
 
             var valueCount = fileDefinitions is null ? count : fileDefinitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
             if (valueCount > count)
@@ -284,6 +308,43 @@ internal sealed class ParquetColumnPlan
             }
             var values = FieldValues.Widen(ToSourceValues(raw, valueCount), valueCount, _sourceKind, _leaf.Field.Kind);
             return Column(_leaf, count, CanonicalDefinitions(fileDefinitions, count), repetitions ?? [], values, valueCount);
+        }
+
+        /// <summary>
+        /// The chunk's values decoded by <see cref="ParquetColumnDecoder"/> (levels into the arrays given, text into
+        /// <paramref name="text"/>), or null when it uses a codec or encoding decoded only by Parquet.Net.
+        /// </summary>
+        private async Task<Array?> ReadOwnAsync(
+            Parquet.Meta.ColumnChunk column, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CharArena text,
+            CancellationToken cancellationToken)
+        {
+            try
+            {
+                using var pages = await ParquetPageReader.OpenAsync(file, column, repetitions is not null, definitions is not null, cancellationToken).ConfigureAwait(false);
+                return _ownType switch
+                {
+                    Parquet.Meta.Type.BYTE_ARRAY => Decode(pages, count, definitions, repetitions, lease, new ParquetTextDecoder(text)),
+                    Parquet.Meta.Type.INT32 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<int>()),
+                    Parquet.Meta.Type.INT64 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<long>()),
+                    Parquet.Meta.Type.FLOAT => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<float>()),
+                    _ => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<double>()),
+                };
+            }
+            catch (NotSupportedException)
+            {
+                return null;
+            }
+        }
+
+        private T[] Decode<T>(ParquetPageReader pages, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, IParquetValueDecoder<T> decoder)
+        {
+            using (decoder)
+            {
+                var values = lease.Rent<T>(count);
+                ParquetColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
+                    definitions.AsSpan(0, definitions is null ? 0 : count), repetitions.AsSpan(0, repetitions is null ? 0 : count), values, decoder);
+                return values;
+            }
         }
 
         private static async Task<Array> ReadValuesAsync<T>(

@@ -1,0 +1,95 @@
+using System.Buffers;
+using Parquet.Meta;
+
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>How the values of one column chunk's pages are decoded, by physical type.</summary>
+internal interface IParquetValueDecoder<T> : IDisposable
+{
+    /// <summary>Keeps the chunk's dictionary for the dictionary-encoded pages after it.</summary>
+    void ReadDictionary(ParquetPage page);
+
+    /// <summary>Fills <paramref name="target"/> with the data page's values (one per entry at the maximum definition level).</summary>
+    void ReadValues(ParquetPage page, Span<T> target);
+}
+
+/// <summary>
+/// Decodes a column chunk page by page (<see cref="ParquetPageReader"/>) into its definition and repetition levels
+/// (RLE/bit-packed hybrid) and its values (<see cref="IParquetValueDecoder{T}"/>), into arrays the caller owns.
+/// Anything not decoded here throws <see cref="NotSupportedException"/>, damaged data <see cref="InvalidDataException"/>.
+/// </summary>
+internal static class ParquetColumnDecoder
+{
+    /// <summary>
+    /// Decodes every page of <paramref name="pages"/>, a chunk of <paramref name="entryCount"/> level entries: its levels
+    /// into <paramref name="definitions"/> and <paramref name="repetitions"/> (empty when the column has none), its values
+    /// into <paramref name="values"/>.
+    /// </summary>
+    public static void Decode<T>(
+        ParquetPageReader pages, int entryCount, int maxDefinition, int maxRepetition,
+        Span<int> definitions, Span<int> repetitions, Span<T> values, IParquetValueDecoder<T> decoder)
+    {
+        var entries = 0;
+        var valueCount = 0;
+        while (pages.TryRead(out var page))
+        {
+            if (page.Type == PageType.DICTIONARY_PAGE)
+            {
+                decoder.ReadDictionary(page);
+                continue;
+            }
+            var count = page.EntryCount;
+            if (count < 0 || count > entryCount - entries)
+            {
+                throw new InvalidDataException($"a data page holds {count} entries, more than the {entryCount - entries} left of its column chunk.");
+            }
+            if (maxRepetition > 0) RleBitPackedDecoder.Decode(page.RepetitionLevels.Span, ParquetBits.Width(maxRepetition), repetitions.Slice(entries, count));
+            var pageValues = count;
+            if (maxDefinition > 0)
+            {
+                var pageDefinitions = definitions.Slice(entries, count);
+                RleBitPackedDecoder.Decode(page.DefinitionLevels.Span, ParquetBits.Width(maxDefinition), pageDefinitions);
+                pageValues = pageDefinitions.Count(maxDefinition);
+            }
+            if (pageValues > 0) decoder.ReadValues(page, values.Slice(valueCount, pageValues));
+            entries += count;
+            valueCount += pageValues;
+        }
+        if (entries != entryCount) throw new InvalidDataException($"the column chunk's pages hold {entries} entries but its metadata announces {entryCount}.");
+    }
+
+    /// <summary>Dictionary-encoded values: the indices' bit width in one byte, then RLE/bit-packed runs of indices into <paramref name="dictionary"/>.</summary>
+    public static void ReadIndexed<T>(ReadOnlySpan<byte> data, ReadOnlySpan<T> dictionary, Span<T> target)
+    {
+        if (data.IsEmpty) throw ParquetBits.Truncated("the bit width of dictionary indices");
+        var indices = ArrayPool<int>.Shared.Rent(target.Length);
+        try
+        {
+            RleBitPackedDecoder.Decode(data[1..], data[0], indices.AsSpan(0, target.Length));
+            for (var i = 0; i < target.Length; i++)
+            {
+                var index = indices[i];
+                if ((uint)index >= (uint)dictionary.Length) throw new InvalidDataException($"dictionary index {index} is past the dictionary's {dictionary.Length} entries.");
+                target[i] = dictionary[index];
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(indices);
+        }
+    }
+
+    /// <summary>
+    /// Checks that a dictionary page is its chunk's only one and holds PLAIN values of at least
+    /// <paramref name="smallestValue"/> bytes each, so that no dictionary is made larger than its page.
+    /// </summary>
+    public static void CheckDictionary(ParquetPage page, bool hadOne, int smallestValue)
+    {
+        if (hadOne) throw new InvalidDataException("the column chunk has a second dictionary page.");
+        if (page.Encoding is not (Encoding.PLAIN or Encoding.PLAIN_DICTIONARY)) throw new NotSupportedException($"dictionary pages in the {page.Encoding} encoding are not decoded here.");
+        if (page.EntryCount < 0 || (long)page.EntryCount * smallestValue > page.Values.Length)
+        {
+            throw new InvalidDataException($"a dictionary page announces {page.EntryCount} values in {page.Values.Length} bytes.");
+        }
+    }
+}

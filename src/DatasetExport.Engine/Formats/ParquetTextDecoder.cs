@@ -1,0 +1,138 @@
+using System.Buffers;
+using Encoding = Parquet.Meta.Encoding;
+
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>
+/// Values of UTF-8 text (BYTE_ARRAY) as slices of a <see cref="CharArena"/>'s blocks: no array per value, and a
+/// dictionary's entries are decoded once, their values sharing the entry's slice. Values may be PLAIN, dictionary
+/// (PLAIN_DICTIONARY / RLE_DICTIONARY), DELTA_LENGTH_BYTE_ARRAY or DELTA_BYTE_ARRAY.
+/// </summary>
+internal sealed class ParquetTextDecoder(CharArena chars) : IParquetValueDecoder<ReadOnlyMemory<char>>
+{
+    private ReadOnlyMemory<char>[]? _dictionary;
+    private int _dictionaryCount;
+    // DELTA_BYTE_ARRAY: the UTF-8 bytes of the last value, whose prefix the next one shares.
+    private byte[] _last = [];
+    private int _lastLength;
+
+    public void Dispose()
+    {
+        if (_dictionary is not null) ArrayPool<ReadOnlyMemory<char>>.Shared.Return(_dictionary, clearArray: true);
+        if (_last.Length > 0) ArrayPool<byte>.Shared.Return(_last);
+    }
+
+    public void ReadDictionary(ParquetPage page)
+    {
+        // Each value takes at least its 4-byte length.
+        ParquetColumnDecoder.CheckDictionary(page, _dictionary is not null, smallestValue: 4);
+        _dictionary = ArrayPool<ReadOnlyMemory<char>>.Shared.Rent(page.EntryCount);
+        _dictionaryCount = page.EntryCount;
+        ReadPlain(page.Values.Span, _dictionary.AsSpan(0, page.EntryCount));
+    }
+
+    public void ReadValues(ParquetPage page, Span<ReadOnlyMemory<char>> target)
+    {
+        switch (page.Encoding)
+        {
+            case Encoding.PLAIN:
+                ReadPlain(page.Values.Span, target);
+                break;
+            case Encoding.PLAIN_DICTIONARY or Encoding.RLE_DICTIONARY:
+                var dictionary = _dictionary ?? throw new InvalidDataException("a dictionary-encoded page comes before any dictionary page.");
+                ParquetColumnDecoder.ReadIndexed(page.Values.Span, dictionary.AsSpan(0, _dictionaryCount), target);
+                break;
+            case Encoding.DELTA_LENGTH_BYTE_ARRAY:
+                ReadDeltaLength(page.Values.Span, target);
+                break;
+            case Encoding.DELTA_BYTE_ARRAY:
+                ReadDeltaStrings(page.Values.Span, target);
+                break;
+            default:
+                throw new NotSupportedException($"text in the {page.Encoding} encoding is not decoded here.");
+        }
+    }
+
+    /// <summary>UTF-8 bytes as chars in the arena; invalid bytes become U+FFFD, as Parquet.Net decodes them.</summary>
+    private ReadOnlyMemory<char> Text(ReadOnlySpan<byte> utf8)
+    {
+        // UTF-8 never takes fewer bytes than UTF-16 takes chars, an invalid byte included: its bytes are room enough.
+        var length = System.Text.Encoding.UTF8.GetChars(utf8, chars.Reserve(utf8.Length));
+        return chars.Commit(length);
+    }
+
+    /// <summary>PLAIN: each value's byte length (4 bytes, little-endian), then its bytes.</summary>
+    private void ReadPlain(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<char>> target)
+    {
+        var position = 0;
+        for (var i = 0; i < target.Length; i++)
+        {
+            if (data.Length - position < 4) throw ParquetBits.Truncated("the length of a PLAIN value");
+            var length = BitConverter.ToInt32(data.Slice(position, 4));
+            position += 4;
+            if (length < 0 || length > data.Length - position) throw new InvalidDataException($"a PLAIN value of {length} bytes does not fit in its page.");
+            target[i] = Text(data.Slice(position, length));
+            position += length;
+        }
+    }
+
+    /// <summary>DELTA_LENGTH_BYTE_ARRAY: every value's length (DELTA_BINARY_PACKED), then their bytes end to end.</summary>
+    private void ReadDeltaLength(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<char>> target)
+    {
+        var lengths = ArrayPool<int>.Shared.Rent(target.Length);
+        try
+        {
+            var position = DeltaBinaryPackedDecoder.Decode(data, lengths.AsSpan(0, target.Length));
+            for (var i = 0; i < target.Length; i++)
+            {
+                var length = lengths[i];
+                if (length < 0 || length > data.Length - position) throw new InvalidDataException($"a DELTA_LENGTH_BYTE_ARRAY value of {length} bytes does not fit in its page.");
+                target[i] = Text(data.Slice(position, length));
+                position += length;
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(lengths);
+        }
+    }
+
+    /// <summary>
+    /// DELTA_BYTE_ARRAY: the length of the prefix each value shares with the one before (DELTA_BINARY_PACKED), then the
+    /// rest of each value as DELTA_LENGTH_BYTE_ARRAY.
+    /// </summary>
+    private void ReadDeltaStrings(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<char>> target)
+    {
+        var prefixes = ArrayPool<int>.Shared.Rent(target.Length);
+        var suffixes = ArrayPool<int>.Shared.Rent(target.Length);
+        try
+        {
+            var position = DeltaBinaryPackedDecoder.Decode(data, prefixes.AsSpan(0, target.Length));
+            position += DeltaBinaryPackedDecoder.Decode(data[position..], suffixes.AsSpan(0, target.Length));
+            for (var i = 0; i < target.Length; i++)
+            {
+                var prefix = prefixes[i];
+                var suffix = suffixes[i];
+                if (prefix < 0 || prefix > _lastLength) throw new InvalidDataException($"a DELTA_BYTE_ARRAY value shares {prefix} bytes with a value of {_lastLength}.");
+                if (suffix < 0 || suffix > data.Length - position) throw new InvalidDataException($"a DELTA_BYTE_ARRAY suffix of {suffix} bytes does not fit in its page.");
+                var length = prefix + suffix;
+                if (_last.Length < length)
+                {
+                    var shorter = _last;
+                    _last = ArrayPool<byte>.Shared.Rent(length);
+                    shorter.AsSpan(0, prefix).CopyTo(_last);
+                    if (shorter.Length > 0) ArrayPool<byte>.Shared.Return(shorter);
+                }
+                data.Slice(position, suffix).CopyTo(_last.AsSpan(prefix));
+                position += suffix;
+                _lastLength = length;
+                target[i] = Text(_last.AsSpan(0, length));
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(prefixes);
+            ArrayPool<int>.Shared.Return(suffixes);
+        }
+    }
+}
