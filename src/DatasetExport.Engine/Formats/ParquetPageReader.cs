@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.IO.Compression;
-using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Parquet.Meta;
 using Encoding = Parquet.Meta.Encoding;
@@ -22,7 +20,6 @@ internal sealed class ParquetPageReader : IDisposable
     private readonly bool _hasRepetitions;
     private readonly bool _hasDefinitions;
     private byte[] _page = [];
-    private ZstdSharp.Decompressor? _zstd;
 
     private ParquetPageReader(byte[] chunk, int length, CompressionCodec codec, bool hasRepetitions, bool hasDefinitions)
     {
@@ -40,7 +37,7 @@ internal sealed class ParquetPageReader : IDisposable
         var metadata = column.MetaData ?? throw new InvalidDataException("the column chunk has no metadata.");
         if (column.CryptoMetadata is not null || column.EncryptedColumnMetadata is not null) throw new NotSupportedException("the column chunk is encrypted.");
         if (column.FilePath is not null) throw new NotSupportedException("the column chunk is in another file.");
-        if (metadata.Codec is not (CompressionCodec.UNCOMPRESSED or CompressionCodec.SNAPPY or CompressionCodec.GZIP or CompressionCodec.ZSTD))
+        if (!ParquetPageCodec.Supports(metadata.Codec))
         {
             throw new NotSupportedException($"{metadata.Codec} pages are not decompressed here.");
         }
@@ -107,7 +104,6 @@ internal sealed class ParquetPageReader : IDisposable
     public void Dispose()
     {
         _stream.Dispose();
-        _zstd?.Dispose();
         ArrayPool<byte>.Shared.Return(_chunk);
         if (_page.Length > 0) ArrayPool<byte>.Shared.Return(_page);
     }
@@ -166,23 +162,8 @@ internal sealed class ParquetPageReader : IDisposable
             _page = ArrayPool<byte>.Shared.Rent(length);
             if (smaller.Length > 0) ArrayPool<byte>.Shared.Return(smaller);
         }
-        var target = _page.AsSpan(0, length);
-        var written = _codec switch
-        {
-            CompressionCodec.SNAPPY => Snappier.Snappy.Decompress(stored.Span, target),
-            CompressionCodec.ZSTD => (_zstd ??= new ZstdSharp.Decompressor()).Unwrap(stored.Span, target),
-            _ => Gunzip(stored, target),
-        };
-        if (written != length) throw new InvalidDataException($"a page decompressed to {written} bytes but announces {length}.");
+        ParquetPageCodec.Decompress(_codec, stored.Span, _page.AsSpan(0, length));
         return _page.AsMemory(0, length);
-    }
-
-    private static int Gunzip(ReadOnlyMemory<byte> stored, Span<byte> target)
-    {
-        // Stored pages are slices of the chunk's array.
-        MemoryMarshal.TryGetArray(stored, out var segment);
-        using var gzip = new GZipStream(new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false), CompressionMode.Decompress);
-        return gzip.ReadAtLeast(target, target.Length, throwOnEndOfStream: false);
     }
 
     private static InvalidDataException MissingHeader(PageHeader header) => new($"a {header.Type} page has no header of its kind.");
