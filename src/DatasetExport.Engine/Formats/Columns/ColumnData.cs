@@ -7,7 +7,7 @@ namespace DatasetExport.Engine.Formats;
 /// </summary>
 public abstract class ColumnData
 {
-    private RowIndex? _rows;
+    private RowPosition _sliced = RowPosition.Start;
 
     private protected ColumnData(LeafLayout leaf, int levelCount, ReadOnlyMemory<int> definitions, ReadOnlyMemory<int> repetitions)
     {
@@ -61,45 +61,44 @@ public abstract class ColumnData
     internal ColumnData SliceRows(int chunkRows, int rowStart, int rowCount)
     {
         if (Leaf.MaxRepetition == 0 && Leaf.MaxDefinition == 0) return Slice(rowStart, rowCount, rowStart, rowCount);
-        _rows ??= RowIndex.Of(this, chunkRows);
-        var levelStart = _rows.LevelStarts[rowStart];
-        var valueStart = _rows.ValueStarts[rowStart];
-        return Slice(levelStart, _rows.LevelStarts[rowStart + rowCount] - levelStart, valueStart, _rows.ValueStarts[rowStart + rowCount] - valueStart);
+        // Chunks are sliced front to back: each slice starts its walk where the previous one ended. Slices taken
+        // concurrently or out of order only walk more (from the start); the position is replaced, never changed.
+        var last = _sliced;
+        var start = Advance(last.Row <= rowStart ? last : RowPosition.Start, rowStart, chunkRows);
+        var end = Advance(start, rowStart + rowCount, chunkRows);
+        _sliced = end;
+        return Slice(start.Level, end.Level - start.Level, start.Value, end.Value - start.Value);
     }
 
     private protected abstract ColumnData Slice(int levelStart, int levelCount, int valueStart, int valueCount);
 
-    /// <summary>Where each row's entries and values start (one extra slot for the end), computed once per column when sliced.</summary>
-    private sealed class RowIndex(int[] levelStarts, int[] valueStarts)
+    /// <summary>Where row <paramref name="row"/>'s entries and values start, walking the levels on from <paramref name="from"/>.</summary>
+    private RowPosition Advance(RowPosition from, int row, int chunkRows)
     {
-        public int[] LevelStarts { get; } = levelStarts;
-        public int[] ValueStarts { get; } = valueStarts;
-
-        public static RowIndex Of(ColumnData column, int rows)
+        var definitions = Definitions.Span;
+        var repetitions = Repetitions.Span;
+        var maxDefinition = Leaf.MaxDefinition;
+        var (current, entry, values) = from;
+        while (current < row)
         {
-            var levelStarts = new int[rows + 1];
-            var valueStarts = new int[rows + 1];
-            var definitions = column.Definitions.Span;
-            var repetitions = column.Repetitions.Span;
-            var maxDefinition = column.Leaf.MaxDefinition;
-            var row = -1;
-            var values = 0;
-            for (var entry = 0; entry < column.LevelCount; entry++)
+            if (entry >= LevelCount) throw new InvalidOperationException($"Column '{Leaf.Path}' holds {current} rows but its chunk has {chunkRows}.");
+            // A row is its first entry and the entries repeated after it.
+            do
             {
-                if (repetitions.IsEmpty || repetitions[entry] == 0)
-                {
-                    row++;
-                    if (row >= rows) throw new InvalidOperationException($"Column '{column.Leaf.Path}' holds more rows than its chunk ({rows}).");
-                    levelStarts[row] = entry;
-                    valueStarts[row] = values;
-                }
                 if (definitions.IsEmpty || definitions[entry] == maxDefinition) values++;
+                entry++;
             }
-            if (row != rows - 1) throw new InvalidOperationException($"Column '{column.Leaf.Path}' holds {row + 1} rows but its chunk has {rows}.");
-            levelStarts[rows] = column.LevelCount;
-            valueStarts[rows] = values;
-            return new RowIndex(levelStarts, valueStarts);
+            while (entry < LevelCount && !repetitions.IsEmpty && repetitions[entry] != 0);
+            current++;
         }
+        if (row == chunkRows && entry != LevelCount) throw new InvalidOperationException($"Column '{Leaf.Path}' holds more rows than its chunk ({chunkRows}).");
+        return new RowPosition(current, entry, values);
+    }
+
+    /// <summary>A row's first entry and first value.</summary>
+    private sealed record RowPosition(int Row, int Level, int Value)
+    {
+        public static readonly RowPosition Start = new(0, 0, 0);
     }
 }
 
