@@ -216,8 +216,8 @@ public sealed class ParquetFileWriter : IFormatWriter
                 FieldKind.Float => new ColumnBuffer<float>(field, leaf),
                 FieldKind.Double => new ColumnBuffer<double>(field, leaf),
                 FieldKind.Decimal => new ColumnBuffer<decimal>(field, leaf),
-                FieldKind.String => new ColumnBuffer<ReadOnlyMemory<char>>(field, leaf),
-                FieldKind.Binary => new ColumnBuffer<ReadOnlyMemory<byte>>(field, leaf),
+                FieldKind.String => new CopiedSliceColumnBuffer<char>(field, leaf),
+                FieldKind.Binary => new CopiedSliceColumnBuffer<byte>(field, leaf),
                 FieldKind.Date => new ColumnBuffer<DateOnly>(field, leaf),
                 FieldKind.Timestamp => new ColumnBuffer<DateTime>(field, leaf),
                 // Times are stored as INT64 microseconds.
@@ -287,12 +287,15 @@ public sealed class ParquetFileWriter : IFormatWriter
 
         protected override void AppendValues(ColumnData column) => Add(((ColumnData<T>)column).Values.Span);
 
-        protected void Add(ReadOnlySpan<T> values)
+        /// <summary>Appends <paramref name="values"/>; returns where they now are in the buffer.</summary>
+        protected Span<T> Add(ReadOnlySpan<T> values)
         {
             EnsureCapacity(ref _values, ValueCount, values.Length);
-            values.CopyTo(_values.AsSpan(ValueCount));
+            var added = _values.AsSpan(ValueCount, values.Length);
+            values.CopyTo(added);
             ValueCount += values.Length;
             ApproximateBytes += SizeOf(values);
+            return added;
         }
 
         public override bool IsTimestamp => typeof(T) == typeof(DateTime);
@@ -348,6 +351,47 @@ public sealed class ParquetFileWriter : IFormatWriter
                 sum = (long)values.Length * Unsafe.SizeOf<T>();
             }
             return sum;
+        }
+    }
+
+    /// <summary>
+    /// Text and bytes: the chunk's values are slices of its reader's memory, which is the reader's again once
+    /// <see cref="WriteAsync(RecordChunk, CancellationToken)"/> returns (<see cref="RecordChunk.Release"/>), while the row
+    /// group waits for more rows. So each value is copied into blocks of this buffer, reused from one row group to the next.
+    /// </summary>
+    private sealed class CopiedSliceColumnBuffer<TItem>(DataField field, LeafLayout leaf) : ColumnBuffer<ReadOnlyMemory<TItem>>(field, leaf)
+    {
+        private const int BlockLength = 256 * 1024;
+
+        private readonly List<TItem[]> _blocks = [];
+        private int _block;
+        private int _used;
+
+        public override void Clear()
+        {
+            base.Clear();
+            _block = 0;
+            _used = 0;
+        }
+
+        protected override void AppendValues(ColumnData column)
+        {
+            foreach (ref var value in Add(((ColumnData<ReadOnlyMemory<TItem>>)column).Values.Span)) value = Copy(value.Span);
+        }
+
+        private ReadOnlyMemory<TItem> Copy(ReadOnlySpan<TItem> value)
+        {
+            if (value.Length > BlockLength) return value.ToArray();
+            if (_block == _blocks.Count || BlockLength - _used < value.Length)
+            {
+                if (_block < _blocks.Count) _block++;
+                if (_block == _blocks.Count) _blocks.Add(new TItem[BlockLength]);
+                _used = 0;
+            }
+            var copy = _blocks[_block].AsMemory(_used, value.Length);
+            value.CopyTo(copy.Span);
+            _used += value.Length;
+            return copy;
         }
     }
 
