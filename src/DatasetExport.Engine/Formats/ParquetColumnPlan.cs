@@ -24,8 +24,8 @@ namespace DatasetExport.Engine.Formats;
 /// here are handed to consumers that may hold them after the reader has moved on to the next row group. Arrays rented
 /// here (<see cref="RowGroupLease"/>) are shared by the chunk's slices without copying and go back to the pool only when
 /// every slice has been released (or to the GC with the last slice, when nobody releases). Text columns are decoded
-/// from the file by <see cref="ParquetColumnDecoder"/> into a few large blocks of a <see cref="CharArena"/> rented from
-/// the lease, where Parquet.Net would make an array per value. Numbers read as they are stored (int, long, float, double) are decoded by it too, into rented
+/// from the file by <see cref="ParquetColumnDecoder"/> into the shared blocks of a <see cref="CharArena"/>, where
+/// Parquet.Net would make an array per value. Numbers read as they are stored (int, long, float, double) are decoded by it too, into rented
 /// arrays, without Parquet.Net's buffers per chunk. Chunks it does not decode (another codec or encoding), byte arrays
 /// and other types are read by Parquet.Net; its byte arrays are an array per value (or per dictionary entry), never pooled.
 /// </para>
@@ -34,6 +34,9 @@ internal sealed class ParquetColumnPlan
 {
     private readonly ColumnLayout _layout;
     private readonly LeafSource?[] _sources;
+    // Decoded text of every row group, in 64 KB blocks left to the GC. Rented from the lease instead (large blocks from
+    // the shared pool), they measured a higher peak: 530 MB instead of 418 at 10 M rows, the pool keeping blocks.
+    private readonly CharArena _text = new();
 
     private ParquetColumnPlan(ColumnLayout layout, LeafSource?[] sources)
     {
@@ -69,14 +72,13 @@ internal sealed class ParquetColumnPlan
         if (group.RowCount > Array.MaxLength) throw new InvalidDataException($"the row group has {group.RowCount} rows, more than this tool reads at once.");
         var rows = (int)group.RowCount;
         var columns = new ColumnData[_sources.Length];
-        var text = new CharArena(lease);
         int[]? zeros = null;
         for (var i = 0; i < columns.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var source = _sources[i];
             columns[i] = source is not null
-                ? await source.ReadAsync(group, rows, file, lease, text, cancellationToken).ConfigureAwait(false)
+                ? await source.ReadAsync(group, rows, file, lease, _text, cancellationToken).ConfigureAwait(false)
                 : Absent(_layout.Leaves[i], zeros ??= new int[rows]);
         }
         return new RecordChunk(_layout.Schema, rows, columns);

@@ -2,35 +2,23 @@ namespace DatasetExport.Engine.Formats;
 
 /// <summary>
 /// Holds a reader's string values as slices of shared char blocks, so it makes no string object per value. A block is
-/// only ever appended to, never rewritten. Without a lease, blocks are never pooled: chunks, and whoever keeps their
-/// columns, may hold slices for as long as they like. With one (a Parquet row group's), blocks are rented from it and
-/// go back to the pool when every chunk of the row group is released.
+/// only ever appended to, never rewritten or pooled: chunks, and whoever keeps their columns, may hold slices for as long
+/// as they like, after later chunks were read.
 /// </summary>
-internal sealed class CharArena(RowGroupLease? lease = null)
+internal sealed class CharArena
 {
     // 64 KB: below the large object heap's threshold, so blocks are cheap gen-0 allocations.
     private const int BlockSize = 32 * 1024;
-    // Leased blocks grow to this, so a large row group rents a few arrays, which the pool keeps for the next ones.
-    private const int LargestLeasedBlockSize = 1024 * 1024;
 
     private char[] _block = [];
     private int _used;
-    private int _nextLeasedBlockSize = BlockSize;
 
     /// <summary>Room for up to <paramref name="length"/> chars; write into it, then <see cref="Commit"/> what was written.</summary>
     public Span<char> Reserve(int length)
     {
         if (_block.Length - _used < length)
         {
-            if (lease is null)
-            {
-                _block = new char[Math.Max(BlockSize, length)];
-            }
-            else
-            {
-                _block = lease.Rent<char>(Math.Max(_nextLeasedBlockSize, length));
-                _nextLeasedBlockSize = Math.Min(_nextLeasedBlockSize * 2, LargestLeasedBlockSize);
-            }
+            _block = new char[Math.Max(BlockSize, length)];
             _used = 0;
         }
         return _block.AsSpan(_used, length);
