@@ -1,21 +1,66 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Parquet.Meta;
 
 namespace DatasetExport.Engine.Formats;
 
-/// <summary>How the values of one column chunk's pages are decoded, by physical type.</summary>
-internal interface IParquetValueDecoder<T> : IDisposable
+/// <summary>
+/// How the values of one column chunk's pages are decoded, by physical type: PLAIN and dictionary-encoded pages here
+/// (a dictionary page is PLAIN), other encodings by the type's own decoder where it has them.
+/// </summary>
+internal abstract class ParquetValueDecoder<T> : IDisposable
 {
+    private T[]? _dictionary;
+    private int _dictionaryCount;
+
+    /// <summary>The fewest bytes a PLAIN value takes, to refuse a dictionary that announces more values than it can hold.</summary>
+    protected abstract int SmallestPlainValue { get; }
+
+    /// <summary>What the values are, for messages.</summary>
+    protected abstract string ValueName { get; }
+
     /// <summary>Keeps the chunk's dictionary for the dictionary-encoded pages after it.</summary>
-    void ReadDictionary(ParquetPage page);
+    public void ReadDictionary(ParquetPage page)
+    {
+        ParquetColumnDecoder.CheckDictionary(page, _dictionary is not null, SmallestPlainValue);
+        _dictionary = ArrayPool<T>.Shared.Rent(page.EntryCount);
+        _dictionaryCount = page.EntryCount;
+        ReadPlain(page.Values.Span, _dictionary.AsSpan(0, page.EntryCount));
+    }
 
     /// <summary>Fills <paramref name="target"/> with the data page's values (one per entry at the maximum definition level).</summary>
-    void ReadValues(ParquetPage page, Span<T> target);
+    public void ReadValues(ParquetPage page, Span<T> target)
+    {
+        switch (page.Encoding)
+        {
+            case Encoding.PLAIN:
+                ReadPlain(page.Values.Span, target);
+                break;
+            case Encoding.PLAIN_DICTIONARY or Encoding.RLE_DICTIONARY:
+                var dictionary = _dictionary ?? throw new InvalidDataException("a dictionary-encoded page comes before any dictionary page.");
+                ParquetColumnDecoder.ReadIndexed(page.Values.Span, dictionary.AsSpan(0, _dictionaryCount), target);
+                break;
+            default:
+                if (!TryReadOther(page, target)) throw new NotSupportedException($"{ValueName} in the {page.Encoding} encoding are not decoded here.");
+                break;
+        }
+    }
+
+    public virtual void Dispose()
+    {
+        if (_dictionary is not null) ArrayPool<T>.Shared.Return(_dictionary, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
+        _dictionary = null;
+    }
+
+    protected abstract void ReadPlain(ReadOnlySpan<byte> data, Span<T> target);
+
+    /// <summary>Values in an encoding other than PLAIN and dictionary; false when this type has no decoder for it.</summary>
+    protected virtual bool TryReadOther(ParquetPage page, Span<T> target) => false;
 }
 
 /// <summary>
 /// Decodes a column chunk page by page (<see cref="ParquetPageReader"/>) into its definition and repetition levels
-/// (RLE/bit-packed hybrid) and its values (<see cref="IParquetValueDecoder{T}"/>), into arrays the caller owns.
+/// (RLE/bit-packed hybrid) and its values (<see cref="ParquetValueDecoder{T}"/>), into arrays the caller owns.
 /// Anything not decoded here throws <see cref="NotSupportedException"/>, damaged data <see cref="InvalidDataException"/>.
 /// </summary>
 internal static class ParquetColumnDecoder
@@ -27,7 +72,7 @@ internal static class ParquetColumnDecoder
     /// </summary>
     public static void Decode<T>(
         ParquetPageReader pages, int entryCount, int maxDefinition, int maxRepetition,
-        Span<int> definitions, Span<int> repetitions, Span<T> values, IParquetValueDecoder<T> decoder)
+        Span<int> definitions, Span<int> repetitions, Span<T> values, ParquetValueDecoder<T> decoder)
     {
         var entries = 0;
         var valueCount = 0;

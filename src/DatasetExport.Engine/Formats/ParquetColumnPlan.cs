@@ -336,7 +336,7 @@ internal sealed class ParquetColumnPlan
             }
         }
 
-        private T[] Decode<T>(ParquetPageReader pages, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, IParquetValueDecoder<T> decoder)
+        private T[] Decode<T>(ParquetPageReader pages, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, ParquetValueDecoder<T> decoder)
         {
             using (decoder)
             {

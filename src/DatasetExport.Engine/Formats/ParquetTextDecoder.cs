@@ -8,48 +8,36 @@ namespace DatasetExport.Engine.Formats;
 /// dictionary's entries are decoded once, their values sharing the entry's slice. Values may be PLAIN, dictionary
 /// (PLAIN_DICTIONARY / RLE_DICTIONARY), DELTA_LENGTH_BYTE_ARRAY or DELTA_BYTE_ARRAY.
 /// </summary>
-internal sealed class ParquetTextDecoder(CharArena chars) : IParquetValueDecoder<ReadOnlyMemory<char>>
+internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<ReadOnlyMemory<char>>
 {
-    private ReadOnlyMemory<char>[]? _dictionary;
-    private int _dictionaryCount;
     // DELTA_BYTE_ARRAY: the UTF-8 bytes of the last value, whose prefix the next one shares.
     private byte[] _last = [];
     private int _lastLength;
 
-    public void Dispose()
+    // Each value takes at least its 4-byte length.
+    protected override int SmallestPlainValue => 4;
+
+    protected override string ValueName => "text values";
+
+    public override void Dispose()
     {
-        if (_dictionary is not null) ArrayPool<ReadOnlyMemory<char>>.Shared.Return(_dictionary, clearArray: true);
+        base.Dispose();
         if (_last.Length > 0) ArrayPool<byte>.Shared.Return(_last);
+        _last = [];
     }
 
-    public void ReadDictionary(ParquetPage page)
-    {
-        // Each value takes at least its 4-byte length.
-        ParquetColumnDecoder.CheckDictionary(page, _dictionary is not null, smallestValue: 4);
-        _dictionary = ArrayPool<ReadOnlyMemory<char>>.Shared.Rent(page.EntryCount);
-        _dictionaryCount = page.EntryCount;
-        ReadPlain(page.Values.Span, _dictionary.AsSpan(0, page.EntryCount));
-    }
-
-    public void ReadValues(ParquetPage page, Span<ReadOnlyMemory<char>> target)
+    protected override bool TryReadOther(ParquetPage page, Span<ReadOnlyMemory<char>> target)
     {
         switch (page.Encoding)
         {
-            case Encoding.PLAIN:
-                ReadPlain(page.Values.Span, target);
-                break;
-            case Encoding.PLAIN_DICTIONARY or Encoding.RLE_DICTIONARY:
-                var dictionary = _dictionary ?? throw new InvalidDataException("a dictionary-encoded page comes before any dictionary page.");
-                ParquetColumnDecoder.ReadIndexed(page.Values.Span, dictionary.AsSpan(0, _dictionaryCount), target);
-                break;
             case Encoding.DELTA_LENGTH_BYTE_ARRAY:
                 ReadDeltaLength(page.Values.Span, target);
-                break;
+                return true;
             case Encoding.DELTA_BYTE_ARRAY:
                 ReadDeltaStrings(page.Values.Span, target);
-                break;
+                return true;
             default:
-                throw new NotSupportedException($"text in the {page.Encoding} encoding is not decoded here.");
+                return false;
         }
     }
 
@@ -62,7 +50,7 @@ internal sealed class ParquetTextDecoder(CharArena chars) : IParquetValueDecoder
     }
 
     /// <summary>PLAIN: each value's byte length (4 bytes, little-endian), then its bytes.</summary>
-    private void ReadPlain(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<char>> target)
+    protected override void ReadPlain(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<char>> target)
     {
         var position = 0;
         for (var i = 0; i < target.Length; i++)

@@ -465,7 +465,7 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
     /// <summary>True when both decoders agree, false when ours does not decode the chunk.</summary>
     private static async Task<bool> AssertSameAsync<T, TValue>(
         ParquetRowGroupReader group, DataField field, ColumnChunk column, Microsoft.Win32.SafeHandles.SafeFileHandle file,
-        IParquetValueDecoder<T> decoder, Func<T, TValue> comparable, string where)
+        ParquetValueDecoder<T> decoder, Func<T, TValue> comparable, string where)
         where T : struct
     {
         var count = (int)column.MetaData!.NumValues;
