@@ -118,6 +118,36 @@ public sealed class PgpEncryptionTests : IDisposable
     }
 
     [Fact]
+    public async Task Row_groups_copied_from_Parquet_batches_are_encrypted_on_their_way_to_the_part()
+    {
+        var batch = Path.Combine(Lake, "web", "a.parquet");
+        Directory.CreateDirectory(Path.GetDirectoryName(batch)!);
+        using var duck = new DuckDb();
+        duck.Execute($"COPY (SELECT i AS id, 'user-' || i AS \"user\" FROM range(20000) r(i)) TO {DuckDb.Quote(batch)} (FORMAT parquet, ROW_GROUP_SIZE 5000, COMPRESSION snappy)");
+        var user = _gpg.GenerateKey("Copy Reader <copy@example.test>");
+        var flow = await AddFlowAsync(LocalDestination(FileType.Parquet, CompressionKind.Zstd, _gpg.ExportPublicKey(user)));
+
+        var run = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        var plainParquet = Decrypt(Assert.Single(run.Files).SinkPath);
+        // Not hive partitioning: the file sits under exportTime=..., which is not a column.
+        var copy = $"read_parquet({DuckDb.Quote(plainParquet)}, hive_partitioning = false)";
+        Assert.Equal(string.Join(",", duck.Describe($"read_parquet({DuckDb.Quote(batch)})")), string.Join(",", duck.Describe(copy)));
+        // DuckDB's row groups (copied, recompressed with zstd), not ours.
+        Assert.Equal(
+            duck.Strings($"SELECT row_group_num_rows FROM parquet_metadata({DuckDb.Quote(batch)}) WHERE column_id = 0"),
+            duck.Strings($"SELECT row_group_num_rows FROM parquet_metadata({DuckDb.Quote(plainParquet)}) WHERE column_id = 0"));
+        Assert.Equal(["ZSTD"], duck.Strings($"SELECT DISTINCT compression FROM parquet_metadata({DuckDb.Quote(plainParquet)})"));
+        Assert.Equal(0, duck.Count(
+            $"SELECT count(*) FROM (SELECT * FROM read_parquet({DuckDb.Quote(batch)}) EXCEPT SELECT * FROM {copy})"));
+        Assert.Equal(20000, duck.Count($"SELECT count(*) FROM {copy}"));
+        File.Delete(plainParquet);
+        var verification = await _engine.VerifyRunAsync(_engine.State.GetRun(run.Id)!, default);
+        Assert.True(verification.IsValid, verification.Problem);
+    }
+
+    [Fact]
     public async Task Parquet_parts_and_the_manifest_are_encrypted_and_verification_checks_the_stored_bytes()
     {
         SampleLake.WriteEvents(Path.Combine(Lake, "web", "a.jsonl"), 0, 500);
