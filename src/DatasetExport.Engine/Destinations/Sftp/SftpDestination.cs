@@ -253,6 +253,7 @@ public sealed class SftpDestination : IExportDestination
         {
             Timeout = ConnectTimeout,
         };
+        PreferFastAlgorithms(connection);
         var client = new SftpClient(connection)
         {
             OperationTimeout = _requestTimeout,
@@ -283,6 +284,28 @@ public sealed class SftpDestination : IExportDestination
                     "if the server's key was changed on purpose, update the destination's HostKeyFingerprint.", error);
             }
             throw Translate(_endpoint, error, _endpoint.Address);
+        }
+    }
+
+    /// <summary>
+    /// Reorders the ciphers SSH.NET proposes (the client's order decides) for speed, measured on a 65 MB upload to
+    /// OpenSSH 9.2: AES-GCM (.NET's hardware AesGcm, an AEAD with no separate MAC) ahead of aes-ctr with an HMAC computed
+    /// in managed code, median 0.50 -> 0.47 s. Servers lacking it negotiate the next one as before. Key exchange keeps
+    /// SSH.NET's order: curve25519 ahead of the post-quantum sntrup761x25519 would save about 60 ms of CPU per
+    /// connection, not worth giving up protection of recorded sessions against later decryption.
+    /// </summary>
+    private static void PreferFastAlgorithms(ConnectionInfo connection) =>
+        MoveAhead(connection.Encryptions, ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"], before: "aes128-ctr");
+
+    /// <summary>Moves <paramref name="names"/>, in their order, to just ahead of <paramref name="before"/>; missing names are skipped.</summary>
+    private static void MoveAhead<T>(IOrderedDictionary<string, T> algorithms, string[] names, string before)
+    {
+        foreach (var name in names)
+        {
+            var target = algorithms.IndexOf(before);
+            var current = algorithms.IndexOf(name);
+            if (target < 0 || current < 0 || current < target) continue;
+            algorithms.SetPosition(name, target);
         }
     }
 
