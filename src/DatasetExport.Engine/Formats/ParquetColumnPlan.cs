@@ -291,7 +291,7 @@ internal sealed class ParquetColumnPlan
             var fileDefinitions = _field.MaxDefinitionLevel > 0 ? lease.Rent<int>(count) : null;
             var repetitions = _field.MaxRepetitionLevel > 0 ? lease.Rent<int>(count) : null;
             var raw = (metadata.Type == _ownType
-                    ? await ReadOwnAsync(column, file, count, fileDefinitions, repetitions, lease, text, cancellationToken).ConfigureAwait(false)
+                    ? ReadOwn(column, file, count, fileDefinitions, repetitions, lease, text)
                     : null)
                 ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
 
@@ -314,13 +314,12 @@ internal sealed class ParquetColumnPlan
         /// The chunk's values decoded by <see cref="ParquetColumnDecoder"/> (levels into the arrays given, text into
         /// <paramref name="text"/>), or null when it uses a codec or encoding decoded only by Parquet.Net.
         /// </summary>
-        private async Task<Array?> ReadOwnAsync(
-            Parquet.Meta.ColumnChunk column, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CharArena text,
-            CancellationToken cancellationToken)
+        private Array? ReadOwn(
+            Parquet.Meta.ColumnChunk column, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CharArena text)
         {
             try
             {
-                using var pages = await ParquetPageReader.OpenAsync(file, column, repetitions is not null, definitions is not null, cancellationToken).ConfigureAwait(false);
+                using var pages = ParquetPageReader.Open(file, column, repetitions is not null, definitions is not null);
                 return _ownType switch
                 {
                     Parquet.Meta.Type.BYTE_ARRAY => Decode(pages, count, definitions, repetitions, lease, new ParquetTextDecoder(text)),

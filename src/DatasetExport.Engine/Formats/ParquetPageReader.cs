@@ -31,8 +31,7 @@ internal sealed class ParquetPageReader : IDisposable
     }
 
     /// <summary>Reads the bytes of <paramref name="column"/> from <paramref name="file"/>.</summary>
-    public static async Task<ParquetPageReader> OpenAsync(
-        SafeFileHandle file, ColumnChunk column, bool hasRepetitions, bool hasDefinitions, CancellationToken cancellationToken)
+    public static ParquetPageReader Open(SafeFileHandle file, ColumnChunk column, bool hasRepetitions, bool hasDefinitions)
     {
         var metadata = column.MetaData ?? throw new InvalidDataException("the column chunk has no metadata.");
         if (column.CryptoMetadata is not null || column.EncryptedColumnMetadata is not null) throw new NotSupportedException("the column chunk is encrypted.");
@@ -41,29 +40,8 @@ internal sealed class ParquetPageReader : IDisposable
         {
             throw new NotSupportedException($"{metadata.Codec} pages are not decompressed here.");
         }
-        var start = ParquetThrift.ChunkStart(metadata);
-        if (start < 0 || metadata.TotalCompressedSize is < 0 or > int.MaxValue || start + metadata.TotalCompressedSize > RandomAccess.GetLength(file))
-        {
-            throw new InvalidDataException($"the column chunk ({metadata.TotalCompressedSize} bytes at {start}) does not fit in the file.");
-        }
-        var length = (int)metadata.TotalCompressedSize;
-        var chunk = ArrayPool<byte>.Shared.Rent(length);
-        try
-        {
-            var read = 0;
-            while (read < length)
-            {
-                var got = await RandomAccess.ReadAsync(file, chunk.AsMemory(read, length - read), start + read, cancellationToken).ConfigureAwait(false);
-                if (got == 0) throw new InvalidDataException("the file ends inside the column chunk.");
-                read += got;
-            }
-            return new ParquetPageReader(chunk, length, metadata.Codec, hasRepetitions, hasDefinitions);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(chunk);
-            throw;
-        }
+        var chunk = ParquetColumnChunk.Read(file, metadata, out var length);
+        return new ParquetPageReader(chunk, length, metadata.Codec, hasRepetitions, hasDefinitions);
     }
 
     /// <summary>The next dictionary or data page, false at the end of the chunk. Index pages are skipped.</summary>
@@ -71,13 +49,7 @@ internal sealed class ParquetPageReader : IDisposable
     {
         while (_stream.Position < _stream.Length)
         {
-            var header = ParquetThrift.ReadPageHeader(_stream);
-            var start = (int)_stream.Position;
-            if (header.CompressedPageSize < 0 || header.CompressedPageSize > _stream.Length - start || header.UncompressedPageSize < 0)
-            {
-                throw new InvalidDataException($"a page of {header.CompressedPageSize} bytes ({header.UncompressedPageSize} uncompressed) does not fit in its column chunk.");
-            }
-            _stream.Position = start + header.CompressedPageSize;
+            var header = ParquetColumnChunk.NextPage(_stream, out var start);
             var stored = _chunk.AsMemory(start, header.CompressedPageSize);
             switch (header.Type)
             {

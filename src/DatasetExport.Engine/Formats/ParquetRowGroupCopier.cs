@@ -173,12 +173,10 @@ internal sealed class ParquetRowGroupCopier
     private ColumnPiece CopyColumn(SafeFileHandle file, ColumnChunk column, int leafIndex)
     {
         var chunk = column.MetaData!;
-        var size = checked((int)chunk.TotalCompressedSize);
-        var source = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
+        var source = ParquetColumnChunk.Read(file, chunk, out var size);
         var output = new PooledBufferWriter(chunk.Codec == _target ? size : size + size / 2);
         try
         {
-            ReadExactly(file, source.AsSpan(0, size), ParquetThrift.ChunkStart(chunk));
             var pages = new MemoryStream(source, 0, size, writable: false);
             long? dictionaryOffset = null;
             long? dataOffset = null;
@@ -187,14 +185,8 @@ internal sealed class ParquetRowGroupCopier
             using var headerBytes = new MemoryStream();
             while (pages.Position < size)
             {
-                var header = ParquetThrift.ReadPageHeader(pages);
-                var payloadStart = (int)pages.Position;
-                if (header.CompressedPageSize < 0 || header.CompressedPageSize > size - payloadStart)
-                {
-                    throw new InvalidDataException($"column '{string.Join('.', _leaves[leafIndex].Path)}': a page runs past the end of its column chunk.");
-                }
+                var header = ParquetColumnChunk.NextPage(pages, out var payloadStart);
                 var payload = source.AsSpan(payloadStart, header.CompressedPageSize);
-                pages.Position = payloadStart + header.CompressedPageSize;
                 if (header.Type == PageType.DICTIONARY_PAGE) dictionaryOffset ??= output.WrittenCount;
                 else if (header.Type is PageType.DATA_PAGE or PageType.DATA_PAGE_V2) dataOffset ??= output.WrittenCount;
                 values += header.DataPageHeader?.NumValues ?? header.DataPageHeaderV2?.NumValues ?? 0;
@@ -284,17 +276,6 @@ internal sealed class ParquetRowGroupCopier
         finally
         {
             ArrayPool<byte>.Shared.Return(plain);
-        }
-    }
-
-    private static void ReadExactly(SafeFileHandle file, Span<byte> target, long offset)
-    {
-        while (!target.IsEmpty)
-        {
-            var read = RandomAccess.Read(file, target, offset);
-            if (read == 0) throw new InvalidDataException("a column chunk runs past the end of the file.");
-            target = target[read..];
-            offset += read;
         }
     }
 

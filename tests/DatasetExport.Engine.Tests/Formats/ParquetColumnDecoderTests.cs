@@ -164,7 +164,7 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
             var repetitions = new int[field.MaxRepetitionLevel > 0 ? 3 * count : 0];
             var values = new ReadOnlyMemory<char>[3 * count];
             using (var file = File.OpenHandle(rebuilt))
-            using (var pages = await ParquetPageReader.OpenAsync(file, column, repetitions.Length > 0, definitions.Length > 0, CancellationToken.None))
+            using (var pages = ParquetPageReader.Open(file, column, repetitions.Length > 0, definitions.Length > 0))
             {
                 ParquetColumnDecoder.Decode(pages, 3 * count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values.AsSpan(), new ParquetTextDecoder(new CharArena()));
             }
@@ -307,7 +307,7 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
 
         var values = new ReadOnlyMemory<char>[3 * texts.Length];
         using (var file = File.OpenHandle(path))
-        using (var pages = await ParquetPageReader.OpenAsync(file, column, false, false, CancellationToken.None))
+        using (var pages = ParquetPageReader.Open(file, column, false, false))
         using (var decoder = new ParquetTextDecoder(new CharArena()))
         {
             ParquetColumnDecoder.Decode(pages, values.Length, 0, 0, [], [], values.AsSpan(), decoder);
@@ -376,7 +376,7 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
             using var file = File.OpenHandle(lz4);
             var column = group.GetMetadata(reader.Schema.GetDataFields().First(field => field.Name == "s"))!;
             Assert.Equal(CompressionCodec.LZ4_RAW, column.MetaData!.Codec);
-            await Assert.ThrowsAsync<NotSupportedException>(() => ParquetPageReader.OpenAsync(file, column, false, true, CancellationToken.None));
+            Assert.Throws<NotSupportedException>(() => ParquetPageReader.Open(file, column, false, true));
         }
 
         var batchReader = new ParquetBatchReader();
@@ -475,7 +475,7 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
         var values = new T[count];
         try
         {
-            using var pages = await ParquetPageReader.OpenAsync(file, column, repetitions.Length > 0, definitions.Length > 0, CancellationToken.None);
+            using var pages = ParquetPageReader.Open(file, column, repetitions.Length > 0, definitions.Length > 0);
             using (decoder) ParquetColumnDecoder.Decode(pages, count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values.AsSpan(), decoder);
         }
         catch (NotSupportedException)
