@@ -36,16 +36,22 @@ internal sealed class EncodedRowGroup : IDisposable
     internal static void MoveOffsets(RowGroup group, long delta)
     {
         if (group.FileOffset is { } groupOffset) group.FileOffset = groupOffset + delta;
-        foreach (var column in group.Columns)
-        {
-            column.FileOffset += delta;
-            if (column.ColumnIndexOffset is { } columnIndex) column.ColumnIndexOffset = columnIndex + delta;
-            if (column.OffsetIndexOffset is { } offsetIndex) column.OffsetIndexOffset = offsetIndex + delta;
-            if (column.MetaData is not { } metadata) continue;
-            metadata.DataPageOffset += delta;
-            if (metadata.DictionaryPageOffset is > 0 and var dictionary) metadata.DictionaryPageOffset = dictionary + delta;
-            if (metadata.IndexPageOffset is > 0 and var indexPage) metadata.IndexPageOffset = indexPage + delta;
-            if (metadata.BloomFilterOffset is { } bloom) metadata.BloomFilterOffset = bloom + delta;
-        }
+        foreach (var column in group.Columns) MoveOffsets(column, delta);
+    }
+
+    /// <summary>
+    /// Adds <paramref name="delta"/> to every file offset of <paramref name="column"/>. Offsets absent are null here (the
+    /// copier and Parquet.Net write no 0 for "none"), so a page at offset 0 of an encoded row group's bytes moves too.
+    /// </summary>
+    internal static void MoveOffsets(ColumnChunk column, long delta)
+    {
+        column.FileOffset += delta;
+        if (column.ColumnIndexOffset is { } columnIndex) column.ColumnIndexOffset = columnIndex + delta;
+        if (column.OffsetIndexOffset is { } offsetIndex) column.OffsetIndexOffset = offsetIndex + delta;
+        if (column.MetaData is not { } metadata) return;
+        metadata.DataPageOffset += delta;
+        if (metadata.DictionaryPageOffset is { } dictionary) metadata.DictionaryPageOffset = dictionary + delta;
+        if (metadata.IndexPageOffset is { } indexPage) metadata.IndexPageOffset = indexPage + delta;
+        if (metadata.BloomFilterOffset is { } bloom) metadata.BloomFilterOffset = bloom + delta;
     }
 }

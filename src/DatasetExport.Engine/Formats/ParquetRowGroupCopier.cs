@@ -149,9 +149,7 @@ internal sealed class ParquetRowGroupCopier
             for (var i = 0; i < pieces.Length; i++)
             {
                 pieces[i].Bytes.WrittenSpan.CopyTo(buffer.AsSpan(offset));
-                columns[i].FileOffset = offset;
-                if (columns[i].MetaData!.DictionaryPageOffset is { } dictionary) columns[i].MetaData!.DictionaryPageOffset = dictionary + offset;
-                columns[i].MetaData!.DataPageOffset += offset;
+                EncodedRowGroup.MoveOffsets(columns[i], offset);
                 offset += pieces[i].Bytes.WrittenCount;
             }
             group.FileOffset = 0;
@@ -227,6 +225,7 @@ internal sealed class ParquetRowGroupCopier
                 statistics.Min = statistics.Max = statistics.MinValue = statistics.MaxValue = null;
             }
             column.FilePath = null;
+            column.FileOffset = 0;
             column.ColumnIndexOffset = column.OffsetIndexOffset = null;
             column.ColumnIndexLength = column.OffsetIndexLength = null;
             return new ColumnPiece(output);

@@ -113,6 +113,28 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
         RecordAssert.Equal(expected, actual);
     }
 
+    [Theory]
+    [InlineData(CompressionKind.Snappy)]
+    [InlineData(CompressionKind.Zstd)]
+    public async Task A_dictionary_page_at_the_start_of_a_row_group_keeps_its_offset(CompressionKind target)
+    {
+        // The first column of each row group is dictionary-encoded, so its dictionary page starts the copied bytes.
+        var source = WriteSource(sql: "SELECT 'country-' || (i % 7) AS country, i AS id FROM range(3000) r(i)");
+        var schema = await SchemaOfAsync(source);
+        Assert.Contains("DICTIONARY", string.Join(",", _duck.Strings($"SELECT encodings FROM parquet_metadata({DuckDb.Quote(source)}) WHERE column_id = 0")));
+
+        var output = await CopyAsync(source, target);
+
+        foreach (var group in ParquetThrift.ReadFooter(await File.ReadAllBytesAsync(output)).RowGroups)
+        {
+            var first = group.Columns[0].MetaData!;
+            Assert.Equal(group.FileOffset, first.DictionaryPageOffset);
+            Assert.True(first.DataPageOffset > first.DictionaryPageOffset);
+        }
+        RecordAssert.Equal(await ReadRecordsAsync(source, schema), await ReadRecordsAsync(output, schema));
+        Assert.Equal(0, _duck.Count($"SELECT count(*) FROM (SELECT * FROM read_parquet({DuckDb.Quote(source)}) EXCEPT SELECT * FROM read_parquet({DuckDb.Quote(output)}))"));
+    }
+
     [Fact]
     public async Task Copied_row_groups_and_encoded_chunks_share_one_file_in_order()
     {
