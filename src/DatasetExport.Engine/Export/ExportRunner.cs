@@ -263,9 +263,7 @@ internal sealed class ExportRunner
                         // Copied row groups are small against the limit: roll over before one would pass it.
                         if (part is not null && part.Writer.RecordsWritten > 0 && part.Writer.BytesWritten + rowGroup.Length > maxBytes)
                         {
-                            var full = part;
-                            part = null;
-                            await uploads.StartAsync(full).ConfigureAwait(false);
+                            await StorePartAsync().ConfigureAwait(false);
                         }
                         part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption);
                         var parquet = part.Writer as ParquetFileWriter
@@ -291,24 +289,14 @@ internal sealed class ExportRunner
                     await part.Writer.WriteAsync(chunk.Slice(offset, take), cancellationToken).ConfigureAwait(false);
                     offset += take;
                     run.RecordsRead += take;
-                    if (part.Writer.BytesWritten >= maxBytes)
-                    {
-                        var full = part;
-                        part = null;
-                        await uploads.StartAsync(full).ConfigureAwait(false);
-                    }
+                    if (part.Writer.BytesWritten >= maxBytes) await StorePartAsync().ConfigureAwait(false);
                 }
                 // Written (writers copy or encode what they keep): its reader may reuse the memory.
                 chunk.Release();
                 await uploads.CollectStoredAsync().ConfigureAwait(false);
                 progress.Report(run, batchesDone, batches.Count, "Writing " + batch.RelativePath);
             }
-            if (part is not null)
-            {
-                var last = part;
-                part = null;
-                await uploads.StartAsync(last).ConfigureAwait(false);
-            }
+            if (part is not null) await StorePartAsync().ConfigureAwait(false);
             await uploads.FinishAsync().ConfigureAwait(false);
             progress.Report(run, batchesDone, batches.Count, "Written");
             return exported;
@@ -318,6 +306,14 @@ internal sealed class ExportRunner
             await reading.DisposeAsync().ConfigureAwait(false);
             if (part is not null) await part.DisposeAsync().ConfigureAwait(false);
             await uploads.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // The part goes to the uploads, which complete and close it: the cleanup above no longer owns it.
+        Task StorePartAsync()
+        {
+            var full = part!;
+            part = null;
+            return uploads.StartAsync(full);
         }
     }
 

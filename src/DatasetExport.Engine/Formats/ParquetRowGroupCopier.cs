@@ -258,8 +258,7 @@ internal sealed class ParquetRowGroupCopier
         var output = new PooledBufferWriter(payload.Length + 64);
         try
         {
-            if (compressed) ParquetPageCodec.Decompress(sourceCodec, payload[levels..], plain.AsSpan(0, plainLength));
-            else ParquetPageCodec.Decompress(CompressionCodec.UNCOMPRESSED, payload[levels..], plain.AsSpan(0, plainLength));
+            ParquetPageCodec.Decompress(compressed ? sourceCodec : CompressionCodec.UNCOMPRESSED, payload[levels..], plain.AsSpan(0, plainLength));
             output.Write(payload[..levels]);
             ParquetPageCodec.Compress(_target, plain.AsSpan(0, plainLength), output);
             header.CompressedPageSize = output.WrittenCount;
