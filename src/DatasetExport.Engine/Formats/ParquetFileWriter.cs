@@ -159,13 +159,11 @@ public sealed class ParquetFileWriter : IFormatWriter
             group.CompleteValidate();
         }
         var file = _encoded.GetBuffer().AsMemory(0, (int)_encoded.Length);
-        var rowGroup = ParquetThrift.ReadFooter(file).RowGroups.Single();
+        var rowGroup = ParquetThrift.ReadFooter(file, out var footerStart).RowGroups.Single();
         for (var i = 0; i < _leaves.Length; i++)
         {
             if (_leaves[i].IsTimestamp && rowGroup.Columns[i].MetaData?.Statistics is { } statistics) _leaves[i].CorrectStatistics(statistics);
         }
-        var footerStart = file.Length - 8 - BitConverter.ToInt32(file.Span[^8..^4]);
-        // The chunks lie between the leading magic and the footer.
         await PlaceAsync(rowGroup, file[ParquetThrift.Magic.Length..footerStart], ParquetThrift.Magic.Length, cancellationToken).ConfigureAwait(false);
         foreach (var leaf in _leaves) leaf.Clear();
         _bufferedRecords = 0;

@@ -36,7 +36,10 @@ internal static class ParquetThrift
     public static PageHeader ReadPageHeader(Stream input) => (PageHeader)Invoke(PageHeaderRead, null, Reader(input))!;
 
     /// <summary>The footer of a whole Parquet file held in <paramref name="file"/> (magic, footer, length, magic at its end).</summary>
-    public static FileMetaData ReadFooter(ReadOnlyMemory<byte> file)
+    public static FileMetaData ReadFooter(ReadOnlyMemory<byte> file) => ReadFooter(file, out _);
+
+    /// <summary>As <see cref="ReadFooter(ReadOnlyMemory{byte})"/>; the column chunks lie between the leading magic and <paramref name="footerStart"/>.</summary>
+    public static FileMetaData ReadFooter(ReadOnlyMemory<byte> file, out int footerStart)
     {
         var span = file.Span;
         if (span.Length < 12 || !span[..4].SequenceEqual(Magic) || !span[^4..].SequenceEqual(Magic))
@@ -45,7 +48,8 @@ internal static class ParquetThrift
         }
         var footerLength = BitConverter.ToInt32(span[^8..^4]);
         if (footerLength <= 0 || footerLength > span.Length - 12) throw new InvalidDataException($"the footer length {footerLength} does not fit the file.");
-        using var footer = new MemoryStream(file[(span.Length - 8 - footerLength)..^8].ToArray(), writable: false);
+        footerStart = span.Length - 8 - footerLength;
+        using var footer = new MemoryStream(file[footerStart..^8].ToArray(), writable: false);
         return ReadFileMetaData(footer);
     }
 
