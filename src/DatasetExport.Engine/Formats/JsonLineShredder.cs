@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 
@@ -53,6 +54,7 @@ internal sealed class JsonLineShredder
     public RecordChunk Build() => _builder.Build();
 
     /// <summary>Adds <paramref name="line"/> (UTF-8 JSON, an object) as one row, or throws and adds nothing.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     public void AddRow(ReadOnlyMemory<byte> line, long lineNumber)
     {
         _lineNumber = lineNumber;
@@ -81,6 +83,7 @@ internal sealed class JsonLineShredder
         _builder.EndRow();
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private void AddLine(bool inSchemaOrder)
     {
         _inSchemaOrder = inSchemaOrder;
@@ -102,12 +105,14 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>The object the reader is on (its StartObject), up to its EndObject, as <paramref name="fields"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private void AddFields(FieldPlan[] fields, ref Utf8JsonReader reader, int repetition)
     {
         if (_inSchemaOrder) AddFieldsInSchemaOrder(fields, ref reader, repetition);
         else AddFieldsAsTheyCome(fields, ref reader, repetition);
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private void AddFieldsAsTheyCome(FieldPlan[] fields, ref Utf8JsonReader reader, int repetition)
     {
         // Fields met are stamped with the object's number: that catches a field named twice, and leaves the unstamped
@@ -169,6 +174,7 @@ internal sealed class JsonLineShredder
     /// The field the reader's property name names, compared as UTF-8 without making a string: lines usually repeat the
     /// fields in schema order, so the field after the previous one is tried first.
     /// </summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private static FieldPlan? FindField(FieldPlan[] fields, ref Utf8JsonReader reader, ref int next)
     {
         if (next < fields.Length && reader.ValueTextEquals(fields[next].Utf8Name)) return fields[next++];
@@ -184,6 +190,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>The value the reader is on, and everything inside it.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private void Add(FieldPlan field, ref Utf8JsonReader reader, int repetition)
     {
         var token = reader.TokenType;
@@ -207,12 +214,14 @@ internal sealed class JsonLineShredder
         }
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private bool AddStruct(FieldPlan field, ref Utf8JsonReader reader, int repetition)
     {
         AddFields(field.Children, ref reader, repetition);
         return true;
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private bool AddList(FieldPlan field, ListLayout list, ref Utf8JsonReader reader, int repetition)
     {
         var empty = true;
@@ -225,6 +234,7 @@ internal sealed class JsonLineShredder
         return true;
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private bool AddMap(FieldPlan field, MapLayout map, ref Utf8JsonReader reader, int repetition)
     {
         var empty = true;
@@ -242,6 +252,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>Map keys are JSON property names: string keys stay, integer keys are parsed back.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private void AddMapKey(MapLayout map, ColumnBuilder column, ref Utf8JsonReader reader, int repetition)
     {
         switch (column)
@@ -262,6 +273,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>A null or missing field: an entry at its null level in each of its leaves, unless a leaf cannot be null.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private void AddNull(FieldPlan field, int repetition, string what)
     {
         var node = field.Node;
@@ -273,11 +285,13 @@ internal sealed class JsonLineShredder
         AddLevels(field, node.NullLevel, repetition);
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private static void AddLevels(FieldPlan field, int definition, int repetition)
     {
         foreach (var column in field.LeafColumns) column.AddNull(definition, repetition);
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private bool TryAddValue(FieldPlan leaf, ref Utf8JsonReader reader, int repetition)
     {
         var token = reader.TokenType;
@@ -332,6 +346,7 @@ internal sealed class JsonLineShredder
     /// its digits and the power of ten dividing them are both exact doubles, so one division rounds as a full parse
     /// does (Clinger's fast path) at a fraction of its cost. False for any other number, to be parsed in full.
     /// </summary>
+    [MethodImpl(CompileOptions.HotPath)]
     internal static bool TryParseShortDecimal(ReadOnlySpan<byte> number, out double value)
     {
         value = 0;
@@ -363,6 +378,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>The string or property name the reader is on, unescaped into the arena.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private ReadOnlyMemory<char> ReadString(ref Utf8JsonReader reader)
     {
         // A string never decodes to more chars than it has UTF-8 bytes: escapes only shrink.
@@ -371,6 +387,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>The string or property name the reader is on, for parsing: in a reused buffer when it fits, else as a string.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private ReadOnlySpan<char> ReadShortText(ref Utf8JsonReader reader) =>
         reader.ValueSpan.Length <= _shortText.Length ? _shortText.AsSpan(0, reader.CopyString(_shortText)) : reader.GetString();
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 
 namespace DatasetExport.Engine.Formats;
 
@@ -28,6 +29,7 @@ public sealed class ChunkBuilder
     public int RowCount { get; private set; }
 
     /// <summary>Marks where a row starts, for <see cref="Rollback"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     public void BeginRow()
     {
         for (var i = 0; i < Columns.Count; i++) _rowStart[i] = Columns[i].Position;
@@ -36,6 +38,7 @@ public sealed class ChunkBuilder
     public void EndRow() => RowCount++;
 
     /// <summary>Drops what was added since <see cref="BeginRow"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     public void Rollback()
     {
         for (var i = 0; i < Columns.Count; i++) Columns[i].Truncate(_rowStart[i]);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>Accumulates one leaf column's entries in growable arrays; <see cref="Build"/> hands them over as <see cref="ColumnData"/>.</summary>
@@ -48,6 +50,7 @@ public abstract class ColumnBuilder
     };
 
     /// <summary>An entry without a value: the field or one of its parents is null (or an empty list) at <paramref name="definition"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     public void AddNull(int definition, int repetition)
     {
         if (definition >= Leaf.MaxDefinition)
@@ -67,6 +70,7 @@ public abstract class ColumnBuilder
     /// <summary>The entries so far as column data; the builder starts over empty, with new arrays (the data keeps the old ones).</summary>
     public abstract ColumnData Build();
 
+    [MethodImpl(CompileOptions.HotPath)]
     private protected void AddLevels(int definition, int repetition)
     {
         if (Leaf.MaxDefinition > 0)
@@ -112,6 +116,7 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
     public override int ValueCount => _valueCount;
 
     /// <summary>An entry holding <paramref name="value"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     public void Add(T value, int repetition)
     {
         if (_valueCount == _values.Length) Array.Resize(ref _values, _valueCount * 2);
