@@ -27,7 +27,7 @@ internal sealed class JsonLineShredder
 
     private readonly ChunkBuilder _builder;
     private readonly FieldPlan[] _fields;
-    private readonly CharArena _chars = new();
+    private readonly CharArena _chars;
     private readonly char[] _shortText = new char[ShortTextLength];
     private readonly string _path;
     private long _lineNumber;
@@ -41,7 +41,10 @@ internal sealed class JsonLineShredder
     /// <param name="chunkRows">Rows per chunk, which the columns make room for up front.</param>
     public JsonLineShredder(DatasetSchema schema, string path, int chunkRows)
     {
-        _builder = new ChunkBuilder(schema, chunkRows);
+        // The chunks' arrays and text blocks are reused once the chunks are released.
+        var arrays = new ChunkArrays();
+        _builder = new ChunkBuilder(schema, chunkRows, arrays);
+        _chars = new CharArena(arrays);
         var columns = _builder.Columns.ToArray();
         _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns)).ToArray();
         _path = path;
@@ -50,8 +53,18 @@ internal sealed class JsonLineShredder
     /// <summary>Rows added since the last <see cref="Build"/>.</summary>
     public int RowCount => _builder.RowCount;
 
-    /// <summary>The rows so far as a chunk; the shredder starts over empty. Earlier chunks stay valid.</summary>
-    public RecordChunk Build() => _builder.Build();
+    /// <summary>
+    /// The rows so far as a chunk; the shredder starts over empty. Earlier chunks stay valid until released
+    /// (<see cref="RecordChunk.Release"/>), when their arrays go back to be reused for later chunks.
+    /// </summary>
+    public RecordChunk Build()
+    {
+        var lease = new RowGroupLease();
+        var chunk = _builder.Build(lease).HeldBy(lease);
+        _chars.HandOver(lease);
+        lease.Release();   // the shredder's own hold: the chunk's release gives the arrays back
+        return chunk;
+    }
 
     /// <summary>Adds <paramref name="line"/> (UTF-8 JSON, an object) as one row, or throws and adds nothing.</summary>
     [MethodImpl(CompileOptions.HotPath)]

@@ -12,11 +12,16 @@ public sealed class ChunkBuilder
 {
     private readonly (int Levels, int Values)[] _rowStart;
 
-    /// <param name="rowCapacity">Rows the columns make room for at first (and again after each <see cref="Build"/>).</param>
-    public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity)
+    /// <param name="rowCapacity">Rows the columns make room for at first (and again after each <see cref="Build()"/>).</param>
+    public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity) : this(schema, rowCapacity, arrays: null)
+    {
+    }
+
+    /// <param name="arrays">Where the columns' arrays come from, and go back to when a chunk of <see cref="Build(RowGroupLease)"/> is released.</param>
+    internal ChunkBuilder(DatasetSchema schema, int rowCapacity, ChunkArrays? arrays)
     {
         Layout = ColumnLayout.For(schema);
-        Columns = Layout.Leaves.Select(leaf => ColumnBuilder.Create(leaf, rowCapacity)).ToArray();
+        Columns = Layout.Leaves.Select(leaf => ColumnBuilder.Create(leaf, rowCapacity, arrays)).ToArray();
         _rowStart = new (int, int)[Columns.Count];
     }
 
@@ -45,10 +50,13 @@ public sealed class ChunkBuilder
     }
 
     /// <summary>The rows so far as a chunk; the builder starts over empty.</summary>
-    public RecordChunk Build()
+    public RecordChunk Build() => Build(lease: null);
+
+    /// <summary>As <see cref="Build()"/>; the columns' pooled arrays go back when <paramref name="lease"/> is released (the caller makes the chunk its holder).</summary>
+    internal RecordChunk Build(RowGroupLease? lease)
     {
         var columns = new ColumnData[Columns.Count];
-        for (var i = 0; i < columns.Length; i++) columns[i] = Columns[i].Build();
+        for (var i = 0; i < columns.Length; i++) columns[i] = Columns[i].Build(lease);
         var chunk = new RecordChunk(Layout.Schema, RowCount, columns);
         RowCount = 0;
         return chunk;
