@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -16,8 +17,10 @@ namespace DatasetExport.Engine.Formats;
 /// leaves no entries behind.
 /// </summary>
 /// <remarks>
-/// A line is read once, fields in the order they come. When that fails, or meets a field named twice, the line is read
-/// again the careful way: checked whole as JSON first, then each object's fields in schema order from their last
+/// A line is read once, fields in the order they come: from the tokens of <see cref="JsonSchemaInference.LineTokens"/>
+/// when that scanner takes the line (common values converted straight from their bytes, any other value by a
+/// <see cref="Utf8JsonReader"/> over that value alone, with the same code as below), else from a reader over the line.
+/// When that fails, or meets a field named twice, the line is read again the careful way: checked whole as JSON first, then each object's fields in schema order from their last
 /// occurrence, so a line with several faults reports the one the schema order meets first.
 /// </remarks>
 internal sealed class JsonLineShredder
@@ -30,6 +33,7 @@ internal sealed class JsonLineShredder
     private readonly CharArena _chars;
     private readonly char[] _shortText = new char[ShortTextLength];
     private readonly string _path;
+    private readonly JsonSchemaInference.LineTokens _tokens = new();
     private long _lineNumber;
     private ReadOnlyMemory<byte> _line;
     // Numbers the objects read in streaming order, to tell a field's second occurrence in one object.
@@ -75,7 +79,16 @@ internal sealed class JsonLineShredder
         _builder.BeginRow();
         try
         {
-            AddLine(inSchemaOrder: false);
+            if (_tokens.TryScan(line.Span))
+            {
+                _inSchemaOrder = false;   // for values read by a reader of their own
+                var next = 1;   // after the line's StartObject
+                AddFields(_fields, ref next, repetition: 0);
+            }
+            else
+            {
+                AddLine(inSchemaOrder: false);
+            }
         }
         catch (Exception streamingFailure) when (streamingFailure is not OutOfMemoryException)
         {
@@ -151,6 +164,101 @@ internal sealed class JsonLineShredder
         }
     }
 
+    /// <summary>The object whose fields start at token <paramref name="next"/>, up to its EndObject; as <see cref="AddFieldsAsTheyCome"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private void AddFields(FieldPlan[] fields, ref int next, int repetition)
+    {
+        var visit = ++_objectCount;
+        var nextField = 0;
+        var line = _line.Span;
+        while (_tokens[next].Kind == JsonTokenType.PropertyName)
+        {
+            var name = _tokens[next++];
+            var field = FindField(fields, line.Slice(name.Start, name.Length), ref nextField);
+            if (field is null)
+            {
+                next = _tokens.EndOf(next);
+                continue;
+            }
+            if (field.SeenInObject == visit) throw new FieldNamedTwiceException();
+            field.SeenInObject = visit;
+            Add(field, ref next, repetition);
+        }
+        next++;   // the EndObject
+        foreach (var field in fields)
+        {
+            if (field.SeenInObject != visit) AddNull(field, repetition, "lacks it");
+        }
+    }
+
+    /// <summary>
+    /// The value at token <paramref name="next"/>, and everything inside it: nulls, structs, lists and the common leaf
+    /// values here, the rest (and every value that does not fit) by <see cref="Add(FieldPlan, ref Utf8JsonReader, int)"/>
+    /// on a reader over the value alone, which gives the same entries, or the same error.
+    /// </summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private void Add(FieldPlan field, ref int next, int repetition)
+    {
+        var token = _tokens[next];
+        var line = _line.Span;
+        switch (field.Node)
+        {
+            case var _ when token.Kind == JsonTokenType.Null:
+                next++;
+                AddNull(field, repetition, "holds null");
+                return;
+            case StructLayout when token.Kind == JsonTokenType.StartObject:
+                next++;
+                AddFields(field.Children, ref next, repetition);
+                return;
+            case ListLayout list when token.Kind == JsonTokenType.StartArray:
+                next++;
+                var empty = true;
+                while (_tokens[next].Kind != JsonTokenType.EndArray)
+                {
+                    Add(field.Children[0], ref next, empty ? repetition : list.RepeatedLevel);
+                    empty = false;
+                }
+                next++;
+                if (empty) AddLevels(field, list.NullLevel + 1, repetition);
+                return;
+            case LeafLayout when TryAddValue(field, token, line.Slice(token.Start, token.Length), repetition):
+                next++;
+                return;
+        }
+        var value = _line.Span[_tokens.ValueRange(next)];
+        var reader = new Utf8JsonReader(value);
+        reader.Read();
+        Add(field, ref reader, repetition);
+        next = _tokens.EndOf(next);
+    }
+
+    /// <summary>A leaf value of the common kinds converted from its token as <see cref="TryAddValue(FieldPlan, ref Utf8JsonReader, int)"/> does; false for any other.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private bool TryAddValue(FieldPlan leaf, in JsonSchemaInference.LineTokens.Token token, ReadOnlySpan<byte> text, int repetition)
+    {
+        var column = leaf.Column!;
+        switch (leaf.Kind)
+        {
+            case FieldKind.String when token.Kind == JsonTokenType.String && !token.IsEscaped:
+                // Valid UTF-8 (the line reader checks) without escapes: what the reader's CopyString gives.
+                var length = Encoding.UTF8.GetChars(text, _chars.Reserve(text.Length));
+                ((ColumnBuilder<ReadOnlyMemory<char>>)column).Add(_chars.Commit(length), repetition);
+                return true;
+            case FieldKind.Int64 when token.Kind == JsonTokenType.Number && token.IsInt64 && Utf8Parser.TryParse(text, out long int64, out _):
+                ((ColumnBuilder<long>)column).Add(int64, repetition);
+                return true;
+            case FieldKind.Double when token.Kind == JsonTokenType.Number && TryParseShortDecimal(text, out var shortDecimal):
+                ((ColumnBuilder<double>)column).Add(shortDecimal, repetition);
+                return true;
+            case FieldKind.Boolean when token.Kind is JsonTokenType.True or JsonTokenType.False:
+                ((ColumnBuilder<bool>)column).Add(token.Kind == JsonTokenType.True, repetition);
+                return true;
+            default:
+                return false;
+        }
+    }
+
     /// <summary>
     /// Each field from its last occurrence in the object, or as missing, in schema order. A field's value is read by a
     /// reader of its own from where it starts in the line, which is valid JSON by now.
@@ -187,6 +295,21 @@ internal sealed class JsonLineShredder
     /// The field the reader's property name names, compared as UTF-8 without making a string: lines usually repeat the
     /// fields in schema order, so the field after the previous one is tried first.
     /// </summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private static FieldPlan? FindField(FieldPlan[] fields, ReadOnlySpan<byte> name, ref int next)
+    {
+        if (next < fields.Length && name.SequenceEqual(fields[next].Utf8Name)) return fields[next++];
+        for (var i = 0; i < fields.Length; i++)
+        {
+            if (name.SequenceEqual(fields[i].Utf8Name))
+            {
+                next = i + 1;
+                return fields[i];
+            }
+        }
+        return null;
+    }
+
     [MethodImpl(CompileOptions.HotPath)]
     private static FieldPlan? FindField(FieldPlan[] fields, ref Utf8JsonReader reader, ref int next)
     {

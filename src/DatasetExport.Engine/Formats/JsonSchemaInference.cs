@@ -357,8 +357,8 @@ internal sealed class JsonSchemaInference
             switch (line[position])
             {
                 case (byte)'"':
-                    if (!TrySkipString(line, ref position, escapesAllowed: true)) return false;
-                    Add(JsonTokenType.String, start + 1, position - start - 2);
+                    if (!TrySkipString(line, ref position, escapesAllowed: true, out var escaped)) return false;
+                    Add(JsonTokenType.String, start + 1, position - start - 2, isEscaped: escaped);
                     return true;
                 case (byte)'{':
                     return TryScanObject(line, ref position, depth + 1);
@@ -389,7 +389,7 @@ internal sealed class JsonSchemaInference
             while (true)
             {
                 var nameStart = position;
-                if (position == line.Length || line[position] != (byte)'"' || !TrySkipString(line, ref position, escapesAllowed: false)) return false;
+                if (position == line.Length || line[position] != (byte)'"' || !TrySkipString(line, ref position, escapesAllowed: false, out _)) return false;
                 Add(JsonTokenType.PropertyName, nameStart + 1, position - nameStart - 2);
                 position = SkipWhiteSpace(line, position);
                 if (position == line.Length || line[position] != (byte)':') return false;
@@ -434,7 +434,7 @@ internal sealed class JsonSchemaInference
         }
 
         /// <summary>A literal followed by a delimiter (or the line's end), as the reader requires.</summary>
-        [MethodImpl(CompileOptions.HotPath)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private bool TryLiteral(ReadOnlySpan<byte> line, ref int position, ReadOnlySpan<byte> literal, JsonTokenType kind)
         {
             if (!line[position..].StartsWith(literal)) return false;
@@ -470,12 +470,12 @@ internal sealed class JsonSchemaInference
                 while (position < line.Length && IsDigit(line[position])) position++;
             }
             Add(JsonTokenType.Number, start, position - start,
-                isInteger && FitsInt64(line.Slice(integerStart, integerDigits), negative));
+                isInt64: isInteger && FitsInt64(line.Slice(integerStart, integerDigits), negative));
             return true;
         }
 
         /// <summary>Whether digits (no leading zeros) with a sign are within long's range.</summary>
-        [MethodImpl(CompileOptions.HotPath)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static bool FitsInt64(ReadOnlySpan<byte> digits, bool negative)
         {
             if (digits.Length < 19) return true;
@@ -483,6 +483,7 @@ internal sealed class JsonSchemaInference
             return digits.SequenceCompareTo(negative ? "9223372036854775808"u8 : "9223372036854775807"u8) <= 0;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static bool IsDigit(byte value) => (uint)(value - '0') <= 9;
 
         /// <summary>
@@ -490,8 +491,9 @@ internal sealed class JsonSchemaInference
         /// allowed) gives up at a backslash, to be unescaped by the reader.
         /// </summary>
         [MethodImpl(CompileOptions.HotPath)]
-        private static bool TrySkipString(ReadOnlySpan<byte> line, ref int position, bool escapesAllowed)
+        private static bool TrySkipString(ReadOnlySpan<byte> line, ref int position, bool escapesAllowed, out bool escaped)
         {
+            escaped = false;
             var i = position + 1;
             while (true)
             {
@@ -504,6 +506,7 @@ internal sealed class JsonSchemaInference
                     return true;
                 }
                 if (value != (byte)'\\' || !escapesAllowed) return false;   // a control character, or an escaped name
+                escaped = true;
                 if (++i == line.Length) return false;
                 switch (line[i])
                 {
@@ -546,22 +549,48 @@ internal sealed class JsonSchemaInference
             return i;
         }
 
-        [MethodImpl(CompileOptions.HotPath)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static int SkipWhiteSpace(ReadOnlySpan<byte> line, int position)
         {
             while (position < line.Length && line[position] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r') position++;
             return position;
         }
 
-        [MethodImpl(CompileOptions.HotPath)]
-        private void Add(JsonTokenType kind, int start, int length, bool isInt64 = false)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void Add(JsonTokenType kind, int start, int length, bool isInt64 = false, bool isEscaped = false)
         {
             if (_count == _tokens.Length) Array.Resize(ref _tokens, _count * 2);
-            _tokens[_count++] = new Token(kind, start, length, isInt64);
+            _tokens[_count++] = new Token(kind, start, length, isInt64, isEscaped);
         }
 
-        /// <summary>One token: a property name's or string's content (without quotes), or a number's text.</summary>
-        internal readonly record struct Token(JsonTokenType Kind, int Start, int Length, bool IsInt64);
+        /// <summary>The index after the value that starts at token <paramref name="index"/> (past its End token for an object or array).</summary>
+        public int EndOf(int index)
+        {
+            var depth = 0;
+            do
+            {
+                var kind = _tokens[index++].Kind;
+                if (kind is JsonTokenType.StartObject or JsonTokenType.StartArray) depth++;
+                else if (kind is JsonTokenType.EndObject or JsonTokenType.EndArray) depth--;
+            }
+            while (depth > 0);
+            return index;
+        }
+
+        /// <summary>The bytes of the value that starts at token <paramref name="index"/> (strings with their quotes), which <see cref="Utf8JsonReader"/> reads alone.</summary>
+        public Range ValueRange(int index)
+        {
+            var first = _tokens[index];
+            var last = _tokens[EndOf(index) - 1];
+            var quotes = first.Kind == JsonTokenType.String ? 1 : 0;
+            return new Range(first.Start - quotes, last.Start + last.Length + quotes);
+        }
+
+        /// <summary>
+        /// One token: a property name's or string's content (without quotes), or a number's text; for a number, whether the
+        /// reader's TryGetInt64 would succeed; for a string, whether it holds escapes.
+        /// </summary>
+        internal readonly record struct Token(JsonTokenType Kind, int Start, int Length, bool IsInt64, bool IsEscaped);
     }
 
     /// <summary>Compares field names by their UTF-8 bytes, so a name read from a line needs no string to be looked up.</summary>
