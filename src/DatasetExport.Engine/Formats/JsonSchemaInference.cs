@@ -340,100 +340,104 @@ internal sealed class JsonSchemaInference
         /// <summary>Tokens of the last line scanned.</summary>
         public int Count => _count;
 
+        /// <summary>
+        /// One loop over the line, no recursion: after each token it expects a value, a property name, or what may follow
+        /// a value (a comma, or the end of the innermost object or array, whose kinds are bits of <c>objects</c>).
+        /// </summary>
         [MethodImpl(CompileOptions.HotPath)]
         public bool TryScan(ReadOnlySpan<byte> line)
         {
             _count = 0;
             var position = SkipWhiteSpace(line, 0);
-            if (position == line.Length || line[position] != (byte)'{' || !TryScanValue(line, ref position, 0)) return false;
-            return SkipWhiteSpace(line, position) == line.Length;
-        }
-
-        [MethodImpl(CompileOptions.HotPath)]
-        private bool TryScanValue(ReadOnlySpan<byte> line, ref int position, int depth)
-        {
-            if (position == line.Length) return false;
-            var start = position;
-            switch (line[position])
-            {
-                case (byte)'"':
-                    if (!TrySkipString(line, ref position, escapesAllowed: true, out var escaped)) return false;
-                    Add(JsonTokenType.String, start + 1, position - start - 2, isEscaped: escaped);
-                    return true;
-                case (byte)'{':
-                    return TryScanObject(line, ref position, depth + 1);
-                case (byte)'[':
-                    return TryScanArray(line, ref position, depth + 1);
-                case (byte)'t':
-                    return TryLiteral(line, ref position, "true"u8, JsonTokenType.True);
-                case (byte)'f':
-                    return TryLiteral(line, ref position, "false"u8, JsonTokenType.False);
-                case (byte)'n':
-                    return TryLiteral(line, ref position, "null"u8, JsonTokenType.Null);
-                default:
-                    return TryScanNumber(line, ref position);
-            }
-        }
-
-        [MethodImpl(CompileOptions.HotPath)]
-        private bool TryScanObject(ReadOnlySpan<byte> line, ref int position, int depth)
-        {
-            if (depth > MaxDepth) return false;
-            Add(JsonTokenType.StartObject, position, 1);
-            position = SkipWhiteSpace(line, position + 1);
-            if (position < line.Length && line[position] == (byte)'}')
-            {
-                Add(JsonTokenType.EndObject, position++, 1);
-                return true;
-            }
+            if (position == line.Length || line[position] != (byte)'{') return false;
+            ulong objects = 0;   // bit n: the container at depth n + 1 is an object
+            var depth = 0;
+            var expect = Expect.Value;
             while (true)
             {
-                var nameStart = position;
-                if (position == line.Length || line[position] != (byte)'"' || !TrySkipString(line, ref position, escapesAllowed: false, out _)) return false;
-                Add(JsonTokenType.PropertyName, nameStart + 1, position - nameStart - 2);
-                position = SkipWhiteSpace(line, position);
-                if (position == line.Length || line[position] != (byte)':') return false;
-                position = SkipWhiteSpace(line, position + 1);
-                if (!TryScanValue(line, ref position, depth)) return false;
-                position = SkipWhiteSpace(line, position);
-                if (position == line.Length) return false;
-                if (line[position] == (byte)'}')
+                if (expect == Expect.Name)
                 {
-                    Add(JsonTokenType.EndObject, position++, 1);
-                    return true;
+                    var nameStart = position;
+                    if (position == line.Length || line[position] != (byte)'"' || !TrySkipString(line, ref position, escapesAllowed: false, out _)) return false;
+                    Add(JsonTokenType.PropertyName, nameStart + 1, position - nameStart - 2);
+                    position = SkipWhiteSpace(line, position);
+                    if (position == line.Length || line[position] != (byte)':') return false;
+                    position = SkipWhiteSpace(line, position + 1);
+                    expect = Expect.Value;
+                    continue;
                 }
-                if (line[position] != (byte)',') return false;
-                position = SkipWhiteSpace(line, position + 1);
+                if (expect == Expect.Value)
+                {
+                    if (position == line.Length) return false;
+                    var start = position;
+                    switch (line[position])
+                    {
+                        case (byte)'"':
+                            if (!TrySkipString(line, ref position, escapesAllowed: true, out var escaped)) return false;
+                            Add(JsonTokenType.String, start + 1, position - start - 2, isEscaped: escaped);
+                            break;
+                        case (byte)'{' or (byte)'[':
+                            var isObject = line[position] == (byte)'{';
+                            if (depth == MaxDepth) return false;
+                            if (isObject) objects |= 1UL << depth;
+                            else objects &= ~(1UL << depth);
+                            depth++;
+                            Add(isObject ? JsonTokenType.StartObject : JsonTokenType.StartArray, position, 1);
+                            position = SkipWhiteSpace(line, position + 1);
+                            if (position < line.Length && line[position] == (isObject ? (byte)'}' : (byte)']'))
+                            {
+                                depth--;
+                                Add(isObject ? JsonTokenType.EndObject : JsonTokenType.EndArray, position++, 1);
+                                break;
+                            }
+                            expect = isObject ? Expect.Name : Expect.Value;
+                            continue;
+                        case (byte)'t':
+                            if (!TryLiteral(line, ref position, "true"u8, JsonTokenType.True)) return false;
+                            break;
+                        case (byte)'f':
+                            if (!TryLiteral(line, ref position, "false"u8, JsonTokenType.False)) return false;
+                            break;
+                        case (byte)'n':
+                            if (!TryLiteral(line, ref position, "null"u8, JsonTokenType.Null)) return false;
+                            break;
+                        default:
+                            if (!TryScanNumber(line, ref position)) return false;
+                            break;
+                    }
+                }
+                // After a value: the line's end once the outermost object closed, else a comma or a closing bracket.
+                position = SkipWhiteSpace(line, position);
+                if (depth == 0) return position == line.Length;
+                if (position == line.Length) return false;
+                var inObject = (objects & (1UL << (depth - 1))) != 0;
+                var next = line[position];
+                if (next == (byte)',')
+                {
+                    position = SkipWhiteSpace(line, position + 1);
+                    expect = inObject ? Expect.Name : Expect.Value;
+                }
+                else if (next == (inObject ? (byte)'}' : (byte)']'))
+                {
+                    depth--;
+                    Add(inObject ? JsonTokenType.EndObject : JsonTokenType.EndArray, position++, 1);
+                    expect = Expect.AfterValue;
+                }
+                else
+                {
+                    return false;
+                }
             }
         }
 
-        [MethodImpl(CompileOptions.HotPath)]
-        private bool TryScanArray(ReadOnlySpan<byte> line, ref int position, int depth)
+        private enum Expect : byte
         {
-            if (depth > MaxDepth) return false;
-            Add(JsonTokenType.StartArray, position, 1);
-            position = SkipWhiteSpace(line, position + 1);
-            if (position < line.Length && line[position] == (byte)']')
-            {
-                Add(JsonTokenType.EndArray, position++, 1);
-                return true;
-            }
-            while (true)
-            {
-                if (!TryScanValue(line, ref position, depth)) return false;
-                position = SkipWhiteSpace(line, position);
-                if (position == line.Length) return false;
-                if (line[position] == (byte)']')
-                {
-                    Add(JsonTokenType.EndArray, position++, 1);
-                    return true;
-                }
-                if (line[position] != (byte)',') return false;
-                position = SkipWhiteSpace(line, position + 1);
-            }
+            Value,
+            Name,
+            AfterValue,
         }
 
-        /// <summary>A literal followed by a delimiter (or the line's end), as the reader requires.</summary>
+        /// <summary>A literal; what follows is checked by the caller.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private bool TryLiteral(ReadOnlySpan<byte> line, ref int position, ReadOnlySpan<byte> literal, JsonTokenType kind)
         {
@@ -444,7 +448,7 @@ internal sealed class JsonSchemaInference
         }
 
         /// <summary>-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; what follows is checked by the caller.</summary>
-        [MethodImpl(CompileOptions.HotPath)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private bool TryScanNumber(ReadOnlySpan<byte> line, ref int position)
         {
             var start = position;
@@ -490,7 +494,7 @@ internal sealed class JsonSchemaInference
         /// From the opening quote past the closing one. A string holds no byte below 0x20; a property name (no escapes
         /// allowed) gives up at a backslash, to be unescaped by the reader.
         /// </summary>
-        [MethodImpl(CompileOptions.HotPath)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static bool TrySkipString(ReadOnlySpan<byte> line, ref int position, bool escapesAllowed, out bool escaped)
         {
             escaped = false;
@@ -526,7 +530,7 @@ internal sealed class JsonSchemaInference
         private static bool IsHex(byte value) => IsDigit(value) || (uint)((value | 0x20) - 'a') <= 'f' - 'a';
 
         /// <summary>Bytes before the first quote, backslash or control character (or the end).</summary>
-        [MethodImpl(CompileOptions.HotPath)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static int PlainBytes(ReadOnlySpan<byte> text)
         {
             var i = 0;
@@ -552,7 +556,8 @@ internal sealed class JsonSchemaInference
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static int SkipWhiteSpace(ReadOnlySpan<byte> line, int position)
         {
-            while (position < line.Length && line[position] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r') position++;
+            // Most JSON Lines have no white space between tokens: one comparison then.
+            while (position < line.Length && line[position] <= (byte)' ' && line[position] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r') position++;
             return position;
         }
 
