@@ -295,7 +295,7 @@ internal sealed class JsonLineShredder
     /// The field the reader's property name names, compared as UTF-8 without making a string: lines usually repeat the
     /// fields in schema order, so the field after the previous one is tried first.
     /// </summary>
-    [MethodImpl(CompileOptions.HotPath)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static FieldPlan? FindField(FieldPlan[] fields, ReadOnlySpan<byte> name, ref int next)
     {
         if (next < fields.Length && name.SequenceEqual(fields[next].Utf8Name)) return fields[next++];
@@ -421,7 +421,7 @@ internal sealed class JsonLineShredder
         AddLevels(field, node.NullLevel, repetition);
     }
 
-    [MethodImpl(CompileOptions.HotPath)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddLevels(FieldPlan field, int definition, int repetition)
     {
         foreach (var column in field.LeafColumns) column.AddNull(definition, repetition);
@@ -514,7 +514,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>The string or property name the reader is on, unescaped into the arena.</summary>
-    [MethodImpl(CompileOptions.HotPath)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ReadOnlyMemory<char> ReadString(ref Utf8JsonReader reader)
     {
         // A string never decodes to more chars than it has UTF-8 bytes: escapes only shrink.

@@ -382,7 +382,7 @@ public sealed class ParquetFileWriter : IFormatWriter
             foreach (ref var value in Add(((ColumnData<ReadOnlyMemory<TItem>>)column).Values.Span)) value = Copy(value.Span);
         }
 
-        [MethodImpl(CompileOptions.HotPath)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private ReadOnlyMemory<TItem> Copy(ReadOnlySpan<TItem> value)
         {
             if (value.Length > BlockLength) return value.ToArray();

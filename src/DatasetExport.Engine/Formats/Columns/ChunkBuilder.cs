@@ -11,6 +11,8 @@ namespace DatasetExport.Engine.Formats;
 public sealed class ChunkBuilder
 {
     private readonly (int Levels, int Values)[] _rowStart;
+    // Columns as an array: the per-row loops then make no interface calls.
+    private readonly ColumnBuilder[] _columns;
 
     /// <param name="rowCapacity">Rows the columns make room for at first (and again after each <see cref="Build()"/>).</param>
     public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity) : this(schema, rowCapacity, arrays: null)
@@ -21,7 +23,8 @@ public sealed class ChunkBuilder
     internal ChunkBuilder(DatasetSchema schema, int rowCapacity, ChunkArrays? arrays)
     {
         Layout = ColumnLayout.For(schema);
-        Columns = Layout.Leaves.Select(leaf => ColumnBuilder.Create(leaf, rowCapacity, arrays)).ToArray();
+        _columns = Layout.Leaves.Select(leaf => ColumnBuilder.Create(leaf, rowCapacity, arrays)).ToArray();
+        Columns = _columns;
         _rowStart = new (int, int)[Columns.Count];
     }
 
@@ -37,7 +40,7 @@ public sealed class ChunkBuilder
     [MethodImpl(CompileOptions.HotPath)]
     public void BeginRow()
     {
-        for (var i = 0; i < Columns.Count; i++) _rowStart[i] = Columns[i].Position;
+        for (var i = 0; i < _columns.Length; i++) _rowStart[i] = _columns[i].Position;
     }
 
     public void EndRow() => RowCount++;
@@ -46,7 +49,7 @@ public sealed class ChunkBuilder
     [MethodImpl(CompileOptions.HotPath)]
     public void Rollback()
     {
-        for (var i = 0; i < Columns.Count; i++) Columns[i].Truncate(_rowStart[i]);
+        for (var i = 0; i < _columns.Length; i++) _columns[i].Truncate(_rowStart[i]);
     }
 
     /// <summary>The rows so far as a chunk; the builder starts over empty.</summary>

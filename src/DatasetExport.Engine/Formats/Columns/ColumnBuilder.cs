@@ -31,7 +31,8 @@ public abstract class ColumnBuilder
 
     public int LevelCount { get; private set; }
 
-    public abstract int ValueCount { get; }
+    /// <summary>Entries holding a value (kept here, not per value type, so reading it needs no virtual call).</summary>
+    public int ValueCount { get; private protected set; }
 
     /// <summary>Where the builder stands, to <see cref="Truncate"/> back to when a record fails half-way.</summary>
     public (int Levels, int Values) Position => (LevelCount, ValueCount);
@@ -57,7 +58,7 @@ public abstract class ColumnBuilder
     };
 
     /// <summary>An entry without a value: the field or one of its parents is null (or an empty list) at <paramref name="definition"/>.</summary>
-    [MethodImpl(CompileOptions.HotPath)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void AddNull(int definition, int repetition)
     {
         if (definition >= Leaf.MaxDefinition)
@@ -83,7 +84,7 @@ public abstract class ColumnBuilder
     /// </summary>
     internal abstract ColumnData Build(RowGroupLease? lease);
 
-    [MethodImpl(CompileOptions.HotPath)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private protected void AddLevels(int definition, int repetition)
     {
         if (Leaf.MaxDefinition > 0)
@@ -131,7 +132,6 @@ public abstract class ColumnBuilder
 public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
 {
     private T[] _values;
-    private int _valueCount;
 
     public ColumnBuilder(LeafLayout leaf, int capacity = DefaultCapacity) : this(leaf, capacity, arrays: null)
     {
@@ -146,14 +146,15 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
         }
     }
 
-    public override int ValueCount => _valueCount;
 
     /// <summary>An entry holding <paramref name="value"/>.</summary>
-    [MethodImpl(CompileOptions.HotPath)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(T value, int repetition)
     {
-        if (_valueCount == _values.Length) Grow(ref _values, _valueCount);
-        _values[_valueCount++] = value;
+        var count = ValueCount;
+        if (count == _values.Length) Grow(ref _values, count);
+        _values[count] = value;
+        ValueCount = count + 1;
         AddLevels(Leaf.MaxDefinition, repetition);
     }
 
@@ -161,17 +162,17 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
     {
         var (count, definitions, repetitions) = TakeLevels(lease);
         var data = new ColumnData<T>(Leaf, count, definitions.AsMemory(0, Leaf.MaxDefinition > 0 ? count : 0),
-            repetitions.AsMemory(0, Leaf.MaxRepetition > 0 ? count : 0), _values.AsMemory(0, _valueCount));
+            repetitions.AsMemory(0, Leaf.MaxRepetition > 0 ? count : 0), _values.AsMemory(0, ValueCount));
         if (lease is not null) Arrays?.ReturnWith(lease, _values);
         _values = NewArray<T>(Capacity);
-        _valueCount = 0;
+        ValueCount = 0;
         return data;
     }
 
     private protected override void TruncateValues(int count)
     {
         // Strings and byte slices keep their memory alive: clear what is dropped.
-        Array.Clear(_values, count, _valueCount - count);
-        _valueCount = count;
+        Array.Clear(_values, count, ValueCount - count);
+        ValueCount = count;
     }
 }
