@@ -298,10 +298,10 @@ internal sealed class JsonLineShredder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static FieldPlan? FindField(FieldPlan[] fields, ReadOnlySpan<byte> name, ref int next)
     {
-        if (next < fields.Length && name.SequenceEqual(fields[next].Utf8Name)) return fields[next++];
+        if (next < fields.Length && JsonSchemaInference.LineTokens.NameEquals(name, fields[next].Utf8Name)) return fields[next++];
         for (var i = 0; i < fields.Length; i++)
         {
-            if (name.SequenceEqual(fields[i].Utf8Name))
+            if (JsonSchemaInference.LineTokens.NameEquals(name, fields[i].Utf8Name))
             {
                 next = i + 1;
                 return fields[i];
