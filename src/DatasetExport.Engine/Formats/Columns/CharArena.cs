@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
@@ -16,18 +18,22 @@ internal sealed class CharArena(ChunkArrays? arrays = null)
     private int _used;
 
     /// <summary>Room for up to <paramref name="length"/> chars; write into it, then <see cref="Commit"/> what was written.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Span<char> Reserve(int length)
     {
-        if (_block.Length - _used < length)
-        {
-            _block = arrays?.Rent<char>(Math.Max(BlockSize, length)) ?? new char[Math.Max(BlockSize, length)];
-            _used = 0;
-            if (arrays is not null) _blocksSinceHandOver.Add(_block);
-        }
+        if (_block.Length - _used < length) StartBlock(length);
         return _block.AsSpan(_used, length);
     }
 
+    private void StartBlock(int length)
+    {
+        _block = arrays?.Rent<char>(Math.Max(BlockSize, length)) ?? new char[Math.Max(BlockSize, length)];
+        _used = 0;
+        if (arrays is not null) _blocksSinceHandOver.Add(_block);
+    }
+
     /// <summary>The first <paramref name="length"/> chars of the last <see cref="Reserve"/>, kept for good.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadOnlyMemory<char> Commit(int length)
     {
         var value = new ReadOnlyMemory<char>(_block, _used, length);
