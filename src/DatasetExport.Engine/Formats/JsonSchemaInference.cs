@@ -326,6 +326,7 @@ internal sealed class JsonSchemaInference
     /// between them, at most <see cref="MaxDepth"/> deep. Anything else gives up (false) and leaves the line to that
     /// reader, which knows every rule and error message; so does a line that is not an object. The line must be valid
     /// UTF-8 (the line reader checks). Parses no values: for numbers it tells whether the reader's TryGetInt64 would succeed.
+    /// Both passes over a batch use it: this inference, and <see cref="JsonLineShredder"/> when it reads the records.
     /// </summary>
     internal sealed class LineTokens
     {
