@@ -1,4 +1,6 @@
+using System.Buffers.Text;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 
@@ -15,8 +17,10 @@ namespace DatasetExport.Engine.Formats;
 /// leaves no entries behind.
 /// </summary>
 /// <remarks>
-/// A line is read once, fields in the order they come. When that fails, or meets a field named twice, the line is read
-/// again the careful way: checked whole as JSON first, then each object's fields in schema order from their last
+/// A line is read once, fields in the order they come: from the tokens of <see cref="JsonSchemaInference.LineTokens"/>
+/// when that scanner takes the line (common values converted straight from their bytes, any other value by a
+/// <see cref="Utf8JsonReader"/> over that value alone, with the same code as below), else from a reader over the line.
+/// When that fails, or meets a field named twice, the line is read again the careful way: checked whole as JSON first, then each object's fields in schema order from their last
 /// occurrence, so a line with several faults reports the one the schema order meets first.
 /// </remarks>
 internal sealed class JsonLineShredder
@@ -26,9 +30,10 @@ internal sealed class JsonLineShredder
 
     private readonly ChunkBuilder _builder;
     private readonly FieldPlan[] _fields;
-    private readonly CharArena _chars = new();
+    private readonly CharArena _chars;
     private readonly char[] _shortText = new char[ShortTextLength];
     private readonly string _path;
+    private readonly JsonSchemaInference.LineTokens _tokens = new();
     private long _lineNumber;
     private ReadOnlyMemory<byte> _line;
     // Numbers the objects read in streaming order, to tell a field's second occurrence in one object.
@@ -40,7 +45,10 @@ internal sealed class JsonLineShredder
     /// <param name="chunkRows">Rows per chunk, which the columns make room for up front.</param>
     public JsonLineShredder(DatasetSchema schema, string path, int chunkRows)
     {
-        _builder = new ChunkBuilder(schema, chunkRows);
+        // The chunks' arrays and text blocks are reused once the chunks are released.
+        var arrays = new ChunkArrays();
+        _builder = new ChunkBuilder(schema, chunkRows, arrays);
+        _chars = new CharArena(arrays);
         var columns = _builder.Columns.ToArray();
         _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns)).ToArray();
         _path = path;
@@ -49,10 +57,21 @@ internal sealed class JsonLineShredder
     /// <summary>Rows added since the last <see cref="Build"/>.</summary>
     public int RowCount => _builder.RowCount;
 
-    /// <summary>The rows so far as a chunk; the shredder starts over empty. Earlier chunks stay valid.</summary>
-    public RecordChunk Build() => _builder.Build();
+    /// <summary>
+    /// The rows so far as a chunk; the shredder starts over empty. Earlier chunks stay valid until released
+    /// (<see cref="RecordChunk.Release"/>), when their arrays go back to be reused for later chunks.
+    /// </summary>
+    public RecordChunk Build()
+    {
+        var lease = new RowGroupLease();
+        var chunk = _builder.Build(lease).HeldBy(lease);
+        _chars.HandOver(lease);
+        lease.Release();   // the shredder's own hold: the chunk's release gives the arrays back
+        return chunk;
+    }
 
     /// <summary>Adds <paramref name="line"/> (UTF-8 JSON, an object) as one row, or throws and adds nothing.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     public void AddRow(ReadOnlyMemory<byte> line, long lineNumber)
     {
         _lineNumber = lineNumber;
@@ -60,7 +79,16 @@ internal sealed class JsonLineShredder
         _builder.BeginRow();
         try
         {
-            AddLine(inSchemaOrder: false);
+            if (_tokens.TryScan(line.Span))
+            {
+                _inSchemaOrder = false;   // for values read by a reader of their own
+                var next = 1;   // after the line's StartObject
+                AddFields(_fields, ref next, repetition: 0);
+            }
+            else
+            {
+                AddLine(inSchemaOrder: false);
+            }
         }
         catch (Exception streamingFailure) when (streamingFailure is not OutOfMemoryException)
         {
@@ -81,6 +109,7 @@ internal sealed class JsonLineShredder
         _builder.EndRow();
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private void AddLine(bool inSchemaOrder)
     {
         _inSchemaOrder = inSchemaOrder;
@@ -102,12 +131,14 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>The object the reader is on (its StartObject), up to its EndObject, as <paramref name="fields"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private void AddFields(FieldPlan[] fields, ref Utf8JsonReader reader, int repetition)
     {
         if (_inSchemaOrder) AddFieldsInSchemaOrder(fields, ref reader, repetition);
         else AddFieldsAsTheyCome(fields, ref reader, repetition);
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private void AddFieldsAsTheyCome(FieldPlan[] fields, ref Utf8JsonReader reader, int repetition)
     {
         // Fields met are stamped with the object's number: that catches a field named twice, and leaves the unstamped
@@ -130,6 +161,101 @@ internal sealed class JsonLineShredder
         foreach (var field in fields)
         {
             if (field.SeenInObject != visit) AddNull(field, repetition, "lacks it");
+        }
+    }
+
+    /// <summary>The object whose fields start at token <paramref name="next"/>, up to its EndObject; as <see cref="AddFieldsAsTheyCome"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private void AddFields(FieldPlan[] fields, ref int next, int repetition)
+    {
+        var visit = ++_objectCount;
+        var nextField = 0;
+        var line = _line.Span;
+        while (_tokens[next].Kind == JsonTokenType.PropertyName)
+        {
+            var name = _tokens[next++];
+            var field = FindField(fields, line.Slice(name.Start, name.Length), ref nextField);
+            if (field is null)
+            {
+                next = _tokens.EndOf(next);
+                continue;
+            }
+            if (field.SeenInObject == visit) throw new FieldNamedTwiceException();
+            field.SeenInObject = visit;
+            Add(field, ref next, repetition);
+        }
+        next++;   // the EndObject
+        foreach (var field in fields)
+        {
+            if (field.SeenInObject != visit) AddNull(field, repetition, "lacks it");
+        }
+    }
+
+    /// <summary>
+    /// The value at token <paramref name="next"/>, and everything inside it: nulls, structs, lists and the common leaf
+    /// values here, the rest (and every value that does not fit) by <see cref="Add(FieldPlan, ref Utf8JsonReader, int)"/>
+    /// on a reader over the value alone, which gives the same entries, or the same error.
+    /// </summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private void Add(FieldPlan field, ref int next, int repetition)
+    {
+        var token = _tokens[next];
+        var line = _line.Span;
+        switch (field.Node)
+        {
+            case var _ when token.Kind == JsonTokenType.Null:
+                next++;
+                AddNull(field, repetition, "holds null");
+                return;
+            case StructLayout when token.Kind == JsonTokenType.StartObject:
+                next++;
+                AddFields(field.Children, ref next, repetition);
+                return;
+            case ListLayout list when token.Kind == JsonTokenType.StartArray:
+                next++;
+                var empty = true;
+                while (_tokens[next].Kind != JsonTokenType.EndArray)
+                {
+                    Add(field.Children[0], ref next, empty ? repetition : list.RepeatedLevel);
+                    empty = false;
+                }
+                next++;
+                if (empty) AddLevels(field, list.NullLevel + 1, repetition);
+                return;
+            case LeafLayout when TryAddValue(field, token, line.Slice(token.Start, token.Length), repetition):
+                next++;
+                return;
+        }
+        var value = _line.Span[_tokens.ValueRange(next)];
+        var reader = new Utf8JsonReader(value);
+        reader.Read();
+        Add(field, ref reader, repetition);
+        next = _tokens.EndOf(next);
+    }
+
+    /// <summary>A leaf value of the common kinds converted from its token as <see cref="TryAddValue(FieldPlan, ref Utf8JsonReader, int)"/> does; false for any other.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private bool TryAddValue(FieldPlan leaf, in JsonSchemaInference.LineTokens.Token token, ReadOnlySpan<byte> text, int repetition)
+    {
+        var column = leaf.Column!;
+        switch (leaf.Kind)
+        {
+            case FieldKind.String when token.Kind == JsonTokenType.String && !token.IsEscaped:
+                // Valid UTF-8 (the line reader checks) without escapes: what the reader's CopyString gives.
+                var length = Encoding.UTF8.GetChars(text, _chars.Reserve(text.Length));
+                ((ColumnBuilder<ReadOnlyMemory<char>>)column).Add(_chars.Commit(length), repetition);
+                return true;
+            case FieldKind.Int64 when token.Kind == JsonTokenType.Number && token.IsInt64 && Utf8Parser.TryParse(text, out long int64, out _):
+                ((ColumnBuilder<long>)column).Add(int64, repetition);
+                return true;
+            case FieldKind.Double when token.Kind == JsonTokenType.Number && TryParseShortDecimal(text, out var shortDecimal):
+                ((ColumnBuilder<double>)column).Add(shortDecimal, repetition);
+                return true;
+            case FieldKind.Boolean when token.Kind is JsonTokenType.True or JsonTokenType.False:
+                ((ColumnBuilder<bool>)column).Add(token.Kind == JsonTokenType.True, repetition);
+                return true;
+            default:
+                return false;
         }
     }
 
@@ -169,6 +295,22 @@ internal sealed class JsonLineShredder
     /// The field the reader's property name names, compared as UTF-8 without making a string: lines usually repeat the
     /// fields in schema order, so the field after the previous one is tried first.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static FieldPlan? FindField(FieldPlan[] fields, ReadOnlySpan<byte> name, ref int next)
+    {
+        if (next < fields.Length && JsonSchemaInference.LineTokens.NameEquals(name, fields[next].Utf8Name)) return fields[next++];
+        for (var i = 0; i < fields.Length; i++)
+        {
+            if (JsonSchemaInference.LineTokens.NameEquals(name, fields[i].Utf8Name))
+            {
+                next = i + 1;
+                return fields[i];
+            }
+        }
+        return null;
+    }
+
+    [MethodImpl(CompileOptions.HotPath)]
     private static FieldPlan? FindField(FieldPlan[] fields, ref Utf8JsonReader reader, ref int next)
     {
         if (next < fields.Length && reader.ValueTextEquals(fields[next].Utf8Name)) return fields[next++];
@@ -184,6 +326,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>The value the reader is on, and everything inside it.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private void Add(FieldPlan field, ref Utf8JsonReader reader, int repetition)
     {
         var token = reader.TokenType;
@@ -207,12 +350,14 @@ internal sealed class JsonLineShredder
         }
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private bool AddStruct(FieldPlan field, ref Utf8JsonReader reader, int repetition)
     {
         AddFields(field.Children, ref reader, repetition);
         return true;
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private bool AddList(FieldPlan field, ListLayout list, ref Utf8JsonReader reader, int repetition)
     {
         var empty = true;
@@ -225,6 +370,7 @@ internal sealed class JsonLineShredder
         return true;
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private bool AddMap(FieldPlan field, MapLayout map, ref Utf8JsonReader reader, int repetition)
     {
         var empty = true;
@@ -242,6 +388,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>Map keys are JSON property names: string keys stay, integer keys are parsed back.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private void AddMapKey(MapLayout map, ColumnBuilder column, ref Utf8JsonReader reader, int repetition)
     {
         switch (column)
@@ -262,6 +409,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>A null or missing field: an entry at its null level in each of its leaves, unless a leaf cannot be null.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private void AddNull(FieldPlan field, int repetition, string what)
     {
         var node = field.Node;
@@ -273,11 +421,13 @@ internal sealed class JsonLineShredder
         AddLevels(field, node.NullLevel, repetition);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddLevels(FieldPlan field, int definition, int repetition)
     {
         foreach (var column in field.LeafColumns) column.AddNull(definition, repetition);
     }
 
+    [MethodImpl(CompileOptions.HotPath)]
     private bool TryAddValue(FieldPlan leaf, ref Utf8JsonReader reader, int repetition)
     {
         var token = reader.TokenType;
@@ -332,6 +482,7 @@ internal sealed class JsonLineShredder
     /// its digits and the power of ten dividing them are both exact doubles, so one division rounds as a full parse
     /// does (Clinger's fast path) at a fraction of its cost. False for any other number, to be parsed in full.
     /// </summary>
+    [MethodImpl(CompileOptions.HotPath)]
     internal static bool TryParseShortDecimal(ReadOnlySpan<byte> number, out double value)
     {
         value = 0;
@@ -363,6 +514,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>The string or property name the reader is on, unescaped into the arena.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ReadOnlyMemory<char> ReadString(ref Utf8JsonReader reader)
     {
         // A string never decodes to more chars than it has UTF-8 bytes: escapes only shrink.
@@ -371,6 +523,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>The string or property name the reader is on, for parsing: in a reused buffer when it fits, else as a string.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private ReadOnlySpan<char> ReadShortText(ref Utf8JsonReader reader) =>
         reader.ValueSpan.Length <= _shortText.Length ? _shortText.AsSpan(0, reader.CopyString(_shortText)) : reader.GetString();
 

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using System.Text.Json;
 
@@ -16,6 +17,7 @@ internal sealed class JsonSchemaInference
 {
     private readonly string _path;
     private readonly InferredType _root = new("");
+    private readonly LineTokens _tokens = new();
     // A property name unescaped, to look it up by its UTF-8 bytes; grows for a longer name.
     private byte[] _name = new byte[256];
 
@@ -27,8 +29,21 @@ internal sealed class JsonSchemaInference
     /// either may come after part of the line was observed, so a line to be left out instead must not have been observed
     /// (the reader then starts over with each line checked first by <see cref="FirstToken"/>).
     /// </summary>
+    /// <remarks>
+    /// A line is first split by <see cref="LineTokens"/>, which takes the common JSON it is sure of and gives up on the
+    /// rest; only then, knowing the line is valid, are its tokens observed. A line it gives up on is read by a
+    /// <see cref="Utf8JsonReader"/>, so errors and their messages are the parser's. Both observe the same tokens in the
+    /// same order, so the schema and the conflicts found are the same either way.
+    /// </remarks>
+    [MethodImpl(CompileOptions.HotPath)]
     public void Observe(ReadOnlySpan<byte> line, long lineNumber)
     {
+        if (_tokens.TryScan(line))
+        {
+            var next = 1;   // after the line's StartObject
+            ObserveObject(line, ref next, _root, lineNumber);
+            return;
+        }
         var reader = new Utf8JsonReader(line);
         reader.Read();
         if (reader.TokenType != JsonTokenType.StartObject) throw NotAnObject(_path, lineNumber, ValueKind(reader.TokenType));
@@ -75,6 +90,7 @@ internal sealed class JsonSchemaInference
     };
 
     /// <summary>The value the reader is on, and everything inside it.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private void Observe(ref Utf8JsonReader reader, InferredType type, long lineNumber)
     {
         switch (reader.TokenType)
@@ -104,6 +120,7 @@ internal sealed class JsonSchemaInference
     }
 
     /// <summary>The object the reader is on (its StartObject), up to its EndObject.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private void ObserveObject(ref Utf8JsonReader reader, InferredType type, long lineNumber)
     {
         // Fields seen in this object are stamped with its number, which catches a field that appears twice and
@@ -134,10 +151,89 @@ internal sealed class JsonSchemaInference
         type.ObjectCount = visit;
     }
 
+    /// <summary>The value at token <paramref name="next"/> of the line, and everything inside it; as <see cref="Observe(ref Utf8JsonReader, InferredType, long)"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private void Observe(ReadOnlySpan<byte> line, ref int next, InferredType type, long lineNumber)
+    {
+        switch (_tokens[next++].Kind)
+        {
+            case JsonTokenType.Null:
+                type.Nullable = true;
+                break;
+            case JsonTokenType.True or JsonTokenType.False:
+                SetKind(type, FieldKind.Boolean, lineNumber);
+                break;
+            case JsonTokenType.Number:
+                SetKind(type, _tokens[next - 1].IsInt64 ? FieldKind.Int64 : FieldKind.Double, lineNumber);
+                break;
+            case JsonTokenType.String:
+                SetKind(type, FieldKind.String, lineNumber);
+                break;
+            case JsonTokenType.StartObject:
+                SetKind(type, FieldKind.Struct, lineNumber);
+                ObserveObject(line, ref next, type, lineNumber);
+                break;
+            case JsonTokenType.StartArray:
+                SetKind(type, FieldKind.List, lineNumber);
+                type.Element ??= new InferredType(type.Path + "[]");
+                while (_tokens[next].Kind != JsonTokenType.EndArray) Observe(line, ref next, type.Element, lineNumber);
+                next++;
+                break;
+        }
+    }
+
+    /// <summary>The object whose fields start at token <paramref name="next"/>, up to its EndObject; as <see cref="ObserveObject(ref Utf8JsonReader, InferredType, long)"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private void ObserveObject(ReadOnlySpan<byte> line, ref int next, InferredType type, long lineNumber)
+    {
+        var visit = type.ObjectCount + 1;
+        var nextChild = 0;
+        while (_tokens[next].Kind == JsonTokenType.PropertyName)
+        {
+            var token = _tokens[next++];
+            var name = line.Slice(token.Start, token.Length);   // no escapes: LineTokens gives up on those
+            var child = FindChild(name, type, ref nextChild);
+            if (child is null)
+            {
+                child = type.AddChild(Encoding.UTF8.GetString(name), nullable: type.ObjectCount > 0);
+                nextChild = type.Children.Count;
+            }
+            else if (child.SeenInObject == visit)
+            {
+                throw new BatchReadException(_path, $"line {lineNumber}", $"field '{child.Path}' appears twice in one object.");
+            }
+            child.SeenInObject = visit;
+            Observe(line, ref next, child, lineNumber);
+        }
+        next++;   // the EndObject
+        foreach (var child in type.Children)
+        {
+            if (child.SeenInObject != visit) child.Nullable = true;
+        }
+        type.ObjectCount = visit;
+    }
+
+    /// <summary>The known field named <paramref name="name"/> (UTF-8, unescaped); as <see cref="FindChild(ref Utf8JsonReader, InferredType, ref int)"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private InferredType? FindChild(ReadOnlySpan<byte> name, InferredType type, ref int next)
+    {
+        var children = type.Children;
+        if (next < children.Count && LineTokens.NameEquals(name, children[next].Utf8Name))
+        {
+            return children[next++];
+        }
+        if (_name.Length < name.Length) _name = new byte[Math.Max(name.Length, _name.Length * 2)];
+        name.CopyTo(_name);
+        if (!type.ChildrenByName.TryGetValue(_name.AsMemory(0, name.Length), out var child)) return null;
+        next = child.Index + 1;
+        return child;
+    }
+
     /// <summary>
     /// The known field the reader's property name names, compared as UTF-8 without making a string: lines usually
     /// repeat the fields in one order, so the field after the previous one is tried first, then the name is looked up.
     /// </summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private InferredType? FindChild(ref Utf8JsonReader reader, InferredType type, ref int next)
     {
         var children = type.Children;
@@ -220,6 +316,302 @@ internal sealed class JsonSchemaInference
             ChildrenByName.Add(child.Utf8Name, child);
             return child;
         }
+    }
+
+    /// <summary>
+    /// Splits a line holding one JSON object into tokens when it is sure the line is valid JSON as
+    /// <see cref="Utf8JsonReader"/> (default options) reads it, and of the tokens that reader would give: objects, arrays,
+    /// property names without escapes, strings (escapes checked as the reader checks them: one of <c>"\/bfnrt</c>, or
+    /// <c>u</c> and four hex digits; no control characters), numbers in JSON's grammar, true, false and null, white space
+    /// between them, at most <see cref="MaxDepth"/> deep. Anything else gives up (false) and leaves the line to that
+    /// reader, which knows every rule and error message; so does a line that is not an object. The line must be valid
+    /// UTF-8 (the line reader checks). Parses no values: for numbers it tells whether the reader's TryGetInt64 would succeed.
+    /// Both passes over a batch use it: this inference, and <see cref="JsonLineShredder"/> when it reads the records.
+    /// </summary>
+    internal sealed class LineTokens
+    {
+        /// <summary>Deeper lines are left to the reader (whose limit is 64).</summary>
+        private const int MaxDepth = 32;
+
+        private Token[] _tokens = new Token[256];
+        private int _count;
+
+        public ref readonly Token this[int index] => ref _tokens[index];
+
+        /// <summary>Tokens of the last line scanned.</summary>
+        public int Count => _count;
+
+        /// <summary>
+        /// One loop over the line, no recursion: after each token it expects a value, a property name, or what may follow
+        /// a value (a comma, or the end of the innermost object or array, whose kinds are bits of <c>objects</c>).
+        /// </summary>
+        [MethodImpl(CompileOptions.HotPath)]
+        public bool TryScan(ReadOnlySpan<byte> line)
+        {
+            _count = 0;
+            var position = SkipWhiteSpace(line, 0);
+            if (position == line.Length || line[position] != (byte)'{') return false;
+            ulong objects = 0;   // bit n: the container at depth n + 1 is an object
+            var depth = 0;
+            var expect = Expect.Value;
+            while (true)
+            {
+                if (expect == Expect.Name)
+                {
+                    var nameStart = position;
+                    if (position == line.Length || line[position] != (byte)'"' || !TrySkipString(line, ref position, escapesAllowed: false, out _)) return false;
+                    Add(JsonTokenType.PropertyName, nameStart + 1, position - nameStart - 2);
+                    position = SkipWhiteSpace(line, position);
+                    if (position == line.Length || line[position] != (byte)':') return false;
+                    position = SkipWhiteSpace(line, position + 1);
+                    expect = Expect.Value;
+                    continue;
+                }
+                if (expect == Expect.Value)
+                {
+                    if (position == line.Length) return false;
+                    var start = position;
+                    switch (line[position])
+                    {
+                        case (byte)'"':
+                            if (!TrySkipString(line, ref position, escapesAllowed: true, out var escaped)) return false;
+                            Add(JsonTokenType.String, start + 1, position - start - 2, isEscaped: escaped);
+                            break;
+                        case (byte)'{' or (byte)'[':
+                            var isObject = line[position] == (byte)'{';
+                            if (depth == MaxDepth) return false;
+                            if (isObject) objects |= 1UL << depth;
+                            else objects &= ~(1UL << depth);
+                            depth++;
+                            Add(isObject ? JsonTokenType.StartObject : JsonTokenType.StartArray, position, 1);
+                            position = SkipWhiteSpace(line, position + 1);
+                            if (position < line.Length && line[position] == (isObject ? (byte)'}' : (byte)']'))
+                            {
+                                depth--;
+                                Add(isObject ? JsonTokenType.EndObject : JsonTokenType.EndArray, position++, 1);
+                                break;
+                            }
+                            expect = isObject ? Expect.Name : Expect.Value;
+                            continue;
+                        case (byte)'t':
+                            if (!TryLiteral(line, ref position, "true"u8, JsonTokenType.True)) return false;
+                            break;
+                        case (byte)'f':
+                            if (!TryLiteral(line, ref position, "false"u8, JsonTokenType.False)) return false;
+                            break;
+                        case (byte)'n':
+                            if (!TryLiteral(line, ref position, "null"u8, JsonTokenType.Null)) return false;
+                            break;
+                        default:
+                            if (!TryScanNumber(line, ref position)) return false;
+                            break;
+                    }
+                }
+                // After a value: the line's end once the outermost object closed, else a comma or a closing bracket.
+                position = SkipWhiteSpace(line, position);
+                if (depth == 0) return position == line.Length;
+                if (position == line.Length) return false;
+                var inObject = (objects & (1UL << (depth - 1))) != 0;
+                var next = line[position];
+                if (next == (byte)',')
+                {
+                    position = SkipWhiteSpace(line, position + 1);
+                    expect = inObject ? Expect.Name : Expect.Value;
+                }
+                else if (next == (inObject ? (byte)'}' : (byte)']'))
+                {
+                    depth--;
+                    Add(inObject ? JsonTokenType.EndObject : JsonTokenType.EndArray, position++, 1);
+                    expect = Expect.AfterValue;
+                }
+                else
+                {
+                    return false;
+                }
+            }
+        }
+
+        private enum Expect : byte
+        {
+            Value,
+            Name,
+            AfterValue,
+        }
+
+        /// <summary>A literal; what follows is checked by the caller.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private bool TryLiteral(ReadOnlySpan<byte> line, ref int position, ReadOnlySpan<byte> literal, JsonTokenType kind)
+        {
+            if (!line[position..].StartsWith(literal)) return false;
+            Add(kind, position, literal.Length);
+            position += literal.Length;
+            return true;
+        }
+
+        /// <summary>-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; what follows is checked by the caller.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private bool TryScanNumber(ReadOnlySpan<byte> line, ref int position)
+        {
+            var start = position;
+            var negative = line[position] == (byte)'-';
+            if (negative) position++;
+            var integerStart = position;
+            if (position == line.Length || !IsDigit(line[position])) return false;
+            if (line[position] == (byte)'0') position++;
+            else while (position < line.Length && IsDigit(line[position])) position++;
+            var integerDigits = position - integerStart;
+            var isInteger = true;
+            if (position < line.Length && line[position] == (byte)'.')
+            {
+                isInteger = false;
+                if (++position == line.Length || !IsDigit(line[position])) return false;
+                while (position < line.Length && IsDigit(line[position])) position++;
+            }
+            if (position < line.Length && (line[position] | 0x20) == (byte)'e')
+            {
+                isInteger = false;
+                if (++position < line.Length && line[position] is (byte)'+' or (byte)'-') position++;
+                if (position == line.Length || !IsDigit(line[position])) return false;
+                while (position < line.Length && IsDigit(line[position])) position++;
+            }
+            Add(JsonTokenType.Number, start, position - start,
+                isInt64: isInteger && FitsInt64(line.Slice(integerStart, integerDigits), negative));
+            return true;
+        }
+
+        /// <summary>Whether digits (no leading zeros) with a sign are within long's range.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static bool FitsInt64(ReadOnlySpan<byte> digits, bool negative)
+        {
+            if (digits.Length < 19) return true;
+            if (digits.Length > 19) return false;
+            return digits.SequenceCompareTo(negative ? "9223372036854775808"u8 : "9223372036854775807"u8) <= 0;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static bool IsDigit(byte value) => (uint)(value - '0') <= 9;
+
+        /// <summary>
+        /// From the opening quote past the closing one. A string holds no byte below 0x20; a property name (no escapes
+        /// allowed) gives up at a backslash, to be unescaped by the reader.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static bool TrySkipString(ReadOnlySpan<byte> line, ref int position, bool escapesAllowed, out bool escaped)
+        {
+            escaped = false;
+            var i = position + 1;
+            while (true)
+            {
+                i += PlainBytes(line[i..]);
+                if (i == line.Length) return false;
+                var value = line[i];
+                if (value == (byte)'"')
+                {
+                    position = i + 1;
+                    return true;
+                }
+                if (value != (byte)'\\' || !escapesAllowed) return false;   // a control character, or an escaped name
+                escaped = true;
+                if (++i == line.Length) return false;
+                switch (line[i])
+                {
+                    case (byte)'"' or (byte)'\\' or (byte)'/' or (byte)'b' or (byte)'f' or (byte)'n' or (byte)'r' or (byte)'t':
+                        i++;
+                        break;
+                    case (byte)'u':
+                        if (i + 4 >= line.Length || !IsHex(line[i + 1]) || !IsHex(line[i + 2]) || !IsHex(line[i + 3]) || !IsHex(line[i + 4])) return false;
+                        i += 5;
+                        break;
+                    default:
+                        return false;
+                }
+            }
+        }
+
+        private static bool IsHex(byte value) => IsDigit(value) || (uint)((value | 0x20) - 'a') <= 'f' - 'a';
+
+        /// <summary>Bytes before the first quote, backslash or control character (or the end).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static int PlainBytes(ReadOnlySpan<byte> text)
+        {
+            var i = 0;
+            if (Vector128.IsHardwareAccelerated)
+            {
+                var quote = Vector128.Create((byte)'"');
+                var backslash = Vector128.Create((byte)'\\');
+                var space = Vector128.Create((byte)' ');
+                for (; i + Vector128<byte>.Count <= text.Length; i += Vector128<byte>.Count)
+                {
+                    var bytes = Vector128.Create(text.Slice(i, Vector128<byte>.Count));
+                    var stops = Vector128.Equals(bytes, quote) | Vector128.Equals(bytes, backslash) | Vector128.LessThan(bytes, space);
+                    if (stops != Vector128<byte>.Zero) return i + System.Numerics.BitOperations.TrailingZeroCount(stops.ExtractMostSignificantBits());
+                }
+            }
+            for (; i < text.Length; i++)
+            {
+                if (text[i] is (byte)'"' or (byte)'\\' or < (byte)' ') return i;
+            }
+            return i;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static int SkipWhiteSpace(ReadOnlySpan<byte> line, int position)
+        {
+            // Most JSON Lines have no white space between tokens: one comparison then.
+            while (position < line.Length && line[position] <= (byte)' ' && line[position] is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r') position++;
+            return position;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void Add(JsonTokenType kind, int start, int length, bool isInt64 = false, bool isEscaped = false)
+        {
+            if (_count == _tokens.Length) Array.Resize(ref _tokens, _count * 2);
+            _tokens[_count++] = new Token(kind, start, length, isInt64, isEscaped);
+        }
+
+        /// <summary>
+        /// Whether a property name is <paramref name="known"/>, byte by byte: names are short, and this loop is compiled
+        /// with its caller, where the runtime's general comparison ran instrumented for much of a cold run.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool NameEquals(ReadOnlySpan<byte> name, byte[] known)
+        {
+            if (name.Length != known.Length) return false;
+            for (var i = 0; i < name.Length; i++)
+            {
+                if (name[i] != known[i]) return false;
+            }
+            return true;
+        }
+
+        /// <summary>The index after the value that starts at token <paramref name="index"/> (past its End token for an object or array).</summary>
+        public int EndOf(int index)
+        {
+            var depth = 0;
+            do
+            {
+                var kind = _tokens[index++].Kind;
+                if (kind is JsonTokenType.StartObject or JsonTokenType.StartArray) depth++;
+                else if (kind is JsonTokenType.EndObject or JsonTokenType.EndArray) depth--;
+            }
+            while (depth > 0);
+            return index;
+        }
+
+        /// <summary>The bytes of the value that starts at token <paramref name="index"/> (strings with their quotes), which <see cref="Utf8JsonReader"/> reads alone.</summary>
+        public Range ValueRange(int index)
+        {
+            var first = _tokens[index];
+            var last = _tokens[EndOf(index) - 1];
+            var quotes = first.Kind == JsonTokenType.String ? 1 : 0;
+            return new Range(first.Start - quotes, last.Start + last.Length + quotes);
+        }
+
+        /// <summary>
+        /// One token: a property name's or string's content (without quotes), or a number's text; for a number, whether the
+        /// reader's TryGetInt64 would succeed; for a string, whether it holds escapes.
+        /// </summary>
+        internal readonly record struct Token(JsonTokenType Kind, int Start, int Length, bool IsInt64, bool IsEscaped);
     }
 
     /// <summary>Compares field names by their UTF-8 bytes, so a name read from a line needs no string to be looked up.</summary>

@@ -235,6 +235,7 @@ public sealed class ParquetFileWriter : IFormatWriter
             ApproximateBytes = 0;
         }
 
+        [MethodImpl(CompileOptions.HotPath)]
         public void Append(ColumnData column)
         {
             if (Leaf.MaxDefinition > 0) AppendLevels(ref _definitions, column.Definitions.Span);
@@ -255,6 +256,7 @@ public sealed class ParquetFileWriter : IFormatWriter
         protected ReadOnlyMemory<int>? Definitions => Leaf.MaxDefinition > 0 ? _definitions.AsMemory(0, _levelCount) : null;
         protected ReadOnlyMemory<int>? Repetitions => Leaf.MaxRepetition > 0 ? _repetitions.AsMemory(0, _levelCount) : null;
 
+        [MethodImpl(CompileOptions.HotPath)]
         private void AppendLevels(ref int[] buffer, ReadOnlySpan<int> levels)
         {
             EnsureCapacity(ref buffer, _levelCount, levels.Length);
@@ -286,6 +288,7 @@ public sealed class ParquetFileWriter : IFormatWriter
         protected override void AppendValues(ColumnData column) => Add(((ColumnData<T>)column).Values.Span);
 
         /// <summary>Appends <paramref name="values"/>; returns where they now are in the buffer.</summary>
+        [MethodImpl(CompileOptions.HotPath)]
         protected Span<T> Add(ReadOnlySpan<T> values)
         {
             EnsureCapacity(ref _values, ValueCount, values.Length);
@@ -333,6 +336,7 @@ public sealed class ParquetFileWriter : IFormatWriter
                 : group.WriteAllPartsAsync<T>(Field, BufferedValues, Definitions, Repetitions, cancellationToken);
 
         /// <summary>Text and bytes by their length, the rest by their size (the casts through object compile away per T).</summary>
+        [MethodImpl(CompileOptions.HotPath)]
         private static long SizeOf(ReadOnlySpan<T> values)
         {
             long sum = 0;
@@ -372,11 +376,13 @@ public sealed class ParquetFileWriter : IFormatWriter
             _used = 0;
         }
 
+        [MethodImpl(CompileOptions.HotPath)]
         protected override void AppendValues(ColumnData column)
         {
             foreach (ref var value in Add(((ColumnData<ReadOnlyMemory<TItem>>)column).Values.Span)) value = Copy(value.Span);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private ReadOnlyMemory<TItem> Copy(ReadOnlySpan<TItem> value)
         {
             if (value.Length > BlockLength) return value.ToArray();

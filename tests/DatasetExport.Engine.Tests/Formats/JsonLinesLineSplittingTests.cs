@@ -5,7 +5,7 @@ using DatasetExport.Engine.Formats;
 namespace DatasetExport.Engine.Tests.Formats;
 
 /// <summary>
-/// How the JSON Lines reader splits a file into UTF-8 lines (<see cref="JsonLinesBatchReader.ReadLinesAsync"/>): line ends,
+/// How the JSON Lines reader splits a file into UTF-8 lines (<see cref="JsonLinesBatchReader.LineSource"/>): line ends,
 /// BOM, blank lines, lines longer than its buffer, invalid UTF-8, gzip; plain and gzipped files must split the same.
 /// </summary>
 public sealed class JsonLinesLineSplittingTests : IDisposable
@@ -42,9 +42,10 @@ public sealed class JsonLinesLineSplittingTests : IDisposable
     private static async Task<List<(long LineNumber, string Text)>> LinesAsync(string path, bool gzipped)
     {
         var lines = new List<(long, string)>();
-        await foreach (var (lineNumber, line) in JsonLinesBatchReader.ReadLinesAsync(path, gzipped, CancellationToken.None))
+        await using var source = JsonLinesBatchReader.LineSource.Open(path, gzipped);
+        while (await source.ReadAsync(CancellationToken.None))
         {
-            lines.Add((lineNumber, Encoding.UTF8.GetString(line.Span)));
+            while (source.TryTakeLine(out var lineNumber, out var line)) lines.Add((lineNumber, Encoding.UTF8.GetString(line.Span)));
         }
         return lines;
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 
 namespace DatasetExport.Engine.Formats;
 
@@ -10,12 +11,20 @@ namespace DatasetExport.Engine.Formats;
 public sealed class ChunkBuilder
 {
     private readonly (int Levels, int Values)[] _rowStart;
+    // Columns as an array: the per-row loops then make no interface calls.
+    private readonly ColumnBuilder[] _columns;
 
-    /// <param name="rowCapacity">Rows the columns make room for at first (and again after each <see cref="Build"/>).</param>
-    public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity)
+    /// <param name="rowCapacity">Rows the columns make room for at first (and again after each <see cref="Build()"/>).</param>
+    public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity) : this(schema, rowCapacity, arrays: null)
+    {
+    }
+
+    /// <param name="arrays">Where the columns' arrays come from, and go back to when a chunk of <see cref="Build(RowGroupLease)"/> is released.</param>
+    internal ChunkBuilder(DatasetSchema schema, int rowCapacity, ChunkArrays? arrays)
     {
         Layout = ColumnLayout.For(schema);
-        Columns = Layout.Leaves.Select(leaf => ColumnBuilder.Create(leaf, rowCapacity)).ToArray();
+        _columns = Layout.Leaves.Select(leaf => ColumnBuilder.Create(leaf, rowCapacity, arrays)).ToArray();
+        Columns = _columns;
         _rowStart = new (int, int)[Columns.Count];
     }
 
@@ -28,24 +37,29 @@ public sealed class ChunkBuilder
     public int RowCount { get; private set; }
 
     /// <summary>Marks where a row starts, for <see cref="Rollback"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     public void BeginRow()
     {
-        for (var i = 0; i < Columns.Count; i++) _rowStart[i] = Columns[i].Position;
+        for (var i = 0; i < _columns.Length; i++) _rowStart[i] = _columns[i].Position;
     }
 
     public void EndRow() => RowCount++;
 
     /// <summary>Drops what was added since <see cref="BeginRow"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     public void Rollback()
     {
-        for (var i = 0; i < Columns.Count; i++) Columns[i].Truncate(_rowStart[i]);
+        for (var i = 0; i < _columns.Length; i++) _columns[i].Truncate(_rowStart[i]);
     }
 
     /// <summary>The rows so far as a chunk; the builder starts over empty.</summary>
-    public RecordChunk Build()
+    public RecordChunk Build() => Build(lease: null);
+
+    /// <summary>As <see cref="Build()"/>; the columns' pooled arrays go back when <paramref name="lease"/> is released (the caller makes the chunk its holder).</summary>
+    internal RecordChunk Build(RowGroupLease? lease)
     {
         var columns = new ColumnData[Columns.Count];
-        for (var i = 0; i < columns.Length; i++) columns[i] = Columns[i].Build();
+        for (var i = 0; i < columns.Length; i++) columns[i] = Columns[i].Build(lease);
         var chunk = new RecordChunk(Layout.Schema, RowCount, columns);
         RowCount = 0;
         return chunk;

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>Accumulates one leaf column's entries in growable arrays; <see cref="Build"/> hands them over as <see cref="ColumnData"/>.</summary>
@@ -9,14 +11,18 @@ public abstract class ColumnBuilder
     private int[] _definitions;
     private int[] _repetitions;
 
-    private protected ColumnBuilder(LeafLayout leaf, int capacity)
+    private protected ColumnBuilder(LeafLayout leaf, int capacity, ChunkArrays? arrays)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Leaf = leaf;
         Capacity = capacity;
-        _definitions = leaf.MaxDefinition > 0 ? new int[capacity] : [];
-        _repetitions = leaf.MaxRepetition > 0 ? new int[capacity] : [];
+        Arrays = arrays;
+        _definitions = leaf.MaxDefinition > 0 ? NewArray<int>(capacity) : [];
+        _repetitions = leaf.MaxRepetition > 0 ? NewArray<int>(capacity) : [];
     }
+
+    /// <summary>Where the arrays come from and go back to when a built chunk is released; null: new arrays, left to the GC.</summary>
+    private protected ChunkArrays? Arrays { get; }
 
     /// <summary>Entries the builder's arrays start with (they grow past it); <see cref="Build"/> starts over at this size.</summary>
     public int Capacity { get; }
@@ -25,29 +31,34 @@ public abstract class ColumnBuilder
 
     public int LevelCount { get; private set; }
 
-    public abstract int ValueCount { get; }
+    /// <summary>Entries holding a value (kept here, not per value type, so reading it needs no virtual call).</summary>
+    public int ValueCount { get; private protected set; }
 
     /// <summary>Where the builder stands, to <see cref="Truncate"/> back to when a record fails half-way.</summary>
     public (int Levels, int Values) Position => (LevelCount, ValueCount);
 
     /// <summary>The builder for <paramref name="leaf"/>'s value type (<see cref="ColumnData.ValueType"/>).</summary>
-    public static ColumnBuilder Create(LeafLayout leaf, int capacity = DefaultCapacity) => leaf.Field.Kind switch
+    public static ColumnBuilder Create(LeafLayout leaf, int capacity = DefaultCapacity) => Create(leaf, capacity, arrays: null);
+
+    /// <summary>As <see cref="Create(LeafLayout, int)"/>, with arrays from <paramref name="arrays"/> (see <see cref="Build(RowGroupLease?)"/>).</summary>
+    internal static ColumnBuilder Create(LeafLayout leaf, int capacity, ChunkArrays? arrays) => leaf.Field.Kind switch
     {
-        FieldKind.Boolean => new ColumnBuilder<bool>(leaf, capacity),
-        FieldKind.Int32 => new ColumnBuilder<int>(leaf, capacity),
-        FieldKind.Int64 => new ColumnBuilder<long>(leaf, capacity),
-        FieldKind.Float => new ColumnBuilder<float>(leaf, capacity),
-        FieldKind.Double => new ColumnBuilder<double>(leaf, capacity),
-        FieldKind.Decimal => new ColumnBuilder<decimal>(leaf, capacity),
-        FieldKind.String => new ColumnBuilder<ReadOnlyMemory<char>>(leaf, capacity),
-        FieldKind.Binary => new ColumnBuilder<ReadOnlyMemory<byte>>(leaf, capacity),
-        FieldKind.Date => new ColumnBuilder<DateOnly>(leaf, capacity),
-        FieldKind.Timestamp => new ColumnBuilder<DateTime>(leaf, capacity),
-        FieldKind.Time => new ColumnBuilder<TimeSpan>(leaf, capacity),
+        FieldKind.Boolean => new ColumnBuilder<bool>(leaf, capacity, arrays),
+        FieldKind.Int32 => new ColumnBuilder<int>(leaf, capacity, arrays),
+        FieldKind.Int64 => new ColumnBuilder<long>(leaf, capacity, arrays),
+        FieldKind.Float => new ColumnBuilder<float>(leaf, capacity, arrays),
+        FieldKind.Double => new ColumnBuilder<double>(leaf, capacity, arrays),
+        FieldKind.Decimal => new ColumnBuilder<decimal>(leaf, capacity, arrays),
+        FieldKind.String => new ColumnBuilder<ReadOnlyMemory<char>>(leaf, capacity, arrays),
+        FieldKind.Binary => new ColumnBuilder<ReadOnlyMemory<byte>>(leaf, capacity, arrays),
+        FieldKind.Date => new ColumnBuilder<DateOnly>(leaf, capacity, arrays),
+        FieldKind.Timestamp => new ColumnBuilder<DateTime>(leaf, capacity, arrays),
+        FieldKind.Time => new ColumnBuilder<TimeSpan>(leaf, capacity, arrays),
         _ => throw new ArgumentOutOfRangeException(nameof(leaf), leaf.Field.Kind, $"Column '{leaf.Path}' is not a leaf."),
     };
 
     /// <summary>An entry without a value: the field or one of its parents is null (or an empty list) at <paramref name="definition"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void AddNull(int definition, int repetition)
     {
         if (definition >= Leaf.MaxDefinition)
@@ -65,31 +76,54 @@ public abstract class ColumnBuilder
     }
 
     /// <summary>The entries so far as column data; the builder starts over empty, with new arrays (the data keeps the old ones).</summary>
-    public abstract ColumnData Build();
+    public ColumnData Build() => Build(lease: null);
 
+    /// <summary>
+    /// As <see cref="Build()"/>; a builder with <see cref="Arrays"/> gives the data's arrays back to them when
+    /// <paramref name="lease"/> is released, and takes its next ones from them.
+    /// </summary>
+    internal abstract ColumnData Build(RowGroupLease? lease);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private protected void AddLevels(int definition, int repetition)
     {
         if (Leaf.MaxDefinition > 0)
         {
-            if (LevelCount == _definitions.Length) Array.Resize(ref _definitions, LevelCount * 2);
+            if (LevelCount == _definitions.Length) Grow(ref _definitions, LevelCount);
             _definitions[LevelCount] = definition;
         }
         if (Leaf.MaxRepetition > 0)
         {
-            if (LevelCount == _repetitions.Length) Array.Resize(ref _repetitions, LevelCount * 2);
+            if (LevelCount == _repetitions.Length) Grow(ref _repetitions, LevelCount);
             _repetitions[LevelCount] = repetition;
         }
         LevelCount++;
     }
 
     /// <summary>The levels so far; the builder's level arrays are replaced by new ones of <see cref="Capacity"/>.</summary>
-    private protected (int Count, int[] Definitions, int[] Repetitions) TakeLevels()
+    private protected (int Count, int[] Definitions, int[] Repetitions) TakeLevels(RowGroupLease? lease)
     {
         var taken = (LevelCount, _definitions, _repetitions);
-        _definitions = _definitions.Length > 0 ? new int[Capacity] : [];
-        _repetitions = _repetitions.Length > 0 ? new int[Capacity] : [];
+        if (lease is not null && Arrays is not null)
+        {
+            Arrays.ReturnWith(lease, _definitions);
+            Arrays.ReturnWith(lease, _repetitions);
+        }
+        _definitions = _definitions.Length > 0 ? NewArray<int>(Capacity) : [];
+        _repetitions = _repetitions.Length > 0 ? NewArray<int>(Capacity) : [];
         LevelCount = 0;
         return taken;
+    }
+
+    private protected T[] NewArray<T>(int length) => Arrays?.Rent<T>(length) ?? new T[length];
+
+    /// <summary>Twice as long, the first <paramref name="count"/> items kept; a pooled array goes back at once (nothing holds it yet).</summary>
+    private protected void Grow<T>(ref T[] array, int count)
+    {
+        var larger = NewArray<T>(count * 2);
+        array.AsSpan(0, count).CopyTo(larger);
+        Arrays?.Return(array);
+        array = larger;
     }
 
     private protected abstract void TruncateValues(int count);
@@ -98,41 +132,47 @@ public abstract class ColumnBuilder
 public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
 {
     private T[] _values;
-    private int _valueCount;
 
-    public ColumnBuilder(LeafLayout leaf, int capacity = DefaultCapacity) : base(leaf, capacity)
+    public ColumnBuilder(LeafLayout leaf, int capacity = DefaultCapacity) : this(leaf, capacity, arrays: null)
     {
-        _values = new T[capacity];
+    }
+
+    internal ColumnBuilder(LeafLayout leaf, int capacity, ChunkArrays? arrays) : base(leaf, capacity, arrays)
+    {
+        _values = NewArray<T>(capacity);
         if (ColumnData.ValueType(leaf.Field.Kind) != typeof(T))
         {
             throw new ArgumentException($"Column '{leaf.Path}' is {leaf.Field.TypeName}, which holds {ColumnData.ValueType(leaf.Field.Kind).Name} values, not {typeof(T).Name}.");
         }
     }
 
-    public override int ValueCount => _valueCount;
 
     /// <summary>An entry holding <paramref name="value"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(T value, int repetition)
     {
-        if (_valueCount == _values.Length) Array.Resize(ref _values, _valueCount * 2);
-        _values[_valueCount++] = value;
+        var count = ValueCount;
+        if (count == _values.Length) Grow(ref _values, count);
+        _values[count] = value;
+        ValueCount = count + 1;
         AddLevels(Leaf.MaxDefinition, repetition);
     }
 
-    public override ColumnData Build()
+    internal override ColumnData Build(RowGroupLease? lease)
     {
-        var (count, definitions, repetitions) = TakeLevels();
+        var (count, definitions, repetitions) = TakeLevels(lease);
         var data = new ColumnData<T>(Leaf, count, definitions.AsMemory(0, Leaf.MaxDefinition > 0 ? count : 0),
-            repetitions.AsMemory(0, Leaf.MaxRepetition > 0 ? count : 0), _values.AsMemory(0, _valueCount));
-        _values = new T[Capacity];
-        _valueCount = 0;
+            repetitions.AsMemory(0, Leaf.MaxRepetition > 0 ? count : 0), _values.AsMemory(0, ValueCount));
+        if (lease is not null) Arrays?.ReturnWith(lease, _values);
+        _values = NewArray<T>(Capacity);
+        ValueCount = 0;
         return data;
     }
 
     private protected override void TruncateValues(int count)
     {
         // Strings and byte slices keep their memory alive: clear what is dropped.
-        Array.Clear(_values, count, _valueCount - count);
-        _valueCount = count;
+        Array.Clear(_values, count, ValueCount - count);
+        ValueCount = count;
     }
 }

@@ -4,8 +4,9 @@ using System.Runtime.CompilerServices;
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// The arrays one decoded Parquet row group is held in, rented from the shared array pools and given back once every
-/// chunk made from it is released (<see cref="RecordChunk.Release"/>) and the reader has moved on. Row groups are decoded
+/// The arrays one decoded Parquet row group (or one JSON Lines chunk, <see cref="ChunkArrays"/>) is held in, rented from
+/// the shared array pools and given back once every chunk made from it is released (<see cref="RecordChunk.Release"/>)
+/// and the reader has moved on. Row groups are decoded
 /// into arrays of several MB; without reuse each one is a large-object-heap allocation freed only by a full collection,
 /// and a long export's peak memory grows with its number of row groups. Chunks nobody releases leave their arrays to the GC.
 /// </summary>
@@ -26,6 +27,12 @@ internal sealed class RowGroupLease
             _returns.Add(() => ArrayPool<T>.Shared.Return(array, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>()));
         }
         return array;
+    }
+
+    /// <summary>Runs <paramref name="giveBack"/> when the arrays go back: for arrays of a pool of the reader's own (<see cref="ChunkArrays"/>).</summary>
+    public void OnRelease(Action giveBack)
+    {
+        lock (_returns) _returns.Add(giveBack);
     }
 
     /// <summary>One more chunk that must be released before the arrays go back.</summary>
