@@ -241,7 +241,7 @@ internal sealed class ExportRunner
         var partsOpened = 0;
         var batchesDone = 0;
         var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
-        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination), cancellationToken);
+        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new ParquetCopyBuffers()), cancellationToken);
         try
         {
             await foreach (var read in reading.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -330,8 +330,11 @@ internal sealed class ExportRunner
     /// </summary>
     private readonly record struct BatchRead(int BatchIndex, RecordChunk? Chunk, EncodedRowGroup? RowGroup, BatchProblem? Problem, long RecordsSkipped);
 
-    /// <summary>What the batches are read as: the dataset's schema, the flow's options, and the destination's files (whose row groups a Parquet batch may be copied into).</summary>
-    private sealed record ReadPlan(DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination);
+    /// <summary>
+    /// What the batches are read as: the dataset's schema, the flow's options, and the destination's files (whose row groups a
+    /// Parquet batch may be copied into, with the run's <paramref name="CopyBuffers"/>).
+    /// </summary>
+    private sealed record ReadPlan(DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination, ParquetCopyBuffers CopyBuffers);
 
     /// <summary>
     /// Reads the batches on a task of its own, up to <see cref="ReadAheadChunks"/> chunks ahead of the writer, so reading
@@ -454,13 +457,13 @@ internal sealed class ExportRunner
         {
             try
             {
-                var (schema, options, destination) = plan;
+                var (schema, options, destination, copyBuffers) = plan;
                 if (options.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, options, cancellationToken).ConfigureAwait(false) is { } problem)
                 {
                     await _reads.Writer.WriteAsync(new BatchRead(index, null, null, problem, 0), cancellationToken).ConfigureAwait(false);
                     return;
                 }
-                if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes, cancellationToken).ConfigureAwait(false) is { } copier)
+                if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes, copyBuffers, cancellationToken).ConfigureAwait(false) is { } copier)
                 {
                     await foreach (var rowGroup in copier.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {

@@ -40,7 +40,7 @@ internal sealed class ParquetPageReader : IDisposable
         {
             throw new NotSupportedException($"{metadata.Codec} pages are not decompressed here.");
         }
-        var chunk = ParquetColumnChunk.Read(file, metadata, out var length);
+        var chunk = ParquetColumnChunk.Read(file, metadata, ArrayPool<byte>.Shared, out var length);
         return new ParquetPageReader(chunk, length, metadata.Codec, hasRepetitions, hasDefinitions);
     }
 
@@ -134,7 +134,7 @@ internal sealed class ParquetPageReader : IDisposable
             _page = ArrayPool<byte>.Shared.Rent(length);
             if (smaller.Length > 0) ArrayPool<byte>.Shared.Return(smaller);
         }
-        ParquetPageCodec.Decompress(_codec, stored.Span, _page.AsSpan(0, length));
+        ParquetPageCodec.Decompress(_codec, stored, _page.AsMemory(0, length));
         return _page.AsMemory(0, length);
     }
 
