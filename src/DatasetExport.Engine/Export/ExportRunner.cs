@@ -241,7 +241,7 @@ internal sealed class ExportRunner
         var partsOpened = 0;
         var batchesDone = 0;
         var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
-        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new ParquetCopyBuffers()), cancellationToken);
+        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new ParquetCopyBuffers(), new RowGroupPools(oneRowGroupAtATime: true)), cancellationToken);
         try
         {
             await foreach (var read in reading.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -332,9 +332,9 @@ internal sealed class ExportRunner
 
     /// <summary>
     /// What the batches are read as: the dataset's schema, the flow's options, and the destination's files (whose row groups a
-    /// Parquet batch may be copied into, with the run's <paramref name="CopyBuffers"/>).
+    /// Parquet batch may be copied into, with the run's <paramref name="CopyBuffers"/>); decoded row groups' arrays come from the run's <paramref name="DecodePools"/>.
     /// </summary>
-    private sealed record ReadPlan(DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination, ParquetCopyBuffers CopyBuffers);
+    private sealed record ReadPlan(DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination, ParquetCopyBuffers CopyBuffers, RowGroupPools DecodePools);
 
     /// <summary>
     /// Reads the batches on a task of its own, up to <see cref="ReadAheadChunks"/> chunks ahead of the writer, so reading
@@ -457,7 +457,7 @@ internal sealed class ExportRunner
         {
             try
             {
-                var (schema, options, destination, copyBuffers) = plan;
+                var (schema, options, destination, copyBuffers, decodePools) = plan;
                 if (options.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, options, cancellationToken).ConfigureAwait(false) is { } problem)
                 {
                     await _reads.Writer.WriteAsync(new BatchRead(index, null, null, problem, 0), cancellationToken).ConfigureAwait(false);
@@ -474,7 +474,7 @@ internal sealed class ExportRunner
                 }
                 // The reader calls back on this task only, between the chunks it hands over.
                 long skipped = 0;
-                var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null);
+                var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null, decodePools);
                 await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
                 {
                     var skippedBefore = skipped;

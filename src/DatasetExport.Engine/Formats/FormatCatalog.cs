@@ -10,9 +10,13 @@ public static class FormatCatalog
     /// The reader for a lake batch format. With <paramref name="onInvalidRecord"/>, JSON Lines readers leave invalid lines
     /// out and report them to it instead of failing (Parquet has no record-level faults: a damaged file fails whole).
     /// </summary>
-    public static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord = null) => format switch
+    public static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord = null) =>
+        GetReader(format, onInvalidRecord, new RowGroupPools());
+
+    /// <summary>As <see cref="GetReader(BatchFormat, Action{BatchReadException}?)"/>, Parquet row groups decoded into arrays of <paramref name="pools"/> (an export's).</summary>
+    internal static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord, RowGroupPools pools) => format switch
     {
-        BatchFormat.Parquet => new ParquetBatchReader(),
+        BatchFormat.Parquet => new ParquetBatchReader(pools),
         BatchFormat.JsonLines => new JsonLinesBatchReader(onInvalidRecord: onInvalidRecord),
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown batch format."),
     };

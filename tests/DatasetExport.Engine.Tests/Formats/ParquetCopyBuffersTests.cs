@@ -20,7 +20,7 @@ public sealed class ParquetCopyBuffersTests
     [InlineData(8_000_000, 8_388_608)]
     public void Sizes_step_by_an_eighth_of_their_power_of_two(int length, int expected)
     {
-        var size = ParquetCopyBuffers.StepPool.SizeFor(length);
+        var size = StepPool<byte>.SizeFor(length);
 
         Assert.Equal(expected, size);
         Assert.True(size >= length && size - length <= Math.Max(4096, length / 8));
@@ -31,7 +31,7 @@ public sealed class ParquetCopyBuffersTests
     {
         var pool = new ParquetCopyBuffers().Pool;
         var array = pool.Rent(100_000);
-        Assert.Equal(ParquetCopyBuffers.StepPool.SizeFor(100_000), array.Length);
+        Assert.Equal(StepPool<byte>.SizeFor(100_000), array.Length);
 
         pool.Return(array);
         pool.Return(array);
