@@ -23,7 +23,12 @@ public static class FormatCatalog
 
     /// <summary>A writer that writes <paramref name="schema"/>-shaped records into <paramref name="output"/>.</summary>
     public static IFormatWriter CreateWriter(
-        Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes = long.MaxValue)
+        Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes = long.MaxValue) =>
+        CreateWriter(output, schema, fileType, compression, maxFileBytes, gzipBlocks: null);
+
+    /// <summary>As the public overload; gzip blocks come from <paramref name="gzipBlocks"/>, which the files of one export share.</summary>
+    internal static IFormatWriter CreateWriter(
+        Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes, ParallelGzipWriter.BlockShelf? gzipBlocks)
     {
         ValidateCombination(fileType, compression);
         return fileType switch
@@ -31,7 +36,7 @@ public static class FormatCatalog
             // Gzip blocks compressing on other threads are not counted yet: kept small against the file size limit, the
             // blocks in flight (a few) lag it by a small fraction of a file.
             FileType.Json => new JsonLinesWriter(output, schema, gzip: compression == CompressionKind.Gzip,
-                gzipBlockBytes: (int)Math.Clamp(maxFileBytes / 16, MinGzipBlockBytes, ParallelGzipWriter.DefaultBlockBytes)),
+                (int)Math.Clamp(maxFileBytes / 16, MinGzipBlockBytes, ParallelGzipWriter.DefaultBlockBytes), gzipBlocks),
             FileType.Parquet => new ParquetFileWriter(output, schema, compression, rowGroupBytes: ParquetRowGroupBytes(maxFileBytes)),
             _ => throw new ArgumentOutOfRangeException(nameof(fileType), fileType, "Unknown file type."),
         };

@@ -344,12 +344,12 @@ internal sealed class ParquetColumnPlan
                 using var pages = ParquetPageReader.Open(file, column, repetitions is not null, definitions is not null, lease.Pools.Of<byte>());
                 return _ownType switch
                 {
-                    Parquet.Meta.Type.BYTE_ARRAY => Decode(pages, count, definitions, repetitions, lease, new ParquetTextDecoder(text)),
-                    Parquet.Meta.Type.INT32 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<int>()),
+                    Parquet.Meta.Type.BYTE_ARRAY => Decode(pages, count, definitions, repetitions, lease, new ParquetTextDecoder(text) { Pools = lease.Pools }),
+                    Parquet.Meta.Type.INT32 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<int>() { Pools = lease.Pools }),
                     Parquet.Meta.Type.INT64 when _timestampTicks is { } ticks => DecodeTimestamps(pages, count, definitions, repetitions, lease, ticks),
-                    Parquet.Meta.Type.INT64 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<long>()),
-                    Parquet.Meta.Type.FLOAT => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<float>()),
-                    _ => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<double>()),
+                    Parquet.Meta.Type.INT64 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<long>() { Pools = lease.Pools }),
+                    Parquet.Meta.Type.FLOAT => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<float>() { Pools = lease.Pools }),
+                    _ => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<double>() { Pools = lease.Pools }),
                 };
             }
             catch (NotSupportedException)
@@ -374,7 +374,7 @@ internal sealed class ParquetColumnPlan
         {
             var values = lease.Rent<DateTime>(count);
             var stored = MemoryMarshal.Cast<DateTime, long>(values.AsSpan(0, count));
-            using (var decoder = new ParquetFixedWidthDecoder<long>())
+            using (var decoder = new ParquetFixedWidthDecoder<long>() { Pools = lease.Pools })
             {
                 ParquetColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
                     definitions.AsSpan(0, definitions is null ? 0 : count), repetitions.AsSpan(0, repetitions is null ? 0 : count), stored, decoder);
