@@ -16,17 +16,26 @@ internal sealed class StepPool<T> : ArrayPool<T>
     private const int SmallestSize = 4096;
     private const int LargestSize = 1 << 30;
 
+    /// <summary>
+    /// Sizes above the one asked for that may serve it when none of that size is free: lengths drift between row groups,
+    /// and a new array for each step met would pile up arrays that are never all in use at once.
+    /// </summary>
+    private const int LargerSizesTried = 2;
+
     private readonly Dictionary<int, Stack<T[]>> _free = [];
 
     public override T[] Rent(int minimumLength)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(minimumLength);
-        var size = SizeFor(minimumLength);
+        var wanted = SizeFor(minimumLength);
         lock (_free)
         {
-            if (_free.TryGetValue(size, out var arrays) && arrays.TryPop(out var array)) return array;
+            for (int size = wanted, tried = 0; tried <= LargerSizesTried && size <= LargestSize; size = SizeFor(size + 1), tried++)
+            {
+                if (_free.TryGetValue(size, out var arrays) && arrays.TryPop(out var array)) return array;
+            }
         }
-        return GC.AllocateUninitializedArray<T>(size);
+        return GC.AllocateUninitializedArray<T>(wanted);
     }
 
     /// <summary>Arrays of other sizes than this pool's (not rented here) are left to the collector; an array returned twice is kept once.</summary>

@@ -41,6 +41,21 @@ public sealed class ParquetCopyBuffersTests
     }
 
     [Fact]
+    public void A_size_with_none_free_is_served_by_an_array_up_to_two_steps_larger_only()
+    {
+        var pool = new StepPool<byte>();
+        // 1 MiB + 1 byte takes the size 1 MiB + 1/8; two steps up is 1 MiB + 3/8, three steps 1 MiB + 4/8.
+        var twoStepsUp = pool.Rent(1_441_792);
+        var threeStepsUp = pool.Rent(1_572_864);
+        pool.Return(threeStepsUp);
+
+        Assert.NotSame(threeStepsUp, pool.Rent(1_048_577));
+        pool.Return(twoStepsUp);
+        Assert.Same(twoStepsUp, pool.Rent(1_048_577));
+        Assert.Same(threeStepsUp, pool.Rent(1_400_000));
+    }
+
+    [Fact]
     public void Arrays_of_other_sizes_are_not_taken()
     {
         var pool = new ParquetCopyBuffers().Pool;
