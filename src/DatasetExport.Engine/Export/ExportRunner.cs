@@ -240,8 +240,10 @@ internal sealed class ExportRunner
         // Parts are numbered when opened: run.Files lags behind while a part is uploading.
         var partsOpened = 0;
         var batchesDone = 0;
+        // Parts are written one after the other: each one's gzip blocks serve the next.
+        var gzipBlocks = new ParallelGzipWriter.BlockShelf();
         var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
-        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination), cancellationToken);
+        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new ParquetCopyBuffers(), new RowGroupPools(oneRowGroupAtATime: true)), cancellationToken);
         try
         {
             await foreach (var read in reading.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -265,7 +267,7 @@ internal sealed class ExportRunner
                         {
                             await StorePartAsync().ConfigureAwait(false);
                         }
-                        part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption);
+                        part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption, gzipBlocks);
                         var parquet = part.Writer as ParquetFileWriter
                             ?? throw new InvalidOperationException("A Parquet row group was copied for a destination that does not write Parquet.");
                         await parquet.WriteAsync(rowGroup, cancellationToken).ConfigureAwait(false);
@@ -284,7 +286,7 @@ internal sealed class ExportRunner
                 var offset = 0;
                 while (offset < chunk.RowCount)
                 {
-                    part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption);
+                    part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption, gzipBlocks);
                     var take = RecordsThatFit(part.Writer, maxBytes, chunk.RowCount - offset);
                     await part.Writer.WriteAsync(chunk.Slice(offset, take), cancellationToken).ConfigureAwait(false);
                     offset += take;
@@ -330,8 +332,11 @@ internal sealed class ExportRunner
     /// </summary>
     private readonly record struct BatchRead(int BatchIndex, RecordChunk? Chunk, EncodedRowGroup? RowGroup, BatchProblem? Problem, long RecordsSkipped);
 
-    /// <summary>What the batches are read as: the dataset's schema, the flow's options, and the destination's files (whose row groups a Parquet batch may be copied into).</summary>
-    private sealed record ReadPlan(DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination);
+    /// <summary>
+    /// What the batches are read as: the dataset's schema, the flow's options, and the destination's files (whose row groups a
+    /// Parquet batch may be copied into, with the run's <paramref name="CopyBuffers"/>); decoded row groups' arrays come from the run's <paramref name="DecodePools"/>.
+    /// </summary>
+    private sealed record ReadPlan(DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination, ParquetCopyBuffers CopyBuffers, RowGroupPools DecodePools);
 
     /// <summary>
     /// Reads the batches on a task of its own, up to <see cref="ReadAheadChunks"/> chunks ahead of the writer, so reading
@@ -454,13 +459,13 @@ internal sealed class ExportRunner
         {
             try
             {
-                var (schema, options, destination) = plan;
+                var (schema, options, destination, copyBuffers, decodePools) = plan;
                 if (options.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, options, cancellationToken).ConfigureAwait(false) is { } problem)
                 {
                     await _reads.Writer.WriteAsync(new BatchRead(index, null, null, problem, 0), cancellationToken).ConfigureAwait(false);
                     return;
                 }
-                if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes, cancellationToken).ConfigureAwait(false) is { } copier)
+                if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes, copyBuffers, cancellationToken).ConfigureAwait(false) is { } copier)
                 {
                     await foreach (var rowGroup in copier.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
@@ -471,7 +476,7 @@ internal sealed class ExportRunner
                 }
                 // The reader calls back on this task only, between the chunks it hands over.
                 long skipped = 0;
-                var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null);
+                var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null, decodePools);
                 await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
                 {
                     var skippedBefore = skipped;
@@ -723,14 +728,16 @@ internal sealed class ExportRunner
         public IFormatWriter Writer { get; }
 
         /// <summary>With <paramref name="encryption"/>, the writer's bytes are encrypted on their way to the file, named with the .gpg suffix.</summary>
-        public static PartFile Open(string staging, int index, string extension, DatasetSchema schema, DestinationSettings destination, PgpFileEncryption? encryption)
+        public static PartFile Open(
+            string staging, int index, string extension, DatasetSchema schema, DestinationSettings destination, PgpFileEncryption? encryption,
+            ParallelGzipWriter.BlockShelf gzipBlocks)
         {
             var plainName = $"part-{index:D5}-{Guid.NewGuid():D}{extension}";
             var fileName = encryption is null ? plainName : plainName + PgpFileEncryption.Suffix;
             var localPath = Path.Combine(staging, fileName);
             var stream = new FileStream(localPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
             var encrypting = encryption?.Open(stream, plainName);
-            return new PartFile(localPath, fileName, stream, encrypting, FormatCatalog.CreateWriter(encrypting ?? stream, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes));
+            return new PartFile(localPath, fileName, stream, encrypting, FormatCatalog.CreateWriter(encrypting ?? stream, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes, gzipBlocks));
         }
 
         /// <summary>Closing the encrypting stream (after the writer) finishes the OpenPGP message in the file.</summary>

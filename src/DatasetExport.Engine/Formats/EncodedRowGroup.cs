@@ -1,35 +1,42 @@
-using System.Buffers;
 using Parquet.Meta;
 
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// A Parquet row group as encoded pages (column chunks back to back) with its metadata, whose offsets count from the
-/// start of <see cref="Bytes"/>. <see cref="ParquetFileWriter"/> places it in a file by moving the offsets. The bytes
-/// are rented: <see cref="Dispose"/> gives them back once written.
+/// A Parquet row group as encoded pages with its metadata: its column chunks, each in a buffer of its own, are placed back
+/// to back, and the metadata's offsets count from the start of the first. <see cref="ParquetFileWriter"/> places it in a
+/// file by moving the offsets. The buffers are rented: <see cref="Dispose"/> gives them back once written, and then calls
+/// its <c>disposed</c> action (the copier counts the row groups alive).
 /// </summary>
 internal sealed class EncodedRowGroup : IDisposable
 {
-    private byte[]? _buffer;
+    private readonly Action _disposed;
+    private PooledBufferWriter[]? _columns;
 
-    internal EncodedRowGroup(RowGroup metadata, byte[] buffer, int length)
+    internal EncodedRowGroup(RowGroup metadata, PooledBufferWriter[] columns, Action disposed)
     {
         Metadata = metadata;
-        _buffer = buffer;
-        Length = length;
+        _columns = columns;
+        _disposed = disposed;
+        Length = columns.Sum(column => column.WrittenCount);
     }
 
     public long RowCount => Metadata.NumRows;
 
+    /// <summary>The bytes of all its column chunks.</summary>
     public int Length { get; }
 
     internal RowGroup Metadata { get; }
 
-    internal ReadOnlyMemory<byte> Bytes => (_buffer ?? throw new ObjectDisposedException(nameof(EncodedRowGroup))).AsMemory(0, Length);
+    /// <summary>The column chunks' bytes in file order.</summary>
+    internal IEnumerable<ReadOnlyMemory<byte>> Chunks =>
+        (_columns ?? throw new ObjectDisposedException(nameof(EncodedRowGroup))).Select(column => column.WrittenMemory);
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _buffer, null) is { } buffer) ArrayPool<byte>.Shared.Return(buffer);
+        if (Interlocked.Exchange(ref _columns, null) is not { } columns) return;
+        foreach (var column in columns) column.Dispose();
+        _disposed();
     }
 
     /// <summary>Adds <paramref name="delta"/> to every file offset in <paramref name="group"/>'s metadata.</summary>

@@ -10,16 +10,25 @@ public static class FormatCatalog
     /// The reader for a lake batch format. With <paramref name="onInvalidRecord"/>, JSON Lines readers leave invalid lines
     /// out and report them to it instead of failing (Parquet has no record-level faults: a damaged file fails whole).
     /// </summary>
-    public static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord = null) => format switch
+    public static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord = null) =>
+        GetReader(format, onInvalidRecord, new RowGroupPools());
+
+    /// <summary>As <see cref="GetReader(BatchFormat, Action{BatchReadException}?)"/>, Parquet row groups decoded into arrays of <paramref name="pools"/> (an export's).</summary>
+    internal static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord, RowGroupPools pools) => format switch
     {
-        BatchFormat.Parquet => new ParquetBatchReader(),
+        BatchFormat.Parquet => new ParquetBatchReader(pools),
         BatchFormat.JsonLines => new JsonLinesBatchReader(onInvalidRecord: onInvalidRecord),
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown batch format."),
     };
 
     /// <summary>A writer that writes <paramref name="schema"/>-shaped records into <paramref name="output"/>.</summary>
     public static IFormatWriter CreateWriter(
-        Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes = long.MaxValue)
+        Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes = long.MaxValue) =>
+        CreateWriter(output, schema, fileType, compression, maxFileBytes, gzipBlocks: null);
+
+    /// <summary>As the public overload; gzip blocks come from <paramref name="gzipBlocks"/>, which the files of one export share.</summary>
+    internal static IFormatWriter CreateWriter(
+        Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes, ParallelGzipWriter.BlockShelf? gzipBlocks)
     {
         ValidateCombination(fileType, compression);
         return fileType switch
@@ -27,7 +36,7 @@ public static class FormatCatalog
             // Gzip blocks compressing on other threads are not counted yet: kept small against the file size limit, the
             // blocks in flight (a few) lag it by a small fraction of a file.
             FileType.Json => new JsonLinesWriter(output, schema, gzip: compression == CompressionKind.Gzip,
-                gzipBlockBytes: (int)Math.Clamp(maxFileBytes / 16, MinGzipBlockBytes, ParallelGzipWriter.DefaultBlockBytes)),
+                (int)Math.Clamp(maxFileBytes / 16, MinGzipBlockBytes, ParallelGzipWriter.DefaultBlockBytes), gzipBlocks),
             FileType.Parquet => new ParquetFileWriter(output, schema, compression, rowGroupBytes: ParquetRowGroupBytes(maxFileBytes)),
             _ => throw new ArgumentOutOfRangeException(nameof(fileType), fileType, "Unknown file type."),
         };
@@ -35,12 +44,15 @@ public static class FormatCatalog
 
     /// <summary>
     /// A copier of <paramref name="batch"/>'s row groups, still encoded, into the Parquet files a destination writes, or
-    /// null when its records must be read and written (<see cref="ParquetRowGroupCopier.TryOpenAsync"/> says when).
+    /// null when its records must be read and written (<see cref="ParquetRowGroupCopier.TryOpenAsync"/> says when). Its
+    /// memory is <paramref name="memory"/>'s (an export shares one between its batches), or its own.
     /// </summary>
     internal static async Task<ParquetRowGroupCopier?> TryCopyRowGroupsAsync(
-        Lake.BatchInfo batch, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes, CancellationToken cancellationToken) =>
+        Lake.BatchInfo batch, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes,
+        ParquetCopyBuffers? memory, CancellationToken cancellationToken) =>
         batch.Format == BatchFormat.Parquet && fileType == FileType.Parquet
-            ? await ParquetRowGroupCopier.TryOpenAsync(batch.FullPath, batch.Gzipped, schema, compression, ParquetRowGroupBytes(maxFileBytes), cancellationToken).ConfigureAwait(false)
+            ? await ParquetRowGroupCopier.TryOpenAsync(
+                batch.FullPath, batch.Gzipped, schema, compression, ParquetRowGroupBytes(maxFileBytes), memory, cancellationToken).ConfigureAwait(false)
             : null;
 
     /// <summary>

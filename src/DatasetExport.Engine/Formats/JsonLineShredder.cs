@@ -28,6 +28,7 @@ internal sealed class JsonLineShredder
     // Dates, timestamps, times and integer map keys are parsed from this when their text fits, to spare a string per value.
     private const int ShortTextLength = 128;
 
+    private readonly RowGroupPools _pools;
     private readonly ChunkBuilder _builder;
     private readonly FieldPlan[] _fields;
     private readonly CharArena _chars;
@@ -46,9 +47,9 @@ internal sealed class JsonLineShredder
     public JsonLineShredder(DatasetSchema schema, string path, int chunkRows)
     {
         // The chunks' arrays and text blocks are reused once the chunks are released.
-        var arrays = new ChunkArrays();
-        _builder = new ChunkBuilder(schema, chunkRows, arrays);
-        _chars = new CharArena(arrays);
+        _pools = new RowGroupPools();
+        _builder = new ChunkBuilder(schema, chunkRows, _pools);
+        _chars = new CharArena(_pools);
         var columns = _builder.Columns.ToArray();
         _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns)).ToArray();
         _path = path;
@@ -63,7 +64,7 @@ internal sealed class JsonLineShredder
     /// </summary>
     public RecordChunk Build()
     {
-        var lease = new RowGroupLease();
+        var lease = new RowGroupLease(_pools, released: null);
         var chunk = _builder.Build(lease).HeldBy(lease);
         _chars.HandOver(lease);
         lease.Release();   // the shredder's own hold: the chunk's release gives the arrays back

@@ -31,12 +31,18 @@ public sealed class JsonLinesWriter : IFormatWriter
     /// <param name="gzipBlockBytes">Uncompressed bytes per gzip block (<see cref="ParallelGzipWriter"/>): smaller blocks let
     /// <see cref="BytesWritten"/> lag less, for small file size limits.</param>
     public JsonLinesWriter(Stream output, DatasetSchema schema, bool gzip, int gzipBlockBytes = ParallelGzipWriter.DefaultBlockBytes)
+        : this(output, schema, gzip, gzipBlockBytes, gzipBlocks: null)
+    {
+    }
+
+    /// <param name="gzipBlocks">Where gzip blocks come from and go back to: the files of one export share them.</param>
+    internal JsonLinesWriter(Stream output, DatasetSchema schema, bool gzip, int gzipBlockBytes, ParallelGzipWriter.BlockShelf? gzipBlocks)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(schema);
         _schema = schema;
         _counter = new CountingStream(output);
-        _gzip = gzip ? new ParallelGzipWriter(_counter, maxInFlight: Math.Min(Environment.ProcessorCount, MaxGzipThreads), gzipBlockBytes) : null;
+        _gzip = gzip ? new ParallelGzipWriter(_counter, maxInFlight: Math.Min(Environment.ProcessorCount, MaxGzipThreads), gzipBlockBytes, gzipBlocks) : null;
         // Relaxed escaping keeps non-ASCII text as UTF-8 instead of \u escapes; quotes and control characters are still escaped.
         _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         _rows = new JsonRowWriter(ColumnLayout.For(schema), JavaScriptEncoder.UnsafeRelaxedJsonEscaping);

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.IO.Compression;
 using System.IO.Hashing;
 
@@ -24,6 +25,7 @@ internal sealed class ParallelGzipWriter : IAsyncDisposable
     private static readonly byte[] FinalBlock = [0x03, 0x00];
 
     private readonly Stream _output;
+    private readonly BlockShelf _shelf;
     private readonly int _maxInFlight;
     private readonly int _blockBytes;
     private readonly Queue<Block> _inFlight = new();
@@ -36,11 +38,13 @@ internal sealed class ParallelGzipWriter : IAsyncDisposable
     /// <param name="output">Receives the gzip bytes; left open.</param>
     /// <param name="maxInFlight">Most blocks compressing at once (each holds up to <see cref="DefaultBlockBytes"/> twice).</param>
     /// <param name="blockBytes">Uncompressed bytes per block; smaller blocks make the written count lag less.</param>
-    public ParallelGzipWriter(Stream output, int maxInFlight, int blockBytes = DefaultBlockBytes)
+    /// <param name="shelf">Where blocks come from and go back to when the writer is disposed: the files of one export share one.</param>
+    public ParallelGzipWriter(Stream output, int maxInFlight, int blockBytes = DefaultBlockBytes, BlockShelf? shelf = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxInFlight, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(blockBytes, 1);
         _output = output;
+        _shelf = shelf ?? new BlockShelf();
         _maxInFlight = maxInFlight;
         _blockBytes = blockBytes;
     }
@@ -85,7 +89,10 @@ internal sealed class ParallelGzipWriter : IAsyncDisposable
         await _output.WriteAsync(trailer, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Waits for the blocks still compressing (their outcome no longer matters) so their buffers are not in use.</summary>
+    /// <summary>
+    /// Waits for the blocks still compressing (their outcome no longer matters) so their buffers are not in use, then puts
+    /// every block back on the shelf.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var block in _inFlight)
@@ -99,7 +106,11 @@ internal sealed class ParallelGzipWriter : IAsyncDisposable
                 // The file is abandoned; a failure here has nothing left to fail.
             }
         }
+        foreach (var block in _inFlight.Concat(_free)) _shelf.Put(block);
+        if (_filling is not null) _shelf.Put(_filling);
         _inFlight.Clear();
+        _free.Clear();
+        _filling = null;
     }
 
     /// <summary>Writes the header before the first compressed data, so a file abandoned before any is empty.</summary>
@@ -113,7 +124,7 @@ internal sealed class ParallelGzipWriter : IAsyncDisposable
     private async Task<Block> TakeFreeBlockAsync(CancellationToken cancellationToken)
     {
         if (_free.Count == 0 && _inFlight.Count >= _maxInFlight) await WriteOldestAsync(cancellationToken).ConfigureAwait(false);
-        return _free.TryPop(out var free) ? free : new Block(_blockBytes);
+        return _free.TryPop(out var free) ? free : _shelf.Take(_blockBytes);
     }
 
     /// <summary>Waits for the oldest block, writes its deflate data and keeps the block, emptied, for reuse.</summary>
@@ -127,10 +138,36 @@ internal sealed class ParallelGzipWriter : IAsyncDisposable
         _free.Push(block);
     }
 
+    /// <summary>
+    /// Blocks kept between the files of one export (its parts): each file's blocks (a few MB each, on the large object
+    /// heap) served the next instead of waiting for a full collection.
+    /// </summary>
+    internal sealed class BlockShelf
+    {
+        private readonly ConcurrentBag<Block> _blocks = [];
+
+        internal Block Take(int size)
+        {
+            while (_blocks.TryTake(out var block))
+            {
+                if (block.Size == size) return block;
+            }
+            return new Block(size);
+        }
+
+        internal void Put(Block block)
+        {
+            block.Clear();
+            _blocks.Add(block);
+        }
+    }
+
     /// <summary>Up to <see cref="DefaultBlockBytes"/> of input and, once compressed, its deflate data ending on a byte boundary.</summary>
-    private sealed class Block(int size)
+    internal sealed class Block(int size)
     {
         private readonly byte[] _input = new byte[size];
+
+        public int Size => _input.Length;
         private readonly MemoryStream _output = new();
         private int _compressedLength;
 

@@ -21,11 +21,20 @@ public sealed class ParquetBatchReader : IBatchReader
     /// <param name="chunkSize">Most records in one chunk.</param>
     /// <param name="temporaryFolder">Where <c>.parquet.gz</c> batches are decompressed; the system temp folder when null.</param>
     public ParquetBatchReader(int chunkSize = DefaultChunkSize, string? temporaryFolder = null)
+        : this(new RowGroupPools(), chunkSize, temporaryFolder)
+    {
+    }
+
+    /// <param name="pools">Where row groups' arrays are rented: an export shares one between its batches.</param>
+    internal ParquetBatchReader(RowGroupPools pools, int chunkSize = DefaultChunkSize, string? temporaryFolder = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        _pools = pools;
         ChunkSize = chunkSize;
         TemporaryFolder = temporaryFolder ?? Path.GetTempPath();
     }
+
+    private readonly RowGroupPools _pools;
 
     /// <summary>Most records in one chunk; a row group larger than this yields several chunks.</summary>
     public int ChunkSize { get; }
@@ -61,7 +70,7 @@ public sealed class ParquetBatchReader : IBatchReader
         {
             var location = $"row group {groupIndex}";
             // The reader holds the row group's arrays until it has handed out its last chunk; each chunk holds them until released.
-            var lease = new RowGroupLease();
+            var lease = await _pools.LeaseAsync(cancellationToken).ConfigureAwait(false);
             try
             {
                 var rowGroup = await Guard(path, location, async () =>

@@ -11,10 +11,10 @@ namespace DatasetExport.Engine.Formats;
 internal static class ParquetColumnChunk
 {
     /// <summary>
-    /// Reads the chunk <paramref name="metadata"/> describes into an array rented from the shared pool (the caller
+    /// Reads the chunk <paramref name="metadata"/> describes into an array rented from <paramref name="pool"/> (the caller
     /// returns it); <paramref name="length"/> is the chunk's size. A chunk that does not fit in the file is damaged.
     /// </summary>
-    public static byte[] Read(SafeFileHandle file, ColumnMetaData metadata, out int length)
+    public static byte[] Read(SafeFileHandle file, ColumnMetaData metadata, ArrayPool<byte> pool, out int length)
     {
         var start = ParquetThrift.ChunkStart(metadata);
         if (start < 0 || metadata.TotalCompressedSize is < 0 or > int.MaxValue || start + metadata.TotalCompressedSize > RandomAccess.GetLength(file))
@@ -22,7 +22,7 @@ internal static class ParquetColumnChunk
             throw new InvalidDataException($"the column chunk ({metadata.TotalCompressedSize} bytes at {start}) does not fit in the file.");
         }
         length = (int)metadata.TotalCompressedSize;
-        var chunk = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+        var chunk = pool.Rent(Math.Max(length, 1));
         try
         {
             for (var read = 0; read < length;)
@@ -35,7 +35,7 @@ internal static class ParquetColumnChunk
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(chunk);
+            pool.Return(chunk);
             throw;
         }
     }

@@ -13,6 +13,14 @@ internal abstract class ParquetValueDecoder<T> : IDisposable
     private T[]? _dictionary;
     private int _dictionaryCount;
 
+    /// <summary>
+    /// Where the decoder's working arrays are rented: a reader's row group pools, so they are reused whatever thread the
+    /// reading continues on (the shared pool, the default, keeps them per thread).
+    /// </summary>
+    public RowGroupPools? Pools { get; init; }
+
+    protected ArrayPool<TItem> PoolOf<TItem>() => Pools?.Of<TItem>() ?? ArrayPool<TItem>.Shared;
+
     /// <summary>The fewest bytes a PLAIN value takes, to refuse a dictionary that announces more values than it can hold.</summary>
     protected abstract int SmallestPlainValue { get; }
 
@@ -23,7 +31,7 @@ internal abstract class ParquetValueDecoder<T> : IDisposable
     public void ReadDictionary(ParquetPage page)
     {
         ParquetColumnDecoder.CheckDictionary(page, _dictionary is not null, SmallestPlainValue);
-        _dictionary = ArrayPool<T>.Shared.Rent(page.EntryCount);
+        _dictionary = PoolOf<T>().Rent(page.EntryCount);
         _dictionaryCount = page.EntryCount;
         ReadPlain(page.Values.Span, _dictionary.AsSpan(0, page.EntryCount));
     }
@@ -38,7 +46,7 @@ internal abstract class ParquetValueDecoder<T> : IDisposable
                 break;
             case Encoding.PLAIN_DICTIONARY or Encoding.RLE_DICTIONARY:
                 var dictionary = _dictionary ?? throw new InvalidDataException("a dictionary-encoded page comes before any dictionary page.");
-                ParquetColumnDecoder.ReadIndexed(page.Values.Span, dictionary.AsSpan(0, _dictionaryCount), target);
+                ParquetColumnDecoder.ReadIndexed(page.Values.Span, dictionary.AsSpan(0, _dictionaryCount), target, PoolOf<int>());
                 break;
             default:
                 if (!TryReadOther(page, target)) throw new NotSupportedException($"{ValueName} in the {page.Encoding} encoding are not decoded here.");
@@ -48,7 +56,7 @@ internal abstract class ParquetValueDecoder<T> : IDisposable
 
     public virtual void Dispose()
     {
-        if (_dictionary is not null) ArrayPool<T>.Shared.Return(_dictionary, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
+        if (_dictionary is not null) PoolOf<T>().Return(_dictionary, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
         _dictionary = null;
     }
 
@@ -104,10 +112,10 @@ internal static class ParquetColumnDecoder
     }
 
     /// <summary>Dictionary-encoded values: the indices' bit width in one byte, then RLE/bit-packed runs of indices into <paramref name="dictionary"/>.</summary>
-    public static void ReadIndexed<T>(ReadOnlySpan<byte> data, ReadOnlySpan<T> dictionary, Span<T> target)
+    public static void ReadIndexed<T>(ReadOnlySpan<byte> data, ReadOnlySpan<T> dictionary, Span<T> target, ArrayPool<int> scratch)
     {
         if (data.IsEmpty) throw ParquetBits.Truncated("the bit width of dictionary indices");
-        var indices = ArrayPool<int>.Shared.Rent(target.Length);
+        var indices = scratch.Rent(target.Length);
         try
         {
             RleBitPackedDecoder.Decode(data[1..], data[0], indices.AsSpan(0, target.Length));
@@ -120,7 +128,7 @@ internal static class ParquetColumnDecoder
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(indices);
+            scratch.Return(indices);
         }
     }
 

@@ -119,7 +119,7 @@ public sealed class ParquetFileWriter : IFormatWriter
             throw new ArgumentException($"The row group has {rowGroup.Metadata.Columns.Count} columns; the file has {_leaves.Length}.", nameof(rowGroup));
         }
         await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
-        await PlaceAsync(rowGroup.Metadata, rowGroup.Bytes, 0, cancellationToken).ConfigureAwait(false);
+        await PlaceAsync(rowGroup.Metadata, rowGroup.Chunks, 0, cancellationToken).ConfigureAwait(false);
         RecordsWritten += rowGroup.RowCount;
     }
 
@@ -164,21 +164,24 @@ public sealed class ParquetFileWriter : IFormatWriter
         {
             if (_leaves[i].IsTimestamp && rowGroup.Columns[i].MetaData?.Statistics is { } statistics) _leaves[i].CorrectStatistics(statistics);
         }
-        await PlaceAsync(rowGroup, file[ParquetThrift.Magic.Length..footerStart], ParquetThrift.Magic.Length, cancellationToken).ConfigureAwait(false);
+        await PlaceAsync(rowGroup, [file[ParquetThrift.Magic.Length..footerStart]], ParquetThrift.Magic.Length, cancellationToken).ConfigureAwait(false);
         foreach (var leaf in _leaves) leaf.Clear();
         _bufferedRecords = 0;
     }
 
-    /// <summary>Writes a row group's chunks (<paramref name="bytes"/>, which began at <paramref name="origin"/> where its offsets were counted) and adds it to the footer.</summary>
-    private async Task PlaceAsync(RowGroup rowGroup, ReadOnlyMemory<byte> bytes, long origin, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes a row group's chunks (<paramref name="pieces"/> back to back, which began at <paramref name="origin"/> where its
+    /// offsets were counted) and adds it to the footer.
+    /// </summary>
+    private async Task PlaceAsync(RowGroup rowGroup, IEnumerable<ReadOnlyMemory<byte>> pieces, long origin, CancellationToken cancellationToken)
     {
         await WriteMagicOnceAsync(cancellationToken).ConfigureAwait(false);
         var position = _counter.BytesWritten;
         EncodedRowGroup.MoveOffsets(rowGroup, position - origin);
         rowGroup.FileOffset = position;
-        rowGroup.TotalCompressedSize = bytes.Length;
         rowGroup.Ordinal = checked((short)_footer.RowGroups.Count);
-        await _counter.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        foreach (var piece in pieces) await _counter.WriteAsync(piece, cancellationToken).ConfigureAwait(false);
+        rowGroup.TotalCompressedSize = _counter.BytesWritten - position;
         _footer.RowGroups.Add(rowGroup);
         _footer.NumRows += rowGroup.NumRows;
         await _output.FlushAsync(cancellationToken).ConfigureAwait(false);

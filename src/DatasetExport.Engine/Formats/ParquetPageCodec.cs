@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.IO.Compression;
 using Parquet.Meta;
 using Snappier;
@@ -15,8 +16,12 @@ internal static class ParquetPageCodec
     /// <summary>Zstd level of <c>CompressionLevel.Optimal</c> in Parquet.Net, which <see cref="ParquetFileWriter"/> asks for.</summary>
     private const int ZstdLevel = 3;
 
-    private static readonly ThreadLocal<Compressor> ZstdCompressors = new(() => new Compressor(ZstdLevel));
-    private static readonly ThreadLocal<Decompressor> ZstdDecompressors = new(() => new Decompressor());
+    /// <summary>
+    /// Zstd contexts (a few MB of native memory each) kept for reuse, as many as have worked at once. Not one per thread: the
+    /// thread pool's threads come and go, and every thread that ever compressed kept its own.
+    /// </summary>
+    private static readonly ConcurrentBag<Compressor> ZstdCompressors = [];
+    private static readonly ConcurrentBag<Decompressor> ZstdDecompressors = [];
 
     public static bool Supports(CompressionCodec codec) =>
         codec is CompressionCodec.UNCOMPRESSED or CompressionCodec.SNAPPY or CompressionCodec.GZIP or CompressionCodec.ZSTD;
@@ -31,17 +36,17 @@ internal static class ParquetPageCodec
     };
 
     /// <summary>Decompresses <paramref name="source"/> into exactly <paramref name="target"/>, or throws <see cref="InvalidDataException"/>.</summary>
-    public static void Decompress(CompressionCodec codec, ReadOnlySpan<byte> source, Span<byte> target)
+    public static void Decompress(CompressionCodec codec, ReadOnlyMemory<byte> source, Memory<byte> target)
     {
         int written;
         try
         {
             written = codec switch
             {
-                CompressionCodec.UNCOMPRESSED => Copy(source, target),
-                CompressionCodec.SNAPPY => Snappy.Decompress(source, target),
-                CompressionCodec.ZSTD => ZstdDecompressors.Value!.Unwrap(source, target),
-                CompressionCodec.GZIP => Gunzip(source, target),
+                CompressionCodec.UNCOMPRESSED => Copy(source.Span, target.Span),
+                CompressionCodec.SNAPPY => Unsnappy(source, target),
+                CompressionCodec.ZSTD => Unzstd(source.Span, target.Span),
+                CompressionCodec.GZIP => Gunzip(source.Span, target.Span),
                 _ => throw new NotSupportedException($"Parquet codec {codec} is not supported here."),
             };
         }
@@ -51,6 +56,14 @@ internal static class ParquetPageCodec
         }
         if (written != target.Length) throw new InvalidDataException($"a {codec} page decompressed to {written} bytes, its header says {target.Length}.");
     }
+
+    /// <summary>The most bytes <see cref="Compress"/> writes for <paramref name="length"/> bytes (gzip: a guess; its output grows as needed).</summary>
+    public static int MaxCompressedLength(CompressionCodec codec, int length) => codec switch
+    {
+        CompressionCodec.SNAPPY => Snappy.GetMaxCompressedLength(length),
+        CompressionCodec.ZSTD => Compressor.GetCompressBound(length),
+        _ => length + 64,
+    };
 
     /// <summary>Compresses <paramref name="source"/> into <paramref name="output"/> (appended); returns the bytes written.</summary>
     public static int Compress(CompressionCodec codec, ReadOnlySpan<byte> source, IBufferWriter<byte> output)
@@ -68,10 +81,17 @@ internal static class ParquetPageCodec
             }
             case CompressionCodec.ZSTD:
             {
-                var compressor = ZstdCompressors.Value!;
-                var written = compressor.Wrap(source, output.GetSpan(Compressor.GetCompressBound(source.Length)));
-                output.Advance(written);
-                return written;
+                var compressor = ZstdCompressors.TryTake(out var idle) ? idle : new Compressor(ZstdLevel);
+                try
+                {
+                    var written = compressor.Wrap(source, output.GetSpan(Compressor.GetCompressBound(source.Length)));
+                    output.Advance(written);
+                    return written;
+                }
+                finally
+                {
+                    ZstdCompressors.Add(compressor);
+                }
             }
             case CompressionCodec.GZIP:
             {
@@ -90,6 +110,43 @@ internal static class ParquetPageCodec
         if (source.Length != target.Length) return source.Length;
         source.CopyTo(target);
         return source.Length;
+    }
+
+    private static int Unzstd(ReadOnlySpan<byte> source, Span<byte> target)
+    {
+        var decompressor = ZstdDecompressors.TryTake(out var idle) ? idle : new Decompressor();
+        try
+        {
+            return decompressor.Unwrap(source, target);
+        }
+        finally
+        {
+            ZstdDecompressors.Add(decompressor);
+        }
+    }
+
+    /// <summary>
+    /// Snappy straight into <paramref name="target"/>. Snappier's span overload decompresses into an array rented from the
+    /// shared pool and copies it over: a page-sized rent per page, which the shared pool keeps per thread.
+    /// </summary>
+    private static int Unsnappy(ReadOnlyMemory<byte> source, Memory<byte> target)
+    {
+        var output = new FixedBufferWriter(target);
+        Snappy.Decompress(new ReadOnlySequence<byte>(source), output);
+        return output.Written;
+    }
+
+    /// <summary>Writes into one given block of memory; asking for more than is left means the data is longer than announced.</summary>
+    private sealed class FixedBufferWriter(Memory<byte> target) : IBufferWriter<byte>
+    {
+        public int Written { get; private set; }
+
+        public void Advance(int count) => Written += count;
+
+        public Memory<byte> GetMemory(int sizeHint = 0) =>
+            sizeHint <= target.Length - Written ? target[Written..] : throw new InvalidDataException($"the page decompresses to more than {target.Length} bytes.");
+
+        public Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
     }
 
     private static int Gunzip(ReadOnlySpan<byte> source, Span<byte> target)

@@ -14,6 +14,7 @@ namespace DatasetExport.Engine.Formats;
 /// </summary>
 internal sealed class ParquetPageReader : IDisposable
 {
+    private readonly ArrayPool<byte> _pool;
     private readonly byte[] _chunk;
     private readonly MemoryStream _stream;
     private readonly CompressionCodec _codec;
@@ -21,8 +22,9 @@ internal sealed class ParquetPageReader : IDisposable
     private readonly bool _hasDefinitions;
     private byte[] _page = [];
 
-    private ParquetPageReader(byte[] chunk, int length, CompressionCodec codec, bool hasRepetitions, bool hasDefinitions)
+    private ParquetPageReader(ArrayPool<byte> pool, byte[] chunk, int length, CompressionCodec codec, bool hasRepetitions, bool hasDefinitions)
     {
+        _pool = pool;
         _chunk = chunk;
         _stream = new MemoryStream(chunk, 0, length, writable: false);
         _codec = codec;
@@ -30,9 +32,10 @@ internal sealed class ParquetPageReader : IDisposable
         _hasDefinitions = hasDefinitions;
     }
 
-    /// <summary>Reads the bytes of <paramref name="column"/> from <paramref name="file"/>.</summary>
-    public static ParquetPageReader Open(SafeFileHandle file, ColumnChunk column, bool hasRepetitions, bool hasDefinitions)
+    /// <summary>Reads the bytes of <paramref name="column"/> from <paramref name="file"/>, into buffers from <paramref name="pool"/> (the shared one when null).</summary>
+    public static ParquetPageReader Open(SafeFileHandle file, ColumnChunk column, bool hasRepetitions, bool hasDefinitions, ArrayPool<byte>? pool = null)
     {
+        pool ??= ArrayPool<byte>.Shared;
         var metadata = column.MetaData ?? throw new InvalidDataException("the column chunk has no metadata.");
         if (column.CryptoMetadata is not null || column.EncryptedColumnMetadata is not null) throw new NotSupportedException("the column chunk is encrypted.");
         if (column.FilePath is not null) throw new NotSupportedException("the column chunk is in another file.");
@@ -40,8 +43,8 @@ internal sealed class ParquetPageReader : IDisposable
         {
             throw new NotSupportedException($"{metadata.Codec} pages are not decompressed here.");
         }
-        var chunk = ParquetColumnChunk.Read(file, metadata, out var length);
-        return new ParquetPageReader(chunk, length, metadata.Codec, hasRepetitions, hasDefinitions);
+        var chunk = ParquetColumnChunk.Read(file, metadata, pool, out var length);
+        return new ParquetPageReader(pool, chunk, length, metadata.Codec, hasRepetitions, hasDefinitions);
     }
 
     /// <summary>The next dictionary or data page, false at the end of the chunk. Index pages are skipped.</summary>
@@ -76,8 +79,8 @@ internal sealed class ParquetPageReader : IDisposable
     public void Dispose()
     {
         _stream.Dispose();
-        ArrayPool<byte>.Shared.Return(_chunk);
-        if (_page.Length > 0) ArrayPool<byte>.Shared.Return(_page);
+        _pool.Return(_chunk);
+        if (_page.Length > 0) _pool.Return(_page);
     }
 
     /// <summary>A v1 data page: repetition then definition levels (each after its 4-byte length) and values, all compressed together.</summary>
@@ -131,10 +134,10 @@ internal sealed class ParquetPageReader : IDisposable
         if (_page.Length < length)
         {
             var smaller = _page;
-            _page = ArrayPool<byte>.Shared.Rent(length);
-            if (smaller.Length > 0) ArrayPool<byte>.Shared.Return(smaller);
+            _page = _pool.Rent(length);
+            if (smaller.Length > 0) _pool.Return(smaller);
         }
-        ParquetPageCodec.Decompress(_codec, stored.Span, _page.AsSpan(0, length));
+        ParquetPageCodec.Decompress(_codec, stored, _page.AsMemory(0, length));
         return _page.AsMemory(0, length);
     }
 

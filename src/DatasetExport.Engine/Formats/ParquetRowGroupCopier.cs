@@ -13,6 +13,7 @@ namespace DatasetExport.Engine.Formats;
 /// <see cref="ParquetFileWriter"/> would write for the dataset schema (<see cref="ParquetFileLayout"/>); any other batch
 /// goes through <see cref="ParquetBatchReader"/> and is encoded again. Pages are checked on the way: their headers must
 /// chain to the end of their column chunk and count its values, and recompressed pages must decompress to their size.
+/// Its buffers and row groups alive are bounded by <see cref="ParquetCopyBuffers"/>, which an export shares between its batches.
 /// </summary>
 internal sealed class ParquetRowGroupCopier
 {
@@ -21,10 +22,15 @@ internal sealed class ParquetRowGroupCopier
     private readonly CompressionCodec _target;
     private readonly IReadOnlyList<LeafColumn> _leaves;
     private readonly bool _dropTimestampStatistics;
+    private readonly ParquetCopyBuffers _memory;
+    private readonly ArrayPool<byte> _buffers;
 
-    private ParquetRowGroupCopier(string path, FileMetaData metadata, CompressionCodec target, IReadOnlyList<LeafColumn> leaves, bool dropTimestampStatistics)
+    private ParquetRowGroupCopier(
+        string path, FileMetaData metadata, CompressionCodec target, IReadOnlyList<LeafColumn> leaves, bool dropTimestampStatistics, ParquetCopyBuffers memory)
     {
         _path = path;
+        _memory = memory;
+        _buffers = memory.Pool;
         _metadata = metadata;
         _target = target;
         _leaves = leaves;
@@ -38,10 +44,11 @@ internal sealed class ParquetRowGroupCopier
     /// <paramref name="compression"/>, or null when its row groups must be decoded: gzipped batch, columns stored
     /// differently (types, units, levels, order), encryption, an unsupported codec, or a row group larger (compressed)
     /// than <paramref name="maxRowGroupBytes"/>, which keeps part files near their size limit. An unreadable file is
-    /// null too: the reader that decodes it reports why.
+    /// null too: the reader that decodes it reports why. Its memory is <paramref name="memory"/>'s, or its own.
     /// </summary>
     public static async Task<ParquetRowGroupCopier?> TryOpenAsync(
-        string path, bool gzipped, DatasetSchema schema, CompressionKind compression, long maxRowGroupBytes, CancellationToken cancellationToken)
+        string path, bool gzipped, DatasetSchema schema, CompressionKind compression, long maxRowGroupBytes, ParquetCopyBuffers? memory,
+        CancellationToken cancellationToken)
     {
         if (gzipped) return null;
         FileMetaData metadata;
@@ -83,32 +90,36 @@ internal sealed class ParquetRowGroupCopier
         // from its files they are left out rather than copied.
         var writtenByParquetNet = metadata.CreatedBy is { } createdBy && template.CreatedBy is { } ourWriter
             && createdBy.StartsWith(ourWriter.Split(' ')[0], StringComparison.OrdinalIgnoreCase);
-        return new ParquetRowGroupCopier(path, metadata, target, ours, writtenByParquetNet);
+        return new ParquetRowGroupCopier(path, metadata, target, ours, writtenByParquetNet, memory ?? new ParquetCopyBuffers());
     }
 
     /// <summary>
     /// The batch's row groups in order, each ready for <see cref="ParquetFileWriter.WriteAsync(EncodedRowGroup, CancellationToken)"/>.
-    /// The next row group is prepared while the caller writes this one: a row group's columns differ in size, so one alone
-    /// leaves cores idle while its largest column is recompressed.
+    /// Each must be disposed once written, by the caller or whoever it hands it to: the next is prepared then
+    /// (<see cref="ParquetCopyBuffers.MaxRowGroupsAlive"/>), without waiting to be asked, and a caller that asks for the next
+    /// while it still holds this one waits for it to be disposed.
     /// </summary>
     public async IAsyncEnumerable<EncodedRowGroup> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         // Row groups without rows may have no data page at all: there is nothing to copy.
         var groups = Enumerable.Range(0, _metadata.RowGroups.Count).Where(index => _metadata.RowGroups[index].NumRows > 0).ToList();
         using var file = File.OpenHandle(_path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task<EncodedRowGroup>? next = null;
         try
         {
             for (var i = 0; i < groups.Count; i++)
             {
-                var current = await (next ?? Prepare(file, groups[i], cancellationToken)).ConfigureAwait(false);
-                next = i + 1 < groups.Count ? Prepare(file, groups[i + 1], cancellationToken) : null;
+                var current = await (next ?? Prepare(file, groups[i], stopping.Token)).ConfigureAwait(false);
+                next = i + 1 < groups.Count ? Prepare(file, groups[i + 1], stopping.Token) : null;
                 yield return current;
             }
         }
         finally
         {
-            // Stopped early: the row group prepared ahead is given back, and nothing reads the file once it is closed.
+            // Stopped early: the row group prepared ahead (or still waiting for its turn) is given back, and nothing reads the
+            // file once it is closed.
+            stopping.Cancel();
             if (next is not null)
             {
                 try
@@ -123,44 +134,55 @@ internal sealed class ParquetRowGroupCopier
         }
     }
 
-    private Task<EncodedRowGroup> Prepare(SafeFileHandle file, int index, CancellationToken cancellationToken) => Task.Run(() =>
+    private async Task<EncodedRowGroup> Prepare(SafeFileHandle file, int index, CancellationToken cancellationToken)
     {
-        cancellationToken.ThrowIfCancellationRequested();
+        await _memory.EnterRowGroupAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return Encode(file, _metadata.RowGroups[index]);
+            return await Task.Run(() =>
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                try
+                {
+                    return Encode(file, _metadata.RowGroups[index]);
+                }
+                catch (Exception error) when (error is not OperationCanceledException)
+                {
+                    throw new BatchReadException(_path, $"row group {index}", error.Message, error);
+                }
+            }, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception error) when (error is not OperationCanceledException)
+        catch
         {
-            throw new BatchReadException(_path, $"row group {index}", error.Message, error);
+            _memory.LeaveRowGroup();
+            throw;
         }
-    }, cancellationToken);
+    }
 
     private EncodedRowGroup Encode(SafeFileHandle file, RowGroup group)
     {
         var columns = group.Columns;
-        var pieces = new ColumnPiece[columns.Count];
+        var pieces = new PooledBufferWriter[columns.Count];
         try
         {
-            Parallel.For(0, columns.Count, i => pieces[i] = CopyColumn(file, columns[i], i));
-            var length = pieces.Sum(piece => piece.Bytes.WrittenCount);
-            var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
-            var offset = 0;
+            // One column per core: each holds its chunk, and its page decompressed and compressed again, while it works.
+            Parallel.For(0, columns.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => pieces[i] = CopyColumn(file, columns[i], i));
+            long offset = 0;
             for (var i = 0; i < pieces.Length; i++)
             {
-                pieces[i].Bytes.WrittenSpan.CopyTo(buffer.AsSpan(offset));
                 EncodedRowGroup.MoveOffsets(columns[i], offset);
-                offset += pieces[i].Bytes.WrittenCount;
+                offset += pieces[i].WrittenCount;
             }
             group.FileOffset = 0;
-            group.TotalCompressedSize = length;
+            group.TotalCompressedSize = offset;
             group.TotalByteSize = columns.Sum(column => column.MetaData!.TotalUncompressedSize);
             group.SortingColumns = null;
-            return new EncodedRowGroup(group, buffer, length);
+            return new EncodedRowGroup(group, pieces, _memory.LeaveRowGroup);
         }
-        finally
+        catch
         {
-            foreach (var piece in pieces) piece?.Bytes.Dispose();
+            foreach (var piece in pieces) piece?.Dispose();
+            throw;
         }
     }
 
@@ -168,11 +190,12 @@ internal sealed class ParquetRowGroupCopier
     /// One column chunk's pages, recompressed when needed, with its metadata rewritten to match (offsets from the chunk's
     /// first byte, our schema's path, no page indexes or bloom filter: those lie elsewhere in the source file).
     /// </summary>
-    private ColumnPiece CopyColumn(SafeFileHandle file, ColumnChunk column, int leafIndex)
+    private PooledBufferWriter CopyColumn(SafeFileHandle file, ColumnChunk column, int leafIndex)
     {
         var chunk = column.MetaData!;
-        var source = ParquetColumnChunk.Read(file, chunk, out var size);
-        var output = new PooledBufferWriter(chunk.Codec == _target ? size : size + size / 2);
+        var source = ParquetColumnChunk.Read(file, chunk, _buffers, out var size);
+        // Recompressed chunks are rarely larger than they were; one that is grows its buffer once.
+        var output = new PooledBufferWriter(size, _buffers);
         try
         {
             var pages = new MemoryStream(source, 0, size, writable: false);
@@ -184,7 +207,7 @@ internal sealed class ParquetRowGroupCopier
             while (pages.Position < size)
             {
                 var header = ParquetColumnChunk.NextPage(pages, out var payloadStart);
-                var payload = source.AsSpan(payloadStart, header.CompressedPageSize);
+                var payload = source.AsMemory(payloadStart, header.CompressedPageSize);
                 if (header.Type == PageType.DICTIONARY_PAGE) dictionaryOffset ??= output.WrittenCount;
                 else if (header.Type is PageType.DATA_PAGE or PageType.DATA_PAGE_V2) dataOffset ??= output.WrittenCount;
                 values += header.DataPageHeader?.NumValues ?? header.DataPageHeaderV2?.NumValues ?? 0;
@@ -199,7 +222,7 @@ internal sealed class ParquetRowGroupCopier
                     headerBytes.SetLength(0);
                     ParquetThrift.Write(header, headerBytes);
                     output.Write(headerBytes.GetBuffer().AsSpan(0, (int)headerBytes.Length));
-                    output.Write(recompressed is null ? payload : recompressed.WrittenSpan);
+                    output.Write(recompressed is null ? payload.Span : recompressed.WrittenSpan);
                     uncompressedTotal += headerBytes.Length + header.UncompressedPageSize;
                 }
                 finally
@@ -228,7 +251,7 @@ internal sealed class ParquetRowGroupCopier
             column.FileOffset = 0;
             column.ColumnIndexOffset = column.OffsetIndexOffset = null;
             column.ColumnIndexLength = column.OffsetIndexLength = null;
-            return new ColumnPiece(output);
+            return output;
         }
         catch
         {
@@ -237,7 +260,7 @@ internal sealed class ParquetRowGroupCopier
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(source);
+            _buffers.Return(source);
         }
     }
 
@@ -245,7 +268,7 @@ internal sealed class ParquetRowGroupCopier
     /// The page's payload compressed with the target codec; the header is updated to match. Version 2 data pages keep their
     /// levels uncompressed in front of the values, as the format says.
     /// </summary>
-    private PooledBufferWriter Recompress(PageHeader header, ReadOnlySpan<byte> payload, CompressionCodec sourceCodec)
+    private PooledBufferWriter Recompress(PageHeader header, ReadOnlyMemory<byte> payload, CompressionCodec sourceCodec)
     {
         var levels = header.DataPageHeaderV2 is { } v2 ? v2.RepetitionLevelsByteLength + v2.DefinitionLevelsByteLength : 0;
         var compressed = header.DataPageHeaderV2?.IsCompressed ?? true;
@@ -254,12 +277,12 @@ internal sealed class ParquetRowGroupCopier
             throw new InvalidDataException("a data page's level lengths do not fit the page.");
         }
         var plainLength = header.UncompressedPageSize - levels;
-        var plain = ArrayPool<byte>.Shared.Rent(Math.Max(plainLength, 1));
-        var output = new PooledBufferWriter(payload.Length + 64);
+        var plain = _buffers.Rent(Math.Max(plainLength, 1));
+        var output = new PooledBufferWriter(levels + ParquetPageCodec.MaxCompressedLength(_target, plainLength), _buffers);
         try
         {
-            ParquetPageCodec.Decompress(compressed ? sourceCodec : CompressionCodec.UNCOMPRESSED, payload[levels..], plain.AsSpan(0, plainLength));
-            output.Write(payload[..levels]);
+            ParquetPageCodec.Decompress(compressed ? sourceCodec : CompressionCodec.UNCOMPRESSED, payload[levels..], plain.AsMemory(0, plainLength));
+            output.Write(payload.Span[..levels]);
             ParquetPageCodec.Compress(_target, plain.AsSpan(0, plainLength), output);
             header.CompressedPageSize = output.WrittenCount;
             header.Crc = null;
@@ -273,9 +296,7 @@ internal sealed class ParquetRowGroupCopier
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(plain);
+            _buffers.Return(plain);
         }
     }
-
-    private sealed record ColumnPiece(PooledBufferWriter Bytes);
 }

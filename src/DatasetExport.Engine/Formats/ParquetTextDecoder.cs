@@ -22,7 +22,7 @@ internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<
     public override void Dispose()
     {
         base.Dispose();
-        if (_last.Length > 0) ArrayPool<byte>.Shared.Return(_last);
+        if (_last.Length > 0) PoolOf<byte>().Return(_last);
         _last = [];
     }
 
@@ -67,7 +67,7 @@ internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<
     /// <summary>DELTA_LENGTH_BYTE_ARRAY: every value's length (DELTA_BINARY_PACKED), then their bytes end to end.</summary>
     private void ReadDeltaLength(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<char>> target)
     {
-        var lengths = ArrayPool<int>.Shared.Rent(target.Length);
+        var lengths = PoolOf<int>().Rent(target.Length);
         try
         {
             var position = DeltaBinaryPackedDecoder.Decode(data, lengths.AsSpan(0, target.Length));
@@ -81,7 +81,7 @@ internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(lengths);
+            PoolOf<int>().Return(lengths);
         }
     }
 
@@ -91,8 +91,8 @@ internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<
     /// </summary>
     private void ReadDeltaStrings(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<char>> target)
     {
-        var prefixes = ArrayPool<int>.Shared.Rent(target.Length);
-        var suffixes = ArrayPool<int>.Shared.Rent(target.Length);
+        var prefixes = PoolOf<int>().Rent(target.Length);
+        var suffixes = PoolOf<int>().Rent(target.Length);
         try
         {
             var position = DeltaBinaryPackedDecoder.Decode(data, prefixes.AsSpan(0, target.Length));
@@ -107,9 +107,9 @@ internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<
                 if (_last.Length < length)
                 {
                     var shorter = _last;
-                    _last = ArrayPool<byte>.Shared.Rent(length);
+                    _last = PoolOf<byte>().Rent(length);
                     shorter.AsSpan(0, prefix).CopyTo(_last);
-                    if (shorter.Length > 0) ArrayPool<byte>.Shared.Return(shorter);
+                    if (shorter.Length > 0) PoolOf<byte>().Return(shorter);
                 }
                 data.Slice(position, suffix).CopyTo(_last.AsSpan(prefix));
                 position += suffix;
@@ -119,8 +119,8 @@ internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(prefixes);
-            ArrayPool<int>.Shared.Return(suffixes);
+            PoolOf<int>().Return(prefixes);
+            PoolOf<int>().Return(suffixes);
         }
     }
 }

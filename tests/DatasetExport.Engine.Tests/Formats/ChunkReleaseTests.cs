@@ -71,6 +71,62 @@ public sealed class ChunkReleaseTests(FormatsFixture fixture)
         RecordAssert.Equal(AllTypes.ExpectedRecords(FormatsFixture.Rows), taken);
     }
 
+    [Fact]
+    public async Task An_exports_reader_decodes_a_row_group_once_every_chunk_of_the_one_before_is_released()
+    {
+        long firstRows;
+        await using (var file = await Parquet.ParquetReader.CreateAsync(fixture.AllTypesParquet))
+        {
+            Assert.True(file.RowGroupCount > 2);
+            firstRows = file.RowGroups[0].RowCount;
+        }
+        var reader = new ParquetBatchReader(new RowGroupPools(oneRowGroupAtATime: true), chunkSize: 700);
+        await using var chunks = reader.ReadAsync(fixture.AllTypesParquet, false, AllTypes.Schema, CancellationToken.None).GetAsyncEnumerator();
+        var first = new List<RecordChunk>();
+        while (first.Sum(chunk => chunk.RowCount) < firstRows)
+        {
+            Assert.True(await chunks.MoveNextAsync());
+            first.Add(chunks.Current);
+        }
+        Assert.True(first.Count > 1, "several chunks per row group");
+        Assert.Equal(firstRows, first.Sum(chunk => chunk.RowCount));
+
+        // Nothing else releases the first row group's chunks: the second waits for them.
+        var next = chunks.MoveNextAsync();
+        Assert.False(next.IsCompleted);
+        foreach (var chunk in first) chunk.Release();
+
+        Assert.True(await next);
+        var rest = new List<Record>();
+        do
+        {
+            rest.AddRange(chunks.Current.Records);
+            chunks.Current.Release();
+        }
+        while (await chunks.MoveNextAsync());
+        RecordAssert.Equal(AllTypes.ExpectedRecords(FormatsFixture.Rows).Skip((int)firstRows).ToList(), rest);
+    }
+
+    [Fact]
+    public async Task Text_decoded_into_blocks_reused_across_row_groups_reads_as_without_reuse()
+    {
+        var reused = new List<Record>();
+        await foreach (var chunk in new ParquetBatchReader(new RowGroupPools(oneRowGroupAtATime: true), chunkSize: 700)
+            .ReadAsync(fixture.AllTypesParquet, false, AllTypes.Schema, CancellationToken.None))
+        {
+            reused.AddRange(chunk.Records);
+            chunk.Release();
+        }
+        var kept = new List<Record>();
+        await foreach (var chunk in new ParquetBatchReader().ReadAsync(fixture.AllTypesParquet, false, AllTypes.Schema, CancellationToken.None))
+        {
+            kept.AddRange(chunk.Records);
+        }
+
+        RecordAssert.Equal(kept, reused);
+        RecordAssert.Equal(AllTypes.ExpectedRecords(FormatsFixture.Rows), reused);
+    }
+
     private static async Task<string> GunzipAsync(string path)
     {
         await using var file = File.OpenRead(path);

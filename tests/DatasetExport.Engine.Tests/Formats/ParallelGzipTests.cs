@@ -38,6 +38,46 @@ public sealed class ParallelGzipTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task Files_sharing_a_shelf_of_blocks_are_written_as_files_with_their_own()
+    {
+        var records = ManyBlocksOfRecords();
+        var expected = await WriteJsonAsync(records, CompressionKind.Gzip);
+        var shelf = new ParallelGzipWriter.BlockShelf();
+
+        // One after the other as an export's parts, the second file in the blocks the first gave back, the third in blocks
+        // that a file abandoned half-way gave back (still compressing when it was disposed).
+        var files = new List<byte[]>();
+        for (var file = 0; file < 3; file++)
+        {
+            await using var output = new MemoryStream();
+            await using (var writer = FormatCatalog.CreateWriter(output, Schema, FileType.Json, CompressionKind.Gzip, long.MaxValue, shelf))
+            {
+                foreach (var chunk in records.Chunk(1000)) await writer.WriteAsync(new RecordChunk(Schema, chunk), CancellationToken.None);
+                if (file == 1) continue;
+                await writer.CompleteAsync(CancellationToken.None);
+            }
+            if (file != 1) files.Add(output.ToArray());
+        }
+
+        Assert.All(files, written => Assert.Equal(expected, written));
+    }
+
+    [Fact]
+    public void A_shelf_hands_a_block_back_once_and_only_for_its_size()
+    {
+        var shelf = new ParallelGzipWriter.BlockShelf();
+        var block = shelf.Take(1000);
+
+        shelf.Put(block);
+
+        Assert.Same(block, shelf.Take(1000));
+        Assert.NotSame(block, shelf.Take(1000));
+        shelf.Put(block);
+        Assert.Equal(2000, shelf.Take(2000).Size);
+        Assert.NotSame(block, shelf.Take(1000));
+    }
+
+    [Fact]
     public async Task Several_blocks_read_back_as_the_plain_text_with_DuckDB_NET_and_the_engine()
     {
         var records = ManyBlocksOfRecords();

@@ -267,6 +267,49 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
     /// deltas in several blocks and miniblocks of various bit widths.
     /// </summary>
     [Fact]
+    public async Task Timestamps_of_every_unit_read_as_DuckDB_stores_them()
+    {
+        // Microseconds (before 1970 too, nulls), milliseconds, seconds (stored as milliseconds), nanoseconds (left to
+        // Parquet.Net), adjusted to UTC, and in lists, PLAIN or in a dictionary. (V2 files store them DELTA_BINARY_PACKED,
+        // which neither this decoder nor Parquet.Net 6.1.0 reads for timestamps.)
+        const string version = "V1";
+        var path = fixture.NewPath($"timestamps-{version}.parquet");
+        _duck.Execute($$"""
+            COPY (SELECT
+              i AS id,
+              CASE WHEN i % 5 = 0 THEN NULL ELSE TIMESTAMP '1900-01-02 03:04:05.123456' + to_microseconds(i * 7919123457) END AS us,
+              (TIMESTAMP '2024-01-02 03:04:05.678' + to_seconds(i % 50))::TIMESTAMP_MS AS ms,
+              (TIMESTAMP '1969-12-31 23:59:59' - to_seconds(i))::TIMESTAMP_S AS s,
+              (TIMESTAMP '2024-01-02 03:04:05.123456' + to_microseconds(i))::TIMESTAMP_NS AS ns,
+              TIMESTAMPTZ '2024-01-02 03:04:05.5+00' + to_seconds(i) AS tz,
+              CASE i % 3 WHEN 0 THEN NULL ELSE [TIMESTAMP '2000-01-01' + to_seconds(i), NULL] END AS lst
+            FROM range({{Rows}}) r(i)) TO {{DuckDb.Quote(path)}} (FORMAT parquet, PARQUET_VERSION {{version}}, ROW_GROUP_SIZE {{RowGroupRows}})
+            """);
+        var schema = await new ParquetBatchReader().ReadSchemaAsync(path, gzipped: false, CancellationToken.None);
+        string Micros(object? value) => value is DateTime time
+            ? (time.Kind == DateTimeKind.Utc ? ((time.Ticks - DateTime.UnixEpoch.Ticks) / 10).ToString(System.Globalization.CultureInfo.InvariantCulture) : "not UTC")
+            : "null";
+
+        var ours = new List<string>();
+        await foreach (var chunk in new ParquetBatchReader(chunkSize: 1000).ReadAsync(path, gzipped: false, schema, CancellationToken.None))
+        {
+            foreach (var record in chunk.Records)
+            {
+                var list = record["lst"] is System.Collections.IEnumerable items ? "[" + string.Join(";", items.Cast<object?>().Select(Micros)) + "]" : "null";
+                ours.Add(string.Join(",", Micros(record["us"]), Micros(record["ms"]), Micros(record["s"]), Micros(record["ns"]), Micros(record["tz"]), list));
+            }
+        }
+
+        var expected = _duck.Strings($"""
+            SELECT concat_ws(',', coalesce(epoch_us(us)::VARCHAR, 'null'), epoch_us(ms), epoch_us(s), epoch_us(ns), epoch_us(tz),
+              CASE WHEN lst IS NULL THEN 'null' ELSE '[' || array_to_string(list_transform(lst, x -> coalesce(epoch_us(x)::VARCHAR, 'null')), ';') || ']' END)
+            FROM read_parquet({DuckDb.Quote(path)}) ORDER BY id
+            """);
+        Assert.Equal(Rows, ours.Count);
+        Assert.Equal(expected, ours);
+    }
+
+    [Fact]
     public async Task Delta_encoded_text_decodes_to_the_values_encoded()
     {
         var texts = Enumerable.Range(0, 700).Select(i => i % 50 == 0 ? "" : i % 97 == 0 ? new string('x', 3000 + i)

@@ -53,7 +53,7 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
     private static Task<DatasetSchema> SchemaOfAsync(string path) => new ParquetBatchReader().ReadSchemaAsync(path, gzipped: false, CancellationToken.None);
 
     private static async Task<ParquetRowGroupCopier> OpenAsync(string source, DatasetSchema schema, CompressionKind target) =>
-        await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, target, long.MaxValue, CancellationToken.None)
+        await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, target, long.MaxValue, memory: null, CancellationToken.None)
         ?? throw new Xunit.Sdk.XunitException($"{source} was not found copyable.");
 
     private async Task<string> CopyAsync(string source, CompressionKind target)
@@ -178,16 +178,16 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
         }
 
         // Nanoseconds where our files hold microseconds.
-        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(nanos, false, await SchemaOfAsync(nanos), CompressionKind.Snappy, long.MaxValue, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(nanos, false, await SchemaOfAsync(nanos), CompressionKind.Snappy, long.MaxValue, memory: null, default));
         // UINT32 is an Int64 column of ours, stored as INT32 in the batch.
-        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(unsigned, false, await SchemaOfAsync(unsigned), CompressionKind.Snappy, long.MaxValue, default));
-        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(gzipped, true, schema, CompressionKind.Snappy, long.MaxValue, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(unsigned, false, await SchemaOfAsync(unsigned), CompressionKind.Snappy, long.MaxValue, memory: null, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(gzipped, true, schema, CompressionKind.Snappy, long.MaxValue, memory: null, default));
         // The dataset has a column this batch lacks: the reader fills it with nulls.
         var wider = new DatasetSchema([.. schema.Fields, new SchemaField("extra", FieldKind.String)]);
-        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(source, false, wider, CompressionKind.Snappy, long.MaxValue, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(source, false, wider, CompressionKind.Snappy, long.MaxValue, memory: null, default));
         // A row group larger than the part size allows is encoded again in smaller ones.
-        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(source, false, schema, CompressionKind.Snappy, maxRowGroupBytes: 4096, default));
-        Assert.NotNull(await ParquetRowGroupCopier.TryOpenAsync(source, false, schema, CompressionKind.Snappy, long.MaxValue, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(source, false, schema, CompressionKind.Snappy, maxRowGroupBytes: 4096, memory: null, default));
+        Assert.NotNull(await ParquetRowGroupCopier.TryOpenAsync(source, false, schema, CompressionKind.Snappy, long.MaxValue, memory: null, default));
     }
 
     [Theory]
@@ -272,6 +272,91 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
         }
 
         Assert.Equal([3L], rowGroups);
+    }
+
+    [Fact]
+    public async Task Batches_copied_with_one_exports_memory_read_back_as_their_sources()
+    {
+        // Two batches of differing codecs and page versions, recompressed through the same pool of buffers, one row group at a time.
+        var first = WriteSource("snappy", "V1");
+        var second = fixture.NewPath("second.parquet");
+        _duck.Execute($"COPY ({CopyableSql(Rows, firstId: Rows)}) TO {DuckDb.Quote(second)} (FORMAT parquet, ROW_GROUP_SIZE {RowGroupRows}, COMPRESSION gzip, PARQUET_VERSION V2)");
+        var schema = await SchemaOfAsync(first);
+        var memory = new ParquetCopyBuffers();
+        var output = fixture.NewPath("both.parquet");
+
+        await using (var file = File.Create(output))
+        await using (var writer = new ParquetFileWriter(file, schema, CompressionKind.Zstd))
+        {
+            foreach (var source in new[] { first, second })
+            {
+                var copier = await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, CompressionKind.Zstd, long.MaxValue, memory, CancellationToken.None);
+                await foreach (var rowGroup in copier!.ReadAsync(CancellationToken.None))
+                {
+                    using (rowGroup) await writer.WriteAsync(rowGroup, CancellationToken.None);
+                }
+            }
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        _duck.AssertSameRows(
+            $"read_parquet({DuckDb.Quote(output)})", $"read_parquet([{DuckDb.Quote(first)}, {DuckDb.Quote(second)}])", SameRows, 2 * Rows);
+        Assert.True(memory.EnterRowGroupAsync(CancellationToken.None).IsCompletedSuccessfully, "every row group gave its turn back");
+    }
+
+    [Fact]
+    public async Task A_copy_stopped_early_or_failed_gives_its_turn_back()
+    {
+        var source = WriteSource();
+        var schema = await SchemaOfAsync(source);
+        var memory = new ParquetCopyBuffers();
+
+        var copier = await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, CompressionKind.Zstd, long.MaxValue, memory, CancellationToken.None);
+        await foreach (var rowGroup in copier!.ReadAsync(CancellationToken.None))
+        {
+            rowGroup.Dispose();
+            break;
+        }
+        var entered = memory.EnterRowGroupAsync(CancellationToken.None);
+        Assert.True(entered.IsCompletedSuccessfully, "the row group prepared ahead was disposed");
+        memory.LeaveRowGroup();
+
+        // The second row group's pages are damaged: its preparation fails and gives its turn back.
+        var offset = Convert.ToInt64(_duck.Scalar(
+            $"SELECT min(data_page_offset) FROM parquet_metadata({DuckDb.Quote(source)}) WHERE row_group_id = 1 AND path_in_schema = 's'"));
+        var bytes = await File.ReadAllBytesAsync(source);
+        for (var i = 0; i < 64; i++) bytes[offset + i] = 0xFF;
+        await File.WriteAllBytesAsync(source, bytes);
+        copier = await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, CompressionKind.Zstd, long.MaxValue, memory, CancellationToken.None);
+        await Assert.ThrowsAsync<BatchReadException>(async () =>
+        {
+            await foreach (var rowGroup in copier!.ReadAsync(CancellationToken.None)) rowGroup.Dispose();
+        });
+        Assert.True(memory.EnterRowGroupAsync(CancellationToken.None).IsCompletedSuccessfully, "the failed row group gave its turn back");
+    }
+
+    [Fact]
+    public async Task The_next_row_group_waits_until_the_one_before_is_disposed()
+    {
+        var source = WriteSource();
+        var schema = await SchemaOfAsync(source);
+        var memory = new ParquetCopyBuffers();
+        var copier = await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, CompressionKind.Snappy, long.MaxValue, memory, CancellationToken.None);
+        await using var rowGroups = copier!.ReadAsync(CancellationToken.None).GetAsyncEnumerator();
+
+        Assert.True(await rowGroups.MoveNextAsync());
+        var first = rowGroups.Current;
+        // Nothing else can give the turn back: the second row group waits for the first to be disposed.
+        var second = rowGroups.MoveNextAsync();
+        Assert.False(second.IsCompleted);
+        first.Dispose();
+
+        Assert.True(await second);
+        Assert.NotSame(first, rowGroups.Current);
+        Assert.True(rowGroups.Current.RowCount > 0);
+        rowGroups.Current.Dispose();
+        first.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => first.Chunks.ToList());
     }
 
     private static async Task<List<Record>> ReadRecordsAsync(string path, DatasetSchema schema)

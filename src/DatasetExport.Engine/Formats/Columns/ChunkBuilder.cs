@@ -15,15 +15,15 @@ public sealed class ChunkBuilder
     private readonly ColumnBuilder[] _columns;
 
     /// <param name="rowCapacity">Rows the columns make room for at first (and again after each <see cref="Build()"/>).</param>
-    public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity) : this(schema, rowCapacity, arrays: null)
+    public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity) : this(schema, rowCapacity, pools: null)
     {
     }
 
-    /// <param name="arrays">Where the columns' arrays come from, and go back to when a chunk of <see cref="Build(RowGroupLease)"/> is released.</param>
-    internal ChunkBuilder(DatasetSchema schema, int rowCapacity, ChunkArrays? arrays)
+    /// <param name="pools">Where the columns' arrays come from, and go back to when a chunk of <see cref="Build(RowGroupLease)"/> is released.</param>
+    internal ChunkBuilder(DatasetSchema schema, int rowCapacity, RowGroupPools? pools)
     {
         Layout = ColumnLayout.For(schema);
-        _columns = Layout.Leaves.Select(leaf => ColumnBuilder.Create(leaf, rowCapacity, arrays)).ToArray();
+        _columns = Layout.Leaves.Select(leaf => ColumnBuilder.Create(leaf, rowCapacity, pools)).ToArray();
         Columns = _columns;
         _rowStart = new (int, int)[Columns.Count];
     }

@@ -11,18 +11,18 @@ public abstract class ColumnBuilder
     private int[] _definitions;
     private int[] _repetitions;
 
-    private protected ColumnBuilder(LeafLayout leaf, int capacity, ChunkArrays? arrays)
+    private protected ColumnBuilder(LeafLayout leaf, int capacity, RowGroupPools? pools)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Leaf = leaf;
         Capacity = capacity;
-        Arrays = arrays;
+        Pools = pools;
         _definitions = leaf.MaxDefinition > 0 ? NewArray<int>(capacity) : [];
         _repetitions = leaf.MaxRepetition > 0 ? NewArray<int>(capacity) : [];
     }
 
     /// <summary>Where the arrays come from and go back to when a built chunk is released; null: new arrays, left to the GC.</summary>
-    private protected ChunkArrays? Arrays { get; }
+    private protected RowGroupPools? Pools { get; }
 
     /// <summary>Entries the builder's arrays start with (they grow past it); <see cref="Build"/> starts over at this size.</summary>
     public int Capacity { get; }
@@ -38,22 +38,22 @@ public abstract class ColumnBuilder
     public (int Levels, int Values) Position => (LevelCount, ValueCount);
 
     /// <summary>The builder for <paramref name="leaf"/>'s value type (<see cref="ColumnData.ValueType"/>).</summary>
-    public static ColumnBuilder Create(LeafLayout leaf, int capacity = DefaultCapacity) => Create(leaf, capacity, arrays: null);
+    public static ColumnBuilder Create(LeafLayout leaf, int capacity = DefaultCapacity) => Create(leaf, capacity, pools: null);
 
-    /// <summary>As <see cref="Create(LeafLayout, int)"/>, with arrays from <paramref name="arrays"/> (see <see cref="Build(RowGroupLease?)"/>).</summary>
-    internal static ColumnBuilder Create(LeafLayout leaf, int capacity, ChunkArrays? arrays) => leaf.Field.Kind switch
+    /// <summary>As <see cref="Create(LeafLayout, int)"/>, with arrays from <paramref name="pools"/> (see <see cref="Build(RowGroupLease?)"/>).</summary>
+    internal static ColumnBuilder Create(LeafLayout leaf, int capacity, RowGroupPools? pools) => leaf.Field.Kind switch
     {
-        FieldKind.Boolean => new ColumnBuilder<bool>(leaf, capacity, arrays),
-        FieldKind.Int32 => new ColumnBuilder<int>(leaf, capacity, arrays),
-        FieldKind.Int64 => new ColumnBuilder<long>(leaf, capacity, arrays),
-        FieldKind.Float => new ColumnBuilder<float>(leaf, capacity, arrays),
-        FieldKind.Double => new ColumnBuilder<double>(leaf, capacity, arrays),
-        FieldKind.Decimal => new ColumnBuilder<decimal>(leaf, capacity, arrays),
-        FieldKind.String => new ColumnBuilder<ReadOnlyMemory<char>>(leaf, capacity, arrays),
-        FieldKind.Binary => new ColumnBuilder<ReadOnlyMemory<byte>>(leaf, capacity, arrays),
-        FieldKind.Date => new ColumnBuilder<DateOnly>(leaf, capacity, arrays),
-        FieldKind.Timestamp => new ColumnBuilder<DateTime>(leaf, capacity, arrays),
-        FieldKind.Time => new ColumnBuilder<TimeSpan>(leaf, capacity, arrays),
+        FieldKind.Boolean => new ColumnBuilder<bool>(leaf, capacity, pools),
+        FieldKind.Int32 => new ColumnBuilder<int>(leaf, capacity, pools),
+        FieldKind.Int64 => new ColumnBuilder<long>(leaf, capacity, pools),
+        FieldKind.Float => new ColumnBuilder<float>(leaf, capacity, pools),
+        FieldKind.Double => new ColumnBuilder<double>(leaf, capacity, pools),
+        FieldKind.Decimal => new ColumnBuilder<decimal>(leaf, capacity, pools),
+        FieldKind.String => new ColumnBuilder<ReadOnlyMemory<char>>(leaf, capacity, pools),
+        FieldKind.Binary => new ColumnBuilder<ReadOnlyMemory<byte>>(leaf, capacity, pools),
+        FieldKind.Date => new ColumnBuilder<DateOnly>(leaf, capacity, pools),
+        FieldKind.Timestamp => new ColumnBuilder<DateTime>(leaf, capacity, pools),
+        FieldKind.Time => new ColumnBuilder<TimeSpan>(leaf, capacity, pools),
         _ => throw new ArgumentOutOfRangeException(nameof(leaf), leaf.Field.Kind, $"Column '{leaf.Path}' is not a leaf."),
     };
 
@@ -79,7 +79,7 @@ public abstract class ColumnBuilder
     public ColumnData Build() => Build(lease: null);
 
     /// <summary>
-    /// As <see cref="Build()"/>; a builder with <see cref="Arrays"/> gives the data's arrays back to them when
+    /// As <see cref="Build()"/>; a builder with <see cref="Pools"/> gives the data's arrays back to them when
     /// <paramref name="lease"/> is released, and takes its next ones from them.
     /// </summary>
     internal abstract ColumnData Build(RowGroupLease? lease);
@@ -104,10 +104,10 @@ public abstract class ColumnBuilder
     private protected (int Count, int[] Definitions, int[] Repetitions) TakeLevels(RowGroupLease? lease)
     {
         var taken = (LevelCount, _definitions, _repetitions);
-        if (lease is not null && Arrays is not null)
+        if (lease is not null && Pools is not null)
         {
-            Arrays.ReturnWith(lease, _definitions);
-            Arrays.ReturnWith(lease, _repetitions);
+            Pools.ReturnWith(lease, _definitions);
+            Pools.ReturnWith(lease, _repetitions);
         }
         _definitions = _definitions.Length > 0 ? NewArray<int>(Capacity) : [];
         _repetitions = _repetitions.Length > 0 ? NewArray<int>(Capacity) : [];
@@ -115,14 +115,14 @@ public abstract class ColumnBuilder
         return taken;
     }
 
-    private protected T[] NewArray<T>(int length) => Arrays?.Rent<T>(length) ?? new T[length];
+    private protected T[] NewArray<T>(int length) => Pools?.Rent<T>(length) ?? new T[length];
 
     /// <summary>Twice as long, the first <paramref name="count"/> items kept; a pooled array goes back at once (nothing holds it yet).</summary>
     private protected void Grow<T>(ref T[] array, int count)
     {
         var larger = NewArray<T>(count * 2);
         array.AsSpan(0, count).CopyTo(larger);
-        Arrays?.Return(array);
+        Pools?.Return(array);
         array = larger;
     }
 
@@ -133,11 +133,11 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
 {
     private T[] _values;
 
-    public ColumnBuilder(LeafLayout leaf, int capacity = DefaultCapacity) : this(leaf, capacity, arrays: null)
+    public ColumnBuilder(LeafLayout leaf, int capacity = DefaultCapacity) : this(leaf, capacity, pools: null)
     {
     }
 
-    internal ColumnBuilder(LeafLayout leaf, int capacity, ChunkArrays? arrays) : base(leaf, capacity, arrays)
+    internal ColumnBuilder(LeafLayout leaf, int capacity, RowGroupPools? pools) : base(leaf, capacity, pools)
     {
         _values = NewArray<T>(capacity);
         if (ColumnData.ValueType(leaf.Field.Kind) != typeof(T))
@@ -163,7 +163,7 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
         var (count, definitions, repetitions) = TakeLevels(lease);
         var data = new ColumnData<T>(Leaf, count, definitions.AsMemory(0, Leaf.MaxDefinition > 0 ? count : 0),
             repetitions.AsMemory(0, Leaf.MaxRepetition > 0 ? count : 0), _values.AsMemory(0, ValueCount));
-        if (lease is not null) Arrays?.ReturnWith(lease, _values);
+        if (lease is not null) Pools?.ReturnWith(lease, _values);
         _values = NewArray<T>(Capacity);
         ValueCount = 0;
         return data;
