@@ -153,6 +153,7 @@ public static class Report
         yield return ("memory", memory is null ? "?" : string.Create(CultureInfo.InvariantCulture, $"{long.Parse(memory.Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0 / 1024.0:F1} GiB"));
         yield return ("OS", RuntimeInformation.OSDescription);
         yield return (".NET", RuntimeInformation.FrameworkDescription + (System.Runtime.GCSettings.IsServerGC ? ", server GC" : ", workstation GC"));
+        yield return ("engine code", EngineCode());
         yield return ("DuckDB", DuckDbVersion());
         string rclone;
         try
@@ -165,6 +166,18 @@ public static class Report
         }
         yield return ("rclone", rclone);
         yield return ("load average at the end", File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?");
+    }
+
+    /// <summary>How many of the managed assemblies beside the benchmark carry ReadyToRun code (Release builds do).</summary>
+    private static string EngineCode()
+    {
+        var assemblies = Directory.GetFiles(AppContext.BaseDirectory, "*.dll");
+        var precompiled = assemblies.Count(path =>
+        {
+            using var reader = new System.Reflection.PortableExecutable.PEReader(File.OpenRead(path));
+            return reader.PEHeaders.CorHeader is { ManagedNativeHeaderDirectory.Size: > 0 };
+        });
+        return string.Create(CultureInfo.InvariantCulture, $"{precompiled} of {assemblies.Length} managed assemblies ReadyToRun-compiled");
     }
 
     private static string DuckDbVersion()
