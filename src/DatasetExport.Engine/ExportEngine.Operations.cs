@@ -22,13 +22,13 @@ public sealed partial class ExportEngine
     /// <summary>Every dataset in the lake, eligible ones only unless <paramref name="includeIneligible"/>.</summary>
     public IReadOnlyList<DatasetInfo> GetDatasets(string lakePath, bool includeIneligible, CancellationToken cancellationToken)
     {
-        var datasets = new FolderLake(lakePath).ListDatasetsAsync(cancellationToken).GetAwaiter().GetResult();
+        var datasets = new FolderLake(lakePath, State).ListDatasetsAsync(cancellationToken).GetAwaiter().GetResult();
         return includeIneligible ? datasets : datasets.Where(d => d.IsEligible).ToList();
     }
 
     /// <summary>One dataset by id; throws LakeException NotFound.</summary>
     public DatasetInfo GetDataset(string lakePath, string datasetId, CancellationToken cancellationToken) =>
-        new FolderLake(lakePath).GetDatasetAsync(datasetId, cancellationToken).GetAwaiter().GetResult();
+        new FolderLake(lakePath, State).GetDatasetAsync(datasetId, cancellationToken).GetAwaiter().GetResult();
 
     /// <summary>Validates (unless <paramref name="skipValidation"/>: connect, write and delete a probe) and stores a new destination.</summary>
     public async Task AddDestinationAsync(DestinationSettings destination, bool skipValidation, CancellationToken cancellationToken)
@@ -116,7 +116,7 @@ public sealed partial class ExportEngine
     {
         datasetIds ??= flow.DatasetIds;
         var destination = DestinationOf(flow);
-        var lake = new FolderLake(lakePath);
+        var lake = new FolderLake(lakePath, State);
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
         ExportRunner.SweepStaging(State);
 

@@ -48,7 +48,7 @@ public sealed partial class ExportEngine
     public async Task<IReadOnlyList<RunRecord>> RunDueFlowsAsync(
         string lakePath, IReadOnlyCollection<string>? flowNames, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
-        var lake = new FolderLake(lakePath);
+        var lake = new FolderLake(lakePath, State);
         var flows = SelectFlows(flowNames);
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
         ExportRunner.SweepStaging(State);

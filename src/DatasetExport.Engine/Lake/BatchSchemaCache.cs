@@ -15,7 +15,8 @@ namespace DatasetExport.Engine.Lake;
 /// </summary>
 /// <remarks>
 /// One per process (<see cref="Shared"/>): the cmdlets open an engine, and the engine a <see cref="FolderLake"/>, per call,
-/// so a cache owned by either would not outlive one cmdlet.
+/// so a cache owned by either would not outlive one cmdlet. Beyond the process, a lake opened by the engine keeps the same
+/// entries in the state store (<see cref="IBatchSchemaStore"/>).
 /// </remarks>
 internal sealed class BatchSchemaCache
 {
@@ -54,10 +55,18 @@ internal sealed class BatchSchemaCache
         return false;
     }
 
+    /// <summary>Whether a read of <paramref name="batch"/> that began at <paramref name="readStarted"/> may be kept: its file was not written just before.</summary>
+    public static bool IsSettled(BatchInfo batch, DateTimeOffset readStarted) => batch.LastWriteUtc <= readStarted - SettleTime;
+
     /// <summary>Keeps what a read that began at <paramref name="readStarted"/> found, unless the file was written just before.</summary>
     public void Add(BatchInfo batch, bool skipInvalidRecords, DateTimeOffset readStarted, DatasetSchema schema, long? recordCount)
     {
-        if (batch.LastWriteUtc > readStarted - SettleTime) return;
+        if (IsSettled(batch, readStarted)) Remember(batch, skipInvalidRecords, schema, recordCount);
+    }
+
+    /// <summary>Keeps a settled read's result (one kept by the state store, <see cref="IBatchSchemaStore"/>).</summary>
+    public void Remember(BatchInfo batch, bool skipInvalidRecords, DatasetSchema schema, long? recordCount)
+    {
         var key = (batch.FullPath, skipInvalidRecords);
         lock (_gate)
         {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.State;
 
 namespace DatasetExport.Engine.Lake;
 
@@ -12,9 +13,21 @@ public sealed class FolderLake
     public const string MetadataFileName = "_dataset.json";
 
     private readonly string _root;
+    private readonly IBatchSchemaStore? _knownSchemas;
+    private readonly BatchSchemaCache _cache;
 
-    public FolderLake(string root)
+    /// <param name="root">The lake folder.</param>
+    /// <param name="knownSchemas">Where batch schemas read before are kept beyond this process (the engine's state store), if anywhere.</param>
+    public FolderLake(string root, IBatchSchemaStore? knownSchemas = null)
+        : this(root, knownSchemas, BatchSchemaCache.Shared)
     {
+    }
+
+    /// <summary>With a cache of its own instead of the process's (tests: a new process).</summary>
+    internal FolderLake(string root, IBatchSchemaStore? knownSchemas, BatchSchemaCache cache)
+    {
+        _knownSchemas = knownSchemas;
+        _cache = cache;
         _root = Path.GetFullPath(root);
         if (!Directory.Exists(_root))
         {
@@ -62,7 +75,7 @@ public sealed class FolderLake
         throw new LakeException(LakeFailure.NotFound, $"The lake '{_root}' has no dataset with id '{datasetId}'.", datasetId);
     }
 
-    private static async Task<DatasetInfo> DescribeAsync(string folder, BatchReadOptions options, CancellationToken cancellationToken)
+    private async Task<DatasetInfo> DescribeAsync(string folder, BatchReadOptions options, CancellationToken cancellationToken)
     {
         var folderName = Path.GetFileName(folder);
         var batches = FindBatches(folder);
@@ -135,36 +148,91 @@ public sealed class FolderLake
     }
 
     /// <summary>Each batch's schema and record count, or why it cannot be read; cancellation is not caught.</summary>
-    private static async Task<((DatasetSchema Schema, long? RecordCount)? Result, Exception? Error)[]> ReadSchemasAsync(
+    private async Task<((DatasetSchema Schema, long? RecordCount)? Result, Exception? Error)[]> ReadSchemasAsync(
         IReadOnlyList<BatchInfo> batches, BatchReadOptions options, CancellationToken cancellationToken)
     {
+        var known = KnownSchemas(batches, options.SkipInvalidRecords);
         var reads = new ((DatasetSchema, long?)?, Exception?)[batches.Count];
+        var settled = new KnownBatchSchema?[batches.Count];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(Enumerable.Range(0, batches.Count), parallel, async (i, token) =>
         {
             try
             {
-                reads[i] = (await ReadSchemaAsync(batches[i], options, token).ConfigureAwait(false), null);
+                var (schema, count, keep) = await ReadSchemaAsync(batches[i], options, known, token).ConfigureAwait(false);
+                reads[i] = ((schema, count), null);
+                if (keep) settled[i] = new KnownBatchSchema(batches[i].FullPath, options.SkipInvalidRecords, batches[i].SizeBytes, batches[i].LastWriteUtc, schema, count);
             }
             catch (Exception error) when (error is not OperationCanceledException)
             {
                 reads[i] = (null, error);
             }
         }).ConfigureAwait(false);
+        KeepSchemas(settled.OfType<KnownBatchSchema>().ToList());
         return reads;
     }
 
-    /// <summary>The batch's schema and record count, read once while its file is unchanged (<see cref="BatchSchemaCache"/>).</summary>
-    private static async Task<(DatasetSchema Schema, long? RecordCount)> ReadSchemaAsync(BatchInfo batch, BatchReadOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// The batch's schema and record count, read once while its file is unchanged: from this process's cache, else the
+    /// state store's <paramref name="known"/> entry, else the file. <c>Keep</c>: the result may be kept for later runs.
+    /// </summary>
+    private async Task<(DatasetSchema Schema, long? RecordCount, bool Keep)> ReadSchemaAsync(
+        BatchInfo batch, BatchReadOptions options, IReadOnlyDictionary<string, KnownBatchSchema> known, CancellationToken cancellationToken)
     {
-        if (BatchSchemaCache.Shared.TryGet(batch, options.SkipInvalidRecords, out var cached, out var cachedCount)) return (cached, cachedCount);
+        if (_cache.TryGet(batch, options.SkipInvalidRecords, out var cached, out var cachedCount)) return (cached, cachedCount, true);
+        if (known.TryGetValue(batch.FullPath, out var kept))
+        {
+            _cache.Remember(batch, kept.SkipInvalidRecords, kept.Schema, kept.RecordCount);
+            return (kept.Schema, kept.RecordCount, true);
+        }
         // Invalid lines are only counted by the export that writes the batch; here they are just left out.
         var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null);
         var readStarted = DateTimeOffset.UtcNow;
         var schema = await reader.ReadSchemaAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
         var count = await reader.ReadRecordCountAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
-        BatchSchemaCache.Shared.Add(batch, options.SkipInvalidRecords, readStarted, schema, count);
-        return (schema, count);
+        _cache.Add(batch, options.SkipInvalidRecords, readStarted, schema, count);
+        return (schema, count, BatchSchemaCache.IsSettled(batch, readStarted));
+    }
+
+    /// <summary>
+    /// The state store's entries for <paramref name="batches"/> whose files are unchanged, by full path (the lenient
+    /// entry before the strict one). A store that cannot be read is no cache, not a failed scan.
+    /// </summary>
+    private IReadOnlyDictionary<string, KnownBatchSchema> KnownSchemas(IReadOnlyList<BatchInfo> batches, bool skipInvalidRecords)
+    {
+        var known = new Dictionary<string, KnownBatchSchema>(StringComparer.Ordinal);
+        if (_knownSchemas is null || batches.Count == 0) return known;
+        IReadOnlyList<KnownBatchSchema> entries;
+        try
+        {
+            entries = _knownSchemas.GetBatchSchemas(batches.Select(batch => batch.FullPath).ToList(), skipInvalidRecords);
+        }
+        catch (StateException)
+        {
+            return known;
+        }
+        var current = batches.ToDictionary(batch => batch.FullPath, StringComparer.Ordinal);
+        foreach (var entry in entries.OrderBy(entry => entry.SkipInvalidRecords != skipInvalidRecords))
+        {
+            if (current.TryGetValue(entry.FullPath, out var batch) && batch.SizeBytes == entry.SizeBytes && batch.LastWriteUtc == entry.LastWriteUtc)
+            {
+                known.TryAdd(entry.FullPath, entry);
+            }
+        }
+        return known;
+    }
+
+    /// <summary>Keeps <paramref name="schemas"/> in the state store; one that cannot be written only costs a later scan its time.</summary>
+    private void KeepSchemas(IReadOnlyCollection<KnownBatchSchema> schemas)
+    {
+        if (_knownSchemas is null || schemas.Count == 0) return;
+        try
+        {
+            _knownSchemas.SaveBatchSchemas(schemas);
+        }
+        catch (StateException)
+        {
+        }
     }
 
     private static (string Id, string Name, string? Description) ReadMetadata(string folder, string folderName)

@@ -1,4 +1,5 @@
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Lake;
 
 namespace DatasetExport.Engine.State;
 
@@ -21,7 +22,7 @@ public enum StateFailure
 }
 
 /// <summary>Durable state: destinations, flows, runs and the batches each flow has exported.</summary>
-public interface IStateStore : IDisposable
+public interface IStateStore : IBatchSchemaStore, IDisposable
 {
     /// <summary>The file or folder that holds the state, for messages.</summary>
     string Location { get; }

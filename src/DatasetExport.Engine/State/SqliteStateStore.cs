@@ -262,6 +262,12 @@ internal static class StateRowExtensions
     public static long Int64(this SqliteDataReader row, string column) => row.GetInt64(row.GetOrdinal(column));
     public static int Int32(this SqliteDataReader row, string column) => row.GetInt32(row.GetOrdinal(column));
 
+    public static long? NullableInt64(this SqliteDataReader row, string column)
+    {
+        var ordinal = row.GetOrdinal(column);
+        return row.IsDBNull(ordinal) ? null : row.GetInt64(ordinal);
+    }
+
     public static int? NullableInt32(this SqliteDataReader row, string column)
     {
         var ordinal = row.GetOrdinal(column);

@@ -1,0 +1,77 @@
+using System.Text.Json;
+
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>
+/// A dataset schema as JSON text, for the state store's record of batch schemas: an array of fields, each
+/// <c>{"name", "kind", "nullable", "precision", "scale", "children"}</c> (kinds by <see cref="FieldKind"/> name).
+/// </summary>
+internal static class DatasetSchemaJson
+{
+    public static string Write(DatasetSchema schema)
+    {
+        ArgumentNullException.ThrowIfNull(schema);
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            WriteFields(writer, schema.Fields);
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>The schema <paramref name="json"/> holds; throws <see cref="FormatException"/> when it holds none.</summary>
+    public static DatasetSchema Read(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return new DatasetSchema(ReadFields(document.RootElement));
+        }
+        catch (Exception error) when (error is JsonException or InvalidOperationException or KeyNotFoundException or ArgumentException)
+        {
+            throw new FormatException($"Not a dataset schema: {error.Message}", error);
+        }
+    }
+
+    private static void WriteFields(Utf8JsonWriter writer, IReadOnlyList<SchemaField> fields)
+    {
+        writer.WriteStartArray();
+        foreach (var field in fields)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("name", field.Name);
+            writer.WriteString("kind", field.Kind.ToString());
+            writer.WriteBoolean("nullable", field.Nullable);
+            if (field.Kind == FieldKind.Decimal)
+            {
+                writer.WriteNumber("precision", field.Precision);
+                writer.WriteNumber("scale", field.Scale);
+            }
+            if (field.Children is { } children)
+            {
+                writer.WritePropertyName("children");
+                WriteFields(writer, children);
+            }
+            writer.WriteEndObject();
+        }
+        writer.WriteEndArray();
+    }
+
+    private static List<SchemaField> ReadFields(JsonElement array)
+    {
+        var fields = new List<SchemaField>(array.GetArrayLength());
+        foreach (var field in array.EnumerateArray())
+        {
+            var kind = Enum.Parse<FieldKind>(field.GetProperty("kind").GetString()!);
+            fields.Add(new SchemaField(
+                field.GetProperty("name").GetString()!,
+                kind,
+                field.GetProperty("nullable").GetBoolean(),
+                field.TryGetProperty("precision", out var precision) ? precision.GetInt32() : 0,
+                field.TryGetProperty("scale", out var scale) ? scale.GetInt32() : 0,
+                field.TryGetProperty("children", out var children) ? ReadFields(children) : null));
+        }
+        return fields;
+    }
+}

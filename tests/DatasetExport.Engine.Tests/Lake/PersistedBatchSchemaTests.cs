@@ -1,0 +1,175 @@
+using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.Lake;
+using DatasetExport.Engine.State;
+using Microsoft.Data.Sqlite;
+
+namespace DatasetExport.Engine.Tests.Lake;
+
+/// <summary>
+/// A lake opened with the state store keeps the batch schemas it read there, so a scan in a new process (a lake with a
+/// fresh in-process cache) does not parse an unchanged batch again. As in <see cref="BatchSchemaCacheTests"/>, a hit is
+/// seen by rewriting a file behind the store with the same size and last-write time.
+/// </summary>
+public sealed class PersistedBatchSchemaTests : IDisposable
+{
+    private readonly TempFolder _lake = new("de-kept-schemas");
+    private readonly TempFolder _home = new("de-kept-schemas-state");
+    private readonly IStateStore _store;
+
+    public PersistedBatchSchemaTests() => _store = SqliteStateStore.Open(_home.Path);
+
+    public void Dispose()
+    {
+        _store.Dispose();
+        _home.Dispose();
+        _lake.Dispose();
+    }
+
+    private string WriteBatch(string name, string text)
+    {
+        var path = _lake.Combine("web", name);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(-1));
+        return path;
+    }
+
+    private static void RewriteKeepingTime(string path, string text)
+    {
+        var time = File.GetLastWriteTimeUtc(path);
+        File.WriteAllText(path, text);
+        File.SetLastWriteTimeUtc(path, time);
+    }
+
+    /// <summary>A scan as a new process makes it: nothing in memory, only what the store kept.</summary>
+    private async Task<DatasetInfo> ScanInNewProcessAsync(bool skipInvalidRecords = false, IBatchSchemaStore? store = null) =>
+        await new FolderLake(_lake.Path, store ?? _store, new BatchSchemaCache(100)).GetDatasetAsync("web", new BatchReadOptions(skipInvalidRecords), default);
+
+    [Fact]
+    public async Task A_new_process_takes_an_unchanged_batch_schema_and_count_from_the_store()
+    {
+        var path = WriteBatch("a.jsonl", "{\"a\":1,\"geo\":{\"city\":\"x\",\"tags\":[\"t\"]}}\n{\"a\":2}\n");
+        var first = await ScanInNewProcessAsync();
+        Assert.Equal("a int64, geo struct<city:string,tags:list<string>>", first.Schema!.ToString());
+
+        RewriteKeepingTime(path, "{\"b\":1,\"geo\":{\"city\":\"y\",\"tags\":[\"t\"]}}\n{\"b\":2}\n");
+        var second = await ScanInNewProcessAsync();
+
+        Assert.Equal(first.Schema, second.Schema);
+        Assert.Equal(first.RecordCount, second.RecordCount);
+        // Without the store, the same new process reads the file.
+        Assert.Equal("b int64, geo struct<city:string,tags:list<string>>",
+            (await new FolderLake(_lake.Path, null, new BatchSchemaCache(100)).GetDatasetAsync("web", default)).Schema!.ToString());
+    }
+
+    [Fact]
+    public void The_engine_keeps_what_its_lake_scans_read_in_its_state_store()
+    {
+        var path = WriteBatch("a.jsonl", "{\"a\":1}\n");
+        using var engine = ExportEngine.Open(new EngineOptions { StateHome = _home.Combine("engine") });
+
+        Assert.Single(engine.GetDatasets(_lake.Path, includeIneligible: false, default));
+
+        Assert.Equal("a int64", Assert.Single(engine.State.GetBatchSchemas([path], skipInvalidRecords: false)).Schema.ToString());
+    }
+
+    [Fact]
+    public async Task A_batch_with_another_size_or_write_time_is_read_again_and_kept_anew()
+    {
+        var path = WriteBatch("a.jsonl", "{\"a\":1}\n");
+        await ScanInNewProcessAsync();
+
+        RewriteKeepingTime(path, "{\"a\":1.5}\n");
+        Assert.Equal("a double", (await ScanInNewProcessAsync()).Schema!.ToString());
+
+        RewriteKeepingTime(path, "{\"a\":\"x\"}\n");
+        File.SetLastWriteTimeUtc(path, File.GetLastWriteTimeUtc(path).AddSeconds(1));
+        Assert.Equal("a string", (await ScanInNewProcessAsync()).Schema!.ToString());
+
+        var kept = Assert.Single(_store.GetBatchSchemas([path], skipInvalidRecords: false));
+        Assert.Equal("a string", kept.Schema.ToString());
+        Assert.Equal(new FileInfo(path).Length, kept.SizeBytes);
+    }
+
+    [Fact]
+    public async Task A_batch_written_just_before_its_read_is_not_kept()
+    {
+        var path = WriteBatch("a.jsonl", "{\"a\":1}\n");
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
+
+        await ScanInNewProcessAsync();
+
+        Assert.Empty(_store.GetBatchSchemas([path], skipInvalidRecords: false));
+    }
+
+    [Fact]
+    public async Task A_strict_read_serves_a_lenient_scan_but_a_lenient_read_not_a_strict_one()
+    {
+        var path = WriteBatch("a.jsonl", "{\"a\":1}\nnot json\n");
+        Assert.NotNull((await ScanInNewProcessAsync()).Reason);
+        Assert.Equal("a int64", (await ScanInNewProcessAsync(skipInvalidRecords: true)).Schema!.ToString());
+        Assert.Empty(_store.GetBatchSchemas([path], skipInvalidRecords: false));
+
+        var clean = WriteBatch("b.jsonl", "{\"b\":1}\n");
+        File.Delete(path);
+        await ScanInNewProcessAsync();
+        RewriteKeepingTime(clean, "{\"c\":1}\n");
+        Assert.Equal("b int64", (await ScanInNewProcessAsync(skipInvalidRecords: true)).Schema!.ToString());
+    }
+
+    [Fact]
+    public void Schemas_of_every_kind_round_trip_through_the_store_and_unreadable_entries_are_misses()
+    {
+        var schema = new DatasetSchema([
+            new SchemaField("id", FieldKind.String, Nullable: false),
+            new SchemaField("price", FieldKind.Decimal, Precision: 18, Scale: 2),
+            new SchemaField("when", FieldKind.Timestamp),
+            new SchemaField("tags", FieldKind.List, Children: [new SchemaField("element", FieldKind.String)]),
+            new SchemaField("attributes", FieldKind.Map, Children: [new SchemaField("key", FieldKind.String, Nullable: false), new SchemaField("value", FieldKind.Int64)]),
+            new SchemaField("geo", FieldKind.Struct, Children: [new SchemaField("lat", FieldKind.Double), new SchemaField("day", FieldKind.Date), new SchemaField("at", FieldKind.Time)]),
+        ]);
+        var written = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero).AddTicks(1234567);
+        var paths = Enumerable.Range(0, 1200).Select(i => $"/lake/web/{i}.jsonl").ToList();
+        _store.SaveBatchSchemas(paths.Select((path, i) => new KnownBatchSchema(path, false, 42, written, schema, i % 2 == 0 ? null : i)).ToList());
+
+        var kept = _store.GetBatchSchemas(paths, skipInvalidRecords: false);
+
+        Assert.Equal(1200, kept.Count);
+        Assert.All(kept, entry =>
+        {
+            Assert.Equal(schema, entry.Schema);
+            Assert.Equal(written, entry.LastWriteUtc);
+            var index = paths.IndexOf(entry.FullPath);
+            Assert.Equal(index % 2 == 0 ? null : index, entry.RecordCount);
+        });
+
+        using (var connection = new SqliteConnection($"Data Source={Path.Combine(_home.Path, SqliteStateStore.DatabaseFileName)}"))
+        {
+            connection.Open();
+            using var damage = connection.CreateCommand();
+            damage.CommandText = "UPDATE batch_schemas SET schema_json = '[{\"name\":\"a\",\"kind\":\"Quantum\"}]' WHERE full_path = '/lake/web/0.jsonl'";
+            Assert.Equal(1, damage.ExecuteNonQuery());
+        }
+        Assert.Empty(_store.GetBatchSchemas(["/lake/web/0.jsonl"], skipInvalidRecords: false));
+        Assert.Single(_store.GetBatchSchemas(["/lake/web/1.jsonl"], skipInvalidRecords: false));
+    }
+
+    [Fact]
+    public async Task A_store_that_fails_costs_the_scan_its_time_not_its_result()
+    {
+        WriteBatch("a.jsonl", "{\"a\":1}\n");
+
+        var dataset = await ScanInNewProcessAsync(store: new FailingStore());
+
+        Assert.Equal("a int64", dataset.Schema!.ToString());
+    }
+
+    private sealed class FailingStore : IBatchSchemaStore
+    {
+        public IReadOnlyList<KnownBatchSchema> GetBatchSchemas(IReadOnlyCollection<string> fullPaths, bool skipInvalidRecords) =>
+            throw new StateException(StateFailure.Unusable, "The state file is locked.");
+
+        public void SaveBatchSchemas(IReadOnlyCollection<KnownBatchSchema> schemas) =>
+            throw new StateException(StateFailure.Unusable, "The state file is locked.");
+    }
+}
