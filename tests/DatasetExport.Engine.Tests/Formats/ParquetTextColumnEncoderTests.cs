@@ -94,6 +94,40 @@ public sealed class ParquetTextColumnEncoderTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task A_file_of_text_columns_only_needs_no_ParquetNet_row_group()
+    {
+        var schema = new DatasetSchema([
+            new SchemaField("s", FieldKind.String),
+            new SchemaField("m", FieldKind.Map, Children: [new SchemaField("key", FieldKind.String, Nullable: false), new SchemaField("value", FieldKind.String)]),
+            new SchemaField("l", FieldKind.List, Children: [new SchemaField("element", FieldKind.String, Nullable: false)]),
+        ]);
+        var records = Enumerable.Range(0, 2500).Select(i => new Record
+        {
+            ["s"] = i % 4 == 0 ? null : Unique(i),
+            ["m"] = i % 5 == 0 ? null : Enumerable.Range(0, i % 3).Select(j => new KeyValuePair<object, object?>($"k{j}", j == 1 ? null : Samples[(i + j) % Samples.Length])).ToList(),
+            ["l"] = i % 6 == 0 ? null : Enumerable.Range(0, i % 4).Select(j => (object?)Samples[(i * j) % Samples.Length]).ToList(),
+        }).ToList();
+        var path = fixture.NewPath("text-only.parquet");
+        await using (var output = File.Create(path))
+        await using (var writer = new ParquetFileWriter(output, schema, CompressionKind.Zstd, rowGroupRecords: 1000))
+        {
+            foreach (var chunk in records.Chunk(999)) await writer.WriteAsync(new RecordChunk(schema, chunk), CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        RecordAssert.Equal(records, await RecordAssert.ReadAllAsync(new ParquetBatchReader(), path, false, schema));
+        var file = $"read_parquet({DuckDb.Quote(path)})";
+        Assert.Equal(3, _duck.Count($"SELECT count(DISTINCT row_group_id) FROM parquet_metadata({DuckDb.Quote(path)})"));
+        Assert.Equal(records.Select(r => (string?)r["s"]), _duck.Strings($"SELECT s FROM {file}"));
+        Assert.Equal(
+            records.Select(r => r["m"] is List<KeyValuePair<object, object?>> entries ? string.Join('\u0001', entries.Select(e => $"{e.Key}={e.Value ?? "<null>"}")) : null),
+            _duck.Strings($"SELECT array_to_string(list_transform(map_entries(m), e -> e.key || '=' || coalesce(e.value, '<null>')), chr(1)) FROM {file}"));
+        Assert.Equal(
+            records.Select(r => r["l"] is List<object?> items ? "[" + string.Join('\u0001', items) + "]" : null),
+            _duck.Strings($"SELECT '[' || array_to_string(l, chr(1)) || ']' FROM {file}"));
+    }
+
+    [Fact]
     public async Task Few_distinct_values_are_dictionary_encoded_and_many_plain()
     {
         var path = await WriteAsync(Records(Rows), CompressionKind.Snappy);
