@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Text;
+using System.Runtime.InteropServices;
 using Parquet.Meta;
 using Encoding = Parquet.Meta.Encoding;
 
@@ -60,10 +60,11 @@ internal sealed class ParquetTextColumnEncoder
             Codec = _codec,
             NumValues = entryCount,
             Encodings = [],
-            Statistics = Statistics(values, entryCount - values.Length),
         };
         long uncompressed = 0;
         var dictionary = BuildDictionary(values);
+        // A dictionary holds every value once: the extremes are among fewer.
+        metadata.Statistics = Statistics(dictionary ? CollectionsMarshal.AsSpan(_entries) : values, entryCount - values.Length);
         if (dictionary)
         {
             metadata.DictionaryPageOffset = 0;
@@ -127,7 +128,7 @@ internal sealed class ParquetTextColumnEncoder
         var limit = (int)(DictionaryThreshold * values.Length);
         for (var i = 0; i < values.Length; i++)
         {
-            ref var index = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_dictionary, values[i], out var exists);
+            ref var index = ref CollectionsMarshal.GetValueRefOrAddDefault(_dictionary, values[i], out var exists);
             if (!exists)
             {
                 index = _entries.Count;
