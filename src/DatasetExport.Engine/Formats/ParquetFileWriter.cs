@@ -30,9 +30,13 @@ public sealed class ParquetFileWriter : IFormatWriter
     private readonly Stream _output;
     private readonly CountingStream _counter;
     private readonly DatasetSchema _schema;
-    private readonly ParquetSchema _parquetSchema;
+    /// <summary>The schema Parquet.Net encodes: the file's without its text leaves (null when only text is left).</summary>
+    private readonly ParquetSchema? _parquetSchema;
     private readonly ParquetOptions _options;
     private readonly ColumnBuffer[] _leaves;
+
+    /// <summary>Each leaf's path in the file's schema (a map's key or value Parquet.Net encodes alone sits in a list there).</summary>
+    private readonly List<string>[] _paths;
     private readonly FileMetaData _footer;
     private readonly MemoryStream _encoded = new();
     private int _bufferedRecords;
@@ -51,7 +55,8 @@ public sealed class ParquetFileWriter : IFormatWriter
         _output = output;
         _counter = new CountingStream(output);
         _schema = schema;
-        _parquetSchema = ParquetSchemaMapping.ToParquetSchema(schema);
+        var nonText = WithoutText(schema);
+        _parquetSchema = nonText is null ? null : ParquetSchemaMapping.ToParquetSchema(nonText);
         _options = new ParquetOptions
         {
             // Parquet.Net defaults to SmallestSize, which makes Zstd (level 22) and Gzip (level 9) many times slower for a few percent.
@@ -66,8 +71,13 @@ public sealed class ParquetFileWriter : IFormatWriter
             },
         };
         _footer = ParquetFileLayout.Template(schema);
-        var dataFields = _parquetSchema.GetDataFields();
-        _leaves = ColumnLayout.For(schema).Leaves.Select((leaf, i) => ColumnBuffer.Create(leaf, dataFields[i])).ToArray();
+        var codec = ParquetPageCodec.ToCodec(compression);
+        _paths = ParquetFileLayout.Leaves(_footer.Schema).Select(leaf => leaf.Path.ToList()).ToArray();
+        var dataFields = _parquetSchema?.GetDataFields() ?? [];
+        var nextDataField = 0;
+        _leaves = ColumnLayout.For(schema).Leaves.Select(leaf => leaf.Field.Kind == FieldKind.String
+            ? new CopiedSliceColumnBuffer<char>(null, leaf, new ParquetTextColumnEncoder(codec, _paths[leaf.Index], leaf.MaxDefinition, leaf.MaxRepetition))
+            : ColumnBuffer.Create(leaf, dataFields[nextDataField++])).ToArray();
     }
 
     /// <summary>Most records in one row group.</summary>
@@ -147,24 +157,60 @@ public sealed class ParquetFileWriter : IFormatWriter
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Encodes the buffered rows as one row group with Parquet.Net (a whole file in memory) and moves its column chunks into this file.</summary>
+    /// <summary>
+    /// Encodes the buffered rows as one row group: text columns with <see cref="ParquetTextColumnEncoder"/>, the others with
+    /// Parquet.Net (a whole file in memory, whose column chunks are moved into this one), in the schema's column order.
+    /// </summary>
     private async Task WriteRowGroupAsync(CancellationToken cancellationToken)
     {
         if (_bufferedRecords == 0) return;
-        _encoded.SetLength(0);
-        await using (var writer = await ParquetWriter.CreateAsync(_parquetSchema, _encoded, _options, append: false, cancellationToken).ConfigureAwait(false))
+        var encoded = ReadOnlyMemory<byte>.Empty;
+        RowGroup? encodedByParquetNet = null;
+        if (_parquetSchema is not null)
         {
-            using var group = writer.CreateRowGroup();
-            foreach (var leaf in _leaves) await leaf.WriteAsync(group, cancellationToken).ConfigureAwait(false);
-            group.CompleteValidate();
+            _encoded.SetLength(0);
+            await using (var writer = await ParquetWriter.CreateAsync(_parquetSchema, _encoded, _options, append: false, cancellationToken).ConfigureAwait(false))
+            {
+                using var group = writer.CreateRowGroup();
+                foreach (var leaf in _leaves)
+                {
+                    if (leaf.TextEncoder is null) await leaf.WriteAsync(group, cancellationToken).ConfigureAwait(false);
+                }
+                group.CompleteValidate();
+            }
+            encoded = _encoded.GetBuffer().AsMemory(0, (int)_encoded.Length);
+            encodedByParquetNet = ParquetThrift.ReadFooter(encoded).RowGroups.Single();
         }
-        var file = _encoded.GetBuffer().AsMemory(0, (int)_encoded.Length);
-        var rowGroup = ParquetThrift.ReadFooter(file, out var footerStart).RowGroups.Single();
+        var columns = new List<(ColumnChunk Metadata, ReadOnlyMemory<byte> Bytes)>(_leaves.Length);
+        var nextEncoded = 0;
         for (var i = 0; i < _leaves.Length; i++)
         {
-            if (_leaves[i].IsTimestamp && rowGroup.Columns[i].MetaData?.Statistics is { } statistics) _leaves[i].CorrectStatistics(statistics);
+            var leaf = _leaves[i];
+            if (leaf.TextEncoder is { } text)
+            {
+                columns.Add((leaf.EncodeText(), text.Chunk));
+                continue;
+            }
+            var column = encodedByParquetNet!.Columns[nextEncoded++];
+            var metadata = column.MetaData ?? throw new InvalidDataException("Parquet.Net wrote a column chunk without metadata.");
+            metadata.PathInSchema = _paths[i];
+            if (leaf.IsTimestamp && metadata.Statistics is { } statistics) leaf.CorrectStatistics(statistics);
+            var start = ParquetThrift.ChunkStart(metadata);
+            EncodedRowGroup.MoveOffsets(column, -start);
+            columns.Add((column, encoded.Slice((int)start, checked((int)metadata.TotalCompressedSize))));
         }
-        await PlaceAsync(rowGroup, [file[ParquetThrift.Magic.Length..footerStart]], ParquetThrift.Magic.Length, cancellationToken).ConfigureAwait(false);
+        await WriteMagicOnceAsync(cancellationToken).ConfigureAwait(false);
+        var position = _counter.BytesWritten;
+        var rowGroup = new RowGroup { Columns = [], NumRows = _bufferedRecords, FileOffset = position, TotalByteSize = 0 };
+        foreach (var (column, bytes) in columns)
+        {
+            EncodedRowGroup.MoveOffsets(column, _counter.BytesWritten);
+            await _counter.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+            rowGroup.Columns.Add(column);
+            rowGroup.TotalByteSize += column.MetaData!.TotalUncompressedSize;
+        }
+        AddToFooter(rowGroup, position);
+        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
         foreach (var leaf in _leaves) leaf.Clear();
         _bufferedRecords = 0;
     }
@@ -179,12 +225,52 @@ public sealed class ParquetFileWriter : IFormatWriter
         var position = _counter.BytesWritten;
         EncodedRowGroup.MoveOffsets(rowGroup, position - origin);
         rowGroup.FileOffset = position;
-        rowGroup.Ordinal = checked((short)_footer.RowGroups.Count);
         foreach (var piece in pieces) await _counter.WriteAsync(piece, cancellationToken).ConfigureAwait(false);
+        AddToFooter(rowGroup, position);
+        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Adds a row group written from <paramref name="position"/> to the current end of the output to the footer.</summary>
+    private void AddToFooter(RowGroup rowGroup, long position)
+    {
+        rowGroup.Ordinal = checked((short)_footer.RowGroups.Count);
         rowGroup.TotalCompressedSize = _counter.BytesWritten - position;
         _footer.RowGroups.Add(rowGroup);
         _footer.NumRows += rowGroup.NumRows;
-        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <paramref name="schema"/> without its text fields, for Parquet.Net to encode the other columns (null when none is
+    /// left): a struct or list left with nothing goes too, and a map left with only its key or only its value becomes a list
+    /// of it, which has the same levels. A leaf's levels depend only on its ancestors, so every leaf left keeps them.
+    /// </summary>
+    private static DatasetSchema? WithoutText(DatasetSchema schema)
+    {
+        var fields = schema.Fields.Select(WithoutText).OfType<SchemaField>().ToList();
+        return fields.Count == 0 ? null : new DatasetSchema(fields);
+    }
+
+    private static SchemaField? WithoutText(SchemaField field)
+    {
+        switch (field.Kind)
+        {
+            case FieldKind.String:
+                return null;
+            case FieldKind.Struct:
+                var children = field.ChildFields.Select(WithoutText).OfType<SchemaField>().ToList();
+                return children.Count == 0 ? null : field with { Children = children };
+            case FieldKind.List:
+                return WithoutText(field.ChildFields[0]) is { } element ? field with { Children = [element] } : null;
+            case FieldKind.Map:
+                var key = WithoutText(field.ChildFields[0]);
+                var value = WithoutText(field.ChildFields[1]);
+                if (key is not null && value is not null) return field with { Children = [key, value] };
+                // Map keys are written required whatever they declare.
+                var left = key is not null ? key with { Nullable = false } : value;
+                return left is null ? null : field with { Kind = FieldKind.List, Children = [left] };
+            default:
+                return field;
+        }
     }
 
     private async Task WriteMagicOnceAsync(CancellationToken cancellationToken)
@@ -193,13 +279,14 @@ public sealed class ParquetFileWriter : IFormatWriter
     }
 
     /// <summary>One leaf column of the row group being built: its levels and its non-null values, in reusable arrays.</summary>
-    private abstract class ColumnBuffer(DataField field, LeafLayout leaf)
+    private abstract class ColumnBuffer(DataField? dataField, LeafLayout leaf)
     {
         private int[] _definitions = new int[1024];
         private int[] _repetitions = new int[1024];
         private int _levelCount;
 
-        protected DataField Field { get; } = field;
+        /// <summary>The Parquet.Net field that encodes this column; text columns have none (<see cref="TextEncoder"/>).</summary>
+        protected DataField Field => dataField ?? throw new InvalidOperationException($"Column '{Leaf.Path}' is not encoded by Parquet.Net.");
         protected LeafLayout Leaf { get; } = leaf;
 
         public static ColumnBuffer Create(LeafLayout leaf, DataField field)
@@ -217,8 +304,7 @@ public sealed class ParquetFileWriter : IFormatWriter
                 FieldKind.Float => new ColumnBuffer<float>(field, leaf),
                 FieldKind.Double => new ColumnBuffer<double>(field, leaf),
                 FieldKind.Decimal => new ColumnBuffer<decimal>(field, leaf),
-                FieldKind.String => new CopiedSliceColumnBuffer<char>(field, leaf),
-                FieldKind.Binary => new CopiedSliceColumnBuffer<byte>(field, leaf),
+                FieldKind.Binary => new CopiedSliceColumnBuffer<byte>(field, leaf, null),
                 FieldKind.Date => new ColumnBuffer<DateOnly>(field, leaf),
                 FieldKind.Timestamp => new ColumnBuffer<DateTime>(field, leaf),
                 // Times are stored as INT64 microseconds.
@@ -231,6 +317,11 @@ public sealed class ParquetFileWriter : IFormatWriter
         public long ApproximateBytes { get; protected set; }
 
         public virtual bool IsTimestamp => false;
+
+        /// <summary>The engine's encoder of this column when it is text (then <see cref="EncodeText"/>, not <see cref="WriteAsync"/>).</summary>
+        public virtual ParquetTextColumnEncoder? TextEncoder => null;
+
+        public virtual ColumnChunk EncodeText() => throw new InvalidOperationException($"Column '{Leaf.Path}' is not text.");
 
         public virtual void Clear()
         {
@@ -273,7 +364,7 @@ public sealed class ParquetFileWriter : IFormatWriter
         }
     }
 
-    private class ColumnBuffer<T>(DataField field, LeafLayout leaf) : ColumnBuffer(field, leaf) where T : struct
+    private class ColumnBuffer<T>(DataField? field, LeafLayout leaf) : ColumnBuffer(field, leaf) where T : struct
     {
         private T[] _values = new T[1024];
 
@@ -364,7 +455,8 @@ public sealed class ParquetFileWriter : IFormatWriter
     /// <see cref="WriteAsync(RecordChunk, CancellationToken)"/> returns (<see cref="RecordChunk.Release"/>), while the row
     /// group waits for more rows. So each value is copied into blocks of this buffer, reused from one row group to the next.
     /// </summary>
-    private sealed class CopiedSliceColumnBuffer<TItem>(DataField field, LeafLayout leaf) : ColumnBuffer<ReadOnlyMemory<TItem>>(field, leaf)
+    private sealed class CopiedSliceColumnBuffer<TItem>(DataField? field, LeafLayout leaf, ParquetTextColumnEncoder? textEncoder)
+        : ColumnBuffer<ReadOnlyMemory<TItem>>(field, leaf)
     {
         private const int BlockLength = 256 * 1024;
 
@@ -378,6 +470,12 @@ public sealed class ParquetFileWriter : IFormatWriter
             _block = 0;
             _used = 0;
         }
+
+        public override ParquetTextColumnEncoder? TextEncoder => textEncoder;
+
+        public override ColumnChunk EncodeText() => textEncoder is null
+            ? base.EncodeText()
+            : textEncoder.Encode(((ReadOnlyMemory<ReadOnlyMemory<char>>)(object)BufferedValues).Span, (Definitions ?? default).Span, (Repetitions ?? default).Span);
 
         [MethodImpl(CompileOptions.HotPath)]
         protected override void AppendValues(ColumnData column)
