@@ -19,18 +19,23 @@ public sealed class BatchSchemaCacheTests : IDisposable
 
     private string WriteBatch(string text) => WriteBatch("a.jsonl", text);
 
-    private string WriteBatch(string name, string text)
+    private string WriteBatch(string name, string text) => WriteSettledBatch(_lake, name, text);
+
+    /// <summary>
+    /// Writes a batch of dataset "web" older than the settle time: files written just before their read are not kept
+    /// (see the last test).
+    /// </summary>
+    internal static string WriteSettledBatch(TempFolder lake, string name, string text)
     {
-        var path = _lake.Combine("web", name);
+        var path = lake.Combine("web", name);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllText(path, text);
-        // Older than the settle time: files written just before their read are not kept (see the last test).
         File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(-1));
         return path;
     }
 
     /// <summary>Rewrites the file keeping its last-write time, as if the cache could not tell.</summary>
-    private static void RewriteKeepingTime(string path, string text)
+    internal static void RewriteKeepingTime(string path, string text)
     {
         var time = File.GetLastWriteTimeUtc(path);
         File.WriteAllText(path, text);

@@ -25,21 +25,9 @@ public sealed class PersistedBatchSchemaTests : IDisposable
         _lake.Dispose();
     }
 
-    private string WriteBatch(string name, string text)
-    {
-        var path = _lake.Combine("web", name);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllText(path, text);
-        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(-1));
-        return path;
-    }
+    private string WriteBatch(string name, string text) => BatchSchemaCacheTests.WriteSettledBatch(_lake, name, text);
 
-    private static void RewriteKeepingTime(string path, string text)
-    {
-        var time = File.GetLastWriteTimeUtc(path);
-        File.WriteAllText(path, text);
-        File.SetLastWriteTimeUtc(path, time);
-    }
+    private static void RewriteKeepingTime(string path, string text) => BatchSchemaCacheTests.RewriteKeepingTime(path, text);
 
     /// <summary>A scan as a new process makes it: nothing in memory, only what the store kept.</summary>
     private async Task<DatasetInfo> ScanInNewProcessAsync(bool skipInvalidRecords = false, IBatchSchemaStore? store = null) =>
