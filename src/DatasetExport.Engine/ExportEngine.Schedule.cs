@@ -9,6 +9,12 @@ namespace DatasetExport.Engine;
 /// <summary>A flow whose schedule has a slot due now; <see cref="Slot"/> is the slot that would run (UTC, to the minute).</summary>
 public sealed record DueFlow(FlowRecord Flow, DateTimeOffset Slot);
 
+/// <summary>
+/// A due slot (or the redo of an abandoned one) left for a later invocation because the flow is still exporting one of
+/// its datasets; <paramref name="Reason"/> names the run that holds it.
+/// </summary>
+public sealed record DeferredSlot(string FlowName, DateTimeOffset Slot, string Reason);
+
 /// <summary>What a flow's schedule says at the engine's "now", for Get-ExportFlow.</summary>
 /// <param name="Schedule">The schedule in words, e.g. "Daily at 02:00 (Europe/Paris)".</param>
 /// <param name="NextRunTime">The slot the next <c>Invoke-ExportSchedule</c> would run (in the past when it is due now); null for manual, disabled and completed flows.</param>
@@ -42,11 +48,12 @@ public sealed partial class ExportEngine
     /// slot is claimed in the state store together with its runs (one per dataset) before anything is exported, so
     /// several processes invoking at once run each flow, dataset and slot exactly once. A flow still exporting one of
     /// its datasets (another process, or a manual run) is skipped: its slot stays unclaimed for a later invocation.
-    /// Returns every run, in order; failed runs have Status Failed and Error set. <paramref name="progress"/> is
-    /// called on engine threads.
+    /// Returns every run, in order; failed runs have Status Failed and Error set. <paramref name="progress"/> and
+    /// <paramref name="deferred"/> (each slot left for later because a dataset is still exporting) are called on engine threads.
     /// </summary>
     public async Task<IReadOnlyList<RunRecord>> RunDueFlowsAsync(
-        string lakePath, IReadOnlyCollection<string>? flowNames, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        string lakePath, IReadOnlyCollection<string>? flowNames, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
+        Action<DeferredSlot>? deferred = null)
     {
         var lake = new FolderLake(lakePath, State);
         var flows = SelectFlows(flowNames);
@@ -55,11 +62,11 @@ public sealed partial class ExportEngine
         var runs = new List<RunRecord>();
         foreach (var flow in flows.Where(f => f.Enabled))
         {
-            runs.AddRange(await RedoAbandonedSlotAsync(flow, lake, progress, cancellationToken).ConfigureAwait(false));
+            runs.AddRange(await RedoAbandonedSlotAsync(flow, lake, progress, deferred, cancellationToken).ConfigureAwait(false));
         }
         foreach (var (flow, slot) in GetDueFlows(flowNames))
         {
-            runs.AddRange(await RunSlotAsync(flow, slot, lake, progress, cancellationToken).ConfigureAwait(false));
+            runs.AddRange(await RunSlotAsync(flow, slot, lake, progress, deferred, cancellationToken).ConfigureAwait(false));
         }
         return runs;
     }
@@ -87,7 +94,8 @@ public sealed partial class ExportEngine
 
     /// <summary>Claims the slot with one Running run per dataset, then exports them; nothing when another process claimed it first.</summary>
     private async Task<IReadOnlyList<RunRecord>> RunSlotAsync(
-        FlowRecord flow, DateTimeOffset slot, FolderLake lake, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        FlowRecord flow, DateTimeOffset slot, FolderLake lake, IProgress<ExportProgress>? progress, Action<DeferredSlot>? deferred,
+        CancellationToken cancellationToken)
     {
         var destination = DestinationOf(flow);
         var now = Time.GetUtcNow();
@@ -99,6 +107,7 @@ public sealed partial class ExportEngine
         catch (StateException busy) when (busy.Failure is StateFailure.InUse or StateFailure.NotFound)
         {
             // Still exporting a dataset (or removed meanwhile): the slot stays unclaimed, a later invocation runs it.
+            if (busy.Failure == StateFailure.InUse) deferred?.Invoke(new DeferredSlot(flow.Name, slot, busy.Message));
             return [];
         }
         flow.LastSlot = slot;
@@ -110,7 +119,7 @@ public sealed partial class ExportEngine
     /// superseded by that one). Each redo is recorded atomically, so it happens once across processes.
     /// </summary>
     private async Task<IReadOnlyList<RunRecord>> RedoAbandonedSlotAsync(
-        FlowRecord flow, FolderLake lake, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        FlowRecord flow, FolderLake lake, IProgress<ExportProgress>? progress, Action<DeferredSlot>? deferred, CancellationToken cancellationToken)
     {
         if (flow.ScheduleKind == ScheduleKind.Manual || flow.LastSlot is not { } slot) return [];
         var abandoned = State.ListRuns(flow.Id, RunStatus.Abandoned)
@@ -131,6 +140,7 @@ public sealed partial class ExportEngine
             catch (StateException busy) when (busy.Failure == StateFailure.InUse)
             {
                 // Another run of this dataset is exporting; the redo waits for a later invocation.
+                deferred?.Invoke(new DeferredSlot(flow.Name, slot, busy.Message));
             }
         }
         return await ExportRecordedRunsAsync(flow, destination, lake, redos, progress, cancellationToken).ConfigureAwait(false);

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Management.Automation;
+using DatasetExport.Engine;
 
 namespace DatasetExport.Commands;
 
@@ -7,7 +9,8 @@ namespace DatasetExport.Commands;
 /// <para type="description">Each due flow runs its latest due slot (missed earlier slots are not replayed), and runs abandoned by a
 /// process that died are redone for their slot. Slots are claimed in the state store first, so several invocations at
 /// once run each flow, dataset and slot exactly once. Returns every run; each failed or abandoned run is also written as
-/// an error. With -FailOnError a terminating error follows, after all due flows ran, when any run failed, so
+/// an error. A flow still exporting one of its datasets (another process, or a manual run) is left for a later
+/// invocation, with a warning naming that run. With -FailOnError a terminating error follows, after all due flows ran, when any run failed, so
 /// `pwsh -Command` exits with 1. -WhatIf lists the flows that are due and runs nothing.</para>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "ExportSchedule", SupportsShouldProcess = true)]
@@ -77,8 +80,13 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
             selected = confirmed;
         }
 
+        var deferred = new ConcurrentQueue<DeferredSlot>();
         var runs = ExportProgressWriter.Run(this, "Exporting due flows",
-            progress => Engine.RunDueFlowsAsync(lakePath, selected, progress, StopToken));
+            progress => Engine.RunDueFlowsAsync(lakePath, selected, progress, StopToken, deferred.Enqueue));
+        foreach (var slot in deferred)
+        {
+            WriteWarning($"Flow '{slot.FlowName}': the {slot.Slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC slot was not started. {slot.Reason} A later invocation runs it once that run ends.");
+        }
         WriteVerbose(runs.Count == 0 ? "No run was started: no flow was due (or another process claimed it)." : $"{runs.Count} run(s) of {runs.Select(r => r.FlowName).Distinct().Count()} flow(s).");
         var failures = WriteRuns(runs);
         if (FailOnError && failures > 0)

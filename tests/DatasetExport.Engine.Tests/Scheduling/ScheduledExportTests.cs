@@ -217,9 +217,14 @@ public sealed class ScheduledExportTests : IDisposable
         Engine.State.AddRun(manual);
         _fixture.SetNow(Utc(3, 1, 11, 1));
 
-        Assert.Empty(await _fixture.RunDueAsync());
+        var deferred = new List<DeferredSlot>();
+        Assert.Empty(await Engine.RunDueFlowsAsync(_fixture.Lake, null, null, default, deferred.Add));
         Assert.Null(Engine.State.GetFlow(flow.Id)!.LastSlot);
         Assert.Single(Engine.State.ListRuns(flow.Id));
+        var slot = Assert.Single(deferred);
+        Assert.Equal(("busy", Utc(3, 1, 11)), (slot.FlowName, slot.Slot));
+        Assert.Contains($"run {manual.Id}", slot.Reason);
+        Assert.Contains("dataset 'web'", slot.Reason);
 
         manual.Status = RunStatus.Failed;
         Engine.State.UpdateRun(manual);
