@@ -28,8 +28,8 @@ internal sealed class BatchSchemaCache
 
     private readonly int _capacity;
     private readonly object _gate = new();
-    private readonly Dictionary<(string FullPath, bool SkipInvalidRecords), LinkedListNode<Entry>> _entries = [];
-    private readonly LinkedList<Entry> _recentFirst = new();
+    private readonly Dictionary<(string FullPath, bool SkipInvalidRecords), LinkedListNode<KnownBatchSchema>> _entries = [];
+    private readonly LinkedList<KnownBatchSchema> _recentFirst = new();
 
     public BatchSchemaCache(int capacity)
     {
@@ -38,7 +38,7 @@ internal sealed class BatchSchemaCache
     }
 
     /// <summary>The batch's schema and record count as read before, if its file is unchanged since.</summary>
-    public bool TryGet(BatchInfo batch, bool skipInvalidRecords, [MaybeNullWhen(false)] out DatasetSchema schema, out long? recordCount)
+    public bool TryGet(BatchInfo batch, bool skipInvalidRecords, [MaybeNullWhen(false)] out KnownBatchSchema known)
     {
         lock (_gate)
         {
@@ -47,43 +47,34 @@ internal sealed class BatchSchemaCache
             {
                 _recentFirst.Remove(entry);
                 _recentFirst.AddFirst(entry);
-                (schema, recordCount) = (entry.Value.Schema, entry.Value.RecordCount);
+                known = entry.Value;
                 return true;
             }
         }
-        (schema, recordCount) = (null, null);
+        known = null;
         return false;
     }
 
     /// <summary>Whether a read of <paramref name="batch"/> that began at <paramref name="readStarted"/> may be kept: its file was not written just before.</summary>
     public static bool IsSettled(BatchInfo batch, DateTimeOffset readStarted) => batch.LastWriteUtc <= readStarted - SettleTime;
 
-    /// <summary>Keeps what a read that began at <paramref name="readStarted"/> found, unless the file was written just before.</summary>
-    public void Add(BatchInfo batch, bool skipInvalidRecords, DateTimeOffset readStarted, DatasetSchema schema, long? recordCount)
+    /// <summary>Keeps a settled read's result (<see cref="IsSettled"/>; or one kept by the state store, <see cref="IBatchSchemaStore"/>).</summary>
+    public void Remember(KnownBatchSchema known)
     {
-        if (IsSettled(batch, readStarted)) Remember(batch, skipInvalidRecords, schema, recordCount);
-    }
-
-    /// <summary>Keeps a settled read's result (one kept by the state store, <see cref="IBatchSchemaStore"/>).</summary>
-    public void Remember(BatchInfo batch, bool skipInvalidRecords, DatasetSchema schema, long? recordCount)
-    {
-        var key = (batch.FullPath, skipInvalidRecords);
+        var key = (known.FullPath, known.SkipInvalidRecords);
         lock (_gate)
         {
             if (_entries.Remove(key, out var stale)) _recentFirst.Remove(stale);
-            _entries[key] = _recentFirst.AddFirst(new Entry(key, batch.SizeBytes, batch.LastWriteUtc, schema, recordCount));
+            _entries[key] = _recentFirst.AddFirst(known);
             if (_entries.Count > _capacity)
             {
-                _entries.Remove(_recentFirst.Last!.Value.Key);
+                var oldest = _recentFirst.Last!.Value;
+                _entries.Remove((oldest.FullPath, oldest.SkipInvalidRecords));
                 _recentFirst.RemoveLast();
             }
         }
     }
 
-    private bool TryGetCurrent(BatchInfo batch, bool skipInvalidRecords, out LinkedListNode<Entry> entry) =>
-        _entries.TryGetValue((batch.FullPath, skipInvalidRecords), out entry!)
-        && entry.Value.SizeBytes == batch.SizeBytes && entry.Value.LastWriteUtc == batch.LastWriteUtc;
-
-    private sealed record Entry(
-        (string FullPath, bool SkipInvalidRecords) Key, long SizeBytes, DateTimeOffset LastWriteUtc, DatasetSchema Schema, long? RecordCount);
+    private bool TryGetCurrent(BatchInfo batch, bool skipInvalidRecords, out LinkedListNode<KnownBatchSchema> entry) =>
+        _entries.TryGetValue((batch.FullPath, skipInvalidRecords), out entry!) && entry.Value.Describes(batch);
 }

@@ -153,45 +153,48 @@ public sealed class FolderLake
     {
         var known = KnownSchemas(batches, options.SkipInvalidRecords);
         var reads = new ((DatasetSchema, long?)?, Exception?)[batches.Count];
-        var settled = new KnownBatchSchema?[batches.Count];
+        var newlyKnown = new KnownBatchSchema?[batches.Count];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(Enumerable.Range(0, batches.Count), parallel, async (i, token) =>
         {
             try
             {
-                var (schema, count, keep) = await ReadSchemaAsync(batches[i], options, known, token).ConfigureAwait(false);
-                reads[i] = ((schema, count), null);
-                if (keep) settled[i] = new KnownBatchSchema(batches[i].FullPath, options.SkipInvalidRecords, batches[i].SizeBytes, batches[i].LastWriteUtc, schema, count);
+                var (read, settled) = await ReadSchemaAsync(batches[i], options, known, token).ConfigureAwait(false);
+                reads[i] = ((read.Schema, read.RecordCount), null);
+                // What the store holds already is not written again: a scan of an unchanged lake writes nothing.
+                if (settled && !known.ContainsKey(read.FullPath)) newlyKnown[i] = read;
             }
             catch (Exception error) when (error is not OperationCanceledException)
             {
                 reads[i] = (null, error);
             }
         }).ConfigureAwait(false);
-        KeepSchemas(settled.OfType<KnownBatchSchema>().ToList());
+        KeepSchemas(newlyKnown.OfType<KnownBatchSchema>().ToList());
         return reads;
     }
 
     /// <summary>
     /// The batch's schema and record count, read once while its file is unchanged: from this process's cache, else the
-    /// state store's <paramref name="known"/> entry, else the file. <c>Keep</c>: the result may be kept for later runs.
+    /// state store's <paramref name="known"/> entry, else the file. <c>Settled</c>: the result may be kept for later runs.
     /// </summary>
-    private async Task<(DatasetSchema Schema, long? RecordCount, bool Keep)> ReadSchemaAsync(
+    private async Task<(KnownBatchSchema Read, bool Settled)> ReadSchemaAsync(
         BatchInfo batch, BatchReadOptions options, IReadOnlyDictionary<string, KnownBatchSchema> known, CancellationToken cancellationToken)
     {
-        if (_cache.TryGet(batch, options.SkipInvalidRecords, out var cached, out var cachedCount)) return (cached, cachedCount, true);
+        if (_cache.TryGet(batch, options.SkipInvalidRecords, out var cached)) return (cached, true);
         if (known.TryGetValue(batch.FullPath, out var kept))
         {
-            _cache.Remember(batch, kept.SkipInvalidRecords, kept.Schema, kept.RecordCount);
-            return (kept.Schema, kept.RecordCount, true);
+            _cache.Remember(kept);
+            return (kept, true);
         }
         // Invalid lines are only counted by the export that writes the batch; here they are just left out.
         var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null);
         var readStarted = DateTimeOffset.UtcNow;
         var schema = await reader.ReadSchemaAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
         var count = await reader.ReadRecordCountAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
-        _cache.Add(batch, options.SkipInvalidRecords, readStarted, schema, count);
-        return (schema, count, BatchSchemaCache.IsSettled(batch, readStarted));
+        var read = KnownBatchSchema.Of(batch, options.SkipInvalidRecords, schema, count);
+        var settled = BatchSchemaCache.IsSettled(batch, readStarted);
+        if (settled) _cache.Remember(read);
+        return (read, settled);
     }
 
     /// <summary>
@@ -214,10 +217,7 @@ public sealed class FolderLake
         var current = batches.ToDictionary(batch => batch.FullPath, StringComparer.Ordinal);
         foreach (var entry in entries.OrderBy(entry => entry.SkipInvalidRecords != skipInvalidRecords))
         {
-            if (current.TryGetValue(entry.FullPath, out var batch) && batch.SizeBytes == entry.SizeBytes && batch.LastWriteUtc == entry.LastWriteUtc)
-            {
-                known.TryAdd(entry.FullPath, entry);
-            }
+            if (current.TryGetValue(entry.FullPath, out var batch) && entry.Describes(batch)) known.TryAdd(entry.FullPath, entry);
         }
         return known;
     }

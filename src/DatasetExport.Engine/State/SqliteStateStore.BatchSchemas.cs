@@ -5,7 +5,10 @@ namespace DatasetExport.Engine.State;
 
 public sealed partial class SqliteStateStore
 {
-    /// <summary>Entries not used (read by a lake scan) for this long are dropped: their files are most likely gone.</summary>
+    /// <summary>
+    /// Entries stored this long ago are dropped: most are of files gone. A lake scan writes only what it had to read, so an
+    /// entry still in use is dropped too, and its file read (and its entry stored) once more.
+    /// </summary>
     internal static readonly TimeSpan BatchSchemaRetention = TimeSpan.FromDays(30);
 
     /// <summary>Paths per lookup statement, well below SQLite's limit of bound parameters.</summary>
@@ -54,17 +57,17 @@ public sealed partial class SqliteStateStore
             foreach (var known in schemas)
             {
                 Execute("""
-                    INSERT INTO batch_schemas (full_path, skip_invalid_records, size_bytes, last_write_ticks, schema_json, record_count, used_at)
-                    VALUES ($full_path, $skip, $size, $ticks, $schema, $count, $used_at)
+                    INSERT INTO batch_schemas (full_path, skip_invalid_records, size_bytes, last_write_ticks, schema_json, record_count, stored_at)
+                    VALUES ($full_path, $skip, $size, $ticks, $schema, $count, $stored_at)
                     ON CONFLICT (full_path, skip_invalid_records) DO UPDATE SET
                         size_bytes = excluded.size_bytes, last_write_ticks = excluded.last_write_ticks, schema_json = excluded.schema_json,
-                        record_count = excluded.record_count, used_at = excluded.used_at
+                        record_count = excluded.record_count, stored_at = excluded.stored_at
                     """,
                     ("$full_path", known.FullPath), ("$skip", known.SkipInvalidRecords ? 1L : 0L), ("$size", known.SizeBytes),
                     ("$ticks", known.LastWriteUtc.UtcTicks), ("$schema", DatasetSchemaJson.Write(known.Schema)),
-                    ("$count", known.RecordCount), ("$used_at", DateText(now)));
+                    ("$count", known.RecordCount), ("$stored_at", DateText(now)));
             }
-            Execute("DELETE FROM batch_schemas WHERE used_at < $cutoff", ("$cutoff", DateText(now - BatchSchemaRetention)));
+            Execute("DELETE FROM batch_schemas WHERE stored_at < $cutoff", ("$cutoff", DateText(now - BatchSchemaRetention)));
         });
     }
 }

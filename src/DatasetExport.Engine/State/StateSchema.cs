@@ -119,7 +119,8 @@ internal static class StateSchema
         ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
         """,
         // 5: batch schemas read from the lake, kept while their file keeps its size and write time (last_write_ticks:
-        // UTC ticks), so a run in a new process does not parse an unchanged JSON Lines batch again to infer its schema.
+        // UTC ticks), so a run in a new process does not parse an unchanged JSON Lines batch again to infer its schema;
+        // stored_at lets old entries (most likely of files gone) be dropped.
         """
         CREATE TABLE batch_schemas (
             full_path            TEXT    NOT NULL,
@@ -128,10 +129,10 @@ internal static class StateSchema
             last_write_ticks     INTEGER NOT NULL,
             schema_json          TEXT    NOT NULL,
             record_count         INTEGER,
-            used_at              TEXT    NOT NULL,
+            stored_at            TEXT    NOT NULL,
             PRIMARY KEY (full_path, skip_invalid_records)
         ) WITHOUT ROWID;
-        CREATE INDEX batch_schemas_by_use ON batch_schemas (used_at);
+        CREATE INDEX batch_schemas_by_age ON batch_schemas (stored_at);
         """,
     ];
 

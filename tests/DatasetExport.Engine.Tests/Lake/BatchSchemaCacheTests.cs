@@ -11,7 +11,6 @@ public sealed class BatchSchemaCacheTests : IDisposable
 {
     /// <summary>Batches of the cache's own tests: written long before they are read.</summary>
     private static readonly DateTimeOffset Written = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
-    private static readonly DateTimeOffset ReadStarted = Written.AddHours(1);
 
     private readonly TempFolder _lake = new("de-schema-cache");
 
@@ -131,17 +130,17 @@ public sealed class BatchSchemaCacheTests : IDisposable
     {
         var cache = new BatchSchemaCache(capacity: 2);
         var (a, b, c) = (Batch("a"), Batch("b"), Batch("c"));
-        cache.Add(a, false, ReadStarted, Schema("a"), 1);
-        cache.Add(b, false, ReadStarted, Schema("b"), 2);
-        Assert.True(cache.TryGet(a, false, out _, out _));
+        cache.Remember(KnownBatchSchema.Of(a, false, Schema("a"), 1));
+        cache.Remember(KnownBatchSchema.Of(b, false, Schema("b"), 2));
+        Assert.True(cache.TryGet(a, false, out _));
 
-        cache.Add(c, false, ReadStarted, Schema("c"), 3);
+        cache.Remember(KnownBatchSchema.Of(c, false, Schema("c"), 3));
 
-        Assert.False(cache.TryGet(b, false, out _, out _));
-        Assert.True(cache.TryGet(a, false, out var schemaA, out var countA));
-        Assert.Equal((Schema("a"), 1L), (schemaA, countA));
-        Assert.True(cache.TryGet(c, false, out var schemaC, out _));
-        Assert.Equal(Schema("c"), schemaC);
+        Assert.False(cache.TryGet(b, false, out _));
+        Assert.True(cache.TryGet(a, false, out var knownA));
+        Assert.Equal((Schema("a"), 1L), (knownA.Schema, knownA.RecordCount));
+        Assert.True(cache.TryGet(c, false, out var knownC));
+        Assert.Equal(Schema("c"), knownC.Schema);
     }
 
     [Fact]
@@ -154,18 +153,18 @@ public sealed class BatchSchemaCacheTests : IDisposable
         {
             var index = i * 7919 % batches.Length;
             var batch = batches[index];
-            if (cache.TryGet(batch, false, out var schema, out var count))
+            if (cache.TryGet(batch, false, out var known))
             {
-                Assert.Equal(Schema(batch.RelativePath), schema);
-                Assert.Equal(index, count);
+                Assert.Equal(Schema(batch.RelativePath), known.Schema);
+                Assert.Equal(index, known.RecordCount);
             }
             else
             {
-                cache.Add(batch, false, ReadStarted, Schema(batch.RelativePath), index);
+                cache.Remember(KnownBatchSchema.Of(batch, false, Schema(batch.RelativePath), index));
             }
         });
 
-        Assert.Equal(50, batches.Count(batch => cache.TryGet(batch, false, out _, out _)));
+        Assert.Equal(50, batches.Count(batch => cache.TryGet(batch, false, out _)));
     }
 
     private static BatchInfo Batch(string name) => new(name, "/lake/web/" + name, 100, Written, BatchFormat.JsonLines, Gzipped: false);

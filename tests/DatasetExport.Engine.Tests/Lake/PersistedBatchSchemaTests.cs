@@ -80,6 +80,22 @@ public sealed class PersistedBatchSchemaTests : IDisposable
     }
 
     [Fact]
+    public async Task A_scan_writes_only_what_it_had_to_read()
+    {
+        WriteBatch("a.jsonl", "{\"a\":1}\n");
+        var counting = new SaveCountingStore(_store);
+        await ScanInNewProcessAsync(store: counting);
+        Assert.Equal([1], counting.Saves);
+
+        await ScanInNewProcessAsync(store: counting);
+        Assert.Equal([1], counting.Saves);
+
+        WriteBatch("b.jsonl", "{\"b\":1}\n");
+        await ScanInNewProcessAsync(store: counting);
+        Assert.Equal([1, 1], counting.Saves);
+    }
+
+    [Fact]
     public async Task A_batch_written_just_before_its_read_is_not_kept()
     {
         var path = WriteBatch("a.jsonl", "{\"a\":1}\n");
@@ -150,6 +166,21 @@ public sealed class PersistedBatchSchemaTests : IDisposable
         var dataset = await ScanInNewProcessAsync(store: new FailingStore());
 
         Assert.Equal("a int64", dataset.Schema!.ToString());
+    }
+
+    /// <summary>The store, counting the entries of each save.</summary>
+    private sealed class SaveCountingStore(IBatchSchemaStore inner) : IBatchSchemaStore
+    {
+        public List<int> Saves { get; } = [];
+
+        public IReadOnlyList<KnownBatchSchema> GetBatchSchemas(IReadOnlyCollection<string> fullPaths, bool skipInvalidRecords) =>
+            inner.GetBatchSchemas(fullPaths, skipInvalidRecords);
+
+        public void SaveBatchSchemas(IReadOnlyCollection<KnownBatchSchema> schemas)
+        {
+            Saves.Add(schemas.Count);
+            inner.SaveBatchSchemas(schemas);
+        }
     }
 
     private sealed class FailingStore : IBatchSchemaStore
