@@ -181,36 +181,38 @@ public sealed class ParquetFileWriter : IFormatWriter
             encoded = _encoded.GetBuffer().AsMemory(0, (int)_encoded.Length);
             encodedByParquetNet = ParquetThrift.ReadFooter(encoded).RowGroups.Single();
         }
-        var columns = new List<(ColumnChunk Metadata, ReadOnlyMemory<byte> Bytes)>(_leaves.Length);
+        // The chunks are placed back to back, each one's offsets moved from its own start to where it lands.
+        var rowGroup = new RowGroup { Columns = [], NumRows = _bufferedRecords, TotalByteSize = 0 };
+        var pieces = new List<ReadOnlyMemory<byte>>(_leaves.Length);
+        long offset = 0;
         var nextEncoded = 0;
         for (var i = 0; i < _leaves.Length; i++)
         {
             var leaf = _leaves[i];
+            ColumnChunk column;
+            ReadOnlyMemory<byte> bytes;
             if (leaf.TextEncoder is { } text)
             {
-                columns.Add((leaf.EncodeText(), text.Chunk));
-                continue;
+                column = leaf.EncodeText();
+                bytes = text.Chunk;
             }
-            var column = encodedByParquetNet!.Columns[nextEncoded++];
-            var metadata = column.MetaData ?? throw new InvalidDataException("Parquet.Net wrote a column chunk without metadata.");
-            metadata.PathInSchema = _paths[i];
-            if (leaf.IsTimestamp && metadata.Statistics is { } statistics) leaf.CorrectStatistics(statistics);
-            var start = ParquetThrift.ChunkStart(metadata);
-            EncodedRowGroup.MoveOffsets(column, -start);
-            columns.Add((column, encoded.Slice((int)start, checked((int)metadata.TotalCompressedSize))));
-        }
-        await WriteMagicOnceAsync(cancellationToken).ConfigureAwait(false);
-        var position = _counter.BytesWritten;
-        var rowGroup = new RowGroup { Columns = [], NumRows = _bufferedRecords, FileOffset = position, TotalByteSize = 0 };
-        foreach (var (column, bytes) in columns)
-        {
-            EncodedRowGroup.MoveOffsets(column, _counter.BytesWritten);
-            await _counter.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+            else
+            {
+                column = encodedByParquetNet!.Columns[nextEncoded++];
+                var metadata = column.MetaData ?? throw new InvalidDataException("Parquet.Net wrote a column chunk without metadata.");
+                metadata.PathInSchema = _paths[i];
+                if (leaf.IsTimestamp && metadata.Statistics is { } statistics) leaf.CorrectStatistics(statistics);
+                var start = ParquetThrift.ChunkStart(metadata);
+                EncodedRowGroup.MoveOffsets(column, -start);
+                bytes = encoded.Slice((int)start, checked((int)metadata.TotalCompressedSize));
+            }
+            EncodedRowGroup.MoveOffsets(column, offset);
+            offset += bytes.Length;
             rowGroup.Columns.Add(column);
             rowGroup.TotalByteSize += column.MetaData!.TotalUncompressedSize;
+            pieces.Add(bytes);
         }
-        AddToFooter(rowGroup, position);
-        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await PlaceAsync(rowGroup, pieces, 0, cancellationToken).ConfigureAwait(false);
         foreach (var leaf in _leaves) leaf.Clear();
         _bufferedRecords = 0;
     }
@@ -226,17 +228,11 @@ public sealed class ParquetFileWriter : IFormatWriter
         EncodedRowGroup.MoveOffsets(rowGroup, position - origin);
         rowGroup.FileOffset = position;
         foreach (var piece in pieces) await _counter.WriteAsync(piece, cancellationToken).ConfigureAwait(false);
-        AddToFooter(rowGroup, position);
-        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Adds a row group written from <paramref name="position"/> to the current end of the output to the footer.</summary>
-    private void AddToFooter(RowGroup rowGroup, long position)
-    {
         rowGroup.Ordinal = checked((short)_footer.RowGroups.Count);
         rowGroup.TotalCompressedSize = _counter.BytesWritten - position;
         _footer.RowGroups.Add(rowGroup);
         _footer.NumRows += rowGroup.NumRows;
+        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
