@@ -184,19 +184,10 @@ public sealed class EncryptionTests : IDisposable
         Assert.Empty(Directory.Exists(folder) ? Directory.GetFiles(folder, "*", SearchOption.AllDirectories) : []);
     }
 
-    private void SetStoredKey(string destination, string armored)
-    {
-        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_session.Home.Path, "state.db")}"))
-        {
-            connection.Open();
-            using var update = connection.CreateCommand();
-            update.CommandText = "UPDATE destinations SET properties = json_set(properties, '$.PgpPublicKey', $key) WHERE name = $name";
-            update.Parameters.AddWithValue("$key", armored);
-            update.Parameters.AddWithValue("$name", destination);
-            Assert.Equal(1, update.ExecuteNonQuery());
-        }
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-    }
+    private void SetStoredKey(string destination, string armored) =>
+        Assert.Equal(1, _session.ExecuteOnState(
+            "UPDATE destinations SET properties = json_set(properties, '$.PgpPublicKey', $key) WHERE name = $name",
+            ("$key", armored), ("$name", destination)));
 
     /// <summary>Every part is *.gpg, gpg decrypts it with integrity protection, and together they hold exactly the lake's orders.</summary>
     private void AssertDecryptsToOrders(PSObject run, string destinationFolder, bool gzip, bool encryptedManifest)

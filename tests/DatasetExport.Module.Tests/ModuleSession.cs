@@ -37,6 +37,25 @@ public sealed class ModuleSession : IDisposable
     public TempFolder Home { get; } = new("de-home");
     public TempFolder Work { get; } = new("de-work");
 
+    /// <summary>
+    /// Runs one SQL statement on the session's state database, behind the module's back (a state another process left, a
+    /// value a user edited); returns the rows it changed. The connection is closed for good before it returns.
+    /// </summary>
+    public int ExecuteOnState(string sql, params (string Name, object Value)[] parameters)
+    {
+        int changed;
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(Home.Path, "state.db")}"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value);
+            changed = command.ExecuteNonQuery();
+        }
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        return changed;
+    }
+
     /// <summary>Runs a script (in its own scope) with positional <c>$args</c>.</summary>
     public ScriptResult Run(string script, params object?[] args)
     {

@@ -309,22 +309,13 @@ public sealed class ScheduleTests
         // Another process is exporting "orders" for this flow: its run is Running with a fresh heartbeat.
         var holder = Guid.NewGuid();
         var now = DateTimeOffset.UtcNow.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
-        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(session.Home.Path, "state.db")}"))
-        {
-            connection.Open();
-            using var insert = connection.CreateCommand();
-            insert.CommandText = """
-                INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
-                    started_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count,
-                    export_path, files)
-                SELECT $id, id, name, 'orders', destination_id, 'd', 'Running', 'Full', $now, $now, $now, 0, 0, 0, 0, 0, 0, 'orders', '[]'
-                FROM flows WHERE name = 'busy'
-                """;
-            insert.Parameters.AddWithValue("$id", holder.ToString("D"));
-            insert.Parameters.AddWithValue("$now", now);
-            Assert.Equal(1, insert.ExecuteNonQuery());
-        }
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Assert.Equal(1, session.ExecuteOnState("""
+            INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
+                started_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count,
+                export_path, files)
+            SELECT $id, id, name, 'orders', destination_id, 'd', 'Running', 'Full', $now, $now, $now, 0, 0, 0, 0, 0, 0, 'orders', '[]'
+            FROM flows WHERE name = 'busy'
+            """, ("$id", holder.ToString("D")), ("$now", now)));
 
         var waiting = session.Run("Invoke-ExportSchedule").AssertNoErrors();
 
@@ -333,15 +324,7 @@ public sealed class ScheduleTests
         Assert.StartsWith("Flow 'busy': the 2026-01-05 09:30 UTC slot was not started. Flow 'busy' is already exporting dataset 'orders': run " + holder, warning);
         Assert.EndsWith("A later invocation runs it once that run ends.", warning);
 
-        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(session.Home.Path, "state.db")}"))
-        {
-            connection.Open();
-            using var fail = connection.CreateCommand();
-            fail.CommandText = "UPDATE runs SET status = 'Failed', completed_at = heartbeat_at WHERE id = $id";
-            fail.Parameters.AddWithValue("$id", holder.ToString("D"));
-            Assert.Equal(1, fail.ExecuteNonQuery());
-        }
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Assert.Equal(1, session.ExecuteOnState("UPDATE runs SET status = 'Failed', completed_at = heartbeat_at WHERE id = $id", ("$id", holder.ToString("D"))));
 
         var later = session.Run("Invoke-ExportSchedule").AssertNoErrors();
         Assert.Empty(later.OtherStreams);
