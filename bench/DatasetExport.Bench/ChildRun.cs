@@ -147,7 +147,7 @@ public static class ChildRun
         long records = 0;
         foreach (var batch in dataset.Batches)
         {
-            if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, conversion.FileType, conversion.Compression, maxFileBytes, memory: null, CancellationToken.None) is { } copier)
+            if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, conversion.FileType, conversion.Compression, maxFileBytes, pools: null, CancellationToken.None) is { } copier)
             {
                 await foreach (var rowGroup in copier.ReadAsync(CancellationToken.None))
                 {
@@ -170,7 +170,7 @@ public static class ChildRun
             await using var writer = FormatCatalog.CreateWriter(stream, schema, conversion.FileType, conversion.Compression, maxFileBytes);
             foreach (var batch in dataset.Batches)
             {
-                if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, conversion.FileType, conversion.Compression, maxFileBytes, memory: null, CancellationToken.None) is { } copier)
+                if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, conversion.FileType, conversion.Compression, maxFileBytes, pools: null, CancellationToken.None) is { } copier)
                 {
                     await foreach (var rowGroup in copier.ReadAsync(CancellationToken.None))
                     {

@@ -243,7 +243,7 @@ internal sealed class ExportRunner
         // Parts are written one after the other: each one's gzip blocks serve the next.
         var gzipBlocks = new ParallelGzipWriter.BlockShelf();
         var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
-        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new ParquetCopyBuffers(), new RowGroupPools(oneRowGroupAtATime: true)), cancellationToken);
+        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new RowGroupPools(oneRowGroupAtATime: true)), cancellationToken);
         try
         {
             await foreach (var read in reading.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -334,9 +334,10 @@ internal sealed class ExportRunner
 
     /// <summary>
     /// What the batches are read as: the dataset's schema, the flow's options, and the destination's files (whose row groups a
-    /// Parquet batch may be copied into, with the run's <paramref name="CopyBuffers"/>); decoded row groups' arrays come from the run's <paramref name="DecodePools"/>.
+    /// Parquet batch may be copied into). Copied and decoded row groups take their buffers from the run's <paramref name="Pools"/>,
+    /// one row group alive at a time whichever way each batch goes.
     /// </summary>
-    private sealed record ReadPlan(DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination, ParquetCopyBuffers CopyBuffers, RowGroupPools DecodePools);
+    private sealed record ReadPlan(DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination, RowGroupPools Pools);
 
     /// <summary>
     /// Reads the batches on a task of its own, up to <see cref="ReadAheadChunks"/> chunks ahead of the writer, so reading
@@ -459,13 +460,13 @@ internal sealed class ExportRunner
         {
             try
             {
-                var (schema, options, destination, copyBuffers, decodePools) = plan;
+                var (schema, options, destination, pools) = plan;
                 if (options.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, options, cancellationToken).ConfigureAwait(false) is { } problem)
                 {
                     await _reads.Writer.WriteAsync(new BatchRead(index, null, null, problem, 0), cancellationToken).ConfigureAwait(false);
                     return;
                 }
-                if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes, copyBuffers, cancellationToken).ConfigureAwait(false) is { } copier)
+                if (await FormatCatalog.TryCopyRowGroupsAsync(batch, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes, pools, cancellationToken).ConfigureAwait(false) is { } copier)
                 {
                     await foreach (var rowGroup in copier.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
@@ -476,7 +477,7 @@ internal sealed class ExportRunner
                 }
                 // The reader calls back on this task only, between the chunks it hands over.
                 long skipped = 0;
-                var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null, decodePools);
+                var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null, pools);
                 await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
                 {
                     var skippedBefore = skipped;

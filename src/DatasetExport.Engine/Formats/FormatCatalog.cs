@@ -45,14 +45,14 @@ public static class FormatCatalog
     /// <summary>
     /// A copier of <paramref name="batch"/>'s row groups, still encoded, into the Parquet files a destination writes, or
     /// null when its records must be read and written (<see cref="ParquetRowGroupCopier.TryOpenAsync"/> says when). Its
-    /// memory is <paramref name="memory"/>'s (an export shares one between its batches), or its own.
+    /// memory is <paramref name="pools"/>' (an export shares them between its batches and its decoding reader), or its own.
     /// </summary>
     internal static async Task<ParquetRowGroupCopier?> TryCopyRowGroupsAsync(
         Lake.BatchInfo batch, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes,
-        ParquetCopyBuffers? memory, CancellationToken cancellationToken) =>
+        RowGroupPools? pools, CancellationToken cancellationToken) =>
         batch.Format == BatchFormat.Parquet && fileType == FileType.Parquet
             ? await ParquetRowGroupCopier.TryOpenAsync(
-                batch.FullPath, batch.Gzipped, schema, compression, ParquetRowGroupBytes(maxFileBytes), memory, cancellationToken).ConfigureAwait(false)
+                batch.FullPath, batch.Gzipped, schema, compression, ParquetRowGroupBytes(maxFileBytes), pools, cancellationToken).ConfigureAwait(false)
             : null;
 
     /// <summary>

@@ -13,7 +13,8 @@ namespace DatasetExport.Engine.Formats;
 /// <see cref="ParquetFileWriter"/> would write for the dataset schema (<see cref="ParquetFileLayout"/>); any other batch
 /// goes through <see cref="ParquetBatchReader"/> and is encoded again. Pages are checked on the way: their headers must
 /// chain to the end of their column chunk and count its values, and recompressed pages must decompress to their size.
-/// Its buffers and row groups alive are bounded by <see cref="ParquetCopyBuffers"/>, which an export shares between its batches.
+/// Its buffers come from <see cref="RowGroupPools"/>, and a row group is prepared on its turn there (one alive at a time with
+/// an export's pools, which it shares between its batches and with the decoding reader).
 /// </summary>
 internal sealed class ParquetRowGroupCopier
 {
@@ -22,15 +23,15 @@ internal sealed class ParquetRowGroupCopier
     private readonly CompressionCodec _target;
     private readonly IReadOnlyList<LeafColumn> _leaves;
     private readonly bool _dropTimestampStatistics;
-    private readonly ParquetCopyBuffers _memory;
+    private readonly RowGroupPools _pools;
     private readonly ArrayPool<byte> _buffers;
 
     private ParquetRowGroupCopier(
-        string path, FileMetaData metadata, CompressionCodec target, IReadOnlyList<LeafColumn> leaves, bool dropTimestampStatistics, ParquetCopyBuffers memory)
+        string path, FileMetaData metadata, CompressionCodec target, IReadOnlyList<LeafColumn> leaves, bool dropTimestampStatistics, RowGroupPools pools)
     {
         _path = path;
-        _memory = memory;
-        _buffers = memory.Pool;
+        _pools = pools;
+        _buffers = pools.Of<byte>();
         _metadata = metadata;
         _target = target;
         _leaves = leaves;
@@ -44,10 +45,10 @@ internal sealed class ParquetRowGroupCopier
     /// <paramref name="compression"/>, or null when its row groups must be decoded: gzipped batch, columns stored
     /// differently (types, units, levels, order), encryption, an unsupported codec, or a row group larger (compressed)
     /// than <paramref name="maxRowGroupBytes"/>, which keeps part files near their size limit. An unreadable file is
-    /// null too: the reader that decodes it reports why. Its memory is <paramref name="memory"/>'s, or its own.
+    /// null too: the reader that decodes it reports why. Its memory is <paramref name="pools"/>', or its own (one row group alive).
     /// </summary>
     public static async Task<ParquetRowGroupCopier?> TryOpenAsync(
-        string path, bool gzipped, DatasetSchema schema, CompressionKind compression, long maxRowGroupBytes, ParquetCopyBuffers? memory,
+        string path, bool gzipped, DatasetSchema schema, CompressionKind compression, long maxRowGroupBytes, RowGroupPools? pools,
         CancellationToken cancellationToken)
     {
         if (gzipped) return null;
@@ -90,13 +91,13 @@ internal sealed class ParquetRowGroupCopier
         // from its files they are left out rather than copied.
         var writtenByParquetNet = metadata.CreatedBy is { } createdBy && template.CreatedBy is { } ourWriter
             && createdBy.StartsWith(ourWriter.Split(' ')[0], StringComparison.OrdinalIgnoreCase);
-        return new ParquetRowGroupCopier(path, metadata, target, ours, writtenByParquetNet, memory ?? new ParquetCopyBuffers());
+        return new ParquetRowGroupCopier(path, metadata, target, ours, writtenByParquetNet, pools ?? new RowGroupPools(oneRowGroupAtATime: true));
     }
 
     /// <summary>
     /// The batch's row groups in order, each ready for <see cref="ParquetFileWriter.WriteAsync(EncodedRowGroup, CancellationToken)"/>.
     /// Each must be disposed once written, by the caller or whoever it hands it to: the next is prepared then
-    /// (<see cref="ParquetCopyBuffers.MaxRowGroupsAlive"/>), without waiting to be asked, and a caller that asks for the next
+    /// (<see cref="RowGroupPools.OneRowGroupAtATime"/>), without waiting to be asked, and a caller that asks for the next
     /// while it still holds this one waits for it to be disposed.
     /// </summary>
     public async IAsyncEnumerable<EncodedRowGroup> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken)
@@ -136,7 +137,7 @@ internal sealed class ParquetRowGroupCopier
 
     private async Task<EncodedRowGroup> Prepare(SafeFileHandle file, int index, CancellationToken cancellationToken)
     {
-        await _memory.EnterRowGroupAsync(cancellationToken).ConfigureAwait(false);
+        var lease = await _pools.LeaseAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             return await Task.Run(() =>
@@ -144,7 +145,7 @@ internal sealed class ParquetRowGroupCopier
                 cancellationToken.ThrowIfCancellationRequested();
                 try
                 {
-                    return Encode(file, _metadata.RowGroups[index]);
+                    return Encode(file, _metadata.RowGroups[index], lease);
                 }
                 catch (Exception error) when (error is not OperationCanceledException)
                 {
@@ -154,12 +155,12 @@ internal sealed class ParquetRowGroupCopier
         }
         catch
         {
-            _memory.LeaveRowGroup();
+            lease.Release();
             throw;
         }
     }
 
-    private EncodedRowGroup Encode(SafeFileHandle file, RowGroup group)
+    private EncodedRowGroup Encode(SafeFileHandle file, RowGroup group, RowGroupLease lease)
     {
         var columns = group.Columns;
         var pieces = new PooledBufferWriter[columns.Count];
@@ -177,7 +178,7 @@ internal sealed class ParquetRowGroupCopier
             group.TotalCompressedSize = offset;
             group.TotalByteSize = columns.Sum(column => column.MetaData!.TotalUncompressedSize);
             group.SortingColumns = null;
-            return new EncodedRowGroup(group, pieces, _memory.LeaveRowGroup);
+            return new EncodedRowGroup(group, pieces, lease.Release);
         }
         catch
         {

@@ -4,7 +4,7 @@ using System.Numerics;
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// An array pool for the buffers of one export, dropped with it (<see cref="ParquetCopyBuffers"/>, <see cref="RowGroupPools"/>):
+/// An array pool for the buffers of one export, dropped with it (<see cref="RowGroupPools"/>):
 /// arrays in sizes of eight steps per power of two (at most 1/8 unused, where the shared pool's powers of two leave up to
 /// half), kept without limit of time and without per-thread copies. The shared pool keeps an array per thread and size:
 /// buffers rented on a reading thread and returned on a writing one pile up there, so an export's memory grew with its

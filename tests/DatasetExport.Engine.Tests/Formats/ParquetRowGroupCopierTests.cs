@@ -53,7 +53,7 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
     private static Task<DatasetSchema> SchemaOfAsync(string path) => new ParquetBatchReader().ReadSchemaAsync(path, gzipped: false, CancellationToken.None);
 
     private static async Task<ParquetRowGroupCopier> OpenAsync(string source, DatasetSchema schema, CompressionKind target) =>
-        await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, target, long.MaxValue, memory: null, CancellationToken.None)
+        await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, target, long.MaxValue, pools: null, CancellationToken.None)
         ?? throw new Xunit.Sdk.XunitException($"{source} was not found copyable.");
 
     private async Task<string> CopyAsync(string source, CompressionKind target)
@@ -178,16 +178,16 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
         }
 
         // Nanoseconds where our files hold microseconds.
-        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(nanos, false, await SchemaOfAsync(nanos), CompressionKind.Snappy, long.MaxValue, memory: null, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(nanos, false, await SchemaOfAsync(nanos), CompressionKind.Snappy, long.MaxValue, pools: null, default));
         // UINT32 is an Int64 column of ours, stored as INT32 in the batch.
-        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(unsigned, false, await SchemaOfAsync(unsigned), CompressionKind.Snappy, long.MaxValue, memory: null, default));
-        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(gzipped, true, schema, CompressionKind.Snappy, long.MaxValue, memory: null, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(unsigned, false, await SchemaOfAsync(unsigned), CompressionKind.Snappy, long.MaxValue, pools: null, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(gzipped, true, schema, CompressionKind.Snappy, long.MaxValue, pools: null, default));
         // The dataset has a column this batch lacks: the reader fills it with nulls.
         var wider = new DatasetSchema([.. schema.Fields, new SchemaField("extra", FieldKind.String)]);
-        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(source, false, wider, CompressionKind.Snappy, long.MaxValue, memory: null, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(source, false, wider, CompressionKind.Snappy, long.MaxValue, pools: null, default));
         // A row group larger than the part size allows is encoded again in smaller ones.
-        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(source, false, schema, CompressionKind.Snappy, maxRowGroupBytes: 4096, memory: null, default));
-        Assert.NotNull(await ParquetRowGroupCopier.TryOpenAsync(source, false, schema, CompressionKind.Snappy, long.MaxValue, memory: null, default));
+        Assert.Null(await ParquetRowGroupCopier.TryOpenAsync(source, false, schema, CompressionKind.Snappy, maxRowGroupBytes: 4096, pools: null, default));
+        Assert.NotNull(await ParquetRowGroupCopier.TryOpenAsync(source, false, schema, CompressionKind.Snappy, long.MaxValue, pools: null, default));
     }
 
     [Theory]
@@ -282,7 +282,7 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
         var second = fixture.NewPath("second.parquet");
         _duck.Execute($"COPY ({CopyableSql(Rows, firstId: Rows)}) TO {DuckDb.Quote(second)} (FORMAT parquet, ROW_GROUP_SIZE {RowGroupRows}, COMPRESSION gzip, PARQUET_VERSION V2)");
         var schema = await SchemaOfAsync(first);
-        var memory = new ParquetCopyBuffers();
+        var memory = new RowGroupPools(oneRowGroupAtATime: true);
         var output = fixture.NewPath("both.parquet");
 
         await using (var file = File.Create(output))
@@ -301,7 +301,7 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
 
         _duck.AssertSameRows(
             $"read_parquet({DuckDb.Quote(output)})", $"read_parquet([{DuckDb.Quote(first)}, {DuckDb.Quote(second)}])", SameRows, 2 * Rows);
-        Assert.True(memory.EnterRowGroupAsync(CancellationToken.None).IsCompletedSuccessfully, "every row group gave its turn back");
+        Assert.True(memory.LeaseAsync(CancellationToken.None).IsCompletedSuccessfully, "every row group gave its turn back");
     }
 
     [Fact]
@@ -309,7 +309,7 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
     {
         var source = WriteSource();
         var schema = await SchemaOfAsync(source);
-        var memory = new ParquetCopyBuffers();
+        var memory = new RowGroupPools(oneRowGroupAtATime: true);
 
         var copier = await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, CompressionKind.Zstd, long.MaxValue, memory, CancellationToken.None);
         await foreach (var rowGroup in copier!.ReadAsync(CancellationToken.None))
@@ -317,9 +317,9 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
             rowGroup.Dispose();
             break;
         }
-        var entered = memory.EnterRowGroupAsync(CancellationToken.None);
+        var entered = memory.LeaseAsync(CancellationToken.None);
         Assert.True(entered.IsCompletedSuccessfully, "the row group prepared ahead was disposed");
-        memory.LeaveRowGroup();
+        entered.Result.Release();
 
         // The second row group's pages are damaged: its preparation fails and gives its turn back.
         var offset = Convert.ToInt64(_duck.Scalar(
@@ -332,7 +332,7 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
         {
             await foreach (var rowGroup in copier!.ReadAsync(CancellationToken.None)) rowGroup.Dispose();
         });
-        Assert.True(memory.EnterRowGroupAsync(CancellationToken.None).IsCompletedSuccessfully, "the failed row group gave its turn back");
+        Assert.True(memory.LeaseAsync(CancellationToken.None).IsCompletedSuccessfully, "the failed row group gave its turn back");
     }
 
     [Fact]
@@ -340,7 +340,7 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
     {
         var source = WriteSource();
         var schema = await SchemaOfAsync(source);
-        var memory = new ParquetCopyBuffers();
+        var memory = new RowGroupPools(oneRowGroupAtATime: true);
         var copier = await ParquetRowGroupCopier.TryOpenAsync(source, gzipped: false, schema, CompressionKind.Snappy, long.MaxValue, memory, CancellationToken.None);
         await using var rowGroups = copier!.ReadAsync(CancellationToken.None).GetAsyncEnumerator();
 

@@ -5,10 +5,10 @@ using Parquet.Meta;
 namespace DatasetExport.Engine.Tests.Formats;
 
 /// <summary>
-/// The buffers of copied row groups (<see cref="ParquetCopyBuffers"/>): sizes in eight steps per power of two, arrays reused
+/// The buffers of copied row groups (<see cref="StepPool{T}"/>, from an export's <see cref="RowGroupPools"/>): sizes in eight steps per power of two, arrays reused
 /// and never handed out twice, and Snappy pages decompressed into exactly the space their header announces.
 /// </summary>
-public sealed class ParquetCopyBuffersTests
+public sealed class CopyBufferPoolTests
 {
     [Theory]
     [InlineData(0, 4096)]
@@ -29,7 +29,7 @@ public sealed class ParquetCopyBuffersTests
     [Fact]
     public void A_returned_array_is_reused_for_its_size_and_never_handed_out_twice()
     {
-        var pool = new ParquetCopyBuffers().Pool;
+        var pool = new RowGroupPools().Of<byte>();
         var array = pool.Rent(100_000);
         Assert.Equal(StepPool<byte>.SizeFor(100_000), array.Length);
 
@@ -58,7 +58,7 @@ public sealed class ParquetCopyBuffersTests
     [Fact]
     public void Arrays_of_other_sizes_are_not_taken()
     {
-        var pool = new ParquetCopyBuffers().Pool;
+        var pool = new RowGroupPools().Of<byte>();
         var foreign = new byte[100_000];
 
         pool.Return(foreign);
@@ -69,7 +69,7 @@ public sealed class ParquetCopyBuffersTests
     [Fact]
     public void A_buffer_writer_disposed_twice_gives_its_array_back_once()
     {
-        var pool = new ParquetCopyBuffers().Pool;
+        var pool = new RowGroupPools().Of<byte>();
         var writer = new PooledBufferWriter(10_000, pool);
         writer.Write(new byte[20_000]);
 
