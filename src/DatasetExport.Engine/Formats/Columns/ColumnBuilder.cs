@@ -146,7 +146,6 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
         }
     }
 
-
     /// <summary>An entry holding <paramref name="value"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(T value, int repetition)
