@@ -8,7 +8,8 @@ public sealed class IsolationAndQuickstartTests
     /// <summary>
     /// The host already uses Microsoft.Data.Sqlite 9 (and its e_sqlite3) and ZstdSharp 0.7 in the default context,
     /// as another module might. The engine needs Sqlite 10.x and (through Parquet.Net) ZstdSharp 0.8: without its
-    /// own load context the first state access or Zstd-compressed write would fail with a FileLoadException.
+    /// own load context the first state access or Zstd-compressed write would fail with a FileLoadException. The engine
+    /// compresses its own pages with the native libzstd (ZstdNet), which its load context must find under runtimes/.
     /// </summary>
     [Fact]
     public void Export_works_while_the_host_holds_older_versions_of_engine_dependencies()
@@ -46,6 +47,12 @@ public sealed class IsolationAndQuickstartTests
         Assert.Equal(10, engineSqlite.GetName().Version!.Major);
         var engineZstd = Assert.Single(engineContext.Assemblies, a => a.GetName().Name == "ZstdSharp");
         Assert.True(engineZstd.GetName().Version >= new Version(0, 8), engineZstd.GetName().Version?.ToString());
+        // The engine's own pages go through the native libzstd, resolved from the module's Dependencies/runtimes.
+        Assert.Contains(engineContext.Assemblies, a => a.GetName().Name == "ZstdNet");
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.Contains(File.ReadLines("/proc/self/maps"), line => line.Contains("/Dependencies/runtimes/", StringComparison.Ordinal) && line.EndsWith("/native/libzstd.so", StringComparison.Ordinal));
+        }
         Assert.Same(AssemblyLoadContext.Default, AssemblyLoadContext.GetLoadContext(hostZstd));
         Assert.Same(AssemblyLoadContext.Default, AssemblyLoadContext.GetLoadContext(hostSqlite));
         Assert.DoesNotContain(AssemblyLoadContext.Default.Assemblies, a => a.GetName().Name is "DatasetExport.Engine" or "Parquet");

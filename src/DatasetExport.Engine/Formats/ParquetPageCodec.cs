@@ -1,9 +1,7 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.IO.Compression;
 using Parquet.Meta;
 using Snappier;
-using ZstdSharp;
 
 namespace DatasetExport.Engine.Formats;
 
@@ -14,14 +12,7 @@ namespace DatasetExport.Engine.Formats;
 internal static class ParquetPageCodec
 {
     /// <summary>Zstd level of <c>CompressionLevel.Optimal</c> in Parquet.Net, which <see cref="ParquetFileWriter"/> asks for.</summary>
-    private const int ZstdLevel = 3;
-
-    /// <summary>
-    /// Zstd contexts (a few MB of native memory each) kept for reuse, as many as have worked at once. Not one per thread: the
-    /// thread pool's threads come and go, and every thread that ever compressed kept its own.
-    /// </summary>
-    private static readonly ConcurrentBag<Compressor> ZstdCompressors = [];
-    private static readonly ConcurrentBag<Decompressor> ZstdDecompressors = [];
+    public const int ZstdLevel = 3;
 
     public static bool Supports(CompressionCodec codec) =>
         codec is CompressionCodec.UNCOMPRESSED or CompressionCodec.SNAPPY or CompressionCodec.GZIP or CompressionCodec.ZSTD;
@@ -45,7 +36,7 @@ internal static class ParquetPageCodec
             {
                 CompressionCodec.UNCOMPRESSED => Copy(source.Span, target.Span),
                 CompressionCodec.SNAPPY => Unsnappy(source, target),
-                CompressionCodec.ZSTD => Unzstd(source.Span, target.Span),
+                CompressionCodec.ZSTD => ZstdPageCodec.Current.Decompress(source.Span, target.Span),
                 CompressionCodec.GZIP => Gunzip(source.Span, target.Span),
                 _ => throw new NotSupportedException($"Parquet codec {codec} is not supported here."),
             };
@@ -61,7 +52,7 @@ internal static class ParquetPageCodec
     public static int MaxCompressedLength(CompressionCodec codec, int length) => codec switch
     {
         CompressionCodec.SNAPPY => Snappy.GetMaxCompressedLength(length),
-        CompressionCodec.ZSTD => Compressor.GetCompressBound(length),
+        CompressionCodec.ZSTD => ZstdPageCodec.Current.CompressBound(length),
         _ => length + 64,
     };
 
@@ -81,17 +72,10 @@ internal static class ParquetPageCodec
             }
             case CompressionCodec.ZSTD:
             {
-                var compressor = ZstdCompressors.TryTake(out var idle) ? idle : new Compressor(ZstdLevel);
-                try
-                {
-                    var written = compressor.Wrap(source, output.GetSpan(Compressor.GetCompressBound(source.Length)));
-                    output.Advance(written);
-                    return written;
-                }
-                finally
-                {
-                    ZstdCompressors.Add(compressor);
-                }
+                var zstd = ZstdPageCodec.Current;
+                var written = zstd.Compress(source, output.GetSpan(zstd.CompressBound(source.Length)));
+                output.Advance(written);
+                return written;
             }
             case CompressionCodec.GZIP:
             {
@@ -110,19 +94,6 @@ internal static class ParquetPageCodec
         if (source.Length != target.Length) return source.Length;
         source.CopyTo(target);
         return source.Length;
-    }
-
-    private static int Unzstd(ReadOnlySpan<byte> source, Span<byte> target)
-    {
-        var decompressor = ZstdDecompressors.TryTake(out var idle) ? idle : new Decompressor();
-        try
-        {
-            return decompressor.Unwrap(source, target);
-        }
-        finally
-        {
-            ZstdDecompressors.Add(decompressor);
-        }
     }
 
     /// <summary>
