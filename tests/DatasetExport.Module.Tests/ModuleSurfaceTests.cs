@@ -51,6 +51,51 @@ public sealed class ModuleSurfaceTests
         Assert.True(File.Exists(Path.Combine(moduleFolder, "Dependencies", "runtimes", "linux-x64", "native", "libe_sqlite3.so")));
     }
 
+    /// <summary>
+    /// The module ships MAML help written at build time from the cmdlets' XML documentation: without it Get-Help shows
+    /// only the syntax (its Synopsis is then the syntax line) and no parameter texts or examples.
+    /// </summary>
+    [Fact]
+    public void Get_Help_shows_each_cmdlets_synopsis_description_parameters_and_examples()
+    {
+        using var session = new ModuleSession();
+        var help = session.Run("""
+            Get-Command -Module DatasetExport | ForEach-Object {
+                $help = Get-Help $_.Name -Full
+                $description = ($help.description | ForEach-Object { $_.Text }) -join ' '
+                $undescribed = @($help.parameters.parameter | Where-Object { $_ -and -not $_.description }).Count
+                @($_.Name, $help.Synopsis, $description, $undescribed, @($help.examples.example).Count) -join '|'
+            }
+            """).AssertNoErrors().Output.Select(o => ((string)o.BaseObject).Split('|')).ToList();
+
+        Assert.Equal(18, help.Count);
+        Assert.All(help, h =>
+        {
+            Assert.False(h[1].StartsWith(h[0], StringComparison.Ordinal), $"{h[0]} has no synopsis: {h[1]}");
+            Assert.NotEmpty(h[2]);
+            Assert.Equal("0", h[3]);
+            Assert.NotEqual("0", h[4]);
+        });
+        var run = help.Single(h => h[0] == "Start-ExportRun");
+        Assert.Equal("Runs a flow now: exports each of its datasets to its destination and records the runs.", run[1]);
+        Assert.StartsWith("Returns one ExportRun per dataset.", run[2]);
+
+        var flow = session.Run("""
+            $parameter = Get-Help Start-ExportRun -Parameter Flow
+            $parameter.description.Text; $parameter.position; $parameter.pipelineInput; $parameter.aliases
+            (Get-Help New-ExportDestination -Parameter FileType).parameterValueGroup.parameterValue -join ','
+            (Get-Help Get-ExportFlow -Parameter Name).globbing
+            (Get-Help New-ExportFlow -Examples).examples.example[0].code
+            """).AssertNoErrors().Output.Select(o => o.BaseObject.ToString()).ToList();
+        Assert.Equal("The flows to run: names, or flow objects from Get-ExportFlow / New-ExportFlow.", flow[0]);
+        Assert.Equal("0", flow[1]);
+        Assert.Equal("True (ByValue, ByPropertyName)", flow[2]);
+        Assert.Equal("Name", flow[3]);
+        Assert.Equal("Json,Parquet", flow[4]);
+        Assert.Equal("true", flow[5]);
+        Assert.Contains("New-ExportFlow", flow[6]);
+    }
+
     [Fact]
     public void Get_Help_shows_a_syntax_for_each_destination_type()
     {

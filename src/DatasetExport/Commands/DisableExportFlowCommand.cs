@@ -5,6 +5,10 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Disables flows: Invoke-ExportSchedule skips them; Start-ExportRun still runs them by hand.</para>
 /// </summary>
+/// <example>
+///   <code>Get-ExportFlow web* | Disable-ExportFlow</code>
+///   <para>Pauses every web flow: Invoke-ExportSchedule skips them until they are enabled again.</para>
+/// </example>
 [Cmdlet(VerbsLifecycle.Disable, "ExportFlow", SupportsShouldProcess = true)]
 [OutputType(typeof(ExportFlow))]
 public sealed class DisableExportFlowCommand : FlowSwitchCmdlet

@@ -6,6 +6,10 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Shows the module's stored options and where its state lives.</para>
 /// </summary>
+/// <example>
+///   <code>Get-DatasetExportOption</code>
+///   <para>Shows the default lake and where the state (destinations, flows, runs) is kept.</para>
+/// </example>
 [Cmdlet(VerbsCommon.Get, "DatasetExportOption")]
 [OutputType(typeof(DatasetExportOption))]
 public sealed class GetDatasetExportOptionCommand : DatasetExportCmdlet

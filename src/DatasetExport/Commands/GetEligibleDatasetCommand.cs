@@ -8,6 +8,14 @@ namespace DatasetExport.Commands;
 /// and returns one EligibleDataset per dataset folder. Ineligible datasets (no batches, unreadable, conflicting schemas) are
 /// left out unless -IncludeIneligible is given; their Reason says why.</para>
 /// </summary>
+/// <example>
+///   <code>Get-EligibleDataset 'web*'</code>
+///   <para>Lists the datasets of the configured lake whose id starts with web: batches, size, record count and schema.</para>
+/// </example>
+/// <example>
+///   <code>Get-EligibleDataset -LakePath /data/lake -IncludeIneligible | Where-Object { -not $_.IsEligible }</code>
+///   <para>Shows the datasets that cannot be exported, with every bad batch in BatchProblems.</para>
+/// </example>
 [Cmdlet(VerbsCommon.Get, "EligibleDataset", DefaultParameterSetName = ByNameSet)]
 [OutputType(typeof(EligibleDataset))]
 public sealed class GetEligibleDatasetCommand : DatasetExportCmdlet

@@ -5,6 +5,14 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Lists stored destinations. Secrets are never shown: Credential holds the key id or user name only.</para>
 /// </summary>
+/// <example>
+///   <code>Get-ExportDestination</code>
+///   <para>Lists every stored destination; secrets are never shown.</para>
+/// </example>
+/// <example>
+///   <code>Get-ExportDestination s3*</code>
+///   <para>The destinations whose names start with s3.</para>
+/// </example>
 [Cmdlet(VerbsCommon.Get, "ExportDestination")]
 [OutputType(typeof(ExportDestination))]
 public sealed class GetExportDestinationCommand : DatasetExportCmdlet

@@ -5,6 +5,14 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Lists stored flows.</para>
 /// </summary>
+/// <example>
+///   <code>Get-ExportFlow</code>
+///   <para>Lists every flow with its schedule in words, next and last run time and last status.</para>
+/// </example>
+/// <example>
+///   <code>Get-ExportFlow web*</code>
+///   <para>The flows whose names start with web.</para>
+/// </example>
 [Cmdlet(VerbsCommon.Get, "ExportFlow")]
 [OutputType(typeof(ExportFlow))]
 public sealed class GetExportFlowCommand : DatasetExportCmdlet

@@ -5,6 +5,14 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Lists recorded export runs, newest first.</para>
 /// </summary>
+/// <example>
+///   <code>Get-ExportRun -Flow web-nightly -Last 5</code>
+///   <para>The five latest runs of the flow, newest first: status, scheduled time, records, files, duration.</para>
+/// </example>
+/// <example>
+///   <code>Get-ExportRun -Status Failed</code>
+///   <para>Every run that failed.</para>
+/// </example>
 [Cmdlet(VerbsCommon.Get, "ExportRun", DefaultParameterSetName = ListSet)]
 [OutputType(typeof(ExportRun))]
 public sealed class GetExportRunCommand : DatasetExportCmdlet

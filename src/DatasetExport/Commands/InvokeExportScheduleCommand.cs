@@ -13,6 +13,14 @@ namespace DatasetExport.Commands;
 /// invocation, with a warning naming that run. With -FailOnError a terminating error follows, after all due flows ran, when any run failed, so
 /// `pwsh -Command` exits with 1. -WhatIf lists the flows that are due and runs nothing.</para>
 /// </summary>
+/// <example>
+///   <code>Invoke-ExportSchedule -WhatIf</code>
+///   <para>Lists the flows that are due now; nothing runs.</para>
+/// </example>
+/// <example>
+///   <code>Invoke-ExportSchedule -FailOnError</code>
+///   <para>Runs every enabled flow that is due, once per schedule slot; meant for a scheduled task or cron job every few minutes. With -FailOnError a failed run ends in a terminating error, so `pwsh -Command` exits with 1.</para>
+/// </example>
 [Cmdlet(VerbsLifecycle.Invoke, "ExportSchedule", SupportsShouldProcess = true)]
 [OutputType(typeof(ExportRun))]
 public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet

@@ -13,6 +13,18 @@ namespace DatasetExport.Commands;
 /// the destination is validated first by writing, reading back and deleting a probe file. Secrets (passwords, keys,
 /// connection strings, SAS URIs) are encrypted in the state store and never shown again.</para>
 /// </summary>
+/// <example>
+///   <code>New-ExportDestination -Name archive -Type Local -Path /mnt/backup -FileType Parquet -Compression Zstd -IncludeManifest</code>
+///   <para>A folder destination writing zstd-compressed Parquet files and a manifest after them.</para>
+/// </example>
+/// <example>
+///   <code>New-ExportDestination -Name s3 -Type AmazonS3 -Bucket my-exports -Region eu-west-1 -Credential (Get-Credential AKIAEXAMPLEKEYID)</code>
+///   <para>An Amazon S3 bucket, signed in with an access key (user name) and its secret (password). The secret is encrypted in the state store and never shown again.</para>
+/// </example>
+/// <example>
+///   <code>New-ExportDestination -Name sftp -Type Sftp -HostName files.example.net -Credential (Get-Credential exporter) -RemotePath /exports</code>
+///   <para>An SFTP server. Validation records the server's host key fingerprint, which later connections must match.</para>
+/// </example>
 [Cmdlet(VerbsCommon.New, "ExportDestination", SupportsShouldProcess = true, DefaultParameterSetName = LocalSet)]
 [OutputType(typeof(ExportDestination))]
 public sealed class NewExportDestinationCommand : DatasetExportCmdlet

@@ -10,6 +10,18 @@ namespace DatasetExport.Commands;
 /// has not exported yet. Without a schedule the flow runs only by Start-ExportRun; with -Once, -Hourly, -Daily or -Cron
 /// it is also run by Invoke-ExportSchedule when due (see docs/scheduling.md).</para>
 /// </summary>
+/// <example>
+///   <code>Get-EligibleDataset 'web*' | New-ExportFlow -Name web-nightly -Destination archive -Daily -At 02:00 -Incremental</code>
+///   <para>Exports the web datasets every night at 02:00 UTC, each run only the batches not exported before.</para>
+/// </example>
+/// <example>
+///   <code>New-ExportFlow -Name orders-once -Destination s3 -Dataset orders -Once -StartTime '2026-12-01T06:00Z'</code>
+///   <para>One export of the orders dataset, due on 1 December 2026 at 06:00 UTC.</para>
+/// </example>
+/// <example>
+///   <code>New-ExportFlow -Name clicks -Destination sftp -Dataset clicks -Cron '15 */4 * * 1-5' -TimeZone Europe/Paris</code>
+///   <para>Due at a quarter past every fourth hour on weekdays, Paris time.</para>
+/// </example>
 [Cmdlet(VerbsCommon.New, "ExportFlow", SupportsShouldProcess = true, DefaultParameterSetName = ManualSet)]
 [OutputType(typeof(ExportFlow))]
 public sealed class NewExportFlowCommand : FlowScheduleCmdlet

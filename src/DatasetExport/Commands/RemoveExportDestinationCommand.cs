@@ -5,6 +5,10 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Removes a stored destination and its encrypted credentials. Fails while a flow still uses it.</para>
 /// </summary>
+/// <example>
+///   <code>Remove-ExportDestination old-archive -Confirm:$false</code>
+///   <para>Removes the destination without asking. It is refused while a flow still uses it; files already exported stay.</para>
+/// </example>
 [Cmdlet(VerbsCommon.Remove, "ExportDestination", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(void))]
 public sealed class RemoveExportDestinationCommand : DatasetExportCmdlet

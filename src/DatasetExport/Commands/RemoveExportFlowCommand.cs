@@ -5,6 +5,10 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Removes a stored flow. Files it exported stay where they are.</para>
 /// </summary>
+/// <example>
+///   <code>Remove-ExportFlow web-nightly</code>
+///   <para>Removes the flow after asking for confirmation; its exported files and recorded runs stay.</para>
+/// </example>
 [Cmdlet(VerbsCommon.Remove, "ExportFlow", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(void))]
 public sealed class RemoveExportFlowCommand : DatasetExportCmdlet

@@ -8,6 +8,10 @@ namespace DatasetExport.Commands;
 /// <para type="description">The lake path is stored in the state database ($env:DATASETEXPORT_HOME) and used whenever a
 /// cmdlet gets no -LakePath.</para>
 /// </summary>
+/// <example>
+///   <code>Set-DatasetExportOption -LakePath /data/lake -PassThru</code>
+///   <para>Makes /data/lake the lake that cmdlets use when -LakePath is not given.</para>
+/// </example>
 [Cmdlet(VerbsCommon.Set, "DatasetExportOption", SupportsShouldProcess = true)]
 [OutputType(typeof(DatasetExportOption))]
 public sealed class SetDatasetExportOptionCommand : DatasetExportCmdlet

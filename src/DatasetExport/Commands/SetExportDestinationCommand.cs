@@ -9,6 +9,14 @@ namespace DatasetExport.Commands;
 /// <para type="description">Type-specific settings (bucket, credentials, ...) are not changed here: remove the destination and
 /// create it again. Unless -SkipValidation is given, the changed destination is validated with a probe file.</para>
 /// </summary>
+/// <example>
+///   <code>Set-ExportDestination archive -FileType Json -Compression Gzip -PassThru</code>
+///   <para>Makes the destination write gzip-compressed JSON Lines files from the next run on.</para>
+/// </example>
+/// <example>
+///   <code>Get-ExportDestination s3 | Set-ExportDestination -RetryCount 8 -RetryTimeoutSeconds 600</code>
+///   <para>Retries failed transfers to s3 up to 8 times, within 10 minutes.</para>
+/// </example>
 [Cmdlet(VerbsCommon.Set, "ExportDestination", SupportsShouldProcess = true)]
 [OutputType(typeof(ExportDestination))]
 public sealed class SetExportDestinationCommand : DatasetExportCmdlet

@@ -9,6 +9,14 @@ namespace DatasetExport.Commands;
 /// <para type="description">Only what is given changes. -Once, -Hourly, -Daily and -Cron replace the schedule (-StartTime,
 /// -EndTime and -TimeZone keep their values unless given); -Manual removes it. The slots the flow already ran stay run.</para>
 /// </summary>
+/// <example>
+///   <code>Set-ExportFlow web-nightly -Hourly -Every 6 -PassThru</code>
+///   <para>Changes the flow's schedule to every 6 hours; the rest of the flow stays as it was.</para>
+/// </example>
+/// <example>
+///   <code>Set-ExportFlow web-nightly -Manual</code>
+///   <para>Removes the schedule: the flow then runs only with Start-ExportRun.</para>
+/// </example>
 [Cmdlet(VerbsCommon.Set, "ExportFlow", SupportsShouldProcess = true, DefaultParameterSetName = KeepScheduleSet)]
 [OutputType(typeof(ExportFlow))]
 public sealed class SetExportFlowCommand : FlowScheduleCmdlet

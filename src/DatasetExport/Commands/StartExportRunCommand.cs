@@ -8,6 +8,14 @@ namespace DatasetExport.Commands;
 /// returned with Status Failed and also written as an error. Ctrl+C cancels the export; the files of a cancelled run
 /// are not committed. A flow runs this way whatever its schedule, and whether it is enabled or not.</para>
 /// </summary>
+/// <example>
+///   <code>Start-ExportRun -Flow web-nightly</code>
+///   <para>Exports each dataset of the flow now, with progress, and returns one ExportRun per dataset.</para>
+/// </example>
+/// <example>
+///   <code>Get-ExportFlow web* | Start-ExportRun -Verbose</code>
+///   <para>Runs every web flow now; -Verbose shows each retried transfer.</para>
+/// </example>
 [Cmdlet(VerbsLifecycle.Start, "ExportRun", SupportsShouldProcess = true)]
 [OutputType(typeof(ExportRun))]
 public sealed class StartExportRunCommand : DatasetExportCmdlet

@@ -9,6 +9,14 @@ namespace DatasetExport.Commands;
 /// what went wrong: AuthenticationError, SecurityError (host key), ObjectNotFound, PermissionDenied, ConnectionError or
 /// InvalidArgument.</para>
 /// </summary>
+/// <example>
+///   <code>Test-ExportDestination s3</code>
+///   <para>Writes, reads back and deletes a probe file, and reports whether the destination works and why not.</para>
+/// </example>
+/// <example>
+///   <code>Get-ExportDestination | Test-ExportDestination</code>
+///   <para>Checks every destination.</para>
+/// </example>
 [Cmdlet(VerbsDiagnostic.Test, "ExportDestination")]
 [OutputType(typeof(DestinationTestResult))]
 public sealed class TestExportDestinationCommand : DatasetExportCmdlet

@@ -5,6 +5,10 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Verifies a run: re-reads its manifest and every file from the destination, checking existence, size and sha256.</para>
 /// </summary>
+/// <example>
+///   <code>Get-ExportRun -Flow web-nightly -Last 1 | Test-ExportRun</code>
+///   <para>Re-reads the manifest and every file of the latest run: each must exist with the recorded size and SHA-256.</para>
+/// </example>
 [Cmdlet(VerbsDiagnostic.Test, "ExportRun", DefaultParameterSetName = ByInputObjectSet)]
 [OutputType(typeof(ExportRunVerification))]
 public sealed class TestExportRunCommand : DatasetExportCmdlet
