@@ -96,6 +96,40 @@ public sealed class ModuleSurfaceTests
         Assert.Contains("New-ExportFlow", flow[6]);
     }
 
+    /// <summary>Every help example parses, and each DatasetExport cmdlet it calls takes the parameters it names.</summary>
+    [Fact]
+    public void Help_examples_name_only_parameters_the_cmdlets_take()
+    {
+        using var session = new ModuleSession();
+        var examples = session.Run("""
+            Get-Command -Module DatasetExport | ForEach-Object { (Get-Help $_.Name -Examples).examples.example | ForEach-Object { $_.code } }
+            """).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
+        var parameters = session.Run("""
+            Get-Command -Module DatasetExport | ForEach-Object {
+                $command = $_
+                $command.Parameters.Values | ForEach-Object { $command.Name + ' ' + $_.Name; $name = $_.Name; $_.Aliases | ForEach-Object { $command.Name + ' ' + $_ } }
+            }
+            """).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var commands = parameters.Select(p => p.Split(' ')[0]).ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+        Assert.True(examples.Count >= 30, $"{examples.Count} examples");
+        foreach (var example in examples)
+        {
+            var script = System.Management.Automation.Language.Parser.ParseInput(example, out _, out var errors);
+            Assert.True(errors.Length == 0, $"{example}: {string.Join("; ", errors.Select(e => e.Message))}");
+            var calls = script.FindAll(a => a is System.Management.Automation.Language.CommandAst, searchNestedScriptBlocks: true)
+                .Cast<System.Management.Automation.Language.CommandAst>()
+                .Where(c => commands.Contains(c.GetCommandName() ?? ""));
+            foreach (var call in calls)
+            {
+                foreach (var parameter in call.CommandElements.OfType<System.Management.Automation.Language.CommandParameterAst>())
+                {
+                    Assert.True(parameters.Contains($"{call.GetCommandName()} {parameter.ParameterName}"), $"{example}: {call.GetCommandName()} has no -{parameter.ParameterName}");
+                }
+            }
+        }
+    }
+
     [Fact]
     public void Get_Help_shows_a_syntax_for_each_destination_type()
     {
