@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Parquet.Meta;
@@ -15,7 +14,7 @@ namespace DatasetExport.Engine.Formats;
 /// as UTF-8 bytes compared unsigned (the format's order; Parquet.Net orders the UTF-16 strings, which puts U+FFFD above
 /// U+1F600). One encoder serves one column from row group to row group and keeps its buffers.
 /// </summary>
-internal sealed class ParquetTextColumnEncoder
+internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
 {
     /// <summary>Most distinct values per value that still make a dictionary worth it.</summary>
     public const double DictionaryThreshold = 0.8;
@@ -23,44 +22,23 @@ internal sealed class ParquetTextColumnEncoder
     /// <summary>Values looked at before building a whole dictionary: a column of unique values is told apart cheaply.</summary>
     private const int DictionarySample = 10_000;
 
-    private readonly CompressionCodec _codec;
-    private readonly List<string> _path;
-    private readonly int _maxDefinition;
-    private readonly int _maxRepetition;
-    private readonly MemoryStream _chunk = new();
-    private readonly ArrayBufferWriter<byte> _page = new(64 * 1024);
-    private readonly ArrayBufferWriter<byte> _scratch = new(64 * 1024);
     private readonly Dictionary<ReadOnlyMemory<char>, int> _dictionary = new(TextComparer.Instance);
     private readonly List<ReadOnlyMemory<char>> _entries = [];
     private int[] _indices = [];
 
     public ParquetTextColumnEncoder(CompressionCodec codec, IReadOnlyList<string> path, int maxDefinition, int maxRepetition)
+        : base(codec, path, maxDefinition, maxRepetition)
     {
-        _codec = codec;
-        _path = path.ToList();
-        _maxDefinition = maxDefinition;
-        _maxRepetition = maxRepetition;
     }
-
-    /// <summary>The bytes of the last chunk encoded; its metadata's offsets count from their start.</summary>
-    public ReadOnlyMemory<byte> Chunk => _chunk.GetBuffer().AsMemory(0, (int)_chunk.Length);
 
     /// <summary>
     /// Encodes a column chunk of <paramref name="values"/> (the non-null ones) with its levels (as many as entries; empty
-    /// when the level's maximum is 0, and then one entry per value) into <see cref="Chunk"/>, and returns its metadata.
+    /// when the level's maximum is 0, and then one entry per value) into <see cref="ParquetColumnEncoder.Chunk"/>, and returns its metadata.
     /// </summary>
     public ColumnChunk Encode(ReadOnlySpan<ReadOnlyMemory<char>> values, ReadOnlySpan<int> definitions, ReadOnlySpan<int> repetitions)
     {
-        var entryCount = _maxDefinition > 0 ? definitions.Length : _maxRepetition > 0 ? repetitions.Length : values.Length;
-        _chunk.SetLength(0);
-        var metadata = new ColumnMetaData
-        {
-            Type = Parquet.Meta.Type.BYTE_ARRAY,
-            PathInSchema = _path,
-            Codec = _codec,
-            NumValues = entryCount,
-            Encodings = [],
-        };
+        var entryCount = EntryCount(values.Length, definitions, repetitions);
+        var metadata = StartChunk(Parquet.Meta.Type.BYTE_ARRAY, entryCount);
         long uncompressed = 0;
         var dictionary = BuildDictionary(values);
         // A dictionary holds every value once: the extremes are among fewer.
@@ -68,7 +46,6 @@ internal sealed class ParquetTextColumnEncoder
         if (dictionary)
         {
             metadata.DictionaryPageOffset = 0;
-            _page.ResetWrittenCount();
             foreach (var entry in _entries) WritePlain(entry.Span);
             uncompressed += WritePage(new PageHeader
             {
@@ -77,41 +54,26 @@ internal sealed class ParquetTextColumnEncoder
             });
             metadata.Encodings.Add(Encoding.PLAIN);
         }
-        metadata.DataPageOffset = _chunk.Length;
-        _page.ResetWrittenCount();
-        if (_maxRepetition > 0) WriteLevels(repetitions, _maxRepetition);
-        if (_maxDefinition > 0) WriteLevels(definitions, _maxDefinition);
+        metadata.DataPageOffset = ChunkLength;
+        WriteLevels(definitions, repetitions);
         if (dictionary)
         {
             var bitWidth = Math.Max(1, ParquetBits.Width(_entries.Count - 1));
-            _page.GetSpan(1)[0] = (byte)bitWidth;
-            _page.Advance(1);
-            RleBitPackedEncoder.Encode(_indices.AsSpan(0, values.Length), bitWidth, _page);
+            Page.GetSpan(1)[0] = (byte)bitWidth;
+            Page.Advance(1);
+            RleBitPackedEncoder.Encode(_indices.AsSpan(0, values.Length), bitWidth, Page);
         }
         else
         {
             foreach (var value in values) WritePlain(value.Span);
         }
-        var encoding = dictionary ? Encoding.RLE_DICTIONARY : Encoding.PLAIN;
-        uncompressed += WritePage(new PageHeader
-        {
-            Type = PageType.DATA_PAGE,
-            DataPageHeader = new DataPageHeader
-            {
-                NumValues = entryCount,
-                Encoding = encoding,
-                DefinitionLevelEncoding = Encoding.RLE,
-                RepetitionLevelEncoding = Encoding.RLE,
-            },
-        });
+        uncompressed += WritePage(DataPage(entryCount, dictionary ? Encoding.RLE_DICTIONARY : Encoding.PLAIN));
         if (!dictionary) metadata.Encodings.Add(Encoding.PLAIN);
         metadata.Encodings.Add(Encoding.RLE);
         if (dictionary) metadata.Encodings.Add(Encoding.RLE_DICTIONARY);
-        metadata.TotalCompressedSize = _chunk.Length;
-        metadata.TotalUncompressedSize = uncompressed;
         _dictionary.Clear();
         _entries.Clear();
-        return new ColumnChunk { FileOffset = 0, MetaData = metadata };
+        return FinishChunk(metadata, uncompressed);
     }
 
     /// <summary>
@@ -174,40 +136,10 @@ internal sealed class ParquetTextColumnEncoder
     /// <summary>A PLAIN BYTE_ARRAY value: its UTF-8 length (4 bytes, little-endian) then its UTF-8 bytes.</summary>
     private void WritePlain(ReadOnlySpan<char> value)
     {
-        var span = _page.GetSpan(4 + System.Text.Encoding.UTF8.GetMaxByteCount(value.Length));
+        var span = Page.GetSpan(4 + System.Text.Encoding.UTF8.GetMaxByteCount(value.Length));
         var length = System.Text.Encoding.UTF8.GetBytes(value, span[4..]);
         BinaryPrimitives.WriteInt32LittleEndian(span, length);
-        _page.Advance(4 + length);
-    }
-
-    /// <summary>v1 data page levels: their encoded length (4 bytes, little-endian) then the RLE/bit-packed runs.</summary>
-    private void WriteLevels(ReadOnlySpan<int> levels, int maxLevel)
-    {
-        _scratch.ResetWrittenCount();
-        var length = RleBitPackedEncoder.Encode(levels, ParquetBits.Width(maxLevel), _scratch);
-        BinaryPrimitives.WriteInt32LittleEndian(_page.GetSpan(4), length);
-        _page.Advance(4);
-        _page.Write(_scratch.WrittenSpan);
-    }
-
-    /// <summary>Compresses <see cref="_page"/> and appends it to the chunk after <paramref name="header"/>; returns its uncompressed size with the header.</summary>
-    private long WritePage(PageHeader header)
-    {
-        var body = _page.WrittenSpan;
-        ReadOnlySpan<byte> compressed = body;
-        if (_codec != CompressionCodec.UNCOMPRESSED)
-        {
-            _scratch.ResetWrittenCount();
-            ParquetPageCodec.Compress(_codec, body, _scratch);
-            compressed = _scratch.WrittenSpan;
-        }
-        header.UncompressedPageSize = body.Length;
-        header.CompressedPageSize = compressed.Length;
-        var start = _chunk.Length;
-        ParquetThrift.Write(header, _chunk);
-        var headerLength = _chunk.Length - start;
-        _chunk.Write(compressed);
-        return headerLength + body.Length;
+        Page.Advance(4 + length);
     }
 
     /// <summary>Text values compared by their chars, without making strings.</summary>
