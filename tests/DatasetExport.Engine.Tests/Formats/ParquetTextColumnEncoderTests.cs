@@ -143,6 +143,35 @@ public sealed class ParquetTextColumnEncoderTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task A_dictionary_of_thousands_of_values_keeps_each_value_its_own_entry()
+    {
+        // 6,000 rows of 2,500 distinct values (some only a char apart, some empty or long) in one row group: the
+        // dictionary's table grows several times and every value must still find its own entry.
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64, Nullable: false), new SchemaField("s", FieldKind.String)]);
+        string Value(int i) => (i % 2500) switch
+        {
+            0 => "",
+            var k when k % 3 == 0 => new string('ä', k % 40) + k,
+            var k => Samples[k % Samples.Length] + k.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        var records = Enumerable.Range(0, 6000).Select(i => new Record { ["id"] = (long)i, ["s"] = i % 97 == 0 ? null : Value(i * 7919) }).ToList();
+        var path = fixture.NewPath("dictionary.parquet");
+        await using (var output = File.Create(path))
+        await using (var writer = new ParquetFileWriter(output, schema, CompressionKind.Snappy, rowGroupRecords: 6000))
+        {
+            foreach (var chunk in records.Chunk(1000)) await writer.WriteAsync(new RecordChunk(schema, chunk), CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        var footer = ParquetThrift.ReadFooter(await File.ReadAllBytesAsync(path));
+        Assert.Contains(Encoding.RLE_DICTIONARY, footer.RowGroups.Single().Columns[1].MetaData!.Encodings);
+        RecordAssert.Equal(records, await RecordAssert.ReadAllAsync(new ParquetBatchReader(), path, false, schema));
+        var file = $"read_parquet({DuckDb.Quote(path)})";
+        Assert.Equal(records.Select(r => (string?)r["s"]), _duck.Strings($"SELECT s FROM {file} ORDER BY id"));
+        Assert.Equal(records.Select(r => (string?)r["s"]).OfType<string>().Distinct().Count(), _duck.Count($"SELECT count(DISTINCT s) FROM {file}"));
+    }
+
+    [Fact]
     public async Task Statistics_are_those_ParquetNet_writes_and_DuckDB_prunes_by_them()
     {
         var records = Records(Rows);
