@@ -122,8 +122,11 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int CompareCodePoints(ReadOnlySpan<char> left, ReadOnlySpan<char> right)
     {
-        var common = left.CommonPrefixLength(right);
-        if (common == left.Length || common == right.Length) return left.Length.CompareTo(right.Length);
+        // A plain loop, compiled with the statistics loop that calls it: the runtime's CommonPrefixLength ran instrumented.
+        var length = Math.Min(left.Length, right.Length);
+        var common = 0;
+        while (common < length && left[common] == right[common]) common++;
+        if (common == length) return left.Length.CompareTo(right.Length);
         return CodePointRank(left[common]).CompareTo(CodePointRank(right[common]));
     }
 

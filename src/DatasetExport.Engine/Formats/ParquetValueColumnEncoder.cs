@@ -139,10 +139,12 @@ internal sealed class ParquetValueColumnEncoder<T> : ParquetColumnEncoder where 
         return statistics;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsNaN(T value) =>
         (typeof(T) == typeof(double) && double.IsNaN((double)(object)value)) || (typeof(T) == typeof(float) && float.IsNaN((float)(object)value));
 
     /// <summary>The type's order: false before true, numbers by value (-0.0 and +0.0 equal).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Less(T left, T right)
     {
         if (typeof(T) == typeof(bool)) return !(bool)(object)left && (bool)(object)right;
