@@ -240,8 +240,8 @@ internal sealed class ExportRunner
         // Parts are numbered when opened: run.Files lags behind while a part is uploading.
         var partsOpened = 0;
         var batchesDone = 0;
-        // Parts are written one after the other: each one's gzip blocks serve the next.
-        var gzipBlocks = new ParallelGzipWriter.BlockShelf();
+        // Parts are written one after the other: each one's buffers serve the next.
+        var shelf = new WriterShelf();
         var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
         var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new RowGroupPools(oneRowGroupAtATime: true)), cancellationToken);
         try
@@ -267,7 +267,7 @@ internal sealed class ExportRunner
                         {
                             await StorePartAsync().ConfigureAwait(false);
                         }
-                        part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption, gzipBlocks);
+                        part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption, shelf);
                         var parquet = part.Writer as ParquetFileWriter
                             ?? throw new InvalidOperationException("A Parquet row group was copied for a destination that does not write Parquet.");
                         await parquet.WriteAsync(rowGroup, cancellationToken).ConfigureAwait(false);
@@ -286,7 +286,7 @@ internal sealed class ExportRunner
                 var offset = 0;
                 while (offset < chunk.RowCount)
                 {
-                    part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption, gzipBlocks);
+                    part ??= PartFile.Open(staging, partsOpened++, extension, schema, destination, encryption, shelf);
                     var take = RecordsThatFit(part.Writer, maxBytes, chunk.RowCount - offset);
                     await part.Writer.WriteAsync(chunk.Slice(offset, take), cancellationToken).ConfigureAwait(false);
                     offset += take;
@@ -731,14 +731,14 @@ internal sealed class ExportRunner
         /// <summary>With <paramref name="encryption"/>, the writer's bytes are encrypted on their way to the file, named with the .gpg suffix.</summary>
         public static PartFile Open(
             string staging, int index, string extension, DatasetSchema schema, DestinationSettings destination, PgpFileEncryption? encryption,
-            ParallelGzipWriter.BlockShelf gzipBlocks)
+            WriterShelf shelf)
         {
             var plainName = $"part-{index:D5}-{Guid.NewGuid():D}{extension}";
             var fileName = encryption is null ? plainName : plainName + PgpFileEncryption.Suffix;
             var localPath = Path.Combine(staging, fileName);
             var stream = new FileStream(localPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
             var encrypting = encryption?.Open(stream, plainName);
-            return new PartFile(localPath, fileName, stream, encrypting, FormatCatalog.CreateWriter(encrypting ?? stream, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes, gzipBlocks));
+            return new PartFile(localPath, fileName, stream, encrypting, FormatCatalog.CreateWriter(encrypting ?? stream, schema, destination.FileType, destination.Compression, destination.MaxFileSizeBytes, shelf));
         }
 
         /// <summary>Closing the encrypting stream (after the writer) finishes the OpenPGP message in the file.</summary>

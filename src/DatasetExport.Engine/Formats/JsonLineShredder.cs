@@ -44,10 +44,10 @@ internal sealed class JsonLineShredder
     private int _readerStart;
 
     /// <param name="chunkRows">Rows per chunk, which the columns make room for up front.</param>
-    public JsonLineShredder(DatasetSchema schema, string path, int chunkRows)
+    /// <param name="pools">Where the chunks' arrays and text blocks come from; they are reused once the chunks are released.</param>
+    public JsonLineShredder(DatasetSchema schema, string path, int chunkRows, RowGroupPools pools)
     {
-        // The chunks' arrays and text blocks are reused once the chunks are released.
-        _pools = new RowGroupPools();
+        _pools = pools;
         _builder = new ChunkBuilder(schema, chunkRows, _pools);
         _chars = new CharArena(_pools);
         var columns = _builder.Columns.ToArray();

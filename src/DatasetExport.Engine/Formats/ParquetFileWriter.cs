@@ -30,6 +30,8 @@ public sealed class ParquetFileWriter : IFormatWriter
     private readonly CountingStream _counter;
     private readonly DatasetSchema _schema;
     private readonly ColumnBuffer[] _leaves;
+    private readonly CompressionKind _compression;
+    private readonly ColumnShelf? _shelf;
     private readonly FileMetaData _footer;
     private readonly MemoryStream _encoded = new();
     private int _bufferedRecords;
@@ -38,6 +40,14 @@ public sealed class ParquetFileWriter : IFormatWriter
     public ParquetFileWriter(
         Stream output, DatasetSchema schema, CompressionKind compression,
         int rowGroupRecords = DefaultRowGroupRecords, long rowGroupBytes = DefaultRowGroupBytes)
+        : this(output, schema, compression, rowGroupRecords, rowGroupBytes, shelf: null)
+    {
+    }
+
+    /// <param name="shelf">Where column buffers come from and go back to once the file is complete: the files of one export share them.</param>
+    internal ParquetFileWriter(
+        Stream output, DatasetSchema schema, CompressionKind compression,
+        int rowGroupRecords, long rowGroupBytes, ColumnShelf? shelf)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(schema);
@@ -49,9 +59,16 @@ public sealed class ParquetFileWriter : IFormatWriter
         _counter = new CountingStream(output);
         _schema = schema;
         _footer = ParquetFileLayout.Template(schema);
+        _compression = compression;
+        _shelf = shelf;
+        _leaves = shelf?.Take(schema, compression) ?? NewLeaves(schema, compression, _footer);
+    }
+
+    private static ColumnBuffer[] NewLeaves(DatasetSchema schema, CompressionKind compression, FileMetaData footer)
+    {
         var codec = ParquetPageCodec.ToCodec(compression);
-        var files = ParquetFileLayout.Leaves(_footer.Schema);
-        _leaves = ColumnLayout.For(schema).Leaves.Select(leaf => ColumnBuffer.Create(leaf, files[leaf.Index], codec)).ToArray();
+        var files = ParquetFileLayout.Leaves(footer.Schema);
+        return ColumnLayout.For(schema).Leaves.Select(leaf => ColumnBuffer.Create(leaf, files[leaf.Index], codec)).ToArray();
     }
 
     /// <summary>Most records in one row group.</summary>
@@ -120,6 +137,7 @@ public sealed class ParquetFileWriter : IFormatWriter
         await _counter.WriteAsync(_encoded.GetBuffer().AsMemory(0, (int)_encoded.Length), cancellationToken).ConfigureAwait(false);
         await _counter.FlushAsync(cancellationToken).ConfigureAwait(false);
         _completed = true;
+        _shelf?.Put(_schema, _compression, _leaves);
     }
 
     /// <summary>Without <see cref="CompleteAsync"/> nothing more reaches the output (no footer).</summary>
@@ -181,8 +199,35 @@ public sealed class ParquetFileWriter : IFormatWriter
         if (_counter.BytesWritten == 0) await _counter.WriteAsync(ParquetThrift.Magic.ToArray(), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The column buffers (and encoders) of the last file completed, for the next file of the same schema and compression:
+    /// its text blocks, value and level arrays and page buffers, grown to a row group's size, would otherwise be dropped
+    /// with every part of an export.
+    /// </summary>
+    internal sealed class ColumnShelf
+    {
+        private readonly object _lock = new();
+        private (DatasetSchema Schema, CompressionKind Compression, ColumnBuffer[] Leaves)? _kept;
+
+        internal ColumnBuffer[]? Take(DatasetSchema schema, CompressionKind compression)
+        {
+            lock (_lock)
+            {
+                if (_kept is not { } kept || kept.Compression != compression || !(ReferenceEquals(kept.Schema, schema) || kept.Schema.Equals(schema))) return null;
+                _kept = null;
+                return kept.Leaves;
+            }
+        }
+
+        /// <summary>Keeps <paramref name="leaves"/>, emptied (every row group written), in place of any kept before.</summary>
+        internal void Put(DatasetSchema schema, CompressionKind compression, ColumnBuffer[] leaves)
+        {
+            lock (_lock) _kept = (schema, compression, leaves);
+        }
+    }
+
     /// <summary>One leaf column of the row group being built: its levels and its non-null values in reusable arrays, and its encoder.</summary>
-    private abstract class ColumnBuffer(LeafLayout leaf)
+    internal abstract class ColumnBuffer(LeafLayout leaf)
     {
         private int[] _definitions = new int[1024];
         private int[] _repetitions = new int[1024];
