@@ -243,7 +243,8 @@ internal sealed class JsonLineShredder
         {
             case FieldKind.String when token.Kind == JsonTokenType.String && !token.IsEscaped:
                 // Valid UTF-8 (the line reader checks) without escapes: what the reader's CopyString gives.
-                var length = Encoding.UTF8.GetChars(text, _chars.Reserve(text.Length));
+                var chars = _chars.Reserve(text.Length);
+                var length = AsciiText.TryWiden(text, chars) ? text.Length : Encoding.UTF8.GetChars(text, chars);
                 ((ColumnBuilder<ReadOnlyMemory<char>>)column).Add(_chars.Commit(length), repetition);
                 return true;
             case FieldKind.Int64 when token.Kind == JsonTokenType.Number && token.IsInt64 && Utf8Parser.TryParse(text, out long int64, out _):

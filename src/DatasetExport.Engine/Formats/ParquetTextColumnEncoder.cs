@@ -143,7 +143,7 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
     private void WritePlain(ReadOnlySpan<char> value)
     {
         var span = Page.GetSpan(4 + System.Text.Encoding.UTF8.GetMaxByteCount(value.Length));
-        var length = System.Text.Encoding.UTF8.GetBytes(value, span[4..]);
+        var length = AsciiText.TryNarrow(value, span[4..]) ? value.Length : System.Text.Encoding.UTF8.GetBytes(value, span[4..]);
         BinaryPrimitives.WriteInt32LittleEndian(span, length);
         Page.Advance(4 + length);
     }
