@@ -433,14 +433,21 @@ internal sealed class ExportRunner
     /// <summary>JSON Lines batches parsed at once by <see cref="ReadAhead"/>.</summary>
     private const int ParallelJsonBatches = 2;
 
+    /// <summary>
+    /// Chunks a JSON Lines batch parses ahead of the writer (4,096 lines each, in the export's pools). With one, the batch
+    /// parsed next waited for the writer after its first chunk, so the second core idled; four measured 10% less wall
+    /// time for 17 MB more (1 M lines), sixteen no faster than four for 90 MB more.
+    /// </summary>
+    private const int JsonChunksAhead = 4;
+
     /// <summary>One batch read on a task of its own into its own bounded channel, in the order <see cref="ReadAhead"/> forwards.</summary>
     private sealed class BatchReading
     {
-        private readonly Channel<BatchRead> _reads = Channel.CreateBounded<BatchRead>(
-            new BoundedChannelOptions(ReadAheadChunks) { SingleReader = true, SingleWriter = true });
+        private readonly Channel<BatchRead> _reads;
 
-        private BatchReading()
+        private BatchReading(int capacity)
         {
+            _reads = Channel.CreateBounded<BatchRead>(new BoundedChannelOptions(capacity) { SingleReader = true, SingleWriter = true });
         }
 
         public ChannelReader<BatchRead> Reads => _reads.Reader;
@@ -451,7 +458,7 @@ internal sealed class ExportRunner
 
         public static BatchReading Start(int index, BatchInfo batch, ReadPlan plan, CancellationToken cancellationToken)
         {
-            var reading = new BatchReading();
+            var reading = new BatchReading(batch.Format == BatchFormat.JsonLines ? JsonChunksAhead : ReadAheadChunks);
             reading.Task = Task.Run(() => reading.ReadAsync(index, batch, plan, cancellationToken), CancellationToken.None);
             return reading;
         }
