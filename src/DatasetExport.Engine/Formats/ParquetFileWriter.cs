@@ -432,15 +432,17 @@ public sealed class ParquetFileWriter : IFormatWriter
     /// <summary>
     /// Text and bytes: the chunk's values are slices of its reader's memory, which is the reader's again once
     /// <see cref="WriteAsync(RecordChunk, CancellationToken)"/> returns (<see cref="RecordChunk.Release"/>), while the row
-    /// group waits for more rows. So each value is copied into blocks of this buffer, reused from one row group to the next.
+    /// group waits for more rows. So each value is copied, as the bytes the file stores, into blocks of this buffer, reused
+    /// from one row group to the next.
     /// </summary>
-    private abstract class CopiedSliceColumnBuffer<TItem>(LeafLayout leaf) : ColumnBuffer<ReadOnlyMemory<TItem>>(leaf)
+    private abstract class ByteSliceColumnBuffer(LeafLayout leaf) : ColumnBuffer<ReadOnlyMemory<byte>>(leaf)
     {
         private const int BlockLength = 256 * 1024;
 
-        private readonly List<TItem[]> _blocks = [];
+        private readonly List<byte[]> _blocks = [];
         private int _block;
         private int _used;
+        private bool _roomInBlock;
 
         public override void Clear()
         {
@@ -449,48 +451,79 @@ public sealed class ParquetFileWriter : IFormatWriter
             _used = 0;
         }
 
+        /// <summary>
+        /// Room for <paramref name="length"/> bytes in the blocks (an array of its own when longer than a block): write into
+        /// it, then <see cref="Keep"/> what was written. Asking again before keeping gives new room for the same value.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        protected Memory<byte> Room(int length)
+        {
+            _roomInBlock = length <= BlockLength;
+            if (!_roomInBlock) return new byte[length];
+            if (_block == _blocks.Count || BlockLength - _used < length)
+            {
+                if (_block < _blocks.Count) _block++;
+                if (_block == _blocks.Count) _blocks.Add(new byte[BlockLength]);
+                _used = 0;
+            }
+            return _blocks[_block].AsMemory(_used, length);
+        }
+
+        /// <summary>The first <paramref name="length"/> bytes of the last <see cref="Room"/>, kept for good.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        protected ReadOnlyMemory<byte> Keep(Memory<byte> room, int length)
+        {
+            if (_roomInBlock) _used += length;
+            ApproximateBytes += length;
+            return room[..length];
+        }
+    }
+
+    /// <summary>Text, buffered as the UTF-8 the file stores (half the bytes of the chars, and no second conversion when encoded).</summary>
+    private sealed class TextColumnBuffer(LeafLayout leaf, ParquetTextColumnEncoder encoder) : ByteSliceColumnBuffer(leaf)
+    {
+        public override ReadOnlyMemory<byte> Chunk => encoder.Chunk;
+
+        public override ColumnChunk Encode() => encoder.Encode(BufferedValues, Definitions, Repetitions);
+
         [MethodImpl(CompileOptions.HotPath)]
         protected override void AppendValues(ColumnData column)
         {
-            var values = ((ColumnData<ReadOnlyMemory<TItem>>)column).Values.Span;
+            var values = ((ColumnData<ReadOnlyMemory<char>>)column).Values.Span;
             var copies = Reserve(values.Length);
-            long length = 0;
             for (var i = 0; i < values.Length; i++)
             {
-                copies[i] = Copy(values[i].Span);
-                length += values[i].Length;
+                var chars = values[i].Span;
+                var room = Room(chars.Length);
+                var length = chars.Length;
+                if (!AsciiText.TryNarrow(chars, room.Span))
+                {
+                    length = System.Text.Encoding.UTF8.GetByteCount(chars);
+                    room = Room(length);
+                    System.Text.Encoding.UTF8.GetBytes(chars, room.Span);
+                }
+                copies[i] = Keep(room, length);
             }
-            ApproximateBytes += length;
         }
+    }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private ReadOnlyMemory<TItem> Copy(ReadOnlySpan<TItem> value)
+    private sealed class BinaryColumnBuffer(LeafLayout leaf, ParquetBinaryColumnEncoder encoder) : ByteSliceColumnBuffer(leaf)
+    {
+        public override ReadOnlyMemory<byte> Chunk => encoder.Chunk;
+
+        public override ColumnChunk Encode() => encoder.Encode(BufferedValues, Definitions, Repetitions);
+
+        [MethodImpl(CompileOptions.HotPath)]
+        protected override void AppendValues(ColumnData column)
         {
-            if (value.Length > BlockLength) return value.ToArray();
-            if (_block == _blocks.Count || BlockLength - _used < value.Length)
+            var values = ((ColumnData<ReadOnlyMemory<byte>>)column).Values.Span;
+            var copies = Reserve(values.Length);
+            for (var i = 0; i < values.Length; i++)
             {
-                if (_block < _blocks.Count) _block++;
-                if (_block == _blocks.Count) _blocks.Add(new TItem[BlockLength]);
-                _used = 0;
+                var room = Room(values[i].Length);
+                values[i].Span.CopyTo(room.Span);
+                copies[i] = Keep(room, values[i].Length);
             }
-            var copy = _blocks[_block].AsMemory(_used, value.Length);
-            value.CopyTo(copy.Span);
-            _used += value.Length;
-            return copy;
         }
-    }
-
-    private sealed class TextColumnBuffer(LeafLayout leaf, ParquetTextColumnEncoder encoder) : CopiedSliceColumnBuffer<char>(leaf)
-    {
-        public override ReadOnlyMemory<byte> Chunk => encoder.Chunk;
-
-        public override ColumnChunk Encode() => encoder.Encode(BufferedValues, Definitions, Repetitions);
-    }
-
-    private sealed class BinaryColumnBuffer(LeafLayout leaf, ParquetBinaryColumnEncoder encoder) : CopiedSliceColumnBuffer<byte>(leaf)
-    {
-        public override ReadOnlyMemory<byte> Chunk => encoder.Chunk;
-
-        public override ColumnChunk Encode() => encoder.Encode(BufferedValues, Definitions, Repetitions);
     }
 }

@@ -8,8 +8,8 @@ using Encoding = Parquet.Meta.Encoding;
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Encodes the text column chunks of <see cref="ParquetFileWriter"/>'s row groups (BYTE_ARRAY, STRING): one v1 data page
-/// with RLE levels and UTF-8 values written straight from the chars, after a PLAIN dictionary page when at most
+/// Encodes the text column chunks of <see cref="ParquetFileWriter"/>'s row groups (BYTE_ARRAY, STRING) from the UTF-8 the
+/// writer buffers: one v1 data page with RLE levels and the values, after a PLAIN dictionary page when at most
 /// <see cref="DictionaryThreshold"/> of the values are distinct (the rule Parquet.Net documents for its dictionary
 /// encoding; Parquet.Net 6.1.0 itself dictionary-encodes only columns given a hint), else PLAIN. Statistics are the fields
 /// Parquet.Net writes for text: null count, and the least and greatest values in both the legacy and the current fields,
@@ -36,7 +36,7 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
     /// Encodes a column chunk of <paramref name="values"/> (the non-null ones) with its levels (as many as entries; empty
     /// when the level's maximum is 0, and then one entry per value) into <see cref="ParquetColumnEncoder.Chunk"/>, and returns its metadata.
     /// </summary>
-    public ColumnChunk Encode(ReadOnlySpan<ReadOnlyMemory<char>> values, ReadOnlySpan<int> definitions, ReadOnlySpan<int> repetitions)
+    public ColumnChunk Encode(ReadOnlySpan<ReadOnlyMemory<byte>> values, ReadOnlySpan<int> definitions, ReadOnlySpan<int> repetitions)
     {
         var entryCount = EntryCount(values.Length, definitions, repetitions);
         var metadata = StartChunk(Parquet.Meta.Type.BYTE_ARRAY, entryCount);
@@ -81,7 +81,7 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
     /// giving up as soon as too many are distinct.
     /// </summary>
     [MethodImpl(CompileOptions.HotPath)]
-    private bool BuildDictionary(ReadOnlySpan<ReadOnlyMemory<char>> values)
+    private bool BuildDictionary(ReadOnlySpan<ReadOnlyMemory<byte>> values)
     {
         _dictionary.Clear();
         if (values.IsEmpty) return false;
@@ -98,7 +98,7 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
 
     /// <summary>Null count, and the least and greatest values in UTF-8 byte order (code point order); none when all are null.</summary>
     [MethodImpl(CompileOptions.HotPath)]
-    private static Statistics Statistics(ReadOnlySpan<ReadOnlyMemory<char>> values, long nullCount)
+    private static Statistics Statistics(ReadOnlySpan<ReadOnlyMemory<byte>> values, long nullCount)
     {
         var statistics = new Statistics { NullCount = nullCount };
         if (values.IsEmpty) return statistics;
@@ -107,49 +107,39 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
         foreach (var value in values[1..])
         {
             var span = value.Span;
-            if (CompareCodePoints(span, min) < 0) min = span;
-            else if (CompareCodePoints(span, max) > 0) max = span;
+            if (Compare(span, min) < 0) min = span;
+            else if (Compare(span, max) > 0) max = span;
         }
-        statistics.Min = statistics.MinValue = System.Text.Encoding.UTF8.GetBytes(min.ToArray());
-        statistics.Max = statistics.MaxValue = System.Text.Encoding.UTF8.GetBytes(max.ToArray());
+        statistics.Min = statistics.MinValue = min.ToArray();
+        statistics.Max = statistics.MaxValue = max.ToArray();
         return statistics;
     }
 
-    /// <summary>
-    /// Orders UTF-16 text as its UTF-8 bytes compare: by code point. Ordinal order differs only where a surrogate (a code
-    /// point above U+FFFF) meets a char from U+E000 up, which it must follow.
-    /// </summary>
+    /// <summary>Bytes compared unsigned, a prefix first: a plain loop compiled with its caller (the runtime's ran instrumented).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int CompareCodePoints(ReadOnlySpan<char> left, ReadOnlySpan<char> right)
+    private static int Compare(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right)
     {
-        // A plain loop, compiled with the statistics loop that calls it: the runtime's CommonPrefixLength ran instrumented.
         var length = Math.Min(left.Length, right.Length);
         var common = 0;
         while (common < length && left[common] == right[common]) common++;
-        if (common == length) return left.Length.CompareTo(right.Length);
-        return CodePointRank(left[common]).CompareTo(CodePointRank(right[common]));
+        return common == length ? left.Length.CompareTo(right.Length) : left[common].CompareTo(right[common]);
     }
 
-    private static int CodePointRank(char c) => c < 0xD800 ? c : c < 0xE000 ? c + 0x2000 : c - 0x800;
-
+    /// <summary>PLAIN BYTE_ARRAY values: each one's length (4 bytes, little-endian) then its bytes.</summary>
     [MethodImpl(CompileOptions.HotPath)]
-    private void WritePlain(ReadOnlySpan<ReadOnlyMemory<char>> values)
+    private void WritePlain(ReadOnlySpan<ReadOnlyMemory<byte>> values)
     {
-        foreach (var value in values) WritePlain(value.Span);
-    }
-
-    /// <summary>A PLAIN BYTE_ARRAY value: its UTF-8 length (4 bytes, little-endian) then its UTF-8 bytes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void WritePlain(ReadOnlySpan<char> value)
-    {
-        var span = Page.GetSpan(4 + System.Text.Encoding.UTF8.GetMaxByteCount(value.Length));
-        var length = AsciiText.TryNarrow(value, span[4..]) ? value.Length : System.Text.Encoding.UTF8.GetBytes(value, span[4..]);
-        BinaryPrimitives.WriteInt32LittleEndian(span, length);
-        Page.Advance(4 + length);
+        foreach (var value in values)
+        {
+            var span = Page.GetSpan(4 + value.Length);
+            BinaryPrimitives.WriteInt32LittleEndian(span, value.Length);
+            value.Span.CopyTo(span[4..]);
+            Page.Advance(4 + value.Length);
+        }
     }
 
     /// <summary>
-    /// Distinct text values numbered in order of appearance: an open-addressing table of our own instead of a
+    /// Distinct values (their UTF-8 bytes) numbered in order of appearance: an open-addressing table of our own instead of a
     /// <see cref="Dictionary{TKey, TValue}"/>, whose lookups (with a comparer and Marvin hashing of every value) ran in the
     /// runtime's instrumented tiers for much of an export and cost about 4% of its CPU. The hash is seeded per process, so
     /// crafted values cannot be chosen to collide.
@@ -160,24 +150,24 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
 
         private int[] _slots = new int[1024];
         private ulong[] _hashes = new ulong[512];
-        private ReadOnlyMemory<char>[] _entries = new ReadOnlyMemory<char>[512];
+        private ReadOnlyMemory<byte>[] _entries = new ReadOnlyMemory<byte>[512];
 
         public int Count { get; private set; }
 
-        public ReadOnlySpan<ReadOnlyMemory<char>> Entries => _entries.AsSpan(0, Count);
+        public ReadOnlySpan<ReadOnlyMemory<byte>> Entries => _entries.AsSpan(0, Count);
 
         public void Clear()
         {
             if (Count == 0) return;
             Array.Clear(_slots);
-            // Entries are slices of the writer's text blocks: keep none alive.
+            // Entries are slices of the writer's blocks: keep none alive.
             Array.Clear(_entries, 0, Count);
             Count = 0;
         }
 
         /// <summary>The number of <paramref name="value"/>, added as the next one when it is new.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public int IndexOf(ReadOnlyMemory<char> value, out bool added)
+        public int IndexOf(ReadOnlyMemory<byte> value, out bool added)
         {
             var span = value.Span;
             var hash = Hash(span);
@@ -198,7 +188,7 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
             }
         }
 
-        private int Add(ReadOnlyMemory<char> value, ulong hash, int slot)
+        private int Add(ReadOnlyMemory<byte> value, ulong hash, int slot)
         {
             var entry = Count++;
             if (entry == _entries.Length)
@@ -226,11 +216,10 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
             }
         }
 
-        /// <summary>A 64-bit multiply-rotate hash of the chars, 8 bytes at a time, mixed at the end so the low bits spread.</summary>
+        /// <summary>A 64-bit multiply-rotate hash of the bytes, 8 at a time, mixed at the end so the low bits spread.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static ulong Hash(ReadOnlySpan<char> text)
+        private static ulong Hash(ReadOnlySpan<byte> bytes)
         {
-            var bytes = MemoryMarshal.AsBytes(text);
             var hash = Seed ^ ((ulong)bytes.Length * 0x9E3779B97F4A7C15);
             var i = 0;
             for (; i + 8 <= bytes.Length; i += 8) hash = Mix(hash, MemoryMarshal.Read<ulong>(bytes[i..]));
