@@ -7,7 +7,7 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>
 /// ASCII text widened from UTF-8 to UTF-16 and narrowed back by loops of our own, compiled optimized at once
 /// (<see cref="CompileOptions.HotPath"/>): most text of an export is ASCII, and the runtime's transcoders, called for every
-/// value from the JSON Lines shredder and the Parquet text encoder, ran in its instrumented tiers for much of an export.
+/// value from the JSON Lines shredder and the Parquet writer, ran in its instrumented tiers for much of an export.
 /// Text with any other char goes to <see cref="System.Text.Encoding.UTF8"/> as before.
 /// </summary>
 internal static class AsciiText

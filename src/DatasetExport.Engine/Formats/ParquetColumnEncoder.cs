@@ -5,7 +5,7 @@ using Parquet.Meta;
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// What the engine's column chunk encoders (<see cref="ParquetTextColumnEncoder"/>, <see cref="ParquetValueColumnEncoder{T}"/>)
+/// What the engine's column chunk encoders (<see cref="ParquetByteArrayColumnEncoder"/>, <see cref="ParquetValueColumnEncoder{T}"/>)
 /// share: a chunk is an optional dictionary page and one v1 data page, levels RLE/bit-packed, each page compressed with the
 /// file's codec. One encoder serves one leaf column from row group to row group and keeps its buffers; encoders of different
 /// columns are independent, so a row group's columns can be encoded at once on several threads.

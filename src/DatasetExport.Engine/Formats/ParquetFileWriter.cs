@@ -5,7 +5,7 @@ namespace DatasetExport.Engine.Formats;
 
 /// <summary>
 /// Writes one Parquet file: its row groups come from record chunks, encoded column by column by the engine's encoders
-/// (<see cref="ParquetTextColumnEncoder"/>, <see cref="ParquetValueColumnEncoder{T}"/>, <see cref="ParquetBinaryColumnEncoder"/>),
+/// (<see cref="ParquetByteArrayColumnEncoder"/> for text and binaries, <see cref="ParquetValueColumnEncoder{T}"/> for the rest),
 /// or from <see cref="EncodedRowGroup"/>s copied from another file (<see cref="ParquetRowGroupCopier"/>). A chunk's columns
 /// are already in the file's level layout (<see cref="ColumnLayout"/>), so they are appended to typed buffers as they are (no
 /// per-record work); a row group is encoded when <see cref="RowGroupRecords"/> records or about <see cref="RowGroupBytes"/>
@@ -265,8 +265,8 @@ public sealed class ParquetFileWriter : IFormatWriter
                     Parquet.Meta.Type.FIXED_LEN_BYTE_ARRAY => new DecimalColumnBuffer<Int128>(leaf, new(codec, path, maxDefinition, maxRepetition, length ?? 0), scale ?? 0),
                     _ => throw new InvalidOperationException($"Column '{leaf.Path}': decimals are not written as {type}."),
                 },
-                FieldKind.String => new TextColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition)),
-                FieldKind.Binary => new BinaryColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition)),
+                FieldKind.String => new TextColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: true)),
+                FieldKind.Binary => new BinaryColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: false)),
                 _ => throw new ArgumentOutOfRangeException(nameof(leaf), leaf.Field.Kind, $"Column '{leaf.Path}' is not a leaf."),
             };
         }
@@ -435,7 +435,7 @@ public sealed class ParquetFileWriter : IFormatWriter
     /// group waits for more rows. So each value is copied, as the bytes the file stores, into blocks of this buffer, reused
     /// from one row group to the next.
     /// </summary>
-    private abstract class ByteSliceColumnBuffer(LeafLayout leaf) : ColumnBuffer<ReadOnlyMemory<byte>>(leaf)
+    private abstract class ByteSliceColumnBuffer(LeafLayout leaf, ParquetByteArrayColumnEncoder encoder) : ColumnBuffer<ReadOnlyMemory<byte>>(leaf)
     {
         private const int BlockLength = 256 * 1024;
 
@@ -443,6 +443,10 @@ public sealed class ParquetFileWriter : IFormatWriter
         private int _block;
         private int _used;
         private bool _roomInBlock;
+
+        public override ReadOnlyMemory<byte> Chunk => encoder.Chunk;
+
+        public override ColumnChunk Encode() => encoder.Encode(BufferedValues, Definitions, Repetitions);
 
         public override void Clear()
         {
@@ -480,12 +484,8 @@ public sealed class ParquetFileWriter : IFormatWriter
     }
 
     /// <summary>Text, buffered as the UTF-8 the file stores (half the bytes of the chars, and no second conversion when encoded).</summary>
-    private sealed class TextColumnBuffer(LeafLayout leaf, ParquetTextColumnEncoder encoder) : ByteSliceColumnBuffer(leaf)
+    private sealed class TextColumnBuffer(LeafLayout leaf, ParquetByteArrayColumnEncoder encoder) : ByteSliceColumnBuffer(leaf, encoder)
     {
-        public override ReadOnlyMemory<byte> Chunk => encoder.Chunk;
-
-        public override ColumnChunk Encode() => encoder.Encode(BufferedValues, Definitions, Repetitions);
-
         [MethodImpl(CompileOptions.HotPath)]
         protected override void AppendValues(ColumnData column)
         {
@@ -507,12 +507,8 @@ public sealed class ParquetFileWriter : IFormatWriter
         }
     }
 
-    private sealed class BinaryColumnBuffer(LeafLayout leaf, ParquetBinaryColumnEncoder encoder) : ByteSliceColumnBuffer(leaf)
+    private sealed class BinaryColumnBuffer(LeafLayout leaf, ParquetByteArrayColumnEncoder encoder) : ByteSliceColumnBuffer(leaf, encoder)
     {
-        public override ReadOnlyMemory<byte> Chunk => encoder.Chunk;
-
-        public override ColumnChunk Encode() => encoder.Encode(BufferedValues, Definitions, Repetitions);
-
         [MethodImpl(CompileOptions.HotPath)]
         protected override void AppendValues(ColumnData column)
         {

@@ -10,12 +10,13 @@ using Record = DatasetExport.Engine.Formats.Record;
 namespace DatasetExport.Engine.Tests.Formats;
 
 /// <summary>
-/// The engine's encoder of text column chunks (<see cref="ParquetTextColumnEncoder"/>, used by <see cref="ParquetFileWriter"/>
-/// for every text leaf) and its RLE/bit-packed hybrid encoder: what they write is read back the same by DuckDB, Parquet.Net
-/// and the engine's own reader, with the statistics Parquet.Net writes.
+/// The engine's encoder of BYTE_ARRAY column chunks (<see cref="ParquetByteArrayColumnEncoder"/>, used by
+/// <see cref="ParquetFileWriter"/> for every text and binary leaf; text here, binaries in <see cref="ParquetValueColumnEncoderTests"/>)
+/// and its RLE/bit-packed hybrid encoder: what they write is read back the same by DuckDB, Parquet.Net and the engine's own
+/// reader, with the statistics Parquet.Net writes.
 /// </summary>
 [Collection(FormatsCollection.Name)]
-public sealed class ParquetTextColumnEncoderTests(FormatsFixture fixture)
+public sealed class ParquetByteArrayColumnEncoderTests(FormatsFixture fixture)
 {
     private const int Rows = 3000;
     private readonly DuckDb _duck = fixture.Duck;

@@ -8,15 +8,16 @@ using Encoding = Parquet.Meta.Encoding;
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Encodes the text column chunks of <see cref="ParquetFileWriter"/>'s row groups (BYTE_ARRAY, STRING) from the UTF-8 the
-/// writer buffers: one v1 data page with RLE levels and the values, after a PLAIN dictionary page when at most
-/// <see cref="DictionaryThreshold"/> of the values are distinct (the rule Parquet.Net documents for its dictionary
-/// encoding; Parquet.Net 6.1.0 itself dictionary-encodes only columns given a hint), else PLAIN. Statistics are the fields
-/// Parquet.Net writes for text: null count, and the least and greatest values in both the legacy and the current fields,
-/// as UTF-8 bytes compared unsigned (the format's order; Parquet.Net orders the UTF-16 strings, which puts U+FFFD above
-/// U+1F600). One encoder serves one column from row group to row group and keeps its buffers.
+/// Encodes the BYTE_ARRAY column chunks of <see cref="ParquetFileWriter"/>'s row groups, text (STRING, from the UTF-8 the
+/// writer buffers) and binaries alike: one v1 data page with RLE levels and the values, after a PLAIN dictionary page when
+/// at most <see cref="DictionaryThreshold"/> of the values are distinct (the rule Parquet.Net documents for its dictionary
+/// encoding; Parquet.Net 6.1.0 itself dictionary-encodes only columns given a hint), else PLAIN. Statistics: null count,
+/// and the least and greatest values as bytes compared unsigned (the format's order; for UTF-8, code point order, where
+/// Parquet.Net ordered the UTF-16 strings and put U+FFFD above U+1F600). Text has them in both the legacy and the current
+/// fields, as Parquet.Net wrote them; binaries only in the current ones (readers of the legacy fields may compare signed).
+/// One encoder serves one column from row group to row group and keeps its buffers.
 /// </summary>
-internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
+internal sealed class ParquetByteArrayColumnEncoder : ParquetColumnEncoder
 {
     /// <summary>Most distinct values per value that still make a dictionary worth it.</summary>
     public const double DictionaryThreshold = 0.8;
@@ -27,9 +28,13 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
     private readonly TextDictionary _dictionary = new();
     private int[] _indices = [];
 
-    public ParquetTextColumnEncoder(CompressionCodec codec, IReadOnlyList<string> path, int maxDefinition, int maxRepetition)
+    private readonly bool _text;
+
+    /// <param name="text">Whether the values are UTF-8 text (STRING), whose statistics also go in the legacy fields.</param>
+    public ParquetByteArrayColumnEncoder(CompressionCodec codec, IReadOnlyList<string> path, int maxDefinition, int maxRepetition, bool text)
         : base(codec, path, maxDefinition, maxRepetition)
     {
+        _text = text;
     }
 
     /// <summary>
@@ -43,7 +48,7 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
         long uncompressed = 0;
         var dictionary = BuildDictionary(values);
         // A dictionary holds every value once: the extremes are among fewer.
-        metadata.Statistics = Statistics(dictionary ? _dictionary.Entries : values, entryCount - values.Length);
+        metadata.Statistics = Statistics(dictionary ? _dictionary.Entries : values, entryCount - values.Length, _text);
         if (dictionary)
         {
             metadata.DictionaryPageOffset = 0;
@@ -96,9 +101,9 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
         return true;
     }
 
-    /// <summary>Null count, and the least and greatest values in UTF-8 byte order (code point order); none when all are null.</summary>
+    /// <summary>Null count, and the least and greatest values in byte order (for UTF-8, code point order); none when all are null.</summary>
     [MethodImpl(CompileOptions.HotPath)]
-    private static Statistics Statistics(ReadOnlySpan<ReadOnlyMemory<byte>> values, long nullCount)
+    private static Statistics Statistics(ReadOnlySpan<ReadOnlyMemory<byte>> values, long nullCount, bool legacyFields)
     {
         var statistics = new Statistics { NullCount = nullCount };
         if (values.IsEmpty) return statistics;
@@ -110,8 +115,13 @@ internal sealed class ParquetTextColumnEncoder : ParquetColumnEncoder
             if (Compare(span, min) < 0) min = span;
             else if (Compare(span, max) > 0) max = span;
         }
-        statistics.Min = statistics.MinValue = min.ToArray();
-        statistics.Max = statistics.MaxValue = max.ToArray();
+        statistics.MinValue = min.ToArray();
+        statistics.MaxValue = max.ToArray();
+        if (legacyFields)
+        {
+            statistics.Min = statistics.MinValue;
+            statistics.Max = statistics.MaxValue;
+        }
         return statistics;
     }
 
