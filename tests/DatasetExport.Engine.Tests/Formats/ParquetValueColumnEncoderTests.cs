@@ -286,6 +286,25 @@ public sealed class ParquetValueColumnEncoderTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task Binaries_of_few_distinct_values_get_a_dictionary_and_read_back()
+    {
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64, Nullable: false), new SchemaField("bin", FieldKind.Binary)]);
+        byte[][] values = [[], [0x00], [0xFF, 0x00], [0x80], [0x7F, 0xFF, 0x01]];
+        var records = Enumerable.Range(0, 2000).Select(i => new Record { ["id"] = (long)i, ["bin"] = i % 9 == 0 ? null : values[i % values.Length] }).ToList();
+        var path = await WriteAsync(schema, records, CompressionKind.Zstd);
+
+        var footer = ParquetThrift.ReadFooter(await File.ReadAllBytesAsync(path));
+        Assert.All(footer.RowGroups, group => Assert.Contains(Encoding.RLE_DICTIONARY, group.Columns[1].MetaData!.Encodings));
+        // Unsigned order: 0x80 and 0xFF above 0x7F; the empty value least.
+        Assert.All(footer.RowGroups, group => Assert.Equal(Array.Empty<byte>(), group.Columns[1].MetaData!.Statistics.MinValue));
+        Assert.All(footer.RowGroups, group => Assert.Equal(new byte[] { 0xFF, 0x00 }, group.Columns[1].MetaData!.Statistics.MaxValue));
+        RecordAssert.Equal(records, await RecordAssert.ReadAllAsync(new ParquetBatchReader(), path, false, schema));
+        Assert.Equal(
+            records.Select(r => r["bin"] is byte[] bytes ? Convert.ToHexString(bytes) : null),
+            _duck.Strings($"SELECT hex(bin) FROM read_parquet({DuckDb.Quote(path)}) ORDER BY id"));
+    }
+
+    [Fact]
     public async Task A_decimal_too_large_for_its_column_fails_the_write()
     {
         var schema = new DatasetSchema([new SchemaField("m", FieldKind.Decimal, Precision: 9, Scale: 2)]);
