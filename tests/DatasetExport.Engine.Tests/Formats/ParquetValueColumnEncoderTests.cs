@@ -173,7 +173,7 @@ public sealed class ParquetValueColumnEncoderTests(FormatsFixture fixture)
             var group = new RecordChunk(Schema, records.Skip(g * RowGroupRows).Take(RowGroupRows).ToList());
             foreach (var column in group.Columns)
             {
-                var statistics = footer.RowGroups[g].Columns[column.Leaf.Index].MetaData!.Statistics;
+                var statistics = footer.RowGroups[g].Columns[column.Leaf.Index].MetaData!.Statistics!;
                 Assert.Equal(column.LevelCount - column.ValueCount, statistics.NullCount);
                 var expected = Extremes(column);
                 if (expected is null)
@@ -241,8 +241,8 @@ public sealed class ParquetValueColumnEncoderTests(FormatsFixture fixture)
         ];
         for (var g = 0; g < expected.Length; g++)
         {
-            var doubles = footer.RowGroups[g].Columns[1].MetaData!.Statistics;
-            var floats = footer.RowGroups[g].Columns[2].MetaData!.Statistics;
+            var doubles = footer.RowGroups[g].Columns[1].MetaData!.Statistics!;
+            var floats = footer.RowGroups[g].Columns[2].MetaData!.Statistics!;
             Assert.Equal(expected[g].Nulls, doubles.NullCount);
             Assert.Equal(expected[g].Nulls, floats.NullCount);
             if (expected[g].Min is not { } min)
@@ -280,8 +280,8 @@ public sealed class ParquetValueColumnEncoderTests(FormatsFixture fixture)
         RecordAssert.Equal(records, await RecordAssert.ReadAllAsync(new ParquetBatchReader(), path, false, schema));
         Assert.Equal(records.Count(r => (bool)r["b"]!), _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(path)}) WHERE b"));
         var footer = ParquetThrift.ReadFooter(await File.ReadAllBytesAsync(path));
-        Assert.Equal([1, 0, 0, 0], footer.RowGroups.Select(g => (int)g.Columns[1].MetaData!.Statistics.MinValue![0]));
-        Assert.Equal([1, 0, 1, 1], footer.RowGroups.Select(g => (int)g.Columns[1].MetaData!.Statistics.MaxValue![0]));
+        Assert.Equal([1, 0, 0, 0], footer.RowGroups.Select(g => (int)g.Columns[1].MetaData!.Statistics!.MinValue![0]));
+        Assert.Equal([1, 0, 1, 1], footer.RowGroups.Select(g => (int)g.Columns[1].MetaData!.Statistics!.MaxValue![0]));
         Assert.Equal(103, footer.RowGroups[3].Columns[1].MetaData!.NumValues);
     }
 
@@ -296,8 +296,8 @@ public sealed class ParquetValueColumnEncoderTests(FormatsFixture fixture)
         var footer = ParquetThrift.ReadFooter(await File.ReadAllBytesAsync(path));
         Assert.All(footer.RowGroups, group => Assert.Contains(Encoding.RLE_DICTIONARY, group.Columns[1].MetaData!.Encodings));
         // Unsigned order: 0x80 and 0xFF above 0x7F; the empty value least.
-        Assert.All(footer.RowGroups, group => Assert.Equal(Array.Empty<byte>(), group.Columns[1].MetaData!.Statistics.MinValue));
-        Assert.All(footer.RowGroups, group => Assert.Equal(new byte[] { 0xFF, 0x00 }, group.Columns[1].MetaData!.Statistics.MaxValue));
+        Assert.All(footer.RowGroups, group => Assert.Equal(Array.Empty<byte>(), group.Columns[1].MetaData!.Statistics!.MinValue));
+        Assert.All(footer.RowGroups, group => Assert.Equal(new byte[] { 0xFF, 0x00 }, group.Columns[1].MetaData!.Statistics!.MaxValue));
         RecordAssert.Equal(records, await RecordAssert.ReadAllAsync(new ParquetBatchReader(), path, false, schema));
         Assert.Equal(
             records.Select(r => r["bin"] is byte[] bytes ? Convert.ToHexString(bytes) : null),
