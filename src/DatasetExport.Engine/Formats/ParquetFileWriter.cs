@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Parquet.Meta;
 
 namespace DatasetExport.Engine.Formats;
@@ -157,7 +158,15 @@ public sealed class ParquetFileWriter : IFormatWriter
     {
         if (_bufferedRecords == 0) return;
         var columns = new ColumnChunk[_leaves.Length];
-        Parallel.For(0, _leaves.Length, new ParallelOptions { CancellationToken = cancellationToken }, i => columns[i] = _leaves[i].Encode());
+        try
+        {
+            Parallel.For(0, _leaves.Length, new ParallelOptions { CancellationToken = cancellationToken }, i => columns[i] = _leaves[i].Encode());
+        }
+        catch (AggregateException error) when (error.InnerExceptions.Count == 1)
+        {
+            // The column's own exception, as when the columns were encoded one after the other.
+            ExceptionDispatchInfo.Throw(error.InnerExceptions[0]);
+        }
         // The chunks are placed back to back, each one's offsets moved from its own start to where it lands.
         var rowGroup = new RowGroup { Columns = [], NumRows = _bufferedRecords, TotalByteSize = 0 };
         var pieces = new ReadOnlyMemory<byte>[_leaves.Length];
