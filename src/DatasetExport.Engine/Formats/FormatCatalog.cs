@@ -13,22 +13,25 @@ public static class FormatCatalog
     public static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord = null) =>
         GetReader(format, onInvalidRecord, new RowGroupPools());
 
-    /// <summary>As <see cref="GetReader(BatchFormat, Action{BatchReadException}?)"/>, Parquet row groups decoded into arrays of <paramref name="pools"/> (an export's).</summary>
+    /// <summary>
+    /// As <see cref="GetReader(BatchFormat, Action{BatchReadException}?)"/>, Parquet row groups decoded into, and JSON Lines
+    /// chunks built in, arrays of <paramref name="pools"/> (an export's).
+    /// </summary>
     internal static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord, RowGroupPools pools) => format switch
     {
         BatchFormat.Parquet => new ParquetBatchReader(pools),
-        BatchFormat.JsonLines => new JsonLinesBatchReader(onInvalidRecord: onInvalidRecord),
+        BatchFormat.JsonLines => new JsonLinesBatchReader(JsonLinesBatchReader.DefaultChunkSize, onInvalidRecord, pools),
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown batch format."),
     };
 
     /// <summary>A writer that writes <paramref name="schema"/>-shaped records into <paramref name="output"/>.</summary>
     public static IFormatWriter CreateWriter(
         Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes = long.MaxValue) =>
-        CreateWriter(output, schema, fileType, compression, maxFileBytes, gzipBlocks: null);
+        CreateWriter(output, schema, fileType, compression, maxFileBytes, shelf: null);
 
-    /// <summary>As the public overload; gzip blocks come from <paramref name="gzipBlocks"/>, which the files of one export share.</summary>
+    /// <summary>As the public overload; buffers come from <paramref name="shelf"/>, which the files of one export share.</summary>
     internal static IFormatWriter CreateWriter(
-        Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes, ParallelGzipWriter.BlockShelf? gzipBlocks)
+        Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes, WriterShelf? shelf)
     {
         ValidateCombination(fileType, compression);
         return fileType switch
@@ -36,8 +39,8 @@ public static class FormatCatalog
             // Gzip blocks compressing on other threads are not counted yet: kept small against the file size limit, the
             // blocks in flight (a few) lag it by a small fraction of a file.
             FileType.Json => new JsonLinesWriter(output, schema, gzip: compression == CompressionKind.Gzip,
-                (int)Math.Clamp(maxFileBytes / 16, MinGzipBlockBytes, ParallelGzipWriter.DefaultBlockBytes), gzipBlocks),
-            FileType.Parquet => new ParquetFileWriter(output, schema, compression, rowGroupBytes: ParquetRowGroupBytes(maxFileBytes)),
+                (int)Math.Clamp(maxFileBytes / 16, MinGzipBlockBytes, ParallelGzipWriter.DefaultBlockBytes), shelf?.GzipBlocks),
+            FileType.Parquet => new ParquetFileWriter(output, schema, compression, ParquetFileWriter.DefaultRowGroupRecords, ParquetRowGroupBytes(maxFileBytes), shelf?.ParquetColumns),
             _ => throw new ArgumentOutOfRangeException(nameof(fileType), fileType, "Unknown file type."),
         };
     }

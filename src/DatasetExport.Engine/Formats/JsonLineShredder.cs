@@ -44,10 +44,10 @@ internal sealed class JsonLineShredder
     private int _readerStart;
 
     /// <param name="chunkRows">Rows per chunk, which the columns make room for up front.</param>
-    public JsonLineShredder(DatasetSchema schema, string path, int chunkRows)
+    /// <param name="pools">Where the chunks' arrays and text blocks come from; they are reused once the chunks are released.</param>
+    public JsonLineShredder(DatasetSchema schema, string path, int chunkRows, RowGroupPools pools)
     {
-        // The chunks' arrays and text blocks are reused once the chunks are released.
-        _pools = new RowGroupPools();
+        _pools = pools;
         _builder = new ChunkBuilder(schema, chunkRows, _pools);
         _chars = new CharArena(_pools);
         var columns = _builder.Columns.ToArray();
@@ -243,7 +243,8 @@ internal sealed class JsonLineShredder
         {
             case FieldKind.String when token.Kind == JsonTokenType.String && !token.IsEscaped:
                 // Valid UTF-8 (the line reader checks) without escapes: what the reader's CopyString gives.
-                var length = Encoding.UTF8.GetChars(text, _chars.Reserve(text.Length));
+                var chars = _chars.Reserve(text.Length);
+                var length = AsciiText.TryWiden(text, chars) ? text.Length : Encoding.UTF8.GetChars(text, chars);
                 ((ColumnBuilder<ReadOnlyMemory<char>>)column).Add(_chars.Commit(length), repetition);
                 return true;
             case FieldKind.Int64 when token.Kind == JsonTokenType.Number && token.IsInt64 && Utf8Parser.TryParse(text, out long int64, out _):

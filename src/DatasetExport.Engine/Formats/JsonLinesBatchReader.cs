@@ -23,12 +23,23 @@ public sealed class JsonLinesBatchReader : IBatchReader
     public const int DefaultChunkSize = 4096;
 
     private readonly Action<BatchReadException>? _onInvalidRecord;
+    private readonly RowGroupPools? _pools;
 
     public JsonLinesBatchReader(int chunkSize = DefaultChunkSize, Action<BatchReadException>? onInvalidRecord = null)
+        : this(chunkSize, onInvalidRecord, pools: null)
+    {
+    }
+
+    /// <param name="pools">
+    /// Where the chunks' arrays and text blocks come from and go back to when released: an export's, shared by its batches
+    /// (each batch's read otherwise has pools of its own, whose arrays are dropped with it); null for a read's own.
+    /// </param>
+    internal JsonLinesBatchReader(int chunkSize, Action<BatchReadException>? onInvalidRecord, RowGroupPools? pools)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         ChunkSize = chunkSize;
         _onInvalidRecord = onInvalidRecord;
+        _pools = pools;
     }
 
     public int ChunkSize { get; }
@@ -117,7 +128,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
         string path, bool gzipped, DatasetSchema schema, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
-        var rows = new JsonLineShredder(schema, path, ChunkSize);
+        var rows = new JsonLineShredder(schema, path, ChunkSize, _pools ?? new RowGroupPools());
         var lines = LineSource.Open(path, gzipped);
         await using (lines.ConfigureAwait(false))
         {

@@ -1,19 +1,19 @@
 using System.Runtime.CompilerServices;
-using Parquet;
+using System.Runtime.ExceptionServices;
 using Parquet.Meta;
-using Parquet.Schema;
 
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Writes one Parquet file: its row groups come from record chunks, encoded by Parquet.Net's row group writer, or from
-/// <see cref="EncodedRowGroup"/>s copied from another file (<see cref="ParquetRowGroupCopier"/>). A chunk's columns are
-/// already in the file's level layout (<see cref="ColumnLayout"/>), so they are appended to typed buffers as they are (no
+/// Writes one Parquet file: its row groups come from record chunks, encoded column by column by the engine's encoders
+/// (<see cref="ParquetByteArrayColumnEncoder"/> for text and binaries, <see cref="ParquetValueColumnEncoder{T}"/> for the rest),
+/// or from <see cref="EncodedRowGroup"/>s copied from another file (<see cref="ParquetRowGroupCopier"/>). A chunk's columns
+/// are already in the file's level layout (<see cref="ColumnLayout"/>), so they are appended to typed buffers as they are (no
 /// per-record work); a row group is encoded when <see cref="RowGroupRecords"/> records or about <see cref="RowGroupBytes"/>
-/// bytes are buffered, before an encoded row group, and at <see cref="CompleteAsync"/>. Parquet.Net encodes each into a
-/// file of its own in memory, whose column chunks are moved into this one; the footer is this writer's, written by
-/// <see cref="ParquetThrift"/> from the schema's template (<see cref="ParquetFileLayout"/>). <see cref="BytesWritten"/>
-/// therefore grows a row group at a time. The output is written front to back and need not be seekable.
+/// bytes are buffered, before an encoded row group, and at <see cref="CompleteAsync"/>, its columns on several threads at
+/// once. The footer is this writer's, written by <see cref="ParquetThrift"/> from the template Parquet.Net writes for the
+/// schema (<see cref="ParquetFileLayout"/>). <see cref="BytesWritten"/> therefore grows a row group at a time. The output is
+/// written front to back and need not be seekable.
 /// </summary>
 public sealed class ParquetFileWriter : IFormatWriter
 {
@@ -30,13 +30,9 @@ public sealed class ParquetFileWriter : IFormatWriter
     private readonly Stream _output;
     private readonly CountingStream _counter;
     private readonly DatasetSchema _schema;
-    /// <summary>The schema Parquet.Net encodes: the file's without its text leaves (null when only text is left).</summary>
-    private readonly ParquetSchema? _parquetSchema;
-    private readonly ParquetOptions _options;
     private readonly ColumnBuffer[] _leaves;
-
-    /// <summary>Each leaf's path in the file's schema (a map's key or value Parquet.Net encodes alone sits in a list there).</summary>
-    private readonly List<string>[] _paths;
+    private readonly CompressionKind _compression;
+    private readonly ColumnShelf? _shelf;
     private readonly FileMetaData _footer;
     private readonly MemoryStream _encoded = new();
     private int _bufferedRecords;
@@ -45,6 +41,14 @@ public sealed class ParquetFileWriter : IFormatWriter
     public ParquetFileWriter(
         Stream output, DatasetSchema schema, CompressionKind compression,
         int rowGroupRecords = DefaultRowGroupRecords, long rowGroupBytes = DefaultRowGroupBytes)
+        : this(output, schema, compression, rowGroupRecords, rowGroupBytes, shelf: null)
+    {
+    }
+
+    /// <param name="shelf">Where column buffers come from and go back to once the file is complete: the files of one export share them.</param>
+    internal ParquetFileWriter(
+        Stream output, DatasetSchema schema, CompressionKind compression,
+        int rowGroupRecords, long rowGroupBytes, ColumnShelf? shelf)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(schema);
@@ -55,29 +59,17 @@ public sealed class ParquetFileWriter : IFormatWriter
         _output = output;
         _counter = new CountingStream(output);
         _schema = schema;
-        var nonText = WithoutText(schema);
-        _parquetSchema = nonText is null ? null : ParquetSchemaMapping.ToParquetSchema(nonText);
-        _options = new ParquetOptions
-        {
-            // Parquet.Net defaults to SmallestSize, which makes Zstd (level 22) and Gzip (level 9) many times slower for a few percent.
-            CompressionLevel = System.IO.Compression.CompressionLevel.Optimal,
-            CompressionMethod = compression switch
-            {
-                CompressionKind.None => CompressionMethod.None,
-                CompressionKind.Gzip => CompressionMethod.Gzip,
-                CompressionKind.Snappy => CompressionMethod.Snappy,
-                CompressionKind.Zstd => CompressionMethod.Zstd,
-                _ => throw new ArgumentOutOfRangeException(nameof(compression), compression, "Unknown compression."),
-            },
-        };
         _footer = ParquetFileLayout.Template(schema);
+        _compression = compression;
+        _shelf = shelf;
+        _leaves = shelf?.Take(schema, compression) ?? NewLeaves(schema, compression, _footer);
+    }
+
+    private static ColumnBuffer[] NewLeaves(DatasetSchema schema, CompressionKind compression, FileMetaData footer)
+    {
         var codec = ParquetPageCodec.ToCodec(compression);
-        _paths = ParquetFileLayout.Leaves(_footer.Schema).Select(leaf => leaf.Path.ToList()).ToArray();
-        var dataFields = _parquetSchema?.GetDataFields() ?? [];
-        var nextDataField = 0;
-        _leaves = ColumnLayout.For(schema).Leaves.Select(leaf => leaf.Field.Kind == FieldKind.String
-            ? new CopiedSliceColumnBuffer<char>(null, leaf, new ParquetTextColumnEncoder(codec, _paths[leaf.Index], leaf.MaxDefinition, leaf.MaxRepetition))
-            : ColumnBuffer.Create(leaf, dataFields[nextDataField++])).ToArray();
+        var files = ParquetFileLayout.Leaves(footer.Schema);
+        return ColumnLayout.For(schema).Leaves.Select(leaf => ColumnBuffer.Create(leaf, files[leaf.Index], codec)).ToArray();
     }
 
     /// <summary>Most records in one row group.</summary>
@@ -146,6 +138,7 @@ public sealed class ParquetFileWriter : IFormatWriter
         await _counter.WriteAsync(_encoded.GetBuffer().AsMemory(0, (int)_encoded.Length), cancellationToken).ConfigureAwait(false);
         await _counter.FlushAsync(cancellationToken).ConfigureAwait(false);
         _completed = true;
+        _shelf?.Put(_schema, _compression, _leaves);
     }
 
     /// <summary>Without <see cref="CompleteAsync"/> nothing more reaches the output (no footer).</summary>
@@ -158,59 +151,34 @@ public sealed class ParquetFileWriter : IFormatWriter
     }
 
     /// <summary>
-    /// Encodes the buffered rows as one row group: text columns with <see cref="ParquetTextColumnEncoder"/>, the others with
-    /// Parquet.Net (a whole file in memory, whose column chunks are moved into this one), in the schema's column order.
+    /// Encodes the buffered rows as one row group, its columns at once on the thread pool (each column's buffers and encoder
+    /// are its own), and places them in the schema's column order.
     /// </summary>
     private async Task WriteRowGroupAsync(CancellationToken cancellationToken)
     {
         if (_bufferedRecords == 0) return;
-        var encoded = ReadOnlyMemory<byte>.Empty;
-        RowGroup? encodedByParquetNet = null;
-        if (_parquetSchema is not null)
+        var columns = new ColumnChunk[_leaves.Length];
+        try
         {
-            _encoded.SetLength(0);
-            await using (var writer = await ParquetWriter.CreateAsync(_parquetSchema, _encoded, _options, append: false, cancellationToken).ConfigureAwait(false))
-            {
-                using var group = writer.CreateRowGroup();
-                foreach (var leaf in _leaves)
-                {
-                    if (leaf.TextEncoder is null) await leaf.WriteAsync(group, cancellationToken).ConfigureAwait(false);
-                }
-                group.CompleteValidate();
-            }
-            encoded = _encoded.GetBuffer().AsMemory(0, (int)_encoded.Length);
-            encodedByParquetNet = ParquetThrift.ReadFooter(encoded).RowGroups.Single();
+            Parallel.For(0, _leaves.Length, new ParallelOptions { CancellationToken = cancellationToken }, i => columns[i] = _leaves[i].Encode());
+        }
+        catch (AggregateException error) when (error.InnerExceptions.Count == 1)
+        {
+            // The column's own exception, as when the columns were encoded one after the other.
+            ExceptionDispatchInfo.Throw(error.InnerExceptions[0]);
         }
         // The chunks are placed back to back, each one's offsets moved from its own start to where it lands.
         var rowGroup = new RowGroup { Columns = [], NumRows = _bufferedRecords, TotalByteSize = 0 };
-        var pieces = new List<ReadOnlyMemory<byte>>(_leaves.Length);
+        var pieces = new ReadOnlyMemory<byte>[_leaves.Length];
         long offset = 0;
-        var nextEncoded = 0;
         for (var i = 0; i < _leaves.Length; i++)
         {
-            var leaf = _leaves[i];
-            ColumnChunk column;
-            ReadOnlyMemory<byte> bytes;
-            if (leaf.TextEncoder is { } text)
-            {
-                column = leaf.EncodeText();
-                bytes = text.Chunk;
-            }
-            else
-            {
-                column = encodedByParquetNet!.Columns[nextEncoded++];
-                var metadata = column.MetaData ?? throw new InvalidDataException("Parquet.Net wrote a column chunk without metadata.");
-                metadata.PathInSchema = _paths[i];
-                if (leaf.IsTimestamp && metadata.Statistics is { } statistics) leaf.CorrectStatistics(statistics);
-                var start = ParquetThrift.ChunkStart(metadata);
-                EncodedRowGroup.MoveOffsets(column, -start);
-                bytes = encoded.Slice((int)start, checked((int)metadata.TotalCompressedSize));
-            }
+            var column = columns[i];
+            pieces[i] = _leaves[i].Chunk;
             EncodedRowGroup.MoveOffsets(column, offset);
-            offset += bytes.Length;
+            offset += pieces[i].Length;
             rowGroup.Columns.Add(column);
             rowGroup.TotalByteSize += column.MetaData!.TotalUncompressedSize;
-            pieces.Add(bytes);
         }
         await PlaceAsync(rowGroup, pieces, 0, cancellationToken).ConfigureAwait(false);
         foreach (var leaf in _leaves) leaf.Clear();
@@ -235,76 +203,79 @@ public sealed class ParquetFileWriter : IFormatWriter
         await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// <paramref name="schema"/> without its text fields, for Parquet.Net to encode the other columns (null when none is
-    /// left): a struct or list left with nothing goes too, and a map left with only its key or only its value becomes a list
-    /// of it, which has the same levels. A leaf's levels depend only on its ancestors, so every leaf left keeps them.
-    /// </summary>
-    private static DatasetSchema? WithoutText(DatasetSchema schema)
-    {
-        var fields = schema.Fields.Select(WithoutText).OfType<SchemaField>().ToList();
-        return fields.Count == 0 ? null : new DatasetSchema(fields);
-    }
-
-    private static SchemaField? WithoutText(SchemaField field)
-    {
-        switch (field.Kind)
-        {
-            case FieldKind.String:
-                return null;
-            case FieldKind.Struct:
-                var children = field.ChildFields.Select(WithoutText).OfType<SchemaField>().ToList();
-                return children.Count == 0 ? null : field with { Children = children };
-            case FieldKind.List:
-                return WithoutText(field.ChildFields[0]) is { } element ? field with { Children = [element] } : null;
-            case FieldKind.Map:
-                var key = WithoutText(field.ChildFields[0]);
-                var value = WithoutText(field.ChildFields[1]);
-                if (key is not null && value is not null) return field with { Children = [key, value] };
-                // Map keys are written required whatever they declare.
-                var left = key is not null ? key with { Nullable = false } : value;
-                return left is null ? null : field with { Kind = FieldKind.List, Children = [left] };
-            default:
-                return field;
-        }
-    }
-
     private async Task WriteMagicOnceAsync(CancellationToken cancellationToken)
     {
         if (_counter.BytesWritten == 0) await _counter.WriteAsync(ParquetThrift.Magic.ToArray(), cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>One leaf column of the row group being built: its levels and its non-null values, in reusable arrays.</summary>
-    private abstract class ColumnBuffer(DataField? dataField, LeafLayout leaf)
+    /// <summary>
+    /// The column buffers (and encoders) of the last file completed, for the next file of the same schema and compression:
+    /// its text blocks, value and level arrays and page buffers, grown to a row group's size, would otherwise be dropped
+    /// with every part of an export.
+    /// </summary>
+    internal sealed class ColumnShelf
+    {
+        private readonly object _lock = new();
+        private (DatasetSchema Schema, CompressionKind Compression, ColumnBuffer[] Leaves)? _kept;
+
+        internal ColumnBuffer[]? Take(DatasetSchema schema, CompressionKind compression)
+        {
+            lock (_lock)
+            {
+                if (_kept is not { } kept || kept.Compression != compression || !(ReferenceEquals(kept.Schema, schema) || kept.Schema.Equals(schema))) return null;
+                _kept = null;
+                return kept.Leaves;
+            }
+        }
+
+        /// <summary>Keeps <paramref name="leaves"/>, emptied (every row group written), in place of any kept before.</summary>
+        internal void Put(DatasetSchema schema, CompressionKind compression, ColumnBuffer[] leaves)
+        {
+            lock (_lock) _kept = (schema, compression, leaves);
+        }
+    }
+
+    /// <summary>One leaf column of the row group being built: its levels and its non-null values in reusable arrays, and its encoder.</summary>
+    internal abstract class ColumnBuffer(LeafLayout leaf)
     {
         private int[] _definitions = new int[1024];
         private int[] _repetitions = new int[1024];
         private int _levelCount;
 
-        /// <summary>The Parquet.Net field that encodes this column; text columns have none (<see cref="TextEncoder"/>).</summary>
-        protected DataField Field => dataField ?? throw new InvalidOperationException($"Column '{Leaf.Path}' is not encoded by Parquet.Net.");
         protected LeafLayout Leaf { get; } = leaf;
 
-        public static ColumnBuffer Create(LeafLayout leaf, DataField field)
+        /// <summary>
+        /// The buffer of <paramref name="leaf"/>, whose values are stored as <paramref name="column"/> (the leaf in the file's
+        /// schema) says: timestamps and times as INT64 microseconds, dates as INT32 days, decimals by their precision.
+        /// </summary>
+        public static ColumnBuffer Create(LeafLayout leaf, LeafColumn column, CompressionCodec codec)
         {
-            if (field.MaxDefinitionLevel != leaf.MaxDefinition || field.MaxRepetitionLevel != leaf.MaxRepetition)
+            var path = column.Path;
+            var (type, length, maxDefinition, maxRepetition, _, _, scale) = column.Signature;
+            if (maxDefinition != leaf.MaxDefinition || maxRepetition != leaf.MaxRepetition)
             {
                 throw new InvalidOperationException(
-                    $"Column '{leaf.Path}': Parquet levels {field.MaxDefinitionLevel}/{field.MaxRepetitionLevel} differ from the layout's {leaf.MaxDefinition}/{leaf.MaxRepetition}.");
+                    $"Column '{leaf.Path}': Parquet levels {maxDefinition}/{maxRepetition} differ from the layout's {leaf.MaxDefinition}/{leaf.MaxRepetition}.");
             }
             return leaf.Field.Kind switch
             {
-                FieldKind.Boolean => new ColumnBuffer<bool>(field, leaf),
-                FieldKind.Int32 => new ColumnBuffer<int>(field, leaf),
-                FieldKind.Int64 => new ColumnBuffer<long>(field, leaf),
-                FieldKind.Float => new ColumnBuffer<float>(field, leaf),
-                FieldKind.Double => new ColumnBuffer<double>(field, leaf),
-                FieldKind.Decimal => new ColumnBuffer<decimal>(field, leaf),
-                FieldKind.Binary => new CopiedSliceColumnBuffer<byte>(field, leaf, null),
-                FieldKind.Date => new ColumnBuffer<DateOnly>(field, leaf),
-                FieldKind.Timestamp => new ColumnBuffer<DateTime>(field, leaf),
-                // Times are stored as INT64 microseconds.
-                FieldKind.Time => new TimeColumnBuffer(field, leaf),
+                FieldKind.Boolean => new ValueColumnBuffer<bool>(leaf, new(codec, path, maxDefinition, maxRepetition)),
+                FieldKind.Int32 => new ValueColumnBuffer<int>(leaf, new(codec, path, maxDefinition, maxRepetition)),
+                FieldKind.Int64 => new ValueColumnBuffer<long>(leaf, new(codec, path, maxDefinition, maxRepetition)),
+                FieldKind.Float => new ValueColumnBuffer<float>(leaf, new(codec, path, maxDefinition, maxRepetition)),
+                FieldKind.Double => new ValueColumnBuffer<double>(leaf, new(codec, path, maxDefinition, maxRepetition)),
+                FieldKind.Date => new DateColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition)),
+                FieldKind.Timestamp => new TimestampColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition)),
+                FieldKind.Time => new TimeColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition)),
+                FieldKind.Decimal => type switch
+                {
+                    Parquet.Meta.Type.INT32 => new DecimalColumnBuffer<int>(leaf, new(codec, path, maxDefinition, maxRepetition), scale ?? 0),
+                    Parquet.Meta.Type.INT64 => new DecimalColumnBuffer<long>(leaf, new(codec, path, maxDefinition, maxRepetition), scale ?? 0),
+                    Parquet.Meta.Type.FIXED_LEN_BYTE_ARRAY => new DecimalColumnBuffer<Int128>(leaf, new(codec, path, maxDefinition, maxRepetition, length ?? 0), scale ?? 0),
+                    _ => throw new InvalidOperationException($"Column '{leaf.Path}': decimals are not written as {type}."),
+                },
+                FieldKind.String => new TextColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: true)),
+                FieldKind.Binary => new BinaryColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: false)),
                 _ => throw new ArgumentOutOfRangeException(nameof(leaf), leaf.Field.Kind, $"Column '{leaf.Path}' is not a leaf."),
             };
         }
@@ -312,12 +283,11 @@ public sealed class ParquetFileWriter : IFormatWriter
         /// <summary>Rough uncompressed size of what is buffered: levels plus values.</summary>
         public long ApproximateBytes { get; protected set; }
 
-        public virtual bool IsTimestamp => false;
+        /// <summary>The bytes of the chunk <see cref="Encode"/> made last.</summary>
+        public abstract ReadOnlyMemory<byte> Chunk { get; }
 
-        /// <summary>The engine's encoder of this column when it is text (then <see cref="EncodeText"/>, not <see cref="WriteAsync"/>).</summary>
-        public virtual ParquetTextColumnEncoder? TextEncoder => null;
-
-        public virtual ColumnChunk EncodeText() => throw new InvalidOperationException($"Column '{Leaf.Path}' is not text.");
+        /// <summary>Encodes what is buffered as a column chunk (its bytes in <see cref="Chunk"/>, offsets from their start).</summary>
+        public abstract ColumnChunk Encode();
 
         public virtual void Clear()
         {
@@ -335,16 +305,10 @@ public sealed class ParquetFileWriter : IFormatWriter
             AppendValues(column);
         }
 
-        public virtual void CorrectStatistics(Statistics statistics)
-        {
-        }
-
-        public abstract Task WriteAsync(ParquetRowGroupWriter group, CancellationToken cancellationToken);
-
         protected abstract void AppendValues(ColumnData column);
 
-        protected ReadOnlyMemory<int>? Definitions => Leaf.MaxDefinition > 0 ? _definitions.AsMemory(0, _levelCount) : null;
-        protected ReadOnlyMemory<int>? Repetitions => Leaf.MaxRepetition > 0 ? _repetitions.AsMemory(0, _levelCount) : null;
+        protected ReadOnlySpan<int> Definitions => Leaf.MaxDefinition > 0 ? _definitions.AsSpan(0, _levelCount) : default;
+        protected ReadOnlySpan<int> Repetitions => Leaf.MaxRepetition > 0 ? _repetitions.AsSpan(0, _levelCount) : default;
 
         [MethodImpl(CompileOptions.HotPath)]
         private void AppendLevels(ref int[] buffer, ReadOnlySpan<int> levels)
@@ -360,12 +324,13 @@ public sealed class ParquetFileWriter : IFormatWriter
         }
     }
 
-    private class ColumnBuffer<T>(DataField? field, LeafLayout leaf) : ColumnBuffer(field, leaf) where T : struct
+    /// <summary>A leaf whose buffered values are of <typeparamref name="T"/>.</summary>
+    private abstract class ColumnBuffer<T>(LeafLayout leaf) : ColumnBuffer(leaf)
     {
         private T[] _values = new T[1024];
 
         protected int ValueCount { get; private set; }
-        protected ReadOnlyMemory<T> BufferedValues => _values.AsMemory(0, ValueCount);
+        protected ReadOnlySpan<T> BufferedValues => _values.AsSpan(0, ValueCount);
 
         public override void Clear()
         {
@@ -375,90 +340,122 @@ public sealed class ParquetFileWriter : IFormatWriter
             ValueCount = 0;
         }
 
-        protected override void AppendValues(ColumnData column) => Add(((ColumnData<T>)column).Values.Span);
-
-        /// <summary>Appends <paramref name="values"/>; returns where they now are in the buffer.</summary>
+        /// <summary>Room for <paramref name="count"/> more values at the end of the buffer, counted as buffered.</summary>
         [MethodImpl(CompileOptions.HotPath)]
-        protected Span<T> Add(ReadOnlySpan<T> values)
+        protected Span<T> Reserve(int count)
         {
-            EnsureCapacity(ref _values, ValueCount, values.Length);
-            var added = _values.AsSpan(ValueCount, values.Length);
-            values.CopyTo(added);
-            ValueCount += values.Length;
-            ApproximateBytes += SizeOf(values);
+            EnsureCapacity(ref _values, ValueCount, count);
+            var added = _values.AsSpan(ValueCount, count);
+            ValueCount += count;
             return added;
         }
+    }
 
-        public override bool IsTimestamp => typeof(T) == typeof(DateTime);
+    /// <summary>A fixed-width leaf: values buffered as they are stored (<typeparamref name="T"/>, the physical type).</summary>
+    private class ValueColumnBuffer<T>(LeafLayout leaf, ParquetValueColumnEncoder<T> encoder) : ColumnBuffer<T>(leaf) where T : unmanaged
+    {
+        public override ReadOnlyMemory<byte> Chunk => encoder.Chunk;
 
-        /// <summary>
-        /// Sets min/max to the row group's extreme timestamps as INT64 microseconds since the epoch (how the values are stored):
-        /// Parquet.Net 6.1.0 encodes them in milliseconds whatever the unit (aloneguid/parquet-dotnet#769), so readers that
-        /// prune row groups by statistics (DuckDB, Spark) would skip rows that match.
-        /// </summary>
-        public override void CorrectStatistics(Statistics statistics)
+        public override ColumnChunk Encode() => encoder.Encode(BufferedValues, Definitions, Repetitions);
+
+        protected override void AppendValues(ColumnData column) => Add(((ColumnData<T>)column).Values.Span);
+
+        [MethodImpl(CompileOptions.HotPath)]
+        private void Add(ReadOnlySpan<T> values) => values.CopyTo(Stored(values.Length));
+
+        /// <summary>Room for <paramref name="count"/> stored values, counted in <see cref="ColumnBuffer.ApproximateBytes"/>.</summary>
+        protected Span<T> Stored(int count)
         {
-            var timestamps = ((DateTime[])(object)_values).AsSpan(0, ValueCount);
-            if (timestamps.IsEmpty)
+            ApproximateBytes += (long)count * Unsafe.SizeOf<T>();
+            return Reserve(count);
+        }
+    }
+
+    /// <summary>Dates arrive as DateOnly and are stored as INT32 days since 1970-01-01.</summary>
+    private sealed class DateColumnBuffer(LeafLayout leaf, ParquetValueColumnEncoder<int> encoder) : ValueColumnBuffer<int>(leaf, encoder)
+    {
+        private static readonly int EpochDay = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
+
+        protected override void AppendValues(ColumnData column)
+        {
+            var dates = ((ColumnData<DateOnly>)column).Values.Span;
+            var days = Stored(dates.Length);
+            for (var i = 0; i < dates.Length; i++) days[i] = dates[i].DayNumber - EpochDay;
+        }
+    }
+
+    /// <summary>Timestamps arrive as UTC DateTime and are stored as INT64 microseconds since the epoch.</summary>
+    private sealed class TimestampColumnBuffer(LeafLayout leaf, ParquetValueColumnEncoder<long> encoder) : ValueColumnBuffer<long>(leaf, encoder)
+    {
+        [MethodImpl(CompileOptions.HotPath)]
+        protected override void AppendValues(ColumnData column)
+        {
+            var timestamps = ((ColumnData<DateTime>)column).Values.Span;
+            var micros = Stored(timestamps.Length);
+            for (var i = 0; i < timestamps.Length; i++) micros[i] = (timestamps[i].Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
+        }
+    }
+
+    /// <summary>Times arrive as TimeSpan and are stored as INT64 microseconds.</summary>
+    private sealed class TimeColumnBuffer(LeafLayout leaf, ParquetValueColumnEncoder<long> encoder) : ValueColumnBuffer<long>(leaf, encoder)
+    {
+        protected override void AppendValues(ColumnData column)
+        {
+            var times = ((ColumnData<TimeSpan>)column).Values.Span;
+            var micros = Stored(times.Length);
+            for (var i = 0; i < times.Length; i++) micros[i] = times[i].Ticks / TimeSpan.TicksPerMicrosecond;
+        }
+    }
+
+    /// <summary>
+    /// Decimals arrive as <see cref="decimal"/> and are stored unscaled at the column's scale (digits beyond it cut off, as
+    /// Parquet.Net did) in INT32, INT64 or FIXED_LEN_BYTE_ARRAY (<see cref="Int128"/>); a value too large for its type fails.
+    /// </summary>
+    private sealed class DecimalColumnBuffer<T>(LeafLayout leaf, ParquetValueColumnEncoder<T> encoder, int scale) : ValueColumnBuffer<T>(leaf, encoder)
+        where T : unmanaged
+    {
+        protected override void AppendValues(ColumnData column)
+        {
+            var decimals = ((ColumnData<decimal>)column).Values.Span;
+            var stored = Stored(decimals.Length);
+            for (var i = 0; i < decimals.Length; i++)
             {
-                statistics.Min = statistics.Max = statistics.MinValue = statistics.MaxValue = null;
-                return;
+                var unscaled = Unscaled(decimals[i], scale);
+                if (typeof(T) == typeof(int)) stored[i] = (T)(object)checked((int)unscaled);
+                else if (typeof(T) == typeof(long)) stored[i] = (T)(object)checked((long)unscaled);
+                else stored[i] = (T)(object)unscaled;
             }
-            var min = timestamps[0];
-            var max = min;
-            foreach (var timestamp in timestamps)
-            {
-                if (timestamp < min) min = timestamp;
-                if (timestamp > max) max = timestamp;
-            }
-            var minBytes = BitConverter.GetBytes((min.Ticks - DateTime.UnixEpoch.Ticks) / 10);
-            var maxBytes = BitConverter.GetBytes((max.Ticks - DateTime.UnixEpoch.Ticks) / 10);
-            statistics.MinValue = minBytes;
-            statistics.MaxValue = maxBytes;
-            if (statistics.Min is not null) statistics.Min = minBytes;
-            if (statistics.Max is not null) statistics.Max = maxBytes;
         }
 
-        // Parquet.Net counts rows from the levels; a flat required column has none, so it goes through the plain overload.
-        public override Task WriteAsync(ParquetRowGroupWriter group, CancellationToken cancellationToken) =>
-            Leaf.MaxDefinition == 0 && Leaf.MaxRepetition == 0
-                ? group.WriteAsync<T>(Field, BufferedValues, null, null, cancellationToken)
-                : group.WriteAllPartsAsync<T>(Field, BufferedValues, Definitions, Repetitions, cancellationToken);
-
-        /// <summary>Text and bytes by their length, the rest by their size (the casts through object compile away per T).</summary>
-        [MethodImpl(CompileOptions.HotPath)]
-        private static long SizeOf(ReadOnlySpan<T> values)
+        private static Int128 Unscaled(decimal value, int scale)
         {
-            long sum = 0;
-            if (typeof(T) == typeof(ReadOnlyMemory<char>))
-            {
-                foreach (var value in values) sum += ((ReadOnlyMemory<char>)(object)value).Length;
-            }
-            else if (typeof(T) == typeof(ReadOnlyMemory<byte>))
-            {
-                foreach (var value in values) sum += ((ReadOnlyMemory<byte>)(object)value).Length;
-            }
-            else
-            {
-                sum = (long)values.Length * Unsafe.SizeOf<T>();
-            }
-            return sum;
+            Span<int> bits = stackalloc int[4];
+            decimal.GetBits(value, bits);
+            var unscaled = (Int128)(((UInt128)(uint)bits[2] << 64) | ((UInt128)(uint)bits[1] << 32) | (uint)bits[0]);
+            for (var digits = value.Scale; digits < scale; digits++) unscaled *= 10;
+            for (var digits = value.Scale; digits > scale; digits--) unscaled /= 10;
+            return value < 0 ? -unscaled : unscaled;
         }
     }
 
     /// <summary>
     /// Text and bytes: the chunk's values are slices of its reader's memory, which is the reader's again once
     /// <see cref="WriteAsync(RecordChunk, CancellationToken)"/> returns (<see cref="RecordChunk.Release"/>), while the row
-    /// group waits for more rows. So each value is copied into blocks of this buffer, reused from one row group to the next.
+    /// group waits for more rows. So each value is copied, as the bytes the file stores, into blocks of this buffer, reused
+    /// from one row group to the next.
     /// </summary>
-    private sealed class CopiedSliceColumnBuffer<TItem>(DataField? field, LeafLayout leaf, ParquetTextColumnEncoder? textEncoder)
-        : ColumnBuffer<ReadOnlyMemory<TItem>>(field, leaf)
+    private abstract class ByteSliceColumnBuffer(LeafLayout leaf, ParquetByteArrayColumnEncoder encoder) : ColumnBuffer<ReadOnlyMemory<byte>>(leaf)
     {
         private const int BlockLength = 256 * 1024;
 
-        private readonly List<TItem[]> _blocks = [];
+        private readonly List<byte[]> _blocks = [];
         private int _block;
         private int _used;
+        private bool _roomInBlock;
+
+        public override ReadOnlyMemory<byte> Chunk => encoder.Chunk;
+
+        public override ColumnChunk Encode() => encoder.Encode(BufferedValues, Definitions, Repetitions);
 
         public override void Clear()
         {
@@ -467,44 +464,71 @@ public sealed class ParquetFileWriter : IFormatWriter
             _used = 0;
         }
 
-        public override ParquetTextColumnEncoder? TextEncoder => textEncoder;
-
-        public override ColumnChunk EncodeText() => textEncoder is null
-            ? base.EncodeText()
-            : textEncoder.Encode(((ReadOnlyMemory<ReadOnlyMemory<char>>)(object)BufferedValues).Span, (Definitions ?? default).Span, (Repetitions ?? default).Span);
-
-        [MethodImpl(CompileOptions.HotPath)]
-        protected override void AppendValues(ColumnData column)
-        {
-            foreach (ref var value in Add(((ColumnData<ReadOnlyMemory<TItem>>)column).Values.Span)) value = Copy(value.Span);
-        }
-
+        /// <summary>
+        /// Room for <paramref name="length"/> bytes in the blocks (an array of its own when longer than a block): write into
+        /// it, then <see cref="Keep"/> what was written. Asking again before keeping gives new room for the same value.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private ReadOnlyMemory<TItem> Copy(ReadOnlySpan<TItem> value)
+        protected Memory<byte> Room(int length)
         {
-            if (value.Length > BlockLength) return value.ToArray();
-            if (_block == _blocks.Count || BlockLength - _used < value.Length)
+            _roomInBlock = length <= BlockLength;
+            if (!_roomInBlock) return new byte[length];
+            if (_block == _blocks.Count || BlockLength - _used < length)
             {
                 if (_block < _blocks.Count) _block++;
-                if (_block == _blocks.Count) _blocks.Add(new TItem[BlockLength]);
+                if (_block == _blocks.Count) _blocks.Add(new byte[BlockLength]);
                 _used = 0;
             }
-            var copy = _blocks[_block].AsMemory(_used, value.Length);
-            value.CopyTo(copy.Span);
-            _used += value.Length;
-            return copy;
+            return _blocks[_block].AsMemory(_used, length);
+        }
+
+        /// <summary>The first <paramref name="length"/> bytes of the last <see cref="Room"/>, kept for good.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        protected ReadOnlyMemory<byte> Keep(Memory<byte> room, int length)
+        {
+            if (_roomInBlock) _used += length;
+            ApproximateBytes += length;
+            return room[..length];
         }
     }
 
-    /// <summary>Times arrive as TimeSpan and are stored as INT64 microseconds.</summary>
-    private sealed class TimeColumnBuffer(DataField field, LeafLayout leaf) : ColumnBuffer<long>(field, leaf)
+    /// <summary>Text, buffered as the UTF-8 the file stores (half the bytes of the chars, and no second conversion when encoded).</summary>
+    private sealed class TextColumnBuffer(LeafLayout leaf, ParquetByteArrayColumnEncoder encoder) : ByteSliceColumnBuffer(leaf, encoder)
     {
+        [MethodImpl(CompileOptions.HotPath)]
         protected override void AppendValues(ColumnData column)
         {
-            var times = ((ColumnData<TimeSpan>)column).Values.Span;
-            Span<long> micros = times.Length <= 1024 ? stackalloc long[times.Length] : new long[times.Length];
-            for (var i = 0; i < times.Length; i++) micros[i] = times[i].Ticks / 10;
-            Add(micros);
+            var values = ((ColumnData<ReadOnlyMemory<char>>)column).Values.Span;
+            var copies = Reserve(values.Length);
+            for (var i = 0; i < values.Length; i++)
+            {
+                var chars = values[i].Span;
+                var room = Room(chars.Length);
+                var length = chars.Length;
+                if (!AsciiText.TryNarrow(chars, room.Span))
+                {
+                    length = System.Text.Encoding.UTF8.GetByteCount(chars);
+                    room = Room(length);
+                    System.Text.Encoding.UTF8.GetBytes(chars, room.Span);
+                }
+                copies[i] = Keep(room, length);
+            }
+        }
+    }
+
+    private sealed class BinaryColumnBuffer(LeafLayout leaf, ParquetByteArrayColumnEncoder encoder) : ByteSliceColumnBuffer(leaf, encoder)
+    {
+        [MethodImpl(CompileOptions.HotPath)]
+        protected override void AppendValues(ColumnData column)
+        {
+            var values = ((ColumnData<ReadOnlyMemory<byte>>)column).Values.Span;
+            var copies = Reserve(values.Length);
+            for (var i = 0; i < values.Length; i++)
+            {
+                var room = Room(values[i].Length);
+                values[i].Span.CopyTo(room.Span);
+                copies[i] = Keep(room, values[i].Length);
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace DatasetExport.Engine.Formats;
 
@@ -12,6 +13,7 @@ internal static class RleBitPackedEncoder
     private const int MinRun = 8;
 
     /// <summary>Appends <paramref name="values"/> (each below 2^<paramref name="bitWidth"/>) to <paramref name="output"/>; returns the bytes written.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     public static int Encode(ReadOnlySpan<int> values, int bitWidth, IBufferWriter<byte> output)
     {
         if ((uint)bitWidth > 32) throw new ArgumentOutOfRangeException(nameof(bitWidth), bitWidth, "RLE/bit-packed values are at most 32 bits wide.");
@@ -36,12 +38,14 @@ internal static class RleBitPackedEncoder
     }
 
     /// <summary>A run of at least <see cref="MinRun"/> starts at <paramref name="start"/>, or the last values are all equal (a run costs less than packing them).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool WorthARun(ReadOnlySpan<int> values, int start)
     {
         var run = RunLength(values, start);
         return run >= MinRun || start + run == values.Length;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int RunLength(ReadOnlySpan<int> values, int start)
     {
         var value = values[start];
@@ -61,6 +65,7 @@ internal static class RleBitPackedEncoder
     }
 
     /// <summary>Packs <paramref name="values"/> in groups of 8, the last one padded with zeros.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private static int WritePacked(ReadOnlySpan<int> values, int bitWidth, IBufferWriter<byte> output)
     {
         var groups = (values.Length + 7) / 8;

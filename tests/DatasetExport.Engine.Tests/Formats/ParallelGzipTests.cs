@@ -42,7 +42,7 @@ public sealed class ParallelGzipTests(FormatsFixture fixture)
     {
         var records = ManyBlocksOfRecords();
         var expected = await WriteJsonAsync(records, CompressionKind.Gzip);
-        var shelf = new ParallelGzipWriter.BlockShelf();
+        var shelf = new WriterShelf();
 
         // One after the other as an export's parts, the second file in the blocks the first gave back, the third in blocks
         // that a file abandoned half-way gave back (still compressing when it was disposed).

@@ -50,6 +50,47 @@ public sealed class ParquetFileWriterTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task Files_sharing_a_shelf_are_written_as_files_with_their_own_buffers()
+    {
+        // An export's parts one after the other: each file takes the column buffers the one before it left on the shelf
+        // (only for the same schema and compression) and must come out byte for byte as a file written alone.
+        var all = AllTypes.ExpectedRecords(Rows);
+        var small = new DatasetSchema([new SchemaField("id", FieldKind.Int64), new SchemaField("s", FieldKind.String)]);
+        var smallRecords = all.Select(r => new Record { ["id"] = r["id"], ["s"] = r["s"] }).ToList();
+        (DatasetSchema Schema, IReadOnlyList<Record> Records, CompressionKind Compression)[] files =
+        [
+            (AllTypes.Schema, all, CompressionKind.Snappy),
+            (AllTypes.Schema, all.Skip(1234).Take(2000).ToList(), CompressionKind.Snappy),
+            (AllTypes.Schema, all.Take(700).ToList(), CompressionKind.Zstd),
+            (small, smallRecords, CompressionKind.Zstd),
+            (AllTypes.Schema, all.AsEnumerable().Reverse().ToList(), CompressionKind.Snappy),
+        ];
+        var shelf = new WriterShelf();
+        for (var i = 0; i < files.Length; i++)
+        {
+            var (schema, records, compression) = files[i];
+            var alone = await WriteAsync(schema, records, compression, shelf: null);
+            var shelved = await WriteAsync(schema, records, compression, shelf);
+            Assert.True(alone.SequenceEqual(shelved), $"file {i} differs when written with the shelf's buffers");
+            // Completed, the file left its buffers for the next of its kind only.
+            Assert.Null(shelf.ParquetColumns.Take(schema, compression == CompressionKind.Snappy ? CompressionKind.Zstd : CompressionKind.Snappy));
+        }
+        Assert.NotNull(shelf.ParquetColumns.Take(AllTypes.Schema, CompressionKind.Snappy));
+        Assert.Null(shelf.ParquetColumns.Take(AllTypes.Schema, CompressionKind.Snappy));
+
+        static async Task<byte[]> WriteAsync(DatasetSchema schema, IReadOnlyList<Record> records, CompressionKind compression, WriterShelf? shelf)
+        {
+            using var output = new MemoryStream();
+            await using (var writer = FormatCatalog.CreateWriter(output, schema, FileType.Parquet, compression, long.MaxValue, shelf))
+            {
+                foreach (var chunk in records.Chunk(777)) await writer.WriteAsync(new RecordChunk(schema, chunk), CancellationToken.None);
+                await writer.CompleteAsync(CancellationToken.None);
+            }
+            return output.ToArray();
+        }
+    }
+
+    [Fact]
     public async Task Statistics_let_DuckDB_prune_row_groups_without_losing_rows()
     {
         var path = fixture.NewPath("pruned.parquet");

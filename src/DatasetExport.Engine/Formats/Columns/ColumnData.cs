@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
@@ -73,6 +75,7 @@ public abstract class ColumnData
     private protected abstract ColumnData Slice(int levelStart, int levelCount, int valueStart, int valueCount);
 
     /// <summary>Where row <paramref name="row"/>'s entries and values start, walking the levels on from <paramref name="from"/>.</summary>
+    [MethodImpl(CompileOptions.HotPath)]
     private RowPosition Advance(RowPosition from, int row, int chunkRows)
     {
         var definitions = Definitions.Span;
