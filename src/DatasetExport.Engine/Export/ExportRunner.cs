@@ -616,11 +616,31 @@ internal sealed class ExportRunner
         }
     }
 
-    /// <summary>Hashes and uploads a completed part's file; the record of it, for the run.</summary>
+    /// <summary>
+    /// Hashes and uploads a completed part's file, the two at once (both only read the finished file; the last part's
+    /// hash and upload are on the run's critical path); the record of it, for the run.
+    /// </summary>
     private static async Task<RunFileRecord> StoreFileAsync(IExportDestination target, string localPath, string relativePath, long records, CancellationToken cancellationToken)
     {
-        var (size, sha256) = await HashFileAsync(localPath, cancellationToken).ConfigureAwait(false);
-        await UploadAsync(target, localPath, relativePath, cancellationToken).ConfigureAwait(false);
+        using var hashing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var hash = Task.Run(() => HashFileAsync(localPath, hashing.Token), CancellationToken.None);
+        var uploaded = false;
+        long size;
+        string sha256;
+        try
+        {
+            await UploadAsync(target, localPath, relativePath, cancellationToken).ConfigureAwait(false);
+            uploaded = true;
+            (size, sha256) = await hash.ConfigureAwait(false);
+        }
+        catch
+        {
+            await hashing.CancelAsync().ConfigureAwait(false);
+            await ((Task)hash).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            // Stored but not recorded (the run was cancelled while hashing): nothing may stay behind unrecorded.
+            if (uploaded) await TryDeleteAsync(target, relativePath).ConfigureAwait(false);
+            throw;
+        }
         return new RunFileRecord { RelativePath = relativePath, SinkPath = target.GetSinkPath(relativePath), Size = size, Records = records, Sha256 = sha256 };
     }
 
