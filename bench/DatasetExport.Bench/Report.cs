@@ -113,14 +113,14 @@ public static class Report
         {
             yield return m.Ratio <= RatioTarget
                 ? Invariant($"{m.Conversion.Name} at {m.Rows:N0} rows: engine/DuckDB {m.Ratio:F2} ≤ 1.0, met.")
-                : Invariant($"{m.Conversion.Name} at {m.Rows:N0} rows: engine/DuckDB {m.Ratio:F2}, **missed** by {(m.Ratio - 1) * 100:F0}% ({m.EngineMedian - m.DuckDbMedian:F1} s slower).");
+                : Invariant($"{m.Conversion.Name} at {m.Rows:N0} rows: engine/DuckDB {m.Ratio:F2}, **missed** by {(m.Ratio - 1) * 100:F1}% ({m.EngineMedian - m.DuckDbMedian:F2} s slower).");
         }
         foreach (var u in uploads)
         {
             var ratio = Statistics.Median(u.EngineSeconds) / Statistics.Median(u.RcloneSeconds);
             yield return ratio <= RatioTarget
                 ? Invariant($"upload to {u.Target}: engine/rclone {ratio:F2} ≤ 1.0, met.")
-                : Invariant($"upload to {u.Target}: engine/rclone {ratio:F2}, **missed** by {(ratio - 1) * 100:F0}%.");
+                : Invariant($"upload to {u.Target}: engine/rclone {ratio:F3}, **missed** by {(ratio - 1) * 100:F1}% ({Statistics.Median(u.EngineSeconds) - Statistics.Median(u.RcloneSeconds):F3} s slower).");
         }
         var sizes = conversions.Select(m => m.Rows).Distinct().Order().ToList();
         foreach (var group in conversions.GroupBy(m => m.Conversion.Name))
