@@ -5,114 +5,68 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>
 /// Zstd for Parquet pages at one level. The native libzstd (ZstdNet ships it for Windows, glibc Linux and macOS) takes about a
 /// third less CPU than the managed port, mostly because a new process runs the port's code unoptimized for its first
-/// megabytes; where the native library does not load (musl Linux), the managed port that Parquet.Net brings anyway is used.
-/// Both are zstd 1.5.7 and write the same bytes. Thread-safe.
+/// megabytes; where the native library does not load (musl Linux), the managed port ZstdSharp is used. Both are zstd 1.5.7
+/// and write the same bytes. Thread-safe.
 /// </summary>
-internal abstract class ZstdPageCodec
+internal sealed class ZstdPageCodec
 {
+    /// <summary>Compresses or decompresses a source into a target; returns the bytes written.</summary>
+    private delegate int PageOperation(ReadOnlySpan<byte> source, Span<byte> target);
+
+    /// <summary>The same with a compression context.</summary>
+    private delegate int ContextOperation<in TContext>(TContext context, ReadOnlySpan<byte> source, Span<byte> target);
+
+    private readonly PageOperation _compress;
+    private readonly PageOperation _decompress;
+    private readonly Func<int, int> _compressBound;
+
+    private ZstdPageCodec(bool isNative, Func<int, int> compressBound, PageOperation compress, PageOperation decompress)
+    {
+        IsNative = isNative;
+        _compressBound = compressBound;
+        _compress = compress;
+        _decompress = decompress;
+    }
+
     /// <summary>The codec this process uses: native when its library loads, else managed.</summary>
-    public static ZstdPageCodec Current { get; } = (ZstdPageCodec?)Native.TryLoad() ?? new Managed();
+    public static ZstdPageCodec Current { get; } = TryLoadNative() ?? Managed();
 
-    public abstract bool IsNative { get; }
+    public bool IsNative { get; }
 
-    public abstract int CompressBound(int length);
+    public int CompressBound(int length) => _compressBound(length);
 
     /// <summary>Compresses <paramref name="source"/> into <paramref name="target"/> (at least <see cref="CompressBound"/> long); returns the bytes written.</summary>
-    public abstract int Compress(ReadOnlySpan<byte> source, Span<byte> target);
+    public int Compress(ReadOnlySpan<byte> source, Span<byte> target) => _compress(source, target);
 
     /// <summary>Decompresses one frame into <paramref name="target"/>; returns the bytes written. Throws if it does not fit or is damaged.</summary>
-    public abstract int Decompress(ReadOnlySpan<byte> source, Span<byte> target);
+    public int Decompress(ReadOnlySpan<byte> source, Span<byte> target) => _decompress(source, target);
 
-    public sealed class Native : ZstdPageCodec
+    /// <summary>The native codec if libzstd loads on this platform, else null.</summary>
+    public static ZstdPageCodec? TryLoadNative()
     {
-        private readonly ContextPool<ZstdNet.Compressor> _compressors = new(() => new ZstdNet.Compressor(new ZstdNet.CompressionOptions(ParquetPageCodec.ZstdLevel)));
-        private readonly ContextPool<ZstdNet.Decompressor> _decompressors = new(() => new ZstdNet.Decompressor());
-
-        private Native()
+        try
         {
+            var compressors = new ContextPool<ZstdNet.Compressor>(() => new ZstdNet.Compressor(new ZstdNet.CompressionOptions(ParquetPageCodec.ZstdLevel)));
+            compressors.Return(compressors.Rent());
+            var decompressors = new ContextPool<ZstdNet.Decompressor>(() => new ZstdNet.Decompressor());
+            return new ZstdPageCodec(true, ZstdNet.Compressor.GetCompressBound,
+                compressors.Runner((compressor, source, target) => compressor.Wrap(source, target)),
+                // Without the precheck: it refuses frames that do not state their size (streaming writers'); libzstd checks the room itself.
+                decompressors.Runner((decompressor, source, target) => decompressor.Unwrap(source, target, bufferSizePrecheck: false)));
         }
-
-        /// <summary>A native codec if libzstd loads on this platform, else null.</summary>
-        public static Native? TryLoad()
+        catch (Exception error) when (error is DllNotFoundException or BadImageFormatException or EntryPointNotFoundException or TypeInitializationException)
         {
-            try
-            {
-                var codec = new Native();
-                codec._compressors.Return(codec._compressors.Rent());
-                return codec;
-            }
-            catch (Exception error) when (error is DllNotFoundException or BadImageFormatException or EntryPointNotFoundException or TypeInitializationException)
-            {
-                return null;
-            }
-        }
-
-        public override bool IsNative => true;
-
-        public override int CompressBound(int length) => ZstdNet.Compressor.GetCompressBound(length);
-
-        public override int Compress(ReadOnlySpan<byte> source, Span<byte> target)
-        {
-            var compressor = _compressors.Rent();
-            try
-            {
-                return compressor.Wrap(source, target);
-            }
-            finally
-            {
-                _compressors.Return(compressor);
-            }
-        }
-
-        public override int Decompress(ReadOnlySpan<byte> source, Span<byte> target)
-        {
-            var decompressor = _decompressors.Rent();
-            try
-            {
-                // Without the precheck: it refuses frames that do not state their size (streaming writers'), libzstd checks the room itself.
-                return decompressor.Unwrap(source, target, bufferSizePrecheck: false);
-            }
-            finally
-            {
-                _decompressors.Return(decompressor);
-            }
+            return null;
         }
     }
 
-    public sealed class Managed : ZstdPageCodec
+    public static ZstdPageCodec Managed()
     {
-        private readonly ContextPool<ZstdSharp.Compressor> _compressors = new(() => new ZstdSharp.Compressor(ParquetPageCodec.ZstdLevel));
-        private readonly ContextPool<ZstdSharp.Decompressor> _decompressors = new(() => new ZstdSharp.Decompressor());
-
-        public override bool IsNative => false;
-
-        public override int CompressBound(int length) => ZstdSharp.Compressor.GetCompressBound(length);
-
-        public override int Compress(ReadOnlySpan<byte> source, Span<byte> target)
-        {
-            var compressor = _compressors.Rent();
-            try
-            {
-                return compressor.Wrap(source, target);
-            }
-            finally
-            {
-                _compressors.Return(compressor);
-            }
-        }
-
-        public override int Decompress(ReadOnlySpan<byte> source, Span<byte> target)
-        {
-            var decompressor = _decompressors.Rent();
-            try
-            {
-                return decompressor.Unwrap(source, target);
-            }
-            finally
-            {
-                _decompressors.Return(decompressor);
-            }
-        }
+        var compressors = new ContextPool<ZstdSharp.Compressor>(() => new ZstdSharp.Compressor(ParquetPageCodec.ZstdLevel));
+        var decompressors = new ContextPool<ZstdSharp.Decompressor>(() => new ZstdSharp.Decompressor());
+        return new ZstdPageCodec(false, ZstdSharp.Compressor.GetCompressBound,
+            compressors.Runner((compressor, source, target) => compressor.Wrap(source, target)),
+            decompressors.Runner((decompressor, source, target) => decompressor.Unwrap(source, target)));
     }
 
     /// <summary>
@@ -126,5 +80,19 @@ internal abstract class ZstdPageCodec
         public T Rent() => _idle.TryTake(out var idle) ? idle : create();
 
         public void Return(T context) => _idle.Add(context);
+
+        /// <summary><paramref name="operation"/> on a context rented for the call.</summary>
+        public PageOperation Runner(ContextOperation<T> operation) => (source, target) =>
+        {
+            var context = Rent();
+            try
+            {
+                return operation(context, source, target);
+            }
+            finally
+            {
+                Return(context);
+            }
+        };
     }
 }

@@ -11,8 +11,8 @@ namespace DatasetExport.Engine.Tests.Formats;
 /// </summary>
 public sealed class ZstdPageCodecTests
 {
-    private static readonly ZstdPageCodec Native = ZstdPageCodec.Native.TryLoad() ?? throw new InvalidOperationException("libzstd did not load");
-    private static readonly ZstdPageCodec Managed = new ZstdPageCodec.Managed();
+    private static readonly ZstdPageCodec Native = ZstdPageCodec.TryLoadNative() ?? throw new InvalidOperationException("libzstd did not load");
+    private static readonly ZstdPageCodec Managed = ZstdPageCodec.Managed();
 
     public static TheoryData<string, int> Pages => new()
     {
