@@ -86,6 +86,7 @@ public sealed class ModuleSurfaceTests
             (Get-Help New-ExportDestination -Parameter FileType).parameterValueGroup.parameterValue -join ','
             (Get-Help Get-ExportFlow -Parameter Name).globbing
             (Get-Help New-ExportFlow -Examples).examples.example[0].code
+            (Get-Help Start-ExportRun).returnValues.returnValue.type.name
             """).AssertNoErrors().Output.Select(o => o.BaseObject.ToString()).ToList();
         Assert.Equal("The flows to run: names, or flow objects from Get-ExportFlow / New-ExportFlow.", flow[0]);
         Assert.Equal("0", flow[1]);
@@ -94,6 +95,7 @@ public sealed class ModuleSurfaceTests
         Assert.Equal("Json,Parquet", flow[4]);
         Assert.Equal("true", flow[5]);
         Assert.Contains("New-ExportFlow", flow[6]);
+        Assert.Equal("DatasetExport.ExportRun", flow[7]);
     }
 
     /// <summary>Every help example parses, and each DatasetExport cmdlet it calls takes the parameters it names.</summary>

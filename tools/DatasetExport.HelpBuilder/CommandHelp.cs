@@ -1,4 +1,3 @@
-using System.Management.Automation;
 using System.Reflection;
 using System.Xml.Linq;
 
@@ -20,34 +19,37 @@ public sealed record CommandHelp(
 
     public static IReadOnlyList<CommandHelp> Of(Assembly module, XmlDocumentation documentation) =>
         module.GetExportedTypes()
-            .Where(type => !type.IsAbstract && type.GetCustomAttribute<CmdletAttribute>() is not null)
+            .Where(type => !type.IsAbstract && Attributes.Single(type, "CmdletAttribute") is not null)
             .Select(type => Of(type, documentation))
             .OrderBy(command => command.Noun, StringComparer.Ordinal).ThenBy(command => command.Verb, StringComparer.Ordinal)
             .ToList();
 
     private static CommandHelp Of(Type type, XmlDocumentation documentation)
     {
-        var cmdlet = type.GetCustomAttribute<CmdletAttribute>()!;
+        var cmdlet = Attributes.Single(type, "CmdletAttribute")!;
+        var verb = (string)cmdlet.ConstructorArguments[0].Value!;
+        var noun = (string)cmdlet.ConstructorArguments[1].Value!;
         var summary = documentation.Member("T:" + type.FullName)?.Element("summary");
         var synopsis = Tagged(summary, "synopsis");
         if (synopsis.Count == 0) throw new InvalidOperationException($"{type.FullName} has no <para type=\"synopsis\"> in its XML documentation.");
 
         var parameters = ParameterHelp.Of(type, documentation);
-        var syntaxes = SyntaxHelp.Of(parameters, cmdlet.DefaultParameterSetName, cmdlet.SupportsShouldProcess);
+        var syntaxes = SyntaxHelp.Of(parameters, Attributes.Named<string>(cmdlet, "DefaultParameterSetName"), Attributes.Named<bool>(cmdlet, "SupportsShouldProcess"));
         var uses = syntaxes.SelectMany(s => s.Parameters).GroupBy(u => u.Parameter.Name, StringComparer.Ordinal)
             .Select(ParameterUse.Across)
             .OrderBy(u => SyntaxHelp.IsCommon(u.Parameter)) // -WhatIf and -Confirm last, as PowerShell lists them
             .ToList();
 
-        var inputs = parameters.Where(p => p.Sets.Any(s => s.Attribute.ValueFromPipeline))
+        var inputs = parameters.Where(p => p.Sets.Any(s => s.ByValue))
             .Select(p => $"{p.TypeName}: the -{p.Name} parameter, from the pipeline by value.")
-            .Concat(parameters.Where(p => p.Sets.Any(s => s.Attribute.ValueFromPipelineByPropertyName && !s.Attribute.ValueFromPipeline))
+            .Concat(parameters.Where(p => p.Sets.Any(s => s.ByPropertyName && !s.ByValue))
                 .Select(p => $"Objects with a {p.Name} property: the -{p.Name} parameter, from the pipeline by property name."))
             .ToList();
-        var outputs = type.GetCustomAttributes<OutputTypeAttribute>().SelectMany(o => o.Type).Select(t => t.Name).Distinct().ToList();
+        var outputs = Attributes.Of(type, "OutputTypeAttribute").SelectMany(Attributes.Values<Type>)
+            .Where(t => t.FullName != "System.Void").Select(t => t.FullName!).Distinct().ToList();
         var examples = documentation.Member("T:" + type.FullName)?.Elements("example").Select(ExampleHelp.Of).ToList() ?? [];
 
-        return new CommandHelp(cmdlet.VerbName, cmdlet.NounName, synopsis, Tagged(summary, "description"), syntaxes, uses, inputs, outputs, examples);
+        return new CommandHelp(verb, noun, synopsis, Tagged(summary, "description"), syntaxes, uses, inputs, outputs, examples);
     }
 
     private static IReadOnlyList<string> Tagged(XElement? summary, string kind) =>
@@ -63,7 +65,7 @@ public sealed record ParameterHelp(
     IReadOnlyList<string> Aliases,
     IReadOnlyList<string> Values,
     IReadOnlyList<string> Description,
-    IReadOnlyList<(string Set, ParameterAttribute Attribute)> Sets)
+    IReadOnlyList<ParameterBinding> Sets)
 {
     public const string AllSets = "__AllParameterSets";
 
@@ -71,34 +73,36 @@ public sealed record ParameterHelp(
         type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             // Declared order, the cmdlet's own before its base classes'.
             .OrderBy(p => Depth(type, p.DeclaringType!)).ThenBy(p => p.MetadataToken)
-            .Select(p => (Property: p, Attributes: p.GetCustomAttributes<ParameterAttribute>().ToList()))
-            .Where(p => p.Attributes.Count > 0)
-            .Select(p => Of(p.Property, p.Attributes, documentation))
+            .Select(p => (Property: p, Bindings: Attributes.Of(p, "ParameterAttribute").Select(ParameterBinding.Of).ToList()))
+            .Where(p => p.Bindings.Count > 0)
+            .Select(p => Of(p.Property, p.Bindings, documentation))
             .ToList();
 
-    private static ParameterHelp Of(PropertyInfo property, List<ParameterAttribute> attributes, XmlDocumentation documentation)
+    private static ParameterHelp Of(PropertyInfo property, List<ParameterBinding> bindings, XmlDocumentation documentation)
     {
-        var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+        var type = property.PropertyType is { IsGenericType: true } generic && generic.GetGenericTypeDefinition().FullName == "System.Nullable`1"
+            ? generic.GetGenericArguments()[0]
+            : property.PropertyType;
         var element = type.IsArray ? type.GetElementType()! : type;
         var values = element.IsEnum
-            ? Enum.GetNames(element)
-            : property.GetCustomAttribute<ValidateSetAttribute>()?.ValidValues.ToArray() ?? [];
+            ? element.GetFields(BindingFlags.Public | BindingFlags.Static).OrderBy(f => f.MetadataToken).Select(f => f.Name).ToArray()
+            : Attributes.Single(property, "ValidateSetAttribute") is { } validateSet ? Attributes.Values<string>(validateSet) : [];
         var summary = documentation.Member($"P:{property.DeclaringType!.FullName}.{property.Name}")?.Element("summary");
         var description = XmlDocumentation.Paragraphs(summary);
         if (description.Count == 0) throw new InvalidOperationException($"Parameter -{property.Name} of {property.ReflectedType!.FullName} has no <summary>.");
         return new ParameterHelp(
             property.Name,
             DisplayName(type),
-            type == typeof(SwitchParameter),
-            property.GetCustomAttribute<SupportsWildcardsAttribute>() is not null,
-            property.GetCustomAttribute<AliasAttribute>()?.AliasNames.ToArray() ?? [],
+            Attributes.IsNamed(type, "SwitchParameter"),
+            Attributes.Single(property, "SupportsWildcardsAttribute") is not null,
+            Attributes.Single(property, "AliasAttribute") is { } alias ? Attributes.Values<string>(alias) : [],
             values,
             description,
-            attributes.Select(a => (a.ParameterSetName ?? AllSets, a)).ToList());
+            bindings);
     }
 
     public static ParameterHelp Common(string name, string text) =>
-        new(name, nameof(SwitchParameter), true, false, name == "WhatIf" ? ["wi"] : ["cf"], [], [text], [(AllSets, new ParameterAttribute())]);
+        new(name, "SwitchParameter", true, false, name == "WhatIf" ? ["wi"] : ["cf"], [], [text], [new ParameterBinding(AllSets, false, null, false, false)]);
 
     private static string DisplayName(Type type) => type.IsArray ? DisplayName(type.GetElementType()!) + "[]" : type.Name;
 
@@ -110,11 +114,27 @@ public sealed record ParameterHelp(
     }
 }
 
+/// <summary>One [Parameter] attribute of a parameter: the set it is for and how it binds there.</summary>
+public sealed record ParameterBinding(string Set, bool Mandatory, int? Position, bool ByValue, bool ByPropertyName)
+{
+    public static ParameterBinding Of(CustomAttributeData attribute)
+    {
+        // [Parameter]'s own defaults: all sets, no position.
+        var position = Attributes.Named<int?>(attribute, "Position");
+        return new ParameterBinding(
+            Attributes.Named<string>(attribute, "ParameterSetName") ?? ParameterHelp.AllSets,
+            Attributes.Named<bool>(attribute, "Mandatory"),
+            position >= 0 ? position : null,
+            Attributes.Named<bool>(attribute, "ValueFromPipeline"),
+            Attributes.Named<bool>(attribute, "ValueFromPipelineByPropertyName"));
+    }
+}
+
 /// <summary>A parameter as it binds in one syntax (parameter set), or across all of them.</summary>
 public sealed record ParameterUse(ParameterHelp Parameter, bool Required, int? Position, bool ByValue, bool ByPropertyName)
 {
-    public static ParameterUse In(ParameterHelp parameter, ParameterAttribute attribute) =>
-        new(parameter, attribute.Mandatory, attribute.Position >= 0 ? attribute.Position : null, attribute.ValueFromPipeline, attribute.ValueFromPipelineByPropertyName);
+    public static ParameterUse In(ParameterHelp parameter, ParameterBinding binding) =>
+        new(parameter, binding.Mandatory, binding.Position, binding.ByValue, binding.ByPropertyName);
 
     /// <summary>Required only where it is in every set; a position only where it is the same in every set.</summary>
     public static ParameterUse Across(IEnumerable<ParameterUse> uses)
@@ -145,13 +165,12 @@ public sealed record SyntaxHelp(string SetName, IReadOnlyList<ParameterUse> Para
             var uses = new List<ParameterUse>();
             foreach (var parameter in parameters)
             {
-                var attribute = parameter.Sets.FirstOrDefault(s => s.Set == set).Attribute
-                    ?? parameter.Sets.FirstOrDefault(s => s.Set == ParameterHelp.AllSets).Attribute;
-                if (attribute is not null) uses.Add(ParameterUse.In(parameter, attribute));
+                var binding = parameter.Sets.FirstOrDefault(s => s.Set == set) ?? parameter.Sets.FirstOrDefault(s => s.Set == ParameterHelp.AllSets);
+                if (binding is not null) uses.Add(ParameterUse.In(parameter, binding));
             }
             // As PowerShell lists them: positional ones by position, then mandatory, then the rest, each in declared order.
             uses = uses.OrderBy(u => u.Position ?? int.MaxValue).ThenBy(u => u.Required ? 0 : 1).ToList();
-            if (supportsShouldProcess) uses.AddRange([ParameterUse.In(WhatIf, WhatIf.Sets[0].Attribute), ParameterUse.In(Confirm, Confirm.Sets[0].Attribute)]);
+            if (supportsShouldProcess) uses.AddRange([ParameterUse.In(WhatIf, WhatIf.Sets[0]), ParameterUse.In(Confirm, Confirm.Sets[0])]);
             return new SyntaxHelp(set, uses);
         }).ToList();
     }

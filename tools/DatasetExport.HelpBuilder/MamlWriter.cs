@@ -38,7 +38,7 @@ public static class MamlWriter
             new XElement(Command + "inputTypes", command.InputTypes.Select(input =>
                 new XElement(Command + "inputType", new XElement(Dev + "type", new XElement(Maml + "name", input))))),
             new XElement(Command + "returnValues", command.OutputTypes.Select(output =>
-                new XElement(Command + "returnValue", new XElement(Dev + "type", new XElement(Maml + "name", "DatasetExport." + output))))),
+                new XElement(Command + "returnValue", new XElement(Dev + "type", new XElement(Maml + "name", output))))),
             new XElement(Command + "examples", command.Examples.Select((example, i) =>
                 new XElement(Command + "example",
                     new XElement(Maml + "title", $"-------------------------- Example {i + 1} --------------------------"),
