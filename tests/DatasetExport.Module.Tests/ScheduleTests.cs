@@ -174,14 +174,10 @@ public sealed class ScheduleTests
     public void Enable_and_Disable_take_names_and_flow_objects_and_decide_what_is_due()
     {
         using var session = new ModuleSession();
-        var (lake, output) = ExportPipelineTests.MakeLake(session);
-        session.Run("""
-            param($Lake, $Out)
-            Set-DatasetExportOption -LakePath $Lake
-            New-ExportDestination -Name d -Type Local -Path $Out | Out-Null
+        WithDefaultLakeAndDestination(session, """
             New-ExportFlow -Name a -Destination d -Dataset orders -Once -StartTime '2020-01-01T00:00Z' | Out-Null
             New-ExportFlow -Name b -Destination d -Dataset customers -Once -StartTime '2020-01-01T00:00Z' | Out-Null
-            """, lake, output).AssertNoErrors();
+            """);
 
         var disabled = session.Run("Get-ExportFlow | Disable-ExportFlow -PassThru").AssertNoErrors().Output;
         Assert.Equal(["a", "b"], disabled.Select(f => (string)f.Properties["Name"].Value));
@@ -299,13 +295,9 @@ public sealed class ScheduleTests
     public void Invoke_ExportSchedule_warns_when_a_due_flow_waits_for_a_run_still_exporting_and_runs_it_later()
     {
         using var session = new ModuleSession();
-        var (lake, output) = ExportPipelineTests.MakeLake(session);
-        session.Run("""
-            param($Lake, $Out)
-            Set-DatasetExportOption -LakePath $Lake
-            New-ExportDestination -Name d -Type Local -Path $Out | Out-Null
+        WithDefaultLakeAndDestination(session, """
             New-ExportFlow -Name busy -Destination d -Dataset orders, customers -Once -StartTime '2026-01-05T09:30Z' | Out-Null
-            """, lake, output).AssertNoErrors();
+            """);
         // Another process is exporting "orders" for this flow: its run is Running with a fresh heartbeat.
         var holder = Guid.NewGuid();
         var now = DateTimeOffset.UtcNow.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
@@ -398,14 +390,10 @@ public sealed class ScheduleTests
     public void Invoke_ExportSchedule_asks_per_due_flow_with_Confirm_and_runs_only_what_was_confirmed()
     {
         using var session = new ModuleSession();
-        var (lake, output) = ExportPipelineTests.MakeLake(session);
-        session.Run("""
-            param($Lake, $Out)
-            Set-DatasetExportOption -LakePath $Lake
-            New-ExportDestination -Name d -Type Local -Path $Out | Out-Null
+        WithDefaultLakeAndDestination(session, """
             New-ExportFlow -Name a -Destination d -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
             New-ExportFlow -Name b -Destination d -Dataset customers -Once -StartTime '2026-01-05T09:30Z' | Out-Null
-            """, lake, output).AssertNoErrors();
+            """);
 
         session.Host.ConfirmAnswer = "No";
         Assert.Empty(session.Run("Invoke-ExportSchedule -Confirm").AssertNoErrors().Output);
@@ -458,4 +446,16 @@ public sealed class ScheduleTests
     private static DateTimeOffset Utc(string text) => DateTimeOffset.Parse(text + "Z", CultureInfo.InvariantCulture);
 
     private static DateTimeOffset Minute(DateTimeOffset time) => new(time.Year, time.Month, time.Day, time.Hour, time.Minute, 0, TimeSpan.Zero);
+
+    /// <summary>A lake made the default lake, a Local destination 'd', then <paramref name="flows"/> (a script making flows).</summary>
+    private static void WithDefaultLakeAndDestination(ModuleSession session, string flows)
+    {
+        var (lake, output) = ExportPipelineTests.MakeLake(session);
+        session.Run("""
+            param($Lake, $Out)
+            Set-DatasetExportOption -LakePath $Lake
+            New-ExportDestination -Name d -Type Local -Path $Out | Out-Null
+            """, lake, output).AssertNoErrors();
+        session.Run(flows).AssertNoErrors();
+    }
 }
