@@ -87,8 +87,9 @@ internal sealed class ParquetRowGroupCopier
                 if (chunk.Codec != target && !(ParquetPageCodec.Supports(chunk.Codec) && ParquetPageCodec.Supports(target))) return null;
             }
         }
-        // Parquet.Net 6.1.0 writes wrong timestamp min/max (aloneguid/parquet-dotnet#769; ParquetFileWriter corrects its own):
-        // from its files they are left out rather than copied.
+        // Parquet.Net 6.1.0 writes wrong timestamp min/max (aloneguid/parquet-dotnet#769): from its files they are left out
+        // rather than copied. ParquetFileWriter's files carry the same created_by (its footer template is Parquet.Net's), so
+        // their timestamp min/max, right since it encodes every column itself, are left out too.
         var writtenByParquetNet = metadata.CreatedBy is { } createdBy && template.CreatedBy is { } ourWriter
             && createdBy.StartsWith(ourWriter.Split(' ')[0], StringComparison.OrdinalIgnoreCase);
         return new ParquetRowGroupCopier(path, metadata, target, ours, writtenByParquetNet, pools ?? new RowGroupPools(oneRowGroupAtATime: true));
