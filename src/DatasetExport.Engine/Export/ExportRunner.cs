@@ -116,15 +116,25 @@ internal sealed class ExportRunner
             // A run recorded for a claimed slot may have waited for its turn: make sure it is still ours.
             ThrowIfLost(run, heartbeat);
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
-            var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions, token).ConfigureAwait(false);
-            if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
-            run.ExportPath = ExportPathOf(flow, destination, dataset.Id, dataset.Name, run.ScheduledTime);
-            var batches = SelectBatches(flow, dataset);
-            run.BatchCount = batches.Count;
-            run.InputBytes = batches.Sum(b => b.SizeBytes);
-            foreach (var problem in dataset.BatchProblems) RecordSkipped(run, problem);
-
-            var exported = await WriteFilesAsync(run, destination, target, dataset, batches, readOptions, staging, progress, token).ConfigureAwait(false);
+            DatasetInfo dataset;
+            List<BatchInfo> exported;
+            try
+            {
+                (dataset, exported) = await ExportDatasetAsync(readOptions with { SampleJsonSchemas = true }).ConfigureAwait(false);
+            }
+            catch (SchemaSampleMisfitException misfit)
+            {
+                // A line past a batch's first ones holds what they did not show: start over, with schemas of every line
+                // (which the state store keeps, so later runs start from them).
+                _log?.Invoke($"Run {run.Id}: {misfit.Message} Exporting dataset '{run.DatasetId}' again with its schema inferred from every line.");
+                await RemoveStoredFilesAsync(run, target).ConfigureAwait(false);
+                run.Files.Clear();
+                run.SkippedBatches.Clear();
+                run.RecordsRead = run.RecordsWritten = run.RecordsSkipped = run.RecordsFailed = run.OutputBytes = 0;
+                TryDeleteFolder(staging);
+                Directory.CreateDirectory(staging);
+                (dataset, exported) = await ExportDatasetAsync(readOptions).ConfigureAwait(false);
+            }
             if (destination.IncludeManifest && run.Files.Count > 0)
             {
                 // Readers follow manifests: never publish one for a run that is no longer ours.
@@ -162,6 +172,19 @@ internal sealed class ExportRunner
             heartbeat.Release(run.Id);
             TryDeleteFolder(staging);
         }
+
+        async Task<(DatasetInfo Dataset, List<BatchInfo> Exported)> ExportDatasetAsync(BatchReadOptions readOptions)
+        {
+            var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions, token).ConfigureAwait(false);
+            if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
+            run.ExportPath = ExportPathOf(flow, destination, dataset.Id, dataset.Name, run.ScheduledTime);
+            var batches = SelectBatches(flow, dataset);
+            run.BatchCount = batches.Count;
+            run.InputBytes = batches.Sum(b => b.SizeBytes);
+            foreach (var problem in dataset.BatchProblems) RecordSkipped(run, problem);
+            var exported = await WriteFilesAsync(run, destination, target, dataset, batches, readOptions, staging, progress, token).ConfigureAwait(false);
+            return (dataset, exported);
+        }
     }
 
     private static void ThrowIfLost(RunRecord run, RunHeartbeat heartbeat)
@@ -198,10 +221,12 @@ internal sealed class ExportRunner
     /// Reads a batch to its end without writing anything: under SkipInvalidBatches no record of a batch that fails half-way
     /// may reach a part file (parts hold records of several batches and cannot be taken back). The problem, or null.
     /// </summary>
-    private static async Task<BatchProblem?> FindReadProblemAsync(BatchInfo batch, DatasetSchema schema, BatchReadOptions options, CancellationToken cancellationToken)
+    private static async Task<BatchProblem?> FindReadProblemAsync(BatchInfo batch, ReadPlan plan, CancellationToken cancellationToken)
     {
-        // Invalid lines are counted when the batch is written, not here.
-        var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null);
+        // Invalid lines are counted when the batch is written, not here. A line past the schema sample that does not fit
+        // it is no problem of the batch's: the misfit ends the read, and the export starts over.
+        var (schema, options, _, _, samples) = plan;
+        var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null, new RowGroupPools(), samples.GetValueOrDefault(batch.FullPath));
         try
         {
             await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false)) chunk.Release();
@@ -243,7 +268,7 @@ internal sealed class ExportRunner
         // Parts are written one after the other: each one's buffers serve the next.
         var shelf = new WriterShelf();
         var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
-        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new RowGroupPools(oneRowGroupAtATime: true)), cancellationToken);
+        var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new RowGroupPools(oneRowGroupAtATime: true), dataset.SchemaSamples), cancellationToken);
         try
         {
             await foreach (var read in reading.ReadAllAsync(cancellationToken).ConfigureAwait(false))
@@ -337,7 +362,8 @@ internal sealed class ExportRunner
     /// Parquet batch may be copied into). Copied and decoded row groups take their buffers from the run's <paramref name="Pools"/>,
     /// one row group alive at a time whichever way each batch goes.
     /// </summary>
-    private sealed record ReadPlan(DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination, RowGroupPools Pools);
+    private sealed record ReadPlan(
+        DatasetSchema Schema, BatchReadOptions Options, DestinationSettings Destination, RowGroupPools Pools, IReadOnlyDictionary<string, JsonSchemaSample> Samples);
 
     /// <summary>
     /// Reads the batches on a task of its own, up to <see cref="ReadAheadChunks"/> chunks ahead of the writer, so reading
@@ -467,8 +493,8 @@ internal sealed class ExportRunner
         {
             try
             {
-                var (schema, options, destination, pools) = plan;
-                if (options.SkipInvalidBatches && await FindReadProblemAsync(batch, schema, options, cancellationToken).ConfigureAwait(false) is { } problem)
+                var (schema, options, destination, pools, samples) = plan;
+                if (options.SkipInvalidBatches && await FindReadProblemAsync(batch, plan, cancellationToken).ConfigureAwait(false) is { } problem)
                 {
                     await _reads.Writer.WriteAsync(new BatchRead(index, null, null, problem, 0), cancellationToken).ConfigureAwait(false);
                     return;
@@ -484,7 +510,7 @@ internal sealed class ExportRunner
                 }
                 // The reader calls back on this task only, between the chunks it hands over.
                 long skipped = 0;
-                var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null, pools);
+                var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => skipped++ : null, pools, samples.GetValueOrDefault(batch.FullPath));
                 await foreach (var chunk in reader.ReadAsync(batch.FullPath, batch.Gzipped, schema, cancellationToken).ConfigureAwait(false))
                 {
                     var skippedBefore = skipped;

@@ -15,12 +15,13 @@ public static class FormatCatalog
 
     /// <summary>
     /// As <see cref="GetReader(BatchFormat, Action{BatchReadException}?)"/>, Parquet row groups decoded into, and JSON Lines
-    /// chunks built in, arrays of <paramref name="pools"/> (an export's).
+    /// chunks built in, arrays of <paramref name="pools"/> (an export's); a JSON Lines batch whose schema was inferred
+    /// from <paramref name="sample"/> has every line checked against it.
     /// </summary>
-    internal static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord, RowGroupPools pools) => format switch
+    internal static IBatchReader GetReader(BatchFormat format, Action<BatchReadException>? onInvalidRecord, RowGroupPools pools, JsonSchemaSample? sample = null) => format switch
     {
         BatchFormat.Parquet => new ParquetBatchReader(pools),
-        BatchFormat.JsonLines => new JsonLinesBatchReader(JsonLinesBatchReader.DefaultChunkSize, onInvalidRecord, pools),
+        BatchFormat.JsonLines => new JsonLinesBatchReader(JsonLinesBatchReader.DefaultChunkSize, onInvalidRecord, pools, sample),
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, "Unknown batch format."),
     };
 

@@ -42,16 +42,25 @@ internal sealed class JsonLineShredder
     // Read in schema order (after the streaming read failed), and where in the line the current reader starts.
     private bool _inSchemaOrder;
     private int _readerStart;
+    // Lines are checked against a schema inferred from a sample of the batch (JsonSchemaSample): any line the inference
+    // would have taken the schema further for throws SchemaSampleMisfitException instead of being converted.
+    private readonly bool _checksSample;
 
     /// <param name="chunkRows">Rows per chunk, which the columns make room for up front.</param>
     /// <param name="pools">Where the chunks' arrays and text blocks come from; they are reused once the chunks are released.</param>
-    public JsonLineShredder(DatasetSchema schema, string path, int chunkRows, RowGroupPools pools)
+    /// <param name="sample">
+    /// When <paramref name="schema"/> was inferred from a sample of the batch's lines (merged with other batches'): every
+    /// line is then checked to fit it as the inference would see it (<see cref="JsonSchemaSample"/>). Null for a schema
+    /// that holds every line already.
+    /// </param>
+    public JsonLineShredder(DatasetSchema schema, string path, int chunkRows, RowGroupPools pools, JsonSchemaSample? sample = null)
     {
         _pools = pools;
         _builder = new ChunkBuilder(schema, chunkRows, _pools);
         _chars = new CharArena(_pools);
         var columns = _builder.Columns.ToArray();
-        _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns)).ToArray();
+        _checksSample = sample is not null;
+        _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns, sample)).ToArray();
         _path = path;
     }
 
@@ -88,6 +97,8 @@ internal sealed class JsonLineShredder
             }
             else
             {
+                // The scanner leaves few lines (escaped names, deep nesting): one past a sample goes to the full inference.
+                if (_checksSample) throw Misfit("the line is not one the schema sample's checks read.");
                 AddLine(inSchemaOrder: false);
             }
         }
@@ -97,6 +108,8 @@ internal sealed class JsonLineShredder
             // gives, or adds the line when the only trouble was a field named twice.
             _builder.Rollback();
             if (JsonLinesBatchReader.Refusal(line.Span, _path, lineNumber) is { } refused) throw refused;
+            // Valid JSON that the streaming read could not take does not fit the sample's schema as it is.
+            if (_checksSample) throw streamingFailure as SchemaSampleMisfitException ?? Misfit(streamingFailure.Message);
             try
             {
                 AddLine(inSchemaOrder: true);
@@ -149,6 +162,7 @@ internal sealed class JsonLineShredder
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var field = FindField(fields, ref reader, ref next);
+            if (field is null && _checksSample) throw Misfit($"it has a field '{reader.GetString()}' the schema lacks.");
             reader.Read();
             if (field is null)
             {
@@ -156,6 +170,7 @@ internal sealed class JsonLineShredder
                 continue;
             }
             if (field.SeenInObject == visit) throw new FieldNamedTwiceException();
+            if (field.OutsideSample) throw Misfit($"it has a field '{field.Node.Path}' the sample of its batch lacks.");
             field.SeenInObject = visit;
             Add(field, ref reader, repetition);
         }
@@ -178,10 +193,12 @@ internal sealed class JsonLineShredder
             var field = FindField(fields, line.Slice(name.Start, name.Length), ref nextField);
             if (field is null)
             {
+                if (_checksSample) throw Misfit($"it has a field '{Encoding.UTF8.GetString(line.Slice(name.Start, name.Length))}' the schema lacks.");
                 next = _tokens.EndOf(next);
                 continue;
             }
             if (field.SeenInObject == visit) throw new FieldNamedTwiceException();
+            if (field.OutsideSample) throw Misfit($"it has a field '{field.Node.Path}' the sample of its batch lacks.");
             field.SeenInObject = visit;
             Add(field, ref next, repetition);
         }
@@ -214,6 +231,10 @@ internal sealed class JsonLineShredder
                 return;
             case ListLayout list when token.Kind == JsonTokenType.StartArray:
                 next++;
+                if (field.Children[0].Unobserved && _tokens[next].Kind != JsonTokenType.EndArray)
+                {
+                    throw Misfit($"list '{field.Node.Path}' has an element, where the sample had only empty lists.");
+                }
                 var empty = true;
                 while (_tokens[next].Kind != JsonTokenType.EndArray)
                 {
@@ -227,12 +248,32 @@ internal sealed class JsonLineShredder
                 next++;
                 return;
         }
+        if (_checksSample && !FitsInferredKind(field, token))
+        {
+            throw Misfit($"field '{field.Node.Path}' is {field.Node.Field.TypeName} in the schema but this line holds {JsonSchemaInference.Describe(JsonSchemaInference.ValueKind(token.Kind))}.");
+        }
         var value = _line.Span[_tokens.ValueRange(next)];
         var reader = new Utf8JsonReader(value);
         reader.Read();
         Add(field, ref reader, repetition);
         next = _tokens.EndOf(next);
     }
+
+    /// <summary>
+    /// Whether a leaf value the token path did not convert leaves the inferred kind as it is (the rules of
+    /// <see cref="JsonSchemaInference"/>): a string with escapes, any number for a double, an integer within int64.
+    /// </summary>
+    private static bool FitsInferredKind(FieldPlan field, in JsonSchemaInference.LineTokens.Token token) =>
+        field.Node is LeafLayout && (field.Kind, token.Kind) switch
+        {
+            (FieldKind.String, JsonTokenType.String) => true,
+            (FieldKind.Double, JsonTokenType.Number) => true,
+            (FieldKind.Int64, JsonTokenType.Number) => token.IsInt64,
+            (FieldKind.Boolean, JsonTokenType.True or JsonTokenType.False) => true,
+            _ => false,
+        };
+
+    private SchemaSampleMisfitException Misfit(string reason) => new(_path, _lineNumber, reason);
 
     /// <summary>A leaf value of the common kinds converted from its token as <see cref="TryAddValue(FieldPlan, ref Utf8JsonReader, int)"/> does; false for any other.</summary>
     [MethodImpl(CompileOptions.HotPath)]
@@ -415,6 +456,7 @@ internal sealed class JsonLineShredder
     private void AddNull(FieldPlan field, int repetition, string what)
     {
         var node = field.Node;
+        if (_checksSample && !node.Field.Nullable) throw Misfit($"field '{node.Path}' is not nullable in the schema but this line {what}.");
         if (node is LeafLayout leaf && leaf.NullLevel == leaf.MaxDefinition)
         {
             throw new BatchReadException(_path, $"line {_lineNumber}",
@@ -532,18 +574,20 @@ internal sealed class JsonLineShredder
     /// <summary>A layout node with what matching it against JSON needs: its UTF-8 name and its children's plans.</summary>
     private sealed class FieldPlan
     {
-        public FieldPlan(LayoutNode node, ColumnBuilder[] columns)
+        public FieldPlan(LayoutNode node, ColumnBuilder[] columns, JsonSchemaSample? sample)
         {
             Node = node;
+            Unobserved = sample?.UnobservedElements.Contains(node.Path) == true;
+            OutsideSample = sample?.FieldPaths.Contains(node.Path) == false;
             Kind = node.Field.Kind;
             Column = node is LeafLayout leaf ? columns[leaf.Index] : null;
             LeafColumns = node.Leaves.Select(leaf => columns[leaf.Index]).ToArray();
             Utf8Name = Encoding.UTF8.GetBytes(node.Field.Name);
             Children = node switch
             {
-                StructLayout structNode => structNode.Children.Select(child => new FieldPlan(child, columns)).ToArray(),
-                ListLayout list => [new FieldPlan(list.Element, columns)],
-                MapLayout map => [new FieldPlan(map.Key, columns), new FieldPlan(map.Value, columns)],
+                StructLayout structNode => structNode.Children.Select(child => new FieldPlan(child, columns, sample)).ToArray(),
+                ListLayout list => [new FieldPlan(list.Element, columns, sample)],
+                MapLayout map => [new FieldPlan(map.Key, columns, sample), new FieldPlan(map.Value, columns, sample)],
                 _ => [],
             };
         }
@@ -556,6 +600,10 @@ internal sealed class JsonLineShredder
         public ColumnBuilder[] LeafColumns { get; }
         public byte[] Utf8Name { get; }
         public FieldPlan[] Children { get; }
+        /// <summary>A list element the schema sample saw none of: any element is beyond the sample.</summary>
+        public bool Unobserved { get; }
+        /// <summary>A field of the dataset schema the batch's sample lacks (another batch has it): any value is beyond the sample.</summary>
+        public bool OutsideSample { get; }
 
         /// <summary>The number of the last streamed object this field was met in.</summary>
         public long SeenInObject { get; set; }

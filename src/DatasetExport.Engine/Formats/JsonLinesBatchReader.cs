@@ -24,6 +24,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
 
     private readonly Action<BatchReadException>? _onInvalidRecord;
     private readonly RowGroupPools? _pools;
+    private readonly JsonSchemaSample? _sample;
 
     public JsonLinesBatchReader(int chunkSize = DefaultChunkSize, Action<BatchReadException>? onInvalidRecord = null)
         : this(chunkSize, onInvalidRecord, pools: null)
@@ -34,19 +35,34 @@ public sealed class JsonLinesBatchReader : IBatchReader
     /// Where the chunks' arrays and text blocks come from and go back to when released: an export's, shared by its batches
     /// (each batch's read otherwise has pools of its own, whose arrays are dropped with it); null for a read's own.
     /// </param>
-    internal JsonLinesBatchReader(int chunkSize, Action<BatchReadException>? onInvalidRecord, RowGroupPools? pools)
+    /// <param name="sample">
+    /// The batch's schema sample when the schema read with was inferred from it: every line is then checked to fit that
+    /// schema as the inference would see it, and one that does not throws <see cref="SchemaSampleMisfitException"/>.
+    /// </param>
+    internal JsonLinesBatchReader(int chunkSize, Action<BatchReadException>? onInvalidRecord, RowGroupPools? pools, JsonSchemaSample? sample = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         ChunkSize = chunkSize;
         _onInvalidRecord = onInvalidRecord;
         _pools = pools;
+        _sample = sample;
     }
 
     public int ChunkSize { get; }
 
     public BatchFormat Format => BatchFormat.JsonLines;
 
-    public async Task<DatasetSchema> ReadSchemaAsync(string path, bool gzipped, CancellationToken cancellationToken)
+    public async Task<DatasetSchema> ReadSchemaAsync(string path, bool gzipped, CancellationToken cancellationToken) =>
+        (await ReadSchemaSampleAsync(path, gzipped, long.MaxValue, cancellationToken).ConfigureAwait(false)).Schema;
+
+    /// <summary>
+    /// Lines an export infers a batch's schema from before it reads the batch, which checks every later line against it
+    /// (see <see cref="JsonSchemaSample"/>); the first lines of a file usually show all it holds. DuckDB samples as many.
+    /// </summary>
+    internal const int SchemaSampleLines = 20_480;
+
+    /// <summary>The schema of the batch's first <paramref name="lines"/> lines (blank ones counted), or of all of them when it has no more.</summary>
+    internal async Task<JsonSchemaSample> ReadSchemaSampleAsync(string path, bool gzipped, long lines, CancellationToken cancellationToken)
     {
         // A line left out (with a handler) must leave no trace in the schema, but the inference may have observed part of
         // it before meeting its fault: the first line refused starts the read over with every line checked whole first.
@@ -54,29 +70,40 @@ public sealed class JsonLinesBatchReader : IBatchReader
         while (true)
         {
             var inference = new JsonSchemaInference(path);
-            var startOver = false;
-            var lines = LineSource.Open(path, gzipped);
-            await using (lines.ConfigureAwait(false))
+            var observed = ObservedLines.MoreToRead;
+            var source = LineSource.Open(path, gzipped);
+            await using (source.ConfigureAwait(false))
             {
-                while (!startOver && await lines.ReadAsync(cancellationToken).ConfigureAwait(false))
+                while (observed == ObservedLines.MoreToRead && await source.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    startOver = !ObserveLines(inference, lines, path, checkLinesFirst);
+                    observed = ObserveLines(inference, source, path, checkLinesFirst, lines);
                 }
             }
-            if (!startOver) return inference.ToSchema();
+            if (observed != ObservedLines.StartOver)
+            {
+                return new JsonSchemaSample(inference.ToSchema(), Complete: observed == ObservedLines.MoreToRead, inference.UnobservedElements());
+            }
             checkLinesFirst = true;
         }
     }
 
-    /// <summary>The lines read so far into the schema; false when a line refused means starting over (see <see cref="Observe"/>).</summary>
+    private enum ObservedLines
+    {
+        MoreToRead,
+        SampleTaken,
+        StartOver,
+    }
+
+    /// <summary>The lines read so far, up to <paramref name="lastLine"/>, into the schema; StartOver when a line refused means starting over (see <see cref="Observe"/>).</summary>
     [MethodImpl(CompileOptions.HotPath)]
-    private bool ObserveLines(JsonSchemaInference inference, LineSource lines, string path, bool checkFirst)
+    private ObservedLines ObserveLines(JsonSchemaInference inference, LineSource lines, string path, bool checkFirst, long lastLine)
     {
         while (lines.TryTakeLine(out var lineNumber, out var line))
         {
-            if (!Observe(inference, line.Span, path, lineNumber, checkFirst)) return false;
+            if (lineNumber > lastLine) return ObservedLines.SampleTaken;
+            if (!Observe(inference, line.Span, path, lineNumber, checkFirst)) return ObservedLines.StartOver;
         }
-        return true;
+        return ObservedLines.MoreToRead;
     }
 
     /// <summary>
@@ -128,7 +155,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
         string path, bool gzipped, DatasetSchema schema, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
-        var rows = new JsonLineShredder(schema, path, ChunkSize, _pools ?? new RowGroupPools());
+        var rows = new JsonLineShredder(schema, path, ChunkSize, _pools ?? new RowGroupPools(), _sample);
         var lines = LineSource.Open(path, gzipped);
         await using (lines.ConfigureAwait(false))
         {

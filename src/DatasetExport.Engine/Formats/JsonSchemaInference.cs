@@ -63,6 +63,26 @@ internal sealed class JsonSchemaInference
 
     public DatasetSchema ToSchema() => new(_root.Children.Select(ToField).ToList());
 
+    /// <summary>
+    /// Paths (as <c>tags[]</c>) of list elements no line has shown yet, only empty lists: <see cref="ToSchema"/> makes them
+    /// nullable strings, which a later element would change (to not nullable, or another kind), so a sample of the lines
+    /// holds nothing about them.
+    /// </summary>
+    public IReadOnlySet<string> UnobservedElements()
+    {
+        var paths = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var child in _root.Children) CollectUnobserved(child, paths);
+        return paths;
+    }
+
+    private static void CollectUnobserved(InferredType type, HashSet<string> paths)
+    {
+        foreach (var child in type.Children) CollectUnobserved(child, paths);
+        if (type.Element is not { } element) return;
+        if (element.Kind is null && !element.Nullable) paths.Add(element.Path);
+        else CollectUnobserved(element, paths);
+    }
+
     internal static BatchReadException NotAnObject(string path, long lineNumber, JsonValueKind kind) =>
         new(path, $"line {lineNumber}", $"expected a JSON object but found {Describe(kind)}.");
 

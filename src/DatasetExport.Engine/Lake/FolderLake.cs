@@ -108,20 +108,25 @@ public sealed class FolderLake
 
         // Every batch is judged (not just up to the first bad one), so an export that skips bad batches knows them all.
         // Batches are read on all cores (JSON Lines inference parses every line), then merged in order.
+        // Sampled schemas are checked by the export's read against the dataset schema, which a Parquet batch could widen
+        // past what the checks know (kinds JSON inference never gives): mixed datasets are inferred from every line.
+        if (options.SampleJsonSchemas && format != nameof(BatchFormat.JsonLines)) options = options with { SampleJsonSchemas = false };
         var reads = await ReadSchemasAsync(batches, options, cancellationToken).ConfigureAwait(false);
         DatasetSchema? schema = null;
         long? recordCount = 0;
         var exportable = new List<BatchInfo>(batches.Count);
         var problems = new List<BatchProblem>();
+        var samples = new Dictionary<string, JsonSchemaSample>(StringComparer.Ordinal);
         for (var i = 0; i < batches.Count; i++)
         {
             var batch = batches[i];
             long? count = null;
             try
             {
-                var (batchSchema, batchCount) = reads[i].Result ?? throw reads[i].Error!;
+                var (batchSchema, batchCount, sample) = reads[i].Result ?? throw reads[i].Error!;
                 count = batchCount;
                 schema = schema is null ? batchSchema : SchemaMerger.Merge(schema, batchSchema);
+                if (sample is not null) samples.Add(batch.FullPath, sample);
             }
             catch (Exception error) when (error is not OperationCanceledException)
             {
@@ -130,6 +135,12 @@ public sealed class FolderLake
             }
             recordCount = count is null || recordCount is null ? null : recordCount + count;
             exportable.Add(batch);
+        }
+        if (problems.Count > 0 && options.SampleJsonSchemas)
+        {
+            // A sample may miss what makes batches agree (a field only null in one batch's first lines infers a string,
+            // which a number of another batch conflicts with): problems are judged from every line.
+            return await DescribeAsync(folder, options with { SampleJsonSchemas = false }, cancellationToken).ConfigureAwait(false);
         }
         if (problems.Count > 0 && !options.SkipInvalidBatches)
         {
@@ -143,24 +154,24 @@ public sealed class FolderLake
         return new DatasetInfo
         {
             Id = id, Name = name, Description = description, Path = folder, Batches = exportable, Format = format,
-            BatchProblems = problems, Schema = schema, RecordCount = recordCount,
+            BatchProblems = problems, Schema = schema, RecordCount = recordCount, SchemaSamples = samples,
         };
     }
 
     /// <summary>Each batch's schema and record count, or why it cannot be read; cancellation is not caught.</summary>
-    private async Task<((DatasetSchema Schema, long? RecordCount)? Result, Exception? Error)[]> ReadSchemasAsync(
+    private async Task<((DatasetSchema Schema, long? RecordCount, JsonSchemaSample? Sample)? Result, Exception? Error)[]> ReadSchemasAsync(
         IReadOnlyList<BatchInfo> batches, BatchReadOptions options, CancellationToken cancellationToken)
     {
         var known = KnownSchemas(batches, options.SkipInvalidRecords);
-        var reads = new ((DatasetSchema, long?)?, Exception?)[batches.Count];
+        var reads = new ((DatasetSchema, long?, JsonSchemaSample?)?, Exception?)[batches.Count];
         var newlyKnown = new KnownBatchSchema?[batches.Count];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(Enumerable.Range(0, batches.Count), parallel, async (i, token) =>
         {
             try
             {
-                var (read, settled) = await ReadSchemaAsync(batches[i], options, known, token).ConfigureAwait(false);
-                reads[i] = ((read.Schema, read.RecordCount), null);
+                var (read, settled, sample) = await ReadSchemaAsync(batches[i], options, known, token).ConfigureAwait(false);
+                reads[i] = ((read.Schema, read.RecordCount, sample), null);
                 // What the store holds already is not written again: a scan of an unchanged lake writes nothing.
                 if (settled && !known.ContainsKey(read.FullPath)) newlyKnown[i] = read;
             }
@@ -176,25 +187,38 @@ public sealed class FolderLake
     /// <summary>
     /// The batch's schema and record count, read once while its file is unchanged: from this process's cache, else the
     /// state store's <paramref name="known"/> entry, else the file. <c>Settled</c>: the result may be kept for later runs.
+    /// <c>Sample</c>: under <see cref="BatchReadOptions.SampleJsonSchemas"/>, the sample the schema was inferred from when
+    /// the batch has more lines than it (such a schema is never kept).
     /// </summary>
-    private async Task<(KnownBatchSchema Read, bool Settled)> ReadSchemaAsync(
+    private async Task<(KnownBatchSchema Read, bool Settled, JsonSchemaSample? Sample)> ReadSchemaAsync(
         BatchInfo batch, BatchReadOptions options, IReadOnlyDictionary<string, KnownBatchSchema> known, CancellationToken cancellationToken)
     {
-        if (_cache.TryGet(batch, options.SkipInvalidRecords, out var cached)) return (cached, true);
+        if (_cache.TryGet(batch, options.SkipInvalidRecords, out var cached)) return (cached, true, null);
         if (known.TryGetValue(batch.FullPath, out var kept))
         {
             _cache.Remember(kept);
-            return (kept, true);
+            return (kept, true, null);
         }
         // Invalid lines are only counted by the export that writes the batch; here they are just left out.
         var reader = FormatCatalog.GetReader(batch.Format, options.SkipInvalidRecords ? _ => { } : null);
         var readStarted = DateTimeOffset.UtcNow;
-        var schema = await reader.ReadSchemaAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
+        JsonSchemaSample? sample = null;
+        DatasetSchema schema;
+        if (options.SampleJsonSchemas && reader is JsonLinesBatchReader json)
+        {
+            sample = await json.ReadSchemaSampleAsync(batch.FullPath, batch.Gzipped, JsonLinesBatchReader.SchemaSampleLines, cancellationToken).ConfigureAwait(false);
+            schema = sample.Schema;
+            if (sample.Complete) sample = null;
+        }
+        else
+        {
+            schema = await reader.ReadSchemaAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
+        }
         var count = await reader.ReadRecordCountAsync(batch.FullPath, batch.Gzipped, cancellationToken).ConfigureAwait(false);
         var read = KnownBatchSchema.Of(batch, options.SkipInvalidRecords, schema, count);
-        var settled = BatchSchemaCache.IsSettled(batch, readStarted);
+        var settled = sample is null && BatchSchemaCache.IsSettled(batch, readStarted);
         if (settled) _cache.Remember(read);
-        return (read, settled);
+        return (read, settled, sample);
     }
 
     /// <summary>

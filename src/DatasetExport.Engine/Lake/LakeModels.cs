@@ -24,6 +24,13 @@ public sealed record BatchInfo(
 public sealed record BatchReadOptions(bool SkipInvalidRecords = false, bool SkipInvalidBatches = false)
 {
     public static readonly BatchReadOptions Strict = new();
+
+    /// <summary>
+    /// An export's scan: a JSON Lines batch whose full schema the state store does not know yet has it inferred from its
+    /// first lines only (<see cref="DatasetInfo.SchemaSamples"/>), for the export's read to check every later line against.
+    /// Only when every batch of the dataset is JSON Lines.
+    /// </summary>
+    internal bool SampleJsonSchemas { get; init; }
 }
 
 /// <summary>A batch that cannot be exported with the others, and why.</summary>
@@ -49,6 +56,11 @@ public sealed class DatasetInfo
     public DateTimeOffset? LastModified => Batches.Count == 0 ? null : Batches.Max(b => b.LastWriteUtc);
     /// <summary>The dataset's merged schema; null when it is not eligible.</summary>
     public DatasetSchema? Schema { get; init; }
+    /// <summary>
+    /// Batches (by full path) whose schema in <see cref="Schema"/> was inferred from a sample of their lines, under
+    /// <see cref="BatchReadOptions.SampleJsonSchemas"/>: reading them checks every line against <see cref="Schema"/>.
+    /// </summary>
+    internal IReadOnlyDictionary<string, JsonSchemaSample> SchemaSamples { get; init; } = new Dictionary<string, JsonSchemaSample>();
     public bool IsEligible => Reason is null;
     /// <summary>Why the dataset is not eligible; null when it is.</summary>
     public string? Reason { get; init; }
