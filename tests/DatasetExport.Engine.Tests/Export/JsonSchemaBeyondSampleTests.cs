@@ -268,7 +268,7 @@ public sealed class JsonSchemaBeyondSampleTests : IDisposable
         Assert.Equal((LateLine + 0.5, true), (rows[LateLine - 1].GetProperty("score").GetDouble(), rows[LateLine - 1].GetProperty("ok").GetBoolean()));
     }
 
-    /// <summary>The id lines of batch <paramref name="batch"/> (from 0) carry: ids run on across batches, from 1.</summary>
+    /// <summary>The id of line <paramref name="line"/> (from 1) of batch <paramref name="batch"/> (from 0): ids run on across batches.</summary>
     private static long Id(int batch, int line) => (long)batch * LinesPastTheSample + line;
 
     /// <summary>Writes a batch of <see cref="LinesPastTheSample"/> lines, line n (from 1) being <paramref name="lineAt"/>(n); its full path.</summary>
