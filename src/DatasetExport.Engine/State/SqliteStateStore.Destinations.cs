@@ -125,8 +125,8 @@ public sealed partial class SqliteStateStore
         ("$include_manifest", destination.IncludeManifest),
         ("$max_file_size_mb", destination.MaxFileSizeMB),
         ("$folder_path", destination.FolderPath),
-        ("$properties", JsonSerializer.Serialize(destination.Properties)),
-        ("$protected_secrets", destination.Secrets.Count == 0 ? null : _secrets.Protect(JsonSerializer.Serialize(destination.Secrets))),
+        ("$properties", JsonSerializer.Serialize(destination.Properties, StateJson.Default.DictionaryStringString)),
+        ("$protected_secrets", destination.Secrets.Count == 0 ? null : _secrets.Protect(JsonSerializer.Serialize(destination.Secrets, StateJson.Default.DictionaryStringString))),
         ("$created_at", DateText(destination.CreatedAt)),
         ("$modified_at", DateText(destination.ModifiedAt)),
     ];
@@ -144,7 +144,7 @@ public sealed partial class SqliteStateStore
     }
 
     private static Dictionary<string, string> ReadDictionary(string json) =>
-        new(JsonSerializer.Deserialize<Dictionary<string, string>>(json) ?? [], StringComparer.OrdinalIgnoreCase);
+        new(JsonSerializer.Deserialize(json, StateJson.Default.DictionaryStringString) ?? [], StringComparer.OrdinalIgnoreCase);
 
     private static StateException DestinationNotFound(Guid id, string? name) => new(StateFailure.NotFound,
         name is null ? $"No destination with id {id} exists." : $"Destination '{name}' (id {id}) does not exist; it may have been removed.");

@@ -229,10 +229,10 @@ public sealed partial class SqliteStateStore
         BatchCount = row.Int32("batch_count"),
         ExportPath = row.Text("export_path"),
         ManifestPath = row.NullableText("manifest_path"),
-        Files = (JsonSerializer.Deserialize<List<StoredRunFile>>(row.Text("files")) ?? []).Select(file => file.ToRecord()).ToList(),
+        Files = (JsonSerializer.Deserialize(row.Text("files"), StateJson.Default.ListStoredRunFile) ?? []).Select(file => file.ToRecord()).ToList(),
         Error = row.NullableText("error"),
         RecordsFailed = row.Int64("records_failed"),
-        SkippedBatches = JsonSerializer.Deserialize<List<SkippedBatchRecord>>(row.Text("skipped_batches")) ?? [],
+        SkippedBatches = JsonSerializer.Deserialize(row.Text("skipped_batches"), StateJson.Default.ListSkippedBatchRecord) ?? [],
         ManifestSha256 = row.NullableText("manifest_sha256"),
         Retries = row.Int32("retries"),
     };
@@ -259,16 +259,16 @@ public sealed partial class SqliteStateStore
         ("$batch_count", run.BatchCount),
         ("$export_path", run.ExportPath),
         ("$manifest_path", run.ManifestPath),
-        ("$files", JsonSerializer.Serialize(run.Files.Select(StoredRunFile.From))),
+        ("$files", JsonSerializer.Serialize(run.Files.Select(StoredRunFile.From).ToList(), StateJson.Default.ListStoredRunFile)),
         ("$error", run.Error),
         ("$records_failed", run.RecordsFailed),
-        ("$skipped_batches", JsonSerializer.Serialize(run.SkippedBatches)),
+        ("$skipped_batches", JsonSerializer.Serialize(run.SkippedBatches, StateJson.Default.ListSkippedBatchRecord)),
         ("$manifest_sha256", run.ManifestSha256),
         ("$retries", run.Retries),
     ];
 
     /// <summary>A run file as stored in the runs.files JSON column (without the derived Name).</summary>
-    private sealed record StoredRunFile(string RelativePath, string SinkPath, long Size, long Records, string Sha256)
+    internal sealed record StoredRunFile(string RelativePath, string SinkPath, long Size, long Records, string Sha256)
     {
         public static StoredRunFile From(RunFileRecord file) => new(file.RelativePath, file.SinkPath, file.Size, file.Records, file.Sha256);
 
