@@ -57,9 +57,11 @@ public sealed class JsonLinesBatchReader : IBatchReader
 
     /// <summary>
     /// Lines an export infers a batch's schema from before it reads the batch, which checks every later line against it
-    /// (see <see cref="JsonSchemaSample"/>); the first lines of a file usually show all it holds. DuckDB samples as many.
+    /// (see <see cref="JsonSchemaSample"/>): one chunk's worth, from every batch. DuckDB infers a whole dataset from
+    /// 20,480 rows of its first file; 20,480 of each batch here cost a 1 M-line export 0.1 s more (8 batches) for no
+    /// other gain, since a line the sample missed only makes the export start over, once (the full schemas are then kept).
     /// </summary>
-    internal const int SchemaSampleLines = 20_480;
+    internal const int SchemaSampleLines = 4_096;
 
     /// <summary>The schema of the batch's first <paramref name="lines"/> lines (blank ones counted), or of all of them when it has no more.</summary>
     internal async Task<JsonSchemaSample> ReadSchemaSampleAsync(string path, bool gzipped, long lines, CancellationToken cancellationToken)

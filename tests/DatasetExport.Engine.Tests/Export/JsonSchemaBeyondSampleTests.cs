@@ -19,7 +19,7 @@ namespace DatasetExport.Engine.Tests.Export;
 public sealed class JsonSchemaBeyondSampleTests : IDisposable
 {
     /// <summary>
-    /// Lines in every batch. The export infers a batch's schema from a sample of its first 20,480 lines and checks the
+    /// Lines in every batch. The export infers a batch's schema from a sample of its first 4,096 lines (JsonLinesBatchReader.SchemaSampleLines) and checks the
     /// later ones against it; each line that matters here sits after line 25,000, well past that sample.
     /// </summary>
     private const int LinesPastTheSample = 30_000;
