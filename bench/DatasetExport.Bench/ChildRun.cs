@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json;
 using DatasetExport.Engine;
@@ -50,6 +51,9 @@ public static class ChildRun
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet") start.ArgumentList.Add(typeof(ChildRun).Assembly.Location);
         foreach (var argument in new[] { "--child", tool, conversion.Name, lake, outputFolder }) start.ArgumentList.Add(argument);
 
+        // What the last run left for the kernel to write back (DuckDB does not fsync its output, the engine does) would
+        // otherwise be written during this run and slow its own writes: every run starts with nothing dirty.
+        if (!OperatingSystem.IsWindows()) Sync();
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
@@ -60,6 +64,9 @@ public static class ChildRun
         }
         return JsonSerializer.Deserialize<ChildResult>(resultLine[ResultPrefix.Length..])!;
     }
+
+    [DllImport("libc", EntryPoint = "sync")]
+    private static extern void Sync();
 
     /// <summary>The child side: <c>--child TOOL CONVERSION LAKE OUTPUT</c>. Prints one result line.</summary>
     public static async Task<int> MainAsync(IReadOnlyList<string> args)
