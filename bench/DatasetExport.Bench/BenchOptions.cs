@@ -21,7 +21,7 @@ public sealed class BenchOptions
                                  at the smallest size
           --no-uploads           skip the upload comparison
           --upload-rows N        upload the engine's Parquet snappy output of this size (default: the smallest)
-          --upload-reps N        repetitions of each upload (default 3)
+          --upload-reps N        repetitions of each upload (default 5)
           --upload-targets LIST  comma-separated subset of: s3, azure, sftp (default all)
           --markdown FILE        also write the results as Markdown to FILE
           --generate-only        only generate the lakes of the --rows sizes (they are reused by later runs)
@@ -35,7 +35,7 @@ public sealed class BenchOptions
     public IReadOnlyList<Conversion> Conversions { get; private set; } = Conversion.All;
     public bool Stages { get; private set; }
     public bool Uploads { get; private set; } = true;
-    public int UploadReps { get; private set; } = 3;
+    public int UploadReps { get; private set; } = 5;
     public long? UploadRows { get; private set; }
     public IReadOnlyList<string> UploadTargets { get; private set; } = ["s3", "azure", "sftp"];
     public string? MarkdownPath { get; private set; }

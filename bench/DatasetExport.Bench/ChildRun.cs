@@ -145,7 +145,8 @@ public static class ChildRun
         var stages = new Dictionary<string, double>();
         var total = Stopwatch.StartNew();
         var clock = Stopwatch.StartNew();
-        var dataset = await new FolderLake(lake).GetDatasetAsync(conversion.DatasetId, CancellationToken.None);
+        // As an export's scan: JSON Lines schemas from each batch's first lines, every later line checked as it is read.
+        var dataset = await new FolderLake(lake).GetDatasetAsync(conversion.DatasetId, new BatchReadOptions { SampleJsonSchemas = true }, CancellationToken.None);
         var schema = dataset.Schema ?? throw new InvalidOperationException($"Dataset {dataset.Id} is not eligible: {dataset.Reason}");
         stages["scan"] = Lap(clock);
 
@@ -162,7 +163,7 @@ public static class ChildRun
                 }
                 continue;
             }
-            await foreach (var chunk in FormatCatalog.GetReader(batch.Format).ReadAsync(batch.FullPath, batch.Gzipped, schema, CancellationToken.None))
+            await foreach (var chunk in FormatCatalog.GetReader(batch.Format, null, new RowGroupPools(), dataset.SchemaSamples.GetValueOrDefault(batch.FullPath)).ReadAsync(batch.FullPath, batch.Gzipped, schema, CancellationToken.None))
             {
                 records += chunk.RowCount;
                 chunk.Release();   // as the export runner does: the reader reuses the memory
@@ -185,7 +186,7 @@ public static class ChildRun
                     }
                     continue;
                 }
-                await foreach (var chunk in FormatCatalog.GetReader(batch.Format).ReadAsync(batch.FullPath, batch.Gzipped, schema, CancellationToken.None))
+                await foreach (var chunk in FormatCatalog.GetReader(batch.Format, null, new RowGroupPools(), dataset.SchemaSamples.GetValueOrDefault(batch.FullPath)).ReadAsync(batch.FullPath, batch.Gzipped, schema, CancellationToken.None))
                 {
                     await writer.WriteAsync(chunk, CancellationToken.None);
                     chunk.Release();
