@@ -109,7 +109,11 @@ internal sealed class JsonLineShredder
             _builder.Rollback();
             if (JsonLinesBatchReader.Refusal(line.Span, _path, lineNumber) is { } refused) throw refused;
             // Valid JSON that the streaming read could not take does not fit the sample's schema as it is.
-            if (_checksSample) throw streamingFailure as SchemaSampleMisfitException ?? Misfit(streamingFailure.Message);
+            if (_checksSample)
+            {
+                throw streamingFailure as SchemaSampleMisfitException
+                    ?? Misfit(streamingFailure is FieldNamedTwiceException ? "it names a field twice." : streamingFailure.Message);
+            }
             try
             {
                 AddLine(inSchemaOrder: true);
