@@ -326,8 +326,9 @@ internal sealed class ParquetColumnPlan
                 throw new InvalidDataException(
                     $"column '{_field.Path}' has {count} level entries and {valueCount} values, which do not match the row count ({rows}).");
             }
-            // What ParquetColumnDecoder decodes is of the leaf's value type already (its text checked to be UTF-8).
-            var values = FieldValues.Widen(own ?? ToSourceValues(raw, valueCount, text), valueCount, _sourceKind, _leaf.Field.Kind);
+            // Text ParquetColumnDecoder decoded was checked to be UTF-8 as it was copied.
+            var sourceValues = own is ReadOnlyMemory<byte>[] ? own : ToSourceValues(raw, valueCount, text);
+            var values = FieldValues.Widen(sourceValues, valueCount, _sourceKind, _leaf.Field.Kind);
             return Column(_leaf, count, CanonicalDefinitions(fileDefinitions, count), repetitions ?? [], values, valueCount);
         }
 
@@ -426,8 +427,8 @@ internal sealed class ParquetColumnPlan
         }
 
         /// <summary>
-        /// The first <paramref name="count"/> values Parquet.Net decoded as an array of the file column's own kind's value
-        /// type; text as UTF-8 in <paramref name="text"/>, invalid bytes replaced as Parquet.Net replaces them in strings.
+        /// The first <paramref name="count"/> decoded values as an array of the file column's own kind's value type; text
+        /// Parquet.Net decoded as UTF-8 in <paramref name="text"/>, invalid bytes replaced as Parquet.Net replaces them in strings.
         /// </summary>
         /// <remarks>
         /// Matched on the exact array type: the runtime lets <c>uint[]</c> pass for <c>int[]</c> (and so on for every
