@@ -24,8 +24,9 @@ namespace DatasetExport.Engine.Formats;
 /// here are handed to consumers that may hold them after the reader has moved on to the next row group. Arrays rented
 /// here (<see cref="RowGroupLease"/>) are shared by the chunk's slices without copying and go back to the pool only when
 /// every slice has been released (or to the GC with the last slice, when nobody releases). Text columns are decoded
-/// from the file by <see cref="ParquetColumnDecoder"/>, their UTF-8 copied as it is into the shared blocks of a <see cref="Utf8Arena"/>,
-/// rented from the lease too, where Parquet.Net would make an array per value. Numbers read as they are stored (int, long, float, double) are decoded by it too, into rented
+/// from the file by <see cref="ParquetColumnDecoder"/>, their UTF-8 copied as it is into the shared blocks of a
+/// <see cref="Utf8Arena"/>, rented from the lease too, where Parquet.Net would make an array per value. Numbers read as
+/// they are stored (int, long, float, double) are decoded by it too, into rented
 /// arrays, without Parquet.Net's buffers per chunk. Chunks it does not decode (another codec or encoding), byte arrays
 /// and other types are read by Parquet.Net; its byte arrays are an array per value (or per dictionary entry), never pooled.
 /// </para>

@@ -6,8 +6,8 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>
 /// Values of UTF-8 text (BYTE_ARRAY) copied as they are into a <see cref="Utf8Arena"/>'s blocks (checked to be UTF-8,
 /// invalid bytes replaced): no array per value, and a dictionary's entries are copied once, their values sharing the
-/// entry's slice. Values may be PLAIN, dictionary
-/// (PLAIN_DICTIONARY / RLE_DICTIONARY), DELTA_LENGTH_BYTE_ARRAY or DELTA_BYTE_ARRAY.
+/// entry's slice. Values may be PLAIN, dictionary (PLAIN_DICTIONARY / RLE_DICTIONARY), DELTA_LENGTH_BYTE_ARRAY or
+/// DELTA_BYTE_ARRAY.
 /// </summary>
 internal sealed class ParquetTextDecoder(Utf8Arena text) : ParquetValueDecoder<ReadOnlyMemory<byte>>
 {
