@@ -42,7 +42,7 @@ public abstract class ColumnData
 
     public abstract int ValueCount { get; }
 
-    /// <summary>The value type of each field kind's columns (strings as slices of their UTF-8 bytes, binaries as byte slices, timestamps as UTC DateTime).</summary>
+    /// <summary>The value type of each field kind's columns (strings as slices of their UTF-8 bytes, always valid UTF-8; binaries as byte slices; timestamps as UTC DateTime).</summary>
     public static Type ValueType(FieldKind kind) => kind switch
     {
         FieldKind.Boolean => typeof(bool),
