@@ -12,7 +12,7 @@ namespace DatasetExport.Engine.Formats;
 /// docs/formats.md says: numbers into any numeric kind that holds them, booleans, strings, base64 binaries, dates
 /// (<c>yyyy-MM-dd</c>), timestamps (ISO-8601, UTC unless an offset is given) and times from strings, map keys from
 /// property names (string, int32 or int64); missing fields and nulls are null; unknown fields are skipped; a field
-/// named twice in one object takes its last value. Strings are decoded into a <see cref="CharArena"/>. A line that is
+/// named twice in one object takes its last value. Strings are copied, unescaped, as UTF-8 into a <see cref="Utf8Arena"/>. A line that is
 /// not JSON, not an object, or does not fit the schema throws a <see cref="BatchReadException"/> naming the field, and
 /// leaves no entries behind.
 /// </summary>
@@ -31,7 +31,7 @@ internal sealed class JsonLineShredder
     private readonly RowGroupPools _pools;
     private readonly ChunkBuilder _builder;
     private readonly FieldPlan[] _fields;
-    private readonly CharArena _chars;
+    private readonly Utf8Arena _text;
     private readonly char[] _shortText = new char[ShortTextLength];
     private readonly string _path;
     private readonly JsonSchemaInference.LineTokens _tokens = new();
@@ -57,7 +57,7 @@ internal sealed class JsonLineShredder
     {
         _pools = pools;
         _builder = new ChunkBuilder(schema, chunkRows, _pools);
-        _chars = new CharArena(_pools);
+        _text = new Utf8Arena(_pools);
         var columns = _builder.Columns.ToArray();
         _checksSample = sample is not null;
         _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns, sample)).ToArray();
@@ -75,7 +75,7 @@ internal sealed class JsonLineShredder
     {
         var lease = new RowGroupLease(_pools, released: null);
         var chunk = _builder.Build(lease).HeldBy(lease);
-        _chars.HandOver(lease);
+        _text.HandOver(lease);
         lease.Release();   // the shredder's own hold: the chunk's release gives the arrays back
         return chunk;
     }
@@ -288,9 +288,7 @@ internal sealed class JsonLineShredder
         {
             case FieldKind.String when token.Kind == JsonTokenType.String && !token.IsEscaped:
                 // Valid UTF-8 (the line reader checks) without escapes: what the reader's CopyString gives.
-                var chars = _chars.Reserve(text.Length);
-                var length = AsciiText.TryWiden(text, chars) ? text.Length : Encoding.UTF8.GetChars(text, chars);
-                ((ColumnBuilder<ReadOnlyMemory<char>>)column).Add(_chars.Commit(length), repetition);
+                ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(_text.Copy(text), repetition);
                 return true;
             case FieldKind.Int64 when token.Kind == JsonTokenType.Number && token.IsInt64 && Utf8Parser.TryParse(text, out long int64, out _):
                 ((ColumnBuilder<long>)column).Add(int64, repetition);
@@ -440,7 +438,7 @@ internal sealed class JsonLineShredder
     {
         switch (column)
         {
-            case ColumnBuilder<ReadOnlyMemory<char>> strings:
+            case ColumnBuilder<ReadOnlyMemory<byte>> strings when map.Key.Field.Kind == FieldKind.String:
                 strings.Add(ReadString(ref reader), repetition);
                 return;
             case ColumnBuilder<int> int32s when int.TryParse(ReadShortText(ref reader), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
@@ -501,7 +499,7 @@ internal sealed class JsonLineShredder
                 ((ColumnBuilder<decimal>)column).Add(number, repetition);
                 return true;
             case FieldKind.String when token == JsonTokenType.String:
-                ((ColumnBuilder<ReadOnlyMemory<char>>)column).Add(ReadString(ref reader), repetition);
+                ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(ReadString(ref reader), repetition);
                 return true;
             case FieldKind.Binary when token == JsonTokenType.String && reader.TryGetBytesFromBase64(out var bytes):
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
@@ -561,13 +559,13 @@ internal sealed class JsonLineShredder
         return true;
     }
 
-    /// <summary>The string or property name the reader is on, unescaped into the arena.</summary>
+    /// <summary>The string or property name the reader is on, unescaped as UTF-8 into the arena.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ReadOnlyMemory<char> ReadString(ref Utf8JsonReader reader)
+    private ReadOnlyMemory<byte> ReadString(ref Utf8JsonReader reader)
     {
-        // A string never decodes to more chars than it has UTF-8 bytes: escapes only shrink.
-        var length = reader.CopyString(_chars.Reserve(reader.ValueSpan.Length));
-        return _chars.Commit(length);
+        // Unescaping never lengthens a string: each escape's UTF-8 is shorter than the escape.
+        var length = reader.CopyString(_text.Reserve(reader.ValueSpan.Length));
+        return _text.Commit(length);
     }
 
     /// <summary>The string or property name the reader is on, for parsing: in a reused buffer when it fits, else as a string.</summary>

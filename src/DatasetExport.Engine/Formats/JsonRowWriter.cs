@@ -316,7 +316,8 @@ internal sealed class JsonRowWriter
         protected override void WriteName(Utf8JsonWriter json, int index) => ScalarText.WriteName(json, Values.Span[index], default);
     }
 
-    private sealed class StringCursor(LeafLayout leaf) : ColumnCursor<ReadOnlyMemory<char>>(leaf)
+    /// <summary>Strings are held as UTF-8, which the writer takes as it is (escaping what its encoder says).</summary>
+    private sealed class StringCursor(LeafLayout leaf) : ColumnCursor<ReadOnlyMemory<byte>>(leaf)
     {
         protected override void WriteValue(Utf8JsonWriter json, int index) => json.WriteStringValue(Values.Span[index].Span);
         protected override void WriteName(Utf8JsonWriter json, int index) => json.WritePropertyName(Values.Span[index].Span);

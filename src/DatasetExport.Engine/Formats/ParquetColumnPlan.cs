@@ -1,6 +1,5 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
-using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Parquet;
 using Parquet.Data;
@@ -25,8 +24,9 @@ namespace DatasetExport.Engine.Formats;
 /// here are handed to consumers that may hold them after the reader has moved on to the next row group. Arrays rented
 /// here (<see cref="RowGroupLease"/>) are shared by the chunk's slices without copying and go back to the pool only when
 /// every slice has been released (or to the GC with the last slice, when nobody releases). Text columns are decoded
-/// from the file by <see cref="ParquetColumnDecoder"/> into the shared blocks of a <see cref="CharArena"/>, rented from the lease too, where
-/// Parquet.Net would make an array per value. Numbers read as they are stored (int, long, float, double) are decoded by it too, into rented
+/// from the file by <see cref="ParquetColumnDecoder"/>, their UTF-8 copied as it is into the shared blocks of a
+/// <see cref="Utf8Arena"/>, rented from the lease too, where Parquet.Net would make an array per value. Numbers read as
+/// they are stored (int, long, float, double) are decoded by it too, into rented
 /// arrays, without Parquet.Net's buffers per chunk. Chunks it does not decode (another codec or encoding), byte arrays
 /// and other types are read by Parquet.Net; its byte arrays are an array per value (or per dictionary entry), never pooled.
 /// </para>
@@ -73,7 +73,7 @@ internal sealed class ParquetColumnPlan
         int[]? zeros = null;
         // The row group's text, in blocks rented with its arrays: left to the GC, the blocks of the row groups that chunks
         // still held lived on into the oldest generation and the heap grew with the export (10 M rows, JSON gzip: 403 MB).
-        var text = new CharArena(lease.Pools);
+        var text = new Utf8Arena(lease.Pools);
         for (var i = 0; i < columns.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -232,7 +232,6 @@ internal sealed class ParquetColumnPlan
         float[] v => new ColumnData<float>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
         double[] v => new ColumnData<double>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
         decimal[] v => new ColumnData<decimal>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
-        ReadOnlyMemory<char>[] v => new ColumnData<ReadOnlyMemory<char>>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
         ReadOnlyMemory<byte>[] v => new ColumnData<ReadOnlyMemory<byte>>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
         DateOnly[] v => new ColumnData<DateOnly>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
         DateTime[] v => new ColumnData<DateTime>(leaf, count, definitions, repetitions, v.AsMemory(0, valueCount)),
@@ -268,7 +267,8 @@ internal sealed class ParquetColumnPlan
             _leaf = leaf;
             _definitionTable = definitionTable;
             _sameDefinitions = field.MaxDefinitionLevel == leaf.MaxDefinition && definitionTable.Select((canonical, file) => canonical == file).All(same => same);
-            // Parquet.Net reads strings and byte arrays as memory slices; every other column as its CLR type.
+            // Parquet.Net reads strings and byte arrays as memory slices (strings as chars, which it decoded from UTF-8 with
+            // U+FFFD for invalid bytes); every other column as its CLR type.
             var storage = field.ClrType == typeof(string) ? typeof(ReadOnlyMemory<char>)
                 : field.ClrType == typeof(byte[]) ? typeof(ReadOnlyMemory<byte>)
                 : field.ClrType;
@@ -305,7 +305,7 @@ internal sealed class ParquetColumnPlan
         };
 
         public async Task<ColumnData> ReadAsync(
-            ParquetRowGroupReader group, int rows, SafeFileHandle file, RowGroupLease lease, CharArena text, CancellationToken cancellationToken)
+            ParquetRowGroupReader group, int rows, SafeFileHandle file, RowGroupLease lease, Utf8Arena text, CancellationToken cancellationToken)
         {
             var column = group.GetMetadata(_field);
             var metadata = column?.MetaData ?? throw new InvalidDataException($"column '{_field.Path}' has no data in this row group.");
@@ -313,10 +313,8 @@ internal sealed class ParquetColumnPlan
             var count = (int)metadata.NumValues;
             var fileDefinitions = _field.MaxDefinitionLevel > 0 ? lease.Rent<int>(count) : null;
             var repetitions = _field.MaxRepetitionLevel > 0 ? lease.Rent<int>(count) : null;
-            var raw = (metadata.Type == _ownType
-                    ? ReadOwn(column, file, count, fileDefinitions, repetitions, lease, text)
-                    : null)
-                ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
+            var own = metadata.Type == _ownType ? ReadOwn(column, file, count, fileDefinitions, repetitions, lease, text) : null;
+            var raw = own ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
 
             var valueCount = fileDefinitions is null ? count : fileDefinitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
             if (valueCount > count)
@@ -329,7 +327,9 @@ internal sealed class ParquetColumnPlan
                 throw new InvalidDataException(
                     $"column '{_field.Path}' has {count} level entries and {valueCount} values, which do not match the row count ({rows}).");
             }
-            var values = FieldValues.Widen(ToSourceValues(raw, valueCount), valueCount, _sourceKind, _leaf.Field.Kind);
+            // Text ParquetColumnDecoder decoded was checked to be UTF-8 as it was copied.
+            var sourceValues = own is ReadOnlyMemory<byte>[] ? own : ToSourceValues(raw, valueCount, text);
+            var values = FieldValues.Widen(sourceValues, valueCount, _sourceKind, _leaf.Field.Kind);
             return Column(_leaf, count, CanonicalDefinitions(fileDefinitions, count), repetitions ?? [], values, valueCount);
         }
 
@@ -338,7 +338,7 @@ internal sealed class ParquetColumnPlan
         /// <paramref name="text"/>), or null when it uses a codec or encoding decoded only by Parquet.Net.
         /// </summary>
         private Array? ReadOwn(
-            Parquet.Meta.ColumnChunk column, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CharArena text)
+            Parquet.Meta.ColumnChunk column, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, Utf8Arena text)
         {
             try
             {
@@ -427,21 +427,25 @@ internal sealed class ParquetColumnPlan
             return definitions ?? [];
         }
 
-        /// <summary>The first <paramref name="count"/> decoded values as an array of the file column's own kind's value type.</summary>
+        /// <summary>
+        /// The first <paramref name="count"/> decoded values as an array of the file column's own kind's value type; text
+        /// Parquet.Net decoded as UTF-8 in <paramref name="text"/>, invalid bytes replaced as Parquet.Net replaces them in strings.
+        /// </summary>
         /// <remarks>
         /// Matched on the exact array type: the runtime lets <c>uint[]</c> pass for <c>int[]</c> (and so on for every
         /// signed/unsigned pair), so a type pattern would read unsigned values as signed.
         /// </remarks>
-        private Array ToSourceValues(Array raw, int count) => raw.GetType() switch
+        private Array ToSourceValues(Array raw, int count, Utf8Arena text) => raw.GetType() switch
         {
             var t when t == typeof(bool[]) || t == typeof(float[]) || t == typeof(double[]) || t == typeof(decimal[])
-                || t == typeof(ReadOnlyMemory<char>[]) || t == typeof(DateOnly[]) || t == typeof(TimeSpan[]) => raw,
+                || t == typeof(DateOnly[]) || t == typeof(TimeSpan[]) => raw,
+            var t when t == typeof(ReadOnlyMemory<char>[]) => FieldValues.Map((ReadOnlyMemory<char>[])raw, count, x => text.Encode(x.Span)),
             var t when t == typeof(int[]) => _sourceKind == FieldKind.Time ? FieldValues.Map((int[])raw, count, static x => TimeSpan.FromMilliseconds(x)) : raw,
             var t when t == typeof(long[]) => _sourceKind != FieldKind.Time ? raw
                 : (_field as TimeDataField)?.Precision == TimeUnitPrecision.Nanos ? FieldValues.Map((long[])raw, count, static x => TimeSpan.FromTicks(x / 100))
                 : FieldValues.Map((long[])raw, count, static x => TimeSpan.FromTicks(x * 10)),
             var t when t == typeof(ReadOnlyMemory<byte>[]) => _sourceKind == FieldKind.String
-                ? FieldValues.Map((ReadOnlyMemory<byte>[])raw, count, static x => Encoding.UTF8.GetString(x.Span).AsMemory())
+                ? FieldValues.Map((ReadOnlyMemory<byte>[])raw, count, x => text.CopyValid(x.Span))
                 : raw,
             var t when t == typeof(sbyte[]) => FieldValues.Map((sbyte[])raw, count, static x => (int)x),
             var t when t == typeof(byte[]) => FieldValues.Map((byte[])raw, count, static x => (int)x),
@@ -455,7 +459,7 @@ internal sealed class ParquetColumnPlan
             var t when t == typeof(DateTime[]) => SpecifyUtc((DateTime[])raw, count),
             var t when t == typeof(DateTimeOffset[]) => FieldValues.Map((DateTimeOffset[])raw, count, static x => x.UtcDateTime),
             var t when t == typeof(TimeOnly[]) => FieldValues.Map((TimeOnly[])raw, count, static x => x.ToTimeSpan()),
-            var t when t == typeof(Guid[]) => FieldValues.Map((Guid[])raw, count, static x => x.ToString("D").AsMemory()),
+            var t when t == typeof(Guid[]) => FieldValues.Map((Guid[])raw, count, x => text.Encode(x.ToString("D"))),
             var t => throw new NotSupportedException($"column '{_field.Path}' holds {t.GetElementType()?.Name} values, which this tool does not read."),
         };
 

@@ -274,8 +274,8 @@ public sealed class ParquetFileWriter : IFormatWriter
                     Parquet.Meta.Type.FIXED_LEN_BYTE_ARRAY => new DecimalColumnBuffer<Int128>(leaf, new(codec, path, maxDefinition, maxRepetition, length ?? 0), scale ?? 0),
                     _ => throw new InvalidOperationException($"Column '{leaf.Path}': decimals are not written as {type}."),
                 },
-                FieldKind.String => new TextColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: true)),
-                FieldKind.Binary => new BinaryColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: false)),
+                FieldKind.String => new ByteArrayColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: true)),
+                FieldKind.Binary => new ByteArrayColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: false)),
                 _ => throw new ArgumentOutOfRangeException(nameof(leaf), leaf.Field.Kind, $"Column '{leaf.Path}' is not a leaf."),
             };
         }
@@ -439,19 +439,18 @@ public sealed class ParquetFileWriter : IFormatWriter
     }
 
     /// <summary>
-    /// Text and bytes: the chunk's values are slices of its reader's memory, which is the reader's again once
+    /// Text (UTF-8) and bytes: the chunk's values are slices of its reader's memory, which is the reader's again once
     /// <see cref="WriteAsync(RecordChunk, CancellationToken)"/> returns (<see cref="RecordChunk.Release"/>), while the row
-    /// group waits for more rows. So each value is copied, as the bytes the file stores, into blocks of this buffer, reused
-    /// from one row group to the next.
+    /// group waits for more rows. So each value's bytes, which the file stores as they are, are copied into blocks of this
+    /// buffer, reused from one row group to the next.
     /// </summary>
-    private abstract class ByteSliceColumnBuffer(LeafLayout leaf, ParquetByteArrayColumnEncoder encoder) : ColumnBuffer<ReadOnlyMemory<byte>>(leaf)
+    private sealed class ByteArrayColumnBuffer(LeafLayout leaf, ParquetByteArrayColumnEncoder encoder) : ColumnBuffer<ReadOnlyMemory<byte>>(leaf)
     {
         private const int BlockLength = 256 * 1024;
 
         private readonly List<byte[]> _blocks = [];
         private int _block;
         private int _used;
-        private bool _roomInBlock;
 
         public override ReadOnlyMemory<byte> Chunk => encoder.Chunk;
 
@@ -464,71 +463,30 @@ public sealed class ParquetFileWriter : IFormatWriter
             _used = 0;
         }
 
-        /// <summary>
-        /// Room for <paramref name="length"/> bytes in the blocks (an array of its own when longer than a block): write into
-        /// it, then <see cref="Keep"/> what was written. Asking again before keeping gives new room for the same value.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        protected Memory<byte> Room(int length)
-        {
-            _roomInBlock = length <= BlockLength;
-            if (!_roomInBlock) return new byte[length];
-            if (_block == _blocks.Count || BlockLength - _used < length)
-            {
-                if (_block < _blocks.Count) _block++;
-                if (_block == _blocks.Count) _blocks.Add(new byte[BlockLength]);
-                _used = 0;
-            }
-            return _blocks[_block].AsMemory(_used, length);
-        }
-
-        /// <summary>The first <paramref name="length"/> bytes of the last <see cref="Room"/>, kept for good.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        protected ReadOnlyMemory<byte> Keep(Memory<byte> room, int length)
-        {
-            if (_roomInBlock) _used += length;
-            ApproximateBytes += length;
-            return room[..length];
-        }
-    }
-
-    /// <summary>Text, buffered as the UTF-8 the file stores (half the bytes of the chars, and no second conversion when encoded).</summary>
-    private sealed class TextColumnBuffer(LeafLayout leaf, ParquetByteArrayColumnEncoder encoder) : ByteSliceColumnBuffer(leaf, encoder)
-    {
-        [MethodImpl(CompileOptions.HotPath)]
-        protected override void AppendValues(ColumnData column)
-        {
-            var values = ((ColumnData<ReadOnlyMemory<char>>)column).Values.Span;
-            var copies = Reserve(values.Length);
-            for (var i = 0; i < values.Length; i++)
-            {
-                var chars = values[i].Span;
-                var room = Room(chars.Length);
-                var length = chars.Length;
-                if (!AsciiText.TryNarrow(chars, room.Span))
-                {
-                    length = System.Text.Encoding.UTF8.GetByteCount(chars);
-                    room = Room(length);
-                    System.Text.Encoding.UTF8.GetBytes(chars, room.Span);
-                }
-                copies[i] = Keep(room, length);
-            }
-        }
-    }
-
-    private sealed class BinaryColumnBuffer(LeafLayout leaf, ParquetByteArrayColumnEncoder encoder) : ByteSliceColumnBuffer(leaf, encoder)
-    {
         [MethodImpl(CompileOptions.HotPath)]
         protected override void AppendValues(ColumnData column)
         {
             var values = ((ColumnData<ReadOnlyMemory<byte>>)column).Values.Span;
             var copies = Reserve(values.Length);
-            for (var i = 0; i < values.Length; i++)
+            for (var i = 0; i < values.Length; i++) copies[i] = Copy(values[i].Span);
+        }
+
+        /// <summary><paramref name="value"/> copied into the blocks (an array of its own when longer than a block).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private ReadOnlyMemory<byte> Copy(ReadOnlySpan<byte> value)
+        {
+            ApproximateBytes += value.Length;
+            if (value.Length > BlockLength) return value.ToArray();
+            if (_block == _blocks.Count || BlockLength - _used < value.Length)
             {
-                var room = Room(values[i].Length);
-                values[i].Span.CopyTo(room.Span);
-                copies[i] = Keep(room, values[i].Length);
+                if (_block < _blocks.Count) _block++;
+                if (_block == _blocks.Count) _blocks.Add(new byte[BlockLength]);
+                _used = 0;
             }
+            var room = _blocks[_block].AsMemory(_used, value.Length);
+            value.CopyTo(room.Span);
+            _used += value.Length;
+            return room;
         }
     }
 }

@@ -4,11 +4,12 @@ using Encoding = Parquet.Meta.Encoding;
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Values of UTF-8 text (BYTE_ARRAY) as slices of a <see cref="CharArena"/>'s blocks: no array per value, and a
-/// dictionary's entries are decoded once, their values sharing the entry's slice. Values may be PLAIN, dictionary
-/// (PLAIN_DICTIONARY / RLE_DICTIONARY), DELTA_LENGTH_BYTE_ARRAY or DELTA_BYTE_ARRAY.
+/// Values of UTF-8 text (BYTE_ARRAY) copied as they are into a <see cref="Utf8Arena"/>'s blocks (checked to be UTF-8,
+/// invalid bytes replaced): no array per value, and a dictionary's entries are copied once, their values sharing the
+/// entry's slice. Values may be PLAIN, dictionary (PLAIN_DICTIONARY / RLE_DICTIONARY), DELTA_LENGTH_BYTE_ARRAY or
+/// DELTA_BYTE_ARRAY.
 /// </summary>
-internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<ReadOnlyMemory<char>>
+internal sealed class ParquetTextDecoder(Utf8Arena text) : ParquetValueDecoder<ReadOnlyMemory<byte>>
 {
     // DELTA_BYTE_ARRAY: the UTF-8 bytes of the last value, whose prefix the next one shares.
     private byte[] _last = [];
@@ -26,7 +27,7 @@ internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<
         _last = [];
     }
 
-    protected override bool TryReadOther(ParquetPage page, Span<ReadOnlyMemory<char>> target)
+    protected override bool TryReadOther(ParquetPage page, Span<ReadOnlyMemory<byte>> target)
     {
         switch (page.Encoding)
         {
@@ -41,16 +42,11 @@ internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<
         }
     }
 
-    /// <summary>UTF-8 bytes as chars in the arena; invalid bytes become U+FFFD, as Parquet.Net decodes them.</summary>
-    private ReadOnlyMemory<char> Text(ReadOnlySpan<byte> utf8)
-    {
-        // UTF-8 never takes fewer bytes than UTF-16 takes chars, an invalid byte included: its bytes are room enough.
-        var length = System.Text.Encoding.UTF8.GetChars(utf8, chars.Reserve(utf8.Length));
-        return chars.Commit(length);
-    }
+    /// <summary>UTF-8 bytes copied into the arena; invalid bytes become U+FFFD, as Parquet.Net decodes them.</summary>
+    private ReadOnlyMemory<byte> Text(ReadOnlySpan<byte> utf8) => text.CopyValid(utf8);
 
     /// <summary>PLAIN: each value's byte length (4 bytes, little-endian), then its bytes.</summary>
-    protected override void ReadPlain(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<char>> target)
+    protected override void ReadPlain(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<byte>> target)
     {
         var position = 0;
         for (var i = 0; i < target.Length; i++)
@@ -65,7 +61,7 @@ internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<
     }
 
     /// <summary>DELTA_LENGTH_BYTE_ARRAY: every value's length (DELTA_BINARY_PACKED), then their bytes end to end.</summary>
-    private void ReadDeltaLength(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<char>> target)
+    private void ReadDeltaLength(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<byte>> target)
     {
         var lengths = PoolOf<int>().Rent(target.Length);
         try
@@ -89,7 +85,7 @@ internal sealed class ParquetTextDecoder(CharArena chars) : ParquetValueDecoder<
     /// DELTA_BYTE_ARRAY: the length of the prefix each value shares with the one before (DELTA_BINARY_PACKED), then the
     /// rest of each value as DELTA_LENGTH_BYTE_ARRAY.
     /// </summary>
-    private void ReadDeltaStrings(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<char>> target)
+    private void ReadDeltaStrings(ReadOnlySpan<byte> data, Span<ReadOnlyMemory<byte>> target)
     {
         var prefixes = PoolOf<int>().Rent(target.Length);
         var suffixes = PoolOf<int>().Rent(target.Length);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text;
 using DatasetExport.Engine.Formats;
 using Record = DatasetExport.Engine.Formats.Record;
 
@@ -128,8 +129,8 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
             var name = property.Name;
             switch (keys)
             {
-                case ColumnBuilder<ReadOnlyMemory<char>> strings:
-                    strings.Add(name.AsMemory(), entryRepetition);
+                case ColumnBuilder<ReadOnlyMemory<byte>> strings when map.Key.Field.Kind == FieldKind.String:
+                    strings.Add(Encoding.UTF8.GetBytes(name), entryRepetition);
                     break;
                 case ColumnBuilder<int> int32s when int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
                     int32s.Add(int32, entryRepetition);
@@ -187,7 +188,7 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
                 ((ColumnBuilder<decimal>)column).Add(number, repetition);
                 return true;
             case FieldKind.String when kind == JsonValueKind.String:
-                ((ColumnBuilder<ReadOnlyMemory<char>>)column).Add(element.GetString().AsMemory(), repetition);
+                ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(Encoding.UTF8.GetBytes(element.GetString()!), repetition);
                 return true;
             case FieldKind.Binary when kind == JsonValueKind.String && element.TryGetBytesFromBase64(out var bytes):
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);

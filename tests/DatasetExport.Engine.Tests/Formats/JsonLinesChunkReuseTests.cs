@@ -49,15 +49,15 @@ public sealed class JsonLinesChunkReuseTests : IDisposable
         var path = WriteLines();
         var (schema, expected) = await ReadWholeAsync(path);
         var nameColumn = schema.Fields.ToList().FindIndex(field => field.Name == "name");
-        var released = new HashSet<char[]>(ReferenceEqualityComparer.Instance);
+        var released = new HashSet<byte[]>(ReferenceEqualityComparer.Instance);
         var reused = 0;
         var records = new List<Record>();
 
         await foreach (var chunk in new JsonLinesBatchReader(chunkSize: ChunkLines).ReadAsync(path, false, schema, CancellationToken.None))
         {
             records.AddRange(chunk.Records);
-            var blocks = new HashSet<char[]>(ReferenceEqualityComparer.Instance);
-            foreach (var name in ((ColumnData<ReadOnlyMemory<char>>)chunk.Columns[nameColumn]).Values.ToArray())
+            var blocks = new HashSet<byte[]>(ReferenceEqualityComparer.Instance);
+            foreach (var name in ((ColumnData<ReadOnlyMemory<byte>>)chunk.Columns[nameColumn]).Values.ToArray())
             {
                 Assert.True(MemoryMarshal.TryGetArray(name, out var block));
                 if (released.Contains(block.Array!)) reused++;

@@ -277,7 +277,7 @@ public sealed class ParquetByteArrayColumnEncoderTests(FormatsFixture fixture)
         foreach (var column in textLeaves)
         {
             var field = fields[column.Leaf.Index];
-            var expected = (ColumnData<ReadOnlyMemory<char>>)column;
+            var expected = (ColumnData<ReadOnlyMemory<byte>>)column;
             var definitions = new List<int>();
             var repetitions = new List<int>();
             var values = new List<string>();
@@ -297,7 +297,7 @@ public sealed class ParquetByteArrayColumnEncoderTests(FormatsFixture fixture)
             }
             Assert.Equal(field.MaxDefinitionLevel > 0 ? expected.Definitions.ToArray() : [], definitions);
             Assert.Equal(field.MaxRepetitionLevel > 0 ? expected.Repetitions.ToArray() : [], repetitions);
-            Assert.Equal(expected.Values.ToArray().Select(value => value.ToString()), values);
+            Assert.Equal(expected.Values.ToArray().Select(value => System.Text.Encoding.UTF8.GetString(value.Span)), values);
         }
     }
 

@@ -162,17 +162,17 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
 
             var definitions = new int[field.MaxDefinitionLevel > 0 ? 3 * count : 0];
             var repetitions = new int[field.MaxRepetitionLevel > 0 ? 3 * count : 0];
-            var values = new ReadOnlyMemory<char>[3 * count];
+            var values = new ReadOnlyMemory<byte>[3 * count];
             using (var file = File.OpenHandle(rebuilt))
             using (var pages = ParquetPageReader.Open(file, column, repetitions.Length > 0, definitions.Length > 0))
             {
-                ParquetColumnDecoder.Decode(pages, 3 * count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values.AsSpan(), new ParquetTextDecoder(new CharArena()));
+                ParquetColumnDecoder.Decode(pages, 3 * count, field.MaxDefinitionLevel, field.MaxRepetitionLevel, definitions, repetitions, values.AsSpan(), new ParquetTextDecoder(new Utf8Arena()));
             }
 
             Assert.Equal(Thrice(expected.Definitions), definitions);
             Assert.Equal(Thrice(expected.Repetitions), repetitions);
             var valueCount = expected.Definitions.Length > 0 ? expected.Definitions.Count(d => d == field.MaxDefinitionLevel) : count;
-            Assert.Equal(Thrice(expected.Values[..valueCount]), values.Take(3 * valueCount).Select(value => value.ToString()));
+            Assert.Equal(Thrice(expected.Values[..valueCount]), values.Take(3 * valueCount).Select(value => System.Text.Encoding.UTF8.GetString(value.Span)));
         }
     }
 
@@ -348,15 +348,15 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
             },
         };
 
-        var values = new ReadOnlyMemory<char>[3 * texts.Length];
+        var values = new ReadOnlyMemory<byte>[3 * texts.Length];
         using (var file = File.OpenHandle(path))
         using (var pages = ParquetPageReader.Open(file, column, false, false))
-        using (var decoder = new ParquetTextDecoder(new CharArena()))
+        using (var decoder = new ParquetTextDecoder(new Utf8Arena()))
         {
             ParquetColumnDecoder.Decode(pages, values.Length, 0, 0, [], [], values.AsSpan(), decoder);
         }
 
-        Assert.Equal(Thrice(texts), values.Select(value => value.ToString()));
+        Assert.Equal(Thrice(texts), values.Select(value => System.Text.Encoding.UTF8.GetString(value.Span)));
     }
 
     private static int CommonPrefix(byte[] a, byte[] b)
@@ -484,11 +484,11 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
                 var where = $"{Path.GetFileName(path)} row group {g} column {field.Path}";
                 var decoded = field.ClrType switch
                 {
-                    var t when t == typeof(ReadOnlyMemory<char>) => await AssertSameAsync(group, field, column, file, new ParquetTextDecoder(new CharArena()), value => value.ToString(), where),
-                    var t when t == typeof(int) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<int>(), value => value, where),
-                    var t when t == typeof(long) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<long>(), value => value, where),
-                    var t when t == typeof(float) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<float>(), value => value, where),
-                    var t when t == typeof(double) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<double>(), value => value, where),
+                    var t when t == typeof(ReadOnlyMemory<char>) => await AssertSameAsync(group, field, column, file, new ParquetTextDecoder(new Utf8Arena()), (ReadOnlyMemory<char> value) => value.ToString(), (ReadOnlyMemory<byte> value) => System.Text.Encoding.UTF8.GetString(value.Span), where),
+                    var t when t == typeof(int) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<int>(), (int value) => value, (int value) => value, where),
+                    var t when t == typeof(long) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<long>(), (long value) => value, (long value) => value, where),
+                    var t when t == typeof(float) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<float>(), (float value) => value, (float value) => value, where),
+                    var t when t == typeof(double) => await AssertSameAsync(group, field, column, file, new ParquetFixedWidthDecoder<double>(), (double value) => value, (double value) => value, where),
                     _ => (bool?)null,
                 };
                 if (decoded is null) continue;
@@ -506,13 +506,14 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
     }
 
     /// <summary>True when both decoders agree, false when ours does not decode the chunk.</summary>
-    private static async Task<bool> AssertSameAsync<T, TValue>(
+    private static async Task<bool> AssertSameAsync<TParquetNet, T, TValue>(
         ParquetRowGroupReader group, DataField field, ColumnChunk column, Microsoft.Win32.SafeHandles.SafeFileHandle file,
-        ParquetValueDecoder<T> decoder, Func<T, TValue> comparable, string where)
+        ParquetValueDecoder<T> decoder, Func<TParquetNet, TValue> parquetNetComparable, Func<T, TValue> comparable, string where)
+        where TParquetNet : struct
         where T : struct
     {
         var count = (int)column.MetaData!.NumValues;
-        var expected = await ReadWithParquetNetAsync(group, field, count, comparable);
+        var expected = await ReadWithParquetNetAsync(group, field, count, parquetNetComparable);
         var definitions = new int[field.MaxDefinitionLevel > 0 ? count : 0];
         var repetitions = new int[field.MaxRepetitionLevel > 0 ? count : 0];
         var values = new T[count];

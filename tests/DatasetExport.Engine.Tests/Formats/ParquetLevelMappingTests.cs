@@ -287,7 +287,7 @@ public sealed class ParquetLevelMappingTests(FormatsFixture fixture)
     {
         object? array = column switch
         {
-            ColumnData<ReadOnlyMemory<char>> strings => MemoryMarshal.TryGetArray(strings.Values, out var segment) ? segment.Array : null,
+            ColumnData<ReadOnlyMemory<byte>> strings => MemoryMarshal.TryGetArray(strings.Values, out var segment) ? segment.Array : null,
             ColumnData<long> longs => MemoryMarshal.TryGetArray(longs.Values, out var segment) ? segment.Array : null,
             _ => null,
         };

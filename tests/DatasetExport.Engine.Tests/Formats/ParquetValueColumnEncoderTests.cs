@@ -341,7 +341,6 @@ public sealed class ParquetValueColumnEncoderTests(FormatsFixture fixture)
             // Fixed-length decimals carry no extremes.
             ColumnData<decimal> => null,
             ColumnData<ReadOnlyMemory<byte>> c => Of(c.Values.ToArray().Select(b => b.ToArray()), b => b, Comparer<byte[]>.Create((a, b) => a.AsSpan().SequenceCompareTo(b))),
-            ColumnData<ReadOnlyMemory<char>> c => Of(c.Values.ToArray().Select(s => System.Text.Encoding.UTF8.GetBytes(s.ToString())), b => b, Comparer<byte[]>.Create((a, b) => a.AsSpan().SequenceCompareTo(b))),
             _ => throw new InvalidOperationException($"No extremes for {column.GetType()}"),
         };
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Text;
 
 namespace DatasetExport.Engine.Formats;
 
@@ -135,7 +136,10 @@ public sealed class ChunkBuilder
                 case ColumnBuilder<float> b: b.Add(Convert.ToSingle(value, CultureInfo.InvariantCulture), repetition); break;
                 case ColumnBuilder<double> b: b.Add(value is float f ? FieldValues.FloatToDouble(f) : Convert.ToDouble(value, CultureInfo.InvariantCulture), repetition); break;
                 case ColumnBuilder<decimal> b: b.Add(Convert.ToDecimal(value, CultureInfo.InvariantCulture), repetition); break;
-                case ColumnBuilder<ReadOnlyMemory<char>> b: b.Add((value as string ?? Convert.ToString(value, CultureInfo.InvariantCulture) ?? "").AsMemory(), repetition); break;
+                // Encoding.UTF8 turns a lone surrogate into U+FFFD.
+                case ColumnBuilder<ReadOnlyMemory<byte>> b when column.Leaf.Field.Kind == FieldKind.String:
+                    b.Add(Encoding.UTF8.GetBytes(value as string ?? Convert.ToString(value, CultureInfo.InvariantCulture) ?? ""), repetition);
+                    break;
                 case ColumnBuilder<ReadOnlyMemory<byte>> b: b.Add((byte[])value, repetition); break;
                 case ColumnBuilder<DateOnly> b: b.Add(value is DateTime d ? DateOnly.FromDateTime(d) : (DateOnly)value, repetition); break;
                 case ColumnBuilder<DateTime> b: b.Add(ToUtc((DateTime)value), repetition); break;

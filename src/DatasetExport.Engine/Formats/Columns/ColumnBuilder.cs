@@ -49,7 +49,7 @@ public abstract class ColumnBuilder
         FieldKind.Float => new ColumnBuilder<float>(leaf, capacity, pools),
         FieldKind.Double => new ColumnBuilder<double>(leaf, capacity, pools),
         FieldKind.Decimal => new ColumnBuilder<decimal>(leaf, capacity, pools),
-        FieldKind.String => new ColumnBuilder<ReadOnlyMemory<char>>(leaf, capacity, pools),
+        FieldKind.String => new ColumnBuilder<ReadOnlyMemory<byte>>(leaf, capacity, pools),
         FieldKind.Binary => new ColumnBuilder<ReadOnlyMemory<byte>>(leaf, capacity, pools),
         FieldKind.Date => new ColumnBuilder<DateOnly>(leaf, capacity, pools),
         FieldKind.Timestamp => new ColumnBuilder<DateTime>(leaf, capacity, pools),

@@ -42,7 +42,7 @@ public abstract class ColumnData
 
     public abstract int ValueCount { get; }
 
-    /// <summary>The value type of each field kind's columns (strings and binaries as memory slices, timestamps as UTC DateTime).</summary>
+    /// <summary>The value type of each field kind's columns (strings as slices of their UTF-8 bytes, always valid UTF-8; binaries as byte slices; timestamps as UTC DateTime).</summary>
     public static Type ValueType(FieldKind kind) => kind switch
     {
         FieldKind.Boolean => typeof(bool),
@@ -51,7 +51,7 @@ public abstract class ColumnData
         FieldKind.Float => typeof(float),
         FieldKind.Double => typeof(double),
         FieldKind.Decimal => typeof(decimal),
-        FieldKind.String => typeof(ReadOnlyMemory<char>),
+        FieldKind.String => typeof(ReadOnlyMemory<byte>),
         FieldKind.Binary => typeof(ReadOnlyMemory<byte>),
         FieldKind.Date => typeof(DateOnly),
         FieldKind.Timestamp => typeof(DateTime),

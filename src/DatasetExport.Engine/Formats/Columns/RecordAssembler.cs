@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
@@ -100,7 +102,7 @@ internal static class RecordAssembler
             ColumnData<float> c => new Cursor<float>(c, static v => v),
             ColumnData<double> c => new Cursor<double>(c, static v => v),
             ColumnData<decimal> c => new Cursor<decimal>(c, static v => v),
-            ColumnData<ReadOnlyMemory<char>> c => new Cursor<ReadOnlyMemory<char>>(c, static v => v.ToString()),
+            ColumnData<ReadOnlyMemory<byte>> c when c.Leaf.Field.Kind == FieldKind.String => new Cursor<ReadOnlyMemory<byte>>(c, static v => Encoding.UTF8.GetString(v.Span)),
             ColumnData<ReadOnlyMemory<byte>> c => new Cursor<ReadOnlyMemory<byte>>(c, static v => v.ToArray()),
             ColumnData<DateOnly> c => new Cursor<DateOnly>(c, static v => v),
             ColumnData<DateTime> c => new Cursor<DateTime>(c, static v => v),
