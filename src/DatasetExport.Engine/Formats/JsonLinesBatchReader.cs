@@ -127,9 +127,10 @@ public sealed class JsonLinesBatchReader : IBatchReader
             inference.Observe(line, lineNumber);
             return true;
         }
-        catch (Exception error) when (error is JsonException or BatchReadException)
+        catch (Exception error) when (error is JsonException or BatchReadException or InvalidOperationException)
         {
-            // A conflict in a line of valid JSON fails the batch, handler or not.
+            // A conflict in a line of valid JSON fails the batch, handler or not. (InvalidOperationException: a field name
+            // escaping a lone surrogate, which the refusal below reports as the invalid JSON it is.)
             if (Refusal(line, path, lineNumber) is not { } refused) throw;
             if (_onInvalidRecord is null) throw refused;
             return false;

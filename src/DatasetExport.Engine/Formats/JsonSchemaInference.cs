@@ -51,14 +51,34 @@ internal sealed class JsonSchemaInference
         reader.Read();   // throws if anything but white space follows the object
     }
 
-    /// <summary>The kind of the line's JSON value; throws <see cref="JsonException"/> when the whole line is not valid JSON.</summary>
+    /// <summary>
+    /// The kind of the line's JSON value; throws <see cref="JsonException"/> when the whole line is not valid JSON, or when
+    /// a string or field name escapes a lone surrogate (<c>"\ud800"</c>: JSON's grammar allows it, but it is no Unicode
+    /// text, which every reader of the line must unescape it to).
+    /// </summary>
     public static JsonValueKind FirstToken(ReadOnlySpan<byte> line)
     {
         var reader = new Utf8JsonReader(line);
         reader.Read();
         var kind = ValueKind(reader.TokenType);
-        while (reader.Read()) { }
+        do
+        {
+            if (reader.ValueIsEscaped && reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName) CheckUnescapes(ref reader);
+        }
+        while (reader.Read());
         return kind;
+    }
+
+    private static void CheckUnescapes(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            reader.GetString();
+        }
+        catch (InvalidOperationException error)
+        {
+            throw new JsonException($"{error.Message} Byte {reader.TokenStartIndex + 1} of the line.", error);
+        }
     }
 
     public DatasetSchema ToSchema() => new(_root.Children.Select(ToField).ToList());

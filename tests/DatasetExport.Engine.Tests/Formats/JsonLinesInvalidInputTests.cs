@@ -42,6 +42,25 @@ public sealed class JsonLinesInvalidInputTests : IDisposable
         Assert.Equal(["line 2", "line 4", "line 2", "line 4"], reported);
     }
 
+    // A lone surrogate escaped in a value and in a field name: valid JSON syntax, but no Unicode text to store.
+    [Theory]
+    [InlineData("{\"id\": 2, \"s\": \"a\\ud800b\"}")]
+    [InlineData("{\"id\": 2, \"\\udc00\": 1}")]
+    public async Task A_line_escaping_a_lone_surrogate_is_an_invalid_record(string line)
+    {
+        var path = Write("surrogate.jsonl", "{\"id\": 1, \"s\": \"x\"}", line, "{\"id\": 3, \"s\": \"\\u00e9\"}");
+
+        var strict = await Assert.ThrowsAsync<BatchReadException>(() => ReadIdsAsync(new JsonLinesBatchReader(), path, false));
+        var reported = new List<BatchReadException>();
+        var ids = await ReadIdsAsync(new JsonLinesBatchReader(onInvalidRecord: reported.Add), path, false);
+
+        Assert.Equal("line 2", strict.Location);
+        Assert.Contains("invalid JSON", strict.Message);
+        Assert.Equal([1L, 3L], ids);
+        Assert.All(reported, error => Assert.Equal("line 2", error.Location));
+        Assert.NotEmpty(reported);
+    }
+
     [Fact]
     public async Task A_type_conflict_between_lines_still_fails_the_batch_with_a_handler()
     {
