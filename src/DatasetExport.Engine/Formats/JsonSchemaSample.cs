@@ -18,25 +18,20 @@ namespace DatasetExport.Engine.Formats;
 internal sealed record JsonSchemaSample(DatasetSchema Schema, bool Complete, IReadOnlySet<string> UnobservedElements)
 {
     /// <summary>
-    /// Paths (<c>geo.city</c>, <c>tags[]</c>) of every field of <see cref="Schema"/>. A later line of the batch with a field
-    /// outside them does not fit even where another batch gave the dataset schema that field: the batch's full schema
-    /// would hold it in another place (fields are in the order lines first show them).
+    /// Paths (<c>geo.city</c>, <c>tags[]</c>) of every field of <see cref="Schema"/>, as its <see cref="ColumnLayout"/> names
+    /// them (the shredder's fields are layout nodes of the dataset schema). A later line of the batch with a field outside
+    /// them does not fit even where another batch gave the dataset schema that field: the batch's full schema would hold it
+    /// in another place (fields are in the order lines first show them).
     /// </summary>
-    public IReadOnlySet<string> FieldPaths { get; } = PathsOf(Schema);
+    public IReadOnlySet<string> FieldPaths { get; } = ColumnLayout.For(Schema).Columns.SelectMany(Nodes).Select(node => node.Path).ToHashSet(StringComparer.Ordinal);
 
-    private static HashSet<string> PathsOf(DatasetSchema schema)
+    private static IEnumerable<LayoutNode> Nodes(LayoutNode node) => node switch
     {
-        var paths = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var field in schema.Fields) Collect(field, field.Name, paths);
-        return paths;
-
-        static void Collect(SchemaField field, string path, HashSet<string> paths)
-        {
-            paths.Add(path);
-            if (field.Kind == FieldKind.List) Collect(field.ChildFields[0], path + "[]", paths);
-            else foreach (var child in field.ChildFields) Collect(child, path + "." + child.Name, paths);
-        }
-    }
+        StructLayout structNode => structNode.Children.SelectMany(Nodes).Prepend(node),
+        ListLayout list => Nodes(list.Element).Prepend(node),
+        MapLayout map => Nodes(map.Key).Concat(Nodes(map.Value)).Prepend(node),
+        _ => [node],
+    };
 }
 
 /// <summary>A line past a batch's schema sample that the schema inferred from the sample does not hold (see <see cref="JsonSchemaSample"/>).</summary>

@@ -107,7 +107,7 @@ public sealed class FolderLake
         }
 
         // Every batch is judged (not just up to the first bad one), so an export that skips bad batches knows them all.
-        // Batches are read on all cores (JSON Lines inference parses every line), then merged in order.
+        // Batches are read on all cores (JSON Lines inference parses their lines), then merged in order.
         // Sampled schemas are checked by the export's read against the dataset schema, which a Parquet batch could widen
         // past what the checks know (kinds JSON inference never gives): mixed datasets are inferred from every line.
         if (options.SampleJsonSchemas && format != nameof(BatchFormat.JsonLines)) options = options with { SampleJsonSchemas = false };
