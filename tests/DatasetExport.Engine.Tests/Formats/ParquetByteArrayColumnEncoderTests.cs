@@ -51,15 +51,8 @@ public sealed class ParquetByteArrayColumnEncoderTests(FormatsFixture fixture)
         ["labels"] = i % 8 == 0 ? null : Enumerable.Range(0, i % 3).Select(j => new KeyValuePair<object, object?>($"k{j}😀", j == 0 ? null : (long)(i * j))).ToList(),
     }).ToList();
 
-    private async Task<string> WriteAsync(IReadOnlyList<Record> records, CompressionKind compression, int rowGroupRecords = 1000)
-    {
-        var path = fixture.NewPath("text.parquet");
-        await using var output = File.Create(path);
-        await using var writer = new ParquetFileWriter(output, Schema, compression, rowGroupRecords);
-        foreach (var chunk in records.Chunk(700)) await writer.WriteAsync(new RecordChunk(Schema, chunk), CancellationToken.None);
-        await writer.CompleteAsync(CancellationToken.None);
-        return path;
-    }
+    private Task<string> WriteAsync(IReadOnlyList<Record> records, CompressionKind compression) =>
+        ParquetEncoderChecks.WriteAsync(fixture.NewPath("text.parquet"), Schema, records, compression, rowGroupRecords: 1000);
 
     [Theory]
     [InlineData(CompressionKind.None)]
@@ -278,26 +271,10 @@ public sealed class ParquetByteArrayColumnEncoderTests(FormatsFixture fixture)
         {
             var field = fields[column.Leaf.Index];
             var expected = (ColumnData<ReadOnlyMemory<byte>>)column;
-            var definitions = new List<int>();
-            var repetitions = new List<int>();
-            var values = new List<string>();
-            for (var g = 0; g < reader.RowGroupCount; g++)
-            {
-                using var group = reader.OpenRowGroupReader(g);
-                var count = (int)group.GetMetadata(field)!.MetaData!.NumValues;
-                var groupDefinitions = new int[field.MaxDefinitionLevel > 0 ? count : 0];
-                var groupRepetitions = new int[field.MaxRepetitionLevel > 0 ? count : 0];
-                var groupValues = new ReadOnlyMemory<char>[count];
-                await group.ReadRawAsync<ReadOnlyMemory<char>>(field, groupValues,
-                    groupDefinitions.Length > 0 ? groupDefinitions.AsMemory() : (Memory<int>?)null, groupRepetitions.Length > 0 ? groupRepetitions.AsMemory() : (Memory<int>?)null);
-                definitions.AddRange(groupDefinitions);
-                repetitions.AddRange(groupRepetitions);
-                var valueCount = field.MaxDefinitionLevel > 0 ? groupDefinitions.Count(d => d == field.MaxDefinitionLevel) : count;
-                values.AddRange(groupValues.Take(valueCount).Select(value => value.ToString()));
-            }
+            var (definitions, repetitions, values) = await ParquetEncoderChecks.ReadRawAsync<ReadOnlyMemory<char>>(reader, field, value => value.ToString());
             Assert.Equal(field.MaxDefinitionLevel > 0 ? expected.Definitions.ToArray() : [], definitions);
             Assert.Equal(field.MaxRepetitionLevel > 0 ? expected.Repetitions.ToArray() : [], repetitions);
-            Assert.Equal(expected.Values.ToArray().Select(value => System.Text.Encoding.UTF8.GetString(value.Span)), values);
+            Assert.Equal(expected.Values.ToArray().Select(value => (object?)System.Text.Encoding.UTF8.GetString(value.Span)), values);
         }
     }
 

@@ -63,15 +63,8 @@ public sealed class ParquetValueColumnEncoderTests(FormatsFixture fixture)
         ["counts"] = i % 7 == 3 ? null : Enumerable.Range(0, i % 3).Select(j => new KeyValuePair<object, object?>(j, j == 1 ? null : i * 1.5 + j)).ToList(),
     }).ToList();
 
-    private async Task<string> WriteAsync(DatasetSchema schema, IReadOnlyList<Record> records, CompressionKind compression, int rowGroupRecords = RowGroupRows)
-    {
-        var path = fixture.NewPath("values.parquet");
-        await using var output = File.Create(path);
-        await using var writer = new ParquetFileWriter(output, schema, compression, rowGroupRecords);
-        foreach (var chunk in records.Chunk(700)) await writer.WriteAsync(new RecordChunk(schema, chunk), CancellationToken.None);
-        await writer.CompleteAsync(CancellationToken.None);
-        return path;
-    }
+    private Task<string> WriteAsync(DatasetSchema schema, IReadOnlyList<Record> records, CompressionKind compression, int rowGroupRecords = RowGroupRows) =>
+        ParquetEncoderChecks.WriteAsync(fixture.NewPath("values.parquet"), schema, records, compression, rowGroupRecords);
 
     [Theory]
     [InlineData(CompressionKind.None)]
@@ -356,17 +349,17 @@ public sealed class ParquetValueColumnEncoderTests(FormatsFixture fixture)
             var field = fields[column.Leaf.Index];
             var (definitions, repetitions, values) = column.Leaf.Field.Kind switch
             {
-                FieldKind.Boolean => await ReadWithParquetNetAsync<bool>(reader, field, v => v),
-                FieldKind.Int32 => await ReadWithParquetNetAsync<int>(reader, field, v => v),
-                FieldKind.Int64 => await ReadWithParquetNetAsync<long>(reader, field, v => v),
-                FieldKind.Float => await ReadWithParquetNetAsync<float>(reader, field, v => v),
-                FieldKind.Double => await ReadWithParquetNetAsync<double>(reader, field, v => v),
-                FieldKind.Date => await ReadWithParquetNetAsync<DateOnly>(reader, field, v => v),
-                FieldKind.Timestamp => await ReadWithParquetNetAsync<DateTime>(reader, field, v => v.Ticks),
+                FieldKind.Boolean => await ParquetEncoderChecks.ReadRawAsync<bool>(reader, field, v => v),
+                FieldKind.Int32 => await ParquetEncoderChecks.ReadRawAsync<int>(reader, field, v => v),
+                FieldKind.Int64 => await ParquetEncoderChecks.ReadRawAsync<long>(reader, field, v => v),
+                FieldKind.Float => await ParquetEncoderChecks.ReadRawAsync<float>(reader, field, v => v),
+                FieldKind.Double => await ParquetEncoderChecks.ReadRawAsync<double>(reader, field, v => v),
+                FieldKind.Date => await ParquetEncoderChecks.ReadRawAsync<DateOnly>(reader, field, v => v),
+                FieldKind.Timestamp => await ParquetEncoderChecks.ReadRawAsync<DateTime>(reader, field, v => v.Ticks),
                 // Parquet.Net 6.1 hands TIME(MICROS) over as the INT64 it is.
-                FieldKind.Time => await ReadWithParquetNetAsync<long>(reader, field, v => TimeSpan.FromMicroseconds(v)),
-                FieldKind.Decimal => await ReadWithParquetNetAsync<Parquet.Data.BigDecimal>(reader, field, v => ParquetSchemaMapping.ToDecimal(v.UnscaledValue, v.Scale)),
-                FieldKind.Binary => await ReadWithParquetNetAsync<ReadOnlyMemory<byte>>(reader, field, v => Convert.ToHexString(v.Span)),
+                FieldKind.Time => await ParquetEncoderChecks.ReadRawAsync<long>(reader, field, v => TimeSpan.FromMicroseconds(v)),
+                FieldKind.Decimal => await ParquetEncoderChecks.ReadRawAsync<Parquet.Data.BigDecimal>(reader, field, v => ParquetSchemaMapping.ToDecimal(v.UnscaledValue, v.Scale)),
+                FieldKind.Binary => await ParquetEncoderChecks.ReadRawAsync<ReadOnlyMemory<byte>>(reader, field, v => Convert.ToHexString(v.Span)),
                 _ => throw new InvalidOperationException($"Unexpected leaf {column.Leaf.Path}"),
             };
             Assert.Equal(column.Leaf.MaxDefinition > 0 ? column.Definitions.ToArray() : [], definitions);
@@ -380,30 +373,6 @@ public sealed class ParquetValueColumnEncoderTests(FormatsFixture fixture)
             };
             Assert.Equal(ValuesOf(column).Select(Expected), values);
         }
-    }
-
-    private static async Task<(List<int> Definitions, List<int> Repetitions, List<object?> Values)> ReadWithParquetNetAsync<T>(
-        ParquetReader reader, Parquet.Schema.DataField field, Func<T, object?> comparable)
-        where T : struct
-    {
-        var definitions = new List<int>();
-        var repetitions = new List<int>();
-        var values = new List<object?>();
-        for (var g = 0; g < reader.RowGroupCount; g++)
-        {
-            using var group = reader.OpenRowGroupReader(g);
-            var count = (int)group.GetMetadata(field)!.MetaData!.NumValues;
-            var groupDefinitions = new int[field.MaxDefinitionLevel > 0 ? count : 0];
-            var groupRepetitions = new int[field.MaxRepetitionLevel > 0 ? count : 0];
-            var groupValues = new T[count];
-            await group.ReadRawAsync<T>(field, groupValues,
-                groupDefinitions.Length > 0 ? groupDefinitions.AsMemory() : (Memory<int>?)null, groupRepetitions.Length > 0 ? groupRepetitions.AsMemory() : (Memory<int>?)null);
-            definitions.AddRange(groupDefinitions);
-            repetitions.AddRange(groupRepetitions);
-            var valueCount = field.MaxDefinitionLevel > 0 ? groupDefinitions.Count(d => d == field.MaxDefinitionLevel) : count;
-            values.AddRange(groupValues.Take(valueCount).Select(comparable));
-        }
-        return (definitions, repetitions, values);
     }
 
     private static IEnumerable<object?> ValuesOf(ColumnData column) => column switch
