@@ -128,11 +128,21 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         }
     }
 
-    /// <summary>Stores -RetryCount and -RetryTimeoutSeconds, when given, as the invariant-culture strings the engine reads.</summary>
-    protected static void SetRetrySettings(DestinationSettings destination, int? retryCount, int? retryTimeoutSeconds)
+    /// <summary>
+    /// Stores -RetryCount and -RetryTimeoutSeconds, when given, as the invariant-culture strings the engine reads; one
+    /// given as $null is removed, so the engine's default applies again.
+    /// </summary>
+    protected void SetRetrySettings(DestinationSettings destination, int? retryCount, int? retryTimeoutSeconds)
     {
-        if (retryCount is { } count) destination.Properties[DestinationKeys.RetryCount] = count.ToString(CultureInfo.InvariantCulture);
-        if (retryTimeoutSeconds is { } seconds) destination.Properties[DestinationKeys.RetryTimeoutSeconds] = seconds.ToString(CultureInfo.InvariantCulture);
+        SetOrRemove(DestinationKeys.RetryCount, retryCount);
+        SetOrRemove(DestinationKeys.RetryTimeoutSeconds, retryTimeoutSeconds);
+
+        // The parameters carry the names of the keys they set.
+        void SetOrRemove(string key, int? value)
+        {
+            if (value is { } given) destination.Properties[key] = given.ToString(CultureInfo.InvariantCulture);
+            else if (MyInvocation.BoundParameters.ContainsKey(key)) destination.Properties.Remove(key);
+        }
     }
 
     /// <summary>

@@ -50,9 +50,9 @@ public abstract class FlowScheduleCmdlet : DatasetExportCmdlet
     [Parameter]
     public DateTimeOffset StartTime { get; set; }
 
-    /// <summary>No slot after this time (to the minute); must be after -StartTime.</summary>
+    /// <summary>No slot after this time (to the minute); must be after -StartTime. $null: no end (Set-ExportFlow removes the stored one).</summary>
     [Parameter]
-    public DateTimeOffset EndTime { get; set; }
+    public DateTimeOffset? EndTime { get; set; }
 
     /// <summary>The zone -Daily and -Cron times are read in: an IANA id (Europe/Paris) or a Windows id (Romance Standard Time). Default UTC.</summary>
     [Parameter]
@@ -64,7 +64,7 @@ public abstract class FlowScheduleCmdlet : DatasetExportCmdlet
 
     /// <summary>
     /// Applies the schedule parameters that were given to <paramref name="flow"/> and describes each change. -StartTime,
-    /// -EndTime and -TimeZone keep their stored values unless given. Bounds without a schedule, or a time zone for a
+    /// -EndTime and -TimeZone keep their stored values unless given (-EndTime $null removes the end). Bounds without a schedule, or a time zone for a
     /// schedule that reads no wall-clock time, are refused here (terminating, InvalidArgument naming the parameter).
     /// </summary>
     protected void ApplySchedule(FlowRecord flow, string target, List<string> changes)
@@ -97,7 +97,7 @@ public abstract class FlowScheduleCmdlet : DatasetExportCmdlet
         if (bound.ContainsKey(nameof(EndTime)))
         {
             flow.EndTime = EndTime;
-            changes.Add($"end time {EndTime.UtcDateTime:yyyy-MM-dd HH:mm} UTC");
+            changes.Add(EndTime is { } end ? $"end time {end.UtcDateTime:yyyy-MM-dd HH:mm} UTC" : "no end time");
         }
         if (bound.ContainsKey(nameof(TimeZone)))
         {

@@ -44,6 +44,15 @@ public sealed class RetryTests
         var changed = session.Run("Set-ExportDestination plain -RetryCount 20 -RetryTimeoutSeconds 86400 -SkipValidation -PassThru").AssertNoErrors().Output.Single();
         Assert.Equal((20, 86400), Retry(changed));
         Assert.Equal((20, 86400), Retry(Destination(session, "plain")));
+
+        // $null puts a setting back to the engine's default: the stored value goes, the other one stays.
+        session.Run("Set-ExportDestination plain -RetryCount $null -SkipValidation").AssertNoErrors();
+        var reset = Destination(session, "plain");
+        Assert.Equal((4, 86400), Retry(reset));
+        Assert.False(Settings(reset).ContainsKey("RetryCount"));
+        session.Run("Set-ExportDestination plain -RetryTimeoutSeconds $null -SkipValidation").AssertNoErrors();
+        Assert.Equal((4, 300), Retry(Destination(session, "plain")));
+        Assert.DoesNotContain(Settings(Destination(session, "plain")).Keys, key => key.StartsWith("Retry", StringComparison.Ordinal));
     }
 
     [Theory]

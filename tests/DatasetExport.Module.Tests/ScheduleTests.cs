@@ -96,6 +96,12 @@ public sealed class ScheduleTests
         var cron = session.Run("Set-ExportFlow f -Cron '0 6 * * *' -TimeZone Asia/Tokyo -PassThru").AssertNoErrors().Output.Single();
         Assert.Equal("Cron '0 6 * * *' (Asia/Tokyo), from 2040-01-01 00:00 UTC, until 2040-02-01 00:00 UTC", cron.Properties["Schedule"].Value);
 
+        // -EndTime $null removes the end and leaves the rest of the schedule as it was.
+        var endless = session.Run("Set-ExportFlow f -EndTime $null -PassThru").AssertNoErrors().Output.Single();
+        Assert.Equal("Cron '0 6 * * *' (Asia/Tokyo), from 2040-01-01 00:00 UTC", endless.Properties["Schedule"].Value);
+        Assert.Null(endless.Properties["EndTime"].Value);
+        Assert.Null(session.Run("(Get-ExportFlow f).EndTime").AssertNoErrors().Output.Single());
+
         var manual = session.Run("Set-ExportFlow f -Manual -PassThru").AssertNoErrors().Output.Single();
         Assert.Equal("Manual", manual.Properties["Schedule"].Value);
         Assert.Null(manual.Properties["StartTime"].Value);

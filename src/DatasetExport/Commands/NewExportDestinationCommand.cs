@@ -249,13 +249,13 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
 
     /// <summary>How often an operation that failed transiently (connection, timeout, throttling, server error) is tried again; default 4.</summary>
     [Parameter]
-    [ValidateRange(0, RetryPolicy.MaxRetryCount)]
+    [ValidateRangeOrNull(0, RetryPolicy.MaxRetryCount)]
     public int? RetryCount { get; set; }
 
     /// <summary>No retry starts later than this many seconds after an operation's first attempt; default 300.</summary>
     [Parameter]
     [Alias("RetryTimeout")]
-    [ValidateRange(1, RetryPolicy.MaxTimeoutSeconds)]
+    [ValidateRangeOrNull(1, RetryPolicy.MaxTimeoutSeconds)]
     public int? RetryTimeoutSeconds { get; set; }
 
     /// <summary>Store the destination without writing a probe file first.</summary>

@@ -17,6 +17,10 @@ namespace DatasetExport.Commands;
 ///   <code>Get-ExportDestination s3 | Set-ExportDestination -RetryCount 8 -RetryTimeoutSeconds 600</code>
 ///   <para>Retries failed transfers to s3 up to 8 times, within 10 minutes.</para>
 /// </example>
+/// <example>
+///   <code>Set-ExportDestination s3 -RetryCount $null -RetryTimeoutSeconds $null</code>
+///   <para>Puts both retry settings back to their defaults (4 retries within 300 seconds).</para>
+/// </example>
 [Cmdlet(VerbsCommon.Set, "ExportDestination", SupportsShouldProcess = true)]
 [OutputType(typeof(ExportDestination))]
 public sealed class SetExportDestinationCommand : DatasetExportCmdlet
@@ -70,15 +74,15 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
     [ValidateNotNullOrEmpty]
     public string? FolderTemplate { get; set; }
 
-    /// <summary>How often an operation that failed transiently (connection, timeout, throttling, server error) is tried again; default 4.</summary>
+    /// <summary>How often an operation that failed transiently (connection, timeout, throttling, server error) is tried again; default 4, which $null restores.</summary>
     [Parameter]
-    [ValidateRange(0, RetryPolicy.MaxRetryCount)]
+    [ValidateRangeOrNull(0, RetryPolicy.MaxRetryCount)]
     public int? RetryCount { get; set; }
 
-    /// <summary>No retry starts later than this many seconds after an operation's first attempt; default 300.</summary>
+    /// <summary>No retry starts later than this many seconds after an operation's first attempt; default 300, which $null restores.</summary>
     [Parameter]
     [Alias("RetryTimeout")]
-    [ValidateRange(1, RetryPolicy.MaxTimeoutSeconds)]
+    [ValidateRangeOrNull(1, RetryPolicy.MaxTimeoutSeconds)]
     public int? RetryTimeoutSeconds { get; set; }
 
     /// <summary>Store the change without writing a probe file first.</summary>

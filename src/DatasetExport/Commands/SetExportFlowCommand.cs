@@ -7,11 +7,16 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Changes a flow's destination, datasets, mode, bad-input handling or schedule.</para>
 /// <para type="description">Only what is given changes. -Once, -Hourly, -Daily and -Cron replace the schedule (-StartTime,
-/// -EndTime and -TimeZone keep their values unless given); -Manual removes it. The slots the flow already ran stay run.</para>
+/// -EndTime and -TimeZone keep their values unless given); -Manual removes it; -EndTime $null removes the end time. The slots
+/// the flow already ran stay run.</para>
 /// </summary>
 /// <example>
 ///   <code>Set-ExportFlow web-nightly -Hourly -Every 6 -PassThru</code>
 ///   <para>Changes the flow's schedule to every 6 hours; the rest of the flow stays as it was.</para>
+/// </example>
+/// <example>
+///   <code>Set-ExportFlow web-nightly -EndTime $null</code>
+///   <para>Lets the flow run on with no end time; its schedule stays as it was.</para>
 /// </example>
 /// <example>
 ///   <code>Set-ExportFlow web-nightly -Manual</code>
