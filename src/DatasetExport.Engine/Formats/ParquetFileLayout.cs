@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Reflection;
 using Parquet;
 using Parquet.Meta;
 
@@ -6,13 +7,20 @@ namespace DatasetExport.Engine.Formats;
 
 /// <summary>
 /// The physical layout of the Parquet files written for a dataset schema: the footer Parquet.Net writes for the schema
-/// with no row group (its schema elements and created_by, the template of every footer <see cref="ParquetFileWriter"/>
-/// assembles), and the signature of its leaf columns, which decides whether another file's column chunks can be copied
+/// with no row group (its schema elements, the template of every footer <see cref="ParquetFileWriter"/> assembles, which
+/// gives them the engine's own <see cref="CreatedBy"/>), and the signature of its leaf columns, which decides whether another file's column chunks can be copied
 /// into ours unchanged.
 /// </summary>
 internal static class ParquetFileLayout
 {
     private static readonly ConcurrentDictionary<DatasetSchema, byte[]> EmptyFiles = new();
+
+    /// <summary>
+    /// The created_by of the files the engine writes (the spec's "name version x.y.z (build hash)"), in place of the
+    /// template's Parquet.Net one: readers, the row group copier among them, judge a file's statistics by its writer, and
+    /// the engine encodes every column chunk itself.
+    /// </summary>
+    public static readonly string CreatedBy = EngineCreatedBy();
 
     /// <summary>A new copy of the footer of an empty file of <paramref name="schema"/>, for the caller to fill in.</summary>
     public static FileMetaData Template(DatasetSchema schema) => ParquetThrift.ReadFooter(EmptyFiles.GetOrAdd(schema, WriteEmptyFile));
@@ -60,6 +68,13 @@ internal static class ParquetFileLayout
             ConvertedType.TIMESTAMP_MICROS or ConvertedType.TIME_MICROS => "us",
             _ => null,
         };
+    }
+
+    private static string EngineCreatedBy()
+    {
+        var version = typeof(ParquetFileLayout).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+        var build = version.IndexOf('+', StringComparison.Ordinal);
+        return build < 0 ? $"DatasetExport version {version}" : $"DatasetExport version {version[..build]} (build {version[(build + 1)..]})";
     }
 
     private static byte[] WriteEmptyFile(DatasetSchema schema)

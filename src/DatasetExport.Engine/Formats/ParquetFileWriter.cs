@@ -60,6 +60,7 @@ public sealed class ParquetFileWriter : IFormatWriter
         _counter = new CountingStream(output);
         _schema = schema;
         _footer = ParquetFileLayout.Template(schema);
+        _footer.CreatedBy = ParquetFileLayout.CreatedBy;
         _compression = compression;
         _shelf = shelf;
         _leaves = shelf?.Take(schema, compression) ?? NewLeaves(schema, compression, _footer);

@@ -87,9 +87,9 @@ internal sealed class ParquetRowGroupCopier
                 if (chunk.Codec != target && !(ParquetPageCodec.Supports(chunk.Codec) && ParquetPageCodec.Supports(target))) return null;
             }
         }
-        // Parquet.Net 6.1.0 writes wrong timestamp min/max (aloneguid/parquet-dotnet#769): from its files they are left out
-        // rather than copied. ParquetFileWriter's files carry the same created_by (its footer template is Parquet.Net's), so
-        // their timestamp min/max, right since it encodes every column itself, are left out too.
+        // Parquet.Net 6.1.0 writes wrong timestamp min/max (aloneguid/parquet-dotnet#769): from its files (the created_by of
+        // the footer template) they are left out rather than copied. ParquetFileWriter's files name the engine instead, and
+        // keep theirs: it encodes every column itself.
         var writtenByParquetNet = metadata.CreatedBy is { } createdBy && template.CreatedBy is { } ourWriter
             && createdBy.StartsWith(ourWriter.Split(' ')[0], StringComparison.OrdinalIgnoreCase);
         return new ParquetRowGroupCopier(path, metadata, target, ours, writtenByParquetNet, pools ?? new RowGroupPools(oneRowGroupAtATime: true));

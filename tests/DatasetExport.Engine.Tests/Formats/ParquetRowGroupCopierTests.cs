@@ -216,35 +216,68 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
     [Fact]
     public async Task Timestamp_statistics_of_files_written_by_ParquetNet_are_left_out_of_copies()
     {
-        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64), new SchemaField("ts", FieldKind.Timestamp)]);
         var source = fixture.NewPath("parquet-net.parquet");
+        var fields = ParquetSchemaMapping.ToParquetSchema(TimestampSchema).DataFields;
         await using (var file = File.Create(source))
-        await using (var writer = new ParquetFileWriter(file, schema, CompressionKind.Snappy))
+        await using (var writer = await Parquet.ParquetWriter.CreateAsync(new Parquet.Schema.ParquetSchema(fields), file))
         {
-            var records = Enumerable.Range(0, 100).Select(i => (IReadOnlyDictionary<string, object?>)new Record
-            {
-                ["id"] = (long)i, ["ts"] = new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc).AddSeconds(i),
-            });
-            await writer.WriteAsync(new RecordChunk(schema, records), CancellationToken.None);
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync<long>(fields[0], Enumerable.Range(0, 100).Select(i => (long)i).ToArray(), null, null, CancellationToken.None);
+            await group.WriteAsync<DateTime>(fields[1], Enumerable.Range(0, 100).Select(TimestampOf).ToArray(), null, null, CancellationToken.None);
+            group.CompleteValidate();
+        }
+        Assert.StartsWith("Parquet.Net", ParquetThrift.ReadFooter(await File.ReadAllBytesAsync(source)).CreatedBy, StringComparison.OrdinalIgnoreCase);
+
+        var columns = await CopyTimestampsAsync(source);
+
+        Assert.NotNull(columns[0].MetaData!.Statistics?.MaxValue);
+        Assert.Null(columns[1].MetaData!.Statistics?.MaxValue);
+        Assert.Null(columns[1].MetaData!.Statistics?.MinValue);
+    }
+
+    [Fact]
+    public async Task Timestamp_statistics_of_files_the_engine_wrote_are_copied_and_name_the_engine()
+    {
+        var source = fixture.NewPath("engine.parquet");
+        await using (var file = File.Create(source))
+        await using (var writer = new ParquetFileWriter(file, TimestampSchema, CompressionKind.Snappy))
+        {
+            var records = Enumerable.Range(0, 100).Select(i => (IReadOnlyDictionary<string, object?>)new Record { ["id"] = (long)i, ["ts"] = TimestampOf(i) });
+            await writer.WriteAsync(new RecordChunk(TimestampSchema, records), CancellationToken.None);
             await writer.CompleteAsync(CancellationToken.None);
         }
+        var createdBy = ParquetThrift.ReadFooter(await File.ReadAllBytesAsync(source)).CreatedBy;
+        Assert.Equal(ParquetFileLayout.CreatedBy, createdBy);
+        Assert.Matches(@"^DatasetExport version \d+\.\d+\.\d+", createdBy);
 
-        var output = fixture.NewPath("copy.parquet");
+        var columns = await CopyTimestampsAsync(source);
+
+        var statistics = columns[1].MetaData!.Statistics!;
+        Assert.Equal(Micros(TimestampOf(0)), BitConverter.ToInt64(statistics.MinValue));
+        Assert.Equal(Micros(TimestampOf(99)), BitConverter.ToInt64(statistics.MaxValue));
+    }
+
+    private static readonly DatasetSchema TimestampSchema = new([new SchemaField("id", FieldKind.Int64, Nullable: false), new SchemaField("ts", FieldKind.Timestamp, Nullable: false)]);
+
+    private static DateTime TimestampOf(int i) => new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc).AddSeconds(i);
+
+    private static long Micros(DateTime utc) => (utc - DateTime.UnixEpoch).Ticks / 10;
+
+    /// <summary>Copies the row groups of a file of <see cref="TimestampSchema"/> into a new one; its columns, and DuckDB filtering it on ts, as the statistics allow.</summary>
+    private async Task<List<Parquet.Meta.ColumnChunk>> CopyTimestampsAsync(string source)
+    {
+        var output = fixture.NewPath(Path.GetFileNameWithoutExtension(source) + "-copy.parquet");
         await using (var file = File.Create(output))
-        await using (var writer = new ParquetFileWriter(file, schema, CompressionKind.Snappy))
+        await using (var writer = new ParquetFileWriter(file, TimestampSchema, CompressionKind.Snappy))
         {
-            await foreach (var rowGroup in (await OpenAsync(source, schema, CompressionKind.Snappy)).ReadAsync(CancellationToken.None))
+            await foreach (var rowGroup in (await OpenAsync(source, TimestampSchema, CompressionKind.Snappy)).ReadAsync(CancellationToken.None))
             {
                 using (rowGroup) await writer.WriteAsync(rowGroup, CancellationToken.None);
             }
             await writer.CompleteAsync(CancellationToken.None);
         }
-
-        var columns = ParquetThrift.ReadFooter(await File.ReadAllBytesAsync(output)).RowGroups.Single().Columns;
-        Assert.NotNull(columns[0].MetaData!.Statistics?.MaxValue);
-        Assert.Null(columns[1].MetaData!.Statistics?.MaxValue);
-        Assert.Null(columns[1].MetaData!.Statistics?.MinValue);
         Assert.Equal(50, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(output)}) WHERE ts >= TIMESTAMPTZ '2024-01-02 03:04:55+00'"));
+        return ParquetThrift.ReadFooter(await File.ReadAllBytesAsync(output)).RowGroups.Single().Columns;
     }
 
     [Fact]
