@@ -115,16 +115,21 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         }
     }
 
-    /// <summary>Rejects file type and compression pairs no writer supports (Snappy or Zstd for Json).</summary>
-    protected void ValidateFileType(FileType fileType, Compression compression, string target)
+    /// <summary>
+    /// False, after a non-terminating error about <paramref name="target"/>, for a file type and compression pair no writer
+    /// supports (Snappy or Zstd for Json). Non-terminating: with destinations from the pipeline the pair depends on each one.
+    /// </summary>
+    protected bool TryValidateFileType(FileType fileType, Compression compression, string target)
     {
         try
         {
             FormatCatalog.ValidateCombination(fileType.ToEngine(), compression.ToEngine());
+            return true;
         }
         catch (ArgumentException error)
         {
-            ThrowTerminatingError(new ErrorRecord(error, "InvalidCompressionForFileType", ErrorCategory.InvalidArgument, target));
+            WriteError(new ErrorRecord(error, "InvalidCompressionForFileType", ErrorCategory.InvalidArgument, target));
+            return false;
         }
     }
 

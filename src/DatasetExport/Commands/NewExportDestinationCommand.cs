@@ -279,7 +279,7 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
                 new PSArgumentException($"-Type {Type} does not match the parameters given, which describe a {setType} destination. See Get-Help New-ExportDestination for each type's parameters.", nameof(Type)),
                 "ParametersDoNotMatchType", ErrorCategory.InvalidArgument, Type));
         }
-        ValidateFileType(FileType, Compression, Name);
+        if (!TryValidateFileType(FileType, Compression, Name)) return;
         if (Engine.State.FindDestination(Name) is not null)
         {
             WriteError($"A destination named '{Name}' already exists. Use Set-ExportDestination to change it, or choose another name.",

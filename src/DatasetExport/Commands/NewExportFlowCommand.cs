@@ -102,7 +102,7 @@ public sealed class NewExportFlowCommand : FlowScheduleCmdlet
         var details = new List<string>();
         if (SkipInvalidRecords) details.Add("skipping invalid records");
         if (SkipInvalidBatches) details.Add("skipping invalid batches");
-        ApplySchedule(flow, Name, details);
+        if (!TryApplySchedule(flow, Name, details)) return;
         var action = $"Create export flow of {_datasetIds.Count} dataset(s) ({string.Join(", ", _datasetIds)}) to destination '{destination.Name}'"
             + (details.Count == 0 ? "" : ", " + string.Join(", ", details));
         if (!ShouldProcess(Name, action)) return;

@@ -104,7 +104,7 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
 
         var fileType = FileType ?? Enum.Parse<FileType>(destination.FileType.ToString());
         var compression = Compression ?? Enum.Parse<Compression>(destination.Compression.ToString());
-        ValidateFileType(fileType, compression, Name);
+        if (!TryValidateFileType(fileType, compression, destination.Name)) return;
 
         destination.FileType = fileType.ToEngine();
         destination.Compression = compression.ToEngine();

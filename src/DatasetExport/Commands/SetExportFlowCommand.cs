@@ -114,7 +114,7 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
             flow.TimeZone = "UTC";
             changes.Add("no schedule");
         }
-        ApplySchedule(flow, flow.Name, changes);
+        if (!TryApplySchedule(flow, flow.Name, changes)) return;
         if (!ShouldProcess(flow.Name, changes.Count == 0 ? "Save export flow unchanged" : "Set export flow " + string.Join("; ", changes))) return;
         Guard(() =>
         {

@@ -1,0 +1,61 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Module.Tests;
+
+/// <summary>
+/// Pipelines an administrator writes over several stored objects: a problem with one object is a non-terminating
+/// error about that object, the others are still processed, and objects of one cmdlet bind to the next by what they name.
+/// </summary>
+public sealed class AdminPipelineTests : IDisposable
+{
+    private readonly ModuleSession _session = new();
+    private readonly string _lake;
+    private readonly string _output;
+
+    public AdminPipelineTests()
+    {
+        (_lake, _output) = ExportPipelineTests.MakeLake(_session);
+        _session.Run("Set-DatasetExportOption -LakePath $args[0]", _lake).AssertNoErrors();
+    }
+
+    public void Dispose() => _session.Dispose();
+
+    [Fact]
+    public void Set_ExportDestination_over_the_pipeline_reports_a_bad_combination_per_destination_and_changes_the_others()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name a -Type Local -Path "$Out/a" -FileType Parquet -Compression Zstd | Out-Null
+            New-ExportDestination -Name b -Type Local -Path "$Out/b" -FileType Parquet | Out-Null
+            """, _output).AssertNoErrors();
+
+        var result = _session.Run("Get-ExportDestination | Set-ExportDestination -FileType Json -PassThru");
+
+        ExportPipelineTests.AssertError(result, "InvalidCompressionForFileType", "SetExportDestinationCommand", ErrorCategory.InvalidArgument, "a");
+        var changed = Assert.Single(result.Output);
+        Assert.Equal(("b", "Json"), ((string)changed.Properties["Name"].Value, changed.Properties["FileType"].Value.ToString()));
+        Assert.Equal(["a Parquet Zstd", "b Json None"], Strings("Get-ExportDestination | ForEach-Object { \"$($_.Name) $($_.FileType) $($_.Compression)\" }"));
+    }
+
+    [Fact]
+    public void Set_ExportFlow_over_the_pipeline_reports_a_bound_without_schedule_per_flow_and_changes_the_others()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name a-manual -Destination d -Dataset orders | Out-Null
+            New-ExportFlow -Name b-daily -Destination d -Dataset orders -Daily -At 02:00 | Out-Null
+            New-ExportFlow -Name c-hourly -Destination d -Dataset orders -Hourly -Every 6 | Out-Null
+            """, _output).AssertNoErrors();
+
+        var result = _session.Run("Get-ExportFlow | Set-ExportFlow -EndTime '2030-01-01T00:00Z' -PassThru");
+
+        ExportPipelineTests.AssertError(result, "InvalidScheduleParameter", "SetExportFlowCommand", ErrorCategory.InvalidArgument, "a-manual");
+        Assert.Equal("EndTime", ((ArgumentException)result.Errors[0].Exception).ParamName);
+        Assert.Equal(["b-daily", "c-hourly"], result.Output.Select(f => (string)f.Properties["Name"].Value));
+        Assert.Equal(["a-manual ", "b-daily 2030-01-01 00:00", "c-hourly 2030-01-01 00:00"],
+            Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $(if ($_.EndTime) { $_.EndTime.UtcDateTime.ToString('yyyy-MM-dd HH:mm') })\" }"));
+    }
+
+    private List<string> Strings(string script) =>
+        _session.Run(script).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
+}
