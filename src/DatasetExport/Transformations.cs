@@ -4,17 +4,23 @@ using System.Security;
 namespace DatasetExport;
 
 /// <summary>
-/// Lets -Destination and -Flow take either a name or the object Get-/New- returned: objects become their name.
+/// Lets a destination or flow name parameter take the module's objects as well as names. A destination parameter
+/// (<c>typeof(ExportDestination)</c>) takes a destination as its name, and a flow or run as the destination it names,
+/// so <c>Get-ExportFlow f | Test-ExportDestination</c> tests the flow's destination. A flow parameter
+/// (<c>typeof(ExportFlow)</c>) takes a flow as its name and a run as its flow.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
-public sealed class NameTransformationAttribute : ArgumentTransformationAttribute
+public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransformationAttribute
 {
+    private readonly bool _namesDestination = namedType == typeof(ExportDestination);
+
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData) => Convert(inputData);
 
-    private static object Convert(object inputData) => (inputData is PSObject wrapped ? wrapped.BaseObject : inputData) switch
+    private object Convert(object inputData) => (inputData is PSObject wrapped ? wrapped.BaseObject : inputData) switch
     {
         ExportDestination destination => destination.Name,
-        ExportFlow flow => flow.Name,
+        ExportFlow flow => _namesDestination ? flow.Destination : flow.Name,
+        ExportRun run => _namesDestination ? run.Destination : run.Flow,
         object[] items => items.Select(Convert).ToArray(),
         var other => other,
     };

@@ -56,6 +56,58 @@ public sealed class AdminPipelineTests : IDisposable
             Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $(if ($_.EndTime) { $_.EndTime.UtcDateTime.ToString('yyyy-MM-dd HH:mm') })\" }"));
     }
 
+    [Fact]
+    public void Flows_and_runs_piped_to_destination_cmdlets_stand_for_their_destination()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportDestination -Name e -Type Local -Path "$Out/e" | Out-Null
+            New-ExportFlow -Name f -Destination e -Dataset orders | Out-Null
+            Start-ExportRun f | Out-Null
+            """, _output).AssertNoErrors();
+
+        Assert.Equal(["e"], Strings("Get-ExportFlow f | Get-ExportDestination | ForEach-Object Name"));
+        Assert.Equal(["e True"], Strings("Get-ExportFlow f | Test-ExportDestination | ForEach-Object { \"$($_.Name) $($_.Succeeded)\" }"));
+        Assert.Equal(["e True"], Strings("Get-ExportRun -Flow f | Test-ExportDestination | ForEach-Object { \"$($_.Name) $($_.Succeeded)\" }"));
+        Assert.Equal(["e"], Strings("New-ExportFlow -Name g -Destination (Get-ExportFlow f) -Dataset customers | ForEach-Object Destination"));
+        Assert.Equal(["f"], Strings("Get-ExportRun -Flow f | Get-ExportFlow | ForEach-Object Name"));
+    }
+
+    [Fact]
+    public void Verifications_piped_to_Get_ExportRun_return_their_runs()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] -IncludeManifest | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders, customers | Out-Null
+            Start-ExportRun f | Out-Null
+            """, _output).AssertNoErrors();
+        var runIds = Strings("Get-ExportRun -Flow f | ForEach-Object { $_.Id.ToString() }");
+
+        var runs = _session.Run("Get-ExportRun -Flow f | Test-ExportRun | Where-Object IsValid | Get-ExportRun").AssertNoErrors().Output;
+
+        Assert.Equal(runIds, runs.Select(r => r.Properties["Id"].Value.ToString()));
+    }
+
+    [Fact]
+    public void Runs_piped_to_Start_ExportRun_run_each_flow_once()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders, customers | Out-Null
+            New-ExportFlow -Name g -Destination d -Dataset orders | Out-Null
+            Start-ExportRun f, g | Out-Null
+            """, _output).AssertNoErrors();
+
+        // Three runs of two flows in: each flow runs once, one run per dataset, not once per run piped in.
+        var rerun = _session.Run("Get-ExportRun | Start-ExportRun -Verbose").AssertNoErrors();
+
+        Assert.Equal(["f customers", "f orders", "g orders"],
+            rerun.Output.Select(r => $"{r.Properties["Flow"].Value} {r.Properties["DatasetId"].Value}").Order());
+        Assert.Contains(rerun.Verbose, v => v.Contains("'f'") && v.Contains("already"));
+        Assert.Equal(6, _session.Run("Get-ExportRun").AssertNoErrors().Output.Count);
+    }
+
     private List<string> Strings(string script) =>
         _session.Run(script).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
 }

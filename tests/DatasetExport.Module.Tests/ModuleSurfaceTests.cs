@@ -88,7 +88,7 @@ public sealed class ModuleSurfaceTests
             (Get-Help New-ExportFlow -Examples).examples.example[0].code
             (Get-Help Start-ExportRun).returnValues.returnValue.type.name
             """).AssertNoErrors().Output.Select(o => o.BaseObject.ToString()).ToList();
-        Assert.Equal("The flows to run: names, or flow objects from Get-ExportFlow / New-ExportFlow.", flow[0]);
+        Assert.Equal("The flows to run: names, or flow objects from Get-ExportFlow / New-ExportFlow (a run stands for its flow). Each runs once per command.", flow[0]);
         Assert.Equal("0", flow[1]);
         Assert.Equal("True (ByValue, ByPropertyName)", flow[2]);
         Assert.Equal("Name", flow[3]);

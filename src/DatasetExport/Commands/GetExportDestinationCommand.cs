@@ -19,9 +19,10 @@ public sealed class GetExportDestinationCommand : DatasetExportCmdlet
 {
     #region Parameters
 
-    /// <summary>Destination names; wildcards allowed. All destinations when omitted.</summary>
+    /// <summary>Destination names; wildcards allowed. All destinations when omitted. A flow or run from the pipeline stands for its destination.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
+    [NameTransformation(typeof(ExportDestination))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string[]? Name { get; set; }

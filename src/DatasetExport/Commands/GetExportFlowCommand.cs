@@ -19,9 +19,10 @@ public sealed class GetExportFlowCommand : DatasetExportCmdlet
 {
     #region Parameters
 
-    /// <summary>Flow names; wildcards allowed. All flows when omitted.</summary>
+    /// <summary>Flow names; wildcards allowed. All flows when omitted. A run from the pipeline stands for its flow.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string[]? Name { get; set; }

@@ -24,13 +24,14 @@ public sealed class GetExportRunCommand : DatasetExportCmdlet
 
     /// <summary>Only runs of this flow: its name, or a flow object from the pipeline.</summary>
     [Parameter(Position = 0, ParameterSetName = ListSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string? Flow { get; set; }
 
-    /// <summary>Runs by id.</summary>
+    /// <summary>Runs by id; also from the pipeline, as the Id of runs or the RunId of Test-ExportRun's results.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ByIdSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("RunId")]
     public Guid[] Id { get; set; } = [];
 
     /// <summary>Only runs in this state.</summary>

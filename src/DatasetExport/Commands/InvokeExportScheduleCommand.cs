@@ -33,7 +33,7 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
     /// <summary>Consider only these flows (names, or flow objects from Get-ExportFlow). All flows when omitted.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Name")]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string[]? Flow { get; set; }

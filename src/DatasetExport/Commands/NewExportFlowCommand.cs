@@ -37,9 +37,9 @@ public sealed class NewExportFlowCommand : FlowScheduleCmdlet
     [ValidateNotNullOrEmpty]
     public string Name { get; set; } = "";
 
-    /// <summary>The destination: its name, or the object New-/Get-ExportDestination returned.</summary>
+    /// <summary>The destination: its name, or the object New-/Get-ExportDestination returned (a flow stands for its destination).</summary>
     [Parameter(Mandatory = true, Position = 1)]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportDestination))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string Destination { get; set; } = "";

@@ -27,9 +27,9 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
 {
     #region Parameters
 
-    /// <summary>The destination to change: its name, or a destination object from the pipeline.</summary>
+    /// <summary>The destination to change: its name, or a destination object from the pipeline (a flow or run stands for its destination).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportDestination))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string Name { get; set; } = "";

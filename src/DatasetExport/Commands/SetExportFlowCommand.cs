@@ -33,14 +33,14 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
 
     /// <summary>The flow to change: its name, or a flow object from the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string Name { get; set; } = "";
 
-    /// <summary>A new destination: its name, or a destination object.</summary>
+    /// <summary>A new destination: its name, or a destination object (a flow stands for its destination).</summary>
     [Parameter]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportDestination))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string? Destination { get; set; }
