@@ -3,16 +3,17 @@ using System.Management.Automation;
 namespace DatasetExport.Module.Tests;
 
 /// <summary>
-/// Pipelines an administrator writes over several stored objects: a problem with one object is a non-terminating
-/// error about that object, the others are still processed, and objects of one cmdlet bind to the next by what they name.
+/// The module used as an administrator uses it. Pipelines over several stored objects: a problem with one object is a
+/// non-terminating error about that object, the others are still processed, and objects of one cmdlet bind to the next
+/// by what they name. Tab completion resolves what was typed as the cmdlet will.
 /// </summary>
-public sealed class AdminPipelineTests : IDisposable
+public sealed class AdminReviewTests : IDisposable
 {
     private readonly ModuleSession _session = new();
     private readonly string _lake;
     private readonly string _output;
 
-    public AdminPipelineTests()
+    public AdminReviewTests()
     {
         (_lake, _output) = ExportPipelineTests.MakeLake(_session);
         _session.Run("Set-DatasetExportOption -LakePath $args[0]", _lake).AssertNoErrors();
@@ -108,6 +109,20 @@ public sealed class AdminPipelineTests : IDisposable
         Assert.Equal(6, _session.Run("Get-ExportRun").AssertNoErrors().Output.Count);
     }
 
-    private List<string> Strings(string script) =>
-        _session.Run(script).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
+    [Fact]
+    public void Dataset_ids_complete_from_a_LakePath_relative_to_the_current_location()
+    {
+        // The lake is <work>/lake; the cmdlets resolve -LakePath against PowerShell's location, not the process's folder.
+        var completions = Strings("""
+            $ExecutionContext.SessionState.Path.SetLocation($args[0]) | Out-Null
+            $line = 'Get-EligibleDataset -LakePath ./lake -Id '
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches | ForEach-Object CompletionText
+            Get-EligibleDataset -LakePath ./lake | ForEach-Object Id
+            """, _session.Work.Path);
+
+        Assert.Equal(["customers", "orders", "customers", "orders"], completions);
+    }
+
+    private List<string> Strings(string script, params object?[] args) =>
+        _session.Run(script, args).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
 }
