@@ -76,6 +76,24 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Flows_runs_and_ids_piped_to_dataset_parameters_stand_for_their_datasets()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders, customers | Out-Null
+            Start-ExportRun f | Out-Null
+            """, _output).AssertNoErrors();
+
+        Assert.Equal(["orders", "customers"], Strings("Get-ExportFlow f | Get-EligibleDataset | ForEach-Object Id"));
+        Assert.Equal(["customers", "orders"], Strings("Get-ExportRun -Flow f | Get-EligibleDataset | ForEach-Object Id").Order());
+        Assert.Equal(["orders", "customers"], Strings("(Get-ExportFlow f).Datasets | Get-EligibleDataset | ForEach-Object Id"));
+        Assert.Equal(["orders,customers"], Strings("Get-ExportFlow f | New-ExportFlow -Name copy -Destination d | ForEach-Object { $_.Datasets -join ',' }"));
+        var again = Strings("Get-ExportRun -Flow f | New-ExportFlow -Name again -Destination d | ForEach-Object { $_.Datasets }");
+        Assert.Equal(["customers", "orders"], again.Order());
+        Assert.Equal(["orders,customers"], Strings("Set-ExportFlow again -Dataset (Get-ExportFlow f) -PassThru | ForEach-Object { $_.Datasets -join ',' }"));
+    }
+
+    [Fact]
     public void Verifications_piped_to_Get_ExportRun_return_their_runs()
     {
         _session.Run("""

@@ -31,8 +31,9 @@ public sealed class GetEligibleDatasetCommand : DatasetExportCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? Name { get; set; }
 
-    /// <summary>Exact dataset ids to return.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = ByIdSet, ValueFromPipelineByPropertyName = true)]
+    /// <summary>Exact dataset ids to return; also from the pipeline (a flow stands for its datasets, a run for its dataset).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ByIdSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [NameTransformation(typeof(EligibleDataset))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DatasetIdCompleter))]
     public string[] Id { get; set; } = [];

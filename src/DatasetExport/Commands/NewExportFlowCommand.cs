@@ -44,9 +44,10 @@ public sealed class NewExportFlowCommand : FlowScheduleCmdlet
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string Destination { get; set; } = "";
 
-    /// <summary>Dataset ids, or EligibleDataset objects from the pipeline.</summary>
+    /// <summary>Dataset ids, or EligibleDataset objects from the pipeline (a flow stands for its datasets, a run for its dataset).</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "DatasetId")]
+    [NameTransformation(typeof(EligibleDataset))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DatasetIdCompleter))]
     public string[] Dataset { get; set; } = [];

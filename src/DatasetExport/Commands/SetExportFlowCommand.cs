@@ -45,8 +45,9 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string? Destination { get; set; }
 
-    /// <summary>The dataset ids the flow exports from now on (replaces the current list).</summary>
+    /// <summary>The dataset ids the flow exports from now on (replaces the current list); datasets, flows (their datasets) or runs (their dataset) also do.</summary>
     [Parameter]
+    [NameTransformation(typeof(EligibleDataset))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DatasetIdCompleter))]
     public string[]? Dataset { get; set; }
