@@ -94,6 +94,29 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Get_ExportRun_takes_wildcard_flow_names_and_finds_the_runs_of_a_removed_flow()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name web-a -Destination d -Dataset orders, customers | Out-Null
+            New-ExportFlow -Name web-b -Destination d -Dataset orders | Out-Null
+            New-ExportFlow -Name other -Destination d -Dataset orders | Out-Null
+            Start-ExportRun web-a, web-b, other | Out-Null
+            """, _output).AssertNoErrors();
+        string[] FlowsOf(string script) => Strings(script + " | ForEach-Object Flow").Order().ToArray();
+
+        Assert.Equal(["web-a", "web-a", "web-b"], FlowsOf("Get-ExportRun -Flow web*"));
+        Assert.Equal(["web-b"], FlowsOf("Get-ExportRun -Flow WEB* -Last 1"));
+        Assert.Empty(FlowsOf("Get-ExportRun -Flow web* -Status Failed"));
+        Assert.Empty(FlowsOf("Get-ExportRun -Flow zz*"));
+
+        // The help of Remove-ExportFlow says its runs stay: they are still found by the flow's name.
+        _session.Run("Remove-ExportFlow web-a -Confirm:$false").AssertNoErrors();
+        Assert.Equal(["web-a", "web-a"], FlowsOf("Get-ExportRun -Flow web-a"));
+        ExportPipelineTests.AssertError(_session.Run("Get-ExportRun -Flow nope"), "FlowNotFound", "GetExportRunCommand", ErrorCategory.ObjectNotFound, "nope");
+    }
+
+    [Fact]
     public void Verifications_piped_to_Get_ExportRun_return_their_runs()
     {
         _session.Run("""
