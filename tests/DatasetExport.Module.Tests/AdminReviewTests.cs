@@ -117,6 +117,21 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Invoke_ExportSchedule_given_no_flows_by_the_pipeline_runs_none()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name due -Destination d -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            """, _output).AssertNoErrors();
+
+        // A pattern that matches no flow selects no flow: it does not mean "every flow", as no -Flow at all does.
+        Assert.Empty(_session.Run("Get-ExportFlow web* | Invoke-ExportSchedule").AssertNoErrors().Output);
+        Assert.Empty(_session.Run("Get-ExportRun").AssertNoErrors().Output);
+
+        Assert.Equal(["due"], Strings("Get-ExportFlow due* | Invoke-ExportSchedule | ForEach-Object Flow"));
+    }
+
+    [Fact]
     public void Verifications_piped_to_Get_ExportRun_return_their_runs()
     {
         _session.Run("""
