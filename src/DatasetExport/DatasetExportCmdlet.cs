@@ -209,15 +209,18 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         return failures;
     }
 
-    /// <summary>Items whose name matches any of the patterns (all when none); writes NotFound for each literal name that matched nothing.</summary>
-    internal IEnumerable<T> FilterByName<T>(IReadOnlyList<T> items, Func<T, string> nameOf, string[]? patterns, string kind)
+    /// <summary>
+    /// Items one of whose names matches any of the patterns (all when none); writes NotFound for each literal name that
+    /// matched nothing.
+    /// </summary>
+    internal IEnumerable<T> FilterByName<T>(IReadOnlyList<T> items, Func<T, IEnumerable<string>> namesOf, string[]? patterns, string kind)
     {
         if (patterns is null || patterns.Length == 0) return items;
         var matched = new List<T>();
         foreach (var pattern in patterns)
         {
             var wildcard = WildcardPattern.Get(pattern, WildcardOptions.IgnoreCase);
-            var hits = items.Where(item => wildcard.IsMatch(nameOf(item))).ToList();
+            var hits = items.Where(item => namesOf(item).Any(wildcard.IsMatch)).ToList();
             if (hits.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(pattern)) WriteNotFound(kind, pattern);
             matched.AddRange(hits.Where(hit => !matched.Contains(hit)));
         }

@@ -132,6 +132,19 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Get_EligibleDataset_names_match_a_dataset_s_id_as_well_as_its_name()
+    {
+        // The folder's _dataset.json gives the dataset an id and a name of its own; flows and runs show the id.
+        TestLake.WriteJsonLinesDataset(_lake, "clickstream", batches: 1, recordsPerBatch: 5);
+        File.WriteAllText(Path.Combine(_lake, "clickstream", "_dataset.json"), """{ "id": "clicks-2024", "name": "Web clicks" }""");
+
+        Assert.Equal(["clicks-2024"], Strings("Get-EligibleDataset clicks-2024 | ForEach-Object Id"));
+        Assert.Equal(["clicks-2024"], Strings("Get-EligibleDataset clicks* | ForEach-Object Id"));
+        Assert.Equal(["clicks-2024"], Strings("Get-EligibleDataset 'web*' | ForEach-Object Id"));
+        Assert.Equal(["clicks-2024", "orders"], Strings("Get-EligibleDataset 'Web clicks', orders | ForEach-Object Id"));
+    }
+
+    [Fact]
     public void Verifications_piped_to_Get_ExportRun_return_their_runs()
     {
         _session.Run("""

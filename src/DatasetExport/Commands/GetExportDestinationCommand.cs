@@ -34,7 +34,7 @@ public sealed class GetExportDestinationCommand : DatasetExportCmdlet
     protected override void ProcessRecordCore()
     {
         var destinations = Engine.State.ListDestinations().OrderBy(d => d.Name, StringComparer.OrdinalIgnoreCase).ToList();
-        foreach (var destination in FilterByName(destinations, d => d.Name, Name, "Destination"))
+        foreach (var destination in FilterByName(destinations, d => [d.Name], Name, "Destination"))
         {
             WriteObject(EngineMapping.ToOutput(destination));
         }

@@ -34,7 +34,7 @@ public sealed class GetExportFlowCommand : DatasetExportCmdlet
     protected override void ProcessRecordCore()
     {
         var flows = Engine.State.ListFlows().OrderBy(f => f.Name, StringComparer.OrdinalIgnoreCase).ToList();
-        foreach (var flow in FilterByName(flows, f => f.Name, Name, "Flow"))
+        foreach (var flow in FilterByName(flows, f => [f.Name], Name, "Flow"))
         {
             WriteObject(ToOutput(flow));
         }
