@@ -192,6 +192,19 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Equal(["customers", "orders", "customers", "orders"], completions);
     }
 
+    [Fact]
+    public void Get_EligibleDataset_completes_dataset_ids_for_its_positional_name()
+    {
+        // Without a completer of its own, the positional -Name would complete file names of the current folder.
+        var completions = Strings("""
+            $ExecutionContext.SessionState.Path.SetLocation($args[0]) | Out-Null
+            $line = 'Get-EligibleDataset '
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches | ForEach-Object CompletionText
+            """, _session.Work.Path);
+
+        Assert.Equal(["customers", "orders"], completions);
+    }
+
     private List<string> Strings(string script, params object?[] args) =>
         _session.Run(script, args).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
 }

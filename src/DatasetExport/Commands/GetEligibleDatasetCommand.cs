@@ -29,6 +29,7 @@ public sealed class GetEligibleDatasetCommand : DatasetExportCmdlet
     [Parameter(Position = 0, ParameterSetName = ByNameSet)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DatasetIdCompleter))]
     public string[]? Name { get; set; }
 
     /// <summary>Exact dataset ids to return; also from the pipeline (a flow stands for its datasets, a run for its dataset).</summary>
