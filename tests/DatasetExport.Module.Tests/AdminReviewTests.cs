@@ -145,6 +145,27 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Verifying_a_run_whose_destination_was_removed_is_DestinationNotFound_naming_the_destination()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name old -Type Local -Path "$Out/old" | Out-Null
+            New-ExportDestination -Name new -Type Local -Path "$Out/new" | Out-Null
+            New-ExportFlow -Name f -Destination old -Dataset orders | Out-Null
+            Start-ExportRun f | Out-Null
+            Set-ExportFlow f -Destination new
+            Remove-ExportDestination old -Confirm:$false
+            """, _output).AssertNoErrors();
+
+        var result = _session.Run("Get-ExportRun -Flow f | Test-ExportRun");
+
+        // The run is found; what is missing is its destination, and the error says so.
+        ExportPipelineTests.AssertError(result, "DestinationNotFound", "TestExportRunCommand", ErrorCategory.ObjectNotFound, "old");
+        Assert.Contains("'old'", result.Errors[0].Exception.Message);
+        Assert.Empty(result.Output);
+    }
+
+    [Fact]
     public void Verifications_piped_to_Get_ExportRun_return_their_runs()
     {
         _session.Run("""
