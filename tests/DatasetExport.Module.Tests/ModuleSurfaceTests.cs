@@ -210,6 +210,7 @@ public sealed class ModuleSurfaceTests
 
     [Theory]
     [InlineData("MaxFileSizeMB", 0, "ParameterArgumentValidationError")]
+    [InlineData("MaxFileSizeMB", 100 * 1024 + 1, "ParameterArgumentValidationError")] // the engine's limit, not a looser one of its own
     [InlineData("FileType", "Csv", "CannotConvertArgumentNoMessage")]
     public void Invalid_parameter_values_fail_binding(string parameter, object value, string errorId)
     {

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using DatasetExport.Engine;
 using System.Net;
 using System.Security;
 using DatasetExport.Engine.Destinations;
@@ -231,7 +232,7 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
 
     /// <summary>Start a new file when the current one reaches this size.</summary>
     [Parameter]
-    [ValidateRange(1, 1024 * 1024)]
+    [ValidateRange(1, ExportEngine.MaxFileSizeLimitMB)]
     public int MaxFileSizeMB { get; set; } = DestinationSettings.DefaultMaxFileSizeMB;
 
     /// <summary>A folder below the destination's root (bucket, container, path) where exports go.</summary>

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Retry;
 
@@ -48,7 +49,7 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
 
     /// <summary>Start a new file when the current one reaches this size.</summary>
     [Parameter]
-    [ValidateRange(1, 1024 * 1024)]
+    [ValidateRange(1, ExportEngine.MaxFileSizeLimitMB)]
     public int? MaxFileSizeMB { get; set; }
 
     /// <summary>A folder below the destination's root where exports go; empty for the root.</summary>
