@@ -1,7 +1,7 @@
 using System.Management.Automation;
-using DatasetExport.Engine;
 using System.Net;
 using System.Security;
+using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Azure;
 using DatasetExport.Engine.Destinations.Retry;
