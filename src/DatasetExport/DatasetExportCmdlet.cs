@@ -104,13 +104,13 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
             new ItemNotFoundException($"No {kind.ToLowerInvariant()} named '{name}' exists."),
             kind + "NotFound", ErrorCategory.ObjectNotFound, name));
 
-    /// <summary>Rejects names with wildcard characters where a literal name is stored.</summary>
-    protected void ThrowIfWildcard(string name, string parameterName)
+    /// <summary>Rejects names with wildcard characters where a literal name is stored; <paramref name="advice"/> says what to do instead.</summary>
+    protected void ThrowIfWildcard(string name, string parameterName, string? advice = null)
     {
         if (WildcardPattern.ContainsWildcardCharacters(name))
         {
             ThrowTerminatingError(new ErrorRecord(
-                new PSArgumentException($"The name '{name}' contains wildcard characters, which -{parameterName} does not allow here.", parameterName),
+                new PSArgumentException($"The name '{name}' contains wildcard characters, which -{parameterName} does not allow here.{(advice is null ? "" : " " + advice)}", parameterName),
                 "NameContainsWildcard", ErrorCategory.InvalidArgument, name));
         }
     }

@@ -165,6 +165,29 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Empty(result.Output);
     }
 
+    [Theory]
+    [InlineData("New-ExportFlow -Name g -Destination d -Dataset orders, 'web*'", "NewExportFlowCommand")]
+    [InlineData("Set-ExportFlow f -Dataset 'ord*'", "SetExportFlowCommand")]
+    public void A_dataset_pattern_where_ids_are_expected_says_to_use_Get_EligibleDataset(string command, string cmdlet)
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset customers | Out-Null
+            """, _output).AssertNoErrors();
+
+        var result = _session.Run(command);
+
+        var pattern = command.Split('\'')[1];
+        ExportPipelineTests.AssertError(result, "NameContainsWildcard", cmdlet, ErrorCategory.InvalidArgument, pattern);
+        Assert.Contains($"Get-EligibleDataset '{pattern}'", result.Errors[0].Exception.Message);
+        Assert.Equal("Dataset", ((ArgumentException)result.Errors[0].Exception).ParamName);
+        Assert.Equal(["f customers"], Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $($_.Datasets)\" }"));
+
+        // What the message advises works.
+        Assert.Equal(["orders"], Strings("Set-ExportFlow f -Dataset (Get-EligibleDataset 'ord*') -PassThru | ForEach-Object Datasets"));
+        Assert.Equal(["orders"], Strings("Get-EligibleDataset 'ord*' | New-ExportFlow -Name h -Destination d | ForEach-Object Datasets"));
+    }
+
     [Fact]
     public void Verifications_piped_to_Get_ExportRun_return_their_runs()
     {

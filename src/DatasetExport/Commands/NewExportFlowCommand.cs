@@ -82,6 +82,10 @@ public sealed class NewExportFlowCommand : FlowScheduleCmdlet
     protected override void EndProcessingCore()
     {
         ThrowIfWildcard(Name, nameof(Name));
+        foreach (var id in _datasetIds)
+        {
+            ThrowIfWildcard(id, nameof(Dataset), $"-Dataset takes dataset ids; to export the datasets a pattern matches, pipe them in: Get-EligibleDataset '{id}' | New-ExportFlow ...");
+        }
         if (Engine.State.FindFlow(Name) is not null)
         {
             WriteError($"A flow named '{Name}' already exists. Use Set-ExportFlow to change it, or choose another name.",

@@ -90,6 +90,10 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
         }
         if (Dataset is not null)
         {
+            foreach (var id in Dataset)
+            {
+                ThrowIfWildcard(id, nameof(Dataset), $"-Dataset takes dataset ids; to set the datasets a pattern matches, give them: -Dataset (Get-EligibleDataset '{id}').");
+            }
             flow.DatasetIds = Dataset.Distinct(StringComparer.Ordinal).ToList();
             changes.Add($"datasets {string.Join(", ", flow.DatasetIds)}");
         }
