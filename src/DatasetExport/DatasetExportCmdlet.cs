@@ -169,20 +169,38 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         }
     }
 
-    /// <summary>Looks up a stored destination by exact name; writes DestinationNotFound and returns null when absent.</summary>
+    /// <summary>Looks up a stored destination by exact name; writes DestinationNotFound (or NameContainsWildcard) and returns null when absent.</summary>
     internal DestinationSettings? FindDestinationOrWriteError(string name)
     {
         var destination = Engine.State.FindDestination(name);
-        if (destination is null) WriteNotFound("Destination", name);
+        if (destination is null) WriteNotFoundOrPattern("Destination", name);
         return destination;
     }
 
-    /// <summary>Looks up a stored flow by exact name; writes FlowNotFound and returns null when absent.</summary>
+    /// <summary>Looks up a stored flow by exact name; writes FlowNotFound (or NameContainsWildcard) and returns null when absent.</summary>
     internal FlowRecord? FindFlowOrWriteError(string name)
     {
         var flow = Engine.State.FindFlow(name);
-        if (flow is null) WriteNotFound("Flow", name);
+        if (flow is null) WriteNotFoundOrPattern("Flow", name);
         return flow;
+    }
+
+    /// <summary>
+    /// NotFound for a name that matched nothing; for a pattern, which only the Get- cmdlets take (stored names have no
+    /// wildcard characters), a NameContainsWildcard error naming the Get- cmdlet that lists what it matches.
+    /// </summary>
+    private void WriteNotFoundOrPattern(string kind, string name)
+    {
+        if (!WildcardPattern.ContainsWildcardCharacters(name))
+        {
+            WriteNotFound(kind, name);
+            return;
+        }
+        var noun = kind.ToLowerInvariant();
+        WriteError(new ErrorRecord(
+            new PSArgumentException($"The name '{name}' contains wildcard characters, but {MyInvocation.MyCommand.Name} takes exact {noun} names. "
+                + $"Get-Export{kind} '{name}' lists the {noun}s it matches."),
+            "NameContainsWildcard", ErrorCategory.InvalidArgument, name));
     }
 
     internal ExportFlow ToOutput(FlowRecord flow) =>

@@ -188,6 +188,27 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Equal(["orders"], Strings("Get-EligibleDataset 'ord*' | New-ExportFlow -Name h -Destination d | ForEach-Object Datasets"));
     }
 
+    [Theory]
+    [InlineData("Disable-ExportFlow web*", "DisableExportFlowCommand", "web*", "Get-ExportFlow 'web*'")]
+    [InlineData("Start-ExportRun web*", "StartExportRunCommand", "web*", "Get-ExportFlow 'web*'")]
+    [InlineData("Test-ExportDestination ar*", "TestExportDestinationCommand", "ar*", "Get-ExportDestination 'ar*'")]
+    [InlineData("New-ExportFlow -Name g -Destination ar* -Dataset orders", "NewExportFlowCommand", "ar*", "Get-ExportDestination 'ar*'")]
+    public void A_pattern_where_an_exact_name_is_expected_is_NameContainsWildcard_naming_the_Get_cmdlet(string command, string cmdlet, string pattern, string advice)
+    {
+        _session.Run("""
+            New-ExportDestination -Name archive -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name web-a -Destination archive -Dataset orders | Out-Null
+            """, _output).AssertNoErrors();
+
+        var result = _session.Run(command);
+
+        // Not "no flow named 'web*' exists": the name is a pattern, and the message says where patterns work.
+        ExportPipelineTests.AssertError(result, "NameContainsWildcard", cmdlet, ErrorCategory.InvalidArgument, pattern);
+        Assert.Contains(advice, result.Errors[0].Exception.Message);
+        Assert.Empty(_session.Run("Get-ExportRun").AssertNoErrors().Output);
+        Assert.Equal(["web-a True"], Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $($_.Enabled)\" }"));
+    }
+
     [Fact]
     public void Verifications_piped_to_Get_ExportRun_return_their_runs()
     {
