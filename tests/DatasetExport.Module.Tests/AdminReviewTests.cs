@@ -91,6 +91,7 @@ public sealed class AdminReviewTests : IDisposable
         var again = Strings("Get-ExportRun -Flow f | New-ExportFlow -Name again -Destination d | ForEach-Object { $_.Datasets }");
         Assert.Equal(["customers", "orders"], again.Order());
         Assert.Equal(["orders,customers"], Strings("Set-ExportFlow again -Dataset (Get-ExportFlow f) -PassThru | ForEach-Object { $_.Datasets -join ',' }"));
+        Assert.Equal(["customers,orders"], Strings("Set-ExportFlow again -Dataset customers, (Get-ExportFlow f) -PassThru | ForEach-Object { $_.Datasets -join ',' }"));
     }
 
     [Fact]
