@@ -247,15 +247,17 @@ public sealed class AdminReviewTests : IDisposable
     [Fact]
     public void Dataset_ids_complete_from_a_LakePath_relative_to_the_current_location()
     {
-        // The lake is <work>/lake; the cmdlets resolve -LakePath against PowerShell's location, not the process's folder.
+        // A second lake, <work>/other, beside the configured one; the cmdlets resolve -LakePath against PowerShell's
+        // location, not the process's current folder, and so must completion.
+        TestLake.WriteJsonLinesDataset(_session.Work.Combine("other"), "events", batches: 1, recordsPerBatch: 3);
         var completions = Strings("""
             $ExecutionContext.SessionState.Path.SetLocation($args[0]) | Out-Null
-            $line = 'Get-EligibleDataset -LakePath ./lake -Id '
+            $line = 'Get-EligibleDataset -LakePath ./other -Id '
             (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches | ForEach-Object CompletionText
-            Get-EligibleDataset -LakePath ./lake | ForEach-Object Id
+            Get-EligibleDataset -LakePath ./other | ForEach-Object Id
             """, _session.Work.Path);
 
-        Assert.Equal(["customers", "orders", "customers", "orders"], completions);
+        Assert.Equal(["events", "events"], completions);
     }
 
     [Fact]
