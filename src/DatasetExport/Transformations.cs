@@ -27,7 +27,8 @@ public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransf
         ExportRun run => run.Flow,
         // A flow's datasets among other items are spread out, so -Dataset (Get-ExportFlow a, b) is one list of ids.
         object[] items => items.Select(Convert).SelectMany(item => item as IEnumerable<object> ?? [item]).ToArray(),
-        var other => other,
+        // Anything else goes on as given, wrapper included: a [pscustomobject]'s properties live in its PSObject.
+        _ => inputData,
     };
 }
 
