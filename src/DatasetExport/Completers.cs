@@ -55,9 +55,17 @@ public sealed class DatasetIdCompleter : StoredNameCompleter
 {
     internal override IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters)
     {
-        var lakePath = engine.ResolveLakePath(fakeBoundParameters["LakePath"] as string);
+        var given = fakeBoundParameters["LakePath"] as string;
+        var lakePath = engine.ResolveLakePath(string.IsNullOrEmpty(given) ? null : ProviderPath(given));
         return engine.GetDatasets(lakePath, includeIneligible: false, CancellationToken.None).Select(d => d.Id).ToList();
     }
+
+    /// <summary>
+    /// The path as the cmdlets resolve -LakePath: against PowerShell's current location (which is not the process's current
+    /// folder), with ~ and drives. Completion runs on the pipeline thread of the session, so the script block runs there.
+    /// </summary>
+    private static string ProviderPath(string path) =>
+        (string)ScriptBlock.Create("$ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($args[0])").Invoke(path).Single().BaseObject;
 }
 
 /// <summary>Completes time zone ids: UTC first, then the ids this system knows (IANA on Linux and macOS, Windows ids on Windows).</summary>

@@ -104,27 +104,32 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
             new ItemNotFoundException($"No {kind.ToLowerInvariant()} named '{name}' exists."),
             kind + "NotFound", ErrorCategory.ObjectNotFound, name));
 
-    /// <summary>Rejects names with wildcard characters where a literal name is stored.</summary>
-    protected void ThrowIfWildcard(string name, string parameterName)
+    /// <summary>Rejects names with wildcard characters where a literal name is stored; <paramref name="advice"/> says what to do instead.</summary>
+    protected void ThrowIfWildcard(string name, string parameterName, string? advice = null)
     {
         if (WildcardPattern.ContainsWildcardCharacters(name))
         {
             ThrowTerminatingError(new ErrorRecord(
-                new PSArgumentException($"The name '{name}' contains wildcard characters, which -{parameterName} does not allow here.", parameterName),
+                new PSArgumentException($"The name '{name}' contains wildcard characters, which -{parameterName} does not allow here.{(advice is null ? "" : " " + advice)}", parameterName),
                 "NameContainsWildcard", ErrorCategory.InvalidArgument, name));
         }
     }
 
-    /// <summary>Rejects file type and compression pairs no writer supports (Snappy or Zstd for Json).</summary>
-    protected void ValidateFileType(FileType fileType, Compression compression, string target)
+    /// <summary>
+    /// False, after a non-terminating error about <paramref name="target"/>, for a file type and compression pair no writer
+    /// supports (Snappy or Zstd for Json). Non-terminating: with destinations from the pipeline the pair depends on each one.
+    /// </summary>
+    protected bool TryValidateFileType(FileType fileType, Compression compression, string target)
     {
         try
         {
             FormatCatalog.ValidateCombination(fileType.ToEngine(), compression.ToEngine());
+            return true;
         }
         catch (ArgumentException error)
         {
-            ThrowTerminatingError(new ErrorRecord(error, "InvalidCompressionForFileType", ErrorCategory.InvalidArgument, target));
+            WriteError(new ErrorRecord(error, "InvalidCompressionForFileType", ErrorCategory.InvalidArgument, target));
+            return false;
         }
     }
 
@@ -164,20 +169,38 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         }
     }
 
-    /// <summary>Looks up a stored destination by exact name; writes DestinationNotFound and returns null when absent.</summary>
+    /// <summary>Looks up a stored destination by exact name; writes DestinationNotFound (or NameContainsWildcard) and returns null when absent.</summary>
     internal DestinationSettings? FindDestinationOrWriteError(string name)
     {
         var destination = Engine.State.FindDestination(name);
-        if (destination is null) WriteNotFound("Destination", name);
+        if (destination is null) WriteNotFoundOrPattern("Destination", name);
         return destination;
     }
 
-    /// <summary>Looks up a stored flow by exact name; writes FlowNotFound and returns null when absent.</summary>
+    /// <summary>Looks up a stored flow by exact name; writes FlowNotFound (or NameContainsWildcard) and returns null when absent.</summary>
     internal FlowRecord? FindFlowOrWriteError(string name)
     {
         var flow = Engine.State.FindFlow(name);
-        if (flow is null) WriteNotFound("Flow", name);
+        if (flow is null) WriteNotFoundOrPattern("Flow", name);
         return flow;
+    }
+
+    /// <summary>
+    /// NotFound for a name that matched nothing; for a pattern, which only the Get- cmdlets take (stored names have no
+    /// wildcard characters), a NameContainsWildcard error naming the Get- cmdlet that lists what it matches.
+    /// </summary>
+    private void WriteNotFoundOrPattern(string kind, string name)
+    {
+        if (!WildcardPattern.ContainsWildcardCharacters(name))
+        {
+            WriteNotFound(kind, name);
+            return;
+        }
+        var noun = kind.ToLowerInvariant();
+        WriteError(new ErrorRecord(
+            new PSArgumentException($"The name '{name}' contains wildcard characters, but {MyInvocation.MyCommand.Name} takes exact {noun} names. "
+                + $"Get-Export{kind} '{name}' lists the {noun}s it matches."),
+            "NameContainsWildcard", ErrorCategory.InvalidArgument, name));
     }
 
     internal ExportFlow ToOutput(FlowRecord flow) =>
@@ -204,15 +227,18 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         return failures;
     }
 
-    /// <summary>Items whose name matches any of the patterns (all when none); writes NotFound for each literal name that matched nothing.</summary>
-    internal IEnumerable<T> FilterByName<T>(IReadOnlyList<T> items, Func<T, string> nameOf, string[]? patterns, string kind)
+    /// <summary>
+    /// Items one of whose names matches any of the patterns (all when none); writes NotFound for each literal name that
+    /// matched nothing.
+    /// </summary>
+    internal IEnumerable<T> FilterByName<T>(IReadOnlyList<T> items, Func<T, IEnumerable<string>> namesOf, string[]? patterns, string kind)
     {
         if (patterns is null || patterns.Length == 0) return items;
         var matched = new List<T>();
         foreach (var pattern in patterns)
         {
             var wildcard = WildcardPattern.Get(pattern, WildcardOptions.IgnoreCase);
-            var hits = items.Where(item => wildcard.IsMatch(nameOf(item))).ToList();
+            var hits = items.Where(item => namesOf(item).Any(wildcard.IsMatch)).ToList();
             if (hits.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(pattern)) WriteNotFound(kind, pattern);
             matched.AddRange(hits.Where(hit => !matched.Contains(hit)));
         }

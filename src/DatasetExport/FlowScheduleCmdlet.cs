@@ -65,9 +65,10 @@ public abstract class FlowScheduleCmdlet : DatasetExportCmdlet
     /// <summary>
     /// Applies the schedule parameters that were given to <paramref name="flow"/> and describes each change. -StartTime,
     /// -EndTime and -TimeZone keep their stored values unless given (-EndTime $null removes the end). Bounds without a schedule, or a time zone for a
-    /// schedule that reads no wall-clock time, are refused here (terminating, InvalidArgument naming the parameter).
+    /// schedule that reads no wall-clock time, are refused here: false, after an InvalidArgument error naming the parameter. The error is
+    /// non-terminating because whether it applies depends on each flow's stored schedule (Get-ExportFlow | Set-ExportFlow -EndTime ...).
     /// </summary>
-    protected void ApplySchedule(FlowRecord flow, string target, List<string> changes)
+    protected bool TryApplySchedule(FlowRecord flow, string target, List<string> changes)
     {
         var bound = MyInvocation.BoundParameters;
         switch (ParameterSetName)
@@ -105,19 +106,21 @@ public abstract class FlowScheduleCmdlet : DatasetExportCmdlet
             changes.Add($"time zone {TimeZone}");
         }
 
-        if (flow.ScheduleKind == EngineScheduleKind.Manual)
+        if (flow.ScheduleKind == EngineScheduleKind.Manual
+            && new[] { nameof(StartTime), nameof(EndTime), nameof(TimeZone) }.FirstOrDefault(bound.ContainsKey) is { } unread)
         {
-            foreach (var name in new[] { nameof(StartTime), nameof(EndTime), nameof(TimeZone) }.Where(bound.ContainsKey))
-            {
-                ThrowScheduleArgument($"-{name} applies to a schedule; add -Once, -Hourly, -Daily or -Cron.", name, target);
-            }
+            return WriteScheduleArgumentError($"-{unread} applies to a schedule; flow '{target}' has none. Add -Once, -Hourly, -Daily or -Cron.", unread, target);
         }
         if (bound.ContainsKey(nameof(TimeZone)) && flow.ScheduleKind is not (EngineScheduleKind.Daily or EngineScheduleKind.Cron))
         {
-            ThrowScheduleArgument("-TimeZone applies to -Daily and -Cron schedules only; -Once and -Hourly times are absolute.", nameof(TimeZone), target);
+            return WriteScheduleArgumentError("-TimeZone applies to -Daily and -Cron schedules only; -Once and -Hourly times are absolute.", nameof(TimeZone), target);
         }
+        return true;
     }
 
-    private void ThrowScheduleArgument(string message, string parameterName, string target) =>
-        ThrowTerminatingError(new ErrorRecord(new PSArgumentException(message, parameterName), "InvalidScheduleParameter", ErrorCategory.InvalidArgument, target));
+    private bool WriteScheduleArgumentError(string message, string parameterName, string target)
+    {
+        WriteError(new ErrorRecord(new PSArgumentException(message, parameterName), "InvalidScheduleParameter", ErrorCategory.InvalidArgument, target));
+        return false;
+    }
 }

@@ -9,7 +9,7 @@ public abstract class FlowSwitchCmdlet : DatasetExportCmdlet
 
     /// <summary>The flows: names, or flow objects from the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string[] Name { get; set; } = [];

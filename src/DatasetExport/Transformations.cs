@@ -4,19 +4,31 @@ using System.Security;
 namespace DatasetExport;
 
 /// <summary>
-/// Lets -Destination and -Flow take either a name or the object Get-/New- returned: objects become their name.
+/// Lets a destination, flow or dataset parameter take the module's objects as well as names, each standing for what it
+/// names of that kind. A destination parameter (<c>typeof(ExportDestination)</c>) takes a destination as its name and a
+/// flow or run as its destination, so <c>Get-ExportFlow f | Test-ExportDestination</c> tests the flow's destination. A flow
+/// parameter (<c>typeof(ExportFlow)</c>) takes a flow as its name and a run as its flow. A dataset parameter
+/// (<c>typeof(EligibleDataset)</c>) takes a dataset as its id, a flow as its datasets and a run as its dataset.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
-public sealed class NameTransformationAttribute : ArgumentTransformationAttribute
+public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransformationAttribute
 {
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData) => Convert(inputData);
 
-    private static object Convert(object inputData) => (inputData is PSObject wrapped ? wrapped.BaseObject : inputData) switch
+    private object Convert(object inputData) => (inputData is PSObject wrapped ? wrapped.BaseObject : inputData) switch
     {
         ExportDestination destination => destination.Name,
+        EligibleDataset dataset => dataset.Id,
+        ExportFlow flow when namedType == typeof(ExportDestination) => flow.Destination,
+        ExportFlow flow when namedType == typeof(EligibleDataset) => flow.Datasets,
         ExportFlow flow => flow.Name,
-        object[] items => items.Select(Convert).ToArray(),
-        var other => other,
+        ExportRun run when namedType == typeof(ExportDestination) => run.Destination,
+        ExportRun run when namedType == typeof(EligibleDataset) => run.DatasetId,
+        ExportRun run => run.Flow,
+        // A flow's datasets among other items are spread out, so -Dataset (Get-ExportFlow a, b) is one list of ids.
+        object[] items => items.Select(Convert).SelectMany(item => item as IEnumerable<object> ?? [item]).ToArray(),
+        // Anything else goes on as given, wrapper included: a [pscustomobject]'s properties live in its PSObject.
+        _ => inputData,
     };
 }
 

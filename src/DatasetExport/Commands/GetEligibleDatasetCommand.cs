@@ -10,7 +10,7 @@ namespace DatasetExport.Commands;
 /// </summary>
 /// <example>
 ///   <code>Get-EligibleDataset 'web*'</code>
-///   <para>Lists the datasets of the configured lake whose id starts with web: batches, size, record count and schema.</para>
+///   <para>Lists the datasets of the configured lake whose id or name starts with web: batches, size, record count and schema.</para>
 /// </example>
 /// <example>
 ///   <code>Get-EligibleDataset -LakePath /data/lake -IncludeIneligible | Where-Object { -not $_.IsEligible }</code>
@@ -25,14 +25,16 @@ public sealed class GetEligibleDatasetCommand : DatasetExportCmdlet
 
     #region Parameters
 
-    /// <summary>Dataset names to return; wildcards allowed. All datasets when omitted.</summary>
+    /// <summary>Dataset names or ids to return; wildcards allowed. All datasets when omitted.</summary>
     [Parameter(Position = 0, ParameterSetName = ByNameSet)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DatasetIdCompleter))]
     public string[]? Name { get; set; }
 
-    /// <summary>Exact dataset ids to return.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = ByIdSet, ValueFromPipelineByPropertyName = true)]
+    /// <summary>Exact dataset ids to return; also from the pipeline (a flow stands for its datasets, a run for its dataset).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ByIdSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [NameTransformation(typeof(EligibleDataset))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DatasetIdCompleter))]
     public string[] Id { get; set; } = [];
@@ -59,7 +61,7 @@ public sealed class GetEligibleDatasetCommand : DatasetExportCmdlet
             return;
         }
         var datasets = Engine.GetDatasets(lakePath, IncludeIneligible.IsPresent, StopToken);
-        foreach (var dataset in FilterByName(datasets, d => d.Name, Name, "Dataset"))
+        foreach (var dataset in FilterByName(datasets, d => [d.Id, d.Name], Name, "Dataset"))
         {
             WriteObject(EngineMapping.ToOutput(dataset));
         }

@@ -19,9 +19,10 @@ public sealed class GetExportDestinationCommand : DatasetExportCmdlet
 {
     #region Parameters
 
-    /// <summary>Destination names; wildcards allowed. All destinations when omitted.</summary>
+    /// <summary>Destination names; wildcards allowed. All destinations when omitted. A flow or run from the pipeline stands for its destination.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
+    [NameTransformation(typeof(ExportDestination))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string[]? Name { get; set; }
@@ -33,7 +34,7 @@ public sealed class GetExportDestinationCommand : DatasetExportCmdlet
     protected override void ProcessRecordCore()
     {
         var destinations = Engine.State.ListDestinations().OrderBy(d => d.Name, StringComparer.OrdinalIgnoreCase).ToList();
-        foreach (var destination in FilterByName(destinations, d => d.Name, Name, "Destination"))
+        foreach (var destination in FilterByName(destinations, d => [d.Name], Name, "Destination"))
         {
             WriteObject(EngineMapping.ToOutput(destination));
         }

@@ -19,9 +19,10 @@ public sealed class GetExportFlowCommand : DatasetExportCmdlet
 {
     #region Parameters
 
-    /// <summary>Flow names; wildcards allowed. All flows when omitted.</summary>
+    /// <summary>Flow names; wildcards allowed. All flows when omitted. A run from the pipeline stands for its flow.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string[]? Name { get; set; }
@@ -33,7 +34,7 @@ public sealed class GetExportFlowCommand : DatasetExportCmdlet
     protected override void ProcessRecordCore()
     {
         var flows = Engine.State.ListFlows().OrderBy(f => f.Name, StringComparer.OrdinalIgnoreCase).ToList();
-        foreach (var flow in FilterByName(flows, f => f.Name, Name, "Flow"))
+        foreach (var flow in FilterByName(flows, f => [f.Name], Name, "Flow"))
         {
             WriteObject(ToOutput(flow));
         }

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using DatasetExport.Engine.State;
 
 namespace DatasetExport.Commands;
 
@@ -22,15 +23,17 @@ public sealed class GetExportRunCommand : DatasetExportCmdlet
 
     #region Parameters
 
-    /// <summary>Only runs of this flow: its name, or a flow object from the pipeline.</summary>
+    /// <summary>Only runs of this flow: its name (wildcards allowed; a removed flow's runs are found by its name), or a flow object from the pipeline.</summary>
     [Parameter(Position = 0, ParameterSetName = ListSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [NameTransformation]
+    [SupportsWildcards]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string? Flow { get; set; }
 
-    /// <summary>Runs by id.</summary>
+    /// <summary>Runs by id; also from the pipeline, as the Id of runs or the RunId of Test-ExportRun's results.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ByIdSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("RunId")]
     public Guid[] Id { get; set; } = [];
 
     /// <summary>Only runs in this state.</summary>
@@ -58,16 +61,26 @@ public sealed class GetExportRunCommand : DatasetExportCmdlet
             }
             return;
         }
-        Guid? flowId = null;
-        if (Flow is not null)
-        {
-            var flow = FindFlowOrWriteError(Flow);
-            if (flow is null) return;
-            flowId = flow.Id;
-        }
-        foreach (var run in Engine.State.ListRuns(flowId, Status?.ToEngine(), Last))
+        foreach (var run in ListRuns())
         {
             WriteObject(EngineMapping.ToOutput(run));
         }
+    }
+
+    /// <summary>
+    /// The runs asked for, newest first. A stored flow's runs are read by its id; a pattern, or the name of a removed flow
+    /// (whose runs stay as history), is matched against the flow name each run recorded.
+    /// </summary>
+    private IEnumerable<RunRecord> ListRuns()
+    {
+        var status = Status?.ToEngine();
+        if (Flow is null) return Engine.State.ListRuns(null, status, Last);
+        var isPattern = WildcardPattern.ContainsWildcardCharacters(Flow);
+        if (!isPattern && Engine.State.FindFlow(Flow) is { } flow) return Engine.State.ListRuns(flow.Id, status, Last);
+
+        var pattern = WildcardPattern.Get(Flow, WildcardOptions.IgnoreCase);
+        var runs = Engine.State.ListRuns(null, status, null).Where(run => pattern.IsMatch(run.FlowName)).Take(Last ?? int.MaxValue).ToList();
+        if (runs.Count == 0 && !isPattern) WriteNotFound("Flow", Flow);
+        return runs;
     }
 }

@@ -30,10 +30,10 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
 
     #region Parameters
 
-    /// <summary>Consider only these flows (names, or flow objects from Get-ExportFlow). All flows when omitted.</summary>
+    /// <summary>Consider only these flows (names, or flow objects from Get-ExportFlow). All flows when omitted; none when a pipeline gives none.</summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Name")]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string[]? Flow { get; set; }
@@ -64,8 +64,9 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
 
     protected override void EndProcessingCore()
     {
-        // Only the flows that exist when names were given (the missing ones were reported); every flow otherwise.
-        IReadOnlyCollection<string>? selected = _flowsGiven ? _flowNames : null;
+        // Only the flows that exist when names were given (the missing ones were reported); every flow otherwise. A pipeline
+        // gives names even when it gives none (Get-ExportFlow web* matching nothing): that selects no flow, not every flow.
+        IReadOnlyCollection<string>? selected = _flowsGiven || MyInvocation.ExpectingInput ? _flowNames : null;
         if (selected is { Count: 0 }) return;
         var lakePath = Engine.ResolveLakePath(LakePath is null ? null : GetUnresolvedProviderPathFromPSPath(LakePath));
 

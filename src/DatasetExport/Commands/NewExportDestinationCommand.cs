@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using System.Net;
 using System.Security;
+using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Azure;
 using DatasetExport.Engine.Destinations.Retry;
@@ -231,7 +232,7 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
 
     /// <summary>Start a new file when the current one reaches this size.</summary>
     [Parameter]
-    [ValidateRange(1, 1024 * 1024)]
+    [ValidateRange(1, ExportEngine.MaxFileSizeLimitMB)]
     public int MaxFileSizeMB { get; set; } = DestinationSettings.DefaultMaxFileSizeMB;
 
     /// <summary>A folder below the destination's root (bucket, container, path) where exports go.</summary>
@@ -279,7 +280,7 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
                 new PSArgumentException($"-Type {Type} does not match the parameters given, which describe a {setType} destination. See Get-Help New-ExportDestination for each type's parameters.", nameof(Type)),
                 "ParametersDoNotMatchType", ErrorCategory.InvalidArgument, Type));
         }
-        ValidateFileType(FileType, Compression, Name);
+        if (!TryValidateFileType(FileType, Compression, Name)) return;
         if (Engine.State.FindDestination(Name) is not null)
         {
             WriteError($"A destination named '{Name}' already exists. Use Set-ExportDestination to change it, or choose another name.",

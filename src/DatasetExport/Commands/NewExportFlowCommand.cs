@@ -37,16 +37,17 @@ public sealed class NewExportFlowCommand : FlowScheduleCmdlet
     [ValidateNotNullOrEmpty]
     public string Name { get; set; } = "";
 
-    /// <summary>The destination: its name, or the object New-/Get-ExportDestination returned.</summary>
+    /// <summary>The destination: its name, or the object New-/Get-ExportDestination returned (a flow stands for its destination).</summary>
     [Parameter(Mandatory = true, Position = 1)]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportDestination))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string Destination { get; set; } = "";
 
-    /// <summary>Dataset ids, or EligibleDataset objects from the pipeline.</summary>
+    /// <summary>Dataset ids, or EligibleDataset objects from the pipeline (a flow stands for its datasets, a run for its dataset).</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "DatasetId")]
+    [NameTransformation(typeof(EligibleDataset))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DatasetIdCompleter))]
     public string[] Dataset { get; set; } = [];
@@ -81,6 +82,10 @@ public sealed class NewExportFlowCommand : FlowScheduleCmdlet
     protected override void EndProcessingCore()
     {
         ThrowIfWildcard(Name, nameof(Name));
+        foreach (var id in _datasetIds)
+        {
+            ThrowIfWildcard(id, nameof(Dataset), $"-Dataset takes dataset ids; to export the datasets a pattern matches, pipe them in: Get-EligibleDataset '{id}' | New-ExportFlow ...");
+        }
         if (Engine.State.FindFlow(Name) is not null)
         {
             WriteError($"A flow named '{Name}' already exists. Use Set-ExportFlow to change it, or choose another name.",
@@ -102,7 +107,7 @@ public sealed class NewExportFlowCommand : FlowScheduleCmdlet
         var details = new List<string>();
         if (SkipInvalidRecords) details.Add("skipping invalid records");
         if (SkipInvalidBatches) details.Add("skipping invalid batches");
-        ApplySchedule(flow, Name, details);
+        if (!TryApplySchedule(flow, Name, details)) return;
         var action = $"Create export flow of {_datasetIds.Count} dataset(s) ({string.Join(", ", _datasetIds)}) to destination '{destination.Name}'"
             + (details.Count == 0 ? "" : ", " + string.Join(", ", details));
         if (!ShouldProcess(Name, action)) return;

@@ -17,7 +17,7 @@ public sealed class RemoveExportFlowCommand : DatasetExportCmdlet
 
     /// <summary>The flows to remove: names, or flow objects from the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string[] Name { get; set; } = [];

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Retry;
 
@@ -27,9 +28,9 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
 {
     #region Parameters
 
-    /// <summary>The destination to change: its name, or a destination object from the pipeline.</summary>
+    /// <summary>The destination to change: its name, or a destination object from the pipeline (a flow or run stands for its destination).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportDestination))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string Name { get; set; } = "";
@@ -48,7 +49,7 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
 
     /// <summary>Start a new file when the current one reaches this size.</summary>
     [Parameter]
-    [ValidateRange(1, 1024 * 1024)]
+    [ValidateRange(1, ExportEngine.MaxFileSizeLimitMB)]
     public int? MaxFileSizeMB { get; set; }
 
     /// <summary>A folder below the destination's root where exports go; empty for the root.</summary>
@@ -104,7 +105,7 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
 
         var fileType = FileType ?? Enum.Parse<FileType>(destination.FileType.ToString());
         var compression = Compression ?? Enum.Parse<Compression>(destination.Compression.ToString());
-        ValidateFileType(fileType, compression, Name);
+        if (!TryValidateFileType(fileType, compression, destination.Name)) return;
 
         destination.FileType = fileType.ToEngine();
         destination.Compression = compression.ToEngine();

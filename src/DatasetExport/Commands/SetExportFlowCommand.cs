@@ -33,20 +33,21 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
 
     /// <summary>The flow to change: its name, or a flow object from the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string Name { get; set; } = "";
 
-    /// <summary>A new destination: its name, or a destination object.</summary>
+    /// <summary>A new destination: its name, or a destination object (a flow stands for its destination).</summary>
     [Parameter]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportDestination))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string? Destination { get; set; }
 
-    /// <summary>The dataset ids the flow exports from now on (replaces the current list).</summary>
+    /// <summary>The dataset ids the flow exports from now on (replaces the current list); datasets, flows (their datasets) or runs (their dataset) also do.</summary>
     [Parameter]
+    [NameTransformation(typeof(EligibleDataset))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DatasetIdCompleter))]
     public string[]? Dataset { get; set; }
@@ -89,6 +90,10 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
         }
         if (Dataset is not null)
         {
+            foreach (var id in Dataset)
+            {
+                ThrowIfWildcard(id, nameof(Dataset), $"-Dataset takes dataset ids; to set the datasets a pattern matches, give them: -Dataset (Get-EligibleDataset '{id}').");
+            }
             flow.DatasetIds = Dataset.Distinct(StringComparer.Ordinal).ToList();
             changes.Add($"datasets {string.Join(", ", flow.DatasetIds)}");
         }
@@ -114,7 +119,7 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
             flow.TimeZone = "UTC";
             changes.Add("no schedule");
         }
-        ApplySchedule(flow, flow.Name, changes);
+        if (!TryApplySchedule(flow, flow.Name, changes)) return;
         if (!ShouldProcess(flow.Name, changes.Count == 0 ? "Save export flow unchanged" : "Set export flow " + string.Join("; ", changes))) return;
         Guard(() =>
         {

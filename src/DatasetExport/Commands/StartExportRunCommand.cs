@@ -16,16 +16,26 @@ namespace DatasetExport.Commands;
 ///   <code>Get-ExportFlow web* | Start-ExportRun -Verbose</code>
 ///   <para>Runs every web flow now; -Verbose shows each retried transfer.</para>
 /// </example>
+/// <example>
+///   <code>Get-ExportRun -Status Failed | Start-ExportRun</code>
+///   <para>Runs again each flow that has a failed run: once per flow, however many of its runs failed.</para>
+/// </example>
 [Cmdlet(VerbsLifecycle.Start, "ExportRun", SupportsShouldProcess = true)]
 [OutputType(typeof(ExportRun))]
 public sealed class StartExportRunCommand : DatasetExportCmdlet
 {
+    /// <summary>
+    /// The flows this command has run. Each runs once per command, however often it comes in (every failed run of a flow
+    /// piped back in): a second run in the same minute would write into the same exportTime= folders.
+    /// </summary>
+    private readonly HashSet<Guid> _flowsRun = new();
+
     #region Parameters
 
-    /// <summary>The flows to run: names, or flow objects from Get-ExportFlow / New-ExportFlow.</summary>
+    /// <summary>The flows to run: names, or flow objects from Get-ExportFlow / New-ExportFlow (a run stands for its flow). Each runs once per command.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Name")]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportFlow))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string[] Flow { get; set; } = [];
@@ -46,9 +56,15 @@ public sealed class StartExportRunCommand : DatasetExportCmdlet
         {
             var flow = FindFlowOrWriteError(name);
             if (flow is null) continue;
+            if (_flowsRun.Contains(flow.Id))
+            {
+                WriteVerbose($"Flow '{flow.Name}' already ran in this command; it runs once per command.");
+                continue;
+            }
             var destinationName = Engine.State.GetDestination(flow.DestinationId)?.Name ?? flow.DestinationId.ToString();
             var action = $"Export {flow.DatasetIds.Count} dataset(s) from lake '{lakePath}' to destination '{destinationName}'";
             if (!ShouldProcess($"flow '{flow.Name}'", action)) continue;
+            _flowsRun.Add(flow.Id);
             Guard(() => WriteRuns(ExportProgressWriter.Run(this, $"Exporting flow '{flow.Name}'",
                 progress => Engine.RunFlowAsync(flow, lakePath, progress, StopToken))), flow.Name);
         }

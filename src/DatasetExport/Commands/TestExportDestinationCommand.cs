@@ -23,9 +23,9 @@ public sealed class TestExportDestinationCommand : DatasetExportCmdlet
 {
     #region Parameters
 
-    /// <summary>The destinations to test: names, or destination objects from the pipeline.</summary>
+    /// <summary>The destinations to test: names, or destination objects from the pipeline (a flow or run stands for its destination).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [NameTransformation]
+    [NameTransformation(typeof(ExportDestination))]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(DestinationNameCompleter))]
     public string[] Name { get; set; } = [];

@@ -30,7 +30,11 @@ public sealed class TestExportRunCommand : DatasetExportCmdlet
 
     #endregion
 
-    protected override string ErrorNoun => "Run";
+    /// <summary>
+    /// The engine's failures here are about the run's destination: NotFound means it was removed (DestinationNotFound;
+    /// a missing run is reported before, as RunNotFound).
+    /// </summary>
+    protected override string ErrorNoun => "Destination";
 
     protected override void ProcessRecordCore()
     {
@@ -43,7 +47,7 @@ public sealed class TestExportRunCommand : DatasetExportCmdlet
                 WriteNotFound("Run", id.ToString());
                 continue;
             }
-            Guard(() => WriteObject(EngineMapping.ToOutput(Wait(() => Engine.VerifyRunAsync(run, StopToken)))), id.ToString());
+            Guard(() => WriteObject(EngineMapping.ToOutput(Wait(() => Engine.VerifyRunAsync(run, StopToken)))), run.DestinationName);
         }
     }
 }

@@ -1,0 +1,278 @@
+using System.Management.Automation;
+
+namespace DatasetExport.Module.Tests;
+
+/// <summary>
+/// The module used as an administrator uses it. Pipelines over several stored objects: a problem with one object is a
+/// non-terminating error about that object, the others are still processed, and objects of one cmdlet bind to the next
+/// by what they name. Tab completion resolves what was typed as the cmdlet will.
+/// </summary>
+public sealed class AdminReviewTests : IDisposable
+{
+    private readonly ModuleSession _session = new();
+    private readonly string _lake;
+    private readonly string _output;
+
+    public AdminReviewTests()
+    {
+        (_lake, _output) = ExportPipelineTests.MakeLake(_session);
+        _session.Run("Set-DatasetExportOption -LakePath $args[0]", _lake).AssertNoErrors();
+    }
+
+    public void Dispose() => _session.Dispose();
+
+    [Fact]
+    public void Set_ExportDestination_over_the_pipeline_reports_a_bad_combination_per_destination_and_changes_the_others()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name a -Type Local -Path "$Out/a" -FileType Parquet -Compression Zstd | Out-Null
+            New-ExportDestination -Name b -Type Local -Path "$Out/b" -FileType Parquet | Out-Null
+            """, _output).AssertNoErrors();
+
+        var result = _session.Run("Get-ExportDestination | Set-ExportDestination -FileType Json -PassThru");
+
+        ExportPipelineTests.AssertError(result, "InvalidCompressionForFileType", "SetExportDestinationCommand", ErrorCategory.InvalidArgument, "a");
+        var changed = Assert.Single(result.Output);
+        Assert.Equal(("b", "Json"), ((string)changed.Properties["Name"].Value, changed.Properties["FileType"].Value.ToString()));
+        Assert.Equal(["a Parquet Zstd", "b Json None"], Strings("Get-ExportDestination | ForEach-Object { \"$($_.Name) $($_.FileType) $($_.Compression)\" }"));
+    }
+
+    [Fact]
+    public void Set_ExportFlow_over_the_pipeline_reports_a_bound_without_schedule_per_flow_and_changes_the_others()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name a-manual -Destination d -Dataset orders | Out-Null
+            New-ExportFlow -Name b-daily -Destination d -Dataset orders -Daily -At 02:00 | Out-Null
+            New-ExportFlow -Name c-hourly -Destination d -Dataset orders -Hourly -Every 6 | Out-Null
+            """, _output).AssertNoErrors();
+
+        var result = _session.Run("Get-ExportFlow | Set-ExportFlow -EndTime '2030-01-01T00:00Z' -PassThru");
+
+        ExportPipelineTests.AssertError(result, "InvalidScheduleParameter", "SetExportFlowCommand", ErrorCategory.InvalidArgument, "a-manual");
+        Assert.Equal("EndTime", ((ArgumentException)result.Errors[0].Exception).ParamName);
+        Assert.Equal(["b-daily", "c-hourly"], result.Output.Select(f => (string)f.Properties["Name"].Value));
+        Assert.Equal(["a-manual ", "b-daily 2030-01-01 00:00", "c-hourly 2030-01-01 00:00"],
+            Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $(if ($_.EndTime) { $_.EndTime.UtcDateTime.ToString('yyyy-MM-dd HH:mm') })\" }"));
+    }
+
+    [Fact]
+    public void Flows_and_runs_piped_to_destination_cmdlets_stand_for_their_destination()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportDestination -Name e -Type Local -Path "$Out/e" | Out-Null
+            New-ExportFlow -Name f -Destination e -Dataset orders | Out-Null
+            Start-ExportRun f | Out-Null
+            """, _output).AssertNoErrors();
+
+        Assert.Equal(["e"], Strings("Get-ExportFlow f | Get-ExportDestination | ForEach-Object Name"));
+        Assert.Equal(["e True"], Strings("Get-ExportFlow f | Test-ExportDestination | ForEach-Object { \"$($_.Name) $($_.Succeeded)\" }"));
+        Assert.Equal(["e True"], Strings("Get-ExportRun -Flow f | Test-ExportDestination | ForEach-Object { \"$($_.Name) $($_.Succeeded)\" }"));
+        Assert.Equal(["e"], Strings("New-ExportFlow -Name g -Destination (Get-ExportFlow f) -Dataset customers | ForEach-Object Destination"));
+        Assert.Equal(["f"], Strings("Get-ExportRun -Flow f | Get-ExportFlow | ForEach-Object Name"));
+    }
+
+    [Fact]
+    public void Flows_runs_and_ids_piped_to_dataset_parameters_stand_for_their_datasets()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders, customers | Out-Null
+            Start-ExportRun f | Out-Null
+            """, _output).AssertNoErrors();
+
+        Assert.Equal(["orders", "customers"], Strings("Get-ExportFlow f | Get-EligibleDataset | ForEach-Object Id"));
+        Assert.Equal(["customers", "orders"], Strings("Get-ExportRun -Flow f | Get-EligibleDataset | ForEach-Object Id").Order());
+        Assert.Equal(["orders", "customers"], Strings("(Get-ExportFlow f).Datasets | Get-EligibleDataset | ForEach-Object Id"));
+        Assert.Equal(["orders,customers"], Strings("Get-ExportFlow f | New-ExportFlow -Name copy -Destination d | ForEach-Object { $_.Datasets -join ',' }"));
+        var again = Strings("Get-ExportRun -Flow f | New-ExportFlow -Name again -Destination d | ForEach-Object { $_.Datasets }");
+        Assert.Equal(["customers", "orders"], again.Order());
+        Assert.Equal(["orders,customers"], Strings("Set-ExportFlow again -Dataset (Get-ExportFlow f) -PassThru | ForEach-Object { $_.Datasets -join ',' }"));
+        Assert.Equal(["customers,orders"], Strings("Set-ExportFlow again -Dataset customers, (Get-ExportFlow f) -PassThru | ForEach-Object { $_.Datasets -join ',' }"));
+    }
+
+    [Fact]
+    public void Get_ExportRun_takes_wildcard_flow_names_and_finds_the_runs_of_a_removed_flow()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name web-a -Destination d -Dataset orders, customers | Out-Null
+            New-ExportFlow -Name web-b -Destination d -Dataset orders | Out-Null
+            New-ExportFlow -Name other -Destination d -Dataset orders | Out-Null
+            Start-ExportRun web-a, web-b, other | Out-Null
+            """, _output).AssertNoErrors();
+        string[] FlowsOf(string script) => Strings(script + " | ForEach-Object Flow").Order().ToArray();
+
+        Assert.Equal(["web-a", "web-a", "web-b"], FlowsOf("Get-ExportRun -Flow web*"));
+        Assert.Equal(["web-b"], FlowsOf("Get-ExportRun -Flow WEB* -Last 1"));
+        Assert.Empty(FlowsOf("Get-ExportRun -Flow web* -Status Failed"));
+        Assert.Empty(FlowsOf("Get-ExportRun -Flow zz*"));
+
+        // The help of Remove-ExportFlow says its runs stay: they are still found by the flow's name.
+        _session.Run("Remove-ExportFlow web-a -Confirm:$false").AssertNoErrors();
+        Assert.Equal(["web-a", "web-a"], FlowsOf("Get-ExportRun -Flow web-a"));
+        ExportPipelineTests.AssertError(_session.Run("Get-ExportRun -Flow nope"), "FlowNotFound", "GetExportRunCommand", ErrorCategory.ObjectNotFound, "nope");
+    }
+
+    [Fact]
+    public void Invoke_ExportSchedule_given_no_flows_by_the_pipeline_runs_none()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name due -Destination d -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            """, _output).AssertNoErrors();
+
+        // A pattern that matches no flow selects no flow: it does not mean "every flow", as no -Flow at all does.
+        Assert.Empty(_session.Run("Get-ExportFlow web* | Invoke-ExportSchedule").AssertNoErrors().Output);
+        Assert.Empty(_session.Run("Get-ExportRun").AssertNoErrors().Output);
+
+        Assert.Equal(["due"], Strings("Get-ExportFlow due* | Invoke-ExportSchedule | ForEach-Object Flow"));
+    }
+
+    [Fact]
+    public void Get_EligibleDataset_names_match_a_dataset_s_id_as_well_as_its_name()
+    {
+        // The folder's _dataset.json gives the dataset an id and a name of its own; flows and runs show the id.
+        TestLake.WriteJsonLinesDataset(_lake, "clickstream", batches: 1, recordsPerBatch: 5);
+        File.WriteAllText(Path.Combine(_lake, "clickstream", "_dataset.json"), """{ "id": "clicks-2024", "name": "Web clicks" }""");
+
+        Assert.Equal(["clicks-2024"], Strings("Get-EligibleDataset clicks-2024 | ForEach-Object Id"));
+        Assert.Equal(["clicks-2024"], Strings("Get-EligibleDataset clicks* | ForEach-Object Id"));
+        Assert.Equal(["clicks-2024"], Strings("Get-EligibleDataset 'web*' | ForEach-Object Id"));
+        Assert.Equal(["clicks-2024", "orders"], Strings("Get-EligibleDataset 'Web clicks', orders | ForEach-Object Id"));
+    }
+
+    [Fact]
+    public void Verifying_a_run_whose_destination_was_removed_is_DestinationNotFound_naming_the_destination()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name old -Type Local -Path "$Out/old" | Out-Null
+            New-ExportDestination -Name new -Type Local -Path "$Out/new" | Out-Null
+            New-ExportFlow -Name f -Destination old -Dataset orders | Out-Null
+            Start-ExportRun f | Out-Null
+            Set-ExportFlow f -Destination new
+            Remove-ExportDestination old -Confirm:$false
+            """, _output).AssertNoErrors();
+
+        var result = _session.Run("Get-ExportRun -Flow f | Test-ExportRun");
+
+        // The run is found; what is missing is its destination, and the error says so.
+        ExportPipelineTests.AssertError(result, "DestinationNotFound", "TestExportRunCommand", ErrorCategory.ObjectNotFound, "old");
+        Assert.Contains("'old'", result.Errors[0].Exception.Message);
+        Assert.Empty(result.Output);
+    }
+
+    [Theory]
+    [InlineData("New-ExportFlow -Name g -Destination d -Dataset orders, 'web*'", "NewExportFlowCommand")]
+    [InlineData("Set-ExportFlow f -Dataset 'ord*'", "SetExportFlowCommand")]
+    public void A_dataset_pattern_where_ids_are_expected_says_to_use_Get_EligibleDataset(string command, string cmdlet)
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset customers | Out-Null
+            """, _output).AssertNoErrors();
+
+        var result = _session.Run(command);
+
+        var pattern = command.Split('\'')[1];
+        ExportPipelineTests.AssertError(result, "NameContainsWildcard", cmdlet, ErrorCategory.InvalidArgument, pattern);
+        Assert.Contains($"Get-EligibleDataset '{pattern}'", result.Errors[0].Exception.Message);
+        Assert.Equal("Dataset", ((ArgumentException)result.Errors[0].Exception).ParamName);
+        Assert.Equal(["f customers"], Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $($_.Datasets)\" }"));
+
+        // What the message advises works.
+        Assert.Equal(["orders"], Strings("Set-ExportFlow f -Dataset (Get-EligibleDataset 'ord*') -PassThru | ForEach-Object Datasets"));
+        Assert.Equal(["orders"], Strings("Get-EligibleDataset 'ord*' | New-ExportFlow -Name h -Destination d | ForEach-Object Datasets"));
+    }
+
+    [Theory]
+    [InlineData("Disable-ExportFlow web*", "DisableExportFlowCommand", "web*", "Get-ExportFlow 'web*'")]
+    [InlineData("Start-ExportRun web*", "StartExportRunCommand", "web*", "Get-ExportFlow 'web*'")]
+    [InlineData("Test-ExportDestination ar*", "TestExportDestinationCommand", "ar*", "Get-ExportDestination 'ar*'")]
+    [InlineData("New-ExportFlow -Name g -Destination ar* -Dataset orders", "NewExportFlowCommand", "ar*", "Get-ExportDestination 'ar*'")]
+    public void A_pattern_where_an_exact_name_is_expected_is_NameContainsWildcard_naming_the_Get_cmdlet(string command, string cmdlet, string pattern, string advice)
+    {
+        _session.Run("""
+            New-ExportDestination -Name archive -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name web-a -Destination archive -Dataset orders | Out-Null
+            """, _output).AssertNoErrors();
+
+        var result = _session.Run(command);
+
+        // Not "no flow named 'web*' exists": the name is a pattern, and the message says where patterns work.
+        ExportPipelineTests.AssertError(result, "NameContainsWildcard", cmdlet, ErrorCategory.InvalidArgument, pattern);
+        Assert.Contains(advice, result.Errors[0].Exception.Message);
+        Assert.Empty(_session.Run("Get-ExportRun").AssertNoErrors().Output);
+        Assert.Equal(["web-a True"], Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $($_.Enabled)\" }"));
+    }
+
+    [Fact]
+    public void Verifications_piped_to_Get_ExportRun_return_their_runs()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] -IncludeManifest | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders, customers | Out-Null
+            Start-ExportRun f | Out-Null
+            """, _output).AssertNoErrors();
+        var runIds = Strings("Get-ExportRun -Flow f | ForEach-Object { $_.Id.ToString() }");
+
+        var runs = _session.Run("Get-ExportRun -Flow f | Test-ExportRun | Where-Object IsValid | Get-ExportRun").AssertNoErrors().Output;
+
+        Assert.Equal(runIds, runs.Select(r => r.Properties["Id"].Value.ToString()));
+    }
+
+    [Fact]
+    public void Runs_piped_to_Start_ExportRun_run_each_flow_once()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders, customers | Out-Null
+            New-ExportFlow -Name g -Destination d -Dataset orders | Out-Null
+            Start-ExportRun f, g | Out-Null
+            """, _output).AssertNoErrors();
+
+        // Three runs of two flows in: each flow runs once, one run per dataset, not once per run piped in.
+        var rerun = _session.Run("Get-ExportRun | Start-ExportRun -Verbose").AssertNoErrors();
+
+        Assert.Equal(["f customers", "f orders", "g orders"],
+            rerun.Output.Select(r => $"{r.Properties["Flow"].Value} {r.Properties["DatasetId"].Value}").Order());
+        Assert.Contains(rerun.Verbose, v => v.Contains("'f'") && v.Contains("already"));
+        Assert.Equal(6, _session.Run("Get-ExportRun").AssertNoErrors().Output.Count);
+    }
+
+    [Fact]
+    public void Dataset_ids_complete_from_a_LakePath_relative_to_the_current_location()
+    {
+        // A second lake, <work>/other, beside the configured one; the cmdlets resolve -LakePath against PowerShell's
+        // location, not the process's current folder, and so must completion.
+        TestLake.WriteJsonLinesDataset(_session.Work.Combine("other"), "events", batches: 1, recordsPerBatch: 3);
+        var completions = Strings("""
+            $ExecutionContext.SessionState.Path.SetLocation($args[0]) | Out-Null
+            $line = 'Get-EligibleDataset -LakePath ./other -Id '
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches | ForEach-Object CompletionText
+            Get-EligibleDataset -LakePath ./other | ForEach-Object Id
+            """, _session.Work.Path);
+
+        Assert.Equal(["events", "events"], completions);
+    }
+
+    [Fact]
+    public void Get_EligibleDataset_completes_dataset_ids_for_its_positional_name()
+    {
+        // Without a completer of its own, the positional -Name would complete file names of the current folder.
+        var completions = Strings("""
+            $ExecutionContext.SessionState.Path.SetLocation($args[0]) | Out-Null
+            $line = 'Get-EligibleDataset '
+            (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches | ForEach-Object CompletionText
+            """, _session.Work.Path);
+
+        Assert.Equal(["customers", "orders"], completions);
+    }
+
+    private List<string> Strings(string script, params object?[] args) =>
+        _session.Run(script, args).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
+}
