@@ -22,6 +22,26 @@ public sealed class AdminReviewTests : IDisposable
     public void Dispose() => _session.Dispose();
 
     [Fact]
+    public void Set_DatasetExportOption_LakePath_null_removes_the_stored_lake_so_the_environment_variable_applies()
+    {
+        var option = _session.Run("Set-DatasetExportOption -LakePath $null -PassThru").AssertNoErrors().Output.Single();
+
+        Assert.Null(option.Properties["LakePath"].Value);
+        Assert.Null(_session.Run("(Get-DatasetExportOption).LakePath").AssertNoErrors().Output.Single()?.BaseObject);
+        var unset = _session.Run("Get-EligibleDataset");
+        Assert.Equal("LakePathNotSet", unset.Errors.Single().FullyQualifiedErrorId.Split(',')[0]);
+        try
+        {
+            Environment.SetEnvironmentVariable("DATASETEXPORT_LAKE", _lake);
+            Assert.Equal(["customers", "orders"], Strings("Get-EligibleDataset | ForEach-Object Id"));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("DATASETEXPORT_LAKE", null);
+        }
+    }
+
+    [Fact]
     public void Set_ExportDestination_over_the_pipeline_reports_a_bad_combination_per_destination_and_changes_the_others()
     {
         _session.Run("""

@@ -6,11 +6,15 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Sets the module's stored options, such as the default lake.</para>
 /// <para type="description">The lake path is stored in the state database ($env:DATASETEXPORT_HOME) and used whenever a
-/// cmdlet gets no -LakePath.</para>
+/// cmdlet gets no -LakePath. -LakePath $null removes it, so $env:DATASETEXPORT_LAKE applies again.</para>
 /// </summary>
 /// <example>
 ///   <code>Set-DatasetExportOption -LakePath /data/lake -PassThru</code>
 ///   <para>Makes /data/lake the lake that cmdlets use when -LakePath is not given.</para>
+/// </example>
+/// <example>
+///   <code>Set-DatasetExportOption -LakePath $null</code>
+///   <para>Removes the stored lake: cmdlets without -LakePath then use $env:DATASETEXPORT_LAKE.</para>
 /// </example>
 [Cmdlet(VerbsCommon.Set, "DatasetExportOption", SupportsShouldProcess = true)]
 [OutputType(typeof(DatasetExportOption))]
@@ -18,10 +22,11 @@ public sealed class SetDatasetExportOptionCommand : DatasetExportCmdlet
 {
     #region Parameters
 
-    /// <summary>The lake folder: a folder of dataset folders. It must exist.</summary>
+    /// <summary>The lake folder: a folder of dataset folders. It must exist. $null (or '') removes the stored one.</summary>
     [Parameter(Mandatory = true, Position = 0)]
-    [ValidateNotNullOrEmpty]
-    public string LakePath { get; set; } = "";
+    [AllowNull]
+    [AllowEmptyString]
+    public string? LakePath { get; set; }
 
     /// <summary>Return the options after the change.</summary>
     [Parameter]
@@ -33,6 +38,13 @@ public sealed class SetDatasetExportOptionCommand : DatasetExportCmdlet
 
     protected override void ProcessRecordCore()
     {
+        if (string.IsNullOrEmpty(LakePath))
+        {
+            if (!ShouldProcess(Engine.State.Location, "Remove the default lake")) return;
+            Engine.State.SetOption(ExportEngine.LakePathOption, null);
+            if (PassThru) WriteObject(GetDatasetExportOptionCommand.Read(Engine));
+            return;
+        }
         var fullPath = GetUnresolvedProviderPathFromPSPath(LakePath);
         if (!Directory.Exists(fullPath))
         {
