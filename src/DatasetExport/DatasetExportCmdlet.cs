@@ -98,10 +98,13 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
     protected void WriteError(string message, string errorId, ErrorCategory category, object? target) =>
         WriteError(new ErrorRecord(new PSInvalidOperationException(message), errorId, category, target));
 
-    /// <summary>Reports a stored name that does not exist, as ObjectNotFound with id {Kind}NotFound and the name as target.</summary>
+    /// <summary>
+    /// Reports a stored name (or a run's id) that does not exist, as ObjectNotFound with id {Kind}NotFound and the name as
+    /// target.
+    /// </summary>
     protected void WriteNotFound(string kind, string name) =>
         WriteError(new ErrorRecord(
-            new ItemNotFoundException($"No {kind.ToLowerInvariant()} named '{name}' exists."),
+            new ItemNotFoundException($"No {kind.ToLowerInvariant()} {(kind == "Run" ? "with id" : "named")} '{name}' exists."),
             kind + "NotFound", ErrorCategory.ObjectNotFound, name));
 
     /// <summary>Rejects names with wildcard characters where a literal name is stored; <paramref name="advice"/> says what to do instead.</summary>

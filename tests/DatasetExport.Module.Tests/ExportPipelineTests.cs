@@ -126,7 +126,9 @@ public sealed class ExportPipelineTests
         AssertError(session.Run("Start-ExportRun -Flow nope -LakePath $args[0]", session.Work.Path), "FlowNotFound", "StartExportRunCommand", ErrorCategory.ObjectNotFound, "nope");
         AssertError(session.Run("New-ExportFlow -Name f -Destination nope -Dataset orders"), "DestinationNotFound", "NewExportFlowCommand", ErrorCategory.ObjectNotFound, "nope");
         var missingRun = Guid.NewGuid().ToString();
-        AssertError(session.Run("Test-ExportRun -Id $args[0]", missingRun), "RunNotFound", "TestExportRunCommand", ErrorCategory.ObjectNotFound, missingRun);
+        var notFound = session.Run("Test-ExportRun -Id $args[0]", missingRun);
+        AssertError(notFound, "RunNotFound", "TestExportRunCommand", ErrorCategory.ObjectNotFound, missingRun);
+        Assert.Equal($"No run with id '{missingRun}' exists.", notFound.Errors[0].Exception.Message);
         AssertError(session.Run("Get-EligibleDataset -LakePath $args[0] -Id nope", MakeLake(session).Lake), "LakeItemNotFound", "GetEligibleDatasetCommand", ErrorCategory.ObjectNotFound, "nope");
         // A wildcard that matches nothing is not an error, as with Get-Item.
         Assert.Empty(session.Run("Get-ExportDestination -Name no*").AssertNoErrors().Output);
