@@ -72,6 +72,26 @@ public sealed class DataLandingZoneDestinationTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Validating_a_sas_that_cannot_read_fails_and_leaves_no_probe_file_behind()
+    {
+        var container = await azurite.CreateContainerAsync();
+        var sasUri = AzuriteFixture.ContainerSas(container,
+            BlobContainerSasPermissions.Create | BlobContainerSasPermissions.Write | BlobContainerSasPermissions.Delete, DateTimeOffset.UtcNow.AddHours(1));
+        using var state = new TempFolder();
+        using var engine = ExportEngine.Open(new EngineOptions { StateHome = state.Path });
+        var settings = SasSettings(sasUri, "");
+
+        // The probe goes up, reading it back is refused: the probe must not stay in the landing zone.
+        var error = await Assert.ThrowsAsync<DestinationException>(() => engine.AddDestinationAsync(settings, skipValidation: false, default));
+
+        Assert.Equal(DestinationFailure.PermissionDenied, error.Failure);
+        Assert.Contains("lacks read ('r') permission", error.Message);
+        AssertNoSecrets(error, Signature(sasUri));
+        Assert.Null(engine.State.FindDestination(settings.Name));
+        Assert.Empty(await ListAsync(container));
+    }
+
+    [Fact]
     public async Task Expired_sas_is_an_authentication_failure_saying_expired()
     {
         var container = await azurite.CreateContainerAsync();
