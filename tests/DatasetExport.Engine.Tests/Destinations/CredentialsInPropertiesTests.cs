@@ -1,8 +1,6 @@
-using System.Text;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.State;
 using DatasetExport.Engine.Tests.Destinations.Azure;
-using Microsoft.Data.Sqlite;
 
 namespace DatasetExport.Engine.Tests.Destinations;
 
@@ -53,11 +51,11 @@ public sealed class CredentialsInPropertiesTests : IDisposable
 
                 Assert.Equal(DestinationFailure.InvalidConfiguration, error.Failure);
                 Assert.Contains($"The {key} of destination '{settings.Name}' holds ", error.Message, StringComparison.Ordinal);
-                AssertNoSecret(Everything(error), secret);
+                SecretAssert.Absent(SecretAssert.Everything(error), secret);
                 Assert.Null(engine.State.FindDestination(settings.Name));
             }
         }
-        AssertNotInStateHome(secret);
+        SecretAssert.NotInFiles(_stateHome.Path, secret);
     }
 
     [Fact]
@@ -73,10 +71,10 @@ public sealed class CredentialsInPropertiesTests : IDisposable
             var error = await Assert.ThrowsAsync<DestinationException>(() => engine.UpdateDestinationAsync(changed, skipValidation: true, default));
 
             Assert.Contains("The Endpoint of destination 's3' holds a user name or password in its URL", error.Message, StringComparison.Ordinal);
-            AssertNoSecret(Everything(error), UrlPassword);
+            SecretAssert.Absent(SecretAssert.Everything(error), UrlPassword);
             Assert.Equal("http://127.0.0.1:9/", engine.State.FindDestination(settings.Name)!.GetProperty(DestinationKeys.Endpoint));
         }
-        AssertNotInStateHome(UrlPassword);
+        SecretAssert.NotInFiles(_stateHome.Path, UrlPassword);
     }
 
     /// <summary>
@@ -103,7 +101,7 @@ public sealed class CredentialsInPropertiesTests : IDisposable
         {
             Assert.Equal(DestinationFailure.InvalidConfiguration, error.Failure);
             Assert.Contains("The Endpoint of destination 's3' holds a user name or password in its URL", error.Message, StringComparison.Ordinal);
-            AssertNoSecret(Everything(error), UrlPassword);
+            SecretAssert.Absent(SecretAssert.Everything(error), UrlPassword);
         }
         Assert.Empty(engine.State.ListRuns(flow.Id));
     }
@@ -149,36 +147,5 @@ public sealed class CredentialsInPropertiesTests : IDisposable
                 break;
         }
         return settings;
-    }
-
-    /// <summary>Every text reachable from the exception: messages and ToString of the whole chain (aggregates too) and Data.</summary>
-    private static string Everything(Exception error)
-    {
-        var text = new StringBuilder(error.ToString());
-        var pending = new Stack<Exception>([error]);
-        while (pending.TryPop(out var current))
-        {
-            text.AppendLine(current.Message);
-            foreach (System.Collections.DictionaryEntry entry in current.Data) text.AppendLine($"{entry.Key}={entry.Value}");
-            if (current is AggregateException aggregate) foreach (var inner in aggregate.InnerExceptions) pending.Push(inner);
-            else if (current.InnerException is { } inner) pending.Push(inner);
-        }
-        return text.ToString();
-    }
-
-    private static void AssertNoSecret(string text, string secret)
-    {
-        Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
-        Assert.DoesNotContain(Uri.EscapeDataString(secret), text, StringComparison.Ordinal);
-    }
-
-    /// <summary>Neither state.db (nor its journal) nor any other file of the state home holds the secret.</summary>
-    private void AssertNotInStateHome(string secret)
-    {
-        SqliteConnection.ClearAllPools();
-        foreach (var file in Directory.EnumerateFiles(_stateHome.Path, "*", SearchOption.AllDirectories))
-        {
-            AssertNoSecret(Encoding.Latin1.GetString(File.ReadAllBytes(file)), secret);
-        }
     }
 }
