@@ -125,6 +125,37 @@ public sealed class DataLandingZoneDestinationTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task A_signature_escaped_as_percent_73ig_still_signs_and_stays_out_of_the_sink_path()
+    {
+        var container = await azurite.CreateContainerAsync();
+        var sasUri = AzuriteFixture.ContainerSas(container, BlobContainerSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1));
+        await using var destination = new DataLandingZoneDestination(SasSettings(Respell(sasUri, "%73ig="), ""), SmallBlocks);
+        using var local = new TempFolder();
+
+        await destination.UploadFileAsync(SmallFile(local), "x.json", CancellationToken.None);
+
+        Assert.Equal($"{azurite.ServiceUri}/{container.Name}/x.json", destination.GetSinkPath("x.json"));
+        Assert.Equal(["x.json"], await ListAsync(container));
+    }
+
+    [Fact]
+    public async Task A_signature_named_SIG_is_refused_as_credentials_without_showing_it()
+    {
+        var container = await azurite.CreateContainerAsync();
+        var sasUri = AzuriteFixture.ContainerSas(container, BlobContainerSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1));
+        await using var destination = new DataLandingZoneDestination(SasSettings(Respell(sasUri, "SIG="), ""), SmallBlocks);
+        using var local = new TempFolder();
+
+        // The SDK reads the parameter in any case; Azurite, like Azure Storage, only knows 'sig'.
+        var error = await Assert.ThrowsAsync<DestinationException>(() => destination.UploadFileAsync(SmallFile(local), "x.json", CancellationToken.None));
+
+        Assert.Equal(DestinationFailure.Authentication, error.Failure);
+        Assert.Contains($"{azurite.ServiceUri}/{container.Name} rejected the credentials (403 AuthorizationFailure): check the SAS URI", error.Message);
+        AssertNoSecrets(error, Signature(sasUri));
+        Assert.Empty(await ListAsync(container));
+    }
+
+    [Fact]
     public async Task Sas_of_a_missing_container_is_not_found()
     {
         var missing = azurite.AdminClient.GetBlobContainerClient($"missing{Guid.NewGuid():N}");
@@ -166,6 +197,13 @@ public sealed class DataLandingZoneDestinationTests(AzuriteFixture azurite)
 
         Assert.Equal(DestinationFailure.InvalidConfiguration, error.Failure);
         AssertNoSecrets(error, "c2VjcmV0");
+    }
+
+    private static string Respell(string sasUri, string signatureParameter)
+    {
+        var respelled = sasUri.Replace("sig=", signatureParameter, StringComparison.Ordinal);
+        Assert.NotEqual(sasUri, respelled);
+        return respelled;
     }
 
     private static DestinationSettings SasSettings(string sasUri, string folderPath) =>
