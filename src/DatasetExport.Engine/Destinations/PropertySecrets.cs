@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+
 namespace DatasetExport.Engine.Destinations;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace DatasetExport.Engine.Destinations;
 /// exist"), so a password in a URL, a SAS signature or private key text there would leak everywhere. Messages say
 /// which property and what it holds, never the value.
 /// </summary>
-internal static class PropertySecrets
+internal static partial class PropertySecrets
 {
     /// <summary>Throws a <see cref="DestinationException"/> (InvalidConfiguration) naming the first property that holds a credential.</summary>
     public static void ThrowIfAny(DestinationSettings settings)
@@ -24,18 +26,27 @@ internal static class PropertySecrets
     /// <summary>What kind of credential <paramref name="value"/> holds, or null for none.</summary>
     private static string? Describe(string? value)
     {
-        if (string.IsNullOrEmpty(value)) return null;
-        if (value.Contains("PRIVATE KEY-----", StringComparison.OrdinalIgnoreCase) || value.Contains("PuTTY-User-Key-File", StringComparison.OrdinalIgnoreCase))
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        var trimmed = value.Trim();
+        if (trimmed.Contains("PRIVATE KEY-----", StringComparison.OrdinalIgnoreCase) || trimmed.Contains("PuTTY-User-Key-File", StringComparison.OrdinalIgnoreCase))
         {
             return "private key text (give the path of the key file; its passphrase goes in the KeyPassphrase secret)";
         }
-        if (!Uri.TryCreate(value.Trim(), UriKind.Absolute, out var uri)) return null;
+        if (UserPasswordHost().IsMatch(trimmed))
+        {
+            return "a user name and password before its host ('user:password@host'; give UserName and the Password secret)";
+        }
+        if (!Uri.TryCreate(trimmed, UriKind.Absolute, out var uri)) return null;
         if (uri.UserInfo.Length > 0)
         {
             return "a user name or password in its URL (the destination signs in with its secrets, e.g. SecretAccessKey or AccountKey)";
         }
         return HasSignature(uri) ? "a shared access signature ('sig' in its URL; give the whole SAS URI as the SasUri secret)" : null;
     }
+
+    /// <summary>"user:password@host" without a scheme, e.g. typed as an SFTP HostName.</summary>
+    [GeneratedRegex(@"^[^\s/@:]+:[^\s/@]+@[^\s/@]+$", RegexOptions.CultureInvariant)]
+    private static partial Regex UserPasswordHost();
 
     /// <summary>A 'sig' query parameter in any case or escaping (SIG=, %73ig=), as the Azure SDK reads one.</summary>
     private static bool HasSignature(Uri uri) =>

@@ -32,6 +32,7 @@ public sealed class CredentialsInPropertiesTests : IDisposable
             { "sas upper case SIG", DestinationType.DataLandingZone, DestinationKeys.Container, $"http://127.0.0.1:{closed}/devstoreaccount1/c?sv=2025-01-05&SIG={Uri.EscapeDataString(Signature)}", Signature },
             { "sas escaped %73ig", DestinationType.DataLandingZone, DestinationKeys.Container, $"http://127.0.0.1:{closed}/devstoreaccount1/c?sv=2025-01-05&%73ig={Uri.EscapeDataString(Signature)}", Signature },
             { "sftp key text as key file", DestinationType.Sftp, DestinationKeys.KeyFile, PrivateKeyText, KeyBody },
+            { "sftp password before the host", DestinationType.Sftp, DestinationKeys.HostName, $"u:{UrlPassword}@127.0.0.1", UrlPassword },
         };
     }
 
