@@ -191,6 +191,10 @@ public sealed class DataLandingZoneDestinationTests(AzuriteFixture azurite)
     [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing")]
     [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing/file.json?sv=2025-01-05&sr=b&sp=r&se=2099-01-01&sig=c2VjcmV0")]
     [InlineData("http://127.0.0.1:10000/devstoreaccount1?sv=2025-01-05&ss=b&srt=co&sp=rwl&se=2099-01-01&sig=c2VjcmV0")]
+    [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing?sv=2025-01-05&sr=c&sp=rw&se=garbage&sig=c2VjcmV0")]
+    [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing?sv=2025-01-05&sr=c&sp=rw&sip=garbage&sig=c2VjcmV0")]
+    [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing?sv=2025-01-05&sr=c&sp=rw&spr=ftp&sig=c2VjcmV0")]
+    [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing?sv=2025-01-05&sr=c&sp=rw&sig=c2VjcmV0&sig=c2VjcmV0")]
     public void Anything_but_a_container_sas_uri_is_refused_without_the_signature(string sasUri)
     {
         var error = Assert.Throws<DestinationException>(() => new DataLandingZoneDestination(SasSettings(sasUri, "")));
