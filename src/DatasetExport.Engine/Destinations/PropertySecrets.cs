@@ -30,7 +30,7 @@ internal static partial class PropertySecrets
         var trimmed = value.Trim();
         if (trimmed.Contains("PRIVATE KEY-----", StringComparison.OrdinalIgnoreCase) || trimmed.Contains("PuTTY-User-Key-File", StringComparison.OrdinalIgnoreCase))
         {
-            return "private key text (give the path of the key file; its passphrase goes in the KeyPassphrase secret)";
+            return "private key text (a KeyFile takes the path of the key file, its passphrase goes in the KeyPassphrase secret)";
         }
         if (UserPasswordHost().IsMatch(trimmed))
         {
