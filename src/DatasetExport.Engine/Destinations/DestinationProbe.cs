@@ -2,7 +2,7 @@ using System.Text;
 
 namespace DatasetExport.Engine.Destinations;
 
-/// <summary>Proves a destination can be written: stores a small probe file, reads it back, deletes it.</summary>
+/// <summary>Proves a destination can be written: stores a small probe file, reads it back, deletes it (also when a step fails).</summary>
 internal static class DestinationProbe
 {
     public static async Task RunAsync(IExportDestination target, CancellationToken cancellationToken)
@@ -25,9 +25,28 @@ internal static class DestinationProbe
             }
             await target.DeleteAsync(relativePath, cancellationToken).ConfigureAwait(false);
         }
+        catch
+        {
+            // A destination that takes the probe but fails later (no read permission, a read-back that differs) must not
+            // keep it; the first failure is the one to report.
+            await TryDeleteAsync(target, relativePath).ConfigureAwait(false);
+            throw;
+        }
         finally
         {
             File.Delete(localPath);
+        }
+    }
+
+    private static async Task TryDeleteAsync(IExportDestination target, string relativePath)
+    {
+        try
+        {
+            await target.DeleteAsync(relativePath, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Best effort: the destination may be the very thing that failed.
         }
     }
 }

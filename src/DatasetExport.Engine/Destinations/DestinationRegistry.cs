@@ -27,6 +27,7 @@ public static class DestinationRegistry
         {
             throw new DestinationException(DestinationFailure.InvalidConfiguration, $"Destination type {settings.Type} is not supported yet.");
         }
+        PropertySecrets.ThrowIfAny(settings);
         return factory(settings);
     }
 }

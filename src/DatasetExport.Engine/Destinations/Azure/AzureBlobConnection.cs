@@ -53,7 +53,17 @@ internal sealed class AzureBlobConnection
         {
             throw new DestinationException(DestinationFailure.InvalidConfiguration, $"The SasUri secret of the {kind} destination is not an absolute http(s) URI.");
         }
-        var parts = new BlobUriBuilder(uri);
+        BlobUriBuilder parts;
+        try
+        {
+            parts = new BlobUriBuilder(uri);
+        }
+        catch (Exception error) when (error is FormatException or ArgumentException)
+        {
+            // The SDK reads the SAS fields (times, IP range, protocol) and quotes the one it cannot read; it never parses 'sig'.
+            throw new DestinationException(DestinationFailure.InvalidConfiguration,
+                $"The SasUri of the {kind} destination ({WithoutQuery(uri)}) is not a valid SAS URI: {error.Message}");
+        }
         if (string.IsNullOrEmpty(parts.Sas?.Signature))
         {
             throw new DestinationException(DestinationFailure.InvalidConfiguration, $"The SasUri of the {kind} destination ({WithoutQuery(uri)}) has no signature ('sig').");

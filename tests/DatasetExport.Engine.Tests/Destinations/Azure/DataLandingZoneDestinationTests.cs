@@ -72,6 +72,26 @@ public sealed class DataLandingZoneDestinationTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Validating_a_sas_that_cannot_read_fails_and_leaves_no_probe_file_behind()
+    {
+        var container = await azurite.CreateContainerAsync();
+        var sasUri = AzuriteFixture.ContainerSas(container,
+            BlobContainerSasPermissions.Create | BlobContainerSasPermissions.Write | BlobContainerSasPermissions.Delete, DateTimeOffset.UtcNow.AddHours(1));
+        using var state = new TempFolder();
+        using var engine = ExportEngine.Open(new EngineOptions { StateHome = state.Path });
+        var settings = SasSettings(sasUri, "");
+
+        // The probe goes up, reading it back is refused: the probe must not stay in the landing zone.
+        var error = await Assert.ThrowsAsync<DestinationException>(() => engine.AddDestinationAsync(settings, skipValidation: false, default));
+
+        Assert.Equal(DestinationFailure.PermissionDenied, error.Failure);
+        Assert.Contains("lacks read ('r') permission", error.Message);
+        AssertNoSecrets(error, Signature(sasUri));
+        Assert.Null(engine.State.FindDestination(settings.Name));
+        Assert.Empty(await ListAsync(container));
+    }
+
+    [Fact]
     public async Task Expired_sas_is_an_authentication_failure_saying_expired()
     {
         var container = await azurite.CreateContainerAsync();
@@ -102,6 +122,37 @@ public sealed class DataLandingZoneDestinationTests(AzuriteFixture azurite)
         Assert.Equal(DestinationFailure.Authentication, error.Failure);
         Assert.Contains("check the SAS URI", error.Message);
         AssertNoSecrets(error, forged);
+    }
+
+    [Fact]
+    public async Task A_signature_escaped_as_percent_73ig_still_signs_and_stays_out_of_the_sink_path()
+    {
+        var container = await azurite.CreateContainerAsync();
+        var sasUri = AzuriteFixture.ContainerSas(container, BlobContainerSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1));
+        await using var destination = new DataLandingZoneDestination(SasSettings(Respell(sasUri, "%73ig="), ""), SmallBlocks);
+        using var local = new TempFolder();
+
+        await destination.UploadFileAsync(SmallFile(local), "x.json", CancellationToken.None);
+
+        Assert.Equal($"{azurite.ServiceUri}/{container.Name}/x.json", destination.GetSinkPath("x.json"));
+        Assert.Equal(["x.json"], await ListAsync(container));
+    }
+
+    [Fact]
+    public async Task A_signature_named_SIG_is_refused_as_credentials_without_showing_it()
+    {
+        var container = await azurite.CreateContainerAsync();
+        var sasUri = AzuriteFixture.ContainerSas(container, BlobContainerSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1));
+        await using var destination = new DataLandingZoneDestination(SasSettings(Respell(sasUri, "SIG="), ""), SmallBlocks);
+        using var local = new TempFolder();
+
+        // The SDK reads the parameter in any case; Azurite, like Azure Storage, only knows 'sig'.
+        var error = await Assert.ThrowsAsync<DestinationException>(() => destination.UploadFileAsync(SmallFile(local), "x.json", CancellationToken.None));
+
+        Assert.Equal(DestinationFailure.Authentication, error.Failure);
+        Assert.Contains($"{azurite.ServiceUri}/{container.Name} rejected the credentials (403 AuthorizationFailure): check the SAS URI", error.Message);
+        AssertNoSecrets(error, Signature(sasUri));
+        Assert.Empty(await ListAsync(container));
     }
 
     [Fact]
@@ -140,12 +191,23 @@ public sealed class DataLandingZoneDestinationTests(AzuriteFixture azurite)
     [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing")]
     [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing/file.json?sv=2025-01-05&sr=b&sp=r&se=2099-01-01&sig=c2VjcmV0")]
     [InlineData("http://127.0.0.1:10000/devstoreaccount1?sv=2025-01-05&ss=b&srt=co&sp=rwl&se=2099-01-01&sig=c2VjcmV0")]
+    [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing?sv=2025-01-05&sr=c&sp=rw&se=garbage&sig=c2VjcmV0")]
+    [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing?sv=2025-01-05&sr=c&sp=rw&sip=garbage&sig=c2VjcmV0")]
+    [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing?sv=2025-01-05&sr=c&sp=rw&spr=ftp&sig=c2VjcmV0")]
+    [InlineData("http://127.0.0.1:10000/devstoreaccount1/landing?sv=2025-01-05&sr=c&sp=rw&sig=c2VjcmV0&sig=c2VjcmV0")]
     public void Anything_but_a_container_sas_uri_is_refused_without_the_signature(string sasUri)
     {
         var error = Assert.Throws<DestinationException>(() => new DataLandingZoneDestination(SasSettings(sasUri, "")));
 
         Assert.Equal(DestinationFailure.InvalidConfiguration, error.Failure);
         AssertNoSecrets(error, "c2VjcmV0");
+    }
+
+    private static string Respell(string sasUri, string signatureParameter)
+    {
+        var respelled = sasUri.Replace("sig=", signatureParameter, StringComparison.Ordinal);
+        Assert.NotEqual(sasUri, respelled);
+        return respelled;
     }
 
     private static DestinationSettings SasSettings(string sasUri, string folderPath) =>
