@@ -157,6 +157,14 @@ public sealed class DestinationMappingTests
 
         var missingKey = session.Run("New-ExportDestination -Name s3 -Type Sftp -HostName h -KeyFile $args[0] -HostKeyFingerprint SHA256:xyz= -SkipValidation", session.Work.Combine("missing"));
         ExportPipelineTests.AssertError(missingKey, "InvalidDestinationParameter", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "s3");
+
+        // The key itself given as -KeyFile is refused without being quoted back.
+        const string keyText = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUSECRETKEYBODY\n-----END OPENSSH PRIVATE KEY-----\n";
+        var pastedKey = session.Run("New-ExportDestination -Name s4 -Type Sftp -HostName h -KeyFile $args[0] -HostKeyFingerprint SHA256:xyz= -SkipValidation", keyText);
+        ExportPipelineTests.AssertError(pastedKey, "InvalidDestinationParameter", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "s4");
+        Assert.Contains("path of a private key file", pastedKey.Errors[0].Exception.Message);
+        Assert.DoesNotContain(pastedKey.Errors, e => e.ToString().Contains("SECRETKEYBODY") || e.Exception.ToString().Contains("SECRETKEYBODY"));
+        Assert.DoesNotContain(session.Run("Get-ExportDestination").AssertNoErrors().Output, d => (string)d.Properties["Name"].Value == "s4");
     }
 
     [Fact]

@@ -418,7 +418,12 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
                     secrets[DestinationKeys.Password] = PasswordOf(Credential!);
                     break;
                 }
-                var keyFile = GetUnresolvedProviderPathFromPSPath(KeyFile!);
+                // Key text pasted as -KeyFile would be quoted back (and resolved as a path): refuse it without echoing it.
+                if (KeyFile!.Contains("PRIVATE KEY", StringComparison.OrdinalIgnoreCase) || KeyFile.Contains('\n'))
+                {
+                    ThrowArgument("-KeyFile takes the path of a private key file, not the key itself; its passphrase goes in -Credential.", nameof(KeyFile));
+                }
+                var keyFile = GetUnresolvedProviderPathFromPSPath(KeyFile);
                 if (!File.Exists(keyFile)) ThrowArgument($"The key file '{keyFile}' does not exist.", nameof(KeyFile));
                 properties[DestinationKeys.KeyFile] = keyFile;
                 if (Credential is not null && PasswordOf(Credential) is { Length: > 0 } passphrase)
