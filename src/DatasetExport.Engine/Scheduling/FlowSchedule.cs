@@ -110,20 +110,18 @@ public sealed class FlowSchedule
     public DateTimeOffset? NextRunTime(DateTimeOffset? lastSlot, DateTimeOffset now)
     {
         if (LatestDueSlot(lastSlot, now) is { } due) return due;
-        if (IsCompleted(lastSlot, now)) return null;
         var from = lastSlot is { } last && last > now ? last : now;
         var next = NextSlotAfter(from);
         if (next is null || (_flow.EndTime is { } end && next > end)) return null;
         return next;
     }
 
-    /// <summary>True when no slot will ever be due again: a Once flow that ran, or a flow past its end time.</summary>
-    public bool IsCompleted(DateTimeOffset? lastSlot, DateTimeOffset now) => _flow.ScheduleKind switch
-    {
-        ScheduleKind.Manual => false,
-        ScheduleKind.Once => lastSlot is not null || (_flow.EndTime is { } end && now > end && LatestDueSlot(lastSlot, now) is null),
-        _ => _flow.EndTime is { } finish && now > finish && LatestDueSlot(lastSlot, now) is null,
-    };
+    /// <summary>
+    /// True when no slot will ever be due again: a Once flow whose slot ran (and was not moved later since), a flow whose
+    /// last slot before its end time ran.
+    /// </summary>
+    public bool IsCompleted(DateTimeOffset? lastSlot, DateTimeOffset now) =>
+        _flow.ScheduleKind != ScheduleKind.Manual && NextRunTime(lastSlot, now) is null;
 
     /// <summary>A human-readable description, e.g. "Daily at 02:00 (Europe/Paris)".</summary>
     public string Describe()

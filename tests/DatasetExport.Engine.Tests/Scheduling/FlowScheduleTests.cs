@@ -79,6 +79,8 @@ public sealed class FlowScheduleTests
         Assert.True(schedule.IsCompleted(Utc(3, 2, 6), Utc(3, 5, 0)));
         Assert.Null(schedule.NextRunTime(Utc(3, 2, 6), Utc(3, 5, 0)));
         Assert.False(schedule.IsCompleted(Utc(3, 2, 3), Utc(3, 2, 4)));
+        // Its last slot before the end ran: completed, though the end time itself is still to come.
+        Assert.True(schedule.IsCompleted(Utc(3, 2, 6), Utc(3, 2, 6, 30)));
     }
 
     [Fact]
@@ -91,6 +93,9 @@ public sealed class FlowScheduleTests
         Assert.Equal(Utc(3, 5, 9, 30), schedule.LatestDueSlot(null, Utc(3, 6, 0)));
         Assert.True(schedule.IsCompleted(Utc(3, 5, 9, 30), Utc(3, 6, 0)));
         Assert.Null(schedule.LatestDueSlot(Utc(3, 5, 9, 30), Utc(4, 1, 0)));
+        // A flow whose earlier schedule claimed slots, switched to once at a later time, is not completed before that time.
+        Assert.False(schedule.IsCompleted(Utc(3, 4, 12), Utc(3, 4, 13)));
+        Assert.Equal(Utc(3, 5, 9, 30), schedule.NextRunTime(Utc(3, 4, 12), Utc(3, 4, 13)));
     }
 
     [Fact]

@@ -151,6 +151,27 @@ public sealed class ScheduledExportTests : IDisposable
     }
 
     [Fact]
+    public async Task A_once_flow_moved_to_a_later_time_after_it_ran_shows_and_runs_that_time()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("once", f => { f.ScheduleKind = ScheduleKind.Once; f.StartTime = Utc(3, 1, 11); });
+        _fixture.SetNow(Utc(3, 1, 11, 5));
+        Assert.Single(await _fixture.RunDueAsync());
+
+        // Set-ExportFlow once -StartTime: a new one-off time after the slot that ran.
+        var moved = Engine.State.GetFlow(flow.Id)!;
+        moved.StartTime = Utc(3, 2, 9);
+        Engine.UpdateFlow(moved);
+        var status = Engine.GetFlowStatus(Engine.State.GetFlow(flow.Id)!);
+        Assert.Equal((Utc(3, 2, 9), false), (status.NextRunTime, status.Completed));
+
+        _fixture.SetNow(Utc(3, 2, 9));
+        Assert.Equal(Utc(3, 2, 9), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+        var done = Engine.GetFlowStatus(Engine.State.GetFlow(flow.Id)!);
+        Assert.Equal((null, true), (done.NextRunTime, done.Completed));
+    }
+
+    [Fact]
     public async Task Disabled_flows_do_not_run_and_show_no_next_run()
     {
         _fixture.WriteBatch("web", "a.jsonl", 0, 10);
