@@ -37,7 +37,7 @@ public sealed partial class ExportEngine
         var due = new List<DueFlow>();
         foreach (var flow in SelectFlows(flowNames))
         {
-            if (flow.Enabled && DueSlot(flow, now) is { } slot) due.Add(new DueFlow(flow, slot));
+            if (flow.Enabled && FlowSchedule.For(flow).LatestDueSlot(flow.LastSlot, now) is { } slot) due.Add(new DueFlow(flow, slot));
         }
         return due;
     }
@@ -79,17 +79,6 @@ public sealed partial class ExportEngine
         var latest = State.ListRuns(flow.Id, last: 1).FirstOrDefault();
         var next = flow.Enabled ? schedule.NextRunTime(flow.LastSlot, now) : null;
         return new FlowStatus(flow, schedule.Describe(), next, latest?.StartedAt, latest?.Status, schedule.IsCompleted(flow.LastSlot, now));
-    }
-
-    /// <summary>
-    /// The latest due slot, to the minute (the exportTime= folders are): a cron expression with seconds that fires
-    /// several times in a minute runs once for that minute.
-    /// </summary>
-    private static DateTimeOffset? DueSlot(FlowRecord flow, DateTimeOffset now)
-    {
-        if (FlowSchedule.For(flow).LatestDueSlot(flow.LastSlot, now) is not { } slot) return null;
-        var minute = FlowSchedule.TruncateToMinute(slot);
-        return flow.LastSlot is { } last && minute <= last ? null : minute;
     }
 
     /// <summary>Claims the slot with one Running run per dataset, then exports them; nothing when another process claimed it first.</summary>

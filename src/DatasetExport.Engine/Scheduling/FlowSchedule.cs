@@ -95,22 +95,27 @@ public sealed class FlowSchedule
 
     /// <summary>
     /// The latest slot at or before <paramref name="now"/> that comes after <paramref name="lastSlot"/> (or, for a
-    /// flow that never ran, at or after its start time, else its creation), within the end time; null when none.
+    /// flow that never ran, at or after its start time, else its creation), within the end time, to the minute; null when none.
     /// </summary>
     public DateTimeOffset? LatestDueSlot(DateTimeOffset? lastSlot, DateTimeOffset now)
     {
         var upper = _flow.EndTime is { } end && end < now ? end : now;
-        var slot = LatestSlotAtOrBefore(upper);
-        if (slot is null) return null;
+        if (LatestSlotAtOrBefore(upper) is not { } latest) return null;
+        // A cron with seconds may fire several times in a minute: the minute is the slot, and once claimed it is not due again.
+        var slot = TruncateToMinute(latest);
         var isAfterBaseline = lastSlot is { } last ? slot > last : slot >= (_flow.StartTime ?? TruncateToMinute(_flow.CreatedAt));
         return isAfterBaseline ? slot : null;
     }
 
-    /// <summary>When the flow runs next: a due slot (possibly in the past), else the next future slot; null when it never will.</summary>
+    /// <summary>
+    /// When the flow runs next: the due slot (in the past, to the minute), else the instant the next slot falls due; null when it
+    /// never will.
+    /// </summary>
     public DateTimeOffset? NextRunTime(DateTimeOffset? lastSlot, DateTimeOffset now)
     {
         if (LatestDueSlot(lastSlot, now) is { } due) return due;
-        var from = lastSlot is { } last && last > now ? last : now;
+        // Not within the last claimed minute: a cron with seconds firing again in it has no slot left to run.
+        var from = lastSlot is { } last && EndOfMinute(last) > now ? EndOfMinute(last) : now;
         var next = NextSlotAfter(from);
         if (next is null || (_flow.EndTime is { } end && next > end)) return null;
         return next;
@@ -199,6 +204,8 @@ public sealed class FlowSchedule
                 return _cron!.GetNextOccurrence(from, _zone, inclusive: from == _flow.StartTime && from > time);
         }
     }
+
+    private static DateTimeOffset EndOfMinute(DateTimeOffset slot) => slot.AddMinutes(1).AddTicks(-1);
 
     /// <summary>Hourly slots count from the start time, else from the flow's creation (to the minute).</summary>
     private DateTimeOffset HourlyAnchor => _flow.StartTime ?? TruncateToMinute(_flow.CreatedAt);

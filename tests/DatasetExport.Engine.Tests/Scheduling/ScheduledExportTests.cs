@@ -172,6 +172,30 @@ public sealed class ScheduledExportTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cron_with_seconds_shows_when_it_runs_next_and_completes_at_its_end()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("seconds", f => { f.ScheduleKind = ScheduleKind.Cron; f.Cron = "30 * * * * *"; f.StartTime = Utc(3, 1, 11); f.EndTime = Utc(3, 1, 11, 2); });
+        FlowStatus Status() => Engine.GetFlowStatus(Engine.State.GetFlow(flow.Id)!);
+
+        _fixture.SetNow(Utc(3, 1, 11, 0, 40));
+        Assert.Equal(Utc(3, 1, 11, 0), Status().NextRunTime);
+        Assert.Equal(Utc(3, 1, 11, 0), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+        // Nothing is due until 11:01:30, and the status says so (not 11:00:30, which fell in the minute that ran).
+        _fixture.SetNow(Utc(3, 1, 11, 0, 50));
+        Assert.Empty(Engine.GetDueFlows());
+        Assert.Equal(Utc(3, 1, 11, 1, 30), Status().NextRunTime);
+
+        // Past the end: the last slot is 11:01 (its 11:01:30 firing); then the flow is completed.
+        _fixture.SetNow(Utc(3, 1, 12));
+        Assert.Equal(Utc(3, 1, 11, 1), Status().NextRunTime);
+        Assert.Equal(Utc(3, 1, 11, 1), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+        var done = Status();
+        Assert.Equal((null, true), (done.NextRunTime, done.Completed));
+        Assert.Empty(await _fixture.RunDueAsync());
+    }
+
+    [Fact]
     public async Task Disabled_flows_do_not_run_and_show_no_next_run()
     {
         _fixture.WriteBatch("web", "a.jsonl", 0, 10);
