@@ -200,8 +200,10 @@ public sealed class FlowSchedule
                 var period = TimeSpan.FromHours(_flow.EveryHours!.Value);
                 return anchor + period * (Math.Floor((time - anchor) / period) + 1);
             default:
-                var from = _flow.StartTime is { } start && start > time ? start : time;
-                return _cron!.GetNextOccurrence(from, _zone, inclusive: from == _flow.StartTime && from > time);
+                // From just before a future start time, not inclusively from it: a time skipped by a daylight-saving jump at the
+                // start time runs at the jump, as LatestCronOccurrence names it.
+                var from = _flow.StartTime is { } start && start > time ? start.AddTicks(-1) : time;
+                return _cron!.GetNextOccurrence(from, _zone);
         }
     }
 

@@ -63,6 +63,16 @@ public sealed class FlowScheduleTests
     }
 
     [Fact]
+    public void A_start_time_at_the_spring_jump_shows_the_slot_the_skipped_hour_runs_at()
+    {
+        // 29 March 2026 in Paris: 02:00 to 02:59 do not exist; the 02:30 slot runs at the jump, 01:00 UTC, the start time.
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Cron; f.Cron = "30 2 * * *"; f.TimeZone = "Europe/Paris"; f.StartTime = Utc(3, 29, 1); });
+
+        Assert.Equal(Utc(3, 29, 1), schedule.NextRunTime(null, Utc(3, 29, 0)));
+        Assert.Equal(Utc(3, 29, 1), schedule.LatestDueSlot(null, Utc(3, 29, 1)));
+    }
+
+    [Fact]
     public void Windows_time_zone_ids_are_accepted()
     {
         var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "02:30"; f.TimeZone = "Romance Standard Time"; });
