@@ -120,6 +120,29 @@ public sealed class FlowScheduleTests
         Assert.Equal(Utc(3, 9, 4, 15), schedule.NextRunTime(Utc(3, 7, 1, 15), Utc(3, 7, 20)));
     }
 
+    [Fact]
+    public void An_hour_that_happens_twice_runs_twice_for_an_every_hour_cron_and_once_for_a_fixed_time()
+    {
+        // 1 November 2026 in New York: 01:00 to 01:59 happen in EDT (05:00 UTC) and again in EST (06:00 UTC).
+        var hourly = Schedule(f => { f.ScheduleKind = ScheduleKind.Cron; f.Cron = "0 * * * *"; f.TimeZone = "America/New_York"; });
+        Assert.Equal(Utc(11, 1, 5), hourly.LatestDueSlot(Utc(11, 1, 4), Utc(11, 1, 5, 30)));
+        Assert.Equal(Utc(11, 1, 6), hourly.LatestDueSlot(Utc(11, 1, 5), Utc(11, 1, 6, 30)));
+
+        var fixedTime = Schedule(f => { f.ScheduleKind = ScheduleKind.Cron; f.Cron = "0 1 * * *"; f.TimeZone = "America/New_York"; });
+        Assert.Equal(Utc(11, 1, 5), fixedTime.LatestDueSlot(Utc(10, 31, 5), Utc(11, 1, 5, 30)));
+        Assert.Null(fixedTime.LatestDueSlot(Utc(11, 1, 5), Utc(11, 1, 6, 30)));
+        Assert.Equal(Utc(11, 2, 6), fixedTime.NextRunTime(Utc(11, 1, 5), Utc(11, 1, 6, 30)));
+    }
+
+    [Fact]
+    public void Hourly_slots_are_absolute_hours_that_daylight_saving_does_not_move()
+    {
+        // Every 6 hours from 00:00 Paris time in winter (23:00 UTC): after the spring change the slots fall at 01:00, 07:00... local.
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Hourly; f.EveryHours = 6; f.StartTime = Utc(3, 27, 23); f.TimeZone = "Europe/Paris"; });
+        Assert.Equal(Utc(3, 29, 5), schedule.LatestDueSlot(Utc(3, 28, 23), Utc(3, 29, 6)));
+        Assert.Equal(Utc(3, 29, 11), schedule.NextRunTime(Utc(3, 29, 5), Utc(3, 29, 6)));
+    }
+
     [Theory]
     [InlineData(ScheduleKind.Hourly, null, null, null, "Every")]
     [InlineData(ScheduleKind.Hourly, 24, null, null, "Every")]
