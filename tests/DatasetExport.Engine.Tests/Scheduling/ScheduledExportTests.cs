@@ -196,6 +196,39 @@ public sealed class ScheduledExportTests : IDisposable
     }
 
     [Fact]
+    public async Task Changing_the_time_zone_after_a_slot_ran_neither_reruns_it_nor_skips_the_new_zone_s_next_slot()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("daily", f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "02:30"; f.TimeZone = "Europe/Paris"; });
+        void MoveTo(string zone)
+        {
+            var stored = Engine.State.GetFlow(flow.Id)!;
+            stored.TimeZone = zone;
+            Engine.UpdateFlow(stored);
+        }
+        DateTimeOffset? NextRunTime() => Engine.GetFlowStatus(Engine.State.GetFlow(flow.Id)!).NextRunTime;
+
+        _fixture.SetNow(Utc(3, 2, 2));
+        Assert.Equal(Utc(3, 2, 1, 30), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+
+        // Tokyo's 02:30 today was 1 March 17:30 UTC, before the slot that ran; its next one is 2 March 17:30 UTC.
+        MoveTo("Asia/Tokyo");
+        Assert.Empty(await _fixture.RunDueAsync());
+        Assert.Equal(Utc(3, 2, 17, 30), NextRunTime());
+        _fixture.SetNow(Utc(3, 2, 17, 30));
+        Assert.Equal(Utc(3, 2, 17, 30), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+
+        // New York's 02:30 today was 07:30 UTC, before the slot that ran: next is tomorrow's.
+        _fixture.SetNow(Utc(3, 2, 18));
+        MoveTo("America/New_York");
+        Assert.Empty(await _fixture.RunDueAsync());
+        Assert.Equal(Utc(3, 3, 7, 30), NextRunTime());
+        _fixture.SetNow(Utc(3, 3, 7, 30));
+        Assert.Equal(Utc(3, 3, 7, 30), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+        Assert.Equal(3, Engine.State.ListRuns(flow.Id).Count);
+    }
+
+    [Fact]
     public async Task Disabled_flows_do_not_run_and_show_no_next_run()
     {
         _fixture.WriteBatch("web", "a.jsonl", 0, 10);
