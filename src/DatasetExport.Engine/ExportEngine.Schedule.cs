@@ -44,8 +44,8 @@ public sealed partial class ExportEngine
 
     /// <summary>
     /// <c>Invoke-ExportSchedule</c>: marks runs whose process died (heartbeat older than <see cref="RunLease"/>)
-    /// Abandoned and redoes those of each flow's last slot, then runs each due flow once for its latest due slot. Each
-    /// slot is claimed in the state store together with its runs (one per dataset) before anything is exported, so
+    /// Abandoned and redoes those of each flow's last slot unless a later slot is due, then runs each due flow once for
+    /// its latest due slot. Each slot is claimed in the state store together with its runs (one per dataset) before anything is exported, so
     /// several processes invoking at once run each flow, dataset and slot exactly once. A flow still exporting one of
     /// its datasets (another process, or a manual run) is skipped: its slot stays unclaimed for a later invocation.
     /// Returns every run, in order; failed runs have Status Failed and Error set. <paramref name="progress"/> and
@@ -59,12 +59,14 @@ public sealed partial class ExportEngine
         var flows = SelectFlows(flowNames);
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
         ExportRunner.SweepStaging(State);
+        var due = GetDueFlows(flowNames);
         var runs = new List<RunRecord>();
-        foreach (var flow in flows.Where(f => f.Enabled))
+        // A flow with a later slot due now runs that one instead: it supersedes the last slot as a later claimed slot does.
+        foreach (var flow in flows.Where(f => f.Enabled && !due.Any(d => d.Flow.Id == f.Id)))
         {
             runs.AddRange(await RedoAbandonedSlotAsync(flow, lake, progress, deferred, cancellationToken).ConfigureAwait(false));
         }
-        foreach (var (flow, slot) in GetDueFlows(flowNames))
+        foreach (var (flow, slot) in due)
         {
             runs.AddRange(await RunSlotAsync(flow, slot, lake, progress, deferred, cancellationToken).ConfigureAwait(false));
         }

@@ -455,6 +455,26 @@ public sealed class ScheduledExportTests : IDisposable
     }
 
     [Fact]
+    public async Task A_slot_whose_process_died_is_not_redone_when_a_later_slot_is_due()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("hourly", f => Hourly(f, 1, Utc(3, 1, 11)));
+        // A process claimed the 11:00 slot and died before exporting anything; the machine was then off until 16:30.
+        _fixture.SetNow(Utc(3, 1, 11));
+        var dead = ExportRunner.NewRun(flow, _fixture.Destination, "web", Utc(3, 1, 11), Utc(3, 1, 11));
+        Assert.True(Engine.State.TryClaimSlot(flow.Id, Utc(3, 1, 11), [dead]));
+        _fixture.SetNow(Utc(3, 1, 16, 30));
+
+        // The 16:00 slot supersedes the dead one, as a later claimed slot does: one export, not the 11:00 one again first.
+        var run = Assert.Single(await _fixture.RunDueAsync());
+
+        Assert.Equal((RunStatus.Succeeded, Utc(3, 1, 16)), (run.Status, run.ScheduledTime));
+        Assert.Equal(RunStatus.Abandoned, Engine.State.GetRun(dead.Id)!.Status);
+        Assert.Equal(["exportTime=202603011600"], _fixture.SlotFolders("web"));
+        Assert.Empty(await _fixture.RunDueAsync());
+    }
+
+    [Fact]
     public async Task A_run_taken_for_dead_stops_when_its_heartbeat_is_refused_and_its_slot_is_redone_once()
     {
         _fixture.WriteBatch("web", "a.jsonl", 0, 3000);
