@@ -94,6 +94,19 @@ public sealed class FlowScheduleTests
     }
 
     [Fact]
+    public void Slots_exactly_at_the_start_and_end_times_run()
+    {
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "02:30"; f.StartTime = Utc(3, 2, 2, 30); f.EndTime = Utc(3, 4, 2, 30); });
+
+        Assert.Equal(Utc(3, 2, 2, 30), schedule.NextRunTime(null, Utc(3, 1, 12)));
+        Assert.Null(schedule.LatestDueSlot(null, Utc(3, 2, 2, 29)));
+        Assert.Equal(Utc(3, 2, 2, 30), schedule.LatestDueSlot(null, Utc(3, 2, 2, 30)));
+        Assert.Equal(Utc(3, 4, 2, 30), schedule.NextRunTime(Utc(3, 3, 2, 30), Utc(3, 3, 12)));
+        Assert.Equal(Utc(3, 4, 2, 30), schedule.LatestDueSlot(Utc(3, 3, 2, 30), Utc(3, 9, 0)));
+        Assert.True(schedule.IsCompleted(Utc(3, 4, 2, 30), Utc(3, 4, 2, 30)));
+    }
+
+    [Fact]
     public void Once_runs_a_single_time_at_its_start()
     {
         var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Once; f.StartTime = Utc(3, 5, 9, 30); });
