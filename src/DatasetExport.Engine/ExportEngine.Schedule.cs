@@ -20,7 +20,7 @@ public sealed record DeferredSlot(string FlowName, DateTimeOffset Slot, string R
 /// <param name="NextRunTime">The slot the next <c>Invoke-ExportSchedule</c> would run (in the past when it is due now); null for manual, disabled and completed flows.</param>
 /// <param name="LastRunTime">When the flow's latest run started; null when it never ran.</param>
 /// <param name="LastStatus">The status of that run.</param>
-/// <param name="Completed">True when no slot will ever be due again (a once flow that ran, a flow past its end time).</param>
+/// <param name="Completed">True when no slot will ever be due again (a once flow whose slot ran, a flow whose last slot before its end time ran).</param>
 public sealed record FlowStatus(FlowRecord Flow, string Schedule, DateTimeOffset? NextRunTime, DateTimeOffset? LastRunTime, RunStatus? LastStatus, bool Completed);
 
 // What Invoke-ExportSchedule does: run every enabled flow that is due, exactly once per flow, dataset and slot across
@@ -37,15 +37,15 @@ public sealed partial class ExportEngine
         var due = new List<DueFlow>();
         foreach (var flow in SelectFlows(flowNames))
         {
-            if (flow.Enabled && DueSlot(flow, now) is { } slot) due.Add(new DueFlow(flow, slot));
+            if (flow.Enabled && FlowSchedule.For(flow).LatestDueSlot(flow.LastSlot, now) is { } slot) due.Add(new DueFlow(flow, slot));
         }
         return due;
     }
 
     /// <summary>
     /// <c>Invoke-ExportSchedule</c>: marks runs whose process died (heartbeat older than <see cref="RunLease"/>)
-    /// Abandoned and redoes those of each flow's last slot, then runs each due flow once for its latest due slot. Each
-    /// slot is claimed in the state store together with its runs (one per dataset) before anything is exported, so
+    /// Abandoned and redoes those of each flow's last slot unless a later slot is due, then runs each due flow once for
+    /// its latest due slot. Each slot is claimed in the state store together with its runs (one per dataset) before anything is exported, so
     /// several processes invoking at once run each flow, dataset and slot exactly once. A flow still exporting one of
     /// its datasets (another process, or a manual run) is skipped: its slot stays unclaimed for a later invocation.
     /// Returns every run, in order; failed runs have Status Failed and Error set. <paramref name="progress"/> and
@@ -59,12 +59,14 @@ public sealed partial class ExportEngine
         var flows = SelectFlows(flowNames);
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
         ExportRunner.SweepStaging(State);
+        var due = GetDueFlows(flowNames);
         var runs = new List<RunRecord>();
-        foreach (var flow in flows.Where(f => f.Enabled))
+        // A flow with a later slot due now runs that one instead: it supersedes the last slot as a later claimed slot does.
+        foreach (var flow in flows.Where(f => f.Enabled && !due.Any(d => d.Flow.Id == f.Id)))
         {
             runs.AddRange(await RedoAbandonedSlotAsync(flow, lake, progress, deferred, cancellationToken).ConfigureAwait(false));
         }
-        foreach (var (flow, slot) in GetDueFlows(flowNames))
+        foreach (var (flow, slot) in due)
         {
             runs.AddRange(await RunSlotAsync(flow, slot, lake, progress, deferred, cancellationToken).ConfigureAwait(false));
         }
@@ -79,17 +81,6 @@ public sealed partial class ExportEngine
         var latest = State.ListRuns(flow.Id, last: 1).FirstOrDefault();
         var next = flow.Enabled ? schedule.NextRunTime(flow.LastSlot, now) : null;
         return new FlowStatus(flow, schedule.Describe(), next, latest?.StartedAt, latest?.Status, schedule.IsCompleted(flow.LastSlot, now));
-    }
-
-    /// <summary>
-    /// The latest due slot, to the minute (the exportTime= folders are): a cron expression with seconds that fires
-    /// several times in a minute runs once for that minute.
-    /// </summary>
-    private static DateTimeOffset? DueSlot(FlowRecord flow, DateTimeOffset now)
-    {
-        if (FlowSchedule.For(flow).LatestDueSlot(flow.LastSlot, now) is not { } slot) return null;
-        var minute = FlowSchedule.TruncateToMinute(slot);
-        return flow.LastSlot is { } last && minute <= last ? null : minute;
     }
 
     /// <summary>Claims the slot with one Running run per dataset, then exports them; nothing when another process claimed it first.</summary>

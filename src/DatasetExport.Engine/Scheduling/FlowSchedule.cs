@@ -95,35 +95,38 @@ public sealed class FlowSchedule
 
     /// <summary>
     /// The latest slot at or before <paramref name="now"/> that comes after <paramref name="lastSlot"/> (or, for a
-    /// flow that never ran, at or after its start time, else its creation), within the end time; null when none.
+    /// flow that never ran, at or after its start time, else its creation), within the end time, to the minute; null when none.
     /// </summary>
     public DateTimeOffset? LatestDueSlot(DateTimeOffset? lastSlot, DateTimeOffset now)
     {
         var upper = _flow.EndTime is { } end && end < now ? end : now;
-        var slot = LatestSlotAtOrBefore(upper);
-        if (slot is null) return null;
+        if (LatestSlotAtOrBefore(upper) is not { } latest) return null;
+        // A cron with seconds may fire several times in a minute: the minute is the slot, and once claimed it is not due again.
+        var slot = TruncateToMinute(latest);
         var isAfterBaseline = lastSlot is { } last ? slot > last : slot >= (_flow.StartTime ?? TruncateToMinute(_flow.CreatedAt));
         return isAfterBaseline ? slot : null;
     }
 
-    /// <summary>When the flow runs next: a due slot (possibly in the past), else the next future slot; null when it never will.</summary>
+    /// <summary>
+    /// When the flow runs next: the due slot (in the past, to the minute), else the instant the next slot falls due; null when it
+    /// never will.
+    /// </summary>
     public DateTimeOffset? NextRunTime(DateTimeOffset? lastSlot, DateTimeOffset now)
     {
         if (LatestDueSlot(lastSlot, now) is { } due) return due;
-        if (IsCompleted(lastSlot, now)) return null;
-        var from = lastSlot is { } last && last > now ? last : now;
+        // Not within the last claimed minute: a cron with seconds firing again in it has no slot left to run.
+        var from = lastSlot is { } last && EndOfMinute(last) > now ? EndOfMinute(last) : now;
         var next = NextSlotAfter(from);
         if (next is null || (_flow.EndTime is { } end && next > end)) return null;
         return next;
     }
 
-    /// <summary>True when no slot will ever be due again: a Once flow that ran, or a flow past its end time.</summary>
-    public bool IsCompleted(DateTimeOffset? lastSlot, DateTimeOffset now) => _flow.ScheduleKind switch
-    {
-        ScheduleKind.Manual => false,
-        ScheduleKind.Once => lastSlot is not null || (_flow.EndTime is { } end && now > end && LatestDueSlot(lastSlot, now) is null),
-        _ => _flow.EndTime is { } finish && now > finish && LatestDueSlot(lastSlot, now) is null,
-    };
+    /// <summary>
+    /// True when no slot will ever be due again: a Once flow whose slot ran (and was not moved later since), a flow whose
+    /// last slot before its end time ran.
+    /// </summary>
+    public bool IsCompleted(DateTimeOffset? lastSlot, DateTimeOffset now) =>
+        _flow.ScheduleKind != ScheduleKind.Manual && NextRunTime(lastSlot, now) is null;
 
     /// <summary>A human-readable description, e.g. "Daily at 02:00 (Europe/Paris)".</summary>
     public string Describe()
@@ -197,10 +200,14 @@ public sealed class FlowSchedule
                 var period = TimeSpan.FromHours(_flow.EveryHours!.Value);
                 return anchor + period * (Math.Floor((time - anchor) / period) + 1);
             default:
-                var from = _flow.StartTime is { } start && start > time ? start : time;
-                return _cron!.GetNextOccurrence(from, _zone, inclusive: from == _flow.StartTime && from > time);
+                // From just before a future start time, not inclusively from it: a time skipped by a daylight-saving jump at the
+                // start time runs at the jump, as LatestCronOccurrence names it.
+                var from = _flow.StartTime is { } start && start > time ? start.AddTicks(-1) : time;
+                return _cron!.GetNextOccurrence(from, _zone);
         }
     }
+
+    private static DateTimeOffset EndOfMinute(DateTimeOffset slot) => slot.AddMinutes(1).AddTicks(-1);
 
     /// <summary>Hourly slots count from the start time, else from the flow's creation (to the minute).</summary>
     private DateTimeOffset HourlyAnchor => _flow.StartTime ?? TruncateToMinute(_flow.CreatedAt);

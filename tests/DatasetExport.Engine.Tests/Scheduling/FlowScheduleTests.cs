@@ -63,6 +63,16 @@ public sealed class FlowScheduleTests
     }
 
     [Fact]
+    public void A_start_time_at_the_spring_jump_shows_the_slot_the_skipped_hour_runs_at()
+    {
+        // 29 March 2026 in Paris: 02:00 to 02:59 do not exist; the 02:30 slot runs at the jump, 01:00 UTC, the start time.
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Cron; f.Cron = "30 2 * * *"; f.TimeZone = "Europe/Paris"; f.StartTime = Utc(3, 29, 1); });
+
+        Assert.Equal(Utc(3, 29, 1), schedule.NextRunTime(null, Utc(3, 29, 0)));
+        Assert.Equal(Utc(3, 29, 1), schedule.LatestDueSlot(null, Utc(3, 29, 1)));
+    }
+
+    [Fact]
     public void Windows_time_zone_ids_are_accepted()
     {
         var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "02:30"; f.TimeZone = "Romance Standard Time"; });
@@ -79,6 +89,21 @@ public sealed class FlowScheduleTests
         Assert.True(schedule.IsCompleted(Utc(3, 2, 6), Utc(3, 5, 0)));
         Assert.Null(schedule.NextRunTime(Utc(3, 2, 6), Utc(3, 5, 0)));
         Assert.False(schedule.IsCompleted(Utc(3, 2, 3), Utc(3, 2, 4)));
+        // Its last slot before the end ran: completed, though the end time itself is still to come.
+        Assert.True(schedule.IsCompleted(Utc(3, 2, 6), Utc(3, 2, 6, 30)));
+    }
+
+    [Fact]
+    public void Slots_exactly_at_the_start_and_end_times_run()
+    {
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "02:30"; f.StartTime = Utc(3, 2, 2, 30); f.EndTime = Utc(3, 4, 2, 30); });
+
+        Assert.Equal(Utc(3, 2, 2, 30), schedule.NextRunTime(null, Utc(3, 1, 12)));
+        Assert.Null(schedule.LatestDueSlot(null, Utc(3, 2, 2, 29)));
+        Assert.Equal(Utc(3, 2, 2, 30), schedule.LatestDueSlot(null, Utc(3, 2, 2, 30)));
+        Assert.Equal(Utc(3, 4, 2, 30), schedule.NextRunTime(Utc(3, 3, 2, 30), Utc(3, 3, 12)));
+        Assert.Equal(Utc(3, 4, 2, 30), schedule.LatestDueSlot(Utc(3, 3, 2, 30), Utc(3, 9, 0)));
+        Assert.True(schedule.IsCompleted(Utc(3, 4, 2, 30), Utc(3, 4, 2, 30)));
     }
 
     [Fact]
@@ -91,6 +116,9 @@ public sealed class FlowScheduleTests
         Assert.Equal(Utc(3, 5, 9, 30), schedule.LatestDueSlot(null, Utc(3, 6, 0)));
         Assert.True(schedule.IsCompleted(Utc(3, 5, 9, 30), Utc(3, 6, 0)));
         Assert.Null(schedule.LatestDueSlot(Utc(3, 5, 9, 30), Utc(4, 1, 0)));
+        // A flow whose earlier schedule claimed slots, switched to once at a later time, is not completed before that time.
+        Assert.False(schedule.IsCompleted(Utc(3, 4, 12), Utc(3, 4, 13)));
+        Assert.Equal(Utc(3, 5, 9, 30), schedule.NextRunTime(Utc(3, 4, 12), Utc(3, 4, 13)));
     }
 
     [Fact]
@@ -103,6 +131,29 @@ public sealed class FlowScheduleTests
         // Saturday: no slot; the last one was Friday 20:15 local = Saturday 01:15 UTC.
         Assert.Equal(Utc(3, 7, 1, 15), schedule.LatestDueSlot(Utc(3, 6, 21, 15), Utc(3, 7, 20)));
         Assert.Equal(Utc(3, 9, 4, 15), schedule.NextRunTime(Utc(3, 7, 1, 15), Utc(3, 7, 20)));
+    }
+
+    [Fact]
+    public void An_hour_that_happens_twice_runs_twice_for_an_every_hour_cron_and_once_for_a_fixed_time()
+    {
+        // 1 November 2026 in New York: 01:00 to 01:59 happen in EDT (05:00 UTC) and again in EST (06:00 UTC).
+        var hourly = Schedule(f => { f.ScheduleKind = ScheduleKind.Cron; f.Cron = "0 * * * *"; f.TimeZone = "America/New_York"; });
+        Assert.Equal(Utc(11, 1, 5), hourly.LatestDueSlot(Utc(11, 1, 4), Utc(11, 1, 5, 30)));
+        Assert.Equal(Utc(11, 1, 6), hourly.LatestDueSlot(Utc(11, 1, 5), Utc(11, 1, 6, 30)));
+
+        var fixedTime = Schedule(f => { f.ScheduleKind = ScheduleKind.Cron; f.Cron = "0 1 * * *"; f.TimeZone = "America/New_York"; });
+        Assert.Equal(Utc(11, 1, 5), fixedTime.LatestDueSlot(Utc(10, 31, 5), Utc(11, 1, 5, 30)));
+        Assert.Null(fixedTime.LatestDueSlot(Utc(11, 1, 5), Utc(11, 1, 6, 30)));
+        Assert.Equal(Utc(11, 2, 6), fixedTime.NextRunTime(Utc(11, 1, 5), Utc(11, 1, 6, 30)));
+    }
+
+    [Fact]
+    public void Hourly_slots_are_absolute_hours_that_daylight_saving_does_not_move()
+    {
+        // Every 6 hours from 00:00 Paris time in winter (23:00 UTC): after the spring change the slots fall at 01:00, 07:00... local.
+        var schedule = Schedule(f => { f.ScheduleKind = ScheduleKind.Hourly; f.EveryHours = 6; f.StartTime = Utc(3, 27, 23); f.TimeZone = "Europe/Paris"; });
+        Assert.Equal(Utc(3, 29, 5), schedule.LatestDueSlot(Utc(3, 28, 23), Utc(3, 29, 6)));
+        Assert.Equal(Utc(3, 29, 11), schedule.NextRunTime(Utc(3, 29, 5), Utc(3, 29, 6)));
     }
 
     [Theory]

@@ -151,6 +151,84 @@ public sealed class ScheduledExportTests : IDisposable
     }
 
     [Fact]
+    public async Task A_once_flow_moved_to_a_later_time_after_it_ran_shows_and_runs_that_time()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("once", f => { f.ScheduleKind = ScheduleKind.Once; f.StartTime = Utc(3, 1, 11); });
+        _fixture.SetNow(Utc(3, 1, 11, 5));
+        Assert.Single(await _fixture.RunDueAsync());
+
+        // Set-ExportFlow once -StartTime: a new one-off time after the slot that ran.
+        var moved = Engine.State.GetFlow(flow.Id)!;
+        moved.StartTime = Utc(3, 2, 9);
+        Engine.UpdateFlow(moved);
+        var status = Engine.GetFlowStatus(Engine.State.GetFlow(flow.Id)!);
+        Assert.Equal((Utc(3, 2, 9), false), (status.NextRunTime, status.Completed));
+
+        _fixture.SetNow(Utc(3, 2, 9));
+        Assert.Equal(Utc(3, 2, 9), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+        var done = Engine.GetFlowStatus(Engine.State.GetFlow(flow.Id)!);
+        Assert.Equal((null, true), (done.NextRunTime, done.Completed));
+    }
+
+    [Fact]
+    public async Task A_cron_with_seconds_shows_when_it_runs_next_and_completes_at_its_end()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("seconds", f => { f.ScheduleKind = ScheduleKind.Cron; f.Cron = "30 * * * * *"; f.StartTime = Utc(3, 1, 11); f.EndTime = Utc(3, 1, 11, 2); });
+        FlowStatus Status() => Engine.GetFlowStatus(Engine.State.GetFlow(flow.Id)!);
+
+        _fixture.SetNow(Utc(3, 1, 11, 0, 40));
+        Assert.Equal(Utc(3, 1, 11, 0), Status().NextRunTime);
+        Assert.Equal(Utc(3, 1, 11, 0), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+        // Nothing is due until 11:01:30, and the status says so (not 11:00:30, which fell in the minute that ran).
+        _fixture.SetNow(Utc(3, 1, 11, 0, 50));
+        Assert.Empty(Engine.GetDueFlows());
+        Assert.Equal(Utc(3, 1, 11, 1, 30), Status().NextRunTime);
+
+        // Past the end: the last slot is 11:01 (its 11:01:30 firing); then the flow is completed.
+        _fixture.SetNow(Utc(3, 1, 12));
+        Assert.Equal(Utc(3, 1, 11, 1), Status().NextRunTime);
+        Assert.Equal(Utc(3, 1, 11, 1), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+        var done = Status();
+        Assert.Equal((null, true), (done.NextRunTime, done.Completed));
+        Assert.Empty(await _fixture.RunDueAsync());
+    }
+
+    [Fact]
+    public async Task Changing_the_time_zone_after_a_slot_ran_neither_reruns_it_nor_skips_the_new_zone_s_next_slot()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("daily", f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "02:30"; f.TimeZone = "Europe/Paris"; });
+        void MoveTo(string zone)
+        {
+            var stored = Engine.State.GetFlow(flow.Id)!;
+            stored.TimeZone = zone;
+            Engine.UpdateFlow(stored);
+        }
+        DateTimeOffset? NextRunTime() => Engine.GetFlowStatus(Engine.State.GetFlow(flow.Id)!).NextRunTime;
+
+        _fixture.SetNow(Utc(3, 2, 2));
+        Assert.Equal(Utc(3, 2, 1, 30), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+
+        // Tokyo's 02:30 today was 1 March 17:30 UTC, before the slot that ran; its next one is 2 March 17:30 UTC.
+        MoveTo("Asia/Tokyo");
+        Assert.Empty(await _fixture.RunDueAsync());
+        Assert.Equal(Utc(3, 2, 17, 30), NextRunTime());
+        _fixture.SetNow(Utc(3, 2, 17, 30));
+        Assert.Equal(Utc(3, 2, 17, 30), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+
+        // New York's 02:30 today was 07:30 UTC, before the slot that ran: next is tomorrow's.
+        _fixture.SetNow(Utc(3, 2, 18));
+        MoveTo("America/New_York");
+        Assert.Empty(await _fixture.RunDueAsync());
+        Assert.Equal(Utc(3, 3, 7, 30), NextRunTime());
+        _fixture.SetNow(Utc(3, 3, 7, 30));
+        Assert.Equal(Utc(3, 3, 7, 30), Assert.Single(await _fixture.RunDueAsync()).ScheduledTime);
+        Assert.Equal(3, Engine.State.ListRuns(flow.Id).Count);
+    }
+
+    [Fact]
     public async Task Disabled_flows_do_not_run_and_show_no_next_run()
     {
         _fixture.WriteBatch("web", "a.jsonl", 0, 10);
@@ -374,6 +452,26 @@ public sealed class ScheduledExportTests : IDisposable
 
         Assert.Equal(0, stolen);
         Assert.Equal([RunStatus.Succeeded, RunStatus.Succeeded], runs.Select(r => r.Status));
+    }
+
+    [Fact]
+    public async Task A_slot_whose_process_died_is_not_redone_when_a_later_slot_is_due()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("hourly", f => Hourly(f, 1, Utc(3, 1, 11)));
+        // A process claimed the 11:00 slot and died before exporting anything; the machine was then off until 16:30.
+        _fixture.SetNow(Utc(3, 1, 11));
+        var dead = ExportRunner.NewRun(flow, _fixture.Destination, "web", Utc(3, 1, 11), Utc(3, 1, 11));
+        Assert.True(Engine.State.TryClaimSlot(flow.Id, Utc(3, 1, 11), [dead]));
+        _fixture.SetNow(Utc(3, 1, 16, 30));
+
+        // The 16:00 slot supersedes the dead one, as a later claimed slot does: one export, not the 11:00 one again first.
+        var run = Assert.Single(await _fixture.RunDueAsync());
+
+        Assert.Equal((RunStatus.Succeeded, Utc(3, 1, 16)), (run.Status, run.ScheduledTime));
+        Assert.Equal(RunStatus.Abandoned, Engine.State.GetRun(dead.Id)!.Status);
+        Assert.Equal(["exportTime=202603011600"], _fixture.SlotFolders("web"));
+        Assert.Empty(await _fixture.RunDueAsync());
     }
 
     [Fact]
