@@ -177,6 +177,26 @@ public sealed class ScheduleTests
     }
 
     [Fact]
+    public void Set_ExportFlow_Once_without_a_start_time_runs_a_flow_that_already_ran_once_more()
+    {
+        using var session = new ModuleSession();
+        WithDefaultLakeAndDestination(session, "New-ExportFlow -Name a -Destination d -Dataset orders -Once -StartTime '2020-01-01T00:00Z' | Out-Null");
+        Assert.Single(session.Run("Invoke-ExportSchedule").AssertNoErrors().Output);
+        Assert.True((bool)session.Run("Get-ExportFlow a").AssertNoErrors().Output.Single().Properties["Completed"].Value);
+
+        var before = DateTimeOffset.UtcNow.AddMinutes(-1);
+        var again = session.Run("Set-ExportFlow a -Once -PassThru").AssertNoErrors().Output.Single();
+
+        // The stored start (2020) lies before the slot it ran: the one slot is now, not one that could never run.
+        Assert.False((bool)again.Properties["Completed"].Value);
+        var next = Assert.IsType<DateTimeOffset>(again.Properties["NextRunTime"].Value);
+        Assert.InRange(next, before, DateTimeOffset.UtcNow);
+        var runs = session.Run("Invoke-ExportSchedule").AssertNoErrors().Output;
+        Assert.Equal(["a"], runs.Select(r => (string)r.Properties["Flow"].Value));
+        Assert.True((bool)session.Run("Get-ExportFlow a").AssertNoErrors().Output.Single().Properties["Completed"].Value);
+    }
+
+    [Fact]
     public void Enable_and_Disable_take_names_and_flow_objects_and_decide_what_is_due()
     {
         using var session = new ModuleSession();

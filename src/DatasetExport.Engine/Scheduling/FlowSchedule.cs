@@ -212,6 +212,18 @@ public sealed class FlowSchedule
     /// <summary>Hourly slots count from the start time, else from the flow's creation (to the minute).</summary>
     private DateTimeOffset HourlyAnchor => _flow.StartTime ?? TruncateToMinute(_flow.CreatedAt);
 
+    /// <summary>
+    /// The one slot of a flow switched to a once schedule without a start time: the stored start while it is still
+    /// ahead, else the current minute, or the minute after the last slot run when that is later (a once slot at or
+    /// before a slot already run would never run).
+    /// </summary>
+    public static DateTimeOffset OnceSlotWhenSwitched(FlowRecord flow, DateTimeOffset now)
+    {
+        var minute = TruncateToMinute(now);
+        if (flow.StartTime is { } stored && stored > minute) return stored;
+        return flow.LastSlot is { } last && last >= minute ? TruncateToMinute(last).AddMinutes(1) : minute;
+    }
+
     /// <summary>Slots are whole minutes in UTC: the exportTime= folder names them to the minute.</summary>
     public static DateTimeOffset TruncateToMinute(DateTimeOffset time)
     {

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using DatasetExport.Engine.Scheduling;
 using DatasetExport.Engine.State;
 using EngineScheduleKind = DatasetExport.Engine.State.ScheduleKind;
 
@@ -7,8 +8,9 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Changes a flow's destination, datasets, mode, bad-input handling or schedule.</para>
 /// <para type="description">Only what is given changes. -Once, -Hourly, -Daily and -Cron replace the schedule (-StartTime,
-/// -EndTime and -TimeZone keep their values unless given); -Manual removes it; -EndTime $null removes the end time. The slots
-/// the flow already ran stay run.</para>
+/// -EndTime and -TimeZone keep their values unless given, except that -Once without -StartTime runs at the next
+/// Invoke-ExportSchedule unless the stored start is still ahead); -Manual removes it; -EndTime $null removes the end time.
+/// The slots the flow already ran stay run.</para>
 /// </summary>
 /// <example>
 ///   <code>Set-ExportFlow web-nightly -Hourly -Every 6 -PassThru</code>
@@ -118,6 +120,12 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
             flow.StartTime = flow.EndTime = null;
             flow.TimeZone = "UTC";
             changes.Add("no schedule");
+        }
+        if (ParameterSetName == OnceSet && !MyInvocation.BoundParameters.ContainsKey(nameof(StartTime)))
+        {
+            // Once, without a time: at the next invocation, never at a slot the flow already ran.
+            flow.StartTime = FlowSchedule.OnceSlotWhenSwitched(flow, DateTimeOffset.UtcNow);
+            changes.Add($"once at {flow.StartTime.Value.UtcDateTime:yyyy-MM-dd HH:mm} UTC");
         }
         if (!TryApplySchedule(flow, flow.Name, changes)) return;
         if (!ShouldProcess(flow.Name, changes.Count == 0 ? "Save export flow unchanged" : "Set export flow " + string.Join("; ", changes))) return;

@@ -30,7 +30,7 @@ public sealed class ExportFlow
     /// <summary>When the flow's latest run started.</summary>
     public DateTimeOffset? LastRunTime { get; init; }
     public RunStatus? LastStatus { get; init; }
-    /// <summary>True when no slot will ever be due again (a once flow that ran, a flow past its end time).</summary>
+    /// <summary>True when no slot will ever be due again: a once flow that ran, a flow whose last slot before its end time ran.</summary>
     public bool Completed { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset ModifiedAt { get; init; }

@@ -33,6 +33,26 @@ public sealed class FlowScheduleTests
     }
 
     [Fact]
+    public void A_flow_switched_to_once_without_a_start_runs_at_the_next_minute_no_slot_has_used()
+    {
+        var now = Utc(3, 5, 9, 30).AddSeconds(42);
+        var flow = new FlowRecord { Name = "f", CreatedAt = Created, ScheduleKind = ScheduleKind.Once };
+
+        Assert.Equal(Utc(3, 5, 9, 30), FlowSchedule.OnceSlotWhenSwitched(flow, now));
+        flow.StartTime = Utc(3, 6, 0);   // still ahead: kept
+        Assert.Equal(Utc(3, 6, 0), FlowSchedule.OnceSlotWhenSwitched(flow, now));
+        flow.StartTime = Utc(3, 1, 0);
+        flow.LastSlot = Utc(3, 5, 2);
+        Assert.Equal(Utc(3, 5, 9, 30), FlowSchedule.OnceSlotWhenSwitched(flow, now));
+        // A slot run in this very minute: the once slot is the next minute, which can still run.
+        flow.LastSlot = Utc(3, 5, 9, 30);
+        var slot = FlowSchedule.OnceSlotWhenSwitched(flow, now);
+        Assert.Equal(Utc(3, 5, 9, 31), slot);
+        flow.StartTime = slot;
+        Assert.Equal(slot, FlowSchedule.For(flow).LatestDueSlot(flow.LastSlot, Utc(3, 5, 9, 31)));
+    }
+
+    [Fact]
     public void Without_a_start_time_slots_count_from_creation_and_a_new_flow_waits_for_its_first_slot()
     {
         var daily = Schedule(f => { f.ScheduleKind = ScheduleKind.Daily; f.At = "02:00"; });
