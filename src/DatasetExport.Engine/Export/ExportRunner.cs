@@ -248,6 +248,21 @@ internal sealed class ExportRunner
     }
 
     /// <summary>
+    /// Throws when a batch's file, read to its end, is no longer what the lake listed (its size or last-write time moved, or
+    /// it is gone): the read may hold records the listed identity does not, and committing that identity would have the
+    /// next run export them again. The run fails and commits nothing; the next one exports the batch as it is then.
+    /// </summary>
+    private static void ThrowIfChangedSinceListed(BatchInfo batch)
+    {
+        var file = new FileInfo(batch.FullPath);
+        if (file.Exists && file.Length == batch.SizeBytes && file.LastWriteTimeUtc == batch.LastWriteUtc.UtcDateTime) return;
+        var now = file.Exists ? $"{file.Length} bytes, last written {file.LastWriteTimeUtc:O}" : "it is gone";
+        throw new BatchReadException(batch.FullPath, "",
+            $"the batch changed while it was exported (listed with {batch.SizeBytes} bytes, last written {batch.LastWriteUtc.UtcDateTime:O}; now {now}). " +
+            "Nothing of this run is committed; the next run exports the batch as it is then.");
+    }
+
+    /// <summary>
     /// Writes the batches into part files and stores them; returns the batches written (all of them, unless some were skipped).
     /// Three stages overlap on their own tasks: <see cref="ReadAhead"/> reads the next chunks while this flow writes, and
     /// <see cref="PartUploads"/> stores a full part while the next one is written. Only this flow changes the run.
@@ -506,6 +521,7 @@ internal sealed class ExportRunner
                     {
                         await _reads.Writer.WriteAsync(new BatchRead(index, null, rowGroup, null, 0), cancellationToken).ConfigureAwait(false);
                     }
+                    ThrowIfChangedSinceListed(batch);
                     await _reads.Writer.WriteAsync(new BatchRead(index, null, null, null, 0), cancellationToken).ConfigureAwait(false);
                     return;
                 }
@@ -518,6 +534,7 @@ internal sealed class ExportRunner
                     skipped = 0;
                     await _reads.Writer.WriteAsync(new BatchRead(index, chunk, null, null, skippedBefore), cancellationToken).ConfigureAwait(false);
                 }
+                ThrowIfChangedSinceListed(batch);
                 await _reads.Writer.WriteAsync(new BatchRead(index, null, null, null, skipped), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception error)

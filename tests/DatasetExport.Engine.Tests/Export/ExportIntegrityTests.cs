@@ -1,0 +1,131 @@
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Local;
+using DatasetExport.Engine.Export;
+using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Engine.Tests.Export;
+
+/// <summary>
+/// Every record of every batch arrives exactly once, across runs, when the lake changes under an export: the runs here
+/// change a batch file while the run reads the dataset (through a progress report, on the writer's flow) and check what
+/// the destination holds against what the lake holds, run after run.
+/// </summary>
+public sealed class ExportIntegrityTests : IDisposable
+{
+    private static readonly DateTimeOffset FirstSlot = new(2026, 7, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private readonly TempFolder _root = new("de-integrity");
+    private readonly ExportEngine _engine;
+
+    public ExportIntegrityTests()
+    {
+        _engine = ExportEngine.Open(new EngineOptions { StateHome = _root.Combine("state") });
+    }
+
+    private string Lake => _root.Combine("lake");
+    private string Output => _root.Combine("out");
+    private string Dataset(string file) => Path.Combine(Lake, "web", file);
+
+    public void Dispose()
+    {
+        _engine.Dispose();
+        _root.Dispose();
+    }
+
+    private async Task<FlowRecord> CreateFlowAsync(ExportMode mode = ExportMode.Incremental, bool includeManifest = true)
+    {
+        var destination = new DestinationSettings
+        {
+            Name = "local-integrity",
+            Type = DestinationType.Local,
+            FileType = FileType.Json,
+            IncludeManifest = includeManifest,
+            Properties = { [LocalFolderDestination.PathProperty] = Output },
+        };
+        await _engine.AddDestinationAsync(destination, skipValidation: true, default);
+        var flow = new FlowRecord { Name = "integrity", DestinationId = destination.Id, DatasetIds = ["web"], Mode = mode };
+        _engine.AddFlow(flow);
+        return flow;
+    }
+
+    private async Task<RunRecord> RunAsync(FlowRecord flow, int slot, IProgress<ExportProgress>? progress = null) =>
+        Assert.Single(await _engine.RunFlowAsync(flow, Lake, FirstSlot.AddHours(slot), progress, default));
+
+    /// <summary>Ten batches of 100 records, ids 0-999 in path order.</summary>
+    private void WriteTenBatches()
+    {
+        for (var batch = 0; batch < 10; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 100, 100);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="change"/> once, when the run writes its first batch: the reader is then a batch or two ahead at
+    /// most (its channels are bounded), so the last batches are listed but not read yet.
+    /// </summary>
+    private static SynchronousProgress WhenWritingStarts(Action change)
+    {
+        var changed = false;
+        return new SynchronousProgress(report =>
+        {
+            if (changed || !report.Activity.StartsWith("Writing ", StringComparison.Ordinal)) return;
+            changed = true;
+            change();
+        });
+    }
+
+    /// <summary>The run failed naming the batch that changed, stored nothing (no part, no manifest) and committed no batch.</summary>
+    private void AssertFailedBecauseChanged(FlowRecord flow, RunRecord run, string batch)
+    {
+        Assert.Equal(RunStatus.Failed, run.Status);
+        Assert.Contains(batch, run.Error);
+        Assert.Contains("changed while it was exported", run.Error);
+        Assert.Null(run.ManifestPath);
+        Assert.Empty(Directory.Exists(Output) ? Directory.GetFiles(Output, "*", SearchOption.AllDirectories) : []);
+        Assert.Empty(_engine.State.GetExportedBatches(flow.Id, "web"));
+    }
+
+    private static List<long> ExportedIds(params RunRecord[] runs) =>
+        runs.SelectMany(r => r.Files).SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f.SinkPath))).Order().ToList();
+
+    private static IEnumerable<long> Range(int first, int count) => Enumerable.Range(first, count).Select(i => (long)i);
+
+    [Fact]
+    public async Task A_batch_appended_to_while_the_run_reads_the_dataset_is_exported_once_with_all_its_records()
+    {
+        WriteTenBatches();
+        var flow = await CreateFlowAsync();
+
+        // b9 grows by 50 records after it was listed (its size as listed is what the run would record) and before it is read.
+        var first = await RunAsync(flow, 0, WhenWritingStarts(() => File.AppendAllLines(Dataset("b9.jsonl"), Enumerable.Range(1000, 50).Select(SampleLake.EventJson))));
+        // What was read of b9 is not what its listing said: the run fails rather than commit b9 as listed (the next run
+        // would export the 50 records again), and leaves nothing behind.
+        AssertFailedBecauseChanged(flow, first, "b9.jsonl");
+        var second = await RunAsync(flow, 1);
+        Assert.True(second.Status == RunStatus.Succeeded, second.Error);
+        Assert.Equal(Range(0, 1050), ExportedIds(second));
+        Assert.Equal((1050L, 1050L, 10), (second.RecordsRead, second.RecordsWritten, second.BatchCount));
+        Assert.Equal(0, (await RunAsync(flow, 2)).RecordsWritten);
+    }
+
+    [Fact]
+    public async Task A_batch_rewritten_with_other_records_while_the_run_reads_the_dataset_is_exported_as_it_ends_up_and_nothing_twice()
+    {
+        WriteTenBatches();
+        var flow = await CreateFlowAsync();
+
+        // b9 is replaced (same name) by records 5000-5099 before it is read: what the run exports of it must be what a
+        // later run will not export again.
+        var first = await RunAsync(flow, 0, WhenWritingStarts(() => SampleLake.WriteEvents(Dataset("b9.jsonl"), 5000, 100)));
+        AssertFailedBecauseChanged(flow, first, "b9.jsonl");
+        var second = await RunAsync(flow, 1);
+        Assert.True(second.Status == RunStatus.Succeeded, second.Error);
+        Assert.Equal(Range(0, 900).Concat(Range(5000, 100)), ExportedIds(second));
+        Assert.Equal(0, (await RunAsync(flow, 2)).RecordsWritten);
+    }
+
+    /// <summary>Calls back on the reporting thread (the run's writer flow), so a change happens at a known point of the run.</summary>
+    private sealed class SynchronousProgress(Action<ExportProgress> report) : IProgress<ExportProgress>
+    {
+        public void Report(ExportProgress value) => report(value);
+    }
+}
