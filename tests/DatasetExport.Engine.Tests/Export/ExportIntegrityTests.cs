@@ -33,13 +33,13 @@ public sealed class ExportIntegrityTests : IDisposable
         _root.Dispose();
     }
 
-    private async Task<FlowRecord> CreateFlowAsync(ExportMode mode = ExportMode.Incremental, bool includeManifest = true)
+    private async Task<FlowRecord> CreateFlowAsync(ExportMode mode = ExportMode.Incremental, bool includeManifest = true, FileType fileType = FileType.Json)
     {
         var destination = new DestinationSettings
         {
             Name = "local-integrity",
             Type = DestinationType.Local,
-            FileType = FileType.Json,
+            FileType = fileType,
             IncludeManifest = includeManifest,
             Properties = { [LocalFolderDestination.PathProperty] = Output },
         };
@@ -59,15 +59,16 @@ public sealed class ExportIntegrityTests : IDisposable
     }
 
     /// <summary>
-    /// Runs <paramref name="change"/> once, when the run writes its first batch: the reader is then a batch or two ahead at
-    /// most (its channels are bounded), so the last batches are listed but not read yet.
+    /// Runs <paramref name="change"/> once, at the run's first report of <paramref name="activity"/> ("Writing " a chunk,
+    /// "Copying " a Parquet row group): the reader is then a batch or two ahead at most (its channels are bounded), so the
+    /// last batches are listed but not read yet.
     /// </summary>
-    private static SynchronousProgress WhenWritingStarts(Action change)
+    private static SynchronousProgress WhenWritingStarts(Action change, string activity = "Writing ")
     {
         var changed = false;
         return new SynchronousProgress(report =>
         {
-            if (changed || !report.Activity.StartsWith("Writing ", StringComparison.Ordinal)) return;
+            if (changed || !report.Activity.StartsWith(activity, StringComparison.Ordinal)) return;
             changed = true;
             change();
         });
@@ -121,6 +122,55 @@ public sealed class ExportIntegrityTests : IDisposable
         Assert.True(second.Status == RunStatus.Succeeded, second.Error);
         Assert.Equal(Range(0, 900).Concat(Range(5000, 100)), ExportedIds(second));
         Assert.Equal(0, (await RunAsync(flow, 2)).RecordsWritten);
+    }
+
+    [Fact]
+    public async Task A_parquet_batch_replaced_while_the_run_copies_the_dataset_row_group_by_row_group_is_exported_once_as_it_ends_up()
+    {
+        using var duck = new Formats.DuckDb();
+        for (var batch = 0; batch < 6; batch++) ParquetBatches.Write(duck, Dataset($"b{batch}.parquet"), batch * 10_000, 10_000);
+        ParquetBatches.Write(duck, Dataset("b6-empty.parquet"), 0, 0);
+        var flow = await CreateFlowAsync(fileType: FileType.Parquet);
+
+        var first = await RunAsync(flow, 0, WhenWritingStarts(() => ParquetBatches.Write(duck, Dataset("b5.parquet"), 90_000, 12_000), "Copying "));
+
+        AssertFailedBecauseChanged(flow, first, "b5.parquet");
+        var second = await RunAsync(flow, 1);
+        Assert.True(second.Status == RunStatus.Succeeded, second.Error);
+        var parts = string.Join(", ", second.Files.Select(f => Formats.DuckDb.Quote(f.SinkPath)));
+        Assert.Equal(
+            Enumerable.Range(0, 50_000).Concat(Enumerable.Range(90_000, 12_000)).Select(id => id.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            duck.Strings($"SELECT id::VARCHAR FROM read_parquet([{parts}]) ORDER BY id"));
+        Assert.Equal((62_000L, 62_000L, 7), (second.RecordsRead, second.RecordsWritten, second.BatchCount));
+        Assert.Equal(7, _engine.State.GetExportedBatches(flow.Id, "web").Count);
+        Assert.Equal(0, (await RunAsync(flow, 2)).BatchCount);
+    }
+
+    [Fact]
+    public async Task Empty_batches_are_exported_and_recorded_once_and_a_dataset_of_only_empty_batches_writes_nothing()
+    {
+        SampleLake.WriteEvents(Dataset("a.jsonl"), 0, 100);
+        File.WriteAllText(Dataset("b-empty.jsonl"), "");
+        File.WriteAllText(Dataset("c-blank-lines.jsonl"), "\n\n");
+        Directory.CreateDirectory(Path.Combine(Lake, "none"));
+        File.WriteAllText(Path.Combine(Lake, "none", "a.jsonl"), "");
+        var flow = await CreateFlowAsync();
+        flow.DatasetIds = ["web", "none"];
+        _engine.UpdateFlow(flow);
+
+        var runs = await _engine.RunFlowAsync(flow, Lake, FirstSlot, null, default);
+
+        Assert.All(runs, run => Assert.True(run.Status == RunStatus.Succeeded, run.Error));
+        var (web, none) = (runs[0], runs[1]);
+        Assert.Equal(Range(0, 100), ExportedIds(web));
+        Assert.Equal((100L, 100L, 3), (web.RecordsRead, web.RecordsWritten, web.BatchCount));
+        Assert.Equal(3, _engine.State.GetExportedBatches(flow.Id, "web").Count);
+        Assert.Equal((0L, 0, 1), (none.RecordsWritten, none.Files.Count, none.BatchCount));
+        Assert.Null(none.ManifestPath);
+        Assert.True((await _engine.VerifyRunAsync(none, default)).IsValid);
+        Assert.Single(_engine.State.GetExportedBatches(flow.Id, "none"));
+        var again = await _engine.RunFlowAsync(flow, Lake, FirstSlot.AddHours(1), null, default);
+        Assert.All(again, run => Assert.Equal((RunStatus.Succeeded, 0, 0), (run.Status, run.BatchCount, run.Files.Count)));
     }
 
     /// <summary>Calls back on the reporting thread (the run's writer flow), so a change happens at a known point of the run.</summary>
