@@ -33,18 +33,25 @@ public sealed class ExportIntegrityTests : IDisposable
         _root.Dispose();
     }
 
-    private async Task<FlowRecord> CreateFlowAsync(ExportMode mode = ExportMode.Incremental, bool includeManifest = true, FileType fileType = FileType.Json)
+    private async Task<FlowRecord> CreateFlowAsync(
+        ExportMode mode = ExportMode.Incremental, bool includeManifest = true, FileType fileType = FileType.Json, CompressionKind compression = CompressionKind.None,
+        int maxFileSizeMB = 256, bool skipRecords = false, bool skipBatches = false)
     {
         var destination = new DestinationSettings
         {
             Name = "local-integrity",
             Type = DestinationType.Local,
             FileType = fileType,
+            Compression = compression,
+            MaxFileSizeMB = maxFileSizeMB,
             IncludeManifest = includeManifest,
             Properties = { [LocalFolderDestination.PathProperty] = Output },
         };
         await _engine.AddDestinationAsync(destination, skipValidation: true, default);
-        var flow = new FlowRecord { Name = "integrity", DestinationId = destination.Id, DatasetIds = ["web"], Mode = mode };
+        var flow = new FlowRecord
+        {
+            Name = "integrity", DestinationId = destination.Id, DatasetIds = ["web"], Mode = mode, SkipInvalidRecords = skipRecords, SkipInvalidBatches = skipBatches,
+        };
         _engine.AddFlow(flow);
         return flow;
     }
@@ -171,6 +178,121 @@ public sealed class ExportIntegrityTests : IDisposable
         Assert.Single(_engine.State.GetExportedBatches(flow.Id, "none"));
         var again = await _engine.RunFlowAsync(flow, Lake, FirstSlot.AddHours(1), null, default);
         Assert.All(again, run => Assert.Equal((RunStatus.Succeeded, 0, 0), (run.Status, run.BatchCount, run.Files.Count)));
+    }
+
+    /// <summary>
+    /// What the run record says against what its folder holds: the same files (and nothing else but the manifest), each of
+    /// the recorded size, sha256 and record count; the run's totals their sums; the manifest the same list and total.
+    /// </summary>
+    private static async Task AssertRecordMatchesDestinationAsync(RunRecord run, Func<string, long> countRecords)
+    {
+        var folder = Path.GetDirectoryName(run.Files[0].SinkPath)!;
+        var manifest = Path.Combine(folder, Path.GetFileName(run.ManifestPath!));
+        Assert.Equal(run.Files.Select(f => f.SinkPath).Append(manifest).Order(), Directory.GetFiles(folder).Order());
+        foreach (var file in run.Files)
+        {
+            Assert.Equal((await ExportRunner.HashFileAsync(file.SinkPath, default)), (file.Size, file.Sha256));
+            Assert.Equal(countRecords(file.SinkPath), file.Records);
+        }
+        Assert.Equal(run.Files.Sum(f => f.Size), run.OutputBytes);
+        Assert.Equal(run.Files.Sum(f => f.Records), run.RecordsWritten);
+        Assert.Equal(run.RecordsRead, run.RecordsWritten);
+        var stored = ExportManifest.Parse(File.ReadAllBytes(manifest));
+        Assert.Equal(run.RecordsWritten, stored.RecordCount);
+        Assert.Equal(run.Files.Select(ManifestFile.From), stored.ExportResults);
+    }
+
+    [Theory]
+    [InlineData(CompressionKind.Gzip)]
+    [InlineData(CompressionKind.None)]
+    public async Task A_json_runs_record_matches_its_folder_with_parts_rolled_over_and_invalid_lines_and_batches_left_out(CompressionKind compression)
+    {
+        // Four batches of 20,000 lines with every 101st invalid, and a truncated gzip batch left out whole.
+        Directory.CreateDirectory(Path.Combine(Lake, "web"));
+        for (var batch = 0; batch < 4; batch++)
+        {
+            File.WriteAllLines(Dataset($"b{batch}.jsonl"), Enumerable.Range(batch * 20_000, 20_000).Select(id => id % 101 == 0 ? "{\"id\": " : SampleLake.EventJson(id)));
+        }
+        SampleLake.WriteEvents(Dataset("b1-cut.jsonl.gz"), 900_000, 5000, gzip: true);
+        var whole = File.ReadAllBytes(Dataset("b1-cut.jsonl.gz"));
+        File.WriteAllBytes(Dataset("b1-cut.jsonl.gz"), whole[..(whole.Length / 2)]);
+        var flow = await CreateFlowAsync(compression: compression, maxFileSizeMB: 1, skipRecords: true, skipBatches: true);
+
+        var run = await RunAsync(flow, 0);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.True(run.Files.Count >= 2, $"expected several parts, got {run.Files.Count}");
+        var valid = Enumerable.Range(0, 80_000).Where(id => id % 101 != 0).Select(id => (long)id).ToList();
+        Assert.Equal(valid, ExportedIds(run));
+        Assert.Equal(((long)valid.Count, 80_000L - valid.Count, 4, 1), (run.RecordsWritten, run.RecordsSkipped, run.BatchCount, run.BatchesSkipped));
+        await AssertRecordMatchesDestinationAsync(run, path => SampleLake.ReadJsonLines(path).Count);
+        Assert.True((await _engine.VerifyRunAsync(run, default)).IsValid);
+    }
+
+    [Fact]
+    public async Task A_parquet_runs_record_matches_its_folder_whether_row_groups_were_copied_or_encoded()
+    {
+        using var duck = new Formats.DuckDb();
+        // b0-b2 are copied row group by row group; b3 (INTEGER id) is decoded and encoded; b4 has a corrupt row group, left out.
+        for (var batch = 0; batch < 3; batch++) ParquetBatches.Write(duck, Dataset($"b{batch}.parquet"), batch * 40_000, 40_000);
+        ParquetBatches.Write(duck, Dataset("b3.parquet"), 120_000, 40_000, idType: "INTEGER");
+        ParquetBatches.Write(duck, Dataset("b4.parquet"), 160_000, 20_000);
+        ParquetBatches.CorruptSecondRowGroup(duck, Dataset("b4.parquet"));
+        var flow = await CreateFlowAsync(fileType: FileType.Parquet, maxFileSizeMB: 1, skipBatches: true);
+
+        var run = await RunAsync(flow, 0);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.True(run.Files.Count >= 3, $"expected several parts, got {run.Files.Count}");
+        Assert.Equal((160_000L, 4, 1, 20_000L), (run.RecordsWritten, run.BatchCount, run.BatchesSkipped, run.RecordsFailed));
+        await AssertRecordMatchesDestinationAsync(run, path => duck.Count($"SELECT count(*) FROM read_parquet({Formats.DuckDb.Quote(path)})"));
+        var parts = string.Join(", ", run.Files.Select(f => Formats.DuckDb.Quote(f.SinkPath)));
+        Assert.Equal(160_000, duck.Count($"SELECT count(DISTINCT id) FROM read_parquet([{parts}]) WHERE id < 160000"));
+        Assert.True((await _engine.VerifyRunAsync(run, default)).IsValid);
+    }
+
+    [Fact]
+    public async Task A_run_cancelled_after_its_last_part_before_its_manifest_leaves_nothing_and_commits_nothing()
+    {
+        WriteTenBatches();
+        var flow = await CreateFlowAsync();
+        using var cancel = new CancellationTokenSource();
+        var cancelWhenWritten = new SynchronousProgress(report =>
+        {
+            if (report.Activity == "Written") cancel.Cancel();
+        });
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _engine.RunFlowAsync(flow, Lake, FirstSlot, cancelWhenWritten, cancel.Token));
+
+        var cancelled = Assert.Single(_engine.State.ListRuns(flow.Id));
+        Assert.Equal((RunStatus.Failed, "The export was cancelled.", null), (cancelled.Status, cancelled.Error, cancelled.ManifestPath));
+        Assert.Empty(Directory.GetFiles(Output, "*", SearchOption.AllDirectories));
+        Assert.Empty(_engine.State.GetExportedBatches(flow.Id, "web"));
+        var next = await RunAsync(flow, 1);
+        Assert.Equal(Range(0, 1000), ExportedIds(next));
+    }
+
+    [Theory]
+    [InlineData(ExportMode.Full)]
+    [InlineData(ExportMode.Incremental)]
+    public async Task Two_runs_in_the_same_minute_share_its_folder_and_each_manifest_lists_only_its_own_parts(ExportMode mode)
+    {
+        SampleLake.WriteEvents(Dataset("a.jsonl"), 0, 100);
+        var flow = await CreateFlowAsync(mode);
+        var first = await RunAsync(flow, 0);
+        SampleLake.WriteEvents(Dataset("b.jsonl"), 100, 50);
+
+        var second = await RunAsync(flow, 0);
+
+        Assert.Equal(first.ExportPath, second.ExportPath);
+        Assert.Equal(Range(0, 100), ExportedIds(first));
+        Assert.Equal(mode == ExportMode.Full ? Range(0, 150) : Range(100, 50), ExportedIds(second));
+        foreach (var run in new[] { first, second })
+        {
+            Assert.True((await _engine.VerifyRunAsync(run, default)).IsValid);
+            var manifest = ExportManifest.Parse(File.ReadAllBytes(Path.Combine(Output, run.ManifestPath!)));
+            Assert.Equal(run.Files.Select(f => f.SinkPath), manifest.ExportResults.Select(f => f.SinkPath));
+        }
     }
 
     /// <summary>Calls back on the reporting thread (the run's writer flow), so a change happens at a known point of the run.</summary>
