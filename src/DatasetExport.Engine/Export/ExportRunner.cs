@@ -115,6 +115,7 @@ internal sealed class ExportRunner
         {
             // A run recorded for a claimed slot may have waited for its turn: make sure it is still ours.
             ThrowIfLost(run, heartbeat);
+            await RemoveAbandonedFilesAsync(run, target).ConfigureAwait(false);
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
             DatasetInfo dataset;
             List<BatchInfo> exported;
@@ -184,6 +185,46 @@ internal sealed class ExportRunner
             foreach (var problem in dataset.BatchProblems) RecordSkipped(run, problem);
             var exported = await WriteFilesAsync(run, destination, target, dataset, batches, readOptions, staging, progress, token).ConfigureAwait(false);
             return (dataset, exported);
+        }
+    }
+
+    /// <summary>
+    /// Saves the run with each file it stores: should this process die mid-run, the run that next exports the dataset
+    /// deletes them (<see cref="RemoveAbandonedFilesAsync"/>) rather than leave them, uncommitted, beside its own (in the
+    /// folder of the slot it redoes, where a reader without a manifest would count their records twice). A busy store only
+    /// leaves them unknown, as before; a run no longer Running is lost and ends here (NotRunning).
+    /// </summary>
+    private void KeepStoredFiles(RunRecord run)
+    {
+        try
+        {
+            _state.UpdateRun(run);
+        }
+        catch (StateException error) when (error.Failure != StateFailure.NotRunning)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Deletes the files that runs of this flow and dataset stored on this destination before their process died
+    /// (Abandoned runs never commit, and could not delete them), then forgets them. When a delete fails, the files left
+    /// stay recorded for the next run to try again.
+    /// </summary>
+    private async Task RemoveAbandonedFilesAsync(RunRecord run, IExportDestination target)
+    {
+        foreach (var abandoned in _state.ListRuns(run.FlowId, RunStatus.Abandoned))
+        {
+            if (abandoned.Files.Count == 0 || abandoned.DestinationId != run.DestinationId ||
+                !string.Equals(abandoned.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+            foreach (var file in abandoned.Files)
+            {
+                // A destination that fails now fails the run too, which says why: no point waiting for it file by file.
+                if (!await TryDeleteAsync(target, file.RelativePath).ConfigureAwait(false)) return;
+            }
+            _state.ForgetAbandonedRunFiles(abandoned.Id);
         }
     }
 
@@ -282,7 +323,11 @@ internal sealed class ExportRunner
         var batchesDone = 0;
         // Parts are written one after the other: each one's buffers serve the next.
         var shelf = new WriterShelf();
-        var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
+        var uploads = new PartUploads(run, target, file =>
+        {
+            KeepStoredFiles(run);
+            progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name);
+        }, cancellationToken);
         var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new RowGroupPools(oneRowGroupAtATime: true), dataset.SchemaSamples), cancellationToken);
         try
         {
@@ -754,15 +799,23 @@ internal sealed class ExportRunner
         }
     }
 
-    private static async Task TryDeleteAsync(IExportDestination target, string relativePath)
+    /// <summary>Deletes a stored file; false when that failed and the file may still be there.</summary>
+    private static async Task<bool> TryDeleteAsync(IExportDestination target, string relativePath)
     {
         try
         {
             await target.DeleteAsync(relativePath, CancellationToken.None).ConfigureAwait(false);
+            return true;
+        }
+        catch (DestinationException error) when (error.Failure == DestinationFailure.NotFound)
+        {
+            // Gone with its folder (Local) or its bucket or container.
+            return true;
         }
         catch (Exception)
         {
             // The destination may be the very thing that failed; the files stay uncommitted (no manifest, no recorded batches).
+            return false;
         }
     }
 

@@ -295,6 +295,65 @@ public sealed class ExportIntegrityTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Parts_stored_by_a_run_whose_process_died_are_deleted_by_the_next_run_so_a_folder_without_manifest_holds_each_record_once()
+    {
+        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
+
+        // What a process killed right after storing its first part leaves: that part in the slot's folder, and its run
+        // Running in the state store as last saved. Taken from a real run at that point (then cancelled).
+        RunRecord? dying = null;
+        var deadPart = _root.Combine("dead-part");
+        using var cancel = new CancellationTokenSource();
+        var dieAfterFirstPart = new SynchronousProgress(report =>
+        {
+            if (dying is not null || !report.Activity.StartsWith("Stored ", StringComparison.Ordinal)) return;
+            dying = _engine.State.ListRuns(flow.Id).Single();
+            File.Copy(Assert.Single(dying.Files).SinkPath, deadPart);
+            cancel.Cancel();
+        });
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _engine.RunFlowAsync(flow, Lake, FirstSlot, dieAfterFirstPart, cancel.Token));
+        Assert.NotNull(dying);
+        var deadFile = Assert.Single(dying.Files);
+        File.Copy(deadPart, deadFile.SinkPath);
+        dying.Id = Guid.NewGuid();
+        dying.HeartbeatAt = DateTimeOffset.UtcNow - ExportEngine.RunLease - TimeSpan.FromMinutes(1);
+        _engine.State.AddRun(dying);
+
+        // The slot again (as Invoke-ExportSchedule redoes it): the dead run is marked Abandoned and its part deleted.
+        var redo = await RunAsync(flow, 0);
+
+        Assert.True(redo.Status == RunStatus.Succeeded, redo.Error);
+        Assert.Equal(RunStatus.Abandoned, _engine.State.GetRun(dying.Id)!.Status);
+        Assert.Empty(_engine.State.GetRun(dying.Id)!.Files);
+        var folder = Path.GetDirectoryName(deadFile.SinkPath)!;
+        Assert.Equal(redo.Files.Select(f => f.SinkPath).Order(), Directory.GetFiles(folder).Order());
+        Assert.Equal(Range(0, 24_000), Directory.GetFiles(folder).SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f))).Order());
+    }
+
+    [Fact]
+    public async Task A_running_run_is_saved_with_each_file_it_stores()
+    {
+        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        var flow = await CreateFlowAsync(maxFileSizeMB: 1);
+        var savedWhenStored = new List<(int Reported, RunStatus Status, List<string> Saved)>();
+        var progress = new SynchronousProgress(report =>
+        {
+            if (!report.Activity.StartsWith("Stored ", StringComparison.Ordinal)) return;
+            var saved = _engine.State.ListRuns(flow.Id).Single();
+            savedWhenStored.Add((report.FilesWritten, saved.Status, saved.Files.Select(f => f.Name).ToList()));
+        });
+
+        var run = await RunAsync(flow, 0, progress);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.Equal(run.Files.Count, savedWhenStored.Count);
+        Assert.Equal(
+            run.Files.Select((_, index) => (index + 1, RunStatus.Running, run.Files.Take(index + 1).Select(f => f.Name).ToList())),
+            savedWhenStored);
+    }
+
     /// <summary>Calls back on the reporting thread (the run's writer flow), so a change happens at a known point of the run.</summary>
     private sealed class SynchronousProgress(Action<ExportProgress> report) : IProgress<ExportProgress>
     {
