@@ -354,6 +354,29 @@ public sealed class ExportIntegrityTests : IDisposable
             savedWhenStored);
     }
 
+    [Fact]
+    public async Task A_manifest_without_a_recorded_hash_is_checked_by_its_record_count_and_dataset_too()
+    {
+        SampleLake.WriteEvents(Dataset("a.jsonl"), 0, 100);
+        var flow = await CreateFlowAsync();
+        var run = await RunAsync(flow, 0);
+        // As recorded before manifest hashes were kept (state schema version 1): the manifest is checked by its content.
+        run.ManifestSha256 = null;
+        var manifestPath = Path.Combine(Output, run.ManifestPath!);
+        var written = File.ReadAllText(manifestPath);
+        Assert.True((await _engine.VerifyRunAsync(run, default)).IsValid);
+
+        File.WriteAllText(manifestPath, written.Replace("\"recordCount\": 100", "\"recordCount\": 200", StringComparison.Ordinal));
+        var recordCountEdited = await _engine.VerifyRunAsync(run, default);
+        File.WriteAllText(manifestPath, written.Replace("\"datasetId\": \"web\"", "\"datasetId\": \"other\"", StringComparison.Ordinal));
+        var datasetEdited = await _engine.VerifyRunAsync(run, default);
+
+        Assert.False(recordCountEdited.IsValid);
+        Assert.Equal("The manifest counts 200 records; the run wrote 100.", recordCountEdited.Problem);
+        Assert.False(datasetEdited.IsValid);
+        Assert.Equal("The manifest names dataset 'other', not 'web'.", datasetEdited.Problem);
+    }
+
     /// <summary>Calls back on the reporting thread (the run's writer flow), so a change happens at a known point of the run.</summary>
     private sealed class SynchronousProgress(Action<ExportProgress> report) : IProgress<ExportProgress>
     {
