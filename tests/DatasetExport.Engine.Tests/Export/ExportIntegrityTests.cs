@@ -330,6 +330,9 @@ public sealed class ExportIntegrityTests : IDisposable
         var folder = Path.GetDirectoryName(deadFile.SinkPath)!;
         Assert.Equal(redo.Files.Select(f => f.SinkPath).Order(), Directory.GetFiles(folder).Order());
         Assert.Equal(Range(0, 24_000), Directory.GetFiles(folder).SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f))).Order());
+        var verified = await _engine.VerifyRunAsync(redo, default);
+        Assert.True(verified.IsValid, verified.Problem);
+        Assert.Equal(redo.Files.Count, verified.Files.Count);
     }
 
     [Fact]
