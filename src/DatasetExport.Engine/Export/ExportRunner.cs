@@ -189,10 +189,10 @@ internal sealed class ExportRunner
     }
 
     /// <summary>
-    /// Saves the run with each file it stores: should this process die mid-run, the run that next exports the dataset
-    /// deletes them (<see cref="RemoveAbandonedFilesAsync"/>) rather than leave them, uncommitted, beside its own (in the
-    /// folder of the slot it redoes, where a reader without a manifest would count their records twice). A busy store only
-    /// leaves them unknown, as before; a run no longer Running is lost and ends here (NotRunning).
+    /// Saves the run with each file it stores, and its manifest before storing it: should this process die before the
+    /// commit, the run that next exports the dataset deletes them (<see cref="RemoveAbandonedFilesAsync"/>) rather than
+    /// leave them, uncommitted, beside its own (in the folder of the slot it redoes, where a reader would count their
+    /// records twice). A busy store only leaves them unknown; a run no longer Running is lost and ends here (NotRunning).
     /// </summary>
     private void KeepStoredFiles(RunRecord run)
     {
@@ -206,23 +206,25 @@ internal sealed class ExportRunner
     }
 
     /// <summary>
-    /// Deletes the files that runs of this flow and dataset stored on this destination before their process died
-    /// (Abandoned runs never commit, and could not delete them), then forgets them. When a delete fails, the files left
+    /// Deletes the files (parts and manifest) that runs of this flow and dataset stored on this destination before their
+    /// process died (Abandoned runs never commit, and could not delete them), then forgets them. When a delete fails, the files left
     /// stay recorded for the next run to try again.
     /// </summary>
     private async Task RemoveAbandonedFilesAsync(RunRecord run, IExportDestination target)
     {
         foreach (var abandoned in _state.ListRuns(run.FlowId, RunStatus.Abandoned))
         {
-            if (abandoned.Files.Count == 0 || abandoned.DestinationId != run.DestinationId ||
+            if ((abandoned.Files.Count == 0 && abandoned.ManifestPath is null) || abandoned.DestinationId != run.DestinationId ||
                 !string.Equals(abandoned.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
-            foreach (var file in abandoned.Files)
+            // The manifest first: no reader may follow it to parts already deleted.
+            var stored = abandoned.Files.Select(file => file.RelativePath).Prepend(abandoned.ManifestPath).OfType<string>();
+            foreach (var path in stored)
             {
                 // A destination that fails now fails the run too, which says why: no point waiting for it file by file.
-                if (!await TryDeleteAsync(target, file.RelativePath).ConfigureAwait(false)) return;
+                if (!await TryDeleteAsync(target, path).ConfigureAwait(false)) return;
             }
             _state.ForgetAbandonedRunFiles(abandoned.Id);
         }
@@ -763,10 +765,11 @@ internal sealed class ExportRunner
         {
             await output.WriteAsync(manifest.ToUtf8Json(), cancellationToken).ConfigureAwait(false);
         }
-        var relativePath = $"{run.ExportPath}/{fileName}";
         (_, run.ManifestSha256) = await HashFileAsync(localPath, cancellationToken).ConfigureAwait(false);
-        await UploadAsync(target, localPath, relativePath, cancellationToken).ConfigureAwait(false);
-        run.ManifestPath = relativePath;
+        // Saved before it is stored: a manifest whose process dies before the commit is deleted with the parts it lists.
+        run.ManifestPath = $"{run.ExportPath}/{fileName}";
+        KeepStoredFiles(run);
+        await UploadAsync(target, localPath, run.ManifestPath, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Best effort: a failed run leaves no data behind that a reader could mistake for an export.</summary>

@@ -78,8 +78,8 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// </summary>
     void UpdateRun(RunRecord run);
     /// <summary>
-    /// Empties the file list of an Abandoned run once its files are deleted from the destination, so later runs stop
-    /// deleting them again. Does nothing for a run that is not Abandoned.
+    /// Empties the file list and manifest of an Abandoned run once they are deleted from the destination, so later runs
+    /// stop deleting them again. Does nothing for a run that is not Abandoned.
     /// </summary>
     void ForgetAbandonedRunFiles(Guid runId);
     /// <summary>

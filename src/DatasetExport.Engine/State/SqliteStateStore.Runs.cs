@@ -79,7 +79,7 @@ public sealed partial class SqliteStateStore
 
     public void ForgetAbandonedRunFiles(Guid runId) => Write(() =>
     {
-        Execute("UPDATE runs SET files = '[]' WHERE id = $id AND status = $abandoned", ("$id", IdText(runId)), ("$abandoned", nameof(RunStatus.Abandoned)));
+        Execute("UPDATE runs SET files = '[]', manifest_path = NULL, manifest_sha256 = NULL WHERE id = $id AND status = $abandoned", ("$id", IdText(runId)), ("$abandoned", nameof(RunStatus.Abandoned)));
     });
 
     public bool Heartbeat(Guid runId, DateTimeOffset at) => Write(() =>

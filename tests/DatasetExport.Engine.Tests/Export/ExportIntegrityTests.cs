@@ -20,8 +20,15 @@ public sealed class ExportIntegrityTests : IDisposable
 
     public ExportIntegrityTests()
     {
-        _engine = ExportEngine.Open(new EngineOptions { StateHome = _root.Combine("state") });
+        _engine = ExportEngine.Open(new EngineOptions
+        {
+            StateHome = _root.Combine("state"),
+            DestinationFactory = settings => new HookedDestination(new LocalFolderDestination(settings), relativePath => _afterUpload(relativePath)),
+        });
     }
+
+    /// <summary>What happens after each file is stored, by its relative path; nothing by default.</summary>
+    private Action<string> _afterUpload = _ => { };
 
     private string Lake => _root.Combine("lake");
     private string Output => _root.Combine("out");
@@ -295,44 +302,98 @@ public sealed class ExportIntegrityTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Leaves what a process killed at some point of a run leaves: <paramref name="savedAtDeath"/> (the run as the state
+    /// store held it then) Running with a heartbeat older than the lease, and in its folder the files of
+    /// <paramref name="folderAtDeath"/> (a copy of the folder then). Returns that run.
+    /// </summary>
+    private RunRecord LeaveDeadRun(RunRecord? savedAtDeath, string folderAtDeath)
+    {
+        Assert.NotNull(savedAtDeath);
+        var folder = Path.Combine(Output, savedAtDeath.ExportPath);
+        foreach (var file in Directory.GetFiles(folderAtDeath)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        savedAtDeath.Id = Guid.NewGuid();
+        savedAtDeath.HeartbeatAt = DateTimeOffset.UtcNow - ExportEngine.RunLease - TimeSpan.FromMinutes(1);
+        _engine.State.AddRun(savedAtDeath);
+        return savedAtDeath;
+    }
+
+    /// <summary>Copies the run's folder aside, as it is now.</summary>
+    private string CopyFolderOf(RunRecord run)
+    {
+        var copy = _root.Combine("at-death");
+        Directory.CreateDirectory(copy);
+        foreach (var file in Directory.GetFiles(Path.Combine(Output, run.ExportPath))) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        return copy;
+    }
+
+    /// <summary>
+    /// The slot again (as Invoke-ExportSchedule redoes it): the dead run is marked Abandoned, its files deleted and forgotten,
+    /// and the folder holds the redo's files only, every record once.
+    /// </summary>
+    private async Task AssertRedoneOverTheDeadRunAsync(FlowRecord flow, RunRecord dead, int records)
+    {
+        var redo = await RunAsync(flow, 0);
+
+        Assert.True(redo.Status == RunStatus.Succeeded, redo.Error);
+        var forgotten = _engine.State.GetRun(dead.Id)!;
+        Assert.Equal((RunStatus.Abandoned, 0, null), (forgotten.Status, forgotten.Files.Count, forgotten.ManifestPath));
+        var folder = Path.Combine(Output, redo.ExportPath);
+        var parts = redo.Files.Select(f => f.SinkPath).ToList();
+        var expected = redo.ManifestPath is null ? parts : parts.Append(Path.Combine(Output, redo.ManifestPath));
+        Assert.Equal(expected.Order(), Directory.GetFiles(folder).Order());
+        Assert.Equal(Range(0, records), parts.SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f))).Order());
+        var verified = await _engine.VerifyRunAsync(redo, default);
+        Assert.True(verified.IsValid, verified.Problem);
+    }
+
     [Fact]
     public async Task Parts_stored_by_a_run_whose_process_died_are_deleted_by_the_next_run_so_a_folder_without_manifest_holds_each_record_once()
     {
         for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
         var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
-
-        // What a process killed right after storing its first part leaves: that part in the slot's folder, and its run
-        // Running in the state store as last saved. Taken from a real run at that point (then cancelled).
-        RunRecord? dying = null;
-        var deadPart = _root.Combine("dead-part");
+        // Killed right after its first part was stored: taken from a real run at that point (then cancelled).
+        RunRecord? savedAtDeath = null;
+        var folderAtDeath = "";
         using var cancel = new CancellationTokenSource();
         var dieAfterFirstPart = new SynchronousProgress(report =>
         {
-            if (dying is not null || !report.Activity.StartsWith("Stored ", StringComparison.Ordinal)) return;
-            dying = _engine.State.ListRuns(flow.Id).Single();
-            File.Copy(Assert.Single(dying.Files).SinkPath, deadPart);
+            if (savedAtDeath is not null || !report.Activity.StartsWith("Stored ", StringComparison.Ordinal)) return;
+            savedAtDeath = _engine.State.ListRuns(flow.Id).Single();
+            Assert.Single(savedAtDeath.Files);
+            folderAtDeath = CopyFolderOf(savedAtDeath);
             cancel.Cancel();
         });
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _engine.RunFlowAsync(flow, Lake, FirstSlot, dieAfterFirstPart, cancel.Token));
-        Assert.NotNull(dying);
-        var deadFile = Assert.Single(dying.Files);
-        File.Copy(deadPart, deadFile.SinkPath);
-        dying.Id = Guid.NewGuid();
-        dying.HeartbeatAt = DateTimeOffset.UtcNow - ExportEngine.RunLease - TimeSpan.FromMinutes(1);
-        _engine.State.AddRun(dying);
+        var dead = LeaveDeadRun(savedAtDeath, folderAtDeath);
 
-        // The slot again (as Invoke-ExportSchedule redoes it): the dead run is marked Abandoned and its part deleted.
-        var redo = await RunAsync(flow, 0);
+        await AssertRedoneOverTheDeadRunAsync(flow, dead, 24_000);
+    }
 
-        Assert.True(redo.Status == RunStatus.Succeeded, redo.Error);
-        Assert.Equal(RunStatus.Abandoned, _engine.State.GetRun(dying.Id)!.Status);
-        Assert.Empty(_engine.State.GetRun(dying.Id)!.Files);
-        var folder = Path.GetDirectoryName(deadFile.SinkPath)!;
-        Assert.Equal(redo.Files.Select(f => f.SinkPath).Order(), Directory.GetFiles(folder).Order());
-        Assert.Equal(Range(0, 24_000), Directory.GetFiles(folder).SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f))).Order());
-        var verified = await _engine.VerifyRunAsync(redo, default);
-        Assert.True(verified.IsValid, verified.Problem);
-        Assert.Equal(redo.Files.Count, verified.Files.Count);
+    [Fact]
+    public async Task A_manifest_stored_by_a_run_whose_process_died_before_its_commit_is_deleted_with_its_parts_by_the_next_run()
+    {
+        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        var flow = await CreateFlowAsync(maxFileSizeMB: 1);
+        // Killed right after its manifest was stored, before its commit: a reader following that manifest would find
+        // every record in it, and again in the redo's.
+        RunRecord? savedAtDeath = null;
+        var folderAtDeath = "";
+        _afterUpload = relativePath =>
+        {
+            if (!Path.GetFileName(relativePath).StartsWith("manifest-", StringComparison.Ordinal)) return;
+            _afterUpload = _ => { };
+            savedAtDeath = _engine.State.ListRuns(flow.Id).Single();
+            Assert.Equal(relativePath, savedAtDeath.ManifestPath);
+            folderAtDeath = CopyFolderOf(savedAtDeath);
+            throw new IOException("The process is killed here.");
+        };
+        Assert.Equal(RunStatus.Failed, (await RunAsync(flow, 0)).Status);
+        var dead = LeaveDeadRun(savedAtDeath, folderAtDeath);
+        Assert.Contains(Directory.GetFiles(Path.Combine(Output, dead.ExportPath)), file => Path.GetFileName(file).StartsWith("manifest-", StringComparison.Ordinal));
+
+        await AssertRedoneOverTheDeadRunAsync(flow, dead, 24_000);
+        Assert.Single(Directory.GetFiles(Path.Combine(Output, dead.ExportPath), "manifest-*"));
     }
 
     [Fact]
@@ -378,6 +439,22 @@ public sealed class ExportIntegrityTests : IDisposable
         Assert.Equal("The manifest counts 200 records; the run wrote 100.", recordCountEdited.Problem);
         Assert.False(datasetEdited.IsValid);
         Assert.Equal("The manifest names dataset 'other', not 'web'.", datasetEdited.Problem);
+    }
+
+    /// <summary>A real Local destination that calls the test back after each file it stored.</summary>
+    private sealed class HookedDestination(LocalFolderDestination local, Action<string> afterUpload) : IExportDestination
+    {
+        public async Task UploadFileAsync(string localPath, string relativePath, CancellationToken cancellationToken)
+        {
+            await local.UploadFileAsync(localPath, relativePath, cancellationToken);
+            afterUpload(relativePath);
+        }
+
+        public Task<Stream> OpenReadAsync(string relativePath, CancellationToken cancellationToken) => local.OpenReadAsync(relativePath, cancellationToken);
+        public Task<StoredFileInfo?> GetFileInfoAsync(string relativePath, CancellationToken cancellationToken) => local.GetFileInfoAsync(relativePath, cancellationToken);
+        public Task DeleteAsync(string relativePath, CancellationToken cancellationToken) => local.DeleteAsync(relativePath, cancellationToken);
+        public string GetSinkPath(string relativePath) => local.GetSinkPath(relativePath);
+        public ValueTask DisposeAsync() => local.DisposeAsync();
     }
 
     /// <summary>Calls back on the reporting thread (the run's writer flow), so a change happens at a known point of the run.</summary>

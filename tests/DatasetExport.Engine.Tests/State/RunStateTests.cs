@@ -174,7 +174,7 @@ public sealed class RunStateTests : IDisposable
     }
 
     [Fact]
-    public void Only_an_abandoned_runs_files_can_be_forgotten()
+    public void Only_an_abandoned_runs_files_and_manifest_can_be_forgotten()
     {
         var cutoff = StateSamples.Noon;
         var stale = StateSamples.Run(_flow, "sales.orders", cutoff.AddHours(-2));
@@ -184,14 +184,16 @@ public sealed class RunStateTests : IDisposable
         foreach (var run in new[] { stale, running, failed })
         {
             run.Files = [StateSamples.File(0), StateSamples.File(1)];
+            (run.ManifestPath, run.ManifestSha256) = ($"{run.ExportPath}/manifest.json", new string('f', 64));
             _store.AddRun(run);
         }
         _store.AbandonStaleRuns(cutoff);
 
         foreach (var run in new[] { stale, running, failed }) _store.ForgetAbandonedRunFiles(run.Id);
 
-        Assert.Empty(_store.GetRun(stale.Id)!.Files);
-        Assert.Equal(RunStatus.Abandoned, _store.GetRun(stale.Id)!.Status);
+        var forgotten = _store.GetRun(stale.Id)!;
+        Assert.Equal((RunStatus.Abandoned, 0, null, null), (forgotten.Status, forgotten.Files.Count, forgotten.ManifestPath, forgotten.ManifestSha256));
+        Assert.NotNull(_store.GetRun(running.Id)!.ManifestPath);
         Assert.Equal(2, _store.GetRun(running.Id)!.Files.Count);
         Assert.Equal(2, _store.GetRun(failed.Id)!.Files.Count);
     }
