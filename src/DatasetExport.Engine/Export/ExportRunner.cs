@@ -196,6 +196,8 @@ internal sealed class ExportRunner
     /// </summary>
     private void KeepStoredFiles(RunRecord run)
     {
+        // Saving writes every field: a heartbeat of now, not the run's start, or another process takes the run for dead.
+        run.HeartbeatAt = _time.GetUtcNow();
         try
         {
             _state.UpdateRun(run);

@@ -3,6 +3,7 @@ using DatasetExport.Engine.Destinations.Local;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.State;
+using Microsoft.Extensions.Time.Testing;
 
 namespace DatasetExport.Engine.Tests.Export;
 
@@ -439,6 +440,30 @@ public sealed class ExportIntegrityTests : IDisposable
         Assert.Equal("The manifest counts 200 records; the run wrote 100.", recordCountEdited.Problem);
         Assert.False(datasetEdited.IsValid);
         Assert.Equal("The manifest names dataset 'other', not 'web'.", datasetEdited.Problem);
+    }
+
+    [Fact]
+    public async Task Saving_a_running_run_with_a_file_it_stored_keeps_its_latest_heartbeat()
+    {
+        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        var clock = new FakeTimeProvider(FirstSlot);
+        using var engine = ExportEngine.Open(new EngineOptions { StateHome = _root.Combine("state"), TimeProvider = clock });
+        var flow = await CreateFlowAsync(maxFileSizeMB: 1);
+        var heartbeatsWhenStored = new List<DateTimeOffset>();
+        var progress = new SynchronousProgress(report =>
+        {
+            if (!report.Activity.StartsWith("Stored ", StringComparison.Ordinal)) return;
+            heartbeatsWhenStored.Add(engine.State.ListRuns(flow.Id).Single().HeartbeatAt);
+            // Four minutes pass between parts; the heartbeat timer beats meanwhile.
+            clock.Advance(TimeSpan.FromMinutes(4));
+        });
+
+        var run = Assert.Single(await engine.RunFlowAsync(flow, Lake, FirstSlot, progress, default));
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.True(heartbeatsWhenStored.Count >= 3, $"expected several parts, got {heartbeatsWhenStored.Count}");
+        // Each save says the run was alive then: another process abandons runs whose heartbeat is older than the 5-minute lease.
+        Assert.Equal(heartbeatsWhenStored.Select((_, part) => FirstSlot + TimeSpan.FromMinutes(4 * part)), heartbeatsWhenStored);
     }
 
     /// <summary>A real Local destination that calls the test back after each file it stored.</summary>
