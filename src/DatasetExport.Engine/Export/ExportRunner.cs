@@ -179,10 +179,12 @@ internal sealed class ExportRunner
             var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions, token).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
             run.ExportPath = ExportPathOf(flow, destination, dataset.Id, dataset.Name, run.ScheduledTime);
-            var batches = SelectBatches(flow, dataset);
+            var exportedBefore = ExportedBefore(flow, dataset);
+            var batches = dataset.Batches.Where(b => !exportedBefore.Contains(b.Key.Value)).ToList();
             run.BatchCount = batches.Count;
             run.InputBytes = batches.Sum(b => b.SizeBytes);
-            foreach (var problem in dataset.BatchProblems) RecordSkipped(run, problem);
+            // A batch the flow exported before is not this run's to skip, whatever a newer batch conflicts with.
+            foreach (var problem in dataset.BatchProblems.Where(p => !exportedBefore.Contains(p.Batch.Key.Value))) RecordSkipped(run, problem);
             var exported = await WriteFilesAsync(run, destination, target, dataset, batches, readOptions, staging, progress, token).ConfigureAwait(false);
             return (dataset, exported);
         }
@@ -248,12 +250,9 @@ internal sealed class ExportRunner
         return run;
     }
 
-    private IReadOnlyList<BatchInfo> SelectBatches(FlowRecord flow, DatasetInfo dataset)
-    {
-        if (flow.Mode == ExportMode.Full) return dataset.Batches;
-        var exported = _state.GetExportedBatches(flow.Id, dataset.Id);
-        return dataset.Batches.Where(b => !exported.Contains(b.Key.Value)).ToList();
-    }
+    /// <summary>The keys of the dataset's batches the run leaves out as exported already: none for a Full flow.</summary>
+    private IReadOnlySet<string> ExportedBefore(FlowRecord flow, DatasetInfo dataset) =>
+        flow.Mode == ExportMode.Full ? new HashSet<string>() : _state.GetExportedBatches(flow.Id, dataset.Id);
 
     /// <summary>A batch the lake or <see cref="FindReadProblemAsync"/> found unexportable, left out under SkipInvalidBatches.</summary>
     private static void RecordSkipped(RunRecord run, BatchProblem problem)

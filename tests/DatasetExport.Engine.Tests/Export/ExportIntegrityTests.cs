@@ -466,6 +466,26 @@ public sealed class ExportIntegrityTests : IDisposable
         Assert.Equal(heartbeatsWhenStored.Select((_, part) => FirstSlot + TimeSpan.FromMinutes(4 * part)), heartbeatsWhenStored);
     }
 
+    [Fact]
+    public async Task An_exported_batch_that_a_new_batch_now_conflicts_with_is_not_reported_skipped_by_later_runs()
+    {
+        Directory.CreateDirectory(Path.Combine(Lake, "web"));
+        File.WriteAllLines(Dataset("b.jsonl"), ["{\"id\": 1}", "{\"id\": 2}"]);
+        var flow = await CreateFlowAsync(skipBatches: true);
+        var first = await RunAsync(flow, 0);
+        Assert.True(first.Status == RunStatus.Succeeded, first.Error);
+
+        // a.jsonl comes first in path order, so b.jsonl (exported already) is the one that conflicts now.
+        File.WriteAllLines(Dataset("a.jsonl"), ["{\"id\": \"x\"}"]);
+        var second = await RunAsync(flow, 1);
+
+        Assert.True(second.Status == RunStatus.Succeeded, second.Error);
+        Assert.Equal((1L, 1, 0), (second.RecordsWritten, second.BatchCount, second.BatchesSkipped));
+        Assert.Equal(["a.jsonl", "b.jsonl"], _engine.State.GetExportedBatches(flow.Id, "web").Select(key => key.Split('|')[0]).Order());
+        var third = await RunAsync(flow, 2);
+        Assert.Equal((0L, 0, 0), (third.RecordsWritten, third.BatchCount, third.BatchesSkipped));
+    }
+
     /// <summary>A real Local destination that calls the test back after each file it stored.</summary>
     private sealed class HookedDestination(LocalFolderDestination local, Action<string> afterUpload) : IExportDestination
     {
