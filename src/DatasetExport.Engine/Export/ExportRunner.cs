@@ -206,13 +206,14 @@ internal sealed class ExportRunner
         }
         catch (StateException error) when (error.Failure != StateFailure.NotRunning)
         {
+            // The export goes on: only a death before the commit would leave these files unknown, as they were before.
         }
     }
 
     /// <summary>
     /// Deletes the files (parts and manifest) that runs of this flow and dataset stored on this destination before their
-    /// process died (Abandoned runs never commit, and could not delete them), then forgets them. When a delete fails, the files left
-    /// stay recorded for the next run to try again.
+    /// process died (Abandoned runs never commit, and could not delete them), then forgets them. When a delete fails, the
+    /// files left stay recorded for the next run to try again.
     /// </summary>
     private async Task RemoveAbandonedFilesAsync(RunRecord run, IExportDestination target)
     {
