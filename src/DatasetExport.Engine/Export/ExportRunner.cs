@@ -293,18 +293,18 @@ internal sealed class ExportRunner
     }
 
     /// <summary>
-    /// Throws when a batch's file, read to its end, is no longer what the lake listed (its size or last-write time moved, or
-    /// it is gone): the read may hold records the listed identity does not, and committing that identity would have the
-    /// next run export them again. The run fails and commits nothing; the next one exports the batch as it is then.
+    /// Throws when a batch's file, read to its end, is no longer what the lake listed (its size or last-write time moved):
+    /// the read may hold records the listed identity does not, and committing that identity would have the next run export
+    /// them again. The run fails and commits nothing; the next one exports the batch as it is then. A file deleted since
+    /// (retention, compaction) is no change: what was read is all there is of it, and no later run can export it again.
     /// </summary>
     private static void ThrowIfChangedSinceListed(BatchInfo batch)
     {
         var file = new FileInfo(batch.FullPath);
-        if (file.Exists && file.Length == batch.SizeBytes && file.LastWriteTimeUtc == batch.LastWriteUtc.UtcDateTime) return;
-        var now = file.Exists ? $"{file.Length} bytes, last written {file.LastWriteTimeUtc:O}" : "it is gone";
+        if (!file.Exists || (file.Length == batch.SizeBytes && file.LastWriteTimeUtc == batch.LastWriteUtc.UtcDateTime)) return;
         throw new BatchReadException(batch.FullPath, "",
-            $"the batch changed while it was exported (listed with {batch.SizeBytes} bytes, last written {batch.LastWriteUtc.UtcDateTime:O}; now {now}). " +
-            "Nothing of this run is committed; the next run exports the batch as it is then.");
+            $"the batch changed while it was exported (listed with {batch.SizeBytes} bytes, last written {batch.LastWriteUtc.UtcDateTime:O}; " +
+            $"now {file.Length} bytes, last written {file.LastWriteTimeUtc:O}). Nothing of this run is committed; the next run exports the batch as it is then.");
     }
 
     /// <summary>

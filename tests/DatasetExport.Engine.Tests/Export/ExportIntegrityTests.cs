@@ -140,6 +140,23 @@ public sealed class ExportIntegrityTests : IDisposable
     }
 
     [Fact]
+    public async Task A_batch_deleted_while_the_run_reads_it_is_exported_whole_and_committed()
+    {
+        // b0 has far more lines than the reader parses ahead (16 chunks of 4,096), so it is still open when deleted.
+        SampleLake.WriteEvents(Dataset("b0.jsonl"), 0, 200_000);
+        SampleLake.WriteEvents(Dataset("b1.jsonl"), 200_000, 100);
+        var flow = await CreateFlowAsync();
+
+        // Retention removes b0 while it is read: what was read is all there is of it, and nothing can export it again.
+        var run = await RunAsync(flow, 0, WhenWritingStarts(() => File.Delete(Dataset("b0.jsonl"))));
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.False(File.Exists(Dataset("b0.jsonl")));
+        Assert.Equal(Range(0, 200_100), ExportedIds(run));
+        Assert.Equal(2, _engine.State.GetExportedBatches(flow.Id, "web").Count);
+    }
+
+    [Fact]
     public async Task A_parquet_batch_replaced_while_the_run_copies_the_dataset_row_group_by_row_group_is_exported_once_as_it_ends_up()
     {
         using var duck = new Formats.DuckDb();
