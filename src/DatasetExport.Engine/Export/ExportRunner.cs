@@ -115,6 +115,7 @@ internal sealed class ExportRunner
         {
             // A run recorded for a claimed slot may have waited for its turn: make sure it is still ours.
             ThrowIfLost(run, heartbeat);
+            await RemoveAbandonedFilesAsync(run, target).ConfigureAwait(false);
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
             DatasetInfo dataset;
             List<BatchInfo> exported;
@@ -178,12 +179,59 @@ internal sealed class ExportRunner
             var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions, token).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
             run.ExportPath = ExportPathOf(flow, destination, dataset.Id, dataset.Name, run.ScheduledTime);
-            var batches = SelectBatches(flow, dataset);
+            var exportedBefore = ExportedBefore(flow, dataset);
+            var batches = dataset.Batches.Where(b => !exportedBefore.Contains(b.Key.Value)).ToList();
             run.BatchCount = batches.Count;
             run.InputBytes = batches.Sum(b => b.SizeBytes);
-            foreach (var problem in dataset.BatchProblems) RecordSkipped(run, problem);
+            // A batch the flow exported before is not this run's to skip, whatever a newer batch conflicts with.
+            foreach (var problem in dataset.BatchProblems.Where(p => !exportedBefore.Contains(p.Batch.Key.Value))) RecordSkipped(run, problem);
             var exported = await WriteFilesAsync(run, destination, target, dataset, batches, readOptions, staging, progress, token).ConfigureAwait(false);
             return (dataset, exported);
+        }
+    }
+
+    /// <summary>
+    /// Saves the run with each file it stores, and its manifest before storing it: should this process die before the
+    /// commit, the run that next exports the dataset deletes them (<see cref="RemoveAbandonedFilesAsync"/>) rather than
+    /// leave them, uncommitted, beside its own (in the folder of the slot it redoes, where a reader would count their
+    /// records twice). A busy store only leaves them unknown; a run no longer Running is lost and ends here (NotRunning).
+    /// </summary>
+    private void KeepStoredFiles(RunRecord run)
+    {
+        // Saving writes every field: a heartbeat of now, not the run's start, or another process takes the run for dead.
+        run.HeartbeatAt = _time.GetUtcNow();
+        try
+        {
+            _state.UpdateRun(run);
+        }
+        catch (StateException error) when (error.Failure != StateFailure.NotRunning)
+        {
+            // The export goes on: only a death before the commit would leave these files unknown, as they were before.
+        }
+    }
+
+    /// <summary>
+    /// Deletes the files (parts and manifest) that runs of this flow and dataset stored on this destination before their
+    /// process died (Abandoned runs never commit, and could not delete them), then forgets them. When a delete fails, the
+    /// files left stay recorded for the next run to try again.
+    /// </summary>
+    private async Task RemoveAbandonedFilesAsync(RunRecord run, IExportDestination target)
+    {
+        foreach (var abandoned in _state.ListRuns(run.FlowId, RunStatus.Abandoned))
+        {
+            if ((abandoned.Files.Count == 0 && abandoned.ManifestPath is null) || abandoned.DestinationId != run.DestinationId ||
+                !string.Equals(abandoned.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+            // The manifest first: no reader may follow it to parts already deleted.
+            var stored = abandoned.Files.Select(file => file.RelativePath).Prepend(abandoned.ManifestPath).OfType<string>();
+            foreach (var path in stored)
+            {
+                // A destination that fails now fails the run too, which says why: no point waiting for it file by file.
+                if (!await TryDeleteAsync(target, path).ConfigureAwait(false)) return;
+            }
+            _state.ForgetAbandonedRunFiles(abandoned.Id);
         }
     }
 
@@ -203,12 +251,9 @@ internal sealed class ExportRunner
         return run;
     }
 
-    private IReadOnlyList<BatchInfo> SelectBatches(FlowRecord flow, DatasetInfo dataset)
-    {
-        if (flow.Mode == ExportMode.Full) return dataset.Batches;
-        var exported = _state.GetExportedBatches(flow.Id, dataset.Id);
-        return dataset.Batches.Where(b => !exported.Contains(b.Key.Value)).ToList();
-    }
+    /// <summary>The keys of the dataset's batches the run leaves out as exported already: none for a Full flow.</summary>
+    private IReadOnlySet<string> ExportedBefore(FlowRecord flow, DatasetInfo dataset) =>
+        flow.Mode == ExportMode.Full ? new HashSet<string>() : _state.GetExportedBatches(flow.Id, dataset.Id);
 
     /// <summary>A batch the lake or <see cref="FindReadProblemAsync"/> found unexportable, left out under SkipInvalidBatches.</summary>
     private static void RecordSkipped(RunRecord run, BatchProblem problem)
@@ -248,6 +293,21 @@ internal sealed class ExportRunner
     }
 
     /// <summary>
+    /// Throws when a batch's file, read to its end, is no longer what the lake listed (its size or last-write time moved):
+    /// the read may hold records the listed identity does not, and committing that identity would have the next run export
+    /// them again. The run fails and commits nothing; the next one exports the batch as it is then. A file deleted since
+    /// (retention, compaction) is no change: what was read is all there is of it, and no later run can export it again.
+    /// </summary>
+    private static void ThrowIfChangedSinceListed(BatchInfo batch)
+    {
+        var file = new FileInfo(batch.FullPath);
+        if (!file.Exists || (file.Length == batch.SizeBytes && file.LastWriteTimeUtc == batch.LastWriteUtc.UtcDateTime)) return;
+        throw new BatchReadException(batch.FullPath, "",
+            $"the batch changed while it was exported (listed with {batch.SizeBytes} bytes, last written {batch.LastWriteUtc.UtcDateTime:O}; " +
+            $"now {file.Length} bytes, last written {file.LastWriteTimeUtc:O}). Nothing of this run is committed; the next run exports the batch as it is then.");
+    }
+
+    /// <summary>
     /// Writes the batches into part files and stores them; returns the batches written (all of them, unless some were skipped).
     /// Three stages overlap on their own tasks: <see cref="ReadAhead"/> reads the next chunks while this flow writes, and
     /// <see cref="PartUploads"/> stores a full part while the next one is written. Only this flow changes the run.
@@ -267,7 +327,11 @@ internal sealed class ExportRunner
         var batchesDone = 0;
         // Parts are written one after the other: each one's buffers serve the next.
         var shelf = new WriterShelf();
-        var uploads = new PartUploads(run, target, file => progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name), cancellationToken);
+        var uploads = new PartUploads(run, target, file =>
+        {
+            KeepStoredFiles(run);
+            progress.Report(run, batchesDone, batches.Count, "Stored " + file.Name);
+        }, cancellationToken);
         var reading = new ReadAhead(batches, new ReadPlan(schema, readOptions, destination, new RowGroupPools(oneRowGroupAtATime: true), dataset.SchemaSamples), cancellationToken);
         try
         {
@@ -506,6 +570,7 @@ internal sealed class ExportRunner
                     {
                         await _reads.Writer.WriteAsync(new BatchRead(index, null, rowGroup, null, 0), cancellationToken).ConfigureAwait(false);
                     }
+                    ThrowIfChangedSinceListed(batch);
                     await _reads.Writer.WriteAsync(new BatchRead(index, null, null, null, 0), cancellationToken).ConfigureAwait(false);
                     return;
                 }
@@ -518,6 +583,7 @@ internal sealed class ExportRunner
                     skipped = 0;
                     await _reads.Writer.WriteAsync(new BatchRead(index, chunk, null, null, skippedBefore), cancellationToken).ConfigureAwait(false);
                 }
+                ThrowIfChangedSinceListed(batch);
                 await _reads.Writer.WriteAsync(new BatchRead(index, null, null, null, skipped), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception error)
@@ -701,10 +767,11 @@ internal sealed class ExportRunner
         {
             await output.WriteAsync(manifest.ToUtf8Json(), cancellationToken).ConfigureAwait(false);
         }
-        var relativePath = $"{run.ExportPath}/{fileName}";
         (_, run.ManifestSha256) = await HashFileAsync(localPath, cancellationToken).ConfigureAwait(false);
-        await UploadAsync(target, localPath, relativePath, cancellationToken).ConfigureAwait(false);
-        run.ManifestPath = relativePath;
+        // Saved before it is stored: a manifest whose process dies before the commit is deleted with the parts it lists.
+        run.ManifestPath = $"{run.ExportPath}/{fileName}";
+        KeepStoredFiles(run);
+        await UploadAsync(target, localPath, run.ManifestPath, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Best effort: a failed run leaves no data behind that a reader could mistake for an export.</summary>
@@ -737,15 +804,23 @@ internal sealed class ExportRunner
         }
     }
 
-    private static async Task TryDeleteAsync(IExportDestination target, string relativePath)
+    /// <summary>Deletes a stored file; false when that failed and the file may still be there.</summary>
+    private static async Task<bool> TryDeleteAsync(IExportDestination target, string relativePath)
     {
         try
         {
             await target.DeleteAsync(relativePath, CancellationToken.None).ConfigureAwait(false);
+            return true;
+        }
+        catch (DestinationException error) when (error.Failure == DestinationFailure.NotFound)
+        {
+            // Gone with its folder (Local) or its bucket or container.
+            return true;
         }
         catch (Exception)
         {
             // The destination may be the very thing that failed; the files stay uncommitted (no manifest, no recorded batches).
+            return false;
         }
     }
 

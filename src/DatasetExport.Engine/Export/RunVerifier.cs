@@ -65,6 +65,11 @@ internal static class RunVerifier
         }
 
         if (manifest.FlowRunId != run.Id.ToString("D")) return (true, $"The manifest names run {manifest.FlowRunId}, not {run.Id:D}.");
+        if (manifest.DatasetId != run.DatasetId) return (true, $"The manifest names dataset '{manifest.DatasetId}', not '{run.DatasetId}'.");
+        if (manifest.RecordCount != run.RecordsWritten)
+        {
+            return (true, $"The manifest counts {manifest.RecordCount} records; the run wrote {run.RecordsWritten}.");
+        }
         var expected = run.Files.Select(ManifestFile.From).ToHashSet();
         if (manifest.ExportResults.Count != expected.Count || !manifest.ExportResults.All(expected.Contains))
         {

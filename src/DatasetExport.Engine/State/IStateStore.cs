@@ -78,6 +78,11 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// </summary>
     void UpdateRun(RunRecord run);
     /// <summary>
+    /// Empties the file list and manifest of an Abandoned run once they are deleted from the destination, so later runs
+    /// stop deleting them again. Does nothing for a run that is not Abandoned.
+    /// </summary>
+    void ForgetAbandonedRunFiles(Guid runId);
+    /// <summary>
     /// Records a sign of life of a Running run. False when the run is no longer Running (another process marked it
     /// Abandoned, or it finished): its process must stop it. Throws <see cref="StateException"/> (NotFound) for an unknown run.
     /// </summary>

@@ -77,6 +77,11 @@ public sealed partial class SqliteStateStore
         Write(() => SaveRun(run));
     }
 
+    public void ForgetAbandonedRunFiles(Guid runId) => Write(() =>
+    {
+        Execute("UPDATE runs SET files = '[]', manifest_path = NULL, manifest_sha256 = NULL WHERE id = $id AND status = $abandoned", ("$id", IdText(runId)), ("$abandoned", nameof(RunStatus.Abandoned)));
+    });
+
     public bool Heartbeat(Guid runId, DateTimeOffset at) => Write(() =>
     {
         var alive = Execute("UPDATE runs SET heartbeat_at = $at WHERE id = $id AND status = $running",

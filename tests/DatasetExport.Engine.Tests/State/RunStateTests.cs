@@ -174,6 +174,31 @@ public sealed class RunStateTests : IDisposable
     }
 
     [Fact]
+    public void Only_an_abandoned_runs_files_and_manifest_can_be_forgotten()
+    {
+        var cutoff = StateSamples.Noon;
+        var stale = StateSamples.Run(_flow, "sales.orders", cutoff.AddHours(-2));
+        var running = StateSamples.Run(_flow, "sales.customers", cutoff.AddHours(1));
+        var failed = StateSamples.Run(_flow, "hr.people", cutoff.AddHours(-3));
+        failed.Status = RunStatus.Failed;
+        foreach (var run in new[] { stale, running, failed })
+        {
+            run.Files = [StateSamples.File(0), StateSamples.File(1)];
+            (run.ManifestPath, run.ManifestSha256) = ($"{run.ExportPath}/manifest.json", new string('f', 64));
+            _store.AddRun(run);
+        }
+        _store.AbandonStaleRuns(cutoff);
+
+        foreach (var run in new[] { stale, running, failed }) _store.ForgetAbandonedRunFiles(run.Id);
+
+        var forgotten = _store.GetRun(stale.Id)!;
+        Assert.Equal((RunStatus.Abandoned, 0, null, null), (forgotten.Status, forgotten.Files.Count, forgotten.ManifestPath, forgotten.ManifestSha256));
+        Assert.NotNull(_store.GetRun(running.Id)!.ManifestPath);
+        Assert.Equal(2, _store.GetRun(running.Id)!.Files.Count);
+        Assert.Equal(2, _store.GetRun(failed.Id)!.Files.Count);
+    }
+
+    [Fact]
     public void Runs_are_listed_newest_first_and_filtered()
     {
         var destination = _store.GetDestination(_flow.DestinationId)!;
