@@ -169,7 +169,7 @@ public sealed class ScheduleProcessTests : IDisposable
         return (flow, dead, deadParts);
     }
 
-    /// <summary>The dead runs are Abandoned; one redo per dataset exported every source record once, beside the dead files.</summary>
+    /// <summary>The dead runs are Abandoned; one redo per dataset exported every source record once, and deleted the dead run's parts.</summary>
     private void AssertRedoneOnce(FlowRecord flow, IReadOnlyList<RunRecord> dead, string[] deadParts)
     {
         var state = _fixture.Engine.State;
@@ -181,6 +181,7 @@ public sealed class ScheduleProcessTests : IDisposable
         var manifestPath = Assert.Single(Directory.GetFiles(_fixture.SlotFolder("big", Slot), "manifest-*"));
         Assert.Equal(Ids(0, BigBatches * PerBatch), ManifestRecordIds(manifestPath));
         Assert.DoesNotContain(deadParts, ListedFiles(manifestPath).Contains);
+        Assert.All(deadParts, part => Assert.False(File.Exists(part), part));
         Assert.Equal(Ids(0, 100), ManifestRecordIds(Assert.Single(Directory.GetFiles(_fixture.SlotFolder("small", Slot), "manifest-*"))));
         Assert.Equal(BigBatches, state.GetExportedBatches(flow.Id, "big").Count);
 
