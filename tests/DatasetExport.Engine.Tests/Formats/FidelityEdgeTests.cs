@@ -1,0 +1,82 @@
+using DatasetExport.Engine.Formats;
+
+namespace DatasetExport.Engine.Tests.Formats;
+
+/// <summary>
+/// Edge values DuckDB writes that an export must keep: each file is written by DuckDB, read by our reader, written
+/// to JSON Lines and Parquet by our writers, and the outputs judged by DuckDB or by values computed here.
+/// </summary>
+[Collection(FormatsCollection.Name)]
+public sealed class FidelityEdgeTests(FormatsFixture fixture)
+{
+    private readonly DuckDb _duck = fixture.Duck;
+
+    private string DuckParquet(string name, string select)
+    {
+        var path = fixture.NewPath(name + ".parquet");
+        _duck.Execute($"COPY ({select}) TO {DuckDb.Quote(path)} (FORMAT parquet)");
+        return path;
+    }
+
+    private async Task<string> ConvertAsync(string source, BatchFormat format, DatasetSchema schema, FileType fileType)
+    {
+        var reader = FormatCatalog.GetReader(format);
+        var target = fixture.NewPath("out" + FormatCatalog.FileExtension(fileType, CompressionKind.None));
+        await using var output = File.Create(target);
+        await using var writer = FormatCatalog.CreateWriter(output, schema, fileType, CompressionKind.None);
+        await foreach (var chunk in reader.ReadAsync(source, false, schema, CancellationToken.None)) await writer.WriteAsync(chunk, CancellationToken.None);
+        await writer.CompleteAsync(CancellationToken.None);
+        return target;
+    }
+
+    private static DateTime Utc(int year, int month, int day, int hour, int minute, int second, long ticks) =>
+        new DateTime(year, month, day, hour, minute, second, DateTimeKind.Utc).AddTicks(ticks);
+
+    [Fact]
+    public async Task Nanosecond_timestamps_before_1970_are_cut_to_ticks_downwards_not_towards_1970()
+    {
+        var source = DuckParquet("tsns", """
+            SELECT * FROM (VALUES
+              (1, TIMESTAMP_NS '1969-12-31 23:59:59.999999999'),
+              (2, TIMESTAMP_NS '1677-09-22 00:00:00.000000001'),
+              (3, TIMESTAMP_NS '1960-06-01 12:00:00.123456789'),
+              (4, TIMESTAMP_NS '2024-01-02 03:04:05.123456789')) t(id, ts)
+            """);
+        var reader = FormatCatalog.GetReader(BatchFormat.Parquet);
+        var schema = await reader.ReadSchemaAsync(source, false, CancellationToken.None);
+
+        var records = await RecordAssert.ReadAllAsync(reader, source, false, schema);
+
+        DateTime[] expected =
+        [
+            Utc(1969, 12, 31, 23, 59, 59, 9_999_999), Utc(1677, 9, 22, 0, 0, 0, 0), Utc(1960, 6, 1, 12, 0, 0, 1_234_567), Utc(2024, 1, 2, 3, 4, 5, 1_234_567),
+        ];
+        for (var i = 0; i < expected.Length; i++) RecordAssert.Value(expected[i], records[i]["ts"], $"record {i}.ts");
+
+        // JSON keeps the 7 tick digits; Parquet stores microseconds, cut downwards again.
+        var json = await ConvertAsync(source, BatchFormat.Parquet, schema, FileType.Json);
+        Assert.Contains("\"ts\":\"1969-12-31T23:59:59.9999999Z\"", await File.ReadAllTextAsync(json));
+        var parquet = await ConvertAsync(source, BatchFormat.Parquet, schema, FileType.Parquet);
+        Assert.Equal(
+            ["1969-12-31 23:59:59.999999", "1677-09-22 00:00:00", "1960-06-01 12:00:00.123456", "2024-01-02 03:04:05.123456"],
+            _duck.Strings($"SELECT strftime(ts::TIMESTAMP, '%Y-%m-%d %H:%M:%S.%f') FROM read_parquet({DuckDb.Quote(parquet)}) ORDER BY id")
+                .Select(text => text!.EndsWith(".000000", StringComparison.Ordinal) ? text[..^7] : text));
+    }
+
+    [Fact]
+    public async Task JSON_timestamps_with_tick_digits_before_1970_are_stored_as_the_microsecond_below()
+    {
+        var json = fixture.NewPath("ticks.jsonl");
+        await File.WriteAllTextAsync(json, """
+            {"id": 1, "ts": "1969-12-31T23:59:59.9999999Z"}
+            {"id": 2, "ts": "1899-12-31T23:59:59.0000001Z"}
+
+            """);
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64), new SchemaField("ts", FieldKind.Timestamp)]);
+
+        var parquet = await ConvertAsync(json, BatchFormat.JsonLines, schema, FileType.Parquet);
+
+        Assert.Equal(["1969-12-31 23:59:59.999999", "1899-12-31 23:59:59.000000"],
+            _duck.Strings($"SELECT strftime(ts::TIMESTAMP, '%Y-%m-%d %H:%M:%S.%f') FROM read_parquet({DuckDb.Quote(parquet)}) ORDER BY id"));
+    }
+}
