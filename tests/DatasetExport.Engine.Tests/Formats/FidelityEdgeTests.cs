@@ -79,4 +79,29 @@ public sealed class FidelityEdgeTests(FormatsFixture fixture)
         Assert.Equal(["1969-12-31 23:59:59.999999", "1899-12-31 23:59:59.000000"],
             _duck.Strings($"SELECT strftime(ts::TIMESTAMP, '%Y-%m-%d %H:%M:%S.%f') FROM read_parquet({DuckDb.Quote(parquet)}) ORDER BY id"));
     }
+
+    [Fact]
+    public async Task Time_24_00_00_survives_JSON_and_Parquet()
+    {
+        var source = DuckParquet("endofday", "SELECT * FROM (VALUES (1, TIME '24:00:00'), (2, TIME '23:59:59.999999'), (3, TIME '00:00:00')) t(id, tm)");
+        var reader = FormatCatalog.GetReader(BatchFormat.Parquet);
+        var schema = await reader.ReadSchemaAsync(source, false, CancellationToken.None);
+
+        var json = await ConvertAsync(source, BatchFormat.Parquet, schema, FileType.Json);
+        var parquet = await ConvertAsync(source, BatchFormat.Parquet, schema, FileType.Parquet);
+        var fromJson = await ConvertAsync(json, BatchFormat.JsonLines, schema, FileType.Parquet);
+
+        Assert.Equal(
+            """
+            {"id":1,"tm":"24:00:00"}
+            {"id":2,"tm":"23:59:59.999999"}
+            {"id":3,"tm":"00:00:00"}
+
+            """.ReplaceLineEndings("\n"),
+            await File.ReadAllTextAsync(json));
+        foreach (var output in new[] { parquet, fromJson })
+        {
+            _duck.AssertSameRows($"read_parquet({DuckDb.Quote(output)})", $"read_parquet({DuckDb.Quote(source)})", ["o.tm = e.tm"], 3);
+        }
+    }
 }
