@@ -1,4 +1,5 @@
 using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.Lake;
 
 namespace DatasetExport.Engine.Tests.Formats;
 
@@ -103,5 +104,48 @@ public sealed class FidelityEdgeTests(FormatsFixture fixture)
         {
             _duck.AssertSameRows($"read_parquet({DuckDb.Quote(output)})", $"read_parquet({DuckDb.Quote(source)})", ["o.tm = e.tm"], 3);
         }
+    }
+
+    [Fact]
+    public async Task A_JSON_object_empty_wherever_it_appears_is_refused_naming_the_column()
+    {
+        var json = fixture.NewPath("empty-object.jsonl");
+        await File.WriteAllTextAsync(json, "{\"id\":1,\"m\":{},\"t\":[{}]}\n{\"id\":2,\"m\":null,\"t\":[]}\n");
+        var schema = await FormatCatalog.GetReader(BatchFormat.JsonLines).ReadSchemaAsync(json, false, CancellationToken.None);
+
+        // No leaf column could tell {} from null, and Parquet has no empty group: a clear refusal, never a wrong file.
+        foreach (var fileType in new[] { FileType.Json, FileType.Parquet })
+        {
+            var error = await Assert.ThrowsAsync<ArgumentException>(() => ConvertAsync(json, BatchFormat.JsonLines, schema, fileType));
+            Assert.Contains("Column 'm' is an object that is empty wherever it appears", error.Message);
+        }
+        Assert.Equal("t[]", ColumnLayout.EmptyStructPath(new DatasetSchema([schema.Fields[0], schema.Fields[2]])));
+    }
+
+    [Fact]
+    public async Task The_lake_refuses_a_dataset_whose_object_is_empty_in_every_batch_and_merges_one_empty_only_in_some()
+    {
+        using var lake = new TempFolder("fidelity-lake");
+        Directory.CreateDirectory(lake.Combine("empty"));
+        await File.WriteAllTextAsync(lake.Combine("empty", "a.jsonl"), "{\"id\":1,\"m\":{}}\n");
+        Directory.CreateDirectory(lake.Combine("filled"));
+        await File.WriteAllTextAsync(lake.Combine("filled", "a.jsonl"), "{\"id\":1,\"m\":{}}\n");
+        await File.WriteAllTextAsync(lake.Combine("filled", "b.jsonl"), "{\"id\":2,\"m\":{\"a\":1}}\n");
+        // A sample of only empty objects, fields after it: judged from every line.
+        Directory.CreateDirectory(lake.Combine("late"));
+        await File.WriteAllLinesAsync(lake.Combine("late", "a.jsonl"),
+            Enumerable.Range(0, 5000).Select(i => i < 4500 ? $$$"""{"id":{{{i}}},"m":{}}""" : $$$"""{"id":{{{i}}},"m":{"a":{{{i}}}}}"""));
+        var folderLake = new FolderLake(lake.Path);
+
+        var empty = await folderLake.GetDatasetAsync("empty", default);
+        var filled = await folderLake.GetDatasetAsync("filled", default);
+        var late = await folderLake.GetDatasetAsync("late", new BatchReadOptions { SampleJsonSchemas = true }, default);
+
+        Assert.False(empty.IsEligible);
+        Assert.Contains("Column 'm' is an object that is empty wherever it appears", empty.Reason);
+        Assert.True(filled.IsEligible, filled.Reason);
+        Assert.Equal("id int64, m struct<a:int64>", filled.Schema!.ToString());
+        Assert.True(late.IsEligible, late.Reason);
+        Assert.Equal("id int64, m struct<a:int64>", late.Schema!.ToString());
     }
 }
