@@ -480,6 +480,6 @@ internal sealed class ParquetColumnPlan
         private decimal ToDecimal(BigDecimal value) =>
             ParquetSchemaMapping.ToDecimal(value.UnscaledValue, value.Scale)
             ?? throw new InvalidDataException(
-                $"column '{_field.Path}' holds {value}, which has more significant digits than .NET decimal (28) can hold exactly.");
+                $"column '{_field.Path}' holds {value}, which .NET decimal cannot hold exactly (it holds 28 to 29 significant digits, at most 28 of them after the point).");
     }
 }

@@ -148,4 +148,17 @@ public sealed class FidelityEdgeTests(FormatsFixture fixture)
         Assert.True(late.IsEligible, late.Reason);
         Assert.Equal("id int64, m struct<a:int64>", late.Schema!.ToString());
     }
+
+    [Fact]
+    public async Task A_decimal_digit_past_the_28th_after_the_point_is_refused_saying_why()
+    {
+        var source = DuckParquet("tiny-decimal", "SELECT 1.000000000000000000000000000000::DECIMAL(38,30) AS fits, (-0.000000000000000000000000000001)::DECIMAL(38,30) AS tiny");
+        var reader = FormatCatalog.GetReader(BatchFormat.Parquet);
+        var schema = await reader.ReadSchemaAsync(source, false, CancellationToken.None);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => RecordAssert.ReadAllAsync(reader, source, false, schema));
+
+        Assert.Equal("row group 0", error.Location);
+        Assert.Contains("column 'tiny' holds -0.000000000000000000000000000001, which .NET decimal cannot hold exactly (it holds 28 to 29 significant digits, at most 28 of them after the point)", error.Message);
+    }
 }
