@@ -316,7 +316,16 @@ internal sealed class ParquetColumnPlan
             var fileDefinitions = _field.MaxDefinitionLevel > 0 ? lease.Rent<int>(count) : null;
             var repetitions = _field.MaxRepetitionLevel > 0 ? lease.Rent<int>(count) : null;
             var own = metadata.Type == _ownType ? ReadOwn(column, file, count, fileDefinitions, repetitions, lease, text) : null;
-            var raw = own ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
+            Array raw;
+            try
+            {
+                raw = own ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception error) when (error is ArgumentOutOfRangeException or OverflowException)
+            {
+                // Parquet.Net's message (such as "Value to add was out of range") names neither the column nor the cause.
+                throw OutOfRange(error.Message, error);
+            }
 
             var valueCount = fileDefinitions is null ? count : fileDefinitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
             if (valueCount > count)
@@ -389,10 +398,17 @@ internal sealed class ParquetColumnPlan
             for (var i = 0; i < valueCount; i++)
             {
                 var unitsSinceEpoch = stored[i];
-                var ticksSinceEpoch = nanosPerUnit >= FieldValues.NanosPerTick
-                    ? checked(unitsSinceEpoch * (nanosPerUnit / FieldValues.NanosPerTick))
-                    : FieldValues.FloorDivide(unitsSinceEpoch, FieldValues.NanosPerTick / nanosPerUnit);
-                values[i] = new DateTime(checked(DateTime.UnixEpoch.Ticks + ticksSinceEpoch), DateTimeKind.Utc);
+                try
+                {
+                    var ticksSinceEpoch = nanosPerUnit >= FieldValues.NanosPerTick
+                        ? checked(unitsSinceEpoch * (nanosPerUnit / FieldValues.NanosPerTick))
+                        : FieldValues.FloorDivide(unitsSinceEpoch, FieldValues.NanosPerTick / nanosPerUnit);
+                    values[i] = new DateTime(checked(DateTime.UnixEpoch.Ticks + ticksSinceEpoch), DateTimeKind.Utc);
+                }
+                catch (Exception error) when (error is ArgumentOutOfRangeException or OverflowException)
+                {
+                    throw OutOfRange($"{unitsSinceEpoch} units of {nanosPerUnit} ns from 1970", error);
+                }
             }
             return values;
         }
@@ -476,6 +492,10 @@ internal sealed class ParquetColumnPlan
             for (var i = 0; i < count; i++) values[i] = DateTime.SpecifyKind(values[i], DateTimeKind.Utc);
             return values;
         }
+
+        /// <summary>A value no .NET type of the column's kind holds (DuckDB's infinite timestamps, dates before year 1).</summary>
+        private InvalidDataException OutOfRange(string value, Exception error) => new(
+            $"column '{_field.Path}' holds a {_sourceKind} value .NET cannot hold ({value}); dates and timestamps are read for the years 1 to 9999 only.", error);
 
         private decimal ToDecimal(BigDecimal value) =>
             ParquetSchemaMapping.ToDecimal(value.UnscaledValue, value.Scale)

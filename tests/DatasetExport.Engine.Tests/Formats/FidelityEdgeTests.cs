@@ -161,4 +161,23 @@ public sealed class FidelityEdgeTests(FormatsFixture fixture)
         Assert.Equal("row group 0", error.Location);
         Assert.Contains("column 'tiny' holds -0.000000000000000000000000000001, which .NET decimal cannot hold exactly (it holds 28 to 29 significant digits, at most 28 of them after the point)", error.Message);
     }
+
+    [Theory]
+    [InlineData("'infinity'::TIMESTAMP", "Timestamp value .NET cannot hold (9223372036854775807 units of 1000 ns from 1970)")]
+    [InlineData("'-infinity'::TIMESTAMP_MS", "Timestamp value .NET cannot hold (-9223372036854775807 units of 1000000 ns from 1970)")]
+    [InlineData("TIMESTAMP '20000-01-01 00:00:00'", "Timestamp value .NET cannot hold (")]
+    [InlineData("'infinity'::DATE", "Date value .NET cannot hold (")]
+    [InlineData("DATE '-4000-01-01'", "Date value .NET cannot hold (")]
+    public async Task Dates_and_timestamps_outside_years_1_to_9999_are_refused_naming_the_column(string value, string expected)
+    {
+        var source = DuckParquet("out-of-range", $"SELECT 1 AS id, {value} AS far");
+        var reader = FormatCatalog.GetReader(BatchFormat.Parquet);
+        var schema = await reader.ReadSchemaAsync(source, false, CancellationToken.None);
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => RecordAssert.ReadAllAsync(reader, source, false, schema));
+
+        Assert.Equal("row group 0", error.Location);
+        Assert.Contains("column 'far' holds a " + expected, error.Message);
+        Assert.Contains("dates and timestamps are read for the years 1 to 9999 only", error.Message);
+    }
 }
