@@ -24,6 +24,18 @@ internal static class FieldValues
     public static double FloatToDouble(float value) =>
         float.IsFinite(value) ? double.Parse(value.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture) : value;
 
+    public const long NanosPerTick = 100;
+
+    /// <summary>
+    /// <paramref name="value"/> / <paramref name="divisor"/> rounded down: cutting a time before 1970 to a coarser unit
+    /// must move it earlier, as cutting digits off its text does, not towards 1970 (which changes its second, day or year).
+    /// </summary>
+    public static long FloorDivide(long value, long divisor)
+    {
+        var quotient = value / divisor;
+        return value % divisor < 0 ? quotient - 1 : quotient;
+    }
+
     /// <summary>A new array of the first <paramref name="count"/> values converted, in one typed loop.</summary>
     public static TOut[] Map<TIn, TOut>(TIn[] values, int count, Func<TIn, TOut> convert)
     {

@@ -35,6 +35,7 @@ public static class FormatCatalog
         Stream output, DatasetSchema schema, FileType fileType, CompressionKind compression, long maxFileBytes, WriterShelf? shelf)
     {
         ValidateCombination(fileType, compression);
+        if (ColumnLayout.EmptyStructPath(schema) is { } emptyStruct) throw new ArgumentException(ColumnLayout.EmptyStructProblem(emptyStruct), nameof(schema));
         return fileType switch
         {
             // Gzip blocks compressing on other threads are not counted yet: kept small against the file size limit, the

@@ -512,13 +512,25 @@ internal sealed class JsonLineShredder
                 && DateTime.TryParse(ReadShortText(ref reader), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var timestamp):
                 ((ColumnBuilder<DateTime>)column).Add(timestamp, repetition);
                 return true;
-            case FieldKind.Time when token == JsonTokenType.String
-                && TimeOnly.TryParse(ReadShortText(ref reader), CultureInfo.InvariantCulture, DateTimeStyles.None, out var time):
-                ((ColumnBuilder<TimeSpan>)column).Add(time.ToTimeSpan(), repetition);
+            case FieldKind.Time when token == JsonTokenType.String && TryParseTime(ReadShortText(ref reader), out var time):
+                ((ColumnBuilder<TimeSpan>)column).Add(time, repetition);
                 return true;
             default:
                 return false;
         }
+    }
+
+    /// <summary>A time of day, or the end of the day 24:00:00 that a Parquet TIME may hold (and JSON output writes).</summary>
+    private static bool TryParseTime(ReadOnlySpan<char> text, out TimeSpan time)
+    {
+        if (text.SequenceEqual("24:00:00"))
+        {
+            time = TimeSpan.FromDays(1);
+            return true;
+        }
+        var parsed = TimeOnly.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out var timeOfDay);
+        time = timeOfDay.ToTimeSpan();
+        return parsed;
     }
 
     private static readonly double[] PowersOfTen = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];

@@ -391,9 +391,13 @@ internal sealed class JsonRowWriter
 
         public static ReadOnlySpan<byte> Time(TimeSpan time, Span<byte> text)
         {
+            // A Parquet TIME may be the end of the day, 24:00:00 (DuckDB and PostgreSQL write it), which TimeOnly cannot hold.
+            if (time.Ticks == TimeSpan.TicksPerDay) return EndOfDay;
             TimeOnly.FromTimeSpan(time).TryFormat(text, out var written, "O", CultureInfo.InvariantCulture);
             return text[..TrimFraction(text, written)];
         }
+
+        private static ReadOnlySpan<byte> EndOfDay => "24:00:00"u8;
 
         /// <summary>Drops the trailing zeros of a 7-digit fraction that ends the text, and its point when nothing is left.</summary>
         private static int TrimFraction(Span<byte> text, int length)

@@ -258,7 +258,7 @@ internal sealed class ParquetColumnPlan
         // UTF-8 text (strings, and JSON in byte arrays) and numbers Parquet.Net hands over as they are stored.
         private readonly Parquet.Meta.Type? _ownType;
         // For timestamps stored as INT64 milliseconds or microseconds since the Unix epoch: the ticks of one stored unit.
-        private readonly long? _timestampTicks;
+        private readonly long? _timestampNanos;
 
         public LeafSource(DataField field, FieldKind sourceKind, LeafLayout leaf, int[] definitionTable, string path)
         {
@@ -282,23 +282,25 @@ internal sealed class ParquetColumnPlan
                 : storage == typeof(long) ? Parquet.Meta.Type.INT64
                 : storage == typeof(float) ? Parquet.Meta.Type.FLOAT
                 : storage == typeof(double) ? Parquet.Meta.Type.DOUBLE
-                : (_timestampTicks = TimestampTicks(field)) is not null ? Parquet.Meta.Type.INT64
+                : (_timestampNanos = TimestampNanos(field)) is not null ? Parquet.Meta.Type.INT64
                 : null;
         }
 
         /// <summary>
-        /// The ticks of one stored unit for the INT64 timestamps Parquet.Net reads as milliseconds or microseconds since the
-        /// Unix epoch; null for others (nanoseconds, INT96, dates), which Parquet.Net decodes. Parquet.Net decoded these
-        /// through a growing MemoryStream per page: 200 MB of large-object garbage per 10 M rows of one timestamp column.
+        /// The nanoseconds of one stored unit for INT64 timestamps since the Unix epoch in milliseconds, microseconds or
+        /// nanoseconds; null for others (INT96, dates), which Parquet.Net decodes. Parquet.Net decoded these through a
+        /// growing MemoryStream per page (200 MB of large-object garbage per 10 M rows of one timestamp column), and
+        /// cut nanoseconds before 1970 towards the epoch (1969-12-31 23:59:59.999999999 became 1970-01-01).
         /// </summary>
-        private static long? TimestampTicks(DataField field) => field is not DateTimeDataField timestamp ? null : timestamp.DateTimeFormat switch
+        private static long? TimestampNanos(DataField field) => field is not DateTimeDataField timestamp ? null : timestamp.DateTimeFormat switch
         {
-            DateTimeFormat.DateAndTime => TimeSpan.TicksPerMillisecond,
-            DateTimeFormat.DateAndTimeMicros => TimeSpan.TicksPerMicrosecond,
+            DateTimeFormat.DateAndTime => 1_000_000,
+            DateTimeFormat.DateAndTimeMicros => 1_000,
             DateTimeFormat.Timestamp => timestamp.Unit switch
             {
-                DateTimeTimeUnit.Millis => TimeSpan.TicksPerMillisecond,
-                DateTimeTimeUnit.Micros => TimeSpan.TicksPerMicrosecond,
+                DateTimeTimeUnit.Millis => 1_000_000,
+                DateTimeTimeUnit.Micros => 1_000,
+                DateTimeTimeUnit.Nanos => 1,
                 _ => null,
             },
             _ => null,
@@ -314,7 +316,16 @@ internal sealed class ParquetColumnPlan
             var fileDefinitions = _field.MaxDefinitionLevel > 0 ? lease.Rent<int>(count) : null;
             var repetitions = _field.MaxRepetitionLevel > 0 ? lease.Rent<int>(count) : null;
             var own = metadata.Type == _ownType ? ReadOwn(column, file, count, fileDefinitions, repetitions, lease, text) : null;
-            var raw = own ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
+            Array raw;
+            try
+            {
+                raw = own ?? await _readValues(group, _field, count, fileDefinitions, repetitions, lease, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception error) when (error is ArgumentOutOfRangeException or OverflowException)
+            {
+                // Parquet.Net's message (such as "Value to add was out of range") names neither the column nor the cause.
+                throw OutOfRange(error.Message, error);
+            }
 
             var valueCount = fileDefinitions is null ? count : fileDefinitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
             if (valueCount > count)
@@ -347,7 +358,7 @@ internal sealed class ParquetColumnPlan
                 {
                     Parquet.Meta.Type.BYTE_ARRAY => Decode(pages, count, definitions, repetitions, lease, new ParquetTextDecoder(text) { Pools = lease.Pools }),
                     Parquet.Meta.Type.INT32 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<int>() { Pools = lease.Pools }),
-                    Parquet.Meta.Type.INT64 when _timestampTicks is { } ticks => DecodeTimestamps(pages, count, definitions, repetitions, lease, ticks),
+                    Parquet.Meta.Type.INT64 when _timestampNanos is { } nanos => DecodeTimestamps(pages, count, definitions, repetitions, lease, nanos),
                     Parquet.Meta.Type.INT64 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<long>() { Pools = lease.Pools }),
                     Parquet.Meta.Type.FLOAT => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<float>() { Pools = lease.Pools }),
                     _ => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<double>() { Pools = lease.Pools }),
@@ -370,8 +381,11 @@ internal sealed class ParquetColumnPlan
             }
         }
 
-        /// <summary>INT64 timestamps decoded as numbers into a rented DateTime array, then made UTC DateTimes in place.</summary>
-        private DateTime[] DecodeTimestamps(ParquetPageReader pages, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, long ticksPerUnit)
+        /// <summary>
+        /// INT64 timestamps decoded as numbers into a rented DateTime array, then made UTC DateTimes in place; nanoseconds
+        /// are cut down to 100 ns ticks (floored, so a time before 1970 keeps its second, day and year).
+        /// </summary>
+        private DateTime[] DecodeTimestamps(ParquetPageReader pages, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, long nanosPerUnit)
         {
             var values = lease.Rent<DateTime>(count);
             var stored = MemoryMarshal.Cast<DateTime, long>(values.AsSpan(0, count));
@@ -384,7 +398,17 @@ internal sealed class ParquetColumnPlan
             for (var i = 0; i < valueCount; i++)
             {
                 var unitsSinceEpoch = stored[i];
-                values[i] = new DateTime(checked(DateTime.UnixEpoch.Ticks + unitsSinceEpoch * ticksPerUnit), DateTimeKind.Utc);
+                try
+                {
+                    var ticksSinceEpoch = nanosPerUnit >= FieldValues.NanosPerTick
+                        ? checked(unitsSinceEpoch * (nanosPerUnit / FieldValues.NanosPerTick))
+                        : FieldValues.FloorDivide(unitsSinceEpoch, FieldValues.NanosPerTick / nanosPerUnit);
+                    values[i] = new DateTime(checked(DateTime.UnixEpoch.Ticks + ticksSinceEpoch), DateTimeKind.Utc);
+                }
+                catch (Exception error) when (error is ArgumentOutOfRangeException or OverflowException)
+                {
+                    throw OutOfRange($"{unitsSinceEpoch} units of {nanosPerUnit} ns from 1970", error);
+                }
             }
             return values;
         }
@@ -469,9 +493,13 @@ internal sealed class ParquetColumnPlan
             return values;
         }
 
+        /// <summary>A value no .NET type of the column's kind holds (DuckDB's infinite timestamps, dates before year 1).</summary>
+        private InvalidDataException OutOfRange(string value, Exception error) => new(
+            $"column '{_field.Path}' holds a {_sourceKind} value .NET cannot hold ({value}); dates and timestamps are read for the years 1 to 9999 only.", error);
+
         private decimal ToDecimal(BigDecimal value) =>
             ParquetSchemaMapping.ToDecimal(value.UnscaledValue, value.Scale)
             ?? throw new InvalidDataException(
-                $"column '{_field.Path}' holds {value}, which has more significant digits than .NET decimal (28) can hold exactly.");
+                $"column '{_field.Path}' holds {value}, which .NET decimal cannot hold exactly (it holds 28 to 29 significant digits, at most 28 of them after the point).");
     }
 }

@@ -393,7 +393,7 @@ public sealed class ParquetFileWriter : IFormatWriter
         {
             var timestamps = ((ColumnData<DateTime>)column).Values.Span;
             var micros = Stored(timestamps.Length);
-            for (var i = 0; i < timestamps.Length; i++) micros[i] = (timestamps[i].Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
+            for (var i = 0; i < timestamps.Length; i++) micros[i] = FieldValues.FloorDivide(timestamps[i].Ticks - DateTime.UnixEpoch.Ticks, TimeSpan.TicksPerMicrosecond);
         }
     }
 

@@ -151,6 +151,16 @@ public sealed class FolderLake
                 BatchProblems = problems, Reason = problems[0].Problem + more,
             };
         }
+        if (schema is not null && ColumnLayout.EmptyStructPath(schema) is { } emptyStruct)
+        {
+            // A sample may have seen only empty objects where later lines give them fields: judged from every line.
+            if (options.SampleJsonSchemas) return await DescribeAsync(folder, options with { SampleJsonSchemas = false }, cancellationToken).ConfigureAwait(false);
+            return new DatasetInfo
+            {
+                Id = id, Name = name, Description = description, Path = folder, Batches = batches, Format = format,
+                BatchProblems = problems, Reason = ColumnLayout.EmptyStructProblem(emptyStruct),
+            };
+        }
         return new DatasetInfo
         {
             Id = id, Name = name, Description = description, Path = folder, Batches = exportable, Format = format,

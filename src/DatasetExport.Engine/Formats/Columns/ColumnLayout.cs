@@ -36,6 +36,25 @@ public sealed class ColumnLayout
         return Cache.GetValue(schema, static s => new ColumnLayout(s));
     }
 
+    /// <summary>
+    /// The path of a struct with no fields in <paramref name="schema"/> (a JSON object empty wherever it appears), or null.
+    /// Such a struct has no leaf to carry its levels, so a chunk could not tell it from null, and Parquet has no empty group.
+    /// </summary>
+    public static string? EmptyStructPath(DatasetSchema schema) => schema.Fields.Select(field => EmptyStructPath(field, field.Name)).FirstOrDefault(path => path is not null);
+
+    private static string? EmptyStructPath(SchemaField field, string path) => field.Kind switch
+    {
+        FieldKind.Struct when field.ChildFields.Count == 0 => path,
+        FieldKind.Struct => field.ChildFields.Select(child => EmptyStructPath(child, path + "." + child.Name)).FirstOrDefault(found => found is not null),
+        FieldKind.List => EmptyStructPath(field.ChildFields[0], path + "[]"),
+        FieldKind.Map => EmptyStructPath(field.ChildFields[1], path + ".value"),
+        _ => null,
+    };
+
+    public static string EmptyStructProblem(string path) =>
+        $"Column '{path}' is an object that is empty wherever it appears (a struct with no fields): it has no value to store, "
+        + "and Parquet has no empty group, so it cannot be exported. Give the object a field in some record, or leave it out.";
+
     private static LayoutNode Build(SchemaField field, string path, int parentLevel, int repetition, List<LeafLayout> leaves)
     {
         switch (field.Kind)
