@@ -82,4 +82,20 @@ public sealed class BlobEdgeTests(AzuriteFixture azurite) : IDisposable
         await foreach (var item in container.GetBlobsAsync()) stored.Add(item.Name);
         Assert.Equal(names.Select(name => "out/" + name).Order(StringComparer.Ordinal), stored.Order(StringComparer.Ordinal));
     }
+
+    [Fact]
+    public async Task The_sink_path_of_a_name_needing_escaping_is_a_url_that_reads_the_blob()
+    {
+        var container = await azurite.CreateContainerAsync();
+        await using var destination = Destination(container.Name, "with space+plus");
+        const string name = "d+1/x%20y #?&=;'@caf\u00e9.json";
+        var local = RandomFile(100);
+        await destination.UploadFileAsync(local, name, CancellationToken.None);
+
+        var blob = new global::Azure.Storage.Blobs.BlobClient(new Uri(destination.GetSinkPath(name)),
+            new global::Azure.Storage.StorageSharedKeyCredential(AzuriteFixture.AccountName, AzuriteFixture.AccountKey));
+
+        Assert.Equal("with space+plus/" + name, blob.Name);
+        Assert.Equal(Sha256(File.ReadAllBytes(local)), Sha256((await blob.DownloadContentAsync()).Value.Content.ToArray()));
+    }
 }
