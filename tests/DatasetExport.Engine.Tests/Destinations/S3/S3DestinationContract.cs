@@ -207,6 +207,22 @@ public abstract class S3DestinationContract : IDisposable
         Assert.Equal($"{UriScheme}://{bucket}/exports/with space+plus/d+1/x%20y #?&=;.json", destination.GetSinkPath(names[0]));
     }
 
+    [Fact]
+    public async Task A_folder_prefix_is_no_file_and_uploading_over_a_multipart_object_replaces_it_whole()
+    {
+        var bucket = await Servers.NewBucketAsync(Server);
+        await using var destination = Create(bucket, "exports", SmallParts);
+        var big = WriteRandomFile("big.bin", SmallParts.MultipartThreshold + 1);
+        var small = WriteRandomFile("small.bin", 10);
+        await destination.UploadFileAsync(big, "ds/a.bin", default);
+        await destination.UploadFileAsync(small, "ds/a.bin", default);
+
+        Assert.Null(await destination.GetFileInfoAsync("ds", default));
+        var (sha256, size) = await Server.ReadAsync(bucket, "exports/ds/a.bin", Work.Combine("read-a.bin"));
+        Assert.Equal((Sha256Of(small), 10L), (sha256, size));
+        Assert.Equal(["exports/ds/a.bin"], (await Server.ListAsync(bucket)).Keys);
+    }
+
     /// <summary>A name of exactly <paramref name="length"/> bytes in segments of 200 (the test servers store keys as files, at most 255 bytes a name).</summary>
     private static string LongName(int length) =>
         string.Join('/', Enumerable.Range(0, length / 201 + 1).Select(index => new string((char)('a' + index), 200)))[..length];
