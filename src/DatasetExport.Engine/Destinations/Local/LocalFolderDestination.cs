@@ -2,7 +2,8 @@ namespace DatasetExport.Engine.Destinations.Local;
 
 /// <summary>
 /// A local or network folder (property "Path"). Files are copied under a temporary name in the target folder
-/// and renamed into place, so no reader ever sees a half-written file under its final name.
+/// and renamed into place, so no reader ever sees a half-written file under its final name. Uploading to an existing
+/// name replaces the file (in one rename), as on every other destination.
 /// </summary>
 public sealed class LocalFolderDestination : IExportDestination
 {
@@ -35,7 +36,7 @@ public sealed class LocalFolderDestination : IExportDestination
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
                 output.Flush(flushToDisk: true);
             }
-            File.Move(temporary, target, overwrite: false);
+            File.Move(temporary, target, overwrite: true);
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException or OperationCanceledException)
         {
@@ -70,6 +71,10 @@ public sealed class LocalFolderDestination : IExportDestination
         try
         {
             File.Delete(path);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Its folder is gone too: deleting is idempotent, as for the other destinations.
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException)
         {

@@ -164,6 +164,69 @@ public abstract class S3DestinationContract : IDisposable
         Assert.Throws<ArgumentException>(() => destination.GetSinkPath("//"));
     }
 
+    [Fact]
+    public async Task Files_one_byte_past_the_threshold_and_past_a_part_boundary_read_back_byte_for_byte()
+    {
+        var bucket = await Servers.NewBucketAsync(Server);
+        await using var destination = Create(bucket, "", SmallParts);
+        // 6 MiB + 1: two parts (5 MiB, 1 MiB + 1); 10 MiB + 1: three parts, the last one byte long.
+        (long Size, int Parts)[] cases = [(SmallParts.MultipartThreshold + 1, 2), (2 * SmallParts.PartSize + 1, 3)];
+
+        foreach (var (size, parts) in cases)
+        {
+            var local = WriteRandomFile($"edge-{size}.bin", size);
+            await destination.UploadFileAsync(local, $"edge-{size}.bin", default);
+
+            var (sha256, storedSize) = await Server.ReadAsync(bucket, $"edge-{size}.bin", Work.Combine($"read-edge-{size}.bin"));
+            Assert.Equal((Sha256Of(local), size), (sha256, storedSize));
+            AssertUploadedInParts((await Server.HeadAsync(bucket, $"edge-{size}.bin"))!.Value.ETag, parts);
+        }
+    }
+
+    [Fact]
+    public async Task Keys_with_characters_that_need_escaping_are_stored_exactly_as_named()
+    {
+        var bucket = await Servers.NewBucketAsync(Server);
+        await using var destination = Create(bucket, "exports/with space+plus", SmallParts);
+        string[] names =
+        [
+            "d+1/x%20y #?&=;.json", "caf\u00e9/nfc.json", "cafe\u0301/nfd.json", "..leading/trailing../.dot.json", "Case/A.json", "case/a.json",
+            LongName(1024 - "exports/with space+plus/".Length),
+        ];
+        foreach (var name in names)
+        {
+            var local = WriteRandomFile("named.bin", 1000 + name.Length);
+            await destination.UploadFileAsync(local, name, default);
+            Assert.Equal(1000 + name.Length, (await destination.GetFileInfoAsync(name, default))!.Size);
+            await using var stream = await destination.OpenReadAsync(name, default);
+            Assert.Equal(Sha256Of(local), Convert.ToHexStringLower(await SHA256.HashDataAsync(stream)));
+        }
+
+        var keys = await Server.ListAsync(bucket);
+        Assert.Equal(names.Select(name => "exports/with space+plus/" + name).Order(StringComparer.Ordinal), keys.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal($"{UriScheme}://{bucket}/exports/with space+plus/d+1/x%20y #?&=;.json", destination.GetSinkPath(names[0]));
+    }
+
+    [Fact]
+    public async Task A_folder_prefix_is_no_file_and_uploading_over_a_multipart_object_replaces_it_whole()
+    {
+        var bucket = await Servers.NewBucketAsync(Server);
+        await using var destination = Create(bucket, "exports", SmallParts);
+        var big = WriteRandomFile("big.bin", SmallParts.MultipartThreshold + 1);
+        var small = WriteRandomFile("small.bin", 10);
+        await destination.UploadFileAsync(big, "ds/a.bin", default);
+        await destination.UploadFileAsync(small, "ds/a.bin", default);
+
+        Assert.Null(await destination.GetFileInfoAsync("ds", default));
+        var (sha256, size) = await Server.ReadAsync(bucket, "exports/ds/a.bin", Work.Combine("read-a.bin"));
+        Assert.Equal((Sha256Of(small), 10L), (sha256, size));
+        Assert.Equal(["exports/ds/a.bin"], (await Server.ListAsync(bucket)).Keys);
+    }
+
+    /// <summary>A name of exactly <paramref name="length"/> bytes in segments of 200 (the test servers store keys as files, at most 255 bytes a name).</summary>
+    private static string LongName(int length) =>
+        string.Join('/', Enumerable.Range(0, length / 201 + 1).Select(index => new string((char)('a' + index), 200)))[..length];
+
     protected string WriteRandomFile(string name, long size)
     {
         var path = Work.Combine(name);
