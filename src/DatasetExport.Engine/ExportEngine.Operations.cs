@@ -135,6 +135,18 @@ public sealed partial class ExportEngine
         return runs;
     }
 
+    /// <summary>
+    /// What verifying a flow checks: for each of its datasets, in the flow's order, the newest run that succeeded (null
+    /// for a dataset that has none: nothing of it is backed up yet).
+    /// </summary>
+    public IReadOnlyList<(string DatasetId, RunRecord? Run)> GetLatestSucceededRuns(FlowRecord flow)
+    {
+        var succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded); // newest first
+        return flow.DatasetIds
+            .Select(datasetId => (datasetId, succeeded.FirstOrDefault(run => string.Equals(run.DatasetId, datasetId, StringComparison.OrdinalIgnoreCase))))
+            .ToList();
+    }
+
     /// <summary>Re-reads the run's manifest and every file from the destination, checking existence, size and sha256.</summary>
     public async Task<RunVerification> VerifyRunAsync(RunRecord run, CancellationToken cancellationToken)
     {

@@ -52,6 +52,23 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         }
     }
 
+    /// <summary>
+    /// The lake this command reads: <paramref name="lakePath"/> (a PowerShell path), else the stored option, else
+    /// $env:DATASETEXPORT_LAKE. No lake at all stops the command with one LakePathNotSet error, not one per piped object.
+    /// </summary>
+    protected string ResolveLakePathOrStop(string? lakePath)
+    {
+        try
+        {
+            return Engine.ResolveLakePath(lakePath is null ? null : GetUnresolvedProviderPathFromPSPath(lakePath));
+        }
+        catch (LakeException error)
+        {
+            ThrowTerminatingError(ToErrorRecord(error, lakePath));
+            throw; // not reached: ThrowTerminatingError always throws
+        }
+    }
+
     /// <summary>Waits for an engine task on the pipeline thread (the engine never needs this thread to finish).</summary>
     protected static T Wait<T>(Func<Task<T>> operation) => Task.Run(operation).GetAwaiter().GetResult();
 

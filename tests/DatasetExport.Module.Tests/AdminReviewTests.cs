@@ -293,6 +293,61 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Equal(["customers", "orders"], completions);
     }
 
+    [Fact]
+    public void Flows_piped_to_Start_ExportRun_with_no_lake_stop_at_one_LakePathNotSet_and_run_nothing()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path $Out | Out-Null
+            New-ExportFlow -Name f1 -Destination d -Dataset orders | Out-Null
+            New-ExportFlow -Name f2 -Destination d -Dataset customers | Out-Null
+            Set-DatasetExportOption -LakePath $null | Out-Null
+            """, _output).AssertNoErrors();
+
+        var started = _session.Run("Get-ExportFlow | Start-ExportRun");
+
+        ExportPipelineTests.AssertError(started, "LakePathNotSet", "StartExportRunCommand", ErrorCategory.InvalidOperation, null);
+        Assert.Empty(_session.Run("Get-ExportRun").AssertNoErrors().Output);
+        ExportPipelineTests.AssertError(_session.Run("'orders', 'customers' | Get-EligibleDataset"), "LakePathNotSet", "GetEligibleDatasetCommand", ErrorCategory.InvalidOperation, null);
+    }
+
+    [Fact]
+    public void Test_ExportRun_of_a_flow_verifies_the_newest_succeeded_run_of_each_of_its_datasets()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path $Out -IncludeManifest | Out-Null
+            New-ExportFlow -Name nightly -Destination d -Dataset orders, customers | Out-Null
+            New-ExportFlow -Name never -Destination d -Dataset orders | Out-Null
+            Start-ExportRun -Flow nightly | Out-Null
+            Start-ExportRun -Flow nightly | Out-Null
+            """, _output).AssertNoErrors();
+        var newest = _session.Run("Get-ExportRun -Flow nightly -Last 2").AssertNoErrors().Output
+            .ToDictionary(run => (string)run.Properties["DatasetId"].Value, run => (Guid)run.Properties["Id"].Value);
+
+        var verified = _session.Run("Get-ExportFlow nightly | Test-ExportRun").AssertNoErrors().Output;
+
+        Assert.Equal([newest["orders"], newest["customers"]], verified.Select(v => (Guid)v.Properties["RunId"].Value));
+        Assert.All(verified, v => Assert.True((bool)v.Properties["IsValid"].Value));
+        Assert.Equal(verified.Select(v => v.Properties["RunId"].Value), _session.Run("Test-ExportRun -Flow night*").AssertNoErrors().Output.Select(v => v.Properties["RunId"].Value));
+
+        // A file of the newest orders run goes missing: that run no longer verifies; the older one is not what is checked.
+        var lost = (string)_session.Run("(Get-ExportRun -Id $args[0]).Files[0].SinkPath", newest["orders"]).AssertNoErrors().Output.Single().BaseObject;
+        File.Delete(lost);
+        var after = _session.Run("'nightly' | Test-ExportRun").AssertNoErrors().Output;
+        Assert.Equal([false, true], after.Select(v => (bool)v.Properties["IsValid"].Value));
+
+        // A flow that never succeeded has nothing backed up: an error per dataset, naming it.
+        var never = _session.Run("Test-ExportRun -Flow never");
+        Assert.Empty(never.Output);
+        ExportPipelineTests.AssertError(never, "RunNotFound", "TestExportRunCommand", ErrorCategory.ObjectNotFound, "orders");
+        Assert.Equal("Flow 'never' has no succeeded run of dataset 'orders' to verify.", never.Errors[0].Exception.Message);
+        ExportPipelineTests.AssertError(_session.Run("Test-ExportRun -Flow nope"), "FlowNotFound", "TestExportRunCommand", ErrorCategory.ObjectNotFound, "nope");
+
+        // Runs piped in are still verified one by one (a run does not stand for its flow here).
+        Assert.Equal(4, _session.Run("Get-ExportRun | Test-ExportRun").Output.Count);
+    }
+
     private List<string> Strings(string script, params object?[] args) =>
         _session.Run(script, args).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
 }

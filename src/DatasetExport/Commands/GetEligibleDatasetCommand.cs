@@ -54,7 +54,7 @@ public sealed class GetEligibleDatasetCommand : DatasetExportCmdlet
 
     protected override void ProcessRecordCore()
     {
-        var lakePath = Engine.ResolveLakePath(LakePath is null ? null : GetUnresolvedProviderPathFromPSPath(LakePath));
+        var lakePath = ResolveLakePathOrStop(LakePath);
         if (ParameterSetName == ByIdSet)
         {
             foreach (var id in Id) Guard(() => WriteById(lakePath, id), id);

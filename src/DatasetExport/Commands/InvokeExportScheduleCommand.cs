@@ -68,7 +68,7 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
         // gives names even when it gives none (Get-ExportFlow web* matching nothing): that selects no flow, not every flow.
         IReadOnlyCollection<string>? selected = _flowsGiven || MyInvocation.ExpectingInput ? _flowNames : null;
         if (selected is { Count: 0 }) return;
-        var lakePath = Engine.ResolveLakePath(LakePath is null ? null : GetUnresolvedProviderPathFromPSPath(LakePath));
+        var lakePath = ResolveLakePathOrStop(LakePath);
 
         var due = Engine.GetDueFlows(selected);
         var confirmed = new List<string>();

@@ -51,7 +51,7 @@ public sealed class StartExportRunCommand : DatasetExportCmdlet
 
     protected override void ProcessRecordCore()
     {
-        var lakePath = Engine.ResolveLakePath(LakePath is null ? null : GetUnresolvedProviderPathFromPSPath(LakePath));
+        var lakePath = ResolveLakePathOrStop(LakePath);
         foreach (var name in Flow)
         {
             var flow = FindFlowOrWriteError(name);
