@@ -137,6 +137,17 @@ public sealed class DestinationMappingTests
 
         var noSignature = session.Run("New-ExportDestination -Name dlz2 -Type DataLandingZone -SasUri $args[0] -SkipValidation", Secure("https://acct.blob.core.windows.net/landing"));
         ExportPipelineTests.AssertError(noSignature, "InvalidDestinationParameter", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "dlz2");
+
+        // user:password@ in a SAS URI is refused as -SasUri's problem (it was reported as the derived ServiceUri's), unquoted.
+        foreach (var type in new[] { "DataLandingZone", "AzureBlob -Container c" })
+        {
+            var withUser = session.Run($"New-ExportDestination -Name dlz3 -Type {type} -SasUri $args[0] -SkipValidation",
+                Secure("https://admin:hunter2pw@acct.blob.core.windows.net/landing?" + SasSignature));
+            ExportPipelineTests.AssertError(withUser, "InvalidDestinationParameter", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "dlz3");
+            Assert.Equal("SasUri", ((PSArgumentException)withUser.Errors[0].Exception).ParamName);
+            Assert.DoesNotContain("hunter2pw", withUser.Errors[0].ToString());
+        }
+        Assert.Single(session.Run("Get-ExportDestination").AssertNoErrors().Output);
     }
 
     [Fact]

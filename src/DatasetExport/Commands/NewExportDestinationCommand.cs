@@ -475,6 +475,10 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
             // The value is a secret: the message must not echo it.
             ThrowArgument($"-{parameterName} is not an absolute http(s) URI.", parameterName);
         }
+        if (uri!.UserInfo.Length > 0)
+        {
+            ThrowArgument($"-{parameterName} must not carry a user name or password before its host (user:password@): a SAS URI signs in by its query alone.", parameterName);
+        }
         return uri!;
     }
 
