@@ -9,27 +9,53 @@ namespace DatasetExport;
 /// flow or run as its destination, so <c>Get-ExportFlow f | Test-ExportDestination</c> tests the flow's destination. A flow
 /// parameter (<c>typeof(ExportFlow)</c>) takes a flow as its name and a run as its flow. A dataset parameter
 /// (<c>typeof(EligibleDataset)</c>) takes a dataset as its id, a flow as its datasets and a run as its dataset.
+/// Objects that come back from a job or a remote session (Start-Job, Invoke-Command) are deserialized copies, property
+/// bags typed <c>Deserialized.DatasetExport.ExportFlow</c> and so on; they stand for the same things as the live objects.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransformationAttribute
 {
+    private const string DeserializedPrefix = "Deserialized.";
+
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData) => Convert(inputData);
 
-    private object Convert(object inputData) => (inputData is PSObject wrapped ? wrapped.BaseObject : inputData) switch
+    private object Convert(object inputData)
     {
-        ExportDestination destination => destination.Name,
-        EligibleDataset dataset => dataset.Id,
-        ExportFlow flow when namedType == typeof(ExportDestination) => flow.Destination,
-        ExportFlow flow when namedType == typeof(EligibleDataset) => flow.Datasets,
-        ExportFlow flow => flow.Name,
-        ExportRun run when namedType == typeof(ExportDestination) => run.Destination,
-        ExportRun run when namedType == typeof(EligibleDataset) => run.DatasetId,
-        ExportRun run => run.Flow,
+        var value = inputData is PSObject wrapped ? wrapped.BaseObject : inputData;
         // A flow's datasets among other items are spread out, so -Dataset (Get-ExportFlow a, b) is one list of ids.
-        object[] items => items.Select(Convert).SelectMany(item => item as IEnumerable<object> ?? [item]).ToArray(),
-        // Anything else goes on as given, wrapper included: a [pscustomobject]'s properties live in its PSObject.
-        _ => inputData,
+        if (value is object[] items) return items.Select(Convert).SelectMany(item => item is System.Collections.IList list ? list.Cast<object>() : [item]).ToArray();
+
+        var kind = value.GetType() is { Namespace: nameof(DatasetExport) } type ? type.Name : DeserializedKind(inputData);
+        if (kind is null || NamingProperty(kind) is not { } property) return inputData; // a [pscustomobject]'s properties live in its PSObject
+        return PSObject.AsPSObject(inputData).Properties[property]?.Value switch
+        {
+            null => inputData,
+            PSObject list => list.BaseObject, // a deserialized string[] is a PSObject around an ArrayList
+            var named => named,
+        };
+    }
+
+    /// <summary>Which of the object's properties names the kind of thing the parameter takes.</summary>
+    private string? NamingProperty(string kind) => kind switch
+    {
+        nameof(ExportDestination) => nameof(ExportDestination.Name),
+        nameof(EligibleDataset) => nameof(EligibleDataset.Id),
+        nameof(ExportFlow) when namedType == typeof(ExportDestination) => nameof(ExportFlow.Destination),
+        nameof(ExportFlow) when namedType == typeof(EligibleDataset) => nameof(ExportFlow.Datasets),
+        nameof(ExportFlow) => nameof(ExportFlow.Name),
+        nameof(ExportRun) when namedType == typeof(ExportDestination) => nameof(ExportRun.Destination),
+        nameof(ExportRun) when namedType == typeof(EligibleDataset) => nameof(ExportRun.DatasetId),
+        nameof(ExportRun) => nameof(ExportRun.Flow),
+        _ => null,
     };
+
+    /// <summary>The module type a deserialized copy was made from ("ExportFlow"), or null.</summary>
+    private static string? DeserializedKind(object inputData) =>
+        inputData is PSObject { BaseObject: PSCustomObject } copy
+        && copy.TypeNames.FirstOrDefault() is { } typeName
+        && typeName.StartsWith(DeserializedPrefix + nameof(DatasetExport) + ".", StringComparison.Ordinal)
+            ? typeName[(DeserializedPrefix.Length + nameof(DatasetExport).Length + 1)..]
+            : null;
 }
 
 /// <summary>

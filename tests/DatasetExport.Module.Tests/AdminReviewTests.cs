@@ -348,6 +348,28 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Equal(4, _session.Run("Get-ExportRun | Test-ExportRun").Output.Count);
     }
 
+    [Fact]
+    public void Deserialized_copies_from_jobs_or_remote_sessions_stand_for_what_the_live_objects_name()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path $Out | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders, customers | Out-Null
+            New-ExportFlow -Name g -Destination d -Dataset customers | Out-Null
+            Start-ExportRun -Flow f | Out-Null
+            """, _output).AssertNoErrors();
+        // What Start-Job / Invoke-Command hand back: property bags typed Deserialized.DatasetExport.*.
+        const string Copy = "function Copy-Remote { process { [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($_)) } }; ";
+        Assert.Equal(["Deserialized.DatasetExport.ExportFlow"], Strings(Copy + "Get-ExportFlow f | Copy-Remote | ForEach-Object { $_.PSObject.TypeNames[0] }"));
+
+        Assert.Equal(["d"], Strings(Copy + "Get-ExportFlow f | Copy-Remote | Get-ExportDestination | ForEach-Object Name"));
+        Assert.Equal(["orders", "customers"], Strings(Copy + "Get-ExportFlow f | Copy-Remote | Get-EligibleDataset | ForEach-Object Id"));
+        Assert.Equal(["orders", "customers", "customers"], Strings(Copy + "Get-EligibleDataset -Id (Get-ExportFlow | Copy-Remote) | ForEach-Object Id"));
+        Assert.Equal(["f"], Strings(Copy + "Get-ExportRun -Last 1 | Copy-Remote | Get-ExportFlow | ForEach-Object Name"));
+        Assert.Equal(["d"], Strings(Copy + "Get-ExportRun -Last 1 | Copy-Remote | Get-ExportDestination | ForEach-Object Name"));
+        Assert.Equal(["d"], Strings(Copy + "Get-ExportDestination d | Copy-Remote | Get-ExportDestination | ForEach-Object Name"));
+    }
+
     private List<string> Strings(string script, params object?[] args) =>
         _session.Run(script, args).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
 }
