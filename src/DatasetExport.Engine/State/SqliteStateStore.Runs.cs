@@ -111,10 +111,12 @@ public sealed partial class SqliteStateStore
                     {
                         // A Full flow exports a batch again on every run: the latest run that exported it is recorded.
                         Execute("""
-                            INSERT INTO exported_batches (flow_id, dataset_id, batch_key, run_id) VALUES ($flow_id, $dataset_id, $batch_key, $run_id)
-                            ON CONFLICT (flow_id, dataset_id, batch_key) DO UPDATE SET run_id = excluded.run_id
+                            INSERT INTO exported_batches (flow_id, destination_id, dataset_id, batch_key, run_id)
+                            VALUES ($flow_id, $destination_id, $dataset_id, $batch_key, $run_id)
+                            ON CONFLICT (flow_id, destination_id, dataset_id, batch_key) DO UPDATE SET run_id = excluded.run_id
                             """,
-                            ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$batch_key", batch.Value), ("$run_id", IdText(run.Id)));
+                            ("$flow_id", IdText(run.FlowId)), ("$destination_id", IdText(run.DestinationId)), ("$dataset_id", run.DatasetId),
+                            ("$batch_key", batch.Value), ("$run_id", IdText(run.Id)));
                     }
                     catch (SqliteException error) when (IsForeignKeyViolation(error))
                     {
@@ -159,11 +161,19 @@ public sealed partial class SqliteStateStore
         return Read(() => ReadAll($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", ReadRun, [.. parameters]));
     }
 
-    public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId)
+    public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null)
     {
         ArgumentNullException.ThrowIfNull(datasetId);
-        var keys = Read(() => ReadAll("SELECT batch_key FROM exported_batches WHERE flow_id = $flow_id AND dataset_id = $dataset_id",
-            row => row.Text("batch_key"), ("$flow_id", IdText(flowId)), ("$dataset_id", datasetId)));
+        const string scope = "flow_id = $flow_id AND ($destination_id IS NULL OR destination_id = $destination_id)";
+        var keys = Read(() =>
+        {
+            (string, object?)[] parameters = [("$flow_id", IdText(flowId)), ("$destination_id", destinationId is { } id ? IdText(id) : null)];
+            // Dataset ids match case-insensitively, as in the lake: the flow's runs may have recorded the id spelled otherwise.
+            var spellings = ReadAll($"SELECT DISTINCT dataset_id FROM exported_batches WHERE {scope}", row => row.Text("dataset_id"), parameters)
+                .Where(spelling => string.Equals(spelling, datasetId, StringComparison.OrdinalIgnoreCase));
+            return spellings.SelectMany(spelling => ReadAll($"SELECT batch_key FROM exported_batches WHERE {scope} AND dataset_id = $dataset_id",
+                row => row.Text("batch_key"), [.. parameters, ("$dataset_id", spelling)])).ToList();
+        });
         return new HashSet<string>(keys, StringComparer.Ordinal);
     }
 

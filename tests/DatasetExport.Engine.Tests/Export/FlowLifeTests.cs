@@ -1,0 +1,119 @@
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Local;
+using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Engine.Tests.Export;
+
+/// <summary>
+/// Incremental exports over a flow's life: the flow's destination, datasets and mode change between runs, and every
+/// destination still ends up with every record of every batch exactly once.
+/// </summary>
+public sealed class FlowLifeTests : IDisposable
+{
+    private static readonly DateTimeOffset FirstSlot = new(2026, 9, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private readonly TempFolder _root = new("de-flowlife");
+    private readonly ExportEngine _engine;
+
+    public FlowLifeTests()
+    {
+        _engine = ExportEngine.Open(new EngineOptions { StateHome = _root.Combine("state") });
+    }
+
+    private string Lake => _root.Combine("lake");
+
+    public void Dispose()
+    {
+        _engine.Dispose();
+        _root.Dispose();
+    }
+
+    /// <summary>A local destination writing plain JSON Lines under out/<paramref name="name"/>.</summary>
+    private async Task<DestinationSettings> AddDestinationAsync(string name)
+    {
+        var destination = new DestinationSettings
+        {
+            Name = name,
+            Type = DestinationType.Local,
+            FileType = FileType.Json,
+            Compression = CompressionKind.None,
+            Properties = { [LocalFolderDestination.PathProperty] = _root.Combine("out", name) },
+        };
+        await _engine.AddDestinationAsync(destination, skipValidation: true, default);
+        return destination;
+    }
+
+    private FlowRecord AddFlow(DestinationSettings destination, ExportMode mode, params string[] datasets)
+    {
+        var flow = new FlowRecord { Name = "life", DestinationId = destination.Id, DatasetIds = datasets.ToList(), Mode = mode };
+        _engine.AddFlow(flow);
+        return flow;
+    }
+
+    /// <summary>Writes batch <paramref name="file"/> of <paramref name="dataset"/>: 10 records, ids from <paramref name="firstId"/>.</summary>
+    private void WriteBatch(string dataset, string file, int firstId) => SampleLake.WriteEvents(Path.Combine(Lake, dataset, file), firstId, 10);
+
+    private async Task<IReadOnlyList<RunRecord>> RunAsync(FlowRecord flow, int slot)
+    {
+        var runs = await _engine.RunFlowAsync(flow, Lake, FirstSlot.AddHours(slot), null, default);
+        Assert.All(runs, run => Assert.True(run.Status == RunStatus.Succeeded, run.Error));
+        return runs;
+    }
+
+    /// <summary>The ids of the records a run wrote, in order.</summary>
+    private static List<long> Ids(RunRecord run) => run.Files.SelectMany(file => SampleLake.Ids(SampleLake.ReadJsonLines(file.SinkPath))).ToList();
+
+    /// <summary>Every record id stored under a destination's folder, sorted: what a reader of the whole destination gets.</summary>
+    private List<long> IdsAt(DestinationSettings destination) =>
+        Directory.GetFiles(_root.Combine("out", destination.Name), "part-*", SearchOption.AllDirectories)
+            .SelectMany(file => SampleLake.Ids(SampleLake.ReadJsonLines(file))).Order().ToList();
+
+    private static IEnumerable<long> Range(int first, int count) => Enumerable.Range(first, count).Select(id => (long)id);
+
+    [Fact]
+    public async Task A_dataset_id_given_in_another_case_than_the_lakes_is_still_exported_incrementally()
+    {
+        WriteBatch("web", "a.jsonl", 0);
+        WriteBatch("web", "b.jsonl", 10);
+        var destination = await AddDestinationAsync("archive");
+        var flow = AddFlow(destination, ExportMode.Incremental, "WEB");
+        Assert.Equal(Range(0, 20), Ids(Assert.Single(await RunAsync(flow, 0))));
+
+        WriteBatch("web", "c.jsonl", 20);
+        var second = Assert.Single(await RunAsync(flow, 1));
+
+        Assert.Equal(Range(20, 10), Ids(second));
+        Assert.Equal(1, second.BatchCount);
+        Assert.Equal(Range(0, 30), IdsAt(destination));
+    }
+
+    [Fact]
+    public async Task A_flow_pointed_at_a_new_destination_sends_it_every_batch_and_back_at_the_old_one_only_what_it_lacks()
+    {
+        WriteBatch("web", "a.jsonl", 0);
+        WriteBatch("web", "b.jsonl", 10);
+        var first = await AddDestinationAsync("first");
+        var second = await AddDestinationAsync("second");
+        var flow = AddFlow(first, ExportMode.Incremental, "web");
+        await RunAsync(flow, 0);
+
+        WriteBatch("web", "c.jsonl", 20);
+        flow.DestinationId = second.Id;
+        _engine.UpdateFlow(flow);
+        var toSecond = Assert.Single(await RunAsync(flow, 1));
+
+        // An admin moving a flow expects the new destination to hold the whole dataset, not only what arrived since.
+        Assert.Equal(Range(0, 30), Ids(toSecond).Order());
+        Assert.Equal(3, toSecond.BatchCount);
+
+        WriteBatch("web", "d.jsonl", 30);
+        flow.DestinationId = first.Id;
+        _engine.UpdateFlow(flow);
+        var backToFirst = Assert.Single(await RunAsync(flow, 2));
+
+        Assert.Equal(Range(20, 20), Ids(backToFirst).Order());
+        Assert.Equal(Range(0, 40), IdsAt(first));
+        Assert.Equal(Range(0, 30), IdsAt(second));
+    }
+}
