@@ -107,7 +107,9 @@ public sealed partial class ExportEngine
 
     /// <summary>
     /// Redoes the datasets of the flow's last slot whose run was abandoned and not redone yet (earlier slots were
-    /// superseded by that one). Each redo is recorded atomically, so it happens once across processes.
+    /// superseded by that one), unless a run of the dataset started later succeeded (Start-ExportRun): it exported what
+    /// the redo would, and the redo would put batches that arrived since into a folder older than that run's. Each redo
+    /// is recorded atomically, so it happens once across processes.
     /// </summary>
     private async Task<IReadOnlyList<RunRecord>> RedoAbandonedSlotAsync(
         FlowRecord flow, FolderLake lake, IProgress<ExportProgress>? progress, Action<DeferredSlot>? deferred, CancellationToken cancellationToken)
@@ -115,13 +117,16 @@ public sealed partial class ExportEngine
         if (flow.ScheduleKind == ScheduleKind.Manual || flow.LastSlot is not { } slot) return [];
         var abandoned = State.ListRuns(flow.Id, RunStatus.Abandoned)
             .Where(run => run.ScheduledTime == slot && flow.DatasetIds.Contains(run.DatasetId))
-            .Select(run => run.DatasetId)
-            .Distinct()
+            .ToList();
+        if (abandoned.Count == 0) return [];
+        var succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded);
+        abandoned = abandoned
+            .Where(run => !succeeded.Any(later => later.StartedAt > run.StartedAt && string.Equals(later.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase)))
             .ToList();
         if (abandoned.Count == 0) return [];
         var destination = DestinationOf(flow);
         var redos = new List<RunRecord>();
-        foreach (var datasetId in flow.DatasetIds.Where(abandoned.Contains))
+        foreach (var datasetId in flow.DatasetIds.Where(datasetId => abandoned.Any(run => run.DatasetId == datasetId)))
         {
             var redo = ExportRunner.NewRun(flow, destination, datasetId, slot, Time.GetUtcNow());
             try

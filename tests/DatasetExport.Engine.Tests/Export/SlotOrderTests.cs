@@ -1,0 +1,61 @@
+using DatasetExport.Engine.Export;
+using DatasetExport.Engine.State;
+using DatasetExport.Engine.Tests.Scheduling;
+using static DatasetExport.Engine.Tests.Scheduling.ScheduleFixture;
+
+namespace DatasetExport.Engine.Tests.Export;
+
+/// <summary>
+/// Which exportTime= folder new batches land in when runs do not happen in slot order: readers that take folders in time
+/// order must never find records of a later export in an earlier folder.
+/// </summary>
+public sealed class SlotOrderTests : IDisposable
+{
+    private readonly ScheduleFixture _fixture = new();
+
+    public void Dispose() => _fixture.Dispose();
+
+    private FlowRecord AddHourlyFlow(ExportMode mode) => _fixture.AddFlow("hourly", flow =>
+    {
+        flow.ScheduleKind = ScheduleKind.Hourly;
+        flow.EveryHours = 1;
+        flow.StartTime = Utc(3, 1, 11);
+        flow.Mode = mode;
+    });
+
+    /// <summary>The ids a slot's manifest lists, or nothing when the slot has no folder.</summary>
+    private List<long> SlotIds(DateTimeOffset slot)
+    {
+        var folder = _fixture.SlotFolder("web", slot);
+        return Directory.Exists(folder) ? Directory.GetFiles(folder, "manifest-*").SelectMany(ManifestRecordIds).Order().ToList() : [];
+    }
+
+    [Theory]
+    [InlineData(ExportMode.Incremental)]
+    [InlineData(ExportMode.Full)]
+    public async Task A_dead_slot_is_not_redone_into_its_older_folder_after_a_later_run_exported_the_dataset(ExportMode mode)
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = AddHourlyFlow(mode);
+        // A process claimed the 11:00 slot and died before exporting anything.
+        _fixture.SetNow(Utc(3, 1, 11));
+        var dead = ExportRunner.NewRun(flow, _fixture.Destination, "web", Utc(3, 1, 11), Utc(3, 1, 11));
+        Assert.True(_fixture.Engine.State.TryClaimSlot(flow.Id, Utc(3, 1, 11), [dead]));
+
+        // An admin exports by hand at 11:20 (Start-ExportRun); a batch arrives at 11:25; the schedule is invoked at 11:30.
+        _fixture.SetNow(Utc(3, 1, 11, 20));
+        var manual = Assert.Single(await _fixture.Engine.RunFlowAsync(flow, _fixture.Lake, null, default));
+        Assert.Equal(RunStatus.Succeeded, manual.Status);
+        _fixture.WriteBatch("web", "b.jsonl", 10, 10);
+        _fixture.SetNow(Utc(3, 1, 11, 30));
+        var redone = await _fixture.RunDueAsync();
+
+        // The 11:20 export superseded the dead 11:00 one; b belongs to the next slot, not to a folder older than 11:20's.
+        Assert.Empty(redone);
+        Assert.Equal(["exportTime=202603011120"], _fixture.SlotFolders("web"));
+        _fixture.SetNow(Utc(3, 1, 12));
+        var next = Assert.Single(await _fixture.RunDueAsync());
+        Assert.Equal((RunStatus.Succeeded, Utc(3, 1, 12)), (next.Status, next.ScheduledTime));
+        Assert.Equal(mode == ExportMode.Incremental ? Ids(10, 10) : Ids(0, 20), SlotIds(Utc(3, 1, 12)));
+    }
+}
