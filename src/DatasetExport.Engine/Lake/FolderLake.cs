@@ -298,7 +298,7 @@ public sealed class FolderLake
             foreach (var file in Directory.EnumerateFiles(current, "*", options))
             {
                 var fileName = Path.GetFileName(file);
-                if (IsHiddenName(fileName) || fileName.EndsWith(".tmp", StringComparison.OrdinalIgnoreCase)) continue;
+                if (IsHiddenName(fileName) || IsTemporaryName(fileName)) continue;
                 if (!TryClassify(fileName, out var format, out var gzipped)) continue;
                 var info = new FileInfo(file);
                 var relative = Path.GetRelativePath(folder, file).Replace(Path.DirectorySeparatorChar, '/');
@@ -329,6 +329,13 @@ public sealed class FolderLake
     }
 
     private static bool IsHiddenName(string name) => name.StartsWith('.') || name.StartsWith('_');
+
+    /// <summary>
+    /// A file a writer has not finished: '*.tmp', or DuckDB's 'tmp_&lt;name&gt;', which COPY ... TO writes before renaming it
+    /// over an existing &lt;name&gt;. Exported, it would arrive again under its final name.
+    /// </summary>
+    private static bool IsTemporaryName(string name) =>
+        name.EndsWith(".tmp", StringComparison.OrdinalIgnoreCase) || name.StartsWith("tmp_", StringComparison.OrdinalIgnoreCase);
 
     private static DatasetInfo WithReason(DatasetInfo dataset, string reason) => new()
     {

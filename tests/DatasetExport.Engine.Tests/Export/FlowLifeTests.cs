@@ -116,4 +116,33 @@ public sealed class FlowLifeTests : IDisposable
         Assert.Equal(Range(0, 40), IdsAt(first));
         Assert.Equal(Range(0, 30), IdsAt(second));
     }
+
+    [Fact]
+    public async Task A_batch_duckdb_is_still_writing_under_its_tmp_name_is_not_exported_before_it_is_renamed_into_place()
+    {
+        WriteBatch("web", "a.jsonl", 0);
+        var destination = await AddDestinationAsync("archive");
+        var flow = AddFlow(destination, ExportMode.Incremental, "web");
+        // DuckDB's COPY ... TO an existing file writes 'tmp_<name>' and renames it over <name> once complete: shown here by a
+        // folder in the way of that name. A run may list the lake between the two; here the tmp_ file is complete, the worst case.
+        using (var duck = new Formats.DuckDb())
+        {
+            var target = Path.Combine(Lake, "web", "b.jsonl");
+            duck.Execute($"COPY (SELECT 0 AS id) TO '{target}' (FORMAT json)");
+            Directory.CreateDirectory(Path.Combine(Lake, "web", "tmp_b.jsonl"));
+            var blocked = Assert.ThrowsAny<Exception>(() => duck.Execute($"COPY (SELECT 10 AS id) TO '{target}' (FORMAT json)"));
+            Assert.Contains("tmp_b.jsonl", blocked.Message);
+            Directory.Delete(Path.Combine(Lake, "web", "tmp_b.jsonl"));
+            File.Delete(target);
+        }
+        SampleLake.WriteEvents(Path.Combine(Lake, "web", "tmp_b.jsonl"), 10, 10);
+        var whileWriting = Assert.Single(await RunAsync(flow, 0));
+
+        File.Move(Path.Combine(Lake, "web", "tmp_b.jsonl"), Path.Combine(Lake, "web", "b.jsonl"));
+        var afterRename = Assert.Single(await RunAsync(flow, 1));
+
+        Assert.Equal(Range(0, 10), Ids(whileWriting));
+        Assert.Equal(Range(10, 10), Ids(afterRename));
+        Assert.Equal(Range(0, 20), IdsAt(destination));
+    }
 }
