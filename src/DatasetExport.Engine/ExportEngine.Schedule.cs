@@ -83,14 +83,19 @@ public sealed partial class ExportEngine
         return new FlowStatus(flow, schedule.Describe(), next, latest?.StartedAt, latest?.Status, schedule.IsCompleted(flow.LastSlot, now));
     }
 
-    /// <summary>Claims the slot with one Running run per dataset, then exports them; nothing when another process claimed it first.</summary>
+    /// <summary>
+    /// Claims the slot with one Running run per dataset not exported since the slot's time (<see cref="SupersededDatasets"/>),
+    /// then exports them; nothing when another process claimed it first.
+    /// </summary>
     private async Task<IReadOnlyList<RunRecord>> RunSlotAsync(
         FlowRecord flow, DateTimeOffset slot, FolderLake lake, IProgress<ExportProgress>? progress, Action<DeferredSlot>? deferred,
         CancellationToken cancellationToken)
     {
         var destination = DestinationOf(flow);
         var now = Time.GetUtcNow();
-        var runs = flow.DatasetIds.Select(datasetId => ExportRunner.NewRun(flow, destination, datasetId, slot, now)).ToList();
+        var superseded = SupersededDatasets(flow, slot);
+        var runs = flow.DatasetIds.Where(datasetId => !superseded.Contains(datasetId))
+            .Select(datasetId => ExportRunner.NewRun(flow, destination, datasetId, slot, now)).ToList();
         try
         {
             if (!State.TryClaimSlot(flow.Id, slot, runs)) return [];
@@ -106,10 +111,27 @@ public sealed partial class ExportEngine
     }
 
     /// <summary>
+    /// The flow's datasets a run started after <paramref name="slot"/> exported to the flow's destination (Start-ExportRun):
+    /// the slot's run would export nothing that run did not (a full flow), or only batches that arrived since (an
+    /// incremental flow), into the slot's exportTime= folder, older than that run's, where readers that take folders in
+    /// time order would never look. The next slot exports them. Logged, for verbose output.
+    /// </summary>
+    private HashSet<string> SupersededDatasets(FlowRecord flow, DateTimeOffset slot)
+    {
+        var superseded = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var later in State.ListRuns(flow.Id, RunStatus.Succeeded).Where(run => run.StartedAt > slot && run.DestinationId == flow.DestinationId))
+        {
+            if (!flow.DatasetIds.Contains(later.DatasetId, StringComparer.OrdinalIgnoreCase) || !superseded.Add(later.DatasetId)) continue;
+            Log?.Invoke($"Flow '{flow.Name}': slot {slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC is not run for dataset '{later.DatasetId}': " +
+                $"run {later.Id}, started at {later.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, exported it since; the next slot exports what arrived after.");
+        }
+        return superseded;
+    }
+
+    /// <summary>
     /// Redoes the datasets of the flow's last slot whose run was abandoned and not redone yet (earlier slots were
-    /// superseded by that one), unless a run of the dataset started later succeeded (Start-ExportRun): it exported what
-    /// the redo would, and the redo would put batches that arrived since into a folder older than that run's. Each redo
-    /// is recorded atomically, so it happens once across processes.
+    /// superseded by that one), unless a run started since exported them (<see cref="SupersededDatasets"/>). Each redo is
+    /// recorded atomically, so it happens once across processes.
     /// </summary>
     private async Task<IReadOnlyList<RunRecord>> RedoAbandonedSlotAsync(
         FlowRecord flow, FolderLake lake, IProgress<ExportProgress>? progress, Action<DeferredSlot>? deferred, CancellationToken cancellationToken)
@@ -117,16 +139,14 @@ public sealed partial class ExportEngine
         if (flow.ScheduleKind == ScheduleKind.Manual || flow.LastSlot is not { } slot) return [];
         var abandoned = State.ListRuns(flow.Id, RunStatus.Abandoned)
             .Where(run => run.ScheduledTime == slot && flow.DatasetIds.Contains(run.DatasetId))
+            .Select(run => run.DatasetId)
+            .Distinct()
             .ToList();
-        if (abandoned.Count == 0) return [];
-        var succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded);
-        abandoned = abandoned
-            .Where(run => !succeeded.Any(later => later.StartedAt > run.StartedAt && string.Equals(later.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase)))
-            .ToList();
+        if (abandoned.Count > 0) abandoned.RemoveAll(SupersededDatasets(flow, slot).Contains);
         if (abandoned.Count == 0) return [];
         var destination = DestinationOf(flow);
         var redos = new List<RunRecord>();
-        foreach (var datasetId in flow.DatasetIds.Where(datasetId => abandoned.Any(run => run.DatasetId == datasetId)))
+        foreach (var datasetId in flow.DatasetIds.Where(abandoned.Contains))
         {
             var redo = ExportRunner.NewRun(flow, destination, datasetId, slot, Time.GetUtcNow());
             try

@@ -58,4 +58,44 @@ public sealed class SlotOrderTests : IDisposable
         Assert.Equal((RunStatus.Succeeded, Utc(3, 1, 12)), (next.Status, next.ScheduledTime));
         Assert.Equal(mode == ExportMode.Incremental ? Ids(10, 10) : Ids(0, 20), SlotIds(Utc(3, 1, 12)));
     }
+
+    [Theory]
+    [InlineData(ExportMode.Incremental)]
+    [InlineData(ExportMode.Full)]
+    public async Task A_slot_that_passed_before_an_export_by_hand_is_not_run_into_its_older_folder_afterwards(ExportMode mode)
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        _fixture.WriteBatch("other", "a.jsonl", 100, 10);
+        var flow = _fixture.AddFlow("hourly", f =>
+        {
+            f.ScheduleKind = ScheduleKind.Hourly;
+            f.EveryHours = 1;
+            f.StartTime = Utc(3, 1, 11);
+            f.Mode = mode;
+        }, "web", "other");
+        // Nothing invoked the schedule since 11:00 (the machine was off); an admin exports by hand at 11:20, when the
+        // 'other' dataset cannot be read; a batch arrives at 11:25; the schedule is invoked at 11:30.
+        _fixture.SetNow(Utc(3, 1, 11, 20));
+        File.WriteAllText(Path.Combine(_fixture.Lake, "other", "b.jsonl"), "{\"id\": ");
+        var manual = await _fixture.Engine.RunFlowAsync(flow, _fixture.Lake, null, default);
+        Assert.Equal([RunStatus.Succeeded, RunStatus.Failed], manual.Select(run => run.Status));
+        File.Delete(Path.Combine(_fixture.Lake, "other", "b.jsonl"));
+        _fixture.WriteBatch("web", "b.jsonl", 10, 10);
+        _fixture.SetNow(Utc(3, 1, 11, 30));
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        _fixture.Engine.Log = log.Enqueue;
+        var slot = await _fixture.RunDueAsync();
+
+        // The 11:00 slot runs only for the dataset the 11:20 export did not export.
+        var other = Assert.Single(slot);
+        Assert.Equal(("other", RunStatus.Succeeded, Utc(3, 1, 11)), (other.DatasetId, other.Status, other.ScheduledTime));
+        Assert.Equal(["exportTime=202603011120"], _fixture.SlotFolders("web"));
+        Assert.Contains(log, line => line.StartsWith("Flow 'hourly': slot 2026-03-01 11:00 UTC is not run for dataset 'web': run ", StringComparison.Ordinal)
+            && line.Contains("started at 2026-03-01 11:20:00 UTC", StringComparison.Ordinal));
+        Assert.Empty(await _fixture.RunDueAsync());
+        _fixture.SetNow(Utc(3, 1, 12));
+        var next = await _fixture.RunDueAsync();
+        Assert.All(next, run => Assert.Equal((RunStatus.Succeeded, Utc(3, 1, 12)), (run.Status, run.ScheduledTime)));
+        Assert.Equal(mode == ExportMode.Incremental ? Ids(10, 10) : Ids(0, 20), SlotIds(Utc(3, 1, 12)));
+    }
 }
