@@ -145,4 +145,78 @@ public sealed class FlowLifeTests : IDisposable
         Assert.Equal(Range(10, 10), Ids(afterRename));
         Assert.Equal(Range(0, 20), IdsAt(destination));
     }
+
+    [Fact]
+    public async Task Switching_between_full_and_incremental_and_adding_a_dataset_exports_what_an_admin_expects()
+    {
+        WriteBatch("web", "a.jsonl", 0);
+        WriteBatch("Ventes été 2026", "a.jsonl", 100);
+        var destination = await AddDestinationAsync("archive");
+        var flow = AddFlow(destination, ExportMode.Full, "web");
+        await RunAsync(flow, 0);
+        await RunAsync(flow, 1);
+
+        // Incremental after full runs: what the full runs exported counts as exported.
+        WriteBatch("web", "b.jsonl", 10);
+        flow.Mode = ExportMode.Incremental;
+        flow.DatasetIds = ["web", "Ventes été 2026"];
+        _engine.UpdateFlow(flow);
+        var incremental = await RunAsync(flow, 2);
+
+        Assert.Equal(Range(10, 10), Ids(incremental[0]));
+        // A dataset added later gets its whole history, in a folder named by its id.
+        Assert.Equal(Range(100, 10), Ids(incremental[1]));
+        Assert.Equal("Ventes été 2026/exportTime=202609010200", incremental[1].ExportPath);
+
+        // Full again: everything, every run.
+        flow.Mode = ExportMode.Full;
+        _engine.UpdateFlow(flow);
+        Assert.Equal(Range(0, 20), Ids((await RunAsync(flow, 3))[0]));
+    }
+
+    [Fact]
+    public async Task After_a_run_that_failed_for_one_dataset_the_next_incremental_run_exports_exactly_what_is_missing()
+    {
+        WriteBatch("web", "a.jsonl", 0);
+        WriteBatch("shop", "day=1/a.jsonl", 100);
+        Directory.CreateDirectory(Path.Combine(Lake, "shop", "day=2"));
+        File.WriteAllText(Path.Combine(Lake, "shop", "day=2", "b.jsonl"), "{\"id\": 1");
+        var destination = await AddDestinationAsync("archive");
+        var flow = AddFlow(destination, ExportMode.Incremental, "web", "shop");
+        var first = await _engine.RunFlowAsync(flow, Lake, FirstSlot, null, default);
+        Assert.Equal([RunStatus.Succeeded, RunStatus.Failed], first.Select(run => run.Status));
+        Assert.Contains("day=2/b.jsonl", first[1].Error);
+
+        WriteBatch("shop", "day=2/b.jsonl", 110);
+        WriteBatch("web", "b.jsonl", 10);
+        var second = await RunAsync(flow, 1);
+
+        Assert.Equal(Range(10, 10), Ids(second[0]));
+        Assert.Equal(Range(100, 20), Ids(second[1]));
+        Assert.Equal([.. Range(0, 20), .. Range(100, 20)], IdsAt(destination));
+    }
+
+    [Fact]
+    public async Task A_lake_copied_elsewhere_keeping_write_times_exports_nothing_again()
+    {
+        WriteBatch("web", "a.jsonl", 0);
+        WriteBatch("web", "day=1/b.jsonl", 10);
+        var destination = await AddDestinationAsync("archive");
+        var flow = AddFlow(destination, ExportMode.Incremental, "web");
+        await RunAsync(flow, 0);
+
+        // Batches are known by their path in the dataset folder, size and write time, not by where the lake is.
+        var moved = _root.Combine("lake2");
+        foreach (var file in Directory.GetFiles(Lake, "*", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(moved, Path.GetRelativePath(Lake, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy);
+            File.SetLastWriteTimeUtc(copy, File.GetLastWriteTimeUtc(file));
+        }
+        var run = Assert.Single(await _engine.RunFlowAsync(flow, moved, FirstSlot.AddHours(1), null, default));
+
+        Assert.Equal((RunStatus.Succeeded, 0, 0), (run.Status, run.BatchCount, run.Files.Count));
+        Assert.Equal(Range(0, 20), IdsAt(destination));
+    }
 }
