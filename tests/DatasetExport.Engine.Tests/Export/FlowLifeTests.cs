@@ -219,4 +219,28 @@ public sealed class FlowLifeTests : IDisposable
         Assert.Equal((RunStatus.Succeeded, 0, 0), (run.Status, run.BatchCount, run.Files.Count));
         Assert.Equal(Range(0, 20), IdsAt(destination));
     }
+
+    [Fact]
+    public async Task A_batch_deleted_then_made_again_under_its_name_and_size_with_other_records_is_exported_again()
+    {
+        WriteBatch("web", "a.jsonl", 0);
+        WriteBatch("web", "b.jsonl", 10);
+        var destination = await AddDestinationAsync("archive");
+        var flow = AddFlow(destination, ExportMode.Incremental, "web");
+        await RunAsync(flow, 0);
+        var before = new FileInfo(Path.Combine(Lake, "web", "b.jsonl"));
+        var (size, written) = (before.Length, before.LastWriteTimeUtc);
+
+        // Retention deletes b; the producer writes a new b of the same size (ids 10-19 again, one field changed in place).
+        var records = File.ReadAllText(before.FullName);
+        File.Delete(before.FullName);
+        File.WriteAllText(before.FullName, records.Replace("user-", "usex-"));
+        File.SetLastWriteTimeUtc(before.FullName, written.AddSeconds(1));
+        Assert.Equal(size, new FileInfo(before.FullName).Length);
+        var run = Assert.Single(await RunAsync(flow, 1));
+
+        Assert.Equal(1, run.BatchCount);
+        Assert.Equal(Range(10, 10), Ids(run));
+        Assert.All(SampleLake.ReadJsonLines(run.Files.Single().SinkPath), line => Assert.Contains("usex-", line));
+    }
 }
