@@ -111,19 +111,21 @@ public sealed partial class ExportEngine
     }
 
     /// <summary>
-    /// The flow's datasets a run started after <paramref name="slot"/> exported to the flow's destination (Start-ExportRun):
-    /// the slot's run would export nothing that run did not (a full flow), or only batches that arrived since (an
-    /// incremental flow), into the slot's exportTime= folder, older than that run's, where readers that take folders in
-    /// time order would never look. The next slot exports them. Logged, for verbose output.
+    /// The flow's datasets a run for a time after <paramref name="slot"/> exported to the flow's destination (Start-ExportRun
+    /// after the slot's time, before the slot was claimed or redone): the slot's run would export nothing that run did not
+    /// (a full flow), or only batches that arrived since (an incremental flow), into the slot's exportTime= folder, older than
+    /// that run's, where readers that take folders in time order would never look. The next slot exports them. Logged, for
+    /// verbose output.
     /// </summary>
     private HashSet<string> SupersededDatasets(FlowRecord flow, DateTimeOffset slot)
     {
         var superseded = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var later in State.ListRuns(flow.Id, RunStatus.Succeeded).Where(run => run.StartedAt > slot && run.DestinationId == flow.DestinationId))
+        foreach (var later in State.ListRuns(flow.Id, RunStatus.Succeeded).Where(run => run.ScheduledTime > slot && run.DestinationId == flow.DestinationId))
         {
             if (!flow.DatasetIds.Contains(later.DatasetId, StringComparer.OrdinalIgnoreCase) || !superseded.Add(later.DatasetId)) continue;
             Log?.Invoke($"Flow '{flow.Name}': slot {slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC is not run for dataset '{later.DatasetId}': " +
-                $"run {later.Id}, started at {later.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, exported it since; the next slot exports what arrived after.");
+                $"run {later.Id}, started at {later.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, exported it since, into {later.ExportPath}; " +
+                "the next slot exports what arrived after.");
         }
         return superseded;
     }

@@ -91,11 +91,28 @@ public sealed class SlotOrderTests : IDisposable
         Assert.Equal(("other", RunStatus.Succeeded, Utc(3, 1, 11)), (other.DatasetId, other.Status, other.ScheduledTime));
         Assert.Equal(["exportTime=202603011120"], _fixture.SlotFolders("web"));
         Assert.Contains(log, line => line.StartsWith("Flow 'hourly': slot 2026-03-01 11:00 UTC is not run for dataset 'web': run ", StringComparison.Ordinal)
-            && line.Contains("started at 2026-03-01 11:20:00 UTC", StringComparison.Ordinal));
+            && line.Contains("started at 2026-03-01 11:20:00 UTC, exported it since, into web/exportTime=202603011120;", StringComparison.Ordinal));
         Assert.Empty(await _fixture.RunDueAsync());
         _fixture.SetNow(Utc(3, 1, 12));
         var next = await _fixture.RunDueAsync();
         Assert.All(next, run => Assert.Equal((RunStatus.Succeeded, Utc(3, 1, 12)), (run.Status, run.ScheduledTime)));
         Assert.Equal(mode == ExportMode.Incremental ? Ids(10, 10) : Ids(0, 20), SlotIds(Utc(3, 1, 12)));
+    }
+
+    [Fact]
+    public async Task An_export_by_hand_in_the_slot_s_own_minute_shares_its_folder_and_the_slot_still_runs()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = AddHourlyFlow(ExportMode.Incremental);
+        _fixture.SetNow(Utc(3, 1, 11, 0, 20));
+        Assert.Equal(RunStatus.Succeeded, Assert.Single(await _fixture.Engine.RunFlowAsync(flow, _fixture.Lake, null, default)).Status);
+        _fixture.WriteBatch("web", "b.jsonl", 10, 10);
+        _fixture.SetNow(Utc(3, 1, 11, 0, 40));
+
+        var run = Assert.Single(await _fixture.RunDueAsync());
+
+        Assert.Equal((RunStatus.Succeeded, Utc(3, 1, 11), 1), (run.Status, run.ScheduledTime, run.BatchCount));
+        Assert.Equal(["exportTime=202603011100"], _fixture.SlotFolders("web"));
+        Assert.Equal(Ids(0, 20), SlotIds(Utc(3, 1, 11)));
     }
 }
