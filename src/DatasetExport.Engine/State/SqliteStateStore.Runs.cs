@@ -164,12 +164,21 @@ public sealed partial class SqliteStateStore
     public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null)
     {
         ArgumentNullException.ThrowIfNull(datasetId);
-        const string scope = "flow_id = $flow_id AND ($destination_id IS NULL OR destination_id = $destination_id)";
+        var scope = destinationId is null ? "flow_id = $flow_id" : "flow_id = $flow_id AND destination_id = $destination_id";
+        (string, object?)[] parameters = [("$flow_id", IdText(flowId)), ("$destination_id", destinationId is { } id ? IdText(id) : null)];
         var keys = Read(() =>
         {
-            (string, object?)[] parameters = [("$flow_id", IdText(flowId)), ("$destination_id", destinationId is { } id ? IdText(id) : null)];
             // Dataset ids match case-insensitively, as in the lake: the flow's runs may have recorded the id spelled otherwise.
-            var spellings = ReadAll($"SELECT DISTINCT dataset_id FROM exported_batches WHERE {scope}", row => row.Text("dataset_id"), parameters)
+            // The spellings are found one index seek each (a flow's keys may number millions).
+            var spellings = ReadAll($"""
+                WITH RECURSIVE spellings (dataset_id) AS (
+                    SELECT min(dataset_id) FROM exported_batches WHERE {scope}
+                    UNION ALL
+                    SELECT (SELECT min(dataset_id) FROM exported_batches WHERE {scope} AND dataset_id > spellings.dataset_id)
+                    FROM spellings WHERE spellings.dataset_id IS NOT NULL
+                )
+                SELECT dataset_id FROM spellings WHERE dataset_id IS NOT NULL
+                """, row => row.Text("dataset_id"), parameters)
                 .Where(spelling => string.Equals(spelling, datasetId, StringComparison.OrdinalIgnoreCase));
             return spellings.SelectMany(spelling => ReadAll($"SELECT batch_key FROM exported_batches WHERE {scope} AND dataset_id = $dataset_id",
                 row => row.Text("batch_key"), [.. parameters, ("$dataset_id", spelling)])).ToList();
