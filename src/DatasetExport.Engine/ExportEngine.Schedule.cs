@@ -120,7 +120,9 @@ public sealed partial class ExportEngine
     private HashSet<string> SupersededDatasets(FlowRecord flow, DateTimeOffset slot)
     {
         var superseded = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var later in State.ListRuns(flow.Id, RunStatus.Succeeded).Where(run => run.ScheduledTime > slot && run.DestinationId == flow.DestinationId))
+        // A run for a later time started after it too: the store reads only those, not the flow's whole history.
+        foreach (var later in State.ListRuns(flow.Id, RunStatus.Succeeded, startedAfter: slot)
+                     .Where(run => run.ScheduledTime > slot && run.DestinationId == flow.DestinationId))
         {
             if (!flow.DatasetIds.Contains(later.DatasetId, StringComparer.OrdinalIgnoreCase) || !superseded.Add(later.DatasetId)) continue;
             Log?.Invoke($"Flow '{flow.Name}': slot {slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC is not run for dataset '{later.DatasetId}': " +

@@ -94,8 +94,8 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// </summary>
     void CommitRun(RunRecord run, IReadOnlyCollection<BatchKey> batches);
     RunRecord? GetRun(Guid id);
-    /// <summary>Runs, newest first, optionally filtered.</summary>
-    IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null);
+    /// <summary>Runs, newest first, optionally filtered (<paramref name="startedAfter"/>: only runs started after that instant).</summary>
+    IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null);
 
     /// <summary>
     /// The batch keys (<see cref="BatchKey.Value"/>) the flow has exported for the dataset (its id matched case-insensitively),

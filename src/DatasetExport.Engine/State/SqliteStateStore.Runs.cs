@@ -135,7 +135,7 @@ public sealed partial class SqliteStateStore
 
     public RunRecord? GetRun(Guid id) => Read(() => ReadAll("SELECT * FROM runs WHERE id = $id", ReadRun, ("$id", IdText(id))).SingleOrDefault());
 
-    public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null)
+    public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null)
     {
         if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
         var conditions = new List<string>();
@@ -149,6 +149,11 @@ public sealed partial class SqliteStateStore
         {
             conditions.Add("status = $status");
             parameters.Add(("$status", wanted.ToString()));
+        }
+        if (startedAfter is { } after)
+        {
+            conditions.Add("started_at > $started_after");
+            parameters.Add(("$started_after", DateText(after)));
         }
         var where = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
         var limit = "";
