@@ -243,4 +243,48 @@ public sealed class FlowLifeTests : IDisposable
         Assert.Equal(Range(10, 10), Ids(run));
         Assert.All(SampleLake.ReadJsonLines(run.Files.Single().SinkPath), line => Assert.Contains("usex-", line));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Symbolic_links_in_a_dataset_export_each_record_once_and_a_link_loop_ends(bool datasetFolderIsALink)
+    {
+        WriteBatch("web", "day=1/a.jsonl", 0);
+        // Data kept outside the dataset folder and linked in: exported, once.
+        SampleLake.WriteEvents(_root.Combine("elsewhere", "x.jsonl"), 100, 10);
+        Directory.CreateSymbolicLink(Path.Combine(Lake, "web", "archive"), _root.Combine("elsewhere"));
+        // A 'latest' link to the newest day, a file linked under a second name, and a link back up (a loop).
+        Directory.CreateSymbolicLink(Path.Combine(Lake, "web", "latest"), "day=1");
+        File.CreateSymbolicLink(Path.Combine(Lake, "web", "current.jsonl"), Path.Combine(Lake, "web", "day=1", "a.jsonl"));
+        Directory.CreateSymbolicLink(Path.Combine(Lake, "web", "day=1", "up"), Path.Combine(Lake, "web"));
+        Directory.CreateSymbolicLink(_root.Combine("elsewhere", "back"), _root.Combine("elsewhere"));
+        var destination = await AddDestinationAsync("archive");
+        var flow = AddFlow(destination, ExportMode.Incremental, "web");
+        var lake = Lake;
+        if (datasetFolderIsALink)
+        {
+            lake = _root.Combine("linked-lake");
+            Directory.CreateDirectory(lake);
+            Directory.CreateSymbolicLink(Path.Combine(lake, "web"), Path.Combine(Lake, "web"));
+        }
+        async Task<RunRecord> RunAsync(int slot)
+        {
+            var run = Assert.Single(await _engine.RunFlowAsync(flow, lake, FirstSlot.AddHours(slot), null, default));
+            Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+            return run;
+        }
+        var first = await RunAsync(0);
+
+        Assert.Equal(["archive/x.jsonl", "day=1/a.jsonl"], _engine.State.GetExportedBatches(flow.Id, "web").Select(key => key.Split('|')[0]).Order());
+        Assert.Equal([.. Range(0, 10), .. Range(100, 10)], Ids(first).Order());
+
+        // The next day arrives and 'latest' moves on to it.
+        WriteBatch("web", "day=2/b.jsonl", 10);
+        Directory.Delete(Path.Combine(Lake, "web", "latest"));
+        Directory.CreateSymbolicLink(Path.Combine(Lake, "web", "latest"), "day=2");
+        var second = await RunAsync(1);
+
+        Assert.Equal(Range(10, 10), Ids(second));
+        Assert.Equal([.. Range(0, 20), .. Range(100, 10)], IdsAt(destination));
+    }
 }
