@@ -287,4 +287,22 @@ public sealed class FlowLifeTests : IDisposable
         Assert.Equal(Range(10, 10), Ids(second));
         Assert.Equal([.. Range(0, 20), .. Range(100, 10)], IdsAt(destination));
     }
+
+    [Fact]
+    public async Task A_dataset_emptied_by_retention_fails_its_run_saying_so_and_then_exports_only_what_arrives()
+    {
+        WriteBatch("web", "a.jsonl", 0);
+        var destination = await AddDestinationAsync("archive");
+        var flow = AddFlow(destination, ExportMode.Incremental, "web");
+        await RunAsync(flow, 0);
+
+        File.Delete(Path.Combine(Lake, "web", "a.jsonl"));
+        var empty = Assert.Single(await _engine.RunFlowAsync(flow, Lake, FirstSlot.AddHours(1), null, default));
+
+        // An empty dataset folder is reported, not taken for "nothing new": a folder of, say, CSV files would look the same.
+        Assert.Equal(RunStatus.Failed, empty.Status);
+        Assert.Contains("The dataset has no batch files", empty.Error);
+        WriteBatch("web", "b.jsonl", 10);
+        Assert.Equal(Range(10, 10), Ids(Assert.Single(await RunAsync(flow, 2))));
+    }
 }
