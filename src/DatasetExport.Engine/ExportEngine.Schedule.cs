@@ -83,14 +83,19 @@ public sealed partial class ExportEngine
         return new FlowStatus(flow, schedule.Describe(), next, latest?.StartedAt, latest?.Status, schedule.IsCompleted(flow.LastSlot, now));
     }
 
-    /// <summary>Claims the slot with one Running run per dataset, then exports them; nothing when another process claimed it first.</summary>
+    /// <summary>
+    /// Claims the slot with one Running run per dataset not exported since the slot's time (<see cref="SupersededDatasets"/>),
+    /// then exports them; nothing when another process claimed it first.
+    /// </summary>
     private async Task<IReadOnlyList<RunRecord>> RunSlotAsync(
         FlowRecord flow, DateTimeOffset slot, FolderLake lake, IProgress<ExportProgress>? progress, Action<DeferredSlot>? deferred,
         CancellationToken cancellationToken)
     {
         var destination = DestinationOf(flow);
         var now = Time.GetUtcNow();
-        var runs = flow.DatasetIds.Select(datasetId => ExportRunner.NewRun(flow, destination, datasetId, slot, now)).ToList();
+        var superseded = SupersededDatasets(flow, slot);
+        var runs = flow.DatasetIds.Where(datasetId => !superseded.ContainsKey(datasetId))
+            .Select(datasetId => ExportRunner.NewRun(flow, destination, datasetId, slot, now)).ToList();
         try
         {
             if (!State.TryClaimSlot(flow.Id, slot, runs)) return [];
@@ -102,12 +107,43 @@ public sealed partial class ExportEngine
             return [];
         }
         flow.LastSlot = slot;
+        LogSuperseded(flow, slot, superseded);
         return await ExportRecordedRunsAsync(flow, destination, lake, runs, progress, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
+    /// The flow's datasets a run for a time after <paramref name="slot"/> exported to the flow's destination (Start-ExportRun
+    /// after the slot's time, before the slot was claimed or redone), with that run: the slot's run would export nothing that
+    /// run did not (a full flow), or only batches that arrived since (an incremental flow), into the slot's exportTime=
+    /// folder, older than that run's, where readers that take folders in time order would never look. The next slot exports them.
+    /// </summary>
+    private Dictionary<string, RunRecord> SupersededDatasets(FlowRecord flow, DateTimeOffset slot)
+    {
+        var superseded = new Dictionary<string, RunRecord>(StringComparer.OrdinalIgnoreCase);
+        // A run for a later time started after it too: the store reads only those, not the flow's whole history.
+        foreach (var later in State.ListRuns(flow.Id, RunStatus.Succeeded, startedAfter: slot)
+                     .Where(run => run.ScheduledTime > slot && run.DestinationId == flow.DestinationId))
+        {
+            if (flow.DatasetIds.Contains(later.DatasetId, StringComparer.OrdinalIgnoreCase)) superseded.TryAdd(later.DatasetId, later);
+        }
+        return superseded;
+    }
+
+    /// <summary>Tells <see cref="Log"/> (verbose output) which datasets a slot leaves out, and the run that exported each.</summary>
+    private void LogSuperseded(FlowRecord flow, DateTimeOffset slot, IReadOnlyDictionary<string, RunRecord> superseded)
+    {
+        foreach (var (datasetId, later) in superseded)
+        {
+            Log?.Invoke($"Flow '{flow.Name}': slot {slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC is not run for dataset '{datasetId}': " +
+                $"run {later.Id}, started at {later.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, exported it since, into {later.ExportPath}; " +
+                "the next slot exports what arrived after.");
+        }
+    }
+
+    /// <summary>
     /// Redoes the datasets of the flow's last slot whose run was abandoned and not redone yet (earlier slots were
-    /// superseded by that one). Each redo is recorded atomically, so it happens once across processes.
+    /// superseded by that one), unless a run started since exported them (<see cref="SupersededDatasets"/>). Each redo is
+    /// recorded atomically, so it happens once across processes.
     /// </summary>
     private async Task<IReadOnlyList<RunRecord>> RedoAbandonedSlotAsync(
         FlowRecord flow, FolderLake lake, IProgress<ExportProgress>? progress, Action<DeferredSlot>? deferred, CancellationToken cancellationToken)
@@ -118,6 +154,11 @@ public sealed partial class ExportEngine
             .Select(run => run.DatasetId)
             .Distinct()
             .ToList();
+        if (abandoned.Count == 0) return [];
+        var superseded = SupersededDatasets(flow, slot).Where(pair => abandoned.Contains(pair.Key, StringComparer.OrdinalIgnoreCase))
+            .ToDictionary(StringComparer.OrdinalIgnoreCase);
+        abandoned.RemoveAll(superseded.ContainsKey);
+        LogSuperseded(flow, slot, superseded);
         if (abandoned.Count == 0) return [];
         var destination = DestinationOf(flow);
         var redos = new List<RunRecord>();

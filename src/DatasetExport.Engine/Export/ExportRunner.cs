@@ -179,7 +179,7 @@ internal sealed class ExportRunner
             var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions, token).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
             run.ExportPath = ExportPathOf(flow, destination, dataset.Id, dataset.Name, run.ScheduledTime);
-            var exportedBefore = ExportedBefore(flow, dataset);
+            var exportedBefore = ExportedBefore(flow, run);
             var batches = dataset.Batches.Where(b => !exportedBefore.Contains(b.Key.Value)).ToList();
             run.BatchCount = batches.Count;
             run.InputBytes = batches.Sum(b => b.SizeBytes);
@@ -251,9 +251,12 @@ internal sealed class ExportRunner
         return run;
     }
 
-    /// <summary>The keys of the dataset's batches the run leaves out as exported already: none for a Full flow.</summary>
-    private IReadOnlySet<string> ExportedBefore(FlowRecord flow, DatasetInfo dataset) =>
-        flow.Mode == ExportMode.Full ? new HashSet<string>() : _state.GetExportedBatches(flow.Id, dataset.Id);
+    /// <summary>
+    /// The keys of the dataset's batches the run leaves out as exported already to its destination (a destination the flow
+    /// was pointed at later still gets every batch): none for a Full flow.
+    /// </summary>
+    private IReadOnlySet<string> ExportedBefore(FlowRecord flow, RunRecord run) =>
+        flow.Mode == ExportMode.Full ? new HashSet<string>() : _state.GetExportedBatches(flow.Id, run.DatasetId, run.DestinationId);
 
     /// <summary>A batch the lake or <see cref="FindReadProblemAsync"/> found unexportable, left out under SkipInvalidBatches.</summary>
     private static void RecordSkipped(RunRecord run, BatchProblem problem)

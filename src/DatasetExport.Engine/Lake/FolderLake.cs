@@ -281,26 +281,41 @@ public sealed class FolderLake
         return (id, Read("name") ?? id, Read("description"));
     }
 
-    /// <summary>The supported files below the folder, in a stable order; hidden and temporary files are skipped.</summary>
+    /// <summary>
+    /// The supported files below the folder, in a stable order; hidden and temporary files are skipped. A symbolic link (to
+    /// a folder or a file) whose target lies in the dataset folder is skipped: its files are listed under their own paths,
+    /// and listed twice they would be exported twice (a 'latest' link to the newest day folder). Links to data outside the
+    /// dataset folder are followed, each folder once, so a link loop ends.
+    /// </summary>
     private static List<BatchInfo> FindBatches(string folder)
     {
         var batches = new List<BatchInfo>();
         var options = new EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = false, AttributesToSkip = 0 };
-        var pending = new Stack<string>();
-        pending.Push(folder);
+        var datasetFolder = LinkTargetOf(new DirectoryInfo(folder)) ?? Path.GetFullPath(folder);
+        // A relative link resolves from the path it was reached by: the dataset folder's own, or where it links to.
+        bool InDataset(string path) => IsWithin(path, datasetFolder) || IsWithin(path, Path.GetFullPath(folder));
+        var visited = new HashSet<string>(StringComparer.Ordinal) { datasetFolder };
+        // Each folder with the path it really is at (links resolved), which is what loops and duplicates are judged by.
+        var pending = new Stack<(string Path, string RealPath)>();
+        pending.Push((folder, datasetFolder));
         while (pending.Count > 0)
         {
-            var current = pending.Pop();
+            var (current, currentReal) = pending.Pop();
             foreach (var sub in Directory.EnumerateDirectories(current, "*", options))
             {
-                if (!IsHiddenName(Path.GetFileName(sub))) pending.Push(sub);
+                var name = Path.GetFileName(sub);
+                if (IsHiddenName(name)) continue;
+                var real = LinkTargetOf(new DirectoryInfo(sub)) ?? Path.Combine(currentReal, name);
+                if (real != Path.Combine(currentReal, name) && InDataset(real)) continue;
+                if (visited.Add(real)) pending.Push((sub, real));
             }
             foreach (var file in Directory.EnumerateFiles(current, "*", options))
             {
                 var fileName = Path.GetFileName(file);
-                if (IsHiddenName(fileName) || fileName.EndsWith(".tmp", StringComparison.OrdinalIgnoreCase)) continue;
+                if (IsHiddenName(fileName) || IsTemporaryName(fileName)) continue;
                 if (!TryClassify(fileName, out var format, out var gzipped)) continue;
                 var info = new FileInfo(file);
+                if (LinkTargetOf(info) is { } target && InDataset(target)) continue;
                 var relative = Path.GetRelativePath(folder, file).Replace(Path.DirectorySeparatorChar, '/');
                 batches.Add(new BatchInfo(relative, info.FullName, info.Length, new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero), format, gzipped));
             }
@@ -308,6 +323,13 @@ public sealed class FolderLake
         batches.Sort((a, b) => string.CompareOrdinal(a.RelativePath, b.RelativePath));
         return batches;
     }
+
+    /// <summary>Where a symbolic link finally leads (a full path), or null when <paramref name="entry"/> is no link.</summary>
+    private static string? LinkTargetOf(FileSystemInfo entry) =>
+        entry.LinkTarget is null ? null : Path.TrimEndingDirectorySeparator(entry.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? entry.FullName);
+
+    private static bool IsWithin(string path, string folder) =>
+        path == folder || path.StartsWith(Path.TrimEndingDirectorySeparator(folder) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
     internal static bool TryClassify(string fileName, out BatchFormat format, out bool gzipped)
     {
@@ -329,6 +351,13 @@ public sealed class FolderLake
     }
 
     private static bool IsHiddenName(string name) => name.StartsWith('.') || name.StartsWith('_');
+
+    /// <summary>
+    /// A file a writer has not finished: '*.tmp', or DuckDB's 'tmp_&lt;name&gt;', which COPY ... TO writes before renaming it
+    /// over an existing &lt;name&gt;. Exported, it would arrive again under its final name.
+    /// </summary>
+    private static bool IsTemporaryName(string name) =>
+        name.EndsWith(".tmp", StringComparison.OrdinalIgnoreCase) || name.StartsWith("tmp_", StringComparison.OrdinalIgnoreCase);
 
     private static DatasetInfo WithReason(DatasetInfo dataset, string reason) => new()
     {

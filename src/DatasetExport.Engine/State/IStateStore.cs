@@ -88,15 +88,18 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// </summary>
     bool Heartbeat(Guid runId, DateTimeOffset at);
     /// <summary>
-    /// Marks the run Succeeded and records <paramref name="batches"/> as exported by its flow for its dataset,
-    /// in one transaction, only while the stored run is still Running: a run another process marked Abandoned is
+    /// Marks the run Succeeded and records <paramref name="batches"/> as exported by its flow for its dataset to its
+    /// destination, in one transaction, only while the stored run is still Running: a run another process marked Abandoned is
     /// refused with <see cref="StateException"/> (NotRunning) and nothing is written.
     /// </summary>
     void CommitRun(RunRecord run, IReadOnlyCollection<BatchKey> batches);
     RunRecord? GetRun(Guid id);
-    /// <summary>Runs, newest first, optionally filtered.</summary>
-    IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null);
+    /// <summary>Runs, newest first, optionally filtered (<paramref name="startedAfter"/>: only runs started after that instant).</summary>
+    IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null);
 
-    /// <summary>The batch keys (<see cref="BatchKey.Value"/>) the flow has exported for the dataset.</summary>
-    IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId);
+    /// <summary>
+    /// The batch keys (<see cref="BatchKey.Value"/>) the flow has exported for the dataset (its id matched case-insensitively),
+    /// to <paramref name="destinationId"/> only when given, else to any destination.
+    /// </summary>
+    IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null);
 }

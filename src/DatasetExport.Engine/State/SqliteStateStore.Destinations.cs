@@ -74,6 +74,8 @@ public sealed partial class SqliteStateStore
                 $"Destination '{name}' is used by flow {string.Join(", ", flows.Select(flow => $"'{flow}'"))}: " +
                 "remove those flows or point them at another destination first.");
         }
+        // What flows exported there is history now: a flow pointed at a destination made anew exports everything to it.
+        Execute("DELETE FROM exported_batches WHERE destination_id = $id", ("$id", IdText(id)));
         Execute("DELETE FROM destinations WHERE id = $id", ("$id", IdText(id)));
     });
 

@@ -111,10 +111,12 @@ public sealed partial class SqliteStateStore
                     {
                         // A Full flow exports a batch again on every run: the latest run that exported it is recorded.
                         Execute("""
-                            INSERT INTO exported_batches (flow_id, dataset_id, batch_key, run_id) VALUES ($flow_id, $dataset_id, $batch_key, $run_id)
-                            ON CONFLICT (flow_id, dataset_id, batch_key) DO UPDATE SET run_id = excluded.run_id
+                            INSERT INTO exported_batches (flow_id, destination_id, dataset_id, batch_key, run_id)
+                            VALUES ($flow_id, $destination_id, $dataset_id, $batch_key, $run_id)
+                            ON CONFLICT (flow_id, destination_id, dataset_id, batch_key) DO UPDATE SET run_id = excluded.run_id
                             """,
-                            ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$batch_key", batch.Value), ("$run_id", IdText(run.Id)));
+                            ("$flow_id", IdText(run.FlowId)), ("$destination_id", IdText(run.DestinationId)), ("$dataset_id", run.DatasetId),
+                            ("$batch_key", batch.Value), ("$run_id", IdText(run.Id)));
                     }
                     catch (SqliteException error) when (IsForeignKeyViolation(error))
                     {
@@ -133,7 +135,7 @@ public sealed partial class SqliteStateStore
 
     public RunRecord? GetRun(Guid id) => Read(() => ReadAll("SELECT * FROM runs WHERE id = $id", ReadRun, ("$id", IdText(id))).SingleOrDefault());
 
-    public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null)
+    public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null)
     {
         if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
         var conditions = new List<string>();
@@ -148,6 +150,11 @@ public sealed partial class SqliteStateStore
             conditions.Add("status = $status");
             parameters.Add(("$status", wanted.ToString()));
         }
+        if (startedAfter is { } after)
+        {
+            conditions.Add("started_at > $started_after");
+            parameters.Add(("$started_after", DateText(after)));
+        }
         var where = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
         var limit = "";
         if (last is { } count)
@@ -159,11 +166,28 @@ public sealed partial class SqliteStateStore
         return Read(() => ReadAll($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", ReadRun, [.. parameters]));
     }
 
-    public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId)
+    public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null)
     {
         ArgumentNullException.ThrowIfNull(datasetId);
-        var keys = Read(() => ReadAll("SELECT batch_key FROM exported_batches WHERE flow_id = $flow_id AND dataset_id = $dataset_id",
-            row => row.Text("batch_key"), ("$flow_id", IdText(flowId)), ("$dataset_id", datasetId)));
+        var scope = destinationId is null ? "flow_id = $flow_id" : "flow_id = $flow_id AND destination_id = $destination_id";
+        (string, object?)[] parameters = [("$flow_id", IdText(flowId)), ("$destination_id", destinationId is { } id ? IdText(id) : null)];
+        var keys = Read(() =>
+        {
+            // Dataset ids match case-insensitively, as in the lake: the flow's runs may have recorded the id spelled otherwise.
+            // The spellings are found one index seek each (a flow's keys may number millions).
+            var spellings = ReadAll($"""
+                WITH RECURSIVE spellings (dataset_id) AS (
+                    SELECT min(dataset_id) FROM exported_batches WHERE {scope}
+                    UNION ALL
+                    SELECT (SELECT min(dataset_id) FROM exported_batches WHERE {scope} AND dataset_id > spellings.dataset_id)
+                    FROM spellings WHERE spellings.dataset_id IS NOT NULL
+                )
+                SELECT dataset_id FROM spellings WHERE dataset_id IS NOT NULL
+                """, row => row.Text("dataset_id"), parameters)
+                .Where(spelling => string.Equals(spelling, datasetId, StringComparison.OrdinalIgnoreCase));
+            return spellings.SelectMany(spelling => ReadAll($"SELECT batch_key FROM exported_batches WHERE {scope} AND dataset_id = $dataset_id",
+                row => row.Text("batch_key"), [.. parameters, ("$dataset_id", spelling)])).ToList();
+        });
         return new HashSet<string>(keys, StringComparer.Ordinal);
     }
 

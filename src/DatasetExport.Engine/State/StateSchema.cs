@@ -134,6 +134,24 @@ internal static class StateSchema
         ) WITHOUT ROWID;
         CREATE INDEX batch_schemas_by_age ON batch_schemas (stored_at);
         """,
+        // 6: exported batches are kept per destination: a flow pointed at another destination exports everything there,
+        // and back at the first one only what that one lacks. A batch's destination is its run's (for a Full flow, the
+        // latest run's: the only one kept before).
+        """
+        CREATE TABLE exported_batches_by_destination (
+            flow_id        TEXT NOT NULL REFERENCES flows (id),
+            destination_id TEXT NOT NULL,
+            dataset_id     TEXT NOT NULL,
+            batch_key      TEXT NOT NULL,
+            run_id         TEXT NOT NULL REFERENCES runs (id),
+            PRIMARY KEY (flow_id, destination_id, dataset_id, batch_key)
+        ) WITHOUT ROWID;
+        INSERT INTO exported_batches_by_destination (flow_id, destination_id, dataset_id, batch_key, run_id)
+            SELECT batches.flow_id, runs.destination_id, batches.dataset_id, batches.batch_key, batches.run_id
+            FROM exported_batches AS batches JOIN runs ON runs.id = batches.run_id;
+        DROP TABLE exported_batches;
+        ALTER TABLE exported_batches_by_destination RENAME TO exported_batches;
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>

@@ -19,6 +19,9 @@ public sealed class FolderLakeTests : IDisposable
         SampleLake.WriteEvents(_lake.Combine("web", ".hidden.jsonl"), 0, 1);
         SampleLake.WriteEvents(_lake.Combine("web", "_staging.jsonl"), 0, 1);
         SampleLake.WriteEvents(_lake.Combine("web", "partial.jsonl.tmp"), 0, 1);
+        SampleLake.WriteEvents(_lake.Combine("web", "tmp_partial.jsonl"), 0, 1);
+        File.WriteAllText(_lake.Combine("web", "_SUCCESS"), "");
+        File.WriteAllText(_lake.Combine("web", ".a.jsonl.crc"), "crc");
         SampleLake.WriteEvents(_lake.Combine("web", "_temporary", "x.jsonl"), 0, 1);
         File.WriteAllText(_lake.Combine("web", "README.txt"), "not a batch");
 
