@@ -108,7 +108,9 @@ public sealed partial class ExportEngine
 
     /// <summary>
     /// Runs the flow for the slot <paramref name="scheduledTime"/>, which names the exportTime= folders; only the
-    /// datasets in <paramref name="datasetIds"/> when given (to redo an abandoned run).
+    /// datasets in <paramref name="datasetIds"/> when given (to redo an abandoned run). The runs of all the datasets are
+    /// recorded at once before any is exported: while another process still exports one of them, StateException InUse
+    /// (naming that run) and nothing recorded or exported, rather than exporting the datasets before it again.
     /// </summary>
     public async Task<IReadOnlyList<RunRecord>> RunFlowAsync(
         FlowRecord flow, string lakePath, DateTimeOffset scheduledTime, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
@@ -120,19 +122,12 @@ public sealed partial class ExportEngine
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
         ExportRunner.SweepStaging(State);
 
-        var runner = new ExportRunner(State, Time, Log);
-        using var heartbeat = new RunHeartbeat(State, Time);
-        var runs = new List<RunRecord>();
+        // Opened before anything is recorded: a destination that cannot be used records no run.
         await using var target = _createDestination(destination);
-        for (var index = 0; index < datasetIds.Count; index++)
-        {
-            var run = ExportRunner.NewRun(flow, destination, datasetIds[index], scheduledTime, Time.GetUtcNow());
-            State.AddRun(run);
-            heartbeat.Hold(run);
-            var scope = new ProgressScope(progress, flow.Name, run.DatasetId, index, datasetIds.Count);
-            runs.Add(await runner.RunAsync(flow, destination, target, lake, run, heartbeat, scope, cancellationToken).ConfigureAwait(false));
-        }
-        return runs;
+        var now = Time.GetUtcNow();
+        var runs = datasetIds.Select(datasetId => ExportRunner.NewRun(flow, destination, datasetId, scheduledTime, now)).ToList();
+        State.AddRuns(runs);
+        return await ExportRunsAsync(flow, destination, target, lake, runs, progress, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

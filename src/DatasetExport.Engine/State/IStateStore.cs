@@ -64,6 +64,11 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// </summary>
     void AddRun(RunRecord run);
     /// <summary>
+    /// Records new Running runs (those of one start of a flow) in one transaction: all, or none with <see cref="StateException"/>
+    /// (InUse) when another run of the same flow and one of their datasets is still Running.
+    /// </summary>
+    void AddRuns(IReadOnlyCollection<RunRecord> runs);
+    /// <summary>
     /// Redoes a slot: records <paramref name="run"/> (Running) unless a run of the same flow, dataset and scheduled time
     /// is already Running, Succeeded or Failed, in one atomic step; false, with nothing written, then. Only Abandoned runs
     /// are redone, each exactly once across processes. Throws <see cref="StateException"/> (InUse) when another run of

@@ -13,6 +13,16 @@ public sealed partial class SqliteStateStore
         Write(() => InsertRun(run));
     }
 
+    public void AddRuns(IReadOnlyCollection<RunRecord> runs)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        Write(() =>
+        {
+            // A dataset still Running fails its insert; the exception rolls back the runs inserted before it.
+            foreach (var run in runs) InsertRun(run);
+        });
+    }
+
     public bool TryAddSlotRun(RunRecord run)
     {
         ArgumentNullException.ThrowIfNull(run);

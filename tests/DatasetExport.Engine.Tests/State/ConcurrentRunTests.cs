@@ -1,0 +1,100 @@
+using DatasetExport.Engine.Export;
+using DatasetExport.Engine.State;
+using DatasetExport.Engine.Tests.Scheduling;
+
+namespace DatasetExport.Engine.Tests.State;
+
+/// <summary>
+/// What an admin does in one session while another session (a second engine on the same state home: its own connection,
+/// so SQLite's locks decide between the two as between two processes) is exporting.
+/// </summary>
+public sealed class ConcurrentRunTests : IDisposable
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    private readonly ScheduleFixture _fixture = new();
+    private readonly ExportEngine _otherSession;
+
+    public ConcurrentRunTests()
+    {
+        _otherSession = ExportEngine.Open(new EngineOptions { StateHome = _fixture.StateHome, TimeProvider = _fixture.Clock });
+        _fixture.WriteBatch("first", "b0.jsonl", 0, 100);
+        _fixture.WriteBatch("second", "b0.jsonl", 1000, 100);
+    }
+
+    public void Dispose()
+    {
+        _otherSession.Dispose();
+        _fixture.Dispose();
+    }
+
+    [Fact]
+    public async Task Starting_a_flow_while_another_session_exports_its_later_dataset_is_refused_before_anything_is_exported()
+    {
+        var flow = _fixture.AddFlow("both", flow => flow.Mode = ExportMode.Incremental, "first", "second");
+        using var exporting = new PausedExport(_otherSession, flow, _fixture.Lake, pauseAtDataset: "second");
+        exporting.WaitUntilPaused(Patience);
+
+        var refused = await Assert.ThrowsAsync<StateException>(() => _fixture.Engine.RunFlowAsync(flow, _fixture.Lake, null, default));
+
+        Assert.Equal(StateFailure.InUse, refused.Failure);
+        Assert.Contains("Flow 'both' is already exporting dataset 'second'", refused.Message);
+        // Nothing of the refused start was recorded or exported: "first", done by the other session, was not exported again.
+        Assert.Equal(2, _fixture.Engine.State.ListRuns(flow.Id).Count);
+        var firstFolder = _fixture.SlotFolder("first", _fixture.Clock.GetUtcNow());
+        Assert.Single(Directory.GetFiles(firstFolder, "part-*"));
+
+        var runs = exporting.Finish(Patience);
+        Assert.Equal([("first", RunStatus.Succeeded), ("second", RunStatus.Succeeded)], runs.Select(run => (run.DatasetId, run.Status)));
+        Assert.Equal(2, _fixture.Engine.State.ListRuns(flow.Id, RunStatus.Succeeded).Count);
+    }
+
+    /// <summary>A flow exported by another session that stops (blocks its export thread) when it reports progress for one dataset.</summary>
+    private sealed class PausedExport : IDisposable
+    {
+        private readonly ManualResetEventSlim _paused = new();
+        private readonly ManualResetEventSlim _resume = new();
+        private readonly Task<IReadOnlyList<RunRecord>> _export;
+
+        public PausedExport(ExportEngine engine, FlowRecord flow, string lake, string pauseAtDataset)
+        {
+            var progress = new InlineProgress<ExportProgress>(report =>
+            {
+                if (report.DatasetId != pauseAtDataset || _paused.IsSet) return;
+                _paused.Set();
+                _resume.Wait(Patience);
+            });
+            _export = Task.Run(() => engine.RunFlowAsync(flow, lake, progress, default));
+        }
+
+        public void WaitUntilPaused(TimeSpan patience)
+        {
+            if (WaitHandle.WaitAny([_paused.WaitHandle, ((IAsyncResult)_export).AsyncWaitHandle], patience) != 0)
+            {
+                throw new InvalidOperationException($"The export did not pause: {_export.Exception?.GetBaseException().Message ?? "timed out"}");
+            }
+        }
+
+        public IReadOnlyList<RunRecord> Finish(TimeSpan patience)
+        {
+            _resume.Set();
+            Assert.True(_export.Wait(patience), "The paused export did not finish.");
+            return _export.Result;
+        }
+
+        public void Dispose()
+        {
+            _resume.Set();
+            try
+            {
+                _export.Wait(Patience);
+            }
+            catch (AggregateException)
+            {
+                // The test reports what went wrong; the export only must not outlive it.
+            }
+            _paused.Dispose();
+            _resume.Dispose();
+        }
+    }
+}
