@@ -34,7 +34,7 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     // Destinations: names are unique, case-insensitive. Secrets are encrypted at rest by the store.
     void AddDestination(DestinationSettings destination);
     void UpdateDestination(DestinationSettings destination);
-    /// <summary>Throws <see cref="StateException"/> (InUse) when a flow still uses it.</summary>
+    /// <summary>Throws <see cref="StateException"/> (InUse) when a flow still uses it, or a Running run still writes to it.</summary>
     void RemoveDestination(Guid id);
     DestinationSettings? FindDestination(string name);
     DestinationSettings? GetDestination(Guid id);

@@ -74,6 +74,15 @@ public sealed partial class SqliteStateStore
                 $"Destination '{name}' is used by flow {string.Join(", ", flows.Select(flow => $"'{flow}'"))}: " +
                 "remove those flows or point them at another destination first.");
         }
+        // A run keeps the destination it started with, even when its flow has been pointed elsewhere since.
+        var running = ReadAll("SELECT * FROM runs WHERE destination_id = $id AND status = $running ORDER BY started_at", ReadRun,
+            ("$id", IdText(id)), ("$running", nameof(RunStatus.Running)));
+        if (running.Count > 0)
+        {
+            throw new StateException(StateFailure.InUse,
+                $"Destination '{name}' is written to by {string.Join(", ", running.Select(run => $"run {run.Id} of flow '{run.FlowName}' for dataset '{run.DatasetId}'"))}, " +
+                "still Running: remove it once that has finished (a run whose process died is released 5 minutes after it was last seen).");
+        }
         Execute("DELETE FROM destinations WHERE id = $id", ("$id", IdText(id)));
     });
 

@@ -1,3 +1,5 @@
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Local;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.State;
 using DatasetExport.Engine.Tests.Scheduling;
@@ -47,6 +49,56 @@ public sealed class ConcurrentRunTests : IDisposable
         var runs = exporting.Finish(Patience);
         Assert.Equal([("first", RunStatus.Succeeded), ("second", RunStatus.Succeeded)], runs.Select(run => (run.DatasetId, run.Status)));
         Assert.Equal(2, _fixture.Engine.State.ListRuns(flow.Id, RunStatus.Succeeded).Count);
+    }
+
+    [Fact]
+    public void Removing_a_flow_while_another_session_exports_it_fails_the_run_in_progress_and_leaves_none_of_its_files()
+    {
+        var flow = _fixture.AddFlow("both", flow => flow.Mode = ExportMode.Incremental, "first", "second");
+        using var exporting = new PausedExport(_otherSession, flow, _fixture.Lake, pauseAtDataset: "second");
+        exporting.WaitUntilPaused(Patience);
+
+        _fixture.Engine.RemoveFlow(flow);
+        var runs = exporting.Finish(Patience);
+
+        Assert.Equal(RunStatus.Succeeded, runs[0].Status);
+        Assert.Equal(RunStatus.Failed, runs[1].Status);
+        Assert.Equal($"Run {runs[1].Id} cannot be committed: its flow 'both' (id {flow.Id}) has been removed.", runs[1].Error);
+        Assert.Equal(RunStatus.Failed, _fixture.Engine.State.GetRun(runs[1].Id)!.Status);
+        Assert.Empty(Directory.GetFiles(_fixture.SlotFolder("second", _fixture.Clock.GetUtcNow())));
+        Assert.Empty(_fixture.Engine.State.GetExportedBatches(flow.Id, "first"));
+        Assert.Empty(_fixture.Engine.State.GetExportedBatches(flow.Id, "second"));
+    }
+
+    [Fact]
+    public async Task A_destination_a_running_export_writes_to_cannot_be_removed_after_its_flow_was_pointed_elsewhere()
+    {
+        var flow = _fixture.AddFlow("both", _ => { }, "first", "second");
+        using var exporting = new PausedExport(_otherSession, flow, _fixture.Lake, pauseAtDataset: "second");
+        exporting.WaitUntilPaused(Patience);
+        var other = new DestinationSettings
+        {
+            Name = "other",
+            Type = DestinationType.Local,
+            Properties = { [LocalFolderDestination.PathProperty] = _fixture.Output + "-other" },
+        };
+        await _fixture.Engine.AddDestinationAsync(other, skipValidation: true, default);
+        var repointed = _fixture.Engine.State.GetFlow(flow.Id)!;
+        repointed.DestinationId = other.Id;
+        _fixture.Engine.UpdateFlow(repointed);
+
+        var refused = Assert.Throws<StateException>(() => _fixture.Engine.RemoveDestination(_fixture.Destination));
+
+        Assert.Equal(StateFailure.InUse, refused.Failure);
+        Assert.Contains("Destination 'local' is written to by run", refused.Message);
+        Assert.Contains("of flow 'both' for dataset 'second'", refused.Message);
+        Assert.NotNull(_fixture.Engine.State.GetDestination(_fixture.Destination.Id));
+
+        var runs = exporting.Finish(Patience);
+        Assert.All(runs, run => Assert.Equal((RunStatus.Succeeded, _fixture.Destination.Id), (run.Status, run.DestinationId)));
+        // Once the run is over, nothing holds it.
+        _fixture.Engine.RemoveDestination(_fixture.Destination);
+        Assert.Null(_fixture.Engine.State.GetDestination(_fixture.Destination.Id));
     }
 
     /// <summary>A flow exported by another session that stops (blocks its export thread) when it reports progress for one dataset.</summary>
