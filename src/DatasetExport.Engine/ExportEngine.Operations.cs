@@ -136,11 +136,17 @@ public sealed partial class ExportEngine
     /// </summary>
     public IReadOnlyList<(string DatasetId, RunRecord? Run)> GetLatestSucceededRuns(FlowRecord flow)
     {
-        var succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded); // newest first
-        return flow.DatasetIds
-            .Select(datasetId => (datasetId, succeeded.FirstOrDefault(run => string.Equals(run.DatasetId, datasetId, StringComparison.OrdinalIgnoreCase))))
-            .ToList();
+        // The newest runs mostly hold each dataset's latest: every run the flow ever had is read (each with its file list:
+        // 0.6 s for 9,000 runs of 10 files) only when they do not.
+        var succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded, last: flow.DatasetIds.Count * RecentRunsPerDataset); // newest first
+        if (flow.DatasetIds.Any(datasetId => LatestOf(datasetId) is null)) succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded);
+        return flow.DatasetIds.Select(datasetId => (datasetId, LatestOf(datasetId))).ToList();
+
+        RunRecord? LatestOf(string datasetId) => succeeded.FirstOrDefault(run => string.Equals(run.DatasetId, datasetId, StringComparison.OrdinalIgnoreCase));
     }
+
+    /// <summary>How many of a flow's newest succeeded runs per dataset <see cref="GetLatestSucceededRuns"/> reads first.</summary>
+    private const int RecentRunsPerDataset = 4;
 
     /// <summary>Re-reads the run's manifest and every file from the destination, checking existence, size and sha256.</summary>
     public async Task<RunVerification> VerifyRunAsync(RunRecord run, CancellationToken cancellationToken)
