@@ -43,12 +43,17 @@ public sealed partial class ExportEngine
         State.AddDestination(destination);
     }
 
+    /// <summary>
+    /// Validates (unless <paramref name="skipValidation"/>) and stores the destination's settings, refused (StateException
+    /// InUse) when another session changed it after <paramref name="destination"/> was read, rather than undoing that change.
+    /// </summary>
     public async Task UpdateDestinationAsync(DestinationSettings destination, bool skipValidation, CancellationToken cancellationToken)
     {
+        var readModifiedAt = destination.ModifiedAt;
         Normalize(destination);
         if (!skipValidation) await ValidateAsync(destination, cancellationToken).ConfigureAwait(false);
         destination.ModifiedAt = Time.GetUtcNow();
-        State.UpdateDestination(destination);
+        State.UpdateDestination(destination, readModifiedAt);
     }
 
     /// <summary>Removes a destination; throws StateException InUse when a flow uses it.</summary>
@@ -88,12 +93,16 @@ public sealed partial class ExportEngine
         State.AddFlow(flow);
     }
 
-    /// <summary>Validates like <see cref="AddFlow"/> and stores the flow's settings; its last claimed slot is kept as stored.</summary>
+    /// <summary>
+    /// Validates like <see cref="AddFlow"/> and stores the flow's settings; its last claimed slot is kept as stored. Refused
+    /// (StateException InUse) when another session changed the flow after <paramref name="flow"/> was read.
+    /// </summary>
     public void UpdateFlow(FlowRecord flow)
     {
+        var readModifiedAt = flow.ModifiedAt;
         NormalizeFlow(flow);
         flow.ModifiedAt = Time.GetUtcNow();
-        State.UpdateFlow(flow);
+        State.UpdateFlow(flow, readModifiedAt);
     }
 
     public void RemoveFlow(FlowRecord flow) => State.RemoveFlow(flow.Id);

@@ -33,7 +33,12 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
 
     // Destinations: names are unique, case-insensitive. Secrets are encrypted at rest by the store.
     void AddDestination(DestinationSettings destination);
-    void UpdateDestination(DestinationSettings destination);
+    /// <summary>
+    /// Replaces the destination's settings. With <paramref name="readModifiedAt"/> (its ModifiedAt when the caller read it),
+    /// only while it is still stored with that time: a destination another session changed since is refused with
+    /// <see cref="StateException"/> (InUse), nothing written, rather than overwritten with the stale record.
+    /// </summary>
+    void UpdateDestination(DestinationSettings destination, DateTimeOffset? readModifiedAt = null);
     /// <summary>Throws <see cref="StateException"/> (InUse) when a flow still uses it, or a Running run still writes to it.</summary>
     void RemoveDestination(Guid id);
     DestinationSettings? FindDestination(string name);
@@ -42,8 +47,11 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
 
     // Flows: names are unique, case-insensitive.
     void AddFlow(FlowRecord flow);
-    /// <summary>Replaces the flow's settings; never its <see cref="FlowRecord.LastSlot"/>, which only claiming moves.</summary>
-    void UpdateFlow(FlowRecord flow);
+    /// <summary>
+    /// Replaces the flow's settings; never its <see cref="FlowRecord.LastSlot"/>, which only claiming moves. With
+    /// <paramref name="readModifiedAt"/>, refused like <see cref="UpdateDestination"/> when another session changed it since.
+    /// </summary>
+    void UpdateFlow(FlowRecord flow, DateTimeOffset? readModifiedAt = null);
     void RemoveFlow(Guid id);
     FlowRecord? FindFlow(string name);
     FlowRecord? GetFlow(Guid id);

@@ -35,7 +35,7 @@ public sealed partial class SqliteStateStore
     }
 
     /// <summary>Replaces every setting of the destination with this id; its CreatedAt is kept.</summary>
-    public void UpdateDestination(DestinationSettings destination)
+    public void UpdateDestination(DestinationSettings destination, DateTimeOffset? readModifiedAt = null)
     {
         ArgumentNullException.ThrowIfNull(destination);
         ValidateName(destination.Name, "destination");
@@ -50,14 +50,19 @@ public sealed partial class SqliteStateStore
                     SET name = $name, name_key = $name_key, type = $type, file_type = $file_type, compression = $compression,
                         include_manifest = $include_manifest, max_file_size_mb = $max_file_size_mb, folder_path = $folder_path,
                         properties = $properties, protected_secrets = $protected_secrets, modified_at = $modified_at
-                    WHERE id = $id
-                    """, parameters);
+                    WHERE id = $id AND ($read_modified_at IS NULL OR modified_at = $read_modified_at)
+                    """, [.. parameters, ("$read_modified_at", DateText(readModifiedAt))]);
             }
             catch (SqliteException error) when (IsUniqueViolation(error))
             {
                 throw new StateException(StateFailure.AlreadyExists, $"Another destination is already named '{destination.Name}'.", error);
             }
-            if (changed == 0) throw DestinationNotFound(destination.Id, destination.Name);
+            if (changed == 1) return;
+            if (Scalar("SELECT modified_at FROM destinations WHERE id = $id", ("$id", IdText(destination.Id))) is string storedAt)
+            {
+                throw ChangedSinceRead("Destination", destination.Name, storedAt);
+            }
+            throw DestinationNotFound(destination.Id, destination.Name);
         });
     }
 

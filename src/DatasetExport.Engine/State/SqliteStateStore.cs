@@ -262,6 +262,11 @@ public sealed partial class SqliteStateStore : IStateStore
     private static string DateText(DateTimeOffset value) => value.UtcDateTime.ToString(DateFormat, CultureInfo.InvariantCulture);
     private static string? DateText(DateTimeOffset? value) => value is { } date ? DateText(date) : null;
 
+    /// <summary>An update refused because another session wrote the record after the caller read it (<paramref name="storedAt"/>: stored modified_at text).</summary>
+    private static StateException ChangedSinceRead(string kind, string name, string storedAt) => new(StateFailure.InUse,
+        $"{kind} '{name}' was changed by another session (at {storedAt}) after this command read it; nothing was written. " +
+        "Run the command again to apply the change to what is stored now.");
+
     private static void ValidateName(string? name, string kind)
     {
         if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException($"A {kind} needs a name.", nameof(name));
