@@ -52,6 +52,25 @@ public sealed class ConcurrentRunTests : IDisposable
     }
 
     [Fact]
+    public async Task The_runs_of_a_started_flow_waiting_for_their_turn_keep_their_heartbeat()
+    {
+        var flow = _fixture.AddFlow("both", _ => { }, "first", "second");
+        var stolen = -1;
+        var slowFirstDataset = new InlineProgress<ExportProgress>(report =>
+        {
+            if (report.DatasetId != "first" || stolen >= 0) return;
+            // Exporting "first" takes 10 minutes; "second", recorded Running, waits meanwhile. Another session looks for dead runs.
+            for (var step = 0; step < 20; step++) _fixture.Clock.Advance(RunHeartbeat.Interval);
+            stolen = _otherSession.State.AbandonStaleRuns(_fixture.Clock.GetUtcNow() - ExportEngine.RunLease).Count;
+        });
+
+        var runs = await _fixture.Engine.RunFlowAsync(flow, _fixture.Lake, slowFirstDataset, default);
+
+        Assert.Equal(0, stolen);
+        Assert.Equal([RunStatus.Succeeded, RunStatus.Succeeded], runs.Select(run => run.Status));
+    }
+
+    [Fact]
     public void Removing_a_flow_while_another_session_exports_it_fails_the_run_in_progress_and_leaves_none_of_its_files()
     {
         var flow = _fixture.AddFlow("both", flow => flow.Mode = ExportMode.Incremental, "first", "second");
