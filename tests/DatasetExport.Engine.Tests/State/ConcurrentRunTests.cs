@@ -52,6 +52,31 @@ public sealed class ConcurrentRunTests : IDisposable
     }
 
     [Fact]
+    public void Two_processes_starting_a_flow_export_it_once_the_later_one_refused_while_the_first_exports_its_last_dataset()
+    {
+        for (var batch = 1; batch < 3; batch++) _fixture.WriteBatch("second", $"b{batch}.jsonl", 1000 + batch * 100, 100);
+        var flow = _fixture.AddFlow("both", flow => flow.Mode = ExportMode.Incremental, "first", "second");
+        var now = _fixture.Clock.GetUtcNow();
+        var go = Path.Combine(_fixture.Output, "..", "go");
+        using var later = new ScheduleHostProcess(_fixture.StateHome, _fixture.Lake, now, "--start-flow", "both", "--start-when", go);
+        later.WaitForLine(line => line == "ready", Patience);
+
+        using var first = new ScheduleHostProcess(_fixture.StateHome, _fixture.Lake, now, "--start-flow", "both", "--pause-ms", "2000");
+        first.WaitForLine(line => line.StartsWith("progress both second ", StringComparison.Ordinal), Patience);
+        File.WriteAllText(go, "");
+        later.WaitForSuccess(Patience);
+        first.WaitForSuccess(Patience);
+
+        Assert.Empty(later.Runs);
+        var refused = Assert.Single(later.Output, line => line.StartsWith("refused ", StringComparison.Ordinal));
+        Assert.StartsWith("refused InUse Flow 'both' is already exporting dataset 'second': run ", refused);
+        Assert.Equal([("first", "Succeeded"), ("second", "Succeeded")], first.Runs.Select(run => (run[3], run[5])));
+        Assert.Equal(2, _fixture.Engine.State.ListRuns(flow.Id).Count);
+        Assert.Single(Directory.GetFiles(_fixture.SlotFolder("first", now), "part-*"));
+        Assert.Equal(3, _fixture.Engine.State.GetExportedBatches(flow.Id, "second").Count);
+    }
+
+    [Fact]
     public async Task The_runs_of_a_started_flow_waiting_for_their_turn_keep_their_heartbeat()
     {
         var flow = _fixture.AddFlow("both", _ => { }, "first", "second");
