@@ -113,8 +113,10 @@ internal sealed class ExportRunner
         var staging = Directory.CreateDirectory(Path.Combine(StagingRoot, run.Id.ToString("N"))).FullName;
         try
         {
-            // A run recorded for a claimed slot may have waited for its turn: make sure it is still ours.
+            // A run recorded with the others of its flow may have waited for its turn: make sure it is still ours, and count
+            // its time (Duration) from now.
             ThrowIfLost(run, heartbeat);
+            run.StartedAt = _time.GetUtcNow();
             await RemoveAbandonedFilesAsync(run, target).ConfigureAwait(false);
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
             DatasetInfo dataset;

@@ -93,6 +93,9 @@ public sealed class ConcurrentRunTests : IDisposable
 
         Assert.Equal(0, stolen);
         Assert.Equal([RunStatus.Succeeded, RunStatus.Succeeded], runs.Select(run => run.Status));
+        // The waiting one's time counts from when its export started, not from when it was recorded.
+        Assert.Equal(runs[0].CompletedAt, runs[1].StartedAt);
+        Assert.Equal(runs[0].CompletedAt, _fixture.Engine.State.GetRun(runs[1].Id)!.StartedAt);
     }
 
     [Fact]
