@@ -117,6 +117,11 @@ internal sealed class ExportRunner
             // its time (Duration) from now.
             ThrowIfLost(run, heartbeat);
             run.StartedAt = _time.GetUtcNow();
+            // Removed meanwhile by another session, the flow would refuse this run's commit only once all was exported.
+            if (_state.GetFlow(run.FlowId) is null)
+            {
+                throw new StateException(StateFailure.NotFound, $"Flow '{run.FlowName}' was removed before this run started; nothing was exported.");
+            }
             await RemoveAbandonedFilesAsync(run, target).ConfigureAwait(false);
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
             DatasetInfo dataset;

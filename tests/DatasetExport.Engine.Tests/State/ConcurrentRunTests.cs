@@ -118,6 +118,22 @@ public sealed class ConcurrentRunTests : IDisposable
     }
 
     [Fact]
+    public void Removing_a_flow_while_another_session_exports_it_stops_its_runs_still_waiting_before_they_export_anything()
+    {
+        var flow = _fixture.AddFlow("both", _ => { }, "first", "second");
+        using var exporting = new PausedExport(_otherSession, flow, _fixture.Lake, pauseAtDataset: "first");
+        exporting.WaitUntilPaused(Patience);
+
+        _fixture.Engine.RemoveFlow(flow);
+        var runs = exporting.Finish(Patience);
+
+        Assert.Equal([RunStatus.Failed, RunStatus.Failed], runs.Select(run => run.Status));
+        Assert.Equal("Flow 'both' was removed before this run started; nothing was exported.", runs[1].Error);
+        Assert.Equal((0, 0), (runs[1].RecordsRead, runs[1].BatchCount));
+        Assert.Equal(runs[1].Error, _fixture.Engine.State.GetRun(runs[1].Id)!.Error);
+    }
+
+    [Fact]
     public async Task A_destination_a_running_export_writes_to_cannot_be_removed_after_its_flow_was_pointed_elsewhere()
     {
         var flow = _fixture.AddFlow("both", _ => { }, "first", "second");
