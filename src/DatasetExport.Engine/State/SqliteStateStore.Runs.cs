@@ -219,7 +219,7 @@ public sealed partial class SqliteStateStore
             ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$running", nameof(RunStatus.Running))).Single();
         return new StateException(StateFailure.InUse,
             $"Flow '{run.FlowName}' is already exporting dataset '{run.DatasetId}': run {holder.Id} started at {holder.StartedAt:u} " +
-            $"and was last seen at {holder.HeartbeatAt:u}.", inner);
+            $"and was last seen at {holder.HeartbeatAt:u} (a run whose process died is taken over {ExportEngine.RunLease.TotalMinutes:0} minutes after that).", inner);
     }
 
     private static RunRecord ReadRun(SqliteDataReader row) => new()

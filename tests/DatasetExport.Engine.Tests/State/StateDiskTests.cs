@@ -71,6 +71,13 @@ public sealed class StateDiskTests : IDisposable
         }
 
         File.Delete(Filler);
+        using (var engine = Open())
+        {
+            // Within the lease a new start is refused, saying when the runs were last seen and when they are taken over.
+            var refused = await Assert.ThrowsAsync<StateException>(() => engine.RunFlowAsync(flow, _root.Combine("lake"), null, default));
+            Assert.Equal(StateFailure.InUse, refused.Failure);
+            Assert.Contains($"was last seen at {_clock.GetUtcNow():u} (a run whose process died is taken over 5 minutes after that)", refused.Message);
+        }
         _clock.Advance(ExportEngine.RunLease + TimeSpan.FromMinutes(1));
         using (var engine = Open())
         {
