@@ -56,7 +56,7 @@ public sealed partial class ExportEngine
         State.UpdateDestination(destination, readModifiedAt);
     }
 
-    /// <summary>Removes a destination; throws StateException InUse when a flow uses it.</summary>
+    /// <summary>Removes a destination; throws StateException InUse when a flow uses it or a Running run writes to it.</summary>
     public void RemoveDestination(DestinationSettings destination) => State.RemoveDestination(destination.Id);
 
     /// <summary>Writes, reads back and deletes a probe file; throws DestinationException saying what failed.</summary>

@@ -86,7 +86,8 @@ public sealed partial class SqliteStateStore
         {
             throw new StateException(StateFailure.InUse,
                 $"Destination '{name}' is written to by {string.Join(", ", running.Select(run => $"run {run.Id} of flow '{run.FlowName}' for dataset '{run.DatasetId}'"))}, " +
-                "still Running: remove it once that has finished (a run whose process died is released 5 minutes after it was last seen).");
+                "still Running: remove it once that has finished (a run whose process died is taken over " +
+                $"{ExportEngine.RunLease.TotalMinutes:0} minutes after it was last seen).");
         }
         Execute("DELETE FROM destinations WHERE id = $id", ("$id", IdText(id)));
     });
