@@ -134,6 +134,31 @@ public sealed class ConcurrentRunTests : IDisposable
     }
 
     [Fact]
+    public async Task A_destination_changed_while_another_session_exports_to_it_takes_effect_from_the_next_run()
+    {
+        var flow = _fixture.AddFlow("both", _ => { }, "first", "second");
+        using var exporting = new PausedExport(_otherSession, flow, _fixture.Lake, pauseAtDataset: "second");
+        exporting.WaitUntilPaused(Patience);
+
+        var changed = _fixture.Engine.State.GetDestination(_fixture.Destination.Id)!;
+        changed.FolderPath = "moved";
+        await _fixture.Engine.UpdateDestinationAsync(changed, skipValidation: true, default);
+        var runs = exporting.Finish(Patience);
+
+        // Both runs, the one in progress too, wrote where the destination pointed when the flow started.
+        Assert.All(runs, run => Assert.Equal(RunStatus.Succeeded, run.Status));
+        Assert.All(runs, run => Assert.NotEmpty(run.Files));
+        Assert.All(runs.SelectMany(run => run.Files), file => Assert.StartsWith(Path.Combine(_fixture.Output, "exports") + "/", file.SinkPath));
+        Assert.Single(Directory.GetFiles(_fixture.SlotFolder("second", _fixture.Clock.GetUtcNow()), "part-*"));
+        Assert.False(Directory.Exists(Path.Combine(_fixture.Output, "moved")));
+
+        _fixture.Clock.Advance(TimeSpan.FromMinutes(1));
+        var next = await _fixture.Engine.RunFlowAsync(flow, _fixture.Lake, null, default);
+        Assert.All(next, run => Assert.NotEmpty(run.Files));
+        Assert.All(next.SelectMany(run => run.Files), file => Assert.StartsWith(Path.Combine(_fixture.Output, "moved") + "/", file.SinkPath));
+    }
+
+    [Fact]
     public async Task A_destination_a_running_export_writes_to_cannot_be_removed_after_its_flow_was_pointed_elsewhere()
     {
         var flow = _fixture.AddFlow("both", _ => { }, "first", "second");
