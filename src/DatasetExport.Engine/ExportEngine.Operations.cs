@@ -43,15 +43,20 @@ public sealed partial class ExportEngine
         State.AddDestination(destination);
     }
 
+    /// <summary>
+    /// Validates (unless <paramref name="skipValidation"/>) and stores the destination's settings, refused (StateException
+    /// InUse) when another session changed it after <paramref name="destination"/> was read, rather than undoing that change.
+    /// </summary>
     public async Task UpdateDestinationAsync(DestinationSettings destination, bool skipValidation, CancellationToken cancellationToken)
     {
+        var readModifiedAt = destination.ModifiedAt;
         Normalize(destination);
         if (!skipValidation) await ValidateAsync(destination, cancellationToken).ConfigureAwait(false);
         destination.ModifiedAt = Time.GetUtcNow();
-        State.UpdateDestination(destination);
+        State.UpdateDestination(destination, readModifiedAt);
     }
 
-    /// <summary>Removes a destination; throws StateException InUse when a flow uses it.</summary>
+    /// <summary>Removes a destination; throws StateException InUse when a flow uses it or a Running run writes to it.</summary>
     public void RemoveDestination(DestinationSettings destination) => State.RemoveDestination(destination.Id);
 
     /// <summary>Writes, reads back and deletes a probe file; throws DestinationException saying what failed.</summary>
@@ -88,12 +93,16 @@ public sealed partial class ExportEngine
         State.AddFlow(flow);
     }
 
-    /// <summary>Validates like <see cref="AddFlow"/> and stores the flow's settings; its last claimed slot is kept as stored.</summary>
+    /// <summary>
+    /// Validates like <see cref="AddFlow"/> and stores the flow's settings; its last claimed slot is kept as stored. Refused
+    /// (StateException InUse) when another session changed the flow after <paramref name="flow"/> was read.
+    /// </summary>
     public void UpdateFlow(FlowRecord flow)
     {
+        var readModifiedAt = flow.ModifiedAt;
         NormalizeFlow(flow);
         flow.ModifiedAt = Time.GetUtcNow();
-        State.UpdateFlow(flow);
+        State.UpdateFlow(flow, readModifiedAt);
     }
 
     public void RemoveFlow(FlowRecord flow) => State.RemoveFlow(flow.Id);
@@ -108,7 +117,9 @@ public sealed partial class ExportEngine
 
     /// <summary>
     /// Runs the flow for the slot <paramref name="scheduledTime"/>, which names the exportTime= folders; only the
-    /// datasets in <paramref name="datasetIds"/> when given (to redo an abandoned run).
+    /// datasets in <paramref name="datasetIds"/> when given (to redo an abandoned run). The runs of all the datasets are
+    /// recorded at once before any is exported: while another process still exports one of them, StateException InUse
+    /// (naming that run) and nothing recorded or exported, rather than exporting the datasets before it again.
     /// </summary>
     public async Task<IReadOnlyList<RunRecord>> RunFlowAsync(
         FlowRecord flow, string lakePath, DateTimeOffset scheduledTime, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
@@ -120,19 +131,12 @@ public sealed partial class ExportEngine
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
         ExportRunner.SweepStaging(State);
 
-        var runner = new ExportRunner(State, Time, Log);
-        using var heartbeat = new RunHeartbeat(State, Time);
-        var runs = new List<RunRecord>();
+        // Opened before anything is recorded: a destination that cannot be used records no run.
         await using var target = _createDestination(destination);
-        for (var index = 0; index < datasetIds.Count; index++)
-        {
-            var run = ExportRunner.NewRun(flow, destination, datasetIds[index], scheduledTime, Time.GetUtcNow());
-            State.AddRun(run);
-            heartbeat.Hold(run);
-            var scope = new ProgressScope(progress, flow.Name, run.DatasetId, index, datasetIds.Count);
-            runs.Add(await runner.RunAsync(flow, destination, target, lake, run, heartbeat, scope, cancellationToken).ConfigureAwait(false));
-        }
-        return runs;
+        var now = Time.GetUtcNow();
+        var runs = datasetIds.Select(datasetId => ExportRunner.NewRun(flow, destination, datasetId, scheduledTime, now)).ToList();
+        State.AddRuns(runs);
+        return await ExportRunsAsync(flow, destination, target, lake, runs, progress, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -141,11 +145,17 @@ public sealed partial class ExportEngine
     /// </summary>
     public IReadOnlyList<(string DatasetId, RunRecord? Run)> GetLatestSucceededRuns(FlowRecord flow)
     {
-        var succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded); // newest first
-        return flow.DatasetIds
-            .Select(datasetId => (datasetId, succeeded.FirstOrDefault(run => string.Equals(run.DatasetId, datasetId, StringComparison.OrdinalIgnoreCase))))
-            .ToList();
+        // The newest runs mostly hold each dataset's latest: every run the flow ever had is read (each with its file list:
+        // 0.6 s for 9,000 runs of 10 files) only when they do not.
+        var succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded, last: flow.DatasetIds.Count * RecentRunsPerDataset); // newest first
+        if (flow.DatasetIds.Any(datasetId => LatestOf(datasetId) is null)) succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded);
+        return flow.DatasetIds.Select(datasetId => (datasetId, LatestOf(datasetId))).ToList();
+
+        RunRecord? LatestOf(string datasetId) => succeeded.FirstOrDefault(run => string.Equals(run.DatasetId, datasetId, StringComparison.OrdinalIgnoreCase));
     }
+
+    /// <summary>How many of a flow's newest succeeded runs per dataset <see cref="GetLatestSucceededRuns"/> reads first.</summary>
+    private const int RecentRunsPerDataset = 4;
 
     /// <summary>Re-reads the run's manifest and every file from the destination, checking existence, size and sha256.</summary>
     public async Task<RunVerification> VerifyRunAsync(RunRecord run, CancellationToken cancellationToken)

@@ -179,21 +179,44 @@ public sealed partial class ExportEngine
     }
 
     /// <summary>
-    /// Exports runs already recorded Running, in order, keeping the waiting ones alive. When the destination cannot
-    /// be opened or the export is cancelled, the runs not started yet end Failed with the reason, never left Running.
+    /// Exports runs already recorded Running, in order. When the destination cannot be opened, the runs end Failed with
+    /// the reason, never left Running.
     /// </summary>
     private async Task<IReadOnlyList<RunRecord>> ExportRecordedRunsAsync(
         FlowRecord flow, DestinationSettings destination, FolderLake lake, IReadOnlyList<RunRecord> runs,
         IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
         if (runs.Count == 0) return runs;
+        IExportDestination target;
+        try
+        {
+            target = _createDestination(destination);
+        }
+        catch (Exception error)
+        {
+            foreach (var run in runs) FailUnstarted(run, error.Message);
+            return runs;
+        }
+        await using (target.ConfigureAwait(false))
+        {
+            return await ExportRunsAsync(flow, destination, target, lake, runs, progress, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Exports runs already recorded Running, in order, keeping the waiting ones alive. When the export is cancelled (or the
+    /// state store fails), the runs not started yet end Failed with the reason, never left Running.
+    /// </summary>
+    private async Task<IReadOnlyList<RunRecord>> ExportRunsAsync(
+        FlowRecord flow, DestinationSettings destination, IExportDestination target, FolderLake lake, IReadOnlyList<RunRecord> runs,
+        IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
         var runner = new ExportRunner(State, Time, Log);
         using var heartbeat = new RunHeartbeat(State, Time);
         foreach (var run in runs) heartbeat.Hold(run);
         var started = 0;
         try
         {
-            await using var target = _createDestination(destination);
             for (; started < runs.Count; started++)
             {
                 var scope = new ProgressScope(progress, flow.Name, runs[started].DatasetId, started, runs.Count);

@@ -59,7 +59,7 @@ public sealed partial class ExportEngine : IDisposable
     {
         options ??= new EngineOptions();
         var home = Path.GetFullPath(options.StateHome ?? DefaultStateHome());
-        Directory.CreateDirectory(home);
+        // Creates the folder when missing; one it cannot create is a StateException naming it.
         var state = SqliteStateStore.Open(home);
         return new ExportEngine(home, state, options.TimeProvider, options.DestinationFactory);
     }

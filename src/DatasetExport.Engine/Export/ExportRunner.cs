@@ -113,8 +113,15 @@ internal sealed class ExportRunner
         var staging = Directory.CreateDirectory(Path.Combine(StagingRoot, run.Id.ToString("N"))).FullName;
         try
         {
-            // A run recorded for a claimed slot may have waited for its turn: make sure it is still ours.
+            // A run recorded with the others of its flow may have waited for its turn: make sure it is still ours, and count
+            // its time (Duration) from now.
             ThrowIfLost(run, heartbeat);
+            run.StartedAt = _time.GetUtcNow();
+            // Removed meanwhile by another session, the flow would refuse this run's commit only once all was exported.
+            if (_state.GetFlow(run.FlowId) is null)
+            {
+                throw new StateException(StateFailure.NotFound, $"Flow '{run.FlowName}' was removed before this run started; nothing was exported.");
+            }
             await RemoveAbandonedFilesAsync(run, target).ConfigureAwait(false);
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
             DatasetInfo dataset;

@@ -33,8 +33,13 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
 
     // Destinations: names are unique, case-insensitive. Secrets are encrypted at rest by the store.
     void AddDestination(DestinationSettings destination);
-    void UpdateDestination(DestinationSettings destination);
-    /// <summary>Throws <see cref="StateException"/> (InUse) when a flow still uses it.</summary>
+    /// <summary>
+    /// Replaces the destination's settings. With <paramref name="readModifiedAt"/> (its ModifiedAt when the caller read it),
+    /// only while it is still stored with that time: a destination another session changed since is refused with
+    /// <see cref="StateException"/> (InUse), nothing written, rather than overwritten with the stale record.
+    /// </summary>
+    void UpdateDestination(DestinationSettings destination, DateTimeOffset? readModifiedAt = null);
+    /// <summary>Throws <see cref="StateException"/> (InUse) when a flow still uses it, or a Running run still writes to it.</summary>
     void RemoveDestination(Guid id);
     DestinationSettings? FindDestination(string name);
     DestinationSettings? GetDestination(Guid id);
@@ -42,8 +47,11 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
 
     // Flows: names are unique, case-insensitive.
     void AddFlow(FlowRecord flow);
-    /// <summary>Replaces the flow's settings; never its <see cref="FlowRecord.LastSlot"/>, which only claiming moves.</summary>
-    void UpdateFlow(FlowRecord flow);
+    /// <summary>
+    /// Replaces the flow's settings; never its <see cref="FlowRecord.LastSlot"/>, which only claiming moves. With
+    /// <paramref name="readModifiedAt"/>, refused like <see cref="UpdateDestination"/> when another session changed it since.
+    /// </summary>
+    void UpdateFlow(FlowRecord flow, DateTimeOffset? readModifiedAt = null);
     void RemoveFlow(Guid id);
     FlowRecord? FindFlow(string name);
     FlowRecord? GetFlow(Guid id);
@@ -63,6 +71,11 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// and dataset is still Running: the check and the insert are one atomic step, across processes.
     /// </summary>
     void AddRun(RunRecord run);
+    /// <summary>
+    /// Records new Running runs (those of one start of a flow) in one transaction: all, or none with <see cref="StateException"/>
+    /// (InUse) when another run of the same flow and one of their datasets is still Running.
+    /// </summary>
+    void AddRuns(IReadOnlyCollection<RunRecord> runs);
     /// <summary>
     /// Redoes a slot: records <paramref name="run"/> (Running) unless a run of the same flow, dataset and scheduled time
     /// is already Running, Succeeded or Failed, in one atomic step; false, with nothing written, then. Only Abandoned runs

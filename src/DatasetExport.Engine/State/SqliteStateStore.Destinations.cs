@@ -35,7 +35,7 @@ public sealed partial class SqliteStateStore
     }
 
     /// <summary>Replaces every setting of the destination with this id; its CreatedAt is kept.</summary>
-    public void UpdateDestination(DestinationSettings destination)
+    public void UpdateDestination(DestinationSettings destination, DateTimeOffset? readModifiedAt = null)
     {
         ArgumentNullException.ThrowIfNull(destination);
         ValidateName(destination.Name, "destination");
@@ -50,14 +50,19 @@ public sealed partial class SqliteStateStore
                     SET name = $name, name_key = $name_key, type = $type, file_type = $file_type, compression = $compression,
                         include_manifest = $include_manifest, max_file_size_mb = $max_file_size_mb, folder_path = $folder_path,
                         properties = $properties, protected_secrets = $protected_secrets, modified_at = $modified_at
-                    WHERE id = $id
-                    """, parameters);
+                    WHERE id = $id AND ($read_modified_at IS NULL OR modified_at = $read_modified_at)
+                    """, [.. parameters, ("$read_modified_at", DateText(readModifiedAt))]);
             }
             catch (SqliteException error) when (IsUniqueViolation(error))
             {
                 throw new StateException(StateFailure.AlreadyExists, $"Another destination is already named '{destination.Name}'.", error);
             }
-            if (changed == 0) throw DestinationNotFound(destination.Id, destination.Name);
+            if (changed == 1) return;
+            if (Scalar("SELECT modified_at FROM destinations WHERE id = $id", ("$id", IdText(destination.Id))) is string storedAt)
+            {
+                throw ChangedSinceRead("Destination", destination.Name, storedAt);
+            }
+            throw DestinationNotFound(destination.Id, destination.Name);
         });
     }
 
@@ -73,6 +78,16 @@ public sealed partial class SqliteStateStore
             throw new StateException(StateFailure.InUse,
                 $"Destination '{name}' is used by flow {string.Join(", ", flows.Select(flow => $"'{flow}'"))}: " +
                 "remove those flows or point them at another destination first.");
+        }
+        // A run keeps the destination it started with, even when its flow has been pointed elsewhere since.
+        var running = ReadAll("SELECT * FROM runs WHERE destination_id = $id AND status = $running ORDER BY started_at", ReadRun,
+            ("$id", IdText(id)), ("$running", nameof(RunStatus.Running)));
+        if (running.Count > 0)
+        {
+            throw new StateException(StateFailure.InUse,
+                $"Destination '{name}' is written to by {string.Join(", ", running.Select(run => $"run {run.Id} of flow '{run.FlowName}' for dataset '{run.DatasetId}'"))}, " +
+                "still Running: remove it once that has finished (a run whose process died is taken over " +
+                $"{ExportEngine.RunLease.TotalMinutes:0} minutes after it was last seen).");
         }
         // What flows exported there is history now: a flow pointed at a destination made anew exports everything to it.
         Execute("DELETE FROM exported_batches WHERE destination_id = $id", ("$id", IdText(id)));

@@ -42,7 +42,7 @@ public sealed partial class SqliteStateStore
     /// may have claimed a slot since this record was read, and writing the record's older value back would let the
     /// slot run twice.
     /// </summary>
-    public void UpdateFlow(FlowRecord flow)
+    public void UpdateFlow(FlowRecord flow, DateTimeOffset? readModifiedAt = null)
     {
         ArgumentNullException.ThrowIfNull(flow);
         ValidateName(flow.Name, "flow");
@@ -57,8 +57,8 @@ public sealed partial class SqliteStateStore
                         enabled = $enabled, schedule_kind = $schedule_kind, every_hours = $every_hours, at_time = $at_time, cron = $cron,
                         start_time = $start_time, end_time = $end_time, time_zone = $time_zone, modified_at = $modified_at,
                         skip_invalid_records = $skip_invalid_records, skip_invalid_batches = $skip_invalid_batches
-                    WHERE id = $id
-                    """, FlowParameters(flow));
+                    WHERE id = $id AND ($read_modified_at IS NULL OR modified_at = $read_modified_at)
+                    """, [.. FlowParameters(flow), ("$read_modified_at", DateText(readModifiedAt))]);
             }
             catch (SqliteException error) when (IsUniqueViolation(error))
             {
@@ -68,7 +68,12 @@ public sealed partial class SqliteStateStore
             {
                 throw MissingFlowDestination(flow, error);
             }
-            if (changed == 0) throw FlowNotFound(flow.Id, flow.Name);
+            if (changed == 1) return;
+            if (Scalar("SELECT modified_at FROM flows WHERE id = $id", ("$id", IdText(flow.Id))) is string storedAt)
+            {
+                throw ChangedSinceRead("Flow", flow.Name, storedAt);
+            }
+            throw FlowNotFound(flow.Id, flow.Name);
         });
     }
 

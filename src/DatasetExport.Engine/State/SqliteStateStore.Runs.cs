@@ -13,6 +13,16 @@ public sealed partial class SqliteStateStore
         Write(() => InsertRun(run));
     }
 
+    public void AddRuns(IReadOnlyCollection<RunRecord> runs)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        Write(() =>
+        {
+            // A dataset still Running fails its insert; the exception rolls back the runs inserted before it.
+            foreach (var run in runs) InsertRun(run);
+        });
+    }
+
     public bool TryAddSlotRun(RunRecord run)
     {
         ArgumentNullException.ThrowIfNull(run);
@@ -233,7 +243,7 @@ public sealed partial class SqliteStateStore
             ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$running", nameof(RunStatus.Running))).Single();
         return new StateException(StateFailure.InUse,
             $"Flow '{run.FlowName}' is already exporting dataset '{run.DatasetId}': run {holder.Id} started at {holder.StartedAt:u} " +
-            $"and was last seen at {holder.HeartbeatAt:u}.", inner);
+            $"and was last seen at {holder.HeartbeatAt:u} (a run whose process died is taken over {ExportEngine.RunLease.TotalMinutes:0} minutes after that).", inner);
     }
 
     private static RunRecord ReadRun(SqliteDataReader row) => new()

@@ -66,11 +66,30 @@ public sealed partial class SqliteStateStore : IStateStore
             connection?.Dispose();
             throw error switch
             {
+                SqliteException { SqliteErrorCode: SqliteErrorCodes.ReadOnly or SqliteErrorCodes.CantOpen } when WriteProblem(home) is { } problem =>
+                    new StateException(StateFailure.Unusable,
+                        $"The state folder '{home}' cannot be written ({problem}), so '{path}' cannot be used: SQLite writes the database's " +
+                        $"-wal and -shm files beside it even to read it. Make the folder writable, or point ${ExportEngine.StateHomeVariable} at another folder.", error),
                 SqliteException sqlite => Translate(sqlite, path),
                 IOException or UnauthorizedAccessException => new StateException(StateFailure.Unusable,
                     $"The state folder '{home}' cannot be used: {error.Message}", error),
                 _ => error,
             };
+        }
+    }
+
+    /// <summary>Why no file can be created in <paramref name="folder"/> (a read-only disk, no permission), or null when one can.</summary>
+    private static string? WriteProblem(string folder)
+    {
+        try
+        {
+            using var probe = new FileStream(Path.Combine(folder, $".write-probe-{Guid.NewGuid():N}"), FileMode.CreateNew, FileAccess.Write,
+                FileShare.None, 1, FileOptions.DeleteOnClose);
+            return null;
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            return error.Message;
         }
     }
 
@@ -227,7 +246,9 @@ public sealed partial class SqliteStateStore : IStateStore
     {
         public const int Busy = 5;
         public const int Locked = 6;
+        public const int ReadOnly = 8;
         public const int Corrupt = 11;
+        public const int CantOpen = 14;
         public const int NotADatabase = 26;
         public const int ConstraintForeignKey = 787;
         public const int ConstraintPrimaryKey = 1555;
@@ -240,6 +261,11 @@ public sealed partial class SqliteStateStore : IStateStore
     private static string IdText(Guid id) => id.ToString("D");
     private static string DateText(DateTimeOffset value) => value.UtcDateTime.ToString(DateFormat, CultureInfo.InvariantCulture);
     private static string? DateText(DateTimeOffset? value) => value is { } date ? DateText(date) : null;
+
+    /// <summary>An update refused because another session wrote the record after the caller read it (<paramref name="storedAt"/>: stored modified_at text).</summary>
+    private static StateException ChangedSinceRead(string kind, string name, string storedAt) => new(StateFailure.InUse,
+        $"{kind} '{name}' was changed by another session (at {storedAt}) after this command read it; nothing was written. " +
+        "Run the command again to apply the change to what is stored now.");
 
     private static void ValidateName(string? name, string kind)
     {

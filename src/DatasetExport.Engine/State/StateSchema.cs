@@ -188,7 +188,8 @@ internal static class StateSchema
         ThrowIfNewer(version, LatestVersion, path);
         Execute(connection, null, "PRAGMA journal_mode = WAL;");
         Execute(connection, null, "PRAGMA foreign_keys = ON;");
-        Migrate(connection, path, Migrations);
+        // A current database needs no write lock to open: a session that only reads does not wait for another's writes.
+        if (version < LatestVersion) Migrate(connection, path, Migrations);
     }
 
     /// <summary>Applies the <paramref name="migrations"/> the database lacks, each in its own transaction with its version bump.</summary>

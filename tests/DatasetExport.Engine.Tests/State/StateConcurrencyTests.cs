@@ -91,6 +91,36 @@ public sealed class StateConcurrencyTests : IDisposable
     }
 
     [Fact]
+    public void Opening_the_store_and_reading_do_not_wait_for_another_processes_write_lock()
+    {
+        _first.SetOption("Owner", "nobody");
+        // Another process takes the write lock and holds it, uncommitted, until told to go on.
+        const string holdLock = """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1], isolation_level=None)
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE options SET value = 'other process' WHERE name = 'Owner'")
+            print("locked", flush=True)
+            sys.stdin.readline()
+            db.execute("COMMIT")
+            """;
+        var start = new ProcessStartInfo("python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "-c", holdLock, _first.Location }) start.ArgumentList.Add(argument);
+        using var otherProcess = Process.Start(start)!;
+        Assert.Equal("locked", otherProcess.StandardOutput.ReadLine());
+
+        // A session opened now (Get-ExportRun, Get-ExportFlow) reads what is committed, instead of waiting for the lock.
+        string? seen;
+        using (var reader = SqliteStateStore.Open(_home.Path)) seen = reader.GetOption("Owner");
+
+        otherProcess.StandardInput.WriteLine();
+        otherProcess.WaitForExit();
+        Assert.True(otherProcess.ExitCode == 0, otherProcess.StandardError.ReadToEnd());
+        Assert.Equal("nobody", seen);
+        Assert.Equal("other process", _second.GetOption("Owner"));
+    }
+
+    [Fact]
     public void Several_instances_opening_a_new_home_at_once_create_one_schema()
     {
         var home = _home.Combine("fresh");
