@@ -140,22 +140,16 @@ public sealed partial class ExportEngine
     }
 
     /// <summary>
-    /// What verifying a flow checks: for each of its datasets, in the flow's order, the newest run that succeeded (null
-    /// for a dataset that has none: nothing of it is backed up yet).
+    /// What verifying a flow checks: for each of its datasets, in the flow's order, the runs that hold the latest copy of
+    /// every batch the flow has exported to its current destination (an incremental flow's whole history there, a full
+    /// flow's newest run and the runs of batches gone from the lake since), oldest first; none for a dataset with nothing
+    /// exported there yet.
     /// </summary>
-    public IReadOnlyList<(string DatasetId, RunRecord? Run)> GetLatestSucceededRuns(FlowRecord flow)
-    {
-        // The newest runs mostly hold each dataset's latest: every run the flow ever had is read (each with its file list:
-        // 0.6 s for 9,000 runs of 10 files) only when they do not.
-        var succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded, last: flow.DatasetIds.Count * RecentRunsPerDataset); // newest first
-        if (flow.DatasetIds.Any(datasetId => LatestOf(datasetId) is null)) succeeded = State.ListRuns(flow.Id, RunStatus.Succeeded);
-        return flow.DatasetIds.Select(datasetId => (datasetId, LatestOf(datasetId))).ToList();
-
-        RunRecord? LatestOf(string datasetId) => succeeded.FirstOrDefault(run => string.Equals(run.DatasetId, datasetId, StringComparison.OrdinalIgnoreCase));
-    }
-
-    /// <summary>How many of a flow's newest succeeded runs per dataset <see cref="GetLatestSucceededRuns"/> reads first.</summary>
-    private const int RecentRunsPerDataset = 4;
+    public IReadOnlyList<(string DatasetId, IReadOnlyList<RunRecord> Runs)> GetRunsHoldingExports(FlowRecord flow) =>
+        flow.DatasetIds
+            .Select(datasetId => (datasetId, (IReadOnlyList<RunRecord>)State.ListRunsHoldingExportedBatches(flow.Id, datasetId, flow.DestinationId)
+                .Select(State.GetRun).OfType<RunRecord>().OrderBy(run => run.StartedAt).ToList()))
+            .ToList();
 
     /// <summary>Re-reads the run's manifest and every file from the destination, checking existence, size and sha256.</summary>
     public async Task<RunVerification> VerifyRunAsync(RunRecord run, CancellationToken cancellationToken)

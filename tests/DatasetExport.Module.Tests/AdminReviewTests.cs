@@ -312,7 +312,7 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
-    public void Test_ExportRun_of_a_flow_verifies_the_newest_succeeded_run_of_each_of_its_datasets()
+    public void Test_ExportRun_of_a_full_flow_verifies_the_newest_run_of_each_of_its_datasets()
     {
         _session.Run("""
             param($Out)
@@ -341,11 +341,41 @@ public sealed class AdminReviewTests : IDisposable
         var never = _session.Run("Test-ExportRun -Flow never");
         Assert.Empty(never.Output);
         ExportPipelineTests.AssertError(never, "RunNotFound", "TestExportRunCommand", ErrorCategory.ObjectNotFound, "orders");
-        Assert.Equal("Flow 'never' has no succeeded run of dataset 'orders' to verify.", never.Errors[0].Exception.Message);
+        Assert.Equal("Flow 'never' has exported nothing of dataset 'orders' to its destination yet: there is no run to verify.", never.Errors[0].Exception.Message);
         ExportPipelineTests.AssertError(_session.Run("Test-ExportRun -Flow nope"), "FlowNotFound", "TestExportRunCommand", ErrorCategory.ObjectNotFound, "nope");
 
         // Runs piped in are still verified one by one (a run does not stand for its flow here).
         Assert.Equal(4, _session.Run("Get-ExportRun | Test-ExportRun").Output.Count);
+    }
+
+    [Fact]
+    public void Test_ExportRun_of_an_incremental_flow_verifies_every_run_that_holds_batches_it_will_not_send_again()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportDestination -Name e -Type Local -Path "$Out/e" | Out-Null
+            New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
+            Start-ExportRun -Flow inc | Out-Null
+            """, _output).AssertNoErrors();
+        File.Copy(Path.Combine(_lake, "orders", "batch-0000.jsonl"), Path.Combine(_lake, "orders", "batch-0100.jsonl"));
+        _session.Run("Start-ExportRun -Flow inc | Out-Null; Start-ExportRun -Flow inc | Out-Null").AssertNoErrors(); // the second finds nothing new
+        var runs = _session.Run("Get-ExportRun -Flow inc").AssertNoErrors().Output; // newest first
+        Assert.Equal([0L, 40L, 120L], runs.Select(run => (long)run.Properties["RecordsWritten"].Value));
+        var (first, second) = ((Guid)runs[2].Properties["Id"].Value, (Guid)runs[1].Properties["Id"].Value);
+
+        var verified = _session.Run("Get-ExportFlow inc | Test-ExportRun").AssertNoErrors().Output;
+
+        Assert.Equal([first, second], verified.Select(v => (Guid)v.Properties["RunId"].Value));
+        Assert.All(verified, v => Assert.True((bool)v.Properties["IsValid"].Value));
+
+        // The first run's files are what the flow will never send again: losing one is what verifying the flow must show.
+        File.Delete((string)_session.Run("(Get-ExportRun -Id $args[0]).Files[0].SinkPath", first).AssertNoErrors().Output.Single().BaseObject);
+        Assert.Equal([false, true], _session.Run("Test-ExportRun -Flow inc").AssertNoErrors().Output.Select(v => (bool)v.Properties["IsValid"].Value));
+
+        // Pointed at another destination, the flow has exported nothing there yet.
+        var moved = _session.Run("Set-ExportFlow -Name inc -Destination e; Test-ExportRun -Flow inc");
+        ExportPipelineTests.AssertError(moved, "RunNotFound", "TestExportRunCommand", ErrorCategory.ObjectNotFound, "orders");
     }
 
     [Fact]

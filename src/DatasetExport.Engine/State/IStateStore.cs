@@ -115,4 +115,10 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// to <paramref name="destinationId"/> only when given, else to any destination.
     /// </summary>
     IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null);
+
+    /// <summary>
+    /// The runs that exported the latest copy of each batch the flow has exported for the dataset to the destination: what
+    /// an incremental flow will not send there again, so what must still be there (newest run first is not promised).
+    /// </summary>
+    IReadOnlyList<Guid> ListRunsHoldingExportedBatches(Guid flowId, string datasetId, Guid destinationId);
 }

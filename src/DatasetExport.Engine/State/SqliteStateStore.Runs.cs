@@ -176,12 +176,19 @@ public sealed partial class SqliteStateStore
         return Read(() => ReadAll($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", ReadRun, [.. parameters]));
     }
 
-    public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null)
+    public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null) =>
+        new HashSet<string>(ReadExportedBatches("batch_key", flowId, datasetId, destinationId), StringComparer.Ordinal);
+
+    public IReadOnlyList<Guid> ListRunsHoldingExportedBatches(Guid flowId, string datasetId, Guid destinationId) =>
+        ReadExportedBatches("run_id", flowId, datasetId, destinationId).Distinct(StringComparer.Ordinal).Select(Guid.Parse).ToList();
+
+    /// <summary>One column (batch_key or run_id) of the exported batches of a flow's dataset, to one destination or to any.</summary>
+    private List<string> ReadExportedBatches(string column, Guid flowId, string datasetId, Guid? destinationId)
     {
         ArgumentNullException.ThrowIfNull(datasetId);
         var scope = destinationId is null ? "flow_id = $flow_id" : "flow_id = $flow_id AND destination_id = $destination_id";
         (string, object?)[] parameters = [("$flow_id", IdText(flowId)), ("$destination_id", destinationId is { } id ? IdText(id) : null)];
-        var keys = Read(() =>
+        return Read(() =>
         {
             // Dataset ids match case-insensitively, as in the lake: the flow's runs may have recorded the id spelled otherwise.
             // The spellings are found one index seek each (a flow's keys may number millions).
@@ -195,10 +202,9 @@ public sealed partial class SqliteStateStore
                 SELECT dataset_id FROM spellings WHERE dataset_id IS NOT NULL
                 """, row => row.Text("dataset_id"), parameters)
                 .Where(spelling => string.Equals(spelling, datasetId, StringComparison.OrdinalIgnoreCase));
-            return spellings.SelectMany(spelling => ReadAll($"SELECT batch_key FROM exported_batches WHERE {scope} AND dataset_id = $dataset_id",
-                row => row.Text("batch_key"), [.. parameters, ("$dataset_id", spelling)])).ToList();
+            return spellings.SelectMany(spelling => ReadAll($"SELECT {column} FROM exported_batches WHERE {scope} AND dataset_id = $dataset_id",
+                row => row.Text(column), [.. parameters, ("$dataset_id", spelling)])).ToList();
         });
-        return new HashSet<string>(keys, StringComparer.Ordinal);
     }
 
     /// <summary>Writes every field of a run that is still Running in the store; never touches exported batches.</summary>

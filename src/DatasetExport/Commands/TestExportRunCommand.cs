@@ -4,7 +4,10 @@ using DatasetExport.Engine.State;
 namespace DatasetExport.Commands;
 
 /// <summary>
-/// <para type="synopsis">Verifies runs (or a flow's newest succeeded run of each dataset): re-reads the manifest and every file from the destination, checking existence, size and sha256.</para>
+/// <para type="synopsis">Verifies runs, or what a flow has exported: re-reads the manifest and every file from the destination, checking existence, size and sha256.</para>
+/// <para type="description">With -Flow (or flows from the pipeline) it verifies, for each dataset of the flow, the runs that
+/// hold the latest copy of every batch the flow has exported to its current destination: an incremental flow's whole
+/// history there, a full flow's newest run. A dataset with nothing exported there yet is a RunNotFound error.</para>
 /// </summary>
 /// <example>
 ///   <code>Get-ExportRun -Flow web-nightly -Last 1 | Test-ExportRun</code>
@@ -12,8 +15,8 @@ namespace DatasetExport.Commands;
 /// </example>
 /// <example>
 ///   <code>Get-ExportFlow | Test-ExportRun | Where-Object { -not $_.IsValid }</code>
-///   <para>Verifies the newest succeeded run of each dataset of every flow and keeps the ones that no longer match; a dataset
-///   with no succeeded run is reported as a RunNotFound error.</para>
+///   <para>Verifies everything every flow has exported to its destination (for an incremental flow, each run that still holds
+///   batches it will not send again) and keeps the runs whose files no longer match.</para>
 /// </example>
 [Cmdlet(VerbsDiagnostic.Test, "ExportRun", DefaultParameterSetName = ByInputObjectSet)]
 [OutputType(typeof(ExportRunVerification))]
@@ -36,8 +39,8 @@ public sealed class TestExportRunCommand : DatasetExportCmdlet
     public Guid[] Id { get; set; } = [];
 
     /// <summary>
-    /// Flows whose backups to verify: names (wildcards allowed) or flow objects from Get-ExportFlow. Verifies the newest
-    /// succeeded run of each of the flow's datasets.
+    /// Flows whose exports to verify: names (wildcards allowed) or flow objects from Get-ExportFlow. Verifies the runs
+    /// holding the latest copy of each batch the flow exported to its current destination.
     /// </summary>
     [Parameter(Mandatory = true, ParameterSetName = ByFlowSet, ValueFromPipeline = true)]
     [SupportsWildcards]
@@ -76,16 +79,16 @@ public sealed class TestExportRunCommand : DatasetExportCmdlet
 
     private void VerifyFlow(FlowRecord flow)
     {
-        foreach (var (datasetId, run) in Engine.GetLatestSucceededRuns(flow))
+        foreach (var (datasetId, runs) in Engine.GetRunsHoldingExports(flow))
         {
-            if (run is null)
+            if (runs.Count == 0)
             {
                 WriteError(new ErrorRecord(
-                    new ItemNotFoundException($"Flow '{flow.Name}' has no succeeded run of dataset '{datasetId}' to verify."),
+                    new ItemNotFoundException($"Flow '{flow.Name}' has exported nothing of dataset '{datasetId}' to its destination yet: there is no run to verify."),
                     "RunNotFound", ErrorCategory.ObjectNotFound, datasetId));
                 continue;
             }
-            Verify(run);
+            foreach (var run in runs) Verify(run);
         }
     }
 

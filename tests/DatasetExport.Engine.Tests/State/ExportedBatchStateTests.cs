@@ -35,6 +35,10 @@ public sealed class ExportedBatchStateTests : IDisposable
         Assert.Equal([Key("b.parquet").Value, Key("c.parquet").Value], store.GetExportedBatches(flow.Id, "sales.orders", second.Id).Order());
         Assert.Equal(3, store.GetExportedBatches(flow.Id, "sales.ORDERS").Count);
         Assert.Empty(store.GetExportedBatches(flow.Id, "sales.customers"));
+        // The runs holding those batches there: on the second destination, b's latest copy is the second run's.
+        Assert.Equal([toFirst.Id], store.ListRunsHoldingExportedBatches(flow.Id, "SALES.orders", first.Id));
+        Assert.Equal([toSecond.Id], store.ListRunsHoldingExportedBatches(flow.Id, "Sales.Orders", second.Id));
+        Assert.Empty(store.ListRunsHoldingExportedBatches(flow.Id, "sales.customers", second.Id));
 
         // A destination removed takes what was exported there with it: one made anew under its name starts empty.
         store.RemoveDestination(first.Id);

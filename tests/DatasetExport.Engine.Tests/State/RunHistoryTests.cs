@@ -26,34 +26,35 @@ public sealed class RunHistoryTests : IDisposable
     }
 
     [Fact]
-    public void Verification_takes_each_datasets_newest_success_however_far_back_it_lies()
+    public void Verification_takes_the_runs_holding_each_batchs_latest_copy_however_far_back_they_lie()
     {
-        var oldCustomers = Record("customers", RunStatus.Succeeded, minute: 0);
-        // Many newer runs of the other dataset, the newest of them failed.
-        var newestOrders = Enumerable.Range(1, 60).Select(minute => Record("orders", RunStatus.Succeeded, minute)).Last();
+        // Orders: an incremental history, a and b long ago, c half-way, then many runs that found nothing new, the last failed.
+        var first = Record("orders", RunStatus.Succeeded, minute: 0, "a", "b");
+        var middle = Enumerable.Range(1, 60).Select(minute => Record("orders", RunStatus.Succeeded, minute, minute == 30 ? ["c"] : [])).ElementAt(29);
         Record("orders", RunStatus.Failed, minute: 61);
-        Record("customers", RunStatus.Failed, minute: 62);
+        // Customers: exported in full twice; the newer run holds the latest copy of its only batch.
+        Record("customers", RunStatus.Succeeded, minute: 0, "x");
+        var newCustomers = Record("customers", RunStatus.Succeeded, minute: 62, "x");
 
-        var latest = _engine.GetLatestSucceededRuns(_flow);
+        var holding = _engine.GetRunsHoldingExports(_flow);
 
-        Assert.Equal(["orders", "customers", "never"], latest.Select(entry => entry.DatasetId));
-        Assert.Equal([newestOrders.Id, oldCustomers.Id], latest.Take(2).Select(entry => entry.Run!.Id));
-        Assert.Null(latest[2].Run);
-
-        // When the newest runs hold every dataset, those are taken.
-        var newCustomers = Record("customers", RunStatus.Succeeded, minute: 63);
-        var newNever = Record("never", RunStatus.Succeeded, minute: 64);
-        Assert.Equal([newestOrders.Id, newCustomers.Id, newNever.Id], _engine.GetLatestSucceededRuns(_flow).Select(entry => entry.Run!.Id));
+        Assert.Equal(["orders", "customers", "never"], holding.Select(entry => entry.DatasetId));
+        Assert.Equal([first.Id, middle.Id], holding[0].Runs.Select(run => run.Id));
+        Assert.Equal([newCustomers.Id], holding[1].Runs.Select(run => run.Id));
+        Assert.Empty(holding[2].Runs);
     }
 
-    /// <summary>A run of the dataset started <paramref name="minute"/> minutes after noon, ended with <paramref name="status"/>.</summary>
-    private RunRecord Record(string datasetId, RunStatus status, int minute)
+    /// <summary>
+    /// A run of the dataset started <paramref name="minute"/> minutes after noon, ended with <paramref name="status"/>;
+    /// a successful one commits the named batches.
+    /// </summary>
+    private RunRecord Record(string datasetId, RunStatus status, int minute, params string[] batches)
     {
         var run = StateSamples.Run(_flow, datasetId, StateSamples.Noon.AddMinutes(minute));
         _engine.State.AddRun(run);
         if (status == RunStatus.Succeeded)
         {
-            _engine.State.CommitRun(run, []);
+            _engine.State.CommitRun(run, batches.Select(name => new BatchKey(name, 100, StateSamples.Noon)).ToList());
             return run;
         }
         run.Status = status;
