@@ -156,6 +156,7 @@ public sealed partial class ExportEngine
     {
         var destination = State.GetDestination(run.DestinationId)
             ?? throw new StateException(StateFailure.NotFound, $"The destination '{run.DestinationName}' of run {run.Id} no longer exists.");
+        destination.FolderPath = run.FolderPath ?? destination.FolderPath; // where the run wrote, whatever the folder is now
         await using var target = _createDestination(destination);
         return await RunVerifier.VerifyAsync(run, target, cancellationToken).ConfigureAwait(false);
     }

@@ -82,6 +82,7 @@ internal sealed class ExportRunner
             ScheduledTime = slot,
             StartedAt = now,
             HeartbeatAt = now,
+            FolderPath = destination.FolderPath,
             ExportPath = ExportPathOf(flow, destination, datasetId, datasetId, slot),
         };
     }
@@ -226,8 +227,11 @@ internal sealed class ExportRunner
     {
         foreach (var abandoned in _state.ListRuns(run.FlowId, RunStatus.Abandoned))
         {
+            // Files in another folder of the destination (its FolderPath changed since) lie outside this run's reach: they stay
+            // recorded, for a run in that folder again.
             if ((abandoned.Files.Count == 0 && abandoned.ManifestPath is null) || abandoned.DestinationId != run.DestinationId ||
-                !string.Equals(abandoned.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase))
+                !string.Equals(abandoned.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase) ||
+                (abandoned.FolderPath ?? run.FolderPath) != run.FolderPath)
             {
                 continue;
             }

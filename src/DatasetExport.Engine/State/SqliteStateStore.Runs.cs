@@ -49,11 +49,11 @@ public sealed partial class SqliteStateStore
                 INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
                                   started_at, completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes,
                                   output_bytes, batch_count, export_path, manifest_path, files, error,
-                                  records_failed, skipped_batches, manifest_sha256, retries)
+                                  records_failed, skipped_batches, manifest_sha256, retries, folder_path)
                 VALUES ($id, $flow_id, $flow_name, $dataset_id, $destination_id, $destination_name, $status, $mode, $scheduled_time,
                         $started_at, $completed_at, $heartbeat_at, $records_read, $records_written, $records_skipped, $input_bytes,
                         $output_bytes, $batch_count, $export_path, $manifest_path, $files, $error,
-                        $records_failed, $skipped_batches, $manifest_sha256, $retries)
+                        $records_failed, $skipped_batches, $manifest_sha256, $retries, $folder_path)
                 """, RunParameters(run));
         }
         catch (SqliteException error) when (IsUniqueViolation(error))
@@ -221,7 +221,8 @@ public sealed partial class SqliteStateStore
                     records_written = $records_written, records_skipped = $records_skipped, input_bytes = $input_bytes,
                     output_bytes = $output_bytes, batch_count = $batch_count, export_path = $export_path, manifest_path = $manifest_path,
                     files = $files, error = $error, retries = $retries,
-                    records_failed = $records_failed, skipped_batches = $skipped_batches, manifest_sha256 = $manifest_sha256
+                    records_failed = $records_failed, skipped_batches = $skipped_batches, manifest_sha256 = $manifest_sha256,
+                    folder_path = $folder_path
                 WHERE id = $id AND status = $stored_status
                 """, [.. RunParameters(run), ("$stored_status", nameof(RunStatus.Running))]);
         }
@@ -272,6 +273,7 @@ public sealed partial class SqliteStateStore
         InputBytes = row.Int64("input_bytes"),
         OutputBytes = row.Int64("output_bytes"),
         BatchCount = row.Int32("batch_count"),
+        FolderPath = row.NullableText("folder_path"),
         ExportPath = row.Text("export_path"),
         ManifestPath = row.NullableText("manifest_path"),
         Files = (JsonSerializer.Deserialize(row.Text("files"), StateJson.Default.ListStoredRunFile) ?? []).Select(file => file.ToRecord()).ToList(),
@@ -302,6 +304,7 @@ public sealed partial class SqliteStateStore
         ("$input_bytes", run.InputBytes),
         ("$output_bytes", run.OutputBytes),
         ("$batch_count", run.BatchCount),
+        ("$folder_path", run.FolderPath),
         ("$export_path", run.ExportPath),
         ("$manifest_path", run.ManifestPath),
         ("$files", JsonSerializer.Serialize(run.Files.Select(StoredRunFile.From).ToList(), StateJson.Default.ListStoredRunFile)),

@@ -101,6 +101,11 @@ public sealed class RunRecord
     public long InputBytes { get; set; }
     public long OutputBytes { get; set; }
     public int BatchCount { get; set; }
+    /// <summary>
+    /// The destination's <see cref="Destinations.DestinationSettings.FolderPath"/> when the run started: its files stay
+    /// there when the folder is changed later. Null for runs recorded before state version 7 (the current folder applies).
+    /// </summary>
+    public string? FolderPath { get; set; }
     /// <summary>Folder of this run's files, relative to the destination's folder.</summary>
     public string ExportPath { get; set; } = "";
     /// <summary>Relative path of the manifest, when one was written.</summary>

@@ -152,6 +152,10 @@ internal static class StateSchema
         DROP TABLE exported_batches;
         ALTER TABLE exported_batches_by_destination RENAME TO exported_batches;
         """,
+        // 7: a run keeps the destination folder it wrote to, so its files are found there after the folder is changed.
+        """
+        ALTER TABLE runs ADD COLUMN folder_path TEXT;
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>

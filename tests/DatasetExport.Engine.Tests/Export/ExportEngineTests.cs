@@ -253,6 +253,30 @@ public sealed class ExportEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task A_run_is_verified_in_the_folder_it_wrote_to_after_the_destination_folder_changed()
+    {
+        SampleLake.WriteEvents(Path.Combine(Lake, "web", "a.jsonl"), 0, 200);
+        var flow = await CreateFlowAsync(FileType.Json, CompressionKind.None, datasets: "web");
+        var before = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+        var destination = _engine.State.GetDestination(flow.DestinationId)!;
+        destination.FolderPath = "exports-2027";
+        await _engine.UpdateDestinationAsync(destination, skipValidation: false, default);
+        var after = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+
+        Assert.Equal("exports", _engine.State.GetRun(before.Id)!.FolderPath);
+        Assert.StartsWith(Path.Combine(Output, "exports-2027") + Path.DirectorySeparatorChar, Assert.Single(after.Files).SinkPath);
+        var verified = await _engine.VerifyRunAsync(_engine.State.GetRun(before.Id)!, default);
+        Assert.True(verified.IsValid, verified.Problem); // was: its files looked for under exports-2027, all missing
+        Assert.True(verified.ManifestFound);
+        Assert.True((await _engine.VerifyRunAsync(after, default)).IsValid);
+
+        // A run recorded before runs kept their folder (state version 6) is looked for in the current folder, as it was then.
+        var legacy = _engine.State.GetRun(before.Id)!;
+        legacy.FolderPath = null;
+        Assert.False((await _engine.VerifyRunAsync(legacy, default)).IsValid);
+    }
+
+    [Fact]
     public async Task Destination_and_flow_input_is_validated()
     {
         var bad = (Func<DestinationSettings, Task>)(d => _engine.AddDestinationAsync(d, skipValidation: true, default));
