@@ -77,10 +77,7 @@ public sealed class StateConcurrencyTests : IDisposable
             time.sleep(1.5)
             db.execute("COMMIT")
             """;
-        var start = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "-c", holdLock, _first.Location }) start.ArgumentList.Add(argument);
-        using var otherProcess = Process.Start(start)!;
-        Assert.Equal("locked", otherProcess.StandardOutput.ReadLine());
+        using var otherProcess = StartLockHolder(holdLock);
 
         // Waits for the other process's commit instead of failing with "database is locked", so it lands last.
         _second.SetOption("Owner", "engine");
@@ -104,10 +101,7 @@ public sealed class StateConcurrencyTests : IDisposable
             sys.stdin.readline()
             db.execute("COMMIT")
             """;
-        var start = new ProcessStartInfo("python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { "-c", holdLock, _first.Location }) start.ArgumentList.Add(argument);
-        using var otherProcess = Process.Start(start)!;
-        Assert.Equal("locked", otherProcess.StandardOutput.ReadLine());
+        using var otherProcess = StartLockHolder(holdLock);
 
         // A session opened now (Get-ExportRun, Get-ExportFlow) reads what is committed, instead of waiting for the lock.
         string? seen;
@@ -180,5 +174,15 @@ public sealed class StateConcurrencyTests : IDisposable
                 Assert.NotNull(store.GetRun(run.Id));
             }
         }
+    }
+
+    /// <summary>Runs <paramref name="script"/> in Python's own SQLite on the state file; returns once it says it holds the write lock.</summary>
+    private Process StartLockHolder(string script)
+    {
+        var start = new ProcessStartInfo("python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { "-c", script, _first.Location }) start.ArgumentList.Add(argument);
+        var process = Process.Start(start)!;
+        Assert.Equal("locked", process.StandardOutput.ReadLine());
+        return process;
     }
 }
