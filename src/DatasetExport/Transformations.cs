@@ -17,6 +17,12 @@ public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransf
 {
     private const string DeserializedPrefix = "Deserialized.";
 
+    /// <summary>
+    /// Whether a run stands for its flow here (default). Off where runs are taken as runs: Test-ExportRun's -Flow must not
+    /// turn a deserialized run, which its -InputObject cannot take, into its whole flow; the run then binds by its Id.
+    /// </summary>
+    public bool RunStandsForFlow { get; set; } = true;
+
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData) => Convert(inputData);
 
     private object Convert(object inputData)
@@ -45,7 +51,7 @@ public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransf
         nameof(ExportFlow) => nameof(ExportFlow.Name),
         nameof(ExportRun) when namedType == typeof(ExportDestination) => nameof(ExportRun.Destination),
         nameof(ExportRun) when namedType == typeof(EligibleDataset) => nameof(ExportRun.DatasetId),
-        nameof(ExportRun) => nameof(ExportRun.Flow),
+        nameof(ExportRun) when RunStandsForFlow => nameof(ExportRun.Flow),
         _ => null,
     };
 

@@ -398,6 +398,10 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Equal(["f"], Strings(Copy + "Get-ExportRun -Last 1 | Copy-Remote | Get-ExportFlow | ForEach-Object Name"));
         Assert.Equal(["d"], Strings(Copy + "Get-ExportRun -Last 1 | Copy-Remote | Get-ExportDestination | ForEach-Object Name"));
         Assert.Equal(["d"], Strings(Copy + "Get-ExportDestination d | Copy-Remote | Get-ExportDestination | ForEach-Object Name"));
+        // A run copy given to Test-ExportRun is that run (by its Id), not its flow.
+        var runId = Strings("Get-ExportRun -Last 1 | ForEach-Object { $_.Id.ToString() }").Single();
+        Assert.Equal([runId], Strings(Copy + "Get-ExportRun -Last 1 | Copy-Remote | Test-ExportRun | ForEach-Object { $_.RunId.ToString() }"));
+        Assert.Equal(2, _session.Run(Copy + "Get-ExportFlow f | Copy-Remote | Test-ExportRun").AssertNoErrors().Output.Count);
     }
 
     private List<string> Strings(string script, params object?[] args) =>

@@ -44,7 +44,7 @@ public sealed class TestExportRunCommand : DatasetExportCmdlet
     /// </summary>
     [Parameter(Mandatory = true, ParameterSetName = ByFlowSet, ValueFromPipeline = true)]
     [SupportsWildcards]
-    [NameTransformation(typeof(ExportFlow))]
+    [NameTransformation(typeof(ExportFlow), RunStandsForFlow = false)]
     [ValidateNotNullOrEmpty]
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string[] Flow { get; set; } = [];
