@@ -329,7 +329,7 @@ public sealed class AdminReviewTests : IDisposable
 
         Assert.Equal([newest["orders"], newest["customers"]], verified.Select(v => (Guid)v.Properties["RunId"].Value));
         Assert.All(verified, v => Assert.True((bool)v.Properties["IsValid"].Value));
-        Assert.Equal(verified.Select(v => v.Properties["RunId"].Value), _session.Run("Test-ExportRun -Flow night*").AssertNoErrors().Output.Select(v => v.Properties["RunId"].Value));
+        Assert.Equal(verified.Select(v => v.Properties["RunId"].Value), _session.Run("Test-ExportRun night*").AssertNoErrors().Output.Select(v => v.Properties["RunId"].Value));
 
         // A file of the newest orders run goes missing: that run no longer verifies; the older one is not what is checked.
         var lost = (string)_session.Run("(Get-ExportRun -Id $args[0]).Files[0].SinkPath", newest["orders"]).AssertNoErrors().Output.Single().BaseObject;

@@ -42,7 +42,7 @@ public sealed class TestExportRunCommand : DatasetExportCmdlet
     /// Flows whose exports to verify: names (wildcards allowed) or flow objects from Get-ExportFlow. Verifies the runs
     /// holding the latest copy of each batch the flow exported to its current destination.
     /// </summary>
-    [Parameter(Mandatory = true, ParameterSetName = ByFlowSet, ValueFromPipeline = true)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = ByFlowSet, ValueFromPipeline = true)]
     [SupportsWildcards]
     [NameTransformation(typeof(ExportFlow), RunStandsForFlow = false)]
     [ValidateNotNullOrEmpty]
