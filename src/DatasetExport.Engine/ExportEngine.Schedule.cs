@@ -214,6 +214,7 @@ public sealed partial class ExportEngine
         var runner = new ExportRunner(State, Time, Log);
         using var heartbeat = new RunHeartbeat(State, Time);
         foreach (var run in runs) heartbeat.Hold(run);
+        await RemoveAbandonedFilesElsewhereAsync(flow, destination, target).ConfigureAwait(false);
         var started = 0;
         try
         {
@@ -232,6 +233,41 @@ public sealed partial class ExportEngine
             if (error is OperationCanceledException) throw;
         }
         return runs;
+    }
+
+    /// <summary>
+    /// Deletes the files dead (Abandoned) runs of the flow stored where none of its runs will look again: on a destination
+    /// the flow has left, in a folder its destination has left, or of a dataset it no longer exports. (The next run of a
+    /// dataset deletes those in its own place.) A destination that cannot be reached keeps them recorded for next time;
+    /// the export goes on.
+    /// </summary>
+    private async Task RemoveAbandonedFilesElsewhereAsync(FlowRecord flow, DestinationSettings destination, IExportDestination target)
+    {
+        var places = State.ListRuns(flow.Id, RunStatus.Abandoned)
+            .Where(run => run.Files.Count > 0 || run.ManifestPath is not null)
+            .Where(run => run.DestinationId != destination.Id || (run.FolderPath ?? destination.FolderPath) != destination.FolderPath ||
+                          !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase))
+            .GroupBy(run => (run.DestinationId, run.FolderPath));
+        foreach (var place in places)
+        {
+            if (place.Key.DestinationId == destination.Id && (place.Key.FolderPath ?? destination.FolderPath) == destination.FolderPath)
+            {
+                await ExportRunner.DeleteAbandonedFilesAsync(State, place, target).ConfigureAwait(false);
+                continue;
+            }
+            // A destination removed since cannot be reached: its files stay (it refused removal while such a run was Running).
+            if (State.GetDestination(place.Key.DestinationId) is not { } elsewhere) continue;
+            elsewhere.FolderPath = place.Key.FolderPath ?? elsewhere.FolderPath;
+            try
+            {
+                await using var other = _createDestination(elsewhere);
+                await ExportRunner.DeleteAbandonedFilesAsync(State, place, other).ConfigureAwait(false);
+            }
+            catch (DestinationException error)
+            {
+                Log?.Invoke($"Flow '{flow.Name}': the files of dead runs on destination '{elsewhere.Name}' stay for now: {error.Message}");
+            }
+        }
     }
 
     private void FailUnstarted(RunRecord run, string reason)

@@ -225,24 +225,31 @@ internal sealed class ExportRunner
     /// </summary>
     private async Task RemoveAbandonedFilesAsync(RunRecord run, IExportDestination target)
     {
-        foreach (var abandoned in _state.ListRuns(run.FlowId, RunStatus.Abandoned))
+        // Files in another folder of the destination (its FolderPath changed since) lie outside this run's reach: the engine
+        // deletes those (ExportEngine.RemoveAbandonedFilesElsewhereAsync).
+        var here = _state.ListRuns(run.FlowId, RunStatus.Abandoned).Where(abandoned =>
+            abandoned.DestinationId == run.DestinationId &&
+            string.Equals(abandoned.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase) &&
+            (abandoned.FolderPath ?? run.FolderPath) == run.FolderPath);
+        await DeleteAbandonedFilesAsync(_state, here, target).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes through <paramref name="target"/> the files the <paramref name="abandoned"/> runs stored (each run's manifest
+    /// first, so no reader follows it to parts already gone) and forgets them; stops at the first delete that fails,
+    /// leaving the rest recorded for a later try.
+    /// </summary>
+    internal static async Task DeleteAbandonedFilesAsync(IStateStore state, IEnumerable<RunRecord> abandoned, IExportDestination target)
+    {
+        foreach (var run in abandoned.Where(run => run.Files.Count > 0 || run.ManifestPath is not null))
         {
-            // Files in another folder of the destination (its FolderPath changed since) lie outside this run's reach: they stay
-            // recorded, for a run in that folder again.
-            if ((abandoned.Files.Count == 0 && abandoned.ManifestPath is null) || abandoned.DestinationId != run.DestinationId ||
-                !string.Equals(abandoned.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase) ||
-                (abandoned.FolderPath ?? run.FolderPath) != run.FolderPath)
-            {
-                continue;
-            }
-            // The manifest first: no reader may follow it to parts already deleted.
-            var stored = abandoned.Files.Select(file => file.RelativePath).Prepend(abandoned.ManifestPath).OfType<string>();
+            var stored = run.Files.Select(file => file.RelativePath).Prepend(run.ManifestPath).OfType<string>();
             foreach (var path in stored)
             {
                 // A destination that fails now fails the run too, which says why: no point waiting for it file by file.
                 if (!await TryDeleteAsync(target, path).ConfigureAwait(false)) return;
             }
-            _state.ForgetAbandonedRunFiles(abandoned.Id);
+            state.ForgetAbandonedRunFiles(run.Id);
         }
     }
 

@@ -414,6 +414,52 @@ public sealed class ExportIntegrityTests : IDisposable
         Assert.Single(Directory.GetFiles(Path.Combine(Output, dead.ExportPath), "manifest-*"));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Files_a_dead_run_left_where_the_flow_no_longer_exports_are_deleted_by_its_next_run(bool flowMovedToAnotherDestination)
+    {
+        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        var flow = await CreateFlowAsync(maxFileSizeMB: 1);
+        // Killed right after its manifest was stored, before its commit (as above).
+        RunRecord? savedAtDeath = null;
+        var folderAtDeath = "";
+        _afterUpload = relativePath =>
+        {
+            if (!Path.GetFileName(relativePath).StartsWith("manifest-", StringComparison.Ordinal)) return;
+            _afterUpload = _ => { };
+            savedAtDeath = _engine.State.ListRuns(flow.Id).Single();
+            folderAtDeath = CopyFolderOf(savedAtDeath);
+            throw new IOException("The process is killed here.");
+        };
+        Assert.Equal(RunStatus.Failed, (await RunAsync(flow, 0)).Status);
+        var dead = LeaveDeadRun(savedAtDeath, folderAtDeath);
+        var deadFolder = Path.Combine(Output, dead.ExportPath);
+        Assert.NotEmpty(Directory.GetFiles(deadFolder));
+
+        // Then the flow exports elsewhere: to another destination, or to another folder of its destination.
+        if (flowMovedToAnotherDestination)
+        {
+            var other = new DestinationSettings { Name = "other", Type = DestinationType.Local, Properties = { [LocalFolderDestination.PathProperty] = _root.Combine("other") } };
+            await _engine.AddDestinationAsync(other, skipValidation: true, default);
+            flow.DestinationId = other.Id;
+            _engine.UpdateFlow(flow);
+        }
+        else
+        {
+            var destination = _engine.State.GetDestination(flow.DestinationId)!;
+            destination.FolderPath = "moved";
+            await _engine.UpdateDestinationAsync(destination, skipValidation: true, default);
+        }
+        var next = await RunAsync(flow, 1);
+
+        Assert.True(next.Status == RunStatus.Succeeded, next.Error);
+        Assert.Empty(Directory.GetFiles(deadFolder)); // was: the dead run's parts and manifest stayed, recorded for a run there
+        var forgotten = _engine.State.GetRun(dead.Id)!;
+        Assert.Equal((RunStatus.Abandoned, 0, null), (forgotten.Status, forgotten.Files.Count, forgotten.ManifestPath));
+        Assert.Equal(Range(0, 24_000), next.Files.SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f.SinkPath))).Order());
+    }
+
     [Fact]
     public async Task A_running_run_is_saved_with_each_file_it_stores()
     {
