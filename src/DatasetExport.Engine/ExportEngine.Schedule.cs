@@ -214,10 +214,10 @@ public sealed partial class ExportEngine
         var runner = new ExportRunner(State, Time, Log);
         using var heartbeat = new RunHeartbeat(State, Time);
         foreach (var run in runs) heartbeat.Hold(run);
-        await RemoveAbandonedFilesElsewhereAsync(flow, destination, target).ConfigureAwait(false);
         var started = 0;
         try
         {
+            await RemoveAbandonedFilesElsewhereAsync(flow, destination, target).ConfigureAwait(false);
             for (; started < runs.Count; started++)
             {
                 var scope = new ProgressScope(progress, flow.Name, runs[started].DatasetId, started, runs.Count);
@@ -260,8 +260,10 @@ public sealed partial class ExportEngine
             elsewhere.FolderPath = place.Key.FolderPath ?? elsewhere.FolderPath;
             try
             {
+                // A place the flow has left may be gone for good (a decommissioned server): it must not hold up every export.
+                using var budget = new CancellationTokenSource(AbandonedFilesElsewhereBudget);
                 await using var other = _createDestination(elsewhere);
-                await ExportRunner.DeleteAbandonedFilesAsync(State, place, other).ConfigureAwait(false);
+                await ExportRunner.DeleteAbandonedFilesAsync(State, place, other, budget.Token).ConfigureAwait(false);
             }
             catch (DestinationException error)
             {
@@ -269,6 +271,9 @@ public sealed partial class ExportEngine
             }
         }
     }
+
+    /// <summary>How long a run waits for another destination to delete what dead runs left there.</summary>
+    private static readonly TimeSpan AbandonedFilesElsewhereBudget = TimeSpan.FromSeconds(30);
 
     private void FailUnstarted(RunRecord run, string reason)
     {

@@ -237,9 +237,10 @@ internal sealed class ExportRunner
     /// <summary>
     /// Deletes through <paramref name="target"/> the files the <paramref name="abandoned"/> runs stored (each run's manifest
     /// first, so no reader follows it to parts already gone) and forgets them; stops at the first delete that fails,
-    /// leaving the rest recorded for a later try.
+    /// leaving the rest recorded for a later try (also when <paramref name="cancellationToken"/> ends the wait).
     /// </summary>
-    internal static async Task DeleteAbandonedFilesAsync(IStateStore state, IEnumerable<RunRecord> abandoned, IExportDestination target)
+    internal static async Task DeleteAbandonedFilesAsync(
+        IStateStore state, IEnumerable<RunRecord> abandoned, IExportDestination target, CancellationToken cancellationToken = default)
     {
         foreach (var run in abandoned.Where(run => run.Files.Count > 0 || run.ManifestPath is not null))
         {
@@ -247,7 +248,7 @@ internal sealed class ExportRunner
             foreach (var path in stored)
             {
                 // A destination that fails now fails the run too, which says why: no point waiting for it file by file.
-                if (!await TryDeleteAsync(target, path).ConfigureAwait(false)) return;
+                if (!await TryDeleteAsync(target, path, cancellationToken).ConfigureAwait(false)) return;
             }
             state.ForgetAbandonedRunFiles(run.Id);
         }
@@ -826,11 +827,11 @@ internal sealed class ExportRunner
     }
 
     /// <summary>Deletes a stored file; false when that failed and the file may still be there.</summary>
-    private static async Task<bool> TryDeleteAsync(IExportDestination target, string relativePath)
+    private static async Task<bool> TryDeleteAsync(IExportDestination target, string relativePath, CancellationToken cancellationToken = default)
     {
         try
         {
-            await target.DeleteAsync(relativePath, CancellationToken.None).ConfigureAwait(false);
+            await target.DeleteAsync(relativePath, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (DestinationException error) when (error.Failure == DestinationFailure.NotFound)
