@@ -24,12 +24,16 @@ public sealed class ExportIntegrityTests : IDisposable
         _engine = ExportEngine.Open(new EngineOptions
         {
             StateHome = _root.Combine("state"),
-            DestinationFactory = settings => new HookedDestination(new LocalFolderDestination(settings), relativePath => _afterUpload(relativePath)),
+            DestinationFactory = settings => new HookedDestination(new LocalFolderDestination(settings), relativePath => _afterUpload(relativePath),
+                relativePath => _beforeDelete(settings.Name, relativePath)),
         });
     }
 
     /// <summary>What happens after each file is stored, by its relative path; nothing by default.</summary>
     private Action<string> _afterUpload = _ => { };
+
+    /// <summary>What happens before each delete, by destination name and relative path; nothing by default.</summary>
+    private Action<string, string> _beforeDelete = (_, _) => { };
 
     private string Lake => _root.Combine("lake");
     private string Output => _root.Combine("out");
@@ -461,6 +465,48 @@ public sealed class ExportIntegrityTests : IDisposable
     }
 
     [Fact]
+    public async Task A_destination_the_flow_left_that_cannot_delete_keeps_a_dead_runs_files_recorded_and_holds_up_no_export()
+    {
+        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
+        // Killed right after its first part was stored and recorded (as above).
+        RunRecord? savedAtDeath = null;
+        var folderAtDeath = "";
+        using var cancel = new CancellationTokenSource();
+        var dieAfterFirstPart = new SynchronousProgress(report =>
+        {
+            if (savedAtDeath is not null || !report.Activity.StartsWith("Stored ", StringComparison.Ordinal)) return;
+            savedAtDeath = _engine.State.ListRuns(flow.Id).Single();
+            folderAtDeath = CopyFolderOf(savedAtDeath);
+            cancel.Cancel();
+        });
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _engine.RunFlowAsync(flow, Lake, FirstSlot, dieAfterFirstPart, cancel.Token));
+        var dead = LeaveDeadRun(savedAtDeath, folderAtDeath);
+        Assert.Single(dead.Files);
+        var other = new DestinationSettings { Name = "other", Type = DestinationType.Local, Properties = { [LocalFolderDestination.PathProperty] = _root.Combine("other") } };
+        await _engine.AddDestinationAsync(other, skipValidation: true, default);
+        flow.DestinationId = other.Id;
+        _engine.UpdateFlow(flow);
+        // The destination the flow left is unreachable now.
+        _beforeDelete = (name, _) =>
+        {
+            if (name == "local-integrity") throw new DestinationException(DestinationFailure.Unreachable, "The old share is offline.");
+        };
+
+        var next = await RunAsync(flow, 1);
+
+        Assert.True(next.Status == RunStatus.Succeeded, next.Error);
+        Assert.Equal(dead.Files.Count, _engine.State.GetRun(dead.Id)!.Files.Count);
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(Output, dead.ExportPath)));
+
+        // Reachable again: the next run deletes them.
+        _beforeDelete = (_, _) => { };
+        await RunAsync(flow, 2);
+        Assert.Empty(_engine.State.GetRun(dead.Id)!.Files);
+        Assert.Empty(Directory.GetFiles(Path.Combine(Output, dead.ExportPath)));
+    }
+
+    [Fact]
     public async Task A_running_run_is_saved_with_each_file_it_stores()
     {
         for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
@@ -550,7 +596,7 @@ public sealed class ExportIntegrityTests : IDisposable
     }
 
     /// <summary>A real Local destination that calls the test back after each file it stored.</summary>
-    private sealed class HookedDestination(LocalFolderDestination local, Action<string> afterUpload) : IExportDestination
+    private sealed class HookedDestination(LocalFolderDestination local, Action<string> afterUpload, Action<string> beforeDelete) : IExportDestination
     {
         public async Task UploadFileAsync(string localPath, string relativePath, CancellationToken cancellationToken)
         {
@@ -560,7 +606,11 @@ public sealed class ExportIntegrityTests : IDisposable
 
         public Task<Stream> OpenReadAsync(string relativePath, CancellationToken cancellationToken) => local.OpenReadAsync(relativePath, cancellationToken);
         public Task<StoredFileInfo?> GetFileInfoAsync(string relativePath, CancellationToken cancellationToken) => local.GetFileInfoAsync(relativePath, cancellationToken);
-        public Task DeleteAsync(string relativePath, CancellationToken cancellationToken) => local.DeleteAsync(relativePath, cancellationToken);
+        public Task DeleteAsync(string relativePath, CancellationToken cancellationToken)
+        {
+            beforeDelete(relativePath);
+            return local.DeleteAsync(relativePath, cancellationToken);
+        }
         public string GetSinkPath(string relativePath) => local.GetSinkPath(relativePath);
         public ValueTask DisposeAsync() => local.DisposeAsync();
     }
