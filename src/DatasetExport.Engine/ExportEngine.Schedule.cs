@@ -245,12 +245,11 @@ public sealed partial class ExportEngine
     {
         var places = State.ListRuns(flow.Id, RunStatus.Abandoned)
             .Where(run => run.Files.Count > 0 || run.ManifestPath is not null)
-            .Where(run => run.DestinationId != destination.Id || (run.FolderPath ?? destination.FolderPath) != destination.FolderPath ||
-                          !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase))
+            .Where(run => !run.StoredIn(destination.Id, destination.FolderPath) || !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase))
             .GroupBy(run => (run.DestinationId, run.FolderPath));
         foreach (var place in places)
         {
-            if (place.Key.DestinationId == destination.Id && (place.Key.FolderPath ?? destination.FolderPath) == destination.FolderPath)
+            if (place.First().StoredIn(destination.Id, destination.FolderPath))
             {
                 await ExportRunner.DeleteAbandonedFilesAsync(State, place, target).ConfigureAwait(false);
                 continue;

@@ -228,9 +228,8 @@ internal sealed class ExportRunner
         // Files in another folder of the destination (its FolderPath changed since) lie outside this run's reach: the engine
         // deletes those (ExportEngine.RemoveAbandonedFilesElsewhereAsync).
         var here = _state.ListRuns(run.FlowId, RunStatus.Abandoned).Where(abandoned =>
-            abandoned.DestinationId == run.DestinationId &&
-            string.Equals(abandoned.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase) &&
-            (abandoned.FolderPath ?? run.FolderPath) == run.FolderPath);
+            abandoned.StoredIn(run.DestinationId, run.FolderPath!) &&
+            string.Equals(abandoned.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase));
         await DeleteAbandonedFilesAsync(_state, here, target).ConfigureAwait(false);
     }
 

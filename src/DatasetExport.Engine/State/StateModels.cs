@@ -106,6 +106,10 @@ public sealed class RunRecord
     /// there when the folder is changed later. Null for runs recorded before state version 7 (the current folder applies).
     /// </summary>
     public string? FolderPath { get; set; }
+
+    /// <summary>Whether the run's files lie on <paramref name="destinationId"/> in <paramref name="folderPath"/>, that destination's current folder.</summary>
+    public bool StoredIn(Guid destinationId, string folderPath) => DestinationId == destinationId && (FolderPath ?? folderPath) == folderPath;
+
     /// <summary>Folder of this run's files, relative to the destination's folder.</summary>
     public string ExportPath { get; set; } = "";
     /// <summary>Relative path of the manifest, when one was written.</summary>
