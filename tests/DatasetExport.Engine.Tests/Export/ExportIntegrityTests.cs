@@ -71,6 +71,12 @@ public sealed class ExportIntegrityTests : IDisposable
     private async Task<RunRecord> RunAsync(FlowRecord flow, int slot, IProgress<ExportProgress>? progress = null) =>
         Assert.Single(await _engine.RunFlowAsync(flow, Lake, FirstSlot.AddHours(slot), progress, default));
 
+    /// <summary>Four batches of 6,000 records: about five 1 MB parts.</summary>
+    private void WriteFourBigBatches()
+    {
+        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+    }
+
     /// <summary>Ten batches of 100 records, ids 0-999 in path order.</summary>
     private void WriteTenBatches()
     {
@@ -350,6 +356,54 @@ public sealed class ExportIntegrityTests : IDisposable
     }
 
     /// <summary>
+    /// A run of the first slot killed right after its first part was stored and recorded: taken from a real run at that point
+    /// (then cancelled) and left as a dead process leaves it (<see cref="LeaveDeadRun"/>).
+    /// </summary>
+    private async Task<RunRecord> DieAfterFirstPartAsync(FlowRecord flow)
+    {
+        RunRecord? savedAtDeath = null;
+        var folderAtDeath = "";
+        using var cancel = new CancellationTokenSource();
+        var dieAfterFirstPart = new SynchronousProgress(report =>
+        {
+            if (savedAtDeath is not null || !report.Activity.StartsWith("Stored ", StringComparison.Ordinal)) return;
+            savedAtDeath = _engine.State.ListRuns(flow.Id).Single();
+            Assert.Single(savedAtDeath.Files);
+            folderAtDeath = CopyFolderOf(savedAtDeath);
+            cancel.Cancel();
+        });
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _engine.RunFlowAsync(flow, Lake, FirstSlot, dieAfterFirstPart, cancel.Token));
+        return LeaveDeadRun(savedAtDeath, folderAtDeath);
+    }
+
+    /// <summary>A run of the first slot killed right after its manifest was stored, before its commit (as <see cref="DieAfterFirstPartAsync"/>).</summary>
+    private async Task<RunRecord> DieAfterManifestAsync(FlowRecord flow)
+    {
+        RunRecord? savedAtDeath = null;
+        var folderAtDeath = "";
+        _afterUpload = relativePath =>
+        {
+            if (!Path.GetFileName(relativePath).StartsWith("manifest-", StringComparison.Ordinal)) return;
+            _afterUpload = _ => { };
+            savedAtDeath = _engine.State.ListRuns(flow.Id).Single();
+            Assert.Equal(relativePath, savedAtDeath.ManifestPath);
+            folderAtDeath = CopyFolderOf(savedAtDeath);
+            throw new IOException("The process is killed here.");
+        };
+        Assert.Equal(RunStatus.Failed, (await RunAsync(flow, 0)).Status);
+        return LeaveDeadRun(savedAtDeath, folderAtDeath);
+    }
+
+    /// <summary>Points the flow at a new Local destination, "other".</summary>
+    private async Task MoveFlowToAnotherDestinationAsync(FlowRecord flow)
+    {
+        var other = new DestinationSettings { Name = "other", Type = DestinationType.Local, Properties = { [LocalFolderDestination.PathProperty] = _root.Combine("other") } };
+        await _engine.AddDestinationAsync(other, skipValidation: true, default);
+        flow.DestinationId = other.Id;
+        _engine.UpdateFlow(flow);
+    }
+
+    /// <summary>
     /// The slot again (as Invoke-ExportSchedule redoes it): the dead run is marked Abandoned, its files deleted and forgotten,
     /// and the folder holds the redo's files only, every record once.
     /// </summary>
@@ -372,22 +426,9 @@ public sealed class ExportIntegrityTests : IDisposable
     [Fact]
     public async Task Parts_stored_by_a_run_whose_process_died_are_deleted_by_the_next_run_so_a_folder_without_manifest_holds_each_record_once()
     {
-        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        WriteFourBigBatches();
         var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
-        // Killed right after its first part was stored: taken from a real run at that point (then cancelled).
-        RunRecord? savedAtDeath = null;
-        var folderAtDeath = "";
-        using var cancel = new CancellationTokenSource();
-        var dieAfterFirstPart = new SynchronousProgress(report =>
-        {
-            if (savedAtDeath is not null || !report.Activity.StartsWith("Stored ", StringComparison.Ordinal)) return;
-            savedAtDeath = _engine.State.ListRuns(flow.Id).Single();
-            Assert.Single(savedAtDeath.Files);
-            folderAtDeath = CopyFolderOf(savedAtDeath);
-            cancel.Cancel();
-        });
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _engine.RunFlowAsync(flow, Lake, FirstSlot, dieAfterFirstPart, cancel.Token));
-        var dead = LeaveDeadRun(savedAtDeath, folderAtDeath);
+        var dead = await DieAfterFirstPartAsync(flow);
 
         await AssertRedoneOverTheDeadRunAsync(flow, dead, 24_000);
     }
@@ -395,23 +436,10 @@ public sealed class ExportIntegrityTests : IDisposable
     [Fact]
     public async Task A_manifest_stored_by_a_run_whose_process_died_before_its_commit_is_deleted_with_its_parts_by_the_next_run()
     {
-        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        WriteFourBigBatches();
         var flow = await CreateFlowAsync(maxFileSizeMB: 1);
-        // Killed right after its manifest was stored, before its commit: a reader following that manifest would find
-        // every record in it, and again in the redo's.
-        RunRecord? savedAtDeath = null;
-        var folderAtDeath = "";
-        _afterUpload = relativePath =>
-        {
-            if (!Path.GetFileName(relativePath).StartsWith("manifest-", StringComparison.Ordinal)) return;
-            _afterUpload = _ => { };
-            savedAtDeath = _engine.State.ListRuns(flow.Id).Single();
-            Assert.Equal(relativePath, savedAtDeath.ManifestPath);
-            folderAtDeath = CopyFolderOf(savedAtDeath);
-            throw new IOException("The process is killed here.");
-        };
-        Assert.Equal(RunStatus.Failed, (await RunAsync(flow, 0)).Status);
-        var dead = LeaveDeadRun(savedAtDeath, folderAtDeath);
+        // A reader following the dead run's manifest would find every record in it, and again in the redo's.
+        var dead = await DieAfterManifestAsync(flow);
         Assert.Contains(Directory.GetFiles(Path.Combine(Output, dead.ExportPath)), file => Path.GetFileName(file).StartsWith("manifest-", StringComparison.Ordinal));
 
         await AssertRedoneOverTheDeadRunAsync(flow, dead, 24_000);
@@ -423,31 +451,16 @@ public sealed class ExportIntegrityTests : IDisposable
     [InlineData(false)]
     public async Task Files_a_dead_run_left_where_the_flow_no_longer_exports_are_deleted_by_its_next_run(bool flowMovedToAnotherDestination)
     {
-        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        WriteFourBigBatches();
         var flow = await CreateFlowAsync(maxFileSizeMB: 1);
-        // Killed right after its manifest was stored, before its commit (as above).
-        RunRecord? savedAtDeath = null;
-        var folderAtDeath = "";
-        _afterUpload = relativePath =>
-        {
-            if (!Path.GetFileName(relativePath).StartsWith("manifest-", StringComparison.Ordinal)) return;
-            _afterUpload = _ => { };
-            savedAtDeath = _engine.State.ListRuns(flow.Id).Single();
-            folderAtDeath = CopyFolderOf(savedAtDeath);
-            throw new IOException("The process is killed here.");
-        };
-        Assert.Equal(RunStatus.Failed, (await RunAsync(flow, 0)).Status);
-        var dead = LeaveDeadRun(savedAtDeath, folderAtDeath);
+        var dead = await DieAfterManifestAsync(flow);
         var deadFolder = Path.Combine(Output, dead.ExportPath);
         Assert.NotEmpty(Directory.GetFiles(deadFolder));
 
         // Then the flow exports elsewhere: to another destination, or to another folder of its destination.
         if (flowMovedToAnotherDestination)
         {
-            var other = new DestinationSettings { Name = "other", Type = DestinationType.Local, Properties = { [LocalFolderDestination.PathProperty] = _root.Combine("other") } };
-            await _engine.AddDestinationAsync(other, skipValidation: true, default);
-            flow.DestinationId = other.Id;
-            _engine.UpdateFlow(flow);
+            await MoveFlowToAnotherDestinationAsync(flow);
         }
         else
         {
@@ -467,26 +480,10 @@ public sealed class ExportIntegrityTests : IDisposable
     [Fact]
     public async Task A_destination_the_flow_left_that_cannot_delete_keeps_a_dead_runs_files_recorded_and_holds_up_no_export()
     {
-        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        WriteFourBigBatches();
         var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
-        // Killed right after its first part was stored and recorded (as above).
-        RunRecord? savedAtDeath = null;
-        var folderAtDeath = "";
-        using var cancel = new CancellationTokenSource();
-        var dieAfterFirstPart = new SynchronousProgress(report =>
-        {
-            if (savedAtDeath is not null || !report.Activity.StartsWith("Stored ", StringComparison.Ordinal)) return;
-            savedAtDeath = _engine.State.ListRuns(flow.Id).Single();
-            folderAtDeath = CopyFolderOf(savedAtDeath);
-            cancel.Cancel();
-        });
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _engine.RunFlowAsync(flow, Lake, FirstSlot, dieAfterFirstPart, cancel.Token));
-        var dead = LeaveDeadRun(savedAtDeath, folderAtDeath);
-        Assert.Single(dead.Files);
-        var other = new DestinationSettings { Name = "other", Type = DestinationType.Local, Properties = { [LocalFolderDestination.PathProperty] = _root.Combine("other") } };
-        await _engine.AddDestinationAsync(other, skipValidation: true, default);
-        flow.DestinationId = other.Id;
-        _engine.UpdateFlow(flow);
+        var dead = await DieAfterFirstPartAsync(flow);
+        await MoveFlowToAnotherDestinationAsync(flow);
         // The destination the flow left is unreachable now.
         _beforeDelete = (name, _) =>
         {
@@ -509,7 +506,7 @@ public sealed class ExportIntegrityTests : IDisposable
     [Fact]
     public async Task A_running_run_is_saved_with_each_file_it_stores()
     {
-        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        WriteFourBigBatches();
         var flow = await CreateFlowAsync(maxFileSizeMB: 1);
         var savedWhenStored = new List<(int Reported, RunStatus Status, List<string> Saved)>();
         var progress = new SynchronousProgress(report =>
@@ -554,7 +551,7 @@ public sealed class ExportIntegrityTests : IDisposable
     [Fact]
     public async Task Saving_a_running_run_with_a_file_it_stored_keeps_its_latest_heartbeat()
     {
-        for (var batch = 0; batch < 4; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        WriteFourBigBatches();
         var clock = new FakeTimeProvider(FirstSlot);
         using var engine = ExportEngine.Open(new EngineOptions { StateHome = _root.Combine("state"), TimeProvider = clock });
         var flow = await CreateFlowAsync(maxFileSizeMB: 1);
