@@ -736,7 +736,10 @@ internal sealed class ExportRunner
     /// </summary>
     private static async Task<RunFileRecord> StoreFileAsync(IExportDestination target, string localPath, string relativePath, long records, CancellationToken cancellationToken)
     {
-        using var hashing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // Hashed while it uploads; stopped only when the upload fails. Once the file is stored its hash (a local read, done by
+        // then or nearly) is finished even if the run is cancelled meanwhile, so the file is recorded and the run's cleanup
+        // removes it with the rest.
+        using var hashing = new CancellationTokenSource();
         var hash = Task.Run(() => HashFileAsync(localPath, hashing.Token), CancellationToken.None);
         var uploaded = false;
         long size;
@@ -751,7 +754,7 @@ internal sealed class ExportRunner
         {
             await hashing.CancelAsync().ConfigureAwait(false);
             await ((Task)hash).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            // Stored but not recorded (the run was cancelled while hashing): nothing may stay behind unrecorded.
+            // Stored but not hashed (the local file could not be read): nothing may stay behind unrecorded.
             if (uploaded) await TryDeleteAsync(target, relativePath).ConfigureAwait(false);
             throw;
         }
