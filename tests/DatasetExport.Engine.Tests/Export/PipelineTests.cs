@@ -230,7 +230,8 @@ public sealed class PipelineTests : IDisposable
         var uploadingWhenReadFailed = false;
         _upload = async upload =>
         {
-            await upload.StoreAsync(upload.Token);
+            // Arrives whatever the run does meanwhile: the runner may reach the read error before this upload gets going.
+            await upload.StoreAsync(CancellationToken.None);
             if (upload.Index != 0) return;
             // Part 0 is stored, but the runner has not heard back yet when b.parquet turns out unreadable: it stops this
             // upload, waits for it, and, since the file arrived all the same, removes it with the rest.
