@@ -217,7 +217,7 @@ public sealed partial class ExportEngine
         var started = 0;
         try
         {
-            await RemoveAbandonedFilesElsewhereAsync(flow, destination, target).ConfigureAwait(false);
+            await RemoveFilesLeftElsewhereAsync(flow, destination, target).ConfigureAwait(false);
             for (; started < runs.Count; started++)
             {
                 var scope = new ProgressScope(progress, flow.Name, runs[started].DatasetId, started, runs.Count);
@@ -236,22 +236,21 @@ public sealed partial class ExportEngine
     }
 
     /// <summary>
-    /// Deletes the files dead (Abandoned) runs of the flow stored where none of its runs will look again: on a destination
-    /// the flow has left, in a folder its destination has left, or of a dataset it no longer exports. (The next run of a
-    /// dataset deletes those in its own place.) A destination that cannot be reached keeps them recorded for next time;
-    /// the export goes on.
+    /// Deletes the files earlier runs of the flow left uncommitted (<see cref="RunRecord.FilesToRemove"/>: dead runs' files, and
+    /// those a failed run could not delete) where none of its runs will look again: on a destination the flow has left, in
+    /// a folder its destination has left, or of a dataset it no longer exports. (The next run of a dataset deletes those in
+    /// its own place.) A destination that cannot be reached keeps them recorded for next time; the export goes on.
     /// </summary>
-    private async Task RemoveAbandonedFilesElsewhereAsync(FlowRecord flow, DestinationSettings destination, IExportDestination target)
+    private async Task RemoveFilesLeftElsewhereAsync(FlowRecord flow, DestinationSettings destination, IExportDestination target)
     {
-        var places = State.ListRuns(flow.Id, RunStatus.Abandoned)
-            .Where(run => run.Files.Count > 0 || run.ManifestPath is not null)
+        var places = State.ListRunsWithFilesToRemove(flow.Id)
             .Where(run => !run.StoredIn(destination.Id, destination.FolderPath) || !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase))
             .GroupBy(run => (run.DestinationId, run.FolderPath));
         foreach (var place in places)
         {
             if (place.First().StoredIn(destination.Id, destination.FolderPath))
             {
-                await ExportRunner.DeleteAbandonedFilesAsync(State, place, target).ConfigureAwait(false);
+                await ExportRunner.DeleteFilesLeftAsync(State, place, target).ConfigureAwait(false);
                 continue;
             }
             // A destination removed since cannot be reached: its files stay (it refused removal while such a run was Running).
@@ -260,19 +259,19 @@ public sealed partial class ExportEngine
             try
             {
                 // A place the flow has left may be gone for good (a decommissioned server): it must not hold up every export.
-                using var budget = new CancellationTokenSource(AbandonedFilesElsewhereBudget);
+                using var budget = new CancellationTokenSource(FilesLeftElsewhereBudget);
                 await using var other = _createDestination(elsewhere);
-                await ExportRunner.DeleteAbandonedFilesAsync(State, place, other, budget.Token).ConfigureAwait(false);
+                await ExportRunner.DeleteFilesLeftAsync(State, place, other, budget.Token).ConfigureAwait(false);
             }
             catch (DestinationException error)
             {
-                Log?.Invoke($"Flow '{flow.Name}': the files of dead runs on destination '{elsewhere.Name}' stay for now: {error.Message}");
+                Log?.Invoke($"Flow '{flow.Name}': the files earlier runs left on destination '{elsewhere.Name}' stay for now: {error.Message}");
             }
         }
     }
 
-    /// <summary>How long a run waits for another destination to delete what dead runs left there.</summary>
-    private static readonly TimeSpan AbandonedFilesElsewhereBudget = TimeSpan.FromSeconds(30);
+    /// <summary>How long a run waits for another destination to delete what earlier runs left there.</summary>
+    private static readonly TimeSpan FilesLeftElsewhereBudget = TimeSpan.FromSeconds(30);
 
     private void FailUnstarted(RunRecord run, string reason)
     {

@@ -140,6 +140,7 @@ internal static class EngineMapping
             Records = f.Records,
             Sha256 = f.Sha256,
         }).ToArray(),
+        LeftFiles = run.LeftFiles.ToArray(),
         ExportPath = run.ExportPath,
         ManifestPath = run.ManifestPath,
         ManifestSha256 = run.ManifestSha256,

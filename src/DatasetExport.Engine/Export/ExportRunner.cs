@@ -123,7 +123,7 @@ internal sealed class ExportRunner
             {
                 throw new StateException(StateFailure.NotFound, $"Flow '{run.FlowName}' was removed before this run started; nothing was exported.");
             }
-            await RemoveAbandonedFilesAsync(run, target).ConfigureAwait(false);
+            await RemoveFilesLeftAsync(run, target).ConfigureAwait(false);
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
             DatasetInfo dataset;
             List<BatchInfo> exported;
@@ -163,7 +163,7 @@ internal sealed class ExportRunner
             await RemoveStoredFilesAsync(run, target).ConfigureAwait(false);
             if (!cancelled && IsLost(run, heartbeat, error)) return Lost(run);
             run.Status = RunStatus.Failed;
-            run.Error = cancelled ? "The export was cancelled." : error.Message;
+            run.Error = (cancelled ? "The export was cancelled." : error.Message) + LeftFilesNote(run);
             run.Retries = target.Retries;
             try
             {
@@ -200,7 +200,7 @@ internal sealed class ExportRunner
 
     /// <summary>
     /// Saves the run with each file it stores, and its manifest before storing it: should this process die before the
-    /// commit, the run that next exports the dataset deletes them (<see cref="RemoveAbandonedFilesAsync"/>) rather than
+    /// commit, the run that next exports the dataset deletes them (<see cref="RemoveFilesLeftAsync"/>) rather than
     /// leave them, uncommitted, beside its own (in the folder of the slot it redoes, where a reader would count their
     /// records twice). A busy store only leaves them unknown; a run no longer Running is lost and ends here (NotRunning).
     /// </summary>
@@ -219,37 +219,36 @@ internal sealed class ExportRunner
     }
 
     /// <summary>
-    /// Deletes the files (parts and manifest) that runs of this flow and dataset stored on this destination before their
-    /// process died (Abandoned runs never commit, and could not delete them), then forgets them. When a delete fails, the
-    /// files left stay recorded for the next run to try again.
+    /// Deletes the files (parts and manifest) that earlier runs of this flow and dataset left on this destination uncommitted
+    /// (<see cref="RunRecord.FilesToRemove"/>: their process died, or their destination failed their deletes too), then
+    /// forgets them. When a delete fails, the files left stay recorded for the next run to try again.
     /// </summary>
-    private async Task RemoveAbandonedFilesAsync(RunRecord run, IExportDestination target)
+    private async Task RemoveFilesLeftAsync(RunRecord run, IExportDestination target)
     {
         // Files in another folder of the destination (its FolderPath changed since) lie outside this run's reach: the engine
-        // deletes those (ExportEngine.RemoveAbandonedFilesElsewhereAsync).
-        var here = _state.ListRuns(run.FlowId, RunStatus.Abandoned).Where(abandoned =>
-            abandoned.StoredIn(run.DestinationId, run.FolderPath!) &&
-            string.Equals(abandoned.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase));
-        await DeleteAbandonedFilesAsync(_state, here, target).ConfigureAwait(false);
+        // deletes those (ExportEngine.RemoveFilesLeftElsewhereAsync).
+        var here = _state.ListRunsWithFilesToRemove(run.FlowId).Where(earlier =>
+            earlier.StoredIn(run.DestinationId, run.FolderPath!) &&
+            string.Equals(earlier.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase));
+        await DeleteFilesLeftAsync(_state, here, target).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Deletes through <paramref name="target"/> the files the <paramref name="abandoned"/> runs stored (each run's manifest
-    /// first, so no reader follows it to parts already gone) and forgets them; stops at the first delete that fails,
-    /// leaving the rest recorded for a later try (also when <paramref name="cancellationToken"/> ends the wait).
+    /// Deletes through <paramref name="target"/> the <see cref="RunRecord.FilesToRemove"/> of <paramref name="runs"/> (each
+    /// run's manifest first, so no reader follows it to parts already gone) and forgets them; stops at the first delete that
+    /// fails, leaving the rest recorded for a later try (also when <paramref name="cancellationToken"/> ends the wait).
     /// </summary>
-    internal static async Task DeleteAbandonedFilesAsync(
-        IStateStore state, IEnumerable<RunRecord> abandoned, IExportDestination target, CancellationToken cancellationToken = default)
+    internal static async Task DeleteFilesLeftAsync(
+        IStateStore state, IEnumerable<RunRecord> runs, IExportDestination target, CancellationToken cancellationToken = default)
     {
-        foreach (var run in abandoned.Where(run => run.Files.Count > 0 || run.ManifestPath is not null))
+        foreach (var run in runs)
         {
-            var stored = run.Files.Select(file => file.RelativePath).Prepend(run.ManifestPath).OfType<string>();
-            foreach (var path in stored)
+            foreach (var path in run.FilesToRemove)
             {
                 // A destination that fails now fails the run too, which says why: no point waiting for it file by file.
                 if (!await TryDeleteAsync(target, path, cancellationToken).ConfigureAwait(false)) return;
             }
-            state.ForgetAbandonedRunFiles(run.Id);
+            state.ForgetRemovedFiles(run.Id);
         }
     }
 
@@ -798,14 +797,19 @@ internal sealed class ExportRunner
         await UploadAsync(target, localPath, run.ManifestPath, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Best effort: a failed run leaves no data behind that a reader could mistake for an export.</summary>
+    private static string LeftFilesNote(RunRecord run) => run.LeftFiles.Count == 0 ? "" :
+        $" {run.LeftFiles.Count} file(s) it stored could not be deleted (LeftFiles); the flow's next run on destination '{run.DestinationName}' deletes them.";
+
+    /// <summary>
+    /// A failed run leaves no data behind that a reader could mistake for an export: deletes what it stored, manifest first.
+    /// What its destination fails to delete too is kept in <see cref="RunRecord.LeftFiles"/> for the flow's next run.
+    /// </summary>
     private static async Task RemoveStoredFilesAsync(RunRecord run, IExportDestination target)
     {
-        var stored = run.Files.Select(f => f.RelativePath).ToList();
-        if (run.ManifestPath is not null) stored.Insert(0, run.ManifestPath);
+        var stored = run.Files.Select(f => f.RelativePath).Prepend(run.ManifestPath).OfType<string>().ToList();
         foreach (var path in stored)
         {
-            await TryDeleteAsync(target, path).ConfigureAwait(false);
+            if (!await TryDeleteAsync(target, path).ConfigureAwait(false)) run.LeftFiles.Add(path);
         }
         run.ManifestPath = null;
         run.ManifestSha256 = null;

@@ -90,11 +90,13 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// <see cref="StateException"/> (NotRunning), nothing written.
     /// </summary>
     void UpdateRun(RunRecord run);
+    /// <summary>The flow's finished runs with <see cref="RunRecord.FilesToRemove"/>, oldest first.</summary>
+    IReadOnlyList<RunRecord> ListRunsWithFilesToRemove(Guid flowId);
     /// <summary>
-    /// Empties the file list and manifest of an Abandoned run once they are deleted from the destination, so later runs
-    /// stop deleting them again. Does nothing for a run that is not Abandoned.
+    /// Forgets a finished run's <see cref="RunRecord.FilesToRemove"/> once they are deleted from the destination, so later runs
+    /// stop deleting them again: an Abandoned run's file list and manifest, any run's left files. Does nothing for a Running run.
     /// </summary>
-    void ForgetAbandonedRunFiles(Guid runId);
+    void ForgetRemovedFiles(Guid runId);
     /// <summary>
     /// Records a sign of life of a Running run. False when the run is no longer Running (another process marked it
     /// Abandoned, or it finished): its process must stop it. Throws <see cref="StateException"/> (NotFound) for an unknown run.

@@ -49,11 +49,11 @@ public sealed partial class SqliteStateStore
                 INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
                                   started_at, completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes,
                                   output_bytes, batch_count, export_path, manifest_path, files, error,
-                                  records_failed, skipped_batches, manifest_sha256, retries, folder_path)
+                                  records_failed, skipped_batches, manifest_sha256, retries, folder_path, left_files)
                 VALUES ($id, $flow_id, $flow_name, $dataset_id, $destination_id, $destination_name, $status, $mode, $scheduled_time,
                         $started_at, $completed_at, $heartbeat_at, $records_read, $records_written, $records_skipped, $input_bytes,
                         $output_bytes, $batch_count, $export_path, $manifest_path, $files, $error,
-                        $records_failed, $skipped_batches, $manifest_sha256, $retries, $folder_path)
+                        $records_failed, $skipped_batches, $manifest_sha256, $retries, $folder_path, $left_files)
                 """, RunParameters(run));
         }
         catch (SqliteException error) when (IsUniqueViolation(error))
@@ -87,9 +87,19 @@ public sealed partial class SqliteStateStore
         Write(() => SaveRun(run));
     }
 
-    public void ForgetAbandonedRunFiles(Guid runId) => Write(() =>
+    // The condition is the partial index runs_holding_files_to_remove's, word for word (literals, not parameters), so it is used.
+    public IReadOnlyList<RunRecord> ListRunsWithFilesToRemove(Guid flowId) => Read(() => ReadAll("""
+        SELECT * FROM runs
+        WHERE flow_id = $flow_id AND status <> 'Running'
+          AND (left_files <> '[]' OR (status = 'Abandoned' AND (files <> '[]' OR manifest_path IS NOT NULL)))
+        ORDER BY started_at
+        """, ReadRun, ("$flow_id", IdText(flowId))));
+
+    public void ForgetRemovedFiles(Guid runId) => Write(() =>
     {
-        Execute("UPDATE runs SET files = '[]', manifest_path = NULL, manifest_sha256 = NULL WHERE id = $id AND status = $abandoned", ("$id", IdText(runId)), ("$abandoned", nameof(RunStatus.Abandoned)));
+        (string, object?)[] parameters = [("$id", IdText(runId)), ("$abandoned", nameof(RunStatus.Abandoned)), ("$running", nameof(RunStatus.Running))];
+        Execute("UPDATE runs SET files = '[]', manifest_path = NULL, manifest_sha256 = NULL WHERE id = $id AND status = $abandoned", parameters);
+        Execute("UPDATE runs SET left_files = '[]' WHERE id = $id AND status <> $running", parameters);
     });
 
     public bool Heartbeat(Guid runId, DateTimeOffset at) => Write(() =>
@@ -222,7 +232,7 @@ public sealed partial class SqliteStateStore
                     output_bytes = $output_bytes, batch_count = $batch_count, export_path = $export_path, manifest_path = $manifest_path,
                     files = $files, error = $error, retries = $retries,
                     records_failed = $records_failed, skipped_batches = $skipped_batches, manifest_sha256 = $manifest_sha256,
-                    folder_path = $folder_path
+                    folder_path = $folder_path, left_files = $left_files
                 WHERE id = $id AND status = $stored_status
                 """, [.. RunParameters(run), ("$stored_status", nameof(RunStatus.Running))]);
         }
@@ -282,6 +292,7 @@ public sealed partial class SqliteStateStore
         SkippedBatches = JsonSerializer.Deserialize(row.Text("skipped_batches"), StateJson.Default.ListSkippedBatchRecord) ?? [],
         ManifestSha256 = row.NullableText("manifest_sha256"),
         Retries = row.Int32("retries"),
+        LeftFiles = JsonSerializer.Deserialize(row.Text("left_files"), StateJson.Default.ListString) ?? [],
     };
 
     private static (string, object?)[] RunParameters(RunRecord run) =>
@@ -313,6 +324,7 @@ public sealed partial class SqliteStateStore
         ("$skipped_batches", JsonSerializer.Serialize(run.SkippedBatches, StateJson.Default.ListSkippedBatchRecord)),
         ("$manifest_sha256", run.ManifestSha256),
         ("$retries", run.Retries),
+        ("$left_files", JsonSerializer.Serialize(run.LeftFiles, StateJson.Default.ListString)),
     ];
 
     /// <summary>A run file as stored in the runs.files JSON column (without the derived Name).</summary>

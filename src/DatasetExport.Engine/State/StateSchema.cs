@@ -156,6 +156,13 @@ internal static class StateSchema
         """
         ALTER TABLE runs ADD COLUMN folder_path TEXT;
         """,
+        // 8: a run keeps the files it stored and could not delete after a failure, for the flow's next run to delete. The
+        // index holds only runs with files to remove (SqliteStateStore.ListRunsWithFilesToRemove, read by every run).
+        """
+        ALTER TABLE runs ADD COLUMN left_files TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX runs_holding_files_to_remove ON runs (flow_id, started_at)
+            WHERE left_files <> '[]' OR (status = 'Abandoned' AND (files <> '[]' OR manifest_path IS NOT NULL));
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>

@@ -30,6 +30,11 @@ public sealed class ExportRun
     public long OutputBytes { get; init; }
     public int FileCount { get; init; }
     public ExportRunFile[] Files { get; init; } = [];
+    /// <summary>
+    /// Relative paths of files the run stored and could not delete after it failed (its destination failing too); the
+    /// flow's next run on that destination deletes them and empties this.
+    /// </summary>
+    public string[] LeftFiles { get; init; } = [];
     /// <summary>Folder of the run's files, relative to the destination's folder.</summary>
     public string ExportPath { get; init; } = "";
     /// <summary>Relative path of the manifest, when one was written.</summary>

@@ -504,6 +504,39 @@ public sealed class ExportIntegrityTests : IDisposable
     }
 
     [Fact]
+    public async Task Parts_a_failed_run_could_not_delete_are_deleted_by_the_next_run_so_the_destination_holds_each_record_once()
+    {
+        WriteFourBigBatches();
+        File.AppendAllText(Dataset("b3.jsonl"), "{\"id\": \n"); // the last batch ends in a broken line: the run fails there
+        var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
+        // The destination stores, then refuses the failed run's deletes (a share turned read-only, a SAS without delete).
+        _beforeDelete = (_, _) => throw new DestinationException(DestinationFailure.PermissionDenied, "Deleting is not allowed here now.");
+
+        var failed = await RunAsync(flow, 0);
+
+        Assert.Equal(RunStatus.Failed, failed.Status);
+        Assert.Contains("b3.jsonl", failed.Error);
+        Assert.EndsWith($" {failed.Files.Count} file(s) it stored could not be deleted (LeftFiles); the flow's next run on destination 'local-integrity' deletes them.", failed.Error);
+        Assert.NotEmpty(failed.Files);
+        Assert.Equal(failed.Files.Select(f => f.RelativePath), failed.LeftFiles);
+        Assert.Equal(failed.LeftFiles, _engine.State.GetRun(failed.Id)!.LeftFiles);
+        Assert.All(failed.Files, f => Assert.True(File.Exists(f.SinkPath), f.SinkPath));
+
+        // The batch mended and deletes allowed again: the next run, in the next slot's folder, deletes them first.
+        SampleLake.WriteEvents(Dataset("b3.jsonl"), 18_000, 6000);
+        _beforeDelete = (_, _) => { };
+        var next = await RunAsync(flow, 1);
+
+        Assert.True(next.Status == RunStatus.Succeeded, next.Error);
+        Assert.NotEqual(failed.ExportPath, next.ExportPath);
+        Assert.All(failed.Files, f => Assert.False(File.Exists(f.SinkPath), f.SinkPath)); // was: they stayed, a second copy of b0-b2
+        Assert.Empty(_engine.State.GetRun(failed.Id)!.LeftFiles);
+        Assert.Equal(failed.Files.Count, _engine.State.GetRun(failed.Id)!.Files.Count); // still listed as what it stored
+        var everyFile = Directory.GetFiles(Output, "*", SearchOption.AllDirectories);
+        Assert.Equal(Range(0, 24_000), everyFile.SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f))).Order());
+    }
+
+    [Fact]
     public async Task A_running_run_is_saved_with_each_file_it_stores()
     {
         WriteFourBigBatches();

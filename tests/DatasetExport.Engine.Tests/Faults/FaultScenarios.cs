@@ -217,6 +217,9 @@ public abstract class FaultScenarios : IAsyncLifetime
         Assert.False(string.IsNullOrWhiteSpace(failed.Error));
         Assert.Null(failed.ManifestPath);
         Assert.Empty(engine.State.GetExportedBatches(flow.Id, "web"));
+        // A dead server deletes nothing: the stored files stay, recorded for the next run.
+        Assert.NotEmpty(failed.Files);
+        Assert.Equal(failed.Files.Select(f => f.RelativePath), engine.State.GetRun(failed.Id)!.LeftFiles);
 
         await restart();
         var retried = await RunAsync(engine, flow, SecondSlot);
@@ -224,6 +227,9 @@ public abstract class FaultScenarios : IAsyncLifetime
         Assert.True(retried.Status == RunStatus.Succeeded, retried.Error);
         Assert.Equal(2, engine.State.GetExportedBatches(flow.Id, "web").Count);
         await AssertExactlyTheLakeAsync(target, [retried]);
+        Assert.Empty(engine.State.GetRun(failed.Id)!.LeftFiles);
+        await using var server = target.Create(settings);
+        foreach (var file in failed.Files) Assert.Null(await server.GetFileInfoAsync(file.RelativePath, default)); // was: they stayed
     }
 
     /// <summary>Runs <paramref name="action"/> when the test ends, before the temporary folder goes.</summary>

@@ -77,5 +77,6 @@ public sealed class ExportedBatchStateTests : IDisposable
         Assert.Equal(["a.jsonl|10|1"], store.GetExportedBatches(flowId, "web", first));
         Assert.Equal(["b.jsonl|10|2"], store.GetExportedBatches(flowId, "web", second));
         Assert.Null(store.GetRun(firstRun)!.FolderPath); // version 7: older runs do not know their folder
+        Assert.Empty(store.GetRun(firstRun)!.LeftFiles); // version 8: nor left files
     }
 }

@@ -174,28 +174,46 @@ public sealed class RunStateTests : IDisposable
     }
 
     [Fact]
-    public void Only_an_abandoned_runs_files_and_manifest_can_be_forgotten()
+    public void Files_to_remove_are_an_abandoned_runs_files_and_manifest_and_any_finished_runs_left_files_and_only_those_are_forgotten()
     {
         var cutoff = StateSamples.Noon;
         var stale = StateSamples.Run(_flow, "sales.orders", cutoff.AddHours(-2));
         var running = StateSamples.Run(_flow, "sales.customers", cutoff.AddHours(1));
         var failed = StateSamples.Run(_flow, "hr.people", cutoff.AddHours(-3));
-        failed.Status = RunStatus.Failed;
-        foreach (var run in new[] { stale, running, failed })
+        var failedLeavingFiles = StateSamples.Run(_flow, "hr.people", cutoff.AddHours(-4));
+        var succeededLeavingFiles = StateSamples.Run(_flow, "hr.people", cutoff.AddHours(-5));
+        (failed.Status, failedLeavingFiles.Status, succeededLeavingFiles.Status) = (RunStatus.Failed, RunStatus.Failed, RunStatus.Succeeded);
+        var left = StateSamples.File(7).RelativePath;
+        foreach (var run in new[] { stale, running, failed, failedLeavingFiles, succeededLeavingFiles })
         {
             run.Files = [StateSamples.File(0), StateSamples.File(1)];
             (run.ManifestPath, run.ManifestSha256) = ($"{run.ExportPath}/manifest.json", new string('f', 64));
+            if (run != stale && run != failed) run.LeftFiles = [left];
             _store.AddRun(run);
         }
         _store.AbandonStaleRuns(cutoff);
 
-        foreach (var run in new[] { stale, running, failed }) _store.ForgetAbandonedRunFiles(run.Id);
+        var toRemove = _store.ListRunsWithFilesToRemove(_flow.Id);
 
+        // Not the running run's (its own), nor the failed run's that deleted its files (they stay listed, as stored then).
+        Assert.Equal([succeededLeavingFiles.Id, failedLeavingFiles.Id, stale.Id], toRemove.Select(run => run.Id));
+        Assert.Equal([stale.ManifestPath, StateSamples.File(0).RelativePath, StateSamples.File(1).RelativePath], toRemove[2].FilesToRemove);
+        Assert.Equal([left], toRemove[0].FilesToRemove);
+        Assert.Equal([left], toRemove[1].FilesToRemove);
+
+        foreach (var run in new[] { stale, running, failed, failedLeavingFiles, succeededLeavingFiles }) _store.ForgetRemovedFiles(run.Id);
+
+        Assert.Empty(_store.ListRunsWithFilesToRemove(_flow.Id));
         var forgotten = _store.GetRun(stale.Id)!;
         Assert.Equal((RunStatus.Abandoned, 0, null, null), (forgotten.Status, forgotten.Files.Count, forgotten.ManifestPath, forgotten.ManifestSha256));
-        Assert.NotNull(_store.GetRun(running.Id)!.ManifestPath);
-        Assert.Equal(2, _store.GetRun(running.Id)!.Files.Count);
-        Assert.Equal(2, _store.GetRun(failed.Id)!.Files.Count);
+        foreach (var finished in new[] { failed, failedLeavingFiles, succeededLeavingFiles })
+        {
+            var kept = _store.GetRun(finished.Id)!;
+            Assert.Equal((2, 0), (kept.Files.Count, kept.LeftFiles.Count));
+        }
+        var stillRunning = _store.GetRun(running.Id)!;
+        Assert.Equal((2, true), (stillRunning.Files.Count, stillRunning.ManifestPath is not null));
+        Assert.Equal([left], stillRunning.LeftFiles);
     }
 
     [Fact]
