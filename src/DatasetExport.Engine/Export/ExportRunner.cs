@@ -798,7 +798,7 @@ internal sealed class ExportRunner
     }
 
     private static string LeftFilesNote(RunRecord run) => run.LeftFiles.Count == 0 ? "" :
-        $" {run.LeftFiles.Count} file(s) it stored could not be deleted (LeftFiles); the flow's next run on destination '{run.DestinationName}' deletes them.";
+        $" {run.LeftFiles.Count} file(s) it stored could not be deleted (LeftFiles); the flow's next run on destination '{run.DestinationName}' tries again.";
 
     /// <summary>
     /// A failed run leaves no data behind that a reader could mistake for an export: deletes what it stored, manifest first.

@@ -516,7 +516,7 @@ public sealed class ExportIntegrityTests : IDisposable
 
         Assert.Equal(RunStatus.Failed, failed.Status);
         Assert.Contains("b3.jsonl", failed.Error);
-        Assert.EndsWith($" {failed.Files.Count} file(s) it stored could not be deleted (LeftFiles); the flow's next run on destination 'local-integrity' deletes them.", failed.Error);
+        Assert.EndsWith($" {failed.Files.Count} file(s) it stored could not be deleted (LeftFiles); the flow's next run on destination 'local-integrity' tries again.", failed.Error);
         Assert.NotEmpty(failed.Files);
         Assert.Equal(failed.Files.Select(f => f.RelativePath), failed.LeftFiles);
         Assert.Equal(failed.LeftFiles, _engine.State.GetRun(failed.Id)!.LeftFiles);
