@@ -217,7 +217,7 @@ public sealed partial class ExportEngine
         var started = 0;
         try
         {
-            await RemoveFilesLeftElsewhereAsync(flow, destination, target).ConfigureAwait(false);
+            await RemoveFilesLeftElsewhereAsync(flow, destination, target, cancellationToken).ConfigureAwait(false);
             for (; started < runs.Count; started++)
             {
                 var scope = new ProgressScope(progress, flow.Name, runs[started].DatasetId, started, runs.Count);
@@ -239,9 +239,10 @@ public sealed partial class ExportEngine
     /// Deletes the files earlier runs of the flow left uncommitted (<see cref="RunRecord.FilesToRemove"/>: dead runs' files, and
     /// those a failed run could not delete) where none of its runs will look again: on a destination the flow has left, in
     /// a folder its destination has left, or of a dataset it no longer exports. (The next run of a dataset deletes those in
-    /// its own place.) A destination that cannot be reached keeps them recorded for next time; the export goes on.
+    /// its own place.) A destination that cannot be reached keeps them recorded for next time; the export goes on. A
+    /// cancellation (Ctrl+C) stops the deletes at once; what is left stays recorded too.
     /// </summary>
-    private async Task RemoveFilesLeftElsewhereAsync(FlowRecord flow, DestinationSettings destination, IExportDestination target)
+    private async Task RemoveFilesLeftElsewhereAsync(FlowRecord flow, DestinationSettings destination, IExportDestination target, CancellationToken cancellationToken)
     {
         var places = State.ListRunsWithFilesToRemove(flow.Id)
             .Where(run => !run.StoredIn(destination.Id, destination.FolderPath) || !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase))
@@ -250,7 +251,7 @@ public sealed partial class ExportEngine
         {
             if (place.First().StoredIn(destination.Id, destination.FolderPath))
             {
-                await ExportRunner.DeleteFilesLeftAsync(State, place, target).ConfigureAwait(false);
+                await ExportRunner.DeleteFilesLeftAsync(State, place, target, cancellationToken).ConfigureAwait(false);
                 continue;
             }
             // A destination removed since cannot be reached: its files stay (it refused removal while such a run was Running).
@@ -259,7 +260,8 @@ public sealed partial class ExportEngine
             try
             {
                 // A place the flow has left may be gone for good (a decommissioned server): it must not hold up every export.
-                using var budget = new CancellationTokenSource(FilesLeftElsewhereBudget);
+                using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                budget.CancelAfter(FilesLeftElsewhereBudget);
                 await using var other = _createDestination(elsewhere);
                 await ExportRunner.DeleteFilesLeftAsync(State, place, other, budget.Token).ConfigureAwait(false);
             }

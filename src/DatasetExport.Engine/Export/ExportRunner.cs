@@ -123,7 +123,7 @@ internal sealed class ExportRunner
             {
                 throw new StateException(StateFailure.NotFound, $"Flow '{run.FlowName}' was removed before this run started; nothing was exported.");
             }
-            await RemoveFilesLeftAsync(run, target).ConfigureAwait(false);
+            await RemoveFilesLeftAsync(run, target, token).ConfigureAwait(false);
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
             DatasetInfo dataset;
             List<BatchInfo> exported;
@@ -221,16 +221,17 @@ internal sealed class ExportRunner
     /// <summary>
     /// Deletes the files (parts and manifest) that earlier runs of this flow and dataset left on this destination uncommitted
     /// (<see cref="RunRecord.FilesToRemove"/>: their process died, or their destination failed their deletes too), then
-    /// forgets them. When a delete fails, the files left stay recorded for the next run to try again.
+    /// forgets them. When a delete fails, or the run is cancelled or lost meanwhile, the files left stay recorded for the next
+    /// run to try again.
     /// </summary>
-    private async Task RemoveFilesLeftAsync(RunRecord run, IExportDestination target)
+    private async Task RemoveFilesLeftAsync(RunRecord run, IExportDestination target, CancellationToken cancellationToken)
     {
         // Files in another folder of the destination (its FolderPath changed since) lie outside this run's reach: the engine
         // deletes those (ExportEngine.RemoveFilesLeftElsewhereAsync).
         var here = _state.ListRunsWithFilesToRemove(run.FlowId).Where(earlier =>
             earlier.StoredIn(run.DestinationId, run.FolderPath!) &&
             string.Equals(earlier.DatasetId, run.DatasetId, StringComparison.OrdinalIgnoreCase));
-        await DeleteFilesLeftAsync(_state, here, target).ConfigureAwait(false);
+        await DeleteFilesLeftAsync(_state, here, target, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

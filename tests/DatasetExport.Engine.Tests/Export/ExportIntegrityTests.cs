@@ -25,7 +25,7 @@ public sealed class ExportIntegrityTests : IDisposable
         {
             StateHome = _root.Combine("state"),
             DestinationFactory = settings => new HookedDestination(new LocalFolderDestination(settings), relativePath => _afterUpload(relativePath),
-                relativePath => _beforeDelete(settings.Name, relativePath)),
+                relativePath => _beforeDelete(settings.Name, relativePath), (relativePath, token) => _whileDeleting(settings.Name, relativePath, token)),
         });
     }
 
@@ -34,6 +34,9 @@ public sealed class ExportIntegrityTests : IDisposable
 
     /// <summary>What happens before each delete, by destination name and relative path; nothing by default.</summary>
     private Action<string, string> _beforeDelete = (_, _) => { };
+
+    /// <summary>What a delete waits for (a destination that does not answer), by destination name, relative path and the delete's token; nothing by default.</summary>
+    private Func<string, string, CancellationToken, Task> _whileDeleting = (_, _, _) => Task.CompletedTask;
 
     private string Lake => _root.Combine("lake");
     private string Output => _root.Combine("out");
@@ -536,6 +539,52 @@ public sealed class ExportIntegrityTests : IDisposable
         Assert.Equal(Range(0, 24_000), everyFile.SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f))).Order());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Ctrl_C_while_a_run_deletes_files_a_dead_run_left_stops_the_delete_and_keeps_them_recorded(bool flowMovedToAnotherDestination)
+    {
+        WriteFourBigBatches();
+        var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
+        var dead = await DieAfterFirstPartAsync(flow);
+        if (flowMovedToAnotherDestination) await MoveFlowToAnotherDestinationAsync(flow);
+        // The destination holding the dead run's files does not answer its first delete; Ctrl+C meanwhile.
+        using var ctrlC = new CancellationTokenSource();
+        bool? deleteStopped = null;
+        _whileDeleting = async (_, _, token) =>
+        {
+            if (deleteStopped is not null) return;
+            deleteStopped = false;
+            await ctrlC.CancelAsync();
+            try
+            {
+                // Bounded, so the test ends either way (the budget for another destination is 30 s).
+                await Task.Delay(TimeSpan.FromSeconds(20), token);
+                throw new DestinationException(DestinationFailure.Unreachable, "The share does not answer.");
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                deleteStopped = true;
+                throw;
+            }
+        };
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _engine.RunFlowAsync(flow, Lake, FirstSlot.AddHours(1), null, ctrlC.Token));
+
+        Assert.True(deleteStopped, "the delete in flight was not told to stop when the export was cancelled"); // was: it waited for the destination
+        var cancelled = Assert.Single(_engine.State.ListRuns(flow.Id), run => run.ScheduledTime == FirstSlot.AddHours(1));
+        Assert.Equal((RunStatus.Failed, "The export was cancelled."), (cancelled.Status, cancelled.Error));
+        Assert.Equal(dead.Files.Count, _engine.State.GetRun(dead.Id)!.Files.Count);
+        Assert.All(dead.Files, f => Assert.True(File.Exists(f.SinkPath), f.SinkPath));
+
+        // The next run deletes them.
+        _whileDeleting = (_, _, _) => Task.CompletedTask;
+        var next = await RunAsync(flow, 2);
+        Assert.True(next.Status == RunStatus.Succeeded, next.Error);
+        Assert.Empty(_engine.State.GetRun(dead.Id)!.Files);
+        Assert.All(dead.Files, f => Assert.False(File.Exists(f.SinkPath), f.SinkPath));
+    }
+
     [Fact]
     public async Task A_running_run_is_saved_with_each_file_it_stores()
     {
@@ -626,7 +675,8 @@ public sealed class ExportIntegrityTests : IDisposable
     }
 
     /// <summary>A real Local destination that calls the test back after each file it stored.</summary>
-    private sealed class HookedDestination(LocalFolderDestination local, Action<string> afterUpload, Action<string> beforeDelete) : IExportDestination
+    private sealed class HookedDestination(
+        LocalFolderDestination local, Action<string> afterUpload, Action<string> beforeDelete, Func<string, CancellationToken, Task> whileDeleting) : IExportDestination
     {
         public async Task UploadFileAsync(string localPath, string relativePath, CancellationToken cancellationToken)
         {
@@ -636,10 +686,11 @@ public sealed class ExportIntegrityTests : IDisposable
 
         public Task<Stream> OpenReadAsync(string relativePath, CancellationToken cancellationToken) => local.OpenReadAsync(relativePath, cancellationToken);
         public Task<StoredFileInfo?> GetFileInfoAsync(string relativePath, CancellationToken cancellationToken) => local.GetFileInfoAsync(relativePath, cancellationToken);
-        public Task DeleteAsync(string relativePath, CancellationToken cancellationToken)
+        public async Task DeleteAsync(string relativePath, CancellationToken cancellationToken)
         {
             beforeDelete(relativePath);
-            return local.DeleteAsync(relativePath, cancellationToken);
+            await whileDeleting(relativePath, cancellationToken);
+            await local.DeleteAsync(relativePath, cancellationToken);
         }
         public string GetSinkPath(string relativePath) => local.GetSinkPath(relativePath);
         public ValueTask DisposeAsync() => local.DisposeAsync();
