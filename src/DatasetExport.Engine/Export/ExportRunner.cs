@@ -161,7 +161,7 @@ internal sealed class ExportRunner
             var cancelled = error is OperationCanceledException && cancellationToken.IsCancellationRequested;
             run.CompletedAt = _time.GetUtcNow();
             await RemoveStoredFilesAsync(run, target).ConfigureAwait(false);
-            if (!cancelled && IsLost(run, heartbeat, error)) return Lost(run);
+            if (!cancelled && IsLost(run, heartbeat, error)) return LostLeavingFiles(run);
             run.Status = RunStatus.Failed;
             run.Error = (cancelled ? "The export was cancelled." : error.Message) + LeftFilesNote(run);
             run.Retries = target.Retries;
@@ -171,7 +171,7 @@ internal sealed class ExportRunner
             }
             catch (StateException refused) when (refused.Failure == StateFailure.NotRunning)
             {
-                Lost(run);
+                LostLeavingFiles(run);
             }
             if (cancelled) throw;
             return run;
@@ -266,6 +266,27 @@ internal sealed class ExportRunner
     {
         run.Status = RunStatus.Abandoned;
         run.Error = LostRunError;
+        return run;
+    }
+
+    /// <summary>
+    /// <see cref="Lost"/>, for a run that deleted what it stored: what its destination failed to delete too is added to the
+    /// stored run's <see cref="RunRecord.LeftFiles"/> (the only change the store takes of it now), for the flow's next run.
+    /// Files it stored after it was taken over are known to this process only.
+    /// </summary>
+    private RunRecord LostLeavingFiles(RunRecord run)
+    {
+        Lost(run);
+        if (run.LeftFiles.Count == 0) return run;
+        run.Error += LeftFilesNote(run);
+        try
+        {
+            _state.KeepLeftFiles(run.Id, run.LeftFiles);
+        }
+        catch (StateException)
+        {
+            // A store that cannot take it now leaves them unknown, as a death before the commit would.
+        }
         return run;
     }
 

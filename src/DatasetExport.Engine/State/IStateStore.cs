@@ -98,6 +98,12 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// </summary>
     void ForgetRemovedFiles(Guid runId);
     /// <summary>
+    /// Adds <paramref name="paths"/> to the <see cref="RunRecord.LeftFiles"/> of a run that is no longer Running: a run another
+    /// process took over (Abandoned) cannot be saved otherwise, and what it stored and could not delete must stay known for
+    /// the flow's next run to delete. Does nothing for a Running run.
+    /// </summary>
+    void KeepLeftFiles(Guid runId, IReadOnlyCollection<string> paths);
+    /// <summary>
     /// Records a sign of life of a Running run. False when the run is no longer Running (another process marked it
     /// Abandoned, or it finished): its process must stop it. Throws <see cref="StateException"/> (NotFound) for an unknown run.
     /// </summary>

@@ -102,6 +102,15 @@ public sealed partial class SqliteStateStore
         Execute("UPDATE runs SET left_files = '[]' WHERE id = $id AND status <> $running", parameters);
     });
 
+    public void KeepLeftFiles(Guid runId, IReadOnlyCollection<string> paths) => Write(() =>
+    {
+        (string, object?)[] run = [("$id", IdText(runId)), ("$running", nameof(RunStatus.Running))];
+        if (ReadAll("SELECT left_files FROM runs WHERE id = $id AND status <> $running", row => row.Text("left_files"), run).SingleOrDefault() is not { } stored) return;
+        var left = JsonSerializer.Deserialize(stored, StateJson.Default.ListString) ?? [];
+        left.AddRange(paths.Except(left));
+        Execute("UPDATE runs SET left_files = $left_files WHERE id = $id", [.. run, ("$left_files", JsonSerializer.Serialize(left, StateJson.Default.ListString))]);
+    });
+
     public bool Heartbeat(Guid runId, DateTimeOffset at) => Write(() =>
     {
         var alive = Execute("UPDATE runs SET heartbeat_at = $at WHERE id = $id AND status = $running",

@@ -586,6 +586,41 @@ public sealed class ExportIntegrityTests : IDisposable
     }
 
     [Fact]
+    public async Task Parts_a_run_taken_over_by_another_process_could_not_delete_are_recorded_and_deleted_by_the_next_run()
+    {
+        WriteFourBigBatches();
+        var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
+        // Once its second part is stored, another process takes the run for dead (Abandoned) and the destination refuses
+        // deletes: the run can no longer save the part it just stored, and cannot delete it either.
+        var uploads = 0;
+        _afterUpload = _ =>
+        {
+            if (++uploads != 2) return;
+            Assert.Single(_engine.State.AbandonStaleRuns(DateTimeOffset.UtcNow.AddHours(1)));
+            _beforeDelete = (_, _) => throw new DestinationException(DestinationFailure.PermissionDenied, "Deleting is not allowed here now.");
+        };
+
+        var lost = await RunAsync(flow, 0);
+
+        Assert.Equal(RunStatus.Abandoned, lost.Status);
+        Assert.Equal($"{ExportRunner.LostRunError} {lost.Files.Count} file(s) it stored could not be deleted (LeftFiles); the flow's next run on destination 'local-integrity' tries again.", lost.Error);
+        Assert.True(lost.Files.Count >= 2, $"expected two parts at least, got {lost.Files.Count}");
+        Assert.All(lost.Files, f => Assert.True(File.Exists(f.SinkPath), f.SinkPath));
+        Assert.Equal(lost.Files.Select(f => f.RelativePath).Order(), _engine.State.GetRun(lost.Id)!.FilesToRemove.Order()); // was: only the first part
+
+        // Deletes allowed again: the next run deletes them all, and the destination holds each record once.
+        _afterUpload = _ => { };
+        _beforeDelete = (_, _) => { };
+        var next = await RunAsync(flow, 1);
+
+        Assert.True(next.Status == RunStatus.Succeeded, next.Error);
+        Assert.All(lost.Files, f => Assert.False(File.Exists(f.SinkPath), f.SinkPath));
+        Assert.Empty(_engine.State.GetRun(lost.Id)!.FilesToRemove);
+        var everyFile = Directory.GetFiles(Output, "*", SearchOption.AllDirectories);
+        Assert.Equal(Range(0, 24_000), everyFile.SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f))).Order());
+    }
+
+    [Fact]
     public async Task A_running_run_is_saved_with_each_file_it_stores()
     {
         WriteFourBigBatches();

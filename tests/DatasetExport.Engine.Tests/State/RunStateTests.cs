@@ -217,6 +217,25 @@ public sealed class RunStateTests : IDisposable
     }
 
     [Fact]
+    public void Left_files_are_kept_for_a_run_taken_over_and_not_for_a_running_one()
+    {
+        var cutoff = StateSamples.Noon;
+        var takenOver = StateSamples.Run(_flow, "sales.orders", cutoff.AddHours(-2));
+        var running = StateSamples.Run(_flow, "sales.customers", cutoff.AddHours(1));
+        takenOver.LeftFiles = ["a/part-0"];
+        _store.AddRun(takenOver);
+        _store.AddRun(running);
+        Assert.Single(_store.AbandonStaleRuns(cutoff));
+
+        _store.KeepLeftFiles(takenOver.Id, ["a/part-0", "a/part-1"]);
+        _store.KeepLeftFiles(running.Id, ["b/part-0"]);
+
+        Assert.Equal(["a/part-0", "a/part-1"], _store.GetRun(takenOver.Id)!.LeftFiles);
+        Assert.Empty(_store.GetRun(running.Id)!.LeftFiles);
+        Assert.Equal([takenOver.Id], _store.ListRunsWithFilesToRemove(_flow.Id).Select(run => run.Id));
+    }
+
+    [Fact]
     public void Runs_are_listed_newest_first_and_filtered()
     {
         var destination = _store.GetDestination(_flow.DestinationId)!;
