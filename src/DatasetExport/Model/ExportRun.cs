@@ -31,8 +31,9 @@ public sealed class ExportRun
     public int FileCount { get; init; }
     public ExportRunFile[] Files { get; init; } = [];
     /// <summary>
-    /// Relative paths of files the run stored and could not delete after it failed (its destination failing too); the
-    /// flow's next run on that destination deletes them and empties this.
+    /// Relative paths of files the run stored and could not delete (its destination failing too): after it failed, was taken
+    /// over by another process, or started over after a schema misfit. The flow's next run on that destination deletes them
+    /// and empties this.
     /// </summary>
     public string[] LeftFiles { get; init; } = [];
     /// <summary>Folder of the run's files, relative to the destination's folder.</summary>
