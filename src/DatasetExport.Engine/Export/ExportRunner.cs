@@ -244,12 +244,13 @@ internal sealed class ExportRunner
     {
         foreach (var run in runs)
         {
-            foreach (var path in run.FilesToRemove)
+            var removed = run.FilesToRemove.ToList();
+            foreach (var path in removed)
             {
                 // A destination that fails now fails the run too, which says why: no point waiting for it file by file.
                 if (!await TryDeleteAsync(target, path, cancellationToken).ConfigureAwait(false)) return;
             }
-            state.ForgetRemovedFiles(run.Id);
+            state.ForgetRemovedFiles(run.Id, removed);
         }
     }
 

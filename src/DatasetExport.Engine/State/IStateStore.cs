@@ -94,9 +94,11 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     IReadOnlyList<RunRecord> ListRunsWithFilesToRemove(Guid flowId);
     /// <summary>
     /// Forgets a finished run's <see cref="RunRecord.FilesToRemove"/> once they are deleted from the destination, so later runs
-    /// stop deleting them again: an Abandoned run's file list and manifest, any run's left files. Does nothing for a Running run.
+    /// stop deleting them again: an Abandoned run's file list and manifest, and of its left files those in
+    /// <paramref name="removed"/> (the run taken over may have added others meanwhile, <see cref="KeepLeftFiles"/>). Does
+    /// nothing for a Running run.
     /// </summary>
-    void ForgetRemovedFiles(Guid runId);
+    void ForgetRemovedFiles(Guid runId, IReadOnlyCollection<string> removed);
     /// <summary>
     /// Adds <paramref name="paths"/> to the <see cref="RunRecord.LeftFiles"/> of a run that is no longer Running: a run another
     /// process took over (Abandoned) cannot be saved otherwise, and what it stored and could not delete must stay known for

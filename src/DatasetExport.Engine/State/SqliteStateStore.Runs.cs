@@ -95,21 +95,26 @@ public sealed partial class SqliteStateStore
         ORDER BY started_at
         """, ReadRun, ("$flow_id", IdText(flowId))));
 
-    public void ForgetRemovedFiles(Guid runId) => Write(() =>
+    public void ForgetRemovedFiles(Guid runId, IReadOnlyCollection<string> removed) => Write(() =>
     {
-        (string, object?)[] parameters = [("$id", IdText(runId)), ("$abandoned", nameof(RunStatus.Abandoned)), ("$running", nameof(RunStatus.Running))];
-        Execute("UPDATE runs SET files = '[]', manifest_path = NULL, manifest_sha256 = NULL WHERE id = $id AND status = $abandoned", parameters);
-        Execute("UPDATE runs SET left_files = '[]' WHERE id = $id AND status <> $running", parameters);
+        // An Abandoned run's file list and manifest no longer change; its left files may (KeepLeftFiles).
+        Execute("UPDATE runs SET files = '[]', manifest_path = NULL, manifest_sha256 = NULL WHERE id = $id AND status = $abandoned",
+            ("$id", IdText(runId)), ("$abandoned", nameof(RunStatus.Abandoned)));
+        ChangeLeftFiles(runId, left => left.RemoveAll(removed.Contains));
     });
 
     public void KeepLeftFiles(Guid runId, IReadOnlyCollection<string> paths) => Write(() =>
+        ChangeLeftFiles(runId, left => left.AddRange(paths.Except(left))));
+
+    /// <summary>Changes the left files of a run that is no longer Running; inside a write transaction.</summary>
+    private void ChangeLeftFiles(Guid runId, Action<List<string>> change)
     {
         (string, object?)[] run = [("$id", IdText(runId)), ("$running", nameof(RunStatus.Running))];
         if (ReadAll("SELECT left_files FROM runs WHERE id = $id AND status <> $running", row => row.Text("left_files"), run).SingleOrDefault() is not { } stored) return;
         var left = JsonSerializer.Deserialize(stored, StateJson.Default.ListString) ?? [];
-        left.AddRange(paths.Except(left));
+        change(left);
         Execute("UPDATE runs SET left_files = $left_files WHERE id = $id", [.. run, ("$left_files", JsonSerializer.Serialize(left, StateJson.Default.ListString))]);
-    });
+    }
 
     public bool Heartbeat(Guid runId, DateTimeOffset at) => Write(() =>
     {

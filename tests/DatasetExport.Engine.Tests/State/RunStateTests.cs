@@ -201,7 +201,7 @@ public sealed class RunStateTests : IDisposable
         Assert.Equal([left], toRemove[0].FilesToRemove);
         Assert.Equal([left], toRemove[1].FilesToRemove);
 
-        foreach (var run in new[] { stale, running, failed, failedLeavingFiles, succeededLeavingFiles }) _store.ForgetRemovedFiles(run.Id);
+        foreach (var run in new[] { stale, running, failed, failedLeavingFiles, succeededLeavingFiles }) _store.ForgetRemovedFiles(run.Id, run.FilesToRemove.ToList());
 
         Assert.Empty(_store.ListRunsWithFilesToRemove(_flow.Id));
         var forgotten = _store.GetRun(stale.Id)!;
@@ -233,6 +233,25 @@ public sealed class RunStateTests : IDisposable
         Assert.Equal(["a/part-0", "a/part-1"], _store.GetRun(takenOver.Id)!.LeftFiles);
         Assert.Empty(_store.GetRun(running.Id)!.LeftFiles);
         Assert.Equal([takenOver.Id], _store.ListRunsWithFilesToRemove(_flow.Id).Select(run => run.Id));
+    }
+
+    [Fact]
+    public void Left_files_a_run_taken_over_adds_while_another_process_deletes_its_files_are_not_forgotten()
+    {
+        var cutoff = StateSamples.Noon;
+        var takenOver = StateSamples.Run(_flow, "sales.orders", cutoff.AddHours(-2));
+        takenOver.Files = [StateSamples.File(0), StateSamples.File(1)];
+        _store.AddRun(takenOver);
+        Assert.Single(_store.AbandonStaleRuns(cutoff));
+        // Another process lists the run's files and deletes them; meanwhile the run's own process, failing to delete a part
+        // it stored after the takeover, adds it.
+        var listed = Assert.Single(_store.ListRunsWithFilesToRemove(_flow.Id));
+        _store.KeepLeftFiles(takenOver.Id, [StateSamples.File(2).RelativePath]);
+
+        _store.ForgetRemovedFiles(listed.Id, listed.FilesToRemove.ToList());
+
+        var left = Assert.Single(_store.ListRunsWithFilesToRemove(_flow.Id)); // was: none, the late part forgotten undeleted
+        Assert.Equal([StateSamples.File(2).RelativePath], left.FilesToRemove);
     }
 
     [Fact]
