@@ -104,7 +104,7 @@ public sealed partial class SqliteStateStore
     });
 
     public void KeepLeftFiles(Guid runId, IReadOnlyCollection<string> paths) => Write(() =>
-        ChangeLeftFiles(runId, left => left.AddRange(paths.Except(left))));
+        ChangeLeftFiles(runId, left => left.AddRange(paths.Except(left).ToList())));
 
     /// <summary>Changes the left files of a run that is no longer Running; inside a write transaction.</summary>
     private void ChangeLeftFiles(Guid runId, Action<List<string>> change)
