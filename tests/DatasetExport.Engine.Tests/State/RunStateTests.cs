@@ -1,4 +1,5 @@
 using DatasetExport.Engine.State;
+using Microsoft.Data.Sqlite;
 
 namespace DatasetExport.Engine.Tests.State;
 
@@ -252,6 +253,40 @@ public sealed class RunStateTests : IDisposable
 
         var left = Assert.Single(_store.ListRunsWithFilesToRemove(_flow.Id)); // was: none, the late part forgotten undeleted
         Assert.Equal([StateSamples.File(2).RelativePath], left.FilesToRemove);
+    }
+
+    [Fact]
+    public void A_version_7_database_lists_its_abandoned_runs_files_to_remove_once_migrated()
+    {
+        using var home = new TempFolder("de-state-v7");
+        var path = home.Combine(SqliteStateStore.DatabaseFileName);
+        var (flowId, destinationId, deadRun, doneRun) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
+        using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, ForeignKeys = false }.ToString()))
+        {
+            connection.Open();
+            StateSchema.Migrate(connection, path, StateSchema.Migrations.Take(7).ToList());
+            using var insert = connection.CreateCommand();
+            const string file = """[{"RelativePath":"web/exportTime=202601010000/part-00000-a.json","SinkPath":"/out/web/exportTime=202601010000/part-00000-a.json","Size":1,"Records":1,"Sha256":"00"}]""";
+            insert.CommandText = $"""
+                INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time, started_at,
+                                  heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count, export_path,
+                                  manifest_path, files, folder_path)
+                VALUES ('{deadRun:D}', '{flowId:D}', 'old', 'web', '{destinationId:D}', 'd', 'Abandoned', 'Incremental', '2026-01-01T00:00:00.0000000Z',
+                        '2026-01-01T00:00:00.0000000Z', '2026-01-01T00:00:00.0000000Z', 1, 1, 0, 1, 1, 1, 'web/exportTime=202601010000',
+                        'web/exportTime=202601010000/manifest-a.json', '{file}', ''),
+                       ('{doneRun:D}', '{flowId:D}', 'old', 'web', '{destinationId:D}', 'd', 'Succeeded', 'Incremental', '2026-01-02T00:00:00.0000000Z',
+                        '2026-01-02T00:00:00.0000000Z', '2026-01-02T00:00:00.0000000Z', 1, 1, 0, 1, 1, 1, 'web/exportTime=202601020000',
+                        'web/exportTime=202601020000/manifest-b.json', '{file.Replace("01010000", "01020000")}', '');
+                """;
+            insert.ExecuteNonQuery();
+        }
+
+        using var store = SqliteStateStore.Open(home.Path);
+
+        var dead = Assert.Single(store.ListRunsWithFilesToRemove(flowId));
+        Assert.Equal(deadRun, dead.Id);
+        Assert.Equal(["web/exportTime=202601010000/manifest-a.json", "web/exportTime=202601010000/part-00000-a.json"], dead.FilesToRemove);
+        Assert.Empty(store.GetRun(doneRun)!.LeftFiles);
     }
 
     [Fact]
