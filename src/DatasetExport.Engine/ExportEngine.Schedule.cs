@@ -254,20 +254,24 @@ public sealed partial class ExportEngine
                 await ExportRunner.DeleteFilesLeftAsync(State, place, target, cancellationToken).ConfigureAwait(false);
                 continue;
             }
-            // A destination removed since cannot be reached: its files stay (it refused removal while such a run was Running).
-            if (State.GetDestination(place.Key.DestinationId) is not { } elsewhere) continue;
-            elsewhere.FolderPath = place.Key.FolderPath ?? elsewhere.FolderPath;
+            var name = place.Key.DestinationId.ToString();
             try
             {
+                // A destination removed since cannot be reached: its files stay (it refused removal while such a run was Running).
+                if (State.GetDestination(place.Key.DestinationId) is not { } elsewhere) continue;
+                name = elsewhere.Name;
+                elsewhere.FolderPath = place.Key.FolderPath ?? elsewhere.FolderPath;
                 // A place the flow has left may be gone for good (a decommissioned server): it must not hold up every export.
                 using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 budget.CancelAfter(FilesLeftElsewhereBudget);
                 await using var other = _createDestination(elsewhere);
                 await ExportRunner.DeleteFilesLeftAsync(State, place, other, budget.Token).ConfigureAwait(false);
             }
-            catch (DestinationException error)
+            catch (Exception error) when (error is DestinationException or StateException)
             {
-                Log?.Invoke($"Flow '{flow.Name}': the files earlier runs left on destination '{elsewhere.Name}' stay for now: {error.Message}");
+                // Unreachable, or its settings cannot be read here (secrets protected by keys this state home lost): the
+                // flow's export goes on.
+                Log?.Invoke($"Flow '{flow.Name}': the files earlier runs left on destination '{name}' stay for now: {error.Message}");
             }
         }
     }

@@ -3,6 +3,7 @@ using DatasetExport.Engine.Destinations.Local;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.State;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Time.Testing;
 
 namespace DatasetExport.Engine.Tests.Export;
@@ -447,6 +448,34 @@ public sealed class ExportIntegrityTests : IDisposable
 
         await AssertRedoneOverTheDeadRunAsync(flow, dead, 24_000);
         Assert.Single(Directory.GetFiles(Path.Combine(Output, dead.ExportPath), "manifest-*"));
+    }
+
+    [Fact]
+    public async Task A_destination_the_flow_left_whose_settings_cannot_be_read_keeps_a_dead_runs_files_recorded_and_holds_up_no_export()
+    {
+        WriteFourBigBatches();
+        var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
+        var dead = await DieAfterFirstPartAsync(flow);
+        var left = flow.DestinationId;
+        await MoveFlowToAnotherDestinationAsync(flow);
+        // The destination the flow left has secrets this state home can no longer unprotect (its keys were lost).
+        using (var connection = new SqliteConnection($"Data Source={_root.Combine("state", SqliteStateStore.DatabaseFileName)};Pooling=False"))
+        {
+            connection.Open();
+            using var damage = connection.CreateCommand();
+            damage.CommandText = $"UPDATE destinations SET protected_secrets = 'not a protected secret' WHERE id = '{left:D}'";
+            Assert.Equal(1, damage.ExecuteNonQuery());
+        }
+        Assert.Throws<StateException>(() => _engine.State.GetDestination(left));
+        var log = new List<string>();
+        _engine.Log = log.Add;
+
+        var next = await RunAsync(flow, 1);
+
+        Assert.True(next.Status == RunStatus.Succeeded, next.Error); // was: Failed, every run of the flow, with the secrets' error
+        Assert.Equal(dead.Files.Count, _engine.State.GetRun(dead.Id)!.Files.Count);
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(Output, dead.ExportPath)));
+        Assert.Contains(log, line => line.StartsWith("Flow 'integrity': the files earlier runs left on destination", StringComparison.Ordinal) && line.Contains("cannot be read"));
     }
 
     [Theory]
