@@ -654,6 +654,8 @@ internal sealed class ExportRunner
         private readonly CancellationTokenSource _stop;
         private Task<RunFileRecord>? _uploading;
         private string? _uploadingPath;
+        /// <summary>Set by a failed upload whose delete failed too (on its task; read once it is awaited).</summary>
+        private string? _leftBehind;
 
         /// <param name="stored">Called on the writer's flow when a file is recorded in the run (not when cleaning up after a failure).</param>
         public PartUploads(RunRecord run, IExportDestination target, Action<RunFileRecord> stored, CancellationToken cancellationToken)
@@ -672,7 +674,7 @@ internal sealed class ExportRunner
             await FinishAsync().ConfigureAwait(false);
             var relativePath = $"{_run.ExportPath}/{part.FileName}";
             _uploadingPath = part.LocalPath;
-            _uploading = Task.Run(() => StoreFileAsync(_target, part.LocalPath, relativePath, records, _stop.Token), CancellationToken.None);
+            _uploading = Task.Run(() => StoreFileAsync(_target, part.LocalPath, relativePath, records, left => _leftBehind = left, _stop.Token), CancellationToken.None);
         }
 
         /// <summary>Records a file stored meanwhile without waiting for one still uploading; a failed upload throws here.</summary>
@@ -691,7 +693,18 @@ internal sealed class ExportRunner
             var localPath = _uploadingPath!;
             _uploading = null;
             _uploadingPath = null;
-            var file = await uploading.ConfigureAwait(false);
+            RunFileRecord file;
+            try
+            {
+                file = await uploading.ConfigureAwait(false);
+            }
+            catch
+            {
+                // Whatever arrived under its name stays for the flow's next run to delete.
+                if (_leftBehind is { } left) _run.LeftFiles.Add(left);
+                _leftBehind = null;
+                throw;
+            }
             // Recorded as soon as it is known stored, so a failure later in the run knows to remove it.
             _run.Files.Add(file);
             _run.RecordsWritten += file.Records;
@@ -754,9 +767,11 @@ internal sealed class ExportRunner
 
     /// <summary>
     /// Hashes and uploads a completed part's file, the two at once (both only read the finished file; the last part's
-    /// hash and upload are on the run's critical path); the record of it, for the run.
+    /// hash and upload are on the run's critical path); the record of it, for the run. When it fails and what may have
+    /// arrived cannot be deleted either, <paramref name="leftBehind"/> gets the path.
     /// </summary>
-    private static async Task<RunFileRecord> StoreFileAsync(IExportDestination target, string localPath, string relativePath, long records, CancellationToken cancellationToken)
+    private static async Task<RunFileRecord> StoreFileAsync(
+        IExportDestination target, string localPath, string relativePath, long records, Action<string> leftBehind, CancellationToken cancellationToken)
     {
         // Hashed while it uploads; stopped only when the upload fails. Once the file is stored its hash (a local read, done by
         // then or nearly) is finished even if the run is cancelled meanwhile, so the file is recorded and the run's cleanup
@@ -768,7 +783,7 @@ internal sealed class ExportRunner
         string sha256;
         try
         {
-            await UploadAsync(target, localPath, relativePath, cancellationToken).ConfigureAwait(false);
+            await UploadAsync(target, localPath, relativePath, cancellationToken, leftBehind).ConfigureAwait(false);
             uploaded = true;
             (size, sha256) = await hash.ConfigureAwait(false);
         }
@@ -777,7 +792,7 @@ internal sealed class ExportRunner
             await hashing.CancelAsync().ConfigureAwait(false);
             await ((Task)hash).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             // Stored but not hashed (the local file could not be read): nothing may stay behind unrecorded.
-            if (uploaded) await TryDeleteAsync(target, relativePath).ConfigureAwait(false);
+            if (uploaded && !await TryDeleteAsync(target, relativePath).ConfigureAwait(false)) leftBehind(relativePath);
             throw;
         }
         return new RunFileRecord { RelativePath = relativePath, SinkPath = target.GetSinkPath(relativePath), Size = size, Records = records, Sha256 = sha256 };
@@ -821,7 +836,7 @@ internal sealed class ExportRunner
     }
 
     private static string LeftFilesNote(RunRecord run) => run.LeftFiles.Count == 0 ? "" :
-        $" {run.LeftFiles.Count} file(s) it stored could not be deleted (LeftFiles); the flow's next run on destination '{run.DestinationName}' tries again.";
+        $" {run.LeftFiles.Count} file(s) it may have left could not be deleted (LeftFiles); the flow's next run on destination '{run.DestinationName}' tries again.";
 
     /// <summary>
     /// A failed run leaves no data behind that a reader could mistake for an export: deletes what it stored, manifest first.
@@ -840,9 +855,11 @@ internal sealed class ExportRunner
 
     /// <summary>
     /// Stores a file; when that fails, deletes whatever may have arrived under its name (best effort): some
-    /// S3-compatible servers (s3rver) keep the received part of an interrupted upload as the object.
+    /// S3-compatible servers (s3rver) keep the received part of an interrupted upload as the object, and an upload can fail
+    /// after the file arrived (the answer lost). When the delete fails too, <paramref name="leftBehind"/> gets the path.
     /// </summary>
-    private static async Task UploadAsync(IExportDestination target, string localPath, string relativePath, CancellationToken cancellationToken)
+    private static async Task UploadAsync(
+        IExportDestination target, string localPath, string relativePath, CancellationToken cancellationToken, Action<string>? leftBehind = null)
     {
         try
         {
@@ -850,7 +867,7 @@ internal sealed class ExportRunner
         }
         catch (Exception)
         {
-            await TryDeleteAsync(target, relativePath).ConfigureAwait(false);
+            if (!await TryDeleteAsync(target, relativePath).ConfigureAwait(false)) leftBehind?.Invoke(relativePath);
             throw;
         }
     }

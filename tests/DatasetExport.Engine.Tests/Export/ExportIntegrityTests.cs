@@ -548,7 +548,7 @@ public sealed class ExportIntegrityTests : IDisposable
 
         Assert.Equal(RunStatus.Failed, failed.Status);
         Assert.Contains("b3.jsonl", failed.Error);
-        Assert.EndsWith($" {failed.Files.Count} file(s) it stored could not be deleted (LeftFiles); the flow's next run on destination 'local-integrity' tries again.", failed.Error);
+        Assert.EndsWith($" {failed.Files.Count} file(s) it may have left could not be deleted (LeftFiles); the flow's next run on destination 'local-integrity' tries again.", failed.Error);
         Assert.NotEmpty(failed.Files);
         Assert.Equal(failed.Files.Select(f => f.RelativePath), failed.LeftFiles);
         Assert.Equal(failed.LeftFiles, _engine.State.GetRun(failed.Id)!.LeftFiles);
@@ -632,7 +632,7 @@ public sealed class ExportIntegrityTests : IDisposable
         var lost = await RunAsync(flow, 0);
 
         Assert.Equal(RunStatus.Abandoned, lost.Status);
-        Assert.Equal($"{ExportRunner.LostRunError} {lost.Files.Count} file(s) it stored could not be deleted (LeftFiles); the flow's next run on destination 'local-integrity' tries again.", lost.Error);
+        Assert.Equal($"{ExportRunner.LostRunError} {lost.Files.Count} file(s) it may have left could not be deleted (LeftFiles); the flow's next run on destination 'local-integrity' tries again.", lost.Error);
         Assert.True(lost.Files.Count >= 2, $"expected two parts at least, got {lost.Files.Count}");
         Assert.All(lost.Files, f => Assert.True(File.Exists(f.SinkPath), f.SinkPath));
         Assert.Equal(lost.Files.Select(f => f.RelativePath).Order(), _engine.State.GetRun(lost.Id)!.FilesToRemove.Order()); // was: only the first part
@@ -675,6 +675,39 @@ public sealed class ExportIntegrityTests : IDisposable
         var everyFile = Directory.GetFiles(Output, "*", SearchOption.AllDirectories);
         Assert.Equal(Range(0, 24_001), everyFile.SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f))).Order());
         Assert.True((await _engine.VerifyRunAsync(restarted, default)).IsValid);
+    }
+
+    [Fact]
+    public async Task A_part_that_arrived_though_its_upload_failed_and_could_not_be_deleted_is_deleted_by_the_next_run()
+    {
+        WriteFourBigBatches();
+        var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
+        // The second part arrives, but its upload fails (the answer lost), and from then on the destination refuses deletes.
+        string? arrived = null;
+        _afterUpload = relativePath =>
+        {
+            if (arrived is not null || !Path.GetFileName(relativePath).StartsWith("part-00001-", StringComparison.Ordinal)) return;
+            arrived = relativePath;
+            _beforeDelete = (_, _) => throw new DestinationException(DestinationFailure.PermissionDenied, "Deleting is not allowed here now.");
+            throw new DestinationException(DestinationFailure.PermissionDenied, "The answer to the upload was lost.");
+        };
+
+        var failed = await RunAsync(flow, 0);
+
+        Assert.Equal(RunStatus.Failed, failed.Status);
+        Assert.NotNull(arrived);
+        Assert.DoesNotContain(failed.Files, f => f.RelativePath == arrived); // never known stored
+        Assert.True(File.Exists(Path.Combine(Output, arrived)));
+        Assert.Equal(failed.Files.Select(f => f.RelativePath).Append(arrived).Order(), _engine.State.GetRun(failed.Id)!.LeftFiles.Order());
+
+        _afterUpload = _ => { };
+        _beforeDelete = (_, _) => { };
+        var next = await RunAsync(flow, 1);
+
+        Assert.True(next.Status == RunStatus.Succeeded, next.Error);
+        Assert.False(File.Exists(Path.Combine(Output, arrived))); // was: it stayed, never recorded, a second copy of its records
+        var everyFile = Directory.GetFiles(Output, "*", SearchOption.AllDirectories);
+        Assert.Equal(Range(0, 24_000), everyFile.SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f))).Order());
     }
 
     [Fact]
