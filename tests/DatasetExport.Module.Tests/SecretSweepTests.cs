@@ -78,6 +78,34 @@ public sealed class SecretSweepTests(S3ServersFixture s3, AzuriteServer azurite,
         Assert.Contains(result.Errors, e => e.TargetObject as string == "down" && e.CategoryInfo.Category == ErrorCategory.ConnectionError);
     }
 
+    /// <summary>
+    /// A credential typed where a plain setting goes is refused; -Verbose, -WhatIf and the error must not quote it
+    /// either, although the refusal comes before anything is stored.
+    /// </summary>
+    [Theory]
+    [InlineData("sig in -ServiceUri", "-Type AzureBlob -Container c -AccountName acct -ServiceUri $args[0] -Credential $args[1]", "https://acct.blob.core.windows.net/?sv=2024-08-04&sig=SIGMARKER1")]
+    [InlineData("SAS URI as -Container", "-Type AzureBlob -Container $args[0] -AccountName acct -Credential $args[1]", "https://acct.blob.core.windows.net/c?sv=2024-08-04&sig=SIGMARKER2")]
+    [InlineData("password in -HostName", "-Type Sftp -HostName $args[0] -Credential $args[1] -HostKeyFingerprint SHA256:abc=", "exporter:PWMARKER3@sftp.example.net")]
+    [InlineData("password in -Endpoint", "-Type AmazonS3 -Bucket b -Region eu-west-1 -Endpoint $args[0] -Credential $args[1]", "https://AKIA:PWMARKER4@s3.example.net/")]
+    public void A_credential_given_as_a_plain_setting_is_refused_without_being_quoted(string label, string parameters, string value)
+    {
+        using var session = new ModuleSession();
+        var marker = System.Text.RegularExpressions.Regex.Match(value, "(SIG|PW)MARKER[0-9]").Value;
+
+        var result = session.Run($"""
+            New-ExportDestination -Name a {parameters} -SkipValidation -Verbose -Debug
+            New-ExportDestination -Name b {parameters} -SkipValidation -WhatIf
+            New-ExportDestination -Name c {parameters} -Verbose
+            Get-ExportDestination
+            """, value, ModuleSurfaceTests.Credential("AKIAEXAMPLE", "QUJDRA=="));
+
+        AssertAbsent(session, result, [marker], [], mustSee: "NewExportDestinationCommand");
+        // Refused each time, -WhatIf too: what would be created is described from the values refused.
+        Assert.Equal(["a", "b", "c"], result.Errors.Select(e => (string)e.TargetObject));
+        Assert.All(result.Errors, e => Assert.Equal(ErrorCategory.InvalidArgument, e.CategoryInfo.Category));
+        Assert.Empty(result.Output);
+    }
+
     /// <summary>Good, wrong and unreachable settings for one secret, the markers to search for and the folders where the servers keep what they stored.</summary>
     private (Hashtable? Good, Hashtable Wrong, Hashtable Down, string[] Markers, string[] Stores) Build(string secret)
     {
