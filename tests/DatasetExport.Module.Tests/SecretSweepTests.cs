@@ -87,6 +87,8 @@ public sealed class SecretSweepTests(S3ServersFixture s3, AzuriteServer azurite,
     [InlineData("SAS URI as -Container", "-Type AzureBlob -Container $args[0] -AccountName acct -Credential $args[1]", "https://acct.blob.core.windows.net/c?sv=2024-08-04&sig=SIGMARKER2")]
     [InlineData("password in -HostName", "-Type Sftp -HostName $args[0] -Credential $args[1] -HostKeyFingerprint SHA256:abc=", "exporter:PWMARKER3@sftp.example.net")]
     [InlineData("password in -Endpoint", "-Type AmazonS3 -Bucket b -Region eu-west-1 -Endpoint $args[0] -Credential $args[1]", "https://AKIA:PWMARKER4@s3.example.net/")]
+    [InlineData("dfs SAS URL as -Url", "-Type AzureDataLakeGen2 -Url $args[0] -Credential $args[1]", "https://acct.dfs.core.windows.net/raw?sv=2024-08-04&sig=SIGMARKER5")]
+    [InlineData("abfss URL with a SAS", "-Type AzureDataLakeGen2 -Url $args[0] -Credential $args[1]", "abfss://raw@acct.dfs.core.windows.net/exports?sv=2024-08-04&sig=SIGMARKER6")]
     public void A_credential_given_as_a_plain_setting_is_refused_without_being_quoted(string label, string parameters, string value)
     {
         using var session = new ModuleSession();
