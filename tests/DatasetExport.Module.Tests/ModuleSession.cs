@@ -56,7 +56,7 @@ public sealed class ModuleSession : IDisposable
         return changed;
     }
 
-    /// <summary>Runs a script (in its own scope) with positional <c>$args</c>.</summary>
+    /// <summary>Runs a script (in its own scope) with positional <c>$args</c>. OtherStreams holds warning, verbose, information and debug messages.</summary>
     public ScriptResult Run(string script, params object?[] args)
     {
         using var shell = PowerShell.Create();
@@ -66,7 +66,7 @@ public sealed class ModuleSession : IDisposable
         var output = shell.Invoke();
         return new ScriptResult(output, shell.Streams.Error.ToList(), shell.Streams.Progress.ToList(),
             shell.Streams.Warning.Select(w => w.Message).Concat(shell.Streams.Verbose.Select(v => v.Message))
-                .Concat(shell.Streams.Information.Select(i => i.ToString())).ToList(),
+                .Concat(shell.Streams.Information.Select(i => i.ToString())).Concat(shell.Streams.Debug.Select(d => d.Message)).ToList(),
             shell.Streams.Verbose.Select(v => v.Message).ToList());
     }
 

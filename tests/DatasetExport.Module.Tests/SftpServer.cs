@@ -33,7 +33,7 @@ public sealed class SftpServer : IDisposable
         Password = "pw-" + RandomNumberGenerator.GetHexString(24, lowercase: true);
         try
         {
-            TestProcess.Run("bash", Password + "\n", new() { ["KEY_PASSPHRASE"] = "unused-" + Password }, Path.Combine(_scripts, "prepare.sh"), _root.Path, UserName);
+            TestProcess.Run("bash", Password + "\n", new() { ["KEY_PASSPHRASE"] = KeyPassphrase }, Path.Combine(_scripts, "prepare.sh"), _root.Path, UserName);
             _userCreated = true;
         }
         catch
@@ -45,6 +45,12 @@ public sealed class SftpServer : IDisposable
 
     public string UserName { get; }
     public string Password { get; }
+
+    /// <summary>The passphrase of the protected client keys (id_ed25519_protected, id_rsa_pem_protected).</summary>
+    public string KeyPassphrase => "kp-" + Password;
+
+    /// <summary>A client key prepare.sh made (id_ed25519, id_ed25519_protected, ...), authorized for the user.</summary>
+    public string KeyPath(string name) => Path.Combine(_root.Path, "keys", name);
 
     /// <summary>The user's home on this machine's disk, where uploads land.</summary>
     public string HomePath => Path.Combine(_root.Path, "home", UserName);

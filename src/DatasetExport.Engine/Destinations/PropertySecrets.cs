@@ -8,7 +8,7 @@ namespace DatasetExport.Engine.Destinations;
 /// exist"), so a password in a URL, a SAS signature or private key text there would leak everywhere. Messages say
 /// which property and what it holds, never the value.
 /// </summary>
-internal static partial class PropertySecrets
+public static partial class PropertySecrets
 {
     /// <summary>Throws a <see cref="DestinationException"/> (InvalidConfiguration) naming the first property that holds a credential.</summary>
     public static void ThrowIfAny(DestinationSettings settings)

@@ -316,6 +316,16 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
             destination.Properties[DestinationKeys.PgpEncryptManifest] = EncryptManifest.IsPresent ? "true" : "false";
         }
 
+        try
+        {
+            // The engine refuses these too, but only after ShouldProcess has shown the location (-WhatIf, -Verbose, -Confirm) built from them.
+            PropertySecrets.ThrowIfAny(destination);
+        }
+        catch (DestinationException error)
+        {
+            WriteError(ToErrorRecord(error, Name));
+            return;
+        }
         var location = EngineMapping.DescribeLocation(destination);
         if (!ShouldProcess($"{Name} ({Type} {location})", "Create export destination")) return;
         Guard(() =>

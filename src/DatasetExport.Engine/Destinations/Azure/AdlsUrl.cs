@@ -5,12 +5,23 @@ namespace DatasetExport.Engine.Destinations.Azure;
 /// <summary>Where an ADLS Gen2 URL points: file system (container), storage account and path below it ('' for the root).</summary>
 public sealed record AdlsLocation(string FileSystem, string AccountName, string Path);
 
-/// <summary>Parses <c>abfss://filesystem@account.dfs.core.windows.net[/path]</c> (or <c>abfs://</c>) URLs; a bad one is an <see cref="ArgumentException"/> quoting it.</summary>
+/// <summary>
+/// Parses <c>abfss://filesystem@account.dfs.core.windows.net[/path]</c> (or <c>abfs://</c>) URLs; a bad one is an
+/// <see cref="ArgumentException"/> quoting it, except for a query, which is refused unquoted (it may be a SAS).
+/// </summary>
 public static partial class AdlsUrl
 {
     public static AdlsLocation Parse(string url)
     {
         ArgumentNullException.ThrowIfNull(url);
+        var query = url.IndexOf('?', StringComparison.Ordinal);
+        if (query >= 0)
+        {
+            // Most likely a shared access signature: every message below would quote it, so the URL is shown without it.
+            throw new ArgumentException(
+                $"'{url[..query]}' is followed by a query ('?...', not shown: it may hold a shared access signature), which an ADLS Gen2 URL does not take. "
+                + "Give abfss://<filesystem>@<account>.dfs.core.windows.net[/path] and sign in with the destination's account key or service principal.", nameof(url));
+        }
         var match = AbfsPattern().Match(url.Trim());
         if (!match.Success)
         {

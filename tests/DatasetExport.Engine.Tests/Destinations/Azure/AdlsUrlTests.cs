@@ -32,4 +32,16 @@ public sealed class AdlsUrlTests
         Assert.Contains(reason, error.Message);
         Assert.Contains($"'{url}'", error.Message);
     }
+
+    /// <summary>A query is most likely a shared access signature: refused, and the URL is quoted without it.</summary>
+    [Theory]
+    [InlineData("abfss://raw@mylake.dfs.core.windows.net/x?sv=2024-08-04&sig=c2lnbmF0dXJl", "abfss://raw@mylake.dfs.core.windows.net/x")]
+    [InlineData("https://mylake.dfs.core.windows.net/raw?sv=2024-08-04&sig=c2lnbmF0dXJl", "https://mylake.dfs.core.windows.net/raw")]
+    public void Refuses_a_query_without_quoting_it(string url, string quoted)
+    {
+        var error = Assert.Throws<ArgumentException>(() => AdlsUrl.Parse(url));
+
+        Assert.Contains($"'{quoted}' is followed by a query", error.Message);
+        Assert.DoesNotContain("c2lnbmF0dXJl", error.ToString());
+    }
 }
