@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using DatasetExport.Engine.Tests;
 
 namespace DatasetExport.Module.Tests;
 
@@ -29,7 +30,7 @@ public sealed class AzuriteServer : IDisposable
         var folder = FindServerFolder();
         var azurite = Path.Combine(folder, "node_modules", ".bin", "azurite-blob");
         if (!File.Exists(azurite)) throw new InvalidOperationException($"Azurite is not installed at {azurite}: run tests/servers/azure/install.sh first.");
-        Port = FreePort();
+        Port = LoopbackPort.Free();
         var start = new ProcessStartInfo(azurite) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = folder };
         foreach (var argument in new[] { "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(CultureInfo.InvariantCulture), "--location", Data.Path,
                      "--skipApiVersionCheck", "--disableTelemetry", "--silent" })
@@ -123,15 +124,6 @@ public sealed class AzuriteServer : IDisposable
     private string Output()
     {
         lock (_output) return _output.ToString();
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     private static string FindServerFolder()

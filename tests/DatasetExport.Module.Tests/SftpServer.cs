@@ -62,7 +62,7 @@ public sealed class SftpServer : IDisposable
     /// <summary>Starts an sshd presenting <paramref name="hostKey"/>; returns its port once it answers with an SSH banner.</summary>
     public int Start(string hostKey = HostKey)
     {
-        var port = FreePort();
+        var port = LoopbackPort.Free();
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in new[] { Path.Combine(_scripts, "start.sh"), _root.Path, UserName, port.ToString(), hostKey }) start.ArgumentList.Add(argument);
         var log = new StringBuilder();
@@ -118,12 +118,4 @@ public sealed class SftpServer : IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 }

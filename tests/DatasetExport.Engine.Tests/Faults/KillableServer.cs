@@ -33,7 +33,7 @@ public sealed class KillableServer : IDisposable
     public static async Task<KillableServer> StartS3rverAsync(string dataFolder, string bucket)
     {
         var servers = ServersFolder("s3");
-        var port = FreePort();
+        var port = LoopbackPort.Free();
         var server = new KillableServer("s3rver", Path.Combine(servers, "node_modules", ".bin", "node"),
             [Path.Combine(servers, "node_modules", "s3rver", "bin", "s3rver.js"), "-d", dataFolder, "-a", "127.0.0.1", "-p", port.ToString(), "--silent", "--configure-bucket", bucket],
             new Uri($"http://127.0.0.1:{port}/"));
@@ -44,7 +44,7 @@ public sealed class KillableServer : IDisposable
     /// <summary>Azurite's blob service on a free port keeping its data in <paramref name="dataFolder"/>.</summary>
     public static async Task<KillableServer> StartAzuriteAsync(string dataFolder)
     {
-        var port = FreePort();
+        var port = LoopbackPort.Free();
         var server = new KillableServer("azurite", Path.Combine(ServersFolder("azure"), "node_modules", ".bin", "azurite-blob"),
             ["--blobHost", "127.0.0.1", "--blobPort", port.ToString(), "--location", dataFolder, "--skipApiVersionCheck", "--disableTelemetry", "--silent"],
             new Uri($"http://127.0.0.1:{port}/devstoreaccount1?comp=list"));
@@ -112,15 +112,6 @@ public sealed class KillableServer : IDisposable
     {
         if (line is null) return;
         lock (_output) _output.AppendLine(line);
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     private static string ServersFolder(string kind)

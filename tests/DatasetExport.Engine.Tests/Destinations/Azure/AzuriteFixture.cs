@@ -50,7 +50,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
         // A free port can be taken by another server between probing and binding: then try another one.
         for (var attempt = 1; attempt <= 3; attempt++)
         {
-            Port = FreePort();
+            Port = LoopbackPort.Free();
             if (await TryStartAsync(azurite, serverFolder))
             {
                 return;
@@ -155,16 +155,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
     }
 
     /// <summary>A 127.0.0.1 port nothing listens on (bound, then released).</summary>
-    public static int ClosedPort() => FreePort();
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    public static int ClosedPort() => LoopbackPort.Free();
 
     private static string FindServerFolder()
     {

@@ -59,7 +59,7 @@ public sealed class SftpFlowMatrixTests(SftpServerFixture server) : FlowMatrixCo
                 settings.Properties[DestinationKeys.RemotePath] = missing;
                 return new(DestinationFailure.NotFound, [$"/~/{missing}", "does not exist"], [server.Password]);
             default:
-                var closedPort = SshdServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+                var closedPort = LoopbackPort.Free().ToString(System.Globalization.CultureInfo.InvariantCulture);
                 settings.Properties[DestinationKeys.Port] = closedPort;
                 return new(DestinationFailure.Unreachable, [$"127.0.0.1:{closedPort}"], [server.Password]);
         }

@@ -45,14 +45,14 @@ public sealed class S3ServersFixture : IAsyncLifetime
         }
 
         Directory.CreateDirectory(FauxqsStorage);
-        var fauxqsPort = FreePort();
+        var fauxqsPort = LoopbackPort.Free();
         FauxqsUrl = new Uri($"http://127.0.0.1:{fauxqsPort}/");
         await StartAsync("fauxqs", serversFolder, node, [Path.Combine(serversFolder, "start-fauxqs.mjs"), fauxqsPort.ToString(), FauxqsStorage],
             new Uri(FauxqsUrl, "health"));
 
         var s3rverData = _data.Combine("s3rver");
         Directory.CreateDirectory(s3rverData);
-        var s3rverPort = FreePort();
+        var s3rverPort = LoopbackPort.Free();
         S3rverUrl = new Uri($"http://127.0.0.1:{s3rverPort}/");
         await StartAsync("s3rver", serversFolder, node, [s3rver, "-d", s3rverData, "-a", "127.0.0.1", "-p", s3rverPort.ToString(), "--silent"], S3rverUrl);
 
@@ -90,7 +90,7 @@ public sealed class S3ServersFixture : IAsyncLifetime
     }
 
     /// <summary>A loopback URL where nothing listens.</summary>
-    public static Uri ClosedPortUrl() => new($"http://127.0.0.1:{FreePort()}/");
+    public static Uri ClosedPortUrl() => new($"http://127.0.0.1:{LoopbackPort.Free()}/");
 
     private async Task StartAsync(string name, string workingDirectory, string executable, string[] arguments, Uri readiness)
     {
@@ -119,13 +119,6 @@ public sealed class S3ServersFixture : IAsyncLifetime
             }
             await Task.Delay(100);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static string FindServersFolder()

@@ -400,7 +400,7 @@ public sealed class SftpDestinationTests : IDisposable
     [Fact]
     public async Task Trust_on_first_use_records_the_real_key_and_a_changed_key_is_refused_later()
     {
-        var port = SshdServer.FreePort();
+        var port = LoopbackPort.Free();
         var settings = SettingsForTest(_server.StartServer(port: port));
         settings.Properties.Remove(DestinationKeys.HostKeyFingerprint);
         settings.Secrets[DestinationKeys.Password] = "not-needed-to-read-the-key";
@@ -447,7 +447,7 @@ public sealed class SftpDestinationTests : IDisposable
     public async Task A_closed_port_is_unreachable()
     {
         var settings = _server.Settings();
-        settings.Properties[DestinationKeys.Port] = SshdServer.FreePort().ToString();
+        settings.Properties[DestinationKeys.Port] = LoopbackPort.Free().ToString();
         await using var destination = new SftpDestination(settings);
 
         var upload = await Assert.ThrowsAsync<DestinationException>(() => destination.UploadFileAsync(LocalFile(10), "x.json", default));

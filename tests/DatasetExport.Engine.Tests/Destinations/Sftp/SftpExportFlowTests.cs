@@ -32,7 +32,7 @@ public sealed class SftpExportFlowTests : IDisposable
     [Fact]
     public async Task Adding_without_a_pin_records_the_servers_key_and_a_later_key_change_fails_runs()
     {
-        var port = SshdServer.FreePort();
+        var port = LoopbackPort.Free();
         _server.StartServer(port: port);
         var remoteBase = Path.Combine(_server.HomePath, _folder);
         Directory.CreateDirectory(remoteBase);

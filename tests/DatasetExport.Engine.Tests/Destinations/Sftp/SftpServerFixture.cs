@@ -149,7 +149,7 @@ public sealed class SshdServer : IDisposable
     {
         for (var attempt = 1; ; attempt++)
         {
-            var port = fixedPort ?? FreePort();
+            var port = fixedPort ?? LoopbackPort.Free();
             var start = new ProcessStartInfo("bash")
             {
                 RedirectStandardOutput = true,
@@ -248,15 +248,6 @@ public sealed class SshdServer : IDisposable
         {
             return false;
         }
-    }
-
-    internal static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     private static List<int> Descendants(int pid)
