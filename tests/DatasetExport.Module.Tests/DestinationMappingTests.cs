@@ -226,7 +226,7 @@ public sealed class DestinationMappingTests
         Assert.All(unreachable, e => Assert.True(e.CategoryInfo.Category == ErrorCategory.ConnectionError, $"{e.TargetObject}: {e.CategoryInfo.Category} {e.Exception.Message}"));
         Assert.Equal(unreachable.Count + 1, result.Errors.Count); // and 'bad': no other errors
         var everything = new StringBuilder();
-        foreach (var item in result.Output) Flatten(item, everything, depth: 0);
+        foreach (var item in result.Output) PropertyText.Flatten(item, everything);
         foreach (var error in result.Errors) everything.AppendLine(error.ToString()).AppendLine(error.Exception.ToString()).AppendLine(error.TargetObject?.ToString());
         foreach (var line in result.OtherStreams) everything.AppendLine(line);
         foreach (var progress in result.Progress) everything.AppendLine(progress.ToString());
@@ -267,25 +267,5 @@ public sealed class DestinationMappingTests
         var secure = new System.Security.SecureString();
         foreach (var c in text) secure.AppendChar(c);
         return secure;
-    }
-
-    /// <summary>Every property value of an output object, nested collections included, as text.</summary>
-    private static void Flatten(object? value, StringBuilder into, int depth)
-    {
-        if (value is null || depth > 4) return;
-        var wrapped = PSObject.AsPSObject(value);
-        into.AppendLine(wrapped.ToString());
-        if (wrapped.BaseObject is string or ValueType) return;
-        if (wrapped.BaseObject is IEnumerable items)
-        {
-            foreach (var item in items) Flatten(item, into, depth + 1);
-            return;
-        }
-        foreach (var property in wrapped.Properties)
-        {
-            object? propertyValue;
-            try { propertyValue = property.Value; } catch (GetValueException) { continue; }
-            Flatten(propertyValue, into, depth + 1);
-        }
     }
 }

@@ -220,7 +220,7 @@ public sealed class SecretSweepTests(S3ServersFixture s3, AzuriteServer azurite,
     private static void AssertAbsent(ModuleSession session, ScriptResult result, string[] markers, string[] stores, string mustSee)
     {
         var text = new StringBuilder();
-        foreach (var item in result.Output) Flatten(item, text, depth: 0);
+        foreach (var item in result.Output) PropertyText.Flatten(item, text);
         foreach (var error in result.Errors) Describe(error, text);
         foreach (var line in result.OtherStreams) text.AppendLine(line);
         foreach (var progress in result.Progress) text.AppendLine(progress.ToString()).AppendLine(progress.Activity).AppendLine(progress.StatusDescription).AppendLine(progress.CurrentOperation);
@@ -228,7 +228,7 @@ public sealed class SecretSweepTests(S3ServersFixture s3, AzuriteServer azurite,
         {
             if (recorded.BaseObject is ErrorRecord error) Describe(error, text);
             else if (recorded.BaseObject is Exception exception) Describe(exception, text);
-            else Flatten(recorded, text, depth: 0);
+            else PropertyText.Flatten(recorded, text);
         }
         text.AppendLine(session.Host.Text);
         Assert.Contains(mustSee, text.ToString()); // the search does see what the cmdlets wrote
@@ -274,7 +274,7 @@ public sealed class SecretSweepTests(S3ServersFixture s3, AzuriteServer azurite,
         into.AppendLine(error.ToString()).AppendLine(error.FullyQualifiedErrorId).AppendLine(error.CategoryInfo.ToString())
             .AppendLine(error.ErrorDetails?.Message).AppendLine(error.ErrorDetails?.RecommendedAction)
             .AppendLine(error.InvocationInfo?.PositionMessage).AppendLine(error.ScriptStackTrace);
-        Flatten(error.TargetObject, into, depth: 0);
+        PropertyText.Flatten(error.TargetObject, into);
         Describe(error.Exception, into);
     }
 
@@ -292,26 +292,6 @@ public sealed class SecretSweepTests(S3ServersFixture s3, AzuriteServer azurite,
             }
             if (current is AggregateException aggregate) foreach (var inner in aggregate.InnerExceptions) pending.Push(inner);
             else if (current.InnerException is { } inner) pending.Push(inner);
-        }
-    }
-
-    /// <summary>Every property value of an object, nested collections included, as text.</summary>
-    private static void Flatten(object? value, StringBuilder into, int depth)
-    {
-        if (value is null || depth > 4) return;
-        var wrapped = PSObject.AsPSObject(value);
-        into.AppendLine(wrapped.ToString());
-        if (wrapped.BaseObject is string or ValueType) return;
-        if (wrapped.BaseObject is IEnumerable items)
-        {
-            foreach (var item in items) Flatten(item, into, depth + 1);
-            return;
-        }
-        foreach (var property in wrapped.Properties)
-        {
-            object? propertyValue;
-            try { propertyValue = property.Value; } catch (GetValueException) { continue; }
-            Flatten(propertyValue, into, depth + 1);
         }
     }
 
