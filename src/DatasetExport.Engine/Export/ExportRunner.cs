@@ -844,8 +844,7 @@ internal sealed class ExportRunner
     /// </summary>
     private static async Task RemoveStoredFilesAsync(RunRecord run, IExportDestination target)
     {
-        var stored = run.Files.Select(f => f.RelativePath).Prepend(run.ManifestPath).OfType<string>().ToList();
-        foreach (var path in stored)
+        foreach (var path in run.StoredPaths)
         {
             if (!await TryDeleteAsync(target, path).ConfigureAwait(false)) run.LeftFiles.Add(path);
         }

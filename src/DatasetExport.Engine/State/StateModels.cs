@@ -118,17 +118,20 @@ public sealed class RunRecord
     public string? ManifestSha256 { get; set; }
     public List<RunFileRecord> Files { get; set; } = new();
     /// <summary>
-    /// Files (relative paths, manifest first) this run stored and then failed to delete, its destination failing too:
-    /// no commit owns them, so the flow's next run on this destination deletes them.
+    /// Files (relative paths, manifest first) this run stored, or may have stored in an upload that failed, and then failed
+    /// to delete, its destination failing too: no commit owns them, so the flow's next run on this destination deletes them.
     /// </summary>
     public List<string> LeftFiles { get; set; } = new();
+
+    /// <summary>The paths of the files and manifest this run recorded as stored, manifest first: no reader may follow it to parts already deleted.</summary>
+    public IEnumerable<string> StoredPaths => Files.Select(file => file.RelativePath).Prepend(ManifestPath).OfType<string>();
 
     /// <summary>
     /// What this run stored that no commit owns and that is still to be deleted, manifest first: an Abandoned run's files and
     /// manifest (its process died before it could delete them) and any run's <see cref="LeftFiles"/>.
     /// </summary>
     public IEnumerable<string> FilesToRemove =>
-        (Status == RunStatus.Abandoned ? Files.Select(file => file.RelativePath).Prepend(ManifestPath).OfType<string>() : []).Concat(LeftFiles).Distinct();
+        (Status == RunStatus.Abandoned ? StoredPaths : []).Concat(LeftFiles).Distinct();
 
     public string? Error { get; set; }
     /// <summary>How often a destination operation of this run failed transiently and was tried again.</summary>
