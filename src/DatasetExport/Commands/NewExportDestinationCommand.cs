@@ -316,20 +316,12 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
             destination.Properties[DestinationKeys.PgpEncryptManifest] = EncryptManifest.IsPresent ? "true" : "false";
         }
 
-        try
-        {
-            // The engine refuses these too, but only after ShouldProcess has shown the location (-WhatIf, -Verbose, -Confirm) built from them.
-            PropertySecrets.ThrowIfAny(destination);
-        }
-        catch (DestinationException error)
-        {
-            WriteError(ToErrorRecord(error, Name));
-            return;
-        }
-        var location = EngineMapping.DescribeLocation(destination);
-        if (!ShouldProcess($"{Name} ({Type} {location})", "Create export destination")) return;
         Guard(() =>
         {
+            // The engine refuses these too, but only after ShouldProcess would have shown the location (-WhatIf, -Verbose,
+            // -Confirm) built from them.
+            PropertySecrets.ThrowIfAny(destination);
+            if (!ShouldProcess($"{Name} ({Type} {EngineMapping.DescribeLocation(destination)})", "Create export destination")) return;
             Wait(() => Engine.AddDestinationAsync(destination, SkipValidation.IsPresent, StopToken));
             WriteObject(EngineMapping.ToOutput(Engine.State.FindDestination(Name) ?? destination));
         }, Name);
