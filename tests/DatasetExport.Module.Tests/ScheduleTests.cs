@@ -330,8 +330,8 @@ public sealed class ScheduleTests
         Assert.Equal(1, session.ExecuteOnState("""
             INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
                 started_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count,
-                export_path, files)
-            SELECT $id, id, name, 'orders', destination_id, 'd', 'Running', 'Full', $now, $now, $now, 0, 0, 0, 0, 0, 0, 'orders', '[]'
+                export_path)
+            SELECT $id, id, name, 'orders', destination_id, 'd', 'Running', 'Full', $now, $now, $now, 0, 0, 0, 0, 0, 0, 'orders'
             FROM flows WHERE name = 'busy'
             """, ("$id", holder.ToString("D")), ("$now", now)));
 

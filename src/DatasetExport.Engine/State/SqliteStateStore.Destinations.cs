@@ -80,7 +80,7 @@ public sealed partial class SqliteStateStore
                 "remove those flows or point them at another destination first.");
         }
         // A run keeps the destination it started with, even when its flow has been pointed elsewhere since.
-        var running = ReadAll("SELECT * FROM runs WHERE destination_id = $id AND status = $running ORDER BY started_at", ReadRun,
+        var running = ReadRuns("SELECT * FROM runs WHERE destination_id = $id AND status = $running ORDER BY started_at",
             ("$id", IdText(id)), ("$running", nameof(RunStatus.Running)));
         if (running.Count > 0)
         {

@@ -48,13 +48,14 @@ public sealed partial class SqliteStateStore
             Execute("""
                 INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
                                   started_at, completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes,
-                                  output_bytes, batch_count, export_path, manifest_path, files, error,
+                                  output_bytes, batch_count, export_path, manifest_path, error,
                                   records_failed, skipped_batches, manifest_sha256, retries, folder_path, left_files)
                 VALUES ($id, $flow_id, $flow_name, $dataset_id, $destination_id, $destination_name, $status, $mode, $scheduled_time,
                         $started_at, $completed_at, $heartbeat_at, $records_read, $records_written, $records_skipped, $input_bytes,
-                        $output_bytes, $batch_count, $export_path, $manifest_path, $files, $error,
+                        $output_bytes, $batch_count, $export_path, $manifest_path, $error,
                         $records_failed, $skipped_batches, $manifest_sha256, $retries, $folder_path, $left_files)
                 """, RunParameters(run));
+            SaveFiles(run);
         }
         catch (SqliteException error) when (IsUniqueViolation(error))
         {
@@ -70,7 +71,7 @@ public sealed partial class SqliteStateStore
     {
         const string stale = "WHERE status = $running AND heartbeat_at < $before";
         (string, object?)[] parameters = [("$running", nameof(RunStatus.Running)), ("$before", DateText(heartbeatBefore))];
-        var runs = ReadAll($"SELECT * FROM runs {stale}", ReadRun, parameters);
+        var runs = ReadRuns($"SELECT * FROM runs {stale}", parameters);
         Execute($"UPDATE runs SET status = $abandoned, error = $error {stale}",
             [.. parameters, ("$abandoned", nameof(RunStatus.Abandoned)), ("$error", AbandonedRunError)]);
         foreach (var run in runs)
@@ -87,19 +88,22 @@ public sealed partial class SqliteStateStore
         Write(() => SaveRun(run));
     }
 
-    // The condition is the partial index runs_holding_files_to_remove's, word for word (literals, not parameters), so it is used.
-    public IReadOnlyList<RunRecord> ListRunsWithFilesToRemove(Guid flowId) => Read(() => ReadAll("""
+    // The third condition is the partial index runs_holding_files_to_remove's, word for word (literals, not parameters), so
+    // the index is used; the fourth leaves out Abandoned runs whose files were removed.
+    public IReadOnlyList<RunRecord> ListRunsWithFilesToRemove(Guid flowId) => Read(() => ReadRuns("""
         SELECT * FROM runs
         WHERE flow_id = $flow_id AND status <> 'Running'
-          AND (left_files <> '[]' OR (status = 'Abandoned' AND (files <> '[]' OR manifest_path IS NOT NULL)))
+          AND (left_files <> '[]' OR status = 'Abandoned')
+          AND (left_files <> '[]' OR manifest_path IS NOT NULL OR EXISTS (SELECT 1 FROM run_files WHERE run_id = runs.id))
         ORDER BY started_at
-        """, ReadRun, ("$flow_id", IdText(flowId))));
+        """, ("$flow_id", IdText(flowId))));
 
     public void ForgetRemovedFiles(Guid runId, IReadOnlyCollection<string> removed) => Write(() =>
     {
         // An Abandoned run's file list and manifest no longer change; its left files may (KeepLeftFiles).
-        Execute("UPDATE runs SET files = '[]', manifest_path = NULL, manifest_sha256 = NULL WHERE id = $id AND status = $abandoned",
-            ("$id", IdText(runId)), ("$abandoned", nameof(RunStatus.Abandoned)));
+        (string, object?)[] abandoned = [("$id", IdText(runId)), ("$abandoned", nameof(RunStatus.Abandoned))];
+        Execute("DELETE FROM run_files WHERE run_id = $id AND EXISTS (SELECT 1 FROM runs WHERE id = $id AND status = $abandoned)", abandoned);
+        Execute("UPDATE runs SET manifest_path = NULL, manifest_sha256 = NULL WHERE id = $id AND status = $abandoned", abandoned);
         ChangeLeftFiles(runId, left => left.RemoveAll(removed.Contains));
     });
 
@@ -167,7 +171,7 @@ public sealed partial class SqliteStateStore
         }
     }
 
-    public RunRecord? GetRun(Guid id) => Read(() => ReadAll("SELECT * FROM runs WHERE id = $id", ReadRun, ("$id", IdText(id))).SingleOrDefault());
+    public RunRecord? GetRun(Guid id) => Read(() => ReadRuns("SELECT * FROM runs WHERE id = $id", ("$id", IdText(id))).SingleOrDefault());
 
     public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null)
     {
@@ -197,7 +201,7 @@ public sealed partial class SqliteStateStore
             parameters.Add(("$last", count));
         }
         // rowid breaks ties between runs started in the same tick: the later insert is the newer run.
-        return Read(() => ReadAll($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", ReadRun, [.. parameters]));
+        return Read(() => ReadRuns($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", [.. parameters]));
     }
 
     public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null) =>
@@ -244,7 +248,7 @@ public sealed partial class SqliteStateStore
                     started_at = $started_at, completed_at = $completed_at, heartbeat_at = $heartbeat_at, records_read = $records_read,
                     records_written = $records_written, records_skipped = $records_skipped, input_bytes = $input_bytes,
                     output_bytes = $output_bytes, batch_count = $batch_count, export_path = $export_path, manifest_path = $manifest_path,
-                    files = $files, error = $error, retries = $retries,
+                    error = $error, retries = $retries,
                     records_failed = $records_failed, skipped_batches = $skipped_batches, manifest_sha256 = $manifest_sha256,
                     folder_path = $folder_path, left_files = $left_files
                 WHERE id = $id AND status = $stored_status
@@ -254,7 +258,11 @@ public sealed partial class SqliteStateStore
         {
             throw AlreadyRunning(run, error);
         }
-        if (changed == 1) return;
+        if (changed == 1)
+        {
+            SaveFiles(run);
+            return;
+        }
         var status = StoredStatus(run.Id) ?? throw RunNotFound(run.Id);
         var why = status == nameof(RunStatus.Abandoned)
             ? "another process took its process for dead and marked it Abandoned, so its slot is exported again by a later run"
@@ -270,7 +278,7 @@ public sealed partial class SqliteStateStore
     /// <summary>Names the run that holds the flow and dataset, read in the same transaction that was refused.</summary>
     private StateException AlreadyRunning(RunRecord run, Exception inner)
     {
-        var holder = ReadAll("SELECT * FROM runs WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND status = $running", ReadRun,
+        var holder = ReadRuns("SELECT * FROM runs WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND status = $running",
             ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$running", nameof(RunStatus.Running))).Single();
         return new StateException(StateFailure.InUse,
             $"Flow '{run.FlowName}' is already exporting dataset '{run.DatasetId}': run {holder.Id} started at {holder.StartedAt:u} " +
@@ -300,7 +308,6 @@ public sealed partial class SqliteStateStore
         FolderPath = row.NullableText("folder_path"),
         ExportPath = row.Text("export_path"),
         ManifestPath = row.NullableText("manifest_path"),
-        Files = (JsonSerializer.Deserialize(row.Text("files"), StateJson.Default.ListStoredRunFile) ?? []).Select(file => file.ToRecord()).ToList(),
         Error = row.NullableText("error"),
         RecordsFailed = row.Int64("records_failed"),
         SkippedBatches = JsonSerializer.Deserialize(row.Text("skipped_batches"), StateJson.Default.ListSkippedBatchRecord) ?? [],
@@ -332,7 +339,6 @@ public sealed partial class SqliteStateStore
         ("$folder_path", run.FolderPath),
         ("$export_path", run.ExportPath),
         ("$manifest_path", run.ManifestPath),
-        ("$files", JsonSerializer.Serialize(run.Files.Select(StoredRunFile.From).ToList(), StateJson.Default.ListStoredRunFile)),
         ("$error", run.Error),
         ("$records_failed", run.RecordsFailed),
         ("$skipped_batches", JsonSerializer.Serialize(run.SkippedBatches, StateJson.Default.ListSkippedBatchRecord)),
@@ -341,11 +347,55 @@ public sealed partial class SqliteStateStore
         ("$left_files", JsonSerializer.Serialize(run.LeftFiles, StateJson.Default.ListString)),
     ];
 
-    /// <summary>A run file as stored in the runs.files JSON column (without the derived Name).</summary>
-    internal sealed record StoredRunFile(string RelativePath, string SinkPath, long Size, long Records, string Sha256)
+    /// <summary>Runs with their files (rows of run_files, read in one query for all of them).</summary>
+    private List<RunRecord> ReadRuns(string sql, params (string Name, object? Value)[] parameters)
     {
-        public static StoredRunFile From(RunFileRecord file) => new(file.RelativePath, file.SinkPath, file.Size, file.Records, file.Sha256);
-
-        public RunFileRecord ToRecord() => new() { RelativePath = RelativePath, SinkPath = SinkPath, Size = Size, Records = Records, Sha256 = Sha256 };
+        var runs = ReadAll(sql, ReadRun, parameters);
+        if (runs.Count == 0) return runs;
+        var byId = runs.ToDictionary(run => IdText(run.Id));
+        var files = ReadAll("SELECT * FROM run_files WHERE run_id IN (SELECT value FROM json_each($ids)) ORDER BY run_id, position",
+            row => (RunId: row.Text("run_id"), File: ReadFile(row)), ("$ids", JsonSerializer.Serialize(byId.Keys.ToList(), StateJson.Default.ListString)));
+        foreach (var (runId, file) in files) byId[runId].Files.Add(file);
+        return runs;
     }
+
+    private static RunFileRecord ReadFile(SqliteDataReader row) => new()
+    {
+        RelativePath = row.Text("relative_path"),
+        SinkPath = row.Text("sink_path"),
+        Size = row.Int64("size"),
+        Records = row.Int64("records"),
+        Sha256 = row.Text("sha256"),
+    };
+
+    /// <summary>
+    /// Brings the stored files of a run in line with <see cref="RunRecord.Files"/>, in the current transaction. A run's list only
+    /// grows while it runs (or is emptied when its export starts over, with new file names): when the last file stored is still
+    /// in its place, only the files after it are added, so each save costs the same however many files the run has. Any other
+    /// change rewrites the list.
+    /// </summary>
+    private void SaveFiles(RunRecord run)
+    {
+        var runId = IdText(run.Id);
+        var last = ReadAll("SELECT * FROM run_files WHERE run_id = $run_id ORDER BY position DESC LIMIT 1",
+            row => (Position: row.Int32("position"), File: ReadFile(row)), ("$run_id", runId)).SingleOrDefault();
+        var stored = last.File is null ? 0 : last.Position + 1;
+        if (stored > run.Files.Count || (stored > 0 && !SameFile(run.Files[stored - 1], last.File!)))
+        {
+            Execute("DELETE FROM run_files WHERE run_id = $run_id", ("$run_id", runId));
+            stored = 0;
+        }
+        for (var position = stored; position < run.Files.Count; position++)
+        {
+            var file = run.Files[position];
+            Execute("""
+                INSERT INTO run_files (run_id, position, relative_path, sink_path, size, records, sha256)
+                VALUES ($run_id, $position, $relative_path, $sink_path, $size, $records, $sha256)
+                """, ("$run_id", runId), ("$position", position), ("$relative_path", file.RelativePath), ("$sink_path", file.SinkPath),
+                ("$size", file.Size), ("$records", file.Records), ("$sha256", file.Sha256));
+        }
+    }
+
+    private static bool SameFile(RunFileRecord a, RunFileRecord b) =>
+        a.RelativePath == b.RelativePath && a.SinkPath == b.SinkPath && a.Size == b.Size && a.Records == b.Records && a.Sha256 == b.Sha256;
 }

@@ -9,5 +9,4 @@ namespace DatasetExport.Engine.State;
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(List<string>))]
 [JsonSerializable(typeof(List<SkippedBatchRecord>))]
-[JsonSerializable(typeof(List<SqliteStateStore.StoredRunFile>))]
 internal sealed partial class StateJson : JsonSerializerContext;

@@ -163,6 +163,28 @@ internal static class StateSchema
         CREATE INDEX runs_holding_files_to_remove ON runs (flow_id, started_at)
             WHERE left_files <> '[]' OR (status = 'Abandoned' AND (files <> '[]' OR manifest_path IS NOT NULL));
         """,
+        // 9: a run's files move from the runs.files JSON column into rows of their own, so a running export saves each new
+        // file by adding a row instead of rewriting the whole list (quadratic in the files of a run). The index of runs with
+        // files to remove now holds every Abandoned run (few: one per process that died) as no index can see run_files.
+        """
+        CREATE TABLE run_files (
+            run_id        TEXT    NOT NULL REFERENCES runs (id),
+            position      INTEGER NOT NULL,
+            relative_path TEXT    NOT NULL,
+            sink_path     TEXT    NOT NULL,
+            size          INTEGER NOT NULL,
+            records       INTEGER NOT NULL,
+            sha256        TEXT    NOT NULL,
+            PRIMARY KEY (run_id, position)
+        ) WITHOUT ROWID;
+        INSERT INTO run_files (run_id, position, relative_path, sink_path, size, records, sha256)
+            SELECT runs.id, file.key, json_extract(file.value, '$.RelativePath'), json_extract(file.value, '$.SinkPath'),
+                   json_extract(file.value, '$.Size'), json_extract(file.value, '$.Records'), json_extract(file.value, '$.Sha256')
+            FROM runs, json_each(runs.files) AS file;
+        DROP INDEX runs_holding_files_to_remove;
+        ALTER TABLE runs DROP COLUMN files;
+        CREATE INDEX runs_holding_files_to_remove ON runs (flow_id, started_at) WHERE left_files <> '[]' OR status = 'Abandoned';
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>

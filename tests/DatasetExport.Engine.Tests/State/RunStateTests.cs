@@ -218,6 +218,62 @@ public sealed class RunStateTests : IDisposable
     }
 
     [Fact]
+    public void Saving_a_running_run_adds_only_its_new_files_and_a_run_started_over_replaces_them()
+    {
+        // Counts what the store does to run_files, from a second connection's triggers (stored in the file, so they fire for the store).
+        ExecuteOnState("""
+            CREATE TABLE file_writes (kind TEXT NOT NULL);
+            CREATE TRIGGER file_inserted AFTER INSERT ON run_files BEGIN INSERT INTO file_writes VALUES ('insert'); END;
+            CREATE TRIGGER file_deleted AFTER DELETE ON run_files BEGIN INSERT INTO file_writes VALUES ('delete'); END;
+            """);
+        var run = StateSamples.Run(_flow);
+        run.Files = [StateSamples.File(0)];
+        _store.AddRun(run);
+        foreach (var part in new[] { 1, 2, 3 })
+        {
+            run.Files.Add(StateSamples.File(part));
+            _store.UpdateRun(run);
+        }
+        _store.UpdateRun(run);
+
+        Assert.Equal((4, 0), FileWrites()); // was: the whole list written again with every save
+        Assert.Equal(new[] { 0, 1, 2, 3 }.Select(part => StateSamples.File(part).RelativePath), _store.GetRun(run.Id)!.Files.Select(file => file.RelativePath));
+
+        // Its export starts over (new file names), then goes on: the list stored is the run's, not the old one with new files after it.
+        run.Files.Clear();
+        run.Files.Add(StateSamples.File(5));
+        _store.UpdateRun(run);
+        run.Files.AddRange([StateSamples.File(6), StateSamples.File(7), StateSamples.File(8), StateSamples.File(9)]);
+        _store.UpdateRun(run);
+        // A file changed in place (tests and hand edits; exports never do) is saved too.
+        run.Files[^1].Size = 1;
+        _store.CommitRun(run, []);
+
+        var stored = _store.GetRun(run.Id)!;
+        Assert.Equal(new[] { 5, 6, 7, 8, 9 }.Select(part => StateSamples.File(part).RelativePath), stored.Files.Select(file => file.RelativePath));
+        Assert.Equal((1L, StateSamples.File(9).Sha256), (stored.Files[^1].Size, stored.Files[^1].Sha256));
+        Assert.Equal(StateSamples.File(6).SinkPath, stored.Files[1].SinkPath);
+        Assert.Equal((StateSamples.File(7).Size, StateSamples.File(7).Records), (stored.Files[2].Size, stored.Files[2].Records));
+    }
+
+    [Fact]
+    public void Runs_listed_together_each_get_their_own_files_in_order()
+    {
+        var first = StateSamples.Run(_flow, "a");
+        var second = StateSamples.Run(_flow, "b", StateSamples.Noon.AddHours(1));
+        var empty = StateSamples.Run(_flow, "c", StateSamples.Noon.AddHours(2));
+        first.Files = [StateSamples.File(3), StateSamples.File(1), StateSamples.File(2)];
+        second.Files = [StateSamples.File(4)];
+        foreach (var run in new[] { first, second, empty }) _store.AddRun(run);
+
+        var listed = _store.ListRuns(_flow.Id).ToDictionary(run => run.Id);
+
+        Assert.Equal(first.Files.Select(file => file.RelativePath), listed[first.Id].Files.Select(file => file.RelativePath));
+        Assert.Equal(second.Files.Select(file => file.RelativePath), listed[second.Id].Files.Select(file => file.RelativePath));
+        Assert.Empty(listed[empty.Id].Files);
+    }
+
+    [Fact]
     public void Left_files_are_kept_for_a_run_taken_over_and_not_for_a_running_one()
     {
         var cutoff = StateSamples.Noon;
@@ -256,7 +312,7 @@ public sealed class RunStateTests : IDisposable
     }
 
     [Fact]
-    public void A_version_7_database_lists_its_abandoned_runs_files_to_remove_once_migrated()
+    public void A_version_7_database_keeps_its_runs_files_and_lists_its_abandoned_runs_files_to_remove_once_migrated()
     {
         using var home = new TempFolder("de-state-v7");
         var path = home.Combine(SqliteStateStore.DatabaseFileName);
@@ -267,6 +323,7 @@ public sealed class RunStateTests : IDisposable
             StateSchema.Migrate(connection, path, StateSchema.Migrations.Take(7).ToList());
             using var insert = connection.CreateCommand();
             const string file = """[{"RelativePath":"web/exportTime=202601010000/part-00000-a.json","SinkPath":"/out/web/exportTime=202601010000/part-00000-a.json","Size":1,"Records":1,"Sha256":"00"}]""";
+            const string twoFiles = """[{"RelativePath":"web/exportTime=202601020000/part-00001-b.json","SinkPath":"/out/web/exportTime=202601020000/part-00001-b.json","Size":4000000000,"Records":3,"Sha256":"0b"},{"RelativePath":"web/exportTime=202601020000/part-00000-c.json","SinkPath":"/out/c","Size":2,"Records":5000000000,"Sha256":"0c"}]""";
             insert.CommandText = $"""
                 INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time, started_at,
                                   heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count, export_path,
@@ -276,7 +333,7 @@ public sealed class RunStateTests : IDisposable
                         'web/exportTime=202601010000/manifest-a.json', '{file}', ''),
                        ('{doneRun:D}', '{flowId:D}', 'old', 'web', '{destinationId:D}', 'd', 'Succeeded', 'Incremental', '2026-01-02T00:00:00.0000000Z',
                         '2026-01-02T00:00:00.0000000Z', '2026-01-02T00:00:00.0000000Z', 1, 1, 0, 1, 1, 1, 'web/exportTime=202601020000',
-                        'web/exportTime=202601020000/manifest-b.json', '{file.Replace("01010000", "01020000")}', '');
+                        'web/exportTime=202601020000/manifest-b.json', '{twoFiles}', '');
                 """;
             insert.ExecuteNonQuery();
         }
@@ -286,7 +343,12 @@ public sealed class RunStateTests : IDisposable
         var dead = Assert.Single(store.ListRunsWithFilesToRemove(flowId));
         Assert.Equal(deadRun, dead.Id);
         Assert.Equal(["web/exportTime=202601010000/manifest-a.json", "web/exportTime=202601010000/part-00000-a.json"], dead.FilesToRemove);
-        Assert.Empty(store.GetRun(doneRun)!.LeftFiles);
+        var done = store.GetRun(doneRun)!;
+        Assert.Empty(done.LeftFiles);
+        Assert.Equal(
+            [("web/exportTime=202601020000/part-00001-b.json", "/out/web/exportTime=202601020000/part-00001-b.json", 4_000_000_000L, 3L, "0b"),
+             ("web/exportTime=202601020000/part-00000-c.json", "/out/c", 2L, 5_000_000_000L, "0c")],
+            done.Files.Select(file => (file.RelativePath, file.SinkPath, file.Size, file.Records, file.Sha256)));
     }
 
     [Fact]
@@ -316,6 +378,31 @@ public sealed class RunStateTests : IDisposable
         run.Status = status;
         run.CompletedAt = run.StartedAt.AddMinutes(5);
         return run;
+    }
+
+    private (int Inserts, int Deletes) FileWrites()
+    {
+        using var connection = OpenState();
+        using var count = connection.CreateCommand();
+        count.CommandText = "SELECT (SELECT count(*) FROM file_writes WHERE kind = 'insert'), (SELECT count(*) FROM file_writes WHERE kind = 'delete')";
+        using var row = count.ExecuteReader();
+        row.Read();
+        return (row.GetInt32(0), row.GetInt32(1));
+    }
+
+    private void ExecuteOnState(string sql)
+    {
+        using var connection = OpenState();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private SqliteConnection OpenState()
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _home.Combine(SqliteStateStore.DatabaseFileName), Pooling = false }.ToString());
+        connection.Open();
+        return connection;
     }
 
     private static void AssertSameRun(RunRecord expected, RunRecord actual)
