@@ -169,8 +169,8 @@ public sealed partial class ExportEngine
         {
             throw new ArgumentException($"MaxFileSizeMB must be between 1 and {MaxFileSizeLimitMB}.", nameof(destination.MaxFileSizeMB));
         }
-        destination.FolderPath = Validation.NormalizeFolderPath(destination.FolderPath);
         PropertySecrets.ThrowIfAny(destination); // before anything is stored, validated or quoted
+        destination.FolderPath = Validation.NormalizeFolderPath(destination.FolderPath);
         if (destination.GetProperty(DestinationKeys.FolderTemplate) is { } template) FolderTemplate.Validate(template);
         PgpKeys.ValidateSettings(destination);
         _ = RetryPolicy.From(destination); // rejects an out-of-range RetryCount or RetryTimeoutSeconds now, not at the first run

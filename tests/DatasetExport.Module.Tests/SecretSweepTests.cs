@@ -89,6 +89,7 @@ public sealed class SecretSweepTests(S3ServersFixture s3, AzuriteServer azurite,
     [InlineData("password in -Endpoint", "-Type AmazonS3 -Bucket b -Region eu-west-1 -Endpoint $args[0] -Credential $args[1]", "https://AKIA:PWMARKER4@s3.example.net/")]
     [InlineData("dfs SAS URL as -Url", "-Type AzureDataLakeGen2 -Url $args[0] -Credential $args[1]", "https://acct.dfs.core.windows.net/raw?sv=2024-08-04&sig=SIGMARKER5")]
     [InlineData("abfss URL with a SAS", "-Type AzureDataLakeGen2 -Url $args[0] -Credential $args[1]", "abfss://raw@acct.dfs.core.windows.net/exports?sv=2024-08-04&sig=SIGMARKER6")]
+    [InlineData("SAS URL as -FolderPath", "-Type AmazonS3 -Bucket b -Region eu-west-1 -FolderPath $args[0] -Credential $args[1]", "https://acct.blob.core.windows.net/c/exports?sv=2024-08-04&sig=SIGMARKER7")]
     public void A_credential_given_as_a_plain_setting_is_refused_without_being_quoted(string label, string parameters, string value)
     {
         using var session = new ModuleSession();

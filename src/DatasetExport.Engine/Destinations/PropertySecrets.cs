@@ -3,22 +3,23 @@ using System.Text.RegularExpressions;
 namespace DatasetExport.Engine.Destinations;
 
 /// <summary>
-/// Refuses credentials given where plain settings go. <see cref="DestinationSettings.Properties"/> are stored as plain
-/// text, shown by the cmdlets and quoted in messages (an Endpoint in "Cannot connect to ...", a KeyFile in "... does not
-/// exist"), so a password in a URL, a SAS signature or private key text there would leak everywhere. Messages say
-/// which property and what it holds, never the value.
+/// Refuses credentials given where plain settings go. <see cref="DestinationSettings.Properties"/> and the
+/// <see cref="DestinationSettings.FolderPath"/> are stored as plain text, shown by the cmdlets and quoted in messages (an
+/// Endpoint in "Cannot connect to ...", a KeyFile in "... does not exist", a folder path in "... must be relative"), so a
+/// password in a URL, a SAS signature or private key text there would leak everywhere. Messages say which setting and what
+/// it holds, never the value.
 /// </summary>
 public static partial class PropertySecrets
 {
-    /// <summary>Throws a <see cref="DestinationException"/> (InvalidConfiguration) naming the first property that holds a credential.</summary>
+    /// <summary>Throws a <see cref="DestinationException"/> (InvalidConfiguration) naming the first setting that holds a credential.</summary>
     public static void ThrowIfAny(DestinationSettings settings)
     {
-        foreach (var (key, value) in settings.Properties)
+        foreach (var (key, value) in settings.Properties.Prepend(new(nameof(settings.FolderPath), settings.FolderPath)))
         {
             if (Describe(value) is { } problem)
             {
                 throw new DestinationException(DestinationFailure.InvalidConfiguration,
-                    $"The {key} of destination '{settings.Name}' holds {problem}. Properties are stored and shown as plain text; remove it from {key}.");
+                    $"The {key} of destination '{settings.Name}' holds {problem}. Settings other than secrets are stored and shown as plain text; remove it from {key}.");
             }
         }
     }

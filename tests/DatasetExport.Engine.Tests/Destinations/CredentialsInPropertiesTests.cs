@@ -59,6 +59,36 @@ public sealed class CredentialsInPropertiesTests : IDisposable
         SecretAssert.NotInFiles(_stateHome.Path, secret);
     }
 
+    /// <summary>The folder path is a plain setting too: stored, shown, and quoted when it is refused ("... must be relative").</summary>
+    [Theory]
+    [InlineData("https://acct.blob.core.windows.net/c/exports?sv=2025-01-05&sr=c&sp=rw&sig=" + Signature, Signature)]
+    [InlineData("sftp://exporter:" + UrlPassword + "@sftp.example.test/exports", UrlPassword)]
+    public async Task A_credential_in_the_folder_path_is_refused_when_a_destination_is_made_or_changed_and_nothing_is_stored(string folderPath, string secret)
+    {
+        using (var engine = ExportEngine.Open(new EngineOptions { StateHome = _stateHome.Path }))
+        {
+            var settings = Settings(DestinationType.AmazonS3, "s3");
+            settings.FolderPath = folderPath;
+
+            var made = await Assert.ThrowsAsync<DestinationException>(() => engine.AddDestinationAsync(settings, skipValidation: true, default));
+
+            settings.FolderPath = "exports";
+            await engine.AddDestinationAsync(settings, skipValidation: true, default);
+            var changed = engine.State.FindDestination(settings.Name)!;
+            changed.FolderPath = folderPath;
+            var change = await Assert.ThrowsAsync<DestinationException>(() => engine.UpdateDestinationAsync(changed, skipValidation: true, default));
+
+            foreach (var error in new[] { made, change })
+            {
+                Assert.Equal(DestinationFailure.InvalidConfiguration, error.Failure);
+                Assert.StartsWith("The FolderPath of destination 's3' holds ", error.Message, StringComparison.Ordinal);
+                SecretAssert.Absent(SecretAssert.Everything(error), secret);
+            }
+            Assert.Equal("exports", engine.State.FindDestination(settings.Name)!.FolderPath);
+        }
+        SecretAssert.NotInFiles(_stateHome.Path, secret);
+    }
+
     [Fact]
     public async Task Changing_a_stored_destination_to_a_url_with_a_password_is_refused_and_the_stored_one_kept()
     {
