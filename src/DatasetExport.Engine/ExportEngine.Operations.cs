@@ -105,7 +105,27 @@ public sealed partial class ExportEngine
         State.UpdateFlow(flow, readModifiedAt);
     }
 
-    public void RemoveFlow(FlowRecord flow) => State.RemoveFlow(flow.Id);
+    /// <summary>
+    /// Removes a flow (its runs stay as history), then deletes what its runs left uncommitted (<see cref="RunRecord.FilesToRemove"/>:
+    /// a dead run's files, those a failed run could not delete), each through its own destination and folder, as the flow's
+    /// next run would have: none comes now. A run whose process died (past <see cref="RunLease"/>) counts as Abandoned; one
+    /// still running in another session fails at its commit and deletes its own. Files it exported stay. Returns one line per
+    /// destination still holding such files (unreachable, refusing deletes, removed), for the caller to warn with; they stay
+    /// listed in the runs.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RemoveFlowAsync(FlowRecord flow, CancellationToken cancellationToken)
+    {
+        State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
+        State.RemoveFlow(flow.Id);
+        var why = new Dictionary<Guid, string>();
+        await DeleteFilesLeftAsync(State.ListRunsWithFilesToRemove(flow.Id), open: null, (run, reason) => why[run.DestinationId] = reason, cancellationToken)
+            .ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        return State.ListRunsWithFilesToRemove(flow.Id).GroupBy(run => run.DestinationId).Select(place =>
+            $"{place.Sum(run => run.FilesToRemove.Count())} file(s) that runs of flow '{flow.Name}' left uncommitted on destination " +
+            $"'{place.Last().DestinationName}' could not be deleted: {why.GetValueOrDefault(place.Key, "the destination failed to delete them")}. " +
+            "They stay, listed in the flow's runs (LeftFiles; the Files of an Abandoned run).").ToList();
+    }
 
     /// <summary>
     /// Runs the flow now: one run per dataset, recorded in the state store. A failed dataset does not stop the

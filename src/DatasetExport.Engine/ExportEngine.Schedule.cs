@@ -244,24 +244,41 @@ public sealed partial class ExportEngine
     /// </summary>
     private async Task RemoveFilesLeftElsewhereAsync(FlowRecord flow, DestinationSettings destination, IExportDestination target, CancellationToken cancellationToken)
     {
-        var places = State.ListRunsWithFilesToRemove(flow.Id)
-            .Where(run => !run.StoredIn(destination.Id, destination.FolderPath) || !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase))
-            .GroupBy(run => (run.DestinationId, run.FolderPath));
-        foreach (var place in places)
+        var elsewhere = State.ListRunsWithFilesToRemove(flow.Id)
+            .Where(run => !run.StoredIn(destination.Id, destination.FolderPath) || !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase));
+        // The flow's export goes on whatever stays.
+        await DeleteFilesLeftAsync(elsewhere, (destination, target),
+            (run, reason) => Log?.Invoke($"Flow '{flow.Name}': the files earlier runs left on destination '{run.DestinationName}' stay for now: {reason}"),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes the <see cref="RunRecord.FilesToRemove"/> of <paramref name="runs"/>, each destination and folder through its own
+    /// destination: <paramref name="open"/> where they lie there, otherwise one opened for them that gets at most
+    /// <see cref="FilesLeftElsewhereBudget"/>. A place that cannot be reached, whose settings cannot be read here, or whose
+    /// destination was removed keeps its files recorded and is told to <paramref name="kept"/> (a run of the place, and why).
+    /// </summary>
+    private async Task DeleteFilesLeftAsync(
+        IEnumerable<RunRecord> runs, (DestinationSettings Settings, IExportDestination Target)? open, Action<RunRecord, string> kept,
+        CancellationToken cancellationToken)
+    {
+        foreach (var place in runs.GroupBy(run => (run.DestinationId, run.FolderPath)))
         {
-            if (place.First().StoredIn(destination.Id, destination.FolderPath))
+            if (open is { } current && place.First().StoredIn(current.Settings.Id, current.Settings.FolderPath))
             {
-                await ExportRunner.DeleteFilesLeftAsync(State, place, target, cancellationToken).ConfigureAwait(false);
+                await ExportRunner.DeleteFilesLeftAsync(State, place, current.Target, cancellationToken).ConfigureAwait(false);
                 continue;
             }
-            var name = place.Key.DestinationId.ToString();
             try
             {
-                // A destination removed since cannot be reached: its files stay (it refused removal while such a run was Running).
-                if (State.GetDestination(place.Key.DestinationId) is not { } elsewhere) continue;
-                name = elsewhere.Name;
+                // It refused removal only while such a run was Running.
+                if (State.GetDestination(place.Key.DestinationId) is not { } elsewhere)
+                {
+                    kept(place.First(), $"destination '{place.First().DestinationName}' has been removed");
+                    continue;
+                }
                 elsewhere.FolderPath = place.Key.FolderPath ?? elsewhere.FolderPath;
-                // A place the flow has left may be gone for good (a decommissioned server): it must not hold up every export.
+                // A place the flow has left may be gone for good (a decommissioned server): it must not hold things up.
                 using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 budget.CancelAfter(FilesLeftElsewhereBudget);
                 await using var other = _createDestination(elsewhere);
@@ -269,14 +286,13 @@ public sealed partial class ExportEngine
             }
             catch (Exception error) when (error is DestinationException or StateException)
             {
-                // Unreachable, or its settings cannot be read here (secrets protected by keys this state home lost): the
-                // flow's export goes on.
-                Log?.Invoke($"Flow '{flow.Name}': the files earlier runs left on destination '{name}' stay for now: {error.Message}");
+                // Unreachable, or its settings cannot be read here (secrets protected by keys this state home lost).
+                kept(place.First(), error.Message);
             }
         }
     }
 
-    /// <summary>How long a run waits for another destination to delete what earlier runs left there.</summary>
+    /// <summary>How long deleting what earlier runs left waits for a destination other than the one being exported to.</summary>
     private static readonly TimeSpan FilesLeftElsewhereBudget = TimeSpan.FromSeconds(30);
 
     private void FailUnstarted(RunRecord run, string reason)

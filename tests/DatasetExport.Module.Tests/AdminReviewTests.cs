@@ -138,6 +138,36 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Remove_ExportFlow_deletes_the_files_its_runs_left_uncommitted_and_warns_of_those_it_cannot()
+    {
+        _session.Run("""
+            New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders, customers | Out-Null
+            Start-ExportRun f | Out-Null
+            """, _output).AssertNoErrors();
+        var exported = Directory.GetFiles(_output, "*", SearchOption.AllDirectories);
+        // Files runs could not delete after failing, as they record them: one on d, one on a destination removed since.
+        var left = Path.Combine(_output, "orders", "part-left.json");
+        File.WriteAllText(left, "{}\n");
+        Assert.Equal(1, _session.ExecuteOnState("UPDATE runs SET left_files = '[\"orders/part-left.json\"]' WHERE dataset_id = 'orders'"));
+        Assert.Equal(1, _session.ExecuteOnState("""
+            UPDATE runs SET destination_id = $gone, destination_name = 'gone', left_files = '["customers/part-a.json","customers/part-b.json"]'
+            WHERE dataset_id = 'customers'
+            """, ("$gone", Guid.NewGuid().ToString("D"))));
+
+        var removed = _session.Run("Remove-ExportFlow f -Confirm:$false").AssertNoErrors();
+
+        Assert.False(File.Exists(left)); // was: kept for good, no run of the flow coming to delete it
+        Assert.Equal(exported.Order(), Directory.GetFiles(_output, "*", SearchOption.AllDirectories).Order());
+        Assert.Equal(
+            "2 file(s) that runs of flow 'f' left uncommitted on destination 'gone' could not be deleted: destination 'gone' has been removed. " +
+            "They stay, listed in the flow's runs (LeftFiles; the Files of an Abandoned run).", Assert.Single(removed.OtherStreams));
+        Assert.Empty(_session.Run("Get-ExportFlow").AssertNoErrors().Output);
+        Assert.Equal(["", "customers/part-a.json customers/part-b.json"],
+            Strings("Get-ExportRun -Flow f | ForEach-Object { $_.LeftFiles -join ' ' }").Order());
+    }
+
+    [Fact]
     public void Invoke_ExportSchedule_given_no_flows_by_the_pipeline_runs_none()
     {
         _session.Run("""

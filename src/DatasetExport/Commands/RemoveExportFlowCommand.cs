@@ -4,6 +4,9 @@ namespace DatasetExport.Commands;
 
 /// <summary>
 /// <para type="synopsis">Removes a stored flow. Files it exported stay where they are.</para>
+/// <para type="description">The flow's recorded runs stay as history. Files its failed or interrupted runs left
+/// uncommitted (no manifest lists them) are deleted, as its next run would have; a warning names each destination
+/// that could not delete them.</para>
 /// </summary>
 /// <example>
 ///   <code>Remove-ExportFlow web-nightly</code>
@@ -32,7 +35,10 @@ public sealed class RemoveExportFlowCommand : DatasetExportCmdlet
         {
             var flow = FindFlowOrWriteError(name);
             if (flow is null || !ShouldProcess(flow.Name, "Remove export flow")) continue;
-            Guard(() => Engine.RemoveFlow(flow), flow.Name);
+            Guard(() =>
+            {
+                foreach (var warning in Wait(() => Engine.RemoveFlowAsync(flow, StopToken))) WriteWarning(warning);
+            }, flow.Name);
         }
     }
 }

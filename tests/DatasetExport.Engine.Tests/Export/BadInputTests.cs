@@ -163,7 +163,7 @@ public sealed class BadInputTests : IDisposable
 
         AssertFailedCleanly(strict, await RunAsync(strict), "b.parquet", "footer");
 
-        _engine.RemoveFlow(strict);
+        Assert.Empty(await _engine.RemoveFlowAsync(strict, default));
         var flow = await CreateFlowAsync(skipBatches: true);
         var run = await RunAsync(flow, 1);
         Assert.True(run.Status == RunStatus.Succeeded, run.Error);
@@ -223,7 +223,7 @@ public sealed class BadInputTests : IDisposable
         var failed = await RunAsync(strict);
         AssertFailedCleanly(strict, failed, "b.jsonl.gz", "line ");
 
-        _engine.RemoveFlow(strict);
+        Assert.Empty(await _engine.RemoveFlowAsync(strict, default));
         var flow = await CreateFlowAsync(skipBatches: true);
         var run = await RunAsync(flow, 1);
         Assert.True(run.Status == RunStatus.Succeeded, run.Error);
@@ -241,7 +241,7 @@ public sealed class BadInputTests : IDisposable
         var failed = await RunAsync(strict);
         AssertFailedCleanly(strict, failed, "b.parquet", "Column 'id'");
 
-        _engine.RemoveFlow(strict);
+        Assert.Empty(await _engine.RemoveFlowAsync(strict, default));
         var flow = await CreateFlowAsync(skipBatches: true);
         var run = await RunAsync(flow, 1);
         Assert.True(run.Status == RunStatus.Succeeded, run.Error);

@@ -572,6 +572,56 @@ public sealed class ExportIntegrityTests : IDisposable
         Assert.Equal(Range(0, 24_000), everyFile.SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f))).Order());
     }
 
+    [Fact]
+    public async Task Removing_a_flow_deletes_the_files_its_failed_run_left_and_keeps_what_it_exported()
+    {
+        WriteFourBigBatches();
+        var flow = await CreateFlowAsync(includeManifest: true, maxFileSizeMB: 1);
+        var exported = await RunAsync(flow, 0);
+        Assert.True(exported.Status == RunStatus.Succeeded, exported.Error);
+        // New batches, the last ending in a broken line; the destination refuses the failed run's deletes.
+        for (var batch = 4; batch < 7; batch++) SampleLake.WriteEvents(Dataset($"b{batch}.jsonl"), batch * 6000, 6000);
+        File.AppendAllText(Dataset("b6.jsonl"), "{\"id\": \n");
+        _beforeDelete = (_, _) => throw new DestinationException(DestinationFailure.PermissionDenied, "Deleting is not allowed here now.");
+        var failed = await RunAsync(flow, 1);
+        Assert.Equal(RunStatus.Failed, failed.Status);
+        Assert.NotEmpty(failed.LeftFiles);
+        Assert.All(failed.Files, f => Assert.True(File.Exists(f.SinkPath), f.SinkPath));
+        _beforeDelete = (_, _) => { };
+
+        var warnings = await _engine.RemoveFlowAsync(flow, default);
+
+        Assert.Empty(warnings);
+        Assert.Null(_engine.State.FindFlow(flow.Name));
+        Assert.All(failed.Files, f => Assert.False(File.Exists(f.SinkPath), f.SinkPath)); // was: they stayed for good
+        Assert.Empty(_engine.State.GetRun(failed.Id)!.LeftFiles);
+        // What the flow exported stays, every record once.
+        Assert.Equal(exported.Files.Select(f => f.SinkPath).Append(Path.Combine(Output, exported.ManifestPath!)).Order(),
+            Directory.GetFiles(Output, "*", SearchOption.AllDirectories).Order());
+        Assert.Equal(Range(0, 24_000), exported.Files.SelectMany(f => SampleLake.Ids(SampleLake.ReadJsonLines(f.SinkPath))).Order());
+    }
+
+    [Fact]
+    public async Task Removing_a_flow_whose_destination_refuses_to_delete_a_dead_runs_files_warns_and_keeps_them_recorded()
+    {
+        WriteFourBigBatches();
+        var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
+        var dead = await DieAfterFirstPartAsync(flow);
+        _beforeDelete = (_, _) => throw new DestinationException(DestinationFailure.PermissionDenied, "Deleting is not allowed here now.");
+
+        var warnings = await _engine.RemoveFlowAsync(flow, default);
+
+        Assert.Equal(
+            "1 file(s) that runs of flow 'integrity' left uncommitted on destination 'local-integrity' could not be deleted: the destination failed " +
+            "to delete them. They stay, listed in the flow's runs (LeftFiles; the Files of an Abandoned run).", Assert.Single(warnings));
+        Assert.Null(_engine.State.FindFlow(flow.Name));
+        // The dead run is taken for dead on the way (its lease is over), and its file stays recorded.
+        var stored = _engine.State.GetRun(dead.Id)!;
+        Assert.Equal(RunStatus.Abandoned, stored.Status);
+        Assert.Equal(dead.Files.Select(f => f.RelativePath), stored.FilesToRemove);
+        Assert.True(File.Exists(Assert.Single(dead.Files).SinkPath));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

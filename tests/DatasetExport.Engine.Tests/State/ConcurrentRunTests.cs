@@ -99,13 +99,13 @@ public sealed class ConcurrentRunTests : IDisposable
     }
 
     [Fact]
-    public void Removing_a_flow_while_another_session_exports_it_fails_the_run_in_progress_and_leaves_none_of_its_files()
+    public async Task Removing_a_flow_while_another_session_exports_it_fails_the_run_in_progress_and_leaves_none_of_its_files()
     {
         var flow = _fixture.AddFlow("both", flow => flow.Mode = ExportMode.Incremental, "first", "second");
         using var exporting = new PausedExport(_otherSession, flow, _fixture.Lake, pauseAtDataset: "second");
         exporting.WaitUntilPaused(Patience);
 
-        _fixture.Engine.RemoveFlow(flow);
+        Assert.Empty(await _fixture.Engine.RemoveFlowAsync(flow, default));
         var runs = exporting.Finish(Patience);
 
         Assert.Equal(RunStatus.Succeeded, runs[0].Status);
@@ -118,13 +118,13 @@ public sealed class ConcurrentRunTests : IDisposable
     }
 
     [Fact]
-    public void Removing_a_flow_while_another_session_exports_it_stops_its_runs_still_waiting_before_they_export_anything()
+    public async Task Removing_a_flow_while_another_session_exports_it_stops_its_runs_still_waiting_before_they_export_anything()
     {
         var flow = _fixture.AddFlow("both", _ => { }, "first", "second");
         using var exporting = new PausedExport(_otherSession, flow, _fixture.Lake, pauseAtDataset: "first");
         exporting.WaitUntilPaused(Patience);
 
-        _fixture.Engine.RemoveFlow(flow);
+        Assert.Empty(await _fixture.Engine.RemoveFlowAsync(flow, default));
         var runs = exporting.Finish(Patience);
 
         Assert.Equal([RunStatus.Failed, RunStatus.Failed], runs.Select(run => run.Status));
