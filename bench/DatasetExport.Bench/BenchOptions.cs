@@ -25,6 +25,7 @@ public sealed class BenchOptions
           --upload-targets LIST  comma-separated subset of: s3, azure, sftp (default all)
           --markdown FILE        also write the results as Markdown to FILE
           --generate-only        only generate the lakes of the --rows sizes (they are reused by later runs)
+          --run-file-saves N     only time how a running export saves its run with each of N files (state store)
         """;
 
     public IReadOnlyList<long> Rows { get; private set; } = [1_000_000];
@@ -40,6 +41,7 @@ public sealed class BenchOptions
     public IReadOnlyList<string> UploadTargets { get; private set; } = ["s3", "azure", "sftp"];
     public string? MarkdownPath { get; private set; }
     public bool GenerateOnly { get; private set; }
+    public int? RunFileSaves { get; private set; }
 
     /// <summary>The size whose exported files the upload comparison uses.</summary>
     public long UploadSize => UploadRows ?? Rows.Min();
@@ -69,6 +71,7 @@ public sealed class BenchOptions
                 case "--upload-targets": options.UploadTargets = ParseList(Value(), name, UploadTarget.CheckName); break;
                 case "--markdown": options.MarkdownPath = Path.GetFullPath(Value()); break;
                 case "--generate-only": options.GenerateOnly = true; break;
+                case "--run-file-saves": options.RunFileSaves = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"Unknown option '{name}'.");
             }
         }
@@ -79,6 +82,7 @@ public sealed class BenchOptions
             throw new ArgumentException("--reps takes one value, or one value per --rows size.");
         }
         if (options.Batches < 1) throw new ArgumentException("--batches must be at least 1.");
+        if (options.RunFileSaves is < 1) throw new ArgumentException("--run-file-saves must be at least 1.");
         if (options.UploadRows is { } uploadRows && !options.Rows.Contains(uploadRows)) throw new ArgumentException("--upload-rows must be one of the --rows sizes.");
         return options;
     }

@@ -21,6 +21,15 @@ catch (Exception error) when (error is ArgumentException or FormatException or O
     return 2;
 }
 
+if (options.RunFileSaves is { } runFileSaves)
+{
+    Directory.CreateDirectory(options.WorkFolder);
+    var saves = RunFileSaveBenchmark.Run(runFileSaves, options.WorkFolder);
+    Console.WriteLine(saves);
+    if (options.MarkdownPath is not null) File.WriteAllText(options.MarkdownPath, saves);
+    return 0;
+}
+
 var started = DateTimeOffset.UtcNow;
 var total = Stopwatch.StartNew();
 Directory.CreateDirectory(options.WorkFolder);
