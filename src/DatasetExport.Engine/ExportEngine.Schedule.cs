@@ -248,7 +248,7 @@ public sealed partial class ExportEngine
             .Where(run => !run.StoredIn(destination.Id, destination.FolderPath) || !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase));
         // The flow's export goes on whatever stays.
         await DeleteFilesLeftAsync(elsewhere, (destination, target),
-            (run, reason) => Log?.Invoke($"Flow '{flow.Name}': the files earlier runs left on destination '{run.DestinationName}' stay for now: {reason}"),
+            (run, reason) => Log?.Invoke($"Flow '{flow.Name}': the files earlier runs left on destination '{run.DestinationName}' were not deleted this time: {reason}"),
             cancellationToken).ConfigureAwait(false);
     }
 
