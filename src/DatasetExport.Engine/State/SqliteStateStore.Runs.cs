@@ -55,7 +55,7 @@ public sealed partial class SqliteStateStore
                         $output_bytes, $batch_count, $export_path, $manifest_path, $error,
                         $records_failed, $skipped_batches, $manifest_sha256, $retries, $folder_path, $left_files)
                 """, RunParameters(run));
-            SaveFiles(run);
+            InsertFiles(run, from: 0);
         }
         catch (SqliteException error) when (IsUniqueViolation(error))
         {
@@ -385,13 +385,19 @@ public sealed partial class SqliteStateStore
             Execute("DELETE FROM run_files WHERE run_id = $run_id", ("$run_id", runId));
             stored = 0;
         }
-        for (var position = stored; position < run.Files.Count; position++)
+        InsertFiles(run, stored);
+    }
+
+    /// <summary>Stores the run's files from position <paramref name="from"/> on, in the current transaction.</summary>
+    private void InsertFiles(RunRecord run, int from)
+    {
+        for (var position = from; position < run.Files.Count; position++)
         {
             var file = run.Files[position];
             Execute("""
                 INSERT INTO run_files (run_id, position, relative_path, sink_path, size, records, sha256)
                 VALUES ($run_id, $position, $relative_path, $sink_path, $size, $records, $sha256)
-                """, ("$run_id", runId), ("$position", position), ("$relative_path", file.RelativePath), ("$sink_path", file.SinkPath),
+                """, ("$run_id", IdText(run.Id)), ("$position", position), ("$relative_path", file.RelativePath), ("$sink_path", file.SinkPath),
                 ("$size", file.Size), ("$records", file.Records), ("$sha256", file.Sha256));
         }
     }
