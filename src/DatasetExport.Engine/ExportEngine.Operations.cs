@@ -118,8 +118,8 @@ public sealed partial class ExportEngine
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
         State.RemoveFlow(flow.Id);
         var why = new Dictionary<Guid, string>();
-        await DeleteFilesLeftAsync(State.ListRunsWithFilesToRemove(flow.Id), open: null, (run, reason) => why[run.DestinationId] = reason, cancellationToken)
-            .ConfigureAwait(false);
+        await DeleteFilesLeftWhereTheyLieAsync(
+            State.ListRunsWithFilesToRemove(flow.Id), open: null, (run, reason) => why[run.DestinationId] = reason, cancellationToken).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         return State.ListRunsWithFilesToRemove(flow.Id).GroupBy(run => run.DestinationId).Select(place =>
             $"{place.Sum(run => run.FilesToRemove.Count())} file(s) that runs of flow '{flow.Name}' left uncommitted on destination " +

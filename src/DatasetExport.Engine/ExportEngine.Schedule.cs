@@ -247,7 +247,7 @@ public sealed partial class ExportEngine
         var elsewhere = State.ListRunsWithFilesToRemove(flow.Id)
             .Where(run => !run.StoredIn(destination.Id, destination.FolderPath) || !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase));
         // The flow's export goes on whatever stays.
-        await DeleteFilesLeftAsync(elsewhere, (destination, target),
+        await DeleteFilesLeftWhereTheyLieAsync(elsewhere, (destination, target),
             (run, reason) => Log?.Invoke($"Flow '{flow.Name}': the files earlier runs left on destination '{run.DestinationName}' were not deleted this time: {reason}"),
             cancellationToken).ConfigureAwait(false);
     }
@@ -258,7 +258,7 @@ public sealed partial class ExportEngine
     /// <see cref="FilesLeftElsewhereBudget"/>. A place that cannot be reached, whose settings cannot be read here, or whose
     /// destination was removed keeps its files recorded and is told to <paramref name="kept"/> (a run of the place, and why).
     /// </summary>
-    private async Task DeleteFilesLeftAsync(
+    private async Task DeleteFilesLeftWhereTheyLieAsync(
         IEnumerable<RunRecord> runs, (DestinationSettings Settings, IExportDestination Target)? open, Action<RunRecord, string> kept,
         CancellationToken cancellationToken)
     {
