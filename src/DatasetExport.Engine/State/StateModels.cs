@@ -119,7 +119,8 @@ public sealed class RunRecord
     public List<RunFileRecord> Files { get; set; } = new();
     /// <summary>
     /// Files (relative paths, manifest first) this run stored, or may have stored in an upload that failed, and then failed
-    /// to delete, its destination failing too: no commit owns them, so the flow's next run on this destination deletes them.
+    /// to delete, its destination failing too: no commit owns them, so the flow's next run on this destination deletes them
+    /// (or the flow's removal, <see cref="ExportEngine.RemoveFlowAsync"/>).
     /// </summary>
     public List<string> LeftFiles { get; set; } = new();
 

@@ -33,7 +33,7 @@ public sealed class ExportRun
     /// <summary>
     /// Relative paths of files the run stored and could not delete (its destination failing too): after it failed, was taken
     /// over by another process, or started over after a schema misfit. The flow's next run on that destination deletes them
-    /// and empties this.
+    /// and empties this, and so does Remove-ExportFlow.
     /// </summary>
     public string[] LeftFiles { get; init; } = [];
     /// <summary>Folder of the run's files, relative to the destination's folder.</summary>
