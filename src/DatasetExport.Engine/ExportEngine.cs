@@ -33,7 +33,11 @@ public sealed partial class ExportEngine : IDisposable
         StateHome = stateHome;
         State = state;
         Time = timeProvider;
-        _createDestination = createDestination;
+        _createDestination = settings =>
+        {
+            settings.ThrowIfSecretsUnreadable();
+            return createDestination(settings);
+        };
     }
 
     public string StateHome { get; }

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Management.Automation;
+using System.Net;
+using System.Security;
 using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Encryption;
@@ -76,6 +78,12 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
 
     private static bool IsEngineFailure(Exception error) =>
         error is LakeException or StateException or DestinationException or BatchReadException or ArgumentException;
+
+    /// <summary>The password of a -Credential, "" when it has none; a secret, never to be shown.</summary>
+    protected static string PasswordOf(PSCredential credential) => credential.GetNetworkCredential().Password ?? "";
+
+    /// <summary>The text of a SecureString parameter; a secret, never to be shown.</summary>
+    protected static string Reveal(SecureString secure) => new NetworkCredential("", secure).Password;
 
     /// <summary>The one mapping of engine exceptions to stable error ids and PowerShell categories.</summary>
     protected ErrorRecord ToErrorRecord(Exception error, object? target)

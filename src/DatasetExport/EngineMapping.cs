@@ -198,6 +198,6 @@ internal static class EngineMapping
             ?? destination.GetProperty(DestinationKeys.ClientId)
             ?? destination.GetProperty(DestinationKeys.UserName);
         if (identity is not null) return identity;
-        return destination.Secrets.Count > 0 ? "****" : null;
+        return destination.Secrets.Count > 0 || destination.UnreadableSecrets is not null ? "****" : null;
     }
 }

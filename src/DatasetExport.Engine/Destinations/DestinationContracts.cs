@@ -1,4 +1,5 @@
 using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.State;
 
 namespace DatasetExport.Engine.Destinations;
 
@@ -40,8 +41,21 @@ public sealed class DestinationSettings
 
     public const int DefaultMaxFileSizeMB = 256;
 
+    /// <summary>
+    /// Why the stored secrets cannot be decrypted here (their key is not in this state home's key ring), else null. Such
+    /// settings can be listed, removed and given new secrets, but open no destination: without its secrets one would
+    /// sign in some other way (an Azure account falls back to the default credential chain).
+    /// </summary>
+    public string? UnreadableSecrets { get; set; }
+
     public string? GetProperty(string key) => Properties.TryGetValue(key, out var value) ? value : null;
     public string? GetSecret(string key) => Secrets.TryGetValue(key, out var value) ? value : null;
+
+    /// <summary>Throws StateException Unusable, saying why, when the stored secrets could not be read.</summary>
+    public void ThrowIfSecretsUnreadable()
+    {
+        if (UnreadableSecrets is not null) throw new StateException(StateFailure.Unusable, UnreadableSecrets);
+    }
 }
 
 /// <summary>Size and location of a stored file, as the destination sees it.</summary>

@@ -66,7 +66,7 @@ public sealed class DataProtectionSecretProtector : ISecretProtector, IDisposabl
             throw new StateException(StateFailure.Unusable,
                 $"Saved secrets cannot be decrypted: the key that encrypted them is not in '{KeysFolder}' " +
                 "(the keys folder was deleted or replaced, or the state database was copied without it). " +
-                "Restore the keys folder from the same backup as state.db, or set the secrets again.", error);
+                "Restore the keys folder from the same backup as state.db, or give the destination its secrets again (Set-ExportDestination -Credential, -ConnectionString or -SasUri).", error);
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException)
         {

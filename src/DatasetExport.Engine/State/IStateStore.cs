@@ -36,11 +36,13 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// <summary>
     /// Replaces the destination's settings. With <paramref name="readModifiedAt"/> (its ModifiedAt when the caller read it),
     /// only while it is still stored with that time: a destination another session changed since is refused with
-    /// <see cref="StateException"/> (InUse), nothing written, rather than overwritten with the stale record.
+    /// <see cref="StateException"/> (InUse), nothing written, rather than overwritten with the stale record. Settings read
+    /// with <see cref="DestinationSettings.UnreadableSecrets"/> are refused (Unusable) unless given new secrets, which replace them.
     /// </summary>
     void UpdateDestination(DestinationSettings destination, DateTimeOffset? readModifiedAt = null);
     /// <summary>Throws <see cref="StateException"/> (InUse) when a flow still uses it, or a Running run still writes to it.</summary>
     void RemoveDestination(Guid id);
+    // Secrets that cannot be decrypted here leave a destination's Secrets empty and say why in UnreadableSecrets.
     DestinationSettings? FindDestination(string name);
     DestinationSettings? GetDestination(Guid id);
     IReadOnlyList<DestinationSettings> ListDestinations();

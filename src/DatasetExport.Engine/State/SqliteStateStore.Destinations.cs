@@ -39,6 +39,8 @@ public sealed partial class SqliteStateStore
     {
         ArgumentNullException.ThrowIfNull(destination);
         ValidateName(destination.Name, "destination");
+        // Writing no secrets would drop the stored ones for good, which a restored key folder could still read.
+        if (destination.Secrets.Count == 0) destination.ThrowIfSecretsUnreadable();
         var parameters = DestinationParameters(destination);
         Write(() =>
         {
@@ -106,11 +108,20 @@ public sealed partial class SqliteStateStore
 
     private List<DestinationSettings> ReadDestinations(string condition, params (string Name, object? Value)[] parameters)
     {
-        // Secrets are decrypted after the rows are read: a failure then names the destination.
+        // Secrets are decrypted after the rows are read: a failure then names the destination. Settings whose secrets cannot
+        // be read are still returned, saying why, so they can be listed, removed or given new secrets.
         var rows = Read(() => ReadAll($"SELECT * FROM destinations {condition}", row => (Settings: ReadDestination(row), Secrets: row.NullableText("protected_secrets")), parameters));
         foreach (var (settings, protectedSecrets) in rows)
         {
-            if (protectedSecrets is not null) settings.Secrets = UnprotectSecrets(settings, protectedSecrets);
+            if (protectedSecrets is null) continue;
+            try
+            {
+                settings.Secrets = UnprotectSecrets(settings, protectedSecrets);
+            }
+            catch (StateException unreadable)
+            {
+                settings.UnreadableSecrets = unreadable.Message;
+            }
         }
         return rows.Select(row => row.Settings).ToList();
     }

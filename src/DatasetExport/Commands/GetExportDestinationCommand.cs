@@ -36,6 +36,8 @@ public sealed class GetExportDestinationCommand : DatasetExportCmdlet
         var destinations = Engine.State.ListDestinations().OrderBy(d => d.Name, StringComparer.OrdinalIgnoreCase).ToList();
         foreach (var destination in FilterByName(destinations, d => [d.Name], Name, "Destination"))
         {
+            // Listed all the same, so it can be removed or given its secrets again; it cannot export until then.
+            if (destination.UnreadableSecrets is { } unreadable) WriteWarning(unreadable);
             WriteObject(EngineMapping.ToOutput(destination));
         }
     }

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using System.Net;
 using System.Security;
 using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
@@ -483,10 +482,6 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
         }
         return uri!;
     }
-
-    private static string PasswordOf(PSCredential credential) => credential.GetNetworkCredential().Password ?? "";
-
-    private static string Reveal(SecureString secure) => new NetworkCredential("", secure).Password;
 
     private void ThrowArgument(string message, string parameterName) =>
         ThrowTerminatingError(new ErrorRecord(new PSArgumentException(message, parameterName), "InvalidDestinationParameter", ErrorCategory.InvalidArgument, Name));

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using System.Security;
 using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Retry;
@@ -7,12 +8,17 @@ namespace DatasetExport.Commands;
 
 /// <summary>
 /// <para type="synopsis">Changes how a destination writes files: file type, compression, manifest, file size, folder, encryption, retries.</para>
-/// <para type="description">Type-specific settings (bucket, credentials, ...) are not changed here: remove the destination and
-/// create it again. Unless -SkipValidation is given, the changed destination is validated with a probe file.</para>
+/// <para type="description">Credentials are replaced with -Credential, -ConnectionString or -SasUri, keeping the way the
+/// destination signs in. Other type-specific settings (bucket, container, host, ...) are not changed here: a destination
+/// elsewhere is a new destination. Unless -SkipValidation is given, the changed destination is validated with a probe file.</para>
 /// </summary>
 /// <example>
 ///   <code>Set-ExportDestination archive -FileType Json -Compression Gzip -PassThru</code>
 ///   <para>Makes the destination write gzip-compressed JSON Lines files from the next run on.</para>
+/// </example>
+/// <example>
+///   <code>Set-ExportDestination s3 -Credential (Get-Credential AKIAIOSFODNN7EXAMPLE)</code>
+///   <para>Puts a rotated access key in place of the stored one, after a probe file shows it works. Flows keep what they exported there.</para>
 /// </example>
 /// <example>
 ///   <code>Get-ExportDestination s3 | Set-ExportDestination -RetryCount 8 -RetryTimeoutSeconds 600</code>
@@ -86,6 +92,28 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
     [ValidateRangeOrNull(1, RetryPolicy.MaxTimeoutSeconds)]
     public int? RetryTimeoutSeconds { get; set; }
 
+    /// <summary>
+    /// New credentials in place of the stored ones (a rotated key, secrets this state home can no longer decrypt); the way
+    /// the destination signs in stays. AmazonS3 / GoogleCloudStorage: access key id and secret. AzureBlob made with
+    /// -AccountName, AzureDataLakeGen2: the account key as password, or with a TenantId the client id and secret. Sftp: user
+    /// name and password, or with a key file the key's passphrase (empty when it has none).
+    /// </summary>
+    [Parameter]
+    [Credential]
+    [ValidateNotNull]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>AzureBlob made with -ConnectionString or -SasUri: a new connection string in place of the stored secret.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public SecureString? ConnectionString { get; set; }
+
+    /// <summary>AzureBlob made with -ConnectionString or -SasUri, DataLandingZone: a new SAS URI (for a landing zone, of the same container).</summary>
+    [Parameter]
+    [SecureUriTransformation]
+    [ValidateNotNull]
+    public SecureString? SasUri { get; set; }
+
     /// <summary>Store the change without writing a probe file first.</summary>
     [Parameter]
     public SwitchParameter SkipValidation { get; set; }
@@ -115,6 +143,7 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
         if (FolderTemplate is not null) destination.Properties[DestinationKeys.FolderTemplate] = FolderTemplate;
         SetRetrySettings(destination, RetryCount, RetryTimeoutSeconds);
         if (!TryApplyEncryption(destination)) return;
+        if (!TryRenewCredential(destination)) return;
 
         if (!ShouldProcess(destination.Name, "Change export destination settings")) return;
         Guard(() =>
@@ -122,6 +151,32 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
             Wait(() => Engine.UpdateDestinationAsync(destination, SkipValidation.IsPresent, StopToken));
             if (PassThru) WriteObject(EngineMapping.ToOutput(Engine.State.GetDestination(destination.Id) ?? destination));
         }, destination.Name);
+    }
+
+    /// <summary>Puts the credential given (one kind at most) in place of the stored secrets; false after writing an error.</summary>
+    private bool TryRenewCredential(DestinationSettings destination)
+    {
+        var given = new (string Parameter, NewCredential? Credential)[]
+        {
+            (nameof(Credential), Credential is null ? null : new NewCredential.Pair(Credential.UserName, PasswordOf(Credential))),
+            (nameof(ConnectionString), ConnectionString is null ? null : new NewCredential.ConnectionString(Reveal(ConnectionString))),
+            (nameof(SasUri), SasUri is null ? null : new NewCredential.SasUri(Reveal(SasUri))),
+        }.Where(entry => entry.Credential is not null).ToList();
+        if (given.Count == 0) return true;
+        try
+        {
+            if (given.Count > 1)
+            {
+                throw new PSArgumentException($"Give one credential at a time, not {string.Join(" and ", given.Select(entry => "-" + entry.Parameter))}.", given[1].Parameter);
+            }
+            DestinationCredentials.Renew(destination, given[0].Credential!);
+            return true;
+        }
+        catch (ArgumentException error)
+        {
+            WriteError(new ErrorRecord(error, "InvalidDestinationParameter", ErrorCategory.InvalidArgument, destination.Name));
+            return false;
+        }
     }
 
     /// <summary>Sets or removes the key and the manifest flag; false after writing an error (bad key, manifest without key).</summary>

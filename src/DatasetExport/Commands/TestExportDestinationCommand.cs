@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.State;
 
 namespace DatasetExport.Commands;
 
@@ -50,8 +51,9 @@ public sealed class TestExportDestinationCommand : DatasetExportCmdlet
         {
             Wait(() => Engine.TestDestinationAsync(destination, StopToken));
         }
-        catch (DestinationException error)
+        catch (Exception error) when (error is DestinationException or StateException)
         {
+            // StateException: its secrets cannot be read here. Either way the other destinations are still tested.
             failure = error.Message;
             WriteError(ToErrorRecord(error, destination.Name));
         }

@@ -1,5 +1,6 @@
 using System.Text;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Local;
 using DatasetExport.Engine.Secrets;
 using DatasetExport.Engine.State;
 using Microsoft.Data.Sqlite;
@@ -49,7 +50,7 @@ public sealed class SecretStateTests : IDisposable
     }
 
     [Fact]
-    public void Without_the_keys_reading_secrets_fails_clearly()
+    public void Without_the_keys_a_destination_is_still_read_and_says_why_its_secrets_are_not()
     {
         var destination = WithSecret(StateSamples.Destination());
         var plain = StateSamples.Destination("No secrets");
@@ -62,16 +63,119 @@ public sealed class SecretStateTests : IDisposable
         Directory.Delete(KeysFolder, recursive: true);
 
         using var reopened = SqliteStateStore.Open(_home.Path);
-        var refused = Assert.Throws<StateException>(() => reopened.FindDestination(destination.Name));
+        // Was: every read of it, and every listing, failed, so it could not even be removed.
+        var read = reopened.FindDestination(destination.Name)!;
 
+        Assert.Empty(read.Secrets);
+        Assert.Equal(destination.Properties, read.Properties);
+        Assert.Contains($"'{destination.Name}'", read.UnreadableSecrets);
+        Assert.Contains(KeysFolder, read.UnreadableSecrets);
+        Assert.DoesNotContain(_secret, read.UnreadableSecrets);
+        Assert.DoesNotContain(ReadProtectedSecrets(destination.Id), read.UnreadableSecrets);
+        var refused = Assert.Throws<StateException>(read.ThrowIfSecretsUnreadable);
         Assert.Equal(StateFailure.Unusable, refused.Failure);
-        Assert.Contains($"'{destination.Name}'", refused.Message);
-        Assert.Contains(KeysFolder, refused.Message);
-        Assert.DoesNotContain(_secret, refused.ToString());
-        Assert.DoesNotContain(ReadProtectedSecrets(destination.Id), refused.ToString());
-        Assert.Equal(StateFailure.Unusable, Assert.Throws<StateException>(() => reopened.ListDestinations()).Failure);
+        Assert.Equal(read.UnreadableSecrets, refused.Message);
+        Assert.Equal([destination.Name, plain.Name], reopened.ListDestinations().Select(d => d.Name).Order());
         // A destination without secrets needs no key.
-        Assert.Empty(reopened.GetDestination(plain.Id)!.Secrets);
+        var plainRead = reopened.GetDestination(plain.Id)!;
+        Assert.Empty(plainRead.Secrets);
+        Assert.Null(plainRead.UnreadableSecrets);
+    }
+
+    [Fact]
+    public void Settings_with_unreadable_secrets_are_written_back_only_with_new_secrets_and_can_be_removed()
+    {
+        var refused = WithSecret(StateSamples.Destination("Refused"));
+        var renewed = WithSecret(StateSamples.Destination("Renewed"));
+        var removed = WithSecret(StateSamples.Destination("Removed"));
+        using (var store = SqliteStateStore.Open(_home.Path))
+        {
+            foreach (var destination in new[] { refused, renewed, removed }) store.AddDestination(destination);
+        }
+        var keysBackup = _home.Combine("keys-backup");
+        CopyFolder(KeysFolder, keysBackup);
+        Directory.Delete(KeysFolder, recursive: true);
+        var storedSecrets = ReadProtectedSecrets(refused.Id);
+
+        using (var reopened = SqliteStateStore.Open(_home.Path))
+        {
+            var read = reopened.FindDestination(refused.Name)!;
+            read.MaxFileSizeMB = 8;
+            // Writing it back without secrets would have dropped the stored ones for good.
+            Assert.Equal(StateFailure.Unusable, Assert.Throws<StateException>(() => reopened.UpdateDestination(read, read.ModifiedAt)).Failure);
+            Assert.Equal(storedSecrets, ReadProtectedSecrets(refused.Id));
+            Assert.Equal(64, reopened.GetDestination(refused.Id)!.MaxFileSizeMB);
+
+            var renewing = reopened.FindDestination(renewed.Name)!;
+            renewing.Secrets["Password"] = _secret + "-new";
+            renewing.MaxFileSizeMB = 8;
+            reopened.UpdateDestination(renewing, renewing.ModifiedAt);
+            var afterRenewal = reopened.GetDestination(renewed.Id)!;
+            Assert.Null(afterRenewal.UnreadableSecrets);
+            Assert.Equal(_secret + "-new", afterRenewal.GetSecret("Password"));
+            Assert.Equal(8, afterRenewal.MaxFileSizeMB);
+
+            reopened.RemoveDestination(reopened.FindDestination(removed.Name)!.Id);
+            Assert.Null(reopened.FindDestination(removed.Name));
+        }
+
+        // The old keys restored beside the new one: the refused destination's secrets were kept as they were.
+        CopyFolder(keysBackup, KeysFolder);
+        using var restored = SqliteStateStore.Open(_home.Path);
+        Assert.Equal(_secret, restored.GetDestination(refused.Id)!.GetSecret("Password"));
+        Assert.Equal(_secret + "-new", restored.GetDestination(renewed.Id)!.GetSecret("Password"));
+    }
+
+    [Fact]
+    public async Task A_destination_whose_secrets_cannot_be_read_opens_for_nothing_and_stops_no_other_flow()
+    {
+        var lake = _home.Combine("lake");
+        SampleLake.WriteEvents(Path.Combine(lake, "web", "a.jsonl"), 0, 10);
+        var home = _home.Combine("engine");
+        FlowRecord locked, open;
+        using (var engine = ExportEngine.Open(new EngineOptions { StateHome = home }))
+        {
+            locked = await AddLocalFlowAsync(engine, "a-locked", withSecret: true);
+            open = await AddLocalFlowAsync(engine, "b-open", withSecret: false);
+        }
+        Directory.Delete(Path.Combine(home, SqliteStateStore.KeysFolderName), recursive: true);
+
+        using var reopened = ExportEngine.Open(new EngineOptions { StateHome = home });
+        var settings = reopened.State.GetDestination(locked.DestinationId)!;
+        Assert.Equal(StateFailure.Unusable, (await Assert.ThrowsAsync<StateException>(() => reopened.TestDestinationAsync(settings, default))).Failure);
+        var notRun = await Assert.ThrowsAsync<StateException>(() => reopened.RunFlowAsync(locked, lake, null, default));
+        Assert.Equal(settings.UnreadableSecrets, notRun.Message);
+        Assert.Empty(reopened.State.ListRuns(locked.Id));
+
+        // Was: the schedule stopped at the first flow, whose destination could not be read, and the other never ran.
+        var runs = await reopened.RunDueFlowsAsync(lake, null, null, default);
+
+        Assert.Equal(2, runs.Count);
+        Assert.Equal(RunStatus.Succeeded, runs.Single(run => run.FlowId == open.Id).Status);
+        var failed = runs.Single(run => run.FlowId == locked.Id);
+        Assert.Equal((RunStatus.Failed, settings.UnreadableSecrets), (failed.Status, failed.Error));
+        Assert.Empty(Directory.GetFiles(_home.Combine("out-a-locked"), "*", SearchOption.AllDirectories));
+    }
+
+    private async Task<FlowRecord> AddLocalFlowAsync(ExportEngine engine, string name, bool withSecret)
+    {
+        var output = _home.Combine("out-" + name);
+        var destination = new DestinationSettings
+        {
+            Name = name,
+            Type = DestinationType.Local,
+            Properties = { [LocalFolderDestination.PathProperty] = output },
+        };
+        // A Local destination reads no secret; one stored with it still needs the keys.
+        if (withSecret) destination.Secrets["Password"] = _secret;
+        await engine.AddDestinationAsync(destination, skipValidation: false, default);
+        var flow = new FlowRecord
+        {
+            Name = name, DestinationId = destination.Id, DatasetIds = ["web"], ScheduleKind = ScheduleKind.Once,
+            StartTime = engine.Time.GetUtcNow().AddMinutes(-5),
+        };
+        engine.AddFlow(flow);
+        return flow;
     }
 
     [Fact]
@@ -85,7 +189,7 @@ public sealed class SecretStateTests : IDisposable
         CopyFolder(Path.Combine(elsewhere.Path, SqliteStateStore.KeysFolderName), KeysFolder);
 
         using var reopened = SqliteStateStore.Open(_home.Path);
-        Assert.Equal(StateFailure.Unusable, Assert.Throws<StateException>(() => reopened.GetDestination(destination.Id)).Failure);
+        Assert.NotNull(reopened.GetDestination(destination.Id)!.UnreadableSecrets);
     }
 
     [Fact]
