@@ -19,10 +19,13 @@ public sealed partial class ExportEngine
 
     public const int MaxFileSizeLimitMB = 100 * 1024;
 
-    /// <summary>Every dataset in the lake, eligible ones only unless <paramref name="includeIneligible"/>.</summary>
-    public IReadOnlyList<DatasetInfo> GetDatasets(string lakePath, bool includeIneligible, CancellationToken cancellationToken)
+    /// <summary>
+    /// Every dataset in the lake, eligible ones only unless <paramref name="includeIneligible"/>; only those whose id and name
+    /// <paramref name="include"/> accepts when given (the others' batches are not read).
+    /// </summary>
+    public IReadOnlyList<DatasetInfo> GetDatasets(string lakePath, bool includeIneligible, CancellationToken cancellationToken, Func<string, string, bool>? include = null)
     {
-        var datasets = new FolderLake(lakePath, State).ListDatasetsAsync(cancellationToken).GetAwaiter().GetResult();
+        var datasets = new FolderLake(lakePath, State).ListDatasetsAsync(include, cancellationToken).GetAwaiter().GetResult();
         return includeIneligible ? datasets : datasets.Where(d => d.IsEligible).ToList();
     }
 
