@@ -67,12 +67,17 @@ public sealed partial class SqliteStateStore
         }
     }
 
+    /// <summary>
+    /// Running runs whose heartbeat is older than $before. 'Running' is a literal, as in the partial index runs_one_running, so
+    /// the few Running runs are read from that index rather than every run of the history (a scan at each export and schedule).
+    /// </summary>
+    internal const string StaleRunsCondition = "WHERE status = 'Running' AND heartbeat_at < $before";
+
     public IReadOnlyList<RunRecord> AbandonStaleRuns(DateTimeOffset heartbeatBefore) => Write(() =>
     {
-        const string stale = "WHERE status = $running AND heartbeat_at < $before";
-        (string, object?)[] parameters = [("$running", nameof(RunStatus.Running)), ("$before", DateText(heartbeatBefore))];
-        var runs = ReadRuns($"SELECT * FROM runs {stale}", parameters);
-        Execute($"UPDATE runs SET status = $abandoned, error = $error {stale}",
+        (string, object?)[] parameters = [("$before", DateText(heartbeatBefore))];
+        var runs = ReadRuns($"SELECT * FROM runs {StaleRunsCondition}", parameters);
+        Execute($"UPDATE runs SET status = $abandoned, error = $error {StaleRunsCondition}",
             [.. parameters, ("$abandoned", nameof(RunStatus.Abandoned)), ("$error", AbandonedRunError)]);
         foreach (var run in runs)
         {
