@@ -209,6 +209,29 @@ public sealed partial class SqliteStateStore
         return Read(() => ReadRuns($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", [.. parameters]));
     }
 
+    public IReadOnlyList<RunRecord> ListRunsOfFlowsNamed(Func<string, bool> flowNameMatches, RunStatus? status = null, int? last = null)
+    {
+        ArgumentNullException.ThrowIfNull(flowNameMatches);
+        if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
+        var where = status is null ? "" : "WHERE status = $status";
+        return Read(() =>
+        {
+            // Newest first, one row at a time: only the runs whose flow name matches are read whole (with their files), and the
+            // reading stops at the last one wanted, rather than every run of the history read to keep a few.
+            using var command = Command($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC",
+                status is { } wanted ? [("$status", wanted.ToString())] : []);
+            using var reader = command.ExecuteReader();
+            var flowName = reader.GetOrdinal("flow_name");
+            var runs = new List<RunRecord>();
+            while ((last is null || runs.Count < last) && reader.Read())
+            {
+                if (flowNameMatches(reader.GetString(flowName))) runs.Add(ReadRun(reader));
+            }
+            AddFiles(runs);
+            return runs;
+        });
+    }
+
     public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null) =>
         new HashSet<string>(ReadExportedBatches("batch_key", flowId, datasetId, destinationId), StringComparer.Ordinal);
 
@@ -356,12 +379,18 @@ public sealed partial class SqliteStateStore
     private List<RunRecord> ReadRuns(string sql, params (string Name, object? Value)[] parameters)
     {
         var runs = ReadAll(sql, ReadRun, parameters);
-        if (runs.Count == 0) return runs;
+        AddFiles(runs);
+        return runs;
+    }
+
+    /// <summary>Reads the files of <paramref name="runs"/> (rows of run_files, in one query for all of them) into them.</summary>
+    private void AddFiles(List<RunRecord> runs)
+    {
+        if (runs.Count == 0) return;
         var byId = runs.ToDictionary(run => IdText(run.Id));
         var files = ReadAll("SELECT * FROM run_files WHERE run_id IN (SELECT value FROM json_each($ids)) ORDER BY run_id, position",
             row => (RunId: row.Text("run_id"), File: ReadFile(row)), ("$ids", JsonSerializer.Serialize(byId.Keys.ToList(), StateJson.Default.ListString)));
         foreach (var (runId, file) in files) byId[runId].Files.Add(file);
-        return runs;
     }
 
     private static RunFileRecord ReadFile(SqliteDataReader row) => new()

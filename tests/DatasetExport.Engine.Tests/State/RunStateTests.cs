@@ -373,6 +373,34 @@ public sealed class RunStateTests : IDisposable
         Assert.Throws<ArgumentOutOfRangeException>(() => _store.ListRuns(last: 0));
     }
 
+    [Fact]
+    public void Runs_of_flows_named_like_a_pattern_are_read_newest_first_up_to_the_last_wanted()
+    {
+        var destination = _store.GetDestination(_flow.DestinationId)!;
+        var otherFlow = StateSamples.Flow(destination.Id, "Other");
+        _store.AddFlow(otherFlow);
+        var runs = Enumerable.Range(0, 6)
+            .Select(hour => Finished(StateSamples.Run(hour % 2 == 0 ? _flow : otherFlow, "a", StateSamples.Noon.AddHours(hour)), hour == 4 ? RunStatus.Failed : RunStatus.Succeeded))
+            .ToList();
+        runs[4].Files = [StateSamples.File(0), StateSamples.File(1)];
+        foreach (var run in runs) _store.AddRun(run);
+        var names = new List<string>();
+        bool Mine(string name)
+        {
+            names.Add(name);
+            return name == _flow.Name;
+        }
+
+        Assert.Equal([runs[4].Id, runs[2].Id, runs[0].Id], _store.ListRunsOfFlowsNamed(name => name == _flow.Name).Select(run => run.Id));
+        var newest = Assert.Single(_store.ListRunsOfFlowsNamed(Mine, last: 1));
+        Assert.Equal((runs[4].Id, 2), (newest.Id, newest.Files.Count));
+        // The newest run (of the other flow), then the one wanted: the older ones are not read (was: every run, then matched).
+        Assert.Equal([otherFlow.Name, _flow.Name], names);
+        Assert.Equal([runs[2].Id, runs[0].Id], _store.ListRunsOfFlowsNamed(name => name == _flow.Name, RunStatus.Succeeded, 5).Select(run => run.Id));
+        Assert.Empty(_store.ListRunsOfFlowsNamed(name => name == "removed long ago"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _store.ListRunsOfFlowsNamed(Mine, last: 0));
+    }
+
     private static RunRecord Finished(RunRecord run, RunStatus status)
     {
         run.Status = status;
