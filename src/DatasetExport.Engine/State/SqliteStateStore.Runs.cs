@@ -68,8 +68,9 @@ public sealed partial class SqliteStateStore
     }
 
     /// <summary>
-    /// Running runs whose heartbeat is older than $before. 'Running' is a literal, as in the partial index runs_one_running, so
-    /// the few Running runs are read from that index rather than every run of the history (a scan at each export and schedule).
+    /// Running runs whose heartbeat is older than $before, read at each export and schedule. 'Running' is a literal, as in the
+    /// partial index runs_one_running, so the statement is planned on that index (the few Running runs) as it is written; with
+    /// the status a parameter, only SQLite's re-planning with the bound value kept it from scanning every run of the history.
     /// </summary>
     internal const string StaleRunsCondition = "WHERE status = 'Running' AND heartbeat_at < $before";
 
