@@ -170,8 +170,8 @@ public sealed partial class ExportEngine
     /// </summary>
     public IReadOnlyList<(string DatasetId, IReadOnlyList<RunRecord> Runs)> GetRunsHoldingExports(FlowRecord flow) =>
         flow.DatasetIds
-            .Select(datasetId => (datasetId, (IReadOnlyList<RunRecord>)State.ListRunsHoldingExportedBatches(flow.Id, datasetId, flow.DestinationId)
-                .Select(State.GetRun).OfType<RunRecord>().OrderBy(run => run.StartedAt).ToList()))
+            .Select(datasetId => (datasetId, (IReadOnlyList<RunRecord>)State.GetRuns(State.ListRunsHoldingExportedBatches(flow.Id, datasetId, flow.DestinationId))
+                .OrderBy(run => run.StartedAt).ToList()))
             .ToList();
 
     /// <summary>Re-reads the run's manifest and every file from the destination, checking existence, size and sha256.</summary>

@@ -117,6 +117,8 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// </summary>
     void CommitRun(RunRecord run, IReadOnlyCollection<BatchKey> batches);
     RunRecord? GetRun(Guid id);
+    /// <summary>The runs with these ids, in one read (in no promised order); ids of no run are left out.</summary>
+    IReadOnlyList<RunRecord> GetRuns(IReadOnlyCollection<Guid> ids);
     /// <summary>Runs, newest first, optionally filtered (<paramref name="startedAfter"/>: only runs started after that instant).</summary>
     IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null);
     /// <summary>

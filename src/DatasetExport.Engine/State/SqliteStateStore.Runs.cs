@@ -179,6 +179,14 @@ public sealed partial class SqliteStateStore
 
     public RunRecord? GetRun(Guid id) => Read(() => ReadRuns("SELECT * FROM runs WHERE id = $id", ("$id", IdText(id))).SingleOrDefault());
 
+    public IReadOnlyList<RunRecord> GetRuns(IReadOnlyCollection<Guid> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        if (ids.Count == 0) return [];
+        var idTexts = JsonSerializer.Serialize(ids.Select(IdText).Distinct().ToList(), StateJson.Default.ListString);
+        return Read(() => ReadRuns("SELECT * FROM runs WHERE id IN (SELECT value FROM json_each($ids))", ("$ids", idTexts)));
+    }
+
     public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null)
     {
         if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");

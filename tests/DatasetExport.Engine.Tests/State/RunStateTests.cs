@@ -401,6 +401,22 @@ public sealed class RunStateTests : IDisposable
         Assert.Throws<ArgumentOutOfRangeException>(() => _store.ListRunsOfFlowsNamed(Mine, last: 0));
     }
 
+    [Fact]
+    public void Runs_are_read_together_by_their_ids_each_with_its_own_files()
+    {
+        var runs = Enumerable.Range(0, 3).Select(hour => Finished(StateSamples.Run(_flow, "a", StateSamples.Noon.AddHours(hour)), RunStatus.Succeeded)).ToList();
+        runs[0].Files = [StateSamples.File(0)];
+        runs[2].Files = [StateSamples.File(1), StateSamples.File(2)];
+        foreach (var run in runs) _store.AddRun(run);
+
+        var read = _store.GetRuns([runs[2].Id, runs[0].Id, Guid.NewGuid(), runs[2].Id]).OrderBy(run => run.StartedAt).ToList();
+
+        Assert.Equal([runs[0].Id, runs[2].Id], read.Select(run => run.Id));
+        Assert.Equal([StateSamples.File(0).RelativePath], read[0].Files.Select(file => file.RelativePath));
+        Assert.Equal([StateSamples.File(1).RelativePath, StateSamples.File(2).RelativePath], read[1].Files.Select(file => file.RelativePath));
+        Assert.Empty(_store.GetRuns([]));
+    }
+
     private static RunRecord Finished(RunRecord run, RunStatus status)
     {
         run.Status = status;
