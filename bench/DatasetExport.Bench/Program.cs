@@ -30,6 +30,15 @@ if (options.RunFileSaves is { } runFileSaves)
     return 0;
 }
 
+if (options.MetadataScale)
+{
+    Directory.CreateDirectory(options.WorkFolder);
+    var scale = MetadataScaleBenchmark.Run(options.WorkFolder);
+    Console.WriteLine(scale);
+    if (options.MarkdownPath is not null) File.WriteAllText(options.MarkdownPath, scale);
+    return 0;
+}
+
 var started = DateTimeOffset.UtcNow;
 var total = Stopwatch.StartNew();
 Directory.CreateDirectory(options.WorkFolder);

@@ -19,10 +19,13 @@ public sealed partial class ExportEngine
 
     public const int MaxFileSizeLimitMB = 100 * 1024;
 
-    /// <summary>Every dataset in the lake, eligible ones only unless <paramref name="includeIneligible"/>.</summary>
-    public IReadOnlyList<DatasetInfo> GetDatasets(string lakePath, bool includeIneligible, CancellationToken cancellationToken)
+    /// <summary>
+    /// Every dataset in the lake, eligible ones only unless <paramref name="includeIneligible"/>; only those whose id and name
+    /// <paramref name="include"/> accepts when given (the others' batches are not read).
+    /// </summary>
+    public IReadOnlyList<DatasetInfo> GetDatasets(string lakePath, bool includeIneligible, CancellationToken cancellationToken, Func<string, string, bool>? include = null)
     {
-        var datasets = new FolderLake(lakePath, State).ListDatasetsAsync(cancellationToken).GetAwaiter().GetResult();
+        var datasets = new FolderLake(lakePath, State).ListDatasetsAsync(include, cancellationToken).GetAwaiter().GetResult();
         return includeIneligible ? datasets : datasets.Where(d => d.IsEligible).ToList();
     }
 
@@ -167,8 +170,8 @@ public sealed partial class ExportEngine
     /// </summary>
     public IReadOnlyList<(string DatasetId, IReadOnlyList<RunRecord> Runs)> GetRunsHoldingExports(FlowRecord flow) =>
         flow.DatasetIds
-            .Select(datasetId => (datasetId, (IReadOnlyList<RunRecord>)State.ListRunsHoldingExportedBatches(flow.Id, datasetId, flow.DestinationId)
-                .Select(State.GetRun).OfType<RunRecord>().OrderBy(run => run.StartedAt).ToList()))
+            .Select(datasetId => (datasetId, (IReadOnlyList<RunRecord>)State.GetRuns(State.ListRunsHoldingExportedBatches(flow.Id, datasetId, flow.DestinationId))
+                .OrderBy(run => run.StartedAt).ToList()))
             .ToList();
 
     /// <summary>Re-reads the run's manifest and every file from the destination, checking existence, size and sha256.</summary>

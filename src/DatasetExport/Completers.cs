@@ -17,7 +17,7 @@ public abstract class StoredNameCompleter : IArgumentCompleter
         try
         {
             using var engine = ExportEngine.Open();
-            names = ListNames(engine, fakeBoundParameters);
+            names = ListNames(engine, fakeBoundParameters, pattern);
         }
         catch (Exception)
         {
@@ -30,7 +30,8 @@ public abstract class StoredNameCompleter : IArgumentCompleter
             .Select(name => new CompletionResult(Quote(name), name, CompletionResultType.ParameterValue, name));
     }
 
-    internal abstract IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters);
+    /// <summary>The names to offer; those <paramref name="pattern"/> (what was typed, then anything) rejects may be left out.</summary>
+    internal abstract IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters, WildcardPattern pattern);
 
     internal static string Quote(string name) =>
         name.Any(c => char.IsWhiteSpace(c) || "'\"$`;(){}@,&|#".Contains(c)) ? "'" + name.Replace("'", "''") + "'" : name;
@@ -39,25 +40,26 @@ public abstract class StoredNameCompleter : IArgumentCompleter
 /// <summary>Completes stored destination names.</summary>
 public sealed class DestinationNameCompleter : StoredNameCompleter
 {
-    internal override IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters) =>
+    internal override IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters, WildcardPattern pattern) =>
         engine.State.ListDestinations().Select(d => d.Name).ToList();
 }
 
 /// <summary>Completes stored flow names.</summary>
 public sealed class FlowNameCompleter : StoredNameCompleter
 {
-    internal override IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters) =>
+    internal override IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters, WildcardPattern pattern) =>
         engine.State.ListFlows().Select(f => f.Name).ToList();
 }
 
 /// <summary>Completes dataset ids of the lake given by -LakePath on the same command line, else the configured lake.</summary>
 public sealed class DatasetIdCompleter : StoredNameCompleter
 {
-    internal override IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters)
+    internal override IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters, WildcardPattern pattern)
     {
         var given = fakeBoundParameters["LakePath"] as string;
         var lakePath = engine.ResolveLakePath(string.IsNullOrEmpty(given) ? null : ProviderPath(given));
-        return engine.GetDatasets(lakePath, includeIneligible: false, CancellationToken.None).Select(d => d.Id).ToList();
+        // Only the datasets whose id starts as typed are read (their eligibility needs their batches), not the whole lake.
+        return engine.GetDatasets(lakePath, includeIneligible: false, CancellationToken.None, (id, _) => pattern.IsMatch(id)).Select(d => d.Id).ToList();
     }
 
     /// <summary>

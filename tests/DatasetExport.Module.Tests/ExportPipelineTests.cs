@@ -314,6 +314,7 @@ public sealed class ExportPipelineTests
         Assert.Equal(["nightly"], Complete(session, "Start-ExportRun -Flow n"));
         Assert.Equal(["nightly", "weekly"], Complete(session, "Get-ExportRun -Flow "));
         Assert.Equal(["customers", "orders"], Complete(session, "New-ExportFlow -Name x -Destination archive -Dataset "));
+        Assert.Equal(["orders"], Complete(session, "New-ExportFlow -Name x -Destination archive -Dataset OR"));
     }
 
     [Fact]

@@ -38,15 +38,23 @@ public sealed class FolderLake
     public string Root => _root;
 
     /// <summary>Every dataset folder, with its batches, schema and eligibility.</summary>
-    public async Task<IReadOnlyList<DatasetInfo>> ListDatasetsAsync(CancellationToken cancellationToken)
+    public Task<IReadOnlyList<DatasetInfo>> ListDatasetsAsync(CancellationToken cancellationToken) => ListDatasetsAsync(null, cancellationToken);
+
+    /// <summary>
+    /// The dataset folders whose id and name <paramref name="include"/> accepts (every one when null), with their batches, schema
+    /// and eligibility. Only those have their batches listed and read: a lake of thousands of batch files is not read whole
+    /// to show a few datasets. An id another folder before it already uses is judged among all the folders.
+    /// </summary>
+    public async Task<IReadOnlyList<DatasetInfo>> ListDatasetsAsync(Func<string, string, bool>? include, CancellationToken cancellationToken)
     {
         var datasets = new List<DatasetInfo>();
         var seenIds = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var folder in Directory.EnumerateDirectories(_root).Order(StringComparer.Ordinal))
+        foreach (var (folder, id, name) in DatasetFolders())
         {
-            if (IsHiddenName(Path.GetFileName(folder))) continue;
+            var firstWithId = seenIds.Add(id);
+            if (include is not null && !include(id, name)) continue;
             var dataset = await DescribeAsync(folder, BatchReadOptions.Strict, cancellationToken).ConfigureAwait(false);
-            if (!seenIds.Add(dataset.Id))
+            if (!firstWithId)
             {
                 dataset = WithReason(dataset, $"Another dataset folder already uses the id '{dataset.Id}'.");
             }
@@ -59,7 +67,10 @@ public sealed class FolderLake
     public Task<DatasetInfo> GetDatasetAsync(string datasetId, CancellationToken cancellationToken) =>
         GetDatasetAsync(datasetId, BatchReadOptions.Strict, cancellationToken);
 
-    /// <summary>One dataset by id, its batches judged as <paramref name="options"/> say (an export's view of it).</summary>
+    /// <summary>
+    /// One dataset by id, its batches judged as <paramref name="options"/> say (an export's view of it): the folder of that
+    /// name, else the first folder whose _dataset.json gives that id. Only that folder's batches are listed and read.
+    /// </summary>
     public async Task<DatasetInfo> GetDatasetAsync(string datasetId, BatchReadOptions options, CancellationToken cancellationToken)
     {
         var direct = Path.Combine(_root, datasetId);
@@ -68,11 +79,35 @@ public sealed class FolderLake
             var dataset = await DescribeAsync(direct, options, cancellationToken).ConfigureAwait(false);
             if (string.Equals(dataset.Id, datasetId, StringComparison.OrdinalIgnoreCase)) return dataset;
         }
-        foreach (var dataset in await ListDatasetsAsync(cancellationToken).ConfigureAwait(false))
+        foreach (var (folder, id, _) in DatasetFolders())
         {
-            if (string.Equals(dataset.Id, datasetId, StringComparison.OrdinalIgnoreCase)) return dataset;
+            if (string.Equals(id, datasetId, StringComparison.OrdinalIgnoreCase)) return await DescribeAsync(folder, options, cancellationToken).ConfigureAwait(false);
         }
         throw new LakeException(LakeFailure.NotFound, $"The lake '{_root}' has no dataset with id '{datasetId}'.", datasetId);
+    }
+
+    /// <summary>
+    /// The dataset folders in a stable order, each with the id and name <see cref="DescribeAsync"/> gives it (from its
+    /// _dataset.json, or the folder's name when it has none or it cannot be read), without listing its batches.
+    /// </summary>
+    private IEnumerable<(string Folder, string Id, string Name)> DatasetFolders()
+    {
+        foreach (var folder in Directory.EnumerateDirectories(_root).Order(StringComparer.Ordinal))
+        {
+            var folderName = Path.GetFileName(folder);
+            if (IsHiddenName(folderName)) continue;
+            (string Id, string Name) identity;
+            try
+            {
+                var (id, name, _) = ReadMetadata(folder, folderName);
+                identity = (id, name);
+            }
+            catch (Exception error) when (error is JsonException or IOException or InvalidDataException)
+            {
+                identity = (folderName, folderName);
+            }
+            yield return (folder, identity.Id, identity.Name);
+        }
     }
 
     private async Task<DatasetInfo> DescribeAsync(string folder, BatchReadOptions options, CancellationToken cancellationToken)

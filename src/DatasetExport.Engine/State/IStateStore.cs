@@ -119,8 +119,16 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// </summary>
     void CommitRun(RunRecord run, IReadOnlyCollection<BatchKey> batches);
     RunRecord? GetRun(Guid id);
+    /// <summary>The runs with these ids, in one read (in no promised order); ids of no run are left out.</summary>
+    IReadOnlyList<RunRecord> GetRuns(IReadOnlyCollection<Guid> ids);
     /// <summary>Runs, newest first, optionally filtered (<paramref name="startedAfter"/>: only runs started after that instant).</summary>
     IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null);
+    /// <summary>
+    /// Runs, newest first, whose <see cref="RunRecord.FlowName"/> (the name the flow had when it ran: runs outlive their flow)
+    /// <paramref name="flowNameMatches"/> accepts, optionally filtered; at most <paramref name="last"/>, found without reading the
+    /// older runs.
+    /// </summary>
+    IReadOnlyList<RunRecord> ListRunsOfFlowsNamed(Func<string, bool> flowNameMatches, RunStatus? status = null, int? last = null);
 
     /// <summary>
     /// The batch keys (<see cref="BatchKey.Value"/>) the flow has exported for the dataset (its id matched case-insensitively),

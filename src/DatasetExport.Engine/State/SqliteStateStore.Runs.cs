@@ -67,12 +67,18 @@ public sealed partial class SqliteStateStore
         }
     }
 
+    /// <summary>
+    /// Running runs whose heartbeat is older than $before, read at each export and schedule. 'Running' is a literal, as in the
+    /// partial index runs_one_running, so the statement is planned on that index (the few Running runs) as it is written; with
+    /// the status a parameter, only SQLite's re-planning with the bound value kept it from scanning every run of the history.
+    /// </summary>
+    internal const string StaleRunsCondition = "WHERE status = 'Running' AND heartbeat_at < $before";
+
     public IReadOnlyList<RunRecord> AbandonStaleRuns(DateTimeOffset heartbeatBefore) => Write(() =>
     {
-        const string stale = "WHERE status = $running AND heartbeat_at < $before";
-        (string, object?)[] parameters = [("$running", nameof(RunStatus.Running)), ("$before", DateText(heartbeatBefore))];
-        var runs = ReadRuns($"SELECT * FROM runs {stale}", parameters);
-        Execute($"UPDATE runs SET status = $abandoned, error = $error {stale}",
+        (string, object?)[] parameters = [("$before", DateText(heartbeatBefore))];
+        var runs = ReadRuns($"SELECT * FROM runs {StaleRunsCondition}", parameters);
+        Execute($"UPDATE runs SET status = $abandoned, error = $error {StaleRunsCondition}",
             [.. parameters, ("$abandoned", nameof(RunStatus.Abandoned)), ("$error", AbandonedRunError)]);
         foreach (var run in runs)
         {
@@ -173,6 +179,14 @@ public sealed partial class SqliteStateStore
 
     public RunRecord? GetRun(Guid id) => Read(() => ReadRuns("SELECT * FROM runs WHERE id = $id", ("$id", IdText(id))).SingleOrDefault());
 
+    public IReadOnlyList<RunRecord> GetRuns(IReadOnlyCollection<Guid> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        if (ids.Count == 0) return [];
+        var idTexts = JsonSerializer.Serialize(ids.Select(IdText).Distinct().ToList(), StateJson.Default.ListString);
+        return Read(() => ReadRuns("SELECT * FROM runs WHERE id IN (SELECT value FROM json_each($ids))", ("$ids", idTexts)));
+    }
+
     public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null)
     {
         if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
@@ -202,6 +216,29 @@ public sealed partial class SqliteStateStore
         }
         // rowid breaks ties between runs started in the same tick: the later insert is the newer run.
         return Read(() => ReadRuns($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", [.. parameters]));
+    }
+
+    public IReadOnlyList<RunRecord> ListRunsOfFlowsNamed(Func<string, bool> flowNameMatches, RunStatus? status = null, int? last = null)
+    {
+        ArgumentNullException.ThrowIfNull(flowNameMatches);
+        if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
+        var where = status is null ? "" : "WHERE status = $status";
+        return Read(() =>
+        {
+            // Newest first, one row at a time: only the runs whose flow name matches are read whole (with their files), and the
+            // reading stops at the last one wanted, rather than every run of the history read to keep a few.
+            using var command = Command($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC",
+                status is { } wanted ? [("$status", wanted.ToString())] : []);
+            using var reader = command.ExecuteReader();
+            var flowName = reader.GetOrdinal("flow_name");
+            var runs = new List<RunRecord>();
+            while ((last is null || runs.Count < last) && reader.Read())
+            {
+                if (flowNameMatches(reader.GetString(flowName))) runs.Add(ReadRun(reader));
+            }
+            AddFiles(runs);
+            return runs;
+        });
     }
 
     public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null) =>
@@ -351,12 +388,18 @@ public sealed partial class SqliteStateStore
     private List<RunRecord> ReadRuns(string sql, params (string Name, object? Value)[] parameters)
     {
         var runs = ReadAll(sql, ReadRun, parameters);
-        if (runs.Count == 0) return runs;
+        AddFiles(runs);
+        return runs;
+    }
+
+    /// <summary>Reads the files of <paramref name="runs"/> (rows of run_files, in one query for all of them) into them.</summary>
+    private void AddFiles(List<RunRecord> runs)
+    {
+        if (runs.Count == 0) return;
         var byId = runs.ToDictionary(run => IdText(run.Id));
         var files = ReadAll("SELECT * FROM run_files WHERE run_id IN (SELECT value FROM json_each($ids)) ORDER BY run_id, position",
             row => (RunId: row.Text("run_id"), File: ReadFile(row)), ("$ids", JsonSerializer.Serialize(byId.Keys.ToList(), StateJson.Default.ListString)));
         foreach (var (runId, file) in files) byId[runId].Files.Add(file);
-        return runs;
     }
 
     private static RunFileRecord ReadFile(SqliteDataReader row) => new()

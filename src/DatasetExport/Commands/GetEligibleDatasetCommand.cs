@@ -60,7 +60,10 @@ public sealed class GetEligibleDatasetCommand : DatasetExportCmdlet
             foreach (var id in Id) Guard(() => WriteById(lakePath, id), id);
             return;
         }
-        var datasets = Engine.GetDatasets(lakePath, IncludeIneligible.IsPresent, StopToken);
+        // Only the datasets the names match are read (FilterByName below still reports a name that matches none).
+        var patterns = Name?.Select(name => WildcardPattern.Get(name, WildcardOptions.IgnoreCase)).ToList();
+        var datasets = Engine.GetDatasets(lakePath, IncludeIneligible.IsPresent, StopToken,
+            patterns is null ? null : (id, name) => patterns.Any(pattern => pattern.IsMatch(id) || pattern.IsMatch(name)));
         foreach (var dataset in FilterByName(datasets, d => [d.Id, d.Name], Name, "Dataset"))
         {
             WriteObject(EngineMapping.ToOutput(dataset));

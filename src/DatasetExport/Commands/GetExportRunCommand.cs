@@ -79,7 +79,7 @@ public sealed class GetExportRunCommand : DatasetExportCmdlet
         if (!isPattern && Engine.State.FindFlow(Flow) is { } flow) return Engine.State.ListRuns(flow.Id, status, Last);
 
         var pattern = WildcardPattern.Get(Flow, WildcardOptions.IgnoreCase);
-        var runs = Engine.State.ListRuns(null, status, null).Where(run => pattern.IsMatch(run.FlowName)).Take(Last ?? int.MaxValue).ToList();
+        var runs = Engine.State.ListRunsOfFlowsNamed(pattern.IsMatch, status, Last);
         if (runs.Count == 0 && !isPattern) WriteNotFound("Flow", Flow);
         return runs;
     }

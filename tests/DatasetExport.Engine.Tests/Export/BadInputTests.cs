@@ -153,6 +153,23 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public async Task A_dataset_named_by_its_metadata_file_has_its_invalid_batches_skipped_too()
+    {
+        // The flow names the dataset by the id its _dataset.json gives, not by its folder's name.
+        WriteLinesWithTwoInvalid();
+        Directory.Move(Path.Combine(Lake, "web"), Path.Combine(Lake, "web-folder"));
+        File.WriteAllText(Path.Combine(Lake, "web-folder", "_dataset.json"), """{"id":"web"}""");
+        var flow = await CreateFlowAsync(skipBatches: true);
+
+        var run = await RunAsync(flow);
+
+        // Was: Failed, the dataset judged strictly ("cannot be exported: Batch 'b.jsonl' ..."), as found by a scan of the whole lake.
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.Equal(Range(0, 100), ExportedIds(run));
+        Assert.Equal("b.jsonl", Assert.Single(run.SkippedBatches).RelativePath);
+    }
+
+    [Fact]
     public async Task Corrupt_parquet_footer_fails_the_run_or_is_skipped_and_retried()
     {
         WriteParquet("a.parquet", 0, 300);

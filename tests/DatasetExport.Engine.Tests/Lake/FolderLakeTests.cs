@@ -50,6 +50,58 @@ public sealed class FolderLakeTests : IDisposable
     }
 
     [Fact]
+    public async Task Only_the_dataset_asked_for_has_its_batches_read()
+    {
+        SampleLake.WriteEvents(_lake.Combine("a-first", "a.jsonl"), 0, 3);
+        SampleLake.WriteEvents(_lake.Combine("b-folder", "b.jsonl"), 0, 3);
+        File.WriteAllText(_lake.Combine("b-folder", "_dataset.json"), """{"id":"web-events","name":"Web events"}""");
+        SampleLake.WriteEvents(_lake.Combine("c-last", "c.jsonl"), 0, 3);
+        SampleLake.WriteEvents(_lake.Combine("d-again", "d.jsonl"), 0, 3);
+        File.WriteAllText(_lake.Combine("d-again", "_dataset.json"), """{"id":"WEB-EVENTS"}""");
+        var asked = new SchemaLookups();
+        var lake = new FolderLake(_lake.Path, asked, new BatchSchemaCache(100));
+
+        // By the id in its _dataset.json (was: every dataset of the lake read to find it).
+        Assert.Equal("b-folder", Path.GetFileName((await lake.GetDatasetAsync("web-events", default)).Path));
+        Assert.Equal([_lake.Combine("b-folder", "b.jsonl")], asked.TakePaths());
+
+        // By name or id, as Get-EligibleDataset -Name lists them: a later folder with an id in use is still told so.
+        var listed = await lake.ListDatasetsAsync((id, name) => name == "c-last" || id == "WEB-EVENTS", default);
+        Assert.Equal(["c-last", "WEB-EVENTS"], listed.Select(dataset => dataset.Id));
+        Assert.Equal("Another dataset folder already uses the id 'WEB-EVENTS'.", listed[1].Reason);
+        Assert.Equal([_lake.Combine("c-last", "c.jsonl"), _lake.Combine("d-again", "d.jsonl")], asked.TakePaths());
+
+        Assert.Equal(4, (await lake.ListDatasetsAsync(default)).Count);
+        Assert.Equal(4, asked.TakePaths().Count);
+    }
+
+    /// <summary>A state store that keeps no schema and remembers which batch files a scan looked up (the files it read).</summary>
+    private sealed class SchemaLookups : IBatchSchemaStore
+    {
+        private readonly List<string> _paths = [];
+
+        public IReadOnlyList<KnownBatchSchema> GetBatchSchemas(IReadOnlyCollection<string> fullPaths, bool skipInvalidRecords)
+        {
+            lock (_paths) _paths.AddRange(fullPaths);
+            return [];
+        }
+
+        public void SaveBatchSchemas(IReadOnlyCollection<KnownBatchSchema> schemas)
+        {
+        }
+
+        public List<string> TakePaths()
+        {
+            lock (_paths)
+            {
+                var taken = _paths.Order(StringComparer.Ordinal).ToList();
+                _paths.Clear();
+                return taken;
+            }
+        }
+    }
+
+    [Fact]
     public async Task Datasets_that_cannot_be_exported_carry_a_reason()
     {
         Directory.CreateDirectory(_lake.Combine("empty"));

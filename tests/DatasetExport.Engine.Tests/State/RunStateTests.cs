@@ -373,6 +373,50 @@ public sealed class RunStateTests : IDisposable
         Assert.Throws<ArgumentOutOfRangeException>(() => _store.ListRuns(last: 0));
     }
 
+    [Fact]
+    public void Runs_of_flows_named_like_a_pattern_are_read_newest_first_up_to_the_last_wanted()
+    {
+        var destination = _store.GetDestination(_flow.DestinationId)!;
+        var otherFlow = StateSamples.Flow(destination.Id, "Other");
+        _store.AddFlow(otherFlow);
+        var runs = Enumerable.Range(0, 6)
+            .Select(hour => Finished(StateSamples.Run(hour % 2 == 0 ? _flow : otherFlow, "a", StateSamples.Noon.AddHours(hour)), hour == 4 ? RunStatus.Failed : RunStatus.Succeeded))
+            .ToList();
+        runs[4].Files = [StateSamples.File(0), StateSamples.File(1)];
+        foreach (var run in runs) _store.AddRun(run);
+        var names = new List<string>();
+        bool Mine(string name)
+        {
+            names.Add(name);
+            return name == _flow.Name;
+        }
+
+        Assert.Equal([runs[4].Id, runs[2].Id, runs[0].Id], _store.ListRunsOfFlowsNamed(name => name == _flow.Name).Select(run => run.Id));
+        var newest = Assert.Single(_store.ListRunsOfFlowsNamed(Mine, last: 1));
+        Assert.Equal((runs[4].Id, 2), (newest.Id, newest.Files.Count));
+        // The newest run (of the other flow), then the one wanted: the older ones are not read (was: every run, then matched).
+        Assert.Equal([otherFlow.Name, _flow.Name], names);
+        Assert.Equal([runs[2].Id, runs[0].Id], _store.ListRunsOfFlowsNamed(name => name == _flow.Name, RunStatus.Succeeded, 5).Select(run => run.Id));
+        Assert.Empty(_store.ListRunsOfFlowsNamed(name => name == "removed long ago"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _store.ListRunsOfFlowsNamed(Mine, last: 0));
+    }
+
+    [Fact]
+    public void Runs_are_read_together_by_their_ids_each_with_its_own_files()
+    {
+        var runs = Enumerable.Range(0, 3).Select(hour => Finished(StateSamples.Run(_flow, "a", StateSamples.Noon.AddHours(hour)), RunStatus.Succeeded)).ToList();
+        runs[0].Files = [StateSamples.File(0)];
+        runs[2].Files = [StateSamples.File(1), StateSamples.File(2)];
+        foreach (var run in runs) _store.AddRun(run);
+
+        var read = _store.GetRuns([runs[2].Id, runs[0].Id, Guid.NewGuid(), runs[2].Id]).OrderBy(run => run.StartedAt).ToList();
+
+        Assert.Equal([runs[0].Id, runs[2].Id], read.Select(run => run.Id));
+        Assert.Equal([StateSamples.File(0).RelativePath], read[0].Files.Select(file => file.RelativePath));
+        Assert.Equal([StateSamples.File(1).RelativePath, StateSamples.File(2).RelativePath], read[1].Files.Select(file => file.RelativePath));
+        Assert.Empty(_store.GetRuns([]));
+    }
+
     private static RunRecord Finished(RunRecord run, RunStatus status)
     {
         run.Status = status;
