@@ -158,6 +158,42 @@ public sealed class PgpKeyChoiceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_changed_key_applies_from_the_next_run_and_a_removed_key_makes_the_next_run_plain()
+    {
+        var first = _gpg.GenerateKey("First <first@example.test>");
+        var second = _gpg.GenerateKey("Second <second@example.test>");
+        var output = _root.Combine("changing");
+        var destination = Local(output, _gpg.ExportPublicKey(first));
+        await _engine.AddDestinationAsync(destination, skipValidation: false, default);
+        var flow = new FlowRecord { Name = "changing", DestinationId = destination.Id, DatasetIds = ["web"], Mode = ExportMode.Incremental };
+        _engine.AddFlow(flow);
+
+        var run1 = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+        Assert.Equal(KeyId(Assert.Single(_gpg.SubkeyFingerprints(first))), EncryptedTo(Assert.Single(run1.Files).SinkPath, 0, 50));
+
+        destination.Properties[DestinationKeys.PgpPublicKey] = _gpg.ExportPublicKey(second);
+        await _engine.UpdateDestinationAsync(destination, skipValidation: false, default);
+        SampleLake.WriteEvents(Path.Combine(Lake, "web", "b.jsonl"), 50, 20);
+        var run2 = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+        Assert.Equal(KeyId(Assert.Single(_gpg.SubkeyFingerprints(second))), EncryptedTo(Assert.Single(run2.Files).SinkPath, 50, 20));
+
+        destination.Properties.Remove(DestinationKeys.PgpPublicKey);
+        await _engine.UpdateDestinationAsync(destination, skipValidation: false, default);
+        SampleLake.WriteEvents(Path.Combine(Lake, "web", "c.jsonl"), 70, 5);
+        var run3 = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+        Assert.True(run3.Status == RunStatus.Succeeded, run3.Error);
+        var plain = Assert.Single(run3.Files);
+        Assert.EndsWith(".json", plain.Name);
+        Assert.Equal(Enumerable.Range(70, 5).Select(i => (long)i), SampleLake.Ids(SampleLake.ReadJsonLines(plain.SinkPath)));
+        Assert.EndsWith(".json", run3.ManifestPath);
+        foreach (var run in new[] { run1, run2, run3 })
+        {
+            var verification = await _engine.VerifyRunAsync(_engine.State.GetRun(run.Id)!, default);
+            Assert.True(verification.IsValid, verification.Problem);
+        }
+    }
+
+    [Fact]
     public void Key_files_are_read_whatever_their_text_encoding_line_ends_or_surrounding_text()
     {
         var user = _gpg.GenerateKey("Files <files@example.test>");
@@ -228,12 +264,19 @@ public sealed class PgpKeyChoiceTests : IDisposable
         _engine.AddFlow(flow);
         var run = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
         Assert.True(run.Status == RunStatus.Succeeded, run.Error);
-        var file = Assert.Single(run.Files);
-        var plain = file.SinkPath[..^PgpFileEncryption.Suffix.Length];
-        var status = _gpg.Decrypt(file.SinkPath, plain);
+        return EncryptedTo(Assert.Single(run.Files).SinkPath, 0, 50);
+    }
+
+    /// <summary>Decrypts with gpg, checks the records and returns the id of the key gpg says the file was encrypted to.</summary>
+    private string EncryptedTo(string encryptedPath, int firstId, int count)
+    {
+        Assert.EndsWith(PgpFileEncryption.Suffix, encryptedPath);
+        var plain = encryptedPath[..^PgpFileEncryption.Suffix.Length];
+        var status = _gpg.Decrypt(encryptedPath, plain);
         Assert.Contains("[GNUPG:] DECRYPTION_OKAY", status);
         Assert.Contains("[GNUPG:] GOODMDC", status);
-        Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), SampleLake.Ids(SampleLake.ReadJsonLines(plain)));
+        Assert.Equal(Enumerable.Range(firstId, count).Select(i => (long)i), SampleLake.Ids(SampleLake.ReadJsonLines(plain)));
+        File.Delete(plain);
         return Assert.Single(Regex.Matches(status, @"\[GNUPG:\] ENC_TO ([0-9A-F]{16})")).Groups[1].Value;
     }
 
