@@ -15,10 +15,10 @@ internal sealed class Gpg : IDisposable
         File.WriteAllText(Path.Combine(_home.Path, "gpg-agent.conf"), "allow-loopback-pinentry\n");
     }
 
-    /// <summary>Makes a key pair without a passphrase; <paramref name="algorithm"/> and <paramref name="usage"/> as for --quick-gen-key.</summary>
-    public string GenerateKey(string userId, string algorithm = "default", string usage = "default")
+    /// <summary>Makes a key pair (without a passphrase unless given); <paramref name="algorithm"/> and <paramref name="usage"/> as for --quick-gen-key.</summary>
+    public string GenerateKey(string userId, string algorithm = "default", string usage = "default", string passphrase = "")
     {
-        Run(["--passphrase", "", "--quick-gen-key", userId, algorithm, usage, "never"]);
+        Run(["--passphrase", passphrase, "--quick-gen-key", userId, algorithm, usage, "never"]);
         return userId;
     }
 
@@ -80,12 +80,12 @@ internal sealed class Gpg : IDisposable
         return File.ReadAllBytes(file);
     }
 
-    public string ExportSecretKey(string userId) => Run(["--passphrase", "", "--armor", "--export-secret-keys", userId]).Output;
+    public string ExportSecretKey(string userId, string passphrase = "") => Run(["--passphrase", passphrase, "--armor", "--export-secret-keys", userId]).Output;
 
-    public byte[] ExportSecretKeyBinary(string userId)
+    public byte[] ExportSecretKeyBinary(string userId, string passphrase = "")
     {
         var file = Path.Combine(_home.Path, $"export-{Guid.NewGuid():N}.gpg");
-        Run(["--passphrase", "", "--output", file, "--export-secret-keys", userId]);
+        Run(["--passphrase", passphrase, "--output", file, "--export-secret-keys", userId]);
         return File.ReadAllBytes(file);
     }
 
