@@ -66,9 +66,14 @@ public static class PgpKeys
     public static string Describe(string armored) =>
         Describe(ParseKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey}").GetPublicKey());
 
-    /// <summary>The key files are encrypted to: the newest valid subkey flagged for encryption, else the primary key when it is.</summary>
-    internal static PgpPublicKey EncryptionKey(string armored) =>
-        EncryptionKey(ReadKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey}"), "The key");
+    /// <summary>
+    /// The key files are encrypted to, judged now (a stored key may have expired or been revoked since): the newest valid
+    /// subkey flagged for encryption, else the primary key when it is. Throws <see cref="ArgumentException"/> naming
+    /// <paramref name="destinationName"/> and why no key can be used.
+    /// </summary>
+    internal static PgpPublicKey EncryptionKey(string armored, string destinationName) =>
+        EncryptionKey(ParseKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'"),
+            $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'");
 
     private static PgpPublicKeyRing ReadKeyRing(byte[] data, string what)
     {
@@ -250,7 +255,7 @@ public static class PgpKeys
             return verify(signature);
         }
         // An algorithm BouncyCastle cannot check, or a malformed signature: not a valid signature.
-        catch (Exception error) when (error is PgpException or InvalidOperationException or ArgumentException or NotSupportedException or Org.BouncyCastle.Security.GeneralSecurityException or Org.BouncyCastle.Crypto.CryptoException)
+        catch (Exception error) when (error is not OutOfMemoryException)
         {
             return false;
         }

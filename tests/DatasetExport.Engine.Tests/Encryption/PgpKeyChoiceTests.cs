@@ -151,7 +151,7 @@ public sealed class PgpKeyChoiceTests : IDisposable
         var run = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
 
         Assert.Equal(RunStatus.Failed, run.Status);
-        Assert.Contains("Expiring <expiring@example.test>", run.Error);
+        Assert.Contains($"destination '{destination.Name}' (Expiring <expiring@example.test>, {_gpg.Fingerprint(user)})", run.Error);
         Assert.Contains($"key expired on {Now.AddDays(-10):yyyy-MM-dd}", run.Error);
         Assert.Empty(Directory.Exists(output) ? Directory.GetFiles(output, "*", SearchOption.AllDirectories) : []);
         Assert.Empty(_engine.State.GetExportedBatches(flow.Id, "web"));
