@@ -48,6 +48,19 @@ public sealed class PgpKeyChoiceTests : IDisposable
         Assert.Equal(KeyId(expected), await EncryptedToAsync(_gpg.ExportPublicKey(user)));
     }
 
+    [Theory]
+    [InlineData("nistp256", "nistp256")]
+    [InlineData("nistp384", "nistp384")]
+    [InlineData("brainpoolP256r1", "brainpoolP256r1")]
+    [InlineData("dsa2048", "elg2048")]
+    public async Task Encryption_subkeys_of_other_algorithms_gpg_offers_work_too(string primaryAlgorithm, string subkeyAlgorithm)
+    {
+        var user = _gpg.GenerateKey($"Curve {primaryAlgorithm} <curve@example.test>", primaryAlgorithm, "sign");
+        var subkey = _gpg.AddSubkeyAt(DateTime.UtcNow.AddSeconds(1), user, subkeyAlgorithm, "encr", "never");
+
+        Assert.Equal(KeyId(subkey), await EncryptedToAsync(_gpg.ExportPublicKey(user)));
+    }
+
     [Fact]
     public async Task The_newest_valid_encryption_subkey_is_used_and_expired_or_revoked_newer_ones_are_passed_over()
     {
