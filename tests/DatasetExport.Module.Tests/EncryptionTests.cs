@@ -116,6 +116,10 @@ public sealed class EncryptionTests : IDisposable
     public void Unusable_keys_are_InvalidArgument_errors_naming_the_destination_and_nothing_is_stored()
     {
         _gpg.GenerateKey("Signer <signer@example.com>", algorithm: "rsa2048", usage: "sign");
+        var now = DateTime.UtcNow;
+        _gpg.GenerateKeyAt(now.AddDays(-30), "Lapsed <lapsed@example.com>", "default", "default", "10d");
+        _gpg.GenerateKey("Withdrawn <withdrawn@example.com>");
+        _gpg.RevokeKey("Withdrawn <withdrawn@example.com>");
         var privateKey = _gpg.ExportSecretKey(Recipient);
         const string Garbage = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nbm90IGEga2V5IGF0IGFsbA==\n-----END PGP PUBLIC KEY BLOCK-----\n";
         var cases = new (string Name, string Key, string Expected)[]
@@ -124,6 +128,8 @@ public sealed class EncryptionTests : IDisposable
             ("missing", "missing.asc", _session.Work.Combine("missing.asc")),
             ("private", privateKey, "is a private key"),
             ("signonly", _gpg.ExportPublicKey("Signer <signer@example.com>"), "has no key that can encrypt"),
+            ("expired", _gpg.ExportPublicKey("Lapsed <lapsed@example.com>"), $"the key expired on {now.AddDays(-20):yyyy-MM-dd}"),
+            ("revoked", _gpg.ExportPublicKey("Withdrawn <withdrawn@example.com>"), "is revoked"),
         };
         _session.Run("$ExecutionContext.SessionState.Path.SetLocation($args[0]) | Out-Null", _session.Work.Path).AssertNoErrors();
 
@@ -155,6 +161,50 @@ public sealed class EncryptionTests : IDisposable
         var refused = _session.Run("Set-ExportDestination good -PgpPublicKey $args[0]", Garbage);
         ExportPipelineTests.AssertError(refused, "InvalidArgument", "SetExportDestinationCommand", ErrorCategory.InvalidArgument, "good");
         Assert.Equal(stored, _session.Run("(Get-ExportDestination good).EncryptionKey").AssertNoErrors().Output.Single().BaseObject);
+    }
+
+    /// <summary>
+    /// A private key (armored or binary, with or without passphrase, as text or file) given to -PgpPublicKey on New- and
+    /// Set-ExportDestination, with -Verbose, -Debug and -WhatIf: refused each time, and none of it in any output, stream,
+    /// error, host text or the state home's files (state.db), as SecretSweepTests checks the other secrets.
+    /// </summary>
+    [Fact]
+    public void A_private_key_given_as_PgpPublicKey_is_refused_on_every_path_and_never_shown_or_stored()
+    {
+        _gpg.GenerateKey("Plain Secret <plain@example.com>");
+        _gpg.GenerateKey("Guarded Secret <guarded@example.com>", passphrase: "guarded-passphrase-1");
+        var plainSecret = _gpg.ExportSecretKey("Plain Secret <plain@example.com>");
+        var guardedSecret = _gpg.ExportSecretKey("Guarded Secret <guarded@example.com>", passphrase: "guarded-passphrase-1");
+        var armoredFile = _session.Work.Combine("secret.asc");
+        File.WriteAllText(armoredFile, plainSecret);
+        var binaryFile = _session.Work.Combine("secret.gpg");
+        File.WriteAllBytes(binaryFile, _gpg.ExportSecretKeyBinary("Guarded Secret <guarded@example.com>", passphrase: "guarded-passphrase-1"));
+        var output = _session.Work.Combine("out");
+        _session.Run("New-ExportDestination -Name good -Type Local -Path $args[0] -PgpPublicKey $args[1] | Out-Null", output, _armored).AssertNoErrors();
+
+        var result = _session.Run("""
+            param($Out, $Keys)
+            foreach ($key in $Keys) {
+                New-ExportDestination -Name p -Type Local -Path $Out -PgpPublicKey $key -Verbose -Debug
+                New-ExportDestination -Name p -Type Local -Path $Out -PgpPublicKey $key -SkipValidation -WhatIf -Verbose
+                Set-ExportDestination good -PgpPublicKey $key -Verbose -Debug
+                Set-ExportDestination good -PgpPublicKey $key -WhatIf -Verbose
+            }
+            Get-ExportDestination | ForEach-Object { $_.PSObject.Properties | ForEach-Object { '{0}={1}' -f $_.Name, $_.Value } }
+            """, output, new object[] { plainSecret, guardedSecret, armoredFile, binaryFile });
+
+        Assert.Equal(16, result.Errors.Count);
+        Assert.All(result.Errors, error =>
+        {
+            Assert.Equal(ErrorCategory.InvalidArgument, error.CategoryInfo.Category);
+            Assert.Contains("is a private key", error.Exception.Message);
+        });
+        var markers = new[] { plainSecret, guardedSecret }.SelectMany(text => text.Split('\n'))
+            .Select(line => line.Trim()).Where(line => line.Length >= 40 && !line.StartsWith("-----", StringComparison.Ordinal)).ToArray();
+        Assert.True(markers.Length > 10);
+        SecretSweepTests.AssertAbsent(_session, result, [.. markers, "guarded-passphrase-1"], [], mustSee: "Name=good");
+        var listed = Assert.Single(_session.Run("Get-ExportDestination").AssertNoErrors().Output);
+        Assert.StartsWith(Recipient, (string)listed.Properties["EncryptionKey"].Value);
     }
 
     [Fact]

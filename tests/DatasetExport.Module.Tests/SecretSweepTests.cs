@@ -218,7 +218,7 @@ public sealed class SecretSweepTests(S3ServersFixture s3, AzuriteServer azurite,
     /// No marker in the script's output, streams, errors, the session's whole $Error, the host's text, the state home's
     /// files or the servers' stored files: as it is, URL-escaped, base64-encoded (and decoded, for base64 markers).
     /// </summary>
-    private static void AssertAbsent(ModuleSession session, ScriptResult result, string[] markers, string[] stores, string mustSee)
+    internal static void AssertAbsent(ModuleSession session, ScriptResult result, string[] markers, string[] stores, string mustSee)
     {
         var text = new StringBuilder();
         foreach (var item in result.Output) PropertyText.Flatten(item, text);

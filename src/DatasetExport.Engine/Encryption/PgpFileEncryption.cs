@@ -33,7 +33,7 @@ internal sealed class PgpFileEncryption
         var armored = destination.GetProperty(DestinationKeys.PgpPublicKey);
         if (string.IsNullOrWhiteSpace(armored)) return null;
         var encryptManifest = bool.TryParse(destination.GetProperty(DestinationKeys.PgpEncryptManifest), out var wanted) && wanted;
-        return new PgpFileEncryption(PgpKeys.EncryptionKey(armored), encryptManifest);
+        return new PgpFileEncryption(PgpKeys.EncryptionKey(armored, destination.Name), encryptManifest);
     }
 
     /// <summary>

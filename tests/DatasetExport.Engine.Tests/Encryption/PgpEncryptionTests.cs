@@ -218,6 +218,125 @@ public sealed class PgpEncryptionTests : IDisposable
     }
 
     [Fact]
+    public async Task Decrypted_parts_and_manifest_are_byte_for_byte_what_an_unencrypted_export_of_the_same_data_writes()
+    {
+        for (var batch = 0; batch < 3; batch++) SampleLake.WriteEvents(Path.Combine(Lake, "web", $"b{batch}.jsonl"), batch * 6000, 6000);
+        var user = _gpg.GenerateKey("Comparer <compare@example.test>");
+        var plainDestination = LocalDestination(FileType.Json, CompressionKind.None, null);
+        plainDestination.Name = "plain";
+        plainDestination.Properties[LocalFolderDestination.PathProperty] = _root.Combine("plain");
+        var sealedDestination = LocalDestination(FileType.Json, CompressionKind.None, _gpg.ExportPublicKey(user), encryptManifest: true);
+        foreach (var destination in new[] { plainDestination, sealedDestination }) destination.MaxFileSizeMB = 1;
+        await _engine.AddDestinationAsync(plainDestination, skipValidation: false, default);
+        var plainFlow = new FlowRecord { Name = "plain-nightly", DestinationId = plainDestination.Id, DatasetIds = ["web"] };
+        _engine.AddFlow(plainFlow);
+        var sealedFlow = await AddFlowAsync(sealedDestination);
+
+        var plainRun = Assert.Single(await _engine.RunFlowAsync(plainFlow, Lake, null, default));
+        var sealedRun = Assert.Single(await _engine.RunFlowAsync(sealedFlow, Lake, null, default));
+
+        Assert.True(plainRun.Status == RunStatus.Succeeded, plainRun.Error);
+        Assert.True(sealedRun.Status == RunStatus.Succeeded, sealedRun.Error);
+        Assert.True(plainRun.Files.Count >= 3, $"expected several parts, got {plainRun.Files.Count}");
+        Assert.Equal(plainRun.Files.Count, sealedRun.Files.Count);
+        foreach (var (plainFile, sealedFile) in plainRun.Files.Zip(sealedRun.Files))
+        {
+            Assert.Equal(plainFile.Records, sealedFile.Records);
+            var decrypted = Decrypt(sealedFile.SinkPath);
+            Assert.Equal(File.ReadAllBytes(plainFile.SinkPath), File.ReadAllBytes(decrypted));
+            // The literal packet carries the plain part's own name; the packets are MDC-protected and not compressed.
+            var packets = _gpg.ListPackets(sealedFile.SinkPath);
+            Assert.Contains($"name=\"{sealedFile.Name[..^PgpFileEncryption.Suffix.Length]}\"", packets);
+            Assert.Matches(new Regex(@"^part-\d{5}-[0-9a-f-]{36}\.json$"), sealedFile.Name[..^PgpFileEncryption.Suffix.Length]);
+            Assert.Contains("mdc_method: 2", packets);
+            Assert.DoesNotContain(":compressed packet:", packets);
+        }
+
+        // The encrypted manifest decrypts to the manifest an unencrypted run writes, but for what differs between two runs.
+        var manifestPath = Path.Combine(Output, "exports", sealedRun.ManifestPath!);
+        var manifestPackets = _gpg.ListPackets(manifestPath);
+        Assert.Contains($"name=\"{Path.GetFileName(manifestPath)[..^PgpFileEncryption.Suffix.Length]}\"", manifestPackets);
+        Assert.DoesNotContain(":compressed packet:", manifestPackets);
+        using var sealedManifest = JsonDocument.Parse(File.ReadAllBytes(Decrypt(manifestPath)));
+        using var plainManifest = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(_root.Combine("plain"), "exports", plainRun.ManifestPath!)));
+        string[] sameInBoth = ["datasetId", "fileType", "compression", "recordCount", "schema"];
+        foreach (var name in sameInBoth)
+        {
+            Assert.Equal(Canonical(plainManifest.RootElement.GetProperty(name).GetRawText()), Canonical(sealedManifest.RootElement.GetProperty(name).GetRawText()));
+        }
+        Assert.Equal(
+            sealedRun.Files.Select(f => (f.Name, f.Size, f.Sha256, f.Records)),
+            sealedManifest.RootElement.GetProperty("exportResults").EnumerateArray().Select(e =>
+                (e.GetProperty("name").GetString()!, e.GetProperty("size").GetInt64(), e.GetProperty("sha256").GetString()!, e.GetProperty("records").GetInt64())));
+        var verification = await _engine.VerifyRunAsync(_engine.State.GetRun(sealedRun.Id)!, default);
+        Assert.True(verification.IsValid, verification.Problem);
+    }
+
+    [Theory]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    [InlineData(FileType.Parquet, CompressionKind.Zstd)]
+    public async Task A_run_with_only_an_empty_batch_writes_no_part_and_no_manifest_as_an_unencrypted_run(FileType fileType, CompressionKind compression)
+    {
+        Directory.CreateDirectory(Path.Combine(Lake, "web"));
+        SampleLake.WriteEvents(Path.Combine(Lake, "web", "a.jsonl"), 0, 3);
+        File.WriteAllBytes(Path.Combine(Lake, "web", "b.jsonl"), []);
+        var user = _gpg.GenerateKey("Empty <empty@example.test>");
+        var plainDestination = LocalDestination(fileType, compression, null);
+        plainDestination.Name = "plain";
+        plainDestination.Properties[LocalFolderDestination.PathProperty] = _root.Combine("plain");
+        await _engine.AddDestinationAsync(plainDestination, skipValidation: false, default);
+        var plainFlow = new FlowRecord { Name = "plain-nightly", DestinationId = plainDestination.Id, DatasetIds = ["web"], Mode = ExportMode.Incremental };
+        _engine.AddFlow(plainFlow);
+        var sealedDestination = LocalDestination(fileType, compression, _gpg.ExportPublicKey(user), encryptManifest: true);
+        await _engine.AddDestinationAsync(sealedDestination, skipValidation: false, default);
+        var sealedFlow = new FlowRecord { Name = "sealed-nightly", DestinationId = sealedDestination.Id, DatasetIds = ["web"], Mode = ExportMode.Incremental };
+        _engine.AddFlow(sealedFlow);
+        // The first runs export the three records; then only an empty batch is new.
+        Assert.All(await _engine.RunFlowAsync(plainFlow, Lake, null, default), r => Assert.True(r.Status == RunStatus.Succeeded, r.Error));
+        Assert.All(await _engine.RunFlowAsync(sealedFlow, Lake, null, default), r => Assert.True(r.Status == RunStatus.Succeeded, r.Error));
+        File.WriteAllBytes(Path.Combine(Lake, "web", "c.jsonl"), []);
+
+        var plainRun = Assert.Single(await _engine.RunFlowAsync(plainFlow, Lake, null, default));
+        var sealedRun = Assert.Single(await _engine.RunFlowAsync(sealedFlow, Lake, null, default));
+
+        Assert.Equal((plainRun.Status, plainRun.Error, plainRun.RecordsWritten), (sealedRun.Status, sealedRun.Error, sealedRun.RecordsWritten));
+        // Nothing to write: no part and no manifest, encrypted or not, and the run succeeds.
+        Assert.Equal(RunStatus.Succeeded, sealedRun.Status);
+        Assert.Empty(plainRun.Files);
+        Assert.Empty(sealedRun.Files);
+        Assert.Null(plainRun.ManifestPath);
+        Assert.Null(sealedRun.ManifestPath);
+    }
+
+    [Fact]
+    public async Task Verification_finds_an_encrypted_part_truncated_or_altered_and_gpg_refuses_it_too()
+    {
+        SampleLake.WriteEvents(Path.Combine(Lake, "web", "a.jsonl"), 0, 2000);
+        var user = _gpg.GenerateKey("Checker <checker@example.test>");
+        var flow = await AddFlowAsync(LocalDestination(FileType.Json, CompressionKind.Gzip, _gpg.ExportPublicKey(user), encryptManifest: true));
+        var run = Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        var part = Assert.Single(run.Files).SinkPath;
+        var intact = File.ReadAllBytes(part);
+        Assert.True((await _engine.VerifyRunAsync(_engine.State.GetRun(run.Id)!, default)).IsValid);
+
+        File.WriteAllBytes(part, intact[..^10]);
+        var truncated = await _engine.VerifyRunAsync(_engine.State.GetRun(run.Id)!, default);
+        Assert.False(truncated.IsValid);
+        Assert.Contains("1 of 1 files", truncated.Problem);
+        Assert.Throws<InvalidOperationException>(() => _gpg.Decrypt(part, part + ".out"));
+
+        var altered = intact.ToArray();
+        altered[altered.Length / 2] ^= 0x40;
+        File.WriteAllBytes(part, altered);
+        Assert.False((await _engine.VerifyRunAsync(_engine.State.GetRun(run.Id)!, default)).IsValid);
+        Assert.Throws<InvalidOperationException>(() => _gpg.Decrypt(part, part + ".out"));
+
+        File.WriteAllBytes(part, intact);
+        Assert.True((await _engine.VerifyRunAsync(_engine.State.GetRun(run.Id)!, default)).IsValid);
+    }
+
+    [Fact]
     public async Task A_stored_key_that_can_no_longer_encrypt_fails_the_run_before_anything_is_written()
     {
         SampleLake.WriteEvents(Path.Combine(Lake, "web", "a.jsonl"), 0, 10);
