@@ -59,8 +59,39 @@ public sealed partial class ExportEngine
         State.UpdateDestination(destination, readModifiedAt);
     }
 
-    /// <summary>Removes a destination; throws StateException InUse when a flow uses it or a Running run writes to it.</summary>
-    public void RemoveDestination(DestinationSettings destination) => State.RemoveDestination(destination.Id);
+    /// <summary>
+    /// Removes a destination (StateException InUse when a flow uses it or a Running run writes to it; a run whose process died,
+    /// past <see cref="RunLease"/>, counts as Abandoned), then deletes what runs of any flow left uncommitted on it
+    /// (<see cref="RunRecord.FilesToRemove"/>: flows that moved away or were removed), each folder with the settings it had, since
+    /// nothing else can once it is gone. Returns one line when some could not be deleted (unreachable, refusing, its secrets
+    /// unreadable here), for the caller to warn with; they stay listed in their runs.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RemoveDestinationAsync(DestinationSettings destination, CancellationToken cancellationToken)
+    {
+        State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
+        State.RemoveDestination(destination.Id);
+        string? why = null;
+        foreach (var place in State.ListRunsWithFilesToRemoveOn(destination.Id).GroupBy(run => run.FolderPath ?? destination.FolderPath))
+        {
+            try
+            {
+                destination.FolderPath = place.Key;
+                using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                budget.CancelAfter(FilesLeftElsewhereBudget);
+                await using var target = _createDestination(destination);
+                await ExportRunner.DeleteFilesLeftAsync(State, place, target, budget.Token).ConfigureAwait(false);
+            }
+            catch (Exception error) when (error is DestinationException or StateException)
+            {
+                why = error.Message;
+            }
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        var left = State.ListRunsWithFilesToRemoveOn(destination.Id);
+        if (left.Count == 0) return [];
+        return [$"{left.Sum(run => run.FilesToRemove.Count())} file(s) that runs left uncommitted on the removed destination '{destination.Name}' " +
+            $"could not be deleted: {why ?? "the destination failed to delete them"}. They stay, listed in their runs (LeftFiles; the Files of an Abandoned run)."];
+    }
 
     /// <summary>Writes, reads back and deletes a probe file; throws DestinationException saying what failed.</summary>
     public async Task TestDestinationAsync(DestinationSettings destination, CancellationToken cancellationToken)

@@ -94,6 +94,8 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     void UpdateRun(RunRecord run);
     /// <summary>The flow's finished runs with <see cref="RunRecord.FilesToRemove"/>, oldest first.</summary>
     IReadOnlyList<RunRecord> ListRunsWithFilesToRemove(Guid flowId);
+    /// <summary>The finished runs of any flow with <see cref="RunRecord.FilesToRemove"/> on the destination, oldest first.</summary>
+    IReadOnlyList<RunRecord> ListRunsWithFilesToRemoveOn(Guid destinationId);
     /// <summary>
     /// Forgets a finished run's <see cref="RunRecord.FilesToRemove"/> once they are deleted from the destination, so later runs
     /// stop deleting them again: an Abandoned run's file list and manifest, and of its left files those in

@@ -96,13 +96,17 @@ public sealed partial class SqliteStateStore
 
     // The third condition is the partial index runs_holding_files_to_remove's, word for word (literals, not parameters), so
     // the index is used; the fourth leaves out Abandoned runs whose files were removed.
-    public IReadOnlyList<RunRecord> ListRunsWithFilesToRemove(Guid flowId) => Read(() => ReadRuns("""
+    public IReadOnlyList<RunRecord> ListRunsWithFilesToRemove(Guid flowId) => ListRunsWithFilesToRemove("flow_id", flowId);
+
+    public IReadOnlyList<RunRecord> ListRunsWithFilesToRemoveOn(Guid destinationId) => ListRunsWithFilesToRemove("destination_id", destinationId);
+
+    private List<RunRecord> ListRunsWithFilesToRemove(string idColumn, Guid id) => Read(() => ReadRuns($"""
         SELECT * FROM runs
-        WHERE flow_id = $flow_id AND status <> 'Running'
+        WHERE {idColumn} = $id AND status <> 'Running'
           AND (left_files <> '[]' OR status = 'Abandoned')
           AND (left_files <> '[]' OR manifest_path IS NOT NULL OR EXISTS (SELECT 1 FROM run_files WHERE run_id = runs.id))
         ORDER BY started_at
-        """, ("$flow_id", IdText(flowId))));
+        """, ("$id", IdText(id))));
 
     public void ForgetRemovedFiles(Guid runId, IReadOnlyCollection<string> removed) => Write(() =>
     {

@@ -4,6 +4,8 @@ namespace DatasetExport.Commands;
 
 /// <summary>
 /// <para type="synopsis">Removes a stored destination and its encrypted credentials. Fails while a flow still uses it.</para>
+/// <para type="description">Files exported there stay. Files that failed or interrupted runs left uncommitted there (no
+/// manifest lists them) are deleted first, as the runs of their flows would have; a warning says when some could not be.</para>
 /// </summary>
 /// <example>
 ///   <code>Remove-ExportDestination old-archive -Confirm:$false</code>
@@ -32,7 +34,10 @@ public sealed class RemoveExportDestinationCommand : DatasetExportCmdlet
         {
             var destination = FindDestinationOrWriteError(name);
             if (destination is null || !ShouldProcess(destination.Name, "Remove export destination")) continue;
-            Guard(() => Engine.RemoveDestination(destination), destination.Name);
+            Guard(() =>
+            {
+                foreach (var warning in Wait(() => Engine.RemoveDestinationAsync(destination, StopToken))) WriteWarning(warning);
+            }, destination.Name);
         }
     }
 }

@@ -625,6 +625,36 @@ public sealed class ExportIntegrityTests : IDisposable
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public async Task Removing_the_destination_a_removed_flow_left_files_on_deletes_them_or_warns_when_it_cannot(bool refusing)
+    {
+        WriteFourBigBatches();
+        var flow = await CreateFlowAsync(includeManifest: false, maxFileSizeMB: 1);
+        var dead = await DieAfterFirstPartAsync(flow);
+        _beforeDelete = (_, _) => throw new DestinationException(DestinationFailure.PermissionDenied, "Deleting is not allowed here now.");
+        Assert.Single(await _engine.RemoveFlowAsync(flow, default));
+        if (!refusing) _beforeDelete = (_, _) => { };
+
+        var warnings = await _engine.RemoveDestinationAsync(_engine.State.GetDestination(flow.DestinationId)!, default);
+
+        Assert.Null(_engine.State.GetDestination(flow.DestinationId));
+        var stored = _engine.State.GetRun(dead.Id)!;
+        if (refusing)
+        {
+            Assert.Equal(
+                "1 file(s) that runs left uncommitted on the removed destination 'local-integrity' could not be deleted: the destination failed " +
+                "to delete them. They stay, listed in their runs (LeftFiles; the Files of an Abandoned run).", Assert.Single(warnings));
+            Assert.Equal(dead.Files.Select(f => f.RelativePath), stored.FilesToRemove);
+            Assert.True(File.Exists(Assert.Single(dead.Files).SinkPath));
+            return;
+        }
+        Assert.Empty(warnings);
+        Assert.Empty(stored.FilesToRemove);
+        Assert.False(File.Exists(Assert.Single(dead.Files).SinkPath)); // was: nothing was left to delete them once it was gone
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public async Task Ctrl_C_while_a_run_deletes_files_a_dead_run_left_stops_the_delete_and_keeps_them_recorded(bool flowMovedToAnotherDestination)
     {
         WriteFourBigBatches();

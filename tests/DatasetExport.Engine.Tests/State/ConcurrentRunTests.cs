@@ -175,7 +175,7 @@ public sealed class ConcurrentRunTests : IDisposable
         repointed.DestinationId = other.Id;
         _fixture.Engine.UpdateFlow(repointed);
 
-        var refused = Assert.Throws<StateException>(() => _fixture.Engine.RemoveDestination(_fixture.Destination));
+        var refused = await Assert.ThrowsAsync<StateException>(() => _fixture.Engine.RemoveDestinationAsync(_fixture.Destination, default));
 
         Assert.Equal(StateFailure.InUse, refused.Failure);
         Assert.Contains("Destination 'local' is written to by run", refused.Message);
@@ -185,7 +185,7 @@ public sealed class ConcurrentRunTests : IDisposable
         var runs = exporting.Finish(Patience);
         Assert.All(runs, run => Assert.Equal((RunStatus.Succeeded, _fixture.Destination.Id), (run.Status, run.DestinationId)));
         // Once the run is over, nothing holds it.
-        _fixture.Engine.RemoveDestination(_fixture.Destination);
+        Assert.Empty(await _fixture.Engine.RemoveDestinationAsync(_fixture.Destination, default));
         Assert.Null(_fixture.Engine.State.GetDestination(_fixture.Destination.Id));
     }
 
