@@ -129,7 +129,7 @@ internal static class MetadataScaleBenchmark
         Row($"... ({holding:N0} runs; verifying them reads each from the destination)", 0);
         Row("Remove-ExportFlow daily-20 (180 runs of history)", Once(() => engine.RemoveFlowAsync(flows.Single(f => f.Name == "daily-20"), default).GetAwaiter().GetResult()));
         Row("Remove-ExportFlow hourly-2 (8,760 runs of history)", Once(() => engine.RemoveFlowAsync(flows.Single(f => f.Name == "hourly-2"), default).GetAwaiter().GetResult()));
-        Row($"Remove-ExportDestination (no flow, {seeded.RetiredBatches:N0} exported batches)", Once(() => engine.RemoveDestination(state.FindDestination("retired")!)));
+        Row($"Remove-ExportDestination (no flow, {seeded.RetiredBatches:N0} exported batches)", Once(() => engine.RemoveDestinationAsync(state.FindDestination("retired")!, default).GetAwaiter().GetResult()));
         return report.ToString();
     }
 

@@ -99,7 +99,7 @@ public sealed class CredentialRenewalTests(SftpServer server) : IClassFixture<Sf
         var error = (ArgumentException)result.Errors[0].Exception;
         Assert.Equal(parameter, error.ParamName);
         Assert.StartsWith(message, error.Message);
-        Assert.Empty(session.Run("(Get-ExportDestination d).Credential").AssertNoErrors().Output.Where(o => o is not null));
+        Assert.DoesNotContain(session.Run("(Get-ExportDestination d).Credential").AssertNoErrors().Output, o => o is not null);
         SecretAssert.NowhereIn(session, "SIGNATURE");
     }
 
