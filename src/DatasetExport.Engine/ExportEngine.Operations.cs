@@ -71,21 +71,9 @@ public sealed partial class ExportEngine
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
         State.RemoveDestination(destination.Id);
         string? why = null;
-        foreach (var place in State.ListRunsWithFilesToRemoveOn(destination.Id).GroupBy(run => run.FolderPath ?? destination.FolderPath))
-        {
-            try
-            {
-                destination.FolderPath = place.Key;
-                using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                budget.CancelAfter(FilesLeftElsewhereBudget);
-                await using var target = _createDestination(destination);
-                await ExportRunner.DeleteFilesLeftAsync(State, place, target, budget.Token).ConfigureAwait(false);
-            }
-            catch (Exception error) when (error is DestinationException or StateException)
-            {
-                why = error.Message;
-            }
-        }
+        // The store no longer has its settings: the ones it was removed with serve.
+        await DeleteFilesLeftWhereTheyLieAsync(State.ListRunsWithFilesToRemoveOn(destination.Id), open: null, _ => destination,
+            (_, reason) => why = reason, cancellationToken).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         var left = State.ListRunsWithFilesToRemoveOn(destination.Id);
         if (left.Count == 0) return [];
@@ -152,8 +140,8 @@ public sealed partial class ExportEngine
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
         State.RemoveFlow(flow.Id);
         var why = new Dictionary<Guid, string>();
-        await DeleteFilesLeftWhereTheyLieAsync(
-            State.ListRunsWithFilesToRemove(flow.Id), open: null, (run, reason) => why[run.DestinationId] = reason, cancellationToken).ConfigureAwait(false);
+        await DeleteFilesLeftWhereTheyLieAsync(State.ListRunsWithFilesToRemove(flow.Id), open: null, State.GetDestination,
+            (run, reason) => why[run.DestinationId] = reason, cancellationToken).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         return State.ListRunsWithFilesToRemove(flow.Id).GroupBy(run => run.DestinationId).Select(place =>
             $"{place.Sum(run => run.FilesToRemove.Count())} file(s) that runs of flow '{flow.Name}' left uncommitted on destination " +

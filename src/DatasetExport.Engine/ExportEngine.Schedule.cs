@@ -247,20 +247,21 @@ public sealed partial class ExportEngine
         var elsewhere = State.ListRunsWithFilesToRemove(flow.Id)
             .Where(run => !run.StoredIn(destination.Id, destination.FolderPath) || !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase));
         // The flow's export goes on whatever stays.
-        await DeleteFilesLeftWhereTheyLieAsync(elsewhere, (destination, target),
+        await DeleteFilesLeftWhereTheyLieAsync(elsewhere, (destination, target), State.GetDestination,
             (run, reason) => Log?.Invoke($"Flow '{flow.Name}': the files earlier runs left on destination '{run.DestinationName}' were not deleted this time: {reason}"),
             cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Deletes the <see cref="RunRecord.FilesToRemove"/> of <paramref name="runs"/>, each destination and folder through its own
-    /// destination: <paramref name="open"/> where they lie there, otherwise one opened for them that gets at most
-    /// <see cref="FilesLeftElsewhereBudget"/>. A place that cannot be reached, whose settings cannot be read here, or whose
-    /// destination was removed keeps its files recorded and is told to <paramref name="kept"/> (a run of the place, and why).
+    /// destination: <paramref name="open"/> where they lie there, otherwise one opened for them (from <paramref name="settingsOf"/>
+    /// a destination id, in the run's folder) that gets at most <see cref="FilesLeftElsewhereBudget"/>. A place that cannot be
+    /// reached, whose settings cannot be read here, or whose destination was removed (no settings) keeps its files recorded and
+    /// is told to <paramref name="kept"/> (a run of the place, and why).
     /// </summary>
     private async Task DeleteFilesLeftWhereTheyLieAsync(
-        IEnumerable<RunRecord> runs, (DestinationSettings Settings, IExportDestination Target)? open, Action<RunRecord, string> kept,
-        CancellationToken cancellationToken)
+        IEnumerable<RunRecord> runs, (DestinationSettings Settings, IExportDestination Target)? open, Func<Guid, DestinationSettings?> settingsOf,
+        Action<RunRecord, string> kept, CancellationToken cancellationToken)
     {
         foreach (var place in runs.GroupBy(run => (run.DestinationId, run.FolderPath)))
         {
@@ -272,16 +273,15 @@ public sealed partial class ExportEngine
             try
             {
                 // It refused removal only while such a run was Running.
-                if (State.GetDestination(place.Key.DestinationId) is not { } elsewhere)
+                if (settingsOf(place.Key.DestinationId) is not { } elsewhere)
                 {
                     kept(place.First(), $"destination '{place.First().DestinationName}' has been removed");
                     continue;
                 }
-                elsewhere.FolderPath = place.Key.FolderPath ?? elsewhere.FolderPath;
                 // A place the flow has left may be gone for good (a decommissioned server): it must not hold things up.
                 using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 budget.CancelAfter(FilesLeftElsewhereBudget);
-                await using var other = _createDestination(elsewhere);
+                await using var other = _createDestination(elsewhere.InFolder(place.Key.FolderPath ?? elsewhere.FolderPath));
                 await ExportRunner.DeleteFilesLeftAsync(State, place, other, budget.Token).ConfigureAwait(false);
             }
             catch (Exception error) when (error is DestinationException or StateException)

@@ -51,6 +51,14 @@ public sealed class DestinationSettings
     public string? GetProperty(string key) => Properties.TryGetValue(key, out var value) ? value : null;
     public string? GetSecret(string key) => Secrets.TryGetValue(key, out var value) ? value : null;
 
+    /// <summary>A copy writing to <paramref name="folderPath"/> (where an earlier run wrote), sharing everything else.</summary>
+    public DestinationSettings InFolder(string folderPath)
+    {
+        var copy = (DestinationSettings)MemberwiseClone();
+        copy.FolderPath = folderPath;
+        return copy;
+    }
+
     /// <summary>Throws StateException Unusable, saying why, when the stored secrets could not be read.</summary>
     public void ThrowIfSecretsUnreadable()
     {

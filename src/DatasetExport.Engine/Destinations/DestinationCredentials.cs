@@ -121,17 +121,26 @@ public static class DestinationCredentials
         _ => nameof(NewCredential.SasUri),
     };
 
-    private static Uri CheckedSasUri(NewCredential.SasUri sas)
+    /// <summary>
+    /// <paramref name="value"/> as an absolute http(s) URI without user:password@; otherwise ArgumentException (named
+    /// <paramref name="parameterName"/>) saying so of <paramref name="subject"/>, never quoting the value, which is a secret.
+    /// </summary>
+    public static Uri ParseSasUri(string value, string subject, string parameterName)
     {
-        // The value is a secret: the messages must not echo it.
-        if (!Uri.TryCreate(sas.Value, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
         {
-            throw new ArgumentException("The SAS URI is not an absolute http(s) URI.", nameof(NewCredential.SasUri));
+            throw new ArgumentException($"{subject} is not an absolute http(s) URI.", parameterName);
         }
         if (uri.UserInfo.Length > 0)
         {
-            throw new ArgumentException("The SAS URI must not carry a user name or password before its host (user:password@): a SAS URI signs in by its query alone.", nameof(NewCredential.SasUri));
+            throw new ArgumentException($"{subject} must not carry a user name or password before its host (user:password@): a SAS URI signs in by its query alone.", parameterName);
         }
+        return uri;
+    }
+
+    private static Uri CheckedSasUri(NewCredential.SasUri sas)
+    {
+        var uri = ParseSasUri(sas.Value, "The SAS URI", nameof(NewCredential.SasUri));
         if (uri.Query.Length == 0)
         {
             throw new ArgumentException("The SAS URI has no query: it must carry the signature (?sv=...&sig=...).", nameof(NewCredential.SasUri));

@@ -471,16 +471,15 @@ public sealed class NewExportDestinationCommand : DatasetExportCmdlet
 
     private Uri RevealUri(SecureString secure, string parameterName)
     {
-        if (!Uri.TryCreate(Reveal(secure), UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
+        try
         {
-            // The value is a secret: the message must not echo it.
-            ThrowArgument($"-{parameterName} is not an absolute http(s) URI.", parameterName);
+            return DestinationCredentials.ParseSasUri(Reveal(secure), $"-{parameterName}", parameterName);
         }
-        if (uri!.UserInfo.Length > 0)
+        catch (ArgumentException error)
         {
-            ThrowArgument($"-{parameterName} must not carry a user name or password before its host (user:password@): a SAS URI signs in by its query alone.", parameterName);
+            ThrowArgument(error.Message.Replace($" (Parameter '{parameterName}')", ""), parameterName);
+            throw; // not reached: ThrowArgument throws
         }
-        return uri!;
     }
 
     private void ThrowArgument(string message, string parameterName) =>
