@@ -16,6 +16,9 @@ public sealed partial class SqliteStateStore : IStateStore
     public const string KeysFolderName = "keys";
     private static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>How many runs <see cref="EnumerateRuns"/> reads at a time (changed by tests to cross pages with few runs).</summary>
+    internal int RunPageSize { get; set; } = 500;
+
     /// <summary>Dates are stored as fixed-width UTC text: readable, and ordered correctly by plain text comparison.</summary>
     internal const string DateFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
 
