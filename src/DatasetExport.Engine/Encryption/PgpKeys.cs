@@ -21,26 +21,26 @@ public static class PgpKeys
     /// <summary>
     /// The armored text of the one public key in <paramref name="pathOrArmored"/>: armored key text, or the path of a
     /// file holding the key (armored or binary). Throws <see cref="ArgumentException"/> when it is not a single OpenPGP
-    /// public key that can encrypt.
+    /// public key that can encrypt at <paramref name="now"/>.
     /// </summary>
-    public static string Load(string pathOrArmored)
+    public static string Load(string pathOrArmored, DateTimeOffset now)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(pathOrArmored, nameof(pathOrArmored));
-        if (pathOrArmored.Contains(ArmorHeader, StringComparison.Ordinal)) return Armor(ReadKeyRing(Encoding.UTF8.GetBytes(pathOrArmored), "The key text"));
+        if (pathOrArmored.Contains(ArmorHeader, StringComparison.Ordinal)) return Armor(ReadKeyRing(Encoding.UTF8.GetBytes(pathOrArmored), "The key text", now));
 
         var path = Path.GetFullPath(pathOrArmored);
         if (!File.Exists(path))
         {
             throw new ArgumentException($"'{path}' is neither an existing key file nor armored OpenPGP key text.", nameof(pathOrArmored));
         }
-        return Armor(ReadKeyRing(File.ReadAllBytes(path), $"The key file '{path}'"));
+        return Armor(ReadKeyRing(File.ReadAllBytes(path), $"The key file '{path}'", now));
     }
 
     /// <summary>
-    /// Checks a destination's encryption settings: a parsable key that can encrypt, and a manifest flag of "true" or
-    /// "false" that is only set together with a key. Throws <see cref="ArgumentException"/>.
+    /// Checks a destination's encryption settings: a parsable key that can encrypt at <paramref name="now"/>, and a manifest
+    /// flag of "true" or "false" that is only set together with a key. Throws <see cref="ArgumentException"/>.
     /// </summary>
-    public static void ValidateSettings(DestinationSettings destination)
+    public static void ValidateSettings(DestinationSettings destination, DateTimeOffset now)
     {
         var armored = destination.GetProperty(DestinationKeys.PgpPublicKey);
         var encryptManifest = destination.GetProperty(DestinationKeys.PgpEncryptManifest);
@@ -56,7 +56,7 @@ public static class PgpKeys
             }
             return;
         }
-        destination.Properties[DestinationKeys.PgpPublicKey] = Armor(ReadKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey} of destination '{destination.Name}'"));
+        destination.Properties[DestinationKeys.PgpPublicKey] = Armor(ReadKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey} of destination '{destination.Name}'", now));
     }
 
     /// <summary>
@@ -67,18 +67,18 @@ public static class PgpKeys
         Describe(ParseKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey}").GetPublicKey());
 
     /// <summary>
-    /// The key files are encrypted to, judged now (a stored key may have expired or been revoked since): the newest valid
-    /// subkey flagged for encryption, else the primary key when it is. Throws <see cref="ArgumentException"/> naming
-    /// <paramref name="destinationName"/> and why no key can be used.
+    /// The key files are encrypted to, judged at <paramref name="now"/> (a stored key may have expired or been revoked since):
+    /// the newest valid subkey flagged for encryption, else the primary key when it is. Throws <see cref="ArgumentException"/>
+    /// naming <paramref name="destinationName"/> and why no key can be used.
     /// </summary>
-    internal static PgpPublicKey EncryptionKey(string armored, string destinationName) =>
+    internal static PgpPublicKey EncryptionKey(string armored, string destinationName, DateTimeOffset now) =>
         EncryptionKey(ParseKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'"),
-            $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'");
+            $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'", now);
 
-    private static PgpPublicKeyRing ReadKeyRing(byte[] data, string what)
+    private static PgpPublicKeyRing ReadKeyRing(byte[] data, string what, DateTimeOffset now)
     {
         var ring = ParseKeyRing(data, what);
-        EncryptionKey(ring, what);
+        EncryptionKey(ring, what, now);
         return ring;
     }
 
@@ -173,10 +173,10 @@ public static class PgpKeys
     /// encryption and neither revoked nor expired is used, else the primary key when it may encrypt. Signatures are
     /// verified: a subkey someone appended to the key without the owner's signature is not used.
     /// </summary>
-    private static PgpPublicKey EncryptionKey(PgpPublicKeyRing ring, string what)
+    private static PgpPublicKey EncryptionKey(PgpPublicKeyRing ring, string what, DateTimeOffset at)
     {
         var primary = ring.GetPublicKey();
-        var now = DateTime.UtcNow;
+        var now = at.UtcDateTime; // BouncyCastle's times are UTC DateTimes
         var described = Describe(primary);
         if (primary.GetSignaturesOfType(PgpSignature.KeyRevocation).Any(signature => Verifies(signature, primary, s => s.VerifyCertification(primary))))
         {
