@@ -194,18 +194,7 @@ public sealed partial class SqliteStateStore
     public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null)
     {
         if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
-        var conditions = new List<string>();
-        var parameters = new List<(string, object?)>();
-        if (flowId is { } flow)
-        {
-            conditions.Add("flow_id = $flow_id");
-            parameters.Add(("$flow_id", IdText(flow)));
-        }
-        if (status is { } wanted)
-        {
-            conditions.Add("status = $status");
-            parameters.Add(("$status", wanted.ToString()));
-        }
+        var (conditions, parameters) = RunFilter(flowId, status);
         if (startedAfter is { } after)
         {
             conditions.Add("started_at > $started_after");
@@ -222,13 +211,8 @@ public sealed partial class SqliteStateStore
         return Read(() => ReadRuns($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", [.. parameters]));
     }
 
-    public IEnumerable<RunRecord> EnumerateRuns(Guid? flowId = null, RunStatus? status = null, Func<string, bool>? flowNameMatches = null, int? last = null)
-    {
-        if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
-        return EnumerateRunPages(flowId, status, flowNameMatches, last);
-    }
-
-    private IEnumerable<RunRecord> EnumerateRunPages(Guid? flowId, RunStatus? status, Func<string, bool>? flowNameMatches, int? last)
+    /// <summary>The WHERE conditions and parameters for runs of one flow and/or in one state.</summary>
+    private static (List<string> Conditions, List<(string Name, object? Value)> Parameters) RunFilter(Guid? flowId, RunStatus? status)
     {
         var conditions = new List<string>();
         var parameters = new List<(string Name, object? Value)>();
@@ -242,6 +226,18 @@ public sealed partial class SqliteStateStore
             conditions.Add("status = $status");
             parameters.Add(("$status", wanted.ToString()));
         }
+        return (conditions, parameters);
+    }
+
+    public IEnumerable<RunRecord> EnumerateRuns(Guid? flowId = null, RunStatus? status = null, Func<string, bool>? flowNameMatches = null, int? last = null)
+    {
+        if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
+        return EnumerateRunPages(flowId, status, flowNameMatches, last);
+    }
+
+    private IEnumerable<RunRecord> EnumerateRunPages(Guid? flowId, RunStatus? status, Func<string, bool>? flowNameMatches, int? last)
+    {
+        var (conditions, parameters) = RunFilter(flowId, status);
         var firstPage = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
         // Each next page starts after the last row the previous one scanned, in the order of the runs_by_start / runs_by_flow indexes.
         var nextPage = "WHERE " + string.Join(" AND ", conditions.Append("(started_at, rowid) < ($after_started_at, $after_rowid)"));
