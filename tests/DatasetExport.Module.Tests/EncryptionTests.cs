@@ -187,10 +187,16 @@ public sealed class EncryptionTests : IDisposable
         Assert.Contains(expiry, (string)tested.Output[0].Properties["Message"].Value);
         ExportPipelineTests.AssertError(tested, "DestinationInvalidConfiguration", "TestExportDestinationCommand", ErrorCategory.InvalidArgument, "lapsing");
 
-        // A new key mends it.
-        _session.Run("Set-ExportDestination lapsing -PgpPublicKey $args[0]", _armored).AssertNoErrors();
+        Assert.Null(listed.Output[1].Properties["EncryptionKeyExpires"].Value);
+
+        // A new key mends it; one that expires shows when, for a runbook to check ahead.
+        _gpg.GenerateKeyAt(now, "Renewed <renewed@example.com>", "future-default", "default", "90d");
+        var renewed = _session.Run("Set-ExportDestination lapsing -PgpPublicKey $args[0] -PassThru", _gpg.ExportPublicKey("Renewed <renewed@example.com>"))
+            .AssertNoErrors().Output.Single();
+        Assert.Equal(now.AddDays(90).Date, ((DateTimeOffset)renewed.Properties["EncryptionKeyExpires"].Value).UtcDateTime.Date);
         Assert.Empty(_session.Run("Get-ExportDestination lapsing").AssertNoErrors().OtherStreams);
         Assert.True((bool)_session.Run("Test-ExportDestination lapsing").AssertNoErrors().Output.Single().Properties["Succeeded"].Value);
+        Assert.Single(_session.Run("Get-ExportDestination | Where-Object { $_.EncryptionKeyExpires -and $_.EncryptionKeyExpires -lt [DateTimeOffset]::UtcNow.AddDays(100) }").AssertNoErrors().Output);
     }
 
     /// <summary>

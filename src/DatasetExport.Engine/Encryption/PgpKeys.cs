@@ -73,7 +73,15 @@ public static class PgpKeys
     /// </summary>
     internal static PgpPublicKey EncryptionKey(string armored, string destinationName, DateTimeOffset now) =>
         EncryptionKey(ParseKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'"),
-            $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'", now);
+            $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'", now).Key;
+
+    /// <summary>
+    /// When the key files are encrypted to at <paramref name="now"/> stops being usable (its own expiry or its primary key's,
+    /// whichever comes first), or null when neither expires; from then on runs fail until a renewed key is set. Throws
+    /// <see cref="ArgumentException"/> when no key can encrypt at <paramref name="now"/>.
+    /// </summary>
+    public static DateTimeOffset? ExpiresAt(string armored, DateTimeOffset now) =>
+        EncryptionKey(ParseKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey}"), $"The {DestinationKeys.PgpPublicKey}", now).Expires;
 
     private static PgpPublicKeyRing ReadKeyRing(byte[] data, string what, DateTimeOffset now)
     {
@@ -173,7 +181,7 @@ public static class PgpKeys
     /// encryption and neither revoked nor expired is used, else the primary key when it may encrypt. Signatures are
     /// verified: a subkey someone appended to the key without the owner's signature is not used.
     /// </summary>
-    private static PgpPublicKey EncryptionKey(PgpPublicKeyRing ring, string what, DateTimeOffset at)
+    private static (PgpPublicKey Key, DateTimeOffset? Expires) EncryptionKey(PgpPublicKeyRing ring, string what, DateTimeOffset at)
     {
         var primary = ring.GetPublicKey();
         var now = at.UtcDateTime; // BouncyCastle's times are UTC DateTimes
@@ -189,7 +197,8 @@ public static class PgpKeys
         {
             throw new ArgumentException($"{what} ({described}) carries no valid self-signature of its owner: it is damaged or was altered.");
         }
-        if (ExpiresAt(primary, primarySignature) is { } primaryExpiry && primaryExpiry <= now)
+        var primaryExpiry = ExpiresAt(primary, primarySignature);
+        if (primaryExpiry <= now)
         {
             throw new ArgumentException(
                 $"{what} ({described}): the key expired on {primaryExpiry:yyyy-MM-dd HH:mm} UTC. Ask the recipient for the key with its expiry " +
@@ -215,10 +224,10 @@ public static class PgpKeys
             }
             else
             {
-                return subkey;
+                return (subkey, Earliest(primaryExpiry, ExpiresAt(subkey, binding)));
             }
         }
-        if (CanEncrypt(primary, primarySignature)) return primary;
+        if (CanEncrypt(primary, primarySignature)) return (primary, Earliest(primaryExpiry, null));
         throw new ArgumentException(
             $"{what} ({described}) has no key that can encrypt{(problems.Count == 0 ? "" : ": " + string.Join("; ", problems))}. It needs a valid, " +
             "unrevoked encryption subkey (gpg creates one with --quick-add-key <fingerprint> default encr).");
@@ -242,6 +251,15 @@ public static class PgpKeys
         var seconds = packets is not null && packets.HasSubpacket(SignatureSubpacketTag.KeyExpireTime) ? packets.GetKeyExpirationTime() : 0;
         return seconds > 0 ? key.CreationTime.AddSeconds(seconds) : null;
     }
+
+    private static DateTimeOffset? Earliest(DateTime? a, DateTime? b) =>
+        (a, b) switch
+        {
+            (null, null) => null,
+            ({ } x, null) => new DateTimeOffset(x, TimeSpan.Zero),
+            (null, { } y) => new DateTimeOffset(y, TimeSpan.Zero),
+            ({ } x, { } y) => new DateTimeOffset(x < y ? x : y, TimeSpan.Zero),
+        };
 
     private static PgpSignature? Latest(IEnumerable<PgpSignature> signatures) => signatures.MaxBy(signature => signature.CreationTime);
 

@@ -200,6 +200,30 @@ public sealed class PgpKeyChoiceTests : IDisposable
     }
 
     [Fact]
+    public void The_expiry_shown_is_that_of_the_key_in_use_or_of_its_primary_key_whichever_comes_first()
+    {
+        static DateTimeOffset Second(DateTime time) => new(time.Ticks - time.Ticks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        var now = DateTimeOffset.UtcNow;
+
+        var lasting = _gpg.GenerateKey("Lasting <lasting@example.test>");
+        Assert.Null(PgpKeys.ExpiresAt(_gpg.ExportPublicKey(lasting), now));
+
+        // An encryption subkey valid for 30 days under a primary key that never expires: the subkey's day.
+        var made = Now.AddDays(-1);
+        var rotating = _gpg.GenerateKeyAt(made, "Rotating Expiry <rotating-expiry@example.test>", "rsa2048", "sign", "never");
+        _gpg.AddSubkeyAt(made, rotating, "cv25519", "encr", "30d");
+        Assert.Equal(Second(made).AddDays(30), PgpKeys.ExpiresAt(_gpg.ExportPublicKey(rotating), now));
+
+        // The primary key expiring before its subkey does: the primary's day (gpg's quick-gen-key sets both).
+        var bounded = _gpg.GenerateKeyAt(made, "Bounded <bounded@example.test>", "default", "default", "20d");
+        _gpg.AddSubkeyAt(made.AddSeconds(1), bounded, "cv25519", "encr", "never");
+        Assert.Equal(Second(made).AddDays(20), PgpKeys.ExpiresAt(_gpg.ExportPublicKey(bounded), now));
+
+        // None usable at that time: refused as for a run.
+        Assert.Contains("expired on", Assert.Throws<ArgumentException>(() => PgpKeys.ExpiresAt(_gpg.ExportPublicKey(bounded), now.AddDays(25))).Message);
+    }
+
+    [Fact]
     public async Task A_changed_key_applies_from_the_next_run_and_a_removed_key_makes_the_next_run_plain()
     {
         var first = _gpg.GenerateKey("First <first@example.test>");
