@@ -261,6 +261,10 @@ internal sealed class ParquetColumnPlan
         private readonly long? _timestampNanos;
         // For dates stored as INT32 days since the Unix epoch.
         private readonly bool _dates;
+        // For 8- and 16-bit integers stored as INT32: the type Parquet.Net narrows them to.
+        private readonly Type? _smallInteger;
+        // For decimals stored as INT32 or INT64 unscaled numbers (the physical type depends on the precision): their scale.
+        private readonly int? _decimalScale;
 
         public LeafSource(DataField field, FieldKind sourceKind, LeafLayout leaf, int[] definitionTable, string path)
         {
@@ -286,8 +290,15 @@ internal sealed class ParquetColumnPlan
                 : storage == typeof(double) ? Parquet.Meta.Type.DOUBLE
                 : (_timestampNanos = TimestampNanos(field)) is not null ? Parquet.Meta.Type.INT64
                 : (_dates = storage == typeof(DateOnly)) ? Parquet.Meta.Type.INT32
+                : (_smallInteger = storage == typeof(sbyte) || storage == typeof(byte) || storage == typeof(short) || storage == typeof(ushort) ? storage : null) is not null
+                    ? Parquet.Meta.Type.INT32
                 : null;
+            _decimalScale = field is DecimalDataField { Scale: var scale } ? scale : null;
         }
+
+        /// <summary>Whether <see cref="ParquetColumnDecoder"/> may decode chunks of this physical type for this leaf.</summary>
+        private bool DecodesOwn(Parquet.Meta.Type physical) =>
+            physical == _ownType || (_decimalScale is not null && physical is Parquet.Meta.Type.INT32 or Parquet.Meta.Type.INT64);
 
         /// <summary>
         /// The nanoseconds of one stored unit for INT64 timestamps since the Unix epoch in milliseconds, microseconds or
@@ -318,7 +329,7 @@ internal sealed class ParquetColumnPlan
             var count = (int)metadata.NumValues;
             var fileDefinitions = _field.MaxDefinitionLevel > 0 ? lease.Rent<int>(count) : null;
             var repetitions = _field.MaxRepetitionLevel > 0 ? lease.Rent<int>(count) : null;
-            var own = metadata.Type == _ownType ? ReadOwn(column, file, count, fileDefinitions, repetitions, lease, text) : null;
+            var own = DecodesOwn(metadata.Type) ? ReadOwn(column, metadata.Type, file, count, fileDefinitions, repetitions, lease, text) : null;
             Array raw;
             try
             {
@@ -352,15 +363,18 @@ internal sealed class ParquetColumnPlan
         /// <paramref name="text"/>), or null when it uses a codec or encoding decoded only by Parquet.Net.
         /// </summary>
         private Array? ReadOwn(
-            Parquet.Meta.ColumnChunk column, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, Utf8Arena text)
+            Parquet.Meta.ColumnChunk column, Parquet.Meta.Type physical, SafeFileHandle file, int count, int[]? definitions, int[]? repetitions,
+            RowGroupLease lease, Utf8Arena text)
         {
             try
             {
                 using var pages = ParquetPageReader.Open(file, column, repetitions is not null, definitions is not null, lease.Pools.Of<byte>());
-                return _ownType switch
+                return physical switch
                 {
+                    Parquet.Meta.Type.INT32 or Parquet.Meta.Type.INT64 when _decimalScale is { } scale => DecodeDecimals(pages, physical, count, definitions, repetitions, lease, scale),
                     Parquet.Meta.Type.BYTE_ARRAY => Decode(pages, count, definitions, repetitions, lease, new ParquetTextDecoder(text) { Pools = lease.Pools }),
                     Parquet.Meta.Type.INT32 when _dates => DecodeDates(pages, count, definitions, repetitions, lease),
+                    Parquet.Meta.Type.INT32 when _smallInteger is { } narrow => DecodeSmallIntegers(pages, count, definitions, repetitions, lease, narrow),
                     Parquet.Meta.Type.INT32 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<int>() { Pools = lease.Pools }),
                     Parquet.Meta.Type.INT64 when _timestampNanos is { } nanos => DecodeTimestamps(pages, count, definitions, repetitions, lease, nanos),
                     Parquet.Meta.Type.INT64 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<long>() { Pools = lease.Pools }),
@@ -445,6 +459,51 @@ internal sealed class ParquetColumnPlan
         }
 
         private static readonly int EpochDayNumber = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
+
+        private int ValueCount(int[]? definitions, int count) => definitions is null ? count : definitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
+
+        /// <summary>
+        /// 8- and 16-bit integers stored as INT32, cut to their width in place as Parquet.Net reads them (then widened back).
+        /// Parquet.Net 6.1.0 reads none that are DELTA_BINARY_PACKED.
+        /// </summary>
+        private int[] DecodeSmallIntegers(ParquetPageReader pages, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, Type narrow)
+        {
+            var values = Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<int>() { Pools = lease.Pools });
+            // The levels are known once the values are decoded.
+            var span = values.AsSpan(0, ValueCount(definitions, count));
+            if (narrow == typeof(sbyte)) foreach (ref var value in span) value = unchecked((sbyte)value);
+            else if (narrow == typeof(byte)) foreach (ref var value in span) value = unchecked((byte)value);
+            else if (narrow == typeof(short)) foreach (ref var value in span) value = unchecked((short)value);
+            else foreach (ref var value in span) value = unchecked((ushort)value);
+            return values;
+        }
+
+        /// <summary>
+        /// Decimals stored as INT32 or INT64 unscaled numbers, made decimals as Parquet.Net's BigDecimal ones are
+        /// (<see cref="ParquetSchemaMapping.ToDecimal"/>). Parquet.Net 6.1.0 reads none that are DELTA_BINARY_PACKED.
+        /// </summary>
+        private decimal[] DecodeDecimals(ParquetPageReader pages, Parquet.Meta.Type physical, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, int scale)
+        {
+            var values = lease.Rent<decimal>(count);
+            if (physical == Parquet.Meta.Type.INT32)
+            {
+                var unscaled = Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<int>() { Pools = lease.Pools });
+                // The levels are known once the values are decoded.
+                var valueCount = ValueCount(definitions, count);
+                for (var i = 0; i < valueCount; i++) values[i] = ToDecimal(unscaled[i], scale);
+            }
+            else
+            {
+                var unscaled = Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<long>() { Pools = lease.Pools });
+                var valueCount = ValueCount(definitions, count);
+                for (var i = 0; i < valueCount; i++) values[i] = ToDecimal(unscaled[i], scale);
+            }
+            return values;
+        }
+
+        private decimal ToDecimal(long unscaled, int scale) =>
+            ParquetSchemaMapping.ToDecimal(unscaled, scale)
+            ?? throw new InvalidDataException($"column '{_field.Path}' holds {unscaled} at scale {scale}, which .NET decimal cannot hold exactly.");
 
         private static async Task<Array> ReadValuesAsync<T>(
             ParquetRowGroupReader group, DataField field, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CancellationToken cancellationToken)

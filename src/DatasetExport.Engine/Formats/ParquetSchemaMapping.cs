@@ -107,7 +107,8 @@ internal static class ParquetSchemaMapping
             magnitude /= 10;
             scale--;
         }
-        if (magnitude.IsZero) return 0m;
+        // Zero keeps its scale (0.0 for a DECIMAL(4,1)), as every other value does.
+        if (magnitude.IsZero) return scale is >= 0 and <= 28 ? new decimal(0, 0, 0, false, (byte)scale) : 0m;
         if (scale > 28 || scale < 0 || magnitude.GetBitLength() > 96) return null;
         Span<byte> bytes = stackalloc byte[12];
         bytes.Clear();
