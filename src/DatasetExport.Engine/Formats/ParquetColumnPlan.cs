@@ -341,7 +341,7 @@ internal sealed class ParquetColumnPlan
                 throw OutOfRange(error.Message, error);
             }
 
-            var valueCount = fileDefinitions is null ? count : fileDefinitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
+            var valueCount = ValueCount(fileDefinitions, count);
             if (valueCount > count)
             {
                 throw new InvalidDataException($"column '{_field.Path}' has {count} values but its levels announce {valueCount}.");
@@ -412,7 +412,7 @@ internal sealed class ParquetColumnPlan
                 ParquetColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
                     definitions.AsSpan(0, definitions is null ? 0 : count), repetitions.AsSpan(0, repetitions is null ? 0 : count), stored, decoder);
             }
-            var valueCount = definitions is null ? count : definitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
+            var valueCount = ValueCount(definitions, count);
             for (var i = 0; i < valueCount; i++)
             {
                 var unitsSinceEpoch = stored[i];
@@ -444,7 +444,7 @@ internal sealed class ParquetColumnPlan
                 ParquetColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
                     definitions.AsSpan(0, definitions is null ? 0 : count), repetitions.AsSpan(0, repetitions is null ? 0 : count), stored, decoder);
             }
-            var valueCount = definitions is null ? count : definitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
+            var valueCount = ValueCount(definitions, count);
             for (var i = 0; i < valueCount; i++)
             {
                 var daysSinceEpoch = stored[i];
@@ -501,9 +501,17 @@ internal sealed class ParquetColumnPlan
             return values;
         }
 
-        private decimal ToDecimal(long unscaled, int scale) =>
-            ParquetSchemaMapping.ToDecimal(unscaled, scale)
-            ?? throw new InvalidDataException($"column '{_field.Path}' holds {unscaled} at scale {scale}, which .NET decimal cannot hold exactly.");
+        /// <summary>The decimal <see cref="ParquetSchemaMapping.ToDecimal"/> makes of these, without a BigInteger per value.</summary>
+        private decimal ToDecimal(long unscaled, int scale)
+        {
+            if (scale is < 0 or > 28)
+            {
+                return ParquetSchemaMapping.ToDecimal(unscaled, scale)
+                    ?? throw new InvalidDataException($"column '{_field.Path}' holds {unscaled} at scale {scale}, which .NET decimal cannot hold exactly.");
+            }
+            var magnitude = unscaled < 0 ? (ulong)(-(unscaled + 1)) + 1 : (ulong)unscaled;
+            return new decimal(unchecked((int)(uint)magnitude), unchecked((int)(uint)(magnitude >> 32)), 0, unscaled < 0, (byte)scale);
+        }
 
         private static async Task<Array> ReadValuesAsync<T>(
             ParquetRowGroupReader group, DataField field, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CancellationToken cancellationToken)
