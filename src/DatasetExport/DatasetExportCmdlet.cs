@@ -56,13 +56,14 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
 
     /// <summary>
     /// The lake this command reads: <paramref name="lakePath"/> (a PowerShell path), else the stored option, else
-    /// $env:DATASETEXPORT_LAKE. No lake at all stops the command with one LakePathNotSet error, not one per piped object.
+    /// $env:DATASETEXPORT_LAKE (a relative one resolved as a PowerShell path too, against this runspace's location).
+    /// No lake at all stops the command with one LakePathNotSet error, not one per piped object.
     /// </summary>
     protected string ResolveLakePathOrStop(string? lakePath)
     {
         try
         {
-            return Engine.ResolveLakePath(lakePath is null ? null : GetUnresolvedProviderPathFromPSPath(lakePath));
+            return Engine.ResolveLakePath(lakePath is null ? null : GetUnresolvedProviderPathFromPSPath(lakePath), GetUnresolvedProviderPathFromPSPath);
         }
         catch (LakeException error)
         {

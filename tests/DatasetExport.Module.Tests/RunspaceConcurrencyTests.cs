@@ -275,6 +275,36 @@ public sealed class RunspaceConcurrencyTests(AzuriteServer azurite) : IClassFixt
     }
 
     /// <summary>
+    /// A relative $env:DATASETEXPORT_LAKE is resolved like a relative -LakePath, against the location of the runspace that
+    /// runs the command: PowerShell's Set-Location never moves the process's current directory, which no runspace sees.
+    /// </summary>
+    [Fact]
+    public void A_relative_DATASETEXPORT_LAKE_is_resolved_against_each_runspaces_location()
+    {
+        using var session = new ModuleSession();
+        TestLake.WriteJsonLinesDataset(session.Work.Combine("one", "lake"), "orders", batches: 1, recordsPerBatch: 11);
+        TestLake.WriteJsonLinesDataset(session.Work.Combine("two", "lake"), "customers", batches: 1, recordsPerBatch: 22);
+        try
+        {
+            Environment.SetEnvironmentVariable("DATASETEXPORT_LAKE", "lake");
+            var found = session.Run("""
+                param($Manifest, $Work)
+                'one', 'two' | ForEach-Object -ThrottleLimit 2 -Parallel {
+                    Import-Module $using:Manifest -ErrorAction Stop
+                    $ExecutionContext.SessionState.Path.SetLocation("$using:Work/$_") | Out-Null
+                    Get-EligibleDataset | ForEach-Object Id
+                }
+                """, ModuleSession.ManifestPath, session.Work.Path).AssertNoErrors().Output;
+
+            Assert.Equal(["customers", "orders"], found.Select(o => (string)o.BaseObject).Order());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("DATASETEXPORT_LAKE", null);
+        }
+    }
+
+    /// <summary>
     /// A lake of Parquet batches (orders: four, customers: three), written by the module itself: each batch is the export
     /// of a one-batch JSON Lines dataset, in a state home of its own.
     /// </summary>
