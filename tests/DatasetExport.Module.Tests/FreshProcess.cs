@@ -37,6 +37,7 @@ public static class FreshProcess
             return args[0] switch
             {
                 nameof(RemoveModuleWhileAnotherRunspaceHasIt) => RemoveModuleWhileAnotherRunspaceHasIt(args[1], args[2]),
+                nameof(FirstUseFromParallelRunspaces) => FirstUseFromParallelRunspaces(args[1], args[2]),
                 _ => throw new ArgumentException($"Unknown scenario '{args[0]}'."),
             };
         }
@@ -62,6 +63,28 @@ public static class FreshProcess
             + Invoke(a, "Remove-Module DatasetExport -ErrorAction Stop");
         if (setup != 0) return 3;
         return Invoke(b, "New-ExportDestination -Name d -Type Local -Path $args[0] | Out-Null; (Get-ExportDestination).Name", Path.Combine(stateHome, "out"));
+    }
+
+    /// <summary>
+    /// The first use of the process comes from four runspaces at once (ForEach-Object -Parallel): each imports the module
+    /// and creates a destination, so the engine and its dependencies (SQLite's native library among them) bind from
+    /// several threads together. Prints the destinations' names; exit code 0 when no runspace wrote an error.
+    /// </summary>
+    internal static int FirstUseFromParallelRunspaces(string manifest, string stateHome)
+    {
+        Environment.SetEnvironmentVariable("DATASETEXPORT_HOME", stateHome);
+        using var runspace = Open();
+        return Invoke(runspace, """
+            param($Manifest, $StateHome)
+            1..4 | ForEach-Object -ThrottleLimit 4 -Parallel {
+                Import-Module $using:Manifest -ErrorAction Stop
+                New-ExportDestination -Name "d$_" -Type Local -Path "$($using:StateHome)/out$_" | Out-Null
+            }
+            Import-Module $Manifest -ErrorAction Stop
+            [string[]] $names = (Get-ExportDestination).Name
+            [Array]::Sort($names)
+            $names -join ','
+            """, manifest, stateHome);
     }
 
     private static Runspace Open()

@@ -15,4 +15,14 @@ public sealed class ModuleLoadTests
         Assert.True(exitCode == 0, output);
         Assert.Equal("d", output.Trim());
     }
+
+    /// <summary>The first use of a new process comes from four runspaces importing the module and using it at the same moment.</summary>
+    [Fact]
+    public void Four_runspaces_importing_and_using_the_module_at_once_in_a_new_process_all_work()
+    {
+        using var home = new TempFolder("de-home");
+        var (exitCode, output) = FreshProcess.Run(nameof(FreshProcess.FirstUseFromParallelRunspaces), ModuleSession.ManifestPath, home.Path);
+        Assert.True(exitCode == 0, output);
+        Assert.Equal("d1,d2,d3,d4", output.Trim());
+    }
 }
