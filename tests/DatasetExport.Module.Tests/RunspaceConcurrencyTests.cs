@@ -95,9 +95,9 @@ public sealed class RunspaceConcurrencyTests(AzuriteServer azurite) : IClassFixt
     }
 
     /// <summary>
-    /// Four flows export the same two datasets at once (two to Parquet, two to JSON Lines gzip) through the process-wide
-    /// schema cache, column layouts, empty-file templates and, from a Parquet lake, the row group copier: every output holds
-    /// exactly what a serial export of the same datasets wrote, file for file.
+    /// Six flows export the same two datasets at once (to Parquet snappy, Parquet zstd and JSON Lines gzip, two each)
+    /// through the process-wide schema cache, column layouts, empty-file templates, zstd context pool and, from a Parquet
+    /// lake, the row group copier: every output holds exactly what a serial export of the same datasets wrote, file for file.
     /// </summary>
     [Theory]
     [InlineData("jsonl")]
@@ -115,27 +115,43 @@ public sealed class RunspaceConcurrencyTests(AzuriteServer azurite) : IClassFixt
         {
             WriteParquetLake(session, lake);
         }
+        // Settled files (written more than BatchSchemaCache.SettleTime before a read): their schemas are kept in the
+        // process-wide cache, which the parallel exports fill at once.
+        foreach (var file in Directory.EnumerateFiles(lake, "*", SearchOption.AllDirectories)) File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddHours(-1));
         session.Run("""
             param($Work)
             foreach ($kind in 'serial', 'p1', 'p2') {
                 New-ExportDestination -Name "$kind-parquet" -Type Local -Path "$Work/$kind-parquet" -FileType Parquet -Compression Snappy | Out-Null
                 New-ExportDestination -Name "$kind-json" -Type Local -Path "$Work/$kind-json" -FileType Json -Compression Gzip | Out-Null
+                New-ExportDestination -Name "$kind-zstd" -Type Local -Path "$Work/$kind-zstd" -FileType Parquet -Compression Zstd | Out-Null
                 New-ExportFlow -Name "$kind-parquet" -Destination "$kind-parquet" -Dataset orders, customers | Out-Null
+                New-ExportFlow -Name "$kind-zstd" -Destination "$kind-zstd" -Dataset orders, customers | Out-Null
                 New-ExportFlow -Name "$kind-json" -Destination "$kind-json" -Dataset orders, customers | Out-Null
             }
             """, session.Work.Path).AssertNoErrors();
 
-        session.Run("param($Lake) Start-ExportRun -Flow serial-parquet, serial-json -LakePath $Lake | Out-Null", lake).AssertNoErrors();
         session.Run("""
             param($Manifest, $Lake)
-            'p1-parquet', 'p1-json', 'p2-parquet', 'p2-json' | ForEach-Object -ThrottleLimit 4 -Parallel {
+            'p1-parquet', 'p1-zstd', 'p1-json', 'p2-parquet', 'p2-zstd', 'p2-json' | ForEach-Object -ThrottleLimit 6 -Parallel {
                 Import-Module $using:Manifest -ErrorAction Stop
                 Start-ExportRun -Flow $_ -LakePath $using:Lake | Out-Null
             }
             """, ModuleSession.ManifestPath, lake).AssertNoErrors();
 
+        // The serial export after: the parallel ones raced to fill the schema cache it then reads.
+        session.Run("param($Lake) Start-ExportRun -Flow serial-parquet, serial-zstd, serial-json -LakePath $Lake | Out-Null", lake).AssertNoErrors();
         Assert.All(session.Run("Get-ExportRun").AssertNoErrors().Output, run => Assert.Equal("Succeeded", run.Properties["Status"].Value.ToString()));
-        foreach (var format in new[] { "parquet", "json" })
+        // Against the lake itself too: the JSON outputs hold each record of the lake once.
+        foreach (var (dataset, batches, records) in new[] { ("orders", 4, 1500), ("customers", 3, 700) })
+        {
+            // The JSON Lines lake numbers a dataset's records through its batches; each Parquet batch (its own seed) from 0.
+            var expected = lakeFormat == "jsonl"
+                ? Enumerable.Range(0, batches * records)
+                : Enumerable.Range(0, batches).SelectMany(batch => Enumerable.Range(0, records + batch));
+            var exported = Directory.EnumerateFiles(session.Work.Combine("serial-json", dataset), "*.json.gz", SearchOption.AllDirectories).SelectMany(ReadGzipLines).Select(IdOf);
+            Assert.Equal(expected.Order(), exported.Order());
+        }
+        foreach (var format in new[] { "parquet", "zstd", "json" })
         {
             var serial = Contents(session.Work.Combine("serial-" + format));
             Assert.Equal(2, serial.Count); // one file per dataset
