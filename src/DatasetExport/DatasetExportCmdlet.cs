@@ -34,6 +34,9 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
     protected sealed override void EndProcessing() => Guard(EndProcessingCore, target: null);
     protected override void StopProcessing() => _stopping.Cancel();
 
+    /// <summary>Cancels this command's engine work, as Ctrl+C does: for a command that ends (with an error) before its export.</summary>
+    internal void CancelEngineWork() => _stopping.Cancel();
+
     protected virtual void ProcessRecordCore() { }
     protected virtual void EndProcessingCore() { }
 

@@ -259,6 +259,84 @@ public sealed class RunspaceConcurrencyTests(AzuriteServer azurite) : IClassFixt
     }
 
     /// <summary>
+    /// ForEach-Object -Parallel -TimeoutSeconds stops the blocks still exporting when the time is up. Each stopped export
+    /// is cancelled and recorded before its command ends: no run stays Running (which would refuse its flow as FlowInUse
+    /// until the lease ran out), a cancelled run leaves no part files, and both flows run again at once.
+    /// </summary>
+    [Fact]
+    public void ForEach_Object_Parallel_TimeoutSeconds_leaves_no_run_Running()
+    {
+        using var session = new ModuleSession();
+        var lake = session.Work.Combine("lake");
+        TestLake.WriteJsonLinesDataset(lake, "events", batches: 120, recordsPerBatch: 2500);
+        TestLake.WriteJsonLinesDataset(lake, "orders", batches: 40, recordsPerBatch: 2500);
+        var output = session.Work.Combine("out");
+        session.Run("""
+            param($Out)
+            foreach ($name in 'events', 'orders') {
+                New-ExportDestination -Name $name -Type Local -Path "$Out/$name" -Compression Gzip | Out-Null
+                New-ExportFlow -Name $name -Destination $name -Dataset $name | Out-Null
+            }
+            """, output).AssertNoErrors();
+
+        session.Run("""
+            param($Manifest, $Lake)
+            'events', 'orders' | ForEach-Object -ThrottleLimit 2 -TimeoutSeconds 1 -Parallel {
+                Import-Module $using:Manifest -ErrorAction Stop
+                Start-ExportRun -Flow $_ -LakePath $using:Lake
+            }
+            """, ModuleSession.ManifestPath, lake);
+
+        foreach (var run in session.Run("Get-ExportRun").AssertNoErrors().Output)
+        {
+            var flow = (string)run.Properties["Flow"].Value;
+            var status = run.Properties["Status"].Value.ToString();
+            Assert.True(status is "Succeeded" or "Failed", $"The run of flow '{flow}' is {status}.");
+            if (status == "Failed")
+            {
+                Assert.Equal("The export was cancelled.", run.Properties["Error"].Value);
+                Assert.Empty(Directory.Exists(Path.Combine(output, flow)) ? Directory.EnumerateFiles(Path.Combine(output, flow), "part-*", SearchOption.AllDirectories) : []);
+            }
+        }
+        session.Run("param($Lake) Start-ExportRun -Flow events, orders -LakePath $Lake | Out-Null", lake).AssertNoErrors();
+    }
+
+    /// <summary>
+    /// A Start-ExportRun that ends with an error while its export goes on ($ProgressPreference = 'Stop' refuses its first
+    /// progress record) cancels that export and waits for it: the run is recorded Failed with no files left, and the flow
+    /// runs again at once. Before, the export lost its state store with the command and its run stayed Running, the flow
+    /// refused as FlowInUse, until the 5-minute lease ran out.
+    /// </summary>
+    [Fact]
+    public void An_export_whose_command_fails_while_drawing_progress_is_cancelled_and_recorded()
+    {
+        using var session = new ModuleSession();
+        var lake = session.Work.Combine("lake");
+        TestLake.WriteJsonLinesDataset(lake, "events", batches: 40, recordsPerBatch: 2500);
+        var output = session.Work.Combine("out");
+        session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path $Out -Compression Gzip | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset events | Out-Null
+            """, output).AssertNoErrors();
+
+        var failed = session.Run("""
+            param($Lake)
+            $ProgressPreference = 'Stop'
+            try { Start-ExportRun -Flow f -LakePath $Lake } catch { $_.FullyQualifiedErrorId }
+            """, lake).AssertNoErrors();
+
+        Assert.StartsWith("ActionPreferenceStop", (string)failed.Output.Single().BaseObject);
+        var run = session.Run("Get-ExportRun -Flow f").AssertNoErrors().Output.Single();
+        Assert.Equal("Failed", run.Properties["Status"].Value.ToString());
+        Assert.Equal("The export was cancelled.", run.Properties["Error"].Value);
+        Assert.Empty(Directory.Exists(output) ? Directory.EnumerateFiles(output, "part-*", SearchOption.AllDirectories) : []);
+        var again = session.Run("param($Lake) Start-ExportRun -Flow f -LakePath $Lake", lake).AssertNoErrors().Output.Single();
+        Assert.Equal("Succeeded", again.Properties["Status"].Value.ToString());
+        Assert.Equal(100_000L, (long)again.Properties["RecordsWritten"].Value);
+    }
+
+    /// <summary>
     /// A relative -LakePath is resolved against the location of the runspace that runs the command, not the process's
     /// current directory: two runspaces in different folders, each with its own lake/, export their own records.
     /// </summary>
