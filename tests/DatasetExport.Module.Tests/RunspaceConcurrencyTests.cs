@@ -28,7 +28,7 @@ public sealed class RunspaceConcurrencyTests(AzuriteServer azurite) : IClassFixt
         var lake = session.Work.Combine("lake");
         TestLake.WriteJsonLinesDataset(lake, "orders", batches: 3, recordsPerBatch: 800);
 
-        session.Run("""
+        var created = session.Run("""
             param($Manifest, $Connection, $Container)
             1..6 | ForEach-Object -ThrottleLimit 6 -Parallel {
                 Import-Module $using:Manifest -ErrorAction Stop
@@ -40,6 +40,8 @@ public sealed class RunspaceConcurrencyTests(AzuriteServer azurite) : IClassFixt
                 }
             }
             """, ModuleSession.ManifestPath, azurite.ConnectionString(AzuriteServer.AccountKey), container).AssertNoErrors();
+        // The listings meanwhile read every destination they saw with its secret (no "cannot be decrypted" warning).
+        Assert.Empty(created.OtherStreams);
 
         var listed = session.Run("Get-ExportDestination | ForEach-Object { New-ExportFlow -Name $_.Name -Destination $_.Name -Dataset orders | Out-Null; $_.Name }").AssertNoErrors();
         Assert.Empty(listed.OtherStreams); // no warning about secrets that cannot be read
