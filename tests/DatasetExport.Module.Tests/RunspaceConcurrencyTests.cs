@@ -134,9 +134,9 @@ public sealed class RunspaceConcurrencyTests(AzuriteServer azurite) : IClassFixt
 
         session.Run("""
             param($Manifest, $Lake)
-            'p1-parquet', 'p1-zstd', 'p1-json', 'p2-parquet', 'p2-zstd', 'p2-json' | ForEach-Object -ThrottleLimit 6 -Parallel {
+            Get-ExportFlow p1-*, p2-* | ForEach-Object -ThrottleLimit 6 -Parallel {
                 Import-Module $using:Manifest -ErrorAction Stop
-                Start-ExportRun -Flow $_ -LakePath $using:Lake | Out-Null
+                $_ | Start-ExportRun -LakePath $using:Lake | Out-Null
             }
             """, ModuleSession.ManifestPath, lake).AssertNoErrors();
 
