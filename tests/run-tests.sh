@@ -13,6 +13,8 @@ rm -rf "$results"
 stop_leftovers() {
   # Servers the fixtures start run from tests/servers; none should outlive the test run.
   pkill -f "$repo/tests/servers/" 2>/dev/null || true
+  # Nor the sshfs mounts of StateOnNetworkFileSystemTests (a test host killed before its Dispose).
+  awk '$3 == "fuse.sshfs" && $2 ~ /de-state-network/ { print $2 }' /proc/mounts | xargs -r -n1 fusermount -u -z 2>/dev/null || true
 }
 trap stop_leftovers EXIT
 

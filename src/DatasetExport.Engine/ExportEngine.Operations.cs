@@ -81,11 +81,34 @@ public sealed partial class ExportEngine
             $"could not be deleted: {why ?? "the destination failed to delete them"}. They stay, listed in their runs (LeftFiles; the Files of an Abandoned run)."];
     }
 
-    /// <summary>Writes, reads back and deletes a probe file; throws DestinationException saying what failed.</summary>
+    /// <summary>
+    /// Writes, reads back and deletes a probe file, and checks that its OpenPGP key (if any) can still encrypt; throws
+    /// DestinationException saying what failed.
+    /// </summary>
     public async Task TestDestinationAsync(DestinationSettings destination, CancellationToken cancellationToken)
     {
-        await using var target = _createDestination(destination);
-        await DestinationProbe.RunAsync(target, cancellationToken).ConfigureAwait(false);
+        await using (var target = _createDestination(destination))
+        {
+            await DestinationProbe.RunAsync(target, cancellationToken).ConfigureAwait(false);
+        }
+        if (EncryptionKeyProblem(destination) is { } problem) throw new DestinationException(DestinationFailure.InvalidConfiguration, problem);
+    }
+
+    /// <summary>
+    /// Why the destination's stored OpenPGP key cannot encrypt now (it expired or was revoked since it was stored), or null
+    /// when it can or there is none. Its runs fail with this reason until the key is replaced.
+    /// </summary>
+    public string? EncryptionKeyProblem(DestinationSettings destination)
+    {
+        try
+        {
+            PgpFileEncryption.For(destination, Time.GetUtcNow());
+            return null;
+        }
+        catch (ArgumentException error)
+        {
+            return $"{error.Message} Its runs fail until it is given a usable key (Set-ExportDestination -PgpPublicKey).";
+        }
     }
 
     /// <summary>Trust on first use for SFTP (records the server's host key when none is pinned), then the probe.</summary>
@@ -203,7 +226,7 @@ public sealed partial class ExportEngine
         return await RunVerifier.VerifyAsync(run, target, cancellationToken).ConfigureAwait(false);
     }
 
-    private static void Normalize(DestinationSettings destination)
+    private void Normalize(DestinationSettings destination)
     {
         Validation.RequireName(destination.Name, "destination");
         FormatCatalog.ValidateCombination(destination.FileType, destination.Compression);
@@ -214,7 +237,7 @@ public sealed partial class ExportEngine
         PropertySecrets.ThrowIfAny(destination); // before anything is stored, validated or quoted
         destination.FolderPath = Validation.NormalizeFolderPath(destination.FolderPath);
         if (destination.GetProperty(DestinationKeys.FolderTemplate) is { } template) FolderTemplate.Validate(template);
-        PgpKeys.ValidateSettings(destination);
+        PgpKeys.ValidateSettings(destination, Time.GetUtcNow());
         _ = RetryPolicy.From(destination); // rejects an out-of-range RetryCount or RetryTimeoutSeconds now, not at the first run
         if (!DestinationRegistry.IsSupported(destination.Type))
         {

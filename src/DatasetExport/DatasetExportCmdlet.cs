@@ -191,7 +191,7 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         var isArmored = pathOrArmored.Contains("-----BEGIN PGP", StringComparison.Ordinal);
         try
         {
-            return PgpKeys.Load(isArmored ? pathOrArmored : GetUnresolvedProviderPathFromPSPath(pathOrArmored));
+            return PgpKeys.Load(isArmored ? pathOrArmored : GetUnresolvedProviderPathFromPSPath(pathOrArmored), Engine.Time.GetUtcNow());
         }
         catch (ArgumentException error)
         {

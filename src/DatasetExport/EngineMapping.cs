@@ -64,6 +64,7 @@ internal static class EngineMapping
         HostKeyFingerprint = destination.GetProperty(DestinationKeys.HostKeyFingerprint),
         Encrypted = destination.GetProperty(DestinationKeys.PgpPublicKey) is not null,
         EncryptionKey = destination.GetProperty(DestinationKeys.PgpPublicKey) is { } armored ? DescribeKey(armored) : null,
+        EncryptionKeyExpires = destination.GetProperty(DestinationKeys.PgpPublicKey) is { } key ? KeyExpiry(key) : null,
         EncryptManifest = bool.TryParse(destination.GetProperty(DestinationKeys.PgpEncryptManifest), out var encryptManifest) && encryptManifest,
         PgpPublicKey = destination.GetProperty(DestinationKeys.PgpPublicKey),
         RetryCount = IntProperty(destination, DestinationKeys.RetryCount, RetryPolicy.DefaultRetryCount),
@@ -188,6 +189,19 @@ internal static class EngineMapping
         catch (ArgumentException error)
         {
             return $"(unreadable: {error.Message})";
+        }
+    }
+
+    /// <summary>When the key in use now expires; null when it does not, or when no key can encrypt now (that is warned about).</summary>
+    private static DateTimeOffset? KeyExpiry(string armored)
+    {
+        try
+        {
+            return PgpKeys.ExpiresAt(armored, DateTimeOffset.UtcNow);
+        }
+        catch (ArgumentException)
+        {
+            return null;
         }
     }
 

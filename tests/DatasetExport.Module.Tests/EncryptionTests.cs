@@ -163,6 +163,42 @@ public sealed class EncryptionTests : IDisposable
         Assert.Equal(stored, _session.Run("(Get-ExportDestination good).EncryptionKey").AssertNoErrors().Output.Single().BaseObject);
     }
 
+    [Fact]
+    public void A_stored_key_that_expired_since_is_flagged_by_Get_and_fails_Test_ExportDestination()
+    {
+        // Stored while valid; the key in the state then replaced by one that expired 10 days ago (as time would).
+        var now = DateTime.UtcNow;
+        _gpg.GenerateKeyAt(now.AddDays(-30), "Lapsed <lapsed@example.com>", "default", "default", "20d");
+        _session.Run("New-ExportDestination -Name lapsing -Type Local -Path $args[0] -PgpPublicKey $args[1]; New-ExportDestination -Name fine -Type Local -Path $args[0]",
+            _session.Work.Combine("out"), _armored).AssertNoErrors();
+        Assert.Equal(1, _session.ExecuteOnState("UPDATE destinations SET properties = json_set(properties, '$.PgpPublicKey', $key) WHERE name = 'lapsing'",
+            ("$key", _gpg.ExportPublicKey("Lapsed <lapsed@example.com>"))));
+        var expiry = $"the key expired on {now.AddDays(-10):yyyy-MM-dd}";
+
+        var listed = _session.Run("Get-ExportDestination").AssertNoErrors();
+        Assert.Equal(["fine", "lapsing"], listed.Output.Select(d => (string)d.Properties["Name"].Value));
+        var warning = Assert.Single(listed.OtherStreams);
+        Assert.Contains("destination 'lapsing'", warning);
+        Assert.Contains(expiry, warning);
+        Assert.Contains("Set-ExportDestination -PgpPublicKey", warning);
+
+        var tested = _session.Run("Test-ExportDestination lapsing, fine");
+        Assert.Equal([false, true], tested.Output.Select(result => (bool)result.Properties["Succeeded"].Value));
+        Assert.Contains(expiry, (string)tested.Output[0].Properties["Message"].Value);
+        ExportPipelineTests.AssertError(tested, "DestinationInvalidConfiguration", "TestExportDestinationCommand", ErrorCategory.InvalidArgument, "lapsing");
+
+        Assert.Null(listed.Output[1].Properties["EncryptionKeyExpires"].Value);
+
+        // A new key mends it; one that expires shows when, for a runbook to check ahead.
+        _gpg.GenerateKeyAt(now, "Renewed <renewed@example.com>", "future-default", "default", "90d");
+        var renewed = _session.Run("Set-ExportDestination lapsing -PgpPublicKey $args[0] -PassThru", _gpg.ExportPublicKey("Renewed <renewed@example.com>"))
+            .AssertNoErrors().Output.Single();
+        Assert.Equal(now.AddDays(90).Date, ((DateTimeOffset)renewed.Properties["EncryptionKeyExpires"].Value).UtcDateTime.Date);
+        Assert.Empty(_session.Run("Get-ExportDestination lapsing").AssertNoErrors().OtherStreams);
+        Assert.True((bool)_session.Run("Test-ExportDestination lapsing").AssertNoErrors().Output.Single().Properties["Succeeded"].Value);
+        Assert.Single(_session.Run("Get-ExportDestination | Where-Object { $_.EncryptionKeyExpires -and $_.EncryptionKeyExpires -lt [DateTimeOffset]::UtcNow.AddDays(100) }").AssertNoErrors().Output);
+    }
+
     /// <summary>
     /// A private key (armored or binary, with or without passphrase, as text or file) given to -PgpPublicKey on New- and
     /// Set-ExportDestination, with -Verbose, -Debug and -WhatIf: refused each time, and none of it in any output, stream,

@@ -27,13 +27,16 @@ internal sealed class PgpFileEncryption
 
     public bool EncryptManifest { get; }
 
-    /// <summary>The encryption a destination asks for, or null when it has no <see cref="DestinationKeys.PgpPublicKey"/>.</summary>
-    public static PgpFileEncryption? For(DestinationSettings destination)
+    /// <summary>
+    /// The encryption a destination asks for, or null when it has no <see cref="DestinationKeys.PgpPublicKey"/>. Throws
+    /// <see cref="ArgumentException"/> when its key cannot encrypt at <paramref name="now"/> (expired or revoked since).
+    /// </summary>
+    public static PgpFileEncryption? For(DestinationSettings destination, DateTimeOffset now)
     {
         var armored = destination.GetProperty(DestinationKeys.PgpPublicKey);
         if (string.IsNullOrWhiteSpace(armored)) return null;
         var encryptManifest = bool.TryParse(destination.GetProperty(DestinationKeys.PgpEncryptManifest), out var wanted) && wanted;
-        return new PgpFileEncryption(PgpKeys.EncryptionKey(armored, destination.Name), encryptManifest);
+        return new PgpFileEncryption(PgpKeys.EncryptionKey(armored, destination.Name, now), encryptManifest);
     }
 
     /// <summary>

@@ -21,26 +21,26 @@ public static class PgpKeys
     /// <summary>
     /// The armored text of the one public key in <paramref name="pathOrArmored"/>: armored key text, or the path of a
     /// file holding the key (armored or binary). Throws <see cref="ArgumentException"/> when it is not a single OpenPGP
-    /// public key that can encrypt.
+    /// public key that can encrypt at <paramref name="now"/>.
     /// </summary>
-    public static string Load(string pathOrArmored)
+    public static string Load(string pathOrArmored, DateTimeOffset now)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(pathOrArmored, nameof(pathOrArmored));
-        if (pathOrArmored.Contains(ArmorHeader, StringComparison.Ordinal)) return Armor(ReadKeyRing(Encoding.UTF8.GetBytes(pathOrArmored), "The key text"));
+        if (pathOrArmored.Contains(ArmorHeader, StringComparison.Ordinal)) return Armor(ReadKeyRing(Encoding.UTF8.GetBytes(pathOrArmored), "The key text", now));
 
         var path = Path.GetFullPath(pathOrArmored);
         if (!File.Exists(path))
         {
             throw new ArgumentException($"'{path}' is neither an existing key file nor armored OpenPGP key text.", nameof(pathOrArmored));
         }
-        return Armor(ReadKeyRing(File.ReadAllBytes(path), $"The key file '{path}'"));
+        return Armor(ReadKeyRing(File.ReadAllBytes(path), $"The key file '{path}'", now));
     }
 
     /// <summary>
-    /// Checks a destination's encryption settings: a parsable key that can encrypt, and a manifest flag of "true" or
-    /// "false" that is only set together with a key. Throws <see cref="ArgumentException"/>.
+    /// Checks a destination's encryption settings: a parsable key that can encrypt at <paramref name="now"/>, and a manifest
+    /// flag of "true" or "false" that is only set together with a key. Throws <see cref="ArgumentException"/>.
     /// </summary>
-    public static void ValidateSettings(DestinationSettings destination)
+    public static void ValidateSettings(DestinationSettings destination, DateTimeOffset now)
     {
         var armored = destination.GetProperty(DestinationKeys.PgpPublicKey);
         var encryptManifest = destination.GetProperty(DestinationKeys.PgpEncryptManifest);
@@ -56,7 +56,7 @@ public static class PgpKeys
             }
             return;
         }
-        destination.Properties[DestinationKeys.PgpPublicKey] = Armor(ReadKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey} of destination '{destination.Name}'"));
+        destination.Properties[DestinationKeys.PgpPublicKey] = Armor(ReadKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey} of destination '{destination.Name}'", now));
     }
 
     /// <summary>
@@ -67,18 +67,26 @@ public static class PgpKeys
         Describe(ParseKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey}").GetPublicKey());
 
     /// <summary>
-    /// The key files are encrypted to, judged now (a stored key may have expired or been revoked since): the newest valid
-    /// subkey flagged for encryption, else the primary key when it is. Throws <see cref="ArgumentException"/> naming
-    /// <paramref name="destinationName"/> and why no key can be used.
+    /// The key files are encrypted to, judged at <paramref name="now"/> (a stored key may have expired or been revoked since):
+    /// the newest valid subkey flagged for encryption, else the primary key when it is. Throws <see cref="ArgumentException"/>
+    /// naming <paramref name="destinationName"/> and why no key can be used.
     /// </summary>
-    internal static PgpPublicKey EncryptionKey(string armored, string destinationName) =>
+    internal static PgpPublicKey EncryptionKey(string armored, string destinationName, DateTimeOffset now) =>
         EncryptionKey(ParseKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'"),
-            $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'");
+            $"The {DestinationKeys.PgpPublicKey} of destination '{destinationName}'", now).Key;
 
-    private static PgpPublicKeyRing ReadKeyRing(byte[] data, string what)
+    /// <summary>
+    /// When the key files are encrypted to at <paramref name="now"/> stops being usable (its own expiry or its primary key's,
+    /// whichever comes first), or null when neither expires; from then on runs fail until a renewed key is set. Throws
+    /// <see cref="ArgumentException"/> when no key can encrypt at <paramref name="now"/>.
+    /// </summary>
+    public static DateTimeOffset? ExpiresAt(string armored, DateTimeOffset now) =>
+        EncryptionKey(ParseKeyRing(Encoding.UTF8.GetBytes(armored), $"The {DestinationKeys.PgpPublicKey}"), $"The {DestinationKeys.PgpPublicKey}", now).Expires;
+
+    private static PgpPublicKeyRing ReadKeyRing(byte[] data, string what, DateTimeOffset now)
     {
         var ring = ParseKeyRing(data, what);
-        EncryptionKey(ring, what);
+        EncryptionKey(ring, what, now);
         return ring;
     }
 
@@ -173,10 +181,10 @@ public static class PgpKeys
     /// encryption and neither revoked nor expired is used, else the primary key when it may encrypt. Signatures are
     /// verified: a subkey someone appended to the key without the owner's signature is not used.
     /// </summary>
-    private static PgpPublicKey EncryptionKey(PgpPublicKeyRing ring, string what)
+    private static (PgpPublicKey Key, DateTimeOffset? Expires) EncryptionKey(PgpPublicKeyRing ring, string what, DateTimeOffset at)
     {
         var primary = ring.GetPublicKey();
-        var now = DateTime.UtcNow;
+        var now = at.UtcDateTime; // BouncyCastle's times are UTC DateTimes
         var described = Describe(primary);
         if (primary.GetSignaturesOfType(PgpSignature.KeyRevocation).Any(signature => Verifies(signature, primary, s => s.VerifyCertification(primary))))
         {
@@ -189,7 +197,8 @@ public static class PgpKeys
         {
             throw new ArgumentException($"{what} ({described}) carries no valid self-signature of its owner: it is damaged or was altered.");
         }
-        if (ExpiresAt(primary, primarySignature) is { } primaryExpiry && primaryExpiry <= now)
+        var primaryExpiry = ExpiresAt(primary, primarySignature);
+        if (primaryExpiry <= now)
         {
             throw new ArgumentException(
                 $"{what} ({described}): the key expired on {primaryExpiry:yyyy-MM-dd HH:mm} UTC. Ask the recipient for the key with its expiry " +
@@ -215,10 +224,10 @@ public static class PgpKeys
             }
             else
             {
-                return subkey;
+                return (subkey, Earliest(primaryExpiry, ExpiresAt(subkey, binding)));
             }
         }
-        if (CanEncrypt(primary, primarySignature)) return primary;
+        if (CanEncrypt(primary, primarySignature)) return (primary, Earliest(primaryExpiry, null));
         throw new ArgumentException(
             $"{what} ({described}) has no key that can encrypt{(problems.Count == 0 ? "" : ": " + string.Join("; ", problems))}. It needs a valid, " +
             "unrevoked encryption subkey (gpg creates one with --quick-add-key <fingerprint> default encr).");
@@ -242,6 +251,15 @@ public static class PgpKeys
         var seconds = packets is not null && packets.HasSubpacket(SignatureSubpacketTag.KeyExpireTime) ? packets.GetKeyExpirationTime() : 0;
         return seconds > 0 ? key.CreationTime.AddSeconds(seconds) : null;
     }
+
+    private static DateTimeOffset? Earliest(DateTime? a, DateTime? b) =>
+        (a, b) switch
+        {
+            (null, null) => null,
+            ({ } x, null) => new DateTimeOffset(x, TimeSpan.Zero),
+            (null, { } y) => new DateTimeOffset(y, TimeSpan.Zero),
+            ({ } x, { } y) => new DateTimeOffset(x < y ? x : y, TimeSpan.Zero),
+        };
 
     private static PgpSignature? Latest(IEnumerable<PgpSignature> signatures) => signatures.MaxBy(signature => signature.CreationTime);
 

@@ -362,7 +362,7 @@ internal sealed class ExportRunner
         var exported = new List<BatchInfo>(batches.Count);
         var schema = dataset.Schema!;
         var maxBytes = destination.MaxFileSizeBytes;
-        var encryption = PgpFileEncryption.For(destination);
+        var encryption = PgpFileEncryption.For(destination, _time.GetUtcNow());
         var extension = FormatCatalog.FileExtension(destination.FileType, destination.Compression);
         PartFile? part = null;
         // Parts are numbered when opened: run.Files lags behind while a part is uploading.
@@ -820,7 +820,7 @@ internal sealed class ExportRunner
             CreatedAt = _time.GetUtcNow(),
         };
         var fileName = ExportManifest.FileName(destination.Id, run.Id);
-        var encryption = PgpFileEncryption.For(destination);
+        var encryption = PgpFileEncryption.For(destination, _time.GetUtcNow());
         if (encryption is { EncryptManifest: true }) fileName += PgpFileEncryption.Suffix;
         var localPath = Path.Combine(staging, fileName);
         await using (var file = new FileStream(localPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))

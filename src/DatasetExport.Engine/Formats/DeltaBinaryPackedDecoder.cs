@@ -1,9 +1,10 @@
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Parquet's DELTA_BINARY_PACKED encoding of 32-bit integers, in which DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY
-/// write their value and prefix lengths: a header (block size, miniblocks per block, value count, first value), then
-/// blocks of a minimum delta and miniblocks of bit-packed deltas above it.
+/// Parquet's DELTA_BINARY_PACKED encoding of integers: INT32 and INT64 column values (DuckDB's and parquet-mr's version 2
+/// files), and the value and prefix lengths of DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY. A header (block size,
+/// miniblocks per block, value count, first value), then blocks of a minimum delta and miniblocks of bit-packed deltas
+/// above it.
 /// </summary>
 internal static class DeltaBinaryPackedDecoder
 {
@@ -19,8 +20,19 @@ internal static class DeltaBinaryPackedDecoder
         return ParquetBits.ReadCount(data, ref position, "a delta value count");
     }
 
-    /// <summary>Decodes the <see cref="ValueCount"/> values into <paramref name="output"/>; returns the bytes the encoding took.</summary>
-    public static int Decode(ReadOnlySpan<byte> data, Span<int> output)
+    /// <summary>
+    /// Decodes the <see cref="ValueCount"/> lengths (of DELTA_LENGTH_BYTE_ARRAY and DELTA_BYTE_ARRAY) into
+    /// <paramref name="output"/>; returns the bytes the encoding took. A length beyond an int is damaged data.
+    /// </summary>
+    public static int Decode(ReadOnlySpan<byte> data, Span<int> output) => Decode<int, Lengths>(data, output);
+
+    /// <summary>An INT32 column's values, with 32-bit arithmetic wrapping as the writers' does; returns the bytes the encoding took.</summary>
+    public static int DecodeInt32(ReadOnlySpan<byte> data, Span<int> output) => Decode<int, Int32Values>(data, output);
+
+    /// <summary>An INT64 column's values (deltas up to 64 bits wide); returns the bytes the encoding took.</summary>
+    public static int DecodeInt64(ReadOnlySpan<byte> data, Span<long> output) => Decode<long, Int64Values>(data, output);
+
+    private static int Decode<T, TValues>(ReadOnlySpan<byte> data, Span<T> output) where TValues : IValues<T>
     {
         var position = 0;
         var blockSize = ParquetBits.ReadCount(data, ref position, "a delta block size");
@@ -33,10 +45,10 @@ internal static class DeltaBinaryPackedDecoder
         }
         if (count != output.Length) throw new InvalidDataException($"a delta encoding holds {count} values where {output.Length} were expected.");
         if (count == 0) return position;
-        output[0] = ToInt32(previous);
+        output[0] = TValues.From(previous);
         var perMiniblock = blockSize / miniblocks;
         if (perMiniblock > MaxMiniblock) throw new NotSupportedException($"delta miniblocks of {perMiniblock} values are not decoded here.");
-        Span<int> deltas = stackalloc int[perMiniblock];
+        Span<ulong> deltas = stackalloc ulong[perMiniblock];
         var filled = 1;
         while (filled < count)
         {
@@ -48,21 +60,40 @@ internal static class DeltaBinaryPackedDecoder
             for (var m = 0; m < miniblocks && filled < count; m++)
             {
                 var width = widths[m];
-                if (width > 32) throw new NotSupportedException($"delta miniblocks of {width}-bit values are not decoded here.");
+                if (width > 64) throw new InvalidDataException($"a delta miniblock has {width}-bit values.");
                 var take = Math.Min(perMiniblock, count - filled);
                 ParquetBits.Unpack(data[position..], width, deltas[..take]);
                 // Every miniblock written is whole, the last one padded.
                 position += perMiniblock * width / 8;
                 for (var i = 0; i < take; i++)
                 {
-                    previous = unchecked(previous + minimum + (uint)deltas[i]);
-                    output[filled++] = ToInt32(previous);
+                    // Deltas wrap around as the writer's subtraction did (two's complement, 64 bits; INT32 columns truncate to 32).
+                    previous = unchecked(previous + minimum + (long)deltas[i]);
+                    output[filled++] = TValues.From(previous);
                 }
             }
         }
         return position;
     }
 
-    private static int ToInt32(long value) =>
-        value is >= int.MinValue and <= int.MaxValue ? (int)value : throw new InvalidDataException($"a delta-encoded length {value} is out of range.");
+    private interface IValues<T>
+    {
+        static abstract T From(long value);
+    }
+
+    private readonly struct Lengths : IValues<int>
+    {
+        public static int From(long value) =>
+            value is >= int.MinValue and <= int.MaxValue ? (int)value : throw new InvalidDataException($"a delta-encoded length {value} is out of range.");
+    }
+
+    private readonly struct Int32Values : IValues<int>
+    {
+        public static int From(long value) => unchecked((int)value);
+    }
+
+    private readonly struct Int64Values : IValues<long>
+    {
+        public static long From(long value) => value;
+    }
 }

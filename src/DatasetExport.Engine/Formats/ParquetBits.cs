@@ -58,5 +58,31 @@ internal static class ParquetBits
         }
     }
 
+    /// <summary>Bit-packed values of up to 64 bits each, least significant bit first.</summary>
+    public static void Unpack(ReadOnlySpan<byte> data, int bitWidth, Span<ulong> output)
+    {
+        if (((long)output.Length * bitWidth + 7) / 8 > data.Length) throw Truncated("bit-packed values");
+        var mask = bitWidth == 64 ? ulong.MaxValue : (1UL << bitWidth) - 1;
+        long bit = 0;
+        for (var i = 0; i < output.Length; i++, bit += bitWidth)
+        {
+            var first = (int)(bit >> 3);
+            var shift = (int)(bit & 7);
+            var value = ReadUInt64Padded(data, first) >> shift;
+            // A value that starts within a byte and is wider than 56 bits reaches into a ninth byte.
+            if (shift + bitWidth > 64) value |= (ulong)data[first + 8] << (64 - shift);
+            output[i] = value & mask;
+        }
+    }
+
+    /// <summary>The eight bytes at <paramref name="at"/> as a little-endian number, zeros for those past the end.</summary>
+    private static ulong ReadUInt64Padded(ReadOnlySpan<byte> data, int at)
+    {
+        if (at + 8 <= data.Length) return System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(data[at..]);
+        ulong value = 0;
+        for (var i = data.Length - 1; i >= at; i--) value = (value << 8) | data[i];
+        return value;
+    }
+
     public static InvalidDataException Truncated(string what) => new($"the page ends inside {what}.");
 }

@@ -259,6 +259,8 @@ internal sealed class ParquetColumnPlan
         private readonly Parquet.Meta.Type? _ownType;
         // For timestamps stored as INT64 milliseconds or microseconds since the Unix epoch: the ticks of one stored unit.
         private readonly long? _timestampNanos;
+        // For dates stored as INT32 days since the Unix epoch.
+        private readonly bool _dates;
 
         public LeafSource(DataField field, FieldKind sourceKind, LeafLayout leaf, int[] definitionTable, string path)
         {
@@ -283,6 +285,7 @@ internal sealed class ParquetColumnPlan
                 : storage == typeof(float) ? Parquet.Meta.Type.FLOAT
                 : storage == typeof(double) ? Parquet.Meta.Type.DOUBLE
                 : (_timestampNanos = TimestampNanos(field)) is not null ? Parquet.Meta.Type.INT64
+                : (_dates = storage == typeof(DateOnly)) ? Parquet.Meta.Type.INT32
                 : null;
         }
 
@@ -357,6 +360,7 @@ internal sealed class ParquetColumnPlan
                 return _ownType switch
                 {
                     Parquet.Meta.Type.BYTE_ARRAY => Decode(pages, count, definitions, repetitions, lease, new ParquetTextDecoder(text) { Pools = lease.Pools }),
+                    Parquet.Meta.Type.INT32 when _dates => DecodeDates(pages, count, definitions, repetitions, lease),
                     Parquet.Meta.Type.INT32 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<int>() { Pools = lease.Pools }),
                     Parquet.Meta.Type.INT64 when _timestampNanos is { } nanos => DecodeTimestamps(pages, count, definitions, repetitions, lease, nanos),
                     Parquet.Meta.Type.INT64 => Decode(pages, count, definitions, repetitions, lease, new ParquetFixedWidthDecoder<long>() { Pools = lease.Pools }),
@@ -412,6 +416,35 @@ internal sealed class ParquetColumnPlan
             }
             return values;
         }
+
+        /// <summary>
+        /// INT32 dates (days since 1970-01-01) decoded as numbers into a rented DateOnly array, then made dates in place.
+        /// Parquet.Net 6.1.0 reads no DELTA_BINARY_PACKED dates (DuckDB's and parquet-mr's version 2 files).
+        /// </summary>
+        private DateOnly[] DecodeDates(ParquetPageReader pages, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease)
+        {
+            var values = lease.Rent<DateOnly>(count);
+            var stored = MemoryMarshal.Cast<DateOnly, int>(values.AsSpan(0, count));
+            using (var decoder = new ParquetFixedWidthDecoder<int>() { Pools = lease.Pools })
+            {
+                ParquetColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
+                    definitions.AsSpan(0, definitions is null ? 0 : count), repetitions.AsSpan(0, repetitions is null ? 0 : count), stored, decoder);
+            }
+            var valueCount = definitions is null ? count : definitions.AsSpan(0, count).Count(_field.MaxDefinitionLevel);
+            for (var i = 0; i < valueCount; i++)
+            {
+                var daysSinceEpoch = stored[i];
+                var dayNumber = (long)EpochDayNumber + daysSinceEpoch;
+                if (dayNumber < DateOnly.MinValue.DayNumber || dayNumber > DateOnly.MaxValue.DayNumber)
+                {
+                    throw OutOfRange($"{daysSinceEpoch} days from 1970", new ArgumentOutOfRangeException(nameof(daysSinceEpoch)));
+                }
+                values[i] = DateOnly.FromDayNumber((int)dayNumber);
+            }
+            return values;
+        }
+
+        private static readonly int EpochDayNumber = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
 
         private static async Task<Array> ReadValuesAsync<T>(
             ParquetRowGroupReader group, DataField field, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, CancellationToken cancellationToken)

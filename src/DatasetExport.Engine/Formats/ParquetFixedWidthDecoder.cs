@@ -4,8 +4,8 @@ namespace DatasetExport.Engine.Formats;
 
 /// <summary>
 /// Values of a fixed-width physical type read as they are stored (INT32 as int, INT64 as long, FLOAT, DOUBLE), PLAIN
-/// (little-endian, end to end) or dictionary-encoded. Other encodings (DELTA_BINARY_PACKED, BYTE_STREAM_SPLIT) throw
-/// <see cref="NotSupportedException"/>.
+/// (little-endian, end to end), dictionary-encoded, or (integers) DELTA_BINARY_PACKED. Other encodings (BYTE_STREAM_SPLIT)
+/// throw <see cref="NotSupportedException"/>.
 /// </summary>
 internal sealed class ParquetFixedWidthDecoder<T> : ParquetValueDecoder<T> where T : unmanaged
 {
@@ -23,5 +23,14 @@ internal sealed class ParquetFixedWidthDecoder<T> : ParquetValueDecoder<T> where
         var length = (long)target.Length * Marshal.SizeOf<T>();
         if (data.Length < length) throw ParquetBits.Truncated("PLAIN values");
         MemoryMarshal.Cast<byte, T>(data[..(int)length]).CopyTo(target);
+    }
+
+    protected override bool TryReadOther(ParquetPage page, Span<T> target)
+    {
+        if (page.Encoding != Parquet.Meta.Encoding.DELTA_BINARY_PACKED) return false;
+        if (typeof(T) == typeof(int)) DeltaBinaryPackedDecoder.DecodeInt32(page.Values.Span, MemoryMarshal.Cast<T, int>(target));
+        else if (typeof(T) == typeof(long)) DeltaBinaryPackedDecoder.DecodeInt64(page.Values.Span, MemoryMarshal.Cast<T, long>(target));
+        else return false;
+        return true;
     }
 }

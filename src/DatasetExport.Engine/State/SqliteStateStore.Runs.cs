@@ -194,18 +194,7 @@ public sealed partial class SqliteStateStore
     public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null)
     {
         if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
-        var conditions = new List<string>();
-        var parameters = new List<(string, object?)>();
-        if (flowId is { } flow)
-        {
-            conditions.Add("flow_id = $flow_id");
-            parameters.Add(("$flow_id", IdText(flow)));
-        }
-        if (status is { } wanted)
-        {
-            conditions.Add("status = $status");
-            parameters.Add(("$status", wanted.ToString()));
-        }
+        var (conditions, parameters) = RunFilter(flowId, status);
         if (startedAfter is { } after)
         {
             conditions.Add("started_at > $started_after");
@@ -222,27 +211,65 @@ public sealed partial class SqliteStateStore
         return Read(() => ReadRuns($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", [.. parameters]));
     }
 
-    public IReadOnlyList<RunRecord> ListRunsOfFlowsNamed(Func<string, bool> flowNameMatches, RunStatus? status = null, int? last = null)
+    /// <summary>The WHERE conditions and parameters for runs of one flow and/or in one state.</summary>
+    private static (List<string> Conditions, List<(string Name, object? Value)> Parameters) RunFilter(Guid? flowId, RunStatus? status)
     {
-        ArgumentNullException.ThrowIfNull(flowNameMatches);
-        if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
-        var where = status is null ? "" : "WHERE status = $status";
-        return Read(() =>
+        var conditions = new List<string>();
+        var parameters = new List<(string Name, object? Value)>();
+        if (flowId is { } flow)
         {
-            // Newest first, one row at a time: only the runs whose flow name matches are read whole (with their files), and the
-            // reading stops at the last one wanted, rather than every run of the history read to keep a few.
-            using var command = Command($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC",
-                status is { } wanted ? [("$status", wanted.ToString())] : []);
-            using var reader = command.ExecuteReader();
-            var flowName = reader.GetOrdinal("flow_name");
-            var runs = new List<RunRecord>();
-            while ((last is null || runs.Count < last) && reader.Read())
+            conditions.Add("flow_id = $flow_id");
+            parameters.Add(("$flow_id", IdText(flow)));
+        }
+        if (status is { } wanted)
+        {
+            conditions.Add("status = $status");
+            parameters.Add(("$status", wanted.ToString()));
+        }
+        return (conditions, parameters);
+    }
+
+    public IEnumerable<RunRecord> EnumerateRuns(Guid? flowId = null, RunStatus? status = null, Func<string, bool>? flowNameMatches = null, int? last = null)
+    {
+        if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
+        return EnumerateRunPages(flowId, status, flowNameMatches, last);
+    }
+
+    private IEnumerable<RunRecord> EnumerateRunPages(Guid? flowId, RunStatus? status, Func<string, bool>? flowNameMatches, int? last)
+    {
+        var (conditions, parameters) = RunFilter(flowId, status);
+        var firstPage = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
+        // Each next page starts after the last row the previous one scanned, in the order of the runs_by_start / runs_by_flow indexes.
+        var nextPage = "WHERE " + string.Join(" AND ", conditions.Append("(started_at, rowid) < ($after_started_at, $after_rowid)"));
+        var returned = 0;
+        (string StartedAt, long RowId)? after = null;
+        while (last is null || returned < last)
+        {
+            var (page, scanned, lastScanned) = Read(() =>
             {
-                if (flowNameMatches(reader.GetString(flowName))) runs.Add(ReadRun(reader));
-            }
-            AddFiles(runs);
-            return runs;
-        });
+                using var command = Command(
+                    $"SELECT rowid AS page_rowid, * FROM runs {(after is null ? firstPage : nextPage)} ORDER BY started_at DESC, rowid DESC LIMIT $page_size",
+                    [.. parameters, ("$after_started_at", after?.StartedAt), ("$after_rowid", after?.RowId), ("$page_size", RunPageSize)]);
+                using var reader = command.ExecuteReader();
+                var flowName = reader.GetOrdinal("flow_name");
+                var runs = new List<RunRecord>();
+                var rows = 0;
+                (string, long)? lastRow = null;
+                while ((last is null || returned + runs.Count < last) && reader.Read())
+                {
+                    rows++;
+                    lastRow = (reader.GetString(reader.GetOrdinal("started_at")), reader.GetInt64(reader.GetOrdinal("page_rowid")));
+                    // Only the runs whose flow name matches are read whole (with their files).
+                    if (flowNameMatches is null || flowNameMatches(reader.GetString(flowName))) runs.Add(ReadRun(reader));
+                }
+                AddFiles(runs);
+                return (runs, rows, lastRow);
+            });
+            foreach (var run in page) yield return run;
+            returned += page.Count;
+            if (scanned < RunPageSize) yield break;
+            after = lastScanned;
+        }
     }
 
     public IReadOnlySet<string> GetExportedBatches(Guid flowId, string datasetId, Guid? destinationId = null) =>

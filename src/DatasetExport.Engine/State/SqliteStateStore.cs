@@ -16,6 +16,9 @@ public sealed partial class SqliteStateStore : IStateStore
     public const string KeysFolderName = "keys";
     private static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(30);
 
+    /// <summary>How many runs <see cref="EnumerateRuns"/> reads at a time (changed by tests to cross pages with few runs).</summary>
+    internal int RunPageSize { get; set; } = 500;
+
     /// <summary>Dates are stored as fixed-width UTC text: readable, and ordered correctly by plain text comparison.</summary>
     internal const string DateFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
 
@@ -45,6 +48,14 @@ public sealed partial class SqliteStateStore : IStateStore
         ArgumentException.ThrowIfNullOrWhiteSpace(stateHome);
         var home = Path.GetFullPath(stateHome);
         var path = Path.Combine(home, DatabaseFileName);
+        if (NetworkFileSystem.Of(home) is { } network)
+        {
+            // Refused before anything is created there: SQLite's own errors would come later, or never (damage instead).
+            throw new StateException(StateFailure.Unusable,
+                $"The state folder '{home}' is on a network file system ({network}). SQLite's locking does not hold there between " +
+                "machines, so sessions on two of them could run one slot twice or damage the state. Point " +
+                $"${ExportEngine.StateHomeVariable} at a folder on a local disk (destinations may still write to network folders).");
+        }
         SqliteConnection? connection = null;
         try
         {

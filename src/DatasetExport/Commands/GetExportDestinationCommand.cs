@@ -36,8 +36,9 @@ public sealed class GetExportDestinationCommand : DatasetExportCmdlet
         var destinations = Engine.State.ListDestinations().OrderBy(d => d.Name, StringComparer.OrdinalIgnoreCase).ToList();
         foreach (var destination in FilterByName(destinations, d => [d.Name], Name, "Destination"))
         {
-            // Listed all the same, so it can be removed or given its secrets again; it cannot export until then.
+            // Listed all the same, so it can be removed or given its secrets or key again; it cannot export until then.
             if (destination.UnreadableSecrets is { } unreadable) WriteWarning(unreadable);
+            if (Engine.EncryptionKeyProblem(destination) is { } keyProblem) WriteWarning(keyProblem);
             WriteObject(EngineMapping.ToOutput(destination));
         }
     }

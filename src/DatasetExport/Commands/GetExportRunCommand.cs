@@ -61,26 +61,34 @@ public sealed class GetExportRunCommand : DatasetExportCmdlet
             }
             return;
         }
-        foreach (var run in ListRuns())
+        // Written as they are read (a page at a time): the first runs show at once, memory holds one page however long the
+        // history, and `| Select-Object -First N` stops the reading.
+        var status = Status?.ToEngine();
+        if (Flow is null)
         {
-            WriteObject(EngineMapping.ToOutput(run));
+            WriteRuns(Engine.State.EnumerateRuns(null, status, null, Last));
+            return;
         }
+        var isPattern = WildcardPattern.ContainsWildcardCharacters(Flow);
+        if (!isPattern && Engine.State.FindFlow(Flow) is { } flow)
+        {
+            WriteRuns(Engine.State.EnumerateRuns(flow.Id, status, null, Last));
+            return;
+        }
+        // A pattern, or the name of a removed flow (whose runs stay as history): matched against the flow name each run recorded.
+        var pattern = WildcardPattern.Get(Flow, WildcardOptions.IgnoreCase);
+        var written = WriteRuns(Engine.State.EnumerateRuns(null, status, pattern.IsMatch, Last));
+        if (written == 0 && !isPattern) WriteNotFound("Flow", Flow);
     }
 
-    /// <summary>
-    /// The runs asked for, newest first. A stored flow's runs are read by its id; a pattern, or the name of a removed flow
-    /// (whose runs stay as history), is matched against the flow name each run recorded.
-    /// </summary>
-    private IEnumerable<RunRecord> ListRuns()
+    private int WriteRuns(IEnumerable<RunRecord> runs)
     {
-        var status = Status?.ToEngine();
-        if (Flow is null) return Engine.State.ListRuns(null, status, Last);
-        var isPattern = WildcardPattern.ContainsWildcardCharacters(Flow);
-        if (!isPattern && Engine.State.FindFlow(Flow) is { } flow) return Engine.State.ListRuns(flow.Id, status, Last);
-
-        var pattern = WildcardPattern.Get(Flow, WildcardOptions.IgnoreCase);
-        var runs = Engine.State.ListRunsOfFlowsNamed(pattern.IsMatch, status, Last);
-        if (runs.Count == 0 && !isPattern) WriteNotFound("Flow", Flow);
-        return runs;
+        var written = 0;
+        foreach (var run in runs)
+        {
+            WriteObject(EngineMapping.ToOutput(run));
+            written++;
+        }
+        return written;
     }
 }

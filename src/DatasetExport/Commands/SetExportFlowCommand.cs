@@ -124,7 +124,7 @@ public sealed class SetExportFlowCommand : FlowScheduleCmdlet
         if (ParameterSetName == OnceSet && !MyInvocation.BoundParameters.ContainsKey(nameof(StartTime)))
         {
             // Once, without a time: at the next invocation, never at a slot the flow already ran.
-            flow.StartTime = FlowSchedule.OnceSlotWhenSwitched(flow, DateTimeOffset.UtcNow);
+            flow.StartTime = FlowSchedule.OnceSlotWhenSwitched(flow, Engine.Time.GetUtcNow());
             changes.Add($"once at {flow.StartTime.Value.UtcDateTime:yyyy-MM-dd HH:mm} UTC");
         }
         if (!TryApplySchedule(flow, flow.Name, changes)) return;

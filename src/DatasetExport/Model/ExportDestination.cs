@@ -27,6 +27,12 @@ public sealed class ExportDestination
     public bool Encrypted { get; init; }
     /// <summary>The key files are encrypted to, as its primary user id and fingerprint; null when not encrypting.</summary>
     public string? EncryptionKey { get; init; }
+    /// <summary>
+    /// When the key files are encrypted to expires (its own expiry or its primary key's, the earlier): runs fail from then on
+    /// until a renewed key is set. Null when it does not expire, when not encrypting, or when it cannot encrypt already
+    /// (Get-ExportDestination then warns).
+    /// </summary>
+    public DateTimeOffset? EncryptionKeyExpires { get; init; }
     /// <summary>True when the manifest is encrypted too.</summary>
     public bool EncryptManifest { get; init; }
     /// <summary>The armored OpenPGP public key files are encrypted to (a public key, not a secret); null when not encrypting.</summary>

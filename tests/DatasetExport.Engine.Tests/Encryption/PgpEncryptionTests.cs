@@ -402,19 +402,19 @@ public sealed class PgpEncryptionTests : IDisposable
         var binaryFile = _root.Combine("key.gpg");
         File.WriteAllBytes(binaryFile, Dearmor(armored));
 
-        var fromText = PgpKeys.Load(armored);
-        var fromFile = PgpKeys.Load(armoredFile);
-        var fromBinary = PgpKeys.Load(binaryFile);
+        var fromText = PgpKeys.Load(armored, DateTimeOffset.UtcNow);
+        var fromFile = PgpKeys.Load(armoredFile, DateTimeOffset.UtcNow);
+        var fromBinary = PgpKeys.Load(binaryFile, DateTimeOffset.UtcNow);
 
         Assert.StartsWith("-----BEGIN PGP PUBLIC KEY BLOCK-----", fromText);
         Assert.Equal(fromText, fromFile);
         Assert.Equal(fromText, fromBinary);
         Assert.Equal(Dearmor(armored), Dearmor(fromText));
-        var missing = Assert.Throws<ArgumentException>(() => PgpKeys.Load(_root.Combine("nope.asc")));
+        var missing = Assert.Throws<ArgumentException>(() => PgpKeys.Load(_root.Combine("nope.asc"), DateTimeOffset.UtcNow));
         Assert.Contains("nope.asc", missing.Message);
         var notAKey = _root.Combine("notes.txt");
         File.WriteAllText(notAKey, "hello");
-        Assert.Contains("notes.txt", Assert.Throws<ArgumentException>(() => PgpKeys.Load(notAKey)).Message);
+        Assert.Contains("notes.txt", Assert.Throws<ArgumentException>(() => PgpKeys.Load(notAKey, DateTimeOffset.UtcNow)).Message);
     }
 
     private byte[] Dearmor(string armored)

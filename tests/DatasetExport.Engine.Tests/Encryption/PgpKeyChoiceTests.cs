@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Text;
 using System.Text.RegularExpressions;
 using DatasetExport.Engine.Destinations;
@@ -137,14 +138,14 @@ public sealed class PgpKeyChoiceTests : IDisposable
         var intruderPackets = Packets(_gpg.ExportPublicKeyBinary(intruder));
         var subkeyAt = intruderPackets.FindIndex(p => p.Tag == 14);
         var tampered = _gpg.ExportPublicKeyBinary(owner).Concat(intruderPackets[subkeyAt].Bytes).Concat(intruderPackets[subkeyAt + 1].Bytes).ToArray();
-        var armored = PgpKeys.Load(WriteFile("tampered.gpg", tampered));
+        var armored = PgpKeys.Load(WriteFile("tampered.gpg", tampered), DateTimeOffset.UtcNow);
         Assert.StartsWith("Owner <owner@example.test>, " + _gpg.Fingerprint(owner), PgpKeys.Describe(armored));
 
         Assert.Equal(KeyId(ownersSubkey), await EncryptedToAsync(armored));
 
         // Its subkey alone, without a binding signature: not used either.
         var bare = _gpg.ExportPublicKeyBinary(owner).Concat(intruderPackets[subkeyAt].Bytes).ToArray();
-        Assert.Equal(KeyId(ownersSubkey), await EncryptedToAsync(PgpKeys.Load(WriteFile("bare.gpg", bare))));
+        Assert.Equal(KeyId(ownersSubkey), await EncryptedToAsync(PgpKeys.Load(WriteFile("bare.gpg", bare), DateTimeOffset.UtcNow)));
     }
 
     [Fact]
@@ -168,6 +169,58 @@ public sealed class PgpKeyChoiceTests : IDisposable
         Assert.Contains($"key expired on {Now.AddDays(-10):yyyy-MM-dd}", run.Error);
         Assert.Empty(Directory.Exists(output) ? Directory.GetFiles(output, "*", SearchOption.AllDirectories) : []);
         Assert.Empty(_engine.State.GetExportedBatches(flow.Id, "web"));
+    }
+
+    [Fact]
+    public async Task A_key_is_judged_by_the_engines_clock_so_the_day_it_expires_runs_fail_and_the_destination_says_why()
+    {
+        // Valid for 2 days from now; the engine's clock then moves 3 days on (was: judged by the machine's clock, so the
+        // run went on encrypting to the expired key and Test-ExportDestination found nothing wrong).
+        var user = _gpg.GenerateKeyAt(DateTime.UtcNow, "Two Days <two-days@example.test>", "future-default", "default", "2d");
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var engine = ExportEngine.Open(new EngineOptions { StateHome = _root.Combine("clock-state"), TimeProvider = clock });
+        var output = _root.Combine("clock-out");
+        var destination = Local(output, _gpg.ExportPublicKey(user));
+        await engine.AddDestinationAsync(destination, skipValidation: false, default);
+        var flow = new FlowRecord { Name = "two-days", DestinationId = destination.Id, DatasetIds = ["web"] };
+        engine.AddFlow(flow);
+        Assert.Null(engine.EncryptionKeyProblem(destination));
+
+        clock.Advance(TimeSpan.FromDays(3));
+        var expiry = $"expired on {clock.GetUtcNow().AddDays(-1):yyyy-MM-dd}";
+        var problem = engine.EncryptionKeyProblem(engine.State.GetDestination(destination.Id)!);
+        Assert.Contains(expiry, problem);
+        var tested = await Assert.ThrowsAsync<DestinationException>(() => engine.TestDestinationAsync(engine.State.GetDestination(destination.Id)!, default));
+        Assert.Equal((DestinationFailure.InvalidConfiguration, problem), (tested.Failure, tested.Message));
+        var run = Assert.Single(await engine.RunFlowAsync(flow, Lake, null, default));
+        Assert.Equal(RunStatus.Failed, run.Status);
+        Assert.Contains(expiry, run.Error);
+        Assert.Empty(Directory.GetFiles(output, "*", SearchOption.AllDirectories));
+        Assert.Contains(expiry, Assert.Throws<ArgumentException>(() => PgpKeys.Load(_gpg.ExportPublicKey(user), clock.GetUtcNow())).Message);
+    }
+
+    [Fact]
+    public void The_expiry_shown_is_that_of_the_key_in_use_or_of_its_primary_key_whichever_comes_first()
+    {
+        static DateTimeOffset Second(DateTime time) => new(time.Ticks - time.Ticks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
+        var now = DateTimeOffset.UtcNow;
+
+        var lasting = _gpg.GenerateKey("Lasting <lasting@example.test>");
+        Assert.Null(PgpKeys.ExpiresAt(_gpg.ExportPublicKey(lasting), now));
+
+        // An encryption subkey valid for 30 days under a primary key that never expires: the subkey's day.
+        var made = Now.AddDays(-1);
+        var rotating = _gpg.GenerateKeyAt(made, "Rotating Expiry <rotating-expiry@example.test>", "rsa2048", "sign", "never");
+        _gpg.AddSubkeyAt(made, rotating, "cv25519", "encr", "30d");
+        Assert.Equal(Second(made).AddDays(30), PgpKeys.ExpiresAt(_gpg.ExportPublicKey(rotating), now));
+
+        // The primary key expiring before its subkey does: the primary's day (gpg's quick-gen-key sets both).
+        var bounded = _gpg.GenerateKeyAt(made, "Bounded <bounded@example.test>", "default", "default", "20d");
+        _gpg.AddSubkeyAt(made.AddSeconds(1), bounded, "cv25519", "encr", "never");
+        Assert.Equal(Second(made).AddDays(20), PgpKeys.ExpiresAt(_gpg.ExportPublicKey(bounded), now));
+
+        // None usable at that time: refused as for a run.
+        Assert.Contains("expired on", Assert.Throws<ArgumentException>(() => PgpKeys.ExpiresAt(_gpg.ExportPublicKey(bounded), now.AddDays(25))).Message);
     }
 
     [Fact]
@@ -211,20 +264,20 @@ public sealed class PgpKeyChoiceTests : IDisposable
     {
         var user = _gpg.GenerateKey("Files <files@example.test>");
         var armored = _gpg.ExportPublicKey(user);
-        var expected = PgpKeys.Load(armored);
+        var expected = PgpKeys.Load(armored, DateTimeOffset.UtcNow);
 
         // Windows PowerShell 5.1 writes "gpg --export -a ... > key.asc" as UTF-16 with a BOM; Notepad and
         // Set-Content -Encoding UTF8 write UTF-8 with a BOM.
-        Assert.Equal(expected, PgpKeys.Load(WriteFile("utf8bom.asc", [.. Encoding.UTF8.GetPreamble(), .. Encoding.UTF8.GetBytes(armored)])));
-        Assert.Equal(expected, PgpKeys.Load(WriteFile("utf16.asc", [.. Encoding.Unicode.GetPreamble(), .. Encoding.Unicode.GetBytes(armored)])));
+        Assert.Equal(expected, PgpKeys.Load(WriteFile("utf8bom.asc", [.. Encoding.UTF8.GetPreamble(), .. Encoding.UTF8.GetBytes(armored)]), DateTimeOffset.UtcNow));
+        Assert.Equal(expected, PgpKeys.Load(WriteFile("utf16.asc", [.. Encoding.Unicode.GetPreamble(), .. Encoding.Unicode.GetBytes(armored)]), DateTimeOffset.UtcNow));
         var crlf = armored.ReplaceLineEndings("\r\n");
-        Assert.Equal(expected, PgpKeys.Load(WriteFile("crlf.asc", Encoding.ASCII.GetBytes(crlf))));
-        Assert.Equal(expected, PgpKeys.Load(crlf));
-        Assert.Equal(expected, PgpKeys.Load("\uFEFF" + armored));
+        Assert.Equal(expected, PgpKeys.Load(WriteFile("crlf.asc", Encoding.ASCII.GetBytes(crlf)), DateTimeOffset.UtcNow));
+        Assert.Equal(expected, PgpKeys.Load(crlf, DateTimeOffset.UtcNow));
+        Assert.Equal(expected, PgpKeys.Load("\uFEFF" + armored, DateTimeOffset.UtcNow));
         var mail = "Hello, here is my key:\n\n" + armored + "\nRegards,\nFiles\n";
-        Assert.Equal(expected, PgpKeys.Load(mail));
-        Assert.Equal(expected, PgpKeys.Load(WriteFile("mail.txt", Encoding.UTF8.GetBytes(mail))));
-        Assert.Equal(expected, PgpKeys.Load(WriteFile("binary.gpg", _gpg.ExportPublicKeyBinary(user))));
+        Assert.Equal(expected, PgpKeys.Load(mail, DateTimeOffset.UtcNow));
+        Assert.Equal(expected, PgpKeys.Load(WriteFile("mail.txt", Encoding.UTF8.GetBytes(mail)), DateTimeOffset.UtcNow));
+        Assert.Equal(expected, PgpKeys.Load(WriteFile("binary.gpg", _gpg.ExportPublicKeyBinary(user)), DateTimeOffset.UtcNow));
     }
 
     [Fact]
@@ -238,17 +291,17 @@ public sealed class PgpKeyChoiceTests : IDisposable
         var twoBlocks = _gpg.ExportPublicKey(first) + _gpg.ExportPublicKey(second);
         foreach (var text in new[] { oneBlock, twoBlocks })
         {
-            Assert.Contains("holds 2 public keys; give exactly one", Assert.Throws<ArgumentException>(() => PgpKeys.Load(text)).Message);
-            Assert.Contains("holds 2 public keys; give exactly one", Assert.Throws<ArgumentException>(() => PgpKeys.Load(WriteFile($"keys-{text.Length}.asc", Encoding.ASCII.GetBytes(text)))).Message);
+            Assert.Contains("holds 2 public keys; give exactly one", Assert.Throws<ArgumentException>(() => PgpKeys.Load(text, DateTimeOffset.UtcNow)).Message);
+            Assert.Contains("holds 2 public keys; give exactly one", Assert.Throws<ArgumentException>(() => PgpKeys.Load(WriteFile($"keys-{text.Length}.asc", Encoding.ASCII.GetBytes(text)), DateTimeOffset.UtcNow)).Message);
         }
         var binaryTwo = _gpg.ExportPublicKeyBinary(first).Concat(_gpg.ExportPublicKeyBinary(second)).ToArray();
-        Assert.Contains("holds 2 public keys", Assert.Throws<ArgumentException>(() => PgpKeys.Load(WriteFile("two.gpg", binaryTwo))).Message);
+        Assert.Contains("holds 2 public keys", Assert.Throws<ArgumentException>(() => PgpKeys.Load(WriteFile("two.gpg", binaryTwo), DateTimeOffset.UtcNow)).Message);
 
         var empty = WriteFile("empty.asc", []);
-        var refused = Assert.Throws<ArgumentException>(() => PgpKeys.Load(empty));
+        var refused = Assert.Throws<ArgumentException>(() => PgpKeys.Load(empty, DateTimeOffset.UtcNow));
         Assert.Contains(empty, refused.Message);
         Assert.Contains("holds no OpenPGP public key", refused.Message);
-        var missing = Assert.Throws<ArgumentException>(() => PgpKeys.Load(_root.Combine("nowhere", "key.asc")));
+        var missing = Assert.Throws<ArgumentException>(() => PgpKeys.Load(_root.Combine("nowhere", "key.asc"), DateTimeOffset.UtcNow));
         Assert.Contains("neither an existing key file", missing.Message);
     }
 
@@ -261,7 +314,7 @@ public sealed class PgpKeyChoiceTests : IDisposable
 
         foreach (var given in new[] { armoredSecret, WriteFile("secret.asc", Encoding.ASCII.GetBytes(armoredSecret)), WriteFile("secret.gpg", binarySecret) })
         {
-            var refused = Assert.Throws<ArgumentException>(() => PgpKeys.Load(given));
+            var refused = Assert.Throws<ArgumentException>(() => PgpKeys.Load(given, DateTimeOffset.UtcNow));
             Assert.Contains("is a private key", refused.Message);
             var text = refused.ToString();
             Assert.All(armoredSecret.Split('\n').Where(line => line.Length > 20), line => Assert.DoesNotContain(line.Trim(), text));
@@ -297,7 +350,7 @@ public sealed class PgpKeyChoiceTests : IDisposable
     {
         var refused = await Assert.ThrowsAsync<ArgumentException>(() =>
             _engine.AddDestinationAsync(Local(_root.Combine("refused"), armored), skipValidation: false, default));
-        Assert.Throws<ArgumentException>(() => PgpKeys.Load(armored));
+        Assert.Throws<ArgumentException>(() => PgpKeys.Load(armored, DateTimeOffset.UtcNow));
         return refused;
     }
 

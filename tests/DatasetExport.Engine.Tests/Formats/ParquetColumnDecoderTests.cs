@@ -98,7 +98,8 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
         // Numbers as stored: id, i32, i64, f, d, tm (TIME microseconds), st.a, st.c.d, lst, lstst.k, stnull.p, lstlst, mp's value, nul.
         // Text: s, st.b, mp's key.
         Assert.Equal((3, 14), (seen.TextColumns / seen.RowGroups, (seen.NumberColumns + seen.FellBack) / seen.RowGroups));
-        // V2 writes integers DELTA_BINARY_PACKED, left to Parquet.Net.
+        // V2 writes integers DELTA_BINARY_PACKED (decoded here, and compared with Parquet.Net above) and floating point
+        // BYTE_STREAM_SPLIT, left to Parquet.Net.
         Assert.True(version == "V2" ? seen.FellBack > 0 : seen.FellBack == 0, $"{seen.FellBack} chunks not decoded");
     }
 
@@ -266,13 +267,15 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
     /// (encoded here: DuckDB writes no DELTA_BYTE_ARRAY): prefixes shared within a UTF-8 sequence, empty and long values,
     /// deltas in several blocks and miniblocks of various bit widths.
     /// </summary>
-    [Fact]
-    public async Task Timestamps_of_every_unit_read_as_DuckDB_stores_them()
+    [Theory]
+    [InlineData("V1")]
+    [InlineData("V2")]
+    public async Task Timestamps_of_every_unit_and_dates_read_as_DuckDB_stores_them(string version)
     {
-        // Microseconds (before 1970 too, nulls), milliseconds, seconds (stored as milliseconds), nanoseconds (left to
-        // Parquet.Net), adjusted to UTC, and in lists, PLAIN or in a dictionary. (V2 files store them DELTA_BINARY_PACKED,
-        // which neither this decoder nor Parquet.Net 6.1.0 reads for timestamps.)
-        const string version = "V1";
+        // Microseconds (before 1970 too, nulls), milliseconds, seconds (stored as milliseconds), nanoseconds, adjusted to
+        // UTC, and in lists, PLAIN or in a dictionary (V1), or DELTA_BINARY_PACKED (V2, which Parquet.Net 6.1.0 does not
+        // read for timestamps and dates: "element type System.DateOnly is not supported in DELTA_BINARY_PACKED"); dates
+        // before and after 1970, with nulls, and in lists.
         var path = fixture.NewPath($"timestamps-{version}.parquet");
         _duck.Execute($$"""
             COPY (SELECT
@@ -282,12 +285,17 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
               (TIMESTAMP '1969-12-31 23:59:59' - to_seconds(i))::TIMESTAMP_S AS s,
               (TIMESTAMP '2024-01-02 03:04:05.123456' + to_microseconds(i))::TIMESTAMP_NS AS ns,
               TIMESTAMPTZ '2024-01-02 03:04:05.5+00' + to_seconds(i) AS tz,
-              CASE i % 3 WHEN 0 THEN NULL ELSE [TIMESTAMP '2000-01-01' + to_seconds(i), NULL] END AS lst
+              CASE i % 3 WHEN 0 THEN NULL ELSE [TIMESTAMP '2000-01-01' + to_seconds(i), NULL] END AS lst,
+              CASE WHEN i % 7 = 0 THEN NULL ELSE DATE '1969-12-25' + (i * 37 % 20000 - 9000)::INTEGER END AS day,
+              CASE i % 4 WHEN 0 THEN NULL ELSE [DATE '0001-01-01' + i::INTEGER, NULL, DATE '9999-12-31' - i::INTEGER] END AS days
             FROM range({{Rows}}) r(i)) TO {{DuckDb.Quote(path)}} (FORMAT parquet, PARQUET_VERSION {{version}}, ROW_GROUP_SIZE {{RowGroupRows}})
             """);
         var schema = await new ParquetBatchReader().ReadSchemaAsync(path, gzipped: false, CancellationToken.None);
         string Micros(object? value) => value is DateTime time
             ? (time.Kind == DateTimeKind.Utc ? ((time.Ticks - DateTime.UnixEpoch.Ticks) / 10).ToString(System.Globalization.CultureInfo.InvariantCulture) : "not UTC")
+            : "null";
+        string Days(object? value) => value is DateOnly date
+            ? (date.DayNumber - DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber).ToString(System.Globalization.CultureInfo.InvariantCulture)
             : "null";
 
         var ours = new List<string>();
@@ -296,17 +304,45 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
             foreach (var record in chunk.Records)
             {
                 var list = record["lst"] is System.Collections.IEnumerable items ? "[" + string.Join(";", items.Cast<object?>().Select(Micros)) + "]" : "null";
-                ours.Add(string.Join(",", Micros(record["us"]), Micros(record["ms"]), Micros(record["s"]), Micros(record["ns"]), Micros(record["tz"]), list));
+                var days = record["days"] is System.Collections.IEnumerable dates ? "[" + string.Join(";", dates.Cast<object?>().Select(Days)) + "]" : "null";
+                ours.Add(string.Join(",", Micros(record["us"]), Micros(record["ms"]), Micros(record["s"]), Micros(record["ns"]), Micros(record["tz"]), list,
+                    Days(record["day"]), days));
             }
         }
 
         var expected = _duck.Strings($"""
             SELECT concat_ws(',', coalesce(epoch_us(us)::VARCHAR, 'null'), epoch_us(ms), epoch_us(s), epoch_us(ns), epoch_us(tz),
-              CASE WHEN lst IS NULL THEN 'null' ELSE '[' || array_to_string(list_transform(lst, x -> coalesce(epoch_us(x)::VARCHAR, 'null')), ';') || ']' END)
+              CASE WHEN lst IS NULL THEN 'null' ELSE '[' || array_to_string(list_transform(lst, x -> coalesce(epoch_us(x)::VARCHAR, 'null')), ';') || ']' END,
+              coalesce((day - DATE '1970-01-01')::VARCHAR, 'null'),
+              CASE WHEN days IS NULL THEN 'null' ELSE '[' || array_to_string(list_transform(days, x -> coalesce((x - DATE '1970-01-01')::VARCHAR, 'null')), ';') || ']' END)
             FROM read_parquet({DuckDb.Quote(path)}) ORDER BY id
             """);
         Assert.Equal(Rows, ours.Count);
         Assert.Equal(expected, ours);
+    }
+
+    [Fact]
+    public void Delta_encoded_integers_decode_across_the_whole_range_of_their_type()
+    {
+        var random = new Random(20261127);
+        long[] extremes = [0, long.MaxValue, long.MinValue, -1, 1, long.MinValue, long.MaxValue, 0];
+        // Extremes (deltas of every bit width up to 64, wrapping around), a steady ramp (width 0), then random values.
+        var longs = extremes.Concat(Enumerable.Range(0, 300).Select(i => 1_700_000_000_000_000L + i * 1000L))
+            .Concat(Enumerable.Range(0, 700).Select(_ => random.NextInt64(long.MinValue, long.MaxValue) >> random.Next(64))).ToArray();
+        var decodedLongs = new long[longs.Length];
+        var encodedLongs = DeltaBinaryPacked(longs, deltasOf32Bits: false);
+        Assert.Equal(encodedLongs.Length, DeltaBinaryPackedDecoder.DecodeInt64(encodedLongs, decodedLongs));
+        Assert.Equal(longs, decodedLongs);
+
+        var ints = new long[] { 0, int.MaxValue, int.MinValue, -1, 1, int.MinValue, int.MaxValue, 0 }
+            .Concat(Enumerable.Range(0, 700).Select(_ => (long)(random.Next(int.MinValue, int.MaxValue) >> random.Next(32)))).ToArray();
+        foreach (var deltasOf32Bits in new[] { false, true })
+        {
+            var encoded = DeltaBinaryPacked(ints, deltasOf32Bits);
+            var decoded = new int[ints.Length];
+            Assert.Equal(encoded.Length, DeltaBinaryPackedDecoder.DecodeInt32(encoded, decoded));
+            Assert.Equal(ints.Select(value => (int)value), decoded);
+        }
     }
 
     [Fact]
@@ -367,7 +403,13 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
     }
 
     /// <summary>DELTA_BINARY_PACKED as the format describes it: blocks of 128 deltas in 4 miniblocks, each at the narrowest bit width.</summary>
-    private static byte[] DeltaBinaryPacked(int[] values)
+    private static byte[] DeltaBinaryPacked(int[] values) => DeltaBinaryPacked(values.Select(value => (long)value).ToArray(), deltasOf32Bits: false);
+
+    /// <summary>
+    /// Deltas as the format allows writers to take them: in 64 bits wrapping around (INT64), or in 32 bits wrapping around
+    /// (<paramref name="deltasOf32Bits"/>: INT32 columns of some writers).
+    /// </summary>
+    private static byte[] DeltaBinaryPacked(long[] values, bool deltasOf32Bits)
     {
         const int blockSize = 128, miniblocks = 4, perMiniblock = blockSize / miniblocks;
         var output = new List<byte>();
@@ -383,11 +425,12 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
         ZigZag(values.Length > 0 ? values[0] : 0);
         for (var start = 1; start < values.Length; start += blockSize)
         {
-            var deltas = Enumerable.Range(start, Math.Min(blockSize, values.Length - start)).Select(i => (long)values[i] - values[i - 1]).ToArray();
+            var deltas = Enumerable.Range(start, Math.Min(blockSize, values.Length - start))
+                .Select(i => deltasOf32Bits ? unchecked((int)values[i] - (int)values[i - 1]) : unchecked(values[i] - values[i - 1])).ToArray();
             var minimum = deltas.Min();
             ZigZag(minimum);
             var written = (deltas.Length + perMiniblock - 1) / perMiniblock;
-            var packed = Enumerable.Range(0, written * perMiniblock).Select(i => i < deltas.Length ? (ulong)(deltas[i] - minimum) : 0).ToArray();
+            var packed = Enumerable.Range(0, written * perMiniblock).Select(i => i < deltas.Length ? unchecked((ulong)(deltas[i] - minimum)) : 0).ToArray();
             var widths = Enumerable.Range(0, miniblocks)
                 .Select(m => m < written ? packed.Skip(m * perMiniblock).Take(perMiniblock).Max() is var max && max > 0 ? 64 - System.Numerics.BitOperations.LeadingZeroCount(max) : 0 : 0)
                 .ToArray();
@@ -495,7 +538,7 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
                 var encodings = seen.Add(file, column);
                 if (decoded == false)
                 {
-                    Assert.True(encodings.Any(encoding => encoding is Encoding.DELTA_BINARY_PACKED or Encoding.BYTE_STREAM_SPLIT), $"{where}: not decoded, in {string.Join(", ", encodings)}");
+                    Assert.True(encodings.Contains(Encoding.BYTE_STREAM_SPLIT), $"{where}: not decoded, in {string.Join(", ", encodings)}");
                     seen.FellBack++;
                 }
                 else if (field.ClrType == typeof(ReadOnlyMemory<char>)) seen.TextColumns++;

@@ -98,11 +98,12 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
         Assert.Equal(RowGroupRows, _duck.Count($"SELECT count(*) FROM {ours} WHERE ts >= TIMESTAMPTZ '2024-01-02 03:04:05.123456+00' + INTERVAL 1400 SECOND AND ts < TIMESTAMPTZ '2024-01-02 03:04:05.123456+00' + INTERVAL 2100 SECOND"));
     }
 
-    [Fact]
-    public async Task Our_reader_reads_a_copy_as_it_reads_the_source()
+    [Theory]
+    [InlineData("V1")]
+    [InlineData("V2")] // DELTA_BINARY_PACKED dates and timestamps, which the engine decodes itself (Parquet.Net 6.1.0 does not)
+    public async Task Our_reader_reads_a_copy_as_it_reads_the_source(string version)
     {
-        // Version 1 pages: Parquet.Net 6.1.0 cannot decode DuckDB's version 2 DATE pages (DELTA_BINARY_PACKED); DuckDB reads those copies above.
-        var source = WriteSource("snappy", "V1");
+        var source = WriteSource("snappy", version);
         var output = await CopyAsync(source, CompressionKind.Zstd);
         var schema = await SchemaOfAsync(source);
 

@@ -391,14 +391,51 @@ public sealed class RunStateTests : IDisposable
             return name == _flow.Name;
         }
 
-        Assert.Equal([runs[4].Id, runs[2].Id, runs[0].Id], _store.ListRunsOfFlowsNamed(name => name == _flow.Name).Select(run => run.Id));
-        var newest = Assert.Single(_store.ListRunsOfFlowsNamed(Mine, last: 1));
+        Assert.Equal([runs[4].Id, runs[2].Id, runs[0].Id], _store.EnumerateRuns(flowNameMatches: name => name == _flow.Name).Select(run => run.Id));
+        var newest = Assert.Single(_store.EnumerateRuns(flowNameMatches: Mine, last: 1));
         Assert.Equal((runs[4].Id, 2), (newest.Id, newest.Files.Count));
         // The newest run (of the other flow), then the one wanted: the older ones are not read (was: every run, then matched).
         Assert.Equal([otherFlow.Name, _flow.Name], names);
-        Assert.Equal([runs[2].Id, runs[0].Id], _store.ListRunsOfFlowsNamed(name => name == _flow.Name, RunStatus.Succeeded, 5).Select(run => run.Id));
-        Assert.Empty(_store.ListRunsOfFlowsNamed(name => name == "removed long ago"));
-        Assert.Throws<ArgumentOutOfRangeException>(() => _store.ListRunsOfFlowsNamed(Mine, last: 0));
+        Assert.Equal([runs[2].Id, runs[0].Id], _store.EnumerateRuns(null, RunStatus.Succeeded, name => name == _flow.Name, 5).Select(run => run.Id));
+        Assert.Empty(_store.EnumerateRuns(flowNameMatches: name => name == "removed long ago"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _store.EnumerateRuns(flowNameMatches: Mine, last: 0));
+    }
+
+    [Fact]
+    public void Runs_read_a_page_at_a_time_come_in_the_order_of_one_read_across_pages_and_ties()
+    {
+        var destination = _store.GetDestination(_flow.DestinationId)!;
+        var otherFlow = StateSamples.Flow(destination.Id, "Other");
+        _store.AddFlow(otherFlow);
+        // Eleven runs, four of them started in the same tick (ordered by insertion), so ties fall across page boundaries.
+        var runs = Enumerable.Range(0, 11)
+            .Select(i => Finished(StateSamples.Run(i % 3 == 0 ? otherFlow : _flow, $"d{i}", StateSamples.Noon.AddHours(i is >= 3 and <= 6 ? 3 : i)),
+                i % 4 == 1 ? RunStatus.Failed : RunStatus.Succeeded))
+            .ToList();
+        foreach (var (run, i) in runs.Select((run, i) => (run, i))) run.Files = [.. Enumerable.Range(0, i % 3).Select(StateSamples.File)];
+        foreach (var run in runs) _store.AddRun(run);
+        ((SqliteStateStore)_store).RunPageSize = 2;
+
+        static List<(Guid, int)> Shown(IEnumerable<RunRecord> runs) => runs.Select(run => (run.Id, run.Files.Count)).ToList();
+        Assert.Equal(Shown(_store.ListRuns()), Shown(_store.EnumerateRuns()));
+        Assert.Equal(11, _store.EnumerateRuns().Select(run => run.Id).Distinct().Count());
+        Assert.Equal(Shown(_store.ListRuns(_flow.Id)), Shown(_store.EnumerateRuns(_flow.Id)));
+        Assert.Equal(Shown(_store.ListRuns(status: RunStatus.Failed)), Shown(_store.EnumerateRuns(status: RunStatus.Failed)));
+        Assert.Equal(Shown(_store.ListRuns(_flow.Id, RunStatus.Succeeded, 5)), Shown(_store.EnumerateRuns(_flow.Id, RunStatus.Succeeded, null, 5)));
+        Assert.Equal(Shown(_store.ListRuns(_flow.Id).Take(3)), Shown(_store.EnumerateRuns(flowNameMatches: name => name == _flow.Name, last: 3)));
+
+        // Stopping early reads no further page; a run recorded while the caller holds one is not listed, and writing it
+        // between pages needs no lock the reading holds.
+        var scanned = 0;
+        var read = new List<Guid>();
+        foreach (var run in _store.EnumerateRuns(flowNameMatches: _ => ++scanned > 0))
+        {
+            read.Add(run.Id);
+            if (read.Count == 1) _store.AddRun(Finished(StateSamples.Run(_flow, "late", StateSamples.Noon.AddHours(20)), RunStatus.Succeeded));
+            if (read.Count == 3) break;
+        }
+        Assert.Equal(_store.ListRuns().Skip(1).Take(3).Select(run => run.Id), read);
+        Assert.Equal(4, scanned);
     }
 
     [Fact]
