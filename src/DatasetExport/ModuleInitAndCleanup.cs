@@ -28,7 +28,8 @@ public sealed class ModuleInitAndCleanup : IModuleAssemblyInitializer, IModuleAs
 
     /// <summary>
     /// Called by Import-Module, in each runspace that imports the module (ForEach-Object -Parallel, runspace pools,
-    /// Import-Module -Force). The first import of the process hooks; the others count.
+    /// Import-Module -Force). The first import hooks (the first since the last removal); the others count. A runspace
+    /// closed without Remove-Module stays counted: the hook then stays for the process, which only routes the engine.
     /// </summary>
     public void OnImport()
     {
