@@ -339,6 +339,34 @@ public sealed class RunspaceConcurrencyTests(AzuriteServer azurite) : IClassFixt
     }
 
     /// <summary>
+    /// Four runspaces create a destination and a flow of the SAME names at once: one of each is stored, every other
+    /// attempt is refused as DestinationAlreadyExists / FlowAlreadyExists (ResourceExists), never a raw SQLite error.
+    /// </summary>
+    [Fact]
+    public void Parallel_creations_of_the_same_name_store_one_and_refuse_the_others_as_already_existing()
+    {
+        using var session = new ModuleSession();
+        TestLake.WriteJsonLinesDataset(session.Work.Combine("lake"), "orders", batches: 1, recordsPerBatch: 5);
+
+        var result = session.Run("""
+            param($Manifest, $Work)
+            1..4 | ForEach-Object -ThrottleLimit 4 -Parallel {
+                Import-Module $using:Manifest -ErrorAction Stop
+                New-ExportDestination -Name d -Type Local -Path "$($using:Work)/out$_" | Out-Null
+                New-ExportFlow -Name f -Destination d -Dataset orders | Out-Null
+            }
+            """, ModuleSession.ManifestPath, session.Work.Path);
+
+        var ids = result.Errors.Select(e => e.FullyQualifiedErrorId.Split(',')[0]).ToList();
+        Assert.Equal(3, ids.Count(id => id == "DestinationAlreadyExists"));
+        Assert.Equal(3, ids.Count(id => id == "FlowAlreadyExists"));
+        Assert.Equal(6, ids.Count);
+        Assert.All(result.Errors, e => Assert.Equal(ErrorCategory.ResourceExists, e.CategoryInfo.Category));
+        Assert.Single(session.Run("Get-ExportDestination").AssertNoErrors().Output);
+        Assert.Single(session.Run("Get-ExportFlow").AssertNoErrors().Output);
+    }
+
+    /// <summary>
     /// A relative -LakePath is resolved against the location of the runspace that runs the command, not the process's
     /// current directory: two runspaces in different folders, each with its own lake/, export their own records.
     /// </summary>
