@@ -68,8 +68,12 @@ public sealed partial class ExportEngine : IDisposable
         return new ExportEngine(home, state, options.TimeProvider, options.DestinationFactory);
     }
 
-    /// <summary>The lake to use: the explicit path, else the persisted option, else <c>$env:DATASETEXPORT_LAKE</c>.</summary>
-    public string ResolveLakePath(string? explicitPath)
+    /// <summary>
+    /// The lake to use: the explicit path, else the persisted option, else <c>$env:DATASETEXPORT_LAKE</c>. A relative path is
+    /// made full by <paramref name="resolveRelative"/> when given (the module passes PowerShell's, which resolves against the
+    /// runspace's location: PowerShell never moves the process's current directory), else against the current directory.
+    /// </summary>
+    public string ResolveLakePath(string? explicitPath, Func<string, string>? resolveRelative = null)
     {
         var path = explicitPath;
         if (string.IsNullOrWhiteSpace(path)) path = State.GetOption(LakePathOption);
@@ -79,7 +83,7 @@ public sealed partial class ExportEngine : IDisposable
             throw new LakeException(LakeFailure.NotConfigured,
                 $"No lake path is set. Pass -LakePath, run Set-DatasetExportOption -LakePath <folder>, or set ${LakeVariable}.", "");
         }
-        return Path.GetFullPath(path);
+        return Path.GetFullPath(resolveRelative is null || Path.IsPathRooted(path) ? path : resolveRelative(path));
     }
 
     public void Dispose() => State.Dispose();

@@ -57,7 +57,7 @@ public sealed class DatasetIdCompleter : StoredNameCompleter
     internal override IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters, WildcardPattern pattern)
     {
         var given = fakeBoundParameters["LakePath"] as string;
-        var lakePath = engine.ResolveLakePath(string.IsNullOrEmpty(given) ? null : ProviderPath(given));
+        var lakePath = engine.ResolveLakePath(string.IsNullOrEmpty(given) ? null : ProviderPath(given), ProviderPath);
         // Only the datasets whose id starts as typed are read (their eligibility needs their batches), not the whole lake.
         return engine.GetDatasets(lakePath, includeIneligible: false, CancellationToken.None, (id, _) => pattern.IsMatch(id)).Select(d => d.Id).ToList();
     }

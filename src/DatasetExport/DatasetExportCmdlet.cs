@@ -34,6 +34,9 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
     protected sealed override void EndProcessing() => Guard(EndProcessingCore, target: null);
     protected override void StopProcessing() => _stopping.Cancel();
 
+    /// <summary>Cancels this command's engine work, as Ctrl+C does: for a command that ends (with an error) before its export.</summary>
+    internal void CancelEngineWork() => _stopping.Cancel();
+
     protected virtual void ProcessRecordCore() { }
     protected virtual void EndProcessingCore() { }
 
@@ -56,13 +59,14 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
 
     /// <summary>
     /// The lake this command reads: <paramref name="lakePath"/> (a PowerShell path), else the stored option, else
-    /// $env:DATASETEXPORT_LAKE. No lake at all stops the command with one LakePathNotSet error, not one per piped object.
+    /// $env:DATASETEXPORT_LAKE (a relative one resolved as a PowerShell path too, against this runspace's location).
+    /// No lake at all stops the command with one LakePathNotSet error, not one per piped object.
     /// </summary>
     protected string ResolveLakePathOrStop(string? lakePath)
     {
         try
         {
-            return Engine.ResolveLakePath(lakePath is null ? null : GetUnresolvedProviderPathFromPSPath(lakePath));
+            return Engine.ResolveLakePath(lakePath is null ? null : GetUnresolvedProviderPathFromPSPath(lakePath), GetUnresolvedProviderPathFromPSPath);
         }
         catch (LakeException error)
         {

@@ -33,7 +33,29 @@ internal static class ExportProgressWriter
         {
             var running = Task.Run(() => export(progress));
             running.ContinueWith(_ => reports.Writer.TryComplete(), TaskScheduler.Default);
-            var drawn = Pump(cmdlet, reports.Reader);
+            ExportProgress? drawn;
+            try
+            {
+                drawn = Pump(cmdlet, reports.Reader);
+            }
+            catch
+            {
+                // The command ends before the export: stopped while it drew (PipelineStoppedException; a -TimeoutSeconds of
+                // ForEach-Object -Parallel), or a write refused ($ProgressPreference or $VerbosePreference 'Stop'). Cancel
+                // the export and wait for it, so it records its runs Failed and deletes their files while the engine, disposed
+                // with this command, is still open. Left running, it lost its state store and left its runs Running, the
+                // flow refused as FlowInUse, until their lease ran out.
+                cmdlet.CancelEngineWork();
+                try
+                {
+                    running.GetAwaiter().GetResult();
+                }
+                catch (Exception)
+                {
+                    // Cancelled, as asked: its runs are recorded; the command's own error follows.
+                }
+                throw;
+            }
             var title = drawn is null ? activity : ActivityOf(drawn);
             cmdlet.WriteProgress(new ProgressRecord(ProgressActivityId, title, "Done") { RecordType = ProgressRecordType.Completed });
             return running.GetAwaiter().GetResult();

@@ -22,27 +22,34 @@ public sealed class ModuleInitAndCleanup : IModuleAssemblyInitializer, IModuleAs
     private static readonly EngineLoadContext EngineContext = new(Path.Combine(DependencyFolder, EngineAssemblyName + ".dll"));
 
     private static readonly object HookLock = new();
-    private static bool _hooked;
 
-    /// <summary>Called by Import-Module. Several runspaces in one process may import the module: hook once.</summary>
+    /// <summary>Imports not yet removed, over all runspaces of the process: the hook stays while any runspace has the module.</summary>
+    private static int _imports;
+
+    /// <summary>
+    /// Called by Import-Module, in each runspace that imports the module (ForEach-Object -Parallel, runspace pools,
+    /// Import-Module -Force). The first import hooks (the first since the last removal); the others count. A runspace
+    /// closed without Remove-Module stays counted: the hook then stays for the process, which only routes the engine.
+    /// </summary>
     public void OnImport()
     {
         lock (HookLock)
         {
-            if (_hooked) return;
-            AssemblyLoadContext.Default.Resolving += ResolveEngine;
-            _hooked = true;
+            if (_imports++ == 0) AssemblyLoadContext.Default.Resolving += ResolveEngine;
         }
     }
 
-    /// <summary>Called by Remove-Module. Assemblies already bound stay bound; a later import hooks again.</summary>
+    /// <summary>
+    /// Called by Remove-Module (and by Import-Module -Force before it imports again). Unhooks only when no runspace has
+    /// the module any more: another runspace that imported it may not have used the engine yet, and the engine binds on
+    /// first use. Assemblies already bound stay bound; a later import hooks again.
+    /// </summary>
     public void OnRemove(PSModuleInfo module)
     {
         lock (HookLock)
         {
-            if (!_hooked) return;
+            if (_imports == 0 || --_imports > 0) return;
             AssemblyLoadContext.Default.Resolving -= ResolveEngine;
-            _hooked = false;
         }
     }
 
