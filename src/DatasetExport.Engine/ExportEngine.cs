@@ -50,11 +50,25 @@ public sealed partial class ExportEngine : IDisposable
     /// </summary>
     public Action<string>? Log { get; set; }
 
-    /// <summary><c>$env:DATASETEXPORT_HOME</c>, else the per-user data folder (<c>~/.local/share/DatasetExport</c>, <c>%LOCALAPPDATA%\DatasetExport</c>).</summary>
+    /// <summary>
+    /// <c>$env:DATASETEXPORT_HOME</c>, else the per-user data folder (<c>~/.local/share/DatasetExport</c>,
+    /// <c>%LOCALAPPDATA%\DatasetExport</c>). A relative one is refused (StateException Unusable): it would be taken from the
+    /// folder the process started in, which PowerShell's Set-Location never moves, so state would land in a folder no one
+    /// chose (and `~` is no home folder to .NET).
+    /// </summary>
     public static string DefaultStateHome()
     {
         var fromEnvironment = Environment.GetEnvironmentVariable(StateHomeVariable);
-        if (!string.IsNullOrWhiteSpace(fromEnvironment)) return Path.GetFullPath(fromEnvironment);
+        if (!string.IsNullOrWhiteSpace(fromEnvironment))
+        {
+            if (!Path.IsPathFullyQualified(fromEnvironment))
+            {
+                throw new StateException(StateFailure.Unusable,
+                    $"${StateHomeVariable} is '{fromEnvironment}', which is not a full path: the state home would depend on the folder " +
+                    $"the process started in. Set a full path, e.g. $env:{StateHomeVariable} = Join-Path $PWD '{fromEnvironment}'.");
+            }
+            return Path.GetFullPath(fromEnvironment);
+        }
         var dataFolder = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create);
         return Path.Combine(dataFolder, "DatasetExport");
     }

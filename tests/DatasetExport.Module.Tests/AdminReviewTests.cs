@@ -21,6 +21,23 @@ public sealed class AdminReviewTests : IDisposable
 
     public void Dispose() => _session.Dispose();
 
+    [Theory]
+    [InlineData("state-here")]
+    [InlineData("~/state")]
+    public void A_relative_DATASETEXPORT_HOME_is_refused_naming_it_rather_than_used_where_the_process_started(string relative)
+    {
+        // Was: made full against the process's current directory (never moved by Set-Location): a state home, and for
+        // '~/state' a folder named '~', created wherever the host started, holding destinations no one could find.
+        var result = _session.Run("$env:DATASETEXPORT_HOME = $args[0]; try { Get-ExportFlow } finally { $env:DATASETEXPORT_HOME = $args[1] }",
+            relative, _session.Home.Path);
+
+        var error = Assert.Single(result.Errors);
+        Assert.Equal("StateUnusable,DatasetExport.Commands.GetExportFlowCommand", error.FullyQualifiedErrorId);
+        Assert.Contains($"$DATASETEXPORT_HOME is '{relative}', which is not a full path", error.Exception.Message);
+        Assert.False(Directory.Exists(Path.Combine(Environment.CurrentDirectory, relative.Split('/')[0])));
+        Assert.Empty(_session.Run("Get-ExportFlow").AssertNoErrors().Output);
+    }
+
     [Fact]
     public void Set_DatasetExportOption_LakePath_null_removes_the_stored_lake_so_the_environment_variable_applies()
     {
