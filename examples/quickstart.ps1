@@ -31,6 +31,9 @@ param(
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
 
+# .NET resolves relative paths against the process's folder, which Set-Location never moves: make it full here.
+$WorkFolder = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($WorkFolder)
+
 $manifest = [System.IO.Path]::Combine($PSScriptRoot, '..', 'out', 'DatasetExport', 'DatasetExport.psd1')
 Import-Module ([System.IO.Path]::GetFullPath($manifest))
 

@@ -63,7 +63,9 @@ public sealed class IsolationAndQuickstartTests
     public void Quickstart_builds_a_lake_exports_it_and_verifies_the_runs()
     {
         using var session = new ModuleSession();
-        var result = session.Run("& $args[0] -WorkFolder $args[1] -Records 3000", ModuleSession.QuickstartPath, session.Work.Path).AssertNoErrors();
+        // A -WorkFolder relative to the PowerShell location (not the process's folder, which Set-Location never moves).
+        var result = session.Run("$ExecutionContext.SessionState.Path.SetLocation($args[1]) | Out-Null; & $args[0] -WorkFolder $args[2] -Records 3000",
+            ModuleSession.QuickstartPath, Path.GetDirectoryName(session.Work.Path), Path.GetFileName(session.Work.Path)).AssertNoErrors();
 
         var byType = result.Output.GroupBy(o => o.BaseObject.GetType().Name).ToDictionary(g => g.Key, g => g.ToList());
         var datasets = byType["EligibleDataset"];
@@ -82,5 +84,6 @@ public sealed class IsolationAndQuickstartTests
         Assert.Equal(4, verifications.Count);
         Assert.All(verifications, v => Assert.True((bool)v.Properties["IsValid"].Value, (string?)v.Properties["Problem"].Value));
         Assert.NotEmpty(Directory.EnumerateFiles(session.Work.Combine("exports"), "*.json.gz", SearchOption.AllDirectories));
+        Assert.NotEmpty(Directory.EnumerateFiles(session.Work.Combine("lake"), "*", SearchOption.AllDirectories));
     }
 }
