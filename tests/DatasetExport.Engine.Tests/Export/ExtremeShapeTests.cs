@@ -1,0 +1,107 @@
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Local;
+using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.State;
+using DatasetExport.Engine.Tests.Formats;
+using Parquet.Meta;
+
+namespace DatasetExport.Engine.Tests.Export;
+
+/// <summary>
+/// Data of extreme shapes (deep nesting, many columns, huge values, many or empty batches, odd names) exported through the
+/// engine to a local folder: each either exports what other tools read back as the lake held it, or fails the run naming
+/// the batch, never crashing the process.
+/// </summary>
+public sealed class ExtremeShapeTests : IDisposable
+{
+    private readonly TempFolder _root = new("de-shapes");
+    private readonly ExportEngine _engine;
+
+    public ExtremeShapeTests()
+    {
+        _engine = ExportEngine.Open(new EngineOptions { StateHome = _root.Combine("state") });
+    }
+
+    private string Lake => _root.Combine("lake");
+    private string Output => _root.Combine("out");
+    private string Batch(string file) => Path.Combine(Lake, "web", file);
+
+    public void Dispose()
+    {
+        _engine.Dispose();
+        _root.Dispose();
+    }
+
+    private async Task<RunRecord> ExportAsync(FileType fileType, CompressionKind compression = CompressionKind.None, int maxFileSizeMB = 256)
+    {
+        var destination = new DestinationSettings
+        {
+            Name = $"local-{Guid.NewGuid():N}",
+            Type = DestinationType.Local,
+            FileType = fileType,
+            Compression = compression,
+            MaxFileSizeMB = maxFileSizeMB,
+            Properties = { [LocalFolderDestination.PathProperty] = Output },
+        };
+        await _engine.AddDestinationAsync(destination, skipValidation: false, default);
+        var flow = new FlowRecord { Name = $"f-{Guid.NewGuid():N}", DestinationId = destination.Id, DatasetIds = ["web"], Mode = ExportMode.Full };
+        _engine.AddFlow(flow);
+        return Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+    }
+
+    /// <summary>
+    /// A Parquet file of no rows whose footer nests <paramref name="depth"/> optional groups <c>d.a.a...</c> around a leaf
+    /// <c>a</c>, next to a top-level <c>id</c>: written by hand, as no writer at hand makes such depths in reasonable time.
+    /// </summary>
+    private static void WriteNestedFooter(string path, int depth)
+    {
+        var elements = new List<SchemaElement>
+        {
+            new() { Name = "schema", NumChildren = 2 },
+            new() { Name = "id", Type = Parquet.Meta.Type.INT64, RepetitionType = FieldRepetitionType.OPTIONAL },
+        };
+        for (var level = 0; level < depth; level++)
+        {
+            elements.Add(new() { Name = level == 0 ? "d" : "a", NumChildren = 1, RepetitionType = FieldRepetitionType.OPTIONAL });
+        }
+        elements.Add(new() { Name = "a", Type = Parquet.Meta.Type.INT64, RepetitionType = FieldRepetitionType.OPTIONAL });
+        using var footer = new MemoryStream();
+        ParquetThrift.Write(new FileMetaData { Version = 1, Schema = elements, NumRows = 0, RowGroups = [], CreatedBy = "hand" }, footer);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var file = File.Create(path);
+        file.Write(ParquetThrift.Magic);
+        file.Write(footer.ToArray());
+        file.Write(BitConverter.GetBytes((int)footer.Length));
+        file.Write(ParquetThrift.Magic);
+    }
+
+    [Fact]
+    public async Task A_parquet_batch_nested_ten_thousand_levels_deep_fails_the_run_naming_it_and_the_process_lives()
+    {
+        // Parquet.Net builds a schema by recursion: at this depth it overflowed the stack, which ends the process.
+        WriteNestedFooter(Batch("deep.parquet"), 10_000);
+
+        var run = await ExportAsync(FileType.Json);
+
+        Assert.Equal(RunStatus.Failed, run.Status);
+        Assert.Contains("deep.parquet", run.Error);
+        Assert.Contains("(schema)", run.Error);
+        Assert.Contains($"more than {ParquetSchemaMapping.MaxSchemaDepth} levels deep", run.Error);
+        var dataset = Assert.Single(_engine.GetDatasets(Lake, includeIneligible: true, default));
+        Assert.False(dataset.IsEligible);
+        Assert.Contains("deep.parquet", dataset.Reason);
+    }
+
+    [Theory]
+    [InlineData(ParquetSchemaMapping.MaxSchemaDepth - 1, true)]   // the leaf at the limit
+    [InlineData(ParquetSchemaMapping.MaxSchemaDepth, false)]
+    public async Task Parquet_schemas_are_read_up_to_the_depth_limit(int groups, bool readable)
+    {
+        WriteNestedFooter(Batch("deep.parquet"), groups);
+
+        var run = await ExportAsync(FileType.Json);
+
+        Assert.True(readable == (run.Status == RunStatus.Succeeded), run.Error);
+        if (!readable) Assert.Contains("deep.parquet (schema)", run.Error);
+    }
+}
