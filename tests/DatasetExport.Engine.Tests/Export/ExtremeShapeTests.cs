@@ -104,4 +104,52 @@ public sealed class ExtremeShapeTests : IDisposable
         Assert.True(readable == (run.Status == RunStatus.Succeeded), run.Error);
         if (!readable) Assert.Contains("deep.parquet (schema)", run.Error);
     }
+
+    /// <summary>20 lines of <paramref name="columns"/> int64 columns c0..cN (value column × line) after an id, and a string s.</summary>
+    private void WriteWideBatch(int columns)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("wide.jsonl"))!);
+        using var writer = new StreamWriter(Batch("wide.jsonl"));
+        for (var line = 0; line < 20; line++)
+        {
+            writer.Write($"{{\"id\":{line}");
+            for (var column = 0; column < columns; column++) writer.Write($",\"c{column}\":{(long)column * line}");
+            writer.Write($",\"s\":\"line {line}\"}}\n");
+        }
+    }
+
+    [Fact]
+    public async Task A_parquet_writer_for_five_thousand_columns_starts_small()
+    {
+        var schema = new DatasetSchema(Enumerable.Range(0, 5000).Select(c => new SchemaField($"c{c}", FieldKind.Int64, Nullable: true)).ToList());
+        _ = ParquetFileLayout.Template(schema);   // the footer template, made once per schema, is not the writer's
+        using var output = new MemoryStream();
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var writer = FormatCatalog.CreateWriter(output, schema, FileType.Parquet, CompressionKind.Snappy);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        await writer.DisposeAsync();
+
+        // Each column's encoder allocated two 64 KiB page buffers up front: 660 MB before a row arrived.
+        Assert.InRange(allocated, 0, 5000 * 32 * 1024);
+    }
+
+    [Theory]
+    [InlineData(FileType.Parquet, CompressionKind.Snappy)]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    public async Task Five_thousand_columns_export_and_read_back_in_duckdb(FileType fileType, CompressionKind compression)
+    {
+        WriteWideBatch(5000);
+
+        var run = await ExportAsync(fileType, compression);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        var file = Assert.Single(run.Files).SinkPath;
+        using var duck = new DuckDb();
+        var relation = fileType == FileType.Parquet ? $"read_parquet({DuckDb.Quote(file)}, hive_partitioning = false)" : $"read_json({DuckDb.Quote(file)}, format = 'newline_delimited', hive_partitioning = false)";
+        Assert.Equal(["id", .. Enumerable.Range(0, 5000).Select(c => $"c{c}"), "s"], duck.Describe(relation).Keys);
+        Assert.Equal("19 | 94981 | line 19", Assert.Single(duck.Strings($"SELECT id || ' | ' || c4999 || ' | ' || s FROM {relation} WHERE id = 19")));
+        // Every value: the sum over lines 0..19 and columns 0..4999 of column × line.
+        Assert.Equal(190L * 12_497_500, duck.Count($"SELECT sum(list_sum([*COLUMNS('^c[0-9]+$')]))::BIGINT FROM {relation}"));
+    }
 }
