@@ -152,4 +152,24 @@ public sealed class ExtremeShapeTests : IDisposable
         // Every value: the sum over lines 0..19 and columns 0..4999 of column × line.
         Assert.Equal(190L * 12_497_500, duck.Count($"SELECT sum(list_sum([*COLUMNS('^c[0-9]+$')]))::BIGINT FROM {relation}"));
     }
+
+    [Fact]
+    public async Task A_huge_string_is_stored_once_in_parquet_without_min_max_statistics()
+    {
+        var huge = string.Concat(Enumerable.Range(0, 100_000).Select(i => (char)('a' + i * 7 % 26)));
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("a.jsonl"))!);
+        File.WriteAllText(Batch("a.jsonl"), $"{{\"id\":1,\"s\":\"{huge}\"}}\n{{\"id\":2,\"s\":\"short\"}}\n");
+
+        var run = await ExportAsync(FileType.Parquet, CompressionKind.None, maxFileSizeMB: 1);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        var file = Assert.Single(run.Files).SinkPath;
+        // The least value went into the footer twice (statistics' min and legacy min): 300 KB for 100 KB of data.
+        Assert.InRange(new FileInfo(file).Length, huge.Length, huge.Length + 4096);
+        using var duck = new DuckDb();
+        Assert.Equal(["1:100000", "2:5"], duck.Strings($"SELECT id || ':' || length(s) FROM read_parquet({DuckDb.Quote(file)}) ORDER BY id"));
+        Assert.Equal(huge, duck.Scalar($"SELECT s FROM read_parquet({DuckDb.Quote(file)}) WHERE id = 1"));
+        Assert.Equal(["id:1:2", "s::"], duck.Strings(
+            $"SELECT path_in_schema || ':' || coalesce(stats_min_value, '') || ':' || coalesce(stats_max_value, '') FROM parquet_metadata({DuckDb.Quote(file)}) ORDER BY column_id"));
+    }
 }
