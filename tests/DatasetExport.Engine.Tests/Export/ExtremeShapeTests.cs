@@ -172,4 +172,31 @@ public sealed class ExtremeShapeTests : IDisposable
         Assert.Equal(["id:1:2", "s::"], duck.Strings(
             $"SELECT path_in_schema || ':' || coalesce(stats_min_value, '') || ':' || coalesce(stats_max_value, '') FROM parquet_metadata({DuckDb.Quote(file)}) ORDER BY column_id"));
     }
+
+    /// <summary>A line whose field d holds <paramref name="objects"/> objects within each other, so the line nests one more level.</summary>
+    private static string NestedLine(int id, int objects) =>
+        $"{{\"id\":{id},\"d\":" + string.Concat(Enumerable.Repeat("{\"a\":", objects)) + "1" + new string('}', objects) + "}";
+
+    [Fact]
+    public async Task Json_lines_nested_64_levels_export_and_deeper_ones_fail_naming_the_line_and_the_limit()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("a.jsonl"))!);
+        File.WriteAllText(Batch("a.jsonl"), NestedLine(1, 63) + "\n");
+
+        var run = await ExportAsync(FileType.Json);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.Equal(NestedLine(1, 63), Assert.Single(File.ReadAllLines(Assert.Single(run.Files).SinkPath)));
+
+        foreach (var objects in new[] { 64, 10_000 })
+        {
+            File.WriteAllText(Batch("a.jsonl"), NestedLine(1, 1) + "\n" + NestedLine(2, objects) + "\n");
+
+            run = await ExportAsync(FileType.Json);
+
+            Assert.Equal(RunStatus.Failed, run.Status);
+            // The parser's message (JsonSchemaInferenceTests.Nesting_deeper_than_the_parsers_limit_gives_its_message).
+            Assert.Contains("a.jsonl (line 2): invalid JSON: The maximum configured depth of 64 has been exceeded.", run.Error);
+        }
+    }
 }
