@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Local;
 using DatasetExport.Engine.Formats;
@@ -198,5 +199,50 @@ public sealed class ExtremeShapeTests : IDisposable
             // The parser's message (JsonSchemaInferenceTests.Nesting_deeper_than_the_parsers_limit_gives_its_message).
             Assert.Contains("a.jsonl (line 2): invalid JSON: The maximum configured depth of 64 has been exceeded.", run.Error);
         }
+    }
+
+    [Theory]
+    [InlineData(FileType.Parquet, CompressionKind.Zstd)]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    public async Task A_list_of_a_million_elements_in_one_record_passes_a_1_MB_file_limit_whole(FileType fileType, CompressionKind compression)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("a.jsonl"))!);
+        File.WriteAllText(Batch("a.jsonl"), "{\"id\":1,\"l\":[" + string.Join(',', Enumerable.Range(0, 1_000_000)) + "]}\n{\"id\":2,\"l\":[5]}\n");
+
+        var run = await ExportAsync(fileType, compression, maxFileSizeMB: 1);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        var file = Assert.Single(run.Files).SinkPath;
+        using var duck = new DuckDb();
+        var relation = fileType == FileType.Parquet ? $"read_parquet({DuckDb.Quote(file)})" : $"read_json({DuckDb.Quote(file)}, format = 'newline_delimited')";
+        Assert.Equal(["1:1000000:499999500000", "2:1:5"], duck.Strings($"SELECT id || ':' || len(l) || ':' || list_sum(l) FROM {relation} ORDER BY id"));
+    }
+
+    [Fact]
+    public async Task Thousands_of_one_record_batches_and_empty_ones_export_every_record_once()
+    {
+        for (var i = 0; i < 2000; i++)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Batch("x"))!);
+            File.WriteAllText(Batch($"b{i:D4}.jsonl"), $"{{\"id\":{i}}}\n");
+        }
+        File.WriteAllBytes(Batch("empty.jsonl"), []);
+        File.WriteAllText(Batch("blank.jsonl"), "\n  \r\n\n");
+        using (var gzip = new GZipStream(File.Create(Batch("empty.jsonl.gz")), CompressionLevel.Optimal))
+        {
+            gzip.WriteByte((byte)'\n');   // a valid gzip member holding one blank line
+        }
+        using (var duck = new DuckDb())
+        {
+            duck.Execute($"COPY (SELECT 1::BIGINT AS id WHERE false) TO {DuckDb.Quote(Batch("none.parquet"))} (FORMAT parquet)");
+        }
+
+        var run = await ExportAsync(FileType.Parquet, CompressionKind.Snappy);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.Equal((2000, 2004), (run.RecordsWritten, run.BatchCount));
+        using var check = new DuckDb();
+        Assert.Equal([$"2000:0:1999:2000"], check.Strings(
+            $"SELECT count(*) || ':' || min(id) || ':' || max(id) || ':' || count(DISTINCT id) FROM read_parquet({DuckDb.Quote(Assert.Single(run.Files).SinkPath)})"));
     }
 }
