@@ -245,4 +245,23 @@ public sealed class ExtremeShapeTests : IDisposable
         Assert.Equal([$"2000:0:1999:2000"], check.Strings(
             $"SELECT count(*) || ':' || min(id) || ':' || max(id) || ':' || count(DISTINCT id) FROM read_parquet({DuckDb.Quote(Assert.Single(run.Files).SinkPath)})"));
     }
+
+    [Fact]
+    public async Task Objects_whose_keys_are_data_stop_at_the_field_limit_naming_the_line_and_field()
+    {
+        // Each line's object m holds keys of its own (a map keyed by ids): fields null on every other line. Inferred as a
+        // struct, 12,000 lines of one key each made 12,000 columns: 144 M null entries, a 1.7 GB JSON file written in
+        // almost two minutes from 360 KB of lines. Here 12 lines of 1,000 keys, so the test stays quick.
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("a.jsonl"))!);
+        File.WriteAllLines(Batch("a.jsonl"), Enumerable.Range(0, 12).Select(i =>
+            $"{{\"id\":{i},\"m\":{{" + string.Join(',', Enumerable.Range(0, 1000).Select(j => $"\"k{i}_{j}\":{j}")) + "}}"));
+
+        var run = await ExportAsync(FileType.Json);
+
+        Assert.Equal(RunStatus.Failed, run.Status);
+        // id and m are fields 1 and 2; line 10 adds fields 9,003 to 10,002.
+        Assert.Equal(10_000, JsonSchemaInference.MaxFields);
+        Assert.Contains("a.jsonl (line 10): field 'm.k9_998' would be field 10001 of the batch", run.Error);
+        Assert.Empty(Directory.Exists(Output) ? Directory.GetFiles(Output, "*", SearchOption.AllDirectories) : []);
+    }
 }
