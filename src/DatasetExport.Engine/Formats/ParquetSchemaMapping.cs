@@ -20,8 +20,9 @@ internal static class ParquetSchemaMapping
     public static DatasetSchema ToDatasetSchema(ParquetSchema schema) => new(schema.Fields.Select(ToSchemaField).ToList());
 
     /// <summary>
-    /// The deepest nesting of a Parquet schema this tool reads: groups within groups (a struct is one level, a list
-    /// three: its group, the repeated group, the element; a map likewise), counted from the top-level fields (1).
+    /// The deepest nesting of a Parquet schema this tool reads: groups within groups counted from the top-level fields
+    /// (1): a struct adds one level, a list or map two (its group and the repeated group), a value one (100 lists within
+    /// lists, as DuckDB writes them, are 201 levels).
     /// Parquet.Net builds a file's schema by recursion, which overflowed the stack (ending the whole process, a
     /// PowerShell host with it) at about 8,000 levels, and took time and memory growing with the cube of the depth
     /// (1,000 levels: 3 s and 5 GB allocated for a file of no rows; 3,000: 170 s and 139 GB). At this depth a file of
@@ -55,7 +56,7 @@ internal static class ParquetSchemaMapping
     /// <summary>Why the file's schema is not read (nested deeper than <see cref="MaxSchemaDepth"/>), or null.</summary>
     public static string? SchemaDepthProblem(Parquet.Meta.FileMetaData? metadata) =>
         metadata?.Schema is { } elements && SchemaDepth(elements) > MaxSchemaDepth
-            ? $"the schema nests more than {MaxSchemaDepth} levels deep (groups within groups; a list counts 3), which this tool does not read."
+            ? $"the schema nests more than {MaxSchemaDepth} levels deep (groups within groups: a struct adds one level, a list or map two, a value one), which this tool does not read."
             : null;
 
     public static SchemaField ToSchemaField(Field field) => field switch
