@@ -8,11 +8,19 @@ namespace DatasetExport.Engine.Formats;
 /// </summary>
 internal static class DatasetSchemaJson
 {
+    /// <summary>
+    /// How deep the JSON may nest, written and read: two levels per field level (its object, its children's array), so
+    /// schemas nested up to 499 levels (Parquet's limit here is 256) round-trip. The default of 64 that
+    /// <see cref="JsonDocument"/> reads with lost every schema nested more than 31 levels (JSON lines may nest 63): the
+    /// state store kept it but never gave it back, and every new process inferred such a batch again.
+    /// </summary>
+    private const int MaxDepth = 1000;
+
     public static string Write(DatasetSchema schema)
     {
         ArgumentNullException.ThrowIfNull(schema);
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { MaxDepth = MaxDepth }))
         {
             WriteFields(writer, schema.Fields);
         }
@@ -25,7 +33,7 @@ internal static class DatasetSchemaJson
         ArgumentNullException.ThrowIfNull(json);
         try
         {
-            using var document = JsonDocument.Parse(json);
+            using var document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth });
             return new DatasetSchema(ReadFields(document.RootElement));
         }
         catch (Exception error) when (error is JsonException or InvalidOperationException or KeyNotFoundException or ArgumentException)

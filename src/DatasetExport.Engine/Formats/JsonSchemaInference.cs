@@ -173,7 +173,7 @@ internal sealed class JsonSchemaInference
             if (child is null)
             {
                 // A field first seen after earlier objects was missing from them.
-                child = type.AddChild(reader.GetString()!, nullable: type.ObjectCount > 0);
+                child = AddField(type, reader.GetString()!, lineNumber);
                 next = type.Children.Count;
             }
             else if (child.SeenInObject == visit)
@@ -235,7 +235,7 @@ internal sealed class JsonSchemaInference
             var child = FindChild(name, type, ref nextChild);
             if (child is null)
             {
-                child = type.AddChild(Encoding.UTF8.GetString(name), nullable: type.ObjectCount > 0);
+                child = AddField(type, Encoding.UTF8.GetString(name), lineNumber);
                 nextChild = type.Children.Count;
             }
             else if (child.SeenInObject == visit)
@@ -251,6 +251,31 @@ internal sealed class JsonSchemaInference
             if (child.SeenInObject != visit) child.Nullable = true;
         }
         type.ObjectCount = visit;
+    }
+
+    /// <summary>
+    /// The most fields (at every level: a struct's fields count as well as the struct) one batch's lines may give.
+    /// Objects whose keys are data (a map keyed by ids: <c>{"m": {"user-123": 5}}</c>) give a field per distinct key, each
+    /// null on every line without it: lines × keys entries to infer, hold and write (JSON Lines write every field),
+    /// growing with the square of the lines (12,000 such lines: 144 M entries, over a gigabyte of JSON). Past this many
+    /// the batch fails at the line that adds one more, naming it; real wide tables (5,000 columns, tested) stay within.
+    /// </summary>
+    public const int MaxFields = 10_000;
+
+    private int _fields;
+
+    /// <summary>A field first seen on this line (missing from the parent's earlier objects, so nullable if there were any).</summary>
+    private InferredType AddField(InferredType parent, string name, long lineNumber)
+    {
+        if (++_fields > MaxFields)
+        {
+            var path = parent.Path.Length == 0 ? name : parent.Path + "." + name;
+            throw new BatchReadException(_path, $"line {lineNumber}",
+                $"field '{path}' would be field {MaxFields + 1} of the batch: this tool infers at most {MaxFields} fields from "
+                + "JSON Lines. Objects whose keys are data (ids, dates, names as keys) make a field per distinct key; store such "
+                + "data as an array of objects (or as Parquet with a MAP column) instead.");
+        }
+        return parent.AddChild(name, nullable: parent.ObjectCount > 0);
     }
 
     /// <summary>The known field named <paramref name="name"/> (UTF-8, unescaped); as <see cref="FindChild(ref Utf8JsonReader, InferredType, ref int)"/>.</summary>

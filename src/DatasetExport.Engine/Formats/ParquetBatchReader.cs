@@ -171,6 +171,8 @@ public sealed class ParquetBatchReader : IBatchReader
                 }
                 try
                 {
+                    // Before Parquet.Net builds the schema: a deep enough one overflows its stack, which no catch survives.
+                    if (ParquetSchemaMapping.SchemaDepthProblem(reader.Metadata) is { } tooDeep) throw new BatchReadException(path, "schema", tooDeep);
                     var schema = ParquetSchemaMapping.ToDatasetSchema(reader.Schema);
                     return new ParquetFile(reader, File.OpenHandle(readPath, options: FileOptions.Asynchronous), schema, temporaryPath);
                 }

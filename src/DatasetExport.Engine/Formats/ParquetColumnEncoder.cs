@@ -15,7 +15,9 @@ internal abstract class ParquetColumnEncoder
     private readonly CompressionCodec _codec;
     private readonly List<string> _path;
     private readonly MemoryStream _chunk = new();
-    private readonly ArrayBufferWriter<byte> _scratch = new(64 * 1024);
+    // Page buffers start small and grow to the largest page (kept from row group to row group): 64 KiB each up front
+    // took a 5,000-column schema's writer 660 MB before its first row.
+    private readonly ArrayBufferWriter<byte> _scratch = new();
 
     protected ParquetColumnEncoder(CompressionCodec codec, IReadOnlyList<string> path, int maxDefinition, int maxRepetition)
     {
@@ -29,7 +31,7 @@ internal abstract class ParquetColumnEncoder
     protected int MaxRepetition { get; }
 
     /// <summary>The body of the page being written, before compression.</summary>
-    protected ArrayBufferWriter<byte> Page { get; } = new(64 * 1024);
+    protected ArrayBufferWriter<byte> Page { get; } = new();
 
     /// <summary>The bytes of the last chunk encoded; its metadata's offsets count from their start.</summary>
     public ReadOnlyMemory<byte> Chunk => _chunk.GetBuffer().AsMemory(0, (int)_chunk.Length);

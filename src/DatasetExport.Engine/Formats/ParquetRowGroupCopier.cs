@@ -58,6 +58,7 @@ internal sealed class ParquetRowGroupCopier
         {
             await using var reader = await ParquetReader.CreateAsync(path, ParquetSchemaMapping.ReadOptions(), cancellationToken).ConfigureAwait(false);
             metadata = reader.Metadata ?? throw new InvalidDataException("no footer");
+            if (ParquetSchemaMapping.SchemaDepthProblem(metadata) is { } tooDeep) throw new InvalidDataException(tooDeep);
             fileSchema = ParquetSchemaMapping.ToDatasetSchema(reader.Schema);
         }
         catch (Exception error) when (error is not OperationCanceledException)

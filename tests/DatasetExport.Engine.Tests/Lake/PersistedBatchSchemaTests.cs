@@ -51,6 +51,21 @@ public sealed class PersistedBatchSchemaTests : IDisposable
     }
 
     [Fact]
+    public async Task A_schema_nested_forty_levels_deep_is_taken_from_the_store_too()
+    {
+        // JSON lines may nest 64 levels; the stored schema JSON nests two levels per field level.
+        static string Nested(string field) => "{\"" + field + "\":" + string.Concat(Enumerable.Repeat("{\"a\":", 40)) + "1" + new string('}', 41) + "\n";
+        var path = WriteBatch("a.jsonl", Nested("x"));
+        var first = await ScanInNewProcessAsync();
+        Assert.StartsWith("x struct<a:struct<", first.Schema!.ToString());
+
+        RewriteKeepingTime(path, Nested("y"));
+        var second = await ScanInNewProcessAsync();
+
+        Assert.Equal(first.Schema, second.Schema);
+    }
+
+    [Fact]
     public void The_engine_keeps_what_its_lake_scans_read_in_its_state_store()
     {
         var path = WriteBatch("a.jsonl", "{\"a\":1}\n");

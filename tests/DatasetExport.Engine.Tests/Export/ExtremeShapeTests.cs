@@ -1,0 +1,267 @@
+using System.IO.Compression;
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Local;
+using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.State;
+using DatasetExport.Engine.Tests.Formats;
+using Parquet.Meta;
+
+namespace DatasetExport.Engine.Tests.Export;
+
+/// <summary>
+/// Data of extreme shapes (deep nesting, many columns, huge values, many or empty batches, odd names) exported through the
+/// engine to a local folder: each either exports what other tools read back as the lake held it, or fails the run naming
+/// the batch, never crashing the process.
+/// </summary>
+public sealed class ExtremeShapeTests : IDisposable
+{
+    private readonly TempFolder _root = new("de-shapes");
+    private readonly ExportEngine _engine;
+
+    public ExtremeShapeTests()
+    {
+        _engine = ExportEngine.Open(new EngineOptions { StateHome = _root.Combine("state") });
+    }
+
+    private string Lake => _root.Combine("lake");
+    private string Output => _root.Combine("out");
+    private string Batch(string file) => Path.Combine(Lake, "web", file);
+
+    public void Dispose()
+    {
+        _engine.Dispose();
+        _root.Dispose();
+    }
+
+    private async Task<RunRecord> ExportAsync(FileType fileType, CompressionKind compression = CompressionKind.None, int maxFileSizeMB = 256)
+    {
+        var destination = new DestinationSettings
+        {
+            Name = $"local-{Guid.NewGuid():N}",
+            Type = DestinationType.Local,
+            FileType = fileType,
+            Compression = compression,
+            MaxFileSizeMB = maxFileSizeMB,
+            Properties = { [LocalFolderDestination.PathProperty] = Output },
+        };
+        await _engine.AddDestinationAsync(destination, skipValidation: false, default);
+        var flow = new FlowRecord { Name = $"f-{Guid.NewGuid():N}", DestinationId = destination.Id, DatasetIds = ["web"], Mode = ExportMode.Full };
+        _engine.AddFlow(flow);
+        return Assert.Single(await _engine.RunFlowAsync(flow, Lake, null, default));
+    }
+
+    /// <summary>
+    /// A Parquet file of no rows whose footer nests <paramref name="depth"/> optional groups <c>d.a.a...</c> around a leaf
+    /// <c>a</c>, next to a top-level <c>id</c>: written by hand, as no writer at hand makes such depths in reasonable time.
+    /// </summary>
+    private static void WriteNestedFooter(string path, int depth)
+    {
+        var elements = new List<SchemaElement>
+        {
+            new() { Name = "schema", NumChildren = 2 },
+            new() { Name = "id", Type = Parquet.Meta.Type.INT64, RepetitionType = FieldRepetitionType.OPTIONAL },
+        };
+        for (var level = 0; level < depth; level++)
+        {
+            elements.Add(new() { Name = level == 0 ? "d" : "a", NumChildren = 1, RepetitionType = FieldRepetitionType.OPTIONAL });
+        }
+        elements.Add(new() { Name = "a", Type = Parquet.Meta.Type.INT64, RepetitionType = FieldRepetitionType.OPTIONAL });
+        using var footer = new MemoryStream();
+        ParquetThrift.Write(new FileMetaData { Version = 1, Schema = elements, NumRows = 0, RowGroups = [], CreatedBy = "hand" }, footer);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var file = File.Create(path);
+        file.Write(ParquetThrift.Magic);
+        file.Write(footer.ToArray());
+        file.Write(BitConverter.GetBytes((int)footer.Length));
+        file.Write(ParquetThrift.Magic);
+    }
+
+    [Fact]
+    public async Task A_parquet_batch_nested_ten_thousand_levels_deep_fails_the_run_naming_it_and_the_process_lives()
+    {
+        // Parquet.Net builds a schema by recursion: at this depth it overflowed the stack, which ends the process.
+        WriteNestedFooter(Batch("deep.parquet"), 10_000);
+
+        var run = await ExportAsync(FileType.Json);
+
+        Assert.Equal(RunStatus.Failed, run.Status);
+        Assert.Contains("deep.parquet", run.Error);
+        Assert.Contains("(schema)", run.Error);
+        Assert.Contains($"more than {ParquetSchemaMapping.MaxSchemaDepth} levels deep", run.Error);
+        var dataset = Assert.Single(_engine.GetDatasets(Lake, includeIneligible: true, default));
+        Assert.False(dataset.IsEligible);
+        Assert.Contains("deep.parquet", dataset.Reason);
+    }
+
+    [Theory]
+    [InlineData(ParquetSchemaMapping.MaxSchemaDepth - 1, true)]   // the leaf at the limit
+    [InlineData(ParquetSchemaMapping.MaxSchemaDepth, false)]
+    public async Task Parquet_schemas_are_read_up_to_the_depth_limit(int groups, bool readable)
+    {
+        WriteNestedFooter(Batch("deep.parquet"), groups);
+
+        var run = await ExportAsync(FileType.Json);
+
+        Assert.True(readable == (run.Status == RunStatus.Succeeded), run.Error);
+        if (!readable) Assert.Contains("deep.parquet (schema)", run.Error);
+    }
+
+    /// <summary>20 lines of <paramref name="columns"/> int64 columns c0..cN (value column × line) after an id, and a string s.</summary>
+    private void WriteWideBatch(int columns)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("wide.jsonl"))!);
+        using var writer = new StreamWriter(Batch("wide.jsonl"));
+        for (var line = 0; line < 20; line++)
+        {
+            writer.Write($"{{\"id\":{line}");
+            for (var column = 0; column < columns; column++) writer.Write($",\"c{column}\":{(long)column * line}");
+            writer.Write($",\"s\":\"line {line}\"}}\n");
+        }
+    }
+
+    [Fact]
+    public async Task A_parquet_writer_for_five_thousand_columns_starts_small()
+    {
+        var schema = new DatasetSchema(Enumerable.Range(0, 5000).Select(c => new SchemaField($"c{c}", FieldKind.Int64, Nullable: true)).ToList());
+        _ = ParquetFileLayout.Template(schema);   // the footer template, made once per schema, is not the writer's
+        using var output = new MemoryStream();
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var writer = FormatCatalog.CreateWriter(output, schema, FileType.Parquet, CompressionKind.Snappy);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        await writer.DisposeAsync();
+
+        // Each column's encoder allocated two 64 KiB page buffers up front: 660 MB before a row arrived.
+        Assert.InRange(allocated, 0, 5000 * 32 * 1024);
+    }
+
+    [Theory]
+    [InlineData(FileType.Parquet, CompressionKind.Snappy)]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    public async Task Five_thousand_columns_export_and_read_back_in_duckdb(FileType fileType, CompressionKind compression)
+    {
+        WriteWideBatch(5000);
+
+        var run = await ExportAsync(fileType, compression);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        var file = Assert.Single(run.Files).SinkPath;
+        using var duck = new DuckDb();
+        var relation = fileType == FileType.Parquet ? $"read_parquet({DuckDb.Quote(file)}, hive_partitioning = false)" : $"read_json({DuckDb.Quote(file)}, format = 'newline_delimited', hive_partitioning = false)";
+        Assert.Equal(["id", .. Enumerable.Range(0, 5000).Select(c => $"c{c}"), "s"], duck.Describe(relation).Keys);
+        Assert.Equal("19 | 94981 | line 19", Assert.Single(duck.Strings($"SELECT id || ' | ' || c4999 || ' | ' || s FROM {relation} WHERE id = 19")));
+        // Every value: the sum over lines 0..19 and columns 0..4999 of column × line.
+        Assert.Equal(190L * 12_497_500, duck.Count($"SELECT sum(list_sum([*COLUMNS('^c[0-9]+$')]))::BIGINT FROM {relation}"));
+    }
+
+    [Fact]
+    public async Task A_huge_string_is_stored_once_in_parquet_without_min_max_statistics()
+    {
+        var huge = string.Concat(Enumerable.Range(0, 100_000).Select(i => (char)('a' + i * 7 % 26)));
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("a.jsonl"))!);
+        File.WriteAllText(Batch("a.jsonl"), $"{{\"id\":1,\"s\":\"{huge}\"}}\n{{\"id\":2,\"s\":\"short\"}}\n");
+
+        var run = await ExportAsync(FileType.Parquet, CompressionKind.None, maxFileSizeMB: 1);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        var file = Assert.Single(run.Files).SinkPath;
+        // The least value went into the footer twice (statistics' min and legacy min): 300 KB for 100 KB of data.
+        Assert.InRange(new FileInfo(file).Length, huge.Length, huge.Length + 4096);
+        using var duck = new DuckDb();
+        Assert.Equal(["1:100000", "2:5"], duck.Strings($"SELECT id || ':' || length(s) FROM read_parquet({DuckDb.Quote(file)}) ORDER BY id"));
+        Assert.Equal(huge, duck.Scalar($"SELECT s FROM read_parquet({DuckDb.Quote(file)}) WHERE id = 1"));
+        Assert.Equal(["id:1:2", "s::"], duck.Strings(
+            $"SELECT path_in_schema || ':' || coalesce(stats_min_value, '') || ':' || coalesce(stats_max_value, '') FROM parquet_metadata({DuckDb.Quote(file)}) ORDER BY column_id"));
+    }
+
+    /// <summary>A line whose field d holds <paramref name="objects"/> objects within each other, so the line nests one more level.</summary>
+    private static string NestedLine(int id, int objects) =>
+        $"{{\"id\":{id},\"d\":" + string.Concat(Enumerable.Repeat("{\"a\":", objects)) + "1" + new string('}', objects) + "}";
+
+    [Fact]
+    public async Task Json_lines_nested_64_levels_export_and_deeper_ones_fail_naming_the_line_and_the_limit()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("a.jsonl"))!);
+        File.WriteAllText(Batch("a.jsonl"), NestedLine(1, 63) + "\n");
+
+        var run = await ExportAsync(FileType.Json);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.Equal(NestedLine(1, 63), Assert.Single(File.ReadAllLines(Assert.Single(run.Files).SinkPath)));
+
+        foreach (var objects in new[] { 64, 10_000 })
+        {
+            File.WriteAllText(Batch("a.jsonl"), NestedLine(1, 1) + "\n" + NestedLine(2, objects) + "\n");
+
+            run = await ExportAsync(FileType.Json);
+
+            Assert.Equal(RunStatus.Failed, run.Status);
+            // The parser's message (JsonSchemaInferenceTests.Nesting_deeper_than_the_parsers_limit_gives_its_message).
+            Assert.Contains("a.jsonl (line 2): invalid JSON: The maximum configured depth of 64 has been exceeded.", run.Error);
+        }
+    }
+
+    [Theory]
+    [InlineData(FileType.Parquet, CompressionKind.Zstd)]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    public async Task A_list_of_a_million_elements_in_one_record_passes_a_1_MB_file_limit_whole(FileType fileType, CompressionKind compression)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("a.jsonl"))!);
+        File.WriteAllText(Batch("a.jsonl"), "{\"id\":1,\"l\":[" + string.Join(',', Enumerable.Range(0, 1_000_000)) + "]}\n{\"id\":2,\"l\":[5]}\n");
+
+        var run = await ExportAsync(fileType, compression, maxFileSizeMB: 1);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        var file = Assert.Single(run.Files).SinkPath;
+        using var duck = new DuckDb();
+        var relation = fileType == FileType.Parquet ? $"read_parquet({DuckDb.Quote(file)})" : $"read_json({DuckDb.Quote(file)}, format = 'newline_delimited')";
+        Assert.Equal(["1:1000000:499999500000", "2:1:5"], duck.Strings($"SELECT id || ':' || len(l) || ':' || list_sum(l) FROM {relation} ORDER BY id"));
+    }
+
+    [Fact]
+    public async Task Thousands_of_one_record_batches_and_empty_ones_export_every_record_once()
+    {
+        for (var i = 0; i < 2000; i++)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Batch("x"))!);
+            File.WriteAllText(Batch($"b{i:D4}.jsonl"), $"{{\"id\":{i}}}\n");
+        }
+        File.WriteAllBytes(Batch("empty.jsonl"), []);
+        File.WriteAllText(Batch("blank.jsonl"), "\n  \r\n\n");
+        using (var gzip = new GZipStream(File.Create(Batch("empty.jsonl.gz")), CompressionLevel.Optimal))
+        {
+            gzip.WriteByte((byte)'\n');   // a valid gzip member holding one blank line
+        }
+        using (var duck = new DuckDb())
+        {
+            duck.Execute($"COPY (SELECT 1::BIGINT AS id WHERE false) TO {DuckDb.Quote(Batch("none.parquet"))} (FORMAT parquet)");
+        }
+
+        var run = await ExportAsync(FileType.Parquet, CompressionKind.Snappy);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.Equal((2000, 2004), (run.RecordsWritten, run.BatchCount));
+        using var check = new DuckDb();
+        Assert.Equal([$"2000:0:1999:2000"], check.Strings(
+            $"SELECT count(*) || ':' || min(id) || ':' || max(id) || ':' || count(DISTINCT id) FROM read_parquet({DuckDb.Quote(Assert.Single(run.Files).SinkPath)})"));
+    }
+
+    [Fact]
+    public async Task Objects_whose_keys_are_data_stop_at_the_field_limit_naming_the_line_and_field()
+    {
+        // Each line's object m holds keys of its own (a map keyed by ids): fields null on every other line. Inferred as a
+        // struct, 12,000 lines of one key each made 12,000 columns: 144 M null entries, a 1.7 GB JSON file written in
+        // almost two minutes from 360 KB of lines. Here 12 lines of 1,000 keys, so the test stays quick.
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("a.jsonl"))!);
+        File.WriteAllLines(Batch("a.jsonl"), Enumerable.Range(0, 12).Select(i =>
+            $"{{\"id\":{i},\"m\":{{" + string.Join(',', Enumerable.Range(0, 1000).Select(j => $"\"k{i}_{j}\":{j}")) + "}}"));
+
+        var run = await ExportAsync(FileType.Json);
+
+        Assert.Equal(RunStatus.Failed, run.Status);
+        // id and m are fields 1 and 2; line 10 adds fields 9,003 to 10,002.
+        Assert.Equal(10_000, JsonSchemaInference.MaxFields);
+        Assert.Contains("a.jsonl (line 10): field 'm.k9_998' would be field 10001 of the batch", run.Error);
+        Assert.Empty(Directory.Exists(Output) ? Directory.GetFiles(Output, "*", SearchOption.AllDirectories) : []);
+    }
+}
