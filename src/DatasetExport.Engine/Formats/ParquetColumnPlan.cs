@@ -390,12 +390,18 @@ internal sealed class ParquetColumnPlan
 
         private T[] Decode<T>(ParquetPageReader pages, int count, int[]? definitions, int[]? repetitions, RowGroupLease lease, ParquetValueDecoder<T> decoder)
         {
+            var values = lease.Rent<T>(count);
+            DecodeInto(pages, count, definitions, repetitions, values, decoder);
+            return values;
+        }
+
+        /// <summary>Decodes the chunk's levels into the arrays given and its values into <paramref name="target"/> (disposing the decoder).</summary>
+        private void DecodeInto<T>(ParquetPageReader pages, int count, int[]? definitions, int[]? repetitions, Span<T> target, ParquetValueDecoder<T> decoder)
+        {
             using (decoder)
             {
-                var values = lease.Rent<T>(count);
                 ParquetColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
-                    definitions.AsSpan(0, definitions is null ? 0 : count), repetitions.AsSpan(0, repetitions is null ? 0 : count), values, decoder);
-                return values;
+                    definitions.AsSpan(0, definitions is null ? 0 : count), repetitions.AsSpan(0, repetitions is null ? 0 : count), target, decoder);
             }
         }
 
@@ -407,11 +413,7 @@ internal sealed class ParquetColumnPlan
         {
             var values = lease.Rent<DateTime>(count);
             var stored = MemoryMarshal.Cast<DateTime, long>(values.AsSpan(0, count));
-            using (var decoder = new ParquetFixedWidthDecoder<long>() { Pools = lease.Pools })
-            {
-                ParquetColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
-                    definitions.AsSpan(0, definitions is null ? 0 : count), repetitions.AsSpan(0, repetitions is null ? 0 : count), stored, decoder);
-            }
+            DecodeInto(pages, count, definitions, repetitions, stored, new ParquetFixedWidthDecoder<long>() { Pools = lease.Pools });
             var valueCount = ValueCount(definitions, count);
             for (var i = 0; i < valueCount; i++)
             {
@@ -439,11 +441,7 @@ internal sealed class ParquetColumnPlan
         {
             var values = lease.Rent<DateOnly>(count);
             var stored = MemoryMarshal.Cast<DateOnly, int>(values.AsSpan(0, count));
-            using (var decoder = new ParquetFixedWidthDecoder<int>() { Pools = lease.Pools })
-            {
-                ParquetColumnDecoder.Decode(pages, count, _field.MaxDefinitionLevel, _field.MaxRepetitionLevel,
-                    definitions.AsSpan(0, definitions is null ? 0 : count), repetitions.AsSpan(0, repetitions is null ? 0 : count), stored, decoder);
-            }
+            DecodeInto(pages, count, definitions, repetitions, stored, new ParquetFixedWidthDecoder<int>() { Pools = lease.Pools });
             var valueCount = ValueCount(definitions, count);
             for (var i = 0; i < valueCount; i++)
             {
