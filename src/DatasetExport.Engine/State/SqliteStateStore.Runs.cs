@@ -251,14 +251,14 @@ public sealed partial class SqliteStateStore
                     $"SELECT rowid AS page_rowid, * FROM runs {(after is null ? firstPage : nextPage)} ORDER BY started_at DESC, rowid DESC LIMIT $page_size",
                     [.. parameters, ("$after_started_at", after?.StartedAt), ("$after_rowid", after?.RowId), ("$page_size", RunPageSize)]);
                 using var reader = command.ExecuteReader();
-                var flowName = reader.GetOrdinal("flow_name");
+                var (flowName, startedAt, rowId) = (reader.GetOrdinal("flow_name"), reader.GetOrdinal("started_at"), reader.GetOrdinal("page_rowid"));
                 var runs = new List<RunRecord>();
                 var rows = 0;
                 (string, long)? lastRow = null;
                 while ((last is null || returned + runs.Count < last) && reader.Read())
                 {
                     rows++;
-                    lastRow = (reader.GetString(reader.GetOrdinal("started_at")), reader.GetInt64(reader.GetOrdinal("page_rowid")));
+                    lastRow = (reader.GetString(startedAt), reader.GetInt64(rowId));
                     // Only the runs whose flow name matches are read whole (with their files).
                     if (flowNameMatches is null || flowNameMatches(reader.GetString(flowName))) runs.Add(ReadRun(reader));
                 }
