@@ -27,6 +27,23 @@ public abstract record NewCredential
 }
 
 /// <summary>
+/// How one destination type takes new credentials: one implementation per way of signing in, beside the type's class,
+/// named for the type in <see cref="DestinationRegistry"/>.
+/// </summary>
+public abstract class CredentialRenewal
+{
+    /// <summary>What the destination takes, for refusing another kind: e.g. "takes a credential: access key id and secret".</summary>
+    public abstract string WhatItTakes(DestinationSettings settings);
+
+    /// <summary>
+    /// The secrets that replace every stored one (the public half, such as a key id, put in <paramref name="settings"/>'
+    /// properties), or null, changing nothing, when the destination does not sign in with <paramref name="credential"/>'s
+    /// kind. ArgumentException for a credential of the right kind that cannot be used (messages never quote a secret).
+    /// </summary>
+    public abstract Dictionary<string, string>? Renew(DestinationSettings settings, NewCredential credential);
+}
+
+/// <summary>
 /// Replaces a stored destination's credentials (a rotated key, an expired SAS, secrets this state home can no longer
 /// decrypt) without making it anew, which would lose what its flows exported there. The way it signs in stays: the new
 /// credential must be of the kind that way takes, and it replaces every stored secret.
@@ -42,70 +59,14 @@ public static class DestinationCredentials
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(credential);
-        var properties = settings.Properties;
-        var secrets = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        switch (settings.Type, credential)
-        {
-            case (DestinationType.AmazonS3 or DestinationType.GoogleCloudStorage, NewCredential.Pair pair):
-                properties[DestinationKeys.AccessKeyId] = pair.UserName;
-                secrets[DestinationKeys.SecretAccessKey] = pair.Secret;
-                break;
-            case (DestinationType.AzureBlob or DestinationType.AzureDataLakeGen2, NewCredential.Pair pair) when SignsInAsAccount(settings):
-                if (settings.GetProperty(DestinationKeys.TenantId) is not null)
-                {
-                    properties[DestinationKeys.ClientId] = pair.UserName;
-                    secrets[DestinationKeys.ClientSecret] = pair.Secret;
-                }
-                else
-                {
-                    secrets[DestinationKeys.AccountKey] = pair.Secret;
-                }
-                break;
-            case (DestinationType.AzureBlob, NewCredential.ConnectionString connectionString) when !SignsInAsAccount(settings):
-                secrets[DestinationKeys.ConnectionString] = connectionString.Value;
-                break;
-            case (DestinationType.AzureBlob, NewCredential.SasUri sas) when !SignsInAsAccount(settings):
-                secrets[DestinationKeys.SasUri] = CheckedSasUri(sas).AbsoluteUri;
-                break;
-            case (DestinationType.DataLandingZone, NewCredential.SasUri sas):
-                var sasUri = CheckedSasUri(sas);
-                // The container is part of the destination's identity: its folder and every run's files are there.
-                if (!string.Equals(sasUri.GetLeftPart(UriPartial.Path).TrimEnd('/'), settings.GetProperty(DestinationKeys.ServiceUri), StringComparison.OrdinalIgnoreCase))
-                {
-                    throw new ArgumentException(
-                        $"The SAS URI names another container than destination '{settings.Name}' ({settings.GetProperty(DestinationKeys.ServiceUri)}): " +
-                        "a landing zone's new SAS must be for the same container.", nameof(NewCredential.SasUri));
-                }
-                secrets[DestinationKeys.SasUri] = sasUri.AbsoluteUri;
-                break;
-            case (DestinationType.Sftp, NewCredential.Pair pair):
-                properties[DestinationKeys.UserName] = pair.UserName;
-                if (settings.GetProperty(DestinationKeys.KeyFile) is null) secrets[DestinationKeys.Password] = pair.Secret;
-                else if (pair.Secret.Length > 0) secrets[DestinationKeys.KeyPassphrase] = pair.Secret;
-                break;
-            default:
-                throw new ArgumentException(
-                    $"Destination '{settings.Name}' ({settings.Type}) {WhatItTakes(settings)}: it cannot be given a {Describe(credential)}.", ParameterName(credential));
-        }
+        var renewal = DestinationRegistry.CredentialsOf(settings.Type);
+        var secrets = renewal?.Renew(settings, credential) ?? throw new ArgumentException(
+            $"Destination '{settings.Name}' ({settings.Type}) {renewal?.WhatItTakes(settings) ?? "stores no credentials"}: it cannot be given a {Describe(credential)}.",
+            ParameterName(credential));
         settings.Secrets = secrets;
         // Whatever was stored is replaced, readable here or not.
         settings.UnreadableSecrets = null;
     }
-
-    /// <summary>Azure destinations made with an account name sign in as the account (key, service principal, default chain).</summary>
-    private static bool SignsInAsAccount(DestinationSettings settings) =>
-        settings.Type == DestinationType.AzureDataLakeGen2 || settings.GetProperty(DestinationKeys.AccountName) is not null;
-
-    private static string WhatItTakes(DestinationSettings settings) => settings.Type switch
-    {
-        DestinationType.AmazonS3 or DestinationType.GoogleCloudStorage => "takes a credential: access key id and secret",
-        DestinationType.AzureBlob or DestinationType.AzureDataLakeGen2 when SignsInAsAccount(settings) =>
-            "signs in as its storage account and takes a credential: the account key as password, or with a TenantId the client id and secret",
-        DestinationType.AzureBlob => "signs in to its container and takes a connection string or a SAS URI",
-        DestinationType.DataLandingZone => "takes a SAS URI for its container",
-        DestinationType.Sftp => "takes a credential: user name and password, or with a KeyFile the key's passphrase",
-        _ => "stores no credentials",
-    };
 
     private static string Describe(NewCredential credential) => credential switch
     {
@@ -138,7 +99,8 @@ public static class DestinationCredentials
         return uri;
     }
 
-    private static Uri CheckedSasUri(NewCredential.SasUri sas)
+    /// <summary>A new SAS URI as a destination stores it: parsed as <see cref="ParseSasUri"/> does, and carrying a signature.</summary>
+    internal static Uri CheckedSasUri(NewCredential.SasUri sas)
     {
         var uri = ParseSasUri(sas.Value, "The SAS URI", nameof(NewCredential.SasUri));
         if (uri.Query.Length == 0)
