@@ -127,9 +127,10 @@ internal sealed class ExportRunner
             var readOptions = new BatchReadOptions(flow.SkipInvalidRecords, flow.SkipInvalidBatches);
             DatasetInfo dataset;
             List<BatchInfo> exported;
+            PgpFileEncryption? encryption;
             try
             {
-                (dataset, exported) = await ExportDatasetAsync(readOptions with { SampleJsonSchemas = true }).ConfigureAwait(false);
+                (dataset, exported, encryption) = await ExportDatasetAsync(readOptions with { SampleJsonSchemas = true }).ConfigureAwait(false);
             }
             catch (SchemaSampleMisfitException misfit)
             {
@@ -142,13 +143,13 @@ internal sealed class ExportRunner
                 run.RecordsRead = run.RecordsWritten = run.RecordsSkipped = run.RecordsFailed = run.OutputBytes = 0;
                 TryDeleteFolder(staging);
                 Directory.CreateDirectory(staging);
-                (dataset, exported) = await ExportDatasetAsync(readOptions).ConfigureAwait(false);
+                (dataset, exported, encryption) = await ExportDatasetAsync(readOptions).ConfigureAwait(false);
             }
             if (destination.IncludeManifest && run.Files.Count > 0)
             {
                 // Readers follow manifests: never publish one for a run that is no longer ours.
                 ThrowIfLost(run, heartbeat);
-                await WriteManifestAsync(run, flow, destination, target, dataset, staging, token).ConfigureAwait(false);
+                await WriteManifestAsync(run, flow, destination, target, dataset, encryption, staging, token).ConfigureAwait(false);
             }
             run.CompletedAt = _time.GetUtcNow();
             run.Retries = target.Retries;
@@ -182,7 +183,7 @@ internal sealed class ExportRunner
             TryDeleteFolder(staging);
         }
 
-        async Task<(DatasetInfo Dataset, List<BatchInfo> Exported)> ExportDatasetAsync(BatchReadOptions readOptions)
+        async Task<(DatasetInfo Dataset, List<BatchInfo> Exported, PgpFileEncryption? Encryption)> ExportDatasetAsync(BatchReadOptions readOptions)
         {
             var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions, token).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
@@ -193,8 +194,10 @@ internal sealed class ExportRunner
             run.InputBytes = batches.Sum(b => b.SizeBytes);
             // A batch the flow exported before is not this run's to skip, whatever a newer batch conflicts with.
             foreach (var problem in dataset.BatchProblems.Where(p => !exportedBefore.Contains(p.Batch.Key.Value))) RecordSkipped(run, problem);
-            var exported = await WriteFilesAsync(run, destination, target, dataset, batches, readOptions, staging, progress, token).ConfigureAwait(false);
-            return (dataset, exported);
+            // The key is judged at the run's start, for its parts and its manifest alike (and the same on a restart).
+            var encryption = PgpFileEncryption.For(destination, run.StartedAt);
+            var exported = await WriteFilesAsync(run, destination, target, dataset, batches, readOptions, encryption, staging, progress, token).ConfigureAwait(false);
+            return (dataset, exported, encryption);
         }
     }
 
@@ -357,12 +360,12 @@ internal sealed class ExportRunner
     /// </summary>
     private async Task<List<BatchInfo>> WriteFilesAsync(
         RunRecord run, DestinationSettings destination, IExportDestination target, DatasetInfo dataset,
-        IReadOnlyList<BatchInfo> batches, BatchReadOptions readOptions, string staging, ProgressScope progress, CancellationToken cancellationToken)
+        IReadOnlyList<BatchInfo> batches, BatchReadOptions readOptions, PgpFileEncryption? encryption, string staging, ProgressScope progress,
+        CancellationToken cancellationToken)
     {
         var exported = new List<BatchInfo>(batches.Count);
         var schema = dataset.Schema!;
         var maxBytes = destination.MaxFileSizeBytes;
-        var encryption = PgpFileEncryption.For(destination, _time.GetUtcNow());
         var extension = FormatCatalog.FileExtension(destination.FileType, destination.Compression);
         PartFile? part = null;
         // Parts are numbered when opened: run.Files lags behind while a part is uploading.
@@ -800,7 +803,7 @@ internal sealed class ExportRunner
 
     private async Task WriteManifestAsync(
         RunRecord run, FlowRecord flow, DestinationSettings destination, IExportDestination target, DatasetInfo dataset,
-        string staging, CancellationToken cancellationToken)
+        PgpFileEncryption? encryption, string staging, CancellationToken cancellationToken)
     {
         var manifest = new ExportManifest
         {
@@ -820,7 +823,6 @@ internal sealed class ExportRunner
             CreatedAt = _time.GetUtcNow(),
         };
         var fileName = ExportManifest.FileName(destination.Id, run.Id);
-        var encryption = PgpFileEncryption.For(destination, _time.GetUtcNow());
         if (encryption is { EncryptManifest: true }) fileName += PgpFileEncryption.Suffix;
         var localPath = Path.Combine(staging, fileName);
         await using (var file = new FileStream(localPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
