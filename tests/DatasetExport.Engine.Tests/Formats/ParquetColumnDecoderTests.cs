@@ -290,7 +290,6 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
               CASE i % 4 WHEN 0 THEN NULL ELSE [DATE '0001-01-01' + i::INTEGER, NULL, DATE '9999-12-31' - i::INTEGER] END AS days
             FROM range({{Rows}}) r(i)) TO {{DuckDb.Quote(path)}} (FORMAT parquet, PARQUET_VERSION {{version}}, ROW_GROUP_SIZE {{RowGroupRows}})
             """);
-        var schema = await new ParquetBatchReader().ReadSchemaAsync(path, gzipped: false, CancellationToken.None);
         string Micros(object? value) => value is DateTime time
             ? (time.Kind == DateTimeKind.Utc ? ((time.Ticks - DateTime.UnixEpoch.Ticks) / 10).ToString(System.Globalization.CultureInfo.InvariantCulture) : "not UTC")
             : "null";
@@ -298,17 +297,13 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
             ? (date.DayNumber - DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber).ToString(System.Globalization.CultureInfo.InvariantCulture)
             : "null";
 
-        var ours = new List<string>();
-        await foreach (var chunk in new ParquetBatchReader(chunkSize: 1000).ReadAsync(path, gzipped: false, schema, CancellationToken.None))
+        var ours = await LinesAsOursReadsThemAsync(path, record =>
         {
-            foreach (var record in chunk.Records)
-            {
-                var list = record["lst"] is System.Collections.IEnumerable items ? "[" + string.Join(";", items.Cast<object?>().Select(Micros)) + "]" : "null";
-                var days = record["days"] is System.Collections.IEnumerable dates ? "[" + string.Join(";", dates.Cast<object?>().Select(Days)) + "]" : "null";
-                ours.Add(string.Join(",", Micros(record["us"]), Micros(record["ms"]), Micros(record["s"]), Micros(record["ns"]), Micros(record["tz"]), list,
-                    Days(record["day"]), days));
-            }
-        }
+            var list = record["lst"] is System.Collections.IEnumerable items ? "[" + string.Join(";", items.Cast<object?>().Select(Micros)) + "]" : "null";
+            var days = record["days"] is System.Collections.IEnumerable dates ? "[" + string.Join(";", dates.Cast<object?>().Select(Days)) + "]" : "null";
+            return string.Join(",", Micros(record["us"]), Micros(record["ms"]), Micros(record["s"]), Micros(record["ns"]), Micros(record["tz"]), list,
+                Days(record["day"]), days);
+        });
 
         var expected = _duck.Strings($"""
             SELECT concat_ws(',', coalesce(epoch_us(us)::VARCHAR, 'null'), epoch_us(ms), epoch_us(s), epoch_us(ns), epoch_us(tz),
@@ -343,7 +338,6 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
               CASE i % 4 WHEN 0 THEN NULL ELSE [(i / 7)::DECIMAL(9, 2), NULL] END AS lstd
             FROM range({{Rows}}) r(i)) TO {{DuckDb.Quote(path)}} (FORMAT parquet, PARQUET_VERSION {{version}}, ROW_GROUP_SIZE {{RowGroupRows}})
             """);
-        var schema = await new ParquetBatchReader().ReadSchemaAsync(path, gzipped: false, CancellationToken.None);
         string Text(object? value) => value switch
         {
             null => "null",
@@ -352,11 +346,8 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
             var other => Convert.ToString(other, System.Globalization.CultureInfo.InvariantCulture)!,
         };
 
-        var ours = new List<string>();
-        await foreach (var chunk in new ParquetBatchReader(chunkSize: 1000).ReadAsync(path, gzipped: false, schema, CancellationToken.None))
-        {
-            ours.AddRange(chunk.Records.Select(record => string.Join(",", new[] { "i8", "i16", "u8", "u16", "d4", "d9", "d18", "lst8", "lstd" }.Select(name => Text(record[name])))));
-        }
+        var ours = await LinesAsOursReadsThemAsync(path,
+            record => string.Join(",", new[] { "i8", "i16", "u8", "u16", "d4", "d9", "d18", "lst8", "lstd" }.Select(name => Text(record[name]))));
 
         string List(string column) =>
             $"CASE WHEN {column} IS NULL THEN 'null' ELSE '[' || array_to_string(list_transform({column}, x -> coalesce(x::VARCHAR, 'null')), ';') || ']' END";
@@ -366,6 +357,18 @@ public sealed class ParquetColumnDecoderTests(FormatsFixture fixture)
             """);
         Assert.Equal(Rows, ours.Count);
         Assert.Equal(expected, ours);
+    }
+
+    /// <summary>Every record of the file as the engine's reader reads it (in chunks of 1,000), each made a line by <paramref name="line"/>.</summary>
+    private static async Task<List<string>> LinesAsOursReadsThemAsync(string path, Func<DatasetExport.Engine.Formats.Record, string> line)
+    {
+        var schema = await new ParquetBatchReader().ReadSchemaAsync(path, gzipped: false, CancellationToken.None);
+        var lines = new List<string>();
+        await foreach (var chunk in new ParquetBatchReader(chunkSize: 1000).ReadAsync(path, gzipped: false, schema, CancellationToken.None))
+        {
+            lines.AddRange(chunk.Records.Select(line));
+        }
+        return lines;
     }
 
     [Fact]
