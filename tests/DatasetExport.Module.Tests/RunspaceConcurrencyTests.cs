@@ -228,6 +228,22 @@ public sealed class RunspaceConcurrencyTests(AzuriteServer azurite) : IClassFixt
             New-ExportFlow -Name kept -Destination kept -Dataset orders, events | Out-Null
             """, stoppedOut, keptOut).AssertNoErrors();
 
+        var keptRuns = RunKeptWhileStopping(session, lake, _ => true);
+
+        Assert.Equal(2, keptRuns.Count);
+        Assert.All(keptRuns, run => Assert.Equal("Succeeded", run.Properties["Status"].Value.ToString()));
+        var keptIds = Directory.EnumerateFiles(Path.Combine(keptOut, "events"), "*.json.gz", SearchOption.AllDirectories).SelectMany(ReadGzipLines).Select(IdOf);
+        Assert.Equal(Enumerable.Range(0, 100_000), keptIds.Order());
+        AssertStoppedRunCancelled(session, stoppedOut);
+    }
+
+    /// <summary>
+    /// Runs flows 'kept' and 'stopped' at once, each with Start-ExportRun in its own runspace of a pool of two; 'stopped' is
+    /// stopped (PowerShell.Stop, as Ctrl+C or a timeout does) at the first of its progress records <paramref name="stopAt"/>
+    /// accepts. Asserts that it ended by that stop and that 'kept' wrote no error; returns the runs 'kept' output.
+    /// </summary>
+    internal static PSDataCollection<PSObject> RunKeptWhileStopping(ModuleSession session, string lake, Func<ProgressRecord, bool> stopAt)
+    {
         var state = InitialSessionState.CreateDefault2();
         state.ImportPSModule(ModuleSession.ManifestPath);
         using var pool = RunspaceFactory.CreateRunspacePool(2, 2, state, session.Host);
@@ -238,25 +254,32 @@ public sealed class RunspaceConcurrencyTests(AzuriteServer azurite) : IClassFixt
         using var stopped = PowerShell.Create();
         stopped.RunspacePool = pool;
         stopped.AddCommand("Start-ExportRun").AddParameter("Flow", "stopped").AddParameter("LakePath", lake);
-        // BeginStop: the event is raised on the pipeline thread, which a synchronous Stop would wait for forever.
-        stopped.Streams.Progress.DataAdded += (_, _) => stopped.BeginStop(null, null);
+        var stopAsked = false;
+        stopped.Streams.Progress.DataAdded += (_, e) =>
+        {
+            if (stopAsked || !stopAt(stopped.Streams.Progress[e.Index])) return;
+            stopAsked = true;
+            // BeginStop: the event is raised on the pipeline thread, which a synchronous Stop would wait for forever.
+            stopped.BeginStop(null, null);
+        };
 
         var keptDone = kept.BeginInvoke();
         var stoppedDone = stopped.BeginInvoke();
         var keptRuns = kept.EndInvoke(keptDone);
         Assert.ThrowsAny<PipelineStoppedException>(() => stopped.EndInvoke(stoppedDone));
-
+        Assert.True(stopAsked);
         Assert.Equal(PSInvocationState.Stopped, stopped.InvocationStateInfo.State);
         Assert.Empty(kept.Streams.Error);
-        Assert.Equal(2, keptRuns.Count);
-        Assert.All(keptRuns, run => Assert.Equal("Succeeded", run.Properties["Status"].Value.ToString()));
-        var keptIds = Directory.EnumerateFiles(Path.Combine(keptOut, "events"), "*.json.gz", SearchOption.AllDirectories).SelectMany(ReadGzipLines).Select(IdOf);
-        Assert.Equal(Enumerable.Range(0, 100_000), keptIds.Order());
+        return keptRuns;
+    }
 
+    /// <summary>The stopped flow's run ended Failed as cancelled, none of its part files is left in <paramref name="folder"/>, and no run stays Running.</summary>
+    internal static void AssertStoppedRunCancelled(ModuleSession session, string folder)
+    {
         var stoppedRun = session.Run("Get-ExportRun -Flow stopped").AssertNoErrors().Output.Single();
         Assert.Equal("Failed", stoppedRun.Properties["Status"].Value.ToString());
         Assert.Equal("The export was cancelled.", stoppedRun.Properties["Error"].Value);
-        Assert.Empty(Directory.Exists(stoppedOut) ? Directory.EnumerateFiles(stoppedOut, "part-*", SearchOption.AllDirectories) : []);
+        Assert.Empty(Directory.Exists(folder) ? Directory.EnumerateFiles(folder, "part-*", SearchOption.AllDirectories) : []);
         Assert.DoesNotContain(session.Run("Get-ExportRun").AssertNoErrors().Output, run => run.Properties["Status"].Value.ToString() == "Running");
     }
 

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using System.Management.Automation.Runspaces;
 
 namespace DatasetExport.Module.Tests;
 
@@ -29,44 +28,16 @@ public sealed class SftpRunspaceTests(SftpServer server) : IClassFixture<SftpSer
             New-ExportFlow -Name kept -Destination kept -Dataset orders | Out-Null
             """, port, ModuleSurfaceTests.Credential(server.UserName, server.Password), server.FingerprintOf(SftpServer.HostKey), folder).AssertNoErrors();
 
-        var state = InitialSessionState.CreateDefault2();
-        state.ImportPSModule(ModuleSession.ManifestPath);
-        using var pool = RunspaceFactory.CreateRunspacePool(2, 2, state, session.Host);
-        pool.Open();
-        using var kept = PowerShell.Create();
-        kept.RunspacePool = pool;
-        kept.AddCommand("Start-ExportRun").AddParameter("Flow", "kept").AddParameter("LakePath", lake);
-        using var stopped = PowerShell.Create();
-        stopped.RunspacePool = pool;
-        stopped.AddCommand("Start-ExportRun").AddParameter("Flow", "stopped").AddParameter("LakePath", lake);
-        // Once a part is stored (the status counts files). BeginStop: the event is raised on the pipeline thread.
-        var partStored = false;
-        stopped.Streams.Progress.DataAdded += (_, e) =>
-        {
-            var record = stopped.Streams.Progress[e.Index];
-            if (record.RecordType == ProgressRecordType.Completed || record.StatusDescription.Contains(": 0 files", StringComparison.Ordinal)) return;
-            partStored = true;
-            stopped.BeginStop(null, null);
-        };
+        // Once a part is stored (the status counts files).
+        var keptRuns = RunspaceConcurrencyTests.RunKeptWhileStopping(session, lake,
+            record => record.RecordType != ProgressRecordType.Completed && !record.StatusDescription.Contains(": 0 files", StringComparison.Ordinal));
 
-        var keptDone = kept.BeginInvoke();
-        var stoppedDone = stopped.BeginInvoke();
-        var keptRuns = kept.EndInvoke(keptDone);
-        Assert.ThrowsAny<PipelineStoppedException>(() => stopped.EndInvoke(stoppedDone));
-        Assert.True(partStored);
-
-        Assert.Empty(kept.Streams.Error);
         var keptRun = Assert.Single(keptRuns);
         Assert.Equal("Succeeded", keptRun.Properties["Status"].Value.ToString());
         Assert.Equal(20_000L, (long)keptRun.Properties["RecordsWritten"].Value);
         var keptLines = Directory.EnumerateFiles(Path.Combine(server.HomePath, folder, "kept"), "part-*", SearchOption.AllDirectories).SelectMany(File.ReadLines).Count();
         Assert.Equal(20_000, keptLines);
 
-        var stoppedRun = session.Run("Get-ExportRun -Flow stopped").AssertNoErrors().Output.Single();
-        Assert.Equal("Failed", stoppedRun.Properties["Status"].Value.ToString());
-        Assert.Equal("The export was cancelled.", stoppedRun.Properties["Error"].Value);
-        var stoppedFolder = Path.Combine(server.HomePath, folder, "stopped");
-        Assert.Empty(Directory.Exists(stoppedFolder) ? Directory.EnumerateFiles(stoppedFolder, "part-*", SearchOption.AllDirectories) : []);
-        Assert.DoesNotContain(session.Run("Get-ExportRun").AssertNoErrors().Output, run => run.Properties["Status"].Value.ToString() == "Running");
+        RunspaceConcurrencyTests.AssertStoppedRunCancelled(session, Path.Combine(server.HomePath, folder, "stopped"));
     }
 }
