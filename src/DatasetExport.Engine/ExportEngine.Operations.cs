@@ -151,6 +151,54 @@ public sealed partial class ExportEngine
     }
 
     /// <summary>
+    /// Renames the flow and keeps everything else: its schedule and claimed slot, what it exported (an incremental flow does
+    /// not send that again, as it would as a flow made anew), its runs (recorded under the name each ran with; found by the
+    /// flow's new name). Refused like <see cref="UpdateFlow"/>: AlreadyExists for another flow's name, InUse when another
+    /// session changed it since it was read. Returns a warning when its destination's folder template names folders by
+    /// %FLOW_NAME%: later exports go elsewhere than earlier ones.
+    /// </summary>
+    public IReadOnlyList<string> RenameFlow(FlowRecord flow, string newName)
+    {
+        Validation.RequireName(newName, "flow");
+        var oldName = flow.Name;
+        flow.Name = newName;
+        try
+        {
+            UpdateFlow(flow);
+        }
+        catch
+        {
+            flow.Name = oldName;
+            throw;
+        }
+        return State.GetDestination(flow.DestinationId) is { } destination
+            ? FolderMacroWarnings(destination, "FLOW_NAME", $"flow '{newName}'", oldName, newName)
+            : [];
+    }
+
+    /// <summary>
+    /// Renames the destination and keeps everything else: its settings and secrets, the flows that use it, what they
+    /// exported there, its runs (recorded under the name each ran with). Refused with AlreadyExists for another
+    /// destination's name and InUse when another session changed it since it was read. Returns a warning when its
+    /// folder template names folders by %DESTINATION%.
+    /// </summary>
+    public IReadOnlyList<string> RenameDestination(DestinationSettings destination, string newName)
+    {
+        Validation.RequireName(newName, "destination");
+        var now = Time.GetUtcNow();
+        State.RenameDestination(destination.Id, newName, destination.ModifiedAt, now);
+        var oldName = destination.Name;
+        (destination.Name, destination.ModifiedAt) = (newName, now);
+        return FolderMacroWarnings(destination, "DESTINATION", $"destination '{newName}'", oldName, newName);
+    }
+
+    private static IReadOnlyList<string> FolderMacroWarnings(DestinationSettings destination, string macro, string renamed, string oldName, string newName) =>
+        destination.GetProperty(DestinationKeys.FolderTemplate) is { } template && FolderTemplate.Uses(template, macro)
+            ? [$"Destination '{destination.Name}' names folders by %{macro}% (FolderTemplate '{template}'): the next exports of {renamed} " +
+               $"go to folders named '{newName}'; what it exported before stays in folders named '{oldName}'."]
+            : [];
+
+    /// <summary>
     /// Removes a flow (its runs stay as history), then deletes what its runs left uncommitted (<see cref="RunRecord.FilesToRemove"/>:
     /// a dead run's files, those a failed run could not delete), each through its own destination and folder, as the flow's
     /// next run would have: none comes now. A run whose process died (past <see cref="RunLease"/>) counts as Abandoned; one

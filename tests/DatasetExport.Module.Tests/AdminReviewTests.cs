@@ -471,6 +471,37 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Flows_and_destinations_are_renamed_in_place_keeping_their_runs_and_what_was_exported()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
+            Start-ExportRun -Flow inc | Out-Null
+            """, _output).AssertNoErrors();
+
+        _session.Run("Rename-ExportFlow inc nightly -WhatIf").AssertNoErrors();
+        Assert.Contains("What if: Performing the operation \"Rename export flow to 'nightly'\" on target \"inc\".", _session.Host.Text);
+        var renamed = _session.Run("Get-ExportFlow inc | Rename-ExportFlow -NewName nightly -PassThru").AssertNoErrors().Output.Single();
+
+        Assert.Equal(("nightly", "d"), ((string)renamed.Properties["Name"].Value, (string)renamed.Properties["Destination"].Value));
+        Assert.Equal(["inc"], Strings("Get-ExportRun -Flow nightly | ForEach-Object Flow")); // the run keeps the name it ran with
+        Assert.Equal(0L, _session.Run("Start-ExportRun -Flow nightly").AssertNoErrors().Output.Single().Properties["RecordsWritten"].Value);
+        _session.Run("Rename-ExportDestination d archive; [pscustomobject]@{ Name = 'nightly'; NewName = 'daily' } | Rename-ExportFlow").AssertNoErrors();
+        Assert.Equal(["daily archive"], Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $($_.Destination)\" }"));
+        _session.Run("Start-ExportRun -Flow daily | Out-Null").AssertNoErrors();
+        Assert.Equal(["archive", "d", "d"], Strings("Get-ExportRun -Flow daily | ForEach-Object Destination")); // newest first
+
+        ExportPipelineTests.AssertError(_session.Run("Rename-ExportFlow nope x"), "FlowNotFound", "RenameExportFlowCommand", ErrorCategory.ObjectNotFound, "nope");
+        _session.Run("New-ExportFlow -Name other -Destination archive -Dataset orders | Out-Null").AssertNoErrors();
+        var taken = _session.Run("Rename-ExportFlow other DAILY");
+        ExportPipelineTests.AssertError(taken, "FlowAlreadyExists", "RenameExportFlowCommand", ErrorCategory.ResourceExists, "other");
+        Assert.Equal("Another flow is already named 'DAILY'.", taken.Errors[0].Exception.Message);
+        ExportPipelineTests.AssertError(_session.Run("Rename-ExportDestination archive 'a*'"), "NameContainsWildcard", "RenameExportDestinationCommand", ErrorCategory.InvalidArgument, "a*");
+        Assert.Equal(["daily", "other"], Strings("Get-ExportFlow | ForEach-Object Name"));
+    }
+
+    [Fact]
     public void Deserialized_copies_from_jobs_or_remote_sessions_stand_for_what_the_live_objects_name()
     {
         _session.Run("""

@@ -49,13 +49,16 @@ public static partial class FolderTemplate
         var literal = Macro().Replace(template, "x");
         if (literal.Contains('%')) throw Invalid(template, "a '%' does not belong to a macro");
         if (literal.IndexOfAny(UnsafeInSegment) >= 0) throw Invalid(template, "it contains a character that cannot be part of a path (\\ : * ? \" < > |)");
-        if (!Macro().Matches(template).Any(m => m.Groups[1].Value == "DATASET_ID"))
+        if (!Uses(template, "DATASET_ID"))
         {
             throw Invalid(template, "it must contain %DATASET_ID%, so that datasets never write into each other's folders");
         }
         // Expanding a sample proves every format works and no segment is '.' or '..' (DATETIME formats included).
         Expand(template, Sample);
     }
+
+    /// <summary>Whether the template has the macro <paramref name="name"/> (e.g. "FLOW_NAME"), with or without a format.</summary>
+    public static bool Uses(string template, string name) => Macro().Matches(template).Any(macro => macro.Groups[1].Value == name);
 
     /// <summary>The relative folder for a run. Names are made safe as single path segments.</summary>
     public static string Expand(string template, FolderTemplateValues values)

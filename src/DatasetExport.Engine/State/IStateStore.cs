@@ -40,6 +40,12 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// with <see cref="DestinationSettings.UnreadableSecrets"/> are refused (Unusable) unless given new secrets, which replace them.
     /// </summary>
     void UpdateDestination(DestinationSettings destination, DateTimeOffset? readModifiedAt = null);
+    /// <summary>
+    /// Renames the destination, nothing else (its secrets are not read or written, so one whose secrets cannot be decrypted
+    /// here is renamed too), only while it is still stored with <paramref name="readModifiedAt"/>: refused like
+    /// <see cref="UpdateDestination"/> (InUse when changed since, AlreadyExists for another's name, NotFound).
+    /// </summary>
+    void RenameDestination(Guid id, string newName, DateTimeOffset readModifiedAt, DateTimeOffset modifiedAt);
     /// <summary>Throws <see cref="StateException"/> (InUse) when a flow still uses it, or a Running run still writes to it.</summary>
     void RemoveDestination(Guid id);
     // Secrets that cannot be decrypted here leave a destination's Secrets empty and say why in UnreadableSecrets.

@@ -68,6 +68,31 @@ public sealed partial class SqliteStateStore
         });
     }
 
+    public void RenameDestination(Guid id, string newName, DateTimeOffset readModifiedAt, DateTimeOffset modifiedAt)
+    {
+        ValidateName(newName, "destination");
+        Write(() =>
+        {
+            int changed;
+            try
+            {
+                changed = Execute("""
+                    UPDATE destinations SET name = $name, name_key = $name_key, modified_at = $modified_at
+                    WHERE id = $id AND modified_at = $read_modified_at
+                    """, ("$id", IdText(id)), ("$name", newName), ("$name_key", NameKey(newName)), ("$modified_at", DateText(modifiedAt)),
+                    ("$read_modified_at", DateText(readModifiedAt)));
+            }
+            catch (SqliteException error) when (IsUniqueViolation(error))
+            {
+                throw new StateException(StateFailure.AlreadyExists, $"Another destination is already named '{newName}'.", error);
+            }
+            if (changed == 1) return;
+            var stored = ReadAll("SELECT name, modified_at FROM destinations WHERE id = $id", row => (Name: row.Text("name"), At: row.Text("modified_at")),
+                ("$id", IdText(id))).SingleOrDefault();
+            throw stored.At is null ? DestinationNotFound(id, null) : ChangedSinceRead("Destination", stored.Name, stored.At);
+        });
+    }
+
     public void RemoveDestination(Guid id) => Write(() =>
     {
         if (Scalar("SELECT name FROM destinations WHERE id = $id", ("$id", IdText(id))) is not string name)

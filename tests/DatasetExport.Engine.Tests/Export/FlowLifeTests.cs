@@ -29,8 +29,8 @@ public sealed class FlowLifeTests : IDisposable
         _root.Dispose();
     }
 
-    /// <summary>A local destination writing plain JSON Lines under out/<paramref name="name"/>.</summary>
-    private async Task<DestinationSettings> AddDestinationAsync(string name)
+    /// <summary>A local destination writing plain JSON Lines under out/<paramref name="name"/>, in folders of <paramref name="folderTemplate"/>.</summary>
+    private async Task<DestinationSettings> AddDestinationAsync(string name, string? folderTemplate = null)
     {
         var destination = new DestinationSettings
         {
@@ -40,6 +40,7 @@ public sealed class FlowLifeTests : IDisposable
             Compression = CompressionKind.None,
             Properties = { [LocalFolderDestination.PathProperty] = _root.Combine("out", name) },
         };
+        if (folderTemplate is not null) destination.Properties[DestinationKeys.FolderTemplate] = folderTemplate;
         await _engine.AddDestinationAsync(destination, skipValidation: true, default);
         return destination;
     }
@@ -304,5 +305,65 @@ public sealed class FlowLifeTests : IDisposable
         Assert.Contains("The dataset has no batch files", empty.Error);
         WriteBatch("web", "b.jsonl", 10);
         Assert.Equal(Range(10, 10), Ids(Assert.Single(await RunAsync(flow, 2))));
+    }
+    [Fact]
+    public async Task A_flow_renamed_keeps_its_runs_and_what_it_exported_and_says_where_its_folders_now_go()
+    {
+        WriteBatch("web", "a.jsonl", 0);
+        var destination = await AddDestinationAsync("archive", "%FLOW_NAME%/%DATASET_ID%/exportTime=%EXPORT_TIME%");
+        var flow = AddFlow(destination, ExportMode.Incremental, "web");
+        var first = Assert.Single(await RunAsync(flow, 0));
+        var readBefore = _engine.State.GetFlow(flow.Id)!;
+
+        var warnings = _engine.RenameFlow(flow, "web-daily");
+
+        Assert.Equal("Destination 'archive' names folders by %FLOW_NAME% (FolderTemplate '%FLOW_NAME%/%DATASET_ID%/exportTime=%EXPORT_TIME%'): " +
+            "the next exports of flow 'web-daily' go to folders named 'web-daily'; what it exported before stays in folders named 'life'.", Assert.Single(warnings));
+        Assert.Equal("web-daily", _engine.State.FindFlow("WEB-DAILY")!.Name);
+        Assert.Null(_engine.State.FindFlow("life"));
+        // As a flow made anew it would export a again; renamed, it sends only what arrived since, where the warning said.
+        WriteBatch("web", "b.jsonl", 10);
+        var second = Assert.Single(await RunAsync(flow, 1));
+        Assert.Equal(Range(10, 10), Ids(second));
+        Assert.StartsWith("web-daily/web/exportTime=", second.ExportPath);
+        Assert.StartsWith("life/web/exportTime=", first.ExportPath);
+        Assert.Equal(["web-daily", "life"], _engine.State.ListRuns(flow.Id).Select(run => run.FlowName)); // each run keeps the name it ran with
+
+        // A change of case is a rename; another flow's name, or a record another session changed since, is refused unchanged.
+        Assert.Contains("folders named 'Web-Daily'", Assert.Single(_engine.RenameFlow(_engine.State.GetFlow(flow.Id)!, "Web-Daily")));
+        var other = new FlowRecord { Name = "other", DestinationId = destination.Id, DatasetIds = ["web"] };
+        _engine.AddFlow(other);
+        Assert.Equal(StateFailure.AlreadyExists, Assert.Throws<StateException>(() => _engine.RenameFlow(other, "WEB-DAILY")).Failure);
+        Assert.Equal("other", other.Name);
+        Assert.Equal(StateFailure.InUse, Assert.Throws<StateException>(() => _engine.RenameFlow(readBefore, "stale")).Failure);
+        Assert.Equal(["Web-Daily", "other"], _engine.State.ListFlows().Select(f => f.Name).Order(StringComparer.Ordinal));
+        Assert.Throws<ArgumentException>(() => _engine.RenameFlow(other, "web*"));
+    }
+
+    [Fact]
+    public async Task A_destination_renamed_keeps_its_secrets_its_flows_and_what_was_exported_there()
+    {
+        WriteBatch("web", "a.jsonl", 0);
+        var destination = await AddDestinationAsync("archive", "%DESTINATION%/%DATASET_ID%/exportTime=%EXPORT_TIME%");
+        destination.Secrets["Token"] = "kept-secret";
+        _engine.State.UpdateDestination(destination);
+        var flow = AddFlow(destination, ExportMode.Incremental, "web");
+        Assert.Single(await RunAsync(flow, 0));
+        var readBefore = _engine.State.GetDestination(destination.Id)!;
+
+        var warnings = _engine.RenameDestination(_engine.State.GetDestination(destination.Id)!, "vault");
+
+        Assert.Contains("the next exports of destination 'vault' go to folders named 'vault'; what it exported before stays in folders named 'archive'.", Assert.Single(warnings));
+        var renamed = _engine.State.FindDestination("vault")!;
+        Assert.Equal((destination.Id, "kept-secret", null), (renamed.Id, renamed.GetSecret("Token"), renamed.UnreadableSecrets));
+        WriteBatch("web", "b.jsonl", 10);
+        var second = Assert.Single(await RunAsync(flow, 1));
+        Assert.Equal(Range(10, 10), Ids(second));
+        Assert.Equal(("vault", true), (second.DestinationName, second.ExportPath.StartsWith("vault/web/", StringComparison.Ordinal)));
+
+        await AddDestinationAsync("spare");
+        Assert.Equal(StateFailure.AlreadyExists, Assert.Throws<StateException>(() => _engine.RenameDestination(renamed, "SPARE")).Failure);
+        Assert.Equal(StateFailure.InUse, Assert.Throws<StateException>(() => _engine.RenameDestination(readBefore, "stale")).Failure);
+        Assert.Equal(["spare", "vault"], _engine.State.ListDestinations().Select(d => d.Name).Order(StringComparer.Ordinal));
     }
 }
