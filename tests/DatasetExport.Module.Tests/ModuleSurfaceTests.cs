@@ -73,6 +73,8 @@ public sealed class ModuleSurfaceTests
         {
             Assert.False(h[1].StartsWith(h[0], StringComparison.Ordinal), $"{h[0]} has no synopsis: {h[1]}");
             Assert.NotEmpty(h[2]);
+            // Without a description of its own, the help builder repeats the synopsis there: every cmdlet says more.
+            Assert.False(h[2] == h[1], $"{h[0]} has no description beyond its synopsis: {h[2]}");
             Assert.Equal("0", h[3]);
             Assert.NotEqual("0", h[4]);
         });
