@@ -26,6 +26,7 @@
         'Start-ExportRun'
         'Invoke-ExportSchedule'
         'Get-ExportRun'
+        'Remove-ExportRun'
         'Test-ExportRun'
     )
     FunctionsToExport    = @()

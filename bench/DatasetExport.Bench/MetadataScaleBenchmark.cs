@@ -140,6 +140,17 @@ internal static class MetadataScaleBenchmark
         var holding = 0;
         Row("Test-ExportRun -Flow hourly-0: the runs to verify", Best(3, () => holding = engine.GetRunsHoldingExports(big).Sum(pair => pair.Runs.Count)));
         Row($"... ({holding:N0} runs; verifying them reads each from the destination)", 0);
+        var yearOfRuns = state.ListRuns(flows.Single(f => f.Name == "hourly-1").Id).Select(run => run.Id).ToList();
+        var kept = 0;
+        Row(string.Create(CultureInfo.InvariantCulture, $"Remove-ExportRun, a year of hourly-1 ({yearOfRuns.Count:N0} runs): each read, then removed 500 per transaction"), Once(() =>
+        {
+            foreach (var chunk in yearOfRuns.Chunk(500))
+            {
+                foreach (var id in chunk) state.GetRun(id);
+                kept += engine.RemoveRuns(chunk).Count;
+            }
+        }));
+        Row($"... ({kept} kept)", 0);
         Row("Remove-ExportFlow daily-20 (180 runs of history)", Once(() => engine.RemoveFlowAsync(flows.Single(f => f.Name == "daily-20"), default).GetAwaiter().GetResult()));
         Row("Remove-ExportFlow hourly-2 (8,760 runs of history)", Once(() => engine.RemoveFlowAsync(flows.Single(f => f.Name == "hourly-2"), default).GetAwaiter().GetResult()));
         Row($"Remove-ExportDestination (no flow, {seeded.RetiredBatches:N0} exported batches)", Once(() => engine.RemoveDestinationAsync(state.FindDestination("retired")!, default).GetAwaiter().GetResult()));

@@ -208,13 +208,29 @@ public sealed partial class ExportEngine
     /// What verifying a flow checks: for each of its datasets, in the flow's order, the runs that hold the latest copy of
     /// every batch the flow has exported to its current destination (an incremental flow's whole history there, a full
     /// flow's newest run and the runs of batches gone from the lake since), oldest first; none for a dataset with nothing
-    /// exported there yet.
+    /// exported there yet. <c>RemovedRuns</c> counts such runs removed from the history since (<see cref="RemoveRuns"/>):
+    /// their files can no longer be verified.
     /// </summary>
-    public IReadOnlyList<(string DatasetId, IReadOnlyList<RunRecord> Runs)> GetRunsHoldingExports(FlowRecord flow) =>
+    public IReadOnlyList<(string DatasetId, IReadOnlyList<RunRecord> Runs, int RemovedRuns)> GetRunsHoldingExports(FlowRecord flow) =>
         flow.DatasetIds
-            .Select(datasetId => (datasetId, (IReadOnlyList<RunRecord>)State.GetRuns(State.ListRunsHoldingExportedBatches(flow.Id, datasetId, flow.DestinationId))
-                .OrderBy(run => run.StartedAt).ToList()))
+            .Select(datasetId =>
+            {
+                var holders = State.ListRunsHoldingExportedBatches(flow.Id, datasetId, flow.DestinationId);
+                var runs = State.GetRuns(holders).OrderBy(run => run.StartedAt).ToList();
+                return (datasetId, (IReadOnlyList<RunRecord>)runs, holders.Count - runs.Count);
+            })
             .ToList();
+
+    /// <summary>
+    /// Removes finished runs from the history (<see cref="IStateStore.RemoveRuns"/>: the files they exported and the record of
+    /// the batches they exported stay), returning those kept with why. Staging folders a dead process left are swept first,
+    /// while the store still knows their runs: the sweep leaves alone the folders of runs it does not know.
+    /// </summary>
+    public IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds)
+    {
+        ExportRunner.SweepStaging(State);
+        return State.RemoveRuns(runIds);
+    }
 
     /// <summary>Re-reads the run's manifest and every file from the destination, checking existence, size and sha256.</summary>
     public async Task<RunVerification> VerifyRunAsync(RunRecord run, CancellationToken cancellationToken)

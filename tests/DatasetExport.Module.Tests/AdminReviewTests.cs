@@ -426,6 +426,51 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Remove_ExportRun_prunes_the_history_keeping_what_an_incremental_flow_exported_and_what_must_stay()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
+            Start-ExportRun -Flow inc | Out-Null
+            """, _output).AssertNoErrors();
+        File.Copy(Path.Combine(_lake, "orders", "batch-0000.jsonl"), Path.Combine(_lake, "orders", "batch-0100.jsonl"));
+        _session.Run("Start-ExportRun -Flow inc | Out-Null; Start-ExportRun -Flow inc | Out-Null").AssertNoErrors(); // the second finds nothing new
+        var runs = _session.Run("Get-ExportRun -Flow inc").AssertNoErrors().Output; // newest first
+        Assert.Equal([0L, 40L, 120L], runs.Select(run => (long)run.Properties["RecordsWritten"].Value));
+        var files = Directory.GetFiles(Path.Combine(_output, "d"), "*", SearchOption.AllDirectories).Order().ToList();
+
+        // Removing history asks first (as removing a flow does), and -WhatIf says what would go.
+        _session.Host.ConfirmAnswer = "No";
+        _session.Run("Get-ExportRun -Flow inc -Last 1 | Remove-ExportRun").AssertNoErrors();
+        Assert.Equal(1, _session.Host.PromptCount);
+        _session.Run("Get-ExportRun -Flow inc | Remove-ExportRun -WhatIf").AssertNoErrors();
+        Assert.Contains($"What if: Performing the operation \"Remove from the run history\" on target \"Run {runs[2].Properties["Id"].Value} of flow 'inc', dataset 'orders', started ", _session.Host.Text);
+        Assert.Equal(3, _session.Run("Get-ExportRun -Flow inc").AssertNoErrors().Output.Count);
+
+        var removed = _session.Run("Get-ExportRun -Flow inc | Where-Object RecordsWritten -gt 0 | Remove-ExportRun -Confirm:$false -Verbose").AssertNoErrors();
+
+        Assert.Contains("Removed 2 run(s) from the run history.", removed.Verbose);
+        Assert.Equal([runs[0].Properties["Id"].Value], _session.Run("Get-ExportRun -Flow inc").AssertNoErrors().Output.Select(run => run.Properties["Id"].Value));
+        Assert.Equal(files, Directory.GetFiles(Path.Combine(_output, "d"), "*", SearchOption.AllDirectories).Order());
+        // What the removed runs exported stays exported: the flow sends none of it again, and verifying it says what it cannot check.
+        Assert.Equal(0L, _session.Run("Start-ExportRun -Flow inc").AssertNoErrors().Output.Single().Properties["RecordsWritten"].Value);
+        var verified = _session.Run("Test-ExportRun -Flow inc").AssertNoErrors();
+        Assert.Empty(verified.Output);
+        Assert.Contains(verified.OtherStreams, text => text.Contains(
+            "Flow 'inc', dataset 'orders': 2 run(s) that exported batches it will not send again have been removed from the run history", StringComparison.Ordinal));
+
+        var unknown = Guid.NewGuid();
+        ExportPipelineTests.AssertError(_session.Run("Remove-ExportRun -Id $args[0] -Confirm:$false", unknown),
+            "RunNotFound", "RemoveExportRunCommand", ErrorCategory.ObjectNotFound, unknown.ToString());
+        var latest = (Guid)runs[0].Properties["Id"].Value;
+        Assert.Equal(1, _session.ExecuteOnState("UPDATE runs SET status = 'Running' WHERE id = $id", ("$id", latest.ToString("D"))));
+        var running = _session.Run("Remove-ExportRun -Id $args[0] -Confirm:$false", latest);
+        ExportPipelineTests.AssertError(running, "RunInUse", "RemoveExportRunCommand", ErrorCategory.ResourceBusy, latest.ToString());
+        Assert.EndsWith("(flow 'inc', dataset 'orders') is still running.", running.Errors[0].Exception.Message);
+    }
+
+    [Fact]
     public void Deserialized_copies_from_jobs_or_remote_sessions_stand_for_what_the_live_objects_name()
     {
         _session.Run("""

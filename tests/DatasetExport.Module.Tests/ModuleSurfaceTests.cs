@@ -10,8 +10,8 @@ public sealed class ModuleSurfaceTests
     [
         "Disable-ExportFlow", "Enable-ExportFlow", "Get-DatasetExportOption", "Get-EligibleDataset", "Get-ExportDestination",
         "Get-ExportFlow", "Get-ExportRun", "Invoke-ExportSchedule", "New-ExportDestination", "New-ExportFlow",
-        "Remove-ExportDestination", "Remove-ExportFlow", "Set-DatasetExportOption", "Set-ExportDestination", "Set-ExportFlow",
-        "Start-ExportRun", "Test-ExportDestination", "Test-ExportRun",
+        "Remove-ExportDestination", "Remove-ExportFlow", "Remove-ExportRun", "Set-DatasetExportOption", "Set-ExportDestination",
+        "Set-ExportFlow", "Start-ExportRun", "Test-ExportDestination", "Test-ExportRun",
     ];
 
     [Fact]
@@ -68,7 +68,7 @@ public sealed class ModuleSurfaceTests
             }
             """).AssertNoErrors().Output.Select(o => ((string)o.BaseObject).Split('|')).ToList();
 
-        Assert.Equal(18, help.Count);
+        Assert.Equal(19, help.Count);
         Assert.All(help, h =>
         {
             Assert.False(h[1].StartsWith(h[0], StringComparison.Ordinal), $"{h[0]} has no synopsis: {h[1]}");

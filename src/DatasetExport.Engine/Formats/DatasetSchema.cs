@@ -61,7 +61,12 @@ public sealed record DatasetSchema(IReadOnlyList<SchemaField> Fields)
 {
     public bool Equals(DatasetSchema? other) => other is not null && Fields.SequenceEqual(other.Fields);
 
-    public override int GetHashCode() => Fields.Count;
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        foreach (var field in Fields) hash.Add(field);
+        return hash.ToHashCode();
+    }
 
     public override string ToString()
     {

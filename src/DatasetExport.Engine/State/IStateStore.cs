@@ -120,6 +120,14 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// refused with <see cref="StateException"/> (NotRunning) and nothing is written.
     /// </summary>
     void CommitRun(RunRecord run, IReadOnlyCollection<BatchKey> batches);
+    /// <summary>
+    /// Removes finished runs from the history, each with its file list, in one transaction, and returns those it kept, each
+    /// with why: NotFound for an id of no run; InUse for a run still Running, one holding <see cref="RunRecord.FilesToRemove"/>
+    /// (a later run, Remove-ExportFlow or Remove-ExportDestination deletes them through it), and the runs of a dataset at
+    /// its flow's last slot where one of them was abandoned (what the scheduler reads to redo that slot exactly once). The
+    /// batches a removed run exported stay recorded as exported: an incremental flow never sends them again.
+    /// </summary>
+    IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds);
     RunRecord? GetRun(Guid id);
     /// <summary>The runs with these ids, in one read (in no promised order); ids of no run are left out.</summary>
     IReadOnlyList<RunRecord> GetRuns(IReadOnlyCollection<Guid> ids);

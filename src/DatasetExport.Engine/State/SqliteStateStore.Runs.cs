@@ -181,6 +181,51 @@ public sealed partial class SqliteStateStore
         }
     }
 
+    public IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds)
+    {
+        ArgumentNullException.ThrowIfNull(runIds);
+        return Write(() =>
+        {
+            var kept = new List<(Guid, StateException)>();
+            foreach (var id in runIds.Distinct())
+            {
+                (string, object?)[] run = [("$id", IdText(id))];
+                var stored = ReadRuns("SELECT * FROM runs WHERE id = $id", run).SingleOrDefault();
+                if ((stored is null ? RunNotFound(id) : WhyKept(stored)) is { } refusal)
+                {
+                    kept.Add((id, refusal));
+                    continue;
+                }
+                Execute("DELETE FROM run_files WHERE run_id = $id", run);
+                Execute("DELETE FROM runs WHERE id = $id", run);
+            }
+            return (IReadOnlyList<(Guid, StateException)>)kept;
+        });
+    }
+
+    /// <summary>Why a stored run must stay in the history (<see cref="RemoveRuns"/>), or null; inside a write transaction.</summary>
+    private StateException? WhyKept(RunRecord run)
+    {
+        var which = $"Run {run.Id} (flow '{run.FlowName}', dataset '{run.DatasetId}')";
+        if (run.Status == RunStatus.Running) return new(StateFailure.InUse, $"{which} is still running.");
+        if (run.FilesToRemove.Any())
+        {
+            return new(StateFailure.InUse, $"{which} left files on destination '{run.DestinationName}' that no manifest lists; it is kept " +
+                "until they are deleted, which the flow's next run, Remove-ExportFlow or Remove-ExportDestination does.");
+        }
+        // RedoAbandonedSlotAsync redoes an abandoned dataset of the flow's last slot unless another run of that slot exists.
+        var slotToRedo = Scalar("""
+            SELECT 1 FROM flows JOIN runs AS abandoned ON abandoned.flow_id = flows.id
+            WHERE flows.id = $flow_id AND flows.last_slot = $slot
+              AND abandoned.dataset_id = $dataset_id AND abandoned.scheduled_time = $slot AND abandoned.status = 'Abandoned'
+            LIMIT 1
+            """, ("$flow_id", IdText(run.FlowId)), ("$slot", DateText(run.ScheduledTime)), ("$dataset_id", run.DatasetId));
+        if (slotToRedo is null) return null;
+        return new(StateFailure.InUse, $"{which} is of the flow's latest slot ({run.ScheduledTime.UtcDateTime:yyyy-MM-dd HH:mm} UTC), where a " +
+            "run of the dataset was abandoned: Invoke-ExportSchedule reads that slot's runs to redo it exactly once. It can be removed " +
+            "once the flow has run a later slot.");
+    }
+
     public RunRecord? GetRun(Guid id) => Read(() => ReadRuns("SELECT * FROM runs WHERE id = $id", ("$id", IdText(id))).SingleOrDefault());
 
     public IReadOnlyList<RunRecord> GetRuns(IReadOnlyCollection<Guid> ids)

@@ -185,6 +185,22 @@ internal static class StateSchema
         ALTER TABLE runs DROP COLUMN files;
         CREATE INDEX runs_holding_files_to_remove ON runs (flow_id, started_at) WHERE left_files <> '[]' OR status = 'Abandoned';
         """,
+        // 10: runs can be removed from the history (Remove-ExportRun) while the batches they exported stay recorded as
+        // exported, so an exported batch's run_id no longer references a run that must exist.
+        """
+        CREATE TABLE exported_batches_kept (
+            flow_id        TEXT NOT NULL REFERENCES flows (id),
+            destination_id TEXT NOT NULL,
+            dataset_id     TEXT NOT NULL,
+            batch_key      TEXT NOT NULL,
+            run_id         TEXT NOT NULL,
+            PRIMARY KEY (flow_id, destination_id, dataset_id, batch_key)
+        ) WITHOUT ROWID;
+        INSERT INTO exported_batches_kept (flow_id, destination_id, dataset_id, batch_key, run_id)
+            SELECT flow_id, destination_id, dataset_id, batch_key, run_id FROM exported_batches;
+        DROP TABLE exported_batches;
+        ALTER TABLE exported_batches_kept RENAME TO exported_batches;
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>

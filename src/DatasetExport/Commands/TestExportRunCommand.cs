@@ -7,7 +7,8 @@ namespace DatasetExport.Commands;
 /// <para type="synopsis">Verifies runs, or what a flow has exported: re-reads the manifest and every file from the destination, checking existence, size and sha256.</para>
 /// <para type="description">With -Flow (or flows from the pipeline) it verifies, for each dataset of the flow, the runs that
 /// hold the latest copy of every batch the flow has exported to its current destination: an incremental flow's whole
-/// history there, a full flow's newest run. A dataset with nothing exported there yet is a RunNotFound error.</para>
+/// history there, a full flow's newest run. A dataset with nothing exported there yet is a RunNotFound error. Runs removed
+/// from the history (Remove-ExportRun) cannot be verified: a warning says how many of a dataset's are gone.</para>
 /// </summary>
 /// <example>
 ///   <code>Get-ExportRun -Flow web-nightly -Last 1 | Test-ExportRun</code>
@@ -79,9 +80,14 @@ public sealed class TestExportRunCommand : DatasetExportCmdlet
 
     private void VerifyFlow(FlowRecord flow)
     {
-        foreach (var (datasetId, runs) in Engine.GetRunsHoldingExports(flow))
+        foreach (var (datasetId, runs, removedRuns) in Engine.GetRunsHoldingExports(flow))
         {
-            if (runs.Count == 0)
+            if (removedRuns > 0)
+            {
+                WriteWarning($"Flow '{flow.Name}', dataset '{datasetId}': {removedRuns} run(s) that exported batches it will not send again " +
+                    "have been removed from the run history (Remove-ExportRun); their files are not verified.");
+            }
+            if (runs.Count == 0 && removedRuns == 0)
             {
                 WriteError(new ErrorRecord(
                     new ItemNotFoundException($"Flow '{flow.Name}' has exported nothing of dataset '{datasetId}' to its destination yet: there is no run to verify."),

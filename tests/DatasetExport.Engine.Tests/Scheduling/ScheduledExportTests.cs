@@ -532,4 +532,44 @@ public sealed class ScheduledExportTests : IDisposable
         Assert.Empty(fixture.Engine.State.GetExportedBatches(flow.Id, "web"));
         Assert.Empty(Directory.EnumerateFiles(fixture.Output, "*", SearchOption.AllDirectories));
     }
+
+    [Fact]
+    public async Task Removing_runs_never_has_the_scheduler_redo_a_slot_or_an_incremental_flow_send_a_batch_again()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = _fixture.AddFlow("hourly", f => { Hourly(f, 1, Utc(3, 1, 11)); f.Mode = ExportMode.Incremental; });
+        // A process claimed the 11:00 slot and died; the next invocation, past the lease, redoes it.
+        _fixture.SetNow(Utc(3, 1, 11));
+        var dead = ExportRunner.NewRun(flow, _fixture.Destination, "web", Utc(3, 1, 11), Utc(3, 1, 11));
+        Assert.True(Engine.State.TryClaimSlot(flow.Id, Utc(3, 1, 11), [dead]));
+        _fixture.SetNow(Utc(3, 1, 11, 10));
+        var redo = Assert.Single(await _fixture.RunDueAsync());
+        Assert.Equal((RunStatus.Succeeded, Utc(3, 1, 11)), (redo.Status, redo.ScheduledTime));
+
+        // The slot's runs are what tells the scheduler it was redone: removing the redo alone would have it redone again.
+        var kept = Engine.RemoveRuns([redo.Id]).ToList();
+        _fixture.SetNow(Utc(3, 1, 11, 20));
+        Assert.Empty(await _fixture.RunDueAsync());
+        kept.AddRange(Engine.RemoveRuns([dead.Id]));
+
+        Assert.Equal([redo.Id, dead.Id], kept.Select(refusal => refusal.RunId));
+        Assert.All(kept, refusal => Assert.Equal(StateFailure.InUse, refusal.Refusal.Failure));
+        Assert.Contains("latest slot (2026-03-01 11:00 UTC), where a run of the dataset was abandoned", kept[0].Refusal.Message);
+
+        // Once a later slot has run, the whole history goes; what it exported stays exported.
+        _fixture.WriteBatch("web", "b.jsonl", 10, 10);
+        _fixture.SetNow(Utc(3, 1, 12));
+        var noon = Assert.Single(await _fixture.RunDueAsync());
+        Assert.Equal(10, noon.RecordsWritten);
+        Assert.Empty(Engine.RemoveRuns([dead.Id, redo.Id, noon.Id]));
+        Assert.Empty(Engine.State.ListRuns(flow.Id));
+        var (_, holders, removed) = Assert.Single(Engine.GetRunsHoldingExports(flow));
+        Assert.Equal((0, 2), (holders.Count, removed));
+
+        _fixture.WriteBatch("web", "c.jsonl", 20, 10);
+        _fixture.SetNow(Utc(3, 1, 13));
+        var next = Assert.Single(await _fixture.RunDueAsync());
+        Assert.Equal((RunStatus.Succeeded, 10L), (next.Status, next.RecordsWritten));
+        Assert.Empty(await _fixture.RunDueAsync());
+    }
 }

@@ -1,4 +1,5 @@
 using DatasetExport.Engine.State;
+using Microsoft.Data.Sqlite;
 
 namespace DatasetExport.Engine.Tests.State;
 
@@ -44,6 +45,60 @@ public sealed class RunHistoryTests : IDisposable
         Assert.Empty(holding[2].Runs);
     }
 
+    [Fact]
+    public void Removed_runs_leave_the_history_with_their_file_lists_and_what_they_exported_stays_exported()
+    {
+        var first = Record("orders", RunStatus.Succeeded, minute: 0, "a", "b");
+        var second = Record("orders", RunStatus.Succeeded, minute: 1, "c");
+        var failed = Record("orders", RunStatus.Failed, minute: 2);
+
+        Assert.Empty(_engine.RemoveRuns([first.Id, failed.Id]));
+
+        Assert.Equal([second.Id], _engine.State.ListRuns(_flow.Id).Select(run => run.Id));
+        Assert.Equal((0L, 0L, 1L), (FileRows(first.Id), FileRows(failed.Id), FileRows(second.Id)));
+        Assert.Equal(3, _engine.State.GetExportedBatches(_flow.Id, "orders", _flow.DestinationId).Count);
+        var (_, holders, removed) = _engine.GetRunsHoldingExports(_flow)[0];
+        Assert.Equal([second.Id], holders.Select(run => run.Id));
+        Assert.Equal(1, removed);
+    }
+
+    [Fact]
+    public void Runs_running_or_with_files_still_to_delete_are_kept_saying_why_while_the_others_go()
+    {
+        var abandoned = StateSamples.Run(_flow, "never", StateSamples.Noon.AddMinutes(1));
+        abandoned.Files.Add(StateSamples.File(1));
+        _engine.State.AddRun(abandoned);
+        Assert.Single(_engine.State.AbandonStaleRuns(StateSamples.Noon.AddMinutes(2)));
+        var running = StateSamples.Run(_flow, "orders", StateSamples.Noon.AddMinutes(5));
+        _engine.State.AddRun(running);
+        var leftFiles = Record("customers", RunStatus.Failed, minute: 3);
+        _engine.State.KeepLeftFiles(leftFiles.Id, ["customers/exportTime=202603141202/part-1.json"]);
+        var done = Record("customers", RunStatus.Succeeded, minute: 4, "x");
+        var unknown = Guid.NewGuid();
+
+        var kept = _engine.RemoveRuns([running.Id, leftFiles.Id, abandoned.Id, done.Id, unknown]);
+
+        Assert.Equal([running.Id, leftFiles.Id, abandoned.Id, unknown], kept.Select(refusal => refusal.RunId));
+        Assert.Equal([StateFailure.InUse, StateFailure.InUse, StateFailure.InUse, StateFailure.NotFound], kept.Select(refusal => refusal.Refusal.Failure));
+        Assert.EndsWith("(flow 'Nightly', dataset 'orders') is still running.", kept[0].Refusal.Message);
+        Assert.Contains("left files on destination 'Archive' that no manifest lists", kept[1].Refusal.Message);
+        Assert.Contains("left files on destination 'Archive' that no manifest lists", kept[2].Refusal.Message);
+        Assert.Equal($"No run with id {unknown} exists.", kept[3].Refusal.Message);
+        Assert.Null(_engine.State.GetRun(done.Id));
+        Assert.All([running, leftFiles, abandoned], run => Assert.NotNull(_engine.State.GetRun(run.Id)));
+    }
+
+    /// <summary>How many file rows the state store holds for the run.</summary>
+    private long FileRows(Guid runId)
+    {
+        using var connection = new SqliteConnection($"Data Source={_home.Combine(SqliteStateStore.DatabaseFileName)};Pooling=False");
+        connection.Open();
+        using var count = connection.CreateCommand();
+        count.CommandText = "SELECT count(*) FROM run_files WHERE run_id = $id";
+        count.Parameters.AddWithValue("$id", runId.ToString("D"));
+        return (long)count.ExecuteScalar()!;
+    }
+
     /// <summary>
     /// A run of the dataset started <paramref name="minute"/> minutes after noon, ended with <paramref name="status"/>;
     /// a successful one commits the named batches.
@@ -51,6 +106,7 @@ public sealed class RunHistoryTests : IDisposable
     private RunRecord Record(string datasetId, RunStatus status, int minute, params string[] batches)
     {
         var run = StateSamples.Run(_flow, datasetId, StateSamples.Noon.AddMinutes(minute));
+        run.Files.Add(StateSamples.File(1));
         _engine.State.AddRun(run);
         if (status == RunStatus.Succeeded)
         {

@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Management.Automation;
+using DatasetExport.Engine.State;
+
+namespace DatasetExport.Commands;
+
+/// <summary>
+/// <para type="synopsis">Removes finished runs from the run history. The files they exported stay where they are.</para>
+/// <para type="description">Runs are recorded for good, so a state home's history grows with every run; this removes the
+/// runs given, with their file lists. What a removed run exported stays recorded as exported: an incremental flow does not
+/// send those batches again, but Test-ExportRun can no longer verify that run's files. Some runs are kept, each with a
+/// RunInUse error saying why: a run still running, one whose left files (uncommitted, no manifest lists them) are still to
+/// be deleted, and the runs of a flow's latest slot where a run was abandoned (the scheduler reads them to redo that slot
+/// exactly once). Removals are written 500 runs at a time, each batch in one transaction.</para>
+/// </summary>
+/// <example>
+///   <code>Get-ExportRun | Where-Object StartedAt -lt (Get-Date).AddDays(-90) | Remove-ExportRun -Confirm:$false</code>
+///   <para>Keeps 90 days of run history: every run started earlier is removed, without asking for each one.</para>
+/// </example>
+/// <example>
+///   <code>Get-ExportRun -Flow web-nightly -Status Failed | Remove-ExportRun -WhatIf</code>
+///   <para>Shows which failed runs of the flow would be removed, removing none.</para>
+/// </example>
+[Cmdlet(VerbsCommon.Remove, "ExportRun", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = ByInputObjectSet)]
+[OutputType(typeof(void))]
+public sealed class RemoveExportRunCommand : DatasetExportCmdlet
+{
+    private const string ByInputObjectSet = "ByInputObject";
+    private const string ByIdSet = "ById";
+
+    /// <summary>Runs removed per transaction: one per run would make pruning a long history slow.</summary>
+    private const int RunsPerRemoval = 500;
+
+    private readonly List<Guid> _pending = [];
+    private int _removed;
+
+    #region Parameters
+
+    /// <summary>Runs from Get-ExportRun.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = ByInputObjectSet, ValueFromPipeline = true)]
+    [ValidateNotNull]
+    public ExportRun[] InputObject { get; set; } = [];
+
+    /// <summary>Run ids.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ByIdSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("RunId")]
+    public Guid[] Id { get; set; } = [];
+
+    #endregion
+
+    protected override string ErrorNoun => "Run";
+
+    protected override void ProcessRecordCore()
+    {
+        foreach (var id in ParameterSetName == ByIdSet ? Id : InputObject.Select(run => run.Id))
+        {
+            var run = Engine.State.GetRun(id);
+            if (run is null)
+            {
+                WriteNotFound("Run", id.ToString());
+                continue;
+            }
+            var description = string.Create(CultureInfo.InvariantCulture,
+                $"Run {run.Id} of flow '{run.FlowName}', dataset '{run.DatasetId}', started {run.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC ({run.Status})");
+            if (!ShouldProcess(description, "Remove from the run history")) continue;
+            _pending.Add(id);
+            if (_pending.Count == RunsPerRemoval) RemovePending();
+        }
+    }
+
+    protected override void EndProcessingCore()
+    {
+        RemovePending();
+        WriteVerbose($"Removed {_removed} run(s) from the run history.");
+    }
+
+    private void RemovePending()
+    {
+        if (_pending.Count == 0) return;
+        var kept = Engine.RemoveRuns(_pending);
+        _removed += _pending.Count - kept.Count;
+        _pending.Clear();
+        foreach (var (runId, refusal) in kept) WriteError(ToErrorRecord(refusal, runId.ToString()));
+    }
+}
