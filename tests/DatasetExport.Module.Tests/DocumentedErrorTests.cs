@@ -25,6 +25,9 @@ public sealed class DocumentedErrorTests
             New-ExportFlow -Name doomed -Destination d -Dataset doomed -Once -StartTime '2026-01-05T09:30Z' | Out-Null
             """, lake, output).AssertNoErrors();
         Directory.Delete(Path.Combine(lake, "doomed"), recursive: true);
+        // A run holding a file it could not delete stays in the history (Remove-ExportRun refuses it).
+        session.Run("Start-ExportRun f | Out-Null").AssertNoErrors();
+        Assert.Equal(1, session.ExecuteOnState("UPDATE runs SET left_files = '[\"orders/left.json\"]'"));
 
         var cases = new (string Id, string Script)[]
         {
@@ -35,6 +38,7 @@ public sealed class DocumentedErrorTests
             ("DestinationAlreadyExists", "New-ExportDestination -Name D -Type Local -Path $args[0]"),
             ("FlowAlreadyExists", "New-ExportFlow -Name F -Destination d -Dataset orders"),
             ("DestinationInUse", "Remove-ExportDestination d -Confirm:$false"),
+            ("RunInUse", "Get-ExportRun -Flow f | Remove-ExportRun -Confirm:$false"),
             ("NameContainsWildcard", "Disable-ExportFlow 'f*'"),
             ("ParametersDoNotMatchType", "New-ExportDestination -Name x -Type AmazonS3 -Path $args[0]"),
             ("InvalidDestinationParameter", "New-ExportDestination -Name x -Type Local -Path $args[0] -EncryptManifest"),
