@@ -95,7 +95,7 @@ public sealed partial class ExportEngine : IDisposable
         if (string.IsNullOrWhiteSpace(path))
         {
             throw new LakeException(LakeFailure.NotConfigured,
-                $"No lake path is set. Pass -LakePath, run Set-DatasetExportOption -LakePath <folder>, or set ${LakeVariable}.", "");
+                $"No lake path is set. Pass -LakePath, run Set-DatasetExportOption -LakePath <folder>, or set $env:{LakeVariable}.", "");
         }
         return Path.GetFullPath(resolveRelative is null || Path.IsPathRooted(path) ? path : resolveRelative(path));
     }

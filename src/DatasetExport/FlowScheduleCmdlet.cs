@@ -19,7 +19,7 @@ public abstract class FlowScheduleCmdlet : DatasetExportCmdlet
 
     #region Parameters
 
-    /// <summary>Run once, at -StartTime (default: when the flow is created).</summary>
+    /// <summary>Run once, at -StartTime (default: when the flow is created; on Set-ExportFlow, the next Invoke-ExportSchedule unless the stored start is still ahead).</summary>
     [Parameter(Mandatory = true, ParameterSetName = OnceSet)]
     public SwitchParameter Once { get; set; }
 

@@ -287,7 +287,10 @@ public sealed class ExportPipelineTests
 
         Assert.Equal(["orders"], session.Run("Get-EligibleDataset 'ord*' -LakePath $args[0]", lake).AssertNoErrors().Output.Select(d => (string)d.Properties["Id"].Value));
         AssertError(session.Run("Get-EligibleDataset -Id empty -LakePath $args[0]", lake), "DatasetNotEligible", "GetEligibleDatasetCommand", ErrorCategory.InvalidData, "empty");
-        AssertError(session.Run("Get-EligibleDataset"), "LakePathNotSet", "GetEligibleDatasetCommand", ErrorCategory.InvalidOperation, null);
+        var noLake = session.Run("Get-EligibleDataset");
+        AssertError(noLake, "LakePathNotSet", "GetEligibleDatasetCommand", ErrorCategory.InvalidOperation, null);
+        // What to set, as a PowerShell user types it: $DATASETEXPORT_LAKE alone would be a PowerShell variable, which the module never reads.
+        Assert.EndsWith("or set $env:DATASETEXPORT_LAKE.", noLake.Errors[0].Exception.Message);
 
         session.Run("Set-DatasetExportOption -LakePath $args[0]", lake).AssertNoErrors();
         Assert.Equal(2, session.Run("Get-EligibleDataset").AssertNoErrors().Output.Count);

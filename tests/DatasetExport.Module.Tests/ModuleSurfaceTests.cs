@@ -73,6 +73,8 @@ public sealed class ModuleSurfaceTests
         {
             Assert.False(h[1].StartsWith(h[0], StringComparison.Ordinal), $"{h[0]} has no synopsis: {h[1]}");
             Assert.NotEmpty(h[2]);
+            // Without a description of its own, the help builder repeats the synopsis there: every cmdlet says more.
+            Assert.False(h[2] == h[1], $"{h[0]} has no description beyond its synopsis: {h[2]}");
             Assert.Equal("0", h[3]);
             Assert.NotEqual("0", h[4]);
         });
@@ -107,20 +109,8 @@ public sealed class ModuleSurfaceTests
     public void Examples_in_the_docs_and_help_give_the_parameters_every_syntax_requires()
     {
         using var session = new ModuleSession();
-        var cmdlets = session.Run("Get-Command -Module DatasetExport").AssertNoErrors().Output
-            .Select(o => (CmdletInfo)o.BaseObject).ToDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
-        var root = Path.GetDirectoryName(Path.GetDirectoryName(ModuleSession.QuickstartPath))!;
-        var examples = new List<(string Source, string Code)>();
-        foreach (var document in Directory.GetFiles(Path.Combine(root, "docs"), "*.md").Append(Path.Combine(root, "README.md")))
-        {
-            var blocks = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(document), "```(?:powershell|pwsh|ps1)\\n(.*?)```",
-                System.Text.RegularExpressions.RegexOptions.Singleline);
-            examples.AddRange(blocks.Select(block => (Path.GetFileName(document), block.Groups[1].Value)));
-        }
-        var helpExamples = session.Run("Get-Command -Module DatasetExport | ForEach-Object { (Get-Help $_.Name -Examples).examples.example | ForEach-Object { $_.code } }")
-            .AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
-        Assert.True(helpExamples.Count >= 30, $"{helpExamples.Count} help examples");
-        examples.AddRange(helpExamples.Select(code => ("Get-Help", code)));
+        var cmdlets = Cmdlets(session);
+        var examples = Examples(session);
 
         var problems = new List<string>();
         var calls = 0;
@@ -143,6 +133,111 @@ public sealed class ModuleSurfaceTests
 
         Assert.True(calls >= 80, $"{calls} calls checked");
         Assert.True(problems.Count == 0, string.Join(Environment.NewLine, problems));
+    }
+
+    /// <summary>
+    /// Every property an example reads from a module cmdlet's output (<c>Where-Object Prop</c>, <c>$_.Prop</c> in a
+    /// <c>Where-Object</c> or <c>ForEach-Object</c> block, <c>Select-Object</c> / <c>Format-Table</c> / <c>Format-List</c> /
+    /// <c>Sort-Object</c> property names, <c>(Get-X ...).Prop</c>) is a property of the type the cmdlet declares it writes.
+    /// </summary>
+    [Fact]
+    public void Examples_in_the_docs_and_help_read_only_properties_the_output_has()
+    {
+        using var session = new ModuleSession();
+        var cmdlets = Cmdlets(session);
+        var problems = new List<string>();
+        var checkedNames = 0;
+        foreach (var (source, code) in Examples(session))
+        {
+            var script = System.Management.Automation.Language.Parser.ParseInput(code, out _, out _);
+            void Check(Type type, string property, string context)
+            {
+                checkedNames++;
+                if (type.GetProperty(property, System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.IgnoreCase) is null)
+                {
+                    problems.Add($"{source}: {context}: {type.Name} has no property {property}");
+                }
+            }
+            Type? OutputOf(System.Management.Automation.Language.CommandAst call) =>
+                cmdlets.TryGetValue(call.GetCommandName() ?? "", out var cmdlet) && cmdlet.OutputType.Count > 0 ? cmdlet.OutputType[0].Type : null;
+
+            foreach (var pipeline in script.FindAll(a => a is System.Management.Automation.Language.PipelineAst, true).Cast<System.Management.Automation.Language.PipelineAst>())
+            {
+                var elements = pipeline.PipelineElements;
+                if (elements.Count < 2 || elements[0] is not System.Management.Automation.Language.CommandAst first || OutputOf(first) is not { } type) continue;
+                foreach (var element in elements.Skip(1))
+                {
+                    if (element is not System.Management.Automation.Language.CommandAst call) break;
+                    var name = call.GetCommandName() ?? "";
+                    if (cmdlets.ContainsKey(name))
+                    {
+                        if (OutputOf(call) is not { } next) break;
+                        type = next;
+                        continue;
+                    }
+                    var arguments = call.CommandElements.Skip(1).ToList();
+                    foreach (var block in arguments.OfType<System.Management.Automation.Language.ScriptBlockExpressionAst>())
+                    {
+                        foreach (var member in block.FindAll(a => a is System.Management.Automation.Language.MemberExpressionAst { Expression: System.Management.Automation.Language.VariableExpressionAst v }
+                            && (v.VariablePath.UserPath is "_" or "PSItem"), true).Cast<System.Management.Automation.Language.MemberExpressionAst>())
+                        {
+                            if (member.Member is System.Management.Automation.Language.StringConstantExpressionAst property) Check(type, property.Value, call.Extent.Text);
+                        }
+                    }
+                    var words = arguments.TakeWhile(a => a is not System.Management.Automation.Language.CommandParameterAst).SelectMany(a => a switch
+                    {
+                        System.Management.Automation.Language.StringConstantExpressionAst word => [word.Value],
+                        System.Management.Automation.Language.ArrayLiteralAst list => list.Elements.OfType<System.Management.Automation.Language.StringConstantExpressionAst>().Select(w => w.Value),
+                        _ => Array.Empty<string>(),
+                    }).ToList();
+                    switch (name)
+                    {
+                        case "Where-Object" when words.Count > 0:
+                            Check(type, words[0], call.Extent.Text);
+                            break;
+                        case "Select-Object" or "Format-Table" or "Format-List" or "Sort-Object":
+                            foreach (var word in words) Check(type, word, call.Extent.Text);
+                            break;
+                    }
+                    if (name is "ForEach-Object" or "Select-Object" or "Format-Table" or "Format-List") break; // what follows is no longer the cmdlet's output
+                }
+            }
+            foreach (var member in script.FindAll(a => a is System.Management.Automation.Language.MemberExpressionAst { Expression: System.Management.Automation.Language.ParenExpressionAst }, true)
+                .Cast<System.Management.Automation.Language.MemberExpressionAst>())
+            {
+                var inner = ((System.Management.Automation.Language.ParenExpressionAst)member.Expression).Pipeline as System.Management.Automation.Language.PipelineAst;
+                if (inner?.PipelineElements.LastOrDefault() is System.Management.Automation.Language.CommandAst call && OutputOf(call) is { } type
+                    && member.Member is System.Management.Automation.Language.StringConstantExpressionAst property)
+                {
+                    Check(type, property.Value, member.Extent.Text);
+                }
+            }
+        }
+
+        Assert.True(checkedNames >= 10, $"{checkedNames} property names checked");
+        Assert.True(problems.Count == 0, string.Join(Environment.NewLine, problems));
+    }
+
+    private static Dictionary<string, CmdletInfo> Cmdlets(ModuleSession session) =>
+        session.Run("Get-Command -Module DatasetExport").AssertNoErrors().Output
+            .Select(o => (CmdletInfo)o.BaseObject).ToDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The PowerShell blocks of README.md and docs/*.md, and every cmdlet's help examples.</summary>
+    private static List<(string Source, string Code)> Examples(ModuleSession session)
+    {
+        var root = Path.GetDirectoryName(Path.GetDirectoryName(ModuleSession.QuickstartPath))!;
+        var examples = new List<(string Source, string Code)>();
+        foreach (var document in Directory.GetFiles(Path.Combine(root, "docs"), "*.md").Append(Path.Combine(root, "README.md")))
+        {
+            var blocks = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(document), "```(?:powershell|pwsh|ps1)\\n(.*?)```",
+                System.Text.RegularExpressions.RegexOptions.Singleline);
+            examples.AddRange(blocks.Select(block => (Path.GetFileName(document), block.Groups[1].Value)));
+        }
+        var helpExamples = session.Run("Get-Command -Module DatasetExport | ForEach-Object { (Get-Help $_.Name -Examples).examples.example | ForEach-Object { $_.code } }")
+            .AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
+        Assert.True(helpExamples.Count >= 30, $"{helpExamples.Count} help examples");
+        examples.AddRange(helpExamples.Select(code => ("Get-Help", code)));
+        return examples;
     }
 
     /// <summary>Parameters the call names that the cmdlet lacks, and parameters every syntax of the cmdlet requires that the call does not give.</summary>

@@ -46,4 +46,43 @@ public sealed class SftpPinningTests(SftpServer server) : IClassFixture<SftpServ
         Assert.Contains(server.FingerprintOf(SftpServer.RekeyedHostKey), result.Errors[0].Exception.Message);
         Assert.Empty(session.Run("Get-ExportDestination").AssertNoErrors().Output);
     }
+    /// <summary>
+    /// docs/destinations-sftp.md: a key that changed on purpose is handled by setting the new pin on the destination, or by
+    /// clearing it and validating to record the new one; the destination (its flows and what they exported there) stays.
+    /// </summary>
+    [Fact]
+    public void A_host_key_changed_on_purpose_is_pinned_again_with_Set_ExportDestination()
+    {
+        using var session = new ModuleSession();
+        var rekeyedPort = server.Start(SftpServer.RekeyedHostKey);
+        var credential = ModuleSurfaceTests.Credential(server.UserName, server.Password);
+        var oldPin = server.FingerprintOf(SftpServer.HostKey);
+        var newPin = server.FingerprintOf(SftpServer.RekeyedHostKey);
+        const string create = "New-ExportDestination -Name $args[0] -Type Sftp -HostName 127.0.0.1 -Port $args[1] -Credential $args[2] -HostKeyFingerprint $args[3] -SkipValidation | Out-Null";
+        session.Run(create, "sftp", rekeyedPort, credential, oldPin).AssertNoErrors();
+        session.Run(create, "sftp2", rekeyedPort, credential, oldPin).AssertNoErrors();
+        ExportPipelineTests.AssertError(session.Run("Test-ExportDestination sftp | Out-Null"),
+            "DestinationHostKeyMismatch", "TestExportDestinationCommand", ErrorCategory.SecurityError, "sftp");
+
+        // A wrong pin fails validation and is not stored.
+        var wrong = session.Run("Set-ExportDestination sftp -HostKeyFingerprint $args[0]", oldPin);
+        ExportPipelineTests.AssertError(wrong, "DestinationHostKeyMismatch", "SetExportDestinationCommand", ErrorCategory.SecurityError, "sftp");
+
+        // The new pin, given.
+        var changed = session.Run("Set-ExportDestination sftp -HostKeyFingerprint $args[0] -PassThru", newPin).AssertNoErrors().Output.Single();
+        Assert.Equal(newPin, changed.Properties["HostKeyFingerprint"].Value);
+        Assert.Equal(true, session.Run("(Test-ExportDestination sftp).Succeeded").AssertNoErrors().Output.Single().BaseObject);
+
+        // Cleared: needs validation, which records the key the server shows now.
+        var unvalidated = session.Run("Set-ExportDestination sftp2 -HostKeyFingerprint '' -SkipValidation");
+        ExportPipelineTests.AssertError(unvalidated, "InvalidDestinationParameter", "SetExportDestinationCommand", ErrorCategory.InvalidArgument, "sftp2");
+        Assert.Equal(oldPin, session.Run("(Get-ExportDestination sftp2).HostKeyFingerprint").AssertNoErrors().Output.Single().BaseObject);
+        session.Run("Set-ExportDestination sftp2 -HostKeyFingerprint ''").AssertNoErrors();
+        Assert.Equal(newPin, session.Run("(Get-ExportDestination sftp2).HostKeyFingerprint").AssertNoErrors().Output.Single().BaseObject);
+
+        // Only SFTP destinations have a pin.
+        session.Run("New-ExportDestination -Name local -Type Local -Path $args[0] | Out-Null", session.Work.Combine("out")).AssertNoErrors();
+        ExportPipelineTests.AssertError(session.Run("Set-ExportDestination local -HostKeyFingerprint $args[0]", newPin),
+            "InvalidDestinationParameter", "SetExportDestinationCommand", ErrorCategory.InvalidArgument, "local");
+    }
 }

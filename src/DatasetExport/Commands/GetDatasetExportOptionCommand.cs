@@ -5,6 +5,10 @@ namespace DatasetExport.Commands;
 
 /// <summary>
 /// <para type="synopsis">Shows the module's stored options and where its state lives.</para>
+/// <para type="description">Returns one DatasetExportOption: LakePath, the lake cmdlets use when they get no -LakePath (set
+/// with Set-DatasetExportOption; null when none is stored, and then $env:DATASETEXPORT_LAKE applies), and StateHome, the
+/// folder holding state.db and the keys that encrypt destination secrets ($env:DATASETEXPORT_HOME, else the per-user data
+/// folder).</para>
 /// </summary>
 /// <example>
 ///   <code>Get-DatasetExportOption</code>

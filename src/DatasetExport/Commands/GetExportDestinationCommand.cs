@@ -4,6 +4,11 @@ namespace DatasetExport.Commands;
 
 /// <summary>
 /// <para type="synopsis">Lists stored destinations. Secrets are never shown: Credential holds the key id or user name only.</para>
+/// <para type="description">Destinations are returned in name order; Settings holds the plain type settings (bucket,
+/// region, host, ...), and Credential the access key id, client id or user name, or **** when only a secret is stored. A
+/// destination whose secrets this state home's keys cannot decrypt, or whose OpenPGP key expired or was revoked since it
+/// was stored, is listed with a warning saying so. A name without wildcards that matches nothing is a DestinationNotFound
+/// error. A flow or run from the pipeline stands for its destination.</para>
 /// </summary>
 /// <example>
 ///   <code>Get-ExportDestination</code>

@@ -4,6 +4,10 @@ namespace DatasetExport.Commands;
 
 /// <summary>
 /// <para type="synopsis">Lists stored flows.</para>
+/// <para type="description">Flows are returned in name order, each with its destination's name, its datasets, its mode,
+/// its schedule in words (Schedule), NextRunTime (the slot Invoke-ExportSchedule would run, in the past when it is due
+/// now; empty for manual, disabled and completed flows), LastRunTime, LastStatus and Completed. A name without wildcards
+/// that matches nothing is a FlowNotFound error. A run from the pipeline stands for its flow.</para>
 /// </summary>
 /// <example>
 ///   <code>Get-ExportFlow</code>

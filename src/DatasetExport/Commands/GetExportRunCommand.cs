@@ -5,6 +5,10 @@ namespace DatasetExport.Commands;
 
 /// <summary>
 /// <para type="synopsis">Lists recorded export runs, newest first.</para>
+/// <para type="description">Runs are written as they are read, a page at a time, so a long history shows at once.
+/// -Flow matches the flow name each run recorded: a removed flow's runs stay and are found by its name. -Id, or runs and
+/// Test-ExportRun results from the pipeline, return those runs. An id, or a flow name without wildcards, that matches
+/// nothing is a RunNotFound or FlowNotFound error.</para>
 /// </summary>
 /// <example>
 ///   <code>Get-ExportRun -Flow web-nightly -Last 5</code>

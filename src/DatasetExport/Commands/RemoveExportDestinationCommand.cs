@@ -4,8 +4,10 @@ namespace DatasetExport.Commands;
 
 /// <summary>
 /// <para type="synopsis">Removes a stored destination and its encrypted credentials. Fails while a flow still uses it.</para>
-/// <para type="description">Files exported there stay. Files that failed or interrupted runs left uncommitted there (no
-/// manifest lists them) are deleted first, as the runs of their flows would have; a warning says when some could not be.</para>
+/// <para type="description">Refused (DestinationInUse) while a flow uses it or a run still writes to it. Files exported there
+/// stay, and what flows exported there is forgotten: a destination made again under its name is new. Files that failed or
+/// interrupted runs left uncommitted there (no manifest lists them) are deleted once it is removed, with the settings it
+/// had, as the runs of their flows would have; a warning says when some could not be.</para>
 /// </summary>
 /// <example>
 ///   <code>Remove-ExportDestination old-archive -Confirm:$false</code>

@@ -5,8 +5,8 @@ namespace DatasetExport.Commands;
 
 /// <summary>
 /// <para type="synopsis">Sets the module's stored options, such as the default lake.</para>
-/// <para type="description">The lake path is stored in the state database ($env:DATASETEXPORT_HOME) and used whenever a
-/// cmdlet gets no -LakePath. -LakePath $null removes it, so $env:DATASETEXPORT_LAKE applies again.</para>
+/// <para type="description">The lake path is stored in the state database (in the state home: $env:DATASETEXPORT_HOME, else
+/// the per-user data folder) and used whenever a cmdlet gets no -LakePath. -LakePath $null removes it, so $env:DATASETEXPORT_LAKE applies again.</para>
 /// </summary>
 /// <example>
 ///   <code>Set-DatasetExportOption -LakePath /data/lake -PassThru</code>

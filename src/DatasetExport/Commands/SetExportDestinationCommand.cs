@@ -9,8 +9,8 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Changes how a destination writes files: file type, compression, manifest, file size, folder, encryption, retries.</para>
 /// <para type="description">Credentials are replaced with -Credential, -ConnectionString or -SasUri, keeping the way the
-/// destination signs in. Other type-specific settings (bucket, container, host, ...) are not changed here: a destination
-/// elsewhere is a new destination. Unless -SkipValidation is given, the changed destination is validated with a probe file.</para>
+/// destination signs in, and an SFTP server's host key pin with -HostKeyFingerprint. Other type-specific settings (bucket,
+/// container, host, ...) are not changed here: a destination elsewhere is a new destination. Unless -SkipValidation is given, the changed destination is validated with a probe file.</para>
 /// </summary>
 /// <example>
 ///   <code>Set-ExportDestination archive -FileType Json -Compression Gzip -PassThru</code>
@@ -19,6 +19,10 @@ namespace DatasetExport.Commands;
 /// <example>
 ///   <code>Set-ExportDestination s3 -Credential (Get-Credential AKIAIOSFODNN7EXAMPLE)</code>
 ///   <para>Puts a rotated access key in place of the stored one, after a probe file shows it works. Flows keep what they exported there.</para>
+/// </example>
+/// <example>
+///   <code>Set-ExportDestination sftp -HostKeyFingerprint SHA256:7U7HhoxxmcTyaQ1WDZuRMskOzgoBr6oMHlcEMkqwMJk</code>
+///   <para>Pins the SFTP server's new host key after it was changed on purpose; validation checks the server shows it.</para>
 /// </example>
 /// <example>
 ///   <code>Get-ExportDestination s3 | Set-ExportDestination -RetryCount 8 -RetryTimeoutSeconds 600</code>
@@ -114,6 +118,16 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
     [ValidateNotNull]
     public SecureString? SasUri { get; set; }
 
+    /// <summary>
+    /// Sftp: a new host key pin, "SHA256:..." as ssh-keygen -lf prints it, for a server whose key changed on purpose (validation
+    /// then checks the server shows it). '' removes the pin: validation records the key the server shows now (trust on first
+    /// use), so '' cannot go with -SkipValidation.
+    /// </summary>
+    [Parameter]
+    [AllowEmptyString]
+    [ValidatePattern("^(SHA256:[A-Za-z0-9+/=]+)?$")]
+    public string? HostKeyFingerprint { get; set; }
+
     /// <summary>Store the change without writing a probe file first.</summary>
     [Parameter]
     public SwitchParameter SkipValidation { get; set; }
@@ -142,6 +156,7 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
         if (FolderPath is not null) destination.FolderPath = FolderPath.Replace('\\', '/').Trim('/');
         if (FolderTemplate is not null) destination.Properties[DestinationKeys.FolderTemplate] = FolderTemplate;
         SetRetrySettings(destination, RetryCount, RetryTimeoutSeconds);
+        if (!TryApplyHostKeyPin(destination)) return;
         if (!TryApplyEncryption(destination)) return;
         if (!TryRenewCredential(destination)) return;
 
@@ -177,6 +192,25 @@ public sealed class SetExportDestinationCommand : DatasetExportCmdlet
             WriteError(new ErrorRecord(error, "InvalidDestinationParameter", ErrorCategory.InvalidArgument, destination.Name));
             return false;
         }
+    }
+
+    /// <summary>Sets or removes an SFTP destination's host key pin; false after writing an error (not Sftp, or '' without validation).</summary>
+    private bool TryApplyHostKeyPin(DestinationSettings destination)
+    {
+        if (HostKeyFingerprint is null) return true;
+        var problem = destination.Type.ToString() != nameof(DestinationType.Sftp)
+            ? $"-HostKeyFingerprint applies to Sftp destinations; '{destination.Name}' is a {destination.Type} destination."
+            : HostKeyFingerprint.Length == 0 && SkipValidation
+                ? $"-HostKeyFingerprint '' needs validation, which records the key the server shows: drop -SkipValidation, or give the new pin (ssh-keygen -lf on the server's host key)."
+                : null;
+        if (problem is not null)
+        {
+            WriteError(new ErrorRecord(new PSArgumentException(problem, nameof(HostKeyFingerprint)), "InvalidDestinationParameter", ErrorCategory.InvalidArgument, destination.Name));
+            return false;
+        }
+        if (HostKeyFingerprint.Length == 0) destination.Properties.Remove(DestinationKeys.HostKeyFingerprint);
+        else destination.Properties[DestinationKeys.HostKeyFingerprint] = HostKeyFingerprint;
+        return true;
     }
 
     /// <summary>Sets or removes the key and the manifest flag; false after writing an error (bad key, manifest without key).</summary>

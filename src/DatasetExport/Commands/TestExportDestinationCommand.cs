@@ -7,8 +7,9 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Checks that a destination can be written: writes, reads back and deletes a probe file.</para>
 /// <para type="description">Returns one result per destination. A failure is also written as an error whose category says
-/// what went wrong: AuthenticationError, SecurityError (host key), ObjectNotFound, PermissionDenied, ConnectionError or
-/// InvalidArgument (also when its OpenPGP key expired or was revoked since it was stored: its runs would fail).</para>
+/// what went wrong: AuthenticationError, SecurityError (host key), ObjectNotFound, PermissionDenied, ConnectionError,
+/// InvalidArgument (also when its OpenPGP key expired or was revoked since it was stored: its runs would fail), WriteError
+/// (any other failure) or InvalidData (StateUnusable: its secrets cannot be decrypted with this state home's keys).</para>
 /// </summary>
 /// <example>
 ///   <code>Test-ExportDestination s3</code>
