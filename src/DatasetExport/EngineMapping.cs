@@ -114,8 +114,10 @@ internal static class EngineMapping
     {
         Id = run.Id,
         Flow = run.FlowName,
+        FlowId = run.FlowId,
         DatasetId = run.DatasetId,
         Destination = run.DestinationName,
+        DestinationId = run.DestinationId,
         Status = Enum.Parse<RunStatus>(run.Status.ToString()),
         Mode = Enum.Parse<ExportMode>(run.Mode.ToString()),
         ScheduledTime = run.ScheduledTime,

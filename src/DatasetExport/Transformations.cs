@@ -1,5 +1,7 @@
 using System.Management.Automation;
 using System.Security;
+using DatasetExport.Engine;
+using DatasetExport.Engine.State;
 
 namespace DatasetExport;
 
@@ -11,6 +13,9 @@ namespace DatasetExport;
 /// (<c>typeof(EligibleDataset)</c>) takes a dataset as its id, a flow as its datasets and a run as its dataset.
 /// Objects that come back from a job or a remote session (Start-Job, Invoke-Command) are deserialized copies, property
 /// bags typed <c>Deserialized.DatasetExport.ExportFlow</c> and so on; they stand for the same things as the live objects.
+/// A run records the names its flow and destination had when it ran; it stands for them by their ids (FlowId,
+/// DestinationId) under the names they have now, since Rename-ExportFlow or Rename-ExportDestination may have given its
+/// old names to others. Only when its flow or destination has been removed does it stand for the name it recorded.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransformationAttribute
@@ -33,6 +38,7 @@ public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransf
 
         var kind = value.GetType() is { Namespace: nameof(DatasetExport) } type ? type.Name : DeserializedKind(inputData);
         if (kind is null || NamingProperty(kind) is not { } property) return inputData; // a [pscustomobject]'s properties live in its PSObject
+        if (kind == nameof(ExportRun) && CurrentName(inputData, property) is { } current) return current;
         return PSObject.AsPSObject(inputData).Properties[property]?.Value switch
         {
             null => inputData,
@@ -54,6 +60,34 @@ public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransf
         nameof(ExportRun) when RunStandsForFlow => nameof(ExportRun.Flow),
         _ => null,
     };
+
+    /// <summary>
+    /// The name the run's flow or destination (<paramref name="property"/>: Flow or Destination) has now, found by the id the
+    /// run recorded; null when it has been removed, the run has no id (an older copy) or the state cannot be read (the
+    /// cmdlet then meets that itself).
+    /// </summary>
+    private static string? CurrentName(object run, string property)
+    {
+        if (property is not (nameof(ExportRun.Flow) or nameof(ExportRun.Destination))) return null;
+        var idProperty = property == nameof(ExportRun.Flow) ? nameof(ExportRun.FlowId) : nameof(ExportRun.DestinationId);
+        var id = PSObject.AsPSObject(run).Properties[idProperty]?.Value switch
+        {
+            PSObject wrapped when wrapped.BaseObject is Guid guid => guid,
+            Guid guid => guid,
+            string text when Guid.TryParse(text, out var parsed) => parsed,
+            _ => Guid.Empty,
+        };
+        if (id == Guid.Empty) return null;
+        try
+        {
+            using var engine = ExportEngine.Open();
+            return property == nameof(ExportRun.Flow) ? engine.State.GetFlow(id)?.Name : engine.State.GetDestination(id)?.Name;
+        }
+        catch (Exception error) when (error is StateException or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>The module type a deserialized copy was made from ("ExportFlow"), or null.</summary>
     private static string? DeserializedKind(object inputData) =>

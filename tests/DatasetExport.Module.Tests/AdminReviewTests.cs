@@ -527,6 +527,32 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Equal(2, _session.Run(Copy + "Get-ExportFlow f | Copy-Remote | Test-ExportRun").AssertNoErrors().Output.Count);
     }
 
+    [Fact]
+    public void A_run_piped_in_stands_for_its_flow_and_destination_as_they_are_named_now_not_for_whatever_took_their_old_names()
+    {
+        // Was: a run bound by the names it ran with, so after `Rename-ExportFlow a c; Rename-ExportFlow b a` the runs listed
+        // by `Get-ExportRun -Flow c` started, changed or removed flow b (now named 'a'), and after a destination rename
+        // tested or renamed whichever destination had taken its old name.
+        const string Copy = "function Copy-Remote { process { [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($_)) } }; ";
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportDestination -Name e -Type Local -Path "$Out/e" | Out-Null
+            New-ExportFlow -Name a -Destination d -Dataset orders | Out-Null
+            New-ExportFlow -Name b -Destination e -Dataset customers | Out-Null
+            Start-ExportRun -Flow a | Out-Null
+            Rename-ExportFlow a c; Rename-ExportFlow b a
+            Rename-ExportDestination d x; Rename-ExportDestination e d
+            """, _output).AssertNoErrors();
+
+        Assert.Equal(["a"], Strings("Get-ExportRun -Flow c | ForEach-Object Flow")); // the name it ran with, as before
+        Assert.Equal(["c orders x"], Strings("Get-ExportRun -Flow c | Start-ExportRun | ForEach-Object { \"$($_.Flow) $($_.DatasetId) $($_.Destination)\" }"));
+        Assert.Equal(["c", "c"], Strings(Copy + "$r = Get-ExportRun -Flow c -Last 1; $r | Get-ExportFlow | ForEach-Object Name; $r | Copy-Remote | Get-ExportFlow | ForEach-Object Name"));
+        Assert.Equal(["x", "x"], Strings(Copy + "$r = Get-ExportRun -Flow c -Last 1; $r | Get-ExportDestination | ForEach-Object Name; $r | Copy-Remote | Get-ExportDestination | ForEach-Object Name"));
+        _session.Run("Get-ExportRun -Flow c | Disable-ExportFlow; Get-ExportRun -Flow c -Last 1 | Rename-ExportDestination -NewName y").AssertNoErrors();
+        Assert.Equal(["a True d", "c False y"], Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $($_.Enabled) $($_.Destination)\" }"));
+    }
+
     private List<string> Strings(string script, params object?[] args) =>
         _session.Run(script, args).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
 }

@@ -4,9 +4,15 @@ namespace DatasetExport;
 public sealed class ExportRun
 {
     public Guid Id { get; init; }
+    /// <summary>The flow's name when the run started (a flow renamed since keeps its runs under their old name).</summary>
     public string Flow { get; init; } = "";
+    /// <summary>The flow's id: a run piped to a flow parameter stands for this flow, under the name it has now.</summary>
+    public Guid FlowId { get; init; }
     public string DatasetId { get; init; } = "";
+    /// <summary>The destination's name when the run started.</summary>
     public string Destination { get; init; } = "";
+    /// <summary>The destination's id: a run piped to a destination parameter stands for this destination, under the name it has now.</summary>
+    public Guid DestinationId { get; init; }
     public RunStatus Status { get; init; }
     public ExportMode Mode { get; init; }
     /// <summary>The slot this run exports (UTC, minute precision); names the exportTime= folder.</summary>
