@@ -130,10 +130,12 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// Removes finished runs from the history, each with its file list, in one transaction, and returns those it kept, each
     /// with why: NotFound for an id of no run; InUse for a run still Running, one holding <see cref="RunRecord.FilesToRemove"/>
     /// (a later run, Remove-ExportFlow or Remove-ExportDestination deletes them through it), and the runs of a dataset at
-    /// its flow's last slot where one of them was abandoned (what the scheduler reads to redo that slot exactly once). The
+    /// its flow's last slot where one of them was abandoned (what the scheduler reads to redo that slot exactly once), and a
+    /// successful run for a time after a slot of its flow not run yet at <paramref name="now"/> (due, or the last slot waiting
+    /// for the redo of an abandoned run of the dataset): the scheduler reads it to leave that slot out for the dataset. The
     /// batches a removed run exported stay recorded as exported: an incremental flow never sends them again.
     /// </summary>
-    IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds);
+    IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds, DateTimeOffset now);
     RunRecord? GetRun(Guid id);
     /// <summary>The runs with these ids, in one read (in no promised order); ids of no run are left out.</summary>
     IReadOnlyList<RunRecord> GetRuns(IReadOnlyCollection<Guid> ids);

@@ -181,17 +181,18 @@ public sealed partial class SqliteStateStore
         }
     }
 
-    public IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds)
+    public IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(runIds);
         return Write(() =>
         {
             var kept = new List<(Guid, StateException)>();
+            var dueSlots = new Dictionary<Guid, (FlowRecord? Flow, DateTimeOffset? Due)>();
             foreach (var id in runIds.Distinct())
             {
                 (string, object?)[] run = [("$id", IdText(id))];
                 var stored = ReadRuns("SELECT * FROM runs WHERE id = $id", run).SingleOrDefault();
-                if ((stored is null ? RunNotFound(id) : WhyKept(stored)) is { } refusal)
+                if ((stored is null ? RunNotFound(id) : WhyKept(stored, now, dueSlots)) is { } refusal)
                 {
                     kept.Add((id, refusal));
                     continue;
@@ -204,7 +205,7 @@ public sealed partial class SqliteStateStore
     }
 
     /// <summary>Why a stored run must stay in the history (<see cref="RemoveRuns"/>), or null; inside a write transaction.</summary>
-    private StateException? WhyKept(RunRecord run)
+    private StateException? WhyKept(RunRecord run, DateTimeOffset now, Dictionary<Guid, (FlowRecord? Flow, DateTimeOffset? Due)> dueSlots)
     {
         var which = $"Run {run.Id} (flow '{run.FlowName}', dataset '{run.DatasetId}')";
         if (run.Status == RunStatus.Running) return new(StateFailure.InUse, $"{which} is still running.");
@@ -213,17 +214,69 @@ public sealed partial class SqliteStateStore
             return new(StateFailure.InUse, $"{which} left files on destination '{run.DestinationName}' that no manifest lists; it is kept " +
                 "until they are deleted, which the flow's next run, Remove-ExportFlow or Remove-ExportDestination does.");
         }
-        // RedoAbandonedSlotAsync redoes an abandoned dataset of the flow's last slot unless another run of that slot exists.
+        // RedoAbandonedSlotAsync redoes an abandoned dataset of the flow's last slot unless another run of that slot exists; a
+        // run still Running there may be one whose process died, marked Abandoned by the next invocation.
         var slotToRedo = Scalar("""
             SELECT 1 FROM flows JOIN runs AS abandoned ON abandoned.flow_id = flows.id
             WHERE flows.id = $flow_id AND flows.last_slot = $slot
-              AND abandoned.dataset_id = $dataset_id AND abandoned.scheduled_time = $slot AND abandoned.status = 'Abandoned'
+              AND abandoned.dataset_id = $dataset_id AND abandoned.scheduled_time = $slot AND abandoned.status IN ('Abandoned', 'Running')
             LIMIT 1
             """, ("$flow_id", IdText(run.FlowId)), ("$slot", DateText(run.ScheduledTime)), ("$dataset_id", run.DatasetId));
-        if (slotToRedo is null) return null;
-        return new(StateFailure.InUse, $"{which} is of the flow's latest slot ({run.ScheduledTime.UtcDateTime:yyyy-MM-dd HH:mm} UTC), where a " +
-            "run of the dataset was abandoned: Invoke-ExportSchedule reads that slot's runs to redo it exactly once. It can be removed " +
-            "once the flow has run a later slot.");
+        if (slotToRedo is not null)
+        {
+            return new(StateFailure.InUse, $"{which} is of the flow's latest slot ({run.ScheduledTime.UtcDateTime:yyyy-MM-dd HH:mm} UTC), where a " +
+                "run of the dataset was abandoned or is still running (its process may have died): Invoke-ExportSchedule reads that slot's runs to redo it exactly once. It can be removed " +
+                "once the flow has run a later slot.");
+        }
+        if (SupersededSlot(run, now, dueSlots) is not { } superseded) return null;
+        return new(StateFailure.InUse, $"{which} supersedes the flow's slot of {superseded.UtcDateTime:yyyy-MM-dd HH:mm} UTC, which has not run " +
+            "yet: Invoke-ExportSchedule reads it to leave that slot out for the dataset rather than export it into a folder older than this " +
+            "run's. It can be removed once the flow has run a later slot.");
+    }
+
+    /// <summary>
+    /// The slot of the run's flow, not run yet, that the run supersedes (ExportEngine.SupersededDatasets: a successful run for a
+    /// later time, e.g. Start-ExportRun after the slot's time, has the scheduler leave the slot out, since it would export into
+    /// an older exportTime= folder than the run's): the slot due at <paramref name="now"/>, else the latest claimed slot while a
+    /// run of the dataset abandoned there waits to be redone. Null when there is none; inside a write transaction.
+    /// <paramref name="dueSlots"/> holds each flow read so far with its due slot, so pruning a long history reads each once.
+    /// </summary>
+    private DateTimeOffset? SupersededSlot(RunRecord run, DateTimeOffset now, Dictionary<Guid, (FlowRecord? Flow, DateTimeOffset? Due)> dueSlots)
+    {
+        if (run.Status != RunStatus.Succeeded) return null;
+        if (!dueSlots.TryGetValue(run.FlowId, out var read))
+        {
+            var stored = ReadFlows("WHERE id = $id", ("$id", IdText(run.FlowId))).SingleOrDefault();
+            read = (stored, stored is null ? null : DueSlot(stored, now));
+            dueSlots.Add(run.FlowId, read);
+        }
+        if (read is not ({ } flow, var due)) return null;
+        if (due is { } slot) return slot < run.ScheduledTime ? slot : null;
+        if (flow.ScheduleKind == ScheduleKind.Manual || flow.LastSlot is not { } last || last >= run.ScheduledTime) return null;
+        // RedoAbandonedSlotAsync: an abandoned dataset of the last slot with no other run of that slot is redone (a Running one
+        // may be abandoned yet).
+        var redoWaits = Scalar("""
+            SELECT 1 FROM runs AS abandoned
+            WHERE abandoned.flow_id = $flow_id AND abandoned.dataset_id = $dataset_id AND abandoned.scheduled_time = $slot
+              AND abandoned.status IN ('Abandoned', 'Running')
+              AND NOT EXISTS (SELECT 1 FROM runs AS other WHERE other.flow_id = $flow_id AND other.dataset_id = $dataset_id
+                                                            AND other.scheduled_time = $slot AND other.status NOT IN ('Abandoned', 'Running'))
+            LIMIT 1
+            """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(last)));
+        return redoWaits is null ? null : last;
+    }
+
+    /// <summary>The flow's slot due at <paramref name="now"/>, as the scheduler finds it; null for a schedule that cannot be read (it runs no slot).</summary>
+    private static DateTimeOffset? DueSlot(FlowRecord flow, DateTimeOffset now)
+    {
+        try
+        {
+            return Scheduling.FlowSchedule.For(flow).LatestDueSlot(flow.LastSlot, now);
+        }
+        catch (Exception error) when (error is ArgumentException or TimeZoneNotFoundException or InvalidTimeZoneException or FormatException)
+        {
+            return null;
+        }
     }
 
     public RunRecord? GetRun(Guid id) => Read(() => ReadRuns("SELECT * FROM runs WHERE id = $id", ("$id", IdText(id))).SingleOrDefault());

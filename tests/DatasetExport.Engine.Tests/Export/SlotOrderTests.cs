@@ -99,6 +99,63 @@ public sealed class SlotOrderTests : IDisposable
         Assert.Equal(mode == ExportMode.Incremental ? Ids(10, 10) : Ids(0, 20), SlotIds(Utc(3, 1, 12)));
     }
 
+    [Theory]
+    [InlineData(ExportMode.Incremental, true)]
+    [InlineData(ExportMode.Full, true)]
+    [InlineData(ExportMode.Incremental, false)]
+    [InlineData(ExportMode.Full, false)]
+    public async Task An_export_by_hand_that_superseded_a_slot_not_run_yet_is_kept_in_the_history_until_that_slot_is_passed(ExportMode mode, bool slotDied)
+    {
+        // Was: Remove-ExportRun removed the 11:20 export, the only thing telling the scheduler that the 11:00 slot (claimed by
+        // a process that died, or not claimed at all) was superseded: the 11:30 invocation then ran it into exportTime=...1100,
+        // a folder older than 11:20's where readers that take folders in time order never look for b.
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = AddHourlyFlow(mode);
+        _fixture.SetNow(Utc(3, 1, 11));
+        if (slotDied) Assert.True(_fixture.Engine.State.TryClaimSlot(flow.Id, Utc(3, 1, 11), [ExportRunner.NewRun(flow, _fixture.Destination, "web", Utc(3, 1, 11), Utc(3, 1, 11))]));
+        _fixture.SetNow(Utc(3, 1, 11, 20));
+        var manual = Assert.Single(await _fixture.Engine.RunFlowAsync(flow, _fixture.Lake, null, default));
+        _fixture.WriteBatch("web", "b.jsonl", 10, 10);
+        _fixture.SetNow(Utc(3, 1, 11, 30));
+
+        var kept = Assert.Single(_fixture.Engine.RemoveRuns([manual.Id]));
+
+        Assert.Equal((manual.Id, StateFailure.InUse), (kept.RunId, kept.Refusal.Failure));
+        Assert.Contains("supersedes the flow's slot of 2026-03-01 11:00 UTC", kept.Refusal.Message);
+        Assert.Empty(await _fixture.RunDueAsync());
+        Assert.Equal(["exportTime=202603011120"], _fixture.SlotFolders("web"));
+        _fixture.SetNow(Utc(3, 1, 12));
+        Assert.Equal(RunStatus.Succeeded, Assert.Single(await _fixture.RunDueAsync()).Status);
+        Assert.Equal(mode == ExportMode.Incremental ? Ids(10, 10) : Ids(0, 20), SlotIds(Utc(3, 1, 12)));
+        // Once a later slot ran, nothing reads it: it goes, and so would the run of the dead slot.
+        Assert.Empty(_fixture.Engine.RemoveRuns([manual.Id]));
+    }
+
+    [Fact]
+    public async Task A_run_of_a_slot_whose_other_run_died_unnoticed_yet_is_kept_so_that_the_slot_is_not_exported_twice()
+    {
+        // Was: kept only once the dead run was marked Abandoned. Removed before that, the export by hand that made the slot
+        // taken was gone when the next invocation took the dead run over, and the slot was redone into the same folder: a
+        // second manifest and a second copy of every record there.
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        var flow = AddHourlyFlow(ExportMode.Full);
+        _fixture.SetNow(Utc(3, 1, 11, 0, 20));
+        var manual = Assert.Single(await _fixture.Engine.RunFlowAsync(flow, _fixture.Lake, null, default));
+        // A scheduler claims the 11:00 slot at 11:00:40 and dies at once; its run still shows Running.
+        _fixture.SetNow(Utc(3, 1, 11, 0, 40));
+        Assert.True(_fixture.Engine.State.TryClaimSlot(flow.Id, Utc(3, 1, 11), [ExportRunner.NewRun(flow, _fixture.Destination, "web", Utc(3, 1, 11), Utc(3, 1, 11, 0, 40))]));
+        _fixture.SetNow(Utc(3, 1, 11, 1));
+
+        var kept = Assert.Single(_fixture.Engine.RemoveRuns([manual.Id]));
+
+        Assert.Equal((manual.Id, StateFailure.InUse), (kept.RunId, kept.Refusal.Failure));
+        Assert.Contains("latest slot (2026-03-01 11:00 UTC), where a run of the dataset was abandoned or is still running", kept.Refusal.Message);
+        _fixture.SetNow(Utc(3, 1, 11, 30));
+        Assert.Empty(await _fixture.RunDueAsync());
+        Assert.Single(Directory.GetFiles(_fixture.SlotFolder("web", Utc(3, 1, 11)), "manifest-*"));
+        Assert.Equal(Ids(0, 10), SlotIds(Utc(3, 1, 11)));
+    }
+
     [Fact]
     public async Task An_export_by_hand_in_the_slot_s_own_minute_shares_its_folder_and_the_slot_still_runs()
     {
