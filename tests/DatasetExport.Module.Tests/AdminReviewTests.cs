@@ -553,6 +553,24 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Equal(["a True d", "c False y"], Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $($_.Enabled) $($_.Destination)\" }"));
     }
 
+    [Fact]
+    public void Remove_ExportRun_counts_a_run_given_twice_once()
+    {
+        // Was: "Removed 2 run(s)" for one run piped twice (each counted, the store removing it once).
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset orders | Out-Null
+            Start-ExportRun -Flow f | Out-Null
+            Start-ExportRun -Flow f | Out-Null
+            """, _output).AssertNoErrors();
+
+        var removed = _session.Run("$r = Get-ExportRun -Flow f -Last 1; $r, $r | Remove-ExportRun -Confirm:$false -Verbose").AssertNoErrors();
+
+        Assert.Contains("Removed 1 run(s) from the run history.", removed.Verbose);
+        Assert.Single(_session.Run("Get-ExportRun -Flow f").AssertNoErrors().Output);
+    }
+
     private List<string> Strings(string script, params object?[] args) =>
         _session.Run(script, args).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
 }

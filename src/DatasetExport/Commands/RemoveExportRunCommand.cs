@@ -78,8 +78,10 @@ public sealed class RemoveExportRunCommand : DatasetExportCmdlet
     private void RemovePending()
     {
         if (_pending.Count == 0) return;
-        var kept = Engine.RemoveRuns(_pending);
-        _removed += _pending.Count - kept.Count;
+        // A run given twice is removed once (and counted once).
+        var runIds = _pending.Distinct().ToList();
+        var kept = Engine.RemoveRuns(runIds);
+        _removed += runIds.Count - kept.Count;
         _pending.Clear();
         foreach (var (runId, refusal) in kept) WriteError(ToErrorRecord(refusal, runId.ToString()));
     }
