@@ -18,7 +18,7 @@ public sealed record DeferredSlot(string FlowName, DateTimeOffset Slot, string R
 /// <summary>What a flow's schedule says at the engine's "now", for Get-ExportFlow.</summary>
 /// <param name="Schedule">The schedule in words, e.g. "Daily at 02:00 (Europe/Paris)".</param>
 /// <param name="NextRunTime">The slot the next <c>Invoke-ExportSchedule</c> would run (in the past when it is due now); null for manual, disabled and completed flows.</param>
-/// <param name="LastRunTime">When the flow's latest run started; null when it never ran.</param>
+/// <param name="LastRunTime">When the flow's latest run in the history started; null when it never ran or all its runs were removed (RemoveRuns).</param>
 /// <param name="LastStatus">The status of that run.</param>
 /// <param name="Completed">True when no slot will ever be due again (a once flow whose slot ran, a flow whose last slot before its end time ran).</param>
 public sealed record FlowStatus(FlowRecord Flow, string Schedule, DateTimeOffset? NextRunTime, DateTimeOffset? LastRunTime, RunStatus? LastStatus, bool Completed);

@@ -27,7 +27,7 @@ public sealed class ExportFlow
     public string TimeZone { get; init; } = "UTC";
     /// <summary>The slot the next Invoke-ExportSchedule would run (in the past when it is due now); empty for manual, disabled and completed flows.</summary>
     public DateTimeOffset? NextRunTime { get; init; }
-    /// <summary>When the flow's latest run started.</summary>
+    /// <summary>When the flow's latest run in the run history started: empty when it never ran, or Remove-ExportRun removed its runs.</summary>
     public DateTimeOffset? LastRunTime { get; init; }
     public RunStatus? LastStatus { get; init; }
     /// <summary>True when no slot will ever be due again: a once flow that ran, a flow whose last slot before its end time ran.</summary>
