@@ -79,4 +79,53 @@ public sealed class ExportedBatchStateTests : IDisposable
         Assert.Null(store.GetRun(firstRun)!.FolderPath); // version 7: older runs do not know their folder
         Assert.Empty(store.GetRun(firstRun)!.LeftFiles); // version 8: nor left files
     }
+
+    [Fact]
+    public void A_version_9_database_reads_back_its_runs_files_and_exported_batches_and_its_runs_can_then_be_removed_keeping_them()
+    {
+        var path = _home.Combine(SqliteStateStore.DatabaseFileName);
+        var (flowId, destinationId, done, dead) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
+        using (var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, ForeignKeys = false }.ToString()))
+        {
+            connection.Open();
+            StateSchema.Migrate(connection, path, StateSchema.Migrations.Take(9).ToList());
+            using var insert = connection.CreateCommand();
+            insert.CommandText = $"""
+                INSERT INTO flows (id, name, name_key, destination_id, dataset_ids, mode, enabled, schedule_kind, time_zone, created_at, modified_at)
+                VALUES ('{flowId:D}', 'old', 'OLD', '{destinationId:D}', '["web"]', 'Incremental', 1, 'Manual', 'UTC', '2026-01-01T00:00:00.0000000Z', '2026-01-01T00:00:00.0000000Z');
+                INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time, started_at, completed_at,
+                                  heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count, export_path,
+                                  manifest_path, manifest_sha256, folder_path, left_files)
+                VALUES ('{done:D}', '{flowId:D}', 'old', 'web', '{destinationId:D}', 'd', 'Succeeded', 'Incremental', '2026-01-01T00:00:00.0000000Z',
+                        '2026-01-01T00:00:00.0000000Z', '2026-01-01T00:01:00.0000000Z', '2026-01-01T00:01:00.0000000Z', 5, 5, 0, 10, 10, 2,
+                        'web/exportTime=202601010000', 'web/exportTime=202601010000/manifest-1.json', 'abc', 'exports', '[]'),
+                       ('{dead:D}', '{flowId:D}', 'old', 'web', '{destinationId:D}', 'd', 'Abandoned', 'Incremental', '2026-01-02T00:00:00.0000000Z',
+                        '2026-01-02T00:00:00.0000000Z', NULL, '2026-01-02T00:00:00.0000000Z', 0, 0, 0, 0, 0, 0,
+                        'web/exportTime=202601020000', NULL, NULL, 'exports', '["web/exportTime=202601020000/part-9.json"]');
+                INSERT INTO run_files (run_id, position, relative_path, sink_path, size, records, sha256)
+                VALUES ('{done:D}', 0, 'web/exportTime=202601010000/part-0.json', '/x/part-0.json', 7, 5, 'aa'),
+                       ('{dead:D}', 0, 'web/exportTime=202601020000/part-0.json', '/x/part-1.json', 3, 1, 'bb');
+                INSERT INTO exported_batches (flow_id, destination_id, dataset_id, batch_key, run_id)
+                VALUES ('{flowId:D}', '{destinationId:D}', 'web', 'a.jsonl|10|1', '{done:D}'), ('{flowId:D}', '{destinationId:D}', 'web', 'b.jsonl|10|2', '{done:D}');
+                """;
+            insert.ExecuteNonQuery();
+        }
+
+        using var store = SqliteStateStore.Open(_home.Path);
+
+        var read = store.GetRun(done)!;
+        Assert.Equal((RunStatus.Succeeded, 5L, 2, "exports", "abc"), (read.Status, read.RecordsWritten, read.BatchCount, read.FolderPath, read.ManifestSha256));
+        Assert.Equal([("web/exportTime=202601010000/part-0.json", 7L, "aa")], read.Files.Select(file => (file.RelativePath, file.Size, file.Sha256)));
+        Assert.Equal(["web/exportTime=202601020000/part-0.json", "web/exportTime=202601020000/part-9.json"], store.GetRun(dead)!.FilesToRemove);
+        Assert.Equal([dead], store.ListRunsWithFilesToRemove(flowId).Select(run => run.Id));
+        Assert.Equal(["a.jsonl|10|1", "b.jsonl|10|2"], store.GetExportedBatches(flowId, "WEB", destinationId).Order());
+        Assert.Equal([done], store.ListRunsHoldingExportedBatches(flowId, "web", destinationId));
+
+        // Version 10: the run that exported them can go; what it exported stays.
+        var kept = Assert.Single(store.RemoveRuns([done, dead], StateSamples.Noon));
+        Assert.Equal((dead, StateFailure.InUse), (kept.RunId, kept.Refusal.Failure));
+        Assert.Null(store.GetRun(done));
+        Assert.Equal(2, store.GetExportedBatches(flowId, "web", destinationId).Count);
+        Assert.Equal([done], store.ListRunsHoldingExportedBatches(flowId, "web", destinationId));
+    }
 }
