@@ -130,7 +130,8 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// Removes finished runs from the history, each with its file list, in one transaction, and returns those it kept, each
     /// with why: NotFound for an id of no run; InUse for a run still Running, one holding <see cref="RunRecord.FilesToRemove"/>
     /// (a later run, Remove-ExportFlow or Remove-ExportDestination deletes them through it), and the runs of a dataset at
-    /// its flow's last slot where one of them was abandoned (what the scheduler reads to redo that slot exactly once), and a
+    /// its flow's last slot where one of them was abandoned or is Running (what the scheduler reads to redo that slot exactly
+    /// once; an Abandoned one goes once the slot has a finished run, and is removed before the others given with it), and a
     /// successful run for a time after a slot of its flow not run yet at <paramref name="now"/> (due, or the last slot waiting
     /// for the redo of an abandoned run of the dataset): the scheduler reads it to leave that slot out for the dataset. The
     /// batches a removed run exported stay recorded as exported: an incremental flow never sends them again.

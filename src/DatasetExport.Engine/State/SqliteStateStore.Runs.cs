@@ -186,21 +186,21 @@ public sealed partial class SqliteStateStore
         ArgumentNullException.ThrowIfNull(runIds);
         return Write(() =>
         {
-            var kept = new List<(Guid, StateException)>();
+            var kept = new List<(int Order, Guid RunId, StateException Refusal)>();
             var dueSlots = new Dictionary<Guid, (FlowRecord? Flow, DateTimeOffset? Due)>();
-            foreach (var id in runIds.Distinct())
+            var runs = runIds.Distinct().Select((id, order) => (Order: order, Id: id, Stored: ReadRuns("SELECT * FROM runs WHERE id = $id", ("$id", IdText(id))).SingleOrDefault())).ToList();
+            // Abandoned runs first: one whose slot was redone goes, and then the redo of its slot can go too (WhyKept).
+            foreach (var (order, id, stored) in runs.OrderBy(entry => entry.Stored?.Status == RunStatus.Abandoned ? 0 : 1))
             {
-                (string, object?)[] run = [("$id", IdText(id))];
-                var stored = ReadRuns("SELECT * FROM runs WHERE id = $id", run).SingleOrDefault();
                 if ((stored is null ? RunNotFound(id) : WhyKept(stored, now, dueSlots)) is { } refusal)
                 {
-                    kept.Add((id, refusal));
+                    kept.Add((order, id, refusal));
                     continue;
                 }
-                Execute("DELETE FROM run_files WHERE run_id = $id", run);
-                Execute("DELETE FROM runs WHERE id = $id", run);
+                Execute("DELETE FROM run_files WHERE run_id = $id", ("$id", IdText(id)));
+                Execute("DELETE FROM runs WHERE id = $id", ("$id", IdText(id)));
             }
-            return (IReadOnlyList<(Guid, StateException)>)kept;
+            return (IReadOnlyList<(Guid, StateException)>)kept.OrderBy(entry => entry.Order).Select(entry => (entry.RunId, entry.Refusal)).ToList();
         });
     }
 
@@ -215,18 +215,25 @@ public sealed partial class SqliteStateStore
                 "until they are deleted, which the flow's next run, Remove-ExportFlow or Remove-ExportDestination does.");
         }
         // RedoAbandonedSlotAsync redoes an abandoned dataset of the flow's last slot unless another run of that slot exists; a
-        // run still Running there may be one whose process died, marked Abandoned by the next invocation.
-        var slotToRedo = Scalar("""
-            SELECT 1 FROM flows JOIN runs AS abandoned ON abandoned.flow_id = flows.id
-            WHERE flows.id = $flow_id AND flows.last_slot = $slot
-              AND abandoned.dataset_id = $dataset_id AND abandoned.scheduled_time = $slot AND abandoned.status IN ('Abandoned', 'Running')
-            LIMIT 1
-            """, ("$flow_id", IdText(run.FlowId)), ("$slot", DateText(run.ScheduledTime)), ("$dataset_id", run.DatasetId));
-        if (slotToRedo is not null)
+        // run still Running there may be one whose process died, marked Abandoned by the next invocation. So at the last slot
+        // an Abandoned run stays until a finished run of the dataset is there (its redo, or one by hand), and a finished run
+        // stays while an Abandoned or Running one is there: the abandoned run goes first, then nothing is left to redo.
+        (string, object?)[] ofSlot = [("$flow_id", IdText(run.FlowId)), ("$slot", DateText(run.ScheduledTime)), ("$dataset_id", run.DatasetId), ("$id", IdText(run.Id))];
+        var atLastSlot = Scalar("SELECT 1 FROM flows WHERE id = $flow_id AND last_slot = $slot", ofSlot) is not null;
+        var slotSiblings = !atLastSlot ? [] : ReadAll("""
+            SELECT status FROM runs WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND scheduled_time = $slot AND id <> $id
+            """, row => row.Enum<RunStatus>("status"), ofSlot);
+        var slot = $"the flow's latest slot ({run.ScheduledTime.UtcDateTime:yyyy-MM-dd HH:mm} UTC)";
+        if (atLastSlot && run.Status == RunStatus.Abandoned && !slotSiblings.Any(status => status is RunStatus.Succeeded or RunStatus.Failed))
         {
-            return new(StateFailure.InUse, $"{which} is of the flow's latest slot ({run.ScheduledTime.UtcDateTime:yyyy-MM-dd HH:mm} UTC), where a " +
-                "run of the dataset was abandoned or is still running (its process may have died): Invoke-ExportSchedule reads that slot's runs to redo it exactly once. It can be removed " +
-                "once the flow has run a later slot.");
+            return new(StateFailure.InUse, $"{which} was abandoned at {slot}, which has not been redone yet: Invoke-ExportSchedule reads it to " +
+                "redo that slot. It can be removed once the slot has been redone or the flow has run a later slot.");
+        }
+        if (run.Status != RunStatus.Abandoned && slotSiblings.Any(status => status is RunStatus.Abandoned or RunStatus.Running))
+        {
+            return new(StateFailure.InUse, $"{which} is of {slot}, where a run of the dataset was abandoned or is still running (its " +
+                "process may have died): Invoke-ExportSchedule reads that slot's runs to redo it exactly once. It can be removed once the " +
+                "flow has run a later slot, or with or after the slot's abandoned run.");
         }
         if (SupersededSlot(run, now, dueSlots) is not { } superseded) return null;
         return new(StateFailure.InUse, $"{which} supersedes the flow's slot of {superseded.UtcDateTime:yyyy-MM-dd HH:mm} UTC, which has not run " +

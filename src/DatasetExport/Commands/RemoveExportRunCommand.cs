@@ -11,7 +11,7 @@ namespace DatasetExport.Commands;
 /// send those batches again, but Test-ExportRun can no longer verify that run's files. Some runs are kept, each with a
 /// RunInUse error saying why: a run still running, one whose left files (uncommitted, no manifest lists them) are still to
 /// be deleted, the runs of a flow's latest slot where a run was abandoned or is still running (the scheduler reads them to
-/// redo that slot exactly once), and a successful run for a time after a slot of its flow not run yet (the scheduler reads it
+/// redo that slot exactly once; once it was redone, the abandoned run can go, and then the others), and a successful run for a time after a slot of its flow not run yet (the scheduler reads it
 /// to leave that slot out rather than export into an older folder). Removals are written 500 runs at a time, each batch in one transaction.</para>
 /// </summary>
 /// <example>

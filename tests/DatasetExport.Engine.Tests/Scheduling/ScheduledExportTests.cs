@@ -550,9 +550,8 @@ public sealed class ScheduledExportTests : IDisposable
         var kept = Engine.RemoveRuns([redo.Id]).ToList();
         _fixture.SetNow(Utc(3, 1, 11, 20));
         Assert.Empty(await _fixture.RunDueAsync());
-        kept.AddRange(Engine.RemoveRuns([dead.Id]));
 
-        Assert.Equal([redo.Id, dead.Id], kept.Select(refusal => refusal.RunId));
+        Assert.Equal([redo.Id], kept.Select(refusal => refusal.RunId));
         Assert.All(kept, refusal => Assert.Equal(StateFailure.InUse, refusal.Refusal.Failure));
         Assert.Contains("latest slot (2026-03-01 11:00 UTC), where a run of the dataset was abandoned", kept[0].Refusal.Message);
 
@@ -571,5 +570,30 @@ public sealed class ScheduledExportTests : IDisposable
         var next = Assert.Single(await _fixture.RunDueAsync());
         Assert.Equal((RunStatus.Succeeded, 10L), (next.Status, next.RecordsWritten));
         Assert.Empty(await _fixture.RunDueAsync());
+    }
+
+    [Fact]
+    public async Task A_once_flow_s_dead_slot_once_redone_leaves_a_history_that_can_be_removed_without_redoing_it_again()
+    {
+        // Was: the dead run and its redo were kept "until the flow has run a later slot", which a once flow (or one past its
+        // end time, or made manual) never does: a daily prune met two RunInUse errors forever.
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        _fixture.SetNow(Utc(3, 1, 11));
+        var flow = _fixture.AddFlow("once", f => f.ScheduleKind = ScheduleKind.Once);
+        var dead = ExportRunner.NewRun(flow, _fixture.Destination, "web", Utc(3, 1, 11), Utc(3, 1, 11));
+        Assert.True(Engine.State.TryClaimSlot(flow.Id, Utc(3, 1, 11), [dead]));
+        _fixture.SetNow(Utc(3, 1, 11, 10));
+        var redo = Assert.Single(await _fixture.RunDueAsync());
+        Assert.Equal((RunStatus.Succeeded, Utc(3, 1, 11)), (redo.Status, redo.ScheduledTime));
+        _fixture.SetNow(Utc(6, 1, 0));
+
+        // The redo alone stays while the dead run does (removing it would have the slot redone again); together they go.
+        var kept = Assert.Single(Engine.RemoveRuns([redo.Id]));
+        Assert.Equal((redo.Id, StateFailure.InUse), (kept.RunId, kept.Refusal.Failure));
+        Assert.Empty(Engine.RemoveRuns([redo.Id, dead.Id]));
+
+        Assert.Empty(Engine.State.ListRuns(flow.Id));
+        Assert.Empty(await _fixture.RunDueAsync());
+        Assert.Equal(["exportTime=202603011100"], _fixture.SlotFolders("web"));
     }
 }
