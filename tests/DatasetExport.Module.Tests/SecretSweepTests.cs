@@ -10,7 +10,7 @@ namespace DatasetExport.Module.Tests;
 /// Every secret each destination type takes, driven through the paths an admin hits against the real servers (fauxqs,
 /// s3rver, Azurite, sshd): New-ExportDestination validated with good, wrong and unreachable credentials, with
 /// -SkipValidation and -WhatIf, property dumps of Get-ExportDestination, Set-, Test-, Start-ExportRun and Get-ExportRun,
-/// all with -Verbose and -Debug. No marker may appear in any output, stream, $Error record (message, inner chain,
+/// Rename-ExportDestination and Rename-ExportFlow, Remove-ExportRun, all with -Verbose and -Debug. No marker may appear in any output, stream, $Error record (message, inner chain,
 /// ToString, TargetObject, ErrorDetails), host text, the state home's files or the files the servers stored, as it is,
 /// URL-escaped or base64-encoded.
 /// </summary>
@@ -42,6 +42,11 @@ public sealed class SecretSweepTests(S3ServersFixture s3, AzuriteServer azurite,
         Get-ExportDestination | ForEach-Object { New-ExportFlow -Name $_.Name -Destination $_.Name -Dataset orders -Verbose -Debug } | Out-Null
         Get-ExportFlow | ForEach-Object { Start-ExportRun -Flow $_.Name -Verbose -Debug }
         Get-ExportRun | ForEach-Object { $_.PSObject.Properties | ForEach-Object { '{0}={1}' -f $_.Name, $_.Value } }
+        Get-ExportDestination | ForEach-Object { Rename-ExportDestination $_.Name "$($_.Name)-renamed" -PassThru -Verbose -Debug } |
+            ForEach-Object { $_.PSObject.Properties | ForEach-Object { '{0}={1}' -f $_.Name, $_.Value } }
+        Get-ExportFlow | Rename-ExportFlow -NewName { "$($_.Name)-renamed" } -PassThru -Verbose -Debug
+        Get-ExportRun | Remove-ExportRun -WhatIf -Verbose -Debug
+        Get-ExportRun | Remove-ExportRun -Confirm:$false -Verbose -Debug
         """;
 
     public static TheoryData<string> Secrets() =>
@@ -64,7 +69,8 @@ public sealed class SecretSweepTests(S3ServersFixture s3, AzuriteServer azurite,
         var result = session.Run(Sweep, good, wrong, down, lake, offline);
 
         AssertAbsent(session, result, markers, stores, mustSee: "Name=wrong");
-        Assert.Equal(["down", "wrong"], session.Run("Get-ExportDestination | ForEach-Object Name").Output.Select(o => (string)o.BaseObject).Where(n => n != "good"));
+        string[] left = offline ? ["down", "wrong"] : ["down-renamed", "wrong-renamed"];
+        Assert.Equal(left, session.Run("Get-ExportDestination | ForEach-Object Name").Output.Select(o => (string)o.BaseObject).Where(n => !n.StartsWith("good", StringComparison.Ordinal)));
         if (offline) return;
         // The sweep did reach the servers: the good destination exports, the others fail, each for its own reason.
         var runs = result.Output.Where(o => o.BaseObject.GetType().Name == "ExportRun").ToList();
