@@ -571,6 +571,28 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Single(_session.Run("Get-ExportRun -Flow f").AssertNoErrors().Output);
     }
 
+    [Fact]
+    public void Get_ExportRun_with_a_pattern_finds_a_renamed_flow_s_runs_by_its_new_name_as_by_the_names_they_ran_with()
+    {
+        // Was: `-Flow nightly` listed every run of the flow renamed to nightly, `-Flow night*` only those since the rename.
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
+            New-ExportFlow -Name other -Destination d -Dataset customers | Out-Null
+            Start-ExportRun -Flow inc | Out-Null
+            Start-ExportRun -Flow other | Out-Null
+            Rename-ExportFlow inc nightly
+            Start-ExportRun -Flow nightly | Out-Null
+            """, _output).AssertNoErrors();
+
+        Assert.Equal(["nightly", "inc"], Strings("Get-ExportRun -Flow nightly | ForEach-Object Flow"));
+        Assert.Equal(["nightly", "inc"], Strings("Get-ExportRun -Flow night* | ForEach-Object Flow"));
+        Assert.Equal(["nightly"], Strings("Get-ExportRun -Flow night* -Last 1 | ForEach-Object Flow"));
+        Assert.Equal(["inc"], Strings("Get-ExportRun -Flow inc* | ForEach-Object Flow")); // the name it ran with, as before
+        Assert.Equal(["other"], Strings("Get-ExportRun -Flow oth* | ForEach-Object Flow"));
+    }
+
     private List<string> Strings(string script, params object?[] args) =>
         _session.Run(script, args).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
 }

@@ -334,13 +334,14 @@ public sealed partial class SqliteStateStore
         return (conditions, parameters);
     }
 
-    public IEnumerable<RunRecord> EnumerateRuns(Guid? flowId = null, RunStatus? status = null, Func<string, bool>? flowNameMatches = null, int? last = null)
+    public IEnumerable<RunRecord> EnumerateRuns(Guid? flowId = null, RunStatus? status = null, Func<string, bool>? flowNameMatches = null, int? last = null,
+        IReadOnlySet<Guid>? orFlowIds = null)
     {
         if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
-        return EnumerateRunPages(flowId, status, flowNameMatches, last);
+        return EnumerateRunPages(flowId, status, flowNameMatches, last, orFlowIds);
     }
 
-    private IEnumerable<RunRecord> EnumerateRunPages(Guid? flowId, RunStatus? status, Func<string, bool>? flowNameMatches, int? last)
+    private IEnumerable<RunRecord> EnumerateRunPages(Guid? flowId, RunStatus? status, Func<string, bool>? flowNameMatches, int? last, IReadOnlySet<Guid>? orFlowIds)
     {
         var (conditions, parameters) = RunFilter(flowId, status);
         var firstPage = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
@@ -357,6 +358,7 @@ public sealed partial class SqliteStateStore
                     [.. parameters, ("$after_started_at", after?.StartedAt), ("$after_rowid", after?.RowId), ("$page_size", RunPageSize)]);
                 using var reader = command.ExecuteReader();
                 var (flowName, startedAt, rowId) = (reader.GetOrdinal("flow_name"), reader.GetOrdinal("started_at"), reader.GetOrdinal("page_rowid"));
+                var flowIdColumn = reader.GetOrdinal("flow_id");
                 var runs = new List<RunRecord>();
                 var rows = 0;
                 (string, long)? lastRow = null;
@@ -365,7 +367,11 @@ public sealed partial class SqliteStateStore
                     rows++;
                     lastRow = (reader.GetString(startedAt), reader.GetInt64(rowId));
                     // Only the runs whose flow name matches are read whole (with their files).
-                    if (flowNameMatches is null || flowNameMatches(reader.GetString(flowName))) runs.Add(ReadRun(reader));
+                    if (flowNameMatches is null || flowNameMatches(reader.GetString(flowName))
+                        || (orFlowIds is not null && orFlowIds.Contains(Guid.Parse(reader.GetString(flowIdColumn)))))
+                    {
+                        runs.Add(ReadRun(reader));
+                    }
                 }
                 AddFiles(runs);
                 return (runs, rows, lastRow);

@@ -6,7 +6,8 @@ namespace DatasetExport.Commands;
 /// <summary>
 /// <para type="synopsis">Lists recorded export runs, newest first.</para>
 /// <para type="description">Runs are written as they are read, a page at a time, so a long history shows at once.
-/// -Flow matches the flow name each run recorded: a removed flow's runs stay and are found by its name. -Id, or runs and
+/// -Flow matches the flow name each run recorded (a removed flow's runs stay and are found by its name) or, for a flow
+/// renamed since, the name it has now. -Id, or runs and
 /// Test-ExportRun results from the pipeline, return those runs. An id, or a flow name without wildcards, that matches
 /// nothing is a RunNotFound or FlowNotFound error.</para>
 /// </summary>
@@ -79,9 +80,11 @@ public sealed class GetExportRunCommand : DatasetExportCmdlet
             WriteRuns(Engine.State.EnumerateRuns(flow.Id, status, null, Last));
             return;
         }
-        // A pattern, or the name of a removed flow (whose runs stay as history): matched against the flow name each run recorded.
+        // A pattern, or the name of a removed flow (whose runs stay as history): matched against the flow name each run recorded,
+        // and against the name its flow has now (a flow renamed since).
         var pattern = WildcardPattern.Get(Flow, WildcardOptions.IgnoreCase);
-        var written = WriteRuns(Engine.State.EnumerateRuns(null, status, pattern.IsMatch, Last));
+        var renamed = isPattern ? Engine.State.ListFlows().Where(flow => pattern.IsMatch(flow.Name)).Select(flow => flow.Id).ToHashSet() : null;
+        var written = WriteRuns(Engine.State.EnumerateRuns(null, status, pattern.IsMatch, Last, renamed));
         if (written == 0 && !isPattern) WriteNotFound("Flow", Flow);
     }
 
