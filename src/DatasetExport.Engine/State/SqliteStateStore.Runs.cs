@@ -258,19 +258,39 @@ public sealed partial class SqliteStateStore
             dueSlots.Add(run.FlowId, read);
         }
         if (read is not ({ } flow, var due)) return null;
-        if (due is { } slot) return slot < run.ScheduledTime ? slot : null;
-        if (flow.ScheduleKind == ScheduleKind.Manual || flow.LastSlot is not { } last || last >= run.ScheduledTime) return null;
-        // RedoAbandonedSlotAsync: an abandoned dataset of the last slot with no other run of that slot is redone (a Running one
-        // may be abandoned yet).
-        var redoWaits = Scalar("""
-            SELECT 1 FROM runs AS abandoned
-            WHERE abandoned.flow_id = $flow_id AND abandoned.dataset_id = $dataset_id AND abandoned.scheduled_time = $slot
-              AND abandoned.status IN ('Abandoned', 'Running')
-              AND NOT EXISTS (SELECT 1 FROM runs AS other WHERE other.flow_id = $flow_id AND other.dataset_id = $dataset_id
-                                                            AND other.scheduled_time = $slot AND other.status NOT IN ('Abandoned', 'Running'))
+        // What SupersededDatasets counts: a run of the flow's dataset to its current destination, for a time after the slot.
+        if (run.DestinationId != flow.DestinationId || !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase)) return null;
+        DateTimeOffset superseded;
+        if (due is { } slot)
+        {
+            if (slot >= run.ScheduledTime || run.StartedAt <= slot) return null;
+            superseded = slot;
+        }
+        else
+        {
+            if (flow.ScheduleKind == ScheduleKind.Manual || flow.LastSlot is not { } last || last >= run.ScheduledTime || run.StartedAt <= last) return null;
+            // RedoAbandonedSlotAsync: an abandoned dataset of the last slot with no other run of that slot is redone (a Running
+            // one may be abandoned yet).
+            var redoWaits = Scalar("""
+                SELECT 1 FROM runs AS abandoned
+                WHERE abandoned.flow_id = $flow_id AND abandoned.dataset_id = $dataset_id AND abandoned.scheduled_time = $slot
+                  AND abandoned.status IN ('Abandoned', 'Running')
+                  AND NOT EXISTS (SELECT 1 FROM runs AS other WHERE other.flow_id = $flow_id AND other.dataset_id = $dataset_id
+                                                                AND other.scheduled_time = $slot AND other.status NOT IN ('Abandoned', 'Running'))
+                LIMIT 1
+                """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(last)));
+            if (redoWaits is null) return null;
+            superseded = last;
+        }
+        // One such run is enough to leave the slot out: the others may go (a flow left disabled keeps one run per dataset).
+        var another = Scalar("""
+            SELECT 1 FROM runs
+            WHERE flow_id = $flow_id AND status = 'Succeeded' AND destination_id = $destination_id AND dataset_id = $dataset_id COLLATE NOCASE
+              AND scheduled_time > $slot AND started_at > $slot AND id <> $id
             LIMIT 1
-            """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(last)));
-        return redoWaits is null ? null : last;
+            """, ("$flow_id", IdText(run.FlowId)), ("$destination_id", IdText(flow.DestinationId)), ("$dataset_id", run.DatasetId),
+            ("$slot", DateText(superseded)), ("$id", IdText(run.Id)));
+        return another is null ? superseded : null;
     }
 
     /// <summary>The flow's slot due at <paramref name="now"/>, as the scheduler finds it; null for a schedule that cannot be read (it runs no slot).</summary>
