@@ -128,7 +128,7 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     void CommitRun(RunRecord run, IReadOnlyCollection<BatchKey> batches);
     /// <summary>
     /// Removes finished runs from the history, each with its file list, in one transaction, and returns those it kept, each
-    /// with why: NotFound for an id of no run; InUse for a run still Running, one holding <see cref="RunRecord.FilesToRemove"/>
+    /// with why: NotFound for an id of no run; InUse for a run still Running, one holding <see cref="RunRecord.FilesToRemove"/> on a destination that still exists
     /// (a later run, Remove-ExportFlow or Remove-ExportDestination deletes them through it), and the runs of a dataset at
     /// its flow's last slot where one of them was abandoned or is Running (what the scheduler reads to redo that slot exactly
     /// once; an Abandoned one goes once the slot has a finished run, and is removed before the others given with it), and a

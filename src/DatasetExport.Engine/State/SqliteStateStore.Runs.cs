@@ -209,7 +209,9 @@ public sealed partial class SqliteStateStore
     {
         var which = $"Run {run.Id} (flow '{run.FlowName}', dataset '{run.DatasetId}')";
         if (run.Status == RunStatus.Running) return new(StateFailure.InUse, $"{which} is still running.");
-        if (run.FilesToRemove.Any())
+        // Deleted through its destination only (the flow's next run there, Remove-ExportFlow, Remove-ExportDestination): once
+        // that is removed, nothing will delete them, and the run may go.
+        if (run.FilesToRemove.Any() && Scalar("SELECT 1 FROM destinations WHERE id = $id", ("$id", IdText(run.DestinationId))) is not null)
         {
             return new(StateFailure.InUse, $"{which} left files on destination '{run.DestinationName}' that no manifest lists; it is kept " +
                 "until they are deleted, which the flow's next run, Remove-ExportFlow or Remove-ExportDestination does.");

@@ -88,6 +88,25 @@ public sealed class RunHistoryTests : IDisposable
         Assert.All([running, leftFiles, abandoned], run => Assert.NotNull(_engine.State.GetRun(run.Id)));
     }
 
+    [Fact]
+    public void A_run_whose_left_files_lie_on_a_removed_destination_can_be_removed_as_nothing_will_delete_them()
+    {
+        // Was: kept with RunInUse "until they are deleted, which the flow's next run, Remove-ExportFlow or
+        // Remove-ExportDestination does", though none of them could any more: every prune met the error, forever.
+        var failed = Record("customers", RunStatus.Failed, minute: 3);
+        _engine.State.KeepLeftFiles(failed.Id, ["customers/exportTime=202603141203/part-1.json"]);
+        var first = _flow.DestinationId;
+        var other = StateSamples.Destination("other");
+        _engine.State.AddDestination(other);
+        _flow.DestinationId = other.Id;
+        _engine.State.UpdateFlow(_flow);
+
+        Assert.Equal(StateFailure.InUse, Assert.Single(_engine.RemoveRuns([failed.Id])).Refusal.Failure); // Remove-ExportDestination deletes them
+        _engine.State.RemoveDestination(first);
+        Assert.Empty(_engine.RemoveRuns([failed.Id]));
+        Assert.Null(_engine.State.GetRun(failed.Id));
+    }
+
     /// <summary>How many file rows the state store holds for the run.</summary>
     private long FileRows(Guid runId)
     {
