@@ -85,8 +85,9 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// </summary>
     void AddRuns(IReadOnlyCollection<RunRecord> runs);
     /// <summary>
-    /// Redoes a slot: records <paramref name="run"/> (Running) unless a run of the same flow, dataset and scheduled time
-    /// is already Running, Succeeded or Failed, in one atomic step; false, with nothing written, then. Only Abandoned runs
+    /// Redoes a slot: records <paramref name="run"/> (Running) when a run of the same flow, dataset and scheduled time is
+    /// Abandoned and none is Running, Succeeded or Failed, in one atomic step; false, with nothing written, otherwise (also
+    /// when the abandoned run was removed from the history since the caller read it). Only Abandoned runs
     /// are redone, each exactly once across processes. Throws <see cref="StateException"/> (InUse) when another run of
     /// the flow and dataset is Running.
     /// </summary>

@@ -35,6 +35,14 @@ public sealed partial class SqliteStateStore
                 """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$scheduled_time", DateText(run.ScheduledTime)),
                 ("$abandoned", nameof(RunStatus.Abandoned)));
             if (slotTaken is not null) return false;
+            // The abandoned run the caller read may have been removed since (Remove-ExportRun, with the slot's finished redo).
+            var abandoned = Scalar("""
+                SELECT 1 FROM runs
+                WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND scheduled_time = $scheduled_time AND status = $abandoned
+                LIMIT 1
+                """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$scheduled_time", DateText(run.ScheduledTime)),
+                ("$abandoned", nameof(RunStatus.Abandoned)));
+            if (abandoned is null) return false;
             InsertRun(run);
             return true;
         });

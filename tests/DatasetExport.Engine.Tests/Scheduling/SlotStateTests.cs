@@ -192,4 +192,24 @@ public sealed class SlotStateTests : IDisposable
         // A dataset busy with another run cannot be redone now.
         Assert.Equal(StateFailure.InUse, Assert.Throws<StateException>(() => _store.TryAddSlotRun(SlotRun("sales.customers", Slot))).Failure);
     }
+
+    [Fact]
+    public void A_redo_is_refused_once_the_slot_s_abandoned_run_and_its_redo_were_removed_since_the_scheduler_read_them()
+    {
+        // Was: the redo only had to find no Running, Succeeded or Failed run of the slot. A scheduler that read the abandoned
+        // run just before Remove-ExportRun removed it with the slot's finished redo then redid the slot once more, into the
+        // folder that redo had filled.
+        var dead = SlotRun("sales.orders", Slot);
+        _store.AddRun(dead);
+        Assert.Single(_store.AbandonStaleRuns(Slot.AddMinutes(10)));
+        var redo = SlotRun("sales.orders", Slot);
+        Assert.True(_store.TryAddSlotRun(redo));
+        redo.Status = RunStatus.Failed;
+        _store.UpdateRun(redo);
+
+        Assert.Empty(_store.RemoveRuns([dead.Id, redo.Id], Slot.AddMinutes(20)));
+
+        Assert.False(_store.TryAddSlotRun(SlotRun("sales.orders", Slot)));
+        Assert.Empty(_store.ListRuns(_flow.Id));
+    }
 }
