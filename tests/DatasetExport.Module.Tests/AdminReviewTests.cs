@@ -471,6 +471,34 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Get_ExportRun_After_and_Before_keep_runs_started_in_a_time_range_and_a_removed_flows_name_is_found_under_any_filter()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
+            1..3 | ForEach-Object { Start-ExportRun -Flow inc | Out-Null }
+            """, _output).AssertNoErrors();
+        var ids = Strings("Get-ExportRun -Flow inc | ForEach-Object { $_.Id.ToString() }"); // newest first
+        foreach (var (id, hour) in ids.Zip([14, 12, 10]))
+        {
+            Assert.Equal(1, _session.ExecuteOnState("UPDATE runs SET started_at = $at WHERE id = $id", ("$at", $"2026-03-14T{hour}:00:00.0000000Z"), ("$id", id)));
+        }
+        var (eleven, thirteen) = (new DateTime(2026, 3, 14, 11, 0, 0, DateTimeKind.Utc), new DateTime(2026, 3, 14, 13, 0, 0, DateTimeKind.Utc));
+
+        Assert.Equal(ids[..2], Strings("Get-ExportRun -After $args[0] | ForEach-Object { $_.Id.ToString() }", eleven));
+        Assert.Equal(ids[1..], Strings("Get-ExportRun -Flow inc -Before $args[0] | ForEach-Object { $_.Id.ToString() }", thirteen));
+        Assert.Equal([ids[1]], Strings("Get-ExportRun -Flow in* -After $args[0] -Before $args[1] | ForEach-Object { $_.Id.ToString() }", eleven, thirteen));
+        Assert.Empty(Strings("Get-ExportRun -Before $args[0] -Status Failed", thirteen));
+
+        // A removed flow's runs are found by its name; a filter that keeps none of them is no "no flow named" error.
+        _session.Run("Remove-ExportFlow inc -Confirm:$false").AssertNoErrors();
+        Assert.Equal(ids[1..], Strings("Get-ExportRun -Flow inc -Before $args[0] | ForEach-Object { $_.Id.ToString() }", thirteen));
+        Assert.Empty(Strings("Get-ExportRun -Flow inc -Status Failed"));
+        ExportPipelineTests.AssertError(_session.Run("Get-ExportRun -Flow never-was -Status Failed"), "FlowNotFound", "GetExportRunCommand", ErrorCategory.ObjectNotFound, "never-was");
+    }
+
+    [Fact]
     public void Flows_and_destinations_are_renamed_in_place_keeping_their_runs_and_what_was_exported()
     {
         _session.Run("""

@@ -14,7 +14,7 @@ namespace DatasetExport.Commands;
 /// exactly once). Removals are written 500 runs at a time, each batch in one transaction.</para>
 /// </summary>
 /// <example>
-///   <code>Get-ExportRun | Where-Object StartedAt -lt (Get-Date).AddDays(-90) | Remove-ExportRun -Confirm:$false</code>
+///   <code>Get-ExportRun -Before (Get-Date).AddDays(-90) | Remove-ExportRun -Confirm:$false</code>
 ///   <para>Keeps 90 days of run history: every run started earlier is removed, without asking for each one.</para>
 /// </example>
 /// <example>
