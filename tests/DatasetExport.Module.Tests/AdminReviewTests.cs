@@ -499,6 +499,29 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Start_ExportRun_Dataset_runs_only_the_named_datasets_of_the_flow()
+    {
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportFlow -Name both -Destination d -Dataset orders, customers | Out-Null
+            """, _output).AssertNoErrors();
+
+        var run = _session.Run("Start-ExportRun -Flow both -Dataset ORDERS").AssertNoErrors().Output.Single();
+
+        Assert.Equal(("orders", "Succeeded"), ((string)run.Properties["DatasetId"].Value, run.Properties["Status"].Value.ToString()));
+        // A run stands for its dataset: the one that failed is run again alone.
+        Assert.Equal(["orders"], Strings("Get-ExportRun -Flow both | ForEach-Object { Start-ExportRun -Flow $_.Flow -Dataset $_ } | ForEach-Object DatasetId"));
+        _session.Run("Start-ExportRun both -Dataset customers -WhatIf").AssertNoErrors();
+        Assert.Contains("What if: Performing the operation \"Export dataset(s) 'customers' from lake", _session.Host.Text);
+
+        var unknown = _session.Run("Start-ExportRun both -Dataset orders, web");
+        ExportPipelineTests.AssertError(unknown, "InvalidArgument", "StartExportRunCommand", ErrorCategory.InvalidArgument, "both");
+        Assert.StartsWith("Flow 'both' does not export 'web'; its datasets are 'orders', 'customers'.", unknown.Errors[0].Exception.Message);
+        Assert.Equal(2, _session.Run("Get-ExportRun -Flow both").AssertNoErrors().Output.Count); // nothing recorded for the refused one
+    }
+
+    [Fact]
     public void Flows_and_destinations_are_renamed_in_place_keeping_their_runs_and_what_was_exported()
     {
         _session.Run("""
