@@ -398,13 +398,11 @@ public sealed class AdminReviewTests : IDisposable
     [Fact]
     public void Test_ExportRun_of_an_incremental_flow_verifies_every_run_that_holds_batches_it_will_not_send_again()
     {
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+        WithLocalDestinationD("""
             New-ExportDestination -Name e -Type Local -Path "$Out/e" | Out-Null
             New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
             Start-ExportRun -Flow inc | Out-Null
-            """, _output).AssertNoErrors();
+            """);
         File.Copy(Path.Combine(_lake, "orders", "batch-0000.jsonl"), Path.Combine(_lake, "orders", "batch-0100.jsonl"));
         _session.Run("Start-ExportRun -Flow inc | Out-Null; Start-ExportRun -Flow inc | Out-Null").AssertNoErrors(); // the second finds nothing new
         var runs = _session.Run("Get-ExportRun -Flow inc").AssertNoErrors().Output; // newest first
@@ -428,12 +426,10 @@ public sealed class AdminReviewTests : IDisposable
     [Fact]
     public void Remove_ExportRun_prunes_the_history_keeping_what_an_incremental_flow_exported_and_what_must_stay()
     {
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+        WithLocalDestinationD("""
             New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
             Start-ExportRun -Flow inc | Out-Null
-            """, _output).AssertNoErrors();
+            """);
         File.Copy(Path.Combine(_lake, "orders", "batch-0000.jsonl"), Path.Combine(_lake, "orders", "batch-0100.jsonl"));
         _session.Run("Start-ExportRun -Flow inc | Out-Null; Start-ExportRun -Flow inc | Out-Null").AssertNoErrors(); // the second finds nothing new
         var runs = _session.Run("Get-ExportRun -Flow inc").AssertNoErrors().Output; // newest first
@@ -473,12 +469,10 @@ public sealed class AdminReviewTests : IDisposable
     [Fact]
     public void Get_ExportRun_After_and_Before_keep_runs_started_in_a_time_range_and_a_removed_flows_name_is_found_under_any_filter()
     {
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+        WithLocalDestinationD("""
             New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
             1..3 | ForEach-Object { Start-ExportRun -Flow inc | Out-Null }
-            """, _output).AssertNoErrors();
+            """);
         var ids = Strings("Get-ExportRun -Flow inc | ForEach-Object { $_.Id.ToString() }"); // newest first
         foreach (var (id, hour) in ids.Zip([14, 12, 10]))
         {
@@ -501,11 +495,9 @@ public sealed class AdminReviewTests : IDisposable
     [Fact]
     public void Start_ExportRun_Dataset_runs_only_the_named_datasets_of_the_flow()
     {
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+        WithLocalDestinationD("""
             New-ExportFlow -Name both -Destination d -Dataset orders, customers | Out-Null
-            """, _output).AssertNoErrors();
+            """);
 
         var run = _session.Run("Start-ExportRun -Flow both -Dataset ORDERS").AssertNoErrors().Output.Single();
 
@@ -524,12 +516,10 @@ public sealed class AdminReviewTests : IDisposable
     [Fact]
     public void Flows_and_destinations_are_renamed_in_place_keeping_their_runs_and_what_was_exported()
     {
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+        WithLocalDestinationD("""
             New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
             Start-ExportRun -Flow inc | Out-Null
-            """, _output).AssertNoErrors();
+            """);
 
         _session.Run("Rename-ExportFlow inc nightly -WhatIf").AssertNoErrors();
         Assert.Contains("What if: Performing the operation \"Rename export flow to 'nightly'\" on target \"inc\".", _session.Host.Text);
@@ -577,6 +567,10 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Equal([runId], Strings(Copy + "Get-ExportRun -Last 1 | Copy-Remote | Test-ExportRun | ForEach-Object { $_.RunId.ToString() }"));
         Assert.Equal(2, _session.Run(Copy + "Get-ExportFlow f | Copy-Remote | Test-ExportRun").AssertNoErrors().Output.Count);
     }
+
+    /// <summary>Runs <paramref name="script"/>, with no error, after making the Local destination 'd' in the output folder ($Out).</summary>
+    private void WithLocalDestinationD(string script) =>
+        _session.Run("param($Out)\nNew-ExportDestination -Name d -Type Local -Path \"$Out/d\" | Out-Null\n" + script, _output).AssertNoErrors();
 
     private List<string> Strings(string script, params object?[] args) =>
         _session.Run(script, args).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();
