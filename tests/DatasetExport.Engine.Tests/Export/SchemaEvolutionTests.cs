@@ -1,8 +1,12 @@
+using System.Collections.Concurrent;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Local;
+using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Formats;
+using DatasetExport.Engine.Lake;
 using DatasetExport.Engine.State;
 using DatasetExport.Engine.Tests.Formats;
+using Record = DatasetExport.Engine.Formats.Record;
 
 namespace DatasetExport.Engine.Tests.Export;
 
@@ -68,8 +72,49 @@ public sealed class SchemaEvolutionTests : IDisposable
         return flow;
     }
 
-    private async Task<RunRecord> RunAsync(FlowRecord flow, int slot) =>
-        Assert.Single(await _engine.RunFlowAsync(flow, Lake, FirstSlot.AddHours(slot), null, default));
+    private async Task<RunRecord> RunAsync(FlowRecord flow, int slot, IProgress<ExportProgress>? progress = null) =>
+        Assert.Single(await _engine.RunFlowAsync(flow, Lake, FirstSlot.AddHours(slot), progress, default));
+
+    /// <summary>The dataset's schema as the lake merges it now.</summary>
+    private async Task<DatasetSchema> DatasetSchemaAsync() =>
+        (await new FolderLake(Lake).GetDatasetAsync("ds", default)).Schema ?? throw new Xunit.Sdk.XunitException("the dataset is not eligible");
+
+    /// <summary>Every record of the Parquet files, in order, as the engine's own reader reads them as <paramref name="schema"/>.</summary>
+    private static async Task<List<Record>> ReadRecordsAsync(IEnumerable<string> files, DatasetSchema schema)
+    {
+        var records = new List<Record>();
+        foreach (var file in files)
+        {
+            await foreach (var chunk in new ParquetBatchReader().ReadAsync(file, file.EndsWith(".gz", StringComparison.Ordinal), schema, default)) records.AddRange(chunk.Records);
+        }
+        return records;
+    }
+
+    /// <summary>Records the batches whose row groups a run copied still encoded ("Copying " reports), from the engine's threads.</summary>
+    private sealed class CopiedBatches : IProgress<ExportProgress>
+    {
+        private readonly ConcurrentDictionary<string, bool> _copied = new();
+
+        public IReadOnlyList<string> Names => _copied.Keys.Order(StringComparer.Ordinal).ToList();
+
+        public void Report(ExportProgress value)
+        {
+            if (value.Activity.StartsWith("Copying ", StringComparison.Ordinal)) _copied.TryAdd(value.Activity["Copying ".Length..], true);
+        }
+    }
+
+    /// <summary>A Parquet batch Parquet.Net writes with REQUIRED columns id (int64) and d (double), ids from <paramref name="firstId"/>.</summary>
+    private async Task ParquetNetRequiredAsync(string file, int firstId, int rows)
+    {
+        var id = new global::Parquet.Schema.DataField("id", typeof(long), isNullable: false);
+        var d = new global::Parquet.Schema.DataField("d", typeof(double), isNullable: false);
+        await using var stream = File.Create(Batch(file));
+        await using var writer = await global::Parquet.ParquetWriter.CreateAsync(new global::Parquet.Schema.ParquetSchema(id, d), stream);
+        using var group = writer.CreateRowGroup();
+        await group.WriteAsync<long>(id, Enumerable.Range(firstId, rows).Select(i => (long)i).ToArray(), null, null, default);
+        await group.WriteAsync<double>(d, Enumerable.Range(firstId, rows).Select(i => i / 4.0).ToArray(), null, null, default);
+        group.CompleteValidate();
+    }
 
     private static RunRecord Succeeded(RunRecord run)
     {
@@ -141,5 +186,204 @@ public sealed class SchemaEvolutionTests : IDisposable
         Assert.Equal(firstBytes, firstFiles.Select(File.ReadAllBytes));
         Assert.Single(_engine.State.GetExportedBatches(flow.Id, "ds"));
         Assert.Single(first.Files);
+    }
+
+    /// <summary>
+    /// Two Parquet batches of 200 rows each (ids 0-199, 200-399) that differ in one way, what the merged dataset holds
+    /// for every id (DuckDB SQL over i in range(400)), the conditions comparing our file (o) with it (e), and the batches
+    /// whose columns store exactly what our file stores: only those may be copied still encoded.
+    /// </summary>
+    private async Task<(string Expected, string[] Conditions, string[] Copied)> WriteVariantAsync(string variant)
+    {
+        const string First = "FROM range(0, 200) r(i)";
+        const string Second = "FROM range(200, 400) r(i)";
+        switch (variant)
+        {
+            case "column order":
+                Parquet("a.parquet", $"SELECT i AS id, 's' || i AS s, i * 10 AS v {First}");
+                Parquet("b.parquet", $"SELECT i * 10 AS v, i AS id, 's' || i AS s {Second}");
+                return ("SELECT i AS id, 's' || i AS s, i * 10 AS v FROM range(400) r(i)", ["o.s = e.s", "o.v = e.v"], ["a.parquet"]);
+            case "int32 widened to int64":
+                Parquet("a.parquet", $"SELECT i AS id, i * 10000000000 AS v {First}");
+                Parquet("b.parquet", $"SELECT i AS id, (i * 10)::INTEGER AS v {Second}");
+                return ("SELECT i AS id, CASE WHEN i < 200 THEN i * 10000000000 ELSE i * 10 END AS v FROM range(400) r(i)", ["o.v = e.v"], ["a.parquet"]);
+            case "timestamp unit and UTC flag":
+                // Micros adjusted to UTC are what our files store; micros without the flag hold the same numbers (taken as UTC).
+                Parquet("a.parquet", $"SELECT i AS id, TIMESTAMPTZ '2024-01-02 03:04:05.123456+00' + to_microseconds(i) AS ts {First}");
+                // DuckDB keeps the unit of a constant (arithmetic would make these microseconds): one instant per batch.
+                Parquet("b.parquet", "SELECT i AS id, TIMESTAMP_NS '2024-01-02 03:04:05.123456789' AS ts FROM range(200, 300) r(i)");
+                Parquet("c.parquet", "SELECT i AS id, TIMESTAMP_MS '2024-01-02 03:04:05.123' AS ts FROM range(300, 350) r(i)");
+                Parquet("d.parquet", $"SELECT i AS id, TIMESTAMP '2024-01-02 03:04:05.123456' + to_microseconds(i) AS ts FROM range(350, 400) r(i)");
+                return ("SELECT i AS id, epoch_us(TIMESTAMP '2024-01-02 03:04:05.123456') + CASE WHEN i < 200 OR i >= 350 THEN i WHEN i < 300 THEN 0 ELSE -456 END AS us " +
+                        "FROM range(400) r(i)",
+                    ["epoch_us(o.ts) = e.us"], ["a.parquet", "d.parquet"]);
+            case "required and optional":
+                await ParquetNetRequiredAsync("a.parquet", 0, 200);
+                Parquet("b.parquet", $"SELECT i AS id, CASE WHEN i % 7 = 0 THEN NULL ELSE i / 4 END AS d {Second}");
+                return ("SELECT i AS id, CASE WHEN i >= 200 AND i % 7 = 0 THEN NULL ELSE i / 4 END AS d FROM range(400) r(i)",
+                    ["o.d IS NOT DISTINCT FROM e.d"], ["b.parquet"]);
+            case "required in every batch":
+                await ParquetNetRequiredAsync("a.parquet", 0, 200);
+                await ParquetNetRequiredAsync("b.parquet", 200, 200);
+                return ("SELECT i AS id, i / 4 AS d FROM range(400) r(i)", ["o.d = e.d"], ["a.parquet", "b.parquet"]);
+            case "struct field added":
+                Parquet("a.parquet", $"SELECT i AS id, {{'x': i::INTEGER, 'y': 'y' || i}} AS st {First}");
+                Parquet("b.parquet", $"SELECT i AS id, {{'x': i::INTEGER}} AS st {Second}");
+                return ("SELECT i AS id, i AS x, CASE WHEN i < 200 THEN 'y' || i END AS y FROM range(400) r(i)",
+                    ["o.st.x = e.x", "o.st.y IS NOT DISTINCT FROM e.y"], ["a.parquet"]);
+            case "struct fields in another order":
+                Parquet("a.parquet", $"SELECT i AS id, {{'x': i::INTEGER, 'y': 'y' || i}} AS st {First}");
+                Parquet("b.parquet", $"SELECT i AS id, {{'y': 'y' || i, 'x': i::INTEGER}} AS st {Second}");
+                return ("SELECT i AS id, i AS x, 'y' || i AS y FROM range(400) r(i)", ["o.st.x = e.x", "o.st.y = e.y"], ["a.parquet"]);
+            case "decimal precision and scale":
+                // The merge is decimal(18,6): b's, so b is copied and a's values are stored again at scale 6.
+                Parquet("a.parquet", $"SELECT i AS id, (i + 0.125)::DECIMAL(12,3) AS m {First}");
+                Parquet("b.parquet", $"SELECT i AS id, (i * 1000000 + 0.000001)::DECIMAL(18,6) AS m {Second}");
+                return ("SELECT i AS id, CASE WHEN i < 200 THEN (i + 0.125)::DECIMAL(18,6) ELSE (i * 1000000 + 0.000001)::DECIMAL(18,6) END AS m FROM range(400) r(i)",
+                    ["o.m = e.m"], ["b.parquet"]);
+            case "list element widened":
+                Parquet("a.parquet", $"SELECT i AS id, [i, NULL, i * 10000000000] AS l {First}");
+                Parquet("b.parquet", $"SELECT i AS id, CASE WHEN i % 5 = 0 THEN NULL ELSE [i::INTEGER] END AS l {Second}");
+                return ("SELECT i AS id, CASE WHEN i < 200 THEN [i, NULL, i * 10000000000] WHEN i % 5 = 0 THEN NULL ELSE [i] END AS l FROM range(400) r(i)",
+                    ["CAST(o.l AS VARCHAR) IS NOT DISTINCT FROM CAST(e.l AS VARCHAR)"], ["a.parquet"]);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(variant));
+        }
+    }
+
+    public static TheoryData<string, CompressionKind> Variants()
+    {
+        var data = new TheoryData<string, CompressionKind>();
+        foreach (var variant in new[]
+                 {
+                     "column order", "int32 widened to int64", "timestamp unit and UTC flag", "required and optional", "required in every batch",
+                     "struct field added", "struct fields in another order", "decimal precision and scale", "list element widened",
+                 })
+        {
+            // Snappy keeps the DuckDB batches' pages as they are; Zstd recompresses them.
+            data.Add(variant, CompressionKind.Snappy);
+            data.Add(variant, CompressionKind.Zstd);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public async Task Parquet_batches_differing_from_the_merged_schema_in_one_way_are_copied_only_when_they_match_and_read_back_right(
+        string variant, CompressionKind compression)
+    {
+        var (expected, conditions, copiedBatches) = await WriteVariantAsync(variant);
+        var schema = await DatasetSchemaAsync();
+        var flow = await AddFlowAsync("parquet", FileType.Parquet, compression, ExportMode.Full);
+        var copied = new CopiedBatches();
+
+        var run = Succeeded(await RunAsync(flow, 0, copied));
+
+        Assert.Equal(400, run.RecordsWritten);
+        var parts = run.Files.Select(file => file.SinkPath).ToList();
+        _duck.AssertSameRows(Relation(parts, FileType.Parquet), $"({expected})", conditions, 400);
+        Assert.Equal(copiedBatches, copied.Names);
+        // Our own reader reads the file as it reads the batches, record for record, and finds the dataset's schema in it.
+        foreach (var part in parts) Assert.Equal(schema, await new ParquetBatchReader().ReadSchemaAsync(part, false, default));
+        var batches = Directory.GetFiles(Path.Combine(Lake, "ds")).Order(StringComparer.Ordinal);
+        // Our files store microseconds: a nanosecond batch's 100 ns ticks are cut to them on write (docs/formats.md).
+        var fromBatches = (await ReadRecordsAsync(batches, schema))
+            .Select(record =>
+            {
+                var cut = new Record();
+                foreach (var (name, value) in record) cut[name] = value is DateTime t ? new DateTime(t.Ticks - t.Ticks % 10, DateTimeKind.Utc) : value;
+                return cut;
+            })
+            .ToList();
+        RecordAssert.Equal(fromBatches, await ReadRecordsAsync(parts, schema));
+    }
+
+    /// <summary>The names of the fields of every line of a JSON Lines part, in order (each line must have the same).</summary>
+    private static List<string> JsonFieldNames(string part)
+    {
+        var names = SampleLake.ReadJsonLines(part)
+            .Select(line => string.Join(",", System.Text.Json.JsonDocument.Parse(line).RootElement.EnumerateObject().Select(p => p.Name)))
+            .Distinct().ToList();
+        return Assert.Single(names).Split(',').ToList();
+    }
+
+    [Theory]
+    [InlineData(FileType.Json, CompressionKind.None)]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    [InlineData(FileType.Parquet, CompressionKind.Snappy)]
+    [InlineData(FileType.Parquet, CompressionKind.Zstd)]
+    public async Task A_dataset_whose_schema_evolves_across_runs_and_formats_arrives_whole_each_run_in_the_schema_merged_then(
+        FileType fileType, CompressionKind compression)
+    {
+        var incremental = await AddFlowAsync("incremental", fileType, compression, ExportMode.Incremental);
+        var full = await AddFlowAsync("full", fileType, compression, ExportMode.Full);
+        var schemas = new List<DatasetSchema>();
+        var incrementalRuns = new List<RunRecord>();
+        RunRecord? lastFull = null;
+        async Task RunBothAsync(int slot)
+        {
+            schemas.Add(await DatasetSchemaAsync());
+            incrementalRuns.Add(Succeeded(await RunAsync(incremental, slot)));
+            lastFull = Succeeded(await RunAsync(full, slot));
+        }
+
+        // Day 1: DuckDB Parquet with a column later dropped ('old') and a float.
+        Parquet("2026-10-01.parquet", "SELECT i AS id, 'n' || i AS name, i::INTEGER AS v, 'old' || i AS old, (i + 0.5)::FLOAT AS f FROM range(0, 100) r(i)");
+        await RunBothAsync(0);
+        // Day 2: another writer, columns in another order, 'old' dropped, v and f widened, a column added.
+        Parquet("2026-10-02.parquet",
+            "SELECT i * 10000000000 AS v, i AS id, i / 4 AS f, 'n' || i AS name, i % 2 = 0 AS added FROM range(100, 200) r(i)", codec: "zstd");
+        await RunBothAsync(1);
+        // Day 3: the producer switches to JSON Lines, plain and gzipped, with overlapping columns and a new one.
+        Json("2026-10-03.jsonl", Enumerable.Range(200, 50).Select(i => $"{{\"id\": {i}, \"v\": {i}, \"name\": \"n{i}\", \"added\": {(i % 2 == 0 ? "true" : "false")}, \"note\": \"note{i}\"}}").ToArray());
+        _duck.Execute($"COPY (SELECT i AS id, i AS v, 1.5 AS f, 'n' || i AS name FROM range(250, 300) r(i)) TO {DuckDb.Quote(Batch("2026-10-04.jsonl.gz"))} (FORMAT json, COMPRESSION gzip)");
+        await RunBothAsync(2);
+
+        Assert.Equal("id int64, name string, v int32, old string, f float", schemas[0].ToString());
+        Assert.Equal("id int64, name string, v int64, old string, f double, added boolean", schemas[1].ToString());
+        Assert.Equal("id int64, name string, v int64, old string, f double, added boolean, note string", schemas[2].ToString());
+        // Each incremental run writes its new batches in the dataset's schema merged at its time, over every batch in the
+        // lake (those exported before too): the dropped column stays, null; earlier runs' files keep their narrower types.
+        for (var run = 0; run < 3; run++)
+        {
+            Assert.Equal(new[] { 100L, 100, 100 }[run], incrementalRuns[run].RecordsWritten);
+            foreach (var part in incrementalRuns[run].Files.Select(file => file.SinkPath))
+            {
+                if (fileType == FileType.Parquet) Assert.Equal(schemas[run], await new ParquetBatchReader().ReadSchemaAsync(part, false, default));
+                else Assert.Equal(schemas[run].Fields.Select(field => field.Name), JsonFieldNames(part));
+            }
+        }
+        Assert.Equal(300, lastFull!.RecordsWritten);
+
+        const string expected = """
+            (SELECT i AS id, 'n' || i AS name,
+               CASE WHEN i >= 100 AND i < 200 THEN i * 10000000000 ELSE i END AS v,
+               CASE WHEN i < 100 THEN 'old' || i END AS old,
+               CASE WHEN i < 100 THEN i + 0.5 WHEN i < 200 THEN i / 4 WHEN i >= 250 THEN 1.5 END AS f,
+               CASE WHEN i >= 100 AND i < 250 THEN i % 2 = 0 END AS added,
+               CASE WHEN i >= 200 AND i < 250 THEN 'note' || i END AS note
+             FROM range(300) r(i))
+            """;
+        string[] conditions =
+        [
+            "o.name = e.name", "o.v = e.v", "o.old IS NOT DISTINCT FROM e.old", "o.f IS NOT DISTINCT FROM e.f",
+            "o.added IS NOT DISTINCT FROM e.added", "o.note IS NOT DISTINCT FROM e.note",
+        ];
+        // Every record once, with its values, nulls where its batch lacked the column: the incremental destination read whole,
+        // and the last full run alone.
+        var union = fileType == FileType.Parquet
+            ? Relation(StoredParts(incremental), fileType)
+            : $"read_json([{string.Join(", ", StoredParts(incremental).Select(DuckDb.Quote))}], format = 'newline_delimited', union_by_name = true, hive_partitioning = false)";
+        _duck.AssertSameRows(union, expected, conditions, 300);
+        Assert.Equal(300, _duck.Count($"SELECT count(DISTINCT id) FROM {union}"));
+        var lastParts = lastFull.Files.Select(file => file.SinkPath).ToList();
+        _duck.AssertSameRows(Relation(lastParts, fileType), expected, conditions, 300);
+        if (fileType == FileType.Parquet)
+        {
+            Assert.Equal(["BIGINT", "VARCHAR", "BIGINT", "VARCHAR", "DOUBLE", "BOOLEAN", "VARCHAR"], _duck.Describe(Relation(lastParts, fileType)).Values);
+            var batches = Directory.GetFiles(Path.Combine(Lake, "ds")).Where(file => file.Contains(".parquet")).Order(StringComparer.Ordinal);
+            var ours = await ReadRecordsAsync(lastParts, schemas[2]);
+            RecordAssert.Equal(await ReadRecordsAsync(batches, schemas[2]), ours.Take(200).ToList());
+        }
     }
 }
