@@ -53,7 +53,7 @@ public sealed class SchemaEvolutionTests : IDisposable
     private void Json(string file, params string[] lines) => File.WriteAllLines(Batch(file), lines);
 
     private async Task<FlowRecord> AddFlowAsync(
-        string name, FileType fileType, CompressionKind compression, ExportMode mode, bool skipInvalidBatches = false)
+        string name, FileType fileType, CompressionKind compression, ExportMode mode, bool skipInvalidBatches = false, int maxFileSizeMB = 256)
     {
         var destination = new DestinationSettings
         {
@@ -61,6 +61,7 @@ public sealed class SchemaEvolutionTests : IDisposable
             Type = DestinationType.Local,
             FileType = fileType,
             Compression = compression,
+            MaxFileSizeMB = maxFileSizeMB,
             Properties = { [LocalFolderDestination.PathProperty] = _root.Combine("out", name) },
         };
         await _engine.AddDestinationAsync(destination, skipValidation: true, default);
@@ -385,5 +386,74 @@ public sealed class SchemaEvolutionTests : IDisposable
             var ours = await ReadRecordsAsync(lastParts, schemas[2]);
             RecordAssert.Equal(await ReadRecordsAsync(batches, schemas[2]), ours.Take(200).ToList());
         }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_conflict_past_a_new_batchs_schema_sample_fails_or_skips_that_batch_and_leaves_no_part_of_the_run(bool skipInvalidBatches)
+    {
+        Json("a.jsonl", "{\"id\": 0, \"v\": 0}");
+        var flow = await AddFlowAsync("late", FileType.Json, CompressionKind.None, ExportMode.Incremental, skipInvalidBatches, maxFileSizeMB: 1);
+        Succeeded(await RunAsync(flow, 0));
+        var before = StoredParts(flow);
+
+        // b.jsonl fills and stores a 1 MB part before c.jsonl is read; c's first 4,096 lines (its schema sample) hold numbers,
+        // line 4,500 text.
+        var padding = new string('x', 60);
+        Json("b.jsonl", Enumerable.Range(1, 20_000).Select(i => $"{{\"id\": {i}, \"v\": {i}, \"pad\": \"{padding}\"}}").ToArray());
+        Json("c.jsonl", Enumerable.Range(0, 5_000).Select(i => i == 4_499 ? "{\"id\": -1, \"v\": \"late\"}" : $"{{\"id\": {30_000 + i}, \"v\": {i}}}").ToArray());
+        var run = await RunAsync(flow, 1);
+
+        if (skipInvalidBatches)
+        {
+            Succeeded(run);
+            var skipped = Assert.Single(run.SkippedBatches);
+            Assert.Equal("c.jsonl", skipped.RelativePath);
+            Assert.Contains("line 4500", skipped.Problem);
+            Assert.Contains("'v'", skipped.Problem);
+            Assert.Equal(20_000, run.RecordsWritten);
+            // b.jsonl's records once (the parts of the first attempt, before the sample misfit, were removed), none of c's.
+            var ids = run.Files.SelectMany(file => SampleLake.Ids(SampleLake.ReadJsonLines(file.SinkPath))).ToList();
+            Assert.Equal(Enumerable.Range(1, 20_000).Select(i => (long)i), ids);
+            Assert.Equal(before.Length + run.Files.Count, StoredParts(flow).Length);
+        }
+        else
+        {
+            Assert.Equal(RunStatus.Failed, run.Status);
+            Assert.Contains("c.jsonl", run.Error);
+            Assert.Contains("line 4500", run.Error);
+            Assert.Contains("'v'", run.Error);
+            Assert.Empty(run.Files);
+            Assert.Equal(before, StoredParts(flow));
+            Assert.Equal(["a.jsonl"], _engine.State.GetExportedBatches(flow.Id, "ds").Select(key => key.Split('|')[0]));
+        }
+    }
+
+    [Fact]
+    public async Task A_batch_rewritten_with_another_schema_and_the_same_size_is_exported_with_its_new_schema_by_a_new_process()
+    {
+        // Settled (written well before the scans), so its schema is kept in the process cache and the state store.
+        var path = Batch("a.jsonl");
+        File.WriteAllText(path, "{\"id\": 1, \"v\": 12}\n");
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(-10));
+        var flow = await AddFlowAsync("rewritten", FileType.Parquet, CompressionKind.Snappy, ExportMode.Incremental);
+        var first = Succeeded(await RunAsync(flow, 0));
+        Assert.Equal("id int64, v int64", Assert.Single(_engine.State.GetBatchSchemas([path], skipInvalidRecords: false)).Schema.ToString());
+
+        // The producer rewrites it: the column renamed, the same number of bytes, a later write time.
+        File.WriteAllText(path, "{\"id\": 1, \"w\": 12}\n");
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(-5));
+        _engine.Dispose();
+        using var engine = ExportEngine.Open(new EngineOptions { StateHome = _root.Combine("state") });
+        var second = Assert.Single(await engine.RunFlowAsync(engine.State.GetFlow(flow.Id)!, Lake, FirstSlot.AddHours(1), null, default));
+
+        Succeeded(second);
+        Assert.Equal(1, second.RecordsWritten);
+        var part = Assert.Single(second.Files).SinkPath;
+        Assert.Equal("id int64, w int64", (await new ParquetBatchReader().ReadSchemaAsync(part, false, default)).ToString());
+        Assert.Equal(["1|12"], _duck.Strings($"SELECT id || '|' || w FROM read_parquet({DuckDb.Quote(part)})"));
+        Assert.Equal("id int64, w int64", Assert.Single(engine.State.GetBatchSchemas([path], skipInvalidRecords: false)).Schema.ToString());
+        Assert.Single(first.Files);
     }
 }
