@@ -456,4 +456,39 @@ public sealed class SchemaEvolutionTests : IDisposable
         Assert.Equal("id int64, w int64", Assert.Single(engine.State.GetBatchSchemas([path], skipInvalidRecords: false)).Schema.ToString());
         Assert.Single(first.Files);
     }
+
+    [Theory]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    [InlineData(FileType.Parquet, CompressionKind.Zstd)]
+    public async Task Incremental_a_new_batch_with_its_columns_in_another_order_keeps_the_columns_of_the_files_before(FileType fileType, CompressionKind compression)
+    {
+        Json("b.jsonl", "{\"id\": 1, \"v\": 10}");
+        var flow = await AddFlowAsync("order", fileType, compression, ExportMode.Incremental);
+        Succeeded(await RunAsync(flow, 0));
+
+        Json("a.jsonl", "{\"v\": 20, \"w\": \"new\", \"id\": 2}");
+        var second = Succeeded(await RunAsync(flow, 1));
+
+        var part = Assert.Single(second.Files).SinkPath;
+        Assert.Equal(["id", "v", "w"], _duck.Describe(Relation([part], fileType)).Keys);
+        Assert.Equal(["2|20|new"], _duck.Strings($"SELECT id || '|' || v || '|' || w FROM {Relation([part], fileType)}"));
+    }
+
+    [Theory]
+    [InlineData(FileType.Json, CompressionKind.None)]
+    [InlineData(FileType.Parquet, CompressionKind.Snappy)]
+    public async Task Columns_whose_names_differ_only_in_case_are_two_columns_each_value_in_its_own(FileType fileType, CompressionKind compression)
+    {
+        Parquet("a.parquet", "SELECT 1::BIGINT AS id, 'x' AS Name");
+        Json("b.jsonl", "{\"id\": 2, \"name\": \"y\"}");
+        var flow = await AddFlowAsync("case", fileType, compression, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(flow, 0));
+
+        Assert.Equal("id int64, Name string, name string", (await DatasetSchemaAsync()).ToString());
+        // DuckDB folds case: it names the second one name_1.
+        var relation = Relation(run.Files.Select(file => file.SinkPath), fileType);
+        Assert.Equal(["id", "Name", "name_1"], _duck.Describe(relation).Keys);
+        Assert.Equal(["1|x|NULL", "2|NULL|y"], _duck.Strings($"SELECT id || '|' || coalesce(Name, 'NULL') || '|' || coalesce(name_1, 'NULL') FROM {relation} ORDER BY id"));
+    }
 }
