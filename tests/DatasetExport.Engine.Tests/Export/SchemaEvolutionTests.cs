@@ -247,6 +247,26 @@ public sealed class SchemaEvolutionTests : IDisposable
                 Parquet("b.parquet", $"SELECT i AS id, CASE WHEN i % 5 = 0 THEN NULL ELSE [i::INTEGER] END AS l {Second}");
                 return ("SELECT i AS id, CASE WHEN i < 200 THEN [i, NULL, i * 10000000000] WHEN i % 5 = 0 THEN NULL ELSE [i] END AS l FROM range(400) r(i)",
                     ["CAST(o.l AS VARCHAR) IS NOT DISTINCT FROM CAST(e.l AS VARCHAR)"], ["a.parquet"]);
+            case "narrow and unsigned integers":
+                // All int32 columns of ours: stored as INT32 with or without a width annotation, so copied.
+                Parquet("a.parquet", $"SELECT i AS id, (i * 1000)::INTEGER AS v FROM range(0, 100) r(i)");
+                Parquet("b.parquet", $"SELECT i AS id, (i - 150)::TINYINT AS v FROM range(100, 200) r(i)");
+                Parquet("c.parquet", $"SELECT i AS id, (i * 100 - 32000)::SMALLINT AS v FROM range(200, 300) r(i)");
+                Parquet("d.parquet", $"SELECT i AS id, (i - 100)::UTINYINT AS v FROM range(300, 350) r(i)");
+                Parquet("e.parquet", $"SELECT i AS id, ((i - 350) * 700 + 30000)::USMALLINT AS v FROM range(350, 400) r(i)");
+                return ("SELECT i AS id, CASE WHEN i < 100 THEN i * 1000 WHEN i < 200 THEN i - 150 WHEN i < 300 THEN i * 100 - 32000 " +
+                        "WHEN i < 350 THEN i - 100 ELSE (i - 350) * 700 + 30000 END AS v FROM range(400) r(i)",
+                    ["o.v = e.v"], ["a.parquet", "b.parquet", "c.parquet", "d.parquet", "e.parquet"]);
+            case "text annotations":
+                // Text as STRING, JSON or ENUM is UTF-8 in a byte array either way (copied); a UUID is 16 bytes (decoded to its text).
+                _duck.Execute("CREATE TYPE IF NOT EXISTS evolution_mood AS ENUM ('calm', 'busy')");
+                Parquet("a.parquet", $"SELECT i AS id, 's' || i AS s FROM range(0, 100) r(i)");
+                Parquet("b.parquet", $"SELECT i AS id, ('{{\"n\": ' || i || '}}')::JSON AS s FROM range(100, 200) r(i)");
+                Parquet("c.parquet", $"SELECT i AS id, (CASE WHEN i % 2 = 0 THEN 'calm' ELSE 'busy' END)::evolution_mood AS s FROM range(200, 300) r(i)");
+                Parquet("d.parquet", $"SELECT i AS id, ('00000000-0000-0000-0000-' || lpad(i::VARCHAR, 12, '0'))::UUID AS s FROM range(300, 400) r(i)");
+                return ("SELECT i AS id, CASE WHEN i < 100 THEN 's' || i WHEN i < 200 THEN '{\"n\": ' || i || '}' WHEN i < 300 THEN " +
+                        "(CASE WHEN i % 2 = 0 THEN 'calm' ELSE 'busy' END) ELSE '00000000-0000-0000-0000-' || lpad(i::VARCHAR, 12, '0') END AS s FROM range(400) r(i)",
+                    ["o.s = e.s"], ["a.parquet", "b.parquet", "c.parquet"]);
             default:
                 throw new ArgumentOutOfRangeException(nameof(variant));
         }
@@ -259,6 +279,7 @@ public sealed class SchemaEvolutionTests : IDisposable
                  {
                      "column order", "int32 widened to int64", "timestamp unit and UTC flag", "required and optional", "required in every batch",
                      "struct field added", "struct fields in another order", "decimal precision and scale", "list element widened",
+                     "narrow and unsigned integers", "text annotations",
                  })
         {
             // Snappy keeps the DuckDB batches' pages as they are; Zstd recompresses them.
