@@ -39,6 +39,13 @@ public sealed record SchemaField(
 {
     public IReadOnlyList<SchemaField> ChildFields => Children ?? Array.Empty<SchemaField>();
 
+    /// <summary>
+    /// A nullable String that JSON inference gave a field it only ever saw as <c>null</c> (or a list element it only saw
+    /// empty lists of): nothing of its kind is known, so merging takes the other side's kind (<see cref="SchemaMerger"/>).
+    /// Not part of equality: the column is a nullable string all the same.
+    /// </summary>
+    public bool OnlyNulls { get; init; }
+
     /// <summary>Human-readable type, e.g. <c>decimal(18,2)</c>, <c>list&lt;string&gt;</c>, <c>struct&lt;a:int64,b:string&gt;</c>.</summary>
     public string TypeName => Kind switch
     {

@@ -4,7 +4,8 @@ namespace DatasetExport.Engine.Formats;
 
 /// <summary>
 /// A dataset schema as JSON text, for the state store's record of batch schemas: an array of fields, each
-/// <c>{"name", "kind", "nullable", "precision", "scale", "children"}</c> (kinds by <see cref="FieldKind"/> name).
+/// <c>{"name", "kind", "nullable", "precision", "scale", "onlyNulls", "children"}</c> (kinds by <see cref="FieldKind"/>
+/// name; <c>onlyNulls</c> on every nullable string, <see cref="SchemaField.OnlyNulls"/>).
 /// </summary>
 internal static class DatasetSchemaJson
 {
@@ -56,6 +57,7 @@ internal static class DatasetSchemaJson
                 writer.WriteNumber("precision", field.Precision);
                 writer.WriteNumber("scale", field.Scale);
             }
+            if (field.Kind == FieldKind.String && field.Nullable) writer.WriteBoolean("onlyNulls", field.OnlyNulls);
             if (field.Children is { } children)
             {
                 writer.WritePropertyName("children");
@@ -72,13 +74,17 @@ internal static class DatasetSchemaJson
         foreach (var field in array.EnumerateArray())
         {
             var kind = Enum.Parse<FieldKind>(field.GetProperty("kind").GetString()!);
+            var nullable = field.GetProperty("nullable").GetBoolean();
+            // Kept before strings a JSON batch only held as null were told apart: which this one is, only the file says
+            // (KeyNotFoundException, so the entry is a miss and the batch is read again, once).
+            var onlyNulls = kind == FieldKind.String && nullable && field.GetProperty("onlyNulls").GetBoolean();
             fields.Add(new SchemaField(
                 field.GetProperty("name").GetString()!,
                 kind,
-                field.GetProperty("nullable").GetBoolean(),
+                nullable,
                 field.TryGetProperty("precision", out var precision) ? precision.GetInt32() : 0,
                 field.TryGetProperty("scale", out var scale) ? scale.GetInt32() : 0,
-                field.TryGetProperty("children", out var children) ? ReadFields(children) : null));
+                field.TryGetProperty("children", out var children) ? ReadFields(children) : null) { OnlyNulls = onlyNulls });
         }
         return fields;
     }

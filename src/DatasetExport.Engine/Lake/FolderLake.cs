@@ -177,8 +177,8 @@ public sealed class FolderLake
         var problems = batchProblems.OfType<BatchProblem>().ToList();
         if (problems.Count > 0 && options.SampleJsonSchemas)
         {
-            // A sample may miss what makes batches agree (a field only null in one batch's first lines infers a string,
-            // which a number of another batch conflicts with): problems are judged from every line.
+            // A sample may miss what a full read finds (a later line that conflicts with its batch's first ones, so that batch,
+            // not another, is at fault): problems are judged, and named, from every line.
             return await DescribeAsync(folder, options with { SampleJsonSchemas = false }, cancellationToken).ConfigureAwait(false);
         }
         if (problems.Count > 0 && !options.SkipInvalidBatches)

@@ -512,4 +512,41 @@ public sealed class SchemaEvolutionTests : IDisposable
         Assert.Equal(["id", "Name", "name_1"], _duck.Describe(relation).Keys);
         Assert.Equal(["1|x|NULL", "2|NULL|y"], _duck.Strings($"SELECT id || '|' || coalesce(Name, 'NULL') || '|' || coalesce(name_1, 'NULL') FROM {relation} ORDER BY id"));
     }
+
+    [Theory]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    [InlineData(FileType.Parquet, CompressionKind.Snappy)]
+    public async Task A_json_batch_holding_a_column_only_as_null_or_a_list_only_empty_exports_with_the_batches_that_type_it(
+        FileType fileType, CompressionKind compression)
+    {
+        // The producer made v optional: one batch holds it only as null (before and after the typed ones in path order).
+        Json("0.jsonl", "{\"id\": 0, \"v\": null, \"tags\": []}");
+        Parquet("a.parquet", "SELECT 1::BIGINT AS id, 0.25::DOUBLE AS v, [7, NULL] AS tags");
+        Json("b.jsonl", "{\"id\": 2, \"v\": null, \"tags\": []}", "{\"id\": 3, \"tags\": null}");
+        Json("c.jsonl", "{\"id\": 4, \"v\": 1.5, \"tags\": [8]}");
+        var flow = await AddFlowAsync("nulls", fileType, compression, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(flow, 0));
+
+        Assert.Equal("id int64, v double, tags list<int64>", (await DatasetSchemaAsync()).ToString());
+        var relation = Relation(run.Files.Select(file => file.SinkPath), fileType);
+        Assert.Equal("DOUBLE", _duck.Describe(relation)["v"]);
+        Assert.Equal(["0|NULL|[]", "1|0.25|[7, NULL]", "2|NULL|[]", "3|NULL|NULL", "4|1.5|[8]"],
+            _duck.Strings($"SELECT id || '|' || coalesce(v::VARCHAR, 'NULL') || '|' || coalesce(tags::VARCHAR, 'NULL') FROM {relation} ORDER BY id"));
+    }
+
+    [Fact]
+    public async Task Incremental_a_later_json_batch_holding_a_column_only_as_null_is_exported_in_the_columns_type()
+    {
+        Json("a.jsonl", "{\"id\": 1, \"v\": 10}");
+        var flow = await AddFlowAsync("optional", FileType.Parquet, CompressionKind.Zstd, ExportMode.Incremental);
+        Succeeded(await RunAsync(flow, 0));
+
+        Json("b.jsonl", "{\"id\": 2, \"v\": null}", "{\"id\": 3}");
+        var second = Succeeded(await RunAsync(flow, 1));
+
+        var part = Assert.Single(second.Files).SinkPath;
+        Assert.Equal("id int64, v int64", (await new ParquetBatchReader().ReadSchemaAsync(part, false, default)).ToString());
+        Assert.Equal(["2|NULL", "3|NULL"], _duck.Strings($"SELECT id || '|' || coalesce(v::VARCHAR, 'NULL') FROM read_parquet({DuckDb.Quote(part)}) ORDER BY id"));
+    }
 }
