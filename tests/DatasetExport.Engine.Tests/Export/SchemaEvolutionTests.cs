@@ -53,7 +53,8 @@ public sealed class SchemaEvolutionTests : IDisposable
     private void Json(string file, params string[] lines) => File.WriteAllLines(Batch(file), lines);
 
     private async Task<FlowRecord> AddFlowAsync(
-        string name, FileType fileType, CompressionKind compression, ExportMode mode, bool skipInvalidBatches = false, int maxFileSizeMB = 256)
+        string name, FileType fileType, CompressionKind compression, ExportMode mode, bool skipInvalidBatches = false, int maxFileSizeMB = 256,
+        bool skipInvalidRecords = false)
     {
         var destination = new DestinationSettings
         {
@@ -68,6 +69,7 @@ public sealed class SchemaEvolutionTests : IDisposable
         var flow = new FlowRecord
         {
             Name = name, DestinationId = destination.Id, DatasetIds = ["ds"], Mode = mode, SkipInvalidBatches = skipInvalidBatches,
+            SkipInvalidRecords = skipInvalidRecords,
         };
         _engine.AddFlow(flow);
         return flow;
@@ -548,5 +550,27 @@ public sealed class SchemaEvolutionTests : IDisposable
         var part = Assert.Single(second.Files).SinkPath;
         Assert.Equal("id int64, v int64", (await new ParquetBatchReader().ReadSchemaAsync(part, false, default)).ToString());
         Assert.Equal(["2|NULL", "3|NULL"], _duck.Strings($"SELECT id || '|' || coalesce(v::VARCHAR, 'NULL') FROM read_parquet({DuckDb.Quote(part)}) ORDER BY id"));
+    }
+
+    [Theory]
+    [InlineData("7", 0)]
+    [InlineData("\"x\"", 1)]
+    public async Task A_batch_whose_schema_sample_saw_a_column_only_as_null_is_checked_past_it_against_the_other_batches_kind(string late, int skipped)
+    {
+        Json("a.jsonl", "{\"id\": 0, \"v\": 10}");
+        // b.jsonl's first 4,096 lines (its schema sample) hold v only as null; line 4,500 a number, or text.
+        Json("b.jsonl", Enumerable.Range(1, 5_000).Select(i => i == 4_500 ? $"{{\"id\": {i}, \"v\": {late}}}" : $"{{\"id\": {i}, \"v\": null}}").ToArray());
+        var flow = await AddFlowAsync("sampled", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full, skipInvalidBatches: true, skipInvalidRecords: true);
+
+        var run = Succeeded(await RunAsync(flow, 0));
+
+        // Text where the other batch holds numbers is a conflict of the batch (found from every line), never a record left out.
+        Assert.Equal(skipped, run.BatchesSkipped);
+        Assert.Equal(0, run.RecordsSkipped);
+        var relation = Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet);
+        Assert.Equal("BIGINT", _duck.Describe(relation)["v"]);
+        Assert.Equal(skipped == 0 ? 5_001 : 1, _duck.Count($"SELECT count(*) FROM {relation}"));
+        Assert.Equal(skipped == 0 ? 17 : 10, _duck.Count($"SELECT sum(v)::BIGINT FROM {relation}"));
+        if (skipped == 1) Assert.Contains("Column 'v' is int64 in one schema and string in another", Assert.Single(run.SkippedBatches).Problem);
     }
 }
