@@ -40,9 +40,10 @@ public sealed record SchemaField(
     public IReadOnlyList<SchemaField> ChildFields => Children ?? Array.Empty<SchemaField>();
 
     /// <summary>
-    /// A nullable String that JSON inference gave a field it only ever saw as <c>null</c> (or a list element it only saw
-    /// empty lists of): nothing of its kind is known, so merging takes the other side's kind (<see cref="SchemaMerger"/>).
-    /// Not part of equality: the column is a nullable string all the same.
+    /// A field whose batch holds no value to tell its kind: a nullable String that JSON inference gave a field it only ever
+    /// saw as <c>null</c> (or a list element it only saw empty lists of), or a Parquet column of logical type UNKNOWN
+    /// ("always null", its physical type's kind). Merging takes the other side's kind (<see cref="SchemaMerger"/>). Not part
+    /// of equality: the column is of its kind all the same.
     /// </summary>
     public bool OnlyNulls { get; init; }
 

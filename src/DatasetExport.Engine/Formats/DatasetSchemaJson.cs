@@ -5,7 +5,7 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>
 /// A dataset schema as JSON text, for the state store's record of batch schemas: an array of fields, each
 /// <c>{"name", "kind", "nullable", "precision", "scale", "onlyNulls", "children"}</c> (kinds by <see cref="FieldKind"/>
-/// name; <c>onlyNulls</c> on every nullable string, <see cref="SchemaField.OnlyNulls"/>).
+/// name; <c>onlyNulls</c>, <see cref="SchemaField.OnlyNulls"/>, on every nullable string and int32 and wherever true).
 /// </summary>
 internal static class DatasetSchemaJson
 {
@@ -57,7 +57,7 @@ internal static class DatasetSchemaJson
                 writer.WriteNumber("precision", field.Precision);
                 writer.WriteNumber("scale", field.Scale);
             }
-            if (field.Kind == FieldKind.String && field.Nullable) writer.WriteBoolean("onlyNulls", field.OnlyNulls);
+            if (TellsOnlyNulls(field) || field.OnlyNulls) writer.WriteBoolean("onlyNulls", field.OnlyNulls);
             if (field.Children is { } children)
             {
                 writer.WritePropertyName("children");
@@ -68,6 +68,10 @@ internal static class DatasetSchemaJson
         writer.WriteEndArray();
     }
 
+    private static bool TellsOnlyNulls(SchemaField field) => TellsOnlyNulls(field.Kind, field.Nullable);
+
+    private static bool TellsOnlyNulls(FieldKind kind, bool nullable) => nullable && kind is FieldKind.String or FieldKind.Int32;
+
     private static List<SchemaField> ReadFields(JsonElement array)
     {
         var fields = new List<SchemaField>(array.GetArrayLength());
@@ -75,9 +79,11 @@ internal static class DatasetSchemaJson
         {
             var kind = Enum.Parse<FieldKind>(field.GetProperty("kind").GetString()!);
             var nullable = field.GetProperty("nullable").GetBoolean();
-            // Kept before strings a JSON batch only held as null were told apart: which this one is, only the file says
-            // (KeyNotFoundException, so the entry is a miss and the batch is read again, once).
-            var onlyNulls = kind == FieldKind.String && nullable && field.GetProperty("onlyNulls").GetBoolean();
+            // A nullable string or int32 (the kinds JSON inference and pyarrow give a column only ever null) always says
+            // whether it is one: an entry kept before fields said so is a miss (KeyNotFoundException), its batch read again once.
+            var onlyNulls = TellsOnlyNulls(kind, nullable)
+                ? field.GetProperty("onlyNulls").GetBoolean()
+                : field.TryGetProperty("onlyNulls", out var only) && only.GetBoolean();
             fields.Add(new SchemaField(
                 field.GetProperty("name").GetString()!,
                 kind,

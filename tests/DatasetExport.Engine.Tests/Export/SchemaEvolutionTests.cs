@@ -573,4 +573,46 @@ public sealed class SchemaEvolutionTests : IDisposable
         Assert.Equal(skipped == 0 ? 17 : 10, _duck.Count($"SELECT sum(v)::BIGINT FROM {relation}"));
         if (skipped == 1) Assert.Contains("Column 'v' is int64 in one schema and string in another", Assert.Single(run.SkippedBatches).Problem);
     }
+
+    /// <summary>
+    /// A Parquet batch whose <paramref name="columns"/> are INT32 of logical type UNKNOWN ("always null"), as pyarrow
+    /// writes a column of Arrow's null type (a pandas column of only None): DuckDB's INT32 column, its annotation set.
+    /// </summary>
+    private void ParquetAlwaysNull(string file, string sql, params string[] columns)
+    {
+        Parquet(file, sql, codec: "uncompressed");
+        var bytes = File.ReadAllBytes(Batch(file));
+        var footer = ParquetThrift.ReadFooter(bytes, out var footerStart);
+        foreach (var element in footer.Schema.Where(candidate => columns.Contains(candidate.Name)))
+        {
+            element.ConvertedType = null;
+            element.LogicalType = new global::Parquet.Meta.LogicalType { UNKNOWN = new global::Parquet.Meta.NullType() };
+        }
+        using var buffer = new MemoryStream();
+        ParquetThrift.Write(footer, buffer);
+        using var output = File.Create(Batch(file));
+        output.Write(bytes, 0, footerStart);
+        output.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+        output.Write(BitConverter.GetBytes((int)buffer.Length));
+        output.Write(ParquetThrift.Magic);
+    }
+
+    [Theory]
+    [InlineData(FileType.Json, CompressionKind.None)]
+    [InlineData(FileType.Parquet, CompressionKind.Snappy)]
+    public async Task A_parquet_column_of_logical_type_unknown_always_null_takes_the_kind_other_batches_give_it(FileType fileType, CompressionKind compression)
+    {
+        Parquet("a.parquet", "SELECT 1::BIGINT AS id, 'x' AS note, {'city': 'c'} AS geo, 5::INTEGER AS n");
+        ParquetAlwaysNull("b.parquet", "SELECT 2::BIGINT AS id, NULL::INTEGER AS note, NULL::INTEGER AS geo, NULL::INTEGER AS n", "note", "geo");
+        ParquetAlwaysNull("c.parquet", "SELECT 3::BIGINT AS id, NULL::INTEGER AS geo", "geo");
+        Assert.Equal(["2:NULL:NULL:NULL"], _duck.Strings($"SELECT id || ':' || coalesce(note::VARCHAR, 'NULL') || ':' || coalesce(geo::VARCHAR, 'NULL') || ':' || coalesce(n::VARCHAR, 'NULL') FROM read_parquet({DuckDb.Quote(Batch("b.parquet"))})"));
+        var flow = await AddFlowAsync("unknown", fileType, compression, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(flow, 0));
+
+        Assert.Equal("id int64, note string, geo struct<city:string>, n int32", (await DatasetSchemaAsync()).ToString());
+        var relation = Relation(run.Files.Select(file => file.SinkPath), fileType);
+        Assert.Equal(["1|x|c|5", "2|NULL|NULL|NULL", "3|NULL|NULL|NULL"],
+            _duck.Strings($"SELECT id || '|' || coalesce(note, 'NULL') || '|' || coalesce(geo.city, 'NULL') || '|' || coalesce(n::VARCHAR, 'NULL') FROM {relation} ORDER BY id"));
+    }
 }
