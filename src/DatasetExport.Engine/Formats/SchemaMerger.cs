@@ -21,9 +21,9 @@ public sealed class SchemaConflictException : Exception
 /// Merges schemas of the batches of one dataset with the widening rules of docs/formats.md:
 /// equal kinds stay; Int32+Int64 → Int64; Float+Double → Double; any int or float with Float/Double → Double;
 /// Int32/Int64 with Decimal → Decimal wide enough for both; Decimal precision/scale widen (max 38);
-/// columns missing on one side become nullable; structs, lists and maps merge recursively; a field JSON inference only
-/// saw as null (<see cref="SchemaField.OnlyNulls"/>) takes the other side's kind. Everything else is a
-/// <see cref="SchemaConflictException"/>.
+/// columns missing on one side become nullable; structs, lists and maps merge recursively; a field whose batch only holds
+/// nulls there (<see cref="SchemaField.OnlyNulls"/>: JSON only ever null, Parquet UNKNOWN) takes the other side's kind.
+/// Everything else is a <see cref="SchemaConflictException"/>.
 /// </summary>
 public static class SchemaMerger
 {
@@ -72,8 +72,8 @@ public static class SchemaMerger
 
     private static SchemaField MergeField(SchemaField first, SchemaField second, string path)
     {
-        // A field a JSON batch only held as null (or a list element it only saw empty lists of) tells nothing of its kind:
-        // the other side's, nullable (its batch holds nulls there).
+        // A field its batch only holds as null (JSON only ever null, a list element only seen in empty lists, Parquet UNKNOWN)
+        // tells nothing of its kind: the other side's, nullable (its batch holds nulls there).
         if (first.OnlyNulls != second.OnlyNulls)
         {
             return (first.OnlyNulls ? second : first) with { Name = first.Name, Nullable = true };
