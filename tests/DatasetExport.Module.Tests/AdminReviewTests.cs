@@ -33,7 +33,7 @@ public sealed class AdminReviewTests : IDisposable
 
         var error = Assert.Single(result.Errors);
         Assert.Equal("StateUnusable,DatasetExport.Commands.GetExportFlowCommand", error.FullyQualifiedErrorId);
-        Assert.Contains($"$DATASETEXPORT_HOME is '{relative}', which is not a full path", error.Exception.Message);
+        Assert.Contains($"$env:DATASETEXPORT_HOME is '{relative}', which is not a full path", error.Exception.Message);
         Assert.False(Directory.Exists(Path.Combine(Environment.CurrentDirectory, relative.Split('/')[0])));
         Assert.Empty(_session.Run("Get-ExportFlow").AssertNoErrors().Output);
     }
