@@ -225,20 +225,23 @@ public sealed partial class ExportEngine
     /// others; its run is returned with Status Failed and Error set. <paramref name="progress"/> is called on
     /// engine threads.
     /// </summary>
-    public Task<IReadOnlyList<RunRecord>> RunFlowAsync(FlowRecord flow, string lakePath, IProgress<ExportProgress>? progress, CancellationToken cancellationToken) =>
-        RunFlowAsync(flow, lakePath, Time.GetUtcNow(), progress, cancellationToken);
+    public Task<IReadOnlyList<RunRecord>> RunFlowAsync(FlowRecord flow, string lakePath, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
+        IReadOnlyCollection<string>? datasetIds = null) =>
+        RunFlowAsync(flow, lakePath, Time.GetUtcNow(), progress, cancellationToken, datasetIds);
 
     /// <summary>
     /// Runs the flow for the slot <paramref name="scheduledTime"/>, which names the exportTime= folders; only the
-    /// datasets in <paramref name="datasetIds"/> when given (to redo an abandoned run). The runs of all the datasets are
-    /// recorded at once before any is exported: while another process still exports one of them, StateException InUse
-    /// (naming that run) and nothing recorded or exported, rather than exporting the datasets before it again.
+    /// datasets in <paramref name="datasetIds"/> when given (Start-ExportRun -Dataset: one whose run failed), each one
+    /// of the flow's (matched case-insensitively; ArgumentException naming those that are not, before anything is
+    /// recorded). The runs of all the datasets are recorded at once before any is exported: while another process still
+    /// exports one of them, StateException InUse (naming that run) and nothing recorded or exported, rather than
+    /// exporting the datasets before it again.
     /// </summary>
     public async Task<IReadOnlyList<RunRecord>> RunFlowAsync(
         FlowRecord flow, string lakePath, DateTimeOffset scheduledTime, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
-        IReadOnlyList<string>? datasetIds = null)
+        IReadOnlyCollection<string>? datasetIds = null)
     {
-        datasetIds ??= flow.DatasetIds;
+        datasetIds = datasetIds is null ? flow.DatasetIds : DatasetsOfFlow(flow, datasetIds);
         var destination = DestinationOf(flow);
         var lake = new FolderLake(lakePath, State);
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
@@ -250,6 +253,18 @@ public sealed partial class ExportEngine
         var runs = datasetIds.Select(datasetId => ExportRunner.NewRun(flow, destination, datasetId, scheduledTime, now)).ToList();
         State.AddRuns(runs);
         return await ExportRunsAsync(flow, destination, target, lake, runs, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The flow's own spelling of each of <paramref name="datasetIds"/>, in the flow's order; ArgumentException for one not in the flow.</summary>
+    private static List<string> DatasetsOfFlow(FlowRecord flow, IReadOnlyCollection<string> datasetIds)
+    {
+        var missing = datasetIds.Where(id => !flow.DatasetIds.Contains(id, StringComparer.OrdinalIgnoreCase)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new ArgumentException($"Flow '{flow.Name}' does not export {string.Join(", ", missing.Select(id => $"'{id}'"))}; " +
+                $"its datasets are {string.Join(", ", flow.DatasetIds.Select(id => $"'{id}'"))}.", nameof(datasetIds));
+        }
+        return flow.DatasetIds.Where(id => datasetIds.Contains(id, StringComparer.OrdinalIgnoreCase)).ToList();
     }
 
     /// <summary>

@@ -64,7 +64,7 @@ public sealed partial class ExportEngine : IDisposable
             if (!Path.IsPathFullyQualified(fromEnvironment))
             {
                 throw new StateException(StateFailure.Unusable,
-                    $"${StateHomeVariable} is '{fromEnvironment}', which is not a full path: the state home would depend on the folder " +
+                    $"$env:{StateHomeVariable} is '{fromEnvironment}', which is not a full path: the state home would depend on the folder " +
                     $"the process started in. Set a full path, e.g. $env:{StateHomeVariable} = Join-Path $PWD '{fromEnvironment}'.");
             }
             return Path.GetFullPath(fromEnvironment);

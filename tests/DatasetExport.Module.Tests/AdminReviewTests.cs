@@ -33,7 +33,7 @@ public sealed class AdminReviewTests : IDisposable
 
         var error = Assert.Single(result.Errors);
         Assert.Equal("StateUnusable,DatasetExport.Commands.GetExportFlowCommand", error.FullyQualifiedErrorId);
-        Assert.Contains($"$DATASETEXPORT_HOME is '{relative}', which is not a full path", error.Exception.Message);
+        Assert.Contains($"$env:DATASETEXPORT_HOME is '{relative}', which is not a full path", error.Exception.Message);
         Assert.False(Directory.Exists(Path.Combine(Environment.CurrentDirectory, relative.Split('/')[0])));
         Assert.Empty(_session.Run("Get-ExportFlow").AssertNoErrors().Output);
     }
@@ -398,13 +398,11 @@ public sealed class AdminReviewTests : IDisposable
     [Fact]
     public void Test_ExportRun_of_an_incremental_flow_verifies_every_run_that_holds_batches_it_will_not_send_again()
     {
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+        WithLocalDestinationD("""
             New-ExportDestination -Name e -Type Local -Path "$Out/e" | Out-Null
             New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
             Start-ExportRun -Flow inc | Out-Null
-            """, _output).AssertNoErrors();
+            """);
         File.Copy(Path.Combine(_lake, "orders", "batch-0000.jsonl"), Path.Combine(_lake, "orders", "batch-0100.jsonl"));
         _session.Run("Start-ExportRun -Flow inc | Out-Null; Start-ExportRun -Flow inc | Out-Null").AssertNoErrors(); // the second finds nothing new
         var runs = _session.Run("Get-ExportRun -Flow inc").AssertNoErrors().Output; // newest first
@@ -428,12 +426,10 @@ public sealed class AdminReviewTests : IDisposable
     [Fact]
     public void Remove_ExportRun_prunes_the_history_keeping_what_an_incremental_flow_exported_and_what_must_stay()
     {
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+        WithLocalDestinationD("""
             New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
             Start-ExportRun -Flow inc | Out-Null
-            """, _output).AssertNoErrors();
+            """);
         File.Copy(Path.Combine(_lake, "orders", "batch-0000.jsonl"), Path.Combine(_lake, "orders", "batch-0100.jsonl"));
         _session.Run("Start-ExportRun -Flow inc | Out-Null; Start-ExportRun -Flow inc | Out-Null").AssertNoErrors(); // the second finds nothing new
         var runs = _session.Run("Get-ExportRun -Flow inc").AssertNoErrors().Output; // newest first
@@ -471,14 +467,59 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void Get_ExportRun_After_and_Before_keep_runs_started_in_a_time_range_and_a_removed_flows_name_is_found_under_any_filter()
+    {
+        WithLocalDestinationD("""
+            New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
+            1..3 | ForEach-Object { Start-ExportRun -Flow inc | Out-Null }
+            """);
+        var ids = Strings("Get-ExportRun -Flow inc | ForEach-Object { $_.Id.ToString() }"); // newest first
+        foreach (var (id, hour) in ids.Zip([14, 12, 10]))
+        {
+            Assert.Equal(1, _session.ExecuteOnState("UPDATE runs SET started_at = $at WHERE id = $id", ("$at", $"2026-03-14T{hour}:00:00.0000000Z"), ("$id", id)));
+        }
+        var (eleven, thirteen) = (new DateTime(2026, 3, 14, 11, 0, 0, DateTimeKind.Utc), new DateTime(2026, 3, 14, 13, 0, 0, DateTimeKind.Utc));
+
+        Assert.Equal(ids[..2], Strings("Get-ExportRun -After $args[0] | ForEach-Object { $_.Id.ToString() }", eleven));
+        Assert.Equal(ids[1..], Strings("Get-ExportRun -Flow inc -Before $args[0] | ForEach-Object { $_.Id.ToString() }", thirteen));
+        Assert.Equal([ids[1]], Strings("Get-ExportRun -Flow in* -After $args[0] -Before $args[1] | ForEach-Object { $_.Id.ToString() }", eleven, thirteen));
+        Assert.Empty(Strings("Get-ExportRun -Before $args[0] -Status Failed", thirteen));
+
+        // A removed flow's runs are found by its name; a filter that keeps none of them is no "no flow named" error.
+        _session.Run("Remove-ExportFlow inc -Confirm:$false").AssertNoErrors();
+        Assert.Equal(ids[1..], Strings("Get-ExportRun -Flow inc -Before $args[0] | ForEach-Object { $_.Id.ToString() }", thirteen));
+        Assert.Empty(Strings("Get-ExportRun -Flow inc -Status Failed"));
+        ExportPipelineTests.AssertError(_session.Run("Get-ExportRun -Flow never-was -Status Failed"), "FlowNotFound", "GetExportRunCommand", ErrorCategory.ObjectNotFound, "never-was");
+    }
+
+    [Fact]
+    public void Start_ExportRun_Dataset_runs_only_the_named_datasets_of_the_flow()
+    {
+        WithLocalDestinationD("""
+            New-ExportFlow -Name both -Destination d -Dataset orders, customers | Out-Null
+            """);
+
+        var run = _session.Run("Start-ExportRun -Flow both -Dataset ORDERS").AssertNoErrors().Output.Single();
+
+        Assert.Equal(("orders", "Succeeded"), ((string)run.Properties["DatasetId"].Value, run.Properties["Status"].Value.ToString()));
+        // A run stands for its dataset: the one that failed is run again alone.
+        Assert.Equal(["orders"], Strings("Get-ExportRun -Flow both | ForEach-Object { Start-ExportRun -Flow $_.Flow -Dataset $_ } | ForEach-Object DatasetId"));
+        _session.Run("Start-ExportRun both -Dataset customers -WhatIf").AssertNoErrors();
+        Assert.Contains("What if: Performing the operation \"Export dataset(s) 'customers' from lake", _session.Host.Text);
+
+        var unknown = _session.Run("Start-ExportRun both -Dataset orders, web");
+        ExportPipelineTests.AssertError(unknown, "InvalidArgument", "StartExportRunCommand", ErrorCategory.InvalidArgument, "both");
+        Assert.StartsWith("Flow 'both' does not export 'web'; its datasets are 'orders', 'customers'.", unknown.Errors[0].Exception.Message);
+        Assert.Equal(2, _session.Run("Get-ExportRun -Flow both").AssertNoErrors().Output.Count); // nothing recorded for the refused one
+    }
+
+    [Fact]
     public void Flows_and_destinations_are_renamed_in_place_keeping_their_runs_and_what_was_exported()
     {
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+        WithLocalDestinationD("""
             New-ExportFlow -Name inc -Destination d -Dataset orders -Incremental | Out-Null
             Start-ExportRun -Flow inc | Out-Null
-            """, _output).AssertNoErrors();
+            """);
 
         _session.Run("Rename-ExportFlow inc nightly -WhatIf").AssertNoErrors();
         Assert.Contains("What if: Performing the operation \"Rename export flow to 'nightly'\" on target \"inc\".", _session.Host.Text);
@@ -592,6 +633,10 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Equal(["inc"], Strings("Get-ExportRun -Flow inc* | ForEach-Object Flow")); // the name it ran with, as before
         Assert.Equal(["other"], Strings("Get-ExportRun -Flow oth* | ForEach-Object Flow"));
     }
+
+    /// <summary>Runs <paramref name="script"/>, with no error, after making the Local destination 'd' in the output folder ($Out).</summary>
+    private void WithLocalDestinationD(string script) =>
+        _session.Run("param($Out)\nNew-ExportDestination -Name d -Type Local -Path \"$Out/d\" | Out-Null\n" + script, _output).AssertNoErrors();
 
     private List<string> Strings(string script, params object?[] args) =>
         _session.Run(script, args).AssertNoErrors().Output.Select(o => (string)o.BaseObject).ToList();

@@ -185,10 +185,11 @@ internal sealed class ExportRunner
 
         async Task<(DatasetInfo Dataset, List<BatchInfo> Exported, PgpFileEncryption? Encryption)> ExportDatasetAsync(BatchReadOptions readOptions)
         {
-            var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions, token).ConfigureAwait(false);
+            var exportedBefore = ExportedBefore(flow, run);
+            // The batches exported before settle the schema: a new batch that conflicts with them is the one named or skipped.
+            var dataset = await lake.GetDatasetAsync(run.DatasetId, readOptions with { ExportedBatchKeys = exportedBefore }, token).ConfigureAwait(false);
             if (!dataset.IsEligible) throw new LakeException(LakeFailure.NotEligible, $"Dataset '{dataset.Id}' cannot be exported: {dataset.Reason}", dataset.Id);
             run.ExportPath = ExportPathOf(flow, destination, dataset.Id, dataset.Name, run.ScheduledTime);
-            var exportedBefore = ExportedBefore(flow, run);
             var batches = dataset.Batches.Where(b => !exportedBefore.Contains(b.Key.Value)).ToList();
             run.BatchCount = batches.Count;
             run.InputBytes = batches.Sum(b => b.SizeBytes);

@@ -39,6 +39,14 @@ public sealed record SchemaField(
 {
     public IReadOnlyList<SchemaField> ChildFields => Children ?? Array.Empty<SchemaField>();
 
+    /// <summary>
+    /// A field whose batch holds no value to tell its kind: a nullable String that JSON inference gave a field it only ever
+    /// saw as <c>null</c> (or a list element it only saw empty lists of), or a Parquet column of logical type UNKNOWN
+    /// ("always null", its physical type's kind). Merging takes the other side's kind (<see cref="SchemaMerger"/>). Not part
+    /// of equality: the column is of its kind all the same.
+    /// </summary>
+    public bool OnlyNulls { get; init; }
+
     /// <summary>Human-readable type, e.g. <c>decimal(18,2)</c>, <c>list&lt;string&gt;</c>, <c>struct&lt;a:int64,b:string&gt;</c>.</summary>
     public string TypeName => Kind switch
     {

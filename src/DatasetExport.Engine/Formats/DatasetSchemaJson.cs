@@ -4,7 +4,8 @@ namespace DatasetExport.Engine.Formats;
 
 /// <summary>
 /// A dataset schema as JSON text, for the state store's record of batch schemas: an array of fields, each
-/// <c>{"name", "kind", "nullable", "precision", "scale", "children"}</c> (kinds by <see cref="FieldKind"/> name).
+/// <c>{"name", "kind", "nullable", "precision", "scale", "onlyNulls", "children"}</c> (kinds by <see cref="FieldKind"/>
+/// name; <c>onlyNulls</c>, <see cref="SchemaField.OnlyNulls"/>, on every nullable string and int32 and wherever true).
 /// </summary>
 internal static class DatasetSchemaJson
 {
@@ -56,6 +57,7 @@ internal static class DatasetSchemaJson
                 writer.WriteNumber("precision", field.Precision);
                 writer.WriteNumber("scale", field.Scale);
             }
+            if (TellsOnlyNulls(field) || field.OnlyNulls) writer.WriteBoolean("onlyNulls", field.OnlyNulls);
             if (field.Children is { } children)
             {
                 writer.WritePropertyName("children");
@@ -66,19 +68,29 @@ internal static class DatasetSchemaJson
         writer.WriteEndArray();
     }
 
+    private static bool TellsOnlyNulls(SchemaField field) => TellsOnlyNulls(field.Kind, field.Nullable);
+
+    private static bool TellsOnlyNulls(FieldKind kind, bool nullable) => nullable && kind is FieldKind.String or FieldKind.Int32;
+
     private static List<SchemaField> ReadFields(JsonElement array)
     {
         var fields = new List<SchemaField>(array.GetArrayLength());
         foreach (var field in array.EnumerateArray())
         {
             var kind = Enum.Parse<FieldKind>(field.GetProperty("kind").GetString()!);
+            var nullable = field.GetProperty("nullable").GetBoolean();
+            // A nullable string or int32 (the kinds JSON inference and pyarrow give a column only ever null) always says
+            // whether it is one: an entry kept before fields said so is a miss (KeyNotFoundException), its batch read again once.
+            var onlyNulls = TellsOnlyNulls(kind, nullable)
+                ? field.GetProperty("onlyNulls").GetBoolean()
+                : field.TryGetProperty("onlyNulls", out var only) && only.GetBoolean();
             fields.Add(new SchemaField(
                 field.GetProperty("name").GetString()!,
                 kind,
-                field.GetProperty("nullable").GetBoolean(),
+                nullable,
                 field.TryGetProperty("precision", out var precision) ? precision.GetInt32() : 0,
                 field.TryGetProperty("scale", out var scale) ? scale.GetInt32() : 0,
-                field.TryGetProperty("children", out var children) ? ReadFields(children) : null));
+                field.TryGetProperty("children", out var children) ? ReadFields(children) : null) { OnlyNulls = onlyNulls });
         }
         return fields;
     }

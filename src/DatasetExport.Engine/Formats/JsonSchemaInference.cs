@@ -10,7 +10,8 @@ namespace DatasetExport.Engine.Formats;
 /// integers within int64 → Int64; any other number → Double; ints mixed with other numbers → Double;
 /// true/false → Boolean; strings → String (no guessing of dates or numbers); objects → Struct with fields merged across lines;
 /// arrays → List with the merged element type; a field that is null or missing on some line → nullable;
-/// a field that is only ever null → String nullable; an array only ever empty → list&lt;string&gt;.
+/// a field that is only ever null → String nullable; an array only ever empty → list&lt;string&gt; (both marked
+/// <see cref="SchemaField.OnlyNulls"/>, so another batch's kind wins the merge).
 /// Any other mix (string vs number, object vs array, ...) is a <see cref="BatchReadException"/> naming file, line and field.
 /// </summary>
 internal sealed class JsonSchemaInference
@@ -352,7 +353,7 @@ internal sealed class JsonSchemaInference
 
     private static SchemaField ToField(string name, InferredType type) => type.Kind switch
     {
-        null => new SchemaField(name, FieldKind.String, Nullable: true),
+        null => new SchemaField(name, FieldKind.String, Nullable: true) { OnlyNulls = true },
         FieldKind.Struct => new SchemaField(name, FieldKind.Struct, type.Nullable, Children: type.Children.Select(ToField).ToList()),
         FieldKind.List => new SchemaField(name, FieldKind.List, type.Nullable, Children: [ToField("element", type.Element!)]),
         var kind => new SchemaField(name, kind.Value, type.Nullable),

@@ -104,6 +104,9 @@ internal sealed class ParquetColumnPlan
     {
         var source = ParquetSchemaMapping.ToSchemaField(file);
         CheckCompatible(source, node.Field, file.Path.ToString(), path);
+        // An always-null column (logical type UNKNOWN) where the dataset has another kind: read as the file's own field and
+        // shredded, as a missing struct child is, so its nulls land at the levels of the dataset's kind.
+        if (source.OnlyNulls && source.Kind != node.Field.Kind) return false;
         switch (file)
         {
             case DataField { IsArray: true } array:

@@ -75,6 +75,14 @@ internal static class ParquetSchemaMapping
 
     private static SchemaField ScalarField(DataField field, string name)
     {
+        // UNKNOWN ("always null", pyarrow's column of Arrow's null type) holds no value: its physical type's kind, which
+        // another batch's kind replaces in the merge.
+        if (field.SchemaElement?.LogicalType?.UNKNOWN is not null) return KnownScalarField(field, name) with { OnlyNulls = true };
+        return KnownScalarField(field, name);
+    }
+
+    private static SchemaField KnownScalarField(DataField field, string name)
+    {
         if (field is DecimalDataField decimalField)
         {
             return new SchemaField(name, FieldKind.Decimal, field.IsNullable, decimalField.Precision, decimalField.Scale);

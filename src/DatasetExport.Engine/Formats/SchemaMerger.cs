@@ -21,7 +21,8 @@ public sealed class SchemaConflictException : Exception
 /// Merges schemas of the batches of one dataset with the widening rules of docs/formats.md:
 /// equal kinds stay; Int32+Int64 → Int64; Float+Double → Double; any int or float with Float/Double → Double;
 /// Int32/Int64 with Decimal → Decimal wide enough for both; Decimal precision/scale widen (max 38);
-/// columns missing on one side become nullable; structs, lists and maps merge recursively.
+/// columns missing on one side become nullable; structs, lists and maps merge recursively; a field whose batch only holds
+/// nulls there (<see cref="SchemaField.OnlyNulls"/>: JSON only ever null, Parquet UNKNOWN) takes the other side's kind.
 /// Everything else is a <see cref="SchemaConflictException"/>.
 /// </summary>
 public static class SchemaMerger
@@ -71,6 +72,12 @@ public static class SchemaMerger
 
     private static SchemaField MergeField(SchemaField first, SchemaField second, string path)
     {
+        // A field its batch only holds as null (JSON only ever null, a list element only seen in empty lists, Parquet UNKNOWN)
+        // tells nothing of its kind: the other side's, nullable (its batch holds nulls there).
+        if (first.OnlyNulls != second.OnlyNulls)
+        {
+            return (first.OnlyNulls ? second : first) with { Name = first.Name, Nullable = true };
+        }
         var nullable = first.Nullable || second.Nullable;
         if (first.Kind == second.Kind)
         {

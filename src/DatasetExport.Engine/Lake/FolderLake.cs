@@ -149,10 +149,12 @@ public sealed class FolderLake
         var reads = await ReadSchemasAsync(batches, options, cancellationToken).ConfigureAwait(false);
         DatasetSchema? schema = null;
         long? recordCount = 0;
-        var exportable = new List<BatchInfo>(batches.Count);
-        var problems = new List<BatchProblem>();
+        var batchProblems = new BatchProblem?[batches.Count];
         var samples = new Dictionary<string, JsonSchemaSample>(StringComparer.Ordinal);
-        for (var i = 0; i < batches.Count; i++)
+        // Merged in path order, except that batches an incremental export sent before come first: they are the dataset its
+        // destination holds, and a new batch that conflicts with them is the one at fault (named, or skipped), not they.
+        var exportedBefore = options.ExportedBatchKeys;
+        foreach (var i in Enumerable.Range(0, batches.Count).OrderBy(i => exportedBefore?.Contains(batches[i].Key.Value) == true ? 0 : 1))
         {
             var batch = batches[i];
             long? count = null;
@@ -165,16 +167,18 @@ public sealed class FolderLake
             }
             catch (Exception error) when (error is not OperationCanceledException)
             {
-                problems.Add(new BatchProblem(batch, $"Batch '{batch.RelativePath}' cannot be exported with the others: {error.Message}", count));
+                batchProblems[i] = new BatchProblem(batch, $"Batch '{batch.RelativePath}' cannot be exported with the others: {error.Message}", count);
                 continue;
             }
             recordCount = count is null || recordCount is null ? null : recordCount + count;
-            exportable.Add(batch);
         }
+        // Both in path order, the order batches are exported in.
+        var exportable = batches.Where((_, i) => batchProblems[i] is null).ToList();
+        var problems = batchProblems.OfType<BatchProblem>().ToList();
         if (problems.Count > 0 && options.SampleJsonSchemas)
         {
-            // A sample may miss what makes batches agree (a field only null in one batch's first lines infers a string,
-            // which a number of another batch conflicts with): problems are judged from every line.
+            // A sample may miss what a full read finds (a later line that conflicts with its batch's first ones, so that batch,
+            // not another, is at fault): problems are judged, and named, from every line.
             return await DescribeAsync(folder, options with { SampleJsonSchemas = false }, cancellationToken).ConfigureAwait(false);
         }
         if (problems.Count > 0 && !options.SkipInvalidBatches)

@@ -18,8 +18,9 @@ public sealed record BatchInfo(
 /// <summary>How a dataset's batches are judged: strict by default (any bad batch or record makes the dataset ineligible).</summary>
 /// <param name="SkipInvalidRecords">JSON lines that are not a JSON object are left out rather than making their batch unreadable.</param>
 /// <param name="SkipInvalidBatches">
-/// Batches that cannot be read, or whose schema conflicts with the batches before them (in path order), are left out of
-/// <see cref="DatasetInfo.Batches"/> and the schema rather than making the dataset ineligible.
+/// Batches that cannot be read, or whose schema conflicts with the batches before them (in path order, those of
+/// <see cref="ExportedBatchKeys"/> first), are left out of <see cref="DatasetInfo.Batches"/> and the schema rather than
+/// making the dataset ineligible.
 /// </param>
 public sealed record BatchReadOptions(bool SkipInvalidRecords = false, bool SkipInvalidBatches = false)
 {
@@ -31,6 +32,13 @@ public sealed record BatchReadOptions(bool SkipInvalidRecords = false, bool Skip
     /// Only when every batch of the dataset is JSON Lines.
     /// </summary>
     internal bool SampleJsonSchemas { get; init; }
+
+    /// <summary>
+    /// Keys (<see cref="BatchKey.Value"/>) of batches an incremental export sent to its destination before: their schemas
+    /// are merged first, so a newer batch that conflicts with them is the one that cannot be exported (and is named), not
+    /// they, wherever its path sorts. Null or empty: path order alone.
+    /// </summary>
+    internal IReadOnlySet<string>? ExportedBatchKeys { get; init; }
 }
 
 /// <summary>A batch that cannot be exported with the others, and why.</summary>

@@ -145,14 +145,15 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null);
     /// <summary>
     /// Runs, newest first, optionally of one flow, in one state, whose <see cref="RunRecord.FlowName"/> (the name the flow had
-    /// when it ran: runs outlive their flow) <paramref name="flowNameMatches"/> accepts; at most <paramref name="last"/>. Read
+    /// when it ran: runs outlive their flow) <paramref name="flowNameMatches"/> accepts, started after <paramref name="startedAfter"/>
+    /// and before <paramref name="startedBefore"/>; at most <paramref name="last"/>. Read
     /// lazily a page at a time, each page its own short read: however long the history, memory holds one page, no lock is
     /// held while the caller handles a run, and a caller that stops early reads no further (nor any older run for
     /// <paramref name="last"/>). A run recorded after the first page is read is not listed. With <paramref name="orFlowIds"/>,
     /// the runs of those flows are listed too whatever name they recorded (flows renamed since whose name now matches).
     /// </summary>
     IEnumerable<RunRecord> EnumerateRuns(Guid? flowId = null, RunStatus? status = null, Func<string, bool>? flowNameMatches = null, int? last = null,
-        IReadOnlySet<Guid>? orFlowIds = null);
+        DateTimeOffset? startedAfter = null, DateTimeOffset? startedBefore = null, IReadOnlySet<Guid>? orFlowIds = null);
 
     /// <summary>
     /// The batch keys (<see cref="BatchKey.Value"/>) the flow has exported for the dataset (its id matched case-insensitively),

@@ -329,12 +329,7 @@ public sealed partial class SqliteStateStore
     public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null)
     {
         if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
-        var (conditions, parameters) = RunFilter(flowId, status);
-        if (startedAfter is { } after)
-        {
-            conditions.Add("started_at > $started_after");
-            parameters.Add(("$started_after", DateText(after)));
-        }
+        var (conditions, parameters) = RunFilter(flowId, status, startedAfter, startedBefore: null);
         var where = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
         var limit = "";
         if (last is { } count)
@@ -346,8 +341,9 @@ public sealed partial class SqliteStateStore
         return Read(() => ReadRuns($"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC {limit}", [.. parameters]));
     }
 
-    /// <summary>The WHERE conditions and parameters for runs of one flow and/or in one state.</summary>
-    private static (List<string> Conditions, List<(string Name, object? Value)> Parameters) RunFilter(Guid? flowId, RunStatus? status)
+    /// <summary>The WHERE conditions and parameters for runs of one flow, in one state, and/or started within a time range.</summary>
+    private static (List<string> Conditions, List<(string Name, object? Value)> Parameters) RunFilter(
+        Guid? flowId, RunStatus? status, DateTimeOffset? startedAfter, DateTimeOffset? startedBefore)
     {
         var conditions = new List<string>();
         var parameters = new List<(string Name, object? Value)>();
@@ -361,19 +357,30 @@ public sealed partial class SqliteStateStore
             conditions.Add("status = $status");
             parameters.Add(("$status", wanted.ToString()));
         }
+        if (startedAfter is { } after)
+        {
+            conditions.Add("started_at > $started_after");
+            parameters.Add(("$started_after", DateText(after)));
+        }
+        if (startedBefore is { } before)
+        {
+            conditions.Add("started_at < $started_before");
+            parameters.Add(("$started_before", DateText(before)));
+        }
         return (conditions, parameters);
     }
 
     public IEnumerable<RunRecord> EnumerateRuns(Guid? flowId = null, RunStatus? status = null, Func<string, bool>? flowNameMatches = null, int? last = null,
-        IReadOnlySet<Guid>? orFlowIds = null)
+        DateTimeOffset? startedAfter = null, DateTimeOffset? startedBefore = null, IReadOnlySet<Guid>? orFlowIds = null)
     {
         if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
-        return EnumerateRunPages(flowId, status, flowNameMatches, last, orFlowIds);
+        var (conditions, parameters) = RunFilter(flowId, status, startedAfter, startedBefore);
+        return EnumerateRunPages(conditions, parameters, flowNameMatches, last, orFlowIds);
     }
 
-    private IEnumerable<RunRecord> EnumerateRunPages(Guid? flowId, RunStatus? status, Func<string, bool>? flowNameMatches, int? last, IReadOnlySet<Guid>? orFlowIds)
+    private IEnumerable<RunRecord> EnumerateRunPages(List<string> conditions, List<(string Name, object? Value)> parameters, Func<string, bool>? flowNameMatches, int? last,
+        IReadOnlySet<Guid>? orFlowIds)
     {
-        var (conditions, parameters) = RunFilter(flowId, status);
         var firstPage = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
         // Each next page starts after the last row the previous one scanned, in the order of the runs_by_start / runs_by_flow indexes.
         var nextPage = "WHERE " + string.Join(" AND ", conditions.Append("(started_at, rowid) < ($after_started_at, $after_rowid)"));

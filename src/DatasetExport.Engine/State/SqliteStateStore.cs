@@ -54,7 +54,7 @@ public sealed partial class SqliteStateStore : IStateStore
             throw new StateException(StateFailure.Unusable,
                 $"The state folder '{home}' is on a network file system ({network}). SQLite's locking does not hold there between " +
                 "machines, so sessions on two of them could run one slot twice or damage the state. Point " +
-                $"${ExportEngine.StateHomeVariable} at a folder on a local disk (destinations may still write to network folders).");
+                $"$env:{ExportEngine.StateHomeVariable} at a folder on a local disk (destinations may still write to network folders).");
         }
         SqliteConnection? connection = null;
         try
@@ -80,7 +80,7 @@ public sealed partial class SqliteStateStore : IStateStore
                 SqliteException { SqliteErrorCode: SqliteErrorCodes.ReadOnly or SqliteErrorCodes.CantOpen } when WriteProblem(home) is { } problem =>
                     new StateException(StateFailure.Unusable,
                         $"The state folder '{home}' cannot be written ({problem}), so '{path}' cannot be used: SQLite writes the database's " +
-                        $"-wal and -shm files beside it even to read it. Make the folder writable, or point ${ExportEngine.StateHomeVariable} at another folder.", error),
+                        $"-wal and -shm files beside it even to read it. Make the folder writable, or point $env:{ExportEngine.StateHomeVariable} at another folder.", error),
                 SqliteException sqlite => Translate(sqlite, path),
                 IOException or UnauthorizedAccessException => new StateException(StateFailure.Unusable,
                     $"The state folder '{home}' cannot be used: {error.Message}", error),

@@ -232,7 +232,7 @@ internal static class StateSchema
         {
             throw new StateException(StateFailure.Unusable,
                 $"'{path}' is a SQLite database of another application, not DatasetExport state. It was left as it is; " +
-                $"move it aside or point ${ExportEngine.StateHomeVariable} at another folder.");
+                $"move it aside or point $env:{ExportEngine.StateHomeVariable} at another folder.");
         }
         ThrowIfNewer(version, LatestVersion, path);
         Execute(connection, null, "PRAGMA journal_mode = WAL;");
@@ -263,7 +263,7 @@ internal static class StateSchema
         throw new StateException(StateFailure.Unusable,
             $"'{path}' was written by a newer version of DatasetExport (schema version {version}); this version " +
             $"understands schema version {latestVersion} at most. It was left as it is: update the DatasetExport module, " +
-            $"or point ${ExportEngine.StateHomeVariable} at another folder.");
+            $"or point $env:{ExportEngine.StateHomeVariable} at another folder.");
     }
 
     private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql)

@@ -16,8 +16,12 @@ namespace DatasetExport.Commands;
 ///   <para>The five latest runs of the flow, newest first: status, scheduled time, records, files, duration.</para>
 /// </example>
 /// <example>
-///   <code>Get-ExportRun -Status Failed</code>
-///   <para>Every run that failed.</para>
+///   <code>Get-ExportRun -Status Failed -After (Get-Date).AddDays(-1)</code>
+///   <para>The runs that failed in the last 24 hours; older runs are not read.</para>
+/// </example>
+/// <example>
+///   <code>Get-ExportRun -Before (Get-Date).AddDays(-90) | Remove-ExportRun -Confirm:$false</code>
+///   <para>Keeps 90 days of run history.</para>
 /// </example>
 [Cmdlet(VerbsCommon.Get, "ExportRun", DefaultParameterSetName = ListSet)]
 [OutputType(typeof(ExportRun))]
@@ -45,6 +49,14 @@ public sealed class GetExportRunCommand : DatasetExportCmdlet
     [Parameter(ParameterSetName = ListSet)]
     public RunStatus? Status { get; set; }
 
+    /// <summary>Only runs started after this time (a date without an offset is local time, as Get-Date gives).</summary>
+    [Parameter(ParameterSetName = ListSet)]
+    public DateTime? After { get; set; }
+
+    /// <summary>Only runs started before this time: with Remove-ExportRun, what keeps a history to its last days.</summary>
+    [Parameter(ParameterSetName = ListSet)]
+    public DateTime? Before { get; set; }
+
     /// <summary>Only the newest N runs.</summary>
     [Parameter(ParameterSetName = ListSet)]
     [ValidateRange(1, int.MaxValue)]
@@ -69,23 +81,25 @@ public sealed class GetExportRunCommand : DatasetExportCmdlet
         // Written as they are read (a page at a time): the first runs show at once, memory holds one page however long the
         // history, and `| Select-Object -First N` stops the reading.
         var status = Status?.ToEngine();
+        DateTimeOffset? after = After is { } afterTime ? new DateTimeOffset(afterTime) : null;
+        DateTimeOffset? before = Before is { } beforeTime ? new DateTimeOffset(beforeTime) : null;
         if (Flow is null)
         {
-            WriteRuns(Engine.State.EnumerateRuns(null, status, null, Last));
+            WriteRuns(Engine.State.EnumerateRuns(null, status, null, Last, after, before));
             return;
         }
         var isPattern = WildcardPattern.ContainsWildcardCharacters(Flow);
         if (!isPattern && Engine.State.FindFlow(Flow) is { } flow)
         {
-            WriteRuns(Engine.State.EnumerateRuns(flow.Id, status, null, Last));
+            WriteRuns(Engine.State.EnumerateRuns(flow.Id, status, null, Last, after, before));
             return;
         }
         // A pattern, or the name of a removed flow (whose runs stay as history): matched against the flow name each run recorded,
         // and against the name its flow has now (a flow renamed since).
         var pattern = WildcardPattern.Get(Flow, WildcardOptions.IgnoreCase);
         var renamed = isPattern ? Engine.State.ListFlows().Where(flow => pattern.IsMatch(flow.Name)).Select(flow => flow.Id).ToHashSet() : null;
-        var written = WriteRuns(Engine.State.EnumerateRuns(null, status, pattern.IsMatch, Last, renamed));
-        if (written == 0 && !isPattern) WriteNotFound("Flow", Flow);
+        var written = WriteRuns(Engine.State.EnumerateRuns(null, status, pattern.IsMatch, Last, after, before, renamed));
+        if (written == 0 && !isPattern && !Engine.State.EnumerateRuns(null, null, pattern.IsMatch, 1).Any()) WriteNotFound("Flow", Flow);
     }
 
     private int WriteRuns(IEnumerable<RunRecord> runs)

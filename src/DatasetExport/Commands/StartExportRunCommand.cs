@@ -17,6 +17,10 @@ namespace DatasetExport.Commands;
 ///   <para>Runs every web flow now; -Verbose shows each retried transfer.</para>
 /// </example>
 /// <example>
+///   <code>Start-ExportRun -Flow web-nightly -Dataset clicks</code>
+///   <para>Exports only the clicks dataset of the flow, e.g. after its run failed, leaving its other datasets alone.</para>
+/// </example>
+/// <example>
 ///   <code>Get-ExportRun -Status Failed | Start-ExportRun</code>
 ///   <para>Runs again each flow that has a failed run: once per flow, however many of its runs failed.</para>
 /// </example>
@@ -40,6 +44,16 @@ public sealed class StartExportRunCommand : DatasetExportCmdlet
     [ArgumentCompleter(typeof(FlowNameCompleter))]
     public string[] Flow { get; set; } = [];
 
+    /// <summary>
+    /// Only these of the flow's datasets (ids; a dataset object stands for its id, a run for its dataset): to run again the
+    /// one whose run failed without exporting the others again. Each must be one of the flow's datasets.
+    /// </summary>
+    [Parameter]
+    [NameTransformation(typeof(EligibleDataset))]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DatasetIdCompleter))]
+    public string[]? Dataset { get; set; }
+
     /// <summary>The lake folder; defaults to the configured lake.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -62,11 +76,11 @@ public sealed class StartExportRunCommand : DatasetExportCmdlet
                 continue;
             }
             var destinationName = Engine.State.GetDestination(flow.DestinationId)?.Name ?? flow.DestinationId.ToString();
-            var action = $"Export {flow.DatasetIds.Count} dataset(s) from lake '{lakePath}' to destination '{destinationName}'";
-            if (!ShouldProcess($"flow '{flow.Name}'", action)) continue;
+            var datasets = Dataset is null ? $"{flow.DatasetIds.Count} dataset(s)" : $"dataset(s) {string.Join(", ", Dataset.Select(id => $"'{id}'"))}";
+            if (!ShouldProcess($"flow '{flow.Name}'", $"Export {datasets} from lake '{lakePath}' to destination '{destinationName}'")) continue;
             _flowsRun.Add(flow.Id);
             Guard(() => WriteRuns(ExportProgressWriter.Run(this, $"Exporting flow '{flow.Name}'",
-                progress => Engine.RunFlowAsync(flow, lakePath, progress, StopToken))), flow.Name);
+                progress => Engine.RunFlowAsync(flow, lakePath, progress, StopToken, Dataset))), flow.Name);
         }
     }
 }

@@ -872,15 +872,18 @@ public sealed class ExportIntegrityTests : IDisposable
         var first = await RunAsync(flow, 0);
         Assert.True(first.Status == RunStatus.Succeeded, first.Error);
 
-        // a.jsonl comes first in path order, so b.jsonl (exported already) is the one that conflicts now.
+        // a.jsonl comes first in path order, but b.jsonl (exported already) settles the schema: the new batch is the one
+        // that conflicts, and is left out (not exported with text where the destination holds numbers).
         File.WriteAllLines(Dataset("a.jsonl"), ["{\"id\": \"x\"}"]);
         var second = await RunAsync(flow, 1);
 
         Assert.True(second.Status == RunStatus.Succeeded, second.Error);
-        Assert.Equal((1L, 1, 0), (second.RecordsWritten, second.BatchCount, second.BatchesSkipped));
-        Assert.Equal(["a.jsonl", "b.jsonl"], _engine.State.GetExportedBatches(flow.Id, "web").Select(key => key.Split('|')[0]).Order());
+        Assert.Equal((0L, 0, 1), (second.RecordsWritten, second.BatchCount, second.BatchesSkipped));
+        Assert.Equal("a.jsonl", second.SkippedBatches[0].RelativePath);
+        Assert.Equal(["b.jsonl"], _engine.State.GetExportedBatches(flow.Id, "web").Select(key => key.Split('|')[0]));
         var third = await RunAsync(flow, 2);
-        Assert.Equal((0L, 0, 0), (third.RecordsWritten, third.BatchCount, third.BatchesSkipped));
+        Assert.Equal((0L, 0, 1), (third.RecordsWritten, third.BatchCount, third.BatchesSkipped));
+        Assert.Equal("a.jsonl", third.SkippedBatches[0].RelativePath);
     }
 
     /// <summary>A real Local destination that calls the test back after each file it stored.</summary>

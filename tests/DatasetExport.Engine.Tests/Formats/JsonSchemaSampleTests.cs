@@ -177,18 +177,50 @@ public sealed class JsonSchemaSampleTests : IDisposable
     [Fact]
     public async Task Batches_whose_samples_conflict_are_judged_from_every_line()
     {
-        // The first batch's sample sees only nulls in note (a string, then), its later lines numbers, as the second's.
-        WriteBatch("""{"id":1,"name":"n","price":2.5,"tags":[],"geo":{"city":"c"},"note":4}""", "conflict", "a.jsonl");
-        await File.WriteAllLinesAsync(_folder.Combine("conflict", "b.jsonl"), ["""{"id":1,"note":3}"""]);
+        // The first batch's sample sees text in name, a later line a number (a conflict within the batch); the second's a number.
+        WriteBatch("""{"id":1,"name":5,"price":2.5,"tags":[],"geo":{"city":"c"},"note":null}""", "conflict", "a.jsonl");
+        await File.WriteAllLinesAsync(_folder.Combine("conflict", "b.jsonl"), ["""{"id":1,"name":3}"""]);
         var lake = new FolderLake(_folder.Path, knownSchemas: null, new BatchSchemaCache(100));
 
         var dataset = await lake.GetDatasetAsync("conflict", new BatchReadOptions { SampleJsonSchemas = true }, default);
 
-        Assert.True(dataset.IsEligible, dataset.Reason);
+        // Judged from the samples, b.jsonl would conflict with a.jsonl; from every line, a.jsonl's own lines conflict.
+        Assert.False(dataset.IsEligible);
+        Assert.StartsWith("Batch 'a.jsonl'", dataset.Reason);
+        Assert.Contains($"line {LateLine}", dataset.Reason);
         Assert.Empty(dataset.SchemaSamples);
+    }
+
+    [Fact]
+    public async Task A_field_a_sample_saw_only_as_null_takes_another_batchs_kind_and_its_later_lines_are_checked_against_it()
+    {
+        // The first batch's sample sees only nulls in note, its later lines numbers, as the second's.
+        var first = WriteBatch("""{"id":1,"name":"n","price":2.5,"tags":[],"geo":{"city":"c"},"note":4}""", "nulls", "a.jsonl");
+        await File.WriteAllLinesAsync(_folder.Combine("nulls", "b.jsonl"), ["""{"id":1,"note":3}"""]);
+        var lake = new FolderLake(_folder.Path, knownSchemas: null, new BatchSchemaCache(100));
+
+        var dataset = await lake.GetDatasetAsync("nulls", new BatchReadOptions { SampleJsonSchemas = true }, default);
+
+        Assert.True(dataset.IsEligible, dataset.Reason);
         var note = dataset.Schema!.Fields.Single(field => field.Name == "note");
         Assert.Equal(FieldKind.Int64, note.Kind);
         Assert.True(note.Nullable);
+        // The number past the sample fits the dataset's kind; text there would not (the export then starts over from every line).
+        var sample = dataset.SchemaSamples[first];
+        var reader = new JsonLinesBatchReader(JsonLinesBatchReader.DefaultChunkSize, null, pools: null, sample);
+        long rows = 0;
+        await foreach (var chunk in reader.ReadAsync(first, false, dataset.Schema, default))
+        {
+            rows += chunk.RowCount;
+            chunk.Release();
+        }
+        Assert.Equal(LateLine + 100, rows);
+        var text = WriteBatch("""{"id":1,"name":"n","price":2.5,"tags":[],"geo":{"city":"c"},"note":"x"}""", "nulls", "a.jsonl");
+        var misfit = await Assert.ThrowsAsync<SchemaSampleMisfitException>(async () =>
+        {
+            await foreach (var chunk in new JsonLinesBatchReader(JsonLinesBatchReader.DefaultChunkSize, null, pools: null, sample).ReadAsync(text, false, dataset.Schema, default)) chunk.Release();
+        });
+        Assert.Equal(LateLine, misfit.LineNumber);
     }
 
     [Fact]

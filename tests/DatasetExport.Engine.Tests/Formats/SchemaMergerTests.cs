@@ -85,6 +85,25 @@ public sealed class SchemaMergerTests
     }
 
     [Fact]
+    public void A_string_json_inference_only_saw_as_null_takes_the_other_sides_kind()
+    {
+        var nulls = new SchemaField("v", FieldKind.String, Nullable: true) { OnlyNulls = true };
+        var emptyLists = new SchemaField("tags", FieldKind.List, Nullable: false, Children: [new SchemaField("element", FieldKind.String) { OnlyNulls = true }]);
+        var typed = Schema(Field("v", FieldKind.Decimal, precision: 10, scale: 2), Field("tags", FieldKind.List, children: Field("element", FieldKind.Int64)));
+
+        var merged = SchemaMerger.Merge(Schema(nulls, emptyLists), typed);
+
+        Assert.Equal("v decimal(10,2), tags list<int64>", merged.ToString());
+        Assert.True(merged.Fields[0].Nullable);
+        Assert.False(merged.Fields[0].OnlyNulls);
+        Assert.Equal(merged, SchemaMerger.Merge(typed, Schema(nulls, emptyLists)));
+        // With a real string it is that string; with another of its own, still unknown; alone, a nullable string.
+        Assert.False(SchemaMerger.Merge(Schema(nulls), Schema(Field("v", FieldKind.String))).Fields[0].OnlyNulls);
+        Assert.True(SchemaMerger.Merge(Schema(nulls), Schema(nulls)).Fields[0].OnlyNulls);
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Schema(Field("v", FieldKind.String, nullable: true)), typed));
+    }
+
+    [Fact]
     public void A_nested_conflict_names_the_path()
     {
         var error = Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(

@@ -174,6 +174,38 @@ public sealed class PersistedBatchSchemaTests : IDisposable
     }
 
     [Fact]
+    public void A_field_only_ever_null_is_kept_as_such_and_an_entry_kept_before_that_was_told_is_read_again()
+    {
+        var written = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("note", FieldKind.String) { OnlyNulls = true },
+            new SchemaField("name", FieldKind.String),
+            new SchemaField("tags", FieldKind.List, Children: [new SchemaField("element", FieldKind.String) { OnlyNulls = true }]),
+            new SchemaField("unknown", FieldKind.Int32) { OnlyNulls = true },
+            new SchemaField("day", FieldKind.Date) { OnlyNulls = true },
+            new SchemaField("count", FieldKind.Int64),
+        ]);
+        _store.SaveBatchSchemas([new KnownBatchSchema("/lake/web/0.jsonl", false, 42, written, schema, 1), new KnownBatchSchema("/lake/web/1.jsonl", false, 42, written, schema, 1)]);
+
+        var kept = Assert.Single(_store.GetBatchSchemas(["/lake/web/0.jsonl"], skipInvalidRecords: false)).Schema;
+        Assert.Equal([true, false], kept.Fields.Take(2).Select(field => field.OnlyNulls));
+        Assert.True(kept.Fields[2].ChildFields[0].OnlyNulls);
+        Assert.Equal([true, true, false], kept.Fields.Skip(3).Select(field => field.OnlyNulls));
+
+        // As kept before: a nullable string with no word on its nulls, which only a read of the file can give.
+        using (var connection = new SqliteConnection($"Data Source={Path.Combine(_home.Path, SqliteStateStore.DatabaseFileName)}"))
+        {
+            connection.Open();
+            using var old = connection.CreateCommand();
+            old.CommandText = "UPDATE batch_schemas SET schema_json = '[{\"name\":\"note\",\"kind\":\"String\",\"nullable\":true}]' WHERE full_path = '/lake/web/0.jsonl'";
+            Assert.Equal(1, old.ExecuteNonQuery());
+        }
+        Assert.Empty(_store.GetBatchSchemas(["/lake/web/0.jsonl"], skipInvalidRecords: false));
+        Assert.Single(_store.GetBatchSchemas(["/lake/web/1.jsonl"], skipInvalidRecords: false));
+    }
+
+    [Fact]
     public async Task A_store_that_fails_costs_the_scan_its_time_not_its_result()
     {
         WriteBatch("a.jsonl", "{\"a\":1}\n");

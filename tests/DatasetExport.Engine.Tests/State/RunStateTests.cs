@@ -423,6 +423,12 @@ public sealed class RunStateTests : IDisposable
         Assert.Equal(Shown(_store.ListRuns(status: RunStatus.Failed)), Shown(_store.EnumerateRuns(status: RunStatus.Failed)));
         Assert.Equal(Shown(_store.ListRuns(_flow.Id, RunStatus.Succeeded, 5)), Shown(_store.EnumerateRuns(_flow.Id, RunStatus.Succeeded, null, 5)));
         Assert.Equal(Shown(_store.ListRuns(_flow.Id).Take(3)), Shown(_store.EnumerateRuns(flowNameMatches: name => name == _flow.Name, last: 3)));
+        // Started after 2:00 and before 9:00 (strictly): the four tied at 3:00 and those at 7:00 and 8:00, across pages.
+        var (after, before) = (StateSamples.Noon.AddHours(2), StateSamples.Noon.AddHours(9));
+        Assert.Equal(Shown(_store.ListRuns().Where(run => run.StartedAt > after && run.StartedAt < before)),
+            Shown(_store.EnumerateRuns(startedAfter: after, startedBefore: before)));
+        Assert.Equal(6, _store.EnumerateRuns(startedAfter: after, startedBefore: before).Count());
+        Assert.Equal(Shown(_store.ListRuns(_flow.Id).Where(run => run.StartedAt < after)), Shown(_store.EnumerateRuns(_flow.Id, startedBefore: after)));
 
         // Stopping early reads no further page; a run recorded while the caller holds one is not listed, and writing it
         // between pages needs no lock the reading holds.

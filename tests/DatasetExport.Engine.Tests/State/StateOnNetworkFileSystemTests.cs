@@ -52,7 +52,7 @@ public sealed class StateOnNetworkFileSystemTests : IDisposable
 
         Assert.Equal(StateFailure.Unusable, refused.Failure);
         Assert.Contains($"The state folder '{networkHome}' is on a network file system (fuse.sshfs)", refused.Message);
-        Assert.Contains("$DATASETEXPORT_HOME at a folder on a local disk", refused.Message);
+        Assert.Contains("$env:DATASETEXPORT_HOME at a folder on a local disk", refused.Message);
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(_server.HomePath, _remoteFolder)));
 
         // Destinations may write there: an export from a local state home to a Local destination on the mount.
