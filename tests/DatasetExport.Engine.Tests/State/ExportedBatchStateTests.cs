@@ -91,6 +91,10 @@ public sealed class ExportedBatchStateTests : IDisposable
             StateSchema.Migrate(connection, path, StateSchema.Migrations.Take(9).ToList());
             using var insert = connection.CreateCommand();
             insert.CommandText = $"""
+                INSERT INTO destinations (id, name, name_key, type, file_type, compression, include_manifest, max_file_size_mb, folder_path,
+                                          properties, created_at, modified_at)
+                VALUES ('{destinationId:D}', 'd', 'D', 'Local', 'Json', 'None', 1, 64, 'exports', '[]',
+                        '2026-01-01T00:00:00.0000000Z', '2026-01-01T00:00:00.0000000Z');
                 INSERT INTO flows (id, name, name_key, destination_id, dataset_ids, mode, enabled, schedule_kind, time_zone, created_at, modified_at)
                 VALUES ('{flowId:D}', 'old', 'OLD', '{destinationId:D}', '["web"]', 'Incremental', 1, 'Manual', 'UTC', '2026-01-01T00:00:00.0000000Z', '2026-01-01T00:00:00.0000000Z');
                 INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time, started_at, completed_at,
