@@ -1,0 +1,159 @@
+using Azure.Storage.Blobs;
+using Azure.Storage.Sas;
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Tests.Destinations.Azure;
+using DatasetExport.Engine.Tests.Destinations.S3;
+using DatasetExport.Engine.Tests.Destinations.Sftp;
+using Xunit.Abstractions;
+
+namespace DatasetExport.Engine.Tests.Net8;
+
+/// <summary>A Local folder destination, read back from the disk.</summary>
+public sealed class Net8LocalHostTests(ITestOutputHelper log) : Net8HostContract(log)
+{
+    [Fact]
+    public async Task The_engine_on_NET_8_exports_to_a_local_folder_and_every_file_reads_back()
+    {
+        var root = Work.Combine("local-destination");
+        Directory.CreateDirectory(root);
+        await ExportAndReadBackAsync(
+            new HostDestination(nameof(DestinationType.Local), "n8", new() { [DestinationKeys.Path] = root }, []),
+            () => Task.FromResult<ICollection<string>>(Directory.GetFiles(root, "*", SearchOption.AllDirectories)
+                .Select(path => Path.GetRelativePath(root, path).Replace('\\', '/')).ToHashSet()),
+            (key, local) =>
+            {
+                File.Copy(Path.Combine(root, key), local);
+                return Task.CompletedTask;
+            });
+    }
+}
+
+/// <summary>
+/// The S3-protocol kinds: Amazon S3 as AWS is used (no Endpoint: chunked SigV4 payloads, CRC32 checksums, which is where
+/// System.IO.Hashing 11 runs on .NET 8) on fauxqs; an S3-compatible store and Google Cloud Storage's XML API on s3rver.
+/// Read back with boto3.
+/// </summary>
+[Collection(S3ServersCollection.Name)]
+public sealed class Net8S3HostTests(S3ServersFixture servers, ITestOutputHelper log) : Net8HostContract(log)
+{
+    [Fact]
+    public async Task The_engine_on_NET_8_exports_to_Amazon_S3_with_the_SDK_defaults_and_every_file_reads_back()
+    {
+        var bucket = await servers.NewBucketAsync(servers.FauxqsClient);
+        await ExportAndReadBackAsync(
+            new HostDestination(nameof(DestinationType.AmazonS3), "n8",
+                new() { [DestinationKeys.Bucket] = bucket, [DestinationKeys.Region] = "eu-west-1", [DestinationKeys.AccessKeyId] = S3ServersFixture.FauxqsKeyId },
+                new() { [DestinationKeys.SecretAccessKey] = S3ServersFixture.FauxqsSecret }),
+            async () => (await servers.FauxqsClient.ListAsync(bucket)).Keys,
+            (key, local) => servers.FauxqsClient.ReadAsync(bucket, key, local),
+            awsEmulatorUrl: servers.FauxqsUrl);
+    }
+
+    [Theory]
+    [InlineData(DestinationType.AmazonS3)]
+    [InlineData(DestinationType.GoogleCloudStorage)]
+    public async Task The_engine_on_NET_8_exports_to_an_S3_compatible_endpoint_and_every_file_reads_back(DestinationType type)
+    {
+        var bucket = await servers.NewBucketAsync(servers.S3rverClient);
+        await ExportAndReadBackAsync(
+            new HostDestination(type.ToString(), "n8", S3rverProperties(bucket, S3ServersFixture.S3rverKeyId), new() { [DestinationKeys.SecretAccessKey] = S3ServersFixture.S3rverSecret }),
+            async () => (await servers.S3rverClient.ListAsync(bucket)).Keys,
+            (key, local) => servers.S3rverClient.ReadAsync(bucket, key, local));
+    }
+
+    [Fact]
+    public async Task The_engine_on_NET_8_reports_rejected_S3_credentials_without_showing_the_secret()
+    {
+        // s3rver checks key ids (not signatures): an unknown key id with a wrong secret.
+        const string wrongSecret = "net8-wrong-secret-must-not-leak";
+        var bucket = await servers.NewBucketAsync(servers.S3rverClient);
+        await AssertRejectedAsync(
+            new HostDestination(nameof(DestinationType.AmazonS3), "n8", S3rverProperties(bucket, "NOT-A-KNOWN-KEY"), new() { [DestinationKeys.SecretAccessKey] = wrongSecret }),
+            ["rejected the credentials", $"bucket '{bucket}'", "InvalidAccessKeyId"],
+            [wrongSecret]);
+    }
+
+    private Dictionary<string, string> S3rverProperties(string bucket, string keyId) => new()
+    {
+        [DestinationKeys.Bucket] = bucket,
+        [DestinationKeys.Endpoint] = servers.S3rverUrl.ToString(),
+        [DestinationKeys.AccessKeyId] = keyId,
+    };
+}
+
+/// <summary>Azure Blob (connection string), ADLS Gen2 (account key, through the Blob API) and a Data Landing Zone (SAS URI) on Azurite.</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class Net8AzureHostTests(AzuriteFixture azurite, ITestOutputHelper log) : Net8HostContract(log)
+{
+    [Theory]
+    [InlineData(DestinationType.AzureBlob)]
+    [InlineData(DestinationType.AzureDataLakeGen2)]
+    [InlineData(DestinationType.DataLandingZone)]
+    public async Task The_engine_on_NET_8_exports_to_Azure_storage_and_every_file_reads_back(DestinationType type)
+    {
+        var container = await azurite.CreateContainerAsync();
+        var (properties, secrets) = type switch
+        {
+            DestinationType.AzureBlob => (new Dictionary<string, string> { [DestinationKeys.Container] = container.Name },
+                new Dictionary<string, string> { [DestinationKeys.ConnectionString] = azurite.ConnectionString }),
+            DestinationType.AzureDataLakeGen2 => (new()
+                {
+                    [DestinationKeys.AccountName] = AzuriteFixture.AccountName,
+                    [DestinationKeys.FileSystem] = container.Name,
+                    [DestinationKeys.ServiceUri] = azurite.ServiceUri.ToString(),
+                },
+                new() { [DestinationKeys.AccountKey] = AzuriteFixture.AccountKey }),
+            _ => (new(), new() { [DestinationKeys.SasUri] = AzuriteFixture.ContainerSas(container, BlobContainerSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1)) }),
+        };
+        await ExportAndReadBackAsync(
+            new HostDestination(type.ToString(), "n8", properties, secrets),
+            async () =>
+            {
+                var keys = new HashSet<string>();
+                await foreach (var item in container.GetBlobsAsync()) keys.Add(item.Name);
+                return keys;
+            },
+            async (key, local) => await container.GetBlobClient(key).DownloadToAsync(local));
+    }
+}
+
+/// <summary>SFTP on the real sshd: password sign-in, pinned host key; read back from the server's disk.</summary>
+[Collection(SftpServerCollection.Name)]
+public sealed class Net8SftpHostTests(SftpServerFixture server, ITestOutputHelper log) : Net8HostContract(log)
+{
+    [Fact]
+    public async Task The_engine_on_NET_8_exports_over_SFTP_and_every_file_reads_back()
+    {
+        var settings = NewRemoteFolder(out var onDisk);
+        await ExportAndReadBackAsync(
+            new HostDestination(nameof(DestinationType.Sftp), "n8", settings.Properties, settings.Secrets),
+            () => Task.FromResult<ICollection<string>>(Directory.GetFiles(onDisk, "*", SearchOption.AllDirectories)
+                .Select(path => Path.GetRelativePath(onDisk, path).Replace('\\', '/')).ToHashSet()),
+            (key, local) =>
+            {
+                File.Copy(Path.Combine(onDisk, key), local);
+                return Task.CompletedTask;
+            });
+    }
+
+    [Fact]
+    public async Task The_engine_on_NET_8_reports_a_rejected_SFTP_password_without_showing_it()
+    {
+        const string wrongPassword = "net8-wrong-password-must-not-leak";
+        var settings = NewRemoteFolder(out _);
+        settings.Secrets[DestinationKeys.Password] = wrongPassword;
+        await AssertRejectedAsync(
+            new HostDestination(nameof(DestinationType.Sftp), "n8", settings.Properties, settings.Secrets),
+            [$"127.0.0.1:{server.Server.Port}", $"rejected user '{server.UserName}'"],
+            [wrongPassword, server.Password]);
+    }
+
+    private DestinationSettings NewRemoteFolder(out string onDisk)
+    {
+        var remotePath = "net8-" + Guid.NewGuid().ToString("N")[..8];
+        onDisk = Path.Combine(server.HomePath, remotePath);
+        Directory.CreateDirectory(onDisk);
+        TestProcess.Run("chown", null, null, $"{server.UserName}:", onDisk);
+        return server.Settings(remotePath: remotePath);
+    }
+}
