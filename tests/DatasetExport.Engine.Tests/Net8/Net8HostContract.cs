@@ -14,7 +14,7 @@ public sealed record HostDestination(string Type, string FolderPath, Dictionary<
 /// The engine on .NET 8 (PowerShell 7.4's runtime) against one destination kind per subclass: the published
 /// <see cref="Net8Host"/> adds the destination with validation once per output (Parquet zstd, JSON gzip, JSON gzip
 /// encrypted to a gpg-made OpenPGP key), exports a lake it generates (JSON Lines and Parquet batches) and verifies the
-/// runs. Here every stored file is read back with a client that shares no code with the engine (boto3, an admin blob
+/// runs. Here everything stored is read back with a client that shares no code with the engine (boto3, an admin blob
 /// client, the server's disk), its sha256 compared with the run's record, its records counted by DuckDB (after gpg
 /// decrypted it) and its manifest read.
 /// </summary>
@@ -42,10 +42,11 @@ public abstract class Net8HostContract : IDisposable
     }
 
     /// <summary>Runs the host for <paramref name="destination"/> and checks everything it stored, read back independently.</summary>
-    /// <param name="list">Every key stored below the destination's root (bucket, container, remote folder).</param>
-    /// <param name="download">Downloads a key (relative to the root) to a local path.</param>
-    protected async Task ExportAndReadBackAsync(HostDestination destination, Func<Task<ICollection<string>>> list, Func<string, string, Task> download,
-        Uri? awsEmulatorUrl = null)
+    /// <param name="downloadAll">
+    /// Downloads everything stored below the destination's root (bucket, container, remote folder) into the given local
+    /// folder, one file per key ('/' making folders).
+    /// </param>
+    protected async Task ExportAndReadBackAsync(HostDestination destination, Func<string, Task> downloadAll, Uri? awsEmulatorUrl = null)
     {
         var user = _gpg.GenerateKey("Net8 Reader <net8@example.test>", "future-default");
         var outcome = await RunHostAsync(destination, awsEmulatorUrl, _gpg.ExportPublicKey(user));
@@ -56,7 +57,10 @@ public abstract class Net8HostContract : IDisposable
         var exports = result.GetProperty("exports").EnumerateArray().ToList();
         Assert.Equal(["parquet-zstd", "json-gzip", "json-gzip-pgp"], exports.Select(export => export.GetProperty("label").GetString()));
 
-        var stored = await list();
+        var readBack = Work.Combine("read-back");
+        await downloadAll(readBack);
+        var stored = Directory.GetFiles(readBack, "*", SearchOption.AllDirectories).Select(path => Path.GetRelativePath(readBack, path).Replace('\\', '/')).ToHashSet();
+        var expectedKeys = new List<string>();
         using var duck = new DuckDb();
         foreach (var export in exports)
         {
@@ -80,9 +84,8 @@ public abstract class Net8HostContract : IDisposable
                 {
                     var key = $"{folderPath}/{file.GetProperty("relativePath").GetString()}";
                     Assert.Contains(key, stored);
-                    var local = Work.Combine("read-back", label, dataset, Path.GetFileName(key));
-                    Directory.CreateDirectory(Path.GetDirectoryName(local)!);
-                    await download(key, local);
+                    expectedKeys.Add(key);
+                    var local = Path.Combine(readBack, key);
                     Assert.Equal(file.GetProperty("size").GetInt64(), new FileInfo(local).Length);
                     Assert.Equal(file.GetProperty("sha256").GetString(), Sha256(local));
                     readable.Add(label.EndsWith("-pgp", StringComparison.Ordinal) ? Decrypt(local) : local);
@@ -90,8 +93,8 @@ public abstract class Net8HostContract : IDisposable
 
                 var manifestKey = $"{folderPath}/{run.GetProperty("manifestPath").GetString()}";
                 Assert.Contains(manifestKey, stored);
-                var manifestPath = Work.Combine("read-back", label, dataset, "manifest.json");
-                await download(manifestKey, manifestPath);
+                expectedKeys.Add(manifestKey);
+                var manifestPath = Path.Combine(readBack, manifestKey);
                 using (var manifest = JsonDocument.Parse(await File.ReadAllBytesAsync(manifestPath)))
                 {
                     Assert.Equal(
@@ -102,6 +105,8 @@ public abstract class Net8HostContract : IDisposable
                 AssertRecords(duck, label, readable, Expected[dataset]);
             }
         }
+        // Nothing else reached the destination: no plain copy of an encrypted part, no temporary file.
+        Assert.Equal(expectedKeys.Order(StringComparer.Ordinal), stored.Order(StringComparer.Ordinal));
     }
 
     /// <summary>Runs the host with settings the server must refuse: it reports an authentication failure and shows no secret.</summary>

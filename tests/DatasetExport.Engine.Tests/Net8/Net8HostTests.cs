@@ -18,13 +18,19 @@ public sealed class Net8LocalHostTests(ITestOutputHelper log) : Net8HostContract
         Directory.CreateDirectory(root);
         await ExportAndReadBackAsync(
             new HostDestination(nameof(DestinationType.Local), "n8", new() { [DestinationKeys.Path] = root }, []),
-            () => Task.FromResult<ICollection<string>>(Directory.GetFiles(root, "*", SearchOption.AllDirectories)
-                .Select(path => Path.GetRelativePath(root, path).Replace('\\', '/')).ToHashSet()),
-            (key, local) =>
-            {
-                File.Copy(Path.Combine(root, key), local);
-                return Task.CompletedTask;
-            });
+            local => CopyFolderAsync(root, local));
+    }
+
+    /// <summary>Copies every file below <paramref name="from"/> into <paramref name="to"/> (the disk as the independent reader).</summary>
+    internal static Task CopyFolderAsync(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        return Task.CompletedTask;
     }
 }
 
@@ -44,8 +50,7 @@ public sealed class Net8S3HostTests(S3ServersFixture servers, ITestOutputHelper 
             new HostDestination(nameof(DestinationType.AmazonS3), "n8",
                 new() { [DestinationKeys.Bucket] = bucket, [DestinationKeys.Region] = "eu-west-1", [DestinationKeys.AccessKeyId] = S3ServersFixture.FauxqsKeyId },
                 new() { [DestinationKeys.SecretAccessKey] = S3ServersFixture.FauxqsSecret }),
-            async () => (await servers.FauxqsClient.ListAsync(bucket)).Keys,
-            (key, local) => servers.FauxqsClient.ReadAsync(bucket, key, local),
+            local => servers.FauxqsClient.DownloadAllAsync(bucket, local),
             awsEmulatorUrl: servers.FauxqsUrl);
     }
 
@@ -57,8 +62,7 @@ public sealed class Net8S3HostTests(S3ServersFixture servers, ITestOutputHelper 
         var bucket = await servers.NewBucketAsync(servers.S3rverClient);
         await ExportAndReadBackAsync(
             new HostDestination(type.ToString(), "n8", S3rverProperties(bucket, S3ServersFixture.S3rverKeyId), new() { [DestinationKeys.SecretAccessKey] = S3ServersFixture.S3rverSecret }),
-            async () => (await servers.S3rverClient.ListAsync(bucket)).Keys,
-            (key, local) => servers.S3rverClient.ReadAsync(bucket, key, local));
+            local => servers.S3rverClient.DownloadAllAsync(bucket, local));
     }
 
     [Fact]
@@ -107,13 +111,15 @@ public sealed class Net8AzureHostTests(AzuriteFixture azurite, ITestOutputHelper
         };
         await ExportAndReadBackAsync(
             new HostDestination(type.ToString(), "n8", properties, secrets),
-            async () =>
+            async local =>
             {
-                var keys = new HashSet<string>();
-                await foreach (var item in container.GetBlobsAsync()) keys.Add(item.Name);
-                return keys;
-            },
-            async (key, local) => await container.GetBlobClient(key).DownloadToAsync(local));
+                await foreach (var item in container.GetBlobsAsync())
+                {
+                    var path = Path.Combine([local, .. item.Name.Split('/')]);
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    await container.GetBlobClient(item.Name).DownloadToAsync(path);
+                }
+            });
     }
 }
 
@@ -127,13 +133,7 @@ public sealed class Net8SftpHostTests(SftpServerFixture server, ITestOutputHelpe
         var settings = NewRemoteFolder(out var onDisk);
         await ExportAndReadBackAsync(
             new HostDestination(nameof(DestinationType.Sftp), "n8", settings.Properties, settings.Secrets),
-            () => Task.FromResult<ICollection<string>>(Directory.GetFiles(onDisk, "*", SearchOption.AllDirectories)
-                .Select(path => Path.GetRelativePath(onDisk, path).Replace('\\', '/')).ToHashSet()),
-            (key, local) =>
-            {
-                File.Copy(Path.Combine(onDisk, key), local);
-                return Task.CompletedTask;
-            });
+            local => Net8LocalHostTests.CopyFolderAsync(onDisk, local));
     }
 
     [Fact]

@@ -52,6 +52,13 @@ public sealed class Boto3
         elif op == "list":
             pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=a.get("prefix", ""))
             out = {"objects": [{"key": o["Key"], "size": o["Size"]} for p in pages for o in p.get("Contents", [])]}
+        elif op == "download-all":
+            import os
+            for p in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for o in p.get("Contents", []):
+                    path = os.path.join(a["path"], *o["Key"].split("/"))
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    s3.download_file(bucket, o["Key"], path)
         elif op == "create-multipart":
             out = {"uploadId": s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]}
         elif op == "abort-multipart":
@@ -98,6 +105,9 @@ public sealed class Boto3
         var result = await RunAsync("list", bucket, extra: new() { ["prefix"] = prefix });
         return result.GetProperty("objects").EnumerateArray().ToDictionary(o => o.GetProperty("key").GetString()!, o => o.GetProperty("size").GetInt64());
     }
+
+    /// <summary>Downloads every object of the bucket into <paramref name="folder"/>, one file per key ('/' making folders), in one run.</summary>
+    public Task DownloadAllAsync(string bucket, string folder) => RunAsync("download-all", bucket, extra: new() { ["path"] = folder });
 
     public async Task<string> CreateMultipartUploadAsync(string bucket, string key) =>
         (await RunAsync("create-multipart", bucket, key)).GetProperty("uploadId").GetString()!;
