@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using DatasetExport.Engine;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Azure;
 using DatasetExport.Engine.Destinations.S3;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.State;
@@ -99,12 +100,28 @@ catch (Exception error)
     return 3;
 }
 
-// The engine's own factory, except that an Amazon S3 destination without an Endpoint (the AWS path, SDK defaults) is
-// sent to the AWS S3 emulator the job names, as the engine tests do.
-IExportDestination CreateDestination(DestinationSettings settings) =>
-    job.AwsEmulatorUrl is { } emulator && settings.Type == DestinationType.AmazonS3 && string.IsNullOrEmpty(settings.GetProperty(DestinationKeys.Endpoint))
-        ? new AmazonS3Destination(settings, S3TransferOptions.Default with { AwsEmulatorUrl = new Uri(emulator) })
-        : DestinationRegistry.Create(settings);
+// The engine's own factory, except as the engine tests do: an Amazon S3 destination without an Endpoint (the AWS path,
+// SDK defaults) is sent to the AWS S3 emulator the job names, and with SmallUploads files above 8 KiB go up to S3 in
+// 4 KiB parts and to Azure in 4 KiB blocks (multipart uploads and staged blocks on .NET 8 with a small lake).
+IExportDestination CreateDestination(DestinationSettings settings)
+{
+    var transfer = job.SmallUploads ? S3TransferOptions.Default with { MultipartThreshold = Job.SmallUploadLimit, PartSize = Job.SmallUploadLimit / 2 } : S3TransferOptions.Default;
+    var tuning = job.SmallUploads ? AzureClientTuning.Default with { SingleUploadLimitBytes = Job.SmallUploadLimit, BlockSizeBytes = Job.SmallUploadLimit / 2 } : AzureClientTuning.Default;
+    if (job.AwsEmulatorUrl is { } emulator && settings.Type == DestinationType.AmazonS3 && string.IsNullOrEmpty(settings.GetProperty(DestinationKeys.Endpoint)))
+    {
+        transfer = transfer with { AwsEmulatorUrl = new Uri(emulator) };
+    }
+    if (!job.SmallUploads && transfer.AwsEmulatorUrl is null) return DestinationRegistry.Create(settings);
+    return settings.Type switch
+    {
+        DestinationType.AmazonS3 => new AmazonS3Destination(settings, transfer),
+        DestinationType.GoogleCloudStorage => new GoogleCloudStorageDestination(settings, transfer),
+        DestinationType.AzureBlob => new AzureBlobDestination(settings, tuning),
+        DestinationType.AzureDataLakeGen2 => new AzureDataLakeGen2Destination(settings, tuning),
+        DestinationType.DataLandingZone => new DataLandingZoneDestination(settings, tuning),
+        _ => DestinationRegistry.Create(settings),
+    };
+}
 
 // events: JSON Lines, ids 0..jsonRecords-1 over two batches (the second gzip); metrics: Parquet written by Parquet.Net,
 // ids 0..parquetRows-1 over two batches. Both written ten minutes in the past (a batch still being written is not exported).
@@ -160,7 +177,12 @@ static async Task WriteMetricsAsync(string path, int firstId, int count)
 }
 
 /// <summary>What to do: where to work, the destination (secrets included), and the lake's size.</summary>
-internal sealed record Job(string Work, JobDestination Destination, string? AwsEmulatorUrl, string? PgpPublicKey, int JsonRecords = 1500, int ParquetRows = 2000);
+internal sealed record Job(string Work, JobDestination Destination, string? AwsEmulatorUrl, string? PgpPublicKey, bool SmallUploads = false,
+    int JsonRecords = 1500, int ParquetRows = 2000)
+{
+    /// <summary>With <see cref="SmallUploads"/>: files above this go up in parts or blocks of half of it.</summary>
+    public const int SmallUploadLimit = 8 * 1024;
+}
 
 /// <summary>A destination as the test sets it up; each output format is added below <see cref="FolderPath"/> in its own folder.</summary>
 internal sealed record JobDestination(string Type, string FolderPath, Dictionary<string, string> Properties, Dictionary<string, string> Secrets);

@@ -22,6 +22,9 @@ public abstract class Net8HostContract : IDisposable
 {
     private const int JsonRecords = 1500;
     private const int ParquetRows = 2000;
+
+    /// <summary>The host's upload split size with SmallUploads (its Job.SmallUploadLimit).</summary>
+    protected const long SmallUploadLimit = 8 * 1024;
     private static readonly Dictionary<string, long> Expected = new() { ["events"] = JsonRecords, ["metrics"] = ParquetRows };
 
     private readonly ITestOutputHelper _log;
@@ -46,10 +49,13 @@ public abstract class Net8HostContract : IDisposable
     /// Downloads everything stored below the destination's root (bucket, container, remote folder) into the given local
     /// folder, one file per key ('/' making folders).
     /// </param>
-    protected async Task ExportAndReadBackAsync(HostDestination destination, Func<string, Task> downloadAll, Uri? awsEmulatorUrl = null)
+    /// <param name="smallUploads">The host uploads files above <see cref="SmallUploadLimit"/> in parts (S3) or blocks (Azure) of half of it.</param>
+    /// <param name="assertStoredInParts">With <paramref name="smallUploads"/>, where the server shows it: checks that the key of that size went up in parts.</param>
+    protected async Task ExportAndReadBackAsync(HostDestination destination, Func<string, Task> downloadAll, Uri? awsEmulatorUrl = null,
+        bool smallUploads = false, Func<string, long, Task>? assertStoredInParts = null)
     {
         var user = _gpg.GenerateKey("Net8 Reader <net8@example.test>", "future-default");
-        var outcome = await RunHostAsync(destination, awsEmulatorUrl, _gpg.ExportPublicKey(user));
+        var outcome = await RunHostAsync(destination, awsEmulatorUrl, _gpg.ExportPublicKey(user), smallUploads);
 
         Assert.True(outcome.ExitCode == 0, outcome.ToString());
         var result = outcome.Result!.Value;
@@ -61,6 +67,7 @@ public abstract class Net8HostContract : IDisposable
         await downloadAll(readBack);
         var stored = Directory.GetFiles(readBack, "*", SearchOption.AllDirectories).Select(path => Path.GetRelativePath(readBack, path).Replace('\\', '/')).ToHashSet();
         var expectedKeys = new List<string>();
+        var splitUploads = 0;
         using var duck = new DuckDb();
         foreach (var export in exports)
         {
@@ -88,6 +95,11 @@ public abstract class Net8HostContract : IDisposable
                     var local = Path.Combine(readBack, key);
                     Assert.Equal(file.GetProperty("size").GetInt64(), new FileInfo(local).Length);
                     Assert.Equal(file.GetProperty("sha256").GetString(), Sha256(local));
+                    if (smallUploads && new FileInfo(local).Length > SmallUploadLimit)
+                    {
+                        splitUploads++;
+                        if (assertStoredInParts is not null) await assertStoredInParts(key, new FileInfo(local).Length);
+                    }
                     readable.Add(label.EndsWith("-pgp", StringComparison.Ordinal) ? Decrypt(local) : local);
                 }
 
@@ -105,6 +117,8 @@ public abstract class Net8HostContract : IDisposable
                 AssertRecords(duck, label, readable, Expected[dataset]);
             }
         }
+        // The JSON gzip parts (~14 KB) exceed the small upload limit: multipart uploads and staged blocks ran on .NET 8 too.
+        if (smallUploads) Assert.True(splitUploads >= 2, $"only {splitUploads} files above {SmallUploadLimit} bytes");
         // Nothing else reached the destination: no plain copy of an encrypted part, no temporary file.
         Assert.Equal(expectedKeys.Order(StringComparer.Ordinal), stored.Order(StringComparer.Ordinal));
     }
@@ -112,7 +126,7 @@ public abstract class Net8HostContract : IDisposable
     /// <summary>Runs the host with settings the server must refuse: it reports an authentication failure and shows no secret.</summary>
     protected async Task AssertRejectedAsync(HostDestination destination, string[] messageContains, string[] secrets, Uri? awsEmulatorUrl = null)
     {
-        var outcome = await RunHostAsync(destination, awsEmulatorUrl, pgpPublicKey: null);
+        var outcome = await RunHostAsync(destination, awsEmulatorUrl, pgpPublicKey: null, smallUploads: false);
 
         Assert.True(outcome.ExitCode == 2, outcome.ToString());
         var result = outcome.Result!.Value;
@@ -123,7 +137,7 @@ public abstract class Net8HostContract : IDisposable
         SecretAssert.Absent(outcome.Output + outcome.Error, secrets);
     }
 
-    private async Task<Net8Host.Outcome> RunHostAsync(HostDestination destination, Uri? awsEmulatorUrl, string? pgpPublicKey)
+    private async Task<Net8Host.Outcome> RunHostAsync(HostDestination destination, Uri? awsEmulatorUrl, string? pgpPublicKey, bool smallUploads)
     {
         var published = Net8Host.Get();
         _log.WriteLine($"published the .NET 8 host once for this test run in {published.PublishTime.TotalSeconds:F1} s");
@@ -133,6 +147,7 @@ public abstract class Net8HostContract : IDisposable
             destination,
             awsEmulatorUrl = awsEmulatorUrl?.ToString(),
             pgpPublicKey,
+            smallUploads,
             jsonRecords = JsonRecords,
             parquetRows = ParquetRows,
         });
