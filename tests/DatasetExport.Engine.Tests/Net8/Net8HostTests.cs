@@ -152,6 +152,24 @@ public sealed class Net8SftpHostTests(SftpServerFixture server, ITestOutputHelpe
             local => Net8LocalHostTests.CopyFolderAsync(onDisk, local));
     }
 
+    /// <summary>Key sign-in runs SSH.NET's key parsing and signing (BCL RSA and ECDsa, BouncyCastle Ed25519, bcrypt and PEM decryption) on .NET 8.</summary>
+    [Theory]
+    [InlineData("id_rsa_pem_protected", true)]
+    [InlineData("id_ecdsa", false)]
+    [InlineData("id_ed25519_protected", true)]
+    public async Task The_engine_on_NET_8_exports_over_SFTP_signed_in_with_a_key_file(string keyName, bool passphraseProtected)
+    {
+        var settings = NewRemoteFolder(out var onDisk);
+        settings.Secrets.Clear(); // no password: only the key can get in
+        settings.Properties[DestinationKeys.KeyFile] = server.KeyPath(keyName);
+        if (passphraseProtected) settings.Secrets[DestinationKeys.KeyPassphrase] = server.KeyPassphrase;
+        await ExportAndReadBackAsync(
+            new HostDestination(nameof(DestinationType.Sftp), "n8", settings.Properties, settings.Secrets),
+            local => Net8LocalHostTests.CopyFolderAsync(onDisk, local));
+        // sshd logs the fingerprint of the client key it accepted: this very key got in.
+        Assert.Contains(server.ClientKeyFingerprint(keyName), server.Server.Log, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_engine_on_NET_8_reports_a_rejected_SFTP_password_without_showing_it()
     {
