@@ -14,7 +14,8 @@ using Parquet.Schema;
 // Runs the engine on .NET 8 against one destination, as Net8HostTests asks: the job (destination settings, secrets
 // included) arrives as JSON on stdin, never on the command line. It generates a small lake (JSON Lines and Parquet
 // batches) under the job's work folder, adds the destination with validation (the probe) once per output format,
-// exports both datasets, verifies every run and prints what it did; the last line is "result " + JSON for the test.
+// exports both datasets, verifies every run and, with ScheduleTimeZone, runs a scheduled flow as Invoke-ExportSchedule
+// does; it prints what it did, and last "result " + JSON for the test.
 // Exit codes: 0 every run succeeded and verified, 1 a run failed or did not verify, 2 a DestinationException
 // (e.g. rejected credentials, printed as "failure <kind>: <message>"), 3 anything else.
 var options = new JsonSerializerOptions(JsonSerializerDefaults.Web);
@@ -82,6 +83,38 @@ try
         exports.Add(new { label, folderPath = settings.FolderPath, runs });
     }
     result["exports"] = exports;
+
+    if (job.ScheduleTimeZone is { } timeZone)
+    {
+        // Invoke-ExportSchedule's engine call on .NET 8: an hourly cron flow in the job's time zone, started three hours
+        // ago, runs its latest due slot (the top of the hour there), to a Local folder of its own.
+        var local = new DestinationSettings
+        {
+            Name = "net8-scheduled",
+            Type = DestinationType.Local,
+            FileType = FileType.Parquet,
+            Compression = CompressionKind.Snappy,
+            Properties = { [DestinationKeys.Path] = Path.Combine(job.Work, "scheduled-out") },
+        };
+        await engine.AddDestinationAsync(local, skipValidation: false, CancellationToken.None);
+        var flow = new FlowRecord
+        {
+            Name = "net8-scheduled", DestinationId = local.Id, DatasetIds = ["events"],
+            ScheduleKind = ScheduleKind.Cron, Cron = "0 * * * *", TimeZone = timeZone, StartTime = DateTimeOffset.UtcNow.AddHours(-3),
+        };
+        engine.AddFlow(flow);
+        var scheduledRuns = new List<object>();
+        foreach (var run in await engine.RunDueFlowsAsync(lake, [flow.Name], null, CancellationToken.None))
+        {
+            var verification = await engine.VerifyRunAsync(engine.State.GetRun(run.Id)!, CancellationToken.None);
+            Console.WriteLine($"scheduled run {run.DatasetId} for slot {run.ScheduledTime:O}: {run.Status}, {run.RecordsWritten} records; verified {verification.IsValid}");
+            allGood &= run.Status == RunStatus.Succeeded && verification.IsValid;
+            scheduledRuns.Add(new { dataset = run.DatasetId, status = run.Status.ToString(), scheduledTime = run.ScheduledTime, recordsWritten = run.RecordsWritten, verified = verification.IsValid });
+        }
+        var status = engine.GetFlowStatus(engine.State.FindFlow(flow.Name)!);
+        Console.WriteLine($"schedule \"{status.Schedule}\", next run {status.NextRunTime:O}");
+        result["scheduled"] = new { runs = scheduledRuns, schedule = status.Schedule, nextRunTime = status.NextRunTime };
+    }
     Console.WriteLine("result " + JsonSerializer.Serialize(result, options));
     return allGood ? 0 : 1;
 }
@@ -178,7 +211,7 @@ static async Task WriteMetricsAsync(string path, int firstId, int count)
 
 /// <summary>What to do: where to work, the destination (secrets included), and the lake's size.</summary>
 internal sealed record Job(string Work, JobDestination Destination, string? AwsEmulatorUrl, string? PgpPublicKey, bool SmallUploads = false,
-    int JsonRecords = 1500, int ParquetRows = 2000)
+    string? ScheduleTimeZone = null, int JsonRecords = 1500, int ParquetRows = 2000)
 {
     /// <summary>With <see cref="SmallUploads"/>: files above this go up in parts or blocks of half of it.</summary>
     public const int SmallUploadLimit = 8 * 1024;

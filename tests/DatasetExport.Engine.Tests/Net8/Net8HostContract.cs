@@ -20,7 +20,7 @@ public sealed record HostDestination(string Type, string FolderPath, Dictionary<
 /// </summary>
 public abstract class Net8HostContract : IDisposable
 {
-    private const int JsonRecords = 1500;
+    protected const int JsonRecords = 1500;
     private const int ParquetRows = 2000;
 
     /// <summary>The host's upload split size with SmallUploads (its Job.SmallUploadLimit).</summary>
@@ -51,11 +51,13 @@ public abstract class Net8HostContract : IDisposable
     /// </param>
     /// <param name="smallUploads">The host uploads files above <see cref="SmallUploadLimit"/> in parts (S3) or blocks (Azure) of half of it.</param>
     /// <param name="assertStoredInParts">With <paramref name="smallUploads"/>, where the server shows it: checks that the key of that size went up in parts.</param>
-    protected async Task ExportAndReadBackAsync(HostDestination destination, Func<string, Task> downloadAll, Uri? awsEmulatorUrl = null,
-        bool smallUploads = false, Func<string, long, Task>? assertStoredInParts = null)
+    /// <param name="scheduleTimeZone">When given, the host also runs an hourly cron flow in this time zone (see the host).</param>
+    /// <returns>The host's result, for checks of its own.</returns>
+    protected async Task<JsonElement> ExportAndReadBackAsync(HostDestination destination, Func<string, Task> downloadAll, Uri? awsEmulatorUrl = null,
+        bool smallUploads = false, Func<string, long, Task>? assertStoredInParts = null, string? scheduleTimeZone = null)
     {
         var user = _gpg.GenerateKey("Net8 Reader <net8@example.test>", "future-default");
-        var outcome = await RunHostAsync(destination, awsEmulatorUrl, _gpg.ExportPublicKey(user), smallUploads);
+        var outcome = await RunHostAsync(destination, awsEmulatorUrl, _gpg.ExportPublicKey(user), smallUploads, scheduleTimeZone);
 
         Assert.True(outcome.ExitCode == 0, outcome.ToString());
         var result = outcome.Result!.Value;
@@ -121,12 +123,13 @@ public abstract class Net8HostContract : IDisposable
         if (smallUploads) Assert.True(splitUploads >= 2, $"only {splitUploads} files above {SmallUploadLimit} bytes");
         // Nothing else reached the destination: no plain copy of an encrypted part, no temporary file.
         Assert.Equal(expectedKeys.Order(StringComparer.Ordinal), stored.Order(StringComparer.Ordinal));
+        return result;
     }
 
     /// <summary>Runs the host with settings the server must refuse: it reports an authentication failure and shows no secret.</summary>
     protected async Task AssertRejectedAsync(HostDestination destination, string[] messageContains, string[] secrets, Uri? awsEmulatorUrl = null)
     {
-        var outcome = await RunHostAsync(destination, awsEmulatorUrl, pgpPublicKey: null, smallUploads: false);
+        var outcome = await RunHostAsync(destination, awsEmulatorUrl, pgpPublicKey: null, smallUploads: false, scheduleTimeZone: null);
 
         Assert.True(outcome.ExitCode == 2, outcome.ToString());
         var result = outcome.Result!.Value;
@@ -137,7 +140,7 @@ public abstract class Net8HostContract : IDisposable
         SecretAssert.Absent(outcome.Output + outcome.Error, secrets);
     }
 
-    private async Task<Net8Host.Outcome> RunHostAsync(HostDestination destination, Uri? awsEmulatorUrl, string? pgpPublicKey, bool smallUploads)
+    private async Task<Net8Host.Outcome> RunHostAsync(HostDestination destination, Uri? awsEmulatorUrl, string? pgpPublicKey, bool smallUploads, string? scheduleTimeZone)
     {
         var published = Net8Host.Get();
         _log.WriteLine($"published the .NET 8 host once for this test run in {published.PublishTime.TotalSeconds:F1} s");
@@ -148,6 +151,7 @@ public abstract class Net8HostContract : IDisposable
             awsEmulatorUrl = awsEmulatorUrl?.ToString(),
             pgpPublicKey,
             smallUploads,
+            scheduleTimeZone,
             jsonRecords = JsonRecords,
             parquetRows = ParquetRows,
         });

@@ -18,9 +18,28 @@ public sealed class Net8LocalHostTests(ITestOutputHelper log) : Net8HostContract
     {
         var root = Work.Combine("local-destination");
         Directory.CreateDirectory(root);
-        await ExportAndReadBackAsync(
+        var before = DateTimeOffset.UtcNow;
+        var result = await ExportAndReadBackAsync(
             new HostDestination(nameof(DestinationType.Local), "n8", new() { [DestinationKeys.Path] = root }, []),
-            local => CopyFolderAsync(root, local));
+            local => CopyFolderAsync(root, local),
+            scheduleTimeZone: "Asia/Kolkata");
+
+        // Invoke-ExportSchedule's engine call on .NET 8: an hourly cron flow in India (UTC+05:30, from the runtime's time
+        // zone data) ran once, for the latest top of the hour there: half past an hour in UTC, within the last hour.
+        var scheduled = result.GetProperty("scheduled");
+        var run = Assert.Single(scheduled.GetProperty("runs").EnumerateArray().ToList());
+        Assert.Equal(("events", "Succeeded", (long)JsonRecords, true),
+            (run.GetProperty("dataset").GetString(), run.GetProperty("status").GetString(), run.GetProperty("recordsWritten").GetInt64(), run.GetProperty("verified").GetBoolean()));
+        // The host read the clock between before and after: the slot is the latest half past at one of them.
+        var slot = run.GetProperty("scheduledTime").GetDateTimeOffset().ToUniversalTime();
+        Assert.Contains(slot, new[] { LatestHalfPast(before), LatestHalfPast(DateTimeOffset.UtcNow) });
+        Assert.Equal(slot.AddHours(1), scheduled.GetProperty("nextRunTime").GetDateTimeOffset().ToUniversalTime());
+    }
+
+    private static DateTimeOffset LatestHalfPast(DateTimeOffset utc)
+    {
+        var halfPast = new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, 30, 0, TimeSpan.Zero);
+        return halfPast > utc ? halfPast.AddHours(-1) : halfPast;
     }
 
     /// <summary>Copies every file below <paramref name="from"/> into <paramref name="to"/> (the disk as the independent reader).</summary>
