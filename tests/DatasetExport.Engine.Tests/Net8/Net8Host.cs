@@ -69,9 +69,10 @@ internal static class Net8Host
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
         var watch = Stopwatch.StartNew();
         // --no-dependencies: the engine is already built (this test project references it) and must not be rebuilt
-        // while other test projects load it. The host itself is restored (the net8.0 runtime pack) and built if needed.
+        // while other test projects load it. The host itself is restored (the net8.0 runtime pack) and built if needed; no
+        // MSBuild node is left behind.
         TestProcess.Run(dotnet, null, new Dictionary<string, string> { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" },
-            "publish", project, "-c", Metadata("Configuration"), "--no-dependencies", "-o", folder, "-nologo", "-v", "quiet");
+            "publish", project, "-c", Metadata("Configuration"), "--no-dependencies", "-o", folder, "-nologo", "-v", "quiet", "-nodeReuse:false");
         watch.Stop();
         var executable = Path.Combine(folder, "DatasetExport.Net8Host");
         if (!File.Exists(executable)) throw new InvalidOperationException($"dotnet publish left no {executable}.");
