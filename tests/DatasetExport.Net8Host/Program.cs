@@ -134,8 +134,8 @@ catch (Exception error)
 }
 
 // The engine's own factory, except as the engine tests do: an Amazon S3 destination without an Endpoint (the AWS path,
-// SDK defaults) is sent to the AWS S3 emulator the job names, and with SmallUploads files above 8 KiB go up to S3 in
-// 4 KiB parts and to Azure in 4 KiB blocks (multipart uploads and staged blocks on .NET 8 with a small lake).
+// SDK defaults) is sent to the AWS S3 emulator the job names, and with SmallUploads files above 64 KiB go up to S3 in
+// 32 KiB parts and to Azure in 32 KiB blocks (multipart uploads and staged blocks on .NET 8 with a small lake).
 IExportDestination CreateDestination(DestinationSettings settings)
 {
     var transfer = job.SmallUploads ? S3TransferOptions.Default with { MultipartThreshold = Job.SmallUploadLimit, PartSize = Job.SmallUploadLimit / 2 } : S3TransferOptions.Default;
@@ -211,10 +211,10 @@ static async Task WriteMetricsAsync(string path, int firstId, int count)
 
 /// <summary>What to do: where to work, the destination (secrets included), and the lake's size.</summary>
 internal sealed record Job(string Work, JobDestination Destination, string? AwsEmulatorUrl, string? PgpPublicKey, bool SmallUploads = false,
-    string? ScheduleTimeZone = null, int JsonRecords = 1500, int ParquetRows = 2000)
+    string? ScheduleTimeZone = null, int JsonRecords = 25_000, int ParquetRows = 2000)
 {
     /// <summary>With <see cref="SmallUploads"/>: files above this go up in parts or blocks of half of it.</summary>
-    public const int SmallUploadLimit = 8 * 1024;
+    public const int SmallUploadLimit = 64 * 1024;
 }
 
 /// <summary>A destination as the test sets it up; each output format is added below <see cref="FolderPath"/> in its own folder.</summary>

@@ -58,7 +58,7 @@ public sealed class Net8LocalHostTests(ITestOutputHelper log) : Net8HostContract
 /// <summary>
 /// The S3-protocol kinds: Amazon S3 as AWS is used (no Endpoint: chunked SigV4 payloads, CRC32 checksums, which is where
 /// System.IO.Hashing 11 runs on .NET 8) on fauxqs; an S3-compatible store and Google Cloud Storage's XML API on s3rver,
-/// files above 8 KiB in multipart uploads of 4 KiB parts (s3rver takes parts below S3's 5 MiB minimum). Read back with boto3.
+/// files above 64 KiB in multipart uploads of 32 KiB parts (s3rver takes parts below S3's 5 MiB minimum). Read back with boto3.
 /// </summary>
 [Collection(S3ServersCollection.Name)]
 public sealed class Net8S3HostTests(S3ServersFixture servers, ITestOutputHelper log) : Net8HostContract(log)
