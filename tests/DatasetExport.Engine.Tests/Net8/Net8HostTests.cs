@@ -171,11 +171,14 @@ public sealed class Net8SftpHostTests(SftpServerFixture server, ITestOutputHelpe
             local => Net8LocalHostTests.CopyFolderAsync(onDisk, local));
     }
 
-    /// <summary>Key sign-in runs SSH.NET's key parsing and signing (BCL RSA and ECDsa, BouncyCastle Ed25519, bcrypt and PEM decryption) on .NET 8.</summary>
+    /// <summary>
+    /// Key sign-in runs SSH.NET's key parsing and signing (BCL RSA and ECDsa, BouncyCastle Ed25519, encrypted PEM) on
+    /// .NET 8; the bcrypt-protected Ed25519 key is left to the .NET 10 tests (slow to open, no runtime code of its own).
+    /// </summary>
     [Theory]
     [InlineData("id_rsa_pem_protected", true)]
     [InlineData("id_ecdsa", false)]
-    [InlineData("id_ed25519_protected", true)]
+    [InlineData("id_ed25519", false)]
     public async Task The_engine_on_NET_8_exports_over_SFTP_signed_in_with_a_key_file(string keyName, bool passphraseProtected)
     {
         var settings = NewRemoteFolder(out var onDisk);
