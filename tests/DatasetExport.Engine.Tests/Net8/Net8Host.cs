@@ -61,18 +61,17 @@ internal static class Net8Host
     private static Published Publish()
     {
         var project = Metadata("Net8HostProject");
-        var folder = Path.Combine(Path.GetTempPath(), $"de-net8host-{Guid.NewGuid():N}");
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            try { Directory.Delete(folder, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        };
+        var configuration = Metadata("Configuration");
+        // Into the host's own (ignored) bin, replaced by each run's publish: a temporary folder of ~80 MB per run would be
+        // left behind, since the test host process may end without running exit handlers.
+        var folder = Path.Combine(Path.GetDirectoryName(project)!, "bin", configuration, "net8.0", "linux-x64", "publish");
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
         var watch = Stopwatch.StartNew();
         // --no-dependencies: the engine is already built (this test project references it) and must not be rebuilt
         // while other test projects load it. The host itself is restored (the net8.0 runtime pack) and built if needed; no
         // MSBuild node is left behind.
         TestProcess.Run(dotnet, null, new Dictionary<string, string> { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" },
-            "publish", project, "-c", Metadata("Configuration"), "--no-dependencies", "-o", folder, "-nologo", "-v", "quiet", "-nodeReuse:false");
+            "publish", project, "-c", configuration, "--no-dependencies", "-o", folder, "-nologo", "-v", "quiet", "-nodeReuse:false");
         watch.Stop();
         var executable = Path.Combine(folder, "DatasetExport.Net8Host");
         if (!File.Exists(executable)) throw new InvalidOperationException($"dotnet publish left no {executable}.");
