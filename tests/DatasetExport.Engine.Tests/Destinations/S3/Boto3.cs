@@ -52,6 +52,23 @@ public sealed class Boto3
         elif op == "list":
             pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=a.get("prefix", ""))
             out = {"objects": [{"key": o["Key"], "size": o["Size"]} for p in pages for o in p.get("Contents", [])]}
+        elif op == "download-all":
+            import os
+            for p in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for o in p.get("Contents", []):
+                    path = os.path.join(a["path"], *o["Key"].split("/"))
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    s3.download_file(bucket, o["Key"], path)
+        elif op == "crc32-all":
+            import base64, zlib
+            out = {"objects": []}
+            for p in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for o in p.get("Contents", []):
+                    stored = s3.head_object(Bucket=bucket, Key=o["Key"], ChecksumMode="ENABLED").get("ChecksumCRC32")
+                    crc, body = 0, s3.get_object(Bucket=bucket, Key=o["Key"])["Body"]
+                    for chunk in iter(lambda: body.read(1 << 20), b""):
+                        crc = zlib.crc32(chunk, crc)
+                    out["objects"].append({"key": o["Key"], "stored": stored, "computed": base64.b64encode(crc.to_bytes(4, "big")).decode()})
         elif op == "create-multipart":
             out = {"uploadId": s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]}
         elif op == "abort-multipart":
@@ -98,6 +115,17 @@ public sealed class Boto3
         var result = await RunAsync("list", bucket, extra: new() { ["prefix"] = prefix });
         return result.GetProperty("objects").EnumerateArray().ToDictionary(o => o.GetProperty("key").GetString()!, o => o.GetProperty("size").GetInt64());
     }
+
+    /// <summary>Downloads every object of the bucket into <paramref name="folder"/>, one file per key ('/' making folders), in one run.</summary>
+    public Task DownloadAllAsync(string bucket, string folder) => RunAsync("download-all", bucket, extra: new() { ["path"] = folder });
+
+    /// <summary>
+    /// Every object's key, the CRC32 checksum the server stored with it (sent by the uploader; null when none) and the
+    /// CRC32 of its bytes as read back, computed by python's zlib; both base64 of the big-endian value, as S3 shows them.
+    /// </summary>
+    public async Task<List<(string Key, string? Stored, string Computed)>> Crc32AllAsync(string bucket) =>
+        (await RunAsync("crc32-all", bucket)).GetProperty("objects").EnumerateArray()
+            .Select(o => (o.GetProperty("key").GetString()!, o.GetProperty("stored").GetString(), o.GetProperty("computed").GetString()!)).ToList();
 
     public async Task<string> CreateMultipartUploadAsync(string bucket, string key) =>
         (await RunAsync("create-multipart", bucket, key)).GetProperty("uploadId").GetString()!;
