@@ -598,13 +598,11 @@ public sealed class AdminReviewTests : IDisposable
     public void Remove_ExportRun_counts_a_run_given_twice_once()
     {
         // Was: "Removed 2 run(s)" for one run piped twice (each counted, the store removing it once).
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+        WithLocalDestinationD("""
             New-ExportFlow -Name f -Destination d -Dataset orders | Out-Null
             Start-ExportRun -Flow f | Out-Null
             Start-ExportRun -Flow f | Out-Null
-            """, _output).AssertNoErrors();
+            """);
 
         var removed = _session.Run("$r = Get-ExportRun -Flow f -Last 1; $r, $r | Remove-ExportRun -Confirm:$false -Verbose").AssertNoErrors();
 
