@@ -159,7 +159,7 @@ public sealed partial class ExportEngine
     /// </summary>
     public IReadOnlyList<string> RenameFlow(FlowRecord flow, string newName)
     {
-        Validation.RequireName(newName, "flow");
+        // UpdateFlow checks the new name first (NormalizeFlow), before anything is written.
         var oldName = flow.Name;
         flow.Name = newName;
         try
