@@ -196,7 +196,7 @@ public sealed partial class SqliteStateStore
         {
             var kept = new List<(int Order, Guid RunId, StateException Refusal)>();
             var dueSlots = new Dictionary<Guid, (FlowRecord? Flow, DateTimeOffset? Due)>();
-            var runs = runIds.Distinct().Select((id, order) => (Order: order, Id: id, Stored: ReadRuns("SELECT * FROM runs WHERE id = $id", ("$id", IdText(id))).SingleOrDefault())).ToList();
+            var runs = runIds.Distinct().Select((id, order) => (Order: order, Id: id, Stored: StoredRun(id))).ToList();
             // Abandoned runs first: one whose slot was redone goes, and then the redo of its slot can go too (WhyKept).
             foreach (var (order, id, stored) in runs.OrderBy(entry => entry.Stored?.Status == RunStatus.Abandoned ? 0 : 1))
             {
@@ -316,7 +316,10 @@ public sealed partial class SqliteStateStore
         }
     }
 
-    public RunRecord? GetRun(Guid id) => Read(() => ReadRuns("SELECT * FROM runs WHERE id = $id", ("$id", IdText(id))).SingleOrDefault());
+    public RunRecord? GetRun(Guid id) => Read(() => StoredRun(id));
+
+    /// <summary>The run with this id, with its files, or null; inside a read or write.</summary>
+    private RunRecord? StoredRun(Guid id) => ReadRuns("SELECT * FROM runs WHERE id = $id", ("$id", IdText(id))).SingleOrDefault();
 
     public IReadOnlyList<RunRecord> GetRuns(IReadOnlyCollection<Guid> ids)
     {
