@@ -292,7 +292,7 @@ public sealed partial class ExportEngine
     public IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds)
     {
         ExportRunner.SweepStaging(State);
-        return State.RemoveRuns(runIds, Time.GetUtcNow());
+        return State.RemoveRuns(runIds);
     }
 
     /// <summary>Re-reads the run's manifest and every file from the destination, checking existence, size and sha256.</summary>

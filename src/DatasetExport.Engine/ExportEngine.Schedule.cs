@@ -116,44 +116,34 @@ public sealed partial class ExportEngine
     /// after the slot's time, before the slot was claimed or redone), with that run: the slot's run would export nothing that
     /// run did not (a full flow), or only batches that arrived since (an incremental flow), into the slot's exportTime=
     /// folder, older than that run's, where readers that take folders in time order would never look. The next slot exports them.
+    /// Read from what each commit records (<see cref="IStateStore.ListLatestExportsAfter"/>), so removed runs still count.
     /// </summary>
-    private Dictionary<string, RunRecord> SupersededDatasets(FlowRecord flow, DateTimeOffset slot)
-    {
-        var superseded = new Dictionary<string, RunRecord>(StringComparer.OrdinalIgnoreCase);
-        // A run for a later time started after it too: the store reads only those, not the flow's whole history.
-        foreach (var later in State.ListRuns(flow.Id, RunStatus.Succeeded, startedAfter: slot)
-                     .Where(run => run.ScheduledTime > slot && run.DestinationId == flow.DestinationId))
-        {
-            if (flow.DatasetIds.Contains(later.DatasetId, StringComparer.OrdinalIgnoreCase)) superseded.TryAdd(later.DatasetId, later);
-        }
-        return superseded;
-    }
+    private Dictionary<string, LatestExport> SupersededDatasets(FlowRecord flow, DateTimeOffset slot) =>
+        State.ListLatestExportsAfter(flow.Id, flow.DestinationId, slot)
+            .Where(later => flow.DatasetIds.Contains(later.DatasetId, StringComparer.OrdinalIgnoreCase))
+            .ToDictionary(later => later.DatasetId, StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Tells <see cref="Log"/> (verbose output) which datasets a slot leaves out, and the run that exported each.</summary>
-    private void LogSuperseded(FlowRecord flow, DateTimeOffset slot, IReadOnlyDictionary<string, RunRecord> superseded)
+    private void LogSuperseded(FlowRecord flow, DateTimeOffset slot, IReadOnlyDictionary<string, LatestExport> superseded)
     {
         foreach (var (datasetId, later) in superseded)
         {
             Log?.Invoke($"Flow '{flow.Name}': slot {slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC is not run for dataset '{datasetId}': " +
-                $"run {later.Id}, started at {later.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, exported it since, into {later.ExportPath}; " +
+                $"run {later.RunId}, started at {later.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, exported it since, into {later.ExportPath}; " +
                 "the next slot exports what arrived after.");
         }
     }
 
     /// <summary>
-    /// Redoes the datasets of the flow's last slot whose run was abandoned and not redone yet (earlier slots were
-    /// superseded by that one), unless a run started since exported them (<see cref="SupersededDatasets"/>). Each redo is
-    /// recorded atomically, so it happens once across processes.
+    /// Redoes the datasets the flow's last slot owes a redo (<see cref="IStateStore.ListSlotRedos"/>: their run was abandoned
+    /// there; earlier slots were superseded by that one), unless a run started since exported them (<see cref="SupersededDatasets"/>).
+    /// Each redo is recorded atomically, so it happens once across processes.
     /// </summary>
     private async Task<IReadOnlyList<RunRecord>> RedoAbandonedSlotAsync(
         FlowRecord flow, FolderLake lake, IProgress<ExportProgress>? progress, Action<DeferredSlot>? deferred, CancellationToken cancellationToken)
     {
         if (flow.ScheduleKind == ScheduleKind.Manual || flow.LastSlot is not { } slot) return [];
-        var abandoned = State.ListRuns(flow.Id, RunStatus.Abandoned)
-            .Where(run => run.ScheduledTime == slot && flow.DatasetIds.Contains(run.DatasetId))
-            .Select(run => run.DatasetId)
-            .Distinct()
-            .ToList();
+        var abandoned = State.ListSlotRedos(flow.Id, slot).Where(datasetId => flow.DatasetIds.Contains(datasetId, StringComparer.OrdinalIgnoreCase)).ToList();
         if (abandoned.Count == 0) return [];
         var superseded = SupersededDatasets(flow, slot).Where(pair => abandoned.Contains(pair.Key, StringComparer.OrdinalIgnoreCase))
             .ToDictionary(StringComparer.OrdinalIgnoreCase);
@@ -162,7 +152,7 @@ public sealed partial class ExportEngine
         if (abandoned.Count == 0) return [];
         var destination = DestinationOf(flow);
         var redos = new List<RunRecord>();
-        foreach (var datasetId in flow.DatasetIds.Where(abandoned.Contains))
+        foreach (var datasetId in flow.DatasetIds.Where(datasetId => abandoned.Contains(datasetId, StringComparer.OrdinalIgnoreCase)))
         {
             var redo = ExportRunner.NewRun(flow, destination, datasetId, slot, Time.GetUtcNow());
             try

@@ -85,15 +85,27 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// </summary>
     void AddRuns(IReadOnlyCollection<RunRecord> runs);
     /// <summary>
-    /// Redoes a slot: records <paramref name="run"/> (Running) when a run of the same flow, dataset and scheduled time is
-    /// Abandoned and none is Running, Succeeded or Failed, in one atomic step; false, with nothing written, otherwise (also
-    /// when the abandoned run was removed from the history since the caller read it). Only Abandoned runs
-    /// are redone, each exactly once across processes. Throws <see cref="StateException"/> (InUse) when another run of
-    /// the flow and dataset is Running.
+    /// Redoes a slot: records <paramref name="run"/> (Running) when the slot owes its dataset a redo (<see cref="ListSlotRedos"/>),
+    /// settling it, in one atomic step; false, with nothing written, otherwise. Each abandoned run of a flow's last slot is
+    /// redone exactly once across processes. Throws <see cref="StateException"/> (InUse) when another run of the flow and
+    /// dataset is Running; the redo is still owed then.
     /// </summary>
     bool TryAddSlotRun(RunRecord run);
-    /// <summary>Marks Running runs whose heartbeat is older than <paramref name="heartbeatBefore"/> Abandoned; returns them.</summary>
+    /// <summary>
+    /// Marks Running runs whose heartbeat is older than <paramref name="heartbeatBefore"/> Abandoned; returns them. Each one of its
+    /// flow's last slot with no other run of its dataset there, alive or finished, leaves the slot owing that dataset a redo.
+    /// </summary>
     IReadOnlyList<RunRecord> AbandonStaleRuns(DateTimeOffset heartbeatBefore);
+    /// <summary>
+    /// The datasets the flow's <paramref name="slot"/> owes a redo (their run was abandoned there and not redone; a later slot
+    /// claimed settles them all). Kept apart from the run history, which may be removed.
+    /// </summary>
+    IReadOnlyList<string> ListSlotRedos(Guid flowId, DateTimeOffset slot);
+    /// <summary>
+    /// Per dataset, the flow's successful run to the destination for the latest time, where that time is after
+    /// <paramref name="after"/>: recorded at each commit and kept when the run is removed from the history.
+    /// </summary>
+    IReadOnlyList<LatestExport> ListLatestExportsAfter(Guid flowId, Guid destinationId, DateTimeOffset after);
     /// <summary>
     /// Saves a Running run's progress or failure (never marks batches exported). A run that is no longer Running is final:
     /// <see cref="StateException"/> (NotRunning), nothing written.
@@ -129,20 +141,17 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     void CommitRun(RunRecord run, IReadOnlyCollection<BatchKey> batches);
     /// <summary>
     /// Removes finished runs from the history, each with its file list, in one transaction, and returns those it kept, each
-    /// with why: NotFound for an id of no run; InUse for a run still Running, one holding <see cref="RunRecord.FilesToRemove"/> on a destination that still exists
-    /// (a later run, Remove-ExportFlow or Remove-ExportDestination deletes them through it), and the runs of a dataset at
-    /// its flow's last slot where one of them was abandoned or is Running (what the scheduler reads to redo that slot exactly
-    /// once; an Abandoned one goes once the slot has a finished run, and is removed before the others given with it), and a
-    /// successful run for a time after a slot of its flow not run yet at <paramref name="now"/> (due, or the last slot waiting
-    /// for the redo of an abandoned run of the dataset): the scheduler reads it to leave that slot out for the dataset. The
-    /// batches a removed run exported stay recorded as exported: an incremental flow never sends them again.
+    /// with why: NotFound for an id of no run; InUse for a run still Running, and one holding <see cref="RunRecord.FilesToRemove"/>
+    /// on a destination that still exists (a later run, Remove-ExportFlow or Remove-ExportDestination deletes them through it).
+    /// What the scheduler reads (<see cref="ListSlotRedos"/>, <see cref="ListLatestExportsAfter"/>) and the batches a removed run
+    /// exported stay recorded: removing runs changes neither which slots run nor what an incremental flow sends.
     /// </summary>
-    IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds, DateTimeOffset now);
+    IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds);
     RunRecord? GetRun(Guid id);
     /// <summary>The runs with these ids, in one read (in no promised order); ids of no run are left out.</summary>
     IReadOnlyList<RunRecord> GetRuns(IReadOnlyCollection<Guid> ids);
-    /// <summary>Runs, newest first, optionally filtered (<paramref name="startedAfter"/>: only runs started after that instant).</summary>
-    IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null);
+    /// <summary>Runs, newest first, optionally filtered.</summary>
+    IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null);
     /// <summary>
     /// Runs, newest first, optionally of one flow, in one state, whose <see cref="RunRecord.FlowName"/> (the name the flow had
     /// when it ran: runs outlive their flow) <paramref name="flowNameMatches"/> accepts, started after <paramref name="startedAfter"/>

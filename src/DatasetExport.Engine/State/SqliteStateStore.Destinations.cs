@@ -117,6 +117,7 @@ public sealed partial class SqliteStateStore
         }
         // What flows exported there is history now: a flow pointed at a destination made anew exports everything to it.
         Execute(ExportedBatchesOfDestinationDelete, ("$id", IdText(id)));
+        Execute("DELETE FROM latest_exports WHERE destination_id = $id", ("$id", IdText(id)));
         Execute("DELETE FROM destinations WHERE id = $id", ("$id", IdText(id)));
     });
 

@@ -91,16 +91,20 @@ public sealed partial class SqliteStateStore
                 if (Scalar("SELECT 1 FROM flows WHERE id = $id", ("$id", IdText(flowId))) is null) throw FlowNotFound(flowId, null);
                 return false;
             }
+            // A later slot supersedes the last one: a redo it still owed is not done (RedoAbandonedSlotAsync redoes the last slot only).
+            Execute("DELETE FROM slot_redos WHERE flow_id = $id AND slot < $slot", ("$id", IdText(flowId)), ("$slot", DateText(slot)));
             // A dataset still Running fails the insert; the exception rolls the claim back with it.
             foreach (var run in runs) InsertRun(run);
             return true;
         });
     }
 
-    /// <summary>Removes the flow and its record of exported batches; its runs stay as history.</summary>
+    /// <summary>Removes the flow and its record of exported batches and of what its scheduler reads; its runs stay as history.</summary>
     public void RemoveFlow(Guid id) => Write(() =>
     {
         Execute("DELETE FROM exported_batches WHERE flow_id = $id", ("$id", IdText(id)));
+        Execute("DELETE FROM slot_redos WHERE flow_id = $id", ("$id", IdText(id)));
+        Execute("DELETE FROM latest_exports WHERE flow_id = $id", ("$id", IdText(id)));
         if (Execute("DELETE FROM flows WHERE id = $id", ("$id", IdText(id))) == 0) throw FlowNotFound(id, null);
     });
 

@@ -28,25 +28,26 @@ public sealed partial class SqliteStateStore
         ArgumentNullException.ThrowIfNull(run);
         return Write(() =>
         {
-            var slotTaken = Scalar("""
-                SELECT 1 FROM runs
-                WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND scheduled_time = $scheduled_time AND status <> $abandoned
-                LIMIT 1
-                """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$scheduled_time", DateText(run.ScheduledTime)),
-                ("$abandoned", nameof(RunStatus.Abandoned)));
-            if (slotTaken is not null) return false;
-            // The abandoned run the caller read may have been removed since (Remove-ExportRun, with the slot's finished redo).
-            var abandoned = Scalar("""
-                SELECT 1 FROM runs
-                WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND scheduled_time = $scheduled_time AND status = $abandoned
-                LIMIT 1
-                """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$scheduled_time", DateText(run.ScheduledTime)),
-                ("$abandoned", nameof(RunStatus.Abandoned)));
-            if (abandoned is null) return false;
+            // The redo owed since the slot's run was abandoned is paid once: the run's insert (or its InUse refusal) goes with it.
+            if (Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $slot",
+                    ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime))) == 0)
+            {
+                return false;
+            }
             InsertRun(run);
             return true;
         });
     }
+
+    public IReadOnlyList<string> ListSlotRedos(Guid flowId, DateTimeOffset slot) => Read(() => ReadAll(
+        "SELECT dataset_id FROM slot_redos WHERE flow_id = $flow_id AND slot = $slot ORDER BY dataset_id",
+        row => row.Text("dataset_id"), ("$flow_id", IdText(flowId)), ("$slot", DateText(slot))));
+
+    public IReadOnlyList<LatestExport> ListLatestExportsAfter(Guid flowId, Guid destinationId, DateTimeOffset after) => Read(() => ReadAll("""
+        SELECT * FROM latest_exports WHERE flow_id = $flow_id AND destination_id = $destination_id AND scheduled_time > $after
+        ORDER BY dataset_id
+        """, row => new LatestExport(row.Text("dataset_id"), row.Id("run_id"), row.Date("scheduled_time"), row.Date("started_at"), row.Text("export_path")),
+        ("$flow_id", IdText(flowId)), ("$destination_id", IdText(destinationId)), ("$after", DateText(after))));
 
     /// <summary>Inserts a new run in the current transaction; the unique index refuses a second Running run of a flow and dataset.</summary>
     private void InsertRun(RunRecord run)
@@ -64,6 +65,9 @@ public sealed partial class SqliteStateStore
                         $records_failed, $skipped_batches, $manifest_sha256, $retries, $folder_path, $left_files)
                 """, RunParameters(run));
             InsertFiles(run, from: 0);
+            // A run of an abandoned slot's time (an export by hand in the slot's minute shares its folder) is that slot's run.
+            Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $scheduled_time",
+                ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$scheduled_time", DateText(run.ScheduledTime)));
         }
         catch (SqliteException error) when (IsUniqueViolation(error))
         {
@@ -92,6 +96,16 @@ public sealed partial class SqliteStateStore
         {
             run.Status = RunStatus.Abandoned;
             run.Error = AbandonedRunError;
+            // A run of its flow's last slot owes the slot a redo, unless another run of the dataset there is alive or
+            // finished (a redo already, or an export by hand in the slot's minute, which shares its folder), or one for the
+            // slot's time succeeded (recorded at its commit, should it have been removed from the history since).
+            Execute("""
+                INSERT OR IGNORE INTO slot_redos (flow_id, dataset_id, slot)
+                SELECT $flow_id, $dataset_id, $slot WHERE EXISTS (SELECT 1 FROM flows WHERE id = $flow_id AND last_slot = $slot)
+                  AND NOT EXISTS (SELECT 1 FROM runs WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND scheduled_time = $slot
+                                                       AND status <> 'Abandoned')
+                  AND NOT EXISTS (SELECT 1 FROM latest_exports WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND scheduled_time = $slot)
+                """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime)));
         }
         return (IReadOnlyList<RunRecord>)runs;
     });
@@ -161,6 +175,19 @@ public sealed partial class SqliteStateStore
             Write(() =>
             {
                 SaveRun(run);
+                // What the scheduler reads to leave out a slot older than this run (kept when the run is removed from the history).
+                Execute("""
+                    INSERT INTO latest_exports (flow_id, destination_id, dataset_id, run_id, scheduled_time, started_at, export_path)
+                    SELECT $flow_id, $destination_id, $dataset_id, $run_id, $scheduled_time, $started_at, $export_path
+                    WHERE EXISTS (SELECT 1 FROM flows WHERE id = $flow_id)
+                    ON CONFLICT (flow_id, destination_id, dataset_id) DO UPDATE SET
+                        run_id = excluded.run_id, scheduled_time = excluded.scheduled_time, started_at = excluded.started_at,
+                        export_path = excluded.export_path
+                    WHERE excluded.scheduled_time >= latest_exports.scheduled_time
+                    """,
+                    ("$flow_id", IdText(run.FlowId)), ("$destination_id", IdText(run.DestinationId)), ("$dataset_id", run.DatasetId),
+                    ("$run_id", IdText(run.Id)), ("$scheduled_time", DateText(run.ScheduledTime)), ("$started_at", DateText(run.StartedAt)),
+                    ("$export_path", run.ExportPath));
                 foreach (var batch in batches)
                 {
                     try
@@ -189,31 +216,28 @@ public sealed partial class SqliteStateStore
         }
     }
 
-    public IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds, DateTimeOffset now)
+    public IReadOnlyList<(Guid RunId, StateException Refusal)> RemoveRuns(IReadOnlyCollection<Guid> runIds)
     {
         ArgumentNullException.ThrowIfNull(runIds);
         return Write(() =>
         {
-            var kept = new List<(int Order, Guid RunId, StateException Refusal)>();
-            var dueSlots = new Dictionary<Guid, (FlowRecord? Flow, DateTimeOffset? Due)>();
-            var runs = runIds.Distinct().Select((id, order) => (Order: order, Id: id, Stored: StoredRun(id))).ToList();
-            // Abandoned runs first: one whose slot was redone goes, and then the redo of its slot can go too (WhyKept).
-            foreach (var (order, id, stored) in runs.OrderBy(entry => entry.Stored?.Status == RunStatus.Abandoned ? 0 : 1))
+            var kept = new List<(Guid, StateException)>();
+            foreach (var id in runIds.Distinct())
             {
-                if ((stored is null ? RunNotFound(id) : WhyKept(stored, now, dueSlots)) is { } refusal)
+                if ((StoredRun(id) is not { } stored ? RunNotFound(id) : WhyKept(stored)) is { } refusal)
                 {
-                    kept.Add((order, id, refusal));
+                    kept.Add((id, refusal));
                     continue;
                 }
                 Execute("DELETE FROM run_files WHERE run_id = $id", ("$id", IdText(id)));
                 Execute("DELETE FROM runs WHERE id = $id", ("$id", IdText(id)));
             }
-            return (IReadOnlyList<(Guid, StateException)>)kept.OrderBy(entry => entry.Order).Select(entry => (entry.RunId, entry.Refusal)).ToList();
+            return (IReadOnlyList<(Guid, StateException)>)kept;
         });
     }
 
     /// <summary>Why a stored run must stay in the history (<see cref="RemoveRuns"/>), or null; inside a write transaction.</summary>
-    private StateException? WhyKept(RunRecord run, DateTimeOffset now, Dictionary<Guid, (FlowRecord? Flow, DateTimeOffset? Due)> dueSlots)
+    private StateException? WhyKept(RunRecord run)
     {
         var which = $"Run {run.Id} (flow '{run.FlowName}', dataset '{run.DatasetId}')";
         if (run.Status == RunStatus.Running) return new(StateFailure.InUse, $"{which} is still running.");
@@ -224,96 +248,7 @@ public sealed partial class SqliteStateStore
             return new(StateFailure.InUse, $"{which} left files on destination '{run.DestinationName}' that no manifest lists; it is kept " +
                 "until they are deleted, which the flow's next run, Remove-ExportFlow or Remove-ExportDestination does.");
         }
-        // RedoAbandonedSlotAsync redoes an abandoned dataset of the flow's last slot unless another run of that slot exists; a
-        // run still Running there may be one whose process died, marked Abandoned by the next invocation. So at the last slot
-        // an Abandoned run stays until a finished run of the dataset is there (its redo, or one by hand), and a finished run
-        // stays while an Abandoned or Running one is there: the abandoned run goes first, then nothing is left to redo.
-        (string, object?)[] ofSlot = [("$flow_id", IdText(run.FlowId)), ("$slot", DateText(run.ScheduledTime)), ("$dataset_id", run.DatasetId), ("$id", IdText(run.Id))];
-        var atLastSlot = Scalar("SELECT 1 FROM flows WHERE id = $flow_id AND last_slot = $slot", ofSlot) is not null;
-        var slotSiblings = !atLastSlot ? [] : ReadAll("""
-            SELECT status FROM runs WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND scheduled_time = $slot AND id <> $id
-            """, row => row.Enum<RunStatus>("status"), ofSlot);
-        var slot = $"the flow's latest slot ({run.ScheduledTime.UtcDateTime:yyyy-MM-dd HH:mm} UTC)";
-        if (atLastSlot && run.Status == RunStatus.Abandoned && !slotSiblings.Any(status => status is RunStatus.Succeeded or RunStatus.Failed))
-        {
-            return new(StateFailure.InUse, $"{which} was abandoned at {slot}, which has not been redone yet: Invoke-ExportSchedule reads it to " +
-                "redo that slot. It can be removed once the slot has been redone or the flow has run a later slot.");
-        }
-        if (run.Status != RunStatus.Abandoned && slotSiblings.Any(status => status is RunStatus.Abandoned or RunStatus.Running))
-        {
-            return new(StateFailure.InUse, $"{which} is of {slot}, where a run of the dataset was abandoned or is still running (its " +
-                "process may have died): Invoke-ExportSchedule reads that slot's runs to redo it exactly once. It can be removed once the " +
-                "flow has run a later slot, or with or after the slot's abandoned run.");
-        }
-        if (SupersededSlot(run, now, dueSlots) is not { } superseded) return null;
-        return new(StateFailure.InUse, $"{which} supersedes the flow's slot of {superseded.UtcDateTime:yyyy-MM-dd HH:mm} UTC, which has not run " +
-            "yet: Invoke-ExportSchedule reads it to leave that slot out for the dataset rather than export it into a folder older than this " +
-            "run's. It can be removed once the flow has run a later slot.");
-    }
-
-    /// <summary>
-    /// The slot of the run's flow, not run yet, that the run supersedes (ExportEngine.SupersededDatasets: a successful run for a
-    /// later time, e.g. Start-ExportRun after the slot's time, has the scheduler leave the slot out, since it would export into
-    /// an older exportTime= folder than the run's): the slot due at <paramref name="now"/>, else the latest claimed slot while a
-    /// run of the dataset abandoned there waits to be redone. Null when there is none; inside a write transaction.
-    /// <paramref name="dueSlots"/> holds each flow read so far with its due slot, so pruning a long history reads each once.
-    /// </summary>
-    private DateTimeOffset? SupersededSlot(RunRecord run, DateTimeOffset now, Dictionary<Guid, (FlowRecord? Flow, DateTimeOffset? Due)> dueSlots)
-    {
-        if (run.Status != RunStatus.Succeeded) return null;
-        if (!dueSlots.TryGetValue(run.FlowId, out var read))
-        {
-            var stored = ReadFlows("WHERE id = $id", ("$id", IdText(run.FlowId))).SingleOrDefault();
-            read = (stored, stored is null ? null : DueSlot(stored, now));
-            dueSlots.Add(run.FlowId, read);
-        }
-        if (read is not ({ } flow, var due)) return null;
-        // What SupersededDatasets counts: a run of the flow's dataset to its current destination, for a time after the slot.
-        if (run.DestinationId != flow.DestinationId || !flow.DatasetIds.Contains(run.DatasetId, StringComparer.OrdinalIgnoreCase)) return null;
-        DateTimeOffset superseded;
-        if (due is { } slot)
-        {
-            if (slot >= run.ScheduledTime || run.StartedAt <= slot) return null;
-            superseded = slot;
-        }
-        else
-        {
-            if (flow.ScheduleKind == ScheduleKind.Manual || flow.LastSlot is not { } last || last >= run.ScheduledTime || run.StartedAt <= last) return null;
-            // RedoAbandonedSlotAsync: an abandoned dataset of the last slot with no other run of that slot is redone (a Running
-            // one may be abandoned yet).
-            var redoWaits = Scalar("""
-                SELECT 1 FROM runs AS abandoned
-                WHERE abandoned.flow_id = $flow_id AND abandoned.dataset_id = $dataset_id AND abandoned.scheduled_time = $slot
-                  AND abandoned.status IN ('Abandoned', 'Running')
-                  AND NOT EXISTS (SELECT 1 FROM runs AS other WHERE other.flow_id = $flow_id AND other.dataset_id = $dataset_id
-                                                                AND other.scheduled_time = $slot AND other.status NOT IN ('Abandoned', 'Running'))
-                LIMIT 1
-                """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(last)));
-            if (redoWaits is null) return null;
-            superseded = last;
-        }
-        // One such run is enough to leave the slot out: the others may go (a flow left disabled keeps one run per dataset).
-        var another = Scalar("""
-            SELECT 1 FROM runs
-            WHERE flow_id = $flow_id AND status = 'Succeeded' AND destination_id = $destination_id AND dataset_id = $dataset_id COLLATE NOCASE
-              AND scheduled_time > $slot AND started_at > $slot AND id <> $id
-            LIMIT 1
-            """, ("$flow_id", IdText(run.FlowId)), ("$destination_id", IdText(flow.DestinationId)), ("$dataset_id", run.DatasetId),
-            ("$slot", DateText(superseded)), ("$id", IdText(run.Id)));
-        return another is null ? superseded : null;
-    }
-
-    /// <summary>The flow's slot due at <paramref name="now"/>, as the scheduler finds it; null for a schedule that cannot be read (it runs no slot).</summary>
-    private static DateTimeOffset? DueSlot(FlowRecord flow, DateTimeOffset now)
-    {
-        try
-        {
-            return Scheduling.FlowSchedule.For(flow).LatestDueSlot(flow.LastSlot, now);
-        }
-        catch (Exception error) when (error is ArgumentException or TimeZoneNotFoundException or InvalidTimeZoneException or FormatException)
-        {
-            return null;
-        }
+        return null;
     }
 
     public RunRecord? GetRun(Guid id) => Read(() => StoredRun(id));
@@ -329,10 +264,10 @@ public sealed partial class SqliteStateStore
         return Read(() => ReadRuns("SELECT * FROM runs WHERE id IN (SELECT value FROM json_each($ids))", ("$ids", idTexts)));
     }
 
-    public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null, DateTimeOffset? startedAfter = null)
+    public IReadOnlyList<RunRecord> ListRuns(Guid? flowId = null, RunStatus? status = null, int? last = null)
     {
         if (last is <= 0) throw new ArgumentOutOfRangeException(nameof(last), last, "The number of runs to list must be positive.");
-        var (conditions, parameters) = RunFilter(flowId, status, startedAfter, startedBefore: null);
+        var (conditions, parameters) = RunFilter(flowId, status, startedAfter: null, startedBefore: null);
         var where = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
         var limit = "";
         if (last is { } count)

@@ -147,3 +147,10 @@ public sealed record BatchKey(string RelativePath, long Size, DateTimeOffset Las
 {
     public string Value => $"{RelativePath}|{Size}|{LastWriteUtc.UtcTicks}";
 }
+
+/// <summary>
+/// The successful run of a flow's dataset on a destination for the latest time (<see cref="RunRecord.ScheduledTime"/>), as
+/// recorded when it committed: kept when that run is removed from the history, since the scheduler reads it to leave out a
+/// slot older than it.
+/// </summary>
+public sealed record LatestExport(string DatasetId, Guid RunId, DateTimeOffset ScheduledTime, DateTimeOffset StartedAt, string ExportPath);

@@ -201,6 +201,43 @@ internal static class StateSchema
         DROP TABLE exported_batches;
         ALTER TABLE exported_batches_kept RENAME TO exported_batches;
         """,
+        // 11: what the scheduler reads to redo a slot and to leave a slot out is kept in tables of its own, not derived from the
+        // run history, so that runs can be removed from the history (Remove-ExportRun) without changing what it does.
+        // slot_redos: a dataset of a flow's last slot whose run was abandoned, owed one redo (RedoAbandonedSlotAsync).
+        // latest_exports: per flow, destination and dataset, the successful run for the latest time (SupersededDatasets).
+        // Both start from what the history says now, as the scheduler derived it from the runs.
+        """
+        CREATE TABLE slot_redos (
+            flow_id    TEXT NOT NULL REFERENCES flows (id),
+            dataset_id TEXT NOT NULL COLLATE NOCASE,
+            slot       TEXT NOT NULL,
+            PRIMARY KEY (flow_id, dataset_id, slot)
+        ) WITHOUT ROWID;
+        INSERT OR IGNORE INTO slot_redos (flow_id, dataset_id, slot)
+            SELECT runs.flow_id, runs.dataset_id, runs.scheduled_time
+            FROM runs JOIN flows ON flows.id = runs.flow_id AND flows.last_slot = runs.scheduled_time
+            WHERE runs.status = 'Abandoned'
+              AND NOT EXISTS (SELECT 1 FROM runs AS other
+                              WHERE other.flow_id = runs.flow_id AND other.dataset_id = runs.dataset_id
+                                AND other.scheduled_time = runs.scheduled_time AND other.status <> 'Abandoned');
+        CREATE TABLE latest_exports (
+            flow_id        TEXT NOT NULL REFERENCES flows (id),
+            destination_id TEXT NOT NULL,
+            dataset_id     TEXT NOT NULL COLLATE NOCASE,
+            run_id         TEXT NOT NULL,
+            scheduled_time TEXT NOT NULL,
+            started_at     TEXT NOT NULL,
+            export_path    TEXT,
+            PRIMARY KEY (flow_id, destination_id, dataset_id)
+        ) WITHOUT ROWID;
+        INSERT INTO latest_exports (flow_id, destination_id, dataset_id, run_id, scheduled_time, started_at, export_path)
+            SELECT flow_id, destination_id, dataset_id, id, scheduled_time, started_at, export_path
+            FROM (SELECT runs.*, row_number() OVER (PARTITION BY flow_id, destination_id, dataset_id COLLATE NOCASE
+                                                    ORDER BY scheduled_time DESC, started_at DESC, rowid DESC) AS latest
+                  FROM runs
+                  WHERE status = 'Succeeded' AND flow_id IN (SELECT id FROM flows) AND destination_id IN (SELECT id FROM destinations))
+            WHERE latest = 1;
+        """,
     ];
 
     /// <summary>The schema version this build writes and understands.</summary>

@@ -8,13 +8,11 @@ namespace DatasetExport.Commands;
 /// <para type="synopsis">Removes finished runs from the run history. The files they exported stay where they are.</para>
 /// <para type="description">Runs are recorded for good, so a state home's history grows with every run; this removes
 /// the runs given, with their file lists. What a removed run exported stays recorded as exported: an incremental flow
-/// does not send those batches again, but Test-ExportRun can no longer verify that run's files. Some runs are kept,
-/// each with a RunInUse error saying why: a run still running, one whose left files (uncommitted, no manifest lists
-/// them) are still to be deleted through its destination (not once that is removed), the runs of a flow's latest slot
-/// where a run was abandoned or is still running (the scheduler reads them to redo that slot exactly once; once it was
-/// redone, the abandoned run can go, and then the others), and a successful run for a time after a slot of its flow not
-/// run yet (the scheduler reads it to leave that slot out rather than export into an older folder). Removals are
-/// written 500 runs at a time, each batch in one transaction.</para>
+/// does not send those batches again, but Test-ExportRun can no longer verify that run's files. What the scheduler
+/// decides from (a slot owed a redo, a dataset's latest export) is kept apart from the history: removing runs changes
+/// nothing Invoke-ExportSchedule does. Two kinds of run are kept, each with a RunInUse error saying why: a run still
+/// running, and one whose left files (uncommitted, no manifest lists them) are still to be deleted through its
+/// destination (not once that is removed). Removals are written 500 runs at a time, each batch in one transaction.</para>
 /// </summary>
 /// <example>
 ///   <code>Get-ExportRun -Before (Get-Date).AddDays(-90) | Remove-ExportRun -Confirm:$false</code>

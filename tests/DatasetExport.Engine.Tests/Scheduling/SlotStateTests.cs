@@ -167,10 +167,7 @@ public sealed class SlotStateTests : IDisposable
     [Fact]
     public void An_abandoned_slot_run_is_redone_exactly_once()
     {
-        var dead = SlotRun("sales.orders", Slot);
-        _store.AddRun(dead);
-        var running = SlotRun("sales.customers", Slot);
-        _store.AddRun(running);
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot, [SlotRun("sales.orders", Slot), SlotRun("sales.customers", Slot)]));
         Assert.Equal(2, _store.AbandonStaleRuns(Slot.AddMinutes(10)).Count);
         var busy = SlotRun("sales.customers", Slot.AddHours(1));
         _store.AddRun(busy);
@@ -200,16 +197,108 @@ public sealed class SlotStateTests : IDisposable
         // run just before Remove-ExportRun removed it with the slot's finished redo then redid the slot once more, into the
         // folder that redo had filled.
         var dead = SlotRun("sales.orders", Slot);
-        _store.AddRun(dead);
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot, [dead]));
         Assert.Single(_store.AbandonStaleRuns(Slot.AddMinutes(10)));
         var redo = SlotRun("sales.orders", Slot);
         Assert.True(_store.TryAddSlotRun(redo));
         redo.Status = RunStatus.Failed;
         _store.UpdateRun(redo);
 
-        Assert.Empty(_store.RemoveRuns([dead.Id, redo.Id], Slot.AddMinutes(20)));
+        Assert.Empty(_store.RemoveRuns([dead.Id, redo.Id]));
 
         Assert.False(_store.TryAddSlotRun(SlotRun("sales.orders", Slot)));
         Assert.Empty(_store.ListRuns(_flow.Id));
+    }
+
+    [Fact]
+    public void A_version_10_database_owes_a_redo_to_its_abandoned_last_slot_runs_and_knows_each_dataset_s_latest_export()
+    {
+        // Version 11 keeps what the scheduler reads apart from the run history; it starts from what that history says.
+        var home = _home.Combine("v10");
+        Directory.CreateDirectory(home);
+        var path = Path.Combine(home, SqliteStateStore.DatabaseFileName);
+        var (flowId, destinationId) = (Guid.NewGuid(), Guid.NewGuid());
+        var (webDead, shopDead, shopRedo, oldDead, webEarlier, webByHand) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
+        const string slot = "2026-03-14T06:00:00.0000000Z", before = "2026-03-14T05:00:00.0000000Z", after = "2026-03-14T06:20:00.0000000Z";
+        string Run(Guid id, string dataset, string status, string scheduled) =>
+            $"('{id:D}', '{flowId:D}', 'hourly', '{dataset}', '{destinationId:D}', 'd', '{status}', 'Full', '{scheduled}', '{scheduled}', NULL, " +
+            $"'{scheduled}', 0, 0, 0, 0, 0, 0, '{dataset}/exportTime={scheduled[..4]}{scheduled[5..7]}{scheduled[8..10]}{scheduled[11..13]}{scheduled[14..16]}', 'exports', '[]')";
+        using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            connection.Open();
+            StateSchema.Migrate(connection, path, StateSchema.Migrations.Take(10).ToList());
+            using var insert = connection.CreateCommand();
+            insert.CommandText = $"""
+                INSERT INTO destinations (id, name, name_key, type, file_type, compression, include_manifest, max_file_size_mb, folder_path,
+                                          properties, created_at, modified_at)
+                VALUES ('{destinationId:D}', 'd', 'D', 'Local', 'Json', 'None', 1, 64, 'exports', '[]', '{before}', '{before}');
+                INSERT INTO flows (id, name, name_key, destination_id, dataset_ids, mode, enabled, schedule_kind, every_hours, time_zone,
+                                   created_at, modified_at, last_slot)
+                VALUES ('{flowId:D}', 'hourly', 'HOURLY', '{destinationId:D}', '["web","shop","old"]', 'Full', 1, 'Hourly', 1, 'UTC',
+                        '{before}', '{before}', '{slot}');
+                INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time, started_at,
+                                  completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes,
+                                  batch_count, export_path, folder_path, left_files)
+                VALUES {Run(webDead, "web", "Abandoned", slot)}, {Run(shopDead, "shop", "Abandoned", slot)}, {Run(shopRedo, "shop", "Succeeded", slot)},
+                       {Run(oldDead, "old", "Abandoned", before)}, {Run(webEarlier, "web", "Succeeded", before)}, {Run(webByHand, "web", "Succeeded", after)};
+                """;
+            insert.ExecuteNonQuery();
+        }
+
+        using var store = SqliteStateStore.Open(home);
+
+        // Only the last slot's abandoned run with no other run there is owed a redo; the run history can now go.
+        Assert.Equal(["web"], store.ListSlotRedos(flowId, Slot));
+        Assert.Empty(store.ListSlotRedos(flowId, Slot.AddHours(-1)));
+        Assert.Equal([("shop", shopRedo, Slot), ("web", webByHand, Slot.AddMinutes(20))],
+            store.ListLatestExportsAfter(flowId, destinationId, Slot.AddHours(-2)).Select(latest => (latest.DatasetId, latest.RunId, latest.ScheduledTime)));
+        var byHand = Assert.Single(store.ListLatestExportsAfter(flowId, destinationId, Slot));
+        Assert.Equal(("web/exportTime=202603140620", Slot.AddMinutes(20)), (byHand.ExportPath, byHand.StartedAt));
+        Assert.Empty(store.RemoveRuns([webDead, shopDead, shopRedo, oldDead, webEarlier, webByHand]));
+        Assert.Equal(["web"], store.ListSlotRedos(flowId, Slot));
+        Assert.Single(store.ListLatestExportsAfter(flowId, destinationId, Slot));
+    }
+
+    [Fact]
+    public void A_dataset_s_latest_export_is_the_run_for_the_latest_time_not_the_last_committed_and_goes_with_its_flow()
+    {
+        // A redo of the 06:00 slot that commits after an export by hand at 06:20 must not hide the 06:20 one from the scheduler.
+        var byHand = SlotRun("sales.orders", Slot.AddMinutes(20));
+        _store.AddRun(byHand);
+        _store.CommitRun(byHand, []);
+        var redo = SlotRun("sales.orders", Slot);
+        redo.StartedAt = Slot.AddMinutes(30);
+        _store.AddRun(redo);
+        _store.CommitRun(redo, []);
+        var failed = SlotRun("sales.orders", Slot.AddMinutes(40));
+        _store.AddRun(failed);
+        failed.Status = RunStatus.Failed;
+        _store.UpdateRun(failed);
+
+        Assert.Equal([byHand.Id], _store.ListLatestExportsAfter(_flow.Id, _flow.DestinationId, Slot).Select(latest => latest.RunId));
+        Assert.Empty(_store.ListLatestExportsAfter(_flow.Id, _flow.DestinationId, Slot.AddMinutes(20)));
+        Assert.Empty(_store.ListLatestExportsAfter(_flow.Id, Guid.NewGuid(), Slot));
+
+        _store.RemoveFlow(_flow.Id);
+        using var connection = new SqliteConnection($"Data Source={_home.Combine(SqliteStateStore.DatabaseFileName)};Pooling=False");
+        connection.Open();
+        using var count = connection.CreateCommand();
+        count.CommandText = "SELECT (SELECT count(*) FROM latest_exports) + (SELECT count(*) FROM slot_redos)";
+        Assert.Equal(0L, (long)count.ExecuteScalar()!);
+    }
+
+    [Fact]
+    public void A_slot_owes_no_redo_once_a_later_slot_is_claimed_or_a_run_of_its_time_is_added()
+    {
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot, [SlotRun("sales.orders", Slot), SlotRun("sales.customers", Slot)]));
+        Assert.Equal(2, _store.AbandonStaleRuns(Slot.AddMinutes(10)).Count);
+        Assert.Equal(["sales.customers", "sales.orders"], _store.ListSlotRedos(_flow.Id, Slot));
+
+        // An export by hand in the slot's minute shares its folder: it is that slot's run for its dataset.
+        _store.AddRun(SlotRun("sales.orders", Slot));
+        Assert.Equal(["sales.customers"], _store.ListSlotRedos(_flow.Id, Slot));
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot.AddHours(1), []));
+        Assert.Empty(_store.ListSlotRedos(_flow.Id, Slot));
+        Assert.False(_store.TryAddSlotRun(SlotRun("sales.customers", Slot)));
     }
 }

@@ -126,7 +126,7 @@ public sealed class ExportedBatchStateTests : IDisposable
         Assert.Equal([done], store.ListRunsHoldingExportedBatches(flowId, "web", destinationId));
 
         // Version 10: the run that exported them can go; what it exported stays.
-        var kept = Assert.Single(store.RemoveRuns([done, dead], StateSamples.Noon));
+        var kept = Assert.Single(store.RemoveRuns([done, dead]));
         Assert.Equal((dead, StateFailure.InUse), (kept.RunId, kept.Refusal.Failure));
         Assert.Null(store.GetRun(done));
         Assert.Equal(2, store.GetExportedBatches(flowId, "web", destinationId).Count);
