@@ -41,7 +41,7 @@ public abstract class StoredNameCompleter : IArgumentCompleter
 public sealed class DestinationNameCompleter : StoredNameCompleter
 {
     internal override IReadOnlyList<string> ListNames(ExportEngine engine, IDictionary fakeBoundParameters, WildcardPattern pattern) =>
-        engine.State.ListDestinations().Select(d => d.Name).ToList();
+        engine.State.ListDestinationNames().Select(d => d.Name).ToList();
 }
 
 /// <summary>Completes stored flow names.</summary>

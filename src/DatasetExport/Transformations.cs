@@ -81,7 +81,9 @@ public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransf
         try
         {
             using var engine = ExportEngine.Open();
-            return property == nameof(ExportRun.Flow) ? engine.State.GetFlow(id)?.Name : engine.State.GetDestination(id)?.Name;
+            return property == nameof(ExportRun.Flow)
+                ? engine.State.GetFlow(id)?.Name
+                : engine.State.ListDestinationNames().FirstOrDefault(destination => destination.Id == id).Name;
         }
         catch (Exception error) when (error is StateException or IOException or UnauthorizedAccessException)
         {

@@ -52,6 +52,8 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     DestinationSettings? FindDestination(string name);
     DestinationSettings? GetDestination(Guid id);
     IReadOnlyList<DestinationSettings> ListDestinations();
+    /// <summary>Every destination's id and name, by name: what completing or binding a name needs, without decrypting secrets.</summary>
+    IReadOnlyList<(Guid Id, string Name)> ListDestinationNames();
 
     // Flows: names are unique, case-insensitive.
     void AddFlow(FlowRecord flow);

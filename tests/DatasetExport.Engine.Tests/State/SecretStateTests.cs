@@ -76,6 +76,7 @@ public sealed class SecretStateTests : IDisposable
         Assert.Equal(StateFailure.Unusable, refused.Failure);
         Assert.Equal(read.UnreadableSecrets, refused.Message);
         Assert.Equal([destination.Name, plain.Name], reopened.ListDestinations().Select(d => d.Name).Order());
+        Assert.Equal([(destination.Id, destination.Name), (plain.Id, plain.Name)], reopened.ListDestinationNames()); // secrets not even read
         // A destination without secrets needs no key.
         var plainRead = reopened.GetDestination(plain.Id)!;
         Assert.Empty(plainRead.Secrets);
