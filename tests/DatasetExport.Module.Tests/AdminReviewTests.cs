@@ -459,6 +459,9 @@ public sealed class AdminReviewTests : IDisposable
         var unknown = Guid.NewGuid();
         ExportPipelineTests.AssertError(_session.Run("Remove-ExportRun -Id $args[0] -Confirm:$false", unknown),
             "RunNotFound", "RemoveExportRunCommand", ErrorCategory.ObjectNotFound, unknown.ToString());
+        // A run as listed, removed since (by another session): the same error, from the store's own read as it removes.
+        var gone = _session.Run("$run = Get-ExportRun -Flow inc -Last 1; Remove-ExportRun -Id $run.Id -Confirm:$false; $run | Remove-ExportRun -Confirm:$false; $run.Id");
+        ExportPipelineTests.AssertError(gone, "RunNotFound", "RemoveExportRunCommand", ErrorCategory.ObjectNotFound, gone.Output.Single().ToString());
         var latest = (Guid)runs[0].Properties["Id"].Value;
         Assert.Equal(1, _session.ExecuteOnState("UPDATE runs SET status = 'Running' WHERE id = $id", ("$id", latest.ToString("D"))));
         var running = _session.Run("Remove-ExportRun -Id $args[0] -Confirm:$false", latest);

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Management.Automation;
-using DatasetExport.Engine.State;
 
 namespace DatasetExport.Commands;
 
@@ -53,20 +52,27 @@ public sealed class RemoveExportRunCommand : DatasetExportCmdlet
 
     protected override void ProcessRecordCore()
     {
-        foreach (var id in ParameterSetName == ByIdSet ? Id : InputObject.Select(run => run.Id))
+        if (ParameterSetName == ByInputObjectSet)
         {
-            var run = Engine.State.GetRun(id);
-            if (run is null)
-            {
-                WriteNotFound("Run", id.ToString());
-                continue;
-            }
-            var description = string.Create(CultureInfo.InvariantCulture,
-                $"Run {run.Id} of flow '{run.FlowName}', dataset '{run.DatasetId}', started {run.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC ({run.Status})");
-            if (!ShouldProcess(description, "Remove from the run history")) continue;
-            _pending.Add(id);
-            if (_pending.Count == RunsPerRemoval) RemovePending();
+            // The run as listed says what it is; the store reads it once more, in the transaction that removes it (RunNotFound
+            // for one removed meanwhile, RunInUse for one still running there).
+            foreach (var run in InputObject) Confirm(run.Id, run.Flow, run.DatasetId, run.StartedAt, run.Status.ToString());
+            return;
         }
+        foreach (var id in Id)
+        {
+            if (Engine.State.GetRun(id) is { } run) Confirm(id, run.FlowName, run.DatasetId, run.StartedAt, run.Status.ToString());
+            else WriteNotFound("Run", id.ToString());
+        }
+    }
+
+    private void Confirm(Guid id, string flowName, string datasetId, DateTimeOffset startedAt, string status)
+    {
+        var description = string.Create(CultureInfo.InvariantCulture,
+            $"Run {id} of flow '{flowName}', dataset '{datasetId}', started {startedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC ({status})");
+        if (!ShouldProcess(description, "Remove from the run history")) return;
+        _pending.Add(id);
+        if (_pending.Count == RunsPerRemoval) RemovePending();
     }
 
     protected override void EndProcessingCore()
