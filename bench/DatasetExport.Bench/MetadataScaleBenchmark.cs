@@ -142,13 +142,10 @@ internal static class MetadataScaleBenchmark
         Row($"... ({holding:N0} runs; verifying them reads each from the destination)", 0);
         var yearOfRuns = state.ListRuns(flows.Single(f => f.Name == "hourly-1").Id).Select(run => run.Id).ToList();
         var kept = 0;
-        Row(string.Create(CultureInfo.InvariantCulture, $"Remove-ExportRun, a year of hourly-1 ({yearOfRuns.Count:N0} runs): each read, then removed 500 per transaction"), Once(() =>
+        // As Get-ExportRun | Remove-ExportRun: the runs come listed, and the store reads each as it removes it.
+        Row(string.Create(CultureInfo.InvariantCulture, $"Remove-ExportRun, a year of hourly-1 ({yearOfRuns.Count:N0} runs): removed 500 per transaction"), Once(() =>
         {
-            foreach (var chunk in yearOfRuns.Chunk(500))
-            {
-                foreach (var id in chunk) state.GetRun(id);
-                kept += engine.RemoveRuns(chunk).Count;
-            }
+            foreach (var chunk in yearOfRuns.Chunk(500)) kept += engine.RemoveRuns(chunk).Count;
         }));
         Row($"... ({kept} kept)", 0);
         Row("Remove-ExportFlow daily-20 (180 runs of history)", Once(() => engine.RemoveFlowAsync(flows.Single(f => f.Name == "daily-20"), default).GetAwaiter().GetResult()));
