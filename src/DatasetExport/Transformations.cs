@@ -13,9 +13,10 @@ namespace DatasetExport;
 /// (<c>typeof(EligibleDataset)</c>) takes a dataset as its id, a flow as its datasets and a run as its dataset.
 /// Objects that come back from a job or a remote session (Start-Job, Invoke-Command) are deserialized copies, property
 /// bags typed <c>Deserialized.DatasetExport.ExportFlow</c> and so on; they stand for the same things as the live objects.
-/// A run records the names its flow and destination had when it ran; it stands for them by their ids (FlowId,
-/// DestinationId) under the names they have now, since Rename-ExportFlow or Rename-ExportDestination may have given its
-/// old names to others. Only when its flow or destination has been removed does it stand for the name it recorded.
+/// An object holds the names things had when it was read (a run, those its flow and destination had when it ran); it
+/// stands for them by their ids (a flow's or destination's Id, a run's FlowId and DestinationId) under the names they have
+/// now, since Rename-ExportFlow or Rename-ExportDestination may have given their old names to others. Only when the thing
+/// has been removed does it stand for the name the object holds.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransformationAttribute
@@ -38,7 +39,7 @@ public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransf
 
         var kind = value.GetType() is { Namespace: nameof(DatasetExport) } type ? type.Name : DeserializedKind(inputData);
         if (kind is null || NamingProperty(kind) is not { } property) return inputData; // a [pscustomobject]'s properties live in its PSObject
-        if (kind == nameof(ExportRun) && CurrentName(inputData, property) is { } current) return current;
+        if (IdentityOf(kind, property) is { } identity && CurrentName(inputData, identity) is { } current) return current;
         return PSObject.AsPSObject(inputData).Properties[property]?.Value switch
         {
             null => inputData,
@@ -62,15 +63,27 @@ public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransf
     };
 
     /// <summary>
-    /// The name the run's flow or destination (<paramref name="property"/>: Flow or Destination) has now, found by the id the
-    /// run recorded; null when it has been removed, the run has no id (an older copy) or the state cannot be read (the
-    /// cmdlet then meets that itself).
+    /// The id property by which the object stands for a flow or destination, when <paramref name="property"/> names one: a flow or
+    /// destination stands for itself, a run for its flow and destination, each by the id it holds (a flow standing for its
+    /// destination, by the destination's name it was read with: it holds no destination id).
     /// </summary>
-    private static string? CurrentName(object run, string property)
+    private static (string IdProperty, bool IsFlow)? IdentityOf(string kind, string property) => (kind, property) switch
     {
-        if (property is not (nameof(ExportRun.Flow) or nameof(ExportRun.Destination))) return null;
-        var idProperty = property == nameof(ExportRun.Flow) ? nameof(ExportRun.FlowId) : nameof(ExportRun.DestinationId);
-        var id = PSObject.AsPSObject(run).Properties[idProperty]?.Value switch
+        (nameof(ExportFlow), nameof(ExportFlow.Name)) => (nameof(ExportFlow.Id), true),
+        (nameof(ExportDestination), nameof(ExportDestination.Name)) => (nameof(ExportDestination.Id), false),
+        (nameof(ExportRun), nameof(ExportRun.Flow)) => (nameof(ExportRun.FlowId), true),
+        (nameof(ExportRun), nameof(ExportRun.Destination)) => (nameof(ExportRun.DestinationId), false),
+        _ => null,
+    };
+
+    /// <summary>
+    /// The name the flow or destination the object holds the id of has now, whatever it was named when the object was read
+    /// (renamed since, another may have taken its old name); null when it has been removed (the object then stands for the
+    /// name it holds), the object has no id (an older copy) or the state cannot be read (the cmdlet then meets that itself).
+    /// </summary>
+    private static string? CurrentName(object item, (string IdProperty, bool IsFlow) identity)
+    {
+        var id = PSObject.AsPSObject(item).Properties[identity.IdProperty]?.Value switch
         {
             PSObject wrapped when wrapped.BaseObject is Guid guid => guid,
             Guid guid => guid,
@@ -81,7 +94,7 @@ public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransf
         try
         {
             using var engine = ExportEngine.Open();
-            return property == nameof(ExportRun.Flow)
+            return identity.IsFlow
                 ? engine.State.GetFlow(id)?.Name
                 : engine.State.ListDestinationNames().FirstOrDefault(destination => destination.Id == id).Name;
         }

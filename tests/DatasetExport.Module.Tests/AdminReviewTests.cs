@@ -598,6 +598,36 @@ public sealed class AdminReviewTests : IDisposable
     }
 
     [Fact]
+    public void A_flow_or_destination_held_across_renames_stands_for_itself_not_for_whatever_took_its_old_name()
+    {
+        // Was: bound by the name it was read with, so `$flows = Get-ExportFlow` then `Rename-ExportFlow a c; Rename-ExportFlow
+        // b a` had `$flows | Disable-ExportFlow` disable b twice (now named 'a') and never c, and a destination held across
+        // the same swap was tested, renamed or removed in the other's place.
+        const string Copy = "function Copy-Remote { process { [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($_)) } }; ";
+        _session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+            New-ExportDestination -Name e -Type Local -Path "$Out/e" | Out-Null
+            New-ExportFlow -Name a -Destination d -Dataset orders | Out-Null
+            New-ExportFlow -Name b -Destination e -Dataset customers | Out-Null
+            $global:flowA = Get-ExportFlow a; $global:destinationD = Get-ExportDestination d
+            $global:flowCopy = Get-ExportFlow a | Copy-Remote
+            Rename-ExportFlow a c; Rename-ExportFlow b a
+            Rename-ExportDestination d x; Rename-ExportDestination e d
+            """.Replace("param($Out)", "param($Out)\n" + Copy), _output).AssertNoErrors();
+
+        Assert.Equal(["c", "c"], Strings("$flowA | Get-ExportFlow | ForEach-Object Name; $flowCopy | Get-ExportFlow | ForEach-Object Name"));
+        Assert.Equal(["c orders"], Strings("$flowA | Start-ExportRun | ForEach-Object { \"$($_.Flow) $($_.DatasetId)\" }"));
+        Assert.Equal(["x"], Strings("$destinationD | Get-ExportDestination | ForEach-Object Name"));
+        _session.Run("$flowA | Disable-ExportFlow; $destinationD | Rename-ExportDestination -NewName y").AssertNoErrors();
+        Assert.Equal(["a True d", "c False y"], Strings("Get-ExportFlow | ForEach-Object { \"$($_.Name) $($_.Enabled) $($_.Destination)\" }"));
+        // Removed, it stands for the name it holds, as before: here flow b's name now.
+        _session.Run("$flowA | Remove-ExportFlow -Confirm:$false").AssertNoErrors();
+        Assert.Equal(["a"], Strings("Get-ExportFlow | ForEach-Object Name"));
+        Assert.Equal(["a"], Strings("$flowA | Get-ExportFlow | ForEach-Object Name"));
+    }
+
+    [Fact]
     public void Remove_ExportRun_counts_a_run_given_twice_once()
     {
         // Was: "Removed 2 run(s)" for one run piped twice (each counted, the store removing it once).
