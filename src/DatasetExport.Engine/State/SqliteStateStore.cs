@@ -35,6 +35,21 @@ public sealed partial class SqliteStateStore : IStateStore
         _secrets = secrets;
     }
 
+    /// <summary>
+    /// Creates a missing state home readable by its owner only (Unix; Windows' per-user data folder already is): state.db names
+    /// hosts, accounts, buckets and what ran where, though its secrets are encrypted. An existing folder keeps its mode: one
+    /// an admin shares with a group (a service account's) was made so on purpose.
+    /// </summary>
+    private static void CreateHome(string home)
+    {
+        if (OperatingSystem.IsWindows() || Directory.Exists(home))
+        {
+            Directory.CreateDirectory(home);
+            return;
+        }
+        Directory.CreateDirectory(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
     /// <summary>The database file.</summary>
     public string Location { get; }
 
@@ -59,7 +74,7 @@ public sealed partial class SqliteStateStore : IStateStore
         SqliteConnection? connection = null;
         try
         {
-            Directory.CreateDirectory(home);
+            CreateHome(home);
             connection = new SqliteConnection(new SqliteConnectionStringBuilder
             {
                 DataSource = path,

@@ -27,6 +27,22 @@ public sealed class StateFileTests : IDisposable
     }
 
     [Fact]
+    public void A_state_home_made_here_is_its_owner_s_alone_and_one_made_before_keeps_its_mode()
+    {
+        // Was: made with the process's umask (0755 here), so every local user could read state.db: hosts, accounts,
+        // buckets and run history (not the secrets, encrypted with keys only the owner can read).
+        const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        var made = _home.Combine("made", "here");
+        using (SqliteStateStore.Open(made)) { }
+        Assert.Equal(ownerOnly, File.GetUnixFileMode(made));
+
+        var shared = _home.Combine("shared");
+        Directory.CreateDirectory(shared, ownerOnly | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
+        using (SqliteStateStore.Open(shared)) { }
+        Assert.Equal(ownerOnly | UnixFileMode.GroupRead | UnixFileMode.GroupExecute, File.GetUnixFileMode(shared));
+    }
+
+    [Fact]
     public void Reopening_keeps_the_data_and_an_empty_file_is_taken_as_new_state()
     {
         File.WriteAllBytes(DatabasePath, []);
