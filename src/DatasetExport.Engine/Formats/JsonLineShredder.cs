@@ -9,8 +9,9 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>
 /// Shreds JSON Lines records straight from a <see cref="Utf8JsonReader"/> over each line's UTF-8 bytes into a
 /// <see cref="ChunkBuilder"/>'s typed columns, with no document, no record object and no boxing. Values convert as
-/// docs/formats.md says: numbers into any numeric kind that holds them, booleans, strings, base64 binaries, dates
-/// (<c>yyyy-MM-dd</c>), timestamps (ISO-8601, UTC unless an offset is given) and times from strings, map keys from
+/// docs/formats.md says: numbers into any numeric kind that holds them (decimals exactly from their text), booleans,
+/// strings, base64 binaries, dates, timestamps (ISO-8601, UTC unless an offset is given) and times from strings in the
+/// forms <see cref="JsonScalarText"/> reads, objects into maps, map keys from
 /// property names (string, int32 or int64); missing fields and nulls are null; unknown fields are skipped; a field
 /// named twice in one object takes its last value. Strings are copied, unescaped, as UTF-8 into a <see cref="Utf8Arena"/>. A line that is
 /// not JSON, not an object, or does not fit the schema throws a <see cref="BatchReadException"/> naming the field, and

@@ -14,7 +14,7 @@ public sealed partial class SchemaEvolutionTests
 {
     private const string TypedColumns = "id int64, ts timestamp, d date, t time, b binary, m decimal(12,3), mp map<string,date>";
 
-    /// <summary>Rows 1-3, DuckDB's Parquet: every kind JSON has no type for, as our files store it except the time (DuckDB's is UTC-adjusted).</summary>
+    /// <summary>Rows 1-3, DuckDB's Parquet: a column of every kind JSON has no type for.</summary>
     private void TypedParquet(string file, int first = 1, int last = 3) => Parquet(file,
         "SELECT i::BIGINT AS id, TIMESTAMPTZ '2024-01-02 03:04:05.123456+00' + to_microseconds(i) AS ts, DATE '2024-02-27' + i::INTEGER AS d, " +
         "TIME '12:00:00' + to_microseconds(i) AS t, unhex(printf('%02x', i) || 'ff00') AS b, (i + 0.125)::DECIMAL(12,3) AS m, " +
@@ -284,5 +284,50 @@ public sealed partial class SchemaEvolutionTests
             "SELECT id || '|' || coalesce(epoch_us(ts)::VARCHAR, 'NULL') || '|' || coalesce(d::VARCHAR, 'NULL') || '|' || coalesce(hex(b), 'NULL') " +
             "|| '|' || coalesce(m::VARCHAR, 'NULL') || '|' || coalesce(mp::VARCHAR, 'NULL') " +
             $"FROM {Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet)} ORDER BY id"));
+    }
+
+    [Theory]
+    [InlineData(FileType.Parquet, CompressionKind.Zstd)]
+    [InlineData(FileType.Json, CompressionKind.None)]
+    public async Task DuckDBs_own_json_export_of_the_same_rows_reads_as_its_parquet_does(FileType fileType, CompressionKind compression)
+    {
+        // One producer, two formats: DuckDB writes TIMESTAMPTZ as "2024-01-02 03:04:05.123456+00", TIME as "03:04:05.25",
+        // decimals as numbers (1.5), maps as objects.
+        const string Rows = "SELECT i::BIGINT AS id, TIMESTAMPTZ '2024-01-02 03:04:05.123456+00' + to_microseconds(i * 1000001) AS ts, " +
+            "DATE '2024-01-01' + i::INTEGER AS d, TIME '00:00:00' + to_microseconds(i * 60000250) AS t, (i * 7 + 0.5)::DECIMAL(12,3) AS m, " +
+            "CASE WHEN i % 3 = 0 THEN NULL ELSE map(['k' || i, 'z'], [DATE '2024-01-01' - i::INTEGER, NULL]) END AS mp FROM range({0}, {1}) r(i)";
+        Parquet("a.parquet", string.Format(System.Globalization.CultureInfo.InvariantCulture, Rows, 0, 100));
+        _duck.Execute($"COPY ({string.Format(System.Globalization.CultureInfo.InvariantCulture, Rows, 100, 200)}) TO {DuckDb.Quote(Batch("b.jsonl"))} (FORMAT json)");
+        var flow = await AddFlowAsync("duck", fileType, compression, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(flow, 0));
+
+        Assert.Equal("id int64, ts timestamp, d date, t time, m decimal(12,3), mp map<string,date>", (await DatasetSchemaAsync()).ToString());
+        var parts = run.Files.Select(file => file.SinkPath).ToList();
+        var list = "[" + string.Join(", ", parts.Select(DuckDb.Quote)) + "]";
+        var ours = fileType == FileType.Parquet
+            ? $"read_parquet({list})"
+            : $"read_json({list}, format = 'newline_delimited', columns = {{id: 'BIGINT', ts: 'TIMESTAMPTZ', d: 'DATE', t: 'TIME', m: 'DECIMAL(12,3)', mp: 'MAP(VARCHAR, DATE)'}})";
+        _duck.AssertSameRows(ours, $"({string.Format(System.Globalization.CultureInfo.InvariantCulture, Rows, 0, 200)})",
+            ["o.ts = e.ts", "o.d = e.d", "o.t = e.t", "o.m = e.m", "o.mp IS NOT DISTINCT FROM e.mp"], 200);
+    }
+
+    [Fact]
+    public async Task Our_json_lines_export_read_back_into_the_lake_beside_its_parquet_batch_gives_the_same_records()
+    {
+        TypedParquet("a.parquet");
+        var toJson = await AddFlowAsync("to-json", FileType.Json, CompressionKind.Gzip, ExportMode.Full);
+        var exported = Assert.Single(Succeeded(await RunAsync(toJson, 0)).Files).SinkPath;
+        File.Copy(exported, Batch("b.jsonl.gz"));
+        var toParquet = await AddFlowAsync("to-parquet", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(toParquet, 1));
+
+        var schema = await DatasetSchemaAsync();
+        Assert.Equal("id int64, ts timestamp, d date, t time, b binary, m decimal(12,3), mp map<string,date>", schema.ToString());
+        var records = await ReadRecordsAsync(run.Files.Select(file => file.SinkPath), schema);
+        Assert.Equal(6, records.Count);
+        RecordAssert.Equal(records[..3], records[3..]);
+        RecordAssert.Equal(TypedRecords(microseconds: true)[..3], records[..3]);
     }
 }
