@@ -47,6 +47,15 @@ public sealed record SchemaField(
     /// </summary>
     public bool OnlyNulls { get; init; }
 
+    /// <summary>
+    /// A field JSON inference gave a JSON Lines batch (every field it infers, at every level): its kind is what the JSON
+    /// text showed (a string, a number, an object), not a declared type. Merged with a declared field (a Parquet column) of
+    /// a kind JSON holds as such text, it takes the declared kind and its batch is read converted to it
+    /// (<see cref="SchemaMerger"/>: a string to a timestamp, date, time or binary; a number to a decimal; an object to a map
+    /// with string keys). Not part of equality: the column is of its kind all the same.
+    /// </summary>
+    public bool JsonInferred { get; init; }
+
     /// <summary>Human-readable type, e.g. <c>decimal(18,2)</c>, <c>list&lt;string&gt;</c>, <c>struct&lt;a:int64,b:string&gt;</c>.</summary>
     public string TypeName => Kind switch
     {

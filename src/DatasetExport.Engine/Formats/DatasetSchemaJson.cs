@@ -4,8 +4,10 @@ namespace DatasetExport.Engine.Formats;
 
 /// <summary>
 /// A dataset schema as JSON text, for the state store's record of batch schemas: an array of fields, each
-/// <c>{"name", "kind", "nullable", "precision", "scale", "onlyNulls", "children"}</c> (kinds by <see cref="FieldKind"/>
-/// name; <c>onlyNulls</c>, <see cref="SchemaField.OnlyNulls"/>, on every nullable string and int32 and wherever true).
+/// <c>{"name", "kind", "nullable", "precision", "scale", "onlyNulls", "jsonInferred", "children"}</c> (kinds by
+/// <see cref="FieldKind"/> name; <c>onlyNulls</c>, <see cref="SchemaField.OnlyNulls"/>, on every nullable string and int32
+/// and wherever true; <c>jsonInferred</c>, <see cref="SchemaField.JsonInferred"/>, where true: an entry kept before fields
+/// said so reads as not JSON-inferred).
 /// </summary>
 internal static class DatasetSchemaJson
 {
@@ -58,6 +60,7 @@ internal static class DatasetSchemaJson
                 writer.WriteNumber("scale", field.Scale);
             }
             if (TellsOnlyNulls(field) || field.OnlyNulls) writer.WriteBoolean("onlyNulls", field.OnlyNulls);
+            if (field.JsonInferred) writer.WriteBoolean("jsonInferred", true);
             if (field.Children is { } children)
             {
                 writer.WritePropertyName("children");
@@ -90,7 +93,11 @@ internal static class DatasetSchemaJson
                 nullable,
                 field.TryGetProperty("precision", out var precision) ? precision.GetInt32() : 0,
                 field.TryGetProperty("scale", out var scale) ? scale.GetInt32() : 0,
-                field.TryGetProperty("children", out var children) ? ReadFields(children) : null) { OnlyNulls = onlyNulls });
+                field.TryGetProperty("children", out var children) ? ReadFields(children) : null)
+            {
+                OnlyNulls = onlyNulls,
+                JsonInferred = field.TryGetProperty("jsonInferred", out var jsonInferred) && jsonInferred.GetBoolean(),
+            });
         }
         return fields;
     }

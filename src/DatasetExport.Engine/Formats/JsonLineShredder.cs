@@ -9,8 +9,9 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>
 /// Shreds JSON Lines records straight from a <see cref="Utf8JsonReader"/> over each line's UTF-8 bytes into a
 /// <see cref="ChunkBuilder"/>'s typed columns, with no document, no record object and no boxing. Values convert as
-/// docs/formats.md says: numbers into any numeric kind that holds them, booleans, strings, base64 binaries, dates
-/// (<c>yyyy-MM-dd</c>), timestamps (ISO-8601, UTC unless an offset is given) and times from strings, map keys from
+/// docs/formats.md says: numbers into any numeric kind that holds them (decimals exactly from their text), booleans,
+/// strings, base64 binaries, dates, timestamps (ISO-8601, UTC unless an offset is given) and times from strings in the
+/// forms <see cref="JsonScalarText"/> reads, objects into maps, map keys from
 /// property names (string, int32 or int64); missing fields and nulls are null; unknown fields are skipped; a field
 /// named twice in one object takes its last value. Strings are copied, unescaped, as UTF-8 into a <see cref="Utf8Arena"/>. A line that is
 /// not JSON, not an object, or does not fit the schema throws a <see cref="BatchReadException"/> naming the field, and
@@ -391,9 +392,20 @@ internal sealed class JsonLineShredder
         if (!added)
         {
             throw new BatchReadException(_path, $"line {_lineNumber}",
-                $"field '{field.Node.Path}' is {field.Node.Field.TypeName} in the dataset schema but this line holds {Describe(ref reader)}.");
+                $"field '{field.Node.Path}' is {field.Node.Field.TypeName} in the dataset schema but this line holds {Describe(ref reader)}{WhyNot(field, token)}.");
         }
     }
+
+    /// <summary>For a JSON string or number of the kind a field's text is read from, what it is not (empty otherwise).</summary>
+    private static string WhyNot(FieldPlan field, JsonTokenType token) => (field.Node, field.Kind, token) switch
+    {
+        (LeafLayout, FieldKind.Timestamp, JsonTokenType.String) => ", not " + JsonScalarText.TimestampForms,
+        (LeafLayout, FieldKind.Date, JsonTokenType.String) => ", not " + JsonScalarText.DateForms,
+        (LeafLayout, FieldKind.Time, JsonTokenType.String) => ", not " + JsonScalarText.TimeForms,
+        (LeafLayout, FieldKind.Binary, JsonTokenType.String) => ", not base64",
+        (LeafLayout, FieldKind.Decimal, JsonTokenType.Number) => ", which it does not hold exactly (too many digits after the point or before it)",
+        _ => "",
+    };
 
     [MethodImpl(CompileOptions.HotPath)]
     private bool AddStruct(FieldPlan field, ref Utf8JsonReader reader, int repetition)
@@ -495,7 +507,8 @@ internal sealed class JsonLineShredder
             case FieldKind.Double when token == JsonTokenType.Number:
                 ((ColumnBuilder<double>)column).Add(TryParseShortDecimal(reader.ValueSpan, out var shortDecimal) ? shortDecimal : reader.GetDouble(), repetition);
                 return true;
-            case FieldKind.Decimal when token == JsonTokenType.Number && reader.TryGetDecimal(out var number):
+            case FieldKind.Decimal when token == JsonTokenType.Number
+                && JsonScalarText.TryParseDecimal(reader.ValueSpan, leaf.Node.Field.Precision, leaf.Node.Field.Scale, out var number):
                 ((ColumnBuilder<decimal>)column).Add(number, repetition);
                 return true;
             case FieldKind.String when token == JsonTokenType.String:
@@ -504,33 +517,18 @@ internal sealed class JsonLineShredder
             case FieldKind.Binary when token == JsonTokenType.String && reader.TryGetBytesFromBase64(out var bytes):
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
                 return true;
-            case FieldKind.Date when token == JsonTokenType.String
-                && DateOnly.TryParseExact(ReadShortText(ref reader), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date):
+            case FieldKind.Date when token == JsonTokenType.String && JsonScalarText.TryParseDate(ReadShortText(ref reader), out var date):
                 ((ColumnBuilder<DateOnly>)column).Add(date, repetition);
                 return true;
-            case FieldKind.Timestamp when token == JsonTokenType.String
-                && DateTime.TryParse(ReadShortText(ref reader), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var timestamp):
+            case FieldKind.Timestamp when token == JsonTokenType.String && JsonScalarText.TryParseTimestamp(ReadShortText(ref reader), out var timestamp):
                 ((ColumnBuilder<DateTime>)column).Add(timestamp, repetition);
                 return true;
-            case FieldKind.Time when token == JsonTokenType.String && TryParseTime(ReadShortText(ref reader), out var time):
+            case FieldKind.Time when token == JsonTokenType.String && JsonScalarText.TryParseTime(ReadShortText(ref reader), out var time):
                 ((ColumnBuilder<TimeSpan>)column).Add(time, repetition);
                 return true;
             default:
                 return false;
         }
-    }
-
-    /// <summary>A time of day, or the end of the day 24:00:00 that a Parquet TIME may hold (and JSON output writes).</summary>
-    private static bool TryParseTime(ReadOnlySpan<char> text, out TimeSpan time)
-    {
-        if (text.SequenceEqual("24:00:00"))
-        {
-            time = TimeSpan.FromDays(1);
-            return true;
-        }
-        var parsed = TimeOnly.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out var timeOfDay);
-        time = timeOfDay.ToTimeSpan();
-        return parsed;
     }
 
     private static readonly double[] PowersOfTen = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];

@@ -11,7 +11,9 @@ namespace DatasetExport.Engine.Formats;
 /// true/false → Boolean; strings → String (no guessing of dates or numbers); objects → Struct with fields merged across lines;
 /// arrays → List with the merged element type; a field that is null or missing on some line → nullable;
 /// a field that is only ever null → String nullable; an array only ever empty → list&lt;string&gt; (both marked
-/// <see cref="SchemaField.OnlyNulls"/>, so another batch's kind wins the merge).
+/// <see cref="SchemaField.OnlyNulls"/>, so another batch's kind wins the merge). Every field is marked
+/// <see cref="SchemaField.JsonInferred"/>, so a Parquet batch's timestamp, date, time, binary, decimal or map column takes
+/// the field of a string, number or object over in the merge.
 /// Any other mix (string vs number, object vs array, ...) is a <see cref="BatchReadException"/> naming file, line and field.
 /// </summary>
 internal sealed class JsonSchemaInference
@@ -351,12 +353,13 @@ internal sealed class JsonSchemaInference
 
     private static SchemaField ToField(InferredType type) => ToField(type.Name, type);
 
+    /// <summary>The field as the lines showed it, marked <see cref="SchemaField.JsonInferred"/> (its children too).</summary>
     private static SchemaField ToField(string name, InferredType type) => type.Kind switch
     {
-        null => new SchemaField(name, FieldKind.String, Nullable: true) { OnlyNulls = true },
-        FieldKind.Struct => new SchemaField(name, FieldKind.Struct, type.Nullable, Children: type.Children.Select(ToField).ToList()),
-        FieldKind.List => new SchemaField(name, FieldKind.List, type.Nullable, Children: [ToField("element", type.Element!)]),
-        var kind => new SchemaField(name, kind.Value, type.Nullable),
+        null => new SchemaField(name, FieldKind.String, Nullable: true) { OnlyNulls = true, JsonInferred = true },
+        FieldKind.Struct => new SchemaField(name, FieldKind.Struct, type.Nullable, Children: type.Children.Select(ToField).ToList()) { JsonInferred = true },
+        FieldKind.List => new SchemaField(name, FieldKind.List, type.Nullable, Children: [ToField("element", type.Element!)]) { JsonInferred = true },
+        var kind => new SchemaField(name, kind.Value, type.Nullable) { JsonInferred = true },
     };
 
     /// <summary>What is known of one field (or list element) so far; its path names it in errors.</summary>

@@ -22,7 +22,10 @@ public sealed class SchemaConflictException : Exception
 /// equal kinds stay; Int32+Int64 → Int64; Float+Double → Double; any int or float with Float/Double → Double;
 /// Int32/Int64 with Decimal → Decimal wide enough for both; Decimal precision/scale widen (max 38);
 /// columns missing on one side become nullable; structs, lists and maps merge recursively; a field whose batch only holds
-/// nulls there (<see cref="SchemaField.OnlyNulls"/>: JSON only ever null, Parquet UNKNOWN) takes the other side's kind.
+/// nulls there (<see cref="SchemaField.OnlyNulls"/>: JSON only ever null, Parquet UNKNOWN) takes the other side's kind;
+/// a field JSON inference gave (<see cref="SchemaField.JsonInferred"/>) takes a declared field's kind where JSON holds that
+/// kind as text: string with Timestamp, Date, Time or Binary, number with a fraction (Double) with Decimal, object (Struct)
+/// with a Map of string keys (its fields' kinds merged into the map's value kind).
 /// Everything else is a <see cref="SchemaConflictException"/>.
 /// </summary>
 public static class SchemaMerger
@@ -79,27 +82,41 @@ public static class SchemaMerger
             return (first.OnlyNulls ? second : first) with { Name = first.Name, Nullable = true };
         }
         var nullable = first.Nullable || second.Nullable;
+        // A JSON string, number or object where a declared field (a Parquet column) has a kind JSON holds as such: the
+        // declared kind, which the JSON batch is read converted to. Two declared kinds are never reconciled this way.
+        if (first.JsonInferred != second.JsonInferred && first.Kind != second.Kind)
+        {
+            var (json, declared) = first.JsonInferred ? (first, second) : (second, first);
+            if (TakeDeclared(json, declared, path) is { } conformed) return conformed with { Name = first.Name, Nullable = nullable };
+        }
+        // The merge of a JSON field with a declared one is a declared field (a Parquet string column stays one).
+        var jsonInferred = first.JsonInferred && second.JsonInferred;
         if (first.Kind == second.Kind)
         {
             return first.Kind switch
             {
-                FieldKind.Decimal => WidenDecimal(first, second, path) with { Nullable = nullable },
-                FieldKind.Struct => first with { Nullable = nullable, Children = MergeFields(first.ChildFields, second.ChildFields, path) },
+                FieldKind.Decimal => WidenDecimal(first, second, path) with { Nullable = nullable, JsonInferred = jsonInferred },
+                FieldKind.Struct => first with
+                {
+                    Nullable = nullable, JsonInferred = jsonInferred, Children = MergeFields(first.ChildFields, second.ChildFields, path),
+                },
                 FieldKind.List => first with
                 {
                     Nullable = nullable,
+                    JsonInferred = jsonInferred,
                     Children = [MergeField(first.ChildFields[0], second.ChildFields[0], path + "[]")],
                 },
                 FieldKind.Map => first with
                 {
                     Nullable = nullable,
+                    JsonInferred = jsonInferred,
                     Children =
                     [
                         MergeField(first.ChildFields[0], second.ChildFields[0], path + ".key"),
                         MergeField(first.ChildFields[1], second.ChildFields[1], path + ".value"),
                     ],
                 },
-                _ => first with { Nullable = nullable },
+                _ => first with { Nullable = nullable, JsonInferred = jsonInferred },
             };
         }
 
@@ -109,8 +126,28 @@ public static class SchemaMerger
         {
             throw new SchemaConflictException(path, first.TypeName, second.TypeName);
         }
-        return widened with { Name = first.Name, Nullable = nullable };
+        return widened with { Name = first.Name, Nullable = nullable, JsonInferred = jsonInferred };
     }
+
+    /// <summary>
+    /// <paramref name="declared"/>'s kind for the JSON-inferred field <paramref name="json"/> when JSON holds that kind as
+    /// the text inference saw (the JSON batch is then read converted, <see cref="JsonLineShredder"/>), else null. A map takes
+    /// an object's fields as entries: their kinds merge into its value's (conflicts named by the field's path).
+    /// </summary>
+    private static SchemaField? TakeDeclared(SchemaField json, SchemaField declared, string path) => (json.Kind, declared.Kind) switch
+    {
+        (FieldKind.String, FieldKind.Timestamp or FieldKind.Date or FieldKind.Time or FieldKind.Binary) => declared,
+        (FieldKind.Double, FieldKind.Decimal) => declared,
+        (FieldKind.Struct, FieldKind.Map) when declared.ChildFields[0].Kind == FieldKind.String => declared with
+        {
+            Children =
+            [
+                declared.ChildFields[0],
+                json.ChildFields.Aggregate(declared.ChildFields[1], (value, entry) => MergeField(value, entry, Join(path, entry.Name)) with { Name = value.Name }),
+            ],
+        },
+        _ => null,
+    };
 
     /// <summary>The wider of two scalar kinds when <paramref name="narrow"/> widens to <paramref name="wide"/>'s family, else null.</summary>
     private static SchemaField? WidenScalar(SchemaField narrow, SchemaField wide) => (narrow.Kind, wide.Kind) switch

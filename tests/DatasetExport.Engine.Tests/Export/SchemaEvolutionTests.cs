@@ -16,7 +16,7 @@ namespace DatasetExport.Engine.Tests.Export;
 /// engine's own Parquet reader: every record once, with its values and the dataset's types, nulls where a batch lacked a
 /// column, and every part file readable by another reader.
 /// </summary>
-public sealed class SchemaEvolutionTests : IDisposable
+public sealed partial class SchemaEvolutionTests : IDisposable
 {
     private static readonly DateTimeOffset FirstSlot = new(2026, 10, 1, 0, 0, 0, TimeSpan.Zero);
 

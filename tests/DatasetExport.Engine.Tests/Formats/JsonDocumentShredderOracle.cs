@@ -97,7 +97,16 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
         if (!added)
         {
             var found = kind is JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False ? $"{Describe(kind)} ({element.GetRawText()})" : Describe(kind);
-            throw new BatchReadException(path, $"line {_lineNumber}", $"field '{node.Path}' is {node.Field.TypeName} in the dataset schema but this line holds {found}.");
+            var whyNot = (node, node.Field.Kind, kind) switch
+            {
+                (LeafLayout, FieldKind.Timestamp, JsonValueKind.String) => ", not " + JsonScalarText.TimestampForms,
+                (LeafLayout, FieldKind.Date, JsonValueKind.String) => ", not " + JsonScalarText.DateForms,
+                (LeafLayout, FieldKind.Time, JsonValueKind.String) => ", not " + JsonScalarText.TimeForms,
+                (LeafLayout, FieldKind.Binary, JsonValueKind.String) => ", not base64",
+                (LeafLayout, FieldKind.Decimal, JsonValueKind.Number) => ", which it does not hold exactly (too many digits after the point or before it)",
+                _ => "",
+            };
+            throw new BatchReadException(path, $"line {_lineNumber}", $"field '{node.Path}' is {node.Field.TypeName} in the dataset schema but this line holds {found}{whyNot}.");
         }
     }
 
@@ -184,7 +193,8 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
             case FieldKind.Double when kind == JsonValueKind.Number:
                 ((ColumnBuilder<double>)column).Add(element.GetDouble(), repetition);
                 return true;
-            case FieldKind.Decimal when kind == JsonValueKind.Number && element.TryGetDecimal(out var number):
+            case FieldKind.Decimal when kind == JsonValueKind.Number
+                && JsonScalarText.TryParseDecimal(Encoding.UTF8.GetBytes(element.GetRawText()), column.Leaf.Field.Precision, column.Leaf.Field.Scale, out var number):
                 ((ColumnBuilder<decimal>)column).Add(number, repetition);
                 return true;
             case FieldKind.String when kind == JsonValueKind.String:
@@ -193,17 +203,15 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
             case FieldKind.Binary when kind == JsonValueKind.String && element.TryGetBytesFromBase64(out var bytes):
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
                 return true;
-            case FieldKind.Date when kind == JsonValueKind.String
-                && DateOnly.TryParseExact(element.GetString(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date):
+            // Text of the kinds JSON has no type for: the rules of docs/formats.md (JsonScalarText, tested on its own).
+            case FieldKind.Date when kind == JsonValueKind.String && JsonScalarText.TryParseDate(element.GetString(), out var date):
                 ((ColumnBuilder<DateOnly>)column).Add(date, repetition);
                 return true;
-            case FieldKind.Timestamp when kind == JsonValueKind.String
-                && DateTime.TryParse(element.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var timestamp):
+            case FieldKind.Timestamp when kind == JsonValueKind.String && JsonScalarText.TryParseTimestamp(element.GetString(), out var timestamp):
                 ((ColumnBuilder<DateTime>)column).Add(timestamp, repetition);
                 return true;
-            case FieldKind.Time when kind == JsonValueKind.String
-                && TimeOnly.TryParse(element.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var time):
-                ((ColumnBuilder<TimeSpan>)column).Add(time.ToTimeSpan(), repetition);
+            case FieldKind.Time when kind == JsonValueKind.String && JsonScalarText.TryParseTime(element.GetString(), out var time):
+                ((ColumnBuilder<TimeSpan>)column).Add(time, repetition);
                 return true;
             default:
                 return false;

@@ -220,7 +220,7 @@ public sealed class JsonLinesShreddingTests : IDisposable
     {
         var path = Write("kinds.jsonl",
             """{"b": true, "i": -7, "f": 1.5, "dec": 3, "day": "2024-02-29", "t": "23:59:59.1234567", "bin": "AAH/", "m": {"-9223372036854775808": 1}}""",
-            """{"b": false, "i": 2147483647, "f": 2, "dec": 0.125, "day": "\u0032024-01-01", "t": "\u0031:02", "bin": "", "m": {"5": null, "6": 2.5}}""",
+            """{"b": false, "i": 2147483647, "f": 2, "dec": 0.125, "day": "\u0032024-01-01", "t": "\u00301:02", "bin": "", "m": {"5": null, "6": 2.5}}""",
             """{"day": "2024/01/01"}""",
             """{"t": "25:00"}""",
             """{"bin": "not base64!"}""",
@@ -252,11 +252,69 @@ public sealed class JsonLinesShreddingTests : IDisposable
         ], chunk.Records);
         Assert.Equal(
         [
-            "(line 3): field 'day' is date in the dataset schema but this line holds a string.",
-            "(line 4): field 't' is time in the dataset schema but this line holds a string.",
-            "(line 5): field 'bin' is binary in the dataset schema but this line holds a string.",
+            "(line 3): field 'day' is date in the dataset schema but this line holds a string, not a date yyyy-MM-dd.",
+            "(line 4): field 't' is time in the dataset schema but this line holds a string, not a time HH:mm[:ss[.fffffffff]].",
+            "(line 5): field 'bin' is binary in the dataset schema but this line holds a string, not base64.",
             "(line 6): field 'i' is int32 in the dataset schema but this line holds a number (2.5).",
             "(line 7): map field 'm' has key \"9223372036854775808\", which is not a int64; JSON map keys can be read as string, int32 or int64.",
+        ], reported);
+    }
+
+    [Fact]
+    public async Task Timestamps_dates_times_and_decimals_read_from_json_text_in_the_documented_forms_exactly_and_no_others()
+    {
+        var path = Write("text.jsonl",
+            """{"ts": "2024-01-02T03:04:05Z"}""",
+            """{"ts": "2024-01-02T03:04:05.1234567Z", "t": "24:00:00"}""",
+            """{"ts": "2024-01-02T03:04:05.999999999z", "t": "03:04:05.123456789"}""",
+            """{"ts": "2024-01-02 05:04:05+02", "t": "03:04"}""",
+            """{"ts": "2024-01-01T22:04:05.5-0500", "d": "2024-02-29"}""",
+            """{"ts": "2024-01-02t03:04", "m": 1.5e-2}""",
+            """{"m": -123456789.120, "b": "AAH/"}""",
+            """{"m": 5E+2}""",
+            """{"ts": "01/02/2024 03:04:05"}""",
+            """{"ts": "2024-01-02T03:04:05.1234567890Z"}""",
+            """{"ts": "2024-01-02T03:04:05 +02:00"}""",
+            """{"ts": "Tue, 02 Jan 2024 03:04:05 GMT"}""",
+            """{"ts": "2024-01-02"}""",
+            """{"t": "3:04 PM"}""",
+            """{"m": 1.0005}""",
+            """{"m": 1234567890}""",
+            """{"m": 1e-30}""",
+            """{"b": "AAH"}""");
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("ts", FieldKind.Timestamp), new SchemaField("d", FieldKind.Date), new SchemaField("t", FieldKind.Time),
+            new SchemaField("m", FieldKind.Decimal, Precision: 12, Scale: 3), new SchemaField("b", FieldKind.Binary),
+        ]);
+        var reported = new List<string>();
+
+        var records = (await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path, schema))
+            .SelectMany(chunk => chunk.Records).ToList();
+
+        var at = new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc);
+        Record Row(DateTime? ts = null, DateOnly? d = null, TimeSpan? t = null, decimal? m = null, byte[]? b = null) =>
+            new() { ["ts"] = ts, ["d"] = d, ["t"] = t, ["m"] = m, ["b"] = b };
+        RecordAssert.Equal(
+        [
+            Row(at),
+            Row(at.AddTicks(1_234_567), t: TimeSpan.FromDays(1)),
+            // Digits past 100 ns are cut, as nanosecond Parquet timestamps are: never rounded up into the next second.
+            Row(at.AddTicks(9_999_999), t: new TimeSpan(3, 4, 5).Add(TimeSpan.FromTicks(1_234_567))),
+            Row(at, t: new TimeSpan(3, 4, 0)),
+            Row(at.AddTicks(5_000_000), d: new DateOnly(2024, 2, 29)),
+            Row(at.AddSeconds(-5), m: 0.015m),
+            Row(m: -123456789.12m, b: [0, 1, 255]),
+            Row(m: 500m),
+        ], records);
+        Assert.Equal("-123456789.120", ((decimal)records[6]["m"]!).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(
+        [
+            .. Enumerable.Range(9, 5).Select(line => $"(line {line}): field 'ts' is timestamp in the dataset schema but this line holds a string, not an ISO-8601 timestamp, yyyy-MM-ddTHH:mm[:ss[.fffffffff]] with Z, an offset or none (UTC)."),
+            "(line 14): field 't' is time in the dataset schema but this line holds a string, not a time HH:mm[:ss[.fffffffff]].",
+            .. new[] { "1.0005", "1234567890", "1e-30" }.Select((number, i) =>
+                $"(line {15 + i}): field 'm' is decimal(12,3) in the dataset schema but this line holds a number ({number}), which it does not hold exactly (too many digits after the point or before it)."),
+            "(line 18): field 'b' is binary in the dataset schema but this line holds a string, not base64.",
         ], reported);
     }
 }

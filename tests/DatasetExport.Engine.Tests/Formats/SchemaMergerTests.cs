@@ -129,4 +129,64 @@ public sealed class SchemaMergerTests
     {
         Assert.Throws<ArgumentException>(() => SchemaMerger.Merge(Array.Empty<DatasetSchema>()));
     }
+
+    /// <summary>The schema JSON inference gives these lines (a JSON Lines batch of them).</summary>
+    private static DatasetSchema Inferred(params string[] lines)
+    {
+        using var folder = new TempFolder("de-merge-json");
+        var path = folder.Combine("batch.jsonl");
+        File.WriteAllLines(path, lines);
+        return new JsonLinesBatchReader().ReadSchemaAsync(path, false, default).GetAwaiter().GetResult();
+    }
+
+    [Fact]
+    public void A_json_string_number_or_object_takes_a_declared_timestamp_date_time_binary_decimal_or_map_in_either_order()
+    {
+        var json = Inferred(
+            """{"ts": "2024-01-02T03:04:05Z", "d": "2024-01-02", "t": "03:04:05", "b": "AA==", "m": 1.5, "mp": {"a": "2024-01-02", "b": null}, "n": 7}""",
+            """{"ts": null, "d": "2024-01-03", "t": "03:04:06", "b": "AQ==", "m": 2.25, "mp": {}, "n": 8}""");
+        var declared = Schema(
+            Field("ts", FieldKind.Timestamp), Field("d", FieldKind.Date), Field("t", FieldKind.Time), Field("b", FieldKind.Binary),
+            Field("m", FieldKind.Decimal, precision: 12, scale: 3),
+            Field("mp", FieldKind.Map, children: [Field("key", FieldKind.String), Field("value", FieldKind.Date)]),
+            Field("n", FieldKind.Decimal, precision: 5, scale: 2));
+
+        var merged = SchemaMerger.Merge(json, declared);
+
+        // The declared kinds, nullable where the JSON was; an integer column still widens a decimal as before.
+        Assert.Equal("ts timestamp, d date, t time, b binary, m decimal(12,3), mp map<string,date>, n decimal(21,2)", merged.ToString());
+        Assert.Equal([true, false, false, false, false, false, false], merged.Fields.Select(field => field.Nullable));
+        Assert.True(merged.Fields[5].ChildFields[1].Nullable);
+        Assert.Equal(merged, SchemaMerger.Merge(declared, json));
+        // A third batch of either format merges the same way.
+        Assert.Equal(merged, SchemaMerger.Merge([json, declared, json]));
+        Assert.Equal(merged, SchemaMerger.Merge([json, json, declared, declared]));
+    }
+
+    [Fact]
+    public void Only_json_inferred_fields_take_a_declared_kind_and_nested_ones_too()
+    {
+        var json = Inferred("""{"l": ["2024-01-02T03:04:05Z"], "s": {"at": "2024-01-02"}, "mp": {"x": {"when": "03:04"}}}""");
+        var declared = Schema(
+            Field("l", FieldKind.List, children: [Field("element", FieldKind.Timestamp)]),
+            Field("s", FieldKind.Struct, children: [Field("at", FieldKind.Date)]),
+            Field("mp", FieldKind.Map, children: [Field("key", FieldKind.String), Field("value", FieldKind.Struct, children: [Field("when", FieldKind.Time)])]));
+
+        Assert.Equal("l list<timestamp>, s struct<at:date>, mp map<string,struct<when:time>>", SchemaMerger.Merge(json, declared).ToString());
+
+        // Two declared types are never reconciled: a Parquet string column is no JSON string, merged with JSON's or not.
+        var declaredString = Schema(Field("ts", FieldKind.String));
+        var declaredTimestamp = Schema(Field("ts", FieldKind.Timestamp));
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(declaredString, declaredTimestamp));
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge([Inferred("""{"ts": "x"}"""), declaredString, declaredTimestamp]));
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge([declaredString, Inferred("""{"ts": "x"}"""), declaredTimestamp]));
+        // JSON gives no timestamp from a number, no decimal from a string, no map of integer keys from an object.
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"ts": 1.5}"""), declaredTimestamp));
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"m": "1.5"}"""), Schema(Field("m", FieldKind.Decimal, precision: 9, scale: 2))));
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"mp": {"1": 2}}"""),
+            Schema(Field("mp", FieldKind.Map, children: [Field("key", FieldKind.Int32), Field("value", FieldKind.Int64)]))));
+        // An object's field whose value is no map value names its path.
+        var error = Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"mp": {"x": {"when": 5}}}"""), declared));
+        Assert.Equal("mp.x.when", error.ColumnPath);
+    }
 }

@@ -238,4 +238,38 @@ public sealed class PersistedBatchSchemaTests : IDisposable
         public void SaveBatchSchemas(IReadOnlyCollection<KnownBatchSchema> schemas) =>
             throw new StateException(StateFailure.Unusable, "The state file is locked.");
     }
+
+    [Fact]
+    public async Task A_json_batch_kept_in_the_store_still_takes_a_parquet_batchs_types_in_a_new_process()
+    {
+        var json = WriteBatch("a.jsonl", "{\"ts\":\"2024-01-02T03:04:05Z\",\"m\":{\"k\":1.5}}\n");
+        Assert.Equal("ts string, m struct<k:double>", (await ScanInNewProcessAsync()).Schema!.ToString());
+        var parquet = _lake.Combine("web", "b.parquet");
+        using (var duck = new Tests.Formats.DuckDb())
+        {
+            duck.Execute($"COPY (SELECT TIMESTAMPTZ '2024-01-02 03:04:05+00' AS ts, MAP {{'k': 2.5::DECIMAL(10,2)}} AS m) TO {Tests.Formats.DuckDb.Quote(parquet)} (FORMAT parquet)");
+        }
+        File.SetLastWriteTimeUtc(parquet, DateTime.UtcNow.AddMinutes(-1));
+        // Rewritten behind the store: what the new process merges is the schema kept there, JSON-inferred fields and all.
+        RewriteKeepingTime(json, "{\"tX\":\"2024-01-02T03:04:05Z\",\"m\":{\"k\":1.5}}\n");
+
+        var merged = await ScanInNewProcessAsync();
+
+        Assert.Equal("ts timestamp, m map<string,decimal(10,2)>", merged.Schema?.ToString());
+        var kept = Assert.Single(_store.GetBatchSchemas([json], skipInvalidRecords: false)).Schema;
+        Assert.True(kept.Fields.All(field => field.JsonInferred) && kept.Fields[1].ChildFields.All(field => field.JsonInferred));
+
+        // An entry kept before fields said so reads as it did: declared kinds, which conflict.
+        using (var connection = new SqliteConnection($"Data Source={Path.Combine(_home.Path, SqliteStateStore.DatabaseFileName)}"))
+        {
+            connection.Open();
+            using var old = connection.CreateCommand();
+            old.CommandText = "UPDATE batch_schemas SET schema_json = replace(schema_json, ',\"jsonInferred\":true', '') WHERE full_path = $path";
+            old.Parameters.AddWithValue("$path", json);
+            Assert.Equal(1, old.ExecuteNonQuery());
+        }
+        var before = await ScanInNewProcessAsync();
+        Assert.Null(before.Schema);
+        Assert.Contains("Column 'ts' is string in one schema and timestamp in another", before.Reason);
+    }
 }

@@ -1,0 +1,195 @@
+using System.Numerics;
+
+namespace DatasetExport.Engine.Formats;
+
+/// <summary>
+/// The JSON text that JSON Lines are read from into kinds JSON has no type for (docs/formats.md, "Reading JSON Lines"),
+/// parsed exactly, never by culture or guess:
+/// <list type="bullet">
+/// <item>Timestamp: <c>yyyy-MM-dd</c>, then <c>T</c> (or <c>t</c>, or one space), <c>HH:mm</c>, optionally <c>:ss</c> and a
+/// fraction of 1 to 9 digits, then <c>Z</c> (or <c>z</c>), an offset <c>±HH:mm</c>, <c>±HHmm</c> or <c>±HH</c>, or nothing
+/// (taken as UTC, as a Parquet timestamp not adjusted to UTC is). An offset converts to UTC. Digits past the 7th of the
+/// fraction (100 ns ticks) are cut, towards the past, as nanosecond Parquet timestamps are.</item>
+/// <item>Date: <c>yyyy-MM-dd</c>.</item>
+/// <item>Time: <c>HH:mm</c>, optionally <c>:ss</c> and a fraction of 1 to 9 digits (cut as above); or <c>24:00:00</c>.</item>
+/// <item>Decimal: a JSON number's text (exponent too) with no more digits after the point (trailing zeros aside) or
+/// before it than the column's scale and precision allow, and one .NET <see cref="decimal"/> holds exactly.</item>
+/// </list>
+/// What <see cref="JsonRowWriter"/> writes for these kinds is among these forms, so exported JSON reads back.
+/// </summary>
+internal static class JsonScalarText
+{
+    /// <summary>The forms <see cref="TryParseTimestamp"/> reads, for messages.</summary>
+    public const string TimestampForms = "an ISO-8601 timestamp, yyyy-MM-ddTHH:mm[:ss[.fffffffff]] with Z, an offset or none (UTC)";
+
+    public const string DateForms = "a date yyyy-MM-dd";
+
+    public const string TimeForms = "a time HH:mm[:ss[.fffffffff]]";
+
+    public static bool TryParseTimestamp(ReadOnlySpan<char> text, out DateTime timestamp)
+    {
+        timestamp = default;
+        if (text.Length < 16 || !TryParseDate(text[..10], out var date) || text[10] is not ('T' or 't' or ' ')) return false;
+        var rest = text[11..];
+        if (!TryParseTimeOfDay(ref rest, out var timeTicks)) return false;
+        long offsetTicks = 0;
+        if (rest.Length > 0 && !TryParseOffset(rest, out offsetTicks)) return false;
+        var ticks = date.DayNumber * TimeSpan.TicksPerDay + timeTicks - offsetTicks;
+        if (ticks < DateTime.MinValue.Ticks || ticks > DateTime.MaxValue.Ticks) return false;
+        timestamp = new DateTime(ticks, DateTimeKind.Utc);
+        return true;
+    }
+
+    public static bool TryParseDate(ReadOnlySpan<char> text, out DateOnly date)
+    {
+        date = default;
+        if (text.Length != 10 || text[4] != '-' || text[7] != '-') return false;
+        if (!TryDigits(text[..4], out var year) || !TryDigits(text.Slice(5, 2), out var month) || !TryDigits(text.Slice(8, 2), out var day)) return false;
+        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month)) return false;
+        date = new DateOnly(year, month, day);
+        return true;
+    }
+
+    /// <summary>A time of day, or the end of the day 24:00:00 that a Parquet TIME may hold (and JSON output writes).</summary>
+    public static bool TryParseTime(ReadOnlySpan<char> text, out TimeSpan time)
+    {
+        if (text.SequenceEqual("24:00:00"))
+        {
+            time = TimeSpan.FromDays(1);
+            return true;
+        }
+        time = default;
+        if (!TryParseTimeOfDay(ref text, out var ticks) || text.Length > 0) return false;
+        time = new TimeSpan(ticks);
+        return true;
+    }
+
+    /// <summary><c>HH:mm[:ss[.f{1,9}]]</c> at the start of <paramref name="text"/>, which is left at what follows.</summary>
+    private static bool TryParseTimeOfDay(ref ReadOnlySpan<char> text, out long ticks)
+    {
+        ticks = 0;
+        if (text.Length < 5 || text[2] != ':' || !TryDigits(text[..2], out var hour) || !TryDigits(text.Slice(3, 2), out var minute)) return false;
+        if (hour > 23 || minute > 59) return false;
+        ticks = hour * TimeSpan.TicksPerHour + minute * TimeSpan.TicksPerMinute;
+        text = text[5..];
+        if (text.Length == 0 || text[0] != ':') return true;
+        if (text.Length < 3 || !TryDigits(text.Slice(1, 2), out var second) || second > 59) return false;
+        ticks += second * TimeSpan.TicksPerSecond;
+        text = text[3..];
+        if (text.Length == 0 || text[0] != '.') return true;
+        var digits = 1;
+        while (digits < text.Length && char.IsAsciiDigit(text[digits])) digits++;
+        digits--;
+        if (digits is < 1 or > 9) return false;
+        long fraction = 0;
+        for (var i = 1; i <= 7; i++) fraction = fraction * 10 + (i <= digits ? text[i] - '0' : 0);
+        ticks += fraction;
+        text = text[(digits + 1)..];
+        return true;
+    }
+
+    /// <summary><c>Z</c>, <c>z</c>, <c>±HH:mm</c>, <c>±HHmm</c> or <c>±HH</c>, the whole of <paramref name="text"/>, as ticks east of UTC.</summary>
+    private static bool TryParseOffset(ReadOnlySpan<char> text, out long ticks)
+    {
+        ticks = 0;
+        if (text is "Z" or "z") return true;
+        if (text.Length < 3 || text[0] is not ('+' or '-') || !TryDigits(text.Slice(1, 2), out var hours) || hours > 23) return false;
+        var minutes = 0;
+        var rest = text[3..];
+        if (rest.Length > 0)
+        {
+            if (rest[0] == ':') rest = rest[1..];
+            if (rest.Length != 2 || !TryDigits(rest, out minutes) || minutes > 59) return false;
+        }
+        ticks = (hours * TimeSpan.TicksPerHour + minutes * TimeSpan.TicksPerMinute) * (text[0] == '-' ? -1 : 1);
+        return true;
+    }
+
+    private static bool TryDigits(ReadOnlySpan<char> text, out int value)
+    {
+        value = 0;
+        foreach (var c in text)
+        {
+            if (!char.IsAsciiDigit(c)) return false;
+            value = value * 10 + (c - '0');
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The JSON number <paramref name="number"/> (its text as the JSON grammar allows it) as a decimal of the scale its text
+    /// has (trailing zeros kept up to <paramref name="scale"/>; an exponent moves the point), when it holds no more than
+    /// <paramref name="scale"/> digits after the point and <paramref name="precision"/> − <paramref name="scale"/> before it
+    /// (leading and trailing zeros aside), and a .NET decimal holds it exactly; false otherwise. No double on the way.
+    /// </summary>
+    public static bool TryParseDecimal(ReadOnlySpan<byte> number, int precision, int scale, out decimal value)
+    {
+        value = 0;
+        var position = 0;
+        var negative = number.Length > 0 && number[0] == (byte)'-';
+        if (negative) position++;
+        var integerStart = position;
+        while (position < number.Length && char.IsAsciiDigit((char)number[position])) position++;
+        var integerDigits = number[integerStart..position];
+        ReadOnlySpan<byte> fractionDigits = default;
+        if (position < number.Length && number[position] == (byte)'.')
+        {
+            var fractionStart = ++position;
+            while (position < number.Length && char.IsAsciiDigit((char)number[position])) position++;
+            fractionDigits = number[fractionStart..position];
+        }
+        long exponent = 0;
+        if (position < number.Length && (number[position] | 0x20) == (byte)'e')
+        {
+            position++;
+            var exponentNegative = position < number.Length && number[position] == (byte)'-';
+            if (position < number.Length && number[position] is (byte)'+' or (byte)'-') position++;
+            if (position == number.Length) return false;
+            for (; position < number.Length; position++)
+            {
+                if (!char.IsAsciiDigit((char)number[position])) return false;
+                // Past a million the number has far more digits than any decimal (or is zero, which the digits show).
+                exponent = Math.Min(exponent * 10 + (number[position] - '0'), 1_000_000);
+            }
+            if (exponentNegative) exponent = -exponent;
+        }
+        if (position != number.Length || integerDigits.Length == 0) return false;
+
+        // The digits of integer and fraction as one run, read through Digit(i); the value is that run × 10^-textScale.
+        var count = integerDigits.Length + fractionDigits.Length;
+        static byte Digit(int index, ReadOnlySpan<byte> integer, ReadOnlySpan<byte> fraction) =>
+            (byte)((index < integer.Length ? integer[index] : fraction[index - integer.Length]) - '0');
+        var first = 0;
+        while (first < count && Digit(first, integerDigits, fractionDigits) == 0) first++;
+        var textScale = fractionDigits.Length - exponent;
+        var end = count;
+        if (first == end)
+        {
+            // Zero, at the scale its text has, at most the column's.
+            value = new decimal(0, 0, 0, false, (byte)Math.Clamp(textScale, 0, Math.Min(scale, 28)));
+            return true;
+        }
+        // Trailing zeros past the column's scale say nothing: dropped. Any other digit there needs more scale than it has.
+        while (textScale > scale && Digit(end - 1, integerDigits, fractionDigits) == 0)
+        {
+            end--;
+            textScale--;
+        }
+        if (textScale > scale) return false;
+        var significant = end - first;
+        if (significant - textScale > precision - scale) return false;   // digits before the point
+        UInt128 unscaled = 0;
+        for (var i = first; i < end; i++) unscaled = unscaled * 10 + Digit(i, integerDigits, fractionDigits);
+        for (; textScale < 0; textScale++) unscaled *= 10;
+        if (textScale <= 28 && unscaled >> 96 == 0)
+        {
+            value = new decimal((int)(uint)unscaled, (int)(uint)(unscaled >> 32), (int)(uint)(unscaled >> 64), negative, (byte)textScale);
+            return true;
+        }
+        // Beyond scale 28 or 96 bits: trailing zeros may still make it fit (ParquetSchemaMapping.ToDecimal drops them).
+        var exact = ParquetSchemaMapping.ToDecimal(negative ? -(BigInteger)unscaled : (BigInteger)unscaled, (int)textScale);
+        if (exact is null) return false;
+        value = exact.Value;
+        return true;
+    }
+}
