@@ -6,8 +6,8 @@ namespace DatasetExport.Engine.Formats;
 /// A dataset schema as JSON text, for the state store's record of batch schemas: an array of fields, each
 /// <c>{"name", "kind", "nullable", "precision", "scale", "onlyNulls", "jsonInferred", "children"}</c> (kinds by
 /// <see cref="FieldKind"/> name; <c>onlyNulls</c>, <see cref="SchemaField.OnlyNulls"/>, on every nullable string and int32
-/// and wherever true; <c>jsonInferred</c>, <see cref="SchemaField.JsonInferred"/>, where true: an entry kept before fields
-/// said so reads as not JSON-inferred).
+/// and wherever true; <c>jsonInferred</c>, <see cref="SchemaField.JsonInferred"/>, on every string, double and struct and
+/// wherever true: an entry kept before fields said so is a miss, its batch read again once).
 /// </summary>
 internal static class DatasetSchemaJson
 {
@@ -60,7 +60,7 @@ internal static class DatasetSchemaJson
                 writer.WriteNumber("scale", field.Scale);
             }
             if (TellsOnlyNulls(field) || field.OnlyNulls) writer.WriteBoolean("onlyNulls", field.OnlyNulls);
-            if (field.JsonInferred) writer.WriteBoolean("jsonInferred", true);
+            if (TellsJsonInferred(field.Kind) || field.JsonInferred) writer.WriteBoolean("jsonInferred", field.JsonInferred);
             if (field.Children is { } children)
             {
                 writer.WritePropertyName("children");
@@ -74,6 +74,9 @@ internal static class DatasetSchemaJson
     private static bool TellsOnlyNulls(SchemaField field) => TellsOnlyNulls(field.Kind, field.Nullable);
 
     private static bool TellsOnlyNulls(FieldKind kind, bool nullable) => nullable && kind is FieldKind.String or FieldKind.Int32;
+
+    /// <summary>The kinds whose JSON-inferred fields take a declared field's kind (SchemaMerger): every such field says whether it is one.</summary>
+    private static bool TellsJsonInferred(FieldKind kind) => kind is FieldKind.String or FieldKind.Double or FieldKind.Struct;
 
     private static List<SchemaField> ReadFields(JsonElement array)
     {
@@ -96,7 +99,10 @@ internal static class DatasetSchemaJson
                 field.TryGetProperty("children", out var children) ? ReadFields(children) : null)
             {
                 OnlyNulls = onlyNulls,
-                JsonInferred = field.TryGetProperty("jsonInferred", out var jsonInferred) && jsonInferred.GetBoolean(),
+                // Likewise a string, double or struct says whether JSON inference gave it: an entry kept before is a miss.
+                JsonInferred = TellsJsonInferred(kind)
+                    ? field.GetProperty("jsonInferred").GetBoolean()
+                    : field.TryGetProperty("jsonInferred", out var jsonInferred) && jsonInferred.GetBoolean(),
             });
         }
         return fields;

@@ -197,7 +197,8 @@ internal sealed class ParquetColumnPlan
 
     private static void CheckCompatible(SchemaField source, SchemaField target, string column, string path)
     {
-        var compatible = source.Kind == target.Kind;
+        // An always-null column fits any kind: it reads as nulls of the dataset's (Map).
+        var compatible = source.Kind == target.Kind || source.OnlyNulls;
         if (!compatible && source.Kind is not (FieldKind.Struct or FieldKind.List or FieldKind.Map))
         {
             try

@@ -81,6 +81,9 @@ public static class SchemaMerger
         {
             return (first.OnlyNulls ? second : first) with { Name = first.Name, Nullable = true };
         }
+        // Neither tells a kind (a JSON field only ever null is a string, pyarrow's UNKNOWN column an int32): the first's stays,
+        // still only nulls, for a batch that has values to give it one.
+        if (first.OnlyNulls && first.Kind != second.Kind) return first with { Nullable = true };
         var nullable = first.Nullable || second.Nullable;
         // A JSON string, number or object where a declared field (a Parquet column) has a kind JSON holds as such: the
         // declared kind, which the JSON batch is read converted to. Two declared kinds are never reconciled this way.

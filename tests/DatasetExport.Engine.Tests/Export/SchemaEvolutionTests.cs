@@ -615,4 +615,21 @@ public sealed partial class SchemaEvolutionTests : IDisposable
         Assert.Equal(["1|x|c|5", "2|NULL|NULL|NULL", "3|NULL|NULL|NULL"],
             _duck.Strings($"SELECT id || '|' || coalesce(note, 'NULL') || '|' || coalesce(geo.city, 'NULL') || '|' || coalesce(n::VARCHAR, 'NULL') FROM {relation} ORDER BY id"));
     }
+
+    [Theory]
+    [InlineData("a.jsonl", "b.parquet")]
+    [InlineData("b.jsonl", "a.parquet")]
+    public async Task A_json_field_only_ever_null_beside_a_parquet_column_always_null_is_a_column_of_nulls(string jsonFile, string parquetFile)
+    {
+        // Was: "Column 'note' is string in one schema and int32 in another": neither batch tells a kind, yet they conflicted.
+        Json(jsonFile, "{\"id\": 1, \"note\": null}");
+        ParquetAlwaysNull(parquetFile, "SELECT 2::BIGINT AS id, NULL::INTEGER AS note", "note");
+        var flow = await AddFlowAsync("nulls", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(flow, 0));
+
+        Assert.Equal(2, run.RecordsWritten);
+        var relation = Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet);
+        Assert.Equal(["1|NULL", "2|NULL"], _duck.Strings($"SELECT id || '|' || coalesce(note::VARCHAR, 'NULL') FROM {relation} ORDER BY id"));
+    }
 }

@@ -100,6 +100,11 @@ public sealed class SchemaMergerTests
         // With a real string it is that string; with another of its own, still unknown; alone, a nullable string.
         Assert.False(SchemaMerger.Merge(Schema(nulls), Schema(Field("v", FieldKind.String))).Fields[0].OnlyNulls);
         Assert.True(SchemaMerger.Merge(Schema(nulls), Schema(nulls)).Fields[0].OnlyNulls);
+        // Was a conflict (string vs int32): a JSON field only ever null beside a Parquet UNKNOWN column, neither telling a kind.
+        var unknown = new SchemaField("v", FieldKind.Int32, Nullable: true) { OnlyNulls = true };
+        var neither = SchemaMerger.Merge(Schema(nulls), Schema(unknown)).Fields[0];
+        Assert.Equal((FieldKind.String, true, true), (neither.Kind, neither.Nullable, neither.OnlyNulls));
+        Assert.Equal(FieldKind.Int64, SchemaMerger.Merge([Schema(unknown), Schema(nulls), Schema(Field("v", FieldKind.Int64))]).Fields[0].Kind);
         Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Schema(Field("v", FieldKind.String, nullable: true)), typed));
     }
 
