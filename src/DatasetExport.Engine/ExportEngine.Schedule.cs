@@ -48,29 +48,59 @@ public sealed partial class ExportEngine
     /// its latest due slot. Each slot is claimed in the state store together with its runs (one per dataset) before anything is exported, so
     /// several processes invoking at once run each flow, dataset and slot exactly once. A flow still exporting one of
     /// its datasets (another process, or a manual run) is skipped: its slot stays unclaimed for a later invocation.
-    /// Returns every run, in order; failed runs have Status Failed and Error set. <paramref name="progress"/> and
-    /// <paramref name="deferred"/> (each slot left for later because a dataset is still exporting) are called on engine threads.
+    /// Up to <paramref name="throttleLimit"/> flows export at once (each flow's datasets one after another); a flow waiting
+    /// its turn is claimed only when it starts, and not at all once <paramref name="cancellationToken"/> is cancelled.
+    /// Returns every run, in the order of the flows; failed runs have Status Failed and Error set. <paramref name="progress"/>
+    /// and <paramref name="deferred"/> (each slot left for later because a dataset is still exporting) are called on engine
+    /// threads, from several flows at once when <paramref name="throttleLimit"/> is above 1.
     /// </summary>
     public async Task<IReadOnlyList<RunRecord>> RunDueFlowsAsync(
         string lakePath, IReadOnlyCollection<string>? flowNames, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
-        Action<DeferredSlot>? deferred = null)
+        Action<DeferredSlot>? deferred = null, int throttleLimit = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(throttleLimit, 1);
         var lake = new FolderLake(lakePath, State);
         var flows = SelectFlows(flowNames);
         State.AbandonStaleRuns(Time.GetUtcNow() - RunLease);
         ExportRunner.SweepStaging(State);
         var due = GetDueFlows(flowNames);
-        var runs = new List<RunRecord>();
+        var work = new List<Func<Task<IReadOnlyList<RunRecord>>>>();
         // A flow with a later slot due now runs that one instead: it supersedes the last slot as a later claimed slot does.
         foreach (var flow in flows.Where(f => f.Enabled && !due.Any(d => d.Flow.Id == f.Id)))
         {
-            runs.AddRange(await RedoAbandonedSlotAsync(flow, lake, progress, deferred, cancellationToken).ConfigureAwait(false));
+            work.Add(() => RedoAbandonedSlotAsync(flow, lake, progress, deferred, cancellationToken));
         }
         foreach (var (flow, slot) in due)
         {
-            runs.AddRange(await RunSlotAsync(flow, slot, lake, progress, deferred, cancellationToken).ConfigureAwait(false));
+            work.Add(() => RunSlotAsync(flow, slot, lake, progress, deferred, cancellationToken));
         }
-        return runs;
+        return await RunAtMostAsync(work, throttleLimit, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs each flow's <paramref name="work"/>, at most <paramref name="limit"/> at once and in order of start, and returns
+    /// their runs in the order of the work. One not started when <paramref name="cancellationToken"/> is cancelled never starts.
+    /// </summary>
+    private static async Task<IReadOnlyList<RunRecord>> RunAtMostAsync(
+        IReadOnlyList<Func<Task<IReadOnlyList<RunRecord>>>> work, int limit, CancellationToken cancellationToken)
+    {
+        using var turns = new SemaphoreSlim(limit);
+        // SemaphoreSlim lets waiters in in the order they came: with a limit of 1 the flows run one after another, in order.
+        var running = work.Select(async flowWork =>
+        {
+            await turns.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                return await Task.Run(flowWork, CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                turns.Release();
+            }
+        }).ToList();
+        var runs = await Task.WhenAll(running).ConfigureAwait(false);
+        return runs.SelectMany(flowRuns => flowRuns).ToList();
     }
 
     /// <summary>The flow's schedule in words, its next run, its latest run and whether it is completed.</summary>
@@ -195,7 +225,8 @@ public sealed partial class ExportEngine
 
     /// <summary>
     /// Exports runs already recorded Running, in order, keeping the waiting ones alive. When the export is cancelled (or the
-    /// state store fails), the runs not started yet end Failed with the reason, never left Running.
+    /// state store fails), the runs not started yet end Failed with the reason, never left Running. Unless cancelled, the
+    /// flow's last progress report says it is done (<see cref="ExportProgress.IsFlowDone"/>).
     /// </summary>
     private async Task<IReadOnlyList<RunRecord>> ExportRunsAsync(
         FlowRecord flow, DestinationSettings destination, IExportDestination target, FolderLake lake, IReadOnlyList<RunRecord> runs,
@@ -222,6 +253,7 @@ public sealed partial class ExportEngine
             foreach (var run in runs.Skip(firstUnstarted)) FailUnstarted(run, reason);
             if (error is OperationCanceledException) throw;
         }
+        progress?.Report(ExportProgress.ForFlowDone(flow.Name, runs.Count));
         return runs;
     }
 

@@ -18,7 +18,7 @@ internal static class ExportProgressWriter
     /// <summary>Progress is drawn at most this often: the console, not the export, should pay for it.</summary>
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
 
-    private const int ProgressActivityId = 1;
+    private const int FirstActivityId = 1;
 
     /// <summary>Runs <paramref name="export"/> and returns its runs; <paramref name="activity"/> titles the final "Done" record.</summary>
     public static IReadOnlyList<RunRecord> Run(
@@ -33,10 +33,10 @@ internal static class ExportProgressWriter
         {
             var running = Task.Run(() => export(progress));
             running.ContinueWith(_ => reports.Writer.TryComplete(), TaskScheduler.Default);
-            ExportProgress? drawn;
+            var bars = new ProgressBars(cmdlet);
             try
             {
-                drawn = Pump(cmdlet, reports.Reader);
+                Pump(cmdlet, reports.Reader, bars);
             }
             catch
             {
@@ -56,8 +56,7 @@ internal static class ExportProgressWriter
                 }
                 throw;
             }
-            var title = drawn is null ? activity : ActivityOf(drawn);
-            cmdlet.WriteProgress(new ProgressRecord(ProgressActivityId, title, "Done") { RecordType = ProgressRecordType.Completed });
+            bars.CompleteAll(activity);
             return running.GetAwaiter().GetResult();
         }
         finally
@@ -66,22 +65,14 @@ internal static class ExportProgressWriter
         }
     }
 
-    /// <summary>Writes every log message and the progress worth drawing until the export ends; returns the last progress drawn.</summary>
-    private static ExportProgress? Pump(Cmdlet cmdlet, ChannelReader<Report> reports)
+    /// <summary>Writes every log message and the progress worth drawing until the export ends.</summary>
+    private static void Pump(Cmdlet cmdlet, ChannelReader<Report> reports, ProgressBars bars)
     {
-        var sinceLastDraw = Stopwatch.StartNew();
-        ExportProgress? drawn = null;
-        void Draw(ExportProgress report)
-        {
-            cmdlet.WriteProgress(Describe(report));
-            drawn = report;
-            sinceLastDraw.Restart();
-        }
-
         while (reports.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
-            // Keep only the newest report, except that every dataset of every flow is shown at least once, however fast it went.
-            ExportProgress? latest = null;
+            // Keep only each flow's newest report, except that every dataset of every flow is shown at least once, however
+            // fast it went, and a flow that ended has its bar taken down at once.
+            var latest = new Dictionary<string, ExportProgress>(StringComparer.Ordinal);
             while (reports.TryRead(out var report))
             {
                 if (report.LogMessage is { } message)
@@ -89,27 +80,72 @@ internal static class ExportProgressWriter
                     cmdlet.WriteVerbose(message);
                     continue;
                 }
-                if (latest is not null && !SameDataset(latest, report.Progress!)) Draw(latest);
-                latest = report.Progress;
+                var progress = report.Progress!;
+                if (latest.Remove(progress.FlowName, out var previous) && (progress.IsFlowDone || !SameDataset(previous, progress))) bars.Draw(previous);
+                if (progress.IsFlowDone) bars.Complete(progress.FlowName);
+                else latest[progress.FlowName] = progress;
             }
-            if (latest is null) continue;
-            if (drawn is null || !SameDataset(drawn, latest) || sinceLastDraw.Elapsed >= ProgressInterval) Draw(latest);
+            foreach (var progress in latest.Values) bars.DrawIfDue(progress);
         }
-        return drawn;
     }
 
     private static bool SameDataset(ExportProgress a, ExportProgress b) => a.FlowName == b.FlowName && a.DatasetIndex == b.DatasetIndex;
 
+    /// <summary>
+    /// A progress bar per flow exporting (several at once under Invoke-ExportSchedule -ThrottleLimit), each drawn at most every
+    /// <see cref="ProgressInterval"/> unless its dataset changed, and taken down when its flow is done; ids are reused, so
+    /// flows exporting one after another share one bar.
+    /// </summary>
+    private sealed class ProgressBars(Cmdlet cmdlet)
+    {
+        private readonly Dictionary<string, (int ActivityId, ExportProgress Drawn, Stopwatch Since)> _open = new(StringComparer.Ordinal);
+        private bool _drewAny;
+
+        public void DrawIfDue(ExportProgress report)
+        {
+            if (_open.TryGetValue(report.FlowName, out var bar) && SameDataset(bar.Drawn, report) && bar.Since.Elapsed < ProgressInterval) return;
+            Draw(report);
+        }
+
+        public void Draw(ExportProgress report)
+        {
+            var activityId = _open.TryGetValue(report.FlowName, out var bar) ? bar.ActivityId : FreeActivityId();
+            cmdlet.WriteProgress(Describe(activityId, report));
+            _open[report.FlowName] = (activityId, report, Stopwatch.StartNew());
+            _drewAny = true;
+        }
+
+        public void Complete(string flowName)
+        {
+            if (!_open.Remove(flowName, out var bar)) return;
+            cmdlet.WriteProgress(new ProgressRecord(bar.ActivityId, ActivityOf(bar.Drawn), "Done") { RecordType = ProgressRecordType.Completed });
+        }
+
+        /// <summary>Takes down every bar still up; when none was ever drawn, completes one titled <paramref name="activity"/>.</summary>
+        public void CompleteAll(string activity)
+        {
+            foreach (var flowName in _open.Keys.ToList()) Complete(flowName);
+            if (!_drewAny) cmdlet.WriteProgress(new ProgressRecord(FirstActivityId, activity, "Done") { RecordType = ProgressRecordType.Completed });
+        }
+
+        private int FreeActivityId()
+        {
+            var activityId = FirstActivityId;
+            while (_open.Values.Any(bar => bar.ActivityId == activityId)) activityId++;
+            return activityId;
+        }
+    }
+
     private static string ActivityOf(ExportProgress report) => $"Exporting flow '{report.FlowName}'";
 
-    private static ProgressRecord Describe(ExportProgress report)
+    private static ProgressRecord Describe(int activityId, ExportProgress report)
     {
         var datasetShare = report.BatchCount == 0 ? 0.0 : (double)report.BatchesDone / report.BatchCount;
         var percent = report.DatasetCount == 0 ? 0 : (int)(100 * (report.DatasetIndex + datasetShare) / report.DatasetCount);
         var status = string.Format(CultureInfo.CurrentCulture,
             "Dataset {0} ({1} of {2}): {3:N0} files, {4:N0} records, {5:N1} MB written",
             report.DatasetId, report.DatasetIndex + 1, report.DatasetCount, report.FilesWritten, report.RecordsWritten, report.BytesWritten / 1048576.0);
-        return new ProgressRecord(ProgressActivityId, ActivityOf(report), status)
+        return new ProgressRecord(activityId, ActivityOf(report), status)
         {
             CurrentOperation = report.Activity,
             PercentComplete = Math.Clamp(percent, 0, 100),

@@ -318,6 +318,35 @@ public sealed class ScheduleTests
     }
 
     [Fact]
+    public void Invoke_ExportSchedule_ThrottleLimit_exports_due_flows_at_once_each_with_a_progress_bar_taken_down_when_it_is_done()
+    {
+        using var session = new ModuleSession();
+        var (lake, output) = ExportPipelineTests.MakeLake(session);
+        session.Run("""
+            param($Lake, $Out)
+            Set-DatasetExportOption -LakePath $Lake
+            New-ExportDestination -Name d -Type Local -Path $Out | Out-Null
+            New-ExportFlow -Name a -Destination d -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            New-ExportFlow -Name b -Destination d -Dataset customers, orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            """, lake, output).AssertNoErrors();
+        var refused = Assert.ThrowsAny<ParameterBindingException>(() => session.Invoke("Invoke-ExportSchedule", new Hashtable { ["ThrottleLimit"] = 0 }));
+        Assert.Equal("ParameterArgumentValidationError,DatasetExport.Commands.InvokeExportScheduleCommand", refused.ErrorRecord.FullyQualifiedErrorId);
+
+        var result = session.Run("Invoke-ExportSchedule -ThrottleLimit 2").AssertNoErrors();
+
+        Assert.Equal(["a orders", "b customers", "b orders"], result.Output.Select(r => $"{r.Properties["Flow"].Value} {r.Properties["DatasetId"].Value}"));
+        Assert.All(result.Output, r => Assert.Equal("Succeeded", r.Properties["Status"].Value.ToString()));
+        // Each flow's bar: drawn under one activity id, then completed under it; none is left up.
+        foreach (var flow in new[] { "a", "b" })
+        {
+            var bar = result.Progress.Where(p => p.Activity == $"Exporting flow '{flow}'").ToList();
+            Assert.Equal(ProgressRecordType.Completed, bar[^1].RecordType);
+            Assert.Single(bar.Select(p => p.ActivityId).Distinct());
+            Assert.All(bar.SkipLast(1), p => Assert.Equal(ProgressRecordType.Processing, p.RecordType));
+        }
+    }
+
+    [Fact]
     public void Invoke_ExportSchedule_warns_when_a_due_flow_waits_for_a_run_still_exporting_and_runs_it_later()
     {
         using var session = new ModuleSession();

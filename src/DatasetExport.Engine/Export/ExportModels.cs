@@ -13,7 +13,18 @@ public sealed record ExportProgress(
     int FilesWritten,
     long RecordsWritten,
     long BytesWritten,
-    string Activity);
+    string Activity)
+{
+    /// <summary>The <see cref="Activity"/> of a flow's last report: every dataset of its export has ended.</summary>
+    public const string FlowDoneActivity = "Done";
+
+    /// <summary>Whether this is a flow's last report (<see cref="ForFlowDone"/>): several flows may export at once, each to its end.</summary>
+    public bool IsFlowDone => Activity == FlowDoneActivity && DatasetIndex == DatasetCount;
+
+    /// <summary>The last report of a flow's export of <paramref name="datasetCount"/> datasets.</summary>
+    public static ExportProgress ForFlowDone(string flowName, int datasetCount) =>
+        new(flowName, "", datasetCount, datasetCount, 0, 0, 0, 0, 0, FlowDoneActivity);
+}
 
 /// <summary>The outcome of re-reading one file of a run from its destination.</summary>
 public sealed record FileVerification(string RelativePath, bool Exists, long ExpectedSize, long? ActualSize, string ExpectedSha256, string? ActualSha256)

@@ -11,7 +11,8 @@ namespace DatasetExport.Commands;
 /// once run each flow, dataset and slot exactly once. Returns every run; each failed or abandoned run is also written as
 /// an error. A flow still exporting one of its datasets (another process, or a manual run) is left for a later
 /// invocation, with a warning naming that run. With -FailOnError a terminating error follows, after all due flows ran, when any run failed, so
-/// `pwsh -Command` exits with 1. -WhatIf lists the flows that are due and runs nothing.</para>
+/// `pwsh -Command` exits with 1. -WhatIf lists the flows that are due and runs nothing. -ThrottleLimit exports several due
+/// flows at once.</para>
 /// </summary>
 /// <example>
 ///   <code>Invoke-ExportSchedule -WhatIf</code>
@@ -20,6 +21,10 @@ namespace DatasetExport.Commands;
 /// <example>
 ///   <code>Invoke-ExportSchedule -FailOnError</code>
 ///   <para>Runs every enabled flow that is due, once per schedule slot; meant for a scheduled task or cron job every few minutes. With -FailOnError a failed run ends in a terminating error, so `pwsh -Command` exits with 1.</para>
+/// </example>
+/// <example>
+///   <code>Invoke-ExportSchedule -ThrottleLimit 4</code>
+///   <para>Exports up to four due flows at once, for a night window that many flows share; each shows its own progress bar.</para>
 /// </example>
 [Cmdlet(VerbsLifecycle.Invoke, "ExportSchedule", SupportsShouldProcess = true)]
 [OutputType(typeof(ExportRun))]
@@ -46,6 +51,14 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
     /// <summary>After all due flows ran, throw a terminating error when any run failed (for scheduled tasks: pwsh exits with 1).</summary>
     [Parameter]
     public SwitchParameter FailOnError { get; set; }
+
+    /// <summary>
+    /// How many due flows export at once (each flow's datasets one after another, each flow with its own progress bar); 1, the
+    /// default, runs them one after another. Flows to different destinations gain most: uploads wait on the network.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(1, 32)]
+    public int ThrottleLimit { get; set; } = 1;
 
     #endregion
 
@@ -91,7 +104,7 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
 
         var deferred = new ConcurrentQueue<DeferredSlot>();
         var runs = ExportProgressWriter.Run(this, "Exporting due flows",
-            progress => Engine.RunDueFlowsAsync(lakePath, selected, progress, StopToken, deferred.Enqueue));
+            progress => Engine.RunDueFlowsAsync(lakePath, selected, progress, StopToken, deferred.Enqueue, ThrottleLimit));
         foreach (var slot in deferred)
         {
             WriteWarning($"Flow '{slot.FlowName}': the {slot.Slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC slot was not started. {slot.Reason} A later invocation runs it once that run ends.");

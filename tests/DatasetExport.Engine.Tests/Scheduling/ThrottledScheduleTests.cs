@@ -1,0 +1,96 @@
+using System.Collections.Concurrent;
+using DatasetExport.Engine.Export;
+using DatasetExport.Engine.State;
+using static DatasetExport.Engine.Tests.Scheduling.ScheduleFixture;
+
+namespace DatasetExport.Engine.Tests.Scheduling;
+
+/// <summary>Invoke-ExportSchedule -ThrottleLimit: several due flows exporting at once, on a fake clock, to a local folder.</summary>
+public sealed class ThrottledScheduleTests : IDisposable
+{
+    /// <summary>How long a flow waits for another to be exporting beside it before the test gives up on it (never reached when it works).</summary>
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    private readonly ScheduleFixture _fixture = new();
+
+    public ThrottledScheduleTests()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        _fixture.WriteBatch("shop", "a.jsonl", 100, 10);
+        _fixture.WriteBatch("mail", "a.jsonl", 200, 10);
+        foreach (var (name, dataset) in new[] { ("first", "web"), ("second", "shop"), ("third", "mail") })
+        {
+            _fixture.AddFlow(name, flow =>
+            {
+                flow.ScheduleKind = ScheduleKind.Hourly;
+                flow.EveryHours = 1;
+                flow.StartTime = Utc(3, 1, 11);
+            }, dataset);
+        }
+        _fixture.SetNow(Utc(3, 1, 11));
+    }
+
+    public void Dispose() => _fixture.Dispose();
+
+    [Fact]
+    public async Task Flows_export_at_once_up_to_the_limit_and_their_runs_come_back_in_the_order_of_the_flows()
+    {
+        // Each flow, once writing, waits until every other flow of its group is writing too: possible only side by side.
+        var writing = new ConcurrentDictionary<string, bool>();
+        var metOthers = new ConcurrentDictionary<string, bool>();
+        var progress = new InlineProgress<ExportProgress>(report =>
+        {
+            if (report.Activity != "Written") return;
+            writing[report.FlowName] = true;
+            metOthers[report.FlowName] = SpinWait.SpinUntil(() => writing.Count == 3, Patience);
+        });
+
+        var runs = await _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, progress, default, throttleLimit: 3);
+
+        Assert.Equal([("first", "web"), ("second", "shop"), ("third", "mail")], runs.Select(run => (run.FlowName, run.DatasetId)));
+        Assert.All(runs, run => Assert.Equal((RunStatus.Succeeded, Utc(3, 1, 11), 10L), (run.Status, run.ScheduledTime, run.RecordsWritten)));
+        Assert.Equal(["first", "second", "third"], metOthers.Where(pair => pair.Value).Select(pair => pair.Key).Order());
+        Assert.Empty(await _fixture.RunDueAsync());
+    }
+
+    [Fact]
+    public async Task With_a_limit_of_one_flows_export_one_after_another_in_order_each_reporting_it_is_done()
+    {
+        var events = new ConcurrentQueue<string>();
+        var progress = new InlineProgress<ExportProgress>(report =>
+        {
+            if (report.Activity == "Written" || report.IsFlowDone) events.Enqueue($"{report.FlowName} {report.Activity}");
+        });
+
+        var runs = await _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, progress, default, throttleLimit: 1);
+
+        Assert.Equal(["first", "second", "third"], runs.Select(run => run.FlowName));
+        Assert.Equal(["first Written", "first Done", "second Written", "second Done", "third Written", "third Done"], events);
+    }
+
+    [Fact]
+    public async Task Cancelled_while_the_first_flows_export_the_flows_waiting_their_turn_are_not_claimed()
+    {
+        using var stop = new CancellationTokenSource();
+        var progress = new InlineProgress<ExportProgress>(report =>
+        {
+            if (report.FlowName == "first" && report.Activity == "Written") stop.Cancel();
+        });
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, progress, stop.Token, throttleLimit: 1));
+
+        var first = Assert.Single(_fixture.Engine.State.ListRuns());
+        Assert.Equal(("first", RunStatus.Failed), (first.FlowName, first.Status));
+        Assert.Equal(["first"], _fixture.Engine.State.ListFlows().Where(flow => flow.LastSlot is not null).Select(flow => flow.Name));
+        // The next invocation runs them.
+        var later = await _fixture.RunDueAsync();
+        Assert.Equal(["second", "third"], later.Select(run => run.FlowName));
+    }
+
+    [Fact]
+    public async Task A_limit_below_one_is_refused_before_anything_runs()
+    {
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, null, default, throttleLimit: 0));
+        Assert.Empty(_fixture.Engine.State.ListRuns());
+    }
+}
