@@ -28,6 +28,9 @@ public sealed class BenchOptions
           --run-file-saves N     only time how a running export saves its run with each of N files (state store)
           --metadata-scale       only time the cmdlets' paths against a lake of 100,000 batch files in 300 datasets and
                                  a state store of 200 flows, ~80,000 runs and ~1,000,000 exported batches
+          --schedule-throttle N  only time Invoke-ExportSchedule with N due flows, each exporting the first --conversions
+                                 conversion of the smallest --rows size to a local folder, with -ThrottleLimit 1 and 4
+                                 (alternately, --reps times)
         """;
 
     public IReadOnlyList<long> Rows { get; private set; } = [1_000_000];
@@ -45,6 +48,7 @@ public sealed class BenchOptions
     public bool GenerateOnly { get; private set; }
     public int? RunFileSaves { get; private set; }
     public bool MetadataScale { get; private set; }
+    public int? ScheduleThrottleFlows { get; private set; }
 
     /// <summary>The size whose exported files the upload comparison uses.</summary>
     public long UploadSize => UploadRows ?? Rows.Min();
@@ -76,6 +80,7 @@ public sealed class BenchOptions
                 case "--generate-only": options.GenerateOnly = true; break;
                 case "--metadata-scale": options.MetadataScale = true; break;
                 case "--run-file-saves": options.RunFileSaves = int.Parse(Value(), CultureInfo.InvariantCulture); break;
+                case "--schedule-throttle": options.ScheduleThrottleFlows = int.Parse(Value(), CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"Unknown option '{name}'.");
             }
         }
@@ -87,6 +92,7 @@ public sealed class BenchOptions
         }
         if (options.Batches < 1) throw new ArgumentException("--batches must be at least 1.");
         if (options.RunFileSaves is < 1) throw new ArgumentException("--run-file-saves must be at least 1.");
+        if (options.ScheduleThrottleFlows is < 1) throw new ArgumentException("--schedule-throttle must be at least 1.");
         if (options.UploadRows is { } uploadRows && !options.Rows.Contains(uploadRows)) throw new ArgumentException("--upload-rows must be one of the --rows sizes.");
         return options;
     }

@@ -30,6 +30,16 @@ if (options.RunFileSaves is { } runFileSaves)
     return 0;
 }
 
+if (options.ScheduleThrottleFlows is { } dueFlows)
+{
+    Directory.CreateDirectory(options.WorkFolder);
+    var throttleLake = SyntheticLake.Ensure(options.WorkFolder, options.Rows.Min(), options.Batches, options.Seed);
+    var throttle = await ThrottleBenchmark.RunAsync(options.WorkFolder, throttleLake, options.Conversions[0], dueFlows, [1, 4], options.RepsFor(0));
+    Console.WriteLine(throttle);
+    if (options.MarkdownPath is not null) File.WriteAllText(options.MarkdownPath, throttle);
+    return 0;
+}
+
 if (options.MetadataScale)
 {
     Directory.CreateDirectory(options.WorkFolder);
