@@ -556,7 +556,6 @@ public sealed class AdminReviewTests : IDisposable
             Start-ExportRun -Flow f | Out-Null
             """, _output).AssertNoErrors();
         // What Start-Job / Invoke-Command hand back: property bags typed Deserialized.DatasetExport.*.
-        const string Copy = "function Copy-Remote { process { [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($_)) } }; ";
         Assert.Equal(["Deserialized.DatasetExport.ExportFlow"], Strings(Copy + "Get-ExportFlow f | Copy-Remote | ForEach-Object { $_.PSObject.TypeNames[0] }"));
 
         Assert.Equal(["d"], Strings(Copy + "Get-ExportFlow f | Copy-Remote | Get-ExportDestination | ForEach-Object Name"));
@@ -577,17 +576,7 @@ public sealed class AdminReviewTests : IDisposable
         // Was: a run bound by the names it ran with, so after `Rename-ExportFlow a c; Rename-ExportFlow b a` the runs listed
         // by `Get-ExportRun -Flow c` started, changed or removed flow b (now named 'a'), and after a destination rename
         // tested or renamed whichever destination had taken its old name.
-        const string Copy = "function Copy-Remote { process { [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($_)) } }; ";
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
-            New-ExportDestination -Name e -Type Local -Path "$Out/e" | Out-Null
-            New-ExportFlow -Name a -Destination d -Dataset orders | Out-Null
-            New-ExportFlow -Name b -Destination e -Dataset customers | Out-Null
-            Start-ExportRun -Flow a | Out-Null
-            Rename-ExportFlow a c; Rename-ExportFlow b a
-            Rename-ExportDestination d x; Rename-ExportDestination e d
-            """, _output).AssertNoErrors();
+        SwapNamesAfter("Start-ExportRun -Flow a | Out-Null");
 
         Assert.Equal(["a"], Strings("Get-ExportRun -Flow c | ForEach-Object Flow")); // the name it ran with, as before
         Assert.Equal(["c orders x"], Strings("Get-ExportRun -Flow c | Start-ExportRun | ForEach-Object { \"$($_.Flow) $($_.DatasetId) $($_.Destination)\" }"));
@@ -603,18 +592,7 @@ public sealed class AdminReviewTests : IDisposable
         // Was: bound by the name it was read with, so `$flows = Get-ExportFlow` then `Rename-ExportFlow a c; Rename-ExportFlow
         // b a` had `$flows | Disable-ExportFlow` disable b twice (now named 'a') and never c, and a destination held across
         // the same swap was tested, renamed or removed in the other's place.
-        const string Copy = "function Copy-Remote { process { [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($_)) } }; ";
-        _session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
-            New-ExportDestination -Name e -Type Local -Path "$Out/e" | Out-Null
-            New-ExportFlow -Name a -Destination d -Dataset orders | Out-Null
-            New-ExportFlow -Name b -Destination e -Dataset customers | Out-Null
-            $global:flowA = Get-ExportFlow a; $global:destinationD = Get-ExportDestination d
-            $global:flowCopy = Get-ExportFlow a | Copy-Remote
-            Rename-ExportFlow a c; Rename-ExportFlow b a
-            Rename-ExportDestination d x; Rename-ExportDestination e d
-            """.Replace("param($Out)", "param($Out)\n" + Copy), _output).AssertNoErrors();
+        SwapNamesAfter(Copy + "$global:flowA = Get-ExportFlow a; $global:destinationD = Get-ExportDestination d; $global:flowCopy = Get-ExportFlow a | Copy-Remote");
 
         Assert.Equal(["c", "c"], Strings("$flowA | Get-ExportFlow | ForEach-Object Name; $flowCopy | Get-ExportFlow | ForEach-Object Name"));
         Assert.Equal(["c orders"], Strings("$flowA | Start-ExportRun | ForEach-Object { \"$($_.Flow) $($_.DatasetId)\" }"));
@@ -664,6 +642,24 @@ public sealed class AdminReviewTests : IDisposable
         Assert.Equal(["inc"], Strings("Get-ExportRun -Flow inc* | ForEach-Object Flow")); // the name it ran with, as before
         Assert.Equal(["other"], Strings("Get-ExportRun -Flow oth* | ForEach-Object Flow"));
     }
+
+    /// <summary>A PowerShell function turning objects into the deserialized copies Start-Job or Invoke-Command hand back.</summary>
+    private const string Copy = "function Copy-Remote { process { [System.Management.Automation.PSSerializer]::Deserialize([System.Management.Automation.PSSerializer]::Serialize($_)) } }; ";
+
+    /// <summary>
+    /// Makes destinations d and e and flows a (orders, to d) and b (customers, to e), runs <paramref name="script"/>, then swaps
+    /// names: flow a becomes c and b takes 'a'; destination d becomes x and e takes 'd'.
+    /// </summary>
+    private void SwapNamesAfter(string script) => _session.Run($"""
+        param($Out)
+        New-ExportDestination -Name d -Type Local -Path "$Out/d" | Out-Null
+        New-ExportDestination -Name e -Type Local -Path "$Out/e" | Out-Null
+        New-ExportFlow -Name a -Destination d -Dataset orders | Out-Null
+        New-ExportFlow -Name b -Destination e -Dataset customers | Out-Null
+        {script}
+        Rename-ExportFlow a c; Rename-ExportFlow b a
+        Rename-ExportDestination d x; Rename-ExportDestination e d
+        """, _output).AssertNoErrors();
 
     /// <summary>Runs <paramref name="script"/>, with no error, after making the Local destination 'd' in the output folder ($Out).</summary>
     private void WithLocalDestinationD(string script) =>
