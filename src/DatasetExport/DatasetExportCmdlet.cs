@@ -235,8 +235,11 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
             "NameContainsWildcard", ErrorCategory.InvalidArgument, name));
     }
 
-    internal ExportFlow ToOutput(FlowRecord flow) =>
-        EngineMapping.ToOutput(Engine.GetFlowStatus(flow), Engine.State.GetDestination(flow.DestinationId)?.Name ?? flow.DestinationId.ToString());
+    internal ExportFlow ToOutput(FlowRecord flow) => EngineMapping.ToOutput(Engine.GetFlowStatus(flow), DestinationNameOf(flow.DestinationId));
+
+    /// <summary>The destination's name, read without decrypting its secrets (a flow lists it by name); its id when it is gone.</summary>
+    protected string DestinationNameOf(Guid destinationId) =>
+        Engine.State.ListDestinationNames().FirstOrDefault(destination => destination.Id == destinationId).Name ?? destinationId.ToString();
 
     /// <summary>
     /// Writes each run; a Failed or Abandoned run is also a non-terminating error (ExportRunFailed, WriteError) whose

@@ -87,7 +87,7 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
         var confirmed = new List<string>();
         foreach (var (flow, slot) in due)
         {
-            var destinationName = Engine.State.GetDestination(flow.DestinationId)?.Name ?? flow.DestinationId.ToString();
+            var destinationName = DestinationNameOf(flow.DestinationId);
             var action = $"Export the {slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC slot of {flow.DatasetIds.Count} dataset(s) from lake '{lakePath}' to destination '{destinationName}'";
             if (ShouldProcess($"flow '{flow.Name}'", action)) confirmed.Add(flow.Name);
         }

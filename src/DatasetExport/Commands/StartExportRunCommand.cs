@@ -75,7 +75,7 @@ public sealed class StartExportRunCommand : DatasetExportCmdlet
                 WriteVerbose($"Flow '{flow.Name}' already ran in this command; it runs once per command.");
                 continue;
             }
-            var destinationName = Engine.State.GetDestination(flow.DestinationId)?.Name ?? flow.DestinationId.ToString();
+            var destinationName = DestinationNameOf(flow.DestinationId);
             var datasets = Dataset is null ? $"{flow.DatasetIds.Count} dataset(s)" : $"dataset(s) {string.Join(", ", Dataset.Select(id => $"'{id}'"))}";
             if (!ShouldProcess($"flow '{flow.Name}'", $"Export {datasets} from lake '{lakePath}' to destination '{destinationName}'")) continue;
             _flowsRun.Add(flow.Id);
