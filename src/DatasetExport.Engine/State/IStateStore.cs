@@ -88,8 +88,10 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     void AddRuns(IReadOnlyCollection<RunRecord> runs);
     /// <summary>
     /// Redoes a slot: records <paramref name="run"/> (Running) when the slot owes its dataset a redo (<see cref="ListSlotRedos"/>),
-    /// settling it, in one atomic step; false, with nothing written, otherwise. Each abandoned run of a flow's last slot is
-    /// redone exactly once across processes. Throws <see cref="StateException"/> (InUse) when another run of the flow and
+    /// settling it, in one atomic step; false, with nothing written, otherwise, and also when a run for a later time exported
+    /// the dataset to the run's destination (<see cref="ListLatestExportsAfter"/>, committed since the caller read it: the
+    /// redo would go into an older exportTime= folder; the redo stays owed, superseded). Each abandoned run of a flow's last slot is
+    /// redone exactly once across processes, unless a later export supersedes it. Throws <see cref="StateException"/> (InUse) when another run of the flow and
     /// dataset is Running; the redo is still owed then.
     /// </summary>
     bool TryAddSlotRun(RunRecord run);

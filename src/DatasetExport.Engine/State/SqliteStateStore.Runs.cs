@@ -28,9 +28,18 @@ public sealed partial class SqliteStateStore
         ArgumentNullException.ThrowIfNull(run);
         return Write(() =>
         {
+            (string, object?)[] slot = [("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime))];
+            // A run for a later time exported the dataset to this destination since the caller read what superseded the slot
+            // (ExportEngine.SupersededDatasets): the redo would put it into an older exportTime= folder. The debt stays, superseded.
+            if (Scalar("""
+                    SELECT 1 FROM latest_exports
+                    WHERE flow_id = $flow_id AND destination_id = $destination_id AND dataset_id = $dataset_id AND scheduled_time > $slot
+                    """, [.. slot, ("$destination_id", IdText(run.DestinationId))]) is not null)
+            {
+                return false;
+            }
             // The redo owed since the slot's run was abandoned is paid once: the run's insert (or its InUse refusal) goes with it.
-            if (Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $slot",
-                    ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime))) == 0)
+            if (Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $slot", slot) == 0)
             {
                 return false;
             }
