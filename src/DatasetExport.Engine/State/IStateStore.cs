@@ -70,7 +70,9 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// Claims <paramref name="slot"/> for the flow and records <paramref name="runs"/> (one per dataset, Running) in one
     /// transaction: the flow's last slot moves to <paramref name="slot"/> only when it is unset or earlier, so of several
     /// processes claiming the same slot exactly one gets true. False, with nothing written, when the slot (or a later one)
-    /// was already claimed; <see cref="StateException"/> (InUse), with nothing written, when one of the datasets is still
+    /// was already claimed, or when a run for a time after the slot exported one of the datasets to its run's destination
+    /// (<see cref="ListLatestExportsAfter"/>: committed since the caller read it; its run here would go into an older
+    /// exportTime= folder, so the caller reads again and leaves it out); <see cref="StateException"/> (InUse), with nothing written, when one of the datasets is still
     /// being exported by another run; NotFound when the flow no longer exists.
     /// </summary>
     bool TryClaimSlot(Guid flowId, DateTimeOffset slot, IReadOnlyCollection<RunRecord> runs);

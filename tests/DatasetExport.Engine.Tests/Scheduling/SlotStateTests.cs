@@ -73,6 +73,32 @@ public sealed class SlotStateTests : IDisposable
     }
 
     [Fact]
+    public void A_claim_with_a_run_of_a_dataset_exported_since_for_a_later_time_writes_nothing()
+    {
+        // Was: the scheduler read which datasets a later run had exported (ExportEngine.SupersededDatasets), then claimed the
+        // slot with runs for the others; an export by hand committed in between (another session) was not seen, and the
+        // slot's run put the dataset into the slot's exportTime= folder, older than that export's.
+        var byHand = SlotRun("sales.orders", Slot.AddMinutes(20));
+        _store.AddRun(byHand);
+        _store.CommitRun(byHand, []);
+        var late = SlotRun("sales.orders", Slot);
+        var other = SlotRun("sales.customers", Slot);
+
+        Assert.False(_store.TryClaimSlot(_flow.Id, Slot, [other, late]));
+
+        Assert.Null(_store.GetFlow(_flow.Id)!.LastSlot);
+        Assert.Null(_store.GetRun(late.Id));
+        Assert.Null(_store.GetRun(other.Id));
+        // Read again, the dataset is left out, and the slot is claimed for the others; an export to another destination does not count.
+        var elsewhere = SlotRun("hr.people", Slot.AddMinutes(20));
+        elsewhere.DestinationId = Guid.NewGuid();
+        _store.AddRun(elsewhere);
+        _store.CommitRun(elsewhere, []);
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot, [other, SlotRun("hr.people", Slot)]));
+        StateAssert.SameInstant(Slot, _store.GetFlow(_flow.Id)!.LastSlot);
+    }
+
+    [Fact]
     public void Updating_a_flow_read_before_another_process_claimed_a_slot_keeps_that_claim()
     {
         var readEarlier = _store.GetFlow(_flow.Id)!;
