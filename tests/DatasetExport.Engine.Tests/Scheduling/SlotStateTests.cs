@@ -286,6 +286,63 @@ public sealed class SlotStateTests : IDisposable
     }
 
     [Fact]
+    public void A_version_10_slot_whose_dataset_also_ran_there_under_another_case_owes_no_redo()
+    {
+        // Dataset ids are matched case-insensitively (the lake's ids, latest_exports, slot_redos): a flow's dataset respelled
+        // while its slot ran ('Web' then 'web'). Was: the migration matched the slot's other runs case-sensitively, so the dead
+        // 'Web' run was owed a redo although 'web' had been exported into that slot's folder, and the redo exported it there again.
+        var home = _home.Combine("v10-case");
+        Directory.CreateDirectory(home);
+        var path = Path.Combine(home, SqliteStateStore.DatabaseFileName);
+        var (flowId, destinationId) = (Guid.NewGuid(), Guid.NewGuid());
+        const string slot = "2026-03-14T06:00:00.0000000Z";
+        string Run(string dataset, string status) =>
+            $"('{Guid.NewGuid():D}', '{flowId:D}', 'hourly', '{dataset}', '{destinationId:D}', 'd', '{status}', 'Full', '{slot}', '{slot}', NULL, " +
+            $"'{slot}', 0, 0, 0, 0, 0, 0, '{dataset}/exportTime=202603140600', 'exports', '[]')";
+        using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            connection.Open();
+            StateSchema.Migrate(connection, path, StateSchema.Migrations.Take(10).ToList());
+            using var insert = connection.CreateCommand();
+            insert.CommandText = $"""
+                INSERT INTO destinations (id, name, name_key, type, file_type, compression, include_manifest, max_file_size_mb, folder_path,
+                                          properties, created_at, modified_at)
+                VALUES ('{destinationId:D}', 'd', 'D', 'Local', 'Json', 'None', 1, 64, 'exports', '[]', '{slot}', '{slot}');
+                INSERT INTO flows (id, name, name_key, destination_id, dataset_ids, mode, enabled, schedule_kind, every_hours, time_zone,
+                                   created_at, modified_at, last_slot)
+                VALUES ('{flowId:D}', 'hourly', 'HOURLY', '{destinationId:D}', '["web","shop"]', 'Full', 1, 'Hourly', 1, 'UTC', '{slot}', '{slot}', '{slot}');
+                INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time, started_at,
+                                  completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes,
+                                  batch_count, export_path, folder_path, left_files)
+                VALUES {Run("Web", "Abandoned")}, {Run("web", "Succeeded")}, {Run("Shop", "Abandoned")}, {Run("shop", "Failed")};
+                """;
+            insert.ExecuteNonQuery();
+        }
+
+        using var store = SqliteStateStore.Open(home);
+
+        Assert.Empty(store.ListSlotRedos(flowId, Slot));
+        var redo = StateSamples.Run(store.GetFlow(flowId)!, "web", Slot.AddMinutes(30));
+        redo.ScheduledTime = Slot;
+        Assert.False(store.TryAddSlotRun(redo));
+    }
+
+    [Fact]
+    public void A_slot_run_abandoned_beside_a_finished_run_of_its_dataset_under_another_case_owes_no_redo()
+    {
+        // The same rule as the migration's: the slot's other runs are matched case-insensitively when a run is abandoned.
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot, [SlotRun("Sales.Orders", Slot)]));
+        var failed = SlotRun("sales.orders", Slot);
+        _store.AddRun(failed);
+        failed.Status = RunStatus.Failed;
+        _store.UpdateRun(failed);
+
+        Assert.Single(_store.AbandonStaleRuns(Slot.AddMinutes(10)));
+
+        Assert.Empty(_store.ListSlotRedos(_flow.Id, Slot));
+    }
+
+    [Fact]
     public void A_dataset_s_latest_export_is_the_run_for_the_latest_time_not_the_last_committed_and_goes_with_its_flow()
     {
         // A redo of the 06:00 slot that commits after an export by hand at 06:20 must not hide the 06:20 one from the scheduler.
