@@ -217,6 +217,32 @@ public sealed class SlotStateTests : IDisposable
     }
 
     [Fact]
+    public void A_redo_that_dies_too_is_redone_in_turn_once_even_with_the_first_dead_run_removed()
+    {
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot, [SlotRun("sales.orders", Slot)]));
+        var dead = Assert.Single(_store.AbandonStaleRuns(Slot.AddMinutes(10)));
+        var redo = SlotRun("sales.orders", Slot);
+        Assert.True(_store.TryAddSlotRun(redo));
+        Assert.Empty(_store.RemoveRuns([dead.Id]));
+
+        Assert.Equal([redo.Id], _store.AbandonStaleRuns(Slot.AddMinutes(30)).Select(run => run.Id));
+
+        Assert.Equal(["sales.orders"], _store.ListSlotRedos(_flow.Id, Slot));
+        var redos = new ConcurrentBag<RunRecord>();
+        Concurrently.Run(4, _ =>
+        {
+            using var store = SqliteStateStore.Open(_home.Path);
+            var again = SlotRun("sales.orders", Slot);
+            if (store.TryAddSlotRun(again)) redos.Add(again);
+        });
+        var second = Assert.Single(redos);
+        _store.CommitRun(second, []);
+        Assert.Empty(_store.RemoveRuns([redo.Id, second.Id]));
+        Assert.Empty(_store.ListSlotRedos(_flow.Id, Slot));
+        Assert.False(_store.TryAddSlotRun(SlotRun("sales.orders", Slot)));
+    }
+
+    [Fact]
     public void A_redo_is_refused_once_the_slot_s_abandoned_run_and_its_redo_were_removed_since_the_scheduler_read_them()
     {
         // Was: the redo only had to find no Running, Succeeded or Failed run of the slot. A scheduler that read the abandoned
