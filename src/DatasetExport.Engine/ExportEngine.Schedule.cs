@@ -122,19 +122,28 @@ public sealed partial class ExportEngine
         CancellationToken cancellationToken)
     {
         var destination = DestinationOf(flow);
-        var now = Time.GetUtcNow();
-        var superseded = SupersededDatasets(flow, slot);
-        var runs = flow.DatasetIds.Where(datasetId => !superseded.ContainsKey(datasetId))
-            .Select(datasetId => ExportRunner.NewRun(flow, destination, datasetId, slot, now)).ToList();
-        try
+        Dictionary<string, LatestExport> superseded;
+        List<RunRecord> runs;
+        for (var attempt = 1; ; attempt++)
         {
-            if (!State.TryClaimSlot(flow.Id, slot, runs)) return [];
-        }
-        catch (StateException busy) when (busy.Failure is StateFailure.InUse or StateFailure.NotFound)
-        {
-            // Still exporting a dataset (or removed meanwhile): the slot stays unclaimed, a later invocation runs it.
-            if (busy.Failure == StateFailure.InUse) deferred?.Invoke(new DeferredSlot(flow.Name, slot, busy.Message));
-            return [];
+            var now = Time.GetUtcNow();
+            superseded = SupersededDatasets(flow, slot);
+            runs = flow.DatasetIds.Where(datasetId => !superseded.ContainsKey(datasetId))
+                .Select(datasetId => ExportRunner.NewRun(flow, destination, datasetId, slot, now)).ToList();
+            try
+            {
+                if (State.TryClaimSlot(flow.Id, slot, runs)) break;
+            }
+            catch (StateException busy) when (busy.Failure is StateFailure.InUse or StateFailure.NotFound)
+            {
+                // Still exporting a dataset (or removed meanwhile): the slot stays unclaimed, a later invocation runs it.
+                if (busy.Failure == StateFailure.InUse) deferred?.Invoke(new DeferredSlot(flow.Name, slot, busy.Message));
+                return [];
+            }
+            // Claimed by another process; or not, and a dataset was exported for a later time since it was read (another
+            // session's Start-ExportRun committed): read again to leave it out. A slot still unclaimed after that waits for
+            // a later invocation.
+            if (attempt == 3 || State.GetFlow(flow.Id) is not { } stored || stored.LastSlot >= slot) return [];
         }
         flow.LastSlot = slot;
         LogSuperseded(flow, slot, superseded);

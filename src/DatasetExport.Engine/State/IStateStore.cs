@@ -70,7 +70,9 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     /// Claims <paramref name="slot"/> for the flow and records <paramref name="runs"/> (one per dataset, Running) in one
     /// transaction: the flow's last slot moves to <paramref name="slot"/> only when it is unset or earlier, so of several
     /// processes claiming the same slot exactly one gets true. False, with nothing written, when the slot (or a later one)
-    /// was already claimed; <see cref="StateException"/> (InUse), with nothing written, when one of the datasets is still
+    /// was already claimed, or when a run for a time after the slot exported one of the datasets to its run's destination
+    /// (<see cref="ListLatestExportsAfter"/>: committed since the caller read it; its run here would go into an older
+    /// exportTime= folder, so the caller reads again and leaves it out); <see cref="StateException"/> (InUse), with nothing written, when one of the datasets is still
     /// being exported by another run; NotFound when the flow no longer exists.
     /// </summary>
     bool TryClaimSlot(Guid flowId, DateTimeOffset slot, IReadOnlyCollection<RunRecord> runs);
@@ -88,8 +90,10 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     void AddRuns(IReadOnlyCollection<RunRecord> runs);
     /// <summary>
     /// Redoes a slot: records <paramref name="run"/> (Running) when the slot owes its dataset a redo (<see cref="ListSlotRedos"/>),
-    /// settling it, in one atomic step; false, with nothing written, otherwise. Each abandoned run of a flow's last slot is
-    /// redone exactly once across processes. Throws <see cref="StateException"/> (InUse) when another run of the flow and
+    /// settling it, in one atomic step; false, with nothing written, otherwise, and also when a run for a later time exported
+    /// the dataset to the run's destination (<see cref="ListLatestExportsAfter"/>, committed since the caller read it: the
+    /// redo would go into an older exportTime= folder; the redo stays owed, superseded). Each abandoned run of a flow's last slot is
+    /// redone exactly once across processes, unless a later export supersedes it. Throws <see cref="StateException"/> (InUse) when another run of the flow and
     /// dataset is Running; the redo is still owed then.
     /// </summary>
     bool TryAddSlotRun(RunRecord run);

@@ -28,9 +28,18 @@ public sealed partial class SqliteStateStore
         ArgumentNullException.ThrowIfNull(run);
         return Write(() =>
         {
+            (string, object?)[] slot = [("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime))];
+            // A run for a later time exported the dataset to this destination since the caller read what superseded the slot
+            // (ExportEngine.SupersededDatasets): the redo would put it into an older exportTime= folder. The debt stays, superseded.
+            if (Scalar("""
+                    SELECT 1 FROM latest_exports
+                    WHERE flow_id = $flow_id AND destination_id = $destination_id AND dataset_id = $dataset_id AND scheduled_time > $slot
+                    """, [.. slot, ("$destination_id", IdText(run.DestinationId))]) is not null)
+            {
+                return false;
+            }
             // The redo owed since the slot's run was abandoned is paid once: the run's insert (or its InUse refusal) goes with it.
-            if (Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $slot",
-                    ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime))) == 0)
+            if (Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $slot", slot) == 0)
             {
                 return false;
             }
@@ -98,12 +107,13 @@ public sealed partial class SqliteStateStore
             run.Error = AbandonedRunError;
             // A run of its flow's last slot owes the slot a redo, unless another run of the dataset there is alive or
             // finished (a redo already, or an export by hand in the slot's minute, which shares its folder), or one for the
-            // slot's time succeeded (recorded at its commit, should it have been removed from the history since).
+            // slot's time succeeded (recorded at its commit, should it have been removed from the history since). Dataset ids
+            // are matched case-insensitively, as in slot_redos and latest_exports (a flow's dataset respelled meanwhile).
             Execute("""
                 INSERT OR IGNORE INTO slot_redos (flow_id, dataset_id, slot)
                 SELECT $flow_id, $dataset_id, $slot WHERE EXISTS (SELECT 1 FROM flows WHERE id = $flow_id AND last_slot = $slot)
-                  AND NOT EXISTS (SELECT 1 FROM runs WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND scheduled_time = $slot
-                                                       AND status <> 'Abandoned')
+                  AND NOT EXISTS (SELECT 1 FROM runs WHERE flow_id = $flow_id AND dataset_id = $dataset_id COLLATE NOCASE
+                                                       AND scheduled_time = $slot AND status <> 'Abandoned')
                   AND NOT EXISTS (SELECT 1 FROM latest_exports WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND scheduled_time = $slot)
                 """, ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime)));
         }

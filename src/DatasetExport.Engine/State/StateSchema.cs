@@ -205,7 +205,8 @@ internal static class StateSchema
         // run history, so that runs can be removed from the history (Remove-ExportRun) without changing what it does.
         // slot_redos: a dataset of a flow's last slot whose run was abandoned, owed one redo (RedoAbandonedSlotAsync).
         // latest_exports: per flow, destination and dataset, the successful run for the latest time (SupersededDatasets).
-        // Both start from what the history says now, as the scheduler derived it from the runs.
+        // Both start from what the history says now, as the scheduler derived it from the runs (dataset ids matched
+        // case-insensitively, as the lake, slot_redos and latest_exports match them).
         """
         CREATE TABLE slot_redos (
             flow_id    TEXT NOT NULL REFERENCES flows (id),
@@ -218,7 +219,7 @@ internal static class StateSchema
             FROM runs JOIN flows ON flows.id = runs.flow_id AND flows.last_slot = runs.scheduled_time
             WHERE runs.status = 'Abandoned'
               AND NOT EXISTS (SELECT 1 FROM runs AS other
-                              WHERE other.flow_id = runs.flow_id AND other.dataset_id = runs.dataset_id
+                              WHERE other.flow_id = runs.flow_id AND other.dataset_id = runs.dataset_id COLLATE NOCASE
                                 AND other.scheduled_time = runs.scheduled_time AND other.status <> 'Abandoned');
         CREATE TABLE latest_exports (
             flow_id        TEXT NOT NULL REFERENCES flows (id),

@@ -160,6 +160,51 @@ public sealed class SlotOrderTests : IDisposable
         Assert.Equal(Ids(0, 10), SlotIds(Utc(3, 1, 11)));
     }
 
+    [Theory]
+    [InlineData(ExportMode.Incremental)]
+    [InlineData(ExportMode.Full)]
+    public async Task A_dead_slot_is_not_redone_into_its_older_folder_when_an_export_by_hand_commits_while_the_scheduler_decides(ExportMode mode)
+    {
+        // Was: the scheduler read which datasets a later run had exported, then recorded the redos: an export by hand that
+        // committed in between (another session) was not seen, and the redo put the dataset into the slot's older folder.
+        _fixture.WriteBatch("web", "a.jsonl", 0, 10);
+        _fixture.WriteBatch("shop", "a.jsonl", 100, 10);
+        var flow = _fixture.AddFlow("hourly", f =>
+        {
+            f.ScheduleKind = ScheduleKind.Hourly;
+            f.EveryHours = 1;
+            f.StartTime = Utc(3, 1, 11);
+            f.Mode = mode;
+        }, "web", "shop");
+        // A process claimed the 11:00 slot and died; 'shop' is exported by hand at 11:20 (which marks the dead runs Abandoned).
+        _fixture.SetNow(Utc(3, 1, 11));
+        Assert.True(_fixture.Engine.State.TryClaimSlot(flow.Id, Utc(3, 1, 11),
+            [.. flow.DatasetIds.Select(dataset => ExportRunner.NewRun(flow, _fixture.Destination, dataset, Utc(3, 1, 11), Utc(3, 1, 11)))]));
+        _fixture.SetNow(Utc(3, 1, 11, 20));
+        Assert.Equal(RunStatus.Succeeded, Assert.Single(await _fixture.Engine.RunFlowAsync(flow, _fixture.Lake, null, default, ["shop"])).Status);
+        _fixture.WriteBatch("web", "b.jsonl", 10, 10);
+
+        // At 11:30 the scheduler finds 'shop' superseded and 'web' owed a redo; just then another session's export of 'web' commits.
+        _fixture.SetNow(Utc(3, 1, 11, 30));
+        using var otherSession = ExportEngine.Open(new EngineOptions { StateHome = _fixture.StateHome, TimeProvider = _fixture.Clock });
+        RunRecord? byHand = null;
+        _fixture.Engine.Log = line =>
+        {
+            if (byHand is null && line.Contains("is not run for dataset 'shop'", StringComparison.Ordinal))
+            {
+                byHand = Assert.Single(otherSession.RunFlowAsync(flow, _fixture.Lake, null, default, ["web"]).GetAwaiter().GetResult());
+            }
+        };
+        var redone = await _fixture.RunDueAsync();
+
+        Assert.Equal(RunStatus.Succeeded, byHand!.Status);
+        Assert.Empty(redone);
+        Assert.Equal(["exportTime=202603011130"], _fixture.SlotFolders("web"));
+        _fixture.Engine.Log = null;
+        Assert.Empty(await _fixture.RunDueAsync());
+        Assert.Equal(["exportTime=202603011130"], _fixture.SlotFolders("web"));
+    }
+
     [Fact]
     public async Task An_export_by_hand_in_the_slot_s_own_minute_shares_its_folder_and_the_slot_still_runs()
     {

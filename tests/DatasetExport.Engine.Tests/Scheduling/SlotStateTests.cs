@@ -73,6 +73,32 @@ public sealed class SlotStateTests : IDisposable
     }
 
     [Fact]
+    public void A_claim_with_a_run_of_a_dataset_exported_since_for_a_later_time_writes_nothing()
+    {
+        // Was: the scheduler read which datasets a later run had exported (ExportEngine.SupersededDatasets), then claimed the
+        // slot with runs for the others; an export by hand committed in between (another session) was not seen, and the
+        // slot's run put the dataset into the slot's exportTime= folder, older than that export's.
+        var byHand = SlotRun("sales.orders", Slot.AddMinutes(20));
+        _store.AddRun(byHand);
+        _store.CommitRun(byHand, []);
+        var late = SlotRun("sales.orders", Slot);
+        var other = SlotRun("sales.customers", Slot);
+
+        Assert.False(_store.TryClaimSlot(_flow.Id, Slot, [other, late]));
+
+        Assert.Null(_store.GetFlow(_flow.Id)!.LastSlot);
+        Assert.Null(_store.GetRun(late.Id));
+        Assert.Null(_store.GetRun(other.Id));
+        // Read again, the dataset is left out, and the slot is claimed for the others; an export to another destination does not count.
+        var elsewhere = SlotRun("hr.people", Slot.AddMinutes(20));
+        elsewhere.DestinationId = Guid.NewGuid();
+        _store.AddRun(elsewhere);
+        _store.CommitRun(elsewhere, []);
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot, [other, SlotRun("hr.people", Slot)]));
+        StateAssert.SameInstant(Slot, _store.GetFlow(_flow.Id)!.LastSlot);
+    }
+
+    [Fact]
     public void Updating_a_flow_read_before_another_process_claimed_a_slot_keeps_that_claim()
     {
         var readEarlier = _store.GetFlow(_flow.Id)!;
@@ -191,6 +217,32 @@ public sealed class SlotStateTests : IDisposable
     }
 
     [Fact]
+    public void A_redo_that_dies_too_is_redone_in_turn_once_even_with_the_first_dead_run_removed()
+    {
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot, [SlotRun("sales.orders", Slot)]));
+        var dead = Assert.Single(_store.AbandonStaleRuns(Slot.AddMinutes(10)));
+        var redo = SlotRun("sales.orders", Slot);
+        Assert.True(_store.TryAddSlotRun(redo));
+        Assert.Empty(_store.RemoveRuns([dead.Id]));
+
+        Assert.Equal([redo.Id], _store.AbandonStaleRuns(Slot.AddMinutes(30)).Select(run => run.Id));
+
+        Assert.Equal(["sales.orders"], _store.ListSlotRedos(_flow.Id, Slot));
+        var redos = new ConcurrentBag<RunRecord>();
+        Concurrently.Run(4, _ =>
+        {
+            using var store = SqliteStateStore.Open(_home.Path);
+            var again = SlotRun("sales.orders", Slot);
+            if (store.TryAddSlotRun(again)) redos.Add(again);
+        });
+        var second = Assert.Single(redos);
+        _store.CommitRun(second, []);
+        Assert.Empty(_store.RemoveRuns([redo.Id, second.Id]));
+        Assert.Empty(_store.ListSlotRedos(_flow.Id, Slot));
+        Assert.False(_store.TryAddSlotRun(SlotRun("sales.orders", Slot)));
+    }
+
+    [Fact]
     public void A_redo_is_refused_once_the_slot_s_abandoned_run_and_its_redo_were_removed_since_the_scheduler_read_them()
     {
         // Was: the redo only had to find no Running, Succeeded or Failed run of the slot. A scheduler that read the abandoned
@@ -257,6 +309,63 @@ public sealed class SlotStateTests : IDisposable
         Assert.Empty(store.RemoveRuns([webDead, shopDead, shopRedo, oldDead, webEarlier, webByHand]));
         Assert.Equal(["web"], store.ListSlotRedos(flowId, Slot));
         Assert.Single(store.ListLatestExportsAfter(flowId, destinationId, Slot));
+    }
+
+    [Fact]
+    public void A_version_10_slot_whose_dataset_also_ran_there_under_another_case_owes_no_redo()
+    {
+        // Dataset ids are matched case-insensitively (the lake's ids, latest_exports, slot_redos): a flow's dataset respelled
+        // while its slot ran ('Web' then 'web'). Was: the migration matched the slot's other runs case-sensitively, so the dead
+        // 'Web' run was owed a redo although 'web' had been exported into that slot's folder, and the redo exported it there again.
+        var home = _home.Combine("v10-case");
+        Directory.CreateDirectory(home);
+        var path = Path.Combine(home, SqliteStateStore.DatabaseFileName);
+        var (flowId, destinationId) = (Guid.NewGuid(), Guid.NewGuid());
+        const string slot = "2026-03-14T06:00:00.0000000Z";
+        string Run(string dataset, string status) =>
+            $"('{Guid.NewGuid():D}', '{flowId:D}', 'hourly', '{dataset}', '{destinationId:D}', 'd', '{status}', 'Full', '{slot}', '{slot}', NULL, " +
+            $"'{slot}', 0, 0, 0, 0, 0, 0, '{dataset}/exportTime=202603140600', 'exports', '[]')";
+        using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            connection.Open();
+            StateSchema.Migrate(connection, path, StateSchema.Migrations.Take(10).ToList());
+            using var insert = connection.CreateCommand();
+            insert.CommandText = $"""
+                INSERT INTO destinations (id, name, name_key, type, file_type, compression, include_manifest, max_file_size_mb, folder_path,
+                                          properties, created_at, modified_at)
+                VALUES ('{destinationId:D}', 'd', 'D', 'Local', 'Json', 'None', 1, 64, 'exports', '[]', '{slot}', '{slot}');
+                INSERT INTO flows (id, name, name_key, destination_id, dataset_ids, mode, enabled, schedule_kind, every_hours, time_zone,
+                                   created_at, modified_at, last_slot)
+                VALUES ('{flowId:D}', 'hourly', 'HOURLY', '{destinationId:D}', '["web","shop"]', 'Full', 1, 'Hourly', 1, 'UTC', '{slot}', '{slot}', '{slot}');
+                INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time, started_at,
+                                  completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes,
+                                  batch_count, export_path, folder_path, left_files)
+                VALUES {Run("Web", "Abandoned")}, {Run("web", "Succeeded")}, {Run("Shop", "Abandoned")}, {Run("shop", "Failed")};
+                """;
+            insert.ExecuteNonQuery();
+        }
+
+        using var store = SqliteStateStore.Open(home);
+
+        Assert.Empty(store.ListSlotRedos(flowId, Slot));
+        var redo = StateSamples.Run(store.GetFlow(flowId)!, "web", Slot.AddMinutes(30));
+        redo.ScheduledTime = Slot;
+        Assert.False(store.TryAddSlotRun(redo));
+    }
+
+    [Fact]
+    public void A_slot_run_abandoned_beside_a_finished_run_of_its_dataset_under_another_case_owes_no_redo()
+    {
+        // The same rule as the migration's: the slot's other runs are matched case-insensitively when a run is abandoned.
+        Assert.True(_store.TryClaimSlot(_flow.Id, Slot, [SlotRun("Sales.Orders", Slot)]));
+        var failed = SlotRun("sales.orders", Slot);
+        _store.AddRun(failed);
+        failed.Status = RunStatus.Failed;
+        _store.UpdateRun(failed);
+
+        Assert.Single(_store.AbandonStaleRuns(Slot.AddMinutes(10)));
+
+        Assert.Empty(_store.ListSlotRedos(_flow.Id, Slot));
     }
 
     [Fact]
