@@ -9,7 +9,7 @@ namespace DatasetExport.Commands;
 /// the runs given, with their file lists. What a removed run exported stays recorded as exported: an incremental flow
 /// does not send those batches again, but Test-ExportRun can no longer verify that run's files. What the scheduler
 /// decides from (a slot owed a redo, a dataset's latest export) is kept apart from the history: removing runs does not
-/// change which slots Invoke-ExportSchedule runs or redoes. Two kinds of run are kept, each with a RunInUse error saying why: a run still
+/// change which slots Invoke-ExportSchedule runs or redoes (but for one harmless case, in docs/state-and-secrets.md). Two kinds of run are kept, each with a RunInUse error saying why: a run still
 /// running, and one whose left files (uncommitted, no manifest lists them) are still to be deleted through its
 /// destination (not once that is removed). Removals are written 500 runs at a time, each batch in one transaction.</para>
 /// </summary>
