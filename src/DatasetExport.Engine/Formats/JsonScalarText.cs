@@ -122,7 +122,23 @@ internal static class JsonScalarText
     /// <paramref name="scale"/> digits after the point and <paramref name="precision"/> − <paramref name="scale"/> before it
     /// (leading and trailing zeros aside), and a .NET decimal holds it exactly; false otherwise. No double on the way.
     /// </summary>
-    public static bool TryParseDecimal(ReadOnlySpan<byte> number, int precision, int scale, out decimal value)
+    public static bool TryParseDecimal(ReadOnlySpan<byte> number, int precision, int scale, out decimal value) =>
+        ParseDecimal(number, precision, scale, out value) == DecimalText.Fits;
+
+    /// <summary>What <see cref="TryParseDecimal"/> made of a JSON number, for messages.</summary>
+    public enum DecimalText
+    {
+        Fits,
+        /// <summary>Not a JSON number's text.</summary>
+        NotANumber,
+        /// <summary>More digits after the point than the scale, or before it than precision − scale, allow.</summary>
+        TooManyDigits,
+        /// <summary>Within the column's precision and scale, but beyond what one .NET <see cref="decimal"/> holds exactly.</summary>
+        BeyondDotNetDecimal,
+    }
+
+    /// <summary>As <see cref="TryParseDecimal"/>, saying why a number does not fit.</summary>
+    public static DecimalText ParseDecimal(ReadOnlySpan<byte> number, int precision, int scale, out decimal value)
     {
         value = 0;
         var position = 0;
@@ -144,16 +160,16 @@ internal static class JsonScalarText
             position++;
             var exponentNegative = position < number.Length && number[position] == (byte)'-';
             if (position < number.Length && number[position] is (byte)'+' or (byte)'-') position++;
-            if (position == number.Length) return false;
+            if (position == number.Length) return DecimalText.NotANumber;
             for (; position < number.Length; position++)
             {
-                if (!char.IsAsciiDigit((char)number[position])) return false;
+                if (!char.IsAsciiDigit((char)number[position])) return DecimalText.NotANumber;
                 // Past a million the number has far more digits than any decimal (or is zero, which the digits show).
                 exponent = Math.Min(exponent * 10 + (number[position] - '0'), 1_000_000);
             }
             if (exponentNegative) exponent = -exponent;
         }
-        if (position != number.Length || integerDigits.Length == 0) return false;
+        if (position != number.Length || integerDigits.Length == 0) return DecimalText.NotANumber;
 
         // The digits of integer and fraction as one run, read through Digit(i); the value is that run × 10^-textScale.
         var count = integerDigits.Length + fractionDigits.Length;
@@ -167,7 +183,7 @@ internal static class JsonScalarText
         {
             // Zero, at the scale its text has, at most the column's.
             value = new decimal(0, 0, 0, false, (byte)Math.Clamp(textScale, 0, Math.Min(scale, 28)));
-            return true;
+            return DecimalText.Fits;
         }
         // Trailing zeros past the column's scale say nothing: dropped. Any other digit there needs more scale than it has.
         while (textScale > scale && Digit(end - 1, integerDigits, fractionDigits) == 0)
@@ -175,21 +191,21 @@ internal static class JsonScalarText
             end--;
             textScale--;
         }
-        if (textScale > scale) return false;
+        if (textScale > scale) return DecimalText.TooManyDigits;
         var significant = end - first;
-        if (significant - textScale > precision - scale) return false;   // digits before the point
+        if (significant - textScale > precision - scale) return DecimalText.TooManyDigits;   // digits before the point
         UInt128 unscaled = 0;
         for (var i = first; i < end; i++) unscaled = unscaled * 10 + Digit(i, integerDigits, fractionDigits);
         for (; textScale < 0; textScale++) unscaled *= 10;
         if (textScale <= 28 && unscaled >> 96 == 0)
         {
             value = new decimal((int)(uint)unscaled, (int)(uint)(unscaled >> 32), (int)(uint)(unscaled >> 64), negative, (byte)textScale);
-            return true;
+            return DecimalText.Fits;
         }
         // Beyond scale 28 or 96 bits: trailing zeros may still make it fit (ParquetSchemaMapping.ToDecimal drops them).
         var exact = ParquetSchemaMapping.ToDecimal(negative ? -(BigInteger)unscaled : (BigInteger)unscaled, (int)textScale);
-        if (exact is null) return false;
+        if (exact is null) return DecimalText.BeyondDotNetDecimal;
         value = exact.Value;
-        return true;
+        return DecimalText.Fits;
     }
 }
