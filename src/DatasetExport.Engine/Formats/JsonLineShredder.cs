@@ -399,6 +399,9 @@ internal sealed class JsonLineShredder
     /// <summary>For a JSON string or number of the kind a field's text is read from, what it is not (empty otherwise).</summary>
     private static string WhyNot(FieldPlan field, ref Utf8JsonReader reader) => (field.Node, field.Kind, reader.TokenType) switch
     {
+        (LeafLayout, FieldKind.Timestamp, JsonTokenType.String)
+            when JsonScalarText.ParseTimestamp(reader.GetString(), out _) == JsonScalarText.TimestampText.OutsideRange
+            => ", " + JsonScalarText.TimestampOutsideRange,
         (LeafLayout, FieldKind.Timestamp, JsonTokenType.String) => ", not " + JsonScalarText.TimestampForms,
         (LeafLayout, FieldKind.Date, JsonTokenType.String) => ", not " + JsonScalarText.DateForms,
         (LeafLayout, FieldKind.Time, JsonTokenType.String) => ", not " + JsonScalarText.TimeForms,

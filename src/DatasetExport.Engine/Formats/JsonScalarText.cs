@@ -26,18 +26,34 @@ internal static class JsonScalarText
 
     public const string TimeForms = "a time HH:mm[:ss[.fffffffff]]";
 
-    public static bool TryParseTimestamp(ReadOnlySpan<char> text, out DateTime timestamp)
+    /// <summary>The forms <see cref="TryParseTimestamp"/> reads whose instant in UTC is outside what a <see cref="DateTime"/> holds, for messages.</summary>
+    public const string TimestampOutsideRange = "an ISO-8601 timestamp outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z in UTC, the instants this tool holds";
+
+    public static bool TryParseTimestamp(ReadOnlySpan<char> text, out DateTime timestamp) => ParseTimestamp(text, out timestamp) == TimestampText.Fits;
+
+    /// <summary>What <see cref="TryParseTimestamp"/> made of a string, for messages.</summary>
+    public enum TimestampText
+    {
+        Fits,
+        /// <summary>Not one of the forms read.</summary>
+        NotTheForm,
+        /// <summary>One of the forms, whose offset takes it before year 1 or past year 9999 in UTC.</summary>
+        OutsideRange,
+    }
+
+    /// <summary>As <see cref="TryParseTimestamp"/>, saying why a string does not fit.</summary>
+    public static TimestampText ParseTimestamp(ReadOnlySpan<char> text, out DateTime timestamp)
     {
         timestamp = default;
-        if (text.Length < 16 || !TryParseDate(text[..10], out var date) || text[10] is not ('T' or 't' or ' ')) return false;
+        if (text.Length < 16 || !TryParseDate(text[..10], out var date) || text[10] is not ('T' or 't' or ' ')) return TimestampText.NotTheForm;
         var rest = text[11..];
-        if (!TryParseTimeOfDay(ref rest, out var timeTicks)) return false;
+        if (!TryParseTimeOfDay(ref rest, out var timeTicks)) return TimestampText.NotTheForm;
         long offsetTicks = 0;
-        if (rest.Length > 0 && !TryParseOffset(rest, out offsetTicks)) return false;
+        if (rest.Length > 0 && !TryParseOffset(rest, out offsetTicks)) return TimestampText.NotTheForm;
         var ticks = date.DayNumber * TimeSpan.TicksPerDay + timeTicks - offsetTicks;
-        if (ticks < DateTime.MinValue.Ticks || ticks > DateTime.MaxValue.Ticks) return false;
+        if (ticks < DateTime.MinValue.Ticks || ticks > DateTime.MaxValue.Ticks) return TimestampText.OutsideRange;
         timestamp = new DateTime(ticks, DateTimeKind.Utc);
-        return true;
+        return TimestampText.Fits;
     }
 
     public static bool TryParseDate(ReadOnlySpan<char> text, out DateOnly date)

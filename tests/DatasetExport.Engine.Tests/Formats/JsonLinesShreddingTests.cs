@@ -346,4 +346,30 @@ public sealed class JsonLinesShreddingTests : IDisposable
             $"(line 5): field 'n' is decimal(38,30) in the dataset schema but this line holds a number (123456789.5), {Digits}",
         ], reported);
     }
+
+    [Fact]
+    public async Task An_iso_timestamp_whose_offset_takes_it_past_year_1_or_9999_in_utc_says_so_not_that_it_is_no_iso_timestamp()
+    {
+        var path = Write("edges.jsonl",
+            """{"ts": "0001-01-01T00:30:00-01:00"}""",
+            """{"ts": "9999-12-31T23:59:59.9999999Z"}""",
+            """{"ts": "9999-12-31T22:00:00.5-01:00"}""",
+            """{"ts": "0001-01-01T00:30:00+01:00"}""",
+            """{"ts": "9999-12-31T23:00:00-02:00"}""");
+        var reported = new List<string>();
+
+        var records = (await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path,
+            new DatasetSchema([new SchemaField("ts", FieldKind.Timestamp)]))).SelectMany(chunk => chunk.Records).ToList();
+
+        RecordAssert.Equal(
+        [
+            new() { ["ts"] = new DateTime(1, 1, 1, 1, 30, 0, DateTimeKind.Utc) },
+            new() { ["ts"] = DateTime.SpecifyKind(DateTime.MaxValue, DateTimeKind.Utc) },
+            new() { ["ts"] = new DateTime(9999, 12, 31, 23, 0, 0, 500, DateTimeKind.Utc) },
+        ], records);
+        Assert.Equal(
+            new[] { 4, 5 }.Select(line => $"(line {line}): field 'ts' is timestamp in the dataset schema but this line holds a string, " +
+                "an ISO-8601 timestamp outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z in UTC, the instants this tool holds."),
+            reported);
+    }
 }
