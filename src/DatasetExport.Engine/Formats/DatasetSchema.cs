@@ -56,6 +56,14 @@ public sealed record SchemaField(
     /// </summary>
     public bool JsonInferred { get; init; }
 
+    /// <summary>
+    /// A JSON-inferred Double that the merge made of one JSON batch's Int64 (integers only) and another's Double: meeting a
+    /// declared Decimal, it widens it to 19 integer digits as that Int64 would have (<see cref="SchemaMerger"/>), so the
+    /// merged kind does not depend on whether the JSON batches met each other before the decimal. Set only by merging
+    /// batches' schemas (a batch's own inference never sets it), so not kept in the state store; not part of equality.
+    /// </summary>
+    internal bool JsonIntegers { get; init; }
+
     /// <summary>Human-readable type, e.g. <c>decimal(18,2)</c>, <c>list&lt;string&gt;</c>, <c>struct&lt;a:int64,b:string&gt;</c>.</summary>
     public string TypeName => Kind switch
     {

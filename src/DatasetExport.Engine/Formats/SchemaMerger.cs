@@ -24,8 +24,9 @@ public sealed class SchemaConflictException : Exception
 /// columns missing on one side become nullable; structs, lists and maps merge recursively; a field whose batch only holds
 /// nulls there (<see cref="SchemaField.OnlyNulls"/>: JSON only ever null, Parquet UNKNOWN) takes the other side's kind;
 /// a field JSON inference gave (<see cref="SchemaField.JsonInferred"/>) takes a declared field's kind where JSON holds that
-/// kind as text: string with Timestamp, Date, Time or Binary, number with a fraction (Double) with Decimal, object (Struct)
-/// with a Map of string keys (its fields' kinds merged into the map's value kind).
+/// kind as text: string with Timestamp, Date, Time or Binary, number with a fraction (Double) with Decimal (widened to 19
+/// integer digits when the double was merged from another JSON batch's integers, <see cref="SchemaField.JsonIntegers"/>, as
+/// those integers widen it), object (Struct) with a Map of string keys (its fields' kinds merged into the map's value kind).
 /// Everything else is a <see cref="SchemaConflictException"/>.
 /// </summary>
 public static class SchemaMerger
@@ -119,7 +120,7 @@ public static class SchemaMerger
                         MergeField(first.ChildFields[1], second.ChildFields[1], path + ".value"),
                     ],
                 },
-                _ => first with { Nullable = nullable, JsonInferred = jsonInferred },
+                _ => first with { Nullable = nullable, JsonInferred = jsonInferred, JsonIntegers = jsonInferred && (first.JsonIntegers || second.JsonIntegers) },
             };
         }
 
@@ -129,7 +130,11 @@ public static class SchemaMerger
         {
             throw new SchemaConflictException(path, first.TypeName, second.TypeName);
         }
-        return widened with { Name = first.Name, Nullable = nullable, JsonInferred = jsonInferred };
+        // Two JSON batches' numbers, one's integers only: a double that remembers them, so a declared decimal met later widens
+        // as their int64 would have (the merged kind is the same in any order).
+        var jsonIntegers = jsonInferred && widened.Kind == FieldKind.Double
+            && (first.Kind == FieldKind.Int64 || second.Kind == FieldKind.Int64 || first.JsonIntegers || second.JsonIntegers);
+        return widened with { Name = first.Name, Nullable = nullable, JsonInferred = jsonInferred, JsonIntegers = jsonIntegers };
     }
 
     /// <summary>
@@ -140,7 +145,11 @@ public static class SchemaMerger
     private static SchemaField? TakeDeclared(SchemaField json, SchemaField declared, string path) => (json.Kind, declared.Kind) switch
     {
         (FieldKind.String, FieldKind.Timestamp or FieldKind.Date or FieldKind.Time or FieldKind.Binary) => declared,
-        (FieldKind.Double, FieldKind.Decimal) => declared,
+        (FieldKind.Double, FieldKind.Decimal) when !json.JsonIntegers => declared,
+        // A double merged from another JSON batch's integers: widened as those integers widen a decimal.
+        (FieldKind.Double, FieldKind.Decimal) => WidenDecimalDigits(declared, integerDigits: 19) is { Precision: <= MaxDecimalPrecision } wider
+            ? wider
+            : throw new SchemaConflictException(path, json.TypeName, declared.TypeName),
         (FieldKind.Struct, FieldKind.Map) when declared.ChildFields[0].Kind == FieldKind.String => declared with
         {
             Children =

@@ -278,7 +278,8 @@ public sealed class PersistedBatchSchemaTests : IDisposable
     {
         // A batch of integers only: kept before fields said whether JSON inference gave them, its int64 read as declared, so
         // merged with another JSON batch's numbers with a fraction it made a declared double, which conflicted with the
-        // Parquet decimal until the file changed or the entry expired (30 days). Read again, the numbers take the decimal.
+        // Parquet decimal until the file changed or the entry expired (30 days). Read again, the numbers take the decimal
+        // (widened for the integers).
         var ints = WriteBatch("a.jsonl", "{\"m\":5}\n");
         Assert.Equal("m int64", (await ScanInNewProcessAsync()).Schema!.ToString());
         using (var connection = new SqliteConnection($"Data Source={Path.Combine(_home.Path, SqliteStateStore.DatabaseFileName)}"))
@@ -300,7 +301,7 @@ public sealed class PersistedBatchSchemaTests : IDisposable
         var merged = await ScanInNewProcessAsync();
 
         Assert.True(merged.Schema is not null, merged.Reason);
-        Assert.Equal("m decimal(10,2)", merged.Schema.ToString());
+        Assert.Equal("m decimal(21,2)", merged.Schema.ToString());
         Assert.True(Assert.Single(_store.GetBatchSchemas([ints], skipInvalidRecords: false)).Schema.Fields[0].JsonInferred);
     }
 }
