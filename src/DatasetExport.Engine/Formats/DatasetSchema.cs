@@ -57,12 +57,13 @@ public sealed record SchemaField(
     public bool JsonInferred { get; init; }
 
     /// <summary>
-    /// A JSON-inferred Double that the merge made of one JSON batch's Int64 (integers only) and another's Double: meeting a
-    /// declared Decimal, it widens it to 19 integer digits as that Int64 would have (<see cref="SchemaMerger"/>), so the
-    /// merged kind does not depend on whether the JSON batches met each other before the decimal. Set only by merging
-    /// batches' schemas (a batch's own inference never sets it), so not kept in the state store; not part of equality.
+    /// For a JSON-inferred Double that the merge made of it and integers (another JSON batch's Int64, or a declared Int32 or
+    /// Int64 column): the integer digits those integers need (19 for int64, 10 for int32), to which a declared Decimal it
+    /// meets later widens, as the integers widen it when they meet it first (<see cref="SchemaMerger"/>), so the merged
+    /// kind does not depend on the order the batches meet in. 0 otherwise. Set only by merging batches' schemas (a batch's
+    /// own inference never sets it), so not kept in the state store; not part of equality.
     /// </summary>
-    internal bool JsonIntegers { get; init; }
+    internal int IntegerDigits { get; init; }
 
     /// <summary>Human-readable type, e.g. <c>decimal(18,2)</c>, <c>list&lt;string&gt;</c>, <c>struct&lt;a:int64,b:string&gt;</c>.</summary>
     public string TypeName => Kind switch

@@ -216,4 +216,25 @@ public sealed class SchemaMergerTests
         Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge([integers, fractions, wide]));
         Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge([wide, integers, fractions]));
     }
+
+    [Theory]
+    [InlineData(FieldKind.Int64, "m decimal(22,3)")]
+    [InlineData(FieldKind.Int32, "m decimal(13,3)")]
+    public void A_json_double_beside_a_declared_integer_column_and_a_declared_decimal_gives_the_widened_decimal_in_any_order(FieldKind integer, string expected)
+    {
+        // Was a conflict (double vs decimal(12,3)) when the JSON double met the integer column first: their double was
+        // declared, and two declared kinds are never reconciled; with the decimal first, the integers widened it.
+        var fractions = Inferred("""{"m": 1.5}""");
+        var integers = Schema(Field("m", integer, nullable: true));
+        var declared = Schema(Field("m", FieldKind.Decimal, nullable: true, precision: 12, scale: 3));
+        DatasetSchema[] batches = [fractions, integers, declared];
+        int[][] orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+
+        var merged = orders.Select(order => SchemaMerger.Merge(order.Select(i => batches[i])).ToString()).ToList();
+
+        Assert.Equal(Enumerable.Repeat(expected, orders.Length), merged);
+        // Without a decimal, the integer column with the JSON numbers is a double, as before.
+        Assert.Equal("m double", SchemaMerger.Merge(integers, fractions).ToString());
+        Assert.Equal("m double", SchemaMerger.Merge(fractions, integers).ToString());
+    }
 }
