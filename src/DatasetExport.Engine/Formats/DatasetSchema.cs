@@ -56,6 +56,15 @@ public sealed record SchemaField(
     /// </summary>
     public bool JsonInferred { get; init; }
 
+    /// <summary>
+    /// For a JSON-inferred Double that the merge made of it and integers (another JSON batch's Int64, or a declared Int32 or
+    /// Int64 column): the integer digits those integers need (19 for int64, 10 for int32), to which a declared Decimal it
+    /// meets later widens, as the integers widen it when they meet it first (<see cref="SchemaMerger"/>), so the merged
+    /// kind does not depend on the order the batches meet in. 0 otherwise. Set only by merging batches' schemas (a batch's
+    /// own inference never sets it), so not kept in the state store; not part of equality.
+    /// </summary>
+    internal int IntegerDigits { get; init; }
+
     /// <summary>Human-readable type, e.g. <c>decimal(18,2)</c>, <c>list&lt;string&gt;</c>, <c>struct&lt;a:int64,b:string&gt;</c>.</summary>
     public string TypeName => Kind switch
     {

@@ -6,8 +6,8 @@ namespace DatasetExport.Engine.Formats;
 /// A dataset schema as JSON text, for the state store's record of batch schemas: an array of fields, each
 /// <c>{"name", "kind", "nullable", "precision", "scale", "onlyNulls", "jsonInferred", "children"}</c> (kinds by
 /// <see cref="FieldKind"/> name; <c>onlyNulls</c>, <see cref="SchemaField.OnlyNulls"/>, on every nullable string and int32
-/// and wherever true; <c>jsonInferred</c>, <see cref="SchemaField.JsonInferred"/>, on every string, double and struct and
-/// wherever true: an entry kept before fields said so is a miss, its batch read again once).
+/// and wherever true; <c>jsonInferred</c>, <see cref="SchemaField.JsonInferred"/>, on every string, int64, double and struct
+/// and wherever true: an entry kept before fields said so is a miss, its batch read again once).
 /// </summary>
 internal static class DatasetSchemaJson
 {
@@ -75,8 +75,12 @@ internal static class DatasetSchemaJson
 
     private static bool TellsOnlyNulls(FieldKind kind, bool nullable) => nullable && kind is FieldKind.String or FieldKind.Int32;
 
-    /// <summary>The kinds whose JSON-inferred fields take a declared field's kind (SchemaMerger): every such field says whether it is one.</summary>
-    private static bool TellsJsonInferred(FieldKind kind) => kind is FieldKind.String or FieldKind.Double or FieldKind.Struct;
+    /// <summary>
+    /// The kinds whose JSON-inferred fields take a declared field's kind (SchemaMerger), or widen to one that does (an int64
+    /// with a JSON double is a double, which takes a decimal, where a declared int64 made a declared double that conflicts
+    /// with it): every such field says whether it is one.
+    /// </summary>
+    private static bool TellsJsonInferred(FieldKind kind) => kind is FieldKind.String or FieldKind.Int64 or FieldKind.Double or FieldKind.Struct;
 
     private static List<SchemaField> ReadFields(JsonElement array)
     {
@@ -99,7 +103,7 @@ internal static class DatasetSchemaJson
                 field.TryGetProperty("children", out var children) ? ReadFields(children) : null)
             {
                 OnlyNulls = onlyNulls,
-                // Likewise a string, double or struct says whether JSON inference gave it: an entry kept before is a miss.
+                // Likewise a string, int64, double or struct says whether JSON inference gave it: an entry kept before is a miss.
                 JsonInferred = TellsJsonInferred(kind)
                     ? field.GetProperty("jsonInferred").GetBoolean()
                     : field.TryGetProperty("jsonInferred", out var jsonInferred) && jsonInferred.GetBoolean(),

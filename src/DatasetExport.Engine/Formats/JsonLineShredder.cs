@@ -392,17 +392,23 @@ internal sealed class JsonLineShredder
         if (!added)
         {
             throw new BatchReadException(_path, $"line {_lineNumber}",
-                $"field '{field.Node.Path}' is {field.Node.Field.TypeName} in the dataset schema but this line holds {Describe(ref reader)}{WhyNot(field, token)}.");
+                $"field '{field.Node.Path}' is {field.Node.Field.TypeName} in the dataset schema but this line holds {Describe(ref reader)}{WhyNot(field, ref reader)}.");
         }
     }
 
     /// <summary>For a JSON string or number of the kind a field's text is read from, what it is not (empty otherwise).</summary>
-    private static string WhyNot(FieldPlan field, JsonTokenType token) => (field.Node, field.Kind, token) switch
+    private static string WhyNot(FieldPlan field, ref Utf8JsonReader reader) => (field.Node, field.Kind, reader.TokenType) switch
     {
+        (LeafLayout, FieldKind.Timestamp, JsonTokenType.String)
+            when JsonScalarText.ParseTimestamp(reader.GetString(), out _) == JsonScalarText.TimestampText.OutsideRange
+            => ", " + JsonScalarText.TimestampOutsideRange,
         (LeafLayout, FieldKind.Timestamp, JsonTokenType.String) => ", not " + JsonScalarText.TimestampForms,
         (LeafLayout, FieldKind.Date, JsonTokenType.String) => ", not " + JsonScalarText.DateForms,
         (LeafLayout, FieldKind.Time, JsonTokenType.String) => ", not " + JsonScalarText.TimeForms,
         (LeafLayout, FieldKind.Binary, JsonTokenType.String) => ", not base64",
+        (LeafLayout, FieldKind.Decimal, JsonTokenType.Number)
+            when JsonScalarText.ParseDecimal(reader.ValueSpan, field.Node.Field.Precision, field.Node.Field.Scale, out _) == JsonScalarText.DecimalText.BeyondDotNetDecimal
+            => ", which this tool cannot hold exactly (.NET decimal holds 28 to 29 significant digits, at most 28 of them after the point)",
         (LeafLayout, FieldKind.Decimal, JsonTokenType.Number) => ", which it does not hold exactly (too many digits after the point or before it)",
         _ => "",
     };

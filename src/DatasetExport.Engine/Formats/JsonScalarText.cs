@@ -26,18 +26,34 @@ internal static class JsonScalarText
 
     public const string TimeForms = "a time HH:mm[:ss[.fffffffff]]";
 
-    public static bool TryParseTimestamp(ReadOnlySpan<char> text, out DateTime timestamp)
+    /// <summary>The forms <see cref="TryParseTimestamp"/> reads whose instant in UTC is outside what a <see cref="DateTime"/> holds, for messages.</summary>
+    public const string TimestampOutsideRange = "an ISO-8601 timestamp outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z in UTC, the instants this tool holds";
+
+    public static bool TryParseTimestamp(ReadOnlySpan<char> text, out DateTime timestamp) => ParseTimestamp(text, out timestamp) == TimestampText.Fits;
+
+    /// <summary>What <see cref="TryParseTimestamp"/> made of a string, for messages.</summary>
+    public enum TimestampText
+    {
+        Fits,
+        /// <summary>Not one of the forms read.</summary>
+        NotTheForm,
+        /// <summary>One of the forms, whose offset takes it before year 1 or past year 9999 in UTC.</summary>
+        OutsideRange,
+    }
+
+    /// <summary>As <see cref="TryParseTimestamp"/>, saying why a string does not fit.</summary>
+    public static TimestampText ParseTimestamp(ReadOnlySpan<char> text, out DateTime timestamp)
     {
         timestamp = default;
-        if (text.Length < 16 || !TryParseDate(text[..10], out var date) || text[10] is not ('T' or 't' or ' ')) return false;
+        if (text.Length < 16 || !TryParseDate(text[..10], out var date) || text[10] is not ('T' or 't' or ' ')) return TimestampText.NotTheForm;
         var rest = text[11..];
-        if (!TryParseTimeOfDay(ref rest, out var timeTicks)) return false;
+        if (!TryParseTimeOfDay(ref rest, out var timeTicks)) return TimestampText.NotTheForm;
         long offsetTicks = 0;
-        if (rest.Length > 0 && !TryParseOffset(rest, out offsetTicks)) return false;
+        if (rest.Length > 0 && !TryParseOffset(rest, out offsetTicks)) return TimestampText.NotTheForm;
         var ticks = date.DayNumber * TimeSpan.TicksPerDay + timeTicks - offsetTicks;
-        if (ticks < DateTime.MinValue.Ticks || ticks > DateTime.MaxValue.Ticks) return false;
+        if (ticks < DateTime.MinValue.Ticks || ticks > DateTime.MaxValue.Ticks) return TimestampText.OutsideRange;
         timestamp = new DateTime(ticks, DateTimeKind.Utc);
-        return true;
+        return TimestampText.Fits;
     }
 
     public static bool TryParseDate(ReadOnlySpan<char> text, out DateOnly date)
@@ -122,7 +138,23 @@ internal static class JsonScalarText
     /// <paramref name="scale"/> digits after the point and <paramref name="precision"/> − <paramref name="scale"/> before it
     /// (leading and trailing zeros aside), and a .NET decimal holds it exactly; false otherwise. No double on the way.
     /// </summary>
-    public static bool TryParseDecimal(ReadOnlySpan<byte> number, int precision, int scale, out decimal value)
+    public static bool TryParseDecimal(ReadOnlySpan<byte> number, int precision, int scale, out decimal value) =>
+        ParseDecimal(number, precision, scale, out value) == DecimalText.Fits;
+
+    /// <summary>What <see cref="TryParseDecimal"/> made of a JSON number, for messages.</summary>
+    public enum DecimalText
+    {
+        Fits,
+        /// <summary>Not a JSON number's text.</summary>
+        NotANumber,
+        /// <summary>More digits after the point than the scale, or before it than precision − scale, allow.</summary>
+        TooManyDigits,
+        /// <summary>Within the column's precision and scale, but beyond what one .NET <see cref="decimal"/> holds exactly.</summary>
+        BeyondDotNetDecimal,
+    }
+
+    /// <summary>As <see cref="TryParseDecimal"/>, saying why a number does not fit.</summary>
+    public static DecimalText ParseDecimal(ReadOnlySpan<byte> number, int precision, int scale, out decimal value)
     {
         value = 0;
         var position = 0;
@@ -144,16 +176,16 @@ internal static class JsonScalarText
             position++;
             var exponentNegative = position < number.Length && number[position] == (byte)'-';
             if (position < number.Length && number[position] is (byte)'+' or (byte)'-') position++;
-            if (position == number.Length) return false;
+            if (position == number.Length) return DecimalText.NotANumber;
             for (; position < number.Length; position++)
             {
-                if (!char.IsAsciiDigit((char)number[position])) return false;
+                if (!char.IsAsciiDigit((char)number[position])) return DecimalText.NotANumber;
                 // Past a million the number has far more digits than any decimal (or is zero, which the digits show).
                 exponent = Math.Min(exponent * 10 + (number[position] - '0'), 1_000_000);
             }
             if (exponentNegative) exponent = -exponent;
         }
-        if (position != number.Length || integerDigits.Length == 0) return false;
+        if (position != number.Length || integerDigits.Length == 0) return DecimalText.NotANumber;
 
         // The digits of integer and fraction as one run, read through Digit(i); the value is that run × 10^-textScale.
         var count = integerDigits.Length + fractionDigits.Length;
@@ -167,7 +199,7 @@ internal static class JsonScalarText
         {
             // Zero, at the scale its text has, at most the column's.
             value = new decimal(0, 0, 0, false, (byte)Math.Clamp(textScale, 0, Math.Min(scale, 28)));
-            return true;
+            return DecimalText.Fits;
         }
         // Trailing zeros past the column's scale say nothing: dropped. Any other digit there needs more scale than it has.
         while (textScale > scale && Digit(end - 1, integerDigits, fractionDigits) == 0)
@@ -175,21 +207,21 @@ internal static class JsonScalarText
             end--;
             textScale--;
         }
-        if (textScale > scale) return false;
+        if (textScale > scale) return DecimalText.TooManyDigits;
         var significant = end - first;
-        if (significant - textScale > precision - scale) return false;   // digits before the point
+        if (significant - textScale > precision - scale) return DecimalText.TooManyDigits;   // digits before the point
         UInt128 unscaled = 0;
         for (var i = first; i < end; i++) unscaled = unscaled * 10 + Digit(i, integerDigits, fractionDigits);
         for (; textScale < 0; textScale++) unscaled *= 10;
         if (textScale <= 28 && unscaled >> 96 == 0)
         {
             value = new decimal((int)(uint)unscaled, (int)(uint)(unscaled >> 32), (int)(uint)(unscaled >> 64), negative, (byte)textScale);
-            return true;
+            return DecimalText.Fits;
         }
         // Beyond scale 28 or 96 bits: trailing zeros may still make it fit (ParquetSchemaMapping.ToDecimal drops them).
         var exact = ParquetSchemaMapping.ToDecimal(negative ? -(BigInteger)unscaled : (BigInteger)unscaled, (int)textScale);
-        if (exact is null) return false;
+        if (exact is null) return DecimalText.BeyondDotNetDecimal;
         value = exact.Value;
-        return true;
+        return DecimalText.Fits;
     }
 }

@@ -24,8 +24,9 @@ public sealed class SchemaConflictException : Exception
 /// columns missing on one side become nullable; structs, lists and maps merge recursively; a field whose batch only holds
 /// nulls there (<see cref="SchemaField.OnlyNulls"/>: JSON only ever null, Parquet UNKNOWN) takes the other side's kind;
 /// a field JSON inference gave (<see cref="SchemaField.JsonInferred"/>) takes a declared field's kind where JSON holds that
-/// kind as text: string with Timestamp, Date, Time or Binary, number with a fraction (Double) with Decimal, object (Struct)
-/// with a Map of string keys (its fields' kinds merged into the map's value kind).
+/// kind as text: string with Timestamp, Date, Time or Binary, number with a fraction (Double) with Decimal (widened as
+/// integers widen it when the double was merged from another batch's integers, <see cref="SchemaField.IntegerDigits"/>),
+/// object (Struct) with a Map of string keys (its fields' kinds merged into the map's value kind).
 /// Everything else is a <see cref="SchemaConflictException"/>.
 /// </summary>
 public static class SchemaMerger
@@ -92,7 +93,8 @@ public static class SchemaMerger
             var (json, declared) = first.JsonInferred ? (first, second) : (second, first);
             if (TakeDeclared(json, declared, path) is { } conformed) return conformed with { Name = first.Name, Nullable = nullable };
         }
-        // The merge of a JSON field with a declared one is a declared field (a Parquet string column stays one).
+        // The merge of a JSON field with a declared one is a declared field (a Parquet string column stays one), but for a
+        // JSON double that widened a declared integer column (below).
         var jsonInferred = first.JsonInferred && second.JsonInferred;
         if (first.Kind == second.Kind)
         {
@@ -119,7 +121,10 @@ public static class SchemaMerger
                         MergeField(first.ChildFields[1], second.ChildFields[1], path + ".value"),
                     ],
                 },
-                _ => first with { Nullable = nullable, JsonInferred = jsonInferred },
+                _ => first with
+                {
+                    Nullable = nullable, JsonInferred = jsonInferred, IntegerDigits = jsonInferred ? Math.Max(first.IntegerDigits, second.IntegerDigits) : 0,
+                },
             };
         }
 
@@ -129,7 +134,16 @@ public static class SchemaMerger
         {
             throw new SchemaConflictException(path, first.TypeName, second.TypeName);
         }
-        return widened with { Name = first.Name, Nullable = nullable, JsonInferred = jsonInferred };
+        // A JSON double with integers (another JSON batch's, or a declared integer column): still the JSON double, which takes
+        // a declared decimal met later, remembering the digits the integers need so that decimal widens as they would have
+        // widened it (the merged kind is the same in any order).
+        var (integers, jsonDouble) = first.Kind is FieldKind.Int32 or FieldKind.Int64 ? (first, second) : (second, first);
+        if (widened.Kind == FieldKind.Double && jsonDouble is { Kind: FieldKind.Double, JsonInferred: true } && integers.Kind is FieldKind.Int32 or FieldKind.Int64)
+        {
+            var digits = Math.Max(jsonDouble.IntegerDigits, integers.Kind == FieldKind.Int64 ? 19 : 10);
+            return widened with { Name = first.Name, Nullable = nullable, JsonInferred = true, IntegerDigits = digits };
+        }
+        return widened with { Name = first.Name, Nullable = nullable, JsonInferred = jsonInferred, IntegerDigits = 0 };
     }
 
     /// <summary>
@@ -140,7 +154,11 @@ public static class SchemaMerger
     private static SchemaField? TakeDeclared(SchemaField json, SchemaField declared, string path) => (json.Kind, declared.Kind) switch
     {
         (FieldKind.String, FieldKind.Timestamp or FieldKind.Date or FieldKind.Time or FieldKind.Binary) => declared,
-        (FieldKind.Double, FieldKind.Decimal) => declared,
+        (FieldKind.Double, FieldKind.Decimal) when json.IntegerDigits == 0 => declared,
+        // A double merged from integers: widened as those integers widen a decimal.
+        (FieldKind.Double, FieldKind.Decimal) => WidenDecimalDigits(declared, json.IntegerDigits) is { Precision: <= MaxDecimalPrecision } wider
+            ? wider
+            : throw new SchemaConflictException(path, json.TypeName, declared.TypeName),
         (FieldKind.Struct, FieldKind.Map) when declared.ChildFields[0].Kind == FieldKind.String => declared with
         {
             Children =

@@ -330,4 +330,40 @@ public sealed partial class SchemaEvolutionTests
         RecordAssert.Equal(records[..3], records[3..]);
         RecordAssert.Equal(TypedRecords(microseconds: true)[..3], records[..3]);
     }
+
+    [Theory]
+    [InlineData("a.jsonl", "b.jsonl", "c.parquet")]
+    [InlineData("b.jsonl", "c.jsonl", "a.parquet")]
+    public async Task Json_batches_of_integers_and_of_fractions_beside_a_parquet_decimal_export_whichever_comes_first(string integers, string fractions, string parquet)
+    {
+        // Was, with both JSON batches first in path order: the run failed, "a.jsonl (line 1): field 'm' is decimal(12,3) ...
+        // holds a number (12345678901), which it does not hold exactly"; with the Parquet batch first it succeeded.
+        Json(integers, """{"id": 1, "m": 12345678901}""");
+        Json(fractions, """{"id": 2, "m": 1.5}""");
+        Parquet(parquet, "SELECT 3::BIGINT AS id, 2.5::DECIMAL(12,3) AS m");
+        var flow = await AddFlowAsync("numbers", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(flow, 0));
+
+        Assert.Equal("id int64, m decimal(22,3)", (await DatasetSchemaAsync()).ToString());
+        Assert.Equal(["1|12345678901.000", "2|1.500", "3|2.500"],
+            _duck.Strings($"SELECT id || '|' || m FROM {Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet)} ORDER BY id"));
+    }
+
+    [Fact]
+    public async Task A_json_batch_of_fractions_before_parquet_integers_and_a_parquet_decimal_exports_as_the_widened_decimal()
+    {
+        // Was: "Column 'm' is double in one schema and decimal(12,3) in another" (the JSON double and the Parquet integers made
+        // a declared double first); with the decimal batch first it was decimal(22,3).
+        Json("a.jsonl", """{"id": 1, "m": 1.5}""");
+        Parquet("b.parquet", "SELECT 2::BIGINT AS id, 12345678901::BIGINT AS m");
+        Parquet("c.parquet", "SELECT 3::BIGINT AS id, 2.5::DECIMAL(12,3) AS m");
+        var flow = await AddFlowAsync("numbers", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(flow, 0));
+
+        Assert.Equal("id int64, m decimal(22,3)", (await DatasetSchemaAsync()).ToString());
+        Assert.Equal(["1|1.500", "2|12345678901.000", "3|2.500"],
+            _duck.Strings($"SELECT id || '|' || m FROM {Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet)} ORDER BY id"));
+    }
 }

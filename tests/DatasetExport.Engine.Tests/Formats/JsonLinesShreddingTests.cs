@@ -317,4 +317,59 @@ public sealed class JsonLinesShreddingTests : IDisposable
             "(line 18): field 'b' is binary in the dataset schema but this line holds a string, not base64.",
         ], reported);
     }
+
+    [Fact]
+    public async Task A_json_number_its_decimal_column_allows_but_dotnet_decimal_cannot_hold_says_so_not_too_many_digits()
+    {
+        // decimal(38,0) and decimal(38,30) allow these digits; .NET decimal (28 to 29 significant digits, scale at most 28) does not.
+        var path = Write("wide.jsonl",
+            """{"m": 1234567890123456789012345678, "n": 0.5}""",
+            """{"m": 123456789012345678901234567890}""",
+            """{"n": 1e-30}""",
+            """{"m": 1e38}""",
+            """{"n": 123456789.5}""");
+        var schema = new DatasetSchema(
+            [new SchemaField("m", FieldKind.Decimal, Precision: 38, Scale: 0), new SchemaField("n", FieldKind.Decimal, Precision: 38, Scale: 30)]);
+        var reported = new List<string>();
+
+        var records = (await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path, schema))
+            .SelectMany(chunk => chunk.Records).ToList();
+
+        RecordAssert.Equal([new() { ["m"] = 1234567890123456789012345678m, ["n"] = 0.5m }], records);
+        const string DotNet = "which this tool cannot hold exactly (.NET decimal holds 28 to 29 significant digits, at most 28 of them after the point).";
+        const string Digits = "which it does not hold exactly (too many digits after the point or before it).";
+        Assert.Equal(
+        [
+            $"(line 2): field 'm' is decimal(38,0) in the dataset schema but this line holds a number (123456789012345678901234567890), {DotNet}",
+            $"(line 3): field 'n' is decimal(38,30) in the dataset schema but this line holds a number (1e-30), {DotNet}",
+            $"(line 4): field 'm' is decimal(38,0) in the dataset schema but this line holds a number (1e38), {Digits}",
+            $"(line 5): field 'n' is decimal(38,30) in the dataset schema but this line holds a number (123456789.5), {Digits}",
+        ], reported);
+    }
+
+    [Fact]
+    public async Task An_iso_timestamp_whose_offset_takes_it_past_year_1_or_9999_in_utc_says_so_not_that_it_is_no_iso_timestamp()
+    {
+        var path = Write("edges.jsonl",
+            """{"ts": "0001-01-01T00:30:00-01:00"}""",
+            """{"ts": "9999-12-31T23:59:59.9999999Z"}""",
+            """{"ts": "9999-12-31T22:00:00.5-01:00"}""",
+            """{"ts": "0001-01-01T00:30:00+01:00"}""",
+            """{"ts": "9999-12-31T23:00:00-02:00"}""");
+        var reported = new List<string>();
+
+        var records = (await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path,
+            new DatasetSchema([new SchemaField("ts", FieldKind.Timestamp)]))).SelectMany(chunk => chunk.Records).ToList();
+
+        RecordAssert.Equal(
+        [
+            new() { ["ts"] = new DateTime(1, 1, 1, 1, 30, 0, DateTimeKind.Utc) },
+            new() { ["ts"] = DateTime.SpecifyKind(DateTime.MaxValue, DateTimeKind.Utc) },
+            new() { ["ts"] = new DateTime(9999, 12, 31, 23, 0, 0, 500, DateTimeKind.Utc) },
+        ], records);
+        Assert.Equal(
+            new[] { 4, 5 }.Select(line => $"(line {line}): field 'ts' is timestamp in the dataset schema but this line holds a string, " +
+                "an ISO-8601 timestamp outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z in UTC, the instants this tool holds."),
+            reported);
+    }
 }

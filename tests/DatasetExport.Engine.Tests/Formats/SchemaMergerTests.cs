@@ -194,4 +194,47 @@ public sealed class SchemaMergerTests
         var error = Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"mp": {"x": {"when": 5}}}"""), declared));
         Assert.Equal("mp.x.when", error.ColumnPath);
     }
+
+    [Fact]
+    public void Json_integers_of_one_batch_and_json_numbers_with_a_fraction_of_another_widen_a_declared_decimal_in_any_order()
+    {
+        // Was decimal(12,3) when the two JSON batches met first (their double took the decimal as declared, and the
+        // integers that needed the widening no longer fit) and decimal(22,3) when the decimal came before the integers.
+        var integers = Inferred("""{"m": 12345678901}""");
+        var fractions = Inferred("""{"m": 1.5}""");
+        var declared = Schema(Field("m", FieldKind.Decimal, nullable: true, precision: 12, scale: 3));
+        DatasetSchema[] batches = [integers, fractions, declared];
+        int[][] orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+
+        var merged = orders.Select(order => SchemaMerger.Merge(order.Select(i => batches[i])).ToString()).ToList();
+
+        Assert.Equal(Enumerable.Repeat("m decimal(22,3)", orders.Length), merged);
+        // One batch holding both keeps its rule: a field of numbers with a fraction takes the decimal as declared.
+        Assert.Equal("m decimal(12,3)", SchemaMerger.Merge(Inferred("""{"m": 1}""", """{"m": 1.5}"""), declared).ToString());
+        // Widened past 38 digits it is a conflict, as the integers alone are.
+        var wide = Schema(Field("m", FieldKind.Decimal, nullable: true, precision: 38, scale: 20));
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge([integers, fractions, wide]));
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge([wide, integers, fractions]));
+    }
+
+    [Theory]
+    [InlineData(FieldKind.Int64, "m decimal(22,3)")]
+    [InlineData(FieldKind.Int32, "m decimal(13,3)")]
+    public void A_json_double_beside_a_declared_integer_column_and_a_declared_decimal_gives_the_widened_decimal_in_any_order(FieldKind integer, string expected)
+    {
+        // Was a conflict (double vs decimal(12,3)) when the JSON double met the integer column first: their double was
+        // declared, and two declared kinds are never reconciled; with the decimal first, the integers widened it.
+        var fractions = Inferred("""{"m": 1.5}""");
+        var integers = Schema(Field("m", integer, nullable: true));
+        var declared = Schema(Field("m", FieldKind.Decimal, nullable: true, precision: 12, scale: 3));
+        DatasetSchema[] batches = [fractions, integers, declared];
+        int[][] orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+
+        var merged = orders.Select(order => SchemaMerger.Merge(order.Select(i => batches[i])).ToString()).ToList();
+
+        Assert.Equal(Enumerable.Repeat(expected, orders.Length), merged);
+        // Without a decimal, the integer column with the JSON numbers is a double, as before.
+        Assert.Equal("m double", SchemaMerger.Merge(integers, fractions).ToString());
+        Assert.Equal("m double", SchemaMerger.Merge(fractions, integers).ToString());
+    }
 }

@@ -272,4 +272,36 @@ public sealed class PersistedBatchSchemaTests : IDisposable
         var reread = await ScanInNewProcessAsync();
         Assert.Equal("tX string, m map<string,decimal(10,2)>, ts timestamp", reread.Schema?.ToString());
     }
+
+    [Fact]
+    public async Task A_json_batch_of_integers_kept_before_fields_said_so_is_read_again_and_its_numbers_take_a_parquet_decimal()
+    {
+        // A batch of integers only: kept before fields said whether JSON inference gave them, its int64 read as declared, so
+        // merged with another JSON batch's numbers with a fraction it made a declared double, which conflicted with the
+        // Parquet decimal until the file changed or the entry expired (30 days). Read again, the numbers take the decimal
+        // (widened for the integers).
+        var ints = WriteBatch("a.jsonl", "{\"m\":5}\n");
+        Assert.Equal("m int64", (await ScanInNewProcessAsync()).Schema!.ToString());
+        using (var connection = new SqliteConnection($"Data Source={Path.Combine(_home.Path, SqliteStateStore.DatabaseFileName)}"))
+        {
+            connection.Open();
+            using var old = connection.CreateCommand();
+            old.CommandText = "UPDATE batch_schemas SET schema_json = replace(schema_json, ',\"jsonInferred\":true', '') WHERE full_path = $path";
+            old.Parameters.AddWithValue("$path", ints);
+            Assert.Equal(1, old.ExecuteNonQuery());
+        }
+        WriteBatch("b.jsonl", "{\"m\":1.5}\n");
+        var parquet = _lake.Combine("web", "c.parquet");
+        using (var duck = new Tests.Formats.DuckDb())
+        {
+            duck.Execute($"COPY (SELECT 2.5::DECIMAL(10,2) AS m) TO {Tests.Formats.DuckDb.Quote(parquet)} (FORMAT parquet)");
+        }
+        File.SetLastWriteTimeUtc(parquet, DateTime.UtcNow.AddMinutes(-1));
+
+        var merged = await ScanInNewProcessAsync();
+
+        Assert.True(merged.Schema is not null, merged.Reason);
+        Assert.Equal("m decimal(21,2)", merged.Schema.ToString());
+        Assert.True(Assert.Single(_store.GetBatchSchemas([ints], skipInvalidRecords: false)).Schema.Fields[0].JsonInferred);
+    }
 }
