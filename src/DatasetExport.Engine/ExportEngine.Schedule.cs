@@ -91,12 +91,15 @@ public sealed partial class ExportEngine
 
     /// <summary>
     /// Runs each flow's <paramref name="work"/>, at most <paramref name="limit"/> at once and in order of start, and returns
-    /// their runs in the order of the work. One not started when <paramref name="cancellationToken"/> is cancelled never starts.
+    /// their runs in the order of the work. One not started when <paramref name="cancellationToken"/> is cancelled never starts;
+    /// nor does one not started when another failed (an exception other than the cancellation, e.g. an unusable state store):
+    /// the others still exporting end, then that exception is thrown, as flows run one after another stopped at the first.
     /// </summary>
     private static async Task<IReadOnlyList<RunRecord>> RunAtMostAsync(
         IReadOnlyList<Func<Task<IReadOnlyList<RunRecord>>>> work, int limit, CancellationToken cancellationToken)
     {
         using var turns = new SemaphoreSlim(limit);
+        using var failed = new CancellationTokenSource();
         // SemaphoreSlim lets waiters in in the order they came: with a limit of 1 the flows run one after another, in order.
         var running = work.Select(async flowWork =>
         {
@@ -104,7 +107,13 @@ public sealed partial class ExportEngine
             try
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                if (failed.IsCancellationRequested) return [];
                 return await Task.Run(flowWork, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                failed.Cancel();
+                throw;
             }
             finally
             {

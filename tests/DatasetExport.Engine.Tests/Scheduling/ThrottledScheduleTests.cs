@@ -4,6 +4,7 @@ using DatasetExport.Engine.Destinations.Local;
 using DatasetExport.Engine.Export;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.State;
+using Microsoft.Data.Sqlite;
 using static DatasetExport.Engine.Tests.Scheduling.ScheduleFixture;
 
 namespace DatasetExport.Engine.Tests.Scheduling;
@@ -141,6 +142,29 @@ public sealed class ThrottledScheduleTests : IDisposable
 
         Assert.Equal([("first", RunStatus.Succeeded), ("third", RunStatus.Succeeded)], runs.Select(run => (run.FlowName, run.Status)));
         Assert.DoesNotContain(_fixture.Engine.State.ListRuns(), run => run.FlowName == "second");
+    }
+
+    [Fact]
+    public async Task A_flow_failing_with_an_error_stops_the_flows_still_waiting_their_turn_as_one_after_another_did()
+    {
+        var progress = new InlineProgress<ExportProgress>(report =>
+        {
+            if (report.FlowName != "first" || report.Activity != "Written") return;
+            // The state store's record of "second" becomes unreadable (damaged, edited by hand) while it waits for first.
+            using var connection = new SqliteConnection($"Data Source={Path.Combine(_fixture.StateHome, SqliteStateStore.DatabaseFileName)};Pooling=False");
+            connection.Open();
+            using var damage = connection.CreateCommand();
+            damage.CommandText = "UPDATE flows SET dataset_ids = 'not json' WHERE name = 'second'";
+            Assert.Equal(1, damage.ExecuteNonQuery());
+        });
+        var third = _fixture.Engine.State.FindFlow("third")!;
+
+        var error = await Assert.ThrowsAsync<StateException>(() => _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, progress, default, throttleLimit: 1));
+
+        Assert.Contains("cannot read", error.Message);
+        // As before -ThrottleLimit: the flows after the one that failed were not started, their slots left for the next invocation.
+        Assert.Equal(["first"], _fixture.Engine.State.ListRuns().Select(run => run.FlowName));
+        Assert.Null(_fixture.Engine.State.GetFlow(third.Id)!.LastSlot);
     }
 
     [Fact]
