@@ -49,7 +49,8 @@ public sealed partial class ExportEngine
     /// several processes invoking at once run each flow, dataset and slot exactly once. A flow still exporting one of
     /// its datasets (another process, or a manual run) is skipped: its slot stays unclaimed for a later invocation.
     /// Up to <paramref name="throttleLimit"/> flows export at once (each flow's datasets one after another); a flow waiting
-    /// its turn is claimed only when it starts, and not at all once <paramref name="cancellationToken"/> is cancelled.
+    /// its turn is read again and claimed only when it starts (as stored then: one removed or disabled meanwhile does not
+    /// run), and not at all once <paramref name="cancellationToken"/> is cancelled.
     /// Returns every run, in the order of the flows; failed runs have Status Failed and Error set. <paramref name="progress"/>
     /// and <paramref name="deferred"/> (each slot left for later because a dataset is still exporting) are called on engine
     /// threads, from several flows at once when <paramref name="throttleLimit"/> is above 1.
@@ -68,23 +69,37 @@ public sealed partial class ExportEngine
         // A flow with a later slot due now runs that one instead: it supersedes the last slot as a later claimed slot does.
         foreach (var flow in flows.Where(f => f.Enabled && !due.Any(d => d.Flow.Id == f.Id)))
         {
-            work.Add(() => RedoAbandonedSlotAsync(flow, lake, progress, deferred, cancellationToken));
+            work.Add(() => CurrentFlow(flow) is { } current
+                ? RedoAbandonedSlotAsync(current, lake, progress, deferred, cancellationToken)
+                : Task.FromResult<IReadOnlyList<RunRecord>>([]));
         }
-        foreach (var (flow, slot) in due)
+        foreach (var (flow, _) in due)
         {
-            work.Add(() => RunSlotAsync(flow, slot, lake, progress, deferred, cancellationToken));
+            // The slot due when its turn comes: one claimed meanwhile (another process) is not due any more.
+            work.Add(() => CurrentFlow(flow) is { } current && FlowSchedule.For(current).LatestDueSlot(current.LastSlot, Time.GetUtcNow()) is { } slot
+                ? RunSlotAsync(current, slot, lake, progress, deferred, cancellationToken)
+                : Task.FromResult<IReadOnlyList<RunRecord>>([]));
         }
         return await RunAtMostAsync(work, throttleLimit, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
+    /// The flow as stored when its turn comes, or null when it was removed or disabled meanwhile: a flow may wait for others
+    /// (<c>-ThrottleLimit</c>), and another session may change it (its destination, datasets, schedule) while it waits.
+    /// </summary>
+    private FlowRecord? CurrentFlow(FlowRecord flow) => State.GetFlow(flow.Id) is { Enabled: true } current ? current : null;
+
+    /// <summary>
     /// Runs each flow's <paramref name="work"/>, at most <paramref name="limit"/> at once and in order of start, and returns
-    /// their runs in the order of the work. One not started when <paramref name="cancellationToken"/> is cancelled never starts.
+    /// their runs in the order of the work. One not started when <paramref name="cancellationToken"/> is cancelled never starts;
+    /// nor does one not started when another failed (an exception other than the cancellation, e.g. an unusable state store):
+    /// the others still exporting end, then that exception is thrown, as flows run one after another stopped at the first.
     /// </summary>
     private static async Task<IReadOnlyList<RunRecord>> RunAtMostAsync(
         IReadOnlyList<Func<Task<IReadOnlyList<RunRecord>>>> work, int limit, CancellationToken cancellationToken)
     {
         using var turns = new SemaphoreSlim(limit);
+        using var failed = new CancellationTokenSource();
         // SemaphoreSlim lets waiters in in the order they came: with a limit of 1 the flows run one after another, in order.
         var running = work.Select(async flowWork =>
         {
@@ -92,7 +107,13 @@ public sealed partial class ExportEngine
             try
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                if (failed.IsCancellationRequested) return [];
                 return await Task.Run(flowWork, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                failed.Cancel();
+                throw;
             }
             finally
             {

@@ -347,6 +347,29 @@ public sealed class ScheduleTests
     }
 
     [Fact]
+    public void Invoke_ExportSchedule_ThrottleLimit_stopped_while_flows_export_leaves_none_Running_and_the_waiting_flow_to_the_next_invocation()
+    {
+        using var session = new ModuleSession();
+        var lake = session.Work.Combine("lake");
+        TestLake.WriteJsonLinesDataset(lake, "events", batches: 40, recordsPerBatch: 2500);
+        session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path $Out -FileType Json -Compression Gzip | Out-Null
+            foreach ($name in 'a', 'b', 'c') { New-ExportFlow -Name $name -Destination d -Dataset events -Once -StartTime '2026-01-05T09:30Z' | Out-Null }
+            """, session.Work.Combine("out")).AssertNoErrors();
+
+        // Stopped (Ctrl+C) at the first progress record: a and b exporting, c waiting its turn.
+        Assert.Equal(PSInvocationState.Stopped, session.RunAndStopOnFirstProgress("Invoke-ExportSchedule -ThrottleLimit 2 -LakePath $args[0]", lake));
+
+        var stopped = session.Run("Get-ExportRun").AssertNoErrors().Output;
+        Assert.Equal(["a", "b"], stopped.Select(r => (string)r.Properties["Flow"].Value).Order());
+        Assert.All(stopped, r => Assert.Equal(("Failed", "The export was cancelled."), (r.Properties["Status"].Value.ToString(), (string)r.Properties["Error"].Value)));
+        var next = session.Run("Invoke-ExportSchedule -ThrottleLimit 2 -LakePath $args[0]", lake).AssertNoErrors();
+        var run = Assert.Single(next.Output);
+        Assert.Equal(("c", "Succeeded", 100_000L), ((string)run.Properties["Flow"].Value, run.Properties["Status"].Value.ToString(), Convert.ToInt64(run.Properties["RecordsWritten"].Value)));
+    }
+
+    [Fact]
     public void Invoke_ExportSchedule_warns_when_a_due_flow_waits_for_a_run_still_exporting_and_runs_it_later()
     {
         using var session = new ModuleSession();

@@ -1,6 +1,10 @@
 using System.Collections.Concurrent;
+using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Local;
 using DatasetExport.Engine.Export;
+using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.State;
+using Microsoft.Data.Sqlite;
 using static DatasetExport.Engine.Tests.Scheduling.ScheduleFixture;
 
 namespace DatasetExport.Engine.Tests.Scheduling;
@@ -85,6 +89,82 @@ public sealed class ThrottledScheduleTests : IDisposable
         // The next invocation runs them.
         var later = await _fixture.RunDueAsync();
         Assert.Equal(["second", "third"], later.Select(run => run.FlowName));
+    }
+
+    [Fact]
+    public async Task A_flow_disabled_while_it_waits_its_turn_is_not_run()
+    {
+        var progress = new InlineProgress<ExportProgress>(report =>
+        {
+            if (report.FlowName != "first" || report.Activity != "Written") return;
+            // Disable-ExportFlow second, in another session, while it waits for first.
+            var second = _fixture.Engine.State.FindFlow("second")!;
+            if (!second.Enabled) return;
+            second.Enabled = false;
+            _fixture.Engine.UpdateFlow(second);
+        });
+
+        var runs = await _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, progress, default, throttleLimit: 1);
+
+        Assert.Equal(["first", "third"], runs.Select(run => run.FlowName));
+        Assert.Empty(_fixture.Engine.State.ListRuns().Where(run => run.FlowName == "second"));
+        Assert.Null(_fixture.Engine.State.FindFlow("second")!.LastSlot);
+    }
+
+    [Fact]
+    public async Task A_flow_removed_with_its_destination_while_it_waits_its_turn_is_skipped_and_the_others_runs_come_back()
+    {
+        using var otherOutput = new TempFolder("de-throttle-other");
+        var other = new DestinationSettings
+        {
+            Name = "other",
+            Type = DestinationType.Local,
+            FileType = FileType.Json,
+            Compression = CompressionKind.None,
+            FolderPath = "exports",
+            Properties = { [LocalFolderDestination.PathProperty] = otherOutput.Path },
+        };
+        await _fixture.Engine.AddDestinationAsync(other, skipValidation: false, default);
+        var second = _fixture.Engine.State.FindFlow("second")!;
+        second.DestinationId = other.Id;
+        _fixture.Engine.UpdateFlow(second);
+        var removed = false;
+        var progress = new InlineProgress<ExportProgress>(report =>
+        {
+            if (removed || report.FlowName != "first" || report.Activity != "Written") return;
+            // Remove-ExportFlow second; Remove-ExportDestination other, in another session, while second waits for first.
+            removed = true;
+            _fixture.Engine.RemoveFlowAsync(_fixture.Engine.State.FindFlow("second")!, default).GetAwaiter().GetResult();
+            _fixture.Engine.RemoveDestinationAsync(_fixture.Engine.State.FindDestination("other")!, default).GetAwaiter().GetResult();
+        });
+
+        var runs = await _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, progress, default, throttleLimit: 1);
+
+        Assert.Equal([("first", RunStatus.Succeeded), ("third", RunStatus.Succeeded)], runs.Select(run => (run.FlowName, run.Status)));
+        Assert.DoesNotContain(_fixture.Engine.State.ListRuns(), run => run.FlowName == "second");
+    }
+
+    [Fact]
+    public async Task A_flow_failing_with_an_error_stops_the_flows_still_waiting_their_turn_as_one_after_another_did()
+    {
+        var progress = new InlineProgress<ExportProgress>(report =>
+        {
+            if (report.FlowName != "first" || report.Activity != "Written") return;
+            // The state store's record of "second" becomes unreadable (damaged, edited by hand) while it waits for first.
+            using var connection = new SqliteConnection($"Data Source={Path.Combine(_fixture.StateHome, SqliteStateStore.DatabaseFileName)};Pooling=False");
+            connection.Open();
+            using var damage = connection.CreateCommand();
+            damage.CommandText = "UPDATE flows SET dataset_ids = 'not json' WHERE name = 'second'";
+            Assert.Equal(1, damage.ExecuteNonQuery());
+        });
+        var third = _fixture.Engine.State.FindFlow("third")!;
+
+        var error = await Assert.ThrowsAsync<StateException>(() => _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, progress, default, throttleLimit: 1));
+
+        Assert.Contains("cannot read", error.Message);
+        // As before -ThrottleLimit: the flows after the one that failed were not started, their slots left for the next invocation.
+        Assert.Equal(["first"], _fixture.Engine.State.ListRuns().Select(run => run.FlowName));
+        Assert.Null(_fixture.Engine.State.GetFlow(third.Id)!.LastSlot);
     }
 
     [Fact]
