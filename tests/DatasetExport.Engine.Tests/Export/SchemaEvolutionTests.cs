@@ -632,4 +632,23 @@ public sealed partial class SchemaEvolutionTests : IDisposable
         var relation = Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet);
         Assert.Equal(["1|NULL", "2|NULL"], _duck.Strings($"SELECT id || '|' || coalesce(note::VARCHAR, 'NULL') FROM {relation} ORDER BY id"));
     }
+
+    [Theory]
+    [InlineData("a.parquet", "b.parquet")]
+    [InlineData("b.parquet", "a.parquet")]
+    public async Task A_parquet_batch_of_no_rows_typed_otherwise_takes_the_kinds_of_the_batches_with_values(string emptyFile, string fullFile)
+    {
+        // Was: "Column 'v' is string in one schema and int64 in another": a file of no rows (a pandas frame with nothing in
+        // it, its columns typed object) failed the dataset, though it holds no value of any kind.
+        Parquet(fullFile, "SELECT 1::BIGINT AS id, 7::BIGINT AS v, {'c': 1::INTEGER} AS s");
+        Parquet(emptyFile, "SELECT 2::BIGINT AS id, 'x'::VARCHAR AS v, 'y'::VARCHAR AS s, 3.5::DOUBLE AS extra WHERE false");
+        var flow = await AddFlowAsync("empty", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(flow, 0));
+
+        Assert.Equal(1, run.RecordsWritten);
+        var relation = Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet);
+        Assert.Equal("BIGINT", _duck.Describe(relation)["v"]);
+        Assert.Equal(["1|7|1|NULL"], _duck.Strings($"SELECT id || '|' || v || '|' || s.c || '|' || coalesce(extra::VARCHAR, 'NULL') FROM {relation}"));
+    }
 }
