@@ -304,4 +304,32 @@ public sealed class PersistedBatchSchemaTests : IDisposable
         Assert.Equal("m decimal(21,2)", merged.Schema.ToString());
         Assert.True(Assert.Single(_store.GetBatchSchemas([ints], skipInvalidRecords: false)).Schema.Fields[0].JsonInferred);
     }
+
+    [Fact]
+    public async Task A_parquet_batch_of_no_rows_kept_before_its_columns_were_marked_only_null_is_read_again()
+    {
+        Directory.CreateDirectory(_lake.Combine("web"));
+        var empty = _lake.Combine("web", "a.parquet");
+        var full = _lake.Combine("web", "b.parquet");
+        using (var duck = new Tests.Formats.DuckDb())
+        {
+            duck.Execute($"COPY (SELECT 'x'::VARCHAR AS v WHERE false) TO {Tests.Formats.DuckDb.Quote(empty)} (FORMAT parquet)");
+            duck.Execute($"COPY (SELECT 7::BIGINT AS v) TO {Tests.Formats.DuckDb.Quote(full)} (FORMAT parquet)");
+        }
+        foreach (var file in new[] { empty, full }) File.SetLastWriteTimeUtc(file, DateTime.UtcNow.AddMinutes(-1));
+        Assert.Equal("v int64", (await ScanInNewProcessAsync()).Schema?.ToString());
+
+        // As kept before: the empty file's column a plain string, which conflicted with the other batch's int64.
+        using (var connection = new SqliteConnection($"Data Source={Path.Combine(_home.Path, SqliteStateStore.DatabaseFileName)}"))
+        {
+            connection.Open();
+            using var old = connection.CreateCommand();
+            old.CommandText = "UPDATE batch_schemas SET schema_json = replace(schema_json, '\"onlyNulls\":true', '\"onlyNulls\":false') WHERE full_path = $path";
+            old.Parameters.AddWithValue("$path", empty);
+            Assert.Equal(1, old.ExecuteNonQuery());
+        }
+
+        Assert.Equal("v int64", (await ScanInNewProcessAsync()).Schema?.ToString());
+        Assert.True(Assert.Single(_store.GetBatchSchemas([empty], skipInvalidRecords: false)).Schema.Fields[0].OnlyNulls);
+    }
 }
