@@ -266,36 +266,13 @@ public sealed class SlotStateTests : IDisposable
     public void A_version_10_database_owes_a_redo_to_its_abandoned_last_slot_runs_and_knows_each_dataset_s_latest_export()
     {
         // Version 11 keeps what the scheduler reads apart from the run history; it starts from what that history says.
-        var home = _home.Combine("v10");
-        Directory.CreateDirectory(home);
-        var path = Path.Combine(home, SqliteStateStore.DatabaseFileName);
         var (flowId, destinationId) = (Guid.NewGuid(), Guid.NewGuid());
         var (webDead, shopDead, shopRedo, oldDead, webEarlier, webByHand) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
         const string slot = "2026-03-14T06:00:00.0000000Z", before = "2026-03-14T05:00:00.0000000Z", after = "2026-03-14T06:20:00.0000000Z";
-        string Run(Guid id, string dataset, string status, string scheduled) =>
-            $"('{id:D}', '{flowId:D}', 'hourly', '{dataset}', '{destinationId:D}', 'd', '{status}', 'Full', '{scheduled}', '{scheduled}', NULL, " +
-            $"'{scheduled}', 0, 0, 0, 0, 0, 0, '{dataset}/exportTime={scheduled[..4]}{scheduled[5..7]}{scheduled[8..10]}{scheduled[11..13]}{scheduled[14..16]}', 'exports', '[]')";
-        using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            connection.Open();
-            StateSchema.Migrate(connection, path, StateSchema.Migrations.Take(10).ToList());
-            using var insert = connection.CreateCommand();
-            insert.CommandText = $"""
-                INSERT INTO destinations (id, name, name_key, type, file_type, compression, include_manifest, max_file_size_mb, folder_path,
-                                          properties, created_at, modified_at)
-                VALUES ('{destinationId:D}', 'd', 'D', 'Local', 'Json', 'None', 1, 64, 'exports', '[]', '{before}', '{before}');
-                INSERT INTO flows (id, name, name_key, destination_id, dataset_ids, mode, enabled, schedule_kind, every_hours, time_zone,
-                                   created_at, modified_at, last_slot)
-                VALUES ('{flowId:D}', 'hourly', 'HOURLY', '{destinationId:D}', '["web","shop","old"]', 'Full', 1, 'Hourly', 1, 'UTC',
-                        '{before}', '{before}', '{slot}');
-                INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time, started_at,
-                                  completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes,
-                                  batch_count, export_path, folder_path, left_files)
-                VALUES {Run(webDead, "web", "Abandoned", slot)}, {Run(shopDead, "shop", "Abandoned", slot)}, {Run(shopRedo, "shop", "Succeeded", slot)},
-                       {Run(oldDead, "old", "Abandoned", before)}, {Run(webEarlier, "web", "Succeeded", before)}, {Run(webByHand, "web", "Succeeded", after)};
-                """;
-            insert.ExecuteNonQuery();
-        }
+        string Run(Guid id, string dataset, string status, string scheduled) => Version10Run(id, flowId, destinationId, dataset, status, scheduled);
+        var home = Version10Home("v10", flowId, destinationId, """["web","shop","old"]""", slot,
+            $"{Run(webDead, "web", "Abandoned", slot)}, {Run(shopDead, "shop", "Abandoned", slot)}, {Run(shopRedo, "shop", "Succeeded", slot)}, " +
+            $"{Run(oldDead, "old", "Abandoned", before)}, {Run(webEarlier, "web", "Succeeded", before)}, {Run(webByHand, "web", "Succeeded", after)}");
 
         using var store = SqliteStateStore.Open(home);
 
@@ -317,33 +294,11 @@ public sealed class SlotStateTests : IDisposable
         // Dataset ids are matched case-insensitively (the lake's ids, latest_exports, slot_redos): a flow's dataset respelled
         // while its slot ran ('Web' then 'web'). Was: the migration matched the slot's other runs case-sensitively, so the dead
         // 'Web' run was owed a redo although 'web' had been exported into that slot's folder, and the redo exported it there again.
-        var home = _home.Combine("v10-case");
-        Directory.CreateDirectory(home);
-        var path = Path.Combine(home, SqliteStateStore.DatabaseFileName);
         var (flowId, destinationId) = (Guid.NewGuid(), Guid.NewGuid());
         const string slot = "2026-03-14T06:00:00.0000000Z";
-        string Run(string dataset, string status) =>
-            $"('{Guid.NewGuid():D}', '{flowId:D}', 'hourly', '{dataset}', '{destinationId:D}', 'd', '{status}', 'Full', '{slot}', '{slot}', NULL, " +
-            $"'{slot}', 0, 0, 0, 0, 0, 0, '{dataset}/exportTime=202603140600', 'exports', '[]')";
-        using (var connection = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            connection.Open();
-            StateSchema.Migrate(connection, path, StateSchema.Migrations.Take(10).ToList());
-            using var insert = connection.CreateCommand();
-            insert.CommandText = $"""
-                INSERT INTO destinations (id, name, name_key, type, file_type, compression, include_manifest, max_file_size_mb, folder_path,
-                                          properties, created_at, modified_at)
-                VALUES ('{destinationId:D}', 'd', 'D', 'Local', 'Json', 'None', 1, 64, 'exports', '[]', '{slot}', '{slot}');
-                INSERT INTO flows (id, name, name_key, destination_id, dataset_ids, mode, enabled, schedule_kind, every_hours, time_zone,
-                                   created_at, modified_at, last_slot)
-                VALUES ('{flowId:D}', 'hourly', 'HOURLY', '{destinationId:D}', '["web","shop"]', 'Full', 1, 'Hourly', 1, 'UTC', '{slot}', '{slot}', '{slot}');
-                INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time, started_at,
-                                  completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes,
-                                  batch_count, export_path, folder_path, left_files)
-                VALUES {Run("Web", "Abandoned")}, {Run("web", "Succeeded")}, {Run("Shop", "Abandoned")}, {Run("shop", "Failed")};
-                """;
-            insert.ExecuteNonQuery();
-        }
+        string Run(string dataset, string status) => Version10Run(Guid.NewGuid(), flowId, destinationId, dataset, status, slot);
+        var home = Version10Home("v10-case", flowId, destinationId, """["web","shop"]""", slot,
+            $"{Run("Web", "Abandoned")}, {Run("web", "Succeeded")}, {Run("Shop", "Abandoned")}, {Run("shop", "Failed")}");
 
         using var store = SqliteStateStore.Open(home);
 
@@ -410,4 +365,38 @@ public sealed class SlotStateTests : IDisposable
         Assert.Empty(_store.ListSlotRedos(_flow.Id, Slot));
         Assert.False(_store.TryAddSlotRun(SlotRun("sales.customers", Slot)));
     }
+
+    /// <summary>
+    /// A state home whose database is at schema version 10 with destination 'd', an hourly flow (<paramref name="datasetIdsJson"/>,
+    /// last slot <paramref name="lastSlot"/>) and the runs <paramref name="runValues"/> (rows of <see cref="Version10Run"/>).
+    /// </summary>
+    private string Version10Home(string name, Guid flowId, Guid destinationId, string datasetIdsJson, string lastSlot, string runValues)
+    {
+        var home = _home.Combine(name);
+        Directory.CreateDirectory(home);
+        var path = Path.Combine(home, SqliteStateStore.DatabaseFileName);
+        using var connection = new SqliteConnection($"Data Source={path};Pooling=False");
+        connection.Open();
+        StateSchema.Migrate(connection, path, StateSchema.Migrations.Take(10).ToList());
+        using var insert = connection.CreateCommand();
+        insert.CommandText = $"""
+            INSERT INTO destinations (id, name, name_key, type, file_type, compression, include_manifest, max_file_size_mb, folder_path,
+                                      properties, created_at, modified_at)
+            VALUES ('{destinationId:D}', 'd', 'D', 'Local', 'Json', 'None', 1, 64, 'exports', '[]', '{lastSlot}', '{lastSlot}');
+            INSERT INTO flows (id, name, name_key, destination_id, dataset_ids, mode, enabled, schedule_kind, every_hours, time_zone,
+                               created_at, modified_at, last_slot)
+            VALUES ('{flowId:D}', 'hourly', 'HOURLY', '{destinationId:D}', '{datasetIdsJson}', 'Full', 1, 'Hourly', 1, 'UTC', '{lastSlot}', '{lastSlot}', '{lastSlot}');
+            INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time, started_at,
+                              completed_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes,
+                              batch_count, export_path, folder_path, left_files)
+            VALUES {runValues};
+            """;
+        insert.ExecuteNonQuery();
+        return home;
+    }
+
+    /// <summary>A version-10 runs row of flow 'hourly' to destination 'd', scheduled and started at <paramref name="scheduled"/>.</summary>
+    private static string Version10Run(Guid id, Guid flowId, Guid destinationId, string dataset, string status, string scheduled) =>
+        $"('{id:D}', '{flowId:D}', 'hourly', '{dataset}', '{destinationId:D}', 'd', '{status}', 'Full', '{scheduled}', '{scheduled}', NULL, " +
+        $"'{scheduled}', 0, 0, 0, 0, 0, 0, '{dataset}/exportTime={scheduled[..4]}{scheduled[5..7]}{scheduled[8..10]}{scheduled[11..13]}{scheduled[14..16]}', 'exports', '[]')";
 }
