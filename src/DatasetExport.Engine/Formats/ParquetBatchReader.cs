@@ -44,16 +44,10 @@ public sealed class ParquetBatchReader : IBatchReader
 
     public BatchFormat Format => BatchFormat.Parquet;
 
-    /// <summary>
-    /// The file's schema. A file of no rows holds no value of any column, so its declared kinds tell nothing: each of its
-    /// columns is marked <see cref="SchemaField.OnlyNulls"/> and takes another batch's kind (an empty file its producer typed
-    /// otherwise, e.g. a pandas frame of no rows with object columns, no longer conflicts with the dataset).
-    /// </summary>
     public async Task<DatasetSchema> ReadSchemaAsync(string path, bool gzipped, CancellationToken cancellationToken)
     {
         await using var file = await ParquetFile.OpenAsync(path, gzipped, TemporaryFolder, cancellationToken).ConfigureAwait(false);
-        if (file.Reader.RowGroups.Sum(group => group.RowCount) > 0) return file.Schema;
-        return new DatasetSchema(file.Schema.Fields.Select(field => field with { OnlyNulls = true }).ToList());
+        return file.Schema;
     }
 
     public async Task<long?> ReadRecordCountAsync(string path, bool gzipped, CancellationToken cancellationToken)
@@ -67,7 +61,7 @@ public sealed class ParquetBatchReader : IBatchReader
     {
         ArgumentNullException.ThrowIfNull(schema);
         await using var file = await ParquetFile.OpenAsync(path, gzipped, TemporaryFolder, cancellationToken).ConfigureAwait(false);
-        // No rows: nothing to read, whatever its columns' kinds (ReadSchemaAsync: they take the dataset's).
+        // No rows: nothing to read, whatever its columns' kinds (FolderLake merges them as only nulls).
         if (file.Reader.RowGroups.Sum(group => group.RowCount) == 0) yield break;
         var plan = ParquetColumnPlan.TryCreate(file.Reader.Schema, schema, path);
         // A struct child of the dataset schema missing from this file: read the file's own fields and shred their records.

@@ -162,6 +162,9 @@ public sealed class FolderLake
             {
                 var (batchSchema, batchCount, sample) = reads[i].Result ?? throw reads[i].Error!;
                 count = batchCount;
+                // A batch of no rows holds no value of any column, so its declared kinds tell nothing: they take the other
+                // batches' (an empty file its producer typed otherwise, e.g. a pandas frame of no rows with object columns).
+                if (batchCount == 0) batchSchema = new DatasetSchema(batchSchema.Fields.Select(field => field with { OnlyNulls = true }).ToList());
                 schema = schema is null ? batchSchema : SchemaMerger.Merge(schema, batchSchema);
                 if (sample is not null) samples.Add(batch.FullPath, sample);
             }
@@ -221,9 +224,8 @@ public sealed class FolderLake
             {
                 var (read, settled, sample) = await ReadSchemaAsync(batches[i], options, known, token).ConfigureAwait(false);
                 reads[i] = ((read.Schema, read.RecordCount, sample), null);
-                // What the store holds already is not written again: a scan of an unchanged lake writes nothing (an entry it
-                // holds but that was a miss, read again, is).
-                if (settled && !(known.TryGetValue(read.FullPath, out var kept) && ReferenceEquals(kept, read))) newlyKnown[i] = read;
+                // What the store holds already is not written again: a scan of an unchanged lake writes nothing.
+                if (settled && !known.ContainsKey(read.FullPath)) newlyKnown[i] = read;
             }
             catch (Exception error) when (error is not OperationCanceledException)
             {
@@ -244,9 +246,7 @@ public sealed class FolderLake
         BatchInfo batch, BatchReadOptions options, IReadOnlyDictionary<string, KnownBatchSchema> known, CancellationToken cancellationToken)
     {
         if (_cache.TryGet(batch, options.SkipInvalidRecords, out var cached)) return (cached, true, null);
-        // An entry of a batch of no rows whose columns are not marked only-null was kept before they were (fourteenth
-        // session, ParquetBatchReader.ReadSchemaAsync): a miss, read again once.
-        if (known.TryGetValue(batch.FullPath, out var kept) && !(kept.RecordCount == 0 && kept.Schema.Fields.Any(field => !field.OnlyNulls)))
+        if (known.TryGetValue(batch.FullPath, out var kept))
         {
             _cache.Remember(kept);
             return (kept, true, null);
