@@ -85,17 +85,7 @@ public sealed partial class SqliteStateStore
             // A run for a later time exported one of the datasets to its destination since the caller read what supersedes the
             // slot (ExportEngine.SupersededDatasets): its run here would go into an older exportTime= folder. Nothing is claimed;
             // read again, the caller leaves that dataset out.
-            foreach (var run in runs)
-            {
-                if (Scalar("""
-                        SELECT 1 FROM latest_exports
-                        WHERE flow_id = $flow_id AND destination_id = $destination_id AND dataset_id = $dataset_id AND scheduled_time > $slot
-                        """, ("$flow_id", IdText(flowId)), ("$destination_id", IdText(run.DestinationId)), ("$dataset_id", run.DatasetId),
-                        ("$slot", DateText(slot))) is not null)
-                {
-                    return false;
-                }
-            }
+            if (runs.Any(Superseded)) return false;
             var claimed = Execute("""
                 UPDATE flows SET last_slot = $slot
                 WHERE id = $id AND (last_slot IS NULL OR last_slot < $slot)

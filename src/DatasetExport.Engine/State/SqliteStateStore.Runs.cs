@@ -28,18 +28,11 @@ public sealed partial class SqliteStateStore
         ArgumentNullException.ThrowIfNull(run);
         return Write(() =>
         {
-            (string, object?)[] slot = [("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime))];
-            // A run for a later time exported the dataset to this destination since the caller read what superseded the slot
-            // (ExportEngine.SupersededDatasets): the redo would put it into an older exportTime= folder. The debt stays, superseded.
-            if (Scalar("""
-                    SELECT 1 FROM latest_exports
-                    WHERE flow_id = $flow_id AND destination_id = $destination_id AND dataset_id = $dataset_id AND scheduled_time > $slot
-                    """, [.. slot, ("$destination_id", IdText(run.DestinationId))]) is not null)
-            {
-                return false;
-            }
+            // The redo would put the dataset into an older exportTime= folder than a later export's: the debt stays, superseded.
+            if (Superseded(run)) return false;
             // The redo owed since the slot's run was abandoned is paid once: the run's insert (or its InUse refusal) goes with it.
-            if (Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $slot", slot) == 0)
+            if (Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $slot",
+                    ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime))) == 0)
             {
                 return false;
             }
@@ -57,6 +50,17 @@ public sealed partial class SqliteStateStore
         ORDER BY dataset_id
         """, row => new LatestExport(row.Text("dataset_id"), row.Id("run_id"), row.Date("scheduled_time"), row.Date("started_at"), row.Text("export_path")),
         ("$flow_id", IdText(flowId)), ("$destination_id", IdText(destinationId)), ("$after", DateText(after))));
+
+    /// <summary>
+    /// Whether a run of <paramref name="run"/>'s flow for a later time exported its dataset to its destination
+    /// (<see cref="ListLatestExportsAfter"/>, committed since the caller read it: <paramref name="run"/> would go into an older
+    /// exportTime= folder); inside the transaction that would record <paramref name="run"/>.
+    /// </summary>
+    private bool Superseded(RunRecord run) => Scalar("""
+        SELECT 1 FROM latest_exports
+        WHERE flow_id = $flow_id AND destination_id = $destination_id AND dataset_id = $dataset_id AND scheduled_time > $slot
+        """, ("$flow_id", IdText(run.FlowId)), ("$destination_id", IdText(run.DestinationId)), ("$dataset_id", run.DatasetId),
+        ("$slot", DateText(run.ScheduledTime))) is not null;
 
     /// <summary>Inserts a new run in the current transaction; the unique index refuses a second Running run of a flow and dataset.</summary>
     private void InsertRun(RunRecord run)
