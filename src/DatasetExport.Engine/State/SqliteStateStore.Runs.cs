@@ -31,11 +31,7 @@ public sealed partial class SqliteStateStore
             // The redo would put the dataset into an older exportTime= folder than a later export's: the debt stays, superseded.
             if (Superseded(run)) return false;
             // The redo owed since the slot's run was abandoned is paid once: the run's insert (or its InUse refusal) goes with it.
-            if (Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $slot",
-                    ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime))) == 0)
-            {
-                return false;
-            }
+            if (!SettleSlotRedo(run)) return false;
             InsertRun(run);
             return true;
         });
@@ -62,6 +58,11 @@ public sealed partial class SqliteStateStore
         """, ("$flow_id", IdText(run.FlowId)), ("$destination_id", IdText(run.DestinationId)), ("$dataset_id", run.DatasetId),
         ("$slot", DateText(run.ScheduledTime))) is not null;
 
+    /// <summary>Deletes the redo the run's slot owed its dataset, if any (whether one was owed); inside a write transaction.</summary>
+    private bool SettleSlotRedo(RunRecord run) =>
+        Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $slot",
+            ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$slot", DateText(run.ScheduledTime))) > 0;
+
     /// <summary>Inserts a new run in the current transaction; the unique index refuses a second Running run of a flow and dataset.</summary>
     private void InsertRun(RunRecord run)
     {
@@ -79,8 +80,7 @@ public sealed partial class SqliteStateStore
                 """, RunParameters(run));
             InsertFiles(run, from: 0);
             // A run of an abandoned slot's time (an export by hand in the slot's minute shares its folder) is that slot's run.
-            Execute("DELETE FROM slot_redos WHERE flow_id = $flow_id AND dataset_id = $dataset_id AND slot = $scheduled_time",
-                ("$flow_id", IdText(run.FlowId)), ("$dataset_id", run.DatasetId), ("$scheduled_time", DateText(run.ScheduledTime)));
+            SettleSlotRedo(run);
         }
         catch (SqliteException error) when (IsUniqueViolation(error))
         {
