@@ -223,7 +223,7 @@ public sealed partial class ExportEngine
     /// <summary>
     /// Runs the flow now: one run per dataset, recorded in the state store. A failed dataset does not stop the
     /// others; its run is returned with Status Failed and Error set. <paramref name="progress"/> is called on
-    /// engine threads.
+    /// engine threads, and told of each run as it ends (<see cref="ExportProgress.EndedRun"/>).
     /// </summary>
     public Task<IReadOnlyList<RunRecord>> RunFlowAsync(FlowRecord flow, string lakePath, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
         IReadOnlyCollection<string>? datasetIds = null) =>

@@ -51,7 +51,9 @@ public sealed partial class ExportEngine
     /// Up to <paramref name="throttleLimit"/> flows export at once (each flow's datasets one after another); a flow waiting
     /// its turn is read again and claimed only when it starts (as stored then: one removed or disabled meanwhile does not
     /// run), and not at all once <paramref name="cancellationToken"/> is cancelled.
-    /// Returns every run, in the order of the flows; failed runs have Status Failed and Error set. <paramref name="progress"/>
+    /// Returns every run, in the order of the flows; failed runs have Status Failed and Error set. Each is also reported to
+    /// <paramref name="progress"/> as it ends (<see cref="ExportProgress.EndedRun"/>), so the runs of flows that ended are known
+    /// even when a later flow throws. <paramref name="progress"/>
     /// and <paramref name="deferred"/> (each slot left for later because a dataset is still exporting) are called on engine
     /// threads, from several flows at once when <paramref name="throttleLimit"/> is above 1.
     /// </summary>
@@ -244,7 +246,7 @@ public sealed partial class ExportEngine
         }
         catch (Exception error)
         {
-            foreach (var run in runs) FailUnstarted(run, error.Message);
+            for (var index = 0; index < runs.Count; index++) FailUnstarted(runs[index], error.Message, index, runs.Count, progress);
             return runs;
         }
         await using (target.ConfigureAwait(false))
@@ -255,8 +257,9 @@ public sealed partial class ExportEngine
 
     /// <summary>
     /// Exports runs already recorded Running, in order, keeping the waiting ones alive. When the export is cancelled (or the
-    /// state store fails), the runs not started yet end Failed with the reason, never left Running. Unless cancelled, the
-    /// flow's last progress report says it is done (<see cref="ExportProgress.IsFlowDone"/>).
+    /// state store fails), the runs not started yet end Failed with the reason, never left Running. Each run is reported as
+    /// it ends (<see cref="ExportProgress.EndedRun"/>); unless cancelled, the flow's last progress report says it is done
+    /// (<see cref="ExportProgress.IsFlowDone"/>).
     /// </summary>
     private async Task<IReadOnlyList<RunRecord>> ExportRunsAsync(
         FlowRecord flow, DestinationSettings destination, IExportDestination target, FolderLake lake, IReadOnlyList<RunRecord> runs,
@@ -273,6 +276,7 @@ public sealed partial class ExportEngine
             {
                 var scope = new ProgressScope(progress, flow.Name, runs[started].DatasetId, started, runs.Count);
                 await runner.RunAsync(flow, destination, target, lake, runs[started], heartbeat, scope, cancellationToken).ConfigureAwait(false);
+                progress?.Report(ExportProgress.ForRunEnded(runs[started], started, runs.Count));
             }
         }
         catch (Exception error)
@@ -280,7 +284,8 @@ public sealed partial class ExportEngine
             var reason = error is OperationCanceledException ? "The export was cancelled." : error.Message;
             // The run in progress when it was cancelled has ended already.
             var firstUnstarted = error is OperationCanceledException ? started + 1 : started;
-            foreach (var run in runs.Skip(firstUnstarted)) FailUnstarted(run, reason);
+            if (firstUnstarted > started && started < runs.Count) progress?.Report(ExportProgress.ForRunEnded(runs[started], started, runs.Count));
+            for (var index = firstUnstarted; index < runs.Count; index++) FailUnstarted(runs[index], reason, index, runs.Count, progress);
             if (error is OperationCanceledException) throw;
         }
         progress?.Report(ExportProgress.ForFlowDone(flow.Name, runs.Count));
@@ -347,7 +352,8 @@ public sealed partial class ExportEngine
     /// <summary>How long deleting what earlier runs left waits for a destination other than the one being exported to.</summary>
     private static readonly TimeSpan FilesLeftElsewhereBudget = TimeSpan.FromSeconds(30);
 
-    private void FailUnstarted(RunRecord run, string reason)
+    /// <summary>Records <paramref name="run"/>, the flow's dataset <paramref name="index"/> of <paramref name="count"/>, Failed for <paramref name="reason"/> before it started, and reports it ended.</summary>
+    private void FailUnstarted(RunRecord run, string reason, int index, int count, IProgress<ExportProgress>? progress)
     {
         run.Status = RunStatus.Failed;
         run.CompletedAt = Time.GetUtcNow();
@@ -362,6 +368,7 @@ public sealed partial class ExportEngine
             run.Status = RunStatus.Abandoned;
             run.Error = ExportRunner.LostRunError;
         }
+        progress?.Report(ExportProgress.ForRunEnded(run, index, count));
     }
 
     private List<FlowRecord> SelectFlows(IReadOnlyCollection<string>? flowNames)

@@ -242,25 +242,21 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
         Engine.State.ListDestinationNames().FirstOrDefault(destination => destination.Id == destinationId).Name ?? destinationId.ToString();
 
     /// <summary>
-    /// Writes each run; a Failed or Abandoned run is also a non-terminating error (ExportRunFailed, WriteError) whose
-    /// target is the run object. Returns how many failed or were abandoned.
+    /// Writes the run; a Failed or Abandoned run (<see cref="EndedBadly"/>) is also a non-terminating error (ExportRunFailed,
+    /// WriteError) whose target is the run object.
     /// </summary>
-    internal int WriteRuns(IReadOnlyList<RunRecord> runs)
+    internal void WriteRun(RunRecord run)
     {
-        var failures = 0;
-        foreach (var run in runs)
-        {
-            var output = EngineMapping.ToOutput(run);
-            WriteObject(output);
-            if (run.Status is not (EngineRunStatus.Failed or EngineRunStatus.Abandoned)) continue;
-            failures++;
-            var outcome = run.Status == EngineRunStatus.Failed ? "failed" : "was abandoned";
-            WriteError(new ErrorRecord(
-                new InvalidOperationException($"Export of dataset '{run.DatasetId}' by flow '{run.FlowName}' {outcome}: {run.Error}"),
-                "ExportRunFailed", ErrorCategory.WriteError, output));
-        }
-        return failures;
+        var output = EngineMapping.ToOutput(run);
+        WriteObject(output);
+        if (!EndedBadly(run)) return;
+        var outcome = run.Status == EngineRunStatus.Failed ? "failed" : "was abandoned";
+        WriteError(new ErrorRecord(
+            new InvalidOperationException($"Export of dataset '{run.DatasetId}' by flow '{run.FlowName}' {outcome}: {run.Error}"),
+            "ExportRunFailed", ErrorCategory.WriteError, output));
     }
+
+    internal static bool EndedBadly(RunRecord run) => run.Status is EngineRunStatus.Failed or EngineRunStatus.Abandoned;
 
     /// <summary>
     /// Items one of whose names matches any of the patterns (all when none); writes NotFound for each literal name that

@@ -9,9 +9,10 @@ using DatasetExport.Engine.State;
 namespace DatasetExport;
 
 /// <summary>
-/// Runs an export on a worker thread and writes its progress and the engine's log (<see cref="ExportEngine.Log"/>, as
-/// verbose records) from the pipeline thread only: PowerShell hosts are not safe to call from other threads, and drawing
-/// every report would slow the export down (Start-ExportRun, Invoke-ExportSchedule).
+/// Runs an export on a worker thread and writes, from the pipeline thread only, each run as it ends (with an error for a
+/// run that failed), its progress and the engine's log (<see cref="ExportEngine.Log"/>, as verbose records): PowerShell
+/// hosts are not safe to call from other threads, and drawing every report would slow the export down (Start-ExportRun,
+/// Invoke-ExportSchedule).
 /// </summary>
 internal static class ExportProgressWriter
 {
@@ -20,7 +21,11 @@ internal static class ExportProgressWriter
 
     private const int FirstActivityId = 1;
 
-    /// <summary>Runs <paramref name="export"/> and returns its runs; <paramref name="activity"/> titles the final "Done" record.</summary>
+    /// <summary>
+    /// Runs <paramref name="export"/>, writing each run as it ends, and returns its runs (all written by then);
+    /// <paramref name="activity"/> titles the final "Done" record. When the export throws, the runs that ended before were
+    /// written; the exception follows.
+    /// </summary>
     public static IReadOnlyList<RunRecord> Run(
         DatasetExportCmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Task<IReadOnlyList<RunRecord>>> export)
     {
@@ -66,7 +71,7 @@ internal static class ExportProgressWriter
     }
 
     /// <summary>Writes every log message and the progress worth drawing until the export ends.</summary>
-    private static void Pump(Cmdlet cmdlet, ChannelReader<Report> reports, ProgressBars bars)
+    private static void Pump(DatasetExportCmdlet cmdlet, ChannelReader<Report> reports, ProgressBars bars)
     {
         while (reports.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
@@ -81,6 +86,11 @@ internal static class ExportProgressWriter
                     continue;
                 }
                 var progress = report.Progress!;
+                if (progress.EndedRun is { } run)
+                {
+                    cmdlet.WriteRun(run);
+                    continue;
+                }
                 if (latest.Remove(progress.FlowName, out var previous) && (progress.IsFlowDone || !SameDataset(previous, progress))) bars.Draw(previous);
                 if (progress.IsFlowDone) bars.Complete(progress.FlowName);
                 else latest[progress.FlowName] = progress;

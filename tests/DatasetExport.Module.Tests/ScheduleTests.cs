@@ -334,7 +334,8 @@ public sealed class ScheduleTests
 
         var result = session.Run("Invoke-ExportSchedule -ThrottleLimit 2").AssertNoErrors();
 
-        Assert.Equal(["a orders", "b customers", "b orders"], result.Output.Select(r => $"{r.Properties["Flow"].Value} {r.Properties["DatasetId"].Value}"));
+        // Each run is written as it ends: flows side by side end in any order.
+        Assert.Equal(["a orders", "b customers", "b orders"], result.Output.Select(r => $"{r.Properties["Flow"].Value} {r.Properties["DatasetId"].Value}").Order());
         Assert.All(result.Output, r => Assert.Equal("Succeeded", r.Properties["Status"].Value.ToString()));
         // Each flow's bar: drawn under one activity id, then completed under it; none is left up.
         foreach (var flow in new[] { "a", "b" })
@@ -462,6 +463,32 @@ public sealed class ScheduleTests
         var written = lenient.Run("Invoke-ExportSchedule; 'after'");
         Assert.Equal("ExportRunFailed,DatasetExport.Commands.InvokeExportScheduleCommand", Assert.Single(written.Errors).FullyQualifiedErrorId);
         Assert.Equal("after", written.Output[^1].BaseObject);
+    }
+
+    [Fact]
+    public void Runs_are_written_as_they_end_so_a_flow_failing_the_command_loses_none_of_the_flows_before_it()
+    {
+        using var session = new ModuleSession();
+        var (lake, output) = ExportPipelineTests.MakeLake(session);
+        session.Run("""
+            param($Lake, $Out)
+            Set-DatasetExportOption -LakePath $Lake
+            New-ExportDestination -Name good -Type Local -Path $Out | Out-Null
+            New-ExportDestination -Name damaged -Type Local -Path $Out | Out-Null
+            New-ExportFlow -Name a-good -Destination good -Dataset orders, customers -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            New-ExportFlow -Name b-damaged -Destination damaged -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            """, lake, output).AssertNoErrors();
+        // A state store whose record of b-damaged's destination cannot be read (damaged, edited by hand): found only when b's turn comes.
+        Assert.Equal(1, session.ExecuteOnState("UPDATE destinations SET properties = 'not json' WHERE name = 'damaged'"));
+
+        var result = session.Run("Invoke-ExportSchedule; 'after'");
+
+        // Was: only the error; a-good's runs, exported and recorded, were never written.
+        Assert.Equal(["a-good customers Succeeded", "a-good orders Succeeded"], result.Output.Where(o => o.BaseObject is not string)
+            .Select(r => $"{r.Properties["Flow"].Value} {r.Properties["DatasetId"].Value} {r.Properties["Status"].Value}").Order());
+        var error = Assert.Single(result.Errors);
+        Assert.Contains("cannot read", error.Exception.Message);
+        Assert.Equal(2, session.Run("Get-ExportRun").AssertNoErrors().Output.Count);
     }
 
     [Fact]

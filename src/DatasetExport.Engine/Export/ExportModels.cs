@@ -24,6 +24,22 @@ public sealed record ExportProgress(
     /// <summary>The last report of a flow's export of <paramref name="datasetCount"/> datasets.</summary>
     public static ExportProgress ForFlowDone(string flowName, int datasetCount) =>
         new(flowName, "", datasetCount, datasetCount, 0, 0, 0, 0, 0, FlowDoneActivity);
+
+    /// <summary>The <see cref="Activity"/> of a report that a run has ended (<see cref="ForRunEnded"/>).</summary>
+    public const string RunEndedActivity = "Ended";
+
+    /// <summary>
+    /// The run this report says has ended, Succeeded, Failed or Abandoned, as recorded (<see cref="ForRunEnded"/>); null on
+    /// every other report. Commands write each run as it ends, not when the whole export does.
+    /// </summary>
+    public RunRecord? EndedRun { get; init; }
+
+    /// <summary>The report that <paramref name="run"/>, the flow's dataset <paramref name="datasetIndex"/> of <paramref name="datasetCount"/>, has ended.</summary>
+    public static ExportProgress ForRunEnded(RunRecord run, int datasetIndex, int datasetCount) =>
+        new(run.FlowName, run.DatasetId, datasetIndex, datasetCount, run.BatchCount, run.BatchCount, run.Files.Count, run.RecordsRead, run.OutputBytes, RunEndedActivity)
+        {
+            EndedRun = run,
+        };
 }
 
 /// <summary>The outcome of re-reading one file of a run from its destination.</summary>

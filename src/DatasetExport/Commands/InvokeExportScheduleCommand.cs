@@ -110,7 +110,7 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
             WriteWarning($"Flow '{slot.FlowName}': the {slot.Slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC slot was not started. {slot.Reason} A later invocation runs it once that run ends.");
         }
         WriteVerbose(runs.Count == 0 ? "No run was started: no flow was due (or another process claimed it)." : $"{runs.Count} run(s) of {runs.Select(r => r.FlowName).Distinct().Count()} flow(s).");
-        var failures = WriteRuns(runs);
+        var failures = runs.Count(EndedBadly);
         if (FailOnError && failures > 0)
         {
             ThrowTerminatingError(new ErrorRecord(

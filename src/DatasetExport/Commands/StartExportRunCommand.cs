@@ -79,8 +79,8 @@ public sealed class StartExportRunCommand : DatasetExportCmdlet
             var datasets = Dataset is null ? $"{flow.DatasetIds.Count} dataset(s)" : $"dataset(s) {string.Join(", ", Dataset.Select(id => $"'{id}'"))}";
             if (!ShouldProcess($"flow '{flow.Name}'", $"Export {datasets} from lake '{lakePath}' to destination '{destinationName}'")) continue;
             _flowsRun.Add(flow.Id);
-            Guard(() => WriteRuns(ExportProgressWriter.Run(this, $"Exporting flow '{flow.Name}'",
-                progress => Engine.RunFlowAsync(flow, lakePath, progress, StopToken, Dataset))), flow.Name);
+            Guard(() => ExportProgressWriter.Run(this, $"Exporting flow '{flow.Name}'",
+                progress => Engine.RunFlowAsync(flow, lakePath, progress, StopToken, Dataset)), flow.Name);
         }
     }
 }

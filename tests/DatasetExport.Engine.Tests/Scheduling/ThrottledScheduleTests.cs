@@ -64,12 +64,15 @@ public sealed class ThrottledScheduleTests : IDisposable
         var progress = new InlineProgress<ExportProgress>(report =>
         {
             if (report.Activity == "Written" || report.IsFlowDone) events.Enqueue($"{report.FlowName} {report.Activity}");
+            if (report.EndedRun is { } run) events.Enqueue($"{run.FlowName} {run.Status}");
         });
 
         var runs = await _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, progress, default, throttleLimit: 1);
 
         Assert.Equal(["first", "second", "third"], runs.Select(run => run.FlowName));
-        Assert.Equal(["first Written", "first Done", "second Written", "second Done", "third Written", "third Done"], events);
+        // Each run is told as it ends, before the next flow starts: commands write it then.
+        Assert.Equal(["first Written", "first Succeeded", "first Done", "second Written", "second Succeeded", "second Done",
+            "third Written", "third Succeeded", "third Done"], events);
     }
 
     [Fact]
@@ -147,8 +150,10 @@ public sealed class ThrottledScheduleTests : IDisposable
     [Fact]
     public async Task A_flow_failing_with_an_error_stops_the_flows_still_waiting_their_turn_as_one_after_another_did()
     {
+        var ended = new ConcurrentQueue<RunRecord>();
         var progress = new InlineProgress<ExportProgress>(report =>
         {
+            if (report.EndedRun is { } run) ended.Enqueue(run);
             if (report.FlowName != "first" || report.Activity != "Written") return;
             // The state store's record of "second" becomes unreadable (damaged, edited by hand) while it waits for first.
             using var connection = new SqliteConnection($"Data Source={Path.Combine(_fixture.StateHome, SqliteStateStore.DatabaseFileName)};Pooling=False");
@@ -165,6 +170,8 @@ public sealed class ThrottledScheduleTests : IDisposable
         // As before -ThrottleLimit: the flows after the one that failed were not started, their slots left for the next invocation.
         Assert.Equal(["first"], _fixture.Engine.State.ListRuns().Select(run => run.FlowName));
         Assert.Null(_fixture.Engine.State.GetFlow(third.Id)!.LastSlot);
+        // The run of the flow that ended before is known all the same (Invoke-ExportSchedule has written it).
+        Assert.Equal([("first", RunStatus.Succeeded)], ended.Select(run => (run.FlowName, run.Status)));
     }
 
     [Fact]
