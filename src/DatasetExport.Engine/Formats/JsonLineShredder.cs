@@ -405,7 +405,7 @@ internal sealed class JsonLineShredder
         (LeafLayout, FieldKind.Timestamp, JsonTokenType.String) => ", not " + JsonScalarText.TimestampForms,
         (LeafLayout, FieldKind.Date, JsonTokenType.String) => ", not " + JsonScalarText.DateForms,
         (LeafLayout, FieldKind.Time, JsonTokenType.String) => ", not " + JsonScalarText.TimeForms,
-        (LeafLayout, FieldKind.Binary, JsonTokenType.String) => ", not base64",
+        (LeafLayout, FieldKind.Binary, JsonTokenType.String) => ", not " + JsonScalarText.Base64Forms,
         (LeafLayout, FieldKind.Decimal, JsonTokenType.Number)
             when JsonScalarText.ParseDecimal(reader.ValueSpan, field.Node.Field.Precision, field.Node.Field.Scale, out _) == JsonScalarText.DecimalText.BeyondDotNetDecimal
             => ", which this tool cannot hold exactly (.NET decimal holds 28 to 29 significant digits, at most 28 of them after the point)",
@@ -520,7 +520,7 @@ internal sealed class JsonLineShredder
             case FieldKind.String when token == JsonTokenType.String:
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(ReadString(ref reader), repetition);
                 return true;
-            case FieldKind.Binary when token == JsonTokenType.String && reader.TryGetBytesFromBase64(out var bytes):
+            case FieldKind.Binary when token == JsonTokenType.String && TryReadBase64(ref reader, out var bytes):
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
                 return true;
             case FieldKind.Date when token == JsonTokenType.String && JsonScalarText.TryParseDate(ReadShortText(ref reader), out var date):
@@ -536,6 +536,10 @@ internal sealed class JsonLineShredder
                 return false;
         }
     }
+
+    /// <summary>The string the reader is on as base64 (<see cref="JsonScalarText.TryDecodeBase64"/>).</summary>
+    private static bool TryReadBase64(ref Utf8JsonReader reader, out byte[] bytes) =>
+        JsonScalarText.TryDecodeBase64(reader.ValueIsEscaped ? Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan, out bytes);
 
     private static readonly double[] PowersOfTen = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Buffers.Text;
 using System.Numerics;
 
 namespace DatasetExport.Engine.Formats;
@@ -14,6 +16,7 @@ namespace DatasetExport.Engine.Formats;
 /// <item>Time: <c>HH:mm</c>, optionally <c>:ss</c> and a fraction of 1 to 9 digits (cut as above); or <c>24:00:00</c>.</item>
 /// <item>Decimal: a JSON number's text (exponent too) with no more digits after the point (trailing zeros aside) or
 /// before it than the column's scale and precision allow, and one .NET <see cref="decimal"/> holds exactly.</item>
+/// <item>Binary: base64 of the standard alphabet with its padding, and no white space.</item>
 /// </list>
 /// What <see cref="JsonRowWriter"/> writes for these kinds is among these forms, so exported JSON reads back.
 /// </summary>
@@ -25,6 +28,8 @@ internal static class JsonScalarText
     public const string DateForms = "a date yyyy-MM-dd";
 
     public const string TimeForms = "a time HH:mm[:ss[.fffffffff]]";
+
+    public const string Base64Forms = "base64 of the standard alphabet with its padding and no white space";
 
     /// <summary>The forms <see cref="TryParseTimestamp"/> reads whose instant in UTC is outside what a <see cref="DateTime"/> holds, for messages.</summary>
     public const string TimestampOutsideRange = "an ISO-8601 timestamp outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z in UTC, the instants this tool holds";
@@ -129,6 +134,27 @@ internal static class JsonScalarText
             if (!char.IsAsciiDigit(c)) return false;
             value = value * 10 + (c - '0');
         }
+        return true;
+    }
+
+    /// <summary>
+    /// The bytes the UTF-8 base64 text <paramref name="text"/> (a JSON string unescaped) holds: the standard alphabet, padded
+    /// to a multiple of 4 characters, nothing else. .NET's decoders skip white space (a space anywhere, MIME's line breaks);
+    /// none is taken here: our JSON writer, and the JSON base64 of common tools (JavaScript's <c>btoa</c> and
+    /// <c>Buffer.toString('base64')</c>, Python's <c>b64encode</c>, Java's <c>Base64.getEncoder()</c>), write none.
+    /// </summary>
+    public static bool TryDecodeBase64(ReadOnlySpan<byte> text, out byte[] bytes)
+    {
+        bytes = [];
+        if (text.IndexOfAnyInRange((byte)0, (byte)' ') >= 0 || text.Length % 4 != 0) return false;
+        var padding = text.Length == 0 ? 0 : text[^1] != (byte)'=' ? 0 : text[^2] == (byte)'=' ? 2 : 1;
+        var decoded = new byte[text.Length / 4 * 3 - padding];
+        if (Base64.DecodeFromUtf8(text, decoded, out var consumed, out var written) != OperationStatus.Done
+            || consumed != text.Length || written != decoded.Length)
+        {
+            return false;
+        }
+        bytes = decoded;
         return true;
     }
 

@@ -102,7 +102,7 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
                 (LeafLayout, FieldKind.Timestamp, JsonValueKind.String) => ", not " + JsonScalarText.TimestampForms,
                 (LeafLayout, FieldKind.Date, JsonValueKind.String) => ", not " + JsonScalarText.DateForms,
                 (LeafLayout, FieldKind.Time, JsonValueKind.String) => ", not " + JsonScalarText.TimeForms,
-                (LeafLayout, FieldKind.Binary, JsonValueKind.String) => ", not base64",
+                (LeafLayout, FieldKind.Binary, JsonValueKind.String) => ", not " + JsonScalarText.Base64Forms,
                 (LeafLayout, FieldKind.Decimal, JsonValueKind.Number) => ", which it does not hold exactly (too many digits after the point or before it)",
                 _ => "",
             };
@@ -200,7 +200,7 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
             case FieldKind.String when kind == JsonValueKind.String:
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(Encoding.UTF8.GetBytes(element.GetString()!), repetition);
                 return true;
-            case FieldKind.Binary when kind == JsonValueKind.String && element.TryGetBytesFromBase64(out var bytes):
+            case FieldKind.Binary when kind == JsonValueKind.String && JsonScalarText.TryDecodeBase64(Encoding.UTF8.GetBytes(element.GetString()!), out var bytes):
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
                 return true;
             // Text of the kinds JSON has no type for: the rules of docs/formats.md (JsonScalarText, tested on its own).

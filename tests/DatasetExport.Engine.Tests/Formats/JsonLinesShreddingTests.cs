@@ -254,7 +254,7 @@ public sealed class JsonLinesShreddingTests : IDisposable
         [
             "(line 3): field 'day' is date in the dataset schema but this line holds a string, not a date yyyy-MM-dd.",
             "(line 4): field 't' is time in the dataset schema but this line holds a string, not a time HH:mm[:ss[.fffffffff]].",
-            "(line 5): field 'bin' is binary in the dataset schema but this line holds a string, not base64.",
+            "(line 5): field 'bin' is binary in the dataset schema but this line holds a string, not base64 of the standard alphabet with its padding and no white space.",
             "(line 6): field 'i' is int32 in the dataset schema but this line holds a number (2.5).",
             "(line 7): map field 'm' has key \"9223372036854775808\", which is not a int64; JSON map keys can be read as string, int32 or int64.",
         ], reported);
@@ -314,8 +314,35 @@ public sealed class JsonLinesShreddingTests : IDisposable
             "(line 14): field 't' is time in the dataset schema but this line holds a string, not a time HH:mm[:ss[.fffffffff]].",
             .. new[] { "1.0005", "1234567890", "1e-30" }.Select((number, i) =>
                 $"(line {15 + i}): field 'm' is decimal(12,3) in the dataset schema but this line holds a number ({number}), which it does not hold exactly (too many digits after the point or before it)."),
-            "(line 18): field 'b' is binary in the dataset schema but this line holds a string, not base64.",
+            "(line 18): field 'b' is binary in the dataset schema but this line holds a string, not base64 of the standard alphabet with its padding and no white space.",
         ], reported);
+    }
+
+    [Fact]
+    public async Task Base64_with_white_space_in_or_around_it_is_not_binary()
+    {
+        // .NET's base64 decoding skips white space, so these all read as 00 01 02 FF; no JSON writer of base64 (ours, btoa,
+        // Python's b64encode, Java's Base64.getEncoder) puts any in a value.
+        var path = Write("base64.jsonl",
+            """{"b": "AAEC/w=="}""",
+            """{"b": "AAEC\/w=="}""",
+            """{"b": "AAEC /w=="}""",
+            """{"b": "AAEC\r\n/w=="}""",
+            """{"b": "\tAAEC/w=="}""",
+            """{"b": "AAEC/w== "}""",
+            """{"b": "AAEC/w==\u0020"}""",
+            """{"b": "AAEC/w"}""",
+            """{"b": "AAEC_w=="}""");
+        var reported = new List<string>();
+
+        var records = (await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path,
+            new DatasetSchema([new SchemaField("b", FieldKind.Binary)]))).SelectMany(chunk => chunk.Records).ToList();
+
+        RecordAssert.Equal([new() { ["b"] = new byte[] { 0, 1, 2, 255 } }, new() { ["b"] = new byte[] { 0, 1, 2, 255 } }], records);
+        Assert.Equal(
+            Enumerable.Range(3, 7).Select(line => $"(line {line}): field 'b' is binary in the dataset schema but this line holds a string, " +
+                "not base64 of the standard alphabet with its padding and no white space."),
+            reported);
     }
 
     [Fact]
