@@ -159,12 +159,16 @@ public static class SchemaMerger
         (FieldKind.Double, FieldKind.Decimal) => WidenDecimalDigits(declared, json.IntegerDigits) is { Precision: <= MaxDecimalPrecision } wider
             ? wider
             : throw new SchemaConflictException(path, json.TypeName, declared.TypeName),
+        // The value is nullable: JSON inference tells a key some objects lack (no entry) from a null value no more than the
+        // merge of two batches' objects does (a field one side lacks is nullable), so the value's nullability would otherwise
+        // depend on whether the JSON batches met each other before the map.
         (FieldKind.Struct, FieldKind.Map) when declared.ChildFields[0].Kind == FieldKind.String => declared with
         {
             Children =
             [
                 declared.ChildFields[0],
-                json.ChildFields.Aggregate(declared.ChildFields[1], (value, entry) => MergeField(value, entry, Join(path, entry.Name)) with { Name = value.Name }),
+                json.ChildFields.Aggregate(declared.ChildFields[1], (value, entry) => MergeField(value, entry, Join(path, entry.Name)) with { Name = value.Name })
+                    with { Nullable = true },
             ],
         },
         _ => null,

@@ -196,6 +196,28 @@ public sealed class SchemaMergerTests
     }
 
     [Fact]
+    public void Json_objects_of_other_keys_take_a_declared_map_of_the_same_value_nullability_in_any_order()
+    {
+        // Was: the value was nullable when the two JSON batches met first (each one's key is missing from the other's objects,
+        // so the merged struct's fields were nullable) and not nullable when the map came between them.
+        var first = Inferred("""{"mp": {"a": "2024-01-02"}}""");
+        var second = Inferred("""{"mp": {"b": "2024-01-03"}}""");
+        var declared = Schema(Field("mp", FieldKind.Map, children: [Field("key", FieldKind.String), Field("value", FieldKind.Date)]));
+        DatasetSchema[] batches = [first, second, declared];
+        int[][] orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+
+        var merged = orders.Select(order => SchemaMerger.Merge(order.Select(i => batches[i]))).ToList();
+
+        Assert.All(merged, schema => Assert.Equal(merged[0], schema));
+        Assert.Equal("mp map<string,date>", merged[0].ToString());
+        // A key an object lacks is no entry, not a null one, but JSON inference tells neither from a null: the value is nullable.
+        Assert.True(merged[0].Fields[0].ChildFields[1].Nullable);
+        Assert.True(SchemaMerger.Merge(first, declared).Fields[0].ChildFields[1].Nullable);
+        // Declared maps alone keep their value's nullability.
+        Assert.False(SchemaMerger.Merge(declared, declared).Fields[0].ChildFields[1].Nullable);
+    }
+
+    [Fact]
     public void Json_integers_of_one_batch_and_json_numbers_with_a_fraction_of_another_widen_a_declared_decimal_in_any_order()
     {
         // Was decimal(12,3) when the two JSON batches met first (their double took the decimal as declared, and the
