@@ -12,7 +12,7 @@ namespace DatasetExport.Engine.Formats;
 /// docs/formats.md says: numbers into any numeric kind that holds them (decimals exactly from their text), booleans,
 /// strings, base64 binaries, dates, timestamps (ISO-8601, UTC unless an offset is given) and times from strings in the
 /// forms <see cref="JsonScalarText"/> reads, objects into maps, map keys from
-/// property names (string, int32 or int64); missing fields and nulls are null; unknown fields are skipped; a field
+/// property names (any scalar key kind, in the text our JSON writer writes it); missing fields and nulls are null; unknown fields are skipped; a field
 /// named twice in one object takes its last value. Strings are copied, unescaped, as UTF-8 into a <see cref="Utf8Arena"/>. A line that is
 /// not JSON, not an object, or does not fit the schema throws a <see cref="BatchReadException"/> naming the field, and
 /// leaves no entries behind.
@@ -450,24 +450,54 @@ internal sealed class JsonLineShredder
         return true;
     }
 
-    /// <summary>Map keys are JSON property names: string keys stay, integer keys are parsed back.</summary>
+    /// <summary>
+    /// Map keys are JSON property names, read back as the map's key kind from the text <see cref="JsonRowWriter"/> writes
+    /// them in (<see cref="JsonScalarText.KeyForms"/>): string keys stay, others are parsed as that kind's JSON value is.
+    /// </summary>
     [MethodImpl(CompileOptions.HotPath)]
     private void AddMapKey(MapLayout map, ColumnBuilder column, ref Utf8JsonReader reader, int repetition)
     {
-        switch (column)
+        var key = map.Key.Field;
+        switch (key.Kind)
         {
-            case ColumnBuilder<ReadOnlyMemory<byte>> strings when map.Key.Field.Kind == FieldKind.String:
-                strings.Add(ReadString(ref reader), repetition);
+            case FieldKind.String:
+                ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(ReadString(ref reader), repetition);
                 return;
-            case ColumnBuilder<int> int32s when int.TryParse(ReadShortText(ref reader), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
-                int32s.Add(int32, repetition);
+            case FieldKind.Int32 when JsonScalarText.TryParseInt32Key(ReadShortText(ref reader), out var int32):
+                ((ColumnBuilder<int>)column).Add(int32, repetition);
                 return;
-            case ColumnBuilder<long> int64s when long.TryParse(ReadShortText(ref reader), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64):
-                int64s.Add(int64, repetition);
+            case FieldKind.Int64 when JsonScalarText.TryParseInt64Key(ReadShortText(ref reader), out var int64):
+                ((ColumnBuilder<long>)column).Add(int64, repetition);
+                return;
+            case FieldKind.Boolean when reader.ValueTextEquals("true"u8) || reader.ValueTextEquals("false"u8):
+                ((ColumnBuilder<bool>)column).Add(reader.ValueTextEquals("true"u8), repetition);
+                return;
+            case FieldKind.Float when JsonScalarText.TryParseFloatKey(ReadShortText(ref reader), out var single):
+                ((ColumnBuilder<float>)column).Add(single, repetition);
+                return;
+            case FieldKind.Double when JsonScalarText.TryParseDoubleKey(ReadShortText(ref reader), out var number):
+                ((ColumnBuilder<double>)column).Add(number, repetition);
+                return;
+            case FieldKind.Decimal when JsonScalarText.TryParseDecimal(reader.ValueIsEscaped ? Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan,
+                key.Precision, key.Scale, out var exact):
+                ((ColumnBuilder<decimal>)column).Add(exact, repetition);
+                return;
+            case FieldKind.Binary when TryReadBase64(ref reader, out var bytes):
+                ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
+                return;
+            case FieldKind.Date when JsonScalarText.TryParseDate(ReadShortText(ref reader), out var date):
+                ((ColumnBuilder<DateOnly>)column).Add(date, repetition);
+                return;
+            case FieldKind.Timestamp when JsonScalarText.TryParseTimestamp(ReadShortText(ref reader), out var timestamp):
+                ((ColumnBuilder<DateTime>)column).Add(timestamp, repetition);
+                return;
+            case FieldKind.Time when JsonScalarText.TryParseTime(ReadShortText(ref reader), out var time):
+                ((ColumnBuilder<TimeSpan>)column).Add(time, repetition);
                 return;
             default:
                 throw new BatchReadException(_path, $"line {_lineNumber}",
-                    $"map field '{map.Path}' has key \"{reader.GetString()}\", which is not a {map.Key.Field.TypeName}; JSON map keys can be read as string, int32 or int64.");
+                    $"map field '{map.Path}' has {key.TypeName} keys in the dataset schema but this line has key {JsonScalarText.QuoteKey(reader.GetString()!)}, " +
+                    $"not {JsonScalarText.KeyForms(key)}.");
         }
     }
 

@@ -1,6 +1,9 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Globalization;
 using System.Numerics;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 
 namespace DatasetExport.Engine.Formats;
 
@@ -136,6 +139,43 @@ internal static class JsonScalarText
         }
         return true;
     }
+
+    /// <summary>
+    /// What a map key (a JSON property name) of <paramref name="key"/>'s kind is read from, for messages: the text
+    /// <see cref="JsonRowWriter"/> writes such keys in (numbers in the invariant culture, floating point round-trippable,
+    /// decimals with their scale, dates, timestamps and times as their JSON strings, binaries as base64), and the forms
+    /// the same kind's JSON values are read from.
+    /// </summary>
+    public static string KeyForms(SchemaField key) => key.Kind switch
+    {
+        FieldKind.Boolean => "true or false",
+        FieldKind.Int32 => "an integer within int32",
+        FieldKind.Int64 => "an integer within int64",
+        FieldKind.Float or FieldKind.Double => "a number (NaN, Infinity and -Infinity too)",
+        FieldKind.Decimal => $"a number with at most {key.Scale} digits after the point and {key.Precision - key.Scale} before it",
+        FieldKind.Binary => Base64Forms,
+        FieldKind.Date => DateForms,
+        FieldKind.Timestamp => TimestampForms,
+        FieldKind.Time => TimeForms,
+        _ => "any key: JSON object keys are text, read back into scalar key kinds only",
+    };
+
+    /// <summary>A map key as a message quotes it: a JSON string (escaped where JSON escapes, non-ASCII kept).</summary>
+    public static string QuoteKey(string key) => "\"" + JsonEncodedText.Encode(key, JavaScriptEncoder.UnsafeRelaxedJsonEscaping) + "\"";
+
+    // Integer keys: an optional sign and digits (what the writer writes, and leading zeros); no white space.
+    public static bool TryParseInt32Key(ReadOnlySpan<char> text, out int value) =>
+        int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+
+    public static bool TryParseInt64Key(ReadOnlySpan<char> text, out long value) =>
+        long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+
+    // Floating point keys: the writer's round-trippable text ("1.5", "1E+20", "NaN", "Infinity", "-Infinity"); no white space.
+    private const NumberStyles FloatKey = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
+
+    public static bool TryParseFloatKey(ReadOnlySpan<char> text, out float value) => float.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value);
+
+    public static bool TryParseDoubleKey(ReadOnlySpan<char> text, out double value) => double.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value);
 
     /// <summary>
     /// The bytes the UTF-8 base64 text <paramref name="text"/> (a JSON string unescaped) holds: the standard alphabet, padded

@@ -128,6 +128,8 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
         return true;
     }
 
+    private const NumberStyles FloatKey = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
+
     private bool AddMap(MapLayout map, JsonElement element, int repetition)
     {
         var empty = true;
@@ -136,20 +138,45 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
         {
             var entryRepetition = empty ? repetition : map.RepeatedLevel;
             var name = property.Name;
-            switch (keys)
+            var key = map.Key.Field;
+            switch (key.Kind)
             {
-                case ColumnBuilder<ReadOnlyMemory<byte>> strings when map.Key.Field.Kind == FieldKind.String:
-                    strings.Add(Encoding.UTF8.GetBytes(name), entryRepetition);
+                case FieldKind.String:
+                    ((ColumnBuilder<ReadOnlyMemory<byte>>)keys).Add(Encoding.UTF8.GetBytes(name), entryRepetition);
                     break;
-                case ColumnBuilder<int> int32s when int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
-                    int32s.Add(int32, entryRepetition);
+                case FieldKind.Int32 when int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
+                    ((ColumnBuilder<int>)keys).Add(int32, entryRepetition);
                     break;
-                case ColumnBuilder<long> int64s when long.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64):
-                    int64s.Add(int64, entryRepetition);
+                case FieldKind.Int64 when long.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64):
+                    ((ColumnBuilder<long>)keys).Add(int64, entryRepetition);
+                    break;
+                case FieldKind.Boolean when name is "true" or "false":
+                    ((ColumnBuilder<bool>)keys).Add(name == "true", entryRepetition);
+                    break;
+                case FieldKind.Float when float.TryParse(name, FloatKey, CultureInfo.InvariantCulture, out var single):
+                    ((ColumnBuilder<float>)keys).Add(single, entryRepetition);
+                    break;
+                case FieldKind.Double when double.TryParse(name, FloatKey, CultureInfo.InvariantCulture, out var number):
+                    ((ColumnBuilder<double>)keys).Add(number, entryRepetition);
+                    break;
+                case FieldKind.Decimal when JsonScalarText.TryParseDecimal(Encoding.UTF8.GetBytes(name), key.Precision, key.Scale, out var exact):
+                    ((ColumnBuilder<decimal>)keys).Add(exact, entryRepetition);
+                    break;
+                case FieldKind.Binary when JsonScalarText.TryDecodeBase64(Encoding.UTF8.GetBytes(name), out var bytes):
+                    ((ColumnBuilder<ReadOnlyMemory<byte>>)keys).Add(bytes, entryRepetition);
+                    break;
+                case FieldKind.Date when JsonScalarText.TryParseDate(name, out var date):
+                    ((ColumnBuilder<DateOnly>)keys).Add(date, entryRepetition);
+                    break;
+                case FieldKind.Timestamp when JsonScalarText.TryParseTimestamp(name, out var timestamp):
+                    ((ColumnBuilder<DateTime>)keys).Add(timestamp, entryRepetition);
+                    break;
+                case FieldKind.Time when JsonScalarText.TryParseTime(name, out var time):
+                    ((ColumnBuilder<TimeSpan>)keys).Add(time, entryRepetition);
                     break;
                 default:
                     throw new BatchReadException(path, $"line {_lineNumber}",
-                        $"map field '{map.Path}' has key \"{name}\", which is not a {map.Key.Field.TypeName}; JSON map keys can be read as string, int32 or int64.");
+                        $"map field '{map.Path}' has {key.TypeName} keys in the dataset schema but this line has key {JsonScalarText.QuoteKey(name)}, not {JsonScalarText.KeyForms(key)}.");
             }
             Add(map.Value, property.Value, entryRepetition);
             empty = false;
