@@ -40,7 +40,8 @@ internal sealed class JsonLineShredder
     private ReadOnlyMemory<byte> _line;
     // Numbers the objects read in streaming order, to tell a field's second occurrence in one object.
     private long _objectCount;
-    // Read in schema order (after the streaming read failed), and where in the line the current reader starts.
+    // Read in schema order (after the streaming read failed), and where in the line the current reader starts (for the
+    // fields of a line read in schema order, and the positions of map keys, FieldPlan.KeyStart).
     private bool _inSchemaOrder;
     private int _readerStart;
     // Lines are checked against a schema inferred from a sample of the batch (JsonSchemaSample): any line the inference
@@ -61,7 +62,7 @@ internal sealed class JsonLineShredder
         _text = new Utf8Arena(_pools);
         var columns = _builder.Columns.ToArray();
         _checksSample = sample is not null;
-        _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns, sample)).ToArray();
+        _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns, sample, parent: null)).ToArray();
         _path = path;
     }
 
@@ -257,9 +258,10 @@ internal sealed class JsonLineShredder
         {
             throw Misfit($"field '{field.Node.Path}' is {field.Node.Field.TypeName} in the schema but this line holds {JsonSchemaInference.Describe(JsonSchemaInference.ValueKind(token.Kind))}.");
         }
-        var value = _line.Span[_tokens.ValueRange(next)];
-        var reader = new Utf8JsonReader(value);
+        var (start, length) = _tokens.ValueRange(next).GetOffsetAndLength(_line.Length);
+        var reader = new Utf8JsonReader(_line.Span.Slice(start, length));
         reader.Read();
+        _readerStart = start;   // where map keys are found again for messages (a line read in schema order sets its own)
         Add(field, ref reader, repetition);
         next = _tokens.EndOf(next);
     }
@@ -392,7 +394,7 @@ internal sealed class JsonLineShredder
         if (!added)
         {
             throw new BatchReadException(_path, $"line {_lineNumber}",
-                $"field '{field.Node.Path}' is {field.Node.Field.TypeName} in the dataset schema but this line holds {Describe(ref reader)}{WhyNot(field, ref reader)}.");
+                $"field '{PathOf(field)}' is {field.Node.Field.TypeName} in the dataset schema but this line holds {Describe(ref reader)}{WhyNot(field, ref reader)}.");
         }
     }
 
@@ -441,7 +443,8 @@ internal sealed class JsonLineShredder
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var entryRepetition = empty ? repetition : map.RepeatedLevel;
-            AddMapKey(map, keyColumn, ref reader, entryRepetition);
+            field.KeyStart = _readerStart + (int)reader.TokenStartIndex;
+            AddMapKey(field, map, keyColumn, ref reader, entryRepetition);
             reader.Read();
             Add(field.Children[1], ref reader, entryRepetition);
             empty = false;
@@ -455,7 +458,7 @@ internal sealed class JsonLineShredder
     /// them in (<see cref="JsonScalarText.KeyForms"/>): string keys stay, others are parsed as that kind's JSON value is.
     /// </summary>
     [MethodImpl(CompileOptions.HotPath)]
-    private void AddMapKey(MapLayout map, ColumnBuilder column, ref Utf8JsonReader reader, int repetition)
+    private void AddMapKey(FieldPlan field, MapLayout map, ColumnBuilder column, ref Utf8JsonReader reader, int repetition)
     {
         var key = map.Key.Field;
         switch (key.Kind)
@@ -496,9 +499,31 @@ internal sealed class JsonLineShredder
                 return;
             default:
                 throw new BatchReadException(_path, $"line {_lineNumber}",
-                    $"map field '{map.Path}' has {key.TypeName} keys in the dataset schema but this line has key {JsonScalarText.QuoteKey(reader.GetString()!)}, " +
+                    $"map field '{PathOf(field)}' has {key.TypeName} keys in the dataset schema but this line has key {JsonScalarText.QuoteKey(reader.GetString()!)}, " +
                     $"not {JsonScalarText.KeyForms(key)}.");
         }
+    }
+
+    /// <summary>
+    /// The field's path in the line, for messages: its layout path (<c>geo.city</c>, <c>items[].k</c>), but a map's value
+    /// named by the key of the entry it is in, quoted as a JSON string (<c>mp["k"]</c>, <c>mp["k"].when</c>), where the
+    /// layout path says only <c>mp.value</c>.
+    /// </summary>
+    private string PathOf(FieldPlan field) => field.Parent switch
+    {
+        null => field.Node.Field.Name,
+        { Node: ListLayout } list => PathOf(list) + "[]",
+        { Node: MapLayout } map when field == map.Children[1] => $"{PathOf(map)}[{MapKeyAt(map.KeyStart)}]",
+        { Node: MapLayout } map => PathOf(map) + ".key",
+        var parent => PathOf(parent) + "." + field.Node.Field.Name,
+    };
+
+    /// <summary>The map key (a property name) at <paramref name="start"/> in the line, quoted as a JSON string.</summary>
+    private string MapKeyAt(int start)
+    {
+        var reader = new Utf8JsonReader(_line.Span[start..]);
+        reader.Read();
+        return JsonScalarText.QuoteKey(reader.GetString()!);
     }
 
     /// <summary>A null or missing field: an entry at its null level in each of its leaves, unless a leaf cannot be null.</summary>
@@ -510,7 +535,7 @@ internal sealed class JsonLineShredder
         if (node is LeafLayout leaf && leaf.NullLevel == leaf.MaxDefinition)
         {
             throw new BatchReadException(_path, $"line {_lineNumber}",
-                $"field '{node.Path}' is {node.Field.TypeName} and not nullable in the dataset schema but this line {what}.");
+                $"field '{PathOf(field)}' is {node.Field.TypeName} and not nullable in the dataset schema but this line {what}.");
         }
         AddLevels(field, node.NullLevel, repetition);
     }
@@ -626,9 +651,10 @@ internal sealed class JsonLineShredder
     /// <summary>A layout node with what matching it against JSON needs: its UTF-8 name and its children's plans.</summary>
     private sealed class FieldPlan
     {
-        public FieldPlan(LayoutNode node, ColumnBuilder[] columns, JsonSchemaSample? sample)
+        public FieldPlan(LayoutNode node, ColumnBuilder[] columns, JsonSchemaSample? sample, FieldPlan? parent)
         {
             Node = node;
+            Parent = parent;
             Unobserved = sample?.UnobservedElements.Contains(node.Path) == true;
             OutsideSample = sample?.FieldPaths.Contains(node.Path) == false;
             Kind = node.Field.Kind;
@@ -637,14 +663,16 @@ internal sealed class JsonLineShredder
             Utf8Name = Encoding.UTF8.GetBytes(node.Field.Name);
             Children = node switch
             {
-                StructLayout structNode => structNode.Children.Select(child => new FieldPlan(child, columns, sample)).ToArray(),
-                ListLayout list => [new FieldPlan(list.Element, columns, sample)],
-                MapLayout map => [new FieldPlan(map.Key, columns, sample), new FieldPlan(map.Value, columns, sample)],
+                StructLayout structNode => structNode.Children.Select(child => new FieldPlan(child, columns, sample, this)).ToArray(),
+                ListLayout list => [new FieldPlan(list.Element, columns, sample, this)],
+                MapLayout map => [new FieldPlan(map.Key, columns, sample, this), new FieldPlan(map.Value, columns, sample, this)],
                 _ => [],
             };
         }
 
         public LayoutNode Node { get; }
+        /// <summary>The struct, list or map this field is in; null for a top-level field.</summary>
+        public FieldPlan? Parent { get; }
         public FieldKind Kind { get; }
         /// <summary>The leaf's column builder; null for a struct, list or map.</summary>
         public ColumnBuilder? Column { get; }
@@ -659,6 +687,9 @@ internal sealed class JsonLineShredder
 
         /// <summary>The number of the last streamed object this field was met in.</summary>
         public long SeenInObject { get; set; }
+
+        /// <summary>For a map: where in the line the key of the entry being read starts, to name it in messages.</summary>
+        public int KeyStart { get; set; }
     }
 
     /// <summary>Stops the streaming read of a line whose object names a field twice: the careful read takes the last value.</summary>

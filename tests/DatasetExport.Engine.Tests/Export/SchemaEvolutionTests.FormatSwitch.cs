@@ -226,7 +226,7 @@ public sealed partial class SchemaEvolutionTests
         Assert.Contains("b.jsonl", run.Error);
         Assert.Contains("line 2", run.Error);
         Assert.Contains(inMap
-            ? "field 'mp.value' is date in the dataset schema but this line holds a string, not a date yyyy-MM-dd"
+            ? "field 'mp[\"k\"]' is date in the dataset schema but this line holds a string, not a date yyyy-MM-dd"
             : "field 'm' is decimal(12,3) in the dataset schema but this line holds a number (1.0005), which it does not hold exactly", run.Error);
     }
 

@@ -58,7 +58,7 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
             _builder.BeginRow();
             try
             {
-                AddFields(_builder.Layout.Columns, root, repetition: 0);
+                AddFields(_builder.Layout.Columns, root, repetition: 0, parent: null);
             }
             catch
             {
@@ -69,29 +69,31 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
         }
     }
 
-    private void AddFields(IReadOnlyList<LayoutNode> fields, JsonElement element, int repetition)
+    // "at" is the field's path in the line, as messages name it: a map's value by the key of its entry (mp["k"].when).
+    private void AddFields(IReadOnlyList<LayoutNode> fields, JsonElement element, int repetition, string? parent)
     {
         foreach (var field in fields)
         {
-            if (element.TryGetProperty(field.Field.Name, out var value)) Add(field, value, repetition);
-            else AddNull(field, repetition, "lacks it");
+            var at = parent is null ? field.Field.Name : parent + "." + field.Field.Name;
+            if (element.TryGetProperty(field.Field.Name, out var value)) Add(field, value, repetition, at);
+            else AddNull(field, repetition, "lacks it", at);
         }
     }
 
-    private void Add(LayoutNode node, JsonElement element, int repetition)
+    private void Add(LayoutNode node, JsonElement element, int repetition, string at)
     {
         var kind = element.ValueKind;
         if (kind == JsonValueKind.Null)
         {
-            AddNull(node, repetition, "holds null");
+            AddNull(node, repetition, "holds null", at);
             return;
         }
         var added = node switch
         {
             LeafLayout leaf => TryAddValue(_builder.Columns[leaf.Index], element, repetition),
-            StructLayout structNode when kind == JsonValueKind.Object => AddStruct(structNode, element, repetition),
-            ListLayout list when kind == JsonValueKind.Array => AddList(list, element, repetition),
-            MapLayout map when kind == JsonValueKind.Object => AddMap(map, element, repetition),
+            StructLayout structNode when kind == JsonValueKind.Object => AddStruct(structNode, element, repetition, at),
+            ListLayout list when kind == JsonValueKind.Array => AddList(list, element, repetition, at),
+            MapLayout map when kind == JsonValueKind.Object => AddMap(map, element, repetition, at),
             _ => false,
         };
         if (!added)
@@ -106,22 +108,22 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
                 (LeafLayout, FieldKind.Decimal, JsonValueKind.Number) => ", which it does not hold exactly (too many digits after the point or before it)",
                 _ => "",
             };
-            throw new BatchReadException(path, $"line {_lineNumber}", $"field '{node.Path}' is {node.Field.TypeName} in the dataset schema but this line holds {found}{whyNot}.");
+            throw new BatchReadException(path, $"line {_lineNumber}", $"field '{at}' is {node.Field.TypeName} in the dataset schema but this line holds {found}{whyNot}.");
         }
     }
 
-    private bool AddStruct(StructLayout node, JsonElement element, int repetition)
+    private bool AddStruct(StructLayout node, JsonElement element, int repetition, string at)
     {
-        AddFields(node.Children, element, repetition);
+        AddFields(node.Children, element, repetition, at);
         return true;
     }
 
-    private bool AddList(ListLayout list, JsonElement element, int repetition)
+    private bool AddList(ListLayout list, JsonElement element, int repetition, string at)
     {
         var empty = true;
         foreach (var item in element.EnumerateArray())
         {
-            Add(list.Element, item, empty ? repetition : list.RepeatedLevel);
+            Add(list.Element, item, empty ? repetition : list.RepeatedLevel, at + "[]");
             empty = false;
         }
         if (empty) AddLevels(list, list.NullLevel + 1, repetition);
@@ -130,7 +132,7 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
 
     private const NumberStyles FloatKey = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
 
-    private bool AddMap(MapLayout map, JsonElement element, int repetition)
+    private bool AddMap(MapLayout map, JsonElement element, int repetition, string at)
     {
         var empty = true;
         var keys = _builder.Columns[((LeafLayout)map.Key).Index];
@@ -176,21 +178,21 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
                     break;
                 default:
                     throw new BatchReadException(path, $"line {_lineNumber}",
-                        $"map field '{map.Path}' has {key.TypeName} keys in the dataset schema but this line has key {JsonScalarText.QuoteKey(name)}, not {JsonScalarText.KeyForms(key)}.");
+                        $"map field '{at}' has {key.TypeName} keys in the dataset schema but this line has key {JsonScalarText.QuoteKey(name)}, not {JsonScalarText.KeyForms(key)}.");
             }
-            Add(map.Value, property.Value, entryRepetition);
+            Add(map.Value, property.Value, entryRepetition, $"{at}[{JsonScalarText.QuoteKey(name)}]");
             empty = false;
         }
         if (empty) AddLevels(map, map.NullLevel + 1, repetition);
         return true;
     }
 
-    private void AddNull(LayoutNode node, int repetition, string what)
+    private void AddNull(LayoutNode node, int repetition, string what, string at)
     {
         if (node is LeafLayout leaf && leaf.NullLevel == leaf.MaxDefinition)
         {
             throw new BatchReadException(path, $"line {_lineNumber}",
-                $"field '{node.Path}' is {node.Field.TypeName} and not nullable in the dataset schema but this line {what}.");
+                $"field '{at}' is {node.Field.TypeName} and not nullable in the dataset schema but this line {what}.");
         }
         AddLevels(node, node.NullLevel, repetition);
     }

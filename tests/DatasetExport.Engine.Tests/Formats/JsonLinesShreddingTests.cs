@@ -411,6 +411,55 @@ public sealed class JsonLinesShreddingTests : IDisposable
     }
 
     [Fact]
+    public async Task A_value_in_a_map_that_does_not_fit_is_named_by_its_map_and_key_not_by_the_maps_value_column()
+    {
+        // Was: "field 'mp.value.when' is time ..." for every key alike, which no record or column an admin sees is called.
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("id", FieldKind.Int64),
+            new SchemaField("mp", FieldKind.Map, Children:
+            [
+                new SchemaField("key", FieldKind.String, Nullable: false),
+                new SchemaField("value", FieldKind.Struct, Children:
+                [
+                    new SchemaField("when", FieldKind.Time),
+                    new SchemaField("tags", FieldKind.List, Children: [new SchemaField("element", FieldKind.Int64)]),
+                    new SchemaField("inner", FieldKind.Map, Children: [new SchemaField("key", FieldKind.Date, Nullable: false), new SchemaField("value", FieldKind.Int32, Nullable: false)]),
+                ]),
+            ]),
+        ]);
+        var path = Write("map-paths.jsonl",
+            """{"id": 1, "mp": {"a": {"when": "03:04", "tags": [1], "inner": {"2024-01-02": 5}}, "b": null}}""",
+            """{"id": 2, "mp": {"a": {"when": "03:04"}, "b\"\u00e9": {"when": "3 PM"}}}""",
+            """{"id": 3, "mp": {"x": {"tags": [1, "two"]}}}""",
+            """{"id": 4, "mp": {"x": {"inner": {"2024-01-02": 1, "2024-01-03": "one"}}}}""",
+            """{"id": 5, "mp": {"x": {"inner": {"2024-01-02": null}}}}""",
+            """{"id": 6, "mp": {"x": {"inner": {"tomorrow": 1}}}}""",
+            // The same faults, read the careful way (a field named twice) and by a reader over the whole line (an escaped field name).
+            """{"id": 7, "mp": {"y": {"when": "noon"}}, "id": 7}""",
+            """{"\u0069d": 8, "mp": {"z": {"inner": {"2024-01-02": null}}}}""",
+            """{"id": 9, "mp": {"a": {"tags": []}}}""");
+        var reported = new List<string>();
+
+        var records = (await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path, schema))
+            .SelectMany(chunk => chunk.Records).ToList();
+
+        Assert.Equal([1L, 9L], records.Select(record => record["id"]));
+        Assert.Equal(
+        [
+            "(line 2): field 'mp[\"b\\\"é\"].when' is time in the dataset schema but this line holds a string, not a time HH:mm[:ss[.fffffffff]].",
+            "(line 3): field 'mp[\"x\"].tags[]' is int64 in the dataset schema but this line holds a string.",
+            "(line 4): field 'mp[\"x\"].inner[\"2024-01-03\"]' is int32 in the dataset schema but this line holds a string.",
+            "(line 5): field 'mp[\"x\"].inner[\"2024-01-02\"]' is int32 and not nullable in the dataset schema but this line holds null.",
+            "(line 6): map field 'mp[\"x\"].inner' has date keys in the dataset schema but this line has key \"tomorrow\", not a date yyyy-MM-dd.",
+            "(line 7): field 'mp[\"y\"].when' is time in the dataset schema but this line holds a string, not a time HH:mm[:ss[.fffffffff]].",
+            "(line 8): field 'mp[\"z\"].inner[\"2024-01-02\"]' is int32 and not nullable in the dataset schema but this line holds null.",
+        ], reported);
+        var lines = File.ReadAllLines(path);
+        Assert.Equal(reported, JsonDocumentShredderOracle.Read(schema, path, lines).Refused.Select(message => message[(path.Length + 1)..]));
+    }
+
+    [Fact]
     public async Task Base64_with_white_space_in_or_around_it_is_not_binary()
     {
         // .NET's base64 decoding skips white space, so these all read as 00 01 02 FF; no JSON writer of base64 (ours, btoa,
