@@ -157,7 +157,7 @@ internal static class JsonScalarText
         FieldKind.Date => DateForms,
         FieldKind.Timestamp => TimestampForms,
         FieldKind.Time => TimeForms,
-        _ => "any key: JSON object keys are text, read back into scalar key kinds only",
+        _ => "a key this tool reads: JSON object keys are text, read into maps of scalar keys only",
     };
 
     /// <summary>A map key as a message quotes it: a JSON string (escaped where JSON escapes, non-ASCII kept).</summary>

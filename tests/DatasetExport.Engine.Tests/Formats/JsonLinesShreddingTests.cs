@@ -336,7 +336,7 @@ public sealed class JsonLinesShreddingTests : IDisposable
         var record = new Record
         {
             ["b"] = Entries(true, false), ["i"] = Entries(int.MinValue, 0, 7), ["l"] = Entries(long.MaxValue, -1L),
-            ["f"] = Entries(0.1f, -1e20f, float.PositiveInfinity), ["d"] = Entries(0.1, 1e300, double.NegativeInfinity, double.Epsilon),
+            ["f"] = Entries(0.1f, -1e20f, float.PositiveInfinity), ["d"] = Entries(0.1, 1e300, double.NegativeInfinity, double.Epsilon, double.NaN),
             ["u64"] = Entries(18446744073709551615m, 0m), ["dec"] = Entries(1.250m, -0.001m, 123456789.5m),
             ["bin"] = Entries(new byte[] { 0, 1, 255 }, Array.Empty<byte>()), ["day"] = Entries(new DateOnly(1, 1, 1), new DateOnly(2024, 2, 29)),
             ["ts"] = Entries(new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc).AddTicks(1_234_567), new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc)),
@@ -358,6 +358,7 @@ public sealed class JsonLinesShreddingTests : IDisposable
         // The writer's text, which the reader takes back.
         Assert.Contains("\"b\":{\"true\":0,\"false\":1}", written);
         Assert.Contains("\"f\":{\"0.1\":0,\"-1E+20\":1,\"Infinity\":2}", written);
+        Assert.Contains("\"d\":{\"0.1\":0,\"1E+300\":1,\"-Infinity\":2,\"5E-324\":3,\"NaN\":4}", written);
         Assert.Contains("\"u64\":{\"18446744073709551615\":0,\"0\":1}", written);
         Assert.Contains("\"bin\":{\"AAH/\":0,\"\":1}", written);
         Assert.Contains("\"ts\":{\"2024-01-02T03:04:05.1234567Z\":0,\"2024-01-02T03:04:05Z\":1}", written);
