@@ -1,5 +1,4 @@
 using System.Buffers.Text;
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
@@ -12,7 +11,7 @@ namespace DatasetExport.Engine.Formats;
 /// docs/formats.md says: numbers into any numeric kind that holds them (decimals exactly from their text), booleans,
 /// strings, base64 binaries, dates, timestamps (ISO-8601, UTC unless an offset is given) and times from strings in the
 /// forms <see cref="JsonScalarText"/> reads, objects into maps, map keys from
-/// property names (string, int32 or int64); missing fields and nulls are null; unknown fields are skipped; a field
+/// property names (any scalar key kind, in the text our JSON writer writes it); missing fields and nulls are null; unknown fields are skipped; a field
 /// named twice in one object takes its last value. Strings are copied, unescaped, as UTF-8 into a <see cref="Utf8Arena"/>. A line that is
 /// not JSON, not an object, or does not fit the schema throws a <see cref="BatchReadException"/> naming the field, and
 /// leaves no entries behind.
@@ -40,7 +39,8 @@ internal sealed class JsonLineShredder
     private ReadOnlyMemory<byte> _line;
     // Numbers the objects read in streaming order, to tell a field's second occurrence in one object.
     private long _objectCount;
-    // Read in schema order (after the streaming read failed), and where in the line the current reader starts.
+    // Read in schema order (after the streaming read failed), and where in the line the current reader starts (for the
+    // fields of a line read in schema order, and the positions of map keys, FieldPlan.KeyStart).
     private bool _inSchemaOrder;
     private int _readerStart;
     // Lines are checked against a schema inferred from a sample of the batch (JsonSchemaSample): any line the inference
@@ -61,7 +61,7 @@ internal sealed class JsonLineShredder
         _text = new Utf8Arena(_pools);
         var columns = _builder.Columns.ToArray();
         _checksSample = sample is not null;
-        _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns, sample)).ToArray();
+        _fields = _builder.Layout.Columns.Select(node => new FieldPlan(node, columns, sample, parent: null)).ToArray();
         _path = path;
     }
 
@@ -257,9 +257,10 @@ internal sealed class JsonLineShredder
         {
             throw Misfit($"field '{field.Node.Path}' is {field.Node.Field.TypeName} in the schema but this line holds {JsonSchemaInference.Describe(JsonSchemaInference.ValueKind(token.Kind))}.");
         }
-        var value = _line.Span[_tokens.ValueRange(next)];
-        var reader = new Utf8JsonReader(value);
+        var (start, length) = _tokens.ValueRange(next).GetOffsetAndLength(_line.Length);
+        var reader = new Utf8JsonReader(_line.Span.Slice(start, length));
         reader.Read();
+        _readerStart = start;   // where map keys are found again for messages (a line read in schema order sets its own)
         Add(field, ref reader, repetition);
         next = _tokens.EndOf(next);
     }
@@ -392,7 +393,7 @@ internal sealed class JsonLineShredder
         if (!added)
         {
             throw new BatchReadException(_path, $"line {_lineNumber}",
-                $"field '{field.Node.Path}' is {field.Node.Field.TypeName} in the dataset schema but this line holds {Describe(ref reader)}{WhyNot(field, ref reader)}.");
+                $"field '{PathOf(field)}' is {field.Node.Field.TypeName} in the dataset schema but this line holds {Describe(ref reader)}{WhyNot(field, ref reader)}.");
         }
     }
 
@@ -405,7 +406,7 @@ internal sealed class JsonLineShredder
         (LeafLayout, FieldKind.Timestamp, JsonTokenType.String) => ", not " + JsonScalarText.TimestampForms,
         (LeafLayout, FieldKind.Date, JsonTokenType.String) => ", not " + JsonScalarText.DateForms,
         (LeafLayout, FieldKind.Time, JsonTokenType.String) => ", not " + JsonScalarText.TimeForms,
-        (LeafLayout, FieldKind.Binary, JsonTokenType.String) => ", not base64",
+        (LeafLayout, FieldKind.Binary, JsonTokenType.String) => ", not " + JsonScalarText.Base64Forms,
         (LeafLayout, FieldKind.Decimal, JsonTokenType.Number)
             when JsonScalarText.ParseDecimal(reader.ValueSpan, field.Node.Field.Precision, field.Node.Field.Scale, out _) == JsonScalarText.DecimalText.BeyondDotNetDecimal
             => ", which this tool cannot hold exactly (.NET decimal holds 28 to 29 significant digits, at most 28 of them after the point)",
@@ -441,7 +442,8 @@ internal sealed class JsonLineShredder
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var entryRepetition = empty ? repetition : map.RepeatedLevel;
-            AddMapKey(map, keyColumn, ref reader, entryRepetition);
+            field.KeyStart = _readerStart + (int)reader.TokenStartIndex;
+            AddMapKey(field, map, keyColumn, ref reader, entryRepetition);
             reader.Read();
             Add(field.Children[1], ref reader, entryRepetition);
             empty = false;
@@ -450,25 +452,77 @@ internal sealed class JsonLineShredder
         return true;
     }
 
-    /// <summary>Map keys are JSON property names: string keys stay, integer keys are parsed back.</summary>
+    /// <summary>
+    /// Map keys are JSON property names, read back as the map's key kind from the text <see cref="JsonRowWriter"/> writes
+    /// them in (<see cref="JsonScalarText.KeyForms"/>): string keys stay, others are parsed as that kind's JSON value is.
+    /// </summary>
     [MethodImpl(CompileOptions.HotPath)]
-    private void AddMapKey(MapLayout map, ColumnBuilder column, ref Utf8JsonReader reader, int repetition)
+    private void AddMapKey(FieldPlan field, MapLayout map, ColumnBuilder column, ref Utf8JsonReader reader, int repetition)
     {
-        switch (column)
+        var key = map.Key.Field;
+        switch (key.Kind)
         {
-            case ColumnBuilder<ReadOnlyMemory<byte>> strings when map.Key.Field.Kind == FieldKind.String:
-                strings.Add(ReadString(ref reader), repetition);
+            case FieldKind.String:
+                ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(ReadString(ref reader), repetition);
                 return;
-            case ColumnBuilder<int> int32s when int.TryParse(ReadShortText(ref reader), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
-                int32s.Add(int32, repetition);
+            case FieldKind.Int32 when JsonScalarText.TryParseInt32Key(ReadShortText(ref reader), out var int32):
+                ((ColumnBuilder<int>)column).Add(int32, repetition);
                 return;
-            case ColumnBuilder<long> int64s when long.TryParse(ReadShortText(ref reader), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64):
-                int64s.Add(int64, repetition);
+            case FieldKind.Int64 when JsonScalarText.TryParseInt64Key(ReadShortText(ref reader), out var int64):
+                ((ColumnBuilder<long>)column).Add(int64, repetition);
+                return;
+            case FieldKind.Boolean when reader.ValueTextEquals("true"u8) || reader.ValueTextEquals("false"u8):
+                ((ColumnBuilder<bool>)column).Add(reader.ValueTextEquals("true"u8), repetition);
+                return;
+            case FieldKind.Float when JsonScalarText.TryParseFloatKey(ReadShortText(ref reader), out var single):
+                ((ColumnBuilder<float>)column).Add(single, repetition);
+                return;
+            case FieldKind.Double when JsonScalarText.TryParseDoubleKey(ReadShortText(ref reader), out var number):
+                ((ColumnBuilder<double>)column).Add(number, repetition);
+                return;
+            case FieldKind.Decimal when JsonScalarText.TryParseDecimal(reader.ValueIsEscaped ? Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan,
+                key.Precision, key.Scale, out var exact):
+                ((ColumnBuilder<decimal>)column).Add(exact, repetition);
+                return;
+            case FieldKind.Binary when TryReadBase64(ref reader, out var bytes):
+                ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
+                return;
+            case FieldKind.Date when JsonScalarText.TryParseDate(ReadShortText(ref reader), out var date):
+                ((ColumnBuilder<DateOnly>)column).Add(date, repetition);
+                return;
+            case FieldKind.Timestamp when JsonScalarText.TryParseTimestamp(ReadShortText(ref reader), out var timestamp):
+                ((ColumnBuilder<DateTime>)column).Add(timestamp, repetition);
+                return;
+            case FieldKind.Time when JsonScalarText.TryParseTime(ReadShortText(ref reader), out var time):
+                ((ColumnBuilder<TimeSpan>)column).Add(time, repetition);
                 return;
             default:
                 throw new BatchReadException(_path, $"line {_lineNumber}",
-                    $"map field '{map.Path}' has key \"{reader.GetString()}\", which is not a {map.Key.Field.TypeName}; JSON map keys can be read as string, int32 or int64.");
+                    $"map field '{PathOf(field)}' has {key.TypeName} keys in the dataset schema but this line has key {JsonScalarText.QuoteKey(reader.GetString()!)}, " +
+                    $"not {JsonScalarText.KeyForms(key)}.");
         }
+    }
+
+    /// <summary>
+    /// The field's path in the line, for messages: its layout path (<c>geo.city</c>, <c>items[].k</c>), but a map's value
+    /// named by the key of the entry it is in, quoted as a JSON string (<c>mp["k"]</c>, <c>mp["k"].when</c>), where the
+    /// layout path says only <c>mp.value</c>.
+    /// </summary>
+    private string PathOf(FieldPlan field) => field.Parent switch
+    {
+        null => field.Node.Field.Name,
+        { Node: ListLayout } list => PathOf(list) + "[]",
+        { Node: MapLayout } map when field == map.Children[1] => $"{PathOf(map)}[{MapKeyAt(map.KeyStart)}]",
+        { Node: MapLayout } map => PathOf(map) + ".key",
+        var parent => PathOf(parent) + "." + field.Node.Field.Name,
+    };
+
+    /// <summary>The map key (a property name) at <paramref name="start"/> in the line, quoted as a JSON string.</summary>
+    private string MapKeyAt(int start)
+    {
+        var reader = new Utf8JsonReader(_line.Span[start..]);
+        reader.Read();
+        return JsonScalarText.QuoteKey(reader.GetString()!);
     }
 
     /// <summary>A null or missing field: an entry at its null level in each of its leaves, unless a leaf cannot be null.</summary>
@@ -480,7 +534,7 @@ internal sealed class JsonLineShredder
         if (node is LeafLayout leaf && leaf.NullLevel == leaf.MaxDefinition)
         {
             throw new BatchReadException(_path, $"line {_lineNumber}",
-                $"field '{node.Path}' is {node.Field.TypeName} and not nullable in the dataset schema but this line {what}.");
+                $"field '{PathOf(field)}' is {node.Field.TypeName} and not nullable in the dataset schema but this line {what}.");
         }
         AddLevels(field, node.NullLevel, repetition);
     }
@@ -520,7 +574,7 @@ internal sealed class JsonLineShredder
             case FieldKind.String when token == JsonTokenType.String:
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(ReadString(ref reader), repetition);
                 return true;
-            case FieldKind.Binary when token == JsonTokenType.String && reader.TryGetBytesFromBase64(out var bytes):
+            case FieldKind.Binary when token == JsonTokenType.String && TryReadBase64(ref reader, out var bytes):
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
                 return true;
             case FieldKind.Date when token == JsonTokenType.String && JsonScalarText.TryParseDate(ReadShortText(ref reader), out var date):
@@ -536,6 +590,10 @@ internal sealed class JsonLineShredder
                 return false;
         }
     }
+
+    /// <summary>The string the reader is on as base64 (<see cref="JsonScalarText.TryDecodeBase64"/>).</summary>
+    private static bool TryReadBase64(ref Utf8JsonReader reader, out byte[] bytes) =>
+        JsonScalarText.TryDecodeBase64(reader.ValueIsEscaped ? Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan, out bytes);
 
     private static readonly double[] PowersOfTen = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
@@ -592,9 +650,10 @@ internal sealed class JsonLineShredder
     /// <summary>A layout node with what matching it against JSON needs: its UTF-8 name and its children's plans.</summary>
     private sealed class FieldPlan
     {
-        public FieldPlan(LayoutNode node, ColumnBuilder[] columns, JsonSchemaSample? sample)
+        public FieldPlan(LayoutNode node, ColumnBuilder[] columns, JsonSchemaSample? sample, FieldPlan? parent)
         {
             Node = node;
+            Parent = parent;
             Unobserved = sample?.UnobservedElements.Contains(node.Path) == true;
             OutsideSample = sample?.FieldPaths.Contains(node.Path) == false;
             Kind = node.Field.Kind;
@@ -603,14 +662,16 @@ internal sealed class JsonLineShredder
             Utf8Name = Encoding.UTF8.GetBytes(node.Field.Name);
             Children = node switch
             {
-                StructLayout structNode => structNode.Children.Select(child => new FieldPlan(child, columns, sample)).ToArray(),
-                ListLayout list => [new FieldPlan(list.Element, columns, sample)],
-                MapLayout map => [new FieldPlan(map.Key, columns, sample), new FieldPlan(map.Value, columns, sample)],
+                StructLayout structNode => structNode.Children.Select(child => new FieldPlan(child, columns, sample, this)).ToArray(),
+                ListLayout list => [new FieldPlan(list.Element, columns, sample, this)],
+                MapLayout map => [new FieldPlan(map.Key, columns, sample, this), new FieldPlan(map.Value, columns, sample, this)],
                 _ => [],
             };
         }
 
         public LayoutNode Node { get; }
+        /// <summary>The struct, list or map this field is in; null for a top-level field.</summary>
+        public FieldPlan? Parent { get; }
         public FieldKind Kind { get; }
         /// <summary>The leaf's column builder; null for a struct, list or map.</summary>
         public ColumnBuilder? Column { get; }
@@ -625,6 +686,9 @@ internal sealed class JsonLineShredder
 
         /// <summary>The number of the last streamed object this field was met in.</summary>
         public long SeenInObject { get; set; }
+
+        /// <summary>For a map: where in the line the key of the entry being read starts, to name it in messages.</summary>
+        public int KeyStart { get; set; }
     }
 
     /// <summary>Stops the streaming read of a line whose object names a field twice: the careful read takes the last value.</summary>

@@ -1,4 +1,9 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Globalization;
 using System.Numerics;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 
 namespace DatasetExport.Engine.Formats;
 
@@ -14,6 +19,7 @@ namespace DatasetExport.Engine.Formats;
 /// <item>Time: <c>HH:mm</c>, optionally <c>:ss</c> and a fraction of 1 to 9 digits (cut as above); or <c>24:00:00</c>.</item>
 /// <item>Decimal: a JSON number's text (exponent too) with no more digits after the point (trailing zeros aside) or
 /// before it than the column's scale and precision allow, and one .NET <see cref="decimal"/> holds exactly.</item>
+/// <item>Binary: base64 of the standard alphabet with its padding, and no white space.</item>
 /// </list>
 /// What <see cref="JsonRowWriter"/> writes for these kinds is among these forms, so exported JSON reads back.
 /// </summary>
@@ -25,6 +31,8 @@ internal static class JsonScalarText
     public const string DateForms = "a date yyyy-MM-dd";
 
     public const string TimeForms = "a time HH:mm[:ss[.fffffffff]]";
+
+    public const string Base64Forms = "base64 of the standard alphabet with its padding and no white space";
 
     /// <summary>The forms <see cref="TryParseTimestamp"/> reads whose instant in UTC is outside what a <see cref="DateTime"/> holds, for messages.</summary>
     public const string TimestampOutsideRange = "an ISO-8601 timestamp outside 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z in UTC, the instants this tool holds";
@@ -129,6 +137,64 @@ internal static class JsonScalarText
             if (!char.IsAsciiDigit(c)) return false;
             value = value * 10 + (c - '0');
         }
+        return true;
+    }
+
+    /// <summary>
+    /// What a map key (a JSON property name) of <paramref name="key"/>'s kind is read from, for messages: the text
+    /// <see cref="JsonRowWriter"/> writes such keys in (numbers in the invariant culture, floating point round-trippable,
+    /// decimals with their scale, dates, timestamps and times as their JSON strings, binaries as base64), and the forms
+    /// the same kind's JSON values are read from.
+    /// </summary>
+    public static string KeyForms(SchemaField key) => key.Kind switch
+    {
+        FieldKind.Boolean => "true or false",
+        FieldKind.Int32 => "an integer within int32",
+        FieldKind.Int64 => "an integer within int64",
+        FieldKind.Float or FieldKind.Double => "a number (NaN, Infinity and -Infinity too)",
+        FieldKind.Decimal => $"a number with at most {key.Scale} digits after the point and {key.Precision - key.Scale} before it",
+        FieldKind.Binary => Base64Forms,
+        FieldKind.Date => DateForms,
+        FieldKind.Timestamp => TimestampForms,
+        FieldKind.Time => TimeForms,
+        _ => "a key this tool reads: JSON object keys are text, read into maps of scalar keys only",
+    };
+
+    /// <summary>A map key as a message quotes it: a JSON string (escaped where JSON escapes, non-ASCII kept).</summary>
+    public static string QuoteKey(string key) => "\"" + JsonEncodedText.Encode(key, JavaScriptEncoder.UnsafeRelaxedJsonEscaping) + "\"";
+
+    // Integer keys: an optional sign and digits (what the writer writes, and leading zeros); no white space.
+    public static bool TryParseInt32Key(ReadOnlySpan<char> text, out int value) =>
+        int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+
+    public static bool TryParseInt64Key(ReadOnlySpan<char> text, out long value) =>
+        long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+
+    // Floating point keys: the writer's round-trippable text ("1.5", "1E+20", "NaN", "Infinity", "-Infinity"); no white space.
+    private const NumberStyles FloatKey = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
+
+    public static bool TryParseFloatKey(ReadOnlySpan<char> text, out float value) => float.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value);
+
+    public static bool TryParseDoubleKey(ReadOnlySpan<char> text, out double value) => double.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value);
+
+    /// <summary>
+    /// The bytes the UTF-8 base64 text <paramref name="text"/> (a JSON string unescaped) holds: the standard alphabet, padded
+    /// to a multiple of 4 characters, nothing else. .NET's decoders skip white space (a space anywhere, MIME's line breaks);
+    /// none is taken here: our JSON writer, and the JSON base64 of common tools (JavaScript's <c>btoa</c> and
+    /// <c>Buffer.toString('base64')</c>, Python's <c>b64encode</c>, Java's <c>Base64.getEncoder()</c>), write none.
+    /// </summary>
+    public static bool TryDecodeBase64(ReadOnlySpan<byte> text, out byte[] bytes)
+    {
+        bytes = [];
+        if (text.IndexOfAnyInRange((byte)0, (byte)' ') >= 0 || text.Length % 4 != 0) return false;
+        var padding = text.Length == 0 ? 0 : text[^1] != (byte)'=' ? 0 : text[^2] == (byte)'=' ? 2 : 1;
+        var decoded = new byte[text.Length / 4 * 3 - padding];
+        if (Base64.DecodeFromUtf8(text, decoded, out var consumed, out var written) != OperationStatus.Done
+            || consumed != text.Length || written != decoded.Length)
+        {
+            return false;
+        }
+        bytes = decoded;
         return true;
     }
 

@@ -26,7 +26,7 @@ public sealed class SchemaConflictException : Exception
 /// a field JSON inference gave (<see cref="SchemaField.JsonInferred"/>) takes a declared field's kind where JSON holds that
 /// kind as text: string with Timestamp, Date, Time or Binary, number with a fraction (Double) with Decimal (widened as
 /// integers widen it when the double was merged from another batch's integers, <see cref="SchemaField.IntegerDigits"/>),
-/// object (Struct) with a Map of string keys (its fields' kinds merged into the map's value kind).
+/// object (Struct) with a Map of scalar keys (its fields' names read as keys, its fields' kinds merged into the map's value kind).
 /// Everything else is a <see cref="SchemaConflictException"/>.
 /// </summary>
 public static class SchemaMerger
@@ -148,8 +148,10 @@ public static class SchemaMerger
 
     /// <summary>
     /// <paramref name="declared"/>'s kind for the JSON-inferred field <paramref name="json"/> when JSON holds that kind as
-    /// the text inference saw (the JSON batch is then read converted, <see cref="JsonLineShredder"/>), else null. A map takes
-    /// an object's fields as entries: their kinds merge into its value's (conflicts named by the field's path).
+    /// the text inference saw (the JSON batch is then read converted, <see cref="JsonLineShredder"/>), else null. A map of
+    /// scalar keys takes an object's fields as entries: their kinds merge into its value's (conflicts named by the field's
+    /// path); their names are read as keys of the map's key kind when the batch is read (one that does not convert makes
+    /// its line invalid, as a value that does not convert does), so the merge does not judge them.
     /// </summary>
     private static SchemaField? TakeDeclared(SchemaField json, SchemaField declared, string path) => (json.Kind, declared.Kind) switch
     {
@@ -159,12 +161,16 @@ public static class SchemaMerger
         (FieldKind.Double, FieldKind.Decimal) => WidenDecimalDigits(declared, json.IntegerDigits) is { Precision: <= MaxDecimalPrecision } wider
             ? wider
             : throw new SchemaConflictException(path, json.TypeName, declared.TypeName),
-        (FieldKind.Struct, FieldKind.Map) when declared.ChildFields[0].Kind == FieldKind.String => declared with
+        // The value is nullable: JSON inference tells a key some objects lack (no entry) from a null value no more than the
+        // merge of two batches' objects does (a field one side lacks is nullable), so the value's nullability would otherwise
+        // depend on whether the JSON batches met each other before the map.
+        (FieldKind.Struct, FieldKind.Map) when declared.ChildFields[0].Kind is not (FieldKind.Struct or FieldKind.List or FieldKind.Map) => declared with
         {
             Children =
             [
                 declared.ChildFields[0],
-                json.ChildFields.Aggregate(declared.ChildFields[1], (value, entry) => MergeField(value, entry, Join(path, entry.Name)) with { Name = value.Name }),
+                json.ChildFields.Aggregate(declared.ChildFields[1], (value, entry) => MergeField(value, entry, Join(path, entry.Name)) with { Name = value.Name })
+                    with { Nullable = true },
             ],
         },
         _ => null,

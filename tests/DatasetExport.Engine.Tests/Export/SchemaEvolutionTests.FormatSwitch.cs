@@ -226,7 +226,7 @@ public sealed partial class SchemaEvolutionTests
         Assert.Contains("b.jsonl", run.Error);
         Assert.Contains("line 2", run.Error);
         Assert.Contains(inMap
-            ? "field 'mp.value' is date in the dataset schema but this line holds a string, not a date yyyy-MM-dd"
+            ? "field 'mp[\"k\"]' is date in the dataset schema but this line holds a string, not a date yyyy-MM-dd"
             : "field 'm' is decimal(12,3) in the dataset schema but this line holds a number (1.0005), which it does not hold exactly", run.Error);
     }
 
@@ -329,6 +329,69 @@ public sealed partial class SchemaEvolutionTests
         Assert.Equal(6, records.Count);
         RecordAssert.Equal(records[..3], records[3..]);
         RecordAssert.Equal(TypedRecords(microseconds: true)[..3], records[..3]);
+    }
+
+    /// <summary>DuckDB's Parquet of maps whose keys are no strings: int32, date, timestamp, decimal and UBIGINT (decimal(20,0)) keys.</summary>
+    private const string KeyedMaps =
+        "SELECT i::BIGINT AS id, map([i::INTEGER, -i::INTEGER], ['a' || i, NULL]) AS mi, map([DATE '2024-01-01' + i::INTEGER], [i * 1.5]) AS md, " +
+        "map([TIMESTAMPTZ '2024-01-02 03:04:05.123456+00' + to_microseconds(i)], [i]) AS mts, map([(i + 0.125)::DECIMAL(12,3)], [true]) AS mdec, " +
+        "map([18446744073709551615::UBIGINT - i::UBIGINT], ['u']) AS mu FROM range(1, 4) r(i)";
+
+    private const string KeyedMapRows =
+        "SELECT id || '|' || mi::VARCHAR || '|' || md::VARCHAR || '|' || mts::VARCHAR || '|' || mdec::VARCHAR || '|' || mu::VARCHAR AS row FROM ";
+
+    [Fact]
+    public async Task Our_json_lines_export_of_maps_keyed_by_integers_dates_timestamps_and_decimals_reads_back_beside_its_parquet_batch()
+    {
+        // Was: the JSON batch's objects ({"1": "a1", "-1": null}) inferred structs, which took only a map of string keys:
+        // "Column 'mi' is struct<...> in one schema and map<int32,string> in another", and the dataset failed.
+        Parquet("a.parquet", KeyedMaps);
+        var toJson = await AddFlowAsync("to-json", FileType.Json, CompressionKind.Gzip, ExportMode.Full);
+        var exported = Assert.Single(Succeeded(await RunAsync(toJson, 0)).Files).SinkPath;
+        File.Copy(exported, Batch("b.jsonl.gz"));
+        var toParquet = await AddFlowAsync("to-parquet", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(toParquet, 1));
+
+        var schema = await DatasetSchemaAsync();
+        Assert.Equal("id int64, mi map<int32,string>, md map<date,decimal(21,1)>, mts map<timestamp,int64>, mdec map<decimal(12,3),boolean>, mu map<decimal(20,0),string>",
+            schema.ToString());
+        var original = _duck.Strings(KeyedMapRows + $"read_parquet({DuckDb.Quote(Batch("a.parquet"))}) ORDER BY id");
+        Assert.Equal("1|{1=a1, -1=NULL}|{2024-01-02=1.5}|{'2024-01-02 03:04:05.123457+00'=1}|{1.125=true}|{18446744073709551614=u}", original[0]);
+        // Each row twice, from the Parquet batch and from our JSON Lines export of it, as DuckDB reads our Parquet file.
+        Assert.Equal(original.SelectMany(row => new[] { row, row }), _duck.Strings(KeyedMapRows + Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet) + " ORDER BY id"));
+        var records = await ReadRecordsAsync(run.Files.Select(file => file.SinkPath), schema);
+        Assert.Equal(6, records.Count);
+        RecordAssert.Equal(records[..3], records[3..]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_json_object_key_that_is_not_the_parquet_maps_key_kind_fails_the_run_or_is_skipped_and_counted(bool skipInvalidRecords)
+    {
+        Parquet("a.parquet", "SELECT 1::BIGINT AS id, map([1::INTEGER], ['one']) AS mi, map([DATE '2024-01-02'], [1]) AS md");
+        Json("b.jsonl",
+            """{"id": 2, "mi": {"2": "two", "-2": null}, "md": {"2024-01-03": 2}}""",
+            """{"id": 3, "mi": {"3": "three", "x": "ex"}}""",
+            """{"id": 4, "md": {"2024-02-30": 4}}""",
+            """{"id": 5, "mi": {}}""");
+        var flow = await AddFlowAsync("keys", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full, skipInvalidRecords: skipInvalidRecords);
+
+        var run = await RunAsync(flow, 0);
+
+        Assert.Equal("id int64, mi map<int32,string>, md map<date,int64>", (await DatasetSchemaAsync()).ToString());
+        if (!skipInvalidRecords)
+        {
+            Assert.Equal(RunStatus.Failed, run.Status);
+            Assert.Contains("b.jsonl (line 2): map field 'mi' has int32 keys in the dataset schema but this line has key \"x\", not an integer within int32.", run.Error);
+            Assert.Empty(StoredParts(flow));
+            return;
+        }
+        Succeeded(run);
+        Assert.Equal((3L, 2L), (run.RecordsWritten, run.RecordsSkipped));
+        Assert.Equal(["1|{1=one}|{2024-01-02=1}", "2|{2=two, -2=NULL}|{2024-01-03=2}", "5|{}|NULL"],
+            _duck.Strings($"SELECT id || '|' || coalesce(mi::VARCHAR, 'NULL') || '|' || coalesce(md::VARCHAR, 'NULL') FROM {Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet)} ORDER BY id"));
     }
 
     [Theory]

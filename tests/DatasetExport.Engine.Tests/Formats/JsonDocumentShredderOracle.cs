@@ -58,7 +58,7 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
             _builder.BeginRow();
             try
             {
-                AddFields(_builder.Layout.Columns, root, repetition: 0);
+                AddFields(_builder.Layout.Columns, root, repetition: 0, parent: null);
             }
             catch
             {
@@ -69,29 +69,31 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
         }
     }
 
-    private void AddFields(IReadOnlyList<LayoutNode> fields, JsonElement element, int repetition)
+    // "at" is the field's path in the line, as messages name it: a map's value by the key of its entry (mp["k"].when).
+    private void AddFields(IReadOnlyList<LayoutNode> fields, JsonElement element, int repetition, string? parent)
     {
         foreach (var field in fields)
         {
-            if (element.TryGetProperty(field.Field.Name, out var value)) Add(field, value, repetition);
-            else AddNull(field, repetition, "lacks it");
+            var at = parent is null ? field.Field.Name : parent + "." + field.Field.Name;
+            if (element.TryGetProperty(field.Field.Name, out var value)) Add(field, value, repetition, at);
+            else AddNull(field, repetition, "lacks it", at);
         }
     }
 
-    private void Add(LayoutNode node, JsonElement element, int repetition)
+    private void Add(LayoutNode node, JsonElement element, int repetition, string at)
     {
         var kind = element.ValueKind;
         if (kind == JsonValueKind.Null)
         {
-            AddNull(node, repetition, "holds null");
+            AddNull(node, repetition, "holds null", at);
             return;
         }
         var added = node switch
         {
             LeafLayout leaf => TryAddValue(_builder.Columns[leaf.Index], element, repetition),
-            StructLayout structNode when kind == JsonValueKind.Object => AddStruct(structNode, element, repetition),
-            ListLayout list when kind == JsonValueKind.Array => AddList(list, element, repetition),
-            MapLayout map when kind == JsonValueKind.Object => AddMap(map, element, repetition),
+            StructLayout structNode when kind == JsonValueKind.Object => AddStruct(structNode, element, repetition, at),
+            ListLayout list when kind == JsonValueKind.Array => AddList(list, element, repetition, at),
+            MapLayout map when kind == JsonValueKind.Object => AddMap(map, element, repetition, at),
             _ => false,
         };
         if (!added)
@@ -102,33 +104,35 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
                 (LeafLayout, FieldKind.Timestamp, JsonValueKind.String) => ", not " + JsonScalarText.TimestampForms,
                 (LeafLayout, FieldKind.Date, JsonValueKind.String) => ", not " + JsonScalarText.DateForms,
                 (LeafLayout, FieldKind.Time, JsonValueKind.String) => ", not " + JsonScalarText.TimeForms,
-                (LeafLayout, FieldKind.Binary, JsonValueKind.String) => ", not base64",
+                (LeafLayout, FieldKind.Binary, JsonValueKind.String) => ", not " + JsonScalarText.Base64Forms,
                 (LeafLayout, FieldKind.Decimal, JsonValueKind.Number) => ", which it does not hold exactly (too many digits after the point or before it)",
                 _ => "",
             };
-            throw new BatchReadException(path, $"line {_lineNumber}", $"field '{node.Path}' is {node.Field.TypeName} in the dataset schema but this line holds {found}{whyNot}.");
+            throw new BatchReadException(path, $"line {_lineNumber}", $"field '{at}' is {node.Field.TypeName} in the dataset schema but this line holds {found}{whyNot}.");
         }
     }
 
-    private bool AddStruct(StructLayout node, JsonElement element, int repetition)
+    private bool AddStruct(StructLayout node, JsonElement element, int repetition, string at)
     {
-        AddFields(node.Children, element, repetition);
+        AddFields(node.Children, element, repetition, at);
         return true;
     }
 
-    private bool AddList(ListLayout list, JsonElement element, int repetition)
+    private bool AddList(ListLayout list, JsonElement element, int repetition, string at)
     {
         var empty = true;
         foreach (var item in element.EnumerateArray())
         {
-            Add(list.Element, item, empty ? repetition : list.RepeatedLevel);
+            Add(list.Element, item, empty ? repetition : list.RepeatedLevel, at + "[]");
             empty = false;
         }
         if (empty) AddLevels(list, list.NullLevel + 1, repetition);
         return true;
     }
 
-    private bool AddMap(MapLayout map, JsonElement element, int repetition)
+    private const NumberStyles FloatKey = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
+
+    private bool AddMap(MapLayout map, JsonElement element, int repetition, string at)
     {
         var empty = true;
         var keys = _builder.Columns[((LeafLayout)map.Key).Index];
@@ -136,34 +140,59 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
         {
             var entryRepetition = empty ? repetition : map.RepeatedLevel;
             var name = property.Name;
-            switch (keys)
+            var key = map.Key.Field;
+            switch (key.Kind)
             {
-                case ColumnBuilder<ReadOnlyMemory<byte>> strings when map.Key.Field.Kind == FieldKind.String:
-                    strings.Add(Encoding.UTF8.GetBytes(name), entryRepetition);
+                case FieldKind.String:
+                    ((ColumnBuilder<ReadOnlyMemory<byte>>)keys).Add(Encoding.UTF8.GetBytes(name), entryRepetition);
                     break;
-                case ColumnBuilder<int> int32s when int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
-                    int32s.Add(int32, entryRepetition);
+                case FieldKind.Int32 when int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
+                    ((ColumnBuilder<int>)keys).Add(int32, entryRepetition);
                     break;
-                case ColumnBuilder<long> int64s when long.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64):
-                    int64s.Add(int64, entryRepetition);
+                case FieldKind.Int64 when long.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64):
+                    ((ColumnBuilder<long>)keys).Add(int64, entryRepetition);
+                    break;
+                case FieldKind.Boolean when name is "true" or "false":
+                    ((ColumnBuilder<bool>)keys).Add(name == "true", entryRepetition);
+                    break;
+                case FieldKind.Float when float.TryParse(name, FloatKey, CultureInfo.InvariantCulture, out var single):
+                    ((ColumnBuilder<float>)keys).Add(single, entryRepetition);
+                    break;
+                case FieldKind.Double when double.TryParse(name, FloatKey, CultureInfo.InvariantCulture, out var number):
+                    ((ColumnBuilder<double>)keys).Add(number, entryRepetition);
+                    break;
+                case FieldKind.Decimal when JsonScalarText.TryParseDecimal(Encoding.UTF8.GetBytes(name), key.Precision, key.Scale, out var exact):
+                    ((ColumnBuilder<decimal>)keys).Add(exact, entryRepetition);
+                    break;
+                case FieldKind.Binary when JsonScalarText.TryDecodeBase64(Encoding.UTF8.GetBytes(name), out var bytes):
+                    ((ColumnBuilder<ReadOnlyMemory<byte>>)keys).Add(bytes, entryRepetition);
+                    break;
+                case FieldKind.Date when JsonScalarText.TryParseDate(name, out var date):
+                    ((ColumnBuilder<DateOnly>)keys).Add(date, entryRepetition);
+                    break;
+                case FieldKind.Timestamp when JsonScalarText.TryParseTimestamp(name, out var timestamp):
+                    ((ColumnBuilder<DateTime>)keys).Add(timestamp, entryRepetition);
+                    break;
+                case FieldKind.Time when JsonScalarText.TryParseTime(name, out var time):
+                    ((ColumnBuilder<TimeSpan>)keys).Add(time, entryRepetition);
                     break;
                 default:
                     throw new BatchReadException(path, $"line {_lineNumber}",
-                        $"map field '{map.Path}' has key \"{name}\", which is not a {map.Key.Field.TypeName}; JSON map keys can be read as string, int32 or int64.");
+                        $"map field '{at}' has {key.TypeName} keys in the dataset schema but this line has key {JsonScalarText.QuoteKey(name)}, not {JsonScalarText.KeyForms(key)}.");
             }
-            Add(map.Value, property.Value, entryRepetition);
+            Add(map.Value, property.Value, entryRepetition, $"{at}[{JsonScalarText.QuoteKey(name)}]");
             empty = false;
         }
         if (empty) AddLevels(map, map.NullLevel + 1, repetition);
         return true;
     }
 
-    private void AddNull(LayoutNode node, int repetition, string what)
+    private void AddNull(LayoutNode node, int repetition, string what, string at)
     {
         if (node is LeafLayout leaf && leaf.NullLevel == leaf.MaxDefinition)
         {
             throw new BatchReadException(path, $"line {_lineNumber}",
-                $"field '{node.Path}' is {node.Field.TypeName} and not nullable in the dataset schema but this line {what}.");
+                $"field '{at}' is {node.Field.TypeName} and not nullable in the dataset schema but this line {what}.");
         }
         AddLevels(node, node.NullLevel, repetition);
     }
@@ -200,7 +229,7 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
             case FieldKind.String when kind == JsonValueKind.String:
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(Encoding.UTF8.GetBytes(element.GetString()!), repetition);
                 return true;
-            case FieldKind.Binary when kind == JsonValueKind.String && element.TryGetBytesFromBase64(out var bytes):
+            case FieldKind.Binary when kind == JsonValueKind.String && JsonScalarText.TryDecodeBase64(Encoding.UTF8.GetBytes(element.GetString()!), out var bytes):
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
                 return true;
             // Text of the kinds JSON has no type for: the rules of docs/formats.md (JsonScalarText, tested on its own).

@@ -185,14 +185,58 @@ public sealed class SchemaMergerTests
         Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(declaredString, declaredTimestamp));
         Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge([Inferred("""{"ts": "x"}"""), declaredString, declaredTimestamp]));
         Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge([declaredString, Inferred("""{"ts": "x"}"""), declaredTimestamp]));
-        // JSON gives no timestamp from a number, no decimal from a string, no map of integer keys from an object.
+        // JSON gives no timestamp from a number, no decimal from a string, no map from an array or a string.
         Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"ts": 1.5}"""), declaredTimestamp));
         Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"m": "1.5"}"""), Schema(Field("m", FieldKind.Decimal, precision: 9, scale: 2))));
-        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"mp": {"1": 2}}"""),
-            Schema(Field("mp", FieldKind.Map, children: [Field("key", FieldKind.Int32), Field("value", FieldKind.Int64)]))));
+        var intKeys = Schema(Field("mp", FieldKind.Map, children: [Field("key", FieldKind.Int32), Field("value", FieldKind.Int64)]));
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"mp": [1]}"""), intKeys));
+        Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"mp": "1"}"""), intKeys));
         // An object's field whose value is no map value names its path.
         var error = Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(Inferred("""{"mp": {"x": {"when": 5}}}"""), declared));
         Assert.Equal("mp.x.when", error.ColumnPath);
+    }
+
+    [Theory]
+    [InlineData(FieldKind.Int32, """{"1": 2, "-3": 4}""")]
+    [InlineData(FieldKind.Int64, """{"9223372036854775807": 2}""")]
+    [InlineData(FieldKind.Date, """{"2024-01-02": 2}""")]
+    [InlineData(FieldKind.Timestamp, """{"2024-01-02T03:04:05.5Z": 2}""")]
+    [InlineData(FieldKind.Decimal, """{"1.250": 2}""")]
+    [InlineData(FieldKind.Boolean, """{"true": 2}""")]
+    [InlineData(FieldKind.Int32, """{"not a number": 2}""")]
+    public void A_json_object_takes_a_declared_map_of_any_scalar_key_kind_its_keys_judged_when_read(FieldKind key, string json)
+    {
+        // Was a conflict for every key kind but string: our own JSON export of a map<int32,...> did not read back beside it.
+        // The names are not judged here: one that is no key of the kind makes its line invalid when the batch is read.
+        var declared = Schema(Field("mp", FieldKind.Map, children: [Field("key", key, precision: key == FieldKind.Decimal ? 12 : 0, scale: key == FieldKind.Decimal ? 3 : 0), Field("value", FieldKind.Int64)]));
+        var inferred = Inferred($$"""{"mp": {{json}}}""");
+
+        var merged = SchemaMerger.Merge(inferred, declared);
+
+        Assert.Equal(declared.Fields[0].TypeName, merged.Fields[0].TypeName);
+        Assert.Equal(merged, SchemaMerger.Merge(declared, inferred));
+    }
+
+    [Fact]
+    public void Json_objects_of_other_keys_take_a_declared_map_of_the_same_value_nullability_in_any_order()
+    {
+        // Was: the value was nullable when the two JSON batches met first (each one's key is missing from the other's objects,
+        // so the merged struct's fields were nullable) and not nullable when the map came between them.
+        var first = Inferred("""{"mp": {"a": "2024-01-02"}}""");
+        var second = Inferred("""{"mp": {"b": "2024-01-03"}}""");
+        var declared = Schema(Field("mp", FieldKind.Map, children: [Field("key", FieldKind.String), Field("value", FieldKind.Date)]));
+        DatasetSchema[] batches = [first, second, declared];
+        int[][] orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+
+        var merged = orders.Select(order => SchemaMerger.Merge(order.Select(i => batches[i]))).ToList();
+
+        Assert.All(merged, schema => Assert.Equal(merged[0], schema));
+        Assert.Equal("mp map<string,date>", merged[0].ToString());
+        // A key an object lacks is no entry, not a null one, but JSON inference tells neither from a null: the value is nullable.
+        Assert.True(merged[0].Fields[0].ChildFields[1].Nullable);
+        Assert.True(SchemaMerger.Merge(first, declared).Fields[0].ChildFields[1].Nullable);
+        // Declared maps alone keep their value's nullability.
+        Assert.False(SchemaMerger.Merge(declared, declared).Fields[0].ChildFields[1].Nullable);
     }
 
     [Fact]
