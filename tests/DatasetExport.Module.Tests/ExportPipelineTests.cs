@@ -61,6 +61,33 @@ public sealed class ExportPipelineTests
     }
 
     [Fact]
+    public void Start_ExportRun_writes_each_run_as_it_ends_so_ErrorAction_Stop_stops_at_the_first_failed_dataset()
+    {
+        using var session = new ModuleSession();
+        var lake = session.Work.Combine("lake");
+        Directory.CreateDirectory(Path.Combine(lake, "bad"));
+        File.WriteAllText(Path.Combine(lake, "bad", "a.jsonl"), "not json\n");
+        TestLake.WriteJsonLinesDataset(lake, "events", batches: 40, recordsPerBatch: 2500);
+        session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path $Out -FileType Json -Compression Gzip | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset bad, events | Out-Null
+            """, session.Work.Combine("out")).AssertNoErrors();
+
+        var result = session.Run("""
+            try { Start-ExportRun f -LakePath $args[0] -ErrorAction Stop } catch { "stopped: $($_.FullyQualifiedErrorId)" }
+            'after'
+            """, lake);
+
+        // The failed run came out when it ended, and its error stopped the command there, as -ErrorAction Stop stops any
+        // command; before, every dataset was exported first and the error written after.
+        Assert.Equal(["bad Failed", "stopped: ExportRunFailed,DatasetExport.Commands.StartExportRunCommand", "after"],
+            result.Output.Select(o => o.BaseObject is string text ? text : $"{o.Properties["DatasetId"].Value} {o.Properties["Status"].Value}"));
+        var events = session.Run("Get-ExportRun -Flow f").AssertNoErrors().Output.Single(r => (string)r.Properties["DatasetId"].Value == "events");
+        Assert.Equal(("Failed", "The export was cancelled."), (events.Properties["Status"].Value.ToString(), (string)events.Properties["Error"].Value));
+    }
+
+    [Fact]
     public void WhatIf_writes_nothing_and_says_what_it_would_do()
     {
         using var session = new ModuleSession();
