@@ -3,10 +3,15 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using DatasetExport.Engine.Destinations;
+using DatasetExport.Engine.Destinations.Azure;
+using DatasetExport.Engine.Destinations.S3;
 using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.State;
 using DatasetExport.Engine.Tests.Destinations;
+using DatasetExport.Engine.Tests.Destinations.Azure;
+using DatasetExport.Engine.Tests.Destinations.S3;
 using DatasetExport.Engine.Tests.Destinations.Sftp;
+using DatasetExport.Engine.Tests.Faults;
 using Microsoft.Extensions.Time.Testing;
 using static DatasetExport.Engine.Tests.Scheduling.ScheduleFixture;
 
@@ -235,5 +240,140 @@ public sealed class FanInSftpScheduleTests(SftpServerFixture sshd) : IDisposable
         settings.Compression = CompressionKind.None;
         settings.IncludeManifest = true;
         return settings;
+    }
+}
+
+/// <summary>24 flows at once to one S3 endpoint (fauxqs as AWS, s3rver as an S3-compatible store), each file a multipart upload.</summary>
+[Collection(S3ServersCollection.Name)]
+public sealed class FanInS3ScheduleTests(S3ServersFixture servers)
+{
+    private const int Flows = 24;
+
+    /// <summary>
+    /// fauxqs holds parts to S3's 5 MiB minimum: 36,000 records make a 5.3 MiB file, two parts. s3rver does not, so 1 MiB parts
+    /// and 9,000 records (1.3 MiB) do there. Every object is read back with boto3 and hashed.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Twenty_four_flows_at_once_each_uploading_in_parts_all_verify(bool fauxqs)
+    {
+        var partSize = fauxqs ? 5L << 20 : 1L << 20;
+        var records = fauxqs ? 36_000 : 9_000;
+        var transfer = new S3TransferOptions { MultipartThreshold = partSize, PartSize = partSize, MaxPartsInFlight = 2, AwsEmulatorUrl = fauxqs ? servers.FauxqsUrl : null };
+        using var schedule = new FanInSchedule(settings => new AmazonS3Destination(settings, transfer));
+        schedule.WriteBatch("web", "a.jsonl", 0, records);
+        var client = fauxqs ? servers.FauxqsClient : servers.S3rverClient;
+        var bucket = await servers.NewBucketAsync(client);
+        var settings = new DestinationSettings
+        {
+            Name = "fanin-s3", Type = DestinationType.AmazonS3, FileType = FileType.Json, Compression = CompressionKind.None, IncludeManifest = true, FolderPath = "exports",
+            Properties =
+            {
+                [DestinationKeys.Bucket] = bucket,
+                [DestinationKeys.AccessKeyId] = fauxqs ? S3ServersFixture.FauxqsKeyId : S3ServersFixture.S3rverKeyId,
+            },
+            Secrets = { [DestinationKeys.SecretAccessKey] = fauxqs ? S3ServersFixture.FauxqsSecret : S3ServersFixture.S3rverSecret },
+        };
+        if (fauxqs) settings.Properties[DestinationKeys.Region] = "eu-west-1";
+        else settings.Properties[DestinationKeys.Endpoint] = servers.S3rverUrl.ToString();
+        await schedule.Engine.AddDestinationAsync(settings, skipValidation: false, default);
+        schedule.AddFlows(Flows, settings, "web");
+
+        var runs = await schedule.RunDueAsync();
+
+        await schedule.AssertAllSucceededAndVerifyAsync(runs, Flows, new Dictionary<string, long> { ["web"] = records });
+        Assert.All(runs.SelectMany(run => run.Files), file => Assert.InRange(file.Size, partSize + 1, 2 * partSize));
+        var downloads = schedule.Combine("downloads");
+        await client.DownloadAllAsync(bucket, downloads);
+        FanInSchedule.AssertStoredAsRecorded(runs, downloads, "exports");
+        if (fauxqs)
+        {
+            // fauxqs's ETag of a multipart object ends in its part count.
+            var (_, etag) = (await client.HeadAsync(bucket, "exports/" + runs[0].Files[0].RelativePath))!.Value;
+            Assert.EndsWith("-2", etag.Trim('"'));
+        }
+    }
+}
+
+/// <summary>32 flows at once to one Azurite container, each file staged in blocks.</summary>
+[Collection(AzuriteCollection.Name)]
+public sealed class FanInAzureScheduleTests(AzuriteFixture azurite)
+{
+    private const int Flows = 32;
+
+    [Fact]
+    public async Task Thirty_two_flows_at_once_each_uploading_in_blocks_all_verify()
+    {
+        // Files above 256 KiB go up in 128 KiB blocks: 2,000 records make a 300 KB file, three blocks.
+        using var schedule = new FanInSchedule(settings => new AzureBlobDestination(settings, AzureTarget.Tuning));
+        schedule.WriteBatch("web", "a.jsonl", 0, 2_000);
+        var container = await azurite.CreateContainerAsync();
+        var settings = new DestinationSettings
+        {
+            Name = "fanin-azure", Type = DestinationType.AzureBlob, FileType = FileType.Json, Compression = CompressionKind.None, IncludeManifest = true, FolderPath = "exports",
+            Properties =
+            {
+                [DestinationKeys.Container] = container.Name,
+                [DestinationKeys.AccountName] = AzuriteFixture.AccountName,
+                [DestinationKeys.ServiceUri] = azurite.ServiceUri.ToString(),
+            },
+            Secrets = { [DestinationKeys.AccountKey] = AzuriteFixture.AccountKey },
+        };
+        await schedule.Engine.AddDestinationAsync(settings, skipValidation: false, default);
+        schedule.AddFlows(Flows, settings, "web");
+
+        var runs = await schedule.RunDueAsync();
+
+        await schedule.AssertAllSucceededAndVerifyAsync(runs, Flows, new Dictionary<string, long> { ["web"] = 2_000 });
+        Assert.All(runs.SelectMany(run => run.Files), file => Assert.InRange(file.Size, AzureTarget.Tuning.SingleUploadLimitBytes + 1, 3 * AzureTarget.Tuning.BlockSizeBytes));
+        var downloads = schedule.Combine("downloads");
+        foreach (var stored in runs.SelectMany(run => run.StoredPaths))
+        {
+            var path = Path.Combine([downloads, "exports", .. stored.Split('/')]);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            await container.GetBlobClient("exports/" + stored).DownloadToAsync(path);
+        }
+        FanInSchedule.AssertStoredAsRecorded(runs, downloads, "exports");
+    }
+}
+
+/// <summary>The state store under two sessions each running 32 flows at once on one state home.</summary>
+public sealed class FanInStateTests : IDisposable
+{
+    private readonly ScheduleFixture _fixture = new();
+
+    public void Dispose() => _fixture.Dispose();
+
+    /// <summary>
+    /// 64 flow tasks over two SQLite connections (as two processes): each slot is claimed once, every run recorded and
+    /// committed, and no write fails with "database is locked" (the store's writes wait for the lock).
+    /// </summary>
+    [Fact]
+    public async Task Two_sessions_running_the_same_thirty_two_flows_at_once_export_each_flow_dataset_and_slot_once()
+    {
+        _fixture.WriteBatch("web", "a.jsonl", 0, 300);
+        _fixture.WriteBatch("shop", "a.jsonl", 1000, 200);
+        for (var i = 0; i < 32; i++)
+        {
+            _fixture.AddFlow($"flow-{i:00}", flow => (flow.ScheduleKind, flow.EveryHours, flow.StartTime) = (ScheduleKind.Hourly, 1, Utc(3, 1, 11)), "web", "shop");
+        }
+        _fixture.SetNow(Utc(3, 1, 11));
+        using var other = ExportEngine.Open(new EngineOptions { StateHome = _fixture.StateHome, TimeProvider = _fixture.Clock });
+
+        var both = await Task.WhenAll(
+            Task.Run(() => _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, null, default, throttleLimit: 32)),
+            Task.Run(() => other.RunDueFlowsAsync(_fixture.Lake, null, null, default, throttleLimit: 32)));
+
+        var runs = both.SelectMany(session => session).ToList();
+        Assert.All(runs, run => Assert.True(run.Status == RunStatus.Succeeded, $"{run.FlowName}/{run.DatasetId}: {run.Error}"));
+        Assert.Equal(
+            Enumerable.Range(0, 32).SelectMany(i => new[] { ($"flow-{i:00}", "web", 300L), ($"flow-{i:00}", "shop", 200L) }).Order(),
+            runs.Select(run => (run.FlowName, run.DatasetId, run.RecordsWritten)).Order());
+        Assert.Equal(runs.Select(run => run.Id).Order(), _fixture.Engine.State.ListRuns().Select(run => run.Id).Order());
+        Assert.All(_fixture.Engine.State.ListRuns(), run => Assert.Equal(RunStatus.Succeeded, run.Status));
+        Assert.All(_fixture.Engine.State.ListFlows(), flow => Assert.Equal(Utc(3, 1, 11), flow.LastSlot));
+        Assert.Equal(Enumerable.Range(0, 300).Select(id => (long)id), ManifestRecordIds(Directory.GetFiles(_fixture.SlotFolder("web", Utc(3, 1, 11)), "*manifest*")[0]));
+        Assert.Equal(64, Directory.GetFiles(_fixture.Output, "*manifest*", SearchOption.AllDirectories).Length);
     }
 }
