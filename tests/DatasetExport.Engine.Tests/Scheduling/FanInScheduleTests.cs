@@ -11,7 +11,6 @@ using DatasetExport.Engine.Tests.Destinations;
 using DatasetExport.Engine.Tests.Destinations.Azure;
 using DatasetExport.Engine.Tests.Destinations.S3;
 using DatasetExport.Engine.Tests.Destinations.Sftp;
-using DatasetExport.Engine.Tests.Faults;
 using Microsoft.Extensions.Time.Testing;
 using static DatasetExport.Engine.Tests.Scheduling.ScheduleFixture;
 
@@ -305,8 +304,10 @@ public sealed class FanInAzureScheduleTests(AzuriteFixture azurite)
     [Fact]
     public async Task Thirty_two_flows_at_once_each_uploading_in_blocks_all_verify()
     {
-        // Files above 256 KiB go up in 128 KiB blocks: 2,000 records make a 300 KB file, three blocks.
-        using var schedule = new FanInSchedule(settings => new AzureBlobDestination(settings, AzureTarget.Tuning));
+        // Files above 256 KiB go up in 128 KiB blocks: 2,000 records make a 300 KB file, three blocks. Production timeouts
+        // and retries otherwise (the fault tests' 3 s request timeout is for quick failure, not for a busy machine).
+        var tuning = new AzureClientTuning { SingleUploadLimitBytes = 256 * 1024, BlockSizeBytes = 128 * 1024, MaxConcurrentBlocks = 3 };
+        using var schedule = new FanInSchedule(settings => new AzureBlobDestination(settings, tuning));
         schedule.WriteBatch("web", "a.jsonl", 0, 2_000);
         var container = await azurite.CreateContainerAsync();
         var settings = new DestinationSettings
@@ -326,7 +327,7 @@ public sealed class FanInAzureScheduleTests(AzuriteFixture azurite)
         var runs = await schedule.RunDueAsync();
 
         await schedule.AssertAllSucceededAndVerifyAsync(runs, Flows, new Dictionary<string, long> { ["web"] = 2_000 });
-        Assert.All(runs.SelectMany(run => run.Files), file => Assert.InRange(file.Size, AzureTarget.Tuning.SingleUploadLimitBytes + 1, 3 * AzureTarget.Tuning.BlockSizeBytes));
+        Assert.All(runs.SelectMany(run => run.Files), file => Assert.InRange(file.Size, tuning.SingleUploadLimitBytes + 1, 3 * tuning.BlockSizeBytes));
         var downloads = schedule.Combine("downloads");
         foreach (var stored in runs.SelectMany(run => run.StoredPaths))
         {
