@@ -6,6 +6,8 @@
 # Usage: start.sh DIR USER PORT [HOSTKEY_NAME [SFTP_SERVER_OPTIONS...]]
 #   HOSTKEY_NAME: a file in DIR/hostkeys, default host_ed25519
 #   SFTP_SERVER_OPTIONS: extra internal-sftp options, e.g. -P posix-rename to refuse that request
+# Environment: SSHD_CONFIG_EXTRA, sshd_config lines appended to the config (e.g. "MaxStartups 3:100:3"
+#   for a server that limits connections); none by default.
 # Ready when 127.0.0.1:PORT answers with an SSH banner (ssh-keyscan -p PORT 127.0.0.1).
 # Pin: ssh-keygen -lf DIR/hostkeys/HOSTKEY_NAME.pub
 set -euo pipefail
@@ -36,6 +38,7 @@ AllowTcpForwarding no
 Subsystem sftp internal-sftp
 ForceCommand internal-sftp $*
 CONFIG
+if [ -n "${SSHD_CONFIG_EXTRA:-}" ]; then printf '%s\n' "$SSHD_CONFIG_EXTRA" >> "$config"; fi
 
 # Privilege separation directory; the distribution's service normally creates it.
 mkdir -p /run/sshd "$here/.run"

@@ -14,7 +14,8 @@ namespace DatasetExport.Engine.Destinations.Sftp;
 /// </summary>
 /// <remarks>
 /// One SSH connection per instance, opened on first use and reopened when it drops. SSH.NET multiplexes
-/// concurrent SFTP requests over it, so the instance may be used from several threads at once.
+/// concurrent SFTP requests over it, so the instance may be used from several threads at once. Across the process, the
+/// instances connecting to one server sign in one at a time (<see cref="HandshakesPerServer"/>).
 /// RemotePath must already exist on the server; the folders below it are created as needed.
 /// </remarks>
 public sealed class SftpDestination : IExportDestination
@@ -23,6 +24,20 @@ public sealed class SftpDestination : IExportDestination
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How many connection attempts (TCP connect, key exchange, sign-in, opening SFTP) one process makes to one server
+    /// (<see cref="SftpEndpoint.Address"/>) at once. Servers limit the connections not yet signed in and drop the ones
+    /// beyond (OpenSSH's MaxStartups, by default 10:30:100: from 10 on it drops new ones at random; servers that limit
+    /// connections admit fewer), so many flows to one server (<c>Invoke-ExportSchedule -ThrottleLimit 32</c>) sign in one
+    /// after another rather than all at once and failing their retries. Signed in, each keeps its own connection as before.
+    /// An attempt waits for its turn at most <see cref="ConnectTimeout"/>, then goes ahead anyway: a server that does not
+    /// answer holds each attempt up by at most one connect timeout more.
+    /// </summary>
+    private const int HandshakesPerServer = 1;
+
+    /// <summary>The turns of <see cref="HandshakesPerServer"/>, one per server address ("host:port"), for the whole process.</summary>
+    private static readonly ConcurrentDictionary<string, SemaphoreSlim> HandshakeGates = new(StringComparer.OrdinalIgnoreCase);
 
     private readonly SftpEndpoint _endpoint;
     private readonly TimeSpan _requestTimeout;
@@ -283,8 +298,11 @@ public sealed class SftpDestination : IExportDestination
             keyType = e.HostKeyName;
             e.CanTrust = string.Equals(e.FingerPrintSHA256, pin, StringComparison.Ordinal);
         };
+        var gate = HandshakeGates.GetOrAdd(_endpoint.Address, _ => new SemaphoreSlim(HandshakesPerServer));
+        var admitted = false;
         try
         {
+            admitted = await gate.WaitAsync(ConnectTimeout, cancellationToken).ConfigureAwait(false);
             await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
             return client;
         }
@@ -300,6 +318,10 @@ public sealed class SftpDestination : IExportDestination
                     "if the server's key was changed on purpose, update the destination's HostKeyFingerprint.", error);
             }
             throw Translate(_endpoint, error, _endpoint.Address);
+        }
+        finally
+        {
+            if (admitted) gate.Release();
         }
     }
 

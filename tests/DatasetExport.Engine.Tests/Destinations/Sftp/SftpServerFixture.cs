@@ -66,10 +66,13 @@ public sealed class SftpServerFixture : IDisposable
     private static string Fingerprint(string publicKeyFile) =>
         TestProcess.Run("ssh-keygen", null, null, "-lf", publicKeyFile).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
 
-    /// <summary>Another sshd for the same user: a different host key, extra internal-sftp options, or a fixed port (to restart on it).</summary>
-    public SshdServer StartServer(string hostKey = HostKey, int? port = null, params string[] sftpServerOptions)
+    /// <summary>
+    /// Another sshd for the same user: a different host key, extra sshd_config lines (<paramref name="sshdConfig"/>, e.g.
+    /// "MaxStartups 3:100:3"), extra internal-sftp options, or a fixed port (to restart on it).
+    /// </summary>
+    public SshdServer StartServer(string hostKey = HostKey, int? port = null, string[]? sshdConfig = null, params string[] sftpServerOptions)
     {
-        var server = SshdServer.Start(this, hostKey, port, sftpServerOptions);
+        var server = SshdServer.Start(this, hostKey, port, sshdConfig ?? [], sftpServerOptions);
         lock (_servers) _servers.Add(server);
         return server;
     }
@@ -145,7 +148,7 @@ public sealed class SshdServer : IDisposable
         get { lock (_log) return _log.ToString(); }
     }
 
-    internal static SshdServer Start(SftpServerFixture fixture, string hostKey, int? fixedPort, string[] sftpServerOptions)
+    internal static SshdServer Start(SftpServerFixture fixture, string hostKey, int? fixedPort, string[] sshdConfig, string[] sftpServerOptions)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -156,6 +159,7 @@ public sealed class SshdServer : IDisposable
                 RedirectStandardError = true,
                 UseShellExecute = false,
             };
+            if (sshdConfig.Length > 0) start.Environment["SSHD_CONFIG_EXTRA"] = string.Join('\n', sshdConfig);
             foreach (var argument in (string[])[Path.Combine(fixture.ScriptFolder, "start.sh"), fixture.RootPath, fixture.UserName, port.ToString(), hostKey, .. sftpServerOptions])
             {
                 start.ArgumentList.Add(argument);
