@@ -188,6 +188,8 @@ public sealed class FanInSftpScheduleTests(SftpServerFixture sshd) : IDisposable
         var runs = await _schedule.RunDueAsync();
 
         Assert.Equal((DestinationFailure.Unreachable, true), (refused.Failure, refused.IsTransient));
+        // Named once: connecting, the server is what failed (was "at 127.0.0.1:P failed (127.0.0.1:P)").
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(refused.Message, $"127\\.0\\.0\\.1:{server.Port}"));
         SecretAssert.Absent(SecretAssert.Everything(refused), sshd.Password);
         Assert.All(runs, run =>
         {

@@ -532,6 +532,8 @@ public sealed class SftpDestination : IExportDestination
     private static DestinationException Translate(SftpEndpoint endpoint, Exception error, string target)
     {
         var detail = endpoint.Redact(error.Message);
+        // Connecting, the target is the server itself: named once.
+        var during = target == endpoint.Address ? "" : $" ({target})";
         return error switch
         {
             DestinationException destination => destination,
@@ -540,9 +542,9 @@ public sealed class SftpDestination : IExportDestination
             SocketException =>
                 new(DestinationFailure.Unreachable, $"Cannot connect to the SFTP server at {endpoint.Address}: {detail}", error),
             SshOperationTimeoutException =>
-                new(DestinationFailure.Unreachable, $"The SFTP server at {endpoint.Address} did not answer in time ({target}): {detail}", error),
+                new(DestinationFailure.Unreachable, $"The SFTP server at {endpoint.Address} did not answer in time{during}: {detail}", error),
             ProxyException or SshConnectionException =>
-                new(DestinationFailure.Unreachable, $"The connection to the SFTP server at {endpoint.Address} failed ({target}): {detail}", error),
+                new(DestinationFailure.Unreachable, $"The connection to the SFTP server at {endpoint.Address} failed{during}: {detail}", error),
             SshAuthenticationException =>
                 new(DestinationFailure.Authentication, $"The SFTP server at {endpoint.Address} rejected user '{endpoint.UserName}' ({AuthenticationKinds(endpoint)}): {detail}", error),
             SftpPermissionDeniedException =>
@@ -550,7 +552,7 @@ public sealed class SftpDestination : IExportDestination
             SftpPathNotFoundException =>
                 new(DestinationFailure.NotFound, $"{target} does not exist: {detail}", error),
             IOException when error.InnerException is SocketException =>
-                new(DestinationFailure.Unreachable, $"The connection to the SFTP server at {endpoint.Address} failed ({target}): {detail}", error),
+                new(DestinationFailure.Unreachable, $"The connection to the SFTP server at {endpoint.Address} failed{during}: {detail}", error),
             _ => new(DestinationFailure.Other, $"SFTP operation on {target} failed: {detail}", error),
         };
     }
