@@ -59,6 +59,16 @@ internal static class ExportProgressWriter
                 {
                     // Cancelled, as asked: its runs are recorded; the command's own error follows.
                 }
+                // Stopped by a failed run's error (-ErrorAction Stop) or a command downstream that threw, the script may go on:
+                // take the bars down, as when the export ends, rather than leave them on screen under its output.
+                try
+                {
+                    bars.CompleteAll(activity);
+                }
+                catch (Exception)
+                {
+                    // A stopped pipeline, or progress refused ($ProgressPreference 'Stop'): nothing more can be drawn.
+                }
                 throw;
             }
             bars.CompleteAll(activity);
