@@ -10,7 +10,7 @@ namespace DatasetExport;
 
 /// <summary>
 /// Runs an export on a worker thread and writes, from the pipeline thread only, each run as it ends (with an error for a
-/// run that failed), its progress and the engine's log (<see cref="ExportEngine.Log"/>, as verbose records): PowerShell
+/// run that failed), its warnings, its progress and the engine's log (<see cref="ExportEngine.Log"/>, as verbose records): PowerShell
 /// hosts are not safe to call from other threads, and drawing every report would slow the export down (Start-ExportRun,
 /// Invoke-ExportSchedule).
 /// </summary>
@@ -27,16 +27,26 @@ internal static class ExportProgressWriter
     /// written; the exception follows.
     /// </summary>
     public static IReadOnlyList<RunRecord> Run(
-        DatasetExportCmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Task<IReadOnlyList<RunRecord>>> export)
+        DatasetExportCmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Task<IReadOnlyList<RunRecord>>> export) =>
+        Run(cmdlet, activity, (progress, _) => export(progress));
+
+    /// <summary>
+    /// <see cref="Run(DatasetExportCmdlet, string, Func{IProgress{ExportProgress}, Task{IReadOnlyList{RunRecord}}})"/>, with a
+    /// way for <paramref name="export"/> to warn (callable on any thread): each warning is written in its place among the
+    /// runs, so one said before a failed run stops the command (-ErrorAction Stop) is not lost with it.
+    /// </summary>
+    public static IReadOnlyList<RunRecord> Run(
+        DatasetExportCmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Action<string>, Task<IReadOnlyList<RunRecord>>> export)
     {
         // Progress reports and log messages share one queue, so the pipeline thread writes them in the order they happened.
         var reports = Channel.CreateUnbounded<Report>(new UnboundedChannelOptions { SingleReader = true });
         var progress = new ChannelProgress(reports.Writer);
         var engine = cmdlet.Engine;
         engine.Log = message => reports.Writer.TryWrite(new Report(null, message));
+        void Warn(string warning) => reports.Writer.TryWrite(new Report(null, null, warning));
         try
         {
-            var running = Task.Run(() => export(progress));
+            var running = Task.Run(() => export(progress, Warn));
             running.ContinueWith(_ => reports.Writer.TryComplete(), TaskScheduler.Default);
             var bars = new ProgressBars(cmdlet);
             try
@@ -58,6 +68,16 @@ internal static class ExportProgressWriter
                 catch (Exception)
                 {
                     // Cancelled, as asked: its runs are recorded; the command's own error follows.
+                }
+                // Stopped by a failed run's error (-ErrorAction Stop) or a command downstream that threw, the script may go on:
+                // take the bars down, as when the export ends, rather than leave them on screen under its output.
+                try
+                {
+                    bars.CompleteAll(activity);
+                }
+                catch (Exception)
+                {
+                    // A stopped pipeline, or progress refused ($ProgressPreference 'Stop'): nothing more can be drawn.
                 }
                 throw;
             }
@@ -83,6 +103,11 @@ internal static class ExportProgressWriter
                 if (report.LogMessage is { } message)
                 {
                     cmdlet.WriteVerbose(message);
+                    continue;
+                }
+                if (report.Warning is { } warning)
+                {
+                    cmdlet.WriteWarning(warning);
                     continue;
                 }
                 var progress = report.Progress!;
@@ -162,8 +187,8 @@ internal static class ExportProgressWriter
         };
     }
 
-    /// <summary>One queued item: a progress report or a log message.</summary>
-    private readonly record struct Report(ExportProgress? Progress, string? LogMessage);
+    /// <summary>One queued item: a progress report, a log message or a warning.</summary>
+    private readonly record struct Report(ExportProgress? Progress, string? LogMessage, string? Warning = null);
 
     /// <summary>Called on engine threads: only queues the report for the pipeline thread.</summary>
     private sealed class ChannelProgress(ChannelWriter<Report> writer) : IProgress<ExportProgress>

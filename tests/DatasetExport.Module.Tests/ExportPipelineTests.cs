@@ -88,6 +88,34 @@ public sealed class ExportPipelineTests
     }
 
     [Fact]
+    public void Start_ExportRun_stopped_by_ErrorAction_Stop_takes_its_progress_bar_down()
+    {
+        using var session = new ModuleSession();
+        var lake = session.Work.Combine("lake");
+        TestLake.WriteJsonLinesDataset(lake, "events", batches: 40, recordsPerBatch: 2500);
+        Directory.CreateDirectory(Path.Combine(lake, "bad"));
+        File.WriteAllText(Path.Combine(lake, "bad", "a.jsonl"), "not json\n");
+        session.Run("""
+            param($Out)
+            New-ExportDestination -Name d -Type Local -Path $Out -FileType Json -Compression Gzip | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset events, bad | Out-Null
+            """, session.Work.Combine("out")).AssertNoErrors();
+
+        var result = session.Run("""
+            try { Start-ExportRun f -LakePath $args[0] -ErrorAction Stop } catch { 'stopped' }
+            'after'
+            """, lake);
+
+        Assert.Equal(["events Succeeded", "bad Failed", "stopped", "after"],
+            result.Output.Select(o => o.BaseObject is string text ? text : $"{o.Properties["DatasetId"].Value} {o.Properties["Status"].Value}"));
+        // The bar drawn while events exported is taken down when the failed run stops the command, as when the export ends:
+        // the script goes on after the catch, and a bar left up stays on screen under its output until the script ends.
+        var bar = result.Progress.Where(p => p.Activity == "Exporting flow 'f'").ToList();
+        Assert.Contains(bar, p => p.RecordType == ProgressRecordType.Processing);
+        Assert.Equal(ProgressRecordType.Completed, bar[^1].RecordType);
+    }
+
+    [Fact]
     public void WhatIf_writes_nothing_and_says_what_it_would_do()
     {
         using var session = new ModuleSession();

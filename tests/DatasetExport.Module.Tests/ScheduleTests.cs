@@ -403,6 +403,36 @@ public sealed class ScheduleTests
     }
 
     [Fact]
+    public void Invoke_ExportSchedule_ErrorAction_Stop_still_warns_of_the_slot_it_left_before_the_failed_run()
+    {
+        using var session = new ModuleSession();
+        var occupied = session.Work.Combine("occupied");
+        File.WriteAllText(occupied, "a file where the destination folder should be");
+        WithDefaultLakeAndDestination(session, $"""
+            New-ExportDestination -Name broken -Type Local -Path '{occupied}' -SkipValidation | Out-Null
+            New-ExportFlow -Name a-busy -Destination d -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            New-ExportFlow -Name b-broken -Destination broken -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            """);
+        // Another process is exporting a-busy's dataset: its slot is left for later, then b-broken's run fails.
+        var holder = Guid.NewGuid();
+        var now = DateTimeOffset.UtcNow.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+        Assert.Equal(1, session.ExecuteOnState("""
+            INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
+                started_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count,
+                export_path)
+            SELECT $id, id, name, 'orders', destination_id, 'd', 'Running', 'Full', $now, $now, $now, 0, 0, 0, 0, 0, 0, 'orders'
+            FROM flows WHERE name = 'a-busy'
+            """, ("$id", holder.ToString("D")), ("$now", now)));
+
+        var result = session.Run("try { Invoke-ExportSchedule -ErrorAction Stop } catch { $_.FullyQualifiedErrorId }");
+
+        Assert.Equal("ExportRunFailed,DatasetExport.Commands.InvokeExportScheduleCommand", result.Output[^1].BaseObject);
+        // The failed run's error stopped the command; the slot it had left for later was said before (it was lost with it).
+        var warning = Assert.Single(result.OtherStreams);
+        Assert.StartsWith("Flow 'a-busy': the 2026-01-05 09:30 UTC slot was not started. Flow 'a-busy' is already exporting dataset 'orders': run " + holder, warning);
+    }
+
+    [Fact]
     public void Invoke_ExportSchedule_runs_only_the_named_flows_and_reports_unknown_ones()
     {
         using var session = new ModuleSession();

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Management.Automation;
 using DatasetExport.Engine;
 
@@ -102,13 +101,12 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
             selected = confirmed;
         }
 
-        var deferred = new ConcurrentQueue<DeferredSlot>();
+        // Each slot left for later is said when it is left, among the runs: one said after them all was lost when a failed
+        // run stopped the command (-ErrorAction Stop).
         var runs = ExportProgressWriter.Run(this, "Exporting due flows",
-            progress => Engine.RunDueFlowsAsync(lakePath, selected, progress, StopToken, deferred.Enqueue, ThrottleLimit));
-        foreach (var slot in deferred)
-        {
-            WriteWarning($"Flow '{slot.FlowName}': the {slot.Slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC slot was not started. {slot.Reason} A later invocation runs it once that run ends.");
-        }
+            (progress, warn) => Engine.RunDueFlowsAsync(lakePath, selected, progress, StopToken,
+                slot => warn($"Flow '{slot.FlowName}': the {slot.Slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC slot was not started. {slot.Reason} A later invocation runs it once that run ends."),
+                ThrottleLimit));
         WriteVerbose(runs.Count == 0 ? "No run was started: no flow was due (or another process claimed it)." : $"{runs.Count} run(s) of {runs.Select(r => r.FlowName).Distinct().Count()} flow(s).");
         var failures = runs.Count(EndedBadly);
         if (FailOnError && failures > 0)
