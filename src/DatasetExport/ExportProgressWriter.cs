@@ -24,16 +24,9 @@ internal static class ExportProgressWriter
     /// <summary>
     /// Runs <paramref name="export"/>, writing each run as it ends, and returns its runs (all written by then);
     /// <paramref name="activity"/> titles the final "Done" record. When the export throws, the runs that ended before were
-    /// written; the exception follows.
-    /// </summary>
-    public static IReadOnlyList<RunRecord> Run(
-        DatasetExportCmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Task<IReadOnlyList<RunRecord>>> export) =>
-        Run(cmdlet, activity, (progress, _) => export(progress));
-
-    /// <summary>
-    /// <see cref="Run(DatasetExportCmdlet, string, Func{IProgress{ExportProgress}, Task{IReadOnlyList{RunRecord}}})"/>, with a
-    /// way for <paramref name="export"/> to warn (callable on any thread): each warning is written in its place among the
-    /// runs, so one said before a failed run stops the command (-ErrorAction Stop) is not lost with it.
+    /// written; the exception follows. <paramref name="export"/> may warn (its second argument, callable on any thread):
+    /// each warning is written in its place among the runs, so one said before a failed run stops the command
+    /// (-ErrorAction Stop) is not lost with it.
     /// </summary>
     public static IReadOnlyList<RunRecord> Run(
         DatasetExportCmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Action<string>, Task<IReadOnlyList<RunRecord>>> export)

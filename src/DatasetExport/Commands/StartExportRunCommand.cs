@@ -80,7 +80,7 @@ public sealed class StartExportRunCommand : DatasetExportCmdlet
             if (!ShouldProcess($"flow '{flow.Name}'", $"Export {datasets} from lake '{lakePath}' to destination '{destinationName}'")) continue;
             _flowsRun.Add(flow.Id);
             Guard(() => ExportProgressWriter.Run(this, $"Exporting flow '{flow.Name}'",
-                progress => Engine.RunFlowAsync(flow, lakePath, progress, StopToken, Dataset)), flow.Name);
+                (progress, _) => Engine.RunFlowAsync(flow, lakePath, progress, StopToken, Dataset)), flow.Name);
         }
     }
 }
