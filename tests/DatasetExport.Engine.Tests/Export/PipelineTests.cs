@@ -177,9 +177,11 @@ public sealed class PipelineTests : IDisposable
         Assert.Equal(run.Files.Sum(f => f.Size), run.OutputBytes);
         Assert.True((await _engine.VerifyRunAsync(_engine.State.GetRun(run.Id)!, default)).IsValid);
 
-        // Each part is reported once stored, in order, and the run's counters only ever grow; the flow's export then says it is done.
+        // Each part is reported once stored, in order, and the run's counters only ever grow; then the run says it ended and
+        // the flow's export that it is done.
         Assert.True(reports[^1].IsFlowDone);
-        reports.RemoveAt(reports.Count - 1);
+        Assert.Equal((run.Id, "Ended", 24000L), (reports[^2].EndedRun?.Id, reports[^2].Activity, reports[^2].RecordsWritten));
+        reports.RemoveRange(reports.Count - 2, 2);
         Assert.Equal(run.Files.Select(f => "Stored " + f.Name), reports.Where(r => r.Activity.StartsWith("Stored ", StringComparison.Ordinal)).Select(r => r.Activity));
         Assert.All(reports.Zip(reports.Skip(1)), pair => Assert.True(
             pair.First.FilesWritten <= pair.Second.FilesWritten && pair.First.RecordsWritten <= pair.Second.RecordsWritten && pair.First.BatchesDone <= pair.Second.BatchesDone));
@@ -308,7 +310,7 @@ public sealed class PipelineTests : IDisposable
         Assert.Equal((3, 1), (run.BatchCount, run.BatchesSkipped));
         Assert.Equal("b1.jsonl.gz", Assert.Single(run.SkippedBatches).RelativePath);
         Assert.Equal(["b0.jsonl", "b2.jsonl", "b4.jsonl"], _engine.State.GetExportedBatches(flow.Id, "web").Select(key => key.Split('|')[0]).Order());
-        var written = reports.Last(report => !report.IsFlowDone);
+        var written = reports.Last(report => !report.IsFlowDone && report.EndedRun is null);
         Assert.Equal(("Written", written.BatchCount), (written.Activity, written.BatchesDone));
     }
 
