@@ -15,7 +15,8 @@ public sealed class DataProtectionSecretProtector : ISecretProtector, IDisposabl
 {
     public const string ApplicationName = "DatasetExport";
     private const string Purpose = "DatasetExport.DestinationSecrets.v1";
-    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    /// <summary>rwx for the owner alone (0700): the keys folder, and a state home the store creates (SqliteStateStore).</summary>
+    internal const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     private readonly object _gate = new();
     private ServiceProvider? _services;

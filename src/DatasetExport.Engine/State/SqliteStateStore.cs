@@ -47,7 +47,7 @@ public sealed partial class SqliteStateStore : IStateStore
             Directory.CreateDirectory(home);
             return;
         }
-        Directory.CreateDirectory(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Directory.CreateDirectory(home, DataProtectionSecretProtector.OwnerOnly);
     }
 
     /// <summary>The database file.</summary>
