@@ -80,7 +80,7 @@ public sealed class ModuleSurfaceTests
         });
         var run = help.Single(h => h[0] == "Start-ExportRun");
         Assert.Equal("Runs a flow now: exports each of its datasets to its destination and records the runs.", run[1]);
-        Assert.StartsWith("Returns one ExportRun per dataset.", run[2]);
+        Assert.StartsWith("Writes one ExportRun per dataset, each as it ends.", run[2]);
 
         var flow = session.Run("""
             $parameter = Get-Help Start-ExportRun -Parameter Flow

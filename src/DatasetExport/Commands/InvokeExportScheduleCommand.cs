@@ -7,7 +7,7 @@ namespace DatasetExport.Commands;
 /// <para type="synopsis">Runs every enabled flow whose schedule is due, once per slot; meant to be called by cron, a systemd timer or Task Scheduler every few minutes.</para>
 /// <para type="description">Each due flow runs its latest due slot (missed earlier slots are not replayed), and runs abandoned by a
 /// process that died are redone for their slot. Slots are claimed in the state store first, so several invocations at
-/// once run each flow, dataset and slot exactly once. Returns every run; each failed or abandoned run is also written as
+/// once run each flow, dataset and slot exactly once. Writes every run as it ends; each failed or abandoned run is also written as
 /// an error. A flow still exporting one of its datasets (another process, or a manual run) is left for a later
 /// invocation, with a warning naming that run. With -FailOnError a terminating error follows, after all due flows ran, when any run failed, so
 /// `pwsh -Command` exits with 1. -WhatIf lists the flows that are due and runs nothing. -ThrottleLimit exports several due

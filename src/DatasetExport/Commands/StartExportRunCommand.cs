@@ -4,8 +4,8 @@ namespace DatasetExport.Commands;
 
 /// <summary>
 /// <para type="synopsis">Runs a flow now: exports each of its datasets to its destination and records the runs.</para>
-/// <para type="description">Returns one ExportRun per dataset. A dataset that fails does not stop the others: its run is
-/// returned with Status Failed and also written as an error. Ctrl+C cancels the export; the files of a cancelled run
+/// <para type="description">Writes one ExportRun per dataset, each as it ends. A dataset that fails does not stop the others: its run is
+/// written with Status Failed and also as an error (with -ErrorAction Stop that error stops the export there). Ctrl+C cancels the export; the files of a cancelled run
 /// are not committed. A flow runs this way whatever its schedule, and whether it is enabled or not.</para>
 /// </summary>
 /// <example>
