@@ -170,12 +170,33 @@ internal static class JsonScalarText
     public static bool TryParseInt64Key(ReadOnlySpan<char> text, out long value) =>
         long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
 
-    // Floating point keys: the writer's round-trippable text ("1.5", "1E+20", "NaN", "Infinity", "-Infinity"); no white space.
+    // Floating point keys: the writer's round-trippable text ("1.5", "1E+20", "NaN", "Infinity", "-Infinity"), and DuckDB's
+    // infinite keys "inf" / "-inf" (its "nan" .NET reads, as it reads NaN and Infinity in any case); no white space.
     private const NumberStyles FloatKey = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
 
-    public static bool TryParseFloatKey(ReadOnlySpan<char> text, out float value) => float.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value);
+    public static bool TryParseFloatKey(ReadOnlySpan<char> text, out float value)
+    {
+        if (float.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value)) return true;
+        if (!IsInfKey(text, out var negative)) return false;
+        value = negative ? float.NegativeInfinity : float.PositiveInfinity;
+        return true;
+    }
 
-    public static bool TryParseDoubleKey(ReadOnlySpan<char> text, out double value) => double.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value);
+    public static bool TryParseDoubleKey(ReadOnlySpan<char> text, out double value)
+    {
+        if (double.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value)) return true;
+        if (!IsInfKey(text, out var negative)) return false;
+        value = negative ? double.NegativeInfinity : double.PositiveInfinity;
+        return true;
+    }
+
+    /// <summary>DuckDB's text of an infinite floating point key: <c>inf</c> or <c>-inf</c> (a sign and any case, as .NET reads <c>Infinity</c>).</summary>
+    private static bool IsInfKey(ReadOnlySpan<char> text, out bool negative)
+    {
+        negative = text.Length > 0 && text[0] == '-';
+        var unsigned = text.Length > 0 && text[0] is '-' or '+' ? text[1..] : text;
+        return unsigned.Equals("inf", StringComparison.OrdinalIgnoreCase);
+    }
 
     /// <summary>
     /// The bytes the UTF-8 base64 text <paramref name="text"/> (a JSON string unescaped) holds: the standard alphabet, padded
