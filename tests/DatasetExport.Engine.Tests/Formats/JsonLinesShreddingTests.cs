@@ -394,6 +394,37 @@ public sealed class JsonLinesShreddingTests : IDisposable
     }
 
     [Fact]
+    public async Task A_number_key_with_nul_characters_after_it_does_not_convert()
+    {
+        // Was: .NET's number parsing skips trailing U+0000, so "7\u0000" was the int32 key 7 (and "7" beside it a second 7),
+        // "1.5\u0000" the double 1.5: not an optional sign and digits, nor the writer's text of any number.
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("id", FieldKind.Int64), MapOf("i", FieldKind.Int32), MapOf("l", FieldKind.Int64), MapOf("f", FieldKind.Float), MapOf("d", FieldKind.Double),
+        ]);
+        var path = Write("nul-keys.jsonl",
+            """{"id": 1, "i": {"7": 0}, "l": {"-8": 0}, "f": {"1.5": 0}, "d": {"NaN": 0}}""",
+            """{"id": 2, "i": {"7\u0000": 0}}""",
+            """{"id": 3, "l": {"-8\u0000\u0000": 0}}""",
+            """{"id": 4, "f": {"1.5\u0000": 0}}""",
+            """{"id": 5, "d": {"NaN\u0000": 0}}""");
+        var reported = new List<string>();
+
+        var records = (await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path, schema))
+            .SelectMany(chunk => chunk.Records).ToList();
+
+        RecordAssert.Equal([new() { ["id"] = 1L, ["i"] = Entries(7), ["l"] = Entries(-8L), ["f"] = Entries(1.5f), ["d"] = Entries(double.NaN) }], records);
+        Assert.Equal(
+        [
+            "(line 2): map field 'i' has int32 keys in the dataset schema but this line has key \"7\\u0000\", not an integer within int32.",
+            "(line 3): map field 'l' has int64 keys in the dataset schema but this line has key \"-8\\u0000\\u0000\", not an integer within int64.",
+            "(line 4): map field 'f' has float keys in the dataset schema but this line has key \"1.5\\u0000\", not a number (NaN, Infinity and -Infinity too).",
+            "(line 5): map field 'd' has double keys in the dataset schema but this line has key \"NaN\\u0000\", not a number (NaN, Infinity and -Infinity too).",
+        ], reported);
+        Assert.Equal(reported, JsonDocumentShredderOracle.Read(schema, path, File.ReadAllLines(path)).Refused.Select(message => message[(path.Length + 1)..]));
+    }
+
+    [Fact]
     public async Task A_map_key_that_does_not_convert_to_the_key_kind_is_an_invalid_record_naming_field_and_key()
     {
         var schema = new DatasetSchema(
