@@ -164,18 +164,52 @@ internal static class JsonScalarText
     public static string QuoteKey(string key) => "\"" + JsonEncodedText.Encode(key, JavaScriptEncoder.UnsafeRelaxedJsonEscaping) + "\"";
 
     // Integer keys: an optional sign and digits (what the writer writes, and leading zeros); no white space.
-    public static bool TryParseInt32Key(ReadOnlySpan<char> text, out int value) =>
-        int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+    public static bool TryParseInt32Key(ReadOnlySpan<char> text, out int value)
+    {
+        value = 0;
+        return !EndsInNul(text) && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+    }
 
-    public static bool TryParseInt64Key(ReadOnlySpan<char> text, out long value) =>
-        long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+    public static bool TryParseInt64Key(ReadOnlySpan<char> text, out long value)
+    {
+        value = 0;
+        return !EndsInNul(text) && long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+    }
 
-    // Floating point keys: the writer's round-trippable text ("1.5", "1E+20", "NaN", "Infinity", "-Infinity"); no white space.
+    /// <summary>.NET's number parsing skips U+0000 after a number (<c>"7\0"</c> is 7): no number's text ends so.</summary>
+    private static bool EndsInNul(ReadOnlySpan<char> text) => text.Length > 0 && text[^1] == '\0';
+
+    // Floating point keys: the writer's round-trippable text ("1.5", "1E+20", "NaN", "Infinity", "-Infinity"), and DuckDB's
+    // infinite keys "inf" / "-inf" (its "nan" .NET reads, as it reads NaN and Infinity in any case); no white space, no U+0000.
     private const NumberStyles FloatKey = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
 
-    public static bool TryParseFloatKey(ReadOnlySpan<char> text, out float value) => float.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value);
+    public static bool TryParseFloatKey(ReadOnlySpan<char> text, out float value)
+    {
+        value = 0;
+        if (EndsInNul(text)) return false;
+        if (float.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value)) return true;
+        if (!IsInfKey(text, out var negative)) return false;
+        value = negative ? float.NegativeInfinity : float.PositiveInfinity;
+        return true;
+    }
 
-    public static bool TryParseDoubleKey(ReadOnlySpan<char> text, out double value) => double.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value);
+    public static bool TryParseDoubleKey(ReadOnlySpan<char> text, out double value)
+    {
+        value = 0;
+        if (EndsInNul(text)) return false;
+        if (double.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value)) return true;
+        if (!IsInfKey(text, out var negative)) return false;
+        value = negative ? double.NegativeInfinity : double.PositiveInfinity;
+        return true;
+    }
+
+    /// <summary>DuckDB's text of an infinite floating point key: <c>inf</c> or <c>-inf</c> (a sign and any case, as .NET reads <c>Infinity</c>).</summary>
+    private static bool IsInfKey(ReadOnlySpan<char> text, out bool negative)
+    {
+        negative = text.Length > 0 && text[0] == '-';
+        var unsigned = text.Length > 0 && text[0] is '-' or '+' ? text[1..] : text;
+        return unsigned.Equals("inf", StringComparison.OrdinalIgnoreCase);
+    }
 
     /// <summary>
     /// The bytes the UTF-8 base64 text <paramref name="text"/> (a JSON string unescaped) holds: the standard alphabet, padded

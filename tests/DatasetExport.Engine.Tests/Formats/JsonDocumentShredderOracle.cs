@@ -132,6 +132,12 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
 
     private const NumberStyles FloatKey = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
 
+    // DuckDB writes infinite keys "inf" / "-inf": .NET's text of them is "Infinity" / "-Infinity" (read in any case).
+    private static string DuckDbInfinity(string name) =>
+        name.TrimStart('-', '+').Equals("inf", StringComparison.OrdinalIgnoreCase) && name.Length - name.TrimStart('-', '+').Length <= 1
+            ? name[..(name.Length - 3)] + "Infinity"
+            : name;
+
     private bool AddMap(MapLayout map, JsonElement element, int repetition, string at)
     {
         var empty = true;
@@ -146,19 +152,19 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
                 case FieldKind.String:
                     ((ColumnBuilder<ReadOnlyMemory<byte>>)keys).Add(Encoding.UTF8.GetBytes(name), entryRepetition);
                     break;
-                case FieldKind.Int32 when int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
+                case FieldKind.Int32 when !name.EndsWith('\0') && int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
                     ((ColumnBuilder<int>)keys).Add(int32, entryRepetition);
                     break;
-                case FieldKind.Int64 when long.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64):
+                case FieldKind.Int64 when !name.EndsWith('\0') && long.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64):
                     ((ColumnBuilder<long>)keys).Add(int64, entryRepetition);
                     break;
                 case FieldKind.Boolean when name is "true" or "false":
                     ((ColumnBuilder<bool>)keys).Add(name == "true", entryRepetition);
                     break;
-                case FieldKind.Float when float.TryParse(name, FloatKey, CultureInfo.InvariantCulture, out var single):
+                case FieldKind.Float when !name.EndsWith('\0') && float.TryParse(DuckDbInfinity(name), FloatKey, CultureInfo.InvariantCulture, out var single):
                     ((ColumnBuilder<float>)keys).Add(single, entryRepetition);
                     break;
-                case FieldKind.Double when double.TryParse(name, FloatKey, CultureInfo.InvariantCulture, out var number):
+                case FieldKind.Double when !name.EndsWith('\0') && double.TryParse(DuckDbInfinity(name), FloatKey, CultureInfo.InvariantCulture, out var number):
                     ((ColumnBuilder<double>)keys).Add(number, entryRepetition);
                     break;
                 case FieldKind.Decimal when JsonScalarText.TryParseDecimal(Encoding.UTF8.GetBytes(name), key.Precision, key.Scale, out var exact):

@@ -366,6 +366,65 @@ public sealed class JsonLinesShreddingTests : IDisposable
     }
 
     [Fact]
+    public async Task DuckDBs_json_of_maps_of_floating_point_keys_reads_back_infinite_keys_too()
+    {
+        // Was: DuckDB writes an infinite key as "inf" / "-inf" (its NaN "nan" read, .NET parsing NaN in any case): the line
+        // was refused ("has key \"inf\", not a number (NaN, Infinity and -Infinity too)").
+        using var duck = new DuckDb();
+        var line = duck.Strings(
+            "SELECT to_json({'d': map([0.1::DOUBLE, 'inf'::DOUBLE, '-inf'::DOUBLE, 'nan'::DOUBLE, -0.0::DOUBLE, 1e20::DOUBLE], [0, 1, 2, 3, 4, 5]), " +
+            "'f': map(['inf'::FLOAT, '-inf'::FLOAT, 0.5::FLOAT], [0, 1, 2])})::VARCHAR")[0]!;
+        Assert.Equal("""{"d":{"0.1":0,"inf":1,"-inf":2,"nan":3,"-0.0":4,"1e+20":5},"f":{"inf":0,"-inf":1,"0.5":2}}""", line);
+        var schema = new DatasetSchema([MapOf("d", FieldKind.Double), MapOf("f", FieldKind.Float)]);
+        var path = Write("duckdb-keys.jsonl", line);
+
+        var records = Assert.Single(await ReadChunksAsync(new JsonLinesBatchReader(), path, schema)).Records;
+
+        RecordAssert.Equal(
+        [
+            new()
+            {
+                ["d"] = Entries(0.1, double.PositiveInfinity, double.NegativeInfinity, double.NaN, -0.0, 1e20),
+                ["f"] = Entries(float.PositiveInfinity, float.NegativeInfinity, 0.5f),
+            },
+        ], records);
+        var oracle = JsonDocumentShredderOracle.Read(schema, path, [line]);
+        Assert.Empty(oracle.Refused);
+        RecordAssert.Equal(oracle.Rows, records);
+    }
+
+    [Fact]
+    public async Task A_number_key_with_nul_characters_after_it_does_not_convert()
+    {
+        // Was: .NET's number parsing skips trailing U+0000, so "7\u0000" was the int32 key 7 (and "7" beside it a second 7),
+        // "1.5\u0000" the double 1.5: not an optional sign and digits, nor the writer's text of any number.
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("id", FieldKind.Int64), MapOf("i", FieldKind.Int32), MapOf("l", FieldKind.Int64), MapOf("f", FieldKind.Float), MapOf("d", FieldKind.Double),
+        ]);
+        var path = Write("nul-keys.jsonl",
+            """{"id": 1, "i": {"7": 0}, "l": {"-8": 0}, "f": {"1.5": 0}, "d": {"NaN": 0}}""",
+            """{"id": 2, "i": {"7\u0000": 0}}""",
+            """{"id": 3, "l": {"-8\u0000\u0000": 0}}""",
+            """{"id": 4, "f": {"1.5\u0000": 0}}""",
+            """{"id": 5, "d": {"NaN\u0000": 0}}""");
+        var reported = new List<string>();
+
+        var records = (await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path, schema))
+            .SelectMany(chunk => chunk.Records).ToList();
+
+        RecordAssert.Equal([new() { ["id"] = 1L, ["i"] = Entries(7), ["l"] = Entries(-8L), ["f"] = Entries(1.5f), ["d"] = Entries(double.NaN) }], records);
+        Assert.Equal(
+        [
+            "(line 2): map field 'i' has int32 keys in the dataset schema but this line has key \"7\\u0000\", not an integer within int32.",
+            "(line 3): map field 'l' has int64 keys in the dataset schema but this line has key \"-8\\u0000\\u0000\", not an integer within int64.",
+            "(line 4): map field 'f' has float keys in the dataset schema but this line has key \"1.5\\u0000\", not a number (NaN, Infinity and -Infinity too).",
+            "(line 5): map field 'd' has double keys in the dataset schema but this line has key \"NaN\\u0000\", not a number (NaN, Infinity and -Infinity too).",
+        ], reported);
+        Assert.Equal(reported, JsonDocumentShredderOracle.Read(schema, path, File.ReadAllLines(path)).Refused.Select(message => message[(path.Length + 1)..]));
+    }
+
+    [Fact]
     public async Task A_map_key_that_does_not_convert_to_the_key_kind_is_an_invalid_record_naming_field_and_key()
     {
         var schema = new DatasetSchema(
