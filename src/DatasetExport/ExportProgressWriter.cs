@@ -48,8 +48,9 @@ internal static class ExportProgressWriter
             }
             catch
             {
-                // The command ends before the export: stopped while it drew (PipelineStoppedException; a -TimeoutSeconds of
-                // ForEach-Object -Parallel), or a write refused ($ProgressPreference or $VerbosePreference 'Stop'). Cancel
+                // The command ends before the export: stopped while it wrote (PipelineStoppedException; a -TimeoutSeconds of
+                // ForEach-Object -Parallel; a command downstream that threw), or a write refused (a failed run's error with
+                // -ErrorAction Stop; $ProgressPreference or $VerbosePreference 'Stop'). Cancel
                 // the export and wait for it, so it records its runs Failed and deletes their files while the engine, disposed
                 // with this command, is still open. Left running, it lost its state store and left its runs Running, the
                 // flow refused as FlowInUse, until their lease ran out.
@@ -83,7 +84,7 @@ internal static class ExportProgressWriter
         }
     }
 
-    /// <summary>Writes every log message and the progress worth drawing until the export ends.</summary>
+    /// <summary>Writes every run as it ends, every warning and log message, and the progress worth drawing, until the export ends.</summary>
     private static void Pump(DatasetExportCmdlet cmdlet, ChannelReader<Report> reports, ProgressBars bars)
     {
         while (reports.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
