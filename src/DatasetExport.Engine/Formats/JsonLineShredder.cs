@@ -474,10 +474,10 @@ internal sealed class JsonLineShredder
             case FieldKind.Boolean when reader.ValueTextEquals("true"u8) || reader.ValueTextEquals("false"u8):
                 ((ColumnBuilder<bool>)column).Add(reader.ValueTextEquals("true"u8), repetition);
                 return;
-            case FieldKind.Float when JsonScalarText.TryParseFloatKey(ReadShortText(ref reader), out var single):
+            case FieldKind.Float when JsonScalarText.TryParseFloatingPointKey<float>(ReadShortText(ref reader), out var single):
                 ((ColumnBuilder<float>)column).Add(single, repetition);
                 return;
-            case FieldKind.Double when JsonScalarText.TryParseDoubleKey(ReadShortText(ref reader), out var number):
+            case FieldKind.Double when JsonScalarText.TryParseFloatingPointKey<double>(ReadShortText(ref reader), out var number):
                 ((ColumnBuilder<double>)column).Add(number, repetition);
                 return;
             case FieldKind.Decimal when JsonScalarText.TryParseDecimal(reader.ValueIsEscaped ? Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan,

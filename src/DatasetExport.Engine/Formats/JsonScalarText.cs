@@ -183,23 +183,13 @@ internal static class JsonScalarText
     // infinite keys "inf" / "-inf" (its "nan" .NET reads, as it reads NaN and Infinity in any case); no white space, no U+0000.
     private const NumberStyles FloatKey = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
 
-    public static bool TryParseFloatKey(ReadOnlySpan<char> text, out float value)
+    public static bool TryParseFloatingPointKey<T>(ReadOnlySpan<char> text, out T value) where T : IFloatingPointIeee754<T>
     {
-        value = 0;
+        value = T.Zero;
         if (EndsInNul(text)) return false;
-        if (float.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value)) return true;
+        if (T.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value)) return true;
         if (!IsInfKey(text, out var negative)) return false;
-        value = negative ? float.NegativeInfinity : float.PositiveInfinity;
-        return true;
-    }
-
-    public static bool TryParseDoubleKey(ReadOnlySpan<char> text, out double value)
-    {
-        value = 0;
-        if (EndsInNul(text)) return false;
-        if (double.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value)) return true;
-        if (!IsInfKey(text, out var negative)) return false;
-        value = negative ? double.NegativeInfinity : double.PositiveInfinity;
+        value = negative ? T.NegativeInfinity : T.PositiveInfinity;
         return true;
     }
 
