@@ -480,8 +480,7 @@ internal sealed class JsonLineShredder
             case FieldKind.Double when JsonScalarText.TryParseFloatingPointKey<double>(ReadShortText(ref reader), out var number):
                 ((ColumnBuilder<double>)column).Add(number, repetition);
                 return;
-            case FieldKind.Decimal when JsonScalarText.TryParseDecimal(reader.ValueIsEscaped ? Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan,
-                key.Precision, key.Scale, out var exact):
+            case FieldKind.Decimal when JsonScalarText.TryParseDecimal(UnescapedUtf8(ref reader), key.Precision, key.Scale, out var exact):
                 ((ColumnBuilder<decimal>)column).Add(exact, repetition);
                 return;
             case FieldKind.Binary when TryReadBase64(ref reader, out var bytes):
@@ -593,7 +592,11 @@ internal sealed class JsonLineShredder
 
     /// <summary>The string the reader is on as base64 (<see cref="JsonScalarText.TryDecodeBase64"/>).</summary>
     private static bool TryReadBase64(ref Utf8JsonReader reader, out byte[] bytes) =>
-        JsonScalarText.TryDecodeBase64(reader.ValueIsEscaped ? Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan, out bytes);
+        JsonScalarText.TryDecodeBase64(UnescapedUtf8(ref reader), out bytes);
+
+    /// <summary>The UTF-8 of the string or property name the reader is on, unescaped (copied only when it has escapes).</summary>
+    private static ReadOnlySpan<byte> UnescapedUtf8(ref Utf8JsonReader reader) =>
+        reader.ValueIsEscaped ? Encoding.UTF8.GetBytes(reader.GetString()!) : reader.ValueSpan;
 
     private static readonly double[] PowersOfTen = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
