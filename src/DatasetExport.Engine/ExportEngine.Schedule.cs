@@ -281,12 +281,12 @@ public sealed partial class ExportEngine
         }
         catch (Exception error)
         {
-            var reason = error is OperationCanceledException ? "The export was cancelled." : error.Message;
-            // The run in progress when it was cancelled has ended already.
-            var firstUnstarted = error is OperationCanceledException ? started + 1 : started;
-            if (firstUnstarted > started && started < runs.Count) progress?.Report(ExportProgress.ForRunEnded(runs[started], started, runs.Count));
-            for (var index = firstUnstarted; index < runs.Count; index++) FailUnstarted(runs[index], reason, index, runs.Count, progress);
-            if (error is OperationCanceledException) throw;
+            var cancelled = error is OperationCanceledException;
+            var reason = cancelled ? "The export was cancelled." : error.Message;
+            // The run in progress when it was cancelled has ended already (recorded Failed by the runner).
+            if (cancelled && started < runs.Count) progress?.Report(ExportProgress.ForRunEnded(runs[started], started, runs.Count));
+            for (var index = cancelled ? started + 1 : started; index < runs.Count; index++) FailUnstarted(runs[index], reason, index, runs.Count, progress);
+            if (cancelled) throw;
         }
         progress?.Report(ExportProgress.ForFlowDone(flow.Name, runs.Count));
         return runs;
