@@ -64,15 +64,7 @@ public sealed class ExportPipelineTests
     public void Start_ExportRun_writes_each_run_as_it_ends_so_ErrorAction_Stop_stops_at_the_first_failed_dataset()
     {
         using var session = new ModuleSession();
-        var lake = session.Work.Combine("lake");
-        Directory.CreateDirectory(Path.Combine(lake, "bad"));
-        File.WriteAllText(Path.Combine(lake, "bad", "a.jsonl"), "not json\n");
-        TestLake.WriteJsonLinesDataset(lake, "events", batches: 40, recordsPerBatch: 2500);
-        session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path $Out -FileType Json -Compression Gzip | Out-Null
-            New-ExportFlow -Name f -Destination d -Dataset bad, events | Out-Null
-            """, session.Work.Combine("out")).AssertNoErrors();
+        var lake = LakeWithABadDataset(session, "bad", "events");
 
         var result = session.Run("""
             try { Start-ExportRun f -LakePath $args[0] -ErrorAction Stop } catch { "stopped: $($_.FullyQualifiedErrorId)" }
@@ -91,15 +83,7 @@ public sealed class ExportPipelineTests
     public void Start_ExportRun_stopped_by_ErrorAction_Stop_takes_its_progress_bar_down()
     {
         using var session = new ModuleSession();
-        var lake = session.Work.Combine("lake");
-        TestLake.WriteJsonLinesDataset(lake, "events", batches: 40, recordsPerBatch: 2500);
-        Directory.CreateDirectory(Path.Combine(lake, "bad"));
-        File.WriteAllText(Path.Combine(lake, "bad", "a.jsonl"), "not json\n");
-        session.Run("""
-            param($Out)
-            New-ExportDestination -Name d -Type Local -Path $Out -FileType Json -Compression Gzip | Out-Null
-            New-ExportFlow -Name f -Destination d -Dataset events, bad | Out-Null
-            """, session.Work.Combine("out")).AssertNoErrors();
+        var lake = LakeWithABadDataset(session, "events", "bad");
 
         var result = session.Run("""
             try { Start-ExportRun f -LakePath $args[0] -ErrorAction Stop } catch { 'stopped' }
@@ -113,6 +97,24 @@ public sealed class ExportPipelineTests
         var bar = result.Progress.Where(p => p.Activity == "Exporting flow 'f'").ToList();
         Assert.Contains(bar, p => p.RecordType == ProgressRecordType.Processing);
         Assert.Equal(ProgressRecordType.Completed, bar[^1].RecordType);
+    }
+
+    /// <summary>
+    /// A lake of 'events' (100,000 JSON lines in 40 batches, a second or so to export) and 'bad' (a line that is not JSON, a
+    /// run that fails at once), and flow 'f' exporting <paramref name="datasets"/> in that order to a Local destination; returns the lake.
+    /// </summary>
+    private static string LakeWithABadDataset(ModuleSession session, params string[] datasets)
+    {
+        var lake = session.Work.Combine("lake");
+        TestLake.WriteJsonLinesDataset(lake, "events", batches: 40, recordsPerBatch: 2500);
+        Directory.CreateDirectory(Path.Combine(lake, "bad"));
+        File.WriteAllText(Path.Combine(lake, "bad", "a.jsonl"), "not json\n");
+        session.Run("""
+            param($Out, $Datasets)
+            New-ExportDestination -Name d -Type Local -Path $Out -FileType Json -Compression Gzip | Out-Null
+            New-ExportFlow -Name f -Destination d -Dataset $Datasets | Out-Null
+            """, session.Work.Combine("out"), datasets).AssertNoErrors();
+        return lake;
     }
 
     [Fact]
