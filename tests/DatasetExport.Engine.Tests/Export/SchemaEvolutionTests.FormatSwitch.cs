@@ -316,12 +316,8 @@ public sealed partial class SchemaEvolutionTests
     public async Task Our_json_lines_export_read_back_into_the_lake_beside_its_parquet_batch_gives_the_same_records()
     {
         TypedParquet("a.parquet");
-        var toJson = await AddFlowAsync("to-json", FileType.Json, CompressionKind.Gzip, ExportMode.Full);
-        var exported = Assert.Single(Succeeded(await RunAsync(toJson, 0)).Files).SinkPath;
-        File.Copy(exported, Batch("b.jsonl.gz"));
-        var toParquet = await AddFlowAsync("to-parquet", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full);
 
-        var run = Succeeded(await RunAsync(toParquet, 1));
+        var run = await ExportToJsonLinesAndBackAsync();
 
         var schema = await DatasetSchemaAsync();
         Assert.Equal("id int64, ts timestamp, d date, t time, b binary, m decimal(12,3), mp map<string,date>", schema.ToString());
@@ -329,6 +325,19 @@ public sealed partial class SchemaEvolutionTests
         Assert.Equal(6, records.Count);
         RecordAssert.Equal(records[..3], records[3..]);
         RecordAssert.Equal(TypedRecords(microseconds: true)[..3], records[..3]);
+    }
+
+    /// <summary>
+    /// Exports the lake's Parquet batch to JSON Lines (gzip), puts that file back beside it as batch b.jsonl.gz, then exports
+    /// both to Parquet (snappy): the run of that, Succeeded.
+    /// </summary>
+    private async Task<RunRecord> ExportToJsonLinesAndBackAsync()
+    {
+        var toJson = await AddFlowAsync("to-json", FileType.Json, CompressionKind.Gzip, ExportMode.Full);
+        var exported = Assert.Single(Succeeded(await RunAsync(toJson, 0)).Files).SinkPath;
+        File.Copy(exported, Batch("b.jsonl.gz"));
+        var toParquet = await AddFlowAsync("to-parquet", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full);
+        return Succeeded(await RunAsync(toParquet, 1));
     }
 
     /// <summary>DuckDB's Parquet of maps whose keys are no strings: int32, date, timestamp, decimal and UBIGINT (decimal(20,0)) keys.</summary>
@@ -346,12 +355,8 @@ public sealed partial class SchemaEvolutionTests
         // Was: the JSON batch's objects ({"1": "a1", "-1": null}) inferred structs, which took only a map of string keys:
         // "Column 'mi' is struct<...> in one schema and map<int32,string> in another", and the dataset failed.
         Parquet("a.parquet", KeyedMaps);
-        var toJson = await AddFlowAsync("to-json", FileType.Json, CompressionKind.Gzip, ExportMode.Full);
-        var exported = Assert.Single(Succeeded(await RunAsync(toJson, 0)).Files).SinkPath;
-        File.Copy(exported, Batch("b.jsonl.gz"));
-        var toParquet = await AddFlowAsync("to-parquet", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full);
 
-        var run = Succeeded(await RunAsync(toParquet, 1));
+        var run = await ExportToJsonLinesAndBackAsync();
 
         var schema = await DatasetSchemaAsync();
         Assert.Equal("id int64, mi map<int32,string>, md map<date,decimal(21,1)>, mts map<timestamp,int64>, mdec map<decimal(12,3),boolean>, mu map<decimal(20,0),string>",
