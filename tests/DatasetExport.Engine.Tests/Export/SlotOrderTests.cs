@@ -15,13 +15,13 @@ public sealed class SlotOrderTests : IDisposable
 
     public void Dispose() => _fixture.Dispose();
 
-    private FlowRecord AddHourlyFlow(ExportMode mode) => _fixture.AddFlow("hourly", flow =>
+    private FlowRecord AddHourlyFlow(ExportMode mode, params string[] datasets) => _fixture.AddFlow("hourly", flow =>
     {
         flow.ScheduleKind = ScheduleKind.Hourly;
         flow.EveryHours = 1;
         flow.StartTime = Utc(3, 1, 11);
         flow.Mode = mode;
-    });
+    }, datasets);
 
     /// <summary>The ids a slot's manifest lists, or nothing when the slot has no folder.</summary>
     private List<long> SlotIds(DateTimeOffset slot)
@@ -66,13 +66,7 @@ public sealed class SlotOrderTests : IDisposable
     {
         _fixture.WriteBatch("web", "a.jsonl", 0, 10);
         _fixture.WriteBatch("other", "a.jsonl", 100, 10);
-        var flow = _fixture.AddFlow("hourly", f =>
-        {
-            f.ScheduleKind = ScheduleKind.Hourly;
-            f.EveryHours = 1;
-            f.StartTime = Utc(3, 1, 11);
-            f.Mode = mode;
-        }, "web", "other");
+        var flow = AddHourlyFlow(mode, "web", "other");
         // Nothing invoked the schedule since 11:00 (the machine was off); an admin exports by hand at 11:20, when the
         // 'other' dataset cannot be read; a batch arrives at 11:25; the schedule is invoked at 11:30.
         _fixture.SetNow(Utc(3, 1, 11, 20));
@@ -169,13 +163,7 @@ public sealed class SlotOrderTests : IDisposable
         // committed in between (another session) was not seen, and the redo put the dataset into the slot's older folder.
         _fixture.WriteBatch("web", "a.jsonl", 0, 10);
         _fixture.WriteBatch("shop", "a.jsonl", 100, 10);
-        var flow = _fixture.AddFlow("hourly", f =>
-        {
-            f.ScheduleKind = ScheduleKind.Hourly;
-            f.EveryHours = 1;
-            f.StartTime = Utc(3, 1, 11);
-            f.Mode = mode;
-        }, "web", "shop");
+        var flow = AddHourlyFlow(mode, "web", "shop");
         // A process claimed the 11:00 slot and died; 'shop' is exported by hand at 11:20 (which marks the dead runs Abandoned).
         _fixture.SetNow(Utc(3, 1, 11));
         Assert.True(_fixture.Engine.State.TryClaimSlot(flow.Id, Utc(3, 1, 11),
