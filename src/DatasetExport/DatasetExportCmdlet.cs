@@ -239,7 +239,7 @@ public abstract class DatasetExportCmdlet : PSCmdlet, IDisposable
 
     /// <summary>The destination's name, read without decrypting its secrets (a flow lists it by name); its id when it is gone.</summary>
     protected string DestinationNameOf(Guid destinationId) =>
-        Engine.State.ListDestinationNames().FirstOrDefault(destination => destination.Id == destinationId).Name ?? destinationId.ToString();
+        Engine.State.GetDestinationName(destinationId) ?? destinationId.ToString();
 
     /// <summary>
     /// Writes the run; a Failed or Abandoned run (<see cref="EndedBadly"/>) is also a non-terminating error (ExportRunFailed,

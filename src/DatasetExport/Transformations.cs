@@ -96,7 +96,7 @@ public sealed class NameTransformationAttribute(Type namedType) : ArgumentTransf
             using var engine = ExportEngine.Open();
             return identity.IsFlow
                 ? engine.State.GetFlow(id)?.Name
-                : engine.State.ListDestinationNames().FirstOrDefault(destination => destination.Id == id).Name;
+                : engine.State.GetDestinationName(id);
         }
         catch (Exception error) when (error is StateException or IOException or UnauthorizedAccessException)
         {

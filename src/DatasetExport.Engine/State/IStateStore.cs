@@ -54,6 +54,8 @@ public interface IStateStore : IBatchSchemaStore, IDisposable
     IReadOnlyList<DestinationSettings> ListDestinations();
     /// <summary>Every destination's id and name, by name: what completing or binding a name needs, without decrypting secrets.</summary>
     IReadOnlyList<(Guid Id, string Name)> ListDestinationNames();
+    /// <summary>The name of destination <paramref name="id"/> (null when there is none), without decrypting its secrets.</summary>
+    string? GetDestinationName(Guid id);
 
     // Flows: names are unique, case-insensitive.
     void AddFlow(FlowRecord flow);

@@ -148,6 +148,9 @@ public sealed partial class SqliteStateStore
     public IReadOnlyList<(Guid Id, string Name)> ListDestinationNames() =>
         Read(() => ReadAll("SELECT id, name FROM destinations ORDER BY name_key", row => (row.Id("id"), row.Text("name"))));
 
+    public string? GetDestinationName(Guid id) =>
+        Read(() => ReadAll("SELECT name FROM destinations WHERE id = $id", row => row.Text("name"), ("$id", IdText(id)))).SingleOrDefault();
+
     private List<DestinationSettings> ReadDestinations(string condition, params (string Name, object? Value)[] parameters)
     {
         // Secrets are decrypted after the rows are read: a failure then names the destination. Settings whose secrets cannot

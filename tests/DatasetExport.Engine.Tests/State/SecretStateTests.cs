@@ -77,6 +77,8 @@ public sealed class SecretStateTests : IDisposable
         Assert.Equal(read.UnreadableSecrets, refused.Message);
         Assert.Equal([destination.Name, plain.Name], reopened.ListDestinations().Select(d => d.Name).Order());
         Assert.Equal([(destination.Id, destination.Name), (plain.Id, plain.Name)], reopened.ListDestinationNames()); // secrets not even read
+        Assert.Equal(destination.Name, reopened.GetDestinationName(destination.Id));
+        Assert.Null(reopened.GetDestinationName(Guid.NewGuid()));
         // A destination without secrets needs no key.
         var plainRead = reopened.GetDestination(plain.Id)!;
         Assert.Empty(plainRead.Secrets);
