@@ -439,11 +439,13 @@ internal sealed class JsonLineShredder
     {
         var empty = true;
         var keyColumn = field.Children[0].Column!;
+        var keysStart = keyColumn.ValueCount;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var entryRepetition = empty ? repetition : map.RepeatedLevel;
             field.KeyStart = _readerStart + (int)reader.TokenStartIndex;
             AddMapKey(field, map, keyColumn, ref reader, entryRepetition);
+            if (keyColumn.LastValueRepeats(keysStart)) throw RepeatedKey(field, map);
             reader.Read();
             Add(field.Children[1], ref reader, entryRepetition);
             empty = false;
@@ -500,6 +502,14 @@ internal sealed class JsonLineShredder
                     $"map field '{PathOf(field)}' has {key.TypeName} keys in the dataset schema but this line has key {JsonScalarText.QuoteKey(reader.GetString()!)}, " +
                     $"not {JsonScalarText.KeyForms(key)}.");
         }
+    }
+
+    /// <summary>A map holds each key once: a JSON name repeated in its object, or two names that read as one key.</summary>
+    private BatchReadException RepeatedKey(FieldPlan field, MapLayout map)
+    {
+        var key = map.Key.Field;
+        var sameKey = key.Kind == FieldKind.String ? "repeats an earlier key of this object" : $"is the same {key.TypeName} key as an earlier key of this object";
+        return new BatchReadException(_path, $"line {_lineNumber}", $"map field '{PathOf(field)}' has key {MapKeyAt(field.KeyStart)}, which {sameKey}: a map holds each key once.");
     }
 
     /// <summary>

@@ -142,49 +142,68 @@ internal sealed class JsonDocumentShredderOracle(DatasetSchema schema, string pa
     {
         var empty = true;
         var keys = _builder.Columns[((LeafLayout)map.Key).Index];
+        // Keys as values compared by .NET's equality: floating-point ones by their bits (one NaN), bytes as hex text.
+        var seen = new HashSet<object>();
         foreach (var property in element.EnumerateObject())
         {
             var entryRepetition = empty ? repetition : map.RepeatedLevel;
             var name = property.Name;
             var key = map.Key.Field;
+            object identity;
             switch (key.Kind)
             {
                 case FieldKind.String:
                     ((ColumnBuilder<ReadOnlyMemory<byte>>)keys).Add(Encoding.UTF8.GetBytes(name), entryRepetition);
+                    identity = name;
                     break;
                 case FieldKind.Int32 when !name.EndsWith('\0') && int.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int32):
                     ((ColumnBuilder<int>)keys).Add(int32, entryRepetition);
+                    identity = int32;
                     break;
                 case FieldKind.Int64 when !name.EndsWith('\0') && long.TryParse(name, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var int64):
                     ((ColumnBuilder<long>)keys).Add(int64, entryRepetition);
+                    identity = int64;
                     break;
                 case FieldKind.Boolean when name is "true" or "false":
                     ((ColumnBuilder<bool>)keys).Add(name == "true", entryRepetition);
+                    identity = name == "true";
                     break;
                 case FieldKind.Float when !name.EndsWith('\0') && float.TryParse(DuckDbInfinity(name), FloatKey, CultureInfo.InvariantCulture, out var single):
                     ((ColumnBuilder<float>)keys).Add(single, entryRepetition);
+                    identity = BitConverter.SingleToInt32Bits(float.IsNaN(single) ? float.NaN : single);
                     break;
                 case FieldKind.Double when !name.EndsWith('\0') && double.TryParse(DuckDbInfinity(name), FloatKey, CultureInfo.InvariantCulture, out var number):
                     ((ColumnBuilder<double>)keys).Add(number, entryRepetition);
+                    identity = BitConverter.DoubleToInt64Bits(double.IsNaN(number) ? double.NaN : number);
                     break;
                 case FieldKind.Decimal when JsonScalarText.TryParseDecimal(Encoding.UTF8.GetBytes(name), key.Precision, key.Scale, out var exact):
                     ((ColumnBuilder<decimal>)keys).Add(exact, entryRepetition);
+                    identity = exact;
                     break;
                 case FieldKind.Binary when JsonScalarText.TryDecodeBase64(Encoding.UTF8.GetBytes(name), out var bytes):
                     ((ColumnBuilder<ReadOnlyMemory<byte>>)keys).Add(bytes, entryRepetition);
+                    identity = Convert.ToHexString(bytes);
                     break;
                 case FieldKind.Date when JsonScalarText.TryParseDate(name, out var date):
                     ((ColumnBuilder<DateOnly>)keys).Add(date, entryRepetition);
+                    identity = date;
                     break;
                 case FieldKind.Timestamp when JsonScalarText.TryParseTimestamp(name, out var timestamp):
                     ((ColumnBuilder<DateTime>)keys).Add(timestamp, entryRepetition);
+                    identity = timestamp;
                     break;
                 case FieldKind.Time when JsonScalarText.TryParseTime(name, out var time):
                     ((ColumnBuilder<TimeSpan>)keys).Add(time, entryRepetition);
+                    identity = time;
                     break;
                 default:
                     throw new BatchReadException(path, $"line {_lineNumber}",
                         $"map field '{at}' has {key.TypeName} keys in the dataset schema but this line has key {JsonScalarText.QuoteKey(name)}, not {JsonScalarText.KeyForms(key)}.");
+            }
+            if (!seen.Add(identity))
+            {
+                var sameKey = key.Kind == FieldKind.String ? "repeats an earlier key of this object" : $"is the same {key.TypeName} key as an earlier key of this object";
+                throw new BatchReadException(path, $"line {_lineNumber}", $"map field '{at}' has key {JsonScalarText.QuoteKey(name)}, which {sameKey}: a map holds each key once.");
             }
             Add(map.Value, property.Value, entryRepetition, $"{at}[{JsonScalarText.QuoteKey(name)}]");
             empty = false;

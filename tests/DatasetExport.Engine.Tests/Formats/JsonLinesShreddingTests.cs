@@ -425,6 +425,54 @@ public sealed class JsonLinesShreddingTests : IDisposable
     }
 
     [Fact]
+    public async Task A_map_key_given_twice_in_one_object_is_an_invalid_record_naming_field_and_key()
+    {
+        // Was: a map took both entries, so the Parquet written held one key twice in one map ("1" and "01" both the int32 1,
+        // a JSON name repeated past a batch's schema sample, two texts of one instant).
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("id", FieldKind.Int64), MapOf("i", FieldKind.Int32), MapOf("s", FieldKind.String), MapOf("d", FieldKind.Double),
+            MapOf("ts", FieldKind.Timestamp), MapOf("dec", FieldKind.Decimal, 12, 3),
+        ]);
+        var manyKeys = string.Join(", ", Enumerable.Range(0, 20).Select(i => $"\"{i}\": {i}"));
+        var path = Write("repeated-keys.jsonl",
+            // Distinct keys: 0 and -0 are two doubles (their bits differ), and the same keys in another line or map are fine.
+            """{"id": 1, "i": {"1": 0, "2": 1}, "s": {"a": 0, "A": 1}, "d": {"0": 0, "-0": 1}, "ts": {"2024-01-02T03:04:05Z": 0}, "dec": {"1.5": 0, "1.501": 1}}""",
+            """{"id": 2, "i": {"1": 0, "2": 1}, "s": {"a": 0}}""",
+            """{"id": 3, "i": {"1": 0, "01": 1}}""",
+            """{"id": 4, "s": {"a": 0, "b": 1, "a": 2}}""",
+            """{"id": 5, "d": {"NaN": 0, "nan": 1}}""",
+            """{"id": 6, "ts": {"2024-01-02T03:04:05Z": 0, "2024-01-02T04:04:05+01:00": 1}}""",
+            """{"id": 7, "dec": {"1.5": 0, "1.50": 1}}""",
+            // Past the keys compared in turn: kept in a set, built afresh for each map.
+            """{"id": 8, "i": {""" + manyKeys + "}}",
+            """{"id": 9, "i": {""" + manyKeys + """, "+13": 20}}""",
+            """{"id": 10, "i": {""" + manyKeys + "}}");
+        var reported = new List<string>();
+
+        var records = (await ReadChunksAsync(new JsonLinesBatchReader(onInvalidRecord: error => reported.Add(error.Message[(path.Length + 1)..])), path, schema))
+            .SelectMany(chunk => chunk.Records).ToList();
+        var strict = await Assert.ThrowsAsync<BatchReadException>(() => ReadChunksAsync(new JsonLinesBatchReader(), path, schema));
+
+        Assert.Equal([1L, 2L, 8L, 10L], records.Select(record => record["id"]));
+        Assert.Equal(Entries(0.0, -0.0), records[0]["d"]);
+        Assert.Equal(Enumerable.Range(0, 20).ToArray(), ((IReadOnlyList<KeyValuePair<object, object?>>)records[3]["i"]!).Select(entry => (int)entry.Key));
+        Assert.Equal(
+        [
+            "(line 3): map field 'i' has key \"01\", which is the same int32 key as an earlier key of this object: a map holds each key once.",
+            "(line 4): map field 's' has key \"a\", which repeats an earlier key of this object: a map holds each key once.",
+            "(line 5): map field 'd' has key \"nan\", which is the same double key as an earlier key of this object: a map holds each key once.",
+            "(line 6): map field 'ts' has key \"2024-01-02T04:04:05+01:00\", which is the same timestamp key as an earlier key of this object: a map holds each key once.",
+            "(line 7): map field 'dec' has key \"1.50\", which is the same decimal(12,3) key as an earlier key of this object: a map holds each key once.",
+            "(line 9): map field 'i' has key \"+13\", which is the same int32 key as an earlier key of this object: a map holds each key once.",
+        ], reported);
+        Assert.Equal($"{path} {reported[0]}", strict.Message);
+        var oracle = JsonDocumentShredderOracle.Read(schema, path, File.ReadAllLines(path));
+        Assert.Equal(reported, oracle.Refused.Select(message => message[(path.Length + 1)..]));
+        RecordAssert.Equal(oracle.Rows, records);
+    }
+
+    [Fact]
     public async Task A_map_key_that_does_not_convert_to_the_key_kind_is_an_invalid_record_naming_field_and_key()
     {
         var schema = new DatasetSchema(

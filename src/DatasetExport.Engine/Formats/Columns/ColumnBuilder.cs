@@ -127,6 +127,13 @@ public abstract class ColumnBuilder
     }
 
     private protected abstract void TruncateValues(int count);
+
+    /// <summary>
+    /// Whether the last value added equals one added at or after <paramref name="start"/>: a map key given twice in one map
+    /// (a JSON name repeated, or <c>"1"</c> and <c>"01"</c>, both the int32 1). Called after each value of the map is added,
+    /// from its first: past a few keys it keeps them in a set, which its first call past them builds afresh.
+    /// </summary>
+    internal abstract bool LastValueRepeats(int start);
 }
 
 public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
@@ -166,6 +173,31 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
         _values = NewArray<T>(Capacity);
         ValueCount = 0;
         return data;
+    }
+
+    /// <summary>Keys a map holds beyond which <see cref="LastValueRepeats"/> looks them up in a set rather than comparing each.</summary>
+    private const int KeysComparedInTurn = 8;
+
+    private HashSet<T>? _earlierKeys;
+
+    internal override bool LastValueRepeats(int start)
+    {
+        var last = ValueCount - 1;
+        var comparer = KeyEquality<T>.Comparer;
+        if (last - start <= KeysComparedInTurn)
+        {
+            for (var i = start; i < last; i++)
+            {
+                if (comparer.Equals(_values[i], _values[last])) return true;
+            }
+            return false;
+        }
+        if (last - start == KeysComparedInTurn + 1)
+        {
+            (_earlierKeys ??= new HashSet<T>(comparer)).Clear();
+            for (var i = start; i < last; i++) _earlierKeys.Add(_values[i]);
+        }
+        return !_earlierKeys!.Add(_values[last]);
     }
 
     private protected override void TruncateValues(int count)
