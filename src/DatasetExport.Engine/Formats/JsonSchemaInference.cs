@@ -456,7 +456,7 @@ internal sealed class JsonSchemaInference
     /// value, made of its keys' fields): false when their kinds do not merge. Structs merge their fields (one that either
     /// lacks is nullable), a struct with a map gives the map (the struct's fields its entries), lists their elements.
     /// </summary>
-    private static bool MergeInto(InferredType target, InferredType source)
+    private bool MergeInto(InferredType target, InferredType source)
     {
         target.Nullable |= source.Nullable;
         if (source.Kind is null) return true;
@@ -500,7 +500,8 @@ internal sealed class JsonSchemaInference
                 }
                 break;
             case FieldKind.Struct:
-                if (target.MapValue is null && !ToMap(target)) return false;
+                // A struct that stays one (its path among _structPaths) takes no map: the kinds do not merge.
+                if (target.MapValue is null && (_structPaths.Contains(target.Path) || !ToMap(target))) return false;
                 if (source.MapValue is { } sourceValue)
                 {
                     if (!MergeInto(target.MapValue!, sourceValue)) return false;
@@ -522,7 +523,7 @@ internal sealed class JsonSchemaInference
     }
 
     /// <summary>A struct (of merged values) made a map of its fields, as it meets a map; false when their kinds do not merge.</summary>
-    private static bool ToMap(InferredType type)
+    private bool ToMap(InferredType type)
     {
         var value = new InferredType(type.Path + ".value", "value");
         foreach (var child in type.Children)
