@@ -51,8 +51,9 @@ public sealed record SchemaField(
     /// A field JSON inference gave a JSON Lines batch (every field it infers, at every level): its kind is what the JSON
     /// text showed (a string, a number, an object), not a declared type. Merged with a declared field (a Parquet column) of
     /// a kind JSON holds as such text, it takes the declared kind and its batch is read converted to it
-    /// (<see cref="SchemaMerger"/>: a string to a timestamp, date, time or binary; a number to a decimal; an object to a map
-    /// with scalar keys). Not part of equality: the column is of its kind all the same.
+    /// (<see cref="SchemaMerger"/>: a string to a timestamp, date, time or binary; a number to a decimal; an object, or a map
+    /// JSON inference gave an object whose keys are data, to a map with scalar keys). Not part of equality: the column is of
+    /// its kind all the same.
     /// </summary>
     public bool JsonInferred { get; init; }
 

@@ -7,7 +7,10 @@ namespace DatasetExport.Engine.Formats;
 /// <c>{"name", "kind", "nullable", "precision", "scale", "onlyNulls", "jsonInferred", "children"}</c> (kinds by
 /// <see cref="FieldKind"/> name; <c>onlyNulls</c>, <see cref="SchemaField.OnlyNulls"/>, on every nullable string and int32
 /// and wherever true; <c>jsonInferred</c>, <see cref="SchemaField.JsonInferred"/>, on every string, int64, double and struct
-/// and wherever true: an entry kept before fields said so is a miss, its batch read again once).
+/// and wherever true: an entry kept before fields said so is a miss, its batch read again once). A schema JSON inference gave
+/// (any field <see cref="SchemaField.JsonInferred"/>) is kept as <c>{"jsonInference": N, "fields": [...]}</c>, N the
+/// version of the inference's rules (<see cref="JsonSchemaInference.RulesVersion"/>): one kept by other rules, or before
+/// schemas said which (an array holding JSON-inferred fields), is a miss, its batch inferred again by the rules of now.
 /// </summary>
 internal static class DatasetSchemaJson
 {
@@ -25,7 +28,18 @@ internal static class DatasetSchemaJson
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { MaxDepth = MaxDepth }))
         {
-            WriteFields(writer, schema.Fields);
+            if (schema.Fields.Any(HasJsonInferred))
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber("jsonInference", JsonSchemaInference.RulesVersion);
+                writer.WritePropertyName("fields");
+                WriteFields(writer, schema.Fields);
+                writer.WriteEndObject();
+            }
+            else
+            {
+                WriteFields(writer, schema.Fields);
+            }
         }
         return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
@@ -37,7 +51,22 @@ internal static class DatasetSchemaJson
         try
         {
             using var document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth });
-            return new DatasetSchema(ReadFields(document.RootElement));
+            var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object)
+            {
+                var rules = root.GetProperty("jsonInference").GetInt32();
+                if (rules != JsonSchemaInference.RulesVersion)
+                {
+                    throw new FormatException($"The schema was inferred by rules {rules} of JSON inference, not {JsonSchemaInference.RulesVersion}.");
+                }
+                return new DatasetSchema(ReadFields(root.GetProperty("fields")));
+            }
+            var fields = ReadFields(root);
+            if (fields.Any(HasJsonInferred))
+            {
+                throw new FormatException("The schema was inferred by earlier rules of JSON inference (it names no version).");
+            }
+            return new DatasetSchema(fields);
         }
         catch (Exception error) when (error is JsonException or InvalidOperationException or KeyNotFoundException or ArgumentException)
         {
@@ -70,6 +99,8 @@ internal static class DatasetSchemaJson
         }
         writer.WriteEndArray();
     }
+
+    private static bool HasJsonInferred(SchemaField field) => field.JsonInferred || field.ChildFields.Any(HasJsonInferred);
 
     private static bool TellsOnlyNulls(SchemaField field) => TellsOnlyNulls(field.Kind, field.Nullable);
 

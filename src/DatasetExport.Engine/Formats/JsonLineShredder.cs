@@ -267,10 +267,14 @@ internal sealed class JsonLineShredder
 
     /// <summary>
     /// Whether a leaf value the token path did not convert leaves the inferred kind as it is (the rules of
-    /// <see cref="JsonSchemaInference"/>): a string with escapes, any number for a double, an integer within int64.
+    /// <see cref="JsonSchemaInference"/>): a string with escapes, any number for a double, an integer within int64. An object
+    /// for a map the sample inferred (an object whose keys are data) is read on: any key is an entry, and each value is
+    /// checked as it is read (one of a wider kind, a field or list element the sample lacks, does not fit).
     /// </summary>
     private static bool FitsInferredKind(FieldPlan field, in JsonSchemaInference.LineTokens.Token token) =>
-        field.Node is LeafLayout && (field.Kind, token.Kind) switch
+        field.Node is MapLayout
+            ? token.Kind == JsonTokenType.StartObject && !field.Children[1].OutsideSample
+            : field.Node is LeafLayout && (field.Kind, token.Kind) switch
         {
             (FieldKind.String, JsonTokenType.String) => true,
             (FieldKind.Double, JsonTokenType.Number) => true,
@@ -427,6 +431,10 @@ internal sealed class JsonLineShredder
         var empty = true;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
+            if (empty && _checksSample && field.Children[0].Unobserved)
+            {
+                throw Misfit($"list '{field.Node.Path}' has an element, where the sample had only empty lists.");
+            }
             Add(field.Children[0], ref reader, empty ? repetition : list.RepeatedLevel);
             empty = false;
         }

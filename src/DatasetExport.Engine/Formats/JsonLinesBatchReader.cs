@@ -69,23 +69,35 @@ public sealed class JsonLinesBatchReader : IBatchReader
         // A line left out (with a handler) must leave no trace in the schema, but the inference may have observed part of
         // it before meeting its fault: the first line refused starts the read over with every line checked whole first.
         var checkLinesFirst = false;
+        // Objects judged maps on the way that the lines showed are none (JsonSchemaInference.MapMinKeys) are structs when
+        // the inference starts over, which it does for each such object.
+        var structPaths = new HashSet<string>(StringComparer.Ordinal);
         while (true)
         {
-            var inference = new JsonSchemaInference(path);
+            var inference = new JsonSchemaInference(path, structPaths);
             var observed = ObservedLines.MoreToRead;
             var source = LineSource.Open(path, gzipped);
-            await using (source.ConfigureAwait(false))
+            try
             {
-                while (observed == ObservedLines.MoreToRead && await source.ReadAsync(cancellationToken).ConfigureAwait(false))
+                await using (source.ConfigureAwait(false))
                 {
-                    observed = ObserveLines(inference, source, path, checkLinesFirst, lines);
+                    while (observed == ObservedLines.MoreToRead && await source.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        observed = ObserveLines(inference, source, path, checkLinesFirst, lines);
+                    }
                 }
             }
-            if (observed != ObservedLines.StartOver)
+            catch (MapJudgementRevokedException revoked) when (structPaths.Add(revoked.ObjectPath))
             {
-                return new JsonSchemaSample(inference.ToSchema(), Complete: observed == ObservedLines.MoreToRead, inference.UnobservedElements());
+                continue;
             }
-            checkLinesFirst = true;
+            if (observed == ObservedLines.StartOver)
+            {
+                checkLinesFirst = true;
+                continue;
+            }
+            if (inference.Finish() is { } revokedAtEnd && structPaths.Add(revokedAtEnd)) continue;
+            return new JsonSchemaSample(inference.ToSchema(), Complete: observed == ObservedLines.MoreToRead, inference.UnobservedElements());
         }
     }
 

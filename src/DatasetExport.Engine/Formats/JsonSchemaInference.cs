@@ -8,7 +8,8 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>
 /// Infers a schema from JSON Lines records, one line at a time:
 /// integers within int64 → Int64; any other number → Double; ints mixed with other numbers → Double;
-/// true/false → Boolean; strings → String (no guessing of dates or numbers); objects → Struct with fields merged across lines;
+/// true/false → Boolean; strings → String (no guessing of dates or numbers); objects → Struct with fields merged across lines,
+/// or Map&lt;String, V&gt; when their keys are data (many, sparse, of one kind: <see cref="MapMinKeys"/>);
 /// arrays → List with the merged element type; a field that is null or missing on some line → nullable;
 /// a field that is only ever null → String nullable; an array only ever empty → list&lt;string&gt; (both marked
 /// <see cref="SchemaField.OnlyNulls"/>, so another batch's kind wins the merge). Every field is marked
@@ -19,12 +20,41 @@ namespace DatasetExport.Engine.Formats;
 internal sealed class JsonSchemaInference
 {
     private readonly string _path;
-    private readonly InferredType _root = new("");
+    private readonly InferredType _root = new("") { JudgeAt = int.MaxValue };   // a line's keys are columns, never a map
     private readonly LineTokens _tokens = new();
+    private readonly IReadOnlySet<string> _structPaths;
     // A property name unescaped, to look it up by its UTF-8 bytes; grows for a longer name.
     private byte[] _name = new byte[256];
 
-    public JsonSchemaInference(string path) => _path = path;
+    /// <param name="structPaths">
+    /// Paths (<c>m</c>, <c>a.m.value</c>) of objects judged maps on the way that the whole batch showed are none (see
+    /// <see cref="MapJudgementRevokedException"/>): they stay structs.
+    /// </param>
+    public JsonSchemaInference(string path, IReadOnlySet<string>? structPaths = null)
+    {
+        _path = path;
+        _structPaths = structPaths ?? new HashSet<string>();
+    }
+
+    /// <summary>
+    /// The version of these rules, kept with each batch schema the state store holds (<see cref="DatasetSchemaJson"/>): an
+    /// entry inferred by other rules is a miss, its batch inferred again. 2: objects whose keys are data infer a map.
+    /// </summary>
+    public const int RulesVersion = 2;
+
+    /// <summary>
+    /// An object (never a line's root: a line's keys are its columns) is inferred as a <c>Map&lt;String, V&gt;</c> when, over
+    /// the batch, it has more than this many distinct keys, they are sparse (a key appears on average in fewer than
+    /// 1/<see cref="MapSparseRatio"/> of the objects at its path) and the values of all its keys merge into one kind by
+    /// these rules (V). The judgement is made when an object's distinct keys first exceed this (at the end of the object
+    /// that adds them), again each time they double, and at the end of the batch; an object judged a map that the whole
+    /// batch shows is none (its keys dense, or their values of kinds that do not merge) starts the inference over with it a
+    /// struct (<see cref="MapJudgementRevokedException"/>), so the schema does not depend on the order of the lines.
+    /// </summary>
+    public const int MapMinKeys = 200;
+
+    /// <summary>See <see cref="MapMinKeys"/>: keys appear on average in fewer than one in this many objects.</summary>
+    public const int MapSparseRatio = 10;
 
     /// <summary>
     /// Reads one line's JSON as tokens (no document is built) into the schema. Throws <see cref="JsonException"/> when the
@@ -84,7 +114,12 @@ internal sealed class JsonSchemaInference
         }
     }
 
-    public DatasetSchema ToSchema() => new(_root.Children.Select(ToField).ToList());
+    /// <summary>The batch's schema; judges its objects at the end first (<see cref="Finish"/>, whose result the reader acts on).</summary>
+    public DatasetSchema ToSchema()
+    {
+        Finish();
+        return new(_root.Children.Select(ToField).ToList());
+    }
 
     /// <summary>
     /// Paths (as <c>tags[]</c>) of list elements no line has shown yet, only empty lists: <see cref="ToSchema"/> makes them
@@ -101,6 +136,7 @@ internal sealed class JsonSchemaInference
     private static void CollectUnobserved(InferredType type, HashSet<string> paths)
     {
         foreach (var child in type.Children) CollectUnobserved(child, paths);
+        if (type.MapValue is { } value) CollectUnobserved(value, paths);
         if (type.Element is not { } element) return;
         if (element.Kind is null && !element.Nullable) paths.Add(element.Path);
         else CollectUnobserved(element, paths);
@@ -152,7 +188,8 @@ internal sealed class JsonSchemaInference
                 break;
             case JsonTokenType.StartObject:
                 SetKind(type, FieldKind.Struct, lineNumber);
-                ObserveObject(ref reader, type, lineNumber);
+                if (type.MapValue is null) ObserveObject(ref reader, type, lineNumber);
+                else ObserveMap(ref reader, type, lineNumber);
                 break;
             case JsonTokenType.StartArray:
                 SetKind(type, FieldKind.List, lineNumber);
@@ -170,8 +207,10 @@ internal sealed class JsonSchemaInference
         // leaves the unstamped ones to be marked nullable, with no set per object.
         var visit = type.ObjectCount + 1;
         var next = 0;
+        var keys = 0;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
+            keys++;
             var child = FindChild(ref reader, type, ref next);
             if (child is null)
             {
@@ -187,11 +226,23 @@ internal sealed class JsonSchemaInference
             reader.Read();
             Observe(ref reader, child, lineNumber);
         }
+        EndObject(type, visit, keys);
+    }
+
+    /// <summary>
+    /// After an object's keys: fields it lacks are nullable; once its path has more distinct keys than the last judgement
+    /// saw doubled (<see cref="MapMinKeys"/> the first time), whether it is a map is judged.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EndObject(InferredType type, int visit, int keys)
+    {
         foreach (var child in type.Children)
         {
             if (child.SeenInObject != visit) child.Nullable = true;
         }
         type.ObjectCount = visit;
+        type.KeyOccurrences += keys;
+        if (type.Children.Count >= type.JudgeAt) Judge(type);
     }
 
     /// <summary>The value at token <paramref name="next"/> of the line, and everything inside it; as <see cref="Observe(ref Utf8JsonReader, InferredType, long)"/>.</summary>
@@ -214,7 +265,8 @@ internal sealed class JsonSchemaInference
                 break;
             case JsonTokenType.StartObject:
                 SetKind(type, FieldKind.Struct, lineNumber);
-                ObserveObject(line, ref next, type, lineNumber);
+                if (type.MapValue is null) ObserveObject(line, ref next, type, lineNumber);
+                else ObserveMap(line, ref next, type, lineNumber);
                 break;
             case JsonTokenType.StartArray:
                 SetKind(type, FieldKind.List, lineNumber);
@@ -231,8 +283,10 @@ internal sealed class JsonSchemaInference
     {
         var visit = type.ObjectCount + 1;
         var nextChild = 0;
+        var keys = 0;
         while (_tokens[next].Kind == JsonTokenType.PropertyName)
         {
+            keys++;
             var token = _tokens[next++];
             var name = line.Slice(token.Start, token.Length);   // no escapes: LineTokens gives up on those
             var child = FindChild(name, type, ref nextChild);
@@ -249,19 +303,271 @@ internal sealed class JsonSchemaInference
             Observe(line, ref next, child, lineNumber);
         }
         next++;   // the EndObject
+        EndObject(type, visit, keys);
+    }
+
+    /// <summary>
+    /// An object at a path judged a map (its StartObject read), up to its EndObject: each key an entry, each value observed
+    /// into the map's value. A value that does not fit it (another kind) shows the map is none: the inference starts over
+    /// with it a struct (<see cref="MapJudgementRevokedException"/>), where the error, if any, is the struct's.
+    /// </summary>
+    private void ObserveMap(ref Utf8JsonReader reader, InferredType map, long lineNumber)
+    {
+        var visit = map.ObjectCount + 1;
+        var keys = 0;
+        try
+        {
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                keys++;
+                if (_name.Length < reader.ValueSpan.Length) _name = new byte[Math.Max(reader.ValueSpan.Length, _name.Length * 2)];
+                var length = reader.CopyString(_name);
+                NoteKey(map, length, visit, lineNumber);
+                reader.Read();
+                Observe(ref reader, map.MapValue!, lineNumber);
+            }
+        }
+        catch (BatchReadException)
+        {
+            throw new MapJudgementRevokedException(map.Path);
+        }
+        map.ObjectCount = visit;
+        map.KeyOccurrences += keys;
+    }
+
+    /// <summary>As <see cref="ObserveMap(ref Utf8JsonReader, InferredType, long)"/>, from token <paramref name="next"/>.</summary>
+    private void ObserveMap(ReadOnlySpan<byte> line, ref int next, InferredType map, long lineNumber)
+    {
+        var visit = map.ObjectCount + 1;
+        var keys = 0;
+        try
+        {
+            while (_tokens[next].Kind == JsonTokenType.PropertyName)
+            {
+                keys++;
+                var token = _tokens[next++];
+                var name = line.Slice(token.Start, token.Length);   // no escapes: LineTokens gives up on those
+                if (_name.Length < name.Length) _name = new byte[Math.Max(name.Length, _name.Length * 2)];
+                name.CopyTo(_name);
+                NoteKey(map, name.Length, visit, lineNumber);
+                Observe(line, ref next, map.MapValue!, lineNumber);
+            }
+        }
+        catch (BatchReadException)
+        {
+            throw new MapJudgementRevokedException(map.Path);
+        }
+        next++;   // the EndObject
+        map.ObjectCount = visit;
+        map.KeyOccurrences += keys;
+    }
+
+    /// <summary>The key in <see cref="_name"/>'s first <paramref name="length"/> bytes, met in object <paramref name="visit"/> of the map's path.</summary>
+    private void NoteKey(InferredType map, int length, int visit, long lineNumber)
+    {
+        var keys = map.MapKeys!;
+        if (keys.TryGetValue(_name.AsMemory(0, length), out var seenIn))
+        {
+            if (seenIn == visit)
+            {
+                throw new BatchReadException(_path, $"line {lineNumber}",
+                    $"field '{map.Path}.{Encoding.UTF8.GetString(_name, 0, length)}' appears twice in one object.");
+            }
+            keys[_name.AsMemory(0, length)] = visit;   // the key kept is the one added
+        }
+        else
+        {
+            keys.Add(_name.AsSpan(0, length).ToArray(), visit);
+        }
+    }
+
+    /// <summary>Whether keys met this often in this many objects are sparse (<see cref="MapSparseRatio"/>).</summary>
+    private static bool Sparse(int distinctKeys, long occurrences, int objects) =>
+        distinctKeys > MapMinKeys && occurrences * MapSparseRatio < (long)distinctKeys * objects;
+
+    /// <summary>
+    /// Makes <paramref name="type"/> (a struct) a map when its keys are data (<see cref="MapMinKeys"/>): its fields merged
+    /// into the value; else leaves it a struct, to be judged again when its fields have doubled.
+    /// </summary>
+    private void Judge(InferredType type)
+    {
+        type.JudgeAt = (int)Math.Min(int.MaxValue, Math.Max((long)type.JudgeAt, type.Children.Count * 2L));
+        if (_structPaths.Contains(type.Path) || !Sparse(type.Children.Count, type.KeyOccurrences, type.ObjectCount)) return;
+        var value = new InferredType(type.Path + ".value", "value");
         foreach (var child in type.Children)
         {
-            if (child.SeenInObject != visit) child.Nullable = true;
+            if (!MergeInto(value, child)) return;
         }
-        type.ObjectCount = visit;
+        JudgeWithin(value);
+        _fields += CountFields(value) - CountFields(type);
+        type.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(type.Children.Count, Utf8NameComparer.Instance);
+        foreach (var child in type.Children) type.MapKeys.Add(child.Utf8Name, 0);
+        type.MapValue = value;
+        type.Children.Clear();
+        type.ChildrenByName.Clear();
+    }
+
+    /// <summary>Judges the objects within <paramref name="type"/> (deepest first), then <paramref name="type"/> itself.</summary>
+    private void JudgeWithin(InferredType type)
+    {
+        foreach (var child in type.Children.ToList()) JudgeWithin(child);
+        if (type.Element is { } element) JudgeWithin(element);
+        if (type.MapValue is { } value) JudgeWithin(value);
+        if (type.MapValue is null && type.Kind == FieldKind.Struct && type.Children.Count > MapMinKeys && type.JudgeAt != int.MaxValue) Judge(type);
+    }
+
+    /// <summary>
+    /// The end of the batch's lines: every object with more than <see cref="MapMinKeys"/> distinct keys is judged as the
+    /// whole batch shows it. Returns the path of an object judged a map on the way that the whole batch shows is none (its
+    /// keys not sparse), for the inference to start over with it a struct; else null.
+    /// </summary>
+    public string? Finish()
+    {
+        JudgeWithin(_root);
+        return RevokedMap(_root);
+    }
+
+    private static string? RevokedMap(InferredType type)
+    {
+        if (type.MapValue is { } value)
+        {
+            if (!Sparse(type.MapKeys!.Count, type.KeyOccurrences, type.ObjectCount)) return type.Path;
+            return RevokedMap(value);
+        }
+        foreach (var child in type.Children)
+        {
+            if (RevokedMap(child) is { } path) return path;
+        }
+        return type.Element is { } element ? RevokedMap(element) : null;
+    }
+
+    /// <summary>Fields (struct children, at every level) that count against <see cref="MaxFields"/> within <paramref name="type"/>.</summary>
+    private static int CountFields(InferredType type)
+    {
+        var count = 0;
+        foreach (var child in type.Children) count += 1 + CountFields(child);
+        if (type.Element is { } element) count += CountFields(element);
+        if (type.MapValue is { } value) count += CountFields(value);
+        return count;
+    }
+
+    /// <summary>
+    /// Merges what <paramref name="source"/> (left as it is) showed into <paramref name="target"/> by these rules (a map's
+    /// value, made of its keys' fields): false when their kinds do not merge. Structs merge their fields (one that either
+    /// lacks is nullable), a struct with a map gives the map (the struct's fields its entries), lists their elements.
+    /// </summary>
+    private bool MergeInto(InferredType target, InferredType source)
+    {
+        target.Nullable |= source.Nullable;
+        if (source.Kind is null) return true;
+        if (target.Kind is null)
+        {
+            CopyInto(target, source);
+            return true;
+        }
+        if (target.Kind != source.Kind)
+        {
+            if (target.Kind is not (FieldKind.Int64 or FieldKind.Double) || source.Kind is not (FieldKind.Int64 or FieldKind.Double)) return false;
+            target.Kind = FieldKind.Double;
+            return true;
+        }
+        switch (target.Kind)
+        {
+            case FieldKind.List:
+                if (source.Element is { } sourceElement)
+                {
+                    target.Element ??= new InferredType(target.Path + "[]");
+                    if (!MergeInto(target.Element, sourceElement)) return false;
+                }
+                return true;
+            case FieldKind.Struct when target.MapValue is null && source.MapValue is null:
+                foreach (var sourceChild in source.Children)
+                {
+                    if (target.ChildrenByName.TryGetValue(sourceChild.Utf8Name, out var targetChild))
+                    {
+                        if (!MergeInto(targetChild, sourceChild)) return false;
+                    }
+                    else
+                    {
+                        var added = target.AddChild(sourceChild.Name, nullable: target.ObjectCount > 0);
+                        CopyInto(added, sourceChild);
+                        added.Nullable |= target.ObjectCount > 0;
+                    }
+                }
+                foreach (var targetChild in target.Children)
+                {
+                    if (source.ObjectCount > 0 && !source.ChildrenByName.ContainsKey(targetChild.Utf8Name)) targetChild.Nullable = true;
+                }
+                break;
+            case FieldKind.Struct:
+                // A struct that stays one (its path among _structPaths) takes no map: the kinds do not merge.
+                if (target.MapValue is null && (_structPaths.Contains(target.Path) || !ToMap(target))) return false;
+                if (source.MapValue is { } sourceValue)
+                {
+                    if (!MergeInto(target.MapValue!, sourceValue)) return false;
+                    foreach (var key in source.MapKeys!.Keys) target.MapKeys!.TryAdd(key, 0);
+                }
+                else
+                {
+                    foreach (var sourceChild in source.Children)
+                    {
+                        if (!MergeInto(target.MapValue!, sourceChild)) return false;
+                        target.MapKeys!.TryAdd(sourceChild.Utf8Name, 0);
+                    }
+                }
+                break;
+        }
+        target.ObjectCount += source.ObjectCount;
+        target.KeyOccurrences += source.KeyOccurrences;
+        return true;
+    }
+
+    /// <summary>A struct (of merged values) made a map of its fields, as it meets a map; false when their kinds do not merge.</summary>
+    private bool ToMap(InferredType type)
+    {
+        var value = new InferredType(type.Path + ".value", "value");
+        foreach (var child in type.Children)
+        {
+            if (!MergeInto(value, child)) return false;
+        }
+        type.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(Utf8NameComparer.Instance);
+        foreach (var child in type.Children) type.MapKeys.Add(child.Utf8Name, 0);
+        type.MapValue = value;
+        type.Children.Clear();
+        type.ChildrenByName.Clear();
+        return true;
+    }
+
+    /// <summary>What <paramref name="source"/> showed, copied into <paramref name="target"/>, which has seen nothing, under its own path.</summary>
+    private static void CopyInto(InferredType target, InferredType source)
+    {
+        target.Kind = source.Kind;
+        target.Nullable |= source.Nullable;
+        target.ObjectCount = source.ObjectCount;
+        target.KeyOccurrences = source.KeyOccurrences;
+        target.JudgeAt = source.JudgeAt;
+        foreach (var sourceChild in source.Children) CopyInto(target.AddChild(sourceChild.Name, sourceChild.Nullable), sourceChild);
+        if (source.Element is { } element)
+        {
+            target.Element = new InferredType(target.Path + "[]");
+            CopyInto(target.Element, element);
+        }
+        if (source.MapValue is { } value)
+        {
+            target.MapValue = new InferredType(target.Path + ".value", "value");
+            CopyInto(target.MapValue, value);
+            target.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(source.MapKeys!.Count, Utf8NameComparer.Instance);
+            foreach (var key in source.MapKeys.Keys) target.MapKeys.Add(key, 0);
+        }
     }
 
     /// <summary>
     /// The most fields (at every level: a struct's fields count as well as the struct) one batch's lines may give.
-    /// Objects whose keys are data (a map keyed by ids: <c>{"m": {"user-123": 5}}</c>) give a field per distinct key, each
-    /// null on every line without it: lines × keys entries to infer, hold and write (JSON Lines write every field),
-    /// growing with the square of the lines (12,000 such lines: 144 M entries, over a gigabyte of JSON). Past this many
-    /// the batch fails at the line that adds one more, naming it; real wide tables (5,000 columns, tested) stay within.
+    /// Objects whose keys are data (a map keyed by ids: <c>{"m": {"user-123": 5}}</c>) become maps (<see cref="MapMinKeys"/>)
+    /// long before; a struct gives a field per distinct key, each null on every line without it: lines × keys entries to
+    /// infer, hold and write (JSON Lines write every field). Past this many the batch fails at the line that adds one more,
+    /// naming it: dense objects of that many keys, or objects whose keys' values are of kinds that do not merge into one;
+    /// real wide tables (5,000 columns, tested) stay within.
     /// </summary>
     public const int MaxFields = 10_000;
 
@@ -275,8 +581,10 @@ internal sealed class JsonSchemaInference
             var path = parent.Path.Length == 0 ? name : parent.Path + "." + name;
             throw new BatchReadException(_path, $"line {lineNumber}",
                 $"field '{path}' would be field {MaxFields + 1} of the batch: this tool infers at most {MaxFields} fields from "
-                + "JSON Lines. Objects whose keys are data (ids, dates, names as keys) make a field per distinct key; store such "
-                + "data as an array of objects (or as Parquet with a MAP column) instead.");
+                + $"JSON Lines. An object with more than {MapMinKeys} distinct keys, each in fewer than 1 in {MapSparseRatio} of its "
+                + "objects, becomes a map when its keys' values are of one kind; this one is a struct: its keys are dense, or their "
+                + "values of kinds that do not merge (a string and a number, an object and an array). Store such data as an "
+                + "array of objects (or as Parquet with a MAP column) instead.");
         }
         return parent.AddChild(name, nullable: parent.ObjectCount > 0);
     }
@@ -357,6 +665,13 @@ internal sealed class JsonSchemaInference
     private static SchemaField ToField(string name, InferredType type) => type.Kind switch
     {
         null => new SchemaField(name, FieldKind.String, Nullable: true) { OnlyNulls = true, JsonInferred = true },
+        // A key some objects lack is no entry, not a null one: JSON tells the two apart no more here than where a map
+        // takes an object over in the merge (SchemaMerger), so the value is nullable.
+        FieldKind.Struct when type.MapValue is { } value => new SchemaField(name, FieldKind.Map, type.Nullable, Children:
+        [
+            new SchemaField("key", FieldKind.String, Nullable: false) { JsonInferred = true },
+            ToField("value", value) with { Nullable = true },
+        ]) { JsonInferred = true },
         FieldKind.Struct => new SchemaField(name, FieldKind.Struct, type.Nullable, Children: type.Children.Select(ToField).ToList()) { JsonInferred = true },
         FieldKind.List => new SchemaField(name, FieldKind.List, type.Nullable, Children: [ToField("element", type.Element!)]) { JsonInferred = true },
         var kind => new SchemaField(name, kind.Value, type.Nullable) { JsonInferred = true },
@@ -374,6 +689,14 @@ internal sealed class JsonSchemaInference
         public bool Nullable { get; set; }
         public int ObjectCount { get; set; }
         public int SeenInObject { get; set; }
+        /// <summary>Keys met in all <see cref="ObjectCount"/> objects (a key in n objects counts n times).</summary>
+        public long KeyOccurrences { get; set; }
+        /// <summary>Whether the object is a map is judged when it has this many distinct keys (<see cref="MapMinKeys"/>).</summary>
+        public int JudgeAt { get; set; } = MapMinKeys + 1;
+        /// <summary>An object judged a map: what its values showed (then it has no <see cref="Children"/>).</summary>
+        public InferredType? MapValue { get; set; }
+        /// <summary>A map's distinct keys, each with the last object it was met in (to catch a key named twice in one).</summary>
+        public Dictionary<ReadOnlyMemory<byte>, int>? MapKeys { get; set; }
         public List<InferredType> Children { get; } = [];
         public Dictionary<ReadOnlyMemory<byte>, InferredType> ChildrenByName { get; } = new(Utf8NameComparer.Instance);
         public InferredType? Element { get; set; }
@@ -697,4 +1020,15 @@ internal sealed class JsonSchemaInference
             return hash.ToHashCode();
         }
     }
+}
+
+/// <summary>
+/// An object the inference judged a map on the way that later lines (or the end of the batch) showed is none: a value of a
+/// kind that does not merge with the others, or keys no longer sparse. The reader starts the inference over with the
+/// object's path among those that stay structs (<see cref="JsonSchemaInference"/>'s structPaths).
+/// </summary>
+internal sealed class MapJudgementRevokedException(string path)
+    : Exception($"The object at '{path}' is no map: its keys are not sparse or their values are of kinds that do not merge.")
+{
+    public string ObjectPath { get; } = path;
 }

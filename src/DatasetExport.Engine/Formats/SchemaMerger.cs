@@ -26,8 +26,10 @@ public sealed class SchemaConflictException : Exception
 /// a field JSON inference gave (<see cref="SchemaField.JsonInferred"/>) takes a declared field's kind where JSON holds that
 /// kind as text: string with Timestamp, Date, Time or Binary, number with a fraction (Double) with Decimal (widened as
 /// integers widen it when the double was merged from another batch's integers, <see cref="SchemaField.IntegerDigits"/>),
-/// object (Struct) with a Map of scalar keys (its fields' names read as keys, its fields' kinds merged into the map's value kind).
-/// Everything else is a <see cref="SchemaConflictException"/>.
+/// object (Struct) with a Map of scalar keys (its fields' names read as keys, its fields' kinds merged into the map's value kind),
+/// a JSON-inferred map (string keys) with a declared Map of scalar keys (its key kind, the values merged); two JSON batches'
+/// object and map (an object whose keys are data, inferred as a map where it had many) give the map, the object's fields
+/// its entries. Everything else is a <see cref="SchemaConflictException"/>.
 /// </summary>
 public static class SchemaMerger
 {
@@ -86,6 +88,24 @@ public static class SchemaMerger
         // still only nulls, for a batch that has values to give it one.
         if (first.OnlyNulls && first.Kind != second.Kind) return first with { Nullable = true };
         var nullable = first.Nullable || second.Nullable;
+        // A JSON map (an object whose keys are data, JsonSchemaInference.MapMinKeys) with another JSON batch's object at the
+        // same path (it had fewer keys there): the map, the object's fields its entries.
+        if (first.JsonInferred && second.JsonInferred && (first.Kind, second.Kind) is (FieldKind.Map, FieldKind.Struct) or (FieldKind.Struct, FieldKind.Map))
+        {
+            var (map, entries) = first.Kind == FieldKind.Map ? (first, second) : (second, first);
+            return map with { Name = first.Name, Nullable = nullable, Children = [map.ChildFields[0], WithEntries(map.ChildFields[1], entries, path)] };
+        }
+        // A JSON map with a declared map of scalar keys: the declared map, its key kind (the JSON keys are read as it, as
+        // an object's names are below), the values merged.
+        if (first.JsonInferred != second.JsonInferred && first.Kind == FieldKind.Map && second.Kind == FieldKind.Map)
+        {
+            var (json, declared) = first.JsonInferred ? (first, second) : (second, first);
+            if (declared.ChildFields[0].Kind is not (FieldKind.Struct or FieldKind.List or FieldKind.Map))
+            {
+                var value = MergeField(declared.ChildFields[1], json.ChildFields[1], path + ".value") with { Name = declared.ChildFields[1].Name, Nullable = true };
+                return declared with { Name = first.Name, Nullable = nullable, Children = [declared.ChildFields[0], value] };
+            }
+        }
         // A JSON string, number or object where a declared field (a Parquet column) has a kind JSON holds as such: the
         // declared kind, which the JSON batch is read converted to. Two declared kinds are never reconciled this way.
         if (first.JsonInferred != second.JsonInferred && first.Kind != second.Kind)
@@ -166,15 +186,15 @@ public static class SchemaMerger
         // depend on whether the JSON batches met each other before the map.
         (FieldKind.Struct, FieldKind.Map) when declared.ChildFields[0].Kind is not (FieldKind.Struct or FieldKind.List or FieldKind.Map) => declared with
         {
-            Children =
-            [
-                declared.ChildFields[0],
-                json.ChildFields.Aggregate(declared.ChildFields[1], (value, entry) => MergeField(value, entry, Join(path, entry.Name)) with { Name = value.Name })
-                    with { Nullable = true },
-            ],
+            Children = [declared.ChildFields[0], WithEntries(declared.ChildFields[1], json, path)],
         },
         _ => null,
     };
+
+    /// <summary>A map's value with a JSON object's fields merged into it as entries (conflicts named by the field's path), nullable.</summary>
+    private static SchemaField WithEntries(SchemaField value, SchemaField jsonObject, string path) =>
+        jsonObject.ChildFields.Aggregate(value, (merged, entry) => MergeField(merged, entry, Join(path, entry.Name)) with { Name = merged.Name })
+            with { Nullable = true };
 
     /// <summary>The wider of two scalar kinds when <paramref name="narrow"/> widens to <paramref name="wide"/>'s family, else null.</summary>
     private static SchemaField? WidenScalar(SchemaField narrow, SchemaField wide) => (narrow.Kind, wide.Kind) switch

@@ -247,21 +247,30 @@ public sealed class ExtremeShapeTests : IDisposable
     }
 
     [Fact]
-    public async Task Objects_whose_keys_are_data_stop_at_the_field_limit_naming_the_line_and_field()
+    public async Task Objects_whose_keys_are_data_with_values_of_mixed_kinds_stop_at_the_field_limit_naming_the_line_and_field()
     {
-        // Each line's object m holds keys of its own (a map keyed by ids): fields null on every other line. Inferred as a
-        // struct, 12,000 lines of one key each made 12,000 columns: 144 M null entries, a 1.7 GB JSON file written in
-        // almost two minutes from 360 KB of lines. Here 12 lines of 1,000 keys, so the test stays quick.
+        // Each line's object m holds keys of its own (a map keyed by ids), but their values are numbers and strings, which
+        // merge into no map's value: a struct, each key a field null on every other line. Inferred as a struct, 12,000
+        // lines of one key each made 12,000 columns: 144 M null entries, a 1.7 GB JSON file written in almost two minutes
+        // from 360 KB of lines. Here 120 lines of 100 keys, so the test stays quick.
         Directory.CreateDirectory(Path.GetDirectoryName(Batch("a.jsonl"))!);
-        File.WriteAllLines(Batch("a.jsonl"), Enumerable.Range(0, 12).Select(i =>
-            $"{{\"id\":{i},\"m\":{{" + string.Join(',', Enumerable.Range(0, 1000).Select(j => $"\"k{i}_{j}\":{j}")) + "}}"));
+        void WriteLines(bool mixedKinds) => File.WriteAllLines(Batch("a.jsonl"), Enumerable.Range(0, 120).Select(i =>
+            $"{{\"id\":{i},\"m\":{{" + string.Join(',', Enumerable.Range(0, 100).Select(j => $"\"k{i}_{j}\":" + (mixedKinds && j % 2 == 1 ? $"\"s{j}\"" : $"{j}"))) + "}}"));
+        WriteLines(mixedKinds: true);
 
         var run = await ExportAsync(FileType.Json);
 
         Assert.Equal(RunStatus.Failed, run.Status);
-        // id and m are fields 1 and 2; line 10 adds fields 9,003 to 10,002.
+        // id and m are fields 1 and 2; line 100 adds fields 9,903 to 10,002.
         Assert.Equal(10_000, JsonSchemaInference.MaxFields);
-        Assert.Contains("a.jsonl (line 10): field 'm.k9_998' would be field 10001 of the batch", run.Error);
+        Assert.Contains("a.jsonl (line 100): field 'm.k99_98' would be field 10001 of the batch", run.Error);
+        Assert.Contains("becomes a map when its keys' values are of one kind; this one is a struct: its keys are dense, or their values of kinds that do not merge", run.Error);
         Assert.Empty(Directory.Exists(Output) ? Directory.GetFiles(Output, "*", SearchOption.AllDirectories) : []);
+
+        // The same keys with values of one kind: a map, which exports.
+        WriteLines(mixedKinds: false);
+        var mapRun = await ExportAsync(FileType.Json);
+        Assert.True(mapRun.Status == RunStatus.Succeeded, mapRun.Error);
+        Assert.Equal(120L, mapRun.RecordsWritten);
     }
 }

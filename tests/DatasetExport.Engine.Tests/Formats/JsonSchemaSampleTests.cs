@@ -241,4 +241,42 @@ public sealed class JsonSchemaSampleTests : IDisposable
         Assert.Equal("Mixed", dataset.Format);
         Assert.Empty(dataset.SchemaSamples);
     }
+
+    /// <summary>A batch whose m the sample infers a map (a key per line, <see cref="JsonSchemaInference.MapMinKeys"/>), <paramref name="late"/> at <see cref="LateLine"/>.</summary>
+    private string WriteMapBatch(string late)
+    {
+        var path = _folder.Combine($"{Guid.NewGuid():N}.jsonl");
+        File.WriteAllLines(path, Enumerable.Range(1, (int)LateLine + 100).Select(line => line == LateLine ? late : $"{{\"id\":{line},\"m\":{{\"u{line}\":{{\"n\":{line},\"tags\":[]}}}}}}"));
+        return path;
+    }
+
+    [Theory]
+    [InlineData("""{"id":1,"m":{"new-key":{"n":5,"tags":[]},"other":{"n":6,"tags":[]}}}""")]
+    [InlineData("""{"id":1,"m":{}}""")]
+    [InlineData("""{"id":1,"m":{"k":null}}""")]
+    public async Task A_new_key_in_a_map_the_sample_inferred_is_an_entry_not_a_misfit(string late)
+    {
+        var path = WriteMapBatch(late);
+        var sample = await SampleAsync(path);
+        Assert.Equal("id int64, m map<string,struct<n:int64,tags:list<string>>>", sample.Schema.ToString());
+
+        Assert.Equal(LateLine + 100, await ReadCheckedAsync(path, sample));
+    }
+
+    [Theory]
+    [InlineData("""{"id":1,"m":{"k":{"n":1.5,"tags":[]}}}""", "field 'm[\"k\"].n' is int64 in the dataset schema but this line holds a number")]
+    [InlineData("""{"id":1,"m":{"k":"text"}}""", "field 'm[\"k\"]' is struct<n:int64,tags:list<string>> in the dataset schema but this line holds a string")]
+    [InlineData("""{"id":1,"m":{"k":{"n":1,"tags":[],"extra":2}}}""", "a field 'extra' the schema lacks")]
+    [InlineData("""{"id":1,"m":{"k":{"n":1,"tags":["t"]}}}""", "list 'm.value.tags' has an element, where the sample had only empty lists")]
+    [InlineData("""{"id":1,"m":null}""", "field 'm' is not nullable in the schema but this line holds null")]
+    public async Task A_value_in_a_map_the_sample_inferred_that_the_inference_would_take_further_is_a_misfit(string late, string reason)
+    {
+        var path = WriteMapBatch(late);
+        var sample = await SampleAsync(path);
+
+        var misfit = await Assert.ThrowsAsync<SchemaSampleMisfitException>(() => ReadCheckedAsync(path, sample, _ => Assert.Fail("not an invalid record")));
+
+        Assert.Equal(LateLine, misfit.LineNumber);
+        Assert.Contains(reason, misfit.Message);
+    }
 }

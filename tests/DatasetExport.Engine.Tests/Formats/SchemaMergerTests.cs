@@ -282,3 +282,87 @@ public sealed class SchemaMergerTests
         Assert.Equal("m double", SchemaMerger.Merge(fractions, integers).ToString());
     }
 }
+
+/// <summary>
+/// A JSON-inferred map (an object whose keys are data, <see cref="JsonSchemaInference.MapMinKeys"/>) meets other batches'
+/// fields at its path: the same schema whichever batch comes first.
+/// </summary>
+public sealed class JsonInferredMapMergeTests
+{
+    private static SchemaField Json(SchemaField field) => field with
+    {
+        JsonInferred = true,
+        Children = field.Children?.Select(Json).ToList(),
+    };
+
+    private static SchemaField JsonMap(string name, SchemaField value) =>
+        Json(new SchemaField(name, FieldKind.Map, false, Children: [new SchemaField("key", FieldKind.String, false), value with { Name = "value", Nullable = true }]));
+
+    private static SchemaField MergedBothWays(SchemaField first, SchemaField second)
+    {
+        var forward = SchemaMerger.Merge(new DatasetSchema([first]), new DatasetSchema([second]));
+        var backward = SchemaMerger.Merge(new DatasetSchema([second]), new DatasetSchema([first]));
+        Assert.Equal(forward, backward);
+        return Assert.Single(forward.Fields);
+    }
+
+    [Fact]
+    public void A_json_map_takes_another_json_batchs_object_its_fields_merged_into_the_value()
+    {
+        var map = JsonMap("m", new SchemaField("value", FieldKind.Struct, Children: [new SchemaField("a", FieldKind.Int64, false)]));
+        var obj = Json(new SchemaField("m", FieldKind.Struct, false, Children:
+        [
+            new SchemaField("u1", FieldKind.Struct, false, Children: [new SchemaField("a", FieldKind.Double, false)]),
+            new SchemaField("u2", FieldKind.Struct, false, Children: [new SchemaField("a", FieldKind.Int64, false), new SchemaField("b", FieldKind.String, false)]),
+        ]));
+
+        var merged = MergedBothWays(map, obj);
+
+        Assert.Equal("map<string,struct<a:double,b:string>>", merged.TypeName);
+        Assert.True(merged.JsonInferred && merged.ChildFields[1].Nullable && merged.ChildFields[1].ChildFields[1].Nullable);
+    }
+
+    [Fact]
+    public void Two_json_maps_merge_their_values()
+    {
+        var merged = MergedBothWays(JsonMap("m", Json(new SchemaField("value", FieldKind.Int64))), JsonMap("m", Json(new SchemaField("value", FieldKind.Double))));
+
+        Assert.Equal("map<string,double>", merged.TypeName);
+        Assert.True(merged.JsonInferred);
+    }
+
+    [Fact]
+    public void A_json_map_takes_a_declared_maps_key_kind_and_its_values_kind_where_json_holds_it_as_text()
+    {
+        var declared = new SchemaField("m", FieldKind.Map, true, Children: [new SchemaField("key", FieldKind.Int32, false), new SchemaField("value", FieldKind.Date, false)]);
+
+        var merged = MergedBothWays(JsonMap("m", Json(new SchemaField("value", FieldKind.String))), declared);
+
+        Assert.Equal("map<int32,date>", merged.TypeName);
+        Assert.False(merged.JsonInferred);
+        Assert.True(merged.Nullable && merged.ChildFields[1].Nullable);
+    }
+
+    [Fact]
+    public void A_json_map_and_a_declared_struct_conflict_naming_the_field()
+    {
+        var declared = new SchemaField("m", FieldKind.Struct, true, Children: [new SchemaField("a", FieldKind.Int64)]);
+        var map = JsonMap("m", Json(new SchemaField("value", FieldKind.Int64)));
+
+        foreach (var (first, second) in new[] { (map, declared), (declared, map) })
+        {
+            var error = Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(new DatasetSchema([first]), new DatasetSchema([second])));
+            Assert.Equal("m", error.ColumnPath);
+        }
+    }
+
+    [Fact]
+    public void A_json_map_and_an_object_whose_fields_do_not_merge_with_its_value_conflict_naming_the_field()
+    {
+        var obj = Json(new SchemaField("m", FieldKind.Struct, false, Children: [new SchemaField("k1", FieldKind.String, false)]));
+
+        var error = Assert.Throws<SchemaConflictException>(() => SchemaMerger.Merge(new DatasetSchema([JsonMap("m", Json(new SchemaField("value", FieldKind.Int64)))]), new DatasetSchema([obj])));
+
+        Assert.Equal("m.k1", error.ColumnPath);
+    }
+}

@@ -325,4 +325,61 @@ public sealed class PersistedBatchSchemaTests : IDisposable
         Assert.Equal((FieldKind.String, false, (long?)0), (kept.Schema.Fields[0].Kind, kept.Schema.Fields[0].OnlyNulls, kept.RecordCount));
         Assert.Equal("v int64", (await ScanInNewProcessAsync()).Schema?.ToString());
     }
+
+    [Fact]
+    public async Task A_batch_schema_kept_by_the_rules_before_maps_were_inferred_is_read_again()
+    {
+        // 300 lines, a key per id in m: a map by the rules of now; a struct of 300 fields by the rules before.
+        var lines = string.Concat(Enumerable.Range(0, 300).Select(i => $"{{\"id\":{i},\"m\":{{\"u{i}\":{i}}}}}\n"));
+        var path = WriteBatch("a.jsonl", lines);
+        Assert.Equal("id int64, m map<string,int64>", (await ScanInNewProcessAsync()).Schema!.ToString());
+        var kept = Assert.Single(_store.GetBatchSchemas([path], skipInvalidRecords: false)).Schema;
+        Assert.Equal("id int64, m map<string,int64>", kept.ToString());
+
+        // What a state home of before holds for the batch: the JSON-inferred fields as an array, naming no rules.
+        var oldRules = "[{\"name\":\"id\",\"kind\":\"Int64\",\"nullable\":false,\"jsonInferred\":true},"
+            + "{\"name\":\"m\",\"kind\":\"Struct\",\"nullable\":false,\"jsonInferred\":true,\"children\":["
+            + string.Join(',', Enumerable.Range(0, 300).Select(i => $"{{\"name\":\"u{i}\",\"kind\":\"Int64\",\"nullable\":true,\"jsonInferred\":true}}"))
+            + "]}]";
+        using (var connection = new SqliteConnection($"Data Source={Path.Combine(_home.Path, SqliteStateStore.DatabaseFileName)}"))
+        {
+            connection.Open();
+            using var old = connection.CreateCommand();
+            old.CommandText = "UPDATE batch_schemas SET schema_json = $json WHERE full_path = $path";
+            old.Parameters.AddWithValue("$json", oldRules);
+            old.Parameters.AddWithValue("$path", path);
+            Assert.Equal(1, old.ExecuteNonQuery());
+        }
+        Assert.Empty(_store.GetBatchSchemas([path], skipInvalidRecords: false));
+
+        // A fresh state home and this one give the batch the same schema: the old entry is a miss, the file read again.
+        var reread = await ScanInNewProcessAsync();
+
+        Assert.Equal("id int64, m map<string,int64>", reread.Schema!.ToString());
+        Assert.Equal("id int64, m map<string,int64>", Assert.Single(_store.GetBatchSchemas([path], skipInvalidRecords: false)).Schema.ToString());
+    }
+
+    [Fact]
+    public async Task A_parquet_batch_schema_is_kept_as_before_and_a_json_one_with_the_version_of_the_inference_rules()
+    {
+        var json = WriteBatch("a.jsonl", "{\"a\":1}\n");
+        var parquet = _lake.Combine("web", "b.parquet");
+        using (var duck = new Tests.Formats.DuckDb())
+        {
+            duck.Execute($"COPY (SELECT 1::INTEGER AS a) TO {Tests.Formats.DuckDb.Quote(parquet)} (FORMAT parquet)");
+        }
+        File.SetLastWriteTimeUtc(parquet, DateTime.UtcNow.AddMinutes(-1));
+        await ScanInNewProcessAsync();
+
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(_home.Path, SqliteStateStore.DatabaseFileName)}");
+        connection.Open();
+        using var read = connection.CreateCommand();
+        read.CommandText = "SELECT full_path, schema_json FROM batch_schemas ORDER BY full_path";
+        using var rows = read.ExecuteReader();
+        Assert.True(rows.Read());
+        Assert.Equal((json, $"{{\"jsonInference\":{JsonSchemaInference.RulesVersion},\"fields\":[{{\"name\":\"a\",\"kind\":\"Int64\",\"nullable\":false,\"jsonInferred\":true}}]}}"), (rows.GetString(0), rows.GetString(1)));
+        Assert.True(rows.Read());
+        Assert.Equal(parquet, rows.GetString(0));
+        Assert.StartsWith("[{\"name\":\"a\",\"kind\":\"Int32\"", rows.GetString(1));
+    }
 }

@@ -1,0 +1,187 @@
+using DatasetExport.Engine.Formats;
+
+namespace DatasetExport.Engine.Tests.Formats;
+
+/// <summary>
+/// Objects whose keys are data (ids, dates as keys) infer <c>map&lt;string, V&gt;</c>: more than
+/// <see cref="JsonSchemaInference.MapMinKeys"/> distinct keys over the batch, each in fewer than 1 in
+/// <see cref="JsonSchemaInference.MapSparseRatio"/> of the objects on average, values of one kind. Others stay structs.
+/// </summary>
+public sealed class JsonMapInferenceTests : IDisposable
+{
+    private readonly TempFolder _folder = new("de-jsonl-map");
+
+    public void Dispose() => _folder.Dispose();
+
+    private string Write(IEnumerable<string> lines)
+    {
+        var path = _folder.Combine($"{Guid.NewGuid():N}.jsonl");
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    private static Task<DatasetSchema> InferAsync(string path) => new JsonLinesBatchReader().ReadSchemaAsync(path, false, default);
+
+    /// <summary>Line i: <c>{"id": i, "m": {three keys of 2,000}}</c>, each key on 1 or 2 of the 1,000 lines.</summary>
+    private static IEnumerable<string> SparseLines(int lines = 1000, Func<int, string>? value = null) =>
+        Enumerable.Range(0, lines).Select(i =>
+            $"{{\"id\":{i},\"m\":{{" + string.Join(',', Enumerable.Range(0, 3).Select(t => (i * 2 + t) % 2000).Select(k => $"\"k{k}\":{(value ?? (k => k.ToString()))(k)}")) + "}}");
+
+    private static SchemaField Map(string name, SchemaField value, bool nullable = false) =>
+        new(name, FieldKind.Map, nullable, Children: [new SchemaField("key", FieldKind.String, Nullable: false), value with { Name = "value", Nullable = true }]);
+
+    [Fact]
+    public async Task Many_sparse_keys_of_one_kind_infer_a_map_of_string_keys_marked_json_inferred()
+    {
+        var schema = await InferAsync(Write(SparseLines()));
+
+        Assert.Equal(new DatasetSchema([new SchemaField("id", FieldKind.Int64, false), Map("m", new SchemaField("value", FieldKind.Int64))]), schema);
+        var map = schema.Fields[1];
+        Assert.True(map.JsonInferred && map.ChildFields[0].JsonInferred && map.ChildFields[1].JsonInferred);
+        Assert.Equal("id int64, m map<string,int64>", schema.ToString());
+    }
+
+    [Fact]
+    public async Task Integers_and_fractions_as_values_merge_into_a_double_and_a_null_only_key_fits_any()
+    {
+        var schema = await InferAsync(Write(SparseLines(value: k => k % 7 == 0 ? "null" : k % 2 == 0 ? "1.5" : "3")));
+
+        Assert.Equal("id int64, m map<string,double>", schema.ToString());
+    }
+
+    [Fact]
+    public async Task Many_dense_keys_stay_a_struct()
+    {
+        // 500 features on every line: a table's columns.
+        var lines = Enumerable.Range(0, 50).Select(i => "{\"f\":{" + string.Join(',', Enumerable.Range(0, 500).Select(k => $"\"x{k}\":{i}")) + "}}");
+
+        var schema = await InferAsync(Write(lines));
+
+        var f = Assert.Single(schema.Fields);
+        Assert.Equal(FieldKind.Struct, f.Kind);
+        Assert.Equal(500, f.ChildFields.Count);
+    }
+
+    [Fact]
+    public async Task Many_sparse_keys_of_mixed_kinds_stay_a_struct()
+    {
+        var schema = await InferAsync(Write(SparseLines(value: k => k % 2 == 0 ? k.ToString() : $"\"s{k}\"")));
+
+        var m = schema.Fields[1];
+        Assert.Equal(FieldKind.Struct, m.Kind);
+        Assert.Equal(2000, m.ChildFields.Count);
+        Assert.Equal((FieldKind.Int64, FieldKind.String), (m.ChildFields.Single(c => c.Name == "k4").Kind, m.ChildFields.Single(c => c.Name == "k5").Kind));
+    }
+
+    [Fact]
+    public async Task Sparse_keys_of_mixed_kinds_past_the_field_limit_fail_naming_the_line_and_what_becomes_a_map()
+    {
+        // One key per line, ints and strings alternating: no map, so 12,000 fields; line 9,999 adds field 10,001.
+        var lines = Enumerable.Range(0, 12_000).Select(i => $"{{\"m\":{{\"k{i}\":" + (i % 2 == 0 ? "1" : "\"s\"") + "}}");
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => InferAsync(Write(lines)));
+
+        Assert.Contains("(line 10000): field 'm.k9999' would be field 10001 of the batch", error.Message);
+        Assert.Contains("An object with more than 200 distinct keys, each in fewer than 1 in 10 of its objects, becomes a map", error.Message);
+        Assert.Contains("its keys are dense, or their values of kinds that do not merge", error.Message);
+    }
+
+    [Fact]
+    public async Task A_map_of_20000_keys_never_counts_against_the_field_limit()
+    {
+        var lines = Enumerable.Range(0, 20_000).Select(i => $"{{\"id\":{i},\"m\":{{\"user-{i}\":{i}}}}}");
+
+        Assert.Equal("id int64, m map<string,int64>", (await InferAsync(Write(lines))).ToString());
+    }
+
+    [Fact]
+    public async Task Objects_as_values_merge_into_a_map_of_structs_and_a_map_in_a_list_is_one()
+    {
+        var lines = Enumerable.Range(0, 500).Select(i =>
+            $"{{\"m\":{{\"u{i}\":{{\"a\":{i}" + (i % 3 == 0 ? ",\"b\":\"x\"" : "") + $"}}}},\"items\":[{{\"d{i}\":true}},{{\"d{i + 1000}\":false}}]}}");
+
+        var schema = await InferAsync(Write(lines));
+
+        Assert.Equal(new DatasetSchema(
+        [
+            Map("m", new SchemaField("value", FieldKind.Struct, Children: [new SchemaField("a", FieldKind.Int64, false), new SchemaField("b", FieldKind.String)])),
+            new SchemaField("items", FieldKind.List, false, Children: [Map("element", new SchemaField("value", FieldKind.Boolean))]),
+        ]), schema);
+    }
+
+    [Fact]
+    public async Task Values_that_are_objects_with_keys_of_their_own_merge_into_a_map_of_maps()
+    {
+        // m: a key per user, each holding a key per date: both levels are data.
+        var lines = Enumerable.Range(0, 1000).Select(i => $"{{\"m\":{{\"u{i}\":{{\"2024-{i}\":{i}}}}}}}");
+
+        Assert.Equal("m map<string,map<string,int64>>", (await InferAsync(Write(lines))).ToString());
+    }
+
+    [Fact]
+    public async Task The_root_of_a_line_is_never_a_map()
+    {
+        var lines = Enumerable.Range(0, 1000).Select(i => $"{{\"c{i}\":{i}}}");
+
+        var schema = await InferAsync(Write(lines));
+
+        Assert.Equal(1000, schema.Fields.Count);
+        Assert.All(schema.Fields, field => Assert.Equal((FieldKind.Int64, true), (field.Kind, field.Nullable)));
+    }
+
+    [Fact]
+    public async Task A_key_named_twice_in_one_map_object_is_an_error_as_in_a_struct()
+    {
+        var lines = SparseLines().Append("{\"id\":1,\"m\":{\"k1\":1,\"k1\":2}}");
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => InferAsync(Write(lines)));
+
+        Assert.EndsWith("(line 1001): field 'm.k1' appears twice in one object.", error.Message);
+    }
+
+    /// <summary>
+    /// Lines that make m a map early on (sparse integers) and later show it is none: strings as values of other keys, or
+    /// the same 300 keys on every later line. Judged from every line, whatever their order.
+    /// </summary>
+    public static TheoryData<string> LateEvidence => new() { "kinds", "density" };
+
+    [Theory]
+    [MemberData(nameof(LateEvidence))]
+    public async Task An_object_judged_a_map_that_later_lines_show_is_none_is_a_struct(string evidence)
+    {
+        var early = SparseLines(lines: 300).ToList();   // 300 lines, keys k0..k600
+        var late = evidence == "kinds"
+            ? Enumerable.Range(0, 300).Select(i => $"{{\"id\":{i},\"m\":{{\"s{i}\":\"text\"}}}}")
+            : Enumerable.Range(0, 3000).Select(i => $"{{\"id\":{i},\"m\":{{" + string.Join(',', Enumerable.Range(0, 300).Select(k => $"\"k{k}\":{k}")) + "}}");
+
+        var schema = await InferAsync(Write(early.Concat(late)));
+
+        Assert.Equal(FieldKind.Struct, schema.Fields[1].Kind);
+        Assert.Equal(evidence == "kinds" ? 901 : 601, schema.Fields[1].ChildFields.Count);
+    }
+
+    private static List<SchemaField> Sorted(IReadOnlyList<SchemaField> fields) =>
+        fields.OrderBy(field => field.Name, StringComparer.Ordinal)
+            .Select(field => field.Children is null ? field : field with { Children = field.Kind == FieldKind.Struct ? Sorted(field.ChildFields) : field.ChildFields.Select(child => Sorted([child])[0]).ToList() })
+            .ToList();
+
+    [Fact]
+    public async Task The_judgement_is_the_same_whatever_the_order_of_the_lines()
+    {
+        var lines = SparseLines(lines: 300)
+            .Concat(Enumerable.Range(0, 300).Select(i => $"{{\"id\":{i},\"n\":{{\"s{i}\":1,\"t{i}\":{(i % 2 == 0 ? "1" : "\"x\"")}}}}}"))
+            .Concat(Enumerable.Range(0, 400).Select(i => $"{{\"id\":{i},\"d\":{{\"u{i}\":{{\"a\":{i}}}}},\"w\":{{" + string.Join(',', Enumerable.Range(0, 250).Select(k => $"\"w{k}\":{k}")) + "}}"))
+            .ToList();
+        var inOrder = await InferAsync(Write(lines));
+        Assert.Equal([FieldKind.Int64, FieldKind.Map, FieldKind.Struct, FieldKind.Map, FieldKind.Struct], inOrder.Fields.Select(field => field.Kind));
+
+        foreach (var seed in new[] { 1, 2, 3 })
+        {
+            var shuffled = lines.OrderBy(_ => 0).ToList();
+            new Random(seed).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(shuffled));
+            var schema = await InferAsync(Write(shuffled));
+            // Fields come in first-seen order; the kinds and fields of each are the same.
+            Assert.Equal(Sorted(inOrder.Fields), Sorted(schema.Fields));
+        }
+    }
+}
