@@ -72,9 +72,11 @@ public sealed class JsonLinesBatchReader : IBatchReader
         // Objects judged maps on the way that the lines showed are none (JsonSchemaInference.MapMinKeys) are structs when
         // the inference starts over, which it does for each such object.
         var structPaths = new HashSet<string>(StringComparer.Ordinal);
+        // Objects whose keys as a struct's fields would pass the field limit are maps from the start, when it starts over.
+        var mapPaths = new HashSet<string>(StringComparer.Ordinal);
         while (true)
         {
-            var inference = new JsonSchemaInference(path, structPaths);
+            var inference = new JsonSchemaInference(path, structPaths, mapPaths);
             var observed = ObservedLines.MoreToRead;
             var source = LineSource.Open(path, gzipped);
             try
@@ -88,6 +90,10 @@ public sealed class JsonLinesBatchReader : IBatchReader
                 }
             }
             catch (MapJudgementRevokedException revoked) when (structPaths.Add(revoked.ObjectPath))
+            {
+                continue;
+            }
+            catch (StructPastFieldLimitException tooWide) when (mapPaths.Add(tooWide.ObjectPath))
             {
                 continue;
             }

@@ -23,6 +23,7 @@ internal sealed class JsonSchemaInference
     private readonly InferredType _root = new("") { JudgeAt = int.MaxValue };   // a line's keys are columns, never a map
     private readonly LineTokens _tokens = new();
     private readonly IReadOnlySet<string> _structPaths;
+    private readonly IReadOnlySet<string> _mapPaths;
     // A property name unescaped, to look it up by its UTF-8 bytes; grows for a longer name.
     private byte[] _name = new byte[256];
 
@@ -30,10 +31,16 @@ internal sealed class JsonSchemaInference
     /// Paths (<c>m</c>, <c>a.m.value</c>) of objects judged maps on the way that the whole batch showed are none (see
     /// <see cref="MapJudgementRevokedException"/>): they stay structs.
     /// </param>
-    public JsonSchemaInference(string path, IReadOnlySet<string>? structPaths = null)
+    /// <param name="mapPaths">
+    /// Paths of objects whose keys as a struct's fields took the batch past <see cref="MaxFields"/> (see
+    /// <see cref="StructPastFieldLimitException"/>): maps from their first object, whatever the density of their keys
+    /// (unless also among <paramref name="structPaths"/>: their values do not merge).
+    /// </param>
+    public JsonSchemaInference(string path, IReadOnlySet<string>? structPaths = null, IReadOnlySet<string>? mapPaths = null)
     {
         _path = path;
         _structPaths = structPaths ?? new HashSet<string>();
+        _mapPaths = mapPaths ?? new HashSet<string>();
     }
 
     /// <summary>
@@ -188,7 +195,7 @@ internal sealed class JsonSchemaInference
                 break;
             case JsonTokenType.StartObject:
                 SetKind(type, FieldKind.Struct, lineNumber);
-                if (type.MapValue is null) ObserveObject(ref reader, type, lineNumber);
+                if (!IsMap(type)) ObserveObject(ref reader, type, lineNumber);
                 else ObserveMap(ref reader, type, lineNumber);
                 break;
             case JsonTokenType.StartArray:
@@ -265,7 +272,7 @@ internal sealed class JsonSchemaInference
                 break;
             case JsonTokenType.StartObject:
                 SetKind(type, FieldKind.Struct, lineNumber);
-                if (type.MapValue is null) ObserveObject(line, ref next, type, lineNumber);
+                if (!IsMap(type)) ObserveObject(line, ref next, type, lineNumber);
                 else ObserveMap(line, ref next, type, lineNumber);
                 break;
             case JsonTokenType.StartArray:
@@ -362,6 +369,20 @@ internal sealed class JsonSchemaInference
         map.KeyOccurrences += keys;
     }
 
+    /// <summary>
+    /// Whether objects at <paramref name="type"/> are observed as a map's: it was judged one, or its path is among those
+    /// that are maps from their first object (<see cref="StructPastFieldLimitException"/>), which makes it one now.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsMap(InferredType type)
+    {
+        if (type.MapValue is not null) return true;
+        if (_mapPaths.Count == 0 || type.ObjectCount > 0 || !_mapPaths.Contains(type.Path) || _structPaths.Contains(type.Path)) return false;
+        type.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(Utf8NameComparer.Instance);
+        type.MapValue = new InferredType(type.Path + ".value", "value");
+        return true;
+    }
+
     /// <summary>The key in <see cref="_name"/>'s first <paramref name="length"/> bytes, met in object <paramref name="visit"/> of the map's path.</summary>
     private void NoteKey(InferredType map, int length, int visit, long lineNumber)
     {
@@ -375,10 +396,21 @@ internal sealed class JsonSchemaInference
             }
             keys[_name.AsMemory(0, length)] = visit;   // the key kept is the one added
         }
-        else
+        else if (keys.Count < MaxFields)
         {
             keys.Add(_name.AsSpan(0, length).ToArray(), visit);
         }
+        else
+        {
+            map.MapKeysPastFieldLimit = true;
+        }
+    }
+
+    /// <summary>Adds <paramref name="key"/> (owned, not the name buffer) to the map's distinct keys, as <see cref="NoteKey"/> keeps them.</summary>
+    private static void AddMapKey(InferredType map, ReadOnlyMemory<byte> key)
+    {
+        if (map.MapKeys!.Count < MaxFields) map.MapKeys.TryAdd(key, 0);
+        else if (!map.MapKeys.ContainsKey(key)) map.MapKeysPastFieldLimit = true;
     }
 
     /// <summary>Whether keys met this often in this many objects are sparse (<see cref="MapSparseRatio"/>).</summary>
@@ -393,18 +425,10 @@ internal sealed class JsonSchemaInference
     {
         type.JudgeAt = (int)Math.Min(int.MaxValue, Math.Max((long)type.JudgeAt, type.Children.Count * 2L));
         if (_structPaths.Contains(type.Path) || !Sparse(type.Children.Count, type.KeyOccurrences, type.ObjectCount)) return;
-        var value = new InferredType(type.Path + ".value", "value");
-        foreach (var child in type.Children)
-        {
-            if (!MergeInto(value, child)) return;
-        }
-        JudgeWithin(value);
-        _fields += CountFields(value) - CountFields(type);
-        type.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(type.Children.Count, Utf8NameComparer.Instance);
-        foreach (var child in type.Children) type.MapKeys.Add(child.Utf8Name, 0);
-        type.MapValue = value;
-        type.Children.Clear();
-        type.ChildrenByName.Clear();
+        var fieldsAsStruct = CountFields(type);
+        if (!ToMap(type)) return;
+        JudgeWithin(type.MapValue!);
+        _fields += CountFields(type) - fieldsAsStruct;
     }
 
     /// <summary>Judges the objects within <paramref name="type"/> (deepest first), then <paramref name="type"/> itself.</summary>
@@ -427,11 +451,16 @@ internal sealed class JsonSchemaInference
         return RevokedMap(_root);
     }
 
-    private static string? RevokedMap(InferredType type)
+    private string? RevokedMap(InferredType type)
     {
         if (type.MapValue is { } value)
         {
-            if (!Sparse(type.MapKeys!.Count, type.KeyOccurrences, type.ObjectCount)) return type.Path;
+            // A map for the field limit (past its number of keys, or as a struct past the batch's fields) stays one however
+            // dense its keys: as a struct it would fail the batch.
+            if (!type.MapKeysPastFieldLimit && !_mapPaths.Contains(type.Path) && !Sparse(type.MapKeys!.Count, type.KeyOccurrences, type.ObjectCount))
+            {
+                return type.Path;
+            }
             return RevokedMap(value);
         }
         foreach (var child in type.Children)
@@ -505,14 +534,15 @@ internal sealed class JsonSchemaInference
                 if (source.MapValue is { } sourceValue)
                 {
                     if (!MergeInto(target.MapValue!, sourceValue)) return false;
-                    foreach (var key in source.MapKeys!.Keys) target.MapKeys!.TryAdd(key, 0);
+                    foreach (var key in source.MapKeys!.Keys) AddMapKey(target, key);
+                    target.MapKeysPastFieldLimit |= source.MapKeysPastFieldLimit;
                 }
                 else
                 {
                     foreach (var sourceChild in source.Children)
                     {
                         if (!MergeInto(target.MapValue!, sourceChild)) return false;
-                        target.MapKeys!.TryAdd(sourceChild.Utf8Name, 0);
+                        AddMapKey(target, sourceChild.Utf8Name);
                     }
                 }
                 break;
@@ -530,7 +560,7 @@ internal sealed class JsonSchemaInference
         {
             if (!MergeInto(value, child)) return false;
         }
-        type.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(Utf8NameComparer.Instance);
+        type.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(type.Children.Count, Utf8NameComparer.Instance);
         foreach (var child in type.Children) type.MapKeys.Add(child.Utf8Name, 0);
         type.MapValue = value;
         type.Children.Clear();
@@ -558,6 +588,7 @@ internal sealed class JsonSchemaInference
             CopyInto(target.MapValue, value);
             target.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(source.MapKeys!.Count, Utf8NameComparer.Instance);
             foreach (var key in source.MapKeys.Keys) target.MapKeys.Add(key, 0);
+            target.MapKeysPastFieldLimit = source.MapKeysPastFieldLimit;
         }
     }
 
@@ -578,13 +609,18 @@ internal sealed class JsonSchemaInference
     {
         if (++_fields > MaxFields)
         {
+            // An object of many keys is a map rather than fail the batch: the inference starts over with it one.
+            if (parent != _root && parent.Children.Count > MapMinKeys && !_mapPaths.Contains(parent.Path) && !_structPaths.Contains(parent.Path))
+            {
+                throw new StructPastFieldLimitException(parent.Path);
+            }
             var path = parent.Path.Length == 0 ? name : parent.Path + "." + name;
             throw new BatchReadException(_path, $"line {lineNumber}",
                 $"field '{path}' would be field {MaxFields + 1} of the batch: this tool infers at most {MaxFields} fields from "
-                + $"JSON Lines. An object with more than {MapMinKeys} distinct keys, each in fewer than 1 in {MapSparseRatio} of its "
-                + "objects, becomes a map when its keys' values are of one kind; this one is a struct: its keys are dense, or their "
-                + "values of kinds that do not merge (a string and a number, an object and an array). Store such data as an "
-                + "array of objects (or as Parquet with a MAP column) instead.");
+                + $"JSON Lines. An object of more than {MapMinKeys} keys becomes a map rather than pass this when its keys' values are "
+                + "of one kind; these fields are a line's own keys, objects of fewer keys, or keys whose values are of kinds that do "
+                + "not merge (a string and a number, an object and an array). Store such data as an array of objects (or as Parquet "
+                + "with a MAP column) instead.");
         }
         return parent.AddChild(name, nullable: parent.ObjectCount > 0);
     }
@@ -695,8 +731,16 @@ internal sealed class JsonSchemaInference
         public int JudgeAt { get; set; } = MapMinKeys + 1;
         /// <summary>An object judged a map: what its values showed (then it has no <see cref="Children"/>).</summary>
         public InferredType? MapValue { get; set; }
-        /// <summary>A map's distinct keys, each with the last object it was met in (to catch a key named twice in one).</summary>
+        /// <summary>
+        /// A map's distinct keys, each with the last object it was met in (to catch a key named twice in one), up to
+        /// <see cref="MaxFields"/> of them: memory must not grow with a batch of a new key per line (ids as keys).
+        /// </summary>
         public Dictionary<ReadOnlyMemory<byte>, int>? MapKeys { get; set; }
+        /// <summary>
+        /// The map had more distinct keys than <see cref="MapKeys"/> keeps: it stays a map (a struct of them would pass the
+        /// field limit), and a key repeated in one object among those not kept is left to the batch's read to refuse.
+        /// </summary>
+        public bool MapKeysPastFieldLimit { get; set; }
         public List<InferredType> Children { get; } = [];
         public Dictionary<ReadOnlyMemory<byte>, InferredType> ChildrenByName { get; } = new(Utf8NameComparer.Instance);
         public InferredType? Element { get; set; }
@@ -1029,6 +1073,18 @@ internal sealed class JsonSchemaInference
 /// </summary>
 internal sealed class MapJudgementRevokedException(string path)
     : Exception($"The object at '{path}' is no map: its keys are not sparse or their values are of kinds that do not merge.")
+{
+    public string ObjectPath { get; } = path;
+}
+
+/// <summary>
+/// An object of more than <see cref="JsonSchemaInference.MapMinKeys"/> keys whose fields, as a struct's, would take the batch
+/// past <see cref="JsonSchemaInference.MaxFields"/> (dense keys, or keys that only turn sparse after a judgement): the reader
+/// starts the inference over with it a map from its first object (JsonSchemaInference's mapPaths), which is revoked as any
+/// map is when its values do not merge (the batch then fails at the field limit).
+/// </summary>
+internal sealed class StructPastFieldLimitException(string path)
+    : Exception($"The object at '{path}' has more keys than a struct may have fields in a batch: it is read as a map.")
 {
     public string ObjectPath { get; } = path;
 }

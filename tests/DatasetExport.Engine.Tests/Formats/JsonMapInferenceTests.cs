@@ -82,8 +82,8 @@ public sealed class JsonMapInferenceTests : IDisposable
         var error = await Assert.ThrowsAsync<BatchReadException>(() => InferAsync(Write(lines)));
 
         Assert.Contains("(line 10000): field 'm.k9999' would be field 10001 of the batch", error.Message);
-        Assert.Contains("An object with more than 200 distinct keys, each in fewer than 1 in 10 of its objects, becomes a map", error.Message);
-        Assert.Contains("its keys are dense, or their values of kinds that do not merge", error.Message);
+        Assert.Contains("An object of more than 200 keys becomes a map rather than pass this when its keys' values are of one kind", error.Message);
+        Assert.Contains("or keys whose values are of kinds that do not merge", error.Message);
     }
 
     [Fact]
@@ -92,6 +92,35 @@ public sealed class JsonMapInferenceTests : IDisposable
         var lines = Enumerable.Range(0, 20_000).Select(i => $"{{\"id\":{i},\"m\":{{\"user-{i}\":{i}}}}}");
 
         Assert.Equal("id int64, m map<string,int64>", (await InferAsync(Write(lines))).ToString());
+    }
+
+    [Fact]
+    public async Task An_object_whose_keys_would_take_the_batch_past_the_field_limit_is_a_map_however_dense()
+    {
+        // Was: one line of a 20,000-key map (our JSON export of a Parquet row holding it) failed at field 10,001: its keys
+        // are dense (every key in its only object), so no judgement made it a map before the limit.
+        var oneLine = "{\"id\":1,\"m\":{" + string.Join(',', Enumerable.Range(0, 20_000).Select(k => $"\"k{k}\":{k}")) + "}}";
+        // Was: m judged a map on its first, sparse lines; 40 lines of the same 10,001 keys later made them dense, the
+        // judgement was revoked, and the struct failed at the limit.
+        var sparseThenDense = Enumerable.Range(0, 300).Select(i => $"{{\"m\":{{\"u{i}\":{i}}}}}")
+            .Concat(Enumerable.Repeat("{\"m\":{" + string.Join(',', Enumerable.Range(0, 10_001).Select(k => $"\"d{k}\":{k}")) + "}}", 40));
+
+        Assert.Equal("id int64, m map<string,int64>", (await InferAsync(Write([oneLine]))).ToString());
+        Assert.Equal("m map<string,int64>", (await InferAsync(Write(sparseThenDense))).ToString());
+    }
+
+    [Fact]
+    public async Task Past_the_field_limit_a_line_s_keys_and_objects_of_few_keys_still_fail_the_batch()
+    {
+        // The root is never a map; many objects of few keys each are a wide table, not data as keys.
+        var wideRoot = "{" + string.Join(',', Enumerable.Range(0, 10_001).Select(k => $"\"c{k}\":{k}")) + "}";
+        var manySmallObjects = "{" + string.Join(',', Enumerable.Range(0, 100).Select(o => $"\"o{o}\":{{" + string.Join(',', Enumerable.Range(0, 150).Select(k => $"\"f{k}\":{k}")) + "}")) + "}";
+
+        var root = await Assert.ThrowsAsync<BatchReadException>(() => InferAsync(Write([wideRoot])));
+        var small = await Assert.ThrowsAsync<BatchReadException>(() => InferAsync(Write([manySmallObjects])));
+
+        Assert.Contains("(line 1): field 'c10000' would be field 10001 of the batch", root.Message);
+        Assert.Contains("(line 1): field 'o66.f33' would be field 10001 of the batch", small.Message);
     }
 
     [Fact]
