@@ -19,18 +19,26 @@ public sealed partial class SchemaEvolutionTests
 
     private const string MapRows = "SELECT id || '|' || m::VARCHAR AS row FROM ";
 
-    [Fact]
-    public async Task Our_json_lines_export_of_a_map_of_20000_string_keys_reads_back_beside_its_parquet_batch_and_alone()
+    /// <summary>Two rows, the first with 20,000 keys: a map's keys all in one object, dense as the batch shows them.</summary>
+    private const string OneRowOfManyKeys =
+        "SELECT 0::BIGINT AS id, map(list('user-' || i ORDER BY i), list(i::INTEGER ORDER BY i)) AS m FROM range(0, 20000) r(i) " +
+        "UNION ALL SELECT 1, map(['x'], [1])";
+
+    [Theory]
+    [InlineData(ManyKeyedMap, 10_000)]
+    [InlineData(OneRowOfManyKeys, 2)]
+    public async Task Our_json_lines_export_of_a_map_of_20000_string_keys_reads_back_beside_its_parquet_batch_and_alone(string rows, long rowCount)
     {
         // Was: the JSON batch's objects inferred a struct of a field per key, past the 10,000 fields a batch may infer:
-        // "field 'm.x4999' would be field 10001 of the batch", and the dataset failed.
-        Parquet("a.parquet", ManyKeyedMap);
+        // "field 'm.x4999' would be field 10001 of the batch", and the dataset failed (one row of them: until an object
+        // of many keys became a map rather than pass the limit, however dense).
+        Parquet("a.parquet", rows);
 
         var run = await ExportToJsonLinesAndBackAsync();
 
         Assert.Equal("id int64, m map<string,int64>", (await DatasetSchemaAsync()).ToString());
         var original = _duck.Strings(MapRows + $"read_parquet({DuckDb.Quote(Batch("a.parquet"))}) ORDER BY id");
-        Assert.Equal("0|{user-0=0, x0=0}", original[0]);
+        Assert.StartsWith("0|{user-0=0, ", original[0]);
         Assert.Equal(original.SelectMany(row => new[] { row, row }), _duck.Strings(MapRows + Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet) + " ORDER BY id"));
 
         // The JSON Lines export alone: the map inferred from its objects.
@@ -38,7 +46,7 @@ public sealed partial class SchemaEvolutionTests
         Assert.Equal("id int64, m map<string,int64>", (await DatasetSchemaAsync()).ToString());
         var alone = await AddFlowAsync("alone", FileType.Parquet, CompressionKind.Zstd, ExportMode.Full);
         var aloneRun = Succeeded(await RunAsync(alone, 2));
-        Assert.Equal(10_000L, aloneRun.RecordsWritten);
+        Assert.Equal(rowCount, aloneRun.RecordsWritten);
         Assert.Equal("MAP(VARCHAR, BIGINT)", _duck.Describe(Relation(aloneRun.Files.Select(file => file.SinkPath), FileType.Parquet))["m"]);
         Assert.Equal(original, _duck.Strings(MapRows + Relation(aloneRun.Files.Select(file => file.SinkPath), FileType.Parquet) + " ORDER BY id"));
     }
