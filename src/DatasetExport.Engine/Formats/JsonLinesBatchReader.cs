@@ -153,6 +153,13 @@ public sealed class JsonLinesBatchReader : IBatchReader
             if (_onInvalidRecord is null) throw refused;
             return false;
         }
+        catch (MapJudgementRevokedException) when (Refusal(line, path, lineNumber) is not null)
+        {
+            // A value that disproves a map, in a line that is no record at all (its JSON breaks off later): the line's
+            // fault, as above, and no evidence about the map (the line, left out, must leave no trace in the schema).
+            if (_onInvalidRecord is null) throw Refusal(line, path, lineNumber)!;
+            return false;
+        }
     }
 
     /// <summary>Why the line cannot be a record at all (not valid JSON, not an object), or null.</summary>

@@ -168,6 +168,26 @@ public sealed class JsonMapInferenceTests : IDisposable
         Assert.EndsWith("(line 1001): field 'm.k1' appears twice in one object.", error.Message);
     }
 
+    [Theory]
+    [InlineData(300)]
+    [InlineData(250)]
+    public async Task A_line_left_out_as_invalid_json_leaves_no_trace_in_the_judgement(int at)
+    {
+        // Was: the invalid line's string value (read before the JSON error it ends in) disproved the map, so the inference
+        // started over with m a struct of 300 fields, which the line, then left out, had no part in.
+        var lines = Enumerable.Range(0, 300).Select(i => $"{{\"id\":{i},\"m\":{{\"k{i}\":{i}}}}}").ToList();
+        lines.Insert(at, "{\"id\":1,\"m\":{\"k5\":\"x\"}");
+        var refused = new List<BatchReadException>();
+
+        var schema = await new JsonLinesBatchReader(onInvalidRecord: refused.Add).ReadSchemaAsync(Write(lines), false, default);
+
+        Assert.Equal("id int64, m map<string,int64>", schema.ToString());
+        Assert.Contains($"(line {at + 1}): invalid JSON", Assert.Single(refused).Message);
+        // Strict, the line fails the batch as invalid JSON.
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => InferAsync(Write(lines)));
+        Assert.Contains($"(line {at + 1}): invalid JSON", error.Message);
+    }
+
     /// <summary>
     /// Lines that make m a map early on (sparse integers) and later show it is none: strings as values of other keys, or
     /// the same 300 keys on every later line. Judged from every line, whatever their order.
