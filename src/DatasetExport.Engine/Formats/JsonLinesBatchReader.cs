@@ -103,7 +103,9 @@ public sealed class JsonLinesBatchReader : IBatchReader
                 continue;
             }
             if (inference.Finish() is { } revokedAtEnd && structPaths.Add(revokedAtEnd)) continue;
-            return new JsonSchemaSample(inference.ToSchema(), Complete: observed == ObservedLines.MoreToRead, inference.UnobservedElements());
+            var schema = inference.ToSchema();
+            var (maps, denseObjects) = inference.Judgements();
+            return new JsonSchemaSample(schema, Complete: observed == ObservedLines.MoreToRead, inference.UnobservedElements(), maps, denseObjects);
         }
     }
 
@@ -192,6 +194,8 @@ public sealed class JsonLinesBatchReader : IBatchReader
                 while (AddLines(rows, lines)) yield return rows.Build();
             }
         }
+        // Objects the sample judged maps (or structs of many dense keys) that the whole batch judges the other way.
+        rows.CheckSampleJudgements();
         if (rows.RowCount > 0) yield return rows.Build();
     }
 

@@ -133,6 +133,38 @@ internal sealed class JsonSchemaInference
     /// nullable strings, which a later element would change (to not nullable, or another kind), so a sample of the lines
     /// holds nothing about them.
     /// </summary>
+    /// <summary>
+    /// After <see cref="ToSchema"/>: paths of the objects judged maps (but those kept maps for the field limit), and of the structs of more than
+    /// <see cref="MapMinKeys"/> fields whose values would merge into one kind (maps but for their keys being dense), with
+    /// their fields. A sample's (<see cref="JsonSchemaSample"/>): the export checks the whole batch judges them the same.
+    /// </summary>
+    public (IReadOnlySet<string> Maps, IReadOnlyDictionary<string, int> DenseObjects) Judgements()
+    {
+        var maps = new HashSet<string>(StringComparer.Ordinal);
+        var dense = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var child in _root.Children) CollectJudgements(child, maps, dense);
+        return (maps, dense);
+    }
+
+    private void CollectJudgements(InferredType type, HashSet<string> maps, Dictionary<string, int> dense)
+    {
+        if (type.MapValue is { } value)
+        {
+            // One kept a map for the field limit (past MaxFields keys, or a struct past the batch's fields) stays one over
+            // any lines after the sample too: nothing to check.
+            if (!type.MapKeysPastFieldLimit && !_mapPaths.Contains(type.Path)) maps.Add(type.Path);
+            CollectJudgements(value, maps, dense);
+            return;
+        }
+        if (type.Kind == FieldKind.Struct && type.Children.Count > MapMinKeys)
+        {
+            var merged = new InferredType(type.Path + ".value", "value");
+            if (type.Children.All(child => MergeInto(merged, child))) dense.Add(type.Path, type.Children.Count);
+        }
+        foreach (var child in type.Children) CollectJudgements(child, maps, dense);
+        if (type.Element is { } element) CollectJudgements(element, maps, dense);
+    }
+
     public IReadOnlySet<string> UnobservedElements()
     {
         var paths = new HashSet<string>(StringComparer.Ordinal);
@@ -414,7 +446,7 @@ internal sealed class JsonSchemaInference
     }
 
     /// <summary>Whether keys met this often in this many objects are sparse (<see cref="MapSparseRatio"/>).</summary>
-    private static bool Sparse(int distinctKeys, long occurrences, int objects) =>
+    internal static bool Sparse(int distinctKeys, long occurrences, long objects) =>
         distinctKeys > MapMinKeys && occurrences * MapSparseRatio < (long)distinctKeys * objects;
 
     /// <summary>
