@@ -45,9 +45,10 @@ internal sealed class JsonSchemaInference
 
     /// <summary>
     /// The version of these rules, kept with each batch schema the state store holds (<see cref="DatasetSchemaJson"/>): an
-    /// entry inferred by other rules is a miss, its batch inferred again. 2: objects whose keys are data infer a map.
+    /// entry inferred by other rules is a miss, its batch inferred again. 2: objects whose keys are data infer a map. 3: a
+    /// line left out as invalid JSON no longer disproves a map (under SkipInvalidRecords, rules 2 made such a map a struct).
     /// </summary>
-    public const int RulesVersion = 2;
+    public const int RulesVersion = 3;
 
     /// <summary>
     /// An object (never a line's root: a line's keys are its columns) is inferred as a <c>Map&lt;String, V&gt;</c> when, over
