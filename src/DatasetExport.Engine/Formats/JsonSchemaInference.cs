@@ -260,7 +260,7 @@ internal sealed class JsonSchemaInference
             }
             else if (child.SeenInObject == visit)
             {
-                throw new BatchReadException(_path, $"line {lineNumber}", $"field '{child.Path}' appears twice in one object.");
+                throw NamedTwice(child.Path, lineNumber);
             }
             child.SeenInObject = visit;
             reader.Read();
@@ -337,7 +337,7 @@ internal sealed class JsonSchemaInference
             }
             else if (child.SeenInObject == visit)
             {
-                throw new BatchReadException(_path, $"line {lineNumber}", $"field '{child.Path}' appears twice in one object.");
+                throw NamedTwice(child.Path, lineNumber);
             }
             child.SeenInObject = visit;
             Observe(line, ref next, child, lineNumber);
@@ -367,7 +367,7 @@ internal sealed class JsonSchemaInference
                 Observe(ref reader, map.MapValue!, lineNumber);
             }
         }
-        catch (BatchReadException)
+        catch (BatchReadException) when (!_namedTwice)
         {
             throw new MapJudgementRevokedException(map.Path);
         }
@@ -393,7 +393,7 @@ internal sealed class JsonSchemaInference
                 Observe(line, ref next, map.MapValue!, lineNumber);
             }
         }
-        catch (BatchReadException)
+        catch (BatchReadException) when (!_namedTwice)
         {
             throw new MapJudgementRevokedException(map.Path);
         }
@@ -416,6 +416,17 @@ internal sealed class JsonSchemaInference
         return true;
     }
 
+    // A name given twice in one object fails the batch whatever its objects are (a struct's field or a map's key): no
+    // evidence against a map, so ObserveMap lets it through as it is (it made the map a struct, and the inference start
+    // over, to fail at the same line, or at the field limit before it with a message that did not name the fault).
+    private bool _namedTwice;
+
+    private BatchReadException NamedTwice(string path, long lineNumber)
+    {
+        _namedTwice = true;
+        return new BatchReadException(_path, $"line {lineNumber}", $"field '{path}' appears twice in one object.");
+    }
+
     /// <summary>The key in <see cref="_name"/>'s first <paramref name="length"/> bytes, met in object <paramref name="visit"/> of the map's path.</summary>
     private void NoteKey(InferredType map, int length, int visit, long lineNumber)
     {
@@ -424,8 +435,7 @@ internal sealed class JsonSchemaInference
         {
             if (seenIn == visit)
             {
-                throw new BatchReadException(_path, $"line {lineNumber}",
-                    $"field '{map.Path}.{Encoding.UTF8.GetString(_name, 0, length)}' appears twice in one object.");
+                throw NamedTwice($"{map.Path}.{Encoding.UTF8.GetString(_name, 0, length)}", lineNumber);
             }
             keys[_name.AsMemory(0, length)] = visit;   // the key kept is the one added
         }

@@ -168,6 +168,19 @@ public sealed class JsonMapInferenceTests : IDisposable
         Assert.EndsWith("(line 1001): field 'm.k1' appears twice in one object.", error.Message);
     }
 
+    [Fact]
+    public async Task A_key_named_twice_in_a_map_of_more_keys_than_the_field_limit_is_the_error_named()
+    {
+        // Was: the repeated key disproved the map, and the inference, started over with m a struct, failed at the field
+        // limit at line 10,000 ("field 'm.k9999' would be field 10001 ... its keys are dense, or their values of kinds
+        // that do not merge"), naming neither the line nor the fault.
+        var lines = Enumerable.Range(0, 12_000).Select(i => $"{{\"m\":{{\"k{i}\":{i}}}}}").Append("{\"m\":{\"k1\":1,\"k1\":2}}");
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => InferAsync(Write(lines)));
+
+        Assert.EndsWith("(line 12001): field 'm.k1' appears twice in one object.", error.Message);
+    }
+
     [Theory]
     [InlineData(300)]
     [InlineData(250)]
