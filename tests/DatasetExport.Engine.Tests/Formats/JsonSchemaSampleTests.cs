@@ -329,4 +329,18 @@ public sealed class JsonSchemaSampleTests : IDisposable
 
         Assert.Equal(10_000, await ReadCheckedAsync(path, sample));
     }
+
+    [Fact]
+    public async Task A_struct_of_many_dense_keys_the_sample_judged_that_stays_dense_over_the_batch_reads_with_no_misfit()
+    {
+        // 300 features of one kind, most on every line: a table's columns in the sample and over the batch alike.
+        var path = _folder.Combine("dense.jsonl");
+        await File.WriteAllLinesAsync(path, Enumerable.Range(0, 10_000).Select(i =>
+            "{\"f\":{" + string.Join(',', Enumerable.Range(0, 300).Where(k => (k + i) % 7 != 0).Select(k => $"\"x{k}\":{k}")) + "}}"));
+        var sample = await SampleAsync(path);
+        Assert.Equal(FieldKind.Struct, sample.Schema.Fields[0].Kind);
+        Assert.Equal(["f"], sample.DenseObjects!.Keys);
+
+        Assert.Equal(10_000, await ReadCheckedAsync(path, sample));
+    }
 }
