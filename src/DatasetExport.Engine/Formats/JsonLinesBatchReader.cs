@@ -155,10 +155,11 @@ public sealed class JsonLinesBatchReader : IBatchReader
             if (_onInvalidRecord is null) throw refused;
             return false;
         }
-        catch (MapJudgementRevokedException) when (Refusal(line, path, lineNumber) is not null)
+        catch (Exception error) when (error is MapJudgementRevokedException or StructPastFieldLimitException && Refusal(line, path, lineNumber) is not null)
         {
-            // A value that disproves a map, in a line that is no record at all (its JSON breaks off later): the line's
-            // fault, as above, and no evidence about the map (the line, left out, must leave no trace in the schema).
+            // A value that disproves a map, or keys that take an object past the field limit (which would make it a map
+            // however dense), in a line that is no record at all (its JSON breaks off later): the line's fault, as above,
+            // and no evidence about the object (the line, left out, must leave no trace in the schema).
             if (_onInvalidRecord is null) throw Refusal(line, path, lineNumber)!;
             return false;
         }

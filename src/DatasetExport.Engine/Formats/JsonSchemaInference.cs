@@ -46,7 +46,8 @@ internal sealed class JsonSchemaInference
     /// <summary>
     /// The version of these rules, kept with each batch schema the state store holds (<see cref="DatasetSchemaJson"/>): an
     /// entry inferred by other rules is a miss, its batch inferred again. 2: objects whose keys are data infer a map. 3: a
-    /// line left out as invalid JSON no longer disproves a map (under SkipInvalidRecords, rules 2 made such a map a struct).
+    /// line left out as invalid JSON no longer disproves a map, nor makes one of an object its keys took past the field
+    /// limit (under SkipInvalidRecords, rules 2 made such a map a struct, and such a struct a map).
     /// </summary>
     public const int RulesVersion = 3;
 

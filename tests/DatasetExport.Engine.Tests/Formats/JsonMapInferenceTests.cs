@@ -201,6 +201,22 @@ public sealed class JsonMapInferenceTests : IDisposable
         Assert.Contains($"(line {at + 1}): invalid JSON", error.Message);
     }
 
+    [Fact]
+    public async Task A_line_left_out_as_invalid_json_whose_keys_would_pass_the_field_limit_leaves_no_map_behind()
+    {
+        // 50 lines of the same 300 keys (a dense struct), and a line of invalid JSON whose m holds 9,800 more: was, its keys
+        // took m past the field limit, which made m a map however dense, though the line was then left out.
+        var dense = "{\"m\":{" + string.Join(',', Enumerable.Range(0, 300).Select(k => $"\"d{k}\":{k}")) + "}}";
+        var broken = "{\"m\":{" + string.Join(',', Enumerable.Range(0, 9_800).Select(k => $"\"b{k}\":{k}")) + "}";
+        var lines = Enumerable.Repeat(dense, 50).Append(broken).ToList();
+        var refused = new List<BatchReadException>();
+
+        var schema = await new JsonLinesBatchReader(onInvalidRecord: refused.Add).ReadSchemaAsync(Write(lines), false, default);
+
+        Assert.Equal((FieldKind.Struct, 300), (schema.Fields[0].Kind, schema.Fields[0].ChildFields.Count));
+        Assert.Contains("(line 51): invalid JSON", Assert.Single(refused).Message);
+    }
+
     /// <summary>
     /// Lines that make m a map early on (sparse integers) and later show it is none: strings as values of other keys, or
     /// the same 300 keys on every later line. Judged from every line, whatever their order.
