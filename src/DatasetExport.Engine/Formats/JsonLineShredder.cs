@@ -232,7 +232,8 @@ internal sealed class JsonLineShredder
                 return;
             case StructLayout when token.Kind == JsonTokenType.StartObject:
                 next++;
-                AddFields(field.Children, ref next, repetition);
+                if (field.Judged is null) AddFields(field.Children, ref next, repetition);
+                else AddJudgedStruct(field, ref next, repetition);
                 return;
             case ListLayout list when token.Kind == JsonTokenType.StartArray:
                 next++;
@@ -421,8 +422,48 @@ internal sealed class JsonLineShredder
     [MethodImpl(CompileOptions.HotPath)]
     private bool AddStruct(FieldPlan field, ref Utf8JsonReader reader, int repetition)
     {
+        var visit = _objectCount + 1;   // the number AddFieldsAsTheyCome gives the object
         AddFields(field.Children, ref reader, repetition);
+        if (field.Judged is { } judged) judged.Count(field.Children, visit);
         return true;
+    }
+
+    /// <summary>A struct the sample judged (<see cref="JsonSchemaSample.DenseObjects"/>) at token <paramref name="next"/>: its keys counted.</summary>
+    private void AddJudgedStruct(FieldPlan field, ref int next, int repetition)
+    {
+        var visit = _objectCount + 1;   // the number AddFields gives the object
+        AddFields(field.Children, ref next, repetition);
+        field.Judged!.Count(field.Children, visit);
+    }
+
+    /// <summary>
+    /// At the end of a batch read against its sample: an object the sample judged a map whose keys are not sparse over the
+    /// whole batch, or one it left a struct of many dense keys whose keys are sparse over it, does not fit
+    /// (<see cref="JsonSchemaSample.Maps"/>): the full inference would judge it the other way.
+    /// </summary>
+    public void CheckSampleJudgements()
+    {
+        if (!_checksSample) return;
+        foreach (var field in _fields) CheckJudgements(field);
+    }
+
+    private void CheckJudgements(FieldPlan field)
+    {
+        if (field.Judged is { } judged)
+        {
+            var sparse = JsonSchemaInference.Sparse(judged.DistinctKeys, judged.KeyOccurrences, judged.Objects);
+            if (judged.IsMap && !sparse && !judged.PastFieldLimit)
+            {
+                throw Misfit($"the object '{field.Node.Path}', which the sample judged a map, has keys that are not sparse over the batch "
+                    + $"({judged.DistinctKeys} distinct, {judged.KeyOccurrences} in {judged.Objects} objects): every line judges it a struct.");
+            }
+            if (!judged.IsMap && sparse)
+            {
+                throw Misfit($"the object '{field.Node.Path}', which the sample judged a struct (its keys dense), has keys that are sparse over the batch "
+                    + $"({judged.DistinctKeys} distinct, {judged.KeyOccurrences} in {judged.Objects} objects): every line judges it a map.");
+            }
+        }
+        foreach (var child in field.Children) CheckJudgements(child);
     }
 
     [MethodImpl(CompileOptions.HotPath)]
@@ -448,8 +489,10 @@ internal sealed class JsonLineShredder
         var empty = true;
         var keyColumn = field.Children[0].Column!;
         var keysStart = keyColumn.ValueCount;
+        field.Judged?.CountObject();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
+            field.Judged?.CountKey(UnescapedUtf8(ref reader));
             var entryRepetition = empty ? repetition : map.RepeatedLevel;
             field.KeyStart = _readerStart + (int)reader.TokenStartIndex;
             AddMapKey(field, map, keyColumn, ref reader, entryRepetition);
@@ -677,6 +720,8 @@ internal sealed class JsonLineShredder
             Parent = parent;
             Unobserved = sample?.UnobservedElements.Contains(node.Path) == true;
             OutsideSample = sample?.FieldPaths.Contains(node.Path) == false;
+            if (node is MapLayout && sample?.Maps?.Contains(node.Path) == true) Judged = new JudgedObject(isMap: true, distinctKeys: 0);
+            else if (node is StructLayout && sample?.DenseObjects?.TryGetValue(node.Path, out var keys) == true) Judged = new JudgedObject(isMap: false, keys);
             Kind = node.Field.Kind;
             Column = node is LeafLayout leaf ? columns[leaf.Index] : null;
             LeafColumns = node.Leaves.Select(leaf => columns[leaf.Index]).ToArray();
@@ -705,11 +750,58 @@ internal sealed class JsonLineShredder
         /// <summary>A field of the dataset schema the batch's sample lacks (another batch has it): any value is beyond the sample.</summary>
         public bool OutsideSample { get; }
 
+        /// <summary>An object the sample judged a map, or a struct of many dense keys: what the batch's lines show of its keys.</summary>
+        public JudgedObject? Judged { get; }
+
         /// <summary>The number of the last streamed object this field was met in.</summary>
         public long SeenInObject { get; set; }
 
         /// <summary>For a map: where in the line the key of the entry being read starts, to name it in messages.</summary>
         public int KeyStart { get; set; }
+    }
+
+    /// <summary>The objects at a path the sample judged, and their keys, over the batch's lines (<see cref="CheckSampleJudgements"/>).</summary>
+    private sealed class JudgedObject(bool isMap, int distinctKeys)
+    {
+        private readonly HashSet<ReadOnlyMemory<byte>>? _keys = isMap ? new(KeyEquality<ReadOnlyMemory<byte>>.Comparer) : null;
+
+        public bool IsMap { get; } = isMap;
+        public long Objects { get; private set; }
+        public long KeyOccurrences { get; private set; }
+        /// <summary>A map's distinct keys so far; a struct's fields in the sample (a key beyond them does not fit anyway).</summary>
+        public int DistinctKeys => _keys?.Count ?? distinctKeys;
+
+        public void CountObject() => Objects++;
+
+        private byte[] _name = new byte[64];
+
+        /// <summary>
+        /// More distinct keys than <see cref="JsonSchemaInference.MaxFields"/>: the inference keeps such a map one however
+        /// dense (as it keeps no more of its keys), so there is nothing to check, and no more keys are kept here either.
+        /// </summary>
+        public bool PastFieldLimit { get; private set; }
+
+        public void CountKey(ReadOnlySpan<byte> name)
+        {
+            KeyOccurrences++;
+            if (PastFieldLimit) return;
+            if (_name.Length < name.Length) _name = new byte[Math.Max(name.Length, _name.Length * 2)];
+            name.CopyTo(_name);
+            // Looked up in a reused buffer; a new key is copied to be kept.
+            if (_keys!.Contains(_name.AsMemory(0, name.Length))) return;
+            if (_keys.Count < JsonSchemaInference.MaxFields) _keys.Add(name.ToArray());
+            else PastFieldLimit = true;
+        }
+
+        /// <summary>A struct's object: its fields met in it (stamped with <paramref name="visit"/>; a read against a sample never reads in schema order).</summary>
+        public void Count(FieldPlan[] fields, long visit)
+        {
+            Objects++;
+            foreach (var field in fields)
+            {
+                if (field.SeenInObject == visit) KeyOccurrences++;
+            }
+        }
     }
 
     /// <summary>Stops the streaming read of a line whose object names a field twice: the careful read takes the last value.</summary>

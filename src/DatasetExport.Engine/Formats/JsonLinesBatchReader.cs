@@ -103,7 +103,9 @@ public sealed class JsonLinesBatchReader : IBatchReader
                 continue;
             }
             if (inference.Finish() is { } revokedAtEnd && structPaths.Add(revokedAtEnd)) continue;
-            return new JsonSchemaSample(inference.ToSchema(), Complete: observed == ObservedLines.MoreToRead, inference.UnobservedElements());
+            var schema = inference.ToSchema();
+            var (maps, denseObjects) = inference.Judgements();
+            return new JsonSchemaSample(schema, Complete: observed == ObservedLines.MoreToRead, inference.UnobservedElements(), maps, denseObjects);
         }
     }
 
@@ -153,6 +155,14 @@ public sealed class JsonLinesBatchReader : IBatchReader
             if (_onInvalidRecord is null) throw refused;
             return false;
         }
+        catch (Exception error) when (error is MapJudgementRevokedException or StructPastFieldLimitException && Refusal(line, path, lineNumber) is not null)
+        {
+            // A value that disproves a map, or keys that take an object past the field limit (which would make it a map
+            // however dense), in a line that is no record at all (its JSON breaks off later): the line's fault, as above,
+            // and no evidence about the object (the line, left out, must leave no trace in the schema).
+            if (_onInvalidRecord is null) throw Refusal(line, path, lineNumber)!;
+            return false;
+        }
     }
 
     /// <summary>Why the line cannot be a record at all (not valid JSON, not an object), or null.</summary>
@@ -185,6 +195,8 @@ public sealed class JsonLinesBatchReader : IBatchReader
                 while (AddLines(rows, lines)) yield return rows.Build();
             }
         }
+        // Objects the sample judged maps (or structs of many dense keys) that the whole batch judges the other way.
+        rows.CheckSampleJudgements();
         if (rows.RowCount > 0) yield return rows.Build();
     }
 

@@ -45,9 +45,11 @@ internal sealed class JsonSchemaInference
 
     /// <summary>
     /// The version of these rules, kept with each batch schema the state store holds (<see cref="DatasetSchemaJson"/>): an
-    /// entry inferred by other rules is a miss, its batch inferred again. 2: objects whose keys are data infer a map.
+    /// entry inferred by other rules is a miss, its batch inferred again. 2: objects whose keys are data infer a map. 3: a
+    /// line left out as invalid JSON no longer disproves a map, nor makes one of an object its keys took past the field
+    /// limit (under SkipInvalidRecords, rules 2 made such a map a struct, and such a struct a map).
     /// </summary>
-    public const int RulesVersion = 2;
+    public const int RulesVersion = 3;
 
     /// <summary>
     /// An object (never a line's root: a line's keys are its columns) is inferred as a <c>Map&lt;String, V&gt;</c> when, over
@@ -133,6 +135,38 @@ internal sealed class JsonSchemaInference
     /// nullable strings, which a later element would change (to not nullable, or another kind), so a sample of the lines
     /// holds nothing about them.
     /// </summary>
+    /// <summary>
+    /// After <see cref="ToSchema"/>: paths of the objects judged maps (but those kept maps for the field limit), and of the structs of more than
+    /// <see cref="MapMinKeys"/> fields whose values would merge into one kind (maps but for their keys being dense), with
+    /// their fields. A sample's (<see cref="JsonSchemaSample"/>): the export checks the whole batch judges them the same.
+    /// </summary>
+    public (IReadOnlySet<string> Maps, IReadOnlyDictionary<string, int> DenseObjects) Judgements()
+    {
+        var maps = new HashSet<string>(StringComparer.Ordinal);
+        var dense = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var child in _root.Children) CollectJudgements(child, maps, dense);
+        return (maps, dense);
+    }
+
+    private void CollectJudgements(InferredType type, HashSet<string> maps, Dictionary<string, int> dense)
+    {
+        if (type.MapValue is { } value)
+        {
+            // One kept a map for the field limit (past MaxFields keys, or a struct past the batch's fields) stays one over
+            // any lines after the sample too: nothing to check.
+            if (!type.MapKeysPastFieldLimit && !_mapPaths.Contains(type.Path)) maps.Add(type.Path);
+            CollectJudgements(value, maps, dense);
+            return;
+        }
+        if (type.Kind == FieldKind.Struct && type.Children.Count > MapMinKeys)
+        {
+            var merged = new InferredType(type.Path + ".value", "value");
+            if (type.Children.All(child => MergeInto(merged, child))) dense.Add(type.Path, type.Children.Count);
+        }
+        foreach (var child in type.Children) CollectJudgements(child, maps, dense);
+        if (type.Element is { } element) CollectJudgements(element, maps, dense);
+    }
+
     public IReadOnlySet<string> UnobservedElements()
     {
         var paths = new HashSet<string>(StringComparer.Ordinal);
@@ -227,7 +261,7 @@ internal sealed class JsonSchemaInference
             }
             else if (child.SeenInObject == visit)
             {
-                throw new BatchReadException(_path, $"line {lineNumber}", $"field '{child.Path}' appears twice in one object.");
+                throw NamedTwice(child.Path, lineNumber);
             }
             child.SeenInObject = visit;
             reader.Read();
@@ -304,7 +338,7 @@ internal sealed class JsonSchemaInference
             }
             else if (child.SeenInObject == visit)
             {
-                throw new BatchReadException(_path, $"line {lineNumber}", $"field '{child.Path}' appears twice in one object.");
+                throw NamedTwice(child.Path, lineNumber);
             }
             child.SeenInObject = visit;
             Observe(line, ref next, child, lineNumber);
@@ -334,7 +368,7 @@ internal sealed class JsonSchemaInference
                 Observe(ref reader, map.MapValue!, lineNumber);
             }
         }
-        catch (BatchReadException)
+        catch (BatchReadException) when (!_namedTwice)
         {
             throw new MapJudgementRevokedException(map.Path);
         }
@@ -360,7 +394,7 @@ internal sealed class JsonSchemaInference
                 Observe(line, ref next, map.MapValue!, lineNumber);
             }
         }
-        catch (BatchReadException)
+        catch (BatchReadException) when (!_namedTwice)
         {
             throw new MapJudgementRevokedException(map.Path);
         }
@@ -383,6 +417,17 @@ internal sealed class JsonSchemaInference
         return true;
     }
 
+    // A name given twice in one object fails the batch whatever its objects are (a struct's field or a map's key): no
+    // evidence against a map, so ObserveMap lets it through as it is (it made the map a struct, and the inference start
+    // over, to fail at the same line, or at the field limit before it with a message that did not name the fault).
+    private bool _namedTwice;
+
+    private BatchReadException NamedTwice(string path, long lineNumber)
+    {
+        _namedTwice = true;
+        return new BatchReadException(_path, $"line {lineNumber}", $"field '{path}' appears twice in one object.");
+    }
+
     /// <summary>The key in <see cref="_name"/>'s first <paramref name="length"/> bytes, met in object <paramref name="visit"/> of the map's path.</summary>
     private void NoteKey(InferredType map, int length, int visit, long lineNumber)
     {
@@ -391,8 +436,7 @@ internal sealed class JsonSchemaInference
         {
             if (seenIn == visit)
             {
-                throw new BatchReadException(_path, $"line {lineNumber}",
-                    $"field '{map.Path}.{Encoding.UTF8.GetString(_name, 0, length)}' appears twice in one object.");
+                throw NamedTwice($"{map.Path}.{Encoding.UTF8.GetString(_name, 0, length)}", lineNumber);
             }
             keys[_name.AsMemory(0, length)] = visit;   // the key kept is the one added
         }
@@ -414,7 +458,7 @@ internal sealed class JsonSchemaInference
     }
 
     /// <summary>Whether keys met this often in this many objects are sparse (<see cref="MapSparseRatio"/>).</summary>
-    private static bool Sparse(int distinctKeys, long occurrences, int objects) =>
+    internal static bool Sparse(int distinctKeys, long occurrences, long objects) =>
         distinctKeys > MapMinKeys && occurrences * MapSparseRatio < (long)distinctKeys * objects;
 
     /// <summary>

@@ -15,7 +15,19 @@ namespace DatasetExport.Engine.Formats;
 /// there are (<see cref="FieldPaths"/>).
 /// </remarks>
 /// <param name="UnobservedElements">Paths (<c>tags[]</c>) of list elements the sample only saw empty lists of (see <see cref="JsonSchemaInference.UnobservedElements"/>).</param>
-internal sealed record JsonSchemaSample(DatasetSchema Schema, bool Complete, IReadOnlySet<string> UnobservedElements)
+/// <param name="Maps">
+/// Paths of the objects the sample judged maps (<see cref="JsonSchemaInference.MapMinKeys"/>): the batch's read counts their
+/// objects, entries and distinct keys, and when their keys are not sparse over the whole batch, that does not fit either
+/// (every line would give a struct), though each line did.
+/// </param>
+/// <param name="DenseObjects">
+/// Paths of structs of more than <see cref="JsonSchemaInference.MapMinKeys"/> fields (each with their number) whose values
+/// would merge into one kind, which the sample left structs for their keys being dense: when they are sparse over the whole
+/// batch, that does not fit (every line would give a map).
+/// </param>
+internal sealed record JsonSchemaSample(
+    DatasetSchema Schema, bool Complete, IReadOnlySet<string> UnobservedElements,
+    IReadOnlySet<string>? Maps = null, IReadOnlyDictionary<string, int>? DenseObjects = null)
 {
     /// <summary>
     /// Paths (<c>geo.city</c>, <c>tags[]</c>) of every field of <see cref="Schema"/>, as its <see cref="ColumnLayout"/> names

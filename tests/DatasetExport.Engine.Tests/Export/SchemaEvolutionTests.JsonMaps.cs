@@ -162,4 +162,47 @@ public sealed partial class SchemaEvolutionTests
             _duck.Strings(MapRows + relation + " WHERE id IN (0, 4999, 5000, 9999) ORDER BY id"));
         Assert.Equal(10_000L, _duck.Count($"SELECT sum(cardinality(m))::BIGINT FROM {relation}"));
     }
+
+    [Fact]
+    public async Task An_object_the_schema_sample_judges_a_map_that_every_line_judges_a_struct_exports_as_every_line_judges_it()
+    {
+        // The sample's 4,096 lines hold one key each of 201 (sparse: a map); the 2,000 after it all 201 keys (dense over the
+        // batch: a struct). Was: no later line misfitted (no new key, no other kind), so the run wrote a MAP column where
+        // the batch's schema (and a state home that knew it, or the lines in another order) gave a STRUCT.
+        var sampleLines = JsonLinesBatchReader.SchemaSampleLines;
+        Json("a.jsonl", Enumerable.Range(0, sampleLines).Select(i => $"{{\"id\":{i},\"m\":{{\"k{i % 201}\":{i}}}}}")
+            .Concat(Enumerable.Range(sampleLines, 2000).Select(i => $"{{\"id\":{i},\"m\":{{" + string.Join(',', Enumerable.Range(0, 201).Select(k => $"\"k{k}\":{k}")) + "}}"))
+            .ToArray());
+        var flow = await AddFlowAsync("judged", FileType.Parquet, CompressionKind.Snappy, ExportMode.Full);
+
+        var run = Succeeded(await RunAsync(flow, 0));
+
+        Assert.Equal(FieldKind.Struct, (await DatasetSchemaAsync()).Fields[1].Kind);
+        var relation = Relation(run.Files.Select(file => file.SinkPath), FileType.Parquet);
+        Assert.StartsWith("STRUCT(k0 BIGINT, k1 BIGINT", _duck.Describe(relation)["m"]);
+        Assert.Equal((sampleLines + 2000L, 0L), (run.RecordsWritten, run.RecordsSkipped));
+        Assert.Equal(sampleLines + 2000L, _duck.Count($"SELECT count(DISTINCT id) FROM {relation}"));
+        Assert.Equal(["0|0|NULL", "4096|0|200"], _duck.Strings($"SELECT id || '|' || coalesce(m.k0::VARCHAR, 'NULL') || '|' || coalesce(m.k200::VARCHAR, 'NULL') FROM {relation} WHERE id IN (0, 4096) ORDER BY id"));
+    }
+
+    [Fact]
+    public async Task Incremental_a_column_that_turns_from_a_struct_into_a_map_between_runs_keeps_each_runs_files_and_reads_back_by_name()
+    {
+        // Run 1: a.jsonl's m has one key (a struct). Run 2: b.jsonl's m a key per id (a map), which takes a.jsonl's struct
+        // over in the dataset schema; run 1's file keeps its struct, run 2's has the map, and DuckDB reads both by name.
+        Json("a.jsonl", Enumerable.Range(0, 3).Select(i => $"{{\"id\":{i},\"m\":{{\"k1\":{i}}}}}").ToArray());
+        var flow = await AddFlowAsync("turns", FileType.Parquet, CompressionKind.Snappy, ExportMode.Incremental);
+        var first = Succeeded(await RunAsync(flow, 0));
+        Assert.Equal("STRUCT(k1 BIGINT)", _duck.Describe(Relation(first.Files.Select(file => file.SinkPath), FileType.Parquet))["m"]);
+
+        Json("b.jsonl", Enumerable.Range(3, 300).Select(i => $"{{\"id\":{i},\"m\":{{\"u{i}\":{i}}}}}").ToArray());
+        var second = Succeeded(await RunAsync(flow, 1));
+
+        Assert.Equal("id int64, m map<string,int64>", (await DatasetSchemaAsync()).ToString());
+        Assert.Equal(300L, second.RecordsWritten);
+        Assert.Equal("MAP(VARCHAR, BIGINT)", _duck.Describe(Relation(second.Files.Select(file => file.SinkPath), FileType.Parquet))["m"]);
+        var all = Relation(first.Files.Concat(second.Files).Select(file => file.SinkPath), FileType.Parquet);
+        Assert.Equal(["0|{k1=0}", "2|{k1=2}", "3|{u3=3}", "302|{u302=302}"], _duck.Strings(MapRows + all + " WHERE id IN (0, 2, 3, 302) ORDER BY id"));
+        Assert.Equal(303L, _duck.Count($"SELECT count(DISTINCT id) FROM {all}"));
+    }
 }

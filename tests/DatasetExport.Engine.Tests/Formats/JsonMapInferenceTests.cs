@@ -168,6 +168,55 @@ public sealed class JsonMapInferenceTests : IDisposable
         Assert.EndsWith("(line 1001): field 'm.k1' appears twice in one object.", error.Message);
     }
 
+    [Fact]
+    public async Task A_key_named_twice_in_a_map_of_more_keys_than_the_field_limit_is_the_error_named()
+    {
+        // Was: the repeated key disproved the map, and the inference, started over with m a struct, failed at the field
+        // limit at line 10,000 ("field 'm.k9999' would be field 10001 ... its keys are dense, or their values of kinds
+        // that do not merge"), naming neither the line nor the fault.
+        var lines = Enumerable.Range(0, 12_000).Select(i => $"{{\"m\":{{\"k{i}\":{i}}}}}").Append("{\"m\":{\"k1\":1,\"k1\":2}}");
+
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => InferAsync(Write(lines)));
+
+        Assert.EndsWith("(line 12001): field 'm.k1' appears twice in one object.", error.Message);
+    }
+
+    [Theory]
+    [InlineData(300)]
+    [InlineData(250)]
+    public async Task A_line_left_out_as_invalid_json_leaves_no_trace_in_the_judgement(int at)
+    {
+        // Was: the invalid line's string value (read before the JSON error it ends in) disproved the map, so the inference
+        // started over with m a struct of 300 fields, which the line, then left out, had no part in.
+        var lines = Enumerable.Range(0, 300).Select(i => $"{{\"id\":{i},\"m\":{{\"k{i}\":{i}}}}}").ToList();
+        lines.Insert(at, "{\"id\":1,\"m\":{\"k5\":\"x\"}");
+        var refused = new List<BatchReadException>();
+
+        var schema = await new JsonLinesBatchReader(onInvalidRecord: refused.Add).ReadSchemaAsync(Write(lines), false, default);
+
+        Assert.Equal("id int64, m map<string,int64>", schema.ToString());
+        Assert.Contains($"(line {at + 1}): invalid JSON", Assert.Single(refused).Message);
+        // Strict, the line fails the batch as invalid JSON.
+        var error = await Assert.ThrowsAsync<BatchReadException>(() => InferAsync(Write(lines)));
+        Assert.Contains($"(line {at + 1}): invalid JSON", error.Message);
+    }
+
+    [Fact]
+    public async Task A_line_left_out_as_invalid_json_whose_keys_would_pass_the_field_limit_leaves_no_map_behind()
+    {
+        // 50 lines of the same 300 keys (a dense struct), and a line of invalid JSON whose m holds 9,800 more: was, its keys
+        // took m past the field limit, which made m a map however dense, though the line was then left out.
+        var dense = "{\"m\":{" + string.Join(',', Enumerable.Range(0, 300).Select(k => $"\"d{k}\":{k}")) + "}}";
+        var broken = "{\"m\":{" + string.Join(',', Enumerable.Range(0, 9_800).Select(k => $"\"b{k}\":{k}")) + "}";
+        var lines = Enumerable.Repeat(dense, 50).Append(broken).ToList();
+        var refused = new List<BatchReadException>();
+
+        var schema = await new JsonLinesBatchReader(onInvalidRecord: refused.Add).ReadSchemaAsync(Write(lines), false, default);
+
+        Assert.Equal((FieldKind.Struct, 300), (schema.Fields[0].Kind, schema.Fields[0].ChildFields.Count));
+        Assert.Contains("(line 51): invalid JSON", Assert.Single(refused).Message);
+    }
+
     /// <summary>
     /// Lines that make m a map early on (sparse integers) and later show it is none: strings as values of other keys, or
     /// the same 300 keys on every later line. Judged from every line, whatever their order.

@@ -279,4 +279,68 @@ public sealed class JsonSchemaSampleTests : IDisposable
         Assert.Equal(LateLine, misfit.LineNumber);
         Assert.Contains(reason, misfit.Message);
     }
+
+    /// <summary>
+    /// Lines whose object m the sample (its first <see cref="JsonLinesBatchReader.SchemaSampleLines"/> lines) judges one way
+    /// and every line the other, though no later line has a new key or a value of another kind: "map", the sample's lines
+    /// one key each of 201 (sparse: a map), the later ones all 201 keys (dense over the batch: a struct); "struct", the
+    /// sample's lines 150 keys each of 300 (dense: a struct), the later ones one key each (sparse over the batch: a map).
+    /// </summary>
+    private string WriteJudgedBatch(string sampleJudges)
+    {
+        var sampleLines = JsonLinesBatchReader.SchemaSampleLines;
+        var lines = sampleJudges == "map"
+            ? Enumerable.Range(0, sampleLines).Select(i => $"{{\"m\":{{\"k{i % 201}\":{i}}}}}")
+                .Concat(Enumerable.Range(0, 12_000).Select(_ => "{\"m\":{" + string.Join(',', Enumerable.Range(0, 201).Select(k => $"\"k{k}\":{k}")) + "}}"))
+            : Enumerable.Range(0, sampleLines).Select(i => "{\"m\":{" + string.Join(',', Enumerable.Range(0, 300).Where(k => (k + i) % 2 == 0).Select(k => $"\"k{k}\":{k}")) + "}}")
+                .Concat(Enumerable.Range(0, 100_000).Select(i => $"{{\"m\":{{\"k{i % 300}\":{i}}}}}"));
+        var path = _folder.Combine($"{Guid.NewGuid():N}.jsonl");
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    [Theory]
+    [InlineData("map", FieldKind.Struct)]
+    [InlineData("struct", FieldKind.Map)]
+    public async Task An_object_the_sample_judged_a_map_or_a_struct_that_every_line_judges_the_other_way_is_a_misfit_at_the_end(string sampleJudges, FieldKind everyLine)
+    {
+        // Was: every later line fitted the sample's schema (no new key, no other kind), so the export wrote m as the sample
+        // judged it, where the batch's full schema (and the same lines in another order) gave the other kind.
+        var path = WriteJudgedBatch(sampleJudges);
+        var sample = await SampleAsync(path);
+        Assert.Equal(sampleJudges == "map" ? FieldKind.Map : FieldKind.Struct, sample.Schema.Fields[0].Kind);
+        Assert.Equal(everyLine, (await new JsonLinesBatchReader().ReadSchemaAsync(path, false, default)).Fields[0].Kind);
+
+        var misfit = await Assert.ThrowsAsync<SchemaSampleMisfitException>(() => ReadCheckedAsync(path, sample, _ => Assert.Fail("not an invalid record")));
+
+        Assert.Contains(sampleJudges == "map"
+            ? "the object 'm', which the sample judged a map, has keys that are not sparse over the batch"
+            : "the object 'm', which the sample judged a struct (its keys dense), has keys that are sparse over the batch", misfit.Message);
+    }
+
+    [Fact]
+    public async Task A_map_the_sample_judged_whose_keys_stay_sparse_over_the_batch_reads_with_no_misfit()
+    {
+        // 10,000 lines, a key of their own each: sparse in the sample and over the batch alike.
+        var path = _folder.Combine("sparse.jsonl");
+        await File.WriteAllLinesAsync(path, Enumerable.Range(0, 10_000).Select(i => $"{{\"m\":{{\"u{i}\":{i},\"x{i % 300}\":1}}}}"));
+        var sample = await SampleAsync(path);
+        Assert.Equal("m map<string,int64>", sample.Schema.ToString());
+
+        Assert.Equal(10_000, await ReadCheckedAsync(path, sample));
+    }
+
+    [Fact]
+    public async Task A_struct_of_many_dense_keys_the_sample_judged_that_stays_dense_over_the_batch_reads_with_no_misfit()
+    {
+        // 300 features of one kind, most on every line: a table's columns in the sample and over the batch alike.
+        var path = _folder.Combine("dense.jsonl");
+        await File.WriteAllLinesAsync(path, Enumerable.Range(0, 10_000).Select(i =>
+            "{\"f\":{" + string.Join(',', Enumerable.Range(0, 300).Where(k => (k + i) % 7 != 0).Select(k => $"\"x{k}\":{k}")) + "}}"));
+        var sample = await SampleAsync(path);
+        Assert.Equal(FieldKind.Struct, sample.Schema.Fields[0].Kind);
+        Assert.Equal(["f"], sample.DenseObjects!.Keys);
+
+        Assert.Equal(10_000, await ReadCheckedAsync(path, sample));
+    }
 }

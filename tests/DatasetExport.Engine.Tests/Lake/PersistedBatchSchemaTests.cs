@@ -360,6 +360,34 @@ public sealed class PersistedBatchSchemaTests : IDisposable
     }
 
     [Fact]
+    public async Task A_batch_schema_kept_by_rules_2_where_a_line_left_out_disproved_a_map_is_read_again()
+    {
+        // 300 lines, a key per id in m, and a line of invalid JSON (left out with SkipInvalidRecords) whose value is a
+        // string: a map by the rules of now; a struct of 300 fields by rules 2, where the line's value disproved the map.
+        var lines = string.Concat(Enumerable.Range(0, 300).Select(i => $"{{\"id\":{i},\"m\":{{\"u{i}\":{i}}}}}\n")) + "{\"id\":1,\"m\":{\"u5\":\"x\"}\n";
+        var path = WriteBatch("a.jsonl", lines);
+        Assert.Equal("id int64, m map<string,int64>", (await ScanInNewProcessAsync(skipInvalidRecords: true)).Schema!.ToString());
+
+        var rules2 = "{\"jsonInference\":2,\"fields\":[{\"name\":\"id\",\"kind\":\"Int64\",\"nullable\":false,\"jsonInferred\":true},"
+            + "{\"name\":\"m\",\"kind\":\"Struct\",\"nullable\":false,\"jsonInferred\":true,\"children\":["
+            + string.Join(',', Enumerable.Range(0, 300).Select(i => $"{{\"name\":\"u{i}\",\"kind\":\"Int64\",\"nullable\":true,\"jsonInferred\":true}}"))
+            + "]}]}";
+        using (var connection = new SqliteConnection($"Data Source={Path.Combine(_home.Path, SqliteStateStore.DatabaseFileName)}"))
+        {
+            connection.Open();
+            using var old = connection.CreateCommand();
+            old.CommandText = "UPDATE batch_schemas SET schema_json = $json WHERE full_path = $path";
+            old.Parameters.AddWithValue("$json", rules2);
+            old.Parameters.AddWithValue("$path", path);
+            Assert.Equal(1, old.ExecuteNonQuery());
+        }
+
+        // Was: the entry of rules 2 read back, and this state home kept the batch a struct where a fresh one infers a map.
+        Assert.Empty(_store.GetBatchSchemas([path], skipInvalidRecords: true));
+        Assert.Equal("id int64, m map<string,int64>", (await ScanInNewProcessAsync(skipInvalidRecords: true)).Schema!.ToString());
+    }
+
+    [Fact]
     public async Task A_parquet_batch_schema_is_kept_as_before_and_a_json_one_with_the_version_of_the_inference_rules()
     {
         var json = WriteBatch("a.jsonl", "{\"a\":1}\n");
