@@ -147,20 +147,15 @@ public sealed class JsonLinesBatchReader : IBatchReader
             inference.Observe(line, lineNumber);
             return true;
         }
-        catch (Exception error) when (error is JsonException or BatchReadException or InvalidOperationException)
+        catch (Exception error) when (error is JsonException or BatchReadException or InvalidOperationException
+            or MapJudgementRevokedException or StructPastFieldLimitException)
         {
             // A conflict in a line of valid JSON fails the batch, handler or not. (InvalidOperationException: a field name
-            // escaping a lone surrogate, which the refusal below reports as the invalid JSON it is.)
+            // escaping a lone surrogate, which the refusal below reports as the invalid JSON it is.) A value that disproves
+            // a map, or keys that take an object past the field limit, in a line that is no record at all (its JSON breaks
+            // off later) is the line's fault too, and no evidence about the object: the line left out leaves no trace.
             if (Refusal(line, path, lineNumber) is not { } refused) throw;
             if (_onInvalidRecord is null) throw refused;
-            return false;
-        }
-        catch (Exception error) when (error is MapJudgementRevokedException or StructPastFieldLimitException && Refusal(line, path, lineNumber) is not null)
-        {
-            // A value that disproves a map, or keys that take an object past the field limit (which would make it a map
-            // however dense), in a line that is no record at all (its JSON breaks off later): the line's fault, as above,
-            // and no evidence about the object (the line, left out, must leave no trace in the schema).
-            if (_onInvalidRecord is null) throw Refusal(line, path, lineNumber)!;
             return false;
         }
     }

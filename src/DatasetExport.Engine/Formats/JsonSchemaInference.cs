@@ -22,6 +22,8 @@ internal sealed class JsonSchemaInference
     private readonly string _path;
     private readonly InferredType _root = new("") { JudgeAt = int.MaxValue };   // a line's keys are columns, never a map
     private readonly LineTokens _tokens = new();
+    // Field names and map keys by their UTF-8 bytes, so a name read from a line needs no string to be looked up.
+    private static readonly IEqualityComparer<ReadOnlyMemory<byte>> NameComparer = KeyEquality<ReadOnlyMemory<byte>>.Comparer;
     private readonly IReadOnlySet<string> _structPaths;
     private readonly IReadOnlySet<string> _mapPaths;
     // A property name unescaped, to look it up by its UTF-8 bytes; grows for a longer name.
@@ -412,7 +414,7 @@ internal sealed class JsonSchemaInference
     {
         if (type.MapValue is not null) return true;
         if (_mapPaths.Count == 0 || type.ObjectCount > 0 || !_mapPaths.Contains(type.Path) || _structPaths.Contains(type.Path)) return false;
-        type.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(Utf8NameComparer.Instance);
+        type.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(NameComparer);
         type.MapValue = new InferredType(type.Path + ".value", "value");
         return true;
     }
@@ -604,7 +606,7 @@ internal sealed class JsonSchemaInference
         {
             if (!MergeInto(value, child)) return false;
         }
-        type.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(type.Children.Count, Utf8NameComparer.Instance);
+        type.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(type.Children.Count, NameComparer);
         foreach (var child in type.Children) type.MapKeys.Add(child.Utf8Name, 0);
         type.MapValue = value;
         type.Children.Clear();
@@ -630,7 +632,7 @@ internal sealed class JsonSchemaInference
         {
             target.MapValue = new InferredType(target.Path + ".value", "value");
             CopyInto(target.MapValue, value);
-            target.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(source.MapKeys!.Count, Utf8NameComparer.Instance);
+            target.MapKeys = new Dictionary<ReadOnlyMemory<byte>, int>(source.MapKeys!.Count, NameComparer);
             foreach (var key in source.MapKeys.Keys) target.MapKeys.Add(key, 0);
             target.MapKeysPastFieldLimit = source.MapKeysPastFieldLimit;
         }
@@ -786,7 +788,7 @@ internal sealed class JsonSchemaInference
         /// </summary>
         public bool MapKeysPastFieldLimit { get; set; }
         public List<InferredType> Children { get; } = [];
-        public Dictionary<ReadOnlyMemory<byte>, InferredType> ChildrenByName { get; } = new(Utf8NameComparer.Instance);
+        public Dictionary<ReadOnlyMemory<byte>, InferredType> ChildrenByName { get; } = new(NameComparer);
         public InferredType? Element { get; set; }
 
         public InferredType AddChild(string childName, bool nullable)
@@ -1092,21 +1094,6 @@ internal sealed class JsonSchemaInference
         /// reader's TryGetInt64 would succeed; for a string, whether it holds escapes.
         /// </summary>
         internal readonly record struct Token(JsonTokenType Kind, int Start, int Length, bool IsInt64, bool IsEscaped);
-    }
-
-    /// <summary>Compares field names by their UTF-8 bytes, so a name read from a line needs no string to be looked up.</summary>
-    private sealed class Utf8NameComparer : IEqualityComparer<ReadOnlyMemory<byte>>
-    {
-        public static readonly Utf8NameComparer Instance = new();
-
-        public bool Equals(ReadOnlyMemory<byte> x, ReadOnlyMemory<byte> y) => x.Span.SequenceEqual(y.Span);
-
-        public int GetHashCode(ReadOnlyMemory<byte> name)
-        {
-            var hash = new HashCode();
-            hash.AddBytes(name.Span);
-            return hash.ToHashCode();
-        }
     }
 }
 
