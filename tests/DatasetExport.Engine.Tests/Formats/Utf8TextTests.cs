@@ -149,9 +149,14 @@ public sealed class Utf8TextTests : IDisposable
         }
         ShredChunk();   // the pools' arrays and text blocks, once
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        ShredChunk();
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // The least of three chunks: an allocation the runtime makes on this thread once in a while (seen once under load:
+        // 8,592 bytes in a chunk that takes 2,096) is not one per value, which every chunk would show.
+        var allocated = Enumerable.Range(0, 3).Min(_ =>
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            ShredChunk();
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        });
 
         // An array or string per value would take at least 24 bytes for each of the 3 * 4096 strings.
         Assert.True(allocated < 8 * 1024, $"{allocated} bytes allocated for {Rows} rows");
