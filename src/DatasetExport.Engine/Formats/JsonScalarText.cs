@@ -187,7 +187,11 @@ internal static class JsonScalarText
     {
         value = T.Zero;
         if (EndsInNul(text)) return false;
-        if (T.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out value)) return true;
+        if (T.TryParse(text, FloatKey, CultureInfo.InvariantCulture, out var parsed))
+        {
+            value = parsed;
+            return true;
+        }
         if (!IsInfKey(text, out var negative)) return false;
         value = negative ? T.NegativeInfinity : T.PositiveInfinity;
         return true;
