@@ -215,7 +215,7 @@ internal sealed class JsonLineShredder
     }
 
     /// <summary>
-    /// The value at token <paramref name="next"/>, and everything inside it: nulls, structs, lists and the common leaf
+    /// The value at token <paramref name="next"/>, and everything inside it: nulls, structs, lists, maps and the common leaf
     /// values here, the rest (and every value that does not fit) by <see cref="Add(FieldPlan, ref Utf8JsonReader, int)"/>
     /// on a reader over the value alone, which gives the same entries, or the same error.
     /// </summary>
@@ -250,13 +250,17 @@ internal sealed class JsonLineShredder
                 next++;
                 if (empty) AddLevels(field, list.NullLevel + 1, repetition);
                 return;
+            case MapLayout map when token.Kind == JsonTokenType.StartObject && !field.Children[1].OutsideSample:
+                next++;
+                AddMap(field, map, ref next, repetition);
+                return;
             case LeafLayout when TryAddValue(field, token, line.Slice(token.Start, token.Length), repetition):
                 next++;
                 return;
         }
         if (_checksSample && !FitsInferredKind(field, token))
         {
-            throw Misfit($"field '{field.Node.Path}' is {field.Node.Field.TypeName} in the schema but this line holds {JsonSchemaInference.Describe(JsonSchemaInference.ValueKind(token.Kind))}.");
+            throw Misfit($"field '{PathOf(field)}' is {field.Node.Field.TypeName} in the schema but this line holds {JsonSchemaInference.Describe(JsonSchemaInference.ValueKind(token.Kind))}.");
         }
         var (start, length) = _tokens.ValueRange(next).GetOffsetAndLength(_line.Length);
         var reader = new Utf8JsonReader(_line.Span.Slice(start, length));
@@ -503,6 +507,44 @@ internal sealed class JsonLineShredder
         }
         if (empty) AddLevels(field, map.NullLevel + 1, repetition);
         return true;
+    }
+
+    /// <summary>
+    /// The map whose entries start at token <paramref name="next"/>, up to its EndObject; as
+    /// <see cref="AddMap(FieldPlan, MapLayout, ref Utf8JsonReader, int)"/>, string keys straight from the line (the scanner
+    /// takes no name with escapes), keys of other kinds from a reader over the key alone.
+    /// </summary>
+    [MethodImpl(CompileOptions.HotPath)]
+    private void AddMap(FieldPlan field, MapLayout map, ref int next, int repetition)
+    {
+        var empty = true;
+        var keyColumn = field.Children[0].Column!;
+        var keysStart = keyColumn.ValueCount;
+        var stringKeys = map.Key.Field.Kind == FieldKind.String;
+        var line = _line.Span;
+        field.Judged?.CountObject();
+        while (_tokens[next].Kind == JsonTokenType.PropertyName)
+        {
+            var name = _tokens[next++];
+            var entryRepetition = empty ? repetition : map.RepeatedLevel;
+            field.KeyStart = name.Start - 1;   // the name's opening quote
+            field.Judged?.CountKey(_line.Slice(name.Start, name.Length));
+            if (stringKeys)
+            {
+                ((ColumnBuilder<ReadOnlyMemory<byte>>)keyColumn).Add(_text.Copy(line.Slice(name.Start, name.Length)), entryRepetition);
+            }
+            else
+            {
+                var reader = new Utf8JsonReader(line[field.KeyStart..]);
+                reader.Read();
+                AddMapKey(field, map, keyColumn, ref reader, entryRepetition);
+            }
+            if (keyColumn.LastValueRepeats(keysStart)) throw RepeatedKey(field, map);
+            Add(field.Children[1], ref next, entryRepetition);
+            empty = false;
+        }
+        next++;   // the EndObject
+        if (empty) AddLevels(field, map.NullLevel + 1, repetition);
     }
 
     /// <summary>
@@ -781,16 +823,21 @@ internal sealed class JsonLineShredder
         /// </summary>
         public bool PastFieldLimit { get; private set; }
 
-        public void CountKey(ReadOnlySpan<byte> name)
+        /// <summary>A key the line holds unescaped: looked up where it is, copied only when it is new.</summary>
+        public void CountKey(ReadOnlyMemory<byte> name)
         {
             KeyOccurrences++;
-            if (PastFieldLimit) return;
-            if (_name.Length < name.Length) _name = new byte[Math.Max(name.Length, _name.Length * 2)];
-            name.CopyTo(_name);
-            // Looked up in a reused buffer; a new key is copied to be kept.
-            if (_keys!.Contains(_name.AsMemory(0, name.Length))) return;
+            if (PastFieldLimit || _keys!.Contains(name)) return;
             if (_keys.Count < JsonSchemaInference.MaxFields) _keys.Add(name.ToArray());
             else PastFieldLimit = true;
+        }
+
+        /// <summary>A key unescaped out of the line: looked up in a reused buffer.</summary>
+        public void CountKey(ReadOnlySpan<byte> name)
+        {
+            if (_name.Length < name.Length) _name = new byte[Math.Max(name.Length, _name.Length * 2)];
+            name.CopyTo(_name);
+            CountKey(_name.AsMemory(0, name.Length));
         }
 
         /// <summary>A struct's object: its fields met in it (stamped with <paramref name="visit"/>; a read against a sample never reads in schema order).</summary>

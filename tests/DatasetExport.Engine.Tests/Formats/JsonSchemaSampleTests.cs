@@ -264,8 +264,8 @@ public sealed class JsonSchemaSampleTests : IDisposable
     }
 
     [Theory]
-    [InlineData("""{"id":1,"m":{"k":{"n":1.5,"tags":[]}}}""", "field 'm[\"k\"].n' is int64 in the dataset schema but this line holds a number")]
-    [InlineData("""{"id":1,"m":{"k":"text"}}""", "field 'm[\"k\"]' is struct<n:int64,tags:list<string>> in the dataset schema but this line holds a string")]
+    [InlineData("""{"id":1,"m":{"k":{"n":1.5,"tags":[]}}}""", "field 'm[\"k\"].n' is int64 in the schema but this line holds a number")]
+    [InlineData("""{"id":1,"m":{"k":"text"}}""", "field 'm[\"k\"]' is struct<n:int64,tags:list<string>> in the schema but this line holds a string")]
     [InlineData("""{"id":1,"m":{"k":{"n":1,"tags":[],"extra":2}}}""", "a field 'extra' the schema lacks")]
     [InlineData("""{"id":1,"m":{"k":{"n":1,"tags":["t"]}}}""", "list 'm.value.tags' has an element, where the sample had only empty lists")]
     [InlineData("""{"id":1,"m":null}""", "field 'm' is not nullable in the schema but this line holds null")]
