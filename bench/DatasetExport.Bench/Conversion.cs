@@ -12,7 +12,8 @@ public sealed record Conversion(
     FileType FileType,
     CompressionKind Compression,
     string DuckDbCopyOptions,
-    string DuckDbExtension)
+    string DuckDbExtension,
+    string? Dataset = null)
 {
     public static readonly IReadOnlyList<Conversion> All =
     [
@@ -22,12 +23,25 @@ public sealed record Conversion(
         new("jsonl-parquet-snappy", BatchFormat.JsonLines, FileType.Parquet, CompressionKind.Snappy, "FORMAT parquet, COMPRESSION snappy", ".parquet"),
     ];
 
+    /// <summary>
+    /// Conversions run only when named in --conversions: the JSON Lines events with an object whose keys are data
+    /// (<see cref="SyntheticLake.JsonEventsWithMaps"/>), which the engine and DuckDB both infer as a map.
+    /// </summary>
+    public static readonly IReadOnlyList<Conversion> Optional =
+    [
+        new("jsonl-maps-parquet-snappy", BatchFormat.JsonLines, FileType.Parquet, CompressionKind.Snappy, "FORMAT parquet, COMPRESSION snappy", ".parquet",
+            SyntheticLake.JsonEventsWithMaps),
+    ];
+
     /// <summary>The lake dataset this conversion reads.</summary>
-    public string DatasetId => SyntheticLake.DatasetId(Source);
+    public string DatasetId => Dataset ?? SyntheticLake.DatasetId(Source);
+
+    /// <summary>Whether the dataset has the map column, which the output check counts the entries of.</summary>
+    public bool HasMaps => DatasetId == SyntheticLake.JsonEventsWithMaps;
 
     public static Conversion Find(string name) =>
-        All.FirstOrDefault(c => c.Name == name)
-        ?? throw new FormatException($"Unknown conversion '{name}'; known: {string.Join(", ", All.Select(c => c.Name))}.");
+        All.Concat(Optional).FirstOrDefault(c => c.Name == name)
+        ?? throw new FormatException($"Unknown conversion '{name}'; known: {string.Join(", ", All.Concat(Optional).Select(c => c.Name))}.");
 
     /// <summary>DuckDB's table function reading every batch of the source dataset.</summary>
     public string DuckDbSource(string lakePath)

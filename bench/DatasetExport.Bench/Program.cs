@@ -33,7 +33,7 @@ if (options.RunFileSaves is { } runFileSaves)
 if (options.ScheduleThrottleFlows is { } dueFlows)
 {
     Directory.CreateDirectory(options.WorkFolder);
-    var throttleLake = SyntheticLake.Ensure(options.WorkFolder, options.Rows.Min(), options.Batches, options.Seed);
+    var throttleLake = SyntheticLake.Ensure(options.WorkFolder, options.Rows.Min(), options.Batches, options.Seed, [options.Conversions[0].DatasetId]);
     var throttle = await ThrottleBenchmark.RunAsync(options.WorkFolder, throttleLake, options.Conversions[0], dueFlows, [1, 4], options.RepsFor(0));
     Console.WriteLine(throttle);
     if (options.MarkdownPath is not null) File.WriteAllText(options.MarkdownPath, throttle);
@@ -60,14 +60,14 @@ for (var sizeIndex = 0; sizeIndex < options.Rows.Count; sizeIndex++)
 {
     var rows = options.Rows[sizeIndex];
     var clock = Stopwatch.StartNew();
-    var lake = SyntheticLake.Ensure(options.WorkFolder, rows, options.Batches, options.Seed);
+    var lake = SyntheticLake.Ensure(options.WorkFolder, rows, options.Batches, options.Seed, options.Conversions.Select(c => c.DatasetId));
     var expected = OutputCheck.Source(lake);
     Console.WriteLine($"== {rows:N0} rows: lake {lake} ready in {clock.Elapsed.TotalSeconds:F1} s ({expected}; " +
         $"Parquet {SyntheticLake.DatasetBytes(lake, BatchFormat.Parquet) / 1e6:F1} MB, JSON Lines {SyntheticLake.DatasetBytes(lake, BatchFormat.JsonLines) / 1e6:F1} MB)");
     if (expected.Records != rows) throw new InvalidOperationException($"The lake holds {expected.Records} records instead of {rows}.");
     if (options.GenerateOnly) continue;
 
-    var sized = options.Conversions.Select(c => new ConversionMeasurement(rows, c, SyntheticLake.DatasetBytes(lake, c.Source))).ToList();
+    var sized = options.Conversions.Select(c => new ConversionMeasurement(rows, c, SyntheticLake.DatasetBytes(lake, c.DatasetId, c.Source))).ToList();
     string Output(Conversion conversion, string tool) => Path.Combine(options.WorkFolder, "out", rows.ToString(), conversion.Name, tool);
 
     var reps = options.RepsFor(sizeIndex);
@@ -91,12 +91,13 @@ for (var sizeIndex = 0; sizeIndex < options.Rows.Count; sizeIndex++)
     foreach (var measurement in sized)
     {
         var conversion = measurement.Conversion;
-        var engineCounts = OutputCheck.Count(ChildRun.DataFiles(Output(conversion, ChildRun.Engine)), conversion.FileType);
-        var duckDbCounts = OutputCheck.Count(ChildRun.DataFiles(Output(conversion, ChildRun.DuckDb)), conversion.FileType);
-        measurement.CheckPassed = engineCounts == expected && duckDbCounts == expected;
+        var source = OutputCheck.Source(lake, conversion);
+        var engineCounts = OutputCheck.Count(ChildRun.DataFiles(Output(conversion, ChildRun.Engine)), conversion.FileType, conversion.HasMaps);
+        var duckDbCounts = OutputCheck.Count(ChildRun.DataFiles(Output(conversion, ChildRun.DuckDb)), conversion.FileType, conversion.HasMaps);
+        measurement.CheckPassed = source.Records == rows && engineCounts == source && duckDbCounts == source;
         measurement.Check = measurement.CheckPassed
-            ? $"both {expected.Records:N0}"
-            : $"MISMATCH: expected {expected}, engine {engineCounts}, DuckDB {duckDbCounts}";
+            ? $"both {source.Records:N0}" + (source.MapEntries is { } entries ? $" ({entries:N0} map entries)" : "")
+            : $"MISMATCH: expected {source}, engine {engineCounts}, DuckDB {duckDbCounts}";
         Console.WriteLine($"   check {conversion.Name}: {measurement.Check}");
         if (options.Stages && rows == options.Rows.Min())
         {
