@@ -17,8 +17,8 @@ public sealed class BenchOptions
           --work DIR             lake, outputs and servers go here (default /tmp/datasetexport-bench)
           --conversions LIST     comma-separated subset of: parquet-jsonl-gzip, parquet-parquet-snappy,
                                  parquet-parquet-zstd, jsonl-parquet-snappy (default all of these), and
-                                 jsonl-maps-parquet-snappy (JSON Lines whose attributes object has data as keys,
-                                 inferred as a map by both tools; only when named)
+                                 jsonl-maps-parquet-snappy, parquet-maps-jsonl-gzip (the events with a map column:
+                                 in JSON an attributes object whose keys are data; only when named)
           --stages               also time the engine's stages (lake scan, read, write, hash, copy) per conversion,
                                  at the smallest size
           --no-uploads           skip the upload comparison

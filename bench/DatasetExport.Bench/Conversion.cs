@@ -24,20 +24,23 @@ public sealed record Conversion(
     ];
 
     /// <summary>
-    /// Conversions run only when named in --conversions: the JSON Lines events with an object whose keys are data
-    /// (<see cref="SyntheticLake.JsonEventsWithMaps"/>), which the engine and DuckDB both infer as a map.
+    /// Conversions run only when named in --conversions, of the events with a map: as JSON Lines an object whose keys are
+    /// data (<see cref="SyntheticLake.JsonEventsWithMaps"/>), which the engine and DuckDB both infer as a map, and as
+    /// Parquet a MAP column (<see cref="SyntheticLake.ParquetEventsWithMaps"/>), written to JSON as such objects.
     /// </summary>
     public static readonly IReadOnlyList<Conversion> Optional =
     [
         new("jsonl-maps-parquet-snappy", BatchFormat.JsonLines, FileType.Parquet, CompressionKind.Snappy, "FORMAT parquet, COMPRESSION snappy", ".parquet",
             SyntheticLake.JsonEventsWithMaps),
+        new("parquet-maps-jsonl-gzip", BatchFormat.Parquet, FileType.Json, CompressionKind.Gzip, "FORMAT json, COMPRESSION gzip", ".json.gz",
+            SyntheticLake.ParquetEventsWithMaps),
     ];
 
     /// <summary>The lake dataset this conversion reads.</summary>
     public string DatasetId => Dataset ?? SyntheticLake.DatasetId(Source);
 
     /// <summary>Whether the dataset has the map column, which the output check counts the entries of.</summary>
-    public bool HasMaps => DatasetId == SyntheticLake.JsonEventsWithMaps;
+    public bool HasMaps => SyntheticLake.HasMaps(DatasetId);
 
     public static Conversion Find(string name) =>
         All.Concat(Optional).FirstOrDefault(c => c.Name == name)

@@ -6,14 +6,24 @@ namespace DatasetExport.Bench;
 
 /// <summary>
 /// Writes the benchmark lake with DuckDB: a web-events dataset as Parquet batches (snappy, DuckDB's default row
-/// groups), the same rows as JSON Lines batches and, when a conversion asks for it, those JSON Lines rows with an
-/// object whose keys are data. Every value derives from the row number and the seed through DuckDB's hash(), so the
+/// groups), the same rows as JSON Lines batches and, when a conversion asks for them, those rows with a map (in JSON
+/// an object whose keys are data), as JSON Lines and as Parquet. Every value derives from the row number and the seed through DuckDB's hash(), so the
 /// same rows, seed and batch count always give the same data.
 /// </summary>
 public static class SyntheticLake
 {
     /// <summary>The web events as JSON Lines with <c>attributes</c>, an object of 0 to 6 keys out of 2,000 names.</summary>
     public const string JsonEventsWithMaps = "web_events_jsonl_maps";
+
+    /// <summary>The same rows as Parquet batches, <c>attributes</c> a MAP(VARCHAR, BIGINT) column.</summary>
+    public const string ParquetEventsWithMaps = "web_events_parquet_maps";
+
+    /// <summary>The datasets whose rows carry the attributes map.</summary>
+    public static bool HasMaps(string datasetId) => datasetId is JsonEventsWithMaps or ParquetEventsWithMaps;
+
+    /// <summary>The format of a dataset's batches.</summary>
+    public static BatchFormat FormatOf(string datasetId) =>
+        datasetId == DatasetId(BatchFormat.Parquet) || datasetId == ParquetEventsWithMaps ? BatchFormat.Parquet : BatchFormat.JsonLines;
 
     public static string DatasetId(BatchFormat format) => format == BatchFormat.Parquet ? "web_events_parquet" : "web_events_jsonl";
 
@@ -37,8 +47,8 @@ public static class SyntheticLake
             var folder = Path.Combine(lake, datasetId);
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
             Directory.CreateDirectory(folder);
-            var format = datasetId == DatasetId(BatchFormat.Parquet) ? BatchFormat.Parquet : BatchFormat.JsonLines;
-            var withMaps = datasetId == JsonEventsWithMaps;
+            var format = FormatOf(datasetId);
+            var withMaps = HasMaps(datasetId);
             for (var batch = 0; batch < batches; batch++)
             {
                 var first = rows * batch / batches;
