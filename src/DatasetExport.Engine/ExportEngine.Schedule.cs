@@ -92,7 +92,8 @@ public sealed partial class ExportEngine
     private FlowRecord? CurrentFlow(FlowRecord flow) => State.GetFlow(flow.Id) is { Enabled: true } current ? current : null;
 
     /// <summary>
-    /// Runs each flow's <paramref name="work"/>, at most <paramref name="limit"/> at once and in order of start, and returns
+    /// Runs each flow's <paramref name="work"/> (Invoke-ExportSchedule's due flows, Start-ExportRun's flows), at most
+    /// <paramref name="limit"/> at once and in order of start, and returns
     /// their runs in the order of the work. One not started when <paramref name="cancellationToken"/> is cancelled never starts;
     /// nor does one not started when another failed (an exception other than the cancellation, e.g. an unusable state store):
     /// the others still exporting end, then that exception is thrown, as flows run one after another stopped at the first.
