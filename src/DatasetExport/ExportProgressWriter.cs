@@ -26,10 +26,12 @@ internal static class ExportProgressWriter
     /// <paramref name="activity"/> titles the final "Done" record. When the export throws, the runs that ended before were
     /// written; the exception follows. <paramref name="export"/> may warn (its second argument, callable on any thread):
     /// each warning is written in its place among the runs, so one said before a failed run stops the command
-    /// (-ErrorAction Stop) is not lost with it.
+    /// (-ErrorAction Stop) is not lost with it. It may also write errors (its third argument, callable on any thread: a flow
+    /// refused among others that run), each in its place too, so -ErrorAction Stop stops the command there.
     /// </summary>
     public static IReadOnlyList<RunRecord> Run(
-        DatasetExportCmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Action<string>, Task<IReadOnlyList<RunRecord>>> export)
+        DatasetExportCmdlet cmdlet, string activity,
+        Func<IProgress<ExportProgress>, Action<string>, Action<ErrorRecord>, Task<IReadOnlyList<RunRecord>>> export)
     {
         // Progress reports and log messages share one queue, so the pipeline thread writes them in the order they happened.
         var reports = Channel.CreateUnbounded<Report>(new UnboundedChannelOptions { SingleReader = true });
@@ -37,9 +39,10 @@ internal static class ExportProgressWriter
         var engine = cmdlet.Engine;
         engine.Log = message => reports.Writer.TryWrite(new Report(null, message));
         void Warn(string warning) => reports.Writer.TryWrite(new Report(null, null, warning));
+        void Fail(ErrorRecord error) => reports.Writer.TryWrite(new Report(null, null, Error: error));
         try
         {
-            var running = Task.Run(() => export(progress, Warn));
+            var running = Task.Run(() => export(progress, Warn, Fail));
             running.ContinueWith(_ => reports.Writer.TryComplete(), TaskScheduler.Default);
             var bars = new ProgressBars(cmdlet);
             try
@@ -84,7 +87,7 @@ internal static class ExportProgressWriter
         }
     }
 
-    /// <summary>Writes every run as it ends, every warning and log message, and the progress worth drawing, until the export ends.</summary>
+    /// <summary>Writes every run as it ends, every warning, error and log message, and the progress worth drawing, until the export ends.</summary>
     private static void Pump(DatasetExportCmdlet cmdlet, ChannelReader<Report> reports, ProgressBars bars)
     {
         while (reports.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
@@ -104,6 +107,11 @@ internal static class ExportProgressWriter
                     cmdlet.WriteWarning(warning);
                     continue;
                 }
+                if (report.Error is { } error)
+                {
+                    cmdlet.WriteError(error);
+                    continue;
+                }
                 var progress = report.Progress!;
                 if (progress.EndedRun is { } run)
                 {
@@ -121,7 +129,7 @@ internal static class ExportProgressWriter
     private static bool SameDataset(ExportProgress a, ExportProgress b) => a.FlowName == b.FlowName && a.DatasetIndex == b.DatasetIndex;
 
     /// <summary>
-    /// A progress bar per flow exporting (several at once under Invoke-ExportSchedule -ThrottleLimit), each drawn at most every
+    /// A progress bar per flow exporting (several at once under -ThrottleLimit), each drawn at most every
     /// <see cref="ProgressInterval"/> unless its dataset changed, and taken down when its flow is done; ids are reused, so
     /// flows exporting one after another share one bar.
     /// </summary>
@@ -181,8 +189,8 @@ internal static class ExportProgressWriter
         };
     }
 
-    /// <summary>One queued item: a progress report, a log message or a warning.</summary>
-    private readonly record struct Report(ExportProgress? Progress, string? LogMessage, string? Warning = null);
+    /// <summary>One queued item: a progress report, a log message, a warning or an error.</summary>
+    private readonly record struct Report(ExportProgress? Progress, string? LogMessage, string? Warning = null, ErrorRecord? Error = null);
 
     /// <summary>Called on engine threads: only queues the report for the pipeline thread.</summary>
     private sealed class ChannelProgress(ChannelWriter<Report> writer) : IProgress<ExportProgress>
