@@ -52,7 +52,7 @@ internal static class ExportProgressWriter
             catch
             {
                 // The command ends before the export: stopped while it wrote (PipelineStoppedException; a -TimeoutSeconds of
-                // ForEach-Object -Parallel; a command downstream that threw), or a write refused (a failed run's error with
+                // ForEach-Object -Parallel; a command downstream that threw), or a write refused (a failed run's or a refused flow's error with
                 // -ErrorAction Stop; $ProgressPreference or $VerbosePreference 'Stop'). Cancel
                 // the export and wait for it, so it records its runs Failed and deletes their files while the engine, disposed
                 // with this command, is still open. Left running, it lost its state store and left its runs Running, the
