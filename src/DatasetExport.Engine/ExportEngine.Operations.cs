@@ -267,11 +267,13 @@ public sealed partial class ExportEngine
     /// (<see cref="RunAtMostAsync"/>). Flows not started when <paramref name="cancellationToken"/> is cancelled never start.
     /// Returns every run, in the order of the flows; each is also reported to <paramref name="progress"/> as it ends.
     /// <paramref name="progress"/> and <paramref name="refused"/> are called on engine threads, from several flows at once when
-    /// <paramref name="throttleLimit"/> is above 1.
+    /// <paramref name="throttleLimit"/> is above 1. <paramref name="beforeEachFlow"/>, when given, is awaited when a flow's turn
+    /// comes, before it is read again and started (<see cref="RunAtMostAsync"/>).
     /// </summary>
     public async Task<IReadOnlyList<RunRecord>> RunFlowsAsync(
         IReadOnlyList<FlowRecord> flows, string lakePath, IProgress<ExportProgress>? progress, Action<FlowRecord, Exception> refused,
-        CancellationToken cancellationToken, IReadOnlyCollection<string>? datasetIds = null, int throttleLimit = 1)
+        CancellationToken cancellationToken, IReadOnlyCollection<string>? datasetIds = null, int throttleLimit = 1,
+        Func<CancellationToken, Task>? beforeEachFlow = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(throttleLimit, 1);
         var work = flows.Select<FlowRecord, Func<Task<IReadOnlyList<RunRecord>>>>(flow => async () =>
@@ -289,7 +291,7 @@ public sealed partial class ExportEngine
                 return [];
             }
         }).ToList();
-        return await RunAtMostAsync(work, throttleLimit, cancellationToken).ConfigureAwait(false);
+        return await RunAtMostAsync(work, throttleLimit, cancellationToken, beforeEachFlow).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -24,30 +24,26 @@ internal static class ExportProgressWriter
     /// <summary>
     /// Runs <paramref name="export"/>, writing each run as it ends, and returns its runs (all written by then);
     /// <paramref name="activity"/> titles the final "Done" record. When the export throws, the runs that ended before were
-    /// written; the exception follows. <paramref name="export"/> may warn (its second argument, callable on any thread):
-    /// each warning is written in its place among the runs, so one said before a failed run stops the command
-    /// (-ErrorAction Stop) is not lost with it. It may also write errors (its third argument, callable on any thread: a flow
-    /// refused among others that run), each in its place too, so -ErrorAction Stop stops the command there.
+    /// written; the exception follows. <paramref name="export"/> reports through its <see cref="ExportReports"/> (callable on
+    /// any thread): progress, warnings and errors are each written in their place among the runs, so a warning said before a
+    /// failed run stops the command (-ErrorAction Stop) is not lost with it, and an error (a flow refused among others that
+    /// run) stops the command there with -ErrorAction Stop.
     /// </summary>
-    public static IReadOnlyList<RunRecord> Run(
-        DatasetExportCmdlet cmdlet, string activity,
-        Func<IProgress<ExportProgress>, Action<string>, Action<ErrorRecord>, Task<IReadOnlyList<RunRecord>>> export)
+    public static IReadOnlyList<RunRecord> Run(DatasetExportCmdlet cmdlet, string activity, Func<ExportReports, Task<IReadOnlyList<RunRecord>>> export)
     {
         // Progress reports and log messages share one queue, so the pipeline thread writes them in the order they happened.
-        var reports = Channel.CreateUnbounded<Report>(new UnboundedChannelOptions { SingleReader = true });
-        var progress = new ChannelProgress(reports.Writer);
+        var queue = Channel.CreateUnbounded<Report>(new UnboundedChannelOptions { SingleReader = true });
+        var reports = new ExportReports(queue.Writer);
         var engine = cmdlet.Engine;
-        engine.Log = message => reports.Writer.TryWrite(new Report(null, message));
-        void Warn(string warning) => reports.Writer.TryWrite(new Report(null, null, warning));
-        void Fail(ErrorRecord error) => reports.Writer.TryWrite(new Report(null, null, Error: error));
+        engine.Log = message => queue.Writer.TryWrite(new Report(null, message));
         try
         {
-            var running = Task.Run(() => export(progress, Warn, Fail));
-            running.ContinueWith(_ => reports.Writer.TryComplete(), TaskScheduler.Default);
+            var running = Task.Run(() => export(reports));
+            running.ContinueWith(_ => queue.Writer.TryComplete(), TaskScheduler.Default);
             var bars = new ProgressBars(cmdlet);
             try
             {
-                Pump(cmdlet, reports.Reader, bars);
+                Pump(cmdlet, queue.Reader, bars);
             }
             catch
             {
@@ -110,6 +106,11 @@ internal static class ExportProgressWriter
                 if (report.Error is { } error)
                 {
                     cmdlet.WriteError(error);
+                    continue;
+                }
+                if (report.Written is { } written)
+                {
+                    written.TrySetResult();
                     continue;
                 }
                 var progress = report.Progress!;
@@ -189,12 +190,35 @@ internal static class ExportProgressWriter
         };
     }
 
-    /// <summary>One queued item: a progress report, a log message, a warning or an error.</summary>
-    private readonly record struct Report(ExportProgress? Progress, string? LogMessage, string? Warning = null, ErrorRecord? Error = null);
+    /// <summary>
+    /// One queued item: a progress report, a log message, a warning, an error, or a mark the pipeline thread completes once it
+    /// wrote everything queued before it.
+    /// </summary>
+    internal readonly record struct Report(
+        ExportProgress? Progress, string? LogMessage, string? Warning = null, ErrorRecord? Error = null, TaskCompletionSource? Written = null);
 
-    /// <summary>Called on engine threads: only queues the report for the pipeline thread.</summary>
-    private sealed class ChannelProgress(ChannelWriter<Report> writer) : IProgress<ExportProgress>
+    /// <summary>What an export running on engine threads tells the pipeline thread: each call only queues it.</summary>
+    internal sealed class ExportReports(ChannelWriter<Report> writer) : IProgress<ExportProgress>
     {
-        public void Report(ExportProgress value) => writer.TryWrite(new Report(value, null));
+        /// <summary>The export's progress, runs as they end included.</summary>
+        public IProgress<ExportProgress> Progress => this;
+
+        void IProgress<ExportProgress>.Report(ExportProgress value) => writer.TryWrite(new Report(value, null));
+
+        public void Warn(string warning) => writer.TryWrite(new Report(null, null, warning));
+
+        public void WriteError(ErrorRecord error) => writer.TryWrite(new Report(null, null, Error: error));
+
+        /// <summary>
+        /// Completes once the pipeline thread wrote everything reported before (and the commands downstream took it): the engine
+        /// awaits it before each flow starts, so a failed run whose error stops the command (-ErrorAction Stop) stops the flows
+        /// after it before they start. Cancelled with the command's export (Ctrl+C, or the command stopping at that error).
+        /// </summary>
+        public Task WrittenAsync(CancellationToken cancellationToken)
+        {
+            // Completed on the pipeline thread: the export's continuation must not run there.
+            var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return writer.TryWrite(new Report(null, null, Written: written)) ? written.Task.WaitAsync(cancellationToken) : Task.CompletedTask;
+        }
     }
 }

@@ -35,7 +35,7 @@ namespace DatasetExport.Commands;
 public sealed class StartExportRunCommand : DatasetExportCmdlet
 {
     /// <summary>
-    /// The flows this command has run. Each runs once per command, however often it comes in (every failed run of a flow
+    /// The flows this command has run (or gathered, with -ThrottleLimit above 1). Each runs once per command, however often it comes in (every failed run of a flow
     /// piped back in): a second run in the same minute would write into the same exportTime= folders.
     /// </summary>
     private readonly HashSet<Guid> _flowsRun = new();
@@ -120,8 +120,8 @@ public sealed class StartExportRunCommand : DatasetExportCmdlet
     {
         var activity = flows.Count == 1 ? $"Exporting flow '{flows[0].Name}'" : "Exporting flows";
         Guard(() => ExportProgressWriter.Run(this, activity,
-            (progress, _, writeError) => Engine.RunFlowsAsync(flows, lakePath, progress,
-                (flow, refusal) => writeError(ToErrorRecord(refusal, flow.Name)), StopToken, Dataset, ThrottleLimit)),
+            reports => Engine.RunFlowsAsync(flows, lakePath, reports.Progress,
+                (flow, refusal) => reports.WriteError(ToErrorRecord(refusal, flow.Name)), StopToken, Dataset, ThrottleLimit, reports.WrittenAsync)),
             flows.Count == 1 ? flows[0].Name : null);
     }
 }

@@ -175,6 +175,31 @@ public sealed class ThrottledFlowRunTests : IDisposable
     }
 
     [Fact]
+    public async Task A_flow_starts_only_once_the_caller_wrote_the_runs_before_it_and_not_when_it_stopped_meanwhile()
+    {
+        using var stop = new CancellationTokenSource();
+        var ended = 0;
+        var endedAtEachTurn = new ConcurrentQueue<int>();
+        var progress = new InlineProgress<ExportProgress>(report =>
+        {
+            if (report.EndedRun is not null) Interlocked.Increment(ref ended);
+        });
+        Task BeforeEachFlow(CancellationToken cancellationToken)
+        {
+            endedAtEachTurn.Enqueue(Volatile.Read(ref ended));
+            // The command writing first's run stops there (-ErrorAction Stop), before second starts.
+            if (endedAtEachTurn.Count == 2) stop.Cancel();
+            return Task.CompletedTask;
+        }
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _fixture.Engine.RunFlowsAsync(
+            _flows.Take(3).ToList(), _fixture.Lake, progress, (_, _) => { }, stop.Token, throttleLimit: 1, beforeEachFlow: BeforeEachFlow));
+
+        Assert.Equal([0, 1], endedAtEachTurn);
+        Assert.Equal(["first"], _fixture.Engine.State.ListRuns().Select(run => run.FlowName));
+    }
+
+    [Fact]
     public async Task A_limit_below_one_is_refused_before_anything_runs()
     {
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => RunFlowsAsync(_flows, limit: 0));
