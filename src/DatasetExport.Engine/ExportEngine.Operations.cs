@@ -255,6 +255,52 @@ public sealed partial class ExportEngine
         return await ExportRunsAsync(flow, destination, target, lake, runs, progress, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// <c>Start-ExportRun</c> of several flows: runs each of <paramref name="flows"/> now as <see cref="RunFlowAsync(FlowRecord, string,
+    /// IProgress{ExportProgress}?, CancellationToken, IReadOnlyCollection{string}?)"/> does (only <paramref name="datasetIds"/> of each
+    /// when given), up to <paramref name="throttleLimit"/> flows at once and in the order given (each flow's datasets one after
+    /// another; 1 runs the flows one after another). A flow waiting its turn is read again when it starts, so a change made
+    /// meanwhile counts (one removed meanwhile is refused NotFound). A flow refused with an error of its own before it recorded
+    /// a run (<see cref="IsFlowRefusal"/>: another session still exports one of its datasets, its destination is gone or cannot
+    /// be opened, a dataset it does not export) is told to <paramref name="refused"/> and the others run, as one after another
+    /// they did; any other exception stops the flows waiting their turn, and is thrown once those exporting ended
+    /// (<see cref="RunAtMostAsync"/>). Flows not started when <paramref name="cancellationToken"/> is cancelled never start.
+    /// Returns every run, in the order of the flows; each is also reported to <paramref name="progress"/> as it ends.
+    /// <paramref name="progress"/> and <paramref name="refused"/> are called on engine threads, from several flows at once when
+    /// <paramref name="throttleLimit"/> is above 1. <paramref name="beforeEachFlow"/>, when given, is awaited when a flow's turn
+    /// comes, before it is read again and started (<see cref="RunAtMostAsync"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<RunRecord>> RunFlowsAsync(
+        IReadOnlyList<FlowRecord> flows, string lakePath, IProgress<ExportProgress>? progress, Action<FlowRecord, Exception> refused,
+        CancellationToken cancellationToken, IReadOnlyCollection<string>? datasetIds = null, int throttleLimit = 1,
+        Func<CancellationToken, Task>? beforeEachFlow = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(throttleLimit, 1);
+        var work = flows.Select<FlowRecord, Func<Task<IReadOnlyList<RunRecord>>>>(flow => async () =>
+        {
+            try
+            {
+                // The flow as stored when its turn comes: it may have waited for others while another session changed it.
+                var current = State.GetFlow(flow.Id)
+                    ?? throw new StateException(StateFailure.NotFound, $"Flow '{flow.Name}' was removed before it started.");
+                return await RunFlowAsync(current, lakePath, progress, cancellationToken, datasetIds).ConfigureAwait(false);
+            }
+            catch (Exception refusal) when (IsFlowRefusal(refusal) && !cancellationToken.IsCancellationRequested)
+            {
+                refused(flow, refusal);
+                return [];
+            }
+        }).ToList();
+        return await RunAtMostAsync(work, throttleLimit, cancellationToken, beforeEachFlow).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The errors a flow's run is refused with, each with a message fit for the user (the kinds the operations throw, as the
+    /// module reports them): one flow's, which leave the other flows of a <see cref="RunFlowsAsync"/> to run.
+    /// </summary>
+    private static bool IsFlowRefusal(Exception error) =>
+        error is LakeException or StateException or DestinationException or BatchReadException or ArgumentException;
+
     /// <summary>The flow's own spelling of each of <paramref name="datasetIds"/>, in the flow's order; ArgumentException for one not in the flow.</summary>
     private static List<string> DatasetsOfFlow(FlowRecord flow, IReadOnlyCollection<string> datasetIds)
     {

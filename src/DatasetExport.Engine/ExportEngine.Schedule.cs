@@ -55,11 +55,12 @@ public sealed partial class ExportEngine
     /// <paramref name="progress"/> as it ends (<see cref="ExportProgress.EndedRun"/>), so the runs of flows that ended are known
     /// even when a later flow throws. <paramref name="progress"/>
     /// and <paramref name="deferred"/> (each slot left for later because a dataset is still exporting) are called on engine
-    /// threads, from several flows at once when <paramref name="throttleLimit"/> is above 1.
+    /// threads, from several flows at once when <paramref name="throttleLimit"/> is above 1. <paramref name="beforeEachFlow"/>,
+    /// when given, is awaited when a flow's turn comes, before it is read and claimed (<see cref="RunAtMostAsync"/>).
     /// </summary>
     public async Task<IReadOnlyList<RunRecord>> RunDueFlowsAsync(
         string lakePath, IReadOnlyCollection<string>? flowNames, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
-        Action<DeferredSlot>? deferred = null, int throttleLimit = 1)
+        Action<DeferredSlot>? deferred = null, int throttleLimit = 1, Func<CancellationToken, Task>? beforeEachFlow = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(throttleLimit, 1);
         var lake = new FolderLake(lakePath, State);
@@ -82,7 +83,7 @@ public sealed partial class ExportEngine
                 ? RunSlotAsync(current, slot, lake, progress, deferred, cancellationToken)
                 : Task.FromResult<IReadOnlyList<RunRecord>>([]));
         }
-        return await RunAtMostAsync(work, throttleLimit, cancellationToken).ConfigureAwait(false);
+        return await RunAtMostAsync(work, throttleLimit, cancellationToken, beforeEachFlow).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -92,13 +93,19 @@ public sealed partial class ExportEngine
     private FlowRecord? CurrentFlow(FlowRecord flow) => State.GetFlow(flow.Id) is { Enabled: true } current ? current : null;
 
     /// <summary>
-    /// Runs each flow's <paramref name="work"/>, at most <paramref name="limit"/> at once and in order of start, and returns
+    /// Runs each flow's <paramref name="work"/> (Invoke-ExportSchedule's due flows, Start-ExportRun's flows), at most
+    /// <paramref name="limit"/> at once and in order of start, and returns
     /// their runs in the order of the work. One not started when <paramref name="cancellationToken"/> is cancelled never starts;
     /// nor does one not started when another failed (an exception other than the cancellation, e.g. an unusable state store):
     /// the others still exporting end, then that exception is thrown, as flows run one after another stopped at the first.
+    /// <paramref name="beforeStart"/>, when given, is awaited when a flow's turn comes, before it starts: a command awaits there
+    /// its pipeline thread's writing of the runs reported so far, so that a failed run whose error stops the command
+    /// (-ErrorAction Stop), which cancels <paramref name="cancellationToken"/>, stops a flow waiting its turn before it starts
+    /// (and claims a slot it would not redo), not once it started, however long the commands downstream take with that run.
     /// </summary>
     private static async Task<IReadOnlyList<RunRecord>> RunAtMostAsync(
-        IReadOnlyList<Func<Task<IReadOnlyList<RunRecord>>>> work, int limit, CancellationToken cancellationToken)
+        IReadOnlyList<Func<Task<IReadOnlyList<RunRecord>>>> work, int limit, CancellationToken cancellationToken,
+        Func<CancellationToken, Task>? beforeStart = null)
     {
         using var turns = new SemaphoreSlim(limit);
         using var failed = new CancellationTokenSource();
@@ -110,6 +117,12 @@ public sealed partial class ExportEngine
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 if (failed.IsCancellationRequested) return [];
+                if (beforeStart is not null)
+                {
+                    await beforeStart(cancellationToken).ConfigureAwait(false);
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (failed.IsCancellationRequested) return [];
+                }
                 return await Task.Run(flowWork, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception) when (!cancellationToken.IsCancellationRequested)

@@ -24,32 +24,31 @@ internal static class ExportProgressWriter
     /// <summary>
     /// Runs <paramref name="export"/>, writing each run as it ends, and returns its runs (all written by then);
     /// <paramref name="activity"/> titles the final "Done" record. When the export throws, the runs that ended before were
-    /// written; the exception follows. <paramref name="export"/> may warn (its second argument, callable on any thread):
-    /// each warning is written in its place among the runs, so one said before a failed run stops the command
-    /// (-ErrorAction Stop) is not lost with it.
+    /// written; the exception follows. <paramref name="export"/> reports through its <see cref="ExportReports"/> (callable on
+    /// any thread): progress, warnings and errors are each written in their place among the runs, so a warning said before a
+    /// failed run stops the command (-ErrorAction Stop) is not lost with it, and an error (a flow refused among others that
+    /// run) stops the command there with -ErrorAction Stop.
     /// </summary>
-    public static IReadOnlyList<RunRecord> Run(
-        DatasetExportCmdlet cmdlet, string activity, Func<IProgress<ExportProgress>, Action<string>, Task<IReadOnlyList<RunRecord>>> export)
+    public static IReadOnlyList<RunRecord> Run(DatasetExportCmdlet cmdlet, string activity, Func<ExportReports, Task<IReadOnlyList<RunRecord>>> export)
     {
         // Progress reports and log messages share one queue, so the pipeline thread writes them in the order they happened.
-        var reports = Channel.CreateUnbounded<Report>(new UnboundedChannelOptions { SingleReader = true });
-        var progress = new ChannelProgress(reports.Writer);
+        var queue = Channel.CreateUnbounded<Report>(new UnboundedChannelOptions { SingleReader = true });
+        var reports = new ExportReports(queue.Writer);
         var engine = cmdlet.Engine;
-        engine.Log = message => reports.Writer.TryWrite(new Report(null, message));
-        void Warn(string warning) => reports.Writer.TryWrite(new Report(null, null, warning));
+        engine.Log = message => queue.Writer.TryWrite(new Report(null, message));
         try
         {
-            var running = Task.Run(() => export(progress, Warn));
-            running.ContinueWith(_ => reports.Writer.TryComplete(), TaskScheduler.Default);
+            var running = Task.Run(() => export(reports));
+            running.ContinueWith(_ => queue.Writer.TryComplete(), TaskScheduler.Default);
             var bars = new ProgressBars(cmdlet);
             try
             {
-                Pump(cmdlet, reports.Reader, bars);
+                Pump(cmdlet, queue.Reader, bars);
             }
             catch
             {
                 // The command ends before the export: stopped while it wrote (PipelineStoppedException; a -TimeoutSeconds of
-                // ForEach-Object -Parallel; a command downstream that threw), or a write refused (a failed run's error with
+                // ForEach-Object -Parallel; a command downstream that threw), or a write refused (a failed run's or a refused flow's error with
                 // -ErrorAction Stop; $ProgressPreference or $VerbosePreference 'Stop'). Cancel
                 // the export and wait for it, so it records its runs Failed and deletes their files while the engine, disposed
                 // with this command, is still open. Left running, it lost its state store and left its runs Running, the
@@ -84,7 +83,7 @@ internal static class ExportProgressWriter
         }
     }
 
-    /// <summary>Writes every run as it ends, every warning and log message, and the progress worth drawing, until the export ends.</summary>
+    /// <summary>Writes every run as it ends, every warning, error and log message, and the progress worth drawing, until the export ends.</summary>
     private static void Pump(DatasetExportCmdlet cmdlet, ChannelReader<Report> reports, ProgressBars bars)
     {
         while (reports.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
@@ -104,6 +103,16 @@ internal static class ExportProgressWriter
                     cmdlet.WriteWarning(warning);
                     continue;
                 }
+                if (report.Error is { } error)
+                {
+                    cmdlet.WriteError(error);
+                    continue;
+                }
+                if (report.Written is { } written)
+                {
+                    written.TrySetResult();
+                    continue;
+                }
                 var progress = report.Progress!;
                 if (progress.EndedRun is { } run)
                 {
@@ -121,7 +130,7 @@ internal static class ExportProgressWriter
     private static bool SameDataset(ExportProgress a, ExportProgress b) => a.FlowName == b.FlowName && a.DatasetIndex == b.DatasetIndex;
 
     /// <summary>
-    /// A progress bar per flow exporting (several at once under Invoke-ExportSchedule -ThrottleLimit), each drawn at most every
+    /// A progress bar per flow exporting (several at once under -ThrottleLimit), each drawn at most every
     /// <see cref="ProgressInterval"/> unless its dataset changed, and taken down when its flow is done; ids are reused, so
     /// flows exporting one after another share one bar.
     /// </summary>
@@ -181,12 +190,35 @@ internal static class ExportProgressWriter
         };
     }
 
-    /// <summary>One queued item: a progress report, a log message or a warning.</summary>
-    private readonly record struct Report(ExportProgress? Progress, string? LogMessage, string? Warning = null);
+    /// <summary>
+    /// One queued item: a progress report, a log message, a warning, an error, or a mark the pipeline thread completes once it
+    /// wrote everything queued before it.
+    /// </summary>
+    internal readonly record struct Report(
+        ExportProgress? Progress, string? LogMessage, string? Warning = null, ErrorRecord? Error = null, TaskCompletionSource? Written = null);
 
-    /// <summary>Called on engine threads: only queues the report for the pipeline thread.</summary>
-    private sealed class ChannelProgress(ChannelWriter<Report> writer) : IProgress<ExportProgress>
+    /// <summary>What an export running on engine threads tells the pipeline thread: each call only queues it.</summary>
+    internal sealed class ExportReports(ChannelWriter<Report> writer) : IProgress<ExportProgress>
     {
-        public void Report(ExportProgress value) => writer.TryWrite(new Report(value, null));
+        /// <summary>The export's progress, runs as they end included.</summary>
+        public IProgress<ExportProgress> Progress => this;
+
+        void IProgress<ExportProgress>.Report(ExportProgress value) => writer.TryWrite(new Report(value, null));
+
+        public void Warn(string warning) => writer.TryWrite(new Report(null, null, warning));
+
+        public void WriteError(ErrorRecord error) => writer.TryWrite(new Report(null, null, Error: error));
+
+        /// <summary>
+        /// Completes once the pipeline thread wrote everything reported before (and the commands downstream took it): the engine
+        /// awaits it before each flow starts, so a failed run whose error stops the command (-ErrorAction Stop) stops the flows
+        /// after it before they start. Cancelled with the command's export (Ctrl+C, or the command stopping at that error).
+        /// </summary>
+        public Task WrittenAsync(CancellationToken cancellationToken)
+        {
+            // Completed on the pipeline thread: the export's continuation must not run there.
+            var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return writer.TryWrite(new Report(null, null, Written: written)) ? written.Task.WaitAsync(cancellationToken) : Task.CompletedTask;
+        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using DatasetExport.Engine.Tests;
@@ -102,6 +103,25 @@ public sealed class AzuriteServer : IDisposable
         var toSign = string.Join('\n', permissions, "", expiry, $"/blob/{AccountName}/{container}", "", "", "", ApiVersion, "c", "", "", "", "", "", "", "");
         return $"{ServiceUri}/{container}?sv={ApiVersion}&se={Uri.EscapeDataString(expiry)}&sr=c&sp={permissions}&sig={Uri.EscapeDataString(Sign(toSign))}";
     }
+
+    /// <summary>
+    /// Freezes Azurite (SIGSTOP): requests to it are accepted by the kernel but wait unanswered until <see cref="Resume"/>;
+    /// a latch that holds an export to it while a test watches what else happens.
+    /// </summary>
+    public void Suspend() => Signal(SignalStop);
+
+    /// <summary>Lets a suspended Azurite answer again (SIGCONT), the requests that waited first.</summary>
+    public void Resume() => Signal(SignalContinue);
+
+    private const int SignalContinue = 18, SignalStop = 19; // Linux x86-64 and arm64
+
+    private void Signal(int signal)
+    {
+        if (kill(_process.Id, signal) != 0) throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}.");
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
 
     public void Dispose()
     {

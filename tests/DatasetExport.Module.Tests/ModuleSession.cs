@@ -71,6 +71,25 @@ public sealed class ModuleSession : IDisposable
     }
 
     /// <summary>
+    /// Runs a script as <see cref="Run"/> does, calling <paramref name="onOutput"/> with each object as the script writes it
+    /// (on the pipeline thread, while the script goes on).
+    /// </summary>
+    public ScriptResult RunObservingOutput(string script, Action<PSObject> onOutput, params object?[] args)
+    {
+        using var shell = PowerShell.Create();
+        shell.Runspace = _runspace;
+        shell.AddScript(script, useLocalScope: true);
+        foreach (var arg in args) shell.AddArgument(arg);
+        using var output = new PSDataCollection<PSObject>();
+        output.DataAdded += (_, added) => onOutput(output[added.Index]);
+        shell.Invoke(null, output);
+        return new ScriptResult(new Collection<PSObject>(output.ToList()), shell.Streams.Error.ToList(), shell.Streams.Progress.ToList(),
+            shell.Streams.Warning.Select(w => w.Message).Concat(shell.Streams.Verbose.Select(v => v.Message))
+                .Concat(shell.Streams.Information.Select(i => i.ToString())).Concat(shell.Streams.Debug.Select(d => d.Message)).ToList(),
+            shell.Streams.Verbose.Select(v => v.Message).ToList());
+    }
+
+    /// <summary>
     /// Runs a script and stops it (as Ctrl+C does) as soon as it writes its first progress record; returns what
     /// the final state of the invocation.
     /// </summary>

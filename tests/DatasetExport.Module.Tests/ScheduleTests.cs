@@ -433,6 +433,37 @@ public sealed class ScheduleTests
     }
 
     [Fact]
+    public void Invoke_ExportSchedule_ErrorAction_Stop_does_not_start_the_next_flow_while_a_command_downstream_takes_the_failed_run()
+    {
+        using var session = new ModuleSession();
+        var occupied = session.Work.Combine("occupied");
+        File.WriteAllText(occupied, "a file where the destination folder should be");
+        WithDefaultLakeAndDestination(session, $"""
+            New-ExportDestination -Name broken -Type Local -Path '{occupied}' -SkipValidation | Out-Null
+            New-ExportFlow -Name a-broken -Destination broken -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            New-ExportFlow -Name b-next -Destination d -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
+            """);
+
+        // The command downstream holds the failed run until b-next has a run (or 2 s went by); the run's error, which stops
+        // the command, is written after it.
+        var result = session.Run("""
+            try {
+                Invoke-ExportSchedule -ErrorAction Stop | ForEach-Object {
+                    $wait = 0
+                    while ($_.Status -eq 'Failed' -and $wait -lt 40 -and -not (Get-ExportRun | Where-Object Flow -eq b-next)) { $wait++; [System.Threading.Thread]::Sleep(50) }
+                }
+            } catch { $_.FullyQualifiedErrorId }
+            """);
+
+        Assert.Equal(["ExportRunFailed,DatasetExport.Commands.InvokeExportScheduleCommand"], result.Output.Select(o => o.BaseObject));
+        // b-next was not started, its slot not claimed: the next invocation runs it. Before, it started while the failed run
+        // was being written, and was cancelled with its slot claimed: a failed run is not redone, so a -Once flow never ran.
+        Assert.Equal(["a-broken"], session.Run("Get-ExportRun").AssertNoErrors().Output.Select(r => (string)r.Properties["Flow"].Value));
+        var next = Assert.Single(session.Run("Invoke-ExportSchedule").AssertNoErrors().Output);
+        Assert.Equal(("b-next", "Succeeded"), ((string)next.Properties["Flow"].Value, next.Properties["Status"].Value.ToString()));
+    }
+
+    [Fact]
     public void Invoke_ExportSchedule_runs_only_the_named_flows_and_reports_unknown_ones()
     {
         using var session = new ModuleSession();

@@ -104,9 +104,9 @@ public sealed class InvokeExportScheduleCommand : DatasetExportCmdlet
         // Each slot left for later is said when it is left, among the runs: one said after them all was lost when a failed
         // run stopped the command (-ErrorAction Stop).
         var runs = ExportProgressWriter.Run(this, "Exporting due flows",
-            (progress, warn) => Engine.RunDueFlowsAsync(lakePath, selected, progress, StopToken,
-                slot => warn($"Flow '{slot.FlowName}': the {slot.Slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC slot was not started. {slot.Reason} A later invocation runs it once that run ends."),
-                ThrottleLimit));
+            reports => Engine.RunDueFlowsAsync(lakePath, selected, reports.Progress, StopToken,
+                slot => reports.Warn($"Flow '{slot.FlowName}': the {slot.Slot.UtcDateTime:yyyy-MM-dd HH:mm} UTC slot was not started. {slot.Reason} A later invocation runs it once that run ends."),
+                ThrottleLimit, reports.WrittenAsync));
         WriteVerbose(runs.Count == 0 ? "No run was started: no flow was due (or another process claimed it)." : $"{runs.Count} run(s) of {runs.Select(r => r.FlowName).Distinct().Count()} flow(s).");
         var failures = runs.Count(EndedBadly);
         if (FailOnError && failures > 0)

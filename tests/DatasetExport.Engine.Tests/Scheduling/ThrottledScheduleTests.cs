@@ -175,6 +175,26 @@ public sealed class ThrottledScheduleTests : IDisposable
     }
 
     [Fact]
+    public async Task A_flow_waiting_its_turn_is_not_claimed_when_the_command_stops_while_it_writes_the_runs_before()
+    {
+        using var stop = new CancellationTokenSource();
+        var turns = 0;
+        Task BeforeEachFlow(CancellationToken cancellationToken)
+        {
+            // Invoke-ExportSchedule stops while it writes first's run (its error with -ErrorAction Stop), before second starts.
+            if (Interlocked.Increment(ref turns) == 2) stop.Cancel();
+            return Task.CompletedTask;
+        }
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, null, stop.Token,
+            throttleLimit: 1, beforeEachFlow: BeforeEachFlow));
+
+        Assert.Equal(["first"], _fixture.Engine.State.ListFlows().Where(flow => flow.LastSlot is not null).Select(flow => flow.Name));
+        // The next invocation runs the slots of the flows that never started.
+        Assert.Equal(["second", "third"], (await _fixture.RunDueAsync()).Select(run => run.FlowName));
+    }
+
+    [Fact]
     public async Task A_limit_below_one_is_refused_before_anything_runs()
     {
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => _fixture.Engine.RunDueFlowsAsync(_fixture.Lake, null, null, default, throttleLimit: 0));
