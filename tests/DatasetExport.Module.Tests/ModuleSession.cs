@@ -105,6 +105,41 @@ public sealed class ModuleSession : IDisposable
         return shell.InvocationStateInfo.State;
     }
 
+    /// <summary>
+    /// Runs a script as <see cref="RunObservingOutput"/> does (<paramref name="onOutput"/> may be null, and is given the
+    /// running shell, e.g. to stop it), but fails the test instead of blocking it when the script has not ended within
+    /// <paramref name="patience"/> (a hang): the script is then stopped. Returns the final state of the invocation with the
+    /// streams; a stopped script's PipelineStoppedException is not thrown.
+    /// </summary>
+    public (PSInvocationState State, ScriptResult Result) RunWithin(TimeSpan patience, string script, Action<PowerShell, PSObject>? onOutput, params object?[] args)
+    {
+        using var shell = PowerShell.Create();
+        shell.Runspace = _runspace;
+        shell.AddScript(script, useLocalScope: true);
+        foreach (var arg in args) shell.AddArgument(arg);
+        using var output = new PSDataCollection<PSObject>();
+        if (onOutput is not null) output.DataAdded += (_, added) => onOutput(shell, output[added.Index]);
+        var running = shell.BeginInvoke<PSObject, PSObject>(null, output);
+        if (!running.AsyncWaitHandle.WaitOne(patience))
+        {
+            shell.BeginStop(null, null);
+            running.AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30));
+            Assert.Fail($"The script did not end within {patience.TotalSeconds:0} s (a hang): {script}");
+        }
+        try
+        {
+            shell.EndInvoke(running);
+        }
+        catch (PipelineStoppedException)
+        {
+            // Stopped by onOutput, as Ctrl+C: the state says so.
+        }
+        return (shell.InvocationStateInfo.State, new ScriptResult(new Collection<PSObject>(output.ToList()), shell.Streams.Error.ToList(), shell.Streams.Progress.ToList(),
+            shell.Streams.Warning.Select(w => w.Message).Concat(shell.Streams.Verbose.Select(v => v.Message))
+                .Concat(shell.Streams.Information.Select(i => i.ToString())).Concat(shell.Streams.Debug.Select(d => d.Message)).ToList(),
+            shell.Streams.Verbose.Select(v => v.Message).ToList()));
+    }
+
     /// <summary>Runs one command with named parameters, so terminating errors and binding errors throw.</summary>
     public Collection<PSObject> Invoke(string command, IDictionary parameters)
     {
