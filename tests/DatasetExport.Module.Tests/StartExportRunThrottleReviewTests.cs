@@ -35,6 +35,64 @@ public sealed class StartExportRunThrottleReviewTests
         Assert.All(runs.Values, status => Assert.NotEqual("Running", status));
     }
 
+    [Fact]
+    public void A_command_downstream_that_throws_while_a_flow_waits_for_its_run_to_be_written_cancels_the_export_and_takes_the_bars_down()
+    {
+        using var session = new ModuleSession();
+        WithFlows(session, "a", "b", "c");
+
+        var (state, result) = session.RunWithin(Patience, """
+            try { Start-ExportRun a, b, c -ThrottleLimit 2 | ForEach-Object { throw "downstream failed at $($_.Flow)" } }
+            catch { "caught: $_" }
+            """, null);
+
+        Assert.Equal(PSInvocationState.Completed, state);
+        Assert.StartsWith("caught: downstream failed at ", (string)result.Output.Single().BaseObject);
+        var runs = RunsByFlow(session);
+        Assert.DoesNotContain("c", runs.Keys);
+        Assert.All(runs.Values, status => Assert.NotEqual("Running", status));
+        Assert.All(result.Progress.GroupBy(p => p.ActivityId), bar => Assert.Equal(ProgressRecordType.Completed, bar.Last().RecordType));
+    }
+
+    [Fact]
+    public void A_command_downstream_running_another_flow_itself_while_flows_wait_their_turn_ends_with_every_flow_run()
+    {
+        using var session = new ModuleSession();
+        WithFlows(session, "a", "b", "c", "d");
+
+        // The pipeline thread exports d (one flow, its own progress) inside the command downstream, while c waits for a's run
+        // to be written.
+        var (state, result) = session.RunWithin(Patience, """
+            Start-ExportRun a, b, c -ThrottleLimit 2 | ForEach-Object { if ($_.Flow -eq 'a') { Start-ExportRun d }; $_ } |
+                ForEach-Object { "$($_.Flow) $($_.Status)" }
+            """, null);
+
+        Assert.Equal(PSInvocationState.Completed, state);
+        result.AssertNoErrors();
+        Assert.Equal(["a Succeeded", "b Succeeded", "c Succeeded", "d Succeeded"], result.Output.Select(o => (string)o.BaseObject).Order());
+    }
+
+    [Fact]
+    public void A_state_store_damaged_while_flows_wait_their_turn_is_an_error_about_each_of_them_and_the_command_ends()
+    {
+        using var session = new ModuleSession();
+        WithFlows(session, "a", "b", "c", "d");
+        var damaged = 0;
+
+        // Damaged (its runs table dropped behind the module's back) as the first run is written: c and d, whose turns come
+        // once that run was written, find the store unusable. Each is refused with that error (no run of it), as one after
+        // another each flow was, and the command ends.
+        var (state, result) = session.RunWithin(Patience, "Start-ExportRun a, b, c, d -ThrottleLimit 2 | ForEach-Object { \"$($_.Flow) $($_.Status)\" }",
+            (_, _) => { if (Interlocked.Increment(ref damaged) == 1) session.ExecuteOnState("PRAGMA foreign_keys = OFF; DROP TABLE runs"); });
+
+        Assert.Equal(PSInvocationState.Completed, state);
+        Assert.All(result.Errors, e => Assert.Equal(("StateUnusable,DatasetExport.Commands.StartExportRunCommand", ErrorCategory.InvalidData),
+            (e.FullyQualifiedErrorId, e.CategoryInfo.Category)));
+        Assert.Contains("c", result.Errors.Select(e => e.TargetObject as string));
+        Assert.Contains("d", result.Errors.Select(e => e.TargetObject as string));
+        Assert.DoesNotContain(result.Output, o => ((string)o.BaseObject).StartsWith('c') || ((string)o.BaseObject).StartsWith('d'));
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
