@@ -8,7 +8,7 @@ namespace DatasetExport.Module.Tests;
 /// downstream that block or write much, a stop while flows wait, errors at the first or last flow, flows given twice.
 /// Every script runs under a time guard, so a hang fails the test rather than blocking the suite.
 /// </summary>
-public sealed class StartExportRunThrottleReviewTests
+public sealed class ThrottledRunPipelineTests
 {
     /// <summary>Far more than any of these scripts takes; reached only by a hang.</summary>
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
