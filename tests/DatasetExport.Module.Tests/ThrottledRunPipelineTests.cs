@@ -196,6 +196,22 @@ public sealed class ThrottledRunPipelineTests
     }
 
     [Fact]
+    public void Forty_flows_at_the_highest_limit_all_export_once_with_no_error()
+    {
+        using var session = new ModuleSession();
+        var names = Enumerable.Range(1, 40).Select(i => $"f{i:00}").ToArray();
+        WithFlows(session, names);
+
+        var (state, result) = session.RunWithin(Patience, "Get-ExportFlow | Start-ExportRun -ThrottleLimit 32", null);
+
+        Assert.Equal(PSInvocationState.Completed, state);
+        result.AssertNoErrors();
+        Assert.Equal(names, result.Output.Select(r => $"{r.Properties["Flow"].Value}").Order());
+        Assert.All(result.Output, r => Assert.Equal("Succeeded", r.Properties["Status"].Value.ToString()));
+        Assert.All(result.Progress.GroupBy(p => p.ActivityId), bar => Assert.Equal(ProgressRecordType.Completed, bar.Last().RecordType));
+    }
+
+    [Fact]
     public void The_same_flow_given_by_name_and_as_an_object_runs_once()
     {
         using var session = new ModuleSession();
