@@ -126,24 +126,25 @@ public sealed class ThrottledRunPipelineTests
     }
 
     [Fact]
-    public void ErrorActionPreference_Stop_at_a_flow_refused_first_stops_the_command_with_that_error_and_starts_no_flow_waiting()
+    public void ErrorActionPreference_Stop_at_the_flows_refused_first_stops_the_command_with_that_error_and_starts_no_flow_waiting()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "busy", "a", "b");
-        HoldDatasetOf(session, "busy");
+        WithFlows(session, "busy1", "busy2", "b");
+        HoldDatasetOf(session, "busy1");
+        HoldDatasetOf(session, "busy2");
 
+        // busy1 and busy2 start together and are refused; b's turn comes once one of them ended, its error written before.
         var (state, result) = session.RunWithin(Patience, """
             $ErrorActionPreference = 'Stop'
-            try { Start-ExportRun busy, a, b -ThrottleLimit 2 | ForEach-Object { "$($_.Flow) $($_.Status)" } }
+            try { Start-ExportRun busy1, busy2, b -ThrottleLimit 2 | ForEach-Object { "$($_.Flow) $($_.Status)" } }
             catch { "stopped: $($_.FullyQualifiedErrorId) $($_.CategoryInfo.Category) $($_.TargetObject)" }
             """, null);
 
         Assert.Equal(PSInvocationState.Completed, state);
-        Assert.Equal("stopped: FlowInUse,DatasetExport.Commands.StartExportRunCommand ResourceBusy busy", result.Output[^1].BaseObject);
-        var runs = RunsByFlow(session);
-        // b waits its turn behind busy's error: it never starts. a, beside busy, is cancelled or ended first.
-        Assert.DoesNotContain("b", runs.Keys);
-        Assert.All(runs.Where(r => r.Key != "busy"), r => Assert.NotEqual("Running", r.Value));
+        Assert.Contains((string)result.Output.Single().BaseObject, new[] { "busy1", "busy2" }.Select(flow =>
+            $"stopped: FlowInUse,DatasetExport.Commands.StartExportRunCommand ResourceBusy {flow}"));
+        // b never starts: only the runs another process holds are there.
+        Assert.Equal(["busy1 Running", "busy2 Running"], RunsByFlow(session).Select(r => $"{r.Key} {r.Value}").Order());
     }
 
     [Fact]
@@ -153,7 +154,8 @@ public sealed class ThrottledRunPipelineTests
         WithFlows(session, "a", "b", "busy");
         HoldDatasetOf(session, "busy");
 
-        // With a limit of 1 the gathered flows run one after another: a and b end before busy is refused.
+        // busy's turn comes once a or b ended, and waits for that run to be written: it is written before busy's error stops
+        // the command (the other one, still exporting then, may be cancelled).
         var (state, result) = session.RunWithin(Patience, """
             try { Start-ExportRun a, b, busy -ThrottleLimit 2 -ErrorAction Stop | ForEach-Object { "$($_.Flow) $($_.Status)" } }
             catch { "stopped: $($_.FullyQualifiedErrorId)" }
@@ -161,6 +163,7 @@ public sealed class ThrottledRunPipelineTests
 
         Assert.Equal(PSInvocationState.Completed, state);
         Assert.Equal("stopped: FlowInUse,DatasetExport.Commands.StartExportRunCommand", result.Output[^1].BaseObject);
+        Assert.Contains(result.Output.SkipLast(1).Select(o => (string)o.BaseObject), line => line is "a Succeeded" or "b Succeeded");
         Assert.All(RunsByFlow(session).Where(r => r.Key != "busy"), r => Assert.NotEqual("Running", r.Value));
     }
 
@@ -262,7 +265,7 @@ public sealed class ThrottledRunPipelineTests
     }
 
     [Fact]
-    public void Invoke_ExportSchedule_ThrottleLimit_with_ErrorAction_Stop_leaves_the_flow_waiting_its_turn_unclaimed_and_runs_it_once_later()
+    public void Invoke_ExportSchedule_ThrottleLimit_with_ErrorAction_Stop_claims_each_slot_once_and_a_flow_not_started_runs_at_the_next_invocation()
     {
         using var session = new ModuleSession();
         var (lake, output) = ExportPipelineTests.MakeLake(session);
@@ -278,8 +281,9 @@ public sealed class ThrottledRunPipelineTests
             New-ExportFlow -Name c-waiting -Destination d -Dataset customers -Once -StartTime '2026-01-05T09:30Z' | Out-Null
             """, lake, output, occupied).AssertNoErrors();
 
-        // Two at once: c-waiting's turn comes when a-broken failed, while the command downstream holds that run (until
-        // c-waiting has a run, or 2 s went by); the run's error, written after it, stops the command.
+        // Two at once: c-waiting's turn comes when a-broken or b-beside ended. After a-broken's failed run, it waits while the
+        // command downstream holds that run (until c-waiting has a run, or 2 s went by), and the run's error stops the command
+        // before it starts; after b-beside's run (a-broken still failing: its destination's retries), it starts beside.
         var (state, stopped) = session.RunWithin(Patience, """
             try {
                 Invoke-ExportSchedule -ThrottleLimit 2 -ErrorAction Stop | ForEach-Object {
@@ -291,12 +295,15 @@ public sealed class ThrottledRunPipelineTests
 
         Assert.Equal(PSInvocationState.Completed, state);
         Assert.Equal(["ExportRunFailed,DatasetExport.Commands.InvokeExportScheduleCommand"], stopped.Output.Select(o => o.BaseObject));
-        Assert.DoesNotContain("c-waiting", RunsByFlow(session).Keys);
-        // The next invocation claims c-waiting's slot (b-beside's was claimed beside a-broken), the one after finds none due.
+        var stoppedRuns = RunsByFlow(session);
+        Assert.All(stoppedRuns.Values, status => Assert.NotEqual("Running", status));
+        // The next invocation claims c-waiting's slot when it did not start; none is due after that. Each slot was claimed once.
         var next = session.RunWithin(Patience, "Invoke-ExportSchedule -ThrottleLimit 2", null).Result.AssertNoErrors();
-        Assert.Equal(["c-waiting Succeeded"], next.Output.Select(r => $"{r.Properties["Flow"].Value} {r.Properties["Status"].Value}"));
+        Assert.Equal(stoppedRuns.ContainsKey("c-waiting") ? [] : ["c-waiting Succeeded"],
+            next.Output.Select(r => $"{r.Properties["Flow"].Value} {r.Properties["Status"].Value}"));
         Assert.Empty(session.RunWithin(Patience, "Invoke-ExportSchedule -ThrottleLimit 2", null).Result.AssertNoErrors().Output);
-        Assert.Single(session.Run("Get-ExportRun -Flow c-waiting").AssertNoErrors().Output);
+        Assert.Equal(["a-broken 1", "b-beside 1", "c-waiting 1"], session.Run("Get-ExportRun").AssertNoErrors().Output
+            .GroupBy(r => (string)r.Properties["Flow"].Value).Select(g => $"{g.Key} {g.Count()}").Order());
     }
 
     /// <summary>Another process is exporting "orders" for the flow: its run is Running with a fresh heartbeat.</summary>
