@@ -19,6 +19,9 @@ public sealed class ModuleSession : IDisposable
 
     private readonly Runspace _runspace;
 
+    /// <summary>Set when a script under <see cref="RunWithin"/> hung: the runspace is then left open, closing it could block too.</summary>
+    private bool _hung;
+
     public ModuleSession(bool importModule = true)
     {
         Environment.SetEnvironmentVariable("POWERSHELL_TELEMETRY_OPTOUT", "1");
@@ -113,19 +116,22 @@ public sealed class ModuleSession : IDisposable
     /// </summary>
     public (PSInvocationState State, ScriptResult Result) RunWithin(TimeSpan patience, string script, Action<PowerShell, PSObject>? onOutput, params object?[] args)
     {
-        using var shell = PowerShell.Create();
+        // Not disposed when it hangs: disposing a pipeline that does not stop would block the suite after all.
+        var shell = PowerShell.Create();
         shell.Runspace = _runspace;
         shell.AddScript(script, useLocalScope: true);
         foreach (var arg in args) shell.AddArgument(arg);
-        using var output = new PSDataCollection<PSObject>();
+        var output = new PSDataCollection<PSObject>();
         if (onOutput is not null) output.DataAdded += (_, added) => onOutput(shell, output[added.Index]);
         var running = shell.BeginInvoke<PSObject, PSObject>(null, output);
         if (!running.AsyncWaitHandle.WaitOne(patience))
         {
             shell.BeginStop(null, null);
-            running.AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30));
-            Assert.Fail($"The script did not end within {patience.TotalSeconds:0} s (a hang): {script}");
+            _hung = true;
+            Assert.Fail($"The script did not end within {patience.TotalSeconds:0} s (a hang){(running.AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30)) ? "" : ", nor once stopped")}: {script}");
         }
+        using var disposeShell = shell;
+        using var disposeOutput = output;
         try
         {
             shell.EndInvoke(running);
@@ -151,7 +157,7 @@ public sealed class ModuleSession : IDisposable
 
     public void Dispose()
     {
-        _runspace.Dispose();
+        if (!_hung) _runspace.Dispose();
         Home.Dispose();
         Work.Dispose();
     }
