@@ -260,9 +260,10 @@ public sealed partial class ExportEngine
     /// IProgress{ExportProgress}?, CancellationToken, IReadOnlyCollection{string}?)"/> does (only <paramref name="datasetIds"/> of each
     /// when given), up to <paramref name="throttleLimit"/> flows at once and in the order given (each flow's datasets one after
     /// another; 1 runs the flows one after another). A flow waiting its turn is read again when it starts, so a change made
-    /// meanwhile counts (one removed meanwhile is refused NotFound). A flow refused with an error of its own before it recorded
-    /// a run (<see cref="IsFlowRefusal"/>: another session still exports one of its datasets, its destination is gone or cannot
-    /// be opened, a dataset it does not export) is told to <paramref name="refused"/> and the others run, as one after another
+    /// meanwhile counts (one removed meanwhile is refused NotFound). A flow refused with an error of its own (<see cref="IsFlowRefusal"/>:
+    /// another session still exports one of its datasets, its destination is gone or cannot be opened, a dataset it does not
+    /// export; also a state store that cannot be used, locked past its timeout or damaged, which each flow after meets in turn
+    /// before it records or exports anything) is told to <paramref name="refused"/> and the others run, as one after another
     /// they did; any other exception stops the flows waiting their turn, and is thrown once those exporting ended
     /// (<see cref="RunAtMostAsync"/>). Flows not started when <paramref name="cancellationToken"/> is cancelled never start.
     /// Returns every run, in the order of the flows; each is also reported to <paramref name="progress"/> as it ends.

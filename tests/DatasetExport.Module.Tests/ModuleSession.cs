@@ -19,6 +19,9 @@ public sealed class ModuleSession : IDisposable
 
     private readonly Runspace _runspace;
 
+    /// <summary>Set when a script under <see cref="RunWithin"/> hung: the runspace is then left open, closing it could block too.</summary>
+    private bool _hung;
+
     public ModuleSession(bool importModule = true)
     {
         Environment.SetEnvironmentVariable("POWERSHELL_TELEMETRY_OPTOUT", "1");
@@ -105,6 +108,44 @@ public sealed class ModuleSession : IDisposable
         return shell.InvocationStateInfo.State;
     }
 
+    /// <summary>
+    /// Runs a script as <see cref="RunObservingOutput"/> does (<paramref name="onOutput"/> may be null, and is given the
+    /// running shell, e.g. to stop it), but fails the test instead of blocking it when the script has not ended within
+    /// <paramref name="patience"/> (a hang): the script is then stopped. Returns the final state of the invocation with the
+    /// streams; a stopped script's PipelineStoppedException is not thrown.
+    /// </summary>
+    public (PSInvocationState State, ScriptResult Result) RunWithin(TimeSpan patience, string script, Action<PowerShell, PSObject>? onOutput, params object?[] args)
+    {
+        // Not disposed when it hangs: disposing a pipeline that does not stop would block the suite after all.
+        var shell = PowerShell.Create();
+        shell.Runspace = _runspace;
+        shell.AddScript(script, useLocalScope: true);
+        foreach (var arg in args) shell.AddArgument(arg);
+        var output = new PSDataCollection<PSObject>();
+        if (onOutput is not null) output.DataAdded += (_, added) => onOutput(shell, output[added.Index]);
+        var running = shell.BeginInvoke<PSObject, PSObject>(null, output);
+        if (!running.AsyncWaitHandle.WaitOne(patience))
+        {
+            shell.BeginStop(null, null);
+            _hung = true;
+            Assert.Fail($"The script did not end within {patience.TotalSeconds:0} s (a hang){(running.AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30)) ? "" : ", nor once stopped")}: {script}");
+        }
+        using var disposeShell = shell;
+        using var disposeOutput = output;
+        try
+        {
+            shell.EndInvoke(running);
+        }
+        catch (PipelineStoppedException)
+        {
+            // Stopped by onOutput, as Ctrl+C: the state says so.
+        }
+        return (shell.InvocationStateInfo.State, new ScriptResult(new Collection<PSObject>(output.ToList()), shell.Streams.Error.ToList(), shell.Streams.Progress.ToList(),
+            shell.Streams.Warning.Select(w => w.Message).Concat(shell.Streams.Verbose.Select(v => v.Message))
+                .Concat(shell.Streams.Information.Select(i => i.ToString())).Concat(shell.Streams.Debug.Select(d => d.Message)).ToList(),
+            shell.Streams.Verbose.Select(v => v.Message).ToList()));
+    }
+
     /// <summary>Runs one command with named parameters, so terminating errors and binding errors throw.</summary>
     public Collection<PSObject> Invoke(string command, IDictionary parameters)
     {
@@ -116,7 +157,7 @@ public sealed class ModuleSession : IDisposable
 
     public void Dispose()
     {
-        _runspace.Dispose();
+        if (!_hung) _runspace.Dispose();
         Home.Dispose();
         Work.Dispose();
     }
