@@ -135,6 +135,34 @@ public sealed class ExtremeShapeTests : IDisposable
         Assert.InRange(allocated, 0, 5000 * 32 * 1024);
     }
 
+    [Fact]
+    public async Task A_parquet_writer_buffering_twenty_rows_of_five_thousand_columns_allocates_for_those_rows()
+    {
+        // Half int64, half text, 20 rows.
+        var schema = new DatasetSchema(Enumerable.Range(0, 5000).Select(c => new SchemaField($"c{c}", c % 2 == 0 ? FieldKind.Int64 : FieldKind.String, Nullable: true)).ToList());
+        var builder = new ChunkBuilder(schema, 20);
+        for (var row = 0; row < 20; row++)
+        {
+            builder.AddRecord(Enumerable.Range(0, 5000).ToDictionary(c => $"c{c}", c => c % 2 == 0 ? (object?)((long)c * row) : $"v{c * row}"));
+        }
+        var chunk = builder.Build();
+        _ = ParquetFileLayout.Template(schema);   // the footer template, made once per schema, is not the writer's
+        using var output = new MemoryStream();
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var writer = FormatCatalog.CreateWriter(output, schema, FileType.Parquet, CompressionKind.Snappy);
+        await writer.WriteAsync(chunk, default);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // Buffered on this thread (the row group is encoded at CompleteAsync): nothing was written yet.
+        Assert.Equal(0, output.Length);
+        await writer.CompleteAsync(default);
+        await writer.DisposeAsync();
+        Assert.Equal(20, writer.RecordsWritten);
+        // Level and value arrays of 1,024 entries per column and a 256 KiB text block per text column: 800 MB.
+        Assert.InRange(allocated, 0, 5000 * 8 * 1024);
+    }
+
     [Theory]
     [InlineData(FileType.Parquet, CompressionKind.Snappy)]
     [InlineData(FileType.Json, CompressionKind.Gzip)]
