@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Runtime.InteropServices;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Local;
 using DatasetExport.Engine.Formats;
@@ -133,6 +134,47 @@ public sealed class ExtremeShapeTests : IDisposable
 
         // Each column's encoder allocated two 64 KiB page buffers up front: 660 MB before a row arrived.
         Assert.InRange(allocated, 0, 5000 * 32 * 1024);
+    }
+
+    /// <summary>The length of the array under <paramref name="memory"/> (0 when it holds nothing).</summary>
+    private static int ArrayLength<T>(ReadOnlyMemory<T> memory)
+    {
+        if (memory.IsEmpty) return 0;
+        Assert.True(MemoryMarshal.TryGetArray(memory, out var segment));
+        return segment.Array!.Length;
+    }
+
+    /// <summary>Entries a column's first arrays hold (<c>ColumnBuilder.FirstLength</c>, the smallest size of an export's pools).</summary>
+    private const int FirstArrayLength = 64;
+
+    [Fact]
+    public async Task A_chunk_of_twenty_lines_of_five_thousand_columns_holds_arrays_for_its_rows_not_for_a_full_chunk()
+    {
+        WriteWideBatch(5000);
+        var reader = new JsonLinesBatchReader();
+        var schema = await reader.ReadSchemaAsync(Batch("wide.jsonl"), false, default);
+
+        var chunks = 0;
+        await foreach (var chunk in reader.ReadAsync(Batch("wide.jsonl"), false, schema, default))
+        {
+            chunks++;
+            Assert.Equal(20, chunk.RowCount);
+            Assert.Equal(5002, chunk.Columns.Count);
+            foreach (var column in chunk.Columns)
+            {
+                // Sized for the chunk's 4,096 lines up front, every array held 4,096 entries: 245 MB for 1.3 MB of JSON.
+                Assert.InRange(ArrayLength(column.Definitions), 0, FirstArrayLength);
+                var values = column switch
+                {
+                    ColumnData<long> int64 => ArrayLength(int64.Values),
+                    ColumnData<ReadOnlyMemory<byte>> text => ArrayLength(text.Values),
+                    _ => throw new InvalidOperationException(column.GetType().Name),
+                };
+                Assert.InRange(values, 20, FirstArrayLength);
+            }
+            chunk.Release();
+        }
+        Assert.Equal(1, chunks);
     }
 
     [Fact]

@@ -15,7 +15,10 @@ public sealed class ChunkBuilder
     // Columns as an array: the per-row loops then make no interface calls.
     private readonly ColumnBuilder[] _columns;
 
-    /// <param name="rowCapacity">Rows the columns make room for at first (and again after each <see cref="Build()"/>).</param>
+    /// <param name="rowCapacity">
+    /// The most rows the columns make room for before rows come (<see cref="ColumnBuilder.Capacity"/>: they start small and
+    /// grow with the rows, and after each <see cref="Build()"/> start as large as a chunk needed, up to this).
+    /// </param>
     public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity) : this(schema, rowCapacity, pools: null)
     {
     }
