@@ -55,6 +55,15 @@ internal sealed class StepPool<T> : ArrayPool<T>
         }
     }
 
+    /// <summary>Arrays kept, free to rent (for tests).</summary>
+    internal int FreeArrays
+    {
+        get
+        {
+            lock (_free) return _free.Values.Sum(arrays => arrays.Count);
+        }
+    }
+
     /// <summary>The size of array given for <paramref name="length"/> items: the next of eight steps between two powers of two.</summary>
     internal static int SizeFor(int length)
     {

@@ -107,12 +107,12 @@ public sealed class ExtremeShapeTests : IDisposable
         if (!readable) Assert.Contains("deep.parquet (schema)", run.Error);
     }
 
-    /// <summary>20 lines of <paramref name="columns"/> int64 columns c0..cN (value column × line) after an id, and a string s.</summary>
-    private void WriteWideBatch(int columns)
+    /// <summary><paramref name="lines"/> lines of <paramref name="columns"/> int64 columns c0..cN (value column × line) after an id, and a string s.</summary>
+    private void WriteWideBatch(int columns, int lines = 20)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Batch("wide.jsonl"))!);
         using var writer = new StreamWriter(Batch("wide.jsonl"));
-        for (var line = 0; line < 20; line++)
+        for (var line = 0; line < lines; line++)
         {
             writer.Write($"{{\"id\":{line}");
             for (var column = 0; column < columns; column++) writer.Write($",\"c{column}\":{(long)column * line}");
@@ -175,6 +175,33 @@ public sealed class ExtremeShapeTests : IDisposable
             chunk.Release();
         }
         Assert.Equal(1, chunks);
+    }
+
+    [Fact]
+    public async Task Columns_growing_together_through_two_thousand_wide_lines_leave_no_outgrown_arrays_in_the_pools()
+    {
+        // Every column grows from 64 to 2,048 entries at the same lines; the arrays it outgrew went back to the pools,
+        // where no column wanted them again: an export kept them all (2,000 lines of 5,000 text columns: 200 MB).
+        WriteWideBatch(500, lines: 2000);
+        var pools = new RowGroupPools();
+        var reader = new JsonLinesBatchReader(JsonLinesBatchReader.DefaultChunkSize, null, pools);
+        var schema = await reader.ReadSchemaAsync(Batch("wide.jsonl"), false, default);
+        var int64Pool = (StepPool<long>)pools.Of<long>();
+        var levelPool = (StepPool<int>)pools.Of<int>();
+
+        var chunks = 0;
+        await foreach (var chunk in reader.ReadAsync(Batch("wide.jsonl"), false, schema, default))
+        {
+            chunks++;
+            Assert.Equal(2000, chunk.RowCount);
+            Assert.Equal(0, int64Pool.FreeArrays);
+            Assert.Equal(0, levelPool.FreeArrays);
+            chunk.Release();
+        }
+
+        Assert.Equal(1, chunks);
+        // The chunk's own arrays (id and c0..c499) are back for the next chunk.
+        Assert.Equal(501, int64Pool.FreeArrays);
     }
 
     [Fact]
