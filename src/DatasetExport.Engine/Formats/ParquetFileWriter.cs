@@ -70,7 +70,9 @@ public sealed class ParquetFileWriter : IFormatWriter
     {
         var codec = ParquetPageCodec.ToCodec(compression);
         var files = ParquetFileLayout.Leaves(footer.Schema);
-        return ColumnLayout.For(schema).Leaves.Select(leaf => ColumnBuffer.Create(leaf, files[leaf.Index], codec)).ToArray();
+        // The leaves' encoders share their scratch: a few are in use at once (Parallel.For in WriteRowGroupAsync).
+        var scratch = new ParquetEncoderScratch.Shelf();
+        return ColumnLayout.For(schema).Leaves.Select(leaf => ColumnBuffer.Create(leaf, files[leaf.Index], codec, scratch)).ToArray();
     }
 
     /// <summary>Most records in one row group.</summary>
@@ -153,7 +155,8 @@ public sealed class ParquetFileWriter : IFormatWriter
 
     /// <summary>
     /// Encodes the buffered rows as one row group, its columns at once on the thread pool (each column's buffers and encoder
-    /// are its own), and places them in the schema's column order.
+    /// are its own; an encoder takes a scratch of its own from the shelf they share while it encodes), and places them in
+    /// the schema's column order.
     /// </summary>
     private async Task WriteRowGroupAsync(CancellationToken cancellationToken)
     {
@@ -253,7 +256,7 @@ public sealed class ParquetFileWriter : IFormatWriter
         /// The buffer of <paramref name="leaf"/>, whose values are stored as <paramref name="column"/> (the leaf in the file's
         /// schema) says: timestamps and times as INT64 microseconds, dates as INT32 days, decimals by their precision.
         /// </summary>
-        public static ColumnBuffer Create(LeafLayout leaf, LeafColumn column, CompressionCodec codec)
+        public static ColumnBuffer Create(LeafLayout leaf, LeafColumn column, CompressionCodec codec, ParquetEncoderScratch.Shelf? scratch = null)
         {
             var path = column.Path;
             var (type, length, maxDefinition, maxRepetition, _, _, scale) = column.Signature;
@@ -264,23 +267,23 @@ public sealed class ParquetFileWriter : IFormatWriter
             }
             return leaf.Field.Kind switch
             {
-                FieldKind.Boolean => new ValueColumnBuffer<bool>(leaf, new(codec, path, maxDefinition, maxRepetition)),
-                FieldKind.Int32 => new ValueColumnBuffer<int>(leaf, new(codec, path, maxDefinition, maxRepetition)),
-                FieldKind.Int64 => new ValueColumnBuffer<long>(leaf, new(codec, path, maxDefinition, maxRepetition)),
-                FieldKind.Float => new ValueColumnBuffer<float>(leaf, new(codec, path, maxDefinition, maxRepetition)),
-                FieldKind.Double => new ValueColumnBuffer<double>(leaf, new(codec, path, maxDefinition, maxRepetition)),
-                FieldKind.Date => new DateColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition)),
-                FieldKind.Timestamp => new TimestampColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition)),
-                FieldKind.Time => new TimeColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition)),
+                FieldKind.Boolean => new ValueColumnBuffer<bool>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
+                FieldKind.Int32 => new ValueColumnBuffer<int>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
+                FieldKind.Int64 => new ValueColumnBuffer<long>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
+                FieldKind.Float => new ValueColumnBuffer<float>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
+                FieldKind.Double => new ValueColumnBuffer<double>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
+                FieldKind.Date => new DateColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
+                FieldKind.Timestamp => new TimestampColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
+                FieldKind.Time => new TimeColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
                 FieldKind.Decimal => type switch
                 {
-                    Parquet.Meta.Type.INT32 => new DecimalColumnBuffer<int>(leaf, new(codec, path, maxDefinition, maxRepetition), scale ?? 0),
-                    Parquet.Meta.Type.INT64 => new DecimalColumnBuffer<long>(leaf, new(codec, path, maxDefinition, maxRepetition), scale ?? 0),
-                    Parquet.Meta.Type.FIXED_LEN_BYTE_ARRAY => new DecimalColumnBuffer<Int128>(leaf, new(codec, path, maxDefinition, maxRepetition, length ?? 0), scale ?? 0),
+                    Parquet.Meta.Type.INT32 => new DecimalColumnBuffer<int>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch), scale ?? 0),
+                    Parquet.Meta.Type.INT64 => new DecimalColumnBuffer<long>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch), scale ?? 0),
+                    Parquet.Meta.Type.FIXED_LEN_BYTE_ARRAY => new DecimalColumnBuffer<Int128>(leaf, new(codec, path, maxDefinition, maxRepetition, length ?? 0, scratch), scale ?? 0),
                     _ => throw new InvalidOperationException($"Column '{leaf.Path}': decimals are not written as {type}."),
                 },
-                FieldKind.String => new ByteArrayColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: true)),
-                FieldKind.Binary => new ByteArrayColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: false)),
+                FieldKind.String => new ByteArrayColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: true, scratch)),
+                FieldKind.Binary => new ByteArrayColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: false, scratch)),
                 _ => throw new ArgumentOutOfRangeException(nameof(leaf), leaf.Field.Kind, $"Column '{leaf.Path}' is not a leaf."),
             };
         }
