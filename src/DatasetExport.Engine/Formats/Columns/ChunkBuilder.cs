@@ -16,8 +16,8 @@ public sealed class ChunkBuilder
     private readonly ColumnBuilder[] _columns;
 
     /// <param name="rowCapacity">
-    /// The most rows the columns make room for before rows come (<see cref="ColumnBuilder.Capacity"/>: they start small and
-    /// grow with the rows, and after each <see cref="Build()"/> start as large as a chunk needed, up to this).
+    /// Rows the columns make room for after each <see cref="Build()"/> (<see cref="ColumnBuilder.Capacity"/>); the first
+    /// chunk's columns start small and grow with the rows.
     /// </param>
     public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity) : this(schema, rowCapacity, pools: null)
     {

@@ -4,9 +4,9 @@ namespace DatasetExport.Engine.Formats;
 
 /// <summary>
 /// Accumulates one leaf column's entries in growable arrays; <see cref="Build"/> hands them over as <see cref="ColumnData"/>.
-/// The arrays start small and double as entries come: sized for <see cref="Capacity"/> up front, a chunk of a few rows of
-/// a wide table held arrays for thousands of rows in every column (20 JSON lines of 5,000 columns: 4,096 rows each, a
-/// working set of 204 MB for 1.3 MB of JSON).
+/// The first arrays start small and double as entries come: sized for <see cref="Capacity"/> up front, a chunk of a few
+/// rows of a wide table held arrays for thousands of rows in every column (20 JSON lines of 5,000 columns: 4,096 rows
+/// each, a working set of 204 MB for 1.3 MB of JSON).
 /// </summary>
 public abstract class ColumnBuilder
 {
@@ -25,20 +25,17 @@ public abstract class ColumnBuilder
         Leaf = leaf;
         Capacity = capacity;
         Pools = pools;
-        _levelStart = Math.Min(FirstLength, capacity);
-        _definitions = leaf.MaxDefinition > 0 ? NewArray<int>(_levelStart) : [];
-        _repetitions = leaf.MaxRepetition > 0 ? NewArray<int>(_levelStart) : [];
+        _definitions = leaf.MaxDefinition > 0 ? NewArray<int>(Math.Min(FirstLength, capacity)) : [];
+        _repetitions = leaf.MaxRepetition > 0 ? NewArray<int>(Math.Min(FirstLength, capacity)) : [];
     }
-
-    // What the level arrays start with after a build: the most levels a build held, up to Capacity.
-    private int _levelStart;
 
     /// <summary>Where the arrays come from and go back to when a built chunk is released; null: new arrays, left to the GC.</summary>
     private protected RowGroupPools? Pools { get; }
 
     /// <summary>
-    /// The most entries the builder's arrays start with: the first start at <see cref="FirstLength"/> and double as entries
-    /// come (past this too); after a <see cref="Build"/> they start as large as the most entries a build held, up to this.
+    /// Entries the builder's arrays start with after a <see cref="Build"/> (they grow past it): its first arrays start at
+    /// <see cref="FirstLength"/> and double as entries come. A builder that built a chunk has rows coming, so later chunks
+    /// start at this size as before: full chunks need no growing and the pools see arrays of one size.
     /// </summary>
     public int Capacity { get; }
 
@@ -115,7 +112,7 @@ public abstract class ColumnBuilder
         LevelCount++;
     }
 
-    /// <summary>The levels so far; the builder's level arrays are replaced by new ones (<see cref="NextStart"/>).</summary>
+    /// <summary>The levels so far; the builder's level arrays are replaced by new ones of <see cref="Capacity"/>.</summary>
     private protected (int Count, int[] Definitions, int[] Repetitions) TakeLevels(RowGroupLease? lease)
     {
         var taken = (LevelCount, _definitions, _repetitions);
@@ -124,21 +121,13 @@ public abstract class ColumnBuilder
             Pools.ReturnWith(lease, _definitions);
             Pools.ReturnWith(lease, _repetitions);
         }
-        _levelStart = NextStart(_levelStart, LevelCount);
-        _definitions = _definitions.Length > 0 ? NewArray<int>(_levelStart) : [];
-        _repetitions = _repetitions.Length > 0 ? NewArray<int>(_levelStart) : [];
+        _definitions = _definitions.Length > 0 ? NewArray<int>(Capacity) : [];
+        _repetitions = _repetitions.Length > 0 ? NewArray<int>(Capacity) : [];
         LevelCount = 0;
         return taken;
     }
 
     private protected T[] NewArray<T>(int length) => Pools?.Rent<T>(length) ?? new T[length];
-
-    /// <summary>
-    /// The length to start the next arrays with after a build of <paramref name="built"/> entries into arrays that started
-    /// at <paramref name="start"/>: never less than before (chunks of a full size then need no growing after the first), up
-    /// to <see cref="Capacity"/>.
-    /// </summary>
-    private protected int NextStart(int start, int built) => Math.Min(Math.Max(start, built), Capacity);
 
     /// <summary>
     /// Twice as long, the first <paramref name="count"/> items kept. An array of <see cref="Capacity"/> or more goes back to
@@ -167,8 +156,6 @@ public abstract class ColumnBuilder
 public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
 {
     private T[] _values;
-    // What the value array starts with after a build (NextStart).
-    private int _valueStart;
 
     public ColumnBuilder(LeafLayout leaf, int capacity = DefaultCapacity) : this(leaf, capacity, pools: null)
     {
@@ -176,8 +163,7 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
 
     internal ColumnBuilder(LeafLayout leaf, int capacity, RowGroupPools? pools) : base(leaf, capacity, pools)
     {
-        _valueStart = Math.Min(FirstLength, capacity);
-        _values = NewArray<T>(_valueStart);
+        _values = NewArray<T>(Math.Min(FirstLength, capacity));
         if (ColumnData.ValueType(leaf.Field.Kind) != typeof(T))
         {
             throw new ArgumentException($"Column '{leaf.Path}' is {leaf.Field.TypeName}, which holds {ColumnData.ValueType(leaf.Field.Kind).Name} values, not {typeof(T).Name}.");
@@ -201,8 +187,7 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
         var data = new ColumnData<T>(Leaf, count, definitions.AsMemory(0, Leaf.MaxDefinition > 0 ? count : 0),
             repetitions.AsMemory(0, Leaf.MaxRepetition > 0 ? count : 0), _values.AsMemory(0, ValueCount));
         if (lease is not null) Pools?.ReturnWith(lease, _values);
-        _valueStart = NextStart(_valueStart, ValueCount);
-        _values = NewArray<T>(_valueStart);
+        _values = NewArray<T>(Capacity);
         ValueCount = 0;
         return data;
     }
