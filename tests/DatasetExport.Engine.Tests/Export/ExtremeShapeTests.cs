@@ -178,6 +178,23 @@ public sealed class ExtremeShapeTests : IDisposable
     }
 
     [Fact]
+    public void Building_a_chunk_of_twenty_rows_of_five_thousand_columns_takes_no_arrays_for_rows_that_may_never_come()
+    {
+        var schema = new DatasetSchema(Enumerable.Range(0, 5000).Select(c => new SchemaField($"c{c}", FieldKind.Int64, Nullable: true)).ToList());
+        var builder = new ChunkBuilder(schema, rowCapacity: 4096);
+        for (var row = 0; row < 20; row++) builder.AddRecord(Enumerable.Range(0, 5000).ToDictionary(c => $"c{c}", c => (object?)((long)c * row)));
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var chunk = builder.Build();
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(20, chunk.RowCount);
+        // The builder took arrays of 4,096 entries for its next chunk in every column at once, 245 MB, though a batch's
+        // last chunk has none after it: arrays are taken when the next chunk's first entry comes.
+        Assert.InRange(allocated, 0, 5000 * 1024);
+    }
+
+    [Fact]
     public async Task Columns_growing_together_through_two_thousand_wide_lines_leave_no_outgrown_arrays_in_the_pools()
     {
         // Every column grows from 64 to 2,048 entries at the same lines; the arrays it outgrew went back to the pools,
