@@ -136,9 +136,11 @@ internal abstract class ParquetColumnEncoder
 
 /// <summary>
 /// What a column encoder needs only while it encodes a chunk: the page being written, a buffer for levels and compression,
-/// and for text the dictionary and its indices. All start small and grow to the largest page they served. The encoders of
-/// one writer share them (<see cref="Shelf"/>: one per column being encoded at once, so about one per core): kept per
-/// column, 2,000 rows of 5,000 text columns held 5,000 of each, sized for the column's page, from row group to row group.
+/// and for text the dictionary and its indices. All start small and grow to the largest page they served (64 KiB page
+/// buffers up front took a 5,000-column schema's writer 660 MB before its first row). The encoders of a writer of many
+/// leaves share them (<see cref="Shelf"/>, past <see cref="ParquetFileWriter.SharedScratchAboveLeaves"/>: one per column
+/// being encoded at once, so about one per core): kept per column, 2,000 rows of 5,000 text columns held 5,000 of each,
+/// sized for the column's page, from row group to row group.
 /// </summary>
 internal sealed class ParquetEncoderScratch
 {

@@ -140,7 +140,7 @@ public abstract class ColumnBuilder
     /// first <paramref name="count"/> items kept. An array of <see cref="Capacity"/> or more goes back to
     /// the pools at once (nothing holds it yet; a list column grows past it chunk after chunk); a shorter one, outgrown on
     /// the way up from <see cref="FirstLength"/>, is left to the GC: the columns of a wide table grow all at once, so the
-    /// pools would keep every smaller size of every column for nothing (2,000 lines of 5,000 text columns: 200 MB).
+    /// pools would keep every smaller size of every column for nothing (2,000 lines of 5,000 text columns: about 200 MB).
     /// </summary>
     private protected void Grow<T>(ref T[] array, int count)
     {
