@@ -47,7 +47,7 @@ internal sealed class JsonLineShredder
     // would have taken the schema further for throws SchemaSampleMisfitException instead of being converted.
     private readonly bool _checksSample;
 
-    /// <param name="chunkRows">Rows per chunk, which the columns make room for up front.</param>
+    /// <param name="chunkRows">Rows per chunk: the first chunk's columns start small and grow with the rows, later ones start at it (<see cref="ColumnBuilder.Capacity"/>).</param>
     /// <param name="pools">Where the chunks' arrays and text blocks come from; they are reused once the chunks are released.</param>
     /// <param name="sample">
     /// When <paramref name="schema"/> was inferred from a sample of the batch's lines (merged with other batches'): every

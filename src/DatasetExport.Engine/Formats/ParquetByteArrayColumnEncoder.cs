@@ -25,14 +25,13 @@ internal sealed class ParquetByteArrayColumnEncoder : ParquetColumnEncoder
     /// <summary>Values looked at before building a whole dictionary: a column of unique values is told apart cheaply.</summary>
     private const int DictionarySample = 10_000;
 
-    private readonly TextDictionary _dictionary = new();
-    private int[] _indices = [];
-
     private readonly bool _text;
 
     /// <param name="text">Whether the values are UTF-8 text (STRING), whose statistics also go in the legacy fields.</param>
-    public ParquetByteArrayColumnEncoder(CompressionCodec codec, IReadOnlyList<string> path, int maxDefinition, int maxRepetition, bool text)
-        : base(codec, path, maxDefinition, maxRepetition)
+    /// <param name="shelf">Scratch shared with the writer's other encoders (<see cref="ParquetEncoderScratch"/>); null: its own.</param>
+    public ParquetByteArrayColumnEncoder(
+        CompressionCodec codec, IReadOnlyList<string> path, int maxDefinition, int maxRepetition, bool text, ParquetEncoderScratch.Shelf? shelf = null)
+        : base(codec, path, maxDefinition, maxRepetition, shelf)
     {
         _text = text;
     }
@@ -47,16 +46,17 @@ internal sealed class ParquetByteArrayColumnEncoder : ParquetColumnEncoder
         var metadata = StartChunk(Parquet.Meta.Type.BYTE_ARRAY, entryCount);
         long uncompressed = 0;
         var dictionary = BuildDictionary(values);
+        var table = Scratch.Dictionary;
         // A dictionary holds every value once: the extremes are among fewer.
-        metadata.Statistics = Statistics(dictionary ? _dictionary.Entries : values, entryCount - values.Length, _text);
+        metadata.Statistics = Statistics(dictionary ? table.Entries : values, entryCount - values.Length, _text);
         if (dictionary)
         {
             metadata.DictionaryPageOffset = 0;
-            WritePlain(_dictionary.Entries);
+            WritePlain(table.Entries);
             uncompressed += WritePage(new PageHeader
             {
                 Type = PageType.DICTIONARY_PAGE,
-                DictionaryPageHeader = new DictionaryPageHeader { NumValues = _dictionary.Count, Encoding = Encoding.PLAIN },
+                DictionaryPageHeader = new DictionaryPageHeader { NumValues = table.Count, Encoding = Encoding.PLAIN },
             });
             metadata.Encodings.Add(Encoding.PLAIN);
         }
@@ -64,10 +64,10 @@ internal sealed class ParquetByteArrayColumnEncoder : ParquetColumnEncoder
         WriteLevels(definitions, repetitions);
         if (dictionary)
         {
-            var bitWidth = Math.Max(1, ParquetBits.Width(_dictionary.Count - 1));
+            var bitWidth = Math.Max(1, ParquetBits.Width(table.Count - 1));
             Page.GetSpan(1)[0] = (byte)bitWidth;
             Page.Advance(1);
-            RleBitPackedEncoder.Encode(_indices.AsSpan(0, values.Length), bitWidth, Page);
+            RleBitPackedEncoder.Encode(Scratch.Indices.AsSpan(0, values.Length), bitWidth, Page);
         }
         else
         {
@@ -77,26 +77,28 @@ internal sealed class ParquetByteArrayColumnEncoder : ParquetColumnEncoder
         if (!dictionary) metadata.Encodings.Add(Encoding.PLAIN);
         metadata.Encodings.Add(Encoding.RLE);
         if (dictionary) metadata.Encodings.Add(Encoding.RLE_DICTIONARY);
-        _dictionary.Clear();
+        table.Clear();
         return FinishChunk(metadata, uncompressed);
     }
 
     /// <summary>
-    /// Fills <see cref="_dictionary"/> and <see cref="_indices"/> when a dictionary pays: a sample first, then every value,
-    /// giving up as soon as too many are distinct.
+    /// Fills the scratch's dictionary and indices when a dictionary pays: a sample first, then every value, giving up as
+    /// soon as too many are distinct.
     /// </summary>
     [MethodImpl(CompileOptions.HotPath)]
     private bool BuildDictionary(ReadOnlySpan<ReadOnlyMemory<byte>> values)
     {
-        _dictionary.Clear();
+        var table = Scratch.Dictionary;
+        table.Clear();
         if (values.IsEmpty) return false;
-        if (_indices.Length < values.Length) _indices = new int[Math.Max(values.Length, _indices.Length * 2)];
+        if (Scratch.Indices.Length < values.Length) Scratch.Indices = new int[Math.Max(values.Length, Scratch.Indices.Length * 2)];
+        var indices = Scratch.Indices;
         var sample = Math.Min(values.Length, DictionarySample);
         var limit = (int)(DictionaryThreshold * values.Length);
         for (var i = 0; i < values.Length; i++)
         {
-            _indices[i] = _dictionary.IndexOf(values[i], out var added);
-            if (added && (_dictionary.Count > limit || (i < sample && _dictionary.Count > DictionaryThreshold * sample))) return false;
+            indices[i] = table.IndexOf(values[i], out var added);
+            if (added && (table.Count > limit || (i < sample && table.Count > DictionaryThreshold * sample))) return false;
         }
         return true;
     }
@@ -165,13 +167,15 @@ internal sealed class ParquetByteArrayColumnEncoder : ParquetColumnEncoder
     /// runtime's instrumented tiers for much of an export and cost about 4% of its CPU. The hash is seeded per process, so
     /// crafted values cannot be chosen to collide.
     /// </summary>
-    private sealed class TextDictionary
+    internal sealed class TextDictionary
     {
         private static readonly ulong Seed = (ulong)Random.Shared.NextInt64();
 
-        private int[] _slots = new int[1024];
-        private ulong[] _hashes = new ulong[512];
-        private ReadOnlyMemory<byte>[] _entries = new ReadOnlyMemory<byte>[512];
+        // Small at first and doubled as values come (kept from row group to row group): 512 entries up front took a
+        // writer of 5,000 text columns 80 MB before a row came.
+        private int[] _slots = new int[64];
+        private ulong[] _hashes = new ulong[32];
+        private ReadOnlyMemory<byte>[] _entries = new ReadOnlyMemory<byte>[32];
 
         public int Count { get; private set; }
 
@@ -180,10 +184,24 @@ internal sealed class ParquetByteArrayColumnEncoder : ParquetColumnEncoder
         public void Clear()
         {
             if (Count == 0) return;
-            Array.Clear(_slots);
+            // Shared by the columns of a writer: a few entries in slots grown by a large column are cleared one by one.
+            if (Count * 8 < _slots.Length) ClearSlotsOfEntries();
+            else Array.Clear(_slots);
             // Entries are slices of the writer's blocks: keep none alive.
             Array.Clear(_entries, 0, Count);
             Count = 0;
+        }
+
+        /// <summary>Empties the slots of the entries only: each is found where <see cref="IndexOf"/> probed for it.</summary>
+        private void ClearSlotsOfEntries()
+        {
+            var mask = _slots.Length - 1;
+            for (var entry = 0; entry < Count; entry++)
+            {
+                var slot = (int)_hashes[entry] & mask;
+                while (_slots[slot] != entry + 1) slot = (slot + 1) & mask;
+                _slots[slot] = 0;
+            }
         }
 
         /// <summary>The number of <paramref name="value"/>, added as the next one when it is new.</summary>

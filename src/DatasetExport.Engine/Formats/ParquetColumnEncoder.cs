@@ -7,22 +7,25 @@ namespace DatasetExport.Engine.Formats;
 /// <summary>
 /// What the engine's column chunk encoders (<see cref="ParquetByteArrayColumnEncoder"/>, <see cref="ParquetValueColumnEncoder{T}"/>)
 /// share: a chunk is an optional dictionary page and one v1 data page, levels RLE/bit-packed, each page compressed with the
-/// file's codec. One encoder serves one leaf column from row group to row group and keeps its buffers; encoders of different
-/// columns are independent, so a row group's columns can be encoded at once on several threads.
+/// file's codec. One encoder serves one leaf column from row group to row group and keeps its chunk's bytes; what it needs
+/// only while encoding (<see cref="ParquetEncoderScratch"/>) is its own, or taken from a shelf the encoders of one writer
+/// share. Encoders of different columns are independent, so a row group's columns can be encoded at once on several threads.
 /// </summary>
 internal abstract class ParquetColumnEncoder
 {
     private readonly CompressionCodec _codec;
     private readonly List<string> _path;
     private readonly MemoryStream _chunk = new();
-    // Page buffers start small and grow to the largest page (kept from row group to row group): 64 KiB each up front
-    // took a 5,000-column schema's writer 660 MB before its first row.
-    private readonly ArrayBufferWriter<byte> _scratch = new();
+    private readonly ParquetEncoderScratch.Shelf? _shelf;
+    private ParquetEncoderScratch? _own;
+    private ParquetEncoderScratch? _scratch;
 
-    protected ParquetColumnEncoder(CompressionCodec codec, IReadOnlyList<string> path, int maxDefinition, int maxRepetition)
+    /// <param name="shelf">Where the encoder takes its scratch for a chunk and puts it back; null: a scratch of its own.</param>
+    protected ParquetColumnEncoder(CompressionCodec codec, IReadOnlyList<string> path, int maxDefinition, int maxRepetition, ParquetEncoderScratch.Shelf? shelf)
     {
         _codec = codec;
         _path = path.ToList();
+        _shelf = shelf;
         MaxDefinition = maxDefinition;
         MaxRepetition = maxRepetition;
     }
@@ -30,8 +33,11 @@ internal abstract class ParquetColumnEncoder
     protected int MaxDefinition { get; }
     protected int MaxRepetition { get; }
 
+    /// <summary>The scratch of the chunk being encoded (from <see cref="StartChunk"/> to <see cref="FinishChunk"/>).</summary>
+    protected ParquetEncoderScratch Scratch => _scratch ?? throw new InvalidOperationException("No column chunk is being encoded.");
+
     /// <summary>The body of the page being written, before compression.</summary>
-    protected ArrayBufferWriter<byte> Page { get; } = new();
+    protected ArrayBufferWriter<byte> Page => Scratch.Page;
 
     /// <summary>The bytes of the last chunk encoded; its metadata's offsets count from their start.</summary>
     public ReadOnlyMemory<byte> Chunk => _chunk.GetBuffer().AsMemory(0, (int)_chunk.Length);
@@ -44,6 +50,7 @@ internal abstract class ParquetColumnEncoder
     protected ColumnMetaData StartChunk(Parquet.Meta.Type type, int entryCount)
     {
         _chunk.SetLength(0);
+        _scratch = _shelf?.Take() ?? (_own ??= new ParquetEncoderScratch());
         Page.ResetWrittenCount();
         return new ColumnMetaData
         {
@@ -67,11 +74,12 @@ internal abstract class ParquetColumnEncoder
 
     private void WriteLevels(ReadOnlySpan<int> levels, int maxLevel)
     {
-        _scratch.ResetWrittenCount();
-        var length = RleBitPackedEncoder.Encode(levels, ParquetBits.Width(maxLevel), _scratch);
+        var work = Scratch.Work;
+        work.ResetWrittenCount();
+        var length = RleBitPackedEncoder.Encode(levels, ParquetBits.Width(maxLevel), work);
         BinaryPrimitives.WriteInt32LittleEndian(Page.GetSpan(4), length);
         Page.Advance(4);
-        Page.Write(_scratch.WrittenSpan);
+        Page.Write(work.WrittenSpan);
     }
 
     /// <summary>A v1 data page header of <paramref name="entryCount"/> entries, levels RLE.</summary>
@@ -97,9 +105,10 @@ internal abstract class ParquetColumnEncoder
         ReadOnlySpan<byte> compressed = body;
         if (_codec != CompressionCodec.UNCOMPRESSED)
         {
-            _scratch.ResetWrittenCount();
-            ParquetPageCodec.Compress(_codec, body, _scratch);
-            compressed = _scratch.WrittenSpan;
+            var work = Scratch.Work;
+            work.ResetWrittenCount();
+            ParquetPageCodec.Compress(_codec, body, work);
+            compressed = work.WrittenSpan;
         }
         header.UncompressedPageSize = body.Length;
         header.CompressedPageSize = compressed.Length;
@@ -111,11 +120,57 @@ internal abstract class ParquetColumnEncoder
         return headerLength + body.Length;
     }
 
-    /// <summary>Completes <paramref name="metadata"/> with the chunk's sizes; the chunk's offsets count from its start.</summary>
+    /// <summary>
+    /// Completes <paramref name="metadata"/> with the chunk's sizes (its offsets count from its start) and puts the scratch
+    /// back (a scratch of a chunk that failed half-way is not put back: left to the GC).
+    /// </summary>
     protected ColumnChunk FinishChunk(ColumnMetaData metadata, long uncompressedSize)
     {
         metadata.TotalCompressedSize = _chunk.Length;
         metadata.TotalUncompressedSize = uncompressedSize;
+        if (_shelf is not null && _scratch is not null) _shelf.Put(_scratch);
+        _scratch = null;
         return new ColumnChunk { FileOffset = 0, MetaData = metadata };
+    }
+}
+
+/// <summary>
+/// What a column encoder needs only while it encodes a chunk: the page being written, a buffer for levels and compression,
+/// and for text the dictionary and its indices. All start small and grow to the largest page they served (64 KiB page
+/// buffers up front took a 5,000-column schema's writer 660 MB before its first row). The encoders of a writer of many
+/// leaves share them (<see cref="Shelf"/>, past <see cref="ParquetFileWriter.SharedScratchAboveLeaves"/>: one per column
+/// being encoded at once, so about one per core): kept per column, 2,000 rows of 5,000 text columns held 5,000 of each,
+/// sized for the column's page, from row group to row group.
+/// </summary>
+internal sealed class ParquetEncoderScratch
+{
+    /// <summary>The body of the page being written, before compression.</summary>
+    public ArrayBufferWriter<byte> Page { get; } = new();
+
+    /// <summary>Encoded levels, then the compressed page.</summary>
+    public ArrayBufferWriter<byte> Work { get; } = new();
+
+    /// <summary>Distinct text values of the chunk (<see cref="ParquetByteArrayColumnEncoder"/>), made on first use.</summary>
+    public ParquetByteArrayColumnEncoder.TextDictionary Dictionary => _dictionary ??= new();
+
+    private ParquetByteArrayColumnEncoder.TextDictionary? _dictionary;
+
+    /// <summary>Each text value's number in <see cref="Dictionary"/>.</summary>
+    public int[] Indices { get; set; } = [];
+
+    /// <summary>Scratches the encoders of one writer take for a chunk and put back; they are made as more are taken at once.</summary>
+    internal sealed class Shelf
+    {
+        private readonly Stack<ParquetEncoderScratch> _free = new();
+
+        public ParquetEncoderScratch Take()
+        {
+            lock (_free) return _free.TryPop(out var scratch) ? scratch : new ParquetEncoderScratch();
+        }
+
+        public void Put(ParquetEncoderScratch scratch)
+        {
+            lock (_free) _free.Push(scratch);
+        }
     }
 }

@@ -22,8 +22,10 @@ internal sealed class ParquetValueColumnEncoder<T> : ParquetColumnEncoder where 
     private readonly Parquet.Meta.Type _type;
     private readonly int _fixedLength;
 
-    public ParquetValueColumnEncoder(CompressionCodec codec, IReadOnlyList<string> path, int maxDefinition, int maxRepetition, int fixedLength = 0)
-        : base(codec, path, maxDefinition, maxRepetition)
+    /// <param name="shelf">Scratch shared with the writer's other encoders (<see cref="ParquetEncoderScratch"/>); null: its own.</param>
+    public ParquetValueColumnEncoder(
+        CompressionCodec codec, IReadOnlyList<string> path, int maxDefinition, int maxRepetition, int fixedLength = 0, ParquetEncoderScratch.Shelf? shelf = null)
+        : base(codec, path, maxDefinition, maxRepetition, shelf)
     {
         _type = default(T) switch
         {

@@ -13,7 +13,11 @@ namespace DatasetExport.Engine.Formats;
 /// </summary>
 internal sealed class StepPool<T> : ArrayPool<T>
 {
-    private const int SmallestSize = 4096;
+    /// <summary>
+    /// Arrays this short or shorter are all this size. Small, so a small request (a column of a few rows: a wide table's chunk,
+    /// a small row group) gets a small array: with 4,096, 20 rows of 20,000 columns took 4,096 entries per column and array.
+    /// </summary>
+    private const int SmallestSize = 64;
     private const int LargestSize = 1 << 30;
 
     /// <summary>
@@ -48,6 +52,15 @@ internal sealed class StepPool<T> : ArrayPool<T>
         {
             if (!_free.TryGetValue(array.Length, out var arrays)) _free[array.Length] = arrays = new Stack<T[]>();
             if (!arrays.Contains(array)) arrays.Push(array);
+        }
+    }
+
+    /// <summary>Arrays kept, free to rent (for tests).</summary>
+    internal int FreeArrays
+    {
+        get
+        {
+            lock (_free) return _free.Values.Sum(arrays => arrays.Count);
         }
     }
 

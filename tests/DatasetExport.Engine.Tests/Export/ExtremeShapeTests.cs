@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Runtime.InteropServices;
 using DatasetExport.Engine.Destinations;
 using DatasetExport.Engine.Destinations.Local;
 using DatasetExport.Engine.Formats;
@@ -106,12 +107,12 @@ public sealed class ExtremeShapeTests : IDisposable
         if (!readable) Assert.Contains("deep.parquet (schema)", run.Error);
     }
 
-    /// <summary>20 lines of <paramref name="columns"/> int64 columns c0..cN (value column × line) after an id, and a string s.</summary>
-    private void WriteWideBatch(int columns)
+    /// <summary><paramref name="lines"/> lines of <paramref name="columns"/> int64 columns c0..cN (value column × line) after an id, and a string s.</summary>
+    private void WriteWideBatch(int columns, int lines = 20)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Batch("wide.jsonl"))!);
         using var writer = new StreamWriter(Batch("wide.jsonl"));
-        for (var line = 0; line < 20; line++)
+        for (var line = 0; line < lines; line++)
         {
             writer.Write($"{{\"id\":{line}");
             for (var column = 0; column < columns; column++) writer.Write($",\"c{column}\":{(long)column * line}");
@@ -133,6 +134,119 @@ public sealed class ExtremeShapeTests : IDisposable
 
         // Each column's encoder allocated two 64 KiB page buffers up front: 660 MB before a row arrived.
         Assert.InRange(allocated, 0, 5000 * 32 * 1024);
+    }
+
+    /// <summary>The length of the array under <paramref name="memory"/> (0 when it holds nothing).</summary>
+    private static int ArrayLength<T>(ReadOnlyMemory<T> memory)
+    {
+        if (memory.IsEmpty) return 0;
+        Assert.True(MemoryMarshal.TryGetArray(memory, out var segment));
+        return segment.Array!.Length;
+    }
+
+    /// <summary>Entries a column's first arrays hold (<c>ColumnBuilder.FirstLength</c>, the smallest size of an export's pools).</summary>
+    private const int FirstArrayLength = 64;
+
+    [Fact]
+    public async Task A_chunk_of_twenty_lines_of_five_thousand_columns_holds_arrays_for_its_rows_not_for_a_full_chunk()
+    {
+        WriteWideBatch(5000);
+        var reader = new JsonLinesBatchReader();
+        var schema = await reader.ReadSchemaAsync(Batch("wide.jsonl"), false, default);
+
+        var chunks = 0;
+        await foreach (var chunk in reader.ReadAsync(Batch("wide.jsonl"), false, schema, default))
+        {
+            chunks++;
+            Assert.Equal(20, chunk.RowCount);
+            Assert.Equal(5002, chunk.Columns.Count);
+            foreach (var column in chunk.Columns)
+            {
+                // Sized for the chunk's 4,096 lines up front, every array held 4,096 entries: 245 MB for 1.3 MB of JSON.
+                Assert.InRange(ArrayLength(column.Definitions), 0, FirstArrayLength);
+                var values = column switch
+                {
+                    ColumnData<long> int64 => ArrayLength(int64.Values),
+                    ColumnData<ReadOnlyMemory<byte>> text => ArrayLength(text.Values),
+                    _ => throw new InvalidOperationException(column.GetType().Name),
+                };
+                Assert.InRange(values, 20, FirstArrayLength);
+            }
+            chunk.Release();
+        }
+        Assert.Equal(1, chunks);
+    }
+
+    [Fact]
+    public void Building_a_chunk_of_twenty_rows_of_five_thousand_columns_takes_no_arrays_for_rows_that_may_never_come()
+    {
+        var schema = new DatasetSchema(Enumerable.Range(0, 5000).Select(c => new SchemaField($"c{c}", FieldKind.Int64, Nullable: true)).ToList());
+        var builder = new ChunkBuilder(schema, rowCapacity: 4096);
+        for (var row = 0; row < 20; row++) builder.AddRecord(Enumerable.Range(0, 5000).ToDictionary(c => $"c{c}", c => (object?)((long)c * row)));
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var chunk = builder.Build();
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(20, chunk.RowCount);
+        // The builder took arrays of 4,096 entries for its next chunk in every column at once, 245 MB, though a batch's
+        // last chunk has none after it: arrays are taken when the next chunk's first entry comes.
+        Assert.InRange(allocated, 0, 5000 * 1024);
+    }
+
+    [Fact]
+    public async Task Columns_growing_together_through_two_thousand_wide_lines_leave_no_outgrown_arrays_in_the_pools()
+    {
+        // Every column grows from 64 to 2,048 entries at the same lines; the arrays it outgrew went back to the pools,
+        // where no column wanted them again: an export kept them all (2,000 lines of 5,000 text columns: 200 MB).
+        WriteWideBatch(500, lines: 2000);
+        var pools = new RowGroupPools();
+        var reader = new JsonLinesBatchReader(JsonLinesBatchReader.DefaultChunkSize, null, pools);
+        var schema = await reader.ReadSchemaAsync(Batch("wide.jsonl"), false, default);
+        var int64Pool = (StepPool<long>)pools.Of<long>();
+        var levelPool = (StepPool<int>)pools.Of<int>();
+
+        var chunks = 0;
+        await foreach (var chunk in reader.ReadAsync(Batch("wide.jsonl"), false, schema, default))
+        {
+            chunks++;
+            Assert.Equal(2000, chunk.RowCount);
+            Assert.Equal(0, int64Pool.FreeArrays);
+            Assert.Equal(0, levelPool.FreeArrays);
+            chunk.Release();
+        }
+
+        Assert.Equal(1, chunks);
+        // The chunk's own arrays (id and c0..c499) are back for the next chunk.
+        Assert.Equal(501, int64Pool.FreeArrays);
+    }
+
+    [Fact]
+    public async Task A_parquet_writer_buffering_twenty_rows_of_five_thousand_columns_allocates_for_those_rows()
+    {
+        // Half int64, half text, 20 rows.
+        var schema = new DatasetSchema(Enumerable.Range(0, 5000).Select(c => new SchemaField($"c{c}", c % 2 == 0 ? FieldKind.Int64 : FieldKind.String, Nullable: true)).ToList());
+        var builder = new ChunkBuilder(schema, 20);
+        for (var row = 0; row < 20; row++)
+        {
+            builder.AddRecord(Enumerable.Range(0, 5000).ToDictionary(c => $"c{c}", c => c % 2 == 0 ? (object?)((long)c * row) : $"v{c * row}"));
+        }
+        var chunk = builder.Build();
+        _ = ParquetFileLayout.Template(schema);   // the footer template, made once per schema, is not the writer's
+        using var output = new MemoryStream();
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var writer = FormatCatalog.CreateWriter(output, schema, FileType.Parquet, CompressionKind.Snappy);
+        await writer.WriteAsync(chunk, default);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // Buffered on this thread (the row group is encoded at CompleteAsync): nothing was written yet.
+        Assert.Equal(0, output.Length);
+        await writer.CompleteAsync(default);
+        await writer.DisposeAsync();
+        Assert.Equal(20, writer.RecordsWritten);
+        // Level and value arrays of 1,024 entries per column and a 256 KiB text block per text column: 800 MB.
+        Assert.InRange(allocated, 0, 5000 * 8 * 1024);
     }
 
     [Theory]

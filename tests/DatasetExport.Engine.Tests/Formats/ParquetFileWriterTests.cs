@@ -154,6 +154,29 @@ public sealed class ParquetFileWriterTests(FormatsFixture fixture)
     }
 
     [Fact]
+    public async Task Text_of_many_lengths_fills_the_growing_blocks_row_group_after_row_group_and_reads_back_exactly()
+    {
+        // A text column copies its values into blocks that start at 1 KiB and double up to 256 KiB, reused by every row
+        // group: values longer than the next block skip it, those above 256 KiB get arrays of their own.
+        var path = fixture.NewPath("text-lengths.parquet");
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64), new SchemaField("s", FieldKind.String)]);
+        var records = Enumerable.Range(0, 600).Select(i => new Record
+        {
+            ["id"] = (long)i,
+            ["s"] = i % 11 == 0 ? null : new string((char)('a' + i % 26), i % 5 == 0 ? i * 7919 % 300_000 : i % 97),
+        }).ToList();
+        await using (var output = File.Create(path))
+        await using (var writer = new ParquetFileWriter(output, schema, CompressionKind.Snappy, rowGroupRecords: 100))
+        {
+            foreach (var chunk in records.Chunk(64)) await writer.WriteAsync(new RecordChunk(schema, chunk), CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(6, _duck.Count($"SELECT count(DISTINCT row_group_id) FROM parquet_metadata({DuckDb.Quote(path)})"));
+        RecordAssert.Equal(records, await RecordAssert.ReadAllAsync(new ParquetBatchReader(), path, false, schema));
+    }
+
+    [Fact]
     public async Task Wide_rows_close_row_groups_by_size()
     {
         var path = fixture.NewPath("wide.parquet");

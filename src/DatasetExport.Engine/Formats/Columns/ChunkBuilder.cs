@@ -15,7 +15,10 @@ public sealed class ChunkBuilder
     // Columns as an array: the per-row loops then make no interface calls.
     private readonly ColumnBuilder[] _columns;
 
-    /// <param name="rowCapacity">Rows the columns make room for at first (and again after each <see cref="Build()"/>).</param>
+    /// <param name="rowCapacity">
+    /// Rows the columns make room for after each <see cref="Build()"/> (<see cref="ColumnBuilder.Capacity"/>); the first
+    /// chunk's columns start small and grow with the rows.
+    /// </param>
     public ChunkBuilder(DatasetSchema schema, int rowCapacity = ColumnBuilder.DefaultCapacity) : this(schema, rowCapacity, pools: null)
     {
     }

@@ -2,11 +2,20 @@ using System.Runtime.CompilerServices;
 
 namespace DatasetExport.Engine.Formats;
 
-/// <summary>Accumulates one leaf column's entries in growable arrays; <see cref="Build"/> hands them over as <see cref="ColumnData"/>.</summary>
+/// <summary>
+/// Accumulates one leaf column's entries in growable arrays; <see cref="Build"/> hands them over as <see cref="ColumnData"/>.
+/// Arrays are taken when the first entry comes, and the first ones start small and double as entries come: sized for
+/// <see cref="Capacity"/> up front (and again after every build), a chunk of a few rows of a wide table held arrays for
+/// thousands of rows in every column (20 JSON lines of 5,000 columns: 4,096 rows each, a working set of 204 MB for 1.3 MB
+/// of JSON).
+/// </summary>
 public abstract class ColumnBuilder
 {
     /// <summary>Entries a builder makes room for unless told otherwise.</summary>
     public const int DefaultCapacity = 1024;
+
+    /// <summary>Entries a builder's first arrays hold (fewer when <see cref="Capacity"/> is smaller).</summary>
+    public const int FirstLength = 64;
 
     private int[] _definitions;
     private int[] _repetitions;
@@ -17,14 +26,22 @@ public abstract class ColumnBuilder
         Leaf = leaf;
         Capacity = capacity;
         Pools = pools;
-        _definitions = leaf.MaxDefinition > 0 ? NewArray<int>(capacity) : [];
-        _repetitions = leaf.MaxRepetition > 0 ? NewArray<int>(capacity) : [];
+        _definitions = [];
+        _repetitions = [];
     }
+
+    // Whether a chunk was built: later arrays start at Capacity.
+    private bool _built;
 
     /// <summary>Where the arrays come from and go back to when a built chunk is released; null: new arrays, left to the GC.</summary>
     private protected RowGroupPools? Pools { get; }
 
-    /// <summary>Entries the builder's arrays start with (they grow past it); <see cref="Build"/> starts over at this size.</summary>
+    /// <summary>
+    /// Entries the builder's arrays start with after a <see cref="Build"/> (they grow past it): its first arrays start at
+    /// <see cref="FirstLength"/> and double as entries come. A builder that built a chunk has rows coming, so later chunks
+    /// start at this size as before (when their first entry comes): full chunks need no growing and the pools see arrays
+    /// of one size.
+    /// </summary>
     public int Capacity { get; }
 
     public LeafLayout Leaf { get; }
@@ -100,7 +117,7 @@ public abstract class ColumnBuilder
         LevelCount++;
     }
 
-    /// <summary>The levels so far; the builder's level arrays are replaced by new ones of <see cref="Capacity"/>.</summary>
+    /// <summary>The levels so far; the builder's level arrays are empty until entries come (then of <see cref="Capacity"/>).</summary>
     private protected (int Count, int[] Definitions, int[] Repetitions) TakeLevels(RowGroupLease? lease)
     {
         var taken = (LevelCount, _definitions, _repetitions);
@@ -109,20 +126,27 @@ public abstract class ColumnBuilder
             Pools.ReturnWith(lease, _definitions);
             Pools.ReturnWith(lease, _repetitions);
         }
-        _definitions = _definitions.Length > 0 ? NewArray<int>(Capacity) : [];
-        _repetitions = _repetitions.Length > 0 ? NewArray<int>(Capacity) : [];
+        _definitions = [];
+        _repetitions = [];
+        _built = true;
         LevelCount = 0;
         return taken;
     }
 
     private protected T[] NewArray<T>(int length) => Pools?.Rent<T>(length) ?? new T[length];
 
-    /// <summary>Twice as long, the first <paramref name="count"/> items kept; a pooled array goes back at once (nothing holds it yet).</summary>
+    /// <summary>
+    /// Twice as long (an empty one: <see cref="FirstLength"/> long, <see cref="Capacity"/> once a chunk was built), the
+    /// first <paramref name="count"/> items kept. An array of <see cref="Capacity"/> or more goes back to
+    /// the pools at once (nothing holds it yet; a list column grows past it chunk after chunk); a shorter one, outgrown on
+    /// the way up from <see cref="FirstLength"/>, is left to the GC: the columns of a wide table grow all at once, so the
+    /// pools would keep every smaller size of every column for nothing (2,000 lines of 5,000 text columns: about 200 MB).
+    /// </summary>
     private protected void Grow<T>(ref T[] array, int count)
     {
-        var larger = NewArray<T>(count * 2);
+        var larger = NewArray<T>(count > 0 ? count * 2 : _built ? Capacity : Math.Min(FirstLength, Capacity));
         array.AsSpan(0, count).CopyTo(larger);
-        Pools?.Return(array);
+        if (array.Length >= Capacity) Pools?.Return(array);
         array = larger;
     }
 
@@ -146,7 +170,7 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
 
     internal ColumnBuilder(LeafLayout leaf, int capacity, RowGroupPools? pools) : base(leaf, capacity, pools)
     {
-        _values = NewArray<T>(capacity);
+        _values = [];
         if (ColumnData.ValueType(leaf.Field.Kind) != typeof(T))
         {
             throw new ArgumentException($"Column '{leaf.Path}' is {leaf.Field.TypeName}, which holds {ColumnData.ValueType(leaf.Field.Kind).Name} values, not {typeof(T).Name}.");
@@ -170,7 +194,7 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
         var data = new ColumnData<T>(Leaf, count, definitions.AsMemory(0, Leaf.MaxDefinition > 0 ? count : 0),
             repetitions.AsMemory(0, Leaf.MaxRepetition > 0 ? count : 0), _values.AsMemory(0, ValueCount));
         if (lease is not null) Pools?.ReturnWith(lease, _values);
-        _values = NewArray<T>(Capacity);
+        _values = [];
         ValueCount = 0;
         return data;
     }
