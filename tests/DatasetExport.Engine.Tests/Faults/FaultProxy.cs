@@ -62,10 +62,12 @@ public sealed class FaultProxy : IAsyncDisposable
 
     /// <summary>
     /// Resets connections, <paramref name="times"/> times in all (<see cref="int.MaxValue"/>: until healed): any connection,
-    /// open or new, as soon as it has sent more than <paramref name="afterBytes"/> bytes towards the server (0: at its first byte).
+    /// open or new, as soon as it has sent more than <paramref name="afterBytes"/> bytes towards the server (0: at its first byte);
+    /// with <paramref name="countingFromNow"/>, more than that since this call, so a small request on a kept-alive connection
+    /// that carried more before gets through.
     /// </summary>
-    public void DropConnections(long afterBytes, int times = int.MaxValue) =>
-        SetConnectionFault(new ConnectionFault(afterBytes, times, Stall: null));
+    public void DropConnections(long afterBytes, int times = int.MaxValue, bool countingFromNow = false) =>
+        SetConnectionFault(new ConnectionFault(afterBytes, times, Stall: null, countingFromNow));
 
     /// <summary>
     /// Like <see cref="DropConnections"/>, but the proxy stops forwarding the client's bytes for <paramref name="stall"/>
@@ -123,8 +125,10 @@ public sealed class FaultProxy : IAsyncDisposable
 
     private void SetConnectionFault(ConnectionFault fault)
     {
-        lock (_gate) _connectionFault = fault;
+        lock (_gate) _connectionFault = fault with { Serial = ++_faultSerial };
     }
+
+    private long _faultSerial;
 
     private async Task AcceptAsync()
     {
@@ -206,10 +210,19 @@ public sealed class FaultProxy : IAsyncDisposable
     {
         lock (_gate)
         {
-            if (_connectionFault is { Remaining: > 0 } fault && state.Sent + read > fault.AfterBytes)
+            if (_connectionFault is { Remaining: > 0 } fault)
             {
-                _connectionFault = fault with { Remaining = fault.Remaining == int.MaxValue ? int.MaxValue : fault.Remaining - 1 };
-                return ((int)Math.Max(0, fault.AfterBytes - state.Sent), fault);
+                if (fault.CountingFromNow && state.FaultSerial != fault.Serial)
+                {
+                    state.FaultSerial = fault.Serial;
+                    state.SentBeforeFault = state.Sent;
+                }
+                var sent = fault.CountingFromNow ? state.Sent - state.SentBeforeFault : state.Sent;
+                if (sent + read > fault.AfterBytes)
+                {
+                    _connectionFault = fault with { Remaining = fault.Remaining == int.MaxValue ? int.MaxValue : fault.Remaining - 1 };
+                    return ((int)Math.Max(0, fault.AfterBytes - sent), fault);
+                }
             }
             if (_dropAtTotalBytes is { } total && UpstreamBytes + read > total)
             {
@@ -314,11 +327,15 @@ public sealed class FaultProxy : IAsyncDisposable
         }
     }
 
-    private sealed record ConnectionFault(long AfterBytes, int Remaining, TimeSpan? Stall);
+    /// <summary>A fault of connections; <see cref="Serial"/> tells one set from the next (bytes counted from it, when <see cref="CountingFromNow"/>).</summary>
+    private sealed record ConnectionFault(long AfterBytes, int Remaining, TimeSpan? Stall, bool CountingFromNow = false, long Serial = 0);
 
     private sealed class ConnectionState
     {
         public long Sent;
+        /// <summary>The fault counting from its setting that this connection's <see cref="SentBeforeFault"/> belongs to.</summary>
+        public long FaultSerial;
+        public long SentBeforeFault;
         public bool Reset;
         public byte[] Tail = [];
     }
