@@ -226,4 +226,41 @@ public sealed class WideDataRoundTripTests : IDisposable
         AssertDuckDbReadsExpected(output, maps: false);
         RecordAssert.Equal(records, await RecordAssert.ReadAllAsync(new ParquetBatchReader(), output, false, schema));
     }
+    [Fact(Timeout = 120_000)]
+    public async Task Wide_JSON_batches_of_a_few_lines_then_many_sharing_pools_keep_the_values_of_chunks_never_released()
+    {
+        // One export's pools serve a batch of a few lines (its arrays of 64 entries), then one of many in chunks whose first
+        // arrays grow from 64 and whose list levels outgrow the chunk's capacity every chunk; every third chunk is kept
+        // unreleased while the others go back: a kept chunk's arrays must never be handed to a later chunk.
+        const int few = 5, chunkLines = 256;
+        var records = Enumerable.Range(0, Rows).Select(i => Expected(i, maps: false)).ToList();
+        var fewPath = _folder.Combine("few.jsonl");
+        var manyPath = _folder.Combine("many.jsonl");
+        File.WriteAllText(fewPath, string.Join("\n", records.Take(few).Select(JsonLine)) + "\n", new UTF8Encoding(false));
+        File.WriteAllText(manyPath, string.Join("\n", records.Skip(few).Select(JsonLine)) + "\n", new UTF8Encoding(false));
+        var schema = Schema(maps: false);
+        var pools = new RowGroupPools();
+        var reader = new JsonLinesBatchReader(chunkLines, onInvalidRecord: null, pools);
+
+        var kept = new List<(int First, RecordChunk Chunk)>();
+        var read = 0;
+        var chunks = 0;
+        foreach (var path in new[] { fewPath, manyPath })
+        {
+            await foreach (var chunk in reader.ReadAsync(path, false, schema, CancellationToken.None))
+            {
+                if (chunks++ % 3 == 0) kept.Add((read, chunk));
+                else
+                {
+                    RecordAssert.Equal(records.Skip(read).Take(chunk.RowCount).ToList(), chunk.Records.ToList());
+                    chunk.Release();
+                }
+                read += chunk.RowCount;
+            }
+        }
+
+        Assert.Equal(Rows, read);
+        Assert.True(kept.Count > 3);
+        foreach (var (first, chunk) in kept) RecordAssert.Equal(records.Skip(first).Take(chunk.RowCount).ToList(), chunk.Records.ToList());
+    }
 }
