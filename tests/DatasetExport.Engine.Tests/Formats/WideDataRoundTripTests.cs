@@ -263,4 +263,41 @@ public sealed class WideDataRoundTripTests : IDisposable
         Assert.True(kept.Count > 3);
         foreach (var (first, chunk) in kept) RecordAssert.Equal(records.Skip(first).Take(chunk.RowCount).ToList(), chunk.Records.ToList());
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(64)]
+    [InlineData(100)]
+    public void Chunks_of_a_small_capacity_built_with_pools_keep_their_values(int capacity)
+    {
+        // Capacities below and at the first arrays' 64 entries; chunks of 0 rows, fewer and many more rows than the
+        // capacity (list and map levels past it); every other chunk released so its arrays serve the next ones.
+        var schema = Schema(maps: true);
+        var records = Enumerable.Range(0, 600).Select(i => Expected(i, maps: true)).ToList();
+        var pools = new RowGroupPools();
+        var builder = new ChunkBuilder(schema, capacity, pools);
+        var kept = new List<(int First, RecordChunk Chunk)>();
+        var next = 0;
+        foreach (var rows in new[] { 0, 1, 2, 70, 0, 5, 130, 1, 64, 65, 200, 62 })
+        {
+            foreach (var record in records.Skip(next).Take(rows)) builder.AddRecord(record);
+            var lease = new RowGroupLease(pools, released: null);
+            var chunk = builder.Build(lease).HeldBy(lease);
+            lease.Release();
+            Assert.Equal(rows, chunk.RowCount);
+            if (kept.Count % 2 == 0 || rows == 0) kept.Add((next, chunk));
+            else
+            {
+                RecordAssert.Equal(records.Skip(next).Take(rows).ToList(), chunk.Records.ToList());
+                chunk.Release();
+                kept.Add((-1, chunk));
+            }
+            next += rows;
+        }
+        foreach (var (first, chunk) in kept.Where(k => k.First >= 0))
+        {
+            RecordAssert.Equal(records.Skip(first).Take(chunk.RowCount).ToList(), chunk.Records.ToList());
+        }
+    }
 }
