@@ -300,4 +300,32 @@ public sealed class WideDataRoundTripTests : IDisposable
             RecordAssert.Equal(records.Skip(first).Take(chunk.RowCount).ToList(), chunk.Records.ToList());
         }
     }
+
+    [Fact(Timeout = 120_000)]
+    public async Task Wide_parts_sharing_a_shelf_are_the_files_written_alone()
+    {
+        // An export's parts one after the other: a wide part takes the column buffers, encoders and their shared scratch
+        // the part before it left (grown by other rows), and must come out byte for byte as the file written alone.
+        var schema = Schema(maps: true);
+        var all = Enumerable.Range(0, Rows).Select(i => Expected(i, maps: true)).ToList();
+        var parts = new[] { all, all.Skip(1000).Take(300).ToList(), all.AsEnumerable().Reverse().Take(2500).ToList(), all.Take(7).ToList() };
+        var shelf = new WriterShelf();
+        for (var i = 0; i < parts.Length; i++)
+        {
+            var alone = await WritePartAsync(schema, parts[i], shelf: null);
+            var shelved = await WritePartAsync(schema, parts[i], shelf);
+            Assert.True(alone.SequenceEqual(shelved), $"part {i} differs when written with the shelf's buffers");
+        }
+
+        static async Task<byte[]> WritePartAsync(DatasetSchema schema, IReadOnlyList<Record> records, WriterShelf? shelf)
+        {
+            using var output = new MemoryStream();
+            await using (var writer = FormatCatalog.CreateWriter(output, schema, FileType.Parquet, CompressionKind.Snappy, long.MaxValue, shelf))
+            {
+                foreach (var chunk in records.Chunk(700)) await writer.WriteAsync(new RecordChunk(schema, chunk), CancellationToken.None);
+                await writer.CompleteAsync(CancellationToken.None);
+            }
+            return output.ToArray();
+        }
+    }
 }
