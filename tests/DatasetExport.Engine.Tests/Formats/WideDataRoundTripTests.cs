@@ -11,6 +11,9 @@ namespace DatasetExport.Engine.Tests.Formats;
 /// exactly, by DuckDB against the values computed in SQL and by our reader against the records written. Mixed kinds:
 /// repetitive text (dictionary), unique text (plain), text that is repetitive in the first row group and unique later
 /// (dictionary then plain), nullable int64, double, lists, maps, structs; several row groups of large pages.
+/// The same wide rows as JSON Lines read in chunks (the first one's arrays growing from 64 entries, list levels past the
+/// chunk's capacity) with one export's pools, chunks released or kept: kept chunks' values stay exact; wide parts sharing a
+/// <see cref="WriterShelf"/> are the files written alone.
 /// </summary>
 public sealed class WideDataRoundTripTests : IDisposable
 {
