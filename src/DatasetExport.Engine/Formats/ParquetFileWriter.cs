@@ -275,25 +275,29 @@ public sealed class ParquetFileWriter : IFormatWriter
                 throw new InvalidOperationException(
                     $"Column '{leaf.Path}': Parquet levels {maxDefinition}/{maxRepetition} differ from the layout's {leaf.MaxDefinition}/{leaf.MaxRepetition}.");
             }
+            // Every encoder of the column: its codec, path and levels, and the writer's shared scratch.
+            ParquetValueColumnEncoder<T> Values<T>(int fixedLength = 0) where T : unmanaged =>
+                new(codec, path, maxDefinition, maxRepetition, fixedLength, scratch);
+            ParquetByteArrayColumnEncoder Bytes(bool text) => new(codec, path, maxDefinition, maxRepetition, text, scratch);
             return leaf.Field.Kind switch
             {
-                FieldKind.Boolean => new ValueColumnBuffer<bool>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
-                FieldKind.Int32 => new ValueColumnBuffer<int>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
-                FieldKind.Int64 => new ValueColumnBuffer<long>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
-                FieldKind.Float => new ValueColumnBuffer<float>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
-                FieldKind.Double => new ValueColumnBuffer<double>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
-                FieldKind.Date => new DateColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
-                FieldKind.Timestamp => new TimestampColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
-                FieldKind.Time => new TimeColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch)),
+                FieldKind.Boolean => new ValueColumnBuffer<bool>(leaf, Values<bool>()),
+                FieldKind.Int32 => new ValueColumnBuffer<int>(leaf, Values<int>()),
+                FieldKind.Int64 => new ValueColumnBuffer<long>(leaf, Values<long>()),
+                FieldKind.Float => new ValueColumnBuffer<float>(leaf, Values<float>()),
+                FieldKind.Double => new ValueColumnBuffer<double>(leaf, Values<double>()),
+                FieldKind.Date => new DateColumnBuffer(leaf, Values<int>()),
+                FieldKind.Timestamp => new TimestampColumnBuffer(leaf, Values<long>()),
+                FieldKind.Time => new TimeColumnBuffer(leaf, Values<long>()),
                 FieldKind.Decimal => type switch
                 {
-                    Parquet.Meta.Type.INT32 => new DecimalColumnBuffer<int>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch), scale ?? 0),
-                    Parquet.Meta.Type.INT64 => new DecimalColumnBuffer<long>(leaf, new(codec, path, maxDefinition, maxRepetition, shelf: scratch), scale ?? 0),
-                    Parquet.Meta.Type.FIXED_LEN_BYTE_ARRAY => new DecimalColumnBuffer<Int128>(leaf, new(codec, path, maxDefinition, maxRepetition, length ?? 0, scratch), scale ?? 0),
+                    Parquet.Meta.Type.INT32 => new DecimalColumnBuffer<int>(leaf, Values<int>(), scale ?? 0),
+                    Parquet.Meta.Type.INT64 => new DecimalColumnBuffer<long>(leaf, Values<long>(), scale ?? 0),
+                    Parquet.Meta.Type.FIXED_LEN_BYTE_ARRAY => new DecimalColumnBuffer<Int128>(leaf, Values<Int128>(length ?? 0), scale ?? 0),
                     _ => throw new InvalidOperationException($"Column '{leaf.Path}': decimals are not written as {type}."),
                 },
-                FieldKind.String => new ByteArrayColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: true, scratch)),
-                FieldKind.Binary => new ByteArrayColumnBuffer(leaf, new(codec, path, maxDefinition, maxRepetition, text: false, scratch)),
+                FieldKind.String => new ByteArrayColumnBuffer(leaf, Bytes(text: true)),
+                FieldKind.Binary => new ByteArrayColumnBuffer(leaf, Bytes(text: false)),
                 _ => throw new ArgumentOutOfRangeException(nameof(leaf), leaf.Field.Kind, $"Column '{leaf.Path}' is not a leaf."),
             };
         }
