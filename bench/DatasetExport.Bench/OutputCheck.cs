@@ -20,11 +20,10 @@ public static class OutputCheck
     public static RecordCounts Source(string lake) =>
         Count(Directory.EnumerateFiles(Path.Combine(lake, SyntheticLake.DatasetId(BatchFormat.Parquet)), "*.parquet").ToList(), FileType.Parquet);
 
-    /// <summary>What the lake holds for <paramref name="conversion"/>: the Parquet batches, or the batches with maps it reads.</summary>
-    public static RecordCounts Source(string lake, Conversion conversion) => conversion.HasMaps
-        ? Count(Directory.EnumerateFiles(Path.Combine(lake, conversion.DatasetId), "*" + SyntheticLake.BatchExtension(conversion.Source)).ToList(),
-            conversion.Source == BatchFormat.Parquet ? FileType.Parquet : FileType.Json, maps: true)
-        : Source(lake);
+    /// <summary>What the lake's batches with maps that <paramref name="conversion"/> reads hold, their map entries counted.</summary>
+    public static RecordCounts SourceWithMaps(string lake, Conversion conversion) =>
+        Count(Directory.EnumerateFiles(Path.Combine(lake, conversion.DatasetId), "*" + SyntheticLake.BatchExtension(conversion.Source)).ToList(),
+            conversion.Source == BatchFormat.Parquet ? FileType.Parquet : FileType.Json, maps: true);
 
     /// <summary>Counts the records in <paramref name="files"/>; with <paramref name="maps"/>, the entries of their attributes maps too.</summary>
     public static RecordCounts Count(IReadOnlyList<string> files, FileType fileType, bool maps = false)

@@ -91,7 +91,8 @@ for (var sizeIndex = 0; sizeIndex < options.Rows.Count; sizeIndex++)
     foreach (var measurement in sized)
     {
         var conversion = measurement.Conversion;
-        var source = OutputCheck.Source(lake, conversion);
+        // The Parquet events, counted once per size above, are the reference but for the datasets with maps.
+        var source = conversion.HasMaps ? OutputCheck.SourceWithMaps(lake, conversion) : expected;
         var engineCounts = OutputCheck.Count(ChildRun.DataFiles(Output(conversion, ChildRun.Engine)), conversion.FileType, conversion.HasMaps);
         var duckDbCounts = OutputCheck.Count(ChildRun.DataFiles(Output(conversion, ChildRun.DuckDb)), conversion.FileType, conversion.HasMaps);
         measurement.CheckPassed = source.Records == rows && engineCounts == source && duckDbCounts == source;
