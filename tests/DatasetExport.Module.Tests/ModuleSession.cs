@@ -59,6 +59,24 @@ public sealed class ModuleSession : IDisposable
         return changed;
     }
 
+    /// <summary>
+    /// Another process is exporting dataset "orders" for the flow <paramref name="flowName"/> (of destination d): a Running
+    /// run with a fresh heartbeat is put in the state behind the module's back. Returns that run's id.
+    /// </summary>
+    public Guid HoldDataset(string flowName)
+    {
+        var holder = Guid.NewGuid();
+        var now = DateTimeOffset.UtcNow.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(1, ExecuteOnState("""
+            INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
+                started_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count,
+                export_path)
+            SELECT $id, id, name, 'orders', destination_id, 'd', 'Running', 'Full', $now, $now, $now, 0, 0, 0, 0, 0, 0, 'orders'
+            FROM flows WHERE name = $flow
+            """, ("$id", holder.ToString("D")), ("$now", now), ("$flow", flowName)));
+        return holder;
+    }
+
     /// <summary>Runs a script (in its own scope) with positional <c>$args</c>. OtherStreams holds warning, verbose, information and debug messages.</summary>
     public ScriptResult Run(string script, params object?[] args)
     {

@@ -378,15 +378,7 @@ public sealed class ScheduleTests
             New-ExportFlow -Name busy -Destination d -Dataset orders, customers -Once -StartTime '2026-01-05T09:30Z' | Out-Null
             """);
         // Another process is exporting "orders" for this flow: its run is Running with a fresh heartbeat.
-        var holder = Guid.NewGuid();
-        var now = DateTimeOffset.UtcNow.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
-        Assert.Equal(1, session.ExecuteOnState("""
-            INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
-                started_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count,
-                export_path)
-            SELECT $id, id, name, 'orders', destination_id, 'd', 'Running', 'Full', $now, $now, $now, 0, 0, 0, 0, 0, 0, 'orders'
-            FROM flows WHERE name = 'busy'
-            """, ("$id", holder.ToString("D")), ("$now", now)));
+        var holder = session.HoldDataset("busy");
 
         var waiting = session.Run("Invoke-ExportSchedule").AssertNoErrors();
 
@@ -414,15 +406,7 @@ public sealed class ScheduleTests
             New-ExportFlow -Name b-broken -Destination broken -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
             """);
         // Another process is exporting a-busy's dataset: its slot is left for later, then b-broken's run fails.
-        var holder = Guid.NewGuid();
-        var now = DateTimeOffset.UtcNow.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
-        Assert.Equal(1, session.ExecuteOnState("""
-            INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
-                started_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count,
-                export_path)
-            SELECT $id, id, name, 'orders', destination_id, 'd', 'Running', 'Full', $now, $now, $now, 0, 0, 0, 0, 0, 0, 'orders'
-            FROM flows WHERE name = 'a-busy'
-            """, ("$id", holder.ToString("D")), ("$now", now)));
+        var holder = session.HoldDataset("a-busy");
 
         var result = session.Run("try { Invoke-ExportSchedule -ErrorAction Stop } catch { $_.FullyQualifiedErrorId }");
 

@@ -105,14 +105,7 @@ public sealed class StartExportRunThrottleTests(AzuriteServer azurite) : IClassF
         Assert.Empty(session.Run("Get-ExportRun").AssertNoErrors().Output);
 
         // Another process is exporting "orders" for flow busy: its run is Running with a fresh heartbeat.
-        var now = DateTimeOffset.UtcNow.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
-        Assert.Equal(1, session.ExecuteOnState("""
-            INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
-                started_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count,
-                export_path)
-            SELECT $id, id, name, 'orders', destination_id, 'd', 'Running', 'Full', $now, $now, $now, 0, 0, 0, 0, 0, 0, 'orders'
-            FROM flows WHERE name = 'busy'
-            """, ("$id", Guid.NewGuid().ToString("D")), ("$now", now)));
+        session.HoldDataset("busy");
 
         var result = session.Run("'a', 'nope', 'busy', 'a', 'b' | Start-ExportRun -ThrottleLimit 2");
 
@@ -207,7 +200,7 @@ public sealed class StartExportRunThrottleTests(AzuriteServer azurite) : IClassF
     }
 
     /// <summary>The lake of <see cref="ExportPipelineTests.MakeLake"/> as the configured lake, a Local destination d, and a flow of orders per name.</summary>
-    private static void WithFlows(ModuleSession session, params string[] names)
+    internal static void WithFlows(ModuleSession session, params string[] names)
     {
         var (lake, output) = ExportPipelineTests.MakeLake(session);
         session.Run("""

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Management.Automation;
 
 namespace DatasetExport.Module.Tests;
@@ -17,7 +16,7 @@ public sealed class ThrottledRunPipelineTests
     public void Stopped_while_a_command_downstream_holds_a_run_and_a_flow_waits_for_it_to_be_written_ends_with_the_waiting_flow_not_started()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "a", "b", "c");
+        StartExportRunThrottleTests.WithFlows(session, "a", "b", "c");
 
         // The command downstream takes a's run and holds it; c, whose turn comes once a or b ended, waits for that run to be
         // written. Stopped (Ctrl+C) then: the pipeline thread is in the command downstream, not pumping the export's reports.
@@ -39,7 +38,7 @@ public sealed class ThrottledRunPipelineTests
     public void A_command_downstream_that_throws_while_a_flow_waits_for_its_run_to_be_written_cancels_the_export_and_takes_the_bars_down()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "a", "b", "c");
+        StartExportRunThrottleTests.WithFlows(session, "a", "b", "c");
 
         var (state, result) = session.RunWithin(Patience, """
             try { Start-ExportRun a, b, c -ThrottleLimit 2 | ForEach-Object { throw "downstream failed at $($_.Flow)" } }
@@ -58,7 +57,7 @@ public sealed class ThrottledRunPipelineTests
     public void A_command_downstream_running_another_flow_itself_while_flows_wait_their_turn_ends_with_every_flow_run()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "a", "b", "c", "d");
+        StartExportRunThrottleTests.WithFlows(session, "a", "b", "c", "d");
 
         // The pipeline thread exports d (one flow, its own progress) inside the command downstream, while c waits for a's run
         // to be written.
@@ -76,7 +75,7 @@ public sealed class ThrottledRunPipelineTests
     public void A_state_store_damaged_while_flows_wait_their_turn_is_an_error_about_each_of_them_and_the_command_ends()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "a", "b", "c", "d");
+        StartExportRunThrottleTests.WithFlows(session, "a", "b", "c", "d");
         var damaged = 0;
 
         // Damaged (its runs table dropped behind the module's back) as the first run is written: c and d, whose turns come
@@ -100,7 +99,7 @@ public sealed class ThrottledRunPipelineTests
     {
         using var session = new ModuleSession();
         var names = Enumerable.Range(1, 8).Select(i => $"f{i}").ToArray();
-        WithFlows(session, names);
+        StartExportRunThrottleTests.WithFlows(session, names);
 
         var (state, result) = session.RunWithin(Patience, """
             param($Names, $Limit)
@@ -129,9 +128,9 @@ public sealed class ThrottledRunPipelineTests
     public void ErrorActionPreference_Stop_at_the_flows_refused_first_stops_the_command_with_that_error_and_starts_no_flow_waiting()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "busy1", "busy2", "b");
-        HoldDatasetOf(session, "busy1");
-        HoldDatasetOf(session, "busy2");
+        StartExportRunThrottleTests.WithFlows(session, "busy1", "busy2", "b");
+        session.HoldDataset("busy1");
+        session.HoldDataset("busy2");
 
         // busy1 and busy2 start together and are refused; b's turn comes once one of them ended, its error written before.
         var (state, result) = session.RunWithin(Patience, """
@@ -151,8 +150,8 @@ public sealed class ThrottledRunPipelineTests
     public void ErrorAction_Stop_at_a_flow_refused_last_writes_the_runs_that_ended_before_it_then_stops()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "a", "b", "busy");
-        HoldDatasetOf(session, "busy");
+        StartExportRunThrottleTests.WithFlows(session, "a", "b", "busy");
+        session.HoldDataset("busy");
 
         // busy's turn comes once a or b ended, and waits for that run to be written: it is written before busy's error stops
         // the command (the other one, still exporting then, may be cancelled).
@@ -171,8 +170,8 @@ public sealed class ThrottledRunPipelineTests
     public void Without_ThrottleLimit_a_flow_refused_in_use_with_ErrorAction_Stop_stops_the_command_before_the_next_flow_comes()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "a", "busy", "b");
-        HoldDatasetOf(session, "busy");
+        StartExportRunThrottleTests.WithFlows(session, "a", "busy", "b");
+        session.HoldDataset("busy");
 
         var (_, result) = session.RunWithin(Patience, """
             try { 'a', 'busy', 'b' | Start-ExportRun -ErrorAction Stop | ForEach-Object { "$($_.Flow) $($_.Status)" } }
@@ -187,7 +186,7 @@ public sealed class ThrottledRunPipelineTests
     public void A_flow_whose_destination_cannot_be_opened_is_an_error_about_it_without_its_secret_and_the_other_runs()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "a");
+        StartExportRunThrottleTests.WithFlows(session, "a");
         const string secretKey = "c2VjcmV0LWtleS1uZXZlci10by1iZS1zaG93bg==";
         session.Run($$"""
             $secret = [System.Net.NetworkCredential]::new('', 'DefaultEndpointsProtocol=http;AccountName=acct;AccountKey={{secretKey}};BlobEndpoint=not a url').SecurePassword
@@ -212,7 +211,7 @@ public sealed class ThrottledRunPipelineTests
     {
         using var session = new ModuleSession();
         var names = Enumerable.Range(1, 40).Select(i => $"f{i:00}").ToArray();
-        WithFlows(session, names);
+        StartExportRunThrottleTests.WithFlows(session, names);
 
         var (state, result) = session.RunWithin(Patience, "Get-ExportFlow | Start-ExportRun -ThrottleLimit 32", null);
 
@@ -227,7 +226,7 @@ public sealed class ThrottledRunPipelineTests
     public void The_same_flow_given_by_name_and_as_an_object_runs_once()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "a", "b");
+        StartExportRunThrottleTests.WithFlows(session, "a", "b");
 
         var (_, result) = session.RunWithin(Patience, "Start-ExportRun a, (Get-ExportFlow a), b, 'A' -ThrottleLimit 2 -Verbose", null);
 
@@ -240,7 +239,7 @@ public sealed class ThrottledRunPipelineTests
     public void WhatIf_with_a_ThrottleLimit_starts_nothing_and_draws_no_progress()
     {
         using var session = new ModuleSession();
-        WithFlows(session, "a", "b");
+        StartExportRunThrottleTests.WithFlows(session, "a", "b");
 
         var (_, result) = session.RunWithin(Patience, "Start-ExportRun a, b -ThrottleLimit 2 -WhatIf", null);
 
@@ -256,7 +255,7 @@ public sealed class ThrottledRunPipelineTests
     public void Two_flows_exporting_the_same_dataset_to_the_same_destination_both_export(int throttleLimit)
     {
         using var session = new ModuleSession();
-        WithFlows(session, "a", "b");
+        StartExportRunThrottleTests.WithFlows(session, "a", "b");
 
         var (_, result) = session.RunWithin(Patience, "Start-ExportRun a, b -ThrottleLimit $args[0]", null, throttleLimit);
 
@@ -306,34 +305,9 @@ public sealed class ThrottledRunPipelineTests
             .GroupBy(r => (string)r.Properties["Flow"].Value).Select(g => $"{g.Key} {g.Count()}").Order());
     }
 
-    /// <summary>Another process is exporting "orders" for the flow: its run is Running with a fresh heartbeat.</summary>
-    private static void HoldDatasetOf(ModuleSession session, string flowName)
-    {
-        var now = DateTimeOffset.UtcNow.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
-        Assert.Equal(1, session.ExecuteOnState("""
-            INSERT INTO runs (id, flow_id, flow_name, dataset_id, destination_id, destination_name, status, mode, scheduled_time,
-                started_at, heartbeat_at, records_read, records_written, records_skipped, input_bytes, output_bytes, batch_count,
-                export_path)
-            SELECT $id, id, name, 'orders', destination_id, 'd', 'Running', 'Full', $now, $now, $now, 0, 0, 0, 0, 0, 0, 'orders'
-            FROM flows WHERE name = $flow
-            """, ("$id", Guid.NewGuid().ToString("D")), ("$now", now), ("$flow", flowName)));
-    }
-
-    /// <summary>Each flow's latest run status (the runs held by <see cref="HoldDatasetOf"/> included).</summary>
+    /// <summary>Each flow's latest run status (the runs held by <see cref="ModuleSession.HoldDataset"/> included).</summary>
     private static Dictionary<string, string> RunsByFlow(ModuleSession session) =>
         session.Run("Get-ExportRun").AssertNoErrors().Output
             .GroupBy(r => (string)r.Properties["Flow"].Value)
             .ToDictionary(g => g.Key, g => g.First().Properties["Status"].Value.ToString()!);
-
-    /// <summary>The small lake of <see cref="ExportPipelineTests.MakeLake"/> as the configured lake, a Local destination d, and a flow of orders per name.</summary>
-    private static void WithFlows(ModuleSession session, params string[] names)
-    {
-        var (lake, output) = ExportPipelineTests.MakeLake(session);
-        session.Run("""
-            param($Lake, $Out, $Names)
-            Set-DatasetExportOption -LakePath $Lake
-            New-ExportDestination -Name d -Type Local -Path $Out | Out-Null
-            foreach ($name in $Names) { New-ExportFlow -Name $name -Destination d -Dataset orders | Out-Null }
-            """, lake, output, names).AssertNoErrors();
-    }
 }
