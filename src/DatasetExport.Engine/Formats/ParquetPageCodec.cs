@@ -1,21 +1,28 @@
 using System.Buffers;
 using System.IO.Compression;
+using K4os.Compression.LZ4;
 using Parquet.Meta;
 using Snappier;
 
 namespace DatasetExport.Engine.Formats;
 
 /// <summary>
-/// Compresses and decompresses Parquet page payloads with the codecs this tool writes (none, Snappy, Gzip, Zstd): every
-/// page the engine's encoders write, and the pages its reader decodes and its row group copier recompresses. Thread-safe.
+/// Compresses Parquet page payloads with the codecs this tool writes (none, Snappy, Gzip, Zstd), and decompresses those and
+/// the LZ4_RAW and Brotli pages other writers make (DuckDB's <c>COMPRESSION lz4</c> / <c>brotli</c>): every page the
+/// engine's encoders write, and the pages its reader decodes and its row group copier recompresses. Thread-safe.
 /// </summary>
 internal static class ParquetPageCodec
 {
     /// <summary>Zstd's own default level, which DuckDB writes too (level 19 made exports several times slower).</summary>
     public const int ZstdLevel = 3;
 
-    public static bool Supports(CompressionCodec codec) =>
-        codec is CompressionCodec.UNCOMPRESSED or CompressionCodec.SNAPPY or CompressionCodec.GZIP or CompressionCodec.ZSTD;
+    /// <summary>
+    /// Whether <see cref="Decompress"/> reads pages of <paramref name="codec"/>. The deprecated LZ4 (framed differently by
+    /// different writers) and LZO are not: chunks of those are left to Parquet.Net.
+    /// </summary>
+    public static bool Decompresses(CompressionCodec codec) =>
+        codec is CompressionCodec.UNCOMPRESSED or CompressionCodec.SNAPPY or CompressionCodec.GZIP or CompressionCodec.ZSTD
+            or CompressionCodec.LZ4_RAW or CompressionCodec.BROTLI;
 
     public static CompressionCodec ToCodec(CompressionKind compression) => compression switch
     {
@@ -38,6 +45,8 @@ internal static class ParquetPageCodec
                 CompressionCodec.SNAPPY => Unsnappy(source, target),
                 CompressionCodec.ZSTD => ZstdPageCodec.Current.Decompress(source.Span, target.Span),
                 CompressionCodec.GZIP => Gunzip(source.Span, target.Span),
+                CompressionCodec.LZ4_RAW => Unlz4(source.Span, target.Span),
+                CompressionCodec.BROTLI => Unbrotli(source.Span, target.Span),
                 _ => throw new NotSupportedException($"Parquet codec {codec} is not supported here."),
             };
         }
@@ -118,6 +127,24 @@ internal static class ParquetPageCodec
             sizeHint <= target.Length - Written ? target[Written..] : throw new InvalidDataException($"the page decompresses to more than {target.Length} bytes.");
 
         public Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
+    }
+
+    private static int Unlz4(ReadOnlySpan<byte> source, Span<byte> target)
+    {
+        var written = LZ4Codec.Decode(source, target);
+        return written >= 0 ? written : throw new InvalidDataException("an LZ4_RAW page does not decompress (damaged, or longer than its header says).");
+    }
+
+    /// <summary>A payload that does not fit <paramref name="target"/> counts as one byte longer, so the length check names it.</summary>
+    private static int Unbrotli(ReadOnlySpan<byte> source, Span<byte> target)
+    {
+        using var decoder = new BrotliDecoder();
+        return decoder.Decompress(source, target, out _, out var written) switch
+        {
+            OperationStatus.Done => written,
+            OperationStatus.DestinationTooSmall => target.Length + 1,
+            var status => throw new InvalidDataException($"a BROTLI page does not decompress ({status})."),
+        };
     }
 
     private static int Gunzip(ReadOnlySpan<byte> source, Span<byte> target)

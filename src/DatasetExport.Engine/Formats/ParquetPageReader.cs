@@ -9,7 +9,7 @@ namespace DatasetExport.Engine.Formats;
 /// Walks the pages of one column chunk read from the file into a rented buffer, decompressing each page into a second
 /// rented buffer reused page after page: a page handed out is valid until the next one is read.
 /// Data pages v1 and v2 come out alike, their levels as RLE/bit-packed hybrid data without a length prefix.
-/// Codecs other than none, Snappy, gzip and zstd, encrypted chunks and levels in the deprecated BIT_PACKED encoding
+/// Codecs other than none, Snappy, gzip, zstd, LZ4_RAW and Brotli, encrypted chunks and levels in the deprecated BIT_PACKED encoding
 /// throw <see cref="NotSupportedException"/>; damaged pages throw <see cref="InvalidDataException"/>.
 /// </summary>
 internal sealed class ParquetPageReader : IDisposable
@@ -39,7 +39,7 @@ internal sealed class ParquetPageReader : IDisposable
         var metadata = column.MetaData ?? throw new InvalidDataException("the column chunk has no metadata.");
         if (column.CryptoMetadata is not null || column.EncryptedColumnMetadata is not null) throw new NotSupportedException("the column chunk is encrypted.");
         if (column.FilePath is not null) throw new NotSupportedException("the column chunk is in another file.");
-        if (!ParquetPageCodec.Supports(metadata.Codec))
+        if (!ParquetPageCodec.Decompresses(metadata.Codec))
         {
             throw new NotSupportedException($"{metadata.Codec} pages are not decompressed here.");
         }

@@ -85,7 +85,7 @@ internal sealed class ParquetRowGroupCopier
             foreach (var column in group.Columns)
             {
                 if (column.MetaData is not { } chunk || column.FilePath is not null || column.CryptoMetadata is not null || column.EncryptedColumnMetadata is not null) return null;
-                if (chunk.Codec != target && !(ParquetPageCodec.Supports(chunk.Codec) && ParquetPageCodec.Supports(target))) return null;
+                if (chunk.Codec != target && !ParquetPageCodec.Decompresses(chunk.Codec)) return null;
             }
         }
         // Parquet.Net 6.1.0 writes wrong timestamp min/max (aloneguid/parquet-dotnet#769): from its files (the created_by of

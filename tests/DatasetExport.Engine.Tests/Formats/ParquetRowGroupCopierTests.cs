@@ -80,6 +80,8 @@ public sealed class ParquetRowGroupCopierTests(FormatsFixture fixture)
     [InlineData("snappy", "V2", CompressionKind.Gzip, "GZIP")]
     [InlineData("gzip", "V1", CompressionKind.None, "UNCOMPRESSED")]
     [InlineData("uncompressed", "V2", CompressionKind.Zstd, "ZSTD")]
+    [InlineData("lz4_raw", "V1", CompressionKind.Snappy, "SNAPPY")]
+    [InlineData("brotli", "V2", CompressionKind.Zstd, "ZSTD")]
     public async Task Copied_row_groups_read_back_in_DuckDB_as_the_source_with_the_target_codec(string codec, string version, CompressionKind target, string expectedCodec)
     {
         var source = WriteSource(codec, version);
