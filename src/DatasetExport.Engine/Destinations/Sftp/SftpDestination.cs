@@ -28,8 +28,9 @@ public sealed class SftpDestination : IExportDestination
     private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// How many connection attempts (TCP connect, key exchange, sign-in, opening SFTP) one process makes to one server at
-    /// once. Servers limit the connections not yet signed in and drop the ones beyond (OpenSSH's MaxStartups, by default 10:30:100: from 10 on it drops new ones at random; servers that limit
+    /// How many connection attempts (TCP connect, key exchange, sign-in, opening SFTP; and reading the host key for trust on
+    /// first use) one process makes to one server at once. Servers limit the connections not yet signed in and drop the
+    /// ones beyond (OpenSSH's MaxStartups, by default 10:30:100: from 10 on it drops new ones at random; servers that limit
     /// connections admit fewer), so many flows to one server (<c>Invoke-ExportSchedule -ThrottleLimit 32</c>) sign in one
     /// after another rather than all at once and failing their retries. Signed in, each keeps its own connection as before.
     /// The server is the address and port its HostName resolves to, so spellings of one server (a name and its address,
@@ -94,17 +95,23 @@ public sealed class SftpDestination : IExportDestination
             received = e.FingerPrintSHA256;
             e.CanTrust = false; // Reading the key is all we came for: stop before sending any credentials.
         };
-        try
+        // Like a sign-in, it counts against the server's limit of connections not yet signed in: it waits for its turn.
+        var started = Stopwatch.GetTimestamp();
+        var server = await ResolveServerAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        using (await WaitForTurnAsync(server, started, cancellationToken).ConfigureAwait(false))
         {
-            await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception error) when (received is not null && error is SshConnectionException)
-        {
-            // Expected: the connection ends because the key was not trusted.
-        }
-        catch (Exception error) when (error is not OperationCanceledException)
-        {
-            throw Translate(endpoint, error, endpoint.Address);
+            try
+            {
+                await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception error) when (received is not null && error is SshConnectionException)
+            {
+                // Expected: the connection ends because the key was not trusted.
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                throw Translate(endpoint, error, endpoint.Address);
+            }
         }
         return received is null
             ? throw new DestinationException(DestinationFailure.Other, $"The SFTP server at {endpoint.Address} did not present a host key.")

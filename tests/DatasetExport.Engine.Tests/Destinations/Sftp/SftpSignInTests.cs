@@ -102,6 +102,28 @@ public sealed class SftpSignInTests : IDisposable
         Assert.Equal(File.ReadAllBytes(local), File.ReadAllBytes(OnDisk("by-name.bin")));
     }
 
+    /// <summary>
+    /// Validating a destination without a pin (New-ExportDestination, trust on first use) connects to read the host key;
+    /// that connection counts against MaxStartups like a sign-in, so it waits for the server's turn too. Before, it
+    /// connected at once beside the exports signing in.
+    /// </summary>
+    [Fact]
+    public async Task Reading_the_host_key_for_trust_on_first_use_waits_for_the_servers_turn()
+    {
+        await using var proxy = new FaultProxy(_server.Server.Port);
+        var held = await HoldASignInAsync(proxy);
+        var unpinned = Settings("127.0.0.1", proxy.Port);
+        unpinned.Properties.Remove(DestinationKeys.HostKeyFingerprint);
+
+        var read = SftpDestination.ReadHostKeyFingerprintAsync(unpinned, default);
+        await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(1)));
+        var connectionsWhileHeld = proxy.ConnectionCount;
+        await EndAsync(proxy, held);
+
+        Assert.Equal(_server.FingerprintOf(SftpServerFixture.HostKey), await read);
+        Assert.Equal(1, connectionsWhileHeld);
+    }
+
     /// <summary>A name that does not resolve keeps its spelling as its turn, and fails as before: Unreachable, naming it.</summary>
     [Fact]
     public async Task A_name_that_does_not_resolve_fails_as_unreachable_naming_it()
