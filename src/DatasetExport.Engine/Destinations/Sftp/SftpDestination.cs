@@ -335,12 +335,49 @@ public sealed class SftpDestination : IExportDestination
                     $"but {SftpEndpoint.FingerprintPrefix}{pin} is pinned (HostKeyFingerprint). Someone may be intercepting the connection; " +
                     "if the server's key was changed on purpose, update the destination's HostKeyFingerprint.", error);
             }
+            if (connection.IsAuthenticated && SftpRefusal(error) is { } refusal)
+            {
+                throw new DestinationException(DestinationFailure.InvalidConfiguration,
+                    $"The SFTP server at {_endpoint.Address} signed in user '{_endpoint.UserName}' but {refusal} ({_endpoint.Redact(error.Message).TrimEnd('.')}). " +
+                    "This is how the server is set up, not a passing fault: it is not retried.", error);
+            }
             throw Translate(_endpoint, error, _endpoint.Address);
         }
         finally
         {
             turn?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// What went wrong when the server, having signed the user in, did not start SFTP, told by SSH.NET's words (2026.0.0)
+    /// for the SSH session (channel) that SFTP runs in, while the connection itself stays up: the server refused to open it
+    /// (OpenSSH's MaxSessions 0), refused the sftp subsystem (no "Subsystem sftp" line), or closed it as soon as it started
+    /// (a subsystem or ForceCommand that cannot run for the account: "Channel was closed.", or "The session is not open." when
+    /// it closed before SSH.NET sent its first SFTP request). These are the server's setup, so the error is permanent. Null
+    /// for anything else: a connection that drops after sign-in (SshConnectionException) stays a transient Unreachable.
+    /// </summary>
+    private static string? SftpRefusal(Exception error)
+    {
+        var closedAtOnce = error is InvalidOperationException { Message: "The session is not open." };
+        if (error.GetType() != typeof(SshException) && !closedAtOnce) return null;
+        if (error.Message.StartsWith("Failed to open a channel", StringComparison.Ordinal))
+        {
+            return "refused to open a session for SFTP: it allows this account no sessions " +
+                   "(OpenSSH: MaxSessions 0, maybe in a Match block); its administrator can allow one";
+        }
+        if (error.Message.StartsWith("Subsystem 'sftp' could not be executed", StringComparison.Ordinal))
+        {
+            return "refused to start SFTP: it offers no 'sftp' subsystem (OpenSSH: no 'Subsystem sftp' line in sshd_config), " +
+                   "or HostName and Port name an SSH server that is not the SFTP one";
+        }
+        if (closedAtOnce || error.Message.StartsWith("Channel was closed", StringComparison.Ordinal))
+        {
+            return "SFTP ended as soon as it started: the server's sftp subsystem or ForceCommand cannot run for this account " +
+                   "(e.g. an sftp-server path that does not exist, or a login shell such as nologin that refuses to run it; " +
+                   "the server's log tells which)";
+        }
+        return null;
     }
 
     /// <summary>

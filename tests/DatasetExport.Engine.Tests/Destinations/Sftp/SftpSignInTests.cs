@@ -141,4 +141,91 @@ public sealed class SftpSignInTests : IDisposable
             SecretAssert.Absent(SecretAssert.Everything(error), _server.Password);
         });
     }
+
+    /// <summary>
+    /// A server that signs the user in and then does not start SFTP: it refuses the session (MaxSessions 0), has no sftp
+    /// subsystem, or runs one that cannot start (an external sftp-server, which the account's nologin shell refuses to run).
+    /// That is the server's setup: InvalidConfiguration (DestinationInvalidConfiguration, InvalidArgument) naming the likely
+    /// cause, not retried. Before, each was Other (DestinationFailed, WriteError: "SFTP operation on 127.0.0.1:P failed:
+    /// Subsystem 'sftp' could not be executed.", "... Channel was closed.", "... Failed to open a channel after 10
+    /// attempts."), also not retried but with no cause named.
+    /// </summary>
+    [Theory]
+    [InlineData("no sftp subsystem", "no 'Subsystem sftp' line")]
+    [InlineData("MaxSessions 0", "MaxSessions 0")]
+    [InlineData("external sftp-server, nologin shell", "nologin")]
+    public async Task A_server_that_signs_in_but_does_not_start_sftp_is_a_configuration_error_naming_the_cause_not_retried(string setup, string cause)
+    {
+        var server = setup switch
+        {
+            "no sftp subsystem" => _server.StartServer(sftpCommand: ""),
+            "MaxSessions 0" => _server.StartServer(sshdConfig: ["MaxSessions 0"]),
+            _ => _server.StartServer(sftpCommand: "/usr/lib/openssh/sftp-server"),
+        };
+        var settings = Settings("127.0.0.1", server.Port, server);
+        var retries = new List<string>();
+        await using var sftp = new SftpDestination(settings);
+        var destination = new RetryingDestination(sftp, RetryPolicy.From(settings), retries.Add);
+
+        var error = await Assert.ThrowsAsync<DestinationException>(() => destination.UploadFileAsync(LocalFile(10), "x.json", default));
+
+        Assert.True((DestinationFailure.InvalidConfiguration, false) == (error.Failure, error.IsTransient), error.ToString());
+        Assert.Empty(retries);
+        Assert.StartsWith($"The SFTP server at 127.0.0.1:{server.Port} signed in user '{_server.UserName}' but ", error.Message, StringComparison.Ordinal);
+        Assert.Contains(cause, error.Message, StringComparison.Ordinal);
+        Assert.Contains("it is not retried", error.Message, StringComparison.Ordinal);
+        SecretAssert.Absent(SecretAssert.Everything(error), _server.Password);
+        Assert.Empty(Directory.GetFileSystemEntries(OnDisk()));
+    }
+
+    /// <summary>
+    /// A connection the server drops right after sign-in, as SFTP starts (its session process killed, as a crash or a
+    /// restart does), is not the server's setup: Unreachable, transient, retried, and the upload arrives. It was so
+    /// before too (SSH.NET reports the lost connection, not the session).
+    /// </summary>
+    [Fact]
+    public async Task A_connection_dropped_right_after_sign_in_is_unreachable_and_retried()
+    {
+        var marker = OnDisk(".dropped-once");
+        var script = Path.Combine(_server.RootPath, $"drop-once-{Guid.NewGuid():N}.sh");
+        // Run as the user (through its shell) in place of internal-sftp: the first time, kill the nearest sshd above (the
+        // connection's session process), then serve SFTP.
+        File.WriteAllText(script, $$"""
+            #!/bin/sh
+            if [ ! -e '{{marker}}' ]; then
+              touch '{{marker}}'
+              pid=$$
+              while [ "$pid" -gt 1 ]; do
+                pid=$(ps -o ppid= -p "$pid" | tr -d ' ')
+                [ "$(ps -o comm= -p "$pid")" = sshd ] && break
+              done
+              kill -9 "$pid"
+            fi
+            exec /usr/lib/openssh/sftp-server
+
+            """);
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+            UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        var server = _server.StartServer(sftpCommand: script);
+        var settings = Settings("127.0.0.1", server.Port, server);
+        var local = LocalFile(1_000);
+        var retries = new List<string>();
+        TestProcess.Run("usermod", null, null, "-s", "/bin/sh", _server.UserName);
+        try
+        {
+            await using var sftp = new SftpDestination(settings);
+            var destination = new RetryingDestination(sftp, RetryPolicy.From(settings), retries.Add);
+
+            await destination.UploadFileAsync(local, "x.bin", default);
+        }
+        finally
+        {
+            TestProcess.Run("usermod", null, null, "-s", "/usr/sbin/nologin", _server.UserName);
+        }
+
+        Assert.True(File.Exists(marker), "the script never ran");
+        var retry = Assert.Single(retries);
+        Assert.Contains($"The connection to the SFTP server at 127.0.0.1:{server.Port} failed", retry, StringComparison.Ordinal);
+        Assert.Equal(File.ReadAllBytes(local), File.ReadAllBytes(OnDisk("x.bin")));
+    }
 }
