@@ -112,6 +112,10 @@ public sealed class SftpDestination : IExportDestination
             {
                 throw Translate(endpoint, error, endpoint.Address);
             }
+            finally
+            {
+                client.Dispose(); // closed before the next attempt's turn
+            }
         }
         return received is null
             ? throw new DestinationException(DestinationFailure.Other, $"The SFTP server at {endpoint.Address} did not present a host key.")
