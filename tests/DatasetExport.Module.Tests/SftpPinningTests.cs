@@ -47,6 +47,29 @@ public sealed class SftpPinningTests(SftpServer server) : IClassFixture<SftpServ
         Assert.Empty(session.Run("Get-ExportDestination").AssertNoErrors().Output);
     }
     /// <summary>
+    /// A server that signs the user in but offers no SFTP (no "Subsystem sftp" line) is the server's setup: the validation
+    /// of New-ExportDestination fails at once as DestinationInvalidConfiguration (InvalidArgument) naming the likely cause,
+    /// and nothing is stored. Before, it was DestinationFailed (WriteError): "SFTP operation on 127.0.0.1:P failed: Subsystem
+    /// 'sftp' could not be executed."
+    /// </summary>
+    [Fact]
+    public void A_server_without_sftp_is_refused_as_a_configuration_error_naming_the_cause()
+    {
+        using var session = new ModuleSession();
+        var port = server.Start(sftpCommand: "");
+
+        var result = session.Run("New-ExportDestination -Name sftp -Type Sftp -HostName 127.0.0.1 -Port $args[0] -Credential $args[1]",
+            port, ModuleSurfaceTests.Credential(server.UserName, server.Password));
+
+        ExportPipelineTests.AssertError(result, "DestinationInvalidConfiguration", "NewExportDestinationCommand", ErrorCategory.InvalidArgument, "sftp");
+        var message = result.Errors[0].Exception.Message;
+        Assert.Contains($"The SFTP server at 127.0.0.1:{port} signed in user '{server.UserName}' but refused to start SFTP", message);
+        Assert.Contains("no 'Subsystem sftp' line", message);
+        Assert.DoesNotContain(server.Password, result.Errors[0].ToString());
+        Assert.Empty(session.Run("Get-ExportDestination").AssertNoErrors().Output);
+    }
+
+    /// <summary>
     /// docs/destinations-sftp.md: a key that changed on purpose is handled by setting the new pin on the destination, or by
     /// clearing it and validating to record the new one; the destination (its flows and what they exported there) stays.
     /// </summary>

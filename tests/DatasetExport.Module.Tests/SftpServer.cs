@@ -59,11 +59,15 @@ public sealed class SftpServer : IDisposable
     public string FingerprintOf(string hostKey) =>
         TestProcess.Run("ssh-keygen", null, null, "-lf", Path.Combine(_root.Path, "hostkeys", hostKey + ".pub")).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
 
-    /// <summary>Starts an sshd presenting <paramref name="hostKey"/>; returns its port once it answers with an SSH banner.</summary>
-    public int Start(string hostKey = HostKey)
+    /// <summary>
+    /// Starts an sshd presenting <paramref name="hostKey"/>, with another sftp command when <paramref name="sftpCommand"/> is
+    /// given ("" for no sftp Subsystem at all; see start.sh); returns its port once it answers with an SSH banner.
+    /// </summary>
+    public int Start(string hostKey = HostKey, string? sftpCommand = null)
     {
         var port = LoopbackPort.Free();
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (sftpCommand is not null) start.Environment["SSHD_SFTP_COMMAND"] = sftpCommand;
         foreach (var argument in new[] { Path.Combine(_scripts, "start.sh"), _root.Path, UserName, port.ToString(), hostKey }) start.ArgumentList.Add(argument);
         var log = new StringBuilder();
         var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start start.sh.");

@@ -27,6 +27,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private ConnectionFault? _connectionFault;
     private long? _dropAtTotalBytes;
     private (byte[] Response, int Remaining)? _cannedAnswer;
+    private CancellationTokenSource _stallsEnd = new();
 
     public FaultProxy(int targetPort)
     {
@@ -71,10 +72,19 @@ public sealed class FaultProxy : IAsyncDisposable
 
     /// <summary>
     /// Like <see cref="DropConnections"/>, but the proxy stops forwarding the client's bytes for <paramref name="stall"/>
-    /// (or until the client closes the connection, see <see cref="StallsAbandoned"/>), then resets.
+    /// (or until the client closes the connection, see <see cref="StallsAbandoned"/>, or <see cref="EndStalls"/>), then resets.
     /// </summary>
     public void StallConnections(long afterBytes, TimeSpan stall, int times = int.MaxValue) =>
         SetConnectionFault(new ConnectionFault(afterBytes, times, stall));
+
+    /// <summary>Ends the stalls under way now (see <see cref="StallConnections"/>): their connections are reset at once.</summary>
+    public void EndStalls()
+    {
+        CancellationTokenSource ending;
+        lock (_gate) (ending, _stallsEnd) = (_stallsEnd, new CancellationTokenSource());
+        ending.Cancel();
+        ending.Dispose();
+    }
 
     /// <summary>Resets the one connection whose bytes carry the total sent towards the server past <paramref name="totalBytes"/>, once.</summary>
     public void DropOnceAtTotal(long totalBytes)
@@ -121,6 +131,7 @@ public sealed class FaultProxy : IAsyncDisposable
         lock (_gate) connections = [.. _connections];
         await Task.WhenAll(connections);
         _stopping.Dispose();
+        lock (_gate) _stallsEnd.Dispose();
     }
 
     private void SetConnectionFault(ConnectionFault fault)
@@ -199,7 +210,7 @@ public sealed class FaultProxy : IAsyncDisposable
             }
             if (fault is null) continue;
             Interlocked.Increment(ref _faultsInjected);
-            if (fault.Stall is { } stall && await ClientLeavesWithinAsync(from, stall, cancellationToken)) Interlocked.Increment(ref _stallsAbandoned);
+            if (fault.Stall is { } stall && await StallAsync(from, stall, cancellationToken)) Interlocked.Increment(ref _stallsAbandoned);
             state.Reset = true;
             return;
         }
@@ -258,6 +269,22 @@ public sealed class FaultProxy : IAsyncDisposable
         CountRequestLines(new ConnectionState(), received.ToArray());
         await client.WriteAsync(answer, cancellationToken);
         await ClientLeavesWithinAsync(client, TimeSpan.FromSeconds(10), cancellationToken);
+    }
+
+    /// <summary>A stall that <see cref="EndStalls"/> cuts short; true when the client closed the connection before it was over.</summary>
+    private async Task<bool> StallAsync(NetworkStream from, TimeSpan stall, CancellationToken cancellationToken)
+    {
+        CancellationToken ends;
+        lock (_gate) ends = _stallsEnd.Token;
+        using var stallOrEnd = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ends);
+        try
+        {
+            return await ClientLeavesWithinAsync(from, stall, stallOrEnd.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false; // ended early
+        }
     }
 
     /// <summary>Swallows what the client still sends during a stall; true when it closes the connection before <paramref name="stall"/> is over.</summary>

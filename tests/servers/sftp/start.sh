@@ -8,6 +8,9 @@
 #   SFTP_SERVER_OPTIONS: extra internal-sftp options, e.g. -P posix-rename to refuse that request
 # Environment: SSHD_CONFIG_EXTRA, sshd_config lines appended to the config (e.g. "MaxStartups 3:100:3"
 #   for a server that limits connections); none by default.
+#   SSHD_SFTP_COMMAND, the command of the sftp Subsystem and of ForceCommand, for a server whose SFTP
+#   does not start (e.g. /usr/lib/openssh/sftp-server, which the user's nologin shell refuses to run);
+#   set but empty: no sftp Subsystem at all (ForceCommand stays internal-sftp). Default internal-sftp.
 # Ready when 127.0.0.1:PORT answers with an SSH banner (ssh-keyscan -p PORT 127.0.0.1).
 # Pin: ssh-keygen -lf DIR/hostkeys/HOSTKEY_NAME.pub
 set -euo pipefail
@@ -21,6 +24,9 @@ shift $(( $# < 4 ? $# : 4 ))
 [ -f "$dir/hostkeys/$hostkey" ] || { echo "no host key $dir/hostkeys/$hostkey: run prepare.sh first" >&2; exit 1; }
 
 config="$dir/sshd-$port.conf"
+sftp_command=${SSHD_SFTP_COMMAND-internal-sftp}
+subsystem="Subsystem sftp ${sftp_command:-internal-sftp}"
+[ -n "$sftp_command" ] || subsystem="# no sftp Subsystem"
 cat > "$config" <<CONFIG
 Port $port
 ListenAddress 127.0.0.1
@@ -35,8 +41,8 @@ StrictModes yes
 AllowUsers $user
 X11Forwarding no
 AllowTcpForwarding no
-Subsystem sftp internal-sftp
-ForceCommand internal-sftp $*
+$subsystem
+ForceCommand ${sftp_command:-internal-sftp} $*
 CONFIG
 if [ -n "${SSHD_CONFIG_EXTRA:-}" ]; then printf '%s\n' "$SSHD_CONFIG_EXTRA" >> "$config"; fi
 

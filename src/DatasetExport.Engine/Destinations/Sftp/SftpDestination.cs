@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
 using System.Net.Sockets;
 using Renci.SshNet;
 using Renci.SshNet.Common;
@@ -26,17 +28,23 @@ public sealed class SftpDestination : IExportDestination
     private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// How many connection attempts (TCP connect, key exchange, sign-in, opening SFTP) one process makes to one server
-    /// (<see cref="SftpEndpoint.Address"/>) at once. Servers limit the connections not yet signed in and drop the ones
-    /// beyond (OpenSSH's MaxStartups, by default 10:30:100: from 10 on it drops new ones at random; servers that limit
+    /// How many connection attempts (TCP connect, key exchange, sign-in, opening SFTP; and reading the host key for trust on
+    /// first use) one process makes to one server at once. Servers limit the connections not yet signed in and drop the
+    /// ones beyond (OpenSSH's MaxStartups, by default 10:30:100: from 10 on it drops new ones at random; servers that limit
     /// connections admit fewer), so many flows to one server (<c>Invoke-ExportSchedule -ThrottleLimit 32</c>) sign in one
     /// after another rather than all at once and failing their retries. Signed in, each keeps its own connection as before.
-    /// An attempt waits for its turn at most <see cref="ConnectTimeout"/>, then goes ahead anyway: a server that does not
-    /// answer holds each attempt up by at most one connect timeout more.
+    /// The server is the address and port its HostName resolves to, so spellings of one server (a name and its address,
+    /// <c>localhost</c> and <c>127.0.0.1</c>) share its turn; see <see cref="WaitForTurnAsync"/>. An attempt
+    /// resolves and waits for its turn at most <see cref="ConnectTimeout"/> in all, then goes ahead anyway: a server that
+    /// does not answer (or a DNS server that does not) holds each attempt up by at most one connect timeout more.
     /// </summary>
     private const int HandshakesPerServer = 1;
 
-    /// <summary>The turns of <see cref="HandshakesPerServer"/>, one per server address ("host:port"), for the whole process.</summary>
+    /// <summary>
+    /// The turns of <see cref="HandshakesPerServer"/> for the whole process, one per server address and port as
+    /// <see cref="IPEndPoint.ToString"/> writes it ("127.0.0.1:22", "[::1]:22"), or per spelling
+    /// (<see cref="SftpEndpoint.Address"/>, "host:port") of a host name that could not be resolved.
+    /// </summary>
     private static readonly ConcurrentDictionary<string, SemaphoreSlim> HandshakeGates = new(StringComparer.OrdinalIgnoreCase);
 
     private readonly SftpEndpoint _endpoint;
@@ -49,6 +57,7 @@ public sealed class SftpDestination : IExportDestination
     private AuthenticationMethod[]? _authentication;
     private PrivateKeyFile? _privateKey;
     private SftpClient? _client;
+    private ServerAddresses? _serverAddresses;
     private bool _basePathChecked;
     private volatile bool _posixRenameRefused;
     private volatile bool _disposed;
@@ -86,17 +95,27 @@ public sealed class SftpDestination : IExportDestination
             received = e.FingerPrintSHA256;
             e.CanTrust = false; // Reading the key is all we came for: stop before sending any credentials.
         };
-        try
+        // Like a sign-in, it counts against the server's limit of connections not yet signed in: it waits for its turn.
+        var started = Stopwatch.GetTimestamp();
+        var server = await ResolveServerAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        using (await WaitForTurnAsync(server, started, cancellationToken).ConfigureAwait(false))
         {
-            await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception error) when (received is not null && error is SshConnectionException)
-        {
-            // Expected: the connection ends because the key was not trusted.
-        }
-        catch (Exception error) when (error is not OperationCanceledException)
-        {
-            throw Translate(endpoint, error, endpoint.Address);
+            try
+            {
+                await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception error) when (received is not null && error is SshConnectionException)
+            {
+                // Expected: the connection ends because the key was not trusted.
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                throw Translate(endpoint, error, endpoint.Address);
+            }
+            finally
+            {
+                client.Dispose(); // closed before the next attempt's turn
+            }
         }
         return received is null
             ? throw new DestinationException(DestinationFailure.Other, $"The SFTP server at {endpoint.Address} did not present a host key.")
@@ -298,11 +317,14 @@ public sealed class SftpDestination : IExportDestination
             keyType = e.HostKeyName;
             e.CanTrust = string.Equals(e.FingerPrintSHA256, pin, StringComparison.Ordinal);
         };
-        var gate = HandshakeGates.GetOrAdd(_endpoint.Address, _ => new SemaphoreSlim(HandshakesPerServer));
-        var admitted = false;
+        HandshakeTurn? turn = null;
         try
         {
-            admitted = await gate.WaitAsync(ConnectTimeout, cancellationToken).ConfigureAwait(false);
+            // Resolved once per instance (unless resolving failed): reconnects wait for the turn of the server found first.
+            var started = Stopwatch.GetTimestamp();
+            var server = _serverAddresses ?? await ResolveServerAsync(_endpoint, cancellationToken).ConfigureAwait(false);
+            if (server.Resolved) _serverAddresses = server;
+            turn = await WaitForTurnAsync(server, started, cancellationToken).ConfigureAwait(false);
             await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
             return client;
         }
@@ -317,11 +339,119 @@ public sealed class SftpDestination : IExportDestination
                     $"but {SftpEndpoint.FingerprintPrefix}{pin} is pinned (HostKeyFingerprint). Someone may be intercepting the connection; " +
                     "if the server's key was changed on purpose, update the destination's HostKeyFingerprint.", error);
             }
+            if (connection.IsAuthenticated && SftpRefusal(error) is { } refusal)
+            {
+                throw new DestinationException(DestinationFailure.InvalidConfiguration,
+                    $"The SFTP server at {_endpoint.Address} signed in user '{_endpoint.UserName}' but {refusal} ({_endpoint.Redact(error.Message).TrimEnd('.')}). " +
+                    "This is how the server is set up, not a passing fault: it is not retried.", error);
+            }
             throw Translate(_endpoint, error, _endpoint.Address);
         }
         finally
         {
-            if (admitted) gate.Release();
+            turn?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// What went wrong when the server, having signed the user in, did not start SFTP, told by SSH.NET's words (2026.0.0)
+    /// for the SSH session (channel) that SFTP runs in, while the connection itself stays up: the server refused to open it
+    /// (OpenSSH's MaxSessions 0), refused the sftp subsystem (no "Subsystem sftp" line), or closed it as soon as it started
+    /// (a subsystem or ForceCommand that cannot run for the account: "Channel was closed.", or "The session is not open." when
+    /// it closed before SSH.NET sent its first SFTP request). These are the server's setup, so the error is permanent. Null
+    /// for anything else: a connection that drops after sign-in (SshConnectionException) stays a transient Unreachable.
+    /// </summary>
+    private static string? SftpRefusal(Exception error)
+    {
+        var closedAtOnce = error is InvalidOperationException { Message: "The session is not open." };
+        if (error.GetType() != typeof(SshException) && !closedAtOnce) return null;
+        if (error.Message.StartsWith("Failed to open a channel", StringComparison.Ordinal))
+        {
+            return "refused to open a session for SFTP: it allows this account no sessions " +
+                   "(OpenSSH: MaxSessions 0, maybe in a Match block); its administrator can allow one";
+        }
+        if (error.Message.StartsWith("Subsystem 'sftp' could not be executed", StringComparison.Ordinal))
+        {
+            return "refused to start SFTP: it offers no 'sftp' subsystem (OpenSSH: no 'Subsystem sftp' line in sshd_config), " +
+                   "or HostName and Port name an SSH server that is not the SFTP one";
+        }
+        if (closedAtOnce || error.Message.StartsWith("Channel was closed", StringComparison.Ordinal))
+        {
+            return "SFTP ended as soon as it started: the server's sftp subsystem or ForceCommand cannot run for this account " +
+                   "(e.g. an sftp-server path that does not exist, or a login shell such as nologin that refuses to run it; " +
+                   "the server's log tells which)";
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The gate keys of the server <paramref name="endpoint"/> names: every address its HostName resolves to (SSH.NET tries
+    /// them in turn), with the port; an address is its own only key. A name that cannot be resolved, or not within
+    /// <see cref="ConnectTimeout"/>, keeps its spelling as its key (not <see cref="ServerAddresses.Resolved"/>), and
+    /// SSH.NET's own lookup then reports the failure as before.
+    /// </summary>
+    private static async Task<ServerAddresses> ResolveServerAsync(SftpEndpoint endpoint, CancellationToken cancellationToken)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(ConnectTimeout);
+        try
+        {
+            var addresses = await Dns.GetHostAddressesAsync(endpoint.HostName, limit.Token).ConfigureAwait(false);
+            if (addresses.Length > 0)
+            {
+                return new ServerAddresses(addresses
+                    .Select(address => new IPEndPoint(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address, endpoint.Port).ToString())
+                    .Distinct(StringComparer.OrdinalIgnoreCase)
+                    .Order(StringComparer.OrdinalIgnoreCase)
+                    .ToArray(), Resolved: true);
+            }
+        }
+        catch (Exception error) when (error is SocketException or ArgumentException
+                                      || (error is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // Unknown or malformed name, or a DNS server that does not answer: the spelling is all there is.
+        }
+        return new ServerAddresses([endpoint.Address], Resolved: false);
+    }
+
+    /// <summary>
+    /// Waits for this process's turn to connect to <paramref name="server"/> (<see cref="HandshakesPerServer"/>): the turn of
+    /// each of its addresses, taken in order so that two attempts never hold one each. Stops waiting once
+    /// <see cref="ConnectTimeout"/> has passed since <paramref name="started"/> (before resolving: both share that time) and
+    /// goes ahead with the turns it has. Dispose the result when the attempt is over.
+    /// </summary>
+    private static async Task<HandshakeTurn> WaitForTurnAsync(ServerAddresses server, long started, CancellationToken cancellationToken)
+    {
+        var turn = new HandshakeTurn();
+        try
+        {
+            foreach (var key in server.Keys)
+            {
+                var gate = HandshakeGates.GetOrAdd(key, _ => new SemaphoreSlim(HandshakesPerServer));
+                var left = ConnectTimeout - Stopwatch.GetElapsedTime(started);
+                if (await gate.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false)) turn.Taken.Add(gate);
+            }
+            return turn;
+        }
+        catch
+        {
+            turn.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>What <see cref="ResolveServerAsync"/> found: the gate keys of one server, in the order their turns are taken.</summary>
+    private sealed record ServerAddresses(string[] Keys, bool Resolved);
+
+    /// <summary>The turns one connection attempt holds; released on dispose.</summary>
+    private sealed class HandshakeTurn : IDisposable
+    {
+        public List<SemaphoreSlim> Taken { get; } = [];
+
+        public void Dispose()
+        {
+            foreach (var gate in Taken) gate.Release();
+            Taken.Clear();
         }
     }
 

@@ -68,11 +68,12 @@ public sealed class SftpServerFixture : IDisposable
 
     /// <summary>
     /// Another sshd for the same user: a different host key, extra sshd_config lines (<paramref name="sshdConfig"/>, e.g.
-    /// "MaxStartups 3:100:3"), extra internal-sftp options, or a fixed port (to restart on it).
+    /// "MaxStartups 3:100:3"), another sftp command (<paramref name="sftpCommand"/>, "" for no sftp Subsystem at all; see
+    /// start.sh), extra internal-sftp options, or a fixed port (to restart on it).
     /// </summary>
-    public SshdServer StartServer(string hostKey = HostKey, int? port = null, string[]? sshdConfig = null, params string[] sftpServerOptions)
+    public SshdServer StartServer(string hostKey = HostKey, int? port = null, string[]? sshdConfig = null, string? sftpCommand = null, params string[] sftpServerOptions)
     {
-        var server = SshdServer.Start(this, hostKey, port, sshdConfig ?? [], sftpServerOptions);
+        var server = SshdServer.Start(this, hostKey, port, sshdConfig ?? [], sftpCommand, sftpServerOptions);
         lock (_servers) _servers.Add(server);
         return server;
     }
@@ -148,7 +149,7 @@ public sealed class SshdServer : IDisposable
         get { lock (_log) return _log.ToString(); }
     }
 
-    internal static SshdServer Start(SftpServerFixture fixture, string hostKey, int? fixedPort, string[] sshdConfig, string[] sftpServerOptions)
+    internal static SshdServer Start(SftpServerFixture fixture, string hostKey, int? fixedPort, string[] sshdConfig, string? sftpCommand, string[] sftpServerOptions)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -160,6 +161,7 @@ public sealed class SshdServer : IDisposable
                 UseShellExecute = false,
             };
             if (sshdConfig.Length > 0) start.Environment["SSHD_CONFIG_EXTRA"] = string.Join('\n', sshdConfig);
+            if (sftpCommand is not null) start.Environment["SSHD_SFTP_COMMAND"] = sftpCommand;
             foreach (var argument in (string[])[Path.Combine(fixture.ScriptFolder, "start.sh"), fixture.RootPath, fixture.UserName, port.ToString(), hostKey, .. sftpServerOptions])
             {
                 start.ArgumentList.Add(argument);
