@@ -574,7 +574,9 @@ internal sealed class ExportRunner
     /// Chunks a JSON Lines batch parses ahead of the writer (4,096 lines each, in the export's pools): a Parquet row group's
     /// worth (50,000 records, 13 chunks) and some, so the parsing goes on while the writer encodes a full row group on both
     /// cores. With four, it stopped a third of the way through each encode: sixteen measured 15-20% less wall time than
-    /// four (1 M and 10 M lines) for ~40 MB more; one (the second core idle) 10% more than four.
+    /// four (1 M and 10 M lines) for ~40 MB more; one (the second core idle) 10% more than four. The reader also stops
+    /// while its chunks not yet written hold more than <see cref="JsonLinesBatchReader.DefaultBytesAhead"/> (chunks of
+    /// wide lines, each up to <see cref="JsonLinesBatchReader.DefaultChunkBytes"/>; sixteen of the web events' hold 26 MB).
     /// </summary>
     private const int JsonChunksAhead = 16;
 

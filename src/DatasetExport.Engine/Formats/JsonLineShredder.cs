@@ -47,15 +47,21 @@ internal sealed class JsonLineShredder
     // would have taken the schema further for throws SchemaSampleMisfitException instead of being converted.
     private readonly bool _checksSample;
 
-    /// <param name="chunkRows">Rows per chunk: the first chunk's columns start small and grow with the rows, later ones start at it (<see cref="ColumnBuilder.Capacity"/>).</param>
+    /// <param name="chunkRows">Most rows per chunk: the first chunk's columns start small and grow with the rows, later ones start at it (<see cref="ColumnBuilder.Capacity"/>).</param>
+    /// <param name="chunkBytes">Bytes that close a chunk before its rows (<see cref="ChunkFull"/>; wide lines).</param>
     /// <param name="pools">Where the chunks' arrays and text blocks come from; they are reused once the chunks are released.</param>
     /// <param name="sample">
     /// When <paramref name="schema"/> was inferred from a sample of the batch's lines (merged with other batches'): every
     /// line is then checked to fit it as the inference would see it (<see cref="JsonSchemaSample"/>). Null for a schema
     /// that holds every line already.
     /// </param>
-    public JsonLineShredder(DatasetSchema schema, string path, int chunkRows, RowGroupPools pools, JsonSchemaSample? sample = null)
+    public JsonLineShredder(
+        DatasetSchema schema, string path, int chunkRows, RowGroupPools pools, JsonSchemaSample? sample = null, long chunkBytes = JsonLinesBatchReader.DefaultChunkBytes)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkRows, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkBytes, 1);
+        _chunkRows = _rowLimit = chunkRows;
+        _chunkBytes = chunkBytes;
         _pools = pools;
         _builder = new ChunkBuilder(schema, chunkRows, _pools);
         _text = new Utf8Arena(_pools);
@@ -65,19 +71,66 @@ internal sealed class JsonLineShredder
         _path = path;
     }
 
+    private readonly int _chunkRows;
+    private readonly long _chunkBytes;
+    // Rows that close the chunk being built: the chunk size, or after a chunk closed on its bytes the rows it held (so
+    // later chunks' arrays are made for them), doubled again while chunks close on it at under half the bytes.
+    private int _rowLimit;
+    // Rows at which ChunkFull next adds up the chunk's bytes (a look at every column), and whether the chunk closed on them.
+    private int _nextLook = 1;
+    private bool _closedOnBytes;
+
     /// <summary>Rows added since the last <see cref="Build"/>.</summary>
     public int RowCount => _builder.RowCount;
 
     /// <summary>
-    /// The rows so far as a chunk; the shredder starts over empty. Earlier chunks stay valid until released
-    /// (<see cref="RecordChunk.Release"/>), when their arrays go back to be reused for later chunks.
+    /// Bytes the rows added since the last <see cref="Build"/> hold: their entries in the columns' arrays (4 bytes a level
+    /// of each kind, each value its size, 16 a text slice: <see cref="ColumnBuilder.EntryBytes"/>) and their text.
     /// </summary>
-    public RecordChunk Build()
+    public long HeldBytes => _builder.EntryBytes() + _text.BytesSinceHandOver;
+
+    /// <summary>
+    /// Whether the chunk is to be built now: it has the most rows, or holds <c>chunkBytes</c> (<see cref="HeldBytes"/>).
+    /// The bytes are added up only at its first row and then when the rows reach those that fill the rest at the size
+    /// of the rows so far, but at most twice the rows of the last look: a few looks per chunk, which stays one
+    /// row past its bytes at most when its rows are alike.
+    /// </summary>
+    public bool ChunkFull()
     {
-        var lease = new RowGroupLease(_pools, released: null);
+        var rows = RowCount;
+        if (rows >= _rowLimit) return true;
+        if (rows < _nextLook) return false;
+        var held = HeldBytes;
+        if (held >= _chunkBytes) return _closedOnBytes = true;
+        var fit = Math.Ceiling((_chunkBytes - held) / Math.Max(1.0, (double)held / rows));
+        _nextLook = rows + (int)Math.Clamp(fit, 1, rows);
+        return false;
+    }
+
+    /// <summary>
+    /// The rows so far as a chunk; the shredder starts over empty. Earlier chunks stay valid until released
+    /// (<see cref="RecordChunk.Release"/>), when their arrays go back to be reused for later chunks, and
+    /// <paramref name="released"/> runs.
+    /// </summary>
+    public RecordChunk Build(Action? released = null)
+    {
+        // Closed on its bytes: later chunks are made for its rows. Closed on a row limit below the chunk size at under half
+        // the bytes: for twice as many.
+        var rows = RowCount;
+        var limit = _rowLimit;
+        if (_closedOnBytes) limit = rows;
+        else if (rows == _rowLimit && rows < _chunkRows && HeldBytes * 2 < _chunkBytes) limit = Math.Min(_chunkRows, 2 * rows);
+        var lease = new RowGroupLease(_pools, released);
         var chunk = _builder.Build(lease).HeldBy(lease);
         _text.HandOver(lease);
         lease.Release();   // the shredder's own hold: the chunk's release gives the arrays back
+        if (limit != _rowLimit)
+        {
+            _rowLimit = limit;
+            _builder.StartLaterChunksAt(limit);
+        }
+        _closedOnBytes = false;
+        _nextLook = 1;
         return chunk;
     }
 

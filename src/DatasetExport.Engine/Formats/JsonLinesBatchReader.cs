@@ -22,12 +22,25 @@ public sealed class JsonLinesBatchReader : IBatchReader
     /// </summary>
     public const int DefaultChunkSize = 4096;
 
+    /// <summary>
+    /// Bytes that close a chunk before its lines (<see cref="JsonLineShredder.ChunkFull"/>: the values' entries in the
+    /// column arrays and their text), for wide lines: 2,000 lines of 5,000 text columns were one chunk of 270 MB.
+    /// </summary>
+    public const long DefaultChunkBytes = 8L << 20;
+
+    /// <summary>
+    /// Bytes of chunks an export's read (<see cref="RowGroupPools.OneRowGroupAtATime"/>, whose chunks are all released)
+    /// holds before it parses more: chunks handed out and not yet released. Its writer reads up to 16 chunks ahead
+    /// (about a Parquet row group of narrow records); 16 chunks of wide lines held 16 × <see cref="DefaultChunkBytes"/>.
+    /// </summary>
+    internal const long DefaultBytesAhead = 32L << 20;
+
     private readonly Action<BatchReadException>? _onInvalidRecord;
     private readonly RowGroupPools? _pools;
     private readonly JsonSchemaSample? _sample;
 
-    public JsonLinesBatchReader(int chunkSize = DefaultChunkSize, Action<BatchReadException>? onInvalidRecord = null)
-        : this(chunkSize, onInvalidRecord, pools: null)
+    public JsonLinesBatchReader(int chunkSize = DefaultChunkSize, Action<BatchReadException>? onInvalidRecord = null, long chunkBytes = DefaultChunkBytes)
+        : this(chunkSize, onInvalidRecord, pools: null, chunkBytes: chunkBytes)
     {
     }
 
@@ -39,16 +52,29 @@ public sealed class JsonLinesBatchReader : IBatchReader
     /// The batch's schema sample when the schema read with was inferred from it: every line is then checked to fit that
     /// schema as the inference would see it, and one that does not throws <see cref="SchemaSampleMisfitException"/>.
     /// </param>
-    internal JsonLinesBatchReader(int chunkSize, Action<BatchReadException>? onInvalidRecord, RowGroupPools? pools, JsonSchemaSample? sample = null)
+    /// <param name="bytesAhead">With pools whose chunks are all released (an export's): see <see cref="DefaultBytesAhead"/>.</param>
+    internal JsonLinesBatchReader(
+        int chunkSize, Action<BatchReadException>? onInvalidRecord, RowGroupPools? pools, JsonSchemaSample? sample = null,
+        long chunkBytes = DefaultChunkBytes, long bytesAhead = DefaultBytesAhead)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(bytesAhead, 1);
         ChunkSize = chunkSize;
+        ChunkBytes = chunkBytes;
+        _bytesAhead = bytesAhead;
         _onInvalidRecord = onInvalidRecord;
         _pools = pools;
         _sample = sample;
     }
 
+    /// <summary>Most lines per chunk.</summary>
     public int ChunkSize { get; }
+
+    /// <summary>Bytes that close a chunk before <see cref="ChunkSize"/> lines (see <see cref="DefaultChunkBytes"/>).</summary>
+    public long ChunkBytes { get; }
+
+    private readonly long _bytesAhead;
 
     public BatchFormat Format => BatchFormat.JsonLines;
 
@@ -181,18 +207,51 @@ public sealed class JsonLinesBatchReader : IBatchReader
         string path, bool gzipped, DatasetSchema schema, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(schema);
-        var rows = new JsonLineShredder(schema, path, ChunkSize, _pools ?? new RowGroupPools(), _sample);
+        var rows = new JsonLineShredder(schema, path, ChunkSize, _pools ?? new RowGroupPools(), _sample, ChunkBytes);
+        // Chunks of an export's read are all released: it parses on only while those it handed out hold little enough.
+        var ahead = _pools is { OneRowGroupAtATime: true } ? new BytesAhead(_bytesAhead) : null;
         var lines = LineSource.Open(path, gzipped);
         await using (lines.ConfigureAwait(false))
         {
             while (await lines.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                while (AddLines(rows, lines)) yield return rows.Build();
+                while (AddLines(rows, lines))
+                {
+                    yield return rows.Build(ahead?.Hold(rows.HeldBytes));
+                    if (ahead is not null) await ahead.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+                }
             }
         }
         // Objects the sample judged maps (or structs of many dense keys) that the whole batch judges the other way.
         rows.CheckSampleJudgements();
-        if (rows.RowCount > 0) yield return rows.Build();
+        if (rows.RowCount > 0) yield return rows.Build(ahead?.Hold(rows.HeldBytes));
+    }
+
+    /// <summary>
+    /// Bytes of the chunks a read handed out and that are not released yet: the read waits while they are more than the
+    /// budget. Only the read's own chunks count, so reads parsed at once never wait for each other's.
+    /// </summary>
+    private sealed class BytesAhead(long budget)
+    {
+        private readonly SemaphoreSlim _released = new(0);
+        private long _held;
+
+        /// <summary>Counts <paramref name="bytes"/> as held; the action, run when their chunk is released, gives them back.</summary>
+        public Action Hold(long bytes)
+        {
+            Interlocked.Add(ref _held, bytes);
+            return () =>
+            {
+                Interlocked.Add(ref _held, -bytes);
+                _released.Release();
+            };
+        }
+
+        /// <summary>Waits until the chunks held hold the budget or less.</summary>
+        public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
+        {
+            while (Interlocked.Read(ref _held) > budget) await _released.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Adds the lines read so far as rows until a chunk is full (true: build it, then call again) or they run out.</summary>
@@ -209,7 +268,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
             {
                 _onInvalidRecord(invalid);
             }
-            if (rows.RowCount == ChunkSize) return true;
+            if (rows.ChunkFull()) return true;
         }
         return false;
     }

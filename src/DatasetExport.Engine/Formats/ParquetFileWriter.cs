@@ -33,8 +33,15 @@ public sealed class ParquetFileWriter : IFormatWriter
     /// </summary>
     internal const int SharedScratchAboveLeaves = 64;
 
-    /// <summary>Most rows appended between two checks of the buffered size.</summary>
+    /// <summary>
+    /// Most rows appended between two checks of the buffered size. Fewer when rows are wide: an append takes the rows that
+    /// fill what is left of <see cref="RowGroupBytes"/> at the bytes per row buffered so far (<see cref="RowsToAppend"/>), so a
+    /// row group of 2,000 rows of 5,000 text columns (135 KB a row) closes near its size, not 1,024 rows (138 MB) past a check.
+    /// </summary>
     private const int RowsPerAppend = 1024;
+
+    /// <summary>Rows of a file's first append, before any row's size is known.</summary>
+    private const int FirstRowsPerAppend = 16;
 
     private readonly Stream _output;
     private readonly CountingStream _counter;
@@ -45,6 +52,9 @@ public sealed class ParquetFileWriter : IFormatWriter
     private readonly FileMetaData _footer;
     private readonly MemoryStream _encoded = new();
     private int _bufferedRecords;
+    private long _bufferedBytes;
+    // Bytes per row of the rows appended last (-1 before the first append), which sizes the next append.
+    private double _bytesPerRow = -1;
     private bool _completed;
 
     public ParquetFileWriter(
@@ -88,8 +98,17 @@ public sealed class ParquetFileWriter : IFormatWriter
     /// <summary>Most records in one row group.</summary>
     public int RowGroupRecords { get; }
 
-    /// <summary>Approximate uncompressed bytes of buffered values that close a row group early (wide rows).</summary>
+    /// <summary>
+    /// Bytes buffered (<see cref="BufferedBytes"/>) that close a row group early (wide rows): it closes once they reach this,
+    /// after at most the rows of one append past it (one row when rows are alike).
+    /// </summary>
     public long RowGroupBytes { get; }
+
+    /// <summary>
+    /// Bytes the rows buffered for the next row group hold in this writer's buffers: each level 4 bytes (per level kind the
+    /// column has), each fixed-width value its stored size, each text or binary value its bytes plus its 16-byte slice.
+    /// </summary>
+    internal long BufferedBytes => _bufferedBytes;
 
     public long BytesWritten => _counter.BytesWritten;
 
@@ -107,17 +126,32 @@ public sealed class ParquetFileWriter : IFormatWriter
         var offset = 0;
         while (offset < chunk.RowCount)
         {
-            var take = Math.Min(Math.Min(chunk.RowCount - offset, RowGroupRecords - _bufferedRecords), RowsPerAppend);
+            var take = Math.Min(Math.Min(chunk.RowCount - offset, RowGroupRecords - _bufferedRecords), RowsToAppend());
             var slice = chunk.Slice(offset, take);
-            for (var i = 0; i < _leaves.Length; i++) _leaves[i].Append(slice.Columns[i]);
+            long added = 0;
+            for (var i = 0; i < _leaves.Length; i++) added += _leaves[i].Append(slice.Columns[i]);
+            _bytesPerRow = (double)added / take;
+            _bufferedBytes += added;
             offset += take;
             _bufferedRecords += take;
             RecordsWritten += take;
-            if (_bufferedRecords >= RowGroupRecords || _leaves.Sum(leaf => leaf.ApproximateBytes) >= RowGroupBytes)
+            if (_bufferedRecords >= RowGroupRecords || _bufferedBytes >= RowGroupBytes)
             {
                 await WriteRowGroupAsync(cancellationToken).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Rows the next append takes at most: those that fill what is left of <see cref="RowGroupBytes"/> at the size of the
+    /// rows appended last (at least one), up to <see cref="RowsPerAppend"/>.
+    /// </summary>
+    private int RowsToAppend()
+    {
+        if (_bytesPerRow < 0) return FirstRowsPerAppend;
+        if (_bytesPerRow == 0) return RowsPerAppend;
+        var fit = Math.Ceiling((RowGroupBytes - _bufferedBytes) / _bytesPerRow);
+        return (int)Math.Clamp(fit, 1, RowsPerAppend);
     }
 
     /// <summary>
@@ -197,6 +231,7 @@ public sealed class ParquetFileWriter : IFormatWriter
         await PlaceAsync(rowGroup, pieces, 0, cancellationToken).ConfigureAwait(false);
         foreach (var leaf in _leaves) leaf.Clear();
         _bufferedRecords = 0;
+        _bufferedBytes = 0;
     }
 
     /// <summary>
@@ -302,8 +337,8 @@ public sealed class ParquetFileWriter : IFormatWriter
             };
         }
 
-        /// <summary>Rough uncompressed size of what is buffered: levels plus values.</summary>
-        public long ApproximateBytes { get; protected set; }
+        /// <summary>Bytes each buffered level takes: 4 (an int) for each kind of level the leaf has.</summary>
+        private int LevelBytes => (Leaf.MaxDefinition > 0 ? sizeof(int) : 0) + (Leaf.MaxRepetition > 0 ? sizeof(int) : 0);
 
         /// <summary>The bytes of the chunk <see cref="Encode"/> made last.</summary>
         public abstract ReadOnlyMemory<byte> Chunk { get; }
@@ -314,20 +349,20 @@ public sealed class ParquetFileWriter : IFormatWriter
         public virtual void Clear()
         {
             _levelCount = 0;
-            ApproximateBytes = 0;
         }
 
+        /// <summary>Appends <paramref name="column"/>'s entries; returns the bytes they take in this buffer (see <see cref="BufferedBytes"/>).</summary>
         [MethodImpl(CompileOptions.HotPath)]
-        public void Append(ColumnData column)
+        public long Append(ColumnData column)
         {
             if (Leaf.MaxDefinition > 0) AppendLevels(ref _definitions, column.Definitions.Span);
             if (Leaf.MaxRepetition > 0) AppendLevels(ref _repetitions, column.Repetitions.Span);
             _levelCount += column.LevelCount;
-            ApproximateBytes += 2L * column.LevelCount;
-            AppendValues(column);
+            return (long)LevelBytes * column.LevelCount + AppendValues(column);
         }
 
-        protected abstract void AppendValues(ColumnData column);
+        /// <summary>Appends the column's values; returns the bytes they take here.</summary>
+        protected abstract long AppendValues(ColumnData column);
 
         protected ReadOnlySpan<int> Definitions => Leaf.MaxDefinition > 0 ? _definitions.AsSpan(0, _levelCount) : default;
         protected ReadOnlySpan<int> Repetitions => Leaf.MaxRepetition > 0 ? _repetitions.AsSpan(0, _levelCount) : default;
@@ -380,17 +415,21 @@ public sealed class ParquetFileWriter : IFormatWriter
 
         public override ColumnChunk Encode() => encoder.Encode(BufferedValues, Definitions, Repetitions);
 
-        protected override void AppendValues(ColumnData column) => Add(((ColumnData<T>)column).Values.Span);
+        /// <summary>Each value takes its stored size (<typeparamref name="T"/>).</summary>
+        protected sealed override long AppendValues(ColumnData column)
+        {
+            StoreValues(column);
+            return (long)column.ValueCount * Unsafe.SizeOf<T>();
+        }
+
+        /// <summary>Stores the column's values (<see cref="Stored"/>).</summary>
+        protected virtual void StoreValues(ColumnData column) => Add(((ColumnData<T>)column).Values.Span);
 
         [MethodImpl(CompileOptions.HotPath)]
         private void Add(ReadOnlySpan<T> values) => values.CopyTo(Stored(values.Length));
 
-        /// <summary>Room for <paramref name="count"/> stored values, counted in <see cref="ColumnBuffer.ApproximateBytes"/>.</summary>
-        protected Span<T> Stored(int count)
-        {
-            ApproximateBytes += (long)count * Unsafe.SizeOf<T>();
-            return Reserve(count);
-        }
+        /// <summary>Room for <paramref name="count"/> stored values.</summary>
+        protected Span<T> Stored(int count) => Reserve(count);
     }
 
     /// <summary>Dates arrive as DateOnly and are stored as INT32 days since 1970-01-01.</summary>
@@ -398,7 +437,7 @@ public sealed class ParquetFileWriter : IFormatWriter
     {
         private static readonly int EpochDay = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
 
-        protected override void AppendValues(ColumnData column)
+        protected override void StoreValues(ColumnData column)
         {
             var dates = ((ColumnData<DateOnly>)column).Values.Span;
             var days = Stored(dates.Length);
@@ -410,7 +449,7 @@ public sealed class ParquetFileWriter : IFormatWriter
     private sealed class TimestampColumnBuffer(LeafLayout leaf, ParquetValueColumnEncoder<long> encoder) : ValueColumnBuffer<long>(leaf, encoder)
     {
         [MethodImpl(CompileOptions.HotPath)]
-        protected override void AppendValues(ColumnData column)
+        protected override void StoreValues(ColumnData column)
         {
             var timestamps = ((ColumnData<DateTime>)column).Values.Span;
             var micros = Stored(timestamps.Length);
@@ -421,7 +460,7 @@ public sealed class ParquetFileWriter : IFormatWriter
     /// <summary>Times arrive as TimeSpan and are stored as INT64 microseconds.</summary>
     private sealed class TimeColumnBuffer(LeafLayout leaf, ParquetValueColumnEncoder<long> encoder) : ValueColumnBuffer<long>(leaf, encoder)
     {
-        protected override void AppendValues(ColumnData column)
+        protected override void StoreValues(ColumnData column)
         {
             var times = ((ColumnData<TimeSpan>)column).Values.Span;
             var micros = Stored(times.Length);
@@ -436,7 +475,7 @@ public sealed class ParquetFileWriter : IFormatWriter
     private sealed class DecimalColumnBuffer<T>(LeafLayout leaf, ParquetValueColumnEncoder<T> encoder, int scale) : ValueColumnBuffer<T>(leaf, encoder)
         where T : unmanaged
     {
-        protected override void AppendValues(ColumnData column)
+        protected override void StoreValues(ColumnData column)
         {
             var decimals = ((ColumnData<decimal>)column).Values.Span;
             var stored = Stored(decimals.Length);
@@ -489,19 +528,25 @@ public sealed class ParquetFileWriter : IFormatWriter
             _used = 0;
         }
 
+        /// <summary>Each value takes its bytes and its slice (16 bytes) in the buffer.</summary>
         [MethodImpl(CompileOptions.HotPath)]
-        protected override void AppendValues(ColumnData column)
+        protected override long AppendValues(ColumnData column)
         {
             var values = ((ColumnData<ReadOnlyMemory<byte>>)column).Values.Span;
             var copies = Reserve(values.Length);
-            for (var i = 0; i < values.Length; i++) copies[i] = Copy(values[i].Span);
+            long bytes = (long)values.Length * Unsafe.SizeOf<ReadOnlyMemory<byte>>();
+            for (var i = 0; i < values.Length; i++)
+            {
+                copies[i] = Copy(values[i].Span);
+                bytes += values[i].Length;
+            }
+            return bytes;
         }
 
         /// <summary><paramref name="value"/> copied into the blocks (an array of its own when longer than a block).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private ReadOnlyMemory<byte> Copy(ReadOnlySpan<byte> value)
         {
-            ApproximateBytes += value.Length;
             if (value.Length > BlockLength) return value.ToArray();
             if (_block == _blocks.Count || _blocks[_block].Length - _used < value.Length) NextBlock(value.Length);
             var room = _blocks[_block].AsMemory(_used, value.Length);

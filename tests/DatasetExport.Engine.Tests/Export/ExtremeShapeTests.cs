@@ -6,6 +6,7 @@ using DatasetExport.Engine.Formats;
 using DatasetExport.Engine.State;
 using DatasetExport.Engine.Tests.Formats;
 using Parquet.Meta;
+using Record = DatasetExport.Engine.Formats.Record;
 
 namespace DatasetExport.Engine.Tests.Export;
 
@@ -268,6 +269,54 @@ public sealed class ExtremeShapeTests : IDisposable
         Assert.Equal(190L * 12_497_500, duck.Count($"SELECT sum(list_sum([*COLUMNS('^c[0-9]+$')]))::BIGINT FROM {relation}"));
     }
 
+    [Theory]
+    [InlineData(FileType.Parquet, CompressionKind.Snappy)]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    public async Task Wide_text_lines_export_in_parts_and_read_back_exactly(FileType fileType, CompressionKind compression)
+    {
+        // Two batches of 1,500 lines of 1,000 text columns (8-byte values, every 13th null) and an id: 28 KB a line read,
+        // 42 MB a batch, so each batch is read in chunks closed on their bytes (about 300 lines), the two batches at once,
+        // each parsing on only while its chunks not yet written hold little enough. Parts of 8 MB: Parquet row groups of
+        // 2 MiB buffered (about 70 lines), closed on their bytes too. Every part read back by our readers gives the lines.
+        const int columns = 1000, linesPerBatch = 1500;
+        var schema = new DatasetSchema(
+            [new SchemaField("id", FieldKind.Int64), .. Enumerable.Range(0, columns).Select(c => new SchemaField($"c{c:D3}", FieldKind.String))]);
+        var expected = new List<Record>();
+        Directory.CreateDirectory(Path.Combine(Lake, "web"));
+        for (var batch = 0; batch < 2; batch++)
+        {
+            using var writer = new StreamWriter(Batch($"wide-{batch}.jsonl"));
+            for (var line = batch * linesPerBatch; line < (batch + 1) * linesPerBatch; line++)
+            {
+                var record = new Record { ["id"] = (long)line };
+                writer.Write($"{{\"id\":{line}");
+                for (var c = 0; c < columns; c++)
+                {
+                    var value = (line + c) % 13 == 0 ? null : $"{line:D5}{c:D3}";
+                    record[$"c{c:D3}"] = value;
+                    writer.Write(value is null ? $",\"c{c:D3}\":null" : $",\"c{c:D3}\":\"{value}\"");
+                }
+                writer.Write("}\n");
+                expected.Add(record);
+            }
+        }
+
+        var run = await ExportAsync(fileType, compression, maxFileSizeMB: 8);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        Assert.Equal(2 * linesPerBatch, run.RecordsWritten);
+        Assert.True(run.Files.Count > 1, $"{run.Files.Count} part(s)");
+        var read = new List<Record>();
+        foreach (var file in run.Files)
+        {
+            IBatchReader reader = fileType == FileType.Parquet ? new ParquetBatchReader() : new JsonLinesBatchReader();
+            var records = await RecordAssert.ReadAllAsync(reader, file.SinkPath, compression == CompressionKind.Gzip, schema);
+            Assert.Equal(file.Records, records.Count);
+            read.AddRange(records);
+        }
+        RecordAssert.Equal(expected, read);
+    }
+
     [Fact]
     public async Task A_huge_string_is_stored_once_in_parquet_without_min_max_statistics()
     {
@@ -326,9 +375,13 @@ public sealed class ExtremeShapeTests : IDisposable
         var run = await ExportAsync(fileType, compression, maxFileSizeMB: 1);
 
         Assert.True(run.Status == RunStatus.Succeeded, run.Error);
-        var file = Assert.Single(run.Files).SinkPath;
+        // The first record holds 16 MB read (a million int64 values and levels), past the 8 MiB that close a JSON chunk
+        // (JsonLinesBatchReader.DefaultChunkBytes): a chunk of its own, written whole into the first part, which it fills;
+        // the second record goes to the next part. (Read in one chunk, both went into the first part.)
+        Assert.Equal([1L, 1L], run.Files.Select(file => file.Records));
         using var duck = new DuckDb();
-        var relation = fileType == FileType.Parquet ? $"read_parquet({DuckDb.Quote(file)})" : $"read_json({DuckDb.Quote(file)}, format = 'newline_delimited')";
+        var files = "[" + string.Join(", ", run.Files.Select(file => DuckDb.Quote(file.SinkPath))) + "]";
+        var relation = fileType == FileType.Parquet ? $"read_parquet({files})" : $"read_json({files}, format = 'newline_delimited')";
         Assert.Equal(["1:1000000:499999500000", "2:1:5"], duck.Strings($"SELECT id || ':' || len(l) || ':' || list_sum(l) FROM {relation} ORDER BY id"));
     }
 

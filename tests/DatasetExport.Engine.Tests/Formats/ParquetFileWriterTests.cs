@@ -191,9 +191,74 @@ public sealed class ParquetFileWriterTests(FormatsFixture fixture)
             Assert.Equal(4096, writer.RecordsWritten);
         }
 
-        // 40 MB of text in 4 MiB row groups, checked every 1,024 records.
-        Assert.Equal(4, _duck.Count($"SELECT count(DISTINCT row_group_id) FROM parquet_metadata({DuckDb.Quote(path)})"));
+        // 40 MB of text in 4 MiB row groups: a row holds 10,032 bytes (id 8 + level 4, blob 10,000 + slice 16 + level 4), so
+        // each row group closes on the row that reaches 4 MiB, its 419th (9 of them, then 325 rows). Checked every 1,024 rows
+        // it took 1,024 (10 MB).
+        Assert.Equal(Enumerable.Repeat(419L, 9).Append(325), RowGroupRows(path));
         Assert.Equal(4096, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(path)}) WHERE length(blob) = 10000"));
+    }
+
+    /// <summary>Rows of each row group of the file, in order.</summary>
+    private List<long> RowGroupRows(string path) =>
+        _duck.Strings($"SELECT any_value(row_group_num_rows) FROM parquet_metadata({DuckDb.Quote(path)}) GROUP BY row_group_id ORDER BY row_group_id")
+            .Select(rows => long.Parse(rows!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+
+    [Fact]
+    public async Task Row_groups_of_short_text_close_at_the_bytes_their_values_hold()
+    {
+        // 100 nullable text columns of 8-byte values: each value holds 28 bytes in the writer (its bytes, a 16-byte slice,
+        // a 4-byte definition level), 2,800 a row, so a 1 MiB row group is 375 rows (374 hold 1,047,200 bytes). Counted
+        // as 10 bytes a value (bytes and a 2-byte level) and checked every 1,024 rows, it took 2,048 rows (5.7 MB).
+        var schema = new DatasetSchema(Enumerable.Range(0, 100).Select(c => new SchemaField($"s{c:D2}", FieldKind.String)).ToList());
+        var records = Enumerable.Range(0, 3000)
+            .Select(row => { var record = new Record(); for (var c = 0; c < 100; c++) record[$"s{c:D2}"] = $"{row:D4}-{c:D3}"; return record; })
+            .ToArray();
+        var path = fixture.NewPath("short-text.parquet");
+        await using (var output = File.Create(path))
+        await using (var writer = new ParquetFileWriter(output, schema, CompressionKind.Snappy, rowGroupBytes: 1L << 20))
+        {
+            await writer.WriteAsync(new RecordChunk(schema, records[..10]), CancellationToken.None);
+            Assert.Equal(10 * 2800, writer.BufferedBytes);
+            foreach (var chunk in records[10..].Chunk(1000)) await writer.WriteAsync(new RecordChunk(schema, chunk), CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+            Assert.Equal(0, writer.BufferedBytes);
+        }
+
+        Assert.Equal(Enumerable.Repeat(375L, 8), RowGroupRows(path));
+        RecordAssert.Equal(records, await RecordAssert.ReadAllAsync(new ParquetBatchReader(), path, false, schema));
+    }
+
+    [Fact]
+    public async Task Buffered_bytes_count_each_kind_of_level_and_value_as_held()
+    {
+        // Per row: id (required int64) 8 bytes, no level; score (nullable double, null in odd rows) a 4-byte level and, when
+        // present, 8 bytes; tags (a list of text) two 4-byte levels (definition, repetition) per entry and each value's
+        // bytes and slice (16). Row r has r % 3 tags of 5 bytes ("t-r-i" kept at 5 bytes), one entry when it has none.
+        var schema = new DatasetSchema(
+        [
+            new SchemaField("id", FieldKind.Int64, Nullable: false),
+            new SchemaField("score", FieldKind.Double),
+            new SchemaField("tags", FieldKind.List, Children: [new SchemaField("element", FieldKind.String)]),
+        ]);
+        var records = Enumerable.Range(0, 300).Select(row => new Record
+        {
+            ["id"] = (long)row,
+            ["score"] = row % 2 == 0 ? row / 2.0 : null,
+            ["tags"] = Enumerable.Range(0, row % 3).Select(i => (object?)$"t{row % 100:D2}-{i}").ToList(),
+        }).ToArray();
+        long expected = 0;
+        for (var row = 0; row < records.Length; row++)
+        {
+            var tags = row % 3;
+            expected += 8 + 4 + (row % 2 == 0 ? 8 : 0) + 8L * Math.Max(tags, 1) + tags * (5L + 16);
+        }
+        await using var output = new MemoryStream();
+        await using var writer = new ParquetFileWriter(output, schema, CompressionKind.None);
+
+        await writer.WriteAsync(new RecordChunk(schema, records), CancellationToken.None);
+
+        Assert.Equal(expected, writer.BufferedBytes);
+        Assert.Equal(0, writer.BytesWritten);
     }
 
     [Fact]

@@ -267,6 +267,85 @@ public sealed class WideDataRoundTripTests : IDisposable
         foreach (var (first, chunk) in kept) RecordAssert.Equal(records.Skip(first).Take(chunk.RowCount).ToList(), chunk.Records.ToList());
     }
 
+    /// <summary>
+    /// 1,000 text columns: 700 lines of 8-byte values (28,000 bytes a line in a chunk: 1,000 × a 16-byte slice, a 4-byte
+    /// level and the 8 bytes), then 3,000 lines of nulls (4,000 bytes a line: the levels).
+    /// </summary>
+    private static (DatasetSchema Schema, List<Record> Records, string Path) WideTextLines(TempFolder folder, string name)
+    {
+        const int columns = 1000;
+        var schema = new DatasetSchema(Enumerable.Range(0, columns).Select(c => new SchemaField($"c{c:D4}", FieldKind.String)).ToList());
+        var records = new List<Record>();
+        var text = new StringBuilder();
+        for (var line = 0; line < 3700; line++)
+        {
+            var record = new Record();
+            text.Append('{');
+            for (var c = 0; c < columns; c++)
+            {
+                var value = line < 700 ? $"{line:D4}{c:D4}" : null;
+                record[$"c{c:D4}"] = value;
+                if (value is not null) text.Append(c == 0 ? "" : ",").Append($"\"c{c:D4}\":\"{value}\"");
+            }
+            text.Append("}\n");
+            records.Add(record);
+        }
+        var path = folder.Combine(name);
+        File.WriteAllText(path, text.ToString(), new UTF8Encoding(false));
+        return (schema, records, path);
+    }
+
+    [Fact]
+    public async Task Wide_JSON_lines_close_chunks_on_the_bytes_they_hold()
+    {
+        // A chunk closes at 8 MiB held (JsonLinesBatchReader.DefaultChunkBytes) before its 4,096 lines: the 300th line
+        // of 28,000 bytes reaches it (299 hold 8,372,000). Later chunks close at 300 lines, the rows the first held, their
+        // arrays made for them; chunks of 300 lines holding under half of it (lines of nulls) double it: 600, then 1,200.
+        // All 3,700 lines were one chunk of 271 MB held for 2,000 lines of 5,000 text columns, 28 MB here.
+        var (schema, records, path) = WideTextLines(_folder, "wide-text.jsonl");
+
+        var rows = new List<int>();
+        var read = new List<Record>();
+        await foreach (var chunk in new JsonLinesBatchReader().ReadAsync(path, false, schema, CancellationToken.None))
+        {
+            rows.Add(chunk.RowCount);
+            read.AddRange(chunk.Records);
+            chunk.Release();
+        }
+
+        Assert.Equal([300, 300, 300, 600, 1200, 1000], rows);
+        RecordAssert.Equal(records, read);
+    }
+
+    [Theory]
+    [InlineData(100_000)]
+    [InlineData(1_000_000)]
+    public async Task Wide_JSON_chunks_closed_on_their_bytes_with_pools_keep_the_values_of_chunks_never_released(long chunkBytes)
+    {
+        // Chunks closing on their bytes change the rows later chunks' arrays are made for (down, then up as lines of nulls
+        // come) while one export's pools serve them; every third chunk is kept unreleased, the others go back.
+        var (schema, records, path) = WideTextLines(_folder, $"wide-text-{chunkBytes}.jsonl");
+        var reader = new JsonLinesBatchReader(JsonLinesBatchReader.DefaultChunkSize, onInvalidRecord: null, new RowGroupPools(), chunkBytes: chunkBytes);
+
+        var kept = new List<(int First, RecordChunk Chunk)>();
+        var read = 0;
+        var chunks = 0;
+        await foreach (var chunk in reader.ReadAsync(path, false, schema, CancellationToken.None))
+        {
+            if (chunks++ % 3 == 0) kept.Add((read, chunk));
+            else
+            {
+                RecordAssert.Equal(records.Skip(read).Take(chunk.RowCount).ToList(), chunk.Records.ToList());
+                chunk.Release();
+            }
+            read += chunk.RowCount;
+        }
+
+        Assert.Equal(records.Count, read);
+        Assert.True(chunks > 6);
+        foreach (var (first, chunk) in kept) RecordAssert.Equal(records.Skip(first).Take(chunk.RowCount).ToList(), chunk.Records.ToList());
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]

@@ -56,6 +56,20 @@ public sealed class ChunkBuilder
         for (var i = 0; i < _columns.Length; i++) _columns[i].Truncate(_rowStart[i]);
     }
 
+    /// <summary>Bytes the entries so far take in the columns' arrays (<see cref="ColumnBuilder.EntryBytes"/>); a look at every column.</summary>
+    internal long EntryBytes()
+    {
+        long bytes = 0;
+        for (var i = 0; i < _columns.Length; i++) bytes += _columns[i].EntryBytes;
+        return bytes;
+    }
+
+    /// <summary>Rows the columns make room for after the next <see cref="Build()"/> (<see cref="ColumnBuilder.StartLaterChunksAt"/>).</summary>
+    internal void StartLaterChunksAt(int rows)
+    {
+        for (var i = 0; i < _columns.Length; i++) _columns[i].StartLaterChunksAt(rows);
+    }
+
     /// <summary>The rows so far as a chunk; the builder starts over empty.</summary>
     public RecordChunk Build() => Build(lease: null);
 

@@ -28,7 +28,11 @@ public abstract class ColumnBuilder
         Pools = pools;
         _definitions = [];
         _repetitions = [];
+        _levelBytes = (leaf.MaxDefinition > 0 ? sizeof(int) : 0) + (leaf.MaxRepetition > 0 ? sizeof(int) : 0);
     }
+
+    // Bytes a level takes: an int for each kind of level the leaf has.
+    private readonly int _levelBytes;
 
     // Whether a chunk was built: later arrays start at Capacity.
     private bool _built;
@@ -42,7 +46,17 @@ public abstract class ColumnBuilder
     /// start at this size as before (when their first entry comes): full chunks need no growing and the pools see arrays
     /// of one size.
     /// </summary>
-    public int Capacity { get; }
+    public int Capacity { get; private set; }
+
+    /// <summary>
+    /// Makes later arrays (taken after the next <see cref="Build()"/>) start at <paramref name="capacity"/> entries: a reader
+    /// whose chunks close on their bytes before their rows (<see cref="JsonLineShredder"/>) sizes them for the rows that fit.
+    /// </summary>
+    internal void StartLaterChunksAt(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        Capacity = capacity;
+    }
 
     public LeafLayout Leaf { get; }
 
@@ -50,6 +64,12 @@ public abstract class ColumnBuilder
 
     /// <summary>Entries holding a value (kept here, not per value type, so reading it needs no virtual call).</summary>
     public int ValueCount { get; private protected set; }
+
+    /// <summary>Bytes the entries so far take in the builder's arrays: 4 per level of each kind the leaf has, each value its size.</summary>
+    internal long EntryBytes => (long)LevelCount * _levelBytes + (long)ValueCount * ValueBytes;
+
+    /// <summary>Bytes a value takes in the value array (a text or binary value: its 16-byte slice, its bytes being elsewhere).</summary>
+    private protected abstract int ValueBytes { get; }
 
     /// <summary>Where the builder stands, to <see cref="Truncate"/> back to when a record fails half-way.</summary>
     public (int Levels, int Values) Position => (LevelCount, ValueCount);
@@ -176,6 +196,8 @@ public sealed class ColumnBuilder<T> : ColumnBuilder where T : struct
             throw new ArgumentException($"Column '{leaf.Path}' is {leaf.Field.TypeName}, which holds {ColumnData.ValueType(leaf.Field.Kind).Name} values, not {typeof(T).Name}.");
         }
     }
+
+    private protected override int ValueBytes => Unsafe.SizeOf<T>();
 
     /// <summary>An entry holding <paramref name="value"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

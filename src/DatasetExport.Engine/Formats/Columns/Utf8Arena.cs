@@ -46,12 +46,16 @@ internal sealed class Utf8Arena(RowGroupPools? pools = null)
         _used = 0;
     }
 
+    /// <summary>Bytes committed since the last <see cref="HandOver"/> (or since the arena was made).</summary>
+    public long BytesSinceHandOver { get; private set; }
+
     /// <summary>The first <paramref name="length"/> bytes of the last <see cref="Reserve"/>, kept for good.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadOnlyMemory<byte> Commit(int length)
     {
         var value = new ReadOnlyMemory<byte>(_block, _used, length);
         _used += length;
+        BytesSinceHandOver += length;
         return value;
     }
 
@@ -92,6 +96,7 @@ internal sealed class Utf8Arena(RowGroupPools? pools = null)
     /// <summary>The pooled blocks written since the last hand-over go back to the pools when <paramref name="lease"/> is released.</summary>
     public void HandOver(RowGroupLease lease)
     {
+        BytesSinceHandOver = 0;
         if (pools is null) return;
         foreach (var block in _blocksSinceHandOver) pools.ReturnWith(lease, block);
         _blocksSinceHandOver.Clear();
