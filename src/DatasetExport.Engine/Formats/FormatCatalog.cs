@@ -4,6 +4,8 @@ namespace DatasetExport.Engine.Formats;
 public static class FormatCatalog
 {
     private const long MinRowGroupBytes = 256 * 1024;
+    /// <summary>The largest source row group copied still encoded (compressed bytes in its file), within a quarter of the part size.</summary>
+    private const long MaxCopiedRowGroupBytes = 64L << 20;
     private const int MinGzipBlockBytes = 64 * 1024;
 
     /// <summary>
@@ -42,7 +44,8 @@ public static class FormatCatalog
             // blocks in flight (a few) lag it by a small fraction of a file.
             FileType.Json => new JsonLinesWriter(output, schema, gzip: compression == CompressionKind.Gzip,
                 (int)Math.Clamp(maxFileBytes / 16, MinGzipBlockBytes, ParallelGzipWriter.DefaultBlockBytes), shelf?.GzipBlocks),
-            FileType.Parquet => new ParquetFileWriter(output, schema, compression, ParquetFileWriter.DefaultRowGroupRecords, ParquetRowGroupBytes(maxFileBytes), shelf?.ParquetColumns),
+            FileType.Parquet => new ParquetFileWriter(output, schema, compression, ParquetFileWriter.DefaultRowGroupRecords,
+                Math.Min(ParquetRowGroupBytes(maxFileBytes), ParquetFileWriter.DefaultRowGroupBytes), shelf?.ParquetColumns),
             _ => throw new ArgumentOutOfRangeException(nameof(fileType), fileType, "Unknown file type."),
         };
     }
@@ -62,9 +65,10 @@ public static class FormatCatalog
 
     /// <summary>
     /// A Parquet file only grows a row group at a time, so row groups are kept to a fraction of the file size limit: files
-    /// then roll over near the limit instead of a whole 64 MiB row group past it.
+    /// then roll over near the limit instead of a whole 64 MiB row group past it. The writer closes its own row groups at
+    /// the smaller <see cref="ParquetFileWriter.DefaultRowGroupBytes"/> of buffered values besides.
     /// </summary>
-    private static long ParquetRowGroupBytes(long maxFileBytes) => Math.Clamp(maxFileBytes / 4, MinRowGroupBytes, ParquetFileWriter.DefaultRowGroupBytes);
+    private static long ParquetRowGroupBytes(long maxFileBytes) => Math.Clamp(maxFileBytes / 4, MinRowGroupBytes, MaxCopiedRowGroupBytes);
 
     /// <summary>The file name suffix for written files, e.g. <c>.json.gz</c> or <c>.parquet</c>.</summary>
     public static string FileExtension(FileType fileType, CompressionKind compression) => fileType switch

@@ -271,6 +271,19 @@ public sealed class ParquetFileWriterTests(FormatsFixture fixture)
         Assert.Equal(0, _duck.Count($"SELECT count(*) FROM read_parquet({DuckDb.Quote(path)})"));
     }
 
+    [Theory]
+    [InlineData(256L << 20, 32L << 20)] // the default MaxFileSizeMB: the writer's own limit of bytes held
+    [InlineData(64L << 20, 16L << 20)]  // a quarter of the part size
+    [InlineData(512L << 10, 256L << 10)] // at least 256 KiB
+    public async Task An_exports_writer_closes_row_groups_at_a_quarter_of_the_part_size_and_at_most_32_MiB_held(long maxFileBytes, long rowGroupBytes)
+    {
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64)]);
+        await using var writer = Assert.IsType<ParquetFileWriter>(
+            FormatCatalog.CreateWriter(new MemoryStream(), schema, FileType.Parquet, CompressionKind.Snappy, maxFileBytes));
+
+        Assert.Equal(rowGroupBytes, writer.RowGroupBytes);
+    }
+
     [Fact]
     public void Null_in_a_required_column_is_refused_naming_the_column()
     {
