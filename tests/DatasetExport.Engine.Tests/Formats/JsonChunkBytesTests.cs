@@ -168,4 +168,34 @@ public sealed class JsonChunkBytesTests : IDisposable
         RecordAssert.Equal(expected, records);
         Assert.Equal(expectedSkipped, skipped);
     }
+    [Fact]
+    public async Task Binary_values_count_in_the_bytes_that_close_a_chunk()
+    {
+        // A binary column (base64 in the lines; a dataset whose Parquet batches have it) holds each value's bytes in its
+        // chunk like text: 40 lines of 10,000 bytes each reach a 50,000-byte budget at their 5th line (4 hold 40,000 and
+        // their slices). Not counted, all 40 lines (400 KB) were one chunk; 4,096 lines of 1 MB values would be 4 GB.
+        var schema = new DatasetSchema([new SchemaField("id", FieldKind.Int64, Nullable: false), new SchemaField("b", FieldKind.Binary)]);
+        var text = new StringBuilder();
+        var records = new List<Record>();
+        for (var line = 0; line < 40; line++)
+        {
+            var bytes = Enumerable.Range(0, 10_000).Select(i => (byte)(i * 7 + line)).ToArray();
+            text.Append("{\"id\":").Append(line).Append(",\"b\":\"").Append(Convert.ToBase64String(bytes)).Append("\"}\n");
+            records.Add(new Record { ["id"] = (long)line, ["b"] = bytes });
+        }
+        var path = _folder.Combine("binary.jsonl");
+        File.WriteAllText(path, text.ToString(), new UTF8Encoding(false));
+
+        var rows = new List<int>();
+        var read = new List<Record>();
+        await foreach (var chunk in new JsonLinesBatchReader(chunkBytes: 50_000).ReadAsync(path, false, schema, CancellationToken.None))
+        {
+            rows.Add(chunk.RowCount);
+            read.AddRange(chunk.Records);
+            chunk.Release();
+        }
+
+        Assert.Equal(Enumerable.Repeat(5, 8), rows);
+        RecordAssert.Equal(records, read);
+    }
 }
