@@ -198,4 +198,25 @@ public sealed class JsonChunkBytesTests : IDisposable
         Assert.Equal(Enumerable.Repeat(5, 8), rows);
         RecordAssert.Equal(records, read);
     }
+    [Fact]
+    public async Task An_exports_read_waiting_for_its_chunks_to_be_released_stops_when_cancelled()
+    {
+        // Chunks held unreleased past a budget of 1 byte: the read waits for room after handing out the first; cancelled, it
+        // stops with OperationCanceledException instead of waiting on (a run stopped while its writer holds chunks).
+        var path = Write("varied-cancel.jsonl", gzipped: false);
+        var reader = new JsonLinesBatchReader(4096, onInvalidRecord: _ => { }, new RowGroupPools(oneRowGroupAtATime: true), sample: null, chunkBytes: 5_000, bytesAhead: 1);
+        using var stop = new CancellationTokenSource();
+        var chunks = reader.ReadAsync(path, false, Schema, stop.Token).GetAsyncEnumerator(stop.Token);
+        Assert.True(await chunks.MoveNextAsync());
+        var kept = chunks.Current;
+
+        var next = chunks.MoveNextAsync().AsTask();
+        stop.Cancel();
+        var finished = await Task.WhenAny(next, Task.Delay(TimeSpan.FromMinutes(1)));
+
+        Assert.Same(next, finished);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => next);
+        await chunks.DisposeAsync();
+        kept.Release();
+    }
 }
