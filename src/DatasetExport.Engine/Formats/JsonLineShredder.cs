@@ -83,11 +83,15 @@ internal sealed class JsonLineShredder
     /// <summary>Rows added since the last <see cref="Build"/>.</summary>
     public int RowCount => _builder.RowCount;
 
+    // Bytes of the binary values decoded since the last Build (each an array of its own, not in the text arena).
+    private long _binaryBytes;
+
     /// <summary>
     /// Bytes the rows added since the last <see cref="Build"/> hold: their entries in the columns' arrays (4 bytes a level
-    /// of each kind, each value its size, 16 a text slice: <see cref="ColumnBuilder.EntryBytes"/>) and their text.
+    /// of each kind, each value its size, 16 a text or binary slice: <see cref="ColumnBuilder.EntryBytes"/>), their text
+    /// and their binary values' bytes.
     /// </summary>
-    public long HeldBytes => _builder.EntryBytes() + _text.BytesSinceHandOver;
+    public long HeldBytes => _builder.EntryBytes() + _text.BytesSinceHandOver + _binaryBytes;
 
     /// <summary>
     /// Whether the chunk is to be built now: it has the most rows, or holds <c>chunkBytes</c> (<see cref="HeldBytes"/>).
@@ -131,6 +135,7 @@ internal sealed class JsonLineShredder
         }
         _closedOnBytes = false;
         _nextLook = 1;
+        _binaryBytes = 0;
         return chunk;
     }
 
@@ -632,6 +637,7 @@ internal sealed class JsonLineShredder
                 ((ColumnBuilder<decimal>)column).Add(exact, repetition);
                 return;
             case FieldKind.Binary when TryReadBase64(ref reader, out var bytes):
+                _binaryBytes += bytes.Length;
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
                 return;
             case FieldKind.Date when JsonScalarText.TryParseDate(ReadShortText(ref reader), out var date):
@@ -730,6 +736,7 @@ internal sealed class JsonLineShredder
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(ReadString(ref reader), repetition);
                 return true;
             case FieldKind.Binary when token == JsonTokenType.String && TryReadBase64(ref reader, out var bytes):
+                _binaryBytes += bytes.Length;
                 ((ColumnBuilder<ReadOnlyMemory<byte>>)column).Add(bytes, repetition);
                 return true;
             case FieldKind.Date when token == JsonTokenType.String && JsonScalarText.TryParseDate(ReadShortText(ref reader), out var date):

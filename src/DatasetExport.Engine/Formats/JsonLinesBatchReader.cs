@@ -24,7 +24,7 @@ public sealed class JsonLinesBatchReader : IBatchReader
 
     /// <summary>
     /// Bytes that close a chunk before its lines (<see cref="JsonLineShredder.ChunkFull"/>: the values' entries in the
-    /// column arrays and their text), for wide lines: 2,000 lines of 5,000 text columns were one chunk of 270 MB.
+    /// column arrays, their text and binary values' bytes), for wide lines: 2,000 lines of 5,000 text columns were one chunk of 270 MB.
     /// </summary>
     public const long DefaultChunkBytes = 8L << 20;
 

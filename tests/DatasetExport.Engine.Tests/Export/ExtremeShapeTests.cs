@@ -385,6 +385,31 @@ public sealed class ExtremeShapeTests : IDisposable
         Assert.Equal(["1:1000000:499999500000", "2:1:5"], duck.Strings($"SELECT id || ':' || len(l) || ':' || list_sum(l) FROM {relation} ORDER BY id"));
     }
 
+    [Theory]
+    [InlineData(FileType.Parquet, CompressionKind.Zstd)]
+    [InlineData(FileType.Json, CompressionKind.Gzip)]
+    public async Task A_record_past_the_file_limit_between_narrow_ones_fills_the_part_it_shares_with_those_before_it(FileType fileType, CompressionKind compression)
+    {
+        // Record 4 (a million-element list, 16 MB read) comes after three narrow records: its chunk closes on its bytes at
+        // the first look past it (the 4th line), so it holds records 1-4, written into one part; that part is past the 1 MB
+        // limit, so records 5-7 go to the next. The record is whole in one part, not alone in it (docs/formats.md, Limits).
+        Directory.CreateDirectory(Path.GetDirectoryName(Batch("a.jsonl"))!);
+        var lines = Enumerable.Range(1, 3).Select(i => $"{{\"id\":{i},\"l\":[{i}]}}")
+            .Append("{\"id\":4,\"l\":[" + string.Join(',', Enumerable.Range(0, 1_000_000)) + "]}")
+            .Concat(Enumerable.Range(5, 3).Select(i => $"{{\"id\":{i},\"l\":[{i}]}}"));
+        File.WriteAllText(Batch("a.jsonl"), string.Join("\n", lines) + "\n");
+
+        var run = await ExportAsync(fileType, compression, maxFileSizeMB: 1);
+
+        Assert.True(run.Status == RunStatus.Succeeded, run.Error);
+        using var duck = new DuckDb();
+        string Relation(string path) => fileType == FileType.Parquet ? $"read_parquet({DuckDb.Quote(path)})" : $"read_json({DuckDb.Quote(path)}, format = 'newline_delimited')";
+        Assert.Equal(
+            ["1:1,2:1,3:1,4:1000000", "5:1,6:1,7:1"],
+            run.Files.Select(file => string.Join(",", duck.Strings($"SELECT id || ':' || len(l) FROM {Relation(file.SinkPath)} ORDER BY id"))));
+        Assert.True(new FileInfo(run.Files[0].SinkPath).Length > 1 << 20);
+    }
+
     [Fact]
     public async Task Thousands_of_one_record_batches_and_empty_ones_export_every_record_once()
     {
