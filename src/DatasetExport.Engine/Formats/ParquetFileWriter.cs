@@ -343,9 +343,6 @@ public sealed class ParquetFileWriter : IFormatWriter
             };
         }
 
-        /// <summary>Bytes each buffered level takes: 4 (an int) for each kind of level the leaf has.</summary>
-        private int LevelBytes => (Leaf.MaxDefinition > 0 ? sizeof(int) : 0) + (Leaf.MaxRepetition > 0 ? sizeof(int) : 0);
-
         /// <summary>The bytes of the chunk <see cref="Encode"/> made last.</summary>
         public abstract ReadOnlyMemory<byte> Chunk { get; }
 
@@ -364,7 +361,7 @@ public sealed class ParquetFileWriter : IFormatWriter
             if (Leaf.MaxDefinition > 0) AppendLevels(ref _definitions, column.Definitions.Span);
             if (Leaf.MaxRepetition > 0) AppendLevels(ref _repetitions, column.Repetitions.Span);
             _levelCount += column.LevelCount;
-            return (long)LevelBytes * column.LevelCount + AppendValues(column);
+            return (long)Leaf.LevelBytes * column.LevelCount + AppendValues(column);
         }
 
         /// <summary>Appends the column's values; returns the bytes they take here.</summary>

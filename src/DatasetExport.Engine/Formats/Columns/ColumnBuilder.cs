@@ -28,11 +28,7 @@ public abstract class ColumnBuilder
         Pools = pools;
         _definitions = [];
         _repetitions = [];
-        _levelBytes = (leaf.MaxDefinition > 0 ? sizeof(int) : 0) + (leaf.MaxRepetition > 0 ? sizeof(int) : 0);
     }
-
-    // Bytes a level takes: an int for each kind of level the leaf has.
-    private readonly int _levelBytes;
 
     // Whether a chunk was built: later arrays start at Capacity.
     private bool _built;
@@ -66,7 +62,7 @@ public abstract class ColumnBuilder
     public int ValueCount { get; private protected set; }
 
     /// <summary>Bytes the entries so far take in the builder's arrays: 4 per level of each kind the leaf has, each value its size.</summary>
-    internal long EntryBytes => (long)LevelCount * _levelBytes + (long)ValueCount * ValueBytes;
+    internal long EntryBytes => (long)LevelCount * Leaf.LevelBytes + (long)ValueCount * ValueBytes;
 
     /// <summary>Bytes a value takes in the value array (a text or binary value: its 16-byte slice, its bytes being elsewhere).</summary>
     private protected abstract int ValueBytes { get; }

@@ -118,6 +118,7 @@ public sealed class LeafLayout : LayoutNode
         Index = index;
         MaxDefinition = maxDefinition;
         MaxRepetition = maxRepetition;
+        LevelBytes = (maxDefinition > 0 ? sizeof(int) : 0) + (maxRepetition > 0 ? sizeof(int) : 0);
         _self = [this];
     }
 
@@ -128,6 +129,9 @@ public sealed class LeafLayout : LayoutNode
     public int MaxDefinition { get; }
 
     public int MaxRepetition { get; }
+
+    /// <summary>Bytes an entry's levels take where they are held as ints: 4 for each kind of level the leaf has.</summary>
+    public int LevelBytes { get; }
 
     public override IReadOnlyList<LeafLayout> Leaves => _self;
 }
