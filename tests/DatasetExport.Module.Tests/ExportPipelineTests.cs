@@ -220,8 +220,7 @@ public sealed class ExportPipelineTests
     {
         using var session = new ModuleSession();
         var (lake, _) = MakeLake(session);
-        var notAFolder = session.Work.Combine("occupied");
-        File.WriteAllText(notAFolder, "a file where the destination folder should be");
+        var notAFolder = session.FileWhereAFolderShouldBe();
 
         var result = session.Run("""
             param($Lake, $Target)
@@ -381,8 +380,7 @@ public sealed class ExportPipelineTests
     public void Test_ExportDestination_returns_a_result_and_reports_failures_as_errors()
     {
         using var session = new ModuleSession();
-        var blocked = session.Work.Combine("blocked");
-        File.WriteAllText(blocked, "a file where the destination folder should be");
+        var blocked = session.FileWhereAFolderShouldBe();
         session.Run("""
             param($Good, $Blocked)
             New-ExportDestination -Name good -Type Local -Path $Good | Out-Null

@@ -60,6 +60,17 @@ public sealed class ModuleSession : IDisposable
     }
 
     /// <summary>
+    /// A file in the work folder where a Local destination's folder should be: a destination made on it with
+    /// -SkipValidation fails every run. Returns its path.
+    /// </summary>
+    public string FileWhereAFolderShouldBe()
+    {
+        var path = Work.Combine("occupied");
+        File.WriteAllText(path, "a file where the destination folder should be");
+        return path;
+    }
+
+    /// <summary>
     /// Another process is exporting dataset "orders" for the flow <paramref name="flowName"/> (of destination d): a Running
     /// run with a fresh heartbeat is put in the state behind the module's back. Returns that run's id.
     /// </summary>

@@ -398,8 +398,7 @@ public sealed class ScheduleTests
     public void Invoke_ExportSchedule_ErrorAction_Stop_still_warns_of_the_slot_it_left_before_the_failed_run()
     {
         using var session = new ModuleSession();
-        var occupied = session.Work.Combine("occupied");
-        File.WriteAllText(occupied, "a file where the destination folder should be");
+        var occupied = session.FileWhereAFolderShouldBe();
         WithDefaultLakeAndDestination(session, $"""
             New-ExportDestination -Name broken -Type Local -Path '{occupied}' -SkipValidation | Out-Null
             New-ExportFlow -Name a-busy -Destination d -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
@@ -420,8 +419,7 @@ public sealed class ScheduleTests
     public void Invoke_ExportSchedule_ErrorAction_Stop_does_not_start_the_next_flow_while_a_command_downstream_takes_the_failed_run()
     {
         using var session = new ModuleSession();
-        var occupied = session.Work.Combine("occupied");
-        File.WriteAllText(occupied, "a file where the destination folder should be");
+        var occupied = session.FileWhereAFolderShouldBe();
         WithDefaultLakeAndDestination(session, $"""
             New-ExportDestination -Name broken -Type Local -Path '{occupied}' -SkipValidation | Out-Null
             New-ExportFlow -Name a-broken -Destination broken -Dataset orders -Once -StartTime '2026-01-05T09:30Z' | Out-Null
@@ -471,8 +469,7 @@ public sealed class ScheduleTests
     {
         using var session = new ModuleSession();
         var (lake, output) = ExportPipelineTests.MakeLake(session);
-        var occupied = session.Work.Combine("occupied");
-        File.WriteAllText(occupied, "a file where the destination folder should be");
+        var occupied = session.FileWhereAFolderShouldBe();
         const string setup = """
             param($Lake, $Out, $Occupied)
             Set-DatasetExportOption -LakePath $Lake

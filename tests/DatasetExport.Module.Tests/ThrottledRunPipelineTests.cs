@@ -268,8 +268,7 @@ public sealed class ThrottledRunPipelineTests
     {
         using var session = new ModuleSession();
         var (lake, output) = ExportPipelineTests.MakeLake(session);
-        var occupied = session.Work.Combine("occupied");
-        File.WriteAllText(occupied, "a file where the destination folder should be");
+        var occupied = session.FileWhereAFolderShouldBe();
         session.Run("""
             param($Lake, $Out, $Occupied)
             Set-DatasetExportOption -LakePath $Lake
